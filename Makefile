@@ -1,0 +1,64 @@
+# Thin wrapper over Meson. `make demo` and `make test` do all set-up on a
+# fresh Debian machine (as root): they install missing packages first.
+
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 10
+
+.PHONY: all deps build build-asan build-fuzz test test-unit test-asan test-e2e demo bench fuzz fuzz-smoke clean
+
+all: build
+
+deps:
+	@./scripts/deps.sh
+
+$(BUILD)/build.ninja:
+	meson setup $(BUILD) >/dev/null
+
+build: deps $(BUILD)/build.ninja
+	@ninja -C $(BUILD) >/dev/null || ninja -C $(BUILD)
+
+$(ASAN_BUILD)/build.ninja:
+	meson setup $(ASAN_BUILD) -Db_sanitize=address,undefined -Db_lundef=false >/dev/null
+
+build-asan: deps $(ASAN_BUILD)/build.ninja
+	@ninja -C $(ASAN_BUILD) >/dev/null || ninja -C $(ASAN_BUILD)
+
+$(FUZZ_BUILD)/build.ninja:
+	CC=clang meson setup $(FUZZ_BUILD) -Dfuzz=true -Dwerror=true \
+	  -Db_sanitize=address,undefined -Db_lundef=false \
+	  -Dc_args=-fsanitize=fuzzer-no-link >/dev/null
+
+build-fuzz: deps $(FUZZ_BUILD)/build.ninja
+	@ninja -C $(FUZZ_BUILD) >/dev/null || ninja -C $(FUZZ_BUILD)
+
+# Everything: unit tests, end-to-end tests, unit tests again under
+# ASan+UBSan, a short run of every fuzz target; one summary line at the end.
+test: build build-asan build-fuzz
+	@./scripts/test.sh all
+
+test-unit: build
+	@./scripts/test.sh unit
+
+test-e2e: build
+	@./scripts/test.sh e2e
+
+test-asan: build-asan
+	@./scripts/test.sh asan
+
+fuzz-smoke: build-fuzz
+	@./scripts/test.sh fuzz
+
+# Long fuzzing session of one target: make fuzz TARGET=spec FUZZ_SECONDS=600
+fuzz: build-fuzz
+	@./scripts/fuzz.sh $(or $(TARGET),all) $(FUZZ_SECONDS)
+
+demo: build
+	@./scripts/demo.sh
+
+bench: build
+	@./bench/run.sh
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

@@ -1,0 +1,99 @@
+#!/bin/bash
+# Runs Slipway's tests and ends with one line "N passed, N failed".
+#   scripts/test.sh all|unit|e2e|asan|fuzz
+# unit: cmocka tests (build/), e2e: bats scenarios against build/slipway,
+# asan: the unit tests built with ASan+UBSan (build-asan/),
+# fuzz: every libFuzzer target over its corpus for FUZZ_SECONDS (build-fuzz/).
+set -u
+cd "$(dirname "$0")/.."
+mode=${1:-all}
+passed=0
+failed=0
+failures=()
+FUZZ_SECONDS=${FUZZ_SECONDS:-10}
+
+# Counts "ok" / "not ok" lines of TAP read from stdin; echoes them through.
+count_tap() {
+	local label=$1 line
+	while IFS= read -r line; do
+		printf '%s\n' "$line"
+		case "$line" in
+		"not ok"*) failed=$((failed + 1)); failures+=("$label: $line") ;;
+		"ok"*) passed=$((passed + 1)) ;;
+		esac
+	done
+}
+
+run_unit() {
+	local dir=$1 label=$2 t rc
+	for t in "$dir"/tests/unit/test_*; do
+		[ -x "$t" ] || continue
+		echo "# $label $(basename "$t")"
+		local out
+		out=$(CMOCKA_MESSAGE_OUTPUT=TAP HELLO_BIN="$PWD/$dir/hello" \
+			ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+			UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+			timeout 300 "$t" 2>&1)
+		rc=$?
+		count_tap "$label $(basename "$t")" < <(printf '%s\n' "$out")
+		if [ $rc -ne 0 ] && ! grep -q '^not ok' <<<"$out"; then
+			# crashed or sanitizer report without a TAP failure line
+			failed=$((failed + 1))
+			failures+=("$label $(basename "$t"): exited $rc")
+			printf '%s\n' "$out" | tail -30
+		fi
+	done
+}
+
+run_e2e() {
+	[ -d tests/e2e ] || return 0
+	ls tests/e2e/*.bats >/dev/null 2>&1 || return 0
+	echo "# e2e"
+	SLIPWAY_BIN="$PWD/build/slipway" HELLO_BIN="$PWD/build/hello" \
+		bats --tap tests/e2e > >(count_tap e2e) 2>&1
+	wait
+}
+
+run_fuzz() {
+	local t name corpus
+	for t in build-fuzz/tests/fuzz/fuzz_*; do
+		[ -x "$t" ] || continue
+		name=$(basename "$t" | sed 's/^fuzz_//')
+		corpus=tests/fuzz/corpus/$name
+		mkdir -p "$corpus"
+		work=$(mktemp -d)
+		echo "# fuzz $name ${FUZZ_SECONDS}s"
+		if "$t" -max_total_time="$FUZZ_SECONDS" -timeout=10 -rss_limit_mb=2048 \
+			-artifact_prefix="$work/" "$work" "$corpus" >"$work/log" 2>&1; then
+			passed=$((passed + 1))
+			echo "ok fuzz $name: $(grep -o 'Done [0-9]* runs' "$work/log" | tail -1)"
+		else
+			failed=$((failed + 1))
+			failures+=("fuzz $name")
+			echo "not ok fuzz $name"
+			tail -40 "$work/log"
+		fi
+		rm -rf "$work"
+	done
+}
+
+case "$mode" in
+unit) run_unit build unit ;;
+e2e) run_e2e ;;
+asan) run_unit build-asan asan ;;
+fuzz) run_fuzz ;;
+all)
+	run_unit build unit
+	run_e2e
+	run_unit build-asan asan
+	run_fuzz
+	;;
+*) echo "usage: $0 all|unit|e2e|asan|fuzz" >&2; exit 2 ;;
+esac
+
+if [ ${#failures[@]} -gt 0 ]; then
+	echo "# failures:"
+	printf '#   %s\n' "${failures[@]}"
+fi
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,138 @@
+/*
+ * runtime: runs instances of an app as local processes on the daemon's
+ * libuv loop, and keeps them running.
+ *
+ * Each instance is one process in its own session and process group
+ * (setsid), with a port from the configured range, environment PORT,
+ * SLIPWAY_APP, SLIPWAY_VERSION, SLIPWAY_INSTANCE (plus run.env with ${...}
+ * substituted), and stdout/stderr appended to LOG_DIR/<app>/<id>.log,
+ * rotated by size (copy to .1 ... .N, then truncate; writers use O_APPEND).
+ *
+ * Probes: readiness decides `ready`; liveness failure restarts the process.
+ * Exits and liveness failures restart with exponential backoff: 1 s,
+ * doubling, capped at 5 min, reset once the process has been up 60 s. While
+ * it waits, the instance's state is CrashLoopBackOff.
+ *
+ * Instances outlive the daemon: they are not children that die with it, and
+ * runtime_adopt() takes over a running process after a daemon restart
+ * (matched by pid and start time, watched through a pidfd).
+ * docs/internals/runtime.md explains the mechanism.
+ *
+ * The runtime owns the instance structs. It reports every change through
+ * cfg.on_change; after RUNTIME_EV_STOPPED the struct is freed as soon as
+ * the callback returns.
+ */
+#ifndef SW_RUNTIME_H
+#define SW_RUNTIME_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <uv.h>
+
+#include "../spec/spec.h"
+#include "../util/util.h"
+
+enum runtime_state {
+	RUNTIME_STARTING,   /* process running, not ready yet */
+	RUNTIME_RUNNING,    /* process running (ready or not: see `ready`) */
+	RUNTIME_BACKOFF,    /* exited, waiting to restart: "CrashLoopBackOff" */
+	RUNTIME_STOPPING,   /* stop signal sent, waiting for exit */
+	RUNTIME_STOPPED,    /* gone; final */
+	RUNTIME_FAILED,     /* could not be started at all (e.g. bad command) */
+};
+
+/* "Starting", "Running", "CrashLoopBackOff", "Stopping", "Stopped", "Failed" */
+const char *runtime_state_name(enum runtime_state s);
+
+enum runtime_event {
+	RUNTIME_EV_STARTED,   /* a process was spawned (pid, port set) */
+	RUNTIME_EV_READY,     /* readiness passed; ready = true */
+	RUNTIME_EV_UNREADY,   /* readiness failed failureThreshold times */
+	RUNTIME_EV_EXITED,    /* process exited or was killed; reason says how */
+	RUNTIME_EV_BACKOFF,   /* restart scheduled; reason says when */
+	RUNTIME_EV_LIVENESS,  /* liveness failed; the process is being restarted */
+	RUNTIME_EV_STOPPED,   /* runtime_stop finished; the struct is freed next */
+	RUNTIME_EV_FAILED,    /* spawn failed; reason says why; restarts with backoff */
+};
+
+struct runtime_instance {
+	char id[96];
+	char *app;
+	int64_t revision;
+	struct spec_app *spec;   /* a reference held by the instance */
+	pid_t pid;               /* 0 while not running */
+	uint64_t start_time;     /* /proc/PID/stat start time (clock ticks) */
+	uint16_t port;
+	bool ready;
+	bool adopted;            /* taken over after a daemon restart */
+	uint32_t restarts;
+	enum runtime_state state;
+	char reason[256];        /* last notable thing, for status and events */
+	uint64_t started_ms;     /* monotonic ms the current process started */
+	uint64_t ready_ms;       /* monotonic ms it became ready; 0 = not ready */
+	void *data;              /* for the runtime's user */
+	struct runtime_priv *priv; /* the runtime's own state */
+};
+
+struct runtime_config {
+	uv_loop_t *loop;
+	const char *log_dir;       /* instance logs go to LOG_DIR/<app>/<id>.log */
+	uint16_t port_min;         /* default 20000 */
+	uint16_t port_max;         /* default 29999 */
+	uint64_t log_max_bytes;    /* rotate above this; default 10 MiB */
+	unsigned log_keep;         /* rotated files kept; default 3 */
+	/* Backoff parameters; 0 = defaults (1 s, 5 min, 60 s). Tests shorten them. */
+	uint64_t backoff_initial_ms;
+	uint64_t backoff_max_ms;
+	uint64_t backoff_reset_ms;
+	void (*on_change)(struct runtime_instance *inst, enum runtime_event ev, void *data);
+	void *data;
+};
+
+struct runtime;
+
+int runtime_new(struct runtime **out, const struct runtime_config *cfg, struct sw_err *err);
+/* Forgets every instance without stopping its process (daemon crash-like
+ * exit, --keep-instances), closes handles; call before uv_loop_close. */
+void runtime_free(struct runtime *rt);
+
+/*
+ * Starts one instance of `spec` at `revision` with the given id. The
+ * instance is created even when the spawn fails (state Failed, restarted
+ * with backoff); NULL only for invalid arguments.
+ */
+struct runtime_instance *runtime_start(struct runtime *rt, struct spec_app *spec,
+				       int64_t revision, const char *id,
+				       struct sw_err *err);
+
+/*
+ * Takes over a process a previous daemon started: succeeds only if `pid`
+ * is alive and its start time equals `start_time`. The instance keeps
+ * `ready` as given until its first probe result, and its restart count.
+ * Returns NULL (with err set) when the process is gone or not ours.
+ */
+struct runtime_instance *runtime_adopt(struct runtime *rt, struct spec_app *spec,
+				       int64_t revision, const char *id, pid_t pid,
+				       uint64_t start_time, uint16_t port, bool ready,
+				       uint32_t restarts, struct sw_err *err);
+
+/* Stops an instance: spec stop signal to its process group, SIGKILL after
+ * stop.timeout; RUNTIME_EV_STOPPED when the process is gone. Idempotent. */
+void runtime_stop(struct runtime *rt, struct runtime_instance *inst);
+
+/* Stops every instance; `done` is called once all are stopped. */
+void runtime_stop_all(struct runtime *rt, void (*done)(void *data), void *data);
+
+/* Reads /proc/PID/stat start time; 0 if the process does not exist. */
+uint64_t runtime_proc_start_time(pid_t pid);
+
+/* Backoff delay before restart number `restarts` (1-based):
+ * initial * 2^(restarts-1), capped at max. Pure; exposed for tests. */
+uint64_t runtime_backoff_ms(uint32_t restarts, uint64_t initial_ms, uint64_t max_ms);
+
+/* Number of instances the runtime tracks. */
+size_t runtime_count(struct runtime *rt);
+
+#endif

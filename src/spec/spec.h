@@ -1,0 +1,194 @@
+/*
+ * spec: Slipway's documents. Reads YAML files (or directories of *.yaml /
+ * *.yml files, several documents per file separated by `---`) into typed,
+ * validated structs. Every error names file:line:col and what is wrong:
+ *
+ *	app.yaml:12:5: replicas must be a positive integer, got "two"
+ *	app.yaml:7:3: unknown field "replica" in spec (did you mean "replicas"?)
+ *
+ * Kinds: `App` and `AnalysisTemplate` (apiVersion `slipway/v1`). Field
+ * names follow Argo Rollouts where the idea is the same. The reference is
+ * docs/documents.md.
+ *
+ * A parsed App also round-trips through canonical JSON (sorted keys, no
+ * whitespace): that text is what the store keeps as a revision, and its
+ * SHA-256 is the revision's content hash.
+ */
+#ifndef SW_SPEC_H
+#define SW_SPEC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "../util/util.h"
+
+enum spec_probe_kind {
+	SPEC_PROBE_NONE = 0,
+	SPEC_PROBE_HTTP,
+	SPEC_PROBE_TCP,
+	SPEC_PROBE_EXEC,
+};
+
+struct spec_probe {
+	enum spec_probe_kind kind;
+	char *http_path;            /* http: request path, default "/" */
+	uint16_t port;              /* http/tcp: 0 means the instance's PORT */
+	char **exec_command;        /* exec: argv, NULL-terminated */
+	size_t exec_argc;
+	uint64_t period_ms;         /* default 1s (readiness) / 2s (liveness) */
+	uint64_t timeout_ms;        /* default 1s */
+	uint64_t initial_delay_ms;  /* default 0 */
+	uint32_t failure_threshold; /* consecutive failures; default 3 */
+	uint32_t success_threshold; /* consecutive successes; default 1 */
+};
+
+struct spec_env {
+	char *name;
+	char *value;  /* may contain ${PORT} etc., substituted per instance */
+	bool secret;  /* value came from a file; never shown (issue 5) */
+};
+
+/* spec.route: where the proxy serves the app (used from the proxy issue). */
+struct spec_header_match {
+	char *name;   /* header name */
+	char *exact;  /* exact value, or NULL */
+	char *regex;  /* POSIX extended regex, or NULL */
+};
+
+struct spec_route {
+	char *listen;      /* "127.0.0.1:8080"; NULL = app not routed */
+	char *host;        /* exact or "*.example.com"; NULL = any host */
+	char *path_prefix; /* default "/" */
+	bool sticky;       /* revision cookie for the whole rollout */
+};
+
+/* spec.strategy (used from the progressive-delivery issue). */
+enum spec_strategy_kind {
+	SPEC_STRATEGY_ROLLING = 0,
+	SPEC_STRATEGY_CANARY,
+	SPEC_STRATEGY_BLUEGREEN,
+};
+
+struct spec_analysis_ref {
+	char **templates;        /* template names */
+	size_t ntemplates;
+	struct spec_env *args;   /* name/value pairs */
+	size_t nargs;
+};
+
+enum spec_step_kind {
+	SPEC_STEP_SET_WEIGHT,
+	SPEC_STEP_PAUSE,
+	SPEC_STEP_ANALYSIS,
+	SPEC_STEP_SET_HEADER_ROUTE,
+};
+
+struct spec_step {
+	enum spec_step_kind kind;
+	uint32_t weight;            /* setWeight: 0..100 */
+	bool pause_indefinite;      /* pause: {} */
+	uint64_t pause_ms;          /* pause: {duration: ...} */
+	struct spec_analysis_ref analysis;
+	struct spec_header_match header; /* setHeaderRoute: match */
+};
+
+struct spec_strategy {
+	enum spec_strategy_kind kind;
+	/* rolling */
+	uint32_t max_surge;         /* default 1 */
+	uint32_t max_unavailable;   /* default 0 */
+	/* canary */
+	struct spec_step *steps;
+	size_t nsteps;
+	struct spec_analysis_ref background; /* canary.analysis */
+	uint32_t canary_replicas;   /* 0 = follow weight */
+	/* blueGreen */
+	char *preview_listen;
+	struct spec_analysis_ref pre_promotion;
+	struct spec_analysis_ref post_promotion;
+	uint64_t auto_promotion_ms; /* 0 = manual */
+	uint64_t scale_down_delay_ms; /* default 30s */
+};
+
+struct spec_app {
+	int refs;                /* spec_app_ref / spec_app_unref */
+	char *name;              /* metadata.name: [a-z0-9]([-a-z0-9]*[a-z0-9])?, <= 63 */
+	char *version;           /* spec.version, required */
+	char **command;          /* spec.run.command, NULL-terminated argv */
+	size_t argc;
+	char *workdir;           /* absolute; relative paths resolved against the file's directory */
+	struct spec_env *env;    /* spec.run.env, in document order */
+	size_t nenv;
+	uint32_t replicas;       /* >= 1, default 1 */
+	struct spec_probe readiness;
+	struct spec_probe liveness;
+	int stop_signal;         /* default SIGTERM */
+	uint64_t stop_timeout_ms; /* default 10s; then SIGKILL */
+	uint64_t drain_timeout_ms; /* stop.drainTimeout, default 30s */
+	uint64_t progress_deadline_ms; /* spec.progressDeadline, default 60s */
+	struct spec_route route;
+	struct spec_header_match *header_routes; /* route.headerRoutes (issue 3) */
+	size_t nheader_routes;
+	struct spec_strategy strategy;
+	char *source;            /* "file:line:col" of the document, for messages */
+};
+
+struct spec_metric;          /* defined by spec.c for AnalysisTemplate */
+
+struct spec_template {
+	char *name;
+	char *source;
+	json_t *json;            /* the validated spec as canonical JSON (owned) */
+};
+
+/* What one parse of a file or directory yields. */
+struct spec_set {
+	struct spec_app **apps;
+	size_t napps;
+	struct spec_template **templates;
+	size_t ntemplates;
+};
+
+/*
+ * Parses `path` (a file or a directory whose *.yaml / *.yml files are read
+ * in name order). Returns 0 and fills `out` (release with
+ * spec_set_release), or -1 with the first error in `err`. Also fails when
+ * two documents of one kind share a name.
+ */
+int spec_parse_path(struct spec_set *out, const char *path, struct sw_err *err);
+
+/*
+ * Parses YAML text. `filename` is used in messages and to resolve a
+ * relative run.workdir (its directory; "." when it has none).
+ */
+int spec_parse_text(struct spec_set *out, const char *text, size_t len,
+		    const char *filename, struct sw_err *err);
+
+void spec_set_release(struct spec_set *set);
+
+struct spec_app *spec_app_ref(struct spec_app *app);
+void spec_app_unref(struct spec_app *app);
+
+/* Canonical JSON of an App (new reference). */
+json_t *spec_app_to_json(const struct spec_app *app);
+/* Inverse of spec_app_to_json; validates as the YAML path does. */
+int spec_app_from_json(struct spec_app **out, const json_t *json, struct sw_err *err);
+/* Lowercase hex SHA-256 of the canonical JSON; out holds 65 bytes. */
+void spec_app_hash(const struct spec_app *app, char out[65]);
+
+/* Values for ${...} substitution in run.command and run.env. */
+struct spec_vars {
+	const char *port;
+	const char *version;
+	const char *instance;
+	const char *app;
+};
+
+/* Returns a new string with ${PORT}, ${VERSION}, ${INSTANCE}, ${APP}
+ * replaced; "$$" yields "$". Unknown names were rejected at parse time. */
+char *spec_substitute(const char *in, const struct spec_vars *vars);
+
+#endif

@@ -1,0 +1,128 @@
+/*
+ * store: Slipway's state in SQLite (WAL mode) at DIR/state.db.
+ *
+ * Tables: apps (desired and stable revision, phase and reason), revisions
+ * (the validated spec as canonical JSON plus its SHA-256; numbered 1, 2, ...
+ * per app), instances (what the runtime runs, so that a restarted daemon
+ * can adopt them) and events (append-only log of every state change).
+ * The schema is versioned with PRAGMA user_version; store_open applies
+ * missing migrations in order inside one transaction.
+ *
+ * All calls are synchronous; the daemon is one thread. Strings in the
+ * structs returned are owned by the struct; free with the matching
+ * *_release / *_list_free. Times are wall-clock milliseconds since epoch.
+ */
+#ifndef SW_STORE_H
+#define SW_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../util/util.h"
+
+struct store;
+
+struct store_app {
+	char *name;
+	int64_t desired_revision; /* what the user asked for last */
+	int64_t stable_revision;  /* last revision fully rolled out; 0 = none */
+	char *phase;              /* "Progressing", "Healthy", "Degraded" */
+	char *reason;             /* human-readable, "" when none */
+	int64_t progress_ms;      /* last time the rollout made progress */
+	int64_t created_ms;
+	int64_t updated_ms;
+};
+
+struct store_revision {
+	char *app;
+	int64_t number;
+	char *hash;      /* hex SHA-256 of spec_json */
+	char *spec_json; /* canonical JSON from spec_app_to_json */
+	char *version;   /* spec.version, for listings */
+	char *source;    /* file the spec came from */
+	int64_t created_ms;
+};
+
+struct store_instance {
+	char *id;            /* "hello-r2-1" style, unique */
+	char *app;
+	int64_t revision;
+	int pid;             /* 0 when not running */
+	uint64_t start_time; /* /proc/PID/stat field 22, to match on adoption */
+	int port;
+	bool ready;
+	int restarts;
+	char *state;         /* runtime state name */
+	int64_t created_ms;
+};
+
+struct store_event {
+	int64_t id;
+	int64_t time_ms;
+	char *app;      /* "" for daemon-wide events */
+	char *kind;     /* "Applied", "InstanceStarted", "Degraded", ... */
+	char *message;
+	char *actor;    /* "cli", token name, "daemon" */
+};
+
+/* Opens (creating if needed) the database and migrates it. */
+int store_open(struct store **out, const char *path, struct sw_err *err);
+void store_close(struct store *s);
+/* The schema version store_open migrated to. */
+int store_schema_version(struct store *s);
+
+/* Transactions (BEGIN IMMEDIATE). Nested begins are counted; only the
+ * outermost commit/rollback acts. */
+int store_begin(struct store *s, struct sw_err *err);
+int store_commit(struct store *s, struct sw_err *err);
+void store_rollback(struct store *s);
+
+/* Inserts or replaces the row with app->name; sets updated_ms to now and
+ * created_ms on insert. */
+int store_app_put(struct store *s, const struct store_app *app, struct sw_err *err);
+/* SW_ENOTFOUND when there is no such app. */
+int store_app_get(struct store *s, const char *name, struct store_app *out, struct sw_err *err);
+int store_app_list(struct store *s, struct store_app **out, size_t *n, struct sw_err *err);
+/* Deletes the app, its revisions and instances (events stay). */
+int store_app_delete(struct store *s, const char *name, struct sw_err *err);
+void store_app_release(struct store_app *app);
+void store_app_list_free(struct store_app *apps, size_t n);
+
+/*
+ * Records a revision of `app` unless one with the same hash exists.
+ * *out_number is the new or existing revision's number; *out_created tells
+ * which. The app row must exist.
+ */
+int store_revision_add(struct store *s, const char *app, const char *hash,
+		       const char *spec_json, const char *version, const char *source,
+		       int64_t *out_number, bool *out_created, struct sw_err *err);
+int store_revision_get(struct store *s, const char *app, int64_t number,
+		       struct store_revision *out, struct sw_err *err);
+/* Ordered by number ascending. */
+int store_revision_list(struct store *s, const char *app, struct store_revision **out,
+			size_t *n, struct sw_err *err);
+void store_revision_release(struct store_revision *rev);
+void store_revision_list_free(struct store_revision *revs, size_t n);
+
+/* Inserts or replaces by id. */
+int store_instance_put(struct store *s, const struct store_instance *inst, struct sw_err *err);
+int store_instance_delete(struct store *s, const char *id, struct sw_err *err);
+/* app NULL = all apps; ordered by app, created_ms, id. */
+int store_instance_list(struct store *s, const char *app, struct store_instance **out,
+			size_t *n, struct sw_err *err);
+void store_instance_release(struct store_instance *inst);
+void store_instance_list_free(struct store_instance *insts, size_t n);
+/* Next value of a per-app counter, for instance ids (1, 2, ...). */
+int store_next_seq(struct store *s, const char *app, int64_t *out, struct sw_err *err);
+
+/* Appends an event stamped now; *out_id may be NULL. */
+int store_event_add(struct store *s, const char *app, const char *kind, const char *message,
+		    const char *actor, int64_t *out_id, struct sw_err *err);
+/* Events with id > after_id, oldest first, at most limit (0 = no limit);
+ * app NULL = all. */
+int store_event_list(struct store *s, const char *app, int64_t after_id, size_t limit,
+		     struct store_event **out, size_t *n, struct sw_err *err);
+void store_event_list_free(struct store_event *evs, size_t n);
+
+#endif
