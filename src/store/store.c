@@ -1,2 +1,902 @@
-/* placeholder until the module lands */
-typedef int sw_placeholder_store;
+/*
+ * store: Slipway's state in SQLite. See store.h for the API and
+ * docs/internals/store.md for the schema and how to add a migration.
+ */
+#include "store.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/*
+ * Migrations, oldest first. Migration i (0-based) brings the schema from
+ * user_version i to i + 1. Add a row at the end for a schema change; never
+ * edit a row that has shipped: databases out there already ran it.
+ */
+struct store_migration {
+	const char *name;
+	const char *sql;
+};
+
+static const struct store_migration migrations[] = {
+	{"initial schema",
+	 "CREATE TABLE apps ("
+	 " name TEXT PRIMARY KEY NOT NULL,"
+	 " desired_revision INTEGER NOT NULL DEFAULT 0,"
+	 " stable_revision INTEGER NOT NULL DEFAULT 0,"
+	 " phase TEXT NOT NULL DEFAULT '',"
+	 " reason TEXT NOT NULL DEFAULT '',"
+	 " progress_ms INTEGER NOT NULL DEFAULT 0,"
+	 " created_ms INTEGER NOT NULL,"
+	 " updated_ms INTEGER NOT NULL"
+	 ");"
+	 "CREATE TABLE revisions ("
+	 " app TEXT NOT NULL REFERENCES apps(name) ON DELETE CASCADE,"
+	 " number INTEGER NOT NULL,"
+	 " hash TEXT NOT NULL,"
+	 " spec_json TEXT NOT NULL,"
+	 " version TEXT NOT NULL DEFAULT '',"
+	 " source TEXT NOT NULL DEFAULT '',"
+	 " created_ms INTEGER NOT NULL,"
+	 " PRIMARY KEY (app, number),"
+	 " UNIQUE (app, hash)"
+	 ");"
+	 "CREATE TABLE instances ("
+	 " id TEXT PRIMARY KEY NOT NULL,"
+	 " app TEXT NOT NULL,"
+	 " revision INTEGER NOT NULL,"
+	 " pid INTEGER NOT NULL DEFAULT 0,"
+	 " start_time INTEGER NOT NULL DEFAULT 0,"
+	 " port INTEGER NOT NULL DEFAULT 0,"
+	 " ready INTEGER NOT NULL DEFAULT 0,"
+	 " restarts INTEGER NOT NULL DEFAULT 0,"
+	 " state TEXT NOT NULL DEFAULT '',"
+	 " created_ms INTEGER NOT NULL"
+	 ");"
+	 "CREATE INDEX instances_by_app ON instances (app, created_ms, id);"
+	 "CREATE TABLE events ("
+	 " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	 " time_ms INTEGER NOT NULL,"
+	 " app TEXT NOT NULL DEFAULT '',"
+	 " kind TEXT NOT NULL,"
+	 " message TEXT NOT NULL DEFAULT '',"
+	 " actor TEXT NOT NULL DEFAULT ''"
+	 ");"
+	 "CREATE INDEX events_by_app ON events (app, id);"
+	 "CREATE TABLE seq ("
+	 " app TEXT PRIMARY KEY NOT NULL,"
+	 " value INTEGER NOT NULL"
+	 ");"},
+};
+
+#define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
+
+/* Every statement the store runs more than once, prepared on first use and
+ * kept for the life of the handle. */
+enum stmt_id {
+	ST_APP_PUT,
+	ST_APP_GET,
+	ST_APP_LIST,
+	ST_APP_DELETE,
+	ST_APP_DELETE_REVISIONS,
+	ST_APP_DELETE_INSTANCES,
+	ST_APP_DELETE_SEQ,
+	ST_APP_EXISTS,
+	ST_REV_BY_HASH,
+	ST_REV_MAX,
+	ST_REV_INSERT,
+	ST_REV_GET,
+	ST_REV_LIST,
+	ST_INST_PUT,
+	ST_INST_DELETE,
+	ST_INST_LIST,
+	ST_INST_LIST_APP,
+	ST_SEQ_NEXT,
+	ST_EVENT_ADD,
+	ST_EVENT_LIST,
+	ST_EVENT_LIST_APP,
+	ST_COUNT
+};
+
+#define APP_COLS "name, desired_revision, stable_revision, phase, reason, progress_ms, created_ms, updated_ms"
+#define REV_COLS "app, number, hash, spec_json, version, source, created_ms"
+#define INST_COLS "id, app, revision, pid, start_time, port, ready, restarts, state, created_ms"
+#define EVENT_COLS "id, time_ms, app, kind, message, actor"
+
+static const char *const stmt_sql[ST_COUNT] = {
+	[ST_APP_PUT] = "INSERT INTO apps (" APP_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)"
+		       " ON CONFLICT (name) DO UPDATE SET desired_revision = excluded.desired_revision,"
+		       " stable_revision = excluded.stable_revision, phase = excluded.phase,"
+		       " reason = excluded.reason, progress_ms = excluded.progress_ms,"
+		       " updated_ms = excluded.updated_ms",
+	[ST_APP_GET] = "SELECT " APP_COLS " FROM apps WHERE name = ?1",
+	[ST_APP_LIST] = "SELECT " APP_COLS " FROM apps ORDER BY name",
+	[ST_APP_DELETE] = "DELETE FROM apps WHERE name = ?1",
+	[ST_APP_DELETE_REVISIONS] = "DELETE FROM revisions WHERE app = ?1",
+	[ST_APP_DELETE_INSTANCES] = "DELETE FROM instances WHERE app = ?1",
+	[ST_APP_DELETE_SEQ] = "DELETE FROM seq WHERE app = ?1",
+	[ST_APP_EXISTS] = "SELECT 1 FROM apps WHERE name = ?1",
+	[ST_REV_BY_HASH] = "SELECT number FROM revisions WHERE app = ?1 AND hash = ?2",
+	[ST_REV_MAX] = "SELECT coalesce(max(number), 0) FROM revisions WHERE app = ?1",
+	[ST_REV_INSERT] = "INSERT INTO revisions (" REV_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+	[ST_REV_GET] = "SELECT " REV_COLS " FROM revisions WHERE app = ?1 AND number = ?2",
+	[ST_REV_LIST] = "SELECT " REV_COLS " FROM revisions WHERE app = ?1 ORDER BY number",
+	[ST_INST_PUT] = "INSERT INTO instances (" INST_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+			" ON CONFLICT (id) DO UPDATE SET app = excluded.app, revision = excluded.revision,"
+			" pid = excluded.pid, start_time = excluded.start_time, port = excluded.port,"
+			" ready = excluded.ready, restarts = excluded.restarts, state = excluded.state,"
+			" created_ms = CASE WHEN ?11 THEN excluded.created_ms ELSE created_ms END",
+	[ST_INST_DELETE] = "DELETE FROM instances WHERE id = ?1",
+	[ST_INST_LIST] = "SELECT " INST_COLS " FROM instances ORDER BY app, created_ms, id",
+	[ST_INST_LIST_APP] = "SELECT " INST_COLS " FROM instances WHERE app = ?1 ORDER BY created_ms, id",
+	[ST_SEQ_NEXT] = "INSERT INTO seq (app, value) VALUES (?1, 1)"
+			" ON CONFLICT (app) DO UPDATE SET value = value + 1 RETURNING value",
+	[ST_EVENT_ADD] = "INSERT INTO events (time_ms, app, kind, message, actor) VALUES (?1, ?2, ?3, ?4, ?5)",
+	[ST_EVENT_LIST] = "SELECT " EVENT_COLS " FROM events WHERE id > ?1 ORDER BY id LIMIT ?2",
+	[ST_EVENT_LIST_APP] = "SELECT " EVENT_COLS " FROM events WHERE app = ?3 AND id > ?1 ORDER BY id LIMIT ?2",
+};
+
+struct store {
+	sqlite3 *db;
+	int version;       /* schema version after store_open */
+	int depth;         /* nesting of store_begin */
+	bool doomed;       /* an inner rollback happened; the outer commit rolls back */
+	sqlite3_stmt *stmt[ST_COUNT];
+};
+
+/* Maps an SQLite result code to the SW_E* code callers act on. */
+static int sw_code(int rc)
+{
+	switch (rc & 0xff) {
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		return SW_EBUSY;
+	default:
+		return -1;
+	}
+}
+
+/* Records "store: WHAT: sqlite message" and returns the matching code. */
+static int db_err(struct store *s, int rc, const char *what, struct sw_err *err)
+{
+	const char *msg = s && s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc);
+	/* sqlite3_errmsg may describe a later, unrelated call; fall back to
+	 * the text of rc itself when it does not match. */
+	if (s && s->db && (sqlite3_extended_errcode(s->db) & 0xff) != (rc & 0xff))
+		msg = sqlite3_errstr(rc);
+	return sw_errf(err, sw_code(rc), "store: %s: %s", what, msg);
+}
+
+static int exec_sql(struct store *s, const char *sql, const char *what, struct sw_err *err)
+{
+	int rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
+	if (rc != SQLITE_OK)
+		return db_err(s, rc, what, err);
+	return 0;
+}
+
+/* Sets *out to the cached statement for id, reset and with no bindings. */
+static int stmt_get(struct store *s, enum stmt_id id, sqlite3_stmt **out, const char *what,
+		    struct sw_err *err)
+{
+	sqlite3_stmt *st = s->stmt[id];
+	*out = NULL;
+	if (!st) {
+		int rc = sqlite3_prepare_v3(s->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
+		if (rc != SQLITE_OK) {
+			sqlite3_finalize(st);
+			return db_err(s, rc, what, err);
+		}
+		s->stmt[id] = st;
+	}
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	*out = st;
+	return 0;
+}
+
+/* Runs a statement that returns no rows; resets it. */
+static int stmt_done(struct store *s, sqlite3_stmt *st, const char *what, struct sw_err *err)
+{
+	int rc = sqlite3_step(st);
+	int ret = 0;
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+		ret = db_err(s, rc, what, err);
+	sqlite3_reset(st);
+	return ret;
+}
+
+static void bind_text(sqlite3_stmt *st, int i, const char *v)
+{
+	sqlite3_bind_text(st, i, v ? v : "", -1, SQLITE_TRANSIENT);
+}
+
+static char *col_str(sqlite3_stmt *st, int i)
+{
+	const unsigned char *v = sqlite3_column_text(st, i);
+	return xstrdup(v ? (const char *)v : "");
+}
+
+/*
+ * Steps st and hands each row to read(row_into = element i of a growing
+ * array of elem_size bytes). Resets st. On failure frees what was read
+ * with free_list and returns the error.
+ */
+typedef void (*row_reader)(sqlite3_stmt *st, void *elem);
+typedef void (*list_freer)(void *elems, size_t n);
+
+static int read_list(struct store *s, sqlite3_stmt *st, size_t elem_size, row_reader read,
+		     list_freer free_list, void **out, size_t *n, const char *what, struct sw_err *err)
+{
+	char *arr = NULL;
+	size_t len = 0, alloc = 0;
+	int rc, ret = 0;
+
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (len == alloc) {
+			alloc = alloc ? alloc * 2 : 8;
+			arr = xrealloc(arr, alloc * elem_size);
+		}
+		memset(arr + len * elem_size, 0, elem_size);
+		read(st, arr + len * elem_size);
+		len++;
+	}
+	if (rc != SQLITE_DONE) {
+		ret = db_err(s, rc, what, err);
+		free_list(arr, len);
+		arr = NULL;
+		len = 0;
+	}
+	sqlite3_reset(st);
+	*out = arr;
+	*n = len;
+	return ret;
+}
+
+/* ---- open, migrate, close ---------------------------------------------- */
+
+static int pragma_int(struct store *s, const char *sql, int *out, struct sw_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+	int ret = 0;
+	if (rc != SQLITE_OK) {
+		ret = db_err(s, rc, "read schema version", err);
+		goto out;
+	}
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		ret = db_err(s, rc, "read schema version", err);
+		goto out;
+	}
+	*out = sqlite3_column_int(st, 0);
+out:
+	sqlite3_finalize(st);
+	return ret;
+}
+
+/* Switches to WAL. A fresh file switched by several openers at once can
+ * report SQLITE_BUSY without waiting, so retry until the busy timeout. */
+static int set_wal(struct store *s, const char *path, struct sw_err *err)
+{
+	uint64_t deadline = sw_now_ms() + 5000;
+	sqlite3_stmt *st = NULL;
+	int ret = 0;
+
+	for (;;) {
+		int rc = sqlite3_prepare_v2(s->db, "PRAGMA journal_mode=WAL", -1, &st, NULL);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW) {
+			const unsigned char *mode = sqlite3_column_text(st, 0);
+			if (!mode || (strcmp((const char *)mode, "wal") != 0 &&
+				      strcmp((const char *)mode, "memory") != 0))
+				ret = sw_errf(err, -1, "store: %s: cannot use WAL journal mode (got \"%s\")",
+					      path, mode ? (const char *)mode : "");
+			goto out;
+		}
+		if ((rc & 0xff) != SQLITE_BUSY || sw_now_ms() >= deadline) {
+			ret = db_err(s, rc, "set journal mode", err);
+			goto out;
+		}
+		sqlite3_finalize(st);
+		st = NULL;
+		sqlite3_sleep(10);
+	}
+out:
+	sqlite3_finalize(st);
+	return ret;
+}
+
+static const char *base_name(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	return slash ? slash + 1 : path;
+}
+
+static int migrate(struct store *s, const char *path, struct sw_err *err)
+{
+	int version = 0, ret;
+	char sql[64];
+
+	/* The write lock comes first so that two openers of a fresh file do
+	 * not both run migration 1. */
+	ret = store_begin(s, err);
+	if (ret < 0)
+		return ret;
+	ret = pragma_int(s, "PRAGMA user_version", &version, err);
+	if (ret < 0)
+		goto out;
+	if (version > NMIGRATIONS) {
+		ret = sw_errf(err, -1, "%s schema version %d is newer than this slipway (%d); upgrade slipway",
+			      base_name(path), version, NMIGRATIONS);
+		goto out;
+	}
+	if (version < 0) {
+		ret = sw_errf(err, -1, "%s has an invalid schema version %d", base_name(path), version);
+		goto out;
+	}
+	for (int i = version; i < NMIGRATIONS; i++) {
+		int rc = sqlite3_exec(s->db, migrations[i].sql, NULL, NULL, NULL);
+		if (rc != SQLITE_OK) {
+			ret = sw_errf(err, sw_code(rc), "store: migration %d (%s): %s", i + 1,
+				      migrations[i].name, sqlite3_errmsg(s->db));
+			goto out;
+		}
+	}
+	if (version < NMIGRATIONS) {
+		snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", NMIGRATIONS);
+		ret = exec_sql(s, sql, "set schema version", err);
+		if (ret < 0)
+			goto out;
+	}
+	s->version = NMIGRATIONS;
+out:
+	if (ret < 0) {
+		store_rollback(s);
+		return ret;
+	}
+	return store_commit(s, err);
+}
+
+int store_open(struct store **out, const char *path, struct sw_err *err)
+{
+	struct store *s = xcalloc(1, sizeof(*s));
+	int ret = 0, rc;
+
+	*out = NULL;
+	rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+	if (rc != SQLITE_OK) {
+		ret = sw_errf(err, sw_code(rc), "store: open %s: %s", path,
+			      s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+		goto out;
+	}
+	sqlite3_extended_result_codes(s->db, 1);
+	sqlite3_busy_timeout(s->db, 5000);
+	ret = set_wal(s, path, err);
+	if (ret < 0)
+		goto out;
+	ret = exec_sql(s, "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON", "set pragmas", err);
+	if (ret < 0)
+		goto out;
+	ret = migrate(s, path, err);
+out:
+	if (ret < 0) {
+		store_close(s);
+		return ret;
+	}
+	*out = s;
+	return 0;
+}
+
+void store_close(struct store *s)
+{
+	if (!s)
+		return;
+	for (int i = 0; i < ST_COUNT; i++)
+		sqlite3_finalize(s->stmt[i]);
+	if (s->db && s->depth > 0)
+		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	sqlite3_close(s->db);
+	free(s);
+}
+
+int store_schema_version(struct store *s)
+{
+	return s->version;
+}
+
+int store_schema_latest(void)
+{
+	return NMIGRATIONS;
+}
+
+void store_set_busy_timeout(struct store *s, int ms)
+{
+	sqlite3_busy_timeout(s->db, ms);
+}
+
+/* ---- transactions ------------------------------------------------------ */
+
+int store_begin(struct store *s, struct sw_err *err)
+{
+	if (s->depth == 0) {
+		int ret = exec_sql(s, "BEGIN IMMEDIATE", "begin transaction", err);
+		if (ret < 0)
+			return ret;
+		s->doomed = false;
+	}
+	s->depth++;
+	return 0;
+}
+
+int store_commit(struct store *s, struct sw_err *err)
+{
+	int ret;
+
+	SW_ASSERT(s->depth > 0);
+	if (--s->depth > 0)
+		return 0;
+	if (s->doomed) {
+		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+		s->doomed = false;
+		return sw_errf(err, -1, "store: commit: an inner transaction was rolled back");
+	}
+	ret = exec_sql(s, "COMMIT", "commit", err);
+	if (ret < 0 && !sqlite3_get_autocommit(s->db))
+		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	return ret;
+}
+
+void store_rollback(struct store *s)
+{
+	if (s->depth == 0)
+		return;
+	if (--s->depth > 0) {
+		s->doomed = true;
+		return;
+	}
+	s->doomed = false;
+	/* SQLite may already have rolled back on its own (e.g. after SQLITE_FULL). */
+	if (!sqlite3_get_autocommit(s->db))
+		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+/* ---- apps -------------------------------------------------------------- */
+
+static void read_app(sqlite3_stmt *st, void *elem)
+{
+	struct store_app *a = elem;
+	a->name = col_str(st, 0);
+	a->desired_revision = sqlite3_column_int64(st, 1);
+	a->stable_revision = sqlite3_column_int64(st, 2);
+	a->phase = col_str(st, 3);
+	a->reason = col_str(st, 4);
+	a->progress_ms = sqlite3_column_int64(st, 5);
+	a->created_ms = sqlite3_column_int64(st, 6);
+	a->updated_ms = sqlite3_column_int64(st, 7);
+}
+
+int store_app_put(struct store *s, const struct store_app *app, struct sw_err *err)
+{
+	sqlite3_stmt *st;
+	int ret = stmt_get(s, ST_APP_PUT, &st, "put app", err);
+	if (ret < 0)
+		return ret;
+	bind_text(st, 1, app->name);
+	sqlite3_bind_int64(st, 2, app->desired_revision);
+	sqlite3_bind_int64(st, 3, app->stable_revision);
+	bind_text(st, 4, app->phase);
+	bind_text(st, 5, app->reason);
+	sqlite3_bind_int64(st, 6, app->progress_ms);
+	sqlite3_bind_int64(st, 7, sw_wall_ms());
+	return stmt_done(s, st, "put app", err);
+}
+
+int store_app_get(struct store *s, const char *name, struct store_app *out, struct sw_err *err)
+{
+	sqlite3_stmt *st;
+	int rc, ret = stmt_get(s, ST_APP_GET, &st, "get app", err);
+
+	memset(out, 0, sizeof(*out));
+	if (ret < 0)
+		return ret;
+	bind_text(st, 1, name);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		read_app(st, out);
+	else if (rc == SQLITE_DONE)
+		ret = sw_errf(err, SW_ENOTFOUND, "app \"%s\" not found", name);
+	else
+		ret = db_err(s, rc, "get app", err);
+	sqlite3_reset(st);
+	return ret;
+}
+
+static void free_apps(void *elems, size_t n)
+{
+	store_app_list_free(elems, n);
+}
+
+int store_app_list(struct store *s, struct store_app **out, size_t *n, struct sw_err *err)
+{
+	sqlite3_stmt *st;
+	int ret = stmt_get(s, ST_APP_LIST, &st, "list apps", err);
+	*out = NULL;
+	*n = 0;
+	if (ret < 0)
+		return ret;
+	return read_list(s, st, sizeof(**out), read_app, free_apps, (void **)out, n, "list apps", err);
+}
+
+int store_app_delete(struct store *s, const char *name, struct sw_err *err)
+{
+	static const struct {
+		enum stmt_id id;
+		const char *what;
+	} steps[] = {
+		{ST_APP_DELETE_INSTANCES, "delete instances"},
+		{ST_APP_DELETE_REVISIONS, "delete revisions"},
+		{ST_APP_DELETE_SEQ, "delete counter"},
+		{ST_APP_DELETE, "delete app"},
+	};
+	int ret = store_begin(s, err);
+	if (ret < 0)
+		return ret;
+	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+		sqlite3_stmt *st;
+		ret = stmt_get(s, steps[i].id, &st, steps[i].what, err);
+		if (ret < 0)
+			goto out;
+		bind_text(st, 1, name);
+		ret = stmt_done(s, st, steps[i].what, err);
+		if (ret < 0)
+			goto out;
+	}
+out:
+	if (ret < 0) {
+		store_rollback(s);
+		return ret;
+	}
+	return store_commit(s, err);
+}
+
+void store_app_release(struct store_app *app)
+{
+	if (!app)
+		return;
+	free(app->name);
+	free(app->phase);
+	free(app->reason);
+	memset(app, 0, sizeof(*app));
+}
+
+void store_app_list_free(struct store_app *apps, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		store_app_release(&apps[i]);
+	free(apps);
+}
+
+/* ---- revisions --------------------------------------------------------- */
+
+static void read_revision(sqlite3_stmt *st, void *elem)
+{
+	struct store_revision *r = elem;
+	r->app = col_str(st, 0);
+	r->number = sqlite3_column_int64(st, 1);
+	r->hash = col_str(st, 2);
+	r->spec_json = col_str(st, 3);
+	r->version = col_str(st, 4);
+	r->source = col_str(st, 5);
+	r->created_ms = sqlite3_column_int64(st, 6);
+}
+
+/* Runs a one-row, one-integer query bound to app (and hash when not NULL).
+ * Returns 1 with *out set, 0 when there is no row, or an error. */
+static int query_int(struct store *s, enum stmt_id id, const char *app, const char *hash,
+		     int64_t *out, const char *what, struct sw_err *err)
+{
+	sqlite3_stmt *st;
+	int rc, ret = stmt_get(s, id, &st, what, err);
+	if (ret < 0)
+		return ret;
+	bind_text(st, 1, app);
+	if (hash)
+		bind_text(st, 2, hash);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*out = sqlite3_column_int64(st, 0);
+		ret = 1;
+	} else if (rc == SQLITE_DONE) {
+		ret = 0;
+	} else {
+		ret = db_err(s, rc, what, err);
+	}
+	sqlite3_reset(st);
+	return ret;
+}
+
+int store_revision_add(struct store *s, const char *app, const char *hash,
+		       const char *spec_json, const char *version, const char *source,
+		       int64_t *out_number, bool *out_created, struct sw_err *err)
+{
+	int64_t number = 0, one;
+	sqlite3_stmt *st;
+	int ret = store_begin(s, err);
+
+	if (ret < 0)
+		return ret;
+	ret = query_int(s, ST_REV_BY_HASH, app, hash, &number, "find revision", err);
+	if (ret < 0)
+		goto out;
+	if (ret == 1) {
+		*out_number = number;
+		*out_created = false;
+		ret = 0;
+		goto out;
+	}
+	ret = query_int(s, ST_APP_EXISTS, app, NULL, &one, "find app", err);
+	if (ret < 0)
+		goto out;
+	if (ret == 0) {
+		ret = sw_errf(err, SW_ENOTFOUND, "app \"%s\" not found", app);
+		goto out;
+	}
+	ret = query_int(s, ST_REV_MAX, app, NULL, &number, "number revision", err);
+	if (ret < 0)
+		goto out;
+	ret = stmt_get(s, ST_REV_INSERT, &st, "insert revision", err);
+	if (ret < 0)
+		goto out;
+	bind_text(st, 1, app);
+	sqlite3_bind_int64(st, 2, number + 1);
+	bind_text(st, 3, hash);
+	bind_text(st, 4, spec_json);
+	bind_text(st, 5, version);
+	bind_text(st, 6, source);
+	sqlite3_bind_int64(st, 7, sw_wall_ms());
+	ret = stmt_done(s, st, "insert revision", err);
+	if (ret < 0)
+		goto out;
+	*out_number = number + 1;
+	*out_created = true;
+out:
+	if (ret < 0) {
+		store_rollback(s);
+		return ret;
+	}
+	return store_commit(s, err);
+}
+
+int store_revision_get(struct store *s, const char *app, int64_t number,
+		       struct store_revision *out, struct sw_err *err)
+{
+	sqlite3_stmt *st;
+	int rc, ret = stmt_get(s, ST_REV_GET, &st, "get revision", err);
+
+	memset(out, 0, sizeof(*out));
+	if (ret < 0)
+		return ret;
+	bind_text(st, 1, app);
+	sqlite3_bind_int64(st, 2, number);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		read_revision(st, out);
+	else if (rc == SQLITE_DONE)
+		ret = sw_errf(err, SW_ENOTFOUND, "revision %lld of app \"%s\" not found",
+			      (long long)number, app);
+	else
+		ret = db_err(s, rc, "get revision", err);
+	sqlite3_reset(st);
+	return ret;
+}
+
+static void free_revisions(void *elems, size_t n)
+{
+	store_revision_list_free(elems, n);
+}
+
+int store_revision_list(struct store *s, const char *app, struct store_revision **out,
+			size_t *n, struct sw_err *err)
+{
+	sqlite3_stmt *st;
+	int ret = stmt_get(s, ST_REV_LIST, &st, "list revisions", err);
+	*out = NULL;
+	*n = 0;
+	if (ret < 0)
+		return ret;
+	bind_text(st, 1, app);
+	return read_list(s, st, sizeof(**out), read_revision, free_revisions, (void **)out, n,
+			 "list revisions", err);
+}
+
+void store_revision_release(struct store_revision *rev)
+{
+	if (!rev)
+		return;
+	free(rev->app);
+	free(rev->hash);
+	free(rev->spec_json);
+	free(rev->version);
+	free(rev->source);
+	memset(rev, 0, sizeof(*rev));
+}
+
+void store_revision_list_free(struct store_revision *revs, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		store_revision_release(&revs[i]);
+	free(revs);
+}
+
+/* ---- instances --------------------------------------------------------- */
+
+static void read_instance(sqlite3_stmt *st, void *elem)
+{
+	struct store_instance *in = elem;
+	in->id = col_str(st, 0);
+	in->app = col_str(st, 1);
+	in->revision = sqlite3_column_int64(st, 2);
+	in->pid = sqlite3_column_int(st, 3);
+	in->start_time = (uint64_t)sqlite3_column_int64(st, 4);
+	in->port = sqlite3_column_int(st, 5);
+	in->ready = sqlite3_column_int(st, 6) != 0;
+	in->restarts = sqlite3_column_int(st, 7);
+	in->state = col_str(st, 8);
+	in->created_ms = sqlite3_column_int64(st, 9);
+}
+
+int store_instance_put(struct store *s, const struct store_instance *inst, struct sw_err *err)
+{
+	sqlite3_stmt *st;
+	int ret = stmt_get(s, ST_INST_PUT, &st, "put instance", err);
+	if (ret < 0)
+		return ret;
+	bind_text(st, 1, inst->id);
+	bind_text(st, 2, inst->app);
+	sqlite3_bind_int64(st, 3, inst->revision);
+	sqlite3_bind_int(st, 4, inst->pid);
+	sqlite3_bind_int64(st, 5, (int64_t)inst->start_time);
+	sqlite3_bind_int(st, 6, inst->port);
+	sqlite3_bind_int(st, 7, inst->ready ? 1 : 0);
+	sqlite3_bind_int(st, 8, inst->restarts);
+	bind_text(st, 9, inst->state);
+	/* created_ms 0 means "now" on insert and "keep" on replace. */
+	sqlite3_bind_int64(st, 10, inst->created_ms ? inst->created_ms : sw_wall_ms());
+	sqlite3_bind_int(st, 11, inst->created_ms != 0);
+	return stmt_done(s, st, "put instance", err);
+}
+
+int store_instance_delete(struct store *s, const char *id, struct sw_err *err)
+{
+	sqlite3_stmt *st;
+	int ret = stmt_get(s, ST_INST_DELETE, &st, "delete instance", err);
+	if (ret < 0)
+		return ret;
+	bind_text(st, 1, id);
+	return stmt_done(s, st, "delete instance", err);
+}
+
+static void free_instances(void *elems, size_t n)
+{
+	store_instance_list_free(elems, n);
+}
+
+int store_instance_list(struct store *s, const char *app, struct store_instance **out,
+			size_t *n, struct sw_err *err)
+{
+	sqlite3_stmt *st;
+	int ret = stmt_get(s, app ? ST_INST_LIST_APP : ST_INST_LIST, &st, "list instances", err);
+	*out = NULL;
+	*n = 0;
+	if (ret < 0)
+		return ret;
+	if (app)
+		bind_text(st, 1, app);
+	return read_list(s, st, sizeof(**out), read_instance, free_instances, (void **)out, n,
+			 "list instances", err);
+}
+
+void store_instance_release(struct store_instance *inst)
+{
+	if (!inst)
+		return;
+	free(inst->id);
+	free(inst->app);
+	free(inst->state);
+	memset(inst, 0, sizeof(*inst));
+}
+
+void store_instance_list_free(struct store_instance *insts, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		store_instance_release(&insts[i]);
+	free(insts);
+}
+
+int store_next_seq(struct store *s, const char *app, int64_t *out, struct sw_err *err)
+{
+	sqlite3_stmt *st;
+	int rc, ret = stmt_get(s, ST_SEQ_NEXT, &st, "next sequence", err);
+	if (ret < 0)
+		return ret;
+	bind_text(st, 1, app);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*out = sqlite3_column_int64(st, 0);
+	else if (rc == SQLITE_DONE)
+		ret = sw_errf(err, -1, "store: next sequence: no value returned");
+	else
+		ret = db_err(s, rc, "next sequence", err);
+	/* The RETURNING row is read; reset completes the statement. */
+	rc = sqlite3_reset(st);
+	if (ret == 0 && rc != SQLITE_OK)
+		ret = db_err(s, rc, "next sequence", err);
+	return ret;
+}
+
+/* ---- events ------------------------------------------------------------ */
+
+static void read_event(sqlite3_stmt *st, void *elem)
+{
+	struct store_event *e = elem;
+	e->id = sqlite3_column_int64(st, 0);
+	e->time_ms = sqlite3_column_int64(st, 1);
+	e->app = col_str(st, 2);
+	e->kind = col_str(st, 3);
+	e->message = col_str(st, 4);
+	e->actor = col_str(st, 5);
+}
+
+int store_event_add(struct store *s, const char *app, const char *kind, const char *message,
+		    const char *actor, int64_t *out_id, struct sw_err *err)
+{
+	sqlite3_stmt *st;
+	int ret = stmt_get(s, ST_EVENT_ADD, &st, "add event", err);
+	if (ret < 0)
+		return ret;
+	sqlite3_bind_int64(st, 1, sw_wall_ms());
+	bind_text(st, 2, app);
+	bind_text(st, 3, kind);
+	bind_text(st, 4, message);
+	bind_text(st, 5, actor);
+	ret = stmt_done(s, st, "add event", err);
+	if (ret == 0 && out_id)
+		*out_id = sqlite3_last_insert_rowid(s->db);
+	return ret;
+}
+
+static void free_events(void *elems, size_t n)
+{
+	store_event_list_free(elems, n);
+}
+
+int store_event_list(struct store *s, const char *app, int64_t after_id, size_t limit,
+		     struct store_event **out, size_t *n, struct sw_err *err)
+{
+	sqlite3_stmt *st;
+	int ret = stmt_get(s, app ? ST_EVENT_LIST_APP : ST_EVENT_LIST, &st, "list events", err);
+	*out = NULL;
+	*n = 0;
+	if (ret < 0)
+		return ret;
+	sqlite3_bind_int64(st, 1, after_id);
+	sqlite3_bind_int64(st, 2, limit == 0 || limit > INT64_MAX ? -1 : (int64_t)limit);
+	if (app)
+		bind_text(st, 3, app);
+	return read_list(s, st, sizeof(**out), read_event, free_events, (void **)out, n,
+			 "list events", err);
+}
+
+void store_event_list_free(struct store_event *evs, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(evs[i].app);
+		free(evs[i].kind);
+		free(evs[i].message);
+		free(evs[i].actor);
+	}
+	free(evs);
+}

@@ -71,9 +71,18 @@ int store_open(struct store **out, const char *path, struct sw_err *err);
 void store_close(struct store *s);
 /* The schema version store_open migrated to. */
 int store_schema_version(struct store *s);
+/* The newest schema version this binary knows (the number of migrations).
+ * store_open refuses a database whose user_version is higher. */
+int store_schema_latest(void);
+/* How long a call waits for another writer's lock before failing with
+ * SW_EBUSY; store_open sets 5000 ms. */
+void store_set_busy_timeout(struct store *s, int ms);
 
 /* Transactions (BEGIN IMMEDIATE). Nested begins are counted; only the
- * outermost commit/rollback acts. */
+ * outermost commit/rollback acts. A rollback inside a nested transaction
+ * dooms the whole one: the outermost commit then rolls back and fails.
+ * Calls that fail because another connection holds the write lock for
+ * longer than the busy timeout return SW_EBUSY. */
 int store_begin(struct store *s, struct sw_err *err);
 int store_commit(struct store *s, struct sw_err *err);
 void store_rollback(struct store *s);

@@ -1,0 +1,691 @@
+/* Unit tests for src/store: SQLite state, migrations, transactions and
+ * several writers on one file. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <ftw.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "store/store.h"
+
+struct fixture {
+	char dir[64];
+	char path[128];
+	struct store *s;
+};
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	return remove(path);
+}
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	struct sw_err err = {0};
+
+	if (!f)
+		return -1;
+	snprintf(f->dir, sizeof(f->dir), "/tmp/slipway-store-XXXXXX");
+	if (!mkdtemp(f->dir)) {
+		free(f);
+		return -1;
+	}
+	snprintf(f->path, sizeof(f->path), "%s/state.db", f->dir);
+	if (store_open(&f->s, f->path, &err) < 0) {
+		fprintf(stderr, "store_open: %s\n", err.msg);
+		free(f);
+		return -1;
+	}
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	store_close(f->s);
+	nftw(f->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+	free(f);
+	return 0;
+}
+
+/* Runs a query that returns one text value through a separate raw
+ * connection, into out. */
+static void raw_text(const char *path, const char *sql, char *out, size_t size)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	sqlite3_busy_timeout(db, 5000);
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	const unsigned char *v = sqlite3_column_text(st, 0);
+	snprintf(out, size, "%s", v ? (const char *)v : "");
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+}
+
+static void raw_exec(const char *path, const char *sql)
+{
+	sqlite3 *db = NULL;
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	sqlite3_busy_timeout(db, 5000);
+	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+}
+
+static void put_app(struct store *s, const char *name)
+{
+	struct sw_err err = {0};
+	struct store_app a = {.name = (char *)name, .phase = "Healthy"};
+	assert_int_equal(store_app_put(s, &a, &err), 0);
+}
+
+static void test_store__open_migrates_and_reopens(void **state)
+{
+	struct fixture *f = *state;
+	struct sw_err err = {0};
+	char v[64], want[16];
+
+	assert_true(store_schema_latest() >= 1);
+	assert_int_equal(store_schema_version(f->s), store_schema_latest());
+	put_app(f->s, "hello");
+	store_close(f->s);
+	f->s = NULL;
+
+	snprintf(want, sizeof(want), "%d", store_schema_latest());
+	raw_text(f->path, "PRAGMA user_version", v, sizeof(v));
+	assert_string_equal(v, want);
+	raw_text(f->path, "PRAGMA journal_mode", v, sizeof(v));
+	assert_string_equal(v, "wal");
+
+	assert_int_equal(store_open(&f->s, f->path, &err), 0);
+	assert_int_equal(store_schema_version(f->s), store_schema_latest());
+	struct store_app a;
+	assert_int_equal(store_app_get(f->s, "hello", &a, &err), 0);
+	assert_string_equal(a.phase, "Healthy");
+	store_app_release(&a);
+}
+
+static void test_store__newer_schema_is_refused(void **state)
+{
+	struct fixture *f = *state;
+	struct sw_err err = {0};
+	struct store *s = NULL;
+	char sql[64], want[160];
+	int newer = store_schema_latest() + 2;
+
+	store_close(f->s);
+	f->s = NULL;
+	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", newer);
+	raw_exec(f->path, sql);
+
+	assert_int_equal(store_open(&s, f->path, &err), -1);
+	assert_null(s);
+	snprintf(want, sizeof(want),
+		 "state.db schema version %d is newer than this slipway (%d); upgrade slipway", newer,
+		 store_schema_latest());
+	assert_string_equal(err.msg, want);
+}
+
+static void test_store__garbage_file_is_an_error_not_a_crash(void **state)
+{
+	struct fixture *f = *state;
+	struct sw_err err = {0};
+	struct store *s = NULL;
+	char path[160];
+
+	snprintf(path, sizeof(path), "%s/garbage.db", f->dir);
+	FILE *fp = fopen(path, "w");
+	assert_non_null(fp);
+	for (int i = 0; i < 4096; i++)
+		fputc("not a database "[i % 15], fp);
+	fclose(fp);
+	assert_true(store_open(&s, path, &err) < 0);
+	assert_null(s);
+	assert_non_null(strstr(err.msg, "not a database"));
+
+	sw_err_clear(&err);
+	assert_true(store_open(&s, "/nonexistent-dir/x/state.db", &err) < 0);
+	assert_non_null(strstr(err.msg, "store: open /nonexistent-dir/x/state.db"));
+}
+
+static void test_store__app_put_get_list_delete(void **state)
+{
+	struct fixture *f = *state;
+	struct sw_err err = {0};
+	struct store_app a = {.name = "web", .desired_revision = 2, .stable_revision = 1,
+			      .phase = "Progressing", .reason = NULL, .progress_ms = 1234};
+	struct store_app got, *list = NULL;
+	size_t n = 0;
+
+	assert_int_equal(store_app_get(f->s, "web", &got, &err), SW_ENOTFOUND);
+	assert_string_equal(err.msg, "app \"web\" not found");
+	sw_err_clear(&err);
+
+	assert_int_equal(store_app_put(f->s, &a, &err), 0);
+	assert_int_equal(store_app_get(f->s, "web", &got, &err), 0);
+	assert_string_equal(got.name, "web");
+	assert_int_equal(got.desired_revision, 2);
+	assert_int_equal(got.stable_revision, 1);
+	assert_string_equal(got.phase, "Progressing");
+	assert_string_equal(got.reason, "");
+	assert_int_equal(got.progress_ms, 1234);
+	assert_true(got.created_ms > 0);
+	int64_t created = got.created_ms;
+	store_app_release(&got);
+
+	/* replace keeps created_ms */
+	a.stable_revision = 2;
+	a.phase = "Healthy";
+	a.reason = "rolled out";
+	assert_int_equal(store_app_put(f->s, &a, &err), 0);
+	assert_int_equal(store_app_get(f->s, "web", &got, &err), 0);
+	assert_int_equal(got.stable_revision, 2);
+	assert_string_equal(got.phase, "Healthy");
+	assert_string_equal(got.reason, "rolled out");
+	assert_int_equal(got.created_ms, created);
+	assert_true(got.updated_ms >= created);
+	store_app_release(&got);
+
+	put_app(f->s, "api");
+	assert_int_equal(store_app_list(f->s, &list, &n, &err), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(list[0].name, "api");
+	assert_string_equal(list[1].name, "web");
+	store_app_list_free(list, n);
+
+	assert_int_equal(store_app_delete(f->s, "web", &err), 0);
+	assert_int_equal(store_app_get(f->s, "web", &got, &err), SW_ENOTFOUND);
+	sw_err_clear(&err);
+	assert_int_equal(store_app_list(f->s, &list, &n, &err), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(list[0].name, "api");
+	store_app_list_free(list, n);
+	/* deleting what is not there is not an error */
+	assert_int_equal(store_app_delete(f->s, "web", &err), 0);
+}
+
+static void test_store__revisions_dedupe_by_hash_and_number_up(void **state)
+{
+	struct fixture *f = *state;
+	struct sw_err err = {0};
+	int64_t num = 0;
+	bool created = false;
+	struct store_revision rev, *revs = NULL;
+	size_t n = 0;
+
+	assert_int_equal(store_revision_add(f->s, "web", "h1", "{}", "1.0", "a.yaml", &num, &created, &err),
+			 SW_ENOTFOUND);
+	sw_err_clear(&err);
+
+	put_app(f->s, "web");
+	put_app(f->s, "api");
+	assert_int_equal(store_revision_add(f->s, "web", "h1", "{\"a\":1}", "1.0", "a.yaml", &num, &created, &err), 0);
+	assert_int_equal(num, 1);
+	assert_true(created);
+	assert_int_equal(store_revision_add(f->s, "web", "h2", "{\"a\":2}", "2.0", "a.yaml", &num, &created, &err), 0);
+	assert_int_equal(num, 2);
+	assert_true(created);
+	/* same content again: the existing number, nothing new */
+	assert_int_equal(store_revision_add(f->s, "web", "h1", "{\"a\":1}", "1.0", "b.yaml", &num, &created, &err), 0);
+	assert_int_equal(num, 1);
+	assert_false(created);
+	/* numbering and hashes are per app */
+	assert_int_equal(store_revision_add(f->s, "api", "h1", "{}", NULL, NULL, &num, &created, &err), 0);
+	assert_int_equal(num, 1);
+	assert_true(created);
+	assert_int_equal(store_revision_add(f->s, "web", "h3", "{\"a\":3}", "3.0", "a.yaml", &num, &created, &err), 0);
+	assert_int_equal(num, 3);
+
+	assert_int_equal(store_revision_get(f->s, "web", 2, &rev, &err), 0);
+	assert_string_equal(rev.app, "web");
+	assert_int_equal(rev.number, 2);
+	assert_string_equal(rev.hash, "h2");
+	assert_string_equal(rev.spec_json, "{\"a\":2}");
+	assert_string_equal(rev.version, "2.0");
+	assert_string_equal(rev.source, "a.yaml");
+	assert_true(rev.created_ms > 0);
+	store_revision_release(&rev);
+	assert_int_equal(store_revision_get(f->s, "web", 9, &rev, &err), SW_ENOTFOUND);
+	sw_err_clear(&err);
+
+	assert_int_equal(store_revision_list(f->s, "web", &revs, &n, &err), 0);
+	assert_int_equal(n, 3);
+	for (size_t i = 0; i < n; i++)
+		assert_int_equal(revs[i].number, (int64_t)i + 1);
+	store_revision_list_free(revs, n);
+
+	assert_int_equal(store_revision_get(f->s, "api", 1, &rev, &err), 0);
+	assert_string_equal(rev.version, "");
+	assert_string_equal(rev.source, "");
+	store_revision_release(&rev);
+}
+
+static void test_store__instances_put_list_delete(void **state)
+{
+	struct fixture *f = *state;
+	struct sw_err err = {0};
+	struct store_instance *list = NULL;
+	size_t n = 0;
+	struct store_instance a = {.id = "web-r1-1", .app = "web", .revision = 1, .pid = 100,
+				   .start_time = 123456789012ULL, .port = 9001, .ready = true,
+				   .restarts = 0, .state = "Running", .created_ms = 1000};
+	struct store_instance b = {.id = "web-r1-2", .app = "web", .revision = 1, .pid = 101,
+				   .port = 9002, .state = "Starting", .created_ms = 2000};
+	struct store_instance c = {.id = "api-r1-1", .app = "api", .revision = 1, .port = 9003,
+				   .state = "Starting", .created_ms = 500};
+
+	assert_int_equal(store_instance_put(f->s, &b, &err), 0);
+	assert_int_equal(store_instance_put(f->s, &a, &err), 0);
+	assert_int_equal(store_instance_put(f->s, &c, &err), 0);
+
+	assert_int_equal(store_instance_list(f->s, "web", &list, &n, &err), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(list[0].id, "web-r1-1");
+	assert_int_equal(list[0].pid, 100);
+	assert_true(list[0].start_time == 123456789012ULL);
+	assert_int_equal(list[0].port, 9001);
+	assert_true(list[0].ready);
+	assert_string_equal(list[0].state, "Running");
+	assert_int_equal(list[0].created_ms, 1000);
+	assert_string_equal(list[1].id, "web-r1-2");
+	assert_false(list[1].ready);
+	store_instance_list_free(list, n);
+
+	assert_int_equal(store_instance_list(f->s, NULL, &list, &n, &err), 0);
+	assert_int_equal(n, 3);
+	assert_string_equal(list[0].id, "api-r1-1");
+	store_instance_list_free(list, n);
+
+	/* replace by id; created_ms 0 keeps the stored one */
+	b.ready = true;
+	b.restarts = 2;
+	b.state = "Running";
+	b.created_ms = 0;
+	assert_int_equal(store_instance_put(f->s, &b, &err), 0);
+	assert_int_equal(store_instance_delete(f->s, "web-r1-1", &err), 0);
+	assert_int_equal(store_instance_list(f->s, "web", &list, &n, &err), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(list[0].id, "web-r1-2");
+	assert_true(list[0].ready);
+	assert_int_equal(list[0].restarts, 2);
+	assert_string_equal(list[0].state, "Running");
+	assert_int_equal(list[0].created_ms, 2000);
+	store_instance_list_free(list, n);
+
+	assert_int_equal(store_instance_list(f->s, "none", &list, &n, &err), 0);
+	assert_int_equal(n, 0);
+	store_instance_list_free(list, n);
+}
+
+static void test_store__next_seq_counts_per_app(void **state)
+{
+	struct fixture *f = *state;
+	struct sw_err err = {0};
+	int64_t v = 0;
+
+	put_app(f->s, "web");
+	for (int64_t i = 1; i <= 3; i++) {
+		assert_int_equal(store_next_seq(f->s, "web", &v, &err), 0);
+		assert_int_equal(v, i);
+	}
+	assert_int_equal(store_next_seq(f->s, "api", &v, &err), 0);
+	assert_int_equal(v, 1);
+	assert_int_equal(store_app_delete(f->s, "web", &err), 0);
+	assert_int_equal(store_next_seq(f->s, "web", &v, &err), 0);
+	assert_int_equal(v, 1);
+}
+
+static void test_store__events_order_after_limit_and_app(void **state)
+{
+	struct fixture *f = *state;
+	struct sw_err err = {0};
+	struct store_event *evs = NULL;
+	size_t n = 0;
+	int64_t ids[6];
+	const char *apps[6] = {"web", "api", "web", NULL, "web", "api"};
+
+	for (int i = 0; i < 6; i++) {
+		char msg[32];
+		snprintf(msg, sizeof(msg), "event %d", i);
+		assert_int_equal(store_event_add(f->s, apps[i], "Applied", msg, "cli", &ids[i], &err), 0);
+		if (i > 0)
+			assert_true(ids[i] > ids[i - 1]);
+	}
+	assert_int_equal(store_event_add(f->s, "web", "Note", "no id wanted", "daemon", NULL, &err), 0);
+
+	assert_int_equal(store_event_list(f->s, NULL, 0, 0, &evs, &n, &err), 0);
+	assert_int_equal(n, 7);
+	for (size_t i = 0; i < 6; i++) {
+		char msg[32];
+		snprintf(msg, sizeof(msg), "event %zu", i);
+		assert_int_equal(evs[i].id, ids[i]);
+		assert_string_equal(evs[i].message, msg);
+		assert_string_equal(evs[i].app, apps[i] ? apps[i] : "");
+		assert_string_equal(evs[i].kind, "Applied");
+		assert_string_equal(evs[i].actor, "cli");
+		assert_true(evs[i].time_ms > 0);
+	}
+	assert_string_equal(evs[6].actor, "daemon");
+	store_event_list_free(evs, n);
+
+	assert_int_equal(store_event_list(f->s, NULL, ids[2], 2, &evs, &n, &err), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(evs[0].id, ids[3]);
+	assert_int_equal(evs[1].id, ids[4]);
+	store_event_list_free(evs, n);
+
+	assert_int_equal(store_event_list(f->s, "web", 0, 0, &evs, &n, &err), 0);
+	assert_int_equal(n, 4);
+	assert_int_equal(evs[0].id, ids[0]);
+	assert_int_equal(evs[1].id, ids[2]);
+	assert_int_equal(evs[2].id, ids[4]);
+	store_event_list_free(evs, n);
+
+	assert_int_equal(store_event_list(f->s, "web", ids[0], 1, &evs, &n, &err), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(evs[0].id, ids[2]);
+	store_event_list_free(evs, n);
+
+	assert_int_equal(store_event_list(f->s, "api", ids[5], 0, &evs, &n, &err), 0);
+	assert_int_equal(n, 0);
+	store_event_list_free(evs, n);
+}
+
+static void test_store__app_delete_keeps_events(void **state)
+{
+	struct fixture *f = *state;
+	struct sw_err err = {0};
+	struct store_event *evs = NULL;
+	struct store_revision *revs = NULL;
+	struct store_instance *insts = NULL;
+	size_t n = 0;
+	int64_t num, seq;
+	bool created;
+	struct store_instance in = {.id = "web-r1-1", .app = "web", .revision = 1, .state = "Running"};
+
+	put_app(f->s, "web");
+	put_app(f->s, "api");
+	assert_int_equal(store_revision_add(f->s, "web", "h1", "{}", "1", "", &num, &created, &err), 0);
+	assert_int_equal(store_revision_add(f->s, "api", "h1", "{}", "1", "", &num, &created, &err), 0);
+	assert_int_equal(store_instance_put(f->s, &in, &err), 0);
+	assert_int_equal(store_next_seq(f->s, "web", &seq, &err), 0);
+	assert_int_equal(store_event_add(f->s, "web", "Applied", "revision 1", "cli", NULL, &err), 0);
+	assert_int_equal(store_event_add(f->s, "web", "Deleted", "bye", "cli", NULL, &err), 0);
+
+	assert_int_equal(store_app_delete(f->s, "web", &err), 0);
+
+	assert_int_equal(store_revision_list(f->s, "web", &revs, &n, &err), 0);
+	assert_int_equal(n, 0);
+	store_revision_list_free(revs, n);
+	assert_int_equal(store_revision_list(f->s, "api", &revs, &n, &err), 0);
+	assert_int_equal(n, 1);
+	store_revision_list_free(revs, n);
+	assert_int_equal(store_instance_list(f->s, "web", &insts, &n, &err), 0);
+	assert_int_equal(n, 0);
+	store_instance_list_free(insts, n);
+	assert_int_equal(store_event_list(f->s, "web", 0, 0, &evs, &n, &err), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(evs[1].kind, "Deleted");
+	store_event_list_free(evs, n);
+
+	/* a recreated app starts numbering afresh */
+	put_app(f->s, "web");
+	assert_int_equal(store_revision_add(f->s, "web", "h9", "{}", "9", "", &num, &created, &err), 0);
+	assert_int_equal(num, 1);
+}
+
+static void test_store__rollback_really_rolls_back(void **state)
+{
+	struct fixture *f = *state;
+	struct sw_err err = {0};
+	struct store_app got;
+	int64_t num;
+	bool created;
+	struct store_event *evs = NULL;
+	size_t n = 0;
+
+	put_app(f->s, "web");
+	assert_int_equal(store_begin(f->s, &err), 0);
+	put_app(f->s, "api");
+	assert_int_equal(store_revision_add(f->s, "web", "h1", "{}", "1", "", &num, &created, &err), 0);
+	assert_int_equal(store_event_add(f->s, "web", "Applied", "x", "cli", NULL, &err), 0);
+	store_rollback(f->s);
+
+	assert_int_equal(store_app_get(f->s, "api", &got, &err), SW_ENOTFOUND);
+	sw_err_clear(&err);
+	assert_int_equal(store_revision_get(f->s, "web", 1, &(struct store_revision){0}, &err), SW_ENOTFOUND);
+	sw_err_clear(&err);
+	assert_int_equal(store_event_list(f->s, NULL, 0, 0, &evs, &n, &err), 0);
+	assert_int_equal(n, 0);
+	store_event_list_free(evs, n);
+
+	/* nested commit: only the outermost one writes */
+	assert_int_equal(store_begin(f->s, &err), 0);
+	assert_int_equal(store_begin(f->s, &err), 0);
+	put_app(f->s, "api");
+	assert_int_equal(store_commit(f->s, &err), 0);
+	assert_int_equal(store_commit(f->s, &err), 0);
+	assert_int_equal(store_app_get(f->s, "api", &got, &err), 0);
+	store_app_release(&got);
+
+	/* an inner rollback dooms the outer transaction */
+	assert_int_equal(store_begin(f->s, &err), 0);
+	put_app(f->s, "db");
+	assert_int_equal(store_begin(f->s, &err), 0);
+	store_rollback(f->s);
+	assert_int_equal(store_commit(f->s, &err), -1);
+	assert_non_null(strstr(err.msg, "rolled back"));
+	sw_err_clear(&err);
+	assert_int_equal(store_app_get(f->s, "db", &got, &err), SW_ENOTFOUND);
+	sw_err_clear(&err);
+
+	/* and the handle is usable afterwards */
+	assert_int_equal(store_begin(f->s, &err), 0);
+	put_app(f->s, "db");
+	assert_int_equal(store_commit(f->s, &err), 0);
+	assert_int_equal(store_app_get(f->s, "db", &got, &err), 0);
+	store_app_release(&got);
+}
+
+static void test_store__two_handles_see_each_others_commits(void **state)
+{
+	struct fixture *f = *state;
+	struct sw_err err = {0};
+	struct store *s2 = NULL;
+	struct store_app got;
+	struct store_app a = {.name = "late", .phase = "Healthy"};
+
+	assert_int_equal(store_open(&s2, f->path, &err), 0);
+	put_app(f->s, "web");
+	assert_int_equal(store_app_get(s2, "web", &got, &err), 0);
+	store_app_release(&got);
+
+	/* while one handle writes, the other still reads the last commit and
+	 * a write from it fails with SW_EBUSY once its timeout runs out */
+	assert_int_equal(store_begin(f->s, &err), 0);
+	put_app(f->s, "api");
+	assert_int_equal(store_app_get(s2, "api", &got, &err), SW_ENOTFOUND);
+	sw_err_clear(&err);
+	store_set_busy_timeout(s2, 50);
+	assert_int_equal(store_app_put(s2, &a, &err), SW_EBUSY);
+	assert_int_equal(err.code, SW_EBUSY);
+	assert_string_equal(err.msg, "store: put app: database is locked");
+	sw_err_clear(&err);
+	assert_int_equal(store_begin(s2, &err), SW_EBUSY);
+	sw_err_clear(&err);
+	assert_int_equal(store_commit(f->s, &err), 0);
+
+	assert_int_equal(store_app_get(s2, "api", &got, &err), 0);
+	store_app_release(&got);
+	assert_int_equal(store_app_put(s2, &a, &err), 0);
+	assert_int_equal(store_app_get(f->s, "late", &got, &err), 0);
+	store_app_release(&got);
+	store_close(s2);
+}
+
+#define NPROC 20
+#define PER_PROC 10
+
+/* One child: its own handle, PER_PROC revisions of its own plus one that
+ * every child adds. Exit status 0 when all went well. */
+static int child_adds_revisions(const char *path, int k)
+{
+	struct sw_err err = {0};
+	struct store *s = NULL;
+	int64_t num;
+	bool created;
+
+	if (store_open(&s, path, &err) < 0) {
+		fprintf(stderr, "child %d: %s\n", k, err.msg);
+		return 1;
+	}
+	store_set_busy_timeout(s, 30000);
+	for (int i = 0; i < PER_PROC; i++) {
+		char hash[32], json[64];
+		snprintf(hash, sizeof(hash), "c%d-%d", k, i);
+		snprintf(json, sizeof(json), "{\"child\":%d,\"i\":%d}", k, i);
+		if (store_revision_add(s, "web", hash, json, "1", "", &num, &created, &err) < 0 || !created) {
+			fprintf(stderr, "child %d: %s\n", k, err.msg);
+			store_close(s);
+			return 1;
+		}
+		if (i == PER_PROC / 2 &&
+		    store_revision_add(s, "web", "shared", "{}", "1", "", &num, &created, &err) < 0) {
+			fprintf(stderr, "child %d: %s\n", k, err.msg);
+			store_close(s);
+			return 1;
+		}
+	}
+	if (store_event_add(s, "web", "ChildDone", "", "test", NULL, &err) < 0) {
+		store_close(s);
+		return 1;
+	}
+	store_close(s);
+	return 0;
+}
+
+static void test_store__concurrent_processes_number_uniquely(void **state)
+{
+	struct fixture *f = *state;
+	struct sw_err err = {0};
+	pid_t pids[NPROC];
+	struct store_revision *revs = NULL;
+	struct store_event *evs = NULL;
+	size_t n = 0;
+	char ok[64];
+
+	put_app(f->s, "web");
+	/* no connection may cross a fork */
+	store_close(f->s);
+	f->s = NULL;
+
+	for (int k = 0; k < NPROC; k++) {
+		pids[k] = fork();
+		assert_true(pids[k] >= 0);
+		if (pids[k] == 0)
+			_exit(child_adds_revisions(f->path, k));
+	}
+	for (int k = 0; k < NPROC; k++) {
+		int status = 0;
+		assert_int_equal(waitpid(pids[k], &status, 0), pids[k]);
+		assert_true(WIFEXITED(status));
+		assert_int_equal(WEXITSTATUS(status), 0);
+	}
+
+	raw_text(f->path, "PRAGMA integrity_check", ok, sizeof(ok));
+	assert_string_equal(ok, "ok");
+
+	assert_int_equal(store_open(&f->s, f->path, &err), 0);
+	assert_int_equal(store_revision_list(f->s, "web", &revs, &n, &err), 0);
+	assert_int_equal(n, NPROC * PER_PROC + 1);
+	int shared = 0;
+	for (size_t i = 0; i < n; i++) {
+		/* ascending and gapless means unique */
+		assert_int_equal(revs[i].number, (int64_t)i + 1);
+		if (strcmp(revs[i].hash, "shared") == 0)
+			shared++;
+	}
+	assert_int_equal(shared, 1);
+	store_revision_list_free(revs, n);
+	assert_int_equal(store_event_list(f->s, "web", 0, 0, &evs, &n, &err), 0);
+	assert_int_equal(n, NPROC);
+	store_event_list_free(evs, n);
+}
+
+/* Twenty openers of a file that does not exist yet: exactly one of them
+ * migrates it, none fails. */
+static void test_store__concurrent_first_open_migrates_once(void **state)
+{
+	struct fixture *f = *state;
+	struct sw_err err = {0};
+	pid_t pids[NPROC];
+	char path[160], ok[64];
+	struct store *s = NULL;
+	struct store_revision *revs = NULL;
+	size_t n = 0;
+
+	snprintf(path, sizeof(path), "%s/fresh.db", f->dir);
+	for (int k = 0; k < NPROC; k++) {
+		pids[k] = fork();
+		assert_true(pids[k] >= 0);
+		if (pids[k] == 0) {
+			struct store *cs = NULL;
+			struct store_app a = {.name = "web", .phase = "Healthy"};
+			char hash[16];
+			int64_t num;
+			bool created;
+			snprintf(hash, sizeof(hash), "h%d", k);
+			if (store_open(&cs, path, &err) < 0 || store_app_put(cs, &a, &err) < 0 ||
+			    store_revision_add(cs, "web", hash, "{}", "1", "", &num, &created, &err) < 0) {
+				fprintf(stderr, "child %d: %s\n", k, err.msg);
+				store_close(cs);
+				_exit(1);
+			}
+			store_close(cs);
+			_exit(0);
+		}
+	}
+	for (int k = 0; k < NPROC; k++) {
+		int status = 0;
+		assert_int_equal(waitpid(pids[k], &status, 0), pids[k]);
+		assert_true(WIFEXITED(status));
+		assert_int_equal(WEXITSTATUS(status), 0);
+	}
+	raw_text(path, "PRAGMA integrity_check", ok, sizeof(ok));
+	assert_string_equal(ok, "ok");
+	assert_int_equal(store_open(&s, path, &err), 0);
+	assert_int_equal(store_revision_list(s, "web", &revs, &n, &err), 0);
+	assert_int_equal(n, NPROC);
+	store_revision_list_free(revs, n);
+	store_close(s);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_store__open_migrates_and_reopens, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_store__newer_schema_is_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_store__garbage_file_is_an_error_not_a_crash, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_store__app_put_get_list_delete, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_store__revisions_dedupe_by_hash_and_number_up, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_store__instances_put_list_delete, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_store__next_seq_counts_per_app, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_store__events_order_after_limit_and_app, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_store__app_delete_keeps_events, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_store__rollback_really_rolls_back, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_store__two_handles_see_each_others_commits, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_store__concurrent_processes_number_uniquely, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_store__concurrent_first_open_migrates_once, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
