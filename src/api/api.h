@@ -68,17 +68,37 @@ typedef int (*api_auth_cb)(const char *token, const char *method, const char *pa
 
 struct api_config {
 	uv_loop_t *loop;
-	const char *unix_path;     /* required */
-	const char *tcp_addr;      /* "127.0.0.1:PORT" or NULL */
+	const char *unix_path;     /* required to listen; NULL (with tcp_addr NULL)
+				      gives an api that only serves api_feed_for_test */
+	const char *tcp_addr;      /* "127.0.0.1:PORT" (IPv4 literal; port 0 picks
+				      a free one, see api_tcp_port) or NULL */
 	size_t max_body;           /* 0 = 1 MiB */
 	api_auth_cb auth;          /* required when tcp_addr is set */
 	void *auth_data;
+	uint64_t header_timeout_ms; /* 0 = 10 s: a request's headers must arrive in time (else 408) */
+	uint64_t idle_timeout_ms;   /* 0 = 60 s: idle keep-alive connections are closed,
+				       and a request body must arrive within it */
+	unsigned max_conns;        /* 0 = 256; connections over it are closed at once */
 };
 
+/*
+ * Starts listening. A unix socket path that exists is replaced only when it
+ * is a socket nothing accepts on; if a server answers there, this fails with
+ * "another daemon is listening on PATH". The socket is made mode 0600.
+ * Ignores SIGPIPE if it has the default action (a client hanging up must
+ * not kill the daemon).
+ */
 int api_new(struct api **out, const struct api_config *cfg, struct sw_err *err);
+/* The TCP port actually bound (useful with port 0), or -1 without TCP. */
+int api_tcp_port(const struct api *api);
 /* Adds a route; patterns are like "/v1/apps/{name}/history". */
 void api_route(struct api *api, const char *method, const char *pattern, api_handler h, void *data);
-/* Stops listening, closes every connection; frees after the loop ran the closes. */
+/*
+ * Stops listening, unlinks the unix socket, closes every connection; the
+ * memory is freed once the loop has run the close callbacks, so the caller
+ * runs the loop (uv_run DEFAULT) after this before uv_loop_close. May be
+ * called from inside a handler. NULL is fine.
+ */
 void api_free(struct api *api);
 
 /*
