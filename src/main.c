@@ -1,1 +1,7 @@
-int main(void) { return 0; }
+/* slipway: command dispatch lives in src/cli. */
+#include "cli/cli.h"
+
+int main(int argc, char **argv)
+{
+	return cli_main(argc, argv);
+}

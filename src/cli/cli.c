@@ -1,2 +1,998 @@
-/* placeholder until the module lands */
-typedef int sw_placeholder_cli;
+#include "cli.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "api/api.h"
+#include "daemon/daemon.h"
+#include "spec/spec.h"
+#include "table.h"
+#include "util/buf.h"
+#include "util/util.h"
+
+#define EXIT_USAGE 2
+
+struct cli {
+	const char *state_dir;
+	struct api_client client;
+	bool json;
+};
+
+struct command {
+	const char *name;
+	int (*run)(struct cli *c, int argc, char **argv);
+	const char *usage;
+	const char *help;
+};
+
+static const struct command *find_command(const char *name);
+
+static int usage_error(const char *cmd, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static int usage_error(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fprintf(stderr, "slipway%s%s: ", cmd ? " " : "", cmd ? cmd : "");
+	vfprintf(stderr, fmt, ap);
+	fprintf(stderr, "\nsee `slipway %s--help`\n", cmd ? cmd : "");
+	va_end(ap);
+	return EXIT_USAGE;
+}
+
+static void print_help(const struct command *cmd)
+{
+	printf("usage: slipway [--state-dir DIR] %s\n\n%s\n", cmd->usage, cmd->help);
+}
+
+/*
+ * Parses a command's options. `spec` lists long options; a '--help' is
+ * always accepted. Returns the index of the first positional argument, or
+ * -1 after printing help (exit 0), -2 after a usage error.
+ */
+static int parse_opts(const struct command *cmd, int argc, char **argv, const char *shortopts,
+		      const struct option *longopts, int (*on_opt)(int opt, const char *arg, void *),
+		      void *data)
+{
+	struct option opts[16];
+	size_t n = 0;
+	for (; longopts && longopts[n].name; n++)
+		opts[n] = longopts[n];
+	opts[n++] = (struct option){"help", no_argument, NULL, 'h'};
+	opts[n] = (struct option){0};
+	char so[32];
+	snprintf(so, sizeof(so), ":h%s", shortopts ? shortopts : "");
+	optind = 0;
+	opterr = 0;
+	int o;
+	while ((o = getopt_long(argc, argv, so, opts, NULL)) != -1) {
+		if (o == 'h') {
+			print_help(cmd);
+			return -1;
+		}
+		if (o == '?') {
+			usage_error(cmd->name, "unknown option \"%s\"", argv[optind - 1]);
+			return -2;
+		}
+		if (o == ':') {
+			usage_error(cmd->name, "option \"%s\" needs a value", argv[optind - 1]);
+			return -2;
+		}
+		if (on_opt(o, optarg, data) < 0)
+			return -2;
+	}
+	return optind;
+}
+
+static int common_opt(int o, const char *arg, void *data)
+{
+	struct cli *c = data;
+	if (o == 'j') {
+		c->json = true;
+		return 0;
+	}
+	return -1;
+}
+
+static const struct option json_opts[] = {{"json", no_argument, NULL, 'j'}, {0}};
+
+/* Starts the positional arguments; checks their count. */
+#define POSITIONAL(cmd, first, argc, min, max)                                             \
+	do {                                                                               \
+		if ((first) == -1)                                                         \
+			return 0;                                                          \
+		if ((first) < 0)                                                           \
+			return EXIT_USAGE;                                                 \
+		int np_ = (argc) - (first);                                                \
+		if (np_ < (min))                                                           \
+			return usage_error((cmd)->name, "missing argument");               \
+		if (np_ > (max))                                                           \
+			return usage_error((cmd)->name, "unexpected argument \"%s\"",      \
+					   argv[(first) + (max)]);                         \
+	} while (0)
+
+/* ---- talking to the daemon ---- */
+
+/*
+ * One API call. Returns 0 with *out (may be NULL) on a 2xx answer; prints
+ * the daemon's error and returns 1 otherwise.
+ */
+static int call(struct cli *c, const char *method, const char *path, json_t *body,
+		json_t **out)
+{
+	struct buf resp = BUF_INIT;
+	struct sw_err err = {0};
+	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+	int status = 0, r = 1;
+	if (out)
+		*out = NULL;
+	if (api_client_request(&c->client, method, path, text, text ? strlen(text) : 0, &status,
+			       &resp, &err) < 0) {
+		fprintf(stderr, "slipway: %s\n", err.msg);
+		goto out;
+	}
+	json_t *j = json_loadb(resp.s ? resp.s : "", resp.len, 0, NULL);
+	if (status < 200 || status > 299) {
+		const char *msg = json_string_value(json_object_get(j, "error"));
+		fprintf(stderr, "slipway: %s\n", msg ? msg : (resp.len ? resp.s : "request failed"));
+		json_decref(j);
+		goto out;
+	}
+	if (!j) {
+		fprintf(stderr, "slipway: the daemon sent a response that is not JSON\n");
+		goto out;
+	}
+	if (out)
+		*out = j;
+	else
+		json_decref(j);
+	r = 0;
+out:
+	free(text);
+	buf_release(&resp);
+	return r;
+}
+
+static void print_json(json_t *j)
+{
+	char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	printf("%s\n", s);
+	free(s);
+}
+
+static const char *jstr(json_t *o, const char *key)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+	return s ? s : "";
+}
+
+static long long jint(json_t *o, const char *key)
+{
+	return (long long)json_integer_value(json_object_get(o, key));
+}
+
+/* ---- apply / validate ---- */
+
+static int read_file(const char *path, struct buf *out, struct sw_err *err)
+{
+	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+	if (!f)
+		return sw_errf(err, -1, "cannot read \"%s\": %s", path, strerror(errno));
+	char chunk[65536];
+	size_t k;
+	out->cap = 8u << 20;
+	while ((k = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		if (buf_add(out, chunk, k) < 0) {
+			if (f != stdin)
+				fclose(f);
+			return sw_errf(err, -1, "\"%s\" is larger than 8 MiB", path);
+		}
+	int bad = ferror(f);
+	if (f != stdin)
+		fclose(f);
+	if (bad)
+		return sw_errf(err, -1, "cannot read \"%s\"", path);
+	return 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Expands PATH into files: itself, or a directory's *.yaml / *.yml in name
+ * order. Paths come back absolute (so the daemon can resolve workdirs). */
+static int collect_files(const char *path, char ***out, size_t *n, struct sw_err *err)
+{
+	struct stat sb;
+	*out = NULL;
+	*n = 0;
+	if (strcmp(path, "-") == 0) {
+		*out = xmalloc(sizeof(char *));
+		(*out)[(*n)++] = xstrdup("-");
+		return 0;
+	}
+	if (stat(path, &sb) < 0)
+		return sw_errf(err, -1, "cannot read \"%s\": %s", path, strerror(errno));
+	char *abs = realpath(path, NULL);
+	if (!abs)
+		return sw_errf(err, -1, "cannot resolve \"%s\": %s", path, strerror(errno));
+	if (!S_ISDIR(sb.st_mode)) {
+		*out = xmalloc(sizeof(char *));
+		(*out)[(*n)++] = abs;
+		return 0;
+	}
+	DIR *dir = opendir(abs);
+	if (!dir) {
+		sw_errf(err, -1, "cannot read directory \"%s\": %s", path, strerror(errno));
+		free(abs);
+		return -1;
+	}
+	struct dirent *de;
+	while ((de = readdir(dir))) {
+		size_t l = strlen(de->d_name);
+		bool yaml = (l > 5 && strcmp(de->d_name + l - 5, ".yaml") == 0) ||
+			    (l > 4 && strcmp(de->d_name + l - 4, ".yml") == 0);
+		if (!yaml || de->d_name[0] == '.')
+			continue;
+		struct buf p = BUF_INIT;
+		buf_addf(&p, "%s/%s", abs, de->d_name);
+		*out = xrealloc(*out, (*n + 1) * sizeof(char *));
+		(*out)[(*n)++] = buf_detach(&p);
+	}
+	closedir(dir);
+	free(abs);
+	if (*n == 0)
+		return sw_errf(err, -1, "no *.yaml or *.yml files in \"%s\"", path);
+	qsort(*out, *n, sizeof(char *), cmp_str);
+	return 0;
+}
+
+static void free_strv(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+struct apply_opts {
+	struct cli *c;
+	const char *file;
+	bool wait;
+	uint64_t timeout_ms;
+};
+
+static int apply_opt(int o, const char *arg, void *data)
+{
+	struct apply_opts *a = data;
+	if (o == 'f') {
+		a->file = arg;
+		return 0;
+	}
+	if (o == 'w') {
+		a->wait = true;
+		return 0;
+	}
+	if (o == 't') {
+		if (sw_duration_parse(arg, &a->timeout_ms) < 0) {
+			usage_error("apply", "--timeout must be a duration like 90s, got \"%s\"", arg);
+			return -1;
+		}
+		return 0;
+	}
+	return common_opt(o, arg, a->c);
+}
+
+/* Polls an app until its rollout ends. Returns 0 Healthy, 1 otherwise. */
+static int wait_rollout(struct cli *c, const char *name, int64_t revision, uint64_t timeout_ms,
+			bool quiet)
+{
+	uint64_t deadline = sw_now_ms() + timeout_ms;
+	struct buf path = BUF_INIT;
+	buf_addf(&path, "/v1/apps/%s", name);
+	int r = 1;
+	char last[512] = "";
+	for (;;) {
+		json_t *j = NULL;
+		if (call(c, "GET", path.s, NULL, &j) != 0)
+			break;
+		const char *phase = jstr(j, "phase");
+		char line[512];
+		snprintf(line, sizeof(line), "%s: %s, %lld/%lld ready - %s", name, phase,
+			 jint(j, "ready"), jint(j, "replicas"), jstr(j, "reason"));
+		if (!quiet && strcmp(line, last) != 0) {
+			printf("%s\n", line);
+			fflush(stdout);
+			sw_strlcpy(last, line, sizeof(last));
+		}
+		bool at_rev = revision == 0 || jint(j, "revision") == revision;
+		if (at_rev && strcmp(phase, "Healthy") == 0) {
+			r = 0;
+			json_decref(j);
+			break;
+		}
+		if (at_rev && strcmp(phase, "Degraded") == 0) {
+			json_decref(j);
+			break;
+		}
+		json_decref(j);
+		if (sw_now_ms() > deadline) {
+			fprintf(stderr, "slipway: %s did not finish its rollout in time\n", name);
+			break;
+		}
+		struct timespec ts = {0, 200 * 1000000L};
+		nanosleep(&ts, NULL);
+	}
+	buf_release(&path);
+	return r;
+}
+
+static int cmd_apply(struct cli *c, int argc, char **argv)
+{
+	static const struct option lo[] = {{"filename", required_argument, NULL, 'f'},
+					   {"wait", no_argument, NULL, 'w'},
+					   {"timeout", required_argument, NULL, 't'},
+					   {"json", no_argument, NULL, 'j'},
+					   {0}};
+	struct apply_opts ao = {.c = c, .timeout_ms = 300000};
+	const struct command *cmd = find_command("apply");
+	int first = parse_opts(cmd, argc, argv, "f:", lo, apply_opt, &ao);
+	POSITIONAL(cmd, first, argc, 0, 0);
+	if (!ao.file)
+		return usage_error("apply", "missing -f PATH (a file, a directory or -)");
+
+	struct sw_err err = {0};
+	char **files = NULL;
+	size_t nfiles = 0;
+	int r = 1;
+	json_t *body = json_object(), *arr = json_array(), *res = NULL;
+	json_object_set_new(body, "files", arr);
+	if (collect_files(ao.file, &files, &nfiles, &err) < 0) {
+		fprintf(stderr, "slipway: %s\n", err.msg);
+		goto out;
+	}
+	for (size_t i = 0; i < nfiles; i++) {
+		struct buf content = BUF_INIT;
+		if (read_file(files[i], &content, &err) < 0) {
+			fprintf(stderr, "slipway: %s\n", err.msg);
+			buf_release(&content);
+			goto out;
+		}
+		char cwd[PATH_MAX] = ".";
+		struct buf name = BUF_INIT;
+		if (strcmp(files[i], "-") == 0 && getcwd(cwd, sizeof(cwd)))
+			buf_addf(&name, "%s/stdin.yaml", cwd);
+		else
+			buf_adds(&name, files[i]);
+		json_array_append_new(arr, json_pack("{s:s, s:s%}", "path", name.s, "content",
+						     buf_str(&content), content.len));
+		buf_release(&name);
+		buf_release(&content);
+	}
+	if (call(c, "POST", "/v1/apply", body, &res) != 0)
+		goto out;
+	if (c->json)
+		print_json(res);
+	r = 0;
+	size_t i;
+	json_t *x;
+	json_array_foreach(json_object_get(res, "results"), i, x) {
+		if (!c->json) {
+			if (strcmp(jstr(x, "kind"), "App") == 0)
+				printf("app/%s %s (revision %lld)\n", jstr(x, "name"), jstr(x, "result"),
+				       jint(x, "revision"));
+			else
+				printf("%s/%s %s\n", jstr(x, "kind"), jstr(x, "name"), jstr(x, "result"));
+		}
+	}
+	if (ao.wait) {
+		fflush(stdout);
+		json_array_foreach(json_object_get(res, "results"), i, x) {
+			if (strcmp(jstr(x, "kind"), "App") == 0 &&
+			    wait_rollout(c, jstr(x, "name"), jint(x, "revision"), ao.timeout_ms,
+					 c->json) != 0)
+				r = 1;
+		}
+	}
+out:
+	free_strv(files, nfiles);
+	json_decref(body);
+	json_decref(res);
+	return r;
+}
+
+static int file_opt(int o, const char *arg, void *data)
+{
+	struct apply_opts *a = data;
+	if (o == 'f') {
+		a->file = arg;
+		return 0;
+	}
+	return -1;
+}
+
+static int cmd_validate(struct cli *c, int argc, char **argv)
+{
+	static const struct option lo[] = {{"filename", required_argument, NULL, 'f'}, {0}};
+	struct apply_opts ao = {.c = c};
+	const struct command *cmd = find_command("validate");
+	int first = parse_opts(cmd, argc, argv, "f:", lo, file_opt, &ao);
+	POSITIONAL(cmd, first, argc, 0, 1);
+	if (!ao.file && first < argc)
+		ao.file = argv[first];
+	if (!ao.file)
+		return usage_error("validate", "missing -f PATH");
+	struct spec_set set = {0};
+	struct sw_err err = {0};
+	if (spec_parse_path(&set, ao.file, &err) < 0) {
+		fprintf(stderr, "%s\n", err.msg);
+		return 1;
+	}
+	for (size_t i = 0; i < set.napps; i++)
+		printf("app/%s valid (version %s, %u replicas)\n", set.apps[i]->name,
+		       set.apps[i]->version, set.apps[i]->replicas);
+	for (size_t i = 0; i < set.ntemplates; i++)
+		printf("AnalysisTemplate/%s valid\n", set.templates[i]->name);
+	spec_set_release(&set);
+	return 0;
+}
+
+/* ---- reads ---- */
+
+static int cmd_get(struct cli *c, int argc, char **argv)
+{
+	const struct command *cmd = find_command("get");
+	int first = parse_opts(cmd, argc, argv, NULL, json_opts, common_opt, c);
+	POSITIONAL(cmd, first, argc, 1, 1);
+	if (strcmp(argv[first], "apps") != 0 && strcmp(argv[first], "app") != 0)
+		return usage_error("get", "unknown resource \"%s\" (try \"apps\")", argv[first]);
+	json_t *j = NULL;
+	if (call(c, "GET", "/v1/apps", NULL, &j) != 0)
+		return 1;
+	if (c->json) {
+		print_json(j);
+		json_decref(j);
+		return 0;
+	}
+	struct table t;
+	table_init(&t, 5);
+	table_row(&t, "NAME", "PHASE", "REVISION", "VERSION", "READY");
+	size_t i;
+	json_t *a;
+	json_array_foreach(json_object_get(j, "apps"), i, a) {
+		char rev[32], ready[32];
+		snprintf(rev, sizeof(rev), "%lld", jint(a, "revision"));
+		snprintf(ready, sizeof(ready), "%lld/%lld", jint(a, "ready"), jint(a, "replicas"));
+		table_row(&t, jstr(a, "name"), jstr(a, "phase"), rev, jstr(a, "version"), ready);
+	}
+	if (t.nrows == 1)
+		printf("no apps; deploy one with `slipway apply -f app.yaml`\n");
+	else
+		table_print(&t, stdout);
+	table_release(&t);
+	json_decref(j);
+	return 0;
+}
+
+static int cmd_status(struct cli *c, int argc, char **argv)
+{
+	const struct command *cmd = find_command("status");
+	int first = parse_opts(cmd, argc, argv, NULL, json_opts, common_opt, c);
+	POSITIONAL(cmd, first, argc, 1, 1);
+	struct buf path = BUF_INIT;
+	buf_addf(&path, "/v1/apps/%s", argv[first]);
+	json_t *j = NULL;
+	int r = call(c, "GET", path.s, NULL, &j);
+	buf_release(&path);
+	if (r)
+		return r;
+	if (c->json) {
+		print_json(j);
+		json_decref(j);
+		return 0;
+	}
+	printf("Name:       %s\n", jstr(j, "name"));
+	printf("Phase:      %s\n", jstr(j, "phase"));
+	if (*jstr(j, "reason"))
+		printf("Reason:     %s\n", jstr(j, "reason"));
+	printf("Revision:   %lld (version %s)", jint(j, "revision"), jstr(j, "version"));
+	if (jint(j, "stableRevision") != jint(j, "revision"))
+		printf(", stable revision %lld", jint(j, "stableRevision"));
+	printf("\nReady:      %lld/%lld\n", jint(j, "ready"), jint(j, "replicas"));
+	if (*jstr(j, "listen"))
+		printf("Listen:     %s\n", jstr(j, "listen"));
+	struct table t;
+	table_init(&t, 9);
+	table_row(&t, "INSTANCE", "REVISION", "VERSION", "STATE", "READY", "PID", "PORT",
+		  "RESTARTS", "REASON");
+	size_t i;
+	json_t *x;
+	json_array_foreach(json_object_get(j, "instances"), i, x) {
+		char rev[24], pid[24], port[24], restarts[24];
+		snprintf(rev, sizeof(rev), "%lld", jint(x, "revision"));
+		snprintf(pid, sizeof(pid), "%lld", jint(x, "pid"));
+		snprintf(port, sizeof(port), "%lld", jint(x, "port"));
+		snprintf(restarts, sizeof(restarts), "%lld", jint(x, "restarts"));
+		table_row(&t, jstr(x, "id"), rev, jstr(x, "version"), jstr(x, "state"),
+			  json_is_true(json_object_get(x, "ready")) ? "yes" : "no", pid, port,
+			  restarts, jstr(x, "reason"));
+	}
+	printf("\n");
+	if (t.nrows > 1)
+		table_print(&t, stdout);
+	else
+		printf("no instances\n");
+	table_release(&t);
+	json_decref(j);
+	return 0;
+}
+
+static int cmd_history(struct cli *c, int argc, char **argv)
+{
+	const struct command *cmd = find_command("history");
+	int first = parse_opts(cmd, argc, argv, NULL, json_opts, common_opt, c);
+	POSITIONAL(cmd, first, argc, 1, 1);
+	struct buf path = BUF_INIT;
+	buf_addf(&path, "/v1/apps/%s/history", argv[first]);
+	json_t *j = NULL;
+	int r = call(c, "GET", path.s, NULL, &j);
+	buf_release(&path);
+	if (r)
+		return r;
+	if (c->json) {
+		print_json(j);
+		json_decref(j);
+		return 0;
+	}
+	struct table t;
+	table_init(&t, 5);
+	table_row(&t, "REVISION", "VERSION", "CREATED", "STATUS", "SOURCE");
+	size_t i;
+	json_t *x;
+	json_array_foreach(json_object_get(j, "revisions"), i, x) {
+		char rev[24], status[64] = "";
+		snprintf(rev, sizeof(rev), "%lld", jint(x, "revision"));
+		bool desired = json_is_true(json_object_get(x, "desired"));
+		bool stable = json_is_true(json_object_get(x, "stable"));
+		bool failed = json_is_true(json_object_get(x, "failed"));
+		snprintf(status, sizeof(status), "%s%s%s", desired ? "desired" : "",
+			 desired && (stable || failed) ? "," : "",
+			 failed ? "failed" : stable ? "stable" : "");
+		table_row(&t, rev, jstr(x, "version"), jstr(x, "created"), status, jstr(x, "source"));
+	}
+	table_print(&t, stdout);
+	table_release(&t);
+	json_decref(j);
+	return 0;
+}
+
+struct events_opts {
+	struct cli *c;
+	const char *app;
+};
+
+static int events_opt(int o, const char *arg, void *data)
+{
+	struct events_opts *e = data;
+	if (o == 'a') {
+		e->app = arg;
+		return 0;
+	}
+	return common_opt(o, arg, e->c);
+}
+
+static int cmd_events(struct cli *c, int argc, char **argv)
+{
+	static const struct option lo[] = {{"json", no_argument, NULL, 'j'},
+					   {"app", required_argument, NULL, 'a'},
+					   {0}};
+	const struct command *cmd = find_command("events");
+	struct events_opts eo = {c, NULL};
+	int first = parse_opts(cmd, argc, argv, NULL, lo, events_opt, &eo);
+	POSITIONAL(cmd, first, argc, 0, 1);
+	if (!eo.app && first < argc)
+		eo.app = argv[first];
+	struct buf path = BUF_INIT;
+	buf_adds(&path, "/v1/events");
+	if (eo.app)
+		buf_addf(&path, "?app=%s", eo.app);
+	json_t *j = NULL;
+	int r = call(c, "GET", path.s, NULL, &j);
+	buf_release(&path);
+	if (r)
+		return r;
+	if (c->json) {
+		print_json(j);
+		json_decref(j);
+		return 0;
+	}
+	struct table t;
+	table_init(&t, 5);
+	table_row(&t, "TIME", "APP", "KIND", "ACTOR", "MESSAGE");
+	size_t i;
+	json_t *x;
+	json_array_foreach(json_object_get(j, "events"), i, x)
+		table_row(&t, jstr(x, "time"), jstr(x, "app"), jstr(x, "kind"), jstr(x, "actor"),
+			  jstr(x, "message"));
+	table_print(&t, stdout);
+	table_release(&t);
+	json_decref(j);
+	return 0;
+}
+
+struct logs_opts {
+	struct cli *c;
+	const char *instance;
+	bool follow;
+	long tail;
+};
+
+static int logs_opt(int o, const char *arg, void *data)
+{
+	struct logs_opts *l = data;
+	switch (o) {
+	case 'i': l->instance = arg; return 0;
+	case 'f': l->follow = true; return 0;
+	case 't': {
+		char *end;
+		l->tail = strtol(arg, &end, 10);
+		if (*end || l->tail < 0) {
+			usage_error("logs", "--tail must be a number of bytes, got \"%s\"", arg);
+			return -1;
+		}
+		return 0;
+	}
+	}
+	return common_opt(o, arg, l->c);
+}
+
+static int cmd_logs(struct cli *c, int argc, char **argv)
+{
+	static const struct option lo[] = {{"instance", required_argument, NULL, 'i'},
+					   {"follow", no_argument, NULL, 'f'},
+					   {"tail", required_argument, NULL, 't'},
+					   {"json", no_argument, NULL, 'j'},
+					   {0}};
+	struct logs_opts lo_ = {.c = c, .tail = 16384};
+	const struct command *cmd = find_command("logs");
+	int first = parse_opts(cmd, argc, argv, "fi:", lo, logs_opt, &lo_);
+	POSITIONAL(cmd, first, argc, 1, 1);
+	struct buf offsets = BUF_INIT, path = BUF_INIT;
+	int r = 0;
+	for (;;) {
+		buf_reset(&path);
+		buf_addf(&path, "/v1/apps/%s/logs?tail=%ld", argv[first], lo_.tail);
+		if (lo_.instance)
+			buf_addf(&path, "&instance=%s", lo_.instance);
+		if (offsets.len)
+			buf_addf(&path, "&offsets=%s", offsets.s);
+		json_t *j = NULL;
+		if (call(c, "GET", path.s, NULL, &j) != 0) {
+			r = 1;
+			break;
+		}
+		json_t *insts = json_object_get(j, "instances");
+		bool prefix = json_array_size(insts) > 1 || !lo_.instance;
+		buf_reset(&offsets);
+		size_t i;
+		json_t *x;
+		json_array_foreach(insts, i, x) {
+			if (c->json) {
+				char *s = json_dumps(x, JSON_COMPACT);
+				printf("%s\n", s);
+				free(s);
+			} else {
+				const char *text = jstr(x, "text");
+				while (*text) {
+					const char *nl = strchr(text, '\n');
+					size_t len = nl ? (size_t)(nl - text + 1) : strlen(text);
+					if (prefix)
+						printf("[%s] ", jstr(x, "id"));
+					fwrite(text, 1, len, stdout);
+					if (!nl)
+						fputc('\n', stdout);
+					text += len;
+				}
+			}
+			buf_addf(&offsets, "%s%s:%lld", offsets.len ? "," : "", jstr(x, "id"),
+				 jint(x, "offset"));
+		}
+		fflush(stdout);
+		json_decref(j);
+		if (!lo_.follow)
+			break;
+		struct timespec ts = {0, 500 * 1000000L};
+		nanosleep(&ts, NULL);
+	}
+	buf_release(&offsets);
+	buf_release(&path);
+	return r;
+}
+
+/* ---- changes ---- */
+
+struct rollback_opts {
+	struct cli *c;
+	long long to;
+	bool wait;
+};
+
+static int rollback_opt(int o, const char *arg, void *data)
+{
+	struct rollback_opts *ro = data;
+	if (o == 't') {
+		char *end;
+		ro->to = strtoll(arg, &end, 10);
+		if (*end || ro->to < 1) {
+			usage_error("rollback", "--to must be a revision number, got \"%s\"", arg);
+			return -1;
+		}
+		return 0;
+	}
+	if (o == 'w') {
+		ro->wait = true;
+		return 0;
+	}
+	return common_opt(o, arg, ro->c);
+}
+
+static int cmd_rollback(struct cli *c, int argc, char **argv)
+{
+	static const struct option lo[] = {{"to", required_argument, NULL, 't'},
+					   {"wait", no_argument, NULL, 'w'},
+					   {"json", no_argument, NULL, 'j'},
+					   {0}};
+	struct rollback_opts ro = {.c = c};
+	const struct command *cmd = find_command("rollback");
+	int first = parse_opts(cmd, argc, argv, NULL, lo, rollback_opt, &ro);
+	POSITIONAL(cmd, first, argc, 1, 1);
+	json_t *body = ro.to ? json_pack("{s:I}", "to", (json_int_t)ro.to) : json_object();
+	struct buf path = BUF_INIT;
+	buf_addf(&path, "/v1/apps/%s/rollback", argv[first]);
+	json_t *j = NULL;
+	int r = call(c, "POST", path.s, body, &j);
+	buf_release(&path);
+	json_decref(body);
+	if (r)
+		return r;
+	if (c->json)
+		print_json(j);
+	else
+		printf("app/%s %s (revision %lld)\n", jstr(j, "name"), jstr(j, "result"),
+		       jint(j, "revision"));
+	if (ro.wait)
+		r = wait_rollout(c, argv[first], jint(j, "revision"), 300000, c->json);
+	json_decref(j);
+	return r;
+}
+
+static int cmd_delete(struct cli *c, int argc, char **argv)
+{
+	const struct command *cmd = find_command("delete");
+	int first = parse_opts(cmd, argc, argv, NULL, json_opts, common_opt, c);
+	POSITIONAL(cmd, first, argc, 1, 1);
+	struct buf path = BUF_INIT;
+	buf_addf(&path, "/v1/apps/%s", argv[first]);
+	json_t *j = NULL;
+	int r = call(c, "DELETE", path.s, NULL, &j);
+	buf_release(&path);
+	if (r)
+		return r;
+	if (c->json)
+		print_json(j);
+	else
+		printf("app/%s deleted (stopping %lld instances)\n", jstr(j, "name"),
+		       jint(j, "stopping"));
+	json_decref(j);
+	return 0;
+}
+
+static int cmd_version(struct cli *c, int argc, char **argv)
+{
+	const struct command *cmd = find_command("version");
+	int first = parse_opts(cmd, argc, argv, NULL, json_opts, common_opt, c);
+	POSITIONAL(cmd, first, argc, 0, 0);
+	if (c->json)
+		printf("{\"version\": \"%s\"}\n", SLIPWAY_VERSION);
+	else
+		printf("slipway %s\n", SLIPWAY_VERSION);
+	return 0;
+}
+
+/* ---- serve ---- */
+
+struct serve_opts {
+	struct daemon_options d;
+};
+
+static int serve_opt(int o, const char *arg, void *data)
+{
+	struct serve_opts *s = data;
+	switch (o) {
+	case 'a': s->d.api_addr = arg; return 0;
+	case 'k': s->d.keep_instances = true; return 0;
+	case 's': s->d.state_dir = arg; return 0;
+	case 'p': {
+		unsigned a, b;
+		char tail;
+		if (sscanf(arg, "%u-%u%c", &a, &b, &tail) != 2 || a < 1024 || b > 65535 || a > b) {
+			usage_error("serve", "--port-range must look like 20000-29999, got \"%s\"", arg);
+			return -1;
+		}
+		s->d.port_min = (uint16_t)a;
+		s->d.port_max = (uint16_t)b;
+		return 0;
+	}
+	case 'b': {
+		uint64_t ms;
+		if (sw_duration_parse(arg, &ms) < 0 || ms == 0) {
+			usage_error("serve", "--backoff must be a duration like 1s, got \"%s\"", arg);
+			return -1;
+		}
+		s->d.backoff_initial_ms = ms;
+		return 0;
+	}
+	}
+	return -1;
+}
+
+static int cmd_serve(struct cli *c, int argc, char **argv)
+{
+	static const struct option lo[] = {{"api", required_argument, NULL, 'a'},
+					   {"keep-instances", no_argument, NULL, 'k'},
+					   {"state-dir", required_argument, NULL, 's'},
+					   {"port-range", required_argument, NULL, 'p'},
+					   {"backoff", required_argument, NULL, 'b'},
+					   {0}};
+	struct serve_opts so = {.d = {.state_dir = c->state_dir}};
+	const struct command *cmd = find_command("serve");
+	int first = parse_opts(cmd, argc, argv, NULL, lo, serve_opt, &so);
+	POSITIONAL(cmd, first, argc, 0, 0);
+	if (so.d.api_addr && strncmp(so.d.api_addr, "127.0.0.1:", 10) != 0 &&
+	    strncmp(so.d.api_addr, "0.0.0.0:", 8) != 0)
+		return usage_error("serve", "--api must be IP:PORT like 127.0.0.1:7070, got \"%s\"",
+				   so.d.api_addr);
+	return daemon_run(&so.d);
+}
+
+/* ---- dispatch ---- */
+
+static const struct command commands[] = {
+	{"apply", cmd_apply, "apply -f PATH [--wait] [--timeout DUR] [--json]",
+	 "Sends the documents in PATH (a file, a directory of *.yaml / *.yml, or - for\n"
+	 "stdin) to the daemon. Nothing is stored unless every document is valid.\n"
+	 "A changed App gets a new revision and is rolled out; --wait waits until it\n"
+	 "is Healthy (exit 0) or Degraded (exit 1)."},
+	{"get", cmd_get, "get apps [--json]", "Lists apps with their phase, revision and readiness."},
+	{"status", cmd_status, "status APP [--json]",
+	 "Shows an app's phase, revision and every instance (pid, port, readiness,\n"
+	 "restarts, state)."},
+	{"history", cmd_history, "history APP [--json]", "Lists an app's revisions."},
+	{"logs", cmd_logs, "logs APP [--instance ID] [-f] [--tail BYTES] [--json]",
+	 "Prints the output of the app's instances; -f keeps following it."},
+	{"events", cmd_events, "events [APP] [--app APP] [--json]",
+	 "Prints the event log: every state change, with time, reason and actor."},
+	{"rollback", cmd_rollback, "rollback APP [--to REVISION] [--wait] [--json]",
+	 "Rolls the app out to an earlier revision (default: the one before),\n"
+	 "one instance at a time like any update."},
+	{"delete", cmd_delete, "delete APP [--json]", "Stops the app's instances and forgets the app."},
+	{"validate", cmd_validate, "validate -f PATH",
+	 "Checks documents offline (no daemon needed); errors say file:line:col."},
+	{"version", cmd_version, "version [--json]", "Prints slipway's version."},
+	{"serve", cmd_serve,
+	 "serve [--state-dir DIR] [--api 127.0.0.1:PORT] [--keep-instances]\n"
+	 "                     [--port-range MIN-MAX] [--backoff DUR]",
+	 "Runs the daemon in the foreground. The API listens on DIR/slipway.sock;\n"
+	 "--api also serves it on TCP, where requests need `Authorization: Bearer\n"
+	 "<token>` with the token in DIR/token. SIGTERM/SIGINT stop it and its\n"
+	 "instances (unless --keep-instances). Instances outlive a crashed daemon and\n"
+	 "are adopted when it starts again."},
+};
+
+static const struct command *find_command(const char *name)
+{
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(commands[i].name, name) == 0)
+			return &commands[i];
+	return NULL;
+}
+
+static void main_help(FILE *f)
+{
+	fprintf(f, "usage: slipway [--state-dir DIR] [--api ADDR --token TOKEN] COMMAND [ARGS]\n\n"
+		   "Slipway runs your app's instances and rolls out every change safely.\n\n"
+		   "commands:\n");
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		const char *nl = strchr(commands[i].usage, '\n');
+		int len = nl ? (int)(nl - commands[i].usage) : (int)strlen(commands[i].usage);
+		fprintf(f, "  %.*s\n", len, commands[i].usage);
+	}
+	fprintf(f, "\nThe state dir is --state-dir, else $SLIPWAY_STATE_DIR, else ./.slipway.\n"
+		   "`slipway COMMAND --help` tells more about a command.\n");
+}
+
+int cli_main(int argc, char **argv)
+{
+	struct cli c = {0};
+	struct buf sock = BUF_INIT;
+	const char *api = getenv("SLIPWAY_API"), *token = getenv("SLIPWAY_TOKEN");
+	int i = 1, r;
+
+	c.state_dir = getenv("SLIPWAY_STATE_DIR");
+	for (; i < argc && argv[i][0] == '-'; i++) {
+		const char *a = argv[i];
+		const char *val = NULL;
+		const char *names[] = {"--state-dir", "--api", "--token"};
+		size_t which = 3;
+		for (size_t k = 0; k < 3; k++) {
+			size_t l = strlen(names[k]);
+			if (strcmp(a, names[k]) == 0) {
+				if (i + 1 >= argc)
+					return usage_error(NULL, "option \"%s\" needs a value", a);
+				val = argv[++i];
+				which = k;
+			} else if (strncmp(a, names[k], l) == 0 && a[l] == '=') {
+				val = a + l + 1;
+				which = k;
+			}
+		}
+		if (which == 0)
+			c.state_dir = val;
+		else if (which == 1)
+			api = val;
+		else if (which == 2)
+			token = val;
+		else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+			main_help(stdout);
+			return 0;
+		} else if (strcmp(a, "--version") == 0) {
+			printf("slipway %s\n", SLIPWAY_VERSION);
+			return 0;
+		} else
+			return usage_error(NULL, "unknown option \"%s\"", a);
+	}
+	if (i >= argc) {
+		main_help(stderr);
+		return EXIT_USAGE;
+	}
+	if (!c.state_dir || !*c.state_dir)
+		c.state_dir = ".slipway";
+	const struct command *cmd = find_command(argv[i]);
+	if (!cmd) {
+		const char *best = NULL;
+		size_t bd = 3;
+		for (size_t k = 0; k < sizeof(commands) / sizeof(commands[0]); k++) {
+			size_t dist = sw_edit_distance(argv[i], commands[k].name);
+			if (dist < bd) {
+				bd = dist;
+				best = commands[k].name;
+			}
+		}
+		if (best)
+			return usage_error(NULL, "unknown command \"%s\" (did you mean \"%s\"?)",
+					   argv[i], best);
+		return usage_error(NULL, "unknown command \"%s\"", argv[i]);
+	}
+	if (api && *api) {
+		c.client.tcp_addr = (char *)api;
+		c.client.token = (char *)token;
+	} else {
+		buf_addf(&sock, "%s/slipway.sock", c.state_dir);
+		c.client.unix_path = sock.s;
+	}
+	r = cmd->run(&c, argc - i, argv + i);
+	buf_release(&sock);
+	return r;
+}

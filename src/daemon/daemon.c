@@ -1,2 +1,679 @@
-/* placeholder until the module lands */
-typedef int sw_placeholder_daemon;
+#include "daemon_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#include "util/buf.h"
+
+#define TICK_MS 500
+
+/* ---- apps ---- */
+
+struct app *daemon_app_find(struct daemon *d, const char *name)
+{
+	for (size_t i = 0; i < d->napps; i++)
+		if (strcmp(d->apps[i]->name, name) == 0)
+			return d->apps[i];
+	return NULL;
+}
+
+struct app *daemon_app_add(struct daemon *d, const char *name)
+{
+	struct app *a = xcalloc(1, sizeof(*a));
+	a->name = xstrdup(name);
+	a->st.phase = ROLLOUT_PROGRESSING;
+	d->apps = xrealloc(d->apps, (d->napps + 1) * sizeof(*d->apps));
+	d->apps[d->napps++] = a;
+	return a;
+}
+
+static void app_free(struct app *a)
+{
+	for (size_t i = 0; i < a->nspecs; i++)
+		spec_app_unref(a->specs[i].spec);
+	free(a->specs);
+	free(a->insts);
+	free(a->name);
+	free(a);
+}
+
+struct spec_app *daemon_app_spec(struct daemon *d, struct app *a, int64_t revision,
+				 struct sw_err *err)
+{
+	for (size_t i = 0; i < a->nspecs; i++)
+		if (a->specs[i].revision == revision)
+			return a->specs[i].spec;
+
+	struct store_revision rev = {0};
+	struct spec_app *spec = NULL;
+	json_t *j = NULL;
+	if (store_revision_get(d->store, a->name, revision, &rev, err) < 0)
+		goto out;
+	json_error_t jerr;
+	j = json_loads(rev.spec_json, 0, &jerr);
+	if (!j) {
+		sw_errf(err, -1, "revision %lld of \"%s\" is not valid JSON: %s",
+			(long long)revision, a->name, jerr.text);
+		goto out;
+	}
+	if (spec_app_from_json(&spec, j, err) < 0)
+		goto out;
+	a->specs = xrealloc(a->specs, (a->nspecs + 1) * sizeof(*a->specs));
+	a->specs[a->nspecs++] = (struct rev_spec){revision, spec};
+out:
+	json_decref(j);
+	store_revision_release(&rev);
+	return spec;
+}
+
+int daemon_app_save(struct daemon *d, struct app *a, struct sw_err *err)
+{
+	struct store_app sa = {
+		.name = a->name,
+		.desired_revision = a->st.desired,
+		.stable_revision = a->st.stable,
+		.phase = (char *)rollout_phase_name(a->st.phase),
+		.reason = a->st.reason,
+		.progress_ms = a->st.progress_ms,
+		.created_ms = a->created_ms,
+	};
+	return store_app_put(d->store, &sa, err);
+}
+
+void daemon_event(struct daemon *d, const char *app, const char *kind, const char *actor,
+		  const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	struct sw_err err = {0};
+	sw_info("%s%s%s: %s", app && *app ? app : "", app && *app ? " " : "", kind, msg);
+	if (store_event_add(d->store, app ? app : "", kind, msg, actor ? actor : "daemon", NULL,
+			    &err) < 0)
+		sw_warn("cannot record event: %s", err.msg);
+}
+
+/* ---- instances ---- */
+
+static void inst_save(struct daemon *d, struct runtime_instance *inst)
+{
+	struct inst_meta *m = inst->data;
+	if (m->app->deleted)
+		return;
+	struct store_instance si = {
+		.id = inst->id,
+		.app = inst->app,
+		.revision = inst->revision,
+		.pid = inst->pid,
+		.start_time = inst->start_time,
+		.port = inst->port,
+		.ready = inst->ready,
+		.restarts = (int)inst->restarts,
+		.state = (char *)runtime_state_name(inst->state),
+		.created_ms = m->created_ms,
+	};
+	struct sw_err err = {0};
+	if (store_instance_put(d->store, &si, &err) < 0)
+		sw_warn("cannot record instance %s: %s", inst->id, err.msg);
+}
+
+static void app_attach(struct app *a, struct runtime_instance *inst, int64_t created_ms)
+{
+	struct inst_meta *m = xcalloc(1, sizeof(*m));
+	m->app = a;
+	m->created_ms = created_ms;
+	inst->data = m;
+	a->insts = xrealloc(a->insts, (a->ninsts + 1) * sizeof(*a->insts));
+	a->insts[a->ninsts++] = inst;
+}
+
+static void app_detach(struct app *a, struct runtime_instance *inst)
+{
+	for (size_t i = 0; i < a->ninsts; i++)
+		if (a->insts[i] == inst) {
+			a->insts[i] = a->insts[--a->ninsts];
+			break;
+		}
+	free(inst->data);
+	inst->data = NULL;
+}
+
+static void remove_dying(struct daemon *d, struct app *a)
+{
+	for (size_t i = 0; i < d->ndying; i++)
+		if (d->dying[i] == a) {
+			d->dying[i] = d->dying[--d->ndying];
+			app_free(a);
+			return;
+		}
+}
+
+static void on_instance(struct runtime_instance *inst, enum runtime_event ev, void *data)
+{
+	struct daemon *d = data;
+	if (!inst->data && d->pending_app) /* called from inside runtime_start */
+		app_attach(d->pending_app, inst, sw_wall_ms());
+	struct inst_meta *m = inst->data;
+	if (!m)
+		return;
+	struct app *a = m->app;
+	const char *app = a->deleted ? NULL : a->name;
+
+	switch (ev) {
+	case RUNTIME_EV_STARTED:
+		inst_save(d, inst);
+		daemon_event(d, app, "InstanceStarted", NULL,
+			     "instance %s (revision %lld) started: pid %d, port %u", inst->id,
+			     (long long)inst->revision, (int)inst->pid, inst->port);
+		break;
+	case RUNTIME_EV_READY:
+		inst_save(d, inst);
+		daemon_event(d, app, "InstanceReady", NULL, "instance %s is ready", inst->id);
+		break;
+	case RUNTIME_EV_UNREADY:
+		inst_save(d, inst);
+		daemon_event(d, app, "InstanceUnready", NULL, "instance %s is not ready: %s",
+			     inst->id, inst->reason);
+		break;
+	case RUNTIME_EV_EXITED:
+		inst_save(d, inst);
+		if (!m->stopping)
+			daemon_event(d, app, "InstanceExited", NULL, "instance %s %s", inst->id,
+				     inst->reason);
+		break;
+	case RUNTIME_EV_BACKOFF:
+		inst_save(d, inst);
+		daemon_event(d, app, "InstanceBackOff", NULL, "instance %s: %s", inst->id,
+			     inst->reason);
+		break;
+	case RUNTIME_EV_LIVENESS:
+		inst_save(d, inst);
+		daemon_event(d, app, "LivenessFailed", NULL, "instance %s: %s; restarting",
+			     inst->id, inst->reason);
+		break;
+	case RUNTIME_EV_FAILED:
+		inst_save(d, inst);
+		daemon_event(d, app, "InstanceFailed", NULL, "instance %s: %s", inst->id,
+			     inst->reason);
+		break;
+	case RUNTIME_EV_STOPPED: {
+		struct sw_err err = {0};
+		if (!a->deleted && store_instance_delete(d->store, inst->id, &err) < 0)
+			sw_warn("cannot forget instance %s: %s", inst->id, err.msg);
+		daemon_event(d, app, "InstanceStopped", NULL, "instance %s (revision %lld) stopped",
+			     inst->id, (long long)inst->revision);
+		app_detach(a, inst);
+		if (a->deleted && a->ninsts == 0)
+			remove_dying(d, a);
+		break;
+	}
+	}
+	daemon_kick(d);
+}
+
+static void stop_instance(struct runtime *rt, struct runtime_instance *inst)
+{
+	struct inst_meta *m = inst->data;
+	if (m->stopping)
+		return;
+	m->stopping = true;
+	runtime_stop(rt, inst);
+}
+
+void daemon_app_delete(struct daemon *d, struct app *a)
+{
+	for (size_t i = 0; i < d->napps; i++)
+		if (d->apps[i] == a) {
+			d->apps[i] = d->apps[--d->napps];
+			break;
+		}
+	a->deleted = true;
+	if (a->ninsts == 0) {
+		app_free(a);
+		return;
+	}
+	d->dying = xrealloc(d->dying, (d->ndying + 1) * sizeof(*d->dying));
+	d->dying[d->ndying++] = a;
+	/* runtime_stop may report STOPPED at once and detach: iterate on a copy */
+	size_t n = a->ninsts;
+	struct runtime_instance **copy = xmalloc(n * sizeof(*copy));
+	memcpy(copy, a->insts, n * sizeof(*copy));
+	for (size_t i = 0; i < n; i++)
+		stop_instance(d->rt, copy[i]);
+	free(copy);
+}
+
+/* ---- reconciliation ---- */
+
+static int start_instance(struct daemon *d, struct app *a, int64_t revision)
+{
+	struct sw_err err = {0};
+	struct spec_app *spec = daemon_app_spec(d, a, revision, &err);
+	int64_t seq;
+	if (!spec) {
+		sw_warn("%s: cannot start revision %lld: %s", a->name, (long long)revision, err.msg);
+		return -1;
+	}
+	if (store_next_seq(d->store, a->name, &seq, &err) < 0) {
+		sw_warn("%s: cannot start an instance: %s", a->name, err.msg);
+		return -1;
+	}
+	char id[96];
+	snprintf(id, sizeof(id), "%s-%lld", a->name, (long long)seq);
+	d->pending_app = a;
+	struct runtime_instance *inst = runtime_start(d->rt, spec, revision, id, &err);
+	d->pending_app = NULL;
+	if (!inst) {
+		sw_warn("%s: cannot start instance %s: %s", a->name, id, err.msg);
+		return -1;
+	}
+	if (!inst->data) {
+		app_attach(a, inst, sw_wall_ms());
+		inst_save(d, inst);
+	}
+	return 0;
+}
+
+static void reconcile_app(struct daemon *d, struct app *a)
+{
+	struct sw_err err = {0};
+	struct rollout_params p = {0};
+	struct spec_app *want = a->st.desired ? daemon_app_spec(d, a, a->st.desired, &err) : NULL;
+	struct spec_app *stable = a->st.stable ? daemon_app_spec(d, a, a->st.stable, &err) : NULL;
+	if (a->st.desired && !want) {
+		sw_warn("%s: %s", a->name, err.msg);
+		return;
+	}
+	if (want) {
+		p.desired_replicas = want->replicas;
+		p.max_surge = want->strategy.max_surge;
+		p.max_unavailable = want->strategy.max_unavailable;
+		if (p.max_surge == 0 && p.max_unavailable == 0)
+			p.max_surge = 1;
+		p.progress_deadline_ms = want->progress_deadline_ms;
+	}
+	if (stable)
+		p.stable_replicas = stable->replicas;
+
+	struct rollout_instance *ri = xcalloc(a->ninsts, sizeof(*ri));
+	for (size_t i = 0; i < a->ninsts; i++) {
+		struct runtime_instance *x = a->insts[i];
+		struct inst_meta *m = x->data;
+		ri[i] = (struct rollout_instance){
+			.id = x->id,
+			.revision = x->revision,
+			.ready = x->ready,
+			.stopping = m->stopping,
+			.created_ms = m->created_ms,
+		};
+	}
+	struct rollout_actions out = {.n = 0};
+	bool changed = rollout_reconcile(&a->st, &p, ri, a->ninsts, sw_wall_ms(), &out);
+	if (changed && daemon_app_save(d, a, &err) < 0)
+		sw_warn("%s: cannot save rollout state: %s", a->name, err.msg);
+
+	/* Resolve STOP ids to instances before anything changes the array. */
+	size_t n = a->ninsts;
+	struct runtime_instance **snap = xmalloc((n ? n : 1) * sizeof(*snap));
+	memcpy(snap, a->insts, n * sizeof(*snap));
+	for (size_t k = 0; k < out.n; k++) {
+		struct rollout_action *act = &out.a[k];
+		switch (act->kind) {
+		case ROLLOUT_EVENT:
+			daemon_event(d, a->name, act->event, NULL, "%s", act->message);
+			break;
+		case ROLLOUT_START:
+			start_instance(d, a, act->revision);
+			break;
+		case ROLLOUT_STOP:
+			for (size_t i = 0; i < n; i++)
+				if (ri[i].id == act->id) {
+					daemon_event(d, a->name, "InstanceStopping", NULL,
+						     "stopping instance %s (revision %lld)", act->id,
+						     (long long)act->revision);
+					stop_instance(d->rt, snap[i]);
+					break;
+				}
+			break;
+		}
+	}
+	free(snap);
+	free(ri);
+}
+
+static void reconcile_all(struct daemon *d)
+{
+	if (d->stopping)
+		return;
+	for (size_t i = 0; i < d->napps; i++)
+		reconcile_app(d, d->apps[i]);
+}
+
+static void on_kick(uv_timer_t *t)
+{
+	reconcile_all(t->data);
+}
+
+void daemon_kick(struct daemon *d)
+{
+	if (!d->stopping && !uv_is_active((uv_handle_t *)&d->kick))
+		uv_timer_start(&d->kick, on_kick, 0, 0);
+}
+
+/* ---- startup ---- */
+
+static int make_dir(const char *path, struct sw_err *err)
+{
+	if (mkdir(path, 0700) < 0 && errno != EEXIST)
+		return sw_errf(err, -1, "cannot create \"%s\": %s", path, strerror(errno));
+	return 0;
+}
+
+static int take_lock(struct daemon *d, struct sw_err *err)
+{
+	struct buf path = BUF_INIT;
+	buf_addf(&path, "%s/lock", d->dir);
+	int r = -1;
+	d->lock_fd = open(path.s, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (d->lock_fd < 0) {
+		sw_errf(err, -1, "cannot open \"%s\": %s", path.s, strerror(errno));
+		goto out;
+	}
+	if (flock(d->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+		char pid[32] = "";
+		ssize_t k = pread(d->lock_fd, pid, sizeof(pid) - 1, 0);
+		pid[k > 0 ? k : 0] = '\0';
+		pid[strcspn(pid, "\n")] = '\0';
+		sw_errf(err, SW_EBUSY, "another slipway daemon%s%s%s is using state dir \"%s\"",
+			*pid ? " (pid " : "", pid, *pid ? ")" : "", d->dir);
+		close(d->lock_fd);
+		d->lock_fd = -1;
+		goto out;
+	}
+	char pid[32];
+	int len = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+	if (ftruncate(d->lock_fd, 0) < 0 || pwrite(d->lock_fd, pid, (size_t)len, 0) < 0)
+		sw_warn("cannot write pid to %s: %s", path.s, strerror(errno));
+	r = 0;
+out:
+	buf_release(&path);
+	return r;
+}
+
+static int load_token(struct daemon *d, struct sw_err *err)
+{
+	struct buf path = BUF_INIT;
+	buf_addf(&path, "%s/token", d->dir);
+	int r = -1, fd = open(path.s, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT) {
+		unsigned char raw[32];
+		if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw)) {
+			sw_errf(err, -1, "cannot make a token: %s", strerror(errno));
+			goto out;
+		}
+		for (size_t i = 0; i < sizeof(raw); i++)
+			snprintf(d->token + 2 * i, 3, "%02x", raw[i]);
+		fd = open(path.s, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (fd < 0 || write(fd, d->token, 64) != 64 || write(fd, "\n", 1) != 1) {
+			sw_errf(err, -1, "cannot write \"%s\": %s", path.s, strerror(errno));
+			goto out;
+		}
+		r = 0;
+		goto out;
+	}
+	if (fd < 0) {
+		sw_errf(err, -1, "cannot read \"%s\": %s", path.s, strerror(errno));
+		goto out;
+	}
+	ssize_t k = read(fd, d->token, sizeof(d->token) - 1);
+	d->token[k > 0 ? k : 0] = '\0';
+	d->token[strcspn(d->token, "\r\n")] = '\0';
+	if (strlen(d->token) < 16) {
+		sw_errf(err, -1, "\"%s\" holds no usable token (want 16+ characters)", path.s);
+		goto out;
+	}
+	r = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	buf_release(&path);
+	return r;
+}
+
+static int auth_token(const char *token, const char *method, const char *path, char *actor,
+		      size_t actor_size, void *data)
+{
+	struct daemon *d = data;
+	size_t n = strlen(d->token);
+	if (!token || strlen(token) != n || CRYPTO_memcmp(token, d->token, n) != 0)
+		return -1;
+	sw_strlcpy(actor, "token", actor_size);
+	return 0;
+}
+
+/* Loads apps from the store and takes over the instances a previous daemon
+ * left running. */
+static int load_state(struct daemon *d, struct sw_err *err)
+{
+	struct store_app *apps = NULL;
+	struct store_instance *insts = NULL;
+	size_t napps = 0, ninsts = 0;
+	int r = -1;
+
+	if (store_app_list(d->store, &apps, &napps, err) < 0)
+		goto out;
+	for (size_t i = 0; i < napps; i++) {
+		struct app *a = daemon_app_add(d, apps[i].name);
+		a->st.desired = apps[i].desired_revision;
+		a->st.stable = apps[i].stable_revision;
+		a->st.phase = rollout_phase_parse(apps[i].phase);
+		a->st.failed = a->st.phase == ROLLOUT_DEGRADED ? a->st.desired : 0;
+		a->st.progress_ms = apps[i].progress_ms;
+		a->created_ms = apps[i].created_ms;
+		sw_strlcpy(a->st.reason, apps[i].reason, sizeof(a->st.reason));
+	}
+	if (store_instance_list(d->store, NULL, &insts, &ninsts, err) < 0)
+		goto out;
+	for (size_t i = 0; i < ninsts; i++) {
+		struct store_instance *si = &insts[i];
+		struct app *a = daemon_app_find(d, si->app);
+		struct sw_err e = {0};
+		struct spec_app *spec = a ? daemon_app_spec(d, a, si->revision, &e) : NULL;
+		struct runtime_instance *inst = NULL;
+		if (spec && si->pid > 0)
+			inst = runtime_adopt(d->rt, spec, si->revision, si->id, si->pid,
+					     si->start_time, (uint16_t)si->port, si->ready,
+					     (uint32_t)si->restarts, &e);
+		if (inst) {
+			app_attach(a, inst, si->created_ms);
+			daemon_event(d, a->name, "InstanceAdopted", NULL,
+				     "instance %s (pid %d, port %d) adopted after daemon restart",
+				     si->id, si->pid, si->port);
+			continue;
+		}
+		if (!a && si->pid > 0 && runtime_proc_start_time(si->pid) == si->start_time)
+			kill(-si->pid, SIGKILL); /* an instance of an app that no longer exists */
+		daemon_event(d, si->app, "InstanceLost", NULL, "instance %s was not adopted: %s",
+			     si->id, e.msg[0] ? e.msg : "no process recorded");
+		struct sw_err e2 = {0};
+		store_instance_delete(d->store, si->id, &e2);
+	}
+	r = 0;
+out:
+	store_app_list_free(apps, napps);
+	store_instance_list_free(insts, ninsts);
+	return r;
+}
+
+/* ---- shutdown ---- */
+
+static void close_walk(uv_handle_t *h, void *arg)
+{
+	if (!uv_is_closing(h))
+		uv_close(h, NULL);
+}
+
+static void finish(struct daemon *d)
+{
+	if (d->rt) {
+		runtime_free(d->rt);
+		d->rt = NULL;
+	}
+	uv_stop(&d->loop);
+}
+
+static void on_all_stopped(void *data)
+{
+	finish(data);
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+	struct daemon *d = s->data;
+	if (d->stopping) {
+		sw_info("second signal: exiting now, instances keep running");
+		finish(d);
+		return;
+	}
+	d->stopping = true;
+	uv_timer_stop(&d->tick);
+	uv_timer_stop(&d->kick);
+	if (d->api) {
+		api_free(d->api);
+		d->api = NULL;
+	}
+	if (d->opt->keep_instances) {
+		sw_info("%s: stopping; instances keep running (--keep-instances)", strsignal(signum));
+		finish(d);
+		return;
+	}
+	sw_info("%s: stopping %zu instances", strsignal(signum), runtime_count(d->rt));
+	runtime_stop_all(d->rt, on_all_stopped, d);
+}
+
+static void on_tick(uv_timer_t *t)
+{
+	reconcile_all(t->data);
+}
+
+int daemon_run(const struct daemon_options *opt)
+{
+	struct daemon dd = {0}, *d = &dd;
+	struct sw_err err = {0};
+	struct buf path = BUF_INIT;
+	int loop_ok = 0;
+
+	d->opt = opt;
+	d->lock_fd = -1;
+	d->exit_code = 1;
+	signal(SIGPIPE, SIG_IGN);
+
+	if (make_dir(opt->state_dir, &err) < 0)
+		goto out;
+	d->dir = realpath(opt->state_dir, NULL);
+	if (!d->dir) {
+		sw_errf(&err, -1, "cannot resolve \"%s\": %s", opt->state_dir, strerror(errno));
+		goto out;
+	}
+	chmod(d->dir, 0700);
+	if (take_lock(d, &err) < 0 || load_token(d, &err) < 0)
+		goto out;
+	buf_addf(&path, "%s/logs", d->dir);
+	d->logs_dir = buf_detach(&path);
+	if (make_dir(d->logs_dir, &err) < 0)
+		goto out;
+	buf_addf(&path, "%s/state.db", d->dir);
+	if (store_open(&d->store, path.s, &err) < 0)
+		goto out;
+	buf_reset(&path);
+
+	if (uv_loop_init(&d->loop) < 0) {
+		sw_errf(&err, -1, "cannot create the event loop");
+		goto out;
+	}
+	loop_ok = 1;
+	struct runtime_config rc = {
+		.loop = &d->loop,
+		.log_dir = d->logs_dir,
+		.port_min = opt->port_min,
+		.port_max = opt->port_max,
+		.backoff_initial_ms = opt->backoff_initial_ms,
+		.backoff_max_ms = opt->backoff_max_ms,
+		.on_change = on_instance,
+		.data = d,
+	};
+	if (runtime_new(&d->rt, &rc, &err) < 0)
+		goto out;
+	if (load_state(d, &err) < 0)
+		goto out;
+
+	buf_addf(&path, "%s/slipway.sock", d->dir);
+	struct api_config ac = {
+		.loop = &d->loop,
+		.unix_path = path.s,
+		.tcp_addr = opt->api_addr,
+		.auth = auth_token,
+		.auth_data = d,
+	};
+	if (api_new(&d->api, &ac, &err) < 0)
+		goto out;
+	handlers_register(d);
+
+	uv_timer_init(&d->loop, &d->tick);
+	uv_timer_init(&d->loop, &d->kick);
+	d->tick.data = d->kick.data = d;
+	uv_timer_start(&d->tick, on_tick, TICK_MS, TICK_MS);
+	uv_signal_init(&d->loop, &d->sigterm);
+	uv_signal_init(&d->loop, &d->sigint);
+	d->sigterm.data = d->sigint.data = d;
+	uv_signal_start(&d->sigterm, on_signal, SIGTERM);
+	uv_signal_start(&d->sigint, on_signal, SIGINT);
+
+	sw_info("slipway %s serving on %s%s%s (state %s, pid %d)", SLIPWAY_VERSION, path.s,
+		opt->api_addr ? " and http://" : "", opt->api_addr ? opt->api_addr : "", d->dir,
+		(int)getpid());
+	daemon_event(d, NULL, "DaemonStarted", NULL, "slipway %s started (pid %d), %zu apps",
+		     SLIPWAY_VERSION, (int)getpid(), d->napps);
+	reconcile_all(d);
+	uv_run(&d->loop, UV_RUN_DEFAULT);
+	daemon_event(d, NULL, "DaemonStopped", NULL, "slipway stopped");
+	d->exit_code = 0;
+out:
+	if (err.msg[0])
+		fprintf(stderr, "slipway serve: %s\n", err.msg);
+	if (d->api)
+		api_free(d->api);
+	if (d->rt)
+		runtime_free(d->rt);
+	if (loop_ok) {
+		uv_walk(&d->loop, close_walk, NULL);
+		uv_run(&d->loop, UV_RUN_DEFAULT);
+		uv_loop_close(&d->loop);
+	}
+	for (size_t i = 0; i < d->napps; i++)
+		app_free(d->apps[i]);
+	for (size_t i = 0; i < d->ndying; i++)
+		app_free(d->dying[i]);
+	free(d->apps);
+	free(d->dying);
+	if (d->store)
+		store_close(d->store);
+	if (d->lock_fd >= 0)
+		close(d->lock_fd);
+	free(d->dir);
+	free(d->logs_dir);
+	buf_release(&path);
+	return d->exit_code;
+}

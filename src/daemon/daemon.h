@@ -1,0 +1,32 @@
+/*
+ * daemon: `slipway serve`. Wires the modules together on one libuv loop:
+ * the store (state.db), the runtime (instances), the rollout decisions and
+ * the HTTP API on DIR/slipway.sock (and optionally TCP with a token).
+ *
+ * State dir layout:
+ *	DIR/lock        exclusive flock held while a daemon runs
+ *	DIR/token       bearer token for the TCP API (0600, made on first start)
+ *	DIR/state.db    SQLite store (WAL)
+ *	DIR/slipway.sock  API socket (0600)
+ *	DIR/logs/APP/ID.log  instance output
+ */
+#ifndef SW_DAEMON_H
+#define SW_DAEMON_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct daemon_options {
+	const char *state_dir;
+	const char *api_addr;     /* "127.0.0.1:PORT" or NULL */
+	bool keep_instances;      /* on SIGTERM, leave instances running */
+	uint16_t port_min, port_max; /* instance port range; 0 = defaults */
+	/* restart back-off; 0 = runtime defaults (1 s doubling to 5 min) */
+	uint64_t backoff_initial_ms, backoff_max_ms;
+};
+
+/* Runs until SIGTERM/SIGINT. Returns the process exit code; errors are
+ * printed to stderr. */
+int daemon_run(const struct daemon_options *opt);
+
+#endif

@@ -1,0 +1,81 @@
+/* Internals shared by the daemon's files (daemon.c: lifecycle and
+ * reconciliation; handlers.c: the API endpoints). */
+#ifndef SW_DAEMON_INT_H
+#define SW_DAEMON_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "api/api.h"
+#include "rollout/rollout.h"
+#include "runtime/runtime.h"
+#include "spec/spec.h"
+#include "store/store.h"
+#include "daemon.h"
+
+struct app;
+
+/* Kept in runtime_instance.data: what the daemon knows of an instance. */
+struct inst_meta {
+	struct app *app;
+	bool stopping;        /* we asked the runtime to stop it */
+	int64_t created_ms;   /* wall clock, for ordering */
+};
+
+struct rev_spec {
+	int64_t revision;
+	struct spec_app *spec;
+};
+
+struct app {
+	char *name;
+	struct rollout_state st;
+	int64_t created_ms;
+	struct rev_spec *specs;       /* cache of parsed revisions */
+	size_t nspecs;
+	struct runtime_instance **insts;
+	size_t ninsts;
+	bool deleted;                 /* removed from the store; instances stopping */
+};
+
+struct daemon {
+	uv_loop_t loop;
+	const struct daemon_options *opt;
+	char *dir;
+	char *logs_dir;
+	char token[65];
+	int lock_fd;
+	struct store *store;
+	struct runtime *rt;
+	struct api *api;
+	struct app **apps;            /* live apps, by name */
+	size_t napps;
+	struct app **dying;           /* deleted, waiting for instances to stop */
+	size_t ndying;
+	uv_timer_t tick;              /* periodic reconcile (deadlines) */
+	uv_timer_t kick;              /* coalesced reconcile after changes */
+	uv_signal_t sigterm, sigint;
+	struct app *pending_app;      /* app of the instance runtime_start is creating */
+	bool stopping;
+	int exit_code;
+};
+
+struct app *daemon_app_find(struct daemon *d, const char *name);
+struct app *daemon_app_add(struct daemon *d, const char *name);
+/* Parsed spec of one of the app's revisions (cached); NULL with err. */
+struct spec_app *daemon_app_spec(struct daemon *d, struct app *a, int64_t revision,
+				 struct sw_err *err);
+/* Persists a's rollout state. */
+int daemon_app_save(struct daemon *d, struct app *a, struct sw_err *err);
+/* Stops the app's instances and forgets it (its store rows are gone). */
+void daemon_app_delete(struct daemon *d, struct app *a);
+/* Asks for a reconcile of every app on the next loop iteration. */
+void daemon_kick(struct daemon *d);
+void daemon_event(struct daemon *d, const char *app, const char *kind, const char *actor,
+		  const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+void handlers_register(struct daemon *d);
+
+#endif

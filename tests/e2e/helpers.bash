@@ -1,0 +1,135 @@
+# Shared set-up for Slipway's end-to-end tests: a private state dir, a real
+# daemon, real hello instances. Everything polls with a deadline; nothing
+# sleeps to wait for state. Only 127.0.0.1 is used.
+
+SLIPWAY_BIN=${SLIPWAY_BIN:-$BATS_TEST_DIRNAME/../../build/slipway}
+HELLO_BIN=${HELLO_BIN:-$BATS_TEST_DIRNAME/../../build/hello}
+SLIPWAY_BIN=$(realpath "$SLIPWAY_BIN")
+HELLO_BIN=$(realpath "$HELLO_BIN")
+
+setup() {
+	T=$(mktemp -d /tmp/slipway-e2e.XXXXXX)
+	export SLIPWAY_STATE_DIR=$T/state
+	PORT_BASE=$((21000 + (RANDOM % 300) * 100))
+	DAEMON_PID=
+}
+
+teardown() {
+	stop_daemon
+	# Nothing a test started may outlive it.
+	for p in $(pids_of_instances); do kill -9 "$p" 2>/dev/null || true; done
+	pkill -9 -f "$T/" 2>/dev/null || true
+	rm -rf "$T"
+}
+
+slipway() { "$SLIPWAY_BIN" "$@"; }
+
+# Starts the daemon in the background; waits until its API answers.
+start_daemon() {
+	"$SLIPWAY_BIN" serve --port-range "$PORT_BASE-$((PORT_BASE + 99))" --backoff 200ms "$@" \
+		>>"$T/daemon.log" 2>&1 &
+	DAEMON_PID=$!
+	wait_for 10 slipway version --json
+	wait_for 10 slipway get apps
+}
+
+stop_daemon() {
+	[ -n "$DAEMON_PID" ] || return 0
+	kill -TERM "$DAEMON_PID" 2>/dev/null || true
+	local i
+	for i in $(seq 1 150); do
+		kill -0 "$DAEMON_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -9 "$DAEMON_PID" 2>/dev/null || true
+	wait "$DAEMON_PID" 2>/dev/null || true
+	DAEMON_PID=
+}
+
+# Every pid the store knows for instances (works while the daemon is down).
+pids_of_instances() {
+	[ -f "$T/state/state.db" ] || return 0
+	if command -v sqlite3 >/dev/null; then
+		sqlite3 "$T/state/state.db" "select pid from instances where pid > 0" 2>/dev/null || true
+	fi
+}
+
+# wait_for SECONDS COMMAND...: runs COMMAND until it succeeds or time is up.
+wait_for() {
+	local secs=$1
+	shift
+	local deadline=$((SECONDS + secs))
+	while ! "$@" >/dev/null 2>&1; do
+		if [ $SECONDS -ge $deadline ]; then
+			echo "timed out after ${secs}s waiting for: $*" >&2
+			return 1
+		fi
+		sleep 0.1
+	done
+}
+
+# app_yaml NAME VERSION REPLICAS [EXTRA_ENV_YAML] [EXTRA_SPEC_YAML] > file
+app_yaml() {
+	local name=$1 version=$2 replicas=$3 env=${4:-} extra=${5:-}
+	cat <<YAML
+apiVersion: slipway/v1
+kind: App
+metadata:
+  name: $name
+spec:
+  version: "$version"
+  replicas: $replicas
+  run:
+    command: ["$HELLO_BIN", "--port", "\${PORT}"]
+    env:
+      GREETING: hi
+$env
+  readiness:
+    http: {path: /healthz}
+    period: 200ms
+    timeout: 500ms
+    failureThreshold: 2
+  liveness:
+    http: {path: /healthz}
+    period: 300ms
+    timeout: 500ms
+    failureThreshold: 2
+  stop: {signal: SIGTERM, timeout: 5s}
+  progressDeadline: 20s
+$extra
+YAML
+}
+
+status_json() { slipway status "$1" --json; }
+
+# jq-free JSON reads: python3 is not guaranteed, so use the jansson-backed
+# CLI output and grep/sed on one-line-per-field pretty JSON.
+field() { # field NAME JSON_TEXT -> first value of "NAME": ...
+	printf '%s\n' "$2" | sed -n "s/^ *\"$1\": *\"\{0,1\}\([^\",]*\)\"\{0,1\},\{0,1\}$/\1/p" | head -1
+}
+
+phase_is() { [ "$(field phase "$(status_json "$1")")" = "$2" ]; }
+ready_count() { field ready "$(status_json "$1")"; }
+ready_is() { [ "$(ready_count "$1")" = "$2" ]; }
+
+# instance_fields APP FIELD: the FIELD of every instance, one per line.
+instance_fields() {
+	status_json "$1" | tr -d ' ' | grep "^\"$2\":" | sed "s/^\"$2\":\"\{0,1\}\([^\",]*\)\"\{0,1\},\{0,1\}$/\1/"
+}
+
+# Apps settle when every instance is ready and of the wanted revision.
+app_ready_at() { # app_ready_at APP REVISION REPLICAS
+	local j
+	j=$(status_json "$1") || return 1
+	[ "$(field phase "$j")" = Healthy ] && [ "$(field revision "$j")" = "$2" ] &&
+		[ "$(field ready "$j")" = "$3" ] && [ "$(field instancesRunning "$j")" = "$3" ]
+}
+
+# Pids of hello processes serving on this test's port range.
+our_hello_pids() {
+	pgrep -af "^$HELLO_BIN --port" | while read -r pid _ _ port _; do
+		if [ "$port" -ge "$PORT_BASE" ] && [ "$port" -le $((PORT_BASE + 99)) ]; then
+			echo "$pid"
+		fi
+	done
+}
