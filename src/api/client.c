@@ -209,13 +209,18 @@ int api_client_request(const struct api_client *c, const char *method, const cha
 
 	buf_reset(out);
 	*out_status = 0;
-	if (!where)
-		return sw_errf(err, SW_EINVAL, "no slipway address given");
-	if (!token_ok(method, 0) || !token_ok(path, 1))
-		return sw_errf(err, SW_EINVAL, "invalid request \"%s %s\"", method ? method : "",
-			       path ? path : "");
-	if (c->token && (strpbrk(c->token, "\r\n") || !*c->token))
-		return sw_errf(err, SW_EINVAL, "invalid token");
+	if (!where) {
+		sw_errf(err, SW_EINVAL, "no slipway address given");
+		goto out;
+	}
+	if (!token_ok(method, 0) || !token_ok(path, 1)) {
+		sw_errf(err, SW_EINVAL, "invalid request \"%s %s\"", method ? method : "", path ? path : "");
+		goto out;
+	}
+	if (c->token && (strpbrk(c->token, "\r\n") || !*c->token)) {
+		sw_errf(err, SW_EINVAL, "invalid token");
+		goto out;
+	}
 
 	fd = connect_to(c, where, deadline, err);
 	if (fd < 0)
