@@ -107,7 +107,14 @@ void daemon_event(struct daemon *d, const char *app, const char *kind, const cha
 
 /* ---- instances ---- */
 
+static void inst_save_as(struct daemon *d, struct runtime_instance *inst, const char *state);
+
 static void inst_save(struct daemon *d, struct runtime_instance *inst)
+{
+	inst_save_as(d, inst, runtime_state_name(inst->state));
+}
+
+static void inst_save_as(struct daemon *d, struct runtime_instance *inst, const char *state)
 {
 	struct inst_meta *m = inst->data;
 	if (m->app->deleted)
@@ -121,7 +128,7 @@ static void inst_save(struct daemon *d, struct runtime_instance *inst)
 		.port = inst->port,
 		.ready = inst->ready,
 		.restarts = (int)inst->restarts,
-		.state = (char *)runtime_state_name(inst->state),
+		.state = (char *)state,
 		.created_ms = m->created_ms,
 	};
 	struct sw_err err = {0};
@@ -230,6 +237,18 @@ static void stop_instance(struct runtime *rt, struct runtime_instance *inst)
 		return;
 	m->stopping = true;
 	runtime_stop(rt, inst);
+}
+
+/* Stops an instance and records that it is on its way out, so that a
+ * daemon restarted meanwhile finishes the stop instead of counting it. */
+static void stop_and_save(struct daemon *d, struct runtime_instance *inst)
+{
+	struct inst_meta *m = inst->data;
+	if (m->stopping)
+		return;
+	/* before runtime_stop: it may finish at once and free inst */
+	inst_save_as(d, inst, "Stopping");
+	stop_instance(d->rt, inst);
 }
 
 void daemon_app_delete(struct daemon *d, struct app *a)
@@ -343,7 +362,7 @@ static void reconcile_app(struct daemon *d, struct app *a)
 					daemon_event(d, a->name, "InstanceStopping", NULL,
 						     "stopping instance %s (revision %lld)", act->id,
 						     (long long)act->revision);
-					stop_instance(d->rt, snap[i]);
+					stop_and_save(d, snap[i]);
 					break;
 				}
 			break;
@@ -501,6 +520,8 @@ static int load_state(struct daemon *d, struct sw_err *err)
 			daemon_event(d, a->name, "InstanceAdopted", NULL,
 				     "instance %s (pid %d, port %d) adopted after daemon restart",
 				     si->id, si->pid, si->port);
+			if (strcmp(si->state, "Stopping") == 0)
+				stop_instance(d->rt, inst); /* the last daemon was stopping it */
 			continue;
 		}
 		if (!a && si->pid > 0 && runtime_proc_start_time(si->pid) == si->start_time)
