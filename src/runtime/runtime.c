@@ -1,2 +1,913 @@
-/* placeholder until the module lands */
-typedef int sw_placeholder_runtime;
+/*
+ * runtime: instances as local processes. See runtime.h for the contract
+ * and docs/internals/runtime.md for how instances outlive the daemon.
+ *
+ * Every instance has one struct runtime_priv with its timer (backoff,
+ * stop escalation, deferred completion), its two probes and, while a
+ * process runs, a struct proc_watch. Nothing here blocks: exits arrive
+ * through libuv's child handling or a pidfd, signals escalate on timers.
+ *
+ * Callbacks may call runtime_stop() on the instance they were given. To
+ * keep that safe, runtime_stop never completes synchronously (it arms the
+ * instance timer or waits for the exit), and every path re-checks
+ * `stopping` after it emitted an event.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../util/buf.h"
+#include "runtime_int.h"
+
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
+
+#define DEFAULT_BACKOFF_INITIAL_MS 1000
+#define DEFAULT_BACKOFF_MAX_MS (5 * 60 * 1000)
+#define DEFAULT_BACKOFF_RESET_MS (60 * 1000)
+#define DEFAULT_LOG_MAX_BYTES (10u * 1024 * 1024)
+#define DEFAULT_LOG_KEEP 3
+#define DEFAULT_LOG_CHECK_MS 1000
+
+extern char **environ;
+
+static void spawn_instance(struct runtime_priv *p);
+
+const char *runtime_state_name(enum runtime_state s)
+{
+	switch (s) {
+	case RUNTIME_STARTING: return "Starting";
+	case RUNTIME_RUNNING: return "Running";
+	case RUNTIME_BACKOFF: return "CrashLoopBackOff";
+	case RUNTIME_STOPPING: return "Stopping";
+	case RUNTIME_STOPPED: return "Stopped";
+	case RUNTIME_FAILED: return "Failed";
+	}
+	return "Unknown";
+}
+
+uint64_t runtime_backoff_ms(uint32_t restarts, uint64_t initial_ms, uint64_t max_ms)
+{
+	uint64_t d = initial_ms;
+
+	for (uint32_t i = 1; i < restarts && d < max_ms; i++)
+		d = d > UINT64_MAX / 2 ? UINT64_MAX : d * 2;
+	return d < max_ms ? d : max_ms;
+}
+
+/*
+ * Reads the fields of /proc/PID/stat the runtime needs. The command name
+ * (field 2) is in parentheses and may itself contain ") ", so parsing
+ * starts after the last ')'.
+ */
+static int proc_stat(pid_t pid, char *state, pid_t *pgrp, uint64_t *start_time)
+{
+	char path[64], data[2048], *s, *end;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	n = read(fd, data, sizeof(data) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	data[n] = '\0';
+	s = strrchr(data, ')');
+	if (!s || s[1] != ' ' || !s[2])
+		return -1;
+	*state = s[2];
+	s += 3;
+	/* fields 4 (ppid) to 21; field 5 is the process group */
+	for (int field = 4; field <= 21; field++) {
+		long long v = strtoll(s, &end, 10);
+		if (end == s)
+			return -1;
+		if (field == 5)
+			*pgrp = (pid_t)v;
+		s = end;
+	}
+	*start_time = strtoull(s, &end, 10);
+	return end == s ? -1 : 0;
+}
+
+/* 0 also for a zombie: it has exited, only its entry is left. */
+uint64_t runtime_proc_start_time(pid_t pid)
+{
+	char state;
+	pid_t pgrp;
+	uint64_t start;
+
+	if (pid <= 0 || proc_stat(pid, &state, &pgrp, &start) < 0 || state == 'Z' || state == 'X')
+		return 0;
+	return start;
+}
+
+size_t runtime_count(struct runtime *rt)
+{
+	return rt->count;
+}
+
+void runtime_emit(struct runtime_priv *p, enum runtime_event ev)
+{
+	struct runtime *rt = p->rt;
+
+	if (rt->cfg.on_change)
+		rt->cfg.on_change(p->inst, ev, rt->cfg.data);
+}
+
+/* ---- ports ---------------------------------------------------------- */
+
+static bool port_tracked(struct runtime *rt, uint16_t port, struct runtime_priv *self)
+{
+	for (struct runtime_priv *q = rt->instances; q; q = q->next)
+		if (q != self && q->inst->port == port)
+			return true;
+	return false;
+}
+
+/* Whether a server could listen on 127.0.0.1:port right now. */
+static bool port_bindable(uint16_t port)
+{
+	struct sockaddr_in sa;
+	int fd, one = 1;
+	bool ok;
+
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return false;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons(port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ok = bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+	close(fd);
+	return ok;
+}
+
+/* A free port from the range, searched from a cursor that moves on so
+ * that a port just given up is not handed out again at once. 0 if none. */
+static uint16_t port_pick(struct runtime *rt, struct runtime_priv *self)
+{
+	uint32_t span = (uint32_t)rt->cfg.port_max - rt->cfg.port_min + 1;
+
+	for (uint32_t i = 0; i < span; i++) {
+		uint16_t port = (uint16_t)(rt->cfg.port_min + (rt->port_cursor + i) % span);
+		if (port_tracked(rt, port, self) || !port_bindable(port))
+			continue;
+		rt->port_cursor = (rt->port_cursor + i + 1) % span;
+		return port;
+	}
+	return 0;
+}
+
+/* ---- environment and command ---------------------------------------- */
+
+static void free_strv(char **v)
+{
+	if (!v)
+		return;
+	for (char **s = v; *s; s++)
+		free(*s);
+	free(v);
+}
+
+static const char *const own_vars[] = {"PORT", "SLIPWAY_APP", "SLIPWAY_VERSION", "SLIPWAY_INSTANCE"};
+
+static bool name_is(const char *name, size_t len, const char *other)
+{
+	return strlen(other) == len && memcmp(name, other, len) == 0;
+}
+
+static bool env_overridden(const struct spec_app *spec, const char *name, size_t len)
+{
+	for (size_t i = 0; i < sizeof(own_vars) / sizeof(own_vars[0]); i++)
+		if (name_is(name, len, own_vars[i]))
+			return true;
+	for (size_t i = 0; i < spec->nenv; i++)
+		if (name_is(name, len, spec->env[i].name))
+			return true;
+	return false;
+}
+
+static char *substitute(const char *in, const struct spec_vars *vars)
+{
+	char *s = spec_substitute(in, vars);
+
+	return s ? s : xstrdup(in);
+}
+
+static void vars_init(struct spec_vars *vars, const struct runtime_instance *inst, char port[8])
+{
+	snprintf(port, 8, "%u", (unsigned)inst->port);
+	vars->port = port;
+	vars->version = inst->spec->version ? inst->spec->version : "";
+	vars->instance = inst->id;
+	vars->app = inst->app;
+}
+
+/*
+ * The daemon's environment, then spec run.env (substituted), then PORT and
+ * the SLIPWAY_* variables, which always win.
+ */
+static char **env_build(const struct runtime_instance *inst)
+{
+	const struct spec_app *spec = inst->spec;
+	struct spec_vars vars;
+	struct buf b = BUF_INIT;
+	char port[8];
+	size_t n = 0, nenv = 0;
+	char **env;
+
+	vars_init(&vars, inst, port);
+	while (environ && environ[nenv])
+		nenv++;
+	env = xcalloc(nenv + spec->nenv + 5, sizeof(*env));
+	for (size_t i = 0; i < nenv; i++) {
+		const char *eq = strchr(environ[i], '=');
+		if (eq && env_overridden(spec, environ[i], (size_t)(eq - environ[i])))
+			continue;
+		env[n++] = xstrdup(environ[i]);
+	}
+	for (size_t i = 0; i < spec->nenv; i++) {
+		const char *name = spec->env[i].name;
+		char *value;
+		bool own = false;
+		for (size_t k = 0; k < sizeof(own_vars) / sizeof(own_vars[0]); k++)
+			own = own || strcmp(name, own_vars[k]) == 0;
+		if (own)
+			continue;
+		value = substitute(spec->env[i].value ? spec->env[i].value : "", &vars);
+		buf_addf(&b, "%s=%s", name, value);
+		env[n++] = buf_detach(&b);
+		free(value);
+	}
+	buf_addf(&b, "PORT=%s", port);
+	env[n++] = buf_detach(&b);
+	buf_addf(&b, "SLIPWAY_APP=%s", inst->app);
+	env[n++] = buf_detach(&b);
+	buf_addf(&b, "SLIPWAY_VERSION=%s", vars.version);
+	env[n++] = buf_detach(&b);
+	buf_addf(&b, "SLIPWAY_INSTANCE=%s", inst->id);
+	env[n++] = buf_detach(&b);
+	env[n] = NULL;
+	return env;
+}
+
+static char **argv_build(const struct runtime_instance *inst)
+{
+	const struct spec_app *spec = inst->spec;
+	struct spec_vars vars;
+	char port[8];
+	size_t argc = 0;
+	char **argv;
+
+	vars_init(&vars, inst, port);
+	while (spec->command[argc])
+		argc++;
+	argv = xcalloc(argc + 1, sizeof(*argv));
+	for (size_t i = 0; i < argc; i++)
+		argv[i] = substitute(spec->command[i], &vars);
+	return argv;
+}
+
+/* ---- instance bookkeeping ------------------------------------------- */
+
+static void priv_handle_closed(uv_handle_t *h)
+{
+	struct runtime_priv *p = h->data;
+	struct runtime_instance *inst = p->inst;
+
+	if (--p->pending_closes > 0)
+		return;
+	spec_app_unref(inst->spec);
+	free(inst->app);
+	free(p->log_path);
+	free_strv(p->env);
+	free(p);
+	free(inst);
+}
+
+static void watch_closed(uv_handle_t *h)
+{
+	struct proc_watch *w = h->data;
+
+	if (w->pidfd >= 0)
+		close(w->pidfd);
+	free(w);
+}
+
+/* Stops watching the process without touching it. */
+static void watch_detach(struct proc_watch *w)
+{
+	w->owner = NULL;
+	if (w->child) {
+		uv_close((uv_handle_t *)&w->proc, watch_closed);
+	} else {
+		uv_poll_stop(&w->poll);
+		uv_close((uv_handle_t *)&w->poll, watch_closed);
+	}
+}
+
+static void on_priv_timer(uv_timer_t *t);
+
+static struct runtime_priv *instance_new(struct runtime *rt, struct spec_app *spec,
+					 int64_t revision, const char *id)
+{
+	struct runtime_instance *inst = xcalloc(1, sizeof(*inst));
+	struct runtime_priv *p = xcalloc(1, sizeof(*p));
+	struct buf path = BUF_INIT;
+
+	sw_strlcpy(inst->id, id, sizeof(inst->id));
+	inst->app = xstrdup(spec->name);
+	inst->revision = revision;
+	inst->spec = spec_app_ref(spec);
+	inst->state = RUNTIME_STARTING;
+	inst->priv = p;
+	p->rt = rt;
+	p->inst = inst;
+	uv_timer_init(rt->cfg.loop, &p->timer);
+	p->timer.data = p;
+	probe_init(&p->readiness, p, &spec->readiness, false);
+	probe_init(&p->liveness, p, &spec->liveness, true);
+	buf_addf(&path, "%s/%s/%s.log", rt->log_dir, inst->app, inst->id);
+	p->log_path = buf_detach(&path);
+	p->next = rt->instances;
+	if (rt->instances)
+		rt->instances->prev = p;
+	rt->instances = p;
+	rt->count++;
+	return p;
+}
+
+/* Forgets the instance: unlinks it and frees it once its handles closed.
+ * A process still running is left alone. */
+static void instance_release(struct runtime_priv *p)
+{
+	struct runtime *rt = p->rt;
+
+	if (p->prev)
+		p->prev->next = p->next;
+	else
+		rt->instances = p->next;
+	if (p->next)
+		p->next->prev = p->prev;
+	rt->count--;
+	if (p->watch) {
+		watch_detach(p->watch);
+		p->watch = NULL;
+	}
+	uv_timer_stop(&p->timer);
+	p->pending_closes = 3;
+	uv_close((uv_handle_t *)&p->timer, priv_handle_closed);
+	probe_close(&p->readiness, priv_handle_closed);
+	probe_close(&p->liveness, priv_handle_closed);
+}
+
+static void timer_arm(struct runtime_priv *p, enum priv_timer_mode mode, uint64_t ms)
+{
+	p->timer_mode = mode;
+	uv_timer_start(&p->timer, on_priv_timer, ms, 0);
+}
+
+static void timer_disarm(struct runtime_priv *p)
+{
+	p->timer_mode = PRIV_TIMER_IDLE;
+	uv_timer_stop(&p->timer);
+}
+
+/* Signals the instance's process group (or only the process when it does
+ * not lead a group, which only an adopted process can do). */
+static void signal_instance(struct runtime_priv *p, int sig)
+{
+	pid_t pid = p->inst->pid;
+
+	if (pid <= 0)
+		return;
+	if (p->group_leader && kill(-pid, sig) == 0)
+		return;
+	kill(pid, sig);
+}
+
+static void finish_stop(struct runtime_priv *p)
+{
+	struct runtime *rt = p->rt;
+	struct runtime_instance *inst = p->inst;
+	void (*done)(void *) = NULL;
+	void *done_data = NULL;
+
+	timer_disarm(p);
+	inst->state = RUNTIME_STOPPED;
+	inst->pid = 0;
+	inst->ready = false;
+	inst->ready_ms = 0;
+	runtime_emit(p, RUNTIME_EV_STOPPED);
+	instance_release(p);
+	if (rt->count == 0 && rt->stop_all_done) {
+		done = rt->stop_all_done;
+		done_data = rt->stop_all_data;
+		rt->stop_all_done = NULL;
+		rt->stop_all_data = NULL;
+	}
+	if (done)
+		done(done_data);  /* last: it may free the runtime */
+}
+
+/* Waits before the next spawn, longer the more often it failed in a row. */
+static uint64_t next_backoff(struct runtime_priv *p, bool ran_long)
+{
+	const struct runtime_config *c = &p->rt->cfg;
+
+	if (ran_long)
+		p->consecutive_failures = 0;
+	p->consecutive_failures++;
+	return runtime_backoff_ms(p->consecutive_failures, c->backoff_initial_ms, c->backoff_max_ms);
+}
+
+static void spawn_failed(struct runtime_priv *p, const char *why)
+{
+	struct runtime_instance *inst = p->inst;
+	uint64_t delay;
+
+	inst->pid = 0;
+	inst->start_time = 0;
+	inst->started_ms = 0;
+	inst->ready = false;
+	inst->ready_ms = 0;
+	inst->state = RUNTIME_FAILED;
+	sw_strlcpy(inst->reason, why, sizeof(inst->reason));
+	delay = next_backoff(p, false);
+	runtime_emit(p, RUNTIME_EV_FAILED);
+	if (p->stopping)
+		return;
+	timer_arm(p, PRIV_TIMER_BACKOFF, delay);
+}
+
+/* The instance's process is gone (not through runtime_stop, or through
+ * it: then the stop completes). `why` is how it ended. */
+static void process_gone(struct runtime_priv *p, const char *why)
+{
+	struct runtime_instance *inst = p->inst;
+	uint64_t now = sw_now_ms(), delay;
+	bool ran_long;
+	char d[32];
+
+	/* Whatever is left of its process group goes with it, so that a
+	 * straggler does not keep the port or run on unwatched. */
+	if (p->group_leader && inst->pid > 0)
+		kill(-inst->pid, SIGKILL);
+	probe_stop(&p->readiness);
+	probe_stop(&p->liveness);
+	if (p->timer_mode == PRIV_TIMER_KILL)
+		timer_disarm(p);
+	ran_long = inst->started_ms && now - inst->started_ms >= p->rt->cfg.backoff_reset_ms;
+	inst->pid = 0;
+	inst->start_time = 0;
+	inst->ready = false;
+	inst->ready_ms = 0;
+	p->liveness_kill = false;
+	if (p->stopping) {
+		finish_stop(p);
+		return;
+	}
+	inst->restarts++;
+	inst->state = RUNTIME_BACKOFF;
+	sw_strlcpy(inst->reason, why, sizeof(inst->reason));
+	runtime_emit(p, RUNTIME_EV_EXITED);
+	if (p->stopping)
+		return;
+	delay = next_backoff(p, ran_long);
+	sw_duration_format(d, sizeof(d), delay);
+	inst->state = RUNTIME_BACKOFF;
+	snprintf(inst->reason, sizeof(inst->reason), "back-off %s restarting failed instance", d);
+	runtime_emit(p, RUNTIME_EV_BACKOFF);
+	if (p->stopping)
+		return;
+	timer_arm(p, PRIV_TIMER_BACKOFF, delay);
+}
+
+static void on_child_exit(uv_process_t *h, int64_t status, int sig)
+{
+	struct proc_watch *w = h->data;
+	struct runtime_priv *p = w->owner;
+	char why[64];
+
+	w->owner = NULL;
+	uv_close((uv_handle_t *)h, watch_closed);
+	if (!p)
+		return;
+	p->watch = NULL;
+	if (sig)
+		snprintf(why, sizeof(why), "killed by signal %d", sig);
+	else
+		snprintf(why, sizeof(why), "exited with status %lld", (long long)status);
+	process_gone(p, why);
+}
+
+static void on_pidfd(uv_poll_t *h, int status, int events)
+{
+	struct proc_watch *w = h->data;
+	struct runtime_priv *p = w->owner;
+	siginfo_t si;
+
+	/* Reaps it if it happens to be our child (it is not, after a real
+	 * daemon restart; it is in tests that adopt within one process). */
+	memset(&si, 0, sizeof(si));
+	waitid((idtype_t)P_PIDFD, (id_t)w->pidfd, &si, WEXITED | WNOHANG);
+	w->owner = NULL;
+	uv_poll_stop(h);
+	uv_close((uv_handle_t *)h, watch_closed);
+	if (!p)
+		return;
+	p->watch = NULL;
+	process_gone(p, "exited (adopted process, status unknown)");
+}
+
+static void spawn_instance(struct runtime_priv *p)
+{
+	struct runtime *rt = p->rt;
+	struct runtime_instance *inst = p->inst;
+	struct spec_app *spec = inst->spec;
+	struct sw_err err = {0};
+	struct proc_watch *w = NULL;
+	uv_process_options_t o;
+	uv_stdio_container_t stdio[3];
+	char **argv = NULL, *dir = NULL, *slash;
+	int logfd = -1, r;
+	uint64_t start_time;
+	char state;
+	pid_t pgrp;
+
+	inst->adopted = false;
+	if (!inst->port || !port_bindable(inst->port))
+		inst->port = port_pick(rt, p);
+	if (!inst->port) {
+		sw_errf(&err, -1, "no free port in %u-%u", (unsigned)rt->cfg.port_min,
+			(unsigned)rt->cfg.port_max);
+		goto out;
+	}
+	dir = xstrdup(p->log_path);
+	slash = strrchr(dir, '/');
+	if (slash)
+		*slash = '\0';
+	if (logfile_mkdirs(dir, &err) < 0)
+		goto out;
+	logfd = logfile_open(p->log_path, &err);
+	if (logfd < 0)
+		goto out;
+	free_strv(p->env);
+	p->env = env_build(inst);
+	argv = argv_build(inst);
+
+	memset(&o, 0, sizeof(o));
+	memset(stdio, 0, sizeof(stdio));
+	stdio[0].flags = UV_IGNORE;
+	stdio[1].flags = UV_INHERIT_FD;
+	stdio[1].data.fd = logfd;
+	stdio[2].flags = UV_INHERIT_FD;
+	stdio[2].data.fd = logfd;
+	o.file = argv[0];
+	o.args = argv;
+	o.env = p->env;
+	o.cwd = spec->workdir;
+	/* setsid(): its own session and process group, so it survives us
+	 * and a signal to the group reaches everything it started */
+	o.flags = UV_PROCESS_DETACHED;
+	o.stdio = stdio;
+	o.stdio_count = 3;
+	o.exit_cb = on_child_exit;
+	w = xcalloc(1, sizeof(*w));
+	w->child = true;
+	w->pidfd = -1;
+	w->proc.data = w;
+	r = uv_spawn(rt->cfg.loop, &w->proc, &o);
+	if (r < 0) {
+		sw_errf(&err, -1, "cannot start \"%s\": %s", spec->command[0], uv_strerror(r));
+		uv_close((uv_handle_t *)&w->proc, watch_closed);
+		w = NULL;
+		goto out;
+	}
+	w->owner = p;
+	p->watch = w;
+	p->group_leader = true;
+	inst->pid = w->proc.pid;
+	if (proc_stat(inst->pid, &state, &pgrp, &start_time) < 0)
+		start_time = 0;
+	inst->start_time = start_time;
+	inst->started_ms = sw_now_ms();
+	inst->ready = false;
+	inst->ready_ms = 0;
+	inst->state = RUNTIME_STARTING;
+	inst->reason[0] = '\0';
+out:
+	if (logfd >= 0)
+		close(logfd);
+	free(dir);
+	free_strv(argv);
+	if (!w) {
+		spawn_failed(p, err.msg);
+		return;
+	}
+	runtime_emit(p, RUNTIME_EV_STARTED);
+	if (p->stopping)
+		return;
+	if (spec->readiness.kind == SPEC_PROBE_NONE) {
+		inst->ready = true;
+		inst->ready_ms = sw_now_ms();
+		inst->state = RUNTIME_RUNNING;
+		runtime_emit(p, RUNTIME_EV_READY);
+		if (p->stopping)
+			return;
+	}
+	probe_start(&p->readiness, spec->readiness.initial_delay_ms);
+	probe_start(&p->liveness, spec->liveness.initial_delay_ms);
+}
+
+static void on_priv_timer(uv_timer_t *t)
+{
+	struct runtime_priv *p = t->data;
+	enum priv_timer_mode mode = p->timer_mode;
+
+	p->timer_mode = PRIV_TIMER_IDLE;
+	switch (mode) {
+	case PRIV_TIMER_BACKOFF:
+		if (!p->stopping)
+			spawn_instance(p);
+		break;
+	case PRIV_TIMER_KILL:
+		signal_instance(p, SIGKILL);
+		break;
+	case PRIV_TIMER_FINISH:
+		finish_stop(p);
+		break;
+	case PRIV_TIMER_IDLE:
+		break;
+	}
+}
+
+/* Asks the process to stop (spec stop signal to its group) and arms the
+ * SIGKILL that follows if it has not gone after stop.timeout. */
+static void terminate(struct runtime_priv *p)
+{
+	const struct spec_app *spec = p->inst->spec;
+
+	signal_instance(p, spec->stop_signal > 0 ? spec->stop_signal : SIGTERM);
+	if (p->timer_mode != PRIV_TIMER_KILL)
+		timer_arm(p, PRIV_TIMER_KILL, spec->stop_timeout_ms);
+}
+
+void runtime_liveness_failed(struct runtime_priv *p, const char *why)
+{
+	struct runtime_instance *inst = p->inst;
+
+	if (p->stopping || p->liveness_kill || !p->watch)
+		return;
+	p->liveness_kill = true;
+	probe_stop(&p->readiness);
+	probe_stop(&p->liveness);
+	inst->ready = false;
+	inst->ready_ms = 0;
+	snprintf(inst->reason, sizeof(inst->reason), "liveness probe failed: %s", why);
+	runtime_emit(p, RUNTIME_EV_LIVENESS);
+	if (p->stopping)
+		return;
+	terminate(p);
+}
+
+/* ---- log rotation --------------------------------------------------- */
+
+static void on_log_timer(uv_timer_t *t)
+{
+	struct runtime *rt = t->data;
+
+	for (struct runtime_priv *p = rt->instances; p; p = p->next)
+		logfile_rotate_if_needed(p->log_path, rt->cfg.log_max_bytes, rt->cfg.log_keep);
+}
+
+/* ---- public API ----------------------------------------------------- */
+
+int runtime_new(struct runtime **out, const struct runtime_config *cfg, struct sw_err *err)
+{
+	struct runtime *rt;
+
+	*out = NULL;
+	if (!cfg->loop || !cfg->log_dir || !cfg->log_dir[0])
+		return sw_errf(err, SW_EINVAL, "runtime needs a loop and a log directory");
+	if (cfg->port_min && cfg->port_max && cfg->port_min > cfg->port_max)
+		return sw_errf(err, SW_EINVAL, "port range %u-%u is empty",
+			       (unsigned)cfg->port_min, (unsigned)cfg->port_max);
+	rt = xcalloc(1, sizeof(*rt));
+	rt->cfg = *cfg;
+	rt->log_dir = xstrdup(cfg->log_dir);
+	rt->cfg.log_dir = rt->log_dir;
+	if (!rt->cfg.port_min)
+		rt->cfg.port_min = 20000;
+	if (!rt->cfg.port_max)
+		rt->cfg.port_max = rt->cfg.port_min > 29999 ? rt->cfg.port_min : 29999;
+	if (!rt->cfg.log_max_bytes)
+		rt->cfg.log_max_bytes = DEFAULT_LOG_MAX_BYTES;
+	if (!rt->cfg.log_keep)
+		rt->cfg.log_keep = DEFAULT_LOG_KEEP;
+	if (!rt->cfg.log_check_ms)
+		rt->cfg.log_check_ms = DEFAULT_LOG_CHECK_MS;
+	if (!rt->cfg.backoff_initial_ms)
+		rt->cfg.backoff_initial_ms = DEFAULT_BACKOFF_INITIAL_MS;
+	if (!rt->cfg.backoff_max_ms)
+		rt->cfg.backoff_max_ms = DEFAULT_BACKOFF_MAX_MS;
+	if (!rt->cfg.backoff_reset_ms)
+		rt->cfg.backoff_reset_ms = DEFAULT_BACKOFF_RESET_MS;
+	uv_timer_init(cfg->loop, &rt->log_timer);
+	rt->log_timer.data = rt;
+	uv_timer_start(&rt->log_timer, on_log_timer, rt->cfg.log_check_ms, rt->cfg.log_check_ms);
+	uv_unref((uv_handle_t *)&rt->log_timer);
+	*out = rt;
+	return 0;
+}
+
+static void runtime_closed(uv_handle_t *h)
+{
+	struct runtime *rt = h->data;
+
+	free(rt->log_dir);
+	free(rt);
+}
+
+void runtime_free(struct runtime *rt)
+{
+	if (!rt)
+		return;
+	while (rt->instances)
+		instance_release(rt->instances);
+	uv_timer_stop(&rt->log_timer);
+	uv_close((uv_handle_t *)&rt->log_timer, runtime_closed);
+}
+
+static bool id_valid(const char *id)
+{
+	return id && id[0] && strlen(id) < sizeof(((struct runtime_instance *)0)->id) &&
+	       !strchr(id, '/') && strcmp(id, ".") != 0 && strcmp(id, "..") != 0;
+}
+
+static bool spec_runnable(const struct spec_app *spec)
+{
+	return spec && spec->name && spec->name[0] && !strchr(spec->name, '/') &&
+	       spec->command && spec->command[0];
+}
+
+struct runtime_instance *runtime_start(struct runtime *rt, struct spec_app *spec,
+				       int64_t revision, const char *id,
+				       struct sw_err *err)
+{
+	struct runtime_priv *p;
+
+	if (!spec_runnable(spec)) {
+		sw_errf(err, SW_EINVAL, "app has no name or no command");
+		return NULL;
+	}
+	if (!id_valid(id)) {
+		sw_errf(err, SW_EINVAL, "invalid instance id \"%s\"", id ? id : "");
+		return NULL;
+	}
+	p = instance_new(rt, spec, revision, id);
+	/* The port is known at once; the spawn happens from the loop, so
+	 * that no callback runs before the caller has the instance. */
+	p->inst->port = port_pick(rt, p);
+	timer_arm(p, PRIV_TIMER_BACKOFF, 0);
+	return p->inst;
+}
+
+/* Milliseconds since the process with this start time (clock ticks
+ * after boot) started. */
+static uint64_t proc_age_ms(uint64_t start_time)
+{
+	struct timespec ts;
+	long hz = sysconf(_SC_CLK_TCK);
+	uint64_t now_ms, start_ms;
+
+	if (hz <= 0 || clock_gettime(CLOCK_BOOTTIME, &ts) < 0)
+		return 0;
+	now_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	start_ms = start_time * 1000 / (uint64_t)hz;
+	return now_ms > start_ms ? now_ms - start_ms : 0;
+}
+
+struct runtime_instance *runtime_adopt(struct runtime *rt, struct spec_app *spec,
+				       int64_t revision, const char *id, pid_t pid,
+				       uint64_t start_time, uint16_t port, bool ready,
+				       uint32_t restarts, struct sw_err *err)
+{
+	struct runtime_priv *p = NULL;
+	struct runtime_instance *inst;
+	struct proc_watch *w;
+	uint64_t now, age;
+	int pidfd = -1;
+	uint64_t st;
+	char state;
+	pid_t pgrp = 0;
+
+	if (!spec_runnable(spec) || !id_valid(id) || pid <= 0) {
+		sw_errf(err, SW_EINVAL, "invalid arguments to adopt \"%s\"", id ? id : "");
+		return NULL;
+	}
+	/* Open the pidfd first and compare the start time after: then the
+	 * pidfd surely refers to the process that was compared. */
+	pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (pidfd < 0) {
+		if (errno == ESRCH)
+			sw_errf(err, SW_ENOTFOUND, "process %d is gone", (int)pid);
+		else
+			sw_errf(err, -1, "cannot watch process %d: %s", (int)pid, strerror(errno));
+		return NULL;
+	}
+	fcntl(pidfd, F_SETFD, FD_CLOEXEC);
+	if (proc_stat(pid, &state, &pgrp, &st) < 0 || state == 'Z' || state == 'X') {
+		sw_errf(err, SW_ENOTFOUND, "process %d is gone", (int)pid);
+		close(pidfd);
+		return NULL;
+	}
+	if (st != start_time) {
+		sw_errf(err, SW_ENOTFOUND, "process %d is not instance %s (start time differs)",
+			(int)pid, id);
+		close(pidfd);
+		return NULL;
+	}
+
+	p = instance_new(rt, spec, revision, id);
+	inst = p->inst;
+	inst->pid = pid;
+	inst->start_time = start_time;
+	inst->port = port;
+	inst->restarts = restarts;
+	inst->adopted = true;
+	p->group_leader = pgrp == pid;
+	now = sw_now_ms();
+	age = proc_age_ms(start_time);
+	inst->started_ms = now > age ? now - age : 1;
+	if (spec->readiness.kind == SPEC_PROBE_NONE)
+		ready = true;
+	inst->ready = ready;
+	inst->ready_ms = ready ? now : 0;
+	inst->state = ready ? RUNTIME_RUNNING : RUNTIME_STARTING;
+	p->env = env_build(inst);
+
+	w = xcalloc(1, sizeof(*w));
+	w->owner = p;
+	w->child = false;
+	w->pidfd = pidfd;
+	uv_poll_init(rt->cfg.loop, &w->poll, pidfd);
+	w->poll.data = w;
+	uv_poll_start(&w->poll, UV_READABLE, on_pidfd);
+	p->watch = w;
+
+	/* Its initial delay is long past; the first result matters now. */
+	probe_start(&p->readiness, 0);
+	probe_start(&p->liveness, 0);
+	return inst;
+}
+
+void runtime_stop(struct runtime *rt, struct runtime_instance *inst)
+{
+	struct runtime_priv *p = inst->priv;
+
+	if (p->stopping)
+		return;
+	p->stopping = true;
+	probe_stop(&p->readiness);
+	probe_stop(&p->liveness);
+	if (p->watch) {
+		inst->state = RUNTIME_STOPPING;
+		terminate(p);
+	} else {
+		timer_arm(p, PRIV_TIMER_FINISH, 0);
+	}
+}
+
+void runtime_stop_all(struct runtime *rt, void (*done)(void *data), void *data)
+{
+	if (rt->count == 0) {
+		if (done)
+			done(data);
+		return;
+	}
+	rt->stop_all_done = done;
+	rt->stop_all_data = data;
+	for (struct runtime_priv *p = rt->instances; p; p = p->next)
+		runtime_stop(rt, p->inst);
+}

@@ -83,6 +83,7 @@ struct runtime_config {
 	uint16_t port_max;         /* default 29999 */
 	uint64_t log_max_bytes;    /* rotate above this; default 10 MiB */
 	unsigned log_keep;         /* rotated files kept; default 3 */
+	uint64_t log_check_ms;     /* how often log sizes are checked; default 1000 */
 	/* Backoff parameters; 0 = defaults (1 s, 5 min, 60 s). Tests shorten them. */
 	uint64_t backoff_initial_ms;
 	uint64_t backoff_max_ms;
@@ -101,7 +102,13 @@ void runtime_free(struct runtime *rt);
 /*
  * Starts one instance of `spec` at `revision` with the given id. The
  * instance is created even when the spawn fails (state Failed, restarted
- * with backoff); NULL only for invalid arguments.
+ * with backoff); NULL only for invalid arguments (no command, an id that
+ * is empty, too long or contains '/').
+ *
+ * The port is chosen at once (inst->port); the process is spawned from
+ * the loop right after, so on_change never runs inside runtime_start and
+ * the caller can set inst->data first. Until then state is Starting and
+ * pid 0.
  */
 struct runtime_instance *runtime_start(struct runtime *rt, struct spec_app *spec,
 				       int64_t revision, const char *id,
@@ -110,8 +117,12 @@ struct runtime_instance *runtime_start(struct runtime *rt, struct spec_app *spec
 /*
  * Takes over a process a previous daemon started: succeeds only if `pid`
  * is alive and its start time equals `start_time`. The instance keeps
- * `ready` as given until its first probe result, and its restart count.
- * Returns NULL (with err set) when the process is gone or not ours.
+ * `ready` as given until its first probe result (a first failure makes it
+ * unready at once), and its port and restart count. Probes start right
+ * away. No event is emitted for the adoption itself. Returns NULL (with
+ * err set, code SW_ENOTFOUND) when the process is gone ("process 1234 is
+ * gone") or not ours ("process 1234 is not instance X (start time
+ * differs)").
  */
 struct runtime_instance *runtime_adopt(struct runtime *rt, struct spec_app *spec,
 				       int64_t revision, const char *id, pid_t pid,
@@ -119,13 +130,17 @@ struct runtime_instance *runtime_adopt(struct runtime *rt, struct spec_app *spec
 				       uint32_t restarts, struct sw_err *err);
 
 /* Stops an instance: spec stop signal to its process group, SIGKILL after
- * stop.timeout; RUNTIME_EV_STOPPED when the process is gone. Idempotent. */
+ * stop.timeout; RUNTIME_EV_STOPPED when the process is gone (from the
+ * loop, never inside this call, also when no process runs). Idempotent;
+ * safe to call from on_change. A stopping instance is never restarted. */
 void runtime_stop(struct runtime *rt, struct runtime_instance *inst);
 
-/* Stops every instance; `done` is called once all are stopped. */
+/* Stops every instance; `done` is called once all are stopped (right
+ * away when there are none). `done` may free the runtime. */
 void runtime_stop_all(struct runtime *rt, void (*done)(void *data), void *data);
 
-/* Reads /proc/PID/stat start time; 0 if the process does not exist. */
+/* Reads /proc/PID/stat start time; 0 if the process does not exist or
+ * is a zombie (it has exited). */
 uint64_t runtime_proc_start_time(pid_t pid);
 
 /* Backoff delay before restart number `restarts` (1-based):

@@ -1,0 +1,126 @@
+/*
+ * Instance log files: LOG_DIR/<app>/<id>.log, appended to by the instance
+ * itself (its stdout and stderr are the file, opened O_APPEND), rotated by
+ * size with copy-and-truncate so that the writer never has to reopen.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../util/buf.h"
+#include "runtime_int.h"
+
+int logfile_mkdirs(const char *path, struct sw_err *err)
+{
+	char *p = xstrdup(path);
+	int ret = -1;
+
+	for (char *s = p + 1;; s++) {
+		if (*s != '/' && *s != '\0')
+			continue;
+		char c = *s;
+		*s = '\0';
+		if (mkdir(p, 0750) < 0 && errno != EEXIST) {
+			sw_errf(err, -1, "cannot create directory \"%s\": %s", p, strerror(errno));
+			goto out;
+		}
+		*s = c;
+		if (c == '\0')
+			break;
+	}
+	ret = 0;
+out:
+	free(p);
+	return ret;
+}
+
+int logfile_open(const char *path, struct sw_err *err)
+{
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+
+	if (fd < 0)
+		return sw_errf(err, -1, "cannot open log \"%s\": %s", path, strerror(errno));
+	return fd;
+}
+
+static int copy_file(const char *from, const char *to)
+{
+	int in = -1, out = -1, ret = -1;
+	char chunk[65536];
+
+	in = open(from, O_RDONLY | O_CLOEXEC);
+	if (in < 0)
+		goto out;
+	out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+	if (out < 0)
+		goto out;
+	for (;;) {
+		ssize_t n = read(in, chunk, sizeof(chunk));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			goto out;
+		if (n == 0)
+			break;
+		for (ssize_t off = 0; off < n;) {
+			ssize_t w = write(out, chunk + off, (size_t)(n - off));
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w < 0)
+				goto out;
+			off += w;
+		}
+	}
+	ret = 0;
+out:
+	if (in >= 0)
+		close(in);
+	if (out >= 0)
+		close(out);
+	return ret;
+}
+
+/*
+ * Shifts <path>.N-1 to <path>.N (dropping what was at .keep), copies the
+ * live file to .1 and truncates it. The writer holds the file with
+ * O_APPEND, so after the truncate it simply continues at offset 0. Lines
+ * written between the copy and the truncate are lost: the usual price of
+ * copytruncate, small next to making every app reopen its log.
+ */
+int logfile_rotate_if_needed(const char *path, uint64_t max_bytes, unsigned keep)
+{
+	struct stat st;
+	struct buf from = BUF_INIT, to = BUF_INIT;
+	int ret = 0;
+
+	if (stat(path, &st) < 0 || (uint64_t)st.st_size <= max_bytes)
+		return 0;
+	if (keep == 0)
+		keep = 1;
+	for (unsigned k = keep; k >= 2; k--) {
+		buf_reset(&from);
+		buf_reset(&to);
+		buf_addf(&from, "%s.%u", path, k - 1);
+		buf_addf(&to, "%s.%u", path, k);
+		if (rename(from.s, to.s) < 0 && errno != ENOENT)
+			sw_warn("cannot rotate \"%s\": %s", from.s, strerror(errno));
+	}
+	buf_reset(&to);
+	buf_addf(&to, "%s.1", path);
+	if (copy_file(path, to.s) < 0) {
+		sw_warn("cannot rotate \"%s\": %s", path, strerror(errno));
+		goto out;
+	}
+	if (truncate(path, 0) < 0) {
+		sw_warn("cannot truncate \"%s\": %s", path, strerror(errno));
+		goto out;
+	}
+	ret = 1;
+out:
+	buf_release(&from);
+	buf_release(&to);
+	return ret;
+}

@@ -1,0 +1,96 @@
+/*
+ * runtime internals shared by runtime.c, probe.c and logfile.c. Not a
+ * public header: nothing outside src/runtime includes it.
+ */
+#ifndef SW_RUNTIME_INT_H
+#define SW_RUNTIME_INT_H
+
+#include "runtime.h"
+
+#include <stddef.h>
+
+#define sw_container_of(ptr, type, member) \
+	((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+
+struct probe_run;
+
+/* One probe (readiness or liveness) of one instance. */
+struct probe_state {
+	struct runtime_priv *owner;
+	const struct spec_probe *spec; /* inside owner->inst->spec */
+	bool liveness;
+	uv_timer_t timer;              /* period tick */
+	struct probe_run *run;         /* the attempt in flight, or NULL */
+	uint32_t fails;                /* consecutive failures */
+	uint32_t successes;            /* consecutive successes */
+	bool seen_result;              /* a result arrived since probes started */
+};
+
+/* Watches one running process: a child (uv_process_t) or an adopted
+ * process (pidfd + uv_poll_t). Allocated per process; outlives the
+ * instance if the instance is forgotten while the close is pending. */
+struct proc_watch {
+	struct runtime_priv *owner;  /* NULL once detached */
+	bool child;
+	int pidfd;
+	uv_process_t proc;
+	uv_poll_t poll;
+};
+
+enum priv_timer_mode {
+	PRIV_TIMER_IDLE,
+	PRIV_TIMER_BACKOFF,  /* respawn when it fires */
+	PRIV_TIMER_KILL,     /* SIGKILL the group when it fires */
+	PRIV_TIMER_FINISH,   /* complete a stop with no process to wait for */
+};
+
+struct runtime_priv {
+	struct runtime *rt;
+	struct runtime_instance *inst;
+	struct runtime_priv *prev, *next;  /* rt->instances */
+	struct proc_watch *watch;          /* non-NULL while a process runs */
+	uv_timer_t timer;
+	enum priv_timer_mode timer_mode;
+	struct probe_state readiness, liveness;
+	char *log_path;
+	char **env;                        /* NULL-terminated, for the process and exec probes */
+	uint32_t consecutive_failures;     /* for the backoff delay */
+	bool stopping;                     /* runtime_stop was called: never restart */
+	bool liveness_kill;                /* killed because liveness failed */
+	bool group_leader;                 /* pid is also the process group id */
+	int pending_closes;                /* handle closes before the struct can go */
+};
+
+struct runtime {
+	struct runtime_config cfg;
+	char *log_dir;
+	uv_timer_t log_timer;
+	struct runtime_priv *instances;
+	size_t count;
+	uint32_t port_cursor;              /* offset into [port_min, port_max] */
+	void (*stop_all_done)(void *data);
+	void *stop_all_data;
+};
+
+/* runtime.c */
+void runtime_emit(struct runtime_priv *p, enum runtime_event ev);
+void runtime_liveness_failed(struct runtime_priv *p, const char *why);
+
+/* probe.c */
+void probe_init(struct probe_state *ps, struct runtime_priv *owner,
+		const struct spec_probe *spec, bool liveness);
+/* Starts ticking: first attempt after delay_ms, then every period. */
+void probe_start(struct probe_state *ps, uint64_t delay_ms);
+/* Stops ticking and abandons an attempt in flight. */
+void probe_stop(struct probe_state *ps);
+/* Closes the timer (its data must be the owner); close_cb is the
+ * instance's close accounting. */
+void probe_close(struct probe_state *ps, uv_close_cb close_cb);
+
+/* logfile.c */
+int logfile_mkdirs(const char *path, struct sw_err *err);
+int logfile_open(const char *path, struct sw_err *err);
+/* Rotates `path` if it is larger than max_bytes; returns 1 if it did. */
+int logfile_rotate_if_needed(const char *path, uint64_t max_bytes, unsigned keep);
+
+#endif
