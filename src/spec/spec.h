@@ -47,7 +47,8 @@ struct spec_probe {
 
 struct spec_env {
 	char *name;
-	char *value;  /* may contain ${PORT} etc., substituted per instance */
+	char *value;  /* may contain ${PORT} etc., substituted per instance;
+		       * never NULL in run.env */
 	bool secret;  /* value came from a file; never shown (issue 5) */
 };
 
@@ -119,7 +120,9 @@ struct spec_app {
 	char *version;           /* spec.version, required */
 	char **command;          /* spec.run.command, NULL-terminated argv */
 	size_t argc;
-	char *workdir;           /* absolute; relative paths resolved against the file's directory */
+	char *workdir;           /* absolute, never NULL: relative paths are resolved against
+				  * the file's directory, which is also the default; lexical
+				  * clean-up only, nothing is stat'ed */
 	struct spec_env *env;    /* spec.run.env, in document order */
 	size_t nenv;
 	uint32_t replicas;       /* >= 1, default 1 */
@@ -138,9 +141,16 @@ struct spec_app {
 
 struct spec_metric;          /* defined by spec.c for AnalysisTemplate */
 
+/*
+ * A validated AnalysisTemplate. `json` is the whole document in canonical
+ * form ({"apiVersion", "kind", "metadata": {"name"}, "spec": {"args",
+ * "metrics"}}) with every default filled in; durations are strings in the
+ * form "1m30s500ms" (sw_duration_parse reads them). The analysis module
+ * reads its metrics from json.spec.metrics; docs/documents.md lists them.
+ */
 struct spec_template {
 	char *name;
-	char *source;
+	char *source;            /* "file:line:col" of the document, or "json" */
 	json_t *json;            /* the validated spec as canonical JSON (owned) */
 };
 
@@ -162,21 +172,44 @@ int spec_parse_path(struct spec_set *out, const char *path, struct sw_err *err);
 
 /*
  * Parses YAML text. `filename` is used in messages and to resolve a
- * relative run.workdir (its directory; "." when it has none).
+ * relative run.workdir (its directory; "." when it has none, made absolute
+ * with the current directory). Texts over 4 MiB, nesting deeper than 64,
+ * aliases and files with no documents are errors.
  */
 int spec_parse_text(struct spec_set *out, const char *text, size_t len,
 		    const char *filename, struct sw_err *err);
 
+/* Frees everything in set (apps are unref'd) and zeroes it. */
 void spec_set_release(struct spec_set *set);
+
+/* Frees a template taken out of a set (set its slot to NULL first). */
+void spec_template_free(struct spec_template *t);
+/* Inverse of spec_template.json; validates as the YAML path does. */
+int spec_template_from_json(struct spec_template **out, const json_t *json, struct sw_err *err);
 
 struct spec_app *spec_app_ref(struct spec_app *app);
 void spec_app_unref(struct spec_app *app);
 
-/* Canonical JSON of an App (new reference). */
+/*
+ * Canonical JSON of an App (new reference): the document's shape
+ * ({"apiVersion", "kind", "metadata": {"name"}, "spec": {...}}) with
+ * every field present and defaults filled in; unset optional values are
+ * null, durations are strings like "1m30s500ms", env is always a list of
+ * {"name", "value", "secret"}. Secret values are kept (the store needs
+ * them to restart instances) with "secret": true so that output layers
+ * can mask them. metadata.labels are not kept.
+ */
 json_t *spec_app_to_json(const struct spec_app *app);
-/* Inverse of spec_app_to_json; validates as the YAML path does. */
+/*
+ * Inverse of spec_app_to_json; validates as the YAML path does (messages
+ * start with "json: <field path>: "). The new app has refs 1 and source
+ * "json". Round trip: to_json(from_json(to_json(a))) == to_json(a).
+ */
 int spec_app_from_json(struct spec_app **out, const json_t *json, struct sw_err *err);
-/* Lowercase hex SHA-256 of the canonical JSON; out holds 65 bytes. */
+/* The canonical text: json_dumps(to_json, JSON_SORT_KEYS | JSON_COMPACT).
+ * Caller frees. This is what the store keeps and what is hashed. */
+char *spec_app_canonical(const struct spec_app *app);
+/* Lowercase hex SHA-256 of the canonical text; out holds 65 bytes. */
 void spec_app_hash(const struct spec_app *app, char out[65]);
 
 /* Values for ${...} substitution in run.command and run.env. */
@@ -188,7 +221,10 @@ struct spec_vars {
 };
 
 /* Returns a new string with ${PORT}, ${VERSION}, ${INSTANCE}, ${APP}
- * replaced; "$$" yields "$". Unknown names were rejected at parse time. */
+ * replaced; "$$" yields "$". Unknown names were rejected at parse time
+ * (any left are copied as they are); a NULL value gives "". Secret env
+ * values are stored with '$' doubled, so substituting gives back the
+ * file's bytes: call it on every run.command item and run.env value. */
 char *spec_substitute(const char *in, const struct spec_vars *vars);
 
 #endif

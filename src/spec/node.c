@@ -1,0 +1,393 @@
+#include "node.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <libfyaml.h>
+
+bool utf8_valid(const char *str, size_t len)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	size_t i = 0;
+
+	while (i < len) {
+		unsigned c = s[i];
+		size_t n;
+		uint32_t cp;
+
+		if (c < 0x80) {
+			i++;
+			continue;
+		} else if ((c & 0xe0) == 0xc0) {
+			n = 1;
+			cp = c & 0x1f;
+		} else if ((c & 0xf0) == 0xe0) {
+			n = 2;
+			cp = c & 0x0f;
+		} else if ((c & 0xf8) == 0xf0) {
+			n = 3;
+			cp = c & 0x07;
+		} else {
+			return false;
+		}
+		if (len - i <= n)
+			return false;
+		for (size_t k = 1; k <= n; k++) {
+			if ((s[i + k] & 0xc0) != 0x80)
+				return false;
+			cp = (cp << 6) | (s[i + k] & 0x3f);
+		}
+		if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
+		    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return false;
+		i += n + 1;
+	}
+	return true;
+}
+
+void snode_free(struct snode *n)
+{
+	if (!n)
+		return;
+	for (size_t i = 0; i < n->nkids; i++)
+		snode_free(n->kids[i]);
+	free(n->kids);
+	free(n->text);
+	free(n);
+}
+
+const struct snode *snode_get(const struct snode *map, const char *key)
+{
+	if (!map || map->type != SN_MAP)
+		return NULL;
+	for (size_t i = 0; i + 1 < map->nkids; i += 2)
+		if (map->kids[i]->text && strcmp(map->kids[i]->text, key) == 0)
+			return map->kids[i + 1];
+	return NULL;
+}
+
+static void add_kid(struct snode *parent, struct snode *kid)
+{
+	if (parent->nkids == parent->cap) {
+		parent->cap = parent->cap ? parent->cap * 2 : 4;
+		parent->kids = xrealloc(parent->kids, parent->cap * sizeof(*parent->kids));
+	}
+	parent->kids[parent->nkids++] = kid;
+}
+
+static bool is_plain_null(const char *s, size_t len)
+{
+	return len == 0 || (len == 1 && s[0] == '~') ||
+	       (len == 4 && (!memcmp(s, "null", 4) || !memcmp(s, "Null", 4) || !memcmp(s, "NULL", 4)));
+}
+
+/* libfyaml's diagnostics go nowhere: errors are collected and read back. */
+static void diag_discard(struct fy_diag *diag, void *user, const char *buf, size_t len)
+{
+}
+
+struct ybuild {
+	const char *file;
+	struct sw_err *err;
+	struct snode *stack[SPEC_MAX_DEPTH + 1];
+	int sp;
+	struct snode *root;
+	size_t nodes;
+	int last_line, last_col; /* for events without a mark */
+};
+
+static int ybuild_attach(struct ybuild *b, struct snode *n)
+{
+	if (++b->nodes > SPEC_MAX_NODES) {
+		int rc = sw_errf(b->err, -1, "%s:%d:%d: too many nodes (more than %d)", b->file, n->line,
+				 n->col, SPEC_MAX_NODES);
+		snode_free(n);
+		return rc;
+	}
+	if (b->sp == 0) {
+		snode_free(b->root); /* cannot happen: one root a document */
+		b->root = n;
+		return 0;
+	}
+	struct snode *parent = b->stack[b->sp - 1];
+	if (parent->type == SN_MAP) {
+		if (parent->nkids % 2 == 0) {
+			if (n->type == SN_MAP || n->type == SN_SEQ) {
+				int rc = sw_errf(b->err, -1, "%s:%d:%d: mapping keys must be scalars", b->file,
+						 n->line, n->col);
+				snode_free(n);
+				return rc;
+			}
+		} else {
+			const struct snode *key = parent->kids[parent->nkids - 1];
+			n->kline = key->line;
+			n->kcol = key->col;
+			if (n->line == 0) {
+				n->line = key->line;
+				n->col = key->col;
+			}
+		}
+	}
+	add_kid(parent, n);
+	return 0;
+}
+
+static struct snode *ybuild_node(struct ybuild *b, enum snode_type type, const struct fy_mark *m)
+{
+	struct snode *n = xcalloc(1, sizeof(*n));
+	n->type = type;
+	if (m && m->line >= 0 && m->column >= 0) {
+		n->line = m->line + 1;
+		n->col = m->column + 1;
+		b->last_line = n->line;
+		b->last_col = n->col;
+	}
+	return n;
+}
+
+static int ybuild_scalar(struct ybuild *b, struct fy_event *e)
+{
+	struct fy_token *tok = e->scalar.value;
+	size_t len = 0;
+	const char *text = tok ? fy_token_get_text(tok, &len) : NULL;
+	bool plain = !tok || fy_token_scalar_style(tok) == FYSS_PLAIN;
+	struct snode *n;
+
+	if (!text) {
+		text = "";
+		len = 0;
+	}
+	n = ybuild_node(b, plain && is_plain_null(text, len) ? SN_NULL : SN_SCALAR, fy_event_start_mark(e));
+	if (memchr(text, '\0', len) || !utf8_valid(text, len)) {
+		int rc = sw_errf(b->err, -1, "%s:%d:%d: %s", b->file, n->line ? n->line : b->last_line,
+				 n->line ? n->col : b->last_col,
+				 memchr(text, '\0', len) ? "scalar contains a NUL character"
+							 : "scalar is not valid UTF-8");
+		snode_free(n);
+		return rc;
+	}
+	n->quoted = !plain;
+	n->text = xstrndup(text, len);
+	n->len = len;
+	return ybuild_attach(b, n);
+}
+
+static int ybuild_event(struct ybuild *b, struct fy_event *e, struct snode ***docs, size_t *ndocs)
+{
+	const struct fy_mark *m = fy_event_start_mark(e);
+	struct snode *n;
+	int rc;
+
+	switch (e->type) {
+	case FYET_DOCUMENT_START:
+		b->root = NULL;
+		b->sp = 0;
+		return 0;
+	case FYET_DOCUMENT_END:
+		if (!b->root)
+			b->root = ybuild_node(b, SN_NULL, NULL);
+		*docs = xrealloc(*docs, (*ndocs + 1) * sizeof(**docs));
+		(*docs)[(*ndocs)++] = b->root;
+		b->root = NULL;
+		return 0;
+	case FYET_MAPPING_START:
+	case FYET_SEQUENCE_START:
+		n = ybuild_node(b, e->type == FYET_MAPPING_START ? SN_MAP : SN_SEQ, m);
+		if (b->sp >= SPEC_MAX_DEPTH) {
+			rc = sw_errf(b->err, -1, "%s:%d:%d: nesting deeper than %d levels", b->file,
+				     n->line ? n->line : b->last_line, n->line ? n->col : b->last_col,
+				     SPEC_MAX_DEPTH);
+			snode_free(n);
+			return rc;
+		}
+		if ((rc = ybuild_attach(b, n)) < 0)
+			return rc;
+		b->stack[b->sp++] = n;
+		return 0;
+	case FYET_MAPPING_END:
+	case FYET_SEQUENCE_END:
+		if (b->sp > 0)
+			b->sp--;
+		return 0;
+	case FYET_SCALAR:
+		return ybuild_scalar(b, e);
+	case FYET_ALIAS: {
+		size_t len = 0;
+		const char *name = e->alias.anchor ? fy_token_get_text(e->alias.anchor, &len) : NULL;
+		int line = m && m->line >= 0 ? m->line + 1 : b->last_line;
+		int col = m && m->line >= 0 ? m->column + 1 : b->last_col;
+		if (!name || len > 64 || !utf8_valid(name, len))
+			len = 0;
+		return sw_errf(b->err, -1, "%s:%d:%d: aliases are not supported (\"*%.*s\")", b->file, line,
+			       col, (int)len, name ? name : "");
+	}
+	default:
+		return 0;
+	}
+}
+
+int snode_from_yaml(struct snode ***out, size_t *nout, const char *text, size_t len,
+		    const char *file, struct sw_err *err)
+{
+	struct fy_diag_cfg dcfg;
+	struct fy_diag *diag = NULL;
+	struct fy_parser *parser = NULL;
+	struct fy_parse_cfg pcfg;
+	struct ybuild b;
+	struct snode **docs = NULL;
+	size_t ndocs = 0;
+	int rc = -1;
+
+	memset(&b, 0, sizeof(b));
+	b.file = file;
+	b.err = err;
+	b.last_line = b.last_col = 1;
+
+	fy_diag_cfg_default(&dcfg);
+	dcfg.fp = NULL;
+	dcfg.output_fn = diag_discard;
+	dcfg.colorize = false;
+	dcfg.level = FYET_ERROR;
+	diag = fy_diag_create(&dcfg);
+	if (!diag) {
+		sw_errf(err, -1, "%s: cannot create a YAML parser", file);
+		goto out;
+	}
+	fy_diag_set_collect_errors(diag, true);
+
+	memset(&pcfg, 0, sizeof(pcfg));
+	pcfg.flags = FYPCF_QUIET;
+	pcfg.diag = diag;
+	parser = fy_parser_create(&pcfg);
+	if (!parser || fy_parser_set_string(parser, text, len) != 0) {
+		sw_errf(err, -1, "%s: cannot create a YAML parser", file);
+		goto out;
+	}
+
+	struct fy_event *e;
+	while ((e = fy_parser_parse(parser))) {
+		int r = ybuild_event(&b, e, &docs, &ndocs);
+		fy_parser_event_free(parser, e);
+		if (r < 0)
+			goto out;
+	}
+	if (fy_parser_get_stream_error(parser)) {
+		void *it = NULL;
+		struct fy_diag_error *de = fy_diag_errors_iterate(diag, &it);
+		if (de && de->msg && utf8_valid(de->msg, strlen(de->msg)))
+			sw_errf(err, -1, "%s:%d:%d: syntax error: %s", file, de->line > 0 ? de->line : 1,
+				de->column > 0 ? de->column : 1, de->msg);
+		else
+			sw_errf(err, -1, "%s:%d:%d: syntax error", file, b.last_line, b.last_col);
+		goto out;
+	}
+	*out = docs;
+	*nout = ndocs;
+	docs = NULL;
+	ndocs = 0;
+	rc = 0;
+out:
+	/* On failure the partial document is b.root (the stack points into it). */
+	snode_free(b.root);
+	for (size_t i = 0; i < ndocs; i++)
+		snode_free(docs[i]);
+	free(docs);
+	if (parser)
+		fy_parser_destroy(parser);
+	if (diag)
+		fy_diag_destroy(diag);
+	return rc;
+}
+
+static int json_convert(struct snode **out, const json_t *j, int depth, size_t *nodes,
+			const char *file, struct sw_err *err)
+{
+	struct snode *n = xcalloc(1, sizeof(*n));
+	char num[64];
+	int rc = -1;
+
+	if (depth > SPEC_MAX_DEPTH) {
+		sw_errf(err, -1, "%s: nesting deeper than %d levels", file, SPEC_MAX_DEPTH);
+		goto out;
+	}
+	if (++*nodes > SPEC_MAX_NODES) {
+		sw_errf(err, -1, "%s: too many nodes (more than %d)", file, SPEC_MAX_NODES);
+		goto out;
+	}
+	switch (json_typeof(j)) {
+	case JSON_OBJECT: {
+		const char *key;
+		json_t *v;
+		n->type = SN_MAP;
+		json_object_foreach((json_t *)j, key, v) {
+			struct snode *k = xcalloc(1, sizeof(*k)), *val = NULL;
+			k->type = SN_SCALAR;
+			k->quoted = true;
+			k->text = xstrdup(key);
+			k->len = strlen(key);
+			add_kid(n, k);
+			if (json_convert(&val, v, depth + 1, nodes, file, err) < 0)
+				goto out;
+			add_kid(n, val);
+		}
+		break;
+	}
+	case JSON_ARRAY: {
+		size_t i;
+		json_t *v;
+		n->type = SN_SEQ;
+		json_array_foreach(j, i, v) {
+			struct snode *item = NULL;
+			if (json_convert(&item, v, depth + 1, nodes, file, err) < 0)
+				goto out;
+			add_kid(n, item);
+		}
+		break;
+	}
+	case JSON_STRING:
+		n->type = SN_SCALAR;
+		n->quoted = true;
+		n->len = json_string_length(j);
+		if (memchr(json_string_value(j), '\0', n->len)) {
+			sw_errf(err, -1, "%s: string contains a NUL character", file);
+			goto out;
+		}
+		n->text = xstrndup(json_string_value(j), n->len);
+		break;
+	case JSON_INTEGER:
+		snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT, json_integer_value(j));
+		goto plain;
+	case JSON_REAL:
+		snprintf(num, sizeof(num), "%.17g", json_real_value(j));
+		goto plain;
+	case JSON_TRUE:
+		snprintf(num, sizeof(num), "true");
+		goto plain;
+	case JSON_FALSE:
+		snprintf(num, sizeof(num), "false");
+plain:
+		n->type = SN_SCALAR;
+		n->text = xstrdup(num);
+		n->len = strlen(num);
+		break;
+	case JSON_NULL:
+	default:
+		n->type = SN_NULL;
+		break;
+	}
+	*out = n;
+	n = NULL;
+	rc = 0;
+out:
+	snode_free(n);
+	return rc;
+}
+
+int snode_from_json(struct snode **out, const json_t *json, const char *file, struct sw_err *err)
+{
+	size_t nodes = 0;
+	if (!json)
+		return sw_errf(err, -1, "%s: no document", file);
+	return json_convert(out, json, 0, &nodes, file, err);
+}

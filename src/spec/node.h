@@ -1,0 +1,65 @@
+/*
+ * node: the tree spec's field tables read. YAML (through libfyaml's event
+ * API, so that every node keeps its line and column) and JSON (what the
+ * store gives back) are both turned into this one shape, so one set of
+ * tables validates both. Internal to src/spec.
+ */
+#ifndef SW_SPEC_NODE_H
+#define SW_SPEC_NODE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "../util/util.h"
+
+#define SPEC_MAX_DEPTH 64        /* nesting of mappings and lists */
+#define SPEC_MAX_NODES 200000    /* per file */
+
+enum snode_type {
+	SN_NULL,   /* plain "", "~", "null" or JSON null */
+	SN_SCALAR,
+	SN_SEQ,
+	SN_MAP,
+};
+
+struct snode {
+	enum snode_type type;
+	int line, col;       /* 1-based; 0 when unknown (JSON) */
+	int kline, kcol;     /* position of the key when this is a mapping value */
+	bool quoted;         /* scalar was quoted (or a JSON string) */
+	char *text;          /* scalar text, NUL-terminated, valid UTF-8 */
+	size_t len;
+	struct snode **kids; /* SEQ: items; MAP: key0, value0, key1, value1... */
+	size_t nkids;        /* number of entries in kids */
+	size_t cap;
+};
+
+/* Number of items of a SEQ or pairs of a MAP. */
+static inline size_t snode_count(const struct snode *n)
+{
+	return n->type == SN_MAP ? n->nkids / 2 : n->type == SN_SEQ ? n->nkids : 0;
+}
+
+/*
+ * Parses every document of a YAML stream. Returns 0 with *out an array of
+ * *nout roots (an empty document gives an SN_NULL root), or -1 with
+ * "file:line:col: ..." in err. Aliases, non-scalar keys, nesting deeper
+ * than SPEC_MAX_DEPTH and invalid UTF-8 are errors.
+ */
+int snode_from_yaml(struct snode ***out, size_t *nout, const char *text, size_t len,
+		    const char *file, struct sw_err *err);
+
+/* Converts a JSON value (no positions); -1 with "file: ..." in err. */
+int snode_from_json(struct snode **out, const json_t *json, const char *file, struct sw_err *err);
+
+void snode_free(struct snode *n);
+
+/* The value of `key` in a MAP, or NULL (also for non-maps). */
+const struct snode *snode_get(const struct snode *map, const char *key);
+
+/* True when s[0..len) is valid UTF-8 as JSON requires it. */
+bool utf8_valid(const char *s, size_t len);
+
+#endif
