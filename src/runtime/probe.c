@@ -98,6 +98,9 @@ static void probe_result(struct probe_state *ps, bool ok, const char *msg)
 		inst->state = RUNTIME_RUNNING;
 		snprintf(inst->reason, sizeof(inst->reason), "readiness probe failed: %s", msg);
 		runtime_emit(p, RUNTIME_EV_UNREADY);
+	} else if (!ok && !inst->ready) {
+		/* not an event, but `status` should say why it is not ready */
+		snprintf(inst->reason, sizeof(inst->reason), "readiness probe failed: %s", msg);
 	}
 }
 

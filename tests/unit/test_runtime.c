@@ -584,6 +584,7 @@ static void test_runtime__tcp_probe(void **state)
 	run_for(200);
 	assert_false(inst2->ready);
 	assert_int_equal(inst2->state, RUNTIME_STARTING);
+	assert_string_equal(inst2->reason, "readiness probe failed: connecting: connection refused");
 }
 
 static void test_runtime__http_probe_ready_unready(void **state)
