@@ -29,7 +29,6 @@
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
-#include <limits.h>
 #include <math.h>
 #include <netdb.h>
 #include <poll.h>
@@ -44,6 +43,7 @@
 #include <strings.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -204,13 +204,7 @@ static int send_all(int fd, const char *p, size_t n)
 		if (w < 0) {
 			if (errno == EINTR)
 				continue;
-			if (errno == EAGAIN) {
-				struct pollfd pf = {.fd = fd, .events = POLLOUT};
-				if (poll(&pf, 1, WRITE_TIMEOUT_MS) <= 0)
-					return -1;
-				continue;
-			}
-			return -1;
+			return -1; /* EAGAIN: SO_SNDTIMEO ran out on a client not reading */
 		}
 		p += w;
 		n -= (size_t)w;
@@ -745,6 +739,8 @@ static void start_conn(int fd)
 		close(fd);
 		return;
 	}
+	struct timeval tv = {WRITE_TIMEOUT_MS / 1000, 0};
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	c->fd = fd;
 	c->len = 0;
 	atomic_fetch_add(&active_conns, 1);

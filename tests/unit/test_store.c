@@ -153,6 +153,27 @@ static void test_store__garbage_file_is_an_error_not_a_crash(void **state)
 	assert_null(s);
 	assert_non_null(strstr(err.msg, "not a database"));
 
+	/* right version number, tables missing: calls fail, nothing crashes */
+	snprintf(path, sizeof(path), "%s/empty.db", f->dir);
+	char sql[64];
+	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", store_schema_latest());
+	raw_exec(path, sql);
+	sw_err_clear(&err);
+	assert_int_equal(store_open(&s, path, &err), 0);
+	struct store_app *apps = NULL;
+	size_t n = 7;
+	assert_int_equal(store_app_list(s, &apps, &n, &err), -1);
+	assert_string_equal(err.msg, "store: list apps: no such table: apps");
+	assert_null(apps);
+	assert_int_equal(n, 0);
+	int64_t num;
+	bool created;
+	sw_err_clear(&err);
+	assert_int_equal(store_revision_add(s, "web", "h", "{}", "1", "", &num, &created, &err), -1);
+	assert_non_null(strstr(err.msg, "no such table"));
+	store_close(s);
+	s = NULL;
+
 	sw_err_clear(&err);
 	assert_true(store_open(&s, "/nonexistent-dir/x/state.db", &err) < 0);
 	assert_non_null(strstr(err.msg, "store: open /nonexistent-dir/x/state.db"));
