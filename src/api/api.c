@@ -37,6 +37,8 @@
 /* Stop reading from a client that does not read its responses. */
 #define API_WRITE_HIGH_WATER (1024u * 1024)
 #define API_WRITE_LOW_WATER (64u * 1024)
+/* How long a closing connection waits for its writes to drain and the peer to hang up. */
+#define API_LINGER_MS 5000
 
 struct route {
 	char *method;
@@ -113,6 +115,8 @@ struct conn {
 	int want_close;      /* graceful close begun */
 	int closing;         /* handles being closed */
 	int paused;          /* reading stopped for backpressure */
+	int peer_eof;        /* the peer ended its input */
+	int shut_done;       /* our shutdown went out: all writes are flushed */
 };
 
 static void conn_close(struct conn *c);
@@ -585,9 +589,19 @@ static void conn_begin_close(struct conn *c)
 	if (!c->sock || c->want_close || c->closing)
 		return;
 	c->want_close = 1;
-	uv_read_stop(&c->h.stream);
-	/* Bounds the wait for a peer that never reads. */
-	set_timer(c, c->api->idle_timeout_ms);
+	/*
+	 * Keep reading (and dropping) until the peer closes too: closing with
+	 * unread input makes TCP send a reset, which can destroy the response
+	 * (a 413 or 401 sent while the client is still sending its body)
+	 * before the client reads it. The timer bounds both the wait for
+	 * queued writes and this linger.
+	 */
+	if (c->paused && !c->peer_eof && uv_read_start(&c->h.stream, on_alloc, on_read) < 0) {
+		conn_close(c);
+		return;
+	}
+	c->paused = 0;
+	set_timer(c, c->api->idle_timeout_ms < API_LINGER_MS ? c->api->idle_timeout_ms : API_LINGER_MS);
 	if (uv_shutdown(&c->shutdown_req, &c->h.stream, on_shutdown) == 0)
 		return;
 	conn_close(c);
@@ -777,6 +791,8 @@ static int on_message_complete(http_parser *p)
 
 	if (c->closing)
 		return -1;
+	if (!c->path)
+		return fail(c, 400, "invalid request target");
 	dispatch(c, &resp);
 	/* api_free from inside the handler closes this connection */
 	if (c->closing)
@@ -945,19 +961,28 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 {
 	struct conn *c = s->data;
-	if (nread > 0)
+	if (nread == UV_EOF)
+		c->peer_eof = 1;
+	if (c->want_close) {
+		/* lingering: input is dropped; the end of it ends the connection */
+		if (nread < 0 && (c->shut_done || nread != UV_EOF))
+			conn_close(c);
+	} else if (nread > 0) {
 		conn_feed(c, b->base, (size_t)nread);
-	else if (nread == UV_EOF)
+	} else if (nread == UV_EOF) {
 		conn_eof(c);
-	else if (nread < 0)
+	} else if (nread < 0) {
 		conn_close(c);
+	}
 	free(b->base);
 }
 
 static void on_shutdown(uv_shutdown_t *req, int status)
 {
-	(void)status;
-	conn_close(req->handle->data);
+	struct conn *c = req->handle->data;
+	c->shut_done = 1;
+	if (status < 0 || c->peer_eof)
+		conn_close(c);
 }
 
 static void on_connection(uv_stream_t *server, int status)

@@ -505,6 +505,18 @@ static void test_api__tcp_needs_bearer_token(void **state)
 	assert_true(strncmp(out.s, "HTTP/1.1 401 Unauthorized\r\n", 27) == 0);
 	assert_non_null(strstr(out.s, "\r\nWWW-Authenticate: Bearer\r\n"));
 
+	/* a body over the limit is refused with 413, which the client gets to read */
+	struct buf big = BUF_INIT;
+	buf_addc(&big, '"');
+	for (int i = 0; i < 300000; i++)
+		buf_addc(&big, 'x');
+	buf_addc(&big, '"');
+	do_request(NULL, s.tcp, "s3cret", "POST", "/v1/echo", big.s, &status, &out);
+	assert_int_equal(status, 413);
+	do_request(s.sock, NULL, NULL, "POST", "/v1/echo", big.s, &status, &out);
+	assert_int_equal(status, 413);
+	buf_release(&big);
+
 	/* the unix socket needs no token */
 	do_request(s.sock, NULL, NULL, "GET", "/v1/apps/a/history", NULL, &status, &out);
 	assert_int_equal(status, 200);
