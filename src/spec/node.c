@@ -168,6 +168,10 @@ static int ybuild_scalar(struct ybuild *b, struct fy_event *e)
 		return rc;
 	}
 	n->quoted = !plain;
+	/* libfyaml marks a quoted scalar after its opening quote; point at the quote. */
+	if (tok && n->col > 1 && (fy_token_scalar_style(tok) == FYSS_SINGLE_QUOTED ||
+				  fy_token_scalar_style(tok) == FYSS_DOUBLE_QUOTED))
+		n->col--;
 	n->text = xstrndup(text, len);
 	n->len = len;
 	return ybuild_attach(b, n);
@@ -216,7 +220,8 @@ static int ybuild_event(struct ybuild *b, struct fy_event *e, struct snode ***do
 		size_t len = 0;
 		const char *name = e->alias.anchor ? fy_token_get_text(e->alias.anchor, &len) : NULL;
 		int line = m && m->line >= 0 ? m->line + 1 : b->last_line;
-		int col = m && m->line >= 0 ? m->column + 1 : b->last_col;
+		/* the mark is after the '*' */
+		int col = m && m->line >= 0 ? (m->column > 0 ? m->column : 1) : b->last_col;
 		if (!name || len > 64 || !utf8_valid(name, len))
 			len = 0;
 		return sw_errf(b->err, -1, "%s:%d:%d: aliases are not supported (\"*%.*s\")", b->file, line,

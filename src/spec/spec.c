@@ -2269,15 +2269,13 @@ static int from_json(const json_t *json, const char *want, struct spec_app **app
 	if (snode_from_json(&root, json, "json", err) < 0)
 		goto out;
 	c.dir = dir_of("x");
-	if ((rc = parse_document(&c, root, app_out, tmpl_out)) < 0)
+	const struct snode *kind = snode_get(root, "kind");
+	if (kind && kind->type == SN_SCALAR && strcmp(kind->text, want) != 0) {
+		char gotbuf[128];
+		sw_errf(err, -1, "json: expected kind \"%s\", got %s", want, GOT(kind));
 		goto out;
-	if (strcmp(want, *app_out ? "App" : "AnalysisTemplate") != 0) {
-		rc = sw_errf(err, -1, "json: expected kind \"%s\"", want);
-		spec_app_unref(*app_out);
-		spec_template_free(*tmpl_out);
-		*app_out = NULL;
-		*tmpl_out = NULL;
 	}
+	rc = parse_document(&c, root, app_out, tmpl_out);
 out:
 	snode_free(root);
 	free((char *)c.dir);

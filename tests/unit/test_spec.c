@@ -1,0 +1,831 @@
+/*
+ * spec: documents → structs. What users rely on: valid documents give the
+ * values they wrote (defaults filled), every mistake is reported with
+ * file:line:col and a clear message, canonical JSON round-trips and
+ * hashes stably, and ${...} substitution does what the docs say.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <signal.h>
+#include <unistd.h>
+#include <sys/stat.h>
+
+#include <cmocka.h>
+
+#include "spec/spec.h"
+#include "util/buf.h"
+
+#define HEAD                                                                                       \
+	"apiVersion: slipway/v1\n"                                                                 \
+	"kind: App\n"                                                                              \
+	"metadata: {name: web}\n"                                                                  \
+	"spec:\n"                                                                                  \
+	"  version: \"1\"\n"                                                                       \
+	"  run: {command: [./web, --port, \"${PORT}\"]}\n"
+
+#define APP_NO_RUN "apiVersion: slipway/v1\nkind: App\nmetadata: {name: web}\nspec:\n  version: \"1\"\n"
+
+#define TMPL_HEAD                                                                                  \
+	"apiVersion: slipway/v1\n"                                                                 \
+	"kind: AnalysisTemplate\n"                                                                 \
+	"metadata: {name: golden}\n"                                                               \
+	"spec:\n"                                                                                  \
+	"  metrics:\n"
+
+static struct spec_set parse_ok(const char *yaml)
+{
+	struct spec_set set;
+	struct sw_err err = {0};
+	int rc = spec_parse_text(&set, yaml, strlen(yaml), "/srv/apps/app.yaml", &err);
+	if (rc != 0)
+		fail_msg("unexpected error: %s", err.msg);
+	return set;
+}
+
+/* Parses text that must fail; returns the message (static buffer). */
+static const char *parse_err(const char *yaml)
+{
+	static struct sw_err err;
+	struct spec_set set;
+	memset(&err, 0, sizeof(err));
+	int rc = spec_parse_text(&set, yaml, strlen(yaml), "app.yaml", &err);
+	if (rc == 0) {
+		spec_set_release(&set);
+		fail_msg("expected an error for:\n%s", yaml);
+	}
+	assert_int_equal(set.napps + set.ntemplates, 0);
+	return err.msg;
+}
+
+static void test_spec__full_canary_app(void **state)
+{
+	struct spec_set set = parse_ok(
+		"apiVersion: slipway/v1\n"
+		"kind: App\n"
+		"metadata: {name: hello, labels: {team: web}}\n"
+		"spec:\n"
+		"  version: 2.0\n"
+		"  run:\n"
+		"    command: [\"./hello\", \"--port\", \"${PORT}\"]\n"
+		"    workdir: ../examples/./hello\n"
+		"    env: {GREETING: hi, EMPTY: }\n"
+		"  replicas: 2\n"
+		"  readiness: {http: {path: /healthz, port: 9000}, period: 1s, timeout: 500ms, failureThreshold: 5}\n"
+		"  liveness:  {exec: {command: [true]}, period: 2s, initialDelay: 1m30s}\n"
+		"  stop: {signal: INT, timeout: 5s, drainTimeout: 1s}\n"
+		"  progressDeadline: 2m\n"
+		"  route:\n"
+		"    listen: \"127.0.0.1:8080\"\n"
+		"    host: \"*.hello.localhost\"\n"
+		"    pathPrefix: /api\n"
+		"    sticky: true\n"
+		"    headerRoutes: [{name: X-Canary, exact: \"yes\"}, {name: X-User, regex: \"^(a|b)+$\"}]\n"
+		"  strategy:\n"
+		"    canary:\n"
+		"      canaryReplicas: 1\n"
+		"      analysis: {templates: [golden], args: [{name: svc, value: hello}]}\n"
+		"      steps:\n"
+		"        - setWeight: 20\n"
+		"        - pause: {duration: 10s}\n"
+		"        - analysis: {templates: [{templateName: golden}, other]}\n"
+		"        - setHeaderRoute: {name: X-Canary, match: {exact: \"1\"}}\n"
+		"        - setWeight: 50\n"
+		"        - pause: {}\n"
+		"        - pause:\n");
+	assert_int_equal(set.napps, 1);
+	struct spec_app *a = set.apps[0];
+	assert_string_equal(a->name, "hello");
+	assert_string_equal(a->version, "2.0");
+	assert_int_equal(a->argc, 3);
+	assert_string_equal(a->command[2], "${PORT}");
+	assert_null(a->command[3]);
+	assert_string_equal(a->workdir, "/srv/examples/hello");
+	assert_int_equal(a->nenv, 2);
+	assert_string_equal(a->env[0].name, "GREETING");
+	assert_string_equal(a->env[0].value, "hi");
+	assert_string_equal(a->env[1].value, "");
+	assert_false(a->env[0].secret);
+	assert_int_equal(a->replicas, 2);
+	assert_int_equal(a->readiness.kind, SPEC_PROBE_HTTP);
+	assert_string_equal(a->readiness.http_path, "/healthz");
+	assert_int_equal(a->readiness.port, 9000);
+	assert_int_equal(a->readiness.timeout_ms, 500);
+	assert_int_equal(a->readiness.failure_threshold, 5);
+	assert_int_equal(a->readiness.success_threshold, 1);
+	assert_int_equal(a->liveness.kind, SPEC_PROBE_EXEC);
+	assert_string_equal(a->liveness.exec_command[0], "true");
+	assert_int_equal(a->liveness.period_ms, 2000);
+	assert_int_equal(a->liveness.initial_delay_ms, 90000);
+	assert_int_equal(a->stop_signal, SIGINT);
+	assert_int_equal(a->stop_timeout_ms, 5000);
+	assert_int_equal(a->drain_timeout_ms, 1000);
+	assert_int_equal(a->progress_deadline_ms, 120000);
+	assert_string_equal(a->route.listen, "127.0.0.1:8080");
+	assert_string_equal(a->route.host, "*.hello.localhost");
+	assert_string_equal(a->route.path_prefix, "/api");
+	assert_true(a->route.sticky);
+	assert_int_equal(a->nheader_routes, 2);
+	assert_string_equal(a->header_routes[0].exact, "yes");
+	assert_null(a->header_routes[0].regex);
+	assert_string_equal(a->header_routes[1].regex, "^(a|b)+$");
+
+	struct spec_strategy *s = &a->strategy;
+	assert_int_equal(s->kind, SPEC_STRATEGY_CANARY);
+	assert_int_equal(s->canary_replicas, 1);
+	assert_int_equal(s->background.ntemplates, 1);
+	assert_string_equal(s->background.args[0].value, "hello");
+	assert_int_equal(s->nsteps, 7);
+	assert_int_equal(s->steps[0].kind, SPEC_STEP_SET_WEIGHT);
+	assert_int_equal(s->steps[0].weight, 20);
+	assert_int_equal(s->steps[1].kind, SPEC_STEP_PAUSE);
+	assert_false(s->steps[1].pause_indefinite);
+	assert_int_equal(s->steps[1].pause_ms, 10000);
+	assert_int_equal(s->steps[2].kind, SPEC_STEP_ANALYSIS);
+	assert_int_equal(s->steps[2].analysis.ntemplates, 2);
+	assert_string_equal(s->steps[2].analysis.templates[0], "golden");
+	assert_string_equal(s->steps[2].analysis.templates[1], "other");
+	assert_int_equal(s->steps[3].kind, SPEC_STEP_SET_HEADER_ROUTE);
+	assert_string_equal(s->steps[3].header.name, "X-Canary");
+	assert_string_equal(s->steps[3].header.exact, "1");
+	assert_true(s->steps[5].pause_indefinite);
+	assert_true(s->steps[6].pause_indefinite);
+	assert_string_equal(a->source, "/srv/apps/app.yaml:1:1");
+	spec_set_release(&set);
+}
+
+static void test_spec__defaults_and_rolling(void **state)
+{
+	struct spec_set set = parse_ok(HEAD);
+	struct spec_app *a = set.apps[0];
+	assert_string_equal(a->workdir, "/srv/apps");
+	assert_int_equal(a->replicas, 1);
+	assert_int_equal(a->readiness.kind, SPEC_PROBE_NONE);
+	assert_int_equal(a->readiness.period_ms, 1000);
+	assert_int_equal(a->liveness.kind, SPEC_PROBE_NONE);
+	assert_int_equal(a->liveness.period_ms, 2000);
+	assert_int_equal(a->readiness.timeout_ms, 1000);
+	assert_int_equal(a->readiness.failure_threshold, 3);
+	assert_int_equal(a->stop_signal, SIGTERM);
+	assert_int_equal(a->stop_timeout_ms, 10000);
+	assert_int_equal(a->drain_timeout_ms, 30000);
+	assert_int_equal(a->progress_deadline_ms, 60000);
+	assert_null(a->route.listen);
+	assert_string_equal(a->route.path_prefix, "/");
+	assert_int_equal(a->strategy.kind, SPEC_STRATEGY_ROLLING);
+	assert_int_equal(a->strategy.max_surge, 1);
+	assert_int_equal(a->strategy.max_unavailable, 0);
+	spec_set_release(&set);
+
+	set = parse_ok(HEAD "  strategy: {rolling: {maxSurge: 0, maxUnavailable: 2}}\n"
+			    "  readiness: {tcp: {}}\n  liveness: {http: {}}\n");
+	a = set.apps[0];
+	assert_int_equal(a->strategy.kind, SPEC_STRATEGY_ROLLING);
+	assert_int_equal(a->strategy.max_surge, 0);
+	assert_int_equal(a->strategy.max_unavailable, 2);
+	assert_int_equal(a->readiness.kind, SPEC_PROBE_TCP);
+	assert_int_equal(a->readiness.port, 0);
+	assert_string_equal(a->liveness.http_path, "/");
+	spec_set_release(&set);
+}
+
+static void test_spec__blue_green_app(void **state)
+{
+	struct spec_set set = parse_ok(HEAD "  strategy:\n"
+					    "    blueGreen:\n"
+					    "      previewListen: \"localhost:9090\"\n"
+					    "      autoPromotionSeconds: 30\n"
+					    "      prePromotionAnalysis: {templates: [smoke]}\n"
+					    "      postPromotionAnalysis: {templates: [golden]}\n");
+	struct spec_strategy *s = &set.apps[0]->strategy;
+	assert_int_equal(s->kind, SPEC_STRATEGY_BLUEGREEN);
+	assert_string_equal(s->preview_listen, "localhost:9090");
+	assert_int_equal(s->auto_promotion_ms, 30000);
+	assert_int_equal(s->scale_down_delay_ms, 30000);
+	assert_string_equal(s->pre_promotion.templates[0], "smoke");
+	assert_string_equal(s->post_promotion.templates[0], "golden");
+	spec_set_release(&set);
+
+	set = parse_ok(HEAD "  strategy: {blueGreen: {autoPromotion: 1m, scaleDownDelay: 5s}}\n");
+	s = &set.apps[0]->strategy;
+	assert_int_equal(s->auto_promotion_ms, 60000);
+	assert_int_equal(s->scale_down_delay_ms, 5000);
+	assert_int_equal(s->pre_promotion.ntemplates, 0);
+	spec_set_release(&set);
+}
+
+static json_t *metric0(struct spec_set *set, const char *provider)
+{
+	json_t *m = json_array_get(json_object_get(json_object_get(set->templates[0]->json, "spec"), "metrics"), 0);
+	assert_non_null(m);
+	if (provider)
+		return json_object_get(json_object_get(m, "provider"), provider);
+	return m;
+}
+
+static void test_spec__template_providers(void **state)
+{
+	struct spec_set set = parse_ok(TMPL_HEAD
+				       "    - name: sr\n"
+				       "      successCondition: \"result >= 0.99\"\n"
+				       "      provider: {builtin: {metric: latency-p99}}\n");
+	assert_int_equal(set.ntemplates, 1);
+	assert_string_equal(set.templates[0]->name, "golden");
+	json_t *m = metric0(&set, NULL);
+	assert_int_equal(json_integer_value(json_object_get(m, "count")), 1);
+	assert_string_equal(json_string_value(json_object_get(m, "interval")), "1s");
+	assert_int_equal(json_integer_value(json_object_get(m, "consecutiveErrorLimit")), 4);
+	assert_int_equal(json_integer_value(json_object_get(m, "failureLimit")), 0);
+	assert_string_equal(json_string_value(json_object_get(m, "noData")), "inconclusive");
+	assert_string_equal(json_string_value(json_object_get(metric0(&set, "builtin"), "metric")), "latency-p99");
+	spec_set_release(&set);
+
+	set = parse_ok(TMPL_HEAD "    - name: p\n"
+				 "      interval: 5s\n"
+				 "      failureCondition: \"result > 10\"\n"
+				 "      noData: fail\n"
+				 "      provider: {prometheus: {address: \"http://127.0.0.1:9090\", query: \"up\", timeout: 2s}}\n");
+	m = metric0(&set, NULL);
+	assert_int_equal(json_integer_value(json_object_get(m, "count")), 0); /* until stopped */
+	assert_string_equal(json_string_value(json_object_get(m, "noData")), "fail");
+	assert_string_equal(json_string_value(json_object_get(metric0(&set, "prometheus"), "timeout")), "2s");
+	spec_set_release(&set);
+
+	set = parse_ok(TMPL_HEAD "    - name: w\n"
+				 "      successCondition: \"result == 1\"\n"
+				 "      provider:\n"
+				 "        web:\n"
+				 "          url: https://example.test/check\n"
+				 "          method: POST\n"
+				 "          headers: {Authorization: \"Bearer x\"}\n"
+				 "          body: \"{}\"\n"
+				 "          jsonPath: \"$.ok\"\n");
+	json_t *w = metric0(&set, "web");
+	assert_string_equal(json_string_value(json_object_get(w, "method")), "POST");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(w, "headers"), 0), "value")),
+			    "Bearer x");
+	assert_string_equal(json_string_value(json_object_get(w, "timeout")), "5s");
+	spec_set_release(&set);
+
+	set = parse_ok(TMPL_HEAD "    - name: e\n"
+				 "      provider: {exec: {command: [./check.sh, arg], timeout: 3s}}\n");
+	assert_string_equal(json_string_value(json_array_get(json_object_get(metric0(&set, "exec"), "command"), 1)), "arg");
+	spec_set_release(&set);
+
+	set = parse_ok("apiVersion: slipway/v1\nkind: AnalysisTemplate\nmetadata: {name: cmp}\n"
+		       "spec:\n  args: [{name: svc}, {name: x, value: y}]\n"
+		       "  metrics:\n"
+		       "    - name: c\n"
+		       "      count: 3\n"
+		       "      provider: {compare: {metric: error-rate, maxIncrease: 0.5}}\n");
+	json_t *c = metric0(&set, "compare");
+	assert_float_equal(json_real_value(json_object_get(c, "confidence")), 0.98, 1e-12);
+	assert_float_equal(json_real_value(json_object_get(c, "maxIncrease")), 0.5, 1e-12);
+	assert_int_equal(json_integer_value(json_object_get(c, "minSamples")), 30);
+	json_t *args = json_object_get(json_object_get(set.templates[0]->json, "spec"), "args");
+	assert_int_equal(json_array_size(args), 2);
+	assert_true(json_is_null(json_object_get(json_array_get(args, 0), "value")));
+
+	/* The template's JSON reads back to the same JSON. */
+	struct spec_template *t = NULL;
+	struct sw_err err = {0};
+	assert_int_equal(spec_template_from_json(&t, set.templates[0]->json, &err), 0);
+	assert_true(json_equal(t->json, set.templates[0]->json));
+	spec_template_free(t);
+	spec_set_release(&set);
+}
+
+static void test_spec__multi_document_file(void **state)
+{
+	struct spec_set set = parse_ok("# leading comment\n---\n" HEAD "---\n"
+				       "apiVersion: slipway/v1\nkind: App\nmetadata: {name: api}\n"
+				       "spec: {version: v2, run: {command: [./api]}}\n"
+				       "---\n---\n" TMPL_HEAD "    - {name: m, provider: {exec: {command: [x]}}}\n---\n");
+	assert_int_equal(set.napps, 2);
+	assert_string_equal(set.apps[0]->name, "web");
+	assert_string_equal(set.apps[1]->name, "api");
+	assert_string_equal(set.apps[1]->source, "/srv/apps/app.yaml:10:1");
+	assert_int_equal(set.ntemplates, 1);
+	spec_set_release(&set);
+}
+
+static void write_file(const char *dir, const char *name, const char *text)
+{
+	char path[512];
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static void test_spec__directory(void **state)
+{
+	char dir[] = "/tmp/spec-test-XXXXXX";
+	char sub[600], path[600];
+	struct spec_set set;
+	struct sw_err err = {0};
+
+	assert_non_null(mkdtemp(dir));
+	write_file(dir, "b.yaml", "apiVersion: slipway/v1\nkind: App\nmetadata: {name: bbb}\n"
+				  "spec: {version: '1', run: {command: [./b], workdir: bin}}\n");
+	write_file(dir, "a.yml", "apiVersion: slipway/v1\nkind: App\nmetadata: {name: aaa}\n"
+				 "spec: {version: '1', run: {command: [./a]}}\n");
+	write_file(dir, "notes.txt", "not yaml at all: [");
+	write_file(dir, ".hidden.yaml", "not yaml at all: [");
+	snprintf(sub, sizeof(sub), "%s/sub.yaml", dir);
+	assert_int_equal(mkdir(sub, 0700), 0);
+
+	assert_int_equal(spec_parse_path(&set, dir, &err), 0);
+	assert_int_equal(set.napps, 2);
+	assert_string_equal(set.apps[0]->name, "aaa");
+	assert_string_equal(set.apps[1]->name, "bbb");
+	snprintf(path, sizeof(path), "%s/bin", dir);
+	assert_string_equal(set.apps[1]->workdir, path);
+	spec_set_release(&set);
+
+	/* One file alone, by path. */
+	snprintf(path, sizeof(path), "%s/b.yaml", dir);
+	assert_int_equal(spec_parse_path(&set, path, &err), 0);
+	assert_int_equal(set.napps, 1);
+	spec_set_release(&set);
+
+	/* The same name in two files of one directory. */
+	write_file(dir, "c.yaml", "apiVersion: slipway/v1\nkind: App\nmetadata: {name: aaa}\n"
+				  "spec: {version: '1', run: {command: [./a]}}\n");
+	assert_int_equal(spec_parse_path(&set, dir, &err), -1);
+	char want[1024];
+	snprintf(want, sizeof(want), "%s/c.yaml:3:18: duplicate App \"aaa\" (first defined at %s/a.yml:1:1)", dir, dir);
+	assert_string_equal(err.msg, want);
+
+	/* An error in a later file names that file. */
+	write_file(dir, "c.yaml", "apiVersion: slipway/v1\nkind: App\nmetadata: {name: ccc}\n"
+				  "spec: {version: '1', run: {command: [./a]}, replica: 2}\n");
+	sw_err_clear(&err);
+	assert_int_equal(spec_parse_path(&set, dir, &err), -1);
+	snprintf(want, sizeof(want),
+		 "%s/c.yaml:4:45: unknown field \"replica\" in spec (did you mean \"replicas\"?)", dir);
+	assert_string_equal(err.msg, want);
+
+	sw_err_clear(&err);
+	snprintf(path, sizeof(path), "%s/missing.yaml", dir);
+	assert_int_equal(spec_parse_path(&set, path, &err), -1);
+	assert_non_null(strstr(err.msg, "missing.yaml: cannot read: No such file or directory"));
+
+	/* Clean up. */
+	const char *names[] = {"a.yml", "b.yaml", "c.yaml", "notes.txt", ".hidden.yaml"};
+	for (size_t i = 0; i < 5; i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+		unlink(path);
+	}
+	rmdir(sub);
+	sw_err_clear(&err);
+	assert_int_equal(spec_parse_path(&set, dir, &err), -1);
+	assert_non_null(strstr(err.msg, ": no *.yaml or *.yml files in directory"));
+	rmdir(dir);
+}
+
+struct err_case {
+	const char *yaml;
+	const char *msg;
+};
+
+static void test_spec__errors_name_position_and_problem(void **state)
+{
+	static const struct err_case cases[] = {
+		{HEAD "  replicas: two\n", "app.yaml:7:13: replicas must be a positive integer, got \"two\""},
+		{HEAD "  replicas: 0\n", "app.yaml:7:13: replicas must be between 1 and 1000, got \"0\""},
+		{HEAD "  replica: 2\n", "app.yaml:7:3: unknown field \"replica\" in spec (did you mean \"replicas\"?)"},
+		{HEAD "  colour: 2\n", "app.yaml:7:3: unknown field \"colour\" in spec"},
+		{"apiVersion: slipway/v1\nkind: App\nmetadata: {name: web}\nspec:\n  run: {command: [x]}\n",
+		 "app.yaml:4:1: missing required field \"version\" in spec"},
+		{"apiVersion: slipway/v1\nkind: App\nmetadata: {name: web}\n",
+		 "app.yaml:1:1: missing required field \"spec\" in document"},
+		{"apiVersion: slipway/v1\nkind: App\nmetadata: {name: web}\nspec:\n  version: \"1\"\n  run: {}\n",
+		 "app.yaml:6:3: missing required field \"command\" in spec.run"},
+		{HEAD "  stop: [a]\n", "app.yaml:7:9: stop must be a mapping, got a list"},
+		{HEAD "  route: {listen: {a: b}}\n", "app.yaml:7:19: listen must be a string, got a mapping"},
+		{"apiVersion: slipway/v1\nkind: App\nmetadata: {name: web}\nspec:\n  version: \"1\"\n"
+		 "  run: {command: ./web}\n",
+		 "app.yaml:6:18: command must be a list of strings, got \"./web\""},
+		{"apiVersion: slipway/v1\nkind: App\nmetadata: {name: web}\nspec:\n  version: \"1\"\n"
+		 "  run: {command: []}\n",
+		 "app.yaml:6:18: command must not be empty"},
+		{"apiVersion: slipway/v1\nkind: App\nmetadata: {name: Web_1}\n",
+		 "app.yaml:3:18: name must be lower-case letters, digits and '-', starting and ending with a "
+		 "letter or digit, at most 63 characters, got \"Web_1\""},
+		{"apiVersion: slipway/v1\nkind: Ap\n",
+		 "app.yaml:2:7: unknown kind \"Ap\", expected \"App\" or \"AnalysisTemplate\" (did you mean \"App\"?)"},
+		{"apiVersion: slipway/v1\nmetadata: {name: web}\n",
+		 "app.yaml:1:1: missing required field \"kind\" in document"},
+		{"apiVersion: slipway/v2\nkind: App\nmetadata: {name: web}\n",
+		 "app.yaml:1:13: unknown apiVersion \"slipway/v2\", expected \"slipway/v1\""},
+		{"- a\n- b\n", "app.yaml:1:1: document must be a mapping, got a list"},
+		{"", "app.yaml:1:1: file has no documents"},
+		{"# only a comment\n---\n", "app.yaml:1:1: file has no documents"},
+		{HEAD "  progressDeadline: 10x\n",
+		 "app.yaml:7:21: progressDeadline must be a duration like \"500ms\", \"10s\" or \"1m30s\", got \"10x\""},
+		{HEAD "  readiness: {http: {}, period: 5}\n",
+		 "app.yaml:7:33: period must be a duration like \"500ms\", \"10s\" or \"1m30s\", got \"5\""},
+		{HEAD "  readiness: {period: 0s, http: {}}\n", "app.yaml:7:23: period must be at least 1ms, got \"0s\""},
+		{HEAD "  readiness: {http: {}, tcp: {}}\n",
+		 "app.yaml:7:25: readiness has both \"http\" and \"tcp\", only one is allowed"},
+		{HEAD "  readiness:\n    period: 1s\n",
+		 "app.yaml:7:3: readiness needs one of \"http\", \"tcp\" or \"exec\""},
+		{HEAD "  readiness: {http: {port: 70000}}\n",
+		 "app.yaml:7:28: port must be between 1 and 65535, got \"70000\""},
+		{HEAD "  readiness: {http: {path: healthz}}\n",
+		 "app.yaml:7:28: path must start with \"/\", got \"healthz\""},
+		{HEAD "  stop: {signal: SIGTEM}\n",
+		 "app.yaml:7:18: signal must be one of SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGUSR2, "
+		 "SIGKILL, got \"SIGTEM\" (did you mean \"SIGTERM\"?)"},
+		{HEAD "  route: {listen: \"example.com:80\"}\n",
+		 "app.yaml:7:19: listen must be \"host:port\" with an IPv4 address or \"localhost\" and a port "
+		 "from 1 to 65535, got \"example.com:80\""},
+		{HEAD "  route: {listen: \"127.0.0.1:0\"}\n",
+		 "app.yaml:7:19: listen must be \"host:port\" with an IPv4 address or \"localhost\" and a port "
+		 "from 1 to 65535, got \"127.0.0.1:0\""},
+		{HEAD "  route: {host: \"a b\"}\n",
+		 "app.yaml:7:17: host must be a host name or \"*.\" and a domain, got \"a b\""},
+		{HEAD "  route: {sticky: yes}\n", "app.yaml:7:19: sticky must be true or false, got \"yes\""},
+		{HEAD "  route: {headerRoutes: [{name: X-A, regex: \"(\"}]}\n",
+		 "app.yaml:7:45: regex is not a valid extended regular expression (Unmatched ( or \\(), got \"(\""},
+		{HEAD "  route: {headerRoutes: [{name: X-A}]}\n",
+		 "app.yaml:7:26: headerRoutes[0] needs one of \"exact\" or \"regex\""},
+		{HEAD "  strategy: {canary: {steps: [{setWeight: 10, pause: {}}]}}\n",
+		 "app.yaml:7:47: steps[0] has both \"setWeight\" and \"pause\", only one is allowed"},
+		{HEAD "  strategy: {canary: {steps: [{setWeight: 150}]}}\n",
+		 "app.yaml:7:43: setWeight must be between 0 and 100, got \"150\""},
+		{HEAD "  strategy: {canary: {steps: [{setWieght: 10}]}}\n",
+		 "app.yaml:7:32: unknown field \"setWieght\" in spec.strategy.canary.steps[0] (did you mean \"setWeight\"?)"},
+		{HEAD "  strategy: {canary: {steps: [{analysis: {templates: []}}]}}\n",
+		 "app.yaml:7:54: templates must not be empty"},
+		{HEAD "  strategy: {canary: {steps: [{analysis: {args: []}}]}}\n",
+		 "app.yaml:7:32: missing required field \"templates\" in spec.strategy.canary.steps[0].analysis"},
+		{HEAD "  strategy: {rolling: {maxSurge: 0}}\n",
+		 "app.yaml:7:14: maxSurge and maxUnavailable must not both be 0"},
+		{HEAD "  strategy: {}\n", "app.yaml:7:3: strategy needs one of \"rolling\", \"canary\" or \"blueGreen\""},
+		{HEAD "  strategy: {rolling: {}, canary: {}}\n",
+		 "app.yaml:7:27: strategy has both \"rolling\" and \"canary\", only one is allowed"},
+		{HEAD "  strategy: {blueGreen: {autoPromotionSeconds: 5, autoPromotion: 5s}}\n",
+		 "app.yaml:7:66: blueGreen has both \"autoPromotionSeconds\" and \"autoPromotion\", only one is allowed"},
+		{HEAD "  replicas: 1\n  replicas: 2\n", "app.yaml:8:3: duplicate field \"replicas\" in spec"},
+		{HEAD "  replicas: [1\n", "app.yaml:8:1: syntax error: flow sequence without a closing bracket"},
+		{"a: 1\nb: }\n", "app.yaml:2:4: syntax error: flow mapping with invalid extra closing brace"},
+		{HEAD "  replicas: *x\n", "app.yaml:7:13: aliases are not supported (\"*x\")"},
+		{APP_NO_RUN "  run: {command: [./x, \"${PORTS}\"]}\n",
+		 "app.yaml:6:24: unknown variable \"${PORTS}\" in command[1] (did you mean \"PORT\"?) (known: PORT, "
+		 "VERSION, INSTANCE, APP; write \"$$\" for a literal \"$\")"},
+		{APP_NO_RUN "  run: {command: [./x], env: {A: \"${HOME}\"}}\n",
+		 "app.yaml:6:34: unknown variable \"${HOME}\" in A (known: PORT, VERSION, INSTANCE, APP; write "
+		 "\"$$\" for a literal \"$\")"},
+		{APP_NO_RUN "  run: {command: [./x], env: [{name: A, value: \"${X\"}]}\n",
+		 "app.yaml:6:48: unterminated \"${\" in value (write \"$$\" for a literal \"$\")"},
+		{APP_NO_RUN "  run: {command: [./x], env: [{name: A, value: a}, {name: A, value: b}]}\n",
+		 "app.yaml:6:52: duplicate name \"A\""},
+		{APP_NO_RUN "  run: {command: [./x], env: {1A: b}}\n",
+		 "app.yaml:6:31: 1A must be letters, digits and '_', not starting with a digit, got \"1A\""},
+		{APP_NO_RUN "  run: {command: [./x], env: [{name: A, valueFrom: {file: /nonexistent/secret}}]}\n",
+		 "app.yaml:6:59: cannot read \"/nonexistent/secret\": No such file or directory"},
+		{APP_NO_RUN "  run: {command: [./x], env: [{name: A}]}\n",
+		 "app.yaml:6:31: env[0] needs one of \"value\" or \"valueFrom\""},
+		{HEAD "---\n" HEAD, "app.yaml:10:18: duplicate App \"web\" (first defined at app.yaml:1:1)"},
+		{TMPL_HEAD "    - {name: a, provider: {builtin: {metric: success-rat}}, successCondition: x}\n",
+		 "app.yaml:6:46: metric must be one of \"success-rate\", \"error-rate\", \"latency-p50\", "
+		 "\"latency-p90\", \"latency-p95\", \"latency-p99\", \"request-rate\", got \"success-rat\" (did "
+		 "you mean \"success-rate\"?)"},
+		{TMPL_HEAD "    - {name: a, provider: {builtin: {metric: error-rate}}}\n",
+		 "app.yaml:6:7: metric needs \"successCondition\" or \"failureCondition\""},
+		{TMPL_HEAD "    - {name: a, provider: {}}\n",
+		 "app.yaml:6:17: provider needs one of \"builtin\", \"prometheus\", \"web\", \"exec\" or \"compare\""},
+		{TMPL_HEAD "    - {name: a, provider: {compare: {metric: latency, confidence: 1.5}}}\n",
+		 "app.yaml:6:67: confidence must be strictly between 0 and 1, got \"1.5\""},
+		{TMPL_HEAD "    - {name: a, provider: {exec: {command: [x]}}}\n    - {name: a, provider: {exec: {command: [y]}}}\n",
+		 "app.yaml:7:7: duplicate metric \"a\""},
+		{TMPL_HEAD "    - {name: a, successCondition: \"\", provider: {exec: {command: [x]}}}\n",
+		 "app.yaml:6:35: successCondition must not be empty"},
+		{TMPL_HEAD "    - {name: a, provider: {web: {url: \"ftp://x\"}}, successCondition: x}\n",
+		 "app.yaml:6:39: url must be an http:// or https:// URL, got \"ftp://x\""},
+		{"apiVersion: slipway/v1\nkind: AnalysisTemplate\nmetadata: {name: t}\nspec: {metrics: []}\n",
+		 "app.yaml:4:17: metrics must not be empty"},
+	};
+	int failed = 0;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *got = parse_err(cases[i].yaml);
+		if (strcmp(got, cases[i].msg) != 0) {
+			print_error("case %zu:\n got: %s\nwant: %s\n", i, got, cases[i].msg);
+			failed++;
+		}
+	}
+	assert_int_equal(failed, 0);
+}
+
+static void test_spec__limits(void **state)
+{
+	/* Nesting deeper than 64. */
+	struct buf b = BUF_INIT;
+	buf_adds(&b, HEAD "  route: ");
+	for (int i = 0; i < 70; i++)
+		buf_adds(&b, "[");
+	for (int i = 0; i < 70; i++)
+		buf_adds(&b, "]");
+	buf_adds(&b, "\n");
+	const char *msg = parse_err(b.s);
+	assert_non_null(strstr(msg, "nesting deeper than 64 levels"));
+	assert_non_null(strstr(msg, "app.yaml:7:"));
+	buf_release(&b);
+
+	/* Over 4 MiB. */
+	size_t big = 4 * 1024 * 1024 + 10;
+	char *text = malloc(big + 1);
+	memset(text, '#', big);
+	text[big] = '\0';
+	struct spec_set set;
+	struct sw_err err = {0};
+	assert_int_equal(spec_parse_text(&set, text, big, "big.yaml", &err), -1);
+	assert_string_equal(err.msg, "big.yaml:1:1: file is larger than 4 MiB");
+	free(text);
+
+	/* Invalid UTF-8 and NUL characters never reach the structs. */
+	msg = parse_err(HEAD "  version: \"\\0\"\n");
+	assert_non_null(strstr(msg, "NUL"));
+	msg = parse_err(HEAD "  version: \"\xff\xfe\"\n");
+	assert_non_null(strstr(msg, "app.yaml:"));
+}
+
+static void test_spec__durations(void **state)
+{
+	static const struct {
+		const char *in;
+		uint64_t ms;
+	} good[] = {{"500ms", 500}, {"10s", 10000}, {"1m30s", 90000}, {"1.5s", 1500}, {"2h", 7200000},
+		    {"0s", 0},      {"1h1m1s1ms", 3661001}, {"0.5m", 30000}};
+	static const char *const bad[] = {"10", "", "s", "1x", "-1s", "1 s", "1e3s", "0x10s", "1.s", ".5s", "1sm", "ms"};
+
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		char yaml[512];
+		snprintf(yaml, sizeof(yaml), HEAD "  progressDeadline: \"%s\"\n  stop: {timeout: \"%s\"}\n",
+			 good[i].in, good[i].in);
+		if (good[i].ms == 0) /* progressDeadline must be positive */
+			snprintf(yaml, sizeof(yaml), HEAD "  stop: {timeout: \"%s\"}\n", good[i].in);
+		struct spec_set set = parse_ok(yaml);
+		assert_int_equal(set.apps[0]->stop_timeout_ms, good[i].ms);
+		spec_set_release(&set);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char yaml[512], want[256];
+		snprintf(yaml, sizeof(yaml), HEAD "  stop: {timeout: \"%s\"}\n", bad[i]);
+		snprintf(want, sizeof(want),
+			 "app.yaml:7:19: timeout must be a duration like \"500ms\", \"10s\" or \"1m30s\", got \"%s\"",
+			 bad[i]);
+		assert_string_equal(parse_err(yaml), want);
+	}
+}
+
+static void test_spec__substitution(void **state)
+{
+	struct spec_vars v = {.port = "8081", .version = "2.0", .instance = "web-3", .app = "web"};
+	static const struct {
+		const char *in, *out;
+	} cases[] = {
+		{"--port=${PORT}", "--port=8081"},
+		{"${APP}-${VERSION}-${INSTANCE}", "web-2.0-web-3"},
+		{"$$PORT", "$PORT"},
+		{"$${PORT}", "${PORT}"},
+		{"cost: 5$", "cost: 5$"},
+		{"$HOME", "$HOME"},
+		{"a$$$${PORT}", "a$${PORT}"},
+		{"a$$${PORT}", "a$8081"},
+		{"", ""},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *s = spec_substitute(cases[i].in, &v);
+		assert_string_equal(s, cases[i].out);
+		free(s);
+	}
+	struct spec_vars none = {0};
+	char *s = spec_substitute("x${PORT}y", &none);
+	assert_string_equal(s, "xy");
+	free(s);
+
+	/* The escapes are accepted at parse time; unknown names are not. */
+	struct spec_set set = parse_ok(APP_NO_RUN "  run: {command: [./x, \"$${NOT_A_VAR}\", \"${APP}\"], env: {A: \"$$\"}}\n");
+	spec_set_release(&set);
+	assert_non_null(strstr(parse_err(APP_NO_RUN "  run: {command: [\"${port}\"]}\n"), "unknown variable \"${port}\""));
+}
+
+static void test_spec__env_value_from_file_is_secret(void **state)
+{
+	char dir[] = "/tmp/spec-secret-XXXXXX";
+	char yaml[1024], path[600];
+	assert_non_null(mkdtemp(dir));
+	write_file(dir, "token", "s3cr$t\n");
+	snprintf(yaml, sizeof(yaml),
+		 "apiVersion: slipway/v1\nkind: App\nmetadata: {name: web}\n"
+		 "spec:\n  version: '1'\n  run:\n    command: [./web]\n"
+		 "    env:\n      - {name: PLAIN, value: x}\n      - {name: TOKEN, valueFrom: {file: token}}\n");
+	snprintf(path, sizeof(path), "%s/app.yaml", dir);
+	struct spec_set set;
+	struct sw_err err = {0};
+	assert_int_equal(spec_parse_text(&set, yaml, strlen(yaml), path, &err), 0);
+	struct spec_app *a = set.apps[0];
+	assert_false(a->env[0].secret);
+	assert_true(a->env[1].secret);
+	char *v = spec_substitute(a->env[1].value, &(struct spec_vars){.port = "1"});
+	assert_string_equal(v, "s3cr$t");
+	free(v);
+
+	/* Kept in the JSON, marked, and read back the same. */
+	json_t *j = spec_app_to_json(a);
+	json_t *e = json_array_get(json_object_get(json_object_get(json_object_get(j, "spec"), "run"), "env"), 1);
+	assert_true(json_is_true(json_object_get(e, "secret")));
+	assert_non_null(json_string_value(json_object_get(e, "value")));
+	struct spec_app *b = NULL;
+	assert_int_equal(spec_app_from_json(&b, j, &err), 0);
+	assert_true(b->env[1].secret);
+	assert_string_equal(b->env[1].value, a->env[1].value);
+	spec_app_unref(b);
+	json_decref(j);
+	spec_set_release(&set);
+
+	snprintf(path, sizeof(path), "%s/token", dir);
+	unlink(path);
+	rmdir(dir);
+}
+
+static const char *const roundtrip_docs[] = {
+	HEAD,
+	"apiVersion: slipway/v1\nkind: App\nmetadata: {name: hello}\n"
+	"spec:\n  version: '3'\n  run: {command: [a, \"${PORT}\"], env: [{name: X, value: \"$$y\"}]}\n"
+	"  readiness: {http: {path: /h, port: 81}, initialDelay: 1s500ms}\n"
+	"  liveness: {tcp: {port: 82}}\n"
+	"  route: {listen: \"localhost:1\", host: a.b, headerRoutes: [{name: X, regex: a+}], sticky: true}\n"
+	"  strategy: {canary: {analysis: {templates: [t], args: [{name: a, value: b}]},\n"
+	"    steps: [{setWeight: 0}, {pause: {duration: 1h1ms}}, {pause: {}},\n"
+	"            {setHeaderRoute: {name: X, match: {regex: \"^a\"}}}, {analysis: {templates: [u]}}]}}\n",
+	"apiVersion: slipway/v1\nkind: App\nmetadata: {name: bg}\n"
+	"spec:\n  version: '3'\n  run: {command: [a]}\n"
+	"  stop: {signal: SIGKILL}\n"
+	"  strategy: {blueGreen: {previewListen: \"127.0.0.1:2\", autoPromotionSeconds: 0,\n"
+	"    postPromotionAnalysis: {templates: [x]}}}\n",
+};
+
+static void test_spec__canonical_json_round_trip(void **state)
+{
+	for (size_t i = 0; i < sizeof(roundtrip_docs) / sizeof(roundtrip_docs[0]); i++) {
+		struct spec_set set = parse_ok(roundtrip_docs[i]);
+		struct spec_app *a = set.apps[0], *b = NULL;
+		struct sw_err err = {0};
+		char *t1 = spec_app_canonical(a);
+		json_t *j = json_loads(t1, 0, NULL);
+		assert_non_null(j);
+		if (spec_app_from_json(&b, j, &err) != 0)
+			fail_msg("doc %zu: %s", i, err.msg);
+		char *t2 = spec_app_canonical(b);
+		assert_string_equal(t1, t2);
+		char h1[65], h2[65];
+		spec_app_hash(a, h1);
+		spec_app_hash(b, h2);
+		assert_string_equal(h1, h2);
+		assert_int_equal(strlen(h1), 64);
+		assert_string_equal(b->source, "json");
+		free(t1);
+		free(t2);
+		json_decref(j);
+		spec_app_unref(b);
+		spec_set_release(&set);
+	}
+}
+
+static void test_spec__hash_ignores_layout_not_content(void **state)
+{
+	const char *a =
+		"apiVersion: slipway/v1\nkind: App\nmetadata: {name: web}\n"
+		"spec:\n  version: \"1\"\n  run: {command: [./web], env: {A: x, B: y}}\n  replicas: 2\n";
+	const char *b =
+		"# the same app, written differently\n"
+		"kind: App\n"
+		"spec:\n"
+		"  replicas:    2\n"
+		"  run:\n"
+		"    env:\n"
+		"      - name: A\n"
+		"        value: x\n"
+		"      - {value: y, name: B}\n"
+		"    command:\n"
+		"      - ./web\n"
+		"  version: 1\n"
+		"  stop: {timeout: 10000ms}\n"
+		"metadata:\n  name: web\n  labels: {ignored: yes}\n"
+		"apiVersion: slipway/v1\n";
+	const char *c = "apiVersion: slipway/v1\nkind: App\nmetadata: {name: web}\n"
+			"spec:\n  version: \"2\"\n  run: {command: [./web], env: {A: x, B: y}}\n  replicas: 2\n";
+	struct spec_set sa = parse_ok(a), sb = parse_ok(b), sc = parse_ok(c);
+	char ha[65], hb[65], hc[65];
+	spec_app_hash(sa.apps[0], ha);
+	spec_app_hash(sb.apps[0], hb);
+	spec_app_hash(sc.apps[0], hc);
+	assert_string_equal(ha, hb);
+	assert_string_not_equal(ha, hc);
+	spec_set_release(&sa);
+	spec_set_release(&sb);
+	spec_set_release(&sc);
+}
+
+static void test_spec__from_json_validates(void **state)
+{
+	struct spec_set set = parse_ok(HEAD);
+	json_t *j = spec_app_to_json(set.apps[0]);
+	json_object_set_new(json_object_get(j, "spec"), "replicas", json_string("two"));
+	struct spec_app *a = NULL;
+	struct sw_err err = {0};
+	assert_int_equal(spec_app_from_json(&a, j, &err), -1);
+	assert_string_equal(err.msg, "json: spec.replicas: replicas must be a positive integer, got \"two\"");
+	json_decref(j);
+
+	j = json_pack("{s:s,s:s,s:{s:s},s:{s:[{s:{s:[s]}}]}}", "apiVersion", "slipway/v1", "kind",
+		      "AnalysisTemplate", "metadata", "name", "t", "spec", "metrics", "provider", "exec",
+		      "command", "x");
+	sw_err_clear(&err);
+	assert_int_equal(spec_app_from_json(&a, j, &err), -1);
+	assert_non_null(strstr(err.msg, "expected kind \"App\""));
+	json_decref(j);
+	spec_set_release(&set);
+}
+
+static void test_spec__refcount(void **state)
+{
+	struct spec_set set = parse_ok(HEAD);
+	struct spec_app *a = spec_app_ref(set.apps[0]);
+	assert_int_equal(a->refs, 2);
+	spec_set_release(&set);
+	assert_int_equal(set.napps, 0);
+	assert_int_equal(a->refs, 1);
+	assert_string_equal(a->name, "web");
+	spec_app_unref(a);
+}
+
+static void test_spec__workdir_is_resolved_lexically(void **state)
+{
+	struct spec_set set = parse_ok(APP_NO_RUN "  run: {command: [x], workdir: \"../a/./b/../c//\"}\n");
+	assert_string_equal(set.apps[0]->workdir, "/srv/a/c");
+	spec_set_release(&set);
+	set = parse_ok(APP_NO_RUN "  run: {command: [x], workdir: /opt/../../app}\n");
+	assert_string_equal(set.apps[0]->workdir, "/app");
+	spec_set_release(&set);
+
+	/* Without a directory in the file name, the current directory counts. */
+	char cwd[4096];
+	struct sw_err err = {0};
+	assert_non_null(getcwd(cwd, sizeof(cwd)));
+	assert_int_equal(spec_parse_text(&set, HEAD, strlen(HEAD), "app.yaml", &err), 0);
+	assert_string_equal(set.apps[0]->workdir, cwd);
+	spec_set_release(&set);
+}
+
+static void test_spec__example_documents_parse(void **state)
+{
+	static const char *const files[] = {"hello.yaml", "hello-bluegreen.yaml", "hello-rolling.yaml"};
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		char path[1024];
+		struct spec_set set;
+		struct sw_err err = {0};
+		/* __FILE__ is as the compiler saw it, relative to the build directory
+		 * the tests run in. */
+		const char *self = __FILE__;
+		const char *end = strstr(self, "tests/unit/test_spec.c");
+		snprintf(path, sizeof(path), "%.*sexamples/%s", (int)(end ? end - self : 0), self, files[i]);
+		if (spec_parse_path(&set, path, &err) != 0)
+			fail_msg("%s", err.msg);
+		assert_true(set.napps >= 1);
+		spec_set_release(&set);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_spec__full_canary_app),
+		cmocka_unit_test(test_spec__defaults_and_rolling),
+		cmocka_unit_test(test_spec__blue_green_app),
+		cmocka_unit_test(test_spec__template_providers),
+		cmocka_unit_test(test_spec__multi_document_file),
+		cmocka_unit_test(test_spec__directory),
+		cmocka_unit_test(test_spec__errors_name_position_and_problem),
+		cmocka_unit_test(test_spec__limits),
+		cmocka_unit_test(test_spec__durations),
+		cmocka_unit_test(test_spec__substitution),
+		cmocka_unit_test(test_spec__env_value_from_file_is_secret),
+		cmocka_unit_test(test_spec__canonical_json_round_trip),
+		cmocka_unit_test(test_spec__hash_ignores_layout_not_content),
+		cmocka_unit_test(test_spec__from_json_validates),
+		cmocka_unit_test(test_spec__refcount),
+		cmocka_unit_test(test_spec__workdir_is_resolved_lexically),
+		cmocka_unit_test(test_spec__example_documents_parse),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
