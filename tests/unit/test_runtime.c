@@ -24,74 +24,6 @@
 #include "runtime/runtime.h"
 #include "util/buf.h"
 
-/* ---- temporary: spec.c is still a placeholder ------------------------
- * Remove this block once src/spec/spec.c provides these symbols. */
-#ifndef SW_HAVE_SPEC_IMPL
-struct spec_app *spec_app_ref(struct spec_app *app)
-{
-	app->refs++;
-	return app;
-}
-
-static void free_strv(char **v)
-{
-	for (char **s = v; s && *s; s++)
-		free(*s);
-	free(v);
-}
-
-void spec_app_unref(struct spec_app *app)
-{
-	if (!app || --app->refs > 0)
-		return;
-	free(app->name);
-	free(app->version);
-	free_strv(app->command);
-	free(app->workdir);
-	for (size_t i = 0; i < app->nenv; i++) {
-		free(app->env[i].name);
-		free(app->env[i].value);
-	}
-	free(app->env);
-	free(app->readiness.http_path);
-	free_strv(app->readiness.exec_command);
-	free(app->liveness.http_path);
-	free_strv(app->liveness.exec_command);
-	free(app);
-}
-
-char *spec_substitute(const char *in, const struct spec_vars *vars)
-{
-	struct buf b = BUF_INIT;
-	static const char *const names[] = {"PORT", "VERSION", "INSTANCE", "APP"};
-
-	while (*in) {
-		if (in[0] == '$' && in[1] == '$') {
-			buf_addc(&b, '$');
-			in += 2;
-			continue;
-		}
-		if (in[0] == '$' && in[1] == '{') {
-			const char *vals[] = {vars->port, vars->version, vars->instance, vars->app};
-			const char *end = strchr(in, '}');
-			bool done = false;
-			for (size_t i = 0; end && i < 4 && !done; i++) {
-				if ((size_t)(end - in - 2) == strlen(names[i]) &&
-				    memcmp(in + 2, names[i], strlen(names[i])) == 0) {
-					buf_adds(&b, vals[i]);
-					in = end + 1;
-					done = true;
-				}
-			}
-			if (done)
-				continue;
-		}
-		buf_addc(&b, *in++);
-	}
-	return buf_detach(&b);
-}
-#endif
-/* ---- end of temporary block ------------------------------------------ */
 
 struct rec {
 	struct runtime_instance *inst;  /* compare only: freed after STOPPED */
@@ -1130,6 +1062,42 @@ static void test_runtime__hello_crash_restarts(void **state)
 	assert_non_null(nth_ev("hello-2", RUNTIME_EV_EXITED, 0));
 }
 
+static void test_runtime__spec_from_yaml(void **state)
+{
+	const char *bin = hello_bin();
+	struct spec_set set = {0};
+	struct sw_err err = {0};
+	struct runtime_instance *inst;
+	struct buf yaml = BUF_INIT;
+
+	if (!bin)
+		skip();
+	buf_addf(&yaml,
+		 "apiVersion: slipway/v1\n"
+		 "kind: App\n"
+		 "metadata: {name: yaml-hello}\n"
+		 "spec:\n"
+		 "  version: \"2.0.0\"\n"
+		 "  run:\n"
+		 "    command: [\"%s\", \"--port\", \"${PORT}\"]\n"
+		 "    env: {GREETING: \"hi ${INSTANCE}\"}\n"
+		 "  readiness: {http: {path: /healthz}, period: 100ms, timeout: 500ms}\n"
+		 "  liveness: {tcp: {}, period: 100ms}\n"
+		 "  stop: {signal: SIGTERM, timeout: 2s}\n", bin);
+	if (spec_parse_text(&set, yaml.s, yaml.len, "/tmp/app.yaml", &err) < 0)
+		fail_msg("%s", err.msg);
+	assert_int_equal(set.napps, 1);
+	inst = runtime_start(F->rt, set.apps[0], 7, "yaml-hello-1", &err);
+	assert_non_null(inst);
+	spec_set_release(&set);
+	assert_true(WAIT(inst->ready, 5000));
+	assert_int_equal(inst->revision, 7);
+	run_for(400);  /* the liveness probe keeps passing */
+	assert_int_equal(count_ev("yaml-hello-1", RUNTIME_EV_LIVENESS), 0);
+	assert_int_equal(inst->restarts, 0);
+	buf_release(&yaml);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1160,6 +1128,7 @@ int main(void)
 		T(test_runtime__invalid_arguments),
 		T(test_runtime__hello_http_probe),
 		T(test_runtime__hello_crash_restarts),
+		T(test_runtime__spec_from_yaml),
 #undef T
 	};
 
