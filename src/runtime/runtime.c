@@ -710,17 +710,17 @@ int runtime_new(struct runtime **out, const struct runtime_config *cfg, struct s
 	*out = NULL;
 	if (!cfg->loop || !cfg->log_dir || !cfg->log_dir[0])
 		return sw_errf(err, SW_EINVAL, "runtime needs a loop and a log directory");
-	if (cfg->port_min && cfg->port_max && cfg->port_min > cfg->port_max)
-		return sw_errf(err, SW_EINVAL, "port range %u-%u is empty",
-			       (unsigned)cfg->port_min, (unsigned)cfg->port_max);
+	uint16_t pmin = cfg->port_min ? cfg->port_min : 20000;
+	uint16_t pmax = cfg->port_max ? cfg->port_max : (pmin > 29999 ? pmin : 29999);
+
+	if (pmin > pmax)
+		return sw_errf(err, SW_EINVAL, "port range %u-%u is empty", (unsigned)pmin, (unsigned)pmax);
 	rt = xcalloc(1, sizeof(*rt));
 	rt->cfg = *cfg;
 	rt->log_dir = xstrdup(cfg->log_dir);
 	rt->cfg.log_dir = rt->log_dir;
-	if (!rt->cfg.port_min)
-		rt->cfg.port_min = 20000;
-	if (!rt->cfg.port_max)
-		rt->cfg.port_max = rt->cfg.port_min > 29999 ? rt->cfg.port_min : 29999;
+	rt->cfg.port_min = pmin;
+	rt->cfg.port_max = pmax;
 	if (!rt->cfg.log_max_bytes)
 		rt->cfg.log_max_bytes = DEFAULT_LOG_MAX_BYTES;
 	if (!rt->cfg.log_keep)

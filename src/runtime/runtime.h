@@ -96,7 +96,10 @@ struct runtime;
 
 int runtime_new(struct runtime **out, const struct runtime_config *cfg, struct sw_err *err);
 /* Forgets every instance without stopping its process (daemon crash-like
- * exit, --keep-instances), closes handles; call before uv_loop_close. */
+ * exit, --keep-instances), closes handles; call before uv_loop_close and
+ * run the loop once more so the close callbacks free the rest. Processes
+ * keep running (an exec probe in flight is killed). Not from inside
+ * on_change (a stop_all `done` callback is fine). */
 void runtime_free(struct runtime *rt);
 
 /*

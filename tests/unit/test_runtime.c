@@ -1009,6 +1009,16 @@ static void test_runtime__invalid_arguments(void **state)
 	assert_null(runtime_start(F->rt, spec, 1, "../x", &err));
 	assert_int_equal(runtime_count(F->rt), 0);
 	spec_app_unref(spec);
+	{
+		struct runtime_config cfg = test_config();
+		struct runtime *rt = NULL;
+		cfg.port_min = 0;
+		cfg.port_max = 1000;  /* below the default minimum */
+		sw_err_clear(&err);
+		assert_int_equal(runtime_new(&rt, &cfg, &err), SW_EINVAL);
+		assert_null(rt);
+		assert_string_equal(err.msg, "port range 20000-1000 is empty");
+	}
 }
 
 /* ---- with the demo app ------------------------------------------------- */
