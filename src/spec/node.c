@@ -1,5 +1,7 @@
 #include "node.h"
 
+#include "../util/buf.h"
+
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -7,6 +9,11 @@
 #include <libfyaml.h>
 
 bool utf8_valid(const char *str, size_t len)
+{
+	return utf8_invalid_at(str, len) == len;
+}
+
+size_t utf8_invalid_at(const char *str, size_t len)
 {
 	const unsigned char *s = (const unsigned char *)str;
 	size_t i = 0;
@@ -29,21 +36,21 @@ bool utf8_valid(const char *str, size_t len)
 			n = 3;
 			cp = c & 0x07;
 		} else {
-			return false;
+			return i;
 		}
 		if (len - i <= n)
-			return false;
+			return i;
 		for (size_t k = 1; k <= n; k++) {
 			if ((s[i + k] & 0xc0) != 0x80)
-				return false;
+				return i;
 			cp = (cp << 6) | (s[i + k] & 0x3f);
 		}
 		if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
 		    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-			return false;
+			return i;
 		i += n + 1;
 	}
-	return true;
+	return len;
 }
 
 void snode_free(struct snode *n)
@@ -146,18 +153,34 @@ static struct snode *ybuild_node(struct ybuild *b, enum snode_type type, const s
 	return n;
 }
 
+/*
+ * A token's text, read through an iterator: fy_token_get_text caches the
+ * text in the token, and libfyaml 0.7.12 leaks that cache when a later
+ * syntax error abandons the token (found by fuzz_spec).
+ */
+static void token_text(struct fy_token *tok, struct buf *out)
+{
+	struct fy_token_iter *it = tok ? fy_token_iter_create(tok) : NULL;
+	char chunk[4096];
+	ssize_t r;
+
+	if (!it)
+		return;
+	while ((r = fy_token_iter_read(it, chunk, sizeof(chunk))) > 0)
+		buf_add(out, chunk, (size_t)r);
+	fy_token_iter_destroy(it);
+}
+
 static int ybuild_scalar(struct ybuild *b, struct fy_event *e)
 {
 	struct fy_token *tok = e->scalar.value;
-	size_t len = 0;
-	const char *text = tok ? fy_token_get_text(tok, &len) : NULL;
+	struct buf tb = BUF_INIT;
 	bool plain = !tok || fy_token_scalar_style(tok) == FYSS_PLAIN;
 	struct snode *n;
 
-	if (!text) {
-		text = "";
-		len = 0;
-	}
+	token_text(tok, &tb);
+	const char *text = buf_str(&tb);
+	size_t len = tb.len;
 	n = ybuild_node(b, plain && is_plain_null(text, len) ? SN_NULL : SN_SCALAR, fy_event_start_mark(e));
 	if (memchr(text, '\0', len) || !utf8_valid(text, len)) {
 		int rc = sw_errf(b->err, -1, "%s:%d:%d: %s", b->file, n->line ? n->line : b->last_line,
@@ -165,6 +188,7 @@ static int ybuild_scalar(struct ybuild *b, struct fy_event *e)
 				 memchr(text, '\0', len) ? "scalar contains a NUL character"
 							 : "scalar is not valid UTF-8");
 		snode_free(n);
+		buf_release(&tb);
 		return rc;
 	}
 	n->quoted = !plain;
@@ -172,8 +196,8 @@ static int ybuild_scalar(struct ybuild *b, struct fy_event *e)
 	if (tok && n->col > 1 && (fy_token_scalar_style(tok) == FYSS_SINGLE_QUOTED ||
 				  fy_token_scalar_style(tok) == FYSS_DOUBLE_QUOTED))
 		n->col--;
-	n->text = xstrndup(text, len);
 	n->len = len;
+	n->text = buf_detach(&tb);
 	return ybuild_attach(b, n);
 }
 
@@ -217,15 +241,19 @@ static int ybuild_event(struct ybuild *b, struct fy_event *e, struct snode ***do
 	case FYET_SCALAR:
 		return ybuild_scalar(b, e);
 	case FYET_ALIAS: {
-		size_t len = 0;
-		const char *name = e->alias.anchor ? fy_token_get_text(e->alias.anchor, &len) : NULL;
+		struct buf nb = BUF_INIT;
+		token_text(e->alias.anchor, &nb);
+		size_t len = nb.len;
+		const char *name = buf_str(&nb);
 		int line = m && m->line >= 0 ? m->line + 1 : b->last_line;
 		/* the mark is after the '*' */
 		int col = m && m->line >= 0 ? (m->column > 0 ? m->column : 1) : b->last_col;
 		if (!name || len > 64 || !utf8_valid(name, len))
 			len = 0;
-		return sw_errf(b->err, -1, "%s:%d:%d: aliases are not supported (\"*%.*s\")", b->file, line,
-			       col, (int)len, name ? name : "");
+		rc = sw_errf(b->err, -1, "%s:%d:%d: aliases are not supported (\"*%.*s\")", b->file, line,
+			     col, (int)len, name ? name : "");
+		buf_release(&nb);
+		return rc;
 	}
 	default:
 		return 0;
@@ -243,6 +271,29 @@ int snode_from_yaml(struct snode ***out, size_t *nout, const char *text, size_t 
 	struct snode **docs = NULL;
 	size_t ndocs = 0;
 	int rc = -1;
+
+	/*
+	 * YAML is Unicode text. Check it before libfyaml sees it: besides
+	 * giving a clear message, some invalid input makes libfyaml 0.7.12's
+	 * scanner loop forever (found by fuzz_spec).
+	 */
+	size_t bad = utf8_invalid_at(text, len);
+	const char *nul = memchr(text, '\0', len);
+	if (nul && (size_t)(nul - text) < bad)
+		bad = (size_t)(nul - text);
+	if (bad < len) {
+		int line = 1, col = 1;
+		for (size_t i = 0; i < bad; i++) {
+			if (text[i] == '\n') {
+				line++;
+				col = 1;
+			} else if (((unsigned char)text[i] & 0xc0) != 0x80) {
+				col++;
+			}
+		}
+		return sw_errf(err, -1, "%s:%d:%d: %s", file, line, col,
+			       text[bad] ? "file is not valid UTF-8" : "file contains a NUL character");
+	}
 
 	memset(&b, 0, sizeof(b));
 	b.file = file;

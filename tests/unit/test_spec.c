@@ -553,8 +553,12 @@ static void test_spec__limits(void **state)
 	/* Invalid UTF-8 and NUL characters never reach the structs. */
 	msg = parse_err(HEAD "  version: \"\\0\"\n");
 	assert_non_null(strstr(msg, "NUL"));
-	msg = parse_err(HEAD "  version: \"\xff\xfe\"\n");
-	assert_non_null(strstr(msg, "app.yaml:"));
+	assert_string_equal(parse_err(HEAD "  version: \"\xff\xfe\"\n"), "app.yaml:7:13: file is not valid UTF-8");
+	struct spec_set s2;
+	const char nul[] = "a: 1\nb: \0\n";
+	sw_err_clear(&err);
+	assert_int_equal(spec_parse_text(&s2, nul, sizeof(nul) - 1, "app.yaml", &err), -1);
+	assert_string_equal(err.msg, "app.yaml:2:4: file contains a NUL character");
 }
 
 static void test_spec__durations(void **state)
