@@ -13,6 +13,7 @@
 #include <string.h>
 #include <signal.h>
 #include <unistd.h>
+#include <dirent.h>
 #include <sys/stat.h>
 
 #include <cmocka.h>
@@ -791,6 +792,56 @@ static void test_spec__workdir_is_resolved_lexically(void **state)
 	spec_set_release(&set);
 }
 
+/* The directory of the source tree, as seen from where the tests run. */
+static void source_path(char *out, size_t size, const char *rel)
+{
+	/* __FILE__ is as the compiler saw it, relative to the build directory
+	 * the tests run in. */
+	const char *self = __FILE__;
+	const char *end = strstr(self, "tests/unit/test_spec.c");
+	snprintf(out, size, "%.*s%s", (int)(end ? end - self : 0), self, rel);
+}
+
+/* The fuzz corpus replays as a test: no crash, no leak, apps round-trip. */
+static void test_spec__fuzz_corpus_replays(void **state)
+{
+	char dir[1024];
+	struct dirent *de;
+	size_t files = 0, apps = 0;
+	source_path(dir, sizeof(dir), "tests/fuzz/corpus/spec");
+	DIR *d = opendir(dir);
+	assert_non_null(d);
+	while ((de = readdir(d))) {
+		char path[2048];
+		struct spec_set set;
+		struct sw_err err = {0};
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		files++;
+		if (spec_parse_path(&set, path, &err) != 0) {
+			assert_true(err.msg[0] != '\0');
+			continue;
+		}
+		for (size_t i = 0; i < set.napps; i++, apps++) {
+			char *t1 = spec_app_canonical(set.apps[i]);
+			json_t *j = json_loads(t1, 0, NULL);
+			struct spec_app *b = NULL;
+			assert_int_equal(spec_app_from_json(&b, j, &err), 0);
+			char *t2 = spec_app_canonical(b);
+			assert_string_equal(t1, t2);
+			free(t1);
+			free(t2);
+			json_decref(j);
+			spec_app_unref(b);
+		}
+		spec_set_release(&set);
+	}
+	closedir(d);
+	assert_true(files >= 10);
+	assert_true(apps >= 5);
+}
+
 static void test_spec__example_documents_parse(void **state)
 {
 	static const char *const files[] = {"hello.yaml", "hello-bluegreen.yaml", "hello-rolling.yaml"};
@@ -798,11 +849,9 @@ static void test_spec__example_documents_parse(void **state)
 		char path[1024];
 		struct spec_set set;
 		struct sw_err err = {0};
-		/* __FILE__ is as the compiler saw it, relative to the build directory
-		 * the tests run in. */
-		const char *self = __FILE__;
-		const char *end = strstr(self, "tests/unit/test_spec.c");
-		snprintf(path, sizeof(path), "%.*sexamples/%s", (int)(end ? end - self : 0), self, files[i]);
+		char rel[256];
+		snprintf(rel, sizeof(rel), "examples/%s", files[i]);
+		source_path(path, sizeof(path), rel);
 		if (spec_parse_path(&set, path, &err) != 0)
 			fail_msg("%s", err.msg);
 		assert_true(set.napps >= 1);
@@ -830,6 +879,7 @@ int main(void)
 		cmocka_unit_test(test_spec__refcount),
 		cmocka_unit_test(test_spec__workdir_is_resolved_lexically),
 		cmocka_unit_test(test_spec__example_documents_parse),
+		cmocka_unit_test(test_spec__fuzz_corpus_replays),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
