@@ -122,13 +122,21 @@ int sw_duration_parse(const char *s, uint64_t *out_ms)
 	if (!s || !*s)
 		return -1;
 	while (*p) {
-		char *end;
+		/* digits, optionally "." digits; nothing else (no exponents, hex) */
+		double v = 0, scale = 1;
 		if (!(*p >= '0' && *p <= '9'))
 			return -1;
-		double v = strtod(p, &end);
-		if (end == p || v < 0 || !isfinite(v))
-			return -1;
-		p = end;
+		for (; *p >= '0' && *p <= '9'; p++)
+			v = v * 10 + (*p - '0');
+		if (*p == '.') {
+			p++;
+			if (!(*p >= '0' && *p <= '9'))
+				return -1;
+			for (; *p >= '0' && *p <= '9'; p++) {
+				scale /= 10;
+				v += (*p - '0') * scale;
+			}
+		}
 		size_t best = 0;
 		double mul = 0;
 		for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
@@ -142,7 +150,7 @@ int sw_duration_parse(const char *s, uint64_t *out_ms)
 			return -1;
 		p += best;
 		total += v * mul;
-		if (total > 1e15)
+		if (!isfinite(total) || total > 1e15)
 			return -1;
 	}
 	*out_ms = (uint64_t)(total + 0.5);
@@ -151,27 +159,28 @@ int sw_duration_parse(const char *s, uint64_t *out_ms)
 
 void sw_duration_format(char *out, size_t size, uint64_t ms)
 {
+	static const struct {
+		const char *unit;
+		uint64_t ms;
+	} units[] = {{"h", 3600000}, {"m", 60000}, {"s", 1000}, {"ms", 1}};
+	size_t n = 0;
+	if (size == 0)
+		return;
+	out[0] = '\0';
 	if (ms == 0) {
 		snprintf(out, size, "0s");
 		return;
 	}
-	if (ms % 1000) {
-		if (ms < 1000)
-			snprintf(out, size, "%llums", (unsigned long long)ms);
-		else
-			snprintf(out, size, "%.3gs", (double)ms / 1000);
-		return;
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]) && n < size; i++) {
+		uint64_t k = ms / units[i].ms;
+		if (!k)
+			continue;
+		ms -= k * units[i].ms;
+		int w = snprintf(out + n, size - n, "%llu%s", (unsigned long long)k, units[i].unit);
+		if (w < 0)
+			break;
+		n += (size_t)w;
 	}
-	uint64_t s = ms / 1000, h = s / 3600, m = (s % 3600) / 60;
-	s %= 60;
-	size_t n = 0;
-	out[0] = '\0';
-	if (h)
-		n += (size_t)snprintf(out + n, size - n, "%lluh", (unsigned long long)h);
-	if (m && n < size)
-		n += (size_t)snprintf(out + n, size - n, "%llum", (unsigned long long)m);
-	if (s && n < size)
-		snprintf(out + n, size - n, "%llus", (unsigned long long)s);
 }
 
 size_t sw_edit_distance(const char *a, const char *b)

@@ -34,7 +34,7 @@ static void test_util__duration_parse_accepts(void **state)
 static void test_util__duration_parse_rejects(void **state)
 {
 	static const char *const cases[] = {"", "10", "s", "ms", "1x", "-1s", "1 s", " 1s", "1s ",
-					    "1sec", "1d", "abc", "1.5", "1s2"};
+					    "1sec", "1d", "abc", "1.5", "1s2", "1e3s", "0x10s", "1.s", ".5s"};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		uint64_t ms = 0;
 		if (sw_duration_parse(cases[i], &ms) == 0)
@@ -52,7 +52,8 @@ static void test_util__duration_format(void **state)
 		const char *out;
 	} cases[] = {
 		{0, "0s"},        {500, "500ms"},  {1000, "1s"},    {90000, "1m30s"},
-		{3600000, "1h"},  {3661000, "1h1m1s"}, {1500, "1.5s"}, {7200000, "2h"},
+		{3600000, "1h"},  {3661000, "1h1m1s"}, {1500, "1s500ms"}, {7200000, "2h"},
+		{1234, "1s234ms"}, {3661500, "1h1m1s500ms"}, {90500, "1m30s500ms"},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		char out[64];
