@@ -30,10 +30,11 @@ run_unit() {
 		[ -f "$t" ] && [ -x "$t" ] || continue
 		echo "# $label $(basename "$t")"
 		local out
-		out=$(CMOCKA_MESSAGE_OUTPUT=TAP HELLO_BIN="$PWD/$dir/hello" \
+		# from the build dir, as `meson test` runs them (tests find ../examples)
+		out=$(cd "$dir" && CMOCKA_MESSAGE_OUTPUT=TAP HELLO_BIN="$PWD/hello" \
 			ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 			UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-			timeout 300 "$t" 2>&1)
+			timeout 300 "./tests/unit/$(basename "$t")" 2>&1)
 		rc=$?
 		count_tap "$label $(basename "$t")" < <(printf '%s\n' "$out")
 		if [ $rc -ne 0 ] && ! grep -q '^not ok' <<<"$out"; then

@@ -618,8 +618,8 @@ static void test_api__feed_matches_socket(void **state)
 	struct server *s = start_default();
 	const char *reqs[] = {
 		"GET /v1/apps/web/history?limit=3 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-		"GET /v1/apps/a/history HTTP/1.1\r\n\r\nPOST /v1/echo HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}"
-		"PUT /v1/echo HTTP/1.1\r\n\r\nGET /x HTTP/1.1\r\n\r\nxyz\r\n\r\n",
+		("GET /v1/apps/a/history HTTP/1.1\r\n\r\nPOST /v1/echo HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}"
+		 "PUT /v1/echo HTTP/1.1\r\n\r\nGET /x HTTP/1.1\r\n\r\nxyz\r\n\r\n"),
 		"POST /v1/echo HTTP/1.1\r\nContent-Length: 100\r\n\r\n{}",
 	};
 	struct api *feed = NULL;

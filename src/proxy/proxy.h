@@ -1,0 +1,94 @@
+/*
+ * proxy: Slipway's data plane, run as its own process (`slipway proxy`,
+ * started and supervised by `slipway serve`). It serves HTTP/1.1 on every
+ * listen address of its route table (see table.h), forwards each request
+ * to a backend picked by the table, and measures every app x revision
+ * (see metrics.h).
+ *
+ * It keeps serving the last table it got while the control plane is down
+ * or restarting: the table is also saved to DIR/proxy-table.json and read
+ * back at start. The control plane talks to it over DIR/proxy.sock with
+ * the same HTTP/JSON server as the main API:
+ *
+ *	PUT  /v1/table            replace the route table (table.h JSON)
+ *	GET  /v1/table            the current table
+ *	GET  /v1/stats?window=N   metrics_json of the last N seconds, plus
+ *	                          {"backends": {"ID": {"inflight": n, "conns": n}}}
+ *	GET  /metrics             Prometheus text
+ *	GET  /v1/version          {"version", "pid", "tableVersion"}
+ *
+ * HTTP behaviour: keep-alive with clients; pooled keep-alive connections
+ * to upstreams; bodies streamed both ways (Content-Length and chunked)
+ * with back-pressure, never buffered whole; `Connection: upgrade`
+ * (WebSocket) tunnelled; X-Forwarded-For / -Proto / X-Request-Id (made
+ * when absent) added; hop-by-hop headers removed. Errors: header section
+ * over the limit → 431; malformed → 400; Content-Length together with
+ * Transfer-Encoding, or conflicting Content-Length → 400; no route → 404;
+ * no backend → 503; upstream connect failure → one retry on another
+ * backend for idempotent methods, then 502; upstream too slow → 504.
+ * Timeouts: connect, client header read (slowloris), idle keep-alive,
+ * upstream response.
+ *
+ * A backend left out of a new table leaves rotation at once; requests in
+ * flight to it finish; idle pooled connections to it are closed.
+ */
+#ifndef SW_PROXY_H
+#define SW_PROXY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "metrics.h"
+#include "table.h"
+#include "util/buf.h"
+#include "util/util.h"
+
+struct proxy_config {
+	uv_loop_t *loop;
+	uint64_t connect_timeout_ms;  /* default 5000 */
+	uint64_t header_timeout_ms;   /* client must send headers within; default 10000 */
+	uint64_t idle_timeout_ms;     /* keep-alive idle; default 60000 */
+	uint64_t upstream_timeout_ms; /* upstream response headers within; default 60000 */
+	size_t max_header_bytes;      /* default 16384 */
+	size_t max_conns;             /* client connections; default 10000 */
+	size_t pool_per_backend;      /* idle upstream connections kept; default 32 */
+	const char *access_log;       /* path of a JSON-lines access log, or NULL */
+};
+
+struct proxy;
+
+int proxy_new(struct proxy **out, const struct proxy_config *cfg, struct sw_err *err);
+/* Installs a new table (takes ownership): opens listeners for new listen
+ * addresses, closes ones no route uses any more, keeps the others and
+ * their connections. On a listener error (address in use) the previous
+ * table stays and err says which address. */
+int proxy_set_table(struct proxy *p, struct table *t, struct sw_err *err);
+const struct table *proxy_table(const struct proxy *p);
+struct metrics *proxy_metrics(struct proxy *p);
+/* {"ID": {"inflight": n, "conns": n}} for every backend seen. */
+json_t *proxy_backends_json(struct proxy *p);
+/* Closes listeners and connections; frees once the loop ran the closes. */
+void proxy_free(struct proxy *p);
+
+/*
+ * Feeds raw bytes as one client connection on `listen` without sockets
+ * (upstreams are real: backends in the table must be reachable or the
+ * request fails like it would). For the fuzz target: runs the loop until
+ * the connection is done or `timeout_ms` passed; appends what the proxy
+ * would have written to the client to `out`.
+ */
+int proxy_feed_for_test(struct proxy *p, const char *listen, const char *data, size_t len,
+			struct buf *out, uint64_t timeout_ms);
+
+/* `slipway proxy`: runs the data plane process for DIR until SIGTERM.
+ * Returns the exit code. */
+struct proxy_main_options {
+	const char *state_dir;
+	const char *metrics_addr;     /* "127.0.0.1:PORT" for /metrics without auth, or NULL */
+	const char *access_log;
+};
+int proxy_main(const struct proxy_main_options *opt);
+
+#endif

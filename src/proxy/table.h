@@ -1,0 +1,129 @@
+/*
+ * table: the proxy's route table and how a request picks a backend. Pure:
+ * no I/O, no clock; the proxy engine and unit tests drive it.
+ *
+ * The control plane sends the whole table as JSON (table_from_json); the
+ * proxy swaps it in atomically. Shape:
+ *
+ *	{"version": 7,
+ *	 "routes": [{"app": "hello", "listen": "127.0.0.1:8080",
+ *	             "host": "hello.localhost" | "*.example.com" | null,
+ *	             "pathPrefix": "/", "sticky": false,
+ *	             "headerRoutes": [{"name": "X-Slipway-Version", "exact": "canary",
+ *	                               "regex": null, "revision": 3}],
+ *	             "groups": [{"revision": 2, "weight": 80,
+ *	                         "backends": [{"id": "hello-3", "addr": "127.0.0.1:20001"}]},
+ *	                        {"revision": 3, "weight": 20, "backends": [...]}]}]}
+ *
+ * Backends listed are the ones in rotation (ready, not draining); an
+ * instance leaves rotation by being left out of the next table.
+ *
+ * Matching: among the routes on the listener the request came in on, the
+ * host must match (exact, case-insensitive, port stripped; "*.x.com"
+ * matches any subdomain of x.com but not x.com; null matches any host), and
+ * the longest matching pathPrefix wins (prefix "/api" matches "/api" and
+ * "/api/x", not "/apix"); on a tie an exact host beats a wildcard beats
+ * none.
+ *
+ * Picking a group: a header route that matches sends the request to its
+ * revision (if that group has backends); else a sticky cookie naming a
+ * revision that has backends; else smooth weighted round-robin over the
+ * groups that have backends and weight > 0 (deterministic: over any 100
+ * consecutive picks a group of weight 20 gets exactly 20 when the weights
+ * sum to 100). Groups with weight > 0 but no backends give their share to
+ * the others; if no group with weight > 0 has backends, any group with
+ * backends serves (never 503 while something could answer). Within a
+ * group, backends are used round-robin.
+ */
+#ifndef SW_PROXY_TABLE_H
+#define SW_PROXY_TABLE_H
+
+#include <regex.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "util/util.h"
+
+#define TABLE_STICKY_COOKIE "slipway_rev"
+
+struct table_backend {
+	char *id;            /* instance id */
+	char *addr;          /* "127.0.0.1:PORT" */
+};
+
+struct table_group {
+	int64_t revision;
+	uint32_t weight;     /* 0..100 share of new requests */
+	struct table_backend *backends;
+	size_t nbackends;
+	/* balancing state, owned by the table */
+	int64_t swrr_current;
+	size_t rr_next;
+};
+
+struct table_header_route {
+	char *name;          /* header name, matched case-insensitively */
+	char *exact;         /* exact value, or NULL */
+	char *regex_src;     /* or a POSIX extended regex (whole value must match) */
+	regex_t regex;
+	bool has_regex;
+	int64_t revision;    /* group the request goes to */
+};
+
+struct table_route {
+	char *app;
+	char *listen;
+	char *host;          /* NULL = any */
+	char *path_prefix;   /* "/" default */
+	bool sticky;
+	struct table_header_route *header_routes;
+	size_t nheader_routes;
+	struct table_group *groups;
+	size_t ngroups;
+};
+
+struct table {
+	int64_t version;
+	struct table_route *routes;
+	size_t nroutes;
+};
+
+/* Validates and builds a table; errors name the JSON path
+ * ("routes[0].groups[1].weight must be 0..100"). Weights of a route must
+ * sum to 100 unless all are 0. */
+int table_from_json(struct table **out, const json_t *j, struct sw_err *err);
+/* The table as JSON (same shape as the input). */
+json_t *table_to_json(const struct table *t);
+void table_free(struct table *t);
+
+/* The distinct listen addresses of the table, for the listeners. The
+ * returned array and strings are owned by the table's lifetime. */
+size_t table_listens(const struct table *t, const char **out, size_t max);
+
+/* Finds the route for a request that arrived on `listen`; NULL = 404. */
+struct table_route *table_match(struct table *t, const char *listen, const char *host,
+				const char *path);
+
+/* Request facts the pick needs; get_header returns the first value of a
+ * header (case-insensitive name) or NULL. */
+struct table_request {
+	const char *(*get_header)(const char *name, void *data);
+	void *data;
+	int64_t sticky_revision;  /* from the cookie; 0 = none */
+	const struct table_backend *exclude; /* retry: avoid this backend if possible */
+};
+
+/* Picks a group and a backend. Returns 0, or SW_ENOTFOUND when the route
+ * has no backend at all (503). *out_set_cookie is true when a sticky
+ * route's response should set the cookie (none or a stale one came in). */
+int table_pick(struct table_route *r, const struct table_request *req,
+	       struct table_group **out_group, struct table_backend **out_backend,
+	       bool *out_set_cookie);
+
+/* Parses the revision out of a Cookie header value; 0 when absent. */
+int64_t table_cookie_revision(const char *cookie_header);
+
+#endif
