@@ -1,11 +1,14 @@
 #include "daemon_int.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/close_range.h>
 #include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
@@ -482,13 +485,124 @@ static int auth_token(const char *token, const char *method, const char *path, c
 	return 0;
 }
 
+/* Reads NAME's value from a process's initial environment into out. */
+static bool proc_env(pid_t pid, const char *name, char *out, size_t size)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/environ", (int)pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return false;
+	struct buf b = BUF_INIT;
+	char chunk[4096];
+	size_t k;
+	b.cap = 1 << 20;
+	while ((k = fread(chunk, 1, sizeof(chunk), f)) > 0 && buf_add(&b, chunk, k) == 0)
+		;
+	fclose(f);
+	bool found = false;
+	size_t nl = strlen(name);
+	for (size_t i = 0; i < b.len; i += strlen(b.s + i) + 1) {
+		if (strncmp(b.s + i, name, nl) == 0 && b.s[i + nl] == '=') {
+			sw_strlcpy(out, b.s + i + nl + 1, size);
+			found = true;
+			break;
+		}
+	}
+	buf_release(&b);
+	return found;
+}
+
+/* Session id of a process (field 6 of /proc/PID/stat), or -1. */
+static pid_t proc_session(pid_t pid)
+{
+	char path[64], line[1024];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return -1;
+	size_t n = fread(line, 1, sizeof(line) - 1, f);
+	fclose(f);
+	line[n] = '\0';
+	char *p = strrchr(line, ')');
+	int ppid, pgrp, sid;
+	char state;
+	if (!p || sscanf(p + 1, " %c %d %d %d", &state, &ppid, &pgrp, &sid) != 4)
+		return -1;
+	return sid;
+}
+
+static bool app_has_pid(struct daemon *d, pid_t pid)
+{
+	for (size_t i = 0; i < d->napps; i++)
+		for (size_t k = 0; k < d->apps[i]->ninsts; k++)
+			if (d->apps[i]->insts[k]->pid == pid)
+				return true;
+	return false;
+}
+
+/*
+ * Finds instance processes of this state dir that no row names: a daemon
+ * killed while spawning leaves a process whose pid it never recorded. Each
+ * instance runs as a session leader with SLIPWAY_STATE_DIR and
+ * SLIPWAY_INSTANCE in its environment. One whose id has a row without a pid
+ * (`unrecorded`) is adopted; any other is killed with its process group.
+ */
+static void sweep_orphans(struct daemon *d, struct store_instance **unrecorded, size_t n)
+{
+	DIR *proc = opendir("/proc");
+	struct dirent *de;
+	if (!proc)
+		return;
+	while ((de = readdir(proc))) {
+		char *end;
+		long v = strtol(de->d_name, &end, 10);
+		if (*end || v <= 1 || v == getpid())
+			continue;
+		pid_t pid = (pid_t)v;
+		char dir[PATH_MAX], id[128];
+		if (proc_session(pid) != pid || !proc_env(pid, "SLIPWAY_STATE_DIR", dir, sizeof(dir)) ||
+		    strcmp(dir, d->dir) != 0 || !proc_env(pid, "SLIPWAY_INSTANCE", id, sizeof(id)) ||
+		    app_has_pid(d, pid))
+			continue;
+		struct store_instance *row = NULL;
+		for (size_t i = 0; i < n; i++)
+			if (unrecorded[i] && strcmp(unrecorded[i]->id, id) == 0)
+				row = unrecorded[i];
+		struct app *a = row ? daemon_app_find(d, row->app) : NULL;
+		struct sw_err err = {0};
+		struct spec_app *spec = a ? daemon_app_spec(d, a, row->revision, &err) : NULL;
+		struct runtime_instance *inst = NULL;
+		if (spec)
+			inst = runtime_adopt(d->rt, spec, row->revision, row->id, pid,
+					     runtime_proc_start_time(pid), (uint16_t)row->port, false,
+					     (uint32_t)row->restarts, &err);
+		if (inst) {
+			app_attach(a, inst, row->created_ms);
+			inst_save(d, inst);
+			daemon_event(d, a->name, "InstanceAdopted", NULL,
+				     "instance %s (pid %d) was started by the last daemon as it "
+				     "stopped; adopted", row->id, (int)pid);
+			for (size_t i = 0; i < n; i++)
+				if (unrecorded[i] == row)
+					unrecorded[i] = NULL;
+			continue;
+		}
+		kill(-pid, SIGKILL);
+		daemon_event(d, NULL, "OrphanKilled", NULL,
+			     "process %d (instance %s) had no record; killed it and its group",
+			     (int)pid, id);
+	}
+	closedir(proc);
+}
+
 /* Loads apps from the store and takes over the instances a previous daemon
  * left running. */
 static int load_state(struct daemon *d, struct sw_err *err)
 {
 	struct store_app *apps = NULL;
-	struct store_instance *insts = NULL;
-	size_t napps = 0, ninsts = 0;
+	struct store_instance *insts = NULL, **unrecorded = NULL;
+	size_t napps = 0, ninsts = 0, nunrec = 0;
 	int r = -1;
 
 	if (store_app_list(d->store, &apps, &napps, err) < 0)
@@ -505,13 +619,18 @@ static int load_state(struct daemon *d, struct sw_err *err)
 	}
 	if (store_instance_list(d->store, NULL, &insts, &ninsts, err) < 0)
 		goto out;
+	unrecorded = xcalloc(ninsts + 1, sizeof(*unrecorded));
 	for (size_t i = 0; i < ninsts; i++) {
 		struct store_instance *si = &insts[i];
 		struct app *a = daemon_app_find(d, si->app);
 		struct sw_err e = {0};
 		struct spec_app *spec = a ? daemon_app_spec(d, a, si->revision, &e) : NULL;
 		struct runtime_instance *inst = NULL;
-		if (spec && si->pid > 0)
+		if (a && si->pid <= 0) {
+			unrecorded[nunrec++] = si; /* spawned, maybe, as the daemon died */
+			continue;
+		}
+		if (spec)
 			inst = runtime_adopt(d->rt, spec, si->revision, si->id, si->pid,
 					     si->start_time, (uint16_t)si->port, si->ready,
 					     (uint32_t)si->restarts, &e);
@@ -531,8 +650,19 @@ static int load_state(struct daemon *d, struct sw_err *err)
 		struct sw_err e2 = {0};
 		store_instance_delete(d->store, si->id, &e2);
 	}
+	sweep_orphans(d, unrecorded, nunrec);
+	for (size_t i = 0; i < nunrec; i++) {
+		if (!unrecorded[i])
+			continue;
+		struct sw_err e2 = {0};
+		daemon_event(d, unrecorded[i]->app, "InstanceLost", NULL,
+			     "instance %s was being started when the last daemon stopped; "
+			     "no process found", unrecorded[i]->id);
+		store_instance_delete(d->store, unrecorded[i]->id, &e2);
+	}
 	r = 0;
 out:
+	free(unrecorded);
 	store_app_list_free(apps, napps);
 	store_instance_list_free(insts, ninsts);
 	return r;
@@ -609,6 +739,10 @@ int daemon_run(const struct daemon_options *opt)
 		goto out;
 	}
 	chmod(d->dir, 0700);
+	/* Instances inherit this: it tells which daemon's they are (see
+	 * sweep_orphans). No other descriptor of ours may leak into them. */
+	setenv("SLIPWAY_STATE_DIR", d->dir, 1);
+	close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
 	if (take_lock(d, &err) < 0 || load_token(d, &err) < 0)
 		goto out;
 	buf_addf(&path, "%s/logs", d->dir);

@@ -206,6 +206,24 @@ load helpers
 	DAEMON_PID=
 	start_daemon
 	wait_for 30 app_ready_at hello 2 2
+	# nothing the killed daemon was starting is left unsupervised
+	wait_for 10 eval '[ "$(our_hello_pids | sort | tr "\n" " ")" = "$(instance_fields hello pid | sort | tr "\n" " ")" ]'
+}
+
+@test "an instance spawned as the daemon was killed is adopted or killed, never orphaned" {
+	start_daemon
+	app_yaml hello 1.0.0 1 > "$T/v1.yaml"
+	slipway apply -f "$T/v1.yaml" --wait
+	for v in 2 3 4 5; do
+		app_yaml hello "$v.0.0" 1 > "$T/v.yaml"
+		slipway apply -f "$T/v.yaml"
+		kill -9 "$DAEMON_PID"
+		wait "$DAEMON_PID" 2>/dev/null || true
+		DAEMON_PID=
+		start_daemon
+		wait_for 30 app_ready_at hello "$v" 1
+		wait_for 10 eval '[ "$(our_hello_pids | sort | tr "\n" " ")" = "$(instance_fields hello pid | sort | tr "\n" " ")" ]'
+	done
 }
 
 @test "SIGTERM stops instances gracefully; --keep-instances leaves them running" {

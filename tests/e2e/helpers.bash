@@ -27,7 +27,7 @@ slipway() { "$SLIPWAY_BIN" "$@"; }
 # Starts the daemon in the background; waits until its API answers.
 start_daemon() {
 	"$SLIPWAY_BIN" serve --port-range "$PORT_BASE-$((PORT_BASE + 99))" --backoff 200ms "$@" \
-		>>"$T/daemon.log" 2>&1 &
+		>>"$T/daemon.log" 2>&1 3>&- &
 	DAEMON_PID=$!
 	wait_for 10 slipway version --json
 	wait_for 10 slipway get apps
