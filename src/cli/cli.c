@@ -513,6 +513,33 @@ static int cmd_status(struct cli *c, int argc, char **argv)
 	printf("\nReady:      %lld/%lld\n", jint(j, "ready"), jint(j, "replicas"));
 	if (*jstr(j, "listen"))
 		printf("Listen:     %s\n", jstr(j, "listen"));
+	json_t *groups = json_object_get(j, "groups");
+	if (json_array_size(groups)) {
+		struct table gt;
+		table_init(&gt, 6);
+		table_row(&gt, "REVISION", "WEIGHT", "READY", "REQ/S", "SUCCESS", "P99");
+		size_t gi;
+		json_t *g;
+		json_array_foreach(groups, gi, g) {
+			char rev[24], w[24], ready[24], rate[32] = "-", succ[32] = "-", p99[32] = "-";
+			snprintf(rev, sizeof(rev), "%lld", jint(g, "revision"));
+			snprintf(w, sizeof(w), "%lld%%", jint(g, "weight"));
+			snprintf(ready, sizeof(ready), "%lld", jint(g, "ready"));
+			if (json_is_number(json_object_get(g, "rate")))
+				snprintf(rate, sizeof(rate), "%.1f",
+					 json_number_value(json_object_get(g, "rate")));
+			if (json_is_number(json_object_get(g, "successRate")))
+				snprintf(succ, sizeof(succ), "%.2f%%",
+					 100 * json_number_value(json_object_get(g, "successRate")));
+			if (json_is_number(json_object_get(g, "p99Ms")))
+				snprintf(p99, sizeof(p99), "%.1fms",
+					 json_number_value(json_object_get(g, "p99Ms")));
+			table_row(&gt, rev, w, ready, rate, succ, p99);
+		}
+		printf("\nTraffic (last 10s):\n");
+		table_print(&gt, stdout);
+		table_release(&gt);
+	}
 	struct table t;
 	table_init(&t, 9);
 	table_row(&t, "INSTANCE", "REVISION", "VERSION", "STATE", "READY", "PID", "PORT",
@@ -721,6 +748,50 @@ static int cmd_logs(struct cli *c, int argc, char **argv)
 	return r;
 }
 
+static int cmd_routes(struct cli *c, int argc, char **argv)
+{
+	const struct command *cmd = find_command("routes");
+	int first = parse_opts(cmd, argc, argv, NULL, json_opts, common_opt, c);
+	POSITIONAL(cmd, first, argc, 0, 0);
+	json_t *j = NULL;
+	if (call(c, "GET", "/v1/routes", NULL, &j) != 0)
+		return 1;
+	if (c->json) {
+		print_json(j);
+		json_decref(j);
+		return 0;
+	}
+	json_t *proxy = json_object_get(j, "proxy");
+	printf("proxy: %s (pid %lld)\n\n",
+	       json_is_true(json_object_get(proxy, "up")) ? "up" : "not reachable",
+	       jint(proxy, "pid"));
+	struct table t;
+	table_init(&t, 6);
+	table_row(&t, "LISTEN", "HOST", "PATH", "APP", "STICKY", "BACKENDS");
+	size_t i;
+	json_t *r;
+	json_array_foreach(json_object_get(j, "routes"), i, r) {
+		struct buf be = BUF_INIT;
+		size_t k;
+		json_t *g;
+		json_array_foreach(json_object_get(r, "groups"), k, g)
+			buf_addf(&be, "%srev %lld: %lld%% x %zu", k ? ", " : "", jint(g, "revision"),
+				 jint(g, "weight"), json_array_size(json_object_get(g, "backends")));
+		const char *host = jstr(r, "host");
+		table_row(&t, jstr(r, "listen"), *host ? host : "*", jstr(r, "pathPrefix"),
+			  jstr(r, "app"), json_is_true(json_object_get(r, "sticky")) ? "yes" : "no",
+			  be.len ? be.s : "none ready");
+		buf_release(&be);
+	}
+	if (t.nrows > 1)
+		table_print(&t, stdout);
+	else
+		printf("no routes; give an app spec.route.listen to serve it through the proxy\n");
+	table_release(&t);
+	json_decref(j);
+	return 0;
+}
+
 /* ---- changes ---- */
 
 struct rollback_opts {
@@ -823,6 +894,7 @@ static int serve_opt(int o, const char *arg, void *data)
 	switch (o) {
 	case 'a': s->d.api_addr = arg; return 0;
 	case 'k': s->d.keep_instances = true; return 0;
+	case 'm': s->d.metrics_addr = arg; return 0;
 	case 's': s->d.state_dir = arg; return 0;
 	case 'p': {
 		unsigned a, b;
@@ -855,6 +927,7 @@ static int cmd_serve(struct cli *c, int argc, char **argv)
 					   {"state-dir", required_argument, NULL, 's'},
 					   {"port-range", required_argument, NULL, 'p'},
 					   {"backoff", required_argument, NULL, 'b'},
+					   {"metrics", required_argument, NULL, 'm'},
 					   {0}};
 	struct serve_opts so = {.d = {.state_dir = c->state_dir}};
 	const struct command *cmd = find_command("serve");
@@ -882,6 +955,9 @@ static const struct command commands[] = {
 	{"history", cmd_history, "history APP [--json]", "Lists an app's revisions."},
 	{"logs", cmd_logs, "logs APP [--instance ID] [-f] [--tail BYTES] [--json]",
 	 "Prints the output of the app's instances; -f keeps following it."},
+	{"routes", cmd_routes, "routes [--json]",
+	 "Lists the proxy's listeners and routes with each revision's weight and\n"
+	 "backends in rotation."},
 	{"events", cmd_events, "events [APP] [--app APP] [--json]",
 	 "Prints the event log: every state change, with time, reason and actor."},
 	{"rollback", cmd_rollback, "rollback APP [--to REVISION] [--wait] [--json]",
@@ -893,10 +969,12 @@ static const struct command commands[] = {
 	{"version", cmd_version, "version [--json]", "Prints slipway's version."},
 	{"serve", cmd_serve,
 	 "serve [--state-dir DIR] [--api 127.0.0.1:PORT] [--keep-instances]\n"
-	 "                     [--port-range MIN-MAX] [--backoff DUR]",
+	 "                     [--port-range MIN-MAX] [--backoff DUR] [--metrics 127.0.0.1:PORT]",
 	 "Runs the daemon in the foreground. The API listens on DIR/slipway.sock;\n"
 	 "--api also serves it on TCP, where requests need `Authorization: Bearer\n"
-	 "<token>` with the token in DIR/token. SIGTERM/SIGINT stop it and its\n"
+	 "<token>` with the token in DIR/token. It starts `slipway proxy`, the data\n"
+	 "plane, and supervises it; --metrics makes the proxy serve /metrics on TCP\n"
+	 "without auth. SIGTERM/SIGINT stop it and its\n"
 	 "instances (unless --keep-instances). Instances outlive a crashed daemon and\n"
 	 "are adopted when it starts again."},
 };

@@ -242,15 +242,80 @@ static void stop_instance(struct runtime *rt, struct runtime_instance *inst)
 	runtime_stop(rt, inst);
 }
 
-/* Stops an instance and records that it is on its way out, so that a
- * daemon restarted meanwhile finishes the stop instead of counting it. */
+#define DRAIN_CHECK_MS 50
+
+/* Stops the instances whose drain is over: the proxy has a table without
+ * them and reports no request in flight to them, or their drainTimeout
+ * passed (also when the proxy cannot be reached). */
+static void drain_check(uv_timer_t *t)
+{
+	struct daemon *d = t->data;
+	size_t n = 0;
+	for (size_t i = 0; i < d->napps; i++)
+		for (size_t k = 0; k < d->apps[i]->ninsts; k++)
+			n += ((struct inst_meta *)d->apps[i]->insts[k]->data)->draining;
+	if (n == 0 || d->stopping) {
+		uv_timer_stop(&d->drain);
+		return;
+	}
+	bool synced = proxyctl_sync(d);
+	json_t *stats = synced ? proxyctl_get(d, "/v1/stats?window=1") : NULL;
+	json_t *backends = json_object_get(stats, "backends");
+	uint64_t now = sw_now_ms();
+	for (size_t i = 0; i < d->napps; i++) {
+		struct app *a = d->apps[i];
+		for (size_t k = 0; k < a->ninsts; k++) {
+			struct runtime_instance *x = a->insts[k];
+			struct inst_meta *m = x->data;
+			if (!m->draining)
+				continue;
+			json_int_t inflight = json_integer_value(
+				json_object_get(json_object_get(backends, x->id), "inflight"));
+			bool idle = synced && backends && inflight == 0;
+			if (!idle && now < m->drain_deadline_ms)
+				continue;
+			m->draining = false;
+			if (idle)
+				daemon_event(d, a->name, "InstanceDrained", NULL,
+					     "instance %s has no request in flight; stopping it", x->id);
+			else
+				daemon_event(d, a->name, "DrainTimeout", NULL,
+					     "instance %s still had %lld requests in flight at its "
+					     "drainTimeout%s; stopping it", x->id, (long long)inflight,
+					     synced ? "" : " (proxy unreachable)");
+			runtime_stop(d->rt, x);
+		}
+	}
+	json_decref(stats);
+}
+
+static void drain_start(struct daemon *d)
+{
+	if (!uv_is_active((uv_handle_t *)&d->drain))
+		uv_timer_start(&d->drain, drain_check, 0, DRAIN_CHECK_MS);
+}
+
+/* Takes an instance out of service: a routed, ready instance first leaves
+ * the proxy's rotation and finishes its in-flight requests (drain_check
+ * stops it then); any other is stopped at once. The row says "Stopping"
+ * before anything happens, so that a daemon restarted meanwhile finishes
+ * the job instead of counting the instance. */
 static void stop_and_save(struct daemon *d, struct runtime_instance *inst)
 {
 	struct inst_meta *m = inst->data;
 	if (m->stopping)
 		return;
-	/* before runtime_stop: it may finish at once and free inst */
 	inst_save_as(d, inst, "Stopping");
+	if (inst->ready && inst->spec->route.listen && d->proxy) {
+		m->stopping = true;
+		m->draining = true;
+		m->drain_deadline_ms = sw_now_ms() + inst->spec->drain_timeout_ms;
+		daemon_event(d, m->app->name, "InstanceDraining", NULL,
+			     "instance %s left rotation; waiting up to %llums for its requests",
+			     inst->id, (unsigned long long)inst->spec->drain_timeout_ms);
+		drain_start(d);
+		return;
+	}
 	stop_instance(d->rt, inst);
 }
 
@@ -381,6 +446,7 @@ static void reconcile_all(struct daemon *d)
 		return;
 	for (size_t i = 0; i < d->napps; i++)
 		reconcile_app(d, d->apps[i]);
+	proxyctl_sync(d);
 }
 
 static void on_kick(uv_timer_t *t)
@@ -701,6 +767,8 @@ static void on_signal(uv_signal_t *s, int signum)
 	d->stopping = true;
 	uv_timer_stop(&d->tick);
 	uv_timer_stop(&d->kick);
+	uv_timer_stop(&d->drain);
+	proxyctl_stop(d, d->opt->keep_instances);
 	if (d->api) {
 		api_free(d->api);
 		d->api = NULL;
@@ -788,7 +856,10 @@ int daemon_run(const struct daemon_options *opt)
 
 	uv_timer_init(&d->loop, &d->tick);
 	uv_timer_init(&d->loop, &d->kick);
-	d->tick.data = d->kick.data = d;
+	uv_timer_init(&d->loop, &d->drain);
+	d->tick.data = d->kick.data = d->drain.data = d;
+	if (proxyctl_start(d, &err) < 0)
+		goto out;
 	uv_timer_start(&d->tick, on_tick, TICK_MS, TICK_MS);
 	uv_signal_init(&d->loop, &d->sigterm);
 	uv_signal_init(&d->loop, &d->sigint);
@@ -812,6 +883,8 @@ out:
 		api_free(d->api);
 	if (d->rt)
 		runtime_free(d->rt);
+	if (d->proxy && !d->stopping)
+		proxyctl_stop(d, true);
 	if (loop_ok) {
 		uv_walk(&d->loop, close_walk, NULL);
 		uv_run(&d->loop, UV_RUN_DEFAULT);
@@ -823,6 +896,7 @@ out:
 		app_free(d->dying[i]);
 	free(d->apps);
 	free(d->dying);
+	proxyctl_free(d);
 	if (d->store)
 		store_close(d->store);
 	if (d->lock_fd >= 0)

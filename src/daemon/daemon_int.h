@@ -9,6 +9,7 @@
 #include <uv.h>
 
 #include "api/api.h"
+#include "util/buf.h"
 #include "rollout/rollout.h"
 #include "runtime/runtime.h"
 #include "spec/spec.h"
@@ -20,7 +21,9 @@ struct app;
 /* Kept in runtime_instance.data: what the daemon knows of an instance. */
 struct inst_meta {
 	struct app *app;
-	bool stopping;        /* we asked the runtime to stop it */
+	bool stopping;        /* on its way out: draining or stopping */
+	bool draining;        /* out of rotation, waiting for in-flight requests */
+	uint64_t drain_deadline_ms; /* monotonic; stop anyway after this */
 	int64_t created_ms;   /* wall clock, for ordering */
 };
 
@@ -58,6 +61,8 @@ struct daemon {
 	uv_timer_t kick;              /* coalesced reconcile after changes */
 	uv_signal_t sigterm, sigint;
 	struct app *pending_app;      /* app of the instance runtime_start is creating */
+	struct proxyctl *proxy;       /* the data plane process */
+	uv_timer_t drain;             /* checks draining instances while there are some */
 	bool stopping;
 	int exit_code;
 };
@@ -77,5 +82,20 @@ void daemon_event(struct daemon *d, const char *app, const char *kind, const cha
 		  const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
 void handlers_register(struct daemon *d);
+
+/* proxyctl.c: the `slipway proxy` process and its route table. */
+int proxyctl_start(struct daemon *d, struct sw_err *err);
+/* The route table the apps call for now (new reference). */
+json_t *proxyctl_table_json(struct daemon *d);
+/* Sends the table if it changed; true when the proxy has the current one. */
+bool proxyctl_sync(struct daemon *d);
+/* GET on the proxy's control socket; parsed JSON or NULL. */
+json_t *proxyctl_get(struct daemon *d, const char *path);
+int proxyctl_metrics_text(struct daemon *d, struct buf *out);
+bool proxyctl_up(struct daemon *d);
+pid_t proxyctl_pid(struct daemon *d);
+/* Closes handles; SIGTERMs the proxy unless keep_running. */
+void proxyctl_stop(struct daemon *d, bool keep_running);
+void proxyctl_free(struct daemon *d);
 
 #endif

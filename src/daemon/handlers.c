@@ -3,6 +3,7 @@
 #include "daemon_int.h"
 
 #include <errno.h>
+#include <math.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,6 +67,55 @@ static int cmp_inst(const void *pa, const void *pb)
 	return strcmp(a->id, b->id);
 }
 
+/* A number field of the proxy's metrics JSON, or NaN when null/absent. */
+static double num(json_t *o, const char *key)
+{
+	json_t *v = json_object_get(o, key);
+	return json_is_number(v) ? json_number_value(v) : (double)NAN;
+}
+
+static json_t *num_or_null(double v)
+{
+	return isnan(v) ? json_null() : json_real(v);
+}
+
+/*
+ * The app's revision groups as the proxy sees them: weight, ready
+ * instances in rotation, and the live request rate, success rate and p99
+ * of the last 10 seconds.
+ */
+static json_t *groups_json(struct daemon *d, struct app *a)
+{
+	json_t *table = proxyctl_table_json(d);
+	json_t *stats = proxyctl_get(d, "/v1/stats?window=10");
+	json_t *out = json_array(), *route, *g, *series;
+	size_t i, k, l;
+	json_array_foreach(json_object_get(table, "routes"), i, route) {
+		if (strcmp(json_string_value(json_object_get(route, "app")), a->name) != 0)
+			continue;
+		json_array_foreach(json_object_get(route, "groups"), k, g) {
+			json_int_t rev = json_integer_value(json_object_get(g, "revision"));
+			json_t *s = NULL;
+			json_array_foreach(json_object_get(stats, "series"), l, series) {
+				const char *app = json_string_value(json_object_get(series, "app"));
+				if (app && strcmp(app, a->name) == 0 &&
+				    json_integer_value(json_object_get(series, "revision")) == rev)
+					s = series;
+			}
+			json_array_append_new(
+				out, json_pack("{s:I, s:O, s:i, s:o, s:o, s:o}", "revision", rev,
+					       "weight", json_object_get(g, "weight"), "ready",
+					       (int)json_array_size(json_object_get(g, "backends")),
+					       "rate", num_or_null(s ? num(s, "rate") : 0.0),
+					       "successRate", num_or_null(s ? num(s, "success_rate") : NAN),
+					       "p99Ms", num_or_null(s ? num(s, "p99_ms") : NAN)));
+		}
+	}
+	json_decref(table);
+	json_decref(stats);
+	return out;
+}
+
 static json_t *app_json(struct daemon *d, struct app *a, bool with_instances)
 {
 	struct sw_err err = {0};
@@ -94,8 +144,10 @@ static json_t *app_json(struct daemon *d, struct app *a, bool with_instances)
 			json_array_append_new(arr, instance_json(sorted[i]));
 		free(sorted);
 		json_object_set_new(j, "instances", arr);
-		if (spec && spec->route.listen)
+		if (spec && spec->route.listen) {
 			json_object_set_new(j, "listen", json_string(spec->route.listen));
+			json_object_set_new(j, "groups", groups_json(d, a));
+		}
 	}
 	return j;
 }
@@ -565,6 +617,32 @@ static void h_events(const struct api_req *req, struct api_resp *resp, void *dat
 	api_resp_json(resp, 200, json_pack("{s:o}", "events", arr));
 }
 
+/* GET /v1/routes: what the proxy is told, and whether it is up. */
+static void h_routes(const struct api_req *req, struct api_resp *resp, void *data)
+{
+	struct daemon *d = data;
+	json_t *t = proxyctl_table_json(d);
+	json_object_set_new(t, "proxy", json_pack("{s:i, s:b}", "pid", (int)proxyctl_pid(d), "up",
+						  proxyctl_up(d)));
+	api_resp_json(resp, 200, t);
+}
+
+/* GET /metrics: the proxy's Prometheus text. */
+static void h_metrics(const struct api_req *req, struct api_resp *resp, void *data)
+{
+	struct daemon *d = data;
+	struct buf text = BUF_INIT;
+	if (proxyctl_metrics_text(d, &text) < 0) {
+		buf_release(&text);
+		api_resp_error(resp, 503, "the proxy is not reachable");
+		return;
+	}
+	resp->status = 200;
+	resp->content_type = "text/plain; version=0.0.4";
+	buf_add(&resp->body, text.s ? text.s : "", text.len);
+	buf_release(&text);
+}
+
 void handlers_register(struct daemon *d)
 {
 	static const struct {
@@ -580,6 +658,8 @@ void handlers_register(struct daemon *d)
 		{"POST", "/v1/apps/{name}/rollback", h_rollback},
 		{"GET", "/v1/apps/{name}/logs", h_logs},
 		{"GET", "/v1/events", h_events},
+		{"GET", "/v1/routes", h_routes},
+		{"GET", "/metrics", h_metrics},
 	};
 	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
 		api_route(d->api, routes[i].method, routes[i].pattern, routes[i].h, d);
