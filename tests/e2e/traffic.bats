@@ -15,6 +15,7 @@ setup() {
 	PORT_BASE=$((21000 + (RANDOM % 300) * 100))
 	LISTEN=$((PORT_BASE + 99))
 	DAEMON_PID=
+	"$SLIPWAY_BIN" proxy --help >/dev/null 2>&1 || skip "slipway proxy is not in this build yet"
 }
 
 # hey_summary FILE: "<non-2xx responses> <errors>" from hey's report.
