@@ -753,6 +753,30 @@ static uint64_t rnd(void)
 	return z ^ (z >> 31);
 }
 
+static void test_proxy_table__cookie_parser_survives_junk(void **state)
+{
+	/* client-controlled bytes: never crash, and any revision found is
+	 * written right after "slipway_rev=" in the input */
+	static const char alphabet[] = "slipway_rev=0123456789; \t\"x,\\\x80\xff";
+	char in[64];
+	for (size_t round = 0; round < 200000; round++) {
+		size_t n = rnd() % sizeof(in);
+		for (size_t i = 0; i < n; i++)
+			in[i] = alphabet[rnd() % (sizeof(alphabet) - 1)];
+		in[n] = '\0';
+		if (rnd() % 2 && n > 14)
+			memcpy(in + rnd() % (n - 13), "slipway_rev=", 12);
+		int64_t rev = table_cookie_revision(in);
+		assert_true(rev >= 0);
+		if (rev > 0) {
+			char digits[32];
+			snprintf(digits, sizeof(digits), "%lld", (long long)rev);
+			assert_non_null(strstr(in, digits));
+			assert_non_null(strstr(in, "slipway_rev"));
+		}
+	}
+}
+
 static bool backend_in_route(const struct table_route *r, const struct table_backend *b,
 			     const struct table_group *g)
 {
@@ -842,6 +866,7 @@ int main(void)
 		cmocka_unit_test(test_proxy_table__retry_excludes_backend),
 		cmocka_unit_test(test_proxy_table__carry_state_continues_sequence),
 		cmocka_unit_test(test_proxy_table__cookie_parsing),
+		cmocka_unit_test(test_proxy_table__cookie_parser_survives_junk),
 		cmocka_unit_test(test_proxy_table__random_picks_stay_in_table),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
