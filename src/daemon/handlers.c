@@ -107,8 +107,8 @@ static json_t *groups_json(struct daemon *d, struct app *a)
 					       "weight", json_object_get(g, "weight"), "ready",
 					       (int)json_array_size(json_object_get(g, "backends")),
 					       "rate", num_or_null(s ? num(s, "rate") : 0.0),
-					       "successRate", num_or_null(s ? num(s, "success_rate") : NAN),
-					       "p99Ms", num_or_null(s ? num(s, "p99_ms") : NAN)));
+					       "successRate", num_or_null(s ? num(s, "successRate") : NAN),
+					       "p99Ms", num_or_null(s ? num(s, "p99Ms") : NAN)));
 		}
 	}
 	json_decref(table);
