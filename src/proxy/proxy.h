@@ -60,15 +60,26 @@ struct proxy_config {
 struct proxy;
 
 int proxy_new(struct proxy **out, const struct proxy_config *cfg, struct sw_err *err);
-/* Installs a new table (takes ownership): opens listeners for new listen
- * addresses, closes ones no route uses any more, keeps the others and
- * their connections. On a listener error (address in use) the previous
- * table stays and err says which address. */
+/* Installs a new table (takes ownership, also on failure): opens
+ * listeners for new listen addresses, closes ones no route uses any more,
+ * keeps the others and their connections. On a listener error (address in
+ * use) the previous table stays and err says which address. */
 int proxy_set_table(struct proxy *p, struct table *t, struct sw_err *err);
 const struct table *proxy_table(const struct proxy *p);
 struct metrics *proxy_metrics(struct proxy *p);
-/* {"ID": {"inflight": n, "conns": n}} for every backend seen. */
+/* {"ID": {"inflight": n, "conns": n, "inTable": bool}} for every backend
+ * of the table, and for backends that left it while requests to them or
+ * connections are still open. */
 json_t *proxy_backends_json(struct proxy *p);
+/* Also serves GET /metrics (Prometheus text, no auth) on addr, for
+ * `slipway proxy --metrics`. The listener lives until proxy_drain/free. */
+int proxy_serve_metrics(struct proxy *p, const char *addr, struct sw_err *err);
+/* Begins a graceful stop: closes every listener and idle keep-alive
+ * connection; busy connections close after their current response. */
+void proxy_drain(struct proxy *p);
+/* Client connections still open and not closing (in-flight requests,
+ * tunnels, keep-alive connections). */
+size_t proxy_active_conns(const struct proxy *p);
 /* Closes listeners and connections; frees once the loop ran the closes. */
 void proxy_free(struct proxy *p);
 
@@ -88,6 +99,7 @@ struct proxy_main_options {
 	const char *state_dir;
 	const char *metrics_addr;     /* "127.0.0.1:PORT" for /metrics without auth, or NULL */
 	const char *access_log;
+	uint64_t header_timeout_ms;   /* 0 = default; lowered by tests */
 };
 int proxy_main(const struct proxy_main_options *opt);
 
