@@ -42,6 +42,7 @@ struct app *daemon_app_add(struct daemon *d, const char *name)
 
 static void app_free(struct app *a)
 {
+	daemon_runs_free(a);
 	for (size_t i = 0; i < a->nspecs; i++)
 		spec_app_unref(a->specs[i].spec);
 	free(a->specs);
@@ -81,7 +82,11 @@ out:
 
 int daemon_app_save(struct daemon *d, struct app *a, struct sw_err *err)
 {
+	json_t *rj = rollout_state_to_json(&a->st);
+	char *rollout = json_dumps(rj, JSON_COMPACT);
+	json_decref(rj);
 	struct store_app sa = {
+		.rollout_json = rollout,
 		.name = a->name,
 		.desired_revision = a->st.desired,
 		.stable_revision = a->st.stable,
@@ -90,7 +95,9 @@ int daemon_app_save(struct daemon *d, struct app *a, struct sw_err *err)
 		.progress_ms = a->st.progress_ms,
 		.created_ms = a->created_ms,
 	};
-	return store_app_put(d->store, &sa, err);
+	int r = store_app_put(d->store, &sa, err);
+	free(rollout);
+	return r;
 }
 
 void daemon_event(struct daemon *d, const char *app, const char *kind, const char *actor,
@@ -390,6 +397,7 @@ static void reconcile_app(struct daemon *d, struct app *a)
 		if (p.max_surge == 0 && p.max_unavailable == 0)
 			p.max_surge = 1;
 		p.progress_deadline_ms = want->progress_deadline_ms;
+		p.strategy = &want->strategy;
 	}
 	if (stable)
 		p.stable_replicas = stable->replicas;
@@ -406,8 +414,13 @@ static void reconcile_app(struct daemon *d, struct app *a)
 			.created_ms = m->created_ms,
 		};
 	}
+	struct rollout_run_status *rs = xcalloc(a->nruns + 1, sizeof(*rs));
+	for (size_t i = 0; i < a->nruns; i++)
+		rs[i] = (struct rollout_run_status){a->runs[i]->id, a->runs[i]->phase,
+						    a->runs[i]->reason};
 	struct rollout_actions out = {.n = 0};
-	bool changed = rollout_reconcile(&a->st, &p, ri, a->ninsts, sw_wall_ms(), &out);
+	bool changed = rollout_reconcile(&a->st, &p, ri, a->ninsts, rs, a->nruns, sw_wall_ms(), &out);
+	free(rs);
 	if (changed && daemon_app_save(d, a, &err) < 0)
 		sw_warn("%s: cannot save rollout state: %s", a->name, err.msg);
 
@@ -423,6 +436,12 @@ static void reconcile_app(struct daemon *d, struct app *a)
 			break;
 		case ROLLOUT_START:
 			start_instance(d, a, act->revision);
+			break;
+		case ROLLOUT_RUN_START:
+			daemon_run_start(d, a, act->run, act->run_kind, act->revision, act->ref);
+			break;
+		case ROLLOUT_RUN_STOP:
+			daemon_run_stop(d, a, act->run);
 			break;
 		case ROLLOUT_STOP:
 			for (size_t i = 0; i < n; i++)
@@ -675,6 +694,15 @@ static int load_state(struct daemon *d, struct sw_err *err)
 		goto out;
 	for (size_t i = 0; i < napps; i++) {
 		struct app *a = daemon_app_add(d, apps[i].name);
+		a->created_ms = apps[i].created_ms;
+		if (apps[i].rollout_json && *apps[i].rollout_json) {
+			json_t *rj = json_loads(apps[i].rollout_json, 0, NULL);
+			rollout_state_from_json(&a->st, rj);
+			json_decref(rj);
+			if (rj)
+				continue;
+		}
+		a->st.header_step = -1;
 		a->st.desired = apps[i].desired_revision;
 		a->st.stable = apps[i].stable_revision;
 		a->st.phase = rollout_phase_parse(apps[i].phase);

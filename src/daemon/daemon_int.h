@@ -32,6 +32,18 @@ struct rev_spec {
 	struct spec_app *spec;
 };
 
+/* An analysis run the rollout asked for (see src/rollout/rollout.h). */
+struct daemon_run {
+	int64_t id;                  /* the rollout's run id, per app */
+	enum rollout_run_kind kind;
+	enum rollout_run_phase phase;
+	char reason[512];            /* which metric decided, with value and threshold */
+	int64_t revision;            /* the revision under analysis */
+	const struct spec_analysis_ref *ref; /* templates and args, in a cached spec */
+	int64_t started_ms;
+	void *state;                 /* the analysis runner's own state */
+};
+
 struct app {
 	char *name;
 	struct rollout_state st;
@@ -41,6 +53,8 @@ struct app {
 	struct runtime_instance **insts;
 	size_t ninsts;
 	bool deleted;                 /* removed from the store; instances stopping */
+	struct daemon_run **runs;     /* analysis runs of the current rollout */
+	size_t nruns;
 };
 
 struct daemon {
@@ -82,6 +96,12 @@ void daemon_event(struct daemon *d, const char *app, const char *kind, const cha
 		  const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
 void handlers_register(struct daemon *d);
+
+/* Analysis runs (runs.c). */
+void daemon_run_start(struct daemon *d, struct app *a, int64_t id, enum rollout_run_kind kind,
+		      int64_t revision, const struct spec_analysis_ref *ref);
+void daemon_run_stop(struct daemon *d, struct app *a, int64_t id);
+void daemon_runs_free(struct app *a);
 
 /* proxyctl.c: the `slipway proxy` process and its route table. */
 int proxyctl_start(struct daemon *d, struct sw_err *err);

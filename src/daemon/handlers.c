@@ -135,6 +135,27 @@ static json_t *app_json(struct daemon *d, struct app *a, bool with_instances)
 			      spec && spec->version ? spec->version : "", "replicas",
 			      spec ? (int)spec->replicas : 0, "ready", (int)ready, "instancesRunning",
 			      (int)running);
+	if (spec && spec->strategy.kind != SPEC_STRATEGY_ROLLING) {
+		json_t *r = json_pack("{s:s, s:i, s:i, s:b}", "strategy",
+				      spec->strategy.kind == SPEC_STRATEGY_CANARY ? "canary" : "blueGreen",
+				      "weight", (int)a->st.weight, "step", (int)a->st.step + 1,
+				      "promoted", a->st.promoted);
+		json_object_set_new(r, "steps", json_integer((json_int_t)spec->strategy.nsteps));
+		json_t *runs = json_array();
+		static const char *const phases[] = {"Running", "Successful", "Failed",
+						     "Inconclusive", "Error"};
+		static const char *const kinds[] = {"step", "background", "prePromotion",
+						    "postPromotion"};
+		for (size_t i = 0; i < a->nruns; i++)
+			json_array_append_new(runs, json_pack("{s:I, s:s, s:s, s:s, s:I}", "id",
+							      (json_int_t)a->runs[i]->id, "kind",
+							      kinds[a->runs[i]->kind], "phase",
+							      phases[a->runs[i]->phase], "reason",
+							      a->runs[i]->reason, "revision",
+							      (json_int_t)a->runs[i]->revision));
+		json_object_set_new(r, "analysisRuns", runs);
+		json_object_set_new(j, "rollout", r);
+	}
 	if (with_instances) {
 		struct runtime_instance **sorted = xmalloc((a->ninsts + 1) * sizeof(*sorted));
 		memcpy(sorted, a->insts, a->ninsts * sizeof(*sorted));
@@ -617,6 +638,86 @@ static void h_events(const struct api_req *req, struct api_resp *resp, void *dat
 	api_resp_json(resp, 200, json_pack("{s:o}", "events", arr));
 }
 
+/* The revision `undo` goes back to: the stable one while a rollout is in
+ * progress or aborted, else the newest revision before the desired one. */
+static int64_t undo_target(struct daemon *d, struct app *a)
+{
+	if (a->st.stable > 0 && a->st.stable != a->st.desired)
+		return a->st.stable;
+	struct sw_err err = {0};
+	for (int64_t r = a->st.desired - 1; r >= 1; r--)
+		if (daemon_app_spec(d, a, r, &err))
+			return r;
+	return 0;
+}
+
+/* POST /v1/apps/{name}/rollout/{action} {"full": bool}
+ * action: promote, abort, pause, resume, retry, undo */
+static void h_rollout_action(const struct api_req *req, struct api_resp *resp, void *data)
+{
+	struct daemon *d = data;
+	struct app *a = find_or_404(d, req, resp);
+	const char *action = api_req_param(req, "action");
+	char msg[256] = "", why[200];
+	int64_t now = sw_wall_ms();
+	int r = -1;
+	if (!a)
+		return;
+	json_t *body = req->body_len ? json_loadb(req->body, req->body_len, 0, NULL) : NULL;
+	if (req->body_len && !json_is_object(body)) {
+		json_decref(body);
+		api_resp_error(resp, 400, "request body must be a JSON object");
+		return;
+	}
+	bool full = json_is_true(json_object_get(body, "full"));
+	json_decref(body);
+	struct rollout_state st = a->st;
+	snprintf(why, sizeof(why), "aborted by %s", req->actor);
+	if (strcmp(action, "promote") == 0)
+		r = rollout_promote(&st, full, msg, sizeof(msg));
+	else if (strcmp(action, "abort") == 0)
+		r = rollout_abort(&st, now, why, msg, sizeof(msg));
+	else if (strcmp(action, "pause") == 0)
+		r = rollout_pause(&st, msg, sizeof(msg));
+	else if (strcmp(action, "resume") == 0)
+		r = rollout_resume(&st, msg, sizeof(msg));
+	else if (strcmp(action, "retry") == 0)
+		r = rollout_retry(&st, now, msg, sizeof(msg));
+	else if (strcmp(action, "undo") == 0) {
+		int64_t to = undo_target(d, a);
+		if (!to)
+			snprintf(msg, sizeof(msg), "no earlier revision to go back to");
+		else {
+			snprintf(why, sizeof(why), "undo: back to revision %lld at once (no steps, no analysis)",
+				 (long long)to);
+			rollout_undo(&st, to, now, why);
+			r = 0;
+		}
+	} else {
+		api_resp_error(resp, 404, "unknown rollout action \"%s\" (promote, abort, pause, resume, retry, undo)",
+			       action);
+		return;
+	}
+	if (r < 0) {
+		api_resp_error(resp, 409, "%s: %s", a->name, msg);
+		return;
+	}
+	struct rollout_state old = a->st;
+	struct sw_err err = {0};
+	a->st = st;
+	if (daemon_app_save(d, a, &err) < 0) {
+		a->st = old;
+		api_resp_error(resp, 503, "cannot record the change: %s", err.msg);
+		return;
+	}
+	char kind[32];
+	snprintf(kind, sizeof(kind), "Rollout%c%s", action[0] - 'a' + 'A', action + 1);
+	daemon_event(d, a->name, kind, req->actor, "%s%s", action,
+		     full ? " --full" : "");
+	daemon_kick(d);
+	api_resp_json(resp, 200, app_json(d, a, true));
+}
+
 /* GET /v1/routes: what the proxy is told, and whether it is up. */
 static void h_routes(const struct api_req *req, struct api_resp *resp, void *data)
 {
@@ -659,6 +760,7 @@ void handlers_register(struct daemon *d)
 		{"GET", "/v1/apps/{name}/logs", h_logs},
 		{"GET", "/v1/events", h_events},
 		{"GET", "/v1/routes", h_routes},
+		{"POST", "/v1/apps/{name}/rollout/{action}", h_rollout_action},
 		{"GET", "/metrics", h_metrics},
 	};
 	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)

@@ -254,29 +254,81 @@ struct group_acc {
 	uint32_t n;
 };
 
-/* Largest-remainder weights proportional to n, summing to 100. */
-static void weights(struct group_acc *g, size_t ng, uint32_t *w)
+/* The rollout parameters of an app's desired revision, for its traffic. */
+static void traffic_of(struct daemon *d, struct app *a, struct rollout_traffic *t)
 {
-	uint32_t total = 0, sum = 0;
-	for (size_t i = 0; i < ng; i++)
-		total += g[i].n;
-	if (!total)
-		return;
-	uint32_t rem[64];
-	for (size_t i = 0; i < ng; i++) {
-		w[i] = g[i].n * 100 / total;
-		rem[i] = g[i].n * 100 % total;
-		sum += w[i];
+	struct sw_err err = {0};
+	struct rollout_params p = {0};
+	struct spec_app *want = a->st.desired ? daemon_app_spec(d, a, a->st.desired, &err) : NULL;
+	if (want)
+		p.strategy = &want->strategy;
+	rollout_traffic(&a->st, &p, t);
+}
+
+static json_t *header_route_json(const struct spec_header_match *h, int64_t revision)
+{
+	return json_pack("{s:s, s:s?, s:s?, s:I}", "name", h->name, "exact", h->exact, "regex",
+			 h->regex, "revision", (json_int_t)revision);
+}
+
+/* One route entry: groups of ready instances not on their way out, with
+ * the weights the rollout calls for. `only` limits it to one revision
+ * (a blue/green preview listener). */
+static json_t *route_json(struct daemon *d, struct app *a, const struct spec_app *spec,
+			  const char *listen, const struct rollout_traffic *t, int64_t only)
+{
+	struct group_acc g[64];
+	size_t ng = 0;
+	for (size_t k = 0; k < a->ninsts; k++) {
+		struct runtime_instance *x = a->insts[k];
+		struct inst_meta *m = x->data;
+		if (!x->ready || m->stopping || !x->port || (only && x->revision != only))
+			continue;
+		size_t gi = 0;
+		while (gi < ng && g[gi].revision != x->revision)
+			gi++;
+		if (gi == ng) {
+			if (ng == 64)
+				continue;
+			g[ng++] = (struct group_acc){x->revision, json_array(), 0};
+		}
+		char addr[32];
+		snprintf(addr, sizeof(addr), "127.0.0.1:%u", x->port);
+		json_array_append_new(g[gi].backends, json_pack("{s:s, s:s}", "id", x->id, "addr", addr));
+		g[gi].n++;
 	}
-	while (sum < 100) {
-		size_t best = 0;
-		for (size_t i = 1; i < ng; i++)
-			if (rem[i] > rem[best])
-				best = i;
-		w[best]++;
-		rem[best] = 0;
-		sum++;
+	for (size_t x = 0; x < ng; x++) /* stable order: by revision */
+		for (size_t y = x + 1; y < ng; y++)
+			if (g[y].revision < g[x].revision) {
+				struct group_acc tmp = g[x];
+				g[x] = g[y];
+				g[y] = tmp;
+			}
+	int64_t revs[64] = {0};
+	uint32_t ready[64] = {0}, w[64] = {0};
+	for (size_t k = 0; k < ng; k++) {
+		revs[k] = g[k].revision;
+		ready[k] = g[k].n;
 	}
+	struct rollout_traffic plain = {0};
+	rollout_route_weights(only ? &plain : t, revs, ready, ng, w);
+	json_t *groups = json_array();
+	for (size_t k = 0; k < ng; k++)
+		json_array_append_new(groups, json_pack("{s:I, s:i, s:o}", "revision",
+							(json_int_t)g[k].revision, "weight", (int)w[k],
+							"backends", g[k].backends));
+	json_t *hr = json_array();
+	if (!only) {
+		for (size_t k = 0; k < spec->nheader_routes; k++)
+			json_array_append_new(hr, header_route_json(&spec->header_routes[k],
+								    a->st.desired));
+		if (t->header)
+			json_array_append_new(hr, header_route_json(t->header, t->canary));
+	}
+	return json_pack("{s:s, s:s, s:s?, s:s, s:b, s:o, s:o}", "app", a->name, "listen", listen,
+			 "host", only ? NULL : spec->route.host, "pathPrefix",
+			 !only && spec->route.path_prefix ? spec->route.path_prefix : "/", "sticky",
+			 !only && spec->route.sticky, "headerRoutes", hr, "groups", groups);
 }
 
 json_t *proxyctl_table_json(struct daemon *d)
@@ -289,56 +341,12 @@ json_t *proxyctl_table_json(struct daemon *d)
 		struct spec_app *spec = daemon_app_spec(d, a, target ? target : a->st.desired, &err);
 		if (!spec || !spec->route.listen)
 			continue;
-		struct group_acc g[64];
-		size_t ng = 0;
-		for (size_t k = 0; k < a->ninsts; k++) {
-			struct runtime_instance *x = a->insts[k];
-			struct inst_meta *m = x->data;
-			if (!x->ready || m->stopping || !x->port)
-				continue;
-			size_t gi = 0;
-			while (gi < ng && g[gi].revision != x->revision)
-				gi++;
-			if (gi == ng) {
-				if (ng == 64)
-					continue;
-				g[ng++] = (struct group_acc){x->revision, json_array(), 0};
-			}
-			char addr[32];
-			snprintf(addr, sizeof(addr), "127.0.0.1:%u", x->port);
-			json_array_append_new(g[gi].backends,
-					      json_pack("{s:s, s:s}", "id", x->id, "addr", addr));
-			g[gi].n++;
-		}
-		/* stable order: by revision */
-		for (size_t x = 0; x < ng; x++)
-			for (size_t y = x + 1; y < ng; y++)
-				if (g[y].revision < g[x].revision) {
-					struct group_acc t = g[x];
-					g[x] = g[y];
-					g[y] = t;
-				}
-		uint32_t w[64] = {0};
-		weights(g, ng, w);
-		json_t *groups = json_array();
-		for (size_t k = 0; k < ng; k++)
-			json_array_append_new(groups, json_pack("{s:I, s:i, s:o}", "revision",
-								(json_int_t)g[k].revision, "weight",
-								(int)w[k], "backends", g[k].backends));
-		json_t *hr = json_array();
-		for (size_t k = 0; k < spec->nheader_routes; k++) {
-			struct spec_header_match *h = &spec->header_routes[k];
-			json_array_append_new(hr, json_pack("{s:s, s:s?, s:s?, s:I}", "name", h->name,
-							    "exact", h->exact, "regex", h->regex,
-							    "revision", (json_int_t)a->st.desired));
-		}
-		json_array_append_new(
-			routes, json_pack("{s:s, s:s, s:s?, s:s, s:b, s:o, s:o}", "app", a->name,
-					  "listen", spec->route.listen, "host", spec->route.host,
-					  "pathPrefix",
-					  spec->route.path_prefix ? spec->route.path_prefix : "/",
-					  "sticky", spec->route.sticky, "headerRoutes", hr, "groups",
-					  groups));
+		struct rollout_traffic t;
+		traffic_of(d, a, &t);
+		json_array_append_new(routes, route_json(d, a, spec, spec->route.listen, &t, 0));
+		if (t.preview_listen)
+			json_array_append_new(routes, route_json(d, a, spec, t.preview_listen, &t,
+								 t.canary));
 	}
 	return json_pack("{s:o}", "routes", routes);
 }

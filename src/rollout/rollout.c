@@ -1,14 +1,23 @@
 #include "rollout.h"
 
+#include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "../util/util.h"
+#include "util/util.h"
+
+const struct spec_header_match rollout_preview_header = {
+	.name = "X-Slipway-Preview",
+	.exact = "true",
+	.regex = NULL,
+};
 
 const char *rollout_phase_name(enum rollout_phase p)
 {
 	switch (p) {
 	case ROLLOUT_PROGRESSING: return "Progressing";
+	case ROLLOUT_PAUSED: return "Paused";
 	case ROLLOUT_HEALTHY: return "Healthy";
 	case ROLLOUT_DEGRADED: return "Degraded";
 	}
@@ -21,14 +30,31 @@ enum rollout_phase rollout_phase_parse(const char *name)
 		return ROLLOUT_HEALTHY;
 	if (name && strcmp(name, "Degraded") == 0)
 		return ROLLOUT_DEGRADED;
+	if (name && strcmp(name, "Paused") == 0)
+		return ROLLOUT_PAUSED;
 	return ROLLOUT_PROGRESSING;
+}
+
+static bool aborted(const struct rollout_state *st)
+{
+	return st->phase == ROLLOUT_DEGRADED && st->failed == st->desired;
 }
 
 int64_t rollout_target(const struct rollout_state *st)
 {
-	if (st->phase == ROLLOUT_DEGRADED && st->failed == st->desired)
-		return st->stable;
-	return st->desired;
+	return aborted(st) ? st->stable : st->desired;
+}
+
+static void reset_progressive(struct rollout_state *st, int64_t now_ms)
+{
+	st->step = 0;
+	st->step_ms = now_ms;
+	st->weight = 0;
+	st->header_step = -1;
+	st->step_run = st->bg_run = st->pre_run = 0;
+	st->waiting = st->user_paused = st->promote = st->promote_full = false;
+	st->promoted = false;
+	st->ready_ms = 0;
 }
 
 void rollout_set_desired(struct rollout_state *st, int64_t revision, int64_t now_ms,
@@ -39,8 +65,18 @@ void rollout_set_desired(struct rollout_state *st, int64_t revision, int64_t now
 	st->phase = ROLLOUT_PROGRESSING;
 	st->progress_ms = now_ms;
 	st->progress_ready = 0;
+	st->fast = false;
+	reset_progressive(st, now_ms);
 	snprintf(st->reason, sizeof(st->reason), "%s", why);
 }
+
+void rollout_undo(struct rollout_state *st, int64_t revision, int64_t now_ms, const char *why)
+{
+	rollout_set_desired(st, revision, now_ms, why);
+	st->fast = true;
+}
+
+/* ---- actions ---- */
 
 static struct rollout_action *add(struct rollout_actions *out, enum rollout_action_kind kind)
 {
@@ -53,33 +89,218 @@ static struct rollout_action *add(struct rollout_actions *out, enum rollout_acti
 
 static bool room(const struct rollout_actions *out)
 {
-	return out->n + 2 < ROLLOUT_MAX_ACTIONS;
+	return out->n + 8 < ROLLOUT_MAX_ACTIONS;
 }
 
-static void event(struct rollout_actions *out, const char *kind, const char *msg)
+static void event(struct rollout_actions *out, const char *kind, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void event(struct rollout_actions *out, const char *kind, const char *fmt, ...)
 {
 	struct rollout_action *a = add(out, ROLLOUT_EVENT);
 	a->event = kind;
-	snprintf(a->message, sizeof(a->message), "%s", msg);
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(a->message, sizeof(a->message), fmt, ap);
+	va_end(ap);
+}
+
+static void reasonf(struct rollout_state *st, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void reasonf(struct rollout_state *st, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(st->reason, sizeof(st->reason), fmt, ap);
+	va_end(ap);
 }
 
 static void set_phase(struct rollout_state *st, enum rollout_phase ph, const char *reason,
 		      struct rollout_actions *out)
 {
+	bool changed = st->phase != ph;
 	st->phase = ph;
 	snprintf(st->reason, sizeof(st->reason), "%s", reason);
-	event(out, rollout_phase_name(ph), reason);
+	if (changed || ph == ROLLOUT_DEGRADED)
+		event(out, rollout_phase_name(ph), "%s", reason);
 }
 
-/* Stops one instance from `insts` matching the filter: not-ready ones
- * first, then the newest. Returns true if one was picked. */
+static void stop_run(int64_t *run, struct rollout_actions *out)
+{
+	if (*run) {
+		add(out, ROLLOUT_RUN_STOP)->run = *run;
+		*run = 0;
+	}
+}
+
+static int64_t start_run(struct rollout_state *st, enum rollout_run_kind kind,
+			 const struct spec_analysis_ref *ref, struct rollout_actions *out)
+{
+	struct rollout_action *a = add(out, ROLLOUT_RUN_START);
+	a->run = ++st->next_run;
+	a->run_kind = kind;
+	a->ref = ref;
+	a->revision = st->desired;
+	return a->run;
+}
+
+static const struct rollout_run_status *run_status(const struct rollout_run_status *runs,
+						   size_t n, int64_t id)
+{
+	for (size_t i = 0; i < n; i++)
+		if (runs[i].id == id)
+			return &runs[i];
+	return NULL;
+}
+
+/* Aborts the rollout of the desired revision: weight 0 at once, runs
+ * stopped; the instance plan then brings stable back to full size. */
+static void do_abort(struct rollout_state *st, const char *why, struct rollout_actions *out)
+{
+	st->failed = st->desired;
+	st->weight = 0;
+	st->header_step = -1;
+	st->waiting = st->user_paused = st->promote = st->promote_full = false;
+	stop_run(&st->step_run, out);
+	stop_run(&st->bg_run, out);
+	stop_run(&st->pre_run, out);
+	char msg[320];
+	if (st->stable > 0)
+		snprintf(msg, sizeof(msg), "rollout of revision %lld aborted: %s; revision %lld keeps serving",
+			 (long long)st->desired, why, (long long)st->stable);
+	else
+		snprintf(msg, sizeof(msg), "rollout of revision %lld aborted: %s; no earlier revision to fall back to",
+			 (long long)st->desired, why);
+	set_phase(st, ROLLOUT_DEGRADED, msg, out);
+}
+
+/* ---- operator commands ---- */
+
+static int refuse(char *msg, size_t size, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int refuse(char *msg, size_t size, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, size, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static bool in_progress(const struct rollout_state *st)
+{
+	return st->phase == ROLLOUT_PROGRESSING || st->phase == ROLLOUT_PAUSED;
+}
+
+int rollout_promote(struct rollout_state *st, bool full, char *msg, size_t size)
+{
+	if (!in_progress(st))
+		return refuse(msg, size, "the rollout is %s: nothing to promote",
+			      rollout_phase_name(st->phase));
+	st->promote = true;
+	st->promote_full = st->promote_full || full;
+	st->user_paused = false;
+	return 0;
+}
+
+int rollout_abort(struct rollout_state *st, int64_t now_ms, const char *why, char *msg,
+		  size_t size)
+{
+	if (!in_progress(st) || st->desired == st->stable)
+		return refuse(msg, size, "the rollout is %s: nothing to abort",
+			      rollout_phase_name(st->phase));
+	/* the reconcile that follows carries it out; mark it now */
+	st->failed = st->desired;
+	st->phase = ROLLOUT_DEGRADED;
+	st->weight = 0;
+	st->header_step = -1;
+	st->waiting = st->user_paused = st->promote = st->promote_full = false;
+	snprintf(st->reason, sizeof(st->reason), "rollout of revision %lld aborted: %s%s%lld%s",
+		 (long long)st->desired, why, st->stable ? "; revision " : "",
+		 (long long)st->stable, st->stable ? " keeps serving" : "");
+	if (!st->stable)
+		snprintf(st->reason, sizeof(st->reason), "rollout of revision %lld aborted: %s",
+			 (long long)st->desired, why);
+	(void)now_ms;
+	return 0;
+}
+
+int rollout_pause(struct rollout_state *st, char *msg, size_t size)
+{
+	if (!in_progress(st))
+		return refuse(msg, size, "the rollout is %s: nothing to pause",
+			      rollout_phase_name(st->phase));
+	if (st->user_paused)
+		return refuse(msg, size, "the rollout is already paused");
+	st->user_paused = true;
+	st->phase = ROLLOUT_PAUSED;
+	snprintf(st->reason, sizeof(st->reason),
+		 "paused by the operator; `slipway rollout resume` continues");
+	return 0;
+}
+
+int rollout_resume(struct rollout_state *st, char *msg, size_t size)
+{
+	if (st->phase != ROLLOUT_PAUSED)
+		return refuse(msg, size, "the rollout is %s, not Paused",
+			      rollout_phase_name(st->phase));
+	if (st->user_paused) {
+		st->user_paused = false;
+		if (st->waiting) {
+			/* back to what it was doing: waiting for a promote */
+			snprintf(st->reason, sizeof(st->reason),
+				 "waiting for `slipway rollout promote`");
+			return 0;
+		}
+	} else {
+		/* waiting for a promote (pause {} or inconclusive): resume = promote */
+		st->promote = true;
+	}
+	st->phase = ROLLOUT_PROGRESSING;
+	return 0;
+}
+
+int rollout_retry(struct rollout_state *st, int64_t now_ms, char *msg, size_t size)
+{
+	if (!aborted(st))
+		return refuse(msg, size, "the rollout is %s: only an aborted (Degraded) rollout can be retried",
+			      rollout_phase_name(st->phase));
+	char why[96];
+	snprintf(why, sizeof(why), "retrying revision %lld", (long long)st->desired);
+	rollout_set_desired(st, st->desired, now_ms, why);
+	return 0;
+}
+
+/* ---- instances ---- */
+
+struct counts {
+	uint32_t total, ready;
+};
+
+static struct counts count_rev(const struct rollout_instance *insts, size_t n, int64_t rev)
+{
+	struct counts c = {0, 0};
+	for (size_t i = 0; i < n; i++)
+		if (!insts[i].stopping && insts[i].revision == rev) {
+			c.total++;
+			c.ready += insts[i].ready;
+		}
+	return c;
+}
+
+/* Stops one instance matching the filter: not-ready ones first, then the
+ * newest. rev_filter 0 = any revision other than keep_a and keep_b. */
 static bool stop_one(const struct rollout_instance *insts, size_t n, bool *picked,
-		     int64_t target, bool of_target, struct rollout_actions *out)
+		     int64_t rev, int64_t keep_a, int64_t keep_b, struct rollout_actions *out)
 {
 	ssize_t best = -1;
 	for (size_t i = 0; i < n; i++) {
 		const struct rollout_instance *x = &insts[i];
-		if (x->stopping || picked[i] || (x->revision == target) != of_target)
+		if (x->stopping || picked[i])
+			continue;
+		if (rev ? x->revision != rev : (x->revision == keep_a || x->revision == keep_b))
 			continue;
 		if (best < 0)
 			best = (ssize_t)i;
@@ -99,97 +320,95 @@ static bool stop_one(const struct rollout_instance *insts, size_t n, bool *picke
 	return true;
 }
 
-bool rollout_reconcile(struct rollout_state *st, const struct rollout_params *p,
-		       const struct rollout_instance *insts, size_t n, int64_t now_ms,
-		       struct rollout_actions *out)
+/* Brings revision `rev` to `want` instances at once (no availability to
+ * protect: used for canary/preview instances beside a full stable). */
+static void size_rev(const struct rollout_instance *insts, size_t n, bool *picked, int64_t rev,
+		     uint32_t want, struct rollout_actions *out)
 {
-	struct rollout_state before = *st;
-	bool picked[n ? n : 1];
-	memset(picked, 0, sizeof(picked));
-	char msg[320];
+	struct counts c = count_rev(insts, n, rev);
+	for (uint32_t i = c.total; i < want && room(out); i++)
+		add(out, ROLLOUT_START)->revision = rev;
+	for (uint32_t i = want; i < c.total && room(out); i++)
+		stop_one(insts, n, picked, rev, 0, 0, out);
+}
 
+/* Tracks progress (more desired instances ready) and aborts after
+ * progressDeadline without any while the wanted ones are not ready. */
+static bool check_deadline(struct rollout_state *st, const struct rollout_params *p,
+			   struct counts c, uint32_t want, int64_t now_ms,
+			   struct rollout_actions *out)
+{
+	if (c.ready > st->progress_ready) {
+		st->progress_ms = now_ms;
+		st->progress_ready = c.ready;
+	} else if (c.ready < st->progress_ready) {
+		st->progress_ready = c.ready;
+	}
+	if (c.ready >= want || now_ms - st->progress_ms <= (int64_t)p->progress_deadline_ms)
+		return false;
+	char dl[32], why[200];
+	sw_duration_format(dl, sizeof(dl), p->progress_deadline_ms);
+	snprintf(why, sizeof(why), "no progress within progressDeadline %s (%u/%u new instances ready)",
+		 dl, c.ready, want);
+	do_abort(st, why, out);
+	return true;
+}
+
+/* ---- rolling ---- */
+
+static void reconcile_rolling(struct rollout_state *st, const struct rollout_params *p,
+			      const struct rollout_instance *insts, size_t n, bool *picked,
+			      int64_t now_ms, struct rollout_actions *out)
+{
 	int64_t target = rollout_target(st);
 	uint32_t want = 0;
 	if (target == st->desired)
 		want = p->desired_replicas;
 	else if (target == st->stable)
 		want = p->stable_replicas;
+	uint32_t max_surge = p->max_surge, max_unavail = p->max_unavailable;
+	if (st->fast)
+		max_surge = want; /* undo: full size at once */
+	if (max_surge == 0 && max_unavail == 0)
+		max_surge = 1;
 
-	uint32_t cur = 0, cur_ready = 0, old = 0, old_ready = 0;
-	for (size_t i = 0; i < n; i++) {
-		if (insts[i].stopping)
-			continue;
-		if (insts[i].revision == target) {
-			cur++;
-			cur_ready += insts[i].ready;
-		} else {
+	struct counts cur = count_rev(insts, n, target);
+	uint32_t old = 0, old_ready = 0;
+	for (size_t i = 0; i < n; i++)
+		if (!insts[i].stopping && insts[i].revision != target) {
 			old++;
 			old_ready += insts[i].ready;
 		}
-	}
 
-	/* Progress of an update: a new instance became ready. */
-	if (st->phase == ROLLOUT_PROGRESSING) {
-		if (cur_ready > st->progress_ready) {
-			st->progress_ms = now_ms;
-			st->progress_ready = cur_ready;
-		} else if (cur_ready < st->progress_ready) {
-			st->progress_ready = cur_ready;
-		}
-	}
-
-	/* Abort an update that stopped making progress. */
 	if (st->phase == ROLLOUT_PROGRESSING && target == st->desired &&
-	    st->desired != st->stable && !(cur == want && cur_ready == want && old == 0) &&
-	    now_ms - st->progress_ms > (int64_t)p->progress_deadline_ms) {
-		char dl[32];
-		sw_duration_format(dl, sizeof(dl), p->progress_deadline_ms);
-		if (st->stable > 0)
-			snprintf(msg, sizeof(msg),
-				 "revision %lld made no progress within progressDeadline %s "
-				 "(%u/%u new instances ready); revision %lld keeps serving",
-				 (long long)st->desired, dl, cur_ready, want, (long long)st->stable);
-		else
-			snprintf(msg, sizeof(msg),
-				 "revision %lld made no progress within progressDeadline %s "
-				 "(%u/%u instances ready); no earlier revision to fall back to",
-				 (long long)st->desired, dl, cur_ready, want);
-		st->failed = st->desired;
-		set_phase(st, ROLLOUT_DEGRADED, msg, out);
+	    st->desired != st->stable && !(cur.total == want && cur.ready == want && old == 0) &&
+	    check_deadline(st, p, cur, want, now_ms, out)) {
+		/* aborted: converge to stable instead */
 		target = rollout_target(st);
 		want = target ? p->stable_replicas : 0;
-		cur = cur_ready = old = old_ready = 0;
-		for (size_t i = 0; i < n; i++) {
-			if (insts[i].stopping)
-				continue;
-			if (insts[i].revision == target) {
-				cur++;
-				cur_ready += insts[i].ready;
-			} else {
+		cur = count_rev(insts, n, target);
+		old = old_ready = 0;
+		for (size_t i = 0; i < n; i++)
+			if (!insts[i].stopping && insts[i].revision != target) {
 				old++;
 				old_ready += insts[i].ready;
 			}
-		}
 	}
 
 	if (target == 0) {
-		/* Nothing should run: stop everything. */
-		while (room(out) && stop_one(insts, n, picked, target, false, out))
+		while (room(out) && stop_one(insts, n, picked, 0, 0, 0, out))
 			;
 	} else if (old_ready == 0) {
-		/* Nothing old is serving: no availability to protect. Start the
-		 * target at full size at once and stop what is left of the old. */
-		for (uint32_t i = cur; i < want && room(out); i++)
+		/* Nothing old is serving: no availability to protect. */
+		for (uint32_t i = cur.total; i < want && room(out); i++)
 			add(out, ROLLOUT_START)->revision = target;
-		while (room(out) && stop_one(insts, n, picked, target, false, out))
+		while (room(out) && stop_one(insts, n, picked, 0, target, target, out))
 			;
+		cur.total = cur.total > want ? cur.total : want;
 	} else {
-		/* Rolling: never fewer than want - maxUnavailable ready, never
-		 * more than want + maxSurge instances. */
-		uint32_t min_avail = want > p->max_unavailable ? want - p->max_unavailable : 0;
-		uint32_t max_total = want + p->max_surge;
-		uint32_t avail = cur_ready + old_ready, total = cur + old;
-		/* Old instances that are not ready cost nothing to stop. */
+		uint32_t min_avail = want > max_unavail ? want - max_unavail : 0;
+		uint32_t max_total = want + max_surge;
+		uint32_t avail = cur.ready + old_ready, total = cur.total + old;
 		for (size_t i = 0; i < n && room(out); i++) {
 			if (!insts[i].stopping && insts[i].revision != target && !insts[i].ready &&
 			    !picked[i]) {
@@ -202,32 +421,529 @@ bool rollout_reconcile(struct rollout_state *st, const struct rollout_params *p,
 			}
 		}
 		while (old > 0 && avail > min_avail && room(out) &&
-		       stop_one(insts, n, picked, target, false, out)) {
+		       stop_one(insts, n, picked, 0, target, target, out)) {
 			old--;
 			total--;
 			avail--;
 		}
-		while (cur < want && total < max_total && room(out)) {
+		while (cur.total < want && total < max_total && room(out)) {
 			add(out, ROLLOUT_START)->revision = target;
-			cur++;
+			cur.total++;
 			total++;
 		}
 	}
+	while (cur.total > want && room(out) && stop_one(insts, n, picked, target, 0, 0, out))
+		cur.total--;
 
-	/* Scale the target down to its size (newest, not-ready first). */
-	while (cur > want && room(out) && stop_one(insts, n, picked, target, true, out))
-		cur--;
-
-	if (st->phase == ROLLOUT_PROGRESSING && target == st->desired && cur == want &&
-	    cur_ready == want && old == 0 && want > 0) {
+	if ((st->phase == ROLLOUT_PROGRESSING || st->phase == ROLLOUT_PAUSED) &&
+	    target == st->desired && cur.total == want && cur.ready == want && old == 0 &&
+	    want > 0) {
 		st->stable = st->desired;
+		st->fast = false;
+		char msg[160];
 		snprintf(msg, sizeof(msg), "revision %lld is fully rolled out (%u/%u ready)",
-			 (long long)st->desired, cur_ready, want);
+			 (long long)st->desired, cur.ready, want);
 		set_phase(st, ROLLOUT_HEALTHY, msg, out);
 	}
+}
 
-	return before.desired != st->desired || before.stable != st->stable ||
-	       before.failed != st->failed || before.phase != st->phase ||
-	       before.progress_ms != st->progress_ms ||
-	       before.progress_ready != st->progress_ready || strcmp(before.reason, st->reason) != 0;
+/* ---- canary ---- */
+
+static uint32_t canary_size(const struct rollout_params *p, uint32_t weight)
+{
+	if (p->strategy->canary_replicas)
+		return p->strategy->canary_replicas;
+	uint32_t n = (p->desired_replicas * weight + 99) / 100;
+	return n ? n : 1;
+}
+
+static bool has_templates(const struct spec_analysis_ref *r)
+{
+	return r && r->ntemplates > 0;
+}
+
+/* Reads a run's result. Returns true when the rollout may go on; on
+ * failure aborts, on inconclusive pauses for a human. */
+static bool judge_run(struct rollout_state *st, const char *what, int64_t *run,
+		      const struct rollout_run_status *runs, size_t nruns, bool *done,
+		      struct rollout_actions *out)
+{
+	const struct rollout_run_status *rs = run_status(runs, nruns, *run);
+	*done = false;
+	if (!rs || rs->phase == ROLLOUT_RUN_RUNNING)
+		return true;
+	char why[320];
+	switch (rs->phase) {
+	case ROLLOUT_RUN_SUCCESSFUL:
+		*done = true;
+		return true;
+	case ROLLOUT_RUN_INCONCLUSIVE:
+		if (!st->waiting) {
+			st->waiting = true;
+			snprintf(why, sizeof(why), "%s was inconclusive: %s; `slipway rollout promote` "
+				 "continues, `abort` rolls back", what, rs->reason ? rs->reason : "");
+			set_phase(st, ROLLOUT_PAUSED, why, out);
+		}
+		return false;
+	default:
+		snprintf(why, sizeof(why), "%s failed: %s", what, rs->reason ? rs->reason : "");
+		do_abort(st, why, out);
+		return false;
+	}
+}
+
+static void advance(struct rollout_state *st, const struct spec_strategy *s, int64_t now_ms,
+		    struct rollout_actions *out)
+{
+	st->step++;
+	st->step_ms = now_ms;
+	st->waiting = false;
+	if (st->step < s->nsteps)
+		event(out, "Step", "step %u/%zu", st->step + 1, s->nsteps);
+}
+
+static void reconcile_canary(struct rollout_state *st, const struct rollout_params *p,
+			     const struct rollout_instance *insts, size_t n, bool *picked,
+			     const struct rollout_run_status *runs, size_t nruns, int64_t now_ms,
+			     struct rollout_actions *out)
+{
+	const struct spec_strategy *s = p->strategy;
+	uint32_t size_for = st->weight; /* canary instances are sized for this weight */
+	bool done;
+
+	if (st->promote_full && st->step < s->nsteps) {
+		stop_run(&st->step_run, out);
+		st->step = (uint32_t)s->nsteps;
+		st->step_ms = now_ms;
+		st->waiting = false;
+		event(out, "Promoted", "promoted to full size: remaining steps and analysis skipped");
+	}
+	if (has_templates(&s->background) && !st->bg_run && st->step < s->nsteps)
+		st->bg_run = start_run(st, ROLLOUT_RUN_BACKGROUND, &s->background, out);
+	if (st->bg_run && !judge_run(st, "background analysis", &st->bg_run, runs, nruns, &done, out) &&
+	    aborted(st))
+		return;
+
+	/* Walk the steps as far as they go this time. */
+	for (int guard = 0; guard <= (int)s->nsteps + 1 && !aborted(st); guard++) {
+		if (st->user_paused)
+			break;
+		if (st->waiting && !st->promote)
+			break;
+		if (st->step >= s->nsteps)
+			break;
+		const struct spec_step *step = &s->steps[st->step];
+		bool promote = st->promote;
+		st->promote = false;
+		if (promote && st->waiting) {
+			stop_run(&st->step_run, out);
+			event(out, "Promoted", "promoted past step %u/%zu by the operator",
+			      st->step + 1, s->nsteps);
+			st->phase = ROLLOUT_PROGRESSING;
+			advance(st, s, now_ms, out);
+			continue;
+		}
+		switch (step->kind) {
+		case SPEC_STEP_SET_WEIGHT: {
+			uint32_t want = canary_size(p, step->weight);
+			struct counts c = count_rev(insts, n, st->desired);
+			if (step->weight > st->weight && c.ready < want) {
+				size_for = step->weight;
+				reasonf(st, "step %u/%zu: setWeight %u, waiting for %u/%u canary instances",
+					st->step + 1, s->nsteps, step->weight, c.ready, want);
+				goto plan;
+			}
+			st->weight = step->weight;
+			reasonf(st, "step %u/%zu: canary at %u%%", st->step + 1, s->nsteps, st->weight);
+			event(out, "Weight", "canary revision %lld now gets %u%% of requests",
+			      (long long)st->desired, st->weight);
+			advance(st, s, now_ms, out);
+			break;
+		}
+		case SPEC_STEP_PAUSE:
+			if (step->pause_indefinite && !promote) {
+				if (!st->waiting) {
+					st->waiting = true;
+					char why[160];
+					snprintf(why, sizeof(why),
+						 "step %u/%zu: paused at %u%% until `slipway rollout promote`",
+						 st->step + 1, s->nsteps, st->weight);
+					set_phase(st, ROLLOUT_PAUSED, why, out);
+				}
+				goto plan;
+			}
+			if (!step->pause_indefinite && !promote &&
+			    now_ms - st->step_ms < (int64_t)step->pause_ms) {
+				char left[32];
+				sw_duration_format(left, sizeof(left),
+						   step->pause_ms - (uint64_t)(now_ms - st->step_ms));
+				reasonf(st, "step %u/%zu: canary at %u%%, pause (%s left)", st->step + 1,
+					s->nsteps, st->weight, left);
+				goto plan;
+			}
+			advance(st, s, now_ms, out);
+			break;
+		case SPEC_STEP_ANALYSIS:
+			if (promote) {
+				stop_run(&st->step_run, out);
+				advance(st, s, now_ms, out);
+				break;
+			}
+			if (!st->step_run) {
+				st->step_run = start_run(st, ROLLOUT_RUN_STEP, &step->analysis, out);
+				reasonf(st, "step %u/%zu: canary at %u%%, analysis running", st->step + 1,
+					s->nsteps, st->weight);
+				goto plan;
+			}
+			{
+				char what[64];
+				snprintf(what, sizeof(what), "analysis of step %u/%zu", st->step + 1,
+					 s->nsteps);
+				if (!judge_run(st, what, &st->step_run, runs, nruns, &done, out) || !done)
+					goto plan;
+			}
+			st->step_run = 0;
+			advance(st, s, now_ms, out);
+			break;
+		case SPEC_STEP_SET_HEADER_ROUTE:
+			st->header_step = (int32_t)st->step;
+			event(out, "HeaderRoute", "requests with %s matching go to revision %lld",
+			      step->header.name ? step->header.name : "", (long long)st->desired);
+			advance(st, s, now_ms, out);
+			break;
+		}
+	}
+plan:
+	if (aborted(st))
+		return;
+	if (st->phase == ROLLOUT_PAUSED && !st->waiting && !st->user_paused)
+		st->phase = ROLLOUT_PROGRESSING;
+
+	if (st->weight > size_for)
+		size_for = st->weight;
+	uint32_t want = st->step >= s->nsteps ? p->desired_replicas : canary_size(p, size_for);
+	struct counts c = count_rev(insts, n, st->desired);
+	if (st->phase == ROLLOUT_PROGRESSING && check_deadline(st, p, c, want, now_ms, out))
+		return;
+	size_rev(insts, n, picked, st->stable, p->stable_replicas, out);
+	size_rev(insts, n, picked, st->desired, want, out);
+	while (room(out) && stop_one(insts, n, picked, 0, st->stable, st->desired, out))
+		;
+
+	if (st->step >= s->nsteps && !aborted(st)) {
+		if (c.ready < p->desired_replicas || c.total != p->desired_replicas) {
+			reasonf(st, "promoting: %u/%u instances of revision %lld ready", c.ready,
+				p->desired_replicas, (long long)st->desired);
+			return;
+		}
+		stop_run(&st->bg_run, out);
+		st->weight = 100;
+		st->header_step = -1;
+		st->stable = st->desired;
+		char msg[160];
+		snprintf(msg, sizeof(msg), "revision %lld is fully rolled out (%u/%u ready, 100%% of requests)",
+			 (long long)st->desired, c.ready, p->desired_replicas);
+		set_phase(st, ROLLOUT_HEALTHY, msg, out);
+	}
+}
+
+/* ---- blue/green ---- */
+
+static void reconcile_bluegreen(struct rollout_state *st, const struct rollout_params *p,
+				const struct rollout_instance *insts, size_t n, bool *picked,
+				const struct rollout_run_status *runs, size_t nruns,
+				int64_t now_ms, struct rollout_actions *out)
+{
+	const struct spec_strategy *s = p->strategy;
+	struct counts c = count_rev(insts, n, st->desired);
+	bool done;
+
+	size_rev(insts, n, picked, st->stable, p->stable_replicas, out);
+	size_rev(insts, n, picked, st->desired, p->desired_replicas, out);
+	while (room(out) && stop_one(insts, n, picked, 0, st->stable, st->desired, out))
+		;
+
+	if (!st->promoted) {
+		if (c.ready < p->desired_replicas) {
+			if (st->phase == ROLLOUT_PROGRESSING &&
+			    check_deadline(st, p, c, p->desired_replicas, now_ms, out))
+				return;
+			reasonf(st, "preview: %u/%u instances of revision %lld ready", c.ready,
+				p->desired_replicas, (long long)st->desired);
+			return;
+		}
+		if (!st->ready_ms) {
+			st->ready_ms = now_ms;
+			event(out, "PreviewReady", "revision %lld is ready at full size behind the preview",
+			      (long long)st->desired);
+		}
+		if (st->user_paused)
+			return;
+		bool skip = st->promote_full;
+		if (has_templates(&s->pre_promotion) && !skip) {
+			if (!st->pre_run) {
+				st->pre_run = start_run(st, ROLLOUT_RUN_PRE, &s->pre_promotion, out);
+				reasonf(st, "preview ready; pre-promotion analysis running");
+				return;
+			}
+			if (!judge_run(st, "pre-promotion analysis", &st->pre_run, runs, nruns, &done,
+				       out) && !(st->promote && st->waiting))
+				return;
+			if (!done && !st->promote)
+				return;
+		}
+		bool go = st->promote;
+		if (!go && s->auto_promotion_ms) {
+			int64_t at = st->ready_ms + (int64_t)s->auto_promotion_ms;
+			if (now_ms < at) {
+				char left[32];
+				sw_duration_format(left, sizeof(left), (uint64_t)(at - now_ms));
+				reasonf(st, "preview ready; switching automatically in %s", left);
+				return;
+			}
+			go = true;
+		}
+		if (!go) {
+			if (!st->waiting) {
+				st->waiting = true;
+				set_phase(st, ROLLOUT_PAUSED,
+					  "preview ready; waiting for `slipway rollout promote` to switch",
+					  out);
+			}
+			return;
+		}
+		st->promote = false;
+		st->waiting = false;
+		stop_run(&st->pre_run, out);
+		st->promoted = true;
+		st->weight = 100;
+		st->step_ms = now_ms;
+		st->phase = ROLLOUT_PROGRESSING;
+		event(out, "Promoted", "switched: revision %lld now gets 100%% of requests",
+		      (long long)st->desired);
+		if (has_templates(&s->post_promotion) && !skip)
+			st->bg_run = start_run(st, ROLLOUT_RUN_POST, &s->post_promotion, out);
+	}
+
+	/* switched: post-promotion analysis, then scale-down delay */
+	if (st->bg_run) {
+		if (!judge_run(st, "post-promotion analysis", &st->bg_run, runs, nruns, &done, out) ||
+		    !done) {
+			if (!aborted(st) && !st->waiting)
+				reasonf(st, "switched to revision %lld; post-promotion analysis running",
+					(long long)st->desired);
+			if (!(st->promote && st->waiting))
+				return;
+		}
+		st->bg_run = 0;
+		st->waiting = false;
+		st->promote = false;
+		st->phase = ROLLOUT_PROGRESSING;
+	}
+	int64_t at = st->step_ms + (int64_t)s->scale_down_delay_ms;
+	if (now_ms < at && !st->promote_full) {
+		char left[32];
+		sw_duration_format(left, sizeof(left), (uint64_t)(at - now_ms));
+		reasonf(st, "switched to revision %lld; revision %lld scales down in %s",
+			(long long)st->desired, (long long)st->stable, left);
+		return;
+	}
+	st->stable = st->desired;
+	char msg[160];
+	snprintf(msg, sizeof(msg), "revision %lld is fully rolled out (%u/%u ready, 100%% of requests)",
+		 (long long)st->desired, c.ready, p->desired_replicas);
+	set_phase(st, ROLLOUT_HEALTHY, msg, out);
+}
+
+/* ---- the decision ---- */
+
+static bool state_equal(const struct rollout_state *a, const struct rollout_state *b)
+{
+	return a->desired == b->desired && a->stable == b->stable && a->failed == b->failed &&
+	       a->phase == b->phase && strcmp(a->reason, b->reason) == 0 &&
+	       a->progress_ms == b->progress_ms && a->progress_ready == b->progress_ready &&
+	       a->step == b->step && a->step_ms == b->step_ms && a->weight == b->weight &&
+	       a->header_step == b->header_step && a->step_run == b->step_run &&
+	       a->bg_run == b->bg_run && a->pre_run == b->pre_run && a->next_run == b->next_run &&
+	       a->waiting == b->waiting && a->user_paused == b->user_paused &&
+	       a->promote == b->promote && a->promote_full == b->promote_full &&
+	       a->fast == b->fast && a->promoted == b->promoted && a->ready_ms == b->ready_ms;
+}
+
+static bool progressive(const struct rollout_state *st, const struct rollout_params *p)
+{
+	return p->strategy && p->strategy->kind != SPEC_STRATEGY_ROLLING && !st->fast &&
+	       st->stable > 0 && st->stable != st->desired && !aborted(st) &&
+	       (st->phase == ROLLOUT_PROGRESSING || st->phase == ROLLOUT_PAUSED);
+}
+
+bool rollout_reconcile(struct rollout_state *st, const struct rollout_params *p,
+		       const struct rollout_instance *insts, size_t n,
+		       const struct rollout_run_status *runs, size_t nruns, int64_t now_ms,
+		       struct rollout_actions *out)
+{
+	struct rollout_state before = *st;
+	bool picked[n ? n : 1];
+	memset(picked, 0, sizeof(picked));
+
+	/* An abort decided by a command: make sure its runs stop. */
+	if (aborted(st)) {
+		stop_run(&st->step_run, out);
+		stop_run(&st->bg_run, out);
+		stop_run(&st->pre_run, out);
+	}
+	if (progressive(st, p)) {
+		if (p->strategy->kind == SPEC_STRATEGY_CANARY)
+			reconcile_canary(st, p, insts, n, picked, runs, nruns, now_ms, out);
+		else
+			reconcile_bluegreen(st, p, insts, n, picked, runs, nruns, now_ms, out);
+		/* Paused exactly while something waits for a human */
+		if (in_progress(st) && st->desired != st->stable)
+			st->phase = st->waiting || st->user_paused ? ROLLOUT_PAUSED : ROLLOUT_PROGRESSING;
+		if (aborted(st)) {
+			/* weight is 0 now; stop the new revision and restore stable */
+			memset(picked, 0, sizeof(picked));
+			reconcile_rolling(st, p, insts, n, picked, now_ms, out);
+		}
+	} else {
+		reconcile_rolling(st, p, insts, n, picked, now_ms, out);
+	}
+
+	return !state_equal(&before, st);
+}
+
+/* ---- traffic ---- */
+
+void rollout_traffic(const struct rollout_state *st, const struct rollout_params *p,
+		     struct rollout_traffic *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->stable = st->stable;
+	out->canary = st->desired;
+	if (aborted(st) && st->stable) {
+		out->explicit_weights = true;
+		out->canary_weight = 0;
+		return;
+	}
+	if (!progressive(st, p)) {
+		/* a finished rollout: everything to the desired revision (old
+		 * instances are on their way out); a rolling update: in
+		 * proportion to ready instances */
+		if (st->phase == ROLLOUT_HEALTHY && st->stable == st->desired) {
+			out->explicit_weights = true;
+			out->canary_weight = 0;
+		}
+		return;
+	}
+	out->explicit_weights = true;
+	out->canary_weight = st->weight;
+	if (p->strategy->kind == SPEC_STRATEGY_CANARY) {
+		if (st->header_step >= 0 && (size_t)st->header_step < p->strategy->nsteps)
+			out->header = &p->strategy->steps[st->header_step].header;
+	} else {
+		out->header = &rollout_preview_header;
+		out->preview_listen = p->strategy->preview_listen;
+	}
+}
+
+void rollout_route_weights(const struct rollout_traffic *t, const int64_t *revs,
+			   const uint32_t *ready, size_t n, uint32_t *out)
+{
+	uint64_t base[n ? n : 1], sum = 0;
+	for (size_t i = 0; i < n; i++) {
+		base[i] = 0;
+		if (!ready[i])
+			continue;
+		if (!t->explicit_weights)
+			base[i] = ready[i];
+		else if (revs[i] == t->canary && t->canary != t->stable)
+			base[i] = t->canary_weight;
+		else if (revs[i] == t->stable)
+			base[i] = 100 - t->canary_weight;
+		sum += base[i];
+	}
+	if (sum == 0) /* what should serve cannot: anything ready serves */
+		for (size_t i = 0; i < n; i++) {
+			base[i] = ready[i];
+			sum += base[i];
+		}
+	uint32_t total = 0;
+	uint64_t rem[n ? n : 1];
+	for (size_t i = 0; i < n; i++) {
+		out[i] = sum ? (uint32_t)(base[i] * 100 / sum) : 0;
+		rem[i] = sum ? base[i] * 100 % sum : 0;
+		total += out[i];
+	}
+	while (sum && total < 100) {
+		size_t best = n;
+		for (size_t i = 0; i < n; i++)
+			if (base[i] && (best == n || rem[i] > rem[best]))
+				best = i;
+		out[best]++;
+		rem[best] = 0;
+		total++;
+	}
+}
+
+/* ---- persistence ---- */
+
+json_t *rollout_state_to_json(const struct rollout_state *st)
+{
+	return json_pack("{s:I, s:I, s:I, s:s, s:s, s:I, s:i, s:i, s:I, s:i, s:i, s:I, s:I, s:I,"
+			 " s:I, s:b, s:b, s:b, s:b, s:b, s:b, s:I}",
+			 "desired", (json_int_t)st->desired, "stable", (json_int_t)st->stable,
+			 "failed", (json_int_t)st->failed, "phase", rollout_phase_name(st->phase),
+			 "reason", st->reason, "progressMs", (json_int_t)st->progress_ms,
+			 "progressReady", (int)st->progress_ready, "step", (int)st->step, "stepMs",
+			 (json_int_t)st->step_ms, "weight", (int)st->weight, "headerStep",
+			 (int)st->header_step, "stepRun", (json_int_t)st->step_run, "bgRun",
+			 (json_int_t)st->bg_run, "preRun", (json_int_t)st->pre_run, "nextRun",
+			 (json_int_t)st->next_run, "waiting", st->waiting, "userPaused",
+			 st->user_paused, "promote", st->promote, "promoteFull", st->promote_full,
+			 "fast", st->fast, "promoted", st->promoted, "readyMs",
+			 (json_int_t)st->ready_ms);
+}
+
+static int64_t jint(const json_t *j, const char *k, int64_t dflt)
+{
+	json_t *v = json_object_get(j, k);
+	return json_is_integer(v) ? (int64_t)json_integer_value(v) : dflt;
+}
+
+static bool jbool(const json_t *j, const char *k)
+{
+	return json_is_true(json_object_get(j, k));
+}
+
+void rollout_state_from_json(struct rollout_state *st, const json_t *j)
+{
+	memset(st, 0, sizeof(*st));
+	st->header_step = -1;
+	if (!json_is_object(j))
+		return;
+	st->desired = jint(j, "desired", 0);
+	st->stable = jint(j, "stable", 0);
+	st->failed = jint(j, "failed", 0);
+	st->phase = rollout_phase_parse(json_string_value(json_object_get(j, "phase")));
+	const char *r = json_string_value(json_object_get(j, "reason"));
+	snprintf(st->reason, sizeof(st->reason), "%s", r ? r : "");
+	st->progress_ms = jint(j, "progressMs", 0);
+	st->progress_ready = (uint32_t)jint(j, "progressReady", 0);
+	st->step = (uint32_t)jint(j, "step", 0);
+	st->step_ms = jint(j, "stepMs", 0);
+	st->weight = (uint32_t)jint(j, "weight", 0);
+	if (st->weight > 100)
+		st->weight = 100;
+	st->header_step = (int32_t)jint(j, "headerStep", -1);
+	st->step_run = jint(j, "stepRun", 0);
+	st->bg_run = jint(j, "bgRun", 0);
+	st->pre_run = jint(j, "preRun", 0);
+	st->next_run = jint(j, "nextRun", 0);
+	st->waiting = jbool(j, "waiting");
+	st->user_paused = jbool(j, "userPaused");
+	st->promote = jbool(j, "promote");
+	st->promote_full = jbool(j, "promoteFull");
+	st->fast = jbool(j, "fast");
+	st->promoted = jbool(j, "promoted");
+	st->ready_ms = jint(j, "readyMs", 0);
 }

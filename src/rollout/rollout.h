@@ -1,22 +1,42 @@
 /*
  * rollout: decides, for one app, what should happen next. A pure function:
- * given the app's rollout state, the instances that exist and the time, it
- * updates the state and returns actions (start an instance of revision R,
- * stop instance X, record an event). It does no I/O and reads no clock, so
+ * given the app's rollout state, the instances that exist, the analysis
+ * runs it asked for and the time, it updates the state and returns actions
+ * (start an instance of revision R, stop instance X, start or stop an
+ * analysis run, record an event). It does no I/O and reads no clock, so
  * every path is testable without processes or sleeps, and after a daemon
  * crash the state reloaded from the store is all it needs.
  *
  * It is level-triggered: the daemon calls rollout_reconcile after every
- * change it observes (instance ready, exited, stopped, an apply, a timer)
- * and executes the actions; calling it again with nothing changed yields no
- * actions.
+ * change it observes (instance ready, exited, stopped, an apply, an
+ * analysis result, a timer) and executes the actions; calling it again with
+ * nothing changed yields no actions.
  *
- * This issue's strategy is the rolling update: with maxSurge 1 and
- * maxUnavailable 0 (the defaults) a new instance is started, and only once
- * it is ready is an old one stopped. When the new revision makes no
- * progress (no new instance became ready) for progressDeadline the update
- * is aborted: phase Degraded, the new instances are stopped and the stable
- * revision keeps (or goes back to) full size.
+ * Strategies (spec.strategy of the desired revision):
+ *
+ * rolling (default; also every first deploy, and `undo`): with maxSurge 1
+ *	and maxUnavailable 0 a new instance is started, and only once it is
+ *	ready is an old one stopped. Traffic follows ready instances.
+ * canary: the stable revision keeps full size; the canary runs
+ *	ceil(replicas x weight / 100) instances (at least 1, or
+ *	canaryReplicas) and gets `weight` of new requests. Steps: setWeight
+ *	(done once the canary's instances for that weight are ready), pause
+ *	with a duration, pause {} (Paused until promoted), analysis (waits
+ *	for its run: success → next step, failure → abort, inconclusive →
+ *	Paused), setHeaderRoute. A background analysis runs for the whole
+ *	rollout. After the last step the canary is scaled to full size, gets
+ *	100%, becomes stable, and the old instances drain and stop.
+ * blueGreen: the new revision starts at full size as a preview (reachable
+ *	through the header `X-Slipway-Preview: true` and previewListen)
+ *	while stable keeps 100%; prePromotionAnalysis must pass; then the
+ *	switch happens after autoPromotion or on `promote`;
+ *	postPromotionAnalysis failing switches back (abort); after
+ *	scaleDownDelay the new revision is stable and the old one stops.
+ *
+ * Abort (a failed analysis, no progress within progressDeadline, or the
+ * operator) sets the new revision's weight to 0 at once, stops its
+ * analysis runs and instances, keeps stable at full size, and leaves the
+ * app Degraded with the reason until a new apply, retry or undo.
  */
 #ifndef SW_ROLLOUT_H
 #define SW_ROLLOUT_H
@@ -25,13 +45,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
+#include "spec/spec.h"
+
 enum rollout_phase {
 	ROLLOUT_PROGRESSING,
+	ROLLOUT_PAUSED,
 	ROLLOUT_HEALTHY,
 	ROLLOUT_DEGRADED,
 };
 
-/* "Progressing", "Healthy", "Degraded" */
+/* "Progressing", "Paused", "Healthy", "Degraded" */
 const char *rollout_phase_name(enum rollout_phase p);
 /* Inverse; unknown names give ROLLOUT_PROGRESSING. */
 enum rollout_phase rollout_phase_parse(const char *name);
@@ -40,45 +65,90 @@ enum rollout_phase rollout_phase_parse(const char *name);
 struct rollout_state {
 	int64_t desired;          /* revision the user asked for */
 	int64_t stable;           /* last revision fully rolled out; 0 = none */
-	int64_t failed;           /* revision aborted by the deadline; 0 = none */
+	int64_t failed;           /* revision aborted; 0 = none */
 	enum rollout_phase phase;
 	char reason[320];
 	int64_t progress_ms;      /* when the rollout last made progress */
 	uint32_t progress_ready;  /* ready new instances at that time */
+	/* canary and blue/green */
+	uint32_t step;            /* canary: current step; == nsteps: promoting */
+	int64_t step_ms;          /* when the current step or stage began */
+	uint32_t weight;          /* the desired revision's share, 0..100 */
+	int32_t header_step;      /* canary step whose setHeaderRoute is on; -1 none */
+	int64_t step_run;         /* analysis run of the current step; 0 none */
+	int64_t bg_run;           /* background (canary) / post-promotion (blue/green) run */
+	int64_t pre_run;          /* blue/green pre-promotion run */
+	int64_t next_run;         /* last run id handed out */
+	bool waiting;             /* Paused until promoted (pause {}, inconclusive) */
+	bool user_paused;         /* `rollout pause` */
+	bool promote;             /* `rollout promote`: take the next step now */
+	bool promote_full;        /* `rollout promote --full`: skip the rest */
+	bool fast;                /* `rollout undo`: no steps, no analysis, full size */
+	bool promoted;            /* blue/green: traffic switched */
+	int64_t ready_ms;         /* blue/green: preview fully ready since */
 };
 
 /* The parts of the revisions' specs the decision needs. */
 struct rollout_params {
 	uint32_t desired_replicas;  /* replicas of the desired revision */
 	uint32_t stable_replicas;   /* replicas of the stable revision (0 if none) */
-	uint32_t max_surge;         /* extra instances allowed during an update */
-	uint32_t max_unavailable;   /* ready instances that may be missing */
+	uint32_t max_surge;         /* rolling: extra instances allowed */
+	uint32_t max_unavailable;   /* rolling: ready instances that may be missing */
 	uint64_t progress_deadline_ms;
+	const struct spec_strategy *strategy; /* desired revision's; NULL = rolling */
 };
 
 struct rollout_instance {
 	const char *id;
 	int64_t revision;
 	bool ready;
-	bool stopping;            /* runtime_stop was called; ignored in counts */
+	bool stopping;            /* on its way out; ignored in counts */
 	int64_t created_ms;       /* newer instances are stopped first on scale-down */
+};
+
+enum rollout_run_kind {
+	ROLLOUT_RUN_STEP,         /* a canary analysis step */
+	ROLLOUT_RUN_BACKGROUND,   /* canary.analysis, for the whole rollout */
+	ROLLOUT_RUN_PRE,          /* blueGreen.prePromotionAnalysis */
+	ROLLOUT_RUN_POST,         /* blueGreen.postPromotionAnalysis */
+};
+
+enum rollout_run_phase {
+	ROLLOUT_RUN_RUNNING,
+	ROLLOUT_RUN_SUCCESSFUL,
+	ROLLOUT_RUN_FAILED,
+	ROLLOUT_RUN_INCONCLUSIVE,
+	ROLLOUT_RUN_ERROR,
+};
+
+/* What the daemon reports of an analysis run it was asked to start. A
+ * run the daemon does not report is taken as still running. */
+struct rollout_run_status {
+	int64_t id;
+	enum rollout_run_phase phase;
+	const char *reason;       /* which metric decided, with value and threshold */
 };
 
 enum rollout_action_kind {
 	ROLLOUT_START,            /* start one instance of `revision` */
 	ROLLOUT_STOP,             /* stop instance `id` */
 	ROLLOUT_EVENT,            /* record event `event` with `message` */
+	ROLLOUT_RUN_START,        /* start analysis run `run` of `run_kind` for `ref` */
+	ROLLOUT_RUN_STOP,         /* stop analysis run `run` (its result no longer matters) */
 };
 
 struct rollout_action {
 	enum rollout_action_kind kind;
 	int64_t revision;
 	const char *id;           /* points into the instances passed in */
-	const char *event;        /* "Progressing", "Healthy", "Degraded", ... */
+	const char *event;        /* "Progressing", "Healthy", "Degraded", "Step", ... */
 	char message[320];
+	int64_t run;
+	enum rollout_run_kind run_kind;
+	const struct spec_analysis_ref *ref; /* points into params.strategy */
 };
 
-#define ROLLOUT_MAX_ACTIONS 64
+#define ROLLOUT_MAX_ACTIONS 128
 
 struct rollout_actions {
 	struct rollout_action a[ROLLOUT_MAX_ACTIONS];
@@ -87,7 +157,7 @@ struct rollout_actions {
 
 /*
  * Marks a new desired revision (an apply or a rollback): phase
- * Progressing, progress clock restarted. `now_ms` is wall-clock ms.
+ * Progressing, progress clock restarted, steps from the start.
  */
 void rollout_set_desired(struct rollout_state *st, int64_t revision, int64_t now_ms,
 			 const char *why);
@@ -97,11 +167,57 @@ void rollout_set_desired(struct rollout_state *st, int64_t revision, int64_t now
  * `st` changed (the caller persists it).
  */
 bool rollout_reconcile(struct rollout_state *st, const struct rollout_params *p,
-		       const struct rollout_instance *insts, size_t ninsts, int64_t now_ms,
+		       const struct rollout_instance *insts, size_t ninsts,
+		       const struct rollout_run_status *runs, size_t nruns, int64_t now_ms,
 		       struct rollout_actions *out);
 
-/* The revision instances should converge to: desired, or stable after an
- * abort (0 when nothing should run). */
+/* The revision instances converge to when nothing progressive is going
+ * on: desired, or stable after an abort (0 when nothing should run). */
 int64_t rollout_target(const struct rollout_state *st);
+
+/*
+ * Operator commands. Each returns 0, or -1 with `msg` saying why it does
+ * not apply now (e.g. "hello is Healthy: nothing to promote"). None leaves
+ * a rollout without a way out: Paused → promote, resume, abort;
+ * Degraded → apply, retry, undo; Progressing → pause, abort, promote --full.
+ */
+int rollout_promote(struct rollout_state *st, bool full, char *msg, size_t size);
+int rollout_abort(struct rollout_state *st, int64_t now_ms, const char *why, char *msg,
+		  size_t size);
+int rollout_pause(struct rollout_state *st, char *msg, size_t size);
+int rollout_resume(struct rollout_state *st, char *msg, size_t size);
+int rollout_retry(struct rollout_state *st, int64_t now_ms, char *msg, size_t size);
+/* Goes to `revision` the fast way: no steps, no analysis, full size at once. */
+void rollout_undo(struct rollout_state *st, int64_t revision, int64_t now_ms, const char *why);
+
+/* How new requests are split while the state is what it is. */
+struct rollout_traffic {
+	bool explicit_weights;    /* false: in proportion to ready instances */
+	int64_t stable;           /* revision getting 100 - canary_weight */
+	int64_t canary;           /* revision getting canary_weight */
+	uint32_t canary_weight;
+	const struct spec_header_match *header; /* header route to `canary`, or NULL */
+	const char *preview_listen; /* blue/green preview address, or NULL */
+};
+
+void rollout_traffic(const struct rollout_state *st, const struct rollout_params *p,
+		     struct rollout_traffic *out);
+
+/*
+ * Route weights for revision groups revs[0..n) with ready[i] instances in
+ * rotation: the traffic split, with the share of a group that has no
+ * ready instance given to the others, scaled to sum to exactly 100 (all 0
+ * only when nothing is ready). Never sends traffic to an empty group while
+ * another has ready instances.
+ */
+void rollout_route_weights(const struct rollout_traffic *t, const int64_t *revs,
+			   const uint32_t *ready, size_t n, uint32_t *out);
+
+/* The state as JSON for the store, and back (missing fields = defaults). */
+json_t *rollout_state_to_json(const struct rollout_state *st);
+void rollout_state_from_json(struct rollout_state *st, const json_t *j);
+
+/* The header that reaches a blue/green preview: X-Slipway-Preview: true */
+extern const struct spec_header_match rollout_preview_header;
 
 #endif

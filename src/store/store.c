@@ -68,6 +68,8 @@ static const struct store_migration migrations[] = {
 	 " app TEXT PRIMARY KEY NOT NULL,"
 	 " value INTEGER NOT NULL"
 	 ");"},
+	{"rollout state of canary and blue/green rollouts",
+	 "ALTER TABLE apps ADD COLUMN rollout TEXT NOT NULL DEFAULT '';"},
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -99,17 +101,17 @@ enum stmt_id {
 	ST_COUNT
 };
 
-#define APP_COLS "name, desired_revision, stable_revision, phase, reason, progress_ms, created_ms, updated_ms"
+#define APP_COLS "name, desired_revision, stable_revision, phase, reason, progress_ms, created_ms, updated_ms, rollout"
 #define REV_COLS "app, number, hash, spec_json, version, source, created_ms"
 #define INST_COLS "id, app, revision, pid, start_time, port, ready, restarts, state, created_ms"
 #define EVENT_COLS "id, time_ms, app, kind, message, actor"
 
 static const char *const stmt_sql[ST_COUNT] = {
-	[ST_APP_PUT] = "INSERT INTO apps (" APP_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)"
+	[ST_APP_PUT] = "INSERT INTO apps (" APP_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8)"
 		       " ON CONFLICT (name) DO UPDATE SET desired_revision = excluded.desired_revision,"
 		       " stable_revision = excluded.stable_revision, phase = excluded.phase,"
 		       " reason = excluded.reason, progress_ms = excluded.progress_ms,"
-		       " updated_ms = excluded.updated_ms",
+		       " updated_ms = excluded.updated_ms, rollout = excluded.rollout",
 	[ST_APP_GET] = "SELECT " APP_COLS " FROM apps WHERE name = ?1",
 	[ST_APP_LIST] = "SELECT " APP_COLS " FROM apps ORDER BY name",
 	[ST_APP_DELETE] = "DELETE FROM apps WHERE name = ?1",
@@ -476,6 +478,7 @@ static void read_app(sqlite3_stmt *st, void *elem)
 	a->progress_ms = sqlite3_column_int64(st, 5);
 	a->created_ms = sqlite3_column_int64(st, 6);
 	a->updated_ms = sqlite3_column_int64(st, 7);
+	a->rollout_json = col_str(st, 8);
 }
 
 int store_app_put(struct store *s, const struct store_app *app, struct sw_err *err)
@@ -491,6 +494,7 @@ int store_app_put(struct store *s, const struct store_app *app, struct sw_err *e
 	bind_text(st, 5, app->reason);
 	sqlite3_bind_int64(st, 6, app->progress_ms);
 	sqlite3_bind_int64(st, 7, sw_wall_ms());
+	bind_text(st, 8, app->rollout_json ? app->rollout_json : "");
 	return stmt_done(s, st, "put app", err);
 }
 
@@ -569,6 +573,7 @@ void store_app_release(struct store_app *app)
 	free(app->name);
 	free(app->phase);
 	free(app->reason);
+	free(app->rollout_json);
 	memset(app, 0, sizeof(*app));
 }
 

@@ -30,6 +30,7 @@ struct store_app {
 	char *phase;              /* "Progressing", "Healthy", "Degraded" */
 	char *reason;             /* human-readable, "" when none */
 	int64_t progress_ms;      /* last time the rollout made progress */
+	char *rollout_json;       /* the whole rollout state (rollout_state_to_json); "" = none */
 	int64_t created_ms;
 	int64_t updated_ms;
 };

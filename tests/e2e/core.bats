@@ -109,7 +109,8 @@ load helpers
 	[ "$status" -eq 1 ]
 	wait_for 10 phase_is hello Degraded
 	j=$(status_json hello)
-	[[ "$j" == *"made no progress within progressDeadline 3s"* ]]
+	[[ "$j" == *"no progress within progressDeadline 3s"* ]]
+	[[ "$j" == *"revision 1 keeps serving"* ]]
 	wait_for 10 eval '[ "$(instance_fields hello pid | sort | tr "\n" " ")" = "$old" ]'
 	for port in $(instance_fields hello port); do
 		[[ "$(curl -fsS "http://127.0.0.1:$port/")" == *"hello from 1.0.0"* ]]
@@ -135,7 +136,7 @@ load helpers
 @test "invalid YAML and unknown fields: file:line:col error, exit 1, store unchanged" {
 	start_daemon
 	app_yaml hello 1.0.0 1 > "$T/app.yaml"
-	slipway apply -f "$T/app.yaml"
+	slipway apply -f "$T/app.yaml" --wait
 	before=$(slipway history hello --json)
 	printf 'apiVersion: slipway/v1\nkind: App\nmetadata: {name: hello}\nspec:\n  version: "2"\n  replica: 2\n  run: {command: [x]}\n' > "$T/bad.yaml"
 	run slipway apply -f "$T/bad.yaml"

@@ -23,6 +23,9 @@ struct sim {
 	int seq;
 	int64_t now;
 	int stops_of[8];  /* stop actions per revision */
+	struct rollout_run_status runs[16];
+	size_t nruns;
+	int runs_started, runs_stopped;
 	int events_healthy, events_degraded;
 };
 
@@ -35,6 +38,7 @@ static void sim_init(struct sim *s, uint32_t replicas)
 	s->p.max_unavailable = 0;
 	s->p.progress_deadline_ms = 60000;
 	s->now = 1000000;
+	s->st.header_step = -1;
 }
 
 static void sim_remove(struct sim *s, size_t i)
@@ -50,7 +54,7 @@ static void sim_remove(struct sim *s, size_t i)
 static size_t sim_step(struct sim *s)
 {
 	struct rollout_actions out = {.n = 0};
-	rollout_reconcile(&s->st, &s->p, s->inst, s->n, s->now, &out);
+	rollout_reconcile(&s->st, &s->p, s->inst, s->n, s->runs, s->nruns, s->now, &out);
 	for (size_t k = 0; k < out.n; k++) {
 		struct rollout_action *a = &out.a[k];
 		if (a->kind == ROLLOUT_START) {
@@ -59,6 +63,17 @@ static size_t sim_step(struct sim *s)
 			s->inst[s->n] = (struct rollout_instance){
 				.id = s->ids[s->n], .revision = a->revision, .created_ms = s->now};
 			s->n++;
+		} else if (a->kind == ROLLOUT_RUN_START) {
+			assert_true(s->nruns < 16);
+			s->runs[s->nruns++] = (struct rollout_run_status){a->run, ROLLOUT_RUN_RUNNING, "running"};
+			s->runs_started++;
+		} else if (a->kind == ROLLOUT_RUN_STOP) {
+			for (size_t r = 0; r < s->nruns; r++)
+				if (s->runs[r].id == a->run) {
+					s->runs[r] = s->runs[--s->nruns];
+					break;
+				}
+			s->runs_stopped++;
 		} else if (a->kind == ROLLOUT_EVENT) {
 			if (strcmp(a->event, "Healthy") == 0)
 				s->events_healthy++;
@@ -311,6 +326,422 @@ static void test_rollout__random_sequences_keep_invariants(void **state)
 	}
 }
 
+
+/* ---- canary and blue/green ---- */
+
+static char *golden[] = {"golden"};
+static struct spec_step canary_steps[] = {
+	{.kind = SPEC_STEP_SET_WEIGHT, .weight = 20},
+	{.kind = SPEC_STEP_PAUSE, .pause_ms = 10000},
+	{.kind = SPEC_STEP_ANALYSIS, .analysis = {.templates = golden, .ntemplates = 1}},
+	{.kind = SPEC_STEP_SET_WEIGHT, .weight = 50},
+	{.kind = SPEC_STEP_PAUSE, .pause_indefinite = true},
+};
+static struct spec_strategy canary = {
+	.kind = SPEC_STRATEGY_CANARY, .steps = canary_steps, .nsteps = 5,
+};
+static struct spec_strategy bluegreen = {
+	.kind = SPEC_STRATEGY_BLUEGREEN,
+	.pre_promotion = {.templates = golden, .ntemplates = 1},
+	.post_promotion = {.templates = golden, .ntemplates = 1},
+	.scale_down_delay_ms = 5000,
+	.preview_listen = "127.0.0.1:9999",
+};
+
+static void set_run(struct sim *s, enum rollout_run_phase ph, const char *why)
+{
+	for (size_t i = 0; i < s->nruns; i++) {
+		s->runs[i].phase = ph;
+		s->runs[i].reason = why;
+	}
+}
+
+static uint32_t traffic_weight(struct sim *s, int64_t rev)
+{
+	struct rollout_traffic t;
+	rollout_traffic(&s->st, &s->p, &t);
+	int64_t revs[8];
+	uint32_t ready[8], w[8];
+	size_t n = 0;
+	for (size_t i = 0; i < s->n; i++) {
+		if (s->inst[i].stopping)
+			continue;
+		size_t k = 0;
+		while (k < n && revs[k] != s->inst[i].revision)
+			k++;
+		if (k == n) {
+			revs[n] = s->inst[i].revision;
+			ready[n++] = 0;
+		}
+		ready[k] += s->inst[i].ready;
+	}
+	rollout_route_weights(&t, revs, ready, n, w);
+	for (size_t k = 0; k < n; k++)
+		if (revs[k] == rev)
+			return w[k];
+	return 0;
+}
+
+static void start_canary(struct sim *s, uint32_t replicas, struct spec_strategy *strat)
+{
+	sim_init(s, replicas);
+	deploy_first(s, replicas);
+	s->p.strategy = strat;
+	rollout_set_desired(&s->st, 2, s->now, "applied revision 2");
+}
+
+static void test_rollout__canary_walks_its_steps_to_healthy(void **state)
+{
+	struct sim s;
+	start_canary(&s, 4, &canary);
+	sim_step(&s);
+	assert_int_equal(count(&s, 2, false), 1);      /* ceil(4 x 20%) */
+	assert_int_equal(s.st.weight, 0);               /* not before it is ready */
+	assert_int_equal(traffic_weight(&s, 1), 100);
+	make_ready(&s, 2, 1);
+	sim_step(&s);
+	assert_int_equal(s.st.weight, 20);
+	assert_int_equal(traffic_weight(&s, 2), 20);
+	assert_int_equal(traffic_weight(&s, 1), 80);
+	assert_int_equal(count(&s, 1, true), 4);        /* stable keeps full size */
+	assert_non_null(strstr(s.st.reason, "pause"));
+	s.now += 10001;
+	sim_step(&s);
+	assert_int_equal(s.runs_started, 1);            /* analysis step */
+	sim_step(&s);
+	assert_int_equal(s.runs_started, 1);
+	set_run(&s, ROLLOUT_RUN_SUCCESSFUL, "ok");
+	sim_step(&s);                                   /* setWeight 50 needs 2 canaries */
+	assert_int_equal(count(&s, 2, false), 2);
+	assert_int_equal(s.st.weight, 20);
+	make_ready(&s, 2, 1);
+	sim_step(&s);
+	assert_int_equal(s.st.weight, 50);
+	assert_int_equal(s.st.phase, ROLLOUT_PAUSED);   /* pause {} */
+	s.now += 3600000;
+	sim_step(&s);
+	assert_int_equal(s.st.phase, ROLLOUT_PAUSED);   /* no deadline while paused */
+	char msg[128];
+	assert_int_equal(rollout_promote(&s.st, false, msg, sizeof(msg)), 0);
+	sim_step(&s);
+	assert_int_equal(count(&s, 2, false), 4);       /* promoting: full size */
+	make_ready(&s, 2, 2);
+	sim_step(&s);
+	assert_int_equal(s.st.phase, ROLLOUT_HEALTHY);
+	assert_int_equal(s.st.stable, 2);
+	assert_int_equal(traffic_weight(&s, 2), 100);
+	sim_step(&s);
+	assert_int_equal(count(&s, 1, false), 0);       /* old instances go */
+	assert_int_equal(count(&s, 2, true), 4);
+}
+
+static void test_rollout__failed_analysis_aborts_to_stable(void **state)
+{
+	struct sim s;
+	start_canary(&s, 2, &canary);
+	sim_step(&s);
+	make_ready(&s, 2, 1);
+	sim_step(&s);
+	s.now += 10001;
+	sim_step(&s);
+	set_run(&s, ROLLOUT_RUN_FAILED, "success-rate = 0.9, successCondition result >= 0.99 is false");
+	sim_step(&s);
+	assert_int_equal(s.st.phase, ROLLOUT_DEGRADED);
+	assert_non_null(strstr(s.st.reason, "success-rate = 0.9"));
+	assert_non_null(strstr(s.st.reason, "revision 1 keeps serving"));
+	assert_int_equal(traffic_weight(&s, 1), 100);
+	assert_int_equal(count(&s, 2, false), 0);
+	assert_int_equal(count(&s, 1, true), 2);
+	assert_int_equal(s.stops_of[1], 0);
+	/* retry runs it again from the first step */
+	char msg[128];
+	assert_int_equal(rollout_retry(&s.st, s.now, msg, sizeof(msg)), 0);
+	sim_step(&s);
+	assert_int_equal(count(&s, 2, false), 1);
+	assert_int_equal(s.st.phase, ROLLOUT_PROGRESSING);
+}
+
+static void test_rollout__inconclusive_pauses_and_promote_continues(void **state)
+{
+	struct sim s;
+	start_canary(&s, 2, &canary);
+	sim_step(&s);
+	make_ready(&s, 2, 1);
+	sim_step(&s);
+	s.now += 10001;
+	sim_step(&s);
+	set_run(&s, ROLLOUT_RUN_INCONCLUSIVE, "no data");
+	sim_step(&s);
+	assert_int_equal(s.st.phase, ROLLOUT_PAUSED);
+	assert_non_null(strstr(s.st.reason, "inconclusive"));
+	assert_int_equal(s.st.weight, 20);
+	char msg[128];
+	assert_int_equal(rollout_promote(&s.st, false, msg, sizeof(msg)), 0);
+	sim_step(&s);
+	/* past the analysis; setWeight 50 needs no new instance for 2 replicas;
+	 * then the pause {} step waits again */
+	assert_int_equal(s.st.weight, 50);
+	assert_int_equal(s.st.step, 4);
+	assert_int_equal(s.st.phase, ROLLOUT_PAUSED);
+	assert_non_null(strstr(s.st.reason, "until `slipway rollout promote`"));
+	assert_int_equal(s.nruns, 0);
+}
+
+static void test_rollout__operator_abort_pause_resume_full_promote(void **state)
+{
+	struct sim s;
+	char msg[128];
+	start_canary(&s, 2, &canary);
+	sim_step(&s);
+	make_ready(&s, 2, 1);
+	sim_step(&s);
+	assert_int_equal(rollout_pause(&s.st, msg, sizeof(msg)), 0);
+	s.now += 20000;
+	sim_step(&s);
+	assert_int_equal(s.st.phase, ROLLOUT_PAUSED);
+	assert_int_equal(s.st.step, 1);
+	assert_int_equal(rollout_resume(&s.st, msg, sizeof(msg)), 0);
+	sim_step(&s);
+	assert_int_equal(s.st.step, 2);
+	assert_int_equal(rollout_promote(&s.st, true, msg, sizeof(msg)), 0);
+	sim_step(&s);
+	make_ready(&s, 2, 2);
+	sim_step(&s);
+	assert_int_equal(s.st.phase, ROLLOUT_HEALTHY);
+	assert_int_equal(rollout_promote(&s.st, false, msg, sizeof(msg)), -1);
+	assert_non_null(strstr(msg, "nothing to promote"));
+
+	start_canary(&s, 2, &canary);
+	sim_step(&s);
+	make_ready(&s, 2, 1);
+	sim_step(&s);
+	assert_int_equal(rollout_abort(&s.st, s.now, "aborted by the operator", msg, sizeof(msg)), 0);
+	sim_step(&s);
+	assert_int_equal(s.st.phase, ROLLOUT_DEGRADED);
+	assert_int_equal(traffic_weight(&s, 1), 100);
+	assert_int_equal(count(&s, 2, false), 0);
+	/* undo: fast back to stable, no steps */
+	rollout_undo(&s.st, 1, s.now, "undo");
+	sim_step(&s);
+	assert_int_equal(s.st.phase, ROLLOUT_HEALTHY);
+}
+
+static void test_rollout__canary_deadline_aborts(void **state)
+{
+	struct sim s;
+	start_canary(&s, 2, &canary);
+	sim_step(&s);
+	s.now += 61000;
+	sim_step(&s);
+	assert_int_equal(s.st.phase, ROLLOUT_DEGRADED);
+	assert_non_null(strstr(s.st.reason, "progressDeadline"));
+	assert_int_equal(count(&s, 2, false), 0);
+}
+
+static void test_rollout__bluegreen_preview_switch_and_switch_back(void **state)
+{
+	struct sim s;
+	char msg[128];
+	start_canary(&s, 2, &bluegreen);
+	sim_step(&s);
+	assert_int_equal(count(&s, 2, false), 2);   /* full size preview */
+	make_ready(&s, 2, 2);
+	sim_step(&s);
+	assert_int_equal(traffic_weight(&s, 1), 100);
+	struct rollout_traffic t;
+	rollout_traffic(&s.st, &s.p, &t);
+	assert_ptr_equal(t.header, &rollout_preview_header);
+	assert_string_equal(t.preview_listen, "127.0.0.1:9999");
+	assert_int_equal(s.runs_started, 1);       /* pre-promotion */
+	set_run(&s, ROLLOUT_RUN_SUCCESSFUL, "ok");
+	sim_step(&s);
+	assert_int_equal(s.st.phase, ROLLOUT_PAUSED);
+	assert_int_equal(rollout_promote(&s.st, false, msg, sizeof(msg)), 0);
+	sim_step(&s);
+	assert_int_equal(traffic_weight(&s, 2), 100);
+	assert_int_equal(s.runs_started, 2);       /* post-promotion */
+	set_run(&s, ROLLOUT_RUN_FAILED, "error-rate = 0.2");
+	sim_step(&s);
+	assert_int_equal(s.st.phase, ROLLOUT_DEGRADED);
+	assert_int_equal(traffic_weight(&s, 1), 100); /* switched back */
+	assert_int_equal(count(&s, 2, false), 0);
+
+	start_canary(&s, 2, &bluegreen);
+	bluegreen.auto_promotion_ms = 3000;
+	sim_step(&s);
+	make_ready(&s, 2, 2);
+	sim_step(&s);
+	set_run(&s, ROLLOUT_RUN_SUCCESSFUL, "ok");
+	sim_step(&s);
+	assert_int_equal(traffic_weight(&s, 1), 100);
+	s.now += 3001;
+	sim_step(&s);
+	assert_int_equal(traffic_weight(&s, 2), 100);
+	set_run(&s, ROLLOUT_RUN_SUCCESSFUL, "ok");
+	sim_step(&s);
+	assert_int_equal(s.st.phase, ROLLOUT_PROGRESSING); /* scale-down delay */
+	assert_int_equal(count(&s, 1, false), 2);
+	s.now += 5001;
+	sim_step(&s);
+	assert_int_equal(s.st.phase, ROLLOUT_HEALTHY);
+	sim_step(&s);
+	assert_int_equal(count(&s, 1, false), 0);
+	bluegreen.auto_promotion_ms = 0;
+}
+
+static void test_rollout__route_weights_never_feed_an_empty_group(void **state)
+{
+	struct rollout_traffic t = {.explicit_weights = true, .stable = 1, .canary = 2,
+				    .canary_weight = 20};
+	int64_t revs[] = {1, 2, 3};
+	uint32_t w[3];
+	rollout_route_weights(&t, revs, (uint32_t[]){3, 1, 1}, 3, w);
+	assert_int_equal(w[0], 80);
+	assert_int_equal(w[1], 20);
+	assert_int_equal(w[2], 0);
+	rollout_route_weights(&t, revs, (uint32_t[]){3, 0, 1}, 3, w);
+	assert_int_equal(w[0], 100);
+	assert_int_equal(w[1], 0);
+	rollout_route_weights(&t, revs, (uint32_t[]){0, 0, 2}, 3, w);
+	assert_int_equal(w[2], 100);
+	t.explicit_weights = false;
+	rollout_route_weights(&t, revs, (uint32_t[]){1, 1, 1}, 3, w);
+	assert_int_equal(w[0] + w[1] + w[2], 100);
+	assert_true(w[0] >= 33 && w[1] >= 33 && w[2] >= 33);
+}
+
+static void test_rollout__state_round_trips_through_json(void **state)
+{
+	struct sim s;
+	start_canary(&s, 2, &canary);
+	sim_step(&s);
+	make_ready(&s, 2, 1);
+	sim_step(&s);
+	json_t *j = rollout_state_to_json(&s.st);
+	struct rollout_state back;
+	rollout_state_from_json(&back, j);
+	json_t *j2 = rollout_state_to_json(&back);
+	assert_true(json_equal(j, j2));
+	json_decref(j);
+	json_decref(j2);
+}
+
+/*
+ * 100,000 random observation sequences over every strategy: readiness
+ * flips, crashes, analysis results, operator commands, time. After every
+ * step: weights sum to 100 whenever anything is ready, no traffic to a
+ * group without ready instances while another has some, an abort puts
+ * stable at 100%, and a Paused rollout always has a way out. Every
+ * sequence, once everything is ready and runs succeed, ends Healthy,
+ * Degraded or Paused.
+ */
+static void check_invariants(struct sim *s)
+{
+	struct rollout_traffic t;
+	rollout_traffic(&s->st, &s->p, &t);
+	int64_t revs[16];
+	uint32_t ready[16], w[16], sum = 0, any = 0;
+	size_t n = 0;
+	for (size_t i = 0; i < s->n; i++) {
+		size_t k = 0;
+		while (k < n && revs[k] != s->inst[i].revision)
+			k++;
+		if (k == n) {
+			revs[n] = s->inst[i].revision;
+			ready[n++] = 0;
+		}
+		ready[k] += s->inst[i].ready;
+	}
+	rollout_route_weights(&t, revs, ready, n, w);
+	for (size_t k = 0; k < n; k++) {
+		sum += w[k];
+		any += ready[k];
+		if (!ready[k])
+			assert_int_equal(w[k], 0);
+	}
+	if (any)
+		assert_int_equal(sum, 100);
+	if (s->st.phase == ROLLOUT_DEGRADED && s->st.failed == s->st.desired && s->st.stable) {
+		assert_true(t.explicit_weights);
+		assert_int_equal(t.canary_weight, 0);
+	}
+	assert_true(s->st.weight <= 100);
+	if (s->st.phase == ROLLOUT_PAUSED) {
+		struct rollout_state copy = s->st;
+		char msg[128];
+		assert_true(rollout_promote(&copy, false, msg, sizeof(msg)) == 0 ||
+			    rollout_resume(&copy, msg, sizeof(msg)) == 0);
+	}
+}
+
+static void test_rollout__100k_random_sequences_keep_invariants(void **state)
+{
+	struct spec_strategy *strategies[] = {NULL, &canary, &bluegreen};
+	uint64_t seed = 0x5eed;
+	#define RND() (seed = seed * 6364136223846793005ULL + 1442695040888963407ULL, (uint32_t)(seed >> 33))
+	for (int trial = 0; trial < 100000; trial++) {
+		struct sim s;
+		uint32_t r = 1 + RND() % 3;
+		sim_init(&s, r);
+		deploy_first(&s, r);
+		s.p.progress_deadline_ms = 20000;
+		s.p.strategy = strategies[RND() % 3];
+		rollout_set_desired(&s.st, 2, s.now, "apply");
+		int len = 5 + (int)(RND() % 20);
+		char msg[128];
+		for (int k = 0; k < len; k++) {
+			switch (RND() % 12) {
+			case 0: case 1: case 2:
+				make_ready(&s, 2, 1);
+				break;
+			case 3:
+				if (s.n)
+					s.inst[RND() % s.n].ready = false;
+				break;
+			case 4:
+				set_run(&s, (enum rollout_run_phase)(RND() % 5), "random");
+				break;
+			case 5: rollout_promote(&s.st, RND() % 4 == 0, msg, sizeof(msg)); break;
+			case 6: if (RND() % 4 == 0) rollout_abort(&s.st, s.now, "op", msg, sizeof(msg)); break;
+			case 7: rollout_pause(&s.st, msg, sizeof(msg)); break;
+			case 8: rollout_resume(&s.st, msg, sizeof(msg)); break;
+			case 9: rollout_retry(&s.st, s.now, msg, sizeof(msg)); break;
+			default:
+				make_ready(&s, 1, 1);
+				break;
+			}
+			s.now += RND() % 8000;
+			sim_step(&s);
+			check_invariants(&s);
+		}
+		/* settle: everything becomes ready, runs succeed, operator promotes */
+		for (int k = 0; k < 40; k++) {
+			make_ready(&s, rollout_target(&s.st), 8);
+			make_ready(&s, s.st.desired, 8);
+			set_run(&s, ROLLOUT_RUN_SUCCESSFUL, "ok");
+			if (s.st.phase == ROLLOUT_PAUSED && k > 20) {
+				if (rollout_resume(&s.st, msg, sizeof(msg)) < 0)
+					rollout_promote(&s.st, false, msg, sizeof(msg));
+			}
+			s.now += 4000;
+			sim_step(&s);
+			check_invariants(&s);
+		}
+		if (!(s.st.phase == ROLLOUT_HEALTHY || s.st.phase == ROLLOUT_DEGRADED)) {
+			json_t *j = rollout_state_to_json(&s.st);
+			char *txt = json_dumps(j, 0);
+			fail_msg("trial %d strategy %d ends %s: %s", trial,
+				 s.p.strategy ? (int)s.p.strategy->kind : -1,
+				 rollout_phase_name(s.st.phase), txt);
+		}
+		if (s.st.phase == ROLLOUT_HEALTHY)
+			assert_int_equal(traffic_weight(&s, s.st.desired), 100);
+		else
+			assert_int_equal(traffic_weight(&s, s.st.stable), s.st.stable ? 100 : 0);
+	}
+	#undef RND
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -324,6 +755,15 @@ int main(void)
 		cmocka_unit_test(test_rollout__scale_down_and_up_in_place),
 		cmocka_unit_test(test_rollout__crashed_old_instances_do_not_block_update),
 		cmocka_unit_test(test_rollout__random_sequences_keep_invariants),
+		cmocka_unit_test(test_rollout__canary_walks_its_steps_to_healthy),
+		cmocka_unit_test(test_rollout__failed_analysis_aborts_to_stable),
+		cmocka_unit_test(test_rollout__inconclusive_pauses_and_promote_continues),
+		cmocka_unit_test(test_rollout__operator_abort_pause_resume_full_promote),
+		cmocka_unit_test(test_rollout__canary_deadline_aborts),
+		cmocka_unit_test(test_rollout__bluegreen_preview_switch_and_switch_back),
+		cmocka_unit_test(test_rollout__route_weights_never_feed_an_empty_group),
+		cmocka_unit_test(test_rollout__state_round_trips_through_json),
+		cmocka_unit_test(test_rollout__100k_random_sequences_keep_invariants),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
