@@ -1,0 +1,288 @@
+#!/usr/bin/env bats
+# The data plane on its own: the real `slipway proxy` process, real hello
+# backends, route tables pushed over its control socket with curl. Only
+# 127.0.0.1; every wait polls with a deadline.
+
+SLIPWAY_BIN=${SLIPWAY_BIN:-$BATS_TEST_DIRNAME/../../build/slipway}
+HELLO_BIN=${HELLO_BIN:-$BATS_TEST_DIRNAME/../../build/hello}
+SLIPWAY_BIN=$(realpath "$SLIPWAY_BIN")
+HELLO_BIN=$(realpath "$HELLO_BIN")
+
+# The proxy's peak RSS (VmHWM) must stay under this while 50 MB bodies
+# stream through it.
+RSS_BOUND_KB=$((64 * 1024))
+
+setup() {
+	"$SLIPWAY_BIN" proxy --help >/dev/null 2>&1 || skip "this slipway has no proxy command"
+	T=$(mktemp -d /tmp/slipway-proxy-e2e.XXXXXX)
+	PIDS=()
+	PROXY_PID=
+}
+
+teardown() {
+	[ -n "${T:-}" ] || return 0
+	stop_proxy
+	local p
+	for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+	rm -rf "$T"
+}
+
+# Prints a TCP port on 127.0.0.1 that nothing listens on.
+free_port() {
+	local base=$((20000 + RANDOM % 30000)) p i
+	for ((i = 0; i < 500; i++)); do
+		p=$((base + i))
+		if ! (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null; then
+			echo "$p"
+			return 0
+		fi
+	done
+	return 1
+}
+
+# eventually SECONDS COMMAND...: runs COMMAND until it succeeds or time is up.
+eventually() {
+	local secs=$1
+	shift
+	local deadline=$(($(date +%s%N) + secs * 1000000000))
+	until "$@"; do
+		if (($(date +%s%N) > deadline)); then
+			echo "timed out after ${secs}s waiting for: $*" >&2
+			return 1
+		fi
+		sleep 0.05
+	done
+}
+
+up() { curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$1/healthz"; }
+
+# start_hello VAR VERSION: a hello backend; VAR gets its port.
+start_hello() {
+	local port
+	port=$(free_port)
+	HELLO_VERSION=$2 "$HELLO_BIN" --host 127.0.0.1 --port "$port" >/dev/null 2>&1 3>&- &
+	PIDS+=($!)
+	eventually 5 up "$port"
+	printf -v "$1" '%s' "$port"
+}
+
+ctl() { # ctl METHOD PATH [BODY]
+	if [ $# -ge 3 ]; then
+		curl -s --max-time 5 --unix-socket "$T/state/proxy.sock" -X "$1" --data-binary "$3" "http://proxy$2"
+	else
+		curl -s --max-time 5 --unix-socket "$T/state/proxy.sock" -X "$1" "http://proxy$2"
+	fi
+}
+
+ctl_up() { ctl GET /v1/version | grep -q '"pid"'; }
+
+start_proxy() {
+	"$SLIPWAY_BIN" proxy --state-dir "$T/state" "$@" >>"$T/proxy.log" 2>&1 3>&- &
+	PROXY_PID=$!
+	eventually 5 ctl_up
+}
+
+stop_proxy() {
+	[ -n "$PROXY_PID" ] || return 0
+	kill -TERM "$PROXY_PID" 2>/dev/null || true
+	local i
+	for i in $(seq 1 150); do
+		kill -0 "$PROXY_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -9 "$PROXY_PID" 2>/dev/null || true
+	wait "$PROXY_PID" 2>/dev/null || true
+	PROXY_PID=
+}
+
+# put_table JSON: installs it and checks the proxy took it.
+put_table() {
+	local out
+	out=$(ctl PUT /v1/table "$1")
+	echo "$out"
+	[[ $out == *'"version"'* ]]
+}
+
+# A two-revision table: 1.0.0 (revision 1) and 2.0.0 (revision 2).
+two_revisions() { # two_revisions W1 W2 [EXTRA_ROUTE_JSON]
+	cat <<JSON
+{"version": 1, "routes": [{"app": "hello", "listen": "127.0.0.1:$LP",
+  "groups": [{"revision": 1, "weight": $1, "backends": [{"id": "h1", "addr": "127.0.0.1:$H1"}]},
+             {"revision": 2, "weight": $2, "backends": [{"id": "h2", "addr": "127.0.0.1:$H2"}]}]
+  ${3:-}}]}
+JSON
+}
+
+# versions N [CURL_ARGS...]: N requests to / on one keep-alive connection,
+# prints the X-Version of each, one a line.
+versions() {
+	local n=$1 i
+	shift
+	local urls=()
+	for ((i = 0; i < n; i++)); do urls+=(-o /dev/null "http://127.0.0.1:$LP/"); done
+	curl -s --max-time 60 -w '%header{x-version}\n' "$@" "${urls[@]}"
+}
+
+vmhwm_kb() { awk '/^VmHWM:/ {print $2}' "/proc/$PROXY_PID/status"; }
+
+two_backends_and_proxy() {
+	start_hello H1 1.0.0
+	start_hello H2 2.0.0
+	LP=$(free_port)
+	start_proxy "$@"
+}
+
+@test "proxy: weights 80/20 over 1000 requests give exactly 800/200" {
+	two_backends_and_proxy
+	run put_table "$(two_revisions 80 20)"
+	[ "$status" -eq 0 ]
+	grep -q 'serving 0 listeners (table version 0)' "$T/proxy.log"
+	out=$(versions 1000)
+	[ "$(grep -c '^1.0.0$' <<<"$out")" -eq 800 ]
+	[ "$(grep -c '^2.0.0$' <<<"$out")" -eq 200 ]
+	# every request counted, per revision
+	stats=$(ctl GET '/v1/stats?window=60')
+	[[ $stats == *'"requests":800,'*'"revision":1'* ]]
+	[[ $stats == *'"requests":200,'*'"revision":2'* ]]
+}
+
+@test "proxy: the sticky cookie keeps a client on one revision" {
+	two_backends_and_proxy
+	put_table "$(two_revisions 50 50 ', "sticky": true')"
+	for client in a b c d; do
+		# first request: gets a cookie naming its revision
+		first=$(curl -s --max-time 5 -c "$T/jar.$client" -o /dev/null -w '%header{x-version}' "http://127.0.0.1:$LP/")
+		grep -q 'slipway_rev' "$T/jar.$client"
+		out=$(versions 20 -b "$T/jar.$client")
+		[ "$(sort -u <<<"$out")" = "$first" ]
+	done
+}
+
+@test "proxy: a header route overrides the weights" {
+	two_backends_and_proxy
+	put_table "$(two_revisions 100 0 ', "headerRoutes": [{"name": "X-Slipway-Version", "exact": "canary", "revision": 2}]')"
+	[ "$(versions 20 -H 'X-Slipway-Version: canary' | sort -u)" = 2.0.0 ]
+	[ "$(versions 20 | sort -u)" = 1.0.0 ]
+	[ "$(versions 5 -H 'X-Slipway-Version: other' | sort -u)" = 1.0.0 ]
+}
+
+@test "proxy: 50 MB up and down stream through with bounded memory" {
+	two_backends_and_proxy
+	put_table "$(two_revisions 100 0)"
+	head -c $((50 * 1024 * 1024)) /dev/urandom >"$T/big"
+	out=$(curl -s --max-time 60 --data-binary @"$T/big" "http://127.0.0.1:$LP/")
+	[ "$out" = "received 52428800 bytes" ]
+	out=$(curl -s --max-time 60 -H 'Transfer-Encoding: chunked' --data-binary @"$T/big" "http://127.0.0.1:$LP/")
+	[ "$out" = "received 52428800 bytes" ]
+	size=$(curl -s --max-time 60 -o /dev/null -w '%{size_download}' "http://127.0.0.1:$LP/bytes?n=52428800")
+	[ "$size" = 52428800 ]
+	# a client that reads slowly: the proxy must not buffer the body
+	size=$(curl -s --max-time 60 --limit-rate 20M -o /dev/null -w '%{size_download}' "http://127.0.0.1:$LP/bytes?n=52428800")
+	[ "$size" = 52428800 ]
+	hwm=$(vmhwm_kb)
+	echo "proxy VmHWM after 4 x 50 MB: ${hwm} kB (bound ${RSS_BOUND_KB} kB)" >&3
+	[ "$hwm" -lt "$RSS_BOUND_KB" ]
+}
+
+# raw REQUEST: sends it on a fresh connection, prints the status line.
+raw() {
+	local line
+	exec 4<>"/dev/tcp/127.0.0.1/$LP"
+	printf '%b' "$1" >&4
+	IFS= read -r -t 5 line <&4 || true
+	exec 4>&-
+	printf '%s\n' "${line%$'\r'}"
+}
+
+@test "proxy: request smuggling attempts get 400" {
+	two_backends_and_proxy
+	put_table "$(two_revisions 100 0)"
+	[ "$(raw 'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n')" = "HTTP/1.1 400 Bad Request" ]
+	[ "$(raw 'POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 4\r\n\r\n0\r\n\r\n')" = "HTTP/1.1 400 Bad Request" ]
+	[ "$(raw 'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nContent-Length: 5\r\n\r\nhello')" = "HTTP/1.1 400 Bad Request" ]
+	[ "$(raw 'POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: identity\r\n\r\nhello')" = "HTTP/1.1 400 Bad Request" ]
+	[ "$(raw 'POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n')" = "HTTP/1.1 400 Bad Request" ]
+	# a well-formed request on the same listener still works
+	[ "$(raw 'GET / HTTP/1.1\r\nHost: x\r\n\r\n')" = "HTTP/1.1 200 OK" ]
+}
+
+@test "proxy: no ready backend gives 503, no route gives 404" {
+	start_hello H1 1.0.0
+	LP=$(free_port)
+	start_proxy
+	put_table "{\"version\": 4, \"routes\": [{\"app\": \"hello\", \"listen\": \"127.0.0.1:$LP\", \"host\": \"hello.test\", \"groups\": [{\"revision\": 1, \"weight\": 100, \"backends\": []}]}]}"
+	run curl -s --max-time 5 -w ' %{http_code}' -H 'Host: hello.test' "http://127.0.0.1:$LP/"
+	[ "$output" = "no ready instance for hello
+ 503" ]
+	run curl -s --max-time 5 -w ' %{http_code}' -H 'Host: other.test' "http://127.0.0.1:$LP/x"
+	[ "$output" = "no route for other.test/x
+ 404" ]
+	# an invalid table is refused with the reason, and the old one stays
+	run ctl PUT /v1/table '{"routes": [{"app": "hello", "listen": "127.0.0.1:1x"}]}'
+	[[ $output == *'routes[0].listen'* ]]
+	[ "$(ctl GET /v1/version | grep -o '"tableVersion":[0-9]*')" = '"tableVersion":4' ]
+}
+
+@test "proxy: a client sending its head byte by byte is cut at the header timeout" {
+	two_backends_and_proxy --header-timeout 1s
+	put_table "$(two_revisions 100 0)"
+	exec 5<>"/dev/tcp/127.0.0.1/$LP"
+	(
+		req='GET / HTTP/1.1\r\nHost: x\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n'
+		for ((i = 0; i < ${#req}; i++)); do
+			printf '%s' "${req:$i:1}" >&5 2>/dev/null || exit 0
+			sleep 0.2
+		done
+	) &
+	writer=$!
+	start=$(date +%s%N)
+	got=$(timeout 10 cat <&5 || true)
+	took_ms=$((($(date +%s%N) - start) / 1000000))
+	kill "$writer" 2>/dev/null || true
+	wait "$writer" 2>/dev/null || true
+	exec 5>&-
+	echo "cut after ${took_ms} ms: ${got%%$'\r'*}" >&3
+	[[ $got == "HTTP/1.1 408 "* ]]
+	[ "$took_ms" -lt 5000 ]
+}
+
+@test "proxy: a restarted proxy serves the saved table; one proxy per state dir" {
+	two_backends_and_proxy
+	put_table "$(two_revisions 100 0)"
+	[ -f "$T/state/proxy-table.json" ]
+	run "$SLIPWAY_BIN" proxy --state-dir "$T/state"
+	[ "$status" -ne 0 ]
+	[[ $output == *"another slipway proxy (pid $PROXY_PID)"* ]]
+	stop_proxy
+	start_proxy
+	grep -q 'serving 1 listeners (table version 1)' "$T/proxy.log"
+	[ "$(versions 3 | sort -u)" = 1.0.0 ]
+	# a corrupt saved table is reported and ignored
+	stop_proxy
+	echo '{"routes": [' >"$T/state/proxy-table.json"
+	start_proxy
+	grep -q 'ignoring .*proxy-table.json' "$T/proxy.log"
+}
+
+@test "proxy: --metrics serves Prometheus text without auth; stop lets requests finish" {
+	start_hello H1 1.0.0
+	LP=$(free_port)
+	MP=$(free_port)
+	start_proxy --metrics "127.0.0.1:$MP"
+	put_table "{\"version\": 1, \"routes\": [{\"app\": \"hello\", \"listen\": \"127.0.0.1:$LP\", \"groups\": [{\"revision\": 1, \"weight\": 100, \"backends\": [{\"id\": \"h1\", \"addr\": \"127.0.0.1:$H1\"}]}]}]}"
+	versions 3 >/dev/null
+	out=$(curl -s --max-time 5 "http://127.0.0.1:$MP/metrics")
+	[[ $out == *'slipway_requests_total{app="hello",revision="1",class="2xx"} 3'* ]]
+	# a slow download in flight when SIGTERM comes still completes
+	# (long enough that socket buffers cannot hold the rest of it)
+	curl -s --max-time 30 --limit-rate 10M -o /dev/null -w '%{size_download}' "http://127.0.0.1:$LP/bytes?n=40000000" >"$T/slow" &
+	dl=$!
+	eventually 5 bash -c "curl -s --unix-socket $T/state/proxy.sock http://p/v1/stats | grep -q '\"h1\":{\"inflight\":1'"
+	kill -TERM "$PROXY_PID"
+	wait "$dl"
+	[ "$(cat "$T/slow")" = 40000000 ]
+	eventually 12 bash -c "! kill -0 $PROXY_PID 2>/dev/null"
+	wait "$PROXY_PID"
+	PROXY_PID=
+}
