@@ -287,6 +287,10 @@ static enum measure_phase next_phase(const struct measure_run *r, const struct m
 	return MEASURE_RUNNING;
 }
 
+/* A provider's message is cut here, so that one chatty error body cannot
+ * bloat every stored record. */
+#define DETAIL_MAX 300
+
 int measure_fold(struct measure_record *out, struct measure_run *run, const struct measure_config *cfg,
 		 const struct measure_input *in)
 {
@@ -300,11 +304,14 @@ int measure_fold(struct measure_record *out, struct measure_run *run, const stru
 	buf_adds(&reason, cfg->name);
 	switch (in->kind) {
 	case MEASURE_IN_ERROR:
-		buf_addf(&reason, ": provider error: %s", in->detail && *in->detail ? in->detail : "unknown error");
+		buf_addf(&reason, ": provider error: %.*s", DETAIL_MAX,
+			 in->detail && *in->detail ? in->detail : "unknown error");
 		break;
 	case MEASURE_IN_NO_DATA:
-		buf_addf(&reason, ": no data%s%s%s", in->detail && *in->detail ? " (" : "",
-			 in->detail && *in->detail ? in->detail : "", in->detail && *in->detail ? ")" : "");
+		if (in->detail && *in->detail)
+			buf_addf(&reason, ": no data (%.*s)", DETAIL_MAX, in->detail);
+		else
+			buf_adds(&reason, ": no data");
 		outcome = nodata_outcome(cfg->no_data);
 		add_nodata(&reason, cfg);
 		break;
@@ -322,7 +329,7 @@ int measure_fold(struct measure_record *out, struct measure_run *run, const stru
 			break;
 		}
 		if (in->detail && *in->detail)
-			buf_addf(&reason, " (%s)", in->detail);
+			buf_addf(&reason, " (%.*s)", DETAIL_MAX, in->detail);
 		judge_value(cfg, &in->value, &outcome, &cond, &reason);
 		break;
 	}

@@ -126,7 +126,7 @@ struct measure_input {
 	uint64_t samples;        /* VALUE: requests behind it, checked against minSamples;
 				  * MEASURE_SAMPLES_UNKNOWN skips that check */
 	const char *detail;      /* optional: the provider's message (the error, why no data,
-				  * a judge's reason); shown in the record's reason */
+				  * a judge's reason); shown in the record's reason, cut at 300 bytes */
 };
 
 static inline struct measure_input measure_input_value(struct expr_value v, uint64_t samples)

@@ -1066,6 +1066,16 @@ static void test_analysis__measure_errors_and_consecutive_error_limit(void **sta
 	assert_int_equal(run.measured, 6);
 	measure_config_release(&c);
 
+	/* A provider's long message is cut so records stay small. */
+	config(&c, NULL);
+	measure_run_init(&run);
+	char big[2000];
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	const char *r = fold(&run, &c, measure_input_error(big), MEASURE_ERROR, MEASURE_RUNNING);
+	assert_true(strlen(r) < 400);
+	measure_config_release(&c);
+
 	/* A condition that cannot be evaluated is an error measurement too. */
 	config(&c, "{\"successCondition\":\"result[0] >= 0.99\",\"consecutiveErrorLimit\":0}");
 	measure_run_init(&run);
