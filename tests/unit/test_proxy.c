@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <http_parser.h>
@@ -307,6 +308,9 @@ struct hello {
 	char addr[32];
 };
 
+/* hellos still running, killed at exit when a failed test skipped its stop */
+static pid_t hello_pids[64];
+
 static void hello_start(struct hello *h, const char *version, const char *latency_ms)
 {
 	const char *bin = getenv("HELLO_BIN");
@@ -331,6 +335,12 @@ static void hello_start(struct hello *h, const char *version, const char *latenc
 		execl(bin, bin, "--host", "127.0.0.1", "--port", port, (char *)NULL);
 		_exit(127);
 	}
+	for (size_t i = 0; i < sizeof(hello_pids) / sizeof(hello_pids[0]); i++) {
+		if (!hello_pids[i]) {
+			hello_pids[i] = h->pid;
+			break;
+		}
+	}
 	uint64_t deadline = now_ms() + DEADLINE_MS;
 	for (;;) {
 		int fd = dial(h->port);
@@ -353,6 +363,9 @@ static void hello_stop(struct hello *h)
 		return;
 	kill(h->pid, SIGKILL);
 	waitpid(h->pid, NULL, 0);
+	for (size_t i = 0; i < sizeof(hello_pids) / sizeof(hello_pids[0]); i++)
+		if (hello_pids[i] == h->pid)
+			hello_pids[i] = 0;
 	h->pid = 0;
 }
 
@@ -1318,6 +1331,73 @@ static void test_proxy__feed_for_test(void **state)
 	free(tbl);
 }
 
+static void source_path(char *out, size_t size, const char *rel)
+{
+	/* __FILE__ is as the compiler saw it, relative to the build directory
+	 * the tests run in. */
+	const char *self = __FILE__;
+	const char *end = strstr(self, "tests/unit/test_proxy.c");
+	snprintf(out, size, "%.*s%s", (int)(end ? end - self : 0), self, rel);
+}
+
+struct feed_bytes_arg {
+	const char *listen;
+	const char *data;
+	size_t len;
+	struct buf out;
+};
+
+static void do_feed_bytes(struct srv *s, void *arg)
+{
+	struct feed_bytes_arg *a = arg;
+	proxy_feed_for_test(s->p, a->listen, a->data, a->len, &a->out, 3000);
+}
+
+/* The fuzz corpus replays as a test: every input gets well-formed
+ * answers (no crash, no leak under ASan). */
+static void test_proxy__fuzz_corpus_replays(void **state)
+{
+	(void)state;
+	char dir[1024], listen[32];
+	struct srv s;
+	struct proxy_config cfg = test_cfg();
+	struct dirent *de;
+	size_t files = 0;
+	int port = free_port();
+	source_path(dir, sizeof(dir), "tests/fuzz/corpus/proxy_http");
+	srv_start(&s, &cfg);
+	char *tbl = table1(port, "x.test", "d1=127.0.0.1:1");
+	set_table_ok(&s, tbl);
+	snprintf(listen, sizeof(listen), "127.0.0.1:%d", port);
+	DIR *d = opendir(dir);
+	assert_non_null(d);
+	while ((de = readdir(d))) {
+		char path[2048];
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		FILE *f = fopen(path, "rb");
+		assert_non_null(f);
+		struct buf in = BUF_INIT;
+		char b[4096];
+		size_t n;
+		while ((n = fread(b, 1, sizeof(b), f)) > 0)
+			buf_add(&in, b, n);
+		fclose(f);
+		struct feed_bytes_arg a = {.listen = listen, .data = buf_str(&in), .len = in.len};
+		on_loop(&s, do_feed_bytes, &a);
+		if (!a.out.len || strncmp(a.out.s, "HTTP/1.1 ", 9) != 0)
+			fail_msg("%s: no response", de->d_name);
+		buf_release(&a.out);
+		buf_release(&in);
+		files++;
+	}
+	closedir(d);
+	assert_true(files >= 10);
+	srv_stop(&s);
+	free(tbl);
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -1333,6 +1413,11 @@ int main(void)
 		cmocka_unit_test(test_proxy__table_swap_keeps_connections_and_listeners),
 		cmocka_unit_test(test_proxy__metrics_per_revision_and_sticky),
 		cmocka_unit_test(test_proxy__feed_for_test),
+		cmocka_unit_test(test_proxy__fuzz_corpus_replays),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	int r = cmocka_run_group_tests(tests, NULL, NULL);
+	for (size_t i = 0; i < sizeof(hello_pids) / sizeof(hello_pids[0]); i++)
+		if (hello_pids[i] > 0)
+			kill(hello_pids[i], SIGKILL);
+	return r;
 }
