@@ -619,6 +619,7 @@ int expr_compile_n(struct expr **out, const char *text, size_t len, struct sw_er
 		buf_release(&b);
 		goto out;
 	}
+	buf_str(&e->strings); /* never NULL, so that "" points somewhere */
 	rc = 0;
 	*out = e;
 	e = NULL;
