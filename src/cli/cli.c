@@ -16,6 +16,7 @@
 
 #include "api/api.h"
 #include "daemon/daemon.h"
+#include "proxy/proxy.h"
 #include "spec/spec.h"
 #include "table.h"
 #include "util/buf.h"
@@ -466,22 +467,22 @@ static int cmd_get(struct cli *c, int argc, char **argv)
 		json_decref(j);
 		return 0;
 	}
-	struct table t;
-	table_init(&t, 5);
-	table_row(&t, "NAME", "PHASE", "REVISION", "VERSION", "READY");
+	struct cli_table t;
+	cli_table_init(&t, 5);
+	cli_table_row(&t, "NAME", "PHASE", "REVISION", "VERSION", "READY");
 	size_t i;
 	json_t *a;
 	json_array_foreach(json_object_get(j, "apps"), i, a) {
 		char rev[32], ready[32];
 		snprintf(rev, sizeof(rev), "%lld", jint(a, "revision"));
 		snprintf(ready, sizeof(ready), "%lld/%lld", jint(a, "ready"), jint(a, "replicas"));
-		table_row(&t, jstr(a, "name"), jstr(a, "phase"), rev, jstr(a, "version"), ready);
+		cli_table_row(&t, jstr(a, "name"), jstr(a, "phase"), rev, jstr(a, "version"), ready);
 	}
 	if (t.nrows == 1)
 		printf("no apps; deploy one with `slipway apply -f app.yaml`\n");
 	else
-		table_print(&t, stdout);
-	table_release(&t);
+		cli_table_print(&t, stdout);
+	cli_table_release(&t);
 	json_decref(j);
 	return 0;
 }
@@ -515,9 +516,9 @@ static int cmd_status(struct cli *c, int argc, char **argv)
 		printf("Listen:     %s\n", jstr(j, "listen"));
 	json_t *groups = json_object_get(j, "groups");
 	if (json_array_size(groups)) {
-		struct table gt;
-		table_init(&gt, 6);
-		table_row(&gt, "REVISION", "WEIGHT", "READY", "REQ/S", "SUCCESS", "P99");
+		struct cli_table gt;
+		cli_table_init(&gt, 6);
+		cli_table_row(&gt, "REVISION", "WEIGHT", "READY", "REQ/S", "SUCCESS", "P99");
 		size_t gi;
 		json_t *g;
 		json_array_foreach(groups, gi, g) {
@@ -534,15 +535,15 @@ static int cmd_status(struct cli *c, int argc, char **argv)
 			if (json_is_number(json_object_get(g, "p99Ms")))
 				snprintf(p99, sizeof(p99), "%.1fms",
 					 json_number_value(json_object_get(g, "p99Ms")));
-			table_row(&gt, rev, w, ready, rate, succ, p99);
+			cli_table_row(&gt, rev, w, ready, rate, succ, p99);
 		}
 		printf("\nTraffic (last 10s):\n");
-		table_print(&gt, stdout);
-		table_release(&gt);
+		cli_table_print(&gt, stdout);
+		cli_table_release(&gt);
 	}
-	struct table t;
-	table_init(&t, 9);
-	table_row(&t, "INSTANCE", "REVISION", "VERSION", "STATE", "READY", "PID", "PORT",
+	struct cli_table t;
+	cli_table_init(&t, 9);
+	cli_table_row(&t, "INSTANCE", "REVISION", "VERSION", "STATE", "READY", "PID", "PORT",
 		  "RESTARTS", "REASON");
 	size_t i;
 	json_t *x;
@@ -552,16 +553,16 @@ static int cmd_status(struct cli *c, int argc, char **argv)
 		snprintf(pid, sizeof(pid), "%lld", jint(x, "pid"));
 		snprintf(port, sizeof(port), "%lld", jint(x, "port"));
 		snprintf(restarts, sizeof(restarts), "%lld", jint(x, "restarts"));
-		table_row(&t, jstr(x, "id"), rev, jstr(x, "version"), jstr(x, "state"),
+		cli_table_row(&t, jstr(x, "id"), rev, jstr(x, "version"), jstr(x, "state"),
 			  json_is_true(json_object_get(x, "ready")) ? "yes" : "no", pid, port,
 			  restarts, jstr(x, "reason"));
 	}
 	printf("\n");
 	if (t.nrows > 1)
-		table_print(&t, stdout);
+		cli_table_print(&t, stdout);
 	else
 		printf("no instances\n");
-	table_release(&t);
+	cli_table_release(&t);
 	json_decref(j);
 	return 0;
 }
@@ -583,9 +584,9 @@ static int cmd_history(struct cli *c, int argc, char **argv)
 		json_decref(j);
 		return 0;
 	}
-	struct table t;
-	table_init(&t, 5);
-	table_row(&t, "REVISION", "VERSION", "CREATED", "STATUS", "SOURCE");
+	struct cli_table t;
+	cli_table_init(&t, 5);
+	cli_table_row(&t, "REVISION", "VERSION", "CREATED", "STATUS", "SOURCE");
 	size_t i;
 	json_t *x;
 	json_array_foreach(json_object_get(j, "revisions"), i, x) {
@@ -597,10 +598,10 @@ static int cmd_history(struct cli *c, int argc, char **argv)
 		snprintf(status, sizeof(status), "%s%s%s", desired ? "desired" : "",
 			 desired && (stable || failed) ? "," : "",
 			 failed ? "failed" : stable ? "stable" : "");
-		table_row(&t, rev, jstr(x, "version"), jstr(x, "created"), status, jstr(x, "source"));
+		cli_table_row(&t, rev, jstr(x, "version"), jstr(x, "created"), status, jstr(x, "source"));
 	}
-	table_print(&t, stdout);
-	table_release(&t);
+	cli_table_print(&t, stdout);
+	cli_table_release(&t);
 	json_decref(j);
 	return 0;
 }
@@ -645,16 +646,16 @@ static int cmd_events(struct cli *c, int argc, char **argv)
 		json_decref(j);
 		return 0;
 	}
-	struct table t;
-	table_init(&t, 5);
-	table_row(&t, "TIME", "APP", "KIND", "ACTOR", "MESSAGE");
+	struct cli_table t;
+	cli_table_init(&t, 5);
+	cli_table_row(&t, "TIME", "APP", "KIND", "ACTOR", "MESSAGE");
 	size_t i;
 	json_t *x;
 	json_array_foreach(json_object_get(j, "events"), i, x)
-		table_row(&t, jstr(x, "time"), jstr(x, "app"), jstr(x, "kind"), jstr(x, "actor"),
+		cli_table_row(&t, jstr(x, "time"), jstr(x, "app"), jstr(x, "kind"), jstr(x, "actor"),
 			  jstr(x, "message"));
-	table_print(&t, stdout);
-	table_release(&t);
+	cli_table_print(&t, stdout);
+	cli_table_release(&t);
 	json_decref(j);
 	return 0;
 }
@@ -765,9 +766,9 @@ static int cmd_routes(struct cli *c, int argc, char **argv)
 	printf("proxy: %s (pid %lld)\n\n",
 	       json_is_true(json_object_get(proxy, "up")) ? "up" : "not reachable",
 	       jint(proxy, "pid"));
-	struct table t;
-	table_init(&t, 6);
-	table_row(&t, "LISTEN", "HOST", "PATH", "APP", "STICKY", "BACKENDS");
+	struct cli_table t;
+	cli_table_init(&t, 6);
+	cli_table_row(&t, "LISTEN", "HOST", "PATH", "APP", "STICKY", "BACKENDS");
 	size_t i;
 	json_t *r;
 	json_array_foreach(json_object_get(j, "routes"), i, r) {
@@ -778,16 +779,244 @@ static int cmd_routes(struct cli *c, int argc, char **argv)
 			buf_addf(&be, "%srev %lld: %lld%% x %zu", k ? ", " : "", jint(g, "revision"),
 				 jint(g, "weight"), json_array_size(json_object_get(g, "backends")));
 		const char *host = jstr(r, "host");
-		table_row(&t, jstr(r, "listen"), *host ? host : "*", jstr(r, "pathPrefix"),
+		cli_table_row(&t, jstr(r, "listen"), *host ? host : "*", jstr(r, "pathPrefix"),
 			  jstr(r, "app"), json_is_true(json_object_get(r, "sticky")) ? "yes" : "no",
 			  be.len ? be.s : "none ready");
 		buf_release(&be);
 	}
 	if (t.nrows > 1)
-		table_print(&t, stdout);
+		cli_table_print(&t, stdout);
 	else
 		printf("no routes; give an app spec.route.listen to serve it through the proxy\n");
-	table_release(&t);
+	cli_table_release(&t);
+	json_decref(j);
+	return 0;
+}
+
+/* ---- rollout ---- */
+
+static void fmt_pct(char *out, size_t size, json_t *v, double mul, const char *unit)
+{
+	if (json_is_number(v))
+		snprintf(out, size, "%.*f%s", mul > 1 ? 2 : 1, json_number_value(v) * mul, unit);
+	else
+		snprintf(out, size, "-");
+}
+
+/* One line of `rollout status --watch`: time, phase, step, per-revision
+ * weight, request rate, success rate and p99, and the reason. */
+static void rollout_line(json_t *j)
+{
+	char t[16];
+	time_t now = time(NULL);
+	strftime(t, sizeof(t), "%H:%M:%S", localtime(&now));
+	printf("%s %-11s", t, jstr(j, "phase"));
+	json_t *r = json_object_get(j, "rollout");
+	if (r && strcmp(jstr(r, "strategy"), "canary") == 0)
+		printf(" step %lld/%lld", jint(r, "step") > jint(r, "steps") ? jint(r, "steps") : jint(r, "step"),
+		       jint(r, "steps"));
+	size_t i;
+	json_t *g;
+	json_array_foreach(json_object_get(j, "groups"), i, g) {
+		char rate[32], succ[32], p99[32];
+		fmt_pct(rate, sizeof(rate), json_object_get(g, "rate"), 1, "/s");
+		fmt_pct(succ, sizeof(succ), json_object_get(g, "successRate"), 100, "%");
+		fmt_pct(p99, sizeof(p99), json_object_get(g, "p99Ms"), 1, "ms");
+		printf(" | r%lld %3lld%% %s ok %s p99 %s", jint(g, "revision"), jint(g, "weight"), rate,
+		       succ, p99);
+	}
+	printf(" | %s\n", jstr(j, "reason"));
+	fflush(stdout);
+}
+
+static void rollout_print(json_t *j)
+{
+	printf("Name:       %s\n", jstr(j, "name"));
+	printf("Phase:      %s\n", jstr(j, "phase"));
+	printf("Reason:     %s\n", jstr(j, "reason"));
+	printf("Revision:   %lld (version %s), stable revision %lld\n", jint(j, "revision"),
+	       jstr(j, "version"), jint(j, "stableRevision"));
+	json_t *r = json_object_get(j, "rollout");
+	if (r) {
+		printf("Strategy:   %s", jstr(r, "strategy"));
+		if (strcmp(jstr(r, "strategy"), "canary") == 0)
+			printf(", step %lld of %lld, canary weight %lld%%",
+			       jint(r, "step") > jint(r, "steps") ? jint(r, "steps") : jint(r, "step"),
+			       jint(r, "steps"), jint(r, "weight"));
+		printf("\n");
+		size_t i;
+		json_t *x;
+		json_array_foreach(json_object_get(r, "analysisRuns"), i, x)
+			printf("Analysis:   run %lld (%s) %s%s%s\n", jint(x, "id"), jstr(x, "kind"),
+			       jstr(x, "phase"), *jstr(x, "reason") ? ": " : "", jstr(x, "reason"));
+	}
+	json_t *groups = json_object_get(j, "groups");
+	if (json_array_size(groups)) {
+		printf("\n");
+		size_t i;
+		json_t *g;
+		struct cli_table t;
+		cli_table_init(&t, 6);
+		cli_table_row(&t, "REVISION", "WEIGHT", "READY", "REQ/S", "SUCCESS", "P99");
+		json_array_foreach(groups, i, g) {
+			char rev[24], w[24], ready[24], rate[32], succ[32], p99[32];
+			snprintf(rev, sizeof(rev), "%lld", jint(g, "revision"));
+			snprintf(w, sizeof(w), "%lld%%", jint(g, "weight"));
+			snprintf(ready, sizeof(ready), "%lld", jint(g, "ready"));
+			fmt_pct(rate, sizeof(rate), json_object_get(g, "rate"), 1, "");
+			fmt_pct(succ, sizeof(succ), json_object_get(g, "successRate"), 100, "%");
+			fmt_pct(p99, sizeof(p99), json_object_get(g, "p99Ms"), 1, "ms");
+			cli_table_row(&t, rev, w, ready, rate, succ, p99);
+		}
+		cli_table_print(&t, stdout);
+		cli_table_release(&t);
+	}
+}
+
+struct rollout_opts {
+	struct cli *c;
+	bool full, watch;
+};
+
+static int rollout_opt(int o, const char *arg, void *data)
+{
+	struct rollout_opts *ro = data;
+	if (o == 'F') {
+		ro->full = true;
+		return 0;
+	}
+	if (o == 'w') {
+		ro->watch = true;
+		return 0;
+	}
+	return common_opt(o, arg, ro->c);
+}
+
+static int cmd_rollout(struct cli *c, int argc, char **argv)
+{
+	static const struct option lo[] = {{"full", no_argument, NULL, 'F'},
+					   {"watch", no_argument, NULL, 'w'},
+					   {"json", no_argument, NULL, 'j'},
+					   {0}};
+	static const char *const actions[] = {"status", "promote", "abort", "pause",
+					      "resume", "retry", "undo"};
+	struct rollout_opts ro = {.c = c};
+	const struct command *cmd = find_command("rollout");
+	int first = parse_opts(cmd, argc, argv, "w", lo, rollout_opt, &ro);
+	POSITIONAL(cmd, first, argc, 2, 2);
+	const char *action = argv[first], *app = argv[first + 1];
+	bool known = false;
+	for (size_t i = 0; i < sizeof(actions) / sizeof(actions[0]); i++)
+		known = known || strcmp(action, actions[i]) == 0;
+	if (!known)
+		return usage_error("rollout", "unknown rollout command \"%s\" (status, promote, abort, pause, resume, retry, undo)",
+				   action);
+	struct buf path = BUF_INIT;
+	json_t *j = NULL;
+	int r;
+	if (strcmp(action, "status") != 0) {
+		buf_addf(&path, "/v1/apps/%s/rollout/%s", app, action);
+		json_t *body = json_pack("{s:b}", "full", ro.full);
+		r = call(c, "POST", path.s, body, &j);
+		json_decref(body);
+		buf_release(&path);
+		if (r)
+			return r;
+		if (c->json)
+			print_json(j);
+		else
+			printf("app/%s: %s (%s: %s)\n", app, action, jstr(j, "phase"), jstr(j, "reason"));
+		json_decref(j);
+		return 0;
+	}
+	buf_addf(&path, "/v1/apps/%s", app);
+	for (;;) {
+		if (call(c, "GET", path.s, NULL, &j) != 0) {
+			buf_release(&path);
+			return 1;
+		}
+		const char *phase = jstr(j, "phase");
+		bool end = strcmp(phase, "Healthy") == 0 || strcmp(phase, "Degraded") == 0;
+		r = strcmp(phase, "Degraded") == 0 ? 1 : 0;
+		if (c->json) {
+			char *sj = json_dumps(j, JSON_COMPACT);
+			printf("%s\n", sj);
+			free(sj);
+			fflush(stdout);
+		} else if (ro.watch)
+			rollout_line(j);
+		else
+			rollout_print(j);
+		json_decref(j);
+		if (!ro.watch || end)
+			break;
+		struct timespec ts = {1, 0};
+		nanosleep(&ts, NULL);
+	}
+	buf_release(&path);
+	return r;
+}
+
+struct analysis_opts {
+	struct cli *c;
+	long long revision;
+};
+
+static int analysis_opt(int o, const char *arg, void *data)
+{
+	struct analysis_opts *ao = data;
+	if (o == 'r') {
+		char *end;
+		ao->revision = strtoll(arg, &end, 10);
+		if (*end || ao->revision < 1) {
+			usage_error("analysis", "--revision must be a revision number, got \"%s\"", arg);
+			return -1;
+		}
+		return 0;
+	}
+	return common_opt(o, arg, ao->c);
+}
+
+static int cmd_analysis(struct cli *c, int argc, char **argv)
+{
+	static const struct option lo[] = {{"revision", required_argument, NULL, 'r'},
+					   {"json", no_argument, NULL, 'j'},
+					   {0}};
+	struct analysis_opts ao = {.c = c};
+	const struct command *cmd = find_command("analysis");
+	int first = parse_opts(cmd, argc, argv, NULL, lo, analysis_opt, &ao);
+	POSITIONAL(cmd, first, argc, 1, 1);
+	struct buf path = BUF_INIT;
+	buf_addf(&path, "/v1/apps/%s/analysis?revision=%lld", argv[first], ao.revision);
+	json_t *j = NULL;
+	int r = call(c, "GET", path.s, NULL, &j);
+	buf_release(&path);
+	if (r)
+		return r;
+	if (c->json) {
+		print_json(j);
+		json_decref(j);
+		return 0;
+	}
+	struct cli_table t;
+	cli_table_init(&t, 8);
+	cli_table_row(&t, "TIME", "REV", "RUN", "METRIC", "PROVIDER", "VALUE", "OUTCOME", "REASON");
+	size_t i;
+	json_t *x;
+	json_array_foreach(json_object_get(j, "measurements"), i, x) {
+		char rev[24], run[48], metric[160];
+		snprintf(rev, sizeof(rev), "%lld", jint(x, "revision"));
+		snprintf(run, sizeof(run), "%lld %s", jint(x, "run"), jstr(x, "kind"));
+		snprintf(metric, sizeof(metric), "%s/%s", jstr(x, "template"), jstr(x, "metric"));
+		const char *time = jstr(x, "time");
+		cli_table_row(&t, strlen(time) > 11 ? time + 11 : time, rev, run, metric,
+			      jstr(x, "provider"), jstr(x, "value"), jstr(x, "outcome"), jstr(x, "reason"));
+	}
+	if (t.nrows > 1)
+		cli_table_print(&t, stdout);
+	else
+		printf("no measurements yet\n");
+	cli_table_release(&t);
 	json_decref(j);
 	return 0;
 }
@@ -940,6 +1169,40 @@ static int cmd_serve(struct cli *c, int argc, char **argv)
 	return daemon_run(&so.d);
 }
 
+/* ---- proxy ---- */
+
+static int proxy_opt(int o, const char *arg, void *data)
+{
+	struct proxy_main_options *po = data;
+	switch (o) {
+	case 's': po->state_dir = arg; return 0;
+	case 'm': po->metrics_addr = arg; return 0;
+	case 'l': po->access_log = arg; return 0;
+	case 't':
+		/* hidden, for tests: a short client header timeout */
+		if (sw_duration_parse(arg, &po->header_timeout_ms) < 0 || po->header_timeout_ms == 0) {
+			usage_error("proxy", "--header-timeout must be a duration like 10s, got \"%s\"", arg);
+			return -1;
+		}
+		return 0;
+	}
+	return -1;
+}
+
+static int cmd_proxy(struct cli *c, int argc, char **argv)
+{
+	static const struct option lo[] = {{"state-dir", required_argument, NULL, 's'},
+					   {"metrics", required_argument, NULL, 'm'},
+					   {"access-log", required_argument, NULL, 'l'},
+					   {"header-timeout", required_argument, NULL, 't'},
+					   {0}};
+	struct proxy_main_options po = {.state_dir = c->state_dir};
+	const struct command *cmd = find_command("proxy");
+	int first = parse_opts(cmd, argc, argv, NULL, lo, proxy_opt, &po);
+	POSITIONAL(cmd, first, argc, 0, 0);
+	return proxy_main(&po);
+}
+
 /* ---- dispatch ---- */
 
 static const struct command commands[] = {
@@ -955,6 +1218,17 @@ static const struct command commands[] = {
 	{"history", cmd_history, "history APP [--json]", "Lists an app's revisions."},
 	{"logs", cmd_logs, "logs APP [--instance ID] [-f] [--tail BYTES] [--json]",
 	 "Prints the output of the app's instances; -f keeps following it."},
+	{"rollout", cmd_rollout,
+	 "rollout status|promote|abort|pause|resume|retry|undo APP [--watch] [--full] [--json]",
+	 "Operates a rollout. status shows the step, weights, per-revision traffic\n"
+	 "and analysis (--watch: one line a second until it ends; exit 0 when\n"
+	 "Healthy, 1 when Degraded). promote takes the next step now (--full: skip\n"
+	 "the remaining steps and analysis); abort sends all traffic back to stable;\n"
+	 "pause and resume hold and continue; retry re-runs an aborted rollout; undo\n"
+	 "goes back to the previous revision at once, without steps or analysis."},
+	{"analysis", cmd_analysis, "analysis APP [--revision N] [--json]",
+	 "Lists every measurement of the app's analysis runs: time, revision, run,\n"
+	 "metric, provider, value, outcome and the reason (value, condition, limits)."},
 	{"routes", cmd_routes, "routes [--json]",
 	 "Lists the proxy's listeners and routes with each revision's weight and\n"
 	 "backends in rotation."},
@@ -967,6 +1241,12 @@ static const struct command commands[] = {
 	{"validate", cmd_validate, "validate -f PATH",
 	 "Checks documents offline (no daemon needed); errors say file:line:col."},
 	{"version", cmd_version, "version [--json]", "Prints slipway's version."},
+	{"proxy", cmd_proxy, "proxy [--state-dir DIR] [--metrics 127.0.0.1:PORT] [--access-log PATH]",
+	 "Runs the data plane in the foreground (`slipway serve` starts it). It serves\n"
+	 "the route table it gets on DIR/proxy.sock, saved in DIR/proxy-table.json and\n"
+	 "served again after a restart. --metrics serves /metrics on TCP without auth;\n"
+	 "--access-log appends one JSON line per request. SIGTERM/SIGINT stop it once\n"
+	 "in-flight requests are done (10 s at most)."},
 	{"serve", cmd_serve,
 	 "serve [--state-dir DIR] [--api 127.0.0.1:PORT] [--keep-instances]\n"
 	 "                     [--port-range MIN-MAX] [--backoff DUR] [--metrics 127.0.0.1:PORT]",

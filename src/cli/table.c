@@ -6,14 +6,14 @@
 
 #include "util/util.h"
 
-void table_init(struct table *t, size_t ncols)
+void cli_table_init(struct cli_table *t, size_t ncols)
 {
 	t->ncols = ncols;
 	t->cells = NULL;
 	t->nrows = 0;
 }
 
-void table_row(struct table *t, ...)
+void cli_table_row(struct cli_table *t, ...)
 {
 	va_list ap;
 	va_start(ap, t);
@@ -26,7 +26,7 @@ void table_row(struct table *t, ...)
 	va_end(ap);
 }
 
-void table_print(const struct table *t, FILE *f)
+void cli_table_print(const struct cli_table *t, FILE *f)
 {
 	size_t *w = xcalloc(t->ncols, sizeof(*w));
 	for (size_t r = 0; r < t->nrows; r++)
@@ -48,7 +48,7 @@ void table_print(const struct table *t, FILE *f)
 	free(w);
 }
 
-void table_release(struct table *t)
+void cli_table_release(struct cli_table *t)
 {
 	for (size_t i = 0; i < t->nrows * t->ncols; i++)
 		free(t->cells[i]);

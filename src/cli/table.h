@@ -5,18 +5,18 @@
 #include <stddef.h>
 #include <stdio.h>
 
-struct table {
+struct cli_table {
 	size_t ncols;
 	char **cells;   /* row-major, nrows * ncols, owned */
 	size_t nrows;
 };
 
 /* The first row added is the header. */
-void table_init(struct table *t, size_t ncols);
+void cli_table_init(struct cli_table *t, size_t ncols);
 /* Adds a row of ncols strings (copied; NULL prints as ""). */
-void table_row(struct table *t, ...);
+void cli_table_row(struct cli_table *t, ...);
 /* Prints columns left-aligned, separated by three spaces. */
-void table_print(const struct table *t, FILE *f);
-void table_release(struct table *t);
+void cli_table_print(const struct cli_table *t, FILE *f);
+void cli_table_release(struct cli_table *t);
 
 #endif

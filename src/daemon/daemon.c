@@ -16,6 +16,7 @@
 
 #include <openssl/crypto.h>
 
+#include "httpc/httpc.h"
 #include "util/buf.h"
 
 #define TICK_MS 500
@@ -40,9 +41,9 @@ struct app *daemon_app_add(struct daemon *d, const char *name)
 	return a;
 }
 
-static void app_free(struct app *a)
+static void app_free(struct daemon *d, struct app *a)
 {
-	daemon_runs_free(a);
+	daemon_runs_free(d, a);
 	for (size_t i = 0; i < a->nspecs; i++)
 		spec_app_unref(a->specs[i].spec);
 	free(a->specs);
@@ -172,7 +173,7 @@ static void remove_dying(struct daemon *d, struct app *a)
 	for (size_t i = 0; i < d->ndying; i++)
 		if (d->dying[i] == a) {
 			d->dying[i] = d->dying[--d->ndying];
-			app_free(a);
+			app_free(d, a);
 			return;
 		}
 }
@@ -335,7 +336,7 @@ void daemon_app_delete(struct daemon *d, struct app *a)
 		}
 	a->deleted = true;
 	if (a->ninsts == 0) {
-		app_free(a);
+		app_free(d, a);
 		return;
 	}
 	d->dying = xrealloc(d->dying, (d->ndying + 1) * sizeof(*d->dying));
@@ -865,10 +866,12 @@ int daemon_run(const struct daemon_options *opt)
 		.on_change = on_instance,
 		.data = d,
 	};
-	if (runtime_new(&d->rt, &rc, &err) < 0)
+	if (runtime_new(&d->rt, &rc, &err) < 0 || httpc_new(&d->httpc, &d->loop, &err) < 0)
 		goto out;
 	if (load_state(d, &err) < 0)
 		goto out;
+	for (size_t i = 0; i < d->napps; i++)
+		daemon_runs_resume(d, d->apps[i]);
 
 	buf_addf(&path, "%s/slipway.sock", d->dir);
 	struct api_config ac = {
@@ -911,6 +914,12 @@ out:
 		api_free(d->api);
 	if (d->rt)
 		runtime_free(d->rt);
+	for (size_t i = 0; i < d->napps; i++)
+		daemon_runs_free(d, d->apps[i]);
+	if (d->httpc) {
+		httpc_free(d->httpc);
+		d->httpc = NULL;
+	}
 	if (d->proxy && !d->stopping)
 		proxyctl_stop(d, true);
 	if (loop_ok) {
@@ -919,9 +928,9 @@ out:
 		uv_loop_close(&d->loop);
 	}
 	for (size_t i = 0; i < d->napps; i++)
-		app_free(d->apps[i]);
+		app_free(d, d->apps[i]);
 	for (size_t i = 0; i < d->ndying; i++)
-		app_free(d->dying[i]);
+		app_free(d, d->dying[i]);
 	free(d->apps);
 	free(d->dying);
 	proxyctl_free(d);

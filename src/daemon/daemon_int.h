@@ -76,6 +76,7 @@ struct daemon {
 	uv_signal_t sigterm, sigint;
 	struct app *pending_app;      /* app of the instance runtime_start is creating */
 	struct proxyctl *proxy;       /* the data plane process */
+	struct httpc *httpc;          /* HTTP client for analysis providers */
 	uv_timer_t drain;             /* checks draining instances while there are some */
 	bool stopping;
 	int exit_code;
@@ -101,7 +102,9 @@ void handlers_register(struct daemon *d);
 void daemon_run_start(struct daemon *d, struct app *a, int64_t id, enum rollout_run_kind kind,
 		      int64_t revision, const struct spec_analysis_ref *ref);
 void daemon_run_stop(struct daemon *d, struct app *a, int64_t id);
-void daemon_runs_free(struct app *a);
+void daemon_runs_free(struct daemon *d, struct app *a);
+/* After a restart: starts again the runs the stored rollout state names. */
+void daemon_runs_resume(struct daemon *d, struct app *a);
 
 /* proxyctl.c: the `slipway proxy` process and its route table. */
 int proxyctl_start(struct daemon *d, struct sw_err *err);

@@ -13,6 +13,8 @@
 
 #include "util/buf.h"
 
+#include <openssl/sha.h>
+
 #define LOG_TAIL_DEFAULT (16 * 1024)
 #define LOG_CHUNK_MAX (256 * 1024)
 
@@ -366,6 +368,20 @@ static void h_apply(const struct api_req *req, struct api_resp *resp, void *data
 			}
 		}
 	}
+	for (size_t x = 0; x < npf; x++)
+		for (size_t k = 0; k < pf[x].set.ntemplates; k++) {
+			struct spec_template *t = pf[x].set.templates[k];
+			char *text = json_dumps(t->json, JSON_SORT_KEYS | JSON_COMPACT);
+			unsigned char md[32];
+			char hash[65];
+			SHA256((const unsigned char *)text, strlen(text), md);
+			for (int b = 0; b < 32; b++)
+				snprintf(hash + 2 * b, 3, "%02x", md[b]);
+			int r = store_template_put(d->store, t->name, hash, text, pf[x].path, &err);
+			free(text);
+			if (r < 0)
+				goto fail;
+		}
 	if (store_commit(d->store, &err) < 0)
 		goto fail;
 	in_tx = false;
@@ -385,7 +401,7 @@ static void h_apply(const struct api_req *req, struct api_resp *resp, void *data
 			json_array_append_new(results,
 					      json_pack("{s:s, s:s, s:s}", "kind", "AnalysisTemplate",
 							"name", pf[x].set.templates[k]->name, "result",
-							"validated"));
+							"configured"));
 	free(pend);
 	pend = NULL;
 	daemon_kick(d);
@@ -718,6 +734,39 @@ static void h_rollout_action(const struct api_req *req, struct api_resp *resp, v
 	api_resp_json(resp, 200, app_json(d, a, true));
 }
 
+/* GET /v1/apps/{name}/analysis?revision=N&after=ID: every measurement,
+ * with its provider, query, value, condition, outcome and reason. */
+static void h_analysis(const struct api_req *req, struct api_resp *resp, void *data)
+{
+	struct daemon *d = data;
+	struct app *a = find_or_404(d, req, resp);
+	struct store_measurement *ms = NULL;
+	size_t n = 0;
+	struct sw_err err = {0};
+	if (!a)
+		return;
+	if (store_measurement_list(d->store, a->name, query_int(req, "revision", 0),
+				   query_int(req, "after", 0), &ms, &n, &err) < 0) {
+		api_resp_error(resp, 500, "%s", err.msg);
+		return;
+	}
+	json_t *arr = json_array();
+	for (size_t i = 0; i < n; i++) {
+		char t[40];
+		sw_format_time(t, sizeof(t), ms[i].time_ms);
+		json_array_append_new(
+			arr, json_pack("{s:I, s:s, s:I, s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}",
+				       "id", (json_int_t)ms[i].id, "time", t, "revision",
+				       (json_int_t)ms[i].revision, "run", (json_int_t)ms[i].run, "kind",
+				       ms[i].kind, "template", ms[i].template_name, "metric",
+				       ms[i].metric, "provider", ms[i].provider, "query", ms[i].query,
+				       "value", ms[i].value, "condition", ms[i].condition, "outcome",
+				       ms[i].outcome, "reason", ms[i].reason));
+	}
+	store_measurement_list_free(ms, n);
+	api_resp_json(resp, 200, json_pack("{s:s, s:o}", "name", a->name, "measurements", arr));
+}
+
 /* GET /v1/routes: what the proxy is told, and whether it is up. */
 static void h_routes(const struct api_req *req, struct api_resp *resp, void *data)
 {
@@ -761,6 +810,7 @@ void handlers_register(struct daemon *d)
 		{"GET", "/v1/events", h_events},
 		{"GET", "/v1/routes", h_routes},
 		{"POST", "/v1/apps/{name}/rollout/{action}", h_rollout_action},
+		{"GET", "/v1/apps/{name}/analysis", h_analysis},
 		{"GET", "/metrics", h_metrics},
 	};
 	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)

@@ -70,6 +70,31 @@ static const struct store_migration migrations[] = {
 	 ");"},
 	{"rollout state of canary and blue/green rollouts",
 	 "ALTER TABLE apps ADD COLUMN rollout TEXT NOT NULL DEFAULT '';"},
+	{"analysis templates and measurements",
+	 "CREATE TABLE templates ("
+	 " name TEXT PRIMARY KEY NOT NULL,"
+	 " hash TEXT NOT NULL,"
+	 " spec_json TEXT NOT NULL,"
+	 " source TEXT NOT NULL DEFAULT '',"
+	 " updated_ms INTEGER NOT NULL"
+	 ");"
+	 "CREATE TABLE measurements ("
+	 " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	 " time_ms INTEGER NOT NULL,"
+	 " app TEXT NOT NULL,"
+	 " revision INTEGER NOT NULL,"
+	 " run INTEGER NOT NULL,"
+	 " kind TEXT NOT NULL DEFAULT '',"
+	 " template TEXT NOT NULL DEFAULT '',"
+	 " metric TEXT NOT NULL,"
+	 " provider TEXT NOT NULL DEFAULT '',"
+	 " query TEXT NOT NULL DEFAULT '',"
+	 " value TEXT NOT NULL DEFAULT '',"
+	 " condition TEXT NOT NULL DEFAULT '',"
+	 " outcome TEXT NOT NULL,"
+	 " reason TEXT NOT NULL DEFAULT ''"
+	 ");"
+	 "CREATE INDEX measurements_by_app ON measurements (app, revision, id);"},
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -98,6 +123,10 @@ enum stmt_id {
 	ST_EVENT_ADD,
 	ST_EVENT_LIST,
 	ST_EVENT_LIST_APP,
+	ST_TEMPLATE_PUT,
+	ST_TEMPLATE_GET,
+	ST_MEASURE_ADD,
+	ST_MEASURE_LIST,
 	ST_COUNT
 };
 
@@ -106,7 +135,19 @@ enum stmt_id {
 #define INST_COLS "id, app, revision, pid, start_time, port, ready, restarts, state, created_ms"
 #define EVENT_COLS "id, time_ms, app, kind, message, actor"
 
+#define MEASURE_COLS "id, time_ms, app, revision, run, kind, template, metric, provider, query, value, condition, outcome, reason"
+
 static const char *const stmt_sql[ST_COUNT] = {
+	[ST_TEMPLATE_PUT] = "INSERT INTO templates (name, hash, spec_json, source, updated_ms)"
+			    " VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (name) DO UPDATE SET"
+			    " hash = excluded.hash, spec_json = excluded.spec_json,"
+			    " source = excluded.source, updated_ms = excluded.updated_ms",
+	[ST_TEMPLATE_GET] = "SELECT spec_json FROM templates WHERE name = ?1",
+	[ST_MEASURE_ADD] = "INSERT INTO measurements (time_ms, app, revision, run, kind, template,"
+			   " metric, provider, query, value, condition, outcome, reason)"
+			   " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+	[ST_MEASURE_LIST] = "SELECT " MEASURE_COLS " FROM measurements WHERE app = ?1"
+			    " AND (?2 = 0 OR revision = ?2) AND id > ?3 ORDER BY id",
 	[ST_APP_PUT] = "INSERT INTO apps (" APP_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8)"
 		       " ON CONFLICT (name) DO UPDATE SET desired_revision = excluded.desired_revision,"
 		       " stable_revision = excluded.stable_revision, phase = excluded.phase,"
@@ -904,4 +945,120 @@ void store_event_list_free(struct store_event *evs, size_t n)
 		free(evs[i].actor);
 	}
 	free(evs);
+}
+
+/* ---- analysis templates and measurements -------------------------------- */
+
+int store_template_put(struct store *s, const char *name, const char *hash, const char *spec_json,
+		       const char *source, struct sw_err *err)
+{
+	sqlite3_stmt *st;
+	int ret = stmt_get(s, ST_TEMPLATE_PUT, &st, "put template", err);
+	if (ret < 0)
+		return ret;
+	bind_text(st, 1, name);
+	bind_text(st, 2, hash);
+	bind_text(st, 3, spec_json);
+	bind_text(st, 4, source);
+	sqlite3_bind_int64(st, 5, sw_wall_ms());
+	return stmt_done(s, st, "put template", err);
+}
+
+int store_template_get(struct store *s, const char *name, char **out_json, struct sw_err *err)
+{
+	sqlite3_stmt *st;
+	int rc, ret = stmt_get(s, ST_TEMPLATE_GET, &st, "get template", err);
+	*out_json = NULL;
+	if (ret < 0)
+		return ret;
+	bind_text(st, 1, name);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*out_json = col_str(st, 0);
+	else if (rc == SQLITE_DONE)
+		ret = sw_errf(err, SW_ENOTFOUND, "AnalysisTemplate \"%s\" not found (apply it first)", name);
+	else
+		ret = db_err(s, rc, "get template", err);
+	sqlite3_reset(st);
+	return ret;
+}
+
+int store_measurement_add(struct store *s, const struct store_measurement *m, struct sw_err *err)
+{
+	sqlite3_stmt *st;
+	int ret = stmt_get(s, ST_MEASURE_ADD, &st, "add measurement", err);
+	if (ret < 0)
+		return ret;
+	sqlite3_bind_int64(st, 1, m->time_ms ? m->time_ms : sw_wall_ms());
+	bind_text(st, 2, m->app);
+	sqlite3_bind_int64(st, 3, m->revision);
+	sqlite3_bind_int64(st, 4, m->run);
+	bind_text(st, 5, m->kind);
+	bind_text(st, 6, m->template_name);
+	bind_text(st, 7, m->metric);
+	bind_text(st, 8, m->provider);
+	bind_text(st, 9, m->query);
+	bind_text(st, 10, m->value);
+	bind_text(st, 11, m->condition);
+	bind_text(st, 12, m->outcome);
+	bind_text(st, 13, m->reason);
+	return stmt_done(s, st, "add measurement", err);
+}
+
+static void read_measurement(sqlite3_stmt *st, void *elem)
+{
+	struct store_measurement *m = elem;
+	m->id = sqlite3_column_int64(st, 0);
+	m->time_ms = sqlite3_column_int64(st, 1);
+	m->app = col_str(st, 2);
+	m->revision = sqlite3_column_int64(st, 3);
+	m->run = sqlite3_column_int64(st, 4);
+	m->kind = col_str(st, 5);
+	m->template_name = col_str(st, 6);
+	m->metric = col_str(st, 7);
+	m->provider = col_str(st, 8);
+	m->query = col_str(st, 9);
+	m->value = col_str(st, 10);
+	m->condition = col_str(st, 11);
+	m->outcome = col_str(st, 12);
+	m->reason = col_str(st, 13);
+}
+
+static void free_measurements(void *elems, size_t n)
+{
+	store_measurement_list_free(elems, n);
+}
+
+int store_measurement_list(struct store *s, const char *app, int64_t revision, int64_t after_id,
+			   struct store_measurement **out, size_t *n, struct sw_err *err)
+{
+	sqlite3_stmt *st;
+	int ret = stmt_get(s, ST_MEASURE_LIST, &st, "list measurements", err);
+	*out = NULL;
+	*n = 0;
+	if (ret < 0)
+		return ret;
+	bind_text(st, 1, app);
+	sqlite3_bind_int64(st, 2, revision);
+	sqlite3_bind_int64(st, 3, after_id);
+	return read_list(s, st, sizeof(**out), read_measurement, free_measurements, (void **)out, n,
+			 "list measurements", err);
+}
+
+void store_measurement_list_free(struct store_measurement *ms, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct store_measurement *m = &ms[i];
+		free(m->app);
+		free(m->kind);
+		free(m->template_name);
+		free(m->metric);
+		free(m->provider);
+		free(m->query);
+		free(m->value);
+		free(m->condition);
+		free(m->outcome);
+		free(m->reason);
+	}
+	free(ms);
 }

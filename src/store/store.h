@@ -135,4 +135,35 @@ int store_event_list(struct store *s, const char *app, int64_t after_id, size_t 
 		     struct store_event **out, size_t *n, struct sw_err *err);
 void store_event_list_free(struct store_event *evs, size_t n);
 
+/* AnalysisTemplates, by name (the canonical JSON spec validated). */
+int store_template_put(struct store *s, const char *name, const char *hash, const char *spec_json,
+		       const char *source, struct sw_err *err);
+/* *out_json (caller frees) or SW_ENOTFOUND. */
+int store_template_get(struct store *s, const char *name, char **out_json, struct sw_err *err);
+
+/* One measurement of an analysis run, kept so every decision explains
+ * itself (`slipway analysis APP`). */
+struct store_measurement {
+	int64_t id;
+	int64_t time_ms;
+	char *app;
+	int64_t revision;      /* the revision under analysis */
+	int64_t run;           /* the rollout's run id */
+	char *kind;            /* "step", "background", "prePromotion", "postPromotion" */
+	char *template_name;
+	char *metric;
+	char *provider;        /* "builtin", "prometheus", "web", "exec", "compare" */
+	char *query;           /* what was asked: builtin metric, PromQL, URL, command */
+	char *value;           /* the result as text, "" when none */
+	char *condition;       /* the condition that decided, "" when none */
+	char *outcome;         /* "Successful", "Failed", "Inconclusive", "Error" */
+	char *reason;          /* one sentence: value, condition, limits */
+};
+
+int store_measurement_add(struct store *s, const struct store_measurement *m, struct sw_err *err);
+/* The app's measurements with id > after_id, oldest first; revision 0 = all. */
+int store_measurement_list(struct store *s, const char *app, int64_t revision, int64_t after_id,
+			   struct store_measurement **out, size_t *n, struct sw_err *err);
+void store_measurement_list_free(struct store_measurement *ms, size_t n);
+
 #endif
