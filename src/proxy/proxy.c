@@ -42,7 +42,7 @@
 #define DEFAULT_UPSTREAM_TIMEOUT_MS 60000
 #define DEFAULT_MAX_HEADER_BYTES 16384
 #define DEFAULT_MAX_CONNS 10000
-#define DEFAULT_POOL_PER_BACKEND 32
+#define DEFAULT_POOL_PER_BACKEND 256
 
 #define READ_BUF_SIZE (64u * 1024)
 /* Stop reading one side while the other side has this much unwritten. */

@@ -53,7 +53,8 @@ struct proxy_config {
 	uint64_t upstream_timeout_ms; /* upstream response headers within; default 60000 */
 	size_t max_header_bytes;      /* default 16384 */
 	size_t max_conns;             /* client connections; default 10000 */
-	size_t pool_per_backend;      /* idle upstream connections kept; default 32 */
+	size_t pool_per_backend;      /* idle upstream connections kept; default 256 (above
+					 * the concurrency, or connections churn) */
 	const char *access_log;       /* path of a JSON-lines access log, or NULL */
 };
 
