@@ -170,6 +170,39 @@ static void h_stats(const struct api_req *req, struct api_resp *resp, void *data
 	api_resp_json(resp, 200, j);
 }
 
+/* GET /v1/samples?app=A&revision=N&window=S: the raw latencies (ms) and
+ * per-second error rates of one revision, for the statistical judge. */
+static void h_samples(const struct api_req *req, struct api_resp *resp, void *data)
+{
+	struct ctl *ctl = data;
+	const char *app = api_req_query(req, "app");
+	char *app_name = app ? xstrdup(app) : NULL;
+	const char *rv = api_req_query(req, "revision");
+	long long rev = rv ? strtoll(rv, NULL, 10) : 0;
+	const char *w = api_req_query(req, "window");
+	long seconds = w ? strtol(w, NULL, 10) : 30;
+	if (!app_name || rev < 1) {
+		free(app_name);
+		api_resp_error(resp, 400, "app and revision are required");
+		return;
+	}
+	if (seconds < 1 || seconds > METRICS_WINDOW_SECONDS)
+		seconds = 30;
+	size_t max = (size_t)seconds * METRICS_SAMPLES_PER_SLOT;
+	double *v = xcalloc(max + 1, sizeof(double));
+	uint64_t now = sw_now_ms();
+	size_t n = metrics_samples(proxy_metrics(ctl->p), app_name, rev, (unsigned)seconds, now, v, max);
+	json_t *lat = json_array(), *errs = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(lat, json_real(v[i]));
+	n = metrics_error_series(proxy_metrics(ctl->p), app_name, rev, (unsigned)seconds, now, v, max);
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(errs, json_real(v[i]));
+	free(v);
+	free(app_name);
+	api_resp_json(resp, 200, json_pack("{s:o, s:o}", "latencies", lat, "errorRates", errs));
+}
+
 static void h_metrics(const struct api_req *req, struct api_resp *resp, void *data)
 {
 	struct ctl *ctl = data;
@@ -363,6 +396,7 @@ int proxy_main(const struct proxy_main_options *opt)
 	api_route(ctl.api, "PUT", "/v1/table", h_put_table, &ctl);
 	api_route(ctl.api, "GET", "/v1/table", h_get_table, &ctl);
 	api_route(ctl.api, "GET", "/v1/stats", h_stats, &ctl);
+	api_route(ctl.api, "GET", "/v1/samples", h_samples, &ctl);
 	api_route(ctl.api, "GET", "/metrics", h_metrics, &ctl);
 	api_route(ctl.api, "GET", "/v1/version", h_version, &ctl);
 	load_saved_table(&ctl);
