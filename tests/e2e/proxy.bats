@@ -57,15 +57,24 @@ eventually() {
 
 up() { curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$1/healthz"; }
 
-# start_hello VAR VERSION: a hello backend; VAR gets its port.
+# start_hello VAR VERSION: a hello backend; VAR gets its port. A port
+# taken between free_port and the bind makes hello exit: try another.
 start_hello() {
-	local port
-	port=$(free_port)
-	HELLO_VERSION=$2 "$HELLO_BIN" --host 127.0.0.1 --port "$port" >/dev/null 2>&1 3>&- &
-	PIDS+=($!)
-	eventually 5 up "$port"
-	printf -v "$1" '%s' "$port"
+	local port pid try
+	for try in 1 2 3; do
+		port=$(free_port)
+		HELLO_VERSION=$2 "$HELLO_BIN" --host 127.0.0.1 --port "$port" >/dev/null 2>&1 3>&- &
+		pid=$!
+		PIDS+=($pid)
+		if eventually 5 up_or_gone "$port" "$pid" && kill -0 "$pid" 2>/dev/null; then
+			printf -v "$1" '%s' "$port"
+			return 0
+		fi
+	done
+	return 1
 }
+
+up_or_gone() { up "$1" || ! kill -0 "$2" 2>/dev/null; }
 
 ctl() { # ctl METHOD PATH [BODY]
 	if [ $# -ge 3 ]; then
