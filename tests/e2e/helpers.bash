@@ -112,9 +112,11 @@ phase_is() { [ "$(field phase "$(status_json "$1")")" = "$2" ]; }
 ready_count() { field ready "$(status_json "$1")"; }
 ready_is() { [ "$(ready_count "$1")" = "$2" ]; }
 
-# instance_fields APP FIELD: the FIELD of every instance, one per line.
+# instance_fields APP FIELD: the FIELD of every instance, one per line
+# (instance objects are the ones indented by 6 in the pretty JSON).
 instance_fields() {
-	status_json "$1" | tr -d ' ' | grep "^\"$2\":" | sed "s/^\"$2\":\"\{0,1\}\([^\",]*\)\"\{0,1\},\{0,1\}$/\1/"
+	status_json "$1" | grep -E "^      \"$2\":" |
+		sed "s/^ *\"$2\": *\"\{0,1\}\([^\",]*\)\"\{0,1\},\{0,1\}$/\1/"
 }
 
 # Apps settle when every instance is ready and of the wanted revision.

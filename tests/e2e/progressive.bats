@@ -1,0 +1,243 @@
+#!/usr/bin/env bats
+# Progressive delivery end to end: canary and blue/green rollouts judged by
+# analysis, with real hello instances, the real proxy and steady load.
+
+load helpers
+
+setup() {
+	T=$(mktemp -d /tmp/slipway-e2e.XXXXXX)
+	export SLIPWAY_STATE_DIR=$T/state
+	PORT_BASE=$((21000 + (RANDOM % 300) * 100))
+	LISTEN=$((PORT_BASE + 99))
+	DAEMON_PID=
+	LOAD_PID=
+	PROM_PID=
+}
+
+teardown() {
+	[ -n "$LOAD_PID" ] && kill "$LOAD_PID" 2>/dev/null
+	[ -n "$PROM_PID" ] && kill "$PROM_PID" 2>/dev/null
+	stop_daemon
+	for p in $(pids_of_instances); do kill -9 "$p" 2>/dev/null || true; done
+	pkill -9 -f "$T/" 2>/dev/null || true
+	rm -rf "$T"
+}
+
+# app VERSION ENV_YAML STRATEGY_YAML
+app() {
+	app_yaml hello "$1" 2 "$2" "  route: {listen: \"127.0.0.1:$LISTEN\"}
+  strategy:
+$3"
+}
+
+golden() { # golden [EXTRA_METRIC_YAML]
+	cat <<YAML
+---
+apiVersion: slipway/v1
+kind: AnalysisTemplate
+metadata: {name: golden}
+spec:
+  metrics:
+    - name: success-rate
+      interval: 1s
+      initialDelay: 1s
+      count: 3
+      minSamples: 5
+      inconclusiveLimit: 2
+      successCondition: "result >= 0.99"
+      provider: {builtin: {metric: success-rate, window: 2s}}
+$1
+YAML
+}
+
+CANARY='    canary:
+      steps:
+        - setWeight: 20
+        - analysis: {templates: [golden]}
+        - setWeight: 50
+        - analysis: {templates: [golden]}'
+
+start_load() { # start_load SECONDS
+	hey -z "${1}s" -c 4 -q 25 "http://127.0.0.1:$LISTEN/" >"$T/hey.txt" 2>&1 3>&- &
+	LOAD_PID=$!
+}
+
+stop_load() {
+	kill -INT "$LOAD_PID" 2>/dev/null || true
+	wait "$LOAD_PID" 2>/dev/null || true
+	LOAD_PID=
+}
+
+non2xx() {
+	sed -n '/Status code distribution:/,/^$/p' "$T/hey.txt" | grep -E '^\s+\[[0-9]+\]' |
+		grep -vE '^\s+\[2[0-9][0-9]\]' | awk '{s+=$2} END {print s+0}'
+}
+
+hey_errors() {
+	sed -n '/Error distribution:/,/^$/p' "$T/hey.txt" | grep -E '^\s+\[[0-9]+\]' |
+		awk '{gsub(/[\[\]]/, "", $1); s+=$1} END {print s+0}'
+}
+
+deploy_v1() {
+	{ app 1.0.0 "" "$CANARY"; golden; } > "$T/v1.yaml"
+	slipway apply -f "$T/v1.yaml" --wait
+	wait_for 10 curl -fsS "http://127.0.0.1:$LISTEN/"
+}
+
+weight_of() { # weight_of REVISION
+	slipway status hello --json | tr -d ' \n' | grep -o "{\"revision\":$1,\"weight\":[0-9]*" | sed 's/.*://'
+}
+
+@test "a healthy canary walks its steps to Healthy with no failed request" {
+	start_daemon
+	deploy_v1
+	start_load 60
+	{ app 2.0.0 "" "$CANARY"; golden; } > "$T/v2.yaml"
+	slipway apply -f "$T/v2.yaml"
+	run slipway rollout status hello --watch
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"step 2/4"* ]]
+	[[ "$output" == *"Healthy"* ]]
+	stop_load
+	sed -n '/Status code/,$p' "$T/hey.txt"
+	[ "$(non2xx)" = 0 ]
+	[ "$(hey_errors)" = 0 ]
+	[[ "$(curl -fsS "http://127.0.0.1:$LISTEN/")" == *"2.0.0"* ]]
+	run slipway analysis hello --revision 2
+	[[ "$output" == *"golden/success-rate"*"builtin"*"Successful"* ]]
+}
+
+@test "a canary with 10% errors is rolled back within 5 s of its first weighted step" {
+	start_daemon
+	deploy_v1
+	start_load 30
+	{ app 2.0.0 "      HELLO_ERROR_RATE: \"0.1\"" "$CANARY"; golden; } > "$T/v2.yaml"
+	slipway apply -f "$T/v2.yaml"
+	wait_for 15 eval '[ "$(weight_of 2)" = 20 ]'
+	t0=$SECONDS
+	wait_for 10 phase_is hello Degraded
+	[ $((SECONDS - t0)) -le 5 ]
+	[ "$(weight_of 1)" = 100 ]
+	j=$(status_json hello)
+	[[ "$j" == *"success-rate"*"successCondition result >= 0.99 is false"* ]]
+	[[ "$j" == *"revision 1 keeps serving"* ]]
+	wait_for 10 eval '[ "$(instance_fields hello revision | sort -u)" = 1 ]'
+	stop_load
+	run slipway events hello
+	[[ "$output" == *"Degraded"*"aborted"* ]]
+	# the way out: undo goes back to revision 1 at once
+	run slipway rollout undo hello
+	[ "$status" -eq 0 ]
+	wait_for 15 app_ready_at hello 1 2
+}
+
+@test "a canary 50 ms slower is caught by the compare judge" {
+	start_daemon
+	compare='    - name: latency
+      interval: 2s
+      initialDelay: 2s
+      count: 2
+      provider: {compare: {metric: latency, confidence: 0.98, maxIncrease: 0.2, minSamples: 20}}'
+	{ app 1.0.0 "" "$CANARY"; golden "$compare"; } > "$T/v1.yaml"
+	slipway apply -f "$T/v1.yaml" --wait
+	wait_for 10 curl -fsS "http://127.0.0.1:$LISTEN/"
+	start_load 40
+	{ app 2.0.0 "      HELLO_LATENCY_MS: \"50\"" "$CANARY"; golden "$compare"; } > "$T/v2.yaml"
+	slipway apply -f "$T/v2.yaml"
+	wait_for 30 phase_is hello Degraded
+	stop_load
+	j=$(status_json hello)
+	[[ "$j" == *"golden/latency"*"Mann-Whitney"* ]]
+	run slipway analysis hello --revision 2
+	[[ "$output" == *"compare"*"Failed"* ]]
+}
+
+@test "a canary without traffic pauses instead of being promoted (noData: inconclusive)" {
+	start_daemon
+	deploy_v1
+	{ app 2.0.0 "" "$CANARY"; golden; } > "$T/v2.yaml"
+	slipway apply -f "$T/v2.yaml"      # no load: the canary gets no request
+	wait_for 20 phase_is hello Paused
+	j=$(status_json hello)
+	[[ "$j" == *"inconclusive"* ]]
+	[ "$(weight_of 2)" = 20 ]
+	run slipway rollout abort hello
+	[ "$status" -eq 0 ]
+	wait_for 10 phase_is hello Degraded
+	run slipway rollout retry hello
+	[ "$status" -eq 0 ]
+	run slipway rollout promote hello --full
+	[ "$status" -eq 0 ]
+	wait_for 20 app_ready_at hello 2 2
+}
+
+@test "blue/green: preview, promote, and a failed post-promotion analysis switches back" {
+	start_daemon
+	BG='    blueGreen:
+      postPromotionAnalysis: {templates: [golden]}
+      scaleDownDelay: 30s'
+	{ app 1.0.0 "" "$BG"; golden; } > "$T/v1.yaml"
+	slipway apply -f "$T/v1.yaml" --wait
+	wait_for 10 curl -fsS "http://127.0.0.1:$LISTEN/"
+	start_load 40
+	{ app 2.0.0 "      HELLO_ERROR_RATE: \"0.3\"" "$BG"; golden; } > "$T/v2.yaml"
+	slipway apply -f "$T/v2.yaml"
+	wait_for 20 phase_is hello Paused
+	run curl -sS -H 'X-Slipway-Preview: true' "http://127.0.0.1:$LISTEN/"
+	[[ "$output" == *"2.0.0"* ]]
+	[[ "$(curl -fsS "http://127.0.0.1:$LISTEN/")" == *"1.0.0"* ]]
+	[ "$(weight_of 1)" = 100 ]
+	slipway rollout promote hello
+	wait_for 10 eval '[ "$(weight_of 2)" = 100 ]'
+	wait_for 15 phase_is hello Degraded
+	[ "$(weight_of 1)" = 100 ]
+	stop_load
+	[[ "$(status_json hello)" == *"post-promotion analysis failed"* ]]
+}
+
+@test "blue/green: a healthy version switches on promote and the old one scales down" {
+	start_daemon
+	BG='    blueGreen:
+      scaleDownDelay: 1s'
+	{ app 1.0.0 "" "$BG"; golden; } > "$T/v1.yaml"
+	slipway apply -f "$T/v1.yaml" --wait
+	{ app 2.0.0 "" "$BG"; golden; } > "$T/v2.yaml"
+	slipway apply -f "$T/v2.yaml"
+	wait_for 20 phase_is hello Paused
+	run slipway rollout promote hello
+	[ "$status" -eq 0 ]
+	wait_for 20 app_ready_at hello 2 2
+	wait_for 10 eval '[ "$(instance_fields hello revision | sort -u)" = 2 ]'
+}
+
+@test "a prometheus metric from a real Prometheus server decides a step" {
+	command -v prometheus >/dev/null || skip "prometheus is not installed"
+	mport=$((PORT_BASE + 97))
+	pport=$((PORT_BASE + 98))
+	start_daemon --metrics "127.0.0.1:$mport"
+	cat > "$T/prom.yml" <<YAML
+global: {scrape_interval: 1s, evaluation_interval: 1s}
+scrape_configs:
+  - job_name: slipway
+    static_configs: [{targets: ["127.0.0.1:$mport"]}]
+YAML
+	prometheus --config.file="$T/prom.yml" --storage.tsdb.path="$T/prom" \
+		--web.listen-address="127.0.0.1:$pport" >"$T/prom.log" 2>&1 3>&- &
+	PROM_PID=$!
+	wait_for 30 curl -fsS "http://127.0.0.1:$pport/-/ready"
+	prom="    - name: scraped
+      interval: 1s
+      count: 1
+      inconclusiveLimit: 20
+      successCondition: \"result == 1\"
+      provider: {prometheus: {address: \"http://127.0.0.1:$pport\", query: \"up{job='slipway'}\"}}"
+	deploy_v1
+	wait_for 30 eval "curl -fsS 'http://127.0.0.1:$pport/api/v1/query?query=up' | grep -q '\"1\"\\]'"
+	{ app 2.0.0 "" "$CANARY"; golden "$prom"; } > "$T/v2.yaml"
+	start_load 60
+	slipway apply -f "$T/v2.yaml"
+	wait_for 40 app_ready_at hello 2 2
+	stop_load
+	run slipway analysis hello --revision 2
+	[[ "$output" == *"golden/scraped"*"prometheus"*"Successful"* ]]
+}
