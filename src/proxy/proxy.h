@@ -14,6 +14,9 @@
  *	GET  /v1/table            the current table
  *	GET  /v1/stats?window=N   metrics_json of the last N seconds, plus
  *	                          {"backends": {"ID": {"inflight": n, "conns": n}}}
+ *	GET  /v1/samples?app=A&revision=N&window=S
+ *	                          {"latencies": [ms...], "errorRates": [...]} of one
+ *	                          revision, for the statistical judge
  *	GET  /metrics             Prometheus text
  *	GET  /v1/version          {"version", "pid", "tableVersion"}
  *
