@@ -52,7 +52,7 @@ nginx_conf nginx-proxy "upstream b { server 127.0.0.1:$BACK; keepalive 64; }
 cat >"$T/haproxy.cfg" <<CFG
 global
   nbthread 1
-  maxconn 20000
+  maxconn 9000
 defaults
   mode http
   timeout connect 5s
@@ -69,7 +69,7 @@ haproxy -f "$T/haproxy.cfg" -D -p "$T/haproxy.pid"
 PIDS+=("$(cat "$T/haproxy.pid")")
 
 mkdir -p "$T/state"
-(ulimit -n 30000; exec "$BIN" proxy --state-dir "$T/state" >"$T/proxy.log" 2>&1) &
+(ulimit -n 19000; exec "$BIN" proxy --state-dir "$T/state" >"$T/proxy.log" 2>&1) &
 SPID=$!
 PIDS+=("$SPID")
 for _ in $(seq 1 100); do [ -S "$T/state/proxy.sock" ] && break; sleep 0.05; done
@@ -102,7 +102,7 @@ awk -v s="${RPS[slipway]}" -v h="${RPS[haproxy]}" 'BEGIN {printf "slipway / hapr
 rss0=$(awk '/VmRSS/ {print $2}' /proc/$SPID/status)
 python3 - "$SLW" <<'PY' &
 import socket, sys, time, resource
-resource.setrlimit(resource.RLIMIT_NOFILE, (30000, 30000))
+resource.setrlimit(resource.RLIMIT_NOFILE, (19000, 19000))
 socks = []
 for i in range(10000):
     s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))

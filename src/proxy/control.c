@@ -35,6 +35,13 @@ struct ctl {
 	char *table_path;
 	uv_signal_t sigterm, sigint;
 	uv_timer_t drain;
+	uv_timer_t gc;                /* forgets metrics of revisions gone from the table */
+	struct gone {
+		char *app;
+		int64_t revision;
+		uint64_t since_ms;
+	} *gone;
+	size_t ngone;
 	uint64_t drain_start_ms;
 	bool stopping;
 	int lock_fd;
@@ -303,9 +310,71 @@ static void on_handle_closed(uv_handle_t *h)
 	(void)h;
 }
 
+#define GC_PERIOD_MS 30000
+#define GC_GRACE_MS (10 * 60 * 1000)
+
+static bool in_table(const struct table *t, const char *app, int64_t revision)
+{
+	for (size_t i = 0; t && i < t->nroutes; i++)
+		if (strcmp(t->routes[i].app, app) == 0)
+			for (size_t k = 0; k < t->routes[i].ngroups; k++)
+				if (t->routes[i].groups[k].revision == revision)
+					return true;
+	return false;
+}
+
+/*
+ * Metric series are about 127 KiB each: a revision that left the table
+ * keeps its series for GC_GRACE_MS (so `slipway analysis` and status can
+ * still read a finished rollout's windows), then it is forgotten.
+ */
+static void on_gc(uv_timer_t *t)
+{
+	struct ctl *ctl = t->data;
+	uint64_t now = sw_now_ms();
+	json_t *all = metrics_json(proxy_metrics(ctl->p), 1, now);
+	const struct table *table = proxy_table(ctl->p);
+	size_t i;
+	json_t *s;
+	json_array_foreach(json_object_get(all, "series"), i, s) {
+		const char *app = json_string_value(json_object_get(s, "app"));
+		int64_t rev = json_integer_value(json_object_get(s, "revision"));
+		if (!app || rev < 1 || in_table(table, app, rev))
+			continue;
+		size_t k = 0;
+		while (k < ctl->ngone && !(ctl->gone[k].revision == rev && strcmp(ctl->gone[k].app, app) == 0))
+			k++;
+		if (k == ctl->ngone) {
+			ctl->gone = xrealloc(ctl->gone, (ctl->ngone + 1) * sizeof(*ctl->gone));
+			ctl->gone[ctl->ngone++] = (struct gone){xstrdup(app), rev, now};
+		} else if (now - ctl->gone[k].since_ms > GC_GRACE_MS) {
+			metrics_forget(proxy_metrics(ctl->p), app, rev);
+		}
+	}
+	/* drop entries that came back or were forgotten */
+	for (size_t k = 0; k < ctl->ngone;) {
+		bool keep = !in_table(table, ctl->gone[k].app, ctl->gone[k].revision) &&
+			    now - ctl->gone[k].since_ms <= GC_GRACE_MS;
+		if (keep) {
+			k++;
+			continue;
+		}
+		free(ctl->gone[k].app);
+		ctl->gone[k] = ctl->gone[--ctl->ngone];
+	}
+	json_decref(all);
+}
+
 static void stop_now(struct ctl *ctl)
 {
 	uv_timer_stop(&ctl->drain);
+	uv_timer_stop(&ctl->gc);
+	uv_close((uv_handle_t *)&ctl->gc, on_handle_closed);
+	for (size_t k = 0; k < ctl->ngone; k++)
+		free(ctl->gone[k].app);
+	free(ctl->gone);
+	ctl->gone = NULL;
+	ctl->ngone = 0;
 	proxy_free(ctl->p);
 	ctl->p = NULL;
 	api_free(ctl->api);
@@ -365,7 +434,8 @@ int proxy_main(const struct proxy_main_options *opt)
 		goto out;
 	loop_ok = true;
 	uv_timer_init(&ctl.loop, &ctl.drain);
-	ctl.drain.data = &ctl;
+	uv_timer_init(&ctl.loop, &ctl.gc);
+	ctl.drain.data = ctl.gc.data = &ctl;
 	uv_signal_init(&ctl.loop, &ctl.sigterm);
 	uv_signal_init(&ctl.loop, &ctl.sigint);
 	ctl.sigterm.data = ctl.sigint.data = &ctl;
@@ -400,6 +470,7 @@ int proxy_main(const struct proxy_main_options *opt)
 	api_route(ctl.api, "GET", "/metrics", h_metrics, &ctl);
 	api_route(ctl.api, "GET", "/v1/version", h_version, &ctl);
 	load_saved_table(&ctl);
+	uv_timer_start(&ctl.gc, on_gc, GC_PERIOD_MS, GC_PERIOD_MS);
 	uv_signal_start(&ctl.sigterm, on_signal, SIGTERM);
 	uv_signal_start(&ctl.sigint, on_signal, SIGINT);
 	printf("slipway proxy serving %zu listeners (table version %lld)\n", table_nlistens(ctl.p),
