@@ -453,6 +453,11 @@ static int req_setup(struct httpc_req *r, const struct httpc_request *req, int m
 	SET(CURLOPT_PRIVATE, r);
 	SET(CURLOPT_URL, req->url);
 	SET(CURLOPT_NOSIGNAL, 1L);
+	/* Without this, ending a transfer whose name lookup is still running
+	 * (a timeout, a cancel) joins curl's resolver thread: the loop would
+	 * wait for getaddrinfo, for as long as the name servers take. With
+	 * it the thread is detached and frees its state when it returns. */
+	SET(CURLOPT_QUICK_EXIT, 1L);
 	SET(CURLOPT_NOPROXY, "*");
 	SET(CURLOPT_PROTOCOLS_STR, "http,https");
 	SET(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");

@@ -65,8 +65,12 @@ struct httpc_request {
 	const char *method;	    /* "GET" (default, also for NULL), "HEAD", "POST", "PUT",
 				       "PATCH", "DELETE" */
 	const char *url;	    /* http:// or https:// */
-	const char *const *headers; /* "Name: value" each, NULL-terminated; may be NULL */
-	const char *body;	    /* sent as is; not allowed with GET or HEAD */
+	const char *const *headers; /* "Name: value" each, NULL-terminated; may be NULL.
+				       Replaces a header curl would send (User-Agent,
+				       Content-Type); "Name:" with no value removes it */
+	const char *body;	    /* sent as is; not allowed with GET or HEAD. Content-Type
+				       is application/x-www-form-urlencoded unless a header
+				       sets it */
 	size_t body_len;	    /* bytes of body */
 	uint64_t timeout_ms;	    /* whole request, connect to last byte; 0 means 5000 */
 	size_t max_response;	    /* max response body in bytes; 0 means 1 MiB */
@@ -106,7 +110,8 @@ uint64_t httpc_request(struct httpc *h, const struct httpc_request *req, httpc_c
 		       struct sw_err *err);
 
 /*
- * Cancels one request: its connection is dropped and its callback is NOT
+ * Cancels one request: its connection is dropped (a name lookup still in
+ * progress is abandoned, not waited for) and its callback is NOT
  * called, neither now nor later — after httpc_cancel returns, the
  * request's `data` is never used again, so the owner may free it at once.
  * An id that has already completed (including the one whose callback is

@@ -14,7 +14,9 @@
  *   /redirect         302 to /json
  */
 #include <arpa/inet.h>
+#include <dlfcn.h>
 #include <errno.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -27,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -231,6 +234,37 @@ static void srv_stop(struct srv *srv)
 		close(srv->fds[i]);
 	}
 	pthread_mutex_destroy(&srv->mu);
+}
+
+/* ---- a name server that never answers ----
+ * getaddrinfo is replaced for the whole test binary (libcurl's resolver
+ * thread calls this one): "slow.test" blocks until released (at most 3 s); every other
+ * name goes to the real one. */
+
+static pthread_mutex_t dns_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t dns_cond = PTHREAD_COND_INITIALIZER;
+static int dns_released;
+static int dns_blocked; /* lookups of slow.test in progress */
+
+int getaddrinfo(const char *node, const char *service, const struct addrinfo *hints,
+		struct addrinfo **res)
+{
+	if (node && strcmp(node, "slow.test") == 0) {
+		pthread_mutex_lock(&dns_mu);
+		dns_blocked++;
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += 3; /* so that a regression fails rather than hangs */
+		while (!dns_released && pthread_cond_timedwait(&dns_cond, &dns_mu, &until) == 0)
+			;
+		dns_blocked--;
+		pthread_mutex_unlock(&dns_mu);
+		return EAI_NONAME;
+	}
+	int (*real)(const char *, const char *, const struct addrinfo *, struct addrinfo **) =
+		(int (*)(const char *, const char *, const struct addrinfo *, struct addrinfo **))dlsym(
+			RTLD_NEXT, "getaddrinfo");
+	return real(node, service, hints, res);
 }
 
 /* ---- fixture and loop driving ---- */
@@ -501,6 +535,56 @@ static void test_httpc__timeout_yields_error_within_bounds(void **state)
 	/* the connection was dropped, not left open */
 	RUN_UNTIL(f, atomic_load(&f->srv.slow_dropped) == 1, 5000);
 	assert_int_equal(r.calls, 1);
+	result_release(&r);
+}
+
+/* A name lookup that hangs must not hold the loop past the timeout: curl
+ * leaves its resolver thread behind instead of joining it. */
+static void test_httpc__timeout_during_name_lookup(void **state)
+{
+	struct fx *f = *state;
+	struct result r = {0};
+	char u[64];
+	snprintf(u, sizeof(u), "http://slow.test:%d/json", f->srv.port);
+	struct httpc_request req = {.url = u, .timeout_ms = 200};
+
+	uint64_t t0 = sw_now_ms();
+	start(f, &req, &r);
+	RUN_UNTIL(f, r.calls > 0, 5000);
+	uint64_t took = sw_now_ms() - t0;
+	assert_int_equal(r.status, 0);
+	assert_string_equal(r.error, "timed out after 200 ms");
+	if (took > 1500)
+		fail_msg("timeout of 200 ms during a lookup reported after %llu ms", (unsigned long long)took);
+	/* a cancel during a lookup returns at once too */
+	struct result c = {0};
+	struct httpc_request creq = {.url = u, .timeout_ms = 5000};
+	uint64_t id = start(f, &creq, &c);
+	int blocked = 0;
+	RUN_UNTIL(f, (pthread_mutex_lock(&dns_mu), blocked = dns_blocked, pthread_mutex_unlock(&dns_mu),
+		      blocked == 2), 2000);
+	t0 = sw_now_ms();
+	httpc_cancel(f->h, id);
+	took = sw_now_ms() - t0;
+	if (took > 500)
+		fail_msg("cancel during a lookup took %llu ms", (unsigned long long)took);
+	assert_int_equal(c.calls, 0);
+
+	pthread_mutex_lock(&dns_mu);
+	assert_int_equal(dns_blocked, 2); /* still hanging: the loop did not wait for them */
+	dns_released = 1;
+	pthread_cond_broadcast(&dns_cond);
+	pthread_mutex_unlock(&dns_mu);
+	/* the abandoned lookup ends and curl's thread frees its state */
+	uint64_t deadline = sw_now_ms() + 5000;
+	for (;;) {
+		pthread_mutex_lock(&dns_mu);
+		blocked = dns_blocked;
+		pthread_mutex_unlock(&dns_mu);
+		if (blocked == 0 || sw_now_ms() > deadline)
+			break;
+		uv_run(&f->loop, UV_RUN_NOWAIT);
+	}
 	result_release(&r);
 }
 
@@ -819,6 +903,7 @@ int main(void)
 		T(test_httpc__error_status_is_a_response),
 		T(test_httpc__redirects_only_when_asked),
 		T(test_httpc__timeout_yields_error_within_bounds),
+		T(test_httpc__timeout_during_name_lookup),
 		T(test_httpc__refused_yields_error),
 		T(test_httpc__max_response),
 		T(test_httpc__twenty_concurrent_requests_complete),
