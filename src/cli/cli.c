@@ -1124,6 +1124,7 @@ static int serve_opt(int o, const char *arg, void *data)
 	case 'a': s->d.api_addr = arg; return 0;
 	case 'k': s->d.keep_instances = true; return 0;
 	case 'm': s->d.metrics_addr = arg; return 0;
+	case 'l': s->d.access_log = arg; return 0;
 	case 's': s->d.state_dir = arg; return 0;
 	case 'p': {
 		unsigned a, b;
@@ -1157,6 +1158,7 @@ static int cmd_serve(struct cli *c, int argc, char **argv)
 					   {"port-range", required_argument, NULL, 'p'},
 					   {"backoff", required_argument, NULL, 'b'},
 					   {"metrics", required_argument, NULL, 'm'},
+					   {"access-log", required_argument, NULL, 'l'},
 					   {0}};
 	struct serve_opts so = {.d = {.state_dir = c->state_dir}};
 	const struct command *cmd = find_command("serve");
@@ -1249,12 +1251,14 @@ static const struct command commands[] = {
 	 "in-flight requests are done (10 s at most)."},
 	{"serve", cmd_serve,
 	 "serve [--state-dir DIR] [--api 127.0.0.1:PORT] [--keep-instances]\n"
-	 "                     [--port-range MIN-MAX] [--backoff DUR] [--metrics 127.0.0.1:PORT]",
+	 "                     [--port-range MIN-MAX] [--backoff DUR] [--metrics 127.0.0.1:PORT]\n"
+	 "                     [--access-log PATH]",
 	 "Runs the daemon in the foreground. The API listens on DIR/slipway.sock;\n"
 	 "--api also serves it on TCP, where requests need `Authorization: Bearer\n"
 	 "<token>` with the token in DIR/token. It starts `slipway proxy`, the data\n"
 	 "plane, and supervises it; --metrics makes the proxy serve /metrics on TCP\n"
-	 "without auth. SIGTERM/SIGINT stop it and its\n"
+	 "without auth; --access-log makes it append one JSON line per request.\n"
+	 "SIGTERM/SIGINT stop it and its\n"
 	 "instances (unless --keep-instances). Instances outlive a crashed daemon and\n"
 	 "are adopted when it starts again."},
 };

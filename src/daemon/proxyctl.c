@@ -49,6 +49,7 @@ struct proxyctl {
 };
 
 static void spawn_proxy(struct proxyctl *pc);
+static bool adopt_proxy(struct proxyctl *pc);
 
 static void on_restart(uv_timer_t *t)
 {
@@ -82,12 +83,22 @@ static void schedule_restart(struct proxyctl *pc)
 
 static void proxy_gone(struct proxyctl *pc, const char *how)
 {
-	daemon_event(pc->d, NULL, "ProxyExited", NULL, "slipway proxy (pid %d) %s; restarting",
-		     (int)pc->pid, how);
+	pid_t old = pc->pid;
 	pc->pid = 0;
 	pc->up = false;
 	free(pc->pushed); /* a new proxy needs the table again */
 	pc->pushed = NULL;
+	/* An upgraded proxy hands over to its successor, which writes the pid
+	 * file before the old one exits: follow it instead of starting one. */
+	if (!pc->d->stopping && adopt_proxy(pc)) {
+		daemon_event(pc->d, NULL, "ProxyReplaced", NULL,
+			     "slipway proxy (pid %d) %s; its successor (pid %d) took over", (int)old,
+			     how, (int)pc->pid);
+		daemon_kick(pc->d);
+		return;
+	}
+	daemon_event(pc->d, NULL, "ProxyExited", NULL, "slipway proxy (pid %d) %s; restarting",
+		     (int)old, how);
 	schedule_restart(pc);
 }
 
@@ -144,7 +155,7 @@ static void spawn_proxy(struct proxyctl *pc)
 		return;
 	}
 	exe[n] = '\0';
-	char *args[8];
+	char *args[10];
 	size_t k = 0;
 	args[k++] = exe;
 	args[k++] = "proxy";
@@ -153,6 +164,10 @@ static void spawn_proxy(struct proxyctl *pc)
 	if (pc->d->opt->metrics_addr) {
 		args[k++] = "--metrics";
 		args[k++] = (char *)pc->d->opt->metrics_addr;
+	}
+	if (pc->d->opt->access_log) {
+		args[k++] = "--access-log";
+		args[k++] = (char *)pc->d->opt->access_log;
 	}
 	args[k] = NULL;
 	int logfd = open(pc->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
@@ -201,7 +216,7 @@ static bool adopt_proxy(struct proxyctl *pc)
 		return false;
 	int ok = fscanf(f, "%d %llu", &pid, &st) == 2;
 	fclose(f);
-	if (!ok || pid <= 1 || runtime_proc_start_time(pid) != st || st == 0)
+	if (!ok || pid <= 1 || pid == pc->pid || runtime_proc_start_time(pid) != st || st == 0)
 		return false;
 	pc->pid = pid;
 	pc->start_time = st;
