@@ -104,11 +104,11 @@ struct conn {
 	char *path;          /* decoded, "/a/b" */
 	char *query;         /* raw, "" when none */
 	struct api_req_priv priv;
-	char actor[128];
+	char actor[384];     /* the caller; the auth callback's 403 message meanwhile */
 
 	/* set by a callback that wants an error response */
 	int err_status;
-	char err_msg[160];
+	char err_msg[384];
 	int err_auth;        /* add WWW-Authenticate */
 
 	int stop;            /* stop parsing: close after writes drain */
@@ -473,6 +473,11 @@ static int check_auth(struct conn *c)
 	int r = (n && api->auth) ? api->auth(token, method, c->path, c->actor, sizeof(c->actor), api->auth_data) : -1;
 	free(token);
 	c->actor[sizeof(c->actor) - 1] = '\0';
+	if (r == API_AUTH_FORBIDDEN) {
+		fail(c, 403, "%s", c->actor[0] ? c->actor : "forbidden");
+		c->actor[0] = '\0';
+		return -1;
+	}
 	if (r != 0) {
 		c->err_auth = 1;
 		return fail(c, 401, n ? "invalid bearer token" : "missing bearer token");

@@ -4,7 +4,8 @@
  * The server listens on a unix socket (mode 0600, no auth: file
  * permissions are the access control) and optionally on a TCP address,
  * where every request needs `Authorization: Bearer <token>`; the check is
- * done by a callback so the daemon decides what a token may do. Requests
+ * done by a callback so the daemon decides what a token may do (401 for
+ * an unknown token, 403 for a call its role does not allow). Requests
  * are parsed with http-parser; bodies are buffered up to a limit (1 MiB by
  * default; bigger gets 413), headers up to 16 KiB (431). Keep-alive is
  * supported. Handlers are synchronous: they fill the response before
@@ -60,9 +61,14 @@ typedef void (*api_handler)(const struct api_req *req, struct api_resp *resp, vo
 
 /*
  * Decides whether a bearer token may call; returns 0 and fills `actor`
- * (the token's name) when it may, -1 otherwise (401). `method` and `path`
- * let the daemon apply roles later.
+ * (the token's name) when it may; -1 when the token is unknown (401);
+ * API_AUTH_FORBIDDEN when the token is valid but may not make this call
+ * (403), with the message for the caller in `actor` (e.g. `token "ci"
+ * (role viewer) may not POST /v1/apply`). `method` and `path` (decoded)
+ * let the daemon apply roles. It runs once the headers are in, before the
+ * body is read.
  */
+#define API_AUTH_FORBIDDEN (-2)
 typedef int (*api_auth_cb)(const char *token, const char *method, const char *path,
 			   char *actor, size_t actor_size, void *data);
 

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <jansson.h>
+#include <openssl/crypto.h>
 
 #include "api/api.h"
 #include "daemon/daemon.h"
@@ -1205,6 +1206,170 @@ static int cmd_proxy(struct cli *c, int argc, char **argv)
 	return proxy_main(&po);
 }
 
+/* ---- token ---- */
+
+struct token_opts {
+	struct cli *c;
+	const char *role;
+};
+
+static int token_opt(int o, const char *arg, void *data)
+{
+	struct token_opts *t = data;
+	if (o == 'r') {
+		t->role = arg;
+		return 0;
+	}
+	return common_opt(o, arg, t->c);
+}
+
+/* token create NAME --role ROLE | list | revoke NAME: the token is printed
+ * alone on stdout (TOKEN=$(slipway token create ...) works), once. */
+static int cmd_token(struct cli *c, int argc, char **argv)
+{
+	static const struct option lo[] = {{"role", required_argument, NULL, 'r'},
+					   {"json", no_argument, NULL, 'j'},
+					   {0}};
+	const struct command *cmd = find_command("token");
+	struct token_opts to = {c, NULL};
+	int first = parse_opts(cmd, argc, argv, NULL, lo, token_opt, &to);
+	POSITIONAL(cmd, first, argc, 1, 2);
+	const char *action = argv[first];
+	const char *name = first + 1 < argc ? argv[first + 1] : NULL;
+	bool create = strcmp(action, "create") == 0, revoke = strcmp(action, "revoke") == 0;
+	bool list = strcmp(action, "list") == 0;
+	json_t *j = NULL, *body = NULL;
+	struct buf path = BUF_INIT;
+	int r = 1;
+
+	if (!create && !revoke && !list)
+		return usage_error("token", "unknown action \"%s\" (create, list, revoke)", action);
+	if ((create || revoke) && !name)
+		return usage_error("token", "%s needs a token NAME", action);
+	if (list && name)
+		return usage_error("token", "unexpected argument \"%s\"", name);
+	if (create && !to.role)
+		return usage_error("token", "create needs --role admin|deployer|viewer");
+	if (!create && to.role)
+		return usage_error("token", "--role goes with create");
+	if (create) {
+		body = json_pack("{s:s, s:s}", "name", name, "role", to.role);
+		r = call(c, "POST", "/v1/tokens", body, &j);
+	} else if (revoke) {
+		buf_addf(&path, "/v1/tokens/%s", name);
+		r = call(c, "DELETE", path.s, NULL, &j);
+	} else {
+		r = call(c, "GET", "/v1/tokens", NULL, &j);
+	}
+	if (r)
+		goto out;
+	if (c->json) {
+		print_json(j);
+	} else if (create) {
+		printf("%s\n", jstr(j, "token"));
+		fprintf(stderr, "token \"%s\" (role %s) created; it is shown only this once\n",
+			jstr(j, "name"), jstr(j, "role"));
+	} else if (revoke) {
+		printf("token/%s revoked\n", jstr(j, "name"));
+	} else {
+		struct cli_table t;
+		cli_table_init(&t, 4);
+		cli_table_row(&t, "NAME", "ROLE", "CREATED", "LAST USED");
+		size_t i;
+		json_t *x;
+		json_array_foreach(json_object_get(j, "tokens"), i, x)
+			cli_table_row(&t, jstr(x, "name"), jstr(x, "role"), jstr(x, "created"),
+				      *jstr(x, "lastUsed") ? jstr(x, "lastUsed") : "never");
+		cli_table_print(&t, stdout);
+		cli_table_release(&t);
+	}
+out:
+	if (j && create) {
+		/* do not leave the token lying in freed memory */
+		json_t *tok = json_object_get(j, "token");
+		if (json_is_string(tok))
+			OPENSSL_cleanse((char *)json_string_value(tok), json_string_length(tok));
+	}
+	json_decref(j);
+	json_decref(body);
+	buf_release(&path);
+	return r;
+}
+
+/* ---- upgrade ---- */
+
+static int upgrade_opt(int o, const char *arg, void *data)
+{
+	(void)arg;
+	if (o == 'p') {
+		*(bool *)data = true;
+		return 0;
+	}
+	return -1;
+}
+
+/* Asks `slipway proxy` (on DIR/proxy.sock) to replace itself with the
+ * binary now on disk, then follows it until the successor answers there
+ * or the proxy reports why it kept running. */
+static int cmd_upgrade(struct cli *c, int argc, char **argv)
+{
+	static const struct option lo[] = {{"proxy-only", no_argument, NULL, 'p'}, {0}};
+	const struct command *cmd = find_command("upgrade");
+	bool proxy_only = false;
+	int first = parse_opts(cmd, argc, argv, NULL, lo, upgrade_opt, &proxy_only);
+	POSITIONAL(cmd, first, argc, 0, 0);
+	struct buf sock = BUF_INIT, out = BUF_INIT;
+	struct sw_err err = {0};
+	struct api_client pc = {.timeout_ms = 5000};
+	int status = 0, ret = 1;
+	long long old = 0;
+	json_t *j = NULL;
+	buf_addf(&sock, "%s/proxy.sock", c->state_dir);
+	pc.unix_path = sock.s;
+	if (api_client_request(&pc, "POST", "/v1/upgrade", NULL, 0, &status, &out, &err) < 0) {
+		fprintf(stderr, "slipway upgrade: cannot reach the proxy at %s: %s\n", sock.s, err.msg);
+		goto out;
+	}
+	j = json_loadb(out.s ? out.s : "", out.len, 0, NULL);
+	if (status != 202) {
+		fprintf(stderr, "slipway upgrade: %s\n", j && jstr(j, "error")[0] ? jstr(j, "error") : "refused");
+		goto out;
+	}
+	old = jint(j, "pid");
+	uint64_t deadline = sw_now_ms() + 15000;
+	while (sw_now_ms() < deadline) {
+		struct timespec pause = {0, 50 * 1000 * 1000};
+		nanosleep(&pause, NULL);
+		json_decref(j);
+		j = NULL;
+		buf_reset(&out);
+		if (api_client_request(&pc, "GET", "/v1/upgrade", NULL, 0, &status, &out, &err) < 0 ||
+		    status != 200)
+			continue; /* the control socket is changing hands */
+		j = json_loadb(out.s ? out.s : "", out.len, 0, NULL);
+		if (jint(j, "pid") != old) {
+			printf("proxy upgraded: pid %lld -> %lld\n", old, jint(j, "pid"));
+			ret = 0;
+			goto out;
+		}
+		if (strcmp(jstr(j, "state"), "idle") == 0) {
+			const char *why = jstr(j, "lastError");
+			fprintf(stderr, "slipway upgrade: the proxy (pid %lld) keeps running: %s\n", old,
+				*why ? why : "the upgrade did not happen");
+			goto out;
+		}
+	}
+	fprintf(stderr, "slipway upgrade: no new proxy after 15 s\n");
+out:
+	if (ret == 0 && !proxy_only)
+		fprintf(stderr, "note: only the proxy is upgraded; restart `slipway serve` to run the new "
+				"binary in the control plane (it adopts the proxy and the instances)\n");
+	json_decref(j);
+	buf_release(&out);
+	buf_release(&sock);
+	return ret;
+}
+
 /* ---- dispatch ---- */
 
 static const struct command commands[] = {
@@ -1240,6 +1405,12 @@ static const struct command commands[] = {
 	 "Rolls the app out to an earlier revision (default: the one before),\n"
 	 "one instance at a time like any update."},
 	{"delete", cmd_delete, "delete APP [--json]", "Stops the app's instances and forgets the app."},
+	{"token", cmd_token, "token create NAME --role admin|deployer|viewer | list | revoke NAME [--json]",
+	 "Manages the TCP API's tokens. create prints a new token once (only its\n"
+	 "SHA-256 is kept); viewer may read, deployer may also apply, roll back,\n"
+	 "delete and operate rollouts, admin may do everything, tokens included.\n"
+	 "list shows names, roles, creation and last use; revoke stops a token at\n"
+	 "once. DIR/token stays an admin token named \"root\"."},
 	{"validate", cmd_validate, "validate -f PATH",
 	 "Checks documents offline (no daemon needed); errors say file:line:col."},
 	{"version", cmd_version, "version [--json]", "Prints slipway's version."},
@@ -1249,6 +1420,13 @@ static const struct command commands[] = {
 	 "served again after a restart. --metrics serves /metrics on TCP without auth;\n"
 	 "--access-log appends one JSON line per request. SIGTERM/SIGINT stop it once\n"
 	 "in-flight requests are done (10 s at most)."},
+	{"upgrade", cmd_upgrade, "upgrade [--proxy-only]",
+	 "Replaces the running `slipway proxy` with the binary now on disk without\n"
+	 "refusing a connection or failing a request: the new process takes the\n"
+	 "listening sockets over, the old one finishes its requests and exits. If the\n"
+	 "new one does not start or is not ready within 5 s, the old one keeps serving\n"
+	 "and this says why. (The control plane is not upgraded yet: restart\n"
+	 "`slipway serve`; it adopts the proxy and the instances.)"},
 	{"serve", cmd_serve,
 	 "serve [--state-dir DIR] [--api 127.0.0.1:PORT] [--keep-instances]\n"
 	 "                     [--port-range MIN-MAX] [--backoff DUR] [--metrics 127.0.0.1:PORT]\n"

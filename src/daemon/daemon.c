@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <openssl/crypto.h>
+#include <openssl/sha.h>
 
 #include "httpc/httpc.h"
 #include "util/buf.h"
@@ -560,15 +561,110 @@ out:
 	return r;
 }
 
+/* Lowercase hex SHA-256 of a token: tokens are looked up and compared by
+ * it, never by their text. */
+static void token_hash(const char *token, char out[65])
+{
+	unsigned char md[SHA256_DIGEST_LENGTH];
+	SHA256((const unsigned char *)token, strlen(token), md);
+	for (size_t i = 0; i < sizeof(md); i++)
+		snprintf(out + 2 * i, 3, "%02x", md[i]);
+}
+
+/* Splits a decoded path into at most `max` segments (in place in buf). */
+static size_t path_segments(char *buf, const char **segs, size_t max)
+{
+	size_t n = 0;
+	char *p = buf[0] == '/' ? buf + 1 : buf;
+	for (;;) {
+		char *slash = strchr(p, '/');
+		if (n == max)
+			return max + 1;
+		segs[n++] = p;
+		if (!slash)
+			return n;
+		*slash = '\0';
+		p = slash + 1;
+	}
+}
+
+/*
+ * What a role may call. viewer: reads (GET, HEAD) except /v1/tokens;
+ * deployer: those plus apply, rollback, delete and the rollout actions;
+ * admin: everything. Anything not listed for deployer (tokens, and
+ * endpoints added later) is admin-only until someone decides otherwise.
+ */
+static bool role_allows(const char *role, const char *method, const char *path)
+{
+	char buf[512];
+	const char *seg[6];
+	if (strcmp(role, "admin") == 0)
+		return true;
+	if (sw_strlcpy(buf, path, sizeof(buf)) >= sizeof(buf))
+		return false;
+	size_t n = path_segments(buf, seg, 5);
+	bool v1 = n >= 2 && strcmp(seg[0], "v1") == 0;
+	if (v1 && strcmp(seg[1], "tokens") == 0)
+		return false;
+	if (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0)
+		return strcmp(role, "viewer") == 0 || strcmp(role, "deployer") == 0;
+	if (strcmp(role, "deployer") != 0 || !v1)
+		return false;
+	bool post = strcmp(method, "POST") == 0;
+	bool app = n >= 3 && strcmp(seg[1], "apps") == 0 && *seg[2];
+	return (post && n == 2 && strcmp(seg[1], "apply") == 0) ||
+	       (strcmp(method, "DELETE") == 0 && app && n == 3) ||
+	       (post && app && n == 4 && strcmp(seg[3], "rollback") == 0) ||
+	       (post && app && n == 5 && strcmp(seg[3], "rollout") == 0 && *seg[4]);
+}
+
+#define TOKEN_TOUCH_MS 1000 /* last-used times are kept to the second */
+
+/*
+ * The TCP API's auth: DIR/token is the implicit admin token "root"; the
+ * others are looked up in the store by their SHA-256, so a revoked token
+ * fails on its next call. Hashes are compared in constant time.
+ */
 static int auth_token(const char *token, const char *method, const char *path, char *actor,
 		      size_t actor_size, void *data)
 {
 	struct daemon *d = data;
-	size_t n = strlen(d->token);
-	if (!token || strlen(token) != n || CRYPTO_memcmp(token, d->token, n) != 0)
+	struct store_token t = {0};
+	struct sw_err err = {0};
+	char hash[65], root[65];
+	int r = -1;
+
+	if (!token || !*token)
 		return -1;
-	sw_strlcpy(actor, "token", actor_size);
-	return 0;
+	token_hash(token, hash);
+	token_hash(d->token, root);
+	if (CRYPTO_memcmp(hash, root, 64) == 0) {
+		sw_strlcpy(actor, "root", actor_size);
+		return 0;
+	}
+	int g = store_token_get_by_hash(d->store, hash, &t, &err);
+	if (g < 0) {
+		if (g != SW_ENOTFOUND)
+			sw_warn("cannot check a token: %s", err.msg);
+		goto out;
+	}
+	if (strlen(t.hash) != 64 || CRYPTO_memcmp(t.hash, hash, 64) != 0)
+		goto out;
+	if (!role_allows(t.role, method, path)) {
+		snprintf(actor, actor_size, "token \"%s\" (role %s) may not %s %s", t.name, t.role,
+			 method, path);
+		r = API_AUTH_FORBIDDEN;
+		goto out;
+	}
+	int64_t now = sw_wall_ms();
+	if (now - t.last_used_ms >= TOKEN_TOUCH_MS &&
+	    store_token_touch(d->store, t.name, now, &err) < 0)
+		sw_warn("cannot record the use of token \"%s\": %s", t.name, err.msg);
+	sw_strlcpy(actor, t.name, actor_size);
+	r = 0;
+out:
+	store_token_release(&t);
+	return r;
 }
 
 /* Reads NAME's value from a process's initial environment into out. */

@@ -13,10 +13,22 @@
 
 #include "util/buf.h"
 
+#include <openssl/crypto.h>
 #include <openssl/sha.h>
+
+#include <sys/random.h>
 
 #define LOG_TAIL_DEFAULT (16 * 1024)
 #define LOG_CHUNK_MAX (256 * 1024)
+
+/* Lowercase hex SHA-256 of a string; out holds 65 bytes. */
+static void sha256_hex(const char *s, char out[65])
+{
+	unsigned char md[SHA256_DIGEST_LENGTH];
+	SHA256((const unsigned char *)s, strlen(s), md);
+	for (size_t i = 0; i < sizeof(md); i++)
+		snprintf(out + 2 * i, 3, "%02x", md[i]);
+}
 
 static struct app *find_or_404(struct daemon *d, const struct api_req *req,
 			       struct api_resp *resp)
@@ -372,15 +384,24 @@ static void h_apply(const struct api_req *req, struct api_resp *resp, void *data
 		for (size_t k = 0; k < pf[x].set.ntemplates; k++) {
 			struct spec_template *t = pf[x].set.templates[k];
 			char *text = json_dumps(t->json, JSON_SORT_KEYS | JSON_COMPACT);
-			unsigned char md[32];
-			char hash[65];
-			SHA256((const unsigned char *)text, strlen(text), md);
-			for (int b = 0; b < 32; b++)
-				snprintf(hash + 2 * b, 3, "%02x", md[b]);
+			char *old = NULL, hash[65];
+			struct sw_err gerr = {0};
+			sha256_hex(text, hash);
+			store_template_get(d->store, t->name, &old, &gerr);
+			bool changed = !old || strcmp(old, text) != 0;
+			free(old);
 			int r = store_template_put(d->store, t->name, hash, text, pf[x].path, &err);
 			free(text);
 			if (r < 0)
 				goto fail;
+			if (changed) {
+				char why[300];
+				snprintf(why, sizeof(why), "AnalysisTemplate \"%s\" applied from %s",
+					 t->name, pf[x].path);
+				if (store_event_add(d->store, "", "TemplateApplied", why, req->actor,
+						    NULL, &err) < 0)
+					goto fail;
+			}
 		}
 	if (store_commit(d->store, &err) < 0)
 		goto fail;
@@ -793,6 +814,133 @@ static void h_metrics(const struct api_req *req, struct api_resp *resp, void *da
 	buf_release(&text);
 }
 
+/* ---- API tokens ---- */
+
+static const char *const token_roles[] = {"admin", "deployer", "viewer", NULL};
+
+/* Names that already mean someone in the event log. */
+static const char *const token_reserved[] = {"root", "local", "daemon", NULL};
+
+static bool token_name_ok(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > 63 || !((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9')))
+		return false;
+	for (const char *p = s; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-' ||
+		      *p == '_' || *p == '.'))
+			return false;
+	return true;
+}
+
+/* POST /v1/tokens {"name", "role"}: the token is in this answer only. */
+static void h_token_create(const struct api_req *req, struct api_resp *resp, void *data)
+{
+	struct daemon *d = data;
+	struct sw_err err = {0};
+	json_error_t jerr;
+	json_t *body = json_loadb(req->body, req->body_len, 0, &jerr);
+	const char *name = json_string_value(json_object_get(body, "name"));
+	const char *role = json_string_value(json_object_get(body, "role"));
+	unsigned char raw[32];
+	char token[4 + 2 * sizeof(raw)], hash[65];
+	bool role_ok = false;
+
+	if (!body) {
+		api_resp_error(resp, 400, "request body is not JSON: %s (line %d, column %d)",
+			       jerr.text, jerr.line, jerr.column);
+		goto out;
+	}
+	if (!json_is_object(body) || !name || !role) {
+		api_resp_error(resp, 400, "request body needs \"name\" and \"role\" strings");
+		goto out;
+	}
+	if (!token_name_ok(name)) {
+		api_resp_error(resp, 400, "bad token name \"%s\": use 1 to 63 of a-z, 0-9, '-', "
+			       "'_', '.', starting with a letter or digit", name);
+		goto out;
+	}
+	for (size_t i = 0; token_reserved[i]; i++)
+		if (strcmp(name, token_reserved[i]) == 0) {
+			api_resp_error(resp, 409, "token name \"%s\" is reserved", name);
+			goto out;
+		}
+	for (size_t i = 0; token_roles[i]; i++)
+		role_ok |= strcmp(role, token_roles[i]) == 0;
+	if (!role_ok) {
+		api_resp_error(resp, 400, "unknown role \"%s\" (admin, deployer, viewer)", role);
+		goto out;
+	}
+	if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw)) {
+		api_resp_error(resp, 500, "cannot make a token: %s", strerror(errno));
+		goto out;
+	}
+	sw_strlcpy(token, "sw_", sizeof(token));
+	for (size_t i = 0; i < sizeof(raw); i++)
+		snprintf(token + 3 + 2 * i, 3, "%02x", raw[i]);
+	sha256_hex(token, hash);
+	struct store_token t = {.name = (char *)name, .hash = hash, .role = (char *)role};
+	int r = store_token_put(d->store, &t, &err);
+	if (r < 0) {
+		api_resp_error(resp, r == SW_EEXIST ? 409 : r == SW_EBUSY ? 503 : 500, "%s", err.msg);
+		goto out;
+	}
+	daemon_event(d, NULL, "TokenCreated", req->actor, "token \"%s\" created with role %s",
+		     name, role);
+	api_resp_json(resp, 201, json_pack("{s:s, s:s, s:s}", "name", name, "role", role,
+					   "token", token));
+out:
+	OPENSSL_cleanse(token, sizeof(token));
+	OPENSSL_cleanse(raw, sizeof(raw));
+	json_decref(body);
+}
+
+/* GET /v1/tokens: names, roles and times; never a token or its hash. */
+static void h_token_list(const struct api_req *req, struct api_resp *resp, void *data)
+{
+	struct daemon *d = data;
+	struct sw_err err = {0};
+	struct store_token *ts = NULL;
+	size_t n = 0;
+	if (store_token_list(d->store, &ts, &n, &err) < 0) {
+		api_resp_error(resp, 500, "%s", err.msg);
+		return;
+	}
+	json_t *arr = json_array();
+	for (size_t i = 0; i < n; i++) {
+		char created[40], used[40] = "";
+		sw_format_time(created, sizeof(created), ts[i].created_ms);
+		if (ts[i].last_used_ms)
+			sw_format_time(used, sizeof(used), ts[i].last_used_ms);
+		json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s}", "name", ts[i].name,
+						     "role", ts[i].role, "created", created,
+						     "lastUsed", used));
+	}
+	store_token_list_free(ts, n);
+	api_resp_json(resp, 200, json_pack("{s:o}", "tokens", arr));
+}
+
+/* DELETE /v1/tokens/{name}: the token stops working at once. */
+static void h_token_revoke(const struct api_req *req, struct api_resp *resp, void *data)
+{
+	struct daemon *d = data;
+	struct sw_err err = {0};
+	const char *name = api_req_param(req, "name");
+	if (strcmp(name, "root") == 0) {
+		api_resp_error(resp, 409, "token \"root\" is the file %s/token: replace it and "
+			       "restart the daemon to change it", d->dir);
+		return;
+	}
+	int r = store_token_delete(d->store, name, &err);
+	if (r < 0) {
+		api_resp_error(resp, r == SW_ENOTFOUND ? 404 : r == SW_EBUSY ? 503 : 500, "%s",
+			       err.msg);
+		return;
+	}
+	daemon_event(d, NULL, "TokenRevoked", req->actor, "token \"%s\" revoked", name);
+	api_resp_json(resp, 200, json_pack("{s:s, s:s}", "name", name, "result", "revoked"));
+}
+
 void handlers_register(struct daemon *d)
 {
 	static const struct {
@@ -812,6 +960,9 @@ void handlers_register(struct daemon *d)
 		{"POST", "/v1/apps/{name}/rollout/{action}", h_rollout_action},
 		{"GET", "/v1/apps/{name}/analysis", h_analysis},
 		{"GET", "/metrics", h_metrics},
+		{"POST", "/v1/tokens", h_token_create},
+		{"GET", "/v1/tokens", h_token_list},
+		{"DELETE", "/v1/tokens/{name}", h_token_revoke},
 	};
 	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
 		api_route(d->api, routes[i].method, routes[i].pattern, routes[i].h, d);

@@ -4,10 +4,12 @@
  */
 #include "store.h"
 
+#include <fcntl.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /*
  * Migrations, oldest first. Migration i (0-based) brings the schema from
@@ -95,6 +97,14 @@ static const struct store_migration migrations[] = {
 	 " reason TEXT NOT NULL DEFAULT ''"
 	 ");"
 	 "CREATE INDEX measurements_by_app ON measurements (app, revision, id);"},
+	{"API tokens, kept as SHA-256 hashes",
+	 "CREATE TABLE tokens ("
+	 " name TEXT PRIMARY KEY NOT NULL,"
+	 " hash TEXT NOT NULL UNIQUE,"
+	 " role TEXT NOT NULL,"
+	 " created_ms INTEGER NOT NULL,"
+	 " last_used_ms INTEGER NOT NULL DEFAULT 0"
+	 ");"},
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -127,6 +137,11 @@ enum stmt_id {
 	ST_TEMPLATE_GET,
 	ST_MEASURE_ADD,
 	ST_MEASURE_LIST,
+	ST_TOKEN_PUT,
+	ST_TOKEN_GET_BY_HASH,
+	ST_TOKEN_LIST,
+	ST_TOKEN_DELETE,
+	ST_TOKEN_TOUCH,
 	ST_COUNT
 };
 
@@ -135,9 +150,16 @@ enum stmt_id {
 #define INST_COLS "id, app, revision, pid, start_time, port, ready, restarts, state, created_ms"
 #define EVENT_COLS "id, time_ms, app, kind, message, actor"
 
+#define TOKEN_COLS "name, hash, role, created_ms, last_used_ms"
+
 #define MEASURE_COLS "id, time_ms, app, revision, run, kind, template, metric, provider, query, value, condition, outcome, reason"
 
 static const char *const stmt_sql[ST_COUNT] = {
+	[ST_TOKEN_PUT] = "INSERT INTO tokens (" TOKEN_COLS ") VALUES (?1, ?2, ?3, ?4, 0)",
+	[ST_TOKEN_GET_BY_HASH] = "SELECT " TOKEN_COLS " FROM tokens WHERE hash = ?1",
+	[ST_TOKEN_LIST] = "SELECT " TOKEN_COLS " FROM tokens ORDER BY name",
+	[ST_TOKEN_DELETE] = "DELETE FROM tokens WHERE name = ?1",
+	[ST_TOKEN_TOUCH] = "UPDATE tokens SET last_used_ms = ?2 WHERE name = ?1",
 	[ST_TEMPLATE_PUT] = "INSERT INTO templates (name, hash, spec_json, source, updated_ms)"
 			    " VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (name) DO UPDATE SET"
 			    " hash = excluded.hash, spec_json = excluded.spec_json,"
@@ -409,6 +431,14 @@ int store_open(struct store **out, const char *path, struct sw_err *err)
 	int ret = 0, rc;
 
 	*out = NULL;
+	/* The database holds secrets (env values from files, token hashes):
+	 * create it private. SQLite gives its -wal and -shm files the mode of
+	 * the database file. */
+	if (strcmp(path, ":memory:") != 0) {
+		int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (fd >= 0)
+			close(fd);
+	}
 	rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
 	if (rc != SQLITE_OK) {
 		ret = sw_errf(err, sw_code(rc), "store: open %s: %s", path,
@@ -1061,4 +1091,116 @@ void store_measurement_list_free(struct store_measurement *ms, size_t n)
 		free(m->reason);
 	}
 	free(ms);
+}
+
+/* ---- API tokens ---------------------------------------------------------- */
+
+static void read_token(sqlite3_stmt *st, void *elem)
+{
+	struct store_token *t = elem;
+	t->name = col_str(st, 0);
+	t->hash = col_str(st, 1);
+	t->role = col_str(st, 2);
+	t->created_ms = sqlite3_column_int64(st, 3);
+	t->last_used_ms = sqlite3_column_int64(st, 4);
+}
+
+int store_token_put(struct store *s, const struct store_token *t, struct sw_err *err)
+{
+	sqlite3_stmt *st;
+	int ret = stmt_get(s, ST_TOKEN_PUT, &st, "put token", err);
+	if (ret < 0)
+		return ret;
+	bind_text(st, 1, t->name);
+	bind_text(st, 2, t->hash);
+	bind_text(st, 3, t->role);
+	sqlite3_bind_int64(st, 4, t->created_ms ? t->created_ms : sw_wall_ms());
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_CONSTRAINT_PRIMARYKEY)
+		ret = sw_errf(err, SW_EEXIST, "token \"%s\" exists", t->name);
+	else if ((rc & 0xff) == SQLITE_CONSTRAINT)
+		ret = sw_errf(err, SW_EEXIST, "a token with the same hash exists");
+	else if (rc != SQLITE_DONE)
+		ret = db_err(s, rc, "put token", err);
+	sqlite3_reset(st);
+	return ret;
+}
+
+int store_token_get_by_hash(struct store *s, const char *hash, struct store_token *out,
+			    struct sw_err *err)
+{
+	sqlite3_stmt *st;
+	int rc, ret = stmt_get(s, ST_TOKEN_GET_BY_HASH, &st, "get token", err);
+
+	memset(out, 0, sizeof(*out));
+	if (ret < 0)
+		return ret;
+	bind_text(st, 1, hash);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		read_token(st, out);
+	else if (rc == SQLITE_DONE)
+		ret = sw_errf(err, SW_ENOTFOUND, "no such token");
+	else
+		ret = db_err(s, rc, "get token", err);
+	sqlite3_reset(st);
+	return ret;
+}
+
+static void free_tokens(void *elems, size_t n)
+{
+	store_token_list_free(elems, n);
+}
+
+int store_token_list(struct store *s, struct store_token **out, size_t *n, struct sw_err *err)
+{
+	sqlite3_stmt *st;
+	int ret = stmt_get(s, ST_TOKEN_LIST, &st, "list tokens", err);
+	*out = NULL;
+	*n = 0;
+	if (ret < 0)
+		return ret;
+	return read_list(s, st, sizeof(**out), read_token, free_tokens, (void **)out, n,
+			 "list tokens", err);
+}
+
+int store_token_delete(struct store *s, const char *name, struct sw_err *err)
+{
+	sqlite3_stmt *st;
+	int ret = stmt_get(s, ST_TOKEN_DELETE, &st, "delete token", err);
+	if (ret < 0)
+		return ret;
+	bind_text(st, 1, name);
+	ret = stmt_done(s, st, "delete token", err);
+	if (ret == 0 && sqlite3_changes(s->db) == 0)
+		ret = sw_errf(err, SW_ENOTFOUND, "token \"%s\" not found", name);
+	return ret;
+}
+
+int store_token_touch(struct store *s, const char *name, int64_t when_ms, struct sw_err *err)
+{
+	sqlite3_stmt *st;
+	int ret = stmt_get(s, ST_TOKEN_TOUCH, &st, "touch token", err);
+	if (ret < 0)
+		return ret;
+	bind_text(st, 1, name);
+	sqlite3_bind_int64(st, 2, when_ms ? when_ms : sw_wall_ms());
+	return stmt_done(s, st, "touch token", err);
+}
+
+void store_token_release(struct store_token *t)
+{
+	if (!t)
+		return;
+	free(t->name);
+	free(t->hash);
+	free(t->role);
+	memset(t, 0, sizeof(*t));
+}
+
+void store_token_list_free(struct store_token *ts, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		store_token_release(&ts[i]);
+	free(ts);
 }

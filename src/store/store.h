@@ -4,7 +4,8 @@
  * Tables: apps (desired and stable revision, phase and reason), revisions
  * (the validated spec as canonical JSON plus its SHA-256; numbered 1, 2, ...
  * per app), instances (what the runtime runs, so that a restarted daemon
- * can adopt them) and events (append-only log of every state change).
+ * can adopt them), events (append-only log of every state change) and
+ * tokens (API tokens by name and role, only their SHA-256 kept).
  * The schema is versioned with PRAGMA user_version; store_open applies
  * missing migrations in order inside one transaction.
  *
@@ -165,5 +166,31 @@ int store_measurement_add(struct store *s, const struct store_measurement *m, st
 int store_measurement_list(struct store *s, const char *app, int64_t revision, int64_t after_id,
 			   struct store_measurement **out, size_t *n, struct sw_err *err);
 void store_measurement_list_free(struct store_measurement *ms, size_t n);
+
+/* An API token. Only the SHA-256 of the token is kept: whoever reads the
+ * database cannot call the API with what they find. */
+struct store_token {
+	char *name;            /* unique, shown as the actor of its calls */
+	char *hash;            /* lowercase hex SHA-256 of the token */
+	char *role;            /* "admin", "deployer", "viewer" */
+	int64_t created_ms;
+	int64_t last_used_ms;  /* 0 = never used */
+};
+
+/* Adds a token; created_ms 0 = now. SW_EEXIST when the name (or the hash)
+ * is taken. */
+int store_token_put(struct store *s, const struct store_token *t, struct sw_err *err);
+/* The token whose hash is `hash`, or SW_ENOTFOUND. Release with
+ * store_token_release. */
+int store_token_get_by_hash(struct store *s, const char *hash, struct store_token *out,
+			    struct sw_err *err);
+/* Every token, by name. */
+int store_token_list(struct store *s, struct store_token **out, size_t *n, struct sw_err *err);
+/* SW_ENOTFOUND when there is no such token. */
+int store_token_delete(struct store *s, const char *name, struct sw_err *err);
+/* Records that the token was used at when_ms (0 = now). */
+int store_token_touch(struct store *s, const char *name, int64_t when_ms, struct sw_err *err);
+void store_token_release(struct store_token *t);
+void store_token_list_free(struct store_token *ts, size_t n);
 
 #endif

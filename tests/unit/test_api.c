@@ -72,9 +72,15 @@ static void h_delete(const struct api_req *req, struct api_resp *resp, void *dat
 static int auth_cb(const char *token, const char *method, const char *path, char *actor, size_t size,
 		   void *data)
 {
-	(void)method;
-	(void)path;
 	(void)data;
+	if (strcmp(token, "look-only") == 0) {
+		if (strcmp(method, "GET") == 0) {
+			snprintf(actor, size, "viewer-bot");
+			return 0;
+		}
+		snprintf(actor, size, "token \"viewer-bot\" (role viewer) may not %s %s", method, path);
+		return API_AUTH_FORBIDDEN;
+	}
 	if (strcmp(token, "s3cret") != 0)
 		return -1;
 	snprintf(actor, size, "ci-bot");
@@ -525,6 +531,38 @@ static void test_api__tcp_needs_bearer_token(void **state)
 	server_stop(&s);
 }
 
+static void test_api__forbidden_call_gets_403(void **state)
+{
+	(void)state;
+	static struct server s;
+	struct api_config cfg = {.tcp_addr = "127.0.0.1:0", .auth = auth_cb};
+	struct buf out = BUF_INIT;
+	int status;
+	server_start(&s, &cfg);
+
+	do_request(NULL, s.tcp, "look-only", "GET", "/v1/apps/a/history", NULL, &status, &out);
+	assert_int_equal(status, 200);
+	assert_non_null(strstr(out.s, "\"actor\":\"viewer-bot\""));
+	do_request(NULL, s.tcp, "look-only", "POST", "/v1/echo", "{\"a\":1}", &status, &out);
+	assert_int_equal(status, 403);
+	assert_string_equal(out.s,
+			    "{\"error\":\"token \\\"viewer-bot\\\" (role viewer) may not POST /v1/echo\"}\n");
+	buf_reset(&out);
+	int fd = raw_connect_tcp(s.tcp);
+	const char *r = "DELETE /v1/apps/x HTTP/1.1\r\nAuthorization: Bearer look-only\r\n\r\n";
+	raw_send(fd, r, strlen(r));
+	assert_int_equal(raw_read(fd, &out, 0), 1);
+	close(fd);
+	assert_true(strncmp(out.s, "HTTP/1.1 403 Forbidden\r\n", 24) == 0);
+	assert_null(strstr(out.s, "WWW-Authenticate"));
+
+	/* the server keeps serving others */
+	do_request(NULL, s.tcp, "s3cret", "POST", "/v1/echo", "{\"a\":1}", &status, &out);
+	assert_int_equal(status, 200);
+	buf_release(&out);
+	server_stop(&s);
+}
+
 static void test_api__bad_tcp_addresses_rejected(void **state)
 {
 	(void)state;
@@ -796,6 +834,7 @@ int main(void)
 		cmocka_unit_test(test_api__limits_and_malformed),
 		cmocka_unit_test(test_api__chunked_request_body),
 		cmocka_unit_test(test_api__tcp_needs_bearer_token),
+		cmocka_unit_test(test_api__forbidden_call_gets_403),
 		cmocka_unit_test(test_api__bad_tcp_addresses_rejected),
 		cmocka_unit_test(test_api__unix_socket_mode_and_single_daemon),
 		cmocka_unit_test(test_api__stale_socket_replaced),

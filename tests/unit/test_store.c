@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -691,6 +692,79 @@ static void test_store__concurrent_first_open_migrates_once(void **state)
 	store_close(s);
 }
 
+static void test_store__tokens_put_find_list_touch_delete(void **state)
+{
+	struct fixture *f = *state;
+	struct sw_err err = {0};
+	struct store_token t, *ts = NULL;
+	size_t n = 0;
+	const char *h1 = "1111111111111111111111111111111111111111111111111111111111111111";
+	const char *h2 = "2222222222222222222222222222222222222222222222222222222222222222";
+
+	struct store_token ci = {.name = "ci", .hash = (char *)h1, .role = "deployer"};
+	struct store_token ro = {.name = "dash", .hash = (char *)h2, .role = "viewer",
+				 .created_ms = 1000};
+	assert_int_equal(store_token_put(f->s, &ci, &err), 0);
+	assert_int_equal(store_token_put(f->s, &ro, &err), 0);
+
+	/* names are unique; so are hashes */
+	struct store_token dup = {.name = "ci", .hash = "33", .role = "admin"};
+	assert_int_equal(store_token_put(f->s, &dup, &err), SW_EEXIST);
+	assert_string_equal(err.msg, "token \"ci\" exists");
+	struct store_token same = {.name = "other", .hash = (char *)h1, .role = "admin"};
+	assert_int_equal(store_token_put(f->s, &same, &err), SW_EEXIST);
+
+	assert_int_equal(store_token_get_by_hash(f->s, h1, &t, &err), 0);
+	assert_string_equal(t.name, "ci");
+	assert_string_equal(t.role, "deployer");
+	assert_true(t.created_ms > 1000);
+	assert_int_equal(t.last_used_ms, 0);
+	store_token_release(&t);
+	assert_int_equal(store_token_get_by_hash(f->s, "44", &t, &err), SW_ENOTFOUND);
+	store_token_release(&t);
+
+	assert_int_equal(store_token_touch(f->s, "ci", 12345, &err), 0);
+	assert_int_equal(store_token_list(f->s, &ts, &n, &err), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(ts[0].name, "ci");
+	assert_int_equal(ts[0].last_used_ms, 12345);
+	assert_string_equal(ts[0].hash, h1);
+	assert_string_equal(ts[1].name, "dash");
+	assert_string_equal(ts[1].role, "viewer");
+	assert_int_equal(ts[1].created_ms, 1000);
+	assert_int_equal(ts[1].last_used_ms, 0);
+	store_token_list_free(ts, n);
+
+	/* a revoked token is not found at once, and its name can be reused */
+	assert_int_equal(store_token_delete(f->s, "ci", &err), 0);
+	assert_int_equal(store_token_get_by_hash(f->s, h1, &t, &err), SW_ENOTFOUND);
+	store_token_release(&t);
+	struct sw_err err2 = {0};
+	assert_int_equal(store_token_delete(f->s, "ci", &err2), SW_ENOTFOUND);
+	assert_string_equal(err2.msg, "token \"ci\" not found");
+	assert_int_equal(store_token_put(f->s, &ci, &err), 0);
+
+	/* they survive a reopen */
+	store_close(f->s);
+	assert_int_equal(store_open(&f->s, f->path, &err), 0);
+	assert_int_equal(store_token_list(f->s, &ts, &n, &err), 0);
+	assert_int_equal(n, 2);
+	store_token_list_free(ts, n);
+}
+
+static void test_store__database_file_is_private(void **state)
+{
+	struct fixture *f = *state;
+	struct stat sb;
+	assert_int_equal(stat(f->path, &sb), 0);
+	assert_int_equal(sb.st_mode & 0777, 0600);
+	put_app(f->s, "hello"); /* the WAL file exists now */
+	char wal[160];
+	snprintf(wal, sizeof(wal), "%s-wal", f->path);
+	assert_int_equal(stat(wal, &sb), 0);
+	assert_int_equal(sb.st_mode & 0777, 0600);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -707,6 +781,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_store__two_handles_see_each_others_commits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store__concurrent_processes_number_uniquely, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store__concurrent_first_open_migrates_once, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_store__tokens_put_find_list_touch_delete, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_store__database_file_is_private, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,299 @@
+#!/usr/bin/env bats
+# The locked-down API: tokens and roles on TCP, hostile bodies, secrets
+# that never leave the instance, private files.
+
+load helpers
+
+# api_code TOKEN METHOD PATH [BODY]: the HTTP status of one TCP call; the
+# body lands in $T/body.
+api_code() {
+	local tok=$1 method=$2 path=$3
+	shift 3
+	local auth=()
+	[ -n "$tok" ] && auth=(-H "Authorization: Bearer $tok")
+	curl -s -o "$T/body" -w '%{http_code}' "${auth[@]}" -X "$method" \
+		-H 'Content-Type: application/json' "$@" "http://127.0.0.1:$API$path"
+}
+
+# expect CODE TOKEN METHOD PATH [curl args]: fails with what came back.
+expect() {
+	local want=$1 got
+	shift
+	got=$(api_code "$@")
+	if [ "$got" != "$want" ]; then
+		echo "$2 $3 with token ${1:0:8}...: want $want, got $got: $(cat "$T/body")" >&2
+		return 1
+	fi
+}
+
+# absent PATTERN FILE...: grep finds nothing (and could read every file).
+# (A bare `! grep` does not fail a bats test.)
+absent() {
+	local rc=0
+	grep -raF "$@" || rc=$?
+	if [ "$rc" -ne 1 ]; then
+		echo "found or unreadable (grep exit $rc): $1" >&2
+		return 1
+	fi
+}
+
+start_api_daemon() {
+	API=$((PORT_BASE + 99))
+	start_daemon --api "127.0.0.1:$API"
+	ROOT=$(cat "$T/state/token")
+}
+
+apply_body() { # apply_body FILE: the /v1/apply body for one YAML file
+	printf '{"files":[{"path":"%s","content":%s}]}' "$1" \
+		"$(sed 's/\\/\\\\/g; s/"/\\"/g' "$1" | awk '{printf "%s\\n", $0}' | sed 's/^/"/; s/$/"/')"
+}
+
+@test "tokens: create prints the token once, list never shows it, revoke stops it at once" {
+	start_api_daemon
+	run slipway token create ci --role viewer
+	[ "$status" -eq 0 ]
+	tok=$(printf '%s\n' "$output" | grep '^sw_')
+	[ -n "$tok" ]
+	[[ "$output" == *'token "ci" (role viewer) created; it is shown only this once'* ]]
+	# only the hash is stored
+	absent "$tok" "$T/state/state.db" "$T/state/state.db-wal"
+
+	run slipway token create ci --role admin
+	[ "$status" -eq 1 ]
+	[[ "$output" == *'token "ci" exists'* ]]
+	run slipway token create root --role admin
+	[ "$status" -eq 1 ]
+	[[ "$output" == *'token name "root" is reserved'* ]]
+	run slipway token create x --role superuser
+	[ "$status" -eq 1 ]
+	[[ "$output" == *'unknown role "superuser" (admin, deployer, viewer)'* ]]
+	run slipway token create ci2
+	[ "$status" -eq 2 ]
+
+	expect 200 "$tok" GET /v1/apps
+	run slipway token list
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"NAME"*"ROLE"*"CREATED"*"LAST USED"* ]]
+	[[ "$output" == *"ci "*"viewer"*"20"*"Z"* ]]
+	[[ "$output" != *"never"* ]] # it was used just now
+	[[ "$output" != *"$tok"* ]]
+	run slipway token list --json
+	[[ "$output" != *"$tok"* ]]
+	[[ "$output" != *'"hash"'* ]]
+
+	run slipway token revoke ci
+	[ "$status" -eq 0 ]
+	[ "$output" = "token/ci revoked" ]
+	expect 401 "$tok" GET /v1/apps
+	run slipway token revoke ci
+	[ "$status" -eq 1 ]
+	[[ "$output" == *'token "ci" not found'* ]]
+
+	# the same over the API, as admin
+	expect 201 "$ROOT" POST /v1/tokens -d '{"name":"ops","role":"admin"}'
+	grep -q '"name":"ops","role":"admin","token":"sw_' "$T/body" ||
+		grep -q '"token":"sw_' "$T/body"
+	expect 200 "$ROOT" GET /v1/tokens
+	grep -q '"name":"ops"' "$T/body"
+	expect 200 "$ROOT" DELETE /v1/tokens/ops
+	expect 404 "$ROOT" DELETE /v1/tokens/ops
+	expect 409 "$ROOT" DELETE /v1/tokens/root
+
+	# token events name who did it and never hold the token
+	run slipway events --json
+	[[ "$output" == *'"kind": "TokenCreated"'* ]]
+	[[ "$output" == *'"kind": "TokenRevoked"'* ]]
+	[[ "$output" == *'"actor": "root"'* ]]
+	[[ "$output" == *'"actor": "local"'* ]]
+	[[ "$output" != *"sw_"* ]]
+}
+
+@test "roles: every role against allowed and forbidden endpoints, with exact codes" {
+	start_api_daemon
+	viewer=$(slipway token create look --role viewer 2>/dev/null)
+	deployer=$(slipway token create ci-deploy --role deployer 2>/dev/null)
+	admin=$(slipway token create ops --role admin 2>/dev/null)
+	app_yaml hello 1.0.0 1 > "$T/app.yaml"
+	apply_body "$T/app.yaml" > "$T/apply.json"
+
+	# viewer: reads only
+	expect 200 "$viewer" GET /v1/apps
+	expect 200 "$viewer" GET /v1/events
+	expect 403 "$viewer" POST /v1/apply --data-binary "@$T/apply.json"
+	[ "$(cat "$T/body")" = '{"error":"token \"look\" (role viewer) may not POST /v1/apply"}' ]
+	expect 403 "$viewer" POST /v1/apps/hello/rollback -d '{}'
+	expect 403 "$viewer" POST /v1/apps/hello/rollout/promote -d '{}'
+	expect 403 "$viewer" DELETE /v1/apps/hello
+	expect 403 "$viewer" GET /v1/tokens
+	expect 403 "$viewer" POST /v1/tokens -d '{"name":"x","role":"admin"}'
+
+	# deployer: reads, apply and operating rollouts; no tokens
+	expect 200 "$deployer" POST /v1/apply --data-binary "@$T/apply.json"
+	grep -q '"result":"created"' "$T/body"
+	wait_for 15 app_ready_at hello 1 1
+	expect 200 "$deployer" GET /v1/apps/hello
+	expect 409 "$deployer" POST /v1/apps/hello/rollback -d '{}' # allowed: nothing to go back to
+	expect 404 "$deployer" POST /v1/apps/nope/rollout/promote -d '{}'
+	expect 404 "$deployer" DELETE /v1/apps/nope
+	expect 403 "$deployer" GET /v1/tokens
+	[ "$(cat "$T/body")" = '{"error":"token \"ci-deploy\" (role deployer) may not GET /v1/tokens"}' ]
+	expect 403 "$deployer" POST /v1/tokens -d '{"name":"x","role":"admin"}'
+	expect 403 "$deployer" DELETE /v1/tokens/look
+
+	# admin and root: everything
+	expect 200 "$admin" GET /v1/tokens
+	expect 201 "$admin" POST /v1/tokens -d '{"name":"x","role":"viewer"}'
+	expect 200 "$admin" DELETE /v1/tokens/x
+	expect 200 "$ROOT" GET /v1/tokens
+	expect 200 "$deployer" DELETE /v1/apps/hello
+
+	# the audit trail names the token of every change
+	run slipway events --app hello
+	[[ "$output" == *"Applied"*"ci-deploy"*"applied revision 1"* ]]
+	[[ "$output" == *"Deleted"*"ci-deploy"* ]]
+	run slipway events
+	[[ "$output" == *"TokenCreated"*"ops"*'token "x" created with role viewer'* ]]
+	[[ "$output" == *"TokenRevoked"*"ops"*'token "x" revoked'* ]]
+}
+
+@test "bad, missing and revoked tokens get 401" {
+	start_api_daemon
+	tok=$(slipway token create gone --role admin 2>/dev/null)
+	expect 200 "$tok" GET /v1/apps
+	slipway token revoke gone
+	expect 401 "$tok" GET /v1/apps
+	expect 401 "$tok" POST /v1/tokens -d '{"name":"back","role":"admin"}'
+	expect 401 "" GET /v1/apps
+	expect 401 "" POST /v1/apply -d '{}'
+	expect 401 "nope" GET /v1/apps
+	expect 401 "${ROOT}x" GET /v1/apps
+	expect 401 "${ROOT:0:63}" GET /v1/apps
+	run curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Basic $ROOT" "http://127.0.0.1:$API/v1/apps"
+	[ "$output" = 401 ]
+	run curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer" "http://127.0.0.1:$API/v1/apps"
+	[ "$output" = 401 ]
+	expect 200 "$ROOT" GET /v1/apps
+}
+
+@test "malformed JSON and oversized bodies get 4xx on every mutating endpoint; the daemon keeps serving" {
+	start_api_daemon
+	app_yaml hello 1.0.0 1 > "$T/app.yaml"
+	slipway apply -f "$T/app.yaml"
+	wait_for 15 app_ready_at hello 1 1
+
+	for body in '{' 'not json' '{"files": [' '[1,2' '"' '{"a":1}}' $'\x01\x02'; do
+		expect 400 "$ROOT" POST /v1/apply --data-binary "$body"
+		expect 400 "$ROOT" POST /v1/apps/hello/rollback --data-binary "$body"
+		expect 400 "$ROOT" POST /v1/apps/hello/rollout/promote --data-binary "$body"
+		expect 400 "$ROOT" POST /v1/tokens --data-binary "$body"
+	done
+	# valid JSON of the wrong shape
+	expect 400 "$ROOT" POST /v1/apply -d '[]'
+	expect 400 "$ROOT" POST /v1/apply -d '{"files": "x"}'
+	expect 400 "$ROOT" POST /v1/apply -d '{"files": [{"path": 1}]}'
+	expect 400 "$ROOT" POST /v1/apps/hello/rollback -d '{"to": "x"}'
+	expect 400 "$ROOT" POST /v1/apps/hello/rollback -d '{"to": -3}'
+	expect 400 "$ROOT" POST /v1/apps/hello/rollout/pause -d '[]'
+	expect 400 "$ROOT" POST /v1/tokens -d '[]'
+	expect 400 "$ROOT" POST /v1/tokens -d '{"name": 1, "role": "admin"}'
+	expect 400 "$ROOT" POST /v1/tokens -d '{"name": "../x", "role": "admin"}'
+	expect 422 "$ROOT" POST /v1/apply -d '{"files": [{"path": "/x.yaml", "content": "a: [1"}]}'
+
+	# 2 MiB bodies, over the 1 MiB limit
+	head -c $((2 * 1024 * 1024)) /dev/zero | tr '\0' 'x' > "$T/big"
+	for ep in "POST /v1/apply" "POST /v1/apps/hello/rollback" "POST /v1/apps/hello/rollout/promote" \
+		"POST /v1/tokens" "DELETE /v1/apps/hello" "DELETE /v1/tokens/x"; do
+		expect 413 "$ROOT" $ep --data-binary "@$T/big"
+		# and over the unix socket
+		run curl -s -o /dev/null -w '%{http_code}' --unix-socket "$T/state/slipway.sock" \
+			-X ${ep% *} --data-binary "@$T/big" "http://slipway${ep#* }"
+		[ "$output" = 413 ]
+	done
+	# headers over 16 KiB
+	run curl -s -o /dev/null -w '%{http_code}' -H "X-Big: $(head -c 20000 /dev/zero | tr '\0' y)" \
+		-H "Authorization: Bearer $ROOT" "http://127.0.0.1:$API/v1/apps"
+	[ "$output" = 431 ]
+
+	# still serving, nothing changed
+	expect 200 "$ROOT" GET /v1/apps
+	kill -0 "$DAEMON_PID"
+	app_ready_at hello 1 1
+	run slipway history hello --json
+	[ "$(printf '%s\n' "$output" | grep -c '"revision":')" -eq 1 ]
+}
+
+@test "a secret from a file never shows in logs, events, status, history or API output" {
+	start_api_daemon
+	secret="s3cr3t-$RANDOM-$RANDOM-value"
+	mkdir -p "$T/secrets"
+	printf '%s\n' "$secret" > "$T/secrets/api-key"
+	cat > "$T/app.yaml" <<YAML
+apiVersion: slipway/v1
+kind: App
+metadata: {name: hush}
+spec:
+  version: "1.0.0"
+  replicas: 1
+  run:
+    command: ["$HELLO_BIN", "--port", "\${PORT}"]
+    env:
+      - {name: GREETING, value: hi}
+      - {name: API_KEY, valueFrom: {file: secrets/api-key}}
+  readiness: {http: {path: /healthz}, period: 200ms, timeout: 500ms, failureThreshold: 2}
+YAML
+	run slipway apply -f "$T/app.yaml"
+	[ "$status" -eq 0 ]
+	[[ "$output" != *"$secret"* ]]
+	wait_for 15 app_ready_at hush 1 1
+	# the instance does get it
+	pid=$(instance_fields hush pid)
+	tr '\0' '\n' < "/proc/$pid/environ" | grep -qx "API_KEY=$secret"
+	# a second revision and a rollback, so that there are more events
+	sed -i 's/version: "1.0.0"/version: "1.0.1"/' "$T/app.yaml"
+	slipway apply -f "$T/app.yaml"
+	wait_for 15 app_ready_at hush 2 1
+	slipway rollback hush
+	wait_for 15 app_ready_at hush 3 1 || wait_for 15 app_ready_at hush 1 1
+
+	: > "$T/out"
+	for cmd in "events --json" "events" "status hush --json" "status hush" "history hush --json" \
+		"history hush" "get apps --json" "logs hush" "logs hush --json" "routes --json" \
+		"rollout status hush --json"; do
+		slipway $cmd >> "$T/out" 2>&1 || true
+	done
+	for path in /v1/apps /v1/apps/hush /v1/apps/hush/history /v1/events /v1/routes \
+		/v1/apps/hush/logs /v1/apps/hush/analysis /v1/version /metrics; do
+		curl -s --unix-socket "$T/state/slipway.sock" "http://slipway$path" >> "$T/out"
+		curl -s -H "Authorization: Bearer $ROOT" "http://127.0.0.1:$API$path" >> "$T/out"
+	done
+	grep -q '"kind": "Applied"' "$T/out"   # the outputs are really there
+	absent "$secret" "$T/out"
+	absent "$secret" "$T/daemon.log" "$T/state/logs"
+	absent "$secret" "$T/state" --exclude='state.db*'
+}
+
+@test "the state dir, its sockets, database, token and logs are private" {
+	start_api_daemon
+	app_yaml hello 1.0.0 1 > "$T/app.yaml"
+	slipway apply -f "$T/app.yaml"
+	wait_for 15 app_ready_at hello 1 1
+	[ "$(stat -c %a "$T/state")" = 700 ]
+	for f in slipway.sock token lock state.db state.db-wal state.db-shm; do
+		echo "$f: $(stat -c %a "$T/state/$f")"
+		[ "$(stat -c %a "$T/state/$f")" = 600 ]
+	done
+	[ "$(stat -c %a "$T/state/logs")" = 700 ]
+	[ "$(stat -c %a "$T/state/logs/hello")" = 700 ]
+	n=0
+	for f in "$T"/state/logs/hello/*.log; do
+		echo "$f: $(stat -c %a "$f")"
+		[ "$(stat -c %a "$f")" = 600 ]
+		n=$((n + 1))
+	done
+	[ "$n" -ge 1 ]
+	# a daemon started on a loosened dir tightens it again
+	stop_daemon
+	chmod 755 "$T/state"
+	start_daemon
+	[ "$(stat -c %a "$T/state")" = 700 ]
+}
