@@ -23,7 +23,7 @@ int logfile_mkdirs(const char *path, struct sw_err *err)
 			continue;
 		char c = *s;
 		*s = '\0';
-		if (mkdir(p, 0750) < 0 && errno != EEXIST) {
+		if (mkdir(p, 0700) < 0 && errno != EEXIST) {
 			sw_errf(err, -1, "cannot create directory \"%s\": %s", p, strerror(errno));
 			goto out;
 		}
@@ -39,7 +39,7 @@ out:
 
 int logfile_open(const char *path, struct sw_err *err)
 {
-	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
 
 	if (fd < 0)
 		return sw_errf(err, -1, "cannot open log \"%s\": %s", path, strerror(errno));
@@ -54,7 +54,7 @@ static int copy_file(const char *from, const char *to)
 	in = open(from, O_RDONLY | O_CLOEXEC);
 	if (in < 0)
 		goto out;
-	out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+	out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (out < 0)
 		goto out;
 	for (;;) {

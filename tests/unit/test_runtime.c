@@ -937,7 +937,7 @@ static void test_runtime__log_gets_output(void **state)
 	buf_addf(&path, "%s/logapp/lg-1.log", F->logs);
 	assert_true(WAIT(file_contains(path.s, "to-stderr\n") && file_contains(path.s, "to-stdout\n"), 5000));
 	assert_int_equal(stat(path.s, &st), 0);
-	assert_int_equal(st.st_mode & 0777, 0640);
+	assert_int_equal(st.st_mode & 0777, 0600);
 	buf_release(&path);
 }
 
