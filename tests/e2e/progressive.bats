@@ -242,3 +242,33 @@ YAML
 	run slipway analysis hello --revision 2
 	[[ "$output" == *"golden/scraped"*"prometheus"*"Successful"* ]]
 }
+
+@test "exec and web providers decide a step; a failing exec aborts" {
+	aport=$((PORT_BASE + 96))
+	start_daemon --api "127.0.0.1:$aport"
+	token=$(cat "$T/state/token")
+	extra="    - name: script
+      count: 1
+      successCondition: \"result == 42\"
+      provider: {exec: {command: [sh, -c, 'echo 42']}}
+    - name: api
+      count: 1
+      successCondition: \"result > 0\"
+      provider: {web: {url: \"http://127.0.0.1:$aport/v1/version\", jsonPath: \"\$.pid\", headers: {Authorization: \"Bearer $token\"}}}"
+	deploy_v1
+	start_load 60
+	{ app 2.0.0 "" "$CANARY"; golden "$extra"; } > "$T/v2.yaml"
+	slipway apply -f "$T/v2.yaml"
+	wait_for 40 app_ready_at hello 2 2
+	run slipway analysis hello --revision 2
+	[[ "$output" == *"golden/script"*"exec"*"42"*"Successful"* ]]
+	[[ "$output" == *"golden/api"*"web"*"Successful"* ]]
+	bad="    - name: script
+      count: 1
+      provider: {exec: {command: [sh, -c, 'exit 3']}}"
+	{ app 3.0.0 "" "$CANARY"; golden "$bad"; } > "$T/v3.yaml"
+	slipway apply -f "$T/v3.yaml"
+	wait_for 30 phase_is hello Degraded
+	stop_load
+	[[ "$(status_json hello)" == *"golden/script"* ]]
+}
