@@ -106,6 +106,7 @@ apply_body() { # apply_body FILE: the /v1/apply body for one YAML file
 	[[ "$output" == *'"actor": "root"'* ]]
 	[[ "$output" == *'"actor": "local"'* ]]
 	[[ "$output" != *"sw_"* ]]
+	absent "$tok" "$T/daemon.log"
 }
 
 @test "roles: every role against allowed and forbidden endpoints, with exact codes" {
@@ -151,7 +152,23 @@ apply_body() { # apply_body FILE: the /v1/apply body for one YAML file
 	run slipway events --app hello
 	[[ "$output" == *"Applied"*"ci-deploy"*"applied revision 1"* ]]
 	[[ "$output" == *"Deleted"*"ci-deploy"* ]]
+	# templates too, once per change
+	cat > "$T/golden.yaml" <<'YAML'
+apiVersion: slipway/v1
+kind: AnalysisTemplate
+metadata: {name: golden}
+spec:
+  metrics:
+    - name: success-rate
+      interval: 1s
+      count: 5
+      successCondition: "result >= 0.99"
+      provider: {builtin: {metric: success-rate}}
+YAML
+	SLIPWAY_API=127.0.0.1:$API SLIPWAY_TOKEN=$deployer slipway apply -f "$T/golden.yaml"
+	SLIPWAY_API=127.0.0.1:$API SLIPWAY_TOKEN=$deployer slipway apply -f "$T/golden.yaml"
 	run slipway events
+	[ "$(printf '%s\n' "$output" | grep -c 'TemplateApplied *ci-deploy *AnalysisTemplate "golden" applied')" -eq 1 ]
 	[[ "$output" == *"TokenCreated"*"ops"*'token "x" created with role viewer'* ]]
 	[[ "$output" == *"TokenRevoked"*"ops"*'token "x" revoked'* ]]
 }
