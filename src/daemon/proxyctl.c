@@ -170,7 +170,7 @@ static void spawn_proxy(struct proxyctl *pc)
 		args[k++] = (char *)pc->d->opt->access_log;
 	}
 	args[k] = NULL;
-	int logfd = open(pc->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+	int logfd = open(pc->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 	uv_stdio_container_t stdio[3] = {
 		{.flags = UV_IGNORE},
 		{.flags = logfd >= 0 ? UV_INHERIT_FD : UV_IGNORE, .data.fd = logfd},
