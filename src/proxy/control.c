@@ -12,13 +12,17 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "api/api.h"
@@ -26,6 +30,33 @@
 #define DRAIN_MAX_MS 10000
 #define DRAIN_POLL_MS 50
 #define CONTROL_MAX_BODY (16u * 1024 * 1024)
+#define UPGRADE_READY_MS 5000   /* the new proxy must be ready within */
+#define UPGRADE_LOCK_MS 2000    /* waiting for the lock or the socket path */
+#define UPGRADE_EXIT_MS 1000    /* for its exit status once it closed the channel */
+#define UPGRADE_ENV "SLIPWAY_PROXY_UPGRADE_FD"
+#define UPGRADE_EXE_ENV "SLIPWAY_UPGRADE_EXE"
+#define UPGRADE_MAX_LISTENS 1024
+
+enum upg_state {
+	UPG_IDLE,     /* no upgrade running */
+	UPG_STARTING, /* new process spawned, listeners sent; waiting for "P" */
+	UPG_HANDOVER, /* control socket and lock given up; waiting for "R" */
+	UPG_DONE,     /* the new proxy serves; this one drains and exits */
+};
+
+/* The old proxy's side of an upgrade (see "Upgrade" in proxy.md). */
+struct upgrade {
+	enum upg_state state;
+	uv_process_t proc;
+	bool proc_open;       /* proc initialised and its close not done */
+	bool child_alive;
+	pid_t pid;
+	int chan;             /* our end of the SOCK_SEQPACKET pair, or -1 */
+	uv_poll_t poll;
+	bool poll_open;
+	uv_timer_t timer;     /* UPGRADE_READY_MS deadline */
+	char *last_error;
+};
 
 struct ctl {
 	uv_loop_t loop;
@@ -45,6 +76,11 @@ struct ctl {
 	uint64_t drain_start_ms;
 	bool stopping;
 	int lock_fd;
+	const struct proxy_main_options *opt;
+	uv_signal_t sigusr2;
+	struct upgrade upg;
+	char *sock_path;              /* DIR/proxy.sock */
+	ino_t sock_ino;               /* of the socket renamed onto sock_path, or 0 */
 };
 
 static int64_t table_version(const struct proxy *p)
@@ -287,22 +323,26 @@ out:
 
 /* Serves the saved table again; a file that cannot be used is reported
  * and left alone (the control plane sends a new one). */
-static void load_saved_table(struct ctl *ctl)
+static int load_saved_table(struct ctl *ctl, struct sw_err *err)
 {
-	struct sw_err err = {0};
 	json_error_t je;
 	struct table *t = NULL;
+	int ret = 0;
 	if (access(ctl->table_path, F_OK) < 0)
-		return;
+		return 0;
 	json_t *j = json_load_file(ctl->table_path, 0, &je);
 	if (!j) {
 		sw_warn("ignoring %s: invalid JSON at line %d column %d: %s", ctl->table_path, je.line, je.column,
 			je.text);
-		return;
+		return sw_errf(err, -1, "%s: invalid JSON at line %d column %d: %s", ctl->table_path, je.line,
+			       je.column, je.text);
 	}
-	if (table_from_json(&t, j, &err) < 0 || proxy_set_table(ctl->p, t, &err) < 0)
-		sw_warn("ignoring %s: %s", ctl->table_path, err.msg);
+	if (table_from_json(&t, j, err) < 0 || proxy_set_table(ctl->p, t, err) < 0) {
+		sw_warn("ignoring %s: %s", ctl->table_path, err->msg);
+		ret = -1;
+	}
 	json_decref(j);
+	return ret;
 }
 
 static void on_handle_closed(uv_handle_t *h)
@@ -365,8 +405,582 @@ static void on_gc(uv_timer_t *t)
 	json_decref(all);
 }
 
+/* ------------------------------------------------------------------ */
+/* upgrade                                                             */
+
+/* Field 22 of /proc/self/stat: what DIR/proxy.pid pairs with the pid so
+ * that a reused pid is not taken for the proxy. */
+static unsigned long long start_time_of_self(void)
+{
+	char buf[1024];
+	int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	char *s = strrchr(buf, ')');
+	if (!s)
+		return 0;
+	s += 2; /* field 3 */
+	for (int field = 3; field < 22; field++) {
+		s = strchr(s, ' ');
+		if (!s)
+			return 0;
+		s++;
+	}
+	return strtoull(s, NULL, 10);
+}
+
+/* DIR/proxy.pid as `slipway serve` reads it: "PID STARTTIME\n", written
+ * through a temporary file of its own (serve uses proxy.pid.tmp). */
+static int write_pidfile(struct ctl *ctl, struct sw_err *err)
+{
+	struct buf path = BUF_INIT, tmp = BUF_INIT;
+	int ret = -1;
+	buf_addf(&path, "%s/proxy.pid", ctl->dir);
+	buf_addf(&tmp, "%s/proxy.pid.%d", ctl->dir, (int)getpid());
+	FILE *f = fopen(buf_str(&tmp), "we");
+	if (!f) {
+		sw_errf(err, -1, "cannot write %s: %s", buf_str(&tmp), strerror(errno));
+		goto out;
+	}
+	fprintf(f, "%d %llu\n", (int)getpid(), start_time_of_self());
+	if (fclose(f) != 0 || rename(buf_str(&tmp), buf_str(&path)) < 0) {
+		sw_errf(err, -1, "cannot write %s: %s", buf_str(&path), strerror(errno));
+		unlink(buf_str(&tmp));
+		goto out;
+	}
+	ret = 0;
+out:
+	buf_release(&path);
+	buf_release(&tmp);
+	return ret;
+}
+
+/* One message with at most one fd. Messages are short text: "L t ADDR" /
+ * "L m ADDR" (with the listener's fd), "E" (no more listeners), "P"
+ * (prepared), "G" (go: take over), "R" (ready), "F REASON" (failed). */
+static int chan_send(int chan, const char *text, int fd)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} cm;
+	struct iovec iov = {(void *)text, strlen(text)};
+	struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1};
+	memset(&cm, 0, sizeof(cm));
+	if (fd >= 0) {
+		m.msg_control = cm.buf;
+		m.msg_controllen = sizeof(cm.buf);
+		struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	}
+	ssize_t n;
+	do
+		n = sendmsg(chan, &m, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	return n == (ssize_t)iov.iov_len ? 0 : -1;
+}
+
+/* Receives one message into buf (NUL-terminated) and its fd, if any, into
+ * *fd (-1 without). Waits up to timeout_ms (0: not at all). Returns its
+ * length, 0 at the end of the channel, -1 on error (errno) and -2 when
+ * nothing came in time. */
+static ssize_t chan_recv(int chan, char *buf, size_t size, int *fd, int timeout_ms)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} cm;
+	struct pollfd pfd = {.fd = chan, .events = POLLIN};
+	int r;
+	*fd = -1;
+	do
+		r = poll(&pfd, 1, timeout_ms);
+	while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return -1;
+	if (r == 0)
+		return -2;
+	struct iovec iov = {buf, size - 1};
+	struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf,
+			   .msg_controllen = sizeof(cm.buf)};
+	ssize_t n;
+	do
+		n = recvmsg(chan, &m, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return errno == EAGAIN ? -2 : -1;
+	buf[n] = '\0';
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		size_t nfd = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < nfd; i++) {
+			int x;
+			memcpy(&x, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+			if (*fd < 0)
+				*fd = x;
+			else
+				close(x);
+		}
+	}
+	return n;
+}
+
+/* The binary now on disk: /proc/self/exe names the one this process
+ * runs, with " (deleted)" when it was replaced since. */
+static int upgrade_exe(char *out, size_t size, struct sw_err *err)
+{
+	const char *hook = getenv(UPGRADE_EXE_ENV);
+	if (hook && *hook) {
+		if (sw_strlcpy(out, hook, size) >= size)
+			return sw_errf(err, -1, "%s is too long", UPGRADE_EXE_ENV);
+		return 0;
+	}
+	ssize_t n = readlink("/proc/self/exe", out, size - 1);
+	if (n <= 0)
+		return sw_errf(err, -1, "cannot find my own binary: %s", strerror(errno));
+	out[n] = '\0';
+	static const char deleted[] = " (deleted)";
+	size_t dl = sizeof(deleted) - 1;
+	if ((size_t)n > dl && strcmp(out + n - dl, deleted) == 0)
+		out[n - dl] = '\0';
+	return 0;
+}
+
+static void setup_routes(struct ctl *ctl);
+static int open_control(struct ctl *ctl, const char *path, struct sw_err *err);
+static void begin_stop(struct ctl *ctl);
+
+static void on_upg_poll_closed(uv_handle_t *h)
+{
+	struct ctl *ctl = h->data;
+	ctl->upg.poll_open = false;
+}
+
+static void on_upg_proc_closed(uv_handle_t *h)
+{
+	struct ctl *ctl = h->data;
+	ctl->upg.proc_open = false;
+}
+
+static void upgrade_close_chan(struct ctl *ctl)
+{
+	struct upgrade *u = &ctl->upg;
+	uv_timer_stop(&u->timer);
+	if (u->poll_open && !uv_is_closing((uv_handle_t *)&u->poll))
+		uv_close((uv_handle_t *)&u->poll, on_upg_poll_closed);
+	if (u->chan >= 0)
+		close(u->chan);
+	u->chan = -1;
+}
+
+/* Takes the lock and the control socket back after a failed handover:
+ * the new process is dead or dying (SIGKILL), so both come free within a
+ * few ms; this waits at most UPGRADE_LOCK_MS for them. */
+static void upgrade_reclaim(struct ctl *ctl)
+{
+	struct sw_err err = {0};
+	uint64_t deadline = sw_now_ms() + UPGRADE_LOCK_MS;
+	struct timespec pause = {0, 5 * 1000 * 1000};
+	int r;
+	while ((r = take_lock(ctl, &err)) < 0 && sw_now_ms() < deadline)
+		nanosleep(&pause, NULL);
+	if (r < 0)
+		sw_error("cannot take %s/proxy.lock back: %s", ctl->dir, err.msg);
+	while ((r = open_control(ctl, ctl->sock_path, &err)) < 0 && sw_now_ms() < deadline)
+		nanosleep(&pause, NULL);
+	if (r < 0)
+		sw_error("cannot serve %s again: %s", ctl->sock_path, err.msg);
+	if (write_pidfile(ctl, &err) < 0)
+		sw_error("cannot write my pid back to %s/proxy.pid: %s", ctl->dir, err.msg);
+}
+
+/* Gives up the upgrade: the new process is killed and this one goes on
+ * serving as if nothing happened. */
+static void upgrade_abort(struct ctl *ctl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void upgrade_abort(struct ctl *ctl, const char *fmt, ...)
+{
+	struct upgrade *u = &ctl->upg;
+	enum upg_state was = u->state;
+	if (was != UPG_STARTING && was != UPG_HANDOVER)
+		return;
+	struct buf msg = BUF_INIT;
+	va_list ap;
+	va_start(ap, fmt);
+	buf_vaddf(&msg, fmt, ap);
+	va_end(ap);
+	u->state = UPG_IDLE;
+	upgrade_close_chan(ctl);
+	if (u->child_alive)
+		kill(u->pid, SIGKILL);
+	if (was == UPG_HANDOVER)
+		upgrade_reclaim(ctl);
+	sw_warn("upgrade failed: %s; this proxy (pid %d) keeps serving", buf_str(&msg), (int)getpid());
+	free(u->last_error);
+	u->last_error = buf_detach(&msg);
+}
+
+/* "P": the new process holds copies of the listeners. From here this
+ * process answers no control request, so that only one proxy ever
+ * accepts tables: the table is saved for the new one, the control
+ * socket closes (and is unlinked), the lock is released. */
+static void upgrade_handover(struct ctl *ctl)
+{
+	struct upgrade *u = &ctl->upg;
+	struct sw_err err = {0};
+	const struct table *t = proxy_table(ctl->p);
+	if (t) {
+		json_t *j = table_to_json(t);
+		char *text = j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+		int r = text ? write_atomic(ctl->dir, ctl->table_path, text, strlen(text), &err)
+			     : sw_errf(&err, -1, "cannot encode the route table");
+		free(text);
+		json_decref(j);
+		if (r < 0) {
+			upgrade_abort(ctl, "cannot save the route table for the new proxy: %s", err.msg);
+			return;
+		}
+	}
+	api_free(ctl->api);
+	ctl->api = NULL;
+	if (ctl->lock_fd >= 0)
+		close(ctl->lock_fd);
+	ctl->lock_fd = -1;
+	u->state = UPG_HANDOVER;
+	if (chan_send(u->chan, "G", -1) < 0)
+		upgrade_abort(ctl, "cannot talk to the new proxy: %s", strerror(errno));
+}
+
+/* "R": the new process listens, holds the lock and the control socket
+ * and wrote DIR/proxy.pid. This one stops accepting and drains. */
+static void upgrade_done(struct ctl *ctl)
+{
+	struct upgrade *u = &ctl->upg;
+	u->state = UPG_DONE;
+	upgrade_close_chan(ctl);
+	sw_info("handed over to the new proxy (pid %d)", (int)u->pid);
+	begin_stop(ctl);
+}
+
+static void on_upg_timeout(uv_timer_t *t);
+
+static void upgrade_read(struct ctl *ctl)
+{
+	struct upgrade *u = &ctl->upg;
+	char msg[512];
+	while (u->chan >= 0 && (u->state == UPG_STARTING || u->state == UPG_HANDOVER)) {
+		int fd;
+		ssize_t n = chan_recv(u->chan, msg, sizeof(msg), &fd, 0);
+		if (fd >= 0)
+			close(fd);
+		if (n == -2)
+			return;
+		if (n == 0 || (n < 0 && errno == ECONNRESET)) {
+			/* it is exiting: its exit status (or the deadline)
+			 * ends the upgrade */
+			upgrade_close_chan(ctl);
+			uv_timer_start(&u->timer, on_upg_timeout, UPGRADE_EXIT_MS, 0);
+			return;
+		}
+		if (n < 0) {
+			upgrade_abort(ctl, "cannot read from the new proxy: %s", strerror(errno));
+			return;
+		}
+		if (msg[0] == 'F')
+			upgrade_abort(ctl, "the new proxy (pid %d): %s", (int)u->pid, msg[1] ? msg + 2 : "failed");
+		else if (msg[0] == 'P' && u->state == UPG_STARTING)
+			upgrade_handover(ctl);
+		else if (msg[0] == 'R' && u->state == UPG_HANDOVER)
+			upgrade_done(ctl);
+		else
+			upgrade_abort(ctl, "unexpected message \"%.40s\" from the new proxy", msg);
+	}
+}
+
+static void on_upg_readable(uv_poll_t *h, int status, int events)
+{
+	(void)status;
+	(void)events;
+	upgrade_read(h->data);
+}
+
+static void on_upg_timeout(uv_timer_t *t)
+{
+	struct ctl *ctl = t->data;
+	if (ctl->upg.chan < 0)
+		upgrade_abort(ctl, "the new proxy (pid %d) closed the upgrade channel", (int)ctl->upg.pid);
+	else
+		upgrade_abort(ctl, "the new proxy (pid %d) was not ready within %d ms", (int)ctl->upg.pid,
+			      UPGRADE_READY_MS);
+}
+
+static void on_upg_exit(uv_process_t *proc, int64_t status, int sig)
+{
+	struct ctl *ctl = proc->data;
+	struct upgrade *u = &ctl->upg;
+	u->child_alive = false;
+	uv_close((uv_handle_t *)proc, on_upg_proc_closed);
+	upgrade_read(ctl); /* its last words ("F ...") say more than its status */
+	if (sig)
+		upgrade_abort(ctl, "the new proxy (pid %d) was killed by signal %d", (int)u->pid, sig);
+	else
+		upgrade_abort(ctl, "the new proxy (pid %d) exited with status %lld before it was ready",
+			      (int)u->pid, (long long)status);
+}
+
+/*
+ * Starts replacing this process with the binary now on disk: spawns
+ * `EXE proxy` with the same options in its own session, the other end of
+ * a SOCK_SEQPACKET pair as fd 3, and sends it every listening socket. The
+ * rest happens in upgrade_read as the new process answers.
+ */
+static int upgrade_start(struct ctl *ctl, struct sw_err *err)
+{
+	struct upgrade *u = &ctl->upg;
+	const struct proxy_main_options *opt = ctl->opt;
+	char exe[PATH_MAX], ht[32], envfd[64];
+	char *args[16];
+	char **env = NULL;
+	int sv[2] = {-1, -1};
+	struct proxy_listen_fd *fds = NULL;
+	int ret = -1;
+
+	if (ctl->stopping)
+		return sw_errf(err, SW_EBUSY, "the proxy is stopping");
+	if (u->state != UPG_IDLE || u->proc_open || u->poll_open)
+		return sw_errf(err, SW_EBUSY, "an upgrade is already running (new pid %d)", (int)u->pid);
+	if (upgrade_exe(exe, sizeof(exe), err) < 0)
+		goto out;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+		sw_errf(err, -1, "socketpair: %s", strerror(errno));
+		goto out;
+	}
+	/* our end must never block the loop */
+	fcntl(sv[0], F_SETFL, fcntl(sv[0], F_GETFL) | O_NONBLOCK);
+
+	size_t k = 0;
+	args[k++] = exe;
+	args[k++] = "proxy";
+	args[k++] = "--state-dir";
+	args[k++] = ctl->dir;
+	if (opt->metrics_addr) {
+		args[k++] = "--metrics";
+		args[k++] = (char *)opt->metrics_addr;
+	}
+	if (opt->access_log) {
+		args[k++] = "--access-log";
+		args[k++] = (char *)opt->access_log;
+	}
+	if (opt->header_timeout_ms) {
+		snprintf(ht, sizeof(ht), "%llums", (unsigned long long)opt->header_timeout_ms);
+		args[k++] = "--header-timeout";
+		args[k++] = ht;
+	}
+	args[k] = NULL;
+
+	size_t nenv = 0;
+	while (environ[nenv])
+		nenv++;
+	env = xcalloc(nenv + 2, sizeof(*env));
+	size_t e = 0;
+	for (size_t i = 0; i < nenv; i++)
+		if (strncmp(environ[i], UPGRADE_ENV "=", sizeof(UPGRADE_ENV)) != 0)
+			env[e++] = environ[i];
+	snprintf(envfd, sizeof(envfd), "%s=3", UPGRADE_ENV);
+	env[e++] = envfd;
+	env[e] = NULL;
+
+	uv_stdio_container_t stdio[4] = {
+		{.flags = UV_IGNORE},
+		{.flags = UV_INHERIT_FD, .data.fd = STDOUT_FILENO},
+		{.flags = UV_INHERIT_FD, .data.fd = STDERR_FILENO},
+		{.flags = UV_INHERIT_FD, .data.fd = sv[1]},
+	};
+	uv_process_options_t o = {
+		.exit_cb = on_upg_exit,
+		.file = exe,
+		.args = args,
+		.env = env,
+		/* its own session: it outlives this process */
+		.flags = UV_PROCESS_DETACHED,
+		.stdio_count = 4,
+		.stdio = stdio,
+	};
+	fflush(stdout);
+	fflush(stderr);
+	u->proc.data = ctl;
+	int r = uv_spawn(&ctl->loop, &u->proc, &o);
+	u->proc_open = true;
+	if (r < 0) {
+		uv_close((uv_handle_t *)&u->proc, on_upg_proc_closed);
+		sw_errf(err, -1, "cannot start %s: %s", exe, uv_strerror(r));
+		goto out;
+	}
+	u->pid = u->proc.pid;
+	u->child_alive = true;
+	close(sv[1]);
+	sv[1] = -1;
+	u->chan = sv[0];
+	sv[0] = -1;
+	u->state = UPG_STARTING;
+
+	uv_poll_init(&ctl->loop, &u->poll, u->chan);
+	u->poll.data = ctl;
+	u->poll_open = true;
+	uv_poll_start(&u->poll, UV_READABLE, on_upg_readable);
+	uv_timer_start(&u->timer, on_upg_timeout, UPGRADE_READY_MS, 0);
+	sw_info("upgrading: started %s (pid %d)", exe, (int)u->pid);
+	ret = 0;
+
+	fds = xcalloc(UPGRADE_MAX_LISTENS, sizeof(*fds));
+	size_t n = proxy_listen_fds(ctl->p, fds, UPGRADE_MAX_LISTENS);
+	if (n > UPGRADE_MAX_LISTENS) {
+		upgrade_abort(ctl, "too many listeners to pass (%zu, at most %d)", n, UPGRADE_MAX_LISTENS);
+		goto out;
+	}
+	for (size_t i = 0; i <= n; i++) {
+		struct buf m = BUF_INIT;
+		if (i < n)
+			buf_addf(&m, "L %c %s", fds[i].metrics ? 'm' : 't', fds[i].addr);
+		else
+			buf_addf(&m, "E");
+		int sr = chan_send(u->chan, buf_str(&m), i < n ? fds[i].fd : -1);
+		int e = errno;
+		buf_release(&m);
+		if (sr == 0)
+			continue;
+		if (e == EPIPE || e == ECONNRESET) {
+			/* it is exiting already: its status says why */
+			upgrade_close_chan(ctl);
+			uv_timer_start(&u->timer, on_upg_timeout, UPGRADE_EXIT_MS, 0);
+		} else {
+			upgrade_abort(ctl, "cannot pass listener %s to the new proxy: %s",
+				      i < n ? fds[i].addr : "(end)", strerror(e));
+		}
+		break;
+	}
+out:
+	if (sv[0] >= 0)
+		close(sv[0]);
+	if (sv[1] >= 0)
+		close(sv[1]);
+	if (ret < 0) {
+		free(u->last_error);
+		u->last_error = xstrdup(err->msg);
+	}
+	free(env);
+	free(fds);
+	return ret;
+}
+
+static const char *upgrade_state_name(enum upg_state s)
+{
+	switch (s) {
+	case UPG_STARTING: return "starting";
+	case UPG_HANDOVER: return "handover";
+	case UPG_DONE: return "done";
+	case UPG_IDLE:
+	default: return "idle";
+	}
+}
+
+static void h_upgrade(const struct api_req *req, struct api_resp *resp, void *data)
+{
+	struct ctl *ctl = data;
+	struct sw_err err = {0};
+	(void)req;
+	if (upgrade_start(ctl, &err) < 0) {
+		api_resp_error(resp, err.code == SW_EBUSY ? 409 : 500, "%s", err.msg);
+		return;
+	}
+	api_resp_json(resp, 202, json_pack("{s:b, s:i, s:i}", "upgrading", 1, "pid", (int)getpid(),
+					   "newPid", (int)ctl->upg.pid));
+}
+
+static void h_upgrade_status(const struct api_req *req, struct api_resp *resp, void *data)
+{
+	struct ctl *ctl = data;
+	struct upgrade *u = &ctl->upg;
+	(void)req;
+	api_resp_json(resp, 200, json_pack("{s:s, s:i, s:i, s:s?}", "state", upgrade_state_name(u->state),
+					   "pid", (int)getpid(), "newPid", (int)u->pid, "lastError",
+					   u->last_error));
+}
+
+/*
+ * The new process's side, before its loop runs: receives the listeners,
+ * says "P", waits for "G", then takes the lock (the old process has just
+ * released it). Errors are sent back as "F REASON" by the caller.
+ */
+static int upgrade_receive(struct ctl *ctl, int chan, struct sw_err *err)
+{
+	char msg[512];
+	size_t n = 0;
+	for (;;) {
+		int fd;
+		ssize_t r = chan_recv(chan, msg, sizeof(msg), &fd, UPGRADE_READY_MS);
+		if (r == -2)
+			return sw_errf(err, -1, "no listeners from the old proxy within %d ms", UPGRADE_READY_MS);
+		if (r <= 0)
+			return sw_errf(err, -1, "the old proxy went away: %s", r < 0 ? strerror(errno) : "end of channel");
+		if (msg[0] == 'E')
+			break;
+		if (strncmp(msg, "L ", 2) != 0 || (msg[2] != 't' && msg[2] != 'm') || msg[3] != ' ' || fd < 0) {
+			if (fd >= 0)
+				close(fd);
+			return sw_errf(err, -1, "unexpected message \"%.40s\" from the old proxy", msg);
+		}
+		proxy_inherit_fd(ctl->p, msg + 4, msg[2] == 'm', fd);
+		n++;
+	}
+	if (chan_send(chan, "P", -1) < 0)
+		return sw_errf(err, -1, "cannot talk to the old proxy: %s", strerror(errno));
+	int fd;
+	ssize_t r = chan_recv(chan, msg, sizeof(msg), &fd, UPGRADE_READY_MS);
+	if (fd >= 0)
+		close(fd);
+	if (r == -2)
+		return sw_errf(err, -1, "no go from the old proxy within %d ms", UPGRADE_READY_MS);
+	if (r <= 0 || msg[0] != 'G')
+		return sw_errf(err, -1, "the old proxy called the upgrade off");
+	uint64_t deadline = sw_now_ms() + UPGRADE_LOCK_MS;
+	struct timespec pause = {0, 2 * 1000 * 1000};
+	int lr;
+	while ((lr = take_lock(ctl, err)) < 0 && err->code == SW_EBUSY && sw_now_ms() < deadline)
+		nanosleep(&pause, NULL);
+	if (lr < 0)
+		return -1;
+	sw_info("upgrade: took over %zu listeners from the old proxy", n);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* start and stop                                                      */
+
+static void on_ctl_closed(uv_handle_t *h)
+{
+	(void)h;
+}
+
 static void stop_now(struct ctl *ctl)
 {
+	struct upgrade *u = &ctl->upg;
+	if (u->state == UPG_STARTING || u->state == UPG_HANDOVER)
+		upgrade_abort(ctl, "this proxy is stopping");
+	upgrade_close_chan(ctl);
+	/* a successor keeps running: only our handle of it goes */
+	if (u->proc_open && !uv_is_closing((uv_handle_t *)&u->proc))
+		uv_close((uv_handle_t *)&u->proc, on_upg_proc_closed);
+	uv_close((uv_handle_t *)&u->timer, on_ctl_closed);
 	uv_timer_stop(&ctl->drain);
 	uv_timer_stop(&ctl->gc);
 	uv_close((uv_handle_t *)&ctl->gc, on_handle_closed);
@@ -377,17 +991,24 @@ static void stop_now(struct ctl *ctl)
 	ctl->ngone = 0;
 	proxy_free(ctl->p);
 	ctl->p = NULL;
+	/* a socket renamed onto DIR/proxy.sock is not the api's to unlink */
+	struct stat st;
+	if (ctl->api && ctl->sock_ino && stat(ctl->sock_path, &st) == 0 && st.st_ino == ctl->sock_ino)
+		unlink(ctl->sock_path);
 	api_free(ctl->api);
 	ctl->api = NULL;
 	uv_close((uv_handle_t *)&ctl->drain, on_handle_closed);
 	uv_close((uv_handle_t *)&ctl->sigterm, on_handle_closed);
 	uv_close((uv_handle_t *)&ctl->sigint, on_handle_closed);
+	uv_close((uv_handle_t *)&ctl->sigusr2, on_handle_closed);
 }
 
 static void on_drain_tick(uv_timer_t *t)
 {
 	struct ctl *ctl = t->data;
-	size_t active = proxy_active_conns(ctl->p);
+	/* connections that are closing count too: their last response may
+	 * still sit in our write queue, which exiting would throw away */
+	size_t active = proxy_open_conns(ctl->p);
 	if (active && sw_now_ms() - ctl->drain_start_ms < DRAIN_MAX_MS)
 		return;
 	if (active)
@@ -395,14 +1016,8 @@ static void on_drain_tick(uv_timer_t *t)
 	stop_now(ctl);
 }
 
-static void on_signal(uv_signal_t *s, int signum)
+static void begin_stop(struct ctl *ctl)
 {
-	struct ctl *ctl = s->data;
-	if (ctl->stopping) {
-		if (signum == SIGINT)
-			stop_now(ctl);
-		return;
-	}
 	ctl->stopping = true;
 	sw_info("stopping: %zu connections to finish", proxy_active_conns(ctl->p));
 	ctl->drain_start_ms = sw_now_ms();
@@ -410,23 +1025,114 @@ static void on_signal(uv_signal_t *s, int signum)
 	uv_timer_start(&ctl->drain, on_drain_tick, 0, DRAIN_POLL_MS);
 }
 
+static void on_signal(uv_signal_t *s, int signum)
+{
+	struct ctl *ctl = s->data;
+	if (signum == SIGUSR2) {
+		struct sw_err err = {0};
+		if (upgrade_start(ctl, &err) < 0)
+			sw_warn("upgrade not started: %s", err.msg);
+		return;
+	}
+	if (ctl->stopping) {
+		if (signum == SIGINT)
+			stop_now(ctl);
+		return;
+	}
+	upgrade_abort(ctl, "this proxy is stopping");
+	begin_stop(ctl);
+}
+
+static void setup_routes(struct ctl *ctl)
+{
+	api_route(ctl->api, "PUT", "/v1/table", h_put_table, ctl);
+	api_route(ctl->api, "GET", "/v1/table", h_get_table, ctl);
+	api_route(ctl->api, "GET", "/v1/stats", h_stats, ctl);
+	api_route(ctl->api, "GET", "/v1/samples", h_samples, ctl);
+	api_route(ctl->api, "GET", "/metrics", h_metrics, ctl);
+	api_route(ctl->api, "GET", "/v1/version", h_version, ctl);
+	api_route(ctl->api, "POST", "/v1/upgrade", h_upgrade, ctl);
+	api_route(ctl->api, "GET", "/v1/upgrade", h_upgrade_status, ctl);
+}
+
+/* The control socket on `path` (DIR/proxy.sock, or a temporary path an
+ * upgrading process renames onto it). */
+static int open_control(struct ctl *ctl, const char *path, struct sw_err *err)
+{
+	struct api_config ac = {
+		.loop = &ctl->loop,
+		.unix_path = path,
+		.max_body = CONTROL_MAX_BODY,
+	};
+	if (api_new(&ctl->api, &ac, err) < 0)
+		return -1;
+	setup_routes(ctl);
+	return 0;
+}
+
+/* The new process's last steps of an upgrade, after it got "G" and the
+ * lock: serve the table on the inherited listeners, put its control
+ * socket in place of the old one's (an atomic rename), write
+ * DIR/proxy.pid, say "R". */
+static int upgrade_take_over(struct ctl *ctl, int chan, struct sw_err *err)
+{
+	struct buf tmp = BUF_INIT;
+	int ret = -1;
+	if (load_saved_table(ctl, err) < 0)
+		goto out;
+	size_t unused = proxy_inherit_done(ctl->p);
+	if (unused)
+		sw_info("upgrade: %zu listeners of the old proxy are not in the table; closed", unused);
+	buf_addf(&tmp, "%s.%d", ctl->sock_path, (int)getpid());
+	if (open_control(ctl, buf_str(&tmp), err) < 0)
+		goto out;
+	if (rename(buf_str(&tmp), ctl->sock_path) < 0) {
+		sw_errf(err, -1, "cannot move %s to %s: %s", buf_str(&tmp), ctl->sock_path, strerror(errno));
+		goto out;
+	}
+	struct stat st;
+	if (stat(ctl->sock_path, &st) == 0)
+		ctl->sock_ino = st.st_ino;
+	if (write_pidfile(ctl, err) < 0)
+		goto out;
+	if (chan_send(chan, "R", -1) < 0) {
+		sw_errf(err, -1, "cannot tell the old proxy: %s", strerror(errno));
+		goto out;
+	}
+	ret = 0;
+out:
+	buf_release(&tmp);
+	return ret;
+}
+
 int proxy_main(const struct proxy_main_options *opt)
 {
-	struct ctl ctl = {.lock_fd = -1};
+	struct ctl ctl = {.lock_fd = -1, .opt = opt, .upg = {.chan = -1}};
 	struct sw_err err = {0};
 	struct buf b = BUF_INIT;
 	int ret = 1;
 	bool loop_ok = false;
+	int chan = -1;
 
 	signal(SIGPIPE, SIG_IGN);
+	const char *ufd = getenv(UPGRADE_ENV);
+	if (ufd && *ufd) {
+		chan = atoi(ufd);
+		if (chan < 3 || fcntl(chan, F_SETFD, FD_CLOEXEC) < 0)
+			chan = -1;
+		unsetenv(UPGRADE_ENV);
+	}
 	ctl.dir = xstrdup(opt->state_dir && *opt->state_dir ? opt->state_dir : ".slipway");
 	buf_addf(&b, "%s/proxy-table.json", ctl.dir);
 	ctl.table_path = buf_detach(&b);
+	buf_addf(&b, "%s/proxy.sock", ctl.dir);
+	ctl.sock_path = buf_detach(&b);
 	if (mkdir_p(ctl.dir) < 0) {
-		fprintf(stderr, "slipway proxy: cannot create %s: %s\n", ctl.dir, strerror(errno));
+		sw_errf(&err, -1, "cannot create %s: %s", ctl.dir, strerror(errno));
+		fprintf(stderr, "slipway proxy: %s\n", err.msg);
 		goto out;
 	}
-	if (take_lock(&ctl, &err) < 0) {
+	if (chan < 0 && take_lock(&ctl, &err) < 0) {
 		fprintf(stderr, "slipway proxy: %s\n", err.msg);
 		goto out;
 	}
@@ -435,10 +1141,12 @@ int proxy_main(const struct proxy_main_options *opt)
 	loop_ok = true;
 	uv_timer_init(&ctl.loop, &ctl.drain);
 	uv_timer_init(&ctl.loop, &ctl.gc);
-	ctl.drain.data = ctl.gc.data = &ctl;
+	uv_timer_init(&ctl.loop, &ctl.upg.timer);
+	ctl.drain.data = ctl.gc.data = ctl.upg.timer.data = &ctl;
 	uv_signal_init(&ctl.loop, &ctl.sigterm);
 	uv_signal_init(&ctl.loop, &ctl.sigint);
-	ctl.sigterm.data = ctl.sigint.data = &ctl;
+	uv_signal_init(&ctl.loop, &ctl.sigusr2);
+	ctl.sigterm.data = ctl.sigint.data = ctl.sigusr2.data = &ctl;
 
 	struct proxy_config pc = {
 		.loop = &ctl.loop,
@@ -449,30 +1157,32 @@ int proxy_main(const struct proxy_main_options *opt)
 		fprintf(stderr, "slipway proxy: %s\n", err.msg);
 		goto fail;
 	}
+	if (chan >= 0 && upgrade_receive(&ctl, chan, &err) < 0) {
+		fprintf(stderr, "slipway proxy: upgrade: %s\n", err.msg);
+		goto fail;
+	}
 	if (opt->metrics_addr && proxy_serve_metrics(ctl.p, opt->metrics_addr, &err) < 0) {
 		fprintf(stderr, "slipway proxy: --metrics: %s\n", err.msg);
 		goto fail;
 	}
-	buf_addf(&b, "%s/proxy.sock", ctl.dir);
-	struct api_config ac = {
-		.loop = &ctl.loop,
-		.unix_path = buf_str(&b),
-		.max_body = CONTROL_MAX_BODY,
-	};
-	if (api_new(&ctl.api, &ac, &err) < 0) {
-		fprintf(stderr, "slipway proxy: %s\n", err.msg);
-		goto fail;
+	if (chan >= 0) {
+		if (upgrade_take_over(&ctl, chan, &err) < 0) {
+			fprintf(stderr, "slipway proxy: upgrade: %s\n", err.msg);
+			goto fail;
+		}
+		close(chan);
+		chan = -1;
+	} else {
+		if (open_control(&ctl, ctl.sock_path, &err) < 0) {
+			fprintf(stderr, "slipway proxy: %s\n", err.msg);
+			goto fail;
+		}
+		load_saved_table(&ctl, &err);
 	}
-	api_route(ctl.api, "PUT", "/v1/table", h_put_table, &ctl);
-	api_route(ctl.api, "GET", "/v1/table", h_get_table, &ctl);
-	api_route(ctl.api, "GET", "/v1/stats", h_stats, &ctl);
-	api_route(ctl.api, "GET", "/v1/samples", h_samples, &ctl);
-	api_route(ctl.api, "GET", "/metrics", h_metrics, &ctl);
-	api_route(ctl.api, "GET", "/v1/version", h_version, &ctl);
-	load_saved_table(&ctl);
 	uv_timer_start(&ctl.gc, on_gc, GC_PERIOD_MS, GC_PERIOD_MS);
 	uv_signal_start(&ctl.sigterm, on_signal, SIGTERM);
 	uv_signal_start(&ctl.sigint, on_signal, SIGINT);
+	uv_signal_start(&ctl.sigusr2, on_signal, SIGUSR2);
 	printf("slipway proxy serving %zu listeners (table version %lld)\n", table_nlistens(ctl.p),
 	       (long long)table_version(ctl.p));
 	fflush(stdout);
@@ -480,15 +1190,25 @@ int proxy_main(const struct proxy_main_options *opt)
 	ret = 0;
 	goto out;
 fail:
+	if (chan >= 0) {
+		struct buf m = BUF_INIT;
+		buf_addf(&m, "F %s", err.msg[0] ? err.msg : "failed");
+		chan_send(chan, buf_str(&m), -1);
+		buf_release(&m);
+	}
 	stop_now(&ctl);
 	uv_run(&ctl.loop, UV_RUN_DEFAULT);
 out:
+	if (chan >= 0)
+		close(chan);
 	if (loop_ok && uv_loop_close(&ctl.loop) != 0)
 		sw_warn("event loop closed with handles open");
 	if (ctl.lock_fd >= 0)
 		close(ctl.lock_fd);
 	buf_release(&b);
+	free(ctl.upg.last_error);
 	free(ctl.dir);
 	free(ctl.table_path);
+	free(ctl.sock_path);
 	return ret;
 }

@@ -33,8 +33,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/ioctl.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #define DEFAULT_CONNECT_TIMEOUT_MS 5000
 #define DEFAULT_HEADER_TIMEOUT_MS 10000
@@ -226,6 +228,12 @@ struct proxy {
 	FILE *alog;
 	uint64_t rng[2];
 	size_t nlive;        /* clients, upstreams and listeners not freed yet */
+	struct inherited {   /* listening sockets of the proxy this one replaces */
+		char *name;
+		bool metrics;
+		int fd;      /* -1 once a listener took it */
+	} *inherited;
+	size_t ninherited;
 	bool draining, freeing;
 	char rbuf[READ_BUF_SIZE];
 };
@@ -2326,8 +2334,23 @@ static int listener_open(struct proxy *p, const char *addr, enum lkind kind, str
 	p->nlive++;
 	uv_tcp_init(p->loop, &l->tcp);
 	l->tcp.data = l;
-	/* libuv sets SO_REUSEADDR on TCP binds */
-	int r = uv_tcp_bind(&l->tcp, (struct sockaddr *)&sa, 0);
+	int r = 0;
+	struct inherited *in = NULL;
+	for (size_t i = 0; i < p->ninherited && !in; i++)
+		if (p->inherited[i].fd >= 0 && p->inherited[i].metrics == (kind == L_METRICS) &&
+		    strcmp(p->inherited[i].name, addr) == 0)
+			in = &p->inherited[i];
+	if (in) {
+		/* the predecessor's socket: already bound and listening, with
+		 * its queue of connections not yet accepted */
+		r = uv_tcp_open(&l->tcp, in->fd);
+		if (r < 0)
+			close(in->fd);
+		in->fd = -1;
+	} else {
+		/* libuv sets SO_REUSEADDR on TCP binds */
+		r = uv_tcp_bind(&l->tcp, (struct sockaddr *)&sa, 0);
+	}
 	if (r == 0)
 		r = uv_listen((uv_stream_t *)&l->tcp, LISTEN_BACKLOG, on_connection);
 	if (r < 0) {
@@ -2508,8 +2531,17 @@ void proxy_drain(struct proxy *p)
 		listener_close(p->listeners);
 	for (struct client *c = p->clients, *nx; c; c = nx) {
 		nx = c->next;
-		if (c->state == C_HEAD && !c->x.begun && !c->x.active && !c->in.len)
-			client_end(c);
+		if (c->state != C_HEAD || c->x.begun || c->x.active || c->in.len)
+			continue;
+		/* A request the client already sent but the loop has not read
+		 * yet makes the connection busy, not idle: it is answered (with
+		 * Connection: close) rather than cut. */
+		int pending = 0;
+		uv_os_fd_t fd;
+		if (c->sock && uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0 &&
+		    ioctl(fd, FIONREAD, &pending) == 0 && pending > 0)
+			continue;
+		client_end(c);
 	}
 	for (struct bstat *b = p->bstats; b; b = b->next)
 		bstat_close_idle(b);
@@ -2522,6 +2554,48 @@ size_t proxy_active_conns(const struct proxy *p)
 		if (!c->ending)
 			n++;
 	return n;
+}
+
+size_t proxy_open_conns(const struct proxy *p)
+{
+	return p->nclients;
+}
+
+size_t proxy_listen_fds(const struct proxy *p, struct proxy_listen_fd *out, size_t max)
+{
+	size_t n = 0;
+	for (const struct listener *l = p->listeners; l; l = l->next) {
+		uv_os_fd_t fd;
+		if (l->closing || (l->kind != L_TABLE && l->kind != L_METRICS) ||
+		    uv_fileno((const uv_handle_t *)&l->tcp, &fd) < 0)
+			continue;
+		if (n < max)
+			out[n] = (struct proxy_listen_fd){l->name, l->kind == L_METRICS, fd};
+		n++;
+	}
+	return n;
+}
+
+void proxy_inherit_fd(struct proxy *p, const char *addr, bool metrics, int fd)
+{
+	p->inherited = xrealloc(p->inherited, (p->ninherited + 1) * sizeof(*p->inherited));
+	p->inherited[p->ninherited++] = (struct inherited){xstrdup(addr), metrics, fd};
+}
+
+size_t proxy_inherit_done(struct proxy *p)
+{
+	size_t unused = 0;
+	for (size_t i = 0; i < p->ninherited; i++) {
+		if (p->inherited[i].fd >= 0) {
+			close(p->inherited[i].fd);
+			unused++;
+		}
+		free(p->inherited[i].name);
+	}
+	free(p->inherited);
+	p->inherited = NULL;
+	p->ninherited = 0;
+	return unused;
 }
 
 static void proxy_maybe_free(struct proxy *p)
@@ -2550,6 +2624,7 @@ void proxy_free(struct proxy *p)
 	while (p->upstreams)
 		upstream_close(p->upstreams);
 	p->freeing = true;
+	proxy_inherit_done(p);
 	if (p->alog)
 		fclose(p->alog);
 	p->alog = NULL;

@@ -19,6 +19,8 @@
  *	                          revision, for the statistical judge
  *	GET  /metrics             Prometheus text
  *	GET  /v1/version          {"version", "pid", "tableVersion"}
+ *	POST /v1/upgrade          replace this process with the binary on disk
+ *	GET  /v1/upgrade          {"state", "pid", "newPid", "lastError"}
  *
  * HTTP behaviour: keep-alive with clients; pooled keep-alive connections
  * to upstreams; bodies streamed both ways (Content-Length and chunked)
@@ -38,6 +40,7 @@
 #ifndef SW_PROXY_H
 #define SW_PROXY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -84,8 +87,38 @@ void proxy_drain(struct proxy *p);
 /* Client connections still open and not closing (in-flight requests,
  * tunnels, keep-alive connections). */
 size_t proxy_active_conns(const struct proxy *p);
+/* Every client connection not closed yet, including those closing
+ * gracefully (their last response still being written, or waiting for
+ * the client to hang up, LINGER at most 2 s): a process that exits
+ * before this is 0 cuts those responses short. */
+size_t proxy_open_conns(const struct proxy *p);
 /* Closes listeners and connections; frees once the loop ran the closes. */
 void proxy_free(struct proxy *p);
+
+/*
+ * Upgrades (a new `slipway proxy` taking over from a running one; see
+ * docs/internals/proxy.md, "Upgrade").
+ *
+ * proxy_listen_fds fills `out` with up to `max` of the open listening
+ * sockets (table listeners and the --metrics one) and returns how many
+ * there are. The fds stay the proxy's: the caller passes copies on
+ * (SCM_RIGHTS), it does not close them.
+ *
+ * proxy_inherit_fd hands the proxy a listening socket received from its
+ * predecessor (takes ownership of fd): the next listener opened on `addr`
+ * (a table one, or the metrics one when `metrics`) adopts it instead of
+ * binding, so connections waiting in its accept queue are served and none
+ * is refused. proxy_inherit_done closes those no listener took (returns
+ * how many); proxy_free does it too.
+ */
+struct proxy_listen_fd {
+	const char *addr;   /* the proxy's; valid until the listener closes */
+	bool metrics;
+	int fd;
+};
+size_t proxy_listen_fds(const struct proxy *p, struct proxy_listen_fd *out, size_t max);
+void proxy_inherit_fd(struct proxy *p, const char *addr, bool metrics, int fd);
+size_t proxy_inherit_done(struct proxy *p);
 
 /*
  * Feeds raw bytes as one client connection on `listen` without sockets
@@ -98,7 +131,11 @@ int proxy_feed_for_test(struct proxy *p, const char *listen, const char *data, s
 			struct buf *out, uint64_t timeout_ms);
 
 /* `slipway proxy`: runs the data plane process for DIR until SIGTERM.
- * Returns the exit code. */
+ * Returns the exit code. SIGUSR2 (or POST /v1/upgrade on the control
+ * socket) replaces it with the binary now on disk without refusing a
+ * connection. A process started by an upgrade finds the channel to its
+ * predecessor in the environment (SLIPWAY_PROXY_UPGRADE_FD); options are
+ * the same as its predecessor's. */
 struct proxy_main_options {
 	const char *state_dir;
 	const char *metrics_addr;     /* "127.0.0.1:PORT" for /metrics without auth, or NULL */
