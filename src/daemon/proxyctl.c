@@ -119,15 +119,22 @@ static void on_exit_cb(uv_process_t *proc, int64_t status, int sig)
 	proxy_gone(pc, how);
 }
 
+/* The poll handle is reused to watch a successor: only once it is closed. */
+static void on_pidfd_closed(uv_handle_t *h)
+{
+	struct proxyctl *pc = h->data;
+	if (!pc->d->stopping)
+		proxy_gone(pc, "exited");
+}
+
 static void on_pidfd(uv_poll_t *p, int status, int events)
 {
 	struct proxyctl *pc = p->data;
 	uv_poll_stop(p);
-	uv_close((uv_handle_t *)p, on_proc_closed);
+	uv_close((uv_handle_t *)p, on_pidfd_closed);
 	close(pc->pidfd);
 	pc->pidfd = -1;
 	pc->watching = false;
-	proxy_gone(pc, "exited");
 }
 
 static int watch_pidfd(struct proxyctl *pc)
