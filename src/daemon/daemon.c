@@ -778,6 +778,45 @@ static void sweep_orphans(struct daemon *d, struct store_instance **unrecorded, 
 	closedir(proc);
 }
 
+/*
+ * Finishes the stop of an adopted instance whose row says "Stopping". The
+ * last daemon may have died while the instance drained: the proxy still
+ * has it in its table until this daemon pushes one, so a signal now would
+ * hit an instance that still gets requests. It is marked stopping (out of
+ * every table this daemon derives) and draining; drain_check stops it once
+ * the proxy holds a table without it and reports nothing in flight.
+ */
+static void resume_stop(struct runtime_instance *inst)
+{
+	struct inst_meta *m = inst->data;
+	m->stopping = true;
+	if (inst->ready && inst->spec->route.listen) {
+		m->draining = true;
+		m->drain_deadline_ms = sw_now_ms() + inst->spec->drain_timeout_ms;
+	}
+}
+
+/* Once the loop's timers exist: stops the adopted instances resume_stop
+ * marked that need no drain, and starts the drain check for the others.
+ * runtime_stop may report STOPPED at once and detach: work on a copy. */
+static void resume_stops(struct daemon *d)
+{
+	for (size_t i = 0; i < d->napps; i++) {
+		struct app *a = d->apps[i];
+		size_t n = a->ninsts;
+		struct runtime_instance **copy = xmalloc((n ? n : 1) * sizeof(*copy));
+		memcpy(copy, a->insts, n * sizeof(*copy));
+		for (size_t k = 0; k < n; k++) {
+			struct inst_meta *m = copy[k]->data;
+			if (m->draining)
+				drain_start(d);
+			else if (m->stopping)
+				runtime_stop(d->rt, copy[k]);
+		}
+		free(copy);
+	}
+}
+
 /* Loads apps from the store and takes over the instances a previous daemon
  * left running. */
 static int load_state(struct daemon *d, struct sw_err *err)
@@ -831,7 +870,7 @@ static int load_state(struct daemon *d, struct sw_err *err)
 				     "instance %s (pid %d, port %d) adopted after daemon restart",
 				     si->id, si->pid, si->port);
 			if (strcmp(si->state, "Stopping") == 0)
-				stop_instance(d->rt, inst); /* the last daemon was stopping it */
+				resume_stop(inst); /* the last daemon was stopping it */
 			continue;
 		}
 		if (!a && si->pid > 0 && runtime_proc_start_time(si->pid) == si->start_time)
@@ -987,6 +1026,7 @@ int daemon_run(const struct daemon_options *opt)
 	d->tick.data = d->kick.data = d->drain.data = d;
 	if (proxyctl_start(d, &err) < 0)
 		goto out;
+	resume_stops(d);
 	uv_timer_start(&d->tick, on_tick, TICK_MS, TICK_MS);
 	uv_signal_init(&d->loop, &d->sigterm);
 	uv_signal_init(&d->loop, &d->sigint);

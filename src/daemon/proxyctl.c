@@ -26,6 +26,9 @@
 #define PROXY_CALL_TIMEOUT_MS 1000
 #define RESTART_MIN_MS 50
 #define RESTART_MAX_MS 5000
+/* A proxy that ran this long was serving, not crash-looping: it restarts
+ * at once and its back-off starts over. */
+#define RESTART_HEALTHY_MS 1000
 
 struct proxyctl {
 	struct daemon *d;
@@ -72,8 +75,11 @@ static void schedule_restart(struct proxyctl *pc)
 {
 	if (pc->d->stopping)
 		return;
-	/* A proxy that ran a while restarts at once; a crash loop backs off. */
-	if (sw_now_ms() - pc->started_ms > 10000)
+	/* A proxy that ran a while restarts at once; a crash loop (dying
+	 * within RESTART_HEALTHY_MS of its start) backs off. Every second of
+	 * delay is a second without service, so a proxy killed after serving
+	 * for a few seconds must not inherit the back-off of earlier kills. */
+	if (sw_now_ms() - pc->started_ms >= RESTART_HEALTHY_MS)
 		pc->restart_delay_ms = 0;
 	uint64_t delay = pc->restart_delay_ms;
 	pc->restart_delay_ms = delay ? (delay * 2 > RESTART_MAX_MS ? RESTART_MAX_MS : delay * 2)
@@ -339,12 +345,21 @@ static json_t *route_json(struct daemon *d, struct app *a, const struct spec_app
 		json_array_append_new(groups, json_pack("{s:I, s:i, s:o}", "revision",
 							(json_int_t)g[k].revision, "weight", (int)w[k],
 							"backends", g[k].backends));
+	/* A header route may only name a revision with a group: the proxy
+	 * refuses the whole table otherwise (422), and with it every other
+	 * change until the revision has a ready instance — e.g. while a
+	 * blue/green preview starts. */
+	bool has_desired = false, has_canary = false;
+	for (size_t k = 0; k < ng; k++) {
+		has_desired |= g[k].revision == a->st.desired;
+		has_canary |= g[k].revision == t->canary;
+	}
 	json_t *hr = json_array();
 	if (!only) {
-		for (size_t k = 0; k < spec->nheader_routes; k++)
+		for (size_t k = 0; has_desired && k < spec->nheader_routes; k++)
 			json_array_append_new(hr, header_route_json(&spec->header_routes[k],
 								    a->st.desired));
-		if (t->header)
+		if (t->header && has_canary)
 			json_array_append_new(hr, header_route_json(t->header, t->canary));
 	}
 	return json_pack("{s:s, s:s, s:s?, s:s, s:b, s:o, s:o}", "app", a->name, "listen", listen,
