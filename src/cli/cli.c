@@ -26,6 +26,7 @@
 #define EXIT_USAGE 2
 
 struct cli {
+	char **argv;              /* the whole command line, for `serve` to re-execute */
 	const char *state_dir;
 	struct api_client client;
 	bool json;
@@ -1161,7 +1162,7 @@ static int cmd_serve(struct cli *c, int argc, char **argv)
 					   {"metrics", required_argument, NULL, 'm'},
 					   {"access-log", required_argument, NULL, 'l'},
 					   {0}};
-	struct serve_opts so = {.d = {.state_dir = c->state_dir}};
+	struct serve_opts so = {.d = {.state_dir = c->state_dir, .argv = c->argv}};
 	const struct command *cmd = find_command("serve");
 	int first = parse_opts(cmd, argc, argv, NULL, lo, serve_opt, &so);
 	POSITIONAL(cmd, first, argc, 0, 0);
@@ -1308,6 +1309,40 @@ static int upgrade_opt(int o, const char *arg, void *data)
 	return -1;
 }
 
+/* Asks `slipway serve` to re-execute the binary on disk and waits until the
+ * new control plane answers (it adopts the proxy and the instances). */
+static int upgrade_daemon(struct cli *c)
+{
+	json_t *j = NULL;
+	if (call(c, "POST", "/v1/upgrade", NULL, &j) != 0)
+		return 1;
+	long long old = jint(j, "startedMs");
+	json_decref(j);
+	uint64_t deadline = sw_now_ms() + 30000;
+	while (sw_now_ms() < deadline) {
+		struct timespec pause = {0, 100 * 1000 * 1000};
+		nanosleep(&pause, NULL);
+		struct buf out = BUF_INIT;
+		struct sw_err err = {0};
+		int status = 0;
+		if (api_client_request(&c->client, "GET", "/v1/version", NULL, 0, &status, &out, &err) == 0 &&
+		    status == 200) {
+			j = json_loadb(out.s ? out.s : "", out.len, 0, NULL);
+			long long now = jint(j, "startedMs");
+			json_decref(j);
+			buf_release(&out);
+			if (now && now != old) {
+				printf("control plane upgraded: slipway serve restarted into the binary on disk\n");
+				return 0;
+			}
+			continue;
+		}
+		buf_release(&out); /* the API is away while the daemon re-executes */
+	}
+	fprintf(stderr, "slipway upgrade: the control plane did not come back within 30 s\n");
+	return 1;
+}
+
 /* Asks `slipway proxy` (on DIR/proxy.sock) to replace itself with the
  * binary now on disk, then follows it until the successor answers there
  * or the proxy reports why it kept running. */
@@ -1361,10 +1396,10 @@ static int cmd_upgrade(struct cli *c, int argc, char **argv)
 	}
 	fprintf(stderr, "slipway upgrade: no new proxy after 15 s\n");
 out:
-	if (ret == 0 && !proxy_only)
-		fprintf(stderr, "note: only the proxy is upgraded; restart `slipway serve` to run the new "
-				"binary in the control plane (it adopts the proxy and the instances)\n");
 	json_decref(j);
+	j = NULL;
+	if (ret == 0 && !proxy_only)
+		ret = upgrade_daemon(c);
 	buf_release(&out);
 	buf_release(&sock);
 	return ret;
@@ -1425,8 +1460,9 @@ static const struct command commands[] = {
 	 "refusing a connection or failing a request: the new process takes the\n"
 	 "listening sockets over, the old one finishes its requests and exits. If the\n"
 	 "new one does not start or is not ready within 5 s, the old one keeps serving\n"
-	 "and this says why. (The control plane is not upgraded yet: restart\n"
-	 "`slipway serve`; it adopts the proxy and the instances.)"},
+	 "and this says why. Then `slipway serve` re-executes the binary on disk and\n"
+	 "adopts the proxy and the instances (--proxy-only: the proxy alone). SIGUSR2\n"
+	 "to either process does the same for that process."},
 	{"serve", cmd_serve,
 	 "serve [--state-dir DIR] [--api 127.0.0.1:PORT] [--keep-instances]\n"
 	 "                     [--port-range MIN-MAX] [--backoff DUR] [--metrics 127.0.0.1:PORT]\n"
@@ -1470,6 +1506,7 @@ int cli_main(int argc, char **argv)
 	const char *api = getenv("SLIPWAY_API"), *token = getenv("SLIPWAY_TOKEN");
 	int i = 1, r;
 
+	c.argv = argv;
 	c.state_dir = getenv("SLIPWAY_STATE_DIR");
 	for (; i < argc && argv[i][0] == '-'; i++) {
 		const char *a = argv[i];

@@ -923,6 +923,10 @@ static void on_all_stopped(void *data)
 static void on_signal(uv_signal_t *s, int signum)
 {
 	struct daemon *d = s->data;
+	if (signum == SIGUSR2) {
+		daemon_upgrade(d);
+		return;
+	}
 	if (d->stopping) {
 		sw_info("second signal: exiting now, instances keep running");
 		finish(d);
@@ -949,6 +953,43 @@ static void on_signal(uv_signal_t *s, int signum)
 static void on_tick(uv_timer_t *t)
 {
 	reconcile_all(t->data);
+}
+
+/*
+ * Replaces this control plane with the binary now on disk: stop the API
+ * and the timers, let go of instances and the proxy without stopping them,
+ * close the store and the lock; daemon_run then execs the same command
+ * line, and the new process adopts everything as after a crash (traffic
+ * never depends on the control plane).
+ */
+void daemon_upgrade(struct daemon *d)
+{
+	if (d->stopping)
+		return;
+	daemon_event(d, NULL, "DaemonUpgrading", NULL,
+		     "slipway serve (pid %d) re-executes the binary on disk", (int)getpid());
+	d->stopping = true;
+	d->upgrading = true;
+	uv_timer_stop(&d->tick);
+	uv_timer_stop(&d->kick);
+	uv_timer_stop(&d->drain);
+	proxyctl_stop(d, true);
+	if (d->api) {
+		api_free(d->api);
+		d->api = NULL;
+	}
+	finish(d);
+}
+
+/* The path of the running binary, or of what replaced it on disk. */
+static void self_exe(char *out, size_t size)
+{
+	ssize_t n = readlink("/proc/self/exe", out, size - 1);
+	out[n > 0 ? n : 0] = '\0';
+	size_t l = strlen(out);
+	static const char deleted[] = " (deleted)";
+	if (l > sizeof(deleted) - 1 && strcmp(out + l - (sizeof(deleted) - 1), deleted) == 0)
+		out[l - (sizeof(deleted) - 1)] = '\0';
 }
 
 int daemon_run(const struct daemon_options *opt)
@@ -1023,7 +1064,8 @@ int daemon_run(const struct daemon_options *opt)
 	uv_timer_init(&d->loop, &d->tick);
 	uv_timer_init(&d->loop, &d->kick);
 	uv_timer_init(&d->loop, &d->drain);
-	d->tick.data = d->kick.data = d->drain.data = d;
+	uv_timer_init(&d->loop, &d->upgrade);
+	d->tick.data = d->kick.data = d->drain.data = d->upgrade.data = d;
 	if (proxyctl_start(d, &err) < 0)
 		goto out;
 	resume_stops(d);
@@ -1033,6 +1075,10 @@ int daemon_run(const struct daemon_options *opt)
 	d->sigterm.data = d->sigint.data = d;
 	uv_signal_start(&d->sigterm, on_signal, SIGTERM);
 	uv_signal_start(&d->sigint, on_signal, SIGINT);
+	uv_signal_init(&d->loop, &d->sigusr2);
+	d->sigusr2.data = d;
+	uv_signal_start(&d->sigusr2, on_signal, SIGUSR2);
+	d->started_ms = sw_wall_ms();
 
 	sw_info("slipway %s serving on %s%s%s (state %s, pid %d)", SLIPWAY_VERSION, path.s,
 		opt->api_addr ? " and http://" : "", opt->api_addr ? opt->api_addr : "", d->dir,
@@ -1077,5 +1123,14 @@ out:
 	free(d->dir);
 	free(d->logs_dir);
 	buf_release(&path);
+	if (d->upgrading && opt->argv) {
+		char exe[PATH_MAX];
+		self_exe(exe, sizeof(exe));
+		execv(exe, opt->argv);
+		fprintf(stderr, "slipway serve: cannot re-execute \"%s\": %s; instances and the proxy "
+				"keep running, start `slipway serve` again to adopt them\n",
+			exe, strerror(errno));
+		return 1;
+	}
 	return d->exit_code;
 }

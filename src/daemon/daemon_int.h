@@ -73,7 +73,10 @@ struct daemon {
 	size_t ndying;
 	uv_timer_t tick;              /* periodic reconcile (deadlines) */
 	uv_timer_t kick;              /* coalesced reconcile after changes */
-	uv_signal_t sigterm, sigint;
+	uv_signal_t sigterm, sigint, sigusr2;
+	uv_timer_t upgrade;           /* runs daemon_upgrade after the API answered */
+	bool upgrading;               /* re-exec when the loop ends */
+	int64_t started_ms;           /* wall clock; tells a re-executed daemon apart */
 	struct app *pending_app;      /* app of the instance runtime_start is creating */
 	struct proxyctl *proxy;       /* the data plane process */
 	struct httpc *httpc;          /* HTTP client for analysis providers */
@@ -97,6 +100,9 @@ void daemon_event(struct daemon *d, const char *app, const char *kind, const cha
 		  const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
 void handlers_register(struct daemon *d);
+/* SIGUSR2 or POST /v1/upgrade: re-execute the binary on disk, adopting
+ * instances and the proxy. */
+void daemon_upgrade(struct daemon *d);
 
 /* Analysis runs (runs.c). */
 void daemon_run_start(struct daemon *d, struct app *a, int64_t id, enum rollout_run_kind kind,

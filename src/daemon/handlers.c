@@ -53,8 +53,9 @@ static int64_t query_int(const struct api_req *req, const char *name, int64_t df
 /* GET /v1/version */
 static void h_version(const struct api_req *req, struct api_resp *resp, void *data)
 {
-	api_resp_json(resp, 200, json_pack("{s:s, s:i}", "version", SLIPWAY_VERSION, "pid",
-					   (int)getpid()));
+	struct daemon *d = data;
+	api_resp_json(resp, 200, json_pack("{s:s, s:i, s:I}", "version", SLIPWAY_VERSION, "pid",
+					   (int)getpid(), "startedMs", (json_int_t)d->started_ms));
 }
 
 static json_t *instance_json(const struct runtime_instance *x)
@@ -788,6 +789,26 @@ static void h_analysis(const struct api_req *req, struct api_resp *resp, void *d
 	api_resp_json(resp, 200, json_pack("{s:s, s:o}", "name", a->name, "measurements", arr));
 }
 
+static void on_upgrade_timer(uv_timer_t *t)
+{
+	daemon_upgrade(t->data);
+}
+
+/* POST /v1/upgrade: the control plane re-executes the binary on disk once
+ * this answer is out (`slipway upgrade` upgrades the proxy first). */
+static void h_upgrade(const struct api_req *req, struct api_resp *resp, void *data)
+{
+	struct daemon *d = data;
+	if (d->stopping || !d->opt->argv) {
+		api_resp_error(resp, 409, "the daemon is stopping");
+		return;
+	}
+	daemon_event(d, NULL, "UpgradeRequested", req->actor, "upgrade of slipway serve requested");
+	uv_timer_start(&d->upgrade, on_upgrade_timer, 50, 0);
+	api_resp_json(resp, 202, json_pack("{s:s, s:i, s:I}", "result", "upgrading", "pid",
+					   (int)getpid(), "startedMs", (json_int_t)d->started_ms));
+}
+
 /* GET /v1/routes: what the proxy is told, and whether it is up. */
 static void h_routes(const struct api_req *req, struct api_resp *resp, void *data)
 {
@@ -957,6 +978,7 @@ void handlers_register(struct daemon *d)
 		{"GET", "/v1/apps/{name}/logs", h_logs},
 		{"GET", "/v1/events", h_events},
 		{"GET", "/v1/routes", h_routes},
+		{"POST", "/v1/upgrade", h_upgrade},
 		{"POST", "/v1/apps/{name}/rollout/{action}", h_rollout_action},
 		{"GET", "/v1/apps/{name}/analysis", h_analysis},
 		{"GET", "/metrics", h_metrics},

@@ -569,6 +569,8 @@ static void measure_http(struct metric *m)
 /* ---- measuring ---- */
 
 static void run_update(struct run_ctx *c);
+static void run_start(struct daemon *d, struct app *a, int64_t id, enum rollout_run_kind kind,
+		      int64_t revision, const struct spec_analysis_ref *ref, bool resumed);
 
 static void on_tick(uv_timer_t *t)
 {
@@ -699,8 +701,74 @@ static int load_metrics(struct run_ctx *c, const struct spec_analysis_ref *ref,
 	return 0;
 }
 
+/*
+ * A run the last daemon started (its id is in the stored rollout state)
+ * goes on where it was: the measurements it stored are counted again into
+ * each metric, by the rules of measure.h, so that `count` and the limits
+ * include them and nothing is measured twice.
+ */
+static void resume_counts(struct run_ctx *c, int64_t run_id)
+{
+	struct store_measurement *ms = NULL;
+	size_t n = 0;
+	struct sw_err err = {0};
+	if (store_measurement_list(c->d->store, c->app, c->revision, 0, &ms, &n, &err) < 0) {
+		sw_warn("%s: cannot read the measurements of run %lld: %s", c->app, (long long)run_id,
+			err.msg);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (ms[i].run != run_id)
+			continue;
+		for (size_t k = 0; k < c->nmetrics; k++) {
+			struct metric *m = &c->metrics[k];
+			if (strcmp(m->cfg.name, ms[i].metric) != 0 ||
+			    strcmp(m->template_name, ms[i].template_name) != 0)
+				continue;
+			struct measure_run *r = &m->run;
+			int outcome = measure_phase_parse(ms[i].outcome);
+			r->measured++;
+			if (outcome == MEASURE_ERROR) {
+				r->errors++;
+				r->consecutive_errors++;
+				continue;
+			}
+			r->consecutive_errors = 0;
+			r->taken++;
+			if (outcome == MEASURE_SUCCESSFUL)
+				r->successful++;
+			else if (outcome == MEASURE_FAILED)
+				r->failed++;
+			else if (outcome == MEASURE_INCONCLUSIVE)
+				r->inconclusive++;
+		}
+	}
+	store_measurement_list_free(ms, n);
+	for (size_t k = 0; k < c->nmetrics; k++) {
+		struct metric *m = &c->metrics[k];
+		struct measure_run *r = &m->run;
+		if (r->failed > m->cfg.failure_limit)
+			r->phase = MEASURE_FAILED;
+		else if (r->consecutive_errors > m->cfg.consecutive_error_limit)
+			r->phase = MEASURE_ERROR;
+		else if (r->inconclusive > m->cfg.inconclusive_limit)
+			r->phase = MEASURE_INCONCLUSIVE;
+		else if (m->cfg.count && r->taken >= m->cfg.count)
+			r->phase = MEASURE_SUCCESSFUL;
+		if (r->phase != MEASURE_RUNNING)
+			snprintf(c->run->reason, sizeof(c->run->reason), "%s/%s: %s (before the restart)",
+				 m->template_name, m->cfg.name, measure_phase_name(r->phase));
+	}
+}
+
 void daemon_run_start(struct daemon *d, struct app *a, int64_t id, enum rollout_run_kind kind,
 		      int64_t revision, const struct spec_analysis_ref *ref)
+{
+	run_start(d, a, id, kind, revision, ref, false);
+}
+
+static void run_start(struct daemon *d, struct app *a, int64_t id, enum rollout_run_kind kind,
+		      int64_t revision, const struct spec_analysis_ref *ref, bool resumed)
 {
 	struct daemon_run *r = xcalloc(1, sizeof(*r));
 	r->id = id;
@@ -732,9 +800,12 @@ void daemon_run_start(struct daemon *d, struct app *a, int64_t id, enum rollout_
 		daemon_kick(d);
 		return;
 	}
+	if (resumed)
+		resume_counts(c, id);
 	daemon_event(d, a->name, "AnalysisStarted", NULL,
-		     "%s analysis run %lld of revision %lld started (templates: %s; %zu metrics)",
-		     kind_name(kind), (long long)id, (long long)revision, buf_str(&t), c->nmetrics);
+		     "%s analysis run %lld of revision %lld %s (templates: %s; %zu metrics)",
+		     kind_name(kind), (long long)id, (long long)revision,
+		     resumed ? "resumed after a daemon restart" : "started", buf_str(&t), c->nmetrics);
 	buf_release(&t);
 	for (size_t i = 0; i < c->nmetrics; i++) {
 		struct metric *m = &c->metrics[i];
@@ -743,7 +814,9 @@ void daemon_run_start(struct daemon *d, struct app *a, int64_t id, enum rollout_
 		m->timer.data = m->kill.data = m;
 		c->handles += 2;
 		uint64_t every = m->cfg.interval_ms ? m->cfg.interval_ms : 1000;
-		uv_timer_start(&m->timer, on_tick, m->cfg.initial_delay_ms, every);
+		if (m->run.phase == MEASURE_RUNNING)
+			uv_timer_start(&m->timer, on_tick,
+				       m->run.measured ? every : m->cfg.initial_delay_ms, every);
 	}
 	run_update(c);
 }
@@ -802,13 +875,13 @@ void daemon_runs_resume(struct daemon *d, struct app *a)
 	const struct spec_strategy *s = &spec->strategy;
 	if (a->st.step_run && s->kind == SPEC_STRATEGY_CANARY && a->st.step < s->nsteps &&
 	    s->steps[a->st.step].kind == SPEC_STEP_ANALYSIS)
-		daemon_run_start(d, a, a->st.step_run, ROLLOUT_RUN_STEP, a->st.desired,
-				 &s->steps[a->st.step].analysis);
+		run_start(d, a, a->st.step_run, ROLLOUT_RUN_STEP, a->st.desired,
+			  &s->steps[a->st.step].analysis, true);
 	if (a->st.bg_run)
-		daemon_run_start(d, a, a->st.bg_run,
-				 s->kind == SPEC_STRATEGY_CANARY ? ROLLOUT_RUN_BACKGROUND : ROLLOUT_RUN_POST,
-				 a->st.desired,
-				 s->kind == SPEC_STRATEGY_CANARY ? &s->background : &s->post_promotion);
+		run_start(d, a, a->st.bg_run,
+			  s->kind == SPEC_STRATEGY_CANARY ? ROLLOUT_RUN_BACKGROUND : ROLLOUT_RUN_POST,
+			  a->st.desired, s->kind == SPEC_STRATEGY_CANARY ? &s->background : &s->post_promotion,
+			  true);
 	if (a->st.pre_run)
-		daemon_run_start(d, a, a->st.pre_run, ROLLOUT_RUN_PRE, a->st.desired, &s->pre_promotion);
+		run_start(d, a, a->st.pre_run, ROLLOUT_RUN_PRE, a->st.desired, &s->pre_promotion, true);
 }

@@ -177,3 +177,41 @@ EOF
 	routes_show_proxy "$old"
 	served 1.0.0
 }
+
+@test "slipway upgrade replaces the proxy and the control plane under load; instances are adopted" {
+	start_daemon
+	routed_app 1.0.0 2 > "$T/v1.yaml"
+	slipway apply -f "$T/v1.yaml" --wait
+	wait_for 10 served 1.0.0
+	pids=$(instance_fields hello pid | sort | tr '\n' ' ')
+	old_proxy=$(proxy_pid)
+	started=$(slipway version --json >/dev/null; curl -fsS --unix-socket "$T/state/slipway.sock" http://s/v1/version)
+	hey -z 12s -c 8 -q 40 "http://127.0.0.1:$LISTEN/" > "$T/hey.txt" 2>&1 3>&- &
+	hey_pid=$!
+	sleep 1 # let load run before the upgrade (load timing, not a wait for state)
+	for i in 1 2 3; do
+		run slipway upgrade
+		[ "$status" -eq 0 ]
+		[[ "$output" == *"proxy upgraded"* ]]
+		[[ "$output" == *"control plane upgraded"* ]]
+		sleep 1
+	done
+	wait "$hey_pid"
+	read -r bad errs <<< "$(hey_failures "$T/hey.txt")"
+	echo "# 3 upgrades of proxy and control plane under load: $(hey_ok_count "$T/hey.txt") requests ok, $bad non-2xx, $errs socket errors" >&3
+	[ "$bad" = 0 ]
+	[ "$errs" = 0 ]
+	# the same daemon process (exec), a new start; the same instances
+	[ "$(curl -fsS --unix-socket "$T/state/slipway.sock" http://s/v1/version)" != "$started" ]
+	kill -0 "$DAEMON_PID"
+	[ "$(proxy_pid)" != "$old_proxy" ]
+	wait_for 10 app_ready_at hello 1 2
+	[ "$(instance_fields hello pid | sort | tr '\n' ' ')" = "$pids" ]
+	run slipway events
+	[[ "$output" == *"DaemonUpgrading"* ]]
+	[[ "$output" == *"InstanceAdopted"* ]]
+	# and it still deploys
+	routed_app 2.0.0 2 > "$T/v2.yaml"
+	slipway apply -f "$T/v2.yaml" --wait
+	wait_for 10 served 2.0.0
+}
