@@ -1032,6 +1032,12 @@ int daemon_run(const struct daemon_options *opt)
 		goto out;
 	}
 	loop_ok = 1;
+	/* before anything that may kick a reconcile (adoption, resumed runs) */
+	uv_timer_init(&d->loop, &d->tick);
+	uv_timer_init(&d->loop, &d->kick);
+	uv_timer_init(&d->loop, &d->drain);
+	uv_timer_init(&d->loop, &d->upgrade);
+	d->tick.data = d->kick.data = d->drain.data = d->upgrade.data = d;
 	struct runtime_config rc = {
 		.loop = &d->loop,
 		.log_dir = d->logs_dir,
@@ -1061,11 +1067,6 @@ int daemon_run(const struct daemon_options *opt)
 		goto out;
 	handlers_register(d);
 
-	uv_timer_init(&d->loop, &d->tick);
-	uv_timer_init(&d->loop, &d->kick);
-	uv_timer_init(&d->loop, &d->drain);
-	uv_timer_init(&d->loop, &d->upgrade);
-	d->tick.data = d->kick.data = d->drain.data = d->upgrade.data = d;
 	if (proxyctl_start(d, &err) < 0)
 		goto out;
 	resume_stops(d);
