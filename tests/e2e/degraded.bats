@@ -74,20 +74,23 @@ small_state_dir() {
 	routed 1.0.0 > "$T/v1.yaml"
 	slipway apply -f "$T/v1.yaml" --wait
 	# another process holds the write lock for 1 s: the apply waits and succeeds
-	(printf '.timeout 5000\nBEGIN IMMEDIATE;\nSELECT 1;\n.shell sleep 1\nCOMMIT;\n' | sqlite3 "$T/state/state.db") 3>&- &
+	printf '.timeout 5000\nBEGIN IMMEDIATE;\nSELECT 1;\n.shell sleep 1\nCOMMIT;\n' > "$T/short.sql"
+	sqlite3 "$T/state/state.db" < "$T/short.sql" >/dev/null 3>&- &
 	LOCKER=$!
 	routed 2.0.0 > "$T/v2.yaml"
 	run slipway apply -f "$T/v2.yaml"
 	[ "$status" -eq 0 ]
-	wait "$LOCKER"
+	wait "$LOCKER" || true
 	# held longer than the bound: a clear error, nothing half-done
-	(printf '.timeout 5000\nBEGIN IMMEDIATE;\nSELECT 1;\n.shell sleep 8\nCOMMIT;\n' | sqlite3 "$T/state/state.db") 3>&- &
+	printf '.timeout 5000\nBEGIN IMMEDIATE;\nSELECT 1;\n.shell sleep 30\nCOMMIT;\n' > "$T/long.sql"
+	sqlite3 "$T/state/state.db" < "$T/long.sql" > "$T/locker.out" 3>&- &
 	LOCKER=$!
-	sleep 0.3 # let the locker take the lock (it is not state of ours to poll)
+	wait_for 10 grep -q 1 "$T/locker.out"   # SELECT 1 answered: it holds the lock
 	routed 3.0.0 > "$T/v3.yaml"
 	run slipway apply -f "$T/v3.yaml"
+	echo "$output"
 	[ "$status" -eq 1 ]
-	[[ "$output" == *"locked"* || "$output" == *"busy"* ]]
+	[[ "$output" == *"cannot record the change: store:"* ]]
 	kill "$LOCKER" 2>/dev/null; wait "$LOCKER" 2>/dev/null || true; LOCKER=
 	run slipway apply -f "$T/v3.yaml" --wait
 	[ "$status" -eq 0 ]
