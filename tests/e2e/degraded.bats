@@ -82,10 +82,11 @@ small_state_dir() {
 	[ "$status" -eq 0 ]
 	wait "$LOCKER" || true
 	# held longer than the bound: a clear error, nothing half-done
-	printf '.timeout 5000\nBEGIN IMMEDIATE;\nSELECT 1;\n.shell sleep 30\nCOMMIT;\n' > "$T/long.sql"
-	sqlite3 "$T/state/state.db" < "$T/long.sql" > "$T/locker.out" 3>&- &
+	printf '.timeout 20000\nBEGIN IMMEDIATE;\nSELECT 1;\n.shell sleep 30\nCOMMIT;\n' > "$T/long.sql"
+	# -bail: "1" is printed only if BEGIN IMMEDIATE got the lock
+	sqlite3 -bail "$T/state/state.db" < "$T/long.sql" > "$T/locker.out" 2>&1 3>&- &
 	LOCKER=$!
-	wait_for 10 grep -q 1 "$T/locker.out"   # SELECT 1 answered: it holds the lock
+	wait_for 25 grep -qx 1 "$T/locker.out"   # it holds the write lock now
 	routed 3.0.0 > "$T/v3.yaml"
 	run slipway apply -f "$T/v3.yaml"
 	echo "$output"
