@@ -2,34 +2,9 @@
 # The demo app, examples/hello: what rollout and proxy tests rely on.
 # HELLO_BIN points at the binary (default build/hello of this checkout).
 
-HELLO_BIN=${HELLO_BIN:-/work/main/build/hello}
+load helpers
 
-# Prints a TCP port on 127.0.0.1 that nothing listens on.
-free_port() {
-	local base=$((20000 + RANDOM % 30000)) p i
-	for ((i = 0; i < 500; i++)); do
-		p=$((base + i))
-		if ! (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null; then
-			echo "$p"
-			return 0
-		fi
-	done
-	return 1
-}
-
-# Polls a command until it succeeds or `secs` pass.
-eventually() {
-	local secs=$1
-	shift
-	local deadline=$(($(date +%s%N) + secs * 1000000000))
-	until "$@"; do
-		if (($(date +%s%N) > deadline)); then
-			echo "timed out after ${secs}s waiting for: $*" >&2
-			return 1
-		fi
-		sleep 0.05
-	done
-}
+setup() { :; } # no state dir: these tests run hello alone
 
 code_of() { curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://127.0.0.1:$PORT$1"; }
 healthz_is() { [ "$(code_of /healthz)" = "$1" ]; }
@@ -50,7 +25,7 @@ start_hello() {
 		env "$@" "$HELLO_BIN" --port "$PORT" >"$BATS_TEST_TMPDIR/out" 2>"$BATS_TEST_TMPDIR/err" 3>&- &
 		HELLO_PID=$!
 		# an answer of any code means it is up
-		if eventually 5 up_or_exited && ! exited "$HELLO_PID"; then
+		if wait_for 5 up_or_exited && ! exited "$HELLO_PID"; then
 			return 0
 		fi
 		grep -q 'cannot listen' "$BATS_TEST_TMPDIR/err" || break # lost a port race: retry
@@ -66,7 +41,7 @@ up_or_exited() {
 teardown() {
 	if [ -n "${HELLO_PID:-}" ]; then
 		kill -TERM "$HELLO_PID" 2>/dev/null || true
-		eventually 3 exited "$HELLO_PID" || kill -KILL "$HELLO_PID" 2>/dev/null || true
+		wait_for 3 exited "$HELLO_PID" || kill -KILL "$HELLO_PID" 2>/dev/null || true
 		wait "$HELLO_PID" 2>/dev/null || true
 	fi
 	if [ -n "${CURL_PID:-}" ]; then
@@ -92,13 +67,13 @@ teardown() {
 	start_hello HELLO_VERSION=1.0.0
 	[ "$(curl -s "http://127.0.0.1:$PORT/")" = "hello from 1.0.0 (instance -)" ]
 	kill -TERM "$HELLO_PID"
-	eventually 5 exited "$HELLO_PID"
+	wait_for 5 exited "$HELLO_PID"
 	wait "$HELLO_PID" || true
 
 	PORT=$(free_port)
 	env -u SLIPWAY_VERSION -u HELLO_VERSION PORT="$PORT" "$HELLO_BIN" >"$BATS_TEST_TMPDIR/out" 2>&1 3>&- &
 	HELLO_PID=$!
-	eventually 5 healthz_is 200
+	wait_for 5 healthz_is 200
 	[ "$(curl -s "http://127.0.0.1:$PORT/version")" = dev ]
 }
 
@@ -153,13 +128,13 @@ teardown() {
 
 @test "hello: HELLO_FAIL_HEALTH_AFTER=1 turns /healthz into 503" {
 	start_hello HELLO_FAIL_HEALTH_AFTER=1
-	eventually 5 healthz_is 503
+	wait_for 5 healthz_is 503
 	[ "$(code_of /)" = 200 ]
 }
 
 @test "hello: HELLO_CRASH_AFTER=1 exits with status 1" {
 	start_hello HELLO_CRASH_AFTER=1
-	eventually 5 exited "$HELLO_PID"
+	wait_for 5 exited "$HELLO_PID"
 	local st=0
 	wait "$HELLO_PID" || st=$?
 	HELLO_PID=
@@ -193,13 +168,13 @@ request_in_flight() {
 	curl -sv -o "$BATS_TEST_TMPDIR/body" -w '%{http_code}' "http://127.0.0.1:$PORT/" \
 		>"$BATS_TEST_TMPDIR/code" 2>"$BATS_TEST_TMPDIR/curl.err" 3>&- &
 	CURL_PID=$!
-	eventually 5 request_in_flight
+	wait_for 5 request_in_flight
 	kill -TERM "$HELLO_PID"
 	wait "$CURL_PID"
 	CURL_PID=
 	[ "$(cat "$BATS_TEST_TMPDIR/code")" = 200 ]
 	[ "$(cat "$BATS_TEST_TMPDIR/body")" = "hello from dev (instance -)" ]
-	eventually 5 exited "$HELLO_PID"
+	wait_for 5 exited "$HELLO_PID"
 	local st=0
 	wait "$HELLO_PID" || st=$?
 	HELLO_PID=

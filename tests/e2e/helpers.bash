@@ -68,6 +68,19 @@ wait_for() {
 	done
 }
 
+# Prints a TCP port on 127.0.0.1 that nothing listens on.
+free_port() {
+	local base=$((20000 + RANDOM % 30000)) p i
+	for ((i = 0; i < 500; i++)); do
+		p=$((base + i))
+		if ! (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null; then
+			echo "$p"
+			return 0
+		fi
+	done
+	return 1
+}
+
 # app_yaml NAME VERSION REPLICAS [EXTRA_ENV_YAML] [EXTRA_SPEC_YAML] > file
 app_yaml() {
 	local name=$1 version=$2 replicas=$3 env=${4:-} extra=${5:-}

@@ -3,10 +3,7 @@
 # backends, route tables pushed over its control socket with curl. Only
 # 127.0.0.1; every wait polls with a deadline.
 
-SLIPWAY_BIN=${SLIPWAY_BIN:-$BATS_TEST_DIRNAME/../../build/slipway}
-HELLO_BIN=${HELLO_BIN:-$BATS_TEST_DIRNAME/../../build/hello}
-SLIPWAY_BIN=$(realpath "$SLIPWAY_BIN")
-HELLO_BIN=$(realpath "$HELLO_BIN")
+load helpers
 
 # The proxy's peak RSS (VmHWM) must stay under this while 50 MB bodies
 # stream through it.
@@ -28,33 +25,6 @@ teardown() {
 	rm -rf "$T"
 }
 
-# Prints a TCP port on 127.0.0.1 that nothing listens on.
-free_port() {
-	local base=$((20000 + RANDOM % 30000)) p i
-	for ((i = 0; i < 500; i++)); do
-		p=$((base + i))
-		if ! (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null; then
-			echo "$p"
-			return 0
-		fi
-	done
-	return 1
-}
-
-# eventually SECONDS COMMAND...: runs COMMAND until it succeeds or time is up.
-eventually() {
-	local secs=$1
-	shift
-	local deadline=$(($(date +%s%N) + secs * 1000000000))
-	until "$@"; do
-		if (($(date +%s%N) > deadline)); then
-			echo "timed out after ${secs}s waiting for: $*" >&2
-			return 1
-		fi
-		sleep 0.05
-	done
-}
-
 up() { curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$1/healthz"; }
 
 # start_hello VAR VERSION: a hello backend; VAR gets its port. A port
@@ -66,7 +36,7 @@ start_hello() {
 		HELLO_VERSION=$2 "$HELLO_BIN" --host 127.0.0.1 --port "$port" >/dev/null 2>&1 3>&- &
 		pid=$!
 		PIDS+=($pid)
-		if eventually 5 up_or_gone "$port" "$pid" && kill -0 "$pid" 2>/dev/null; then
+		if wait_for 5 up_or_gone "$port" "$pid" && kill -0 "$pid" 2>/dev/null; then
 			printf -v "$1" '%s' "$port"
 			return 0
 		fi
@@ -89,7 +59,7 @@ ctl_up() { ctl GET /v1/version | grep -q '"pid"'; }
 start_proxy() {
 	"$SLIPWAY_BIN" proxy --state-dir "$T/state" "$@" >>"$T/proxy.log" 2>&1 3>&- &
 	PROXY_PID=$!
-	eventually 5 ctl_up
+	wait_for 5 ctl_up
 }
 
 stop_proxy() {
@@ -287,11 +257,11 @@ raw() {
 	# (long enough that socket buffers cannot hold the rest of it)
 	curl -s --max-time 30 --limit-rate 10M -o /dev/null -w '%{size_download}' "http://127.0.0.1:$LP/bytes?n=40000000" >"$T/slow" &
 	dl=$!
-	eventually 5 bash -c "curl -s --unix-socket $T/state/proxy.sock http://p/v1/stats | grep -q '\"h1\":{\"inflight\":1'"
+	wait_for 5 bash -c "curl -s --unix-socket $T/state/proxy.sock http://p/v1/stats | grep -q '\"h1\":{\"inflight\":1'"
 	kill -TERM "$PROXY_PID"
 	wait "$dl"
 	[ "$(cat "$T/slow")" = 40000000 ]
-	eventually 12 bash -c "! kill -0 $PROXY_PID 2>/dev/null"
+	wait_for 12 bash -c "! kill -0 $PROXY_PID 2>/dev/null"
 	wait "$PROXY_PID"
 	PROXY_PID=
 }
