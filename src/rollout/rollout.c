@@ -154,14 +154,21 @@ static const struct rollout_run_status *run_status(const struct rollout_run_stat
 	return NULL;
 }
 
-/* Aborts the rollout of the desired revision: weight 0 at once, runs
- * stopped; the instance plan then brings stable back to full size. */
-static void do_abort(struct rollout_state *st, const char *why, struct rollout_actions *out)
+/* What an abort takes back at once, whoever decides it: the new
+ * revision's traffic and every pending request of the operator. */
+static void mark_aborted(struct rollout_state *st)
 {
 	st->failed = st->desired;
 	st->weight = 0;
 	st->header_step = -1;
 	st->waiting = st->user_paused = st->promote = st->promote_full = false;
+}
+
+/* Aborts the rollout of the desired revision: weight 0 at once, runs
+ * stopped; the instance plan then brings stable back to full size. */
+static void do_abort(struct rollout_state *st, const char *why, struct rollout_actions *out)
+{
+	mark_aborted(st);
 	stop_run(&st->step_run, out);
 	stop_run(&st->bg_run, out);
 	stop_run(&st->pre_run, out);
@@ -211,16 +218,14 @@ int rollout_abort(struct rollout_state *st, int64_t now_ms, const char *why, cha
 	if (!in_progress(st) || st->desired == st->stable)
 		return refuse(msg, size, "the rollout is %s: nothing to abort",
 			      rollout_phase_name(st->phase));
-	/* the reconcile that follows carries it out; mark it now */
-	st->failed = st->desired;
+	/* the reconcile that follows stops runs and instances; mark it now */
+	mark_aborted(st);
 	st->phase = ROLLOUT_DEGRADED;
-	st->weight = 0;
-	st->header_step = -1;
-	st->waiting = st->user_paused = st->promote = st->promote_full = false;
-	snprintf(st->reason, sizeof(st->reason), "rollout of revision %lld aborted: %s%s%lld%s",
-		 (long long)st->desired, why, st->stable ? "; revision " : "",
-		 (long long)st->stable, st->stable ? " keeps serving" : "");
-	if (!st->stable)
+	if (st->stable)
+		snprintf(st->reason, sizeof(st->reason),
+			 "rollout of revision %lld aborted: %s; revision %lld keeps serving",
+			 (long long)st->desired, why, (long long)st->stable);
+	else
 		snprintf(st->reason, sizeof(st->reason), "rollout of revision %lld aborted: %s",
 			 (long long)st->desired, why);
 	(void)now_ms;
