@@ -33,8 +33,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "../util/buf.h"
-#include "../util/util.h"
+#include "../core/buf.h"
+#include "../core/core.h"
 
 #define EXPR_MAX_LEN 4096  /* bytes of expression text */
 #define EXPR_MAX_DEPTH 64  /* nesting of ( ), [ ], calls and unary operators */

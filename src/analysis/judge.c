@@ -15,8 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../util/buf.h"
-#include "../util/util.h"
+#include "../core/buf.h"
+#include "../core/core.h"
 
 struct tagged {
 	double v;

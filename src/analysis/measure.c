@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../util/buf.h"
+#include "../core/buf.h"
 
 static const char *const phase_names[] = {
 	[MEASURE_RUNNING] = "Running",           [MEASURE_SUCCESSFUL] = "Successful",

@@ -46,7 +46,7 @@
 
 #include <jansson.h>
 
-#include "../util/util.h"
+#include "../core/core.h"
 #include "expr.h"
 
 /* The order matches enum rollout_run_phase. */

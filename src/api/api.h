@@ -23,8 +23,8 @@
 #include <jansson.h>
 #include <uv.h>
 
-#include "../util/buf.h"
-#include "../util/util.h"
+#include "../core/buf.h"
+#include "../core/core.h"
 
 struct api;
 

@@ -20,8 +20,8 @@
 #include "proxy/proxy.h"
 #include "spec/spec.h"
 #include "table.h"
-#include "util/buf.h"
-#include "util/util.h"
+#include "core/buf.h"
+#include "core/core.h"
 
 #define EXIT_USAGE 2
 

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "util/util.h"
+#include "core/core.h"
 
 void cli_table_init(struct cli_table *t, size_t ncols)
 {

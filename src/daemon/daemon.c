@@ -18,7 +18,7 @@
 #include <openssl/sha.h>
 
 #include "httpc/httpc.h"
-#include "util/buf.h"
+#include "core/buf.h"
 
 #define TICK_MS 500
 

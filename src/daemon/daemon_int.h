@@ -9,7 +9,7 @@
 #include <uv.h>
 
 #include "api/api.h"
-#include "util/buf.h"
+#include "core/buf.h"
 #include "rollout/rollout.h"
 #include "runtime/runtime.h"
 #include "spec/spec.h"

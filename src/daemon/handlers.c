@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "util/buf.h"
+#include "core/buf.h"
 
 #include <openssl/crypto.h>
 #include <openssl/sha.h>

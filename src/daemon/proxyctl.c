@@ -21,7 +21,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "util/buf.h"
+#include "core/buf.h"
 
 #define PROXY_CALL_TIMEOUT_MS 1000
 #define RESTART_MIN_MS 50

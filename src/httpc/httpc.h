@@ -36,8 +36,8 @@
 
 #include <uv.h>
 
-#include "util/buf.h"
-#include "util/util.h"
+#include "core/buf.h"
+#include "core/core.h"
 
 struct httpc; /* one per loop */
 

@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "proxy/metrics.h"
-#include "util/util.h"
+#include "core/core.h"
 
 #define SLOT_EMPTY UINT64_MAX
 #define NBOUNDS (METRICS_BUCKETS - 1) /* finite upper bounds; the last bucket is +Inf */

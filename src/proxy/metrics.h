@@ -47,7 +47,7 @@
 
 #include <jansson.h>
 
-#include "util/buf.h"
+#include "core/buf.h"
 
 #define METRICS_WINDOW_SECONDS 300
 #define METRICS_BUCKETS 64

@@ -48,8 +48,8 @@
 
 #include "metrics.h"
 #include "table.h"
-#include "util/buf.h"
-#include "util/util.h"
+#include "core/buf.h"
+#include "core/core.h"
 
 struct proxy_config {
 	uv_loop_t *loop;

@@ -13,7 +13,7 @@
 #include <strings.h>
 
 #include "proxy/table.h"
-#include "util/buf.h"
+#include "core/buf.h"
 
 /* --- JSON reading ------------------------------------------------------ */
 

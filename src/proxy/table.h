@@ -63,7 +63,7 @@
 
 #include <jansson.h>
 
-#include "util/util.h"
+#include "core/core.h"
 
 #define TABLE_STICKY_COOKIE "slipway_rev"
 

@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "util/util.h"
+#include "core/core.h"
 
 const struct spec_header_match rollout_preview_header = {
 	.name = "X-Slipway-Preview",

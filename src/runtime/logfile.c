@@ -10,7 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../util/buf.h"
+#include "../core/buf.h"
 #include "runtime_int.h"
 
 int logfile_mkdirs(const char *path, struct sw_err *err)

@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../util/buf.h"
+#include "../core/buf.h"
 #include "runtime_int.h"
 
 struct probe_run {

@@ -26,7 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../util/buf.h"
+#include "../core/buf.h"
 #include "runtime_int.h"
 
 #ifndef SYS_pidfd_open

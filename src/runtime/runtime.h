@@ -32,7 +32,7 @@
 #include <uv.h>
 
 #include "../spec/spec.h"
-#include "../util/util.h"
+#include "../core/core.h"
 
 enum runtime_state {
 	RUNTIME_STARTING,   /* process running, not ready yet */

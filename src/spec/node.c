@@ -1,6 +1,6 @@
 #include "node.h"
 
-#include "../util/buf.h"
+#include "../core/buf.h"
 
 #include <inttypes.h>
 #include <stdio.h>

@@ -12,7 +12,7 @@
 
 #include <jansson.h>
 
-#include "../util/util.h"
+#include "../core/core.h"
 
 #define SPEC_MAX_DEPTH 64        /* nesting of mappings and lists */
 #define SPEC_MAX_NODES 200000    /* per file */

@@ -29,7 +29,7 @@
 
 #include <openssl/evp.h>
 
-#include "../util/buf.h"
+#include "../core/buf.h"
 #include "node.h"
 
 #define API_VERSION "slipway/v1"
@@ -445,7 +445,7 @@ bad:
 
 static int parse_u32(struct pctx *c, const struct snode *n, void *base, const struct field *f)
 {
-	uint64_t v;
+	uint64_t v = 0;
 	int rc = parse_uint(c, n, f->arg, &v);
 	if (rc == 0)
 		*AT(base, f->off, uint32_t) = (uint32_t)v;
@@ -464,7 +464,7 @@ static const struct ftype t_u32 = {parse_u32, emit_u32, NULL};
 
 static int parse_u16(struct pctx *c, const struct snode *n, void *base, const struct field *f)
 {
-	uint64_t v;
+	uint64_t v = 0;
 	int rc = parse_uint(c, n, f->arg, &v);
 	if (rc == 0)
 		*AT(base, f->off, uint16_t) = (uint16_t)v;
@@ -1621,7 +1621,7 @@ static const struct table canary_table = {canary_fields, -1, 0, NULL, NULL};
 
 static int parse_seconds(struct pctx *c, const struct snode *n, void *base, const struct field *f)
 {
-	uint64_t v;
+	uint64_t v = 0;
 	int rc = parse_uint(c, n, &(struct range){0, 1000000000}, &v);
 	if (rc == 0)
 		*AT(base, f->off, uint64_t) = v * 1000;

@@ -23,7 +23,7 @@
 
 #include <jansson.h>
 
-#include "../util/util.h"
+#include "../core/core.h"
 
 enum spec_probe_kind {
 	SPEC_PROBE_NONE = 0,

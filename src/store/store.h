@@ -20,7 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../util/util.h"
+#include "../core/core.h"
 
 struct store;
 

@@ -20,7 +20,7 @@
 #include "analysis/expr.h"
 #include "analysis/judge.h"
 #include "analysis/measure.h"
-#include "util/buf.h"
+#include "core/buf.h"
 
 /* ------------------------------------------------------------------ */
 /* Expressions                                                        */

@@ -16,7 +16,7 @@
 #include <cmocka.h>
 
 #include "proxy/metrics.h"
-#include "util/util.h"
+#include "core/core.h"
 
 /* This cmocka has no assert_double_equal. */
 #define assert_double_equal(a, b, eps) assert_close((a), (b), (eps), __FILE__, __LINE__)

@@ -22,7 +22,7 @@
 #include <cmocka.h>
 
 #include "runtime/runtime.h"
-#include "util/buf.h"
+#include "core/buf.h"
 
 
 struct rec {

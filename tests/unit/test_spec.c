@@ -19,7 +19,7 @@
 #include <cmocka.h>
 
 #include "spec/spec.h"
-#include "util/buf.h"
+#include "core/buf.h"
 
 #define HEAD                                                                                       \
 	"apiVersion: slipway/v1\n"                                                                 \

@@ -11,9 +11,9 @@
 
 #include <cmocka.h>
 
-#include "util/util.h"
+#include "core/core.h"
 
-static void test_util__duration_parse_accepts(void **state)
+static void test_core__duration_parse_accepts(void **state)
 {
 	static const struct {
 		const char *in;
@@ -31,7 +31,7 @@ static void test_util__duration_parse_accepts(void **state)
 	}
 }
 
-static void test_util__duration_parse_rejects(void **state)
+static void test_core__duration_parse_rejects(void **state)
 {
 	static const char *const cases[] = {"", "10", "s", "ms", "1x", "-1s", "1 s", " 1s", "1s ",
 					    "1sec", "1d", "abc", "1.5", "1s2", "1e3s", "0x10s", "1.s", ".5s"};
@@ -45,7 +45,7 @@ static void test_util__duration_parse_rejects(void **state)
 	assert_int_equal(sw_duration_parse("99999999999999999999h", &ms), -1);
 }
 
-static void test_util__duration_format(void **state)
+static void test_core__duration_format(void **state)
 {
 	static const struct {
 		uint64_t ms;
@@ -66,7 +66,7 @@ static void test_util__duration_format(void **state)
 	}
 }
 
-static void test_util__edit_distance(void **state)
+static void test_core__edit_distance(void **state)
 {
 	assert_int_equal(sw_edit_distance("replica", "replicas"), 1);
 	assert_int_equal(sw_edit_distance("setWieght", "setWeight"), 2);
@@ -75,7 +75,7 @@ static void test_util__edit_distance(void **state)
 	assert_int_equal(sw_edit_distance("kitten", "sitting"), 3);
 }
 
-static void test_util__first_error_wins(void **state)
+static void test_core__first_error_wins(void **state)
 {
 	struct sw_err err = {0};
 	assert_int_equal(sw_errf(&err, -2, "first %d", 1), -2);
@@ -89,11 +89,11 @@ static void test_util__first_error_wins(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_util__duration_parse_accepts),
-		cmocka_unit_test(test_util__duration_parse_rejects),
-		cmocka_unit_test(test_util__duration_format),
-		cmocka_unit_test(test_util__edit_distance),
-		cmocka_unit_test(test_util__first_error_wins),
+		cmocka_unit_test(test_core__duration_parse_accepts),
+		cmocka_unit_test(test_core__duration_parse_rejects),
+		cmocka_unit_test(test_core__duration_format),
+		cmocka_unit_test(test_core__edit_distance),
+		cmocka_unit_test(test_core__first_error_wins),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

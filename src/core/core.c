@@ -1,4 +1,4 @@
-#include "util.h"
+#include "core.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -1,9 +1,9 @@
 /*
- * util: the small pieces every module shares: the error object, allocation
+ * core: the small pieces every module shares: the error object, allocation
  * that aborts on out-of-memory, clocks, durations and logging.
  */
-#ifndef SW_UTIL_H
-#define SW_UTIL_H
+#ifndef SW_CORE_H
+#define SW_CORE_H
 
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,0 +1,106 @@
+/*
+ * runner: analysis runs on the loop. A run measures every metric of its
+ * templates on its own timer (initialDelay, then every interval) through a
+ * provider, folds each answer into the metric's run (measure.h), stores
+ * every measurement with its reason, and reports the run's phase: Failed
+ * or Error as soon as one metric is, otherwise Inconclusive or Successful
+ * once all metrics are done.
+ *
+ * Providers sit behind a table of function pointers (provider.h; curl's
+ * protocol handlers are the model): builtin and compare read the data
+ * plane's per-revision windows and samples through `struct
+ * analysis_metrics`, exec runs a command in its own process group (core/
+ * proc.h: a timeout kills the whole group), prometheus and web are HTTP
+ * calls through httpc. Adding a provider is adding a file and a row.
+ * Nothing blocks the loop: every provider answers asynchronously, with a
+ * timeout.
+ *
+ * The runner knows nothing of rollouts: the engine starts and stops runs
+ * and reads their phase; kinds are plain names ("step", "background",
+ * "prePromotion", "postPromotion").
+ */
+#ifndef SW_ANALYSIS_RUNNER_H
+#define SW_ANALYSIS_RUNNER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "core/core.h"
+#include "measure.h"
+#include "spec/spec.h"
+
+struct store;
+struct httpc;
+
+/*
+ * Where builtin and compare read the data plane's numbers. An implementer
+ * (the daemon adapts traffic_get) answers each call exactly once, from the
+ * loop, never from inside the call, unless cancelled; after cancel the
+ * `data` is never used again. Calls return an id (never 0).
+ */
+struct analysis_metrics {
+	/* JSON of GET /v1/stats?window=W (src/proxy/proxy.h): {"series": [...]} */
+	uint64_t (*stats)(void *impl, unsigned window_s,
+			  void (*cb)(json_t *stats, const char *error, void *data), void *data);
+	/* JSON of GET /v1/samples?app=A&revision=R&window=W: {"latencies", "errorRates"} */
+	uint64_t (*samples)(void *impl, const char *app, int64_t revision, unsigned window_s,
+			    void (*cb)(json_t *samples, const char *error, void *data), void *data);
+	void (*cancel)(void *impl, uint64_t id);
+	void *impl;
+};
+
+struct analysis_runner_config {
+	uv_loop_t *loop;
+	struct store *store;       /* templates are read from it, measurements go to it */
+	struct httpc *httpc;       /* prometheus and web */
+	struct analysis_metrics metrics;
+	/* A run's phase changed (never from inside analysis_run_start). */
+	void (*on_phase)(const char *app, int64_t run_id, void *data);
+	/* Something to record: "AnalysisStarted", "Measurement", "AnalysisDone",
+	 * "AnalysisError". */
+	void (*on_event)(const char *app, const char *kind, const char *message, void *data);
+	void *data;
+};
+
+struct analysis_runner;
+struct analysis_run;
+
+int analysis_runner_new(struct analysis_runner **out, const struct analysis_runner_config *cfg,
+			struct sw_err *err);
+/* Stops every run still going (no callbacks after), then frees; run the
+ * loop afterwards so handles close. */
+void analysis_runner_free(struct analysis_runner *r);
+
+struct analysis_run_params {
+	const char *app;
+	int64_t id;                  /* the rollout's run id, per app */
+	const char *kind;            /* "step", "background", "prePromotion", "postPromotion" */
+	int64_t revision;            /* under analysis */
+	int64_t stable;              /* the baseline for compare; 0 = none */
+	const struct spec_analysis_ref *ref; /* copied: need not outlive the call */
+	bool resumed;                /* a run the last daemon started: count what it stored */
+};
+
+/*
+ * Starts a run. Never NULL: a missing or invalid template gives a run
+ * whose phase is already Error, with the reason. on_phase is not called
+ * from inside this call; read the initial phase with analysis_run_phase.
+ */
+struct analysis_run *analysis_run_start(struct analysis_runner *r,
+					const struct analysis_run_params *p);
+
+/* Running, Successful, Failed, Inconclusive or Error (measure.h order). */
+enum measure_phase analysis_run_phase(const struct analysis_run *run);
+/* Which metric decided, with its value and threshold ("" while running). */
+const char *analysis_run_reason(const struct analysis_run *run);
+int64_t analysis_run_id(const struct analysis_run *run);
+int64_t analysis_run_revision(const struct analysis_run *run);
+const char *analysis_run_kind(const struct analysis_run *run);
+
+/* Stops a run and frees it: measurements in flight are abandoned (an exec
+ * command's group is killed), no callback comes after this. */
+void analysis_run_stop(struct analysis_run *run);
+
+#endif
