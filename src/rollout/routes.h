@@ -13,7 +13,7 @@
  * revision alone.
  *
  * Every entry it produces passes the proxy's own validation
- * (proxy_table_parse in src/proxy/table.h): addresses are canonical
+ * (table_from_json in src/proxy/table.h): addresses are canonical
  * (core/addr.h), so one app's document can never make the proxy refuse
  * the whole table.
  */
