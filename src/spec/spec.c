@@ -1,7 +1,7 @@
 /*
  * spec: documents → validated structs, driven by field tables.
  *
- * Every keyword is a row in a `struct field` table: its name, its type
+ * Every keyword is a row in a `struct spec_field` table: its name, its type
  * (which knows how to parse a node into the struct, emit it as canonical
  * JSON and free it), where it lives (offset), and flags (required, one of
  * a group...). The same tables detect unknown fields and suggest the
@@ -30,637 +30,19 @@
 #include <openssl/evp.h>
 
 #include "../core/buf.h"
+#include "fields.h"
 #include "node.h"
 
 #define API_VERSION "slipway/v1"
 
-/* ------------------------------------------------------------------ */
-/* Parse context and messages                                         */
-
-struct pctx {
-	const char *file;     /* for messages */
-	const char *dir;      /* absolute directory relative paths start from */
-	struct sw_err *err;
-	struct buf path;      /* "spec.run.command[1]" */
-	const char *root;     /* what the document's top level is called */
-};
-
-static size_t path_push(struct pctx *c, const char *key)
-{
-	size_t old = c->path.len;
-	if (old)
-		buf_addc(&c->path, '.');
-	buf_adds(&c->path, key);
-	return old;
-}
-
-static size_t path_push_index(struct pctx *c, size_t i)
-{
-	size_t old = c->path.len;
-	buf_addf(&c->path, "[%zu]", i);
-	return old;
-}
-
-static void path_pop(struct pctx *c, size_t old)
-{
-	c->path.len = old;
-	c->path.s[old] = '\0';
-}
-
-/* The subject of a value error: the last element of the path. */
-static const char *subject(struct pctx *c)
-{
-	const char *s = buf_str(&c->path);
-	const char *dot = strrchr(s, '.');
-	return *s ? (dot ? dot + 1 : s) : c->root;
-}
-
-/* Where a map is talked about as a whole: "spec.run", or the document. */
-static const char *where(struct pctx *c)
-{
-	return c->path.len ? c->path.s : "document";
-}
-
-static int perr(struct pctx *c, const struct snode *n, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int perr(struct pctx *c, const struct snode *n, const char *fmt, ...)
-{
-	char msg[768];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	if (n && n->line > 0)
-		return sw_errf(c->err, -1, "%s:%d:%d: %s", c->file, n->line, n->col, msg);
-	if (c->path.len)
-		return sw_errf(c->err, -1, "%s: %s: %s", c->file, c->path.s, msg);
-	return sw_errf(c->err, -1, "%s: %s", c->file, msg);
-}
-
-/* The position of the key a map hangs from, else the map's own. */
-static int perr_at_key(struct pctx *c, const struct snode *n, const char *msg)
-{
-	struct snode at = {0};
-	if (n) {
-		at.line = n->kline ? n->kline : n->line;
-		at.col = n->kline ? n->kcol : n->col;
-	}
-	return perr(c, &at, "%s", msg);
-}
-
-/* Describes a node for "got ...": a quoted, shortened scalar or its kind. */
-static const char *describe(const struct snode *n, char *out, size_t size)
-{
-	if (!n || n->type == SN_NULL)
-		return "null";
-	if (n->type == SN_MAP)
-		return "a mapping";
-	if (n->type == SN_SEQ)
-		return "a list";
-	size_t o = 0, max = 40;
-	out[o++] = '"';
-	for (size_t i = 0; i < n->len && o + 8 < size; i++) {
-		unsigned char ch = (unsigned char)n->text[i];
-		if (i >= max && (ch & 0xc0) != 0x80) {
-			o += (size_t)snprintf(out + o, size - o, "...");
-			break;
-		}
-		if (ch == '\n') {
-			out[o++] = '\\';
-			out[o++] = 'n';
-		} else if (ch == '"' || ch == '\\') {
-			out[o++] = '\\';
-			out[o++] = (char)ch;
-		} else if (ch < 0x20 || ch == 0x7f) {
-			out[o++] = '?';
-		} else {
-			out[o++] = (char)ch;
-		}
-	}
-	out[o++] = '"';
-	out[o] = '\0';
-	return out;
-}
-
-#define GOT(n) describe((n), gotbuf, sizeof(gotbuf))
-
-/* Best suggestion among names (NULL-terminated), or NULL. */
-static const char *suggest(const char *word, const char *const *names)
-{
-	const char *best = NULL;
-	size_t bestd = (size_t)-1;
-	for (size_t i = 0; names[i]; i++) {
-		if (strcasecmp(word, names[i]) == 0)
-			return names[i];
-		size_t d = sw_edit_distance(word, names[i]);
-		size_t len = strlen(names[i]);
-		if (d <= 2 && d < len && d < bestd) {
-			best = names[i];
-			bestd = d;
-		}
-	}
-	return best;
-}
-
-/* Appends ` (did you mean "x"?)` when there is a close name. */
-static void add_suggestion(struct buf *b, const char *word, const char *const *names)
-{
-	const char *s = suggest(word, names);
-	if (s)
-		buf_addf(b, " (did you mean \"%s\"?)", s);
-}
-
-/* ------------------------------------------------------------------ */
-/* Field tables                                                       */
-
-enum {
-	F_REQUIRED = 1 << 0,
-	F_ONEOF = 1 << 1,     /* exactly one of the table's F_ONEOF rows */
-	F_NOEMIT = 1 << 2,    /* input-only spelling; not in canonical JSON */
-	F_NULLOK = 1 << 3,    /* null is a value (pause:), not "absent" */
-	F_NONEMPTY = 1 << 4,  /* strings and lists */
-	F_VARS = 1 << 5,      /* ${PORT}... allowed and checked */
-	F_OMIT_NULL = 1 << 6, /* emit nothing (rather than null) when unset */
-	F_ZERO_NULL = 1 << 7, /* numbers: 0 means unset, emitted as null */
-};
-
-struct field;
-struct table;
-
-struct ftype {
-	int (*parse)(struct pctx *c, const struct snode *n, void *base, const struct field *f);
-	json_t *(*emit)(const void *base, const struct field *f);
-	void (*free)(void *base, const struct field *f);
-};
-
-struct field {
-	const char *name;
-	const struct ftype *type;
-	size_t off;        /* of the value in the base struct */
-	unsigned flags;
-	int tag;           /* F_ONEOF: the value stored at the table's kind_off */
-	const void *arg;   /* per type: sub-table, range, enum names, validator */
-	size_t off2;       /* lists: offset of the size_t count */
-};
-
-struct table {
-	const struct field *fields; /* ends with a row whose name is NULL */
-	long kind_off;              /* where F_ONEOF rows put their tag; -1: nowhere */
-	size_t size;                /* list elements: sizeof the element */
-	void (*init)(void *elem);   /* list elements: defaults */
-	int (*check)(struct pctx *c, const struct snode *map, void *base);
-};
-
-#define AT(base, off, T) ((T *)((char *)(base) + (off)))
-#define CAT(base, off, T) ((const T *)((const char *)(base) + (off)))
-
-static void table_free(const struct table *t, void *base)
-{
-	for (const struct field *f = t->fields; f->name; f++)
-		if (f->type->free)
-			f->type->free(base, f);
-}
-
-static json_t *table_emit(const struct table *t, const void *base)
-{
-	json_t *obj = json_object();
-	for (const struct field *f = t->fields; f->name; f++) {
-		if (f->flags & F_NOEMIT)
-			continue;
-		if ((f->flags & F_ONEOF) && t->kind_off >= 0 && *CAT(base, t->kind_off, int) != f->tag)
-			continue;
-		json_t *v = f->type->emit(base, f);
-		if (v)
-			json_object_set_new(obj, f->name, v);
-	}
-	return obj;
-}
-
-static bool present(const struct snode *map, const char *key)
-{
-	const struct snode *v = snode_get(map, key);
-	return v && v->type != SN_NULL;
-}
-
-/*
- * Parses a mapping into base with table t. A null node counts as an empty
- * mapping (the caller decided it is there). On failure the struct may be
- * partly filled; the owner frees it with table_free.
- */
-static int table_parse(struct pctx *c, const struct snode *n, void *base, const struct table *t)
-{
-	const char *names[64];
-	uint64_t seen = 0;
-	size_t nrows = 0;
-	const struct field *oneof = NULL;
-	bool has_oneof = false;
-	char gotbuf[128];
-
-	for (const struct field *f = t->fields; f->name; f++) {
-		SW_ASSERT(nrows < 63);
-		names[nrows++] = f->name;
-		if (f->flags & F_ONEOF)
-			has_oneof = true;
-	}
-	names[nrows] = NULL;
-
-	if (n->type != SN_MAP && n->type != SN_NULL)
-		return perr(c, n, "%s must be a mapping, got %s", subject(c), GOT(n));
-
-	for (size_t i = 0; n->type == SN_MAP && i + 1 < n->nkids; i += 2) {
-		const struct snode *k = n->kids[i], *v = n->kids[i + 1];
-		const char *key = k->text ? k->text : "";
-		size_t r;
-
-		for (r = 0; r < nrows && strcmp(names[r], key) != 0; r++)
-			;
-		if (r == nrows) {
-			struct buf b = BUF_INIT;
-			char kb[128];
-			buf_addf(&b, "unknown field %s in %s", describe(k, kb, sizeof(kb)), where(c));
-			add_suggestion(&b, key, names);
-			perr(c, k, "%s", b.s);
-			buf_release(&b);
-			return -1;
-		}
-		if (seen & (1ull << r))
-			return perr(c, k, "duplicate field \"%s\" in %s", key, where(c));
-		const struct field *f = &t->fields[r];
-		if (v->type == SN_NULL && !(f->flags & F_NULLOK))
-			continue; /* null is as good as absent */
-		seen |= 1ull << r;
-		if (f->flags & F_ONEOF) {
-			if (oneof)
-				return perr(c, k, "%s has both \"%s\" and \"%s\", only one is allowed",
-					    c->path.len ? subject(c) : c->root, oneof->name, f->name);
-			oneof = f;
-			if (t->kind_off >= 0)
-				*AT(base, t->kind_off, int) = f->tag;
-		}
-		size_t old = path_push(c, key);
-		int rc = f->type->parse(c, v, base, f);
-		path_pop(c, old);
-		if (rc < 0)
-			return rc;
-	}
-
-	for (size_t r = 0; r < nrows; r++) {
-		if ((t->fields[r].flags & F_REQUIRED) && !(seen & (1ull << r))) {
-			char msg[256];
-			snprintf(msg, sizeof(msg), "missing required field \"%s\" in %s", names[r], where(c));
-			return perr_at_key(c, n, msg);
-		}
-	}
-	if (has_oneof && !oneof) {
-		struct buf b = BUF_INIT;
-		size_t k = 0, total = 0;
-		for (const struct field *f = t->fields; f->name; f++)
-			total += (f->flags & F_ONEOF) != 0;
-		buf_addf(&b, "%s needs one of ", c->path.len ? subject(c) : c->root);
-		for (const struct field *f = t->fields; f->name; f++) {
-			if (!(f->flags & F_ONEOF))
-				continue;
-			buf_addf(&b, "%s\"%s\"", k == 0 ? "" : k + 1 == total ? " or " : ", ", f->name);
-			k++;
-		}
-		perr_at_key(c, n, b.s);
-		buf_release(&b);
-		return -1;
-	}
-	return t->check ? t->check(c, n, base) : 0;
-}
-
-/* ------------------------------------------------------------------ */
-/* Scalars                                                            */
-
-static int need_scalar(struct pctx *c, const struct snode *n, const char *what)
-{
-	char gotbuf[128];
-	if (n->type == SN_SCALAR)
-		return 0;
-	return perr(c, n, "%s must be %s, got %s", subject(c), what, GOT(n));
-}
-
-/* ${NAME} with a known NAME, "$$", or a lone "$" followed by anything else. */
-static int check_vars(struct pctx *c, const struct snode *n, const char *s)
-{
-	static const char *const known[] = {"PORT", "VERSION", "INSTANCE", "APP", NULL};
-	for (const char *p = s; *p; p++) {
-		if (p[0] != '$')
-			continue;
-		if (p[1] == '$') {
-			p++;
-			continue;
-		}
-		if (p[1] != '{')
-			continue;
-		const char *end = strchr(p + 2, '}');
-		if (!end)
-			return perr(c, n, "unterminated \"${\" in %s (write \"$$\" for a literal \"$\")",
-				    subject(c));
-		size_t len = (size_t)(end - p - 2);
-		bool ok = false;
-		for (size_t i = 0; known[i]; i++)
-			ok |= strlen(known[i]) == len && memcmp(known[i], p + 2, len) == 0;
-		if (!ok) {
-			struct buf b = BUF_INIT;
-			char *name = xstrndup(p + 2, len > 64 ? 64 : len);
-			buf_addf(&b, "unknown variable \"${%s}\" in %s", name, subject(c));
-			add_suggestion(&b, name, known);
-			buf_adds(&b, " (known: PORT, VERSION, INSTANCE, APP; write \"$$\" for a literal \"$\")");
-			perr(c, n, "%s", b.s);
-			buf_release(&b);
-			free(name);
-			return -1;
-		}
-		p = end;
-	}
-	return 0;
-}
-
-typedef int (*validator_fn)(struct pctx *c, const struct snode *n, const char *s);
-
-static int parse_str(struct pctx *c, const struct snode *n, void *base, const struct field *f)
-{
-	char **p = AT(base, f->off, char *);
-	int rc;
-
-	if ((rc = need_scalar(c, n, "a string")) < 0)
-		return rc;
-	if ((f->flags & F_NONEMPTY) && n->len == 0)
-		return perr(c, n, "%s must not be empty", subject(c));
-	if ((f->flags & F_VARS) && (rc = check_vars(c, n, n->text)) < 0)
-		return rc;
-	if (f->arg && (rc = ((validator_fn)f->arg)(c, n, n->text)) < 0)
-		return rc;
-	free(*p);
-	*p = xstrdup(n->text);
-	return 0;
-}
-
-static json_t *emit_str(const void *base, const struct field *f)
-{
-	const char *s = *CAT(base, f->off, char *);
-	if (!s)
-		return (f->flags & F_OMIT_NULL) ? NULL : json_null();
-	return json_string(s);
-}
-
-static void free_str(void *base, const struct field *f)
-{
-	char **p = AT(base, f->off, char *);
-	free(*p);
-	*p = NULL;
-}
-
-static const struct ftype t_str = {parse_str, emit_str, free_str};
-
-struct range {
-	uint64_t min, max;
-};
-
-static int parse_uint(struct pctx *c, const struct snode *n, const struct range *r, uint64_t *out)
-{
-	char gotbuf[128];
-	const char *what = r->min == 1 ? "a positive integer" : "a non-negative integer";
-	uint64_t v = 0;
-
-	if (n->type != SN_SCALAR || n->len == 0 || n->len > 19)
-		goto bad;
-	for (size_t i = 0; i < n->len; i++) {
-		if (n->text[i] < '0' || n->text[i] > '9')
-			goto bad;
-		v = v * 10 + (uint64_t)(n->text[i] - '0');
-	}
-	if (v < r->min || v > r->max)
-		return perr(c, n, "%s must be between %llu and %llu, got %s", subject(c),
-			    (unsigned long long)r->min, (unsigned long long)r->max, GOT(n));
-	*out = v;
-	return 0;
-bad:
-	return perr(c, n, "%s must be %s, got %s", subject(c), what, GOT(n));
-}
-
-static int parse_u32(struct pctx *c, const struct snode *n, void *base, const struct field *f)
-{
-	uint64_t v = 0;
-	int rc = parse_uint(c, n, f->arg, &v);
-	if (rc == 0)
-		*AT(base, f->off, uint32_t) = (uint32_t)v;
-	return rc;
-}
-
-static json_t *emit_u32(const void *base, const struct field *f)
-{
-	uint32_t v = *CAT(base, f->off, uint32_t);
-	if (v == 0 && (f->flags & F_ZERO_NULL))
-		return json_null();
-	return json_integer(v);
-}
-
-static const struct ftype t_u32 = {parse_u32, emit_u32, NULL};
-
-static int parse_u16(struct pctx *c, const struct snode *n, void *base, const struct field *f)
-{
-	uint64_t v = 0;
-	int rc = parse_uint(c, n, f->arg, &v);
-	if (rc == 0)
-		*AT(base, f->off, uint16_t) = (uint16_t)v;
-	return rc;
-}
-
-static json_t *emit_u16(const void *base, const struct field *f)
-{
-	uint16_t v = *CAT(base, f->off, uint16_t);
-	if (v == 0 && (f->flags & F_ZERO_NULL))
-		return json_null();
-	return json_integer(v);
-}
-
-static const struct ftype t_u16 = {parse_u16, emit_u16, NULL};
-
-static const struct range r_port = {1, 65535};
-static const struct range r_replicas = {1, 1000};
-static const struct range r_count0 = {0, 1000000};
-static const struct range r_count1 = {1, 1000000};
-static const struct range r_weight = {0, 100};
-
-/* Checks the shape strictly ("1m30s", "1.5s") before sw_duration_parse. */
-static bool duration_shape_ok(const char *s)
-{
-	const char *p = s;
-	if (!*p)
-		return false;
-	while (*p) {
-		size_t digits = 0;
-		while (*p >= '0' && *p <= '9')
-			p++, digits++;
-		if (!digits)
-			return false;
-		if (*p == '.') {
-			p++;
-			digits = 0;
-			while (*p >= '0' && *p <= '9')
-				p++, digits++;
-			if (!digits)
-				return false;
-		}
-		if (p[0] == 'm' && p[1] == 's')
-			p += 2;
-		else if (*p == 'h' || *p == 'm' || *p == 's')
-			p++;
-		else
-			return false;
-	}
-	return true;
-}
-
-static int parse_dur(struct pctx *c, const struct snode *n, void *base, const struct field *f)
-{
-	const struct range *r = f->arg;
-	char gotbuf[128];
-	uint64_t ms;
-
-	if (n->type != SN_SCALAR || !duration_shape_ok(n->text) || sw_duration_parse(n->text, &ms) < 0)
-		return perr(c, n, "%s must be a duration like \"500ms\", \"10s\" or \"1m30s\", got %s",
-			    subject(c), GOT(n));
-	if (r && ms < r->min)
-		return perr(c, n, "%s must be at least %llums, got %s", subject(c),
-			    (unsigned long long)r->min, GOT(n));
-	*AT(base, f->off, uint64_t) = ms;
-	return 0;
-}
-
-/* Lossless, one spelling per value: "1h2m3s500ms". */
-static void format_ms(char *out, size_t size, uint64_t ms)
-{
-	static const struct {
-		uint64_t ms;
-		const char *unit;
-	} units[] = {{3600000, "h"}, {60000, "m"}, {1000, "s"}, {1, "ms"}};
-	size_t o = 0;
-
-	out[0] = '\0';
-	if (ms == 0) {
-		snprintf(out, size, "0s");
-		return;
-	}
-	for (size_t i = 0; i < 4 && o < size; i++) {
-		uint64_t v = ms / units[i].ms;
-		if (!v)
-			continue;
-		ms -= v * units[i].ms;
-		int w = snprintf(out + o, size - o, "%llu%s", (unsigned long long)v, units[i].unit);
-		if (w > 0)
-			o += (size_t)w;
-	}
-}
-
-static json_t *emit_ms(uint64_t ms, unsigned flags)
-{
-	char s[64];
-	if (ms == 0 && (flags & F_ZERO_NULL))
-		return json_null();
-	format_ms(s, sizeof(s), ms);
-	return json_string(s);
-}
-
-static json_t *emit_dur(const void *base, const struct field *f)
-{
-	return emit_ms(*CAT(base, f->off, uint64_t), f->flags);
-}
-
-static const struct ftype t_dur = {parse_dur, emit_dur, NULL};
-static const struct range r_dur_positive = {1, UINT64_MAX};
-
-static int parse_bool(struct pctx *c, const struct snode *n, void *base, const struct field *f)
-{
-	char gotbuf[128];
-	bool *p = AT(base, f->off, bool);
-	if (n->type == SN_SCALAR && (!strcmp(n->text, "true") || !strcmp(n->text, "True") || !strcmp(n->text, "TRUE")))
-		*p = true;
-	else if (n->type == SN_SCALAR && (!strcmp(n->text, "false") || !strcmp(n->text, "False") || !strcmp(n->text, "FALSE")))
-		*p = false;
-	else
-		return perr(c, n, "%s must be true or false, got %s", subject(c), GOT(n));
-	return 0;
-}
-
-static json_t *emit_bool(const void *base, const struct field *f)
-{
-	return json_boolean(*CAT(base, f->off, bool));
-}
-
-static const struct ftype t_bool = {parse_bool, emit_bool, NULL};
-
-struct drange {
-	double min, max;
-	bool open; /* min and max themselves are excluded */
-};
-
-static int parse_double(struct pctx *c, const struct snode *n, void *base, const struct field *f)
-{
-	const struct drange *r = f->arg;
-	char gotbuf[128];
-	char *end = NULL;
-	double v = 0;
-
-	if (n->type == SN_SCALAR && n->len && ((n->text[0] >= '0' && n->text[0] <= '9') || n->text[0] == '.'))
-		v = strtod(n->text, &end);
-	if (!end || *end || !isfinite(v) || strpbrk(n->text, "xXpP"))
-		return perr(c, n, "%s must be a number, got %s", subject(c), GOT(n));
-	if (r->open ? (v <= r->min || v >= r->max) : (v < r->min || v > r->max))
-		return perr(c, n, "%s must be %s %g and %g, got %s", subject(c),
-			    r->open ? "strictly between" : "between", r->min, r->max, GOT(n));
-	*AT(base, f->off, double) = v;
-	return 0;
-}
-
-static json_t *emit_double(const void *base, const struct field *f)
-{
-	return json_real(*CAT(base, f->off, double));
-}
-
-static const struct ftype t_double = {parse_double, emit_double, NULL};
-static const struct drange r_confidence = {0, 1, true};
-static const struct drange r_increase = {0, 1e6, false};
-
-/* Enumerations: arg is a NULL-terminated array of names; the int is the index. */
-static int parse_enum(struct pctx *c, const struct snode *n, void *base, const struct field *f)
-{
-	const char *const *names = f->arg;
-	char gotbuf[128];
-	int rc;
-
-	if ((rc = need_scalar(c, n, "a string")) < 0)
-		return rc;
-	for (int i = 0; names[i]; i++) {
-		if (strcmp(names[i], n->text) == 0) {
-			*AT(base, f->off, int) = i;
-			return 0;
-		}
-	}
-	struct buf b = BUF_INIT;
-	buf_addf(&b, "%s must be one of ", subject(c));
-	for (int i = 0; names[i]; i++)
-		buf_addf(&b, "%s\"%s\"", i ? ", " : "", names[i]);
-	buf_addf(&b, ", got %s", GOT(n));
-	add_suggestion(&b, n->text, names);
-	perr(c, n, "%s", b.s);
-	buf_release(&b);
-	return -1;
-}
-
-static json_t *emit_enum(const void *base, const struct field *f)
-{
-	const char *const *names = f->arg;
-	return json_string(names[*CAT(base, f->off, int)]);
-}
-
-static const struct ftype t_enum = {parse_enum, emit_enum, NULL};
-
+static const struct spec_range r_port = {1, 65535};
+static const struct spec_range r_replicas = {1, 1000};
+static const struct spec_range r_count0 = {0, 1000000};
+static const struct spec_range r_count1 = {1, 1000000};
+static const struct spec_range r_weight = {0, 100};
+static const struct spec_range r_dur_positive = {1, UINT64_MAX};
+static const struct spec_drange r_confidence = {0, 1, true};
+static const struct spec_drange r_increase = {0, 1e6, false};
 /* ------------------------------------------------------------------ */
 /* Validators for strings                                             */
 
@@ -675,18 +57,18 @@ static bool is_dns_label(const char *s)
 	return true;
 }
 
-static int v_dns_label(struct pctx *c, const struct snode *n, const char *s)
+static int v_dns_label(struct spec_pctx *c, const struct snode *n, const char *s)
 {
 	char gotbuf[128];
 	if (is_dns_label(s))
 		return 0;
-	return perr(c, n,
+	return spec_perr(c, n,
 		    "%s must be lower-case letters, digits and '-', starting and ending with a letter "
 		    "or digit, at most 63 characters, got %s",
-		    subject(c), GOT(n));
+		    spec_subject(c), SPEC_GOT(n));
 }
 
-static int v_listen(struct pctx *c, const struct snode *n, const char *s)
+static int v_listen(struct spec_pctx *c, const struct snode *n, const char *s)
 {
 	char gotbuf[128];
 	const char *colon = strrchr(s, ':');
@@ -709,13 +91,13 @@ static int v_listen(struct pctx *c, const struct snode *n, const char *s)
 		goto bad;
 	return 0;
 bad:
-	return perr(c, n,
+	return spec_perr(c, n,
 		    "%s must be \"host:port\" with an IPv4 address or \"localhost\" and a port from 1 "
 		    "to 65535, got %s",
-		    subject(c), GOT(n));
+		    spec_subject(c), SPEC_GOT(n));
 }
 
-static int v_host(struct pctx *c, const struct snode *n, const char *s)
+static int v_host(struct spec_pctx *c, const struct snode *n, const char *s)
 {
 	char gotbuf[128];
 	const char *p = strncmp(s, "*.", 2) == 0 ? s + 2 : s;
@@ -729,18 +111,18 @@ static int v_host(struct pctx *c, const struct snode *n, const char *s)
 			goto bad;
 	return 0;
 bad:
-	return perr(c, n, "%s must be a host name or \"*.\" and a domain, got %s", subject(c), GOT(n));
+	return spec_perr(c, n, "%s must be a host name or \"*.\" and a domain, got %s", spec_subject(c), SPEC_GOT(n));
 }
 
-static int v_abs_path(struct pctx *c, const struct snode *n, const char *s)
+static int v_abs_path(struct spec_pctx *c, const struct snode *n, const char *s)
 {
 	char gotbuf[128];
 	if (s[0] == '/')
 		return 0;
-	return perr(c, n, "%s must start with \"/\", got %s", subject(c), GOT(n));
+	return spec_perr(c, n, "%s must start with \"/\", got %s", spec_subject(c), SPEC_GOT(n));
 }
 
-static int v_header_name(struct pctx *c, const struct snode *n, const char *s)
+static int v_header_name(struct spec_pctx *c, const struct snode *n, const char *s)
 {
 	char gotbuf[128];
 	if (!*s)
@@ -751,8 +133,8 @@ static int v_header_name(struct pctx *c, const struct snode *n, const char *s)
 			goto bad;
 	return 0;
 bad:
-	return perr(c, n, "%s must be a header name (letters, digits, '-' and '_'), got %s", subject(c),
-		    GOT(n));
+	return spec_perr(c, n, "%s must be a header name (letters, digits, '-' and '_'), got %s", spec_subject(c),
+		    SPEC_GOT(n));
 }
 
 static bool is_env_name(const char *s)
@@ -766,20 +148,20 @@ static bool is_env_name(const char *s)
 	return true;
 }
 
-static int v_env_name(struct pctx *c, const struct snode *n, const char *s)
+static int v_env_name(struct spec_pctx *c, const struct snode *n, const char *s)
 {
 	char gotbuf[128];
 	if (is_env_name(s))
 		return 0;
-	return perr(c, n, "%s must be letters, digits and '_', not starting with a digit, got %s",
-		    subject(c), GOT(n));
+	return spec_perr(c, n, "%s must be letters, digits and '_', not starting with a digit, got %s",
+		    spec_subject(c), SPEC_GOT(n));
 }
 
 /*
  * glibc's regcomp copies a subexpression once per repetition, so nested
  * bounds ("(a{100}){100}") cost memory multiplied: keep the bounds small.
  */
-static int v_regex(struct pctx *c, const struct snode *n, const char *s)
+static int v_regex(struct spec_pctx *c, const struct snode *n, const char *s)
 {
 	char gotbuf[128];
 	regex_t re;
@@ -787,7 +169,7 @@ static int v_regex(struct pctx *c, const struct snode *n, const char *s)
 	int rc;
 
 	if (strlen(s) > 256)
-		return perr(c, n, "%s must be at most 256 characters", subject(c));
+		return spec_perr(c, n, "%s must be at most 256 characters", spec_subject(c));
 	for (const char *p = s; *p; p++) {
 		if (*p == '\\' && p[1]) {
 			p++;
@@ -800,211 +182,25 @@ static int v_regex(struct pctx *c, const struct snode *n, const char *s)
 			if (*q >= '0' && *q <= '9' && (v = v * 10 + (unsigned long)(*q - '0')) > 32)
 				break;
 		if (v > 32 || ++bounds > 2)
-			return perr(c, n, "%s: repetition bounds above 32, or more than two of them, are not "
-				    "supported, got %s", subject(c), GOT(n));
+			return spec_perr(c, n, "%s: repetition bounds above 32, or more than two of them, are not "
+				    "supported, got %s", spec_subject(c), SPEC_GOT(n));
 	}
 	if ((rc = regcomp(&re, s, REG_EXTENDED | REG_NOSUB)) != 0) {
 		char msg[128];
 		regerror(rc, &re, msg, sizeof(msg));
-		return perr(c, n, "%s is not a valid extended regular expression (%s), got %s", subject(c),
-			    msg, GOT(n));
+		return spec_perr(c, n, "%s is not a valid extended regular expression (%s), got %s", spec_subject(c),
+			    msg, SPEC_GOT(n));
 	}
 	regfree(&re);
 	return 0;
 }
 
-static int v_url(struct pctx *c, const struct snode *n, const char *s)
+static int v_url(struct spec_pctx *c, const struct snode *n, const char *s)
 {
 	char gotbuf[128];
 	if ((strncmp(s, "http://", 7) == 0 && s[7]) || (strncmp(s, "https://", 8) == 0 && s[8]))
 		return 0;
-	return perr(c, n, "%s must be an http:// or https:// URL, got %s", subject(c), GOT(n));
-}
-
-/* ------------------------------------------------------------------ */
-/* Structured types                                                   */
-
-/* arg: the sub-table; the sub-struct starts at off. */
-static int parse_sub(struct pctx *c, const struct snode *n, void *base, const struct field *f)
-{
-	return table_parse(c, n, AT(base, f->off, char), f->arg);
-}
-
-static json_t *emit_sub(const void *base, const struct field *f)
-{
-	return table_emit(f->arg, CAT(base, f->off, char));
-}
-
-static void free_sub(void *base, const struct field *f)
-{
-	table_free(f->arg, AT(base, f->off, char));
-}
-
-static const struct ftype t_sub = {parse_sub, emit_sub, free_sub};
-
-/* Lists of structs: an array at off, its size_t count at off2. */
-static int parse_list(struct pctx *c, const struct snode *n, void *base, const struct field *f)
-{
-	const struct table *t = f->arg;
-	void **arr = AT(base, f->off, void *);
-	size_t *count = AT(base, f->off2, size_t);
-	char gotbuf[128];
-
-	if (n->type != SN_SEQ)
-		return perr(c, n, "%s must be a list, got %s", subject(c), GOT(n));
-	if ((f->flags & F_NONEMPTY) && n->nkids == 0)
-		return perr(c, n, "%s must not be empty", subject(c));
-	*arr = xcalloc(n->nkids ? n->nkids : 1, t->size);
-	for (size_t i = 0; i < n->nkids; i++) {
-		void *elem = (char *)*arr + i * t->size;
-		if (t->init)
-			t->init(elem);
-		*count = i + 1;
-		size_t old = path_push_index(c, i);
-		int rc = table_parse(c, n->kids[i], elem, t);
-		path_pop(c, old);
-		if (rc < 0)
-			return rc;
-	}
-	return 0;
-}
-
-static json_t *emit_list(const void *base, const struct field *f)
-{
-	const struct table *t = f->arg;
-	const char *arr = *CAT(base, f->off, void *);
-	size_t count = *CAT(base, f->off2, size_t);
-	json_t *a = json_array();
-	for (size_t i = 0; i < count; i++)
-		json_array_append_new(a, table_emit(t, arr + i * t->size));
-	return a;
-}
-
-static void free_list(void *base, const struct field *f)
-{
-	const struct table *t = f->arg;
-	void **arr = AT(base, f->off, void *);
-	size_t *count = AT(base, f->off2, size_t);
-	for (size_t i = 0; i < *count; i++)
-		table_free(t, (char *)*arr + i * t->size);
-	free(*arr);
-	*arr = NULL;
-	*count = 0;
-}
-
-static const struct ftype t_list = {parse_list, emit_list, free_list};
-
-/* argv: NULL-terminated char ** at off, count at off2. */
-static int parse_argv(struct pctx *c, const struct snode *n, void *base, const struct field *f)
-{
-	char ***argv = AT(base, f->off, char **);
-	size_t *argc = AT(base, f->off2, size_t);
-	char gotbuf[128];
-	int rc;
-
-	if (n->type != SN_SEQ)
-		return perr(c, n, "%s must be a list of strings, got %s", subject(c), GOT(n));
-	if ((f->flags & F_NONEMPTY) && n->nkids == 0)
-		return perr(c, n, "%s must not be empty", subject(c));
-	*argv = xcalloc(n->nkids + 1, sizeof(char *));
-	for (size_t i = 0; i < n->nkids; i++) {
-		const struct snode *item = n->kids[i];
-		size_t old = path_push_index(c, i);
-		rc = need_scalar(c, item, "a string");
-		if (rc == 0 && i == 0 && item->len == 0)
-			rc = perr(c, item, "%s must not be empty", subject(c));
-		if (rc == 0 && (f->flags & F_VARS))
-			rc = check_vars(c, item, item->text);
-		path_pop(c, old);
-		if (rc < 0)
-			return rc;
-		(*argv)[i] = xstrdup(item->text);
-		*argc = i + 1;
-	}
-	return 0;
-}
-
-static json_t *emit_argv(const void *base, const struct field *f)
-{
-	char *const *argv = *(char **const *)((const char *)base + f->off);
-	size_t argc = *CAT(base, f->off2, size_t);
-	json_t *a;
-	if (!argv)
-		return json_null();
-	a = json_array();
-	for (size_t i = 0; i < argc; i++)
-		json_array_append_new(a, json_string(argv[i]));
-	return a;
-}
-
-static void free_argv(void *base, const struct field *f)
-{
-	char ***argv = AT(base, f->off, char **);
-	size_t *argc = AT(base, f->off2, size_t);
-	for (size_t i = 0; *argv && i < *argc; i++)
-		free((*argv)[i]);
-	free(*argv);
-	*argv = NULL;
-	*argc = 0;
-}
-
-static const struct ftype t_argv = {parse_argv, emit_argv, free_argv};
-
-/* Index of the first name that repeats an earlier one, or -1. */
-struct name_ix {
-	const char *name;
-	size_t i;
-};
-
-static int name_ix_cmp(const void *a, const void *b)
-{
-	const struct name_ix *x = a, *y = b;
-	int r = strcmp(x->name, y->name);
-	return r ? r : (x->i < y->i ? -1 : x->i > y->i);
-}
-
-static long first_duplicate(const char *const *names, size_t n)
-{
-	struct name_ix *v;
-	long dup = -1;
-	if (n < 2)
-		return -1;
-	v = xmalloc(n * sizeof(*v));
-	for (size_t i = 0; i < n; i++) {
-		v[i].name = names[i] ? names[i] : "";
-		v[i].i = i;
-	}
-	qsort(v, n, sizeof(*v), name_ix_cmp);
-	for (size_t i = 1; i < n; i++)
-		if (strcmp(v[i].name, v[i - 1].name) == 0 && (dup < 0 || v[i].i < (size_t)dup))
-			dup = (long)v[i].i;
-	free(v);
-	return dup;
-}
-
-/*
- * Checks that the `name` of each list element is unique; items is the
- * list node (for the position), arr the parsed elements (name first).
- */
-static int unique_names(struct pctx *c, const struct snode *list, const void *arr, size_t count,
-			size_t size, size_t name_off, const char *what)
-{
-	const char **names;
-	long dup;
-	if (count < 2)
-		return 0;
-	names = xmalloc(count * sizeof(*names));
-	for (size_t i = 0; i < count; i++)
-		names[i] = *CAT((const char *)arr + i * size, name_off, char *);
-	dup = first_duplicate(names, count);
-	int rc = 0;
-	if (dup >= 0) {
-		const struct snode *at = list && list->type == SN_SEQ && (size_t)dup < list->nkids
-						 ? list->kids[dup] : list;
-		rc = perr(c, at, "duplicate %s \"%s\"", what, names[dup]);
-	}
-	free(names);
-	return rc;
+	return spec_perr(c, n, "%s must be an http:// or https:// URL, got %s", spec_subject(c), SPEC_GOT(n));
 }
 
 /* ---- env: a mapping NAME: value, or a list of {name, value | valueFrom} */
@@ -1029,7 +225,7 @@ static char *escape_dollars(const char *s, size_t len)
  * becomes the value, marked secret. '$' is doubled so that
  * spec_substitute gives back the file's bytes unchanged.
  */
-static int parse_value_from(struct pctx *c, const struct snode *n, void *base, const struct field *f)
+static int parse_value_from(struct spec_pctx *c, const struct snode *n, void *base, const struct spec_field *f)
 {
 	struct spec_env *e = base;
 	const struct snode *file = snode_get(n, "file");
@@ -1040,32 +236,32 @@ static int parse_value_from(struct pctx *c, const struct snode *n, void *base, c
 	size_t len = 0;
 
 	if (n->type != SN_MAP)
-		return perr(c, n, "valueFrom must be a mapping like {file: path}, got %s", GOT(n));
+		return spec_perr(c, n, "valueFrom must be a mapping like {file: path}, got %s", SPEC_GOT(n));
 	for (size_t i = 0; i + 1 < n->nkids; i += 2)
 		if (strcmp(n->kids[i]->text, "file") != 0) {
 			static const char *const names[] = {"file", NULL};
 			struct buf b = BUF_INIT;
 			char kb[128];
-			buf_addf(&b, "unknown field %s in %s", describe(n->kids[i], kb, sizeof(kb)),
-				 where(c));
-			add_suggestion(&b, n->kids[i]->text, names);
-			perr(c, n->kids[i], "%s", b.s);
+			buf_addf(&b, "unknown field %s in %s", spec_describe(n->kids[i], kb, sizeof(kb)),
+				 spec_where(c));
+			spec_add_suggestion(&b, n->kids[i]->text, names);
+			spec_perr(c, n->kids[i], "%s", b.s);
 			buf_release(&b);
 			return -1;
 		}
 	if (!file || file->type == SN_NULL)
-		return perr_at_key(c, n, "missing required field \"file\" in valueFrom");
+		return spec_perr_at_key(c, n, "missing required field \"file\" in valueFrom");
 	if (file->type != SN_SCALAR || file->len == 0)
-		return perr(c, file, "file must be a path, got %s", GOT(file));
+		return spec_perr(c, file, "file must be a path, got %s", SPEC_GOT(file));
 
 	path = path_join_normalize(c->dir, file->text);
 	fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &st) < 0) {
-		perr(c, file, "cannot read \"%s\": %s", path, strerror(errno));
+		spec_perr(c, file, "cannot read \"%s\": %s", path, strerror(errno));
 		goto out;
 	}
 	if (!S_ISREG(st.st_mode) || st.st_size > SECRET_MAX) {
-		perr(c, file, "cannot read \"%s\": %s", path,
+		spec_perr(c, file, "cannot read \"%s\": %s", path,
 		     S_ISREG(st.st_mode) ? "larger than 1 MiB" : "not a regular file");
 		goto out;
 	}
@@ -1075,7 +271,7 @@ static int parse_value_from(struct pctx *c, const struct snode *n, void *base, c
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0) {
-			perr(c, file, "cannot read \"%s\": %s", path, strerror(errno));
+			spec_perr(c, file, "cannot read \"%s\": %s", path, strerror(errno));
 			goto out;
 		}
 		if (r == 0)
@@ -1085,7 +281,7 @@ static int parse_value_from(struct pctx *c, const struct snode *n, void *base, c
 	if (len && data[len - 1] == '\n')
 		len--;
 	if (memchr(data, '\0', len) || !utf8_valid(data, len)) {
-		perr(c, file, "\"%s\" must hold UTF-8 text without NUL characters", path);
+		spec_perr(c, file, "\"%s\" must hold UTF-8 text without NUL characters", path);
 		goto out;
 	}
 	free(e->value);
@@ -1100,63 +296,63 @@ out:
 	return rc;
 }
 
-static const struct ftype t_value_from = {parse_value_from, NULL, NULL};
+static const struct spec_ftype t_value_from = {parse_value_from, NULL, NULL};
 
-static const struct field env_item_fields[] = {
-	{"name", &t_str, offsetof(struct spec_env, name), F_REQUIRED, 0, v_env_name, 0},
-	{"value", &t_str, offsetof(struct spec_env, value), F_ONEOF | F_VARS, 0, NULL, 0},
-	{"valueFrom", &t_value_from, 0, F_ONEOF | F_NOEMIT, 0, NULL, 0},
-	{"secret", &t_bool, offsetof(struct spec_env, secret), 0, 0, NULL, 0},
+static const struct spec_field env_item_fields[] = {
+	{"name", &spec_t_str, offsetof(struct spec_env, name), SPEC_F_REQUIRED, 0, v_env_name, 0},
+	{"value", &spec_t_str, offsetof(struct spec_env, value), SPEC_F_ONEOF | SPEC_F_VARS, 0, NULL, 0},
+	{"valueFrom", &t_value_from, 0, SPEC_F_ONEOF | SPEC_F_NOEMIT, 0, NULL, 0},
+	{"secret", &spec_t_bool, offsetof(struct spec_env, secret), 0, 0, NULL, 0},
 	{NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
 /* valueFrom implies secret even when `secret: false` is written too. */
-static int check_env_item(struct pctx *c, const struct snode *map, void *base)
+static int check_env_item(struct spec_pctx *c, const struct snode *map, void *base)
 {
 	struct spec_env *e = base;
-	if (present(map, "valueFrom"))
+	if (spec_present(map, "valueFrom"))
 		e->secret = true;
 	return 0;
 }
 
-static const struct table env_item_table = {env_item_fields, -1, sizeof(struct spec_env), NULL, check_env_item};
+static const struct spec_table env_item_table = {env_item_fields, -1, sizeof(struct spec_env), NULL, check_env_item};
 
-static const struct field header_item_fields[] = {
-	{"name", &t_str, offsetof(struct spec_env, name), F_REQUIRED, 0, v_header_name, 0},
-	{"value", &t_str, offsetof(struct spec_env, value), F_REQUIRED, 0, NULL, 0},
+static const struct spec_field header_item_fields[] = {
+	{"name", &spec_t_str, offsetof(struct spec_env, name), SPEC_F_REQUIRED, 0, v_header_name, 0},
+	{"value", &spec_t_str, offsetof(struct spec_env, value), SPEC_F_REQUIRED, 0, NULL, 0},
 	{NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
-static const struct table header_item_table = {header_item_fields, -1, sizeof(struct spec_env), NULL, NULL};
+static const struct spec_table header_item_table = {header_item_fields, -1, sizeof(struct spec_env), NULL, NULL};
 
 /* arg: the item table; its first row (name) validates the map form's keys. */
-static int parse_env(struct pctx *c, const struct snode *n, void *base, const struct field *f)
+static int parse_env(struct spec_pctx *c, const struct snode *n, void *base, const struct spec_field *f)
 {
-	const struct table *t = f->arg;
-	struct spec_env **arr = AT(base, f->off, struct spec_env *);
-	size_t *count = AT(base, f->off2, size_t);
+	const struct spec_table *t = f->arg;
+	struct spec_env **arr = SPEC_AT(base, f->off, struct spec_env *);
+	size_t *count = SPEC_AT(base, f->off2, size_t);
 	char gotbuf[128];
 	int rc;
 
 	if (n->type == SN_SEQ) {
-		struct field lf = *f;
+		struct spec_field lf = *f;
 		lf.arg = t;
-		lf.flags &= ~(unsigned)F_NONEMPTY;
-		if ((rc = parse_list(c, n, base, &lf)) < 0)
+		lf.flags &= ~(unsigned)SPEC_F_NONEMPTY;
+		if ((rc = spec_parse_list(c, n, base, &lf)) < 0)
 			return rc;
 	} else if (n->type == SN_MAP) {
-		validator_fn vname = (validator_fn)t->fields[0].arg;
+		spec_validator_fn vname = (spec_validator_fn)t->fields[0].arg;
 		*arr = xcalloc(n->nkids / 2 + 1, sizeof(**arr));
 		for (size_t i = 0; i + 1 < n->nkids; i += 2) {
 			const struct snode *k = n->kids[i], *v = n->kids[i + 1];
 			struct spec_env *e = &(*arr)[i / 2];
-			size_t old = path_push(c, k->text);
+			size_t old = spec_path_push(c, k->text);
 			rc = vname(c, k, k->text);
 			if (rc == 0 && v->type != SN_NULL)
-				rc = need_scalar(c, v, "a string");
-			if (rc == 0 && v->type != SN_NULL && (f->flags & F_VARS))
-				rc = check_vars(c, v, v->text);
-			path_pop(c, old);
+				rc = spec_need_scalar(c, v, "a string");
+			if (rc == 0 && v->type != SN_NULL && (f->flags & SPEC_F_VARS))
+				rc = spec_check_vars(c, v, v->text);
+			spec_path_pop(c, old);
 			if (rc < 0)
 				return rc;
 			e->name = xstrdup(k->text);
@@ -1164,34 +360,34 @@ static int parse_env(struct pctx *c, const struct snode *n, void *base, const st
 			*count = i / 2 + 1;
 		}
 	} else {
-		return perr(c, n, "%s must be a mapping or a list of {name, value}, got %s", subject(c), GOT(n));
+		return spec_perr(c, n, "%s must be a mapping or a list of {name, value}, got %s", spec_subject(c), SPEC_GOT(n));
 	}
 	for (size_t i = 0; i < *count; i++)
 		if (!(*arr)[i].value)
 			(*arr)[i].value = xstrdup("");
-	return unique_names(c, n->type == SN_SEQ ? n : NULL, *arr, *count, sizeof(**arr),
+	return spec_unique_names(c, n->type == SN_SEQ ? n : NULL, *arr, *count, sizeof(**arr),
 			    offsetof(struct spec_env, name), "name");
 }
 
-static const struct ftype t_env = {parse_env, emit_list, free_list};
+static const struct spec_ftype t_env = {parse_env, spec_emit_list, spec_free_list};
 
 /* ---- analysis references: templates: [name | {templateName: name}] */
 
-static int parse_tmplrefs(struct pctx *c, const struct snode *n, void *base, const struct field *f)
+static int parse_tmplrefs(struct spec_pctx *c, const struct snode *n, void *base, const struct spec_field *f)
 {
-	char ***names = AT(base, f->off, char **);
-	size_t *count = AT(base, f->off2, size_t);
+	char ***names = SPEC_AT(base, f->off, char **);
+	size_t *count = SPEC_AT(base, f->off2, size_t);
 	char gotbuf[128];
 	int rc = 0;
 
 	if (n->type != SN_SEQ)
-		return perr(c, n, "%s must be a list of template names, got %s", subject(c), GOT(n));
+		return spec_perr(c, n, "%s must be a list of template names, got %s", spec_subject(c), SPEC_GOT(n));
 	if (n->nkids == 0)
-		return perr(c, n, "%s must not be empty", subject(c));
+		return spec_perr(c, n, "%s must not be empty", spec_subject(c));
 	*names = xcalloc(n->nkids + 1, sizeof(char *));
 	for (size_t i = 0; i < n->nkids && rc == 0; i++) {
 		const struct snode *item = n->kids[i], *name = item;
-		size_t old = path_push_index(c, i);
+		size_t old = spec_path_push_index(c, i);
 		if (item->type == SN_MAP) {
 			name = snode_get(item, "templateName");
 			for (size_t k = 0; k + 1 < item->nkids && rc == 0; k += 2)
@@ -1200,26 +396,26 @@ static int parse_tmplrefs(struct pctx *c, const struct snode *n, void *base, con
 					struct buf b = BUF_INIT;
 					char kb[128];
 					buf_addf(&b, "unknown field %s in %s",
-						 describe(item->kids[k], kb, sizeof(kb)), where(c));
-					add_suggestion(&b, item->kids[k]->text, known);
-					rc = perr(c, item->kids[k], "%s", b.s);
+						 spec_describe(item->kids[k], kb, sizeof(kb)), spec_where(c));
+					spec_add_suggestion(&b, item->kids[k]->text, known);
+					rc = spec_perr(c, item->kids[k], "%s", b.s);
 					buf_release(&b);
 				}
 			if (rc == 0 && (!name || name->type == SN_NULL))
-				rc = perr(c, item, "missing required field \"templateName\" in %s", where(c));
+				rc = spec_perr(c, item, "missing required field \"templateName\" in %s", spec_where(c));
 			if (rc == 0) {
-				size_t o2 = path_push(c, "templateName");
-				rc = need_scalar(c, name, "a template name");
+				size_t o2 = spec_path_push(c, "templateName");
+				rc = spec_need_scalar(c, name, "a template name");
 				if (rc == 0)
 					rc = v_dns_label(c, name, name->text);
-				path_pop(c, o2);
+				spec_path_pop(c, o2);
 			}
 		} else {
-			rc = need_scalar(c, item, "a template name or {templateName: name}");
+			rc = spec_need_scalar(c, item, "a template name or {templateName: name}");
 			if (rc == 0)
 				rc = v_dns_label(c, item, item->text);
 		}
-		path_pop(c, old);
+		spec_path_pop(c, old);
 		if (rc == 0) {
 			(*names)[i] = xstrdup(name->text);
 			*count = i + 1;
@@ -1228,107 +424,62 @@ static int parse_tmplrefs(struct pctx *c, const struct snode *n, void *base, con
 	return rc;
 }
 
-static json_t *emit_tmplrefs(const void *base, const struct field *f)
+static json_t *emit_tmplrefs(const void *base, const struct spec_field *f)
 {
 	char *const *names = *(char **const *)((const char *)base + f->off);
-	size_t count = *CAT(base, f->off2, size_t);
+	size_t count = *SPEC_CAT(base, f->off2, size_t);
 	json_t *a = json_array();
 	for (size_t i = 0; i < count; i++)
 		json_array_append_new(a, json_pack("{s:s}", "templateName", names[i]));
 	return a;
 }
 
-static const struct ftype t_tmplrefs = {parse_tmplrefs, emit_tmplrefs, free_argv};
+static const struct spec_ftype t_tmplrefs = {parse_tmplrefs, emit_tmplrefs, spec_free_argv};
 
-static const struct field aref_arg_fields[] = {
-	{"name", &t_str, offsetof(struct spec_env, name), F_REQUIRED | F_NONEMPTY, 0, NULL, 0},
-	{"value", &t_str, offsetof(struct spec_env, value), F_REQUIRED, 0, NULL, 0},
+static const struct spec_field aref_arg_fields[] = {
+	{"name", &spec_t_str, offsetof(struct spec_env, name), SPEC_F_REQUIRED | SPEC_F_NONEMPTY, 0, NULL, 0},
+	{"value", &spec_t_str, offsetof(struct spec_env, value), SPEC_F_REQUIRED, 0, NULL, 0},
 	{NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
-static const struct table aref_arg_table = {aref_arg_fields, -1, sizeof(struct spec_env), NULL, NULL};
+static const struct spec_table aref_arg_table = {aref_arg_fields, -1, sizeof(struct spec_env), NULL, NULL};
 
-static int check_aref(struct pctx *c, const struct snode *map, void *base)
+static int check_aref(struct spec_pctx *c, const struct snode *map, void *base)
 {
 	struct spec_analysis_ref *r = base;
-	return unique_names(c, snode_get(map, "args"), r->args, r->nargs, sizeof(*r->args),
+	return spec_unique_names(c, snode_get(map, "args"), r->args, r->nargs, sizeof(*r->args),
 			    offsetof(struct spec_env, name), "argument");
 }
 
-static const struct field aref_fields[] = {
-	{"templates", &t_tmplrefs, offsetof(struct spec_analysis_ref, templates), F_REQUIRED, 0, NULL,
+static const struct spec_field aref_fields[] = {
+	{"templates", &t_tmplrefs, offsetof(struct spec_analysis_ref, templates), SPEC_F_REQUIRED, 0, NULL,
 	 offsetof(struct spec_analysis_ref, ntemplates)},
-	{"args", &t_list, offsetof(struct spec_analysis_ref, args), 0, 0, &aref_arg_table,
+	{"args", &spec_t_list, offsetof(struct spec_analysis_ref, args), 0, 0, &aref_arg_table,
 	 offsetof(struct spec_analysis_ref, nargs)},
 	{NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
-static const struct table aref_table = {aref_fields, -1, 0, NULL, check_aref};
+static const struct spec_table aref_table = {aref_fields, -1, 0, NULL, check_aref};
 
 /* An analysis reference that is absent is emitted as null. */
-static json_t *emit_aref(const void *base, const struct field *f)
+static json_t *emit_aref(const void *base, const struct spec_field *f)
 {
-	const struct spec_analysis_ref *r = CAT(base, f->off, struct spec_analysis_ref);
+	const struct spec_analysis_ref *r = SPEC_CAT(base, f->off, struct spec_analysis_ref);
 	if (r->ntemplates == 0)
 		return json_null();
-	return table_emit(&aref_table, r);
+	return spec_table_emit(&aref_table, r);
 }
 
-static const struct ftype t_aref = {parse_sub, emit_aref, free_sub};
+static const struct spec_ftype t_aref = {spec_parse_sub, emit_aref, spec_free_sub};
 
-/* ------------------------------------------------------------------ */
-/* App tables                                                         */
 
-static int parse_api_version(struct pctx *c, const struct snode *n, void *base, const struct field *f)
-{
-	char gotbuf[128];
-	if (n->type == SN_SCALAR && strcmp(n->text, API_VERSION) == 0)
-		return 0;
-	return perr(c, n, "unknown apiVersion %s, expected \"" API_VERSION "\"", GOT(n));
-}
-
-static json_t *emit_api_version(const void *base, const struct field *f)
-{
-	return json_string(API_VERSION);
-}
-
-static const struct ftype t_api_version = {parse_api_version, emit_api_version, NULL};
-
-/* The kind was checked before its table was chosen; arg is its name. */
-static int parse_kind(struct pctx *c, const struct snode *n, void *base, const struct field *f)
-{
-	return 0;
-}
-
-static json_t *emit_kind(const void *base, const struct field *f)
-{
-	return json_string(f->arg);
-}
-
-static const struct ftype t_kind = {parse_kind, emit_kind, NULL};
-
-/* metadata.labels: a mapping of strings, accepted and not kept. */
-static int parse_labels(struct pctx *c, const struct snode *n, void *base, const struct field *f)
-{
-	char gotbuf[128];
-	if (n->type != SN_MAP)
-		return perr(c, n, "labels must be a mapping, got %s", GOT(n));
-	for (size_t i = 1; i < n->nkids; i += 2)
-		if (n->kids[i]->type == SN_MAP || n->kids[i]->type == SN_SEQ)
-			return perr(c, n->kids[i], "label %s must be a string, got %s",
-				    n->kids[i - 1]->text, GOT(n->kids[i]));
-	return 0;
-}
-
-static const struct ftype t_labels = {parse_labels, NULL, NULL};
-
-static const struct field meta_app_fields[] = {
-	{"name", &t_str, offsetof(struct spec_app, name), F_REQUIRED, 0, v_dns_label, 0},
-	{"labels", &t_labels, 0, F_NOEMIT, 0, NULL, 0},
+static const struct spec_field meta_app_fields[] = {
+	{"name", &spec_t_str, offsetof(struct spec_app, name), SPEC_F_REQUIRED, 0, v_dns_label, 0},
+	{"labels", &spec_t_labels, 0, SPEC_F_NOEMIT, 0, NULL, 0},
 	{NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
-static const struct table meta_app_table = {meta_app_fields, -1, 0, NULL, NULL};
+static const struct spec_table meta_app_table = {meta_app_fields, -1, 0, NULL, NULL};
 
 /* Lexical clean-up of dir/p (no symlinks followed, nothing stat'ed). */
 static char *path_join_normalize(const char *dir, const char *p)
@@ -1366,22 +517,22 @@ static char *path_join_normalize(const char *dir, const char *p)
 	return buf_detach(&out);
 }
 
-static int parse_workdir(struct pctx *c, const struct snode *n, void *base, const struct field *f)
+static int parse_workdir(struct spec_pctx *c, const struct snode *n, void *base, const struct spec_field *f)
 {
-	char **p = AT(base, f->off, char *);
+	char **p = SPEC_AT(base, f->off, char *);
 	int rc;
-	if ((rc = need_scalar(c, n, "a path")) < 0)
+	if ((rc = spec_need_scalar(c, n, "a path")) < 0)
 		return rc;
 	if (n->len == 0)
-		return perr(c, n, "%s must not be empty", subject(c));
+		return spec_perr(c, n, "%s must not be empty", spec_subject(c));
 	free(*p);
 	*p = path_join_normalize(c->dir, n->text);
 	return 0;
 }
 
-static const struct ftype t_workdir = {parse_workdir, emit_str, free_str};
+static const struct spec_ftype t_workdir = {parse_workdir, spec_emit_str, spec_free_str};
 
-static int check_run(struct pctx *c, const struct snode *map, void *base)
+static int check_run(struct spec_pctx *c, const struct snode *map, void *base)
 {
 	struct spec_app *a = base;
 	if (!a->workdir)
@@ -1389,20 +540,20 @@ static int check_run(struct pctx *c, const struct snode *map, void *base)
 	return 0;
 }
 
-static const struct field run_fields[] = {
-	{"command", &t_argv, offsetof(struct spec_app, command), F_REQUIRED | F_NONEMPTY | F_VARS, 0,
+static const struct spec_field run_fields[] = {
+	{"command", &spec_t_argv, offsetof(struct spec_app, command), SPEC_F_REQUIRED | SPEC_F_NONEMPTY | SPEC_F_VARS, 0,
 	 NULL, offsetof(struct spec_app, argc)},
 	{"workdir", &t_workdir, offsetof(struct spec_app, workdir), 0, 0, NULL, 0},
-	{"env", &t_env, offsetof(struct spec_app, env), F_VARS, 0, &env_item_table,
+	{"env", &t_env, offsetof(struct spec_app, env), SPEC_F_VARS, 0, &env_item_table,
 	 offsetof(struct spec_app, nenv)},
 	{NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
-static const struct table run_table = {run_fields, -1, 0, NULL, check_run};
+static const struct spec_table run_table = {run_fields, -1, 0, NULL, check_run};
 
 /* ---- probes */
 
-static int check_probe_http(struct pctx *c, const struct snode *map, void *base)
+static int check_probe_http(struct spec_pctx *c, const struct snode *map, void *base)
 {
 	struct spec_probe *p = base;
 	if (!p->http_path)
@@ -1410,53 +561,53 @@ static int check_probe_http(struct pctx *c, const struct snode *map, void *base)
 	return 0;
 }
 
-static const struct field probe_http_fields[] = {
-	{"path", &t_str, offsetof(struct spec_probe, http_path), 0, 0, v_abs_path, 0},
-	{"port", &t_u16, offsetof(struct spec_probe, port), F_ZERO_NULL, 0, &r_port, 0},
+static const struct spec_field probe_http_fields[] = {
+	{"path", &spec_t_str, offsetof(struct spec_probe, http_path), 0, 0, v_abs_path, 0},
+	{"port", &spec_t_u16, offsetof(struct spec_probe, port), SPEC_F_ZERO_NULL, 0, &r_port, 0},
 	{NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
-static const struct table probe_http_table = {probe_http_fields, -1, 0, NULL, check_probe_http};
+static const struct spec_table probe_http_table = {probe_http_fields, -1, 0, NULL, check_probe_http};
 
-static const struct field probe_tcp_fields[] = {
-	{"port", &t_u16, offsetof(struct spec_probe, port), F_ZERO_NULL, 0, &r_port, 0},
+static const struct spec_field probe_tcp_fields[] = {
+	{"port", &spec_t_u16, offsetof(struct spec_probe, port), SPEC_F_ZERO_NULL, 0, &r_port, 0},
 	{NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
-static const struct table probe_tcp_table = {probe_tcp_fields, -1, 0, NULL, NULL};
+static const struct spec_table probe_tcp_table = {probe_tcp_fields, -1, 0, NULL, NULL};
 
-static const struct field probe_exec_fields[] = {
-	{"command", &t_argv, offsetof(struct spec_probe, exec_command), F_REQUIRED | F_NONEMPTY, 0, NULL,
+static const struct spec_field probe_exec_fields[] = {
+	{"command", &spec_t_argv, offsetof(struct spec_probe, exec_command), SPEC_F_REQUIRED | SPEC_F_NONEMPTY, 0, NULL,
 	 offsetof(struct spec_probe, exec_argc)},
 	{NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
-static const struct table probe_exec_table = {probe_exec_fields, -1, 0, NULL, NULL};
+static const struct spec_table probe_exec_table = {probe_exec_fields, -1, 0, NULL, NULL};
 
-static const struct field probe_fields[] = {
-	{"http", &t_sub, 0, F_ONEOF | F_NULLOK, SPEC_PROBE_HTTP, &probe_http_table, 0},
-	{"tcp", &t_sub, 0, F_ONEOF | F_NULLOK, SPEC_PROBE_TCP, &probe_tcp_table, 0},
-	{"exec", &t_sub, 0, F_ONEOF, SPEC_PROBE_EXEC, &probe_exec_table, 0},
-	{"period", &t_dur, offsetof(struct spec_probe, period_ms), 0, 0, &r_dur_positive, 0},
-	{"timeout", &t_dur, offsetof(struct spec_probe, timeout_ms), 0, 0, &r_dur_positive, 0},
-	{"initialDelay", &t_dur, offsetof(struct spec_probe, initial_delay_ms), 0, 0, NULL, 0},
-	{"failureThreshold", &t_u32, offsetof(struct spec_probe, failure_threshold), 0, 0, &r_count1, 0},
-	{"successThreshold", &t_u32, offsetof(struct spec_probe, success_threshold), 0, 0, &r_count1, 0},
+static const struct spec_field probe_fields[] = {
+	{"http", &spec_t_sub, 0, SPEC_F_ONEOF | SPEC_F_NULLOK, SPEC_PROBE_HTTP, &probe_http_table, 0},
+	{"tcp", &spec_t_sub, 0, SPEC_F_ONEOF | SPEC_F_NULLOK, SPEC_PROBE_TCP, &probe_tcp_table, 0},
+	{"exec", &spec_t_sub, 0, SPEC_F_ONEOF, SPEC_PROBE_EXEC, &probe_exec_table, 0},
+	{"period", &spec_t_dur, offsetof(struct spec_probe, period_ms), 0, 0, &r_dur_positive, 0},
+	{"timeout", &spec_t_dur, offsetof(struct spec_probe, timeout_ms), 0, 0, &r_dur_positive, 0},
+	{"initialDelay", &spec_t_dur, offsetof(struct spec_probe, initial_delay_ms), 0, 0, NULL, 0},
+	{"failureThreshold", &spec_t_u32, offsetof(struct spec_probe, failure_threshold), 0, 0, &r_count1, 0},
+	{"successThreshold", &spec_t_u32, offsetof(struct spec_probe, success_threshold), 0, 0, &r_count1, 0},
 	{NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
-static const struct table probe_table = {probe_fields, offsetof(struct spec_probe, kind), 0, NULL, NULL};
+static const struct spec_table probe_table = {probe_fields, offsetof(struct spec_probe, kind), 0, NULL, NULL};
 
 /* No probe (kind NONE) is emitted as null, so that it reads back as absent. */
-static json_t *emit_probe(const void *base, const struct field *f)
+static json_t *emit_probe(const void *base, const struct spec_field *f)
 {
-	const struct spec_probe *p = CAT(base, f->off, struct spec_probe);
+	const struct spec_probe *p = SPEC_CAT(base, f->off, struct spec_probe);
 	if (p->kind == SPEC_PROBE_NONE)
 		return json_null();
-	return table_emit(&probe_table, p);
+	return spec_table_emit(&probe_table, p);
 }
 
-static const struct ftype t_probe = {parse_sub, emit_probe, free_sub};
+static const struct spec_ftype t_probe = {spec_parse_sub, emit_probe, spec_free_sub};
 
 /* ---- stop */
 
@@ -1469,223 +620,223 @@ static const struct {
 };
 #define NSIGNALS (sizeof(signals) / sizeof(signals[0]))
 
-static int parse_signal(struct pctx *c, const struct snode *n, void *base, const struct field *f)
+static int parse_signal(struct spec_pctx *c, const struct snode *n, void *base, const struct spec_field *f)
 {
 	const char *names[NSIGNALS + 1];
 	char gotbuf[128];
 	int rc;
 
-	if ((rc = need_scalar(c, n, "a signal name")) < 0)
+	if ((rc = spec_need_scalar(c, n, "a signal name")) < 0)
 		return rc;
 	for (size_t i = 0; i < NSIGNALS; i++) {
 		names[i] = signals[i].name;
 		if (strcmp(n->text, signals[i].name) == 0 || strcmp(n->text, signals[i].name + 3) == 0) {
-			*AT(base, f->off, int) = signals[i].sig;
+			*SPEC_AT(base, f->off, int) = signals[i].sig;
 			return 0;
 		}
 	}
 	names[NSIGNALS] = NULL;
 	struct buf b = BUF_INIT;
 	buf_addf(&b, "signal must be one of SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGUSR2, SIGKILL, got %s",
-		 GOT(n));
-	add_suggestion(&b, n->text, names);
-	perr(c, n, "%s", b.s);
+		 SPEC_GOT(n));
+	spec_add_suggestion(&b, n->text, names);
+	spec_perr(c, n, "%s", b.s);
 	buf_release(&b);
 	return -1;
 }
 
-static json_t *emit_signal(const void *base, const struct field *f)
+static json_t *emit_signal(const void *base, const struct spec_field *f)
 {
-	int sig = *CAT(base, f->off, int);
+	int sig = *SPEC_CAT(base, f->off, int);
 	for (size_t i = 0; i < NSIGNALS; i++)
 		if (signals[i].sig == sig)
 			return json_string(signals[i].name);
 	return json_integer(sig);
 }
 
-static const struct ftype t_signal = {parse_signal, emit_signal, NULL};
+static const struct spec_ftype t_signal = {parse_signal, emit_signal, NULL};
 
-static const struct field stop_fields[] = {
+static const struct spec_field stop_fields[] = {
 	{"signal", &t_signal, offsetof(struct spec_app, stop_signal), 0, 0, NULL, 0},
-	{"timeout", &t_dur, offsetof(struct spec_app, stop_timeout_ms), 0, 0, NULL, 0},
-	{"drainTimeout", &t_dur, offsetof(struct spec_app, drain_timeout_ms), 0, 0, NULL, 0},
+	{"timeout", &spec_t_dur, offsetof(struct spec_app, stop_timeout_ms), 0, 0, NULL, 0},
+	{"drainTimeout", &spec_t_dur, offsetof(struct spec_app, drain_timeout_ms), 0, 0, NULL, 0},
 	{NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
-static const struct table stop_table = {stop_fields, -1, 0, NULL, NULL};
+static const struct spec_table stop_table = {stop_fields, -1, 0, NULL, NULL};
 
 /* ---- route */
 
-static const struct field header_route_fields[] = {
-	{"name", &t_str, offsetof(struct spec_header_match, name), F_REQUIRED, 0, v_header_name, 0},
-	{"exact", &t_str, offsetof(struct spec_header_match, exact), F_ONEOF | F_OMIT_NULL, 0, NULL, 0},
-	{"regex", &t_str, offsetof(struct spec_header_match, regex), F_ONEOF | F_OMIT_NULL, 0, v_regex, 0},
+static const struct spec_field header_route_fields[] = {
+	{"name", &spec_t_str, offsetof(struct spec_header_match, name), SPEC_F_REQUIRED, 0, v_header_name, 0},
+	{"exact", &spec_t_str, offsetof(struct spec_header_match, exact), SPEC_F_ONEOF | SPEC_F_OMIT_NULL, 0, NULL, 0},
+	{"regex", &spec_t_str, offsetof(struct spec_header_match, regex), SPEC_F_ONEOF | SPEC_F_OMIT_NULL, 0, v_regex, 0},
 	{NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
-static const struct table header_route_table = {header_route_fields, -1, sizeof(struct spec_header_match),
+static const struct spec_table header_route_table = {header_route_fields, -1, sizeof(struct spec_header_match),
 						NULL, NULL};
 
-static const struct field route_fields[] = {
-	{"listen", &t_str, offsetof(struct spec_app, route.listen), 0, 0, v_listen, 0},
-	{"host", &t_str, offsetof(struct spec_app, route.host), 0, 0, v_host, 0},
-	{"pathPrefix", &t_str, offsetof(struct spec_app, route.path_prefix), 0, 0, v_abs_path, 0},
-	{"sticky", &t_bool, offsetof(struct spec_app, route.sticky), 0, 0, NULL, 0},
-	{"headerRoutes", &t_list, offsetof(struct spec_app, header_routes), 0, 0, &header_route_table,
+static const struct spec_field route_fields[] = {
+	{"listen", &spec_t_str, offsetof(struct spec_app, route.listen), 0, 0, v_listen, 0},
+	{"host", &spec_t_str, offsetof(struct spec_app, route.host), 0, 0, v_host, 0},
+	{"pathPrefix", &spec_t_str, offsetof(struct spec_app, route.path_prefix), 0, 0, v_abs_path, 0},
+	{"sticky", &spec_t_bool, offsetof(struct spec_app, route.sticky), 0, 0, NULL, 0},
+	{"headerRoutes", &spec_t_list, offsetof(struct spec_app, header_routes), 0, 0, &header_route_table,
 	 offsetof(struct spec_app, nheader_routes)},
 	{NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
-static const struct table route_table = {route_fields, -1, 0, NULL, NULL};
+static const struct spec_table route_table = {route_fields, -1, 0, NULL, NULL};
 
 /* ---- strategy */
 
-static int check_rolling(struct pctx *c, const struct snode *map, void *base)
+static int check_rolling(struct spec_pctx *c, const struct snode *map, void *base)
 {
 	struct spec_strategy *s = base;
 	if (s->max_surge == 0 && s->max_unavailable == 0)
-		return perr_at_key(c, map, "maxSurge and maxUnavailable must not both be 0");
+		return spec_perr_at_key(c, map, "maxSurge and maxUnavailable must not both be 0");
 	return 0;
 }
 
-static const struct field rolling_fields[] = {
-	{"maxSurge", &t_u32, offsetof(struct spec_strategy, max_surge), 0, 0, &(struct range){0, 1000}, 0},
-	{"maxUnavailable", &t_u32, offsetof(struct spec_strategy, max_unavailable), 0, 0,
-	 &(struct range){0, 1000}, 0},
+static const struct spec_field rolling_fields[] = {
+	{"maxSurge", &spec_t_u32, offsetof(struct spec_strategy, max_surge), 0, 0, &(struct spec_range){0, 1000}, 0},
+	{"maxUnavailable", &spec_t_u32, offsetof(struct spec_strategy, max_unavailable), 0, 0,
+	 &(struct spec_range){0, 1000}, 0},
 	{NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
-static const struct table rolling_table = {rolling_fields, -1, 0, NULL, check_rolling};
+static const struct spec_table rolling_table = {rolling_fields, -1, 0, NULL, check_rolling};
 
 /* pause: {} waits for promote; pause: {duration: d} waits d. */
-static int check_pause(struct pctx *c, const struct snode *map, void *base)
+static int check_pause(struct spec_pctx *c, const struct snode *map, void *base)
 {
 	struct spec_step *s = base;
-	s->pause_indefinite = !present(map, "duration");
+	s->pause_indefinite = !spec_present(map, "duration");
 	return 0;
 }
 
-static json_t *emit_pause_duration(const void *base, const struct field *f)
+static json_t *emit_pause_duration(const void *base, const struct spec_field *f)
 {
 	const struct spec_step *s = base;
-	return s->pause_indefinite ? NULL : emit_dur(base, f);
+	return s->pause_indefinite ? NULL : spec_emit_dur(base, f);
 }
 
-static const struct ftype t_pause_duration = {parse_dur, emit_pause_duration, NULL};
+static const struct spec_ftype t_pause_duration = {spec_parse_dur, emit_pause_duration, NULL};
 
-static const struct field pause_fields[] = {
+static const struct spec_field pause_fields[] = {
 	{"duration", &t_pause_duration, offsetof(struct spec_step, pause_ms), 0, 0, NULL, 0},
 	{NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
-static const struct table pause_table = {pause_fields, -1, 0, NULL, check_pause};
+static const struct spec_table pause_table = {pause_fields, -1, 0, NULL, check_pause};
 
-static const struct field header_match_fields[] = {
-	{"exact", &t_str, offsetof(struct spec_header_match, exact), F_ONEOF | F_OMIT_NULL, 0, NULL, 0},
-	{"regex", &t_str, offsetof(struct spec_header_match, regex), F_ONEOF | F_OMIT_NULL, 0, v_regex, 0},
+static const struct spec_field header_match_fields[] = {
+	{"exact", &spec_t_str, offsetof(struct spec_header_match, exact), SPEC_F_ONEOF | SPEC_F_OMIT_NULL, 0, NULL, 0},
+	{"regex", &spec_t_str, offsetof(struct spec_header_match, regex), SPEC_F_ONEOF | SPEC_F_OMIT_NULL, 0, v_regex, 0},
 	{NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
-static const struct table header_match_table = {header_match_fields, -1, 0, NULL, NULL};
+static const struct spec_table header_match_table = {header_match_fields, -1, 0, NULL, NULL};
 
-static const struct field set_header_route_fields[] = {
-	{"name", &t_str, offsetof(struct spec_header_match, name), F_REQUIRED, 0, v_header_name, 0},
-	{"match", &t_sub, 0, F_REQUIRED, 0, &header_match_table, 0},
+static const struct spec_field set_header_route_fields[] = {
+	{"name", &spec_t_str, offsetof(struct spec_header_match, name), SPEC_F_REQUIRED, 0, v_header_name, 0},
+	{"match", &spec_t_sub, 0, SPEC_F_REQUIRED, 0, &header_match_table, 0},
 	{NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
-static const struct table set_header_route_table = {set_header_route_fields, -1, 0, NULL, NULL};
+static const struct spec_table set_header_route_table = {set_header_route_fields, -1, 0, NULL, NULL};
 
-static const struct field step_fields[] = {
-	{"setWeight", &t_u32, offsetof(struct spec_step, weight), F_ONEOF, SPEC_STEP_SET_WEIGHT, &r_weight, 0},
-	{"pause", &t_sub, 0, F_ONEOF | F_NULLOK, SPEC_STEP_PAUSE, &pause_table, 0},
-	{"analysis", &t_sub, offsetof(struct spec_step, analysis), F_ONEOF, SPEC_STEP_ANALYSIS, &aref_table, 0},
-	{"setHeaderRoute", &t_sub, offsetof(struct spec_step, header), F_ONEOF, SPEC_STEP_SET_HEADER_ROUTE,
+static const struct spec_field step_fields[] = {
+	{"setWeight", &spec_t_u32, offsetof(struct spec_step, weight), SPEC_F_ONEOF, SPEC_STEP_SET_WEIGHT, &r_weight, 0},
+	{"pause", &spec_t_sub, 0, SPEC_F_ONEOF | SPEC_F_NULLOK, SPEC_STEP_PAUSE, &pause_table, 0},
+	{"analysis", &spec_t_sub, offsetof(struct spec_step, analysis), SPEC_F_ONEOF, SPEC_STEP_ANALYSIS, &aref_table, 0},
+	{"setHeaderRoute", &spec_t_sub, offsetof(struct spec_step, header), SPEC_F_ONEOF, SPEC_STEP_SET_HEADER_ROUTE,
 	 &set_header_route_table, 0},
 	{NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
-static const struct table step_table = {step_fields, offsetof(struct spec_step, kind), sizeof(struct spec_step),
+static const struct spec_table step_table = {step_fields, offsetof(struct spec_step, kind), sizeof(struct spec_step),
 					NULL, NULL};
 
-static const struct field canary_fields[] = {
-	{"steps", &t_list, offsetof(struct spec_strategy, steps), 0, 0, &step_table,
+static const struct spec_field canary_fields[] = {
+	{"steps", &spec_t_list, offsetof(struct spec_strategy, steps), 0, 0, &step_table,
 	 offsetof(struct spec_strategy, nsteps)},
 	{"analysis", &t_aref, offsetof(struct spec_strategy, background), 0, 0, &aref_table, 0},
-	{"canaryReplicas", &t_u32, offsetof(struct spec_strategy, canary_replicas), 0, 0,
-	 &(struct range){0, 1000}, 0},
+	{"canaryReplicas", &spec_t_u32, offsetof(struct spec_strategy, canary_replicas), 0, 0,
+	 &(struct spec_range){0, 1000}, 0},
 	{NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
-static const struct table canary_table = {canary_fields, -1, 0, NULL, NULL};
+static const struct spec_table canary_table = {canary_fields, -1, 0, NULL, NULL};
 
-static int parse_seconds(struct pctx *c, const struct snode *n, void *base, const struct field *f)
+static int parse_seconds(struct spec_pctx *c, const struct snode *n, void *base, const struct spec_field *f)
 {
 	uint64_t v = 0;
-	int rc = parse_uint(c, n, &(struct range){0, 1000000000}, &v);
+	int rc = spec_parse_uint(c, n, &(struct spec_range){0, 1000000000}, &v);
 	if (rc == 0)
-		*AT(base, f->off, uint64_t) = v * 1000;
+		*SPEC_AT(base, f->off, uint64_t) = v * 1000;
 	return rc;
 }
 
-static const struct ftype t_seconds = {parse_seconds, NULL, NULL};
+static const struct spec_ftype t_seconds = {parse_seconds, NULL, NULL};
 
-static int check_blue_green(struct pctx *c, const struct snode *map, void *base)
+static int check_blue_green(struct spec_pctx *c, const struct snode *map, void *base)
 {
-	if (present(map, "autoPromotionSeconds") && present(map, "autoPromotion"))
-		return perr(c, snode_get(map, "autoPromotion"),
+	if (spec_present(map, "autoPromotionSeconds") && spec_present(map, "autoPromotion"))
+		return spec_perr(c, snode_get(map, "autoPromotion"),
 			    "blueGreen has both \"autoPromotionSeconds\" and \"autoPromotion\", only one is allowed");
 	return 0;
 }
 
-static const struct field blue_green_fields[] = {
-	{"previewListen", &t_str, offsetof(struct spec_strategy, preview_listen), 0, 0, v_listen, 0},
-	{"autoPromotionSeconds", &t_seconds, offsetof(struct spec_strategy, auto_promotion_ms), F_NOEMIT, 0,
+static const struct spec_field blue_green_fields[] = {
+	{"previewListen", &spec_t_str, offsetof(struct spec_strategy, preview_listen), 0, 0, v_listen, 0},
+	{"autoPromotionSeconds", &t_seconds, offsetof(struct spec_strategy, auto_promotion_ms), SPEC_F_NOEMIT, 0,
 	 NULL, 0},
-	{"autoPromotion", &t_dur, offsetof(struct spec_strategy, auto_promotion_ms), F_ZERO_NULL, 0, NULL, 0},
+	{"autoPromotion", &spec_t_dur, offsetof(struct spec_strategy, auto_promotion_ms), SPEC_F_ZERO_NULL, 0, NULL, 0},
 	{"prePromotionAnalysis", &t_aref, offsetof(struct spec_strategy, pre_promotion), 0, 0, &aref_table, 0},
 	{"postPromotionAnalysis", &t_aref, offsetof(struct spec_strategy, post_promotion), 0, 0, &aref_table, 0},
-	{"scaleDownDelay", &t_dur, offsetof(struct spec_strategy, scale_down_delay_ms), 0, 0, NULL, 0},
+	{"scaleDownDelay", &spec_t_dur, offsetof(struct spec_strategy, scale_down_delay_ms), 0, 0, NULL, 0},
 	{NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
-static const struct table blue_green_table = {blue_green_fields, -1, 0, NULL, check_blue_green};
+static const struct spec_table blue_green_table = {blue_green_fields, -1, 0, NULL, check_blue_green};
 
-static const struct field strategy_fields[] = {
-	{"rolling", &t_sub, 0, F_ONEOF | F_NULLOK, SPEC_STRATEGY_ROLLING, &rolling_table, 0},
-	{"canary", &t_sub, 0, F_ONEOF | F_NULLOK, SPEC_STRATEGY_CANARY, &canary_table, 0},
-	{"blueGreen", &t_sub, 0, F_ONEOF | F_NULLOK, SPEC_STRATEGY_BLUEGREEN, &blue_green_table, 0},
+static const struct spec_field strategy_fields[] = {
+	{"rolling", &spec_t_sub, 0, SPEC_F_ONEOF | SPEC_F_NULLOK, SPEC_STRATEGY_ROLLING, &rolling_table, 0},
+	{"canary", &spec_t_sub, 0, SPEC_F_ONEOF | SPEC_F_NULLOK, SPEC_STRATEGY_CANARY, &canary_table, 0},
+	{"blueGreen", &spec_t_sub, 0, SPEC_F_ONEOF | SPEC_F_NULLOK, SPEC_STRATEGY_BLUEGREEN, &blue_green_table, 0},
 	{NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
-static const struct table strategy_table = {strategy_fields, offsetof(struct spec_strategy, kind), 0, NULL, NULL};
+static const struct spec_table strategy_table = {strategy_fields, offsetof(struct spec_strategy, kind), 0, NULL, NULL};
 
 /* ---- spec and the document */
 
-static const struct field app_spec_fields[] = {
-	{"version", &t_str, offsetof(struct spec_app, version), F_REQUIRED | F_NONEMPTY, 0, NULL, 0},
-	{"run", &t_sub, 0, F_REQUIRED, 0, &run_table, 0},
-	{"replicas", &t_u32, offsetof(struct spec_app, replicas), 0, 0, &r_replicas, 0},
+static const struct spec_field app_spec_fields[] = {
+	{"version", &spec_t_str, offsetof(struct spec_app, version), SPEC_F_REQUIRED | SPEC_F_NONEMPTY, 0, NULL, 0},
+	{"run", &spec_t_sub, 0, SPEC_F_REQUIRED, 0, &run_table, 0},
+	{"replicas", &spec_t_u32, offsetof(struct spec_app, replicas), 0, 0, &r_replicas, 0},
 	{"readiness", &t_probe, offsetof(struct spec_app, readiness), 0, 0, &probe_table, 0},
 	{"liveness", &t_probe, offsetof(struct spec_app, liveness), 0, 0, &probe_table, 0},
-	{"stop", &t_sub, 0, 0, 0, &stop_table, 0},
-	{"progressDeadline", &t_dur, offsetof(struct spec_app, progress_deadline_ms), 0, 0, &r_dur_positive, 0},
-	{"route", &t_sub, 0, 0, 0, &route_table, 0},
-	{"strategy", &t_sub, offsetof(struct spec_app, strategy), 0, 0, &strategy_table, 0},
+	{"stop", &spec_t_sub, 0, 0, 0, &stop_table, 0},
+	{"progressDeadline", &spec_t_dur, offsetof(struct spec_app, progress_deadline_ms), 0, 0, &r_dur_positive, 0},
+	{"route", &spec_t_sub, 0, 0, 0, &route_table, 0},
+	{"strategy", &spec_t_sub, offsetof(struct spec_app, strategy), 0, 0, &strategy_table, 0},
 	{NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
-static const struct table app_spec_table = {app_spec_fields, -1, 0, NULL, NULL};
+static const struct spec_table app_spec_table = {app_spec_fields, -1, 0, NULL, NULL};
 
-static const struct field app_doc_fields[] = {
-	{"apiVersion", &t_api_version, 0, F_REQUIRED, 0, NULL, 0},
-	{"kind", &t_kind, 0, F_REQUIRED, 0, "App", 0},
-	{"metadata", &t_sub, 0, F_REQUIRED, 0, &meta_app_table, 0},
-	{"spec", &t_sub, 0, F_REQUIRED, 0, &app_spec_table, 0},
+static const struct spec_field app_doc_fields[] = {
+	{"apiVersion", &spec_t_api_version, 0, SPEC_F_REQUIRED, 0, NULL, 0},
+	{"kind", &spec_t_kind, 0, SPEC_F_REQUIRED, 0, "App", 0},
+	{"metadata", &spec_t_sub, 0, SPEC_F_REQUIRED, 0, &meta_app_table, 0},
+	{"spec", &spec_t_sub, 0, SPEC_F_REQUIRED, 0, &app_spec_table, 0},
 	{NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
-static const struct table app_doc_table = {app_doc_fields, -1, 0, NULL, NULL};
+static const struct spec_table app_doc_table = {app_doc_fields, -1, 0, NULL, NULL};
 
 static void app_init(struct spec_app *a)
 {
@@ -1708,7 +859,7 @@ static void app_init(struct spec_app *a)
 
 static void app_free(struct spec_app *a)
 {
-	table_free(&app_doc_table, a);
+	spec_table_free(&app_doc_table, a);
 	free(a->source);
 	free(a);
 }
@@ -1765,59 +916,59 @@ static const char *const no_data_policies[] = {"inconclusive", "fail", "pass", N
 
 #define PROV(f) offsetof(struct spec_provider, f)
 
-static const struct field builtin_fields[] = {
-	{"metric", &t_enum, PROV(builtin_metric), F_REQUIRED, 0, builtin_metrics, 0},
-	{"window", &t_dur, PROV(window_ms), 0, 0, &r_dur_positive, 0},
+static const struct spec_field builtin_fields[] = {
+	{"metric", &spec_t_enum, PROV(builtin_metric), SPEC_F_REQUIRED, 0, builtin_metrics, 0},
+	{"window", &spec_t_dur, PROV(window_ms), 0, 0, &r_dur_positive, 0},
 	{NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
-static const struct field prometheus_fields[] = {
-	{"address", &t_str, PROV(address), F_REQUIRED, 0, v_url, 0},
-	{"query", &t_str, PROV(query), F_REQUIRED | F_NONEMPTY, 0, NULL, 0},
-	{"timeout", &t_dur, PROV(prom_timeout_ms), 0, 0, &r_dur_positive, 0},
+static const struct spec_field prometheus_fields[] = {
+	{"address", &spec_t_str, PROV(address), SPEC_F_REQUIRED, 0, v_url, 0},
+	{"query", &spec_t_str, PROV(query), SPEC_F_REQUIRED | SPEC_F_NONEMPTY, 0, NULL, 0},
+	{"timeout", &spec_t_dur, PROV(prom_timeout_ms), 0, 0, &r_dur_positive, 0},
 	{NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
-static const struct field web_fields[] = {
-	{"url", &t_str, PROV(url), F_REQUIRED, 0, v_url, 0},
-	{"method", &t_enum, PROV(method), 0, 0, http_methods, 0},
+static const struct spec_field web_fields[] = {
+	{"url", &spec_t_str, PROV(url), SPEC_F_REQUIRED, 0, v_url, 0},
+	{"method", &spec_t_enum, PROV(method), 0, 0, http_methods, 0},
 	{"headers", &t_env, PROV(headers), 0, 0, &header_item_table, PROV(nheaders)},
-	{"body", &t_str, PROV(body), 0, 0, NULL, 0},
-	{"jsonPath", &t_str, PROV(json_path), 0, 0, NULL, 0},
-	{"timeout", &t_dur, PROV(web_timeout_ms), 0, 0, &r_dur_positive, 0},
+	{"body", &spec_t_str, PROV(body), 0, 0, NULL, 0},
+	{"jsonPath", &spec_t_str, PROV(json_path), 0, 0, NULL, 0},
+	{"timeout", &spec_t_dur, PROV(web_timeout_ms), 0, 0, &r_dur_positive, 0},
 	{NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
-static const struct field exec_fields[] = {
-	{"command", &t_argv, PROV(command), F_REQUIRED | F_NONEMPTY, 0, NULL, PROV(argc)},
-	{"timeout", &t_dur, PROV(exec_timeout_ms), 0, 0, &r_dur_positive, 0},
+static const struct spec_field exec_fields[] = {
+	{"command", &spec_t_argv, PROV(command), SPEC_F_REQUIRED | SPEC_F_NONEMPTY, 0, NULL, PROV(argc)},
+	{"timeout", &spec_t_dur, PROV(exec_timeout_ms), 0, 0, &r_dur_positive, 0},
 	{NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
-static const struct field compare_fields[] = {
-	{"metric", &t_enum, PROV(compare_metric), F_REQUIRED, 0, compare_metrics, 0},
-	{"confidence", &t_double, PROV(confidence), 0, 0, &r_confidence, 0},
-	{"maxIncrease", &t_double, PROV(max_increase), 0, 0, &r_increase, 0},
-	{"minSamples", &t_u32, PROV(compare_min_samples), 0, 0, &r_count1, 0},
+static const struct spec_field compare_fields[] = {
+	{"metric", &spec_t_enum, PROV(compare_metric), SPEC_F_REQUIRED, 0, compare_metrics, 0},
+	{"confidence", &spec_t_double, PROV(confidence), 0, 0, &r_confidence, 0},
+	{"maxIncrease", &spec_t_double, PROV(max_increase), 0, 0, &r_increase, 0},
+	{"minSamples", &spec_t_u32, PROV(compare_min_samples), 0, 0, &r_count1, 0},
 	{NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
-static const struct table builtin_table = {builtin_fields, -1, 0, NULL, NULL};
-static const struct table prometheus_table = {prometheus_fields, -1, 0, NULL, NULL};
-static const struct table web_table = {web_fields, -1, 0, NULL, NULL};
-static const struct table exec_table = {exec_fields, -1, 0, NULL, NULL};
-static const struct table compare_table = {compare_fields, -1, 0, NULL, NULL};
+static const struct spec_table builtin_table = {builtin_fields, -1, 0, NULL, NULL};
+static const struct spec_table prometheus_table = {prometheus_fields, -1, 0, NULL, NULL};
+static const struct spec_table web_table = {web_fields, -1, 0, NULL, NULL};
+static const struct spec_table exec_table = {exec_fields, -1, 0, NULL, NULL};
+static const struct spec_table compare_table = {compare_fields, -1, 0, NULL, NULL};
 
-static const struct field provider_fields[] = {
-	{"builtin", &t_sub, 0, F_ONEOF, PROV_BUILTIN, &builtin_table, 0},
-	{"prometheus", &t_sub, 0, F_ONEOF, PROV_PROMETHEUS, &prometheus_table, 0},
-	{"web", &t_sub, 0, F_ONEOF, PROV_WEB, &web_table, 0},
-	{"exec", &t_sub, 0, F_ONEOF, PROV_EXEC, &exec_table, 0},
-	{"compare", &t_sub, 0, F_ONEOF, PROV_COMPARE, &compare_table, 0},
+static const struct spec_field provider_fields[] = {
+	{"builtin", &spec_t_sub, 0, SPEC_F_ONEOF, PROV_BUILTIN, &builtin_table, 0},
+	{"prometheus", &spec_t_sub, 0, SPEC_F_ONEOF, PROV_PROMETHEUS, &prometheus_table, 0},
+	{"web", &spec_t_sub, 0, SPEC_F_ONEOF, PROV_WEB, &web_table, 0},
+	{"exec", &spec_t_sub, 0, SPEC_F_ONEOF, PROV_EXEC, &exec_table, 0},
+	{"compare", &spec_t_sub, 0, SPEC_F_ONEOF, PROV_COMPARE, &compare_table, 0},
 	{NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
-static const struct table provider_table = {provider_fields, PROV(kind), 0, NULL, NULL};
+static const struct spec_table provider_table = {provider_fields, PROV(kind), 0, NULL, NULL};
 
 #define MET(f) offsetof(struct spec_metric, f)
 
@@ -1840,82 +991,82 @@ static void metric_init(void *elem)
  * interval alone → measure until the analysis is stopped (count 0).
  * Threshold providers need a condition to judge by.
  */
-static int check_metric(struct pctx *c, const struct snode *map, void *base)
+static int check_metric(struct spec_pctx *c, const struct snode *map, void *base)
 {
 	struct spec_metric *m = base;
-	if (!present(map, "count"))
-		m->count = present(map, "interval") ? 0 : 1;
+	if (!spec_present(map, "count"))
+		m->count = spec_present(map, "interval") ? 0 : 1;
 	if (!m->success_condition && !m->failure_condition &&
 	    (m->provider.kind == PROV_BUILTIN || m->provider.kind == PROV_PROMETHEUS ||
 	     m->provider.kind == PROV_WEB))
-		return perr_at_key(c, map, "metric needs \"successCondition\" or \"failureCondition\"");
+		return spec_perr_at_key(c, map, "metric needs \"successCondition\" or \"failureCondition\"");
 	return 0;
 }
 
-static const struct field metric_fields[] = {
-	{"name", &t_str, MET(name), F_REQUIRED | F_NONEMPTY, 0, NULL, 0},
-	{"interval", &t_dur, MET(interval_ms), 0, 0, &r_dur_positive, 0},
-	{"count", &t_u32, MET(count), 0, 0, &r_count0, 0},
-	{"initialDelay", &t_dur, MET(initial_delay_ms), 0, 0, NULL, 0},
-	{"failureLimit", &t_u32, MET(failure_limit), 0, 0, &r_count0, 0},
-	{"inconclusiveLimit", &t_u32, MET(inconclusive_limit), 0, 0, &r_count0, 0},
-	{"consecutiveErrorLimit", &t_u32, MET(consecutive_error_limit), 0, 0, &r_count0, 0},
-	{"successCondition", &t_str, MET(success_condition), F_NONEMPTY, 0, NULL, 0},
-	{"failureCondition", &t_str, MET(failure_condition), F_NONEMPTY, 0, NULL, 0},
-	{"minSamples", &t_u32, MET(min_samples), 0, 0, &r_count0, 0},
-	{"noData", &t_enum, MET(no_data), 0, 0, no_data_policies, 0},
-	{"provider", &t_sub, MET(provider), F_REQUIRED, 0, &provider_table, 0},
+static const struct spec_field metric_fields[] = {
+	{"name", &spec_t_str, MET(name), SPEC_F_REQUIRED | SPEC_F_NONEMPTY, 0, NULL, 0},
+	{"interval", &spec_t_dur, MET(interval_ms), 0, 0, &r_dur_positive, 0},
+	{"count", &spec_t_u32, MET(count), 0, 0, &r_count0, 0},
+	{"initialDelay", &spec_t_dur, MET(initial_delay_ms), 0, 0, NULL, 0},
+	{"failureLimit", &spec_t_u32, MET(failure_limit), 0, 0, &r_count0, 0},
+	{"inconclusiveLimit", &spec_t_u32, MET(inconclusive_limit), 0, 0, &r_count0, 0},
+	{"consecutiveErrorLimit", &spec_t_u32, MET(consecutive_error_limit), 0, 0, &r_count0, 0},
+	{"successCondition", &spec_t_str, MET(success_condition), SPEC_F_NONEMPTY, 0, NULL, 0},
+	{"failureCondition", &spec_t_str, MET(failure_condition), SPEC_F_NONEMPTY, 0, NULL, 0},
+	{"minSamples", &spec_t_u32, MET(min_samples), 0, 0, &r_count0, 0},
+	{"noData", &spec_t_enum, MET(no_data), 0, 0, no_data_policies, 0},
+	{"provider", &spec_t_sub, MET(provider), SPEC_F_REQUIRED, 0, &provider_table, 0},
 	{NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
-static const struct table metric_table = {metric_fields, -1, sizeof(struct spec_metric), metric_init,
+static const struct spec_table metric_table = {metric_fields, -1, sizeof(struct spec_metric), metric_init,
 					  check_metric};
 
-static const struct field targ_fields[] = {
-	{"name", &t_str, offsetof(struct spec_env, name), F_REQUIRED | F_NONEMPTY, 0, NULL, 0},
-	{"value", &t_str, offsetof(struct spec_env, value), 0, 0, NULL, 0},
+static const struct spec_field targ_fields[] = {
+	{"name", &spec_t_str, offsetof(struct spec_env, name), SPEC_F_REQUIRED | SPEC_F_NONEMPTY, 0, NULL, 0},
+	{"value", &spec_t_str, offsetof(struct spec_env, value), 0, 0, NULL, 0},
 	{NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
-static const struct table targ_table = {targ_fields, -1, sizeof(struct spec_env), NULL, NULL};
+static const struct spec_table targ_table = {targ_fields, -1, sizeof(struct spec_env), NULL, NULL};
 
-static int check_tmpl_spec(struct pctx *c, const struct snode *map, void *base)
+static int check_tmpl_spec(struct spec_pctx *c, const struct snode *map, void *base)
 {
 	struct tmpl *t = base;
-	int rc = unique_names(c, snode_get(map, "args"), t->args, t->nargs, sizeof(*t->args),
+	int rc = spec_unique_names(c, snode_get(map, "args"), t->args, t->nargs, sizeof(*t->args),
 			      offsetof(struct spec_env, name), "argument");
 	if (rc == 0)
-		rc = unique_names(c, snode_get(map, "metrics"), t->metrics, t->nmetrics, sizeof(*t->metrics),
+		rc = spec_unique_names(c, snode_get(map, "metrics"), t->metrics, t->nmetrics, sizeof(*t->metrics),
 				  MET(name), "metric");
 	return rc;
 }
 
-static const struct field tmpl_spec_fields[] = {
-	{"args", &t_list, offsetof(struct tmpl, args), 0, 0, &targ_table, offsetof(struct tmpl, nargs)},
-	{"metrics", &t_list, offsetof(struct tmpl, metrics), F_REQUIRED | F_NONEMPTY, 0, &metric_table,
+static const struct spec_field tmpl_spec_fields[] = {
+	{"args", &spec_t_list, offsetof(struct tmpl, args), 0, 0, &targ_table, offsetof(struct tmpl, nargs)},
+	{"metrics", &spec_t_list, offsetof(struct tmpl, metrics), SPEC_F_REQUIRED | SPEC_F_NONEMPTY, 0, &metric_table,
 	 offsetof(struct tmpl, nmetrics)},
 	{NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
-static const struct table tmpl_spec_table = {tmpl_spec_fields, -1, 0, NULL, check_tmpl_spec};
+static const struct spec_table tmpl_spec_table = {tmpl_spec_fields, -1, 0, NULL, check_tmpl_spec};
 
-static const struct field meta_tmpl_fields[] = {
-	{"name", &t_str, offsetof(struct tmpl, name), F_REQUIRED, 0, v_dns_label, 0},
-	{"labels", &t_labels, 0, F_NOEMIT, 0, NULL, 0},
+static const struct spec_field meta_tmpl_fields[] = {
+	{"name", &spec_t_str, offsetof(struct tmpl, name), SPEC_F_REQUIRED, 0, v_dns_label, 0},
+	{"labels", &spec_t_labels, 0, SPEC_F_NOEMIT, 0, NULL, 0},
 	{NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
-static const struct table meta_tmpl_table = {meta_tmpl_fields, -1, 0, NULL, NULL};
+static const struct spec_table meta_tmpl_table = {meta_tmpl_fields, -1, 0, NULL, NULL};
 
-static const struct field tmpl_doc_fields[] = {
-	{"apiVersion", &t_api_version, 0, F_REQUIRED, 0, NULL, 0},
-	{"kind", &t_kind, 0, F_REQUIRED, 0, "AnalysisTemplate", 0},
-	{"metadata", &t_sub, 0, F_REQUIRED, 0, &meta_tmpl_table, 0},
-	{"spec", &t_sub, 0, F_REQUIRED, 0, &tmpl_spec_table, 0},
+static const struct spec_field tmpl_doc_fields[] = {
+	{"apiVersion", &spec_t_api_version, 0, SPEC_F_REQUIRED, 0, NULL, 0},
+	{"kind", &spec_t_kind, 0, SPEC_F_REQUIRED, 0, "AnalysisTemplate", 0},
+	{"metadata", &spec_t_sub, 0, SPEC_F_REQUIRED, 0, &meta_tmpl_table, 0},
+	{"spec", &spec_t_sub, 0, SPEC_F_REQUIRED, 0, &tmpl_spec_table, 0},
 	{NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
-static const struct table tmpl_doc_table = {tmpl_doc_fields, -1, 0, NULL, NULL};
+static const struct spec_table tmpl_doc_table = {tmpl_doc_fields, -1, 0, NULL, NULL};
 
 _Static_assert(sizeof(enum spec_probe_kind) == sizeof(int), "kind fields are read as int");
 _Static_assert(sizeof(enum spec_strategy_kind) == sizeof(int), "kind fields are read as int");
@@ -1925,8 +1076,6 @@ _Static_assert(sizeof(enum spec_step_kind) == sizeof(int), "kind fields are read
 /* Documents, files and directories                                   */
 
 #define SPEC_MAX_FILE (4u * 1024 * 1024)
-
-static const char *const kinds[] = {"App", "AnalysisTemplate", NULL};
 
 /* The absolute directory of `file` ("." and cwd when it has none). */
 static char *dir_of(const char *file)
@@ -1944,7 +1093,7 @@ static char *dir_of(const char *file)
 	return abs;
 }
 
-static char *position(const char *file, const struct snode *n)
+char *spec_position(const char *file, const struct snode *n)
 {
 	struct buf b = BUF_INIT;
 	buf_addf(&b, "%s:%d:%d", file, n && n->line ? n->line : 1, n && n->line ? n->col : 1);
@@ -1953,91 +1102,189 @@ static char *position(const char *file, const struct snode *n)
 
 static void tmpl_release(struct tmpl *t)
 {
-	table_free(&tmpl_doc_table, t);
+	spec_table_free(&tmpl_doc_table, t);
+}
+
+/* ---- the registry of kinds ---- */
+
+static int app_kind_parse(struct spec_pctx *c, const struct snode *root, void **out)
+{
+	struct spec_app *a = xmalloc(sizeof(*a));
+	int rc;
+	app_init(a);
+	if ((rc = spec_table_parse(c, root, a, &app_doc_table)) < 0) {
+		app_free(a);
+		return rc;
+	}
+	a->source = spec_position(c->file, root);
+	*out = a;
+	return 0;
+}
+
+static const char *app_kind_name(const void *obj)
+{
+	return ((const struct spec_app *)obj)->name;
+}
+
+static const char *app_kind_source(const void *obj)
+{
+	return ((const struct spec_app *)obj)->source;
+}
+
+static json_t *app_kind_json(const void *obj)
+{
+	return spec_app_to_json(obj);
+}
+
+static void app_kind_free(void *obj)
+{
+	spec_app_unref(obj);
+}
+
+static int tmpl_kind_parse(struct spec_pctx *c, const struct snode *root, void **out)
+{
+	struct tmpl t = {0};
+	int rc = spec_table_parse(c, root, &t, &tmpl_doc_table);
+	if (rc == 0) {
+		struct spec_template *st = xcalloc(1, sizeof(*st));
+		st->name = xstrdup(t.name);
+		st->source = spec_position(c->file, root);
+		st->json = spec_table_emit(&tmpl_doc_table, &t);
+		*out = st;
+	}
+	tmpl_release(&t);
+	return rc;
+}
+
+static const char *tmpl_kind_name(const void *obj)
+{
+	return ((const struct spec_template *)obj)->name;
+}
+
+static const char *tmpl_kind_source(const void *obj)
+{
+	return ((const struct spec_template *)obj)->source;
+}
+
+static json_t *tmpl_kind_json(const void *obj)
+{
+	return json_incref(((const struct spec_template *)obj)->json);
+}
+
+static void tmpl_kind_free(void *obj)
+{
+	spec_template_free(obj);
+}
+
+const struct spec_kind spec_kind_app = {"App", app_kind_parse, app_kind_name, app_kind_source,
+					app_kind_json, app_kind_free};
+const struct spec_kind spec_kind_template = {"AnalysisTemplate", tmpl_kind_parse, tmpl_kind_name,
+					     tmpl_kind_source, tmpl_kind_json, tmpl_kind_free};
+
+#define SPEC_MAX_KINDS 32
+
+static const struct spec_kind *kinds[SPEC_MAX_KINDS + 1] = {&spec_kind_app, &spec_kind_template};
+static size_t nkinds = 2;
+
+int spec_kind_register(const struct spec_kind *kind)
+{
+	SW_ASSERT(kind && kind->name && kind->parse && kind->name_of && kind->source_of &&
+		  kind->to_json && kind->free);
+	if (spec_kind_find(kind->name))
+		return kind == spec_kind_find(kind->name) ? 0 : -1;
+	if (nkinds == SPEC_MAX_KINDS)
+		return -1;
+	kinds[nkinds++] = kind;
+	return 0;
+}
+
+const struct spec_kind *spec_kind_find(const char *name)
+{
+	for (size_t i = 0; name && i < nkinds; i++)
+		if (strcmp(kinds[i]->name, name) == 0)
+			return kinds[i];
+	return NULL;
 }
 
 /*
- * Checks the document's kind and parses it with that kind's table. On
- * success exactly one of *app_out / *tmpl_out is set.
+ * Checks the document's kind and parses it with that kind's parser. `want`
+ * (or NULL for any) is the kind the caller expects.
  */
-static int parse_document(struct pctx *c, const struct snode *root, struct spec_app **app_out,
-			  struct spec_template **tmpl_out)
+static int parse_document(struct spec_pctx *c, const struct snode *root,
+			  const struct spec_kind **kind_out, void **obj_out)
 {
 	char gotbuf[128];
 	const struct snode *kind;
-	int rc = -1;
 
-	*app_out = NULL;
-	*tmpl_out = NULL;
+	*kind_out = NULL;
+	*obj_out = NULL;
 	if (root->type != SN_MAP)
-		return perr(c, root, "document must be a mapping, got %s", GOT(root));
+		return spec_perr(c, root, "document must be a mapping, got %s", SPEC_GOT(root));
 	kind = snode_get(root, "kind");
 	if (!kind || kind->type == SN_NULL)
-		return perr(c, root, "missing required field \"kind\" in document");
-	if (kind->type == SN_SCALAR && strcmp(kind->text, "App") == 0) {
-		struct spec_app *a = xmalloc(sizeof(*a));
-		app_init(a);
-		c->root = "App";
-		if ((rc = table_parse(c, root, a, &app_doc_table)) < 0) {
-			app_free(a);
-			return rc;
-		}
-		a->source = position(c->file, root);
-		*app_out = a;
-		return 0;
-	}
-	if (kind->type == SN_SCALAR && strcmp(kind->text, "AnalysisTemplate") == 0) {
-		struct tmpl t = {0};
-		c->root = "AnalysisTemplate";
-		if ((rc = table_parse(c, root, &t, &tmpl_doc_table)) == 0) {
-			struct spec_template *st = xcalloc(1, sizeof(*st));
-			st->name = xstrdup(t.name);
-			st->source = position(c->file, root);
-			st->json = table_emit(&tmpl_doc_table, &t);
-			*tmpl_out = st;
-		}
-		tmpl_release(&t);
+		return spec_perr(c, root, "missing required field \"kind\" in document");
+	const struct spec_kind *k = kind->type == SN_SCALAR ? spec_kind_find(kind->text) : NULL;
+	if (k) {
+		c->root = k->name;
+		int rc = k->parse(c, root, obj_out);
+		if (rc == 0)
+			*kind_out = k;
 		return rc;
 	}
+	const char *names[SPEC_MAX_KINDS + 1];
 	struct buf b = BUF_INIT;
-	buf_addf(&b, "unknown kind %s, expected \"App\" or \"AnalysisTemplate\"", GOT(kind));
+	buf_addf(&b, "unknown kind %s, expected ", SPEC_GOT(kind));
+	for (size_t i = 0; i < nkinds; i++) {
+		names[i] = kinds[i]->name;
+		buf_addf(&b, "%s\"%s\"", i == 0 ? "" : i + 1 == nkinds ? " or " : ", ", names[i]);
+	}
+	names[nkinds] = NULL;
 	if (kind->type == SN_SCALAR)
-		add_suggestion(&b, kind->text, kinds);
-	perr(c, kind, "%s", b.s);
+		spec_add_suggestion(&b, kind->text, names);
+	spec_perr(c, kind, "%s", b.s);
 	buf_release(&b);
 	return -1;
 }
 
-static int add_document(struct spec_set *set, struct pctx *c, const struct snode *root)
+/* The documents of `kind` in set, as an array the set owns. */
+static void ***slot_of(struct spec_set *set, const struct spec_kind *kind, size_t **n)
 {
-	struct spec_app *a = NULL;
-	struct spec_template *t = NULL;
+	if (kind == &spec_kind_app) {
+		*n = &set->napps;
+		return (void ***)&set->apps;
+	}
+	if (kind == &spec_kind_template) {
+		*n = &set->ntemplates;
+		return (void ***)&set->templates;
+	}
+	return NULL;
+}
+
+static int add_document(struct spec_set *set, struct spec_pctx *c, const struct snode *root)
+{
+	const struct spec_kind *kind;
+	void *obj;
 	const struct snode *name = snode_get(snode_get(root, "metadata"), "name");
 	int rc;
 
-	if ((rc = parse_document(c, root, &a, &t)) < 0)
+	if ((rc = parse_document(c, root, &kind, &obj)) < 0)
 		return rc;
-	if (a) {
-		for (size_t i = 0; i < set->napps; i++)
-			if (strcmp(set->apps[i]->name, a->name) == 0) {
-				rc = perr(c, name, "duplicate App \"%s\" (first defined at %s)", a->name,
-					  set->apps[i]->source);
-				spec_app_unref(a);
-				return rc;
-			}
-		set->apps = xrealloc(set->apps, (set->napps + 1) * sizeof(*set->apps));
-		set->apps[set->napps++] = a;
-	} else {
-		for (size_t i = 0; i < set->ntemplates; i++)
-			if (strcmp(set->templates[i]->name, t->name) == 0) {
-				rc = perr(c, name, "duplicate AnalysisTemplate \"%s\" (first defined at %s)",
-					  t->name, set->templates[i]->source);
-				spec_template_free(t);
-				return rc;
-			}
-		set->templates = xrealloc(set->templates, (set->ntemplates + 1) * sizeof(*set->templates));
-		set->templates[set->ntemplates++] = t;
+	const char *nm = kind->name_of(obj);
+	for (size_t i = 0; i < set->ndocs; i++)
+		if (set->docs[i].kind == kind && strcmp(kind->name_of(set->docs[i].obj), nm) == 0) {
+			rc = spec_perr(c, name, "duplicate %s \"%s\" (first defined at %s)", kind->name,
+				       nm, kind->source_of(set->docs[i].obj));
+			kind->free(obj);
+			return rc;
+		}
+	size_t *n;
+	void ***arr = slot_of(set, kind, &n);
+	if (arr) {
+		*arr = xrealloc(*arr, (*n + 1) * sizeof(**arr));
+		(*arr)[(*n)++] = obj;
 	}
+	set->docs = xrealloc(set->docs, (set->ndocs + 1) * sizeof(*set->docs));
+	set->docs[set->ndocs++] = (struct spec_doc){kind, obj};
 	return 0;
 }
 
@@ -2047,7 +1294,7 @@ static int parse_into(struct spec_set *set, const char *text, size_t len, const 
 {
 	struct snode **docs = NULL;
 	size_t ndocs = 0, used = 0;
-	struct pctx c = {.file = file, .err = err, .path = BUF_INIT, .root = "document"};
+	struct spec_pctx c = {.file = file, .err = err, .path = BUF_INIT, .root = "document"};
 	int rc = -1;
 
 	if (len > SPEC_MAX_FILE)
@@ -2214,10 +1461,10 @@ out:
 
 void spec_set_release(struct spec_set *set)
 {
-	for (size_t i = 0; i < set->napps; i++)
-		spec_app_unref(set->apps[i]);
-	for (size_t i = 0; i < set->ntemplates; i++)
-		spec_template_free(set->templates[i]);
+	/* every document is in docs; apps and templates are views of it */
+	for (size_t i = 0; i < set->ndocs; i++)
+		set->docs[i].kind->free(set->docs[i].obj);
+	free(set->docs);
 	free(set->apps);
 	free(set->templates);
 	memset(set, 0, sizeof(*set));
@@ -2254,28 +1501,33 @@ void spec_app_unref(struct spec_app *app)
 
 json_t *spec_app_to_json(const struct spec_app *app)
 {
-	return table_emit(&app_doc_table, app);
+	return spec_table_emit(&app_doc_table, app);
 }
 
-static int from_json(const json_t *json, const char *want, struct spec_app **app_out,
-		     struct spec_template **tmpl_out, struct sw_err *err)
+int spec_doc_from_json(const struct spec_kind *want, void **out, const json_t *json,
+		       struct sw_err *err)
 {
 	struct snode *root = NULL;
-	struct pctx c = {.file = "json", .err = err, .path = BUF_INIT, .root = "document"};
+	struct spec_pctx c = {.file = "json", .err = err, .path = BUF_INIT, .root = "document"};
+	const struct spec_kind *kind = NULL;
 	int rc = -1;
 
-	*app_out = NULL;
-	*tmpl_out = NULL;
+	*out = NULL;
 	if (snode_from_json(&root, json, "json", err) < 0)
 		goto out;
 	c.dir = dir_of("x");
-	const struct snode *kind = snode_get(root, "kind");
-	if (kind && kind->type == SN_SCALAR && strcmp(kind->text, want) != 0) {
+	const struct snode *k = snode_get(root, "kind");
+	if (k && k->type == SN_SCALAR && strcmp(k->text, want->name) != 0) {
 		char gotbuf[128];
-		sw_errf(err, -1, "json: expected kind \"%s\", got %s", want, GOT(kind));
+		sw_errf(err, -1, "json: expected kind \"%s\", got %s", want->name, SPEC_GOT(k));
 		goto out;
 	}
-	rc = parse_document(&c, root, app_out, tmpl_out);
+	rc = parse_document(&c, root, &kind, out);
+	if (rc == 0 && kind != want) { /* a document without "kind" */
+		kind->free(*out);
+		*out = NULL;
+		rc = sw_errf(err, -1, "json: expected kind \"%s\"", want->name);
+	}
 out:
 	snode_free(root);
 	free((char *)c.dir);
@@ -2285,8 +1537,7 @@ out:
 
 int spec_app_from_json(struct spec_app **out, const json_t *json, struct sw_err *err)
 {
-	struct spec_template *t = NULL;
-	int rc = from_json(json, "App", out, &t, err);
+	int rc = spec_doc_from_json(&spec_kind_app, (void **)out, json, err);
 	if (rc == 0) {
 		free((*out)->source);
 		(*out)->source = xstrdup("json");
@@ -2296,8 +1547,7 @@ int spec_app_from_json(struct spec_app **out, const json_t *json, struct sw_err 
 
 int spec_template_from_json(struct spec_template **out, const json_t *json, struct sw_err *err)
 {
-	struct spec_app *a = NULL;
-	int rc = from_json(json, "AnalysisTemplate", &a, out, err);
+	int rc = spec_doc_from_json(&spec_kind_template, (void **)out, json, err);
 	if (rc == 0) {
 		free((*out)->source);
 		(*out)->source = xstrdup("json");

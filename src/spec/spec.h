@@ -6,9 +6,10 @@
  *	app.yaml:12:5: replicas must be a positive integer, got "two"
  *	app.yaml:7:3: unknown field "replica" in spec (did you mean "replicas"?)
  *
- * Kinds: `App` and `AnalysisTemplate` (apiVersion `slipway/v1`). Field
- * names follow Argo Rollouts where the idea is the same. The reference is
- * docs/documents.md.
+ * Kinds: `App` and `AnalysisTemplate` (apiVersion `slipway/v1`) are built
+ * in; modules register their own (spec_kind_register, below). Field names
+ * follow Argo Rollouts where the idea is the same. The reference is
+ * docs/documents.md; the field-table engine is fields.h.
  *
  * A parsed App also round-trips through canonical JSON (sorted keys, no
  * whitespace): that text is what the store keeps as a revision, and its
@@ -154,13 +155,68 @@ struct spec_template {
 	json_t *json;            /* the validated spec as canonical JSON (owned) */
 };
 
+/*
+ * Kinds of documents. App and AnalysisTemplate are built in; every other
+ * kind is brought by its module (Source by gitops, Pipeline by pipeline,
+ * Image and Policy by supply...), which describes it with the field tables
+ * of fields.h and registers it once, before anything is parsed:
+ *
+ *	static const struct spec_kind source_kind = {"Source", source_parse,
+ *		source_name, source_source, source_json, source_free};
+ *	spec_kind_register(&source_kind);
+ *
+ * Then every parse (files, directories, API bodies, JSON from the store)
+ * knows the kind, and its documents arrive in spec_set.docs. No central
+ * switch names the kinds.
+ */
+struct spec_pctx;
+struct snode;
+
+struct spec_kind {
+	const char *name;        /* the document's `kind`, e.g. "Source" */
+	/* Parses one whole document (apiVersion, kind, metadata, spec) into a
+	 * new object; on failure frees what it made and returns -1, the
+	 * message set through spec_perr(c, ...). */
+	int (*parse)(struct spec_pctx *c, const struct snode *doc, void **out);
+	const char *(*name_of)(const void *obj);   /* metadata.name */
+	const char *(*source_of)(const void *obj); /* "file:line:col" of the document */
+	json_t *(*to_json)(const void *obj);       /* canonical JSON (new reference) */
+	void (*free)(void *obj);
+};
+
+extern const struct spec_kind spec_kind_app;
+extern const struct spec_kind spec_kind_template;
+
+/* Adds a kind. Returns 0 (also when this very kind is registered already),
+ * or -1 when another kind has the name or the registry (32) is full. Not
+ * thread-safe: register at start-up. */
+int spec_kind_register(const struct spec_kind *kind);
+/* The kind named `name`, or NULL. */
+const struct spec_kind *spec_kind_find(const char *name);
+
+/* One document of a set. */
+struct spec_doc {
+	const struct spec_kind *kind;
+	void *obj;               /* the kind's object (struct spec_app * for App) */
+};
+
 /* What one parse of a file or directory yields. */
 struct spec_set {
-	struct spec_app **apps;
+	struct spec_doc *docs;   /* every document, in file order; owns the objects */
+	size_t ndocs;
+	struct spec_app **apps;  /* the App documents of docs (borrowed) */
 	size_t napps;
-	struct spec_template **templates;
+	struct spec_template **templates; /* the AnalysisTemplate documents (borrowed) */
 	size_t ntemplates;
 };
+
+/* Inverse of kind->to_json: validates as the YAML path does (messages
+ * start with "json: "). Returns 0 and the object in *out, or -1. */
+int spec_doc_from_json(const struct spec_kind *kind, void **out, const json_t *json,
+		       struct sw_err *err);
+
+/* "file:line:col" of a node (1:1 when it has no position); caller frees. */
+char *spec_position(const char *file, const struct snode *n);
 
 /*
  * Parses `path` (a file or a directory whose *.yaml / *.yml files are read
@@ -182,7 +238,7 @@ int spec_parse_text(struct spec_set *out, const char *text, size_t len,
 /* Frees everything in set (apps are unref'd) and zeroes it. */
 void spec_set_release(struct spec_set *set);
 
-/* Frees a template taken out of a set (set its slot to NULL first). */
+/* Frees a template from spec_template_from_json (a set frees its own). */
 void spec_template_free(struct spec_template *t);
 /* Inverse of spec_template.json; validates as the YAML path does. */
 int spec_template_from_json(struct spec_template **out, const json_t *json, struct sw_err *err);
