@@ -1105,7 +1105,7 @@ out:
 	return ret;
 }
 
-int proxy_main(const struct proxy_main_options *opt)
+int proxy_run(const struct proxy_main_options *opt)
 {
 	struct ctl ctl = {.lock_fd = -1, .opt = opt, .upg = {.chan = -1}};
 	struct sw_err err = {0};

@@ -142,6 +142,13 @@ struct proxy_main_options {
 	const char *access_log;
 	uint64_t header_timeout_ms;   /* 0 = default; lowered by tests */
 };
-int proxy_main(const struct proxy_main_options *opt);
+int proxy_run(const struct proxy_main_options *opt);
+
+/*
+ * `slipway proxy [options]` (src/proxy/main.c): argv[0] is "proxy"; parses
+ * the options into proxy_main_options and calls proxy_run. Returns the exit
+ * code (2 on a usage error).
+ */
+int proxy_main(int argc, char **argv);
 
 #endif

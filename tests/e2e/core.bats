@@ -290,6 +290,20 @@ load helpers
 	[ "$status" -eq 0 ]
 }
 
+@test "a usage error names the command's help, and the hint works when pasted" {
+	run slipway get --x
+	[ "$status" -eq 2 ]
+	[[ "$output" == *'slipway get: unknown option "--x" (see `slipway get --help`)'* ]]
+	hint=${output##*see \`}
+	hint=${hint%%\`*}
+	[ "$hint" = "slipway get --help" ]
+	run "$SLIPWAY_BIN" ${hint#slipway }
+	[ "$status" -eq 0 ]
+	[[ "$output" == "usage: slipway get"* ]]
+	run slipway frobnicate
+	[[ "$output" == *'(see `slipway --help`)'* ]]
+}
+
 @test "usage errors exit 2, help exits 0, no daemon exits 1 with a hint" {
 	run slipway frobnicate
 	[ "$status" -eq 2 ]

@@ -1,0 +1,114 @@
+/* The CLI's side of the API: one call, polling a rollout, JSON helpers. */
+#include "cli_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/buf.h"
+#include "core/core.h"
+
+const struct sw_opt cli_json_options[] = {CLI_OPT_JSON(struct cli_json_opts), {0}};
+
+int cli_call(struct cli *c, const char *method, const char *path, json_t *body, json_t **out)
+{
+	struct buf resp = BUF_INIT;
+	struct sw_err err = {0};
+	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+	int status = 0, r = 1;
+	if (out)
+		*out = NULL;
+	if (api_client_request(&c->client, method, path, text, text ? strlen(text) : 0, &status,
+			       &resp, &err) < 0) {
+		fprintf(stderr, "slipway: %s\n", err.msg);
+		goto out;
+	}
+	json_t *j = json_loadb(resp.s ? resp.s : "", resp.len, 0, NULL);
+	if (status < 200 || status > 299) {
+		const char *msg = json_string_value(json_object_get(j, "error"));
+		fprintf(stderr, "slipway: %s\n", msg ? msg : (resp.len ? resp.s : "request failed"));
+		json_decref(j);
+		goto out;
+	}
+	if (!j) {
+		fprintf(stderr, "slipway: the daemon sent a response that is not JSON\n");
+		goto out;
+	}
+	if (out)
+		*out = j;
+	else
+		json_decref(j);
+	r = 0;
+out:
+	free(text);
+	buf_release(&resp);
+	return r;
+}
+
+int cli_wait_rollout(struct cli *c, const char *name, int64_t revision, uint64_t timeout_ms,
+		     bool quiet)
+{
+	uint64_t deadline = sw_now_ms() + timeout_ms;
+	struct buf path = BUF_INIT;
+	buf_addf(&path, "/v1/apps/%s", name);
+	int r = 1;
+	char last[512] = "";
+	for (;;) {
+		json_t *j = NULL;
+		if (cli_call(c, "GET", path.s, NULL, &j) != 0)
+			break;
+		const char *phase = cli_jstr(j, "phase");
+		char line[512];
+		snprintf(line, sizeof(line), "%s: %s, %lld/%lld ready - %s", name, phase,
+			 cli_jint(j, "ready"), cli_jint(j, "replicas"), cli_jstr(j, "reason"));
+		if (!quiet && strcmp(line, last) != 0) {
+			printf("%s\n", line);
+			fflush(stdout);
+			sw_strlcpy(last, line, sizeof(last));
+		}
+		bool at_rev = revision == 0 || cli_jint(j, "revision") == revision;
+		if (at_rev && strcmp(phase, "Healthy") == 0) {
+			r = 0;
+			json_decref(j);
+			break;
+		}
+		if (at_rev && strcmp(phase, "Degraded") == 0) {
+			json_decref(j);
+			break;
+		}
+		json_decref(j);
+		if (sw_now_ms() > deadline) {
+			fprintf(stderr, "slipway: %s did not finish its rollout in time\n", name);
+			break;
+		}
+		struct timespec ts = {0, 200 * 1000000L};
+		nanosleep(&ts, NULL);
+	}
+	buf_release(&path);
+	return r;
+}
+
+void cli_json_print(json_t *j)
+{
+	char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	printf("%s\n", s);
+	free(s);
+}
+
+void cli_json_print_line(json_t *j)
+{
+	char *s = json_dumps(j, JSON_COMPACT);
+	printf("%s\n", s);
+	free(s);
+}
+
+const char *cli_jstr(json_t *o, const char *key)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+	return s ? s : "";
+}
+
+long long cli_jint(json_t *o, const char *key)
+{
+	return (long long)json_integer_value(json_object_get(o, key));
+}

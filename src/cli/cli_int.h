@@ -1,0 +1,104 @@
+/*
+ * cli_int: what the CLI's command files share. A command is one file,
+ * src/cli/cmd_NAME.c, that defines `const struct cli_command cli_cmd_NAME`
+ * (its row in the command table of cli.c) with its options as a table of
+ * `struct sw_opt` (core/opt.h); the row's usage is what both parses the
+ * command's argv and prints its --help.
+ */
+#ifndef SW_CLI_INT_H
+#define SW_CLI_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <jansson.h>
+
+#include "api/api.h"
+#include "core/opt.h"
+
+/* What every command gets: where the daemon is. */
+struct cli {
+	const char *state_dir;
+	struct api_client client;
+};
+
+struct cli_command {
+	const char *summary; /* one line in `slipway --help` */
+	/*
+	 * Runs the command; argv[0] is its name. Returns the exit code: 0
+	 * success, 1 failure, 2 usage error. NULL for the roles that src/main.c
+	 * runs itself (serve, proxy), listed here for `slipway --help` only.
+	 */
+	int (*run)(struct cli *c, int argc, char **argv);
+	struct sw_opt_usage usage; /* name, arguments, options, help */
+};
+
+extern const struct cli_command cli_cmd_apply, cli_cmd_get, cli_cmd_status, cli_cmd_history,
+	cli_cmd_logs, cli_cmd_rollout, cli_cmd_analysis, cli_cmd_routes, cli_cmd_events,
+	cli_cmd_rollback, cli_cmd_delete, cli_cmd_token, cli_cmd_validate, cli_cmd_version,
+	cli_cmd_upgrade;
+
+/* The options of a command whose only option is --json. */
+struct cli_json_opts {
+	bool json;
+};
+
+/* The --json row, for a command whose option struct has `bool json`. */
+#define CLI_OPT_JSON(type)                                                            \
+	{                                                                              \
+		.name = "json", .kind = SW_OPT_FLAG, .offset = SW_OPT_AT(type, json, bool), \
+		.help = "print the answer as JSON",                           \
+	}
+
+extern const struct sw_opt cli_json_options[];
+
+/* ---- the API ---- */
+
+/*
+ * One API call. Returns 0 with *out (may be NULL; the caller owns it) on a
+ * 2xx answer; prints the daemon's error and returns 1 otherwise.
+ */
+int cli_call(struct cli *c, const char *method, const char *path, json_t *body, json_t **out);
+
+/* Polls an app until its rollout of `revision` (0: any) ends. Prints each
+ * change of state unless quiet. Returns 0 Healthy, 1 otherwise. */
+int cli_wait_rollout(struct cli *c, const char *name, int64_t revision, uint64_t timeout_ms,
+		     bool quiet);
+
+/* ---- JSON ---- */
+
+/* Prints j indented, in its key order, and a newline. */
+void cli_json_print(json_t *j);
+/* Prints j on one line (for streams of objects). */
+void cli_json_print_line(json_t *j);
+/* o[key] as a string, "" when absent or not a string. */
+const char *cli_jstr(json_t *o, const char *key);
+/* o[key] as an integer, 0 when absent. */
+long long cli_jint(json_t *o, const char *key);
+
+/* ---- tables (table.c): aligned text for the human output ---- */
+
+struct cli_table {
+	size_t ncols;
+	char **cells; /* row-major, nrows * ncols, owned */
+	size_t nrows;
+};
+
+/* The first row added is the header. */
+void cli_table_init(struct cli_table *t, size_t ncols);
+/* Adds a row of ncols strings (copied; NULL prints as ""). */
+void cli_table_row(struct cli_table *t, ...);
+/* Prints columns left-aligned, separated by three spaces. */
+void cli_table_print(const struct cli_table *t, FILE *f);
+void cli_table_release(struct cli_table *t);
+
+/* Formats the number v times mul with unit ("99.50%"), or "-" when v is not
+ * a number (no data yet): one decimal, two when mul > 1. */
+void cli_fmt_metric(char *out, size_t size, json_t *v, double mul, const char *unit);
+/* Prints the table of an app's revision groups (weight, ready, request rate,
+ * success rate, p99), as `status` and `rollout status` show it. */
+void cli_print_groups(json_t *groups);
+
+#endif

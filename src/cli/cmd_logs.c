@@ -1,0 +1,110 @@
+/* slipway logs APP: the output of an app's instances, optionally followed. */
+#include "cli_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/buf.h"
+
+struct logs_opts {
+	const char *instance;
+	bool follow;
+	long long tail;
+	bool json;
+};
+
+static const struct sw_opt options[] = {
+	{.name = "instance", .letter = 'i', .kind = SW_OPT_STRING,
+	 .offset = SW_OPT_AT(struct logs_opts, instance, const char *), .value = "ID",
+	 .help = "only this instance's output"},
+	{.name = "follow", .letter = 'f', .kind = SW_OPT_FLAG,
+	 .offset = SW_OPT_AT(struct logs_opts, follow, bool), .help = "keep following the output"},
+	{.name = "tail", .kind = SW_OPT_INT, .offset = SW_OPT_AT(struct logs_opts, tail, long long),
+	 .value = "BYTES", .expect = "be a number of bytes", .min = 0,
+	 .help = "start this many bytes before the end (default 16384)"},
+	CLI_OPT_JSON(struct logs_opts),
+	{0},
+};
+
+/* Prints an instance's text, each line prefixed with "[ID] " when asked. */
+static void print_text(json_t *x, bool prefix)
+{
+	const char *text = cli_jstr(x, "text");
+	while (*text) {
+		const char *nl = strchr(text, '\n');
+		size_t len = nl ? (size_t)(nl - text + 1) : strlen(text);
+		if (prefix)
+			printf("[%s] ", cli_jstr(x, "id"));
+		fwrite(text, 1, len, stdout);
+		if (!nl)
+			fputc('\n', stdout);
+		text += len;
+	}
+}
+
+/*
+ * One request for what the instances wrote after `offsets` ("ID:OFFSET,..."
+ * from the previous answer; empty the first time); prints it and replaces
+ * offsets with where the next request starts.
+ */
+static int print_once(struct cli *c, const struct logs_opts *o, const char *app,
+		      struct buf *offsets)
+{
+	struct buf path = BUF_INIT;
+	json_t *j = NULL;
+	buf_addf(&path, "/v1/apps/%s/logs?tail=%lld", app, o->tail);
+	if (o->instance)
+		buf_addf(&path, "&instance=%s", o->instance);
+	if (offsets->len)
+		buf_addf(&path, "&offsets=%s", offsets->s);
+	int r = cli_call(c, "GET", path.s, NULL, &j);
+	buf_release(&path);
+	if (r)
+		return r;
+	json_t *insts = json_object_get(j, "instances");
+	bool prefix = json_array_size(insts) > 1 || !o->instance;
+	buf_reset(offsets);
+	size_t i;
+	json_t *x;
+	json_array_foreach(insts, i, x) {
+		if (o->json)
+			cli_json_print_line(x);
+		else
+			print_text(x, prefix);
+		buf_addf(offsets, "%s%s:%lld", offsets->len ? "," : "", cli_jstr(x, "id"),
+			 cli_jint(x, "offset"));
+	}
+	fflush(stdout);
+	json_decref(j);
+	return 0;
+}
+
+static int run(struct cli *c, int argc, char **argv)
+{
+	struct logs_opts o = {.tail = 16384};
+	int n = sw_opt_parse(&cli_cmd_logs.usage, &o, argc, argv);
+	if (n < 0)
+		return SW_OPT_EXIT(n);
+	struct buf offsets = BUF_INIT;
+	int r;
+	while ((r = print_once(c, &o, argv[1], &offsets)) == 0 && o.follow) {
+		struct timespec ts = {0, 500 * 1000000L};
+		nanosleep(&ts, NULL);
+	}
+	buf_release(&offsets);
+	return r;
+}
+
+const struct cli_command cli_cmd_logs = {
+	.summary = "print the output of an app's instances",
+	.run = run,
+	.usage = {
+		.name = "logs",
+		.args = "APP",
+		.min_args = 1,
+		.max_args = 1,
+		.opts = options,
+		.help = "Prints the output of the app's instances; -f keeps following it.",
+	},
+};

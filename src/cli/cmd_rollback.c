@@ -1,0 +1,59 @@
+/* slipway rollback APP: roll out an earlier revision. */
+#include "cli_int.h"
+
+#include "core/buf.h"
+
+struct rollback_opts {
+	long long to;
+	bool wait, json;
+};
+
+static const struct sw_opt options[] = {
+	{.name = "to", .kind = SW_OPT_INT, .offset = SW_OPT_AT(struct rollback_opts, to, long long),
+	 .value = "REVISION", .expect = "be a revision number", .min = 1,
+	 .help = "the revision to go back to (default: the one before)"},
+	{.name = "wait", .kind = SW_OPT_FLAG, .offset = SW_OPT_AT(struct rollback_opts, wait, bool),
+	 .help = "wait until the app is Healthy (exit 0) or Degraded (exit 1)"},
+	CLI_OPT_JSON(struct rollback_opts),
+	{0},
+};
+
+static int run(struct cli *c, int argc, char **argv)
+{
+	struct rollback_opts o = {0};
+	int n = sw_opt_parse(&cli_cmd_rollback.usage, &o, argc, argv);
+	if (n < 0)
+		return SW_OPT_EXIT(n);
+	json_t *body = o.to ? json_pack("{s:I}", "to", (json_int_t)o.to) : json_object();
+	struct buf path = BUF_INIT;
+	buf_addf(&path, "/v1/apps/%s/rollback", argv[1]);
+	json_t *j = NULL;
+	int r = cli_call(c, "POST", path.s, body, &j);
+	buf_release(&path);
+	json_decref(body);
+	if (r)
+		return r;
+	if (o.json)
+		cli_json_print(j);
+	else
+		printf("app/%s %s (revision %lld)\n", cli_jstr(j, "name"), cli_jstr(j, "result"),
+		       cli_jint(j, "revision"));
+	if (o.wait)
+		r = cli_wait_rollout(c, argv[1], cli_jint(j, "revision"), 300000, o.json);
+	json_decref(j);
+	return r;
+}
+
+const struct cli_command cli_cmd_rollback = {
+	.summary = "roll an app out to an earlier revision",
+	.run = run,
+	.usage = {
+		.name = "rollback",
+		.args = "APP",
+		.min_args = 1,
+		.max_args = 1,
+		.opts = options,
+		.help = "Rolls the app out to an earlier revision (default: the one before),\n"
+			"one instance at a time like any update.",
+	},
+};

@@ -1,0 +1,114 @@
+/*
+ * slipway token create NAME --role ROLE | list | revoke NAME: the TCP API's
+ * tokens. A new token is printed alone on stdout (TOKEN=$(slipway token
+ * create ...) works), once.
+ */
+#include "cli_int.h"
+
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "core/buf.h"
+
+struct token_opts {
+	const char *role;
+	bool json;
+};
+
+static const struct sw_opt options[] = {
+	{.name = "role", .kind = SW_OPT_STRING, .offset = SW_OPT_AT(struct token_opts, role, const char *),
+	 .value = "admin|deployer|viewer", .help = "create: what the token may do"},
+	CLI_OPT_JSON(struct token_opts),
+	{0},
+};
+
+static void print_list(json_t *j)
+{
+	struct cli_table t;
+	cli_table_init(&t, 4);
+	cli_table_row(&t, "NAME", "ROLE", "CREATED", "LAST USED");
+	size_t i;
+	json_t *x;
+	json_array_foreach(json_object_get(j, "tokens"), i, x)
+		cli_table_row(&t, cli_jstr(x, "name"), cli_jstr(x, "role"), cli_jstr(x, "created"),
+			      *cli_jstr(x, "lastUsed") ? cli_jstr(x, "lastUsed") : "never");
+	cli_table_print(&t, stdout);
+	cli_table_release(&t);
+}
+
+static int run(struct cli *c, int argc, char **argv)
+{
+	struct token_opts o = {0};
+	int n = sw_opt_parse(&cli_cmd_token.usage, &o, argc, argv);
+	if (n < 0)
+		return SW_OPT_EXIT(n);
+	const char *action = argv[1];
+	const char *name = n > 1 ? argv[2] : NULL;
+	bool create = strcmp(action, "create") == 0, revoke = strcmp(action, "revoke") == 0;
+	bool list = strcmp(action, "list") == 0;
+	json_t *j = NULL, *body = NULL;
+	struct buf path = BUF_INIT;
+	int r = 1;
+
+	if (!create && !revoke && !list)
+		return sw_opt_error("token", "unknown action \"%s\" (create, list, revoke)", action);
+	if ((create || revoke) && !name)
+		return sw_opt_error("token", "%s needs a token NAME", action);
+	if (list && name)
+		return sw_opt_error("token", "unexpected argument \"%s\"", name);
+	if (create && !o.role)
+		return sw_opt_error("token", "create needs --role admin|deployer|viewer");
+	if (!create && o.role)
+		return sw_opt_error("token", "--role goes with create");
+	if (create) {
+		body = json_pack("{s:s, s:s}", "name", name, "role", o.role);
+		r = cli_call(c, "POST", "/v1/tokens", body, &j);
+	} else if (revoke) {
+		buf_addf(&path, "/v1/tokens/%s", name);
+		r = cli_call(c, "DELETE", path.s, NULL, &j);
+	} else {
+		r = cli_call(c, "GET", "/v1/tokens", NULL, &j);
+	}
+	if (r)
+		goto out;
+	if (o.json) {
+		cli_json_print(j);
+	} else if (create) {
+		printf("%s\n", cli_jstr(j, "token"));
+		fprintf(stderr, "token \"%s\" (role %s) created; it is shown only this once\n",
+			cli_jstr(j, "name"), cli_jstr(j, "role"));
+	} else if (revoke) {
+		printf("token/%s revoked\n", cli_jstr(j, "name"));
+	} else {
+		print_list(j);
+	}
+out:
+	if (j && create) {
+		/* do not leave the token lying in freed memory */
+		json_t *tok = json_object_get(j, "token");
+		if (json_is_string(tok))
+			OPENSSL_cleanse((char *)json_string_value(tok), json_string_length(tok));
+	}
+	json_decref(j);
+	json_decref(body);
+	buf_release(&path);
+	return r;
+}
+
+const struct cli_command cli_cmd_token = {
+	.summary = "create, list and revoke the TCP API's tokens",
+	.run = run,
+	.usage = {
+		.name = "token",
+		.args = "create NAME | list | revoke NAME",
+		.min_args = 1,
+		.max_args = 2,
+		.opts = options,
+		.help = "Manages the TCP API's tokens. create prints a new token once (only its\n"
+			"SHA-256 is kept); viewer may read, deployer may also apply, roll back,\n"
+			"delete and operate rollouts, admin may do everything, tokens included.\n"
+			"list shows names, roles, creation and last use; revoke stops a token at\n"
+			"once. DIR/token stays an admin token named \"root\".",
+	},
+};

@@ -1,0 +1,111 @@
+/*
+ * `slipway serve`: its options, then daemon_run. (Kept apart from the
+ * daemon's wiring so that the CLI needs no daemon code.)
+ */
+#include "main.h"
+
+#include "daemon.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/core.h"
+#include "core/opt.h"
+
+struct port_range {
+	uint16_t min, max;
+};
+
+struct serve_opts {
+	const char *state_dir, *api, *metrics, *access_log;
+	bool keep_instances;
+	struct port_range ports;
+	uint64_t backoff_ms;
+};
+
+/* "20000-29999": unprivileged, low <= high. */
+static int parse_port_range(void *field, const char *value)
+{
+	struct port_range *p = field;
+	unsigned a, b;
+	char tail;
+	if (sscanf(value, "%u-%u%c", &a, &b, &tail) != 2 || a < 1024 || b > 65535 || a > b)
+		return -1;
+	p->min = (uint16_t)a;
+	p->max = (uint16_t)b;
+	return 0;
+}
+
+static const struct sw_opt options[] = {
+	{.name = "state-dir", .kind = SW_OPT_STRING,
+	 .offset = SW_OPT_AT(struct serve_opts, state_dir, const char *), .value = "DIR",
+	 .help = "where the store, the sockets and the logs live"},
+	{.name = "api", .kind = SW_OPT_STRING, .offset = SW_OPT_AT(struct serve_opts, api, const char *),
+	 .value = "127.0.0.1:PORT", .help = "serve the API on TCP too, with bearer tokens"},
+	{.name = "keep-instances", .kind = SW_OPT_FLAG,
+	 .offset = SW_OPT_AT(struct serve_opts, keep_instances, bool),
+	 .help = "leave the instances and the proxy running on SIGTERM/SIGINT"},
+	{.name = "port-range", .kind = SW_OPT_CUSTOM,
+	 .offset = SW_OPT_AT(struct serve_opts, ports, struct port_range), .value = "MIN-MAX",
+	 .parse = parse_port_range, .expect = "look like 20000-29999",
+	 .help = "the ports instances get"},
+	{.name = "backoff", .kind = SW_OPT_DURATION,
+	 .offset = SW_OPT_AT(struct serve_opts, backoff_ms, uint64_t), .value = "DUR",
+	 .expect = "be a duration like 1s", .min = 1,
+	 .help = "first delay before restarting a crashed instance (default 1s, doubling)"},
+	{.name = "metrics", .kind = SW_OPT_STRING,
+	 .offset = SW_OPT_AT(struct serve_opts, metrics, const char *), .value = "127.0.0.1:PORT",
+	 .help = "make the proxy serve /metrics on TCP, without auth"},
+	{.name = "access-log", .kind = SW_OPT_STRING,
+	 .offset = SW_OPT_AT(struct serve_opts, access_log, const char *), .value = "PATH",
+	 .help = "make the proxy append one JSON line per request"},
+	{0},
+};
+
+static const struct sw_opt_usage usage = {
+	.name = "serve",
+	.opts = options,
+	.help = "Runs the daemon in the foreground. The API listens on DIR/slipway.sock;\n"
+		"--api also serves it on TCP, where requests need `Authorization: Bearer\n"
+		"<token>` with the token in DIR/token. It starts `slipway proxy`, the data\n"
+		"plane, and supervises it; --metrics makes the proxy serve /metrics on TCP\n"
+		"without auth; --access-log makes it append one JSON line per request.\n"
+		"SIGTERM/SIGINT stop it and its instances (unless --keep-instances).\n"
+		"Instances outlive a crashed daemon and are adopted when it starts again.",
+};
+
+int daemon_main(int argc, char **argv)
+{
+	struct serve_opts o = {0};
+	/* the command line an upgrade re-executes: this program, then argv */
+	char **self = xcalloc((size_t)argc + 2, sizeof(*self));
+	self[0] = program_invocation_name;
+	for (int i = 0; i < argc; i++)
+		self[i + 1] = argv[i];
+	int r = sw_opt_parse(&usage, &o, argc, argv);
+	if (r < 0) {
+		r = SW_OPT_EXIT(r);
+		goto out;
+	}
+	if (o.api && strncmp(o.api, "127.0.0.1:", 10) != 0 && strncmp(o.api, "0.0.0.0:", 8) != 0) {
+		r = sw_opt_error("serve", "--api must be IP:PORT like 127.0.0.1:7070, got \"%s\"", o.api);
+		goto out;
+	}
+	struct daemon_options d = {
+		.state_dir = o.state_dir,
+		.api_addr = o.api,
+		.keep_instances = o.keep_instances,
+		.metrics_addr = o.metrics,
+		.access_log = o.access_log,
+		.argv = self,
+		.port_min = o.ports.min,
+		.port_max = o.ports.max,
+		.backoff_initial_ms = o.backoff_ms,
+	};
+	r = daemon_run(&d);
+out:
+	free(self);
+	return r;
+}
