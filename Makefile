@@ -4,9 +4,10 @@
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
+RELEASE_BUILD ?= build-release
 FUZZ_SECONDS ?= 10
 
-.PHONY: all deps build build-asan build-fuzz test test-unit test-asan test-e2e demo bench fuzz fuzz-smoke clean
+.PHONY: all deps build build-asan build-fuzz build-release test test-unit test-asan test-e2e demo bench fuzz fuzz-smoke clean
 
 all: build
 
@@ -33,9 +34,17 @@ $(FUZZ_BUILD)/build.ninja:
 build-fuzz: deps $(FUZZ_BUILD)/build.ninja
 	@ninja -C $(FUZZ_BUILD) >/dev/null || ninja -C $(FUZZ_BUILD)
 
+# What a packager runs: release flags (-O3), no -Werror from us; the test
+# run checks that it builds without a warning.
+$(RELEASE_BUILD)/build.ninja:
+	meson setup $(RELEASE_BUILD) -Dbuildtype=release >/dev/null
+
+# (scripts/test.sh builds it and fails on any warning it prints)
+build-release: deps $(RELEASE_BUILD)/build.ninja
+
 # Everything: unit tests, end-to-end tests, unit tests again under
 # ASan+UBSan, a short run of every fuzz target; one summary line at the end.
-test: build build-asan build-fuzz
+test: build build-asan build-fuzz build-release
 	@./scripts/test.sh all
 
 test-unit: build
@@ -61,4 +70,4 @@ bench: build
 	@./bench/run.sh
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) $(RELEASE_BUILD)

@@ -1,6 +1,7 @@
 #!/bin/bash
 # Runs Slipway's tests and ends with one line "N passed, N failed".
-#   scripts/test.sh all|unit|e2e|asan|fuzz
+#   scripts/test.sh all|checks|unit|e2e|asan|fuzz
+# checks: the dependency rule and a warning-free release build,
 # unit: cmocka tests (build/), e2e: bats scenarios against build/slipway,
 # asan: the unit tests built with ASan+UBSan (build-asan/),
 # fuzz: every libFuzzer target over its corpus for FUZZ_SECONDS (build-fuzz/).
@@ -81,18 +82,40 @@ run_fuzz() {
 	done
 }
 
+# The dependency rule of DESIGN.md, by the includes (scripts/check-deps.sh),
+# and a packager's release build (-O3, no -Werror) without a warning.
+run_checks() {
+	echo "# checks"
+	count_tap deps < <(./scripts/check-deps.sh)
+	if [ -d build-release ]; then
+		local log
+		log=$(ninja -C build-release 2>&1)
+		if grep -q 'warning:' <<<"$log"; then
+			failed=$((failed + 1))
+			failures+=("release build has warnings")
+			echo "not ok release build (meson -Dbuildtype=release) without warnings"
+			grep 'warning:' <<<"$log" | head -20
+		else
+			passed=$((passed + 1))
+			echo "ok release build (meson -Dbuildtype=release) without warnings"
+		fi
+	fi
+}
+
 case "$mode" in
-unit) run_unit build unit ;;
+checks) run_checks ;;
+unit) run_checks; run_unit build unit ;;
 e2e) run_e2e ;;
 asan) run_unit build-asan asan ;;
 fuzz) run_fuzz ;;
 all)
+	run_checks
 	run_unit build unit
 	run_e2e
 	run_unit build-asan asan
 	run_fuzz
 	;;
-*) echo "usage: $0 all|unit|e2e|asan|fuzz" >&2; exit 2 ;;
+*) echo "usage: $0 all|checks|unit|e2e|asan|fuzz" >&2; exit 2 ;;
 esac
 
 if [ ${#failures[@]} -gt 0 ]; then

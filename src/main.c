@@ -7,7 +7,7 @@
 
 #include "cli/cli.h"
 #include "core/core.h"
-#include "daemon/main.h"
+#include "daemon/daemon.h"
 #include "proxy/proxy.h"
 
 static const struct role {

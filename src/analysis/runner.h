@@ -38,7 +38,10 @@ struct httpc;
  * Where builtin and compare read the data plane's numbers. An implementer
  * (the daemon adapts traffic_get) answers each call exactly once, from the
  * loop, never from inside the call, unless cancelled; after cancel the
- * `data` is never used again. Calls return an id (never 0).
+ * `data` is never used again. Calls return an id (never 0). An answer is
+ * the parsed JSON (borrowed: valid during the callback) and error NULL, or
+ * NULL and an error in words ("the proxy is not reachable"), which becomes
+ * the measurement's reason.
  */
 struct analysis_metrics {
 	/* JSON of GET /v1/stats?window=W (src/proxy/proxy.h): {"series": [...]} */
@@ -51,15 +54,26 @@ struct analysis_metrics {
 	void *impl;
 };
 
+/*
+ * Copied by analysis_runner_new. The callbacks come from the loop, or from
+ * inside analysis_run_start where said. Those from the loop may stop any
+ * run (also the one they report on); none may free the runner.
+ */
 struct analysis_runner_config {
 	uv_loop_t *loop;
 	struct store *store;       /* templates are read from it, measurements go to it */
-	struct httpc *httpc;       /* prometheus and web */
+	struct httpc *httpc;       /* prometheus and web; must outlive the runner */
 	struct analysis_metrics metrics;
-	/* A run's phase changed (never from inside analysis_run_start). */
+	/* A run's phase changed, by a measurement (never from inside
+	 * analysis_run_start: read the initial phase with analysis_run_phase). */
 	void (*on_phase)(const char *app, int64_t run_id, void *data);
-	/* Something to record: "AnalysisStarted", "Measurement", "AnalysisDone",
-	 * "AnalysisError". */
+	/* Something to record, with its message in words:
+	 *   "AnalysisStarted"  "step analysis run 3 of revision 2 started (templates: golden; 2 metrics)"
+	 *   "Measurement"      one that did not succeed: "run 3 golden/latency: ..."
+	 *   "AnalysisDone"     "step analysis run 3 of revision 2: Failed: golden/latency: ..."
+	 *   "AnalysisError"    "step analysis run 3: AnalysisTemplate \"x\" not found (apply it first)"
+	 * AnalysisStarted, AnalysisError and (for a resumed run whose metrics had
+	 * all ended) AnalysisDone come from inside analysis_run_start. */
 	void (*on_event)(const char *app, const char *kind, const char *message, void *data);
 	void *data;
 };
@@ -67,10 +81,13 @@ struct analysis_runner_config {
 struct analysis_runner;
 struct analysis_run;
 
+/* Returns 0 and the runner in *out, or -1 with err (a config without a
+ * loop, store or metrics source). */
 int analysis_runner_new(struct analysis_runner **out, const struct analysis_runner_config *cfg,
 			struct sw_err *err);
 /* Stops every run still going (no callbacks after), then frees; run the
- * loop afterwards so handles close. */
+ * loop afterwards so handles close and exec commands are reaped. NULL is
+ * ignored. */
 void analysis_runner_free(struct analysis_runner *r);
 
 struct analysis_run_params {
@@ -79,28 +96,37 @@ struct analysis_run_params {
 	const char *kind;            /* "step", "background", "prePromotion", "postPromotion" */
 	int64_t revision;            /* under analysis */
 	int64_t stable;              /* the baseline for compare; 0 = none */
-	const struct spec_analysis_ref *ref; /* copied: need not outlive the call */
+	const struct spec_analysis_ref *ref; /* templates and args; read during the call only */
 	bool resumed;                /* a run the last daemon started: count what it stored */
 };
 
 /*
- * Starts a run. Never NULL: a missing or invalid template gives a run
- * whose phase is already Error, with the reason. on_phase is not called
- * from inside this call; read the initial phase with analysis_run_phase.
+ * Starts a run: reads its templates from the store, merges the template's
+ * args with the reference's, builds every metric (conditions compiled,
+ * provider settings parsed into their typed structs), and starts each
+ * metric's timer. Never NULL: a missing or invalid template gives a run
+ * whose phase is already Error, with the reason (an AnalysisError event).
+ * A resumed run first counts the measurements the store holds for its id
+ * (measure.h's rules), so `count` and the limits include them; a metric
+ * already ended is not measured again. on_phase is not called from inside
+ * this call; read the initial phase with analysis_run_phase. Every string
+ * in p is copied.
  */
 struct analysis_run *analysis_run_start(struct analysis_runner *r,
 					const struct analysis_run_params *p);
 
 /* Running, Successful, Failed, Inconclusive or Error (measure.h order). */
 enum measure_phase analysis_run_phase(const struct analysis_run *run);
-/* Which metric decided, with its value and threshold ("" while running). */
+/* Which metric decided, with its value and threshold ("" while running);
+ * valid until the next measurement or analysis_run_stop. */
 const char *analysis_run_reason(const struct analysis_run *run);
 int64_t analysis_run_id(const struct analysis_run *run);
 int64_t analysis_run_revision(const struct analysis_run *run);
 const char *analysis_run_kind(const struct analysis_run *run);
 
 /* Stops a run and frees it: measurements in flight are abandoned (an exec
- * command's group is killed), no callback comes after this. */
+ * command's group is killed), no callback about it comes after this, and
+ * `run` must not be used again. Safe from inside the runner's callbacks. */
 void analysis_run_stop(struct analysis_run *run);
 
 #endif

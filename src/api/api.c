@@ -1,1246 +1,710 @@
 /*
- * The API server: listeners, connections, request parsing (http-parser),
- * routing and response writing.
- *
- * A connection is one `struct conn` whatever carries it: a libuv stream, or
- * nothing at all for api_feed_for_test, where writes append to a buffer.
- * Everything between the bytes coming in and the bytes going out is the same
- * code for both, so the fuzz target exercises the real path.
- *
- * Handlers are synchronous, so a request is answered from the parser's
- * on_message_complete callback and pipelined requests are answered in order
- * simply because their writes are queued in order. After any error response
- * the connection stops parsing and is closed once its writes have drained.
+ * The Slipway API, version 1: each handler decodes its request, calls one
+ * of the engine's use cases or reads, and encodes the answer. Nothing here
+ * decides anything; docs/api.md is the reference.
  */
 #include "api.h"
-#include "api_int.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
-#include <http_parser.h>
-#include <netinet/in.h>
-#include <signal.h>
+#include <fcntl.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
-#define API_MAX_HEADER (16u * 1024)
-#define API_DEFAULT_MAX_BODY (1024u * 1024)
-#define API_DEFAULT_HEADER_TIMEOUT_MS 10000
-#define API_DEFAULT_IDLE_TIMEOUT_MS 60000
-#define API_DEFAULT_MAX_CONNS 256
-/* Stop reading from a client that does not read its responses. */
-#define API_WRITE_HIGH_WATER (1024u * 1024)
-#define API_WRITE_LOW_WATER (64u * 1024)
-/* How long a closing connection waits for its writes to drain and the peer to hang up. */
-#define API_LINGER_MS 5000
+#include <openssl/crypto.h>
 
-struct route {
-	char *method;
-	char *pattern;
-	char **segs; /* pattern segments; "{x}" matches any one non-empty segment */
-	size_t nsegs;
-	api_handler h;
-	void *data;
-};
+#include "analysis/runner.h"
+#include "core/buf.h"
+#include "core/utf8.h"
+#include "store/store.h"
+#include "traffic/traffic.h"
+
+#define LOG_TAIL_DEFAULT (16 * 1024)
+#define LOG_CHUNK_MAX (256 * 1024)
 
 struct api {
-	uv_loop_t *loop;
-	char *unix_path;  /* the socket we created, unlinked by api_free */
-	uv_pipe_t pipe;
-	int has_pipe;
-	uv_tcp_t tcp;
-	int has_tcp;
-	int tcp_port;
-	size_t max_body;
-	uint64_t header_timeout_ms;
-	uint64_t idle_timeout_ms;
-	unsigned max_conns;
-	api_auth_cb auth;
-	void *auth_data;
-	struct route *routes;
-	size_t nroutes;
-	struct conn *conns;       /* socket connections, for api_free */
-	unsigned nconns;          /* live connections, including one being fed */
-	unsigned pending_closes;  /* listener handles whose close callback is due */
-	int freeing;
+	struct api_config cfg;
+	struct engine *e;
+	struct store *store;
 };
 
-struct api_req_priv {
-	const struct route *route;
-	char **segs;  /* decoded path segments */
-	size_t nsegs;
-	char **vals;  /* decoded query values handed out by api_req_query */
-	size_t nvals;
-};
-
-struct conn {
-	struct api *api;
-	struct conn *prev, *next;
-	int tcp;
-	int sock;            /* 1: libuv handles below; 0: writes go to `out` */
-	struct buf *out;
-	union {
-		uv_stream_t stream;
-		uv_tcp_t tcp;
-		uv_pipe_t pipe;
-	} h;
-	uv_timer_t timer;
-	uv_shutdown_t shutdown_req;
-	int open_handles;
-
-	http_parser parser;
-	/* the request being parsed */
-	int in_headers;      /* between message begin and headers complete */
-	size_t header_bytes;
-	struct buf url, field, value, authz, body;
-	int last_was_value;
-	int saw_cl, saw_te, expect_continue;
-	char *path;          /* decoded, "/a/b" */
-	char *query;         /* raw, "" when none */
-	struct api_req_priv priv;
-	char actor[384];     /* the caller; the auth callback's 403 message meanwhile */
-
-	/* set by a callback that wants an error response */
-	int err_status;
-	char err_msg[384];
-	int err_auth;        /* add WWW-Authenticate */
-
-	int stop;            /* stop parsing: close after writes drain */
-	int want_close;      /* graceful close begun */
-	int closing;         /* handles being closed */
-	int paused;          /* reading stopped for backpressure */
-	int peer_eof;        /* the peer ended its input */
-	int shut_done;       /* our shutdown went out: all writes are flushed */
-};
-
-static void conn_close(struct conn *c);
-static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b);
-static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b);
-static void on_shutdown(uv_shutdown_t *req, int status);
-
-/* --- small helpers --- */
-
-static int hexval(int ch)
+/* The HTTP status for an engine error code. */
+static int status_of(int code)
 {
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	if (ch >= 'A' && ch <= 'F')
-		return ch - 'A' + 10;
-	return -1;
-}
-
-/* Percent-decodes s[0..n) into out; fails on a bad escape or a NUL byte. */
-static int pct_decode(const char *s, size_t n, int plus_space, struct buf *out)
-{
-	buf_reset(out);
-	for (size_t i = 0; i < n; i++) {
-		char ch = s[i];
-		if (ch == '%') {
-			if (n - i < 3)
-				return -1;
-			int hi = hexval((unsigned char)s[i + 1]), lo = hexval((unsigned char)s[i + 2]);
-			if (hi < 0 || lo < 0)
-				return -1;
-			ch = (char)(hi * 16 + lo);
-			i += 2;
-		} else if (ch == '+' && plus_space) {
-			ch = ' ';
-		}
-		if (ch == '\0')
-			return -1;
-		buf_addc(out, ch);
-	}
-	return 0;
-}
-
-/* Length of the valid UTF-8 sequence at s (n bytes left), 0 if invalid. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-	unsigned c = s[0];
-	size_t len;
-	unsigned min;
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf) {
-		len = 2;
-		min = 0x80;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		len = 3;
-		min = 0x800;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		len = 4;
-		min = 0x10000;
-	} else {
-		return 0;
-	}
-	if (n < len)
-		return 0;
-	unsigned cp = c & (0x3fu >> (len - 1));
-	for (size_t i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3fu);
-	}
-	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return len;
-}
-
-static int utf8_valid(const char *s, size_t n)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	for (size_t i = 0; i < n;) {
-		size_t k = utf8_seq(p + i, n - i);
-		if (!k)
-			return 0;
-		i += k;
-	}
-	return 1;
-}
-
-static const char *reason(int status)
-{
-	switch (status) {
-	case 100: return "Continue";
-	case 200: return "OK";
-	case 201: return "Created";
-	case 202: return "Accepted";
-	case 204: return "No Content";
-	case 301: return "Moved Permanently";
-	case 302: return "Found";
-	case 304: return "Not Modified";
-	case 400: return "Bad Request";
-	case 401: return "Unauthorized";
-	case 403: return "Forbidden";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 408: return "Request Timeout";
-	case 409: return "Conflict";
-	case 410: return "Gone";
-	case 412: return "Precondition Failed";
-	case 413: return "Content Too Large";
-	case 415: return "Unsupported Media Type";
-	case 422: return "Unprocessable Content";
-	case 423: return "Locked";
-	case 429: return "Too Many Requests";
-	case 431: return "Request Header Fields Too Large";
-	case 500: return "Internal Server Error";
-	case 501: return "Not Implemented";
-	case 502: return "Bad Gateway";
-	case 503: return "Service Unavailable";
-	case 504: return "Gateway Timeout";
-	default: return "Unknown";
+	switch (code) {
+	case SW_EINVAL: return 422;
+	case SW_ENOTFOUND: return 404;
+	case SW_ECONFLICT: return 409;
+	case SW_EEXIST: return 409;
+	case SW_EBUSY: return 503;
+	default: return 500;
 	}
 }
 
-/* --- responses --- */
-
-void api_resp_json(struct api_resp *resp, int status, json_t *j)
+static void engine_error(struct http_resp *resp, int code, const struct sw_err *err)
 {
-	char *s = j ? json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
-	json_decref(j);
-	buf_reset(&resp->body);
-	resp->content_type = "application/json";
-	if (!s) {
-		resp->status = 500;
-		buf_adds(&resp->body, "{\"error\":\"cannot encode the response\"}\n");
-		return;
-	}
-	resp->status = status;
-	buf_adds(&resp->body, s);
-	buf_addc(&resp->body, '\n');
-	free(s);
-}
-
-void api_resp_error(struct api_resp *resp, int status, const char *fmt, ...)
-{
-	struct buf raw = BUF_INIT, clean = BUF_INIT;
-	va_list ap;
-	va_start(ap, fmt);
-	buf_vaddf(&raw, fmt, ap);
-	va_end(ap);
-	/* Messages may quote request bytes; jansson wants valid UTF-8. */
-	const unsigned char *p = (const unsigned char *)buf_str(&raw);
-	for (size_t i = 0; i < raw.len;) {
-		size_t k = utf8_seq(p + i, raw.len - i);
-		if (k) {
-			buf_add(&clean, p + i, k);
-			i += k;
-		} else {
-			buf_addc(&clean, '?');
-			i++;
-		}
-	}
-	api_resp_json(resp, status, json_pack("{s:s}", "error", buf_str(&clean)));
-	buf_release(&raw);
-	buf_release(&clean);
-}
-
-/* --- requests --- */
-
-const char *api_req_param(const struct api_req *req, const char *name)
-{
-	const struct api_req_priv *pv = req->priv;
-	if (!pv || !pv->route || !name)
-		return NULL;
-	size_t nl = strlen(name);
-	for (size_t i = 0; i < pv->route->nsegs && i < pv->nsegs; i++) {
-		const char *s = pv->route->segs[i];
-		size_t sl = strlen(s);
-		if (sl == nl + 2 && s[0] == '{' && s[sl - 1] == '}' && memcmp(s + 1, name, nl) == 0)
-			return pv->segs[i];
-	}
-	return NULL;
-}
-
-const char *api_req_query(const struct api_req *req, const char *name)
-{
-	struct api_req_priv *pv = req->priv;
-	const char *q = req->query;
-	struct buf key = BUF_INIT, val = BUF_INIT;
-	const char *found = NULL;
-	if (!pv || !q || !name)
-		return NULL;
-	while (*q) {
-		size_t n = strcspn(q, "&");
-		const char *eq = memchr(q, '=', n);
-		size_t kl = eq ? (size_t)(eq - q) : n;
-		if (pct_decode(q, kl, 1, &key) == 0 && strcmp(buf_str(&key), name) == 0) {
-			if (eq && pct_decode(eq + 1, n - kl - 1, 1, &val) < 0)
-				break;
-			if (!eq)
-				buf_reset(&val);
-			pv->vals = xrealloc(pv->vals, (pv->nvals + 1) * sizeof(*pv->vals));
-			pv->vals[pv->nvals] = xstrdup(buf_str(&val));
-			found = pv->vals[pv->nvals++];
-			break;
-		}
-		q += n;
-		if (*q == '&')
-			q++;
-	}
-	buf_release(&key);
-	buf_release(&val);
-	return found;
-}
-
-/* Every pair must decode to UTF-8 without NULs, so handlers see clean text. */
-static int query_valid(const char *q)
-{
-	struct buf tmp = BUF_INIT;
-	int ok = 1;
-	while (*q && ok) {
-		size_t n = strcspn(q, "&");
-		const char *eq = memchr(q, '=', n);
-		size_t kl = eq ? (size_t)(eq - q) : n;
-		if (pct_decode(q, kl, 1, &tmp) < 0 || !utf8_valid(tmp.s ? tmp.s : "", tmp.len))
-			ok = 0;
-		if (ok && eq && (pct_decode(eq + 1, n - kl - 1, 1, &tmp) < 0 ||
-				 !utf8_valid(tmp.s ? tmp.s : "", tmp.len)))
-			ok = 0;
-		q += n;
-		if (*q == '&')
-			q++;
-	}
-	buf_release(&tmp);
-	return ok;
-}
-
-static void priv_release(struct api_req_priv *pv)
-{
-	for (size_t i = 0; i < pv->nsegs; i++)
-		free(pv->segs[i]);
-	for (size_t i = 0; i < pv->nvals; i++)
-		free(pv->vals[i]);
-	free(pv->segs);
-	free(pv->vals);
-	memset(pv, 0, sizeof(*pv));
-}
-
-static void request_reset(struct conn *c)
-{
-	buf_reset(&c->url);
-	buf_reset(&c->field);
-	buf_reset(&c->value);
-	buf_reset(&c->authz);
-	buf_release(&c->body);
-	c->in_headers = 0;
-	c->header_bytes = 0;
-	c->last_was_value = 0;
-	c->saw_cl = c->saw_te = c->expect_continue = 0;
-	free(c->path);
-	free(c->query);
-	c->path = c->query = NULL;
-	priv_release(&c->priv);
-	c->actor[0] = '\0';
-}
-
-static int fail(struct conn *c, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(struct conn *c, int status, const char *fmt, ...)
-{
-	if (!c->err_status) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(c->err_msg, sizeof(c->err_msg), fmt, ap);
-		va_end(ap);
-		c->err_status = status;
-	}
-	return -1;
-}
-
-/* Splits and decodes the request target into path segments and query. */
-static int parse_target(struct conn *c)
-{
-	struct http_parser_url u;
-	const char *url = buf_str(&c->url);
-	struct buf seg = BUF_INIT, path = BUF_INIT;
-	int ret = -1;
-
-	http_parser_url_init(&u);
-	if (http_parser_parse_url(url, c->url.len, 0, &u) != 0 || !(u.field_set & (1 << UF_PATH))) {
-		fail(c, 400, "invalid request target");
-		goto out;
-	}
-	const char *p = url + u.field_data[UF_PATH].off;
-	size_t plen = u.field_data[UF_PATH].len;
-	if (plen == 0 || p[0] != '/') {
-		fail(c, 400, "invalid request target");
-		goto out;
-	}
-	p++;
-	plen--;
-	for (;;) {
-		const char *slash = memchr(p, '/', plen);
-		size_t n = slash ? (size_t)(slash - p) : plen;
-		if (pct_decode(p, n, 0, &seg) < 0 || !utf8_valid(buf_str(&seg), seg.len)) {
-			fail(c, 400, "invalid path encoding");
-			goto out;
-		}
-		c->priv.segs = xrealloc(c->priv.segs, (c->priv.nsegs + 1) * sizeof(char *));
-		c->priv.segs[c->priv.nsegs++] = xstrdup(buf_str(&seg));
-		buf_addc(&path, '/');
-		buf_add(&path, seg.s ? seg.s : "", seg.len);
-		if (!slash)
-			break;
-		p += n + 1;
-		plen -= n + 1;
-	}
-	if (u.field_set & (1 << UF_QUERY))
-		c->query = xstrndup(url + u.field_data[UF_QUERY].off, u.field_data[UF_QUERY].len);
+	int status = status_of(code);
+	if (status >= 500)
+		http_resp_error(resp, status, "cannot record the change: %s", err->msg);
 	else
-		c->query = xstrdup("");
-	if (!query_valid(c->query)) {
-		fail(c, 400, "invalid query string encoding");
-		goto out;
-	}
-	c->path = buf_detach(&path);
-	ret = 0;
-out:
-	buf_release(&seg);
-	buf_release(&path);
-	return ret;
+		http_resp_error(resp, status, "%s", err->msg);
 }
 
-static int check_auth(struct conn *c)
+static struct engine_app *find_or_404(struct api *v, const struct http_req *req,
+				      struct http_resp *resp)
 {
-	struct api *api = c->api;
-	const char *method = http_method_str((enum http_method)c->parser.method);
-	if (!c->tcp) {
-		sw_strlcpy(c->actor, "local", sizeof(c->actor));
-		return 0;
-	}
-	const char *h = buf_str(&c->authz);
-	if (strncasecmp(h, "bearer", 6) != 0 || (h[6] != ' ' && h[6] != '\t')) {
-		c->err_auth = 1;
-		return fail(c, 401, "missing bearer token");
-	}
-	h += 6;
-	while (*h == ' ' || *h == '\t')
-		h++;
-	size_t n = strlen(h);
-	while (n && (h[n - 1] == ' ' || h[n - 1] == '\t'))
-		n--;
-	char *token = xstrndup(h, n);
-	c->actor[0] = '\0';
-	int r = (n && api->auth) ? api->auth(token, method, c->path, c->actor, sizeof(c->actor), api->auth_data) : -1;
-	free(token);
-	c->actor[sizeof(c->actor) - 1] = '\0';
-	if (r == API_AUTH_FORBIDDEN) {
-		fail(c, 403, "%s", c->actor[0] ? c->actor : "forbidden");
-		c->actor[0] = '\0';
-		return -1;
-	}
-	if (r != 0) {
-		c->err_auth = 1;
-		return fail(c, 401, n ? "invalid bearer token" : "missing bearer token");
-	}
-	return 0;
+	const char *name = http_req_param(req, "name");
+	struct engine_app *a = engine_app_find(v->e, name);
+	if (!a)
+		http_resp_error(resp, 404, "app \"%s\" not found", name ? name : "");
+	return a;
 }
 
-/* --- output --- */
-
-struct wreq {
-	uv_write_t req;
-	struct conn *conn;
-	char *data;
-};
-
-static void conn_maybe_resume(struct conn *c)
+static int64_t query_int(const struct http_req *req, const char *name, int64_t dflt)
 {
-	if (c->paused && !c->closing && !c->want_close &&
-	    uv_stream_get_write_queue_size(&c->h.stream) < API_WRITE_LOW_WATER) {
-		c->paused = 0;
-		if (uv_read_start(&c->h.stream, on_alloc, on_read) < 0)
-			conn_close(c);
-	}
+	const char *v = http_req_query(req, name);
+	if (!v || !*v)
+		return dflt;
+	char *end;
+	long long x = strtoll(v, &end, 10);
+	return *end ? dflt : x;
 }
 
-static void on_write(uv_write_t *req, int status)
+/* A request body that must be a JSON object when present; NULL for none.
+ * On a bad body the response is set and *bad is true. */
+static json_t *body_object(const struct http_req *req, struct http_resp *resp, bool required,
+			   bool *bad)
 {
-	struct wreq *w = (struct wreq *)req;
-	struct conn *c = w->conn;
-	free(w->data);
-	free(w);
-	if (c->closing)
-		return;
-	if (status < 0) {
-		conn_close(c);
-		return;
+	json_error_t jerr;
+	*bad = false;
+	if (!req->body_len && !required)
+		return NULL;
+	json_t *body = json_loadb(req->body, req->body_len, 0, &jerr);
+	if (!body) {
+		http_resp_error(resp, 400, "request body is not JSON: %s (line %d, column %d)",
+			       jerr.text, jerr.line, jerr.column);
+		*bad = true;
+	} else if (!json_is_object(body)) {
+		http_resp_error(resp, 400, "request body must be a JSON object");
+		json_decref(body);
+		body = NULL;
+		*bad = true;
 	}
-	conn_maybe_resume(c);
+	return body;
 }
 
-/* Takes b's contents: the bytes go to the socket, or to `out` when fed. */
-static void conn_write(struct conn *c, struct buf *b)
+/* ---- encoders ---- */
+
+static json_t *instance_json(const struct engine_inst *m)
 {
-	if (!c->sock) {
-		buf_add(c->out, buf_str(b), b->len);
-		buf_release(b);
-		return;
-	}
-	if (c->closing || !b->len) {
-		buf_release(b);
-		return;
-	}
-	struct wreq *w = xmalloc(sizeof(*w));
-	size_t len = b->len;
-	w->conn = c;
-	w->data = buf_detach(b);
-	uv_buf_t ub = uv_buf_init(w->data, (unsigned)len);
-	if (uv_write(&w->req, &c->h.stream, &ub, 1, on_write) < 0) {
-		free(w->data);
-		free(w);
-		conn_close(c);
-	}
+	const struct runtime_instance *x = m->rt;
+	char created[40];
+	sw_format_time(created, sizeof(created), m->created_ms);
+	return json_pack("{s:s, s:I, s:s, s:i, s:i, s:b, s:i, s:s, s:s, s:b, s:s}",
+			 "id", x->id, "revision", (json_int_t)x->revision, "version",
+			 x->spec && x->spec->version ? x->spec->version : "", "pid",
+			 (int)runtime_instance_pid(x), "port", (int)x->port, "ready", x->ready,
+			 "restarts", (int)x->restarts, "state",
+			 m->stopping && x->state != RUNTIME_STOPPED ? "Stopping"
+								    : runtime_state_name(x->state),
+			 "reason", x->reason, "adopted", x->adopted, "created", created);
 }
 
-/* Keeps only well-formed "Name: value\r\n" lines; a bad one drops them all. */
-static int extra_headers_ok(const char *h)
+static int cmp_inst(const void *pa, const void *pb)
 {
-	while (*h) {
-		const char *colon = NULL;
-		const char *p = h;
-		for (; *p && *p != '\r' && *p != '\n'; p++)
-			if (*p == ':' && !colon)
-				colon = p;
-		if (!colon || colon == h || p[0] != '\r' || p[1] != '\n')
-			return 0;
-		h = p + 2;
+	const struct engine_inst *a = *(struct engine_inst *const *)pa;
+	const struct engine_inst *b = *(struct engine_inst *const *)pb;
+	if (a->created_ms != b->created_ms)
+		return a->created_ms < b->created_ms ? -1 : 1;
+	return strcmp(a->rt->id, b->rt->id);
+}
+
+static json_t *runs_json(const struct engine_app *a)
+{
+	json_t *runs = json_array();
+	for (size_t i = 0; i < a->nruns; i++) {
+		const struct engine_run *r = a->runs[i];
+		json_array_append_new(
+			runs, json_pack("{s:I, s:s, s:s, s:s, s:I}", "id", (json_int_t)r->id, "kind",
+					engine_run_kind_name(r->kind), "phase",
+					measure_phase_name(analysis_run_phase(r->run)), "reason",
+					analysis_run_reason(r->run), "revision",
+					(json_int_t)r->revision));
 	}
-	return 1;
+	return runs;
 }
 
-static void write_response(struct conn *c, struct api_resp *resp, int keep_alive, int head)
+static json_t *app_json(struct api *v, struct engine_app *a, bool with_instances)
 {
-	struct buf out = BUF_INIT;
-	int status = resp->status;
-	const char *ct = resp->content_type ? resp->content_type : "application/json";
-
-	if (status < 200 || status > 599) {
-		api_resp_error(resp, 500, "handler returned invalid status %d", status);
-		status = 500;
-		ct = "application/json";
-	}
-	if (strpbrk(ct, "\r\n"))
-		ct = "application/octet-stream";
-	resp->extra_headers[sizeof(resp->extra_headers) - 1] = '\0';
-	const char *extra = extra_headers_ok(resp->extra_headers) ? resp->extra_headers : "";
-	int nobody = status == 204 || status == 304;
-	size_t blen = nobody ? 0 : resp->body.len;
-
-	buf_addf(&out, "HTTP/1.1 %d %s\r\n", status, reason(status));
-	if (!nobody)
-		buf_addf(&out, "Content-Type: %s\r\nContent-Length: %zu\r\n", ct, blen);
-	buf_addf(&out, "Connection: %s\r\n%s\r\n", keep_alive ? "keep-alive" : "close", extra);
-	if (!head && blen)
-		buf_add(&out, buf_str(&resp->body), blen);
-	conn_write(c, &out);
-}
-
-static void set_timer(struct conn *c, uint64_t ms);
-
-/* Stops reading; closes once the queued writes have gone out. */
-static void conn_begin_close(struct conn *c)
-{
-	c->stop = 1;
-	if (!c->sock || c->want_close || c->closing)
-		return;
-	c->want_close = 1;
-	/*
-	 * Keep reading (and dropping) until the peer closes too: closing with
-	 * unread input makes TCP send a reset, which can destroy the response
-	 * (a 413 or 401 sent while the client is still sending its body)
-	 * before the client reads it. The timer bounds both the wait for
-	 * queued writes and this linger.
-	 */
-	if (c->paused && !c->peer_eof && uv_read_start(&c->h.stream, on_alloc, on_read) < 0) {
-		conn_close(c);
-		return;
-	}
-	c->paused = 0;
-	set_timer(c, c->api->idle_timeout_ms < API_LINGER_MS ? c->api->idle_timeout_ms : API_LINGER_MS);
-	if (uv_shutdown(&c->shutdown_req, &c->h.stream, on_shutdown) == 0)
-		return;
-	conn_close(c);
-}
-
-static void send_error(struct conn *c, int status, const char *msg, int auth)
-{
-	struct api_resp resp = {.status = status};
-	api_resp_error(&resp, status, "%s", msg);
-	if (auth)
-		sw_strlcpy(resp.extra_headers, "WWW-Authenticate: Bearer\r\n", sizeof(resp.extra_headers));
-	write_response(c, &resp, 0, 0);
-	buf_release(&resp.body);
-	conn_begin_close(c);
-}
-
-/* --- routing --- */
-
-static int route_match(const struct route *r, const struct api_req_priv *pv)
-{
-	if (r->nsegs != pv->nsegs)
-		return 0;
-	for (size_t i = 0; i < r->nsegs; i++) {
-		const char *s = r->segs[i];
-		if (s[0] == '{' && s[strlen(s) - 1] == '}') {
-			if (!pv->segs[i][0])
-				return 0;
-		} else if (strcmp(s, pv->segs[i]) != 0) {
-			return 0;
-		}
-	}
-	return 1;
-}
-
-static void dispatch(struct conn *c, struct api_resp *resp)
-{
-	struct api *api = c->api;
-	const char *method = http_method_str((enum http_method)c->parser.method);
-	struct api_req req = {
-		.method = method,
-		.path = c->path,
-		.query = c->query,
-		.body = buf_str(&c->body),
-		.body_len = c->body.len,
-		.actor = c->actor,
-		.tcp = c->tcp,
-		.priv = &c->priv,
-	};
-	struct buf allow = BUF_INIT;
-	const struct route *hit = NULL;
-
-	for (size_t i = 0; i < api->nroutes && !hit; i++) {
-		const struct route *r = &api->routes[i];
-		if (!route_match(r, &c->priv))
+	struct sw_err err = {0};
+	struct spec_app *spec = a->st.desired ? engine_app_spec(v->e, a, a->st.desired, &err) : NULL;
+	uint32_t ready = 0, running = 0;
+	for (size_t i = 0; i < a->ninsts; i++) {
+		if (a->insts[i]->stopping)
 			continue;
-		if (strcmp(r->method, method) == 0) {
-			hit = r;
-			break;
+		running++;
+		ready += a->insts[i]->rt->ready;
+	}
+	json_t *j = json_pack("{s:s, s:s, s:s, s:I, s:I, s:s, s:i, s:i, s:i}", "name", a->name,
+			      "phase", rollout_phase_name(a->st.phase), "reason", a->st.reason,
+			      "revision", (json_int_t)a->st.desired, "stableRevision",
+			      (json_int_t)a->st.stable, "version",
+			      spec && spec->version ? spec->version : "", "replicas",
+			      spec ? (int)spec->replicas : 0, "ready", (int)ready, "instancesRunning",
+			      (int)running);
+	if (spec && spec->strategy.kind != SPEC_STRATEGY_ROLLING) {
+		json_t *r = json_pack("{s:s, s:i, s:i, s:b, s:I, s:o}", "strategy",
+				      spec->strategy.kind == SPEC_STRATEGY_CANARY ? "canary" : "blueGreen",
+				      "weight", (int)a->st.weight, "step", (int)a->st.step + 1,
+				      "promoted", a->st.promoted, "steps",
+				      (json_int_t)spec->strategy.nsteps, "analysisRuns", runs_json(a));
+		json_object_set_new(j, "rollout", r);
+	}
+	if (with_instances) {
+		struct engine_inst **sorted = xmalloc((a->ninsts + 1) * sizeof(*sorted));
+		if (a->ninsts)
+			memcpy(sorted, a->insts, a->ninsts * sizeof(*sorted));
+		qsort(sorted, a->ninsts, sizeof(*sorted), cmp_inst);
+		json_t *arr = json_array();
+		for (size_t i = 0; i < a->ninsts; i++)
+			json_array_append_new(arr, instance_json(sorted[i]));
+		free(sorted);
+		json_object_set_new(j, "instances", arr);
+		if (spec && spec->route.listen) {
+			json_object_set_new(j, "listen", json_string(spec->route.listen));
+			json_object_set_new(j, "groups", engine_app_groups(v->e, a));
 		}
-		/* list each allowed method once */
-		size_t ml = strlen(r->method);
-		const char *a = buf_str(&allow);
-		int dup = 0;
-		for (const char *p = a; (p = strstr(p, r->method)); p += ml)
-			if ((p == a || p[-1] == ' ') && (p[ml] == ',' || p[ml] == '\0'))
-				dup = 1;
-		if (!dup)
-			buf_addf(&allow, "%s%s", allow.len ? ", " : "", r->method);
 	}
-	if (hit) {
-		c->priv.route = hit;
-		hit->h(&req, resp, hit->data);
-	} else if (allow.len) {
-		api_resp_error(resp, 405, "method %s not allowed on %s (allowed: %s)", method, c->path,
-			       buf_str(&allow));
-		snprintf(resp->extra_headers, sizeof(resp->extra_headers), "Allow: %s\r\n", buf_str(&allow));
-	} else {
-		api_resp_error(resp, 404, "no such endpoint: %s %s", method, c->path);
-	}
-	buf_release(&allow);
+	return j;
 }
 
-/* --- parser callbacks --- */
+/* ---- handlers ---- */
 
-static int count_header(struct conn *c, size_t n)
+/* GET /v1/version */
+static void h_version(const struct http_req *req, struct http_resp *resp, void *data)
 {
-	c->header_bytes += n;
-	if (c->header_bytes > API_MAX_HEADER)
-		return fail(c, 431, "request headers larger than %u bytes", API_MAX_HEADER);
-	return 0;
+	struct api *v = data;
+	http_resp_json(resp, 200, json_pack("{s:s, s:i, s:I}", "version", SLIPWAY_VERSION, "pid",
+					   (int)getpid(), "startedMs", (json_int_t)v->cfg.started_ms));
 }
 
-static int on_message_begin(http_parser *p)
+/* GET /v1/apps */
+static void h_apps(const struct http_req *req, struct http_resp *resp, void *data)
 {
-	struct conn *c = p->data;
-	request_reset(c);
-	c->in_headers = 1;
-	set_timer(c, c->api->header_timeout_ms);
-	return 0;
+	struct api *v = data;
+	struct engine_app **apps;
+	size_t n = engine_apps(v->e, &apps);
+	json_t *arr = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(arr, app_json(v, apps[i], false));
+	free(apps);
+	http_resp_json(resp, 200, json_pack("{s:o}", "apps", arr));
 }
 
-static int on_url(http_parser *p, const char *at, size_t n)
+/* GET /v1/apps/{name} */
+static void h_app(const struct http_req *req, struct http_resp *resp, void *data)
 {
-	struct conn *c = p->data;
-	if (count_header(c, n) < 0)
-		return -1;
-	buf_add(&c->url, at, n);
-	return 0;
+	struct api *v = data;
+	struct engine_app *a = find_or_404(v, req, resp);
+	if (a)
+		http_resp_json(resp, 200, app_json(v, a, true));
 }
 
-static void finish_header(struct conn *c)
+/* GET /v1/apps/{name}/history */
+static void h_history(const struct http_req *req, struct http_resp *resp, void *data)
 {
-	const char *f = buf_str(&c->field), *v = buf_str(&c->value);
-	if (!c->field.len)
+	struct api *v = data;
+	struct engine_app *a = find_or_404(v, req, resp);
+	struct store_revision *revs = NULL;
+	size_t n = 0;
+	struct sw_err err = {0};
+	if (!a)
 		return;
-	if (strcasecmp(f, "content-length") == 0)
-		c->saw_cl = 1;
-	else if (strcasecmp(f, "transfer-encoding") == 0)
-		c->saw_te = 1;
-	else if (strcasecmp(f, "authorization") == 0) {
-		buf_reset(&c->authz);
-		buf_add(&c->authz, v, c->value.len);
-	} else if (strcasecmp(f, "expect") == 0 && strcasecmp(v, "100-continue") == 0)
-		c->expect_continue = 1;
-	buf_reset(&c->field);
-	buf_reset(&c->value);
-}
-
-static int on_header_field(http_parser *p, const char *at, size_t n)
-{
-	struct conn *c = p->data;
-	if (count_header(c, n + 4) < 0)
-		return -1;
-	if (c->last_was_value)
-		finish_header(c);
-	c->last_was_value = 0;
-	buf_add(&c->field, at, n);
-	return 0;
-}
-
-static int on_header_value(http_parser *p, const char *at, size_t n)
-{
-	struct conn *c = p->data;
-	if (count_header(c, n) < 0)
-		return -1;
-	c->last_was_value = 1;
-	buf_add(&c->value, at, n);
-	return 0;
-}
-
-static int on_headers_complete(http_parser *p)
-{
-	struct conn *c = p->data;
-	finish_header(c);
-	c->in_headers = 0;
-	if (c->saw_cl && c->saw_te)
-		return fail(c, 400, "request has both Content-Length and Transfer-Encoding");
-	if (!(p->flags & F_CHUNKED) && c->saw_cl && p->content_length > c->api->max_body)
-		return fail(c, 413, "request body larger than %zu bytes", c->api->max_body);
-	if (parse_target(c) < 0 || check_auth(c) < 0)
-		return -1;
-	if (c->expect_continue && p->http_major == 1 && p->http_minor >= 1) {
-		struct buf b = BUF_INIT;
-		buf_adds(&b, "HTTP/1.1 100 Continue\r\n\r\n");
-		conn_write(c, &b);
+	if (store_revision_list(v->store, a->name, &revs, &n, &err) < 0) {
+		http_resp_error(resp, 500, "%s", err.msg);
+		return;
 	}
-	/* the body gets as long as an idle connection */
-	set_timer(c, c->api->idle_timeout_ms);
-	return 0;
-}
-
-static int on_body(http_parser *p, const char *at, size_t n)
-{
-	struct conn *c = p->data;
-	if (n > c->api->max_body - c->body.len)
-		return fail(c, 413, "request body larger than %zu bytes", c->api->max_body);
-	buf_add(&c->body, at, n);
-	return 0;
-}
-
-static int on_message_complete(http_parser *p)
-{
-	struct conn *c = p->data;
-	struct api_resp resp = {.status = 200};
-	int keep_alive = http_should_keep_alive(p) && !p->upgrade;
-	int head = p->method == HTTP_HEAD;
-
-	if (c->closing)
-		return -1;
-	if (!c->path)
-		return fail(c, 400, "invalid request target");
-	dispatch(c, &resp);
-	/* api_free from inside the handler closes this connection */
-	if (c->closing)
-		keep_alive = 0;
-	write_response(c, &resp, keep_alive, head);
-	buf_release(&resp.body);
-	request_reset(c);
-	set_timer(c, c->api->idle_timeout_ms);
-	if (!keep_alive) {
-		c->stop = 1;
-		return -1;
+	json_t *arr = json_array();
+	for (size_t i = 0; i < n; i++) {
+		char created[40];
+		sw_format_time(created, sizeof(created), revs[i].created_ms);
+		json_array_append_new(
+			arr, json_pack("{s:I, s:s, s:s, s:s, s:s, s:b, s:b, s:b}", "revision",
+				       (json_int_t)revs[i].number, "version", revs[i].version, "hash",
+				       revs[i].hash, "source", revs[i].source, "created", created,
+				       "desired", revs[i].number == a->st.desired, "stable",
+				       revs[i].number == a->st.stable, "failed",
+				       revs[i].number == a->st.failed));
 	}
-	return 0;
+	store_revision_list_free(revs, n);
+	http_resp_json(resp, 200, json_pack("{s:s, s:o}", "name", a->name, "revisions", arr));
 }
 
-static const http_parser_settings settings = {
-	.on_message_begin = on_message_begin,
-	.on_url = on_url,
-	.on_header_field = on_header_field,
-	.on_header_value = on_header_value,
-	.on_headers_complete = on_headers_complete,
-	.on_body = on_body,
-	.on_message_complete = on_message_complete,
+struct parsed_file {
+	char *path;
+	struct spec_set set;
 };
 
-/* --- connections --- */
-
-static void conn_init(struct conn *c, struct api *api, int tcp)
+/* POST /v1/apply {"files": [{"path": "...", "content": "..."}]} */
+static void h_apply(const struct http_req *req, struct http_resp *resp, void *data)
 {
-	memset(c, 0, sizeof(*c));
-	c->api = api;
-	c->tcp = tcp;
-	http_parser_init(&c->parser, HTTP_REQUEST);
-	c->parser.data = c;
-	api->nconns++;
-}
+	struct api *v = data;
+	struct sw_err err = {0};
+	struct parsed_file *pf = NULL;
+	struct engine_doc *docs = NULL;
+	struct engine_results res = {0};
+	size_t npf = 0;
+	bool bad;
+	json_t *body = body_object(req, resp, true, &bad);
+	json_t *files = json_object_get(body, "files");
 
-static void conn_release(struct conn *c)
-{
-	request_reset(c);
-	buf_release(&c->url);
-	buf_release(&c->field);
-	buf_release(&c->value);
-	buf_release(&c->authz);
-	buf_release(&c->body);
-	c->api->nconns--;
-}
-
-static void after_parse(struct conn *c, enum http_errno e)
-{
-	if (c->closing)
-		return;
-	if (c->err_status) {
-		send_error(c, c->err_status, c->err_msg, c->err_auth);
-	} else if (c->stop) {
-		conn_begin_close(c);
-	} else if (e != HPE_OK) {
-		char msg[160];
-		snprintf(msg, sizeof(msg), "malformed request: %s", http_errno_description(e));
-		send_error(c, e == HPE_HEADER_OVERFLOW ? 431 : 400, msg, 0);
-	} else if (c->parser.upgrade) {
-		/* what follows is not HTTP we speak */
-		conn_begin_close(c);
-	} else if (c->in_headers && c->parser.nread > API_MAX_HEADER) {
-		send_error(c, 431, "request headers too large", 0);
-	}
-}
-
-static void conn_feed(struct conn *c, const char *data, size_t len)
-{
-	if (c->stop || c->closing)
-		return;
-	http_parser_execute(&c->parser, &settings, data, len);
-	after_parse(c, HTTP_PARSER_ERRNO(&c->parser));
-	if (c->sock && !c->stop && !c->closing &&
-	    uv_stream_get_write_queue_size(&c->h.stream) > API_WRITE_HIGH_WATER) {
-		uv_read_stop(&c->h.stream);
-		c->paused = 1;
-	}
-}
-
-static void conn_eof(struct conn *c)
-{
-	if (c->stop || c->closing)
-		return;
-	http_parser_execute(&c->parser, &settings, NULL, 0);
-	enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
-	if (e == HPE_INVALID_EOF_STATE && !c->err_status) {
-		send_error(c, 400, "malformed request: connection ended inside a request", 0);
-		return;
-	}
-	after_parse(c, e);
-	conn_begin_close(c);
-}
-
-static void maybe_free_api(struct api *api)
-{
-	if (!api->freeing || api->nconns || api->pending_closes)
-		return;
-	for (size_t i = 0; i < api->nroutes; i++) {
-		struct route *r = &api->routes[i];
-		for (size_t k = 0; k < r->nsegs; k++)
-			free(r->segs[k]);
-		free(r->segs);
-		free(r->method);
-		free(r->pattern);
-	}
-	free(api->routes);
-	free(api->unix_path);
-	free(api);
-}
-
-static void on_conn_handle_close(uv_handle_t *h)
-{
-	struct conn *c = h->data;
-	if (--c->open_handles > 0)
-		return;
-	struct api *api = c->api;
-	conn_release(c);
-	free(c);
-	maybe_free_api(api);
-}
-
-static void conn_close(struct conn *c)
-{
-	if (c->closing)
-		return;
-	c->closing = 1;
-	c->stop = 1;
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		c->api->conns = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	c->prev = c->next = NULL;
-	uv_close((uv_handle_t *)&c->timer, on_conn_handle_close);
-	uv_close((uv_handle_t *)&c->h.stream, on_conn_handle_close);
-}
-
-static void on_timer(uv_timer_t *t)
-{
-	struct conn *c = t->data;
-	if (c->want_close || !c->in_headers) {
-		conn_close(c);
-		return;
-	}
-	send_error(c, 408, "request headers not received in time", 0);
-}
-
-static void set_timer(struct conn *c, uint64_t ms)
-{
-	if (c->sock && !c->closing)
-		uv_timer_start(&c->timer, on_timer, ms, 0);
-}
-
-static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
-{
-	(void)h;
-	if (suggested > 65536)
-		suggested = 65536;
-	b->base = xmalloc(suggested);
-	b->len = suggested;
-}
-
-static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
-{
-	struct conn *c = s->data;
-	if (nread == UV_EOF)
-		c->peer_eof = 1;
-	if (c->want_close) {
-		/* lingering: input is dropped; the end of it ends the connection */
-		if (nread < 0 && (c->shut_done || nread != UV_EOF))
-			conn_close(c);
-	} else if (nread > 0) {
-		conn_feed(c, b->base, (size_t)nread);
-	} else if (nread == UV_EOF) {
-		conn_eof(c);
-	} else if (nread < 0) {
-		conn_close(c);
-	}
-	free(b->base);
-}
-
-static void on_shutdown(uv_shutdown_t *req, int status)
-{
-	struct conn *c = req->handle->data;
-	c->shut_done = 1;
-	if (status < 0 || c->peer_eof)
-		conn_close(c);
-}
-
-static void on_connection(uv_stream_t *server, int status)
-{
-	struct api *api = server->data;
-	int tcp = server == (uv_stream_t *)&api->tcp;
-	if (status < 0 || api->freeing)
-		return;
-	struct conn *c = xmalloc(sizeof(*c));
-	conn_init(c, api, tcp);
-	c->sock = 1;
-	if (tcp)
-		uv_tcp_init(api->loop, &c->h.tcp);
-	else
-		uv_pipe_init(api->loop, &c->h.pipe, 0);
-	uv_timer_init(api->loop, &c->timer);
-	c->h.stream.data = c;
-	c->timer.data = c;
-	c->open_handles = 2;
-	c->next = api->conns;
-	if (c->next)
-		c->next->prev = c;
-	api->conns = c;
-	if (uv_accept(server, &c->h.stream) < 0 || api->nconns > api->max_conns) {
-		conn_close(c);
-		return;
-	}
-	if (tcp)
-		uv_tcp_nodelay(&c->h.tcp, 1);
-	set_timer(c, api->idle_timeout_ms);
-	if (uv_read_start(&c->h.stream, on_alloc, on_read) < 0)
-		conn_close(c);
-}
-
-int api_feed_for_test(struct api *api, const char *data, size_t len, struct buf *out)
-{
-	struct conn *c = xmalloc(sizeof(*c));
-	conn_init(c, api, 0);
-	c->out = out;
-	conn_feed(c, data, len);
-	conn_eof(c);
-	conn_release(c);
-	free(c);
-	maybe_free_api(api);
-	return 0;
-}
-
-/* --- listeners --- */
-
-/* Removes a socket file nothing listens on; refuses to touch a live one. */
-static int clear_stale_socket(const char *path, struct sw_err *err)
-{
-	struct stat st;
-	if (lstat(path, &st) < 0) {
-		if (errno == ENOENT)
-			return 0;
-		return sw_errf(err, -1, "cannot check %s: %s", path, strerror(errno));
-	}
-	if (!S_ISSOCK(st.st_mode))
-		return sw_errf(err, SW_EEXIST, "%s exists and is not a socket", path);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return sw_errf(err, -1, "socket: %s", strerror(errno));
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	sw_strlcpy(sa.sun_path, path, sizeof(sa.sun_path));
-	int r = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
-	int e = errno;
-	close(fd);
-	if (r == 0)
-		return sw_errf(err, SW_EBUSY, "another daemon is listening on %s", path);
-	if (e != ECONNREFUSED)
-		return sw_errf(err, -1, "cannot check %s: %s", path, strerror(e));
-	if (unlink(path) < 0 && errno != ENOENT)
-		return sw_errf(err, -1, "cannot remove stale socket %s: %s", path, strerror(errno));
-	return 0;
-}
-
-static int listen_unix(const char *path, int *out_fd, struct sw_err *err)
-{
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	int fd = -1;
-	if (!path[0] || strlen(path) >= sizeof(sa.sun_path))
-		return sw_errf(err, SW_EINVAL, "unix socket path \"%s\" is empty or longer than %zu bytes", path,
-			       sizeof(sa.sun_path) - 1);
-	if (clear_stale_socket(path, err) < 0)
-		return err ? err->code : -1;
-	sw_strlcpy(sa.sun_path, path, sizeof(sa.sun_path));
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return sw_errf(err, -1, "socket: %s", strerror(errno));
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		int e = errno;
-		close(fd);
-		return sw_errf(err, -1, "cannot listen on %s: %s", path, strerror(e));
-	}
-	/* before listen(), so nobody can connect while it is still open to all */
-	if (chmod(path, 0600) < 0 || listen(fd, 128) < 0) {
-		int e = errno;
-		close(fd);
-		unlink(path);
-		return sw_errf(err, -1, "cannot listen on %s: %s", path, strerror(e));
-	}
-	*out_fd = fd;
-	return 0;
-}
-
-static int listen_tcp(const char *addr, int *out_fd, int *out_port, struct sw_err *err)
-{
-	struct sockaddr_in sa;
-	socklen_t slen = sizeof(sa);
-	int one = 1;
-	if (api_parse_tcp_addr(addr, &sa) < 0)
-		return sw_errf(err, SW_EINVAL, "invalid tcp address \"%s\": expected IPv4 address and port, like 127.0.0.1:7070",
-			       addr);
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return sw_errf(err, -1, "socket: %s", strerror(errno));
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 128) < 0 ||
-	    getsockname(fd, (struct sockaddr *)&sa, &slen) < 0) {
-		int e = errno;
-		close(fd);
-		return sw_errf(err, -1, "cannot listen on %s: %s", addr, strerror(e));
-	}
-	*out_fd = fd;
-	*out_port = ntohs(sa.sin_port);
-	return 0;
-}
-
-int api_new(struct api **out, const struct api_config *cfg, struct sw_err *err)
-{
-	struct api *api = NULL;
-	int ufd = -1, tfd = -1, port = -1, ret = -1;
-
-	*out = NULL;
-	if ((cfg->unix_path || cfg->tcp_addr) && !cfg->loop)
-		return sw_errf(err, SW_EINVAL, "api: no event loop");
-	if (cfg->tcp_addr && !cfg->auth)
-		return sw_errf(err, SW_EINVAL, "api: a tcp listener needs a token check");
-	if (cfg->unix_path && listen_unix(cfg->unix_path, &ufd, err) < 0)
+	if (bad)
 		goto out;
-	if (cfg->tcp_addr && listen_tcp(cfg->tcp_addr, &tfd, &port, err) < 0)
+	if (!json_is_array(files) || json_array_size(files) == 0) {
+		http_resp_error(resp, 400, "request body needs \"files\": a non-empty array");
 		goto out;
-
-	api = xcalloc(1, sizeof(*api));
-	api->loop = cfg->loop;
-	api->max_body = cfg->max_body ? cfg->max_body : API_DEFAULT_MAX_BODY;
-	api->header_timeout_ms = cfg->header_timeout_ms ? cfg->header_timeout_ms : API_DEFAULT_HEADER_TIMEOUT_MS;
-	api->idle_timeout_ms = cfg->idle_timeout_ms ? cfg->idle_timeout_ms : API_DEFAULT_IDLE_TIMEOUT_MS;
-	api->max_conns = cfg->max_conns ? cfg->max_conns : API_DEFAULT_MAX_CONNS;
-	api->auth = cfg->auth;
-	api->auth_data = cfg->auth_data;
-	api->tcp_port = port;
-
-	if (ufd >= 0) {
-		api->unix_path = xstrdup(cfg->unix_path);
-		uv_pipe_init(api->loop, &api->pipe, 0);
-		api->pipe.data = api;
-		api->has_pipe = 1;
-		int r = uv_pipe_open(&api->pipe, ufd);
-		ufd = -1; /* the handle owns it now */
-		if (r == 0)
-			r = uv_listen((uv_stream_t *)&api->pipe, 128, on_connection);
+	}
+	pf = xcalloc(json_array_size(files), sizeof(*pf));
+	docs = xcalloc(json_array_size(files), sizeof(*docs));
+	size_t i;
+	json_t *f;
+	json_array_foreach(files, i, f) {
+		const char *path = json_string_value(json_object_get(f, "path"));
+		json_t *content = json_object_get(f, "content");
+		if (!path || !json_is_string(content)) {
+			http_resp_error(resp, 400,
+				       "files[%zu] needs \"path\" and \"content\" strings", i);
+			goto out;
+		}
+		pf[npf].path = xstrdup(path);
+		int r = spec_parse_text(&pf[npf].set, json_string_value(content),
+					json_string_length(content), path, &err);
+		docs[npf] = (struct engine_doc){&pf[npf].set, pf[npf].path};
+		npf++;
 		if (r < 0) {
-			sw_errf(err, -1, "cannot listen on %s: %s", cfg->unix_path, uv_strerror(r));
+			http_resp_error(resp, 422, "%s", err.msg);
 			goto out;
 		}
 	}
-	if (tfd >= 0) {
-		uv_tcp_init(api->loop, &api->tcp);
-		api->tcp.data = api;
-		api->has_tcp = 1;
-		int r = uv_tcp_open(&api->tcp, tfd);
-		if (r < 0)
-			close(tfd);
-		tfd = -1;
-		if (r == 0)
-			r = uv_listen((uv_stream_t *)&api->tcp, 128, on_connection);
-		if (r < 0) {
-			sw_errf(err, -1, "cannot listen on %s: %s", cfg->tcp_addr, uv_strerror(r));
-			goto out;
-		}
+	int r = engine_apply(v->e, docs, npf, req->actor, &res, &err);
+	if (r < 0) {
+		engine_error(resp, r, &err);
+		goto out;
 	}
-	if (api->has_pipe || api->has_tcp) {
-		struct sigaction old;
-		if (sigaction(SIGPIPE, NULL, &old) == 0 && old.sa_handler == SIG_DFL)
-			signal(SIGPIPE, SIG_IGN);
+	json_t *results = json_array();
+	for (size_t k = 0; k < res.n; k++) {
+		struct engine_result *x = &res.r[k];
+		json_t *o = json_pack("{s:s, s:s, s:s}", "kind", x->kind, "name", x->name, "result",
+				      x->result);
+		if (strcmp(x->kind, "App") == 0)
+			json_object_set_new(o, "revision", json_integer(x->revision));
+		json_array_append_new(results, o);
 	}
-	*out = api;
-	api = NULL;
-	ret = 0;
+	http_resp_json(resp, 200, json_pack("{s:o}", "results", results));
 out:
-	if (ufd >= 0) {
-		close(ufd);
-		unlink(cfg->unix_path);
+	engine_results_release(&res);
+	for (size_t x = 0; x < npf; x++) {
+		spec_set_release(&pf[x].set);
+		free(pf[x].path);
 	}
-	if (tfd >= 0)
-		close(tfd);
-	/* Only reached after handles exist when uv_listen failed: the memory
-	 * goes when the caller's loop runs the closes. */
-	api_free(api);
-	return ret;
+	free(pf);
+	free(docs);
+	json_decref(body);
 }
 
-int api_tcp_port(const struct api *api)
+/* POST /v1/apps/{name}/rollback {"to": N}; no "to" = the revision before. */
+static void h_rollback(const struct http_req *req, struct http_resp *resp, void *data)
 {
-	return api && api->has_tcp ? api->tcp_port : -1;
-}
-
-void api_route(struct api *api, const char *method, const char *pattern, api_handler h, void *data)
-{
-	SW_ASSERT(method && pattern && pattern[0] == '/' && h);
-	api->routes = xrealloc(api->routes, (api->nroutes + 1) * sizeof(*api->routes));
-	struct route *r = &api->routes[api->nroutes++];
-	memset(r, 0, sizeof(*r));
-	r->method = xstrdup(method);
-	r->pattern = xstrdup(pattern);
-	r->h = h;
-	r->data = data;
-	const char *p = pattern + 1;
-	for (;;) {
-		size_t n = strcspn(p, "/");
-		r->segs = xrealloc(r->segs, (r->nsegs + 1) * sizeof(char *));
-		r->segs[r->nsegs++] = xstrndup(p, n);
-		if (!p[n])
-			break;
-		p += n + 1;
-	}
-}
-
-static void on_listener_close(uv_handle_t *h)
-{
-	struct api *api = h->data;
-	api->pending_closes--;
-	maybe_free_api(api);
-}
-
-void api_free(struct api *api)
-{
-	if (!api || api->freeing)
+	struct api *v = data;
+	struct sw_err err = {0};
+	bool bad, unchanged;
+	int64_t revision = 0;
+	json_int_t to = 0;
+	json_t *body = body_object(req, resp, false, &bad);
+	json_t *jto = json_object_get(body, "to");
+	if (bad)
 		return;
-	api->freeing = 1;
-	if (api->has_pipe) {
-		api->pending_closes++;
-		uv_close((uv_handle_t *)&api->pipe, on_listener_close);
+	if (jto && (!json_is_integer(jto) || json_integer_value(jto) < 1)) {
+		json_decref(body);
+		http_resp_error(resp, 400, "\"to\" must be a positive revision number");
+		return;
 	}
-	if (api->has_tcp) {
-		api->pending_closes++;
-		uv_close((uv_handle_t *)&api->tcp, on_listener_close);
+	to = jto ? json_integer_value(jto) : 0;
+	json_decref(body);
+	const char *name = http_req_param(req, "name");
+	int r = engine_rollback(v->e, name, to, req->actor, &revision, &unchanged, &err);
+	if (r < 0) {
+		engine_error(resp, r, &err);
+		return;
 	}
-	if (api->unix_path)
-		unlink(api->unix_path);
-	while (api->conns)
-		conn_close(api->conns);
-	maybe_free_api(api);
+	http_resp_json(resp, 200, json_pack("{s:s, s:I, s:s}", "name", name, "revision",
+					   (json_int_t)revision, "result",
+					   unchanged ? "unchanged" : "rolling back"));
+}
+
+/* DELETE /v1/apps/{name} */
+static void h_delete(const struct http_req *req, struct http_resp *resp, void *data)
+{
+	struct api *v = data;
+	struct sw_err err = {0};
+	size_t n = 0;
+	const char *name = http_req_param(req, "name");
+	int r = engine_delete(v->e, name, req->actor, &n, &err);
+	if (r < 0) {
+		engine_error(resp, r, &err);
+		return;
+	}
+	http_resp_json(resp, 200, json_pack("{s:s, s:s, s:i}", "name", name, "result", "deleted",
+					   "stopping", (int)n));
+}
+
+/* Reads a log file from `offset` (negative: the last -offset bytes). */
+static json_t *log_chunk(const char *path, const char *id, int64_t offset)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat sb;
+	struct buf text = BUF_INIT;
+	int64_t size = 0;
+	if (fd >= 0 && fstat(fd, &sb) == 0)
+		size = sb.st_size;
+	if (offset < 0)
+		offset = size + offset > 0 ? size + offset : 0;
+	if (offset > size)
+		offset = 0; /* the file was rotated (truncated): start over */
+	int64_t want = size - offset;
+	if (want > LOG_CHUNK_MAX)
+		want = LOG_CHUNK_MAX;
+	if (fd >= 0 && want > 0) {
+		unsigned char *raw = xmalloc((size_t)want);
+		ssize_t k = pread(fd, raw, (size_t)want, offset);
+		if (k > 0) {
+			sw_utf8_sanitize(&text, raw, (size_t)k);
+			offset += k;
+		}
+		free(raw);
+	}
+	if (fd >= 0)
+		close(fd);
+	json_t *j = json_pack("{s:s, s:I, s:s}", "id", id, "offset", (json_int_t)offset, "text",
+			      buf_str(&text));
+	buf_release(&text);
+	return j;
+}
+
+/* GET /v1/apps/{name}/logs?instance=ID&tail=BYTES&offsets=id:N,id:N */
+static void h_logs(const struct http_req *req, struct http_resp *resp, void *data)
+{
+	struct api *v = data;
+	const char *name = http_req_param(req, "name");
+	struct engine_app *a = engine_app_find(v->e, name);
+	const char *only = http_req_query(req, "instance");
+	char *only_id = only && *only ? xstrdup(only) : NULL;
+	const char *offs = http_req_query(req, "offsets");
+	char *offsets = offs ? xstrdup(offs) : NULL;
+	int64_t tail = query_int(req, "tail", LOG_TAIL_DEFAULT);
+	json_t *arr = json_array();
+	struct buf path = BUF_INIT;
+
+	if (!a) {
+		http_resp_error(resp, 404, "app \"%s\" not found", name ? name : "");
+		goto out;
+	}
+	if (only_id && (strchr(only_id, '/') || strstr(only_id, ".."))) {
+		http_resp_error(resp, 400, "bad instance id \"%s\"", only_id);
+		goto out;
+	}
+	bool found = false;
+	for (size_t i = 0; i <= a->ninsts; i++) {
+		const char *id;
+		if (i < a->ninsts)
+			id = a->insts[i]->rt->id;
+		else if (only_id && !found)
+			id = only_id; /* a stopped instance whose log is still there */
+		else
+			break;
+		if (only_id && strcmp(id, only_id) != 0)
+			continue;
+		found = true;
+		int64_t off = -tail;
+		if (offsets) {
+			size_t idl = strlen(id);
+			for (const char *p = offsets; p && *p;) {
+				if (strncmp(p, id, idl) == 0 && p[idl] == ':') {
+					off = strtoll(p + idl + 1, NULL, 10);
+					break;
+				}
+				p = strchr(p, ',');
+				p = p ? p + 1 : NULL;
+			}
+		}
+		buf_reset(&path);
+		buf_addf(&path, "%s/%s/%s.log", v->cfg.logs_dir, a->name, id);
+		if (i == a->ninsts && access(path.s, R_OK) != 0) {
+			http_resp_error(resp, 404, "app \"%s\" has no instance \"%s\"", a->name, id);
+			goto out;
+		}
+		json_array_append_new(arr, log_chunk(path.s, id, off));
+	}
+	http_resp_json(resp, 200, json_pack("{s:O}", "instances", arr));
+out:
+	json_decref(arr);
+	buf_release(&path);
+	free(only_id);
+	free(offsets);
+}
+
+/* GET /v1/events?app=NAME&after=ID&limit=N */
+static void h_events(const struct http_req *req, struct http_resp *resp, void *data)
+{
+	struct api *v = data;
+	struct sw_err err = {0};
+	struct store_event *evs = NULL;
+	size_t n = 0;
+	const char *app = http_req_query(req, "app");
+	char *app_name = app && *app ? xstrdup(app) : NULL;
+	int64_t after = query_int(req, "after", 0), limit = query_int(req, "limit", 0);
+	if (store_event_list(v->store, app_name, after, limit > 0 ? (size_t)limit : 0, &evs, &n,
+			     &err) < 0) {
+		http_resp_error(resp, 500, "%s", err.msg);
+		free(app_name);
+		return;
+	}
+	json_t *arr = json_array();
+	for (size_t i = 0; i < n; i++) {
+		char t[40];
+		sw_format_time(t, sizeof(t), evs[i].time_ms);
+		json_array_append_new(arr, json_pack("{s:I, s:s, s:s, s:s, s:s, s:s}", "id",
+						     (json_int_t)evs[i].id, "time", t, "app",
+						     evs[i].app, "kind", evs[i].kind, "message",
+						     evs[i].message, "actor", evs[i].actor));
+	}
+	store_event_list_free(evs, n);
+	free(app_name);
+	http_resp_json(resp, 200, json_pack("{s:o}", "events", arr));
+}
+
+/* POST /v1/apps/{name}/rollout/{action} {"full": bool}
+ * action: promote, abort, pause, resume, retry, undo. Answers with the
+ * app as it is after the command. */
+static void h_rollout_action(const struct http_req *req, struct http_resp *resp, void *data)
+{
+	struct api *v = data;
+	struct sw_err err = {0};
+	const char *action = http_req_param(req, "action");
+	struct engine_app *a = find_or_404(v, req, resp);
+	bool bad;
+	if (!a)
+		return;
+	int cmd = engine_rollout_cmd_parse(action);
+	if (cmd < 0) {
+		http_resp_error(resp, 404, "unknown rollout action \"%s\" (promote, abort, pause, "
+			       "resume, retry, undo)", action);
+		return;
+	}
+	json_t *body = body_object(req, resp, false, &bad);
+	if (bad)
+		return;
+	bool full = json_is_true(json_object_get(body, "full"));
+	json_decref(body);
+	int r = engine_rollout(v->e, a->name, (enum engine_rollout_cmd)cmd, full, req->actor, &err);
+	if (r < 0) {
+		engine_error(resp, r, &err);
+		return;
+	}
+	http_resp_json(resp, 200, app_json(v, a, true));
+}
+
+/* GET /v1/apps/{name}/analysis?revision=N&after=ID: every measurement,
+ * with its provider, query, value, condition, outcome and reason. */
+static void h_analysis(const struct http_req *req, struct http_resp *resp, void *data)
+{
+	struct api *v = data;
+	struct engine_app *a = find_or_404(v, req, resp);
+	struct store_measurement *ms = NULL;
+	size_t n = 0;
+	struct sw_err err = {0};
+	if (!a)
+		return;
+	if (store_measurement_list(v->store, a->name, query_int(req, "revision", 0),
+				   query_int(req, "after", 0), &ms, &n, &err) < 0) {
+		http_resp_error(resp, 500, "%s", err.msg);
+		return;
+	}
+	json_t *arr = json_array();
+	for (size_t i = 0; i < n; i++) {
+		char t[40];
+		sw_format_time(t, sizeof(t), ms[i].time_ms);
+		json_array_append_new(
+			arr, json_pack("{s:I, s:s, s:I, s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}",
+				       "id", (json_int_t)ms[i].id, "time", t, "revision",
+				       (json_int_t)ms[i].revision, "run", (json_int_t)ms[i].run, "kind",
+				       ms[i].kind, "template", ms[i].template_name, "metric",
+				       ms[i].metric, "provider", ms[i].provider, "query", ms[i].query,
+				       "value", ms[i].value, "condition", ms[i].condition, "outcome",
+				       ms[i].outcome, "reason", ms[i].reason));
+	}
+	store_measurement_list_free(ms, n);
+	http_resp_json(resp, 200, json_pack("{s:s, s:o}", "name", a->name, "measurements", arr));
+}
+
+/* POST /v1/upgrade: the control plane re-executes the binary on disk once
+ * this answer is out (`slipway upgrade` upgrades the proxy first). */
+static void h_upgrade(const struct http_req *req, struct http_resp *resp, void *data)
+{
+	struct api *v = data;
+	if (!v->cfg.upgrade || !v->cfg.upgrade(v->cfg.data)) {
+		http_resp_error(resp, 409, "the daemon is stopping");
+		return;
+	}
+	engine_event(v->e, NULL, "UpgradeRequested", req->actor, "upgrade of slipway serve requested");
+	http_resp_json(resp, 202, json_pack("{s:s, s:i, s:I}", "result", "upgrading", "pid",
+					   (int)getpid(), "startedMs", (json_int_t)v->cfg.started_ms));
+}
+
+/* GET /v1/routes: what the data plane is told, and whether it is up. */
+static void h_routes(const struct http_req *req, struct http_resp *resp, void *data)
+{
+	struct api *v = data;
+	json_t *t = json_deep_copy(engine_route_table(v->e));
+	struct traffic_status ts = {0};
+	if (engine_traffic(v->e))
+		traffic_status(engine_traffic(v->e), &ts);
+	json_object_set_new(t, "proxy", json_pack("{s:i, s:b, s:b}", "pid", (int)ts.pid, "up", ts.up,
+						  "synced", ts.synced));
+	http_resp_json(resp, 200, t);
+}
+
+/* GET /metrics: the data plane's Prometheus text (a snapshot). */
+static void h_metrics(const struct http_req *req, struct http_resp *resp, void *data)
+{
+	struct api *v = data;
+	struct buf text = BUF_INIT;
+	if (!v->cfg.metrics_text || v->cfg.metrics_text(&text, v->cfg.data) < 0) {
+		buf_release(&text);
+		http_resp_error(resp, 503, "the proxy is not reachable");
+		return;
+	}
+	resp->status = 200;
+	resp->content_type = "text/plain; version=0.0.4";
+	buf_add(&resp->body, buf_str(&text), text.len);
+	buf_release(&text);
+}
+
+/* POST /v1/tokens {"name", "role"}: the token is in this answer only. */
+static void h_token_create(const struct http_req *req, struct http_resp *resp, void *data)
+{
+	struct api *v = data;
+	struct sw_err err = {0};
+	char token[68];
+	bool bad;
+	json_t *body = body_object(req, resp, true, &bad);
+	const char *name = json_string_value(json_object_get(body, "name"));
+	const char *role = json_string_value(json_object_get(body, "role"));
+	if (bad)
+		return;
+	if (!name || !role) {
+		http_resp_error(resp, 400, "request body needs \"name\" and \"role\" strings");
+		goto out;
+	}
+	int r = engine_token_create(v->e, name, role, req->actor, token, &err);
+	if (r < 0) {
+		http_resp_error(resp, r == SW_EINVAL ? 400 : status_of(r), "%s", err.msg);
+		goto out;
+	}
+	http_resp_json(resp, 201, json_pack("{s:s, s:s, s:s}", "name", name, "role", role,
+					   "token", token));
+	OPENSSL_cleanse(token, sizeof(token));
+out:
+	json_decref(body);
+}
+
+/* GET /v1/tokens: names, roles and times; never a token or its hash. */
+static void h_token_list(const struct http_req *req, struct http_resp *resp, void *data)
+{
+	struct api *v = data;
+	struct sw_err err = {0};
+	struct store_token *ts = NULL;
+	size_t n = 0;
+	if (store_token_list(v->store, &ts, &n, &err) < 0) {
+		http_resp_error(resp, 500, "%s", err.msg);
+		return;
+	}
+	json_t *arr = json_array();
+	for (size_t i = 0; i < n; i++) {
+		char created[40], used[40] = "";
+		sw_format_time(created, sizeof(created), ts[i].created_ms);
+		if (ts[i].last_used_ms)
+			sw_format_time(used, sizeof(used), ts[i].last_used_ms);
+		json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s}", "name", ts[i].name,
+						     "role", ts[i].role, "created", created,
+						     "lastUsed", used));
+	}
+	store_token_list_free(ts, n);
+	http_resp_json(resp, 200, json_pack("{s:o}", "tokens", arr));
+}
+
+/* DELETE /v1/tokens/{name}: the token stops working at once. */
+static void h_token_revoke(const struct http_req *req, struct http_resp *resp, void *data)
+{
+	struct api *v = data;
+	struct sw_err err = {0};
+	const char *name = http_req_param(req, "name");
+	if (strcmp(name, "root") == 0) {
+		http_resp_error(resp, 409, "token \"root\" is the file %s/token: replace it and "
+			       "restart the daemon to change it", v->cfg.state_dir);
+		return;
+	}
+	int r = engine_token_revoke(v->e, name, req->actor, &err);
+	if (r < 0) {
+		http_resp_error(resp, status_of(r), "%s", err.msg);
+		return;
+	}
+	http_resp_json(resp, 200, json_pack("{s:s, s:s}", "name", name, "result", "revoked"));
+}
+
+/* Every endpoint with the least role it needs: viewers read (but not
+ * tokens), deployers also change apps, admins also manage tokens and
+ * upgrade. An endpoint added later names its role here, in its row. */
+static const struct {
+	const char *method, *pattern;
+	enum http_role least;
+	http_handler h;
+} routes[] = {
+	{"GET", "/v1/version", HTTP_ROLE_VIEWER, h_version},
+	{"GET", "/v1/apps", HTTP_ROLE_VIEWER, h_apps},
+	{"POST", "/v1/apply", HTTP_ROLE_DEPLOYER, h_apply},
+	{"GET", "/v1/apps/{name}", HTTP_ROLE_VIEWER, h_app},
+	{"DELETE", "/v1/apps/{name}", HTTP_ROLE_DEPLOYER, h_delete},
+	{"GET", "/v1/apps/{name}/history", HTTP_ROLE_VIEWER, h_history},
+	{"POST", "/v1/apps/{name}/rollback", HTTP_ROLE_DEPLOYER, h_rollback},
+	{"GET", "/v1/apps/{name}/logs", HTTP_ROLE_VIEWER, h_logs},
+	{"GET", "/v1/events", HTTP_ROLE_VIEWER, h_events},
+	{"GET", "/v1/routes", HTTP_ROLE_VIEWER, h_routes},
+	{"POST", "/v1/upgrade", HTTP_ROLE_ADMIN, h_upgrade},
+	{"POST", "/v1/apps/{name}/rollout/{action}", HTTP_ROLE_DEPLOYER, h_rollout_action},
+	{"GET", "/v1/apps/{name}/analysis", HTTP_ROLE_VIEWER, h_analysis},
+	{"GET", "/metrics", HTTP_ROLE_VIEWER, h_metrics},
+	{"POST", "/v1/tokens", HTTP_ROLE_ADMIN, h_token_create},
+	{"GET", "/v1/tokens", HTTP_ROLE_ADMIN, h_token_list},
+	{"DELETE", "/v1/tokens/{name}", HTTP_ROLE_ADMIN, h_token_revoke},
+};
+
+int api_new(struct api **out, struct http_server *server, const struct api_config *cfg)
+{
+	struct api *v = xcalloc(1, sizeof(*v));
+	v->cfg = *cfg;
+	v->e = cfg->engine;
+	v->store = engine_store(cfg->engine);
+	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
+		http_route(server, routes[i].method, routes[i].pattern, routes[i].least, routes[i].h, v);
+	*out = v;
+	return 0;
+}
+
+void api_free(struct api *v)
+{
+	free(v);
 }

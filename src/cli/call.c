@@ -18,7 +18,7 @@ int cli_call(struct cli *c, const char *method, const char *path, json_t *body, 
 	int status = 0, r = 1;
 	if (out)
 		*out = NULL;
-	if (api_client_request(&c->client, method, path, text, text ? strlen(text) : 0, &status,
+	if (http_client_request(&c->client, method, path, text, text ? strlen(text) : 0, &status,
 			       &resp, &err) < 0) {
 		fprintf(stderr, "slipway: %s\n", err.msg);
 		goto out;

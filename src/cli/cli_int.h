@@ -15,13 +15,13 @@
 
 #include <jansson.h>
 
-#include "api/api.h"
+#include "http/http.h"
 #include "core/opt.h"
 
 /* What every command gets: where the daemon is. */
 struct cli {
 	const char *state_dir;
-	struct api_client client;
+	struct http_client client;
 };
 
 struct cli_command {

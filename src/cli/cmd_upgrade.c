@@ -43,7 +43,7 @@ static int upgrade_daemon(struct cli *c)
 		struct buf out = BUF_INIT;
 		struct sw_err err = {0};
 		int status = 0;
-		if (api_client_request(&c->client, "GET", "/v1/version", NULL, 0, &status, &out, &err) == 0 &&
+		if (http_client_request(&c->client, "GET", "/v1/version", NULL, 0, &status, &out, &err) == 0 &&
 		    status == 200) {
 			j = json_loadb(out.s ? out.s : "", out.len, 0, NULL);
 			long long now = cli_jint(j, "startedMs");
@@ -68,13 +68,13 @@ static int upgrade_proxy(struct cli *c)
 {
 	struct buf sock = BUF_INIT, out = BUF_INIT;
 	struct sw_err err = {0};
-	struct api_client pc = {.timeout_ms = 5000};
+	struct http_client pc = {.timeout_ms = 5000};
 	int status = 0, ret = 1;
 	long long old = 0;
 	json_t *j = NULL;
 	buf_addf(&sock, "%s/proxy.sock", c->state_dir);
 	pc.unix_path = sock.s;
-	if (api_client_request(&pc, "POST", "/v1/upgrade", NULL, 0, &status, &out, &err) < 0) {
+	if (http_client_request(&pc, "POST", "/v1/upgrade", NULL, 0, &status, &out, &err) < 0) {
 		fprintf(stderr, "slipway upgrade: cannot reach the proxy at %s: %s\n", sock.s, err.msg);
 		goto out;
 	}
@@ -91,7 +91,7 @@ static int upgrade_proxy(struct cli *c)
 		json_decref(j);
 		j = NULL;
 		buf_reset(&out);
-		if (api_client_request(&pc, "GET", "/v1/upgrade", NULL, 0, &status, &out, &err) < 0 ||
+		if (http_client_request(&pc, "GET", "/v1/upgrade", NULL, 0, &status, &out, &err) < 0 ||
 		    status != 200)
 			continue; /* the control socket is changing hands */
 		j = json_loadb(out.s ? out.s : "", out.len, 0, NULL);

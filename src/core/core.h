@@ -15,6 +15,7 @@
 #define SW_EINVAL (-4)
 #define SW_EEXIST (-5)
 #define SW_EPERM (-6)
+#define SW_ECONFLICT (-7) /* the request does not apply in the current state */
 
 #define SW_ASSERT(c) ((c) ? (void)0 : sw_assert_fail(#c, __FILE__, __LINE__))
 void sw_assert_fail(const char *expr, const char *file, int line) __attribute__((noreturn));

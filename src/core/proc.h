@@ -15,10 +15,14 @@
  *	static void done(struct sw_proc *p, const struct sw_proc_exit *how) { ... }
  *	...
  *	sw_proc_close(&p, closed);          once on_exit has run (or to let go)
+ *	...
+ *	static void closed(struct sw_proc *p) { free(container of p); }
  *
  * Every process is started as the leader of its own session and process
  * group (setsid), so a signal reaches its children too: a shell's `sleep`
  * dies with the shell, and no child keeps a pipe open after a timeout.
+ * When a group leader exits, whatever is left of its group gets SIGKILL
+ * before on_exit runs: a straggler never holds a port or a pipe unwatched.
  *
  * A process is watched either as our child (libuv reaps it) or, after a
  * daemon restart or an upgrade, through a pidfd (sw_proc_adopt). Adoption
@@ -37,6 +41,7 @@
 #define SW_CORE_PROC_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -47,13 +52,17 @@
 struct sw_proc;
 
 struct sw_proc_exit {
-	int64_t status;       /* exit status, or -1 when killed by a signal */
+	int64_t status;       /* exit status, or -1 when killed by a signal or unknown
+				 (an adopted process that is not our child) */
 	int signal;           /* the signal that killed it, or 0 */
 	bool escalated;       /* sw_proc_stop's grace ran out: it got SIGKILL */
-	char reason[96];      /* "exited with status 3", "killed by signal 9 (SIGKILL)" */
+	char reason[96];      /* "exited with status 3", "killed by signal 9 (SIGKILL)",
+				 "exited (adopted process, status unknown)" */
 };
 
 typedef void (*sw_proc_exit_cb)(struct sw_proc *p, const struct sw_proc_exit *how);
+/* Runs once the struct may be freed (see sw_proc_close). */
+typedef void (*sw_proc_close_cb)(struct sw_proc *p);
 
 struct sw_proc_options {
 	char *const *argv;        /* argv[0] is looked up in PATH when it has no '/' */
@@ -79,13 +88,15 @@ struct sw_proc {
 	/* private */
 	uv_loop_t *loop;
 	sw_proc_exit_cb on_exit;
-	uv_process_t child;
-	uv_poll_t poll;
+	uv_process_t *child;      /* our child: allocated, so that a failed spawn
+				     leaves nothing in the struct to close */
+	uv_poll_t poll;           /* adopted: readable when the pidfd's process exits */
 	int pidfd;
 	uv_timer_t grace;
+	bool group_leader;        /* pid is its process group id */
 	bool escalated, exited, closing, active;
 	int open_handles;
-	uv_close_cb close_cb;
+	sw_proc_close_cb close_cb;
 };
 
 /*
@@ -100,7 +111,8 @@ int sw_proc_spawn(struct sw_proc *p, uv_loop_t *loop, const struct sw_proc_optio
  * Takes over a running process (not our child) that a previous daemon
  * started, matched by pid and start time. Returns 0, or SW_ENOTFOUND with
  * err ("process 1234 is gone", "process 1234 is not the one recorded (start
- * time differs)"); only o->on_exit and o->data are used.
+ * time differs)"), or -1 when no pidfd can be opened; only o->on_exit and
+ * o->data are used.
  */
 int sw_proc_adopt(struct sw_proc *p, uv_loop_t *loop, pid_t pid, uint64_t start_time,
 		  const struct sw_proc_options *o, struct sw_err *err);
@@ -119,13 +131,22 @@ void sw_proc_stop(struct sw_proc *p, int sig, uint64_t grace_ms);
 /*
  * Releases the handles. Before on_exit this lets the process go (it keeps
  * running: an instance that outlives the daemon) and on_exit is never
- * called. close_cb (may be NULL) runs from the loop once the struct may be
- * freed; its handle argument is meaningless.
+ * called. close_cb (may be NULL) runs from the loop, never inside this
+ * call, once the struct may be freed. Safe to call from inside on_exit.
+ * Call it exactly once per successful spawn or adopt.
  */
-void sw_proc_close(struct sw_proc *p, uv_close_cb close_cb);
+void sw_proc_close(struct sw_proc *p, sw_proc_close_cb close_cb);
 
 /* True between spawn/adopt and on_exit. */
 bool sw_proc_running(const struct sw_proc *p);
+
+/*
+ * Sends sig to a process that is not (or no longer) watched, and to its
+ * group when it leads one, if it still has start_time: the check is made
+ * through a pidfd opened first, so a pid reused since is never signalled.
+ * Returns 0, or SW_ENOTFOUND when that process is gone.
+ */
+int sw_proc_kill(pid_t pid, uint64_t start_time, int sig);
 
 /* /proc/PID/stat start time in clock ticks; 0 if the process does not
  * exist or is a zombie. */
@@ -144,5 +165,9 @@ bool sw_proc_env(pid_t pid, const char *name, char *out, size_t size);
  * file. Re-executing it runs the new binary. Returns 0 or -1 with err.
  */
 int sw_proc_self_exe(char *out, size_t size, struct sw_err *err);
+
+/* The same for any process: the path /proc/PID/exe names, without
+ * " (deleted)". Returns 0, or -1 with err (gone, not ours, too long). */
+int sw_proc_exe(pid_t pid, char *out, size_t size, struct sw_err *err);
 
 #endif

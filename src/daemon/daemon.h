@@ -28,6 +28,13 @@ struct daemon_options {
 	uint64_t backoff_initial_ms, backoff_max_ms;
 };
 
+/*
+ * `slipway serve [options]`: argv[0] is "serve". Parses the options into
+ * daemon_options and runs daemon_run; an upgrade re-executes this program
+ * with the same argv. Returns the exit code (2 on a usage error).
+ */
+int daemon_main(int argc, char **argv);
+
 /* Runs until SIGTERM/SIGINT. Returns the process exit code; errors are
  * printed to stderr. */
 int daemon_run(const struct daemon_options *opt);

@@ -2,15 +2,15 @@
  * `slipway serve`: its options, then daemon_run. (Kept apart from the
  * daemon's wiring so that the CLI needs no daemon code.)
  */
-#include "main.h"
-
 #include "daemon.h"
+
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/addr.h"
 #include "core/core.h"
 #include "core/opt.h"
 
@@ -89,8 +89,10 @@ int daemon_main(int argc, char **argv)
 		r = SW_OPT_EXIT(r);
 		goto out;
 	}
-	if (o.api && strncmp(o.api, "127.0.0.1:", 10) != 0 && strncmp(o.api, "0.0.0.0:", 8) != 0) {
-		r = sw_opt_error("serve", "--api must be IP:PORT like 127.0.0.1:7070, got \"%s\"", o.api);
+	struct sw_addr api_addr;
+	struct sw_err aerr = {0};
+	if (o.api && sw_addr_parse(&api_addr, o.api, SW_ADDR_PORT0, &aerr) < 0) {
+		r = sw_opt_error("serve", "--api %s", aerr.msg);
 		goto out;
 	}
 	struct daemon_options d = {

@@ -28,6 +28,7 @@ struct httpc_req {
 	int too_big; /* the write callback refused data for the cap */
 	char *host;  /* from the URL, for messages */
 	char *port;
+	char *unix_socket; /* the request goes there instead of host:port */
 	char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -184,6 +185,7 @@ static void req_free(struct httpc_req *r)
 	buf_release(&r->body);
 	free(r->host);
 	free(r->port);
+	free(r->unix_socket);
 	free(r);
 }
 
@@ -225,6 +227,11 @@ static void req_error(struct httpc_req *r, CURLcode rc, struct buf *out)
 		return;
 	case CURLE_COULDNT_CONNECT:
 		curl_easy_getinfo(r->easy, CURLINFO_OS_ERRNO, &oserr);
+		if (oserr != 0 && r->unix_socket) {
+			buf_addf(out, "connect to %s failed: %s", r->unix_socket,
+				 strerror((int)oserr));
+			return;
+		}
 		if (oserr != 0) {
 			buf_addf(out, "connect to %s:%s failed: %s", r->host, r->port,
 				 strerror((int)oserr));
@@ -482,6 +489,8 @@ static int req_setup(struct httpc_req *r, const struct httpc_request *req, int m
 		}
 	}
 	SET(CURLOPT_HTTPHEADER, r->headers);
+	if (r->unix_socket)
+		SET(CURLOPT_UNIX_SOCKET_PATH, r->unix_socket);
 #undef SET
 	if (rc != CURLE_OK)
 		return sw_errf(err, -1, "httpc: %s", curl_easy_strerror(rc));
@@ -529,6 +538,15 @@ uint64_t httpc_request(struct httpc *h, const struct httpc_request *req, httpc_c
 	r->body.cap = r->max_response;
 	if (check_url(r, req->url, err) != 0)
 		goto out;
+	if (req->unix_socket) {
+		/* sun_path is 108 bytes with its NUL; curl would fail later */
+		if (!*req->unix_socket || strlen(req->unix_socket) >= 108) {
+			sw_errf(err, SW_EINVAL, "unix socket path \"%s\" is empty or too long",
+				req->unix_socket);
+			goto out;
+		}
+		r->unix_socket = xstrdup(req->unix_socket);
+	}
 	for (const char *const *hp = req->headers; hp && *hp; hp++) {
 		if (check_header(*hp, err) != 0)
 			goto out;

@@ -24,6 +24,10 @@
  * it ends with an error. One struct httpc belongs to one loop and is used
  * only from that loop's thread.
  *
+ * A request may go to a local unix socket instead of the URL's host
+ * (unix_socket; the daemon's calls to `slipway proxy`), with the same
+ * timeouts and callbacks.
+ *
  * Only http:// and https:// URLs are accepted; proxies from the
  * environment are ignored, redirects are not followed unless asked for,
  * and TLS certificates are verified against the system store.
@@ -76,6 +80,10 @@ struct httpc_request {
 	size_t max_response;	    /* max response body in bytes; 0 means 1 MiB */
 	unsigned max_redirects;	    /* 0 (default): a 3xx is returned as is; else follow up
 				       to this many (http and https only) */
+	const char *unix_socket;    /* path of a unix socket to connect to instead of the
+				       URL's host:port (which still names the Host header,
+				       e.g. "http://proxy/v1/stats"); NULL = TCP. A connect
+				       failure reads "connect to PATH failed: ..." */
 };
 
 #define HTTPC_DEFAULT_TIMEOUT_MS 5000

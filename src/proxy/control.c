@@ -25,7 +25,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "api/api.h"
+#include "http/http.h"
+#include "core/proc.h"
 
 #define DRAIN_MAX_MS 10000
 #define DRAIN_POLL_MS 50
@@ -61,7 +62,7 @@ struct upgrade {
 struct ctl {
 	uv_loop_t loop;
 	struct proxy *p;
-	struct api *api;
+	struct http_server *api;
 	char *dir;
 	char *table_path;
 	uv_signal_t sigterm, sigint;
@@ -145,7 +146,7 @@ out:
 /* ------------------------------------------------------------------ */
 /* control socket handlers                                             */
 
-static void h_put_table(const struct api_req *req, struct api_resp *resp, void *data)
+static void h_put_table(const struct http_req *req, struct http_resp *resp, void *data)
 {
 	struct ctl *ctl = data;
 	struct sw_err err = {0};
@@ -153,19 +154,19 @@ static void h_put_table(const struct api_req *req, struct api_resp *resp, void *
 	struct table *t = NULL;
 	json_t *j = json_loadb(req->body, req->body_len, 0, &je);
 	if (!j) {
-		api_resp_error(resp, 400, "invalid JSON at line %d column %d: %s", je.line, je.column, je.text);
+		http_resp_error(resp, 400, "invalid JSON at line %d column %d: %s", je.line, je.column, je.text);
 		return;
 	}
 	if (ctl->stopping) {
-		api_resp_error(resp, 503, "the proxy is stopping");
+		http_resp_error(resp, 503, "the proxy is stopping");
 		goto out;
 	}
 	if (table_from_json(&t, j, &err) < 0) {
-		api_resp_error(resp, 422, "%s", err.msg);
+		http_resp_error(resp, 422, "%s", err.msg);
 		goto out;
 	}
 	if (proxy_set_table(ctl->p, t, &err) < 0) {
-		api_resp_error(resp, 409, "%s", err.msg);
+		http_resp_error(resp, 409, "%s", err.msg);
 		goto out;
 	}
 	bool saved = true;
@@ -177,31 +178,31 @@ static void h_put_table(const struct api_req *req, struct api_resp *resp, void *
 		saved = false;
 	}
 	free(text);
-	api_resp_json(resp, 200, json_pack("{s:I, s:I, s:b}", "version", (json_int_t)table_version(ctl->p),
+	http_resp_json(resp, 200, json_pack("{s:I, s:I, s:b}", "version", (json_int_t)table_version(ctl->p),
 					   "listeners", (json_int_t)table_nlistens(ctl->p), "saved", saved));
 out:
 	json_decref(j);
 }
 
-static void h_get_table(const struct api_req *req, struct api_resp *resp, void *data)
+static void h_get_table(const struct http_req *req, struct http_resp *resp, void *data)
 {
 	struct ctl *ctl = data;
 	const struct table *t = proxy_table(ctl->p);
 	(void)req;
-	api_resp_json(resp, 200, t ? table_to_json(t) : json_pack("{s:i, s:[]}", "version", 0, "routes"));
+	http_resp_json(resp, 200, t ? table_to_json(t) : json_pack("{s:i, s:[]}", "version", 0, "routes"));
 }
 
-static void h_stats(const struct api_req *req, struct api_resp *resp, void *data)
+static void h_stats(const struct http_req *req, struct http_resp *resp, void *data)
 {
 	struct ctl *ctl = data;
-	const char *w = api_req_query(req, "window");
+	const char *w = http_req_query(req, "window");
 	unsigned seconds = 10;
 	if (w) {
 		char *end;
 		errno = 0;
 		unsigned long v = strtoul(w, &end, 10);
 		if (!*w || *end || errno || v < 1 || v > METRICS_WINDOW_SECONDS) {
-			api_resp_error(resp, 400, "window must be 1..%d seconds, got \"%s\"", METRICS_WINDOW_SECONDS, w);
+			http_resp_error(resp, 400, "window must be 1..%d seconds, got \"%s\"", METRICS_WINDOW_SECONDS, w);
 			return;
 		}
 		seconds = (unsigned)v;
@@ -210,23 +211,23 @@ static void h_stats(const struct api_req *req, struct api_resp *resp, void *data
 	if (!j)
 		j = json_object();
 	json_object_set_new(j, "backends", proxy_backends_json(ctl->p));
-	api_resp_json(resp, 200, j);
+	http_resp_json(resp, 200, j);
 }
 
 /* GET /v1/samples?app=A&revision=N&window=S: the raw latencies (ms) and
  * per-second error rates of one revision, for the statistical judge. */
-static void h_samples(const struct api_req *req, struct api_resp *resp, void *data)
+static void h_samples(const struct http_req *req, struct http_resp *resp, void *data)
 {
 	struct ctl *ctl = data;
-	const char *app = api_req_query(req, "app");
+	const char *app = http_req_query(req, "app");
 	char *app_name = app ? xstrdup(app) : NULL;
-	const char *rv = api_req_query(req, "revision");
+	const char *rv = http_req_query(req, "revision");
 	long long rev = rv ? strtoll(rv, NULL, 10) : 0;
-	const char *w = api_req_query(req, "window");
+	const char *w = http_req_query(req, "window");
 	long seconds = w ? strtol(w, NULL, 10) : 30;
 	if (!app_name || rev < 1) {
 		free(app_name);
-		api_resp_error(resp, 400, "app and revision are required");
+		http_resp_error(resp, 400, "app and revision are required");
 		return;
 	}
 	if (seconds < 1 || seconds > METRICS_WINDOW_SECONDS)
@@ -243,10 +244,10 @@ static void h_samples(const struct api_req *req, struct api_resp *resp, void *da
 		json_array_append_new(errs, json_real(v[i]));
 	free(v);
 	free(app_name);
-	api_resp_json(resp, 200, json_pack("{s:o, s:o}", "latencies", lat, "errorRates", errs));
+	http_resp_json(resp, 200, json_pack("{s:o, s:o}", "latencies", lat, "errorRates", errs));
 }
 
-static void h_metrics(const struct api_req *req, struct api_resp *resp, void *data)
+static void h_metrics(const struct http_req *req, struct http_resp *resp, void *data)
 {
 	struct ctl *ctl = data;
 	(void)req;
@@ -256,11 +257,11 @@ static void h_metrics(const struct api_req *req, struct api_resp *resp, void *da
 	metrics_prometheus(proxy_metrics(ctl->p), &resp->body);
 }
 
-static void h_version(const struct api_req *req, struct api_resp *resp, void *data)
+static void h_version(const struct http_req *req, struct http_resp *resp, void *data)
 {
 	struct ctl *ctl = data;
 	(void)req;
-	api_resp_json(resp, 200, json_pack("{s:s, s:i, s:I}", "version", SLIPWAY_VERSION, "pid", (int)getpid(),
+	http_resp_json(resp, 200, json_pack("{s:s, s:i, s:I}", "version", SLIPWAY_VERSION, "pid", (int)getpid(),
 					   "tableVersion", (json_int_t)table_version(ctl->p)));
 }
 
@@ -408,32 +409,6 @@ static void on_gc(uv_timer_t *t)
 /* ------------------------------------------------------------------ */
 /* upgrade                                                             */
 
-/* Field 22 of /proc/self/stat: what DIR/proxy.pid pairs with the pid so
- * that a reused pid is not taken for the proxy. */
-static unsigned long long start_time_of_self(void)
-{
-	char buf[1024];
-	int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
-	char *s = strrchr(buf, ')');
-	if (!s)
-		return 0;
-	s += 2; /* field 3 */
-	for (int field = 3; field < 22; field++) {
-		s = strchr(s, ' ');
-		if (!s)
-			return 0;
-		s++;
-	}
-	return strtoull(s, NULL, 10);
-}
-
 /* DIR/proxy.pid as `slipway serve` reads it: "PID STARTTIME\n", written
  * through a temporary file of its own (serve uses proxy.pid.tmp). */
 static int write_pidfile(struct ctl *ctl, struct sw_err *err)
@@ -447,7 +422,7 @@ static int write_pidfile(struct ctl *ctl, struct sw_err *err)
 		sw_errf(err, -1, "cannot write %s: %s", buf_str(&tmp), strerror(errno));
 		goto out;
 	}
-	fprintf(f, "%d %llu\n", (int)getpid(), start_time_of_self());
+	fprintf(f, "%d %llu\n", (int)getpid(), (unsigned long long)sw_proc_start_time(getpid()));
 	if (fclose(f) != 0 || rename(buf_str(&tmp), buf_str(&path)) < 0) {
 		sw_errf(err, -1, "cannot write %s: %s", buf_str(&path), strerror(errno));
 		unlink(buf_str(&tmp));
@@ -544,15 +519,7 @@ static int upgrade_exe(char *out, size_t size, struct sw_err *err)
 			return sw_errf(err, -1, "%s is too long", UPGRADE_EXE_ENV);
 		return 0;
 	}
-	ssize_t n = readlink("/proc/self/exe", out, size - 1);
-	if (n <= 0)
-		return sw_errf(err, -1, "cannot find my own binary: %s", strerror(errno));
-	out[n] = '\0';
-	static const char deleted[] = " (deleted)";
-	size_t dl = sizeof(deleted) - 1;
-	if ((size_t)n > dl && strcmp(out + n - dl, deleted) == 0)
-		out[n - dl] = '\0';
-	return 0;
+	return sw_proc_self_exe(out, size, err);
 }
 
 static void setup_routes(struct ctl *ctl);
@@ -650,7 +617,7 @@ static void upgrade_handover(struct ctl *ctl)
 			return;
 		}
 	}
-	api_free(ctl->api);
+	http_free(ctl->api);
 	ctl->api = NULL;
 	if (ctl->lock_fd >= 0)
 		close(ctl->lock_fd);
@@ -893,25 +860,25 @@ static const char *upgrade_state_name(enum upg_state s)
 	}
 }
 
-static void h_upgrade(const struct api_req *req, struct api_resp *resp, void *data)
+static void h_upgrade(const struct http_req *req, struct http_resp *resp, void *data)
 {
 	struct ctl *ctl = data;
 	struct sw_err err = {0};
 	(void)req;
 	if (upgrade_start(ctl, &err) < 0) {
-		api_resp_error(resp, err.code == SW_EBUSY ? 409 : 500, "%s", err.msg);
+		http_resp_error(resp, err.code == SW_EBUSY ? 409 : 500, "%s", err.msg);
 		return;
 	}
-	api_resp_json(resp, 202, json_pack("{s:b, s:i, s:i}", "upgrading", 1, "pid", (int)getpid(),
+	http_resp_json(resp, 202, json_pack("{s:b, s:i, s:i}", "upgrading", 1, "pid", (int)getpid(),
 					   "newPid", (int)ctl->upg.pid));
 }
 
-static void h_upgrade_status(const struct api_req *req, struct api_resp *resp, void *data)
+static void h_upgrade_status(const struct http_req *req, struct http_resp *resp, void *data)
 {
 	struct ctl *ctl = data;
 	struct upgrade *u = &ctl->upg;
 	(void)req;
-	api_resp_json(resp, 200, json_pack("{s:s, s:i, s:i, s:s?}", "state", upgrade_state_name(u->state),
+	http_resp_json(resp, 200, json_pack("{s:s, s:i, s:i, s:s?}", "state", upgrade_state_name(u->state),
 					   "pid", (int)getpid(), "newPid", (int)u->pid, "lastError",
 					   u->last_error));
 }
@@ -995,7 +962,7 @@ static void stop_now(struct ctl *ctl)
 	struct stat st;
 	if (ctl->api && ctl->sock_ino && stat(ctl->sock_path, &st) == 0 && st.st_ino == ctl->sock_ino)
 		unlink(ctl->sock_path);
-	api_free(ctl->api);
+	http_free(ctl->api);
 	ctl->api = NULL;
 	uv_close((uv_handle_t *)&ctl->drain, on_handle_closed);
 	uv_close((uv_handle_t *)&ctl->sigterm, on_handle_closed);
@@ -1045,26 +1012,26 @@ static void on_signal(uv_signal_t *s, int signum)
 
 static void setup_routes(struct ctl *ctl)
 {
-	api_route(ctl->api, "PUT", "/v1/table", h_put_table, ctl);
-	api_route(ctl->api, "GET", "/v1/table", h_get_table, ctl);
-	api_route(ctl->api, "GET", "/v1/stats", h_stats, ctl);
-	api_route(ctl->api, "GET", "/v1/samples", h_samples, ctl);
-	api_route(ctl->api, "GET", "/metrics", h_metrics, ctl);
-	api_route(ctl->api, "GET", "/v1/version", h_version, ctl);
-	api_route(ctl->api, "POST", "/v1/upgrade", h_upgrade, ctl);
-	api_route(ctl->api, "GET", "/v1/upgrade", h_upgrade_status, ctl);
+	http_route(ctl->api, "PUT", "/v1/table", HTTP_ROLE_ADMIN, h_put_table, ctl);
+	http_route(ctl->api, "GET", "/v1/table", HTTP_ROLE_ADMIN, h_get_table, ctl);
+	http_route(ctl->api, "GET", "/v1/stats", HTTP_ROLE_ADMIN, h_stats, ctl);
+	http_route(ctl->api, "GET", "/v1/samples", HTTP_ROLE_ADMIN, h_samples, ctl);
+	http_route(ctl->api, "GET", "/metrics", HTTP_ROLE_ADMIN, h_metrics, ctl);
+	http_route(ctl->api, "GET", "/v1/version", HTTP_ROLE_ADMIN, h_version, ctl);
+	http_route(ctl->api, "POST", "/v1/upgrade", HTTP_ROLE_ADMIN, h_upgrade, ctl);
+	http_route(ctl->api, "GET", "/v1/upgrade", HTTP_ROLE_ADMIN, h_upgrade_status, ctl);
 }
 
 /* The control socket on `path` (DIR/proxy.sock, or a temporary path an
  * upgrading process renames onto it). */
 static int open_control(struct ctl *ctl, const char *path, struct sw_err *err)
 {
-	struct api_config ac = {
+	struct http_config ac = {
 		.loop = &ctl->loop,
 		.unix_path = path,
 		.max_body = CONTROL_MAX_BODY,
 	};
-	if (api_new(&ctl->api, &ac, err) < 0)
+	if (http_new(&ctl->api, &ac, err) < 0)
 		return -1;
 	setup_routes(ctl);
 	return 0;

@@ -22,6 +22,7 @@
  * comes from a buffer and writes are appended to another.
  */
 #include "proxy.h"
+#include "core/addr.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -275,41 +276,15 @@ static void request_id_new(struct proxy *p, char *out, size_t size)
 	snprintf(out, size, "%016" PRIx64 "%016" PRIx64, rng_next(p), rng_next(p));
 }
 
-/* Parses "IPv4:PORT" or "[IPv6]:PORT". */
-static int parse_addr(const char *s, struct sockaddr_storage *out)
+/* Any address core/addr reads, into a sockaddr for bind/connect. */
+static int parse_addr(const char *s, struct sockaddr_storage *out, struct sw_err *err)
 {
-	char host[64];
-	const char *colon, *h = s;
-	size_t hl;
-	memset(out, 0, sizeof(*out));
-	if (s[0] == '[') {
-		const char *end = strchr(s, ']');
-		if (!end || end[1] != ':')
-			return -1;
-		h = s + 1;
-		hl = (size_t)(end - h);
-		colon = end + 1;
-	} else {
-		colon = strrchr(s, ':');
-		if (!colon)
-			return -1;
-		hl = (size_t)(colon - s);
-	}
-	if (hl == 0 || hl >= sizeof(host))
+	struct sw_addr a;
+
+	if (sw_addr_parse(&a, s, 0, err) < 0)
 		return -1;
-	memcpy(host, h, hl);
-	host[hl] = '\0';
-	const char *ps = colon + 1;
-	if (!*ps || strspn(ps, "0123456789") != strlen(ps) || strlen(ps) > 5)
-		return -1;
-	long port = strtol(ps, NULL, 10);
-	if (port > 65535)
-		return -1;
-	if (uv_ip4_addr(host, (int)port, (struct sockaddr_in *)out) == 0)
-		return 0;
-	if (uv_ip6_addr(host, (int)port, (struct sockaddr_in6 *)out) == 0)
-		return 0;
-	return -1;
+	memcpy(out, &a.sa, sizeof(*out));
+	return 0;
 }
 
 static const char *reason_of(int status)
@@ -569,7 +544,7 @@ static struct bstat *bstat_get(struct proxy *p, const struct table_backend *be)
 	bstat_close_idle(b);
 	free(b->addr);
 	b->addr = xstrdup(be->addr);
-	b->sa_ok = parse_addr(be->addr, &b->sa) == 0;
+	b->sa_ok = parse_addr(be->addr, &b->sa, NULL) == 0;
 	b->in_table = true;
 	return b;
 }
@@ -2323,9 +2298,9 @@ static int listener_open(struct proxy *p, const char *addr, enum lkind kind, str
 			 struct sw_err *err)
 {
 	struct sockaddr_storage sa;
-	if (parse_addr(addr, &sa) < 0)
-		return sw_errf(err, SW_EINVAL, "invalid listen address \"%s\": expected IP:PORT like 127.0.0.1:8080",
-			       addr);
+	struct sw_err e = {0};
+	if (parse_addr(addr, &sa, &e) < 0)
+		return sw_errf(err, SW_EINVAL, "invalid listen address %s", e.msg);
 	struct listener *l = xcalloc(1, sizeof(*l));
 	l->p = p;
 	l->name = xstrdup(addr);

@@ -3,7 +3,6 @@
  * and backend for one request. See table.h for the rules and
  * docs/internals/proxy-balancing.md for why they are what they are.
  */
-#include <arpa/inet.h>
 #include <assert.h>
 #include <ctype.h>
 #include <errno.h>
@@ -13,6 +12,7 @@
 #include <strings.h>
 
 #include "proxy/table.h"
+#include "core/addr.h"
 #include "core/buf.h"
 
 /* --- JSON reading ------------------------------------------------------ */
@@ -158,33 +158,15 @@ static int read_array(const json_t **out, size_t *out_n, const json_t *obj, cons
 
 /* --- value checks ------------------------------------------------------ */
 
-/* "a.b.c.d:port" in canonical form (inet_pton rejects leading zeros in
- * octets; the port has none either), so listeners compare as strings. */
+/* Exactly core/addr's canonical form ("127.0.0.1:8080", "[::1]:8080"),
+ * so that listeners and backends compare as strings: the control plane
+ * writes every address it got from a document in that form. */
 static bool listen_valid(const char *s)
 {
-	const char *colon = strrchr(s, ':');
-	char ip[INET_ADDRSTRLEN];
-	struct in_addr a;
-	size_t iplen;
-	if (!colon || colon == s)
-		return false;
-	iplen = (size_t)(colon - s);
-	if (iplen >= sizeof(ip))
-		return false;
-	memcpy(ip, s, iplen);
-	ip[iplen] = '\0';
-	if (inet_pton(AF_INET, ip, &a) != 1)
-		return false;
-	const char *port = colon + 1;
-	size_t n = strlen(port);
-	if (n == 0 || n > 5 || port[0] == '0')
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!isdigit((unsigned char)port[i]))
-			return false;
-	long v = strtol(port, NULL, 10);
-	return v >= 1 && v <= 65535;
+	return sw_addr_is_canonical(s, 0);
 }
+
+#define ADDR_EXPECTED "must be a canonical \"host:port\" (\"127.0.0.1:8080\", \"[::1]:8080\")"
 
 /* A DNS name: labels of letters, digits and '-' (not at either end),
  * separated by single dots. Underscores are accepted: some internal names
@@ -332,7 +314,7 @@ static int parse_backend(struct table_backend *b, const json_t *j, const struct 
 		return SW_EINVAL;
 	jpath_key(&ap, p, "addr");
 	if (!listen_valid(b->addr))
-		return bad(err, &ap, "must be \"IPv4:port\"", json_object_get(j, "addr"));
+		return bad(err, &ap, ADDR_EXPECTED, json_object_get(j, "addr"));
 	return 0;
 }
 
@@ -430,7 +412,7 @@ static int parse_route(struct table_route *r, const json_t *j, const struct jpat
 		return SW_EINVAL;
 	jpath_key(&fp, p, "listen");
 	if (!listen_valid(r->listen))
-		return bad(err, &fp, "must be \"IPv4:port\"", json_object_get(j, "listen"));
+		return bad(err, &fp, ADDR_EXPECTED, json_object_get(j, "listen"));
 	if (r->host) {
 		jpath_key(&fp, p, "host");
 		if (!host_valid(r->host))

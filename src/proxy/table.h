@@ -41,8 +41,8 @@
  * shares hold exactly for the requests the weights decide.
  *
  * Validation (table_from_json, errors are SW_EINVAL and name the JSON
- * path): app and listen required; listen and backend addr are canonical
- * "a.b.c.d:port"; host is a DNS name or "*." + one; pathPrefix starts with
+ * path): app and listen required; listen and backend addr are in
+ * core/addr's canonical form ("127.0.0.1:8080", "[::1]:8080"); host is a DNS name or "*." + one; pathPrefix starts with
  * '/' (default "/"); group revisions are >= 1 and unique in a route;
  * weights 0..100 summing to 100 or all 0; a header route has a token name,
  * exactly one of exact/regex (POSIX ERE, balanced parentheses, compiled as

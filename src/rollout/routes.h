@@ -15,7 +15,11 @@
  * Every entry it produces passes the proxy's own validation
  * (table_from_json in src/proxy/table.h): addresses are canonical
  * (core/addr.h), so one app's document can never make the proxy refuse
- * the whole table.
+ * the whole table. A listener the proxy's table cannot take (one that does
+ * not parse)
+ * gets no entry; spec should refuse those at apply. Entries of different
+ * apps may still collide (same listen + host + pathPrefix): that is the
+ * engine's check across apps, not this function's.
  */
 #ifndef SW_ROLLOUT_ROUTES_H
 #define SW_ROLLOUT_ROUTES_H

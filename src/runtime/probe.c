@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "../core/buf.h"
+#include "../core/proc.h"
 #include "runtime_int.h"
 
 struct probe_run {
@@ -31,7 +32,7 @@ struct probe_run {
 	char resp[512];
 	size_t resp_len;
 	bool proc_open, proc_exited;
-	uv_process_t proc;
+	struct sw_proc proc;      /* an exec probe's command, in its own group */
 };
 
 static void run_finish(struct probe_run *run, bool ok, const char *fmt, ...)
@@ -47,8 +48,18 @@ static void run_handle_closed(uv_handle_t *h)
 	free(run);
 }
 
+static void run_proc_closed(struct sw_proc *proc)
+{
+	struct probe_run *run = proc->data;
+
+	if (--run->pending > 0)
+		return;
+	free(run->request);
+	free(run);
+}
+
 /* Releases the attempt's handles; an exec probe still running is killed
- * and its handle closed from the exit callback. */
+ * with its whole group and closed from the exit callback. */
 static void run_cleanup(struct probe_run *run)
 {
 	uv_timer_stop(&run->timer);
@@ -57,9 +68,9 @@ static void run_cleanup(struct probe_run *run)
 		uv_close((uv_handle_t *)&run->tcp, run_handle_closed);
 	if (run->proc_open) {
 		if (run->proc_exited)
-			uv_close((uv_handle_t *)&run->proc, run_handle_closed);
-		else if (kill(-run->proc.pid, SIGKILL) < 0)
-			kill(run->proc.pid, SIGKILL);
+			sw_proc_close(&run->proc, run_proc_closed);
+		else
+			sw_proc_stop(&run->proc, SIGKILL, 0);
 	}
 }
 
@@ -229,19 +240,17 @@ static void on_connect(uv_connect_t *c, int status)
 		run_finish(run, false, "sending request: %s", uv_strerror(r));
 }
 
-static void on_exec_exit(uv_process_t *proc, int64_t status, int sig)
+static void on_exec_exit(struct sw_proc *proc, const struct sw_proc_exit *how)
 {
 	struct probe_run *run = proc->data;
 
 	run->proc_exited = true;
 	if (run->finished) {
-		uv_close((uv_handle_t *)proc, run_handle_closed);
+		sw_proc_close(proc, run_proc_closed);
 		return;
 	}
-	if (sig)
-		run_finish(run, false, "command killed by signal %d", sig);
-	else if (status)
-		run_finish(run, false, "command exited with status %lld", (long long)status);
+	if (how->signal || how->status)
+		run_finish(run, false, "command %s", how->reason);
 	else
 		run_finish(run, true, "command succeeded");
 }
@@ -266,34 +275,23 @@ static void run_start_exec(struct probe_run *run)
 {
 	const struct spec_probe *sp = run->ps->spec;
 	struct runtime_priv *p = run->ps->owner;
-	uv_process_options_t o;
-	uv_stdio_container_t stdio[3];
-	int r;
+	struct sw_proc_options o = {.stdin_fd = -1, .stdout_fd = -1, .stderr_fd = -1,
+				    .on_exit = on_exec_exit, .data = run};
+	struct sw_err err = {0};
 
 	if (!sp->exec_command || !sp->exec_command[0]) {
 		run_finish(run, false, "no command");
 		return;
 	}
-	memset(&o, 0, sizeof(o));
-	memset(stdio, 0, sizeof(stdio));
-	for (int i = 0; i < 3; i++)
-		stdio[i].flags = UV_IGNORE;
-	o.file = sp->exec_command[0];
-	o.args = sp->exec_command;
+	o.argv = sp->exec_command;
 	o.env = p->env;
 	o.cwd = p->inst->spec->workdir;
-	o.flags = UV_PROCESS_DETACHED;
-	o.stdio = stdio;
-	o.stdio_count = 3;
-	o.exit_cb = on_exec_exit;
-	run->proc.data = run;
-	r = uv_spawn(run->timer.loop, &run->proc, &o);
+	if (sw_proc_spawn(&run->proc, run->timer.loop, &o, &err) < 0) {
+		run_finish(run, false, "%s", err.msg);
+		return;
+	}
 	run->proc_open = true;
 	run->pending++;
-	if (r < 0) {
-		run->proc_exited = true;
-		run_finish(run, false, "cannot start \"%s\": %s", sp->exec_command[0], uv_strerror(r));
-	}
 }
 
 static void on_tick(uv_timer_t *t)

@@ -3,9 +3,13 @@
  * and docs/internals/runtime.md for how instances outlive the daemon.
  *
  * Every instance has one struct runtime_priv with its timer (backoff,
- * stop escalation, deferred completion), its two probes and, while a
- * process runs, a struct proc_watch. Nothing here blocks: exits arrive
- * through libuv's child handling or a pidfd, signals escalate on timers.
+ * deferred completion), its two probes and, while a process runs, a struct
+ * proc_watch around a core/proc process. Nothing here blocks: core/proc
+ * reports exits (of a child or, through a pidfd, of an adopted process)
+ * and escalates a stop to SIGKILL of the group on its own timer.
+ *
+ * The process driver's handle is "PID STARTTIME": the start time makes a
+ * reused pid tell itself apart.
  *
  * Callbacks may call runtime_stop() on the instance they were given. To
  * keep that safe, runtime_stop never completes synchronously (it arms the
@@ -20,21 +24,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <limits.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "../core/buf.h"
+#include "../core/proc.h"
 #include "runtime_int.h"
-
-#ifndef SYS_pidfd_open
-#define SYS_pidfd_open 434
-#endif
-#ifndef P_PIDFD
-#define P_PIDFD 3
-#endif
 
 #define DEFAULT_BACKOFF_INITIAL_MS 1000
 #define DEFAULT_BACKOFF_MAX_MS (5 * 60 * 1000)
@@ -69,54 +67,34 @@ uint64_t runtime_backoff_ms(uint32_t restarts, uint64_t initial_ms, uint64_t max
 	return d < max_ms ? d : max_ms;
 }
 
-/*
- * Reads the fields of /proc/PID/stat the runtime needs. The command name
- * (field 2) is in parentheses and may itself contain ") ", so parsing
- * starts after the last ')'.
- */
-static int proc_stat(pid_t pid, char *state, pid_t *pgrp, uint64_t *start_time)
-{
-	char path[64], data[2048], *s, *end;
-	ssize_t n;
-	int fd;
+/* ---- handles -------------------------------------------------------- */
 
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	n = read(fd, data, sizeof(data) - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	data[n] = '\0';
-	s = strrchr(data, ')');
-	if (!s || s[1] != ' ' || !s[2])
-		return -1;
-	*state = s[2];
-	s += 3;
-	/* fields 4 (ppid) to 21; field 5 is the process group */
-	for (int field = 4; field <= 21; field++) {
-		long long v = strtoll(s, &end, 10);
-		if (end == s)
-			return -1;
-		if (field == 5)
-			*pgrp = (pid_t)v;
-		s = end;
-	}
-	*start_time = strtoull(s, &end, 10);
-	return end == s ? -1 : 0;
+static void handle_format(char out[64], pid_t pid, uint64_t start_time)
+{
+	snprintf(out, 64, "%d %llu", (int)pid, (unsigned long long)start_time);
 }
 
-/* 0 also for a zombie: it has exited, only its entry is left. */
-uint64_t runtime_proc_start_time(pid_t pid)
+/* Reads "PID STARTTIME" (decimal, one space, nothing else). */
+static int handle_parse(const char *h, pid_t *pid, uint64_t *start_time, struct sw_err *err)
 {
-	char state;
-	pid_t pgrp;
-	uint64_t start;
+	unsigned long long p = 0, st = 0;
+	int n = 0;
 
-	if (pid <= 0 || proc_stat(pid, &state, &pgrp, &start) < 0 || state == 'Z' || state == 'X')
-		return 0;
-	return start;
+	if (!h || !h[0])
+		return sw_errf(err, SW_EINVAL, "no process recorded");
+	if (h[0] < '0' || h[0] > '9' || sscanf(h, "%llu %llu%n", &p, &st, &n) != 2 || h[n] ||
+	    p == 0 || p > INT32_MAX)
+		return sw_errf(err, SW_EINVAL, "malformed process handle \"%s\"", h);
+	*pid = (pid_t)p;
+	*start_time = st;
+	return 0;
+}
+
+pid_t runtime_instance_pid(const struct runtime_instance *inst)
+{
+	const struct runtime_priv *p = inst->priv;
+
+	return p && p->watch ? p->watch->proc.pid : 0;
 }
 
 size_t runtime_count(struct runtime *rt)
@@ -305,25 +283,16 @@ static void priv_handle_closed(uv_handle_t *h)
 	free(inst);
 }
 
-static void watch_closed(uv_handle_t *h)
+static void watch_closed(struct sw_proc *proc)
 {
-	struct proc_watch *w = h->data;
-
-	if (w->pidfd >= 0)
-		close(w->pidfd);
-	free(w);
+	free(sw_container_of(proc, struct proc_watch, proc));
 }
 
 /* Stops watching the process without touching it. */
 static void watch_detach(struct proc_watch *w)
 {
 	w->owner = NULL;
-	if (w->child) {
-		uv_close((uv_handle_t *)&w->proc, watch_closed);
-	} else {
-		uv_poll_stop(&w->poll);
-		uv_close((uv_handle_t *)&w->poll, watch_closed);
-	}
+	sw_proc_close(&w->proc, watch_closed);
 }
 
 static void on_priv_timer(uv_timer_t *t);
@@ -393,19 +362,6 @@ static void timer_disarm(struct runtime_priv *p)
 	uv_timer_stop(&p->timer);
 }
 
-/* Signals the instance's process group (or only the process when it does
- * not lead a group, which only an adopted process can do). */
-static void signal_instance(struct runtime_priv *p, int sig)
-{
-	pid_t pid = p->inst->pid;
-
-	if (pid <= 0)
-		return;
-	if (p->group_leader && kill(-pid, sig) == 0)
-		return;
-	kill(pid, sig);
-}
-
 static void finish_stop(struct runtime_priv *p)
 {
 	struct runtime *rt = p->rt;
@@ -415,7 +371,7 @@ static void finish_stop(struct runtime_priv *p)
 
 	timer_disarm(p);
 	inst->state = RUNTIME_STOPPED;
-	inst->pid = 0;
+	inst->handle[0] = '\0';
 	inst->ready = false;
 	inst->ready_ms = 0;
 	runtime_emit(p, RUNTIME_EV_STOPPED);
@@ -446,8 +402,7 @@ static void spawn_failed(struct runtime_priv *p, const char *why)
 	struct runtime_instance *inst = p->inst;
 	uint64_t delay;
 
-	inst->pid = 0;
-	inst->start_time = 0;
+	inst->handle[0] = '\0';
 	inst->started_ms = 0;
 	inst->ready = false;
 	inst->ready_ms = 0;
@@ -469,17 +424,12 @@ static void process_gone(struct runtime_priv *p, const char *why)
 	bool ran_long;
 	char d[32];
 
-	/* Whatever is left of its process group goes with it, so that a
-	 * straggler does not keep the port or run on unwatched. */
-	if (p->group_leader && inst->pid > 0)
-		kill(-inst->pid, SIGKILL);
+	/* core/proc has killed whatever was left of its process group, so
+	 * no straggler keeps the port or runs on unwatched. */
 	probe_stop(&p->readiness);
 	probe_stop(&p->liveness);
-	if (p->timer_mode == PRIV_TIMER_KILL)
-		timer_disarm(p);
 	ran_long = inst->started_ms && now - inst->started_ms >= p->rt->cfg.backoff_reset_ms;
-	inst->pid = 0;
-	inst->start_time = 0;
+	inst->handle[0] = '\0';
 	inst->ready = false;
 	inst->ready_ms = 0;
 	p->liveness_kill = false;
@@ -503,41 +453,18 @@ static void process_gone(struct runtime_priv *p, const char *why)
 	timer_arm(p, PRIV_TIMER_BACKOFF, delay);
 }
 
-static void on_child_exit(uv_process_t *h, int64_t status, int sig)
+/* The process exited (a child) or its pidfd said so (adopted). */
+static void on_proc_exit(struct sw_proc *proc, const struct sw_proc_exit *how)
 {
-	struct proc_watch *w = h->data;
+	struct proc_watch *w = proc->data;
 	struct runtime_priv *p = w->owner;
-	char why[64];
 
 	w->owner = NULL;
-	uv_close((uv_handle_t *)h, watch_closed);
+	sw_proc_close(proc, watch_closed);
 	if (!p)
 		return;
 	p->watch = NULL;
-	if (sig)
-		snprintf(why, sizeof(why), "killed by signal %d", sig);
-	else
-		snprintf(why, sizeof(why), "exited with status %lld", (long long)status);
-	process_gone(p, why);
-}
-
-static void on_pidfd(uv_poll_t *h, int status, int events)
-{
-	struct proc_watch *w = h->data;
-	struct runtime_priv *p = w->owner;
-	siginfo_t si;
-
-	/* Reaps it if it happens to be our child (it is not, after a real
-	 * daemon restart; it is in tests that adopt within one process). */
-	memset(&si, 0, sizeof(si));
-	waitid((idtype_t)P_PIDFD, (id_t)w->pidfd, &si, WEXITED | WNOHANG);
-	w->owner = NULL;
-	uv_poll_stop(h);
-	uv_close((uv_handle_t *)h, watch_closed);
-	if (!p)
-		return;
-	p->watch = NULL;
-	process_gone(p, "exited (adopted process, status unknown)");
+	process_gone(p, how->reason);
 }
 
 static void spawn_instance(struct runtime_priv *p)
@@ -547,13 +474,9 @@ static void spawn_instance(struct runtime_priv *p)
 	struct spec_app *spec = inst->spec;
 	struct sw_err err = {0};
 	struct proc_watch *w = NULL;
-	uv_process_options_t o;
-	uv_stdio_container_t stdio[3];
+	struct sw_proc_options o = {.stdin_fd = -1, .on_exit = on_proc_exit};
 	char **argv = NULL, *dir = NULL, *slash;
-	int logfd = -1, r;
-	uint64_t start_time;
-	char state;
-	pid_t pgrp;
+	int logfd = -1;
 
 	inst->adopted = false;
 	if (!inst->port || !port_bindable(inst->port))
@@ -576,41 +499,23 @@ static void spawn_instance(struct runtime_priv *p)
 	p->env = env_build(inst);
 	argv = argv_build(inst);
 
-	memset(&o, 0, sizeof(o));
-	memset(stdio, 0, sizeof(stdio));
-	stdio[0].flags = UV_IGNORE;
-	stdio[1].flags = UV_INHERIT_FD;
-	stdio[1].data.fd = logfd;
-	stdio[2].flags = UV_INHERIT_FD;
-	stdio[2].data.fd = logfd;
-	o.file = argv[0];
-	o.args = argv;
+	w = xcalloc(1, sizeof(*w));
+	o.argv = argv;
 	o.env = p->env;
 	o.cwd = spec->workdir;
-	/* setsid(): its own session and process group, so it survives us
+	o.stdout_fd = logfd;
+	o.stderr_fd = logfd;
+	o.data = w;
+	/* its own session and process group (core/proc), so it survives us
 	 * and a signal to the group reaches everything it started */
-	o.flags = UV_PROCESS_DETACHED;
-	o.stdio = stdio;
-	o.stdio_count = 3;
-	o.exit_cb = on_child_exit;
-	w = xcalloc(1, sizeof(*w));
-	w->child = true;
-	w->pidfd = -1;
-	w->proc.data = w;
-	r = uv_spawn(rt->cfg.loop, &w->proc, &o);
-	if (r < 0) {
-		sw_errf(&err, -1, "cannot start \"%s\": %s", spec->command[0], uv_strerror(r));
-		uv_close((uv_handle_t *)&w->proc, watch_closed);
+	if (sw_proc_spawn(&w->proc, rt->cfg.loop, &o, &err) < 0) {
+		free(w);
 		w = NULL;
 		goto out;
 	}
 	w->owner = p;
 	p->watch = w;
-	p->group_leader = true;
-	inst->pid = w->proc.pid;
-	if (proc_stat(inst->pid, &state, &pgrp, &start_time) < 0)
-		start_time = 0;
-	inst->start_time = start_time;
+	handle_format(inst->handle, w->proc.pid, w->proc.start_time);
 	inst->started_ms = sw_now_ms();
 	inst->ready = false;
 	inst->ready_ms = 0;
@@ -651,9 +556,6 @@ static void on_priv_timer(uv_timer_t *t)
 		if (!p->stopping)
 			spawn_instance(p);
 		break;
-	case PRIV_TIMER_KILL:
-		signal_instance(p, SIGKILL);
-		break;
 	case PRIV_TIMER_FINISH:
 		finish_stop(p);
 		break;
@@ -662,15 +564,16 @@ static void on_priv_timer(uv_timer_t *t)
 	}
 }
 
-/* Asks the process to stop (spec stop signal to its group) and arms the
- * SIGKILL that follows if it has not gone after stop.timeout. */
+/* Asks the process to stop (spec stop signal to its group); core/proc
+ * sends SIGKILL to the group if it has not gone after stop.timeout. A
+ * second call (a stop during a liveness kill) never lengthens that. */
 static void terminate(struct runtime_priv *p)
 {
 	const struct spec_app *spec = p->inst->spec;
+	int sig = spec->stop_signal > 0 ? spec->stop_signal : SIGTERM;
 
-	signal_instance(p, spec->stop_signal > 0 ? spec->stop_signal : SIGTERM);
-	if (p->timer_mode != PRIV_TIMER_KILL)
-		timer_arm(p, PRIV_TIMER_KILL, spec->stop_timeout_ms);
+	/* grace 0 would mean "SIGKILL at once", not "send sig" */
+	sw_proc_stop(&p->watch->proc, sig, spec->stop_timeout_ms ? spec->stop_timeout_ms : 1);
 }
 
 void runtime_liveness_failed(struct runtime_priv *p, const char *why)
@@ -809,54 +712,38 @@ static uint64_t proc_age_ms(uint64_t start_time)
 }
 
 struct runtime_instance *runtime_adopt(struct runtime *rt, struct spec_app *spec,
-				       int64_t revision, const char *id, pid_t pid,
-				       uint64_t start_time, uint16_t port, bool ready,
-				       uint32_t restarts, struct sw_err *err)
+				       int64_t revision, const char *id, const char *handle,
+				       uint16_t port, bool ready, uint32_t restarts,
+				       struct sw_err *err)
 {
-	struct runtime_priv *p = NULL;
+	struct sw_proc_options o = {.on_exit = on_proc_exit};
+	struct runtime_priv *p;
 	struct runtime_instance *inst;
 	struct proc_watch *w;
-	uint64_t now, age;
-	int pidfd = -1;
-	uint64_t st;
-	char state;
-	pid_t pgrp = 0;
+	uint64_t now, age, start_time = 0;
+	pid_t pid = 0;
 
-	if (!spec_runnable(spec) || !id_valid(id) || pid <= 0) {
+	if (!spec_runnable(spec) || !id_valid(id)) {
 		sw_errf(err, SW_EINVAL, "invalid arguments to adopt \"%s\"", id ? id : "");
 		return NULL;
 	}
-	/* Open the pidfd first and compare the start time after: then the
-	 * pidfd surely refers to the process that was compared. */
-	pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-	if (pidfd < 0) {
-		if (errno == ESRCH)
-			sw_errf(err, SW_ENOTFOUND, "process %d is gone", (int)pid);
-		else
-			sw_errf(err, -1, "cannot watch process %d: %s", (int)pid, strerror(errno));
+	if (handle_parse(handle, &pid, &start_time, err) < 0)
 		return NULL;
-	}
-	fcntl(pidfd, F_SETFD, FD_CLOEXEC);
-	if (proc_stat(pid, &state, &pgrp, &st) < 0 || state == 'Z' || state == 'X') {
-		sw_errf(err, SW_ENOTFOUND, "process %d is gone", (int)pid);
-		close(pidfd);
-		return NULL;
-	}
-	if (st != start_time) {
-		sw_errf(err, SW_ENOTFOUND, "process %d is not instance %s (start time differs)",
-			(int)pid, id);
-		close(pidfd);
+	w = xcalloc(1, sizeof(*w));
+	o.data = w;
+	if (sw_proc_adopt(&w->proc, rt->cfg.loop, pid, start_time, &o, err) < 0) {
+		free(w);
 		return NULL;
 	}
 
 	p = instance_new(rt, spec, revision, id);
 	inst = p->inst;
-	inst->pid = pid;
-	inst->start_time = start_time;
+	w->owner = p;
+	p->watch = w;
+	handle_format(inst->handle, pid, start_time);
 	inst->port = port;
 	inst->restarts = restarts;
 	inst->adopted = true;
-	p->group_leader = pgrp == pid;
 	now = sw_now_ms();
 	age = proc_age_ms(start_time);
 	inst->started_ms = now > age ? now - age : 1;
@@ -867,19 +754,60 @@ struct runtime_instance *runtime_adopt(struct runtime *rt, struct spec_app *spec
 	inst->state = ready ? RUNTIME_RUNNING : RUNTIME_STARTING;
 	p->env = env_build(inst);
 
-	w = xcalloc(1, sizeof(*w));
-	w->owner = p;
-	w->child = false;
-	w->pidfd = pidfd;
-	uv_poll_init(rt->cfg.loop, &w->poll, pidfd);
-	w->poll.data = w;
-	uv_poll_start(&w->poll, UV_READABLE, on_pidfd);
-	p->watch = w;
-
 	/* Its initial delay is long past; the first result matters now. */
 	probe_start(&p->readiness, 0);
 	probe_start(&p->liveness, 0);
 	return inst;
+}
+
+static bool pid_tracked(struct runtime *rt, pid_t pid)
+{
+	for (struct runtime_priv *q = rt->instances; q; q = q->next)
+		if (q->watch && q->watch->proc.pid == pid)
+			return true;
+	return false;
+}
+
+void runtime_orphans(struct runtime *rt, const char *state_dir,
+		     void (*found)(const char *instance_id, const char *handle, void *data),
+		     void *data)
+{
+	DIR *proc = opendir("/proc");
+	struct dirent *de;
+
+	if (!proc)
+		return;
+	while ((de = readdir(proc))) {
+		char *end, dir[PATH_MAX], id[128], handle[64];
+		long v = strtol(de->d_name, &end, 10);
+		pid_t pid = (pid_t)v;
+		uint64_t start_time;
+
+		if (*end || v <= 1 || pid == getpid())
+			continue;
+		if (sw_proc_session(pid) != pid ||
+		    !sw_proc_env(pid, "SLIPWAY_STATE_DIR", dir, sizeof(dir)) ||
+		    strcmp(dir, state_dir) != 0 ||
+		    !sw_proc_env(pid, "SLIPWAY_INSTANCE", id, sizeof(id)) || pid_tracked(rt, pid))
+			continue;
+		start_time = sw_proc_start_time(pid);
+		if (!start_time)
+			continue;  /* gone since, or a zombie */
+		handle_format(handle, pid, start_time);
+		found(id, handle, data);
+	}
+	closedir(proc);
+}
+
+int runtime_kill_handle(struct runtime *rt, const char *handle)
+{
+	uint64_t start_time = 0;
+	pid_t pid = 0;
+	int r;
+
+	if ((r = handle_parse(handle, &pid, &start_time, NULL)) < 0)
+		return r;
+	return sw_proc_kill(pid, start_time, SIGKILL);
 }
 
 void runtime_stop(struct runtime *rt, struct runtime_instance *inst)

@@ -14,8 +14,11 @@
  * it waits, the instance's state is CrashLoopBackOff.
  *
  * Instances outlive the daemon: they are not children that die with it, and
- * runtime_adopt() takes over a running process after a daemon restart
- * (matched by pid and start time, watched through a pidfd).
+ * runtime_adopt() takes over a running process after a daemon restart.
+ * What identifies the process is the driver's business: the instance's
+ * `handle` is opaque text the runtime writes when a process starts (the
+ * process driver writes "PID STARTTIME"); the caller stores it and gives
+ * it back to runtime_adopt or runtime_kill_handle, and never parses it.
  * docs/internals/runtime.md explains the mechanism.
  *
  * The runtime owns the instance structs. It reports every change through
@@ -47,7 +50,7 @@ enum runtime_state {
 const char *runtime_state_name(enum runtime_state s);
 
 enum runtime_event {
-	RUNTIME_EV_STARTED,   /* a process was spawned (pid, port set) */
+	RUNTIME_EV_STARTED,   /* a process was spawned (handle, port set) */
 	RUNTIME_EV_READY,     /* readiness passed; ready = true */
 	RUNTIME_EV_UNREADY,   /* readiness failed failureThreshold times */
 	RUNTIME_EV_EXITED,    /* process exited or was killed; reason says how */
@@ -62,8 +65,9 @@ struct runtime_instance {
 	char *app;
 	int64_t revision;
 	struct spec_app *spec;   /* a reference held by the instance */
-	pid_t pid;               /* 0 while not running */
-	uint64_t start_time;     /* /proc/PID/stat start time (clock ticks) */
+	char handle[64];         /* the driver's name for the running process, to
+				    store and give back to runtime_adopt; "" while
+				    none runs */
 	uint16_t port;
 	bool ready;
 	bool adopted;            /* taken over after a daemon restart */
@@ -118,22 +122,47 @@ struct runtime_instance *runtime_start(struct runtime *rt, struct spec_app *spec
 				       struct sw_err *err);
 
 /*
- * Takes over a process a previous daemon started: succeeds only if `pid`
- * is alive and its start time equals `start_time`. The instance keeps
- * `ready` as given until its first probe result (a first failure makes it
- * unready at once), and its port and restart count. Probes start right
- * away. No event is emitted for the adoption itself. Returns NULL (with
- * err set, code SW_ENOTFOUND) when the process is gone ("process 1234 is
- * gone") or not ours ("process 1234 is not instance X (start time
- * differs)").
+ * Takes over a process a previous daemon started, named by the `handle` it
+ * had then: succeeds only if that very process still runs (for the
+ * process driver: the pid is alive and has the recorded start time, so a
+ * reused pid is never taken). The instance keeps `ready` as given until
+ * its first probe result (a first failure makes it unready at once), and
+ * its port and restart count. Probes start right away. No event is emitted
+ * for the adoption itself. Returns NULL with err set: SW_ENOTFOUND when the
+ * process is gone ("process 1234 is gone") or another one ("process 1234
+ * is not the one recorded (start time differs)"), SW_EINVAL for an empty
+ * or malformed handle.
  */
 struct runtime_instance *runtime_adopt(struct runtime *rt, struct spec_app *spec,
-				       int64_t revision, const char *id, pid_t pid,
-				       uint64_t start_time, uint16_t port, bool ready,
-				       uint32_t restarts, struct sw_err *err);
+				       int64_t revision, const char *id, const char *handle,
+				       uint16_t port, bool ready, uint32_t restarts,
+				       struct sw_err *err);
 
-/* Stops an instance: spec stop signal to its process group, SIGKILL after
- * stop.timeout; RUNTIME_EV_STOPPED when the process is gone (from the
+/* The instance's process id, for display only (0 while none runs, and for
+ * drivers without one). */
+pid_t runtime_instance_pid(const struct runtime_instance *inst);
+
+/*
+ * Finds instance processes of this state dir that rt does not track: a
+ * daemon killed while spawning leaves a process whose handle it never
+ * recorded. An instance process leads its own session and has
+ * SLIPWAY_STATE_DIR (== state_dir) and SLIPWAY_INSTANCE in its environment
+ * (the runtime passes the daemon's environment on, so the daemon sets
+ * SLIPWAY_STATE_DIR in its own). Calls found once per such process, with
+ * its instance id and a handle for runtime_adopt or runtime_kill_handle;
+ * found may call either. Blocks on /proc: for startup, not the loop.
+ */
+void runtime_orphans(struct runtime *rt, const char *state_dir,
+		     void (*found)(const char *instance_id, const char *handle, void *data),
+		     void *data);
+
+/* Kills the process a handle names, with its process group, with SIGKILL,
+ * if that very process still runs (never a reused pid). Returns 0, or
+ * SW_ENOTFOUND when it is gone, SW_EINVAL for a malformed handle. */
+int runtime_kill_handle(struct runtime *rt, const char *handle);
+
+/* Stops an instance: spec stop signal to its process group, SIGKILL to the
+ * group after stop.timeout; RUNTIME_EV_STOPPED when the process is gone (from the
  * loop, never inside this call, also when no process runs). Idempotent;
  * safe to call from on_change. A stopping instance is never restarted. */
 void runtime_stop(struct runtime *rt, struct runtime_instance *inst);
@@ -141,10 +170,6 @@ void runtime_stop(struct runtime *rt, struct runtime_instance *inst);
 /* Stops every instance; `done` is called once all are stopped (right
  * away when there are none). `done` may free the runtime. */
 void runtime_stop_all(struct runtime *rt, void (*done)(void *data), void *data);
-
-/* Reads /proc/PID/stat start time; 0 if the process does not exist or
- * is a zombie (it has exited). */
-uint64_t runtime_proc_start_time(pid_t pid);
 
 /* Backoff delay before restart number `restarts` (1-based):
  * initial * 2^(restarts-1), capped at max. Pure; exposed for tests. */

@@ -6,6 +6,7 @@
 #define SW_RUNTIME_INT_H
 
 #include "runtime.h"
+#include "../core/proc.h"
 
 #include <stddef.h>
 
@@ -26,21 +27,17 @@ struct probe_state {
 	bool seen_result;              /* a result arrived since probes started */
 };
 
-/* Watches one running process: a child (uv_process_t) or an adopted
- * process (pidfd + uv_poll_t). Allocated per process; outlives the
- * instance if the instance is forgotten while the close is pending. */
+/* One running process of an instance (core/proc: spawned or adopted).
+ * Allocated per process; outlives the instance if the instance is
+ * forgotten while the close is pending. */
 struct proc_watch {
 	struct runtime_priv *owner;  /* NULL once detached */
-	bool child;
-	int pidfd;
-	uv_process_t proc;
-	uv_poll_t poll;
+	struct sw_proc proc;
 };
 
 enum priv_timer_mode {
 	PRIV_TIMER_IDLE,
 	PRIV_TIMER_BACKOFF,  /* respawn when it fires */
-	PRIV_TIMER_KILL,     /* SIGKILL the group when it fires */
 	PRIV_TIMER_FINISH,   /* complete a stop with no process to wait for */
 };
 
@@ -57,7 +54,6 @@ struct runtime_priv {
 	uint32_t consecutive_failures;     /* for the backoff delay */
 	bool stopping;                     /* runtime_stop was called: never restart */
 	bool liveness_kill;                /* killed because liveness failed */
-	bool group_leader;                 /* pid is also the process group id */
 	int pending_closes;                /* handle closes before the struct can go */
 };
 

@@ -1,57 +1,13 @@
 #include "node.h"
 
 #include "../core/buf.h"
+#include "../core/utf8.h"
 
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
 #include <libfyaml.h>
-
-bool utf8_valid(const char *str, size_t len)
-{
-	return utf8_invalid_at(str, len) == len;
-}
-
-size_t utf8_invalid_at(const char *str, size_t len)
-{
-	const unsigned char *s = (const unsigned char *)str;
-	size_t i = 0;
-
-	while (i < len) {
-		unsigned c = s[i];
-		size_t n;
-		uint32_t cp;
-
-		if (c < 0x80) {
-			i++;
-			continue;
-		} else if ((c & 0xe0) == 0xc0) {
-			n = 1;
-			cp = c & 0x1f;
-		} else if ((c & 0xf0) == 0xe0) {
-			n = 2;
-			cp = c & 0x0f;
-		} else if ((c & 0xf8) == 0xf0) {
-			n = 3;
-			cp = c & 0x07;
-		} else {
-			return i;
-		}
-		if (len - i <= n)
-			return i;
-		for (size_t k = 1; k <= n; k++) {
-			if ((s[i + k] & 0xc0) != 0x80)
-				return i;
-			cp = (cp << 6) | (s[i + k] & 0x3f);
-		}
-		if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
-		    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-			return i;
-		i += n + 1;
-	}
-	return len;
-}
 
 void snode_free(struct snode *n)
 {
@@ -182,7 +138,7 @@ static int ybuild_scalar(struct ybuild *b, struct fy_event *e)
 	const char *text = buf_str(&tb);
 	size_t len = tb.len;
 	n = ybuild_node(b, plain && is_plain_null(text, len) ? SN_NULL : SN_SCALAR, fy_event_start_mark(e));
-	if (memchr(text, '\0', len) || !utf8_valid(text, len)) {
+	if (memchr(text, '\0', len) || !sw_utf8_valid(text, len)) {
 		int rc = sw_errf(b->err, -1, "%s:%d:%d: %s", b->file, n->line ? n->line : b->last_line,
 				 n->line ? n->col : b->last_col,
 				 memchr(text, '\0', len) ? "scalar contains a NUL character"
@@ -248,7 +204,7 @@ static int ybuild_event(struct ybuild *b, struct fy_event *e, struct snode ***do
 		int line = m && m->line >= 0 ? m->line + 1 : b->last_line;
 		/* the mark is after the '*' */
 		int col = m && m->line >= 0 ? (m->column > 0 ? m->column : 1) : b->last_col;
-		if (!name || len > 64 || !utf8_valid(name, len))
+		if (!name || len > 64 || !sw_utf8_valid(name, len))
 			len = 0;
 		rc = sw_errf(b->err, -1, "%s:%d:%d: aliases are not supported (\"*%.*s\")", b->file, line,
 			     col, (int)len, name ? name : "");
@@ -277,7 +233,7 @@ int snode_from_yaml(struct snode ***out, size_t *nout, const char *text, size_t 
 	 * giving a clear message, some invalid input makes libfyaml 0.7.12's
 	 * scanner loop forever (found by fuzz_spec).
 	 */
-	size_t bad = utf8_invalid_at(text, len);
+	size_t bad = sw_utf8_invalid_at(text, len);
 	const char *nul = memchr(text, '\0', len);
 	if (nul && (size_t)(nul - text) < bad)
 		bad = (size_t)(nul - text);
@@ -331,7 +287,7 @@ int snode_from_yaml(struct snode ***out, size_t *nout, const char *text, size_t 
 	if (fy_parser_get_stream_error(parser)) {
 		void *it = NULL;
 		struct fy_diag_error *de = fy_diag_errors_iterate(diag, &it);
-		if (de && de->msg && utf8_valid(de->msg, strlen(de->msg)))
+		if (de && de->msg && sw_utf8_valid(de->msg, strlen(de->msg)))
 			sw_errf(err, -1, "%s:%d:%d: syntax error: %s", file, de->line > 0 ? de->line : 1,
 				de->column > 0 ? de->column : 1, de->msg);
 		else

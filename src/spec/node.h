@@ -59,9 +59,4 @@ void snode_free(struct snode *n);
 /* The value of `key` in a MAP, or NULL (also for non-maps). */
 const struct snode *snode_get(const struct snode *map, const char *key);
 
-/* True when s[0..len) is valid UTF-8 as JSON requires it. */
-bool utf8_valid(const char *s, size_t len);
-/* Offset of the first byte that breaks UTF-8, or len when all is valid. */
-size_t utf8_invalid_at(const char *s, size_t len);
-
 #endif

@@ -27,9 +27,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
-
+#include "../core/addr.h"
 #include "../core/buf.h"
+#include "../core/sha256.h"
+#include "../core/utf8.h"
 #include "fields.h"
 #include "node.h"
 
@@ -68,34 +69,26 @@ static int v_dns_label(struct spec_pctx *c, const struct snode *n, const char *s
 		    spec_subject(c), SPEC_GOT(n));
 }
 
-static int v_listen(struct spec_pctx *c, const struct snode *n, const char *s)
+/* A listener address, stored in its canonical form (core/addr): the
+ * proxy takes exactly canonical addresses, so "localhost:8080" is kept
+ * as "127.0.0.1:8080" and two spellings of one listener compare equal. */
+static int parse_listen(struct spec_pctx *c, const struct snode *n, void *base, const struct spec_field *f)
 {
-	char gotbuf[128];
-	const char *colon = strrchr(s, ':');
-	char host[64];
-	struct in_addr a;
-	unsigned long port = 0;
+	char **p = SPEC_AT(base, f->off, char *);
+	char text[SW_ADDR_MAX];
+	struct sw_err e = {0};
+	int rc;
 
-	if (!colon || (size_t)(colon - s) >= sizeof(host) || !colon[1] || strlen(colon + 1) > 5)
-		goto bad;
-	memcpy(host, s, (size_t)(colon - s));
-	host[colon - s] = '\0';
-	if (strcmp(host, "localhost") != 0 && inet_pton(AF_INET, host, &a) != 1)
-		goto bad;
-	for (const char *p = colon + 1; *p; p++) {
-		if (*p < '0' || *p > '9')
-			goto bad;
-		port = port * 10 + (unsigned long)(*p - '0');
-	}
-	if (port < 1 || port > 65535)
-		goto bad;
+	if ((rc = spec_need_scalar(c, n, "a string")) < 0)
+		return rc;
+	if (sw_addr_canonical(text, n->text, 0, &e) < 0)
+		return spec_perr(c, n, "%s %s", spec_subject(c), e.msg);
+	free(*p);
+	*p = xstrdup(text);
 	return 0;
-bad:
-	return spec_perr(c, n,
-		    "%s must be \"host:port\" with an IPv4 address or \"localhost\" and a port from 1 "
-		    "to 65535, got %s",
-		    spec_subject(c), SPEC_GOT(n));
 }
+
+static const struct spec_ftype t_listen = {parse_listen, spec_emit_str, spec_free_str};
 
 static int v_host(struct spec_pctx *c, const struct snode *n, const char *s)
 {
@@ -280,7 +273,7 @@ static int parse_value_from(struct spec_pctx *c, const struct snode *n, void *ba
 	}
 	if (len && data[len - 1] == '\n')
 		len--;
-	if (memchr(data, '\0', len) || !utf8_valid(data, len)) {
+	if (memchr(data, '\0', len) || !sw_utf8_valid(data, len)) {
 		spec_perr(c, file, "\"%s\" must hold UTF-8 text without NUL characters", path);
 		goto out;
 	}
@@ -678,7 +671,7 @@ static const struct spec_table header_route_table = {header_route_fields, -1, si
 						NULL, NULL};
 
 static const struct spec_field route_fields[] = {
-	{"listen", &spec_t_str, offsetof(struct spec_app, route.listen), 0, 0, v_listen, 0},
+	{"listen", &t_listen, offsetof(struct spec_app, route.listen), 0, 0, NULL, 0},
 	{"host", &spec_t_str, offsetof(struct spec_app, route.host), 0, 0, v_host, 0},
 	{"pathPrefix", &spec_t_str, offsetof(struct spec_app, route.path_prefix), 0, 0, v_abs_path, 0},
 	{"sticky", &spec_t_bool, offsetof(struct spec_app, route.sticky), 0, 0, NULL, 0},
@@ -790,7 +783,7 @@ static int check_blue_green(struct spec_pctx *c, const struct snode *map, void *
 }
 
 static const struct spec_field blue_green_fields[] = {
-	{"previewListen", &spec_t_str, offsetof(struct spec_strategy, preview_listen), 0, 0, v_listen, 0},
+	{"previewListen", &t_listen, offsetof(struct spec_strategy, preview_listen), 0, 0, NULL, 0},
 	{"autoPromotionSeconds", &t_seconds, offsetof(struct spec_strategy, auto_promotion_ms), SPEC_F_NOEMIT, 0,
 	 NULL, 0},
 	{"autoPromotion", &spec_t_dur, offsetof(struct spec_strategy, auto_promotion_ms), SPEC_F_ZERO_NULL, 0, NULL, 0},
@@ -1566,13 +1559,9 @@ char *spec_app_canonical(const struct spec_app *app)
 
 void spec_app_hash(const struct spec_app *app, char out[65])
 {
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0;
 	char *s = spec_app_canonical(app);
 
-	SW_ASSERT(EVP_Digest(s, strlen(s), md, &mdlen, EVP_sha256(), NULL) == 1 && mdlen == 32);
-	for (unsigned i = 0; i < mdlen; i++)
-		snprintf(out + 2 * i, 3, "%02x", md[i]);
+	sw_sha256_hex(s, strlen(s), out);
 	free(s);
 }
 

@@ -105,6 +105,11 @@ static const struct store_migration migrations[] = {
 	 " created_ms INTEGER NOT NULL,"
 	 " last_used_ms INTEGER NOT NULL DEFAULT 0"
 	 ");"},
+	{"instances keep the runtime driver's opaque handle instead of pid and start time",
+	 /* pid and start_time stay, unused: the process driver's handle of a
+	  * running instance is "PID STARTTIME" */
+	 "ALTER TABLE instances ADD COLUMN handle TEXT NOT NULL DEFAULT '';"
+	 "UPDATE instances SET handle = pid || ' ' || start_time WHERE pid > 0;"},
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -147,7 +152,7 @@ enum stmt_id {
 
 #define APP_COLS "name, desired_revision, stable_revision, phase, reason, progress_ms, created_ms, updated_ms, rollout"
 #define REV_COLS "app, number, hash, spec_json, version, source, created_ms"
-#define INST_COLS "id, app, revision, pid, start_time, port, ready, restarts, state, created_ms"
+#define INST_COLS "id, app, revision, handle, port, ready, restarts, state, created_ms"
 #define EVENT_COLS "id, time_ms, app, kind, message, actor"
 
 #define TOKEN_COLS "name, hash, role, created_ms, last_used_ms"
@@ -187,11 +192,11 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_REV_INSERT] = "INSERT INTO revisions (" REV_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
 	[ST_REV_GET] = "SELECT " REV_COLS " FROM revisions WHERE app = ?1 AND number = ?2",
 	[ST_REV_LIST] = "SELECT " REV_COLS " FROM revisions WHERE app = ?1 ORDER BY number",
-	[ST_INST_PUT] = "INSERT INTO instances (" INST_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+	[ST_INST_PUT] = "INSERT INTO instances (" INST_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
 			" ON CONFLICT (id) DO UPDATE SET app = excluded.app, revision = excluded.revision,"
-			" pid = excluded.pid, start_time = excluded.start_time, port = excluded.port,"
+			" handle = excluded.handle, port = excluded.port,"
 			" ready = excluded.ready, restarts = excluded.restarts, state = excluded.state,"
-			" created_ms = CASE WHEN ?11 THEN excluded.created_ms ELSE created_ms END",
+			" created_ms = CASE WHEN ?10 THEN excluded.created_ms ELSE created_ms END",
 	[ST_INST_DELETE] = "DELETE FROM instances WHERE id = ?1",
 	[ST_INST_LIST] = "SELECT " INST_COLS " FROM instances ORDER BY app, created_ms, id",
 	[ST_INST_LIST_APP] = "SELECT " INST_COLS " FROM instances WHERE app = ?1 ORDER BY created_ms, id",
@@ -815,13 +820,12 @@ static void read_instance(sqlite3_stmt *st, void *elem)
 	in->id = col_str(st, 0);
 	in->app = col_str(st, 1);
 	in->revision = sqlite3_column_int64(st, 2);
-	in->pid = sqlite3_column_int(st, 3);
-	in->start_time = (uint64_t)sqlite3_column_int64(st, 4);
-	in->port = sqlite3_column_int(st, 5);
-	in->ready = sqlite3_column_int(st, 6) != 0;
-	in->restarts = sqlite3_column_int(st, 7);
-	in->state = col_str(st, 8);
-	in->created_ms = sqlite3_column_int64(st, 9);
+	in->handle = col_str(st, 3);
+	in->port = sqlite3_column_int(st, 4);
+	in->ready = sqlite3_column_int(st, 5) != 0;
+	in->restarts = sqlite3_column_int(st, 6);
+	in->state = col_str(st, 7);
+	in->created_ms = sqlite3_column_int64(st, 8);
 }
 
 int store_instance_put(struct store *s, const struct store_instance *inst, struct sw_err *err)
@@ -833,15 +837,14 @@ int store_instance_put(struct store *s, const struct store_instance *inst, struc
 	bind_text(st, 1, inst->id);
 	bind_text(st, 2, inst->app);
 	sqlite3_bind_int64(st, 3, inst->revision);
-	sqlite3_bind_int(st, 4, inst->pid);
-	sqlite3_bind_int64(st, 5, (int64_t)inst->start_time);
-	sqlite3_bind_int(st, 6, inst->port);
-	sqlite3_bind_int(st, 7, inst->ready ? 1 : 0);
-	sqlite3_bind_int(st, 8, inst->restarts);
-	bind_text(st, 9, inst->state);
+	bind_text(st, 4, inst->handle);
+	sqlite3_bind_int(st, 5, inst->port);
+	sqlite3_bind_int(st, 6, inst->ready ? 1 : 0);
+	sqlite3_bind_int(st, 7, inst->restarts);
+	bind_text(st, 8, inst->state);
 	/* created_ms 0 means "now" on insert and "keep" on replace. */
-	sqlite3_bind_int64(st, 10, inst->created_ms ? inst->created_ms : sw_wall_ms());
-	sqlite3_bind_int(st, 11, inst->created_ms != 0);
+	sqlite3_bind_int64(st, 9, inst->created_ms ? inst->created_ms : sw_wall_ms());
+	sqlite3_bind_int(st, 10, inst->created_ms != 0);
 	return stmt_done(s, st, "put instance", err);
 }
 
@@ -881,6 +884,7 @@ void store_instance_release(struct store_instance *inst)
 		return;
 	free(inst->id);
 	free(inst->app);
+	free(inst->handle);
 	free(inst->state);
 	memset(inst, 0, sizeof(*inst));
 }

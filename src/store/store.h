@@ -50,8 +50,8 @@ struct store_instance {
 	char *id;            /* "hello-r2-1" style, unique */
 	char *app;
 	int64_t revision;
-	int pid;             /* 0 when not running */
-	uint64_t start_time; /* /proc/PID/stat field 22, to match on adoption */
+	char *handle;        /* the runtime driver's handle of the running process,
+				for runtime_adopt; "" when none runs */
 	int port;
 	bool ready;
 	int restarts;

@@ -63,7 +63,9 @@ int traffic_new(struct traffic **out, const struct traffic_config *cfg, struct s
  * right after the push in flight; tables set meanwhile replace each other
  * (only the newest is sent). A table the data plane refuses is reported
  * through on_event with its answer; the daemon never produces one (the
- * routes derivation validates with the proxy's own rules).
+ * routes derivation validates with the proxy's own rules). Nothing is
+ * pushed before the first call: a data plane adopted or restarted serves
+ * the table it saved until the caller has derived the current one.
  */
 void traffic_set_table(struct traffic *t, json_t *table);
 

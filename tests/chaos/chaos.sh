@@ -85,7 +85,7 @@ cleanup() {
 	fi
 	local p
 	if [ -f "$T/state/state.db" ]; then
-		for p in $(sqlite3 "$T/state/state.db" "select pid from instances where pid > 0" 2>/dev/null); do
+		for p in $(sqlite3 "$T/state/state.db" "select substr(handle, 1, instr(handle, ' ') - 1) from instances where handle != ''" 2>/dev/null); do
 			kill -9 "$p" 2>/dev/null
 		done
 	fi
@@ -242,10 +242,10 @@ check_store() {
 			problem "measurements repeated after a restart: $line"
 		done <<<"$r"
 	fi
-	# every instance row names a distinct live process
-	r=$(sqlite3 -cmd '.timeout 2000' "$db" "select count(*), count(distinct id), count(distinct pid) from instances")
+	# every instance row names a distinct live process (handle "PID STARTTIME")
+	r=$(sqlite3 -cmd '.timeout 2000' "$db" "select count(*), count(distinct id), count(distinct handle) from instances")
 	IFS='|' read -r n d mx <<<"$r"
-	[ "$n" = "$d" ] && [ "$n" = "$mx" ] || problem "instance rows: $n rows, $d ids, $mx pids"
+	[ "$n" = "$d" ] && [ "$n" = "$mx" ] || problem "instance rows: $n rows, $d ids, $mx handles"
 }
 
 # Every hello process on our ports is a known instance, no id twice; the

@@ -46,11 +46,14 @@ stop_daemon() {
 	DAEMON_PID=
 }
 
-# Every pid the store knows for instances (works while the daemon is down).
+# Every pid the store knows for instances (works while the daemon is down):
+# the first word of the process driver's handle, "PID STARTTIME".
 pids_of_instances() {
 	[ -f "$T/state/state.db" ] || return 0
 	if command -v sqlite3 >/dev/null; then
-		sqlite3 "$T/state/state.db" "select pid from instances where pid > 0" 2>/dev/null || true
+		sqlite3 "$T/state/state.db" \
+			"select substr(handle, 1, instr(handle, ' ') - 1) from instances where handle != ''" \
+			2>/dev/null || true
 	fi
 }
 

@@ -1,42 +1,42 @@
 /*
  * Fuzzes the API server's request path: raw bytes of one connection go
  * through http-parser, limits, routing, query/param decoding and handlers
- * exactly as from a socket (api_feed_for_test), with no listener.
+ * exactly as from a socket (http_feed_for_test), with no listener.
  */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "api/api.h"
+#include "http/http.h"
 
-static void h_echo(const struct api_req *req, struct api_resp *resp, void *data)
+static void h_echo(const struct http_req *req, struct http_resp *resp, void *data)
 {
 	(void)data;
 	json_error_t je;
 	json_t *j = json_loadb(req->body, req->body_len, 0, &je);
 	if (!j) {
-		api_resp_error(resp, 400, "invalid JSON at %d:%d: %s", je.line, je.column, je.text);
+		http_resp_error(resp, 400, "invalid JSON at %d:%d: %s", je.line, je.column, je.text);
 		return;
 	}
-	api_resp_json(resp, 200, json_pack("{s:o, s:s, s:s?}", "got", j, "actor", req->actor, "dry",
-					   api_req_query(req, "dryRun")));
+	http_resp_json(resp, 200, json_pack("{s:o, s:s, s:s?}", "got", j, "actor", req->actor, "dry",
+					   http_req_query(req, "dryRun")));
 }
 
-static void h_app(const struct api_req *req, struct api_resp *resp, void *data)
+static void h_app(const struct http_req *req, struct http_resp *resp, void *data)
 {
 	(void)data;
-	const char *name = api_req_param(req, "name");
-	const char *rev = api_req_param(req, "rev");
+	const char *name = http_req_param(req, "name");
+	const char *rev = http_req_param(req, "rev");
 	json_t *j = json_pack("{s:s, s:s?, s:s?, s:s, s:s}", "name", name, "rev", rev, "limit",
-			      api_req_query(req, "limit"), "path", req->path, "query", req->query);
+			      http_req_query(req, "limit"), "path", req->path, "query", req->query);
 	/* a handler that fails to build JSON must still get a response out */
-	api_resp_json(resp, 200, j);
+	http_resp_json(resp, 200, j);
 	if (name && name[0] == 'h' && strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789") == strlen(name))
 		snprintf(resp->extra_headers, sizeof(resp->extra_headers), "X-Name: %s\r\n", name);
 }
 
-static void h_weird(const struct api_req *req, struct api_resp *resp, void *data)
+static void h_weird(const struct http_req *req, struct http_resp *resp, void *data)
 {
 	(void)data;
 	/* invalid status and headers: the server must repair them */
@@ -48,19 +48,19 @@ static void h_weird(const struct api_req *req, struct api_resp *resp, void *data
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct api *api = NULL;
-	struct api_config cfg = {.max_body = 64 * 1024};
+	struct http_server *api = NULL;
+	struct http_config cfg = {.max_body = 64 * 1024};
 	struct sw_err err = {0};
 	struct buf out = BUF_INIT;
-	if (api_new(&api, &cfg, &err) != 0)
+	if (http_new(&api, &cfg, &err) != 0)
 		__builtin_trap();
-	api_route(api, "POST", "/v1/echo", h_echo, NULL);
-	api_route(api, "GET", "/v1/apps/{name}", h_app, NULL);
-	api_route(api, "GET", "/v1/apps/{name}/revisions/{rev}", h_app, NULL);
-	api_route(api, "DELETE", "/v1/apps/{name}", h_app, NULL);
-	api_route(api, "PUT", "/v1/weird", h_weird, NULL);
-	api_route(api, "GET", "/", h_app, NULL);
-	api_feed_for_test(api, (const char *)data, size, &out);
+	http_route(api, "POST", "/v1/echo", HTTP_ROLE_VIEWER, h_echo, NULL);
+	http_route(api, "GET", "/v1/apps/{name}", HTTP_ROLE_VIEWER, h_app, NULL);
+	http_route(api, "GET", "/v1/apps/{name}/revisions/{rev}", HTTP_ROLE_VIEWER, h_app, NULL);
+	http_route(api, "DELETE", "/v1/apps/{name}", HTTP_ROLE_VIEWER, h_app, NULL);
+	http_route(api, "PUT", "/v1/weird", HTTP_ROLE_VIEWER, h_weird, NULL);
+	http_route(api, "GET", "/", HTTP_ROLE_VIEWER, h_app, NULL);
+	http_feed_for_test(api, (const char *)data, size, &out);
 	/* every response the server writes starts with a status line */
 	if (out.len && memcmp(out.s, "HTTP/1.1 ", 9) != 0)
 		__builtin_trap();
@@ -68,6 +68,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (strstr(buf_str(&out), "\r\nX-Injected"))
 		__builtin_trap();
 	buf_release(&out);
-	api_free(api);
+	http_free(api);
 	return 0;
 }

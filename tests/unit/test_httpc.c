@@ -31,6 +31,7 @@
 #include <strings.h>
 #include <time.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -220,6 +221,23 @@ static void srv_start(struct srv *srv)
 	assert_int_equal(listen(srv->fd, 128), 0);
 	assert_int_equal(getsockname(srv->fd, (struct sockaddr *)&sa, &sl), 0);
 	srv->port = ntohs(sa.sin_port);
+	assert_int_equal(pthread_create(&srv->acceptor, NULL, accept_main, srv), 0);
+}
+
+/* The same server on a unix socket at path (the proxy's control socket
+ * is one). */
+static void srv_start_unix(struct srv *srv, const char *path)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+
+	memset(srv, 0, sizeof(*srv));
+	pthread_mutex_init(&srv->mu, NULL);
+	sw_strlcpy(sa.sun_path, path, sizeof(sa.sun_path));
+	unlink(path);
+	srv->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(srv->fd >= 0);
+	assert_int_equal(bind(srv->fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(srv->fd, 128), 0);
 	assert_int_equal(pthread_create(&srv->acceptor, NULL, accept_main, srv), 0);
 }
 
@@ -605,6 +623,105 @@ static void test_httpc__refused_yields_error(void **state)
 	result_release(&r);
 }
 
+static void unix_path(char *out, size_t size, const char *name)
+{
+	snprintf(out, size, "/tmp/sw-httpc-%d-%s.sock", (int)getpid(), name);
+}
+
+static void test_httpc__unix_socket_get_and_put(void **state)
+{
+	struct fx *f = *state;
+	struct srv us;
+	struct result r = {0}, r2 = {0};
+	char path[108];
+	unix_path(path, sizeof(path), "ok");
+	srv_start_unix(&us, path);
+	struct httpc_request req = {.url = "http://proxy/json", .unix_socket = path};
+
+	start(f, &req, &r);
+	RUN_UNTIL(f, r.calls > 0, 5000);
+	assert_null(r.error);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(r.body, "{\"status\":\"success\",\"value\":42}");
+	/* nothing went to the TCP server the URL might name */
+	assert_int_equal(f->srv.accepted, 0);
+
+	struct httpc_request put = {.method = "PUT", .url = "http://proxy/echo",
+				    .unix_socket = path, .body = "{\"v\":1}", .body_len = 7};
+	start(f, &put, &r2);
+	RUN_UNTIL(f, r2.calls > 0, 5000);
+	assert_int_equal(r2.status, 200);
+	assert_non_null(strstr(r2.body, "PUT /echo"));
+	assert_non_null(strstr(r2.body, "{\"v\":1}"));
+	result_release(&r);
+	result_release(&r2);
+	srv_stop(&us);
+	unlink(path);
+}
+
+static void test_httpc__unix_socket_missing_yields_error(void **state)
+{
+	struct fx *f = *state;
+	struct result r = {0};
+	char path[108], want[200];
+	unix_path(path, sizeof(path), "missing");
+	unlink(path);
+	struct httpc_request req = {.url = "http://proxy/json", .unix_socket = path,
+				    .timeout_ms = 2000};
+
+	start(f, &req, &r);
+	assert_int_equal(r.calls, 0);
+	RUN_UNTIL(f, r.calls > 0, 3000);
+	assert_int_equal(r.status, 0);
+	snprintf(want, sizeof(want), "connect to %s failed: No such file or directory", path);
+	assert_string_equal(r.error, want);
+	result_release(&r);
+}
+
+/* A server that is stopped (SIGSTOP) still completes connects from its
+ * backlog but never answers: the request ends at its deadline, and the
+ * loop goes on meanwhile. */
+static void test_httpc__unix_socket_stopped_server_times_out(void **state)
+{
+	struct fx *f = *state;
+	struct result r = {0};
+	char path[108];
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	unix_path(path, sizeof(path), "stopped");
+	unlink(path);
+	sw_strlcpy(sa.sun_path, path, sizeof(sa.sun_path));
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(fd, 16), 0); /* never accepts */
+	struct httpc_request req = {.url = "http://proxy/json", .unix_socket = path,
+				    .timeout_ms = 200};
+
+	uint64_t t0 = sw_now_ms();
+	start(f, &req, &r);
+	assert_true(sw_now_ms() - t0 < 50); /* the call itself does not wait */
+	RUN_UNTIL(f, r.calls > 0, 3000);
+	assert_int_equal(r.status, 0);
+	assert_string_equal(r.error, "timed out after 200 ms");
+	assert_true(r.at_ms - t0 >= 190 && r.at_ms - t0 < 1500);
+	result_release(&r);
+	close(fd);
+	unlink(path);
+}
+
+static void test_httpc__unix_socket_path_checked(void **state)
+{
+	struct fx *f = *state;
+	struct sw_err err = {0};
+	char longp[200];
+	memset(longp, 'a', sizeof(longp) - 1);
+	longp[sizeof(longp) - 1] = '\0';
+	struct httpc_request req = {.url = "http://proxy/json", .unix_socket = longp};
+	assert_int_equal(httpc_request(f->h, &req, on_done, NULL, &err), 0);
+	assert_non_null(strstr(err.msg, "too long"));
+	req.unix_socket = "";
+	assert_int_equal(httpc_request(f->h, &req, on_done, NULL, &err), 0);
+}
+
 static void test_httpc__max_response(void **state)
 {
 	struct fx *f = *state;
@@ -905,6 +1022,10 @@ int main(void)
 		T(test_httpc__timeout_yields_error_within_bounds),
 		T(test_httpc__timeout_during_name_lookup),
 		T(test_httpc__refused_yields_error),
+		T(test_httpc__unix_socket_get_and_put),
+		T(test_httpc__unix_socket_missing_yields_error),
+		T(test_httpc__unix_socket_stopped_server_times_out),
+		T(test_httpc__unix_socket_path_checked),
 		T(test_httpc__max_response),
 		T(test_httpc__twenty_concurrent_requests_complete),
 		T(test_httpc__cancel_drops_request_without_callback),

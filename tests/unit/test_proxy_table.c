@@ -72,17 +72,20 @@ static void test_proxy_table__validation_errors_name_the_path(void **state)
 		 "routes[0].app must be a non-empty string without NUL, got \"\""},
 		{"{\"routes\": [{\"app\": \"a\"}]}", "routes[0].listen is required"},
 		{"{\"routes\": [{\"app\": \"a\", \"listen\": \"localhost:80\"}]}",
-		 "routes[0].listen must be \"IPv4:port\", got \"localhost:80\""},
+		 "routes[0].listen must be a canonical \"host:port\" (\"127.0.0.1:8080\", \"[::1]:8080\"), got \"localhost:80\""},
 		{"{\"routes\": [{\"app\": \"a\", \"listen\": \"127.0.0.1:0\"}]}",
-		 "routes[0].listen must be \"IPv4:port\", got \"127.0.0.1:0\""},
+		 "routes[0].listen must be a canonical \"host:port\" (\"127.0.0.1:8080\", \"[::1]:8080\"), got \"127.0.0.1:0\""},
 		{"{\"routes\": [{\"app\": \"a\", \"listen\": \"127.0.0.1:65536\"}]}",
-		 "routes[0].listen must be \"IPv4:port\", got \"127.0.0.1:65536\""},
+		 "routes[0].listen must be a canonical \"host:port\" (\"127.0.0.1:8080\", \"[::1]:8080\"), got \"127.0.0.1:65536\""},
 		{"{\"routes\": [{\"app\": \"a\", \"listen\": \"127.0.0.1\"}]}",
-		 "routes[0].listen must be \"IPv4:port\", got \"127.0.0.1\""},
+		 "routes[0].listen must be a canonical \"host:port\" (\"127.0.0.1:8080\", \"[::1]:8080\"), got \"127.0.0.1\""},
 		{"{\"routes\": [{\"app\": \"a\", \"listen\": \"127.0.0.01:80\"}]}",
-		 "routes[0].listen must be \"IPv4:port\", got \"127.0.0.01:80\""},
+		 "routes[0].listen must be a canonical \"host:port\" (\"127.0.0.1:8080\", \"[::1]:8080\"), got \"127.0.0.01:80\""},
+		{"{\"routes\": [{\"app\": \"a\", \"listen\": \"[0::1]:80\"}]}",
+		 "routes[0].listen must be a canonical \"host:port\" (\"127.0.0.1:8080\", \"[::1]:8080\"), "
+		 "got \"[0::1]:80\""},
 		{"{\"routes\": [{\"app\": \"a\", \"listen\": \"127.0.0.1:080\"}]}",
-		 "routes[0].listen must be \"IPv4:port\", got \"127.0.0.1:080\""},
+		 "routes[0].listen must be a canonical \"host:port\" (\"127.0.0.1:8080\", \"[::1]:8080\"), got \"127.0.0.1:080\""},
 		{"{\"routes\": [{\"app\": \"a\", \"listen\": \"127.0.0.1:80\", \"host\": \"a..b\"}]}",
 		 "routes[0].host must be a host name or \"*.domain\", got \"a..b\""},
 		{"{\"routes\": [{\"app\": \"a\", \"listen\": \"127.0.0.1:80\", \"host\": \"*example.com\"}]}",
@@ -110,7 +113,7 @@ static void test_proxy_table__validation_errors_name_the_path(void **state)
 		 "routes[0].groups[1].revision 1 is already the revision of routes[0].groups[0]"},
 		{"{\"routes\": [{\"app\": \"a\", \"listen\": \"127.0.0.1:80\", \"groups\": "
 		 "[{\"revision\": 1, \"weight\": 100, \"backends\": [{\"id\": \"a-1\", \"addr\": \"x\"}]}]}]}",
-		 "routes[0].groups[0].backends[0].addr must be \"IPv4:port\", got \"x\""},
+		 "routes[0].groups[0].backends[0].addr must be a canonical \"host:port\" (\"127.0.0.1:8080\", \"[::1]:8080\"), got \"x\""},
 		{"{\"routes\": [{\"app\": \"a\", \"listen\": \"127.0.0.1:80\", \"groups\": "
 		 "[{\"revision\": 1, \"weight\": 100, \"backends\": [{\"addr\": \"127.0.0.1:9\"}]}]}]}",
 		 "routes[0].groups[0].backends[0].id is required"},
@@ -191,6 +194,11 @@ static void test_proxy_table__accepts_edge_values(void **state)
 			   "{\"app\": \"b\", \"listen\": \"127.0.0.1:80\", \"pathPrefix\": \"/b\"}, "
 			   "{\"app\": \"c\", \"listen\": \"127.0.0.1:80\", \"host\": \"c.com\"}, "
 			   "{\"app\": \"d\", \"listen\": \"127.0.0.1:81\"}]}",
+			   &err));
+	/* IPv6, canonical, for listeners and backends */
+	assert_null(reject("{\"routes\": [{\"app\": \"a\", \"listen\": \"[::1]:80\", \"groups\": "
+			   "[{\"revision\": 1, \"weight\": 100, \"backends\": [{\"id\": \"a-1\", "
+			   "\"addr\": \"[::1]:20001\"}]}]}, {\"app\": \"b\", \"listen\": \"[::]:81\"}]}",
 			   &err));
 }
 

@@ -21,6 +21,7 @@
 
 #include <cmocka.h>
 
+#include "core/proc.h"
 #include "runtime/runtime.h"
 #include "core/buf.h"
 
@@ -89,7 +90,7 @@ static void on_change(struct runtime_instance *inst, enum runtime_event ev, void
 	sw_strlcpy(r->id, inst->id, sizeof(r->id));
 	r->ev = ev;
 	r->state = inst->state;
-	r->pid = inst->pid;
+	r->pid = runtime_instance_pid(inst);
 	r->port = inst->port;
 	r->ready = inst->ready;
 	r->adopted = inst->adopted;
@@ -97,7 +98,7 @@ static void on_change(struct runtime_instance *inst, enum runtime_event ev, void
 	sw_strlcpy(r->reason, inst->reason, sizeof(r->reason));
 	r->at_ms = sw_now_ms();
 	if (ev == RUNTIME_EV_STARTED && F->npids < sizeof(F->pids) / sizeof(F->pids[0]))
-		F->pids[F->npids++] = inst->pid;
+		F->pids[F->npids++] = runtime_instance_pid(inst);
 }
 
 static size_t count_ev(const char *id, enum runtime_event ev)
@@ -462,7 +463,8 @@ static void test_runtime__ready_right_after_start_without_probe(void **state)
 	struct runtime_instance *inst = start(mkspec("app", "sleep", "100", NULL), "a-1");
 	struct rec *st, *rd;
 
-	assert_int_equal(inst->pid, 0);  /* spawned from the loop */
+	assert_int_equal(runtime_instance_pid(inst), 0);  /* spawned from the loop */
+	assert_string_equal(inst->handle, "");
 	assert_true(inst->port >= 24100 && inst->port <= 24999);
 	assert_true(WAIT(count_ev("a-1", RUNTIME_EV_READY) == 1, 5000));
 	st = nth_ev("a-1", RUNTIME_EV_STARTED, 0);
@@ -473,9 +475,12 @@ static void test_runtime__ready_right_after_start_without_probe(void **state)
 	assert_true(st->pid > 0);
 	assert_int_equal(rd->state, RUNTIME_RUNNING);
 	assert_true(inst->ready);
-	assert_int_equal(inst->pid, st->pid);
-	assert_int_equal(inst->start_time, runtime_proc_start_time(inst->pid));
-	assert_true(inst->start_time > 0);
+	assert_int_equal(runtime_instance_pid(inst), st->pid);
+	/* the process driver's handle: "PID STARTTIME" */
+	char want[64];
+	snprintf(want, sizeof(want), "%d %llu", (int)st->pid,
+		 (unsigned long long)sw_proc_start_time(st->pid));
+	assert_string_equal(inst->handle, want);
 	assert_int_equal(runtime_count(F->rt), 1);
 }
 
@@ -616,7 +621,7 @@ static void test_runtime__kill_restarts_with_new_pid(void **state)
 	uint16_t port;
 
 	assert_true(WAIT(inst->ready, 5000));
-	first = inst->pid;
+	first = runtime_instance_pid(inst);
 	port = inst->port;
 	assert_int_equal(kill(first, SIGKILL), 0);
 	assert_true(WAIT(count_ev("k-1", RUNTIME_EV_STARTED) == 2, 5000));
@@ -625,7 +630,7 @@ static void test_runtime__kill_restarts_with_new_pid(void **state)
 	st2 = nth_ev("k-1", RUNTIME_EV_STARTED, 1);
 	assert_non_null(ex);
 	assert_non_null(bo);
-	assert_string_equal(ex->reason, "killed by signal 9");
+	assert_string_equal(ex->reason, "killed by signal 9 (SIGKILL)");
 	assert_false(ex->ready);
 	assert_int_equal(ex->restarts, 1);
 	assert_true(bo > ex && st2 > bo);
@@ -694,16 +699,16 @@ static void test_runtime__liveness_failure_restarts(void **state)
 	probe_exec(&spec->liveness, 30, 2, "false", NULL);
 	inst = start(spec, "l-1");
 	assert_true(WAIT(count_ev("l-1", RUNTIME_EV_STARTED) == 1, 5000));
-	first = inst->pid;
+	first = runtime_instance_pid(inst);
 	assert_true(WAIT(count_ev("l-1", RUNTIME_EV_STARTED) == 2, 5000));
 	assert_non_null(nth_ev("l-1", RUNTIME_EV_LIVENESS, 0));
 	assert_string_equal(nth_ev("l-1", RUNTIME_EV_LIVENESS, 0)->reason,
 			    "liveness probe failed: command exited with status 1");
 	assert_false(nth_ev("l-1", RUNTIME_EV_LIVENESS, 0)->ready);
-	assert_string_equal(nth_ev("l-1", RUNTIME_EV_EXITED, 0)->reason, "killed by signal 15");
+	assert_string_equal(nth_ev("l-1", RUNTIME_EV_EXITED, 0)->reason, "killed by signal 15 (SIGTERM)");
 	assert_non_null(nth_ev("l-1", RUNTIME_EV_BACKOFF, 0));
 	assert_int_equal(nth_ev("l-1", RUNTIME_EV_STARTED, 1)->restarts, 1);
-	assert_true(inst->pid != first);
+	assert_true(runtime_instance_pid(inst) != first);
 }
 
 static void test_runtime__stop_escalates_to_sigkill(void **state)
@@ -719,7 +724,7 @@ static void test_runtime__stop_escalates_to_sigkill(void **state)
 	spec->stop_timeout_ms = 300;
 	inst = start(spec, "s-1");
 	assert_true(WAIT(file_contains(armed, "armed"), 5000));
-	pgid = inst->pid;
+	pgid = runtime_instance_pid(inst);
 	assert_true(group_alive(pgid));
 	t0 = sw_now_ms();
 	runtime_stop(F->rt, inst);
@@ -829,13 +834,15 @@ static void test_runtime__free_keeps_process_and_adopt_takes_over(void **state)
 	struct sw_err err = {0};
 	struct spec_app *spec;
 	uint64_t start_time;
+	char handle[64];
 	uint16_t port;
 	pid_t pid;
 
 	inst = start(mkspec("app", "sleep", "100", NULL), "ad-1");
 	assert_true(WAIT(inst->ready, 5000));
-	pid = inst->pid;
-	start_time = inst->start_time;
+	pid = runtime_instance_pid(inst);
+	start_time = sw_proc_start_time(pid);
+	sw_strlcpy(handle, inst->handle, sizeof(handle));
 	port = inst->port;
 
 	runtime_free(F->rt);  /* like a daemon crash */
@@ -843,15 +850,16 @@ static void test_runtime__free_keeps_process_and_adopt_takes_over(void **state)
 	for (int i = 0; i < 5; i++)
 		uv_run(&F->loop, UV_RUN_NOWAIT);
 	assert_int_equal(kill(pid, 0), 0);
-	assert_int_equal(runtime_proc_start_time(pid), start_time);
+	assert_int_equal(sw_proc_start_time(pid), start_time);
 
 	F->rt = new_runtime(&cfg);
 	spec = mkspec("app", "sleep", "100", NULL);
-	inst = runtime_adopt(F->rt, spec, 1, "ad-1", pid, start_time, port, true, 4, &err);
+	inst = runtime_adopt(F->rt, spec, 1, "ad-1", handle, port, true, 4, &err);
 	spec_app_unref(spec);
 	assert_non_null(inst);
-	assert_int_equal(inst->pid, pid);
+	assert_int_equal(runtime_instance_pid(inst), pid);
 	assert_int_equal(inst->port, port);
+	assert_string_equal(inst->handle, handle);
 	assert_true(inst->adopted);
 	assert_true(inst->ready);
 	assert_int_equal(inst->restarts, 4);
@@ -864,10 +872,10 @@ static void test_runtime__free_keeps_process_and_adopt_takes_over(void **state)
 	assert_int_equal(kill(pid, SIGKILL), 0);
 	assert_true(WAIT(count_ev("ad-1", RUNTIME_EV_STARTED) == 2, 5000));
 	assert_string_equal(nth_ev("ad-1", RUNTIME_EV_EXITED, 0)->reason,
-			    "exited (adopted process, status unknown)");
+			    "killed by signal 9 (SIGKILL)");  /* still our child: reaped */
 	assert_int_equal(nth_ev("ad-1", RUNTIME_EV_EXITED, 0)->restarts, 5);
 	assert_non_null(nth_ev("ad-1", RUNTIME_EV_BACKOFF, 0));
-	assert_true(inst->pid != pid);
+	assert_true(runtime_instance_pid(inst) != pid);
 	assert_false(inst->adopted);
 	assert_int_equal(inst->port, port);
 }
@@ -878,24 +886,33 @@ static void test_runtime__adopted_instance_first_probe_decides(void **state)
 	struct runtime_instance *inst;
 	struct sw_err err = {0};
 	struct spec_app *spec;
-	uint64_t start_time;
+	char handle[64];
 	pid_t pid;
 
 	inst = start(mkspec("app", "sleep", "100", NULL), "ap-1");
 	assert_true(WAIT(inst->ready, 5000));
-	pid = inst->pid;
-	start_time = inst->start_time;
+	pid = runtime_instance_pid(inst);
+	sw_strlcpy(handle, inst->handle, sizeof(handle));
 	runtime_free(F->rt);
 	F->rt = new_runtime(&cfg);
 	spec = mkspec("app", "sleep", "100", NULL);
 	probe_exec(&spec->readiness, 30, 3, "false", NULL);
-	inst = runtime_adopt(F->rt, spec, 1, "ap-1", pid, start_time, 24555, true, 0, &err);
+	inst = runtime_adopt(F->rt, spec, 1, "ap-1", handle, 24555, true, 0, &err);
 	spec_app_unref(spec);
 	assert_non_null(inst);
 	assert_true(inst->ready);
 	assert_true(WAIT(count_ev("ap-1", RUNTIME_EV_UNREADY) == 1, 5000));
 	assert_false(inst->ready);
-	assert_int_equal(inst->pid, pid);
+	assert_int_equal(runtime_instance_pid(inst), pid);
+}
+
+static int orphans_seen;
+
+static void on_orphan_seen(const char *id, const char *handle, void *data)
+{
+	assert_string_equal(id, "or-1");
+	assert_string_equal(handle, data);
+	orphans_seen++;
 }
 
 static void test_runtime__adopt_refuses_other_process(void **state)
@@ -906,11 +923,28 @@ static void test_runtime__adopt_refuses_other_process(void **state)
 	struct buf want = BUF_INIT;
 	pid_t gone;
 
-	assert_true(WAIT(inst->pid > 0, 5000));
-	assert_null(runtime_adopt(F->rt, spec, 1, "x-9", inst->pid, inst->start_time + 1, 24500,
-				  false, 0, &err));
-	buf_addf(&want, "process %d is not instance x-9 (start time differs)", (int)inst->pid);
+	assert_true(WAIT(runtime_instance_pid(inst) > 0, 5000));
+	/* the same pid with another start time: a reused pid */
+	char handle[64];
+	pid_t pid = runtime_instance_pid(inst);
+	snprintf(handle, sizeof(handle), "%d %llu", (int)pid,
+		 (unsigned long long)sw_proc_start_time(pid) + 1);
+	assert_null(runtime_adopt(F->rt, spec, 1, "x-9", handle, 24500, false, 0, &err));
+	buf_addf(&want, "process %d is not the one recorded (start time differs)", (int)pid);
 	assert_string_equal(err.msg, want.s);
+	assert_int_equal(err.code, SW_ENOTFOUND);
+	assert_int_equal(runtime_kill_handle(F->rt, handle), SW_ENOTFOUND);
+	assert_int_equal(kill(pid, 0), 0);  /* not signalled */
+
+	/* handles that name nothing */
+	sw_err_clear(&err);
+	assert_null(runtime_adopt(F->rt, spec, 1, "x-9", "", 24500, false, 0, &err));
+	assert_string_equal(err.msg, "no process recorded");
+	assert_int_equal(err.code, SW_EINVAL);
+	sw_err_clear(&err);
+	assert_null(runtime_adopt(F->rt, spec, 1, "x-9", "12 x", 24500, false, 0, &err));
+	assert_string_equal(err.msg, "malformed process handle \"12 x\"");
+	assert_int_equal(runtime_kill_handle(F->rt, "-1 5"), SW_EINVAL);
 
 	gone = fork();
 	if (gone == 0)
@@ -918,12 +952,13 @@ static void test_runtime__adopt_refuses_other_process(void **state)
 	assert_true(gone > 0);
 	assert_int_equal(waitpid(gone, NULL, 0), gone);
 	sw_err_clear(&err);
-	assert_null(runtime_adopt(F->rt, spec, 1, "x-9", gone, 12345, 24500, false, 0, &err));
+	snprintf(handle, sizeof(handle), "%d 12345", (int)gone);
+	assert_null(runtime_adopt(F->rt, spec, 1, "x-9", handle, 24500, false, 0, &err));
 	buf_reset(&want);
 	buf_addf(&want, "process %d is gone", (int)gone);
 	assert_string_equal(err.msg, want.s);
 	assert_int_equal(runtime_count(F->rt), 1);
-	assert_int_equal(runtime_proc_start_time(gone), 0);
+	assert_int_equal(sw_proc_start_time(gone), 0);
 	spec_app_unref(spec);
 	buf_release(&want);
 }
@@ -1108,6 +1143,40 @@ static void test_runtime__spec_from_yaml(void **state)
 	buf_release(&yaml);
 }
 
+/* A process the last runtime started but nobody recorded is found by its
+ * environment, once, and its handle kills it with its group. */
+static void test_runtime__orphans_are_found_and_killed_by_handle(void **state)
+{
+	struct runtime_config cfg = test_config();
+	struct runtime_instance *inst;
+	char handle[64];
+	pid_t pid;
+
+	assert_int_equal(setenv("SLIPWAY_STATE_DIR", F->dir, 1), 0);
+	inst = start(mkspec("app", "sh", "-c", "sleep 100 & wait", NULL), "or-1");
+	assert_true(WAIT(runtime_instance_pid(inst) > 0, 5000));
+	pid = runtime_instance_pid(inst);
+	sw_strlcpy(handle, inst->handle, sizeof(handle));
+	orphans_seen = 0;
+	runtime_orphans(F->rt, F->dir, on_orphan_seen, handle);
+	assert_int_equal(orphans_seen, 0);  /* tracked: not an orphan */
+
+	runtime_free(F->rt);  /* the process runs on, unrecorded */
+	F->rt = new_runtime(&cfg);
+	runtime_orphans(F->rt, "/somewhere/else", on_orphan_seen, handle);
+	assert_int_equal(orphans_seen, 0);
+	runtime_orphans(F->rt, F->dir, on_orphan_seen, handle);
+	assert_int_equal(orphans_seen, 1);
+	unsetenv("SLIPWAY_STATE_DIR");
+
+	assert_int_equal(runtime_kill_handle(F->rt, handle), 0);
+	assert_true(WAIT(sw_proc_start_time(pid) == 0, 5000));
+	assert_int_equal(waitpid(pid, NULL, 0), pid);  /* our child, in this test */
+	assert_int_equal(runtime_kill_handle(F->rt, handle), SW_ENOTFOUND);
+	/* the shell's sleep went with the group */
+	assert_true(WAIT(!group_alive(pid), 5000));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1130,6 +1199,7 @@ int main(void)
 		T(test_runtime__stop_from_callback_wins_over_restart),
 		T(test_runtime__stop_all),
 		T(test_runtime__free_keeps_process_and_adopt_takes_over),
+		T(test_runtime__orphans_are_found_and_killed_by_handle),
 		T(test_runtime__adopted_instance_first_probe_decides),
 		T(test_runtime__adopt_refuses_other_process),
 		T(test_runtime__log_gets_output),

@@ -205,7 +205,7 @@ static void test_spec__blue_green_app(void **state)
 					    "      postPromotionAnalysis: {templates: [golden]}\n");
 	struct spec_strategy *s = &set.apps[0]->strategy;
 	assert_int_equal(s->kind, SPEC_STRATEGY_BLUEGREEN);
-	assert_string_equal(s->preview_listen, "localhost:9090");
+	assert_string_equal(s->preview_listen, "127.0.0.1:9090");  /* canonical */
 	assert_int_equal(s->auto_promotion_ms, 30000);
 	assert_int_equal(s->scale_down_delay_ms, 30000);
 	assert_string_equal(s->pre_promotion.templates[0], "smoke");
@@ -446,11 +446,16 @@ static void test_spec__errors_name_position_and_problem(void **state)
 		 "app.yaml:7:18: signal must be one of SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGUSR2, "
 		 "SIGKILL, got \"SIGTEM\" (did you mean \"SIGTERM\"?)"},
 		{HEAD "  route: {listen: \"example.com:80\"}\n",
-		 "app.yaml:7:19: listen must be \"host:port\" with an IPv4 address or \"localhost\" and a port "
-		 "from 1 to 65535, got \"example.com:80\""},
+		 "app.yaml:7:19: listen \"example.com:80\": the host must be an IP address or \"localhost\""},
 		{HEAD "  route: {listen: \"127.0.0.1:0\"}\n",
-		 "app.yaml:7:19: listen must be \"host:port\" with an IPv4 address or \"localhost\" and a port "
-		 "from 1 to 65535, got \"127.0.0.1:0\""},
+		 "app.yaml:7:19: listen \"127.0.0.1:0\": the port must be a number from 1 to 65535"},
+		{HEAD "  route: {listen: \"localhost\"}\n",
+		 "app.yaml:7:19: listen \"localhost\": expected \"host:port\", e.g. \"127.0.0.1:8080\""},
+		{HEAD "  route: {listen: \"::1:80\"}\n",
+		 "app.yaml:7:19: listen \"::1:80\": an IPv6 address must be in brackets, e.g. \"[::1]:8080\""},
+		{HEAD "  strategy: {blueGreen: {previewListen: \"127.0.0.01:80\"}}\n",
+		 "app.yaml:7:41: previewListen \"127.0.0.01:80\": \"127.0.0.01\" is not an IPv4 address (four "
+		 "numbers 0-255 without leading zeros)"},
 		{HEAD "  route: {host: \"a b\"}\n",
 		 "app.yaml:7:17: host must be a host name or \"*.\" and a domain, got \"a b\""},
 		{HEAD "  route: {sticky: yes}\n", "app.yaml:7:19: sticky must be true or false, got \"yes\""},
@@ -980,12 +985,47 @@ static void test_spec__registered_kind_parses_with_its_table(void **state)
 				     "\"AnalysisTemplate\" or \"Widget\" (did you mean \"Widget\"?)");
 }
 
+/* The proxy accepts exactly canonical addresses: what spec stores is
+ * canonical, whatever spelling the document used. */
+static void test_spec__listen_is_stored_canonical(void **state)
+{
+	static const struct {
+		const char *in, *out;
+	} cases[] = {
+		{"localhost:18082", "127.0.0.1:18082"},
+		{"127.0.0.1:8080", "127.0.0.1:8080"},
+		{"[0:0::1]:8080", "[::1]:8080"},
+		{"[::]:80", "[::]:80"},
+		{"0.0.0.0:80", "0.0.0.0:80"},
+	};
+	char doc[512], ha[65], hb[65];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(doc, sizeof(doc),
+			 HEAD "  route: {listen: \"%s\"}\n  strategy: {blueGreen: {previewListen: \"%s\"}}\n",
+			 cases[i].in, cases[i].in);
+		struct spec_set set = parse_ok(doc);
+		assert_string_equal(set.apps[0]->route.listen, cases[i].out);
+		assert_string_equal(set.apps[0]->strategy.preview_listen, cases[i].out);
+		spec_set_release(&set);
+	}
+	/* one listener, two spellings: one app */
+	struct spec_set a = parse_ok(HEAD "  route: {listen: \"localhost:18082\"}\n");
+	struct spec_set b = parse_ok(HEAD "  route: {listen: \"127.0.0.1:18082\"}\n");
+	spec_app_hash(a.apps[0], ha);
+	spec_app_hash(b.apps[0], hb);
+	assert_string_equal(ha, hb);
+	spec_set_release(&a);
+	spec_set_release(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_spec__full_canary_app),
 		cmocka_unit_test(test_spec__defaults_and_rolling),
 		cmocka_unit_test(test_spec__blue_green_app),
+		cmocka_unit_test(test_spec__listen_is_stored_canonical),
 		cmocka_unit_test(test_spec__template_providers),
 		cmocka_unit_test(test_spec__multi_document_file),
 		cmocka_unit_test(test_spec__directory),

@@ -116,6 +116,33 @@ static void test_store__open_migrates_and_reopens(void **state)
 	store_app_release(&a);
 }
 
+/* Migration 5 gives every running instance of an older database the
+ * handle runtime_adopt takes: "PID STARTTIME". */
+static void test_store__migration_backfills_instance_handles(void **state)
+{
+	struct fixture *f = *state;
+	struct sw_err err = {0};
+	struct store_instance *list = NULL;
+	size_t n = 0;
+
+	assert_int_equal(store_schema_latest(), 5);
+	store_close(f->s);
+	f->s = NULL;
+	/* back to the version 4 table, with rows as a version 4 daemon wrote */
+	raw_exec(f->path, "ALTER TABLE instances DROP COLUMN handle;"
+			  "INSERT INTO instances (id, app, revision, pid, start_time, port, state,"
+			  " created_ms) VALUES ('web-r1-1', 'web', 1, 4242, 987654321, 9001,"
+			  " 'Running', 1), ('web-r1-2', 'web', 1, 0, 0, 9002, 'Starting', 2);"
+			  "PRAGMA user_version = 4;");
+	assert_int_equal(store_open(&f->s, f->path, &err), 0);
+	assert_int_equal(store_schema_version(f->s), 5);
+	assert_int_equal(store_instance_list(f->s, "web", &list, &n, &err), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(list[0].handle, "4242 987654321");
+	assert_string_equal(list[1].handle, "");  /* not running: nothing to adopt */
+	store_instance_list_free(list, n);
+}
+
 static void test_store__newer_schema_is_refused(void **state)
 {
 	struct fixture *f = *state;
@@ -298,11 +325,12 @@ static void test_store__instances_put_list_delete(void **state)
 	struct sw_err err = {0};
 	struct store_instance *list = NULL;
 	size_t n = 0;
-	struct store_instance a = {.id = "web-r1-1", .app = "web", .revision = 1, .pid = 100,
-				   .start_time = 123456789012ULL, .port = 9001, .ready = true,
+	struct store_instance a = {.id = "web-r1-1", .app = "web", .revision = 1,
+				   .handle = "100 123456789012", .port = 9001, .ready = true,
 				   .restarts = 0, .state = "Running", .created_ms = 1000};
-	struct store_instance b = {.id = "web-r1-2", .app = "web", .revision = 1, .pid = 101,
-				   .port = 9002, .state = "Starting", .created_ms = 2000};
+	struct store_instance b = {.id = "web-r1-2", .app = "web", .revision = 1,
+				   .handle = "101 5", .port = 9002, .state = "Starting",
+				   .created_ms = 2000};
 	struct store_instance c = {.id = "api-r1-1", .app = "api", .revision = 1, .port = 9003,
 				   .state = "Starting", .created_ms = 500};
 
@@ -313,8 +341,7 @@ static void test_store__instances_put_list_delete(void **state)
 	assert_int_equal(store_instance_list(f->s, "web", &list, &n, &err), 0);
 	assert_int_equal(n, 2);
 	assert_string_equal(list[0].id, "web-r1-1");
-	assert_int_equal(list[0].pid, 100);
-	assert_true(list[0].start_time == 123456789012ULL);
+	assert_string_equal(list[0].handle, "100 123456789012");
 	assert_int_equal(list[0].port, 9001);
 	assert_true(list[0].ready);
 	assert_string_equal(list[0].state, "Running");
@@ -769,6 +796,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_store__open_migrates_and_reopens, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_store__migration_backfills_instance_handles, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store__newer_schema_is_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store__garbage_file_is_an_error_not_a_crash, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store__app_put_get_list_delete, setup, teardown),

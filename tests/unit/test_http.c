@@ -24,7 +24,7 @@
 #include <arpa/inet.h>
 #include <unistd.h>
 
-#include "api/api.h"
+#include "http/http.h"
 
 #define DEADLINE_MS 10000
 
@@ -35,64 +35,62 @@ struct server {
 	uv_loop_t loop;
 	uv_async_t stop;
 	pthread_t thread;
-	struct api *api;
+	struct http_server *api;
 };
 
 /* --- handlers --- */
 
-static void h_history(const struct api_req *req, struct api_resp *resp, void *data)
+static void h_history(const struct http_req *req, struct http_resp *resp, void *data)
 {
 	(void)data;
-	const char *limit = api_req_query(req, "limit");
-	const char *q = api_req_query(req, "q");
-	api_resp_json(resp, 200,
-		      json_pack("{s:s, s:s?, s:s?, s:s, s:s}", "name", api_req_param(req, "name"), "limit", limit,
+	const char *limit = http_req_query(req, "limit");
+	const char *q = http_req_query(req, "q");
+	http_resp_json(resp, 200,
+		      json_pack("{s:s, s:s?, s:s?, s:s, s:s}", "name", http_req_param(req, "name"), "limit", limit,
 				"q", q, "actor", req->actor, "path", req->path));
 }
 
-static void h_echo(const struct api_req *req, struct api_resp *resp, void *data)
+static void h_echo(const struct http_req *req, struct http_resp *resp, void *data)
 {
 	(void)data;
 	json_error_t je;
 	json_t *j = json_loadb(req->body, req->body_len, 0, &je);
 	if (!j) {
-		api_resp_error(resp, 400, "invalid JSON: %s", je.text);
+		http_resp_error(resp, 400, "invalid JSON: %s", je.text);
 		return;
 	}
-	api_resp_json(resp, 200, json_pack("{s:o, s:s}", "got", j, "actor", req->actor));
+	http_resp_json(resp, 200, json_pack("{s:o, s:s}", "got", j, "actor", req->actor));
 }
 
-static void h_delete(const struct api_req *req, struct api_resp *resp, void *data)
+static void h_delete(const struct http_req *req, struct http_resp *resp, void *data)
 {
 	(void)data;
 	resp->status = 204;
-	snprintf(resp->extra_headers, sizeof(resp->extra_headers), "X-Deleted: %s\r\n", api_req_param(req, "name"));
+	snprintf(resp->extra_headers, sizeof(resp->extra_headers), "X-Deleted: %s\r\n", http_req_param(req, "name"));
 }
 
-static int auth_cb(const char *token, const char *method, const char *path, char *actor, size_t size,
-		   void *data)
+static int auth_cb(const char *token, char *name, size_t size, enum http_role *role, void *data)
 {
 	(void)data;
 	if (strcmp(token, "look-only") == 0) {
-		if (strcmp(method, "GET") == 0) {
-			snprintf(actor, size, "viewer-bot");
-			return 0;
-		}
-		snprintf(actor, size, "token \"viewer-bot\" (role viewer) may not %s %s", method, path);
-		return API_AUTH_FORBIDDEN;
+		snprintf(name, size, "viewer-bot");
+		*role = HTTP_ROLE_VIEWER;
+		return 0;
 	}
 	if (strcmp(token, "s3cret") != 0)
 		return -1;
-	snprintf(actor, size, "ci-bot");
+	snprintf(name, size, "ci-bot");
+	*role = HTTP_ROLE_DEPLOYER;
 	return 0;
 }
 
-static void add_routes(struct api *api)
+/* Reads are for viewers, changes for deployers: the route says so. */
+static void add_routes(struct http_server *api)
 {
-	api_route(api, "GET", "/v1/apps/{name}/history", h_history, NULL);
-	api_route(api, "POST", "/v1/echo", h_echo, NULL);
-	api_route(api, "DELETE", "/v1/apps/{name}", h_delete, NULL);
-	api_route(api, "PUT", "/v1/apps/{name}", h_delete, NULL);
+	http_route(api, "GET", "/v1/apps/{name}/history", HTTP_ROLE_VIEWER, h_history, NULL);
+	http_route(api, "POST", "/v1/echo", HTTP_ROLE_DEPLOYER, h_echo, NULL);
+	http_route(api, "DELETE", "/v1/apps/{name}", HTTP_ROLE_DEPLOYER, h_delete, NULL);
+	http_route(api, "PUT", "/v1/apps/{name}", HTTP_ROLE_DEPLOYER, h_delete, NULL);
 }
 
 /* --- server in a thread --- */
@@ -100,7 +98,7 @@ static void add_routes(struct api *api)
 static void on_stop(uv_async_t *a)
 {
 	struct server *s = a->data;
-	api_free(s->api);
+	http_free(s->api);
 	uv_close((uv_handle_t *)a, NULL);
 }
 
@@ -111,7 +109,7 @@ static void *run_loop(void *arg)
 	return NULL;
 }
 
-static void server_start(struct server *s, struct api_config *cfg)
+static void server_start(struct server *s, struct http_config *cfg)
 {
 	struct sw_err err = {0};
 	memset(s, 0, sizeof(*s));
@@ -129,12 +127,13 @@ static void server_start(struct server *s, struct api_config *cfg)
 		cfg->idle_timeout_ms = 5000;
 	if (!cfg->max_body)
 		cfg->max_body = 4096;
-	int r = api_new(&s->api, cfg, &err);
+	int r = http_new(&s->api, cfg, &err);
 	if (r != 0)
-		fail_msg("api_new: %s", err.msg);
+		fail_msg("http_new: %s", err.msg);
 	add_routes(s->api);
-	if (api_tcp_port(s->api) > 0)
-		snprintf(s->tcp, sizeof(s->tcp), "127.0.0.1:%d", api_tcp_port(s->api));
+	if (http_tcp_port(s->api) > 0)
+		snprintf(s->tcp, sizeof(s->tcp), "%s:%d",
+			 cfg->tcp_addr[0] == '[' ? "[::1]" : "127.0.0.1", http_tcp_port(s->api));
 	assert_int_equal(pthread_create(&s->thread, NULL, run_loop, s), 0);
 }
 
@@ -144,14 +143,14 @@ static void server_stop(struct server *s)
 	uv_async_send(&s->stop);
 	pthread_join(s->thread, NULL);
 	assert_int_equal(uv_loop_close(&s->loop), 0);
-	assert_int_equal(stat(s->sock, &st), -1); /* api_free unlinked it */
+	assert_int_equal(stat(s->sock, &st), -1); /* http_free unlinked it */
 	rmdir(s->dir);
 }
 
 static struct server *start_default(void)
 {
 	static struct server s;
-	struct api_config cfg = {0};
+	struct http_config cfg = {0};
 	server_start(&s, &cfg);
 	return &s;
 }
@@ -241,7 +240,7 @@ static void raw_exchange(const char *path, const char *req, struct buf *out)
 {
 	int fd = raw_connect(path);
 	raw_send(fd, req, strlen(req));
-	shutdown(fd, SHUT_WR); /* the same end of input api_feed_for_test sees */
+	shutdown(fd, SHUT_WR); /* the same end of input http_feed_for_test sees */
 	assert_int_equal(raw_read(fd, out, 0), 1);
 	close(fd);
 }
@@ -257,10 +256,10 @@ static int count_str(const char *hay, const char *needle)
 static void do_request(const char *sock, const char *tcp, const char *token, const char *method,
 		       const char *path, const char *body, int *status, struct buf *out)
 {
-	struct api_client c = {.unix_path = (char *)sock, .tcp_addr = (char *)tcp, .token = (char *)token,
+	struct http_client c = {.unix_path = (char *)sock, .tcp_addr = (char *)tcp, .token = (char *)token,
 			       .timeout_ms = DEADLINE_MS};
 	struct sw_err err = {0};
-	if (api_client_request(&c, method, path, body, body ? strlen(body) : 0, status, out, &err) != 0)
+	if (http_client_request(&c, method, path, body, body ? strlen(body) : 0, status, out, &err) != 0)
 		fail_msg("request failed: %s", err.msg);
 }
 
@@ -484,11 +483,11 @@ static void test_api__tcp_needs_bearer_token(void **state)
 {
 	(void)state;
 	static struct server s;
-	struct api_config cfg = {.tcp_addr = "127.0.0.1:0", .auth = auth_cb};
+	struct http_config cfg = {.tcp_addr = "127.0.0.1:0", .auth = auth_cb};
 	struct buf out = BUF_INIT;
 	int status;
 	server_start(&s, &cfg);
-	assert_true(api_tcp_port(s.api) > 0);
+	assert_true(http_tcp_port(s.api) > 0);
 
 	do_request(NULL, s.tcp, NULL, "GET", "/v1/apps/a/history", NULL, &status, &out);
 	assert_int_equal(status, 401);
@@ -532,11 +531,30 @@ static void test_api__tcp_needs_bearer_token(void **state)
 	server_stop(&s);
 }
 
+/* --api takes what core/addr reads: an IPv6 listener, and a client that
+ * connects to it. */
+static void test_api__tcp_over_ipv6(void **state)
+{
+	(void)state;
+	static struct server s;
+	struct http_config cfg = {.tcp_addr = "[::1]:0", .auth = auth_cb};
+	struct buf out = BUF_INIT;
+	int status;
+	server_start(&s, &cfg);
+	assert_true(http_tcp_port(s.api) > 0);
+	assert_true(strncmp(s.tcp, "[::1]:", 6) == 0);
+	do_request(NULL, s.tcp, "s3cret", "GET", "/v1/apps/a/history", NULL, &status, &out);
+	assert_int_equal(status, 200);
+	assert_non_null(strstr(out.s, "\"actor\":\"ci-bot\""));
+	buf_release(&out);
+	server_stop(&s);
+}
+
 static void test_api__forbidden_call_gets_403(void **state)
 {
 	(void)state;
 	static struct server s;
-	struct api_config cfg = {.tcp_addr = "127.0.0.1:0", .auth = auth_cb};
+	struct http_config cfg = {.tcp_addr = "127.0.0.1:0", .auth = auth_cb};
 	struct buf out = BUF_INIT;
 	int status;
 	server_start(&s, &cfg);
@@ -568,13 +586,14 @@ static void test_api__bad_tcp_addresses_rejected(void **state)
 {
 	(void)state;
 	uv_loop_t loop;
-	const char *bad[] = {"localhost:80", "[::1]:80", "127.0.0.1", "127.0.0.1:99999", "127.0.0.1:x", ":80"};
+	const char *bad[] = {"example.com:80", "::1:80", "127.0.0.1", "127.0.0.1:99999", "127.0.0.1:x",
+			     ":80", "127.0.0.01:80"};
 	assert_int_equal(uv_loop_init(&loop), 0);
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		struct api *api = NULL;
+		struct http_server *api = NULL;
 		struct sw_err err = {0};
-		struct api_config cfg = {.loop = &loop, .tcp_addr = bad[i], .auth = auth_cb};
-		assert_int_not_equal(api_new(&api, &cfg, &err), 0);
+		struct http_config cfg = {.loop = &loop, .tcp_addr = bad[i], .auth = auth_cb};
+		assert_int_not_equal(http_new(&api, &cfg, &err), 0);
 		assert_null(api);
 		assert_non_null(strstr(err.msg, "invalid tcp address"));
 	}
@@ -592,11 +611,11 @@ static void test_api__unix_socket_mode_and_single_daemon(void **state)
 
 	/* a second server on the same live socket */
 	uv_loop_t loop;
-	struct api *api = NULL;
+	struct http_server *api = NULL;
 	struct sw_err err = {0};
 	assert_int_equal(uv_loop_init(&loop), 0);
-	struct api_config cfg = {.loop = &loop, .unix_path = s->sock};
-	assert_int_not_equal(api_new(&api, &cfg, &err), 0);
+	struct http_config cfg = {.loop = &loop, .unix_path = s->sock};
+	assert_int_not_equal(http_new(&api, &cfg, &err), 0);
 	struct buf want = BUF_INIT;
 	buf_addf(&want, "another daemon is listening on %s", s->sock);
 	assert_string_equal(err.msg, want.s);
@@ -626,15 +645,15 @@ static void test_api__stale_socket_replaced(void **state)
 	close(fd);
 
 	uv_loop_t loop;
-	struct api *api = NULL;
+	struct http_server *api = NULL;
 	struct sw_err err = {0};
 	assert_int_equal(uv_loop_init(&loop), 0);
-	struct api_config cfg = {.loop = &loop, .unix_path = path};
-	if (api_new(&api, &cfg, &err) != 0)
-		fail_msg("api_new: %s", err.msg);
+	struct http_config cfg = {.loop = &loop, .unix_path = path};
+	if (http_new(&api, &cfg, &err) != 0)
+		fail_msg("http_new: %s", err.msg);
 	fd = raw_connect(path); /* it accepts again */
 	close(fd);
-	api_free(api);
+	http_free(api);
 	uv_run(&loop, UV_RUN_DEFAULT);
 	assert_int_equal(uv_loop_close(&loop), 0);
 	assert_int_equal(access(path, F_OK), -1);
@@ -644,7 +663,7 @@ static void test_api__stale_socket_replaced(void **state)
 	fclose(f);
 	assert_int_equal(uv_loop_init(&loop), 0);
 	sw_err_clear(&err);
-	assert_int_not_equal(api_new(&api, &cfg, &err), 0);
+	assert_int_not_equal(http_new(&api, &cfg, &err), 0);
 	assert_non_null(strstr(err.msg, "is not a socket"));
 	assert_int_equal(uv_loop_close(&loop), 0);
 	unlink(path);
@@ -661,21 +680,21 @@ static void test_api__feed_matches_socket(void **state)
 		 "PUT /v1/echo HTTP/1.1\r\n\r\nGET /x HTTP/1.1\r\n\r\nxyz\r\n\r\n"),
 		"POST /v1/echo HTTP/1.1\r\nContent-Length: 100\r\n\r\n{}",
 	};
-	struct api *feed = NULL;
-	struct api_config cfg = {.max_body = 4096};
+	struct http_server *feed = NULL;
+	struct http_config cfg = {.max_body = 4096};
 	struct sw_err err = {0};
-	assert_int_equal(api_new(&feed, &cfg, &err), 0);
+	assert_int_equal(http_new(&feed, &cfg, &err), 0);
 	add_routes(feed);
 	for (size_t i = 0; i < sizeof(reqs) / sizeof(reqs[0]); i++) {
 		struct buf a = BUF_INIT, b = BUF_INIT;
 		raw_exchange(s->sock, reqs[i], &a);
-		assert_int_equal(api_feed_for_test(feed, reqs[i], strlen(reqs[i]), &b), 0);
+		assert_int_equal(http_feed_for_test(feed, reqs[i], strlen(reqs[i]), &b), 0);
 		assert_true(a.len > 0);
 		assert_string_equal(a.s, b.s);
 		buf_release(&a);
 		buf_release(&b);
 	}
-	api_free(feed);
+	http_free(feed);
 	server_stop(s);
 }
 
@@ -683,7 +702,7 @@ static void test_api__timeouts(void **state)
 {
 	(void)state;
 	static struct server s;
-	struct api_config cfg = {.header_timeout_ms = 100, .idle_timeout_ms = 200};
+	struct http_config cfg = {.header_timeout_ms = 100, .idle_timeout_ms = 200};
 	struct buf out = BUF_INIT;
 	server_start(&s, &cfg);
 
@@ -715,11 +734,11 @@ static void test_api__timeouts(void **state)
 static void test_api__client_errors_are_clear(void **state)
 {
 	(void)state;
-	struct api_client c = {.unix_path = "/tmp/sw-api-does-not-exist/slipway.sock", .timeout_ms = 1000};
+	struct http_client c = {.unix_path = "/tmp/sw-api-does-not-exist/slipway.sock", .timeout_ms = 1000};
 	struct sw_err err = {0};
 	struct buf out = BUF_INIT;
 	int status = -1;
-	assert_int_equal(api_client_request(&c, "GET", "/v1/apps", NULL, 0, &status, &out, &err), -1);
+	assert_int_equal(http_client_request(&c, "GET", "/v1/apps", NULL, 0, &status, &out, &err), -1);
 	assert_string_equal(err.msg, "cannot connect to slipway at /tmp/sw-api-does-not-exist/slipway.sock: "
 				     "No such file or directory (is the daemon running? start it with "
 				     "`slipway serve`)");
@@ -736,7 +755,7 @@ static void test_api__client_errors_are_clear(void **state)
 	c.unix_path = path;
 	c.timeout_ms = 200;
 	sw_err_clear(&err);
-	assert_int_equal(api_client_request(&c, "GET", "/v1/apps", NULL, 0, &status, &out, &err), -1);
+	assert_int_equal(http_client_request(&c, "GET", "/v1/apps", NULL, 0, &status, &out, &err), -1);
 	assert_non_null(strstr(err.msg, "timed out after 200 ms"));
 	close(lfd);
 	unlink(path);
@@ -744,7 +763,7 @@ static void test_api__client_errors_are_clear(void **state)
 
 	sw_err_clear(&err);
 	c.unix_path = "/tmp/x.sock";
-	assert_int_equal(api_client_request(&c, "GET", "/v1/a b", NULL, 0, &status, &out, &err), -1);
+	assert_int_equal(http_client_request(&c, "GET", "/v1/a b", NULL, 0, &status, &out, &err), -1);
 	buf_release(&out);
 }
 
@@ -809,17 +828,17 @@ static void test_api__client_reads_chunked_and_close_delimited(void **state)
 static void test_api__free_from_handler(void **state)
 {
 	(void)state;
-	/* api_free inside a handler must not crash; fed connections too */
-	struct api *api = NULL;
-	struct api_config cfg = {0};
+	/* http_free inside a handler must not crash; fed connections too */
+	struct http_server *api = NULL;
+	struct http_config cfg = {0};
 	struct sw_err err = {0};
 	struct buf out = BUF_INIT;
-	assert_int_equal(api_new(&api, &cfg, &err), 0);
+	assert_int_equal(http_new(&api, &cfg, &err), 0);
 	add_routes(api);
 	const char *req = "GET /v1/apps/a/history HTTP/1.1\r\n\r\nGET /v1/apps/b/history HTTP/1.1\r\n\r\n";
-	assert_int_equal(api_feed_for_test(api, req, strlen(req), &out), 0);
+	assert_int_equal(http_feed_for_test(api, req, strlen(req), &out), 0);
 	assert_int_equal(count_str(out.s, "HTTP/1.1 200 OK"), 2);
-	api_free(api);
+	http_free(api);
 	buf_release(&out);
 }
 
@@ -837,6 +856,7 @@ int main(void)
 		cmocka_unit_test(test_api__tcp_needs_bearer_token),
 		cmocka_unit_test(test_api__forbidden_call_gets_403),
 		cmocka_unit_test(test_api__bad_tcp_addresses_rejected),
+		cmocka_unit_test(test_api__tcp_over_ipv6),
 		cmocka_unit_test(test_api__unix_socket_mode_and_single_daemon),
 		cmocka_unit_test(test_api__stale_socket_replaced),
 		cmocka_unit_test(test_api__feed_matches_socket),

@@ -2,8 +2,8 @@
  * The blocking API client the CLI uses: one request a connection, plain
  * POSIX sockets, every wait bounded by poll() against one deadline.
  */
-#include "api.h"
-#include "api_int.h"
+#include "http.h"
+#include "core/addr.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -19,30 +19,6 @@
 #include <unistd.h>
 
 #define CLIENT_DEFAULT_TIMEOUT_MS 30000
-
-int api_parse_tcp_addr(const char *s, struct sockaddr_in *sa)
-{
-	const char *colon = strrchr(s, ':');
-	char host[INET_ADDRSTRLEN];
-	memset(sa, 0, sizeof(*sa));
-	sa->sin_family = AF_INET;
-	if (!colon || (size_t)(colon - s) >= sizeof(host) || !colon[1] || strlen(colon + 1) > 5)
-		return -1;
-	memcpy(host, s, (size_t)(colon - s));
-	host[colon - s] = '\0';
-	if (inet_pton(AF_INET, host, &sa->sin_addr) != 1)
-		return -1;
-	unsigned port = 0;
-	for (const char *p = colon + 1; *p; p++) {
-		if (*p < '0' || *p > '9')
-			return -1;
-		port = port * 10 + (unsigned)(*p - '0');
-	}
-	if (port > 65535)
-		return -1;
-	sa->sin_port = htons((uint16_t)port);
-	return 0;
-}
 
 struct resp_state {
 	struct buf *body;
@@ -112,10 +88,11 @@ static int wait_fd(int fd, short events, uint64_t deadline)
 	}
 }
 
-static int connect_to(const struct api_client *c, const char *where, uint64_t deadline, struct sw_err *err)
+static int connect_to(const struct http_client *c, const char *where, uint64_t deadline, struct sw_err *err)
 {
 	struct sockaddr_un su = {.sun_family = AF_UNIX};
-	struct sockaddr_in sin;
+	struct sw_addr tcp;
+	struct sw_err e = {0};
 	struct sockaddr *sa;
 	socklen_t slen;
 	int fd = -1;
@@ -127,12 +104,10 @@ static int connect_to(const struct api_client *c, const char *where, uint64_t de
 		sa = (struct sockaddr *)&su;
 		slen = sizeof(su);
 	} else {
-		if (api_parse_tcp_addr(c->tcp_addr, &sin) < 0)
-			return sw_errf(err, SW_EINVAL,
-				       "invalid address \"%s\": expected IPv4 address and port, like 127.0.0.1:7070",
-				       c->tcp_addr);
-		sa = (struct sockaddr *)&sin;
-		slen = sizeof(sin);
+		if (sw_addr_parse(&tcp, c->tcp_addr, 0, &e) < 0)
+			return sw_errf(err, SW_EINVAL, "invalid address %s", e.msg);
+		sa = (struct sockaddr *)&tcp.sa;
+		slen = tcp.sa_len;
 	}
 	fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
@@ -194,7 +169,7 @@ static int token_ok(const char *s, int path)
 	return 1;
 }
 
-int api_client_request(const struct api_client *c, const char *method, const char *path,
+int http_client_request(const struct http_client *c, const char *method, const char *path,
 		       const char *body, size_t body_len, int *out_status, struct buf *out,
 		       struct sw_err *err)
 {

@@ -1,0 +1,185 @@
+/*
+ * compare: the statistical judge (judge.h) of the revision under analysis
+ * against the stable one, over the raw samples the data plane keeps for
+ * each (latencies in ms, or per-second error rates), read through
+ * `struct analysis_metrics`. Both revisions are asked at once; the judge
+ * runs when both have answered.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "judge.h"
+#include "provider.h"
+
+enum compare_metric { COMPARE_LATENCY, COMPARE_ERROR_RATE };
+static const char *const metrics[] = {"latency", "error-rate", NULL};
+
+struct compare_settings {
+	int metric;              /* enum compare_metric */
+	uint64_t window_ms;      /* not in templates yet: max(interval, 30s) */
+	unsigned window_s;       /* what the data plane is asked: 1..300 */
+	struct judge_config judge; /* confidence, maxIncrease; minSamples from min_samples */
+	uint32_t min_samples;
+};
+
+#define CMP(f) offsetof(struct compare_settings, f)
+static const struct provider_field compare_fields[] = {
+	{"metric", PF_ENUM, CMP(metric), true, metrics},
+	{"window", PF_DURATION, CMP(window_ms), false, NULL},
+	{"confidence", PF_NUMBER, CMP(judge.confidence), false, NULL},
+	{"maxIncrease", PF_NUMBER, CMP(judge.max_increase), false, NULL},
+	{"minSamples", PF_COUNT, CMP(min_samples), false, NULL},
+	{NULL, 0, 0, false, NULL},
+};
+
+static int compare_parse(void *settings, const json_t *json, const struct provider_parse_ctx *ctx,
+			 struct sw_err *err)
+{
+	struct compare_settings *s = settings;
+	uint64_t interval = ctx->metric->interval_ms;
+	s->window_ms = interval > 30000 ? interval : 30000;
+	s->judge.confidence = 0.98;
+	s->judge.max_increase = 0.1;
+	s->min_samples = 30;
+	if (provider_fields_parse(s, compare_fields, json, "compare", ctx, err) < 0)
+		return -1;
+	if (!(s->judge.confidence > 0 && s->judge.confidence < 1))
+		return sw_errf(err, -1,
+			       "metric \"%s\": compare: \"confidence\" must be strictly between 0 and 1, got %g",
+			       ctx->metric->name, s->judge.confidence);
+	if (!(s->judge.max_increase >= 0))
+		return sw_errf(err, -1, "metric \"%s\": compare: \"maxIncrease\" must be >= 0, got %g",
+			       ctx->metric->name, s->judge.max_increase);
+	uint64_t w = (s->window_ms + 999) / 1000;
+	s->window_s = w < 1 ? 1 : w > 300 ? 300 : (unsigned)w;
+	s->judge.min_samples = s->min_samples;
+	return 0;
+}
+
+static void compare_release(void *settings)
+{
+	provider_fields_release(settings, compare_fields);
+}
+
+static void compare_describe(struct buf *out, const void *settings, const struct provider_env *env)
+{
+	const struct compare_settings *s = settings;
+	buf_addf(out, "%s of revision %lld vs stable %lld over %us", metrics[s->metric],
+		 (long long)env->revision, (long long)env->stable, s->window_s);
+}
+
+/* One revision's side of the comparison. */
+struct side {
+	struct compare_call *call;
+	uint64_t id;             /* 0 once answered */
+	double *v;
+	size_t n;
+};
+
+struct compare_call {
+	const struct compare_settings *s;
+	const struct provider_env *env;
+	struct side base, cand;
+	char error[256];         /* the first side's error, "" when none */
+	provider_done_cb done;
+	void *data;
+};
+
+static void compare_free(struct compare_call *c)
+{
+	free(c->base.v);
+	free(c->cand.v);
+	free(c);
+}
+
+static void judge(struct compare_call *c)
+{
+	const struct compare_settings *s = c->s;
+	struct judge_result jr;
+	struct measure_input in;
+
+	if (c->error[0]) {
+		in = measure_input_error(c->error);
+	} else {
+		if (s->metric == COMPARE_ERROR_RATE)
+			judge_error_rate(&jr, &s->judge, c->base.v, c->base.n, c->cand.v, c->cand.n);
+		else
+			judge_latency(&jr, &s->judge, c->base.v, c->base.n, c->cand.v, c->cand.n);
+		if (jr.verdict == JUDGE_INCONCLUSIVE) {
+			in = measure_input_no_data(jr.reason);
+		} else {
+			in = measure_input_value(expr_bool(jr.verdict == JUDGE_PASS), MEASURE_SAMPLES_UNKNOWN);
+			in.detail = jr.reason;
+		}
+	}
+	c->done(&in, c->data);
+	compare_free(c);
+}
+
+static void on_samples(json_t *samples, const char *error, void *data)
+{
+	struct side *side = data;
+	struct compare_call *c = side->call;
+
+	side->id = 0;
+	if (!samples) {
+		if (!c->error[0])
+			snprintf(c->error, sizeof(c->error), "%s", error ? error : "no answer");
+	} else {
+		json_t *arr = json_object_get(samples, c->s->metric == COMPARE_ERROR_RATE ? "errorRates"
+											 : "latencies");
+		size_t n = json_array_size(arr);
+		side->v = xcalloc(n + 1, sizeof(double));
+		for (size_t i = 0; i < n; i++) {
+			json_t *x = json_array_get(arr, i);
+			if (json_is_number(x))
+				side->v[side->n++] = json_number_value(x);
+		}
+	}
+	if (!c->base.id && !c->cand.id)
+		judge(c);
+}
+
+static struct provider_call *compare_measure(struct measure_input *now, const void *settings,
+					     const struct provider_env *env, provider_done_cb done,
+					     void *data, struct sw_err *err)
+{
+	const struct compare_settings *s = settings;
+	const struct analysis_metrics *m = env->metrics;
+
+	if (!env->stable || env->stable == env->revision) {
+		*now = measure_input_no_data("no stable revision to compare with");
+		return NULL;
+	}
+	struct compare_call *c = xcalloc(1, sizeof(*c));
+	c->s = s;
+	c->env = env;
+	c->done = done;
+	c->data = data;
+	c->base.call = c->cand.call = c;
+	c->base.id = m->samples(m->impl, env->app, env->stable, s->window_s, on_samples, &c->base);
+	c->cand.id = m->samples(m->impl, env->app, env->revision, s->window_s, on_samples, &c->cand);
+	return (struct provider_call *)c;
+}
+
+static void compare_cancel(struct provider_call *call)
+{
+	struct compare_call *c = (struct compare_call *)call;
+	const struct analysis_metrics *m = c->env->metrics;
+	if (c->base.id)
+		m->cancel(m->impl, c->base.id);
+	if (c->cand.id)
+		m->cancel(m->impl, c->cand.id);
+	compare_free(c);
+}
+
+const struct analysis_provider analysis_provider_compare = {
+	.name = "compare",
+	.settings_size = sizeof(struct compare_settings),
+	.parse = compare_parse,
+	.describe = compare_describe,
+	.measure = compare_measure,
+	.cancel = compare_cancel,
+	.release = compare_release,
+};

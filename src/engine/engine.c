@@ -1,0 +1,1030 @@
+/*
+ * The engine's live state: apps by name, their instances, reconcile of the
+ * apps that changed, draining, analysis runs, the route table and events.
+ * The use cases are in usecases.c, the state after a restart in load.c.
+ */
+#include "engine_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "analysis/runner.h"
+#include "core/buf.h"
+#include "rollout/routes.h"
+#include "store/store.h"
+#include "traffic/traffic.h"
+
+#define TICK_MS 500
+#define DRAIN_CHECK_MS 50
+#define STATS_REFRESH_MS 1000
+/* The snapshot is refreshed while someone looked at it this recently. */
+#define STATS_INTEREST_MS 30000
+#define STATS_IDLE_MS 10000
+
+/* ---- apps ---- */
+
+struct engine_app *engine_app_find(struct engine *e, const char *name)
+{
+	return name ? sw_map_get(&e->apps, name) : NULL;
+}
+
+size_t engine_app_count(const struct engine *e)
+{
+	return sw_map_count(&e->apps);
+}
+
+static int cmp_app(const void *pa, const void *pb)
+{
+	return strcmp((*(struct engine_app *const *)pa)->name,
+		      (*(struct engine_app *const *)pb)->name);
+}
+
+size_t engine_apps(struct engine *e, struct engine_app ***out)
+{
+	size_t n = 0, it = 0;
+	const char *k;
+	void *v;
+	*out = xmalloc((sw_map_count(&e->apps) + 1) * sizeof(**out));
+	while (sw_map_next(&e->apps, &it, &k, &v))
+		(*out)[n++] = v;
+	qsort(*out, n, sizeof(**out), cmp_app);
+	return n;
+}
+
+struct engine_app *engine_app_add(struct engine *e, const char *name)
+{
+	struct engine_app *a = xcalloc(1, sizeof(*a));
+	a->name = xstrdup(name);
+	a->st.phase = ROLLOUT_PROGRESSING;
+	a->st.header_step = -1;
+	sw_map_put(&e->apps, a->name, a);
+	return a;
+}
+
+static void runs_free(struct engine_app *a)
+{
+	for (size_t i = 0; i < a->nruns; i++) {
+		analysis_run_stop(a->runs[i]->run);
+		free(a->runs[i]);
+	}
+	free(a->runs);
+	a->runs = NULL;
+	a->nruns = 0;
+}
+
+void engine_app_free(struct engine *e, struct engine_app *a)
+{
+	runs_free(a);
+	for (size_t i = 0; i < a->nspecs; i++)
+		spec_app_unref(a->specs[i].spec);
+	for (size_t i = 0; i < e->ndirty; i++)
+		if (e->dirty[i] == a)
+			e->dirty[i] = e->dirty[--e->ndirty];
+	free(a->specs);
+	free(a->insts);
+	json_decref(a->routes);
+	free(a->routes_text);
+	free(a->name);
+	free(a);
+}
+
+/*
+ * The parsed spec of a revision. The cache keeps the spec_cache revisions
+ * used last; instances hold their own reference, so evicting one never
+ * frees a spec in use. Revisions the rollout names are used on every
+ * reconcile and stay.
+ */
+struct spec_app *engine_app_spec(struct engine *e, struct engine_app *a, int64_t revision,
+				 struct sw_err *err)
+{
+	for (size_t i = 0; i < a->nspecs; i++)
+		if (a->specs[i].revision == revision) {
+			a->specs[i].used = ++e->clock;
+			return a->specs[i].spec;
+		}
+
+	struct store_revision rev = {0};
+	struct spec_app *spec = NULL;
+	json_t *j = NULL;
+	if (store_revision_get(e->cfg.store, a->name, revision, &rev, err) < 0)
+		goto out;
+	json_error_t jerr;
+	j = json_loads(rev.spec_json, 0, &jerr);
+	if (!j) {
+		sw_errf(err, -1, "revision %lld of \"%s\" is not valid JSON: %s",
+			(long long)revision, a->name, jerr.text);
+		goto out;
+	}
+	if (spec_app_from_json(&spec, j, err) < 0)
+		goto out;
+	size_t max = e->cfg.spec_cache ? e->cfg.spec_cache : 4;
+	if (a->nspecs >= max) {
+		size_t lru = 0;
+		for (size_t i = 1; i < a->nspecs; i++)
+			if (a->specs[i].used < a->specs[lru].used)
+				lru = i;
+		spec_app_unref(a->specs[lru].spec);
+		a->specs[lru] = a->specs[--a->nspecs];
+	}
+	a->specs = xrealloc(a->specs, (a->nspecs + 1) * sizeof(*a->specs));
+	a->specs[a->nspecs++] = (struct engine_spec_cache){revision, spec, ++e->clock};
+out:
+	json_decref(j);
+	store_revision_release(&rev);
+	return spec;
+}
+
+int engine_app_save(struct engine *e, struct engine_app *a, struct sw_err *err)
+{
+	json_t *rj = rollout_state_to_json(&a->st);
+	char *rollout = json_dumps(rj, JSON_COMPACT);
+	json_decref(rj);
+	struct store_app sa = {
+		.rollout_json = rollout,
+		.name = a->name,
+		.desired_revision = a->st.desired,
+		.stable_revision = a->st.stable,
+		.phase = (char *)rollout_phase_name(a->st.phase),
+		.reason = a->st.reason,
+		.progress_ms = a->st.progress_ms,
+		.created_ms = a->created_ms,
+	};
+	int r = store_app_put(e->cfg.store, &sa, err);
+	free(rollout);
+	return r;
+}
+
+/* ---- events ---- */
+
+void engine_event(struct engine *e, const char *app, const char *kind, const char *actor,
+		  const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	struct sw_err err = {0};
+	struct engine_event ev = {
+		.app = app ? app : "",
+		.kind = kind,
+		.message = msg,
+		.actor = actor ? actor : "daemon",
+		.time_ms = sw_wall_ms(),
+	};
+	sw_info("%s%s%s: %s", *ev.app ? ev.app : "", *ev.app ? " " : "", kind, msg);
+	if (store_event_add(e->cfg.store, ev.app, kind, msg, ev.actor, &ev.id, &err) < 0)
+		sw_warn("cannot record event: %s", err.msg);
+	engine_notify(e, &ev);
+}
+
+void engine_notify(struct engine *e, const struct engine_event *ev)
+{
+	/* a subscriber may unsubscribe itself: walk by id */
+	for (size_t i = 0; i < e->nsubs; i++) {
+		uint64_t id = e->subs[i].id;
+		e->subs[i].cb(ev, e->subs[i].data);
+		if (i < e->nsubs && e->subs[i].id != id)
+			i--;
+	}
+}
+
+uint64_t engine_subscribe(struct engine *e, engine_event_cb cb, void *data)
+{
+	e->subs = xrealloc(e->subs, (e->nsubs + 1) * sizeof(*e->subs));
+	e->subs[e->nsubs++] = (struct engine_sub){++e->next_sub, cb, data};
+	return e->next_sub;
+}
+
+void engine_unsubscribe(struct engine *e, uint64_t id)
+{
+	for (size_t i = 0; i < e->nsubs; i++)
+		if (e->subs[i].id == id) {
+			memmove(&e->subs[i], &e->subs[i + 1], (e->nsubs - i - 1) * sizeof(*e->subs));
+			e->nsubs--;
+			return;
+		}
+}
+
+/* ---- instances ---- */
+
+void engine_inst_save(struct engine *e, struct engine_inst *m, const char *state)
+{
+	struct runtime_instance *inst = m->rt;
+	if (m->app->deleted)
+		return;
+	struct store_instance si = {
+		.id = inst->id,
+		.app = inst->app,
+		.revision = inst->revision,
+		.handle = inst->handle,
+		.port = inst->port,
+		.ready = inst->ready,
+		.restarts = (int)inst->restarts,
+		.state = (char *)(state ? state : runtime_state_name(inst->state)),
+		.created_ms = m->created_ms,
+	};
+	struct sw_err err = {0};
+	if (store_instance_put(e->cfg.store, &si, &err) < 0)
+		sw_warn("cannot record instance %s: %s", inst->id, err.msg);
+}
+
+void engine_inst_attach(struct engine_app *a, struct runtime_instance *inst, int64_t created_ms)
+{
+	struct engine_inst *m = xcalloc(1, sizeof(*m));
+	m->rt = inst;
+	m->app = a;
+	m->created_ms = created_ms;
+	inst->data = m;
+	a->insts = xrealloc(a->insts, (a->ninsts + 1) * sizeof(*a->insts));
+	a->insts[a->ninsts++] = m;
+}
+
+static void inst_detach(struct engine_app *a, struct engine_inst *m)
+{
+	for (size_t i = 0; i < a->ninsts; i++)
+		if (a->insts[i] == m) {
+			a->insts[i] = a->insts[--a->ninsts];
+			break;
+		}
+	m->rt->data = NULL;
+	free(m);
+}
+
+static void remove_dying(struct engine *e, struct engine_app *a)
+{
+	for (size_t i = 0; i < e->ndying; i++)
+		if (e->dying[i] == a) {
+			e->dying[i] = e->dying[--e->ndying];
+			engine_app_free(e, a);
+			return;
+		}
+}
+
+void engine_on_instance(struct runtime_instance *inst, enum runtime_event ev, void *data)
+{
+	struct engine *e = data;
+	if (!inst->data && e->pending_app) /* called from inside runtime_start */
+		engine_inst_attach(e->pending_app, inst, sw_wall_ms());
+	struct engine_inst *m = inst->data;
+	if (!m)
+		return;
+	struct engine_app *a = m->app;
+	const char *app = a->deleted ? NULL : a->name;
+
+	switch (ev) {
+	case RUNTIME_EV_STARTED:
+		engine_inst_save(e, m, NULL);
+		engine_event(e, app, "InstanceStarted", NULL,
+			     "instance %s (revision %lld) started: pid %d, port %u", inst->id,
+			     (long long)inst->revision, (int)runtime_instance_pid(inst), inst->port);
+		break;
+	case RUNTIME_EV_READY:
+		engine_inst_save(e, m, NULL);
+		engine_event(e, app, "InstanceReady", NULL, "instance %s is ready", inst->id);
+		break;
+	case RUNTIME_EV_UNREADY:
+		engine_inst_save(e, m, NULL);
+		engine_event(e, app, "InstanceUnready", NULL, "instance %s is not ready: %s",
+			     inst->id, inst->reason);
+		break;
+	case RUNTIME_EV_EXITED:
+		engine_inst_save(e, m, NULL);
+		if (!m->stopping)
+			engine_event(e, app, "InstanceExited", NULL, "instance %s %s", inst->id,
+				     inst->reason);
+		break;
+	case RUNTIME_EV_BACKOFF:
+		engine_inst_save(e, m, NULL);
+		engine_event(e, app, "InstanceBackOff", NULL, "instance %s: %s", inst->id,
+			     inst->reason);
+		break;
+	case RUNTIME_EV_LIVENESS:
+		engine_inst_save(e, m, NULL);
+		engine_event(e, app, "LivenessFailed", NULL, "instance %s: %s; restarting",
+			     inst->id, inst->reason);
+		break;
+	case RUNTIME_EV_FAILED:
+		engine_inst_save(e, m, NULL);
+		engine_event(e, app, "InstanceFailed", NULL, "instance %s: %s", inst->id,
+			     inst->reason);
+		break;
+	case RUNTIME_EV_STOPPED: {
+		struct sw_err err = {0};
+		if (!a->deleted && store_instance_delete(e->cfg.store, inst->id, &err) < 0)
+			sw_warn("cannot forget instance %s: %s", inst->id, err.msg);
+		engine_event(e, app, "InstanceStopped", NULL, "instance %s (revision %lld) stopped",
+			     inst->id, (long long)inst->revision);
+		inst_detach(a, m);
+		if (a->deleted) {
+			if (a->ninsts == 0)
+				remove_dying(e, a);
+			return;
+		}
+		break;
+	}
+	}
+	engine_kick(e, a);
+}
+
+static void stop_instance(struct engine *e, struct engine_inst *m)
+{
+	if (m->stopping && !m->draining)
+		return;
+	m->stopping = true;
+	m->draining = false;
+	runtime_stop(e->rt, m->rt);
+}
+
+/* ---- draining ---- */
+
+static size_t draining_count(struct engine *e)
+{
+	size_t n = 0, it = 0;
+	const char *k;
+	void *v;
+	while (sw_map_next(&e->apps, &it, &k, &v)) {
+		struct engine_app *a = v;
+		for (size_t i = 0; i < a->ninsts; i++)
+			n += a->insts[i]->draining;
+	}
+	return n;
+}
+
+/* Stops the draining instances whose drain is over: the data plane holds
+ * a table without them and reports no request in flight to them
+ * (`backends` non-NULL), or their drainTimeout passed (also when the data
+ * plane cannot be reached). */
+static void drain_decide(struct engine *e, json_t *backends, bool reachable)
+{
+	uint64_t now = sw_now_ms();
+	size_t it = 0;
+	const char *k;
+	void *v;
+	while (sw_map_next(&e->apps, &it, &k, &v)) {
+		struct engine_app *a = v;
+		size_t n = a->ninsts;
+		struct engine_inst **copy = xmalloc((n ? n : 1) * sizeof(*copy));
+		if (n)
+			memcpy(copy, a->insts, n * sizeof(*copy));
+		for (size_t i = 0; i < n; i++) {
+			struct engine_inst *m = copy[i];
+			if (!m->draining)
+				continue;
+			json_int_t inflight = json_integer_value(json_object_get(
+				json_object_get(backends, m->rt->id), "inflight"));
+			bool idle = backends && inflight == 0;
+			if (!idle && now < m->drain_deadline_ms)
+				continue;
+			if (idle)
+				engine_event(e, a->name, "InstanceDrained", NULL,
+					     "instance %s has no request in flight; stopping it",
+					     m->rt->id);
+			else
+				engine_event(e, a->name, "DrainTimeout", NULL,
+					     "instance %s still had %lld requests in flight at its "
+					     "drainTimeout%s; stopping it", m->rt->id,
+					     (long long)inflight, reachable ? "" : " (proxy unreachable)");
+			stop_instance(e, m);
+		}
+		free(copy);
+	}
+}
+
+static void on_drain_stats(json_t *stats, const char *error, void *data)
+{
+	struct engine *e = data;
+	e->drain_call = 0;
+	json_t *backends = json_object_get(stats, "backends");
+	drain_decide(e, stats ? backends : NULL, stats != NULL);
+}
+
+static void drain_check(uv_timer_t *t)
+{
+	struct engine *e = t->data;
+	if (draining_count(e) == 0 || e->stopping) {
+		uv_timer_stop(&e->drain);
+		return;
+	}
+	if (e->drain_call)
+		return; /* the last answer is still on its way */
+	/* Counts mean something only once the data plane holds a table
+	 * without the draining instances; until then only deadlines count. */
+	if (!e->traffic || !traffic_synced(e->traffic)) {
+		drain_decide(e, NULL, e->traffic != NULL);
+		return;
+	}
+	e->drain_call = traffic_get(e->traffic, "/v1/stats?window=1", on_drain_stats, e);
+}
+
+void engine_drain_start(struct engine *e)
+{
+	if (!uv_is_active((uv_handle_t *)&e->drain))
+		uv_timer_start(&e->drain, drain_check, 0, DRAIN_CHECK_MS);
+}
+
+/* Takes an instance out of service: a routed, ready instance first leaves
+ * the data plane's rotation and finishes its in-flight requests
+ * (drain_check stops it then); any other is stopped at once. The row says
+ * "Stopping" before anything happens, so that a daemon restarted
+ * meanwhile finishes the job instead of counting the instance. */
+static void stop_and_save(struct engine *e, struct engine_inst *m)
+{
+	struct runtime_instance *inst = m->rt;
+	if (m->stopping)
+		return;
+	engine_inst_save(e, m, "Stopping");
+	if (inst->ready && inst->spec->route.listen && e->traffic) {
+		m->stopping = true;
+		m->draining = true;
+		m->drain_deadline_ms = sw_now_ms() + inst->spec->drain_timeout_ms;
+		engine_event(e, m->app->name, "InstanceDraining", NULL,
+			     "instance %s left rotation; waiting up to %llums for its requests",
+			     inst->id, (unsigned long long)inst->spec->drain_timeout_ms);
+		engine_drain_start(e);
+		return;
+	}
+	stop_instance(e, m);
+}
+
+void engine_app_forget(struct engine *e, struct engine_app *a)
+{
+	sw_map_del(&e->apps, a->name);
+	a->deleted = true;
+	if (a->routes && json_array_size(a->routes))
+		e->table_dirty = true;
+	runs_free(a);
+	if (a->ninsts == 0) {
+		engine_app_free(e, a);
+	} else {
+		e->dying = xrealloc(e->dying, (e->ndying + 1) * sizeof(*e->dying));
+		e->dying[e->ndying++] = a;
+		/* runtime_stop may report STOPPED at once and detach: iterate on a copy */
+		size_t n = a->ninsts;
+		struct engine_inst **copy = xmalloc(n * sizeof(*copy));
+		if (n)
+			memcpy(copy, a->insts, n * sizeof(*copy));
+		for (size_t i = 0; i < n; i++)
+			stop_instance(e, copy[i]);
+		free(copy);
+	}
+	engine_kick(e, NULL); /* the table without it */
+}
+
+/* ---- analysis runs ---- */
+
+const char *engine_run_kind_name(enum rollout_run_kind k)
+{
+	switch (k) {
+	case ROLLOUT_RUN_STEP: return "step";
+	case ROLLOUT_RUN_BACKGROUND: return "background";
+	case ROLLOUT_RUN_PRE: return "prePromotion";
+	case ROLLOUT_RUN_POST: return "postPromotion";
+	}
+	return "step";
+}
+
+void engine_run_start(struct engine *e, struct engine_app *a, int64_t id,
+		      enum rollout_run_kind kind, int64_t revision,
+		      const struct spec_analysis_ref *ref, bool resumed)
+{
+	struct engine_run *r = xcalloc(1, sizeof(*r));
+	r->id = id;
+	r->kind = kind;
+	r->revision = revision;
+	struct analysis_run_params p = {
+		.app = a->name,
+		.id = id,
+		.kind = engine_run_kind_name(kind),
+		.revision = revision,
+		.stable = a->st.stable,
+		.ref = ref,
+		.resumed = resumed,
+	};
+	r->run = analysis_run_start(e->runner, &p);
+	a->runs = xrealloc(a->runs, (a->nruns + 1) * sizeof(*a->runs));
+	a->runs[a->nruns++] = r;
+	engine_kick(e, a);
+}
+
+static void run_stop(struct engine_app *a, int64_t id)
+{
+	for (size_t i = 0; i < a->nruns; i++)
+		if (a->runs[i]->id == id) {
+			analysis_run_stop(a->runs[i]->run);
+			free(a->runs[i]);
+			a->runs[i] = a->runs[--a->nruns];
+			return;
+		}
+}
+
+/* After a restart: starts again the runs the stored rollout state names. */
+void engine_runs_resume(struct engine *e, struct engine_app *a)
+{
+	struct sw_err err = {0};
+	struct spec_app *spec = a->st.desired ? engine_app_spec(e, a, a->st.desired, &err) : NULL;
+	if (!spec)
+		return;
+	const struct spec_strategy *s = &spec->strategy;
+	bool canary = s->kind == SPEC_STRATEGY_CANARY;
+	if (a->st.step_run && canary && a->st.step < s->nsteps &&
+	    s->steps[a->st.step].kind == SPEC_STEP_ANALYSIS)
+		engine_run_start(e, a, a->st.step_run, ROLLOUT_RUN_STEP, a->st.desired,
+				 &s->steps[a->st.step].analysis, true);
+	if (a->st.bg_run)
+		engine_run_start(e, a, a->st.bg_run, canary ? ROLLOUT_RUN_BACKGROUND : ROLLOUT_RUN_POST,
+				 a->st.desired, canary ? &s->background : &s->post_promotion, true);
+	if (a->st.pre_run)
+		engine_run_start(e, a, a->st.pre_run, ROLLOUT_RUN_PRE, a->st.desired,
+				 &s->pre_promotion, true);
+}
+
+void engine_on_run_phase(const char *app, int64_t run_id, void *data)
+{
+	struct engine *e = data;
+	struct engine_app *a = engine_app_find(e, app);
+	if (a)
+		engine_kick(e, a);
+}
+
+void engine_on_run_event(const char *app, const char *kind, const char *message, void *data)
+{
+	engine_event(data, app, kind, NULL, "%s", message);
+}
+
+/* ---- reconciliation ---- */
+
+static int start_instance(struct engine *e, struct engine_app *a, int64_t revision)
+{
+	struct sw_err err = {0};
+	struct spec_app *spec = engine_app_spec(e, a, revision, &err);
+	int64_t seq;
+	if (!spec) {
+		sw_warn("%s: cannot start revision %lld: %s", a->name, (long long)revision, err.msg);
+		return -1;
+	}
+	if (store_next_seq(e->cfg.store, a->name, &seq, &err) < 0) {
+		sw_warn("%s: cannot start an instance: %s", a->name, err.msg);
+		return -1;
+	}
+	char id[96];
+	snprintf(id, sizeof(id), "%s-%lld", a->name, (long long)seq);
+	e->pending_app = a;
+	struct runtime_instance *inst = runtime_start(e->rt, spec, revision, id, &err);
+	e->pending_app = NULL;
+	if (!inst) {
+		sw_warn("%s: cannot start instance %s: %s", a->name, id, err.msg);
+		return -1;
+	}
+	if (!inst->data) {
+		engine_inst_attach(a, inst, sw_wall_ms());
+		engine_inst_save(e, inst->data, NULL);
+	}
+	return 0;
+}
+
+/* The rollout parameters of the app's desired and stable revisions. */
+static int app_params(struct engine *e, struct engine_app *a, struct rollout_params *p,
+		      struct sw_err *err)
+{
+	memset(p, 0, sizeof(*p));
+	struct spec_app *want = a->st.desired ? engine_app_spec(e, a, a->st.desired, err) : NULL;
+	if (a->st.desired && !want)
+		return -1;
+	struct sw_err ignored = {0};
+	struct spec_app *stable = a->st.stable ? engine_app_spec(e, a, a->st.stable, &ignored) : NULL;
+	if (want) {
+		p->desired_replicas = want->replicas;
+		p->max_surge = want->strategy.max_surge;
+		p->max_unavailable = want->strategy.max_unavailable;
+		if (p->max_surge == 0 && p->max_unavailable == 0)
+			p->max_surge = 1;
+		p->progress_deadline_ms = want->progress_deadline_ms;
+		p->strategy = &want->strategy;
+	}
+	if (stable)
+		p->stable_replicas = stable->replicas;
+	return 0;
+}
+
+/* Derives the app's route entries; marks the table dirty when they changed. */
+static void app_routes(struct engine *e, struct engine_app *a, const struct rollout_params *p)
+{
+	struct sw_err err = {0};
+	int64_t target = rollout_target(&a->st);
+	struct spec_app *spec = target || a->st.desired
+		? engine_app_spec(e, a, target ? target : a->st.desired, &err) : NULL;
+	json_t *entries;
+	if (!spec || !spec->route.listen) {
+		entries = json_array();
+	} else {
+		struct rollout_traffic t;
+		rollout_traffic(&a->st, p, &t);
+		struct routes_backend *b = xcalloc(a->ninsts + 1, sizeof(*b));
+		for (size_t i = 0; i < a->ninsts; i++) {
+			struct runtime_instance *x = a->insts[i]->rt;
+			b[i] = (struct routes_backend){x->id, x->revision, x->port, x->ready,
+						       a->insts[i]->stopping};
+		}
+		struct routes_app ra = {a->name, spec, &a->st, &t, b, a->ninsts};
+		entries = routes_app_entries(&ra);
+		free(b);
+	}
+	char *text = json_dumps(entries, JSON_COMPACT | JSON_SORT_KEYS);
+	if (!a->routes_text || strcmp(a->routes_text, text) != 0) {
+		free(a->routes_text);
+		a->routes_text = text;
+		json_decref(a->routes);
+		a->routes = entries;
+		e->table_dirty = true;
+	} else {
+		free(text);
+		json_decref(entries);
+	}
+}
+
+static void reconcile_app(struct engine *e, struct engine_app *a)
+{
+	struct sw_err err = {0};
+	struct rollout_params p;
+	a->reconciles++;
+	if (app_params(e, a, &p, &err) < 0) {
+		sw_warn("%s: %s", a->name, err.msg);
+		return;
+	}
+	struct rollout_instance *ri = xcalloc(a->ninsts + 1, sizeof(*ri));
+	for (size_t i = 0; i < a->ninsts; i++) {
+		struct engine_inst *m = a->insts[i];
+		ri[i] = (struct rollout_instance){
+			.id = m->rt->id,
+			.revision = m->rt->revision,
+			.ready = m->rt->ready,
+			.stopping = m->stopping,
+			.created_ms = m->created_ms,
+		};
+	}
+	struct rollout_run_status *rs = xcalloc(a->nruns + 1, sizeof(*rs));
+	for (size_t i = 0; i < a->nruns; i++)
+		rs[i] = (struct rollout_run_status){
+			a->runs[i]->id, (enum rollout_run_phase)analysis_run_phase(a->runs[i]->run),
+			analysis_run_reason(a->runs[i]->run)};
+	struct rollout_actions *out = xmalloc(sizeof(*out));
+	out->n = 0;
+	bool changed = rollout_reconcile(&a->st, &p, ri, a->ninsts, rs, a->nruns, sw_wall_ms(), out);
+	free(rs);
+	if (changed && engine_app_save(e, a, &err) < 0)
+		sw_warn("%s: cannot save rollout state: %s", a->name, err.msg);
+
+	/* Resolve STOP ids to instances before anything changes the array. */
+	size_t n = a->ninsts;
+	struct engine_inst **snap = xmalloc((n ? n : 1) * sizeof(*snap));
+	if (n)
+		memcpy(snap, a->insts, n * sizeof(*snap));
+	for (size_t k = 0; k < out->n; k++) {
+		struct rollout_action *act = &out->a[k];
+		switch (act->kind) {
+		case ROLLOUT_EVENT:
+			engine_event(e, a->name, act->event, NULL, "%s", act->message);
+			break;
+		case ROLLOUT_START:
+			start_instance(e, a, act->revision);
+			break;
+		case ROLLOUT_RUN_START:
+			engine_run_start(e, a, act->run, act->run_kind, act->revision, act->ref, false);
+			break;
+		case ROLLOUT_RUN_STOP:
+			run_stop(a, act->run);
+			break;
+		case ROLLOUT_STOP:
+			for (size_t i = 0; i < n; i++)
+				if (ri[i].id == act->id) {
+					engine_event(e, a->name, "InstanceStopping", NULL,
+						     "stopping instance %s (revision %lld)", act->id,
+						     (long long)act->revision);
+					stop_and_save(e, snap[i]);
+					break;
+				}
+			break;
+		}
+	}
+	free(out);
+	free(snap);
+	free(ri);
+	/* the rollout may have moved weights or the instances changed */
+	if (app_params(e, a, &p, &err) == 0)
+		app_routes(e, a, &p);
+}
+
+/* An app with nothing time-based ahead: Healthy, no analysis, every
+ * instance of the desired revision, in rotation, as many as wanted. */
+static bool app_settled(struct engine *e, struct engine_app *a)
+{
+	if (a->st.phase != ROLLOUT_HEALTHY || a->nruns || a->st.stable != a->st.desired)
+		return false;
+	struct sw_err err = {0};
+	struct spec_app *spec = engine_app_spec(e, a, a->st.desired, &err);
+	if (!spec || a->ninsts != spec->replicas)
+		return false;
+	for (size_t i = 0; i < a->ninsts; i++)
+		if (a->insts[i]->stopping || a->insts[i]->rt->revision != a->st.desired ||
+		    !a->insts[i]->rt->ready)
+			return false;
+	return true;
+}
+
+static bool same_str(json_t *a, json_t *b, bool nocase)
+{
+	const char *x = json_string_value(a), *y = json_string_value(b);
+	if (!x || !y)
+		return !x && !y;
+	return nocase ? strcasecmp(x, y) == 0 : strcmp(x, y) == 0;
+}
+
+/* True when one of `entries` has the listen, host and pathPrefix of a
+ * route already in `routes` (the proxy would refuse the table). */
+static bool entries_clash(json_t *routes, json_t *entries)
+{
+	size_t i, k;
+	json_t *r, *x;
+	json_array_foreach(entries, i, x)
+		json_array_foreach(routes, k, r)
+			if (same_str(json_object_get(x, "listen"), json_object_get(r, "listen"), false) &&
+			    same_str(json_object_get(x, "host"), json_object_get(r, "host"), true) &&
+			    same_str(json_object_get(x, "pathPrefix"), json_object_get(r, "pathPrefix"), false))
+				return true;
+	return false;
+}
+
+/*
+ * Builds the whole table from the apps' entries and hands it on. Apply
+ * refuses routes that clash (engine_apply); an app whose entries clash
+ * anyway (two rollouts moving onto each other's listener) is left out and
+ * said so, rather than letting the proxy refuse every app's routes.
+ */
+static void push_table(struct engine *e)
+{
+	if (!e->table_dirty)
+		return;
+	e->table_dirty = false;
+	struct engine_app **apps;
+	size_t n = engine_apps(e, &apps); /* by name: a stable order */
+	json_t *routes = json_array();
+	for (size_t i = 0; i < n; i++) {
+		json_t *entries = apps[i]->routes;
+		if (!entries)
+			continue;
+		bool clash = entries_clash(routes, entries);
+		if (clash && !apps[i]->route_clash)
+			engine_event(e, apps[i]->name, "RouteConflict", NULL,
+				     "its route is served by another app; it gets no traffic until "
+				     "one of them moves");
+		apps[i]->route_clash = clash;
+		if (!clash)
+			json_array_extend(routes, entries);
+	}
+	free(apps);
+	json_decref(e->table);
+	e->table = json_pack("{s:o}", "routes", routes);
+	if (e->traffic)
+		traffic_set_table(e->traffic, e->table);
+}
+
+static void reconcile_dirty(struct engine *e)
+{
+	if (e->stopping)
+		return;
+	/* reconcile may mark apps dirty again (a run ended at once): those
+	 * wait for the next kick */
+	struct engine_app **todo = e->dirty;
+	size_t n = e->ndirty;
+	e->dirty = NULL;
+	e->ndirty = 0;
+	for (size_t i = 0; i < n; i++)
+		todo[i]->dirty = false;
+	for (size_t i = 0; i < n; i++)
+		reconcile_app(e, todo[i]);
+	free(todo);
+	push_table(e);
+}
+
+static void on_kick(uv_timer_t *t)
+{
+	reconcile_dirty(t->data);
+}
+
+void engine_kick(struct engine *e, struct engine_app *a)
+{
+	if (e->stopping)
+		return;
+	if (a && !a->dirty && !a->deleted) {
+		a->dirty = true;
+		e->dirty = xrealloc(e->dirty, (e->ndirty + 1) * sizeof(*e->dirty));
+		e->dirty[e->ndirty++] = a;
+	}
+	if (e->started && !uv_is_active((uv_handle_t *)&e->kick))
+		uv_timer_start(&e->kick, on_kick, 0, 0);
+}
+
+/* Apps with time-based work ahead are reconciled on every tick. */
+static void on_tick(uv_timer_t *t)
+{
+	struct engine *e = t->data;
+	size_t it = 0;
+	const char *k;
+	void *v;
+	while (sw_map_next(&e->apps, &it, &k, &v))
+		if (!app_settled(e, v))
+			engine_kick(e, v);
+	if (e->ndirty == 0)
+		push_table(e);
+}
+
+void engine_on_traffic_event(const char *kind, const char *message, void *data)
+{
+	engine_event(data, NULL, kind, NULL, "%s", message);
+}
+
+void engine_on_traffic_change(void *data)
+{
+	struct engine *e = data;
+	if (e->traffic && e->table && !e->stopping)
+		traffic_set_table(e->traffic, e->table);
+}
+
+json_t *engine_route_table(struct engine *e)
+{
+	if (!e->table)
+		e->table = json_pack("{s:[]}", "routes");
+	return e->table;
+}
+
+/* ---- stats snapshot for the groups of `get app` ---- */
+
+static void on_stats(json_t *stats, const char *error, void *data)
+{
+	struct engine *e = data;
+	e->stats_call = 0;
+	if (!stats)
+		return; /* keep the last one */
+	json_decref(e->stats_snapshot);
+	e->stats_snapshot = json_incref(stats);
+	e->stats_ms = sw_now_ms();
+}
+
+/* Every second while someone looked at an app's groups in the last 30 s,
+ * every 10 s otherwise: reads answer from the snapshot at once. */
+static void stats_refresh(uv_timer_t *t)
+{
+	struct engine *e = t->data;
+	uint64_t now = sw_now_ms();
+	bool wanted = now - e->stats_asked_ms < STATS_INTEREST_MS;
+	bool stale = !e->stats_snapshot || now - e->stats_ms >= STATS_IDLE_MS;
+	if ((wanted || stale) && !e->stats_call && e->traffic && !e->stopping)
+		e->stats_call = traffic_get(e->traffic, "/v1/stats?window=10", on_stats, e);
+}
+
+/* A number field of the data plane's metrics JSON, or NaN when null/absent. */
+static json_t *num_or_null(json_t *o, const char *key)
+{
+	json_t *v = json_object_get(o, key);
+	return json_is_number(v) ? json_real(json_number_value(v)) : json_null();
+}
+
+json_t *engine_app_groups(struct engine *e, struct engine_app *a)
+{
+	e->stats_asked_ms = sw_now_ms();
+	json_t *out = json_array(), *route, *g, *series;
+	size_t i, k, l;
+	json_array_foreach(a->routes, i, route) {
+		if (i > 0)
+			break; /* the main listener; a preview entry repeats a group */
+		json_array_foreach(json_object_get(route, "groups"), k, g) {
+			json_int_t rev = json_integer_value(json_object_get(g, "revision"));
+			json_t *s = NULL;
+			json_array_foreach(json_object_get(e->stats_snapshot, "series"), l, series) {
+				const char *app = json_string_value(json_object_get(series, "app"));
+				if (app && strcmp(app, a->name) == 0 &&
+				    json_integer_value(json_object_get(series, "revision")) == rev)
+					s = series;
+			}
+			json_array_append_new(
+				out, json_pack("{s:I, s:O, s:i, s:o, s:o, s:o}", "revision", rev,
+					       "weight", json_object_get(g, "weight"), "ready",
+					       (int)json_array_size(json_object_get(g, "backends")),
+					       "rate", s ? num_or_null(s, "rate") : json_real(0),
+					       "successRate", num_or_null(s, "successRate"),
+					       "p99Ms", num_or_null(s, "p99Ms")));
+		}
+	}
+	return out;
+}
+
+/* ---- lifecycle ---- */
+
+struct store *engine_store(struct engine *e) { return e->cfg.store; }
+struct traffic *engine_traffic(struct engine *e) { return e->traffic; }
+struct runtime *engine_runtime(struct engine *e) { return e->rt; }
+
+int engine_new(struct engine **out, const struct engine_config *cfg, struct sw_err *err)
+{
+	struct engine *e = xcalloc(1, sizeof(*e));
+	e->cfg = *cfg;
+	e->state_dir = cfg->state_dir ? xstrdup(cfg->state_dir) : NULL;
+	e->cfg.state_dir = e->state_dir;
+	sw_map_init(&e->apps);
+	uv_timer_init(cfg->loop, &e->tick);
+	uv_timer_init(cfg->loop, &e->kick);
+	uv_timer_init(cfg->loop, &e->drain);
+	uv_timer_init(cfg->loop, &e->stats);
+	e->tick.data = e->kick.data = e->drain.data = e->stats.data = e;
+	*out = e;
+	return 0;
+}
+
+int engine_start(struct engine *e, const struct engine_parts *parts, struct sw_err *err)
+{
+	e->rt = parts->rt;
+	e->runner = parts->runner;
+	e->traffic = parts->traffic;
+	if (engine_load(e, err) < 0)
+		return -1;
+	size_t it = 0;
+	const char *k;
+	void *v;
+	while (sw_map_next(&e->apps, &it, &k, &v))
+		engine_runs_resume(e, v);
+	e->started = true;
+	engine_resume_stops(e);
+	it = 0;
+	while (sw_map_next(&e->apps, &it, &k, &v))
+		engine_kick(e, v);
+	uv_timer_start(&e->tick, on_tick, TICK_MS, TICK_MS);
+	uv_timer_start(&e->stats, stats_refresh, 0, STATS_REFRESH_MS);
+	return 0;
+}
+
+static void on_timer_closed(uv_handle_t *h)
+{
+	struct engine *e = h->data;
+	e->handles--;
+}
+
+void engine_stop(struct engine *e)
+{
+	if (e->stopping)
+		return;
+	e->stopping = true;
+	if (e->traffic) {
+		if (e->drain_call)
+			traffic_cancel(e->traffic, e->drain_call);
+		if (e->stats_call)
+			traffic_cancel(e->traffic, e->stats_call);
+		e->drain_call = e->stats_call = 0;
+	}
+	size_t it = 0;
+	const char *k;
+	void *v;
+	while (sw_map_next(&e->apps, &it, &k, &v))
+		runs_free(v);
+	uv_timer_t *timers[] = {&e->tick, &e->kick, &e->drain, &e->stats};
+	for (size_t i = 0; i < sizeof(timers) / sizeof(timers[0]); i++) {
+		uv_timer_stop(timers[i]);
+		e->handles++;
+		uv_close((uv_handle_t *)timers[i], on_timer_closed);
+	}
+}
+
+void engine_free(struct engine *e)
+{
+	if (!e)
+		return;
+	size_t it = 0;
+	const char *k;
+	void *v;
+	while (sw_map_next(&e->apps, &it, &k, &v)) {
+		struct engine_app *a = v;
+		/* the runtime is gone by now: its instances are not touched */
+		for (size_t i = 0; i < a->ninsts; i++)
+			free(a->insts[i]);
+		a->ninsts = 0;
+		engine_app_free(e, a);
+	}
+	for (size_t i = 0; i < e->ndying; i++) {
+		struct engine_app *a = e->dying[i];
+		for (size_t j = 0; j < a->ninsts; j++)
+			free(a->insts[j]);
+		a->ninsts = 0;
+		engine_app_free(e, a);
+	}
+	sw_map_release(&e->apps);
+	free(e->dying);
+	free(e->dirty);
+	free(e->subs);
+	json_decref(e->table);
+	json_decref(e->stats_snapshot);
+	free(e->state_dir);
+	free(e);
+}

@@ -1,0 +1,249 @@
+/*
+ * engine: the control plane's use cases, callable without HTTP or argv.
+ * The API, GitOps sync, a pipeline's deploy step, promotion and the
+ * dashboard all change the world through these functions and nothing
+ * else, so that "apply" means one thing wherever it comes from.
+ *
+ *	engine_apply      record validated documents; new revisions roll out
+ *	engine_rollback   go back to an earlier revision (through the strategy)
+ *	engine_delete     forget an app; its instances drain and stop
+ *	engine_rollout    promote, abort, pause, resume, retry, undo
+ *	engine_subscribe  every event as it is recorded
+ *
+ * The engine owns the live apps: an O(1) registry by name, each with its
+ * rollout state (src/rollout), its instances (src/runtime), its analysis
+ * runs (src/analysis/runner.h) and its share of the route table
+ * (src/rollout/routes.h, pushed through src/traffic). It is level-
+ * triggered like the rollout: a change marks its app dirty and the next
+ * loop iteration reconciles the dirty apps only — an instance event costs
+ * work for its own app, not for every app. A timer reconciles, every
+ * 500 ms, the apps with time-based work ahead (a pause, a progress
+ * deadline, a scale-down delay); a settled app costs nothing.
+ *
+ * Errors: use cases return 0, or a negative code with err set and nothing
+ * changed: SW_EINVAL (the documents or arguments are wrong: the message
+ * says where), SW_ENOTFOUND (no such app or revision), SW_ECONFLICT (the
+ * command does not apply now: "hello is Healthy: nothing to promote"),
+ * SW_EBUSY (the store is locked or full: try again), -1 otherwise.
+ *
+ * One engine belongs to one loop and is used from that loop's thread.
+ */
+#ifndef SW_ENGINE_H
+#define SW_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+#include <uv.h>
+
+#include "core/core.h"
+#include "core/map.h"
+#include "rollout/rollout.h"
+#include "runtime/runtime.h"
+#include "spec/spec.h"
+
+struct store;
+struct traffic;
+struct analysis_runner;
+struct analysis_run;
+struct engine;
+struct engine_app;
+
+/* What the engine knows of one instance (runtime_instance.data). */
+struct engine_inst {
+	struct runtime_instance *rt;  /* the runtime's instance */
+	struct engine_app *app;
+	bool stopping;                /* on its way out: draining or stopping */
+	bool draining;                /* out of rotation, waiting for in-flight requests */
+	uint64_t drain_deadline_ms;   /* monotonic; stopped anyway after this */
+	int64_t created_ms;           /* wall clock, for ordering */
+};
+
+/* An analysis run the rollout asked for. */
+struct engine_run {
+	int64_t id;                   /* the rollout's run id, per app */
+	enum rollout_run_kind kind;
+	int64_t revision;
+	struct analysis_run *run;     /* the runner's; phase and reason live there */
+};
+
+/* "step", "background", "prePromotion", "postPromotion" */
+const char *engine_run_kind_name(enum rollout_run_kind kind);
+
+/* A live app. Read-only for callers; valid until the loop runs again. */
+struct engine_app {
+	char *name;
+	struct rollout_state st;
+	int64_t created_ms;
+	struct engine_inst **insts;
+	size_t ninsts;
+	struct engine_run **runs;     /* of the current rollout */
+	size_t nruns;
+	/* private */
+	struct engine_spec_cache *specs;
+	size_t nspecs;
+	bool deleted, dirty;
+	bool route_clash;             /* left out of the table: its route is another app's */
+	uint64_t reconciles;          /* how often it was reconciled (tests, bench) */
+	json_t *routes;               /* this app's route entries, last derived */
+	char *routes_text;
+};
+
+struct engine_config {
+	uv_loop_t *loop;
+	struct store *store;
+	const char *state_dir;        /* for finding orphaned instances */
+	size_t spec_cache;            /* parsed revisions kept per app; 0 = 4 */
+};
+
+/*
+ * Creates the engine. The parts it drives are made by the daemon with the
+ * engine's callbacks below and handed over with engine_start.
+ */
+int engine_new(struct engine **out, const struct engine_config *cfg, struct sw_err *err);
+
+struct engine_parts {
+	struct runtime *rt;
+	struct analysis_runner *runner;
+	struct traffic *traffic;      /* may be NULL: no data plane (tests) */
+};
+
+/*
+ * Loads the apps from the store, adopts the instances the last daemon left
+ * running (killing orphans no row names), resumes the analysis runs the
+ * stored states name, and starts reconciling. Returns 0 or -1 with err.
+ */
+int engine_start(struct engine *e, const struct engine_parts *parts, struct sw_err *err);
+
+/* Stops reconciling and lets go of runs and timers; instances keep
+ * running (the daemon stops them, or leaves them for the next one). */
+void engine_stop(struct engine *e);
+/* After engine_stop and once the loop has closed the handles. */
+void engine_free(struct engine *e);
+
+/* Callbacks to give the parts (data = the engine). */
+void engine_on_instance(struct runtime_instance *inst, enum runtime_event ev, void *data);
+void engine_on_run_phase(const char *app, int64_t run_id, void *data);
+void engine_on_run_event(const char *app, const char *kind, const char *message, void *data);
+void engine_on_traffic_event(const char *kind, const char *message, void *data);
+void engine_on_traffic_change(void *data);
+
+/* ---- use cases ---- */
+
+/* One document's outcome. */
+struct engine_result {
+	const char *kind;             /* "App", "AnalysisTemplate" */
+	const char *name;             /* borrowed from the sets applied */
+	int64_t revision;             /* App: the revision it is at now */
+	const char *result;           /* "created", "configured", "unchanged" */
+};
+
+struct engine_results {
+	struct engine_result *r;
+	size_t n;
+};
+void engine_results_release(struct engine_results *res);
+
+/* What one apply records: parsed documents and the file each came from. */
+struct engine_doc {
+	const struct spec_set *set;
+	const char *source;           /* the file name shown in history */
+};
+
+/*
+ * Records the documents in one transaction: each App gets a new revision
+ * unless identical content is already its desired one ("unchanged"), and
+ * rolls out by its strategy; templates are stored. All or nothing: an app
+ * defined twice (SW_EINVAL, "b.yaml:1:1: app \"x\" is defined twice (also
+ * at a.yaml:1:1)") or a store failure changes nothing.
+ */
+int engine_apply(struct engine *e, const struct engine_doc *docs, size_t ndocs, const char *actor,
+		 struct engine_results *out, struct sw_err *err);
+
+/* Rolls `app` back to revision `to` (0: the stable one while a rollout is
+ * under way or aborted, else the revision before). *unchanged is set when
+ * it is already there and healthy. */
+int engine_rollback(struct engine *e, const char *app, int64_t to, const char *actor,
+		    int64_t *out_revision, bool *unchanged, struct sw_err *err);
+
+/* Forgets `app`; its instances drain and stop. *stopping: how many. */
+int engine_delete(struct engine *e, const char *app, const char *actor, size_t *stopping,
+		  struct sw_err *err);
+
+enum engine_rollout_cmd {
+	ENGINE_PROMOTE,
+	ENGINE_ABORT,
+	ENGINE_PAUSE,
+	ENGINE_RESUME,
+	ENGINE_RETRY,
+	ENGINE_UNDO,
+};
+/* "promote" ... "undo" -> the command; -1 when unknown. */
+int engine_rollout_cmd_parse(const char *name);
+const char *engine_rollout_cmd_name(enum engine_rollout_cmd cmd);
+
+/* An operator command on the app's rollout (full: promote --full). The
+ * state after it is the app's, read with engine_app_find. */
+int engine_rollout(struct engine *e, const char *app, enum engine_rollout_cmd cmd, bool full,
+		   const char *actor, struct sw_err *err);
+
+/* ---- reads ---- */
+
+struct engine_app *engine_app_find(struct engine *e, const char *name);
+/* Every live app sorted by name (caller frees the array, not the apps). */
+size_t engine_apps(struct engine *e, struct engine_app ***out);
+size_t engine_app_count(const struct engine *e);
+/* The parsed spec of one of the app's revisions (cached); NULL with err. */
+struct spec_app *engine_app_spec(struct engine *e, struct engine_app *a, int64_t revision,
+				 struct sw_err *err);
+/* The app's revision groups as the data plane sees them: weight, ready
+ * backends, and rate, success rate and p99 of the last 10 s from a
+ * snapshot refreshed in the background while someone asks (new ref). */
+json_t *engine_app_groups(struct engine *e, struct engine_app *a);
+/* The whole route table last derived (borrowed). */
+json_t *engine_route_table(struct engine *e);
+struct store *engine_store(struct engine *e);
+struct traffic *engine_traffic(struct engine *e);
+struct runtime *engine_runtime(struct engine *e);
+
+/* ---- events ---- */
+
+struct engine_event {
+	int64_t id;                   /* the store's event id; 0 when it could not be stored */
+	int64_t time_ms;
+	const char *app;              /* "" for host-wide events */
+	const char *kind;
+	const char *message;
+	const char *actor;
+};
+
+/* Records an event (store, log) and hands it to every subscriber. */
+void engine_event(struct engine *e, const char *app, const char *kind, const char *actor,
+		  const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+typedef void (*engine_event_cb)(const struct engine_event *ev, void *data);
+/* Calls cb for every event recorded from now on, synchronously (cb must
+ * not call back into the engine's use cases). Returns an id (never 0). */
+uint64_t engine_subscribe(struct engine *e, engine_event_cb cb, void *data);
+void engine_unsubscribe(struct engine *e, uint64_t id);
+
+#endif
+
+/* ---- API tokens (tokens.c) ---- */
+
+/*
+ * Creates a token with `role` ("admin", "deployer", "viewer"); the token
+ * text ("sw_" + 64 hex digits) is in out_token only, never stored: the
+ * store keeps its SHA-256. SW_EINVAL for a bad name or role, SW_EEXIST for
+ * a name in use or reserved ("root", "local", "daemon").
+ */
+int engine_token_create(struct engine *e, const char *name, const char *role, const char *actor,
+			char out_token[68], struct sw_err *err);
+/* SW_ENOTFOUND when there is no such token. */
+int engine_token_revoke(struct engine *e, const char *name, const char *actor, struct sw_err *err);
+/* The token whose text is `token`: 0 with its name and role, or -1. Its
+ * use is recorded (to the second). Compared by hash, in constant time. */
+int engine_token_check(struct engine *e, const char *token, char *name, size_t name_size,
+		       char *role, size_t role_size);

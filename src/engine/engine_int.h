@@ -1,0 +1,76 @@
+/* engine internals shared by its files: engine.c (apps, reconcile,
+ * instances, routes), load.c (state after a restart), usecases.c (apply,
+ * rollback, delete, rollout commands). Nothing outside src/engine includes
+ * it. */
+#ifndef SW_ENGINE_INT_H
+#define SW_ENGINE_INT_H
+
+#include "engine.h"
+
+struct engine_spec_cache {
+	int64_t revision;
+	struct spec_app *spec;
+	uint64_t used;                /* engine->clock at last use, for eviction */
+};
+
+struct engine_sub {
+	uint64_t id;
+	engine_event_cb cb;
+	void *data;
+};
+
+struct engine {
+	struct engine_config cfg;
+	char *state_dir;
+	struct runtime *rt;
+	struct analysis_runner *runner;
+	struct traffic *traffic;
+	struct sw_map apps;           /* live apps by name */
+	struct engine_app **dying;    /* deleted, waiting for instances to stop */
+	size_t ndying;
+	struct engine_app **dirty;    /* to reconcile on the next kick */
+	size_t ndirty;
+	bool table_dirty;             /* some app's routes changed */
+	json_t *table;                /* the route table last derived */
+	uv_timer_t tick;              /* time-based work (pauses, deadlines) */
+	uv_timer_t kick;              /* reconcile of the dirty apps */
+	uv_timer_t drain;             /* checks draining instances while there are some */
+	uv_timer_t stats;             /* refreshes the stats snapshot */
+	uint64_t drain_call;          /* traffic call in flight for the drain check */
+	uint64_t stats_call;
+	json_t *stats_snapshot;       /* /v1/stats?window=10, for groups */
+	uint64_t stats_asked_ms;      /* last time someone read the snapshot */
+	uint64_t stats_ms;            /* when it was read from the data plane */
+	struct engine_app *pending_app; /* app of the instance runtime_start is creating */
+	struct engine_sub *subs;
+	size_t nsubs;
+	uint64_t next_sub;
+	uint64_t clock;               /* spec cache use counter */
+	bool started, stopping;
+	int handles;                  /* timers still to close */
+};
+
+struct engine_app *engine_app_add(struct engine *e, const char *name);
+void engine_app_free(struct engine *e, struct engine_app *a);
+/* Persists a's rollout state. */
+int engine_app_save(struct engine *e, struct engine_app *a, struct sw_err *err);
+/* Hands an event already stored to the subscribers. */
+void engine_notify(struct engine *e, const struct engine_event *ev);
+/* Marks a for reconcile on the next loop iteration. */
+void engine_kick(struct engine *e, struct engine_app *a);
+/* Stops the app's instances and forgets it (its store rows are gone). */
+void engine_app_forget(struct engine *e, struct engine_app *a);
+void engine_inst_attach(struct engine_app *a, struct runtime_instance *inst, int64_t created_ms);
+void engine_inst_save(struct engine *e, struct engine_inst *m, const char *state);
+void engine_drain_start(struct engine *e);
+/* Analysis runs (engine.c). */
+void engine_run_start(struct engine *e, struct engine_app *a, int64_t id,
+		      enum rollout_run_kind kind, int64_t revision,
+		      const struct spec_analysis_ref *ref, bool resumed);
+void engine_runs_resume(struct engine *e, struct engine_app *a);
+
+/* load.c */
+int engine_load(struct engine *e, struct sw_err *err);
+void engine_resume_stops(struct engine *e);
+
+#endif

@@ -1,0 +1,106 @@
+/* API tokens: created, revoked and checked by their SHA-256 only. */
+#include "engine_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include <openssl/crypto.h>
+
+#include "core/sha256.h"
+#include "store/store.h"
+
+#define TOKEN_TOUCH_MS 1000 /* last-used times are kept to the second */
+
+static const char *const token_roles[] = {"admin", "deployer", "viewer", NULL};
+
+/* Names that already mean someone in the event log. */
+static const char *const token_reserved[] = {"root", "local", "daemon", NULL};
+
+static bool token_name_ok(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > 63 || !((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9')))
+		return false;
+	for (const char *p = s; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-' ||
+		      *p == '_' || *p == '.'))
+			return false;
+	return true;
+}
+
+int engine_token_create(struct engine *e, const char *name, const char *role, const char *actor,
+			char out_token[68], struct sw_err *err)
+{
+	unsigned char raw[32];
+	char hash[65];
+	bool role_ok = false;
+	int r = -1;
+
+	out_token[0] = '\0';
+	if (!token_name_ok(name))
+		return sw_errf(err, SW_EINVAL, "bad token name \"%s\": use 1 to 63 of a-z, 0-9, '-', "
+			       "'_', '.', starting with a letter or digit", name);
+	for (size_t i = 0; token_reserved[i]; i++)
+		if (strcmp(name, token_reserved[i]) == 0)
+			return sw_errf(err, SW_EEXIST, "token name \"%s\" is reserved", name);
+	for (size_t i = 0; token_roles[i]; i++)
+		role_ok |= strcmp(role, token_roles[i]) == 0;
+	if (!role_ok)
+		return sw_errf(err, SW_EINVAL, "unknown role \"%s\" (admin, deployer, viewer)", role);
+	if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw)) {
+		sw_errf(err, -1, "cannot make a token: %s", strerror(errno));
+		goto out;
+	}
+	sw_strlcpy(out_token, "sw_", 68);
+	for (size_t i = 0; i < sizeof(raw); i++)
+		snprintf(out_token + 3 + 2 * i, 3, "%02x", raw[i]);
+	sw_sha256_hex(out_token, strlen(out_token), hash);
+	struct store_token t = {.name = (char *)name, .hash = hash, .role = (char *)role};
+	r = store_token_put(e->cfg.store, &t, err);
+	if (r < 0) {
+		OPENSSL_cleanse(out_token, 68);
+		goto out;
+	}
+	engine_event(e, NULL, "TokenCreated", actor, "token \"%s\" created with role %s", name, role);
+out:
+	OPENSSL_cleanse(raw, sizeof(raw));
+	return r;
+}
+
+int engine_token_revoke(struct engine *e, const char *name, const char *actor, struct sw_err *err)
+{
+	int r = store_token_delete(e->cfg.store, name, err);
+	if (r == 0)
+		engine_event(e, NULL, "TokenRevoked", actor, "token \"%s\" revoked", name);
+	return r;
+}
+
+int engine_token_check(struct engine *e, const char *token, char *name, size_t name_size,
+		       char *role, size_t role_size)
+{
+	struct store_token t = {0};
+	struct sw_err err = {0};
+	char hash[65];
+	int r = -1;
+	sw_sha256_hex(token, strlen(token), hash);
+	int g = store_token_get_by_hash(e->cfg.store, hash, &t, &err);
+	if (g < 0) {
+		if (g != SW_ENOTFOUND)
+			sw_warn("cannot check a token: %s", err.msg);
+		goto out;
+	}
+	if (strlen(t.hash) != 64 || CRYPTO_memcmp(t.hash, hash, 64) != 0)
+		goto out;
+	int64_t now = sw_wall_ms();
+	if (now - t.last_used_ms >= TOKEN_TOUCH_MS &&
+	    store_token_touch(e->cfg.store, t.name, now, &err) < 0)
+		sw_warn("cannot record the use of token \"%s\": %s", t.name, err.msg);
+	sw_strlcpy(name, t.name, name_size);
+	sw_strlcpy(role, t.role, role_size);
+	r = 0;
+out:
+	store_token_release(&t);
+	return r;
+}

@@ -1,0 +1,429 @@
+/*
+ * The use cases: apply, rollback, delete and the rollout commands. Each
+ * validates everything first, records the change in the store, and only
+ * then changes the live state, so that a failure changes nothing.
+ */
+#include "engine_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/sha256.h"
+#include "store/store.h"
+
+void engine_results_release(struct engine_results *res)
+{
+	free(res->r);
+	res->r = NULL;
+	res->n = 0;
+}
+
+static void result_add(struct engine_results *res, const char *kind, const char *name,
+		       int64_t revision, const char *result)
+{
+	res->r = xrealloc(res->r, (res->n + 1) * sizeof(*res->r));
+	res->r[res->n++] = (struct engine_result){kind, name, revision, result};
+}
+
+/* One app may appear once across all documents of an apply. */
+static int check_unique(const struct engine_doc *docs, size_t ndocs, struct sw_err *err)
+{
+	struct sw_map seen;
+	int r = 0;
+	sw_map_init(&seen);
+	for (size_t x = 0; x < ndocs && r == 0; x++)
+		for (size_t k = 0; k < docs[x].set->napps && r == 0; k++) {
+			struct spec_app *sa = docs[x].set->apps[k];
+			struct spec_app *first = sw_map_get(&seen, sa->name);
+			if (first)
+				r = sw_errf(err, SW_EINVAL, "%s: app \"%s\" is defined twice (also at %s)",
+					    sa->source, sa->name, first->source);
+			else
+				sw_map_put(&seen, sa->name, sa);
+		}
+	sw_map_release(&seen);
+	return r;
+}
+
+/* ---- routes: one listener + host + pathPrefix serves one app ---- */
+
+struct route_key {
+	const char *listen, *host, *prefix;
+};
+
+/* The keys the app's entries in the route table will have. */
+static size_t route_keys(const struct spec_app *a, struct route_key out[2])
+{
+	size_t n = 0;
+	if (!a || !a->route.listen)
+		return 0;
+	out[n++] = (struct route_key){a->route.listen, a->route.host,
+				      a->route.path_prefix ? a->route.path_prefix : "/"};
+	if (a->strategy.kind == SPEC_STRATEGY_BLUEGREEN && a->strategy.preview_listen)
+		out[n++] = (struct route_key){a->strategy.preview_listen, NULL, "/"};
+	return n;
+}
+
+static bool same_key(const struct route_key *x, const struct route_key *y)
+{
+	bool hosts = (!x->host && !y->host) || (x->host && y->host && strcasecmp(x->host, y->host) == 0);
+	return hosts && strcmp(x->listen, y->listen) == 0 && strcmp(x->prefix, y->prefix) == 0;
+}
+
+/* A route of `a` that `b` serves already, or NULL. */
+static const struct route_key *route_clash(const struct spec_app *a, const struct spec_app *b,
+					   struct route_key ka[2])
+{
+	struct route_key kb[2];
+	size_t na = route_keys(a, ka), nb = route_keys(b, kb);
+	for (size_t i = 0; i < na; i++)
+		for (size_t k = 0; k < nb; k++)
+			if (same_key(&ka[i], &kb[k]))
+				return &ka[i];
+	return NULL;
+}
+
+static int clash_error(const struct spec_app *a, const struct route_key *k, const char *other,
+		       struct sw_err *err)
+{
+	return sw_errf(err, SW_EINVAL, "%s: app \"%s\": route %s%s%s%s path %s is already served "
+		       "by app \"%s\" (one listen + host + pathPrefix routes to one app)",
+		       a->source, a->name, k->listen, k->host ? " host \"" : "", k->host ? k->host : "",
+		       k->host ? "\"" : "", k->prefix, other);
+}
+
+/*
+ * The routes of the applied apps must not clash with each other's or with
+ * those of the apps already there (their desired revision): the proxy
+ * could not tell them apart. Refused at apply, with the document's
+ * position, so that no table the engine derives is ever refused.
+ */
+static int check_routes(struct engine *e, const struct engine_doc *docs, size_t ndocs,
+			struct sw_err *err)
+{
+	struct route_key k[2];
+	for (size_t x = 0; x < ndocs; x++)
+		for (size_t i = 0; i < docs[x].set->napps; i++) {
+			const struct spec_app *a = docs[x].set->apps[i];
+			if (!a->route.listen)
+				continue;
+			for (size_t y = 0; y <= x; y++)
+				for (size_t j = 0; j < (y == x ? i : docs[y].set->napps); j++) {
+					const struct route_key *c = route_clash(a, docs[y].set->apps[j], k);
+					if (c)
+						return clash_error(a, c, docs[y].set->apps[j]->name, err);
+				}
+			size_t it = 0;
+			const char *name;
+			void *v;
+			while (sw_map_next(&e->apps, &it, &name, &v)) {
+				struct engine_app *o = v;
+				bool applied = false;
+				for (size_t y = 0; y < ndocs && !applied; y++)
+					for (size_t j = 0; j < docs[y].set->napps && !applied; j++)
+						applied = strcmp(docs[y].set->apps[j]->name, o->name) == 0;
+				if (applied || !o->st.desired)
+					continue; /* replaced by this apply */
+				struct sw_err serr = {0};
+				const struct route_key *c =
+					route_clash(a, engine_app_spec(e, o, o->st.desired, &serr), k);
+				if (c)
+					return clash_error(a, c, o->name, err);
+			}
+		}
+	return 0;
+}
+
+/* What an apply will do to one app, decided inside the transaction and
+ * made live only after the commit. */
+struct pending {
+	struct engine_app *app;       /* NULL: a new app */
+	const char *name;
+	struct rollout_state st;
+	const char *result;
+	int64_t revision;
+	char why[160];                /* the Applied event, stored in the transaction */
+	int64_t event_id;
+};
+
+static int record_app(struct engine *e, const struct spec_app *sa, const char *source,
+		      const char *actor, int64_t now, struct pending *p, struct sw_err *err)
+{
+	struct store *s = e->cfg.store;
+	struct engine_app *a = engine_app_find(e, sa->name);
+	char *text = spec_app_canonical(sa);
+	char hash[65];
+	bool created_rev = false;
+	int r = -1;
+	spec_app_hash(sa, hash);
+	memset(p, 0, sizeof(*p));
+	p->app = a;
+	p->name = sa->name;
+	if (a) {
+		p->st = a->st;
+	} else {
+		p->st.phase = ROLLOUT_PROGRESSING;
+		p->st.header_step = -1;
+		struct store_app row = {.name = sa->name, .phase = "Progressing", .reason = "",
+					.created_ms = now};
+		if (store_app_put(s, &row, err) < 0)
+			goto out;
+	}
+	if (store_revision_add(s, sa->name, hash, text, sa->version, source, &p->revision,
+			       &created_rev, err) < 0)
+		goto out;
+	if (p->st.desired == p->revision) {
+		p->result = "unchanged";
+		r = 0;
+		goto out;
+	}
+	snprintf(p->why, sizeof(p->why), "applied revision %lld (version %s)",
+		 (long long)p->revision, sa->version);
+	rollout_set_desired(&p->st, p->revision, now, p->why);
+	p->result = a ? "configured" : "created";
+	struct store_app row = {
+		.name = sa->name,
+		.desired_revision = p->st.desired,
+		.stable_revision = p->st.stable,
+		.phase = (char *)rollout_phase_name(p->st.phase),
+		.reason = p->st.reason,
+		.progress_ms = p->st.progress_ms,
+		.created_ms = a ? a->created_ms : now,
+	};
+	if (store_app_put(s, &row, err) < 0 ||
+	    store_event_add(s, sa->name, "Applied", p->why, actor, &p->event_id, err) < 0)
+		goto out;
+	r = 0;
+out:
+	free(text);
+	return r;
+}
+
+static int record_template(struct engine *e, const struct spec_template *t, const char *source,
+			   const char *actor, struct sw_err *err)
+{
+	struct store *s = e->cfg.store;
+	char *text = json_dumps(t->json, JSON_SORT_KEYS | JSON_COMPACT);
+	char *old = NULL, hash[65];
+	struct sw_err gerr = {0};
+	int r = -1;
+	sw_sha256_hex(text, strlen(text), hash);
+	store_template_get(s, t->name, &old, &gerr);
+	bool changed = !old || strcmp(old, text) != 0;
+	if (store_template_put(s, t->name, hash, text, source, err) < 0)
+		goto out;
+	if (changed) {
+		char why[300];
+		snprintf(why, sizeof(why), "AnalysisTemplate \"%s\" applied from %s", t->name, source);
+		if (store_event_add(s, "", "TemplateApplied", why, actor, NULL, err) < 0)
+			goto out;
+	}
+	r = 0;
+out:
+	free(old);
+	free(text);
+	return r;
+}
+
+int engine_apply(struct engine *e, const struct engine_doc *docs, size_t ndocs, const char *actor,
+		 struct engine_results *out, struct sw_err *err)
+{
+	struct pending *pend = NULL;
+	size_t npend = 0, napps = 0;
+	int64_t now = sw_wall_ms();
+	int r = -1;
+
+	memset(out, 0, sizeof(*out));
+	if (check_unique(docs, ndocs, err) < 0 || check_routes(e, docs, ndocs, err) < 0)
+		return SW_EINVAL;
+	for (size_t x = 0; x < ndocs; x++)
+		napps += docs[x].set->napps;
+	pend = xcalloc(napps + 1, sizeof(*pend));
+	if (store_begin(e->cfg.store, err) < 0)
+		goto out;
+	for (size_t x = 0; x < ndocs; x++)
+		for (size_t k = 0; k < docs[x].set->napps; k++)
+			if (record_app(e, docs[x].set->apps[k], docs[x].source, actor, now,
+				       &pend[npend++], err) < 0)
+				goto fail;
+	for (size_t x = 0; x < ndocs; x++)
+		for (size_t k = 0; k < docs[x].set->ntemplates; k++)
+			if (record_template(e, docs[x].set->templates[k], docs[x].source, actor, err) < 0)
+				goto fail;
+	if (store_commit(e->cfg.store, err) < 0)
+		goto out; /* a failed commit has rolled back */
+
+	for (size_t k = 0; k < npend; k++) {
+		struct pending *p = &pend[k];
+		struct engine_app *a = p->app;
+		if (!a) {
+			a = engine_app_add(e, p->name);
+			a->created_ms = now;
+		}
+		a->st = p->st;
+		engine_kick(e, a);
+		if (p->event_id) {
+			struct engine_event ev = {p->event_id, now, p->name, "Applied", p->why, actor};
+			sw_info("%s Applied: %s", p->name, p->why);
+			engine_notify(e, &ev);
+		}
+		result_add(out, "App", p->name, p->revision, p->result);
+	}
+	for (size_t x = 0; x < ndocs; x++)
+		for (size_t k = 0; k < docs[x].set->ntemplates; k++)
+			result_add(out, "AnalysisTemplate", docs[x].set->templates[k]->name, 0,
+				   "configured");
+	r = 0;
+	goto out;
+fail:
+	store_rollback(e->cfg.store);
+out:
+	free(pend);
+	if (r < 0)
+		r = err->code == SW_EBUSY ? SW_EBUSY : -1;
+	return r;
+}
+
+/* Replaces the app's rollout state after the store has it. */
+static int commit_state(struct engine *e, struct engine_app *a, const struct rollout_state *st,
+			struct sw_err *err)
+{
+	struct rollout_state old = a->st;
+	a->st = *st;
+	if (engine_app_save(e, a, err) < 0) {
+		a->st = old;
+		return err->code == SW_EBUSY ? SW_EBUSY : -1;
+	}
+	engine_kick(e, a);
+	return 0;
+}
+
+static struct engine_app *find(struct engine *e, const char *name, struct sw_err *err)
+{
+	struct engine_app *a = engine_app_find(e, name);
+	if (!a)
+		sw_errf(err, SW_ENOTFOUND, "app \"%s\" not found", name ? name : "");
+	return a;
+}
+
+int engine_rollback(struct engine *e, const char *app, int64_t to, const char *actor,
+		    int64_t *out_revision, bool *unchanged, struct sw_err *err)
+{
+	struct engine_app *a = find(e, app, err);
+	*unchanged = false;
+	if (!a)
+		return SW_ENOTFOUND;
+	if (to == 0) {
+		to = a->st.stable > 0 && a->st.stable != a->st.desired ? a->st.stable
+								       : a->st.desired - 1;
+		if (to < 1)
+			return sw_errf(err, SW_ECONFLICT,
+				       "app \"%s\" has no earlier revision to roll back to", a->name);
+	}
+	struct sw_err serr = {0};
+	if (!engine_app_spec(e, a, to, &serr))
+		return sw_errf(err, serr.code == SW_ENOTFOUND ? SW_ENOTFOUND : -1,
+			       "app \"%s\" has no revision %lld", a->name, (long long)to);
+	*out_revision = to;
+	if (to == a->st.desired && a->st.phase != ROLLOUT_DEGRADED) {
+		*unchanged = true;
+		return 0;
+	}
+	struct rollout_state st = a->st;
+	char why[160];
+	snprintf(why, sizeof(why), "rollback from revision %lld to revision %lld",
+		 (long long)a->st.desired, (long long)to);
+	rollout_set_desired(&st, to, sw_wall_ms(), why);
+	int r = commit_state(e, a, &st, err);
+	if (r == 0)
+		engine_event(e, a->name, "Rollback", actor, "%s", why);
+	return r;
+}
+
+int engine_delete(struct engine *e, const char *app, const char *actor, size_t *stopping,
+		  struct sw_err *err)
+{
+	struct engine_app *a = find(e, app, err);
+	if (!a)
+		return SW_ENOTFOUND;
+	struct sw_err serr = {0};
+	if (store_app_delete(e->cfg.store, a->name, &serr) < 0)
+		return sw_errf(err, serr.code == SW_EBUSY ? SW_EBUSY : -1, "cannot delete \"%s\": %s",
+			       a->name, serr.msg);
+	*stopping = a->ninsts;
+	engine_event(e, a->name, "Deleted", actor, "app deleted; stopping %zu instances", a->ninsts);
+	engine_app_forget(e, a);
+	return 0;
+}
+
+static const char *const cmd_names[] = {"promote", "abort", "pause", "resume", "retry", "undo"};
+
+int engine_rollout_cmd_parse(const char *name)
+{
+	for (size_t i = 0; name && i < sizeof(cmd_names) / sizeof(cmd_names[0]); i++)
+		if (strcmp(name, cmd_names[i]) == 0)
+			return (int)i;
+	return -1;
+}
+
+const char *engine_rollout_cmd_name(enum engine_rollout_cmd cmd)
+{
+	return cmd_names[cmd];
+}
+
+/* The revision `undo` goes back to: the stable one while a rollout is in
+ * progress or aborted, else the newest revision before the desired one. */
+static int64_t undo_target(struct engine *e, struct engine_app *a)
+{
+	if (a->st.stable > 0 && a->st.stable != a->st.desired)
+		return a->st.stable;
+	struct sw_err err = {0};
+	for (int64_t r = a->st.desired - 1; r >= 1; r--)
+		if (engine_app_spec(e, a, r, &err))
+			return r;
+	return 0;
+}
+
+int engine_rollout(struct engine *e, const char *app, enum engine_rollout_cmd cmd, bool full,
+		   const char *actor, struct sw_err *err)
+{
+	struct engine_app *a = find(e, app, err);
+	char msg[256] = "", why[200];
+	int64_t now = sw_wall_ms();
+	int r = -1;
+	if (!a)
+		return SW_ENOTFOUND;
+	struct rollout_state st = a->st;
+	snprintf(why, sizeof(why), "aborted by %s", actor);
+	switch (cmd) {
+	case ENGINE_PROMOTE: r = rollout_promote(&st, full, msg, sizeof(msg)); break;
+	case ENGINE_ABORT: r = rollout_abort(&st, now, why, msg, sizeof(msg)); break;
+	case ENGINE_PAUSE: r = rollout_pause(&st, msg, sizeof(msg)); break;
+	case ENGINE_RESUME: r = rollout_resume(&st, msg, sizeof(msg)); break;
+	case ENGINE_RETRY: r = rollout_retry(&st, now, msg, sizeof(msg)); break;
+	case ENGINE_UNDO: {
+		int64_t to = undo_target(e, a);
+		if (!to) {
+			snprintf(msg, sizeof(msg), "no earlier revision to go back to");
+			break;
+		}
+		snprintf(why, sizeof(why), "undo: back to revision %lld at once (no steps, no analysis)",
+			 (long long)to);
+		rollout_undo(&st, to, now, why);
+		r = 0;
+		break;
+	}
+	}
+	if (r < 0)
+		return sw_errf(err, SW_ECONFLICT, "%s: %s", a->name, msg);
+	r = commit_state(e, a, &st, err);
+	if (r < 0)
+		return r;
+	const char *name = cmd_names[cmd];
+	char kind[32];
+	snprintf(kind, sizeof(kind), "Rollout%c%s", name[0] - 'a' + 'A', name + 1);
+	engine_event(e, a->name, kind, actor, "%s%s", name, full ? " --full" : "");
+	return 0;
+}

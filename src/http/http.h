@@ -1,0 +1,152 @@
+/*
+ * api: Slipway's HTTP/1.1 + JSON API server and the client the CLI uses.
+ *
+ * The server listens on a unix socket (mode 0600, no auth: file
+ * permissions are the access control) and optionally on a TCP address,
+ * where every request needs `Authorization: Bearer <token>`; the check is
+ * done by a callback so the daemon decides what a token may do (401 for
+ * an unknown token, 403 for a call its role does not allow). Requests
+ * are parsed with http-parser; bodies are buffered up to a limit (1 MiB by
+ * default; bigger gets 413), headers up to 16 KiB (431). Keep-alive is
+ * supported. Handlers are synchronous: they fill the response before
+ * returning.
+ *
+ * Routes are a table of method + path pattern; a pattern segment "{x}"
+ * matches one path segment and is available through http_req_param().
+ */
+#ifndef SW_HTTP_H
+#define SW_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+#include <uv.h>
+
+#include "../core/buf.h"
+#include "../core/core.h"
+
+struct http_server;
+
+struct http_req {
+	const char *method;   /* "GET", "POST", ... */
+	const char *path;     /* decoded path without the query */
+	const char *query;    /* raw query string without '?', "" if none */
+	const char *body;     /* NUL-terminated; "" if none */
+	size_t body_len;
+	const char *actor;    /* who is calling: "local" (unix socket) or the token name */
+	int tcp;              /* 1 when it came over TCP */
+	struct http_req_priv *priv;
+};
+
+struct http_resp {
+	int status;           /* default 200 */
+	const char *content_type; /* default "application/json" */
+	struct buf body;
+	char extra_headers[256]; /* "Name: value\r\n" lines, optional */
+};
+
+/* Path parameter {name} of the matched route, or NULL. */
+const char *http_req_param(const struct http_req *req, const char *name);
+/* Query parameter (URL-decoded, into a static-per-request buffer), or NULL. */
+const char *http_req_query(const struct http_req *req, const char *name);
+
+/* Response helpers: set status and a JSON body. http_resp_json steals `j`. */
+void http_resp_json(struct http_resp *resp, int status, json_t *j);
+/* {"error": "<msg>"} with the given status. */
+void http_resp_error(struct http_resp *resp, int status, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+typedef void (*http_handler)(const struct http_req *req, struct http_resp *resp, void *data);
+
+/*
+ * Roles, in order: each may do what the ones before it may. Every route
+ * names the least role it needs (http_route); the server answers 403 to a
+ * token whose role is below it, so no second table of what a role may do
+ * exists anywhere.
+ */
+enum http_role {
+	HTTP_ROLE_VIEWER = 1,   /* reads */
+	HTTP_ROLE_DEPLOYER,     /* reads, apply, rollback, delete, rollout commands */
+	HTTP_ROLE_ADMIN,        /* everything: tokens, upgrade */
+};
+/* "viewer", "deployer", "admin" */
+const char *http_role_name(enum http_role r);
+/* Inverse of http_role_name; 0 when unknown. */
+enum http_role http_role_parse(const char *name);
+
+/*
+ * Looks a bearer token up: returns 0 with the token's name in `name` (the
+ * actor of its calls) and its role, or -1 when the token is unknown (401).
+ * It runs once the headers are in, before the body is read. Unix-socket
+ * callers are "local" with HTTP_ROLE_ADMIN (file permissions are the
+ * access control).
+ */
+typedef int (*http_auth_cb)(const char *token, char *name, size_t name_size,
+			   enum http_role *role, void *data);
+
+struct http_config {
+	uv_loop_t *loop;
+	const char *unix_path;     /* required to listen; NULL (with tcp_addr NULL)
+				      gives an api that only serves http_feed_for_test */
+	const char *tcp_addr;      /* "127.0.0.1:PORT", "[::1]:PORT": what core/addr
+				      reads (port 0 picks a free one, see
+				      http_tcp_port) or NULL */
+	size_t max_body;           /* 0 = 1 MiB */
+	http_auth_cb auth;          /* required when tcp_addr is set */
+	void *auth_data;
+	uint64_t header_timeout_ms; /* 0 = 10 s: a request's headers must arrive in time (else 408) */
+	uint64_t idle_timeout_ms;   /* 0 = 60 s: idle keep-alive connections are closed,
+				       and a request body must arrive within it */
+	unsigned max_conns;        /* 0 = 256; connections over it are closed at once */
+};
+
+/*
+ * Starts listening. A unix socket path that exists is replaced only when it
+ * is a socket nothing accepts on; if a server answers there, this fails with
+ * "another daemon is listening on PATH". The socket is made mode 0600.
+ * Ignores SIGPIPE if it has the default action (a client hanging up must
+ * not kill the daemon).
+ */
+int http_new(struct http_server **out, const struct http_config *cfg, struct sw_err *err);
+/* The TCP port actually bound (useful with port 0), or -1 without TCP. */
+int http_tcp_port(const struct http_server *api);
+/* Adds a route; patterns are like "/v1/apps/{name}/history". `least` is
+ * the least role a TCP caller needs. */
+void http_route(struct http_server *api, const char *method, const char *pattern, enum http_role least,
+	       http_handler h, void *data);
+/*
+ * Stops listening, unlinks the unix socket, closes every connection; the
+ * memory is freed once the loop has run the close callbacks, so the caller
+ * runs the loop (uv_run DEFAULT) after this before uv_loop_close. May be
+ * called from inside a handler. NULL is fine.
+ */
+void http_free(struct http_server *api);
+
+/*
+ * Feeds raw bytes of one connection to the request parser and handlers
+ * without a socket, for the fuzz target and unit tests: returns the bytes
+ * the server would have written.
+ */
+int http_feed_for_test(struct http_server *api, const char *data, size_t len, struct buf *out);
+
+/* --- client (blocking, for the CLI) --- */
+
+struct http_client {
+	char *unix_path;   /* set one of the two */
+	char *tcp_addr;    /* "127.0.0.1:PORT" or "[::1]:PORT" (core/addr) */
+	char *token;       /* bearer token for TCP */
+	int timeout_ms;    /* default 30000 */
+};
+
+/*
+ * Sends one request and reads the whole response. body may be NULL.
+ * Returns 0 with *out_status and the body in `out` (caller releases), or -1
+ * with err set ("cannot connect to slipway at .../slipway.sock: ... is the
+ * daemon running? start it with `slipway serve`").
+ */
+int http_client_request(const struct http_client *c, const char *method, const char *path,
+		       const char *body, size_t body_len, int *out_status, struct buf *out,
+		       struct sw_err *err);
+
+#endif

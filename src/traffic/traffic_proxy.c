@@ -1,0 +1,223 @@
+/*
+ * The `slipway proxy` driver: starts the data plane as its own process and
+ * session, adopts the one a previous daemon left (DIR/proxy.pid: "PID
+ * START_TIME"), follows it to its successor after a proxy upgrade, and
+ * restarts it when it dies.
+ *
+ * Restart back-off: a proxy that served for RESTART_HEALTHY_MS or more
+ * restarts at once and its back-off starts over (every second of delay is
+ * a second without service). One that died sooner, and every failed
+ * spawn, waits RESTART_MIN_MS doubling to RESTART_MAX_MS: a spawn failure
+ * always backs off, whatever the age of the proxy before it, so a missing
+ * binary can never become a busy loop. When the binary path on disk cannot
+ * be executed (removed, not yet replaced), the data plane is started from
+ * /proc/self/exe, the binary this daemon runs, so that it comes back in
+ * every case.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "traffic_int.h"
+
+#define RESTART_MIN_MS 50
+#define RESTART_MAX_MS 5000
+#define RESTART_HEALTHY_MS 1000
+
+static void spawn_proxy(struct traffic *t);
+static bool adopt_proxy(struct traffic *t);
+
+pid_t traffic_proxy_pid(const struct traffic *t)
+{
+	return t->proc ? t->proc->p.pid : 0;
+}
+
+static void write_pidfile(struct traffic *t)
+{
+	char tmp[PATH_MAX];
+	snprintf(tmp, sizeof(tmp), "%s.tmp", t->pid_path);
+	FILE *f = fopen(tmp, "we");
+	if (!f)
+		return;
+	fprintf(f, "%d %llu\n", (int)t->proc->p.pid, (unsigned long long)t->proc->p.start_time);
+	if (fclose(f) == 0)
+		rename(tmp, t->pid_path);
+	else
+		unlink(tmp);
+}
+
+static void on_restart(uv_timer_t *timer)
+{
+	spawn_proxy(timer->data);
+}
+
+static void schedule_restart(struct traffic *t, bool spawn_failed)
+{
+	if (t->stopping)
+		return;
+	if (!spawn_failed && sw_now_ms() - t->started_ms >= RESTART_HEALTHY_MS)
+		t->backoff_ms = 0;
+	uint64_t delay = t->backoff_ms;
+	if (spawn_failed && delay < RESTART_MIN_MS)
+		delay = RESTART_MIN_MS;
+	t->backoff_ms = delay ? (delay * 2 > RESTART_MAX_MS ? RESTART_MAX_MS : delay * 2)
+			      : RESTART_MIN_MS;
+	uv_timer_start(&t->restart, on_restart, delay, 0);
+}
+
+static void proc_closed(struct sw_proc *p)
+{
+	free(p->data);
+}
+
+static void on_proxy_exit(struct sw_proc *p, const struct sw_proc_exit *how)
+{
+	struct traffic_proc *tp = p->data;
+	struct traffic *t = tp->t;
+	pid_t old = tp->pid;
+	char reason[96];
+
+	sw_strlcpy(reason, how->reason, sizeof(reason));
+	if (t->proc == tp)
+		t->proc = NULL;
+	sw_proc_close(p, proc_closed);
+	if (t->stopping)
+		return;
+	/* An upgraded proxy hands over to its successor, which writes the
+	 * pid file before the old one exits: follow it instead of starting
+	 * one. */
+	if (adopt_proxy(t)) {
+		traffic_event(t, "ProxyReplaced",
+			      "slipway proxy (pid %d) %s; its successor (pid %d) took over", (int)old,
+			      reason, (int)traffic_proxy_pid(t));
+		traffic_handover(t);
+		return;
+	}
+	traffic_event(t, "ProxyExited", "slipway proxy (pid %d) %s; restarting", (int)old, reason);
+	traffic_handover(t);
+	schedule_restart(t, false);
+}
+
+static struct traffic_proc *proc_new(struct traffic *t, struct sw_proc_options *o)
+{
+	struct traffic_proc *tp = xcalloc(1, sizeof(*tp));
+	tp->t = t;
+	o->on_exit = on_proxy_exit;
+	o->data = tp;
+	return tp;
+}
+
+/* Adopts the proxy DIR/proxy.pid names if it is still the process that
+ * was recorded (sw_proc_adopt opens the pidfd first and compares the start
+ * time after, so a reused pid is never adopted). */
+static bool adopt_proxy(struct traffic *t)
+{
+	struct sw_proc_options o = {0};
+	struct sw_err err = {0};
+	int pid = 0;
+	unsigned long long st = 0;
+	FILE *f = fopen(t->pid_path, "re");
+	if (!f)
+		return false;
+	bool ok = fscanf(f, "%d %llu", &pid, &st) == 2;
+	fclose(f);
+	if (!ok || pid <= 1 || st == 0 || pid == t->last_pid)
+		return false;
+	struct traffic_proc *tp = proc_new(t, &o);
+	if (sw_proc_adopt(&tp->p, t->cfg.loop, pid, st, &o, &err) < 0) {
+		free(tp);
+		return false;
+	}
+	tp->pid = pid;
+	t->proc = tp;
+	t->last_pid = pid;
+	t->started_ms = sw_now_ms();
+	traffic_event(t, "ProxyAdopted", "slipway proxy (pid %d) adopted", pid);
+	return true;
+}
+
+static int spawn_from(struct traffic *t, const char *exe, struct sw_err *err)
+{
+	char *argv[10];
+	size_t k = 0;
+	struct sw_proc_options o = {.stdin_fd = -1};
+	argv[k++] = (char *)exe;
+	argv[k++] = "proxy";
+	argv[k++] = "--state-dir";
+	argv[k++] = t->state_dir;
+	if (t->metrics_addr) {
+		argv[k++] = "--metrics";
+		argv[k++] = t->metrics_addr;
+	}
+	if (t->access_log) {
+		argv[k++] = "--access-log";
+		argv[k++] = t->access_log;
+	}
+	argv[k] = NULL;
+	o.argv = argv;
+	int logfd = open(t->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	o.stdout_fd = o.stderr_fd = logfd;
+	struct traffic_proc *tp = proc_new(t, &o);
+	int r = sw_proc_spawn(&tp->p, t->cfg.loop, &o, err);
+	if (logfd >= 0)
+		close(logfd);
+	if (r < 0) {
+		free(tp);
+		return -1;
+	}
+	tp->pid = tp->p.pid;
+	t->proc = tp;
+	t->last_pid = tp->pid;
+	return 0;
+}
+
+static void spawn_proxy(struct traffic *t)
+{
+	char exe[PATH_MAX];
+	struct sw_err err = {0}, err2 = {0};
+	bool fallback = false;
+
+	if (t->stopping || t->proc)
+		return;
+	if (sw_proc_self_exe(exe, sizeof(exe), &err) < 0 || spawn_from(t, exe, &err) < 0) {
+		/* the binary on disk is gone or broken: the one we run is
+		 * still there for the kernel */
+		if (spawn_from(t, "/proc/self/exe", &err2) < 0) {
+			sw_warn("cannot start slipway proxy: %s; again in %llu ms", err.msg,
+				(unsigned long long)(t->backoff_ms > RESTART_MIN_MS ? t->backoff_ms
+										 : RESTART_MIN_MS));
+			schedule_restart(t, true);
+			return;
+		}
+		fallback = true;
+	}
+	t->started_ms = sw_now_ms();
+	write_pidfile(t);
+	traffic_event(t, "ProxyStarted", "slipway proxy started (pid %d)%s%s", (int)t->last_pid,
+		      fallback ? " from the running binary: " : "", fallback ? err.msg : "");
+	traffic_handover(t);
+}
+
+void traffic_proxy_start(struct traffic *t)
+{
+	if (!adopt_proxy(t))
+		spawn_proxy(t);
+	else
+		traffic_handover(t);
+}
+
+void traffic_proxy_stop(struct traffic *t, bool keep_running)
+{
+	uv_timer_stop(&t->restart);
+	if (!t->proc)
+		return;
+	if (!keep_running)
+		sw_proc_signal(&t->proc->p, SIGTERM);
+	sw_proc_close(&t->proc->p, proc_closed);
+	t->proc = NULL;
+}

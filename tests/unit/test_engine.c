@@ -1,0 +1,413 @@
+/*
+ * engine: the use cases over a real store, a real runtime running the
+ * hello example, and the real analysis runner; no data plane (traffic is
+ * optional). The loop is driven by the test and every wait polls with a
+ * deadline.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "analysis/runner.h"
+#include "core/buf.h"
+#include "engine/engine_int.h"
+#include "store/store.h"
+
+struct fixture {
+	uv_loop_t loop;
+	char dir[64];
+	struct store *store;
+	struct runtime *rt;
+	struct analysis_runner *runner;
+	struct engine *e;
+	struct buf events;          /* "kind app\n" of every event seen by a subscriber */
+	uint64_t sub;
+};
+
+static const char *hello_bin(void)
+{
+	const char *bin = getenv("HELLO_BIN");
+	return bin ? bin : "./hello";
+}
+
+static uint64_t no_stats(void *impl, unsigned w, void (*cb)(json_t *, const char *, void *),
+			 void *data)
+{
+	return 0; /* never asked: these apps have no analysis */
+}
+
+static uint64_t no_samples(void *impl, const char *app, int64_t revision, unsigned w,
+			   void (*cb)(json_t *, const char *, void *), void *data)
+{
+	return 0;
+}
+
+static void no_cancel(void *impl, uint64_t id)
+{
+}
+
+static void on_event(const struct engine_event *ev, void *data)
+{
+	struct fixture *f = data;
+	buf_addf(&f->events, "%s %s\n", ev->kind, ev->app);
+}
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	struct sw_err err = {0};
+	struct buf p = BUF_INIT;
+	snprintf(f->dir, sizeof(f->dir), "/tmp/slipway-engine.XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	assert_int_equal(uv_loop_init(&f->loop), 0);
+	buf_addf(&p, "%s/state.db", f->dir);
+	assert_int_equal(store_open(&f->store, p.s, &err), 0);
+	buf_reset(&p);
+	struct engine_config ec = {.loop = &f->loop, .store = f->store, .state_dir = f->dir};
+	assert_int_equal(engine_new(&f->e, &ec, &err), 0);
+	buf_addf(&p, "%s/logs", f->dir);
+	struct runtime_config rc = {.loop = &f->loop, .log_dir = p.s,
+				    .on_change = engine_on_instance, .data = f->e};
+	assert_int_equal(runtime_new(&f->rt, &rc, &err), 0);
+	struct analysis_runner_config ac = {
+		.loop = &f->loop, .store = f->store,
+		.metrics = {no_stats, no_samples, no_cancel, f},
+		.on_phase = engine_on_run_phase, .on_event = engine_on_run_event, .data = f->e,
+	};
+	assert_int_equal(analysis_runner_new(&f->runner, &ac, &err), 0);
+	struct engine_parts parts = {f->rt, f->runner, NULL};
+	assert_int_equal(engine_start(f->e, &parts, &err), 0);
+	f->sub = engine_subscribe(f->e, on_event, f);
+	buf_release(&p);
+	*state = f;
+	return 0;
+}
+
+static void close_walk(uv_handle_t *h, void *arg)
+{
+	if (!uv_is_closing(h))
+		uv_close(h, NULL);
+}
+
+static void on_stopped(void *data)
+{
+	*(bool *)data = true;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	bool done = false;
+	engine_stop(f->e);
+	runtime_stop_all(f->rt, on_stopped, &done);
+	uint64_t deadline = sw_now_ms() + 20000;
+	while (!done && sw_now_ms() < deadline)
+		uv_run(&f->loop, UV_RUN_ONCE);
+	runtime_free(f->rt);
+	analysis_runner_free(f->runner);
+	uv_walk(&f->loop, close_walk, NULL);
+	uv_run(&f->loop, UV_RUN_DEFAULT);
+	uv_loop_close(&f->loop);
+	engine_free(f->e);
+	store_close(f->store);
+	buf_release(&f->events);
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
+	assert_int_equal(system(cmd), 0);
+	free(f);
+	return 0;
+}
+
+static void wake(uv_timer_t *t)
+{
+}
+
+/* Runs the loop until cond(f, arg) holds or 15 s pass. */
+static bool wait_for(struct fixture *f, bool (*cond)(struct fixture *, const void *), const void *arg)
+{
+	uv_timer_t t; /* wakes the loop up so that the deadline is seen */
+	uv_timer_init(&f->loop, &t);
+	uv_timer_start(&t, wake, 50, 50);
+	uint64_t deadline = sw_now_ms() + 15000;
+	bool ok;
+	while (!(ok = cond(f, arg)) && sw_now_ms() < deadline)
+		uv_run(&f->loop, UV_RUN_ONCE);
+	uv_close((uv_handle_t *)&t, NULL);
+	uv_run(&f->loop, UV_RUN_NOWAIT);
+	return ok;
+}
+
+static void app_yaml(struct buf *b, const char *name, const char *version, unsigned replicas)
+{
+	buf_addf(b,
+		 "apiVersion: slipway/v1\n"
+		 "kind: App\n"
+		 "metadata: {name: %s}\n"
+		 "spec:\n"
+		 "  version: \"%s\"\n"
+		 "  replicas: %u\n"
+		 "  run:\n"
+		 "    command: [\"%s\", \"--port\", \"${PORT}\"]\n"
+		 "  readiness: {http: {path: /healthz}, period: 200ms}\n",
+		 name, version, replicas, hello_bin());
+}
+
+/* Applies YAML text as one file; returns the engine's code. */
+static int apply(struct fixture *f, const char *yaml, struct engine_results *res,
+		 struct sw_err *err)
+{
+	struct spec_set set = {0};
+	assert_int_equal(spec_parse_text(&set, yaml, strlen(yaml), "app.yaml", err), 0);
+	struct engine_doc doc = {&set, "app.yaml"};
+	int r = engine_apply(f->e, &doc, 1, "test", res, err);
+	spec_set_release(&set);
+	return r;
+}
+
+static bool healthy_with(struct fixture *f, const void *arg)
+{
+	const char *name = arg;
+	struct engine_app *a = engine_app_find(f->e, name);
+	if (!a || a->st.phase != ROLLOUT_HEALTHY || a->st.stable != a->st.desired)
+		return false;
+	struct sw_err err = {0};
+	struct spec_app *spec = engine_app_spec(f->e, a, a->st.desired, &err);
+	size_t ready = 0;
+	for (size_t i = 0; i < a->ninsts; i++)
+		ready += a->insts[i]->rt->ready && a->insts[i]->rt->revision == a->st.desired &&
+			 !a->insts[i]->stopping;
+	return spec && ready == spec->replicas && a->ninsts == spec->replicas;
+}
+
+static void test_engine__apply_rolls_out_and_identical_is_unchanged(void **state)
+{
+	struct fixture *f = *state;
+	struct engine_results res = {0};
+	struct sw_err err = {0};
+	struct buf y = BUF_INIT;
+	app_yaml(&y, "hello", "1.0.0", 2);
+	assert_int_equal(apply(f, y.s, &res, &err), 0);
+	assert_int_equal(res.n, 1);
+	assert_string_equal(res.r[0].result, "created");
+	assert_int_equal(res.r[0].revision, 1);
+	engine_results_release(&res);
+	assert_true(wait_for(f, healthy_with, "hello"));
+
+	/* the same text again: no revision, no instance started or stopped */
+	struct engine_app *a = engine_app_find(f->e, "hello");
+	char first[96];
+	sw_strlcpy(first, a->insts[0]->rt->id, sizeof(first));
+	assert_int_equal(apply(f, y.s, &res, &err), 0);
+	assert_string_equal(res.r[0].result, "unchanged");
+	assert_int_equal(res.r[0].revision, 1);
+	engine_results_release(&res);
+	assert_true(wait_for(f, healthy_with, "hello"));
+	bool still = false;
+	for (size_t i = 0; i < a->ninsts; i++)
+		still |= strcmp(a->insts[i]->rt->id, first) == 0;
+	assert_true(still);
+	assert_non_null(strstr(buf_str(&f->events), "InstanceReady hello"));
+	buf_release(&y);
+}
+
+static void test_engine__app_defined_twice_changes_nothing(void **state)
+{
+	struct fixture *f = *state;
+	struct engine_results res = {0};
+	struct sw_err err = {0};
+	struct buf y = BUF_INIT;
+	app_yaml(&y, "twice", "1.0.0", 1);
+	struct spec_set a = {0}, b = {0};
+	assert_int_equal(spec_parse_text(&a, y.s, y.len, "a.yaml", &err), 0);
+	assert_int_equal(spec_parse_text(&b, y.s, y.len, "b.yaml", &err), 0);
+	struct engine_doc docs[] = {{&a, "a.yaml"}, {&b, "b.yaml"}};
+	assert_int_equal(engine_apply(f->e, docs, 2, "test", &res, &err), SW_EINVAL);
+	assert_string_equal(err.msg,
+			    "b.yaml:1:1: app \"twice\" is defined twice (also at a.yaml:1:1)");
+	assert_null(engine_app_find(f->e, "twice"));
+	struct store_app row = {0};
+	struct sw_err gerr = {0};
+	assert_int_equal(store_app_get(f->store, "twice", &row, &gerr), SW_ENOTFOUND);
+	spec_set_release(&a);
+	spec_set_release(&b);
+	buf_release(&y);
+}
+
+static bool at_version(struct fixture *f, const void *arg)
+{
+	const char *version = arg;
+	struct engine_app *a = engine_app_find(f->e, "hello");
+	struct sw_err err = {0};
+	struct spec_app *s = a ? engine_app_spec(f->e, a, a->st.desired, &err) : NULL;
+	return s && strcmp(s->version, version) == 0 && healthy_with(f, "hello");
+}
+
+static void test_engine__rollback_and_rollout_commands(void **state)
+{
+	struct fixture *f = *state;
+	struct engine_results res = {0};
+	struct sw_err err = {0};
+	struct buf y = BUF_INIT;
+	app_yaml(&y, "hello", "1.0.0", 1);
+	assert_int_equal(apply(f, y.s, &res, &err), 0);
+	engine_results_release(&res);
+	assert_true(wait_for(f, at_version, "1.0.0"));
+	buf_reset(&y);
+	app_yaml(&y, "hello", "2.0.0", 1);
+	assert_int_equal(apply(f, y.s, &res, &err), 0);
+	assert_string_equal(res.r[0].result, "configured");
+	assert_int_equal(res.r[0].revision, 2);
+	engine_results_release(&res);
+	assert_true(wait_for(f, at_version, "2.0.0"));
+
+	/* nothing to promote or abort on a healthy app: 409, state unchanged */
+	assert_int_equal(engine_rollout(f->e, "hello", ENGINE_PROMOTE, false, "test", &err),
+			 SW_ECONFLICT);
+	assert_non_null(strstr(err.msg, "nothing to promote"));
+	sw_err_clear(&err);
+	assert_int_equal(engine_rollout(f->e, "nosuch", ENGINE_PAUSE, false, "test", &err),
+			 SW_ENOTFOUND);
+	sw_err_clear(&err);
+
+	int64_t rev = 0;
+	bool unchanged = true;
+	assert_int_equal(engine_rollback(f->e, "hello", 0, "test", &rev, &unchanged, &err), 0);
+	assert_int_equal(rev, 1);
+	assert_false(unchanged);
+	assert_true(wait_for(f, at_version, "1.0.0"));
+	assert_non_null(strstr(buf_str(&f->events), "Rollback hello"));
+	assert_int_equal(engine_rollback(f->e, "hello", 1, "test", &rev, &unchanged, &err), 0);
+	assert_true(unchanged);
+	assert_int_equal(engine_rollback(f->e, "hello", 9, "test", &rev, &unchanged, &err),
+			 SW_ENOTFOUND);
+	buf_release(&y);
+}
+
+static bool no_instances(struct fixture *f, const void *arg)
+{
+	return runtime_count(f->rt) == 0;
+}
+
+static void test_engine__delete_stops_instances(void **state)
+{
+	struct fixture *f = *state;
+	struct engine_results res = {0};
+	struct sw_err err = {0};
+	struct buf y = BUF_INIT;
+	app_yaml(&y, "gone", "1.0.0", 2);
+	assert_int_equal(apply(f, y.s, &res, &err), 0);
+	engine_results_release(&res);
+	assert_true(wait_for(f, healthy_with, "gone"));
+	size_t n = 0;
+	assert_int_equal(engine_delete(f->e, "gone", "test", &n, &err), 0);
+	assert_int_equal(n, 2);
+	assert_null(engine_app_find(f->e, "gone"));
+	assert_true(wait_for(f, no_instances, NULL));
+	assert_int_equal(engine_delete(f->e, "gone", "test", &n, &err), SW_ENOTFOUND);
+	buf_release(&y);
+}
+
+struct counts {
+	size_t n;
+	uint64_t before[8];
+};
+
+static bool restarted_ready(struct fixture *f, const void *arg)
+{
+	struct engine_app *a = engine_app_find(f->e, "app-3");
+	return a && a->ninsts == 1 && a->insts[0]->rt->restarts >= 1 && a->insts[0]->rt->ready;
+}
+
+/* An instance event reconciles its own app; settled apps cost nothing. */
+static void test_engine__instance_event_reconciles_its_app_only(void **state)
+{
+	struct fixture *f = *state;
+	struct engine_results res = {0};
+	struct sw_err err = {0};
+	char name[16];
+	for (int i = 0; i < 8; i++) {
+		struct buf y = BUF_INIT;
+		snprintf(name, sizeof(name), "app-%d", i);
+		app_yaml(&y, name, "1.0.0", 1);
+		assert_int_equal(apply(f, y.s, &res, &err), 0);
+		engine_results_release(&res);
+		buf_release(&y);
+	}
+	for (int i = 0; i < 8; i++) {
+		snprintf(name, sizeof(name), "app-%d", i);
+		assert_true(wait_for(f, healthy_with, name));
+	}
+	struct counts c = {0};
+	for (int i = 0; i < 8; i++) {
+		snprintf(name, sizeof(name), "app-%d", i);
+		c.before[i] = engine_app_find(f->e, name)->reconciles;
+	}
+	struct engine_app *a3 = engine_app_find(f->e, "app-3");
+	kill(runtime_instance_pid(a3->insts[0]->rt), SIGKILL);
+	assert_true(wait_for(f, restarted_ready, NULL));
+	for (int i = 0; i < 8; i++) {
+		snprintf(name, sizeof(name), "app-%d", i);
+		uint64_t now = engine_app_find(f->e, name)->reconciles;
+		if (i == 3)
+			assert_true(now > c.before[i]);
+		else
+			assert_int_equal(now, c.before[i]);
+	}
+}
+
+/* One listener + host + pathPrefix routes to one app: a second app on
+ * it is refused at apply (whatever spelling it uses), nothing recorded. */
+static void test_engine__route_clash_is_refused_at_apply(void **state)
+{
+	struct fixture *f = *state;
+	struct engine_results res = {0};
+	struct sw_err err = {0};
+	struct buf y = BUF_INIT;
+	app_yaml(&y, "one", "1.0.0", 1);
+	buf_adds(&y, "  route: {listen: \"127.0.0.1:18555\"}\n");
+	assert_int_equal(apply(f, y.s, &res, &err), 0);
+	engine_results_release(&res);
+	buf_reset(&y);
+	app_yaml(&y, "two", "1.0.0", 1);
+	buf_adds(&y, "  route: {listen: \"localhost:18555\"}\n");
+	assert_int_equal(apply(f, y.s, &res, &err), SW_EINVAL);
+	assert_string_equal(err.msg, "app.yaml:1:1: app \"two\": route 127.0.0.1:18555 path / is "
+				     "already served by app \"one\" (one listen + host + pathPrefix "
+				     "routes to one app)");
+	assert_null(engine_app_find(f->e, "two"));
+	/* another host on the same listener is another route */
+	buf_reset(&y);
+	app_yaml(&y, "two", "1.0.0", 1);
+	buf_adds(&y, "  route: {listen: \"localhost:18555\", host: two.localhost}\n");
+	sw_err_clear(&err);
+	assert_int_equal(apply(f, y.s, &res, &err), 0);
+	engine_results_release(&res);
+	/* the app itself may keep its route in a new revision */
+	buf_reset(&y);
+	app_yaml(&y, "one", "2.0.0", 1);
+	buf_adds(&y, "  route: {listen: \"127.0.0.1:18555\"}\n");
+	assert_int_equal(apply(f, y.s, &res, &err), 0);
+	engine_results_release(&res);
+	buf_release(&y);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_engine__apply_rolls_out_and_identical_is_unchanged, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_engine__app_defined_twice_changes_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_engine__rollback_and_rollout_commands, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_engine__delete_stops_instances, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_engine__instance_event_reconciles_its_app_only, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_engine__route_clash_is_refused_at_apply, setup, teardown),
+	};
+	return cmocka_run_group_tests_name("tests", tests, NULL, NULL);
+}
