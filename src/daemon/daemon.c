@@ -196,11 +196,16 @@ static void metrics_refresh(uv_timer_t *t)
 		d->metrics_call = traffic_get_text(d->traffic, "/metrics", on_metrics_text, d);
 }
 
-/* The text as of the last refresh. */
+/* The text as of the last refresh; a read of a snapshot older than a
+ * second starts the next refresh at once, so asking again a moment
+ * later gives fresh numbers (the handler itself never waits). */
 static int metrics_text(struct buf *out, void *data)
 {
 	struct daemon *d = data;
-	d->metrics_asked_ms = sw_now_ms();
+	uint64_t now = sw_now_ms();
+	d->metrics_asked_ms = now;
+	if (now - d->metrics_ms >= METRICS_TICK_MS)
+		metrics_refresh(&d->metrics);
 	if (!d->metrics_text)
 		return -1;
 	buf_adds(out, d->metrics_text);

@@ -895,7 +895,10 @@ static json_t *num_or_null(json_t *o, const char *key)
 
 json_t *engine_app_groups(struct engine *e, struct engine_app *a)
 {
-	e->stats_asked_ms = sw_now_ms();
+	uint64_t now = sw_now_ms();
+	e->stats_asked_ms = now;
+	if (e->started && now - e->stats_ms >= STATS_REFRESH_MS)
+		stats_refresh(&e->stats); /* fresh for the next look */
 	json_t *out = json_array(), *route, *g, *series;
 	size_t i, k, l;
 	json_array_foreach(a->routes, i, route) {

@@ -59,7 +59,7 @@ ctl_up() { ctl GET /v1/version | grep -q '"pid"'; }
 start_proxy() {
 	"$SLIPWAY_BIN" proxy --state-dir "$T/state" "$@" >>"$T/proxy.log" 2>&1 3>&- &
 	PROXY_PID=$!
-	wait_for 5 ctl_up
+	wait_for 10 ctl_up
 }
 
 stop_proxy() {

@@ -44,8 +44,9 @@ hey_ok_count() {
 	run slipway status hello
 	[[ "$output" == *"Traffic (last 10s):"* ]]
 	[[ "$output" == *"WEIGHT"* ]]
-	run curl -fsS --unix-socket "$T/state/slipway.sock" http://slipway/metrics
-	[[ "$output" == *"slipway_requests_total"* ]]
+	# a snapshot of the proxy's text, at most a second old while it is read
+	metrics_has() { curl -fsS --unix-socket "$T/state/slipway.sock" http://slipway/metrics | grep -q "$1"; }
+	wait_for 5 metrics_has 'slipway_requests_total{.*app="hello"'
 }
 
 @test "an app that listens on localhost:PORT does not take the other apps' routes away" {
