@@ -82,3 +82,53 @@ reason() { field reason "$(status_json "$1")"; }
 	app_ready_at hello 2 2
 	stop_load
 }
+
+# Every shipped example, applied as the README says, updated to a new
+# version and taken to its final phase with the promotions it needs.
+@test "every shipped example has a test here" {
+	for f in "$BATS_TEST_DIRNAME"/../../examples/*.yaml; do
+		grep -q "example: $(basename "$f")" "$BATS_TEST_FILENAME"
+	done
+}
+
+@test "example: hello.yaml rolls out to Healthy with one promote" {
+	f=$(example hello.yaml)
+	start_daemon
+	slipway apply -f "$f" --wait
+	[[ "$(curl -fsS -H 'Host: hello.localhost' "http://127.0.0.1:$LISTEN/")" == *"1.0.0"* ]]
+	start_load 120 hello.localhost
+	as_version "$f" 2.0.0
+	slipway apply -f "$f"
+	wait_for 60 eval 'phase_is hello Paused || phase_is hello Degraded'
+	[[ "$(reason hello)" == *"paused at 50%"* ]]
+	slipway rollout promote hello
+	wait_for 30 app_ready_at hello 2 2
+	stop_load
+	[[ "$(curl -fsS -H 'Host: hello.localhost' "http://127.0.0.1:$LISTEN/")" == *"2.0.0"* ]]
+}
+
+@test "example: hello-bluegreen.yaml passes its smoke check and switches by itself" {
+	f=$(example hello-bluegreen.yaml)
+	start_daemon
+	slipway apply -f "$f" --wait
+	as_version "$f" 2.0.0
+	slipway apply -f "$f"
+	wait_for 30 eval '[[ "$(curl -fsS "http://127.0.0.1:$PREVIEW/")" == *"2.0.0"* ]]'
+	# autoPromotion 30s after the smoke check, then scaleDownDelay 30s
+	wait_for 120 eval 'app_ready_at hello-bg 2 2 || phase_is hello-bg Degraded'
+	echo "$(status_json hello-bg)"
+	app_ready_at hello-bg 2 2
+	[[ "$(curl -fsS "http://127.0.0.1:$LISTEN/")" == *"2.0.0"* ]]
+	run slipway analysis hello-bg --revision 2
+	[[ "$output" == *"smoke/preview-healthy"*"Successful"* ]]
+}
+
+@test "example: hello-rolling.yaml replaces its instances to Healthy" {
+	f=$(example hello-rolling.yaml)
+	start_daemon
+	slipway apply -f "$f" --wait
+	as_version "$f" 2.0.0
+	slipway apply -f "$f"
+	wait_for 60 app_ready_at hello-rolling 2 3
+	[[ "$(curl -fsS "http://127.0.0.1:$LISTEN/")" == *"2.0.0"* ]]
+}
