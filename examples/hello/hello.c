@@ -8,6 +8,8 @@
  *	GET /            200 "hello from VERSION (instance INSTANCE)\n"
  *	GET /healthz     200 "ok\n" (503 once HELLO_FAIL_HEALTH_AFTER passed)
  *	GET /version     200 "VERSION\n"
+ *	GET /info        200 {"version": VERSION, "instance": INSTANCE, "healthy": BOOL}
+ *	                 (JSON, for checks that read a field; healthy as /healthz)
  *	GET /bytes?n=N   200 with N bytes of body, streamed
  *	any request with a body: read (streamed) and answered "received N bytes\n"
  *
@@ -245,16 +247,17 @@ static const char *status_text(int code)
 	}
 }
 
-static int send_head(struct conn *c, int code, int64_t length, bool close, const char *extra)
+static int send_head(struct conn *c, int code, int64_t length, bool close, const char *type,
+		     const char *extra)
 {
 	char head[512];
 	int n = snprintf(head, sizeof(head),
 			 "HTTP/1.1 %d %s\r\n"
-			 "Content-Type: text/plain; charset=utf-8\r\n"
+			 "Content-Type: %s\r\n"
 			 "Content-Length: %" PRId64 "\r\n"
 			 "X-Version: %s\r\n"
 			 "%s%s\r\n",
-			 code, status_text(code), length, cfg.version, close ? "Connection: close\r\n" : "",
+			 code, status_text(code), type, length, cfg.version, close ? "Connection: close\r\n" : "",
 			 extra ? extra : "");
 	if (n < 0 || (size_t)n >= sizeof(head))
 		return -1;
@@ -262,15 +265,43 @@ static int send_head(struct conn *c, int code, int64_t length, bool close, const
 }
 
 /* Sends a whole small response; the body is skipped for HEAD. */
-static int respond(struct conn *c, const struct request *rq, int code, const char *body, bool close)
+static int respond_as(struct conn *c, const struct request *rq, int code, const char *type,
+		      const char *body, bool close)
 {
 	size_t len = strlen(body);
 	bool head = rq && strcmp(rq->method, "HEAD") == 0;
 	close = close || atomic_load(&draining);
 	atomic_fetch_add(&requests_served, 1);
-	if (send_head(c, code, (int64_t)len, close, NULL) < 0)
+	if (send_head(c, code, (int64_t)len, close, type, NULL) < 0)
 		return -1;
 	return head ? 0 : send_all(c->fd, body, len);
+}
+
+static int respond(struct conn *c, const struct request *rq, int code, const char *body, bool close)
+{
+	return respond_as(c, rq, code, "text/plain; charset=utf-8", body, close);
+}
+
+/* Appends s to out[*len..size) as a JSON string; false when it does not fit. */
+static bool json_string(char *out, size_t size, size_t *len, const char *s)
+{
+	if (*len + 1 >= size)
+		return false;
+	out[(*len)++] = '"';
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+		int n = ch < 0x20 ? snprintf(out + *len, size - *len, "\\u%04x", ch)
+		      : ch == '"' || ch == '\\' ? snprintf(out + *len, size - *len, "\\%c", ch)
+		      : snprintf(out + *len, size - *len, "%c", ch);
+		if (n < 0 || (size_t)n >= size - *len)
+			return false;
+		*len += (size_t)n;
+	}
+	if (*len + 1 >= size)
+		return false;
+	out[(*len)++] = '"';
+	out[*len] = '\0';
+	return true;
 }
 
 static bool is_tchar(unsigned char ch)
@@ -537,7 +568,7 @@ static int serve_bytes(struct conn *c, const struct request *rq)
 		return respond(c, rq, 400, "bytes: n must be a count up to 2^40\n", rq->close);
 
 	atomic_fetch_add(&requests_served, 1);
-	if (send_head(c, 200, n, rq->close, NULL) < 0)
+	if (send_head(c, 200, n, rq->close, "text/plain; charset=utf-8", NULL) < 0)
 		return -1;
 	if (strcmp(rq->method, "HEAD") == 0)
 		return 0;
@@ -585,6 +616,7 @@ static int handle(struct conn *c, struct request *rq)
 		bool known = (plen == 1 && rq->target[0] == '/') ||
 			     (plen == 8 && strncmp(rq->target, "/healthz", 8) == 0) ||
 			     (plen == 8 && strncmp(rq->target, "/version", 8) == 0) ||
+			     (plen == 5 && strncmp(rq->target, "/info", 5) == 0) ||
 			     (plen == 6 && strncmp(rq->target, "/bytes", 6) == 0);
 		return respond(c, rq, known ? 405 : 404, known ? "method not allowed\n" : "not found\n",
 			       rq->close);
@@ -605,6 +637,21 @@ static int handle(struct conn *c, struct request *rq)
 	if (plen == 8 && strncmp(rq->target, "/version", 8) == 0) {
 		snprintf(body, sizeof(body), "%s\n", cfg.version);
 		return respond(c, rq, 200, body, rq->close);
+	}
+	if (plen == 5 && strncmp(rq->target, "/info", 5) == 0) {
+		bool healthy = !(cfg.fail_health_after >= 0 && uptime_s() >= cfg.fail_health_after);
+		size_t len = 0;
+		snprintf(body, sizeof(body), "{\"version\": ");
+		len = strlen(body);
+		if (!json_string(body, sizeof(body), &len, cfg.version) ||
+		    (size_t)snprintf(body + len, sizeof(body) - len, ", \"instance\": ") >= sizeof(body) - len)
+			return respond(c, rq, 500, "too long\n", rq->close);
+		len = strlen(body);
+		if (!json_string(body, sizeof(body), &len, cfg.instance) ||
+		    (size_t)snprintf(body + len, sizeof(body) - len, ", \"healthy\": %s}\n",
+				     healthy ? "true" : "false") >= sizeof(body) - len)
+			return respond(c, rq, 500, "too long\n", rq->close);
+		return respond_as(c, rq, 200, "application/json", body, rq->close);
 	}
 	if (plen == 6 && strncmp(rq->target, "/bytes", 6) == 0)
 		return serve_bytes(c, rq);

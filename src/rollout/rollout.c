@@ -338,18 +338,30 @@ static void size_rev(const struct rollout_instance *insts, size_t n, bool *picke
 }
 
 /* Tracks progress (more desired instances ready) and aborts after
- * progressDeadline without any while the wanted ones are not ready. */
+ * progressDeadline without any while the wanted ones are not ready. The
+ * clock runs only while the rollout waits for instances: with all wanted
+ * ones ready (a timed pause, an analysis) it is stopped (progress_ms 0), and
+ * it starts afresh when a step first wants more, so time spent in a step
+ * never counts against the next one. */
 static bool check_deadline(struct rollout_state *st, const struct rollout_params *p,
 			   struct counts c, uint32_t want, int64_t now_ms,
 			   struct rollout_actions *out)
 {
-	if (c.ready > st->progress_ready) {
+	if (c.ready >= want) {
+		st->progress_ms = 0;
+		st->progress_ready = c.ready;
+		return false;
+	}
+	if (st->progress_ms == 0) {
+		st->progress_ms = now_ms;
+		st->progress_ready = c.ready;
+	} else if (c.ready > st->progress_ready) {
 		st->progress_ms = now_ms;
 		st->progress_ready = c.ready;
 	} else if (c.ready < st->progress_ready) {
 		st->progress_ready = c.ready;
 	}
-	if (c.ready >= want || now_ms - st->progress_ms <= (int64_t)p->progress_deadline_ms)
+	if (now_ms - st->progress_ms <= (int64_t)p->progress_deadline_ms)
 		return false;
 	char dl[32], why[200];
 	sw_duration_format(dl, sizeof(dl), p->progress_deadline_ms);
@@ -813,6 +825,9 @@ bool rollout_reconcile(struct rollout_state *st, const struct rollout_params *p,
 	} else {
 		reconcile_rolling(st, p, insts, n, picked, now_ms, out);
 	}
+	/* Paused time never counts against progressDeadline. */
+	if (st->phase == ROLLOUT_PAUSED)
+		st->progress_ms = 0;
 
 	return !state_equal(&before, st);
 }

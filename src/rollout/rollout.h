@@ -33,6 +33,10 @@
  *	postPromotionAnalysis failing switches back (abort); after
  *	scaleDownDelay the new revision is stable and the old one stops.
  *
+ * progressDeadline bounds the time a rollout waits for wanted instances
+ * to become ready without one more becoming ready; time in a pause, an
+ * analysis or with every wanted instance ready does not count.
+ *
  * Abort (a failed analysis, no progress within progressDeadline, or the
  * operator) sets the new revision's weight to 0 at once, stops its
  * analysis runs and instances, keeps stable at full size, and leaves the
@@ -68,7 +72,8 @@ struct rollout_state {
 	int64_t failed;           /* revision aborted; 0 = none */
 	enum rollout_phase phase;
 	char reason[320];
-	int64_t progress_ms;      /* when the rollout last made progress */
+	int64_t progress_ms;      /* since when it waits for instances without progress;
+				   * 0 = not waiting (all wanted ready, or Paused) */
 	uint32_t progress_ready;  /* ready new instances at that time */
 	/* canary and blue/green */
 	uint32_t step;            /* canary: current step; == nsteps: promoting */

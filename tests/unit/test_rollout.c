@@ -538,6 +538,72 @@ static void test_rollout__canary_deadline_aborts(void **state)
 	assert_int_equal(count(&s, 2, false), 0);
 }
 
+/* examples/hello.yaml's pause {} held past progressDeadline, then promoted:
+ * the wait for the full-size canary starts at the promote. */
+static void test_rollout__promote_after_long_pause_is_not_a_deadline_abort(void **state)
+{
+	struct sim s;
+	char msg[128];
+	start_canary(&s, 2, &canary);
+	sim_step(&s);
+	make_ready(&s, 2, 1);
+	sim_step(&s);                                   /* 20%, timed pause */
+	s.now += 10001;
+	sim_step(&s);
+	set_run(&s, ROLLOUT_RUN_SUCCESSFUL, "ok");
+	sim_step(&s);                                   /* 50%: one canary is enough */
+	assert_int_equal(s.st.phase, ROLLOUT_PAUSED);
+	s.now += 120000;                                /* twice the deadline */
+	sim_step(&s);
+	assert_int_equal(rollout_promote(&s.st, false, msg, sizeof(msg)), 0);
+	sim_step(&s);
+	assert_int_equal(s.st.phase, ROLLOUT_PROGRESSING);
+	assert_int_equal(count(&s, 2, false), 2);       /* promoting: full size */
+	s.now += 30000;
+	sim_step(&s);
+	assert_int_equal(s.st.phase, ROLLOUT_PROGRESSING);
+	make_ready(&s, 2, 1);
+	sim_step(&s);
+	assert_int_equal(s.st.phase, ROLLOUT_HEALTHY);
+}
+
+/* A timed pause longer than progressDeadline, with nobody involved. */
+static void test_rollout__timed_pause_longer_than_the_deadline_completes(void **state)
+{
+	struct spec_step steps[] = {
+		{.kind = SPEC_STEP_SET_WEIGHT, .weight = 50},
+		{.kind = SPEC_STEP_PAUSE, .pause_ms = 90000},
+	};
+	struct spec_strategy strat = {.kind = SPEC_STRATEGY_CANARY, .steps = steps, .nsteps = 2};
+	struct sim s;
+	start_canary(&s, 2, &strat);
+	sim_step(&s);
+	make_ready(&s, 2, 1);
+	for (int k = 0; k < 10; k++) {
+		s.now += 10000;
+		sim_step(&s);
+		assert_int_equal(s.st.phase, ROLLOUT_PROGRESSING);
+	}
+	assert_int_equal(count(&s, 2, false), 2);       /* pause over: full size */
+	s.now += 59000;                                 /* slow, but within the deadline */
+	sim_step(&s);
+	assert_int_equal(s.st.phase, ROLLOUT_PROGRESSING);
+	make_ready(&s, 2, 1);
+	sim_step(&s);
+	assert_int_equal(s.st.phase, ROLLOUT_HEALTHY);
+	/* and the deadline still bites when the wait itself is too long */
+	start_canary(&s, 2, &strat);
+	sim_step(&s);
+	make_ready(&s, 2, 1);
+	sim_step(&s);
+	s.now += 100000;
+	sim_step(&s);
+	s.now += 61000;
+	sim_step(&s);
+	assert_int_equal(s.st.phase, ROLLOUT_DEGRADED);
+	assert_non_null(strstr(s.st.reason, "progressDeadline"));
+}
+
 static void test_rollout__bluegreen_preview_switch_and_switch_back(void **state)
 {
 	struct sim s;
@@ -711,8 +777,13 @@ static void test_rollout__100k_random_sequences_keep_invariants(void **state)
 				break;
 			}
 			s.now += RND() % 8000;
+			enum rollout_phase was = s.st.phase;
 			sim_step(&s);
 			check_invariants(&s);
+			/* paused time never counts against progressDeadline */
+			if (was != ROLLOUT_DEGRADED && s.st.phase == ROLLOUT_DEGRADED &&
+			    strstr(s.st.reason, "progressDeadline"))
+				assert_int_equal(was, ROLLOUT_PROGRESSING);
 		}
 		/* settle: everything becomes ready, runs succeed, operator promotes */
 		for (int k = 0; k < 40; k++) {
@@ -760,6 +831,8 @@ int main(void)
 		cmocka_unit_test(test_rollout__inconclusive_pauses_and_promote_continues),
 		cmocka_unit_test(test_rollout__operator_abort_pause_resume_full_promote),
 		cmocka_unit_test(test_rollout__canary_deadline_aborts),
+		cmocka_unit_test(test_rollout__promote_after_long_pause_is_not_a_deadline_abort),
+		cmocka_unit_test(test_rollout__timed_pause_longer_than_the_deadline_completes),
 		cmocka_unit_test(test_rollout__bluegreen_preview_switch_and_switch_back),
 		cmocka_unit_test(test_rollout__route_weights_never_feed_an_empty_group),
 		cmocka_unit_test(test_rollout__state_round_trips_through_json),
