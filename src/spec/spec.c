@@ -384,8 +384,16 @@ static int parse_tmplrefs(struct spec_pctx *c, const struct snode *n, void *base
 		if (item->type == SN_MAP) {
 			name = snode_get(item, "templateName");
 			for (size_t k = 0; k + 1 < item->nkids && rc == 0; k += 2)
-				if (strcmp(item->kids[k]->text, "templateName") != 0) {
-					static const char *const known[] = {"templateName", NULL};
+				if (strcmp(item->kids[k]->text, "clusterScope") == 0) {
+					/* Argo's namespace or cluster lookup; Slipway has one scope */
+					const struct snode *v = item->kids[k + 1];
+					size_t o2 = spec_path_push(c, "clusterScope");
+					if (v->type != SN_SCALAR || (strcmp(v->text, "true") != 0 && strcmp(v->text, "false") != 0))
+						rc = spec_perr(c, v, "%s must be true or false, got %s", spec_subject(c),
+							       SPEC_GOT(v));
+					spec_path_pop(c, o2);
+				} else if (strcmp(item->kids[k]->text, "templateName") != 0) {
+					static const char *const known[] = {"templateName", "clusterScope", NULL};
 					struct buf b = BUF_INIT;
 					char kb[128];
 					buf_addf(&b, "unknown field %s in %s",
@@ -445,6 +453,7 @@ static int check_aref(struct spec_pctx *c, const struct snode *map, void *base)
 }
 
 static const struct spec_field aref_fields[] = {
+	{"name", &spec_t_str, offsetof(struct spec_analysis_ref, name), SPEC_F_NONEMPTY | SPEC_F_OMIT_NULL, 0, NULL, 0},
 	{"templates", &t_tmplrefs, offsetof(struct spec_analysis_ref, templates), SPEC_F_REQUIRED, 0, NULL,
 	 offsetof(struct spec_analysis_ref, ntemplates)},
 	{"args", &spec_t_list, offsetof(struct spec_analysis_ref, args), 0, 0, &aref_arg_table,
@@ -715,7 +724,20 @@ static json_t *emit_pause_duration(const void *base, const struct spec_field *f)
 	return s->pause_indefinite ? NULL : spec_emit_dur(base, f);
 }
 
-static const struct spec_ftype t_pause_duration = {spec_parse_dur, emit_pause_duration, NULL};
+/* Argo's pause duration: a number of seconds (10 or "10") or a duration. */
+static int parse_pause_duration(struct spec_pctx *c, const struct snode *n, void *base, const struct spec_field *f)
+{
+	if (n->type == SN_SCALAR && n->len > 0 && strspn(n->text, "0123456789") == n->len) {
+		uint64_t v = 0;
+		int rc = spec_parse_uint(c, n, &(struct spec_range){0, 1000000000}, &v);
+		if (rc == 0)
+			*SPEC_AT(base, f->off, uint64_t) = v * 1000;
+		return rc;
+	}
+	return spec_parse_dur(c, n, base, f);
+}
+
+static const struct spec_ftype t_pause_duration = {parse_pause_duration, emit_pause_duration, NULL};
 
 static const struct spec_field pause_fields[] = {
 	{"duration", &t_pause_duration, offsetof(struct spec_step, pause_ms), 0, 0, NULL, 0},
@@ -986,7 +1008,14 @@ static void metric_init(void *elem)
  */
 static int check_metric(struct spec_pctx *c, const struct snode *map, void *base)
 {
+	static const char *const aliases[][2] = {{"maxFailures", "failureLimit"},
+						  {"maxInconclusive", "inconclusiveLimit"}};
 	struct spec_metric *m = base;
+	for (size_t i = 0; i < sizeof(aliases) / sizeof(aliases[0]); i++)
+		if (spec_present(map, aliases[i][0]) && spec_present(map, aliases[i][1]))
+			return spec_perr(c, snode_get(map, aliases[i][0]),
+					 "metric has both \"%s\" and \"%s\", only one is allowed", aliases[i][0],
+					 aliases[i][1]);
 	if (!spec_present(map, "count"))
 		m->count = spec_present(map, "interval") ? 0 : 1;
 	if (!m->success_condition && !m->failure_condition &&
@@ -1002,7 +1031,9 @@ static const struct spec_field metric_fields[] = {
 	{"count", &spec_t_u32, MET(count), 0, 0, &r_count0, 0},
 	{"initialDelay", &spec_t_dur, MET(initial_delay_ms), 0, 0, NULL, 0},
 	{"failureLimit", &spec_t_u32, MET(failure_limit), 0, 0, &r_count0, 0},
+	{"maxFailures", &spec_t_u32, MET(failure_limit), SPEC_F_NOEMIT, 0, &r_count0, 0},
 	{"inconclusiveLimit", &spec_t_u32, MET(inconclusive_limit), 0, 0, &r_count0, 0},
+	{"maxInconclusive", &spec_t_u32, MET(inconclusive_limit), SPEC_F_NOEMIT, 0, &r_count0, 0},
 	{"consecutiveErrorLimit", &spec_t_u32, MET(consecutive_error_limit), 0, 0, &r_count0, 0},
 	{"successCondition", &spec_t_str, MET(success_condition), SPEC_F_NONEMPTY, 0, NULL, 0},
 	{"failureCondition", &spec_t_str, MET(failure_condition), SPEC_F_NONEMPTY, 0, NULL, 0},

@@ -75,6 +75,7 @@ enum spec_strategy_kind {
 };
 
 struct spec_analysis_ref {
+	char *name;              /* Argo's step label; NULL when not written */
 	char **templates;        /* template names */
 	size_t ntemplates;
 	struct spec_env *args;   /* name/value pairs */

@@ -850,7 +850,8 @@ static void test_spec__fuzz_corpus_replays(void **state)
 
 static void test_spec__example_documents_parse(void **state)
 {
-	static const char *const files[] = {"hello.yaml", "hello-bluegreen.yaml", "hello-rolling.yaml"};
+	static const char *const files[] = {"hello.yaml", "hello-bluegreen.yaml", "hello-rolling.yaml",
+					    "argo-analysis-step.yaml"};
 	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
 		char path[1024];
 		struct spec_set set;
@@ -1019,6 +1020,65 @@ static void test_spec__listen_is_stored_canonical(void **state)
 	spec_set_release(&b);
 }
 
+/* Argo Rollouts' spellings, as its users write them (docs/documents.md). */
+static void test_spec__argo_spellings(void **state)
+{
+	struct spec_set set = parse_ok(HEAD "  strategy:\n"
+					    "    canary:\n"
+					    "      steps:\n"
+					    "      - setWeight: 25\n"
+					    "      - pause: {duration: 10}\n"
+					    "      - pause: {duration: 1m}\n"
+					    "      - analysis:\n"
+					    "          name: check\n"
+					    "          templates:\n"
+					    "          - templateName: random-fail\n"
+					    "          - templateName: always-pass\n"
+					    "            clusterScope: true\n"
+					    "---\n" TMPL_HEAD "    - name: sr\n"
+					    "      interval: 5s\n"
+					    "      count: 2\n"
+					    "      maxFailures: 1\n"
+					    "      maxInconclusive: 2\n"
+					    "      successCondition: \"result >= {{args.min}}\"\n"
+					    "      provider: {builtin: {metric: success-rate}}\n");
+	const struct spec_strategy *s = &set.apps[0]->strategy;
+	assert_int_equal(s->nsteps, 4);
+	assert_int_equal(s->steps[1].pause_ms, 10000); /* integer seconds, as in Argo */
+	assert_false(s->steps[1].pause_indefinite);
+	assert_int_equal(s->steps[2].pause_ms, 60000);
+	assert_string_equal(s->steps[3].analysis.name, "check");
+	assert_int_equal(s->steps[3].analysis.ntemplates, 2);
+	assert_string_equal(s->steps[3].analysis.templates[1], "always-pass");
+	json_t *m = metric0(&set, NULL);
+	assert_int_equal(json_integer_value(json_object_get(m, "failureLimit")), 1);
+	assert_int_equal(json_integer_value(json_object_get(m, "inconclusiveLimit")), 2);
+	assert_null(json_object_get(m, "maxFailures"));
+	spec_set_release(&set);
+
+	/* the spellings say the same thing as Slipway's: one revision */
+	struct spec_set a = parse_ok(HEAD "  strategy: {canary: {steps: [{pause: {duration: 10}}]}}\n");
+	struct spec_set b = parse_ok(HEAD "  strategy: {canary: {steps: [{pause: {duration: 10s}}]}}\n");
+	char ha[65], hb[65];
+	spec_app_hash(a.apps[0], ha);
+	spec_app_hash(b.apps[0], hb);
+	assert_string_equal(ha, hb);
+	spec_set_release(&a);
+	spec_set_release(&b);
+
+	assert_string_equal(parse_err(TMPL_HEAD "    - name: sr\n"
+						"      failureLimit: 1\n"
+						"      maxFailures: 2\n"
+						"      successCondition: \"result > 0\"\n"
+						"      provider: {builtin: {metric: success-rate}}\n"),
+			    "app.yaml:8:20: metric has both \"maxFailures\" and \"failureLimit\", only one is allowed");
+	assert_string_equal(parse_err(HEAD "  strategy: {canary: {steps: [{pause: {duration: ten}}]}}\n"),
+			    "app.yaml:7:50: duration must be a duration like \"500ms\", \"10s\" or \"1m30s\", got \"ten\"");
+	assert_string_equal(
+		parse_err(HEAD "  strategy: {canary: {steps: [{analysis: {templates: [{templateName: a, clusterScope: 1}]}}]}}\n"),
+		"app.yaml:7:87: clusterScope must be true or false, got \"1\"");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1027,6 +1087,7 @@ int main(void)
 		cmocka_unit_test(test_spec__blue_green_app),
 		cmocka_unit_test(test_spec__listen_is_stored_canonical),
 		cmocka_unit_test(test_spec__template_providers),
+		cmocka_unit_test(test_spec__argo_spellings),
 		cmocka_unit_test(test_spec__multi_document_file),
 		cmocka_unit_test(test_spec__directory),
 		cmocka_unit_test(test_spec__errors_name_position_and_problem),
