@@ -6,8 +6,8 @@
  * both have answered.
  *
  * The judges are sequential: every measurement of a run looks again at
- * the traffic since the run's first look, so the window grows from one
- * second at the first look up to `window` (300 s, the data plane's ring,
+ * the traffic since the run began, so the window grows from the run's
+ * start up to `window` (300 s, the data plane's ring,
  * by default); each look is one more look of the same test, numbered for
  * the latency judge's alpha spending. docs/internals/judge.md.
  */
@@ -23,7 +23,7 @@ static const char *const metrics[] = {"latency", "error-rate", NULL};
 
 /* The sequence of looks of one run's metric (settings are per run). */
 struct compare_looks {
-	uint64_t first_ms;       /* loop time of the first look; 0 before it */
+	uint64_t start_ms;       /* sw_now_ms() when the run began (parse) */
 	unsigned n;              /* looks started */
 };
 
@@ -52,6 +52,7 @@ static int compare_parse(void *settings, const json_t *json, const struct provid
 	struct compare_settings *s = settings;
 	s->window_ms = 300000;
 	s->looks = xcalloc(1, sizeof(*s->looks));
+	s->looks->start_ms = sw_now_ms(); /* settings are parsed as the run starts */
 	s->judge.confidence = 0.98;
 	s->judge.max_increase = 0.1;
 	s->min_samples = 30;
@@ -81,7 +82,7 @@ static void compare_release(void *settings)
 static void compare_describe(struct buf *out, const void *settings, const struct provider_env *env)
 {
 	const struct compare_settings *s = settings;
-	buf_addf(out, "%s of revision %lld vs stable %lld since the first look (at most %us)", metrics[s->metric],
+	buf_addf(out, "%s of revision %lld vs stable %lld since the run began (at most %us)", metrics[s->metric],
 		 (long long)env->revision, (long long)env->stable, s->window_s);
 }
 
@@ -183,14 +184,11 @@ static struct provider_call *compare_measure(struct measure_input *now, const vo
 		*now = measure_input_no_data("no stable revision to compare with");
 		return NULL;
 	}
-	/* The window covers the seconds since the first look, that one
-	 * included: the data plane counts whole seconds. */
+	/* The window covers the seconds since the run began (initialDelay
+	 * included), that one included: the data plane counts whole seconds. */
 	struct compare_looks *looks = s->looks;
-	uint64_t now_ms = uv_now(env->loop);
-	if (!looks->n)
-		looks->first_ms = now_ms;
 	looks->n++;
-	uint64_t since = (now_ms - looks->first_ms) / 1000 + 1;
+	uint64_t since = (sw_now_ms() - looks->start_ms) / 1000 + 1;
 	unsigned window_s = since < s->window_s ? (unsigned)since : s->window_s;
 
 	struct compare_call *c = xcalloc(1, sizeof(*c));

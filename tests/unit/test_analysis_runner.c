@@ -521,7 +521,7 @@ static void test_analysis_runner__compare_judges_both_revisions(void **state)
 	size_t n = measurements(f, &ms);
 	assert_int_equal(n, 1);
 	assert_string_equal(ms[0].provider, "compare");
-	assert_string_equal(ms[0].query, "latency of revision 2 vs stable 1 since the first look (at most 300s)");
+	assert_string_equal(ms[0].query, "latency of revision 2 vs stable 1 since the run began (at most 300s)");
 	store_measurement_list_free(ms, n);
 	analysis_run_stop(run);
 
