@@ -10,7 +10,9 @@
  */
 #include "judge.h"
 
+#include <assert.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -236,6 +238,8 @@ static void judge(struct judge_result *out, const struct judge_config *cfg, enum
 	out->canary = kind == K_LATENCY ? median(c, nc) : mean(c, nc);
 	size_t min = cfg->min_samples ? cfg->min_samples : 1;
 	double alpha = 1 - cfg->confidence;
+	if (cfg->look) /* spend alpha over the looks: the sum over all looks is alpha */
+		alpha /= (double)cfg->look * ((double)cfg->look + 1);
 	struct buf b = BUF_INIT;
 
 	if (ns < min || nc < min) {
@@ -270,6 +274,8 @@ static void judge(struct judge_result *out, const struct judge_config *cfg, enum
 	buf_addf(&b, " %s %.4g: %s %.4g%%", out->verdict == JUDGE_FAIL ? "<" : ">=", alpha,
 		 out->verdict == JUDGE_FAIL ? "worse by more than" : "not worse by more than",
 		 cfg->max_increase * 100);
+	if (cfg->look)
+		buf_addf(&b, " (look %u)", cfg->look);
 out:
 	sw_strlcpy(out->reason, b.s ? b.s : "", sizeof(out->reason));
 	buf_release(&b);
@@ -287,4 +293,109 @@ void judge_error_rate(struct judge_result *out, const struct judge_config *cfg, 
 		      size_t nstable, const double *canary, size_t ncanary)
 {
 	judge(out, cfg, K_ERROR_RATE, stable, nstable, canary, ncanary);
+}
+
+/* ------------------------------------------------------------------ */
+/* Error counts: a sequential test on the binomial                    */
+
+/*
+ * log of the regularized incomplete beta function I_z(a, b), by its
+ * continued fraction (evaluated with the modified Lentz method), which
+ * converges fast for z < (a + 1) / (a + b + 2); above that, through
+ * I_z(a, b) = 1 - I_{1-z}(b, a).
+ */
+static double log_ibeta(double z, double a, double b)
+{
+	if (z <= 0)
+		return -INFINITY;
+	if (z >= 1)
+		return 0;
+	if (z > (a + 1) / (a + b + 2)) {
+		double other = exp(log_ibeta(1 - z, b, a));
+		return other >= 1 ? -INFINITY : log1p(-other);
+	}
+	const double tiny = 1e-300;
+	double front = a * log(z) + b * log1p(-z) - (lgamma(a) + lgamma(b) - lgamma(a + b)) - log(a);
+	double f = 1, c = 1, d = 0;
+	for (int j = 1; j < 20000; j++) {
+		int m = j / 2;
+		double dj = j % 2 ? -(a + m) * (a + b + m) * z / ((a + 2 * m) * (a + 2 * m + 1))
+				  : m * (b - m) * z / ((a + 2 * m - 1) * (a + 2 * m));
+		d = 1 + dj * d;
+		d = fabs(d) < tiny ? tiny : d;
+		c = 1 + dj / c;
+		c = fabs(c) < tiny ? tiny : c;
+		d = 1 / d;
+		double delta = c * d;
+		f *= delta;
+		if (fabs(delta - 1) < 1e-13)
+			break;
+	}
+	return front - log(f);
+}
+
+static double log_add(double x, double y)
+{
+	if (x == -INFINITY)
+		return y;
+	if (y == -INFINITY)
+		return x;
+	double hi = fmax(x, y), lo = fmin(x, y);
+	return hi + log1p(exp(lo - hi));
+}
+
+double judge_binomial_mixture(uint64_t x, uint64_t k, double theta0)
+{
+	assert(x <= k && theta0 > 0 && theta0 < 1);
+	double dx = (double)x, dk = (double)k;
+	double log_null = dx * log(theta0) + (dk - dx) * log1p(-theta0);
+	/* uniform on (theta0, 1): the integral is B(x+1, k-x+1) I_{1-theta0}(k-x+1, x+1) */
+	double a = dx + 1, b = dk - dx + 1;
+	double log_uniform = lgamma(a) + lgamma(b) - lgamma(a + b) + log_ibeta(1 - theta0, b, a) -
+			     log1p(-theta0) - log_null;
+	double log_point = x == k ? -dk * log(theta0) : -INFINITY;
+	return exp(log_add(log_point, log_uniform) - M_LN2);
+}
+
+void judge_error_counts(struct judge_result *out, const struct judge_config *cfg, uint64_t stable_requests,
+			uint64_t stable_errors, uint64_t canary_requests, uint64_t canary_errors)
+{
+	memset(out, 0, sizeof(*out));
+	out->verdict = JUDGE_INCONCLUSIVE;
+	out->p = 1;
+	stable_errors = stable_errors < stable_requests ? stable_errors : stable_requests;
+	canary_errors = canary_errors < canary_requests ? canary_errors : canary_requests;
+	out->n_stable = (size_t)stable_requests;
+	out->n_canary = (size_t)canary_requests;
+	out->stable = stable_requests ? (double)stable_errors / (double)stable_requests : NAN;
+	out->canary = canary_requests ? (double)canary_errors / (double)canary_requests : NAN;
+	size_t min = cfg->min_samples ? cfg->min_samples : 1;
+	double alpha = 1 - cfg->confidence;
+	struct buf b = BUF_INIT;
+
+	if (stable_requests < min || canary_requests < min) {
+		buf_addf(&b, "too few requests to judge: canary %llu, stable %llu (minSamples %zu)",
+			 (unsigned long long)canary_requests, (unsigned long long)stable_requests, min);
+		goto out;
+	}
+	double nc = (double)canary_requests * (1 + cfg->max_increase), ns = (double)stable_requests;
+	double theta0 = nc / (nc + ns);
+	double m = judge_binomial_mixture(canary_errors, canary_errors + stable_errors, theta0);
+	out->p = m > 1 ? 1 / m : 1;
+	out->verdict = out->p <= alpha ? JUDGE_FAIL : JUDGE_PASS;
+
+	buf_addf(&b, "canary %llu errors in %llu requests (", (unsigned long long)canary_errors,
+		 (unsigned long long)canary_requests);
+	add_pct(&b, out->canary);
+	buf_addf(&b, ") vs stable %llu in %llu (", (unsigned long long)stable_errors,
+		 (unsigned long long)stable_requests);
+	add_pct(&b, out->stable);
+	buf_adds(&b, "), sequential ");
+	add_p(&b, out->p);
+	buf_addf(&b, " %s %.4g: %s %.4g%%", out->verdict == JUDGE_FAIL ? "<=" : ">", alpha,
+		 out->verdict == JUDGE_FAIL ? "worse by more than" : "not shown worse by more than",
+		 cfg->max_increase * 100);
+out:
+	sw_strlcpy(out->reason, b.s ? b.s : "", sizeof(out->reason));
+	buf_release(&b);
 }

@@ -18,6 +18,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* Largest sample size per side for which the exact distribution of U is
  * used (when there are no ties); above it, the normal approximation. */
@@ -57,7 +58,10 @@ const char *judge_verdict_name(enum judge_verdict v);
 struct judge_config {
 	double confidence;    /* in (0, 1), e.g. 0.98: fail when p < 1 - confidence */
 	double max_increase;  /* >= 0, relative worsening tolerated, 0.1 = 10% */
-	size_t min_samples;   /* per side, at least 1 is assumed */
+	size_t min_samples;   /* per side, at least 1 is assumed: samples (latency) or requests (counts) */
+	unsigned look;        /* latency: this is look number `look` (1 = first) of a series over
+			       * growing data, judged at level (1 - confidence) / (look (look + 1));
+			       * 0 = one fixed test at 1 - confidence */
 };
 
 struct judge_result {
@@ -88,5 +92,34 @@ void judge_latency(struct judge_result *out, const struct judge_config *cfg, con
  */
 void judge_error_rate(struct judge_result *out, const struct judge_config *cfg, const double *stable,
 		      size_t nstable, const double *canary, size_t ncanary);
+
+/*
+ * Error counts, judged sequentially: canary `canary_errors` of
+ * `canary_requests` against stable `stable_errors` of `stable_requests`,
+ * the counts since the comparison began (each look sees more of the same
+ * traffic). Given k errors in all, the canary's share X of them is
+ * Binomial(k, theta); the null hypothesis "the canary's rate is at most
+ * (1 + max_increase) times the stable one" is theta <= theta0 =
+ * n_c (1 + d) / (n_c (1 + d) + n_s). The evidence against it is the mixture
+ * likelihood ratio
+ *
+ *	M = 1/2 [X = k] / theta0^k
+ *	  + 1/2 integral over theta in (theta0, 1) of
+ *	        theta^X (1 - theta)^(k - X) / (theta0^X (1 - theta0)^(k - X)) dtheta / (1 - theta0)
+ *
+ * (half the prior on "the stable version makes no errors", half uniform
+ * above theta0), a test martingale under the null: by Ville's inequality
+ * the chance that M ever reaches 1 / (1 - confidence), however often it is
+ * looked at, is at most 1 - confidence. FAIL when it does; out->p is the
+ * always-valid p-value min(1, 1 / M) of this look. INCONCLUSIVE with fewer
+ * than min_samples requests on a side; otherwise PASS ("not shown worse
+ * yet"). docs/internals/judge.md has the derivation. cfg->look is not used.
+ */
+void judge_error_counts(struct judge_result *out, const struct judge_config *cfg, uint64_t stable_requests,
+			uint64_t stable_errors, uint64_t canary_requests, uint64_t canary_errors);
+
+/* The mixture likelihood ratio M above for x canary errors of k, theta0 in
+ * (0, 1); +inf when it overflows a double. Exposed for the tests. */
+double judge_binomial_mixture(uint64_t x, uint64_t k, double theta0);
 
 #endif

@@ -1,9 +1,15 @@
 /*
  * compare: the statistical judge (judge.h) of the revision under analysis
- * against the stable one, over the raw samples the data plane keeps for
- * each (latencies in ms, or per-second error rates), read through
- * `struct analysis_metrics`. Both revisions are asked at once; the judge
- * runs when both have answered.
+ * against the stable one, over what the data plane keeps for each (raw
+ * latencies in ms, or request and error counts), read through `struct
+ * analysis_metrics`. Both revisions are asked at once; the judge runs when
+ * both have answered.
+ *
+ * The judges are sequential: every measurement of a run looks again at
+ * the traffic since the run began, so the window grows from the run's
+ * start up to `window` (300 s, the data plane's ring,
+ * by default); each look is one more look of the same test, numbered for
+ * the latency judge's alpha spending. docs/internals/judge.md.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,12 +21,19 @@
 enum compare_metric { COMPARE_LATENCY, COMPARE_ERROR_RATE };
 static const char *const metrics[] = {"latency", "error-rate", NULL};
 
+/* The sequence of looks of one run's metric (settings are per run). */
+struct compare_looks {
+	uint64_t start_ms;       /* sw_now_ms() when the run began (parse) */
+	unsigned n;              /* looks started */
+};
+
 struct compare_settings {
 	int metric;              /* enum compare_metric */
-	uint64_t window_ms;      /* not in templates yet: max(interval, 30s) */
-	unsigned window_s;       /* what the data plane is asked: 1..300 */
+	uint64_t window_ms;      /* the longest the window grows to: 300 s unless set */
+	unsigned window_s;       /* that in seconds, 1..300 */
 	struct judge_config judge; /* confidence, maxIncrease; minSamples from min_samples */
 	uint32_t min_samples;
+	struct compare_looks *looks; /* owned; changed by each measurement */
 };
 
 #define CMP(f) offsetof(struct compare_settings, f)
@@ -37,8 +50,9 @@ static int compare_parse(void *settings, const json_t *json, const struct provid
 			 struct sw_err *err)
 {
 	struct compare_settings *s = settings;
-	uint64_t interval = ctx->metric->interval_ms;
-	s->window_ms = interval > 30000 ? interval : 30000;
+	s->window_ms = 300000;
+	s->looks = xcalloc(1, sizeof(*s->looks));
+	s->looks->start_ms = sw_now_ms(); /* settings are parsed as the run starts */
 	s->judge.confidence = 0.98;
 	s->judge.max_increase = 0.1;
 	s->min_samples = 30;
@@ -59,13 +73,16 @@ static int compare_parse(void *settings, const json_t *json, const struct provid
 
 static void compare_release(void *settings)
 {
+	struct compare_settings *s = settings;
+	free(s->looks);
+	s->looks = NULL;
 	provider_fields_release(settings, compare_fields);
 }
 
 static void compare_describe(struct buf *out, const void *settings, const struct provider_env *env)
 {
 	const struct compare_settings *s = settings;
-	buf_addf(out, "%s of revision %lld vs stable %lld over %us", metrics[s->metric],
+	buf_addf(out, "%s of revision %lld vs stable %lld since the run began (at most %us)", metrics[s->metric],
 		 (long long)env->revision, (long long)env->stable, s->window_s);
 }
 
@@ -75,6 +92,8 @@ struct side {
 	uint64_t id;             /* 0 once answered */
 	double *v;
 	size_t n;
+	uint64_t requests, errors; /* error-rate: the window's counts */
+	bool counted;            /* the answer had them */
 };
 
 struct compare_call {
@@ -82,6 +101,7 @@ struct compare_call {
 	const struct provider_env *env;
 	struct side base, cand;
 	char error[256];         /* the first side's error, "" when none */
+	unsigned look;           /* 1 = the run's first */
 	provider_done_cb done;
 	void *data;
 };
@@ -102,10 +122,15 @@ static void judge(struct compare_call *c)
 	if (c->error[0]) {
 		in = measure_input_error(c->error);
 	} else {
-		if (s->metric == COMPARE_ERROR_RATE)
+		struct judge_config cfg = s->judge;
+		cfg.look = c->look;
+		if (s->metric == COMPARE_ERROR_RATE && c->base.counted && c->cand.counted)
+			judge_error_counts(&jr, &cfg, c->base.requests, c->base.errors, c->cand.requests,
+					   c->cand.errors);
+		else if (s->metric == COMPARE_ERROR_RATE) /* a data plane without counts */
 			judge_error_rate(&jr, &s->judge, c->base.v, c->base.n, c->cand.v, c->cand.n);
 		else
-			judge_latency(&jr, &s->judge, c->base.v, c->base.n, c->cand.v, c->cand.n);
+			judge_latency(&jr, &cfg, c->base.v, c->base.n, c->cand.v, c->cand.n);
 		if (jr.verdict == JUDGE_INCONCLUSIVE) {
 			in = measure_input_no_data(jr.reason);
 		} else {
@@ -136,6 +161,13 @@ static void on_samples(json_t *samples, const char *error, void *data)
 			if (json_is_number(x))
 				side->v[side->n++] = json_number_value(x);
 		}
+		json_t *req = json_object_get(samples, "requests"), *err = json_object_get(samples, "errors");
+		if (json_is_integer(req) && json_is_integer(err) && json_integer_value(req) >= 0 &&
+		    json_integer_value(err) >= 0) {
+			side->requests = (uint64_t)json_integer_value(req);
+			side->errors = (uint64_t)json_integer_value(err);
+			side->counted = true;
+		}
 	}
 	if (!c->base.id && !c->cand.id)
 		judge(c);
@@ -152,14 +184,22 @@ static struct provider_call *compare_measure(struct measure_input *now, const vo
 		*now = measure_input_no_data("no stable revision to compare with");
 		return NULL;
 	}
+	/* The window covers the seconds since the run began (initialDelay
+	 * included), that one included: the data plane counts whole seconds. */
+	struct compare_looks *looks = s->looks;
+	looks->n++;
+	uint64_t since = (sw_now_ms() - looks->start_ms) / 1000 + 1;
+	unsigned window_s = since < s->window_s ? (unsigned)since : s->window_s;
+
 	struct compare_call *c = xcalloc(1, sizeof(*c));
+	c->look = looks->n;
 	c->s = s;
 	c->env = env;
 	c->done = done;
 	c->data = data;
 	c->base.call = c->cand.call = c;
-	c->base.id = m->samples(m->impl, env->app, env->stable, s->window_s, on_samples, &c->base);
-	c->cand.id = m->samples(m->impl, env->app, env->revision, s->window_s, on_samples, &c->cand);
+	c->base.id = m->samples(m->impl, env->app, env->stable, window_s, on_samples, &c->base);
+	c->cand.id = m->samples(m->impl, env->app, env->revision, window_s, on_samples, &c->cand);
 	return (struct provider_call *)c;
 }
 

@@ -215,7 +215,8 @@ static void h_stats(const struct http_req *req, struct http_resp *resp, void *da
 }
 
 /* GET /v1/samples?app=A&revision=N&window=S: the raw latencies (ms) and
- * per-second error rates of one revision, for the statistical judge. */
+ * per-second error rates of one revision, for the statistical judge, with
+ * the window's request and error (5xx and proxy error) counts. */
 static void h_samples(const struct http_req *req, struct http_resp *resp, void *data)
 {
 	struct ctl *ctl = data;
@@ -242,9 +243,14 @@ static void h_samples(const struct http_req *req, struct http_resp *resp, void *
 	n = metrics_error_series(proxy_metrics(ctl->p), app_name, rev, (unsigned)seconds, now, v, max);
 	for (size_t i = 0; i < n; i++)
 		json_array_append_new(errs, json_real(v[i]));
+	struct metrics_window win;
+	metrics_window(proxy_metrics(ctl->p), app_name, rev, (unsigned)seconds, now, &win);
 	free(v);
 	free(app_name);
-	http_resp_json(resp, 200, json_pack("{s:o, s:o}", "latencies", lat, "errorRates", errs));
+	/* the window's counts, for judging error rates as counts */
+	json_int_t errors = (json_int_t)(win.by_class[METRICS_5XX] + win.by_class[METRICS_PROXY_ERR]);
+	http_resp_json(resp, 200, json_pack("{s:o, s:o, s:I, s:I}", "latencies", lat, "errorRates", errs,
+					    "requests", (json_int_t)win.requests, "errors", errors));
 }
 
 static void h_metrics(const struct http_req *req, struct http_resp *resp, void *data)

@@ -762,6 +762,187 @@ static void test_analysis__judge_error_rate(void **state)
 		fail_msg("%d false failures in 200", fails);
 }
 
+/* ---- error counts, judged sequentially ---- */
+
+/* The mixture ratio against a plain numerical integral (Simpson, fine
+ * grid), from no errors to thousands, so the incomplete beta is checked
+ * where the continued fraction turns round and where k is large. */
+static void test_analysis__judge_binomial_mixture_matches_integral(void **state)
+{
+	const struct {
+		uint64_t x, k;
+		double theta0;
+	} cases[] = {
+		{0, 0, 0.25}, {4, 4, 0.25}, {3, 4, 0.25}, {0, 10, 0.25}, {7, 20, 0.3},
+		{30, 100, 0.25}, {1300, 5000, 0.25}, {1200, 5000, 0.25}, {50, 60, 0.6},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		double x = (double)cases[i].x, k = (double)cases[i].k, t0 = cases[i].theta0;
+		double log_null = x * log(t0) + (k - x) * log1p(-t0);
+		int steps = 200000;
+		double h = (1 - t0) / steps, sum = 0;
+		for (int j = 0; j <= steps; j++) {
+			double t = t0 + j * h;
+			double f = t >= 1 ? (x == k ? exp(-log_null) : 0)
+					  : exp(x * log(t) + (k - x) * log1p(-t) - log_null);
+			sum += f * (j == 0 || j == steps ? 1 : j % 2 ? 4 : 2);
+		}
+		double uniform = sum * h / 3 / (1 - t0);
+		double point = cases[i].x == cases[i].k ? exp(-log_null) : 0;
+		double want = (uniform + point) / 2;
+		double got = judge_binomial_mixture(cases[i].x, cases[i].k, t0);
+		if (!(fabs(got - want) <= 1e-6 * fmax(1, want)))
+			fail_msg("case %zu: x=%g k=%g theta0=%g: %g, integral %g", i, x, k, t0, got, want);
+	}
+	/* No errors at all is no evidence. */
+	assert_true(fabs(judge_binomial_mixture(0, 0, 0.25) - 1) < 1e-12);
+}
+
+static const struct judge_config cfg99 = {.confidence = 0.99, .max_increase = 0.1, .min_samples = 30};
+
+/* kayenta #377: a few errors against an error-free baseline pass there.
+ * Here four on a canary holding a quarter of the traffic are enough at
+ * 0.99 (all landing there by luck has chance 0.25^4 < 0.01); three are not. */
+static void test_analysis__judge_error_counts_few_errors_on_clean_stable(void **state)
+{
+	struct judge_result r;
+	judge_error_counts(&r, &cfg99, 300, 0, 100, 4);
+	assert_int_equal(r.verdict, JUDGE_FAIL);
+	assert_string_equal(r.reason, "canary 4 errors in 100 requests (4.0%) vs stable 0 in 300 (0.0%), sequential "
+				      "p=0.0081 <= 0.01: worse by more than 10%");
+	judge_error_counts(&r, &cfg99, 300, 0, 100, 3);
+	assert_int_equal(r.verdict, JUDGE_PASS);
+	assert_string_equal(r.reason, "canary 3 errors in 100 requests (3.0%) vs stable 0 in 300 (0.0%), sequential "
+				      "p=0.0288 > 0.01: not shown worse by more than 10%");
+	/* the same four errors shared with stable are no evidence */
+	judge_error_counts(&r, &cfg99, 300, 12, 100, 4);
+	assert_int_equal(r.verdict, JUDGE_PASS);
+	/* a clearly worse canary over a noisy stable is */
+	judge_error_counts(&r, &cfg99, 3000, 30, 1000, 60);
+	assert_int_equal(r.verdict, JUDGE_FAIL);
+	/* too few requests: wait */
+	judge_error_counts(&r, &cfg99, 300, 0, 29, 29);
+	assert_int_equal(r.verdict, JUDGE_INCONCLUSIVE);
+	assert_string_equal(r.reason, "too few requests to judge: canary 29, stable 300 (minSamples 30)");
+	judge_error_counts(&r, &cfg99, 0, 0, 0, 0);
+	assert_int_equal(r.verdict, JUDGE_INCONCLUSIVE);
+	assert_true(isnan(r.canary) && r.p == 1);
+}
+
+/* One simulated comparison: `rate` requests a second, a share `weight` of
+ * them to the canary, each failing with stable_err or canary_err; the
+ * judge looks at the counts so far every second, for at most `seconds`.
+ * Returns the second of the first FAIL, or 0 when none. */
+static int simulate_counts(const struct judge_config *cfg, int rate, double weight, double stable_err,
+			   double canary_err, int seconds)
+{
+	uint64_t ns = 0, es = 0, nc = 0, ec = 0;
+	for (int t = 1; t <= seconds; t++) {
+		for (int i = 0; i < rate; i++) {
+			if (rng_uniform() <= weight) {
+				nc++;
+				ec += rng_uniform() <= canary_err;
+			} else {
+				ns++;
+				es += rng_uniform() <= stable_err;
+			}
+		}
+		struct judge_result r;
+		judge_error_counts(&r, cfg, ns, es, nc, ec);
+		if (r.verdict == JUDGE_FAIL)
+			return t;
+	}
+	return 0;
+}
+
+/* Thousands of healthy comparisons (identical error rates), each looked
+ * at every second for two minutes: the fraction ever failed stays within
+ * 1 - confidence, however many looks. The strictest case is maxIncrease 0. */
+static void test_analysis__judge_error_counts_false_alarms_bounded(void **state)
+{
+	const double rates[] = {0.01, 0.05};
+	const double tolerances[] = {0, 0.1};
+	for (size_t ti = 0; ti < 2; ti++)
+		for (size_t ri = 0; ri < 2; ri++) {
+			struct judge_config cfg = cfg99;
+			cfg.max_increase = tolerances[ti];
+			rng_state = 1000 + 10 * ti + ri;
+			int trials = 2000, alarms = 0;
+			for (int t = 0; t < trials; t++)
+				alarms += simulate_counts(&cfg, 50, 0.25, rates[ri], rates[ri], 120) > 0;
+			if (alarms > trials / 100)
+				fail_msg("error rate %g, maxIncrease %g: %d false alarms in %d (more than 1%%)",
+					 rates[ri], tolerances[ti], alarms, trials);
+		}
+}
+
+static int cmp_int(const void *a, const void *b)
+{
+	return *(const int *)a - *(const int *)b;
+}
+
+/* Power at 50 req/s with the canary at 25% against an error-free stable:
+ * +10%, +2% and +1% errors are all caught, and in half the trials by 1.5x
+ * the information bound (about 4 errors on the canary: 3.2 s, 16 s, 32 s),
+ * counted in simulated seconds (looks), not wall time. */
+static void test_analysis__judge_error_counts_catches_small_increases(void **state)
+{
+	const struct {
+		double err;
+		int bound_s;
+	} cases[] = {{0.10, 3}, {0.02, 16}, {0.01, 32}};
+	for (size_t k = 0; k < 3; k++) {
+		rng_state = 77 + k;
+		int when[200];
+		for (int t = 0; t < 200; t++) {
+			when[t] = simulate_counts(&cfg99, 50, 0.25, 0, cases[k].err, 600);
+			if (!when[t])
+				fail_msg("+%g%% errors not caught in 600 s (trial %d)", cases[k].err * 100, t);
+		}
+		qsort(when, 200, sizeof(int), cmp_int);
+		if (when[100] * 2 > cases[k].bound_s * 3)
+			fail_msg("+%g%% errors: median detection at look %d, bound %d s", cases[k].err * 100,
+				 when[100], cases[k].bound_s);
+	}
+}
+
+/* Latency over growing data looked at every second: alpha spent over the
+ * looks keeps the fraction of healthy comparisons ever failed within
+ * 1 - confidence; a +50% canary is still caught within 30 looks. */
+static void test_analysis__judge_latency_repeated_looks(void **state)
+{
+	enum { LOOKS = 30, PER_S = 50 };
+	static double s[LOOKS * PER_S], c[LOOKS * PER_S];
+	const double factors[] = {1, 1.5};
+	for (size_t f = 0; f < 2; f++) {
+		rng_state = 500 + f;
+		int trials = f ? 50 : 300, alarms = 0;
+		for (int t = 0; t < trials; t++) {
+			size_t ns = 0, nc = 0;
+			bool failed = false;
+			for (unsigned look = 1; look <= LOOKS && !failed; look++) {
+				for (int i = 0; i < PER_S; i++) {
+					if (rng_uniform() <= 0.25)
+						latencies(&c[nc++], 1, 10 * factors[f], 0);
+					else
+						latencies(&s[ns++], 1, 10, 0);
+				}
+				struct judge_config cfg = cfg98;
+				cfg.max_increase = 0;
+				cfg.look = look;
+				struct judge_result r;
+				judge_latency(&r, &cfg, s, ns, c, nc);
+				failed = r.verdict == JUDGE_FAIL;
+			}
+			alarms += failed;
+		}
+		if (f == 0 && alarms > trials * 2 / 100)
+			fail_msg("%d false alarms in %d healthy comparisons", alarms, trials);
+		if (f == 1 && alarms < trials)
+			fail_msg("a +50%% canary caught in only %d of %d", alarms, trials);
+	}
+}
+
 /* ------------------------------------------------------------------ */
 /* Measurements                                                       */
 
@@ -1283,6 +1464,11 @@ int main(void)
 		cmocka_unit_test(test_analysis__judge_latency_detects_moderate_regression),
 		cmocka_unit_test(test_analysis__judge_too_few_samples_is_inconclusive),
 		cmocka_unit_test(test_analysis__judge_error_rate),
+		cmocka_unit_test(test_analysis__judge_binomial_mixture_matches_integral),
+		cmocka_unit_test(test_analysis__judge_error_counts_few_errors_on_clean_stable),
+		cmocka_unit_test(test_analysis__judge_error_counts_false_alarms_bounded),
+		cmocka_unit_test(test_analysis__judge_error_counts_catches_small_increases),
+		cmocka_unit_test(test_analysis__judge_latency_repeated_looks),
 		cmocka_unit_test(test_analysis__measure_config_from_template_json),
 		cmocka_unit_test(test_analysis__measure_config_errors_name_metric_and_condition),
 		cmocka_unit_test(test_analysis__measure_success_condition_and_failure_limit),

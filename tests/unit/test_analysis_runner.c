@@ -521,7 +521,7 @@ static void test_analysis_runner__compare_judges_both_revisions(void **state)
 	size_t n = measurements(f, &ms);
 	assert_int_equal(n, 1);
 	assert_string_equal(ms[0].provider, "compare");
-	assert_string_equal(ms[0].query, "latency of revision 2 vs stable 1 over 30s");
+	assert_string_equal(ms[0].query, "latency of revision 2 vs stable 1 since the run began (at most 300s)");
 	store_measurement_list_free(ms, n);
 	analysis_run_stop(run);
 
@@ -531,6 +531,21 @@ static void test_analysis_runner__compare_judges_both_revisions(void **state)
 	assert_int_equal(analysis_run_phase(run), MEASURE_INCONCLUSIVE);
 	assert_non_null(strstr(analysis_run_reason(run), "no stable revision to compare with"));
 	assert_int_equal(f->canned.calls, 2);
+	analysis_run_stop(run);
+
+	/* error rates are judged as the window's counts: 5 errors on the
+	 * canary against none on stable is enough */
+	json_decref(f->canned.samples);
+	f->canned.samples = json_loads("{\"1\":{\"latencies\":[],\"errorRates\":[],\"requests\":300,\"errors\":0},"
+				       "\"2\":{\"latencies\":[],\"errorRates\":[],\"requests\":100,\"errors\":5}}",
+				       0, NULL);
+	put_template(f, "cmp-err", "  metrics:\n"
+				   "    - name: errors\n"
+				   "      provider: {compare: {metric: error-rate}}\n");
+	run = start(f, 6, 2, 1, "cmp-err", NULL, 0, false);
+	RUN_UNTIL(f, done(run), 5000);
+	assert_int_equal(analysis_run_phase(run), MEASURE_FAILED);
+	assert_non_null(strstr(analysis_run_reason(run), "canary 5 errors in 100 requests (5.0%) vs stable 0 in 300"));
 	analysis_run_stop(run);
 }
 
