@@ -397,6 +397,36 @@ void measure_record_release(struct measure_record *r)
 	r->number = NAN;
 }
 
+uint64_t measure_data_wait_ms(const struct measure_config *cfg)
+{
+	uint64_t w = MEASURE_DATA_WAIT_INTERVALS * cfg->interval_ms;
+	return cfg->initial_delay_ms + (w > MEASURE_DATA_WAIT_MIN_MS ? w : MEASURE_DATA_WAIT_MIN_MS);
+}
+
+bool measure_waits(struct buf *out, const struct measure_config *cfg, const struct measure_input *in,
+		   uint64_t elapsed_ms)
+{
+	uint64_t wait = measure_data_wait_ms(cfg), need = cfg->min_samples ? cfg->min_samples : 1;
+
+	if (elapsed_ms >= wait)
+		return false;
+	if (in->kind == MEASURE_IN_ERROR)
+		return false;
+	if (in->kind == MEASURE_IN_VALUE &&
+	    (!cfg->min_samples || in->samples == MEASURE_SAMPLES_UNKNOWN || in->samples >= cfg->min_samples))
+		return false;
+	buf_addf(out, "%s: waiting for data", cfg->name);
+	if (in->samples != MEASURE_SAMPLES_UNKNOWN)
+		buf_addf(out, ": %llu of %llu requests", (unsigned long long)in->samples,
+			 (unsigned long long)need);
+	if (in->kind == MEASURE_IN_NO_DATA && in->detail && *in->detail)
+		buf_addf(out, in->samples != MEASURE_SAMPLES_UNKNOWN ? " (%.*s)" : ": %.*s", DETAIL_MAX,
+			 in->detail);
+	buf_addf(out, ", %llus of %llus", (unsigned long long)(elapsed_ms / 1000),
+		 (unsigned long long)((wait + 999) / 1000));
+	return true;
+}
+
 enum measure_phase measure_run_stop(struct measure_run *run)
 {
 	if (run->phase == MEASURE_RUNNING)

@@ -46,6 +46,7 @@
 
 #include <jansson.h>
 
+#include "../core/buf.h"
 #include "../core/core.h"
 #include "expr.h"
 
@@ -124,7 +125,9 @@ struct measure_input {
 	enum measure_input_kind kind;
 	struct expr_value value; /* VALUE: the result; strings and arrays are borrowed */
 	uint64_t samples;        /* VALUE: requests behind it, checked against minSamples;
-				  * MEASURE_SAMPLES_UNKNOWN skips that check */
+				  * MEASURE_SAMPLES_UNKNOWN skips that check. NO_DATA: the
+				  * requests seen (0) when the provider counts them, else
+				  * MEASURE_SAMPLES_UNKNOWN; shown while the metric waits */
 	const char *detail;      /* optional: the provider's message (the error, why no data,
 				  * a judge's reason); shown in the record's reason, cut at 300 bytes */
 };
@@ -135,11 +138,13 @@ static inline struct measure_input measure_input_value(struct expr_value v, uint
 }
 static inline struct measure_input measure_input_error(const char *detail)
 {
-	return (struct measure_input){.kind = MEASURE_IN_ERROR, .detail = detail};
+	return (struct measure_input){.kind = MEASURE_IN_ERROR, .samples = MEASURE_SAMPLES_UNKNOWN,
+				      .detail = detail};
 }
 static inline struct measure_input measure_input_no_data(const char *detail)
 {
-	return (struct measure_input){.kind = MEASURE_IN_NO_DATA, .detail = detail};
+	return (struct measure_input){.kind = MEASURE_IN_NO_DATA, .samples = MEASURE_SAMPLES_UNKNOWN,
+				      .detail = detail};
 }
 
 /* A metric's run: counts of measurements by outcome. Plain data; copy freely. */
@@ -177,6 +182,41 @@ struct measure_record {
 int measure_fold(struct measure_record *out, struct measure_run *run, const struct measure_config *cfg,
 		 const struct measure_input *in);
 void measure_record_release(struct measure_record *r);
+
+/*
+ * Waiting for data (docs/analysis.md, "When a metric waits for data").
+ * A metric's window starts when the step's weight took effect; an answer
+ * taken before enough requests reached the revision is not a verdict on
+ * it. So an answer that is short of data — no data, or a value from fewer
+ * samples than minSamples — is not folded while the metric's data wait
+ * runs: the metric asks again at its next interval. The wait is
+ * initialDelay + max(MEASURE_DATA_WAIT_MIN_MS, MEASURE_DATA_WAIT_INTERVALS
+ * x interval) from the window's start; a short answer after it is folded,
+ * and noData decides it. No traffic at all therefore ends as noData says
+ * (inconclusive by default: the rollout pauses), never as a pass.
+ */
+#define MEASURE_DATA_WAIT_MIN_MS 10000
+#define MEASURE_DATA_WAIT_INTERVALS 3
+
+/* The data wait of a metric in ms, as above. */
+uint64_t measure_data_wait_ms(const struct measure_config *cfg);
+
+/*
+ * Whether the answer `in`, taken `elapsed_ms` after the window started,
+ * waits instead of being folded. When it does, returns true and appends
+ * what is awaited to out, e.g. "success-rate: waiting for data: 3 of 20
+ * requests (2s of 10s)"; otherwise returns false and leaves out alone.
+ */
+bool measure_waits(struct buf *out, const struct measure_config *cfg, const struct measure_input *in,
+		   uint64_t elapsed_ms);
+
+/*
+ * The count of a metric that measures until stopped (count 0, or interval
+ * alone) in an analysis that must end by itself: an analysis step, pre- or
+ * post-promotion. Only a background analysis measures until its rollout
+ * ends.
+ */
+#define MEASURE_FINITE_COUNT 5
 
 /*
  * Ends a run that measures until stopped (or is stopped early): a Running

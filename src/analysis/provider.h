@@ -52,6 +52,7 @@ struct provider_env {
 	const char *app;
 	int64_t revision;            /* under analysis */
 	int64_t stable;              /* the baseline for compare; 0 = none */
+	int64_t since_ms;            /* wall clock ms: the window's start (the weight change); 0 = none */
 };
 
 /* Where parse reports from: errors read 'metric "NAME": exec: ...'. */

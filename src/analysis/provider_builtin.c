@@ -1,7 +1,10 @@
 /*
  * builtin: a golden metric the data plane measures itself per revision
  * (success rate, error rate, latency percentiles, request rate), read from
- * its window stats through `struct analysis_metrics`.
+ * its window stats through `struct analysis_metrics`. A window never
+ * reaches back before the run's window start (env->since_ms, the weight
+ * change): it covers min(window, now - since), rounded up to whole seconds,
+ * since the data plane keeps one-second slots.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,8 +56,19 @@ static void builtin_describe(struct buf *out, const void *settings, const struct
 		 s->window_s);
 }
 
+/* The seconds to ask for: the window, or less when the window started later. */
+static unsigned window_now(const struct builtin_settings *s, const struct provider_env *env)
+{
+	if (env->since_ms <= 0)
+		return s->window_s;
+	int64_t elapsed = sw_wall_ms() - env->since_ms;
+	int64_t w = elapsed <= 0 ? 1 : (elapsed + 999) / 1000;
+	return w < (int64_t)s->window_s ? (unsigned)w : s->window_s;
+}
+
 struct builtin_call {
 	const struct builtin_settings *s;
+	unsigned window_s;       /* asked this time: window_now */
 	const struct provider_env *env;
 	uint64_t id;
 	provider_done_cb done;
@@ -90,8 +104,9 @@ static void builtin_stats(json_t *stats, const char *error, void *data)
 		json_t *v = json_object_get(series, fields[s->metric]);
 		if (!series || requests <= 0 || !json_is_number(v)) {
 			snprintf(detail, sizeof(detail), "no requests reached revision %lld in the last %us",
-				 (long long)c->env->revision, s->window_s);
+				 (long long)c->env->revision, c->window_s);
 			in = measure_input_no_data(detail);
+			in.samples = 0;
 		} else {
 			in = measure_input_value(expr_number(json_number_value(v)), (uint64_t)requests);
 		}
@@ -110,7 +125,8 @@ static struct provider_call *builtin_measure(struct measure_input *now, const vo
 	c->env = env;
 	c->done = done;
 	c->data = data;
-	c->id = env->metrics->stats(env->metrics->impl, s->window_s, builtin_stats, c);
+	c->window_s = window_now(s, env);
+	c->id = env->metrics->stats(env->metrics->impl, c->window_s, builtin_stats, c);
 	return (struct provider_call *)c;
 }
 

@@ -28,6 +28,8 @@ struct metric {
 	uv_timer_t timer;
 	bool timer_init;
 	struct provider_call *call;  /* the measurement in flight, or NULL */
+	bool waited;                 /* has waited for data: the event was sent */
+	bool waiting;                /* the run's reason is this metric's wait */
 };
 
 struct analysis_run {
@@ -136,6 +138,8 @@ static int metric_build(struct metric *m, const json_t *metric, const json_t *ar
 	measure_run_init(&m->counts);
 	if (measure_config_from_json(&m->cfg, metric, args, err) < 0)
 		return -1;
+	if (m->cfg.count == 0 && strcmp(run->kind, "background") != 0)
+		m->cfg.count = MEASURE_FINITE_COUNT;
 	m->prov = analysis_provider_find(m->cfg.provider_kind);
 	if (!m->prov)
 		return sw_errf(err, -1, "metric \"%s\": unknown provider \"%s\"", m->cfg.name,
@@ -265,6 +269,32 @@ static void run_update(struct analysis_run *run, bool notify)
 		run->r->cfg.on_phase(run->app, run->id, run->r->cfg.data);
 }
 
+/*
+ * An answer short of data while the metric's data wait runs (measure.h) is
+ * no measurement: nothing is stored or counted, the run's reason says what
+ * it waits for (`slipway status`), and the first wait of each metric is an
+ * event. Returns whether it waits.
+ */
+static bool wait_for_data(struct metric *m, const struct measure_input *in)
+{
+	struct analysis_run *run = m->run;
+	struct buf msg = BUF_INIT;
+	int64_t elapsed = sw_wall_ms() - run->env.since_ms;
+
+	if (!measure_waits(&msg, &m->cfg, in, elapsed < 0 ? 0 : (uint64_t)elapsed)) {
+		buf_release(&msg);
+		return false;
+	}
+	snprintf(run->reason, sizeof(run->reason), "%s/%s", m->template_name, buf_str(&msg));
+	m->waiting = true;
+	if (!m->waited) {
+		m->waited = true;
+		event(run, "Measurement", "run %lld %s/%s", (long long)run->id, m->template_name, buf_str(&msg));
+	}
+	buf_release(&msg);
+	return true;
+}
+
 /* Folds a provider's answer, stores the measurement, reports. */
 static void answered(struct metric *m, const struct measure_input *in)
 {
@@ -272,7 +302,11 @@ static void answered(struct metric *m, const struct measure_input *in)
 	struct measure_record rec;
 	struct sw_err err = {0};
 
-	if (!run->r || measure_fold(&rec, &m->counts, &m->cfg, in) < 0)
+	if (!run->r || m->counts.phase != MEASURE_RUNNING)
+		return;
+	if (wait_for_data(m, in))
+		return;
+	if (measure_fold(&rec, &m->counts, &m->cfg, in) < 0)
 		return;
 	struct store_measurement sm = {
 		.app = run->app,
@@ -290,6 +324,10 @@ static void answered(struct metric *m, const struct measure_input *in)
 	};
 	if (store_measurement_add(run->r->cfg.store, &sm, &err) < 0)
 		sw_warn("%s: cannot store a measurement: %s", run->app, err.msg);
+	if (m->waiting) { /* the data came */
+		m->waiting = false;
+		run->reason[0] = '\0';
+	}
 	if (m->counts.phase != MEASURE_RUNNING) {
 		snprintf(run->reason, sizeof(run->reason), "%s/%s: %s", m->template_name, m->cfg.name,
 			 rec.reason);
@@ -366,6 +404,7 @@ struct analysis_run *analysis_run_start(struct analysis_runner *r,
 		.app = run->app,
 		.revision = run->revision,
 		.stable = run->stable,
+		.since_ms = p->since_ms > 0 ? p->since_ms : sw_wall_ms(),
 	};
 	run->slot = r->nruns;
 	r->runs = xrealloc(r->runs, (r->nruns + 1) * sizeof(*r->runs));

@@ -98,6 +98,9 @@ struct analysis_run_params {
 	int64_t stable;              /* the baseline for compare; 0 = none */
 	const struct spec_analysis_ref *ref; /* templates and args; read during the call only */
 	bool resumed;                /* a run the last daemon started: count what it stored */
+	int64_t since_ms;            /* wall clock ms when the weight under judgement took effect
+				      * (the step's start): windows start there, and the data
+				      * wait counts from it; 0 = now */
 };
 
 /*
@@ -111,6 +114,15 @@ struct analysis_run_params {
  * already ended is not measured again. on_phase is not called from inside
  * this call; read the initial phase with analysis_run_phase. Every string
  * in p is copied.
+ *
+ * Windows start at p->since_ms: a builtin window never reaches back before
+ * it, and an answer short of data (no requests, fewer than minSamples) is
+ * no measurement until the metric's data wait from since_ms has passed
+ * (measure.h): the run stays Running and its reason says "golden/success-
+ * rate: waiting for data: 3 of 20 requests, 2s of 10s". A metric without a
+ * count (count 0, or interval alone) takes MEASURE_FINITE_COUNT
+ * measurements, except in a "background" run, which measures until it is
+ * stopped.
  */
 struct analysis_run *analysis_run_start(struct analysis_runner *r,
 					const struct analysis_run_params *p);

@@ -42,6 +42,14 @@ static void print_status(json_t *j)
 	printf("\nReady:      %lld/%lld\n", cli_jint(j, "ready"), cli_jint(j, "replicas"));
 	if (*cli_jstr(j, "listen"))
 		printf("Listen:     %s\n", cli_jstr(j, "listen"));
+	size_t i;
+	json_t *r;
+	json_array_foreach(json_object_get(json_object_get(j, "rollout"), "analysisRuns"), i, r) {
+		printf("Analysis:   %s run %lld: %s", cli_jstr(r, "kind"), cli_jint(r, "id"), cli_jstr(r, "phase"));
+		if (*cli_jstr(r, "reason"))
+			printf(": %s", cli_jstr(r, "reason"));
+		printf("\n");
+	}
 	if (json_array_size(json_object_get(j, "groups"))) {
 		printf("\nTraffic (last 10s):\n");
 		cli_print_groups(json_object_get(j, "groups"));

@@ -503,6 +503,7 @@ void engine_run_start(struct engine *e, struct engine_app *a, int64_t id,
 		.stable = a->st.stable,
 		.ref = ref,
 		.resumed = resumed,
+		.since_ms = a->st.step_ms,
 	};
 	r->run = analysis_run_start(e->runner, &p);
 	a->runs = xrealloc(a->runs, (a->nruns + 1) * sizeof(*a->runs));

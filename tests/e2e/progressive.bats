@@ -292,3 +292,138 @@ YAML
 	# the whole group was killed: no `sleep 27` keeps running
 	wait_for 5 eval '! pgrep -x -f "sleep 27"'
 }
+
+# ---- templates as users write them: no initialDelay, no inconclusiveLimit,
+# no pause before the analysis step (issue 9) ----
+
+readme_golden() { # the README's golden template, as written there
+	cat <<'YAML'
+---
+apiVersion: slipway/v1
+kind: AnalysisTemplate
+metadata: {name: golden}
+spec:
+  metrics:
+    - name: success-rate
+      interval: 1s
+      count: 5
+      minSamples: 20
+      successCondition: "result >= 0.99"
+      provider: {builtin: {metric: success-rate, window: 5s}}
+    - name: latency
+      interval: 5s
+      provider: {compare: {metric: latency, maxIncrease: 0.2}}
+YAML
+}
+
+argo_golden() { # as an Argo Rollouts user writes it
+	cat <<'YAML'
+---
+apiVersion: slipway/v1
+kind: AnalysisTemplate
+metadata: {name: golden}
+spec:
+  metrics:
+    - name: success-rate
+      interval: 1s
+      count: 4
+      failureLimit: 0
+      successCondition: "result >= 0.99"
+      provider: {builtin: {metric: success-rate}}
+YAML
+}
+
+NATURAL='    canary:
+      steps:
+        - setWeight: 20
+        - analysis: {templates: [golden]}'
+
+# settles APP SECONDS: waits until the rollout is Healthy, Degraded or
+# Paused and prints that phase.
+settles() {
+	local deadline=$((SECONDS + $2)) p
+	while [ $SECONDS -lt $deadline ]; do
+		p=$(field phase "$(status_json "$1")")
+		case "$p" in Healthy | Degraded | Paused) echo "$p"; return 0 ;; esac
+		sleep 0.2
+	done
+	echo "timed out"
+}
+
+# natural_app VERSION ENV_YAML TEMPLATE_FN: the app with the default
+# progressDeadline, as a user writes it
+natural_app() {
+	{ app "$1" "$2" "$NATURAL" | sed '/progressDeadline/d'; $3; }
+}
+
+# natural TEMPLATE_FN ENV_YAML: deploys v1, then v2 under steady load, and
+# leaves the phase v2's rollout settles in in $T/phase. (Not under `run`:
+# the load must stay this shell's job so that stop_load ends it.)
+natural() {
+	natural_app 1.0.0 "" "$1" > "$T/v1.yaml"
+	slipway apply -f "$T/v1.yaml" --wait >/dev/null
+	wait_for 10 curl -fsS "http://127.0.0.1:$LISTEN/"
+	start_load 90
+	natural_app 2.0.0 "$2" "$1" > "$T/v2.yaml"
+	slipway apply -f "$T/v2.yaml" >/dev/null
+	wait_for 15 eval '[ "$(weight_of 2)" = 20 ]'
+	settles hello 60 > "$T/phase"
+	stop_load
+	cat "$T/phase"
+	status_json hello
+}
+
+@test "README golden: a healthy canary under load is promoted to Healthy" {
+	start_daemon
+	natural readme_golden ""
+	[ "$(cat "$T/phase")" = Healthy ]
+	[[ "$(curl -fsS "http://127.0.0.1:$LISTEN/")" == *"2.0.0"* ]]
+}
+
+@test "Argo-style template: a healthy canary under load is promoted to Healthy" {
+	start_daemon
+	natural argo_golden ""
+	[ "$(cat "$T/phase")" = Healthy ]
+}
+
+@test "README golden: a canary with 10% errors under load is aborted" {
+	start_daemon
+	natural readme_golden "      HELLO_ERROR_RATE: \"0.1\""
+	[ "$(cat "$T/phase")" = Degraded ]
+	[[ "$(status_json hello)" == *"successCondition result >= 0.99 is false"* ]]
+}
+
+@test "Argo-style template: a canary with 10% errors under load is aborted" {
+	start_daemon
+	natural argo_golden "      HELLO_ERROR_RATE: \"0.1\""
+	[ "$(cat "$T/phase")" = Degraded ]
+}
+
+@test "README golden: without any traffic the rollout waits for data, then pauses on no data" {
+	start_daemon
+	natural_app 1.0.0 "" readme_golden > "$T/v1.yaml"
+	slipway apply -f "$T/v1.yaml" --wait
+	natural_app 2.0.0 "" readme_golden > "$T/v2.yaml"
+	slipway apply -f "$T/v2.yaml"
+	# while it waits, status and events say so
+	wait_for 15 eval 'slipway status hello | grep -q "waiting for data: 0 of 20 requests"'
+	run slipway events hello
+	[[ "$output" == *"golden/success-rate: waiting for data"* ]]
+	run settles hello 60
+	status_json hello
+	[ "$output" = Paused ]
+	[[ "$(status_json hello)" == *"no data"* ]]
+	[ "$(weight_of 2)" = 20 ]
+}
+
+@test "Argo-style template: without any traffic the rollout pauses on no data, never Healthy" {
+	start_daemon
+	natural_app 1.0.0 "" argo_golden > "$T/v1.yaml"
+	slipway apply -f "$T/v1.yaml" --wait
+	natural_app 2.0.0 "" argo_golden > "$T/v2.yaml"
+	slipway apply -f "$T/v2.yaml"
+	run settles hello 60
+	status_json hello
+	[ "$output" = Paused ]
+	[[ "$(status_json hello)" == *"no data"* ]]
+}

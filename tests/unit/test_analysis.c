@@ -1339,6 +1339,60 @@ static void test_analysis__measure_no_data_policies(void **state)
 	measure_config_release(&c);
 }
 
+/* "Not enough data yet" waits, bounded: the wait is initialDelay + max(10 s,
+ * 3 intervals) from the window's start; after it, noData decides. */
+static void test_analysis__measure_waits_for_data_until_the_bound(void **state)
+{
+	struct measure_config c;
+	struct buf b = BUF_INIT;
+
+	config(&c, "{\"minSamples\":20}");
+	assert_int_equal(measure_data_wait_ms(&c), 10000);
+	struct measure_input none = measure_input_no_data("no requests reached revision 2 in the last 1s");
+	none.samples = 0;
+	assert_true(measure_waits(&b, &c, &none, 3));
+	assert_string_equal(b.s, "success-rate: waiting for data: 0 of 20 requests (no requests reached "
+				 "revision 2 in the last 1s), 0s of 10s");
+	buf_reset(&b);
+	struct measure_input few = measure_input_value(expr_number(1), 12);
+	assert_true(measure_waits(&b, &c, &few, 2500));
+	assert_string_equal(b.s, "success-rate: waiting for data: 12 of 20 requests, 2s of 10s");
+	buf_reset(&b);
+	/* enough samples, an error, or a provider that cannot count: no wait */
+	struct measure_input enough = measure_input_value(expr_number(0.5), 20);
+	assert_false(measure_waits(&b, &c, &enough, 0));
+	struct measure_input err = measure_input_error("connection refused");
+	assert_false(measure_waits(&b, &c, &err, 0));
+	struct measure_input unknown = NUM(1);
+	assert_false(measure_waits(&b, &c, &unknown, 0));
+	/* a provider's own "no data" waits too, in its words */
+	struct measure_input judge = measure_input_no_data("too few samples to judge: canary 3, stable 40");
+	assert_true(measure_waits(&b, &c, &judge, 9999));
+	assert_string_equal(b.s, "success-rate: waiting for data: too few samples to judge: canary 3, "
+				 "stable 40, 9s of 10s");
+	buf_reset(&b);
+	/* the wait is over: the answer is folded and noData decides */
+	assert_false(measure_waits(&b, &c, &none, 10000));
+	assert_false(measure_waits(&b, &c, &few, 60000));
+	assert_int_equal(b.len, 0);
+	measure_config_release(&c);
+
+	/* without minSamples one request is enough */
+	config(&c, NULL);
+	struct measure_input one = measure_input_value(expr_number(1), 1);
+	assert_false(measure_waits(&b, &c, &one, 0));
+	assert_true(measure_waits(&b, &c, &none, 0));
+	measure_config_release(&c);
+
+	/* long intervals wait 3 of them, after initialDelay */
+	config(&c, "{\"interval\":\"5s\",\"initialDelay\":\"2s\"}");
+	assert_int_equal(measure_data_wait_ms(&c), 17000);
+	assert_true(measure_waits(&b, &c, &none, 16999));
+	assert_false(measure_waits(&b, &c, &none, 17000));
+	measure_config_release(&c);
+	buf_release(&b);
+}
+
 static void test_analysis__measure_analysis_phase(void **state)
 {
 	const struct {
@@ -1478,6 +1532,7 @@ int main(void)
 		cmocka_unit_test(test_analysis__measure_without_conditions),
 		cmocka_unit_test(test_analysis__measure_errors_and_consecutive_error_limit),
 		cmocka_unit_test(test_analysis__measure_no_data_policies),
+		cmocka_unit_test(test_analysis__measure_waits_for_data_until_the_bound),
 		cmocka_unit_test(test_analysis__measure_analysis_phase),
 		cmocka_unit_test(test_analysis__measure_json_round_trip),
 		cmocka_unit_test(test_analysis__measure_random_sequences_keep_invariants),

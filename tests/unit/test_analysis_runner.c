@@ -228,6 +228,8 @@ struct fx {
 	size_t nev;
 	int phases;                  /* on_phase calls */
 	bool in_start;
+	int64_t since_ms;            /* the weight change start() passes; 0 = now */
+	const char *kind;            /* start()'s run kind; NULL = "step" */
 	struct srv srv;
 	bool srv_on;
 };
@@ -361,11 +363,12 @@ static struct analysis_run *start(struct fx *f, int64_t id, int64_t revision, in
 	struct analysis_run_params p = {
 		.app = "hello",
 		.id = id,
-		.kind = "step",
+		.kind = f->kind ? f->kind : "step",
 		.revision = revision,
 		.stable = stable,
 		.ref = &ref,
 		.resumed = resumed,
+		.since_ms = f->since_ms,
 	};
 	f->in_start = true;
 	struct analysis_run *run = analysis_run_start(f->runner, &p);
@@ -475,8 +478,10 @@ static void test_analysis_runner__builtin_failure_no_data_and_errors(void **stat
 	assert_non_null(strstr(find_event(f, "AnalysisDone"), "step analysis run 1 of revision 2: Failed: golden/success-rate"));
 	analysis_run_stop(run);
 
-	/* no series of the revision: no data, inconclusive */
+	/* no series of the revision a minute after the weight change: the
+	 * data wait is over, no data, inconclusive */
 	set_stats(f, "{\"series\":[]}");
+	f->since_ms = sw_wall_ms() - 60000;
 	f->nev = 0;
 	run = start(f, 2, 2, 1, "golden", NULL, 0, false);
 	RUN_UNTIL(f, done(run), 5000);
@@ -490,6 +495,108 @@ static void test_analysis_runner__builtin_failure_no_data_and_errors(void **stat
 	RUN_UNTIL(f, done(run), 5000);
 	assert_int_equal(analysis_run_phase(run), MEASURE_ERROR);
 	assert_non_null(strstr(analysis_run_reason(run), "the proxy is not reachable"));
+	analysis_run_stop(run);
+}
+
+/* ---- waiting for data ---- */
+
+static size_t count_events(struct fx *f, const char *kind)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < f->nev; i++)
+		n += strcmp(f->ev[i].kind, kind) == 0;
+	return n;
+}
+
+/* Right after the weight change no request reached the canary: that is
+ * no verdict, the metric waits and judges the traffic once it came. */
+static void test_analysis_runner__no_data_right_after_the_weight_change_waits(void **state)
+{
+	struct fx *f = *state;
+	put_template(f, "golden", golden);
+	set_stats(f, "{\"series\":[]}");
+	struct analysis_run *run = start(f, 1, 2, 1, "golden", NULL, 0, false);
+	RUN_UNTIL(f, f->canned.calls >= 5, 5000);
+	assert_int_equal(analysis_run_phase(run), MEASURE_RUNNING);
+	assert_non_null(strstr(analysis_run_reason(run),
+			       "golden/success-rate: waiting for data: 0 of 1 requests (no requests reached "
+			       "revision 2 in the last 1s), 0s of 10s"));
+	assert_int_equal(count_measurements(f), 0); /* nothing stored, nothing counted */
+	assert_int_equal(count_events(f, "Measurement"), 1); /* the wait is told once */
+	assert_non_null(strstr(find_event(f, "Measurement"), "run 1 golden/success-rate: waiting for data"));
+	assert_int_equal(f->phases, 0);
+
+	set_stats(f, "{\"series\":[{\"app\":\"hello\",\"revision\":2,\"requests\":30,\"successRate\":1}]}");
+	RUN_UNTIL(f, done(run), 5000);
+	assert_int_equal(analysis_run_phase(run), MEASURE_SUCCESSFUL);
+	assert_int_equal(count_measurements(f), 3);
+	analysis_run_stop(run);
+}
+
+/* A broken canary is judged on its first real traffic, however late. */
+static void test_analysis_runner__too_few_samples_wait_then_a_failure_decides(void **state)
+{
+	struct fx *f = *state;
+	put_template(f, "golden", "  metrics:\n"
+				  "    - name: success-rate\n"
+				  "      interval: 20ms\n"
+				  "      count: 3\n"
+				  "      minSamples: 20\n"
+				  "      successCondition: \"result >= 0.99\"\n"
+				  "      provider: {builtin: {metric: success-rate, window: 10s}}\n");
+	set_stats(f, "{\"series\":[{\"app\":\"hello\",\"revision\":2,\"requests\":4,\"successRate\":0.75}]}");
+	struct analysis_run *run = start(f, 1, 2, 1, "golden", NULL, 0, false);
+	RUN_UNTIL(f, f->canned.calls >= 3, 5000);
+	assert_int_equal(analysis_run_phase(run), MEASURE_RUNNING);
+	assert_non_null(strstr(analysis_run_reason(run), "waiting for data: 4 of 20 requests, 0s of 10s"));
+	set_stats(f, "{\"series\":[{\"app\":\"hello\",\"revision\":2,\"requests\":40,\"successRate\":0.9}]}");
+	RUN_UNTIL(f, done(run), 5000);
+	assert_int_equal(analysis_run_phase(run), MEASURE_FAILED);
+	assert_int_equal(count_measurements(f), 1);
+	analysis_run_stop(run);
+}
+
+/* The wait is bounded: no traffic at all ends as noData says
+ * (inconclusive), never as a pass. */
+static void test_analysis_runner__no_traffic_at_all_is_inconclusive_after_the_wait(void **state)
+{
+	struct fx *f = *state;
+	put_template(f, "golden", golden);
+	set_stats(f, "{\"series\":[]}");
+	/* the weight changed 9.7 s ago: 0.3 s of the 10 s wait are left */
+	int64_t t0 = sw_wall_ms();
+	f->since_ms = t0 - 9700;
+	struct analysis_run *run = start(f, 1, 2, 1, "golden", NULL, 0, false);
+	RUN_UNTIL(f, done(run), 5000);
+	assert_true(sw_wall_ms() - t0 >= 300);
+	assert_int_equal(analysis_run_phase(run), MEASURE_INCONCLUSIVE);
+	assert_non_null(strstr(analysis_run_reason(run), "no data (no requests reached revision 2"));
+	assert_non_null(strstr(analysis_run_reason(run), "counted as inconclusive (noData: inconclusive)"));
+	assert_int_equal(count_measurements(f), 1);
+	analysis_run_stop(run);
+}
+
+/* A step must end by itself: a metric with an interval and no count takes
+ * MEASURE_FINITE_COUNT measurements there; a background one goes on. */
+static void test_analysis_runner__a_step_metric_without_count_ends(void **state)
+{
+	struct fx *f = *state;
+	put_template(f, "golden", "  metrics:\n"
+				  "    - name: success-rate\n"
+				  "      interval: 20ms\n"
+				  "      successCondition: \"result >= 0.99\"\n"
+				  "      provider: {builtin: {metric: success-rate}}\n");
+	set_stats(f, "{\"series\":[{\"app\":\"hello\",\"revision\":2,\"requests\":30,\"successRate\":1}]}");
+	struct analysis_run *run = start(f, 1, 2, 1, "golden", NULL, 0, false);
+	RUN_UNTIL(f, done(run), 5000);
+	assert_int_equal(analysis_run_phase(run), MEASURE_SUCCESSFUL);
+	assert_int_equal(count_measurements(f), MEASURE_FINITE_COUNT);
+	analysis_run_stop(run);
+
+	f->kind = "background";
+	run = start(f, 2, 2, 1, "golden", NULL, 0, false);
+	RUN_UNTIL(f, count_measurements(f) >= 2 * MEASURE_FINITE_COUNT + 2, 5000);
+	assert_int_equal(analysis_run_phase(run), MEASURE_RUNNING);
 	analysis_run_stop(run);
 }
 
@@ -526,6 +633,7 @@ static void test_analysis_runner__compare_judges_both_revisions(void **state)
 	analysis_run_stop(run);
 
 	/* without a stable revision there is nothing to compare: no data */
+	f->since_ms = sw_wall_ms() - 60000;
 	run = start(f, 5, 2, 0, "cmp", NULL, 0, false);
 	RUN_UNTIL(f, done(run), 5000);
 	assert_int_equal(analysis_run_phase(run), MEASURE_INCONCLUSIVE);
@@ -899,6 +1007,10 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_analysis_runner__builtin_measures_stores_and_succeeds, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_analysis_runner__builtin_failure_no_data_and_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_analysis_runner__no_data_right_after_the_weight_change_waits, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_analysis_runner__too_few_samples_wait_then_a_failure_decides, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_analysis_runner__no_traffic_at_all_is_inconclusive_after_the_wait, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_analysis_runner__a_step_metric_without_count_ends, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_analysis_runner__compare_judges_both_revisions, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_analysis_runner__exec_output_and_exit_status, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_analysis_runner__exec_timeout_kills_the_group_and_records_at_once, setup, teardown),
