@@ -157,6 +157,21 @@ int engine_app_save(struct engine *e, struct engine_app *a, struct sw_err *err)
 	return r;
 }
 
+/*
+ * How long a store call waits for another writer's lock. A use case (an
+ * operator is waiting for its answer) waits up to 5 s and then says so;
+ * the engine's own writes (events, instance rows, rollout state) wait a
+ * quarter of a second and are logged and retried by the next change, so
+ * a database locked from outside never stalls the loop for long.
+ */
+#define STORE_WAIT_USER_MS 5000
+#define STORE_WAIT_BACKGROUND_MS 250
+
+void engine_store_wait(struct engine *e, bool user)
+{
+	store_set_busy_timeout(e->cfg.store, user ? STORE_WAIT_USER_MS : STORE_WAIT_BACKGROUND_MS);
+}
+
 /* ---- events ---- */
 
 void engine_event(struct engine *e, const char *app, const char *kind, const char *actor,
@@ -953,6 +968,7 @@ int engine_start(struct engine *e, const struct engine_parts *parts, struct sw_e
 	e->rt = parts->rt;
 	e->runner = parts->runner;
 	e->traffic = parts->traffic;
+	engine_store_wait(e, false);
 	if (engine_load(e, err) < 0)
 		return -1;
 	size_t it = 0;

@@ -54,6 +54,9 @@ struct engine_app *engine_app_add(struct engine *e, const char *name);
 void engine_app_free(struct engine *e, struct engine_app *a);
 /* Persists a's rollout state. */
 int engine_app_save(struct engine *e, struct engine_app *a, struct sw_err *err);
+/* Sets the store's lock wait for a use case (true) or the engine's own
+ * writes (false). */
+void engine_store_wait(struct engine *e, bool user);
 /* Hands an event already stored to the subscribers. */
 void engine_notify(struct engine *e, const struct engine_event *ev);
 /* Marks a for reconcile on the next loop iteration. */

@@ -30,7 +30,7 @@ static bool token_name_ok(const char *s)
 	return true;
 }
 
-int engine_token_create(struct engine *e, const char *name, const char *role, const char *actor,
+static int do_token_create(struct engine *e, const char *name, const char *role, const char *actor,
 			char out_token[68], struct sw_err *err)
 {
 	unsigned char raw[32];
@@ -69,7 +69,7 @@ out:
 	return r;
 }
 
-int engine_token_revoke(struct engine *e, const char *name, const char *actor, struct sw_err *err)
+static int do_token_revoke(struct engine *e, const char *name, const char *actor, struct sw_err *err)
 {
 	int r = store_token_delete(e->cfg.store, name, err);
 	if (r == 0)
@@ -102,5 +102,22 @@ int engine_token_check(struct engine *e, const char *token, char *name, size_t n
 	r = 0;
 out:
 	store_token_release(&t);
+	return r;
+}
+
+int engine_token_create(struct engine *e, const char *name, const char *role, const char *actor,
+			char out_token[68], struct sw_err *err)
+{
+	engine_store_wait(e, true);
+	int r = do_token_create(e, name, role, actor, out_token, err);
+	engine_store_wait(e, false);
+	return r;
+}
+
+int engine_token_revoke(struct engine *e, const char *name, const char *actor, struct sw_err *err)
+{
+	engine_store_wait(e, true);
+	int r = do_token_revoke(e, name, actor, err);
+	engine_store_wait(e, false);
 	return r;
 }

@@ -227,7 +227,7 @@ out:
 	return r;
 }
 
-int engine_apply(struct engine *e, const struct engine_doc *docs, size_t ndocs, const char *actor,
+static int do_apply(struct engine *e, const struct engine_doc *docs, size_t ndocs, const char *actor,
 		 struct engine_results *out, struct sw_err *err)
 {
 	struct pending *pend = NULL;
@@ -308,7 +308,7 @@ static struct engine_app *find(struct engine *e, const char *name, struct sw_err
 	return a;
 }
 
-int engine_rollback(struct engine *e, const char *app, int64_t to, const char *actor,
+static int do_rollback(struct engine *e, const char *app, int64_t to, const char *actor,
 		    int64_t *out_revision, bool *unchanged, struct sw_err *err)
 {
 	struct engine_app *a = find(e, app, err);
@@ -342,7 +342,7 @@ int engine_rollback(struct engine *e, const char *app, int64_t to, const char *a
 	return r;
 }
 
-int engine_delete(struct engine *e, const char *app, const char *actor, size_t *stopping,
+static int do_delete(struct engine *e, const char *app, const char *actor, size_t *stopping,
 		  struct sw_err *err)
 {
 	struct engine_app *a = find(e, app, err);
@@ -386,7 +386,7 @@ static int64_t undo_target(struct engine *e, struct engine_app *a)
 	return 0;
 }
 
-int engine_rollout(struct engine *e, const char *app, enum engine_rollout_cmd cmd, bool full,
+static int do_rollout(struct engine *e, const char *app, enum engine_rollout_cmd cmd, bool full,
 		   const char *actor, struct sw_err *err)
 {
 	struct engine_app *a = find(e, app, err);
@@ -426,4 +426,40 @@ int engine_rollout(struct engine *e, const char *app, enum engine_rollout_cmd cm
 	snprintf(kind, sizeof(kind), "Rollout%c%s", name[0] - 'a' + 'A', name + 1);
 	engine_event(e, a->name, kind, actor, "%s%s", name, full ? " --full" : "");
 	return 0;
+}
+
+int engine_apply(struct engine *e, const struct engine_doc *docs, size_t ndocs, const char *actor,
+		 struct engine_results *out, struct sw_err *err)
+{
+	engine_store_wait(e, true);
+	int r = do_apply(e, docs, ndocs, actor, out, err);
+	engine_store_wait(e, false);
+	return r;
+}
+
+int engine_rollback(struct engine *e, const char *app, int64_t to, const char *actor,
+		    int64_t *out_revision, bool *unchanged, struct sw_err *err)
+{
+	engine_store_wait(e, true);
+	int r = do_rollback(e, app, to, actor, out_revision, unchanged, err);
+	engine_store_wait(e, false);
+	return r;
+}
+
+int engine_delete(struct engine *e, const char *app, const char *actor, size_t *stopping,
+		  struct sw_err *err)
+{
+	engine_store_wait(e, true);
+	int r = do_delete(e, app, actor, stopping, err);
+	engine_store_wait(e, false);
+	return r;
+}
+
+int engine_rollout(struct engine *e, const char *app, enum engine_rollout_cmd cmd, bool full,
+		   const char *actor, struct sw_err *err)
+{
+	engine_store_wait(e, true);
+	int r = do_rollout(e, app, cmd, full, actor, err);
+	engine_store_wait(e, false);
+	return r;
 }
