@@ -132,3 +132,20 @@ reason() { field reason "$(status_json "$1")"; }
 	wait_for 60 app_ready_at hello-rolling 2 3
 	[[ "$(curl -fsS "http://127.0.0.1:$LISTEN/")" == *"2.0.0"* ]]
 }
+
+# Argo's example, as its users wrote it: the canary's analysis step runs
+# both templates (random-fail fails about one rollout in nine, as in Argo),
+# so the rollout ends Healthy on green or Degraded back on blue — never
+# stuck — and every measurement is recorded.
+@test "example: argo-analysis-step.yaml judges green through its analysis step and ends" {
+	f=$(example argo-analysis-step.yaml)
+	start_daemon
+	slipway apply -f "$f" --wait
+	sed -i 's/^  version: blue$/  version: green/' "$f"
+	slipway apply -f "$f"
+	wait_for 120 eval 'phase_is rollout-analysis-step Degraded || { phase_is rollout-analysis-step Healthy && [ "$(field revision "$(status_json rollout-analysis-step)")" = 2 ] && [ "$(field stableRevision "$(status_json rollout-analysis-step)")" = 2 ]; }'
+	run slipway analysis rollout-analysis-step
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"random-fail"* ]]
+	if phase_is rollout-analysis-step Healthy; then [[ "$output" == *"always-pass"* ]]; fi
+}
