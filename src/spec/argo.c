@@ -487,7 +487,9 @@ static void add_doc(struct spec_argo *imp, json_t *doc)
 	imp->docs = xrealloc(imp->docs, (imp->ndocs + 1) * sizeof(json_t *));
 	imp->names = xrealloc(imp->names, (imp->ndocs + 1) * sizeof(char *));
 	imp->docs[imp->ndocs] = doc;
-	imp->names[imp->ndocs++] = pathf("%s-%s", strcmp(kind, "App") == 0 ? "app" : "template", name);
+	/* a document without a name was warned about; its file still needs one */
+	imp->names[imp->ndocs++] = pathf("%s-%s", kind && strcmp(kind, "App") == 0 ? "app" : "template",
+					 name ? name : "unnamed");
 }
 
 int spec_argo_add(struct spec_argo *imp, const char *text, size_t len, const char *file, struct sw_err *err)
@@ -560,11 +562,31 @@ void spec_argo_release(struct spec_argo *imp)
 
 static void emit(struct buf *b, const json_t *v, int indent, bool in_seq);
 
+/* A scalar as a JSON value, which is YAML too; what JSON cannot write (a
+ * NaN) is null. */
 static void emit_scalar(struct buf *b, const json_t *v)
 {
-	char *s = json_dumps(v, JSON_ENCODE_ANY);
-	buf_adds(b, s);
+	char *s = v ? json_dumps(v, JSON_ENCODE_ANY) : NULL;
+	buf_adds(b, s ? s : "null");
 	free(s);
+}
+
+/* A key: plain when it is a plain word (every key a document of ours
+ * has), else quoted as a JSON string, so any key the input held reads back. */
+static void emit_key(struct buf *b, const char *key)
+{
+	bool plain = (key[0] >= 'a' && key[0] <= 'z') || (key[0] >= 'A' && key[0] <= 'Z') || key[0] == '_';
+	for (const char *p = key; plain && *p; p++)
+		plain = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+			*p == '_' || *p == '-' || *p == '.';
+	if (plain) {
+		buf_adds(b, key);
+	} else {
+		json_t *k = json_string(key);
+		emit_scalar(b, k);
+		json_decref(k);
+	}
+	buf_addc(b, ':');
 }
 
 static void emit(struct buf *b, const json_t *v, int indent, bool in_seq)
@@ -578,7 +600,7 @@ static void emit(struct buf *b, const json_t *v, int indent, bool in_seq)
 			if (!(first && in_seq))
 				buf_addf(b, "%*s", indent, "");
 			first = false;
-			buf_addf(b, "%s:", key);
+			emit_key(b, key);
 			if ((json_is_object(val) && json_object_size(val)) || (json_is_array(val) && json_array_size(val))) {
 				buf_addc(b, '\n');
 				emit(b, val, indent + 2, false);

@@ -110,20 +110,24 @@ static struct snode *ybuild_node(struct ybuild *b, enum snode_type type, const s
 }
 
 /*
- * A token's text, read through an iterator: fy_token_get_text caches the
- * text in the token, and libfyaml 0.7.12 leaks that cache when a later
- * syntax error abandons the token (found by fuzz_spec).
+ * A token's text, read chunk by chunk through an iterator: fy_token_get_text
+ * caches the text in the token, and libfyaml 0.7.12 leaks that cache when a
+ * later syntax error abandons the token (found by fuzz_spec); and its
+ * fy_token_iter_read copies only the last chunk of a scalar that needed
+ * decoding (escapes, '' in single quotes, folded and multi-line scalars),
+ * leaving stale bytes before it (found by fuzz_argo). Chunks are appended
+ * one after the other as the iterator hands them out.
  */
 static void token_text(struct fy_token *tok, struct buf *out)
 {
 	struct fy_token_iter *it = tok ? fy_token_iter_create(tok) : NULL;
-	char chunk[4096];
-	ssize_t r;
+	const struct fy_iter_chunk *c = NULL;
+	int err = 0;
 
 	if (!it)
 		return;
-	while ((r = fy_token_iter_read(it, chunk, sizeof(chunk))) > 0)
-		buf_add(out, chunk, (size_t)r);
+	while ((c = fy_token_iter_chunk_next(it, c, &err)))
+		buf_add(out, c->str, c->len);
 	fy_token_iter_destroy(it);
 }
 

@@ -1079,6 +1079,33 @@ static void test_spec__argo_spellings(void **state)
 		"app.yaml:7:87: clusterScope must be true or false, got \"1\"");
 }
 
+/* Every YAML scalar form decodes to the spec's value (libfyaml's iterator
+ * read copied only the last chunk of a decoded scalar). */
+static void test_spec__yaml_scalar_forms_decode_exactly(void **state)
+{
+	const char *yaml =
+		"apiVersion: slipway/v1\nkind: App\nmetadata: {name: esc}\nspec:\n  version: \"1.0.0\"\n"
+		"  run:\n    command: [\"/bin/true\"]\n    env:\n"
+		"      A: 'it''s fine'\n      B: \"a\\tb\\u00e9c\"\n"
+		"      C: |\n        line one\n        line two\n"
+		"      D: >\n        folded\n        text\n"
+		"      E: plain\n        multi line\n";
+	static const char *const want[][2] = {
+		{"A", "it's fine"}, {"B", "a\tb\xc3\xa9" "c"}, {"C", "line one\nline two\n"},
+		{"D", "folded text\n"}, {"E", "plain multi line"},
+	};
+	struct spec_set set = {0};
+	struct sw_err err = {0};
+	if (spec_parse_text(&set, yaml, strlen(yaml), "esc.yaml", &err) != 0)
+		fail_msg("%s", err.msg);
+	assert_int_equal(set.apps[0]->nenv, 5);
+	for (size_t i = 0; i < 5; i++) {
+		assert_string_equal(set.apps[0]->env[i].name, want[i][0]);
+		assert_string_equal(set.apps[0]->env[i].value, want[i][1]);
+	}
+	spec_set_release(&set);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1103,6 +1130,7 @@ int main(void)
 		cmocka_unit_test(test_spec__example_documents_parse),
 		cmocka_unit_test(test_spec__fuzz_corpus_replays),
 		cmocka_unit_test(test_spec__registered_kind_parses_with_its_table),
+		cmocka_unit_test(test_spec__yaml_scalar_forms_decode_exactly),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
