@@ -826,6 +826,136 @@ static const struct spec_field strategy_fields[] = {
 
 static const struct spec_table strategy_table = {strategy_fields, offsetof(struct spec_strategy, kind), 0, NULL, NULL};
 
+/* ---- hooks: jobs around a rollout (docs/hooks.md) */
+
+const char *spec_hook_kind_name(enum spec_hook_kind k)
+{
+	switch (k) {
+	case SPEC_HOOK_PRE_DEPLOY: return "preDeploy";
+	case SPEC_HOOK_POST_DEPLOY: return "postDeploy";
+	case SPEC_HOOK_ON_ABORT: return "onAbort";
+	case SPEC_HOOK_KINDS: break;
+	}
+	return "preDeploy";
+}
+
+/* command: an argv list, or one string run by /bin/sh -c. */
+static int parse_hook_command(struct spec_pctx *c, const struct snode *n, void *base, const struct spec_field *f)
+{
+	if (n->type != SN_SCALAR)
+		return spec_t_argv.parse(c, n, base, f);
+	char ***argv = SPEC_AT(base, f->off, char **);
+	size_t *argc = SPEC_AT(base, f->off2, size_t);
+	int rc;
+	if (n->len == 0)
+		return spec_perr(c, n, "%s must not be empty", spec_subject(c));
+	if ((rc = spec_check_vars(c, n, n->text)) < 0)
+		return rc;
+	*argv = xcalloc(4, sizeof(char *));
+	(*argv)[0] = xstrdup("/bin/sh");
+	(*argv)[1] = xstrdup("-c");
+	(*argv)[2] = xstrdup(n->text);
+	*argc = 3;
+	return 0;
+}
+
+/* emitted as the argv it became */
+static json_t *emit_hook_command(const void *base, const struct spec_field *f)
+{
+	return spec_t_argv.emit(base, f);
+}
+
+static const struct spec_ftype t_hook_command = {parse_hook_command, emit_hook_command, spec_free_argv};
+
+static const char *const migration_kinds[] = {"none", "expand", "contract", NULL};
+
+static const struct spec_field migration_fields[] = {
+	{"compatibility", &spec_t_enum, offsetof(struct spec_hook, migration), SPEC_F_REQUIRED, 0, migration_kinds, 0},
+	{NULL, NULL, 0, 0, 0, NULL, 0},
+};
+
+static const struct spec_table migration_table = {migration_fields, -1, 0, NULL, NULL};
+
+static json_t *emit_migration(const void *base, const struct spec_field *f)
+{
+	const struct spec_hook *h = base;
+	if (h->migration == SPEC_MIGRATION_NONE)
+		return json_null();
+	return json_pack("{s:s}", "compatibility", migration_kinds[h->migration]);
+}
+
+static const struct spec_ftype t_migration = {spec_parse_sub, emit_migration, NULL};
+
+static void hook_init(void *elem)
+{
+	struct spec_hook *h = elem;
+	h->timeout_ms = 5 * 60 * 1000;
+}
+
+static const struct spec_range r_retries = {0, 100};
+
+#define HOOK_COMMON_ROWS                                                                                  \
+	{"name", &spec_t_str, offsetof(struct spec_hook, name), SPEC_F_REQUIRED, 0, v_dns_label, 0},        \
+	{"command", &t_hook_command, offsetof(struct spec_hook, command), SPEC_F_REQUIRED | SPEC_F_NONEMPTY | \
+	 SPEC_F_VARS, 0, NULL, offsetof(struct spec_hook, argc)},                                           \
+	{"env", &t_env, offsetof(struct spec_hook, env), SPEC_F_VARS, 0, &env_item_table,                   \
+	 offsetof(struct spec_hook, nenv)},                                                                 \
+	{"timeout", &spec_t_dur, offsetof(struct spec_hook, timeout_ms), 0, 0, &r_dur_positive, 0},        \
+	{"retries", &spec_t_u32, offsetof(struct spec_hook, retries), 0, 0, &r_retries, 0}
+
+static const struct spec_field pre_hook_fields[] = {
+	HOOK_COMMON_ROWS,
+	{"migration", &t_migration, 0, 0, 0, &migration_table, 0},
+	{NULL, NULL, 0, 0, 0, NULL, 0},
+};
+
+static const struct spec_field hook_fields[] = {
+	HOOK_COMMON_ROWS,
+	{NULL, NULL, 0, 0, 0, NULL, 0},
+};
+
+static const struct spec_table pre_hook_table = {pre_hook_fields, -1, sizeof(struct spec_hook), hook_init, NULL};
+static const struct spec_table hook_table = {hook_fields, -1, sizeof(struct spec_hook), hook_init, NULL};
+
+static int check_hooks(struct spec_pctx *c, const struct snode *map, void *base)
+{
+	static const char *const keys[] = {"preDeploy", "postDeploy", "onAbort"};
+	struct spec_hooks *hs = base;
+	for (int k = 0; k < SPEC_HOOK_KINDS; k++) {
+		size_t old = spec_path_push(c, keys[k]);
+		int rc = spec_unique_names(c, snode_get(map, keys[k]), hs->list[k], hs->n[k],
+					   sizeof(struct spec_hook), offsetof(struct spec_hook, name), "name");
+		spec_path_pop(c, old);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+static const struct spec_field hooks_fields[] = {
+	{"preDeploy", &spec_t_list, offsetof(struct spec_hooks, list[SPEC_HOOK_PRE_DEPLOY]), 0, 0, &pre_hook_table,
+	 offsetof(struct spec_hooks, n[SPEC_HOOK_PRE_DEPLOY])},
+	{"postDeploy", &spec_t_list, offsetof(struct spec_hooks, list[SPEC_HOOK_POST_DEPLOY]), 0, 0, &hook_table,
+	 offsetof(struct spec_hooks, n[SPEC_HOOK_POST_DEPLOY])},
+	{"onAbort", &spec_t_list, offsetof(struct spec_hooks, list[SPEC_HOOK_ON_ABORT]), 0, 0, &hook_table,
+	 offsetof(struct spec_hooks, n[SPEC_HOOK_ON_ABORT])},
+	{NULL, NULL, 0, 0, 0, NULL, 0},
+};
+
+static const struct spec_table hooks_table = {hooks_fields, -1, 0, NULL, check_hooks};
+
+/* Nothing when there are no hooks, so that the canonical text (and the
+ * content hash) of an app without hooks is what it was before hooks. */
+static json_t *emit_hooks(const void *base, const struct spec_field *f)
+{
+	const struct spec_hooks *hs = SPEC_CAT(base, f->off, struct spec_hooks);
+	if (!hs->n[0] && !hs->n[1] && !hs->n[2])
+		return NULL;
+	return spec_table_emit(f->arg, hs);
+}
+
+static const struct spec_ftype t_hooks = {spec_parse_sub, emit_hooks, spec_free_sub};
+
 /* ---- spec and the document */
 
 static const struct spec_field app_spec_fields[] = {
@@ -838,6 +968,7 @@ static const struct spec_field app_spec_fields[] = {
 	{"progressDeadline", &spec_t_dur, offsetof(struct spec_app, progress_deadline_ms), 0, 0, &r_dur_positive, 0},
 	{"route", &spec_t_sub, 0, 0, 0, &route_table, 0},
 	{"strategy", &spec_t_sub, offsetof(struct spec_app, strategy), 0, 0, &strategy_table, 0},
+	{"hooks", &t_hooks, offsetof(struct spec_app, hooks), 0, 0, &hooks_table, 0},
 	{NULL, NULL, 0, 0, 0, NULL, 0},
 };
 

@@ -116,6 +116,40 @@ struct spec_strategy {
 	uint64_t scale_down_delay_ms; /* default 30s */
 };
 
+/* spec.hooks: jobs run around a rollout (docs/hooks.md). */
+enum spec_migration {
+	SPEC_MIGRATION_NONE = 0,
+	SPEC_MIGRATION_EXPAND,      /* the stable revision still works with the new schema */
+	SPEC_MIGRATION_CONTRACT,    /* it does not: an abort freezes instead of rolling back */
+};
+
+struct spec_hook {
+	char *name;                 /* required, a DNS label, unique in its list */
+	char **command;             /* argv, NULL-terminated; a string becomes
+				     * ["/bin/sh", "-c", string] */
+	size_t argc;
+	struct spec_env *env;       /* over the revision's run.env */
+	size_t nenv;
+	uint64_t timeout_ms;        /* per attempt; default 5m; then the group is killed */
+	uint32_t retries;           /* attempts after the first; default 0 */
+	int migration;              /* enum spec_migration; preDeploy only */
+};
+
+enum spec_hook_kind {
+	SPEC_HOOK_PRE_DEPLOY,       /* before any new instance starts */
+	SPEC_HOOK_POST_DEPLOY,      /* once the revision is Healthy */
+	SPEC_HOOK_ON_ABORT,         /* after the rollout of the revision was aborted */
+	SPEC_HOOK_KINDS,
+};
+
+/* "preDeploy", "postDeploy", "onAbort" */
+const char *spec_hook_kind_name(enum spec_hook_kind k);
+
+struct spec_hooks {
+	struct spec_hook *list[SPEC_HOOK_KINDS]; /* in document order */
+	size_t n[SPEC_HOOK_KINDS];
+};
+
 struct spec_app {
 	int refs;                /* spec_app_ref / spec_app_unref */
 	char *name;              /* metadata.name: [a-z0-9]([-a-z0-9]*[a-z0-9])?, <= 63 */
@@ -138,6 +172,7 @@ struct spec_app {
 	struct spec_header_match *header_routes; /* route.headerRoutes (issue 3) */
 	size_t nheader_routes;
 	struct spec_strategy strategy;
+	struct spec_hooks hooks;
 	char *source;            /* "file:line:col" of the document, for messages */
 };
 
