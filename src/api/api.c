@@ -507,7 +507,9 @@ static void h_rollout_action(const struct http_req *req, struct http_resp *resp,
 	json_t *body = body_object(req, resp, false, &bad);
 	if (bad)
 		return;
-	bool full = json_is_true(json_object_get(body, "full"));
+	/* "force" (abort --force) travels as the command's flag, like "full" */
+	bool full = json_is_true(json_object_get(body, "full")) ||
+		    json_is_true(json_object_get(body, "force"));
 	json_decref(body);
 	int r = engine_rollout(v->e, a->name, (enum engine_rollout_cmd)cmd, full, req->actor, &err);
 	if (r < 0) {

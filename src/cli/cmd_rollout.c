@@ -7,7 +7,7 @@
 #include "core/buf.h"
 
 struct rollout_opts {
-	bool full, watch, json;
+	bool full, force, watch, json;
 };
 
 static const struct sw_opt options[] = {
@@ -16,6 +16,8 @@ static const struct sw_opt options[] = {
 	 .help = "status: one line a second until the rollout ends"},
 	{.name = "full", .kind = SW_OPT_FLAG, .offset = SW_OPT_AT(struct rollout_opts, full, bool),
 	 .help = "promote: skip the remaining steps and analysis"},
+	{.name = "force", .kind = SW_OPT_FLAG, .offset = SW_OPT_AT(struct rollout_opts, force, bool),
+	 .help = "abort: roll back even after a contract migration (a Frozen rollout)"},
 	CLI_OPT_JSON(struct rollout_opts),
 	{0},
 };
@@ -89,7 +91,7 @@ static int operate(struct cli *c, const struct rollout_opts *o, const char *acti
 		   const char *app)
 {
 	struct buf path = BUF_INIT;
-	json_t *j = NULL, *body = json_pack("{s:b}", "full", o->full);
+	json_t *j = NULL, *body = json_pack("{s:b, s:b}", "full", o->full, "force", o->force);
 	buf_addf(&path, "/v1/apps/%s/rollout/%s", app, action);
 	int r = cli_call(c, "POST", path.s, body, &j);
 	json_decref(body);
@@ -118,8 +120,9 @@ static int status(struct cli *c, const struct rollout_opts *o, const char *app)
 			break;
 		}
 		const char *phase = cli_jstr(j, "phase");
-		bool end = strcmp(phase, "Healthy") == 0 || strcmp(phase, "Degraded") == 0;
-		r = strcmp(phase, "Degraded") == 0 ? 1 : 0;
+		bool end = strcmp(phase, "Healthy") == 0 || strcmp(phase, "Degraded") == 0 ||
+			   strcmp(phase, "Frozen") == 0;
+		r = strcmp(phase, "Healthy") == 0 ? 0 : 1;
 		if (o->json) {
 			cli_json_print_line(j);
 			fflush(stdout);
@@ -166,8 +169,10 @@ const struct cli_command cli_cmd_rollout = {
 		.opts = options,
 		.help = "Operates a rollout. status shows the step, weights, per-revision traffic\n"
 			"and analysis (--watch: one line a second until it ends; exit 0 when\n"
-			"Healthy, 1 when Degraded). promote takes the next step now (--full: skip\n"
-			"the remaining steps and analysis); abort sends all traffic back to stable;\n"
+			"Healthy, 1 when Degraded or Frozen). promote takes the next step now (--full:\n"
+			"skip the remaining steps and analysis); abort sends all traffic back to\n"
+			"stable, except after a contract migration, when it freezes the rollout\n"
+			"(--force: roll back anyway);\n"
 			"pause and resume hold and continue; retry re-runs an aborted rollout; undo\n"
 			"goes back to the previous revision at once, without steps or analysis.",
 	},

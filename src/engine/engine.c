@@ -73,6 +73,7 @@ static void runs_free(struct engine_app *a)
 	free(a->runs);
 	a->runs = NULL;
 	a->nruns = 0;
+	engine_hooks_free(a);
 }
 
 void engine_app_free(struct engine *e, struct engine_app *a)
@@ -620,6 +621,7 @@ static int app_params(struct engine *e, struct engine_app *a, struct rollout_par
 			p->max_surge = 1;
 		p->progress_deadline_ms = want->progress_deadline_ms;
 		p->strategy = &want->strategy;
+		p->hooks = &want->hooks;
 	}
 	if (stable)
 		p->stable_replicas = stable->replicas;
@@ -682,14 +684,15 @@ static void reconcile_app(struct engine *e, struct engine_app *a)
 			.created_ms = m->created_ms,
 		};
 	}
-	struct rollout_run_status *rs = xcalloc(a->nruns + 1, sizeof(*rs));
+	struct rollout_run_status *rs = xcalloc(a->nruns + a->njobs + 1, sizeof(*rs));
 	for (size_t i = 0; i < a->nruns; i++)
 		rs[i] = (struct rollout_run_status){
 			a->runs[i]->id, (enum rollout_run_phase)analysis_run_phase(a->runs[i]->run),
 			analysis_run_reason(a->runs[i]->run)};
+	size_t nrs = a->nruns + engine_hooks_status(a, rs + a->nruns);
 	struct rollout_actions *out = xmalloc(sizeof(*out));
 	out->n = 0;
-	bool changed = rollout_reconcile(&a->st, &p, ri, a->ninsts, rs, a->nruns, sw_wall_ms(), out);
+	bool changed = rollout_reconcile(&a->st, &p, ri, a->ninsts, rs, nrs, sw_wall_ms(), out);
 	free(rs);
 	if (changed && engine_app_save(e, a, &err) < 0)
 		sw_warn("%s: cannot save rollout state: %s", a->name, err.msg);
@@ -714,6 +717,9 @@ static void reconcile_app(struct engine *e, struct engine_app *a)
 		case ROLLOUT_RUN_STOP:
 			run_stop(a, act->run);
 			break;
+		case ROLLOUT_HOOK_START:
+			engine_hook_start(e, a, act);
+			break;
 		case ROLLOUT_STOP:
 			for (size_t i = 0; i < n; i++)
 				if (ri[i].id == act->id) {
@@ -729,6 +735,7 @@ static void reconcile_app(struct engine *e, struct engine_app *a)
 	free(out);
 	free(snap);
 	free(ri);
+	engine_hooks_prune(a);
 	/* the rollout may have moved weights or the instances changed */
 	if (app_params(e, a, &p, &err) == 0)
 		app_routes(e, a, &p);
@@ -738,7 +745,7 @@ static void reconcile_app(struct engine *e, struct engine_app *a)
  * instance of the desired revision, in rotation, as many as wanted. */
 static bool app_settled(struct engine *e, struct engine_app *a)
 {
-	if (a->st.phase != ROLLOUT_HEALTHY || a->nruns || a->st.stable != a->st.desired)
+	if (a->st.phase != ROLLOUT_HEALTHY || a->nruns || a->njobs || a->st.stable != a->st.desired)
 		return false;
 	struct sw_err err = {0};
 	struct spec_app *spec = engine_app_spec(e, a, a->st.desired, &err);
@@ -974,8 +981,10 @@ int engine_start(struct engine *e, const struct engine_parts *parts, struct sw_e
 	size_t it = 0;
 	const char *k;
 	void *v;
-	while (sw_map_next(&e->apps, &it, &k, &v))
+	while (sw_map_next(&e->apps, &it, &k, &v)) {
 		engine_runs_resume(e, v);
+		engine_hooks_resume(e, v);
+	}
 	e->started = true;
 	engine_resume_stops(e);
 	it = 0;

@@ -69,6 +69,15 @@ struct engine_run {
 	struct analysis_run *run;     /* the runner's; phase and reason live there */
 };
 
+/* A hook job the rollout asked for (hooks.c). */
+struct engine_job {
+	int64_t id;                   /* the rollout's id for it (shared with runs) */
+	enum spec_hook_kind kind;
+	struct engine_app *app;
+	struct engine *e;
+	struct runtime_job *job;      /* the runtime's; phase and reason live there */
+};
+
 /* "step", "background", "prePromotion", "postPromotion" */
 const char *engine_run_kind_name(enum rollout_run_kind kind);
 
@@ -81,6 +90,8 @@ struct engine_app {
 	size_t ninsts;
 	struct engine_run **runs;     /* of the current rollout */
 	size_t nruns;
+	struct engine_job **jobs;     /* hook jobs (hooks.c) */
+	size_t njobs;
 	/* private */
 	struct engine_spec_cache *specs;
 	size_t nspecs;
@@ -184,7 +195,8 @@ enum engine_rollout_cmd {
 int engine_rollout_cmd_parse(const char *name);
 const char *engine_rollout_cmd_name(enum engine_rollout_cmd cmd);
 
-/* An operator command on the app's rollout (full: promote --full). The
+/* An operator command on the app's rollout (full: promote --full, abort
+ * --force). The
  * state after it is the app's, read with engine_app_find. */
 int engine_rollout(struct engine *e, const char *app, enum engine_rollout_cmd cmd, bool full,
 		   const char *actor, struct sw_err *err);

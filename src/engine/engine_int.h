@@ -72,6 +72,17 @@ void engine_run_start(struct engine *e, struct engine_app *a, int64_t id,
 		      const struct spec_analysis_ref *ref, bool resumed);
 void engine_runs_resume(struct engine *e, struct engine_app *a);
 
+/* Hook jobs (hooks.c). */
+void engine_hook_start(struct engine *e, struct engine_app *a, const struct rollout_action *act);
+/* Appends the status of every job to out (room for a->njobs); returns how many. */
+size_t engine_hooks_status(struct engine_app *a, struct rollout_run_status *out);
+/* Stops and forgets the jobs the rollout state no longer names. */
+void engine_hooks_prune(struct engine_app *a);
+/* Stops and forgets every job of the app. */
+void engine_hooks_free(struct engine_app *a);
+/* After a restart: runs again the job the stored state names. */
+void engine_hooks_resume(struct engine *e, struct engine_app *a);
+
 /* load.c */
 int engine_load(struct engine *e, struct sw_err *err);
 void engine_resume_stops(struct engine *e);

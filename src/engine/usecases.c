@@ -399,7 +399,7 @@ static int do_rollout(struct engine *e, const char *app, enum engine_rollout_cmd
 	snprintf(why, sizeof(why), "aborted by %s", actor);
 	switch (cmd) {
 	case ENGINE_PROMOTE: r = rollout_promote(&st, full, msg, sizeof(msg)); break;
-	case ENGINE_ABORT: r = rollout_abort(&st, now, why, msg, sizeof(msg)); break;
+	case ENGINE_ABORT: r = rollout_abort(&st, now, why, full, msg, sizeof(msg)); break;
 	case ENGINE_PAUSE: r = rollout_pause(&st, msg, sizeof(msg)); break;
 	case ENGINE_RESUME: r = rollout_resume(&st, msg, sizeof(msg)); break;
 	case ENGINE_RETRY: r = rollout_retry(&st, now, msg, sizeof(msg)); break;
@@ -424,7 +424,8 @@ static int do_rollout(struct engine *e, const char *app, enum engine_rollout_cmd
 	const char *name = cmd_names[cmd];
 	char kind[32];
 	snprintf(kind, sizeof(kind), "Rollout%c%s", name[0] - 'a' + 'A', name + 1);
-	engine_event(e, a->name, kind, actor, "%s%s", name, full ? " --full" : "");
+	engine_event(e, a->name, kind, actor, "%s%s", name,
+		     !full ? "" : cmd == ENGINE_ABORT ? " --force" : " --full");
 	return 0;
 }
 

@@ -20,6 +20,7 @@ const char *rollout_phase_name(enum rollout_phase p)
 	case ROLLOUT_PAUSED: return "Paused";
 	case ROLLOUT_HEALTHY: return "Healthy";
 	case ROLLOUT_DEGRADED: return "Degraded";
+	case ROLLOUT_FROZEN: return "Frozen";
 	}
 	return "Progressing";
 }
@@ -32,12 +33,20 @@ enum rollout_phase rollout_phase_parse(const char *name)
 		return ROLLOUT_DEGRADED;
 	if (name && strcmp(name, "Paused") == 0)
 		return ROLLOUT_PAUSED;
+	if (name && strcmp(name, "Frozen") == 0)
+		return ROLLOUT_FROZEN;
 	return ROLLOUT_PROGRESSING;
 }
 
 static bool aborted(const struct rollout_state *st)
 {
 	return st->phase == ROLLOUT_DEGRADED && st->failed == st->desired;
+}
+
+/* Aborted or Frozen: the steps go no further. */
+static bool halted(const struct rollout_state *st)
+{
+	return aborted(st) || st->phase == ROLLOUT_FROZEN;
 }
 
 int64_t rollout_target(const struct rollout_state *st)
@@ -67,6 +76,12 @@ void rollout_set_desired(struct rollout_state *st, int64_t revision, int64_t now
 	st->progress_ready = 0;
 	st->fast = false;
 	reset_progressive(st, now_ms);
+	/* hooks run for a revision that is not the one serving already */
+	st->hook_run = 0;
+	st->hook_kind = SPEC_HOOK_PRE_DEPLOY;
+	st->hook_index = 0;
+	st->hooks_done = revision == st->stable
+		? (1u << SPEC_HOOK_PRE_DEPLOY) | (1u << SPEC_HOOK_POST_DEPLOY) : 0;
 	snprintf(st->reason, sizeof(st->reason), "%s", why);
 }
 
@@ -121,7 +136,7 @@ static void set_phase(struct rollout_state *st, enum rollout_phase ph, const cha
 {
 	bool changed = st->phase != ph;
 	st->phase = ph;
-	snprintf(st->reason, sizeof(st->reason), "%s", reason);
+	sw_strlcpy(st->reason, reason, sizeof(st->reason));
 	if (changed || ph == ROLLOUT_DEGRADED)
 		event(out, rollout_phase_name(ph), "%s", reason);
 }
@@ -164,10 +179,47 @@ static void mark_aborted(struct rollout_state *st)
 	st->waiting = st->user_paused = st->promote = st->promote_full = false;
 }
 
+/* True when going back to stable would serve a revision the schema no
+ * longer supports (a contract migration of a newer one ran). */
+static bool schema_holds_back(const struct rollout_state *st)
+{
+	return st->stable > 0 && st->stable < st->schema_min && st->desired != st->stable;
+}
+
+static void freeze_reason(struct rollout_state *st, const char *why)
+{
+	reasonf(st, "rollout of revision %lld frozen: %s; not rolled back: a contract migration of "
+		"revision %lld ran and revision %lld does not work with the schema any more; traffic "
+		"held (%u%% to revision %lld); `slipway rollout abort --force` rolls back anyway",
+		(long long)st->desired, why, (long long)st->schema_min, (long long)st->stable,
+		st->weight, (long long)st->desired);
+}
+
+/* Holds everything where it is instead of an abort: runs stopped, no
+ * step taken, instances and weights as they are (rollout_reconcile does
+ * nothing else while Frozen). */
+static void do_freeze(struct rollout_state *st, const char *why, struct rollout_actions *out)
+{
+	stop_run(&st->step_run, out);
+	stop_run(&st->bg_run, out);
+	stop_run(&st->pre_run, out);
+	st->waiting = st->user_paused = st->promote = st->promote_full = false;
+	st->progress_ms = 0;
+	freeze_reason(st, why);
+	char msg[sizeof(st->reason)];
+	snprintf(msg, sizeof(msg), "%s", st->reason);
+	set_phase(st, ROLLOUT_FROZEN, msg, out);
+}
+
 /* Aborts the rollout of the desired revision: weight 0 at once, runs
- * stopped; the instance plan then brings stable back to full size. */
+ * stopped; the instance plan then brings stable back to full size. After
+ * a contract migration it freezes instead. */
 static void do_abort(struct rollout_state *st, const char *why, struct rollout_actions *out)
 {
+	if (schema_holds_back(st)) {
+		do_freeze(st, why, out);
+		return;
+	}
 	mark_aborted(st);
 	stop_run(&st->step_run, out);
 	stop_run(&st->bg_run, out);
@@ -203,6 +255,15 @@ static bool in_progress(const struct rollout_state *st)
 
 int rollout_promote(struct rollout_state *st, bool full, char *msg, size_t size)
 {
+	if (st->phase == ROLLOUT_FROZEN) {
+		if (!full)
+			return refuse(msg, size, "the rollout is Frozen: `promote --full` goes forward, "
+				      "`abort --force` rolls back");
+		st->phase = ROLLOUT_PROGRESSING;
+		st->promote_full = true;
+		snprintf(st->reason, sizeof(st->reason), "promoted to full size from Frozen");
+		return 0;
+	}
 	if (!in_progress(st))
 		return refuse(msg, size, "the rollout is %s: nothing to promote",
 			      rollout_phase_name(st->phase));
@@ -212,12 +273,23 @@ int rollout_promote(struct rollout_state *st, bool full, char *msg, size_t size)
 	return 0;
 }
 
-int rollout_abort(struct rollout_state *st, int64_t now_ms, const char *why, char *msg,
-		  size_t size)
+int rollout_abort(struct rollout_state *st, int64_t now_ms, const char *why, bool force,
+		  char *msg, size_t size)
 {
-	if (!in_progress(st) || st->desired == st->stable)
+	bool frozen = st->phase == ROLLOUT_FROZEN;
+	if ((!in_progress(st) && !frozen) || st->desired == st->stable)
 		return refuse(msg, size, "the rollout is %s: nothing to abort",
 			      rollout_phase_name(st->phase));
+	if (frozen && !force)
+		return refuse(msg, size, "the rollout is Frozen after a contract migration: `abort "
+			      "--force` rolls back to revision %lld anyway", (long long)st->stable);
+	if (!force && schema_holds_back(st)) {
+		/* the reconcile that follows stops the runs */
+		st->waiting = st->user_paused = st->promote = st->promote_full = false;
+		st->phase = ROLLOUT_FROZEN;
+		freeze_reason(st, why);
+		return 0;
+	}
 	/* the reconcile that follows stops runs and instances; mark it now */
 	mark_aborted(st);
 	st->phase = ROLLOUT_DEGRADED;
@@ -277,6 +349,78 @@ int rollout_retry(struct rollout_state *st, int64_t now_ms, char *msg, size_t si
 	rollout_set_desired(st, st->desired, now_ms, why);
 	return 0;
 }
+
+/* ---- hooks ---- */
+
+enum hooks_result { HOOKS_DONE, HOOKS_RUNNING, HOOKS_FAILED };
+
+static size_t hooks_count(const struct rollout_params *p, enum spec_hook_kind kind)
+{
+	return p->hooks ? p->hooks->n[kind] : 0;
+}
+
+/*
+ * Walks list `kind`, one job at a time: starts the next, or reads the
+ * one in flight. HOOKS_FAILED sets `why` ("preDeploy hook \"migrate\"
+ * failed: exited with status 3 (attempt 2/2)"); the list is finished
+ * either way once it returns DONE or FAILED.
+ */
+static enum hooks_result walk_hooks(struct rollout_state *st, const struct rollout_params *p,
+				    enum spec_hook_kind kind, const struct rollout_run_status *runs,
+				    size_t nruns, char *why, size_t why_size,
+				    struct rollout_actions *out)
+{
+	size_t n = hooks_count(p, kind);
+	if (st->hook_kind != (uint32_t)kind) {
+		st->hook_kind = kind;
+		st->hook_index = 0;
+		st->hook_run = 0; /* another list's job: the daemon stops it */
+	}
+	while (st->hook_index < n) {
+		const struct spec_hook *h = &p->hooks->list[kind][st->hook_index];
+		if (!st->hook_run) {
+			if (!room(out))
+				return HOOKS_RUNNING;
+			struct rollout_action *a = add(out, ROLLOUT_HOOK_START);
+			a->run = st->hook_run = ++st->next_run;
+			a->hook_kind = kind;
+			a->hook_index = st->hook_index;
+			a->hook = h;
+			a->revision = st->desired;
+			return HOOKS_RUNNING;
+		}
+		const struct rollout_run_status *rs = run_status(runs, nruns, st->hook_run);
+		if (!rs || rs->phase == ROLLOUT_RUN_RUNNING)
+			return HOOKS_RUNNING;
+		st->hook_run = 0;
+		if (rs->phase != ROLLOUT_RUN_SUCCESSFUL) {
+			snprintf(why, why_size, "%s hook \"%s\" failed: %s", spec_hook_kind_name(kind),
+				 h->name, rs->reason ? rs->reason : "");
+			st->hook_index = 0;
+			st->hooks_done |= 1u << kind;
+			return HOOKS_FAILED;
+		}
+		if (kind == SPEC_HOOK_PRE_DEPLOY && h->migration == SPEC_MIGRATION_CONTRACT &&
+		    st->schema_min < st->desired)
+			st->schema_min = st->desired;
+		st->hook_index++;
+	}
+	st->hook_index = 0;
+	st->hooks_done |= 1u << kind;
+	return HOOKS_DONE;
+}
+
+static bool hooks_finished(const struct rollout_state *st, enum spec_hook_kind kind)
+{
+	return st->hooks_done & (1u << kind);
+}
+
+/* While preDeploy runs: stable at full size and nothing else (nothing new
+ * starts; what an earlier, superseded rollout started goes once stable
+ * is fully ready, or at once when there is no stable). */
+static void hold_for_pre_deploy(struct rollout_state *st, const struct rollout_params *p,
+				const struct rollout_instance *insts, size_t n, bool *picked,
+				struct rollout_actions *out);
 
 /* ---- instances ---- */
 
@@ -400,6 +544,8 @@ static void reconcile_rolling(struct rollout_state *st, const struct rollout_par
 	if (st->phase == ROLLOUT_PROGRESSING && target == st->desired &&
 	    st->desired != st->stable && !(cur.total == want && cur.ready == want && old == 0) &&
 	    check_deadline(st, p, cur, want, now_ms, out)) {
+		if (st->phase == ROLLOUT_FROZEN)
+			return;
 		/* aborted: converge to stable instead */
 		target = rollout_target(st);
 		want = target ? p->stable_replicas : 0;
@@ -538,11 +684,11 @@ static void reconcile_canary(struct rollout_state *st, const struct rollout_para
 	if (has_templates(&s->background) && !st->bg_run && st->step < s->nsteps)
 		st->bg_run = start_run(st, ROLLOUT_RUN_BACKGROUND, &s->background, out);
 	if (st->bg_run && !judge_run(st, "background analysis", &st->bg_run, runs, nruns, &done, out) &&
-	    aborted(st))
+	    halted(st))
 		return;
 
 	/* Walk the steps as far as they go this time. */
-	for (int guard = 0; guard <= (int)s->nsteps + 1 && !aborted(st); guard++) {
+	for (int guard = 0; guard <= (int)s->nsteps + 1 && !halted(st); guard++) {
 		if (st->user_paused)
 			break;
 		if (st->waiting && !st->promote)
@@ -631,7 +777,7 @@ static void reconcile_canary(struct rollout_state *st, const struct rollout_para
 		}
 	}
 plan:
-	if (aborted(st))
+	if (halted(st))
 		return;
 	if (st->phase == ROLLOUT_PAUSED && !st->waiting && !st->user_paused)
 		st->phase = ROLLOUT_PROGRESSING;
@@ -746,7 +892,9 @@ static void reconcile_bluegreen(struct rollout_state *st, const struct rollout_p
 	if (st->bg_run) {
 		if (!judge_run(st, "post-promotion analysis", &st->bg_run, runs, nruns, &done, out) ||
 		    !done) {
-			if (!aborted(st) && !st->waiting)
+			if (halted(st))
+				return;
+			if (!st->waiting)
 				reasonf(st, "switched to revision %lld; post-promotion analysis running",
 					(long long)st->desired);
 			if (!(st->promote && st->waiting))
@@ -784,7 +932,10 @@ static bool state_equal(const struct rollout_state *a, const struct rollout_stat
 	       a->bg_run == b->bg_run && a->pre_run == b->pre_run && a->next_run == b->next_run &&
 	       a->waiting == b->waiting && a->user_paused == b->user_paused &&
 	       a->promote == b->promote && a->promote_full == b->promote_full &&
-	       a->fast == b->fast && a->promoted == b->promoted && a->ready_ms == b->ready_ms;
+	       a->fast == b->fast && a->promoted == b->promoted && a->ready_ms == b->ready_ms &&
+	       a->hook_run == b->hook_run && a->hook_kind == b->hook_kind &&
+	       a->hook_index == b->hook_index && a->hooks_done == b->hooks_done &&
+	       a->schema_min == b->schema_min;
 }
 
 static bool progressive(const struct rollout_state *st, const struct rollout_params *p)
@@ -804,10 +955,48 @@ bool rollout_reconcile(struct rollout_state *st, const struct rollout_params *p,
 	memset(picked, 0, sizeof(picked));
 
 	/* An abort decided by a command: make sure its runs stop. */
-	if (aborted(st)) {
+	if (aborted(st) || st->phase == ROLLOUT_FROZEN) {
 		stop_run(&st->step_run, out);
 		stop_run(&st->bg_run, out);
 		stop_run(&st->pre_run, out);
+	}
+	if (aborted(st) && st->hook_run && st->hook_kind != SPEC_HOOK_ON_ABORT)
+		st->hook_run = 0; /* a preDeploy cut short: the daemon stops it */
+	if (st->phase == ROLLOUT_FROZEN) {
+		/* held: nothing moves until the operator or a new apply decides */
+		st->progress_ms = 0;
+		return !state_equal(&before, st);
+	}
+	char why[320];
+	if (in_progress(st) && st->desired && st->desired != st->stable &&
+	    !hooks_finished(st, SPEC_HOOK_PRE_DEPLOY)) {
+		switch (walk_hooks(st, p, SPEC_HOOK_PRE_DEPLOY, runs, nruns, why, sizeof(why), out)) {
+		case HOOKS_RUNNING:
+			reasonf(st, "preDeploy hook \"%s\" (%u/%zu) running; revision %lld starts once it succeeds",
+				p->hooks->list[SPEC_HOOK_PRE_DEPLOY][st->hook_index].name, st->hook_index + 1,
+				hooks_count(p, SPEC_HOOK_PRE_DEPLOY), (long long)st->desired);
+			st->progress_ms = 0;
+			hold_for_pre_deploy(st, p, insts, n, picked, out);
+			return !state_equal(&before, st);
+		case HOOKS_FAILED:
+			/* nothing new served: always back to stable (no freeze) */
+			mark_aborted(st);
+			{
+				char msg[700];
+				if (st->stable > 0)
+					snprintf(msg, sizeof(msg), "rollout of revision %lld aborted: %s; revision %lld keeps serving",
+						 (long long)st->desired, why, (long long)st->stable);
+				else
+					snprintf(msg, sizeof(msg), "rollout of revision %lld aborted: %s; no earlier revision to fall back to",
+						 (long long)st->desired, why);
+				set_phase(st, ROLLOUT_DEGRADED, msg, out);
+			}
+			break;
+		case HOOKS_DONE:
+			st->progress_ms = 0; /* the deadline starts now */
+			st->step_ms = now_ms; /* and the first step */
+			break;
+		}
 	}
 	if (progressive(st, p)) {
 		if (p->strategy->kind == SPEC_STRATEGY_CANARY)
@@ -829,7 +1018,40 @@ bool rollout_reconcile(struct rollout_state *st, const struct rollout_params *p,
 	if (st->phase == ROLLOUT_PAUSED)
 		st->progress_ms = 0;
 
+	if (st->phase == ROLLOUT_HEALTHY && st->stable == st->desired) {
+		/* serving it: the schema supports it */
+		if (st->schema_min > st->stable)
+			st->schema_min = st->stable;
+		if (!hooks_finished(st, SPEC_HOOK_POST_DEPLOY) &&
+		    walk_hooks(st, p, SPEC_HOOK_POST_DEPLOY, runs, nruns, why, sizeof(why), out) ==
+			    HOOKS_FAILED) {
+			size_t l = strlen(st->reason);
+			snprintf(st->reason + l, sizeof(st->reason) - l, "; %s", why);
+		}
+	}
+	if (aborted(st) && !hooks_finished(st, SPEC_HOOK_ON_ABORT))
+		walk_hooks(st, p, SPEC_HOOK_ON_ABORT, runs, nruns, why, sizeof(why), out);
+
 	return !state_equal(&before, st);
+}
+
+static void hold_for_pre_deploy(struct rollout_state *st, const struct rollout_params *p,
+				const struct rollout_instance *insts, size_t n, bool *picked,
+				struct rollout_actions *out)
+{
+	if (st->stable > 0)
+		size_rev(insts, n, picked, st->stable, p->stable_replicas, out);
+	struct counts c = count_rev(insts, n, st->stable);
+	bool stable_full = st->stable == 0 || c.ready >= p->stable_replicas;
+	for (size_t i = 0; i < n && room(out); i++) {
+		const struct rollout_instance *x = &insts[i];
+		if (x->stopping || picked[i] || x->revision == st->stable || (x->ready && !stable_full))
+			continue;
+		picked[i] = true;
+		struct rollout_action *a = add(out, ROLLOUT_STOP);
+		a->id = x->id;
+		a->revision = x->revision;
+	}
 }
 
 /* ---- traffic ---- */
@@ -843,6 +1065,18 @@ void rollout_traffic(const struct rollout_state *st, const struct rollout_params
 	if (aborted(st) && st->stable) {
 		out->explicit_weights = true;
 		out->canary_weight = 0;
+		return;
+	}
+	if (st->phase == ROLLOUT_FROZEN) {
+		/* held where the freeze found it */
+		if (p->strategy && p->strategy->kind != SPEC_STRATEGY_ROLLING && !st->fast &&
+		    st->stable > 0) {
+			out->explicit_weights = true;
+			out->canary_weight = st->weight;
+			if (p->strategy->kind == SPEC_STRATEGY_CANARY && st->header_step >= 0 &&
+			    (size_t)st->header_step < p->strategy->nsteps)
+				out->header = &p->strategy->steps[st->header_step].header;
+		}
 		return;
 	}
 	if (!progressive(st, p)) {
@@ -909,7 +1143,7 @@ void rollout_route_weights(const struct rollout_traffic *t, const int64_t *revs,
 
 json_t *rollout_state_to_json(const struct rollout_state *st)
 {
-	return json_pack("{s:I, s:I, s:I, s:s, s:s, s:I, s:i, s:i, s:I, s:i, s:i, s:I, s:I, s:I,"
+	json_t *j = json_pack("{s:I, s:I, s:I, s:s, s:s, s:I, s:i, s:i, s:I, s:i, s:i, s:I, s:I, s:I,"
 			 " s:I, s:b, s:b, s:b, s:b, s:b, s:b, s:I}",
 			 "desired", (json_int_t)st->desired, "stable", (json_int_t)st->stable,
 			 "failed", (json_int_t)st->failed, "phase", rollout_phase_name(st->phase),
@@ -922,6 +1156,12 @@ json_t *rollout_state_to_json(const struct rollout_state *st)
 			 st->user_paused, "promote", st->promote, "promoteFull", st->promote_full,
 			 "fast", st->fast, "promoted", st->promoted, "readyMs",
 			 (json_int_t)st->ready_ms);
+	json_object_update_new(j, json_pack("{s:I, s:i, s:i, s:i, s:I}", "hookRun",
+					    (json_int_t)st->hook_run, "hookKind", (int)st->hook_kind,
+					    "hookIndex", (int)st->hook_index, "hooksDone",
+					    (int)st->hooks_done, "schemaMin",
+					    (json_int_t)st->schema_min));
+	return j;
 }
 
 static int64_t jint(const json_t *j, const char *k, int64_t dflt)
@@ -966,4 +1206,12 @@ void rollout_state_from_json(struct rollout_state *st, const json_t *j)
 	st->fast = jbool(j, "fast");
 	st->promoted = jbool(j, "promoted");
 	st->ready_ms = jint(j, "readyMs", 0);
+	st->hook_run = jint(j, "hookRun", 0);
+	st->hook_kind = (uint32_t)jint(j, "hookKind", 0);
+	if (st->hook_kind >= SPEC_HOOK_KINDS)
+		st->hook_kind = 0;
+	st->hook_index = (uint32_t)jint(j, "hookIndex", 0);
+	/* a state stored before hooks: every list counts as finished */
+	st->hooks_done = (uint32_t)jint(j, "hooksDone", (1 << SPEC_HOOK_KINDS) - 1);
+	st->schema_min = jint(j, "schemaMin", 0);
 }

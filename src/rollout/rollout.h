@@ -41,6 +41,33 @@
  * operator) sets the new revision's weight to 0 at once, stops its
  * analysis runs and instances, keeps stable at full size, and leaves the
  * app Degraded with the reason until a new apply, retry or undo.
+ *
+ * Hooks (spec.hooks of the desired revision, docs/hooks.md) are jobs the
+ * daemon runs when asked (ROLLOUT_HOOK_START) and reports like analysis
+ * runs (by id, in `runs`). Each list runs in document order, one job at
+ * a time, and a failed job ends its list:
+ *
+ * preDeploy runs first, for every new desired revision (the first deploy
+ *	included). Until the whole list succeeded no instance of the new
+ *	revision is started: stable is kept at full size and serves every
+ *	request, and the wait does not count against progressDeadline. A
+ *	failed preDeploy job aborts the rollout (nothing new ever served).
+ * postDeploy runs once the revision is Healthy; a failure is recorded
+ *	(event, reason) and the app stays Healthy: it is serving already.
+ * onAbort runs after the rollout of the revision was aborted (also a
+ *	forced abort, also after a failed preDeploy).
+ *
+ * Migrations: a preDeploy job with migration.compatibility `contract`
+ * that succeeded makes every revision older than the desired one
+ * unsupported by the schema (schema_min). An abort that would send
+ * traffic back to such a revision (stable < schema_min) freezes instead:
+ * phase Frozen, the analysis runs stop, no instance is started or
+ * stopped and the traffic split stays where it was, with the reason and
+ * a Frozen event. `rollout abort --force` rolls back anyway, `rollout
+ * promote --full` goes forward, a new apply (a fix) rolls out from there.
+ * An `expand` migration changes nothing: an abort rolls back as always.
+ * A revision that becomes Healthy is supported again (schema_min never
+ * exceeds stable after that).
  */
 #ifndef SW_ROLLOUT_H
 #define SW_ROLLOUT_H
@@ -58,9 +85,10 @@ enum rollout_phase {
 	ROLLOUT_PAUSED,
 	ROLLOUT_HEALTHY,
 	ROLLOUT_DEGRADED,
+	ROLLOUT_FROZEN,           /* an abort held back: a contract migration ran */
 };
 
-/* "Progressing", "Paused", "Healthy", "Degraded" */
+/* "Progressing", "Paused", "Healthy", "Degraded", "Frozen" */
 const char *rollout_phase_name(enum rollout_phase p);
 /* Inverse; unknown names give ROLLOUT_PROGRESSING. */
 enum rollout_phase rollout_phase_parse(const char *name);
@@ -91,6 +119,12 @@ struct rollout_state {
 	bool fast;                /* `rollout undo`: no steps, no analysis, full size */
 	bool promoted;            /* blue/green: traffic switched */
 	int64_t ready_ms;         /* blue/green: preview fully ready since */
+	/* hooks */
+	int64_t hook_run;         /* the hook job in flight (id from next_run); 0 none */
+	uint32_t hook_kind;       /* enum spec_hook_kind of the list being walked */
+	uint32_t hook_index;      /* its job in flight or next */
+	uint32_t hooks_done;      /* bit (1 << kind): that list has finished */
+	int64_t schema_min;       /* oldest revision the schema supports (contract); 0 = any */
 };
 
 /* The parts of the revisions' specs the decision needs. */
@@ -101,6 +135,7 @@ struct rollout_params {
 	uint32_t max_unavailable;   /* rolling: ready instances that may be missing */
 	uint64_t progress_deadline_ms;
 	const struct spec_strategy *strategy; /* desired revision's; NULL = rolling */
+	const struct spec_hooks *hooks; /* desired revision's; NULL = none */
 };
 
 struct rollout_instance {
@@ -126,8 +161,8 @@ enum rollout_run_phase {
 	ROLLOUT_RUN_ERROR,
 };
 
-/* What the daemon reports of an analysis run it was asked to start. A
- * run the daemon does not report is taken as still running. */
+/* What the daemon reports of an analysis run or hook job it was asked to
+ * start. A run the daemon does not report is taken as still running. */
 struct rollout_run_status {
 	int64_t id;
 	enum rollout_run_phase phase;
@@ -140,6 +175,10 @@ enum rollout_action_kind {
 	ROLLOUT_EVENT,            /* record event `event` with `message` */
 	ROLLOUT_RUN_START,        /* start analysis run `run` of `run_kind` for `ref` */
 	ROLLOUT_RUN_STOP,         /* stop analysis run `run` (its result no longer matters) */
+	ROLLOUT_HOOK_START,       /* run hook job `run`: `hook` of list `hook_kind` of `revision`;
+				   * report it in `runs` (Running, Successful or Failed
+				   * with the reason); a job the state no longer names
+				   * (hook_run) is stopped by the daemon */
 };
 
 struct rollout_action {
@@ -151,6 +190,9 @@ struct rollout_action {
 	int64_t run;
 	enum rollout_run_kind run_kind;
 	const struct spec_analysis_ref *ref; /* points into params.strategy */
+	enum spec_hook_kind hook_kind;
+	uint32_t hook_index;
+	const struct spec_hook *hook; /* points into params.hooks */
 };
 
 #define ROLLOUT_MAX_ACTIONS 128
@@ -184,11 +226,14 @@ int64_t rollout_target(const struct rollout_state *st);
  * Operator commands. Each returns 0, or -1 with `msg` saying why it does
  * not apply now (e.g. "hello is Healthy: nothing to promote"). None leaves
  * a rollout without a way out: Paused → promote, resume, abort;
- * Degraded → apply, retry, undo; Progressing → pause, abort, promote --full.
+ * Degraded → apply, retry, undo; Progressing → pause, abort, promote --full;
+ * Frozen → abort --force, promote --full, apply, undo.
  */
 int rollout_promote(struct rollout_state *st, bool full, char *msg, size_t size);
-int rollout_abort(struct rollout_state *st, int64_t now_ms, const char *why, char *msg,
-		  size_t size);
+/* Abort; after a contract migration it freezes instead unless `force`
+ * (Frozen is aborted only with force). */
+int rollout_abort(struct rollout_state *st, int64_t now_ms, const char *why, bool force,
+		  char *msg, size_t size);
 int rollout_pause(struct rollout_state *st, char *msg, size_t size);
 int rollout_resume(struct rollout_state *st, char *msg, size_t size);
 int rollout_retry(struct rollout_state *st, int64_t now_ms, char *msg, size_t size);

@@ -167,20 +167,26 @@ static void free_strv(char **v)
 	free(v);
 }
 
-static const char *const own_vars[] = {"PORT", "SLIPWAY_APP", "SLIPWAY_VERSION", "SLIPWAY_INSTANCE"};
-
 static bool name_is(const char *name, size_t len, const char *other)
 {
 	return strlen(other) == len && memcmp(name, other, len) == 0;
 }
 
-static bool env_overridden(const struct spec_app *spec, const char *name, size_t len)
+/* True when "NAME=..." names one of the NULL-terminated "K=V" list. */
+static bool in_kv(const char *name, size_t len, char *const *kv)
 {
-	for (size_t i = 0; i < sizeof(own_vars) / sizeof(own_vars[0]); i++)
-		if (name_is(name, len, own_vars[i]))
+	for (size_t i = 0; kv && kv[i]; i++) {
+		const char *eq = strchr(kv[i], '=');
+		if (eq && (size_t)(eq - kv[i]) == len && memcmp(kv[i], name, len) == 0)
 			return true;
-	for (size_t i = 0; i < spec->nenv; i++)
-		if (name_is(name, len, spec->env[i].name))
+	}
+	return false;
+}
+
+static bool in_env(const char *name, size_t len, const struct spec_env *env, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (name_is(name, len, env[i].name))
 			return true;
 	return false;
 }
@@ -190,6 +196,46 @@ static char *substitute(const char *in, const struct spec_vars *vars)
 	char *s = spec_substitute(in, vars);
 
 	return s ? s : xstrdup(in);
+}
+
+char **runtime_env_build(const struct spec_app *spec, const struct spec_vars *vars,
+			 const struct spec_env *extra, size_t nextra, char *const *own)
+{
+	struct buf b = BUF_INIT;
+	size_t n = 0, nenv = 0, nown = 0;
+	char **env;
+
+	while (environ && environ[nenv])
+		nenv++;
+	while (own && own[nown])
+		nown++;
+	env = xcalloc(nenv + spec->nenv + nextra + nown + 1, sizeof(*env));
+	for (size_t i = 0; i < nenv; i++) {
+		const char *eq = strchr(environ[i], '=');
+		size_t len = eq ? (size_t)(eq - environ[i]) : 0;
+		if (eq && (in_kv(environ[i], len, own) || in_env(environ[i], len, spec->env, spec->nenv) ||
+			   in_env(environ[i], len, extra, nextra)))
+			continue;
+		env[n++] = xstrdup(environ[i]);
+	}
+	for (size_t l = 0; l < 2; l++) {
+		const struct spec_env *list = l ? extra : spec->env;
+		size_t count = l ? nextra : spec->nenv;
+		for (size_t i = 0; i < count; i++) {
+			const char *name = list[i].name;
+			size_t len = strlen(name);
+			if (in_kv(name, len, own) || (l == 0 && in_env(name, len, extra, nextra)))
+				continue;
+			char *value = substitute(list[i].value ? list[i].value : "", vars);
+			buf_addf(&b, "%s=%s", name, value);
+			env[n++] = buf_detach(&b);
+			free(value);
+		}
+	}
+	for (size_t i = 0; i < nown; i++)
+		env[n++] = xstrdup(own[i]);
+	env[n] = NULL;
+	return env;
 }
 
 static void vars_init(struct spec_vars *vars, const struct runtime_instance *inst, char port[8])
@@ -207,45 +253,24 @@ static void vars_init(struct spec_vars *vars, const struct runtime_instance *ins
  */
 static char **env_build(const struct runtime_instance *inst)
 {
-	const struct spec_app *spec = inst->spec;
 	struct spec_vars vars;
 	struct buf b = BUF_INIT;
 	char port[8];
-	size_t n = 0, nenv = 0;
-	char **env;
+	char *own[5];
 
 	vars_init(&vars, inst, port);
-	while (environ && environ[nenv])
-		nenv++;
-	env = xcalloc(nenv + spec->nenv + 5, sizeof(*env));
-	for (size_t i = 0; i < nenv; i++) {
-		const char *eq = strchr(environ[i], '=');
-		if (eq && env_overridden(spec, environ[i], (size_t)(eq - environ[i])))
-			continue;
-		env[n++] = xstrdup(environ[i]);
-	}
-	for (size_t i = 0; i < spec->nenv; i++) {
-		const char *name = spec->env[i].name;
-		char *value;
-		bool own = false;
-		for (size_t k = 0; k < sizeof(own_vars) / sizeof(own_vars[0]); k++)
-			own = own || strcmp(name, own_vars[k]) == 0;
-		if (own)
-			continue;
-		value = substitute(spec->env[i].value ? spec->env[i].value : "", &vars);
-		buf_addf(&b, "%s=%s", name, value);
-		env[n++] = buf_detach(&b);
-		free(value);
-	}
 	buf_addf(&b, "PORT=%s", port);
-	env[n++] = buf_detach(&b);
+	own[0] = buf_detach(&b);
 	buf_addf(&b, "SLIPWAY_APP=%s", inst->app);
-	env[n++] = buf_detach(&b);
+	own[1] = buf_detach(&b);
 	buf_addf(&b, "SLIPWAY_VERSION=%s", vars.version);
-	env[n++] = buf_detach(&b);
+	own[2] = buf_detach(&b);
 	buf_addf(&b, "SLIPWAY_INSTANCE=%s", inst->id);
-	env[n++] = buf_detach(&b);
-	env[n] = NULL;
+	own[3] = buf_detach(&b);
+	own[4] = NULL;
+	char **env = runtime_env_build(inst->spec, &vars, NULL, 0, own);
+	for (size_t i = 0; i < 4; i++)
+		free(own[i]);
 	return env;
 }
 

@@ -178,4 +178,71 @@ uint64_t runtime_backoff_ms(uint32_t restarts, uint64_t initial_ms, uint64_t max
 /* Number of instances the runtime tracks. */
 size_t runtime_count(struct runtime *rt);
 
+
+/*
+ * The environment a process of `spec` gets: the daemon's, then run.env,
+ * then `extra` (e.g. a hook's env), values substituted with `vars`, then
+ * `own` ("K=V", NULL-terminated), which always wins. NULL-terminated;
+ * the caller frees every string and the array.
+ */
+char **runtime_env_build(const struct spec_app *spec, const struct spec_vars *vars,
+			 const struct spec_env *extra, size_t nextra, char *const *own);
+
+/* ---- jobs (job.c) ----
+ *
+ * A job is a command that runs to completion: a hook of a revision. It
+ * runs in its own session and process group (core/proc) with the
+ * revision's workdir and environment (runtime_env_build: run.env, then the
+ * hook's env, then SLIPWAY_APP, SLIPWAY_VERSION, SLIPWAY_REVISION,
+ * SLIPWAY_HOOK, SLIPWAY_JOB; no PORT), stdin /dev/null, stdout and stderr
+ * appended to LOG_DIR/<app>/<id>.log (each attempt starts with a line
+ * "--- attempt N/M at TIME ---"), so `slipway logs APP --instance ID`
+ * shows it like an instance's log.
+ *
+ * Each attempt gets hook.timeout: then SIGTERM to its group, SIGKILL 5 s
+ * later. A failed attempt (non-zero exit, a signal, a timeout, a command
+ * that cannot start) is followed by another one second later while
+ * attempts remain (1 + hook.retries).
+ */
+enum runtime_job_phase {
+	RUNTIME_JOB_RUNNING,
+	RUNTIME_JOB_SUCCEEDED,
+	RUNTIME_JOB_FAILED,
+};
+
+struct runtime_job {
+	char id[96];             /* also the log file's name */
+	char *app;
+	int64_t revision;
+	struct spec_app *spec;   /* a reference held by the job */
+	const struct spec_hook *hook; /* inside spec */
+	enum runtime_job_phase phase;
+	uint32_t attempt;        /* 1-based, the one running or the last */
+	uint32_t attempts;       /* 1 + retries */
+	uint64_t started_ms;     /* monotonic, first attempt */
+	uint64_t duration_ms;    /* first attempt's start to the end */
+	char reason[256];        /* "exited with status 3 (attempt 2/2)", "timed out after
+				  * 10s (attempt 1/1)", or the last retry's cause */
+	void *data;              /* for the job's user */
+	struct runtime_job_priv *priv;
+};
+
+/*
+ * Starts `hook` of `spec` (revision) as job `id` (non-empty, no '/').
+ * `on_change` runs from the loop, never inside a call of this module: once
+ * when an attempt failed and another follows (phase still Running, reason
+ * says why), and once at the end (Succeeded or Failed). Returns the job,
+ * or NULL with err (bad id, cannot create the log directory).
+ */
+struct runtime_job *runtime_job_start(struct runtime *rt, struct spec_app *spec, int64_t revision,
+				      const struct spec_hook *hook, const char *kind_name,
+				      const char *id,
+				      void (*on_change)(struct runtime_job *job, void *data),
+				      void *data, struct sw_err *err);
+
+/* Lets go of a job: a running one has its group killed (SIGKILL) and
+ * on_change is never called again; the memory goes once the handles are
+ * closed. */
+void runtime_job_free(struct runtime_job *job);
+
 #endif

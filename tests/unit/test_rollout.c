@@ -515,7 +515,7 @@ static void test_rollout__operator_abort_pause_resume_full_promote(void **state)
 	sim_step(&s);
 	make_ready(&s, 2, 1);
 	sim_step(&s);
-	assert_int_equal(rollout_abort(&s.st, s.now, "aborted by the operator", msg, sizeof(msg)), 0);
+	assert_int_equal(rollout_abort(&s.st, s.now, "aborted by the operator", false, msg, sizeof(msg)), 0);
 	sim_step(&s);
 	assert_int_equal(s.st.phase, ROLLOUT_DEGRADED);
 	assert_int_equal(traffic_weight(&s, 1), 100);
@@ -768,7 +768,7 @@ static void test_rollout__100k_random_sequences_keep_invariants(void **state)
 				set_run(&s, (enum rollout_run_phase)(RND() % 5), "random");
 				break;
 			case 5: rollout_promote(&s.st, RND() % 4 == 0, msg, sizeof(msg)); break;
-			case 6: if (RND() % 4 == 0) rollout_abort(&s.st, s.now, "op", msg, sizeof(msg)); break;
+			case 6: if (RND() % 4 == 0) rollout_abort(&s.st, s.now, "op", RND() % 2, msg, sizeof(msg)); break;
 			case 7: rollout_pause(&s.st, msg, sizeof(msg)); break;
 			case 8: rollout_resume(&s.st, msg, sizeof(msg)); break;
 			case 9: rollout_retry(&s.st, s.now, msg, sizeof(msg)); break;
