@@ -26,7 +26,10 @@ struct sim {
 	struct rollout_run_status runs[16];
 	size_t nruns;
 	int runs_started, runs_stopped;
-	int events_healthy, events_degraded;
+	int events_healthy, events_degraded, events_frozen;
+	int hooks_started[SPEC_HOOK_KINDS];
+	int64_t last_hook[SPEC_HOOK_KINDS];   /* run id of the last job started */
+	bool frozen_moved;                    /* a START/STOP while Frozen before and after */
 };
 
 static void sim_init(struct sim *s, uint32_t replicas)
@@ -54,9 +57,30 @@ static void sim_remove(struct sim *s, size_t i)
 static size_t sim_step(struct sim *s)
 {
 	struct rollout_actions out = {.n = 0};
+	bool was_frozen = s->st.phase == ROLLOUT_FROZEN;
 	rollout_reconcile(&s->st, &s->p, s->inst, s->n, s->runs, s->nruns, s->now, &out);
 	for (size_t k = 0; k < out.n; k++) {
 		struct rollout_action *a = &out.a[k];
+		if ((a->kind == ROLLOUT_START || a->kind == ROLLOUT_STOP) && was_frozen &&
+		    s->st.phase == ROLLOUT_FROZEN)
+			s->frozen_moved = true;
+		/* nothing of a revision starts before its preDeploy list succeeded */
+		if (a->kind == ROLLOUT_START && a->revision == s->st.desired &&
+		    s->st.desired != s->st.stable && s->p.hooks &&
+		    s->p.hooks->n[SPEC_HOOK_PRE_DEPLOY])
+			assert_true(s->st.hooks_done & (1u << SPEC_HOOK_PRE_DEPLOY));
+		if (a->kind == ROLLOUT_HOOK_START) {
+			assert_true(s->nruns < 16);
+			assert_int_equal(a->revision, s->st.desired);
+			assert_non_null(a->hook);
+			s->runs[s->nruns++] = (struct rollout_run_status){a->run, ROLLOUT_RUN_RUNNING, "running"};
+			s->hooks_started[a->hook_kind]++;
+			s->last_hook[a->hook_kind] = a->run;
+			if (a->hook_kind == SPEC_HOOK_POST_DEPLOY)
+				assert_true(s->st.phase == ROLLOUT_HEALTHY && s->st.stable == s->st.desired);
+			if (a->hook_kind == SPEC_HOOK_ON_ABORT)
+				assert_true(s->st.phase == ROLLOUT_DEGRADED && s->st.failed == s->st.desired);
+		}
 		if (a->kind == ROLLOUT_START) {
 			assert_true(s->n < MAXI);
 			snprintf(s->ids[s->n], sizeof(s->ids[0]), "i%d", ++s->seq);
@@ -79,6 +103,8 @@ static size_t sim_step(struct sim *s)
 				s->events_healthy++;
 			if (strcmp(a->event, "Degraded") == 0)
 				s->events_degraded++;
+			if (strcmp(a->event, "Frozen") == 0)
+				s->events_frozen++;
 		}
 	}
 	/* stops: find by id (ids point into s->ids, which sim_remove moves) */
@@ -692,6 +718,225 @@ static void test_rollout__state_round_trips_through_json(void **state)
 	json_decref(j2);
 }
 
+
+/* ---- hooks and migrations ---- */
+
+static char *migrate_argv[] = {"./migrate", NULL};
+static struct spec_hook pre_expand[] = {
+	{.name = "migrate", .command = migrate_argv, .argc = 1, .timeout_ms = 300000,
+	 .migration = SPEC_MIGRATION_EXPAND},
+	{.name = "seed", .command = migrate_argv, .argc = 1, .timeout_ms = 300000},
+};
+static struct spec_hook pre_contract[] = {
+	{.name = "drop-old", .command = migrate_argv, .argc = 1, .timeout_ms = 300000,
+	 .migration = SPEC_MIGRATION_CONTRACT},
+};
+static struct spec_hook post_notify[] = {
+	{.name = "notify", .command = migrate_argv, .argc = 1, .timeout_ms = 300000},
+};
+static struct spec_hook abort_page[] = {
+	{.name = "page", .command = migrate_argv, .argc = 1, .timeout_ms = 300000},
+};
+static struct spec_hooks hooks_expand = {
+	.list = {pre_expand, post_notify, abort_page}, .n = {2, 1, 1}};
+static struct spec_hooks hooks_contract = {
+	.list = {pre_contract, post_notify, abort_page}, .n = {1, 1, 1}};
+static struct spec_hooks hooks_post_only = {.list = {NULL, post_notify, NULL}, .n = {0, 1, 0}};
+static struct spec_hooks *hook_sets[] = {NULL, &hooks_expand, &hooks_contract, &hooks_post_only};
+
+/* Reports the last hook job of any list as `ph`. */
+static void set_hook(struct sim *s, enum rollout_run_phase ph)
+{
+	for (size_t i = 0; i < s->nruns; i++)
+		for (int k = 0; k < SPEC_HOOK_KINDS; k++)
+			if (s->runs[i].id == s->last_hook[k] && s->runs[i].phase == ROLLOUT_RUN_RUNNING) {
+				s->runs[i].phase = ph;
+				s->runs[i].reason = ph == ROLLOUT_RUN_SUCCESSFUL ? "succeeded"
+					: "exited with status 3 (attempt 2/2)";
+			}
+}
+
+static void test_rollout__pre_deploy_runs_before_any_new_instance(void **state)
+{
+	struct sim s;
+	start_canary(&s, 2, &canary);
+	s.p.hooks = &hooks_expand;
+	sim_step(&s);
+	assert_int_equal(s.hooks_started[SPEC_HOOK_PRE_DEPLOY], 1);
+	assert_int_equal(count(&s, 2, false), 0);
+	assert_non_null(strstr(s.st.reason, "preDeploy hook \"migrate\" (1/2) running"));
+	s.now += 3600000; /* a slow migration is not a progressDeadline abort */
+	sim_step(&s);
+	assert_int_equal(s.st.phase, ROLLOUT_PROGRESSING);
+	assert_int_equal(s.hooks_started[SPEC_HOOK_PRE_DEPLOY], 1);
+	set_hook(&s, ROLLOUT_RUN_SUCCESSFUL);
+	sim_step(&s);                                  /* the second job, in order */
+	assert_int_equal(s.hooks_started[SPEC_HOOK_PRE_DEPLOY], 2);
+	assert_int_equal(count(&s, 2, false), 0);
+	assert_int_equal(traffic_weight(&s, 1), 100);
+	set_hook(&s, ROLLOUT_RUN_SUCCESSFUL);
+	sim_step(&s);
+	assert_int_equal(count(&s, 2, false), 1);      /* now the canary starts */
+	assert_int_equal(s.st.schema_min, 0);          /* expand: nothing held back */
+}
+
+static void test_rollout__failed_pre_deploy_aborts_and_runs_on_abort(void **state)
+{
+	struct sim s;
+	start_canary(&s, 2, &canary);
+	s.p.hooks = &hooks_expand;
+	sim_step(&s);
+	set_hook(&s, ROLLOUT_RUN_FAILED);
+	sim_step(&s);
+	assert_int_equal(s.st.phase, ROLLOUT_DEGRADED);
+	assert_non_null(strstr(s.st.reason, "preDeploy hook \"migrate\" failed: exited with status 3 (attempt 2/2)"));
+	assert_non_null(strstr(s.st.reason, "revision 1 keeps serving"));
+	assert_int_equal(count(&s, 2, false), 0);      /* nothing new ever ran */
+	assert_int_equal(traffic_weight(&s, 1), 100);
+	assert_int_equal(s.hooks_started[SPEC_HOOK_ON_ABORT], 1);
+	set_hook(&s, ROLLOUT_RUN_SUCCESSFUL);
+	sim_step(&s);
+	assert_true(s.st.hooks_done & (1u << SPEC_HOOK_ON_ABORT));
+	assert_int_equal(s.st.hook_run, 0);
+	sim_step(&s);
+	assert_int_equal(s.hooks_started[SPEC_HOOK_ON_ABORT], 1); /* once */
+}
+
+static void test_rollout__post_deploy_after_healthy_failure_keeps_healthy(void **state)
+{
+	struct sim s;
+	sim_init(&s, 1);
+	s.p.hooks = &hooks_post_only;
+	rollout_set_desired(&s.st, 1, s.now, "applied revision 1");
+	sim_step(&s);
+	make_ready(&s, 1, 1);
+	assert_int_equal(s.hooks_started[SPEC_HOOK_POST_DEPLOY], 0);
+	sim_step(&s);
+	assert_int_equal(s.st.phase, ROLLOUT_HEALTHY);
+	assert_int_equal(s.hooks_started[SPEC_HOOK_POST_DEPLOY], 1);
+	set_hook(&s, ROLLOUT_RUN_FAILED);
+	sim_step(&s);
+	assert_int_equal(s.st.phase, ROLLOUT_HEALTHY);
+	assert_non_null(strstr(s.st.reason, "postDeploy hook \"notify\" failed"));
+	sim_step(&s);
+	assert_int_equal(s.hooks_started[SPEC_HOOK_POST_DEPLOY], 1);
+}
+
+/* v2 ran a contract migration; its analysis fails at 20%: traffic stays
+ * at 20%, nothing stops, Frozen says why; --force rolls back. */
+static void test_rollout__contract_migration_freezes_instead_of_rollback(void **state)
+{
+	struct sim s;
+	start_canary(&s, 2, &canary);
+	s.p.hooks = &hooks_contract;
+	sim_step(&s);
+	set_hook(&s, ROLLOUT_RUN_SUCCESSFUL);
+	sim_step(&s);
+	assert_int_equal(s.st.schema_min, 2);
+	make_ready(&s, 2, 1);
+	sim_step(&s);
+	assert_int_equal(s.st.weight, 20);
+	s.now += 10001;
+	sim_step(&s);                                  /* analysis step starts */
+	for (size_t i = 0; i < s.nruns; i++)
+		if (s.runs[i].id == s.st.step_run) {
+			s.runs[i].phase = ROLLOUT_RUN_FAILED;
+			s.runs[i].reason = "success-rate 0.5 < 0.99";
+		}
+	size_t n_before = s.n;
+	sim_step(&s);
+	assert_int_equal(s.st.phase, ROLLOUT_FROZEN);
+	assert_int_equal(s.events_frozen, 1);
+	assert_non_null(strstr(s.st.reason, "analysis of step 3/5 failed: success-rate 0.5 < 0.99"));
+	assert_non_null(strstr(s.st.reason, "not rolled back"));
+	assert_int_equal(s.n, n_before);
+	assert_int_equal(traffic_weight(&s, 2), 20);
+	assert_int_equal(s.st.step_run, 0);            /* its run stopped */
+	s.now += 3600000;
+	sim_step(&s);
+	assert_int_equal(s.st.phase, ROLLOUT_FROZEN);  /* no deadline, nothing moves */
+	assert_false(s.frozen_moved);
+	assert_int_equal(s.hooks_started[SPEC_HOOK_ON_ABORT], 0);
+	char msg[200];
+	assert_int_equal(rollout_abort(&s.st, s.now, "op", false, msg, sizeof(msg)), -1);
+	assert_non_null(strstr(msg, "--force"));
+	assert_int_equal(rollout_abort(&s.st, s.now, "aborted by op", true, msg, sizeof(msg)), 0);
+	sim_step(&s);
+	assert_int_equal(s.st.phase, ROLLOUT_DEGRADED);
+	assert_int_equal(traffic_weight(&s, 1), 100);
+	assert_int_equal(count(&s, 2, false), 0);
+	assert_int_equal(s.hooks_started[SPEC_HOOK_ON_ABORT], 1);
+}
+
+static void test_rollout__operator_abort_after_contract_freezes(void **state)
+{
+	struct sim s;
+	start_canary(&s, 2, &canary);
+	s.p.hooks = &hooks_contract;
+	sim_step(&s);
+	set_hook(&s, ROLLOUT_RUN_SUCCESSFUL);
+	sim_step(&s);
+	make_ready(&s, 2, 1);
+	sim_step(&s);
+	char msg[200];
+	assert_int_equal(rollout_abort(&s.st, s.now, "aborted by op", false, msg, sizeof(msg)), 0);
+	assert_int_equal(s.st.phase, ROLLOUT_FROZEN);
+	sim_step(&s);
+	assert_int_equal(traffic_weight(&s, 2), 20);
+	/* forward instead: promote --full */
+	assert_int_equal(rollout_promote(&s.st, true, msg, sizeof(msg)), 0);
+	sim_step(&s);
+	make_ready(&s, 2, 2);
+	sim_step(&s);
+	assert_int_equal(s.st.phase, ROLLOUT_HEALTHY);
+	assert_int_equal(s.st.stable, 2);
+	assert_int_equal(s.st.schema_min, 2);
+	/* the next rollout, v3, may go back to v2: it aborts as always */
+	s.p.hooks = NULL;
+	rollout_set_desired(&s.st, 3, s.now, "applied revision 3");
+	sim_step(&s);
+	assert_int_equal(rollout_abort(&s.st, s.now, "aborted by op", false, msg, sizeof(msg)), 0);
+	assert_int_equal(s.st.phase, ROLLOUT_DEGRADED);
+}
+
+static void test_rollout__expand_migration_aborts_as_always(void **state)
+{
+	struct sim s;
+	start_canary(&s, 2, &canary);
+	s.p.hooks = &hooks_expand;
+	sim_step(&s);
+	set_hook(&s, ROLLOUT_RUN_SUCCESSFUL);
+	sim_step(&s);
+	set_hook(&s, ROLLOUT_RUN_SUCCESSFUL);
+	sim_step(&s);
+	make_ready(&s, 2, 1);
+	sim_step(&s);
+	char msg[200];
+	assert_int_equal(rollout_abort(&s.st, s.now, "aborted by op", false, msg, sizeof(msg)), 0);
+	sim_step(&s);
+	assert_int_equal(s.st.phase, ROLLOUT_DEGRADED);
+	assert_int_equal(traffic_weight(&s, 1), 100);
+}
+
+static void test_rollout__hook_state_round_trips_and_old_states_skip_hooks(void **state)
+{
+	struct sim s;
+	start_canary(&s, 2, &canary);
+	s.p.hooks = &hooks_contract;
+	sim_step(&s);
+	json_t *j = rollout_state_to_json(&s.st);
+	struct rollout_state back;
+	rollout_state_from_json(&back, j);
+	assert_int_equal(back.hook_run, s.st.hook_run);
+	assert_int_equal(back.hooks_done, s.st.hooks_done);
+	json_decref(j);
+	/* a state stored before hooks existed never runs them afterwards */
+	j = json_pack("{s:I, s:I, s:s}", "desired", (json_int_t)2, "stable", (json_int_t)2, "phase", "Healthy");
+	rollout_state_from_json(&back, j);
+	assert_int_equal(back.hooks_done, (1u << SPEC_HOOK_KINDS) - 1);
+	json_decref(j);
+}
+
 /*
  * 100,000 random observation sequences over every strategy: readiness
  * flips, crashes, analysis results, operator commands, time. After every
@@ -732,6 +977,15 @@ static void check_invariants(struct sim *s)
 		assert_int_equal(t.canary_weight, 0);
 	}
 	assert_true(s->st.weight <= 100);
+	/* Frozen only when going back would serve a revision the schema
+	 * no longer supports; and nothing moves while it lasts */
+	if (s->st.phase == ROLLOUT_FROZEN) {
+		assert_true(s->st.stable > 0 && s->st.stable < s->st.schema_min);
+		assert_false(s->frozen_moved);
+		struct rollout_state copy = s->st;
+		char msg[128];
+		assert_true(rollout_abort(&copy, s->now, "op", true, msg, sizeof(msg)) == 0);
+	}
 	if (s->st.phase == ROLLOUT_PAUSED) {
 		struct rollout_state copy = s->st;
 		char msg[128];
@@ -745,6 +999,7 @@ static void test_rollout__100k_random_sequences_keep_invariants(void **state)
 	struct spec_strategy *strategies[] = {NULL, &canary, &bluegreen};
 	uint64_t seed = 0x5eed;
 	#define RND() (seed = seed * 6364136223846793005ULL + 1442695040888963407ULL, (uint32_t)(seed >> 33))
+	int froze = 0, pre_failed = 0, posts = 0;
 	for (int trial = 0; trial < 100000; trial++) {
 		struct sim s;
 		uint32_t r = 1 + RND() % 3;
@@ -752,6 +1007,7 @@ static void test_rollout__100k_random_sequences_keep_invariants(void **state)
 		deploy_first(&s, r);
 		s.p.progress_deadline_ms = 20000;
 		s.p.strategy = strategies[RND() % 3];
+		s.p.hooks = hook_sets[RND() % 4];
 		rollout_set_desired(&s.st, 2, s.now, "apply");
 		int len = 5 + (int)(RND() % 20);
 		char msg[128];
@@ -765,7 +1021,10 @@ static void test_rollout__100k_random_sequences_keep_invariants(void **state)
 					s.inst[RND() % s.n].ready = false;
 				break;
 			case 4:
-				set_run(&s, (enum rollout_run_phase)(RND() % 5), "random");
+				if (RND() % 2)
+					set_run(&s, (enum rollout_run_phase)(RND() % 5), "random");
+				else
+					set_hook(&s, RND() % 3 ? ROLLOUT_RUN_SUCCESSFUL : ROLLOUT_RUN_FAILED);
 				break;
 			case 5: rollout_promote(&s.st, RND() % 4 == 0, msg, sizeof(msg)); break;
 			case 6: if (RND() % 4 == 0) rollout_abort(&s.st, s.now, "op", RND() % 2, msg, sizeof(msg)); break;
@@ -798,6 +1057,20 @@ static void test_rollout__100k_random_sequences_keep_invariants(void **state)
 			sim_step(&s);
 			check_invariants(&s);
 		}
+		/* Frozen is a terminal phase too: the operator decides; --force
+		 * rolls back and the rollout ends Degraded on stable */
+		if (s.st.phase == ROLLOUT_FROZEN) {
+			froze++;
+			assert_int_equal(rollout_abort(&s.st, s.now, "op", true, msg, sizeof(msg)), 0);
+			for (int k = 0; k < 10; k++) {
+				make_ready(&s, rollout_target(&s.st), 8);
+				set_run(&s, ROLLOUT_RUN_SUCCESSFUL, "ok");
+				s.now += 4000;
+				sim_step(&s);
+				check_invariants(&s);
+			}
+			assert_int_equal(s.st.phase, ROLLOUT_DEGRADED);
+		}
 		if (!(s.st.phase == ROLLOUT_HEALTHY || s.st.phase == ROLLOUT_DEGRADED)) {
 			json_t *j = rollout_state_to_json(&s.st);
 			char *txt = json_dumps(j, 0);
@@ -809,7 +1082,19 @@ static void test_rollout__100k_random_sequences_keep_invariants(void **state)
 			assert_int_equal(traffic_weight(&s, s.st.desired), 100);
 		else
 			assert_int_equal(traffic_weight(&s, s.st.stable), s.st.stable ? 100 : 0);
+		/* every list that had to run has finished: postDeploy once
+		 * Healthy, onAbort once aborted */
+		if (s.p.hooks && s.st.phase == ROLLOUT_HEALTHY)
+			assert_true(s.st.hooks_done & (1u << SPEC_HOOK_POST_DEPLOY));
+		if (s.p.hooks && s.st.phase == ROLLOUT_DEGRADED)
+			assert_true(s.st.hooks_done & (1u << SPEC_HOOK_ON_ABORT));
+		assert_int_equal(s.st.hook_run, 0);
+		pre_failed += strstr(s.st.reason, "preDeploy hook") != NULL;
+		posts += s.hooks_started[SPEC_HOOK_POST_DEPLOY] > 0;
 	}
+	/* the sequences reach the hook paths, not only the old ones */
+	assert_true(froze > 100 && pre_failed > 100 && posts > 1000);
+	printf("# frozen %d, preDeploy failed %d, postDeploy ran %d of 100000\n", froze, pre_failed, posts);
 	#undef RND
 }
 
@@ -836,6 +1121,13 @@ int main(void)
 		cmocka_unit_test(test_rollout__bluegreen_preview_switch_and_switch_back),
 		cmocka_unit_test(test_rollout__route_weights_never_feed_an_empty_group),
 		cmocka_unit_test(test_rollout__state_round_trips_through_json),
+		cmocka_unit_test(test_rollout__pre_deploy_runs_before_any_new_instance),
+		cmocka_unit_test(test_rollout__failed_pre_deploy_aborts_and_runs_on_abort),
+		cmocka_unit_test(test_rollout__post_deploy_after_healthy_failure_keeps_healthy),
+		cmocka_unit_test(test_rollout__contract_migration_freezes_instead_of_rollback),
+		cmocka_unit_test(test_rollout__operator_abort_after_contract_freezes),
+		cmocka_unit_test(test_rollout__expand_migration_aborts_as_always),
+		cmocka_unit_test(test_rollout__hook_state_round_trips_and_old_states_skip_hooks),
 		cmocka_unit_test(test_rollout__100k_random_sequences_keep_invariants),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
