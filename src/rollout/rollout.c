@@ -188,11 +188,12 @@ static bool schema_holds_back(const struct rollout_state *st)
 
 static void freeze_reason(struct rollout_state *st, const char *why)
 {
-	reasonf(st, "rollout of revision %lld frozen: %s; not rolled back: a contract migration of "
-		"revision %lld ran and revision %lld does not work with the schema any more; traffic "
-		"held (%u%% to revision %lld); `slipway rollout abort --force` rolls back anyway",
-		(long long)st->desired, why, (long long)st->schema_min, (long long)st->stable,
-		st->weight, (long long)st->desired);
+	/* the decision first: a long `why` is what gets cut */
+	reasonf(st, "rollout of revision %lld frozen, not rolled back: a contract migration of "
+		"revision %lld ran, revision %lld may not work with the schema; traffic held (%u%% "
+		"to revision %lld); `slipway rollout abort --force` rolls back anyway; %s",
+		(long long)st->desired, (long long)st->schema_min, (long long)st->stable,
+		st->weight, (long long)st->desired, why);
 }
 
 /* Holds everything where it is instead of an abort: runs stopped, no
@@ -995,6 +996,9 @@ bool rollout_reconcile(struct rollout_state *st, const struct rollout_params *p,
 		case HOOKS_DONE:
 			st->progress_ms = 0; /* the deadline starts now */
 			st->step_ms = now_ms; /* and the first step */
+			if (hooks_count(p, SPEC_HOOK_PRE_DEPLOY))
+				reasonf(st, "preDeploy hooks succeeded; starting revision %lld",
+					(long long)st->desired);
 			break;
 		}
 	}

@@ -85,6 +85,8 @@ reason() { field reason "$(status_json "$1")"; }
 
 # Every shipped example, applied as the README says, updated to a new
 # version and taken to its final phase with the promotions it needs.
+# (example: hooks-v1.yaml, example: hooks-v2.yaml and example: hooks-v3.yaml
+# need a PostgreSQL: tests/e2e/hooks.bats runs them.)
 @test "every shipped example has a test here" {
 	for f in "$BATS_TEST_DIRNAME"/../../examples/*.yaml; do
 		grep -q "example: $(basename "$f")" "$BATS_TEST_FILENAME"
