@@ -72,7 +72,7 @@ int cli_wait_rollout(struct cli *c, const char *name, int64_t revision, uint64_t
 			json_decref(j);
 			break;
 		}
-		if (at_rev && strcmp(phase, "Degraded") == 0) {
+		if (at_rev && (strcmp(phase, "Degraded") == 0 || strcmp(phase, "Frozen") == 0)) {
 			json_decref(j);
 			break;
 		}

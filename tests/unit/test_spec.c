@@ -1106,6 +1106,83 @@ static void test_spec__yaml_scalar_forms_decode_exactly(void **state)
 	spec_set_release(&set);
 }
 
+
+static void test_spec__hooks_parse_default_and_round_trip(void **state)
+{
+	struct spec_set set = parse_ok(HEAD
+		"  hooks:\n"
+		"    preDeploy:\n"
+		"      - name: migrate\n"
+		"        command: psql -c 'ALTER TABLE t ADD c int' ${VERSION}\n"
+		"        env: {PGDATABASE: shop}\n"
+		"        retries: 2\n"
+		"        migration: {compatibility: contract}\n"
+		"    onAbort:\n"
+		"      - {name: page, command: [./page, --app, \"${APP}\"], timeout: 10s}\n");
+	struct spec_app *a = set.apps[0];
+	const struct spec_hook *m = &a->hooks.list[SPEC_HOOK_PRE_DEPLOY][0];
+	assert_int_equal(a->hooks.n[SPEC_HOOK_PRE_DEPLOY], 1);
+	assert_int_equal(a->hooks.n[SPEC_HOOK_POST_DEPLOY], 0);
+	assert_string_equal(m->name, "migrate");
+	assert_int_equal(m->argc, 3); /* a string runs through /bin/sh -c */
+	assert_string_equal(m->command[0], "/bin/sh");
+	assert_string_equal(m->command[2], "psql -c 'ALTER TABLE t ADD c int' ${VERSION}");
+	assert_int_equal(m->timeout_ms, 300000); /* default 5m */
+	assert_int_equal(m->retries, 2);
+	assert_int_equal(m->migration, SPEC_MIGRATION_CONTRACT);
+	assert_string_equal(m->env[0].name, "PGDATABASE");
+	const struct spec_hook *p = &a->hooks.list[SPEC_HOOK_ON_ABORT][0];
+	assert_int_equal(p->timeout_ms, 10000);
+	assert_int_equal(p->retries, 0);
+	assert_int_equal(p->migration, SPEC_MIGRATION_NONE);
+	/* the store's JSON reads back to the same canonical text */
+	json_t *j = spec_app_to_json(a);
+	struct spec_app *back = NULL;
+	struct sw_err err = {0};
+	assert_int_equal(spec_app_from_json(&back, j, &err), 0);
+	char *x = spec_app_canonical(a), *y = spec_app_canonical(back);
+	assert_string_equal(x, y);
+	assert_non_null(strstr(x, "\"compatibility\":\"contract\""));
+	free(x);
+	free(y);
+	json_decref(j);
+	spec_app_unref(back);
+	spec_set_release(&set);
+	/* no hooks: nothing in the canonical text, so old revisions keep their hash */
+	set = parse_ok(HEAD);
+	x = spec_app_canonical(set.apps[0]);
+	assert_null(strstr(x, "hooks"));
+	free(x);
+	spec_set_release(&set);
+}
+
+static void test_spec__hooks_errors_are_positioned(void **state)
+{
+	static const struct err_case cases[] = {
+		{HEAD "  hooks:\n    postDeploy:\n      - {name: n, command: [x], migration: {compatibility: expand}}\n",
+		 "app.yaml:9:33: unknown field \"migration\" in spec.hooks.postDeploy[0]"},
+		{HEAD "  hooks:\n    preDeploy:\n      - {name: m, command: [x], migration: {compatibility: contracts}}\n",
+		 "app.yaml:9:60: compatibility must be one of \"none\", \"expand\", \"contract\", got \"contracts\" (did you mean \"contract\"?)"},
+		{HEAD "  hooks:\n    preDeploy:\n      - {name: m, command: \"\"}\n",
+		 "app.yaml:9:28: command must not be empty"},
+		{HEAD "  hooks:\n    preDeploy:\n      - {command: [x]}\n",
+		 "app.yaml:9:9: missing required field \"name\" in spec.hooks.preDeploy[0]"},
+		{HEAD "  hooks:\n    preDeploy:\n      - {name: m, command: [x]}\n      - {name: m, command: [y]}\n",
+		 "app.yaml:10:9: duplicate name \"m\""},
+		{HEAD "  hooks:\n    preDeploy:\n      - {name: m, command: [x], retries: -1}\n",
+		 "app.yaml:9:42: retries must be a non-negative integer, got \"-1\""},
+		{HEAD "  hooks:\n    preDeploy:\n      - {name: m, command: [x], timeout: 0s}\n",
+		 "app.yaml:9:42: timeout must be at least 1ms, got \"0s\""},
+		{HEAD "  hooks:\n    preDeply: []\n",
+		 "app.yaml:8:5: unknown field \"preDeply\" in spec.hooks (did you mean \"preDeploy\"?)"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *msg = parse_err(cases[i].yaml);
+		if (!strstr(msg, cases[i].msg))
+			fail_msg("case %zu: got \"%s\", want \"%s\"", i, msg, cases[i].msg);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1123,6 +1200,8 @@ int main(void)
 		cmocka_unit_test(test_spec__substitution),
 		cmocka_unit_test(test_spec__env_value_from_file_is_secret),
 		cmocka_unit_test(test_spec__canonical_json_round_trip),
+		cmocka_unit_test(test_spec__hooks_parse_default_and_round_trip),
+		cmocka_unit_test(test_spec__hooks_errors_are_positioned),
 		cmocka_unit_test(test_spec__hash_ignores_layout_not_content),
 		cmocka_unit_test(test_spec__from_json_validates),
 		cmocka_unit_test(test_spec__refcount),
