@@ -104,12 +104,14 @@ $2"
 	start_daemon
 	v1=$(example hooks-v1.yaml)
 	slipway apply -f "$v1" --wait
+	# Healthy can come a moment before the proxy has the route's listener
+	wait_for 10 curl -fsS "http://127.0.0.1:$LISTEN/healthz"
 	[[ "$(curl -fsS "http://127.0.0.1:$LISTEN/")" == "ok v1 "* ]]
 	start_load 180
 
 	v2=$(example hooks-v2.yaml)
-	slipway apply -f "$v2"
-	wait_for 90 app_ready_at shop 2 2
+	slipway apply -f "$v2" --wait
+	wait_for 30 app_ready_at shop 2 2
 	[ "$(psql -At -c "SELECT count(*) FROM information_schema.columns WHERE table_name = 'items' AND column_name = 'title'")" = 1 ]
 	[[ "$(curl -fsS "http://127.0.0.1:$LISTEN/")" == "ok v2 "* ]]
 	# postDeploy ran once v2 was Healthy; its output is in its log
@@ -119,8 +121,8 @@ $2"
 	[[ "$output" =~ [0-9]+ ]]
 
 	v3=$(example hooks-v3.yaml)
-	slipway apply -f "$v3"
-	wait_for 90 app_ready_at shop 3 2
+	slipway apply -f "$v3" --wait
+	wait_for 30 app_ready_at shop 3 2
 	[ "$(psql -At -c "SELECT count(*) FROM information_schema.columns WHERE table_name = 'items' AND column_name = 'name'")" = 0 ]
 	[[ "$(curl -fsS "http://127.0.0.1:$LISTEN/")" == "ok v3 "* ]]
 	stop_load
