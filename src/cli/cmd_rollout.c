@@ -153,6 +153,8 @@ static int run(struct cli *c, int argc, char **argv)
 	if (!known)
 		return sw_opt_error("rollout", "unknown rollout command \"%s\" (status, promote, abort, pause, resume, retry, undo)",
 				    action);
+	if (o.force && strcmp(action, "abort") != 0)
+		return sw_opt_error("rollout", "--force goes with abort only, not \"%s\"", action);
 	if (strcmp(action, "status") == 0)
 		return status(c, &o, app);
 	return operate(c, &o, action, app);
