@@ -177,6 +177,35 @@ $2"
 	[[ "$output" == *"rollout of shop 3.0.0 aborted"* ]]
 }
 
+@test "after a contract migration a plain abort freezes at the canary's weight; promote --full goes forward" {
+	start_daemon
+	canary="  route: {listen: \"127.0.0.1:$LISTEN\"}
+  strategy:
+    canary:
+      steps:
+        - setWeight: 50
+        - pause: {}"
+	app_yaml hello 1.0.0 2 "" "$canary" >"$T/v1.yaml"
+	slipway apply -f "$T/v1.yaml" --wait
+	app_yaml hello 2.0.0 2 "" "$canary
+  hooks:
+    preDeploy:
+      - name: drop-old
+        command: [\"true\"]
+        migration: {compatibility: contract}" >"$T/v2.yaml"
+	slipway apply -f "$T/v2.yaml"
+	wait_for 30 phase_is hello Paused
+	slipway rollout abort hello
+	phase_is hello Frozen
+	[[ "$(reason hello)" == *"traffic held (50% to revision 2)"* ]]
+	[ "$(field weight "$(status_json hello)")" = 50 ]
+	run slipway rollout status hello --watch
+	[ "$status" -eq 1 ]
+	slipway rollout promote --full hello
+	wait_for 30 app_ready_at hello 2 2
+	wait_for 10 sh -c "curl -fsS http://127.0.0.1:$LISTEN/ | grep -q 2.0.0"
+}
+
 @test "a failed preDeploy stops the rollout before any new instance starts, after its retries" {
 	start_daemon
 	hello_app 1.0.0 "    postDeploy: []" >"$T/v1.yaml"
