@@ -314,3 +314,33 @@ YAML
 	start_daemon
 	[ "$(stat -c %a "$T/state")" = 700 ]
 }
+
+@test "idle TCP connections cannot lock the local operator out; strangers get a short header timeout and a clear 503" {
+	start_api_daemon
+	app_yaml hello 1.0.0 1 > "$T/app.yaml"
+	slipway apply -f "$T/app.yaml"
+	wait_for 15 app_ready_at hello 1 1
+	# 300 connections that never send a byte, held by a process of this test
+	cat > "$T/hold.sh" <<SH
+for i in \$(seq 1 300); do exec {fd}<>/dev/tcp/127.0.0.1/$API || true; done
+touch "$T/holding"
+exec sleep 120
+SH
+	bash "$T/hold.sh" 3>&- &
+	HOLDER=$!
+	wait_for 10 test -f "$T/holding"
+	# the operator on the unix socket is answered at once
+	run slipway status hello
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"Phase:      Healthy"* ]]
+	# a TCP client from the same address is told why, not hung up on
+	run env SLIPWAY_TOKEN="$ROOT" "$SLIPWAY_BIN" --api "127.0.0.1:$API" get apps
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"too many connections from 127.0.0.1 (at most 32 at a time); try again later"* ]]
+	# the silent ones are dropped after the header timeout, not the 60 s idle one
+	wait_for 15 expect 200 "$ROOT" GET /v1/apps
+	kill "$HOLDER"
+	wait "$HOLDER" 2>/dev/null || true
+}
