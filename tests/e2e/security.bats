@@ -344,3 +344,34 @@ SH
 	kill "$HOLDER"
 	wait "$HOLDER" 2>/dev/null || true
 }
+
+@test "the CLI reads its token from --token-file or SLIPWAY_TOKEN; --token works but warns that every local user can read it" {
+	start_api_daemon
+	tok=$(slipway token create ci --role viewer 2>/dev/null)
+	printf '%s\n' "$tok" > "$T/ci.token"
+	chmod 600 "$T/ci.token"
+	run "$SLIPWAY_BIN" --api "127.0.0.1:$API" --token-file "$T/ci.token" get apps
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"no apps"* ]]
+	[[ "$output" != *warning* ]]
+	run env SLIPWAY_TOKEN="$tok" "$SLIPWAY_BIN" --api "127.0.0.1:$API" get apps
+	[ "$status" -eq 0 ]
+	[[ "$output" != *warning* ]]
+	run "$SLIPWAY_BIN" --api "127.0.0.1:$API" --token "$tok" get apps
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"slipway: warning: a token given with --token can be read by every local user (ps, /proc/PID/cmdline); use --token-file FILE or \$SLIPWAY_TOKEN"* ]]
+	# the viewer token is what was used: it may not create tokens
+	run "$SLIPWAY_BIN" --api "127.0.0.1:$API" --token-file "$T/ci.token" token create x --role admin
+	[ "$status" -eq 1 ]
+	[[ "$output" == *'(role viewer) may not POST /v1/tokens'* ]]
+	run "$SLIPWAY_BIN" --api "127.0.0.1:$API" --token-file "$T/missing" get apps
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"cannot read the token file \"$T/missing\""* ]]
+	# the local CLI needs no token file at all: the daemon knows its uid
+	mv "$T/state/token" "$T/token.moved"
+	run slipway token create ops --role viewer
+	[ "$status" -eq 0 ]
+	mv "$T/token.moved" "$T/state/token"
+}
