@@ -375,3 +375,66 @@ SH
 	[ "$status" -eq 0 ]
 	mv "$T/token.moved" "$T/state/token"
 }
+
+@test "control characters: refused in documents with a position, escaped in everything the CLI prints (logs too, unless --raw)" {
+	start_daemon
+	app_yaml hello 1.0.0 1 > "$T/app.yaml"
+	printf 'apiVersion: slipway/v1\nkind: App\nmetadata: {name: bad}\nspec:\n  version: "1.0\\e[2K\\rforged"\n  run: {command: ["%s"]}\n' \
+		"$HELLO_BIN" > "$T/bad.yaml"
+	run slipway validate "$T/bad.yaml"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == "$T/bad.yaml:5:12: version contains the control character U+001B; only tab and newline may appear in text, got "* ]]
+	[[ "$output" != *$'\e'* ]]
+	run slipway apply -f "$T/bad.yaml"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"bad.yaml:5:12: version contains the control character U+001B"* ]]
+	run slipway get apps
+	[[ "$output" == *"no apps"* ]]
+	# an env value may span lines: newline and tab pass
+	app_yaml hello 1.0.0 1 "      MOTD: \"line one\\n\\tline two\"" > "$T/app.yaml"
+	slipway validate "$T/app.yaml"
+
+	# what an instance writes is shown escaped; --raw gives the bytes
+	cat > "$T/loud.yaml" <<YAML
+apiVersion: slipway/v1
+kind: App
+metadata: {name: loud}
+spec:
+  version: "1.0.0"
+  run:
+    command: ["sh", "-c", "printf 'ok \\\\033[31mred\\\\033[0m bell\\\\a done\\\\n'; exec \"\$0\" --port \"\$PORT\"", "$HELLO_BIN"]
+  readiness: {http: {path: /healthz}, period: 200ms}
+YAML
+	slipway apply -f "$T/loud.yaml"
+	wait_for 15 app_ready_at loud 1 1
+	wait_for 10 sh -c "\"$SLIPWAY_BIN\" logs loud | grep -q done"
+	run slipway logs loud
+	echo "$output"
+	[[ "$output" == *'ok \x1b[31mred\x1b[0m bell\x07 done'* ]]
+	[[ "$output" != *$'\e'* ]]
+	[[ "$output" != *$'\a'* ]]
+	run slipway logs loud --raw
+	[[ "$output" == *$'ok \e[31mred\e[0m bell\a done'* ]]
+}
+
+@test "the CLI percent-encodes what it puts in a path or query: --instance is one value" {
+	start_daemon
+	app_yaml hello 1.0.0 1 > "$T/app.yaml"
+	slipway apply -f "$T/app.yaml"
+	wait_for 15 app_ready_at hello 1 1
+	id=$(instance_fields hello id | head -1)
+	run slipway logs hello --instance "$id"
+	[ "$status" -eq 0 ]
+	# not a second query parameter smuggled in
+	run slipway logs hello --instance "$id&tail=0"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"app \"hello\" has no instance \"$id&tail=0\""* ]]
+	run slipway logs hello --instance "a b"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *'app "hello" has no instance "a b"'* ]]
+	run slipway status 'hello/../hello'
+	[ "$status" -eq 1 ]
+	[[ "$output" == *'not found'* ]]
+}
