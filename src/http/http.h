@@ -103,7 +103,7 @@ struct http_config {
 	const char *tcp_addr;      /* "127.0.0.1:PORT", "[::1]:PORT": what core/addr
 				      reads (port 0 picks a free one, see
 				      http_tcp_port) or NULL */
-	size_t max_body;           /* 0 = 1 MiB; see http_set_max_body */
+	size_t max_body;           /* 0 = 1 MiB; a route may have its own (http_route_max_body) */
 	http_auth_cb auth;          /* required when tcp_addr is set */
 	void *auth_data;
 	uint64_t header_timeout_ms; /* 0 = 5 s: a request's headers must arrive in time (else 408),
@@ -125,14 +125,15 @@ struct http_config {
  * not kill the daemon).
  */
 int http_new(struct http_server **out, const struct http_config *cfg, struct sw_err *err);
-/* Sets the request body limit (0: the 1 MiB default) for requests from now on. */
-void http_set_max_body(struct http_server *api, size_t max_body);
 /* The TCP port actually bound (useful with port 0), or -1 without TCP. */
 int http_tcp_port(const struct http_server *api);
 /* Adds a route; patterns are like "/v1/apps/{name}/history". `least` is
  * the least role a TCP caller needs. */
 void http_route(struct http_server *api, const char *method, const char *pattern, enum http_role least,
 	       http_handler h, void *data);
+/* Gives the route added as method + pattern its own body limit (0: the
+ * server's), checked like the server's: 413 before the body is read. */
+void http_route_max_body(struct http_server *api, const char *method, const char *pattern, size_t max_body);
 /*
  * Stops listening, unlinks the unix socket, closes every connection; the
  * memory is freed once the loop has run the close callbacks, so the caller

@@ -53,6 +53,7 @@ struct route {
 	char **segs; /* pattern segments; "{x}" matches any one non-empty segment */
 	size_t nsegs;
 	enum http_role least;  /* the least role a token needs */
+	size_t max_body;       /* its body limit; 0: the server's */
 	http_handler h;
 	void *data;
 };
@@ -136,6 +137,7 @@ struct conn {
 	int last_was_value;
 	int saw_cl, saw_te, expect_continue;
 	int nauthz;          /* Authorization headers seen */
+	size_t max_body;     /* this request's body limit (its route's or the server's) */
 	char *path;          /* decoded, "/a/b" */
 	char *query;         /* raw, "" when none */
 	struct http_req_priv priv;
@@ -792,9 +794,13 @@ static int on_headers_complete(http_parser *p)
 		return fail(c, 400, "request has more than one Authorization header");
 	if (c->saw_cl && c->saw_te)
 		return fail(c, 400, "request has both Content-Length and Transfer-Encoding");
-	if (!(p->flags & F_CHUNKED) && c->saw_cl && p->content_length > c->api->max_body)
-		return fail(c, 413, "request body larger than %zu bytes", c->api->max_body);
-	if (parse_target(c) < 0 || check_auth(c) < 0)
+	if (parse_target(c) < 0)
+		return -1;
+	const struct route *r = find_route(c->api, http_method_str((enum http_method)p->method), &c->priv);
+	c->max_body = r && r->max_body ? r->max_body : c->api->max_body;
+	if (!(p->flags & F_CHUNKED) && c->saw_cl && p->content_length > c->max_body)
+		return fail(c, 413, "request body larger than %zu bytes", c->max_body);
+	if (check_auth(c) < 0)
 		return -1;
 	if (c->expect_continue && p->http_major == 1 && p->http_minor >= 1) {
 		struct buf b = BUF_INIT;
@@ -809,8 +815,8 @@ static int on_headers_complete(http_parser *p)
 static int on_body(http_parser *p, const char *at, size_t n)
 {
 	struct conn *c = p->data;
-	if (n > c->api->max_body - c->body.len)
-		return fail(c, 413, "request body larger than %zu bytes", c->api->max_body);
+	if (n > c->max_body - c->body.len)
+		return fail(c, 413, "request body larger than %zu bytes", c->max_body);
 	buf_add(&c->body, at, n);
 	return 0;
 }
@@ -1337,9 +1343,14 @@ out:
 	return ret;
 }
 
-void http_set_max_body(struct http_server *api, size_t max_body)
+void http_route_max_body(struct http_server *api, const char *method, const char *pattern, size_t max_body)
 {
-	api->max_body = max_body ? max_body : API_DEFAULT_MAX_BODY;
+	for (size_t i = 0; i < api->nroutes; i++)
+		if (strcmp(api->routes[i].method, method) == 0 && strcmp(api->routes[i].pattern, pattern) == 0) {
+			api->routes[i].max_body = max_body;
+			return;
+		}
+	SW_ASSERT(!"http_route_max_body: no such route");
 }
 
 int http_tcp_port(const struct http_server *api)

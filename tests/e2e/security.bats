@@ -216,9 +216,11 @@ YAML
 	expect 400 "$ROOT" POST /v1/tokens -d '{"name": "../x", "role": "admin"}'
 	expect 422 "$ROOT" POST /v1/apply -d '{"files": [{"path": "/x.yaml", "content": "a: [1"}]}'
 
-	# 2 MiB bodies, over the 1 MiB limit
+	# 2 MiB bodies, over the 1 MiB limit (9 MiB for apply, whose limit is made for 4 MiB of documents)
 	head -c $((2 * 1024 * 1024)) /dev/zero | tr '\0' 'x' > "$T/big"
-	for ep in "POST /v1/apply" "POST /v1/apps/hello/rollback" "POST /v1/apps/hello/rollout/promote" \
+	head -c $((9 * 1024 * 1024)) /dev/zero | tr '\0' 'x' > "$T/bigger"
+	expect 413 "$ROOT" POST /v1/apply --data-binary "@$T/bigger"
+	for ep in "POST /v1/apps/hello/rollback" "POST /v1/apps/hello/rollout/promote" \
 		"POST /v1/tokens" "DELETE /v1/apps/hello" "DELETE /v1/tokens/x"; do
 		expect 413 "$ROOT" $ep --data-binary "@$T/big"
 		# and over the unix socket
@@ -437,4 +439,43 @@ YAML
 	run slipway status 'hello/../hello'
 	[ "$status" -eq 1 ]
 	[[ "$output" == *'not found'* ]]
+}
+
+@test "one document size limit (4 MiB): apply takes what validate takes, and both refuse more naming the file" {
+	start_daemon
+	# 2.5 MiB of documents, mostly quotes, backslashes and newlines: it grows in JSON
+	app_yaml hello 1.0.0 1 > "$T/app.yaml"
+	awk 'BEGIN { for (i = 0; i < 200000; i++) print "# \"a\\\\b\"\t\"c\"" }' >> "$T/app.yaml"
+	size=$(stat -c %s "$T/app.yaml")
+	[ "$size" -gt $((2 * 1024 * 1024)) ]
+	[ "$size" -lt $((4 * 1024 * 1024)) ]
+	slipway validate "$T/app.yaml"
+	run slipway apply -f "$T/app.yaml"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"app/hello created (revision 1)"* ]]
+
+	# over it: the same words from both, naming the file
+	cp "$T/app.yaml" "$T/big.yaml"
+	head -c $((3 * 1024 * 1024)) /dev/zero | tr '\0' '#' >> "$T/big.yaml"
+	run slipway validate "$T/big.yaml"
+	[ "$status" -eq 1 ]
+	[ "$output" = "$T/big.yaml:1:1: file is larger than 4 MiB" ]
+	run slipway apply -f "$T/big.yaml"
+	[ "$status" -eq 1 ]
+	[ "$output" = "slipway: $T/big.yaml:1:1: file is larger than 4 MiB" ]
+
+	# a directory's files count together
+	mkdir "$T/dir"
+	cp "$T/app.yaml" "$T/dir/a.yaml"
+	app_yaml other 1.0.0 1 > "$T/dir/b.yaml"
+	awk 'BEGIN { for (i = 0; i < 200000; i++) print "# padding padding" }' >> "$T/dir/b.yaml"
+	run slipway validate "$T/dir"
+	[ "$status" -eq 1 ]
+	[ "$output" = "$T/dir: the *.yaml and *.yml files together are larger than 4 MiB" ]
+	run slipway apply -f "$T/dir"
+	[ "$status" -eq 1 ]
+	[ "$output" = "slipway: $T/dir: the *.yaml and *.yml files together are larger than 4 MiB" ]
+	run slipway history hello --json
+	[ "$(printf '%s\n' "$output" | grep -c '"revision":')" -eq 1 ]
 }
