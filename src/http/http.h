@@ -145,9 +145,11 @@ void http_free(struct http_server *api);
 /*
  * Feeds raw bytes of one connection to the request parser and handlers
  * without a socket, for the fuzz target and unit tests: returns the bytes
- * the server would have written.
+ * the server would have written. The peer is the operator on the unix
+ * socket; with _tcp_, a TCP client (a token needed).
  */
 int http_feed_for_test(struct http_server *api, const char *data, size_t len, struct buf *out);
+int http_feed_tcp_for_test(struct http_server *api, const char *data, size_t len, struct buf *out);
 
 /* --- client (blocking, for the CLI) --- */
 

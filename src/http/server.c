@@ -1170,10 +1170,10 @@ static void on_connection(uv_stream_t *server, int status)
 		conn_close(c);
 }
 
-int http_feed_for_test(struct http_server *api, const char *data, size_t len, struct buf *out)
+static int feed(struct http_server *api, int tcp, const char *data, size_t len, struct buf *out)
 {
 	struct conn *c = xmalloc(sizeof(*c));
-	conn_init(c, api, 0, POOL_OPERATOR);
+	conn_init(c, api, tcp, tcp ? POOL_TCP : POOL_OPERATOR);
 	c->out = out;
 	conn_feed(c, data, len);
 	conn_eof(c);
@@ -1181,6 +1181,16 @@ int http_feed_for_test(struct http_server *api, const char *data, size_t len, st
 	free(c);
 	maybe_free_api(api);
 	return 0;
+}
+
+int http_feed_for_test(struct http_server *api, const char *data, size_t len, struct buf *out)
+{
+	return feed(api, 0, data, len, out);
+}
+
+int http_feed_tcp_for_test(struct http_server *api, const char *data, size_t len, struct buf *out)
+{
+	return feed(api, 1, data, len, out);
 }
 
 /* --- listeners --- */
