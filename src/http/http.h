@@ -9,7 +9,8 @@
  * token may do (401 for an unknown token, 403 for a call its role does not
  * allow). Requests are parsed with http-parser; HTTP/1.0 and 1.1 only
  * (505 for others, 400 without a version); bodies are buffered up to a
- * limit (1 MiB by default; bigger gets 413), headers up to 16 KiB (431);
+ * limit (1 MiB by default, a route may have its own; bigger gets 413),
+ * headers up to 16 KiB (431);
  * two Authorization headers get 400. HEAD is answered wherever GET is.
  * Keep-alive is supported. Handlers are synchronous: they fill the
  * response before returning.

@@ -92,6 +92,8 @@ static void add_routes(struct http_server *api)
 	http_route(api, "POST", "/v1/echo", HTTP_ROLE_DEPLOYER, h_echo, NULL);
 	http_route(api, "DELETE", "/v1/apps/{name}", HTTP_ROLE_DEPLOYER, h_delete, NULL);
 	http_route(api, "PUT", "/v1/apps/{name}", HTTP_ROLE_DEPLOYER, h_delete, NULL);
+	http_route(api, "POST", "/v1/big", HTTP_ROLE_DEPLOYER, h_echo, NULL);
+	http_route_max_body(api, "POST", "/v1/big", 10000);
 }
 
 /* --- server in a thread --- */
@@ -1037,6 +1039,34 @@ static void test_api__unix_peer_by_uid(void **state)
 	server_stop(&s);
 }
 
+/* A route may take bigger bodies than the server's limit; others keep it. */
+static void test_api__route_body_limit(void **state)
+{
+	(void)state;
+	static struct server s;
+	struct http_config cfg = {0};
+	struct buf out = BUF_INIT, big = BUF_INIT;
+	int status;
+	server_start(&s, &cfg); /* max_body 4096, POST /v1/big 10000 */
+	buf_adds(&big, "[\"");
+	for (int i = 0; i < 8000; i++)
+		buf_addc(&big, 'x');
+	buf_adds(&big, "\"]");
+	do_request(s.sock, NULL, NULL, "POST", "/v1/big", big.s, &status, &out);
+	assert_int_equal(status, 200);
+	do_request(s.sock, NULL, NULL, "POST", "/v1/echo", big.s, &status, &out);
+	assert_int_equal(status, 413);
+	assert_string_equal(out.s, "{\"error\":\"request body larger than 4096 bytes\"}\n");
+	for (int i = 0; i < 3000; i++)
+		buf_addc(&big, 'x');
+	do_request(s.sock, NULL, NULL, "POST", "/v1/big", big.s, &status, &out);
+	assert_int_equal(status, 413);
+	assert_string_equal(out.s, "{\"error\":\"request body larger than 10000 bytes\"}\n");
+	buf_release(&out);
+	buf_release(&big);
+	server_stop(&s);
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -1065,6 +1095,7 @@ int main(void)
 		cmocka_unit_test(test_api__one_authorization_header_only),
 		cmocka_unit_test(test_api__head_where_get_and_http_versions),
 		cmocka_unit_test(test_api__unix_peer_by_uid),
+		cmocka_unit_test(test_api__route_body_limit),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
