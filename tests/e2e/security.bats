@@ -326,7 +326,7 @@ YAML
 	cat > "$T/hold.sh" <<SH
 for i in \$(seq 1 300); do exec {fd}<>/dev/tcp/127.0.0.1/$API || true; done
 touch "$T/holding"
-exec sleep 120
+exec -a "$T/holder" sleep 120
 SH
 	bash "$T/hold.sh" 3>&- &
 	HOLDER=$!
