@@ -11,6 +11,10 @@
  * on_message_complete callback and pipelined requests are answered in order
  * simply because their writes are queued in order. After any error response
  * the connection stops parsing and is closed once its writes have drained.
+ *
+ * Every connection counts against one budget (enum conn_pool) chosen at
+ * accept by who the peer is; the budgets, timers and refusals are told in
+ * docs/internals/http-server.md.
  */
 #include "http.h"
 #include "core/addr.h"
@@ -117,7 +121,6 @@ struct conn {
 	int operator;        /* the unix peer is the daemon's uid or root: admin, no token */
 	enum conn_pool pool;
 	struct conn_peer peer;
-	int answered;        /* a request passed auth: idle timeout from now on */
 	int sock;            /* 1: libuv handles below; 0: writes go to `out` */
 	struct buf *out;
 	union {
@@ -839,7 +842,6 @@ static int on_message_complete(http_parser *p)
 	write_response(c, &resp, keep_alive, head);
 	buf_release(&resp.body);
 	request_reset(c);
-	c->answered = 1;
 	set_timer(c, c->api->idle_timeout_ms);
 	if (!keep_alive) {
 		c->stop = 1;
