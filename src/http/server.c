@@ -45,6 +45,8 @@
 /* How long a refused connection may linger for its 503 to be read: short, as
  * refusals come in floods. */
 #define API_REFUSE_LINGER_MS 250
+/* Refusals are logged at most this often, with how many there were. */
+#define API_REFUSE_LOG_MS 10000
 /* Stop reading from a client that does not read its responses. */
 #define API_WRITE_HIGH_WATER (1024u * 1024)
 #define API_WRITE_LOW_WATER (64u * 1024)
@@ -96,6 +98,8 @@ struct http_server {
 	unsigned max_conns;         /* per pool */
 	unsigned max_client_conns;  /* per client in a pool (the operator's pool has none) */
 	unsigned npool[NPOOLS];     /* live connections in each pool */
+	uint64_t refused_logged_ms; /* when refusals were last logged */
+	unsigned refused_unlogged;  /* refusals since */
 	http_auth_cb auth;
 	void *auth_data;
 	struct route *routes;
@@ -1112,6 +1116,14 @@ static void refuse(struct conn *c, const char *why)
 	struct http_resp resp = {.status = 503};
 	struct buf out = BUF_INIT;
 	SW_ASSERT(c->pool == POOL_REFUSED);
+	uint64_t now = uv_now(api->loop);
+	api->refused_unlogged++;
+	if (!api->refused_logged_ms || now - api->refused_logged_ms >= API_REFUSE_LOG_MS) {
+		sw_warn("api: %u connection%s refused since the last report; the latest: %s",
+			api->refused_unlogged, api->refused_unlogged == 1 ? "" : "s", why);
+		api->refused_logged_ms = now;
+		api->refused_unlogged = 0;
+	}
 	http_resp_error(&resp, 503, "%s", why);
 	sw_strlcpy(resp.extra_headers, "Retry-After: 1\r\n", sizeof(resp.extra_headers));
 	format_response(&out, &resp, 0, 0);

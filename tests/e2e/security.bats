@@ -341,6 +341,9 @@ SH
 	echo "$output"
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"too many connections from 127.0.0.1 (at most 32 at a time); try again later"* ]]
+	# the daemon's log says so, without a line per refusal
+	grep -q 'connection refused since the last report; the latest: too many connections from 127.0.0.1' "$T/daemon.log"
+	[ "$(grep -c 'refused since the last report' "$T/daemon.log")" -le 2 ]
 	# the silent ones are dropped after the header timeout, not the 60 s idle one
 	wait_for 15 expect 200 "$ROOT" GET /v1/apps
 	kill "$HOLDER"
