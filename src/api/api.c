@@ -248,6 +248,15 @@ struct parsed_file {
 	struct spec_set set;
 };
 
+/*
+ * The body limit of POST /v1/apply (others keep the server's 1 MiB): what
+ * `apply` sends for SPEC_MAX_TEXT of documents. JSON
+ * at most doubles text a document may hold (a newline, tab, quote or
+ * backslash takes two bytes; other control characters are refused), plus
+ * room for the paths.
+ */
+#define API_MAX_BODY (2 * (size_t)SPEC_MAX_TEXT + 64 * 1024)
+
 /* POST /v1/apply {"files": [{"path": "...", "content": "..."}]} */
 static void h_apply(const struct http_req *req, struct http_resp *resp, void *data)
 {
@@ -269,8 +278,19 @@ static void h_apply(const struct http_req *req, struct http_resp *resp, void *da
 	}
 	pf = xcalloc(json_array_size(files), sizeof(*pf));
 	docs = xcalloc(json_array_size(files), sizeof(*docs));
-	size_t i;
+	size_t i, total = 0;
+	bool one_too_big = false; /* then spec_parse_text names it below */
 	json_t *f;
+	json_array_foreach(files, i, f) {
+		size_t len = json_string_length(json_object_get(f, "content"));
+		total += len;
+		one_too_big |= len > SPEC_MAX_TEXT;
+	}
+	if (total > SPEC_MAX_TEXT && !one_too_big) {
+		http_resp_error(resp, 413, "the documents of one apply together are larger than %u MiB",
+				SPEC_MAX_TEXT >> 20);
+		goto out;
+	}
 	json_array_foreach(files, i, f) {
 		const char *path = json_string_value(json_object_get(f, "path"));
 		json_t *content = json_object_get(f, "content");
@@ -702,6 +722,7 @@ int api_new(struct api **out, struct http_server *server, const struct api_confi
 	v->store = engine_store(cfg->engine);
 	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
 		http_route(server, routes[i].method, routes[i].pattern, routes[i].least, routes[i].h, v);
+	http_route_max_body(server, "POST", "/v1/apply", API_MAX_BODY);
 	*out = v;
 	return 0;
 }

@@ -1,6 +1,8 @@
 /* The CLI's side of the API: one call, polling a rollout, JSON helpers. */
 #include "cli_int.h"
 
+#include <ctype.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -25,8 +27,14 @@ int cli_call(struct cli *c, const char *method, const char *path, json_t *body, 
 	}
 	json_t *j = json_loadb(resp.s ? resp.s : "", resp.len, 0, NULL);
 	if (status < 200 || status > 299) {
-		const char *msg = json_string_value(json_object_get(j, "error"));
-		fprintf(stderr, "slipway: %s\n", msg ? msg : (resp.len ? resp.s : "request failed"));
+		/* messages quote what was sent: shown escaped, lines kept */
+		struct buf msg = BUF_INIT;
+		if (json_is_string(json_object_get(j, "error")))
+			buf_adds(&msg, cli_jtext(j, "error"));
+		else if (resp.len)
+			cli_escape(&msg, resp.s, resp.len, true);
+		fprintf(stderr, "slipway: %s\n", msg.len ? msg.s : "request failed");
+		buf_release(&msg);
 		json_decref(j);
 		goto out;
 	}
@@ -45,12 +53,46 @@ out:
 	return r;
 }
 
+void cli_pathf(struct buf *out, const char *fmt, ...)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	va_list ap;
+	va_start(ap, fmt);
+	for (const char *f = fmt; *f; f++) {
+		if (*f != '%') {
+			buf_addc(out, *f);
+		} else if (f[1] == 's') {
+			for (const unsigned char *v = va_arg(ap, const unsigned char *); *v; v++) {
+				if (isalnum(*v) || strchr("-._~", *v)) {
+					buf_addc(out, (char)*v);
+				} else {
+					buf_addc(out, '%');
+					buf_addc(out, hex[*v >> 4]);
+					buf_addc(out, hex[*v & 15]);
+				}
+			}
+			f++;
+		} else if (strncmp(f, "%lld", 4) == 0) {
+			buf_addf(out, "%lld", va_arg(ap, long long));
+			f += 3;
+		} else if (f[1] == 'd') {
+			buf_addf(out, "%d", va_arg(ap, int));
+			f++;
+		} else {
+			SW_ASSERT(f[1] == '%');
+			buf_addc(out, '%');
+			f++;
+		}
+	}
+	va_end(ap);
+}
+
 int cli_wait_rollout(struct cli *c, const char *name, int64_t revision, uint64_t timeout_ms,
 		     bool quiet)
 {
 	uint64_t deadline = sw_now_ms() + timeout_ms;
 	struct buf path = BUF_INIT;
-	buf_addf(&path, "/v1/apps/%s", name);
+	cli_pathf(&path, "/v1/apps/%s", name);
 	int r = 1;
 	char last[512] = "";
 	for (;;) {
@@ -103,6 +145,16 @@ void cli_json_print_line(json_t *j)
 }
 
 const char *cli_jstr(json_t *o, const char *key)
+{
+	return cli_escape_in(o, key, false);
+}
+
+const char *cli_jtext(json_t *o, const char *key)
+{
+	return cli_escape_in(o, key, true);
+}
+
+const char *cli_jraw(json_t *o, const char *key)
 {
 	const char *s = json_string_value(json_object_get(o, key));
 	return s ? s : "";

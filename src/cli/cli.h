@@ -12,7 +12,9 @@
 struct cli_globals {
 	const char *state_dir; /* --state-dir, else $SLIPWAY_STATE_DIR, else ".slipway" */
 	const char *api;       /* --api, else $SLIPWAY_API, else NULL (the unix socket) */
-	const char *token;     /* --token, else $SLIPWAY_TOKEN, else NULL */
+	const char *token;     /* --token (with a warning), else $SLIPWAY_TOKEN, else NULL;
+				  NULL with token_file */
+	const char *token_file; /* --token-file: read by cli_main */
 };
 
 /*

@@ -15,6 +15,7 @@
 
 #include <jansson.h>
 
+#include "core/buf.h"
 #include "http/http.h"
 #include "core/opt.h"
 
@@ -62,6 +63,14 @@ extern const struct sw_opt cli_json_options[];
  */
 int cli_call(struct cli *c, const char *method, const char *path, json_t *body, json_t **out);
 
+/*
+ * Appends an API path (or query) to out: fmt's text as it is, each %s
+ * argument percent-encoded (all but A-Z a-z 0-9 - . _ ~), so that a value
+ * is always one path segment or one query value; %lld, %d and %% as in
+ * printf. Every path the CLI builds from a name or an option goes through it.
+ */
+void cli_pathf(struct buf *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* Polls an app until its rollout of `revision` (0: any) ends. Prints each
  * change of state unless quiet. Returns 0 Healthy, 1 otherwise. */
 int cli_wait_rollout(struct cli *c, const char *name, int64_t revision, uint64_t timeout_ms,
@@ -73,12 +82,33 @@ int cli_wait_rollout(struct cli *c, const char *name, int64_t revision, uint64_t
 void cli_json_print(json_t *j);
 /* Prints j on one line (for streams of objects). */
 void cli_json_print_line(json_t *j);
-/* o[key] as a string, "" when absent or not a string. */
+/*
+ * o[key] as one line of text safe to print: "" when absent or not a
+ * string; control characters (newline and tab too) and bytes that are not
+ * UTF-8 escaped by cli_escape. The escaped text replaces the value in o,
+ * so the pointer lives as long as o (and o's later JSON output shows it
+ * escaped: print --json before reading fields this way).
+ */
 const char *cli_jstr(json_t *o, const char *key);
+/* The same, for multi-line text (logs, messages): newline and tab kept. */
+const char *cli_jtext(json_t *o, const char *key);
+/* o[key] exactly as sent, "" when absent: for `logs --raw` only. */
+const char *cli_jraw(json_t *o, const char *key);
 /* o[key] as an integer, 0 when absent. */
 long long cli_jint(json_t *o, const char *key);
 
-/* ---- tables (table.c): aligned text for the human output ---- */
+/* ---- human output (table.c): escaping and aligned tables ---- */
+
+/*
+ * Appends s[0..len) to out so that a terminal shows it and does nothing
+ * else: C0 controls and DEL become \xNN (\n, \t, \r by name), C1
+ * controls \u00NN, bytes that are not UTF-8 \xNN; with `multiline`,
+ * newline and tab stay as they are. Everything the CLI prints from the
+ * daemon goes through it (cli_jstr, cli_jtext, table cells).
+ */
+void cli_escape(struct buf *out, const char *s, size_t len, bool multiline);
+/* cli_jstr / cli_jtext: o[key] escaped, the escaped copy stored in o. */
+const char *cli_escape_in(json_t *o, const char *key, bool multiline);
 
 struct cli_table {
 	size_t ncols;
@@ -88,7 +118,7 @@ struct cli_table {
 
 /* The first row added is the header. */
 void cli_table_init(struct cli_table *t, size_t ncols);
-/* Adds a row of ncols strings (copied; NULL prints as ""). */
+/* Adds a row of ncols strings (escaped copies, one line each; NULL prints as ""). */
 void cli_table_row(struct cli_table *t, ...);
 /* Prints columns left-aligned, separated by three spaces. */
 void cli_table_print(const struct cli_table *t, FILE *f);

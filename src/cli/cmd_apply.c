@@ -11,6 +11,7 @@
 
 #include "core/buf.h"
 #include "core/core.h"
+#include "spec/spec.h"
 
 struct apply_opts {
 	const char *file;
@@ -39,12 +40,12 @@ static int read_file(const char *path, struct buf *out, struct sw_err *err)
 		return sw_errf(err, -1, "cannot read \"%s\": %s", path, strerror(errno));
 	char chunk[65536];
 	size_t k;
-	out->cap = 8u << 20;
+	out->cap = SPEC_MAX_TEXT + 1; /* one byte more tells "too large" */
 	while ((k = fread(chunk, 1, sizeof(chunk), f)) > 0)
 		if (buf_add(out, chunk, k) < 0) {
 			if (f != stdin)
 				fclose(f);
-			return sw_errf(err, -1, "\"%s\" is larger than 8 MiB", path);
+			return spec_check_size(path, (uint64_t)SPEC_MAX_TEXT + 1, false, err);
 		}
 	int bad = ferror(f);
 	if (f != stdin)
@@ -119,6 +120,7 @@ static int add_files(json_t *files, const char *path, struct sw_err *err)
 {
 	char **names = NULL;
 	size_t n = 0;
+	uint64_t total = 0;
 	int r = -1;
 	if (collect_files(path, &names, &n, err) < 0)
 		goto out;
@@ -126,6 +128,11 @@ static int add_files(json_t *files, const char *path, struct sw_err *err)
 		struct buf content = BUF_INIT, name = BUF_INIT;
 		char cwd[PATH_MAX] = ".";
 		if (read_file(names[i], &content, err) < 0) {
+			buf_release(&content);
+			goto out;
+		}
+		total += content.len;
+		if (spec_check_size(path, total, true, err) < 0) {
 			buf_release(&content);
 			goto out;
 		}

@@ -10,7 +10,7 @@ static int run(struct cli *c, int argc, char **argv)
 	if (n < 0)
 		return SW_OPT_EXIT(n);
 	struct buf path = BUF_INIT;
-	buf_addf(&path, "/v1/apps/%s", argv[1]);
+	cli_pathf(&path, "/v1/apps/%s", argv[1]);
 	json_t *j = NULL;
 	int r = cli_call(c, "DELETE", path.s, NULL, &j);
 	buf_release(&path);

@@ -26,7 +26,7 @@ static int run(struct cli *c, int argc, char **argv)
 	struct buf path = BUF_INIT;
 	buf_adds(&path, "/v1/events");
 	if (o.app)
-		buf_addf(&path, "?app=%s", o.app);
+		cli_pathf(&path, "?app=%s", o.app);
 	json_t *j = NULL;
 	int r = cli_call(c, "GET", path.s, NULL, &j);
 	buf_release(&path);

@@ -12,6 +12,7 @@ struct logs_opts {
 	bool follow;
 	long long tail;
 	bool json;
+	bool raw;
 };
 
 static const struct sw_opt options[] = {
@@ -23,14 +24,16 @@ static const struct sw_opt options[] = {
 	{.name = "tail", .kind = SW_OPT_INT, .offset = SW_OPT_AT(struct logs_opts, tail, long long),
 	 .value = "BYTES", .expect = "be a number of bytes", .min = 0,
 	 .help = "start this many bytes before the end (default 16384)"},
+	{.name = "raw", .kind = SW_OPT_FLAG, .offset = SW_OPT_AT(struct logs_opts, raw, bool),
+	 .help = "print the output as written, control characters too (else they are escaped)"},
 	CLI_OPT_JSON(struct logs_opts),
 	{0},
 };
 
 /* Prints an instance's text, each line prefixed with "[ID] " when asked. */
-static void print_text(json_t *x, bool prefix)
+static void print_text(json_t *x, bool prefix, bool raw)
 {
-	const char *text = cli_jstr(x, "text");
+	const char *text = raw ? cli_jraw(x, "text") : cli_jtext(x, "text");
 	while (*text) {
 		const char *nl = strchr(text, '\n');
 		size_t len = nl ? (size_t)(nl - text + 1) : strlen(text);
@@ -53,11 +56,11 @@ static int print_once(struct cli *c, const struct logs_opts *o, const char *app,
 {
 	struct buf path = BUF_INIT;
 	json_t *j = NULL;
-	buf_addf(&path, "/v1/apps/%s/logs?tail=%lld", app, o->tail);
+	cli_pathf(&path, "/v1/apps/%s/logs?tail=%lld", app, o->tail);
 	if (o->instance)
-		buf_addf(&path, "&instance=%s", o->instance);
+		cli_pathf(&path, "&instance=%s", o->instance);
 	if (offsets->len)
-		buf_addf(&path, "&offsets=%s", offsets->s);
+		cli_pathf(&path, "&offsets=%s", offsets->s);
 	int r = cli_call(c, "GET", path.s, NULL, &j);
 	buf_release(&path);
 	if (r)
@@ -71,7 +74,7 @@ static int print_once(struct cli *c, const struct logs_opts *o, const char *app,
 		if (o->json)
 			cli_json_print_line(x);
 		else
-			print_text(x, prefix);
+			print_text(x, prefix, o->raw);
 		buf_addf(offsets, "%s%s:%lld", offsets->len ? "," : "", cli_jstr(x, "id"),
 			 cli_jint(x, "offset"));
 	}

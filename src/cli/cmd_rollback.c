@@ -26,7 +26,7 @@ static int run(struct cli *c, int argc, char **argv)
 		return SW_OPT_EXIT(n);
 	json_t *body = o.to ? json_pack("{s:I}", "to", (json_int_t)o.to) : json_object();
 	struct buf path = BUF_INIT;
-	buf_addf(&path, "/v1/apps/%s/rollback", argv[1]);
+	cli_pathf(&path, "/v1/apps/%s/rollback", argv[1]);
 	json_t *j = NULL;
 	int r = cli_call(c, "POST", path.s, body, &j);
 	buf_release(&path);

@@ -92,7 +92,7 @@ static int operate(struct cli *c, const struct rollout_opts *o, const char *acti
 {
 	struct buf path = BUF_INIT;
 	json_t *j = NULL, *body = json_pack("{s:b, s:b}", "full", o->full, "force", o->force);
-	buf_addf(&path, "/v1/apps/%s/rollout/%s", app, action);
+	cli_pathf(&path, "/v1/apps/%s/rollout/%s", app, action);
 	int r = cli_call(c, "POST", path.s, body, &j);
 	json_decref(body);
 	buf_release(&path);
@@ -112,7 +112,7 @@ static int status(struct cli *c, const struct rollout_opts *o, const char *app)
 {
 	struct buf path = BUF_INIT;
 	int r = 0;
-	buf_addf(&path, "/v1/apps/%s", app);
+	cli_pathf(&path, "/v1/apps/%s", app);
 	for (;;) {
 		json_t *j = NULL;
 		if (cli_call(c, "GET", path.s, NULL, &j) != 0) {

@@ -65,7 +65,7 @@ static int run(struct cli *c, int argc, char **argv)
 		body = json_pack("{s:s, s:s}", "name", name, "role", o.role);
 		r = cli_call(c, "POST", "/v1/tokens", body, &j);
 	} else if (revoke) {
-		buf_addf(&path, "/v1/tokens/%s", name);
+		cli_pathf(&path, "/v1/tokens/%s", name);
 		r = cli_call(c, "DELETE", path.s, NULL, &j);
 	} else {
 		r = cli_call(c, "GET", "/v1/tokens", NULL, &j);

@@ -1,4 +1,7 @@
-/* Aligned text tables for the CLI's human output. */
+/*
+ * The CLI's human output: every text from the daemon is escaped here
+ * before it reaches a terminal, and aligned into tables.
+ */
 #include "cli_int.h"
 
 #include <stdarg.h>
@@ -6,6 +9,77 @@
 #include <string.h>
 
 #include "core/core.h"
+#include "core/utf8.h"
+
+/* The length of the UTF-8 sequence that starts s[0..len), 0 when none does. */
+static size_t utf8_seq(const char *s, size_t len)
+{
+	unsigned char ch = (unsigned char)s[0];
+	size_t n = ch < 0x80 ? 1 : ch >= 0xc2 && ch <= 0xdf ? 2 : ch >= 0xe0 && ch <= 0xef ? 3
+		 : ch >= 0xf0 && ch <= 0xf4 ? 4 : 0;
+	return n && n <= len && sw_utf8_valid(s, n) ? n : 0;
+}
+
+void cli_escape(struct buf *out, const char *s, size_t len, bool multiline)
+{
+	for (size_t i = 0; i < len;) {
+		unsigned char ch = (unsigned char)s[i];
+		size_t n = utf8_seq(s + i, len - i);
+		if (n == 0) {
+			buf_addf(out, "\\x%02x", ch); /* not UTF-8: the byte, escaped */
+			i++;
+		} else if (n > 1) {
+			/* C1 controls (U+0080..U+009F): some terminals obey them too */
+			if (ch == 0xc2 && (unsigned char)s[i + 1] <= 0x9f)
+				buf_addf(out, "\\u%04x", (unsigned char)s[i + 1]);
+			else
+				buf_add(out, s + i, n);
+			i += n;
+		} else if ((ch == '\n' || ch == '\t') && multiline) {
+			buf_addc(out, (char)ch);
+			i++;
+		} else if (ch == '\n' || ch == '\t' || ch == '\r') {
+			buf_adds(out, ch == '\n' ? "\\n" : ch == '\t' ? "\\t" : "\\r");
+			i++;
+		} else if (ch < 0x20 || ch == 0x7f) {
+			buf_addf(out, "\\x%02x", ch);
+			i++;
+		} else {
+			buf_addc(out, (char)ch);
+			i++;
+		}
+	}
+}
+
+/* Whether cli_escape would change s. */
+static bool needs_escape(const char *s, size_t len, bool multiline)
+{
+	if (!sw_utf8_valid(s, len))
+		return true;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		if ((ch < 0x20 && !(multiline && (ch == '\n' || ch == '\t'))) || ch == 0x7f ||
+		    (ch == 0xc2 && i + 1 < len && (unsigned char)s[i + 1] <= 0x9f))
+			return true;
+	}
+	return false;
+}
+
+const char *cli_escape_in(json_t *o, const char *key, bool multiline)
+{
+	json_t *v = json_object_get(o, key);
+	const char *s = json_string_value(v);
+	if (!s)
+		return "";
+	size_t len = json_string_length(v);
+	if (!needs_escape(s, len, multiline))
+		return s;
+	struct buf b = BUF_INIT;
+	cli_escape(&b, s, len, multiline);
+	json_object_set_new(o, key, json_stringn(buf_str(&b), b.len));
+	buf_release(&b);
+	return json_string_value(json_object_get(o, key));
+}
 
 void cli_table_init(struct cli_table *t, size_t ncols)
 {
@@ -21,7 +95,10 @@ void cli_table_row(struct cli_table *t, ...)
 	t->cells = xrealloc(t->cells, (t->nrows + 1) * t->ncols * sizeof(*t->cells));
 	for (size_t c = 0; c < t->ncols; c++) {
 		const char *s = va_arg(ap, const char *);
-		t->cells[t->nrows * t->ncols + c] = xstrdup(s ? s : "");
+		struct buf cell = BUF_INIT;
+		cli_escape(&cell, s ? s : "", s ? strlen(s) : 0, false);
+		t->cells[t->nrows * t->ncols + c] = xstrdup(buf_str(&cell));
+		buf_release(&cell);
 	}
 	t->nrows++;
 	va_end(ap);

@@ -180,6 +180,7 @@ int http_client_request(const struct http_client *c, const char *method, const c
 	struct resp_state st = {.body = out};
 	http_parser parser;
 	char chunk[16384];
+	size_t got = 0; /* response bytes so far */
 	int fd = -1, ret = -1;
 
 	buf_reset(out);
@@ -252,11 +253,18 @@ int http_client_request(const struct http_client *c, const char *method, const c
 				http_errno_description(HTTP_PARSER_ERRNO(&parser)));
 			goto out;
 		}
+		if (n == 0 && !got) {
+			/* what a server that is out of connections does once it cannot even say so */
+			sw_errf(err, -1, "slipway at %s closed the connection without answering; it may have too "
+				"many connections open: try again later", where);
+			goto out;
+		}
 		if (n == 0) {
 			sw_errf(err, -1, "slipway at %s closed the connection before the response was complete",
 				where);
 			goto out;
 		}
+		got += (size_t)n;
 	}
 	*out_status = parser.status_code;
 	ret = 0;

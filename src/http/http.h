@@ -1,15 +1,27 @@
 /*
  * api: Slipway's HTTP/1.1 + JSON API server and the client the CLI uses.
  *
- * The server listens on a unix socket (mode 0600, no auth: file
- * permissions are the access control) and optionally on a TCP address,
- * where every request needs `Authorization: Bearer <token>`; the check is
- * done by a callback so the daemon decides what a token may do (401 for
- * an unknown token, 403 for a call its role does not allow). Requests
- * are parsed with http-parser; bodies are buffered up to a limit (1 MiB by
- * default; bigger gets 413), headers up to 16 KiB (431). Keep-alive is
- * supported. Handlers are synchronous: they fill the response before
- * returning.
+ * The server listens on a unix socket (mode 0600) and optionally on a TCP
+ * address. On the unix socket the peer is known by SO_PEERCRED: the
+ * daemon's own uid or root is the operator ("local", admin, no token);
+ * any other uid, and every TCP request, needs `Authorization: Bearer
+ * <token>`. The check is done by a callback so the daemon decides what a
+ * token may do (401 for an unknown token, 403 for a call its role does not
+ * allow). Requests are parsed with http-parser; HTTP/1.0 and 1.1 only
+ * (505 for others, 400 without a version); bodies are buffered up to a
+ * limit (1 MiB by default, a route may have its own; bigger gets 413),
+ * headers up to 16 KiB (431);
+ * two Authorization headers get 400. HEAD is answered wherever GET is.
+ * Keep-alive is supported. Handlers are synchronous: they fill the
+ * response before returning.
+ *
+ * Connections are budgeted so that no client can starve the others: each
+ * listener has max_conns seats, the operator has max_conns of their own on
+ * the unix socket, and any other client (a remote address on TCP, a uid on
+ * the unix socket) at most max_client_conns. A connection over a limit
+ * gets 503 with the reason and `Retry-After`, then is closed. A
+ * connection that has not yet had a request through auth must send its
+ * headers within header_timeout_ms; after that, idle_timeout_ms applies.
  *
  * Routes are a table of method + path pattern; a pattern segment "{x}"
  * matches one path segment and is available through http_req_param().
@@ -78,9 +90,9 @@ enum http_role http_role_parse(const char *name);
 /*
  * Looks a bearer token up: returns 0 with the token's name in `name` (the
  * actor of its calls) and its role, or -1 when the token is unknown (401).
- * It runs once the headers are in, before the body is read. Unix-socket
- * callers are "local" with HTTP_ROLE_ADMIN (file permissions are the
- * access control).
+ * It runs once the headers are in, before the body is read. The operator
+ * on the unix socket (the daemon's uid or root, by SO_PEERCRED) is
+ * "local" with HTTP_ROLE_ADMIN and never reaches it.
  */
 typedef int (*http_auth_cb)(const char *token, char *name, size_t name_size,
 			   enum http_role *role, void *data);
@@ -92,13 +104,18 @@ struct http_config {
 	const char *tcp_addr;      /* "127.0.0.1:PORT", "[::1]:PORT": what core/addr
 				      reads (port 0 picks a free one, see
 				      http_tcp_port) or NULL */
-	size_t max_body;           /* 0 = 1 MiB */
+	size_t max_body;           /* 0 = 1 MiB; a route may have its own (http_route_max_body) */
 	http_auth_cb auth;          /* required when tcp_addr is set */
 	void *auth_data;
-	uint64_t header_timeout_ms; /* 0 = 10 s: a request's headers must arrive in time (else 408) */
+	uint64_t header_timeout_ms; /* 0 = 5 s: a request's headers must arrive in time (else 408),
+				       and a new connection's first bytes (else it is closed), but
+				       for the operator's */
 	uint64_t idle_timeout_ms;   /* 0 = 60 s: idle keep-alive connections are closed,
 				       and a request body must arrive within it */
-	unsigned max_conns;        /* 0 = 256; connections over it are closed at once */
+	unsigned max_conns;        /* 0 = 256: seats of each budget (TCP, the unix socket's
+				      operator, the unix socket's other uids); over it: 503 */
+	unsigned max_client_conns; /* 0 = 32: seats one client (remote address, uid) may hold
+				      in a budget; the operator has no such limit */
 };
 
 /*
@@ -115,6 +132,9 @@ int http_tcp_port(const struct http_server *api);
  * the least role a TCP caller needs. */
 void http_route(struct http_server *api, const char *method, const char *pattern, enum http_role least,
 	       http_handler h, void *data);
+/* Gives the route added as method + pattern its own body limit (0: the
+ * server's), checked like the server's: 413 before the body is read. */
+void http_route_max_body(struct http_server *api, const char *method, const char *pattern, size_t max_body);
 /*
  * Stops listening, unlinks the unix socket, closes every connection; the
  * memory is freed once the loop has run the close callbacks, so the caller
@@ -126,9 +146,11 @@ void http_free(struct http_server *api);
 /*
  * Feeds raw bytes of one connection to the request parser and handlers
  * without a socket, for the fuzz target and unit tests: returns the bytes
- * the server would have written.
+ * the server would have written. The peer is the operator on the unix
+ * socket; with _tcp_, a TCP client (a token needed).
  */
 int http_feed_for_test(struct http_server *api, const char *data, size_t len, struct buf *out);
+int http_feed_tcp_for_test(struct http_server *api, const char *data, size_t len, struct buf *out);
 
 /* --- client (blocking, for the CLI) --- */
 

@@ -11,6 +11,10 @@
  * on_message_complete callback and pipelined requests are answered in order
  * simply because their writes are queued in order. After any error response
  * the connection stops parsing and is closed once its writes have drained.
+ *
+ * Every connection counts against one budget (enum conn_pool) chosen at
+ * accept by who the peer is; the budgets, timers and refusals are told in
+ * docs/internals/http-server.md.
  */
 #include "http.h"
 #include "core/addr.h"
@@ -32,9 +36,17 @@
 
 #define API_MAX_HEADER (16u * 1024)
 #define API_DEFAULT_MAX_BODY (1024u * 1024)
-#define API_DEFAULT_HEADER_TIMEOUT_MS 10000
+#define API_DEFAULT_HEADER_TIMEOUT_MS 5000
 #define API_DEFAULT_IDLE_TIMEOUT_MS 60000
 #define API_DEFAULT_MAX_CONNS 256
+#define API_DEFAULT_MAX_CLIENT_CONNS 32
+/* Connections being told 503 at once; more than this are closed unanswered. */
+#define API_MAX_REFUSING 256
+/* How long a refused connection may linger for its 503 to be read: short, as
+ * refusals come in floods. */
+#define API_REFUSE_LINGER_MS 250
+/* Refusals are logged at most this often, with how many there were. */
+#define API_REFUSE_LOG_MS 10000
 /* Stop reading from a client that does not read its responses. */
 #define API_WRITE_HIGH_WATER (1024u * 1024)
 #define API_WRITE_LOW_WATER (64u * 1024)
@@ -47,8 +59,29 @@ struct route {
 	char **segs; /* pattern segments; "{x}" matches any one non-empty segment */
 	size_t nsegs;
 	enum http_role least;  /* the least role a token needs */
+	size_t max_body;       /* its body limit; 0: the server's */
 	http_handler h;
 	void *data;
+};
+
+/*
+ * The budgets connections count against. Each listener has its own, and on
+ * the unix socket the operator (a peer with the daemon's uid, or root) has
+ * one of their own, so that no other client can take the last seat.
+ */
+enum conn_pool {
+	POOL_TCP,       /* the TCP listener */
+	POOL_OPERATOR,  /* unix socket, the operator */
+	POOL_UNIX,      /* unix socket, any other uid (needs a token) */
+	POOL_REFUSED,   /* being answered 503, then closed */
+	NPOOLS,
+};
+
+/* Who a connection comes from, for the per-client limit. */
+struct conn_peer {
+	int family;             /* AF_INET, AF_INET6, AF_UNIX (then uid) */
+	unsigned char addr[16];
+	uid_t uid;
 };
 
 struct http_server {
@@ -62,7 +95,11 @@ struct http_server {
 	size_t max_body;
 	uint64_t header_timeout_ms;
 	uint64_t idle_timeout_ms;
-	unsigned max_conns;
+	unsigned max_conns;         /* per pool */
+	unsigned max_client_conns;  /* per client in a pool (the operator's pool has none) */
+	unsigned npool[NPOOLS];     /* live connections in each pool */
+	uint64_t refused_logged_ms; /* when refusals were last logged */
+	unsigned refused_unlogged;  /* refusals since */
 	http_auth_cb auth;
 	void *auth_data;
 	struct route *routes;
@@ -85,6 +122,9 @@ struct conn {
 	struct http_server *api;
 	struct conn *prev, *next;
 	int tcp;
+	int operator;        /* the unix peer is the daemon's uid or root: admin, no token */
+	enum conn_pool pool;
+	struct conn_peer peer;
 	int sock;            /* 1: libuv handles below; 0: writes go to `out` */
 	struct buf *out;
 	union {
@@ -103,6 +143,8 @@ struct conn {
 	struct buf url, field, value, authz, body;
 	int last_was_value;
 	int saw_cl, saw_te, expect_continue;
+	int nauthz;          /* Authorization headers seen */
+	size_t max_body;     /* this request's body limit (its route's or the server's) */
 	char *path;          /* decoded, "/a/b" */
 	char *query;         /* raw, "" when none */
 	struct http_req_priv priv;
@@ -194,6 +236,7 @@ static const char *reason(int status)
 	case 502: return "Bad Gateway";
 	case 503: return "Service Unavailable";
 	case 504: return "Gateway Timeout";
+	case 505: return "HTTP Version Not Supported";
 	default: return "Unknown";
 	}
 }
@@ -323,6 +366,7 @@ static void request_reset(struct conn *c)
 	c->header_bytes = 0;
 	c->last_was_value = 0;
 	c->saw_cl = c->saw_te = c->expect_continue = 0;
+	c->nauthz = 0;
 	free(c->path);
 	free(c->query);
 	c->path = c->query = NULL;
@@ -403,7 +447,7 @@ static int check_auth(struct conn *c)
 {
 	struct http_server *api = c->api;
 	const char *method = http_method_str((enum http_method)c->parser.method);
-	if (!c->tcp) {
+	if (c->operator) {
 		sw_strlcpy(c->actor, "local", sizeof(c->actor));
 		return 0;
 	}
@@ -513,9 +557,9 @@ static int extra_headers_ok(const char *h)
 	return 1;
 }
 
-static void write_response(struct conn *c, struct http_resp *resp, int keep_alive, int head)
+/* Appends the whole response to out. */
+static void format_response(struct buf *out, struct http_resp *resp, int keep_alive, int head)
 {
-	struct buf out = BUF_INIT;
 	int status = resp->status;
 	const char *ct = resp->content_type ? resp->content_type : "application/json";
 
@@ -531,12 +575,18 @@ static void write_response(struct conn *c, struct http_resp *resp, int keep_aliv
 	int nobody = status == 204 || status == 304;
 	size_t blen = nobody ? 0 : resp->body.len;
 
-	buf_addf(&out, "HTTP/1.1 %d %s\r\n", status, reason(status));
+	buf_addf(out, "HTTP/1.1 %d %s\r\n", status, reason(status));
 	if (!nobody)
-		buf_addf(&out, "Content-Type: %s\r\nContent-Length: %zu\r\n", ct, blen);
-	buf_addf(&out, "Connection: %s\r\n%s\r\n", keep_alive ? "keep-alive" : "close", extra);
+		buf_addf(out, "Content-Type: %s\r\nContent-Length: %zu\r\n", ct, blen);
+	buf_addf(out, "Connection: %s\r\n%s\r\n", keep_alive ? "keep-alive" : "close", extra);
 	if (!head && blen)
-		buf_add(&out, buf_str(&resp->body), blen);
+		buf_add(out, buf_str(&resp->body), blen);
+}
+
+static void write_response(struct conn *c, struct http_resp *resp, int keep_alive, int head)
+{
+	struct buf out = BUF_INIT;
+	format_response(&out, resp, keep_alive, head);
 	conn_write(c, &out);
 }
 
@@ -561,7 +611,8 @@ static void conn_begin_close(struct conn *c)
 		return;
 	}
 	c->paused = 0;
-	set_timer(c, c->api->idle_timeout_ms < API_LINGER_MS ? c->api->idle_timeout_ms : API_LINGER_MS);
+	uint64_t linger = c->pool == POOL_REFUSED ? API_REFUSE_LINGER_MS : API_LINGER_MS;
+	set_timer(c, c->api->idle_timeout_ms < linger ? c->api->idle_timeout_ms : linger);
 	if (uv_shutdown(&c->shutdown_req, &c->h.stream, on_shutdown) == 0)
 		return;
 	conn_close(c);
@@ -596,13 +647,37 @@ static int route_match(const struct route *r, const struct http_req_priv *pv)
 	return 1;
 }
 
+/* HEAD is served wherever GET is (without the body), unless a route says HEAD itself. */
+static int method_match(const struct route *r, const char *method)
+{
+	return strcmp(r->method, method) == 0 || (strcmp(method, "HEAD") == 0 && strcmp(r->method, "GET") == 0);
+}
+
 static const struct route *find_route(const struct http_server *api, const char *method,
 				       const struct http_req_priv *pv)
 {
-	for (size_t i = 0; i < api->nroutes; i++)
-		if (route_match(&api->routes[i], pv) && strcmp(api->routes[i].method, method) == 0)
-			return &api->routes[i];
-	return NULL;
+	const struct route *get = NULL;
+	for (size_t i = 0; i < api->nroutes; i++) {
+		const struct route *r = &api->routes[i];
+		if (!route_match(r, pv) || !method_match(r, method))
+			continue;
+		if (strcmp(r->method, method) == 0)
+			return r;
+		if (!get)
+			get = r;
+	}
+	return get;
+}
+
+/* Adds m to the Allow list once. */
+static void allow_add(struct buf *allow, const char *m)
+{
+	size_t ml = strlen(m);
+	const char *a = buf_str(allow);
+	for (const char *p = a; (p = strstr(p, m)); p += ml)
+		if ((p == a || p[-1] == ' ') && (p[ml] == ',' || p[ml] == '\0'))
+			return;
+	buf_addf(allow, "%s%s", allow->len ? ", " : "", m);
 }
 
 static void dispatch(struct conn *c, struct http_resp *resp)
@@ -620,25 +695,15 @@ static void dispatch(struct conn *c, struct http_resp *resp)
 		.priv = &c->priv,
 	};
 	struct buf allow = BUF_INIT;
-	const struct route *hit = NULL;
+	const struct route *hit = find_route(api, method, &c->priv);
 
 	for (size_t i = 0; i < api->nroutes && !hit; i++) {
 		const struct route *r = &api->routes[i];
 		if (!route_match(r, &c->priv))
 			continue;
-		if (strcmp(r->method, method) == 0) {
-			hit = r;
-			break;
-		}
-		/* list each allowed method once */
-		size_t ml = strlen(r->method);
-		const char *a = buf_str(&allow);
-		int dup = 0;
-		for (const char *p = a; (p = strstr(p, r->method)); p += ml)
-			if ((p == a || p[-1] == ' ') && (p[ml] == ',' || p[ml] == '\0'))
-				dup = 1;
-		if (!dup)
-			buf_addf(&allow, "%s%s", allow.len ? ", " : "", r->method);
+		allow_add(&allow, r->method);
+		if (strcmp(r->method, "GET") == 0)
+			allow_add(&allow, "HEAD");
 	}
 	if (hit) {
 		c->priv.route = hit;
@@ -691,6 +756,8 @@ static void finish_header(struct conn *c)
 	else if (strcasecmp(f, "transfer-encoding") == 0)
 		c->saw_te = 1;
 	else if (strcasecmp(f, "authorization") == 0) {
+		/* two would leave which one counts to whoever reads them */
+		c->nauthz++;
 		buf_reset(&c->authz);
 		buf_add(&c->authz, v, c->value.len);
 	} else if (strcasecmp(f, "expect") == 0 && strcasecmp(v, "100-continue") == 0)
@@ -726,11 +793,21 @@ static int on_headers_complete(http_parser *p)
 	struct conn *c = p->data;
 	finish_header(c);
 	c->in_headers = 0;
+	if (p->http_major == 0)
+		return fail(c, 400, "request line has no HTTP version (HTTP/1.1 is what this server speaks)");
+	if (p->http_major != 1 || p->http_minor > 1)
+		return fail(c, 505, "HTTP/%u.%u is not supported: use HTTP/1.1", p->http_major, p->http_minor);
+	if (c->nauthz > 1)
+		return fail(c, 400, "request has more than one Authorization header");
 	if (c->saw_cl && c->saw_te)
 		return fail(c, 400, "request has both Content-Length and Transfer-Encoding");
-	if (!(p->flags & F_CHUNKED) && c->saw_cl && p->content_length > c->api->max_body)
-		return fail(c, 413, "request body larger than %zu bytes", c->api->max_body);
-	if (parse_target(c) < 0 || check_auth(c) < 0)
+	if (parse_target(c) < 0)
+		return -1;
+	const struct route *r = find_route(c->api, http_method_str((enum http_method)p->method), &c->priv);
+	c->max_body = r && r->max_body ? r->max_body : c->api->max_body;
+	if (!(p->flags & F_CHUNKED) && c->saw_cl && p->content_length > c->max_body)
+		return fail(c, 413, "request body larger than %zu bytes", c->max_body);
+	if (check_auth(c) < 0)
 		return -1;
 	if (c->expect_continue && p->http_major == 1 && p->http_minor >= 1) {
 		struct buf b = BUF_INIT;
@@ -745,8 +822,8 @@ static int on_headers_complete(http_parser *p)
 static int on_body(http_parser *p, const char *at, size_t n)
 {
 	struct conn *c = p->data;
-	if (n > c->api->max_body - c->body.len)
-		return fail(c, 413, "request body larger than %zu bytes", c->api->max_body);
+	if (n > c->max_body - c->body.len)
+		return fail(c, 413, "request body larger than %zu bytes", c->max_body);
 	buf_add(&c->body, at, n);
 	return 0;
 }
@@ -789,14 +866,18 @@ static const http_parser_settings settings = {
 
 /* --- connections --- */
 
-static void conn_init(struct conn *c, struct http_server *api, int tcp)
+/* A fed connection (no socket) is the operator's, as the fuzz target wants. */
+static void conn_init(struct conn *c, struct http_server *api, int tcp, enum conn_pool pool)
 {
 	memset(c, 0, sizeof(*c));
 	c->api = api;
 	c->tcp = tcp;
+	c->operator = pool == POOL_OPERATOR;
+	c->pool = pool;
 	http_parser_init(&c->parser, HTTP_REQUEST);
 	c->parser.data = c;
 	api->nconns++;
+	api->npool[pool]++;
 }
 
 static void conn_release(struct conn *c)
@@ -808,6 +889,7 @@ static void conn_release(struct conn *c)
 	buf_release(&c->authz);
 	buf_release(&c->body);
 	c->api->nconns--;
+	c->api->npool[c->pool]--;
 }
 
 static void after_parse(struct conn *c, enum http_errno e)
@@ -954,14 +1036,120 @@ static void on_shutdown(uv_shutdown_t *req, int status)
 		conn_close(c);
 }
 
+/* Who is on the other end: the remote address, or the uid by SO_PEERCRED. */
+static void conn_identify(struct conn *c)
+{
+	struct sockaddr_storage ss;
+	int len = sizeof(ss);
+	memset(&c->peer, 0, sizeof(c->peer));
+	if (c->tcp) {
+		if (uv_tcp_getpeername(&c->h.tcp, (struct sockaddr *)&ss, &len) < 0)
+			return;
+		c->peer.family = ss.ss_family;
+		if (ss.ss_family == AF_INET)
+			memcpy(c->peer.addr, &((struct sockaddr_in *)&ss)->sin_addr, 4);
+		else if (ss.ss_family == AF_INET6)
+			memcpy(c->peer.addr, &((struct sockaddr_in6 *)&ss)->sin6_addr, 16);
+		return;
+	}
+	struct ucred cred;
+	socklen_t clen = sizeof(cred);
+	uv_os_fd_t fd;
+	if (uv_fileno((uv_handle_t *)&c->h.pipe, &fd) < 0 ||
+	    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0)
+		return; /* unknown: not the operator, needs a token */
+	c->peer.family = AF_UNIX;
+	c->peer.uid = cred.uid;
+	c->operator = cred.uid == geteuid() || cred.uid == 0;
+}
+
+static int peer_equal(const struct conn_peer *a, const struct conn_peer *b)
+{
+	return a->family == b->family && a->uid == b->uid && memcmp(a->addr, b->addr, sizeof(a->addr)) == 0;
+}
+
+static void peer_name(const struct conn_peer *p, char *out, size_t size)
+{
+	if (p->family == AF_UNIX)
+		snprintf(out, size, "uid %u", (unsigned)p->uid);
+	else if (p->family == AF_INET || p->family == AF_INET6)
+		inet_ntop(p->family, p->addr, out, (socklen_t)size);
+	else
+		snprintf(out, size, "an unknown peer");
+}
+
+/*
+ * Whether c may take a seat in `pool`: the pool has room, and (but for the
+ * operator's pool) its client holds fewer than max_client_conns there.
+ * Otherwise the reason goes into why.
+ */
+static int admit(struct http_server *api, struct conn *c, enum conn_pool pool, char *why, size_t size)
+{
+	char who[INET6_ADDRSTRLEN + 16];
+	if (api->npool[pool] >= api->max_conns) {
+		snprintf(why, size, "the API has %u connections open, its limit; try again later", api->max_conns);
+		return -1;
+	}
+	if (pool == POOL_OPERATOR)
+		return 0;
+	unsigned same = 0;
+	for (const struct conn *o = api->conns; o; o = o->next)
+		if (o != c && o->pool == pool && peer_equal(&o->peer, &c->peer))
+			same++;
+	if (same >= api->max_client_conns) {
+		peer_name(&c->peer, who, sizeof(who));
+		snprintf(why, size, "too many connections from %s (at most %u at a time); try again later", who,
+			 api->max_client_conns);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Answers 503 with the reason and closes. Up to API_MAX_REFUSING at once
+ * linger a little so that the client reads it; past that, the answer is
+ * written if the socket takes it at once, and the connection closed.
+ */
+static void refuse(struct conn *c, const char *why)
+{
+	struct http_server *api = c->api;
+	struct http_resp resp = {.status = 503};
+	struct buf out = BUF_INIT;
+	SW_ASSERT(c->pool == POOL_REFUSED);
+	uint64_t now = uv_now(api->loop);
+	api->refused_unlogged++;
+	if (!api->refused_logged_ms || now - api->refused_logged_ms >= API_REFUSE_LOG_MS) {
+		sw_warn("api: %u connection%s refused since the last report; the latest: %s",
+			api->refused_unlogged, api->refused_unlogged == 1 ? "" : "s", why);
+		api->refused_logged_ms = now;
+		api->refused_unlogged = 0;
+	}
+	http_resp_error(&resp, 503, "%s", why);
+	sw_strlcpy(resp.extra_headers, "Retry-After: 1\r\n", sizeof(resp.extra_headers));
+	format_response(&out, &resp, 0, 0);
+	buf_release(&resp.body);
+	if (api->npool[POOL_REFUSED] > API_MAX_REFUSING ||
+	    uv_read_start(&c->h.stream, on_alloc, on_read) < 0) {
+		uv_buf_t ub = uv_buf_init(out.s, (unsigned)out.len);
+		(void)uv_try_write(&c->h.stream, &ub, 1);
+		buf_release(&out);
+		conn_close(c);
+		return;
+	}
+	conn_write(c, &out);
+	conn_begin_close(c);
+}
+
 static void on_connection(uv_stream_t *server, int status)
 {
 	struct http_server *api = server->data;
 	int tcp = server == (uv_stream_t *)&api->tcp;
+	char why[256];
 	if (status < 0 || api->freeing)
 		return;
 	struct conn *c = xmalloc(sizeof(*c));
-	conn_init(c, api, tcp);
+	/* counted as refused until admitted, so that a failed accept frees no seat it never had */
+	conn_init(c, api, tcp, POOL_REFUSED);
 	c->sock = 1;
 	if (tcp)
 		uv_tcp_init(api->loop, &c->h.tcp);
@@ -975,21 +1163,31 @@ static void on_connection(uv_stream_t *server, int status)
 	if (c->next)
 		c->next->prev = c;
 	api->conns = c;
-	if (uv_accept(server, &c->h.stream) < 0 || api->nconns > api->max_conns) {
+	if (uv_accept(server, &c->h.stream) < 0) {
 		conn_close(c);
 		return;
 	}
+	conn_identify(c);
+	enum conn_pool pool = tcp ? POOL_TCP : c->operator ? POOL_OPERATOR : POOL_UNIX;
+	if (admit(api, c, pool, why, sizeof(why)) < 0) {
+		refuse(c, why);
+		return;
+	}
+	api->npool[POOL_REFUSED]--;
+	api->npool[pool]++;
+	c->pool = pool;
 	if (tcp)
 		uv_tcp_nodelay(&c->h.tcp, 1);
-	set_timer(c, api->idle_timeout_ms);
+	/* a stranger gets the short header timeout until a request of theirs passed auth */
+	set_timer(c, c->operator ? api->idle_timeout_ms : api->header_timeout_ms);
 	if (uv_read_start(&c->h.stream, on_alloc, on_read) < 0)
 		conn_close(c);
 }
 
-int http_feed_for_test(struct http_server *api, const char *data, size_t len, struct buf *out)
+static int feed(struct http_server *api, int tcp, const char *data, size_t len, struct buf *out)
 {
 	struct conn *c = xmalloc(sizeof(*c));
-	conn_init(c, api, 0);
+	conn_init(c, api, tcp, tcp ? POOL_TCP : POOL_OPERATOR);
 	c->out = out;
 	conn_feed(c, data, len);
 	conn_eof(c);
@@ -997,6 +1195,16 @@ int http_feed_for_test(struct http_server *api, const char *data, size_t len, st
 	free(c);
 	maybe_free_api(api);
 	return 0;
+}
+
+int http_feed_for_test(struct http_server *api, const char *data, size_t len, struct buf *out)
+{
+	return feed(api, 0, data, len, out);
+}
+
+int http_feed_tcp_for_test(struct http_server *api, const char *data, size_t len, struct buf *out)
+{
+	return feed(api, 1, data, len, out);
 }
 
 /* --- listeners --- */
@@ -1104,6 +1312,7 @@ int http_new(struct http_server **out, const struct http_config *cfg, struct sw_
 	api->header_timeout_ms = cfg->header_timeout_ms ? cfg->header_timeout_ms : API_DEFAULT_HEADER_TIMEOUT_MS;
 	api->idle_timeout_ms = cfg->idle_timeout_ms ? cfg->idle_timeout_ms : API_DEFAULT_IDLE_TIMEOUT_MS;
 	api->max_conns = cfg->max_conns ? cfg->max_conns : API_DEFAULT_MAX_CONNS;
+	api->max_client_conns = cfg->max_client_conns ? cfg->max_client_conns : API_DEFAULT_MAX_CLIENT_CONNS;
 	api->auth = cfg->auth;
 	api->auth_data = cfg->auth_data;
 	api->tcp_port = port;
@@ -1156,6 +1365,16 @@ out:
 	 * goes when the caller's loop runs the closes. */
 	http_free(api);
 	return ret;
+}
+
+void http_route_max_body(struct http_server *api, const char *method, const char *pattern, size_t max_body)
+{
+	for (size_t i = 0; i < api->nroutes; i++)
+		if (strcmp(api->routes[i].method, method) == 0 && strcmp(api->routes[i].pattern, pattern) == 0) {
+			api->routes[i].max_body = max_body;
+			return;
+		}
+	SW_ASSERT(!"http_route_max_body: no such route");
 }
 
 int http_tcp_port(const struct http_server *api)

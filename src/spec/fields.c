@@ -262,12 +262,34 @@ int spec_table_parse(struct spec_pctx *c, const struct snode *n, void *base, con
 /* ------------------------------------------------------------------ */
 /* Scalars                                                            */
 
+/*
+ * The code point of the first control character in s[0..len) other than
+ * tab and newline (C0, DEL, and C1 as UTF-8), or -1. Text is shown in
+ * terminals, where these erase or forge what an operator reads.
+ */
+static long control_char(const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		if ((ch < 0x20 && ch != '\t' && ch != '\n') || ch == 0x7f)
+			return ch;
+		if (ch == 0xc2 && i + 1 < len && (unsigned char)s[i + 1] >= 0x80 && (unsigned char)s[i + 1] <= 0x9f)
+			return (unsigned char)s[i + 1];
+	}
+	return -1;
+}
+
+/* Every scalar a table reads passes here: that is where text is checked. */
 int spec_need_scalar(struct spec_pctx *c, const struct snode *n, const char *what)
 {
 	char gotbuf[128];
-	if (n->type == SN_SCALAR)
-		return 0;
-	return spec_perr(c, n, "%s must be %s, got %s", spec_subject(c), what, SPEC_GOT(n));
+	if (n->type != SN_SCALAR)
+		return spec_perr(c, n, "%s must be %s, got %s", spec_subject(c), what, SPEC_GOT(n));
+	long cc = control_char(n->text, n->len);
+	if (cc >= 0)
+		return spec_perr(c, n, "%s contains the control character U+%04lX; only tab and newline may "
+				 "appear in text, got %s", spec_subject(c), cc, SPEC_GOT(n));
+	return 0;
 }
 
 /* ${NAME} with a known NAME, "$$", or a lone "$" followed by anything else. */

@@ -124,6 +124,9 @@ int spec_table_parse(struct spec_pctx *c, const struct snode *n, void *base, con
 
 /* ---- row types: the parsers, emitters and freers types are made of ---- */
 
+/* 0 when n is a scalar ("must be <what>" otherwise) holding no control
+ * character but tab and newline (C0, DEL, C1): every text a document
+ * gives passes here, so none can rewrite the terminal it is shown in. */
 int spec_need_scalar(struct spec_pctx *c, const struct snode *n, const char *what);
 int spec_check_vars(struct spec_pctx *c, const struct snode *n, const char *s);
 json_t *spec_emit_str(const void *base, const struct spec_field *f);

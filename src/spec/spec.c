@@ -1230,7 +1230,15 @@ _Static_assert(sizeof(enum spec_step_kind) == sizeof(int), "kind fields are read
 /* ------------------------------------------------------------------ */
 /* Documents, files and directories                                   */
 
-#define SPEC_MAX_FILE (4u * 1024 * 1024)
+int spec_check_size(const char *path, uint64_t size, bool together, struct sw_err *err)
+{
+	if (size <= SPEC_MAX_TEXT)
+		return 0;
+	if (together)
+		return sw_errf(err, -1, "%s: the *.yaml and *.yml files together are larger than %u MiB", path,
+			       SPEC_MAX_TEXT >> 20);
+	return sw_errf(err, -1, "%s:1:1: file is larger than %u MiB", path, SPEC_MAX_TEXT >> 20);
+}
 
 /* The absolute directory of `file` ("." and cwd when it has none). */
 static char *dir_of(const char *file)
@@ -1452,8 +1460,8 @@ static int parse_into(struct spec_set *set, const char *text, size_t len, const 
 	struct spec_pctx c = {.file = file, .err = err, .path = BUF_INIT, .root = "document"};
 	int rc = -1;
 
-	if (len > SPEC_MAX_FILE)
-		return sw_errf(err, -1, "%s:1:1: file is larger than 4 MiB", file);
+	if (spec_check_size(file, len, false, err) < 0)
+		return -1;
 	if (snode_from_yaml(&docs, &ndocs, text, len, file, err) < 0)
 		return -1;
 	c.dir = dir_of(file);
@@ -1504,10 +1512,8 @@ static int read_file(char **out, size_t *len_out, const char *path, struct sw_er
 		sw_errf(err, -1, "%s: cannot read: not a regular file", path);
 		goto out;
 	}
-	if ((uint64_t)st.st_size > SPEC_MAX_FILE) {
-		sw_errf(err, -1, "%s:1:1: file is larger than 4 MiB", path);
+	if (spec_check_size(path, (uint64_t)st.st_size, false, err) < 0)
 		goto out;
-	}
 	data = xmalloc((size_t)st.st_size + 1);
 	while (len < (size_t)st.st_size) {
 		ssize_t r = read(fd, data + len, (size_t)st.st_size - len);
@@ -1564,6 +1570,7 @@ int spec_parse_path(struct spec_set *out, const char *path, struct sw_err *err)
 	DIR *d = NULL;
 	char **names = NULL;
 	size_t nnames = 0;
+	uint64_t total = 0;
 	int rc = -1;
 
 	memset(out, 0, sizeof(*out));
@@ -1591,6 +1598,8 @@ int spec_parse_path(struct spec_set *out, const char *path, struct sw_err *err)
 			buf_release(&b);
 			continue;
 		}
+		if (S_ISREG(fst.st_mode))
+			total += (uint64_t)fst.st_size;
 		names = xrealloc(names, (nnames + 1) * sizeof(*names));
 		names[nnames++] = buf_detach(&b);
 	}
@@ -1599,6 +1608,14 @@ int spec_parse_path(struct spec_set *out, const char *path, struct sw_err *err)
 		goto out;
 	}
 	qsort(names, nnames, sizeof(*names), name_cmp);
+	/* each file alone first: its message is the more precise */
+	for (size_t i = 0; i < nnames; i++) {
+		struct stat fst;
+		if (stat(names[i], &fst) == 0 && spec_check_size(names[i], (uint64_t)fst.st_size, false, err) < 0)
+			goto out;
+	}
+	if (spec_check_size(path, total, true, err) < 0)
+		goto out;
 	for (size_t i = 0; i < nnames; i++)
 		if (parse_file_into(out, names[i], err) < 0)
 			goto out;

@@ -26,6 +26,21 @@
 
 #include "../core/core.h"
 
+/*
+ * The most document text one `validate` or `apply` takes: one file, or the
+ * files of a directory together. Both refuse more with the same message
+ * (spec_check_size), and the API's body limit is made from it, so that
+ * apply never refuses what validate accepts.
+ */
+#define SPEC_MAX_TEXT (4u * 1024 * 1024)
+
+/*
+ * 0 when `size` bytes fit SPEC_MAX_TEXT; else -1 with "PATH:1:1: file is
+ * larger than 4 MiB" or, for the files of a directory together ("together"),
+ * "PATH: the *.yaml and *.yml files together are larger than 4 MiB".
+ */
+int spec_check_size(const char *path, uint64_t size, bool together, struct sw_err *err);
+
 enum spec_probe_kind {
 	SPEC_PROBE_NONE = 0,
 	SPEC_PROBE_HTTP,

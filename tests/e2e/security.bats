@@ -216,9 +216,11 @@ YAML
 	expect 400 "$ROOT" POST /v1/tokens -d '{"name": "../x", "role": "admin"}'
 	expect 422 "$ROOT" POST /v1/apply -d '{"files": [{"path": "/x.yaml", "content": "a: [1"}]}'
 
-	# 2 MiB bodies, over the 1 MiB limit
+	# 2 MiB bodies, over the 1 MiB limit (9 MiB for apply, whose limit is made for 4 MiB of documents)
 	head -c $((2 * 1024 * 1024)) /dev/zero | tr '\0' 'x' > "$T/big"
-	for ep in "POST /v1/apply" "POST /v1/apps/hello/rollback" "POST /v1/apps/hello/rollout/promote" \
+	head -c $((9 * 1024 * 1024)) /dev/zero | tr '\0' 'x' > "$T/bigger"
+	expect 413 "$ROOT" POST /v1/apply --data-binary "@$T/bigger"
+	for ep in "POST /v1/apps/hello/rollback" "POST /v1/apps/hello/rollout/promote" \
 		"POST /v1/tokens" "DELETE /v1/apps/hello" "DELETE /v1/tokens/x"; do
 		expect 413 "$ROOT" $ep --data-binary "@$T/big"
 		# and over the unix socket
@@ -313,4 +315,170 @@ YAML
 	chmod 755 "$T/state"
 	start_daemon
 	[ "$(stat -c %a "$T/state")" = 700 ]
+}
+
+@test "idle TCP connections cannot lock the local operator out; strangers get a short header timeout and a clear 503" {
+	start_api_daemon
+	app_yaml hello 1.0.0 1 > "$T/app.yaml"
+	slipway apply -f "$T/app.yaml"
+	wait_for 15 app_ready_at hello 1 1
+	# 300 connections that never send a byte, held by a process of this test
+	cat > "$T/hold.sh" <<SH
+for i in \$(seq 1 300); do exec {fd}<>/dev/tcp/127.0.0.1/$API || true; done
+touch "$T/holding"
+exec -a "$T/holder" sleep 120
+SH
+	bash "$T/hold.sh" 3>&- &
+	HOLDER=$!
+	wait_for 10 test -f "$T/holding"
+	# the operator on the unix socket is answered at once
+	run slipway status hello
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"Phase:      Healthy"* ]]
+	# a TCP client from the same address is told why, not hung up on
+	run env SLIPWAY_TOKEN="$ROOT" "$SLIPWAY_BIN" --api "127.0.0.1:$API" get apps
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"too many connections from 127.0.0.1 (at most 32 at a time); try again later"* ]]
+	# the daemon's log says so, without a line per refusal
+	grep -q 'connection refused since the last report; the latest: too many connections from 127.0.0.1' "$T/daemon.log"
+	[ "$(grep -c 'refused since the last report' "$T/daemon.log")" -le 2 ]
+	# the silent ones are dropped after the header timeout, not the 60 s idle one
+	wait_for 15 expect 200 "$ROOT" GET /v1/apps
+	kill "$HOLDER"
+	wait "$HOLDER" 2>/dev/null || true
+}
+
+@test "the CLI reads its token from --token-file or SLIPWAY_TOKEN; --token works but warns that every local user can read it" {
+	start_api_daemon
+	tok=$(slipway token create ci --role viewer 2>/dev/null)
+	printf '%s\n' "$tok" > "$T/ci.token"
+	chmod 600 "$T/ci.token"
+	run "$SLIPWAY_BIN" --api "127.0.0.1:$API" --token-file "$T/ci.token" get apps
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"no apps"* ]]
+	[[ "$output" != *warning* ]]
+	run env SLIPWAY_TOKEN="$tok" "$SLIPWAY_BIN" --api "127.0.0.1:$API" get apps
+	[ "$status" -eq 0 ]
+	[[ "$output" != *warning* ]]
+	run "$SLIPWAY_BIN" --api "127.0.0.1:$API" --token "$tok" get apps
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"slipway: warning: a token given with --token can be read by every local user (ps, /proc/PID/cmdline); use --token-file FILE or \$SLIPWAY_TOKEN"* ]]
+	# the viewer token is what was used: it may not create tokens
+	run "$SLIPWAY_BIN" --api "127.0.0.1:$API" --token-file "$T/ci.token" token create x --role admin
+	[ "$status" -eq 1 ]
+	[[ "$output" == *'(role viewer) may not POST /v1/tokens'* ]]
+	run "$SLIPWAY_BIN" --api "127.0.0.1:$API" --token-file "$T/missing" get apps
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"cannot read the token file \"$T/missing\""* ]]
+	# the local CLI needs no token file at all: the daemon knows its uid
+	mv "$T/state/token" "$T/token.moved"
+	run slipway token create ops --role viewer
+	[ "$status" -eq 0 ]
+	mv "$T/token.moved" "$T/state/token"
+}
+
+@test "control characters: refused in documents with a position, escaped in everything the CLI prints (logs too, unless --raw)" {
+	start_daemon
+	app_yaml hello 1.0.0 1 > "$T/app.yaml"
+	printf 'apiVersion: slipway/v1\nkind: App\nmetadata: {name: bad}\nspec:\n  version: "1.0\\e[2K\\rforged"\n  run: {command: ["%s"]}\n' \
+		"$HELLO_BIN" > "$T/bad.yaml"
+	run slipway validate "$T/bad.yaml"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == "$T/bad.yaml:5:12: version contains the control character U+001B; only tab and newline may appear in text, got "* ]]
+	[[ "$output" != *$'\e'* ]]
+	run slipway apply -f "$T/bad.yaml"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"bad.yaml:5:12: version contains the control character U+001B"* ]]
+	run slipway get apps
+	[[ "$output" == *"no apps"* ]]
+	# an env value may span lines: newline and tab pass
+	app_yaml hello 1.0.0 1 "      MOTD: \"line one\\n\\tline two\"" > "$T/app.yaml"
+	slipway validate "$T/app.yaml"
+
+	# what an instance writes is shown escaped; --raw gives the bytes
+	cat > "$T/loud.yaml" <<YAML
+apiVersion: slipway/v1
+kind: App
+metadata: {name: loud}
+spec:
+  version: "1.0.0"
+  run:
+    command: ["sh", "-c", "printf 'ok \\\\033[31mred\\\\033[0m bell\\\\a done\\\\n'; exec \"\$0\" --port \"\$PORT\"", "$HELLO_BIN"]
+  readiness: {http: {path: /healthz}, period: 200ms}
+YAML
+	slipway apply -f "$T/loud.yaml"
+	wait_for 15 app_ready_at loud 1 1
+	wait_for 10 sh -c "\"$SLIPWAY_BIN\" logs loud | grep -q done"
+	run slipway logs loud
+	echo "$output"
+	[[ "$output" == *'ok \x1b[31mred\x1b[0m bell\x07 done'* ]]
+	[[ "$output" != *$'\e'* ]]
+	[[ "$output" != *$'\a'* ]]
+	run slipway logs loud --raw
+	[[ "$output" == *$'ok \e[31mred\e[0m bell\a done'* ]]
+}
+
+@test "the CLI percent-encodes what it puts in a path or query: --instance is one value" {
+	start_daemon
+	app_yaml hello 1.0.0 1 > "$T/app.yaml"
+	slipway apply -f "$T/app.yaml"
+	wait_for 15 app_ready_at hello 1 1
+	id=$(instance_fields hello id | head -1)
+	run slipway logs hello --instance "$id"
+	[ "$status" -eq 0 ]
+	# not a second query parameter smuggled in
+	run slipway logs hello --instance "$id&tail=0"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"app \"hello\" has no instance \"$id&tail=0\""* ]]
+	run slipway logs hello --instance "a b"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *'app "hello" has no instance "a b"'* ]]
+	run slipway status 'hello/../hello'
+	[ "$status" -eq 1 ]
+	[[ "$output" == *'not found'* ]]
+}
+
+@test "one document size limit (4 MiB): apply takes what validate takes, and both refuse more naming the file" {
+	start_daemon
+	# 2.5 MiB of documents, mostly quotes, backslashes and newlines: it grows in JSON
+	app_yaml hello 1.0.0 1 > "$T/app.yaml"
+	awk 'BEGIN { for (i = 0; i < 200000; i++) print "# \"a\\\\b\"\t\"c\"" }' >> "$T/app.yaml"
+	size=$(stat -c %s "$T/app.yaml")
+	[ "$size" -gt $((2 * 1024 * 1024)) ]
+	[ "$size" -lt $((4 * 1024 * 1024)) ]
+	slipway validate "$T/app.yaml"
+	run slipway apply -f "$T/app.yaml"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"app/hello created (revision 1)"* ]]
+
+	# over it: the same words from both, naming the file
+	cp "$T/app.yaml" "$T/big.yaml"
+	head -c $((3 * 1024 * 1024)) /dev/zero | tr '\0' '#' >> "$T/big.yaml"
+	run slipway validate "$T/big.yaml"
+	[ "$status" -eq 1 ]
+	[ "$output" = "$T/big.yaml:1:1: file is larger than 4 MiB" ]
+	run slipway apply -f "$T/big.yaml"
+	[ "$status" -eq 1 ]
+	[ "$output" = "slipway: $T/big.yaml:1:1: file is larger than 4 MiB" ]
+
+	# a directory's files count together
+	mkdir "$T/dir"
+	cp "$T/app.yaml" "$T/dir/a.yaml"
+	app_yaml other 1.0.0 1 > "$T/dir/b.yaml"
+	awk 'BEGIN { for (i = 0; i < 200000; i++) print "# padding padding" }' >> "$T/dir/b.yaml"
+	run slipway validate "$T/dir"
+	[ "$status" -eq 1 ]
+	[ "$output" = "$T/dir: the *.yaml and *.yml files together are larger than 4 MiB" ]
+	run slipway apply -f "$T/dir"
+	[ "$status" -eq 1 ]
+	[ "$output" = "slipway: $T/dir: the *.yaml and *.yml files together are larger than 4 MiB" ]
+	run slipway history hello --json
+	[ "$(printf '%s\n' "$output" | grep -c '"revision":')" -eq 1 ]
 }

@@ -1,7 +1,10 @@
 /*
  * Fuzzes the API server's request path: raw bytes of one connection go
  * through http-parser, limits, routing, query/param decoding and handlers
- * exactly as from a socket (http_feed_for_test), with no listener.
+ * exactly as from a socket (http_feed_for_test), with no listener. Each
+ * input is fed twice: as the operator on the unix socket, and as a TCP
+ * client, whose every request needs the token "fuzz" (a viewer): without
+ * those bytes in the input, no TCP request may get a 2xx answer.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -46,10 +49,27 @@ static void h_weird(const struct http_req *req, struct http_resp *resp, void *da
 	buf_adds(&resp->body, "weird\n");
 }
 
+static void h_deployer(const struct http_req *req, struct http_resp *resp, void *data)
+{
+	(void)req;
+	(void)data;
+	http_resp_json(resp, 200, json_pack("{s:b}", "deployer-route-ran", 1));
+}
+
+static int auth(const char *token, char *name, size_t size, enum http_role *role, void *data)
+{
+	(void)data;
+	if (strcmp(token, "fuzz") != 0)
+		return -1;
+	snprintf(name, size, "fuzzer");
+	*role = HTTP_ROLE_VIEWER;
+	return 0;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct http_server *api = NULL;
-	struct http_config cfg = {.max_body = 64 * 1024};
+	struct http_config cfg = {.max_body = 64 * 1024, .auth = auth};
 	struct sw_err err = {0};
 	struct buf out = BUF_INIT;
 	if (http_new(&api, &cfg, &err) != 0)
@@ -60,12 +80,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	http_route(api, "DELETE", "/v1/apps/{name}", HTTP_ROLE_VIEWER, h_app, NULL);
 	http_route(api, "PUT", "/v1/weird", HTTP_ROLE_VIEWER, h_weird, NULL);
 	http_route(api, "GET", "/", HTTP_ROLE_VIEWER, h_app, NULL);
+	http_route(api, "DELETE", "/v1/apps/{name}/x", HTTP_ROLE_DEPLOYER, h_deployer, NULL);
+	http_route_max_body(api, "PUT", "/v1/weird", 16);
 	http_feed_for_test(api, (const char *)data, size, &out);
 	/* every response the server writes starts with a status line */
 	if (out.len && memcmp(out.s, "HTTP/1.1 ", 9) != 0)
 		__builtin_trap();
 	/* JSON bodies escape CR LF, so this can only come from a header */
 	if (strstr(buf_str(&out), "\r\nX-Injected"))
+		__builtin_trap();
+	buf_reset(&out);
+	http_feed_tcp_for_test(api, (const char *)data, size, &out);
+	if (out.len && memcmp(out.s, "HTTP/1.1 ", 9) != 0)
+		__builtin_trap();
+	if (!memmem(data, size, "fuzz", 4) && strstr(buf_str(&out), "HTTP/1.1 2"))
+		__builtin_trap();
+	/* the viewer may not call the deployer's route */
+	if (strstr(buf_str(&out), "{\"deployer-route-ran\":true}"))
 		__builtin_trap();
 	buf_release(&out);
 	http_free(api);

@@ -369,6 +369,48 @@ static void test_cli__globals_before_the_command(void **state)
 	assert_non_null(strstr(capture_end(&c), "slipway "));
 }
 
+/* What the daemon sends is printed so that a terminal only shows it. */
+static void test_cli__output_escapes_control_characters(void **state)
+{
+	(void)state;
+	struct buf b = BUF_INIT;
+	const char raw[] = "a\x1b[2K\rb\a\x08\x7f \xc2\x9b""c \xc3\xa9 \xff\tt\nn";
+	cli_escape(&b, raw, sizeof(raw) - 1, false);
+	assert_string_equal(b.s, "a\\x1b[2K\\rb\\x07\\x08\\x7f \\u009bc \xc3\xa9 \\xff\\tt\\nn");
+	buf_reset(&b);
+	cli_escape(&b, raw, sizeof(raw) - 1, true);
+	assert_string_equal(b.s, "a\\x1b[2K\\rb\\x07\\x08\\x7f \\u009bc \xc3\xa9 \\xff\tt\nn");
+	buf_release(&b);
+
+	/* fields read for printing, and table cells, come out escaped */
+	json_t *j = json_pack("{s:s, s:s}", "version", "1.0\x1b]0;owned\x07", "plain", "ok");
+	const char *plain = cli_jstr(j, "plain");
+	assert_string_equal(plain, "ok");
+	assert_string_equal(cli_jstr(j, "version"), "1.0\\x1b]0;owned\\x07");
+	assert_string_equal(cli_jstr(j, "missing"), "");
+	struct cli_table t;
+	struct capture c;
+	cli_table_init(&t, 2);
+	cli_table_row(&t, "NAME", "REASON");
+	cli_table_row(&t, "x", "erase\x1b[1A\x1b[2Kline\nforged");
+	capture_begin(&c, 1);
+	cli_table_print(&t, stdout);
+	fflush(stdout);
+	assert_string_equal(capture_end(&c), "NAME   REASON\nx      erase\\x1b[1A\\x1b[2Kline\\nforged\n");
+	cli_table_release(&t);
+	json_decref(j);
+}
+
+/* Values are one path segment or one query value each. */
+static void test_cli__paths_are_percent_encoded(void **state)
+{
+	(void)state;
+	struct buf b = BUF_INIT;
+	cli_pathf(&b, "/v1/apps/%s/logs?tail=%lld&instance=%s", "a/../b", 5LL, "x&tail=0 %");
+	assert_string_equal(b.s, "/v1/apps/a%2F..%2Fb/logs?tail=5&instance=x%26tail%3D0%20%25");
+	buf_release(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -383,6 +425,8 @@ int main(void)
 		cmocka_unit_test(test_cli__command_tables_are_consistent),
 		cmocka_unit_test(test_cli__usage_hint_has_a_space),
 		cmocka_unit_test(test_cli__globals_before_the_command),
+		cmocka_unit_test(test_cli__output_escapes_control_characters),
+		cmocka_unit_test(test_cli__paths_are_percent_encoded),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

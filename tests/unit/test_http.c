@@ -21,6 +21,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <arpa/inet.h>
 #include <unistd.h>
 
@@ -91,6 +92,8 @@ static void add_routes(struct http_server *api)
 	http_route(api, "POST", "/v1/echo", HTTP_ROLE_DEPLOYER, h_echo, NULL);
 	http_route(api, "DELETE", "/v1/apps/{name}", HTTP_ROLE_DEPLOYER, h_delete, NULL);
 	http_route(api, "PUT", "/v1/apps/{name}", HTTP_ROLE_DEPLOYER, h_delete, NULL);
+	http_route(api, "POST", "/v1/big", HTTP_ROLE_DEPLOYER, h_echo, NULL);
+	http_route_max_body(api, "POST", "/v1/big", 10000);
 }
 
 /* --- server in a thread --- */
@@ -825,6 +828,34 @@ static void test_api__client_reads_chunked_and_close_delimited(void **state)
 	rmdir(dir);
 }
 
+/* A server that hangs up without a word: the client says what that may mean. */
+static void test_api__client_explains_a_silent_close(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/sw-api-XXXXXX", path[64];
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/s.sock", dir);
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	struct fake f = {.lfd = socket(AF_UNIX, SOCK_STREAM, 0), .reply = ""};
+	assert_int_equal(bind(f.lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(f.lfd, 4), 0);
+	pthread_t th;
+	pthread_create(&th, NULL, fake_server, &f);
+	struct http_client c = {.unix_path = path, .timeout_ms = DEADLINE_MS};
+	struct sw_err err = {0};
+	struct buf out = BUF_INIT;
+	int status;
+	assert_int_equal(http_client_request(&c, "GET", "/v1/apps", NULL, 0, &status, &out, &err), -1);
+	assert_non_null(strstr(err.msg, "closed the connection without answering; it may have too many "
+					"connections open"));
+	pthread_join(th, NULL);
+	close(f.lfd);
+	unlink(path);
+	rmdir(dir);
+	buf_release(&out);
+}
+
 static void test_api__free_from_handler(void **state)
 {
 	(void)state;
@@ -840,6 +871,200 @@ static void test_api__free_from_handler(void **state)
 	assert_int_equal(count_str(out.s, "HTTP/1.1 200 OK"), 2);
 	http_free(api);
 	buf_release(&out);
+}
+
+/* Idle TCP connections that never send a byte cannot lock out the unix socket. */
+static void test_api__idle_tcp_cannot_starve_the_operator(void **state)
+{
+	(void)state;
+	static struct server s;
+	struct http_config cfg = {.tcp_addr = "127.0.0.1:0", .auth = auth_cb, .max_conns = 8,
+				  .max_client_conns = 4, .header_timeout_ms = 20000, .idle_timeout_ms = 20000};
+	struct buf out = BUF_INIT;
+	int fds[12], status;
+	server_start(&s, &cfg);
+	for (int i = 0; i < 12; i++)
+		fds[i] = raw_connect_tcp(s.tcp);
+	/* past the fourth, each is told why and closed */
+	assert_int_equal(raw_read(fds[11], &out, 0), 1);
+	assert_true(strncmp(out.s, "HTTP/1.1 503 Service Unavailable\r\n", 34) == 0);
+	assert_non_null(strstr(out.s, "\r\nRetry-After: 1\r\n"));
+	assert_non_null(strstr(out.s, "{\"error\":\"too many connections from 127.0.0.1 (at most 4 at a time); "
+				      "try again later\"}"));
+	/* the operator has seats of their own, more than the whole TCP budget */
+	int ufds[10];
+	for (int i = 0; i < 10; i++)
+		ufds[i] = raw_connect(s.sock);
+	do_request(s.sock, NULL, NULL, "GET", "/v1/apps/a/history", NULL, &status, &out);
+	assert_int_equal(status, 503);
+	assert_non_null(strstr(out.s, "the API has 8 connections open, its limit"));
+	for (int i = 0; i < 10; i++)
+		close(ufds[i]);
+	uint64_t deadline = sw_now_ms() + DEADLINE_MS;
+	do {
+		do_request(s.sock, NULL, NULL, "GET", "/v1/apps/a/history", NULL, &status, &out);
+		assert_true(sw_now_ms() < deadline);
+	} while (status == 503);
+	assert_int_equal(status, 200);
+	for (int i = 0; i < 12; i++)
+		close(fds[i]);
+	buf_release(&out);
+	server_stop(&s);
+}
+
+/* A stranger that says nothing gets the header timeout, not the idle one. */
+static void test_api__silent_tcp_connection_gets_the_header_timeout(void **state)
+{
+	(void)state;
+	static struct server s;
+	struct http_config cfg = {.tcp_addr = "127.0.0.1:0", .auth = auth_cb, .header_timeout_ms = 100,
+				  .idle_timeout_ms = 60000};
+	struct buf out = BUF_INIT;
+	server_start(&s, &cfg);
+	int fd = raw_connect_tcp(s.tcp);
+	uint64_t t0 = sw_now_ms();
+	assert_int_equal(raw_read(fd, &out, 0), 1); /* raw_read fails the test after 10 s */
+	assert_true(sw_now_ms() - t0 < 60000);
+	close(fd);
+	/* once a request went through, the connection may idle longer */
+	fd = raw_connect_tcp(s.tcp);
+	const char *r = "GET /v1/apps/a/history HTTP/1.1\r\nAuthorization: Bearer s3cret\r\n\r\n";
+	raw_send(fd, r, strlen(r));
+	assert_int_equal(raw_read(fd, &out, 1), 0);
+	struct pollfd pfd = {.fd = fd, .events = POLLIN};
+	assert_int_equal(poll(&pfd, 1, 500), 0);
+	close(fd);
+	buf_release(&out);
+	server_stop(&s);
+}
+
+static void test_api__one_authorization_header_only(void **state)
+{
+	(void)state;
+	static struct server s;
+	struct http_config cfg = {.tcp_addr = "127.0.0.1:0", .auth = auth_cb};
+	struct buf out = BUF_INIT;
+	server_start(&s, &cfg);
+	int fd = raw_connect_tcp(s.tcp);
+	const char *r = "DELETE /v1/apps/a HTTP/1.1\r\nAuthorization: Bearer look-only\r\n"
+			"Authorization: Bearer s3cret\r\n\r\n";
+	raw_send(fd, r, strlen(r));
+	assert_int_equal(raw_read(fd, &out, 0), 1);
+	close(fd);
+	assert_true(strncmp(out.s, "HTTP/1.1 400 ", 13) == 0);
+	assert_non_null(strstr(out.s, "more than one Authorization header"));
+	buf_release(&out);
+	server_stop(&s);
+}
+
+static void test_api__head_where_get_and_http_versions(void **state)
+{
+	(void)state;
+	struct server *s = start_default();
+	struct buf get = BUF_INIT, head = BUF_INIT, out = BUF_INIT;
+	raw_exchange(s->sock, "GET /v1/apps/a/history HTTP/1.1\r\nConnection: close\r\n\r\n", &get);
+	raw_exchange(s->sock, "HEAD /v1/apps/a/history HTTP/1.1\r\nConnection: close\r\n\r\n", &head);
+	assert_true(strncmp(head.s, "HTTP/1.1 200 OK\r\n", 17) == 0);
+	/* the same headers, no body */
+	const char *end = strstr(get.s, "\r\n\r\n");
+	assert_non_null(end);
+	assert_int_equal(head.len, (size_t)(end - get.s) + 4);
+	assert_true(memcmp(head.s, get.s, head.len) == 0);
+	/* and HEAD is in Allow where GET is */
+	raw_exchange(s->sock, "POST /v1/apps/a/history HTTP/1.1\r\nConnection: close\r\n\r\n", &out);
+	assert_non_null(strstr(out.s, "\r\nAllow: GET, HEAD\r\n"));
+
+	buf_reset(&out);
+	raw_exchange(s->sock, "GET /v1/apps/a/history HTTP/2.0\r\n\r\n", &out);
+	assert_true(strncmp(out.s, "HTTP/1.1 505 HTTP Version Not Supported\r\n", 41) == 0);
+	assert_non_null(strstr(out.s, "HTTP/2.0 is not supported"));
+	buf_reset(&out);
+	raw_exchange(s->sock, "GET /v1/apps/a/history\r\n\r\n", &out);
+	assert_true(strncmp(out.s, "HTTP/1.1 400 ", 13) == 0);
+	assert_non_null(strstr(out.s, "request line has no HTTP version"));
+	buf_release(&get);
+	buf_release(&head);
+	buf_release(&out);
+	server_stop(s);
+}
+
+/* The unix socket knows its peer: another uid is no operator and needs a token. */
+static void test_api__unix_peer_by_uid(void **state)
+{
+	(void)state;
+	if (geteuid() != 0)
+		skip(); /* needs to become another uid */
+	static struct server s;
+	struct http_config cfg = {.auth = auth_cb};
+	server_start(&s, &cfg);
+	chmod(s.dir, 0755);
+	chmod(s.sock, 0666); /* let the other uid reach it at all */
+	int pipefd[2];
+	assert_int_equal(pipe(pipefd), 0);
+	pid_t pid = fork();
+	if (pid == 0) {
+		char msg[1200] = "";
+		struct buf out = BUF_INIT;
+		int st1 = 0, st2 = 0;
+		struct sw_err err = {0};
+		struct http_client c = {.unix_path = s.sock, .timeout_ms = DEADLINE_MS};
+		if (setgid(65534) == 0 && setuid(65534) == 0 &&
+		    http_client_request(&c, "GET", "/v1/apps/a/history", NULL, 0, &st1, &out, &err) == 0) {
+			c.token = "look-only";
+			if (http_client_request(&c, "GET", "/v1/apps/a/history", NULL, 0, &st2, &out, &err) == 0)
+				snprintf(msg, sizeof(msg), "%d %d %s", st1, st2, buf_str(&out));
+		}
+		if (!msg[0])
+			snprintf(msg, sizeof(msg), "error %s", err.msg);
+		ssize_t w = write(pipefd[1], msg, strlen(msg));
+		_exit(w > 0 ? 0 : 1);
+	}
+	close(pipefd[1]);
+	char got[1200] = "";
+	ssize_t n = 0, k;
+	while ((k = read(pipefd[0], got + n, sizeof(got) - 1 - (size_t)n)) > 0)
+		n += k;
+	got[n > 0 ? n : 0] = '\0';
+	close(pipefd[0]);
+	waitpid(pid, NULL, 0);
+	assert_non_null(strstr(got, "401 200 "));
+	assert_non_null(strstr(got, "\"actor\":\"viewer-bot\""));
+	/* the daemon's own uid is the operator, no token */
+	struct buf out = BUF_INIT;
+	int status;
+	do_request(s.sock, NULL, NULL, "GET", "/v1/apps/a/history", NULL, &status, &out);
+	assert_int_equal(status, 200);
+	assert_non_null(strstr(out.s, "\"actor\":\"local\""));
+	buf_release(&out);
+	server_stop(&s);
+}
+
+/* A route may take bigger bodies than the server's limit; others keep it. */
+static void test_api__route_body_limit(void **state)
+{
+	(void)state;
+	static struct server s;
+	struct http_config cfg = {0};
+	struct buf out = BUF_INIT, big = BUF_INIT;
+	int status;
+	server_start(&s, &cfg); /* max_body 4096, POST /v1/big 10000 */
+	buf_adds(&big, "[\"");
+	for (int i = 0; i < 8000; i++)
+		buf_addc(&big, 'x');
+	buf_adds(&big, "\"]");
+	do_request(s.sock, NULL, NULL, "POST", "/v1/big", big.s, &status, &out);
+	assert_int_equal(status, 200);
+	do_request(s.sock, NULL, NULL, "POST", "/v1/echo", big.s, &status, &out);
+	assert_int_equal(status, 413);
+	assert_string_equal(out.s, "{\"error\":\"request body larger than 4096 bytes\"}\n");
+	for (int i = 0; i < 3000; i++)
+		buf_addc(&big, 'x');
+	do_request(s.sock, NULL, NULL, "POST", "/v1/big", big.s, &status, &out);
+	assert_int_equal(status, 413);
+	assert_string_equal(out.s, "{\"error\":\"request body larger than 10000 bytes\"}\n");
+	buf_release(&out);
+	buf_release(&big);
+	server_stop(&s);
 }
 
 int main(void)
@@ -864,6 +1089,13 @@ int main(void)
 		cmocka_unit_test(test_api__client_errors_are_clear),
 		cmocka_unit_test(test_api__client_reads_chunked_and_close_delimited),
 		cmocka_unit_test(test_api__free_from_handler),
+		cmocka_unit_test(test_api__client_explains_a_silent_close),
+		cmocka_unit_test(test_api__idle_tcp_cannot_starve_the_operator),
+		cmocka_unit_test(test_api__silent_tcp_connection_gets_the_header_timeout),
+		cmocka_unit_test(test_api__one_authorization_header_only),
+		cmocka_unit_test(test_api__head_where_get_and_http_versions),
+		cmocka_unit_test(test_api__unix_peer_by_uid),
+		cmocka_unit_test(test_api__route_body_limit),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
