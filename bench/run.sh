@@ -17,7 +17,7 @@ bench_apps() {
 	local T
 	T=$(mktemp -d /tmp/slipway-bench.XXXXXX)
 	export SLIPWAY_STATE_DIR=$T/state
-	"$BIN" serve --port-range 30000-39999 >"$T/daemon.log" 2>&1 &
+	"$BIN" serve --port-range 30000-32759 >"$T/daemon.log" 2>&1 &
 	local daemon=$!
 	trap 'kill -TERM '"$daemon"' 2>/dev/null; wait '"$daemon"' 2>/dev/null; rm -rf '"$T" RETURN
 	for _ in $(seq 1 100); do "$BIN" get apps >/dev/null 2>&1 && break; sleep 0.1; done
@@ -64,7 +64,7 @@ bench_event() {
 	local napps=$1 T
 	T=$(mktemp -d /tmp/slipway-bench.XXXXXX)
 	export SLIPWAY_STATE_DIR=$T/state
-	"$BIN" serve --port-range 30000-39999 >"$T/daemon.log" 2>&1 &
+	"$BIN" serve --port-range 30000-32759 >"$T/daemon.log" 2>&1 &
 	local daemon=$!
 	trap 'kill -TERM '"$daemon"' 2>/dev/null; wait '"$daemon"' 2>/dev/null; rm -rf '"$T" RETURN
 	for _ in $(seq 1 100); do "$BIN" get apps >/dev/null 2>&1 && break; sleep 0.1; done

@@ -33,7 +33,7 @@ HELLO_BIN=$(realpath "${HELLO_BIN:-$here/../../build/hello}")
 T=${CHAOS_DIR:-$(mktemp -d /tmp/slipway-chaos.XXXXXX)}
 mkdir -p "$T"
 export SLIPWAY_STATE_DIR=$T/state
-PORT_BASE=${CHAOS_PORT_BASE:-$((21000 + (RANDOM % 300) * 100))}
+PORT_BASE=${CHAOS_PORT_BASE:-$((12000 + (RANDOM % 180) * 100))}
 LISTEN=$((PORT_BASE + 99))
 DAEMON_PID=
 LOAD_PID=

@@ -10,7 +10,7 @@ HELLO_BIN=$(realpath "$HELLO_BIN")
 setup() {
 	T=$(mktemp -d /tmp/slipway-e2e.XXXXXX)
 	export SLIPWAY_STATE_DIR=$T/state
-	PORT_BASE=$((21000 + (RANDOM % 300) * 100))
+	PORT_BASE=$(port_base)
 	DAEMON_PID=
 }
 
@@ -24,6 +24,11 @@ teardown() {
 	pkill -9 -f "$T/" 2>/dev/null || true
 	rm -rf "$T"
 }
+
+# A random block of 100 ports for one test, below the kernel's range for
+# outgoing connections (32768 and up here), so that a busy machine's client
+# sockets never hold a port a test is about to listen on.
+port_base() { echo $((12000 + (RANDOM % 180) * 100)); }
 
 slipway() { "$SLIPWAY_BIN" "$@"; }
 
@@ -76,7 +81,7 @@ wait_for() {
 
 # Prints a TCP port on 127.0.0.1 that nothing listens on.
 free_port() {
-	local base=$((20000 + RANDOM % 30000)) p i
+	local base=$((10000 + RANDOM % 20000)) p i
 	for ((i = 0; i < 500; i++)); do
 		p=$((base + i))
 		if ! (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null; then

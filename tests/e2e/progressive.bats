@@ -7,7 +7,7 @@ load helpers
 setup() {
 	T=$(mktemp -d /tmp/slipway-e2e.XXXXXX)
 	export SLIPWAY_STATE_DIR=$T/state
-	PORT_BASE=$((21000 + (RANDOM % 300) * 100))
+	PORT_BASE=$(port_base)
 	LISTEN=$((PORT_BASE + 99))
 	DAEMON_PID=
 	LOAD_PID=
