@@ -827,11 +827,27 @@ static void inst_unavailable(const struct runtime_instance *x, char *buf, size_t
 static void availability_update(struct engine *e, struct engine_app *a)
 {
 	bool was = a->unavailable;
-	a->unavailable = false;
-	if (a->st.phase != ROLLOUT_HEALTHY || a->st.stable != a->st.desired || !a->st.desired) {
-		a->unavailable_reason[0] = '\0';
+	a->unavailable = a->failing = false;
+	a->unavailable_reason[0] = '\0';
+	if (a->st.phase == ROLLOUT_PROGRESSING) {
+		/* still within progressDeadline, but say why it is not ready yet */
+		int64_t target = rollout_target(&a->st);
+		char f[160], why[400];
+		for (size_t i = 0; i < a->ninsts; i++) {
+			const struct runtime_instance *x = a->insts[i]->rt;
+			if (a->insts[i]->stopping || x->revision != target ||
+			    !inst_failure(x, f, sizeof(f)))
+				continue;
+			inst_unavailable(x, why, sizeof(why));
+			snprintf(a->unavailable_reason, sizeof(a->unavailable_reason), "%.150s; %.160s",
+				 a->st.reason, why);
+			a->failing = true;
+			break;
+		}
 		return;
 	}
+	if (a->st.phase != ROLLOUT_HEALTHY || a->st.stable != a->st.desired || !a->st.desired)
+		return;
 	struct sw_err err = {0};
 	struct spec_app *spec = engine_app_spec(e, a, a->st.desired, &err);
 	if (!spec)
@@ -877,7 +893,8 @@ enum rollout_phase engine_app_phase(const struct engine_app *a, const char **rea
 		*reason = a->unavailable_reason;
 		return ROLLOUT_DEGRADED;
 	}
-	*reason = a->st.reason;
+	*reason = a->failing && a->st.phase == ROLLOUT_PROGRESSING ? a->unavailable_reason
+								     : a->st.reason;
 	return a->st.phase;
 }
 

@@ -105,6 +105,7 @@ struct engine_app {
 	size_t ngone;
 	/* private */
 	bool unavailable;             /* Healthy, but fewer instances ready than wanted */
+	bool failing;                 /* Progressing, and a new instance's process ended */
 	char unavailable_reason[320];
 	bool extra_dirty;             /* failures or gone changed: save the row */
 	struct engine_spec_cache *specs;
@@ -230,7 +231,9 @@ struct spec_app *engine_app_spec(struct engine *e, struct engine_app *a, int64_t
  * in CrashLoopBackOff, one fails readiness) is Degraded, and *reason says
  * which instance and why ("instance hello-3 exited with status 2,
  * restarting (backoff 4s); 0/1 instances ready"). Back to Healthy once
- * every instance is ready again. *reason is borrowed from a.
+ * every instance is ready again. While a rollout progresses and one of its
+ * new instances crashed, the reason says so too (the phase stays
+ * Progressing until progressDeadline decides). *reason is borrowed from a.
  */
 enum rollout_phase engine_app_phase(const struct engine_app *a, const char **reason);
 

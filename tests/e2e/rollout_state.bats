@@ -205,7 +205,8 @@ YAML
 	[ "$(instance_fields hello restarts)" = 1 ]
 }
 
-@test "a rollout aborted by crashing instances says why, shows their output, and history keeps it failed" {
+# v1 serves; v2 crashes at once and is aborted at its progressDeadline.
+crash_aborted_rollout() {
 	start_daemon
 	app_doc crashy 1.0.0 '' '  progressDeadline: 10s' > "$T/app.yaml"
 	slipway apply -f "$T/app.yaml" --wait
@@ -213,24 +214,38 @@ YAML
 	run slipway apply -f "$T/app.yaml" --wait
 	[ "$status" -eq 1 ]
 	phase_is crashy Degraded
+}
+
+@test "a rollout aborted by crashing instances says why they failed" {
+	crash_aborted_rollout
+	# while it waited, the reason said so already
+	[[ "$output" == *"crashy: Progressing"*"applied revision 2 (version 2.0.0); instance crashy-2 exited with status 1"* ]]
 	[[ "$(reason crashy)" == *"no progress within progressDeadline 10s (0/1 new instances ready; instance crashy-2 exited with status 1,"*"revision 1 keeps serving"* ]]
 	# the serving side is shown, the failed one named
 	run slipway get apps
 	[[ "$output" =~ crashy\ +rolling\ +Degraded\ +1\ \(1\.0\.0\)\ +1/1\ +-\ +-\ +- ]]
 	run slipway status crashy
 	[[ "$output" == *"Failed:     revision 2 (version 2.0.0)"* ]]
-	# its output is not hidden: marked as a stopped instance's
+}
+
+@test "logs of an app whose rollout was aborted show the failed instance's output, marked stopped" {
+	crash_aborted_rollout
 	wait_for 30 eval 'slipway logs crashy | grep -q "^\[crashy-2 stopped\] crashing as asked"'
+	run slipway logs crashy
+	[[ "$output" == *"[crashy-1] "* ]]
 	run slipway logs crashy --previous
 	[[ "$output" == *"[crashy-2 stopped] (revision 2: exited with status 1"* ]]
-	[[ "$output" == *"crashing as asked"* ]]
-	# back to revision 1: revision 2 stays marked failed, with why
+	[[ "$output" == *"[crashy-2 stopped] crashing as asked"* ]]
+	[[ "$output" != *"[crashy-1]"* ]]
+}
+
+@test "history keeps an aborted revision failed after a rollback, and after a daemon restart" {
+	crash_aborted_rollout
 	slipway rollback crashy --wait
 	run slipway history crashy
 	[[ "$output" =~ (^|$'\n')2\ +2\.0\.0\ +[^$'\n']*\ failed\  ]]
 	[[ "$output" =~ (^|$'\n')1\ +1\.0\.0\ +[^$'\n']*\ desired,stable\  ]]
 	[[ "$output" == *"revision 2 failed: rollout of revision 2 aborted: no progress within progressDeadline 10s"* ]]
-	# and after a daemon restart too
 	stop_daemon
 	start_daemon
 	run slipway history crashy
