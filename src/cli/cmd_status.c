@@ -50,7 +50,10 @@ static void print_status(json_t *j)
 	printf("Phase:      %s\n", cli_jstr(j, "phase"));
 	if (*cli_jstr(j, "reason"))
 		printf("Reason:     %s\n", cli_jstr(j, "reason"));
-	printf("Strategy:   %s\n", cli_jstr(j, "strategy"));
+	printf("Revision:   %lld (version %s)", cli_jint(j, "revision"), cli_jstr(j, "version"));
+	if (cli_jint(j, "stableRevision") != cli_jint(j, "revision"))
+		printf(", stable revision %lld", cli_jint(j, "stableRevision"));
+	printf("\nStrategy:   %s\n", cli_jstr(j, "strategy"));
 	print_side("Stable:", json_object_get(j, "stable"), NULL);
 	if (json_is_object(json_object_get(j, "canary"))) {
 		char w[64] = "";
