@@ -1,7 +1,11 @@
 #!/usr/bin/env bats
 # Rollout state as a user sees it, driven through the shipped examples
-# (a copy in the test's temp dir, with its own ports) and the real daemon,
-# proxy and hello instances.
+# (a copy in the test's temp dir, with its own ports) or documents written
+# as the README does, and the real daemon, proxy and hello instances:
+# pauses and progressDeadline, every example end to end, the app's phase
+# with crashing instances, why a rollout failed, the failed instance's
+# logs, history after a rollback, and the stable/canary sides of get and
+# status (issue 9).
 
 load helpers
 
