@@ -239,7 +239,7 @@ static void gone_add(struct engine_app *a, const struct runtime_instance *x)
 	g->revision = x->revision;
 	g->stopped_ms = sw_wall_ms();
 	if (x->exit_reason[0])
-		snprintf(g->reason, sizeof(g->reason), "%s (%u restarts)", x->exit_reason,
+		snprintf(g->reason, sizeof(g->reason), "%s, %u restarts", x->exit_reason,
 			 (unsigned)x->restarts);
 	a->extra_dirty = true;
 }
