@@ -190,7 +190,11 @@ static json_t *app_json(struct api *v, struct engine_app *a, bool with_instances
 	json_object_set_new(j, "strategy", json_string(strategy_name(spec)));
 	json_object_set_new(j, "stable", side_json(&stable));
 	json_object_set_new(j, "canary", side_json(&canary));
-	json_object_set_new(j, "weight", json_integer(canary.revision ? (json_int_t)a->st.weight : 0));
+	/* explicit only while a canary or blue/green rollout steps; a rolling
+	 * update (also a first deploy, an undo) splits by ready instances */
+	bool stepped = canary.revision && stable.revision && !a->st.fast && spec &&
+		       spec->strategy.kind != SPEC_STRATEGY_ROLLING;
+	json_object_set_new(j, "weight", stepped ? json_integer(a->st.weight) : json_null());
 	const struct engine_failure *f = a->st.failed ? failure_of(a, a->st.failed) : NULL;
 	if (a->st.failed) {
 		struct spec_app *fspec = engine_app_spec(v->e, a, a->st.failed, &err);

@@ -44,8 +44,7 @@ static int run(struct cli *c, int argc, char **argv)
 		side_cells(json_object_get(a, "stable"), stable, sizeof(stable), ready, sizeof(ready));
 		side_cells(json_object_get(a, "canary"), canary, sizeof(canary), cready,
 			   sizeof(cready));
-		if (json_is_object(json_object_get(a, "canary")) &&
-		    strcmp(cli_jstr(a, "strategy"), "rolling") != 0)
+		if (json_is_integer(json_object_get(a, "weight")))
 			snprintf(weight, sizeof(weight), "%lld%%", cli_jint(a, "weight"));
 		else
 			snprintf(weight, sizeof(weight), "-");

@@ -57,7 +57,7 @@ static void print_status(json_t *j)
 	print_side("Stable:", json_object_get(j, "stable"), NULL);
 	if (json_is_object(json_object_get(j, "canary"))) {
 		char w[64] = "";
-		if (strcmp(cli_jstr(j, "strategy"), "rolling") != 0)
+		if (json_is_integer(json_object_get(j, "weight")))
 			snprintf(w, sizeof(w), ", %lld%% of requests", cli_jint(j, "weight"));
 		print_side(strcmp(cli_jstr(j, "strategy"), "blueGreen") == 0 ? "Preview:" : "Canary:",
 			   json_object_get(j, "canary"), w);

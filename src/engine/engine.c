@@ -927,7 +927,9 @@ void engine_app_sides(struct engine *e, struct engine_app *a, struct engine_side
 	 * full size in a rolling update (like Kubernetes' UP-TO-DATE). */
 	struct spec_app *sspec = stable->revision ? engine_app_spec(e, a, stable->revision, &err) : NULL;
 	struct spec_app *dspec = canary->revision ? engine_app_spec(e, a, canary->revision, &err) : NULL;
-	bool rolling = !dspec || dspec->strategy.kind == SPEC_STRATEGY_ROLLING || a->st.fast;
+	/* a first deploy and an undo roll out the rolling way, whatever the strategy */
+	bool rolling = !dspec || dspec->strategy.kind == SPEC_STRATEGY_ROLLING || a->st.fast ||
+		       !a->st.stable;
 	if (sspec && !(rolling_out && rolling))
 		stable->desired = sspec->replicas;
 	if (dspec && (rolling || a->st.step >= dspec->strategy.nsteps ||
