@@ -859,7 +859,9 @@ static void availability_update(struct engine *e, struct engine_app *a)
 		if (a->insts[i]->stopping || x->revision != a->st.desired)
 			continue;
 		uint64_t ready_for = x->ready && x->ready_ms ? sw_now_ms() - x->ready_ms : 0;
-		if (x->ready && (!x->restarts || ready_for >= AVAILABLE_AFTER_RESTART_MS)) {
+		/* an adopted instance's ready_ms is the adoption, not a restart */
+		if (x->ready && (!x->restarts || x->adopted ||
+				 ready_for >= AVAILABLE_AFTER_RESTART_MS)) {
 			ready++;
 		} else if (!why[0] && x->ready) {
 			char d[32];

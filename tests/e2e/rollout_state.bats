@@ -207,6 +207,14 @@ YAML
 	wait_for 60 eval 'slipway events hello | grep -q "Healthy.*available again: 1/1"'
 	phase_is hello Healthy
 	[ "$(instance_fields hello restarts)" = 1 ]
+	# a new daemon adopts it as it is: still Healthy, no new Degraded
+	degraded=$(slipway events hello | grep -c " Degraded ")
+	kill -9 "$DAEMON_PID"
+	wait "$DAEMON_PID" 2>/dev/null || true
+	start_daemon
+	wait_for 10 eval 'status_json hello | grep -q "\"adopted\": true"'
+	slipway get apps | grep -Eq "hello +rolling +Healthy +1 \(1\.0\.0\) +1/1"
+	[ "$(slipway events hello | grep -c " Degraded ")" = "$degraded" ]
 }
 
 # v1 serves; v2 crashes at once and is aborted at its progressDeadline.
