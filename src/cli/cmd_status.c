@@ -53,7 +53,14 @@ static void print_status(json_t *j)
 	printf("Revision:   %lld (version %s)", cli_jint(j, "revision"), cli_jstr(j, "version"));
 	if (cli_jint(j, "stableRevision") != cli_jint(j, "revision"))
 		printf(", stable revision %lld", cli_jint(j, "stableRevision"));
-	printf("\nStrategy:   %s\n", cli_jstr(j, "strategy"));
+	printf("\nStrategy:   %s", cli_jstr(j, "strategy"));
+	json_t *r = json_object_get(j, "rollout");
+	if (json_is_object(json_object_get(j, "canary")) &&
+	    strcmp(cli_jstr(j, "strategy"), "canary") == 0) {
+		long long step = cli_jint(r, "step"), steps = cli_jint(r, "steps");
+		printf(", step %lld/%lld", step > steps ? steps : step, steps);
+	}
+	printf("\n");
 	print_side("Stable:", json_object_get(j, "stable"), NULL);
 	if (json_is_object(json_object_get(j, "canary"))) {
 		char w[64] = "";
@@ -69,7 +76,6 @@ static void print_status(json_t *j)
 	if (*cli_jstr(j, "listen"))
 		printf("Listen:     %s\n", cli_jstr(j, "listen"));
 	size_t i;
-	json_t *r;
 	json_array_foreach(json_object_get(json_object_get(j, "rollout"), "analysisRuns"), i, r) {
 		printf("Analysis:   %s run %lld: %s", cli_jstr(r, "kind"), cli_jint(r, "id"), cli_jstr(r, "phase"));
 		if (*cli_jstr(r, "reason"))
