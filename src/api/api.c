@@ -137,6 +137,33 @@ static json_t *runs_json(const struct engine_app *a)
 	return runs;
 }
 
+static json_t *side_json(const struct engine_side *s)
+{
+	if (!s->revision)
+		return json_null();
+	return json_pack("{s:I, s:s, s:i, s:i}", "revision", (json_int_t)s->revision, "version",
+			 s->version, "ready", (int)s->ready, "desired", (int)s->desired);
+}
+
+static const char *strategy_name(const struct spec_app *spec)
+{
+	if (!spec)
+		return "";
+	switch (spec->strategy.kind) {
+	case SPEC_STRATEGY_CANARY: return "canary";
+	case SPEC_STRATEGY_BLUEGREEN: return "blueGreen";
+	default: return "rolling";
+	}
+}
+
+static const struct engine_failure *failure_of(const struct engine_app *a, int64_t revision)
+{
+	for (size_t i = 0; i < a->nfailures; i++)
+		if (a->failures[i].revision == revision)
+			return &a->failures[i];
+	return NULL;
+}
+
 static json_t *app_json(struct api *v, struct engine_app *a, bool with_instances)
 {
 	struct sw_err err = {0};
@@ -148,13 +175,34 @@ static json_t *app_json(struct api *v, struct engine_app *a, bool with_instances
 		running++;
 		ready += a->insts[i]->rt->ready;
 	}
-	json_t *j = json_pack("{s:s, s:s, s:s, s:I, s:I, s:s, s:i, s:i, s:i}", "name", a->name,
-			      "phase", rollout_phase_name(a->st.phase), "reason", a->st.reason,
+	const char *reason;
+	enum rollout_phase phase = engine_app_phase(a, &reason);
+	struct engine_side stable, canary;
+	engine_app_sides(v->e, a, &stable, &canary);
+	json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:s, s:i, s:i, s:i}", "name", a->name,
+			      "phase", rollout_phase_name(phase), "rolloutPhase",
+			      rollout_phase_name(a->st.phase), "reason", reason,
 			      "revision", (json_int_t)a->st.desired, "stableRevision",
 			      (json_int_t)a->st.stable, "version",
 			      spec && spec->version ? spec->version : "", "replicas",
 			      spec ? (int)spec->replicas : 0, "ready", (int)ready, "instancesRunning",
 			      (int)running);
+	json_object_set_new(j, "strategy", json_string(strategy_name(spec)));
+	json_object_set_new(j, "stable", side_json(&stable));
+	json_object_set_new(j, "canary", side_json(&canary));
+	/* explicit only while a canary or blue/green rollout steps; a rolling
+	 * update (also a first deploy, an undo) splits by ready instances */
+	bool stepped = canary.revision && stable.revision && !a->st.fast && spec &&
+		       spec->strategy.kind != SPEC_STRATEGY_ROLLING;
+	json_object_set_new(j, "weight", stepped ? json_integer(a->st.weight) : json_null());
+	const struct engine_failure *f = a->st.failed ? failure_of(a, a->st.failed) : NULL;
+	if (a->st.failed) {
+		struct spec_app *fspec = engine_app_spec(v->e, a, a->st.failed, &err);
+		json_object_set_new(j, "failed", json_pack("{s:I, s:s, s:s}", "revision",
+							   (json_int_t)a->st.failed, "version",
+							   fspec && fspec->version ? fspec->version : "",
+							   "reason", f ? f->reason : a->st.reason));
+	}
 	if (spec && spec->strategy.kind != SPEC_STRATEGY_ROLLING) {
 		json_t *r = json_pack("{s:s, s:i, s:i, s:b, s:I, s:o}", "strategy",
 				      spec->strategy.kind == SPEC_STRATEGY_CANARY ? "canary" : "blueGreen",
@@ -237,7 +285,11 @@ static void h_history(const struct http_req *req, struct http_resp *resp, void *
 				       revs[i].hash, "source", revs[i].source, "created", created,
 				       "desired", revs[i].number == a->st.desired, "stable",
 				       revs[i].number == a->st.stable, "failed",
-				       revs[i].number == a->st.failed));
+				       revs[i].number == a->st.failed || failure_of(a, revs[i].number)));
+		const struct engine_failure *f = failure_of(a, revs[i].number);
+		if (f)
+			json_object_set_new(json_array_get(arr, json_array_size(arr) - 1),
+					    "failedReason", json_string(f->reason));
 	}
 	store_revision_list_free(revs, n);
 	http_resp_json(resp, 200, json_pack("{s:s, s:o}", "name", a->name, "revisions", arr));
@@ -414,7 +466,64 @@ static json_t *log_chunk(const char *path, const char *id, int64_t offset)
 	return j;
 }
 
-/* GET /v1/apps/{name}/logs?instance=ID&tail=BYTES&offsets=id:N,id:N */
+/* One log to read: a live instance's, or a stopped one's (gone). */
+struct log_pick {
+	const char *id;
+	const struct engine_gone *gone;
+};
+
+/*
+ * Which logs a request reads. instance=ID: that instance, live or
+ * stopped. previous=1: the stopped instances of the newest revision among
+ * those kept (kubectl's logs --previous). Otherwise every live instance,
+ * and when the desired revision has none (its rollout was aborted, it
+ * never started) its instance that stopped last, so that the output of a
+ * failed instance is never hidden. Returns how many were picked into out
+ * (room for ninsts + ENGINE_GONE_MAX).
+ */
+static size_t logs_pick(const struct engine_app *a, const char *only_id, bool previous,
+			struct log_pick *out)
+{
+	size_t n = 0;
+	if (only_id) {
+		for (size_t i = 0; i < a->ninsts; i++)
+			if (strcmp(a->insts[i]->rt->id, only_id) == 0) {
+				out[n++] = (struct log_pick){a->insts[i]->rt->id, NULL};
+				return n;
+			}
+		for (size_t i = a->ngone; i-- > 0;)
+			if (strcmp(a->gone[i].id, only_id) == 0) {
+				out[n++] = (struct log_pick){a->gone[i].id, &a->gone[i]};
+				return n;
+			}
+		out[n++] = (struct log_pick){only_id, NULL}; /* a log still on disk */
+		return n;
+	}
+	if (previous) {
+		int64_t newest = 0;
+		for (size_t i = 0; i < a->ngone; i++)
+			if (a->gone[i].revision > newest)
+				newest = a->gone[i].revision;
+		for (size_t i = 0; i < a->ngone; i++)
+			if (a->gone[i].revision == newest)
+				out[n++] = (struct log_pick){a->gone[i].id, &a->gone[i]};
+		return n;
+	}
+	bool desired_live = false;
+	for (size_t i = 0; i < a->ninsts; i++) {
+		out[n++] = (struct log_pick){a->insts[i]->rt->id, NULL};
+		desired_live = desired_live || (a->insts[i]->rt->revision == a->st.desired &&
+						!a->insts[i]->stopping);
+	}
+	for (size_t i = a->ngone; !desired_live && i-- > 0;)
+		if (a->gone[i].revision == a->st.desired) {
+			out[n++] = (struct log_pick){a->gone[i].id, &a->gone[i]};
+			break;
+		}
+	return n;
+}
+
+/* GET /v1/apps/{name}/logs?instance=ID&previous=1&tail=BYTES&offsets=id:N,id:N */
 static void h_logs(const struct http_req *req, struct http_resp *resp, void *data)
 {
 	struct api *v = data;
@@ -425,8 +534,10 @@ static void h_logs(const struct http_req *req, struct http_resp *resp, void *dat
 	const char *offs = http_req_query(req, "offsets");
 	char *offsets = offs ? xstrdup(offs) : NULL;
 	int64_t tail = query_int(req, "tail", LOG_TAIL_DEFAULT);
+	bool previous = query_int(req, "previous", 0) != 0;
 	json_t *arr = json_array();
 	struct buf path = BUF_INIT;
+	struct log_pick *picks = NULL;
 
 	if (!a) {
 		http_resp_error(resp, 404, "app \"%s\" not found", name ? name : "");
@@ -436,18 +547,10 @@ static void h_logs(const struct http_req *req, struct http_resp *resp, void *dat
 		http_resp_error(resp, 400, "bad instance id \"%s\"", only_id);
 		goto out;
 	}
-	bool found = false;
-	for (size_t i = 0; i <= a->ninsts; i++) {
-		const char *id;
-		if (i < a->ninsts)
-			id = a->insts[i]->rt->id;
-		else if (only_id && !found)
-			id = only_id; /* a stopped instance whose log is still there */
-		else
-			break;
-		if (only_id && strcmp(id, only_id) != 0)
-			continue;
-		found = true;
+	picks = xcalloc(a->ninsts + ENGINE_GONE_MAX + 1, sizeof(*picks));
+	size_t npicks = logs_pick(a, only_id, previous, picks);
+	for (size_t i = 0; i < npicks; i++) {
+		const char *id = picks[i].id;
 		int64_t off = -tail;
 		if (offsets) {
 			size_t idl = strlen(id);
@@ -462,16 +565,26 @@ static void h_logs(const struct http_req *req, struct http_resp *resp, void *dat
 		}
 		buf_reset(&path);
 		buf_addf(&path, "%s/%s/%s.log", v->cfg.logs_dir, a->name, id);
-		if (i == a->ninsts && access(path.s, R_OK) != 0) {
+		bool known = picks[i].gone != NULL;
+		for (size_t k = 0; !known && k < a->ninsts; k++)
+			known = strcmp(a->insts[k]->rt->id, id) == 0;
+		if (!known && access(path.s, R_OK) != 0) {
 			http_resp_error(resp, 404, "app \"%s\" has no instance \"%s\"", a->name, id);
 			goto out;
 		}
-		json_array_append_new(arr, log_chunk(path.s, id, off));
+		json_t *chunk = log_chunk(path.s, id, off);
+		json_object_set_new(chunk, "previous", json_boolean(picks[i].gone != NULL));
+		if (picks[i].gone) {
+			json_object_set_new(chunk, "revision", json_integer(picks[i].gone->revision));
+			json_object_set_new(chunk, "reason", json_string(picks[i].gone->reason));
+		}
+		json_array_append_new(arr, chunk);
 	}
 	http_resp_json(resp, 200, json_pack("{s:O}", "instances", arr));
 out:
 	json_decref(arr);
 	buf_release(&path);
+	free(picks);
 	free(only_id);
 	free(offsets);
 }

@@ -1,7 +1,21 @@
-/* slipway get apps: every app with its phase, revision and readiness. */
+/* slipway get apps: every app with its phase, the revision that serves
+ * and the one rolling out, each with its ready instances, and the
+ * canary's share of requests (like `kubectl argo rollouts get`). */
 #include "cli_int.h"
 
 #include <string.h>
+
+/* "2 (1.0.0)" and "2/2" for one side of the app ("-" when there is none). */
+static void side_cells(json_t *side, char *rev, size_t rsize, char *ready, size_t size)
+{
+	if (!json_is_object(side)) {
+		snprintf(rev, rsize, "-");
+		snprintf(ready, size, "-");
+		return;
+	}
+	snprintf(rev, rsize, "%lld (%s)", cli_jint(side, "revision"), cli_jstr(side, "version"));
+	snprintf(ready, size, "%lld/%lld", cli_jint(side, "ready"), cli_jint(side, "desired"));
+}
 
 static int run(struct cli *c, int argc, char **argv)
 {
@@ -20,17 +34,22 @@ static int run(struct cli *c, int argc, char **argv)
 		return 0;
 	}
 	struct cli_table t;
-	cli_table_init(&t, 5);
-	cli_table_row(&t, "NAME", "PHASE", "REVISION", "VERSION", "READY");
+	cli_table_init(&t, 8);
+	cli_table_row(&t, "NAME", "STRATEGY", "PHASE", "STABLE", "READY", "CANARY", "CANARY-READY",
+		      "WEIGHT");
 	size_t i;
 	json_t *a;
 	json_array_foreach(json_object_get(j, "apps"), i, a) {
-		char rev[32], ready[32];
-		snprintf(rev, sizeof(rev), "%lld", cli_jint(a, "revision"));
-		snprintf(ready, sizeof(ready), "%lld/%lld", cli_jint(a, "ready"),
-			 cli_jint(a, "replicas"));
-		cli_table_row(&t, cli_jstr(a, "name"), cli_jstr(a, "phase"), rev,
-			      cli_jstr(a, "version"), ready);
+		char stable[96], ready[32], canary[96], cready[32], weight[16];
+		side_cells(json_object_get(a, "stable"), stable, sizeof(stable), ready, sizeof(ready));
+		side_cells(json_object_get(a, "canary"), canary, sizeof(canary), cready,
+			   sizeof(cready));
+		if (json_is_integer(json_object_get(a, "weight")))
+			snprintf(weight, sizeof(weight), "%lld%%", cli_jint(a, "weight"));
+		else
+			snprintf(weight, sizeof(weight), "-");
+		cli_table_row(&t, cli_jstr(a, "name"), cli_jstr(a, "strategy"), cli_jstr(a, "phase"),
+			      stable, ready, canary, cready, weight);
 	}
 	if (t.nrows == 1)
 		printf("no apps; deploy one with `slipway apply -f app.yaml`\n");
@@ -50,6 +69,8 @@ const struct cli_command cli_cmd_get = {
 		.min_args = 1,
 		.max_args = 1,
 		.opts = cli_json_options,
-		.help = "Lists apps with their phase, revision and readiness.",
+		.help = "Lists apps: strategy, phase, the stable revision (version) and its ready\n"
+			"instances out of those wanted, the revision rolling out (canary, preview\n"
+			"or rolling update) with its own, and the canary's share of requests.",
 	},
 };

@@ -40,6 +40,11 @@ static int run(struct cli *c, int argc, char **argv)
 	}
 	cli_table_print(&t, stdout);
 	cli_table_release(&t);
+	/* why each failed one failed, below the table */
+	json_array_foreach(json_object_get(j, "revisions"), i, x)
+		if (*cli_jstr(x, "failedReason"))
+			printf("revision %lld failed: %s\n", cli_jint(x, "revision"),
+			       cli_jstr(x, "failedReason"));
 	json_decref(j);
 	return 0;
 }
@@ -53,6 +58,7 @@ const struct cli_command cli_cmd_history = {
 		.min_args = 1,
 		.max_args = 1,
 		.opts = cli_json_options,
-		.help = "Lists an app's revisions.",
+		.help = "Lists an app's revisions: which is desired, stable, or failed (its\n"
+			"rollout was aborted; kept after a rollback), and why each failed one did.",
 	},
 };

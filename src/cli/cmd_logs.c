@@ -10,6 +10,7 @@
 struct logs_opts {
 	const char *instance;
 	bool follow;
+	bool previous;
 	long long tail;
 	bool json;
 	bool raw;
@@ -21,6 +22,9 @@ static const struct sw_opt options[] = {
 	 .help = "only this instance's output"},
 	{.name = "follow", .letter = 'f', .kind = SW_OPT_FLAG,
 	 .offset = SW_OPT_AT(struct logs_opts, follow, bool), .help = "keep following the output"},
+	{.name = "previous", .letter = 'p', .kind = SW_OPT_FLAG,
+	 .offset = SW_OPT_AT(struct logs_opts, previous, bool),
+	 .help = "the instances that stopped, of the newest revision among them"},
 	{.name = "tail", .kind = SW_OPT_INT, .offset = SW_OPT_AT(struct logs_opts, tail, long long),
 	 .value = "BYTES", .expect = "be a number of bytes", .min = 0,
 	 .help = "start this many bytes before the end (default 16384)"},
@@ -30,15 +34,17 @@ static const struct sw_opt options[] = {
 	{0},
 };
 
-/* Prints an instance's text, each line prefixed with "[ID] " when asked. */
+/* Prints an instance's text, each line prefixed with "[ID] " when asked,
+ * "[ID stopped] " for an instance that is gone. */
 static void print_text(json_t *x, bool prefix, bool raw)
 {
 	const char *text = raw ? cli_jraw(x, "text") : cli_jtext(x, "text");
+	bool gone = json_is_true(json_object_get(x, "previous"));
 	while (*text) {
 		const char *nl = strchr(text, '\n');
 		size_t len = nl ? (size_t)(nl - text + 1) : strlen(text);
 		if (prefix)
-			printf("[%s] ", cli_jstr(x, "id"));
+			printf("[%s%s] ", cli_jstr(x, "id"), gone ? " stopped" : "");
 		fwrite(text, 1, len, stdout);
 		if (!nl)
 			fputc('\n', stdout);
@@ -59,6 +65,8 @@ static int print_once(struct cli *c, const struct logs_opts *o, const char *app,
 	cli_pathf(&path, "/v1/apps/%s/logs?tail=%lld", app, o->tail);
 	if (o->instance)
 		cli_pathf(&path, "&instance=%s", o->instance);
+	if (o->previous)
+		buf_addf(&path, "&previous=1");
 	if (offsets->len)
 		cli_pathf(&path, "&offsets=%s", offsets->s);
 	int r = cli_call(c, "GET", path.s, NULL, &j);
@@ -67,10 +75,15 @@ static int print_once(struct cli *c, const struct logs_opts *o, const char *app,
 		return r;
 	json_t *insts = json_object_get(j, "instances");
 	bool prefix = json_array_size(insts) > 1 || !o->instance;
+	bool first = !offsets->len;
 	buf_reset(offsets);
 	size_t i;
 	json_t *x;
 	json_array_foreach(insts, i, x) {
+		if (first && !o->json && json_is_true(json_object_get(x, "previous")))
+			printf("[%s stopped] (revision %lld%s%s)\n", cli_jstr(x, "id"),
+			       cli_jint(x, "revision"), *cli_jstr(x, "reason") ? ": " : "",
+			       cli_jstr(x, "reason"));
 		if (o->json)
 			cli_json_print_line(x);
 		else
@@ -108,6 +121,9 @@ const struct cli_command cli_cmd_logs = {
 		.min_args = 1,
 		.max_args = 1,
 		.opts = options,
-		.help = "Prints the output of the app's instances; -f keeps following it.",
+		.help = "Prints the output of the app's instances; -f keeps following it.\n"
+			"When the newest revision has no instance running (its rollout was\n"
+			"aborted), the output of its instance that stopped last is shown too,\n"
+			"marked \"stopped\"; --previous shows only the stopped instances.",
 	},
 };

@@ -1,6 +1,8 @@
 /* slipway status APP: an app's phase, revision, traffic and instances. */
 #include "cli_int.h"
 
+#include <string.h>
+
 #include "core/buf.h"
 
 static void print_instances(json_t *instances)
@@ -30,6 +32,18 @@ static void print_instances(json_t *instances)
 	cli_table_release(&t);
 }
 
+/* "Stable:     revision 1 (version 1.0.0), 2/2 ready" */
+static void print_side(const char *label, json_t *side, const char *extra)
+{
+	if (!json_is_object(side)) {
+		printf("%-11s none\n", label);
+		return;
+	}
+	printf("%-11s revision %lld (version %s), %lld/%lld ready%s\n", label,
+	       cli_jint(side, "revision"), cli_jstr(side, "version"), cli_jint(side, "ready"),
+	       cli_jint(side, "desired"), extra ? extra : "");
+}
+
 static void print_status(json_t *j)
 {
 	printf("Name:       %s\n", cli_jstr(j, "name"));
@@ -39,11 +53,29 @@ static void print_status(json_t *j)
 	printf("Revision:   %lld (version %s)", cli_jint(j, "revision"), cli_jstr(j, "version"));
 	if (cli_jint(j, "stableRevision") != cli_jint(j, "revision"))
 		printf(", stable revision %lld", cli_jint(j, "stableRevision"));
-	printf("\nReady:      %lld/%lld\n", cli_jint(j, "ready"), cli_jint(j, "replicas"));
+	printf("\nStrategy:   %s", cli_jstr(j, "strategy"));
+	json_t *r = json_object_get(j, "rollout");
+	if (json_is_object(json_object_get(j, "canary")) &&
+	    strcmp(cli_jstr(j, "strategy"), "canary") == 0) {
+		long long step = cli_jint(r, "step"), steps = cli_jint(r, "steps");
+		printf(", step %lld/%lld", step > steps ? steps : step, steps);
+	}
+	printf("\n");
+	print_side("Stable:", json_object_get(j, "stable"), NULL);
+	if (json_is_object(json_object_get(j, "canary"))) {
+		char w[64] = "";
+		if (json_is_integer(json_object_get(j, "weight")))
+			snprintf(w, sizeof(w), ", %lld%% of requests", cli_jint(j, "weight"));
+		print_side(strcmp(cli_jstr(j, "strategy"), "blueGreen") == 0 ? "Preview:" : "Canary:",
+			   json_object_get(j, "canary"), w);
+	}
+	json_t *failed = json_object_get(j, "failed");
+	if (json_is_object(failed))
+		printf("Failed:     revision %lld (version %s)\n", cli_jint(failed, "revision"),
+		       cli_jstr(failed, "version"));
 	if (*cli_jstr(j, "listen"))
 		printf("Listen:     %s\n", cli_jstr(j, "listen"));
 	size_t i;
-	json_t *r;
 	json_array_foreach(json_object_get(json_object_get(j, "rollout"), "analysisRuns"), i, r) {
 		printf("Analysis:   %s run %lld: %s", cli_jstr(r, "kind"), cli_jint(r, "id"), cli_jstr(r, "phase"));
 		if (*cli_jstr(r, "reason"))
@@ -87,7 +119,8 @@ const struct cli_command cli_cmd_status = {
 		.min_args = 1,
 		.max_args = 1,
 		.opts = cli_json_options,
-		.help = "Shows an app's phase, revision and every instance (pid, port, readiness,\n"
-			"restarts, state).",
+		.help = "Shows an app's phase and why, its stable revision and the one rolling out\n"
+			"(each with its ready instances), a failed revision, analysis runs, traffic\n"
+			"and every instance (pid, port, readiness, restarts, state).",
 	},
 };

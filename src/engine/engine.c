@@ -86,6 +86,8 @@ void engine_app_free(struct engine *e, struct engine_app *a)
 			e->dirty[i] = e->dirty[--e->ndirty];
 	free(a->specs);
 	free(a->insts);
+	free(a->failures);
+	free(a->gone);
 	json_decref(a->routes);
 	free(a->routes_text);
 	free(a->name);
@@ -138,9 +140,116 @@ out:
 	return spec;
 }
 
+/* ---- what the engine keeps beside the rollout state ---- */
+
+static json_t *extra_to_json(const struct engine_app *a)
+{
+	json_t *failures = json_array(), *gone = json_array();
+	for (size_t i = 0; i < a->nfailures; i++)
+		json_array_append_new(failures, json_pack("{s:I, s:I, s:s}", "revision",
+							  (json_int_t)a->failures[i].revision, "timeMs",
+							  (json_int_t)a->failures[i].time_ms, "reason",
+							  a->failures[i].reason));
+	for (size_t i = 0; i < a->ngone; i++)
+		json_array_append_new(gone, json_pack("{s:s, s:I, s:I, s:s}", "id", a->gone[i].id,
+						      "revision", (json_int_t)a->gone[i].revision,
+						      "stoppedMs", (json_int_t)a->gone[i].stopped_ms,
+						      "reason", a->gone[i].reason));
+	return json_pack("{s:o, s:o}", "failedRevisions", failures, "goneInstances", gone);
+}
+
+static const char *jstr(const json_t *o, const char *k)
+{
+	const char *v = json_string_value(json_object_get(o, k));
+	return v ? v : "";
+}
+
+void engine_app_extra_from_json(struct engine_app *a, const json_t *rj)
+{
+	size_t i;
+	json_t *x;
+	json_array_foreach(json_object_get(rj, "failedRevisions"), i, x) {
+		if (a->nfailures >= ENGINE_FAILURES_MAX)
+			break;
+		struct engine_failure *f;
+		a->failures = xrealloc(a->failures, (a->nfailures + 1) * sizeof(*a->failures));
+		f = &a->failures[a->nfailures++];
+		f->revision = json_integer_value(json_object_get(x, "revision"));
+		f->time_ms = json_integer_value(json_object_get(x, "timeMs"));
+		sw_strlcpy(f->reason, jstr(x, "reason"), sizeof(f->reason));
+	}
+	json_array_foreach(json_object_get(rj, "goneInstances"), i, x) {
+		const char *id = jstr(x, "id");
+		if (a->ngone >= ENGINE_GONE_MAX || !*id || strchr(id, '/'))
+			continue;
+		struct engine_gone *g;
+		a->gone = xrealloc(a->gone, (a->ngone + 1) * sizeof(*a->gone));
+		g = &a->gone[a->ngone++];
+		sw_strlcpy(g->id, id, sizeof(g->id));
+		g->revision = json_integer_value(json_object_get(x, "revision"));
+		g->stopped_ms = json_integer_value(json_object_get(x, "stoppedMs"));
+		sw_strlcpy(g->reason, jstr(x, "reason"), sizeof(g->reason));
+	}
+}
+
+/* Keeps the abort of the desired revision for history, and forgets the
+ * failure of a revision that became stable after all (a retry). Returns
+ * true when the list changed. */
+static bool failures_update(struct engine_app *a)
+{
+	bool changed = false;
+	for (size_t i = 0; i < a->nfailures;)
+		if (a->failures[i].revision == a->st.stable) {
+			memmove(&a->failures[i], &a->failures[i + 1],
+				(a->nfailures - i - 1) * sizeof(*a->failures));
+			a->nfailures--;
+			changed = true;
+		} else {
+			i++;
+		}
+	if (a->st.phase != ROLLOUT_DEGRADED || !a->st.failed || a->st.failed != a->st.desired)
+		return changed;
+	struct engine_failure *f = NULL;
+	for (size_t i = 0; i < a->nfailures; i++)
+		if (a->failures[i].revision == a->st.failed)
+			f = &a->failures[i];
+	if (f && strcmp(f->reason, a->st.reason) == 0)
+		return changed;
+	if (!f) {
+		if (a->nfailures == ENGINE_FAILURES_MAX)
+			memmove(&a->failures[0], &a->failures[1],
+				(--a->nfailures) * sizeof(*a->failures));
+		a->failures = xrealloc(a->failures, (a->nfailures + 1) * sizeof(*a->failures));
+		f = &a->failures[a->nfailures++];
+		f->revision = a->st.failed;
+	}
+	f->time_ms = sw_wall_ms();
+	sw_strlcpy(f->reason, a->st.reason, sizeof(f->reason));
+	return true;
+}
+
+/* Keeps a stopped instance for `logs --previous`. */
+static void gone_add(struct engine_app *a, const struct runtime_instance *x)
+{
+	if (a->ngone == ENGINE_GONE_MAX)
+		memmove(&a->gone[0], &a->gone[1], (--a->ngone) * sizeof(*a->gone));
+	a->gone = xrealloc(a->gone, (a->ngone + 1) * sizeof(*a->gone));
+	struct engine_gone *g = &a->gone[a->ngone++];
+	memset(g, 0, sizeof(*g));
+	sw_strlcpy(g->id, x->id, sizeof(g->id));
+	g->revision = x->revision;
+	g->stopped_ms = sw_wall_ms();
+	if (x->exit_reason[0])
+		snprintf(g->reason, sizeof(g->reason), "%s, %u restarts", x->exit_reason,
+			 (unsigned)x->restarts);
+	a->extra_dirty = true;
+}
+
 int engine_app_save(struct engine *e, struct engine_app *a, struct sw_err *err)
 {
 	json_t *rj = rollout_state_to_json(&a->st);
+	json_object_update_missing_new(rj, extra_to_json(a));
+	a->extra_dirty = false;
 	char *rollout = json_dumps(rj, JSON_COMPACT);
 	json_decref(rj);
 	struct store_app sa = {
@@ -332,6 +441,8 @@ void engine_on_instance(struct runtime_instance *inst, enum runtime_event ev, vo
 		struct sw_err err = {0};
 		if (!a->deleted && store_instance_delete(e->cfg.store, inst->id, &err) < 0)
 			sw_warn("cannot forget instance %s: %s", inst->id, err.msg);
+		if (!a->deleted)
+			gone_add(a, inst);
 		engine_event(e, app, "InstanceStopped", NULL, "instance %s (revision %lld) stopped",
 			     inst->id, (long long)inst->revision);
 		inst_detach(a, m);
@@ -664,6 +775,172 @@ static void app_routes(struct engine *e, struct engine_app *a, const struct roll
 	}
 }
 
+/* ---- availability ---- */
+
+/* How an instance whose process ended fares, for the rollout's reasons
+ * ("exited with status 2, 3 restarts"); false when none ended or it is
+ * ready again. */
+static bool inst_failure(const struct runtime_instance *x, char *buf, size_t size)
+{
+	if (x->ready || !x->exit_reason[0] || (x->state != RUNTIME_BACKOFF &&
+						x->state != RUNTIME_FAILED && !x->restarts))
+		return false;
+	snprintf(buf, size, "%s, %u restart%s", x->exit_reason, (unsigned)x->restarts,
+		 x->restarts == 1 ? "" : "s");
+	return true;
+}
+
+/* Why an instance that is not ready is not, for the app's reason. */
+static void inst_unavailable(const struct runtime_instance *x, char *buf, size_t size)
+{
+	char d[32] = "";
+	if (x->backoff_ms)
+		sw_duration_format(d, sizeof(d), x->backoff_ms);
+	switch (x->state) {
+	case RUNTIME_BACKOFF:
+		snprintf(buf, size, "instance %s %s, restarting (backoff %s)", x->id,
+			 x->exit_reason[0] ? x->exit_reason : "exited", d);
+		return;
+	case RUNTIME_FAILED:
+		snprintf(buf, size, "instance %s %.120s, retrying (backoff %s)", x->id,
+			 x->exit_reason[0] ? x->exit_reason : x->reason, d);
+		return;
+	default:
+		break;
+	}
+	if (x->restarts && x->exit_reason[0])
+		snprintf(buf, size, "instance %s %s, restarted (%u restarts), not ready yet", x->id,
+			 x->exit_reason, (unsigned)x->restarts);
+	else if (x->reason[0])
+		snprintf(buf, size, "instance %s is not ready: %.120s", x->id, x->reason);
+	else
+		snprintf(buf, size, "instance %s is not ready yet", x->id);
+}
+
+/* An instance that restarted counts as available again only once it has
+ * been ready this long: a crash-looping one that answers its probe for a
+ * moment before each crash must not flap the app to Healthy. (Kubernetes
+ * and Argo Rollouts call this minReadySeconds.) */
+#define AVAILABLE_AFTER_RESTART_MS 10000
+
+/* Whether the Healthy app has all its instances available; an event when
+ * that changes. A rollout in progress or aborted says what it waits for
+ * itself. */
+static void availability_update(struct engine *e, struct engine_app *a)
+{
+	bool was = a->unavailable;
+	a->unavailable = a->failing = false;
+	a->unavailable_reason[0] = '\0';
+	if (a->st.phase == ROLLOUT_PROGRESSING) {
+		/* still within progressDeadline, but say why it is not ready yet */
+		int64_t target = rollout_target(&a->st);
+		char f[160], why[400];
+		for (size_t i = 0; i < a->ninsts; i++) {
+			const struct runtime_instance *x = a->insts[i]->rt;
+			if (a->insts[i]->stopping || x->revision != target ||
+			    !inst_failure(x, f, sizeof(f)))
+				continue;
+			inst_unavailable(x, why, sizeof(why));
+			snprintf(a->unavailable_reason, sizeof(a->unavailable_reason), "%.150s; %.160s",
+				 a->st.reason, why);
+			a->failing = true;
+			break;
+		}
+		return;
+	}
+	if (a->st.phase != ROLLOUT_HEALTHY || a->st.stable != a->st.desired || !a->st.desired)
+		return;
+	struct sw_err err = {0};
+	struct spec_app *spec = engine_app_spec(e, a, a->st.desired, &err);
+	if (!spec)
+		return;
+	uint32_t ready = 0;
+	char why[400] = "";
+	for (size_t i = 0; i < a->ninsts; i++) {
+		const struct runtime_instance *x = a->insts[i]->rt;
+		if (a->insts[i]->stopping || x->revision != a->st.desired)
+			continue;
+		uint64_t ready_for = x->ready && x->ready_ms ? sw_now_ms() - x->ready_ms : 0;
+		/* an adopted instance's ready_ms is the adoption, not a restart */
+		if (x->ready && (!x->restarts || x->adopted ||
+				 ready_for >= AVAILABLE_AFTER_RESTART_MS)) {
+			ready++;
+		} else if (!why[0] && x->ready) {
+			char d[32];
+			sw_duration_format(d, sizeof(d), AVAILABLE_AFTER_RESTART_MS - ready_for);
+			snprintf(why, sizeof(why), "instance %s %s (%u restarts), ready again; "
+				 "available if it stays ready %s more", x->id,
+				 x->exit_reason[0] ? x->exit_reason : "restarted",
+				 (unsigned)x->restarts, d);
+		} else if (!why[0]) {
+			inst_unavailable(x, why, sizeof(why));
+		}
+	}
+	if (ready >= spec->replicas) {
+		if (was)
+			engine_event(e, a->name, "Healthy", NULL,
+				     "available again: %u/%u instances of revision %lld ready", ready,
+				     spec->replicas, (long long)a->st.desired);
+		a->unavailable_reason[0] = '\0';
+		return;
+	}
+	a->unavailable = true;
+	snprintf(a->unavailable_reason, sizeof(a->unavailable_reason), "%.280s%s%u/%u instances ready",
+		 why, why[0] ? "; " : "", ready, spec->replicas);
+	if (!was)
+		engine_event(e, a->name, "Degraded", NULL, "%s", a->unavailable_reason);
+}
+
+enum rollout_phase engine_app_phase(const struct engine_app *a, const char **reason)
+{
+	if (a->unavailable && a->st.phase == ROLLOUT_HEALTHY) {
+		*reason = a->unavailable_reason;
+		return ROLLOUT_DEGRADED;
+	}
+	*reason = a->failing && a->st.phase == ROLLOUT_PROGRESSING ? a->unavailable_reason
+								     : a->st.reason;
+	return a->st.phase;
+}
+
+static void side_fill(struct engine *e, struct engine_app *a, int64_t rev, struct engine_side *out)
+{
+	struct sw_err err = {0};
+	struct spec_app *spec = rev ? engine_app_spec(e, a, rev, &err) : NULL;
+	memset(out, 0, sizeof(*out));
+	out->revision = rev;
+	out->version = spec && spec->version ? spec->version : "";
+	for (size_t i = 0; rev && i < a->ninsts; i++) {
+		const struct engine_inst *m = a->insts[i];
+		if (m->stopping || m->rt->revision != rev)
+			continue;
+		out->desired++;
+		out->ready += m->rt->ready;
+	}
+}
+
+void engine_app_sides(struct engine *e, struct engine_app *a, struct engine_side *stable,
+		      struct engine_side *canary)
+{
+	int64_t target = rollout_target(&a->st);
+	bool rolling_out = a->st.desired != a->st.stable && target == a->st.desired;
+	struct sw_err err = {0};
+	side_fill(e, a, a->st.stable, stable);
+	side_fill(e, a, rolling_out ? a->st.desired : 0, canary);
+	/* The stable revision is wanted at full size unless a rolling update
+	 * replaces it; the new one at what the rollout started of it, or its
+	 * full size in a rolling update (like Kubernetes' UP-TO-DATE). */
+	struct spec_app *sspec = stable->revision ? engine_app_spec(e, a, stable->revision, &err) : NULL;
+	struct spec_app *dspec = canary->revision ? engine_app_spec(e, a, canary->revision, &err) : NULL;
+	/* a first deploy and an undo roll out the rolling way, whatever the strategy */
+	bool rolling = !dspec || dspec->strategy.kind == SPEC_STRATEGY_ROLLING || a->st.fast ||
+		       !a->st.stable;
+	if (sspec && !(rolling_out && rolling))
+		stable->desired = sspec->replicas;
+	if (dspec && (rolling || a->st.step >= dspec->strategy.nsteps ||
+		      dspec->strategy.kind == SPEC_STRATEGY_BLUEGREEN))
+		canary->desired = dspec->replicas;
+}
+
 static void reconcile_app(struct engine *e, struct engine_app *a)
 {
 	struct sw_err err = {0};
@@ -674,6 +951,7 @@ static void reconcile_app(struct engine *e, struct engine_app *a)
 		return;
 	}
 	struct rollout_instance *ri = xcalloc(a->ninsts + 1, sizeof(*ri));
+	char (*fail)[160] = xcalloc(a->ninsts + 1, sizeof(*fail));
 	for (size_t i = 0; i < a->ninsts; i++) {
 		struct engine_inst *m = a->insts[i];
 		ri[i] = (struct rollout_instance){
@@ -682,6 +960,7 @@ static void reconcile_app(struct engine *e, struct engine_app *a)
 			.ready = m->rt->ready,
 			.stopping = m->stopping,
 			.created_ms = m->created_ms,
+			.failure = inst_failure(m->rt, fail[i], sizeof(fail[i])) ? fail[i] : NULL,
 		};
 	}
 	struct rollout_run_status *rs = xcalloc(a->nruns + a->njobs + 1, sizeof(*rs));
@@ -694,7 +973,9 @@ static void reconcile_app(struct engine *e, struct engine_app *a)
 	out->n = 0;
 	bool changed = rollout_reconcile(&a->st, &p, ri, a->ninsts, rs, nrs, sw_wall_ms(), out);
 	free(rs);
-	if (changed && engine_app_save(e, a, &err) < 0)
+	if (failures_update(a))
+		a->extra_dirty = true;
+	if ((changed || a->extra_dirty) && engine_app_save(e, a, &err) < 0)
 		sw_warn("%s: cannot save rollout state: %s", a->name, err.msg);
 
 	/* Resolve STOP ids to instances before anything changes the array. */
@@ -736,16 +1017,19 @@ static void reconcile_app(struct engine *e, struct engine_app *a)
 	free(snap);
 	free(ri);
 	engine_hooks_prune(a);
+	free(fail);
 	/* the rollout may have moved weights or the instances changed */
 	if (app_params(e, a, &p, &err) == 0)
 		app_routes(e, a, &p);
+	availability_update(e, a);
 }
 
 /* An app with nothing time-based ahead: Healthy, no analysis, every
  * instance of the desired revision, in rotation, as many as wanted. */
 static bool app_settled(struct engine *e, struct engine_app *a)
 {
-	if (a->st.phase != ROLLOUT_HEALTHY || a->nruns || a->njobs || a->st.stable != a->st.desired)
+	if (a->st.phase != ROLLOUT_HEALTHY || a->nruns || a->njobs || a->st.stable != a->st.desired ||
+	    a->unavailable)
 		return false;
 	struct sw_err err = {0};
 	struct spec_app *spec = engine_app_spec(e, a, a->st.desired, &err);

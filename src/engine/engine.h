@@ -81,6 +81,24 @@ struct engine_job {
 /* "step", "background", "prePromotion", "postPromotion" */
 const char *engine_run_kind_name(enum rollout_run_kind kind);
 
+/* A revision whose rollout was aborted, kept for `history` (until it
+ * becomes stable after all). */
+struct engine_failure {
+	int64_t revision;
+	int64_t time_ms;              /* wall clock of the abort */
+	char reason[320];             /* the abort's reason, as status showed it */
+};
+#define ENGINE_FAILURES_MAX 32    /* the newest kept */
+
+/* An instance that is gone, kept for `logs` (its log file stays). */
+struct engine_gone {
+	char id[96];
+	int64_t revision;
+	int64_t stopped_ms;           /* wall clock */
+	char reason[128];             /* how its last process ended; "" if it never did */
+};
+#define ENGINE_GONE_MAX 8         /* the newest kept */
+
 /* A live app. Read-only for callers; valid until the loop runs again. */
 struct engine_app {
 	char *name;
@@ -92,7 +110,15 @@ struct engine_app {
 	size_t nruns;
 	struct engine_job **jobs;     /* hook jobs (hooks.c) */
 	size_t njobs;
+	struct engine_failure *failures; /* aborted revisions, oldest first */
+	size_t nfailures;
+	struct engine_gone *gone;     /* stopped instances, oldest first */
+	size_t ngone;
 	/* private */
+	bool unavailable;             /* Healthy, but fewer instances ready than wanted */
+	bool failing;                 /* Progressing, and a new instance's process ended */
+	char unavailable_reason[320];
+	bool extra_dirty;             /* failures or gone changed: save the row */
 	struct engine_spec_cache *specs;
 	size_t nspecs;
 	bool deleted, dirty;
@@ -210,6 +236,32 @@ size_t engine_app_count(const struct engine *e);
 /* The parsed spec of one of the app's revisions (cached); NULL with err. */
 struct spec_app *engine_app_spec(struct engine *e, struct engine_app *a, int64_t revision,
 				 struct sw_err *err);
+/*
+ * The app's phase as users see it. The rollout's phase says where the
+ * rollout is; this one also says whether the app is available: a Healthy
+ * rollout with fewer ready instances than replicas (one crashed and waits
+ * in CrashLoopBackOff, one fails readiness) is Degraded, and *reason says
+ * which instance and why ("instance hello-3 exited with status 2,
+ * restarting (backoff 4s); 0/1 instances ready"). Back to Healthy once
+ * every instance is ready again. While a rollout progresses and one of its
+ * new instances crashed, the reason says so too (the phase stays
+ * Progressing until progressDeadline decides). *reason is borrowed from a.
+ */
+enum rollout_phase engine_app_phase(const struct engine_app *a, const char **reason);
+
+/* What the app serves and what it rolls out, for `get` and `status`. */
+struct engine_side {
+	int64_t revision;             /* 0: none */
+	const char *version;          /* borrowed from the revision's spec; "" if unknown */
+	uint32_t ready;               /* ready instances of it, not on their way out */
+	uint32_t desired;             /* instances the rollout keeps of it now */
+};
+/* stable: the revision that serves (the last fully rolled out); canary:
+ * the one being rolled out (a canary, a blue/green preview or a rolling
+ * update's new revision), revision 0 when none is, also after an abort. */
+void engine_app_sides(struct engine *e, struct engine_app *a, struct engine_side *stable,
+		      struct engine_side *canary);
+
 /* The app's revision groups as the data plane sees them: weight, ready
  * backends, and rate, success rate and p99 of the last 10 s from a
  * snapshot refreshed in the background while someone asks (new ref). */

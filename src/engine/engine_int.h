@@ -52,6 +52,9 @@ struct engine {
 
 struct engine_app *engine_app_add(struct engine *e, const char *name);
 void engine_app_free(struct engine *e, struct engine_app *a);
+/* Reads what engine_app_save keeps beside the rollout state (aborted
+ * revisions, stopped instances) from the stored rollout JSON. */
+void engine_app_extra_from_json(struct engine_app *a, const json_t *rj);
 /* Persists a's rollout state. */
 int engine_app_save(struct engine *e, struct engine_app *a, struct sw_err *err);
 /* Sets the store's lock wait for a use case (true) or the engine's own

@@ -103,6 +103,7 @@ static void load_app(struct engine *e, const struct store_app *row)
 	if (row->rollout_json && *row->rollout_json) {
 		json_t *rj = json_loads(row->rollout_json, 0, NULL);
 		rollout_state_from_json(&a->st, rj);
+		engine_app_extra_from_json(a, rj);
 		json_decref(rj);
 		if (rj)
 			return;

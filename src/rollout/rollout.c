@@ -489,6 +489,7 @@ static void size_rev(const struct rollout_instance *insts, size_t n, bool *picke
  * it starts afresh when a step first wants more, so time spent in a step
  * never counts against the next one. */
 static bool check_deadline(struct rollout_state *st, const struct rollout_params *p,
+			   const struct rollout_instance *insts, size_t n,
 			   struct counts c, uint32_t want, int64_t now_ms,
 			   struct rollout_actions *out)
 {
@@ -508,10 +509,19 @@ static bool check_deadline(struct rollout_state *st, const struct rollout_params
 	}
 	if (now_ms - st->progress_ms <= (int64_t)p->progress_deadline_ms)
 		return false;
-	char dl[32], why[200];
+	char dl[32], why[256];
 	sw_duration_format(dl, sizeof(dl), p->progress_deadline_ms);
-	snprintf(why, sizeof(why), "no progress within progressDeadline %s (%u/%u new instances ready)",
-		 dl, c.ready, want);
+	/* why the new instances are not ready, when one of them says */
+	const struct rollout_instance *bad = NULL;
+	for (size_t i = 0; i < n && !bad; i++)
+		if (!insts[i].stopping && insts[i].revision == st->desired && insts[i].failure)
+			bad = &insts[i];
+	if (bad)
+		snprintf(why, sizeof(why), "no progress within progressDeadline %s (%u/%u new "
+			 "instances ready; instance %s %s)", dl, c.ready, want, bad->id, bad->failure);
+	else
+		snprintf(why, sizeof(why), "no progress within progressDeadline %s (%u/%u new "
+			 "instances ready)", dl, c.ready, want);
 	do_abort(st, why, out);
 	return true;
 }
@@ -544,7 +554,7 @@ static void reconcile_rolling(struct rollout_state *st, const struct rollout_par
 
 	if (st->phase == ROLLOUT_PROGRESSING && target == st->desired &&
 	    st->desired != st->stable && !(cur.total == want && cur.ready == want && old == 0) &&
-	    check_deadline(st, p, cur, want, now_ms, out)) {
+	    check_deadline(st, p, insts, n, cur, want, now_ms, out)) {
 		if (st->phase == ROLLOUT_FROZEN)
 			return;
 		/* aborted: converge to stable instead */
@@ -787,7 +797,7 @@ plan:
 		size_for = st->weight;
 	uint32_t want = st->step >= s->nsteps ? p->desired_replicas : canary_size(p, size_for);
 	struct counts c = count_rev(insts, n, st->desired);
-	if (st->phase == ROLLOUT_PROGRESSING && check_deadline(st, p, c, want, now_ms, out))
+	if (st->phase == ROLLOUT_PROGRESSING && check_deadline(st, p, insts, n, c, want, now_ms, out))
 		return;
 	size_rev(insts, n, picked, st->stable, p->stable_replicas, out);
 	size_rev(insts, n, picked, st->desired, want, out);
@@ -830,7 +840,7 @@ static void reconcile_bluegreen(struct rollout_state *st, const struct rollout_p
 	if (!st->promoted) {
 		if (c.ready < p->desired_replicas) {
 			if (st->phase == ROLLOUT_PROGRESSING &&
-			    check_deadline(st, p, c, p->desired_replicas, now_ms, out))
+			    check_deadline(st, p, insts, n, c, p->desired_replicas, now_ms, out))
 				return;
 			reasonf(st, "preview: %u/%u instances of revision %lld ready", c.ready,
 				p->desired_replicas, (long long)st->desired);

@@ -144,6 +144,9 @@ struct rollout_instance {
 	bool ready;
 	bool stopping;            /* on its way out; ignored in counts */
 	int64_t created_ms;       /* newer instances are stopped first on scale-down */
+	const char *failure;      /* why it is not running, when its process ended
+				   * ("exited with status 2, 3 restarts"); NULL if not;
+				   * only quoted in reasons */
 };
 
 enum rollout_run_kind {

@@ -433,7 +433,9 @@ static void spawn_failed(struct runtime_priv *p, const char *why)
 	inst->ready_ms = 0;
 	inst->state = RUNTIME_FAILED;
 	sw_strlcpy(inst->reason, why, sizeof(inst->reason));
+	snprintf(inst->exit_reason, sizeof(inst->exit_reason), "could not start: %.70s", why);
 	delay = next_backoff(p, false);
+	inst->backoff_ms = delay;
 	runtime_emit(p, RUNTIME_EV_FAILED);
 	if (p->stopping)
 		return;
@@ -465,10 +467,12 @@ static void process_gone(struct runtime_priv *p, const char *why)
 	inst->restarts++;
 	inst->state = RUNTIME_BACKOFF;
 	sw_strlcpy(inst->reason, why, sizeof(inst->reason));
+	sw_strlcpy(inst->exit_reason, why, sizeof(inst->exit_reason));
 	runtime_emit(p, RUNTIME_EV_EXITED);
 	if (p->stopping)
 		return;
 	delay = next_backoff(p, ran_long);
+	inst->backoff_ms = delay;
 	sw_duration_format(d, sizeof(d), delay);
 	inst->state = RUNTIME_BACKOFF;
 	snprintf(inst->reason, sizeof(inst->reason), "back-off %s restarting failed instance", d);
@@ -546,6 +550,7 @@ static void spawn_instance(struct runtime_priv *p)
 	inst->ready_ms = 0;
 	inst->state = RUNTIME_STARTING;
 	inst->reason[0] = '\0';
+	inst->backoff_ms = 0;
 out:
 	if (logfd >= 0)
 		close(logfd);

@@ -74,6 +74,11 @@ struct runtime_instance {
 	uint32_t restarts;
 	enum runtime_state state;
 	char reason[256];        /* last notable thing, for status and events */
+	char exit_reason[96];    /* how its last process ended ("exited with status 2",
+				    "killed by signal 9 (SIGKILL)", or why it could not
+				    start); "" while none has ended */
+	uint64_t backoff_ms;     /* CrashLoopBackOff or Failed: the wait before the
+				    restart under way; 0 otherwise */
 	uint64_t started_ms;     /* monotonic ms the current process started */
 	uint64_t ready_ms;       /* monotonic ms it became ready; 0 = not ready */
 	void *data;              /* for the runtime's user */

@@ -1,7 +1,11 @@
 #!/usr/bin/env bats
 # Rollout state as a user sees it, driven through the shipped examples
-# (a copy in the test's temp dir, with its own ports) and the real daemon,
-# proxy and hello instances.
+# (a copy in the test's temp dir, with its own ports) or documents written
+# as the README does, and the real daemon, proxy and hello instances:
+# pauses and progressDeadline, every example end to end, the app's phase
+# with crashing instances, why a rollout failed, the failed instance's
+# logs, history after a rollback, and the stable/canary sides of get and
+# status (issue 9).
 
 load helpers
 
@@ -49,7 +53,8 @@ stop_load() {
 	LOAD_PID=
 }
 
-reason() { field reason "$(status_json "$1")"; }
+# The reason as `status` prints it (field() reads no value with a comma).
+reason() { slipway status "$1" | sed -n 's/^Reason: *//p'; }
 
 @test "hello.yaml: a pause {} held past progressDeadline, then promoted, finishes Healthy" {
 	f=$(example hello.yaml '/^  replicas: 2/a\  progressDeadline: 3s')
@@ -150,4 +155,141 @@ reason() { field reason "$(status_json "$1")"; }
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"random-fail"* ]]
 	if phase_is rollout-analysis-step Healthy; then [[ "$output" == *"always-pass"* ]]; fi
+}
+
+# An app as the README writes one, with this test's demo binary; extra
+# lines go under spec.
+app_doc() { # app_doc NAME VERSION [ENV_YAML] [SPEC_YAML]
+	cat <<YAML
+apiVersion: slipway/v1
+kind: App
+metadata: {name: $1}
+spec:
+  version: "$2"
+  replicas: 1
+  run:
+    command: ["$HELLO_BIN", "--host", "127.0.0.1", "--port", "\${PORT}"]
+    env: {GREETING: hi${3:+, $3}}
+  readiness: {http: {path: /healthz}}
+${4:-}
+YAML
+}
+
+@test "a crash-looping app is Degraded with its instance's exit status, Healthy again once fixed" {
+	start_daemon
+	# ready after its first probe (1 s), then it crashes, again and again
+	app_doc crashy 1.0.0 'HELLO_CRASH_AFTER: "2"' > "$T/app.yaml"
+	slipway apply -f "$T/app.yaml" --wait
+	wait_for 30 phase_is crashy Degraded
+	[[ "$(reason crashy)" == *"instance crashy-1 exited with status 1"*"0/1 instances ready"* ]]
+	run slipway get apps
+	[[ "$output" =~ crashy\ +rolling\ +Degraded\ +1\ \(1\.0\.0\)\ +0/1 ]]
+	run slipway events crashy
+	[[ "$output" == *"Degraded"*"instance crashy-1 exited with status 1, restarting (backoff "*"0/1 instances ready"* ]]
+	# a moment of readiness between crashes does not make it Healthy
+	wait_for 30 eval '[ "$(instance_fields crashy restarts)" -ge 3 ]'
+	phase_is crashy Degraded
+	run slipway events crashy
+	[[ "$output" != *"available again"* ]]
+	# fixed in a new version: rolled out, available, Healthy
+	app_doc crashy 1.0.1 > "$T/app.yaml"
+	slipway apply -f "$T/app.yaml" --wait
+	phase_is crashy Healthy
+	run slipway get apps
+	[[ "$output" =~ crashy\ +rolling\ +Healthy\ +2\ \(1\.0\.1\)\ +1/1 ]]
+}
+
+@test "an instance killed makes its app Degraded until it is back and stays ready" {
+	start_daemon
+	app_doc hello 1.0.0 > "$T/app.yaml"
+	slipway apply -f "$T/app.yaml" --wait
+	pid=$(instance_fields hello pid)
+	kill -9 "$pid"
+	wait_for 30 eval 'slipway events hello | grep -q "Degraded.*instance hello-1 killed by signal 9"'
+	wait_for 60 eval 'slipway events hello | grep -q "Healthy.*available again: 1/1"'
+	phase_is hello Healthy
+	[ "$(instance_fields hello restarts)" = 1 ]
+	# a new daemon adopts it as it is: still Healthy, no new Degraded
+	degraded=$(slipway events hello | grep -c " Degraded ")
+	kill -9 "$DAEMON_PID"
+	wait "$DAEMON_PID" 2>/dev/null || true
+	start_daemon
+	wait_for 10 eval 'status_json hello | grep -q "\"adopted\": true"'
+	slipway get apps | grep -Eq "hello +rolling +Healthy +1 \(1\.0\.0\) +1/1"
+	[ "$(slipway events hello | grep -c " Degraded ")" = "$degraded" ]
+}
+
+# v1 serves; v2 crashes at once and is aborted at its progressDeadline.
+crash_aborted_rollout() {
+	start_daemon
+	app_doc crashy 1.0.0 '' '  progressDeadline: 10s' > "$T/app.yaml"
+	slipway apply -f "$T/app.yaml" --wait
+	app_doc crashy 2.0.0 'HELLO_CRASH_AFTER: "0"' '  progressDeadline: 10s' > "$T/app.yaml"
+	run slipway apply -f "$T/app.yaml" --wait
+	[ "$status" -eq 1 ]
+	phase_is crashy Degraded
+}
+
+@test "a rollout aborted by crashing instances says why they failed" {
+	crash_aborted_rollout
+	# while it waited, the reason said so already
+	[[ "$output" == *"crashy: Progressing"*"applied revision 2 (version 2.0.0); instance crashy-2 exited with status 1"* ]]
+	[[ "$(reason crashy)" == *"no progress within progressDeadline 10s (0/1 new instances ready; instance crashy-2 exited with status 1,"*"revision 1 keeps serving"* ]]
+	# the serving side is shown, the failed one named
+	run slipway get apps
+	[[ "$output" =~ crashy\ +rolling\ +Degraded\ +1\ \(1\.0\.0\)\ +1/1\ +-\ +-\ +- ]]
+	run slipway status crashy
+	[[ "$output" == *"Failed:     revision 2 (version 2.0.0)"* ]]
+}
+
+@test "logs of an app whose rollout was aborted show the failed instance's output, marked stopped" {
+	crash_aborted_rollout
+	wait_for 30 eval 'slipway logs crashy | grep -q "^\[crashy-2 stopped\] crashing as asked"'
+	run slipway logs crashy
+	[[ "$output" == *"[crashy-1] "* ]]
+	run slipway logs crashy --previous
+	[[ "$output" == *"[crashy-2 stopped] (revision 2: exited with status 1"* ]]
+	[[ "$output" == *"[crashy-2 stopped] crashing as asked"* ]]
+	[[ "$output" != *"[crashy-1]"* ]]
+}
+
+@test "history keeps an aborted revision failed after a rollback, and after a daemon restart" {
+	crash_aborted_rollout
+	slipway rollback crashy --wait
+	run slipway history crashy
+	[[ "$output" =~ (^|$'\n')2\ +2\.0\.0\ +[^$'\n']*\ failed\  ]]
+	[[ "$output" =~ (^|$'\n')1\ +1\.0\.0\ +[^$'\n']*\ desired,stable\  ]]
+	[[ "$output" == *"revision 2 failed: rollout of revision 2 aborted: no progress within progressDeadline 10s"* ]]
+	stop_daemon
+	start_daemon
+	run slipway history crashy
+	[[ "$output" =~ (^|$'\n')2\ +2\.0\.0\ +[^$'\n']*\ failed\  ]]
+}
+
+@test "get apps and status show the stable and canary sides of a canary, and only stable after an abort" {
+	f=$(example hello.yaml)
+	start_daemon
+	slipway apply -f "$f" --wait
+	run slipway get apps
+	[[ "$output" == *"NAME"*"STRATEGY"*"PHASE"*"STABLE"*"READY"*"CANARY"*"CANARY-READY"*"WEIGHT"* ]]
+	[[ "$output" =~ hello\ +canary\ +Healthy\ +1\ \(1\.0\.0\)\ +2/2\ +-\ +-\ +- ]]
+	start_load 120 hello.localhost
+	as_version "$f" 2.0.0
+	slipway apply -f "$f"
+	wait_for 60 eval 'phase_is hello Paused || phase_is hello Degraded'
+	[[ "$(reason hello)" == *"paused at 50%"* ]]
+	run slipway get apps
+	[[ "$output" =~ hello\ +canary\ +Paused\ +1\ \(1\.0\.0\)\ +2/2\ +2\ \(2\.0\.0\)\ +1/1\ +50% ]]
+	[[ "$output" != *"3/2"* ]]
+	run slipway status hello
+	[[ "$output" == *"Stable:     revision 1 (version 1.0.0), 2/2 ready"* ]]
+	[[ "$output" == *"Canary:     revision 2 (version 2.0.0), 1/1 ready, 50% of requests"* ]]
+	slipway rollout abort hello
+	wait_for 30 eval 'slipway get apps | grep -Eq "hello +canary +Degraded +1 \(1\.0\.0\) +2/2 +- +- +-"'
+	run slipway get apps
+	[[ "$output" != *"2.0.0"* ]]
+	run slipway status hello
+	[[ "$output" == *"Failed:     revision 2 (version 2.0.0)"* ]]
+	[[ "$output" == *"Stable:     revision 1 (version 1.0.0), 2/2 ready"* ]]
+	stop_load
 }

@@ -218,6 +218,46 @@ static void test_engine__apply_rolls_out_and_identical_is_unchanged(void **state
 	buf_release(&y);
 }
 
+static bool phase_is(struct fixture *f, const void *arg)
+{
+	const char *want = arg, *reason;
+	struct engine_app *a = engine_app_find(f->e, "hello");
+	return a && strcmp(rollout_phase_name(engine_app_phase(a, &reason)), want) == 0;
+}
+
+/* A crash after the rollout: Degraded with the exit in the reason, the
+ * stable side short of one; Healthy again once it is back and ready. */
+static void test_engine__killed_instance_degrades_a_healthy_app_until_back(void **state)
+{
+	struct fixture *f = *state;
+	struct engine_results res = {0};
+	struct sw_err err = {0};
+	struct buf y = BUF_INIT;
+	app_yaml(&y, "hello", "1.0.0", 1);
+	assert_int_equal(apply(f, y.s, &res, &err), 0);
+	engine_results_release(&res);
+	assert_true(wait_for(f, healthy_with, "hello"));
+	assert_true(phase_is(f, "Healthy"));
+	struct engine_app *a = engine_app_find(f->e, "hello");
+	assert_int_equal(kill(runtime_instance_pid(a->insts[0]->rt), SIGKILL), 0);
+	assert_true(wait_for(f, phase_is, "Degraded"));
+	const char *reason;
+	engine_app_phase(a, &reason);
+	assert_non_null(strstr(reason, "instance hello-1 killed by signal 9"));
+	assert_non_null(strstr(reason, "0/1 instances ready"));
+	assert_int_equal(a->st.phase, ROLLOUT_HEALTHY); /* the rollout's own is untouched */
+	struct engine_side stable, canary;
+	engine_app_sides(f->e, a, &stable, &canary);
+	assert_int_equal(stable.revision, 1);
+	assert_int_equal(stable.ready, 0);
+	assert_int_equal(stable.desired, 1);
+	assert_int_equal(canary.revision, 0);
+	assert_true(wait_for(f, phase_is, "Healthy"));
+	assert_non_null(strstr(buf_str(&f->events), "Degraded hello"));
+	assert_non_null(strstr(buf_str(&f->events), "Healthy hello"));
+	buf_release(&y);
+}
+
 static void test_engine__app_defined_twice_changes_nothing(void **state)
 {
 	struct fixture *f = *state;
@@ -404,6 +444,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_engine__apply_rolls_out_and_identical_is_unchanged, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_engine__app_defined_twice_changes_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_engine__killed_instance_degrades_a_healthy_app_until_back, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_engine__rollback_and_rollout_commands, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_engine__delete_stops_instances, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_engine__instance_event_reconciles_its_app_only, setup, teardown),
