@@ -1004,11 +1004,14 @@ bool rollout_reconcile(struct rollout_state *st, const struct rollout_params *p,
 			}
 			break;
 		case HOOKS_DONE:
-			st->progress_ms = 0; /* the deadline starts now */
-			st->step_ms = now_ms; /* and the first step */
-			if (hooks_count(p, SPEC_HOOK_PRE_DEPLOY))
+			/* after preDeploy jobs the deadline and the first step start
+			 * now; without any they started when the revision was desired */
+			if (hooks_count(p, SPEC_HOOK_PRE_DEPLOY)) {
+				st->progress_ms = 0;
+				st->step_ms = now_ms;
 				reasonf(st, "preDeploy hooks succeeded; starting revision %lld",
 					(long long)st->desired);
+			}
 			break;
 		}
 	}
