@@ -29,7 +29,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-BACK=18080 NGX=18081 HAP=18082 SLW=18083
+BACK=${BENCH_PORT:-31080} NGX=$((BACK + 1)) HAP=$((BACK + 2)) SLW=$((BACK + 3)) SLW2=$((BACK + 4))
 
 nginx_conf() { # nginx_conf NAME SERVER_BLOCK
 	cat >"$T/$1.conf" <<CONF

@@ -273,7 +273,23 @@ static uint64_t rng_next(struct proxy *p)
 
 static void request_id_new(struct proxy *p, char *out, size_t size)
 {
-	snprintf(out, size, "%016" PRIx64 "%016" PRIx64, rng_next(p), rng_next(p));
+	/* by hand: snprintf was a tenth of the proxy's user time per request */
+	static const char hex[] = "0123456789abcdef";
+	uint64_t w[2] = {rng_next(p), rng_next(p)};
+	SW_ASSERT(size > 32);
+	for (int i = 0; i < 32; i++)
+		out[i] = hex[(w[i / 16] >> (60 - 4 * (i % 16))) & 0xf];
+	out[32] = '\0';
+}
+
+/* "NAME: VALUE\r\n" of field i: the hot path's header copy (no format
+ * string to interpret). */
+static void add_field(struct buf *o, const struct hlist *h, uint32_t i)
+{
+	buf_add(o, h->raw.s + h->f[i].name, h->f[i].nlen);
+	buf_add(o, ": ", 2);
+	buf_add(o, h->raw.s + h->f[i].val, h->f[i].vlen);
+	buf_add(o, "\r\n", 2);
 }
 
 /* Any address core/addr reads, into a sockaddr for bind/connect. */
@@ -887,7 +903,8 @@ static void build_request_head(struct client *c)
 
 	buf_reset(o);
 	conn_tokens(h, &t); /* checked when the head completed */
-	buf_addf(o, "%s ", http_method_str((enum http_method)c->parser.method));
+	buf_adds(o, http_method_str((enum http_method)c->parser.method));
+	buf_addc(o, ' ');
 	buf_add(o, c->url.s + x->target_off, c->url.len - x->target_off);
 	buf_adds(o, " HTTP/1.1\r\n");
 	for (uint32_t i = 0; i < h->n; i++) {
@@ -902,7 +919,7 @@ static void build_request_head(struct client *c)
 		}
 		if (x->expect_continue && strcasecmp(n, "expect") == 0)
 			continue;
-		buf_addf(o, "%s: %s\r\n", n, v);
+		add_field(o, h, i);
 	}
 	if (x->upgrade && upgrade)
 		buf_addf(o, "Connection: Upgrade\r\nUpgrade: %s\r\n", upgrade);
@@ -912,10 +929,13 @@ static void build_request_head(struct client *c)
 			if (strcasecmp(hl_name(h, i), "x-forwarded-for") == 0 && h->f[i].vlen)
 				buf_addf(o, "%s, ", hl_val(h, i));
 	}
-	buf_addf(o, "%s\r\nX-Forwarded-Proto: http\r\n", c->ip);
+	buf_adds(o, c->ip);
+	buf_adds(o, "\r\nX-Forwarded-Proto: http\r\n");
 	if (!x->has_request_id) {
 		request_id_new(p, x->request_id, sizeof(x->request_id));
-		buf_addf(o, "X-Request-Id: %s\r\n", x->request_id);
+		buf_adds(o, "X-Request-Id: ");
+		buf_add(o, x->request_id, 32);
+		buf_adds(o, "\r\n");
 	}
 	if (x->chunked)
 		buf_adds(o, "Transfer-Encoding: chunked\r\n");
@@ -943,7 +963,14 @@ static void write_response_head(struct client *c, struct upstream *u, int status
 		sw_strlcpy(reason, reason_of(status), sizeof(reason));
 	if (conn_tokens(h, &t) < 0)
 		t.n = 0;
-	buf_addf(o, "HTTP/1.1 %d %s\r\n", status, reason);
+	SW_ASSERT(status >= 100 && status <= 999);
+	char sl[14] = "HTTP/1.1 000 ";
+	sl[9] = (char)('0' + status / 100);
+	sl[10] = (char)('0' + status / 10 % 10);
+	sl[11] = (char)('0' + status % 10);
+	buf_add(o, sl, 13);
+	buf_add(o, reason, rl ? rl : strlen(reason));
+	buf_add(o, "\r\n", 2);
 	for (uint32_t i = 0; i < h->n; i++) {
 		const char *n = hl_name(h, i), *v = hl_val(h, i);
 		if (strcasecmp(n, "upgrade") == 0 && !upgrade)
@@ -953,7 +980,7 @@ static void write_response_head(struct client *c, struct upstream *u, int status
 		if (!interim && strcasecmp(n, "content-length") == 0 &&
 		    (x->out == FR_CHUNKED || x->out == FR_CLOSE))
 			continue;
-		buf_addf(o, "%s: %s\r\n", n, v);
+		add_field(o, h, i);
 	}
 	if (!interim) {
 		if (status == 101)
