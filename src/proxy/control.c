@@ -6,6 +6,14 @@
  * served again after a restart, so traffic keeps flowing while the
  * control plane is away. DIR/proxy.lock (flock) keeps it to one proxy per
  * state dir.
+ *
+ * `--workers N` runs N engines, each on its own event loop and thread:
+ * worker 0 is the main loop's (ctl->p, beside the control socket), the
+ * others run in threads and share worker 0's listening sockets (each
+ * holds a dup of every table listener and accepts from it) and its
+ * metrics object. The main thread reaches another worker only through
+ * worker_call, which runs a function on that worker's loop and waits for
+ * it: table pushes go to every worker, stats sum over them.
  */
 #include "proxy.h"
 
@@ -37,6 +45,7 @@
 #define UPGRADE_ENV "SLIPWAY_PROXY_UPGRADE_FD"
 #define UPGRADE_EXE_ENV "SLIPWAY_UPGRADE_EXE"
 #define UPGRADE_MAX_LISTENS 1024
+#define MAX_WORKERS 64
 
 enum upg_state {
 	UPG_IDLE,     /* no upgrade running */
@@ -59,9 +68,25 @@ struct upgrade {
 	char *last_error;
 };
 
+/* A worker other than worker 0: its loop runs in its own thread. */
+struct worker {
+	uv_thread_t thread;
+	uv_loop_t loop;
+	uv_async_t wake;             /* worker_call's doorbell */
+	uv_mutex_t mu;
+	uv_cond_t cv;
+	struct proxy *p;
+	void (*fn)(struct worker *w, void *arg); /* the call to run, under mu */
+	void *arg;
+	bool done;
+	bool running;                /* the thread was started and not joined */
+};
+
 struct ctl {
 	uv_loop_t loop;
-	struct proxy *p;
+	struct proxy *p;              /* worker 0 */
+	struct worker *w;             /* workers 1..nw */
+	size_t nw;
 	struct http_server *api;
 	char *dir;
 	char *table_path;
@@ -144,6 +169,212 @@ out:
 }
 
 /* ------------------------------------------------------------------ */
+/* workers                                                             */
+
+static void on_worker_wake(uv_async_t *a)
+{
+	struct worker *w = a->data;
+	uv_mutex_lock(&w->mu);
+	void (*fn)(struct worker *, void *) = w->fn;
+	void *arg = w->arg;
+	w->fn = NULL;
+	uv_mutex_unlock(&w->mu);
+	if (!fn)
+		return;
+	fn(w, arg);
+	uv_mutex_lock(&w->mu);
+	w->done = true;
+	uv_cond_signal(&w->cv);
+	uv_mutex_unlock(&w->mu);
+}
+
+/* Runs fn(w, arg) on w's loop and returns when it ran. The worker never
+ * waits for the main thread, so this cannot deadlock; its loop only runs
+ * short callbacks, so the wait is short. */
+static void worker_call(struct worker *w, void (*fn)(struct worker *, void *), void *arg)
+{
+	uv_mutex_lock(&w->mu);
+	w->fn = fn;
+	w->arg = arg;
+	w->done = false;
+	uv_mutex_unlock(&w->mu);
+	uv_async_send(&w->wake);
+	uv_mutex_lock(&w->mu);
+	while (!w->done)
+		uv_cond_wait(&w->cv, &w->mu);
+	uv_mutex_unlock(&w->mu);
+}
+
+static void worker_main(void *arg)
+{
+	struct worker *w = arg;
+	uv_run(&w->loop, UV_RUN_DEFAULT);
+}
+
+struct worker_table {
+	struct table *t;
+	const struct proxy_listen_fd *fds; /* worker 0's table listeners */
+	size_t nfds;
+	struct sw_err err;
+	int r;
+};
+
+static void w_set_table(struct worker *w, void *arg)
+{
+	struct worker_table *a = arg;
+	/* the same sockets as worker 0: a listener this worker opens for an
+	 * address takes the dup instead of binding its own */
+	for (size_t i = 0; i < a->nfds; i++) {
+		int fd = fcntl(a->fds[i].fd, F_DUPFD_CLOEXEC, 3);
+		if (fd >= 0)
+			proxy_inherit_fd(w->p, a->fds[i].addr, false, fd);
+	}
+	a->r = proxy_set_table(w->p, a->t, &a->err);
+	proxy_inherit_done(w->p);
+}
+
+/*
+ * Installs the table j (already validated by the caller's table_from_json
+ * into t, which this takes) on worker 0, then on every other worker.
+ * Returns 0, or -1 with err when worker 0 cannot open a listener (nothing
+ * changed). A worker other than 0 that fails (it only adopts worker 0's
+ * sockets, so only memory could make it) keeps its table and is logged.
+ */
+static int set_table_all(struct ctl *ctl, struct table *t, const json_t *j, struct sw_err *err)
+{
+	if (proxy_set_table(ctl->p, t, err) < 0)
+		return -1;
+	if (!ctl->nw)
+		return 0;
+	struct proxy_listen_fd *fds = xcalloc(UPGRADE_MAX_LISTENS, sizeof(*fds));
+	size_t n = proxy_listen_fds(ctl->p, fds, UPGRADE_MAX_LISTENS), k = 0;
+	if (n > UPGRADE_MAX_LISTENS)
+		n = UPGRADE_MAX_LISTENS;
+	for (size_t i = 0; i < n; i++)
+		if (!fds[i].metrics)
+			fds[k++] = fds[i];
+	for (size_t i = 0; i < ctl->nw; i++) {
+		struct worker_table a = {.fds = fds, .nfds = k};
+		if (table_from_json(&a.t, j, &a.err) == 0)
+			worker_call(&ctl->w[i], w_set_table, &a);
+		else
+			a.r = -1;
+		if (a.r < 0)
+			sw_warn("worker %zu keeps its route table: %s", i + 1, a.err.msg);
+	}
+	free(fds);
+	return 0;
+}
+
+struct worker_count {
+	size_t active, open;
+	json_t *backends;
+};
+
+static void w_count(struct worker *w, void *arg)
+{
+	struct worker_count *a = arg;
+	a->active += proxy_active_conns(w->p);
+	a->open += proxy_open_conns(w->p);
+	if (a->backends) {
+		/* sums this worker's counts into the answer */
+		json_t *mine = proxy_backends_json(w->p), *v;
+		const char *id;
+		json_object_foreach(mine, id, v) {
+			json_t *have = json_object_get(a->backends, id);
+			if (!have) {
+				json_object_set(a->backends, id, v);
+				continue;
+			}
+			static const char *const keys[] = {"inflight", "conns"};
+			for (size_t i = 0; i < 2; i++)
+				json_object_set_new(have, keys[i],
+						    json_integer(json_integer_value(json_object_get(have, keys[i])) +
+								 json_integer_value(json_object_get(v, keys[i]))));
+			if (json_is_true(json_object_get(v, "inTable")))
+				json_object_set_new(have, "inTable", json_true());
+		}
+		json_decref(mine);
+	}
+}
+
+/* Connections of every worker; backends (when wanted) summed over them. */
+static struct worker_count count_all(struct ctl *ctl, bool backends)
+{
+	struct worker_count a = {proxy_active_conns(ctl->p), proxy_open_conns(ctl->p),
+				 backends ? proxy_backends_json(ctl->p) : NULL};
+	for (size_t i = 0; i < ctl->nw; i++)
+		worker_call(&ctl->w[i], w_count, &a);
+	return a;
+}
+
+static void w_drain(struct worker *w, void *arg)
+{
+	(void)arg;
+	proxy_drain(w->p);
+}
+
+static void w_free(struct worker *w, void *arg)
+{
+	(void)arg;
+	proxy_free(w->p);
+	w->p = NULL;
+	uv_close((uv_handle_t *)&w->wake, NULL);
+}
+
+/* Makes workers 1..n-1 and starts their threads. */
+static int workers_start(struct ctl *ctl, size_t n, const struct proxy_config *base, struct sw_err *err)
+{
+	ctl->w = xcalloc(n ? n : 1, sizeof(*ctl->w));
+	for (size_t i = 0; i + 1 < n; i++) {
+		struct worker *w = &ctl->w[i];
+		if (uv_loop_init(&w->loop) < 0)
+			return sw_errf(err, -1, "worker %zu: cannot make its event loop", i + 1);
+		struct proxy_config pc = *base;
+		pc.loop = &w->loop;
+		pc.metrics = proxy_metrics(ctl->p);
+		if (proxy_new(&w->p, &pc, err) < 0) {
+			uv_loop_close(&w->loop);
+			return -1;
+		}
+		uv_mutex_init(&w->mu);
+		uv_cond_init(&w->cv);
+		uv_async_init(&w->loop, &w->wake, on_worker_wake);
+		w->wake.data = w;
+		ctl->nw++;
+		if (uv_thread_create(&w->thread, worker_main, w) != 0) {
+			proxy_free(w->p);
+			uv_close((uv_handle_t *)&w->wake, NULL);
+			uv_run(&w->loop, UV_RUN_DEFAULT);
+			uv_loop_close(&w->loop);
+			ctl->nw--;
+			return sw_errf(err, -1, "worker %zu: cannot start its thread", i + 1);
+		}
+		w->running = true;
+	}
+	return 0;
+}
+
+static void workers_stop(struct ctl *ctl)
+{
+	for (size_t i = 0; i < ctl->nw; i++) {
+		struct worker *w = &ctl->w[i];
+		if (!w->running)
+			continue;
+		worker_call(w, w_free, NULL);
+		uv_thread_join(&w->thread);
+		w->running = false;
+		if (uv_loop_close(&w->loop) != 0)
+			sw_warn("worker %zu: event loop closed with handles open", i + 1);
+		uv_mutex_destroy(&w->mu);
+		uv_cond_destroy(&w->cv);
+	}
+	free(ctl->w);
+	ctl->w = NULL;
+	ctl->nw = 0;
+}
+
+/* ------------------------------------------------------------------ */
 /* control socket handlers                                             */
 
 static void h_put_table(const struct http_req *req, struct http_resp *resp, void *data)
@@ -165,7 +396,7 @@ static void h_put_table(const struct http_req *req, struct http_resp *resp, void
 		http_resp_error(resp, 422, "%s", err.msg);
 		goto out;
 	}
-	if (proxy_set_table(ctl->p, t, &err) < 0) {
+	if (set_table_all(ctl, t, j, &err) < 0) {
 		http_resp_error(resp, 409, "%s", err.msg);
 		goto out;
 	}
@@ -210,7 +441,7 @@ static void h_stats(const struct http_req *req, struct http_resp *resp, void *da
 	json_t *j = metrics_json(proxy_metrics(ctl->p), seconds, sw_now_ms());
 	if (!j)
 		j = json_object();
-	json_object_set_new(j, "backends", proxy_backends_json(ctl->p));
+	json_object_set_new(j, "backends", count_all(ctl, true).backends);
 	http_resp_json(resp, 200, j);
 }
 
@@ -344,7 +575,7 @@ static int load_saved_table(struct ctl *ctl, struct sw_err *err)
 		return sw_errf(err, -1, "%s: invalid JSON at line %d column %d: %s", ctl->table_path, je.line,
 			       je.column, je.text);
 	}
-	if (table_from_json(&t, j, err) < 0 || proxy_set_table(ctl->p, t, err) < 0) {
+	if (table_from_json(&t, j, err) < 0 || set_table_all(ctl, t, j, err) < 0) {
 		sw_warn("ignoring %s: %s", ctl->table_path, err->msg);
 		ret = -1;
 	}
@@ -720,7 +951,7 @@ static int upgrade_start(struct ctl *ctl, struct sw_err *err)
 {
 	struct upgrade *u = &ctl->upg;
 	const struct proxy_main_options *opt = ctl->opt;
-	char exe[PATH_MAX], ht[32], envfd[64];
+	char exe[PATH_MAX], ht[32], envfd[64], nw[24];
 	char *args[16];
 	char **env = NULL;
 	int sv[2] = {-1, -1};
@@ -757,6 +988,11 @@ static int upgrade_start(struct ctl *ctl, struct sw_err *err)
 		snprintf(ht, sizeof(ht), "%llums", (unsigned long long)opt->header_timeout_ms);
 		args[k++] = "--header-timeout";
 		args[k++] = ht;
+	}
+	if (opt->workers > 1) {
+		snprintf(nw, sizeof(nw), "%lld", opt->workers);
+		args[k++] = "--workers";
+		args[k++] = nw;
 	}
 	args[k] = NULL;
 
@@ -962,6 +1198,7 @@ static void stop_now(struct ctl *ctl)
 	free(ctl->gone);
 	ctl->gone = NULL;
 	ctl->ngone = 0;
+	workers_stop(ctl);
 	proxy_free(ctl->p);
 	ctl->p = NULL;
 	/* a socket renamed onto DIR/proxy.sock is not the api's to unlink */
@@ -981,7 +1218,7 @@ static void on_drain_tick(uv_timer_t *t)
 	struct ctl *ctl = t->data;
 	/* connections that are closing count too: their last response may
 	 * still sit in our write queue, which exiting would throw away */
-	size_t active = proxy_open_conns(ctl->p);
+	size_t active = count_all(ctl, false).open;
 	if (active && sw_now_ms() - ctl->drain_start_ms < DRAIN_MAX_MS)
 		return;
 	if (active)
@@ -992,9 +1229,11 @@ static void on_drain_tick(uv_timer_t *t)
 static void begin_stop(struct ctl *ctl)
 {
 	ctl->stopping = true;
-	sw_info("stopping: %zu connections to finish", proxy_active_conns(ctl->p));
+	sw_info("stopping: %zu connections to finish", count_all(ctl, false).active);
 	ctl->drain_start_ms = sw_now_ms();
 	proxy_drain(ctl->p);
+	for (size_t i = 0; i < ctl->nw; i++)
+		worker_call(&ctl->w[i], w_drain, NULL);
 	uv_timer_start(&ctl->drain, on_drain_tick, 0, DRAIN_POLL_MS);
 }
 
@@ -1127,6 +1366,10 @@ int proxy_run(const struct proxy_main_options *opt)
 		.access_log = opt->access_log,
 	};
 	if (proxy_new(&ctl.p, &pc, &err) < 0) {
+		fprintf(stderr, "slipway proxy: %s\n", err.msg);
+		goto fail;
+	}
+	if (workers_start(&ctl, opt->workers ? opt->workers : 1, &pc, &err) < 0) {
 		fprintf(stderr, "slipway proxy: %s\n", err.msg);
 		goto fail;
 	}

@@ -221,6 +221,7 @@ struct proxy {
 	uv_loop_t *loop;
 	struct table *table;
 	struct metrics *metrics;
+	bool own_metrics;    /* false: shared by the workers, the caller's */
 	struct listener *listeners;
 	struct client *clients;
 	size_t nclients;
@@ -2406,7 +2407,8 @@ int proxy_new(struct proxy **out, const struct proxy_config *cfg, struct sw_err 
 	}
 	if (!p->rng[0] && !p->rng[1])
 		p->rng[1] = 1;
-	p->metrics = metrics_new();
+	p->own_metrics = !cfg->metrics;
+	p->metrics = cfg->metrics ? cfg->metrics : metrics_new();
 	*out = p;
 	return 0;
 }
@@ -2630,7 +2632,8 @@ void proxy_free(struct proxy *p)
 	if (p->alog)
 		fclose(p->alog);
 	p->alog = NULL;
-	metrics_free(p->metrics);
+	if (p->own_metrics)
+		metrics_free(p->metrics);
 	p->metrics = NULL;
 	table_free(p->table);
 	p->table = NULL;
