@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "http/http.h"
+#include "core/fdpass.h"
 #include "core/proc.h"
 
 #define DRAIN_MAX_MS 10000
@@ -672,79 +673,10 @@ out:
 	return ret;
 }
 
-/* One message with at most one fd. Messages are short text: "L t ADDR" /
- * "L m ADDR" (with the listener's fd), "E" (no more listeners), "P"
- * (prepared), "G" (go: take over), "R" (ready), "F REASON" (failed). */
-static int chan_send(int chan, const char *text, int fd)
-{
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} cm;
-	struct iovec iov = {(void *)text, strlen(text)};
-	struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1};
-	memset(&cm, 0, sizeof(cm));
-	if (fd >= 0) {
-		m.msg_control = cm.buf;
-		m.msg_controllen = sizeof(cm.buf);
-		struct cmsghdr *c = CMSG_FIRSTHDR(&m);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &fd, sizeof(int));
-	}
-	ssize_t n;
-	do
-		n = sendmsg(chan, &m, MSG_NOSIGNAL);
-	while (n < 0 && errno == EINTR);
-	return n == (ssize_t)iov.iov_len ? 0 : -1;
-}
-
-/* Receives one message into buf (NUL-terminated) and its fd, if any, into
- * *fd (-1 without). Waits up to timeout_ms (0: not at all). Returns its
- * length, 0 at the end of the channel, -1 on error (errno) and -2 when
- * nothing came in time. */
-static ssize_t chan_recv(int chan, char *buf, size_t size, int *fd, int timeout_ms)
-{
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} cm;
-	struct pollfd pfd = {.fd = chan, .events = POLLIN};
-	int r;
-	*fd = -1;
-	do
-		r = poll(&pfd, 1, timeout_ms);
-	while (r < 0 && errno == EINTR);
-	if (r < 0)
-		return -1;
-	if (r == 0)
-		return -2;
-	struct iovec iov = {buf, size - 1};
-	struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf,
-			   .msg_controllen = sizeof(cm.buf)};
-	ssize_t n;
-	do
-		n = recvmsg(chan, &m, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
-	while (n < 0 && errno == EINTR);
-	if (n < 0)
-		return errno == EAGAIN ? -2 : -1;
-	buf[n] = '\0';
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
-		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-			continue;
-		size_t nfd = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		for (size_t i = 0; i < nfd; i++) {
-			int x;
-			memcpy(&x, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-			if (*fd < 0)
-				*fd = x;
-			else
-				close(x);
-		}
-	}
-	return n;
-}
+/* Messages on the upgrade channel (core/fdpass): short text with at most
+ * one fd: "L t ADDR" / "L m ADDR" (with the listener's fd), "H" (with the
+ * channel to `slipway serve`, see hold below), "E" (no more listeners),
+ * "P" (prepared), "G" (go: take over), "R" (ready), "F REASON" (failed). */
 
 /* The binary now on disk: /proc/self/exe names the one this process
  * runs, with " (deleted)" when it was replaced since. */
@@ -860,7 +792,7 @@ static void upgrade_handover(struct ctl *ctl)
 		close(ctl->lock_fd);
 	ctl->lock_fd = -1;
 	u->state = UPG_HANDOVER;
-	if (chan_send(u->chan, "G", -1) < 0)
+	if (sw_fdpass_send(u->chan, "G", -1) < 0)
 		upgrade_abort(ctl, "cannot talk to the new proxy: %s", strerror(errno));
 }
 
@@ -883,7 +815,7 @@ static void upgrade_read(struct ctl *ctl)
 	char msg[512];
 	while (u->chan >= 0 && (u->state == UPG_STARTING || u->state == UPG_HANDOVER)) {
 		int fd;
-		ssize_t n = chan_recv(u->chan, msg, sizeof(msg), &fd, 0);
+		ssize_t n = sw_fdpass_recv(u->chan, msg, sizeof(msg), &fd, 0);
 		if (fd >= 0)
 			close(fd);
 		if (n == -2)
@@ -1062,7 +994,7 @@ static int upgrade_start(struct ctl *ctl, struct sw_err *err)
 			buf_addf(&m, "L %c %s", fds[i].metrics ? 'm' : 't', fds[i].addr);
 		else
 			buf_addf(&m, "E");
-		int sr = chan_send(u->chan, buf_str(&m), i < n ? fds[i].fd : -1);
+		int sr = sw_fdpass_send(u->chan, buf_str(&m), i < n ? fds[i].fd : -1);
 		int e = errno;
 		buf_release(&m);
 		if (sr == 0)
@@ -1136,7 +1068,7 @@ static int upgrade_receive(struct ctl *ctl, int chan, struct sw_err *err)
 	size_t n = 0;
 	for (;;) {
 		int fd;
-		ssize_t r = chan_recv(chan, msg, sizeof(msg), &fd, UPGRADE_READY_MS);
+		ssize_t r = sw_fdpass_recv(chan, msg, sizeof(msg), &fd, UPGRADE_READY_MS);
 		if (r == -2)
 			return sw_errf(err, -1, "no listeners from the old proxy within %d ms", UPGRADE_READY_MS);
 		if (r <= 0)
@@ -1151,10 +1083,10 @@ static int upgrade_receive(struct ctl *ctl, int chan, struct sw_err *err)
 		proxy_inherit_fd(ctl->p, msg + 4, msg[2] == 'm', fd);
 		n++;
 	}
-	if (chan_send(chan, "P", -1) < 0)
+	if (sw_fdpass_send(chan, "P", -1) < 0)
 		return sw_errf(err, -1, "cannot talk to the old proxy: %s", strerror(errno));
 	int fd;
-	ssize_t r = chan_recv(chan, msg, sizeof(msg), &fd, UPGRADE_READY_MS);
+	ssize_t r = sw_fdpass_recv(chan, msg, sizeof(msg), &fd, UPGRADE_READY_MS);
 	if (fd >= 0)
 		close(fd);
 	if (r == -2)
@@ -1307,7 +1239,7 @@ static int upgrade_take_over(struct ctl *ctl, int chan, struct sw_err *err)
 		ctl->sock_ino = st.st_ino;
 	if (write_pidfile(ctl, err) < 0)
 		goto out;
-	if (chan_send(chan, "R", -1) < 0) {
+	if (sw_fdpass_send(chan, "R", -1) < 0) {
 		sw_errf(err, -1, "cannot tell the old proxy: %s", strerror(errno));
 		goto out;
 	}
@@ -1409,7 +1341,7 @@ fail:
 	if (chan >= 0) {
 		struct buf m = BUF_INIT;
 		buf_addf(&m, "F %s", err.msg[0] ? err.msg : "failed");
-		chan_send(chan, buf_str(&m), -1);
+		sw_fdpass_send(chan, buf_str(&m), -1);
 		buf_release(&m);
 	}
 	stop_now(&ctl);

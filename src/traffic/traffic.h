@@ -41,6 +41,7 @@ struct traffic_config {
 	const char *logs_dir;      /* DIR/logs: proxy.log */
 	const char *metrics_addr;  /* proxy's own /metrics listener, or NULL */
 	const char *access_log;    /* proxy's JSON-lines access log, or NULL */
+	int proxy_workers;         /* `slipway proxy --workers N`; 0 = 1 */
 	uint64_t call_timeout_ms;  /* per call to the data plane; 0 = 1000 */
 	/* Something to record: "ProxyStarted", "ProxyExited", "ProxyAdopted",
 	 * "ProxyReplaced", "ProxyRefusedTable"; message in words. */

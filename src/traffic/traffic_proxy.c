@@ -143,7 +143,7 @@ static bool adopt_proxy(struct traffic *t)
 
 static int spawn_from(struct traffic *t, const char *exe, struct sw_err *err)
 {
-	char *argv[10];
+	char *argv[12], workers[24];
 	size_t k = 0;
 	struct sw_proc_options o = {.stdin_fd = -1};
 	argv[k++] = (char *)exe;
@@ -157,6 +157,11 @@ static int spawn_from(struct traffic *t, const char *exe, struct sw_err *err)
 	if (t->access_log) {
 		argv[k++] = "--access-log";
 		argv[k++] = t->access_log;
+	}
+	if (t->cfg.proxy_workers > 1) {
+		snprintf(workers, sizeof(workers), "%d", t->cfg.proxy_workers);
+		argv[k++] = "--workers";
+		argv[k++] = workers;
 	}
 	argv[k] = NULL;
 	o.argv = argv;
