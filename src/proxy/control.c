@@ -45,6 +45,8 @@
 #define UPGRADE_EXIT_MS 1000    /* for its exit status once it closed the channel */
 #define UPGRADE_ENV "SLIPWAY_PROXY_UPGRADE_FD"
 #define UPGRADE_EXE_ENV "SLIPWAY_UPGRADE_EXE"
+#define HOLD_ENV "SLIPWAY_PROXY_HOLD_FD"
+#define HOLD_RECV_MS 1000       /* for the held sockets, queued before we started */
 #define UPGRADE_MAX_LISTENS 1024
 #define MAX_WORKERS 64
 
@@ -106,6 +108,8 @@ struct ctl {
 	const struct proxy_main_options *opt;
 	uv_signal_t sigusr2;
 	struct upgrade upg;
+	int hold;                     /* channel to `slipway serve`, which holds our
+				       * listening sockets across a crash; or -1 */
 	char *sock_path;              /* DIR/proxy.sock */
 	ino_t sock_ino;               /* of the socket renamed onto sock_path, or 0 */
 };
@@ -376,6 +380,67 @@ static void workers_stop(struct ctl *ctl)
 }
 
 /* ------------------------------------------------------------------ */
+/* the sockets `slipway serve` holds for us                            */
+
+/*
+ * Sends serve a copy of every listening socket ("S", "L t|m ADDR" + fd
+ * each, "E"), after each change of them: if this process dies, serve
+ * keeps them open (connections wait in their queues) and hands them to
+ * the proxy it starts next. The channel never blocks us: a set that does
+ * not fit is dropped (the next one, whole, replaces it); a channel that
+ * failed is closed.
+ */
+static void hold_send(struct ctl *ctl)
+{
+	if (ctl->hold < 0 || !ctl->p)
+		return;
+	struct proxy_listen_fd *fds = xcalloc(UPGRADE_MAX_LISTENS, sizeof(*fds));
+	size_t n = proxy_listen_fds(ctl->p, fds, UPGRADE_MAX_LISTENS);
+	if (n > UPGRADE_MAX_LISTENS)
+		n = UPGRADE_MAX_LISTENS;
+	int r = sw_fdpass_send(ctl->hold, "S", -1);
+	for (size_t i = 0; i < n && r == 0; i++) {
+		struct buf m = BUF_INIT;
+		buf_addf(&m, "L %c %s", fds[i].metrics ? 'm' : 't', fds[i].addr);
+		r = sw_fdpass_send(ctl->hold, buf_str(&m), fds[i].fd);
+		buf_release(&m);
+	}
+	if (r == 0)
+		r = sw_fdpass_send(ctl->hold, "E", -1);
+	if (r < 0 && errno != EAGAIN) {
+		sw_warn("slipway serve no longer holds our listeners: %s", strerror(errno));
+		close(ctl->hold);
+		ctl->hold = -1;
+	}
+	free(fds);
+}
+
+/* The sockets serve held for the proxy before us: "L ..." + fd, then
+ * "E"; the listeners opened next take them (proxy_inherit_fd). */
+static void hold_receive(struct ctl *ctl)
+{
+	char msg[512];
+	size_t n = 0;
+	for (;;) {
+		int fd;
+		ssize_t r = sw_fdpass_recv(ctl->hold, msg, sizeof(msg), &fd, HOLD_RECV_MS);
+		if (r <= 0 || msg[0] == 'E') {
+			if (fd >= 0)
+				close(fd);
+			break;
+		}
+		if (strncmp(msg, "L ", 2) == 0 && (msg[2] == 't' || msg[2] == 'm') && msg[3] == ' ' && fd >= 0) {
+			proxy_inherit_fd(ctl->p, msg + 4, msg[2] == 'm', fd);
+			n++;
+		} else if (fd >= 0) {
+			close(fd);
+		}
+	}
+	if (n)
+		sw_info("serving on %zu listening sockets slipway serve held", n);
+}
+
+/* ------------------------------------------------------------------ */
 /* control socket handlers                                             */
 
 static void h_put_table(const struct http_req *req, struct http_resp *resp, void *data)
@@ -410,6 +475,7 @@ static void h_put_table(const struct http_req *req, struct http_resp *resp, void
 		saved = false;
 	}
 	free(text);
+	hold_send(ctl);
 	http_resp_json(resp, 200, json_pack("{s:I, s:I, s:b}", "version", (json_int_t)table_version(ctl->p),
 					   "listeners", (json_int_t)table_nlistens(ctl->p), "saved", saved));
 out:
@@ -988,13 +1054,25 @@ static int upgrade_start(struct ctl *ctl, struct sw_err *err)
 		upgrade_abort(ctl, "too many listeners to pass (%zu, at most %d)", n, UPGRADE_MAX_LISTENS);
 		goto out;
 	}
-	for (size_t i = 0; i <= n; i++) {
+	/* one more message than listeners: the channel to serve ("H"), when
+	 * we have one, so that it holds the successor's sockets too */
+	for (size_t i = 0; i <= n + 1; i++) {
 		struct buf m = BUF_INIT;
-		if (i < n)
+		int fd = -1;
+		if (i < n) {
 			buf_addf(&m, "L %c %s", fds[i].metrics ? 'm' : 't', fds[i].addr);
-		else
+			fd = fds[i].fd;
+		} else if (i == n) {
+			if (ctl->hold < 0) {
+				buf_release(&m);
+				continue;
+			}
+			buf_addf(&m, "H");
+			fd = ctl->hold;
+		} else {
 			buf_addf(&m, "E");
-		int sr = sw_fdpass_send(u->chan, buf_str(&m), i < n ? fds[i].fd : -1);
+		}
+		int sr = sw_fdpass_send(u->chan, buf_str(&m), fd);
 		int e = errno;
 		buf_release(&m);
 		if (sr == 0)
@@ -1075,6 +1153,12 @@ static int upgrade_receive(struct ctl *ctl, int chan, struct sw_err *err)
 			return sw_errf(err, -1, "the old proxy went away: %s", r < 0 ? strerror(errno) : "end of channel");
 		if (msg[0] == 'E')
 			break;
+		if (msg[0] == 'H' && fd >= 0) {
+			if (ctl->hold >= 0)
+				close(ctl->hold);
+			ctl->hold = fd;
+			continue;
+		}
 		if (strncmp(msg, "L ", 2) != 0 || (msg[2] != 't' && msg[2] != 'm') || msg[3] != ' ' || fd < 0) {
 			if (fd >= 0)
 				close(fd);
@@ -1251,7 +1335,7 @@ out:
 
 int proxy_run(const struct proxy_main_options *opt)
 {
-	struct ctl ctl = {.lock_fd = -1, .opt = opt, .upg = {.chan = -1}};
+	struct ctl ctl = {.lock_fd = -1, .opt = opt, .upg = {.chan = -1}, .hold = -1};
 	struct sw_err err = {0};
 	struct buf b = BUF_INIT;
 	int ret = 1;
@@ -1265,6 +1349,21 @@ int proxy_run(const struct proxy_main_options *opt)
 		if (chan < 3 || fcntl(chan, F_SETFD, FD_CLOEXEC) < 0)
 			chan = -1;
 		unsetenv(UPGRADE_ENV);
+	}
+	const char *hfd = getenv(HOLD_ENV);
+	if (hfd && *hfd) {
+		/* serve passes it as our stdin: move it off fd 0 */
+		int h = atoi(hfd);
+		ctl.hold = fcntl(h, F_DUPFD_CLOEXEC, 3);
+		if (ctl.hold >= 0) {
+			fcntl(ctl.hold, F_SETFL, fcntl(ctl.hold, F_GETFL) | O_NONBLOCK);
+			int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+			if (null >= 0 && null != h) {
+				dup2(null, h);
+				close(null);
+			}
+		}
+		unsetenv(HOLD_ENV);
 	}
 	ctl.dir = xstrdup(opt->state_dir && *opt->state_dir ? opt->state_dir : ".slipway");
 	buf_addf(&b, "%s/proxy-table.json", ctl.dir);
@@ -1305,6 +1404,8 @@ int proxy_run(const struct proxy_main_options *opt)
 		fprintf(stderr, "slipway proxy: %s\n", err.msg);
 		goto fail;
 	}
+	if (chan < 0 && ctl.hold >= 0)
+		hold_receive(&ctl);
 	if (chan >= 0 && upgrade_receive(&ctl, chan, &err) < 0) {
 		fprintf(stderr, "slipway proxy: upgrade: %s\n", err.msg);
 		goto fail;
@@ -1326,7 +1427,11 @@ int proxy_run(const struct proxy_main_options *opt)
 			goto fail;
 		}
 		load_saved_table(&ctl, &err);
+		size_t unused = proxy_inherit_done(ctl.p);
+		if (unused)
+			sw_info("%zu held listeners are not in the saved table; closed", unused);
 	}
+	hold_send(&ctl);
 	uv_timer_start(&ctl.gc, on_gc, GC_PERIOD_MS, GC_PERIOD_MS);
 	uv_signal_start(&ctl.sigterm, on_signal, SIGTERM);
 	uv_signal_start(&ctl.sigint, on_signal, SIGINT);
@@ -1353,6 +1458,8 @@ out:
 		sw_warn("event loop closed with handles open");
 	if (ctl.lock_fd >= 0)
 		close(ctl.lock_fd);
+	if (ctl.hold >= 0)
+		close(ctl.hold);
 	buf_release(&b);
 	free(ctl.upg.last_error);
 	free(ctl.dir);
