@@ -278,6 +278,21 @@ hey_count() { # hey_count FILE STATUS
 	sed -n '/Status code distribution:/,/^$/p' "$1" | grep -E "^\s+\[$2\]" | awk '{s+=$2} END {print s+0}'
 }
 
+# route_port: a free port below the instances' ranges (21000+) and the
+# kernel's ephemeral ports (32768+), which a connection of anyone's may
+# hold by the time the route is bound (seen here: "address already in use")
+route_port() {
+	local p i
+	for ((i = 0; i < 200; i++)); do
+		p=$((10000 + RANDOM % 10000))
+		if ! (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null; then
+			echo "$p"
+			return 0
+		fi
+	done
+	return 1
+}
+
 # requests_of REVISION: the proxy's count of revision's requests in the last 60 s.
 requests_of() {
 	ctl GET "/v1/stats?window=60" | python3 -c '
@@ -324,13 +339,11 @@ print(sum(s["requests"] for s in json.load(sys.stdin)["series"] if s["revision"]
 @test "proxy: kill -9 of the proxy under load refuses no new connection" {
 	export SLIPWAY_STATE_DIR=$T/state
 	PORT_BASE=$((21000 + (RANDOM % 300) * 100))
-	# the route's port, outside the range instances get
-	LP=$(free_port)
-	while [ "$LP" -ge "$PORT_BASE" ] && [ "$LP" -le $((PORT_BASE + 99)) ]; do LP=$(free_port); done
+	LP=$(route_port)
 	start_daemon
 	app_yaml hello 1.0.0 2 "" "  route: {listen: \"127.0.0.1:$LP\"}" >"$T/app.yaml"
 	slipway apply -f "$T/app.yaml" --wait
-	wait_for 10 curl -fsS "http://127.0.0.1:$LP/"
+	wait_for 10 curl -fsS "http://127.0.0.1:$LP/" || { cat "$T/daemon.log" "$T/state/logs/proxy.log"; false; }
 	hey -z 10s -c 4 -q 100 -disable-keepalive "http://127.0.0.1:$LP/" >"$T/hey.txt" 2>&1 3>&- &
 	hey_pid=$!
 	sleep 1 # load runs before the first kill (load timing, not a wait for state)
@@ -351,4 +364,22 @@ print(sum(s["requests"] for s in json.load(sys.stdin)["series"] if s["revision"]
 	[ "$errors" -le 12 ]
 	[ "$ok" -gt 2000 ]
 	grep -q "listening sockets slipway serve held" "$T/state/logs/proxy.log"
+}
+
+@test "proxy: serve --proxy-workers 2 runs the proxy with 2 workers; a rollout goes through every worker" {
+	export SLIPWAY_STATE_DIR=$T/state
+	PORT_BASE=$((21000 + (RANDOM % 300) * 100))
+	LP=$(route_port)
+	start_daemon --proxy-workers 2
+	app_yaml hello 1.0.0 2 "" "  route: {listen: \"127.0.0.1:$LP\"}" >"$T/v1.yaml"
+	slipway apply -f "$T/v1.yaml" --wait
+	wait_for 10 curl -fsS "http://127.0.0.1:$LP/" || { cat "$T/daemon.log" "$T/state/logs/proxy.log"; false; }
+	pid=$(cut -d' ' -f1 "$T/state/proxy.pid")
+	tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- '--workers 2'
+	app_yaml hello 2.0.0 2 "" "  route: {listen: \"127.0.0.1:$LP\"}" >"$T/v2.yaml"
+	slipway apply -f "$T/v2.yaml" --wait --timeout 30s
+	for i in $(seq 1 40); do curl -s --max-time 5 "http://127.0.0.1:$LP/"; done >"$T/after"
+	[ "$(grep -c 'hello from 2.0.0' "$T/after")" = 40 ]
+	run slipway serve --proxy-workers 0
+	[ "$status" -eq 2 ]
 }
