@@ -303,6 +303,7 @@ print(sum(s["requests"] for s in json.load(sys.stdin)["series"] if s["revision"]
 
 @test "proxy: --workers 2 shares the listeners; every worker gets the table, metrics are summed" {
 	two_backends_and_proxy --workers 2
+	LP=$(route_port)
 	put_table "$(two_revisions 100 0)"
 	hey -n 400 -c 8 "http://127.0.0.1:$LP/" >"$T/hey.txt" 2>&1 3>&-
 	[ "$(hey_count "$T/hey.txt" 200)" = 400 ]
