@@ -127,14 +127,19 @@ awk -v s="${RPS[slipway]}" -v h="${RPS[haproxy]}" -v s2="${RPS[slipway-2workers]
 # RSS with 10,000 idle client connections (1 worker)
 rss0=$(awk '/VmRSS/ {print $2}' "/proc/$SPID_slipway/status")
 python3 - "$SLW" <<'PY' &
-import socket, sys, time, resource
+import socket, struct, sys, time, resource
 resource.setrlimit(resource.RLIMIT_NOFILE, (19000, 19000))
 socks = []
 for i in range(10000):
     s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+    # closed with a reset: 10,000 ephemeral ports in TIME_WAIT would make
+    # binds of other programs on this machine fail for a minute
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     socks.append(s)
 print("opened", len(socks), flush=True)
 time.sleep(4)
+for s in socks:
+    s.close()
 PY
 IDLE=$!
 sleep 3 # the client holds its connections open for 4 s
