@@ -162,6 +162,7 @@ struct exchange {
 	char request_id[72];
 	struct buf head;     /* the rewritten request head for the upstream */
 	struct buf path;     /* path without the query, for routing and the log */
+	struct buf app_name; /* app's storage, kept between requests (no malloc each) */
 	size_t target_off;   /* where the origin-form target starts in the url */
 };
 
@@ -724,13 +725,14 @@ static void exchange_end(struct client *c)
 	}
 	if (x->b)
 		bstat_release(c->p, x->b);
-	free(x->app);
-	struct buf head = x->head, path = x->path;
+	struct buf head = x->head, path = x->path, app_name = x->app_name;
 	buf_trim(&head);
 	buf_trim(&path);
+	buf_reset(&app_name);
 	memset(x, 0, sizeof(*x));
 	x->head = head;
 	x->path = path;
+	x->app_name = app_name;
 }
 
 /* ------------------------------------------------------------------ */
@@ -1874,7 +1876,10 @@ static void client_dispatch(struct client *c)
 		local_text(c, 404, false, "no route for %.200s%.500s\n", host ? host : "", buf_str(&x->path));
 		return;
 	}
-	x->app = xstrdup(r->app);
+	/* a copy: the table may be swapped while the request is in flight */
+	buf_reset(&x->app_name);
+	buf_adds(&x->app_name, r->app);
+	x->app = x->app_name.s;
 	struct table_request tr = {
 		.get_header = req_header,
 		.data = c,
@@ -1933,6 +1938,7 @@ static void on_client_closed(uv_handle_t *h)
 	buf_release(&c->url);
 	buf_release(&c->x.head);
 	buf_release(&c->x.path);
+	buf_release(&c->x.app_name);
 	listener_unref(c->l);
 	free(c);
 	p->nlive--;
