@@ -384,3 +384,37 @@ print(sum(s["requests"] for s in json.load(sys.stdin)["series"] if s["revision"]
 	run slipway serve --proxy-workers 0
 	[ "$status" -eq 2 ]
 }
+
+proxy_up_is() { slipway routes | grep -q "^proxy: up (pid $1)"; }
+
+# After an upgrade the successor holds serve's channel: its crash refuses
+# no connection either, also on a listener it opened after the upgrade.
+@test "proxy: after a proxy upgrade, kill -9 of the new proxy refuses no new connection" {
+	export SLIPWAY_STATE_DIR=$T/state
+	PORT_BASE=$((21000 + (RANDOM % 300) * 100))
+	LP=$(route_port)
+	start_daemon
+	app_yaml hello 1.0.0 1 "" "  route: {listen: \"127.0.0.1:$LP\"}" >"$T/app.yaml"
+	slipway apply -f "$T/app.yaml" --wait
+	wait_for 10 curl -fsS "http://127.0.0.1:$LP/" || { cat "$T/daemon.log" "$T/state/logs/proxy.log"; false; }
+	old=$(cut -d' ' -f1 "$T/state/proxy.pid")
+	slipway upgrade --proxy-only
+	new=$(cut -d' ' -f1 "$T/state/proxy.pid")
+	[ "$new" != "$old" ]
+	wait_for 10 proxy_up_is "$new"
+	# a listener the new proxy opened itself: only the set it sent
+	# through the channel it inherited covers it
+	LP2=$(route_port)
+	app_yaml web 1.0.0 1 "" "  route: {listen: \"127.0.0.1:$LP2\"}" >"$T/web.yaml"
+	slipway apply -f "$T/web.yaml" --wait
+	wait_for 10 curl -fsS "http://127.0.0.1:$LP2/"
+	hey -z 5s -c 4 -q 100 -disable-keepalive "http://127.0.0.1:$LP2/" >"$T/hey.txt" 2>&1 3>&- &
+	hey_pid=$!
+	sleep 1.5 # load runs before the kill (load timing, not a wait for state)
+	kill -9 "$new"
+	wait "$hey_pid"
+	sed -n '/Status code/,$p' "$T/hey.txt"
+	[ "$(hey_errors "$T/hey.txt" 'refused')" = 0 ]
+	[ "$(hey_errors "$T/hey.txt")" -le 4 ]
+	[ "$(hey_count "$T/hey.txt" 200)" -gt 1000 ]
+}
