@@ -376,6 +376,7 @@ static int build(struct daemon *d, struct sw_err *err)
 		.logs_dir = d->logs_dir,
 		.metrics_addr = opt->metrics_addr,
 		.access_log = opt->access_log,
+		.proxy_workers = opt->proxy_workers,
 		.on_event = engine_on_traffic_event,
 		.on_change = engine_on_traffic_change,
 		.data = d->engine,

@@ -23,6 +23,7 @@ struct serve_opts {
 	bool keep_instances;
 	struct port_range ports;
 	uint64_t backoff_ms;
+	long long proxy_workers;
 };
 
 /* "20000-29999": unprivileged, low <= high. */
@@ -61,6 +62,10 @@ static const struct sw_opt options[] = {
 	{.name = "access-log", .kind = SW_OPT_STRING,
 	 .offset = SW_OPT_AT(struct serve_opts, access_log, const char *), .value = "PATH",
 	 .help = "make the proxy append one JSON line per request"},
+	{.name = "proxy-workers", .kind = SW_OPT_INT,
+	 .offset = SW_OPT_AT(struct serve_opts, proxy_workers, long long), .value = "N",
+	 .expect = "be a number of workers from 1 to 64", .min = 1,
+	 .help = "worker threads of the proxy sharing its listeners (default 1)"},
 	{0},
 };
 
@@ -95,12 +100,17 @@ int daemon_main(int argc, char **argv)
 		r = sw_opt_error("serve", "--api %s", aerr.msg);
 		goto out;
 	}
+	if (o.proxy_workers > 64) {
+		r = sw_opt_error("serve", "--proxy-workers must be from 1 to 64, got %lld", o.proxy_workers);
+		goto out;
+	}
 	struct daemon_options d = {
 		.state_dir = o.state_dir,
 		.api_addr = o.api,
 		.keep_instances = o.keep_instances,
 		.metrics_addr = o.metrics,
 		.access_log = o.access_log,
+		.proxy_workers = (int)o.proxy_workers,
 		.argv = self,
 		.port_min = o.ports.min,
 		.port_max = o.ports.max,

@@ -6,6 +6,14 @@
  * served again after a restart, so traffic keeps flowing while the
  * control plane is away. DIR/proxy.lock (flock) keeps it to one proxy per
  * state dir.
+ *
+ * `--workers N` runs N engines, each on its own event loop and thread:
+ * worker 0 is the main loop's (ctl->p, beside the control socket), the
+ * others run in threads and share worker 0's listening sockets (each
+ * holds a dup of every table listener and accepts from it) and its
+ * metrics object. The main thread reaches another worker only through
+ * worker_call, which runs a function on that worker's loop and waits for
+ * it: table pushes go to every worker, stats sum over them.
  */
 #include "proxy.h"
 
@@ -26,6 +34,7 @@
 #include <unistd.h>
 
 #include "http/http.h"
+#include "core/fdpass.h"
 #include "core/proc.h"
 
 #define DRAIN_MAX_MS 10000
@@ -36,7 +45,10 @@
 #define UPGRADE_EXIT_MS 1000    /* for its exit status once it closed the channel */
 #define UPGRADE_ENV "SLIPWAY_PROXY_UPGRADE_FD"
 #define UPGRADE_EXE_ENV "SLIPWAY_UPGRADE_EXE"
+#define HOLD_ENV "SLIPWAY_PROXY_HOLD_FD"
+#define HOLD_RECV_MS 1000       /* for the held sockets, queued before we started */
 #define UPGRADE_MAX_LISTENS 1024
+#define MAX_WORKERS 64
 
 enum upg_state {
 	UPG_IDLE,     /* no upgrade running */
@@ -59,9 +71,25 @@ struct upgrade {
 	char *last_error;
 };
 
+/* A worker other than worker 0: its loop runs in its own thread. */
+struct worker {
+	uv_thread_t thread;
+	uv_loop_t loop;
+	uv_async_t wake;             /* worker_call's doorbell */
+	uv_mutex_t mu;
+	uv_cond_t cv;
+	struct proxy *p;
+	void (*fn)(struct worker *w, void *arg); /* the call to run, under mu */
+	void *arg;
+	bool done;
+	bool running;                /* the thread was started and not joined */
+};
+
 struct ctl {
 	uv_loop_t loop;
-	struct proxy *p;
+	struct proxy *p;              /* worker 0 */
+	struct worker *w;             /* workers 1..nw */
+	size_t nw;
 	struct http_server *api;
 	char *dir;
 	char *table_path;
@@ -80,6 +108,8 @@ struct ctl {
 	const struct proxy_main_options *opt;
 	uv_signal_t sigusr2;
 	struct upgrade upg;
+	int hold;                     /* channel to `slipway serve`, which holds our
+				       * listening sockets across a crash; or -1 */
 	char *sock_path;              /* DIR/proxy.sock */
 	ino_t sock_ino;               /* of the socket renamed onto sock_path, or 0 */
 };
@@ -144,6 +174,273 @@ out:
 }
 
 /* ------------------------------------------------------------------ */
+/* workers                                                             */
+
+static void on_worker_wake(uv_async_t *a)
+{
+	struct worker *w = a->data;
+	uv_mutex_lock(&w->mu);
+	void (*fn)(struct worker *, void *) = w->fn;
+	void *arg = w->arg;
+	w->fn = NULL;
+	uv_mutex_unlock(&w->mu);
+	if (!fn)
+		return;
+	fn(w, arg);
+	uv_mutex_lock(&w->mu);
+	w->done = true;
+	uv_cond_signal(&w->cv);
+	uv_mutex_unlock(&w->mu);
+}
+
+/* Runs fn(w, arg) on w's loop and returns when it ran. The worker never
+ * waits for the main thread, so this cannot deadlock; its loop only runs
+ * short callbacks, so the wait is short. */
+static void worker_call(struct worker *w, void (*fn)(struct worker *, void *), void *arg)
+{
+	uv_mutex_lock(&w->mu);
+	w->fn = fn;
+	w->arg = arg;
+	w->done = false;
+	uv_mutex_unlock(&w->mu);
+	uv_async_send(&w->wake);
+	uv_mutex_lock(&w->mu);
+	while (!w->done)
+		uv_cond_wait(&w->cv, &w->mu);
+	uv_mutex_unlock(&w->mu);
+}
+
+static void worker_main(void *arg)
+{
+	struct worker *w = arg;
+	uv_run(&w->loop, UV_RUN_DEFAULT);
+}
+
+struct worker_table {
+	struct table *t;
+	const struct proxy_listen_fd *fds; /* worker 0's table listeners */
+	size_t nfds;
+	struct sw_err err;
+	int r;
+};
+
+static void w_set_table(struct worker *w, void *arg)
+{
+	struct worker_table *a = arg;
+	/* the same sockets as worker 0: a listener this worker opens for an
+	 * address takes the dup instead of binding its own */
+	for (size_t i = 0; i < a->nfds; i++) {
+		int fd = fcntl(a->fds[i].fd, F_DUPFD_CLOEXEC, 3);
+		if (fd >= 0)
+			proxy_inherit_fd(w->p, a->fds[i].addr, false, fd);
+	}
+	a->r = proxy_set_table(w->p, a->t, &a->err);
+	proxy_inherit_done(w->p);
+}
+
+/*
+ * Installs the table j (already validated by the caller's table_from_json
+ * into t, which this takes) on worker 0, then on every other worker.
+ * Returns 0, or -1 with err when worker 0 cannot open a listener (nothing
+ * changed). A worker other than 0 that fails (it only adopts worker 0's
+ * sockets, so only memory could make it) keeps its table and is logged.
+ */
+static int set_table_all(struct ctl *ctl, struct table *t, const json_t *j, struct sw_err *err)
+{
+	if (proxy_set_table(ctl->p, t, err) < 0)
+		return -1;
+	if (!ctl->nw)
+		return 0;
+	struct proxy_listen_fd *fds = xcalloc(UPGRADE_MAX_LISTENS, sizeof(*fds));
+	size_t n = proxy_listen_fds(ctl->p, fds, UPGRADE_MAX_LISTENS), k = 0;
+	if (n > UPGRADE_MAX_LISTENS)
+		n = UPGRADE_MAX_LISTENS;
+	for (size_t i = 0; i < n; i++)
+		if (!fds[i].metrics)
+			fds[k++] = fds[i];
+	for (size_t i = 0; i < ctl->nw; i++) {
+		struct worker_table a = {.fds = fds, .nfds = k};
+		if (table_from_json(&a.t, j, &a.err) == 0)
+			worker_call(&ctl->w[i], w_set_table, &a);
+		else
+			a.r = -1;
+		if (a.r < 0)
+			sw_warn("worker %zu keeps its route table: %s", i + 1, a.err.msg);
+	}
+	free(fds);
+	return 0;
+}
+
+struct worker_count {
+	size_t active, open;
+	json_t *backends;
+};
+
+static void w_count(struct worker *w, void *arg)
+{
+	struct worker_count *a = arg;
+	a->active += proxy_active_conns(w->p);
+	a->open += proxy_open_conns(w->p);
+	if (a->backends) {
+		/* sums this worker's counts into the answer */
+		json_t *mine = proxy_backends_json(w->p), *v;
+		const char *id;
+		json_object_foreach(mine, id, v) {
+			json_t *have = json_object_get(a->backends, id);
+			if (!have) {
+				json_object_set(a->backends, id, v);
+				continue;
+			}
+			static const char *const keys[] = {"inflight", "conns"};
+			for (size_t i = 0; i < 2; i++)
+				json_object_set_new(have, keys[i],
+						    json_integer(json_integer_value(json_object_get(have, keys[i])) +
+								 json_integer_value(json_object_get(v, keys[i]))));
+			if (json_is_true(json_object_get(v, "inTable")))
+				json_object_set_new(have, "inTable", json_true());
+		}
+		json_decref(mine);
+	}
+}
+
+/* Connections of every worker; backends (when wanted) summed over them. */
+static struct worker_count count_all(struct ctl *ctl, bool backends)
+{
+	struct worker_count a = {proxy_active_conns(ctl->p), proxy_open_conns(ctl->p),
+				 backends ? proxy_backends_json(ctl->p) : NULL};
+	for (size_t i = 0; i < ctl->nw; i++)
+		worker_call(&ctl->w[i], w_count, &a);
+	return a;
+}
+
+static void w_drain(struct worker *w, void *arg)
+{
+	(void)arg;
+	proxy_drain(w->p);
+}
+
+static void w_free(struct worker *w, void *arg)
+{
+	(void)arg;
+	proxy_free(w->p);
+	w->p = NULL;
+	uv_close((uv_handle_t *)&w->wake, NULL);
+}
+
+/* Makes workers 1..n-1 and starts their threads. */
+static int workers_start(struct ctl *ctl, size_t n, const struct proxy_config *base, struct sw_err *err)
+{
+	ctl->w = xcalloc(n ? n : 1, sizeof(*ctl->w));
+	for (size_t i = 0; i + 1 < n; i++) {
+		struct worker *w = &ctl->w[i];
+		if (uv_loop_init(&w->loop) < 0)
+			return sw_errf(err, -1, "worker %zu: cannot make its event loop", i + 1);
+		struct proxy_config pc = *base;
+		pc.loop = &w->loop;
+		pc.metrics = proxy_metrics(ctl->p);
+		if (proxy_new(&w->p, &pc, err) < 0) {
+			uv_loop_close(&w->loop);
+			return -1;
+		}
+		uv_mutex_init(&w->mu);
+		uv_cond_init(&w->cv);
+		uv_async_init(&w->loop, &w->wake, on_worker_wake);
+		w->wake.data = w;
+		ctl->nw++;
+		if (uv_thread_create(&w->thread, worker_main, w) != 0) {
+			proxy_free(w->p);
+			uv_close((uv_handle_t *)&w->wake, NULL);
+			uv_run(&w->loop, UV_RUN_DEFAULT);
+			uv_loop_close(&w->loop);
+			ctl->nw--;
+			return sw_errf(err, -1, "worker %zu: cannot start its thread", i + 1);
+		}
+		w->running = true;
+	}
+	return 0;
+}
+
+static void workers_stop(struct ctl *ctl)
+{
+	for (size_t i = 0; i < ctl->nw; i++) {
+		struct worker *w = &ctl->w[i];
+		if (!w->running)
+			continue;
+		worker_call(w, w_free, NULL);
+		uv_thread_join(&w->thread);
+		w->running = false;
+		if (uv_loop_close(&w->loop) != 0)
+			sw_warn("worker %zu: event loop closed with handles open", i + 1);
+		uv_mutex_destroy(&w->mu);
+		uv_cond_destroy(&w->cv);
+	}
+	free(ctl->w);
+	ctl->w = NULL;
+	ctl->nw = 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* the sockets `slipway serve` holds for us                            */
+
+/*
+ * Sends serve a copy of every listening socket ("S", "L t|m ADDR" + fd
+ * each, "E"), after each change of them: if this process dies, serve
+ * keeps them open (connections wait in their queues) and hands them to
+ * the proxy it starts next. The channel never blocks us: a set that does
+ * not fit is dropped (the next one, whole, replaces it); a channel that
+ * failed is closed.
+ */
+static void hold_send(struct ctl *ctl)
+{
+	if (ctl->hold < 0 || !ctl->p)
+		return;
+	struct proxy_listen_fd *fds = xcalloc(UPGRADE_MAX_LISTENS, sizeof(*fds));
+	size_t n = proxy_listen_fds(ctl->p, fds, UPGRADE_MAX_LISTENS);
+	if (n > UPGRADE_MAX_LISTENS)
+		n = UPGRADE_MAX_LISTENS;
+	int r = sw_fdpass_send(ctl->hold, "S", -1);
+	for (size_t i = 0; i < n && r == 0; i++) {
+		struct buf m = BUF_INIT;
+		buf_addf(&m, "L %c %s", fds[i].metrics ? 'm' : 't', fds[i].addr);
+		r = sw_fdpass_send(ctl->hold, buf_str(&m), fds[i].fd);
+		buf_release(&m);
+	}
+	if (r == 0)
+		r = sw_fdpass_send(ctl->hold, "E", -1);
+	if (r < 0 && errno != EAGAIN) {
+		sw_warn("slipway serve no longer holds our listeners: %s", strerror(errno));
+		close(ctl->hold);
+		ctl->hold = -1;
+	}
+	free(fds);
+}
+
+/* The sockets serve held for the proxy before us: "L ..." + fd, then
+ * "E"; the listeners opened next take them (proxy_inherit_fd). */
+static void hold_receive(struct ctl *ctl)
+{
+	char msg[512];
+	size_t n = 0;
+	for (;;) {
+		int fd;
+		ssize_t r = sw_fdpass_recv(ctl->hold, msg, sizeof(msg), &fd, HOLD_RECV_MS);
+		if (r <= 0 || msg[0] == 'E') {
+			if (fd >= 0)
+				close(fd);
+			break;
+		}
+		if (strncmp(msg, "L ", 2) == 0 && (msg[2] == 't' || msg[2] == 'm') && msg[3] == ' ' && fd >= 0) {
+			proxy_inherit_fd(ctl->p, msg + 4, msg[2] == 'm', fd);
+			n++;
+		} else if (fd >= 0) {
+			close(fd);
+		}
+	}
+	if (n)
+		sw_info("serving on %zu listening sockets slipway serve held", n);
+}
+
+/* ------------------------------------------------------------------ */
 /* control socket handlers                                             */
 
 static void h_put_table(const struct http_req *req, struct http_resp *resp, void *data)
@@ -165,7 +462,7 @@ static void h_put_table(const struct http_req *req, struct http_resp *resp, void
 		http_resp_error(resp, 422, "%s", err.msg);
 		goto out;
 	}
-	if (proxy_set_table(ctl->p, t, &err) < 0) {
+	if (set_table_all(ctl, t, j, &err) < 0) {
 		http_resp_error(resp, 409, "%s", err.msg);
 		goto out;
 	}
@@ -178,6 +475,7 @@ static void h_put_table(const struct http_req *req, struct http_resp *resp, void
 		saved = false;
 	}
 	free(text);
+	hold_send(ctl);
 	http_resp_json(resp, 200, json_pack("{s:I, s:I, s:b}", "version", (json_int_t)table_version(ctl->p),
 					   "listeners", (json_int_t)table_nlistens(ctl->p), "saved", saved));
 out:
@@ -210,7 +508,7 @@ static void h_stats(const struct http_req *req, struct http_resp *resp, void *da
 	json_t *j = metrics_json(proxy_metrics(ctl->p), seconds, sw_now_ms());
 	if (!j)
 		j = json_object();
-	json_object_set_new(j, "backends", proxy_backends_json(ctl->p));
+	json_object_set_new(j, "backends", count_all(ctl, true).backends);
 	http_resp_json(resp, 200, j);
 }
 
@@ -344,7 +642,7 @@ static int load_saved_table(struct ctl *ctl, struct sw_err *err)
 		return sw_errf(err, -1, "%s: invalid JSON at line %d column %d: %s", ctl->table_path, je.line,
 			       je.column, je.text);
 	}
-	if (table_from_json(&t, j, err) < 0 || proxy_set_table(ctl->p, t, err) < 0) {
+	if (table_from_json(&t, j, err) < 0 || set_table_all(ctl, t, j, err) < 0) {
 		sw_warn("ignoring %s: %s", ctl->table_path, err->msg);
 		ret = -1;
 	}
@@ -441,79 +739,10 @@ out:
 	return ret;
 }
 
-/* One message with at most one fd. Messages are short text: "L t ADDR" /
- * "L m ADDR" (with the listener's fd), "E" (no more listeners), "P"
- * (prepared), "G" (go: take over), "R" (ready), "F REASON" (failed). */
-static int chan_send(int chan, const char *text, int fd)
-{
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} cm;
-	struct iovec iov = {(void *)text, strlen(text)};
-	struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1};
-	memset(&cm, 0, sizeof(cm));
-	if (fd >= 0) {
-		m.msg_control = cm.buf;
-		m.msg_controllen = sizeof(cm.buf);
-		struct cmsghdr *c = CMSG_FIRSTHDR(&m);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &fd, sizeof(int));
-	}
-	ssize_t n;
-	do
-		n = sendmsg(chan, &m, MSG_NOSIGNAL);
-	while (n < 0 && errno == EINTR);
-	return n == (ssize_t)iov.iov_len ? 0 : -1;
-}
-
-/* Receives one message into buf (NUL-terminated) and its fd, if any, into
- * *fd (-1 without). Waits up to timeout_ms (0: not at all). Returns its
- * length, 0 at the end of the channel, -1 on error (errno) and -2 when
- * nothing came in time. */
-static ssize_t chan_recv(int chan, char *buf, size_t size, int *fd, int timeout_ms)
-{
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} cm;
-	struct pollfd pfd = {.fd = chan, .events = POLLIN};
-	int r;
-	*fd = -1;
-	do
-		r = poll(&pfd, 1, timeout_ms);
-	while (r < 0 && errno == EINTR);
-	if (r < 0)
-		return -1;
-	if (r == 0)
-		return -2;
-	struct iovec iov = {buf, size - 1};
-	struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf,
-			   .msg_controllen = sizeof(cm.buf)};
-	ssize_t n;
-	do
-		n = recvmsg(chan, &m, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
-	while (n < 0 && errno == EINTR);
-	if (n < 0)
-		return errno == EAGAIN ? -2 : -1;
-	buf[n] = '\0';
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
-		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-			continue;
-		size_t nfd = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		for (size_t i = 0; i < nfd; i++) {
-			int x;
-			memcpy(&x, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-			if (*fd < 0)
-				*fd = x;
-			else
-				close(x);
-		}
-	}
-	return n;
-}
+/* Messages on the upgrade channel (core/fdpass): short text with at most
+ * one fd: "L t ADDR" / "L m ADDR" (with the listener's fd), "H" (with the
+ * channel to `slipway serve`, see hold below), "E" (no more listeners),
+ * "P" (prepared), "G" (go: take over), "R" (ready), "F REASON" (failed). */
 
 /* The binary now on disk: /proc/self/exe names the one this process
  * runs, with " (deleted)" when it was replaced since. */
@@ -629,7 +858,7 @@ static void upgrade_handover(struct ctl *ctl)
 		close(ctl->lock_fd);
 	ctl->lock_fd = -1;
 	u->state = UPG_HANDOVER;
-	if (chan_send(u->chan, "G", -1) < 0)
+	if (sw_fdpass_send(u->chan, "G", -1) < 0)
 		upgrade_abort(ctl, "cannot talk to the new proxy: %s", strerror(errno));
 }
 
@@ -652,7 +881,7 @@ static void upgrade_read(struct ctl *ctl)
 	char msg[512];
 	while (u->chan >= 0 && (u->state == UPG_STARTING || u->state == UPG_HANDOVER)) {
 		int fd;
-		ssize_t n = chan_recv(u->chan, msg, sizeof(msg), &fd, 0);
+		ssize_t n = sw_fdpass_recv(u->chan, msg, sizeof(msg), &fd, 0);
 		if (fd >= 0)
 			close(fd);
 		if (n == -2)
@@ -720,7 +949,7 @@ static int upgrade_start(struct ctl *ctl, struct sw_err *err)
 {
 	struct upgrade *u = &ctl->upg;
 	const struct proxy_main_options *opt = ctl->opt;
-	char exe[PATH_MAX], ht[32], envfd[64];
+	char exe[PATH_MAX], ht[32], envfd[64], nw[24];
 	char *args[16];
 	char **env = NULL;
 	int sv[2] = {-1, -1};
@@ -757,6 +986,11 @@ static int upgrade_start(struct ctl *ctl, struct sw_err *err)
 		snprintf(ht, sizeof(ht), "%llums", (unsigned long long)opt->header_timeout_ms);
 		args[k++] = "--header-timeout";
 		args[k++] = ht;
+	}
+	if (opt->workers > 1) {
+		snprintf(nw, sizeof(nw), "%lld", opt->workers);
+		args[k++] = "--workers";
+		args[k++] = nw;
 	}
 	args[k] = NULL;
 
@@ -820,13 +1054,25 @@ static int upgrade_start(struct ctl *ctl, struct sw_err *err)
 		upgrade_abort(ctl, "too many listeners to pass (%zu, at most %d)", n, UPGRADE_MAX_LISTENS);
 		goto out;
 	}
-	for (size_t i = 0; i <= n; i++) {
+	/* one more message than listeners: the channel to serve ("H"), when
+	 * we have one, so that it holds the successor's sockets too */
+	for (size_t i = 0; i <= n + 1; i++) {
 		struct buf m = BUF_INIT;
-		if (i < n)
+		int fd = -1;
+		if (i < n) {
 			buf_addf(&m, "L %c %s", fds[i].metrics ? 'm' : 't', fds[i].addr);
-		else
+			fd = fds[i].fd;
+		} else if (i == n) {
+			if (ctl->hold < 0) {
+				buf_release(&m);
+				continue;
+			}
+			buf_addf(&m, "H");
+			fd = ctl->hold;
+		} else {
 			buf_addf(&m, "E");
-		int sr = chan_send(u->chan, buf_str(&m), i < n ? fds[i].fd : -1);
+		}
+		int sr = sw_fdpass_send(u->chan, buf_str(&m), fd);
 		int e = errno;
 		buf_release(&m);
 		if (sr == 0)
@@ -900,13 +1146,19 @@ static int upgrade_receive(struct ctl *ctl, int chan, struct sw_err *err)
 	size_t n = 0;
 	for (;;) {
 		int fd;
-		ssize_t r = chan_recv(chan, msg, sizeof(msg), &fd, UPGRADE_READY_MS);
+		ssize_t r = sw_fdpass_recv(chan, msg, sizeof(msg), &fd, UPGRADE_READY_MS);
 		if (r == -2)
 			return sw_errf(err, -1, "no listeners from the old proxy within %d ms", UPGRADE_READY_MS);
 		if (r <= 0)
 			return sw_errf(err, -1, "the old proxy went away: %s", r < 0 ? strerror(errno) : "end of channel");
 		if (msg[0] == 'E')
 			break;
+		if (msg[0] == 'H' && fd >= 0) {
+			if (ctl->hold >= 0)
+				close(ctl->hold);
+			ctl->hold = fd;
+			continue;
+		}
 		if (strncmp(msg, "L ", 2) != 0 || (msg[2] != 't' && msg[2] != 'm') || msg[3] != ' ' || fd < 0) {
 			if (fd >= 0)
 				close(fd);
@@ -915,10 +1167,10 @@ static int upgrade_receive(struct ctl *ctl, int chan, struct sw_err *err)
 		proxy_inherit_fd(ctl->p, msg + 4, msg[2] == 'm', fd);
 		n++;
 	}
-	if (chan_send(chan, "P", -1) < 0)
+	if (sw_fdpass_send(chan, "P", -1) < 0)
 		return sw_errf(err, -1, "cannot talk to the old proxy: %s", strerror(errno));
 	int fd;
-	ssize_t r = chan_recv(chan, msg, sizeof(msg), &fd, UPGRADE_READY_MS);
+	ssize_t r = sw_fdpass_recv(chan, msg, sizeof(msg), &fd, UPGRADE_READY_MS);
 	if (fd >= 0)
 		close(fd);
 	if (r == -2)
@@ -962,6 +1214,7 @@ static void stop_now(struct ctl *ctl)
 	free(ctl->gone);
 	ctl->gone = NULL;
 	ctl->ngone = 0;
+	workers_stop(ctl);
 	proxy_free(ctl->p);
 	ctl->p = NULL;
 	/* a socket renamed onto DIR/proxy.sock is not the api's to unlink */
@@ -981,7 +1234,7 @@ static void on_drain_tick(uv_timer_t *t)
 	struct ctl *ctl = t->data;
 	/* connections that are closing count too: their last response may
 	 * still sit in our write queue, which exiting would throw away */
-	size_t active = proxy_open_conns(ctl->p);
+	size_t active = count_all(ctl, false).open;
 	if (active && sw_now_ms() - ctl->drain_start_ms < DRAIN_MAX_MS)
 		return;
 	if (active)
@@ -992,9 +1245,11 @@ static void on_drain_tick(uv_timer_t *t)
 static void begin_stop(struct ctl *ctl)
 {
 	ctl->stopping = true;
-	sw_info("stopping: %zu connections to finish", proxy_active_conns(ctl->p));
+	sw_info("stopping: %zu connections to finish", count_all(ctl, false).active);
 	ctl->drain_start_ms = sw_now_ms();
 	proxy_drain(ctl->p);
+	for (size_t i = 0; i < ctl->nw; i++)
+		worker_call(&ctl->w[i], w_drain, NULL);
 	uv_timer_start(&ctl->drain, on_drain_tick, 0, DRAIN_POLL_MS);
 }
 
@@ -1068,7 +1323,7 @@ static int upgrade_take_over(struct ctl *ctl, int chan, struct sw_err *err)
 		ctl->sock_ino = st.st_ino;
 	if (write_pidfile(ctl, err) < 0)
 		goto out;
-	if (chan_send(chan, "R", -1) < 0) {
+	if (sw_fdpass_send(chan, "R", -1) < 0) {
 		sw_errf(err, -1, "cannot tell the old proxy: %s", strerror(errno));
 		goto out;
 	}
@@ -1080,7 +1335,7 @@ out:
 
 int proxy_run(const struct proxy_main_options *opt)
 {
-	struct ctl ctl = {.lock_fd = -1, .opt = opt, .upg = {.chan = -1}};
+	struct ctl ctl = {.lock_fd = -1, .opt = opt, .upg = {.chan = -1}, .hold = -1};
 	struct sw_err err = {0};
 	struct buf b = BUF_INIT;
 	int ret = 1;
@@ -1094,6 +1349,21 @@ int proxy_run(const struct proxy_main_options *opt)
 		if (chan < 3 || fcntl(chan, F_SETFD, FD_CLOEXEC) < 0)
 			chan = -1;
 		unsetenv(UPGRADE_ENV);
+	}
+	const char *hfd = getenv(HOLD_ENV);
+	if (hfd && *hfd) {
+		/* serve passes it as our stdin: move it off fd 0 */
+		int h = atoi(hfd);
+		ctl.hold = fcntl(h, F_DUPFD_CLOEXEC, 3);
+		if (ctl.hold >= 0) {
+			fcntl(ctl.hold, F_SETFL, fcntl(ctl.hold, F_GETFL) | O_NONBLOCK);
+			int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+			if (null >= 0 && null != h) {
+				dup2(null, h);
+				close(null);
+			}
+		}
+		unsetenv(HOLD_ENV);
 	}
 	ctl.dir = xstrdup(opt->state_dir && *opt->state_dir ? opt->state_dir : ".slipway");
 	buf_addf(&b, "%s/proxy-table.json", ctl.dir);
@@ -1130,6 +1400,12 @@ int proxy_run(const struct proxy_main_options *opt)
 		fprintf(stderr, "slipway proxy: %s\n", err.msg);
 		goto fail;
 	}
+	if (workers_start(&ctl, opt->workers ? opt->workers : 1, &pc, &err) < 0) {
+		fprintf(stderr, "slipway proxy: %s\n", err.msg);
+		goto fail;
+	}
+	if (chan < 0 && ctl.hold >= 0)
+		hold_receive(&ctl);
 	if (chan >= 0 && upgrade_receive(&ctl, chan, &err) < 0) {
 		fprintf(stderr, "slipway proxy: upgrade: %s\n", err.msg);
 		goto fail;
@@ -1151,7 +1427,11 @@ int proxy_run(const struct proxy_main_options *opt)
 			goto fail;
 		}
 		load_saved_table(&ctl, &err);
+		size_t unused = proxy_inherit_done(ctl.p);
+		if (unused)
+			sw_info("%zu held listeners are not in the saved table; closed", unused);
 	}
+	hold_send(&ctl);
 	uv_timer_start(&ctl.gc, on_gc, GC_PERIOD_MS, GC_PERIOD_MS);
 	uv_signal_start(&ctl.sigterm, on_signal, SIGTERM);
 	uv_signal_start(&ctl.sigint, on_signal, SIGINT);
@@ -1166,7 +1446,7 @@ fail:
 	if (chan >= 0) {
 		struct buf m = BUF_INIT;
 		buf_addf(&m, "F %s", err.msg[0] ? err.msg : "failed");
-		chan_send(chan, buf_str(&m), -1);
+		sw_fdpass_send(chan, buf_str(&m), -1);
 		buf_release(&m);
 	}
 	stop_now(&ctl);
@@ -1178,6 +1458,8 @@ out:
 		sw_warn("event loop closed with handles open");
 	if (ctl.lock_fd >= 0)
 		close(ctl.lock_fd);
+	if (ctl.hold >= 0)
+		close(ctl.hold);
 	buf_release(&b);
 	free(ctl.upg.last_error);
 	free(ctl.dir);

@@ -1,6 +1,8 @@
 /* `slipway proxy`: its options, then proxy_run. */
 #include "proxy.h"
 
+#include <stdio.h>
+
 #include "core/opt.h"
 
 static const struct sw_opt options[] = {
@@ -13,6 +15,10 @@ static const struct sw_opt options[] = {
 	{.name = "access-log", .kind = SW_OPT_STRING,
 	 .offset = SW_OPT_AT(struct proxy_main_options, access_log, const char *), .value = "PATH",
 	 .help = "append one JSON line per request"},
+	{.name = "workers", .kind = SW_OPT_INT,
+	 .offset = SW_OPT_AT(struct proxy_main_options, workers, long long), .value = "N",
+	 .expect = "be a number of workers from 1 to 64", .min = 1,
+	 .help = "worker threads sharing the listeners (default 1; up to one per core)"},
 	/* hidden, for tests: a short client header timeout */
 	{.name = "header-timeout", .kind = SW_OPT_DURATION,
 	 .offset = SW_OPT_AT(struct proxy_main_options, header_timeout_ms, uint64_t), .value = "DUR",
@@ -36,5 +42,9 @@ int proxy_main(int argc, char **argv)
 	int n = sw_opt_parse(&usage, &opt, argc, argv);
 	if (n < 0)
 		return SW_OPT_EXIT(n);
+	if (opt.workers > 64) {
+		fprintf(stderr, "slipway proxy: --workers must be from 1 to 64, got %lld\n", opt.workers);
+		return 2;
+	}
 	return proxy_run(&opt);
 }

@@ -1,8 +1,10 @@
 /*
  * metrics: what the proxy measures per app x revision, as totals (for
  * Prometheus) and as per-second sliding windows (for analysis). Pure: the
- * caller passes the time in ms (monotonic), so tests need no clock. Not
- * thread-safe: one event loop owns it.
+ * caller passes the time in ms (monotonic), so tests need no clock.
+ * Thread-safe: every call holds the object's lock, so the proxy's worker
+ * threads (`workers: N`) share one object and every window and total is
+ * the sum over the workers.
  *
  * Each series keeps a ring of the last METRICS_WINDOW_SECONDS one-second
  * slots, slot = (now_ms / 1000) % 300, reset when reused for a newer

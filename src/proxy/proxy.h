@@ -62,6 +62,9 @@ struct proxy_config {
 	size_t pool_per_backend;      /* idle upstream connections kept; default 256 (above
 					 * the concurrency, or connections churn) */
 	const char *access_log;       /* path of a JSON-lines access log, or NULL */
+	struct metrics *metrics;      /* shared by several proxies (one per worker thread,
+					 * metrics are thread-safe) and not freed by them, or
+					 * NULL: the proxy makes and frees its own */
 };
 
 struct proxy;
@@ -141,6 +144,8 @@ struct proxy_main_options {
 	const char *metrics_addr;     /* "127.0.0.1:PORT" for /metrics without auth, or NULL */
 	const char *access_log;
 	uint64_t header_timeout_ms;   /* 0 = default; lowered by tests */
+	long long workers;            /* engines, each on its own thread and loop, sharing
+					 * the listening sockets and the metrics; 0 = 1 */
 };
 int proxy_run(const struct proxy_main_options *opt);
 

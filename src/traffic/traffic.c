@@ -338,6 +338,7 @@ static void release_memory(struct traffic *t)
 	free(t->accepted);
 	free(t->refused);
 	free(t->push_text);
+	traffic_proxy_release_held(t);
 	free(t);
 }
 
@@ -345,6 +346,7 @@ int traffic_new(struct traffic **out, const struct traffic_config *cfg, struct s
 {
 	struct traffic *t = xcalloc(1, sizeof(*t));
 	struct buf b = BUF_INIT;
+	t->hold_chan = -1;
 	SW_ASSERT(cfg->loop && cfg->httpc && cfg->state_dir && cfg->logs_dir);
 	t->cfg = *cfg;
 	t->state_dir = xstrdup(cfg->state_dir);
@@ -396,11 +398,15 @@ void traffic_stop(struct traffic *t, bool keep_running)
 	traffic_proxy_stop(t, keep_running);
 }
 
-static void on_closed(uv_handle_t *h)
+void traffic_handle_closed(struct traffic *t)
 {
-	struct traffic *t = h->data;
 	if (--t->handles == 0)
 		release_memory(t);
+}
+
+static void on_closed(uv_handle_t *h)
+{
+	traffic_handle_closed(h->data);
 }
 
 void traffic_free(struct traffic *t)

@@ -11,7 +11,9 @@
  * process and session, adopted by pid + start time after a daemon restart
  * or upgrade, restarted with bounded back-off when it dies (also when the
  * binary on disk was replaced), followed to its successor on a proxy
- * upgrade. Later drivers (HAProxy, Kubernetes Gateway API) implement the
+ * upgrade. It holds a copy of the listening sockets of a proxy it started,
+ * so that connections made while that proxy is dead wait in the kernel's
+ * queue and are served by the one it restarts. Later drivers (HAProxy, Kubernetes Gateway API) implement the
  * same calls. docs/internals/proxy.md has the mechanism.
  *
  * Callbacks (traffic_get, traffic_get_text) follow httpc's contract: called
@@ -41,6 +43,7 @@ struct traffic_config {
 	const char *logs_dir;      /* DIR/logs: proxy.log */
 	const char *metrics_addr;  /* proxy's own /metrics listener, or NULL */
 	const char *access_log;    /* proxy's JSON-lines access log, or NULL */
+	int proxy_workers;         /* `slipway proxy --workers N`; 0 = 1 */
 	uint64_t call_timeout_ms;  /* per call to the data plane; 0 = 1000 */
 	/* Something to record: "ProxyStarted", "ProxyExited", "ProxyAdopted",
 	 * "ProxyReplaced", "ProxyRefusedTable"; message in words. */

@@ -47,6 +47,16 @@ struct traffic {
 	uint64_t backoff_ms;         /* delay of the next restart */
 	uint64_t started_ms;         /* monotonic, when proc was started or adopted */
 	bool stopping;
+	/* the proxy's listening sockets, held across its crash (see "Crash"
+	 * in docs/internals/proxy.md) */
+	struct traffic_held {
+		char *addr;
+		bool metrics;
+		int fd;
+	} *held, *pending;           /* held: the last full set; pending: one arriving */
+	size_t nheld, npending;
+	int hold_chan;               /* our end of the channel to the proxy we started, or -1 */
+	uv_poll_t hold_poll;         /* readable hold_chan; open while hold_chan >= 0 */
 	int handles;                 /* our open timers; freed when 0 after stop */
 };
 
@@ -58,6 +68,10 @@ pid_t traffic_proxy_pid(const struct traffic *t);
 /* traffic.c: the data plane changed hands (or is gone: pid 0); it holds
  * no table of ours until pushed. */
 void traffic_handover(struct traffic *t);
+/* traffic.c: one of our handles closed; the memory goes with the last. */
+void traffic_handle_closed(struct traffic *t);
+/* traffic_proxy.c: closes the listening sockets held for the proxy. */
+void traffic_proxy_release_held(struct traffic *t);
 void traffic_event(struct traffic *t, const char *kind, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 

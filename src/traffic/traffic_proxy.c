@@ -13,6 +13,17 @@
  * be executed (removed, not yet replaced), the data plane is started from
  * /proc/self/exe, the binary this daemon runs, so that it comes back in
  * every case.
+ *
+ * Crash: the proxy we start gets a SOCK_SEQPACKET channel to us as its
+ * stdin (SLIPWAY_PROXY_HOLD_FD=0) and sends a copy of every listening
+ * socket it holds, after each change: "S", "L t|m ADDR" + fd per socket,
+ * "E". We keep the last full set open. When the proxy dies, the sockets
+ * stay open here, so connections that arrive meanwhile wait in the
+ * kernel's accept queue; the proxy started next gets the set first ("L"
+ * messages then "E") and listens on those sockets instead of binding new
+ * ones, and serves what waited. A proxy we adopted (after a daemon
+ * restart) has no channel: its crash still refuses connections until
+ * its successor binds.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -21,9 +32,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
+#include "core/fdpass.h"
 #include "traffic_int.h"
+
+#define HOLD_ENV "SLIPWAY_PROXY_HOLD_FD"
+#define HOLD_MAX 1024
 
 #define RESTART_MIN_MS 50
 #define RESTART_MAX_MS 5000
@@ -31,6 +47,90 @@
 
 static void spawn_proxy(struct traffic *t);
 static bool adopt_proxy(struct traffic *t);
+
+/* ---- the held listening sockets ---- */
+
+static void held_free(struct traffic_held *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (v[i].fd >= 0)
+			close(v[i].fd);
+		free(v[i].addr);
+	}
+	free(v);
+}
+
+static void on_hold_poll_closed(uv_handle_t *h)
+{
+	traffic_handle_closed(h->data);
+}
+
+static void hold_close(struct traffic *t)
+{
+	if (t->hold_chan < 0)
+		return;
+	uv_poll_stop(&t->hold_poll);
+	uv_close((uv_handle_t *)&t->hold_poll, on_hold_poll_closed);
+	close(t->hold_chan);
+	t->hold_chan = -1;
+	held_free(t->pending, t->npending);
+	t->pending = NULL;
+	t->npending = 0;
+}
+
+/* What the proxy says: a new set of its listening sockets. */
+static void on_hold_readable(uv_poll_t *h, int status, int events)
+{
+	struct traffic *t = h->data;
+	char msg[512];
+	(void)events;
+	for (;;) {
+		int fd = -1;
+		ssize_t n = status < 0 ? -1 : sw_fdpass_recv(t->hold_chan, msg, sizeof(msg), &fd, 0);
+		if (n == -2)
+			return;
+		if (n <= 0) {
+			/* the proxy exited (or passed the channel on and its
+			 * successor did): the set we hold stays */
+			hold_close(t);
+			return;
+		}
+		if (msg[0] == 'S') {
+			held_free(t->pending, t->npending);
+			t->pending = NULL;
+			t->npending = 0;
+		} else if (msg[0] == 'E') {
+			held_free(t->held, t->nheld);
+			t->held = t->pending;
+			t->nheld = t->npending;
+			t->pending = NULL;
+			t->npending = 0;
+		} else if (strncmp(msg, "L ", 2) == 0 && (msg[2] == 't' || msg[2] == 'm') && msg[3] == ' ' &&
+			   fd >= 0 && t->npending < HOLD_MAX) {
+			t->pending = xrealloc(t->pending, (t->npending + 1) * sizeof(*t->pending));
+			t->pending[t->npending++] = (struct traffic_held){xstrdup(msg + 4), msg[2] == 'm', fd};
+			fd = -1;
+		}
+		if (fd >= 0)
+			close(fd);
+	}
+}
+
+static void hold_open(struct traffic *t, int chan)
+{
+	t->hold_chan = chan;
+	uv_poll_init(t->cfg.loop, &t->hold_poll, chan);
+	t->hold_poll.data = t;
+	t->handles++;
+	uv_poll_start(&t->hold_poll, UV_READABLE, on_hold_readable);
+}
+
+void traffic_proxy_release_held(struct traffic *t)
+{
+	held_free(t->held, t->nheld);
+	t->held = NULL;
+	t->nheld = 0;
+}
 
 pid_t traffic_proxy_pid(const struct traffic *t)
 {
@@ -88,6 +188,9 @@ static void on_proxy_exit(struct sw_proc *p, const struct sw_proc_exit *how)
 	sw_proc_close(p, proc_closed);
 	if (t->stopping)
 		return;
+	/* a set it sent just before it died is still in the channel */
+	if (t->hold_chan >= 0)
+		on_hold_readable(&t->hold_poll, 0, UV_READABLE);
 	/* An upgraded proxy hands over to its successor, which writes the
 	 * pid file before the old one exits: follow it instead of starting
 	 * one. */
@@ -143,7 +246,7 @@ static bool adopt_proxy(struct traffic *t)
 
 static int spawn_from(struct traffic *t, const char *exe, struct sw_err *err)
 {
-	char *argv[10];
+	char *argv[12], workers[24];
 	size_t k = 0;
 	struct sw_proc_options o = {.stdin_fd = -1};
 	argv[k++] = (char *)exe;
@@ -158,18 +261,62 @@ static int spawn_from(struct traffic *t, const char *exe, struct sw_err *err)
 		argv[k++] = "--access-log";
 		argv[k++] = t->access_log;
 	}
+	if (t->cfg.proxy_workers > 1) {
+		snprintf(workers, sizeof(workers), "%d", t->cfg.proxy_workers);
+		argv[k++] = "--workers";
+		argv[k++] = workers;
+	}
 	argv[k] = NULL;
 	o.argv = argv;
+
+	/* the channel for the held sockets, as its stdin; the sockets we hold
+	 * are queued in it before the proxy starts */
+	int sv[2] = {-1, -1};
+	char **env = NULL;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == 0) {
+		fcntl(sv[0], F_SETFL, fcntl(sv[0], F_GETFL) | O_NONBLOCK);
+		for (size_t i = 0; i <= t->nheld; i++) {
+			char m[512];
+			if (i < t->nheld)
+				snprintf(m, sizeof(m), "L %c %s", t->held[i].metrics ? 'm' : 't', t->held[i].addr);
+			else
+				snprintf(m, sizeof(m), "E");
+			if (sw_fdpass_send(sv[0], m, i < t->nheld ? t->held[i].fd : -1) < 0) {
+				sw_warn("cannot pass the held listener %s to the proxy: %s",
+					i < t->nheld ? t->held[i].addr : "(end)", strerror(errno));
+				break;
+			}
+		}
+		size_t n = 0;
+		while (environ[n])
+			n++;
+		env = xcalloc(n + 2, sizeof(*env));
+		size_t e = 0;
+		for (size_t i = 0; i < n; i++)
+			if (strncmp(environ[i], HOLD_ENV "=", sizeof(HOLD_ENV)) != 0)
+				env[e++] = environ[i];
+		env[e++] = HOLD_ENV "=0";
+		o.env = env;
+		o.stdin_fd = sv[1];
+	}
 	int logfd = open(t->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 	o.stdout_fd = o.stderr_fd = logfd;
 	struct traffic_proc *tp = proc_new(t, &o);
 	int r = sw_proc_spawn(&tp->p, t->cfg.loop, &o, err);
 	if (logfd >= 0)
 		close(logfd);
+	free(env);
+	if (sv[1] >= 0)
+		close(sv[1]);
 	if (r < 0) {
+		if (sv[0] >= 0)
+			close(sv[0]);
 		free(tp);
 		return -1;
 	}
+	hold_close(t);
+	if (sv[0] >= 0)
+		hold_open(t, sv[0]);
 	tp->pid = tp->p.pid;
 	t->proc = tp;
 	t->last_pid = tp->pid;
@@ -214,6 +361,10 @@ void traffic_proxy_start(struct traffic *t)
 void traffic_proxy_stop(struct traffic *t, bool keep_running)
 {
 	uv_timer_stop(&t->restart);
+	/* a proxy left running keeps its own sockets; one we stop must not
+	 * leave its addresses accepting into queues nobody serves */
+	hold_close(t);
+	traffic_proxy_release_held(t);
 	if (!t->proc)
 		return;
 	if (!keep_running)

@@ -18,6 +18,7 @@ setup() {
 
 teardown() {
 	[ -n "${T:-}" ] || return 0
+	[ -z "${DAEMON_PID:-}" ] || stop_daemon
 	stop_proxy
 	local p
 	for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
@@ -264,4 +265,156 @@ raw() {
 	wait_for 12 bash -c "! kill -0 $PROXY_PID 2>/dev/null"
 	wait "$PROXY_PID"
 	PROXY_PID=
+}
+
+# hey_errors FILE [REGEX]: how many requests of hey's report failed with an
+# error (no response), those whose error matches REGEX when given.
+hey_errors() {
+	sed -n '/Error distribution:/,/^$/p' "$1" | grep -E '^\s+\[[0-9]+\]' | grep -E -- "${2:-.}" |
+		awk '{gsub(/[\[\]]/, "", $1); s+=$1} END {print s+0}'
+}
+
+hey_count() { # hey_count FILE STATUS
+	sed -n '/Status code distribution:/,/^$/p' "$1" | grep -E "^\s+\[$2\]" | awk '{s+=$2} END {print s+0}'
+}
+
+# route_port: a free port below the instances' ranges (21000+) and the
+# kernel's ephemeral ports (32768+), which a connection of anyone's may
+# hold by the time the route is bound (seen here: "address already in use")
+route_port() {
+	local p i
+	for ((i = 0; i < 200; i++)); do
+		p=$((10000 + RANDOM % 10000))
+		if ! (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null; then
+			echo "$p"
+			return 0
+		fi
+	done
+	return 1
+}
+
+# requests_of REVISION: the proxy's count of revision's requests in the last 60 s.
+requests_of() {
+	ctl GET "/v1/stats?window=60" | python3 -c '
+import json, sys
+rev = int(sys.argv[1])
+print(sum(s["requests"] for s in json.load(sys.stdin)["series"] if s["revision"] == rev))' "$1"
+}
+
+@test "proxy: --workers 2 shares the listeners; every worker gets the table, metrics are summed" {
+	two_backends_and_proxy --workers 2
+	LP=$(route_port)
+	put_table "$(two_revisions 100 0)"
+	hey -n 400 -c 8 "http://127.0.0.1:$LP/" >"$T/hey.txt" 2>&1 3>&-
+	[ "$(hey_count "$T/hey.txt" 200)" = 400 ]
+	# both workers' requests are in the one count analysis reads
+	[ "$(requests_of 1)" = 400 ]
+	ctl GET /metrics | grep -q 'slipway_requests_total{app="hello",revision="1",class="2xx"} 400'
+	# a new table reaches every worker: no new connection, whichever
+	# worker accepts it, still sees the old one
+	put_table "$(two_revisions 0 100)"
+	for i in $(seq 1 40); do
+		curl -s --max-time 5 -o /dev/null -w '%header{x-version}\n' "http://127.0.0.1:$LP/"
+	done >"$T/after"
+	[ "$(sort -u "$T/after")" = 2.0.0 ]
+	# exact weights still hold on one connection (one worker serves it)
+	put_table "$(two_revisions 80 20)"
+	out=$(versions 1000)
+	[ "$(grep -c 1.0.0 <<<"$out")" = 800 ]
+	[ "$(grep -c 2.0.0 <<<"$out")" = 200 ]
+	# backends are reported summed over the workers, and drain as usual
+	[[ $(ctl GET /v1/stats) == *'"h1":{"inflight":0'* ]]
+	kill -TERM "$PROXY_PID"
+	wait_for 12 bash -c "! kill -0 $PROXY_PID 2>/dev/null"
+	wait "$PROXY_PID"
+	PROXY_PID=
+	run "$SLIPWAY_BIN" proxy --state-dir "$T/state" --workers 65
+	[ "$status" -eq 2 ]
+	[[ $output == *"--workers must be from 1 to 64, got 65"* ]]
+}
+
+# The proxy `slipway serve` started, killed three times under 400 req/s of
+# new connections: serve holds the listening sockets, so connections made
+# while no proxy runs wait in the kernel's queue and are served by the
+# next one. Only requests the killed proxy had already accepted fail.
+@test "proxy: kill -9 of the proxy under load refuses no new connection" {
+	export SLIPWAY_STATE_DIR=$T/state
+	PORT_BASE=$((21000 + (RANDOM % 300) * 100))
+	LP=$(route_port)
+	start_daemon
+	app_yaml hello 1.0.0 2 "" "  route: {listen: \"127.0.0.1:$LP\"}" >"$T/app.yaml"
+	slipway apply -f "$T/app.yaml" --wait
+	wait_for 10 curl -fsS "http://127.0.0.1:$LP/" || { cat "$T/daemon.log" "$T/state/logs/proxy.log"; false; }
+	hey -z 10s -c 4 -q 100 -disable-keepalive "http://127.0.0.1:$LP/" >"$T/hey.txt" 2>&1 3>&- &
+	hey_pid=$!
+	sleep 1 # load runs before the first kill (load timing, not a wait for state)
+	for i in 1 2 3; do
+		old=$(cut -d' ' -f1 "$T/state/proxy.pid")
+		kill -9 "$old"
+		wait_for 10 bash -c "p=\$(cut -d' ' -f1 $T/state/proxy.pid); [ \"\$p\" != $old ] && kill -0 \$p"
+		sleep 2 # load runs between kills; a proxy that served 1 s restarts at once
+	done
+	wait "$hey_pid"
+	sed -n '/Status code/,$p' "$T/hey.txt"
+	refused=$(hey_errors "$T/hey.txt" 'refused')
+	errors=$(hey_errors "$T/hey.txt")
+	ok=$(hey_count "$T/hey.txt" 200)
+	echo "# 3 proxy kills under 400 req/s: $ok ok, $refused refused, $((errors - refused)) in flight failed" >&3
+	[ "$refused" = 0 ]
+	# only what was in flight can fail: at most the 4 connections per kill
+	[ "$errors" -le 12 ]
+	[ "$ok" -gt 2000 ]
+	grep -q "listening sockets slipway serve held" "$T/state/logs/proxy.log"
+}
+
+@test "proxy: serve --proxy-workers 2 runs the proxy with 2 workers; a rollout goes through every worker" {
+	export SLIPWAY_STATE_DIR=$T/state
+	PORT_BASE=$((21000 + (RANDOM % 300) * 100))
+	LP=$(route_port)
+	start_daemon --proxy-workers 2
+	app_yaml hello 1.0.0 2 "" "  route: {listen: \"127.0.0.1:$LP\"}" >"$T/v1.yaml"
+	slipway apply -f "$T/v1.yaml" --wait
+	wait_for 10 curl -fsS "http://127.0.0.1:$LP/" || { cat "$T/daemon.log" "$T/state/logs/proxy.log"; false; }
+	pid=$(cut -d' ' -f1 "$T/state/proxy.pid")
+	tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- '--workers 2'
+	app_yaml hello 2.0.0 2 "" "  route: {listen: \"127.0.0.1:$LP\"}" >"$T/v2.yaml"
+	slipway apply -f "$T/v2.yaml" --wait --timeout 30s
+	for i in $(seq 1 40); do curl -s --max-time 5 "http://127.0.0.1:$LP/"; done >"$T/after"
+	[ "$(grep -c 'hello from 2.0.0' "$T/after")" = 40 ]
+	run slipway serve --proxy-workers 0
+	[ "$status" -eq 2 ]
+}
+
+proxy_up_is() { slipway routes | grep -q "^proxy: up (pid $1)"; }
+
+# After an upgrade the successor holds serve's channel: its crash refuses
+# no connection either, also on a listener it opened after the upgrade.
+@test "proxy: after a proxy upgrade, kill -9 of the new proxy refuses no new connection" {
+	export SLIPWAY_STATE_DIR=$T/state
+	PORT_BASE=$((21000 + (RANDOM % 300) * 100))
+	LP=$(route_port)
+	start_daemon
+	app_yaml hello 1.0.0 1 "" "  route: {listen: \"127.0.0.1:$LP\"}" >"$T/app.yaml"
+	slipway apply -f "$T/app.yaml" --wait
+	wait_for 10 curl -fsS "http://127.0.0.1:$LP/" || { cat "$T/daemon.log" "$T/state/logs/proxy.log"; false; }
+	old=$(cut -d' ' -f1 "$T/state/proxy.pid")
+	slipway upgrade --proxy-only
+	new=$(cut -d' ' -f1 "$T/state/proxy.pid")
+	[ "$new" != "$old" ]
+	wait_for 10 proxy_up_is "$new"
+	# a listener the new proxy opened itself: only the set it sent
+	# through the channel it inherited covers it
+	LP2=$(route_port)
+	app_yaml web 1.0.0 1 "" "  route: {listen: \"127.0.0.1:$LP2\"}" >"$T/web.yaml"
+	slipway apply -f "$T/web.yaml" --wait
+	wait_for 10 curl -fsS "http://127.0.0.1:$LP2/"
+	hey -z 5s -c 4 -q 100 -disable-keepalive "http://127.0.0.1:$LP2/" >"$T/hey.txt" 2>&1 3>&- &
+	hey_pid=$!
+	sleep 1.5 # load runs before the kill (load timing, not a wait for state)
+	kill -9 "$new"
+	wait "$hey_pid"
+	sed -n '/Status code/,$p' "$T/hey.txt"
+	[ "$(hey_errors "$T/hey.txt" 'refused')" = 0 ]
+	[ "$(hey_errors "$T/hey.txt")" -le 4 ]
+	[ "$(hey_count "$T/hey.txt" 200)" -gt 1000 ]
 }

@@ -5,6 +5,7 @@
  */
 #include <ctype.h>
 #include <math.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -657,6 +658,55 @@ static void test_proxy_metrics__many_series_bounded(void **state)
 	metrics_free(m);
 }
 
+/* The proxy's workers (`--workers N`) record into one metrics object
+ * from their threads: nothing is lost, so each revision's totals and
+ * windows are the sum over the workers. */
+#define PER_THREAD 300000
+
+struct recorder {
+	struct metrics *m;
+	pthread_barrier_t *go;
+};
+
+static void *record(void *arg)
+{
+	struct recorder *r = arg;
+	pthread_barrier_wait(r->go); /* both at once: the same counters, concurrently */
+	for (int i = 0; i < PER_THREAD; i++) {
+		metrics_begin(r->m, "hello", 1);
+		metrics_end(r->m, "hello", 1, 200, false, 1000 + (uint64_t)i % 5000, 10, 100,
+			    S(10) + (uint64_t)(i % 3) * 1000);
+	}
+	return NULL;
+}
+
+static void test_proxy_metrics__workers_threads_sum(void **state)
+{
+	(void)state;
+	struct metrics *m = metrics_new();
+	pthread_barrier_t go;
+	pthread_barrier_init(&go, NULL, 2);
+	struct recorder r[2] = {{m, &go}, {m, &go}};
+	pthread_t th[2];
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(pthread_create(&th[i], NULL, record, &r[i]), 0);
+	for (int i = 0; i < 2; i++)
+		pthread_join(th[i], NULL);
+	pthread_barrier_destroy(&go);
+	struct metrics_window w;
+	metrics_window(m, "hello", 1, 10, S(12), &w);
+	assert_int_equal(w.requests, 2 * PER_THREAD);
+	assert_int_equal(w.by_class[METRICS_2XX], 2 * PER_THREAD);
+	assert_int_equal(w.bytes_in, 2 * PER_THREAD * 10);
+	assert_int_equal(w.inflight, 0);
+	struct buf out = BUF_INIT;
+	metrics_prometheus(m, &out);
+	assert_non_null(strstr(buf_str(&out), "slipway_requests_total{app=\"hello\",revision=\"1\",class=\"2xx\"} 600000\n"));
+	assert_non_null(strstr(buf_str(&out), "slipway_request_duration_seconds_count{app=\"hello\",revision=\"1\"} 600000\n"));
+	buf_release(&out);
+	metrics_free(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -672,6 +722,7 @@ int main(void)
 		cmocka_unit_test(test_proxy_metrics__prometheus_text_parses),
 		cmocka_unit_test(test_proxy_metrics__forget),
 		cmocka_unit_test(test_proxy_metrics__many_series_bounded),
+		cmocka_unit_test(test_proxy_metrics__workers_threads_sum),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
