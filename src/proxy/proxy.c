@@ -507,6 +507,24 @@ static bool is_hop(const char *name)
 	return false;
 }
 
+/* Whether a header named in Connection may be removed. Connection lists
+ * hop-by-hop headers, but a client (or upstream) naming an end-to-end one
+ * there must not make us drop what the other side needs: the routing and
+ * framing headers, what identifies the request, and everything the proxy
+ * sets itself. Those stay whatever Connection says. */
+static bool conn_token_removable(const char *name)
+{
+	static const char *const keep[] = {"host", "content-length", "content-type", "content-encoding",
+					   "content-range", "cookie", "set-cookie", "authorization",
+					   "cache-control", "date", "location", "x-request-id",
+					   "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host",
+					   "forwarded", NULL};
+	for (size_t i = 0; keep[i]; i++)
+		if (strcasecmp(name, keep[i]) == 0)
+			return false;
+	return true;
+}
+
 /* ------------------------------------------------------------------ */
 /* backends                                                            */
 
@@ -894,7 +912,8 @@ static void build_request_head(struct client *c)
 		const char *n = hl_name(h, i), *v = hl_val(h, i);
 		if (strcasecmp(n, "upgrade") == 0 && !upgrade)
 			upgrade = v;
-		if (is_hop(n) || tokens_has(&t, n) || strcasecmp(n, "x-forwarded-proto") == 0)
+		if (is_hop(n) || (tokens_has(&t, n) && conn_token_removable(n)) ||
+		    strcasecmp(n, "x-forwarded-proto") == 0)
 			continue;
 		if (strcasecmp(n, "x-forwarded-for") == 0) {
 			xff = true;
@@ -948,7 +967,7 @@ static void write_response_head(struct client *c, struct upstream *u, int status
 		const char *n = hl_name(h, i), *v = hl_val(h, i);
 		if (strcasecmp(n, "upgrade") == 0 && !upgrade)
 			upgrade = v;
-		if (is_hop(n) || tokens_has(&t, n))
+		if (is_hop(n) || (tokens_has(&t, n) && conn_token_removable(n)))
 			continue;
 		if (!interim && strcasecmp(n, "content-length") == 0 &&
 		    (x->out == FR_CHUNKED || x->out == FR_CLOSE))

@@ -265,3 +265,67 @@ raw() {
 	wait "$PROXY_PID"
 	PROXY_PID=
 }
+
+# start_nginx_echo VAR: a real nginx (one process) answering every request
+# with the request headers the proxy sent it; VAR gets its port.
+start_nginx_echo() {
+	local port try
+	mkdir -p "$T/nginx"
+	for try in 1 2 3; do
+		port=$(free_port)
+		nginx_echo_conf "$port"
+		nginx -e "$T/nginx/error.log" -p "$T/nginx" -c "$T/nginx/nginx.conf" 3>&- &
+		PIDS+=($!)
+		# a port taken between free_port and the bind: try another
+		if wait_for 5 up_or_gone "$port" "$!" && kill -0 "$!" 2>/dev/null; then
+			printf -v "$1" '%s' "$port"
+			return 0
+		fi
+	done
+	return 1
+}
+
+nginx_echo_conf() {
+	local port=$1
+	cat >"$T/nginx/nginx.conf" <<CONF
+daemon off;
+master_process off;
+pid $T/nginx/nginx.pid;
+error_log $T/nginx/error.log;
+events { worker_connections 64; }
+http {
+  access_log off;
+  client_body_temp_path $T/nginx/body;
+  proxy_temp_path $T/nginx/proxy;
+  fastcgi_temp_path $T/nginx/fastcgi;
+  uwsgi_temp_path $T/nginx/uwsgi;
+  scgi_temp_path $T/nginx/scgi;
+  server {
+    listen 127.0.0.1:$port;
+    location / { return 200 "host=\$http_host rid=\$http_x_request_id xff=\$http_x_forwarded_for len=\$http_content_length\n"; }
+  }
+}
+CONF
+}
+
+one_backend_table() { # one_backend_table PORT
+	echo "{\"version\": 1, \"routes\": [{\"app\": \"hello\", \"listen\": \"127.0.0.1:$LP\", \"groups\": [{\"revision\": 1, \"weight\": 100, \"backends\": [{\"id\": \"h1\", \"addr\": \"127.0.0.1:$1\"}]}]}]}"
+}
+
+@test "proxy: Connection naming Host, X-Request-Id or Content-Length does not strip them upstream" {
+	start_nginx_echo NG
+	LP=$(free_port)
+	start_proxy
+	put_table "$(one_backend_table "$NG")"
+	run curl -s --max-time 5 -H 'Connection: close, Host, X-Request-Id, X-Forwarded-For' \
+		-H 'X-Request-Id: abc123' -H 'Host: app.test' "http://127.0.0.1:$LP/"
+	echo "$output"
+	[[ $output == "host=app.test rid=abc123 xff=127.0.0.1 "* ]]
+	# a body's framing survives too: the upstream gets the Content-Length
+	run curl -s --max-time 5 -H 'Connection: Content-Length' --data-binary 'hello' "http://127.0.0.1:$LP/"
+	echo "$output"
+	[[ $output == *"len=5" ]]
+	# a true hop-by-hop header named in Connection is still removed
+	run curl -s --max-time 5 -H 'Connection: X-Hop' -H 'X-Hop: 1' -H 'X-Request-Id: r2' "http://127.0.0.1:$LP/"
+	[[ $output == "host=127.0.0.1:$LP rid=r2 "* ]]
+}
