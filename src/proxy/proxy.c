@@ -26,6 +26,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <http_parser.h>
 #include <inttypes.h>
 #include <netinet/in.h>
@@ -493,6 +494,17 @@ static bool is_token(const char *s)
 		      strchr("!#$%&'*+-.^_`|~", ch)))
 			return false;
 	}
+	return true;
+}
+
+/* Every name of the section is a token (a response with one that is not
+ * is refused like a request would be: a name we would forward must never
+ * smuggle a different header to the next hop). */
+static bool hl_names_valid(const struct hlist *h)
+{
+	for (uint32_t i = 0; i < h->n; i++)
+		if (!is_token(hl_name(h, i)))
+			return false;
 	return true;
 }
 
@@ -1308,7 +1320,7 @@ static int rs_headers_complete(http_parser *hp)
 	int status = hp->status_code;
 
 	hl_finish(&u->h);
-	if (status < 100 || status > 999)
+	if (status < 100 || status > 999 || !hl_names_valid(&u->h))
 		return -1;
 	if (status < 200 && status != 101) {
 		u->interim = true;
@@ -1614,9 +1626,8 @@ static int rq_headers_complete(http_parser *hp)
 	hl_finish(h);
 	if (hp->http_major != 1)
 		return rq_refuse(c, 400, "unsupported HTTP version");
-	for (uint32_t i = 0; i < h->n; i++)
-		if (!is_token(hl_name(h, i)))
-			return rq_refuse(c, 400, "invalid header name");
+	if (!hl_names_valid(h))
+		return rq_refuse(c, 400, "invalid header name");
 	/* request smuggling: only one way to find the body's end */
 	unsigned nte = hl_count(h, "transfer-encoding"), ncl = hl_count(h, "content-length");
 	if (nte && ncl)
@@ -2049,6 +2060,14 @@ static void client_sync(struct client *c)
 	client_update_read(c);
 }
 
+/* http-parser reports a chunk size too large to hold as an invalid
+ * Content-Length; a request that is chunked has no Content-Length (those
+ * are refused together), so in its body that error is the chunk size's. */
+static bool parse_error_in_chunk_size(const struct exchange *x, enum http_errno e)
+{
+	return e == HPE_INVALID_CHUNK_SIZE || (e == HPE_INVALID_CONTENT_LENGTH && x->active && x->chunked);
+}
+
 static void client_parse_error(struct client *c, enum http_errno e)
 {
 	struct exchange *x = &c->x;
@@ -2058,6 +2077,8 @@ static void client_parse_error(struct client *c, enum http_errno e)
 		status = e == HPE_HEADER_OVERFLOW ? 431 : 400;
 	if (c->err_msg)
 		snprintf(msg, sizeof(msg), "%s", c->err_msg);
+	else if (parse_error_in_chunk_size(x, e))
+		snprintf(msg, sizeof(msg), "bad request: invalid chunk size");
 	else if (status == 431)
 		snprintf(msg, sizeof(msg), "request header fields too large");
 	else
@@ -2360,6 +2381,22 @@ static int listener_open(struct proxy *p, const char *addr, enum lkind kind, str
 /* ------------------------------------------------------------------ */
 /* public API                                                          */
 
+/* The access log names clients and paths: created 0640, never readable
+ * by every local user (an existing file keeps its mode). */
+static FILE *access_log_open(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+	if (fd < 0)
+		return NULL;
+	FILE *f = fdopen(fd, "a");
+	if (!f) {
+		int e = errno;
+		close(fd);
+		errno = e;
+	}
+	return f;
+}
+
 int proxy_new(struct proxy **out, const struct proxy_config *cfg, struct sw_err *err)
 {
 	*out = NULL;
@@ -2384,7 +2421,7 @@ int proxy_new(struct proxy **out, const struct proxy_config *cfg, struct sw_err 
 		p->cfg.pool_per_backend = DEFAULT_POOL_PER_BACKEND;
 	p->cfg.access_log = NULL;
 	if (cfg->access_log) {
-		p->alog = fopen(cfg->access_log, "ae");
+		p->alog = access_log_open(cfg->access_log);
 		if (!p->alog) {
 			int e = errno;
 			free(p);

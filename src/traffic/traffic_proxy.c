@@ -41,9 +41,15 @@ static void write_pidfile(struct traffic *t)
 {
 	char tmp[PATH_MAX];
 	snprintf(tmp, sizeof(tmp), "%s.tmp", t->pid_path);
-	FILE *f = fopen(tmp, "we");
-	if (!f)
+	/* 0600: who runs the data plane is nobody else's business */
+	unlink(tmp);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+	if (!f) {
+		if (fd >= 0)
+			close(fd);
 		return;
+	}
 	fprintf(f, "%d %llu\n", (int)t->proc->p.pid, (unsigned long long)t->proc->p.start_time);
 	if (fclose(f) == 0)
 		rename(tmp, t->pid_path);

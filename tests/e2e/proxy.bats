@@ -329,3 +329,71 @@ one_backend_table() { # one_backend_table PORT
 	run curl -s --max-time 5 -H 'Connection: X-Hop' -H 'X-Hop: 1' -H 'X-Request-Id: r2' "http://127.0.0.1:$LP/"
 	[[ $output == "host=127.0.0.1:$LP rid=r2 "* ]]
 }
+
+# start_raw_upstream VAR RESPONSE: a backend that answers every request
+# with the bytes RESPONSE (printf %b escapes) and closes; a broken upstream
+# no real server would imitate. VAR gets its port.
+start_raw_upstream() {
+	local port
+	port=$(free_port)
+	python3 -c '
+import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen(16)
+resp = sys.argv[2].encode().decode("unicode_escape").encode("latin-1")
+while True:
+    c, _ = s.accept()
+    data = b""
+    while b"\r\n\r\n" not in data:
+        d = c.recv(4096)
+        if not d:
+            break
+        data += d
+    c.sendall(resp)
+    c.close()
+' "$port" "$2" 3>&- &
+	PIDS+=($!)
+	wait_for 5 bash -c "exec 3<>/dev/tcp/127.0.0.1/$port"
+	printf -v "$1" '%s' "$port"
+}
+
+@test "proxy: an upstream response with an invalid header name is refused with 502" {
+	start_raw_upstream UP 'HTTP/1.1 200 OK\r\nBad Name: x\r\nContent-Length: 2\r\n\r\nok'
+	start_raw_upstream GOOD 'HTTP/1.1 200 OK\r\nX-Good: y\r\nContent-Length: 2\r\n\r\nok'
+	LP=$(free_port)
+	start_proxy
+	put_table "$(one_backend_table "$UP")"
+	run curl -s --max-time 5 -D - "http://127.0.0.1:$LP/"
+	echo "$output"
+	[[ $output == "HTTP/1.1 502 "* ]]
+	[[ $output != *"Bad Name"* ]]
+	put_table "$(one_backend_table "$GOOD")"
+	run curl -s --max-time 5 -D - "http://127.0.0.1:$LP/"
+	[[ $output == "HTTP/1.1 200 "* ]]
+	[[ $output == *"X-Good: y"* ]]
+}
+
+@test "proxy: a chunk size too large is reported as a chunk-size error" {
+	two_backends_and_proxy
+	put_table "$(two_revisions 100 0)"
+	exec 4<>"/dev/tcp/127.0.0.1/$LP"
+	printf 'POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nFFFFFFFFFFFFFFFFFFFF\r\nx\r\n' >&4
+	got=$(timeout 5 cat <&4 || true)
+	exec 4>&-
+	echo "$got"
+	[[ $got == "HTTP/1.1 400 "* ]]
+	[[ $got == *"bad request: invalid chunk size"* ]]
+	[[ $got != *"content-length"* ]]
+}
+
+@test "proxy: the access log is created 0640" {
+	start_hello H1 1.0.0
+	LP=$(free_port)
+	umask 022 # what most users have: files come out 0644 unless asked otherwise
+	start_proxy --access-log "$T/access.log"
+	put_table "$(one_backend_table "$H1")"
+	curl -s --max-time 5 -o /dev/null "http://127.0.0.1:$LP/"
+	[ "$(stat -c %a "$T/access.log")" = 640 ]
+}
