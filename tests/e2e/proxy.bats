@@ -397,3 +397,36 @@ while True:
 	curl -s --max-time 5 -o /dev/null "http://127.0.0.1:$LP/"
 	[ "$(stat -c %a "$T/access.log")" = 640 ]
 }
+
+@test "proxy: a header-route regex with back-references is refused, and no header value stalls matching" {
+	# the document a user writes is refused where the back-reference is
+	cat >"$T/app.yaml" <<'YAML'
+apiVersion: slipway/v1
+kind: App
+metadata: {name: hello}
+spec:
+  version: "1.0.0"
+  run: {command: ["./hello", "--port", "${PORT}"]}
+  route:
+    listen: "127.0.0.1:8080"
+    headerRoutes:
+      - {name: X-Canary, regex: '((a*)*)\2\2\2x'}
+YAML
+	run "$SLIPWAY_BIN" validate -f "$T/app.yaml"
+	echo "$output"
+	[ "$status" -ne 0 ]
+	[[ $output == *"app.yaml:10:41: regex is not a supported regular expression: back-references"* ]]
+	# so is a table pushed to the proxy
+	two_backends_and_proxy
+	run ctl PUT /v1/table "$(two_revisions 100 0 ", \"headerRoutes\": [{\"name\": \"X-Canary\", \"regex\": \"((a*)*)\\\\2x\", \"revision\": 2}]")"
+	echo "$output"
+	[[ $output == *'headerRoutes[0].regex is not a valid regular expression (back-references'* ]]
+	# a regex a backtracking matcher takes exponential time on, and a 15 KB
+	# value: answered at once, the header route still works
+	put_table "$(two_revisions 100 0 ', "headerRoutes": [{"name": "X-Canary", "regex": "(a|a)*(a|aa)*b", "revision": 2}]')"
+	long=$(head -c 15000 /dev/zero | tr '\0' a)
+	run curl -s --max-time 5 -H "X-Canary: $long" "http://127.0.0.1:$LP/version"
+	[ "$output" = 1.0.0 ]
+	run curl -s --max-time 5 -H "X-Canary: ${long}b" "http://127.0.0.1:$LP/version"
+	[ "$output" = 2.0.0 ]
+}
