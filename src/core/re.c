@@ -415,7 +415,7 @@ int sw_re_compile(struct sw_re **out, size_t *out_off, const char *src, struct s
 	e = xcalloc(1, sizeof(*e));
 	e->p = p;
 	if (emit_node(e, root) < 0 || emit(e, (struct inst){.op = OP_MATCH}) < 0) {
-		fail(p, 0, "too large once its repetitions are expanded (more than 512 states)");
+		fail(p, 0, "too large once its repetitions are expanded (more than 256 states)");
 		goto out;
 	}
 	struct sw_re *re = xcalloc(1, sizeof(*re));

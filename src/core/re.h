@@ -36,7 +36,7 @@
 #include "core.h"
 
 #define SW_RE_MAX_LEN 256
-#define SW_RE_MAX_STATES 512
+#define SW_RE_MAX_STATES 256
 
 struct sw_re;
 

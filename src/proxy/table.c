@@ -672,8 +672,10 @@ static bool header_route_matches(const struct table_header_route *h,
 		return false;
 	if (h->exact)
 		return strcmp(v, h->exact) == 0;
-	/* linear in the value's length (core/re.h): no request can stall us */
-	return sw_re_match(h->re, v, strlen(v));
+	/* linear in the value's length (core/re.h), and the length bounded:
+	 * no request can hold the loop for more than a few milliseconds */
+	size_t n = strlen(v);
+	return n <= TABLE_REGEX_VALUE_MAX && sw_re_match(h->re, v, n);
 }
 
 /*

@@ -27,7 +27,8 @@
  *
  * Picking a group: a header route that matches sends the request to its
  * revision (if that group has backends; header routes are tried in order,
- * values compared exactly, case-sensitively, or by the anchored regex);
+ * values compared exactly, case-sensitively, or by the anchored regex, for
+ * values of at most TABLE_REGEX_VALUE_MAX bytes);
  * else a sticky cookie naming a revision that has backends and weight > 0
  * (a revision taken to weight 0, e.g. an aborted canary, loses its sticky
  * clients, unless no weighted group can serve); else smooth weighted
@@ -67,6 +68,10 @@
 #include "core/re.h"
 
 #define TABLE_STICKY_COOKIE "slipway_rev"
+/* A header value longer than this never matches a regex header route
+ * (an exact one still can): with core/re.h's bounded program, matching
+ * costs at most a few milliseconds whatever the regex and the value. */
+#define TABLE_REGEX_VALUE_MAX 4096
 
 struct table_backend {
 	char *id;            /* instance id */
