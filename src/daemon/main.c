@@ -20,6 +20,7 @@ struct port_range {
 
 struct serve_opts {
 	const char *state_dir, *api, *metrics, *access_log;
+	long long proxy_max_conns;
 	bool keep_instances;
 	struct port_range ports;
 	uint64_t backoff_ms;
@@ -61,6 +62,10 @@ static const struct sw_opt options[] = {
 	{.name = "access-log", .kind = SW_OPT_STRING,
 	 .offset = SW_OPT_AT(struct serve_opts, access_log, const char *), .value = "PATH",
 	 .help = "make the proxy append one JSON line per request"},
+	{.name = "proxy-max-conns", .kind = SW_OPT_INT,
+	 .offset = SW_OPT_AT(struct serve_opts, proxy_max_conns, long long), .value = "N",
+	 .expect = "be a number of connections, at least 1", .min = 1,
+	 .help = "client connections the proxy takes at most (default 10000)"},
 	{0},
 };
 
@@ -101,6 +106,7 @@ int daemon_main(int argc, char **argv)
 		.keep_instances = o.keep_instances,
 		.metrics_addr = o.metrics,
 		.access_log = o.access_log,
+		.proxy_max_conns = o.proxy_max_conns,
 		.argv = self,
 		.port_min = o.ports.min,
 		.port_max = o.ports.max,

@@ -720,7 +720,7 @@ static int upgrade_start(struct ctl *ctl, struct sw_err *err)
 {
 	struct upgrade *u = &ctl->upg;
 	const struct proxy_main_options *opt = ctl->opt;
-	char exe[PATH_MAX], ht[32], envfd[64];
+	char exe[PATH_MAX], ht[32], mc[32], envfd[64];
 	char *args[16];
 	char **env = NULL;
 	int sv[2] = {-1, -1};
@@ -757,6 +757,11 @@ static int upgrade_start(struct ctl *ctl, struct sw_err *err)
 		snprintf(ht, sizeof(ht), "%llums", (unsigned long long)opt->header_timeout_ms);
 		args[k++] = "--header-timeout";
 		args[k++] = ht;
+	}
+	if (opt->max_conns) {
+		snprintf(mc, sizeof(mc), "%lld", opt->max_conns);
+		args[k++] = "--max-conns";
+		args[k++] = mc;
 	}
 	args[k] = NULL;
 
@@ -1125,6 +1130,7 @@ int proxy_run(const struct proxy_main_options *opt)
 		.loop = &ctl.loop,
 		.header_timeout_ms = opt->header_timeout_ms,
 		.access_log = opt->access_log,
+		.max_conns = (size_t)opt->max_conns,
 	};
 	if (proxy_new(&ctl.p, &pc, &err) < 0) {
 		fprintf(stderr, "slipway proxy: %s\n", err.msg);

@@ -13,6 +13,10 @@ static const struct sw_opt options[] = {
 	{.name = "access-log", .kind = SW_OPT_STRING,
 	 .offset = SW_OPT_AT(struct proxy_main_options, access_log, const char *), .value = "PATH",
 	 .help = "append one JSON line per request"},
+	{.name = "max-conns", .kind = SW_OPT_INT,
+	 .offset = SW_OPT_AT(struct proxy_main_options, max_conns, long long), .value = "N",
+	 .expect = "be a number of connections, at least 1", .min = 1,
+	 .help = "client connections at most (default 10000); over it: idle ones closed, then 503"},
 	/* hidden, for tests: a short client header timeout */
 	{.name = "header-timeout", .kind = SW_OPT_DURATION,
 	 .offset = SW_OPT_AT(struct proxy_main_options, header_timeout_ms, uint64_t), .value = "DUR",

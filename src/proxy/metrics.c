@@ -50,6 +50,7 @@ struct metrics {
 	size_t nseries;
 	uint64_t rng;         /* splitmix64 state for the reservoirs: deterministic */
 	uint64_t bound_us[NBOUNDS]; /* upper bounds of the finite buckets, increasing */
+	struct metrics_conns conns;
 };
 
 /* --- series map -------------------------------------------------------- */
@@ -692,4 +693,24 @@ void metrics_prometheus(struct metrics *m, struct buf *out)
 		buf_addf(out, "} %" PRIu64 "\n", v[i]->total_bytes_out);
 	}
 	free(v);
+
+	const struct metrics_conns *k = &m->conns;
+	family(out, "slipway_proxy_connections", "gauge", "Client connections open now.");
+	buf_addf(out, "slipway_proxy_connections %" PRIu64 "\n", k->open);
+	family(out, "slipway_proxy_connections_limit", "gauge",
+	       "Client connections the proxy takes at most (--max-conns).");
+	buf_addf(out, "slipway_proxy_connections_limit %" PRIu64 "\n", k->limit);
+	family(out, "slipway_proxy_connections_refused_total", "counter",
+	       "New client connections over the limit: answered 503 with Retry-After, or closed unanswered.");
+	buf_addf(out, "slipway_proxy_connections_refused_total{answer=\"503\"} %" PRIu64 "\n"
+		      "slipway_proxy_connections_refused_total{answer=\"close\"} %" PRIu64 "\n",
+		 k->refused_503, k->refused_closed);
+	family(out, "slipway_proxy_idle_connections_closed_total", "counter",
+	       "Idle keep-alive client connections closed to make room for new ones at the limit.");
+	buf_addf(out, "slipway_proxy_idle_connections_closed_total %" PRIu64 "\n", k->idle_closed);
+}
+
+struct metrics_conns *metrics_conns(struct metrics *m)
+{
+	return &m->conns;
 }

@@ -67,6 +67,15 @@
 #define LISTEN_BACKLOG 511
 /* Buffers kept between requests of a connection are trimmed above this. */
 #define KEEP_BUF_MAX 4096
+/* A keep-alive connection idle this long gives its buffers back (see
+ * "Connection limit" in docs/internals/proxy.md). */
+#define IDLE_TRIM_MS 1000
+/* Connections over max_conns being answered 503 at once; beyond, closed. */
+#define REFUSING_MAX 256
+/* ... and how long one of them has to send its request head. */
+#define REFUSING_HEADER_MS 2000
+/* At most one log line about refused connections per this. */
+#define REFUSED_LOG_MS 10000
 
 /* ------------------------------------------------------------------ */
 /* types                                                               */
@@ -191,6 +200,10 @@ struct client {
 	const char *err_msg;
 	struct exchange x;
 	struct upstream *up;
+	struct client *iprev, *inext; /* in p->idle_head..tail while tmode is CT_IDLE */
+	bool idle_listed;
+	bool refusing;       /* over max_conns: its request is answered 503 */
+	uint64_t idle_due;   /* CT_IDLE: uv_now when the idle timeout ends */
 };
 
 enum ustate { U_CONNECTING, U_BUSY, U_IDLE };
@@ -237,6 +250,9 @@ struct proxy {
 	} *inherited;
 	size_t ninherited;
 	bool draining, freeing;
+	struct client *idle_head, *idle_tail; /* idle keep-alive clients, longest idle first */
+	size_t nrefusing;    /* clients with `refusing` set */
+	uint64_t refused_log_ms, refused_unlogged;
 	char rbuf[READ_BUF_SIZE];
 };
 
@@ -1749,6 +1765,8 @@ static void local_response(struct client *c, int status, bool proxy_error, const
 		buf_adds(&c->out, "Connection: keep-alive\r\n");
 	if (x->active && x->request_id[0])
 		buf_addf(&c->out, "X-Request-Id: %s\r\n", x->request_id);
+	if (c->refusing)
+		buf_adds(&c->out, "Retry-After: 1\r\n");
 	buf_adds(&c->out, "\r\n");
 	if (!x->is_head)
 		buf_add(&c->out, body, len);
@@ -1835,6 +1853,12 @@ static void client_dispatch(struct client *c)
 	bool set_cookie = false;
 
 	client_timer(c, CT_NONE, 0);
+	if (c->refusing) {
+		x->keep_alive = false;
+		local_text(c, 503, false, "the proxy is at its connection limit (%zu); retry later\n",
+			   p->cfg.max_conns);
+		return;
+	}
 	if (parse_target(c) < 0) {
 		local_text(c, 400, false, "bad request: invalid request target\n");
 		return;
@@ -1882,11 +1906,22 @@ static void client_dispatch(struct client *c)
 
 static void client_on_timer(uv_timer_t *t);
 
+static void idle_list_set(struct client *c, bool on);
+static void client_idle_trim(struct client *c);
+static int conn_admit(struct proxy *p, struct client *c);
+
 static void client_timer(struct client *c, enum ctimer mode, uint64_t ms)
 {
 	c->tmode = mode;
 	if (c->closing)
 		return;
+	idle_list_set(c, mode == CT_IDLE);
+	if (mode == CT_IDLE) {
+		/* wakes first to give the buffers back (client_on_timer) */
+		c->idle_due = uv_now(c->p->loop) + ms;
+		if (ms > IDLE_TRIM_MS)
+			ms = IDLE_TRIM_MS;
+	}
 	if (mode == CT_NONE)
 		uv_timer_stop(&c->timer);
 	else
@@ -1940,6 +1975,11 @@ static void client_close(struct client *c)
 		c->next->prev = c->prev;
 	c->prev = c->next = NULL;
 	p->nclients--;
+	idle_list_set(c, false);
+	if (c->refusing)
+		p->nrefusing--;
+	if (p->metrics)
+		metrics_conns(p->metrics)->open = p->nclients;
 	if (c->sock)
 		uv_close((uv_handle_t *)&c->tcp, on_client_closed);
 	uv_close((uv_handle_t *)&c->timer, on_client_closed);
@@ -2222,9 +2262,16 @@ static void client_on_timer(uv_timer_t *t)
 	switch (c->tmode) {
 	case CT_NONE:
 		break;
-	case CT_IDLE:
+	case CT_IDLE: {
+		uint64_t now = uv_now(p->loop);
+		if (now < c->idle_due) {
+			client_idle_trim(c);
+			uv_timer_start(&c->timer, client_on_timer, c->idle_due - now, 0);
+			break;
+		}
 		client_end(c);
 		break;
+	}
 	case CT_HEADER:
 		if (c->x.begun && !c->x.active) {
 			c->x.keep_alive = false;
@@ -2283,6 +2330,7 @@ static struct client *client_new(struct proxy *p, struct listener *l, bool sock)
 	p->clients = c;
 	p->nclients++;
 	p->nlive++;
+	metrics_conns(p->metrics)->open = p->nclients;
 	client_timer(c, CT_HEADER, p->cfg.header_timeout_ms);
 	return c;
 }
@@ -2294,7 +2342,7 @@ static void on_connection(uv_stream_t *server, int status)
 	if (status < 0 || l->closing || p->freeing)
 		return;
 	struct client *c = client_new(p, l, true);
-	if (uv_accept(server, (uv_stream_t *)&c->tcp) < 0 || p->nclients > p->cfg.max_conns || p->draining) {
+	if (uv_accept(server, (uv_stream_t *)&c->tcp) < 0 || p->draining || conn_admit(p, c) < 0) {
 		client_close(c);
 		return;
 	}
@@ -2308,6 +2356,98 @@ static void on_connection(uv_stream_t *server, int status)
 			uv_ip4_name((struct sockaddr_in *)&sa, c->ip, sizeof(c->ip));
 	}
 	client_update_read(c);
+}
+
+/* ------------------------------------------------------------------ */
+/* connection limit                                                    */
+
+/* Keeps the list of idle keep-alive clients (tmode CT_IDLE) in the order
+ * they became idle, so the one idle longest is found at once. */
+static void idle_list_set(struct client *c, bool on)
+{
+	struct proxy *p = c->p;
+	if (c->idle_listed) {
+		if (c->iprev)
+			c->iprev->inext = c->inext;
+		else
+			p->idle_head = c->inext;
+		if (c->inext)
+			c->inext->iprev = c->iprev;
+		else
+			p->idle_tail = c->iprev;
+		c->iprev = c->inext = NULL;
+		c->idle_listed = false;
+	}
+	if (!on)
+		return;
+	c->iprev = p->idle_tail;
+	if (p->idle_tail)
+		p->idle_tail->inext = c;
+	else
+		p->idle_head = c;
+	p->idle_tail = c;
+	c->idle_listed = true;
+}
+
+/* An idle keep-alive connection holds no buffer: they come back with its
+ * next request. (A busy one keeps them between requests.) */
+static void client_idle_trim(struct client *c)
+{
+	if (c->in.len || c->out.len)
+		return;
+	buf_release(&c->in);
+	buf_release(&c->out);
+	buf_release(&c->url);
+	buf_release(&c->x.head);
+	buf_release(&c->x.path);
+	hl_release(&c->h);
+}
+
+static void conn_refused_note(struct proxy *p)
+{
+	uint64_t now = uv_now(p->loop);
+	p->refused_unlogged++;
+	if (p->refused_log_ms && now - p->refused_log_ms < REFUSED_LOG_MS)
+		return;
+	sw_warn("proxy: at the connection limit (%zu client connections, --max-conns): refused %llu new "
+		"connection%s since the last report (503 with Retry-After, or closed when %d already wait for "
+		"theirs)",
+		p->cfg.max_conns, (unsigned long long)p->refused_unlogged, p->refused_unlogged == 1 ? "" : "s",
+		REFUSING_MAX);
+	p->refused_log_ms = now;
+	p->refused_unlogged = 0;
+}
+
+/*
+ * Decides what a new client connection (already counted) gets when the
+ * proxy holds max_conns: the keep-alive connection idle longest is closed
+ * to make room; with none, the new one is only read for its request head,
+ * answered 503 with Retry-After and closed (at most REFUSING_MAX of those
+ * at once, with a short header timeout); beyond, it is closed at once.
+ * Returns -1 when the caller must close it.
+ */
+static int conn_admit(struct proxy *p, struct client *c)
+{
+	struct metrics_conns *mc = metrics_conns(p->metrics);
+	mc->limit = p->cfg.max_conns;
+	if (p->nclients - p->nrefusing <= p->cfg.max_conns)
+		return 0;
+	if (p->idle_head) {
+		mc->idle_closed++;
+		client_close(p->idle_head);
+		return 0;
+	}
+	conn_refused_note(p);
+	if (p->nrefusing >= REFUSING_MAX) {
+		mc->refused_closed++;
+		return -1;
+	}
+	mc->refused_503++;
+	c->refusing = true;
+	p->nrefusing++;
+	client_timer(c, CT_HEADER, p->cfg.header_timeout_ms < REFUSING_HEADER_MS ? p->cfg.header_timeout_ms
+										: REFUSING_HEADER_MS);
+	return 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -2436,6 +2576,7 @@ int proxy_new(struct proxy **out, const struct proxy_config *cfg, struct sw_err 
 	if (!p->rng[0] && !p->rng[1])
 		p->rng[1] = 1;
 	p->metrics = metrics_new();
+	metrics_conns(p->metrics)->limit = p->cfg.max_conns;
 	*out = p;
 	return 0;
 }

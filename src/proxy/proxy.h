@@ -58,7 +58,8 @@ struct proxy_config {
 	uint64_t idle_timeout_ms;     /* keep-alive idle; default 60000 */
 	uint64_t upstream_timeout_ms; /* upstream response headers within; default 60000 */
 	size_t max_header_bytes;      /* default 16384 */
-	size_t max_conns;             /* client connections; default 10000 */
+	size_t max_conns;             /* client connections; default 10000 (see "Connection
+					 * limit" below) */
 	size_t pool_per_backend;      /* idle upstream connections kept; default 256 (above
 					 * the concurrency, or connections churn) */
 	const char *access_log;       /* path of a JSON-lines access log, or NULL */
@@ -141,6 +142,7 @@ struct proxy_main_options {
 	const char *metrics_addr;     /* "127.0.0.1:PORT" for /metrics without auth, or NULL */
 	const char *access_log;
 	uint64_t header_timeout_ms;   /* 0 = default; lowered by tests */
+	long long max_conns;          /* --max-conns; 0 = default (10000) */
 };
 int proxy_run(const struct proxy_main_options *opt);
 

@@ -149,7 +149,7 @@ static bool adopt_proxy(struct traffic *t)
 
 static int spawn_from(struct traffic *t, const char *exe, struct sw_err *err)
 {
-	char *argv[10];
+	char *argv[12], mc[32];
 	size_t k = 0;
 	struct sw_proc_options o = {.stdin_fd = -1};
 	argv[k++] = (char *)exe;
@@ -163,6 +163,11 @@ static int spawn_from(struct traffic *t, const char *exe, struct sw_err *err)
 	if (t->access_log) {
 		argv[k++] = "--access-log";
 		argv[k++] = t->access_log;
+	}
+	if (t->cfg.proxy_max_conns > 0) {
+		snprintf(mc, sizeof(mc), "%lld", t->cfg.proxy_max_conns);
+		argv[k++] = "--max-conns";
+		argv[k++] = mc;
 	}
 	argv[k] = NULL;
 	o.argv = argv;

@@ -434,3 +434,56 @@ YAML
 	run curl -s --max-time 5 -H "X-Canary: ${huge}b" "http://127.0.0.1:$LP/version"
 	[ "$output" = 1.0.0 ]
 }
+
+# read_response FD: reads one response (status line, headers, a
+# Content-Length body) from FD, keeping the connection; prints the status line.
+read_response() {
+	local line len=0 status body
+	IFS= read -r -t 5 status <&"$1" || return 1
+	while IFS= read -r -t 5 line <&"$1"; do
+		line=${line%$'\r'}
+		[ -z "$line" ] && break
+		[[ ${line,,} == content-length:* ]] && len=${line#*: }
+	done
+	[ "$len" -gt 0 ] && IFS= read -r -t 5 -N "$len" body <&"$1"
+	printf '%s\n' "${status%$'\r'}"
+}
+
+prom() { ctl GET /metrics | awk -v n="$1" '$1 == n {print $2}'; }
+
+@test "proxy: at --max-conns idle keep-alive connections make room first, then 503 with Retry-After, counted and logged" {
+	start_hello H1 1.0.0
+	LP=$(free_port)
+	start_proxy --max-conns 2
+	put_table "$(one_backend_table "$H1")"
+	[ "$(prom slipway_proxy_connections_limit)" = 2 ]
+	# two keep-alive connections that finished a request and sit idle
+	exec 5<>"/dev/tcp/127.0.0.1/$LP" 6<>"/dev/tcp/127.0.0.1/$LP"
+	printf 'GET /version HTTP/1.1\r\nHost: x\r\n\r\n' >&5
+	printf 'GET /version HTTP/1.1\r\nHost: x\r\n\r\n' >&6
+	[ "$(read_response 5)" = "HTTP/1.1 200 OK" ]
+	[ "$(read_response 6)" = "HTTP/1.1 200 OK" ]
+	# a new client is served: the connection idle longest made room
+	run curl -s --max-time 5 "http://127.0.0.1:$LP/version"
+	[ "$output" = 1.0.0 ]
+	[ "$(prom slipway_proxy_idle_connections_closed_total)" -ge 1 ]
+	exec 5>&- 6>&-
+	# two connections in the middle of a request are not idle: the next
+	# client is answered 503 with Retry-After, not an empty reply
+	wait_for 5 eval '[ "$(prom slipway_proxy_connections)" = 0 ]'
+	exec 5<>"/dev/tcp/127.0.0.1/$LP" 6<>"/dev/tcp/127.0.0.1/$LP"
+	printf 'GET /version HTTP/1.1\r\n' >&5
+	printf 'GET /version HTTP/1.1\r\n' >&6
+	wait_for 5 eval '[ "$(prom slipway_proxy_connections)" = 2 ]'
+	run curl -s --max-time 5 -D - "http://127.0.0.1:$LP/version"
+	echo "$output"
+	[[ $output == "HTTP/1.1 503 "* ]]
+	[[ $output == *"Retry-After: 1"* ]]
+	[[ $output == *"the proxy is at its connection limit (2); retry later"* ]]
+	[ "$(prom 'slipway_proxy_connections_refused_total{answer="503"}')" = 1 ]
+	grep -q 'at the connection limit (2 client connections, --max-conns): refused 1 new connection' "$T/proxy.log"
+	# the two held connections still get their answers
+	printf 'Host: x\r\n\r\n' >&5
+	[ "$(read_response 5)" = "HTTP/1.1 200 OK" ]
+	exec 5>&- 6>&-
+}
