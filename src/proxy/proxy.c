@@ -70,6 +70,11 @@
 /* A keep-alive connection idle this long gives its buffers back (see
  * "Connection limit" in docs/internals/proxy.md). */
 #define IDLE_TRIM_MS 1000
+/* With more client connections than this, at once: memory per idle
+ * connection matters when there are many, and then the freed buffers are
+ * the ones the next busy connection takes. (With few, a busy keep-alive
+ * client keeps its buffers between requests.) */
+#define IDLE_TRIM_NOW_CONNS 1000
 /* Connections over max_conns being answered 503 at once; beyond, closed. */
 #define REFUSING_MAX 256
 /* ... and how long one of them has to send its request head. */
@@ -183,7 +188,6 @@ struct client {
 	struct buf *test_out;
 	uv_tcp_t tcp;
 	uv_timer_t timer;
-	uv_shutdown_t shut;
 	int handles;
 	enum ctimer tmode;
 	uint64_t last_activity; /* uv_now of the last progress (CT_ACTIVITY) */
@@ -261,6 +265,7 @@ static void client_end(struct client *c);
 static void client_sync(struct client *c);
 static void client_resume(struct client *c);
 static void client_timer(struct client *c, enum ctimer mode, uint64_t ms);
+static int client_shutdown(struct client *c, uv_shutdown_cb cb);
 static void upstream_close(struct upstream *u);
 static void upstream_sync(struct upstream *u);
 static void upstream_get(struct client *c);
@@ -1111,7 +1116,7 @@ static void tunnel_check_eof(struct client *c)
 	if (u->peer_eof && !c->shut_done && c->sock && !c->ending) {
 		client_flush(c);
 		c->shut_done = true;
-		if (uv_shutdown(&c->shut, (uv_stream_t *)&c->tcp, NULL) < 0)
+		if (client_shutdown(c, NULL) < 0)
 			client_close(c);
 	}
 }
@@ -1908,6 +1913,7 @@ static void client_on_timer(uv_timer_t *t);
 
 static void idle_list_set(struct client *c, bool on);
 static void client_idle_trim(struct client *c);
+
 static int conn_admit(struct proxy *p, struct client *c);
 
 static void client_timer(struct client *c, enum ctimer mode, uint64_t ms)
@@ -1919,6 +1925,8 @@ static void client_timer(struct client *c, enum ctimer mode, uint64_t ms)
 	if (mode == CT_IDLE) {
 		/* wakes first to give the buffers back (client_on_timer) */
 		c->idle_due = uv_now(c->p->loop) + ms;
+		if (c->p->nclients > IDLE_TRIM_NOW_CONNS && !c->in_parse)
+			client_idle_trim(c);
 		if (ms > IDLE_TRIM_MS)
 			ms = IDLE_TRIM_MS;
 	}
@@ -1988,6 +1996,7 @@ static void client_close(struct client *c)
 static void on_client_shutdown(uv_shutdown_t *req, int status)
 {
 	struct client *c = req->data;
+	free(req); /* client_shutdown's; libuv calls this before the close callback */
 	if (c->closing)
 		return;
 	c->shut_done = true;
@@ -2023,8 +2032,7 @@ static void client_end(struct client *c)
 			client_close(c);
 		return;
 	}
-	c->shut.data = c;
-	if (uv_shutdown(&c->shut, (uv_stream_t *)&c->tcp, on_client_shutdown) < 0)
+	if (client_shutdown(c, on_client_shutdown) < 0)
 		client_close(c);
 }
 
@@ -2403,6 +2411,25 @@ static void client_idle_trim(struct client *c)
 	hl_release(&c->h);
 }
 
+static void on_client_shutdown_free(uv_shutdown_t *req, int status)
+{
+	(void)status;
+	free(req);
+}
+
+/* Sends FIN once the queued writes are out. The request is allocated only
+ * while it is pending (most connections never need one while idle): cb
+ * NULL means nothing to do but free it. */
+static int client_shutdown(struct client *c, uv_shutdown_cb cb)
+{
+	uv_shutdown_t *req = xmalloc(sizeof(*req));
+	req->data = c;
+	int r = uv_shutdown(req, (uv_stream_t *)&c->tcp, cb ? cb : on_client_shutdown_free);
+	if (r < 0)
+		free(req);
+	return r;
+}
+
 static void conn_refused_note(struct proxy *p)
 {
 	uint64_t now = uv_now(p->loop);
@@ -2774,6 +2801,7 @@ static void proxy_maybe_free(struct proxy *p)
 {
 	if (!p->freeing || p->nlive)
 		return;
+
 	while (p->bstats) {
 		struct bstat *b = p->bstats;
 		p->bstats = b->next;
