@@ -9,6 +9,7 @@
  * core/re.h accepts is a part of POSIX ERE and must mean the same).
  */
 #include <regex.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,6 +58,14 @@ static int64_t pick(struct table *t, const char *value)
 	return g->revision;
 }
 
+static bool stacked_repetitions(const char *s)
+{
+	for (; *s && s[1]; s++)
+		if (strchr("*+?}", s[0]) && strchr("*+?{", s[1]))
+			return true;
+	return false;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const char *nl = memchr(data, '\n', size);
@@ -88,8 +97,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 
 	/* the oracle, on values glibc is quick on; a header value never holds
-	 * CR or LF (and glibc lets `^` match after a newline in `a.*^b`) */
-	if (vlen <= 64 && !strpbrk(value, "\r\n")) {
+	 * CR or LF (and glibc lets `^` match after a newline in `a.*^b`).
+	 * glibc's regcomp takes minutes on stacked repetitions ("t**+++++"):
+	 * those are left out of the comparison (ours compiles them at once). */
+	if (vlen <= 64 && !strpbrk(value, "\r\n") && !stacked_repetitions(src)) {
 		regex_t r;
 		size_t n = strlen(src) + 5;
 		char *anchored = malloc(n);
