@@ -257,6 +257,7 @@ struct proxy {
 	struct client *idle_head, *idle_tail; /* idle keep-alive clients, longest idle first */
 	size_t nrefusing;    /* clients with `refusing` set */
 	uint64_t refused_log_ms, refused_unlogged;
+	uv_timer_t refused_timer; /* reports refusals left unlogged at the end of a window */
 	char rbuf[READ_BUF_SIZE];
 };
 
@@ -2430,18 +2431,38 @@ static int client_shutdown(struct client *c, uv_shutdown_cb cb)
 	return r;
 }
 
+static void conn_refused_log(struct proxy *p);
+
+static void on_refused_timer(uv_timer_t *t)
+{
+	struct proxy *p = t->data;
+	if (p->refused_unlogged)
+		conn_refused_log(p);
+}
+
+/* One line now if none was written in the last REFUSED_LOG_MS, else one
+ * when that window ends, with every refusal since. */
 static void conn_refused_note(struct proxy *p)
 {
 	uint64_t now = uv_now(p->loop);
 	p->refused_unlogged++;
-	if (p->refused_log_ms && now - p->refused_log_ms < REFUSED_LOG_MS)
+	if (p->refused_log_ms && now - p->refused_log_ms < REFUSED_LOG_MS) {
+		if (!uv_is_active((uv_handle_t *)&p->refused_timer) && !p->freeing)
+			uv_timer_start(&p->refused_timer, on_refused_timer,
+				       p->refused_log_ms + REFUSED_LOG_MS - now, 0);
 		return;
+	}
+	conn_refused_log(p);
+}
+
+static void conn_refused_log(struct proxy *p)
+{
 	sw_warn("proxy: at the connection limit (%zu client connections, --max-conns): refused %llu new "
 		"connection%s since the last report (503 with Retry-After, or closed when %d already wait for "
 		"theirs)",
 		p->cfg.max_conns, (unsigned long long)p->refused_unlogged, p->refused_unlogged == 1 ? "" : "s",
 		REFUSING_MAX);
-	p->refused_log_ms = now;
+	p->refused_log_ms = uv_now(p->loop);
 	p->refused_unlogged = 0;
 }
 
@@ -2604,6 +2625,9 @@ int proxy_new(struct proxy **out, const struct proxy_config *cfg, struct sw_err 
 		p->rng[1] = 1;
 	p->metrics = metrics_new();
 	metrics_conns(p->metrics)->limit = p->cfg.max_conns;
+	uv_timer_init(p->loop, &p->refused_timer);
+	p->refused_timer.data = p;
+	p->nlive++;
 	*out = p;
 	return 0;
 }
@@ -2797,6 +2821,13 @@ size_t proxy_inherit_done(struct proxy *p)
 	return unused;
 }
 
+static void on_refused_timer_closed(uv_handle_t *h)
+{
+	struct proxy *p = h->data;
+	p->nlive--;
+	proxy_maybe_free(p);
+}
+
 static void proxy_maybe_free(struct proxy *p)
 {
 	if (!p->freeing || p->nlive)
@@ -2823,6 +2854,7 @@ void proxy_free(struct proxy *p)
 		client_close(p->clients);
 	while (p->upstreams)
 		upstream_close(p->upstreams);
+	uv_close((uv_handle_t *)&p->refused_timer, on_refused_timer_closed);
 	p->freeing = true;
 	proxy_inherit_done(p);
 	if (p->alog)

@@ -482,8 +482,14 @@ prom() { ctl GET /metrics | awk -v n="$1" '$1 == n {print $2}'; }
 	[[ $output == *"the proxy is at its connection limit (2); retry later"* ]]
 	[ "$(prom 'slipway_proxy_connections_refused_total{answer="503"}')" = 1 ]
 	grep -q 'at the connection limit (2 client connections, --max-conns): refused 1 new connection' "$T/proxy.log"
-	# the two held connections still get their answers
+	# at most one line per 10 s: the next refusals are reported when the window ends
+	curl -s --max-time 5 -o /dev/null "http://127.0.0.1:$LP/version"
+	curl -s --max-time 5 -o /dev/null "http://127.0.0.1:$LP/version"
+	[ "$(grep -c 'at the connection limit' "$T/proxy.log")" = 1 ]
+	[ "$(prom 'slipway_proxy_connections_refused_total{answer="503"}')" = 3 ]
+	# the held connections still get their answers
 	printf 'Host: x\r\n\r\n' >&5
 	[ "$(read_response 5)" = "HTTP/1.1 200 OK" ]
 	exec 5>&- 6>&-
+	wait_for 15 grep -q 'refused 2 new connections since the last report' "$T/proxy.log"
 }
