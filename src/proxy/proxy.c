@@ -2480,9 +2480,17 @@ static int conn_admit(struct proxy *p, struct client *c)
 	mc->limit = p->cfg.max_conns;
 	if (p->nclients - p->nrefusing <= p->cfg.max_conns)
 		return 0;
-	if (p->idle_head) {
+	/* the longest idle; one whose next request is already in the kernel's
+	 * buffer is not idle (as in proxy_drain): the next one, a few at most */
+	struct client *v = p->idle_head;
+	for (int tries = 0; v && tries < 8; tries++, v = v->inext) {
+		int pending = 0;
+		uv_os_fd_t fd;
+		if (v->sock && uv_fileno((uv_handle_t *)&v->tcp, &fd) == 0 && ioctl(fd, FIONREAD, &pending) == 0 &&
+		    pending > 0)
+			continue;
 		mc->idle_closed++;
-		client_close(p->idle_head);
+		client_close(v);
 		return 0;
 	}
 	conn_refused_note(p);
