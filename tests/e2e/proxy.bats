@@ -334,9 +334,10 @@ one_backend_table() { # one_backend_table PORT
 # with the bytes RESPONSE (printf %b escapes) and closes; a broken upstream
 # no real server would imitate. VAR gets its port.
 start_raw_upstream() {
-	local port
-	port=$(free_port)
-	python3 -c '
+	local port pid try
+	for try in 1 2 3; do
+		port=$(free_port)
+		python3 -c '
 import socket, sys
 s = socket.socket()
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -345,19 +346,31 @@ s.listen(16)
 resp = sys.argv[2].encode().decode("unicode_escape").encode("latin-1")
 while True:
     c, _ = s.accept()
-    data = b""
-    while b"\r\n\r\n" not in data:
-        d = c.recv(4096)
-        if not d:
-            break
-        data += d
-    c.sendall(resp)
+    try:
+        data = b""
+        while b"\r\n\r\n" not in data:
+            d = c.recv(4096)
+            if not d:
+                break
+            data += d
+        if data:
+            c.sendall(resp)
+    except OSError:
+        pass
     c.close()
 ' "$port" "$2" 3>&- &
-	PIDS+=($!)
-	wait_for 5 bash -c "exec 3<>/dev/tcp/127.0.0.1/$port"
-	printf -v "$1" '%s' "$port"
+		pid=$!
+		PIDS+=($pid)
+		# a port taken between free_port and the bind: try another
+		if wait_for 5 raw_up_or_gone "$port" "$pid" && kill -0 "$pid" 2>/dev/null; then
+			printf -v "$1" '%s' "$port"
+			return 0
+		fi
+	done
+	return 1
 }
+
+raw_up_or_gone() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null || ! kill -0 "$2" 2>/dev/null; }
 
 @test "proxy: an upstream response with an invalid header name is refused with 502" {
 	start_raw_upstream UP 'HTTP/1.1 200 OK\r\nBad Name: x\r\nContent-Length: 2\r\n\r\nok'
