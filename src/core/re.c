@@ -203,6 +203,8 @@ static int parse_atom(struct parser *p)
 		if (isalnum(c))
 			return fail(p, at, "\\ before a letter or digit is not supported (write [0-9] for \\d, "
 					   "[[:alnum:]_] for \\w)");
+		if (strchr("`'<>", c))
+			return fail(p, at, "\\` \\' \\< \\> (GNU anchors) are not supported");
 		p->pos++;
 		break;
 	case '*':

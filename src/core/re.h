@@ -16,7 +16,8 @@
  *
  * Refused, each with the offset of the construct: back-references
  * (`\1`..`\9`), `\` before any other letter or digit (`\d`, `\w`, `\b`:
- * GNU or Perl extensions that POSIX leaves undefined), `(?`, collating
+ * GNU or Perl extensions that POSIX leaves undefined) and before ` ' < >
+ * (GNU's anchors), `(?`, collating
  * elements and equivalence classes (`[.x.]`, `[=x=]`), a repetition with
  * nothing to repeat, unbalanced parentheses or brackets, a reversed range,
  * more than SW_RE_MAX_LEN bytes, and a regex whose program, repetitions

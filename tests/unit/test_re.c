@@ -79,6 +79,8 @@ static void test_re__refuses_what_is_not_regular(void **state)
 	expect_refused("(a)\\1", "back-references", 3);
 	expect_refused("\\d+", "letter or digit", 0);
 	expect_refused("a\\w", "letter or digit", 1);
+	expect_refused("(\\`)", "GNU anchors", 1);
+	expect_refused("a\\>", "GNU anchors", 1);
 	expect_refused("(?=a)", "(? is not supported", 0);
 	expect_refused("[[=a=]]", "equivalence", 1);
 	expect_refused("[[.a.]]", "collating", 1);
