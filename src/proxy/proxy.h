@@ -26,11 +26,19 @@
  * to upstreams; bodies streamed both ways (Content-Length and chunked)
  * with back-pressure, never buffered whole; `Connection: upgrade`
  * (WebSocket) tunnelled; X-Forwarded-For / -Proto / X-Request-Id (made
- * when absent) added; hop-by-hop headers removed. Errors: header section
+ * when absent) added; hop-by-hop headers removed (a header a Connection
+ * header names too, unless it is end-to-end: Host, Content-Length,
+ * X-Request-Id, X-Forwarded-*... always pass). Errors: header section
  * over the limit → 431; malformed → 400; Content-Length together with
  * Transfer-Encoding, or conflicting Content-Length → 400; no route → 404;
  * no backend → 503; upstream connect failure → one retry on another
- * backend for idempotent methods, then 502; upstream too slow → 504.
+ * backend for idempotent methods, then 502; an upstream response with a
+ * header name that is not a token → 502; upstream too slow → 504.
+ * Connection limit (max_conns): a new client beyond it makes the
+ * keep-alive connection idle longest close; with none idle it gets 503
+ * with Retry-After once its request head is read (at most 256 such at
+ * once, beyond closed); counted in metrics_conns, logged at most once per
+ * 10 s.
  * Timeouts: connect, client header read (slowloris), idle keep-alive,
  * upstream response.
  *
