@@ -377,6 +377,7 @@ static int build(struct daemon *d, struct sw_err *err)
 		.metrics_addr = opt->metrics_addr,
 		.access_log = opt->access_log,
 		.proxy_workers = opt->proxy_workers,
+		.proxy_max_conns = opt->proxy_max_conns,
 		.on_event = engine_on_traffic_event,
 		.on_change = engine_on_traffic_change,
 		.data = d->engine,

@@ -23,6 +23,7 @@ struct daemon_options {
 	const char *metrics_addr; /* proxy's /metrics listener without auth, or NULL */
 	const char *access_log;   /* proxy's JSON-lines access log, or NULL */
 	int proxy_workers;        /* proxy worker threads; 0 = 1 */
+	long long proxy_max_conns; /* proxy's client connection limit; 0 = its default */
 	char **argv;              /* the process's command line, re-executed on upgrade */
 	uint16_t port_min, port_max; /* instance port range; 0 = defaults */
 	/* restart back-off; 0 = runtime defaults (1 s doubling to 5 min) */

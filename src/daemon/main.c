@@ -20,6 +20,7 @@ struct port_range {
 
 struct serve_opts {
 	const char *state_dir, *api, *metrics, *access_log;
+	long long proxy_max_conns;
 	bool keep_instances;
 	struct port_range ports;
 	uint64_t backoff_ms;
@@ -66,6 +67,10 @@ static const struct sw_opt options[] = {
 	 .offset = SW_OPT_AT(struct serve_opts, proxy_workers, long long), .value = "N",
 	 .expect = "be a number of workers from 1 to 64", .min = 1,
 	 .help = "worker threads of the proxy sharing its listeners (default 1)"},
+	{.name = "proxy-max-conns", .kind = SW_OPT_INT,
+	 .offset = SW_OPT_AT(struct serve_opts, proxy_max_conns, long long), .value = "N",
+	 .expect = "be a number of connections, at least 1", .min = 1,
+	 .help = "client connections the proxy takes at most (default 10000)"},
 	{0},
 };
 
@@ -111,6 +116,7 @@ int daemon_main(int argc, char **argv)
 		.metrics_addr = o.metrics,
 		.access_log = o.access_log,
 		.proxy_workers = (int)o.proxy_workers,
+		.proxy_max_conns = o.proxy_max_conns,
 		.argv = self,
 		.port_min = o.ports.min,
 		.port_max = o.ports.max,

@@ -949,7 +949,7 @@ static int upgrade_start(struct ctl *ctl, struct sw_err *err)
 {
 	struct upgrade *u = &ctl->upg;
 	const struct proxy_main_options *opt = ctl->opt;
-	char exe[PATH_MAX], ht[32], envfd[64], nw[24];
+	char exe[PATH_MAX], ht[32], mc[32], envfd[64], nw[24];
 	char *args[16];
 	char **env = NULL;
 	int sv[2] = {-1, -1};
@@ -991,6 +991,11 @@ static int upgrade_start(struct ctl *ctl, struct sw_err *err)
 		snprintf(nw, sizeof(nw), "%lld", opt->workers);
 		args[k++] = "--workers";
 		args[k++] = nw;
+	}
+	if (opt->max_conns) {
+		snprintf(mc, sizeof(mc), "%lld", opt->max_conns);
+		args[k++] = "--max-conns";
+		args[k++] = mc;
 	}
 	args[k] = NULL;
 
@@ -1391,16 +1396,21 @@ int proxy_run(const struct proxy_main_options *opt)
 	uv_signal_init(&ctl.loop, &ctl.sigusr2);
 	ctl.sigterm.data = ctl.sigint.data = ctl.sigusr2.data = &ctl;
 
+	/* --max-conns is the proxy's: each worker takes its share */
+	size_t nworkers = opt->workers ? (size_t)opt->workers : 1;
+	size_t max_conns = opt->max_conns ? (size_t)opt->max_conns : PROXY_DEFAULT_MAX_CONNS;
 	struct proxy_config pc = {
 		.loop = &ctl.loop,
 		.header_timeout_ms = opt->header_timeout_ms,
 		.access_log = opt->access_log,
+		.max_conns = (max_conns + nworkers - 1) / nworkers,
 	};
 	if (proxy_new(&ctl.p, &pc, &err) < 0) {
 		fprintf(stderr, "slipway proxy: %s\n", err.msg);
 		goto fail;
 	}
-	if (workers_start(&ctl, opt->workers ? opt->workers : 1, &pc, &err) < 0) {
+	metrics_conns(proxy_metrics(ctl.p))->limit = max_conns;
+	if (workers_start(&ctl, nworkers, &pc, &err) < 0) {
 		fprintf(stderr, "slipway proxy: %s\n", err.msg);
 		goto fail;
 	}

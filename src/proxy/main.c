@@ -19,6 +19,10 @@ static const struct sw_opt options[] = {
 	 .offset = SW_OPT_AT(struct proxy_main_options, workers, long long), .value = "N",
 	 .expect = "be a number of workers from 1 to 64", .min = 1,
 	 .help = "worker threads sharing the listeners (default 1; up to one per core)"},
+	{.name = "max-conns", .kind = SW_OPT_INT,
+	 .offset = SW_OPT_AT(struct proxy_main_options, max_conns, long long), .value = "N",
+	 .expect = "be a number of connections, at least 1", .min = 1,
+	 .help = "client connections at most (default 10000); over it: idle ones closed, then 503"},
 	/* hidden, for tests: a short client header timeout */
 	{.name = "header-timeout", .kind = SW_OPT_DURATION,
 	 .offset = SW_OPT_AT(struct proxy_main_options, header_timeout_ms, uint64_t), .value = "DUR",

@@ -55,6 +55,7 @@ struct metrics {
 	 * window and total is already the sum over them; each public call
 	 * holds the lock (uncontended, ~20 ns: noise next to a request). */
 	pthread_mutex_t mu;
+	struct metrics_conns conns;
 };
 
 static void lock(const struct metrics *m)
@@ -709,6 +710,29 @@ static void prometheus_unlocked(struct metrics *m, struct buf *out)
 		buf_addf(out, "} %" PRIu64 "\n", v[i]->total_bytes_out);
 	}
 	free(v);
+
+	const struct metrics_conns *k = &m->conns;
+	family(out, "slipway_proxy_connections", "gauge", "Client connections open now.");
+	/* the workers' engines update these without the lock (atomically) */
+	buf_addf(out, "slipway_proxy_connections %" PRIu64 "\n", __atomic_load_n(&k->open, __ATOMIC_RELAXED));
+	family(out, "slipway_proxy_connections_limit", "gauge",
+	       "Client connections the proxy takes at most (--max-conns).");
+	buf_addf(out, "slipway_proxy_connections_limit %" PRIu64 "\n", k->limit);
+	family(out, "slipway_proxy_connections_refused_total", "counter",
+	       "New client connections over the limit: answered 503 with Retry-After, or closed unanswered.");
+	buf_addf(out, "slipway_proxy_connections_refused_total{answer=\"503\"} %" PRIu64 "\n"
+		      "slipway_proxy_connections_refused_total{answer=\"close\"} %" PRIu64 "\n",
+		 __atomic_load_n(&k->refused_503, __ATOMIC_RELAXED),
+		 __atomic_load_n(&k->refused_closed, __ATOMIC_RELAXED));
+	family(out, "slipway_proxy_idle_connections_closed_total", "counter",
+	       "Idle keep-alive client connections closed to make room for new ones at the limit.");
+	buf_addf(out, "slipway_proxy_idle_connections_closed_total %" PRIu64 "\n",
+		 __atomic_load_n(&k->idle_closed, __ATOMIC_RELAXED));
+}
+
+struct metrics_conns *metrics_conns(struct metrics *m)
+{
+	return &m->conns;
 }
 
 /* --- the public calls, under the lock ----------------------------------- */

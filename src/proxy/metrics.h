@@ -139,12 +139,27 @@ json_t *metrics_window_json(const struct metrics_window *w);
  * as NaN. Returns 0, or -1 when a field is missing or of the wrong type. */
 int metrics_window_from_json(const json_t *j, struct metrics_window *out);
 
+/* The proxy's client connections (not per app), summed over its workers:
+ * each engine updates these in place with atomic operations (workers share
+ * one metrics object); metrics_prometheus shows them. */
+struct metrics_conns {
+	uint64_t open;           /* gauge: client connections open */
+	uint64_t limit;          /* gauge: the limit (proxy_config.max_conns) */
+	uint64_t refused_503;    /* over the limit: answered 503 with Retry-After */
+	uint64_t refused_closed; /* over the limit with too many refusals pending: closed */
+	uint64_t idle_closed;    /* idle keep-alive connections closed to make room */
+};
+struct metrics_conns *metrics_conns(struct metrics *m);
+
 /* Prometheus text exposition (totals since start), appended to out; every
  * family has HELP and TYPE lines, series sorted, label values escaped:
  *	slipway_requests_total{app,revision,class} (class 1xx..5xx, proxy_error)
  *	slipway_request_duration_seconds_bucket{app,revision,le} / _sum / _count
  *	slipway_requests_in_flight{app,revision}
- *	slipway_bytes_received_total / slipway_bytes_sent_total{app,revision} */
+ *	slipway_bytes_received_total / slipway_bytes_sent_total{app,revision}
+ *	slipway_proxy_connections, slipway_proxy_connections_limit,
+ *	slipway_proxy_connections_refused_total{answer="503"|"close"},
+ *	slipway_proxy_idle_connections_closed_total (struct metrics_conns) */
 void metrics_prometheus(struct metrics *m, struct buf *out);
 
 #endif

@@ -26,6 +26,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <http_parser.h>
 #include <inttypes.h>
 #include <netinet/in.h>
@@ -44,7 +45,6 @@
 #define DEFAULT_IDLE_TIMEOUT_MS 60000
 #define DEFAULT_UPSTREAM_TIMEOUT_MS 60000
 #define DEFAULT_MAX_HEADER_BYTES 16384
-#define DEFAULT_MAX_CONNS 10000
 #define DEFAULT_POOL_PER_BACKEND 256
 
 #define READ_BUF_SIZE (64u * 1024)
@@ -66,6 +66,20 @@
 #define LISTEN_BACKLOG 511
 /* Buffers kept between requests of a connection are trimmed above this. */
 #define KEEP_BUF_MAX 4096
+/* A keep-alive connection idle this long gives its buffers back (see
+ * "Connection limit" in docs/internals/proxy.md). */
+#define IDLE_TRIM_MS 1000
+/* With more client connections than this, at once: memory per idle
+ * connection matters when there are many, and then the freed buffers are
+ * the ones the next busy connection takes. (With few, a busy keep-alive
+ * client keeps its buffers between requests.) */
+#define IDLE_TRIM_NOW_CONNS 1000
+/* Connections over max_conns being answered 503 at once; beyond, closed. */
+#define REFUSING_MAX 256
+/* ... and how long one of them has to send its request head. */
+#define REFUSING_HEADER_MS 2000
+/* At most one log line about refused connections per this. */
+#define REFUSED_LOG_MS 10000
 
 /* ------------------------------------------------------------------ */
 /* types                                                               */
@@ -174,7 +188,6 @@ struct client {
 	struct buf *test_out;
 	uv_tcp_t tcp;
 	uv_timer_t timer;
-	uv_shutdown_t shut;
 	int handles;
 	enum ctimer tmode;
 	uint64_t tdue;       /* uv_now deadline of tmode (the timer may be armed earlier) */
@@ -192,6 +205,10 @@ struct client {
 	const char *err_msg;
 	struct exchange x;
 	struct upstream *up;
+	struct client *iprev, *inext; /* in p->idle_head..tail while tmode is CT_IDLE */
+	bool idle_listed;
+	bool refusing;       /* over max_conns: its request is answered 503 */
+	uint64_t idle_due;   /* CT_IDLE: uv_now when the idle timeout ends */
 };
 
 enum ustate { U_CONNECTING, U_BUSY, U_IDLE };
@@ -240,6 +257,10 @@ struct proxy {
 	} *inherited;
 	size_t ninherited;
 	bool draining, freeing;
+	struct client *idle_head, *idle_tail; /* idle keep-alive clients, longest idle first */
+	size_t nrefusing;    /* clients with `refusing` set */
+	uint64_t refused_log_ms, refused_unlogged;
+	uv_timer_t refused_timer; /* reports refusals left unlogged at the end of a window */
 	char rbuf[READ_BUF_SIZE];
 };
 
@@ -248,6 +269,7 @@ static void client_end(struct client *c);
 static void client_sync(struct client *c);
 static void client_resume(struct client *c);
 static void client_timer(struct client *c, enum ctimer mode, uint64_t ms);
+static int client_shutdown(struct client *c, uv_shutdown_cb cb);
 static void upstream_close(struct upstream *u);
 static void upstream_sync(struct upstream *u);
 static void upstream_get(struct client *c);
@@ -516,6 +538,17 @@ static bool is_token(const char *s)
 	return true;
 }
 
+/* Every name of the section is a token (a response with one that is not
+ * is refused like a request would be: a name we would forward must never
+ * smuggle a different header to the next hop). */
+static bool hl_names_valid(const struct hlist *h)
+{
+	for (uint32_t i = 0; i < h->n; i++)
+		if (!is_token(hl_name(h, i)))
+			return false;
+	return true;
+}
+
 static bool is_hop(const char *name)
 {
 	static const char *const hop[] = {"connection", "keep-alive", "proxy-connection", "te",
@@ -525,6 +558,24 @@ static bool is_hop(const char *name)
 		if (strcasecmp(name, hop[i]) == 0)
 			return true;
 	return false;
+}
+
+/* Whether a header named in Connection may be removed. Connection lists
+ * hop-by-hop headers, but a client (or upstream) naming an end-to-end one
+ * there must not make us drop what the other side needs: the routing and
+ * framing headers, what identifies the request, and everything the proxy
+ * sets itself. Those stay whatever Connection says. */
+static bool conn_token_removable(const char *name)
+{
+	static const char *const keep[] = {"host", "content-length", "content-type", "content-encoding",
+					   "content-range", "cookie", "set-cookie", "authorization",
+					   "cache-control", "date", "location", "x-request-id",
+					   "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host",
+					   "forwarded", NULL};
+	for (size_t i = 0; keep[i]; i++)
+		if (strcasecmp(name, keep[i]) == 0)
+			return false;
+	return true;
 }
 
 /* ------------------------------------------------------------------ */
@@ -936,7 +987,8 @@ static void build_request_head(struct client *c)
 		const char *n = hl_name(h, i), *v = hl_val(h, i);
 		if (strcasecmp(n, "upgrade") == 0 && !upgrade)
 			upgrade = v;
-		if (is_hop(n) || tokens_has(&t, n) || strcasecmp(n, "x-forwarded-proto") == 0)
+		if (is_hop(n) || (tokens_has(&t, n) && conn_token_removable(n)) ||
+		    strcasecmp(n, "x-forwarded-proto") == 0)
 			continue;
 		if (strcasecmp(n, "x-forwarded-for") == 0) {
 			xff = true;
@@ -1000,7 +1052,7 @@ static void write_response_head(struct client *c, struct upstream *u, int status
 		const char *n = hl_name(h, i), *v = hl_val(h, i);
 		if (strcasecmp(n, "upgrade") == 0 && !upgrade)
 			upgrade = v;
-		if (is_hop(n) || tokens_has(&t, n))
+		if (is_hop(n) || (tokens_has(&t, n) && conn_token_removable(n)))
 			continue;
 		if (!interim && strcasecmp(n, "content-length") == 0 &&
 		    (x->out == FR_CHUNKED || x->out == FR_CLOSE))
@@ -1116,7 +1168,7 @@ static void tunnel_check_eof(struct client *c)
 	if (u->peer_eof && !c->shut_done && c->sock && !c->ending) {
 		client_flush(c);
 		c->shut_done = true;
-		if (uv_shutdown(&c->shut, (uv_stream_t *)&c->tcp, NULL) < 0)
+		if (client_shutdown(c, NULL) < 0)
 			client_close(c);
 	}
 }
@@ -1341,7 +1393,7 @@ static int rs_headers_complete(http_parser *hp)
 	int status = hp->status_code;
 
 	hl_finish(&u->h);
-	if (status < 100 || status > 999)
+	if (status < 100 || status > 999 || !hl_names_valid(&u->h))
 		return -1;
 	if (status < 200 && status != 101) {
 		u->interim = true;
@@ -1647,9 +1699,8 @@ static int rq_headers_complete(http_parser *hp)
 	hl_finish(h);
 	if (hp->http_major != 1)
 		return rq_refuse(c, 400, "unsupported HTTP version");
-	for (uint32_t i = 0; i < h->n; i++)
-		if (!is_token(hl_name(h, i)))
-			return rq_refuse(c, 400, "invalid header name");
+	if (!hl_names_valid(h))
+		return rq_refuse(c, 400, "invalid header name");
 	/* request smuggling: only one way to find the body's end */
 	unsigned nte = hl_count(h, "transfer-encoding"), ncl = hl_count(h, "content-length");
 	if (nte && ncl)
@@ -1771,6 +1822,8 @@ static void local_response(struct client *c, int status, bool proxy_error, const
 		buf_adds(&c->out, "Connection: keep-alive\r\n");
 	if (x->active && x->request_id[0])
 		buf_addf(&c->out, "X-Request-Id: %s\r\n", x->request_id);
+	if (c->refusing)
+		buf_adds(&c->out, "Retry-After: 1\r\n");
 	buf_adds(&c->out, "\r\n");
 	if (!x->is_head)
 		buf_add(&c->out, body, len);
@@ -1857,6 +1910,12 @@ static void client_dispatch(struct client *c)
 	bool set_cookie = false;
 
 	client_timer(c, CT_NONE, 0);
+	if (c->refusing) {
+		x->keep_alive = false;
+		local_text(c, 503, false, "the proxy is at its connection limit (%zu); retry later\n",
+			   p->cfg.max_conns);
+		return;
+	}
 	if (parse_target(c) < 0) {
 		local_text(c, 400, false, "bad request: invalid request target\n");
 		return;
@@ -1907,10 +1966,26 @@ static void client_dispatch(struct client *c)
 
 static void client_on_timer(uv_timer_t *t);
 
+static void idle_list_set(struct client *c, bool on);
+static void client_idle_trim(struct client *c);
+
+static int conn_admit(struct proxy *p, struct client *c);
+
 static void client_timer(struct client *c, enum ctimer mode, uint64_t ms)
 {
 	c->tmode = mode;
-	if (c->closing || timer_lazy(&c->timer, &c->tdue, mode == CT_NONE, ms))
+	if (c->closing)
+		return;
+	idle_list_set(c, mode == CT_IDLE);
+	if (mode == CT_IDLE) {
+		/* wakes first to give the buffers back (client_on_timer) */
+		c->idle_due = uv_now(c->p->loop) + ms;
+		if (c->p->nclients > IDLE_TRIM_NOW_CONNS && !c->in_parse)
+			client_idle_trim(c);
+		if (ms > IDLE_TRIM_MS)
+			ms = IDLE_TRIM_MS;
+	}
+	if (timer_lazy(&c->timer, &c->tdue, mode == CT_NONE, ms))
 		return;
 	uv_timer_start(&c->timer, client_on_timer, ms, 0);
 }
@@ -1963,6 +2038,11 @@ static void client_close(struct client *c)
 		c->next->prev = c->prev;
 	c->prev = c->next = NULL;
 	p->nclients--;
+	idle_list_set(c, false);
+	if (c->refusing)
+		p->nrefusing--;
+	if (p->metrics)
+		__atomic_sub_fetch(&metrics_conns(p->metrics)->open, 1, __ATOMIC_RELAXED);
 	if (c->sock)
 		uv_close((uv_handle_t *)&c->tcp, on_client_closed);
 	uv_close((uv_handle_t *)&c->timer, on_client_closed);
@@ -1971,6 +2051,7 @@ static void client_close(struct client *c)
 static void on_client_shutdown(uv_shutdown_t *req, int status)
 {
 	struct client *c = req->data;
+	free(req); /* client_shutdown's; libuv calls this before the close callback */
 	if (c->closing)
 		return;
 	c->shut_done = true;
@@ -2006,8 +2087,7 @@ static void client_end(struct client *c)
 			client_close(c);
 		return;
 	}
-	c->shut.data = c;
-	if (uv_shutdown(&c->shut, (uv_stream_t *)&c->tcp, on_client_shutdown) < 0)
+	if (client_shutdown(c, on_client_shutdown) < 0)
 		client_close(c);
 }
 
@@ -2083,6 +2163,14 @@ static void client_sync(struct client *c)
 	client_update_read(c);
 }
 
+/* http-parser reports a chunk size too large to hold as an invalid
+ * Content-Length; a request that is chunked has no Content-Length (those
+ * are refused together), so in its body that error is the chunk size's. */
+static bool parse_error_in_chunk_size(const struct exchange *x, enum http_errno e)
+{
+	return e == HPE_INVALID_CHUNK_SIZE || (e == HPE_INVALID_CONTENT_LENGTH && x->active && x->chunked);
+}
+
 static void client_parse_error(struct client *c, enum http_errno e)
 {
 	struct exchange *x = &c->x;
@@ -2092,6 +2180,8 @@ static void client_parse_error(struct client *c, enum http_errno e)
 		status = e == HPE_HEADER_OVERFLOW ? 431 : 400;
 	if (c->err_msg)
 		snprintf(msg, sizeof(msg), "%s", c->err_msg);
+	else if (parse_error_in_chunk_size(x, e))
+		snprintf(msg, sizeof(msg), "bad request: invalid chunk size");
 	else if (status == 431)
 		snprintf(msg, sizeof(msg), "request header fields too large");
 	else
@@ -2235,9 +2325,16 @@ static void client_on_timer(uv_timer_t *t)
 	switch (c->tmode) {
 	case CT_NONE:
 		break;
-	case CT_IDLE:
+	case CT_IDLE: {
+		uint64_t now = uv_now(p->loop);
+		if (now < c->idle_due) {
+			client_idle_trim(c);
+			uv_timer_start(&c->timer, client_on_timer, c->idle_due - now, 0);
+			break;
+		}
 		client_end(c);
 		break;
+	}
 	case CT_HEADER:
 		if (c->x.begun && !c->x.active) {
 			c->x.keep_alive = false;
@@ -2296,6 +2393,7 @@ static struct client *client_new(struct proxy *p, struct listener *l, bool sock)
 	p->clients = c;
 	p->nclients++;
 	p->nlive++;
+	__atomic_add_fetch(&metrics_conns(p->metrics)->open, 1, __ATOMIC_RELAXED);
 	client_timer(c, CT_HEADER, p->cfg.header_timeout_ms);
 	return c;
 }
@@ -2307,7 +2405,7 @@ static void on_connection(uv_stream_t *server, int status)
 	if (status < 0 || l->closing || p->freeing)
 		return;
 	struct client *c = client_new(p, l, true);
-	if (uv_accept(server, (uv_stream_t *)&c->tcp) < 0 || p->nclients > p->cfg.max_conns || p->draining) {
+	if (uv_accept(server, (uv_stream_t *)&c->tcp) < 0 || p->draining || conn_admit(p, c) < 0) {
 		client_close(c);
 		return;
 	}
@@ -2321,6 +2419,144 @@ static void on_connection(uv_stream_t *server, int status)
 			uv_ip4_name((struct sockaddr_in *)&sa, c->ip, sizeof(c->ip));
 	}
 	client_update_read(c);
+}
+
+/* ------------------------------------------------------------------ */
+/* connection limit                                                    */
+
+/* Keeps the list of idle keep-alive clients (tmode CT_IDLE) in the order
+ * they became idle, so the one idle longest is found at once. */
+static void idle_list_set(struct client *c, bool on)
+{
+	struct proxy *p = c->p;
+	if (c->idle_listed) {
+		if (c->iprev)
+			c->iprev->inext = c->inext;
+		else
+			p->idle_head = c->inext;
+		if (c->inext)
+			c->inext->iprev = c->iprev;
+		else
+			p->idle_tail = c->iprev;
+		c->iprev = c->inext = NULL;
+		c->idle_listed = false;
+	}
+	if (!on)
+		return;
+	c->iprev = p->idle_tail;
+	if (p->idle_tail)
+		p->idle_tail->inext = c;
+	else
+		p->idle_head = c;
+	p->idle_tail = c;
+	c->idle_listed = true;
+}
+
+/* An idle keep-alive connection holds no buffer: they come back with its
+ * next request. (A busy one keeps them between requests.) */
+static void client_idle_trim(struct client *c)
+{
+	if (c->in.len || c->out.len)
+		return;
+	buf_release(&c->in);
+	buf_release(&c->out);
+	buf_release(&c->url);
+	buf_release(&c->x.head);
+	buf_release(&c->x.path);
+	hl_release(&c->h);
+}
+
+static void on_client_shutdown_free(uv_shutdown_t *req, int status)
+{
+	(void)status;
+	free(req);
+}
+
+/* Sends FIN once the queued writes are out. The request is allocated only
+ * while it is pending (most connections never need one while idle): cb
+ * NULL means nothing to do but free it. */
+static int client_shutdown(struct client *c, uv_shutdown_cb cb)
+{
+	uv_shutdown_t *req = xmalloc(sizeof(*req));
+	req->data = c;
+	int r = uv_shutdown(req, (uv_stream_t *)&c->tcp, cb ? cb : on_client_shutdown_free);
+	if (r < 0)
+		free(req);
+	return r;
+}
+
+static void conn_refused_log(struct proxy *p);
+
+static void on_refused_timer(uv_timer_t *t)
+{
+	struct proxy *p = t->data;
+	if (p->refused_unlogged)
+		conn_refused_log(p);
+}
+
+/* One line now if none was written in the last REFUSED_LOG_MS, else one
+ * when that window ends, with every refusal since. */
+static void conn_refused_note(struct proxy *p)
+{
+	uint64_t now = uv_now(p->loop);
+	p->refused_unlogged++;
+	if (p->refused_log_ms && now - p->refused_log_ms < REFUSED_LOG_MS) {
+		if (!uv_is_active((uv_handle_t *)&p->refused_timer) && !p->freeing)
+			uv_timer_start(&p->refused_timer, on_refused_timer,
+				       p->refused_log_ms + REFUSED_LOG_MS - now, 0);
+		return;
+	}
+	conn_refused_log(p);
+}
+
+static void conn_refused_log(struct proxy *p)
+{
+	sw_warn("proxy: at the connection limit (%zu client connections, --max-conns): refused %llu new "
+		"connection%s since the last report (503 with Retry-After, or closed when %d already wait for "
+		"theirs)",
+		p->cfg.max_conns, (unsigned long long)p->refused_unlogged, p->refused_unlogged == 1 ? "" : "s",
+		REFUSING_MAX);
+	p->refused_log_ms = uv_now(p->loop);
+	p->refused_unlogged = 0;
+}
+
+/*
+ * Decides what a new client connection (already counted) gets when the
+ * proxy holds max_conns: the keep-alive connection idle longest is closed
+ * to make room; with none, the new one is only read for its request head,
+ * answered 503 with Retry-After and closed (at most REFUSING_MAX of those
+ * at once, with a short header timeout); beyond, it is closed at once.
+ * Returns -1 when the caller must close it.
+ */
+static int conn_admit(struct proxy *p, struct client *c)
+{
+	struct metrics_conns *mc = metrics_conns(p->metrics);
+	if (p->nclients - p->nrefusing <= p->cfg.max_conns)
+		return 0;
+	/* the longest idle; one whose next request is already in the kernel's
+	 * buffer is not idle (as in proxy_drain): the next one, a few at most */
+	struct client *v = p->idle_head;
+	for (int tries = 0; v && tries < 8; tries++, v = v->inext) {
+		int pending = 0;
+		uv_os_fd_t fd;
+		if (v->sock && uv_fileno((uv_handle_t *)&v->tcp, &fd) == 0 && ioctl(fd, FIONREAD, &pending) == 0 &&
+		    pending > 0)
+			continue;
+		__atomic_add_fetch(&mc->idle_closed, 1, __ATOMIC_RELAXED);
+		client_close(v);
+		return 0;
+	}
+	conn_refused_note(p);
+	if (p->nrefusing >= REFUSING_MAX) {
+		__atomic_add_fetch(&mc->refused_closed, 1, __ATOMIC_RELAXED);
+		return -1;
+	}
+	__atomic_add_fetch(&mc->refused_503, 1, __ATOMIC_RELAXED);
+	c->refusing = true;
+	p->nrefusing++;
+	client_timer(c, CT_HEADER, p->cfg.header_timeout_ms < REFUSING_HEADER_MS ? p->cfg.header_timeout_ms
+										: REFUSING_HEADER_MS);
+	return 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -2394,6 +2630,22 @@ static int listener_open(struct proxy *p, const char *addr, enum lkind kind, str
 /* ------------------------------------------------------------------ */
 /* public API                                                          */
 
+/* The access log names clients and paths: created 0640, never readable
+ * by every local user (an existing file keeps its mode). */
+static FILE *access_log_open(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+	if (fd < 0)
+		return NULL;
+	FILE *f = fdopen(fd, "a");
+	if (!f) {
+		int e = errno;
+		close(fd);
+		errno = e;
+	}
+	return f;
+}
+
 int proxy_new(struct proxy **out, const struct proxy_config *cfg, struct sw_err *err)
 {
 	*out = NULL;
@@ -2413,12 +2665,12 @@ int proxy_new(struct proxy **out, const struct proxy_config *cfg, struct sw_err 
 	if (!p->cfg.max_header_bytes)
 		p->cfg.max_header_bytes = DEFAULT_MAX_HEADER_BYTES;
 	if (!p->cfg.max_conns)
-		p->cfg.max_conns = DEFAULT_MAX_CONNS;
+		p->cfg.max_conns = PROXY_DEFAULT_MAX_CONNS;
 	if (!p->cfg.pool_per_backend)
 		p->cfg.pool_per_backend = DEFAULT_POOL_PER_BACKEND;
 	p->cfg.access_log = NULL;
 	if (cfg->access_log) {
-		p->alog = fopen(cfg->access_log, "ae");
+		p->alog = access_log_open(cfg->access_log);
 		if (!p->alog) {
 			int e = errno;
 			free(p);
@@ -2434,6 +2686,11 @@ int proxy_new(struct proxy **out, const struct proxy_config *cfg, struct sw_err 
 		p->rng[1] = 1;
 	p->own_metrics = !cfg->metrics;
 	p->metrics = cfg->metrics ? cfg->metrics : metrics_new();
+	if (p->own_metrics)
+		metrics_conns(p->metrics)->limit = p->cfg.max_conns;
+	uv_timer_init(p->loop, &p->refused_timer);
+	p->refused_timer.data = p;
+	p->nlive++;
 	*out = p;
 	return 0;
 }
@@ -2627,10 +2884,18 @@ size_t proxy_inherit_done(struct proxy *p)
 	return unused;
 }
 
+static void on_refused_timer_closed(uv_handle_t *h)
+{
+	struct proxy *p = h->data;
+	p->nlive--;
+	proxy_maybe_free(p);
+}
+
 static void proxy_maybe_free(struct proxy *p)
 {
 	if (!p->freeing || p->nlive)
 		return;
+
 	while (p->bstats) {
 		struct bstat *b = p->bstats;
 		p->bstats = b->next;
@@ -2652,6 +2917,7 @@ void proxy_free(struct proxy *p)
 		client_close(p->clients);
 	while (p->upstreams)
 		upstream_close(p->upstreams);
+	uv_close((uv_handle_t *)&p->refused_timer, on_refused_timer_closed);
 	p->freeing = true;
 	proxy_inherit_done(p);
 	if (p->alog)

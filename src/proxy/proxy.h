@@ -26,11 +26,19 @@
  * to upstreams; bodies streamed both ways (Content-Length and chunked)
  * with back-pressure, never buffered whole; `Connection: upgrade`
  * (WebSocket) tunnelled; X-Forwarded-For / -Proto / X-Request-Id (made
- * when absent) added; hop-by-hop headers removed. Errors: header section
+ * when absent) added; hop-by-hop headers removed (a header a Connection
+ * header names too, unless it is end-to-end: Host, Content-Length,
+ * X-Request-Id, X-Forwarded-*... always pass). Errors: header section
  * over the limit → 431; malformed → 400; Content-Length together with
  * Transfer-Encoding, or conflicting Content-Length → 400; no route → 404;
  * no backend → 503; upstream connect failure → one retry on another
- * backend for idempotent methods, then 502; upstream too slow → 504.
+ * backend for idempotent methods, then 502; an upstream response with a
+ * header name that is not a token → 502; upstream too slow → 504.
+ * Connection limit (max_conns): a new client beyond it makes the
+ * keep-alive connection idle longest close; with none idle it gets 503
+ * with Retry-After once its request head is read (at most 256 such at
+ * once, beyond closed); counted in metrics_conns, logged at most once per
+ * 10 s.
  * Timeouts: connect, client header read (slowloris), idle keep-alive,
  * upstream response.
  *
@@ -51,6 +59,8 @@
 #include "core/buf.h"
 #include "core/core.h"
 
+#define PROXY_DEFAULT_MAX_CONNS 10000
+
 struct proxy_config {
 	uv_loop_t *loop;
 	uint64_t connect_timeout_ms;  /* default 5000 */
@@ -58,7 +68,10 @@ struct proxy_config {
 	uint64_t idle_timeout_ms;     /* keep-alive idle; default 60000 */
 	uint64_t upstream_timeout_ms; /* upstream response headers within; default 60000 */
 	size_t max_header_bytes;      /* default 16384 */
-	size_t max_conns;             /* client connections; default 10000 */
+	size_t max_conns;             /* client connections of this engine; default
+					 * PROXY_DEFAULT_MAX_CONNS (see "Connection limit"
+					 * above); with workers each gets its share of the
+					 * proxy's limit */
 	size_t pool_per_backend;      /* idle upstream connections kept; default 256 (above
 					 * the concurrency, or connections churn) */
 	const char *access_log;       /* path of a JSON-lines access log, or NULL */
@@ -146,6 +159,7 @@ struct proxy_main_options {
 	uint64_t header_timeout_ms;   /* 0 = default; lowered by tests */
 	long long workers;            /* engines, each on its own thread and loop, sharing
 					 * the listening sockets and the metrics; 0 = 1 */
+	long long max_conns;          /* --max-conns; 0 = default (10000) */
 };
 int proxy_run(const struct proxy_main_options *opt);
 

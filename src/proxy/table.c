@@ -213,10 +213,10 @@ static bool token_valid(const char *s)
 }
 
 /*
- * The regex is compiled as "^(" src ")$" so the whole value must match.
- * A ')' in src that closes more than it opened would end our group early
- * and change the meaning (glibc's ERE takes an unmatched ')' as a literal
- * on its own), so parentheses must balance outside brackets and escapes.
+ * The whole value must match the regex. Parentheses must balance
+ * outside brackets and escapes (glibc's ERE takes an unmatched ')' as a
+ * literal; ours refuses it, and this check names it the way tables always
+ * have).
  */
 static bool regex_parens_balanced(const char *s)
 {
@@ -275,8 +275,7 @@ static void header_route_release(struct table_header_route *h)
 	free(h->name);
 	free(h->exact);
 	free(h->regex_src);
-	if (h->has_regex)
-		regfree(&h->regex);
+	sw_re_free(h->re);
 }
 
 static void route_release(struct table_route *r)
@@ -371,21 +370,16 @@ static int parse_header_route(struct table_header_route *h, const struct table_r
 		return sw_errf(err, SW_EINVAL, "%s needs exactly one of \"exact\" and \"regex\"",
 			       p->s);
 	if (h->regex_src) {
-		struct buf anchored = BUF_INIT;
-		int rc;
 		jpath_key(&fp, p, "regex");
 		if (!regex_parens_balanced(h->regex_src))
 			return bad(err, &fp, "has unbalanced parentheses or brackets",
 				   json_object_get(j, "regex"));
-		buf_addf(&anchored, "^(%s)$", h->regex_src);
-		rc = regcomp(&h->regex, anchored.s, REG_EXTENDED | REG_NOSUB);
-		buf_release(&anchored);
-		if (rc != 0) {
-			char msg[128];
-			regerror(rc, NULL, msg, sizeof(msg));
-			return sw_errf(err, SW_EINVAL, "%s is not a valid regular expression (%s): \"%s\"",
-				       fp.s, msg, h->regex_src);
-		}
+		struct sw_err rerr = {0};
+		size_t off = 0;
+		if (sw_re_compile(&h->re, &off, h->regex_src, &rerr) < 0)
+			return sw_errf(err, SW_EINVAL,
+				       "%s is not a valid regular expression (%s, at character %zu): \"%s\"",
+				       fp.s, rerr.msg, off + 1, h->regex_src);
 		h->has_regex = true;
 	}
 	if (!route_group(r, h->revision)) {
@@ -678,7 +672,10 @@ static bool header_route_matches(const struct table_header_route *h,
 		return false;
 	if (h->exact)
 		return strcmp(v, h->exact) == 0;
-	return regexec(&h->regex, v, 0, NULL, 0) == 0;
+	/* linear in the value's length (core/re.h), and the length bounded:
+	 * no request can hold the loop for more than a few milliseconds */
+	size_t n = strlen(v);
+	return n <= TABLE_REGEX_VALUE_MAX && sw_re_match(h->re, v, n);
 }
 
 /*

@@ -27,7 +27,8 @@
  *
  * Picking a group: a header route that matches sends the request to its
  * revision (if that group has backends; header routes are tried in order,
- * values compared exactly, case-sensitively, or by the anchored regex);
+ * values compared exactly, case-sensitively, or by the anchored regex, for
+ * values of at most TABLE_REGEX_VALUE_MAX bytes);
  * else a sticky cookie naming a revision that has backends and weight > 0
  * (a revision taken to weight 0, e.g. an aborted canary, loses its sticky
  * clients, unless no weighted group can serve); else smooth weighted
@@ -45,8 +46,9 @@
  * core/addr's canonical form ("127.0.0.1:8080", "[::1]:8080"); host is a DNS name or "*." + one; pathPrefix starts with
  * '/' (default "/"); group revisions are >= 1 and unique in a route;
  * weights 0..100 summing to 100 or all 0; a header route has a token name,
- * exactly one of exact/regex (POSIX ERE, balanced parentheses, compiled as
- * "^(" regex ")$") and a revision that is a group of the route; two routes
+ * exactly one of exact/regex (core/re.h: the regular part of POSIX ERE,
+ * no back-references, matched against the whole value in time linear in
+ * its length) and a revision that is a group of the route; two routes
  * may not share listen + host + pathPrefix. Unknown keys are ignored so an
  * older proxy accepts a newer control plane's table.
  *
@@ -56,7 +58,6 @@
 #ifndef SW_PROXY_TABLE_H
 #define SW_PROXY_TABLE_H
 
-#include <regex.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -64,8 +65,13 @@
 #include <jansson.h>
 
 #include "core/core.h"
+#include "core/re.h"
 
 #define TABLE_STICKY_COOKIE "slipway_rev"
+/* A header value longer than this never matches a regex header route
+ * (an exact one still can): with core/re.h's bounded program, matching
+ * costs at most a few milliseconds whatever the regex and the value. */
+#define TABLE_REGEX_VALUE_MAX 4096
 
 struct table_backend {
 	char *id;            /* instance id */
@@ -85,8 +91,8 @@ struct table_group {
 struct table_header_route {
 	char *name;          /* header name, matched case-insensitively */
 	char *exact;         /* exact value, or NULL */
-	char *regex_src;     /* or a POSIX extended regex (whole value must match) */
-	regex_t regex;
+	char *regex_src;     /* or a regex (core/re.h; the whole value must match) */
+	struct sw_re *re;
 	bool has_regex;
 	int64_t revision;    /* group the request goes to */
 };

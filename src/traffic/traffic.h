@@ -44,6 +44,7 @@ struct traffic_config {
 	const char *metrics_addr;  /* proxy's own /metrics listener, or NULL */
 	const char *access_log;    /* proxy's JSON-lines access log, or NULL */
 	int proxy_workers;         /* `slipway proxy --workers N`; 0 = 1 */
+	long long proxy_max_conns; /* proxy's client connection limit; 0 = its default */
 	uint64_t call_timeout_ms;  /* per call to the data plane; 0 = 1000 */
 	/* Something to record: "ProxyStarted", "ProxyExited", "ProxyAdopted",
 	 * "ProxyReplaced", "ProxyRefusedTable"; message in words. */

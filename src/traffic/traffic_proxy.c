@@ -141,9 +141,15 @@ static void write_pidfile(struct traffic *t)
 {
 	char tmp[PATH_MAX];
 	snprintf(tmp, sizeof(tmp), "%s.tmp", t->pid_path);
-	FILE *f = fopen(tmp, "we");
-	if (!f)
+	/* 0600: who runs the data plane is nobody else's business */
+	unlink(tmp);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+	if (!f) {
+		if (fd >= 0)
+			close(fd);
 		return;
+	}
 	fprintf(f, "%d %llu\n", (int)t->proc->p.pid, (unsigned long long)t->proc->p.start_time);
 	if (fclose(f) == 0)
 		rename(tmp, t->pid_path);
@@ -246,7 +252,7 @@ static bool adopt_proxy(struct traffic *t)
 
 static int spawn_from(struct traffic *t, const char *exe, struct sw_err *err)
 {
-	char *argv[12], workers[24];
+	char *argv[14], workers[24], mc[32];
 	size_t k = 0;
 	struct sw_proc_options o = {.stdin_fd = -1};
 	argv[k++] = (char *)exe;
@@ -265,6 +271,11 @@ static int spawn_from(struct traffic *t, const char *exe, struct sw_err *err)
 		snprintf(workers, sizeof(workers), "%d", t->cfg.proxy_workers);
 		argv[k++] = "--workers";
 		argv[k++] = workers;
+	}
+	if (t->cfg.proxy_max_conns > 0) {
+		snprintf(mc, sizeof(mc), "%lld", t->cfg.proxy_max_conns);
+		argv[k++] = "--max-conns";
+		argv[k++] = mc;
 	}
 	argv[k] = NULL;
 	o.argv = argv;

@@ -481,4 +481,27 @@ YAML
 	[ "$output" = "slipway: $T/dir: the *.yaml and *.yml files together are larger than 4 MiB" ]
 	run slipway history hello --json
 	[ "$(printf '%s\n' "$output" | grep -c '"revision":')" -eq 1 ]
+@test "proxy.pid and the access log are private, --proxy-max-conns reaches the proxy, a refused table says why" {
+	umask 022 # what most users have
+	held=$((PORT_BASE + 98))
+	"$HELLO_BIN" --host 127.0.0.1 --port "$held" >/dev/null 2>&1 3>&- &
+	holder=$!
+	wait_for 5 curl -fsS "http://127.0.0.1:$held/healthz"
+	start_daemon --access-log "$T/access.log" --proxy-max-conns 500
+	wait_for 10 test -s "$T/state/proxy.pid"
+	# the proxy got the limit; the daemon's /metrics shows the proxy's figures
+	wait_for 10 eval 'curl -fsS --unix-socket "$T/state/slipway.sock" http://slipway/metrics |
+		grep -qx "slipway_proxy_connections_limit 500"'
+	curl -fsS --unix-socket "$T/state/slipway.sock" http://slipway/metrics |
+		grep -q '^slipway_proxy_connections_refused_total{answer="503"} 0$'
+	wait_for 10 test -f "$T/access.log"
+	[ "$(stat -c %a "$T/state/proxy.pid")" = 600 ]
+	[ "$(stat -c %a "$T/access.log")" = 640 ]
+	app_yaml hello 1.0.0 1 "" "  route: {listen: \"127.0.0.1:$held\"}" > "$T/app.yaml"
+	slipway apply -f "$T/app.yaml"
+	wait_for 20 eval 'slipway events hello 2>/dev/null | grep -q "proxy refused the table: cannot listen on 127.0.0.1:$held" ||
+		slipway events 2>/dev/null | grep -q "proxy refused the table: cannot listen on 127.0.0.1:$held"'
+	run slipway events
+	kill "$holder"
+	[[ $output != *"unreachable"* ]]
 }

@@ -460,7 +460,15 @@ static void test_spec__errors_name_position_and_problem(void **state)
 		 "app.yaml:7:17: host must be a host name or \"*.\" and a domain, got \"a b\""},
 		{HEAD "  route: {sticky: yes}\n", "app.yaml:7:19: sticky must be true or false, got \"yes\""},
 		{HEAD "  route: {headerRoutes: [{name: X-A, regex: \"(\"}]}\n",
-		 "app.yaml:7:45: regex is not a valid extended regular expression (Unmatched ( or \\(), got \"(\""},
+		 "app.yaml:7:46: regex is not a supported regular expression: unmatched ( (at character 1), got "
+		 "\"(\""},
+		/* issue 10: back-references are not regular; positioned at the \2 */
+		{HEAD "  route: {headerRoutes: [{name: X-A, regex: '((a*)*)\\2\\2\\2x'}]}\n",
+		 "app.yaml:7:53: regex is not a supported regular expression: back-references (\\1 to \\9) are "
+		 "not supported (at character 8), got \"((a*)*)\\\\2\\\\2\\\\2x\""},
+		{HEAD "  route: {headerRoutes: [{name: X-A, regex: v\\d+}]}\n",
+		 "app.yaml:7:46: regex is not a supported regular expression: \\ before a letter or digit is not "
+		 "supported (write [0-9] for \\d, [[:alnum:]_] for \\w) (at character 2), got \"v\\\\d+\""},
 		{HEAD "  route: {headerRoutes: [{name: X-A}]}\n",
 		 "app.yaml:7:26: headerRoutes[0] needs one of \"exact\" or \"regex\""},
 		{HEAD "  strategy: {canary: {steps: [{setWeight: 10, pause: {}}]}}\n",
