@@ -361,34 +361,14 @@ static void h_delete(const struct http_req *req, struct http_resp *resp, void *d
 					   "stopping", (int)n));
 }
 
-/* Reads a log file from `offset` (negative: the last -offset bytes). */
+/* Reads a log file from `offset` (negative: the last -offset bytes); the
+ * text keeps every byte (runtime_log_read). */
 static json_t *log_chunk(const char *path, const char *id, int64_t offset)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	struct stat sb;
 	struct buf text = BUF_INIT;
-	int64_t size = 0;
-	if (fd >= 0 && fstat(fd, &sb) == 0)
-		size = sb.st_size;
-	if (offset < 0)
-		offset = size + offset > 0 ? size + offset : 0;
-	if (offset > size)
-		offset = 0; /* the file was rotated (truncated): start over */
-	int64_t want = size - offset;
-	if (want > LOG_CHUNK_MAX)
-		want = LOG_CHUNK_MAX;
-	if (fd >= 0 && want > 0) {
-		unsigned char *raw = xmalloc((size_t)want);
-		ssize_t k = pread(fd, raw, (size_t)want, offset);
-		if (k > 0) {
-			sw_utf8_sanitize(&text, raw, (size_t)k);
-			offset += k;
-		}
-		free(raw);
-	}
-	if (fd >= 0)
-		close(fd);
-	json_t *j = json_pack("{s:s, s:I, s:s}", "id", id, "offset", (json_int_t)offset, "text",
+	int64_t next = 0;
+	runtime_log_read(path, offset, LOG_CHUNK_MAX, &text, &next);
+	json_t *j = json_pack("{s:s, s:I, s:s}", "id", id, "offset", (json_int_t)next, "text",
 			      buf_str(&text));
 	buf_release(&text);
 	return j;
