@@ -58,6 +58,15 @@ static bool keep_revision(const char *name, int64_t number, void *data)
 	for (size_t i = 0; i < a->ninsts; i++)
 		if (a->insts[i]->rt && a->insts[i]->rt->revision == number)
 			return true;
+	/* It goes: out of the parsed-spec cache too, or a rollback to it
+	 * would still find it there (and leave a desired revision the store
+	 * no longer has). A failed deletion only costs a re-parse. */
+	for (size_t i = 0; i < a->nspecs; i++)
+		if (a->specs[i].revision == number) {
+			spec_app_unref(a->specs[i].spec);
+			a->specs[i] = a->specs[--a->nspecs];
+			break;
+		}
 	return false;
 }
 
