@@ -482,8 +482,9 @@ static int query_count(const struct http_req *req, struct http_resp *resp, const
 /*
  * GET /v1/events?app=NAME&limit=N&before=ID&since=MS: newest first, at
  * most N (default 100, at most 1000) with "next" the cursor of the page
- * after (null on the last page). ?after=ID instead: the events after ID,
- * oldest first (for following the log). Each page is read a row at a
+ * after (null on the last page). ?after=ID instead: the events after ID
+ * (and since MS), oldest first, "next" the after= of the following page
+ * (null: none yet), for reading forwards and following the log. Each page is read a row at a
  * time from the store, so memory does not grow with the log.
  */
 static void h_events(const struct http_req *req, struct http_resp *resp, void *data)
@@ -504,14 +505,17 @@ static void h_events(const struct http_req *req, struct http_resp *resp, void *d
 	if (has_after) {
 		struct store_event *evs = NULL;
 		size_t n = 0;
-		if (engine_events_after(v->e, app_name, after, (size_t)limit, &evs, &n, &err) < 0) {
+		if (engine_events_after(v->e, app_name, after, since, (size_t)limit, &evs, &n, &err) < 0) {
 			http_resp_error(resp, err.code == SW_EBUSY ? 503 : 500, "%s", err.msg);
 			goto out;
 		}
 		for (size_t i = 0; i < n; i++)
 			page_add(&evs[i], &page);
 		store_event_list_free(evs, n);
-		http_resp_json(resp, 200, json_pack("{s:O, s:n}", "events", page.arr, "next"));
+		size_t cap = limit == 0 || limit > ENGINE_EVENTS_PAGE_MAX ? ENGINE_EVENTS_PAGE_MAX
+									  : (size_t)limit;
+		json_t *next = n == cap ? json_sprintf("%lld", (long long)page.last_id) : json_null();
+		http_resp_json(resp, 200, json_pack("{s:O, s:o}", "events", page.arr, "next", next));
 		goto out;
 	}
 	size_t want = limit == 0 ? ENGINE_EVENTS_PAGE_DEFAULT

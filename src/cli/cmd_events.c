@@ -84,14 +84,6 @@ static const struct sw_opt options[] = {
 	{0},
 };
 
-static void path_base(struct buf *path, const struct events_opts *o)
-{
-	buf_reset(path);
-	buf_adds(path, "/v1/events?limit=1000");
-	if (o->app)
-		buf_addf(path, "&app=%s", o->app);
-}
-
 static void print_rows(json_t *evs, const struct events_opts *o, bool header)
 {
 	size_t i;
@@ -115,8 +107,9 @@ static void print_rows(json_t *evs, const struct events_opts *o, bool header)
 }
 
 /*
- * The newest `limit` events (0: all) since o->since_ms, read page by page
- * newest first; returned oldest first, with *last the newest id (0: none).
+ * The newest `limit` events since o->since_ms, read page by page newest
+ * first (the CLI holds at most `limit`); returned oldest first, with
+ * *last the newest id (0: none).
  */
 static int read_newest(struct cli *c, const struct events_opts *o, long long limit,
 		       json_t **out, int64_t *last)
@@ -128,14 +121,11 @@ static int read_newest(struct cli *c, const struct events_opts *o, long long lim
 	*last = 0;
 	for (;;) {
 		json_t *j = NULL;
-		long long left = limit ? limit - (long long)json_array_size(all) : 1000;
-		path_base(&path, o);
-		if (left < 1000) {
-			buf_reset(&path);
-			buf_addf(&path, "/v1/events?limit=%lld", left);
-			if (o->app)
-				buf_addf(&path, "&app=%s", o->app);
-		}
+		long long left = limit - (long long)json_array_size(all);
+		buf_reset(&path);
+		buf_addf(&path, "/v1/events?limit=%lld", left < 1000 ? left : 1000);
+		if (o->app)
+			buf_addf(&path, "&app=%s", o->app);
 		if (o->since_ms)
 			buf_addf(&path, "&since=%lld", (long long)o->since_ms);
 		if (cursor)
@@ -143,10 +133,9 @@ static int read_newest(struct cli *c, const struct events_opts *o, long long lim
 		r = cli_call(c, "GET", path.s, NULL, &j);
 		if (r)
 			break;
-		json_t *evs = json_object_get(j, "events");
 		size_t i;
 		json_t *x;
-		json_array_foreach(evs, i, x) {
+		json_array_foreach(json_object_get(j, "events"), i, x) {
 			if (!*last)
 				*last = cli_jint(x, "id");
 			json_array_append(all, x);
@@ -155,7 +144,7 @@ static int read_newest(struct cli *c, const struct events_opts *o, long long lim
 		free(cursor);
 		cursor = next ? xstrdup(next) : NULL;
 		json_decref(j);
-		if (!cursor || (limit && (long long)json_array_size(all) >= limit))
+		if (!cursor || (long long)json_array_size(all) >= limit)
 			break;
 	}
 	free(cursor);
@@ -173,6 +162,54 @@ static int read_newest(struct cli *c, const struct events_opts *o, long long lim
 	return 0;
 }
 
+/*
+ * Every event after *last (and since o->since_ms), oldest first, a page
+ * at a time, each printed as it comes: memory stays that of one page
+ * however long the log. *last ends at the newest id printed.
+ */
+static int print_forward(struct cli *c, const struct events_opts *o, int64_t *last,
+			 bool *header, bool *first_json)
+{
+	struct buf path = BUF_INIT;
+	int r = 0;
+	for (;;) {
+		json_t *j = NULL;
+		buf_reset(&path);
+		buf_addf(&path, "/v1/events?limit=1000&after=%lld", (long long)*last);
+		if (o->app)
+			buf_addf(&path, "&app=%s", o->app);
+		if (o->since_ms)
+			buf_addf(&path, "&since=%lld", (long long)o->since_ms);
+		r = cli_call(c, "GET", path.s, NULL, &j);
+		if (r)
+			break;
+		json_t *evs = json_object_get(j, "events");
+		if (json_array_size(evs)) {
+			if (o->json && !o->follow) {
+				/* one JSON document, written a page at a time */
+				size_t i;
+				json_t *x;
+				json_array_foreach(evs, i, x) {
+					char *t = json_dumps(x, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+					printf("%s\n    %s", *first_json ? "" : ",", t ? t : "null");
+					free(t);
+					*first_json = false;
+				}
+			} else {
+				print_rows(evs, o, *header);
+				*header = false;
+			}
+			*last = cli_jint(json_array_get(evs, json_array_size(evs) - 1), "id");
+		}
+		bool more = json_is_string(json_object_get(j, "next"));
+		json_decref(j);
+		if (!more)
+			break;
+	}
+	buf_release(&path);
+	return r;
+}
+
 static int run(struct cli *c, int argc, char **argv)
 {
 	struct events_opts o = {.limit = -1};
@@ -183,47 +220,53 @@ static int run(struct cli *c, int argc, char **argv)
 		o.app = argv[1];
 	/* --since alone means all of them since then */
 	long long limit = o.limit >= 0 ? o.limit : o.since_ms ? 0 : 100;
-	json_t *evs = NULL;
 	int64_t last = 0;
-	int r = read_newest(c, &o, limit, &evs, &last);
-	if (r)
-		return r;
-	if (o.json && !o.follow) {
-		cli_json_print(json_pack("{s:o}", "events", evs));
+	bool header = true, first_json = true;
+	int r;
+	if (limit == 0) {
+		if (o.json && !o.follow)
+			printf("{\n  \"events\": [");
+		r = print_forward(c, &o, &last, &header, &first_json);
+		if (o.json && !o.follow)
+			printf("%s]\n}\n", first_json ? "" : "\n  ");
+		if (r)
+			return r;
+		if (header && !o.json)
+			print_rows(json_array(), &o, true);
+	} else {
+		json_t *evs = NULL;
+		r = read_newest(c, &o, limit, &evs, &last);
+		if (r)
+			return r;
+		if (o.json && !o.follow) {
+			json_t *doc = json_pack("{s:o}", "events", evs);
+			cli_json_print(doc);
+			json_decref(doc);
+			return 0;
+		}
+		print_rows(evs, &o, true);
+		json_decref(evs);
+	}
+	if (!o.follow)
 		return 0;
-	}
-	print_rows(evs, &o, true);
-	json_decref(evs);
-	struct buf path = BUF_INIT;
-	if (o.follow && !last) {
+	if (!last) {
 		/* nothing matched: follow from the newest event there is */
-		json_t *j = NULL;
-		path_base(&path, &o);
-		buf_reset(&path);
-		buf_addf(&path, "/v1/events?limit=1%s%s", o.app ? "&app=" : "", o.app ? o.app : "");
-		r = cli_call(c, "GET", path.s, NULL, &j);
-		if (r == 0)
-			last = cli_jint(json_array_get(json_object_get(j, "events"), 0), "id");
-		json_decref(j);
+		struct events_opts any = o;
+		json_t *evs = NULL;
+		any.since_ms = 0;
+		r = read_newest(c, &any, 1, &evs, &last);
+		json_decref(evs);
+		if (r)
+			return r;
 	}
-	while (o.follow) {
+	header = false;
+	for (;;) {
 		struct timespec ts = {0, 500 * 1000000L};
 		nanosleep(&ts, NULL);
-		json_t *j = NULL;
-		path_base(&path, &o);
-		buf_addf(&path, "&after=%lld", (long long)last);
-		r = cli_call(c, "GET", path.s, NULL, &j);
+		r = print_forward(c, &o, &last, &header, &first_json);
 		if (r)
-			break;
-		json_t *got = json_object_get(j, "events");
-		if (json_array_size(got)) {
-			print_rows(got, &o, false);
-			last = cli_jint(json_array_get(got, json_array_size(got) - 1), "id");
-		}
-		json_decref(j);
+			return r;
 	}
-	buf_release(&path);
-	return r;
 }
 
 const struct cli_command cli_cmd_events = {

@@ -245,10 +245,11 @@ struct engine_event {
 #define ENGINE_EVENTS_PAGE_MAX 1000
 int engine_events_page(struct engine *e, const char *app, int64_t before_id, int64_t since_ms,
 		       size_t limit, store_event_cb cb, void *data, struct sw_err *err);
-/* Events after after_id, oldest first, at most limit (0 or above the cap:
- * ENGINE_EVENTS_PAGE_MAX): for following the log. */
-int engine_events_after(struct engine *e, const char *app, int64_t after_id, size_t limit,
-			struct store_event **out, size_t *n, struct sw_err *err);
+/* Events after after_id and at or after since_ms (0 = any), oldest first,
+ * at most limit (0 or above the cap: ENGINE_EVENTS_PAGE_MAX): for reading
+ * the log forwards and following it. */
+int engine_events_after(struct engine *e, const char *app, int64_t after_id, int64_t since_ms,
+			size_t limit, struct store_event **out, size_t *n, struct sw_err *err);
 
 /* Records an event (store, log) and hands it to every subscriber. */
 void engine_event(struct engine *e, const char *app, const char *kind, const char *actor,

@@ -30,12 +30,12 @@ int engine_events_page(struct engine *e, const char *app, int64_t before_id, int
 	return store_event_page(e->cfg.store, app, before_id, since_ms, limit, cb, data, err);
 }
 
-int engine_events_after(struct engine *e, const char *app, int64_t after_id, size_t limit,
-			struct store_event **out, size_t *n, struct sw_err *err)
+int engine_events_after(struct engine *e, const char *app, int64_t after_id, int64_t since_ms,
+			size_t limit, struct store_event **out, size_t *n, struct sw_err *err)
 {
 	if (limit == 0 || limit > ENGINE_EVENTS_PAGE_MAX)
 		limit = ENGINE_EVENTS_PAGE_MAX;
-	return store_event_list(e->cfg.store, app, after_id, limit, out, n, err);
+	return store_event_list_since(e->cfg.store, app, after_id, since_ms, limit, out, n, err);
 }
 
 /*

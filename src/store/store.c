@@ -172,10 +172,13 @@ enum stmt_id {
 
 #define MEASURE_COLS "id, time_ms, app, revision, run, kind, template, metric, provider, query, value, condition, outcome, reason"
 
-static const char *const stmt_sql[ST_COUNT] = {
-	/* newest first, below the cursor; since (?4) as the first id at or after it */
+/* since (?4, 0 = any) as the first id at or after that time: the time index
+ * finds it, and the scan by id stops there */
 #define EVENT_SINCE " AND (?4 = 0 OR id >= coalesce((SELECT id FROM events WHERE time_ms >= ?4" \
 		    " ORDER BY time_ms LIMIT 1), 9223372036854775807))"
+
+static const char *const stmt_sql[ST_COUNT] = {
+	/* newest first, below the cursor */
 	[ST_EVENT_PAGE] = "SELECT " EVENT_COLS " FROM events WHERE id < ?1" EVENT_SINCE
 			  " ORDER BY id DESC LIMIT ?2",
 	[ST_EVENT_PAGE_APP] = "SELECT " EVENT_COLS " FROM events WHERE app = ?3 AND id < ?1"
@@ -227,8 +230,10 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_SEQ_NEXT] = "INSERT INTO seq (app, value) VALUES (?1, 1)"
 			" ON CONFLICT (app) DO UPDATE SET value = value + 1 RETURNING value",
 	[ST_EVENT_ADD] = "INSERT INTO events (time_ms, app, kind, message, actor) VALUES (?1, ?2, ?3, ?4, ?5)",
-	[ST_EVENT_LIST] = "SELECT " EVENT_COLS " FROM events WHERE id > ?1 ORDER BY id LIMIT ?2",
-	[ST_EVENT_LIST_APP] = "SELECT " EVENT_COLS " FROM events WHERE app = ?3 AND id > ?1 ORDER BY id LIMIT ?2",
+	[ST_EVENT_LIST] = "SELECT " EVENT_COLS " FROM events WHERE id > ?1" EVENT_SINCE
+			  " ORDER BY id LIMIT ?2",
+	[ST_EVENT_LIST_APP] = "SELECT " EVENT_COLS " FROM events WHERE app = ?3 AND id > ?1"
+			      EVENT_SINCE " ORDER BY id LIMIT ?2",
 };
 
 struct store {
@@ -980,6 +985,12 @@ static void free_events(void *elems, size_t n)
 int store_event_list(struct store *s, const char *app, int64_t after_id, size_t limit,
 		     struct store_event **out, size_t *n, struct sw_err *err)
 {
+	return store_event_list_since(s, app, after_id, 0, limit, out, n, err);
+}
+
+int store_event_list_since(struct store *s, const char *app, int64_t after_id, int64_t since_ms,
+			   size_t limit, struct store_event **out, size_t *n, struct sw_err *err)
+{
 	sqlite3_stmt *st;
 	int ret = stmt_get(s, app ? ST_EVENT_LIST_APP : ST_EVENT_LIST, &st, "list events", err);
 	*out = NULL;
@@ -990,6 +1001,7 @@ int store_event_list(struct store *s, const char *app, int64_t after_id, size_t 
 	sqlite3_bind_int64(st, 2, limit == 0 || limit > INT64_MAX ? -1 : (int64_t)limit);
 	if (app)
 		bind_text(st, 3, app);
+	sqlite3_bind_int64(st, 4, since_ms);
 	return read_list(s, st, sizeof(**out), read_event, free_events, (void **)out, n,
 			 "list events", err);
 }

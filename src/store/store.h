@@ -136,6 +136,9 @@ int store_event_add(struct store *s, const char *app, const char *kind, const ch
  * app NULL = all. */
 int store_event_list(struct store *s, const char *app, int64_t after_id, size_t limit,
 		     struct store_event **out, size_t *n, struct sw_err *err);
+/* The same, only events at or after since_ms (0 = any). */
+int store_event_list_since(struct store *s, const char *app, int64_t after_id, int64_t since_ms,
+			   size_t limit, struct store_event **out, size_t *n, struct sw_err *err);
 void store_event_list_free(struct store_event *evs, size_t n);
 
 /*

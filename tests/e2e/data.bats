@@ -171,3 +171,16 @@ YAML
 	run slipway apply -f "$T/app.yaml"
 	[[ "$output" == *unchanged* ]]
 }
+
+@test "events --limit 0 --json is one JSON document with every event" {
+	start_daemon
+	make_events 3
+	run slipway events --limit 0 --json
+	[ "$status" -eq 0 ]
+	[ "${lines[0]}" = "{" ] && [ "${lines[1]}" = '  "events": [' ]
+	[ "${lines[${#lines[@]} - 1]}" = "}" ]
+	[ "$(printf '%s\n' "$output" | grep -c '"kind": "TokenCreated"')" -eq 3 ]
+	# commas between the events, none after the last
+	[ "$(printf '%s\n' "$output" | tr -d ' \n' | grep -o '},{' | wc -l)" -ge 2 ]
+	[[ "$(printf '%s\n' "$output" | tr -d ' \n')" == *'}]}' ]]
+}
