@@ -142,6 +142,11 @@ static int ybuild_scalar(struct ybuild *b, struct fy_event *e)
 	const char *text = buf_str(&tb);
 	size_t len = tb.len;
 	n = ybuild_node(b, plain && is_plain_null(text, len) ? SN_NULL : SN_SCALAR, fy_event_start_mark(e));
+	/* libfyaml marks a quoted scalar after its opening quote; point at the
+	 * quote (the errors below included). */
+	if (tok && n->col > 1 && (fy_token_scalar_style(tok) == FYSS_SINGLE_QUOTED ||
+				  fy_token_scalar_style(tok) == FYSS_DOUBLE_QUOTED))
+		n->col--;
 	if (memchr(text, '\0', len) || !sw_utf8_valid(text, len)) {
 		int rc = sw_errf(b->err, -1, "%s:%d:%d: %s", b->file, n->line ? n->line : b->last_line,
 				 n->line ? n->col : b->last_col,
@@ -152,10 +157,6 @@ static int ybuild_scalar(struct ybuild *b, struct fy_event *e)
 		return rc;
 	}
 	n->quoted = !plain;
-	/* libfyaml marks a quoted scalar after its opening quote; point at the quote. */
-	if (tok && n->col > 1 && (fy_token_scalar_style(tok) == FYSS_SINGLE_QUOTED ||
-				  fy_token_scalar_style(tok) == FYSS_DOUBLE_QUOTED))
-		n->col--;
 	n->len = len;
 	n->text = buf_detach(&tb);
 	return ybuild_attach(b, n);
