@@ -103,7 +103,7 @@ static const struct sw_opt options[] = {
 	{.name = "keep-events", .kind = SW_OPT_CUSTOM,
 	 .offset = SW_OPT_AT(struct serve_opts, keep_events, struct store_retention_kind),
 	 .value = "COUNT,AGE", .parse = parse_keep, .expect = "look like 100000,720h (0: no limit)",
-	 .help = "keep the newest COUNT events and those younger than AGE (default 100000,720h)"},
+	 .help = "keep at most the newest COUNT events, none older than AGE (default 100000,720h)"},
 	{.name = "keep-measurements", .kind = SW_OPT_CUSTOM,
 	 .offset = SW_OPT_AT(struct serve_opts, keep_measurements, struct store_retention_kind),
 	 .value = "COUNT,AGE", .parse = parse_keep, .expect = "look like 100000,720h (0: no limit)",

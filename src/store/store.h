@@ -167,9 +167,9 @@ int store_revision_rehash(struct store *s, store_rehash_fn fn, void *data, struc
 
 /*
  * Retention (retention.c): what is kept of each kind of history. A limit
- * of 0 means none. Events and measurements: the newest max_count rows
- * and those younger than max_age_ms. Revisions: per app, the newest
- * max_count and those younger than max_age_ms, and always every revision
+ * of 0 means none. Events and measurements: at most the newest
+ * max_count rows, none older than max_age_ms. Revisions: per app the
+ * same, and whatever the limits every revision
  * the keep callback protects (the engine's: what a rollback or a running
  * instance needs) and the app's newest (revision numbers are never
  * reused).
