@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "core/buf.h"
@@ -69,14 +70,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t chunk = (size_t)data[0] % 8 + 1;  /* small chunks cut sequences */
 	data++;
 	size--;
-	if (!path[0])
-		snprintf(path, sizeof(path), "/tmp/fuzz_logs.%d.log", (int)getpid());
-	FILE *f = fopen(path, "wb");
-	if (!f)
+	/* the log lives in memory: a memfd, opened by its /proc path like a
+	 * file, so no run leaves files behind */
+	static int fd = -1;
+	if (fd < 0) {
+		fd = memfd_create("fuzz_logs", MFD_CLOEXEC);
+		if (fd < 0)
+			abort();
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	}
+	if (ftruncate(fd, 0) < 0 || (size && pwrite(fd, data, size, 0) != (ssize_t)size))
 		abort();
-	if (size && fwrite(data, 1, size, f) != size)
-		abort();
-	fclose(f);
 
 	struct buf whole = BUF_INIT, parts = BUF_INIT;
 	int64_t next = 0;
