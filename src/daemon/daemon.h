@@ -7,6 +7,7 @@
  *	DIR/lock        exclusive flock held while a daemon runs
  *	DIR/token       bearer token for the TCP API (0600, made on first start)
  *	DIR/state.db    SQLite store (WAL)
+ *	DIR/revision.key  key of the revision hashes (0600, made on first start)
  *	DIR/slipway.sock  API socket (0600)
  *	DIR/logs/APP/ID.log  instance output
  */

@@ -905,6 +905,27 @@ static void test_store__retention_trims_in_batches_and_keeps_protected(void **st
 	assert_int_equal(n, 0);
 	assert_int_equal(store_count(f->s, "revisions", &n, &err), 0);
 	assert_int_equal(n, 1);
+	/* measurements: by count, then by age */
+	for (int i = 0; i < 7; i++) {
+		struct store_measurement m = {.app = "web", .revision = 9, .run = 1, .metric = "m",
+					      .outcome = "Successful", .time_ms = 1000 + i};
+		assert_int_equal(store_measurement_add(f->s, &m, &err), 0);
+	}
+	struct store_retention meas = {.measurements = {0, 5}};
+	assert_int_equal(store_retention_step(f->s, &meas, sw_wall_ms(), 100, &deleted, &more, &err), 0);
+	assert_int_equal(deleted, 2);
+	struct store_measurement *ms = NULL;
+	size_t nm = 0;
+	assert_int_equal(store_measurement_list(f->s, "web", 0, 0, &ms, &nm, &err), 0);
+	assert_int_equal(nm, 5);
+	assert_int_equal(ms[0].time_ms, 1002); /* the oldest two went */
+	store_measurement_list_free(ms, nm);
+	/* at time 2005, an age limit of 1000 ms keeps times 1005 and 1006 */
+	meas = (struct store_retention){.measurements = {1000, 0}};
+	assert_int_equal(store_retention_step(f->s, &meas, 2005, 100, &deleted, &more, &err), 0);
+	assert_int_equal(deleted, 3);
+	assert_int_equal(store_count(f->s, "measurements", &n, &err), 0);
+	assert_int_equal(n, 2);
 	/* no limits: nothing happens */
 	struct store_retention none = {0};
 	assert_int_equal(store_retention_step(f->s, &none, sw_wall_ms(), 100, &deleted, &more, &err), 0);
