@@ -11,6 +11,7 @@
  * one) aborts.
  */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,8 +27,12 @@ static void same_text(const struct snode *s, struct fy_node *f)
 	size_t slen = s->text ? s->len : 0;
 	if (!t)
 		t = "";
-	if (len != slen || (len && memcmp(t, s->text, len) != 0))
+	if (len != slen || (len && memcmp(t, s->text, len) != 0)) {
+		fprintf(stderr, "scalar at %d:%d: node.c read \"%.*s\" (%zu bytes), "
+			"fy_node_get_scalar \"%.*s\" (%zu bytes)\n", s->line, s->col, (int)slen,
+			s->text ? s->text : "", slen, (int)len, t, len);
 		abort();
+	}
 }
 
 static void same_tree(const struct snode *s, struct fy_node *f)

@@ -114,6 +114,13 @@ static const struct example examples[] = {
 	 ">\n\n folded\n line\n\n next\n line\n   * bullet\n\n   * list\n   * lines\n\n last\n line\n\n"
 	 "# Comment\n",
 	 {"\nfolded line\nnext line\n  * bullet\n\n  * list\n  * lines\n\nlast line\n"}},
+	/* Not the spec's examples, its rule (8.1.1.2): "keep" keeps the line
+	 * breaks that are there; a file that ends without one has none to keep
+	 * (libfyaml's iterator made one up; fuzz_spec found it). */
+	{"keep chomping at the end of a file without a final line break",
+	 "literal: |+\n  x", {"x"}},
+	{"keep chomping, folded, at the end of a file", "folded: >+\n  x\n\n  y", {"x\ny"}},
+	{"keep chomping, trailing empty lines, at the end of a file", "- |+\n  x\n\n  ", {"x\n\n"}},
 };
 
 static void test_spec_yaml__spec_examples_decode_to_the_spec_values(void **state)
