@@ -227,7 +227,9 @@ static int ybuild_scalar(struct ybuild *b, struct fy_event *e)
 	if (block_at_unterminated_end(b, e, tok)) {
 		size_t exact_len = 0;
 		const char *exact = fy_token_get_text(tok, &exact_len);
-		if (exact) {
+		/* it writes a NUL where it loses a byte (an empty "a: |"): then
+		 * the iterator's reading stands */
+		if (exact && !memchr(exact, '\0', exact_len)) {
 			buf_reset(&tb);
 			buf_add(&tb, exact, exact_len);
 		}

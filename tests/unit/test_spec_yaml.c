@@ -121,6 +121,9 @@ static const struct example examples[] = {
 	 "literal: |+\n  x", {"x"}},
 	{"keep chomping, folded, at the end of a file", "folded: >+\n  x\n\n  y", {"x\ny"}},
 	{"keep chomping, trailing empty lines, at the end of a file", "- |+\n  x\n\n  ", {"x\n\n"}},
+	{"an empty literal at the end of a file", "a: |", {""}},
+	{"an empty keep literal at the end of a file", "a: |+", {""}},
+	{"an empty literal, then a line break", "a: |\n", {""}},
 };
 
 static void test_spec_yaml__spec_examples_decode_to_the_spec_values(void **state)
