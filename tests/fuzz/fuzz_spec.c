@@ -17,6 +17,7 @@
 
 #include <libfyaml.h>
 
+#include "core/utf8.h"
 #include "spec/node.h"
 #include "spec/spec.h"
 
@@ -27,10 +28,12 @@ static void same_text(const struct snode *s, struct fy_node *f)
 	size_t slen = s->text ? s->len : 0;
 	if (!t)
 		t = "";
-	/* libfyaml 0.7.12's own decoder writes a NUL where it loses a byte
-	 * (an empty block scalar "a: |" reads as one NUL); node.c refuses
-	 * NULs, so such a reading is libfyaml's bug, not a disagreement */
-	if (memchr(t, '\0', len))
+	/* libfyaml 0.7.12's own decoder leaves bytes unwritten in some block
+	 * scalars: a NUL (an empty "a: |" reads as one NUL) or whatever was in
+	 * memory (ASan's 0xbe fill, in folded scalars). node.c refuses NULs
+	 * and invalid UTF-8, so such a reading is libfyaml's bug, not a
+	 * disagreement to judge. */
+	if (memchr(t, '\0', len) || !sw_utf8_valid(t, len))
 		return;
 	if (len != slen || (len && memcmp(t, s->text, len) != 0)) {
 		fprintf(stderr, "scalar at %d:%d: node.c read \"%.*s\" (%zu bytes), "
