@@ -35,6 +35,19 @@ static void same_text(const struct snode *s, struct fy_node *f)
 	 * disagreement to judge. */
 	if (memchr(t, '\0', len) || !sw_utf8_valid(t, len))
 		return;
+	/* libfyaml's two decoders also disagree with each other on a block
+	 * scalar's final line breaks (fy_token_get_text drops the last one
+	 * after a more-indented last line, the iterator made one up at the
+	 * end of a file: node.c corrects that one); the spec's chomping is
+	 * checked by tests/unit/test_spec_yaml.c instead, and here a block
+	 * scalar's trailing line breaks are left out of the comparison. */
+	enum fy_node_style st = fy_node_get_style(f);
+	if (st == FYNS_LITERAL || st == FYNS_FOLDED) {
+		while (len && t[len - 1] == '\n')
+			len--;
+		while (slen && s->text[slen - 1] == '\n')
+			slen--;
+	}
 	if (len != slen || (len && memcmp(t, s->text, len) != 0)) {
 		fprintf(stderr, "scalar at %d:%d: node.c read \"%.*s\" (%zu bytes), "
 			"fy_node_get_scalar \"%.*s\" (%zu bytes)\n", s->line, s->col, (int)slen,
