@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -433,34 +434,14 @@ static void h_delete(const struct http_req *req, struct http_resp *resp, void *d
 					   "stopping", (int)n));
 }
 
-/* Reads a log file from `offset` (negative: the last -offset bytes). */
+/* Reads a log file from `offset` (negative: the last -offset bytes); the
+ * text keeps every byte (runtime_log_read). */
 static json_t *log_chunk(const char *path, const char *id, int64_t offset)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	struct stat sb;
 	struct buf text = BUF_INIT;
-	int64_t size = 0;
-	if (fd >= 0 && fstat(fd, &sb) == 0)
-		size = sb.st_size;
-	if (offset < 0)
-		offset = size + offset > 0 ? size + offset : 0;
-	if (offset > size)
-		offset = 0; /* the file was rotated (truncated): start over */
-	int64_t want = size - offset;
-	if (want > LOG_CHUNK_MAX)
-		want = LOG_CHUNK_MAX;
-	if (fd >= 0 && want > 0) {
-		unsigned char *raw = xmalloc((size_t)want);
-		ssize_t k = pread(fd, raw, (size_t)want, offset);
-		if (k > 0) {
-			sw_utf8_sanitize(&text, raw, (size_t)k);
-			offset += k;
-		}
-		free(raw);
-	}
-	if (fd >= 0)
-		close(fd);
-	json_t *j = json_pack("{s:s, s:I, s:s}", "id", id, "offset", (json_int_t)offset, "text",
+	int64_t next = 0;
+	runtime_log_read(path, offset, LOG_CHUNK_MAX, &text, &next);
+	json_t *j = json_pack("{s:s, s:I, s:s}", "id", id, "offset", (json_int_t)next, "text",
 			      buf_str(&text));
 	buf_release(&text);
 	return j;
@@ -589,34 +570,100 @@ out:
 	free(offsets);
 }
 
-/* GET /v1/events?app=NAME&after=ID&limit=N */
+static json_t *event_json(const struct store_event *ev)
+{
+	char t[40];
+	sw_format_time(t, sizeof(t), ev->time_ms);
+	return json_pack("{s:I, s:s, s:s, s:s, s:s, s:s}", "id", (json_int_t)ev->id, "time", t,
+			 "app", ev->app, "kind", ev->kind, "message", ev->message, "actor",
+			 ev->actor);
+}
+
+struct events_page {
+	json_t *arr;
+	int64_t last_id;
+};
+
+static void page_add(const struct store_event *ev, void *data)
+{
+	struct events_page *p = data;
+	json_t *j = event_json(ev);
+	if (j)
+		json_array_append_new(p->arr, j);
+	p->last_id = ev->id;
+}
+
+/* A non-negative integer query parameter: 0 with *v when absent, 1 when
+ * read, or -1 after a 400 naming it. */
+static int query_count(const struct http_req *req, struct http_resp *resp, const char *name,
+		       int64_t *v)
+{
+	const char *s = http_req_query(req, name);
+	char *end;
+	*v = 0;
+	if (!s || !*s)
+		return 0;
+	long long x = strtoll(s, &end, 10);
+	if (*end || x < 0 || (x == LLONG_MAX)) {
+		http_resp_error(resp, 400, "%s must be a non-negative integer, got \"%s\"", name, s);
+		return -1;
+	}
+	*v = x;
+	return 1;
+}
+
+/*
+ * GET /v1/events?app=NAME&limit=N&before=ID&since=MS: newest first, at
+ * most N (default 100, at most 1000) with "next" the cursor of the page
+ * after (null on the last page). ?after=ID instead: the events after ID
+ * (and since MS), oldest first, "next" the after= of the following page
+ * (null: none yet), for reading forwards and following the log. Each page is read a row at a
+ * time from the store, so memory does not grow with the log.
+ */
 static void h_events(const struct http_req *req, struct http_resp *resp, void *data)
 {
 	struct api *v = data;
 	struct sw_err err = {0};
-	struct store_event *evs = NULL;
-	size_t n = 0;
 	const char *app = http_req_query(req, "app");
 	char *app_name = app && *app ? xstrdup(app) : NULL;
-	int64_t after = query_int(req, "after", 0), limit = query_int(req, "limit", 0);
-	if (store_event_list(v->store, app_name, after, limit > 0 ? (size_t)limit : 0, &evs, &n,
-			     &err) < 0) {
-		http_resp_error(resp, 500, "%s", err.msg);
-		free(app_name);
-		return;
+	int64_t after, limit, before, since;
+	int has_after;
+	struct events_page page = {json_array(), 0};
+
+	if ((has_after = query_count(req, resp, "after", &after)) < 0 ||
+	    query_count(req, resp, "limit", &limit) < 0 ||
+	    query_count(req, resp, "before", &before) < 0 ||
+	    query_count(req, resp, "since", &since) < 0)
+		goto out;
+	if (has_after) {
+		struct store_event *evs = NULL;
+		size_t n = 0;
+		if (engine_events_after(v->e, app_name, after, since, (size_t)limit, &evs, &n, &err) < 0) {
+			http_resp_error(resp, err.code == SW_EBUSY ? 503 : 500, "%s", err.msg);
+			goto out;
+		}
+		for (size_t i = 0; i < n; i++)
+			page_add(&evs[i], &page);
+		store_event_list_free(evs, n);
+		size_t cap = limit == 0 || limit > ENGINE_EVENTS_PAGE_MAX ? ENGINE_EVENTS_PAGE_MAX
+									  : (size_t)limit;
+		json_t *next = n == cap ? json_sprintf("%lld", (long long)page.last_id) : json_null();
+		http_resp_json(resp, 200, json_pack("{s:O, s:o}", "events", page.arr, "next", next));
+		goto out;
 	}
-	json_t *arr = json_array();
-	for (size_t i = 0; i < n; i++) {
-		char t[40];
-		sw_format_time(t, sizeof(t), evs[i].time_ms);
-		json_array_append_new(arr, json_pack("{s:I, s:s, s:s, s:s, s:s, s:s}", "id",
-						     (json_int_t)evs[i].id, "time", t, "app",
-						     evs[i].app, "kind", evs[i].kind, "message",
-						     evs[i].message, "actor", evs[i].actor));
+	size_t want = limit == 0 ? ENGINE_EVENTS_PAGE_DEFAULT
+		      : limit > ENGINE_EVENTS_PAGE_MAX ? ENGINE_EVENTS_PAGE_MAX : (size_t)limit;
+	int n = engine_events_page(v->e, app_name, before, since, want, page_add, &page, &err);
+	if (n < 0) {
+		http_resp_error(resp, err.code == SW_EBUSY ? 503 : 500, "%s", err.msg);
+		goto out;
 	}
-	store_event_list_free(evs, n);
+	json_t *next = (size_t)n == want && page.last_id > 1
+			       ? json_sprintf("%lld", (long long)page.last_id) : json_null();
+	http_resp_json(resp, 200, json_pack("{s:O, s:o}", "events", page.arr, "next", next));
+out:
+	json_decref(page.arr);
 	free(app_name);
-	http_resp_json(resp, 200, json_pack("{s:o}", "events", arr));
 }
 
 /* POST /v1/apps/{name}/rollout/{action} {"full": bool}

@@ -1,54 +1,272 @@
-/* slipway events [APP]: the event log. */
+/* slipway events [APP]: the event log, newest last; -f follows it. */
 #include "cli_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
 #include "core/buf.h"
 
 struct events_opts {
 	const char *app;
+	int64_t since_ms;  /* 0 = any time */
+	long long limit;
+	bool follow;
 	bool json;
 };
+
+/*
+ * --since: a duration back from now ("10m", "2h30m") or a time as the
+ * event log prints it, RFC 3339 in UTC ("2026-12-02T05:00:00Z", with
+ * optional fraction of a second) or with an offset ("+01:00").
+ */
+static int parse_since(void *field, const char *value)
+{
+	int64_t *out = field;
+	uint64_t d;
+	int y, mo, da, h, mi, se, n = 0;
+	if (sw_duration_parse(value, &d) == 0) {
+		int64_t now = sw_wall_ms();
+		*out = (int64_t)d < now ? now - (int64_t)d : 1;
+		return 0;
+	}
+	if (sscanf(value, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &da, &h, &mi, &se, &n) != 6 ||
+	    n != 19 || mo < 1 || mo > 12 || da < 1 || da > 31 || h > 23 || mi > 59 || se > 60)
+		return -1;
+	const char *p = value + n;
+	int64_t ms = 0;
+	if (*p == '.') {
+		int digits = 0;
+		for (p++; *p >= '0' && *p <= '9'; p++, digits++)
+			if (digits < 3)
+				ms = ms * 10 + (*p - '0');
+		if (!digits)
+			return -1;
+		for (; digits < 3; digits++)
+			ms *= 10;
+	}
+	int64_t off = 0;
+	if (*p == 'Z' || *p == 'z') {
+		p++;
+	} else if (*p == '+' || *p == '-') {
+		int oh, om, k = 0;
+		if (sscanf(p + 1, "%2d:%2d%n", &oh, &om, &k) != 2 || k != 5 || oh > 23 || om > 59)
+			return -1;
+		off = (*p == '+' ? 1 : -1) * (int64_t)(oh * 60 + om) * 60000;
+		p += 6;
+	} else {
+		return -1;
+	}
+	if (*p)
+		return -1;
+	struct tm tm = {.tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = da, .tm_hour = h,
+			.tm_min = mi, .tm_sec = se};
+	int64_t t = (int64_t)timegm(&tm);
+	*out = t * 1000 + ms - off;
+	return *out > 0 ? 0 : -1;
+}
 
 static const struct sw_opt options[] = {
 	{.name = "app", .kind = SW_OPT_STRING, .offset = SW_OPT_AT(struct events_opts, app, const char *),
 	 .value = "APP", .help = "only this app's events (the same as giving APP)"},
+	{.name = "since", .kind = SW_OPT_CUSTOM,
+	 .offset = SW_OPT_AT(struct events_opts, since_ms, int64_t), .value = "DURATION|TIME",
+	 .parse = parse_since, .expect = "be a duration like 10m or a time like 2026-12-02T05:00:00Z",
+	 .help = "only events this recent (10m: the last ten minutes) or from this time on"},
+	{.name = "limit", .kind = SW_OPT_INT, .offset = SW_OPT_AT(struct events_opts, limit, long long),
+	 .value = "N", .expect = "be a number of events", .min = 0,
+	 .help = "the newest N events (default 100; 0: all of them, or all --since)"},
+	{.name = "follow", .letter = 'f', .kind = SW_OPT_FLAG,
+	 .offset = SW_OPT_AT(struct events_opts, follow, bool),
+	 .help = "then keep printing new events as they are recorded"},
 	CLI_OPT_JSON(struct events_opts),
 	{0},
 };
 
+static void print_rows(json_t *evs, const struct events_opts *o, bool header)
+{
+	size_t i;
+	json_t *x;
+	if (o->json && o->follow) {
+		json_array_foreach(evs, i, x)
+			cli_json_print_line(x);
+		fflush(stdout);
+		return;
+	}
+	struct cli_table t;
+	cli_table_init(&t, 5);
+	if (header)
+		cli_table_row(&t, "TIME", "APP", "KIND", "ACTOR", "MESSAGE");
+	json_array_foreach(evs, i, x)
+		cli_table_row(&t, cli_jstr(x, "time"), cli_jstr(x, "app"), cli_jstr(x, "kind"),
+			      cli_jstr(x, "actor"), cli_jstr(x, "message"));
+	cli_table_print(&t, stdout);
+	cli_table_release(&t);
+	fflush(stdout);
+}
+
+/*
+ * The newest `limit` events since o->since_ms, read page by page newest
+ * first (the CLI holds at most `limit`); returned oldest first, with
+ * *last the newest id (0: none).
+ */
+static int read_newest(struct cli *c, const struct events_opts *o, long long limit,
+		       json_t **out, int64_t *last)
+{
+	struct buf path = BUF_INIT;
+	json_t *all = json_array();
+	char *cursor = NULL;
+	int r = 0;
+	*last = 0;
+	for (;;) {
+		json_t *j = NULL;
+		long long left = limit - (long long)json_array_size(all);
+		buf_reset(&path);
+		buf_addf(&path, "/v1/events?limit=%lld", left < 1000 ? left : 1000);
+		if (o->app)
+			cli_pathf(&path, "&app=%s", o->app);
+		if (o->since_ms)
+			buf_addf(&path, "&since=%lld", (long long)o->since_ms);
+		if (cursor)
+			cli_pathf(&path, "&before=%s", cursor);
+		r = cli_call(c, "GET", path.s, NULL, &j);
+		if (r)
+			break;
+		size_t i;
+		json_t *x;
+		json_array_foreach(json_object_get(j, "events"), i, x) {
+			if (!*last)
+				*last = cli_jint(x, "id");
+			json_array_append(all, x);
+		}
+		const char *next = json_string_value(json_object_get(j, "next"));
+		free(cursor);
+		cursor = next ? xstrdup(next) : NULL;
+		json_decref(j);
+		if (!cursor || (long long)json_array_size(all) >= limit)
+			break;
+	}
+	free(cursor);
+	buf_release(&path);
+	if (r) {
+		json_decref(all);
+		return r;
+	}
+	/* oldest first, the way a log reads */
+	json_t *rev = json_array();
+	for (size_t i = json_array_size(all); i-- > 0;)
+		json_array_append(rev, json_array_get(all, i));
+	json_decref(all);
+	*out = rev;
+	return 0;
+}
+
+/*
+ * Every event after *last (and since o->since_ms), oldest first, a page
+ * at a time, each printed as it comes: memory stays that of one page
+ * however long the log. *last ends at the newest id printed.
+ */
+static int print_forward(struct cli *c, const struct events_opts *o, int64_t *last,
+			 bool *header, bool *first_json)
+{
+	struct buf path = BUF_INIT;
+	int r = 0;
+	for (;;) {
+		json_t *j = NULL;
+		buf_reset(&path);
+		buf_addf(&path, "/v1/events?limit=1000&after=%lld", (long long)*last);
+		if (o->app)
+			cli_pathf(&path, "&app=%s", o->app);
+		if (o->since_ms)
+			buf_addf(&path, "&since=%lld", (long long)o->since_ms);
+		r = cli_call(c, "GET", path.s, NULL, &j);
+		if (r)
+			break;
+		json_t *evs = json_object_get(j, "events");
+		if (json_array_size(evs)) {
+			if (o->json && !o->follow) {
+				/* one JSON document, written a page at a time */
+				size_t i;
+				json_t *x;
+				json_array_foreach(evs, i, x) {
+					char *t = json_dumps(x, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+					printf("%s\n    %s", *first_json ? "" : ",", t ? t : "null");
+					free(t);
+					*first_json = false;
+				}
+			} else {
+				print_rows(evs, o, *header);
+				*header = false;
+			}
+			*last = cli_jint(json_array_get(evs, json_array_size(evs) - 1), "id");
+		}
+		bool more = json_is_string(json_object_get(j, "next"));
+		json_decref(j);
+		if (!more)
+			break;
+	}
+	buf_release(&path);
+	return r;
+}
+
 static int run(struct cli *c, int argc, char **argv)
 {
-	struct events_opts o = {0};
+	struct events_opts o = {.limit = -1};
 	int n = sw_opt_parse(&cli_cmd_events.usage, &o, argc, argv);
 	if (n < 0)
 		return SW_OPT_EXIT(n);
 	if (!o.app && n > 0)
 		o.app = argv[1];
-	struct buf path = BUF_INIT;
-	buf_adds(&path, "/v1/events");
-	if (o.app)
-		cli_pathf(&path, "?app=%s", o.app);
-	json_t *j = NULL;
-	int r = cli_call(c, "GET", path.s, NULL, &j);
-	buf_release(&path);
-	if (r)
-		return r;
-	if (o.json) {
-		cli_json_print(j);
-		json_decref(j);
-		return 0;
+	/* --since alone means all of them since then */
+	long long limit = o.limit >= 0 ? o.limit : o.since_ms ? 0 : 100;
+	int64_t last = 0;
+	bool header = true, first_json = true;
+	int r;
+	if (limit == 0) {
+		if (o.json && !o.follow)
+			printf("{\n  \"events\": [");
+		r = print_forward(c, &o, &last, &header, &first_json);
+		if (o.json && !o.follow)
+			printf("%s]\n}\n", first_json ? "" : "\n  ");
+		if (r)
+			return r;
+		if (header && !o.json)
+			print_rows(json_array(), &o, true);
+	} else {
+		json_t *evs = NULL;
+		r = read_newest(c, &o, limit, &evs, &last);
+		if (r)
+			return r;
+		if (o.json && !o.follow) {
+			json_t *doc = json_pack("{s:o}", "events", evs);
+			cli_json_print(doc);
+			json_decref(doc);
+			return 0;
+		}
+		print_rows(evs, &o, true);
+		json_decref(evs);
 	}
-	struct cli_table t;
-	cli_table_init(&t, 5);
-	cli_table_row(&t, "TIME", "APP", "KIND", "ACTOR", "MESSAGE");
-	size_t i;
-	json_t *x;
-	json_array_foreach(json_object_get(j, "events"), i, x)
-		cli_table_row(&t, cli_jstr(x, "time"), cli_jstr(x, "app"), cli_jstr(x, "kind"),
-			      cli_jstr(x, "actor"), cli_jstr(x, "message"));
-	cli_table_print(&t, stdout);
-	cli_table_release(&t);
-	json_decref(j);
-	return 0;
+	if (!o.follow)
+		return 0;
+	if (!last) {
+		/* nothing matched: follow from the newest event there is */
+		struct events_opts any = o;
+		json_t *evs = NULL;
+		any.since_ms = 0;
+		r = read_newest(c, &any, 1, &evs, &last);
+		json_decref(evs);
+		if (r)
+			return r;
+	}
+	header = false;
+	for (;;) {
+		struct timespec ts = {0, 500 * 1000000L};
+		nanosleep(&ts, NULL);
+		r = print_forward(c, &o, &last, &header, &first_json);
+		if (r)
+			return r;
+	}
 }
 
 const struct cli_command cli_cmd_events = {
@@ -59,6 +277,9 @@ const struct cli_command cli_cmd_events = {
 		.args = "[APP]",
 		.max_args = 1,
 		.opts = options,
-		.help = "Prints the event log: every state change, with time, reason and actor.",
+		.help = "Prints the event log, oldest first: every state change, with time, reason\n"
+			"and actor. By default the newest 100 events; --limit N the newest N (0:\n"
+			"all), --since 10m or --since 2026-12-02T05:00:00Z those from then on.\n"
+			"-f keeps printing new events as they are recorded.",
 	},
 };

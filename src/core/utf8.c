@@ -66,3 +66,44 @@ int sw_utf8_sanitize(struct buf *out, const void *data, size_t len)
 	}
 	return 0;
 }
+
+/* Bytes at the end of s[0..len) that could still become one valid
+ * sequence when more bytes follow: 0 when there is none. */
+static size_t incomplete_tail(const unsigned char *s, size_t len)
+{
+	for (size_t back = 1; back <= 3 && back <= len; back++) {
+		unsigned c = s[len - back];
+		if ((c & 0xc0) == 0x80)
+			continue;  /* a continuation byte: look further back */
+		size_t need = c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3
+			      : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+		return need > back ? back : 0;
+	}
+	return 0;
+}
+
+int sw_utf8_escape(struct buf *out, const void *data, size_t len, bool more, size_t *used)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	const unsigned char *s = data;
+	size_t end = len - (more ? incomplete_tail(s, len) : 0);
+	size_t i = 0;
+
+	if (used)
+		*used = end;
+	while (i < end) {
+		size_t n = s[i] ? seq_len(s + i, end - i) : 0;
+		int r;
+		if (n) {
+			r = buf_add(out, s + i, n);
+			i += n;
+		} else {
+			char e[4] = {'\\', 'x', hex[s[i] >> 4], hex[s[i] & 15]};
+			r = buf_add(out, e, sizeof(e));
+			i++;
+		}
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}

@@ -30,4 +30,19 @@ bool sw_utf8_valid(const char *s, size_t len);
  */
 int sw_utf8_sanitize(struct buf *out, const void *s, size_t len);
 
+/*
+ * Appends bytes from elsewhere (an instance's log) to out as valid UTF-8
+ * that keeps every byte: valid sequences are copied, and each byte that
+ * does not start one, and each NUL, is written as the four characters
+ * "\xHH" (uppercase hex). Nothing is dropped or merged, so the answer
+ * says exactly what was written.
+ *
+ * more: the bytes continue after len (a read cut short). An incomplete
+ * sequence at the very end (a lead byte and fewer continuation bytes
+ * than it announces) is then left for the next call instead of being
+ * escaped; *used says how many bytes were consumed (len otherwise).
+ * Returns 0, or buf_add's failure when out's cap is reached.
+ */
+int sw_utf8_escape(struct buf *out, const void *s, size_t len, bool more, size_t *used);
+
 #endif

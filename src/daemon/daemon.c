@@ -354,7 +354,10 @@ static int build(struct daemon *d, struct sw_err *err)
 
 	if (httpc_new(&d->httpc, &d->loop, err) < 0)
 		goto out;
-	struct engine_config ec = {.loop = &d->loop, .store = d->store, .state_dir = d->dir};
+	struct engine_config ec = {.loop = &d->loop, .store = d->store, .state_dir = d->dir,
+				   .retention = opt->retention,
+				   .retention_interval_ms = opt->retention_interval_ms};
+	spec_set_secret_dirs(opt->secret_dirs, opt->nsecret_dirs, d->dir);
 	if (engine_new(&d->engine, &ec, err) < 0)
 		goto out;
 	struct runtime_config rc = {

@@ -7,6 +7,7 @@
  *	DIR/lock        exclusive flock held while a daemon runs
  *	DIR/token       bearer token for the TCP API (0600, made on first start)
  *	DIR/state.db    SQLite store (WAL)
+ *	DIR/revision.key  key of the revision hashes (0600, made on first start)
  *	DIR/slipway.sock  API socket (0600)
  *	DIR/logs/APP/ID.log  instance output
  */
@@ -14,7 +15,10 @@
 #define SW_DAEMON_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+
+struct store_retention;
 
 struct daemon_options {
 	const char *state_dir;
@@ -28,6 +32,13 @@ struct daemon_options {
 	uint16_t port_min, port_max; /* instance port range; 0 = defaults */
 	/* restart back-off; 0 = runtime defaults (1 s doubling to 5 min) */
 	uint64_t backoff_initial_ms, backoff_max_ms;
+	/* where valueFrom files may come from (spec_set_secret_dirs); never
+	 * the state dir */
+	const char *const *secret_dirs;
+	size_t nsecret_dirs;
+	/* history kept: NULL = engine_retention_defaults */
+	const struct store_retention *retention;
+	uint64_t retention_interval_ms; /* 0 = 60 s */
 };
 
 /*

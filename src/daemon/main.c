@@ -13,9 +13,18 @@
 #include "core/addr.h"
 #include "core/core.h"
 #include "core/opt.h"
+#include "engine/engine.h"
 
 struct port_range {
 	uint16_t min, max;
+};
+
+#define SECRET_DIRS_MAX 16
+#define SECRET_DIR_DEFAULT "/etc/slipway/secrets"
+
+struct secret_dirs {
+	const char *dir[SECRET_DIRS_MAX];
+	size_t n;
 };
 
 struct serve_opts {
@@ -25,7 +34,36 @@ struct serve_opts {
 	struct port_range ports;
 	uint64_t backoff_ms;
 	long long proxy_workers;
+	struct secret_dirs secrets;
+	struct store_retention_kind keep_events, keep_measurements, keep_revisions;
+	uint64_t retention_interval_ms;
 };
+
+/* --secret-dir DIR, repeatable; the value points into argv. */
+static int parse_secret_dir(void *field, const char *value)
+{
+	struct secret_dirs *s = field;
+	if (!*value || s->n == SECRET_DIRS_MAX)
+		return -1;
+	s->dir[s->n++] = value;
+	return 0;
+}
+
+/* --keep-KIND COUNT,AGE: "100000,720h"; 0 for either part means no limit. */
+static int parse_keep(void *field, const char *value)
+{
+	struct store_retention_kind *k = field;
+	char *end;
+	long long count = strtoll(value, &end, 10);
+	uint64_t age = 0;
+	if (end == value || *end != ',' || count < 0)
+		return -1;
+	if (strcmp(end + 1, "0") != 0 && sw_duration_parse(end + 1, &age) < 0)
+		return -1;
+	k->max_count = count;
+	k->max_age_ms = (int64_t)age;
+	return 0;
+}
 
 /* "20000-29999": unprivileged, low <= high. */
 static int parse_port_range(void *field, const char *value)
@@ -60,6 +98,26 @@ static const struct sw_opt options[] = {
 	{.name = "metrics", .kind = SW_OPT_STRING,
 	 .offset = SW_OPT_AT(struct serve_opts, metrics, const char *), .value = "127.0.0.1:PORT",
 	 .help = "make the proxy serve /metrics on TCP, without auth"},
+	{.name = "secret-dir", .kind = SW_OPT_CUSTOM,
+	 .offset = SW_OPT_AT(struct serve_opts, secrets, struct secret_dirs), .value = "DIR",
+	 .parse = parse_secret_dir, .expect = "be a directory (at most 16 of them)",
+	 .help = "valueFrom files may come from DIR (repeatable; default " SECRET_DIR_DEFAULT ")"},
+	{.name = "keep-events", .kind = SW_OPT_CUSTOM,
+	 .offset = SW_OPT_AT(struct serve_opts, keep_events, struct store_retention_kind),
+	 .value = "COUNT,AGE", .parse = parse_keep, .expect = "look like 100000,720h (0: no limit)",
+	 .help = "keep at most the newest COUNT events, none older than AGE (default 100000,720h)"},
+	{.name = "keep-measurements", .kind = SW_OPT_CUSTOM,
+	 .offset = SW_OPT_AT(struct serve_opts, keep_measurements, struct store_retention_kind),
+	 .value = "COUNT,AGE", .parse = parse_keep, .expect = "look like 100000,720h (0: no limit)",
+	 .help = "the same for analysis measurements (default 100000,720h)"},
+	{.name = "keep-revisions", .kind = SW_OPT_CUSTOM,
+	 .offset = SW_OPT_AT(struct serve_opts, keep_revisions, struct store_retention_kind),
+	 .value = "COUNT,AGE", .parse = parse_keep, .expect = "look like 50,0 (0: no limit)",
+	 .help = "per app, beyond what a rollback may need (default 50,0)"},
+	{.name = "retention-interval", .kind = SW_OPT_DURATION,
+	 .offset = SW_OPT_AT(struct serve_opts, retention_interval_ms, uint64_t), .value = "DUR",
+	 .expect = "be a duration like 1m", .min = 10,
+	 .help = "how often old history is trimmed (default 1m)"},
 	{.name = "access-log", .kind = SW_OPT_STRING,
 	 .offset = SW_OPT_AT(struct serve_opts, access_log, const char *), .value = "PATH",
 	 .help = "make the proxy append one JSON line per request"},
@@ -88,7 +146,11 @@ static const struct sw_opt_usage usage = {
 
 int daemon_main(int argc, char **argv)
 {
-	struct serve_opts o = {0};
+	struct serve_opts o = {
+		.keep_events = engine_retention_defaults.events,
+		.keep_measurements = engine_retention_defaults.measurements,
+		.keep_revisions = engine_retention_defaults.revisions,
+	};
 	/* the command line an upgrade re-executes: this program, then argv */
 	char **self = xcalloc((size_t)argc + 2, sizeof(*self));
 	self[0] = program_invocation_name;
@@ -109,6 +171,13 @@ int daemon_main(int argc, char **argv)
 		r = sw_opt_error("serve", "--proxy-workers must be from 1 to 64, got %lld", o.proxy_workers);
 		goto out;
 	}
+	if (o.secrets.n == 0)
+		o.secrets.dir[o.secrets.n++] = SECRET_DIR_DEFAULT;
+	struct store_retention retention = {
+		.events = o.keep_events,
+		.measurements = o.keep_measurements,
+		.revisions = o.keep_revisions,
+	};
 	struct daemon_options d = {
 		.state_dir = o.state_dir,
 		.api_addr = o.api,
@@ -121,6 +190,10 @@ int daemon_main(int argc, char **argv)
 		.port_min = o.ports.min,
 		.port_max = o.ports.max,
 		.backoff_initial_ms = o.backoff_ms,
+		.secret_dirs = o.secrets.dir,
+		.nsecret_dirs = o.secrets.n,
+		.retention = &retention,
+		.retention_interval_ms = o.retention_interval_ms,
 	};
 	r = daemon_run(&d);
 out:

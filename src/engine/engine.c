@@ -1249,7 +1249,8 @@ int engine_new(struct engine **out, const struct engine_config *cfg, struct sw_e
 	uv_timer_init(cfg->loop, &e->kick);
 	uv_timer_init(cfg->loop, &e->drain);
 	uv_timer_init(cfg->loop, &e->stats);
-	e->tick.data = e->kick.data = e->drain.data = e->stats.data = e;
+	uv_timer_init(cfg->loop, &e->retention);
+	e->tick.data = e->kick.data = e->drain.data = e->stats.data = e->retention.data = e;
 	*out = e;
 	return 0;
 }
@@ -1260,7 +1261,7 @@ int engine_start(struct engine *e, const struct engine_parts *parts, struct sw_e
 	e->runner = parts->runner;
 	e->traffic = parts->traffic;
 	engine_store_wait(e, false);
-	if (engine_load(e, err) < 0)
+	if (engine_revision_key_init(e, err) < 0 || engine_load(e, err) < 0)
 		return -1;
 	size_t it = 0;
 	const char *k;
@@ -1276,6 +1277,7 @@ int engine_start(struct engine *e, const struct engine_parts *parts, struct sw_e
 		engine_kick(e, v);
 	uv_timer_start(&e->tick, on_tick, TICK_MS, TICK_MS);
 	uv_timer_start(&e->stats, stats_refresh, 0, STATS_REFRESH_MS);
+	engine_retention_start(e);
 	return 0;
 }
 
@@ -1302,7 +1304,7 @@ void engine_stop(struct engine *e)
 	void *v;
 	while (sw_map_next(&e->apps, &it, &k, &v))
 		runs_free(v);
-	uv_timer_t *timers[] = {&e->tick, &e->kick, &e->drain, &e->stats};
+	uv_timer_t *timers[] = {&e->tick, &e->kick, &e->drain, &e->stats, &e->retention};
 	for (size_t i = 0; i < sizeof(timers) / sizeof(timers[0]); i++) {
 		uv_timer_stop(timers[i]);
 		e->handles++;

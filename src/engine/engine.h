@@ -43,6 +43,7 @@
 #include "rollout/rollout.h"
 #include "runtime/runtime.h"
 #include "spec/spec.h"
+#include "store/store.h"
 
 struct store;
 struct traffic;
@@ -131,9 +132,24 @@ struct engine_app {
 struct engine_config {
 	uv_loop_t *loop;
 	struct store *store;
-	const char *state_dir;        /* for finding orphaned instances */
+	const char *state_dir;        /* for finding orphaned instances, and
+					 revision.key (NULL: a key in memory only) */
 	size_t spec_cache;            /* parsed revisions kept per app; 0 = 4 */
+	/* what history is kept (NULL = engine_retention_defaults); its
+	 * keep_revision is the engine's own */
+	const struct store_retention *retention;
+	uint64_t retention_interval_ms; /* how often it is trimmed; 0 = 60 s */
 };
+
+/* Retention defaults (docs/internals/store.md); 0 = no limit. */
+#define ENGINE_RETAIN_EVENTS_AGE_MS (30LL * 24 * 3600 * 1000)
+#define ENGINE_RETAIN_EVENTS_COUNT 100000
+#define ENGINE_RETAIN_MEASUREMENTS_AGE_MS (30LL * 24 * 3600 * 1000)
+#define ENGINE_RETAIN_MEASUREMENTS_COUNT 100000
+#define ENGINE_RETAIN_REVISIONS_AGE_MS 0
+#define ENGINE_RETAIN_REVISIONS_COUNT 50 /* per app, and what a rollback needs */
+#define ENGINE_RETENTION_INTERVAL_MS 60000
+extern const struct store_retention engine_retention_defaults;
 
 /*
  * Creates the engine. The parts it drives are made by the daemon with the
@@ -282,6 +298,22 @@ struct engine_event {
 	const char *message;
 	const char *actor;
 };
+
+/* Pages of the event log, newest first (events.c): events with id below
+ * before_id (0 = the newest), at or after since_ms (0 = any), of app
+ * (NULL = all), at most limit (0 = ENGINE_EVENTS_PAGE_DEFAULT, capped at
+ * ENGINE_EVENTS_PAGE_MAX), each handed to cb (strings valid during the
+ * call). Returns how many, or an error. Memory does not grow with the
+ * log. */
+#define ENGINE_EVENTS_PAGE_DEFAULT 100
+#define ENGINE_EVENTS_PAGE_MAX 1000
+int engine_events_page(struct engine *e, const char *app, int64_t before_id, int64_t since_ms,
+		       size_t limit, store_event_cb cb, void *data, struct sw_err *err);
+/* Events after after_id and at or after since_ms (0 = any), oldest first,
+ * at most limit (0 or above the cap: ENGINE_EVENTS_PAGE_MAX): for reading
+ * the log forwards and following it. */
+int engine_events_after(struct engine *e, const char *app, int64_t after_id, int64_t since_ms,
+			size_t limit, struct store_event **out, size_t *n, struct sw_err *err);
 
 /* Records an event (store, log) and hands it to every subscriber. */
 void engine_event(struct engine *e, const char *app, const char *kind, const char *actor,

@@ -6,6 +6,7 @@
 #define SW_ENGINE_INT_H
 
 #include "engine.h"
+#include "store/store.h"
 
 struct engine_spec_cache {
 	int64_t revision;
@@ -48,6 +49,9 @@ struct engine {
 	uint64_t clock;               /* spec cache use counter */
 	bool started, stopping;
 	int handles;                  /* timers still to close */
+	unsigned char revision_key[32]; /* HMAC key of revision hashes (revhash.c) */
+	uv_timer_t retention;         /* trims the store's history (events.c) */
+	struct store_retention retain;
 };
 
 struct engine_app *engine_app_add(struct engine *e, const char *name);
@@ -85,6 +89,15 @@ void engine_hooks_prune(struct engine_app *a);
 void engine_hooks_free(struct engine_app *a);
 /* After a restart: runs again the job the stored state names. */
 void engine_hooks_resume(struct engine *e, struct engine_app *a);
+
+/* revhash.c: loads or creates DIR/revision.key and rehashes the stored
+ * revisions when they were made with another key (or none). */
+int engine_revision_key_init(struct engine *e, struct sw_err *err);
+/* The revision hash of canonical spec text: 64 hex digits of HMAC-SHA-256. */
+void engine_revision_hash(struct engine *e, const char *text, char out[65]);
+
+/* events.c: the retention timer. */
+void engine_retention_start(struct engine *e);
 
 /* load.c */
 int engine_load(struct engine *e, struct sw_err *err);

@@ -157,7 +157,7 @@ static int record_app(struct engine *e, const struct spec_app *sa, const char *s
 	char hash[65];
 	bool created_rev = false;
 	int r = -1;
-	spec_app_hash(sa, hash);
+	engine_revision_hash(e, text, hash);
 	memset(p, 0, sizeof(*p));
 	p->app = a;
 	p->name = sa->name;

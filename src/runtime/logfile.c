@@ -5,12 +5,14 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "../core/buf.h"
+#include "../core/utf8.h"
 #include "runtime_int.h"
 
 int logfile_mkdirs(const char *path, struct sw_err *err)
@@ -123,4 +125,39 @@ out:
 	buf_release(&from);
 	buf_release(&to);
 	return ret;
+}
+
+void runtime_log_read(const char *path, int64_t offset, size_t max, struct buf *text,
+		      int64_t *next)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat sb;
+	int64_t size = 0;
+	unsigned char *raw = NULL;
+
+	if (fd >= 0 && fstat(fd, &sb) == 0)
+		size = sb.st_size;
+	if (offset < 0)
+		offset = size + offset > 0 ? size + offset : 0;
+	if (offset > size)
+		offset = 0; /* the file was rotated (truncated): start over */
+	int64_t want = size - offset;
+	bool cut = false;
+	if (want > (int64_t)max) {
+		want = (int64_t)max;
+		cut = true;
+	}
+	if (fd >= 0 && want > 0) {
+		raw = xmalloc((size_t)want);
+		ssize_t k = pread(fd, raw, (size_t)want, offset);
+		if (k > 0) {
+			size_t used = 0;
+			sw_utf8_escape(text, raw, (size_t)k, cut && k == want, &used);
+			offset += (int64_t)used;
+		}
+	}
+	free(raw);
+	if (fd >= 0)
+		close(fd);
+	*next = offset;
 }

@@ -36,6 +36,7 @@
 
 #include "../spec/spec.h"
 #include "../core/core.h"
+#include "../core/buf.h"
 
 enum runtime_state {
 	RUNTIME_STARTING,   /* process running, not ready yet */
@@ -179,6 +180,18 @@ void runtime_stop_all(struct runtime *rt, void (*done)(void *data), void *data);
 /* Backoff delay before restart number `restarts` (1-based):
  * initial * 2^(restarts-1), capped at max. Pure; exposed for tests. */
 uint64_t runtime_backoff_ms(uint32_t restarts, uint64_t initial_ms, uint64_t max_ms);
+
+/*
+ * Reads an instance log from byte `offset` (negative: the last -offset
+ * bytes; past the end: the file was rotated, so from 0), at most `max`
+ * bytes, and appends them to text as JSON-safe UTF-8 with every byte kept
+ * (sw_utf8_escape: what is not valid UTF-8 is written "\xHH"). A multi-
+ * byte character cut by `max` is left for the next read. *next is where
+ * the next read starts. A missing or unreadable file reads as empty
+ * (*next = 0). Blocks on the file: logs are local and small per call.
+ */
+void runtime_log_read(const char *path, int64_t offset, size_t max, struct buf *text,
+		      int64_t *next);
 
 /* Number of instances the runtime tracks. */
 size_t runtime_count(struct runtime *rt);

@@ -202,6 +202,68 @@ static char *escape_dollars(const char *s, size_t len)
 
 #define SECRET_MAX (1024 * 1024)
 
+/* spec_set_secret_dirs: the dirs as given, or set = false for no rule. */
+static struct {
+	bool set;
+	char **dirs;
+	size_t n;
+	char *forbidden;
+} secret_rule;
+
+void spec_set_secret_dirs(const char *const *dirs, size_t n, const char *forbidden)
+{
+	for (size_t i = 0; i < secret_rule.n; i++)
+		free(secret_rule.dirs[i]);
+	free(secret_rule.dirs);
+	free(secret_rule.forbidden);
+	memset(&secret_rule, 0, sizeof(secret_rule));
+	secret_rule.set = true;
+	secret_rule.dirs = xcalloc(n ? n : 1, sizeof(char *));
+	for (size_t i = 0; i < n; i++)
+		secret_rule.dirs[secret_rule.n++] = xstrdup(dirs[i]);
+	secret_rule.forbidden = forbidden ? xstrdup(forbidden) : NULL;
+}
+
+/* real is dir or below it. */
+static bool path_within(const char *real, const char *dir)
+{
+	size_t n = strlen(dir);
+	if (n == 1 && dir[0] == '/')
+		return true;
+	return strncmp(real, dir, n) == 0 && (real[n] == '/' || real[n] == '\0');
+}
+
+/* 0 when the secret rule lets `real` be read, else -1 with the error. */
+static int secret_allowed(struct spec_pctx *c, const struct snode *file, const char *shown,
+			  const char *real)
+{
+	if (!secret_rule.set)
+		return 0;
+	/* Resolved at each check: a secret dir may be made, or moved, after
+	 * the daemon started. */
+	char *forbidden = secret_rule.forbidden ? realpath(secret_rule.forbidden, NULL) : NULL;
+	bool in_state = real && forbidden && path_within(real, forbidden);
+	free(forbidden);
+	if (in_state)
+		return spec_perr(c, file, "valueFrom file \"%s\" is in the daemon's state dir, "
+			    "which is never read for secrets", shown);
+	for (size_t i = 0; real && i < secret_rule.n; i++) {
+		char *dir = realpath(secret_rule.dirs[i], NULL);
+		bool in = dir && path_within(real, dir);
+		free(dir);
+		if (in)
+			return 0;
+	}
+	struct buf b = BUF_INIT;
+	for (size_t i = 0; i < secret_rule.n; i++)
+		buf_addf(&b, "%s\"%s\"", i ? ", " : "", secret_rule.dirs[i]);
+	spec_perr(c, file, "valueFrom file \"%s\" is not in a secret directory (%s); the daemon "
+		  "reads secrets only from its --secret-dir directories", shown,
+		  b.len ? b.s : "none is configured");
+	buf_release(&b);
+	return -1;
+}
+
 /*
  * valueFrom: {file: path}: the file's content (less one trailing newline)
  * becomes the value, marked secret. '$' is doubled so that
@@ -237,10 +299,28 @@ static int parse_value_from(struct spec_pctx *c, const struct snode *n, void *ba
 		return spec_perr(c, file, "file must be a path, got %s", SPEC_GOT(file));
 
 	path = path_join_normalize(c->dir, file->text);
+	if (secret_rule.set) {
+		/* Checked before opening, so that whether a file outside the
+		 * secret dirs exists is not told; and again on the file
+		 * opened, so that a symlink swapped in between does not help. */
+		char *real = realpath(path, NULL);
+		int ok = secret_allowed(c, file, path, real);
+		free(real);
+		if (ok < 0)
+			goto out;
+	}
 	fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &st) < 0) {
 		spec_perr(c, file, "cannot read \"%s\": %s", path, strerror(errno));
 		goto out;
+	}
+	if (secret_rule.set) {
+		char proc[64], opened[PATH_MAX];
+		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+		ssize_t k = readlink(proc, opened, sizeof(opened) - 1);
+		opened[k > 0 ? k : 0] = '\0';
+		if (secret_allowed(c, file, path, k > 0 ? opened : NULL) < 0)
+			goto out;
 	}
 	if (!S_ISREG(st.st_mode) || st.st_size > SECRET_MAX) {
 		spec_perr(c, file, "cannot read \"%s\": %s", path,

@@ -316,8 +316,23 @@ int spec_app_from_json(struct spec_app **out, const json_t *json, struct sw_err 
 /* The canonical text: json_dumps(to_json, JSON_SORT_KEYS | JSON_COMPACT).
  * Caller frees. This is what the store keeps and what is hashed. */
 char *spec_app_canonical(const struct spec_app *app);
-/* Lowercase hex SHA-256 of the canonical text; out holds 65 bytes. */
+/* Lowercase hex SHA-256 of the canonical text; out holds 65 bytes. Not
+ * what the store shows as a revision's hash: that one is keyed (the
+ * canonical text holds secret values), see src/engine/revhash.c. */
 void spec_app_hash(const struct spec_app *app, char out[65]);
+
+/*
+ * Where `valueFrom: {file: PATH}` may read from, for the whole process
+ * (the daemon sets it once at start from --secret-dir). With it set, a
+ * file is read only when its real path (symlinks and ".." resolved, and
+ * checked again on the opened file) lies inside one of `dirs` and not in
+ * `forbidden` (the state dir, which holds the API tokens); anything else
+ * is a positioned error, the same whether the file exists or not. The
+ * dirs are resolved at each check (one made after start counts). Never
+ * called (the CLI's `validate`):
+ * any readable file. Copies what it is given; call again to replace.
+ */
+void spec_set_secret_dirs(const char *const *dirs, size_t n, const char *forbidden);
 
 /* Values for ${...} substitution in run.command and run.env. */
 struct spec_vars {

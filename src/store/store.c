@@ -3,6 +3,7 @@
  * docs/internals/store.md for the schema and how to add a migration.
  */
 #include "store.h"
+#include "store_int.h"
 
 #include <fcntl.h>
 #include <sqlite3.h>
@@ -110,6 +111,13 @@ static const struct store_migration migrations[] = {
 	  * running instance is "PID STARTTIME" */
 	 "ALTER TABLE instances ADD COLUMN handle TEXT NOT NULL DEFAULT '';"
 	 "UPDATE instances SET handle = pid || ' ' || start_time WHERE pid > 0;"},
+	{"store settings (meta), and indexes by time for retention",
+	 "CREATE TABLE IF NOT EXISTS meta ("
+	 " key TEXT PRIMARY KEY NOT NULL,"
+	 " value TEXT NOT NULL"
+	 ");"
+	 "CREATE INDEX IF NOT EXISTS events_by_time ON events (time_ms);"
+	 "CREATE INDEX IF NOT EXISTS measurements_by_time ON measurements (time_ms);"},
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -147,6 +155,11 @@ enum stmt_id {
 	ST_TOKEN_LIST,
 	ST_TOKEN_DELETE,
 	ST_TOKEN_TOUCH,
+	ST_EVENT_PAGE,
+	ST_EVENT_PAGE_APP,
+	ST_META_GET,
+	ST_META_PUT,
+	ST_REV_REHASH,
 	ST_COUNT
 };
 
@@ -159,7 +172,21 @@ enum stmt_id {
 
 #define MEASURE_COLS "id, time_ms, app, revision, run, kind, template, metric, provider, query, value, condition, outcome, reason"
 
+/* since (?4, 0 = any) as the first id at or after that time: the time index
+ * finds it, and the scan by id stops there */
+#define EVENT_SINCE " AND (?4 = 0 OR id >= coalesce((SELECT id FROM events WHERE time_ms >= ?4" \
+		    " ORDER BY time_ms LIMIT 1), 9223372036854775807))"
+
 static const char *const stmt_sql[ST_COUNT] = {
+	/* newest first, below the cursor */
+	[ST_EVENT_PAGE] = "SELECT " EVENT_COLS " FROM events WHERE id < ?1" EVENT_SINCE
+			  " ORDER BY id DESC LIMIT ?2",
+	[ST_EVENT_PAGE_APP] = "SELECT " EVENT_COLS " FROM events WHERE app = ?3 AND id < ?1"
+			      EVENT_SINCE " ORDER BY id DESC LIMIT ?2",
+	[ST_META_GET] = "SELECT value FROM meta WHERE key = ?1",
+	[ST_META_PUT] = "INSERT INTO meta (key, value) VALUES (?1, ?2)"
+			" ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+	[ST_REV_REHASH] = "UPDATE revisions SET hash = ?3 WHERE app = ?1 AND number = ?2",
 	[ST_TOKEN_PUT] = "INSERT INTO tokens (" TOKEN_COLS ") VALUES (?1, ?2, ?3, ?4, 0)",
 	[ST_TOKEN_GET_BY_HASH] = "SELECT " TOKEN_COLS " FROM tokens WHERE hash = ?1",
 	[ST_TOKEN_LIST] = "SELECT " TOKEN_COLS " FROM tokens ORDER BY name",
@@ -203,8 +230,10 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_SEQ_NEXT] = "INSERT INTO seq (app, value) VALUES (?1, 1)"
 			" ON CONFLICT (app) DO UPDATE SET value = value + 1 RETURNING value",
 	[ST_EVENT_ADD] = "INSERT INTO events (time_ms, app, kind, message, actor) VALUES (?1, ?2, ?3, ?4, ?5)",
-	[ST_EVENT_LIST] = "SELECT " EVENT_COLS " FROM events WHERE id > ?1 ORDER BY id LIMIT ?2",
-	[ST_EVENT_LIST_APP] = "SELECT " EVENT_COLS " FROM events WHERE app = ?3 AND id > ?1 ORDER BY id LIMIT ?2",
+	[ST_EVENT_LIST] = "SELECT " EVENT_COLS " FROM events WHERE id > ?1" EVENT_SINCE
+			  " ORDER BY id LIMIT ?2",
+	[ST_EVENT_LIST_APP] = "SELECT " EVENT_COLS " FROM events WHERE app = ?3 AND id > ?1"
+			      EVENT_SINCE " ORDER BY id LIMIT ?2",
 };
 
 struct store {
@@ -956,6 +985,12 @@ static void free_events(void *elems, size_t n)
 int store_event_list(struct store *s, const char *app, int64_t after_id, size_t limit,
 		     struct store_event **out, size_t *n, struct sw_err *err)
 {
+	return store_event_list_since(s, app, after_id, 0, limit, out, n, err);
+}
+
+int store_event_list_since(struct store *s, const char *app, int64_t after_id, int64_t since_ms,
+			   size_t limit, struct store_event **out, size_t *n, struct sw_err *err)
+{
 	sqlite3_stmt *st;
 	int ret = stmt_get(s, app ? ST_EVENT_LIST_APP : ST_EVENT_LIST, &st, "list events", err);
 	*out = NULL;
@@ -966,6 +1001,7 @@ int store_event_list(struct store *s, const char *app, int64_t after_id, size_t 
 	sqlite3_bind_int64(st, 2, limit == 0 || limit > INT64_MAX ? -1 : (int64_t)limit);
 	if (app)
 		bind_text(st, 3, app);
+	sqlite3_bind_int64(st, 4, since_ms);
 	return read_list(s, st, sizeof(**out), read_event, free_events, (void **)out, n,
 			 "list events", err);
 }
@@ -979,6 +1015,42 @@ void store_event_list_free(struct store_event *evs, size_t n)
 		free(evs[i].actor);
 	}
 	free(evs);
+}
+
+int store_event_page(struct store *s, const char *app, int64_t before_id, int64_t since_ms,
+		     size_t limit, store_event_cb cb, void *data, struct sw_err *err)
+{
+	sqlite3_stmt *st;
+	int rc, ret = stmt_get(s, app ? ST_EVENT_PAGE_APP : ST_EVENT_PAGE, &st, "list events", err);
+	size_t n = 0;
+	if (ret < 0)
+		return ret;
+	sqlite3_bind_int64(st, 1, before_id > 0 ? before_id : INT64_MAX);
+	sqlite3_bind_int64(st, 2, limit > 0 && limit < INT64_MAX ? (int64_t)limit : -1);
+	if (app)
+		bind_text(st, 3, app);
+	sqlite3_bind_int64(st, 4, since_ms);
+	/* One row at a time: memory does not grow with the page. */
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct store_event e = {
+			.id = sqlite3_column_int64(st, 0),
+			.time_ms = sqlite3_column_int64(st, 1),
+			.app = (char *)sqlite3_column_text(st, 2),
+			.kind = (char *)sqlite3_column_text(st, 3),
+			.message = (char *)sqlite3_column_text(st, 4),
+			.actor = (char *)sqlite3_column_text(st, 5),
+		};
+		e.app = e.app ? e.app : "";
+		e.kind = e.kind ? e.kind : "";
+		e.message = e.message ? e.message : "";
+		e.actor = e.actor ? e.actor : "";
+		cb(&e, data);
+		n++;
+	}
+	if (rc != SQLITE_DONE)
+		ret = db_err(s, rc, "list events", err);
+	sqlite3_reset(st);
+	return ret < 0 ? ret : (int)(n > INT32_MAX ? INT32_MAX : n);
 }
 
 /* ---- analysis templates and measurements -------------------------------- */
@@ -1207,4 +1279,94 @@ void store_token_list_free(struct store_token *ts, size_t n)
 	for (size_t i = 0; i < n; i++)
 		store_token_release(&ts[i]);
 	free(ts);
+}
+
+/* ---- meta: the store's own settings -------------------------------------- */
+
+int store_meta_get(struct store *s, const char *key, char **out, struct sw_err *err)
+{
+	sqlite3_stmt *st;
+	int rc, ret = stmt_get(s, ST_META_GET, &st, "read setting", err);
+	*out = NULL;
+	if (ret < 0)
+		return ret;
+	bind_text(st, 1, key);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*out = col_str(st, 0);
+	else if (rc == SQLITE_DONE)
+		ret = SW_ENOTFOUND;
+	else
+		ret = db_err(s, rc, "read setting", err);
+	sqlite3_reset(st);
+	return ret;
+}
+
+int store_meta_put(struct store *s, const char *key, const char *value, struct sw_err *err)
+{
+	sqlite3_stmt *st;
+	int ret = stmt_get(s, ST_META_PUT, &st, "write setting", err);
+	if (ret < 0)
+		return ret;
+	bind_text(st, 1, key);
+	bind_text(st, 2, value);
+	return stmt_done(s, st, "write setting", err);
+}
+
+int store_revision_rehash(struct store *s, store_rehash_fn fn, void *data, struct sw_err *err)
+{
+	sqlite3_stmt *all = NULL, *up;
+	struct store_revision *revs = NULL;
+	size_t n = 0, alloc = 0;
+	int rc, ret = store_begin(s, err);
+	if (ret < 0)
+		return ret;
+	rc = sqlite3_prepare_v2(s->db, "SELECT app, number, spec_json FROM revisions", -1, &all, NULL);
+	if (rc != SQLITE_OK) {
+		ret = db_err(s, rc, "rehash revisions", err);
+		goto out;
+	}
+	/* Read first, then write: the updates change the (app, hash) index
+	 * the scan might otherwise walk. */
+	while ((rc = sqlite3_step(all)) == SQLITE_ROW) {
+		if (n == alloc) {
+			alloc = alloc ? alloc * 2 : 16;
+			revs = xrealloc(revs, alloc * sizeof(*revs));
+		}
+		memset(&revs[n], 0, sizeof(revs[n]));
+		revs[n].app = col_str(all, 0);
+		revs[n].number = sqlite3_column_int64(all, 1);
+		revs[n].spec_json = col_str(all, 2);
+		n++;
+	}
+	if (rc != SQLITE_DONE) {
+		ret = db_err(s, rc, "rehash revisions", err);
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		char hash[65];
+		fn(revs[i].spec_json, hash, data);
+		ret = stmt_get(s, ST_REV_REHASH, &up, "rehash revisions", err);
+		if (ret < 0)
+			goto out;
+		bind_text(up, 1, revs[i].app);
+		sqlite3_bind_int64(up, 2, revs[i].number);
+		bind_text(up, 3, hash);
+		ret = stmt_done(s, up, "rehash revisions", err);
+		if (ret < 0)
+			goto out;
+	}
+out:
+	sqlite3_finalize(all);
+	store_revision_list_free(revs, n);
+	if (ret < 0) {
+		store_rollback(s);
+		return ret;
+	}
+	return store_commit(s, err);
+}
+
+sqlite3 *store_db(struct store *s)
+{
+	return s->db;
 }

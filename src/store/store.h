@@ -5,7 +5,9 @@
  * (the validated spec as canonical JSON plus its SHA-256; numbered 1, 2, ...
  * per app), instances (what the runtime runs, so that a restarted daemon
  * can adopt them), events (append-only log of every state change) and
- * tokens (API tokens by name and role, only their SHA-256 kept).
+ * tokens (API tokens by name and role, only their SHA-256 kept) and meta
+ * (the store's own settings). Events, measurements and revisions are
+ * trimmed by store_retention_step.
  * The schema is versioned with PRAGMA user_version; store_open applies
  * missing migrations in order inside one transaction.
  *
@@ -39,7 +41,7 @@ struct store_app {
 struct store_revision {
 	char *app;
 	int64_t number;
-	char *hash;      /* hex SHA-256 of spec_json */
+	char *hash;      /* hex HMAC-SHA-256 of spec_json (engine's revision key) */
 	char *spec_json; /* canonical JSON from spec_app_to_json */
 	char *version;   /* spec.version, for listings */
 	char *source;    /* file the spec came from */
@@ -134,7 +136,67 @@ int store_event_add(struct store *s, const char *app, const char *kind, const ch
  * app NULL = all. */
 int store_event_list(struct store *s, const char *app, int64_t after_id, size_t limit,
 		     struct store_event **out, size_t *n, struct sw_err *err);
+/* The same, only events at or after since_ms (0 = any). */
+int store_event_list_since(struct store *s, const char *app, int64_t after_id, int64_t since_ms,
+			   size_t limit, struct store_event **out, size_t *n, struct sw_err *err);
 void store_event_list_free(struct store_event *evs, size_t n);
+
+/*
+ * Pages through events newest first without building a list: calls cb for
+ * each event with id < before_id (0 = from the newest), time >= since_ms
+ * (0 = any) and, when app is not NULL, of that app, at most limit (0 = no
+ * limit: callers cap it). The event's strings are valid during the call
+ * only. Returns the number of events given to cb, or an error. Memory
+ * does not depend on the table's size.
+ */
+typedef void (*store_event_cb)(const struct store_event *ev, void *data);
+int store_event_page(struct store *s, const char *app, int64_t before_id, int64_t since_ms,
+		     size_t limit, store_event_cb cb, void *data, struct sw_err *err);
+
+/* The store's own settings (key -> text), e.g. which key the revision
+ * hashes were made with. store_meta_get: *out (caller frees), or
+ * SW_ENOTFOUND without a message. */
+int store_meta_get(struct store *s, const char *key, char **out, struct sw_err *err);
+int store_meta_put(struct store *s, const char *key, const char *value, struct sw_err *err);
+
+/* Recomputes every revision's hash from its spec_json with fn (which
+ * writes 64 hex digits and a NUL), in one transaction: for a change of
+ * the hash function or its key. */
+typedef void (*store_rehash_fn)(const char *spec_json, char out[65], void *data);
+int store_revision_rehash(struct store *s, store_rehash_fn fn, void *data, struct sw_err *err);
+
+/*
+ * Retention (retention.c): what is kept of each kind of history. A limit
+ * of 0 means none. Events and measurements: at most the newest
+ * max_count rows, none older than max_age_ms. Revisions: per app the
+ * same, and whatever the limits every revision
+ * the keep callback protects (the engine's: what a rollback or a running
+ * instance needs) and the app's newest (revision numbers are never
+ * reused).
+ */
+struct store_retention_kind {
+	int64_t max_age_ms;
+	int64_t max_count;
+};
+
+struct store_retention {
+	struct store_retention_kind events, measurements, revisions;
+	/* true: the revision must stay whatever the limits say */
+	bool (*keep_revision)(const char *app, int64_t number, void *data);
+	void *data;
+};
+
+/*
+ * Deletes at most `batch` rows of each kind that the limits no longer
+ * keep, as of now_ms, in one short transaction, so that a big backlog is
+ * worked off in many small steps between other work. *out_deleted: rows
+ * deleted; *out_more: a kind filled its batch (call again soon).
+ */
+int store_retention_step(struct store *s, const struct store_retention *r, int64_t now_ms,
+			 size_t batch, size_t *out_deleted, bool *out_more, struct sw_err *err);
+
+/* Row counts, for tests and benches: "events", "measurements", "revisions". */
+int store_count(struct store *s, const char *table, int64_t *out, struct sw_err *err);
 
 /* AnalysisTemplates, by name (the canonical JSON spec validated). */
 int store_template_put(struct store *s, const char *name, const char *hash, const char *spec_json,

@@ -39,7 +39,7 @@ absent() {
 
 start_api_daemon() {
 	API=$((PORT_BASE + 99))
-	start_daemon --api "127.0.0.1:$API"
+	start_daemon --api "127.0.0.1:$API" "$@"
 	ROOT=$(cat "$T/state/token")
 }
 
@@ -242,7 +242,7 @@ YAML
 }
 
 @test "a secret from a file never shows in logs, events, status, history or API output" {
-	start_api_daemon
+	start_api_daemon --secret-dir "$T/secrets"
 	secret="s3cr3t-$RANDOM-$RANDOM-value"
 	mkdir -p "$T/secrets"
 	printf '%s\n' "$secret" > "$T/secrets/api-key"
@@ -504,4 +504,49 @@ YAML
 	run slipway events
 	kill "$holder"
 	[[ $output != *"unreachable"* ]]
+@test "valueFrom reads only from the --secret-dir directories, never the state dir" {
+	mkdir -p "$T/secrets" "$T/elsewhere"
+	printf 'pin-4711\n' > "$T/secrets/pin"
+	printf 'not a secret\n' > "$T/elsewhere/file"
+	ln -s "$T/state/token" "$T/secrets/token-link"
+	# a secret dir that holds the state dir does not open it up
+	start_api_daemon --secret-dir "$T/secrets" --secret-dir "$T"
+	env_app() { # env_app FILE: an app whose one secret env var comes from FILE
+		cat <<YAML
+apiVersion: slipway/v1
+kind: App
+metadata: {name: thief}
+spec:
+  version: "1.0.0"
+  run:
+    command: ["$HELLO_BIN", "--port", "\${PORT}"]
+    env:
+      - {name: LOOT, valueFrom: {file: $1}}
+YAML
+	}
+	for f in "$T/state/token" "$T/secrets/token-link" "$T/secrets/../state/token" \
+		"secrets/../state/./token" "$T/state/state.db"; do
+		env_app "$f" > "$T/app.yaml"
+		run slipway apply -f "$T/app.yaml"
+		echo "$f: $output"
+		[ "$status" -ne 0 ]
+		[[ "$output" == *"app.yaml:9:40: valueFrom file \""*"\" is in the daemon's state dir, which is never read for secrets"* ]]
+	done
+	stop_daemon
+	start_api_daemon --secret-dir "$T/secrets"
+	for f in "$T/elsewhere/file" "$T/elsewhere/missing" "/etc/passwd"; do
+		env_app "$f" > "$T/app.yaml"
+		run slipway apply -f "$T/app.yaml"
+		echo "$f: $output"
+		[ "$status" -ne 0 ]
+		[[ "$output" == *"app.yaml:9:40: valueFrom file \"$f\" is not in a secret directory (\"$T/secrets\")"* ]]
+	done
+	# nothing was recorded
+	run slipway get apps --json
+	[[ "$output" != *thief* ]]
+	# from a secret dir it works, relative to the file like any path
+	env_app secrets/pin > "$T/app.yaml"
+	slipway apply -f "$T/app.yaml" --wait
+	pid=$(instance_fields thief pid)
+	tr '\0' '\n' < "/proc/$pid/environ" | grep -qx "LOOT=pin-4711"
 }

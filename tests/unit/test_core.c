@@ -728,6 +728,37 @@ static void test_core__utf8_sanitize_replaces_bad_bytes(void **state)
 	buf_release(&b);
 }
 
+static void test_core__utf8_escape_keeps_every_byte(void **state)
+{
+	(void)state;
+	const struct {
+		const char *in;
+		size_t len;
+		bool more;
+		const char *out;
+		size_t used;
+	} cases[] = {
+		{"caf\xc3\xa9", 5, false, "caf\xc3\xa9", 5},
+		{"a\xc0\x80z", 4, false, "a\\xC0\\x80z", 4},   /* overlong NUL */
+		{"\x80", 1, false, "\\x80", 1},                /* lone continuation */
+		{"a\0b", 3, false, "a\\x00b", 3},
+		{"log\xe2\x82", 5, false, "log\\xE2\\x82", 5}, /* truncated, at the end */
+		{"log\xe2\x82", 5, true, "log", 3},            /* ... or cut: left for later */
+		{"log\xc0", 4, true, "log\\xC0", 4},           /* never valid: not held */
+		{"\xed\xa0\x80", 3, false, "\\xED\\xA0\\x80", 3},
+	};
+	struct buf b = BUF_INIT;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		size_t used = 99;
+		buf_reset(&b);
+		assert_int_equal(sw_utf8_escape(&b, cases[i].in, cases[i].len, cases[i].more, &used), 0);
+		assert_string_equal(buf_str(&b), cases[i].out);
+		assert_int_equal(used, cases[i].used);
+	}
+	buf_release(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -750,6 +781,7 @@ int main(void)
 		cmocka_unit_test(test_core__sha256_known_vectors),
 		cmocka_unit_test(test_core__utf8_valid_and_invalid),
 		cmocka_unit_test(test_core__utf8_sanitize_replaces_bad_bytes),
+		cmocka_unit_test(test_core__utf8_escape_keeps_every_byte),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

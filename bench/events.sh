@@ -1,0 +1,85 @@
+#!/bin/bash
+# Daemon memory while the whole event log is read page by page.
+# Inserts N events (default 1,000,000) straight into a fresh state.db with
+# sqlite3, starts the daemon on it (retention off, so that all of them
+# stay), then lists every event through GET /v1/events, newest first,
+# following "next", 1000 per page, and reports the daemon's RSS before,
+# its peak (VmHWM) and RSS after, and the time taken. Then it restarts the
+# daemon with the default retention (the newest 100,000 events) and times
+# how long the backlog takes to be trimmed, and what the daemon's RSS is
+# then, while `slipway events` keeps answering.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+N=${N:-1000000}
+BIN=${BIN:-$ROOT/build/slipway}
+T=$(mktemp -d /tmp/slipway-bench-events.XXXXXX)
+export SLIPWAY_STATE_DIR=$T/state
+SERVE=
+cleanup() {
+	[ -n "$SERVE" ] && kill "$SERVE" 2>/dev/null && wait "$SERVE" 2>/dev/null || true
+	rm -rf "$T"
+}
+trap cleanup EXIT
+
+start() {
+	"$BIN" serve --port-range 31000-31099 "$@" >>"$T/serve.log" 2>&1 &
+	SERVE=$!
+	for _ in $(seq 1 300); do "$BIN" get apps >/dev/null 2>&1 && return 0; sleep 0.1; done
+	echo "daemon did not start" >&2
+	exit 1
+}
+stop() { kill "$SERVE"; wait "$SERVE" 2>/dev/null || true; SERVE=; }
+kib() { awk -v k="$1" '$1 == k":" {print $2}' "/proc/$SERVE/status"; }
+mib() { awk -v k="$1" 'BEGIN {printf "%.1f MiB", k / 1024}'; }
+
+# the schema comes from the daemon itself
+start
+stop
+now=$(($(date +%s) * 1000))
+t0=$(date +%s%N)
+sqlite3 "$T/state/state.db" <<SQL
+PRAGMA journal_mode=WAL;
+WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $N)
+INSERT INTO events (time_ms, app, kind, message, actor)
+SELECT $now - ($N - i), 'app-' || (i % 50), 'InstanceReady',
+       'instance app-' || (i % 50) || '-' || i || ' is ready', 'daemon' FROM n;
+SQL
+t1=$(date +%s%N)
+echo "inserted $N events in $(( (t1 - t0) / 1000000 )) ms ($(du -h "$T/state/state.db" | cut -f1) on disk)"
+
+start --keep-events 0,0
+sleep 1
+rss0=$(kib VmRSS)
+t0=$(date +%s%N)
+pages=0 seen=0 cursor=
+while :; do
+	curl -s --unix-socket "$SLIPWAY_STATE_DIR/slipway.sock" \
+		"http://slipway/v1/events?limit=1000${cursor:+&before=$cursor}" >"$T/page"
+	pages=$((pages + 1))
+	seen=$((seen + $(grep -o '"kind"' "$T/page" | wc -l)))
+	cursor=$(grep -o '"next": *"[0-9]*"' "$T/page" | grep -o '[0-9]*' || true)
+	[ -n "$cursor" ] || break
+done
+t1=$(date +%s%N)
+echo "listed $seen events in $pages pages in $(( (t1 - t0) / 1000000 )) ms"
+echo "daemon RSS before $(mib "$rss0"), peak $(mib "$(kib VmHWM)"), after $(mib "$(kib VmRSS)")"
+for args in "--limit 1000" "--app app-7 --limit 100" "--since 1m" "--since 10m"; do
+	t0=$(date +%s%N)
+	lines=$("$BIN" events $args | wc -l)
+	t1=$(date +%s%N)
+	echo "slipway events $args: $((lines - 1)) events in $(( (t1 - t0) / 1000000 )) ms"
+done
+echo "daemon RSS after the CLI calls $(mib "$(kib VmRSS)"), peak $(mib "$(kib VmHWM)")"
+stop
+
+start
+t0=$(date +%s%N)
+while :; do
+	left=$(sqlite3 "$T/state/state.db" "select count(*) from events")
+	[ "$left" -le 100000 ] && break
+	"$BIN" events --limit 10 >/dev/null   # the API keeps answering meanwhile
+	sleep 0.5
+done
+t1=$(date +%s%N)
+echo "default retention trimmed to $left events in $(( (t1 - t0) / 1000000 )) ms; daemon RSS $(mib "$(kib VmRSS)"), peak $(mib "$(kib VmHWM)")"
