@@ -5,9 +5,11 @@
  * config (conditions compiled), the provider and its typed settings, the
  * metric's counts and its timer. A tick starts one measurement through the
  * provider unless one is in flight; its answer is folded, stored and
- * reported, and decides the run's phase. Stopping a run cancels what is in
- * flight at once (no answer comes after) and closes the timers; the memory
- * goes when the last timer has closed.
+ * reported, and decides the run's phase. A sequential provider (look_ms)
+ * gets a second timer for its looks between ticks (provider.h says which
+ * of their answers count). Stopping a run cancels what is in flight at
+ * once (no answer comes after) and closes the timers; the memory goes when
+ * the last timer has closed.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,7 +29,11 @@ struct metric {
 	struct measure_run counts;
 	uv_timer_t timer;
 	bool timer_init;
+	uv_timer_t look;             /* looks between ticks (prov->look_ms) */
+	bool look_init;
 	struct provider_call *call;  /* the measurement in flight, or NULL */
+	bool peeking;                /* the call in flight is a look between ticks */
+	bool tick_due;               /* a tick came during that look: its answer is the tick's */
 	bool waited;                 /* has waited for data: the event was sent */
 	bool waiting;                /* the run's reason is this metric's wait */
 };
@@ -332,6 +338,8 @@ static void answered(struct metric *m, const struct measure_input *in)
 		snprintf(run->reason, sizeof(run->reason), "%s/%s: %s", m->template_name, m->cfg.name,
 			 rec.reason);
 		uv_timer_stop(&m->timer);
+		if (m->look_init)
+			uv_timer_stop(&m->look);
 	}
 	if (rec.outcome != MEASURE_SUCCESSFUL)
 		event(run, "Measurement", "run %lld %s/%s: %s", (long long)run->id, m->template_name,
@@ -341,11 +349,51 @@ static void answered(struct metric *m, const struct measure_input *in)
 		run_update(run, true);
 }
 
+static void on_tick(uv_timer_t *t);
+
+/*
+ * A look between ticks (provider.h, look_ms): while the metric waits for
+ * data, an answer with enough data is its measurement, and the interval
+ * counts from it; afterwards only a Failed value counts, at once.
+ */
+static void look_answered(struct metric *m, const struct measure_input *in)
+{
+	struct analysis_run *run = m->run;
+	uint64_t every = m->cfg.interval_ms ? m->cfg.interval_ms : 1000;
+
+	if (!run->r || m->counts.phase != MEASURE_RUNNING)
+		return;
+	if (m->waiting) {
+		if (wait_for_data(m, in))
+			return;
+		uv_timer_start(&m->timer, on_tick, every, every);
+		answered(m, in);
+		return;
+	}
+	if (in->kind != MEASURE_IN_VALUE)
+		return;
+	struct measure_run trial = m->counts;
+	struct measure_record rec;
+	if (measure_fold(&rec, &trial, &m->cfg, in) < 0)
+		return;
+	bool failed = rec.outcome == MEASURE_FAILED;
+	measure_record_release(&rec);
+	if (!failed)
+		return;
+	uv_timer_start(&m->timer, on_tick, every, every);
+	answered(m, in);
+}
+
 static void on_answer(const struct measure_input *in, void *data)
 {
 	struct metric *m = data;
+	bool look = m->peeking && !m->tick_due;
 	m->call = NULL;
-	answered(m, in);
+	m->peeking = m->tick_due = false;
+	if (look)
+		look_answered(m, in);
+	else
+		answered(m, in);
 }
 
 static void on_tick(uv_timer_t *t)
@@ -354,11 +402,31 @@ static void on_tick(uv_timer_t *t)
 	struct measure_input now;
 	struct sw_err err = {0};
 
+	if (m->call && m->peeking)
+		m->tick_due = true;
 	if (!m->run->r || m->call || m->counts.phase != MEASURE_RUNNING)
 		return;
 	m->call = m->prov->measure(&now, m->settings, &m->run->env, on_answer, m, &err);
 	if (!m->call)
 		answered(m, &now);
+}
+
+static void on_look(uv_timer_t *t)
+{
+	struct metric *m = t->data;
+	struct measure_input now;
+	struct sw_err err = {0};
+
+	/* not before the first tick (initialDelay), nor over a measurement */
+	if (!m->run->r || m->call || m->counts.phase != MEASURE_RUNNING ||
+	    (!m->waited && !m->counts.measured) || !m->prov->look_ms(m->settings, m->waiting))
+		return;
+	m->peeking = true;
+	m->call = m->prov->measure(&now, m->settings, &m->run->env, on_answer, m, &err);
+	if (!m->call) {
+		m->peeking = false;
+		look_answered(m, &now);
+	}
 }
 
 /* ---- runs ---- */
@@ -436,6 +504,15 @@ struct analysis_run *analysis_run_start(struct analysis_runner *r,
 		if (m->counts.phase == MEASURE_RUNNING)
 			uv_timer_start(&m->timer, on_tick, m->counts.measured ? every : m->cfg.initial_delay_ms,
 				       every);
+		uint64_t look = m->prov->look_ms ? m->prov->look_ms(m->settings, true) : 0;
+		if (look && look < every) {
+			uv_timer_init(r->cfg.loop, &m->look);
+			m->look.data = m;
+			m->look_init = true;
+			run->handles++;
+			if (m->counts.phase == MEASURE_RUNNING)
+				uv_timer_start(&m->look, on_look, look, look);
+		}
 	}
 	run_update(run, false);
 	return run;
@@ -458,6 +535,8 @@ void analysis_run_stop(struct analysis_run *run)
 		}
 		if (m->timer_init)
 			uv_close((uv_handle_t *)&m->timer, timer_closed);
+		if (m->look_init)
+			uv_close((uv_handle_t *)&m->look, timer_closed);
 	}
 	run_maybe_free(run);
 }

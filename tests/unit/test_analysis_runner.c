@@ -628,7 +628,7 @@ static void test_analysis_runner__compare_judges_both_revisions(void **state)
 	size_t n = measurements(f, &ms);
 	assert_int_equal(n, 1);
 	assert_string_equal(ms[0].provider, "compare");
-	assert_string_equal(ms[0].query, "latency of revision 2 vs stable 1 since the run began (at most 300s)");
+	assert_string_equal(ms[0].query, "latency of revision 2 vs stable 1 since the weight change (at most 300s)");
 	store_measurement_list_free(ms, n);
 	analysis_run_stop(run);
 
@@ -654,6 +654,50 @@ static void test_analysis_runner__compare_judges_both_revisions(void **state)
 	RUN_UNTIL(f, done(run), 5000);
 	assert_int_equal(analysis_run_phase(run), MEASURE_FAILED);
 	assert_non_null(strstr(analysis_run_reason(run), "canary 5 errors in 100 requests (5.0%) vs stable 0 in 300"));
+	analysis_run_stop(run);
+}
+
+static void set_samples(struct fx *f, const char *json)
+{
+	json_decref(f->canned.samples);
+	f->canned.samples = json_loads(json, 0, NULL);
+	assert_non_null(f->canned.samples);
+}
+
+/* compare's tests hold at any number of looks: with a long interval, the
+ * wait for data ends at the first look with enough data (that look is the
+ * first measurement), passing looks between intervals are neither stored
+ * nor counted, and a failure counts at the look that sees it, not at the
+ * next interval. */
+static void test_analysis_runner__compare_looks_between_intervals(void **state)
+{
+	struct fx *f = *state;
+	set_samples(f, "{\"1\":{\"latencies\":[],\"errorRates\":[],\"requests\":3,\"errors\":0},"
+		       "\"2\":{\"latencies\":[],\"errorRates\":[],\"requests\":1,\"errors\":0}}");
+	put_template(f, "cmp-err", "  metrics:\n"
+				   "    - name: errors\n"
+				   "      interval: 20s\n"
+				   "      count: 3\n"
+				   "      provider: {compare: {metric: error-rate}}\n");
+	struct analysis_run *run = start(f, 7, 2, 1, "cmp-err", NULL, 0, false);
+	RUN_UNTIL(f, f->canned.calls >= 6, 5000); /* the tick and two looks: all waiting */
+	assert_int_equal(count_measurements(f), 0);
+	assert_non_null(strstr(analysis_run_reason(run), "waiting for data"));
+
+	set_samples(f, "{\"1\":{\"latencies\":[],\"errorRates\":[],\"requests\":300,\"errors\":1},"
+		       "\"2\":{\"latencies\":[],\"errorRates\":[],\"requests\":100,\"errors\":0}}");
+	RUN_UNTIL(f, count_measurements(f) == 1, 5000);
+	int calls = f->canned.calls;
+	RUN_UNTIL(f, f->canned.calls >= calls + 6, 5000); /* three passing looks */
+	assert_int_equal(count_measurements(f), 1);
+	assert_int_equal(analysis_run_phase(run), MEASURE_RUNNING);
+
+	set_samples(f, "{\"1\":{\"latencies\":[],\"errorRates\":[],\"requests\":300,\"errors\":0},"
+		       "\"2\":{\"latencies\":[],\"errorRates\":[],\"requests\":100,\"errors\":6}}");
+	RUN_UNTIL(f, done(run), 5000);
+	assert_int_equal(analysis_run_phase(run), MEASURE_FAILED);
+	assert_int_equal(count_measurements(f), 2);
+	assert_non_null(strstr(analysis_run_reason(run), "canary 6 errors in 100 requests"));
 	analysis_run_stop(run);
 }
 
@@ -1012,6 +1056,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_analysis_runner__no_traffic_at_all_is_inconclusive_after_the_wait, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_analysis_runner__a_step_metric_without_count_ends, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_analysis_runner__compare_judges_both_revisions, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_analysis_runner__compare_looks_between_intervals, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_analysis_runner__exec_output_and_exit_status, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_analysis_runner__exec_timeout_kills_the_group_and_records_at_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_analysis_runner__web_json_path_headers_and_args, setup, teardown),
