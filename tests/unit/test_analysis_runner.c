@@ -50,6 +50,7 @@ struct canned {
 	const char *error;           /* the error when there is no answer */
 	uint64_t delay_ms;
 	uint64_t last_id;
+	unsigned last_window_s;      /* the window the last samples call asked for */
 	struct canned_call *pending;
 	int npending, calls, cancels;
 	bool in_call;                /* inside stats/samples: an answer now breaks the contract */
@@ -115,6 +116,7 @@ static uint64_t canned_samples(void *impl, const char *app, int64_t revision, un
 	struct canned *c = impl;
 	char key[32];
 	snprintf(key, sizeof(key), "%lld", (long long)revision);
+	c->last_window_s = window_s;
 	c->in_call = true;
 	uint64_t id = canned_add(c, c->samples ? json_object_get(c->samples, key) : NULL, cb, data);
 	c->in_call = false;
@@ -679,9 +681,13 @@ static void test_analysis_runner__compare_looks_between_intervals(void **state)
 				   "      interval: 20s\n"
 				   "      count: 3\n"
 				   "      provider: {compare: {metric: error-rate}}\n");
+	/* the weight changed 5.5 s ago: both revisions are asked for the
+	 * seconds since (the data plane's slot of the change included) */
+	f->since_ms = sw_wall_ms() - 5500;
 	struct analysis_run *run = start(f, 7, 2, 1, "cmp-err", NULL, 0, false);
 	RUN_UNTIL(f, f->canned.calls >= 6, 5000); /* the tick and two looks: all waiting */
 	assert_int_equal(count_measurements(f), 0);
+	assert_in_range(f->canned.last_window_s, 6, 8);
 	assert_non_null(strstr(analysis_run_reason(run), "waiting for data"));
 
 	set_samples(f, "{\"1\":{\"latencies\":[],\"errorRates\":[],\"requests\":300,\"errors\":1},"
