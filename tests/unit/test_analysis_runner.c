@@ -141,6 +141,7 @@ struct srv {
 	pthread_t thread;
 	char last_request[2048];     /* the head of the last request */
 	int with_auth;               /* requests that carried "Authorization: Bearer t0k" */
+	int load_hits;               /* requests for /load */
 	pthread_mutex_t mu;
 };
 
@@ -167,6 +168,8 @@ static void *srv_main(void *arg)
 		memcpy(s->last_request, req, sizeof(req));
 		if (strstr(req, "\r\nAuthorization: Bearer t0k\r\n"))
 			s->with_auth++;
+		if (strncmp(req, "GET /load ", 10) == 0)
+			s->load_hits++;
 		pthread_mutex_unlock(&s->mu);
 		char path[256] = "";
 		sscanf(req, "%*s %255s", path);
@@ -232,6 +235,7 @@ struct fx {
 	bool in_start;
 	int64_t since_ms;            /* the weight change start() passes; 0 = now */
 	const char *kind;            /* start()'s run kind; NULL = "step" */
+	const char *listen, *host;   /* start()'s app route; NULL = none */
 	struct srv srv;
 	bool srv_on;
 };
@@ -371,6 +375,8 @@ static struct analysis_run *start(struct fx *f, int64_t id, int64_t revision, in
 		.ref = &ref,
 		.resumed = resumed,
 		.since_ms = f->since_ms,
+		.listen = f->listen,
+		.host = f->host,
 	};
 	f->in_start = true;
 	struct analysis_run *run = analysis_run_start(f->runner, &p);
@@ -705,6 +711,79 @@ static void test_analysis_runner__compare_looks_between_intervals(void **state)
 	assert_int_equal(count_measurements(f), 2);
 	assert_non_null(strstr(analysis_run_reason(run), "canary 6 errors in 100 requests"));
 	analysis_run_stop(run);
+}
+
+/* ---- synthetic load ---- */
+
+static int load_hits(struct fx *f)
+{
+	pthread_mutex_lock(&f->srv.mu);
+	int n = f->srv.load_hits;
+	pthread_mutex_unlock(&f->srv.mu);
+	return n;
+}
+
+/* Runs the loop until `ms` have passed (the load's own pace decides what
+ * happens meanwhile). */
+static void run_for(struct fx *f, uint64_t ms)
+{
+	uint64_t end = sw_now_ms() + ms;
+	RUN_UNTIL(f, sw_now_ms() >= end, ms + 1000);
+}
+
+/* A template's load goes to the app's listener with its Host (a wildcard
+ * host names a subdomain), at its rate, and nothing is sent after its
+ * duration; stopping the run stops it at once. The metric waits for data
+ * all along (too few requests), so only the load's bounds end it. */
+static void test_analysis_runner__load_is_paced_bounded_and_stopped(void **state)
+{
+	struct fx *f = *state;
+	char listen[32], tmpl[512];
+	srv_start(&f->srv);
+	f->srv_on = true;
+	snprintf(listen, sizeof(listen), "127.0.0.1:%d", f->srv.port);
+	f->listen = listen;
+	f->host = "*.example.com";
+	set_samples(f, "{\"1\":{\"latencies\":[],\"errorRates\":[],\"requests\":0,\"errors\":0},"
+		       "\"2\":{\"latencies\":[],\"errorRates\":[],\"requests\":0,\"errors\":0}}");
+	snprintf(tmpl, sizeof(tmpl), "  load: {rate: 100, duration: 1s, path: /load}\n"
+				     "  metrics:\n"
+				     "    - name: errors\n"
+				     "      interval: 1s\n"
+				     "      provider: {compare: {metric: error-rate}}\n");
+	put_template(f, "quiet", tmpl);
+	struct analysis_run *run = start(f, 8, 2, 1, "quiet", NULL, 0, false);
+	char want[128];
+	snprintf(want, sizeof(want), "step analysis run 8: synthetic load, 100 requests a second to http://%s/load "
+				     "for at most 1s", listen);
+	assert_non_null(find_event(f, "LoadStarted"));
+	assert_string_equal(find_event(f, "LoadStarted"), want);
+	RUN_UNTIL(f, load_hits(f) >= 90, 5000);
+	run_for(f, 1000); /* well past the duration */
+	assert_in_range(load_hits(f), 90, 100); /* rate x duration, never more */
+	pthread_mutex_lock(&f->srv.mu);
+	assert_non_null(strstr(f->srv.last_request, "\r\nHost: load.example.com\r\n"));
+	assert_non_null(strstr(f->srv.last_request, "\r\nUser-Agent: slipway-load\r\n"));
+	pthread_mutex_unlock(&f->srv.mu);
+	assert_int_equal(analysis_run_phase(run), MEASURE_RUNNING);
+	analysis_run_stop(run);
+
+	/* a long load ends with its run */
+	snprintf(tmpl, sizeof(tmpl), "  load: {rate: 200, duration: 1h, path: /load}\n"
+				     "  metrics:\n"
+				     "    - name: errors\n"
+				     "      interval: 1s\n"
+				     "      provider: {compare: {metric: error-rate}}\n");
+	put_template(f, "quiet", tmpl);
+	int before = load_hits(f);
+	run = start(f, 9, 2, 1, "quiet", NULL, 0, false);
+	RUN_UNTIL(f, load_hits(f) >= before + 20, 5000);
+	analysis_run_stop(run);
+	int at_stop = load_hits(f);
+	run_for(f, 500);
+	assert_in_range(load_hits(f), at_stop, at_stop + 2); /* at most what was in flight */
+	assert_null(find_event(f, "LoadStopped")); /* no callback after stop */
+	f->listen = f->host = NULL;
 }
 
 /* ---- exec ---- */
@@ -1063,6 +1142,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_analysis_runner__a_step_metric_without_count_ends, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_analysis_runner__compare_judges_both_revisions, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_analysis_runner__compare_looks_between_intervals, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_analysis_runner__load_is_paced_bounded_and_stopped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_analysis_runner__exec_output_and_exit_status, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_analysis_runner__exec_timeout_kills_the_group_and_records_at_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_analysis_runner__web_json_path_headers_and_args, setup, teardown),
