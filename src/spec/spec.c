@@ -1086,7 +1086,18 @@ static const struct spec_field load_fields[] = {
 	{NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
-static const struct spec_table load_table = {load_fields, -1, 0, NULL, NULL};
+/* The duration type checks only a minimum: the bound on how long an
+ * analysis may load an app is checked here. */
+static int check_load(struct spec_pctx *c, const struct snode *map, void *base)
+{
+	const struct spec_load *l = base;
+	const struct snode *d = snode_get(map, "duration");
+	if (d && l->duration_ms > r_load_duration.max)
+		return spec_perr(c, d, "duration must be at most 1h, got \"%s\"", d->text);
+	return 0;
+}
+
+static const struct spec_table load_table = {load_fields, -1, 0, NULL, check_load};
 
 /* load: a sub-table that is emitted only when written, with its defaults. */
 static int parse_load(struct spec_pctx *c, const struct snode *n, void *base, const struct spec_field *f)

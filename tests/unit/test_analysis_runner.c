@@ -786,6 +786,54 @@ static void test_analysis_runner__load_is_paced_bounded_and_stopped(void **state
 	f->listen = f->host = NULL;
 }
 
+/* spec.load in canonical JSON: absent stays absent, `load: {}` and `load:`
+ * take every default; bad values are refused with their position. */
+static void test_analysis_runner__load_spec_defaults_and_errors(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *load, *json, *error;
+	} cases[] = {
+		{"", NULL, NULL},
+		{"  load: {}\n", "{\"duration\": \"5m\", \"path\": \"/\", \"rate\": 50}", NULL},
+		{"  load:\n", "{\"duration\": \"5m\", \"path\": \"/\", \"rate\": 50}", NULL},
+		{"  load: {rate: 5, duration: 90s, url: \"http://127.0.0.1:9/x\"}\n",
+		 "{\"duration\": \"1m30s\", \"path\": \"/\", \"rate\": 5, \"url\": \"http://127.0.0.1:9/x\"}", NULL},
+		{"  load: {rate: 501}\n", NULL, "t.yaml:5:16: rate must be between 1 and 500, got \"501\""},
+		{"  load: {duration: 2h}\n", NULL, "t.yaml:5:20: duration must be at most 1h, got \"2h\""},
+		{"  load: {path: x}\n", NULL, "t.yaml:5:16: path must start with \"/\", got \"x\""},
+		{"  load: {url: ftp://x}\n", NULL, "t.yaml:5:15: url must be an http:// or https:// URL"},
+		{"  load: {rte: 5}\n", NULL, "t.yaml:5:10: unknown field \"rte\" in spec.load (did you mean \"rate\"?)"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct buf y = BUF_INIT;
+		struct spec_set set = {0};
+		struct sw_err err = {0};
+		buf_addf(&y, "apiVersion: slipway/v1\nkind: AnalysisTemplate\nmetadata: {name: q}\nspec:\n%s"
+			     "  metrics:\n    - name: errors\n      provider: {compare: {metric: error-rate}}\n",
+			 cases[i].load);
+		int rc = spec_parse_text(&set, y.s, y.len, "t.yaml", &err);
+		if (cases[i].error) {
+			assert_int_not_equal(rc, 0);
+			if (strncmp(err.msg, cases[i].error, strlen(cases[i].error)) != 0)
+				fail_msg("case %zu: got \"%s\", want \"%s...\"", i, err.msg, cases[i].error);
+		} else {
+			if (rc != 0)
+				fail_msg("case %zu: %s", i, err.msg);
+			json_t *load = json_object_get(json_object_get(set.templates[0]->json, "spec"), "load");
+			if (!cases[i].json) {
+				assert_null(load);
+			} else {
+				char *text = json_dumps(load, JSON_SORT_KEYS);
+				assert_string_equal(text, cases[i].json);
+				free(text);
+			}
+		}
+		spec_set_release(&set);
+		buf_release(&y);
+	}
+}
+
 /* ---- exec ---- */
 
 static void test_analysis_runner__exec_output_and_exit_status(void **state)
@@ -1143,6 +1191,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_analysis_runner__compare_judges_both_revisions, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_analysis_runner__compare_looks_between_intervals, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_analysis_runner__load_is_paced_bounded_and_stopped, setup, teardown),
+		cmocka_unit_test(test_analysis_runner__load_spec_defaults_and_errors),
 		cmocka_unit_test_setup_teardown(test_analysis_runner__exec_output_and_exit_status, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_analysis_runner__exec_timeout_kills_the_group_and_records_at_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_analysis_runner__web_json_path_headers_and_args, setup, teardown),
