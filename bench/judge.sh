@@ -18,14 +18,16 @@
 # Ports: 34480-34483 (apps), 34500-34599 (instances).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROOT=$PWD
-BIN=$ROOT/build/slipway
-HELLO=$ROOT/build/hello
 TRIALS=${1:-3}
 ROLLOUTS=${2:-10}
 CASES=${CASES:-err10 err2 err1 lat20 quiet load healthy}
 T=$(mktemp -d /tmp/slipway-bench-judge.XXXXXX)
 export SLIPWAY_STATE_DIR=$T/state
+# copies: a rebuild while the bench runs must not change what it measures
+mkdir "$T/bin"
+cp "${BIN:-build/slipway}" "$T/bin/slipway"
+cp "${HELLO:-build/hello}" "$T/bin/hello"
+BIN=$T/bin/slipway HELLO=$T/bin/hello
 DAEMON= LOADS=()
 cleanup() {
 	for p in "${LOADS[@]}"; do kill "$p" 2>/dev/null || true; done
