@@ -141,10 +141,12 @@ start_app() { # start_app NAME PORT TEMPLATE ENV LOAD(yes|no)
 		LOADS+=($!)
 	fi
 }
-V=0
+echo 0 >"$T/version"
 # trial NAME PORT TEMPLATE ENV EXPECT: one canary; prints ms Weight -> EXPECT, or a note on stderr
+# (it runs in a $(...) subshell: the version counter lives in a file)
 trial() {
-	V=$((V + 1))
+	local V=$(($(cat "$T/version") + 1))
+	echo "$V" >"$T/version"
 	app "$1" "$2" "v.$V" "$3" "$4" >"$T/$1.yaml"
 	"$BIN" apply -f "$T/$1.yaml" >/dev/null
 	local p
