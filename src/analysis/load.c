@@ -25,6 +25,7 @@ struct analysis_load {
 	struct httpc *h;
 	char *url;
 	char *host_header;        /* "Host: x", or NULL */
+	char *header;             /* cfg->header, or NULL */
 	uint32_t rate;
 	uint64_t duration_ms;
 	uint64_t start_ms;        /* sw_now_ms() at start */
@@ -63,7 +64,13 @@ static void send_one(struct analysis_load *l)
 		l->stats.skipped++;
 		return;
 	}
-	const char *headers[] = {"User-Agent: slipway-load", l->host_header, NULL};
+	const char *headers[4] = {"User-Agent: slipway-load"};
+	size_t n = 1;
+	if (l->host_header)
+		headers[n++] = l->host_header;
+	if (l->header)
+		headers[n++] = l->header;
+	headers[n] = NULL;
 	struct httpc_request req = {.method = "GET", .url = l->url, .headers = headers};
 	struct sw_err err = {0};
 	s->l = l;
@@ -99,6 +106,7 @@ struct analysis_load *analysis_load_start(uv_loop_t *loop, struct httpc *h,
 	struct analysis_load *l = xcalloc(1, sizeof(*l));
 	l->h = h;
 	l->url = xstrdup(cfg->url);
+	l->header = cfg->header ? xstrdup(cfg->header) : NULL;
 	if (cfg->host) {
 		struct buf b = BUF_INIT;
 		buf_addf(&b, "Host: %s", cfg->host);
@@ -123,6 +131,7 @@ static void closed(uv_handle_t *h)
 	struct analysis_load *l = h->data;
 	free(l->url);
 	free(l->host_header);
+	free(l->header);
 	free(l);
 }
 

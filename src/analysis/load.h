@@ -41,6 +41,7 @@
 struct analysis_load_config {
 	const char *url;          /* http:// or https://; copied */
 	const char *host;         /* the Host header to send; NULL = the URL's; copied */
+	const char *header;       /* one more header, "Name: value"; NULL = none; copied */
 	uint32_t rate;            /* requests a second, 1..ANALYSIS_LOAD_MAX_RATE (clamped) */
 	uint64_t duration_ms;     /* nothing is started after this; > 0 */
 };

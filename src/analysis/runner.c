@@ -52,6 +52,7 @@ struct analysis_run {
 	int handles;                 /* timers not closed yet; freed at 0 once stopped */
 	json_t *load_spec;           /* the first template's spec.load, or NULL */
 	char *listen, *host;         /* the app's route, for the load */
+	char *load_header;           /* params' load_header, or NULL */
 	struct analysis_load *load;  /* driving traffic, or NULL */
 };
 
@@ -319,12 +320,14 @@ static int load_begin(struct analysis_run *run, struct sw_err *err)
 	struct analysis_load_config cfg = {
 		.url = url.s,
 		.host = host.len ? host.s : NULL,
+		.header = run->load_header,
 		.rate = rate > 0 ? (uint32_t)rate : 50,
 		.duration_ms = dur_ms,
 	};
 	run->load = analysis_load_start(run->r->cfg.loop, run->r->cfg.httpc, &cfg);
-	event(run, "LoadStarted", "%s analysis run %lld: synthetic load, %u requests a second to %s for at most %llus",
-	      run->kind, (long long)run->id, cfg.rate, url.s, (unsigned long long)(dur_ms / 1000));
+	event(run, "LoadStarted", "%s analysis run %lld: synthetic load, %u requests a second to %s%s%s%s for at most %llus",
+	      run->kind, (long long)run->id, cfg.rate, url.s, cfg.header ? " (" : "", cfg.header ? cfg.header : "",
+	      cfg.header ? ")" : "", (unsigned long long)(dur_ms / 1000));
 	buf_release(&url);
 	buf_release(&host);
 	return 0;
@@ -537,6 +540,7 @@ static void run_maybe_free(struct analysis_run *run)
 	json_decref(run->load_spec);
 	free(run->listen);
 	free(run->host);
+	free(run->load_header);
 	free(run->app);
 	free(run->kind);
 	free(run);
@@ -565,6 +569,7 @@ struct analysis_run *analysis_run_start(struct analysis_runner *r,
 	run->stable = p->stable;
 	run->listen = p->listen ? xstrdup(p->listen) : NULL;
 	run->host = p->host ? xstrdup(p->host) : NULL;
+	run->load_header = p->load_header ? xstrdup(p->load_header) : NULL;
 	run->phase = MEASURE_RUNNING;
 	run->env = (struct provider_env){
 		.loop = r->cfg.loop,

@@ -104,6 +104,9 @@ struct analysis_run_params {
 	const char *listen;          /* the app's route.listen, where a template's synthetic
 				      * `load` goes unless it names a url; NULL = not routed */
 	const char *host;            /* the app's route.host (its Host header); NULL = any */
+	const char *load_header;     /* one more header the load sends, "Name: value" (a blue/
+				      * green preview's, so that the load reaches the preview);
+				      * NULL = none */
 };
 
 /*

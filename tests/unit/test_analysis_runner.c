@@ -23,6 +23,7 @@
 
 #include <cmocka.h>
 
+#include "analysis/load.h"
 #include "analysis/runner.h"
 #include "core/proc.h"
 #include "httpc/httpc.h"
@@ -236,6 +237,7 @@ struct fx {
 	int64_t since_ms;            /* the weight change start() passes; 0 = now */
 	const char *kind;            /* start()'s run kind; NULL = "step" */
 	const char *listen, *host;   /* start()'s app route; NULL = none */
+	const char *load_header;     /* start()'s load_header */
 	struct srv srv;
 	bool srv_on;
 };
@@ -377,6 +379,7 @@ static struct analysis_run *start(struct fx *f, int64_t id, int64_t revision, in
 		.since_ms = f->since_ms,
 		.listen = f->listen,
 		.host = f->host,
+		.load_header = f->load_header,
 	};
 	f->in_start = true;
 	struct analysis_run *run = analysis_run_start(f->runner, &p);
@@ -732,18 +735,20 @@ static void run_for(struct fx *f, uint64_t ms)
 }
 
 /* A template's load goes to the app's listener with its Host (a wildcard
- * host names a subdomain), at its rate, and nothing is sent after its
- * duration; stopping the run stops it at once. The metric waits for data
+ * host names a subdomain) and the run's extra header (a preview's), at its
+ * rate, and nothing is sent after its duration; stopping the run stops it
+ * at once. The metric waits for data
  * all along (too few requests), so only the load's bounds end it. */
 static void test_analysis_runner__load_is_paced_bounded_and_stopped(void **state)
 {
 	struct fx *f = *state;
-	char listen[32], tmpl[512];
+	char listen[32], tmpl[512], want[200];
 	srv_start(&f->srv);
 	f->srv_on = true;
 	snprintf(listen, sizeof(listen), "127.0.0.1:%d", f->srv.port);
 	f->listen = listen;
 	f->host = "*.example.com";
+	f->load_header = "X-Slipway-Preview: true";
 	set_samples(f, "{\"1\":{\"latencies\":[],\"errorRates\":[],\"requests\":0,\"errors\":0},"
 		       "\"2\":{\"latencies\":[],\"errorRates\":[],\"requests\":0,\"errors\":0}}");
 	snprintf(tmpl, sizeof(tmpl), "  load: {rate: 100, duration: 1s, path: /load}\n"
@@ -753,9 +758,8 @@ static void test_analysis_runner__load_is_paced_bounded_and_stopped(void **state
 				     "      provider: {compare: {metric: error-rate}}\n");
 	put_template(f, "quiet", tmpl);
 	struct analysis_run *run = start(f, 8, 2, 1, "quiet", NULL, 0, false);
-	char want[128];
 	snprintf(want, sizeof(want), "step analysis run 8: synthetic load, 100 requests a second to http://%s/load "
-				     "for at most 1s", listen);
+				     "(X-Slipway-Preview: true) for at most 1s", listen);
 	assert_non_null(find_event(f, "LoadStarted"));
 	assert_string_equal(find_event(f, "LoadStarted"), want);
 	RUN_UNTIL(f, load_hits(f) >= 90, 5000);
@@ -764,6 +768,7 @@ static void test_analysis_runner__load_is_paced_bounded_and_stopped(void **state
 	pthread_mutex_lock(&f->srv.mu);
 	assert_non_null(strstr(f->srv.last_request, "\r\nHost: load.example.com\r\n"));
 	assert_non_null(strstr(f->srv.last_request, "\r\nUser-Agent: slipway-load\r\n"));
+	assert_non_null(strstr(f->srv.last_request, "\r\nX-Slipway-Preview: true\r\n"));
 	pthread_mutex_unlock(&f->srv.mu);
 	assert_int_equal(analysis_run_phase(run), MEASURE_RUNNING);
 	analysis_run_stop(run);
@@ -780,10 +785,13 @@ static void test_analysis_runner__load_is_paced_bounded_and_stopped(void **state
 	RUN_UNTIL(f, load_hits(f) >= before + 20, 5000);
 	analysis_run_stop(run);
 	int at_stop = load_hits(f);
+	run_for(f, 500); /* what was in flight at the stop lands */
+	int settled = load_hits(f);
+	assert_in_range(settled, at_stop, at_stop + ANALYSIS_LOAD_MAX_INFLIGHT);
 	run_for(f, 500);
-	assert_in_range(load_hits(f), at_stop, at_stop + 2); /* at most what was in flight */
+	assert_int_equal(load_hits(f), settled); /* and nothing more */
 	assert_null(find_event(f, "LoadStopped")); /* no callback after stop */
-	f->listen = f->host = NULL;
+	f->listen = f->host = f->load_header = NULL;
 }
 
 /* spec.load in canonical JSON: absent stays absent, `load: {}` and `load:`
