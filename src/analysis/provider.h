@@ -85,8 +85,8 @@ struct analysis_provider {
 	void (*cancel)(struct provider_call *call);
 	/* Frees what parse allocated inside settings (not settings itself). */
 	void (*release)(void *settings);
-	/* NULL, or a sequential provider's extra looks (compare: its tests
-	 * hold however often they look). Returns how often (ms) the runner
+	/* NULL, or a sequential provider's extra looks (compare error-rate: its test
+	 * holds however often it looks). Returns how often (ms) the runner
 	 * may ask between two intervals, 0 = not at all: while the metric
 	 * waits for data (`waiting`), the first answer with enough data is
 	 * then the metric's measurement, and the interval counts from it;
