@@ -85,7 +85,18 @@ struct analysis_provider {
 	void (*cancel)(struct provider_call *call);
 	/* Frees what parse allocated inside settings (not settings itself). */
 	void (*release)(void *settings);
+	/* NULL, or a sequential provider's extra looks (compare error-rate: its test
+	 * holds however often it looks). Returns how often (ms) the runner
+	 * may ask between two intervals, 0 = not at all: while the metric
+	 * waits for data (`waiting`), the first answer with enough data is
+	 * then the metric's measurement, and the interval counts from it;
+	 * otherwise an answer counts at once only when it is Failed, and the
+	 * rest are dropped (not stored or counted). */
+	uint64_t (*look_ms)(const void *settings, bool waiting);
 };
+
+/* How often compare looks between intervals (provider look_ms). */
+#define PROVIDER_LOOK_MS 250
 
 extern const struct analysis_provider analysis_provider_builtin;
 extern const struct analysis_provider analysis_provider_compare;

@@ -5,11 +5,15 @@
  * analysis_metrics`. Both revisions are asked at once; the judge runs when
  * both have answered.
  *
- * The judges are sequential: every measurement of a run looks again at
- * the traffic since the run began, so the window grows from the run's
- * start up to `window` (300 s, the data plane's ring,
- * by default); each look is one more look of the same test, numbered for
- * the latency judge's alpha spending. docs/internals/judge.md.
+ * The judges are sequential: every look sees again the traffic since the
+ * window's start (env->since_ms: the step's weight change), so stable and
+ * canary are compared over the same period, and the window grows from
+ * there up to `window` (300 s, the data plane's ring, by default). Each
+ * look that tests is one more look of the same test, numbered for the
+ * latency judge's alpha spending; a look short of data tests nothing and
+ * spends nothing. The error-count test holds at any number of looks, so
+ * the runner may look every PROVIDER_LOOK_MS between intervals (look_ms):
+ * to end a wait for data sooner, and for a failure. docs/internals/judge.md.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,8 +27,7 @@ static const char *const metrics[] = {"latency", "error-rate", NULL};
 
 /* The sequence of looks of one run's metric (settings are per run). */
 struct compare_looks {
-	uint64_t start_ms;       /* sw_now_ms() when the run began (parse) */
-	unsigned n;              /* looks started */
+	unsigned n;              /* looks that tested (not short of data) */
 };
 
 struct compare_settings {
@@ -52,7 +55,6 @@ static int compare_parse(void *settings, const json_t *json, const struct provid
 	struct compare_settings *s = settings;
 	s->window_ms = 300000;
 	s->looks = xcalloc(1, sizeof(*s->looks));
-	s->looks->start_ms = sw_now_ms(); /* settings are parsed as the run starts */
 	s->judge.confidence = 0.98;
 	s->judge.max_increase = 0.1;
 	s->min_samples = 30;
@@ -82,7 +84,7 @@ static void compare_release(void *settings)
 static void compare_describe(struct buf *out, const void *settings, const struct provider_env *env)
 {
 	const struct compare_settings *s = settings;
-	buf_addf(out, "%s of revision %lld vs stable %lld since the run began (at most %us)", metrics[s->metric],
+	buf_addf(out, "%s of revision %lld vs stable %lld since the weight change (at most %us)", metrics[s->metric],
 		 (long long)env->revision, (long long)env->stable, s->window_s);
 }
 
@@ -101,7 +103,7 @@ struct compare_call {
 	const struct provider_env *env;
 	struct side base, cand;
 	char error[256];         /* the first side's error, "" when none */
-	unsigned look;           /* 1 = the run's first */
+	unsigned look;           /* 1 = the run's first look that tests */
 	provider_done_cb done;
 	void *data;
 };
@@ -134,6 +136,7 @@ static void judge(struct compare_call *c)
 		if (jr.verdict == JUDGE_INCONCLUSIVE) {
 			in = measure_input_no_data(jr.reason);
 		} else {
+			s->looks->n = c->look; /* this look was spent */
 			in = measure_input_value(expr_bool(jr.verdict == JUDGE_PASS), MEASURE_SAMPLES_UNKNOWN);
 			in.detail = jr.reason;
 		}
@@ -173,6 +176,34 @@ static void on_samples(json_t *samples, const char *error, void *data)
 		judge(c);
 }
 
+/*
+ * The data plane's one-second slots (numbered by CLOCK_MONOTONIC seconds,
+ * in this process as in the proxy) from the one holding the window's start
+ * to the current one: the weight change's second is included whole, so
+ * both revisions are counted over the same seconds since the change.
+ */
+static unsigned window_now(const struct compare_settings *s, const struct provider_env *env)
+{
+	uint64_t now = sw_now_ms();
+	int64_t ago = env->since_ms > 0 ? sw_wall_ms() - env->since_ms : 0;
+	if (ago < 0)
+		ago = 0;
+	uint64_t start = (uint64_t)ago < now ? now - (uint64_t)ago : 0;
+	uint64_t slots = now / 1000 - start / 1000 + 1;
+	return slots < s->window_s ? (unsigned)slots : s->window_s;
+}
+
+/* Only the error-count test holds at any number of looks; the latency
+ * test pays for each (alpha spent over looks) and keeps to its interval,
+ * where its first look sees a few seconds of the new instance rather than
+ * its first requests. */
+static uint64_t compare_look_ms(const void *settings, bool waiting)
+{
+	const struct compare_settings *s = settings;
+	(void)waiting;
+	return s->metric == COMPARE_ERROR_RATE ? PROVIDER_LOOK_MS : 0;
+}
+
 static struct provider_call *compare_measure(struct measure_input *now, const void *settings,
 					     const struct provider_env *env, provider_done_cb done,
 					     void *data, struct sw_err *err)
@@ -184,20 +215,14 @@ static struct provider_call *compare_measure(struct measure_input *now, const vo
 		*now = measure_input_no_data("no stable revision to compare with");
 		return NULL;
 	}
-	/* The window covers the seconds since the run began (initialDelay
-	 * included), that one included: the data plane counts whole seconds. */
-	struct compare_looks *looks = s->looks;
-	looks->n++;
-	uint64_t since = (sw_now_ms() - looks->start_ms) / 1000 + 1;
-	unsigned window_s = since < s->window_s ? (unsigned)since : s->window_s;
-
 	struct compare_call *c = xcalloc(1, sizeof(*c));
-	c->look = looks->n;
+	c->look = s->looks->n + 1;
 	c->s = s;
 	c->env = env;
 	c->done = done;
 	c->data = data;
 	c->base.call = c->cand.call = c;
+	unsigned window_s = window_now(s, env);
 	c->base.id = m->samples(m->impl, env->app, env->stable, window_s, on_samples, &c->base);
 	c->cand.id = m->samples(m->impl, env->app, env->revision, window_s, on_samples, &c->cand);
 	return (struct provider_call *)c;
@@ -222,4 +247,5 @@ const struct analysis_provider analysis_provider_compare = {
 	.measure = compare_measure,
 	.cancel = compare_cancel,
 	.release = compare_release,
+	.look_ms = compare_look_ms,
 };

@@ -5,14 +5,17 @@
  * config (conditions compiled), the provider and its typed settings, the
  * metric's counts and its timer. A tick starts one measurement through the
  * provider unless one is in flight; its answer is folded, stored and
- * reported, and decides the run's phase. Stopping a run cancels what is in
- * flight at once (no answer comes after) and closes the timers; the memory
- * goes when the last timer has closed.
+ * reported, and decides the run's phase. A sequential provider (look_ms)
+ * gets a second timer for its looks between ticks (provider.h says which
+ * of their answers count). Stopping a run cancels what is in flight at
+ * once (no answer comes after) and closes the timers; the memory goes when
+ * the last timer has closed.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "load.h"
 #include "provider.h"
 #include "runner.h"
 #include "store/store.h"
@@ -27,7 +30,11 @@ struct metric {
 	struct measure_run counts;
 	uv_timer_t timer;
 	bool timer_init;
+	uv_timer_t look;             /* looks between ticks (prov->look_ms) */
+	bool look_init;
 	struct provider_call *call;  /* the measurement in flight, or NULL */
+	bool peeking;                /* the call in flight is a look between ticks */
+	bool tick_due;               /* a tick came during that look: its answer is the tick's */
 	bool waited;                 /* has waited for data: the event was sent */
 	bool waiting;                /* the run's reason is this metric's wait */
 };
@@ -43,6 +50,10 @@ struct analysis_run {
 	struct metric *metrics;
 	size_t nmetrics;
 	int handles;                 /* timers not closed yet; freed at 0 once stopped */
+	json_t *load_spec;           /* the first template's spec.load, or NULL */
+	char *listen, *host;         /* the app's route, for the load */
+	char *load_header;           /* params' load_header, or NULL */
+	struct analysis_load *load;  /* driving traffic, or NULL */
 };
 
 struct analysis_runner {
@@ -170,6 +181,8 @@ static int metrics_load(struct analysis_run *run, struct store *store,
 		if (rc < 0)
 			return -1;
 		json_t *spec = json_object_get(tj, "spec");
+		if (!run->load_spec && json_is_object(json_object_get(spec, "load")))
+			run->load_spec = json_incref(json_object_get(spec, "load"));
 		args = merged_args(json_object_get(spec, "args"), ref);
 		json_array_foreach(json_object_get(spec, "metrics"), i, metric) {
 			run->metrics = xrealloc(run->metrics, (run->nmetrics + 1) * sizeof(*run->metrics));
@@ -247,6 +260,97 @@ static void resume_counts(struct analysis_run *run, struct store *store)
 	}
 }
 
+/* ---- synthetic load ---- */
+
+/* Whether some metric still measures. */
+static bool run_running(const struct analysis_run *run)
+{
+	for (size_t i = 0; i < run->nmetrics; i++)
+		if (run->metrics[i].counts.phase == MEASURE_RUNNING)
+			return true;
+	return false;
+}
+
+/* Where the load goes: its url, else the app's listener (an any-address
+ * listener is reached on loopback) with its path. */
+static int load_target(struct buf *url, struct analysis_run *run, struct sw_err *err)
+{
+	const char *u = json_string_value(json_object_get(run->load_spec, "url"));
+	const char *path = json_string_value(json_object_get(run->load_spec, "path"));
+
+	if (u) {
+		buf_adds(url, u);
+		return 0;
+	}
+	if (!run->listen)
+		return sw_errf(err, -1, "load: app \"%s\" has no route.listen to send load to (give load a url)",
+			       run->app);
+	const char *l = run->listen;
+	if (strncmp(l, "0.0.0.0:", 8) == 0)
+		buf_addf(url, "http://127.0.0.1:%s", l + 8);
+	else if (strncmp(l, "[::]:", 5) == 0)
+		buf_addf(url, "http://[::1]:%s", l + 5);
+	else
+		buf_addf(url, "http://%s", l);
+	buf_adds(url, path ? path : "/");
+	return 0;
+}
+
+static int load_begin(struct analysis_run *run, struct sw_err *err)
+{
+	struct buf url = BUF_INIT, host = BUF_INIT;
+	json_t *ls = run->load_spec;
+
+	if (!run->r->cfg.httpc) {
+		buf_release(&url);
+		return sw_errf(err, -1, "load: this daemon has no HTTP client to send load with");
+	}
+	if (load_target(&url, run, err) < 0) {
+		buf_release(&url);
+		return -1;
+	}
+	/* a wildcard route host takes any subdomain: name one */
+	if (run->host && !json_object_get(ls, "url"))
+		buf_addf(&host, "%s%s", run->host[0] == '*' ? "load" : "", run->host + (run->host[0] == '*'));
+	const char *dur = json_string_value(json_object_get(ls, "duration"));
+	uint64_t dur_ms = 300000;
+	if (dur)
+		sw_duration_parse(dur, &dur_ms);
+	json_int_t rate = json_integer_value(json_object_get(ls, "rate"));
+	struct analysis_load_config cfg = {
+		.url = url.s,
+		.host = host.len ? host.s : NULL,
+		.header = run->load_header,
+		.rate = rate > 0 ? (uint32_t)rate : 50,
+		.duration_ms = dur_ms,
+	};
+	run->load = analysis_load_start(run->r->cfg.loop, run->r->cfg.httpc, &cfg);
+	event(run, "LoadStarted", "%s analysis run %lld: synthetic load, %u requests a second to %s%s%s%s for at most %llus",
+	      run->kind, (long long)run->id, cfg.rate, url.s, cfg.header ? " (" : "", cfg.header ? cfg.header : "",
+	      cfg.header ? ")" : "", (unsigned long long)(dur_ms / 1000));
+	buf_release(&url);
+	buf_release(&host);
+	return 0;
+}
+
+/* Stops the load; with `report`, says what it sent. */
+static void load_end(struct analysis_run *run, bool report)
+{
+	struct analysis_load_stats st;
+
+	if (!run->load)
+		return;
+	analysis_load_stats(run->load, &st);
+	analysis_load_stop(run->load);
+	run->load = NULL;
+	if (report)
+		event(run, "LoadStopped",
+		      "%s analysis run %lld: synthetic load stopped: %llu requests sent, %llu answered, "
+		      "%llu failed, %llu skipped (too many in flight)",
+		      run->kind, (long long)run->id, (unsigned long long)st.sent, (unsigned long long)st.answered,
+		      (unsigned long long)st.failed, (unsigned long long)st.skipped);
+}
+
 /* ---- measuring ---- */
 
 /* The run's phase from its metrics'; reports a change. */
@@ -260,6 +364,7 @@ static void run_update(struct analysis_run *run, bool notify)
 	if (p == run->phase)
 		return;
 	run->phase = p;
+	load_end(run, true);
 	if (p == MEASURE_SUCCESSFUL)
 		snprintf(run->reason, sizeof(run->reason), "all %zu metrics passed", run->nmetrics);
 	event(run, "AnalysisDone", "%s analysis run %lld of revision %lld: %s%s%s", run->kind,
@@ -332,6 +437,8 @@ static void answered(struct metric *m, const struct measure_input *in)
 		snprintf(run->reason, sizeof(run->reason), "%s/%s: %s", m->template_name, m->cfg.name,
 			 rec.reason);
 		uv_timer_stop(&m->timer);
+		if (m->look_init)
+			uv_timer_stop(&m->look);
 	}
 	if (rec.outcome != MEASURE_SUCCESSFUL)
 		event(run, "Measurement", "run %lld %s/%s: %s", (long long)run->id, m->template_name,
@@ -341,11 +448,51 @@ static void answered(struct metric *m, const struct measure_input *in)
 		run_update(run, true);
 }
 
+static void on_tick(uv_timer_t *t);
+
+/*
+ * A look between ticks (provider.h, look_ms): while the metric waits for
+ * data, an answer with enough data is its measurement, and the interval
+ * counts from it; afterwards only a Failed value counts, at once.
+ */
+static void look_answered(struct metric *m, const struct measure_input *in)
+{
+	struct analysis_run *run = m->run;
+	uint64_t every = m->cfg.interval_ms ? m->cfg.interval_ms : 1000;
+
+	if (!run->r || m->counts.phase != MEASURE_RUNNING)
+		return;
+	if (m->waiting) {
+		if (wait_for_data(m, in))
+			return;
+		uv_timer_start(&m->timer, on_tick, every, every);
+		answered(m, in);
+		return;
+	}
+	if (in->kind != MEASURE_IN_VALUE)
+		return;
+	struct measure_run trial = m->counts;
+	struct measure_record rec;
+	if (measure_fold(&rec, &trial, &m->cfg, in) < 0)
+		return;
+	bool failed = rec.outcome == MEASURE_FAILED;
+	measure_record_release(&rec);
+	if (!failed)
+		return;
+	uv_timer_start(&m->timer, on_tick, every, every);
+	answered(m, in);
+}
+
 static void on_answer(const struct measure_input *in, void *data)
 {
 	struct metric *m = data;
+	bool look = m->peeking && !m->tick_due;
 	m->call = NULL;
-	answered(m, in);
+	m->peeking = m->tick_due = false;
+	if (look)
+		look_answered(m, in);
+	else
+		answered(m, in);
 }
 
 static void on_tick(uv_timer_t *t)
@@ -354,11 +501,31 @@ static void on_tick(uv_timer_t *t)
 	struct measure_input now;
 	struct sw_err err = {0};
 
+	if (m->call && m->peeking)
+		m->tick_due = true;
 	if (!m->run->r || m->call || m->counts.phase != MEASURE_RUNNING)
 		return;
 	m->call = m->prov->measure(&now, m->settings, &m->run->env, on_answer, m, &err);
 	if (!m->call)
 		answered(m, &now);
+}
+
+static void on_look(uv_timer_t *t)
+{
+	struct metric *m = t->data;
+	struct measure_input now;
+	struct sw_err err = {0};
+
+	/* not before the first tick (initialDelay), nor over a measurement */
+	if (!m->run->r || m->call || m->counts.phase != MEASURE_RUNNING ||
+	    (!m->waited && !m->counts.measured) || !m->prov->look_ms(m->settings, m->waiting))
+		return;
+	m->peeking = true;
+	m->call = m->prov->measure(&now, m->settings, &m->run->env, on_answer, m, &err);
+	if (!m->call) {
+		m->peeking = false;
+		look_answered(m, &now);
+	}
 }
 
 /* ---- runs ---- */
@@ -370,6 +537,10 @@ static void run_maybe_free(struct analysis_run *run)
 	for (size_t i = 0; i < run->nmetrics; i++)
 		metric_release(&run->metrics[i]);
 	free(run->metrics);
+	json_decref(run->load_spec);
+	free(run->listen);
+	free(run->host);
+	free(run->load_header);
 	free(run->app);
 	free(run->kind);
 	free(run);
@@ -396,6 +567,9 @@ struct analysis_run *analysis_run_start(struct analysis_runner *r,
 	run->id = p->id;
 	run->revision = p->revision;
 	run->stable = p->stable;
+	run->listen = p->listen ? xstrdup(p->listen) : NULL;
+	run->host = p->host ? xstrdup(p->host) : NULL;
+	run->load_header = p->load_header ? xstrdup(p->load_header) : NULL;
 	run->phase = MEASURE_RUNNING;
 	run->env = (struct provider_env){
 		.loop = r->cfg.loop,
@@ -436,6 +610,27 @@ struct analysis_run *analysis_run_start(struct analysis_runner *r,
 		if (m->counts.phase == MEASURE_RUNNING)
 			uv_timer_start(&m->timer, on_tick, m->counts.measured ? every : m->cfg.initial_delay_ms,
 				       every);
+		uint64_t look = m->prov->look_ms ? m->prov->look_ms(m->settings, true) : 0;
+		if (look && look < every) {
+			uv_timer_init(r->cfg.loop, &m->look);
+			m->look.data = m;
+			m->look_init = true;
+			run->handles++;
+			if (m->counts.phase == MEASURE_RUNNING)
+				uv_timer_start(&m->look, on_look, look, look);
+		}
+	}
+	if (run->load_spec && run_running(run) && load_begin(run, &err) < 0) {
+		for (size_t i = 0; i < run->nmetrics; i++)
+			if (run->metrics[i].timer_init) {
+				uv_timer_stop(&run->metrics[i].timer);
+				if (run->metrics[i].look_init)
+					uv_timer_stop(&run->metrics[i].look);
+			}
+		run->phase = MEASURE_ERROR;
+		snprintf(run->reason, sizeof(run->reason), "%.500s", err.msg);
+		event(run, "AnalysisError", "%s analysis run %lld: %s", run->kind, (long long)run->id, err.msg);
+		return run;
 	}
 	run_update(run, false);
 	return run;
@@ -450,6 +645,7 @@ void analysis_run_stop(struct analysis_run *run)
 	r->runs[run->slot] = r->runs[--r->nruns];
 	r->runs[run->slot]->slot = run->slot;
 	run->r = NULL;
+	load_end(run, false);
 	for (size_t i = 0; i < run->nmetrics; i++) {
 		struct metric *m = &run->metrics[i];
 		if (m->call) {
@@ -458,6 +654,8 @@ void analysis_run_stop(struct analysis_run *run)
 		}
 		if (m->timer_init)
 			uv_close((uv_handle_t *)&m->timer, timer_closed);
+		if (m->look_init)
+			uv_close((uv_handle_t *)&m->look, timer_closed);
 	}
 	run_maybe_free(run);
 }

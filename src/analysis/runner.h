@@ -101,6 +101,12 @@ struct analysis_run_params {
 	int64_t since_ms;            /* wall clock ms when the weight under judgement took effect
 				      * (the step's start): windows start there, and the data
 				      * wait counts from it; 0 = now */
+	const char *listen;          /* the app's route.listen, where a template's synthetic
+				      * `load` goes unless it names a url; NULL = not routed */
+	const char *host;            /* the app's route.host (its Host header); NULL = any */
+	const char *load_header;     /* one more header the load sends, "Name: value" (a blue/
+				      * green preview's, so that the load reaches the preview);
+				      * NULL = none */
 };
 
 /*
@@ -123,6 +129,14 @@ struct analysis_run_params {
  * count (count 0, or interval alone) takes MEASURE_FINITE_COUNT
  * measurements, except in a "background" run, which measures until it is
  * stopped.
+ *
+ * A template with `load` (synthetic traffic, load.h) makes the run drive
+ * GET requests at its rate to its url, or to http://LISTEN + its path
+ * with the app's Host, from the start until the run ends (or is stopped)
+ * or its duration passes, whichever comes first; one generator per run,
+ * from the first template that has `load`. "LoadStarted" and "LoadStopped"
+ * events say what it sent. A load without a url for an app without
+ * route.listen, or a runner without httpc, puts the run in Error.
  */
 struct analysis_run *analysis_run_start(struct analysis_runner *r,
 					const struct analysis_run_params *p);

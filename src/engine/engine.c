@@ -622,6 +622,10 @@ void engine_run_start(struct engine *e, struct engine_app *a, int64_t id,
 	r->id = id;
 	r->kind = kind;
 	r->revision = revision;
+	struct sw_err serr = {0};
+	const struct spec_app *spec = engine_app_spec(e, a, revision, &serr); /* its route, for `load` */
+	char preview[160]; /* a blue/green preview is reached through its header */
+	snprintf(preview, sizeof(preview), "%s: %s", rollout_preview_header.name, rollout_preview_header.exact);
 	struct analysis_run_params p = {
 		.app = a->name,
 		.id = id,
@@ -631,6 +635,9 @@ void engine_run_start(struct engine *e, struct engine_app *a, int64_t id,
 		.ref = ref,
 		.resumed = resumed,
 		.since_ms = a->st.step_ms,
+		.listen = spec ? spec->route.listen : NULL,
+		.host = spec ? spec->route.host : NULL,
+		.load_header = kind == ROLLOUT_RUN_PRE ? preview : NULL,
 	};
 	r->run = analysis_run_start(e->runner, &p);
 	a->runs = xrealloc(a->runs, (a->nruns + 1) * sizeof(*a->runs));

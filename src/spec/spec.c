@@ -1115,12 +1115,21 @@ struct spec_metric {
 	struct spec_provider provider;
 };
 
+/* spec.load: synthetic traffic while the analysis runs (docs/analysis.md). */
+struct spec_load {
+	bool set;                /* written (even as {}): emitted, and the runner drives it */
+	uint32_t rate;           /* requests a second */
+	uint64_t duration_ms;    /* at most this long */
+	char *path, *url;        /* path on the app's listener, or a whole URL instead */
+};
+
 struct tmpl {
 	char *name;
 	struct spec_env *args;
 	size_t nargs;
 	struct spec_metric *metrics;
 	size_t nmetrics;
+	struct spec_load load;
 };
 
 static const char *const builtin_metrics[] = {"success-rate", "error-rate", "latency-p50", "latency-p90",
@@ -1265,8 +1274,53 @@ static int check_tmpl_spec(struct spec_pctx *c, const struct snode *map, void *b
 	return rc;
 }
 
+#define LOAD(f) offsetof(struct spec_load, f)
+static const struct spec_range r_load_rate = {1, 500};
+static const struct spec_range r_load_duration = {1000, 3600000};
+
+static const struct spec_field load_fields[] = {
+	{"rate", &spec_t_u32, LOAD(rate), 0, 0, &r_load_rate, 0},
+	{"duration", &spec_t_dur, LOAD(duration_ms), 0, 0, &r_load_duration, 0},
+	{"path", &spec_t_str, LOAD(path), 0, 0, v_abs_path, 0},
+	{"url", &spec_t_str, LOAD(url), SPEC_F_OMIT_NULL, 0, v_url, 0},
+	{NULL, NULL, 0, 0, 0, NULL, 0},
+};
+
+/* The duration type checks only a minimum: the bound on how long an
+ * analysis may load an app is checked here. */
+static int check_load(struct spec_pctx *c, const struct snode *map, void *base)
+{
+	const struct spec_load *l = base;
+	const struct snode *d = snode_get(map, "duration");
+	if (d && l->duration_ms > r_load_duration.max)
+		return spec_perr(c, d, "duration must be at most 1h, got \"%s\"", d->text);
+	return 0;
+}
+
+static const struct spec_table load_table = {load_fields, -1, 0, NULL, check_load};
+
+/* load: a sub-table that is emitted only when written, with its defaults. */
+static int parse_load(struct spec_pctx *c, const struct snode *n, void *base, const struct spec_field *f)
+{
+	struct spec_load *l = SPEC_AT(base, f->off, struct spec_load);
+	l->set = true;
+	l->rate = 50;
+	l->duration_ms = 300000;
+	l->path = xstrdup("/");
+	return spec_parse_sub(c, n, base, f);
+}
+
+static json_t *emit_load(const void *base, const struct spec_field *f)
+{
+	const struct spec_load *l = SPEC_CAT(base, f->off, struct spec_load);
+	return l->set ? spec_table_emit(f->arg, l) : NULL;
+}
+
+static const struct spec_ftype t_load = {parse_load, emit_load, spec_free_sub};
+
 static const struct spec_field tmpl_spec_fields[] = {
 	{"args", &spec_t_list, offsetof(struct tmpl, args), 0, 0, &targ_table, offsetof(struct tmpl, nargs)},
+	{"load", &t_load, offsetof(struct tmpl, load), SPEC_F_NULLOK, 0, &load_table, 0},
 	{"metrics", &spec_t_list, offsetof(struct tmpl, metrics), SPEC_F_REQUIRED | SPEC_F_NONEMPTY, 0, &metric_table,
 	 offsetof(struct tmpl, nmetrics)},
 	{NULL, NULL, 0, 0, 0, NULL, 0},

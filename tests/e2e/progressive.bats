@@ -426,3 +426,73 @@ natural() {
 	[ "$output" = Paused ]
 	[[ "$(status_json hello)" == *"no data"* ]]
 }
+
+# ---- quiet apps: the analysis drives its own load (issue 9, item 4) ----
+
+quiet_golden() { # docs/analysis.md, "Synthetic traffic for quiet apps", as written there
+	cat <<'YAML'
+---
+apiVersion: slipway/v1
+kind: AnalysisTemplate
+metadata: {name: golden}
+spec:
+  load: {path: /}
+  metrics:
+    - name: success-rate
+      interval: 1s
+      count: 5
+      minSamples: 20
+      successCondition: "result >= 0.99"
+      provider: {builtin: {metric: success-rate, window: 5s}}
+    - name: latency
+      interval: 5s
+      provider: {compare: {metric: latency, maxIncrease: 0.2}}
+YAML
+}
+
+# quiet ENV_YAML: v1, then v2 with no traffic but the analysis's own;
+# prints the phase v2's rollout settles in.
+quiet() {
+	natural_app 1.0.0 "" quiet_golden > "$T/v1.yaml"
+	slipway apply -f "$T/v1.yaml" --wait >/dev/null
+	natural_app 2.0.0 "$1" quiet_golden > "$T/v2.yaml"
+	slipway apply -f "$T/v2.yaml" >/dev/null
+	settles hello 90
+}
+
+@test "a quiet app with load in its template: a healthy canary is judged on that load and promoted" {
+	start_daemon
+	run quiet ""
+	status_json hello
+	[ "$output" = Healthy ]
+	run slipway events hello
+	[[ "$output" == *"LoadStarted"*"synthetic load, 50 requests a second to http://127.0.0.1:$LISTEN/"* ]]
+	[[ "$output" == *"LoadStopped"*"requests sent"* ]]
+	run slipway analysis hello
+	[[ "$output" == *"success-rate"*"Successful"* ]]
+	[[ "$output" == *"latency"*"compare"*"Successful"* ]]
+	[[ "$(curl -fsS "http://127.0.0.1:$LISTEN/")" == *"2.0.0"* ]]
+}
+
+@test "a quiet app with load in its template: a canary with 10% errors is aborted, not paused on no data" {
+	start_daemon
+	run quiet "      HELLO_ERROR_RATE: \"0.1\""
+	status_json hello
+	[ "$output" = Degraded ]
+	[[ "$(status_json hello)" != *"no data"* ]]
+	run slipway events hello
+	[[ "$output" == *"LoadStopped"* ]]
+}
+
+@test "load in a template of an app without route.listen: the analysis is in Error with the reason" {
+	start_daemon
+	{ app_yaml hello 1.0.0 2 "" "  strategy:
+$NATURAL" | sed '/progressDeadline/d'; quiet_golden; } > "$T/v1.yaml"
+	slipway apply -f "$T/v1.yaml" --wait >/dev/null
+	sed 's/1\.0\.0/2.0.0/' "$T/v1.yaml" > "$T/v2.yaml"
+	slipway apply -f "$T/v2.yaml" >/dev/null
+	run settles hello 30
+	status_json hello
+	[ "$output" = Degraded ]
+	[[ "$(status_json hello)" == *"has no route.listen to send load to"* ]]
+}

@@ -23,6 +23,7 @@
 
 #include <cmocka.h>
 
+#include "analysis/load.h"
 #include "analysis/runner.h"
 #include "core/proc.h"
 #include "httpc/httpc.h"
@@ -50,6 +51,7 @@ struct canned {
 	const char *error;           /* the error when there is no answer */
 	uint64_t delay_ms;
 	uint64_t last_id;
+	unsigned last_window_s;      /* the window the last samples call asked for */
 	struct canned_call *pending;
 	int npending, calls, cancels;
 	bool in_call;                /* inside stats/samples: an answer now breaks the contract */
@@ -115,6 +117,7 @@ static uint64_t canned_samples(void *impl, const char *app, int64_t revision, un
 	struct canned *c = impl;
 	char key[32];
 	snprintf(key, sizeof(key), "%lld", (long long)revision);
+	c->last_window_s = window_s;
 	c->in_call = true;
 	uint64_t id = canned_add(c, c->samples ? json_object_get(c->samples, key) : NULL, cb, data);
 	c->in_call = false;
@@ -139,6 +142,7 @@ struct srv {
 	pthread_t thread;
 	char last_request[2048];     /* the head of the last request */
 	int with_auth;               /* requests that carried "Authorization: Bearer t0k" */
+	int load_hits;               /* requests for /load */
 	pthread_mutex_t mu;
 };
 
@@ -165,6 +169,8 @@ static void *srv_main(void *arg)
 		memcpy(s->last_request, req, sizeof(req));
 		if (strstr(req, "\r\nAuthorization: Bearer t0k\r\n"))
 			s->with_auth++;
+		if (strncmp(req, "GET /load ", 10) == 0)
+			s->load_hits++;
 		pthread_mutex_unlock(&s->mu);
 		char path[256] = "";
 		sscanf(req, "%*s %255s", path);
@@ -230,6 +236,8 @@ struct fx {
 	bool in_start;
 	int64_t since_ms;            /* the weight change start() passes; 0 = now */
 	const char *kind;            /* start()'s run kind; NULL = "step" */
+	const char *listen, *host;   /* start()'s app route; NULL = none */
+	const char *load_header;     /* start()'s load_header */
 	struct srv srv;
 	bool srv_on;
 };
@@ -369,6 +377,9 @@ static struct analysis_run *start(struct fx *f, int64_t id, int64_t revision, in
 		.ref = &ref,
 		.resumed = resumed,
 		.since_ms = f->since_ms,
+		.listen = f->listen,
+		.host = f->host,
+		.load_header = f->load_header,
 	};
 	f->in_start = true;
 	struct analysis_run *run = analysis_run_start(f->runner, &p);
@@ -628,7 +639,7 @@ static void test_analysis_runner__compare_judges_both_revisions(void **state)
 	size_t n = measurements(f, &ms);
 	assert_int_equal(n, 1);
 	assert_string_equal(ms[0].provider, "compare");
-	assert_string_equal(ms[0].query, "latency of revision 2 vs stable 1 since the run began (at most 300s)");
+	assert_string_equal(ms[0].query, "latency of revision 2 vs stable 1 since the weight change (at most 300s)");
 	store_measurement_list_free(ms, n);
 	analysis_run_stop(run);
 
@@ -655,6 +666,180 @@ static void test_analysis_runner__compare_judges_both_revisions(void **state)
 	assert_int_equal(analysis_run_phase(run), MEASURE_FAILED);
 	assert_non_null(strstr(analysis_run_reason(run), "canary 5 errors in 100 requests (5.0%) vs stable 0 in 300"));
 	analysis_run_stop(run);
+}
+
+static void set_samples(struct fx *f, const char *json)
+{
+	json_decref(f->canned.samples);
+	f->canned.samples = json_loads(json, 0, NULL);
+	assert_non_null(f->canned.samples);
+}
+
+/* compare's tests hold at any number of looks: with a long interval, the
+ * wait for data ends at the first look with enough data (that look is the
+ * first measurement), passing looks between intervals are neither stored
+ * nor counted, and a failure counts at the look that sees it, not at the
+ * next interval. */
+static void test_analysis_runner__compare_looks_between_intervals(void **state)
+{
+	struct fx *f = *state;
+	set_samples(f, "{\"1\":{\"latencies\":[],\"errorRates\":[],\"requests\":3,\"errors\":0},"
+		       "\"2\":{\"latencies\":[],\"errorRates\":[],\"requests\":1,\"errors\":0}}");
+	put_template(f, "cmp-err", "  metrics:\n"
+				   "    - name: errors\n"
+				   "      interval: 20s\n"
+				   "      count: 3\n"
+				   "      provider: {compare: {metric: error-rate}}\n");
+	/* the weight changed 5.5 s ago: both revisions are asked for the
+	 * seconds since (the data plane's slot of the change included) */
+	f->since_ms = sw_wall_ms() - 5500;
+	struct analysis_run *run = start(f, 7, 2, 1, "cmp-err", NULL, 0, false);
+	RUN_UNTIL(f, f->canned.calls >= 6, 5000); /* the tick and two looks: all waiting */
+	assert_int_equal(count_measurements(f), 0);
+	assert_in_range(f->canned.last_window_s, 6, 8);
+	assert_non_null(strstr(analysis_run_reason(run), "waiting for data"));
+
+	set_samples(f, "{\"1\":{\"latencies\":[],\"errorRates\":[],\"requests\":300,\"errors\":1},"
+		       "\"2\":{\"latencies\":[],\"errorRates\":[],\"requests\":100,\"errors\":0}}");
+	RUN_UNTIL(f, count_measurements(f) == 1, 5000);
+	int calls = f->canned.calls;
+	RUN_UNTIL(f, f->canned.calls >= calls + 6, 5000); /* three passing looks */
+	assert_int_equal(count_measurements(f), 1);
+	assert_int_equal(analysis_run_phase(run), MEASURE_RUNNING);
+
+	set_samples(f, "{\"1\":{\"latencies\":[],\"errorRates\":[],\"requests\":300,\"errors\":0},"
+		       "\"2\":{\"latencies\":[],\"errorRates\":[],\"requests\":100,\"errors\":6}}");
+	RUN_UNTIL(f, done(run), 5000);
+	assert_int_equal(analysis_run_phase(run), MEASURE_FAILED);
+	assert_int_equal(count_measurements(f), 2);
+	assert_non_null(strstr(analysis_run_reason(run), "canary 6 errors in 100 requests"));
+	analysis_run_stop(run);
+}
+
+/* ---- synthetic load ---- */
+
+static int load_hits(struct fx *f)
+{
+	pthread_mutex_lock(&f->srv.mu);
+	int n = f->srv.load_hits;
+	pthread_mutex_unlock(&f->srv.mu);
+	return n;
+}
+
+/* Runs the loop until `ms` have passed (the load's own pace decides what
+ * happens meanwhile). */
+static void run_for(struct fx *f, uint64_t ms)
+{
+	uint64_t end = sw_now_ms() + ms;
+	RUN_UNTIL(f, sw_now_ms() >= end, ms + 1000);
+}
+
+/* A template's load goes to the app's listener with its Host (a wildcard
+ * host names a subdomain) and the run's extra header (a preview's), at its
+ * rate, and nothing is sent after its duration; stopping the run stops it
+ * at once. The metric waits for data
+ * all along (too few requests), so only the load's bounds end it. */
+static void test_analysis_runner__load_is_paced_bounded_and_stopped(void **state)
+{
+	struct fx *f = *state;
+	char listen[32], tmpl[512], want[200];
+	srv_start(&f->srv);
+	f->srv_on = true;
+	snprintf(listen, sizeof(listen), "127.0.0.1:%d", f->srv.port);
+	f->listen = listen;
+	f->host = "*.example.com";
+	f->load_header = "X-Slipway-Preview: true";
+	set_samples(f, "{\"1\":{\"latencies\":[],\"errorRates\":[],\"requests\":0,\"errors\":0},"
+		       "\"2\":{\"latencies\":[],\"errorRates\":[],\"requests\":0,\"errors\":0}}");
+	snprintf(tmpl, sizeof(tmpl), "  load: {rate: 100, duration: 1s, path: /load}\n"
+				     "  metrics:\n"
+				     "    - name: errors\n"
+				     "      interval: 1s\n"
+				     "      provider: {compare: {metric: error-rate}}\n");
+	put_template(f, "quiet", tmpl);
+	struct analysis_run *run = start(f, 8, 2, 1, "quiet", NULL, 0, false);
+	snprintf(want, sizeof(want), "step analysis run 8: synthetic load, 100 requests a second to http://%s/load "
+				     "(X-Slipway-Preview: true) for at most 1s", listen);
+	assert_non_null(find_event(f, "LoadStarted"));
+	assert_string_equal(find_event(f, "LoadStarted"), want);
+	RUN_UNTIL(f, load_hits(f) >= 90, 5000);
+	run_for(f, 1000); /* well past the duration */
+	assert_in_range(load_hits(f), 90, 100); /* rate x duration, never more */
+	pthread_mutex_lock(&f->srv.mu);
+	assert_non_null(strstr(f->srv.last_request, "\r\nHost: load.example.com\r\n"));
+	assert_non_null(strstr(f->srv.last_request, "\r\nUser-Agent: slipway-load\r\n"));
+	assert_non_null(strstr(f->srv.last_request, "\r\nX-Slipway-Preview: true\r\n"));
+	pthread_mutex_unlock(&f->srv.mu);
+	assert_int_equal(analysis_run_phase(run), MEASURE_RUNNING);
+	analysis_run_stop(run);
+
+	/* a long load ends with its run */
+	snprintf(tmpl, sizeof(tmpl), "  load: {rate: 200, duration: 1h, path: /load}\n"
+				     "  metrics:\n"
+				     "    - name: errors\n"
+				     "      interval: 1s\n"
+				     "      provider: {compare: {metric: error-rate}}\n");
+	put_template(f, "quiet", tmpl);
+	int before = load_hits(f);
+	run = start(f, 9, 2, 1, "quiet", NULL, 0, false);
+	RUN_UNTIL(f, load_hits(f) >= before + 20, 5000);
+	analysis_run_stop(run);
+	int at_stop = load_hits(f);
+	run_for(f, 500); /* what was in flight at the stop lands */
+	int settled = load_hits(f);
+	assert_in_range(settled, at_stop, at_stop + ANALYSIS_LOAD_MAX_INFLIGHT);
+	run_for(f, 500);
+	assert_int_equal(load_hits(f), settled); /* and nothing more */
+	assert_null(find_event(f, "LoadStopped")); /* no callback after stop */
+	f->listen = f->host = f->load_header = NULL;
+}
+
+/* spec.load in canonical JSON: absent stays absent, `load: {}` and `load:`
+ * take every default; bad values are refused with their position. */
+static void test_analysis_runner__load_spec_defaults_and_errors(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *load, *json, *error;
+	} cases[] = {
+		{"", NULL, NULL},
+		{"  load: {}\n", "{\"duration\": \"5m\", \"path\": \"/\", \"rate\": 50}", NULL},
+		{"  load:\n", "{\"duration\": \"5m\", \"path\": \"/\", \"rate\": 50}", NULL},
+		{"  load: {rate: 5, duration: 90s, url: \"http://127.0.0.1:9/x\"}\n",
+		 "{\"duration\": \"1m30s\", \"path\": \"/\", \"rate\": 5, \"url\": \"http://127.0.0.1:9/x\"}", NULL},
+		{"  load: {rate: 501}\n", NULL, "t.yaml:5:16: rate must be between 1 and 500, got \"501\""},
+		{"  load: {duration: 2h}\n", NULL, "t.yaml:5:20: duration must be at most 1h, got \"2h\""},
+		{"  load: {path: x}\n", NULL, "t.yaml:5:16: path must start with \"/\", got \"x\""},
+		{"  load: {url: ftp://x}\n", NULL, "t.yaml:5:15: url must be an http:// or https:// URL"},
+		{"  load: {rte: 5}\n", NULL, "t.yaml:5:10: unknown field \"rte\" in spec.load (did you mean \"rate\"?)"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct buf y = BUF_INIT;
+		struct spec_set set = {0};
+		struct sw_err err = {0};
+		buf_addf(&y, "apiVersion: slipway/v1\nkind: AnalysisTemplate\nmetadata: {name: q}\nspec:\n%s"
+			     "  metrics:\n    - name: errors\n      provider: {compare: {metric: error-rate}}\n",
+			 cases[i].load);
+		int rc = spec_parse_text(&set, y.s, y.len, "t.yaml", &err);
+		if (cases[i].error) {
+			assert_int_not_equal(rc, 0);
+			if (strncmp(err.msg, cases[i].error, strlen(cases[i].error)) != 0)
+				fail_msg("case %zu: got \"%s\", want \"%s...\"", i, err.msg, cases[i].error);
+		} else {
+			if (rc != 0)
+				fail_msg("case %zu: %s", i, err.msg);
+			json_t *load = json_object_get(json_object_get(set.templates[0]->json, "spec"), "load");
+			if (!cases[i].json) {
+				assert_null(load);
+			} else {
+				char *text = json_dumps(load, JSON_SORT_KEYS);
+				assert_string_equal(text, cases[i].json);
+				free(text);
+			}
+		}
+		spec_set_release(&set);
+		buf_release(&y);
+	}
 }
 
 /* ---- exec ---- */
@@ -1012,6 +1197,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_analysis_runner__no_traffic_at_all_is_inconclusive_after_the_wait, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_analysis_runner__a_step_metric_without_count_ends, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_analysis_runner__compare_judges_both_revisions, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_analysis_runner__compare_looks_between_intervals, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_analysis_runner__load_is_paced_bounded_and_stopped, setup, teardown),
+		cmocka_unit_test(test_analysis_runner__load_spec_defaults_and_errors),
 		cmocka_unit_test_setup_teardown(test_analysis_runner__exec_output_and_exit_status, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_analysis_runner__exec_timeout_kills_the_group_and_records_at_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_analysis_runner__web_json_path_headers_and_args, setup, teardown),
