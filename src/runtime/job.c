@@ -104,7 +104,8 @@ static void attempt_over(struct runtime_job_priv *p, const char *why)
 		notify(p);
 		return;
 	}
-	snprintf(job->reason, sizeof(job->reason), "%s (attempt %u/%u)", why, job->attempt,
+	/* why is cut so that the attempt always shows */
+	snprintf(job->reason, sizeof(job->reason), "%.200s (attempt %u/%u)", why, job->attempt,
 		 job->attempts);
 	if (job->attempt < job->attempts) {
 		p->retry_pending = true;
