@@ -87,6 +87,81 @@ void cli_pathf(struct buf *out, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* path, then '?' or '&' as the next query parameter needs */
+static void page_path(struct buf *out, const char *path)
+{
+	buf_reset(out);
+	buf_adds(out, path);
+	buf_addc(out, strchr(path, '?') ? '&' : '?');
+}
+
+int cli_page_newest(struct cli *c, const char *path, const char *key, long long limit,
+		    json_t **out)
+{
+	struct buf p = BUF_INIT;
+	json_t *all = json_array();
+	char *cursor = NULL;
+	int r = 0;
+	*out = NULL;
+	for (;;) {
+		json_t *j = NULL;
+		long long left = limit ? limit - (long long)json_array_size(all) : 1000;
+		page_path(&p, path);
+		buf_addf(&p, "limit=%lld", left < 1000 ? left : 1000);
+		if (cursor)
+			cli_pathf(&p, "&before=%s", cursor);
+		r = cli_call(c, "GET", p.s, NULL, &j);
+		if (r)
+			break;
+		json_array_extend(all, json_object_get(j, key));
+		const char *next = json_string_value(json_object_get(j, "next"));
+		free(cursor);
+		cursor = next ? xstrdup(next) : NULL;
+		json_decref(j);
+		if (!cursor || (limit && (long long)json_array_size(all) >= limit))
+			break;
+	}
+	free(cursor);
+	buf_release(&p);
+	if (r) {
+		json_decref(all);
+		return r;
+	}
+	/* oldest first, the way a log reads */
+	json_t *rev = json_array();
+	for (size_t i = json_array_size(all); i-- > 0;)
+		json_array_append(rev, json_array_get(all, i));
+	json_decref(all);
+	*out = rev;
+	return 0;
+}
+
+int cli_page_forward(struct cli *c, const char *path, const char *key, int64_t *after,
+		     void (*cb)(json_t *rows, void *data), void *data)
+{
+	struct buf p = BUF_INIT;
+	int r = 0;
+	for (;;) {
+		json_t *j = NULL;
+		page_path(&p, path);
+		buf_addf(&p, "limit=1000&after=%lld", (long long)*after);
+		r = cli_call(c, "GET", p.s, NULL, &j);
+		if (r)
+			break;
+		json_t *rows = json_object_get(j, key);
+		if (json_array_size(rows)) {
+			*after = cli_jint(json_array_get(rows, json_array_size(rows) - 1), "id");
+			cb(rows, data);
+		}
+		bool more = json_is_string(json_object_get(j, "next"));
+		json_decref(j);
+		if (!more)
+			break;
+	}
+	buf_release(&p);
+	return r;
+}
+
 int cli_wait_rollout(struct cli *c, const char *name, int64_t revision, uint64_t timeout_ms,
 		     bool quiet)
 {
