@@ -88,6 +88,11 @@ int cli_page_newest(struct cli *c, const char *path, const char *key, long long 
 int cli_page_forward(struct cli *c, const char *path, const char *key, int64_t *after,
 		     void (*cb)(json_t *rows, void *data), void *data);
 
+/* Whether the app (its JSON) has finished its rollout: Healthy and
+ * served by the data plane (`routed` not false), or (*failed) Degraded or
+ * Frozen. */
+bool cli_app_done(json_t *app, bool *failed);
+
 /* Polls an app until its rollout of `revision` (0: any) ends. Prints each
  * change of state unless quiet. Returns 0 Healthy, 1 otherwise. */
 int cli_wait_rollout(struct cli *c, const char *name, int64_t revision, uint64_t timeout_ms,
