@@ -113,7 +113,8 @@ int store_revision_add(struct store *s, const char *app, const char *hash,
 int store_revision_get(struct store *s, const char *app, int64_t number,
 		       struct store_revision *out, struct sw_err *err);
 /* Every revision of app, ordered by number ascending, specs included:
- * as many as retention keeps. For listings use store_revision_page. */
+ * as many as retention keeps, all in memory (tests); listings page with
+ * store_revision_page. */
 int store_revision_list(struct store *s, const char *app, struct store_revision **out,
 			size_t *n, struct sw_err *err);
 /* A page of a listing: the app's revisions numbered below `before` (0 =

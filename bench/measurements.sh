@@ -1,0 +1,88 @@
+#!/bin/bash
+# Daemon memory while an app's analysis measurements are read.
+# Deploys one app (hello, no route), then inserts N measurements of it
+# (default 1,000,000) straight into state.db with sqlite3, starts the
+# daemon on them with measurement retention off (so that all of them
+# stay), lists every one through GET /v1/apps/APP/analysis page by page,
+# newest first, following "next", 1000 a page, and reports the daemon's
+# RSS before, its peak (VmHWM) and RSS after, and the time taken; then
+# `slipway analysis` with --limit, --revision and --limit 0 (all of them,
+# streamed forwards). BIN= measures another build (one before paging
+# answers the whole table in one response: try it with N=100000).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+N=${N:-1000000}
+BIN=${BIN:-$ROOT/build/slipway}
+HELLO=${HELLO:-$ROOT/build/hello}
+T=$(mktemp -d /tmp/slipway-bench-measurements.XXXXXX)
+export SLIPWAY_STATE_DIR=$T/state
+SERVE=
+cleanup() {
+	[ -n "$SERVE" ] && kill "$SERVE" 2>/dev/null && wait "$SERVE" 2>/dev/null || true
+	rm -rf "$T"
+}
+trap cleanup EXIT
+
+start() {
+	"$BIN" serve --port-range 31100-31199 "$@" >>"$T/serve.log" 2>&1 &
+	SERVE=$!
+	for _ in $(seq 1 300); do "$BIN" get apps >/dev/null 2>&1 && return 0; sleep 0.1; done
+	echo "daemon did not start" >&2
+	exit 1
+}
+# SIGTERM stops the instances too: nothing is left running
+stop() { kill "$SERVE"; wait "$SERVE" 2>/dev/null || true; SERVE=; }
+kib() { awk -v k="$1" '$1 == k":" {print $2}' "/proc/$SERVE/status"; }
+mib() { awk -v k="$1" 'BEGIN {printf "%.1f MiB", k / 1024}'; }
+ms_since() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
+
+cat >"$T/app.yaml" <<YAML
+apiVersion: slipway/v1
+kind: App
+metadata: {name: measured}
+spec:
+  version: "1.0.0"
+  run:
+    command: ["$HELLO", "--port", "\${PORT}"]
+YAML
+start
+"$BIN" apply -f "$T/app.yaml" --wait >/dev/null
+stop
+
+now=$(($(date +%s) * 1000))
+t0=$(date +%s%N)
+# 20 revisions' worth, 50 runs each, with the text a real measurement has
+sqlite3 "$T/state/state.db" <<SQL
+PRAGMA journal_mode=WAL;
+WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $N)
+INSERT INTO measurements (time_ms, app, revision, run, kind, template, metric, provider,
+                          query, value, condition, outcome, reason)
+SELECT $now - ($N - i), 'measured', 1 + i % 20, 1 + i % 50, 'step', 'golden', 'success-rate',
+       'builtin', 'success-rate', '0.9987', 'result >= 0.99', 'Successful',
+       'success-rate 0.9987 (1523 requests) met result >= 0.99' FROM n;
+SQL
+echo "inserted $N measurements in $(ms_since "$t0") ms ($(du -h "$T/state/state.db" | cut -f1) on disk)"
+
+start --keep-measurements 0,0
+"$BIN" get apps >/dev/null
+sleep 1
+rss0=$(kib VmRSS)
+t0=$(date +%s%N)
+pages=0 seen=0 cursor=
+while :; do
+	curl -s --unix-socket "$SLIPWAY_STATE_DIR/slipway.sock" \
+		"http://slipway/v1/apps/measured/analysis?limit=1000${cursor:+&before=$cursor}" >"$T/page"
+	pages=$((pages + 1))
+	seen=$((seen + $(grep -o '"outcome"' "$T/page" | wc -l)))
+	cursor=$(grep -o '"next": *"[0-9]*"' "$T/page" | grep -o '[0-9]*' || true)
+	[ -n "$cursor" ] || break
+done
+echo "listed $seen measurements in $pages pages in $(ms_since "$t0") ms"
+echo "daemon RSS before $(mib "$rss0"), peak $(mib "$(kib VmHWM)"), after $(mib "$(kib VmRSS)")"
+for args in "--limit 1000" "--revision 7 --limit 100" "--limit 0"; do
+	t0=$(date +%s%N)
+	lines=$("$BIN" analysis measured $args 2>/dev/null | wc -l || true)
+	echo "slipway analysis measured $args: $((lines - 1)) measurements in $(ms_since "$t0") ms"
+done
+echo "daemon RSS after the CLI calls $(mib "$(kib VmRSS)"), peak $(mib "$(kib VmHWM)")"
