@@ -838,15 +838,22 @@ out:
 	json_decref(body);
 }
 
-/* GET /v1/tokens: names, roles and times; never a token or its hash. */
+/* GET /v1/tokens?limit=N&after=NAME: names, roles and times, never a
+ * token or its hash; by name, at most N (default 100, at most 1000) a
+ * page, "next" the after= of the page that follows (null on the last). */
 static void h_token_list(const struct http_req *req, struct http_resp *resp, void *data)
 {
 	struct api *v = data;
 	struct sw_err err = {0};
 	struct store_token *ts = NULL;
 	size_t n = 0;
-	if (store_token_list(v->store, &ts, &n, &err) < 0) {
-		http_resp_error(resp, 500, "%s", err.msg);
+	int64_t limit;
+	const char *after = http_req_query(req, "after");
+	if (query_count(req, resp, "limit", &limit) < 0)
+		return;
+	size_t want = engine_page_limit((size_t)limit);
+	if (store_token_page(v->store, after ? after : "", want, &ts, &n, &err) < 0) {
+		http_resp_error(resp, err.code == SW_EBUSY ? 503 : 500, "%s", err.msg);
 		return;
 	}
 	json_t *arr = json_array();
@@ -859,8 +866,9 @@ static void h_token_list(const struct http_req *req, struct http_resp *resp, voi
 						     "role", ts[i].role, "created", created,
 						     "lastUsed", used));
 	}
+	json_t *next = n == want ? json_string(ts[n - 1].name) : json_null();
 	store_token_list_free(ts, n);
-	http_resp_json(resp, 200, json_pack("{s:o}", "tokens", arr));
+	http_resp_json(resp, 200, json_pack("{s:o, s:o}", "tokens", arr, "next", next));
 }
 
 /* DELETE /v1/tokens/{name}: the token stops working at once. */

@@ -167,6 +167,7 @@ enum stmt_id {
 	ST_MEASURE_AFTER,
 	ST_MEASURE_AFTER_REV,
 	ST_REV_PAGE,
+	ST_TOKEN_PAGE,
 	ST_COUNT
 };
 
@@ -210,6 +211,7 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_TOKEN_PUT] = "INSERT INTO tokens (" TOKEN_COLS ") VALUES (?1, ?2, ?3, ?4, 0)",
 	[ST_TOKEN_GET_BY_HASH] = "SELECT " TOKEN_COLS " FROM tokens WHERE hash = ?1",
 	[ST_TOKEN_LIST] = "SELECT " TOKEN_COLS " FROM tokens ORDER BY name",
+	[ST_TOKEN_PAGE] = "SELECT " TOKEN_COLS " FROM tokens WHERE name > ?1 ORDER BY name LIMIT ?2",
 	[ST_TOKEN_DELETE] = "DELETE FROM tokens WHERE name = ?1",
 	[ST_TOKEN_TOUCH] = "UPDATE tokens SET last_used_ms = ?2 WHERE name = ?1",
 	[ST_TEMPLATE_PUT] = "INSERT INTO templates (name, hash, spec_json, source, updated_ms)"
@@ -1338,6 +1340,21 @@ int store_token_list(struct store *s, struct store_token **out, size_t *n, struc
 	*n = 0;
 	if (ret < 0)
 		return ret;
+	return read_list(s, st, sizeof(**out), read_token, free_tokens, (void **)out, n,
+			 "list tokens", err);
+}
+
+int store_token_page(struct store *s, const char *after, size_t limit, struct store_token **out,
+		     size_t *n, struct sw_err *err)
+{
+	sqlite3_stmt *st;
+	int ret = stmt_get(s, ST_TOKEN_PAGE, &st, "list tokens", err);
+	*out = NULL;
+	*n = 0;
+	if (ret < 0)
+		return ret;
+	bind_text(st, 1, after);
+	sqlite3_bind_int64(st, 2, sql_limit(limit));
 	return read_list(s, st, sizeof(**out), read_token, free_tokens, (void **)out, n,
 			 "list tokens", err);
 }

@@ -269,6 +269,10 @@ int store_token_get_by_hash(struct store *s, const char *hash, struct store_toke
 			    struct sw_err *err);
 /* Every token, by name. */
 int store_token_list(struct store *s, struct store_token **out, size_t *n, struct sw_err *err);
+/* A page of them by name: those named after `after` ("" = from the
+ * first), at most limit (0 = no limit: callers cap it). */
+int store_token_page(struct store *s, const char *after, size_t limit, struct store_token **out,
+		     size_t *n, struct sw_err *err);
 /* SW_ENOTFOUND when there is no such token. */
 int store_token_delete(struct store *s, const char *name, struct sw_err *err);
 /* Records that the token was used at when_ms (0 = now). */

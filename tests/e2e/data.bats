@@ -279,3 +279,19 @@ SQL
 	[ "${#lines[@]}" -eq 3 ]
 	[[ "${lines[1]}" == 2* && "${lines[2]}" == 3* ]]
 }
+
+@test "tokens are listed a page at a time, by name" {
+	start_daemon
+	make_events 5   # tokens ev1..ev5
+	run api '/v1/tokens?limit=2'
+	[ "$(printf '%s' "$output" | grep -o '"role"' | wc -l)" -eq 2 ]
+	printf '%s' "$output" | grep -q '"next": *"ev2"'
+	run api '/v1/tokens?limit=2&after=ev4'
+	printf '%s' "$output" | grep -q '"name": *"ev5"'
+	printf '%s' "$output" | grep -q '"next": *null'
+	run slipway token list
+	[ "$status" -eq 0 ]
+	[ "$(printf '%s\n' "$output" | grep -c '^ev[1-5] ')" -eq 5 ]
+	run slipway token list --json
+	[ "$(printf '%s\n' "$output" | grep -c '"name": "ev')" -eq 5 ]
+}
