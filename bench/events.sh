@@ -10,28 +10,9 @@
 # then, while `slipway events` keeps answering.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROOT=$PWD
 N=${N:-1000000}
-BIN=${BIN:-$ROOT/build/slipway}
-T=$(mktemp -d /tmp/slipway-bench-events.XXXXXX)
-export SLIPWAY_STATE_DIR=$T/state
-SERVE=
-cleanup() {
-	[ -n "$SERVE" ] && kill "$SERVE" 2>/dev/null && wait "$SERVE" 2>/dev/null || true
-	rm -rf "$T"
-}
-trap cleanup EXIT
-
-start() {
-	"$BIN" serve --port-range 31000-31099 "$@" >>"$T/serve.log" 2>&1 &
-	SERVE=$!
-	for _ in $(seq 1 300); do "$BIN" get apps >/dev/null 2>&1 && return 0; sleep 0.1; done
-	echo "daemon did not start" >&2
-	exit 1
-}
-stop() { kill "$SERVE"; wait "$SERVE" 2>/dev/null || true; SERVE=; }
-kib() { awk -v k="$1" '$1 == k":" {print $2}' "/proc/$SERVE/status"; }
-mib() { awk -v k="$1" 'BEGIN {printf "%.1f MiB", k / 1024}'; }
+NAME=events PORTS=31000-31099
+. bench/daemon.sh
 
 # the schema comes from the daemon itself
 start

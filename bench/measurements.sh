@@ -11,31 +11,10 @@
 # answers the whole table in one response: try it with N=100000).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROOT=$PWD
 N=${N:-1000000}
-BIN=${BIN:-$ROOT/build/slipway}
+NAME=measurements PORTS=31100-31199
+. bench/daemon.sh
 HELLO=${HELLO:-$ROOT/build/hello}
-T=$(mktemp -d /tmp/slipway-bench-measurements.XXXXXX)
-export SLIPWAY_STATE_DIR=$T/state
-SERVE=
-cleanup() {
-	[ -n "$SERVE" ] && kill "$SERVE" 2>/dev/null && wait "$SERVE" 2>/dev/null || true
-	rm -rf "$T"
-}
-trap cleanup EXIT
-
-start() {
-	"$BIN" serve --port-range 31100-31199 "$@" >>"$T/serve.log" 2>&1 &
-	SERVE=$!
-	for _ in $(seq 1 300); do "$BIN" get apps >/dev/null 2>&1 && return 0; sleep 0.1; done
-	echo "daemon did not start" >&2
-	exit 1
-}
-# SIGTERM stops the instances too: nothing is left running
-stop() { kill "$SERVE"; wait "$SERVE" 2>/dev/null || true; SERVE=; }
-kib() { awk -v k="$1" '$1 == k":" {print $2}' "/proc/$SERVE/status"; }
-mib() { awk -v k="$1" 'BEGIN {printf "%.1f MiB", k / 1024}'; }
-ms_since() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
 
 cat >"$T/app.yaml" <<YAML
 apiVersion: slipway/v1
