@@ -33,15 +33,7 @@ start --keep-events 0,0
 sleep 1
 rss0=$(kib VmRSS)
 t0=$(date +%s%N)
-pages=0 seen=0 cursor=
-while :; do
-	curl -s --unix-socket "$SLIPWAY_STATE_DIR/slipway.sock" \
-		"http://slipway/v1/events?limit=1000${cursor:+&before=$cursor}" >"$T/page"
-	pages=$((pages + 1))
-	seen=$((seen + $(grep -o '"kind"' "$T/page" | wc -l)))
-	cursor=$(grep -o '"next": *"[0-9]*"' "$T/page" | grep -o '[0-9]*' || true)
-	[ -n "$cursor" ] || break
-done
+walk /v1/events? kind
 t1=$(date +%s%N)
 echo "listed $seen events in $pages pages in $(( (t1 - t0) / 1000000 )) ms"
 echo "daemon RSS before $(mib "$rss0"), peak $(mib "$(kib VmHWM)"), after $(mib "$(kib VmRSS)")"

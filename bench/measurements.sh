@@ -48,15 +48,7 @@ start --keep-measurements 0,0
 sleep 1
 rss0=$(kib VmRSS)
 t0=$(date +%s%N)
-pages=0 seen=0 cursor=
-while :; do
-	curl -s --unix-socket "$SLIPWAY_STATE_DIR/slipway.sock" \
-		"http://slipway/v1/apps/measured/analysis?limit=1000${cursor:+&before=$cursor}" >"$T/page"
-	pages=$((pages + 1))
-	seen=$((seen + $(grep -o '"outcome"' "$T/page" | wc -l)))
-	cursor=$(grep -o '"next": *"[0-9]*"' "$T/page" | grep -o '[0-9]*' || true)
-	[ -n "$cursor" ] || break
-done
+walk /v1/apps/measured/analysis? outcome
 echo "listed $seen measurements in $pages pages in $(ms_since "$t0") ms"
 echo "daemon RSS before $(mib "$rss0"), peak $(mib "$(kib VmHWM)"), after $(mib "$(kib VmRSS)")"
 for args in "--limit 1000" "--revision 7 --limit 100" "--limit 0"; do

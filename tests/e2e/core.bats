@@ -324,21 +324,27 @@ load helpers
 	[[ "$output" == "slipway "* ]]
 }
 
+# An app as a user writes one from the docs: hello behind a route, with a
+# readiness probe and every default. web_app NAME VERSION PORT > file
+web_app() {
+	cat <<YAML
+apiVersion: slipway/v1
+kind: App
+metadata: {name: $1}
+spec:
+  version: "$2"
+  run:
+    command: ["$HELLO_BIN", "--port", "\${PORT}"]
+  readiness: {http: {path: /healthz}}
+  route: {listen: "127.0.0.1:$3"}
+YAML
+}
+
 @test "apply --wait returns once the proxy serves the app: the first request succeeds, every time" {
 	start_daemon
 	for i in $(seq 1 20); do
 		port=$((PORT_BASE + 60 + i))
-		cat > "$T/web$i.yaml" <<YAML
-apiVersion: slipway/v1
-kind: App
-metadata: {name: web$i}
-spec:
-  version: "1.0.$i"
-  run:
-    command: ["$HELLO_BIN", "--port", "\${PORT}"]
-  readiness: {http: {path: /healthz}}
-  route: {listen: "127.0.0.1:$port"}
-YAML
+		web_app "web$i" "1.0.$i" "$port" > "$T/web$i.yaml"
 		slipway apply -f "$T/web$i.yaml" --wait >/dev/null
 		# at once: no retry, no wait
 		run curl -sS --max-time 5 "http://127.0.0.1:$port/"
@@ -352,17 +358,7 @@ YAML
 @test "apply --wait and rollout status --watch wait for the proxy to hold the new routes" {
 	start_daemon
 	port=$((PORT_BASE + 90))
-	cat > "$T/web.yaml" <<YAML
-apiVersion: slipway/v1
-kind: App
-metadata: {name: web}
-spec:
-  version: "1.0.0"
-  run:
-    command: ["$HELLO_BIN", "--port", "\${PORT}"]
-  readiness: {http: {path: /healthz}}
-  route: {listen: "127.0.0.1:$port"}
-YAML
+	web_app web 1.0.0 "$port" > "$T/web.yaml"
 	wait_for 10 test -s "$T/state/proxy.pid"
 	wait_for 10 eval 'slipway routes --json | grep -q "\"up\": true"'
 	proxy=$(cut -d' ' -f1 "$T/state/proxy.pid")
