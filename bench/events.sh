@@ -10,28 +10,9 @@
 # then, while `slipway events` keeps answering.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROOT=$PWD
 N=${N:-1000000}
-BIN=${BIN:-$ROOT/build/slipway}
-T=$(mktemp -d /tmp/slipway-bench-events.XXXXXX)
-export SLIPWAY_STATE_DIR=$T/state
-SERVE=
-cleanup() {
-	[ -n "$SERVE" ] && kill "$SERVE" 2>/dev/null && wait "$SERVE" 2>/dev/null || true
-	rm -rf "$T"
-}
-trap cleanup EXIT
-
-start() {
-	"$BIN" serve --port-range 31000-31099 "$@" >>"$T/serve.log" 2>&1 &
-	SERVE=$!
-	for _ in $(seq 1 300); do "$BIN" get apps >/dev/null 2>&1 && return 0; sleep 0.1; done
-	echo "daemon did not start" >&2
-	exit 1
-}
-stop() { kill "$SERVE"; wait "$SERVE" 2>/dev/null || true; SERVE=; }
-kib() { awk -v k="$1" '$1 == k":" {print $2}' "/proc/$SERVE/status"; }
-mib() { awk -v k="$1" 'BEGIN {printf "%.1f MiB", k / 1024}'; }
+NAME=events PORTS=31000-31099
+. bench/daemon.sh
 
 # the schema comes from the daemon itself
 start
@@ -52,15 +33,7 @@ start --keep-events 0,0
 sleep 1
 rss0=$(kib VmRSS)
 t0=$(date +%s%N)
-pages=0 seen=0 cursor=
-while :; do
-	curl -s --unix-socket "$SLIPWAY_STATE_DIR/slipway.sock" \
-		"http://slipway/v1/events?limit=1000${cursor:+&before=$cursor}" >"$T/page"
-	pages=$((pages + 1))
-	seen=$((seen + $(grep -o '"kind"' "$T/page" | wc -l)))
-	cursor=$(grep -o '"next": *"[0-9]*"' "$T/page" | grep -o '[0-9]*' || true)
-	[ -n "$cursor" ] || break
-done
+walk /v1/events? kind
 t1=$(date +%s%N)
 echo "listed $seen events in $pages pages in $(( (t1 - t0) / 1000000 )) ms"
 echo "daemon RSS before $(mib "$rss0"), peak $(mib "$(kib VmHWM)"), after $(mib "$(kib VmRSS)")"

@@ -199,6 +199,36 @@ static int metrics_load(struct analysis_run *run, struct store *store,
 	return 0;
 }
 
+/* One stored measurement of the run, counted again (resume_counts). */
+static void resume_one(const struct store_measurement *ms, void *data)
+{
+	struct analysis_run *run = data;
+	if (ms->run != run->id)
+		return;
+	for (size_t k = 0; k < run->nmetrics; k++) {
+		struct metric *m = &run->metrics[k];
+		if (strcmp(m->cfg.name, ms->metric) != 0 ||
+		    strcmp(m->template_name, ms->template_name) != 0)
+			continue;
+		struct measure_run *c = &m->counts;
+		int outcome = measure_phase_parse(ms->outcome);
+		c->measured++;
+		if (outcome == MEASURE_ERROR) {
+			c->errors++;
+			c->consecutive_errors++;
+			continue;
+		}
+		c->consecutive_errors = 0;
+		c->taken++;
+		if (outcome == MEASURE_SUCCESSFUL)
+			c->successful++;
+		else if (outcome == MEASURE_FAILED)
+			c->failed++;
+		else if (outcome == MEASURE_INCONCLUSIVE)
+			c->inconclusive++;
+	}
+}
+
 /*
  * A run the last daemon started goes on where it was: the measurements it
  * stored are counted again into each metric, by the rules of measure.h,
@@ -207,42 +237,15 @@ static int metrics_load(struct analysis_run *run, struct store *store,
  */
 static void resume_counts(struct analysis_run *run, struct store *store)
 {
-	struct store_measurement *ms = NULL;
-	size_t n = 0;
 	struct sw_err err = {0};
 
-	if (store_measurement_list(store, run->app, run->revision, 0, &ms, &n, &err) < 0) {
+	/* oldest first, a row at a time: memory does not grow with them */
+	if (store_measurement_page(store, run->app, run->revision, 0, true, 0, resume_one, run,
+				   &err) < 0) {
 		sw_warn("%s: cannot read the measurements of run %lld: %s", run->app,
 			(long long)run->id, err.msg);
 		return;
 	}
-	for (size_t i = 0; i < n; i++) {
-		if (ms[i].run != run->id)
-			continue;
-		for (size_t k = 0; k < run->nmetrics; k++) {
-			struct metric *m = &run->metrics[k];
-			if (strcmp(m->cfg.name, ms[i].metric) != 0 ||
-			    strcmp(m->template_name, ms[i].template_name) != 0)
-				continue;
-			struct measure_run *c = &m->counts;
-			int outcome = measure_phase_parse(ms[i].outcome);
-			c->measured++;
-			if (outcome == MEASURE_ERROR) {
-				c->errors++;
-				c->consecutive_errors++;
-				continue;
-			}
-			c->consecutive_errors = 0;
-			c->taken++;
-			if (outcome == MEASURE_SUCCESSFUL)
-				c->successful++;
-			else if (outcome == MEASURE_FAILED)
-				c->failed++;
-			else if (outcome == MEASURE_INCONCLUSIVE)
-				c->inconclusive++;
-		}
-	}
-	store_measurement_list_free(ms, n);
 	for (size_t k = 0; k < run->nmetrics; k++) {
 		struct metric *m = &run->metrics[k];
 		struct measure_run *c = &m->counts;

@@ -196,6 +196,8 @@ static json_t *app_json(struct api *v, struct engine_app *a, bool with_instances
 	bool stepped = canary.revision && stable.revision && !a->st.fast && spec &&
 		       spec->strategy.kind != SPEC_STRATEGY_ROLLING;
 	json_object_set_new(j, "weight", stepped ? json_integer(a->st.weight) : json_null());
+	bool has_routes, routed = engine_app_routed(v->e, a, &has_routes);
+	json_object_set_new(j, "routed", has_routes ? json_boolean(routed) : json_null());
 	const struct engine_failure *f = a->st.failed ? failure_of(a, a->st.failed) : NULL;
 	if (a->st.failed) {
 		struct spec_app *fspec = engine_app_spec(v->e, a, a->st.failed, &err);
@@ -262,38 +264,76 @@ static void h_app(const struct http_req *req, struct http_resp *resp, void *data
 		http_resp_json(resp, 200, app_json(v, a, true));
 }
 
-/* GET /v1/apps/{name}/history */
+/* A non-negative integer query parameter: 0 with *v when absent, 1 when
+ * read, or -1 after a 400 naming it. */
+static int query_count(const struct http_req *req, struct http_resp *resp, const char *name,
+		       int64_t *v)
+{
+	const char *s = http_req_query(req, name);
+	char *end;
+	*v = 0;
+	if (!s || !*s)
+		return 0;
+	long long x = strtoll(s, &end, 10);
+	if (*end || x < 0 || (x == LLONG_MAX)) {
+		http_resp_error(resp, 400, "%s must be a non-negative integer, got \"%s\"", name, s);
+		return -1;
+	}
+	*v = x;
+	return 1;
+}
+
+/* The "next" of a page of cap rows that ended at last_id: the cursor of
+ * the page after it, or null when this one was the last (not full, or
+ * newest first down to id 1). */
+static json_t *page_next(size_t n, size_t cap, int64_t last_id, bool forward)
+{
+	if (n < cap || (!forward && last_id <= 1))
+		return json_null();
+	return json_sprintf("%lld", (long long)last_id);
+}
+
+/*
+ * GET /v1/apps/{name}/history?limit=N&before=REV: the app's revisions
+ * newest first, at most N (default 100, at most 1000), "next" the before=
+ * of the page of older ones (null on the last page). A page is read
+ * without the revisions' specs.
+ */
 static void h_history(const struct http_req *req, struct http_resp *resp, void *data)
 {
 	struct api *v = data;
 	struct engine_app *a = find_or_404(v, req, resp);
 	struct store_revision *revs = NULL;
 	size_t n = 0;
+	int64_t limit, before;
 	struct sw_err err = {0};
-	if (!a)
+	if (!a || query_count(req, resp, "limit", &limit) < 0 ||
+	    query_count(req, resp, "before", &before) < 0)
 		return;
-	if (store_revision_list(v->store, a->name, &revs, &n, &err) < 0) {
-		http_resp_error(resp, 500, "%s", err.msg);
+	size_t want = engine_page_limit((size_t)limit);
+	if (engine_revisions_page(v->e, a->name, before, want, &revs, &n, &err) < 0) {
+		http_resp_error(resp, err.code == SW_EBUSY ? 503 : 500, "%s", err.msg);
 		return;
 	}
 	json_t *arr = json_array();
 	for (size_t i = 0; i < n; i++) {
 		char created[40];
 		sw_format_time(created, sizeof(created), revs[i].created_ms);
-		json_array_append_new(
-			arr, json_pack("{s:I, s:s, s:s, s:s, s:s, s:b, s:b, s:b}", "revision",
-				       (json_int_t)revs[i].number, "version", revs[i].version, "hash",
-				       revs[i].hash, "source", revs[i].source, "created", created,
-				       "desired", revs[i].number == a->st.desired, "stable",
-				       revs[i].number == a->st.stable, "failed",
-				       revs[i].number == a->st.failed || failure_of(a, revs[i].number)));
 		const struct engine_failure *f = failure_of(a, revs[i].number);
+		json_t *r = json_pack("{s:I, s:s, s:s, s:s, s:s, s:b, s:b, s:b}", "revision",
+				      (json_int_t)revs[i].number, "version", revs[i].version, "hash",
+				      revs[i].hash, "source", revs[i].source, "created", created,
+				      "desired", revs[i].number == a->st.desired, "stable",
+				      revs[i].number == a->st.stable, "failed",
+				      revs[i].number == a->st.failed || f);
 		if (f)
-			json_object_set_new(json_array_get(arr, json_array_size(arr) - 1),
-					    "failedReason", json_string(f->reason));
+			json_object_set_new(r, "failedReason", json_string(f->reason));
+		json_array_append_new(arr, r);
 	}
+	json_t *next = page_next(n, want, n ? revs[n - 1].number : 0, false);
 	store_revision_list_free(revs, n);
-	http_resp_json(resp, 200, json_pack("{s:s, s:o}", "name", a->name, "revisions", arr));
+	http_resp_json(resp, 200, json_pack("{s:s, s:o, s:o}", "name", a->name, "revisions", arr,
+					   "next", next));
 }
 
 struct parsed_file {
@@ -579,37 +619,19 @@ static json_t *event_json(const struct store_event *ev)
 			 ev->actor);
 }
 
-struct events_page {
+/* A page being encoded, and the id of its last row. */
+struct json_page {
 	json_t *arr;
 	int64_t last_id;
 };
 
 static void page_add(const struct store_event *ev, void *data)
 {
-	struct events_page *p = data;
+	struct json_page *p = data;
 	json_t *j = event_json(ev);
 	if (j)
 		json_array_append_new(p->arr, j);
 	p->last_id = ev->id;
-}
-
-/* A non-negative integer query parameter: 0 with *v when absent, 1 when
- * read, or -1 after a 400 naming it. */
-static int query_count(const struct http_req *req, struct http_resp *resp, const char *name,
-		       int64_t *v)
-{
-	const char *s = http_req_query(req, name);
-	char *end;
-	*v = 0;
-	if (!s || !*s)
-		return 0;
-	long long x = strtoll(s, &end, 10);
-	if (*end || x < 0 || (x == LLONG_MAX)) {
-		http_resp_error(resp, 400, "%s must be a non-negative integer, got \"%s\"", name, s);
-		return -1;
-	}
-	*v = x;
-	return 1;
 }
 
 /*
@@ -628,7 +650,7 @@ static void h_events(const struct http_req *req, struct http_resp *resp, void *d
 	char *app_name = app && *app ? xstrdup(app) : NULL;
 	int64_t after, limit, before, since;
 	int has_after;
-	struct events_page page = {json_array(), 0};
+	struct json_page page = {json_array(), 0};
 
 	if ((has_after = query_count(req, resp, "after", &after)) < 0 ||
 	    query_count(req, resp, "limit", &limit) < 0 ||
@@ -645,21 +667,18 @@ static void h_events(const struct http_req *req, struct http_resp *resp, void *d
 		for (size_t i = 0; i < n; i++)
 			page_add(&evs[i], &page);
 		store_event_list_free(evs, n);
-		size_t cap = limit == 0 || limit > ENGINE_EVENTS_PAGE_MAX ? ENGINE_EVENTS_PAGE_MAX
-									  : (size_t)limit;
-		json_t *next = n == cap ? json_sprintf("%lld", (long long)page.last_id) : json_null();
+		size_t cap = limit == 0 ? ENGINE_PAGE_MAX : engine_page_limit((size_t)limit);
+		json_t *next = page_next(n, cap, page.last_id, true);
 		http_resp_json(resp, 200, json_pack("{s:O, s:o}", "events", page.arr, "next", next));
 		goto out;
 	}
-	size_t want = limit == 0 ? ENGINE_EVENTS_PAGE_DEFAULT
-		      : limit > ENGINE_EVENTS_PAGE_MAX ? ENGINE_EVENTS_PAGE_MAX : (size_t)limit;
+	size_t want = engine_page_limit((size_t)limit);
 	int n = engine_events_page(v->e, app_name, before, since, want, page_add, &page, &err);
 	if (n < 0) {
 		http_resp_error(resp, err.code == SW_EBUSY ? 503 : 500, "%s", err.msg);
 		goto out;
 	}
-	json_t *next = (size_t)n == want && page.last_id > 1
-			       ? json_sprintf("%lld", (long long)page.last_id) : json_null();
+	json_t *next = page_next((size_t)n, want, page.last_id, false);
 	http_resp_json(resp, 200, json_pack("{s:O, s:o}", "events", page.arr, "next", next));
 out:
 	json_decref(page.arr);
@@ -699,37 +718,53 @@ static void h_rollout_action(const struct http_req *req, struct http_resp *resp,
 	http_resp_json(resp, 200, app_json(v, a, true));
 }
 
-/* GET /v1/apps/{name}/analysis?revision=N&after=ID: every measurement,
- * with its provider, query, value, condition, outcome and reason. */
+static void measurement_add(const struct store_measurement *m, void *data)
+{
+	struct json_page *p = data;
+	char t[40];
+	sw_format_time(t, sizeof(t), m->time_ms);
+	json_t *j = json_pack("{s:I, s:s, s:I, s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}",
+			      "id", (json_int_t)m->id, "time", t, "revision",
+			      (json_int_t)m->revision, "run", (json_int_t)m->run, "kind", m->kind,
+			      "template", m->template_name, "metric", m->metric, "provider",
+			      m->provider, "query", m->query, "value", m->value, "condition",
+			      m->condition, "outcome", m->outcome, "reason", m->reason);
+	if (j)
+		json_array_append_new(p->arr, j);
+	p->last_id = m->id;
+}
+
+/*
+ * GET /v1/apps/{name}/analysis?revision=N&limit=N&before=ID: the app's
+ * measurements (of revision N; 0 = all) newest first, at most N (default
+ * 100, at most 1000), each with its provider, query, value, condition,
+ * outcome and reason; "next" the before= of the page of older ones (null
+ * on the last). ?after=ID instead: those after ID, oldest first (at most
+ * 1000 a page), as for events. Read from the store a row at a time.
+ */
 static void h_analysis(const struct http_req *req, struct http_resp *resp, void *data)
 {
 	struct api *v = data;
 	struct engine_app *a = find_or_404(v, req, resp);
-	struct store_measurement *ms = NULL;
-	size_t n = 0;
 	struct sw_err err = {0};
-	if (!a)
+	int64_t revision, limit, before, after;
+	int has_after;
+	if (!a || query_count(req, resp, "revision", &revision) < 0 ||
+	    (has_after = query_count(req, resp, "after", &after)) < 0 ||
+	    query_count(req, resp, "limit", &limit) < 0 ||
+	    query_count(req, resp, "before", &before) < 0)
 		return;
-	if (store_measurement_list(v->store, a->name, query_int(req, "revision", 0),
-				   query_int(req, "after", 0), &ms, &n, &err) < 0) {
-		http_resp_error(resp, 500, "%s", err.msg);
-		return;
-	}
-	json_t *arr = json_array();
-	for (size_t i = 0; i < n; i++) {
-		char t[40];
-		sw_format_time(t, sizeof(t), ms[i].time_ms);
-		json_array_append_new(
-			arr, json_pack("{s:I, s:s, s:I, s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}",
-				       "id", (json_int_t)ms[i].id, "time", t, "revision",
-				       (json_int_t)ms[i].revision, "run", (json_int_t)ms[i].run, "kind",
-				       ms[i].kind, "template", ms[i].template_name, "metric",
-				       ms[i].metric, "provider", ms[i].provider, "query", ms[i].query,
-				       "value", ms[i].value, "condition", ms[i].condition, "outcome",
-				       ms[i].outcome, "reason", ms[i].reason));
-	}
-	store_measurement_list_free(ms, n);
-	http_resp_json(resp, 200, json_pack("{s:s, s:o}", "name", a->name, "measurements", arr));
+	struct json_page page = {json_array(), 0};
+	size_t want = has_after && !limit ? ENGINE_PAGE_MAX : engine_page_limit((size_t)limit);
+	int n = engine_measurements_page(v->e, a->name, revision, has_after ? after : before,
+					 has_after, want, measurement_add, &page, &err);
+	if (n < 0)
+		http_resp_error(resp, err.code == SW_EBUSY ? 503 : 500, "%s", err.msg);
+	else
+		http_resp_json(resp, 200, json_pack("{s:s, s:O, s:o}", "name", a->name,
+						   "measurements", page.arr, "next",
+						   page_next((size_t)n, want, page.last_id, has_after)));
+	json_decref(page.arr);
 }
 
 /* POST /v1/upgrade: the control plane re-executes the binary on disk once
@@ -803,15 +838,22 @@ out:
 	json_decref(body);
 }
 
-/* GET /v1/tokens: names, roles and times; never a token or its hash. */
+/* GET /v1/tokens?limit=N&after=NAME: names, roles and times, never a
+ * token or its hash; by name, at most N (default 100, at most 1000) a
+ * page, "next" the after= of the page that follows (null on the last). */
 static void h_token_list(const struct http_req *req, struct http_resp *resp, void *data)
 {
 	struct api *v = data;
 	struct sw_err err = {0};
 	struct store_token *ts = NULL;
 	size_t n = 0;
-	if (store_token_list(v->store, &ts, &n, &err) < 0) {
-		http_resp_error(resp, 500, "%s", err.msg);
+	int64_t limit;
+	const char *after = http_req_query(req, "after");
+	if (query_count(req, resp, "limit", &limit) < 0)
+		return;
+	size_t want = engine_page_limit((size_t)limit);
+	if (store_token_page(v->store, after ? after : "", want, &ts, &n, &err) < 0) {
+		http_resp_error(resp, err.code == SW_EBUSY ? 503 : 500, "%s", err.msg);
 		return;
 	}
 	json_t *arr = json_array();
@@ -824,8 +866,9 @@ static void h_token_list(const struct http_req *req, struct http_resp *resp, voi
 						     "role", ts[i].role, "created", created,
 						     "lastUsed", used));
 	}
+	json_t *next = n == want ? json_string(ts[n - 1].name) : json_null();
 	store_token_list_free(ts, n);
-	http_resp_json(resp, 200, json_pack("{s:o}", "tokens", arr));
+	http_resp_json(resp, 200, json_pack("{s:o, s:o}", "tokens", arr, "next", next));
 }
 
 /* DELETE /v1/tokens/{name}: the token stops working at once. */

@@ -87,6 +87,113 @@ void cli_pathf(struct buf *out, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* path, then '?' or '&' as the next query parameter needs */
+static void page_path(struct buf *out, const char *path)
+{
+	buf_reset(out);
+	buf_adds(out, path);
+	buf_addc(out, strchr(path, '?') ? '&' : '?');
+}
+
+int cli_page_newest(struct cli *c, const char *path, const char *key, long long limit,
+		    json_t **out)
+{
+	struct buf p = BUF_INIT;
+	json_t *all = json_array();
+	char *cursor = NULL;
+	int r = 0;
+	*out = NULL;
+	for (;;) {
+		json_t *j = NULL;
+		long long left = limit ? limit - (long long)json_array_size(all) : 1000;
+		page_path(&p, path);
+		buf_addf(&p, "limit=%lld", left < 1000 ? left : 1000);
+		if (cursor)
+			cli_pathf(&p, "&before=%s", cursor);
+		r = cli_call(c, "GET", p.s, NULL, &j);
+		if (r)
+			break;
+		json_array_extend(all, json_object_get(j, key));
+		const char *next = json_string_value(json_object_get(j, "next"));
+		free(cursor);
+		cursor = next ? xstrdup(next) : NULL;
+		json_decref(j);
+		if (!cursor || (limit && (long long)json_array_size(all) >= limit))
+			break;
+	}
+	free(cursor);
+	buf_release(&p);
+	if (r) {
+		json_decref(all);
+		return r;
+	}
+	/* oldest first, the way a log reads */
+	json_t *rev = json_array();
+	for (size_t i = json_array_size(all); i-- > 0;)
+		json_array_append(rev, json_array_get(all, i));
+	json_decref(all);
+	*out = rev;
+	return 0;
+}
+
+int cli_page_forward(struct cli *c, const char *path, const char *key, int64_t *after,
+		     void (*cb)(json_t *rows, void *data), void *data)
+{
+	struct buf p = BUF_INIT;
+	int r = 0;
+	for (;;) {
+		json_t *j = NULL;
+		page_path(&p, path);
+		buf_addf(&p, "limit=1000&after=%lld", (long long)*after);
+		r = cli_call(c, "GET", p.s, NULL, &j);
+		if (r)
+			break;
+		json_t *rows = json_object_get(j, key);
+		if (json_array_size(rows)) {
+			*after = cli_jint(json_array_get(rows, json_array_size(rows) - 1), "id");
+			cb(rows, data);
+		}
+		bool more = json_is_string(json_object_get(j, "next"));
+		json_decref(j);
+		if (!more)
+			break;
+	}
+	buf_release(&p);
+	return r;
+}
+
+/* "stable 1 (1.0.0) 2/2, canary 2 (2.0.0) 1/2 ready": each side's own
+ * ready instances out of those wanted of it, as `get apps` shows them
+ * (the total over both sides would read 3/2 mid-rollout). */
+static void sides_text(char *out, size_t size, json_t *app)
+{
+	static const char *const names[] = {"stable", "canary"};
+	size_t n = 0;
+	out[0] = '\0';
+	for (size_t i = 0; i < 2; i++) {
+		json_t *side = json_object_get(app, names[i]);
+		if (!json_is_object(side))
+			continue;
+		int w = snprintf(out + n, size - n, "%s%s %lld (%s) %lld/%lld", n ? ", " : "",
+				 names[i], cli_jint(side, "revision"), cli_jstr(side, "version"),
+				 cli_jint(side, "ready"), cli_jint(side, "desired"));
+		if (w < 0 || (size_t)w >= size - n)
+			return;
+		n += (size_t)w;
+	}
+	if (!n)
+		snprintf(out, size, "%lld/%lld", cli_jint(app, "ready"), cli_jint(app, "replicas"));
+}
+
+bool cli_app_done(json_t *app, bool *failed)
+{
+	const char *phase = cli_jstr(app, "phase");
+	*failed = strcmp(phase, "Degraded") == 0 || strcmp(phase, "Frozen") == 0;
+	/* Healthy is done once the data plane serves it (routed: null for an
+	 * app without a route) */
+	return *failed || (strcmp(phase, "Healthy") == 0 && !json_is_false(json_object_get(app, "routed")));
+}
+
 int cli_wait_rollout(struct cli *c, const char *name, int64_t revision, uint64_t timeout_ms,
 		     bool quiet)
 {
@@ -94,31 +201,28 @@ int cli_wait_rollout(struct cli *c, const char *name, int64_t revision, uint64_t
 	struct buf path = BUF_INIT;
 	cli_pathf(&path, "/v1/apps/%s", name);
 	int r = 1;
-	char last[512] = "";
+	char last[768] = "";
 	for (;;) {
 		json_t *j = NULL;
 		if (cli_call(c, "GET", path.s, NULL, &j) != 0)
 			break;
-		const char *phase = cli_jstr(j, "phase");
-		char line[512];
-		snprintf(line, sizeof(line), "%s: %s, %lld/%lld ready - %s", name, phase,
-			 cli_jint(j, "ready"), cli_jint(j, "replicas"), cli_jstr(j, "reason"));
+		bool failed, at_rev = revision == 0 || cli_jint(j, "revision") == revision;
+		bool done = cli_app_done(j, &failed);
+		char sides[320], line[768];
+		sides_text(sides, sizeof(sides), j);
+		snprintf(line, sizeof(line), "%s: %s, %s ready - %s", name, cli_jstr(j, "phase"), sides,
+			 strcmp(cli_jstr(j, "phase"), "Healthy") == 0 && !done
+				 ? "waiting for the proxy to serve its routes" : cli_jstr(j, "reason"));
 		if (!quiet && strcmp(line, last) != 0) {
 			printf("%s\n", line);
 			fflush(stdout);
 			sw_strlcpy(last, line, sizeof(last));
 		}
-		bool at_rev = revision == 0 || cli_jint(j, "revision") == revision;
-		if (at_rev && strcmp(phase, "Healthy") == 0) {
-			r = 0;
-			json_decref(j);
-			break;
-		}
-		if (at_rev && (strcmp(phase, "Degraded") == 0 || strcmp(phase, "Frozen") == 0)) {
-			json_decref(j);
-			break;
-		}
 		json_decref(j);
+		if (at_rev && done) {
+			r = failed ? 1 : 0;
+			break;
+		}
 		if (sw_now_ms() > deadline) {
 			fprintf(stderr, "slipway: %s did not finish its rollout in time\n", name);
 			break;

@@ -71,6 +71,28 @@ int cli_call(struct cli *c, const char *method, const char *path, json_t *body, 
  */
 void cli_pathf(struct buf *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/*
+ * Lists the daemon pages (events, measurements, revisions: newest first,
+ * "next" the cursor of the older page). `path` is the list's path with
+ * any query of its own; the helpers add limit, before and after.
+ *
+ * cli_page_newest: the newest `limit` rows under `key` (0: every row),
+ * page by page, into *out oldest first (new reference); the CLI holds at
+ * most those. cli_page_forward: every row after *after (the rows' "id"),
+ * oldest first, a page (1000) at a time, each page's rows handed to cb as
+ * it comes, so memory is one page's however long the list; *after ends
+ * at the last id. Both return 0, or 1 with the error printed.
+ */
+int cli_page_newest(struct cli *c, const char *path, const char *key, long long limit,
+		    json_t **out);
+int cli_page_forward(struct cli *c, const char *path, const char *key, int64_t *after,
+		     void (*cb)(json_t *rows, void *data), void *data);
+
+/* Whether the app (its JSON) has finished its rollout: Healthy and
+ * served by the data plane (`routed` not false), or (*failed) Degraded or
+ * Frozen. */
+bool cli_app_done(json_t *app, bool *failed);
+
 /* Polls an app until its rollout of `revision` (0: any) ends. Prints each
  * change of state unless quiet. Returns 0 Healthy, 1 otherwise. */
 int cli_wait_rollout(struct cli *c, const char *name, int64_t revision, uint64_t timeout_ms,

@@ -214,6 +214,6 @@ const struct cli_command cli_cmd_apply = {
 		.help = "Sends the documents in PATH (a file, a directory of *.yaml / *.yml, or - for\n"
 			"stdin) to the daemon. Nothing is stored unless every document is valid.\n"
 			"A changed App gets a new revision and is rolled out; --wait waits until it\n"
-			"is Healthy (exit 0) or Degraded (exit 1).",
+			"is Healthy and the proxy serves its routes (exit 0), or Degraded (exit 1).",
 	},
 };

@@ -106,6 +106,16 @@ static void print_rows(json_t *evs, const struct events_opts *o, bool header)
 	fflush(stdout);
 }
 
+/* The list's path: /v1/events with the app and since asked for. */
+static void events_path(struct buf *path, const struct events_opts *o)
+{
+	buf_adds(path, "/v1/events");
+	if (o->app)
+		cli_pathf(path, "?app=%s", o->app);
+	if (o->since_ms)
+		buf_addf(path, "%csince=%lld", o->app ? '&' : '?', (long long)o->since_ms);
+}
+
 /*
  * The newest `limit` events since o->since_ms, read page by page newest
  * first (the CLI holds at most `limit`); returned oldest first, with
@@ -115,51 +125,35 @@ static int read_newest(struct cli *c, const struct events_opts *o, long long lim
 		       json_t **out, int64_t *last)
 {
 	struct buf path = BUF_INIT;
-	json_t *all = json_array();
-	char *cursor = NULL;
-	int r = 0;
-	*last = 0;
-	for (;;) {
-		json_t *j = NULL;
-		long long left = limit - (long long)json_array_size(all);
-		buf_reset(&path);
-		buf_addf(&path, "/v1/events?limit=%lld", left < 1000 ? left : 1000);
-		if (o->app)
-			cli_pathf(&path, "&app=%s", o->app);
-		if (o->since_ms)
-			buf_addf(&path, "&since=%lld", (long long)o->since_ms);
-		if (cursor)
-			cli_pathf(&path, "&before=%s", cursor);
-		r = cli_call(c, "GET", path.s, NULL, &j);
-		if (r)
-			break;
+	events_path(&path, o);
+	int r = cli_page_newest(c, path.s, "events", limit, out);
+	buf_release(&path);
+	*last = r ? 0 : cli_jint(json_array_get(*out, json_array_size(*out) - 1), "id");
+	return r;
+}
+
+struct forward {
+	const struct events_opts *o;
+	bool *header, *first_json;
+};
+
+static void print_page(json_t *evs, void *data)
+{
+	struct forward *f = data;
+	if (f->o->json && !f->o->follow) {
+		/* one JSON document, written a page at a time */
 		size_t i;
 		json_t *x;
-		json_array_foreach(json_object_get(j, "events"), i, x) {
-			if (!*last)
-				*last = cli_jint(x, "id");
-			json_array_append(all, x);
+		json_array_foreach(evs, i, x) {
+			char *t = json_dumps(x, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+			printf("%s\n    %s", *f->first_json ? "" : ",", t ? t : "null");
+			free(t);
+			*f->first_json = false;
 		}
-		const char *next = json_string_value(json_object_get(j, "next"));
-		free(cursor);
-		cursor = next ? xstrdup(next) : NULL;
-		json_decref(j);
-		if (!cursor || (long long)json_array_size(all) >= limit)
-			break;
+	} else {
+		print_rows(evs, f->o, *f->header);
+		*f->header = false;
 	}
-	free(cursor);
-	buf_release(&path);
-	if (r) {
-		json_decref(all);
-		return r;
-	}
-	/* oldest first, the way a log reads */
-	json_t *rev = json_array();
-	for (size_t i = json_array_size(all); i-- > 0;)
-		json_array_append(rev, json_array_get(all, i));
-	json_decref(all);
-	*out = rev;
-	return 0;
 }
 
 /*
@@ -171,41 +165,9 @@ static int print_forward(struct cli *c, const struct events_opts *o, int64_t *la
 			 bool *header, bool *first_json)
 {
 	struct buf path = BUF_INIT;
-	int r = 0;
-	for (;;) {
-		json_t *j = NULL;
-		buf_reset(&path);
-		buf_addf(&path, "/v1/events?limit=1000&after=%lld", (long long)*last);
-		if (o->app)
-			cli_pathf(&path, "&app=%s", o->app);
-		if (o->since_ms)
-			buf_addf(&path, "&since=%lld", (long long)o->since_ms);
-		r = cli_call(c, "GET", path.s, NULL, &j);
-		if (r)
-			break;
-		json_t *evs = json_object_get(j, "events");
-		if (json_array_size(evs)) {
-			if (o->json && !o->follow) {
-				/* one JSON document, written a page at a time */
-				size_t i;
-				json_t *x;
-				json_array_foreach(evs, i, x) {
-					char *t = json_dumps(x, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-					printf("%s\n    %s", *first_json ? "" : ",", t ? t : "null");
-					free(t);
-					*first_json = false;
-				}
-			} else {
-				print_rows(evs, o, *header);
-				*header = false;
-			}
-			*last = cli_jint(json_array_get(evs, json_array_size(evs) - 1), "id");
-		}
-		bool more = json_is_string(json_object_get(j, "next"));
-		json_decref(j);
-		if (!more)
-			break;
-	}
+	struct forward f = {o, header, first_json};
+	events_path(&path, o);
+	int r = cli_page_forward(c, path.s, "events", last, print_page, &f);
 	buf_release(&path);
 	return r;
 }

@@ -1,21 +1,37 @@
-/* slipway history APP: an app's revisions. */
+/* slipway history APP: an app's revisions, the newest N (default 100),
+ * read page by page. */
 #include "cli_int.h"
 
 #include "core/buf.h"
 
+struct history_opts {
+	long long limit;
+	bool json;
+};
+
+static const struct sw_opt options[] = {
+	{.name = "limit", .kind = SW_OPT_INT,
+	 .offset = SW_OPT_AT(struct history_opts, limit, long long), .value = "N",
+	 .expect = "be a number of revisions", .min = 0,
+	 .help = "the newest N revisions (default 100; 0: all that are kept)"},
+	CLI_OPT_JSON(struct history_opts),
+	{0},
+};
+
 static int run(struct cli *c, int argc, char **argv)
 {
-	struct cli_json_opts o = {0};
+	struct history_opts o = {.limit = 100};
 	int n = sw_opt_parse(&cli_cmd_history.usage, &o, argc, argv);
 	if (n < 0)
 		return SW_OPT_EXIT(n);
 	struct buf path = BUF_INIT;
+	json_t *revs = NULL;
 	cli_pathf(&path, "/v1/apps/%s/history", argv[1]);
-	json_t *j = NULL;
-	int r = cli_call(c, "GET", path.s, NULL, &j);
+	int r = cli_page_newest(c, path.s, "revisions", o.limit, &revs);
 	buf_release(&path);
 	if (r)
 		return r;
+	json_t *j = json_pack("{s:s, s:o}", "name", argv[1], "revisions", revs);
 	if (o.json) {
 		cli_json_print(j);
 		json_decref(j);
@@ -57,8 +73,9 @@ const struct cli_command cli_cmd_history = {
 		.args = "APP",
 		.min_args = 1,
 		.max_args = 1,
-		.opts = cli_json_options,
-		.help = "Lists an app's revisions: which is desired, stable, or failed (its\n"
-			"rollout was aborted; kept after a rollback), and why each failed one did.",
+		.opts = options,
+		.help = "Lists an app's revisions, oldest first: which is desired, stable, or failed\n"
+			"(its rollout was aborted; kept after a rollback), and why each failed one\n"
+			"did. By default the newest 100; --limit N the newest N (0: all of them).",
 	},
 };

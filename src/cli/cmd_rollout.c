@@ -119,10 +119,10 @@ static int status(struct cli *c, const struct rollout_opts *o, const char *app)
 			r = 1;
 			break;
 		}
-		const char *phase = cli_jstr(j, "phase");
-		bool end = strcmp(phase, "Healthy") == 0 || strcmp(phase, "Degraded") == 0 ||
-			   strcmp(phase, "Frozen") == 0;
-		r = strcmp(phase, "Healthy") == 0 ? 0 : 1;
+		/* --watch ends once the data plane serves the rollout too */
+		bool failed, end = cli_app_done(j, &failed);
+		bool healthy = strcmp(cli_jstr(j, "phase"), "Healthy") == 0;
+		r = healthy && (end || !o->watch) ? 0 : 1;
 		if (o->json) {
 			cli_json_print_line(j);
 			fflush(stdout);
@@ -171,10 +171,10 @@ const struct cli_command cli_cmd_rollout = {
 		.opts = options,
 		.help = "Operates a rollout. status shows the step, weights, per-revision traffic\n"
 			"and analysis (--watch: one line a second until it ends; exit 0 when\n"
-			"Healthy, 1 when Degraded or Frozen). promote takes the next step now (--full:\n"
-			"skip the remaining steps and analysis); abort sends all traffic back to\n"
-			"stable, except after a contract migration, when it freezes the rollout\n"
-			"(--force: roll back anyway);\n"
+			"Healthy and served by the proxy, 1 when Degraded or Frozen). promote takes\n"
+			"the next step now (--full: skip the remaining steps and analysis); abort\n"
+			"sends all traffic back to stable, except after a contract migration, when\n"
+			"it freezes the rollout (--force: roll back anyway);\n"
 			"pause and resume hold and continue; retry re-runs an aborted rollout; undo\n"
 			"goes back to the previous revision at once, without steps or analysis.",
 	},

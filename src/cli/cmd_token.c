@@ -37,6 +37,36 @@ static void print_list(json_t *j)
 	cli_table_release(&t);
 }
 
+/* Every token, a page (by name) at a time, into {"tokens": [...]}. */
+static int list_all(struct cli *c, json_t **out)
+{
+	struct buf path = BUF_INIT;
+	json_t *all = json_array();
+	char *after = xstrdup("");
+	int r;
+	for (;;) {
+		json_t *j = NULL;
+		buf_reset(&path);
+		cli_pathf(&path, "/v1/tokens?limit=1000&after=%s", after);
+		r = cli_call(c, "GET", path.s, NULL, &j);
+		if (r)
+			break;
+		json_array_extend(all, json_object_get(j, "tokens"));
+		const char *next = json_string_value(json_object_get(j, "next"));
+		free(after);
+		after = next ? xstrdup(next) : NULL;
+		json_decref(j);
+		if (!after)
+			break;
+	}
+	free(after);
+	buf_release(&path);
+	*out = r ? NULL : json_pack("{s:o}", "tokens", all);
+	if (r)
+		json_decref(all);
+	return r;
+}
+
 static int run(struct cli *c, int argc, char **argv)
 {
 	struct token_opts o = {0};
@@ -68,7 +98,7 @@ static int run(struct cli *c, int argc, char **argv)
 		cli_pathf(&path, "/v1/tokens/%s", name);
 		r = cli_call(c, "DELETE", path.s, NULL, &j);
 	} else {
-		r = cli_call(c, "GET", "/v1/tokens", NULL, &j);
+		r = list_all(c, &j);
 	}
 	if (r)
 		goto out;

@@ -775,6 +775,7 @@ static void app_routes(struct engine *e, struct engine_app *a, const struct roll
 		a->routes_text = text;
 		json_decref(a->routes);
 		a->routes = entries;
+		a->routes_gen++;
 		e->table_dirty = true;
 	} else {
 		free(text);
@@ -1098,6 +1099,7 @@ static void push_table(struct engine *e)
 		apps[i]->route_clash = clash;
 		if (!clash)
 			json_array_extend(routes, entries);
+		apps[i]->table_gen = apps[i]->routes_gen;
 	}
 	free(apps);
 	json_decref(e->table);
@@ -1166,6 +1168,16 @@ void engine_on_traffic_change(void *data)
 	struct engine *e = data;
 	if (e->traffic && e->table && !e->stopping)
 		traffic_set_table(e->traffic, e->table);
+}
+
+bool engine_app_routed(struct engine *e, const struct engine_app *a, bool *has_routes)
+{
+	*has_routes = a->routes && json_array_size(a->routes);
+	if (!*has_routes)
+		return true;
+	/* the table the data plane holds is e->table: traffic is given no other */
+	return e->traffic && !a->route_clash && a->table_gen == a->routes_gen &&
+	       traffic_synced(e->traffic);
 }
 
 json_t *engine_route_table(struct engine *e)

@@ -127,6 +127,8 @@ struct engine_app {
 	uint64_t reconciles;          /* how often it was reconciled (tests, bench) */
 	json_t *routes;               /* this app's route entries, last derived */
 	char *routes_text;
+	uint64_t routes_gen;          /* counts changes of routes */
+	uint64_t table_gen;           /* routes_gen of the entries in the table last pushed */
 };
 
 struct engine_config {
@@ -278,6 +280,18 @@ struct engine_side {
 void engine_app_sides(struct engine *e, struct engine_app *a, struct engine_side *stable,
 		      struct engine_side *canary);
 
+/*
+ * Whether the data plane serves the app's routes as last derived: the
+ * route table it holds (traffic_synced) was built with them, listeners
+ * and the ready backends of the revision the rollout reached included.
+ * "Done" for `apply --wait` is Healthy and routed: a listener is bound
+ * and its backends are in the table, so a request sent then is served.
+ * False while a newer table is on its way, while no data plane runs or
+ * holds the table, and for an app left out for a route clash; true for
+ * an app with no route (nothing to wait for): *has_routes says which.
+ */
+bool engine_app_routed(struct engine *e, const struct engine_app *a, bool *has_routes);
+
 /* The app's revision groups as the data plane sees them: weight, ready
  * backends, and rate, success rate and p99 of the last 10 s from a
  * snapshot refreshed in the background while someone asks (new ref). */
@@ -305,8 +319,10 @@ struct engine_event {
  * ENGINE_EVENTS_PAGE_MAX), each handed to cb (strings valid during the
  * call). Returns how many, or an error. Memory does not grow with the
  * log. */
-#define ENGINE_EVENTS_PAGE_DEFAULT 100
-#define ENGINE_EVENTS_PAGE_MAX 1000
+#define ENGINE_PAGE_DEFAULT 100     /* every paged history: events, measurements, revisions */
+#define ENGINE_PAGE_MAX 1000
+#define ENGINE_EVENTS_PAGE_DEFAULT ENGINE_PAGE_DEFAULT
+#define ENGINE_EVENTS_PAGE_MAX ENGINE_PAGE_MAX
 int engine_events_page(struct engine *e, const char *app, int64_t before_id, int64_t since_ms,
 		       size_t limit, store_event_cb cb, void *data, struct sw_err *err);
 /* Events after after_id and at or after since_ms (0 = any), oldest first,
@@ -314,6 +330,24 @@ int engine_events_page(struct engine *e, const char *app, int64_t before_id, int
  * the log forwards and following it. */
 int engine_events_after(struct engine *e, const char *app, int64_t after_id, int64_t since_ms,
 			size_t limit, struct store_event **out, size_t *n, struct sw_err *err);
+
+/* Pages of an app's analysis measurements (events.c): of revision (0 =
+ * all), newest first with id below cursor (0 = the newest), or with
+ * forward oldest first with id above it; at most limit (0 =
+ * ENGINE_PAGE_DEFAULT, capped at ENGINE_PAGE_MAX), each handed to cb
+ * (strings valid during the call). Returns how many, or an error. Memory
+ * does not grow with the table. */
+int engine_measurements_page(struct engine *e, const char *app, int64_t revision, int64_t cursor,
+			     bool forward, size_t limit, store_measurement_cb cb, void *data,
+			     struct sw_err *err);
+/* A page of the app's revisions for a listing, newest first, numbered
+ * below `before` (0 = the newest), at most limit (0 = ENGINE_PAGE_DEFAULT,
+ * capped at ENGINE_PAGE_MAX), without their specs; free with
+ * store_revision_list_free. */
+int engine_revisions_page(struct engine *e, const char *app, int64_t before, size_t limit,
+			  struct store_revision **out, size_t *n, struct sw_err *err);
+/* The page size a caller's limit comes to (0: the default; the cap). */
+size_t engine_page_limit(size_t limit);
 
 /* Records an event (store, log) and hands it to every subscriber. */
 void engine_event(struct engine *e, const char *app, const char *kind, const char *actor,

@@ -1,6 +1,6 @@
 /*
- * The history the engine keeps: events read page by page (newest first,
- * a hard cap per page) and the retention timer that trims events,
+ * The history the engine keeps: events, measurements and revisions read
+ * page by page (newest first, a hard cap per page) and the retention timer that trims events,
  * measurements and revisions off the hot path, a small batch per loop
  * turn, never touching a revision a rollback or a running instance needs.
  */
@@ -20,14 +20,32 @@ const struct store_retention engine_retention_defaults = {
 	.revisions = {ENGINE_RETAIN_REVISIONS_AGE_MS, ENGINE_RETAIN_REVISIONS_COUNT},
 };
 
+size_t engine_page_limit(size_t limit)
+{
+	if (limit == 0)
+		return ENGINE_PAGE_DEFAULT;
+	return limit > ENGINE_PAGE_MAX ? ENGINE_PAGE_MAX : limit;
+}
+
 int engine_events_page(struct engine *e, const char *app, int64_t before_id, int64_t since_ms,
 		       size_t limit, store_event_cb cb, void *data, struct sw_err *err)
 {
-	if (limit == 0)
-		limit = ENGINE_EVENTS_PAGE_DEFAULT;
-	if (limit > ENGINE_EVENTS_PAGE_MAX)
-		limit = ENGINE_EVENTS_PAGE_MAX;
-	return store_event_page(e->cfg.store, app, before_id, since_ms, limit, cb, data, err);
+	return store_event_page(e->cfg.store, app, before_id, since_ms, engine_page_limit(limit), cb,
+				data, err);
+}
+
+int engine_measurements_page(struct engine *e, const char *app, int64_t revision, int64_t cursor,
+			     bool forward, size_t limit, store_measurement_cb cb, void *data,
+			     struct sw_err *err)
+{
+	return store_measurement_page(e->cfg.store, app, revision, cursor, forward,
+				      engine_page_limit(limit), cb, data, err);
+}
+
+int engine_revisions_page(struct engine *e, const char *app, int64_t before, size_t limit,
+			  struct store_revision **out, size_t *n, struct sw_err *err)
+{
+	return store_revision_page(e->cfg.store, app, before, engine_page_limit(limit), out, n, err);
 }
 
 int engine_events_after(struct engine *e, const char *app, int64_t after_id, int64_t since_ms,

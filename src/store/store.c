@@ -118,6 +118,8 @@ static const struct store_migration migrations[] = {
 	 ");"
 	 "CREATE INDEX IF NOT EXISTS events_by_time ON events (time_ms);"
 	 "CREATE INDEX IF NOT EXISTS measurements_by_time ON measurements (time_ms);"},
+	{"measurements by app and id, for paging an app's measurements newest first",
+	 "CREATE INDEX IF NOT EXISTS measurements_by_app_id ON measurements (app, id);"},
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -160,6 +162,12 @@ enum stmt_id {
 	ST_META_GET,
 	ST_META_PUT,
 	ST_REV_REHASH,
+	ST_MEASURE_PAGE,
+	ST_MEASURE_PAGE_REV,
+	ST_MEASURE_AFTER,
+	ST_MEASURE_AFTER_REV,
+	ST_REV_PAGE,
+	ST_TOKEN_PAGE,
 	ST_COUNT
 };
 
@@ -183,6 +191,19 @@ static const char *const stmt_sql[ST_COUNT] = {
 			  " ORDER BY id DESC LIMIT ?2",
 	[ST_EVENT_PAGE_APP] = "SELECT " EVENT_COLS " FROM events WHERE app = ?3 AND id < ?1"
 			      EVENT_SINCE " ORDER BY id DESC LIMIT ?2",
+	/* newest first below the cursor, or (AFTER) oldest first above it; on
+	 * the (app, id) or (app, revision, id) index either way */
+	[ST_MEASURE_PAGE] = "SELECT " MEASURE_COLS " FROM measurements WHERE app = ?1 AND id < ?2"
+			    " ORDER BY id DESC LIMIT ?3",
+	[ST_MEASURE_PAGE_REV] = "SELECT " MEASURE_COLS " FROM measurements WHERE app = ?1"
+				" AND revision = ?4 AND id < ?2 ORDER BY id DESC LIMIT ?3",
+	[ST_MEASURE_AFTER] = "SELECT " MEASURE_COLS " FROM measurements WHERE app = ?1 AND id > ?2"
+			     " ORDER BY id LIMIT ?3",
+	[ST_MEASURE_AFTER_REV] = "SELECT " MEASURE_COLS " FROM measurements WHERE app = ?1"
+				 " AND revision = ?4 AND id > ?2 ORDER BY id LIMIT ?3",
+	/* a listing's columns: no spec_json (up to SPEC_MAX_TEXT each) */
+	[ST_REV_PAGE] = "SELECT app, number, hash, '', version, source, created_ms FROM revisions"
+			" WHERE app = ?1 AND number < ?2 ORDER BY number DESC LIMIT ?3",
 	[ST_META_GET] = "SELECT value FROM meta WHERE key = ?1",
 	[ST_META_PUT] = "INSERT INTO meta (key, value) VALUES (?1, ?2)"
 			" ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -190,6 +211,7 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_TOKEN_PUT] = "INSERT INTO tokens (" TOKEN_COLS ") VALUES (?1, ?2, ?3, ?4, 0)",
 	[ST_TOKEN_GET_BY_HASH] = "SELECT " TOKEN_COLS " FROM tokens WHERE hash = ?1",
 	[ST_TOKEN_LIST] = "SELECT " TOKEN_COLS " FROM tokens ORDER BY name",
+	[ST_TOKEN_PAGE] = "SELECT " TOKEN_COLS " FROM tokens WHERE name > ?1 ORDER BY name LIMIT ?2",
 	[ST_TOKEN_DELETE] = "DELETE FROM tokens WHERE name = ?1",
 	[ST_TOKEN_TOUCH] = "UPDATE tokens SET last_used_ms = ?2 WHERE name = ?1",
 	[ST_TEMPLATE_PUT] = "INSERT INTO templates (name, hash, spec_json, source, updated_ms)"
@@ -315,6 +337,19 @@ static char *col_str(sqlite3_stmt *st, int i)
 {
 	const unsigned char *v = sqlite3_column_text(st, i);
 	return xstrdup(v ? (const char *)v : "");
+}
+
+/* A column's text, borrowed until the next step ("" for NULL). */
+static const char *col_text(sqlite3_stmt *st, int i)
+{
+	const unsigned char *v = sqlite3_column_text(st, i);
+	return v ? (const char *)v : "";
+}
+
+/* A LIMIT for SQLite: -1 for none. */
+static int64_t sql_limit(size_t limit)
+{
+	return limit > 0 && limit < INT64_MAX ? (int64_t)limit : -1;
 }
 
 /*
@@ -822,6 +857,22 @@ int store_revision_list(struct store *s, const char *app, struct store_revision 
 			 "list revisions", err);
 }
 
+int store_revision_page(struct store *s, const char *app, int64_t before, size_t limit,
+			struct store_revision **out, size_t *n, struct sw_err *err)
+{
+	sqlite3_stmt *st;
+	int ret = stmt_get(s, ST_REV_PAGE, &st, "list revisions", err);
+	*out = NULL;
+	*n = 0;
+	if (ret < 0)
+		return ret;
+	bind_text(st, 1, app);
+	sqlite3_bind_int64(st, 2, before > 0 ? before : INT64_MAX);
+	sqlite3_bind_int64(st, 3, sql_limit(limit));
+	return read_list(s, st, sizeof(**out), read_revision, free_revisions, (void **)out, n,
+			 "list revisions", err);
+}
+
 void store_revision_release(struct store_revision *rev)
 {
 	if (!rev)
@@ -998,7 +1049,7 @@ int store_event_list_since(struct store *s, const char *app, int64_t after_id, i
 	if (ret < 0)
 		return ret;
 	sqlite3_bind_int64(st, 1, after_id);
-	sqlite3_bind_int64(st, 2, limit == 0 || limit > INT64_MAX ? -1 : (int64_t)limit);
+	sqlite3_bind_int64(st, 2, sql_limit(limit));
 	if (app)
 		bind_text(st, 3, app);
 	sqlite3_bind_int64(st, 4, since_ms);
@@ -1017,40 +1068,54 @@ void store_event_list_free(struct store_event *evs, size_t n)
 	free(evs);
 }
 
+/*
+ * Steps st and hands each row to emit(st, cb, data), which passes the row
+ * on with borrowed strings: nothing is kept, so memory does not grow with
+ * the rows. Resets st. Returns the number of rows or an error.
+ */
+typedef void (*row_emitter)(sqlite3_stmt *st, void *cb, void *data);
+
+static int stream_rows(struct store *s, sqlite3_stmt *st, row_emitter emit, void *cb, void *data,
+		       const char *what, struct sw_err *err)
+{
+	size_t n = 0;
+	int rc, ret = 0;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		emit(st, cb, data);
+		n++;
+	}
+	if (rc != SQLITE_DONE)
+		ret = db_err(s, rc, what, err);
+	sqlite3_reset(st);
+	return ret < 0 ? ret : (int)(n > INT32_MAX ? INT32_MAX : n);
+}
+
+static void emit_event(sqlite3_stmt *st, void *cb, void *data)
+{
+	struct store_event e = {
+		.id = sqlite3_column_int64(st, 0),
+		.time_ms = sqlite3_column_int64(st, 1),
+		.app = (char *)col_text(st, 2),
+		.kind = (char *)col_text(st, 3),
+		.message = (char *)col_text(st, 4),
+		.actor = (char *)col_text(st, 5),
+	};
+	((store_event_cb)cb)(&e, data);
+}
+
 int store_event_page(struct store *s, const char *app, int64_t before_id, int64_t since_ms,
 		     size_t limit, store_event_cb cb, void *data, struct sw_err *err)
 {
 	sqlite3_stmt *st;
-	int rc, ret = stmt_get(s, app ? ST_EVENT_PAGE_APP : ST_EVENT_PAGE, &st, "list events", err);
-	size_t n = 0;
+	int ret = stmt_get(s, app ? ST_EVENT_PAGE_APP : ST_EVENT_PAGE, &st, "list events", err);
 	if (ret < 0)
 		return ret;
 	sqlite3_bind_int64(st, 1, before_id > 0 ? before_id : INT64_MAX);
-	sqlite3_bind_int64(st, 2, limit > 0 && limit < INT64_MAX ? (int64_t)limit : -1);
+	sqlite3_bind_int64(st, 2, sql_limit(limit));
 	if (app)
 		bind_text(st, 3, app);
 	sqlite3_bind_int64(st, 4, since_ms);
-	/* One row at a time: memory does not grow with the page. */
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		struct store_event e = {
-			.id = sqlite3_column_int64(st, 0),
-			.time_ms = sqlite3_column_int64(st, 1),
-			.app = (char *)sqlite3_column_text(st, 2),
-			.kind = (char *)sqlite3_column_text(st, 3),
-			.message = (char *)sqlite3_column_text(st, 4),
-			.actor = (char *)sqlite3_column_text(st, 5),
-		};
-		e.app = e.app ? e.app : "";
-		e.kind = e.kind ? e.kind : "";
-		e.message = e.message ? e.message : "";
-		e.actor = e.actor ? e.actor : "";
-		cb(&e, data);
-		n++;
-	}
-	if (rc != SQLITE_DONE)
-		ret = db_err(s, rc, "list events", err);
-	sqlite3_reset(st);
-	return ret < 0 ? ret : (int)(n > INT32_MAX ? INT32_MAX : n);
+	return stream_rows(s, st, emit_event, (void *)cb, data, "list events", err);
 }
 
 /* ---- analysis templates and measurements -------------------------------- */
@@ -1169,6 +1234,45 @@ void store_measurement_list_free(struct store_measurement *ms, size_t n)
 	free(ms);
 }
 
+static void emit_measurement(sqlite3_stmt *st, void *cb, void *data)
+{
+	struct store_measurement m = {
+		.id = sqlite3_column_int64(st, 0),
+		.time_ms = sqlite3_column_int64(st, 1),
+		.app = (char *)col_text(st, 2),
+		.revision = sqlite3_column_int64(st, 3),
+		.run = sqlite3_column_int64(st, 4),
+		.kind = (char *)col_text(st, 5),
+		.template_name = (char *)col_text(st, 6),
+		.metric = (char *)col_text(st, 7),
+		.provider = (char *)col_text(st, 8),
+		.query = (char *)col_text(st, 9),
+		.value = (char *)col_text(st, 10),
+		.condition = (char *)col_text(st, 11),
+		.outcome = (char *)col_text(st, 12),
+		.reason = (char *)col_text(st, 13),
+	};
+	((store_measurement_cb)cb)(&m, data);
+}
+
+int store_measurement_page(struct store *s, const char *app, int64_t revision, int64_t cursor,
+			   bool forward, size_t limit, store_measurement_cb cb, void *data,
+			   struct sw_err *err)
+{
+	static const enum stmt_id ids[2][2] = {{ST_MEASURE_PAGE, ST_MEASURE_PAGE_REV},
+					       {ST_MEASURE_AFTER, ST_MEASURE_AFTER_REV}};
+	sqlite3_stmt *st;
+	int ret = stmt_get(s, ids[forward][revision > 0], &st, "list measurements", err);
+	if (ret < 0)
+		return ret;
+	bind_text(st, 1, app);
+	sqlite3_bind_int64(st, 2, forward ? cursor : cursor > 0 ? cursor : INT64_MAX);
+	sqlite3_bind_int64(st, 3, sql_limit(limit));
+	if (revision > 0)
+		sqlite3_bind_int64(st, 4, revision);
+	return stream_rows(s, st, emit_measurement, (void *)cb, data, "list measurements", err);
+}
+
 /* ---- API tokens ---------------------------------------------------------- */
 
 static void read_token(sqlite3_stmt *st, void *elem)
@@ -1236,6 +1340,21 @@ int store_token_list(struct store *s, struct store_token **out, size_t *n, struc
 	*n = 0;
 	if (ret < 0)
 		return ret;
+	return read_list(s, st, sizeof(**out), read_token, free_tokens, (void **)out, n,
+			 "list tokens", err);
+}
+
+int store_token_page(struct store *s, const char *after, size_t limit, struct store_token **out,
+		     size_t *n, struct sw_err *err)
+{
+	sqlite3_stmt *st;
+	int ret = stmt_get(s, ST_TOKEN_PAGE, &st, "list tokens", err);
+	*out = NULL;
+	*n = 0;
+	if (ret < 0)
+		return ret;
+	bind_text(st, 1, after);
+	sqlite3_bind_int64(st, 2, sql_limit(limit));
 	return read_list(s, st, sizeof(**out), read_token, free_tokens, (void **)out, n,
 			 "list tokens", err);
 }

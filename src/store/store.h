@@ -112,9 +112,16 @@ int store_revision_add(struct store *s, const char *app, const char *hash,
 		       int64_t *out_number, bool *out_created, struct sw_err *err);
 int store_revision_get(struct store *s, const char *app, int64_t number,
 		       struct store_revision *out, struct sw_err *err);
-/* Ordered by number ascending. */
+/* Every revision of app, ordered by number ascending, specs included:
+ * as many as retention keeps, all in memory (tests); listings page with
+ * store_revision_page. */
 int store_revision_list(struct store *s, const char *app, struct store_revision **out,
 			size_t *n, struct sw_err *err);
+/* A page of a listing: the app's revisions numbered below `before` (0 =
+ * from the newest), newest first, at most limit (0 = no limit: callers cap
+ * it), without their specs (spec_json is ""). */
+int store_revision_page(struct store *s, const char *app, int64_t before, size_t limit,
+			struct store_revision **out, size_t *n, struct sw_err *err);
 void store_revision_release(struct store_revision *rev);
 void store_revision_list_free(struct store_revision *revs, size_t n);
 
@@ -224,10 +231,24 @@ struct store_measurement {
 };
 
 int store_measurement_add(struct store *s, const struct store_measurement *m, struct sw_err *err);
-/* The app's measurements with id > after_id, oldest first; revision 0 = all. */
+/* The app's measurements with id > after_id, oldest first; revision 0 =
+ * all. The whole list is in memory: for tests; the daemon pages. */
 int store_measurement_list(struct store *s, const char *app, int64_t revision, int64_t after_id,
 			   struct store_measurement **out, size_t *n, struct sw_err *err);
 void store_measurement_list_free(struct store_measurement *ms, size_t n);
+/*
+ * Pages through the app's measurements without building a list: calls cb
+ * for each of revision (0 = all), newest first with id < cursor (0 = from
+ * the newest), or with forward oldest first with id > cursor, at most
+ * limit (0 = no limit: callers cap it). The strings are valid during the
+ * call only. Returns the number given to cb, or an error. Memory does not
+ * depend on the table's size; time is O(limit + log n) on the (app, id)
+ * and (app, revision, id) indexes.
+ */
+typedef void (*store_measurement_cb)(const struct store_measurement *m, void *data);
+int store_measurement_page(struct store *s, const char *app, int64_t revision, int64_t cursor,
+			   bool forward, size_t limit, store_measurement_cb cb, void *data,
+			   struct sw_err *err);
 
 /* An API token. Only the SHA-256 of the token is kept: whoever reads the
  * database cannot call the API with what they find. */
@@ -248,6 +269,10 @@ int store_token_get_by_hash(struct store *s, const char *hash, struct store_toke
 			    struct sw_err *err);
 /* Every token, by name. */
 int store_token_list(struct store *s, struct store_token **out, size_t *n, struct sw_err *err);
+/* A page of them by name: those named after `after` ("" = from the
+ * first), at most limit (0 = no limit: callers cap it). */
+int store_token_page(struct store *s, const char *after, size_t limit, struct store_token **out,
+		     size_t *n, struct sw_err *err);
 /* SW_ENOTFOUND when there is no such token. */
 int store_token_delete(struct store *s, const char *name, struct sw_err *err);
 /* Records that the token was used at when_ms (0 = now). */

@@ -323,3 +323,69 @@ load helpers
 	run slipway version
 	[[ "$output" == "slipway "* ]]
 }
+
+# An app as a user writes one from the docs: hello behind a route, with a
+# readiness probe and every default. web_app NAME VERSION PORT > file
+web_app() {
+	cat <<YAML
+apiVersion: slipway/v1
+kind: App
+metadata: {name: $1}
+spec:
+  version: "$2"
+  run:
+    command: ["$HELLO_BIN", "--port", "\${PORT}"]
+  readiness: {http: {path: /healthz}}
+  route: {listen: "127.0.0.1:$3"}
+YAML
+}
+
+@test "apply --wait returns once the proxy serves the app: the first request succeeds, every time" {
+	start_daemon
+	for i in $(seq 1 20); do
+		port=$((PORT_BASE + 60 + i))
+		web_app "web$i" "1.0.$i" "$port" > "$T/web$i.yaml"
+		slipway apply -f "$T/web$i.yaml" --wait >/dev/null
+		# at once: no retry, no wait
+		run curl -sS --max-time 5 "http://127.0.0.1:$port/"
+		[ "$status" -eq 0 ] || { echo "web$i, first request: $output"; false; }
+		[[ "$output" == *"hello from 1.0.$i"* ]]
+	done
+	run slipway status web20 --json
+	[[ "$output" == *'"routed": true'* ]]
+}
+
+@test "apply --wait and rollout status --watch wait for the proxy to hold the new routes" {
+	start_daemon
+	port=$((PORT_BASE + 90))
+	web_app web 1.0.0 "$port" > "$T/web.yaml"
+	wait_for 10 test -s "$T/state/proxy.pid"
+	wait_for 10 eval 'slipway routes --json | grep -q "\"up\": true"'
+	proxy=$(cut -d' ' -f1 "$T/state/proxy.pid")
+	# a data plane that is slow to take the table: paused for now
+	kill -STOP "$proxy"
+	slipway apply -f "$T/web.yaml" --wait > "$T/apply.out" 2>&1 &
+	applier=$!
+	wait_for 30 phase_is web Healthy
+	slipway rollout status web --watch > "$T/watch.out" 2>&1 &
+	watcher=$!
+	# the instance is ready and the rollout Healthy, but nothing listens
+	# on the route yet: neither command may say it is done
+	run curl -s --max-time 2 "http://127.0.0.1:$port/"
+	[ "$status" -ne 0 ]
+	if wait_for 3 eval '! kill -0 $applier 2>/dev/null || ! kill -0 $watcher 2>/dev/null'; then
+		cat "$T/apply.out" "$T/watch.out"
+		false
+	fi
+	run slipway status web --json
+	[[ "$output" == *'"routed": false'* ]]
+	kill -CONT "$proxy"
+	wait "$applier"
+	# at once, no retry
+	run curl -sS --max-time 5 "http://127.0.0.1:$port/"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"hello from 1.0.0"* ]]
+	wait "$watcher"
+	grep -q 'waiting for the proxy to serve its routes' "$T/apply.out"
+	[[ "$(tail -1 "$T/apply.out")" == *"web: Healthy, stable 1 (1.0.0) 1/1 ready - "* ]]
+}

@@ -184,3 +184,114 @@ YAML
 	[ "$(printf '%s\n' "$output" | tr -d ' \n' | grep -o '},{' | wc -l)" -ge 2 ]
 	[[ "$(printf '%s\n' "$output" | tr -d ' \n')" == *'}]}' ]]
 }
+
+# An app whose canary step runs an analysis of 5 measurements (exec: true).
+checked_app() { # checked_app VERSION > file
+	cat <<YAML
+apiVersion: slipway/v1
+kind: App
+metadata: {name: checked}
+spec:
+  version: "$1"
+  run:
+    command: ["$HELLO_BIN", "--port", "\${PORT}"]
+  strategy:
+    canary:
+      steps:
+        - setWeight: 50
+        - analysis: {templates: [check]}
+---
+apiVersion: slipway/v1
+kind: AnalysisTemplate
+metadata: {name: check}
+spec:
+  metrics:
+    - name: ok
+      interval: 1s
+      count: 5
+      provider: {exec: {command: ["true"]}}
+YAML
+}
+
+@test "analysis: the newest measurements first, page by page with a cursor, --limit, bounded pages" {
+	start_daemon
+	for v in 1 2 3; do
+		checked_app "1.0.$v" > "$T/app.yaml"
+		slipway apply -f "$T/app.yaml" --wait
+	done
+	# revisions 2 and 3 ran their analysis step: 5 measurements each
+	run slipway analysis checked
+	[ "$status" -eq 0 ]
+	[ "$(printf '%s\n' "$output" | grep -c 'check/ok')" -eq 10 ]
+	run slipway analysis checked --revision 2
+	[ "$(printf '%s\n' "$output" | grep -c 'check/ok')" -eq 5 ]
+	# --limit N: the newest N, printed oldest first
+	run slipway analysis checked --limit 3 --json
+	[ "$(printf '%s\n' "$output" | grep -c '"revision": 3')" -eq 3 ]
+	ids=$(printf '%s\n' "$output" | sed -n 's/^ *"id": \([0-9]*\),$/\1/p' | tr '\n' ' ')
+	[ "$ids" = "$(printf '%s\n' $ids | sort -n | tr '\n' ' ')" ]
+	# the API: newest first, "next" walks back to the first one
+	seen=0 cursor= all=
+	while :; do
+		page=$(api "/v1/apps/checked/analysis?limit=4${cursor:+&before=$cursor}")
+		all="$all $(printf '%s' "$page" | grep -o '"id": *[0-9]*' | grep -o '[0-9]*$' | tr '\n' ' ')"
+		cursor=$(printf '%s' "$page" | grep -o '"next": *"[0-9]*"' | grep -o '[0-9]*') || true
+		[ -n "$cursor" ] || break
+	done
+	[ "$(printf '%s\n' $all | wc -l)" -eq 10 ]
+	[ "$(printf '%s\n' $all | sort -rn | uniq | tr '\n' ' ')" = "$(printf '%s\n' $all | tr '\n' ' ')" ]
+	# as many as retention keeps (100,000 by default): here 3,000 more
+	sqlite3 "$T/state/state.db" >/dev/null <<SQL
+PRAGMA busy_timeout = 5000;
+WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000)
+INSERT INTO measurements (time_ms, app, revision, run, kind, template, metric, provider,
+                          query, value, condition, outcome, reason)
+SELECT $(date +%s)000, 'checked', 3, 99, 'step', 'bulk', 'm' || i, 'exec', 'true', 'true', '',
+       'Successful', 'bulk ' || i FROM n;
+SQL
+	# a page holds 100 by default and never more than 1000, whatever is asked
+	run api '/v1/apps/checked/analysis'
+	[ "$(printf '%s' "$output" | grep -o '"outcome"' | wc -l)" -eq 100 ]
+	printf '%s' "$output" | grep -q '"next": *"[0-9]'
+
+	run api '/v1/apps/checked/analysis?limit=100000'
+	[ "$(printf '%s' "$output" | grep -o '"outcome"' | wc -l)" -eq 1000 ]
+	# the CLI by default the newest 100; --limit 0 all of them, a page at a time
+	run slipway analysis checked
+	[ "${#lines[@]}" -eq 101 ]
+	[[ "${lines[100]}" == *'bulk/m3000'* ]]
+	run slipway analysis checked --limit 0
+	[ "$(printf '%s\n' "$output" | grep -c 'Successful')" -eq 3010 ]
+	run slipway analysis checked --limit 0 --json
+	[ "$(printf '%s\n' "$output" | grep -c '"outcome": "Successful"')" -eq 3010 ]
+	[[ "$(printf '%s\n' "$output" | tr -d ' \n')" == '{"name":"checked","measurements":[{'*'}]}' ]]
+	# bad parameters are refused, not guessed
+	run curl -s -o /dev/null -w '%{http_code}' --unix-socket "$T/state/slipway.sock" \
+		'http://slipway/v1/apps/checked/analysis?limit=ten'
+	[ "$output" = 400 ]
+	# history pages the same way
+	run api '/v1/apps/checked/history?limit=2'
+	printf '%s' "$output" | grep -q '"revision": *3'
+	printf '%s' "$output" | grep -q '"revision": *2'
+	! printf '%s' "$output" | grep -q '"revision": *1,' || false
+	printf '%s' "$output" | grep -q '"next": *"2"'
+	run slipway history checked --limit 2
+	[ "${#lines[@]}" -eq 3 ]
+	[[ "${lines[1]}" == 2* && "${lines[2]}" == 3* ]]
+}
+
+@test "tokens are listed a page at a time, by name" {
+	start_daemon
+	make_events 5   # tokens ev1..ev5
+	run api '/v1/tokens?limit=2'
+	[ "$(printf '%s' "$output" | grep -o '"role"' | wc -l)" -eq 2 ]
+	printf '%s' "$output" | grep -q '"next": *"ev2"'
+	run api '/v1/tokens?limit=2&after=ev4'
+	printf '%s' "$output" | grep -q '"name": *"ev5"'
+	printf '%s' "$output" | grep -q '"next": *null'
+	run slipway token list
+	[ "$status" -eq 0 ]
+	[ "$(printf '%s\n' "$output" | grep -c '^ev[1-5] ')" -eq 5 ]
+	run slipway token list --json
+	[ "$(printf '%s\n' "$output" | grep -c '"name": "ev')" -eq 5 ]
+}

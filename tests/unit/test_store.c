@@ -804,6 +804,14 @@ static void page_cb(const struct store_event *ev, void *data)
 		p->ids[p->n++] = ev->id;
 }
 
+static void mpage_cb(const struct store_measurement *m, void *data)
+{
+	struct page *p = data;
+	assert_string_equal(m->reason, "fine");
+	if (p->n < 64)
+		p->ids[p->n++] = m->id;
+}
+
 /* Pages come newest first below the cursor; app and since filter. */
 static void test_store__event_pages_newest_first_with_cursor(void **state)
 {
@@ -839,6 +847,96 @@ static void test_store__event_pages_newest_first_with_cursor(void **state)
 	assert_int_equal(p.ids[2], ids[7]);
 	p.n = 0;
 	assert_int_equal(store_event_page(f->s, NULL, 0, (ids[9] + 1) * 1000, 100, page_cb, &p, &err), 0);
+}
+
+/* Measurements page newest first below a cursor, or forwards above it,
+ * per app and per revision, on the indexes (not a scan of the table). */
+static void test_store__measurement_pages_newest_first_and_forwards(void **state)
+{
+	struct fixture *f = *state;
+	struct sw_err err = {0};
+	int64_t id[12];
+	for (int i = 0; i < 12; i++) {
+		struct store_measurement m = {.app = i % 3 == 2 ? "other" : "web",
+					      .revision = 1 + i % 2, .run = 1, .metric = "m",
+					      .outcome = "Successful", .reason = "fine"};
+		assert_int_equal(store_measurement_add(f->s, &m, &err), 0);
+		id[i] = i + 1; /* a fresh table's ids */
+	}
+	/* web: 0 1 3 4 6 7 9 10 (revision 1: the even ones) */
+	struct page p = {0};
+	assert_int_equal(store_measurement_page(f->s, "web", 0, 0, false, 3, mpage_cb, &p, &err), 3);
+	assert_int_equal(p.ids[0], id[10]);
+	assert_int_equal(p.ids[2], id[7]);
+	p.n = 0;
+	assert_int_equal(store_measurement_page(f->s, "web", 0, id[7], false, 3, mpage_cb, &p, &err), 3);
+	assert_int_equal(p.ids[0], id[6]);
+	assert_int_equal(p.ids[2], id[3]);
+	p.n = 0;
+	assert_int_equal(store_measurement_page(f->s, "web", 0, id[3], false, 3, mpage_cb, &p, &err), 2);
+	assert_int_equal(p.ids[1], id[0]);
+	/* one revision */
+	p.n = 0;
+	assert_int_equal(store_measurement_page(f->s, "web", 1, 0, false, 0, mpage_cb, &p, &err), 4);
+	assert_int_equal(p.ids[0], id[10]);
+	assert_int_equal(p.ids[3], id[0]);
+	/* forwards, oldest first */
+	p.n = 0;
+	assert_int_equal(store_measurement_page(f->s, "web", 0, id[1], true, 2, mpage_cb, &p, &err), 2);
+	assert_int_equal(p.ids[0], id[3]);
+	assert_int_equal(p.ids[1], id[4]);
+	p.n = 0;
+	assert_int_equal(store_measurement_page(f->s, "web", 2, 0, true, 0, mpage_cb, &p, &err), 4);
+	assert_int_equal(p.ids[0], id[1]);
+	assert_int_equal(p.ids[3], id[9]);
+	/* the planner uses an index for both orders */
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db,
+					    "EXPLAIN QUERY PLAN SELECT id FROM measurements WHERE app = 'web'"
+					    " AND id < 99 ORDER BY id DESC LIMIT 3", -1, &st, NULL),
+			 SQLITE_OK);
+	bool indexed = false, sorted = false;
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		const char *d = (const char *)sqlite3_column_text(st, 3);
+		indexed |= strstr(d, "measurements_by_app_id") != NULL;
+		sorted |= strstr(d, "TEMP B-TREE") != NULL;
+	}
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	assert_true(indexed);
+	assert_false(sorted);
+}
+
+/* A listing's revisions come newest first, a page at a time, without
+ * their specs. */
+static void test_store__revision_pages_without_specs(void **state)
+{
+	struct fixture *f = *state;
+	struct sw_err err = {0};
+	struct store_revision *revs = NULL;
+	size_t n = 0;
+	int64_t number;
+	bool created;
+	char hash[16];
+	put_app(f->s, "web");
+	for (int i = 1; i <= 5; i++) {
+		snprintf(hash, sizeof(hash), "h%d", i);
+		assert_int_equal(store_revision_add(f->s, "web", hash, "{\"big\":1}", "v", "f",
+						    &number, &created, &err), 0);
+	}
+	assert_int_equal(store_revision_page(f->s, "web", 0, 2, &revs, &n, &err), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(revs[0].number, 5);
+	assert_int_equal(revs[1].number, 4);
+	assert_string_equal(revs[0].spec_json, "");
+	assert_string_equal(revs[0].hash, "h5");
+	store_revision_list_free(revs, n);
+	assert_int_equal(store_revision_page(f->s, "web", 2, 10, &revs, &n, &err), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(revs[0].number, 1);
+	store_revision_list_free(revs, n);
 }
 
 static bool keep_three(const char *app, int64_t number, void *data)
@@ -987,6 +1085,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_store__event_pages_newest_first_with_cursor, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store__retention_trims_in_batches_and_keeps_protected, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store__meta_and_rehash, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_store__measurement_pages_newest_first_and_forwards, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_store__revision_pages_without_specs, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
