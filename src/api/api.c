@@ -198,6 +198,9 @@ static json_t *app_json(struct api *v, struct engine_app *a, bool with_instances
 	json_object_set_new(j, "weight", stepped ? json_integer(a->st.weight) : json_null());
 	bool has_routes, routed = engine_app_routed(v->e, a, &has_routes);
 	json_object_set_new(j, "routed", has_routes ? json_boolean(routed) : json_null());
+	const char *refused = has_routes && !routed ? engine_routes_refused(v->e) : NULL;
+	if (refused)
+		json_object_set_new(j, "routedError", json_string(refused));
 	const struct engine_failure *f = a->st.failed ? failure_of(a, a->st.failed) : NULL;
 	if (a->st.failed) {
 		struct spec_app *fspec = engine_app_spec(v->e, a, a->st.failed, &err);

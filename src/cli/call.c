@@ -189,9 +189,15 @@ bool cli_app_done(json_t *app, bool *failed)
 {
 	const char *phase = cli_jstr(app, "phase");
 	*failed = strcmp(phase, "Degraded") == 0 || strcmp(phase, "Frozen") == 0;
+	if (*failed)
+		return true;
 	/* Healthy is done once the data plane serves it (routed: null for an
-	 * app without a route) */
-	return *failed || (strcmp(phase, "Healthy") == 0 && !json_is_false(json_object_get(app, "routed")));
+	 * app without a route), failed when the data plane refused its routes */
+	if (strcmp(phase, "Healthy") != 0)
+		return false;
+	if (json_is_string(json_object_get(app, "routedError")))
+		return *failed = true;
+	return !json_is_false(json_object_get(app, "routed"));
 }
 
 int cli_wait_rollout(struct cli *c, const char *name, int64_t revision, uint64_t timeout_ms,
@@ -211,7 +217,9 @@ int cli_wait_rollout(struct cli *c, const char *name, int64_t revision, uint64_t
 		char sides[320], line[768];
 		sides_text(sides, sizeof(sides), j);
 		snprintf(line, sizeof(line), "%s: %s, %s ready - %s", name, cli_jstr(j, "phase"), sides,
-			 strcmp(cli_jstr(j, "phase"), "Healthy") == 0 && !done
+			 json_is_string(json_object_get(j, "routedError"))
+				 ? cli_jstr(j, "routedError")
+			 : strcmp(cli_jstr(j, "phase"), "Healthy") == 0 && !done
 				 ? "waiting for the proxy to serve its routes" : cli_jstr(j, "reason"));
 		if (!quiet && strcmp(line, last) != 0) {
 			printf("%s\n", line);

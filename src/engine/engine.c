@@ -1180,6 +1180,11 @@ bool engine_app_routed(struct engine *e, const struct engine_app *a, bool *has_r
 	       traffic_synced(e->traffic);
 }
 
+const char *engine_routes_refused(struct engine *e)
+{
+	return e->traffic ? traffic_refused(e->traffic) : NULL;
+}
+
 json_t *engine_route_table(struct engine *e)
 {
 	if (!e->table)

@@ -292,6 +292,10 @@ void engine_app_sides(struct engine *e, struct engine_app *a, struct engine_side
  */
 bool engine_app_routed(struct engine *e, const struct engine_app *a, bool *has_routes);
 
+/* Why an app that is not routed is not: the data plane refused the
+ * current route table (traffic_refused), or NULL (on its way). */
+const char *engine_routes_refused(struct engine *e);
+
 /* The app's revision groups as the data plane sees them: weight, ready
  * backends, and rate, success rate and p99 of the last 10 s from a
  * snapshot refreshed in the background while someone asks (new ref). */

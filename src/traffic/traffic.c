@@ -228,14 +228,14 @@ static void on_pushed(struct traffic *t, int status, const char *body, const cha
 		if (t->cfg.on_change)
 			t->cfg.on_change(t->cfg.data);
 	} else {
-		if (!t->refused || strcmp(t->refused, text) != 0) {
-			/* it answered: say why it refused, not that it is away */
-			json_t *j = body ? json_loads(body, 0, NULL) : NULL;
-			const char *why = json_string_value(json_object_get(j, "error"));
-			traffic_event(t, "ProxyRefusedTable", "proxy refused the table: %.300s (HTTP %d)",
-				      why ? why : body ? body : "no reason given", status);
-			json_decref(j);
-		}
+		/* it answered: say why it refused, not that it is away */
+		json_t *j = body ? json_loads(body, 0, NULL) : NULL;
+		const char *why = json_string_value(json_object_get(j, "error"));
+		snprintf(t->refused_why, sizeof(t->refused_why), "proxy refused the table: %.300s (HTTP %d)",
+			 why ? why : body ? body : "no reason given", status);
+		json_decref(j);
+		if (!t->refused || strcmp(t->refused, text) != 0)
+			traffic_event(t, "ProxyRefusedTable", "%s", t->refused_why);
 		free(t->refused);
 		t->refused = text;
 		/* a listener that could not be bound may become free */
@@ -243,6 +243,12 @@ static void on_pushed(struct traffic *t, int status, const char *body, const cha
 	}
 	if (!t->stopping)
 		push(t);
+}
+
+const char *traffic_refused(const struct traffic *t)
+{
+	return t->refused && t->table_text && strcmp(t->refused, t->table_text) == 0 ? t->refused_why
+										       : NULL;
 }
 
 /* Sends the newest table unless the data plane holds it or a push is in

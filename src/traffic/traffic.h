@@ -79,6 +79,12 @@ json_t *traffic_table(struct traffic *t);
 /* True when the data plane holds the last table set. */
 bool traffic_synced(const struct traffic *t);
 
+/* Why the data plane refused the last table set ("proxy refused the
+ * table: listen 127.0.0.1:8080: address already in use (HTTP 409)"), or
+ * NULL when it was not refused (accepted, or not answered yet). The table
+ * is pushed again every few seconds: a port may become free. */
+const char *traffic_refused(const struct traffic *t);
+
 struct traffic_status {
 	pid_t pid;                 /* the data plane's process, 0 when none runs */
 	bool up;                   /* its last call succeeded */

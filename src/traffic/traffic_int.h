@@ -28,6 +28,7 @@ struct traffic {
 	char *table_text;            /* its routes, compact with sorted keys */
 	char *accepted;              /* what the data plane holds (same form), or NULL */
 	char *refused;               /* last text it refused (4xx), not pushed again */
+	char refused_why[360];       /* the data plane's reason for refusing it */
 	int64_t version;             /* table version it accepted last */
 	uint64_t push_id;            /* traffic_get-style id of the push in flight, or 0 */
 	char *push_text;             /* what that push sends */

@@ -389,3 +389,27 @@ YAML
 	grep -q 'waiting for the proxy to serve its routes' "$T/apply.out"
 	[[ "$(tail -1 "$T/apply.out")" == *"web: Healthy, stable 1 (1.0.0) 1/1 ready - "* ]]
 }
+
+@test "apply --wait fails at once with the proxy's reason when it cannot take the routes (a listen port taken)" {
+	start_daemon
+	port=$((PORT_BASE + 95))
+	"$HELLO_BIN" --port "$port" >/dev/null 2>&1 3>&- &
+	holder=$!
+	wait_for 5 curl -fsS "http://127.0.0.1:$port/healthz"
+	web_app web 1.0.0 "$port" > "$T/web.yaml"
+	run slipway apply -f "$T/web.yaml" --wait --timeout 60s
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"proxy refused the table: "*"127.0.0.1:$port"* ]]
+	[[ "$output" != *"did not finish its rollout in time"* ]]
+	run slipway status web --json
+	[[ "$output" == *'"routed": false'* ]]
+	[[ "$output" == *'"routedError": "proxy refused the table: '* ]]
+	# the port freed, the table is pushed again and the app is served
+	kill "$holder"
+	wait "$holder" 2>/dev/null || true
+	wait_for 30 eval 'slipway status web --json | grep -q "\"routed\": true"'
+	[[ "$(slipway status web --json)" != *routedError* ]]
+	run curl -fsS "http://127.0.0.1:$port/"
+	[[ "$output" == *"hello from 1.0.0"* ]]
+}
