@@ -212,6 +212,19 @@ static void do_freeze(struct rollout_state *st, const char *why, struct rollout_
 	set_phase(st, ROLLOUT_FROZEN, msg, out);
 }
 
+/* Degraded with the abort's reason and what serves instead. */
+static void set_aborted(struct rollout_state *st, const char *why, struct rollout_actions *out)
+{
+	char msg[700];
+	if (st->stable > 0)
+		snprintf(msg, sizeof(msg), "rollout of revision %lld aborted: %s; revision %lld keeps serving",
+			 (long long)st->desired, why, (long long)st->stable);
+	else
+		snprintf(msg, sizeof(msg), "rollout of revision %lld aborted: %s; no earlier revision to fall back to",
+			 (long long)st->desired, why);
+	set_phase(st, ROLLOUT_DEGRADED, msg, out);
+}
+
 /* Aborts the rollout of the desired revision: weight 0 at once, runs
  * stopped; the instance plan then brings stable back to full size. After
  * a contract migration it freezes instead. */
@@ -225,14 +238,7 @@ static void do_abort(struct rollout_state *st, const char *why, struct rollout_a
 	stop_run(&st->step_run, out);
 	stop_run(&st->bg_run, out);
 	stop_run(&st->pre_run, out);
-	char msg[320];
-	if (st->stable > 0)
-		snprintf(msg, sizeof(msg), "rollout of revision %lld aborted: %s; revision %lld keeps serving",
-			 (long long)st->desired, why, (long long)st->stable);
-	else
-		snprintf(msg, sizeof(msg), "rollout of revision %lld aborted: %s; no earlier revision to fall back to",
-			 (long long)st->desired, why);
-	set_phase(st, ROLLOUT_DEGRADED, msg, out);
+	set_aborted(st, why, out);
 }
 
 /* ---- operator commands ---- */
@@ -992,16 +998,7 @@ bool rollout_reconcile(struct rollout_state *st, const struct rollout_params *p,
 		case HOOKS_FAILED:
 			/* nothing new served: always back to stable (no freeze) */
 			mark_aborted(st);
-			{
-				char msg[700];
-				if (st->stable > 0)
-					snprintf(msg, sizeof(msg), "rollout of revision %lld aborted: %s; revision %lld keeps serving",
-						 (long long)st->desired, why, (long long)st->stable);
-				else
-					snprintf(msg, sizeof(msg), "rollout of revision %lld aborted: %s; no earlier revision to fall back to",
-						 (long long)st->desired, why);
-				set_phase(st, ROLLOUT_DEGRADED, msg, out);
-			}
+			set_aborted(st, why, out);
 			break;
 		case HOOKS_DONE:
 			/* after preDeploy jobs the deadline and the first step start
