@@ -119,7 +119,7 @@ static const struct store_migration migrations[] = {
 	 "CREATE INDEX IF NOT EXISTS events_by_time ON events (time_ms);"
 	 "CREATE INDEX IF NOT EXISTS measurements_by_time ON measurements (time_ms);"},
 	{"hook jobs in flight, so that a restarted daemon adopts them",
-	 "CREATE TABLE jobs ("
+	 "CREATE TABLE IF NOT EXISTS jobs ("
 	 " id TEXT PRIMARY KEY NOT NULL,"
 	 " app TEXT NOT NULL,"
 	 " run INTEGER NOT NULL,"
@@ -128,7 +128,7 @@ static const struct store_migration migrations[] = {
 	 " attempt_ms INTEGER NOT NULL,"
 	 " started_ms INTEGER NOT NULL"
 	 ");"
-	 "CREATE INDEX jobs_by_app ON jobs (app);"},
+	 "CREATE INDEX IF NOT EXISTS jobs_by_app ON jobs (app);"},
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
