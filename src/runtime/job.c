@@ -316,12 +316,16 @@ static void spawn_attempt(struct runtime_job_priv *p)
 	/* the handle is stored before the command may run */
 	if (p->on_attempt && !p->released)
 		p->on_attempt(job, job->data);
-	ssize_t w;
-	do
-		w = write(go[1], "g", 1);
-	while (w < 0 && errno == EINTR);
+	if (!p->released) {
+		ssize_t w;
+		do
+			w = write(go[1], "g", 1);
+		while (w < 0 && errno == EINTR);
+	}
+	/* let go of from on_attempt: the waiter sees EOF and runs nothing */
 	close(go[1]);
-	uv_timer_start(&p->timer, on_timeout, job->hook->timeout_ms, 0);
+	if (!p->released)
+		uv_timer_start(&p->timer, on_timeout, job->hook->timeout_ms, 0);
 	return;
 failed:
 	log_line(p->log_path, err.msg);
@@ -471,7 +475,9 @@ struct runtime_job *runtime_job_start(struct runtime *rt, struct spec_app *spec,
 	return job;
 }
 
-void runtime_job_free(struct runtime_job *job)
+/* Marks the job released and closes its handles; a running attempt is
+ * killed (kill) or left running (forget). */
+static void job_release(struct runtime_job *job, bool kill)
 {
 	if (!job)
 		return;
@@ -481,11 +487,24 @@ void runtime_job_free(struct runtime_job *job)
 	if (p->running) {
 		struct job_proc *jp = p->running;
 		p->running = NULL;
-		sw_proc_stop(&jp->proc, SIGKILL, 0);
-		/* on_exit closes it and the close accounts for the handle */
+		if (kill)
+			/* on_exit closes it and the close accounts for the handle */
+			sw_proc_stop(&jp->proc, SIGKILL, 0);
+		else
+			sw_proc_close(&jp->proc, proc_closed);
 	}
 	uv_timer_stop(&p->timer);
 	uv_close((uv_handle_t *)&p->timer, timer_closed);
+}
+
+void runtime_job_free(struct runtime_job *job)
+{
+	job_release(job, true);
+}
+
+void runtime_job_forget(struct runtime_job *job)
+{
+	job_release(job, false);
 }
 
 /* ---- the waiter: `slipway job-waiter` ---- */

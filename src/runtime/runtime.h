@@ -308,6 +308,13 @@ struct runtime_job *runtime_job_start(struct runtime *rt, struct spec_app *spec,
  * closed. */
 void runtime_job_free(struct runtime_job *job);
 
+/* Lets go of a job without stopping it: a running attempt keeps running
+ * (and can be adopted with its handle), as after a daemon crash; from
+ * inside on_attempt, the attempt's command never runs. on_change and
+ * on_attempt are never called again; the memory goes once the handles
+ * are closed. */
+void runtime_job_forget(struct runtime_job *job);
+
 /*
  * `slipway job-waiter EXIT_FILE ATTEMPT -- COMMAND...` (main.c's role;
  * not for users): reads one byte from stdin (EOF: exits 0 without running

@@ -190,7 +190,8 @@ EOF
 	hey_pid=$!
 	sleep 1 # let load run before the upgrade (load timing, not a wait for state)
 	for i in 1 2 3; do
-		run slipway upgrade; echo "upgrade $i: $status $output"
+		run slipway upgrade
+		echo "# upgrade $i: status $status: $output"
 		[ "$status" -eq 0 ]
 		[[ "$output" == *"proxy upgraded"* ]]
 		[[ "$output" == *"control plane upgraded"* ]]
