@@ -481,8 +481,6 @@ YAML
 	[ "$output" = "slipway: $T/dir: the *.yaml and *.yml files together are larger than 4 MiB" ]
 	run slipway history hello --json
 	[ "$(printf '%s\n' "$output" | grep -c '"revision":')" -eq 1 ]
-}
-
 @test "proxy.pid and the access log are private, --proxy-max-conns reaches the proxy, a refused table says why" {
 	umask 022 # what most users have
 	held=$((PORT_BASE + 98))
@@ -506,8 +504,6 @@ YAML
 	run slipway events
 	kill "$holder"
 	[[ $output != *"unreachable"* ]]
-}
-
 @test "valueFrom reads only from the --secret-dir directories, never the state dir" {
 	mkdir -p "$T/secrets" "$T/elsewhere"
 	printf 'pin-4711\n' > "$T/secrets/pin"
