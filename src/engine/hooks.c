@@ -205,6 +205,24 @@ void engine_hooks_free(struct engine_app *a)
 	a->njobs = 0;
 }
 
+void engine_hooks_keep(struct engine *e)
+{
+	size_t it = 0;
+	const char *k;
+	void *v;
+	while (sw_map_next(&e->apps, &it, &k, &v)) {
+		struct engine_app *a = v;
+		/* left running, the row kept: the next daemon adopts it */
+		for (size_t i = 0; i < a->njobs; i++) {
+			runtime_job_forget(a->jobs[i]->job);
+			free(a->jobs[i]);
+		}
+		free(a->jobs);
+		a->jobs = NULL;
+		a->njobs = 0;
+	}
+}
+
 void engine_hooks_resume(struct engine *e, struct engine_app *a)
 {
 	struct sw_err err = {0};

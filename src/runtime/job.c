@@ -377,7 +377,10 @@ static int job_adopt(struct runtime_job_priv *p, const struct runtime_job_option
 	struct job_proc *jp = xcalloc(1, sizeof(*jp));
 	struct sw_proc_options po = {.on_exit = on_exit_cb, .data = jp};
 	if (sw_proc_adopt(&jp->proc, p->loop, pid, start_time, &po, NULL) < 0) {
-		/* ended while no daemon watched: its exit file says how */
+		/* ended while no daemon watched: its exit file says how. After
+		 * an upgrade (exec) it was our child: reap the zombie (a pid
+		 * cannot be reused while it is one) */
+		waitpid(pid, NULL, WNOHANG);
 		free(jp);
 		job->resumed = true;
 		uv_timer_start(&p->timer, resume_cb, 0, 0);

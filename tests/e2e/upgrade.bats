@@ -258,3 +258,31 @@ held_again() { # held_again PROXY_PID: the restarted daemon holds its sockets ag
 	[ "$(proxy_pid)" != "$proxy" ]
 	grep -q "listening sockets slipway serve held" "$T/state/logs/proxy.log"
 }
+
+# `slipway upgrade` re-executes the control plane while a preDeploy job
+# runs: the job is neither killed nor run again, the new process adopts it.
+@test "slipway upgrade while a preDeploy job runs: the job runs once and the rollout goes on" {
+	start_daemon
+	routed_app 1.0.0 1 > "$T/v1.yaml"
+	slipway apply -f "$T/v1.yaml" --wait
+	{ routed_app 2.0.0 1; cat <<YAML
+  hooks:
+    preDeploy:
+      - name: migrate
+        command: echo start >>$T/runs; sleep 4; echo end >>$T/runs
+YAML
+	} > "$T/v2.yaml"
+	slipway apply -f "$T/v2.yaml"
+	wait_for 20 grep -q start "$T/runs"
+	run slipway upgrade
+	echo "# $output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"control plane upgraded"* ]]
+	wait_for 40 app_ready_at hello 2 1
+	[ "$(cat "$T/runs")" = "start
+end" ]
+	run slipway events hello
+	[[ "$output" == *"HookAdopted"*'preDeploy hook "migrate" of revision 2'* ]]
+	[[ "$output" == *'preDeploy hook "migrate" of revision 2 succeeded in '* ]]
+	[ "$(grep -c 'HookStarted' <<<"$output")" = 1 ]
+}
