@@ -9,6 +9,7 @@
 #include "core/core.h"
 #include "daemon/daemon.h"
 #include "proxy/proxy.h"
+#include "runtime/runtime.h"
 
 static const struct role {
 	const char *name;
@@ -16,6 +17,7 @@ static const struct role {
 } roles[] = {
 	{"serve", daemon_main},
 	{"proxy", proxy_main},
+	{"job-waiter", runtime_job_waiter_main}, /* hook jobs' waiter, run by serve */
 };
 
 /*

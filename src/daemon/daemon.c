@@ -279,6 +279,8 @@ static void shut_down(struct daemon *d, bool keep_dataplane)
 	if (d->metrics_call && d->traffic)
 		traffic_cancel(d->traffic, d->metrics_call);
 	d->metrics_call = 0;
+	if (d->engine && keep_dataplane)
+		engine_hooks_keep(d->engine);
 	if (d->engine)
 		engine_stop(d->engine);
 	if (d->traffic)

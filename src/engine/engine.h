@@ -175,6 +175,11 @@ int engine_start(struct engine *e, const struct engine_parts *parts, struct sw_e
 /* Stops reconciling and lets go of runs and timers; instances keep
  * running (the daemon stops them, or leaves them for the next one). */
 void engine_stop(struct engine *e);
+/* Before engine_stop when the processes stay for the next daemon (an
+ * upgrade, --keep-instances): running hook jobs are let go of without
+ * being stopped, their stored handles kept, so that the next daemon adopts
+ * them as after a crash (hooks.c). engine_stop alone kills them. */
+void engine_hooks_keep(struct engine *e);
 /* After engine_stop and once the loop has closed the handles. */
 void engine_free(struct engine *e);
 

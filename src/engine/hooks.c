@@ -8,6 +8,12 @@
  *
  * Job ids (and log names): APP-rREV-KIND-NAME, e.g. shop-r3-predeploy-migrate,
  * so `slipway logs shop --instance shop-r3-predeploy-migrate` shows it.
+ *
+ * Each attempt's handle is stored (the jobs table) before its command
+ * runs (runtime's on_attempt), and the row goes when the job is let go.
+ * A restarted daemon adopts the attempt the row names for the job the
+ * rollout state names (engine_hooks_resume), and kills what other rows
+ * of the app still name: a job runs once, never beside itself.
  */
 #include "engine_int.h"
 
@@ -60,8 +66,28 @@ static void on_job(struct runtime_job *rj, void *data)
 	engine_kick(j->e, a);
 }
 
+static void on_attempt(struct runtime_job *rj, void *data)
+{
+	struct engine_job *j = data;
+	struct sw_err err = {0};
+	struct store_job row = {
+		.id = rj->id,
+		.app = j->app->name,
+		.run = j->id,
+		.attempt = rj->attempt,
+		.handle = rj->handle,
+		.attempt_ms = rj->attempt_wall_ms,
+		.started_ms = rj->started_wall_ms,
+	};
+	/* a row that cannot be written costs adoption only: the job runs */
+	if (store_job_put(engine_store(j->e), &row, &err) < 0)
+		sw_warn("%s: cannot store hook job %s: %s", j->app->name, rj->id, err.msg);
+}
+
+/* Starts (adopt NULL) or adopts hook job `index` of list `kind`. */
 static void job_add(struct engine *e, struct engine_app *a, int64_t id, struct spec_app *spec,
-		    int64_t revision, enum spec_hook_kind kind, uint32_t index)
+		    int64_t revision, enum spec_hook_kind kind, uint32_t index,
+		    const struct store_job *adopt)
 {
 	struct sw_err err = {0};
 	if (index >= spec->hooks.n[kind])
@@ -74,18 +100,47 @@ static void job_add(struct engine *e, struct engine_app *a, int64_t id, struct s
 	j->kind = kind;
 	j->app = a;
 	j->e = e;
-	j->job = runtime_job_start(e->rt, spec, revision, h, spec_hook_kind_name(kind), jid, on_job,
-				   j, &err);
+	struct runtime_job_options o = {
+		.kind_name = spec_hook_kind_name(kind),
+		.id = jid,
+		.on_attempt = on_attempt,
+		.on_change = on_job,
+		.data = j,
+	};
+	if (adopt && strcmp(adopt->id, jid) == 0) {
+		o.handle = adopt->handle;
+		o.attempt = adopt->attempt;
+		o.attempt_wall_ms = adopt->attempt_ms;
+		o.started_wall_ms = adopt->started_ms;
+	}
+	j->job = runtime_job_start(e->rt, spec, revision, h, &o, &err);
+	if (!j->job && o.handle) {
+		sw_warn("%s: cannot adopt hook job %s: %s; starting it again", a->name, jid, err.msg);
+		o.handle = NULL;
+		j->job = runtime_job_start(e->rt, spec, revision, h, &o, &err);
+	}
 	if (!j->job) {
 		engine_event(e, a->name, "HookFailed", NULL, "%s hook \"%s\" cannot start: %s",
 			     spec_hook_kind_name(kind), h->name, err.msg);
 		free(j);
 		return;
 	}
-	engine_event(e, a->name, "HookStarted", NULL,
-		     "%s hook \"%s\" of revision %lld started (job %s, %u attempt%s)",
-		     spec_hook_kind_name(kind), h->name, (long long)revision, jid, j->job->attempts,
-		     j->job->attempts == 1 ? "" : "s");
+	if (j->job->adopted)
+		engine_event(e, a->name, "HookAdopted", NULL,
+			     "%s hook \"%s\" of revision %lld adopted: attempt %u/%u still runs (job "
+			     "%s, process %s)", spec_hook_kind_name(kind), h->name, (long long)revision,
+			     j->job->attempt, j->job->attempts, jid, j->job->handle);
+	else if (j->job->resumed)
+		engine_event(e, a->name, "HookAdopted", NULL,
+			     "%s hook \"%s\" of revision %lld: attempt %u/%u ended while the daemon "
+			     "was down; its result is read from its exit file (job %s)",
+			     spec_hook_kind_name(kind), h->name, (long long)revision, j->job->attempt,
+			     j->job->attempts, jid);
+	else
+		engine_event(e, a->name, "HookStarted", NULL,
+			     "%s hook \"%s\" of revision %lld started (job %s, %u attempt%s)",
+			     spec_hook_kind_name(kind), h->name, (long long)revision, jid,
+			     j->job->attempts, j->job->attempts == 1 ? "" : "s");
 	a->jobs = xrealloc(a->jobs, (a->njobs + 1) * sizeof(*a->jobs));
 	a->jobs[a->njobs++] = j;
 }
@@ -98,7 +153,7 @@ void engine_hook_start(struct engine *e, struct engine_app *a, const struct roll
 		sw_warn("%s: cannot run hook: %s", a->name, err.msg);
 		return;
 	}
-	job_add(e, a, act->run, spec, act->revision, act->hook_kind, act->hook_index);
+	job_add(e, a, act->run, spec, act->revision, act->hook_kind, act->hook_index, NULL);
 }
 
 size_t engine_hooks_status(struct engine_app *a, struct rollout_run_status *out)
@@ -117,6 +172,10 @@ size_t engine_hooks_status(struct engine_app *a, struct rollout_run_status *out)
 
 static void job_free(struct engine_job *j)
 {
+	struct sw_err err = {0};
+	/* killed (if it runs) and forgotten: nothing left to adopt */
+	if (store_job_delete(engine_store(j->e), j->job->id, &err) < 0)
+		sw_warn("%s: cannot forget hook job %s: %s", j->app->name, j->job->id, err.msg);
 	runtime_job_free(j->job);
 	free(j);
 }
@@ -146,16 +205,49 @@ void engine_hooks_free(struct engine_app *a)
 	a->njobs = 0;
 }
 
+void engine_hooks_keep(struct engine *e)
+{
+	size_t it = 0;
+	const char *k;
+	void *v;
+	while (sw_map_next(&e->apps, &it, &k, &v)) {
+		struct engine_app *a = v;
+		/* left running, the row kept: the next daemon adopts it */
+		for (size_t i = 0; i < a->njobs; i++) {
+			runtime_job_forget(a->jobs[i]->job);
+			free(a->jobs[i]);
+		}
+		free(a->jobs);
+		a->jobs = NULL;
+		a->njobs = 0;
+	}
+}
+
 void engine_hooks_resume(struct engine *e, struct engine_app *a)
 {
 	struct sw_err err = {0};
-	if (!a->st.hook_run || !a->st.desired)
-		return;
-	struct spec_app *spec = engine_app_spec(e, a, a->st.desired, &err);
-	if (!spec)
-		return;
-	/* the daemon restarted while it ran: run it again (hooks must be
-	 * idempotent, docs/hooks.md) */
-	job_add(e, a, a->st.hook_run, spec, a->st.desired, (enum spec_hook_kind)a->st.hook_kind,
-		a->st.hook_index);
+	struct store_job *rows = NULL, *adopt = NULL;
+	size_t n = 0;
+	if (store_job_list(engine_store(e), a->name, &rows, &n, &err) < 0)
+		sw_warn("%s: cannot read hook jobs: %s", a->name, err.msg);
+	/* the row of the job the state names is adopted; any other is a job
+	 * the rollout had left when the daemon died: it must not run on */
+	for (size_t i = 0; i < n; i++) {
+		if (a->st.hook_run && rows[i].run == a->st.hook_run && !adopt) {
+			adopt = &rows[i];
+			continue;
+		}
+		if (rows[i].handle[0] && runtime_kill_handle(e->rt, rows[i].handle) == 0)
+			engine_event(e, a->name, "HookStopped", NULL,
+				     "hook job %s stopped: it ran on while the daemon was down, and the "
+				     "rollout no longer needs it", rows[i].id);
+		store_job_delete(engine_store(e), rows[i].id, NULL);
+	}
+	struct spec_app *spec = NULL;
+	if (a->st.hook_run && a->st.desired)
+		spec = engine_app_spec(e, a, a->st.desired, &err);
+	if (spec)
+		job_add(e, a, a->st.hook_run, spec, a->st.desired,
+			(enum spec_hook_kind)a->st.hook_kind, a->st.hook_index, adopt);
+	store_job_list_free(rows, n);
 }

@@ -30,6 +30,7 @@
 #include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -438,6 +439,52 @@ static void hold_receive(struct ctl *ctl)
 	}
 	if (n)
 		sw_info("serving on %zu listening sockets slipway serve held", n);
+}
+
+/*
+ * POST /v1/hold: `slipway serve` adopted us after a restart and asks for
+ * the channel again. It listens on DIR/serve-hold.sock (SOCK_SEQPACKET);
+ * we connect (a unix connect is done at once, the answer follows it), make
+ * that our channel and send our set on it. Only our state dir's path is
+ * ever connected to; serve checks that the peer is our pid.
+ */
+static void h_hold(const struct http_req *req, struct http_resp *resp, void *data)
+{
+	struct ctl *ctl = data;
+	struct buf path = BUF_INIT;
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int fd = -1;
+	(void)req;
+	if (ctl->stopping || ctl->upg.state != UPG_IDLE) {
+		http_resp_error(resp, 409, "the proxy is %s", ctl->stopping ? "stopping" : "upgrading");
+		goto out;
+	}
+	buf_addf(&path, "%s/serve-hold.sock", ctl->dir);
+	if (path.len >= sizeof(sa.sun_path)) {
+		http_resp_error(resp, 500, "\"%s\" is too long for a unix socket path", buf_str(&path));
+		goto out;
+	}
+	memcpy(sa.sun_path, path.s, path.len + 1);
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		http_resp_error(resp, 409, "cannot connect to \"%s\": %s", buf_str(&path), strerror(errno));
+		goto out;
+	}
+	if (ctl->hold >= 0)
+		close(ctl->hold);
+	ctl->hold = fd;
+	fd = -1;
+	hold_send(ctl);
+	if (ctl->hold < 0) {
+		http_resp_error(resp, 500, "cannot send our listening sockets to slipway serve");
+		goto out;
+	}
+	sw_info("slipway serve holds our listening sockets again");
+	http_resp_json(resp, 200, json_pack("{s:I}", "listeners", (json_int_t)table_nlistens(ctl->p)));
+out:
+	if (fd >= 0)
+		close(fd);
+	buf_release(&path);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1286,6 +1333,7 @@ static void setup_routes(struct ctl *ctl)
 	http_route(ctl->api, "GET", "/v1/version", HTTP_ROLE_ADMIN, h_version, ctl);
 	http_route(ctl->api, "POST", "/v1/upgrade", HTTP_ROLE_ADMIN, h_upgrade, ctl);
 	http_route(ctl->api, "GET", "/v1/upgrade", HTTP_ROLE_ADMIN, h_upgrade_status, ctl);
+	http_route(ctl->api, "POST", "/v1/hold", HTTP_ROLE_ADMIN, h_hold, ctl);
 }
 
 /* The control socket on `path` (DIR/proxy.sock, or a temporary path an

@@ -69,13 +69,13 @@ uint64_t runtime_backoff_ms(uint32_t restarts, uint64_t initial_ms, uint64_t max
 
 /* ---- handles -------------------------------------------------------- */
 
-static void handle_format(char out[64], pid_t pid, uint64_t start_time)
+void handle_format(char out[64], pid_t pid, uint64_t start_time)
 {
 	snprintf(out, 64, "%d %llu", (int)pid, (unsigned long long)start_time);
 }
 
 /* Reads "PID STARTTIME" (decimal, one space, nothing else). */
-static int handle_parse(const char *h, pid_t *pid, uint64_t *start_time, struct sw_err *err)
+int handle_parse(const char *h, pid_t *pid, uint64_t *start_time, struct sw_err *err)
 {
 	unsigned long long p = 0, st = 0;
 	int n = 0;

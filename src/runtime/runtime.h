@@ -221,6 +221,18 @@ char **runtime_env_build(const struct spec_app *spec, const struct spec_vars *va
  * later. A failed attempt (non-zero exit, a signal, a timeout, a command
  * that cannot start) is followed by another one second later while
  * attempts remain (1 + hook.retries).
+ *
+ * Jobs outlive the daemon like instances. An attempt is run by a waiter,
+ * `slipway job-waiter` (runtime_job_waiter_main), that leads the job's
+ * process group: it waits for a go from the daemon on its stdin (a pipe),
+ * runs the command as its child, and writes how the command ended to
+ * LOG_DIR/<app>/<id>.exit before it exits. The go comes only once
+ * on_attempt has returned, so the attempt's handle is stored before its
+ * command runs; a daemon that dies before the go leaves a waiter that
+ * exits without running anything. A restarted daemon gives the stored
+ * handle to runtime_job_start (o->handle): the attempt is adopted (its
+ * remaining timeout enforced, its result read from the exit file), never
+ * started a second time. docs/internals/runtime.md, "Jobs".
  */
 enum runtime_job_phase {
 	RUNTIME_JOB_RUNNING,
@@ -241,26 +253,79 @@ struct runtime_job {
 	uint64_t duration_ms;    /* first attempt's start to the end */
 	char reason[256];        /* "exited with status 3 (attempt 2/2)", "timed out after
 				  * 10s (attempt 1/1)", or the last retry's cause */
+	char handle[64];         /* the running attempt's waiter, "PID STARTTIME" as an
+				    instance's; "" while none runs */
+	int64_t attempt_wall_ms; /* wall clock, the running (or last) attempt's start */
+	int64_t started_wall_ms; /* wall clock, the first attempt's start */
+	bool adopted;            /* runtime_job_start took over a running attempt */
+	bool resumed;            /* runtime_job_start was given a handle whose waiter had
+				    ended: its result was read from the exit file */
 	void *data;              /* for the job's user */
 	struct runtime_job_priv *priv;
 };
 
+struct runtime_job_options {
+	const char *kind_name;   /* "preDeploy": SLIPWAY_HOOK */
+	const char *id;          /* non-empty, no '/' */
+	/*
+	 * Called from the loop each time an attempt's waiter was spawned,
+	 * before its command runs: job->handle, job->attempt and
+	 * job->attempt_wall_ms name it. Store them here; the command starts
+	 * once this returns.
+	 */
+	void (*on_attempt)(struct runtime_job *job, void *data);
+	/* from the loop, never inside a call of this module: once when an
+	 * attempt failed and another follows (phase still Running, reason
+	 * says why), and once at the end (Succeeded or Failed) */
+	void (*on_change)(struct runtime_job *job, void *data);
+	void *data;
+	/* Adoption after a daemon restart: the stored handle of the attempt
+	 * in flight (NULL or "": start the job afresh), its number and the
+	 * stored wall clock starts. */
+	const char *handle;
+	uint32_t attempt;
+	int64_t attempt_wall_ms;
+	int64_t started_wall_ms;
+};
+
 /*
- * Starts `hook` of `spec` (revision) as job `id` (non-empty, no '/').
- * `on_change` runs from the loop, never inside a call of this module: once
- * when an attempt failed and another follows (phase still Running, reason
- * says why), and once at the end (Succeeded or Failed). Returns the job,
- * or NULL with err (bad id, cannot create the log directory).
+ * Starts `hook` of `spec` (revision) as job o->id, or with o->handle
+ * takes over its attempt in flight: when that waiter still runs (the
+ * same process: pid and start time) it is watched through a pidfd, its
+ * remaining timeout counted from o->attempt_wall_ms; when it has ended,
+ * the attempt's result is read from its exit file (an attempt whose
+ * waiter got no go is run again, one without a result counts as failed:
+ * "ended while the daemon was down, status unknown"). Returns the job, or
+ * NULL with err (bad id, cannot create the log directory, malformed
+ * handle).
  */
 struct runtime_job *runtime_job_start(struct runtime *rt, struct spec_app *spec, int64_t revision,
-				      const struct spec_hook *hook, const char *kind_name,
-				      const char *id,
-				      void (*on_change)(struct runtime_job *job, void *data),
-				      void *data, struct sw_err *err);
+				      const struct spec_hook *hook,
+				      const struct runtime_job_options *o, struct sw_err *err);
 
 /* Lets go of a job: a running one has its group killed (SIGKILL) and
  * on_change is never called again; the memory goes once the handles are
  * closed. */
 void runtime_job_free(struct runtime_job *job);
+
+/* Lets go of a job without stopping it: a running attempt keeps running
+ * (and can be adopted with its handle), as after a daemon crash; from
+ * inside on_attempt, the attempt's command never runs. on_change and
+ * on_attempt are never called again; the memory goes once the handles
+ * are closed. */
+void runtime_job_forget(struct runtime_job *job);
+
+/*
+ * `slipway job-waiter EXIT_FILE ATTEMPT -- COMMAND...` (main.c's role;
+ * not for users): reads one byte from stdin (EOF: exits 0 without running
+ * anything and writes "ATTEMPT not-started"), then runs COMMAND as its
+ * child with stdin /dev/null, ignoring SIGTERM, SIGINT, SIGHUP and SIGQUIT
+ * itself (its group gets them: the command decides), and writes
+ * "ATTEMPT exited STATUS", "ATTEMPT signal SIG" or "ATTEMPT cannot-start
+ * ERRNO" to EXIT_FILE (through EXIT_FILE.tmp and a rename). Then it kills
+ * the rest of its process group, itself last (SIGKILL): nothing the job
+ * left behind runs on while no daemon watches.
+ */
+int runtime_job_waiter_main(int argc, char **argv);
 
 #endif

@@ -69,6 +69,9 @@ struct runtime {
 };
 
 /* runtime.c */
+/* The process driver's handle "PID STARTTIME" (job.c's too). */
+void handle_format(char out[64], pid_t pid, uint64_t start_time);
+int handle_parse(const char *h, pid_t *pid, uint64_t *start_time, struct sw_err *err);
 void runtime_emit(struct runtime_priv *p, enum runtime_event ev);
 void runtime_liveness_failed(struct runtime_priv *p, const char *why);
 

@@ -120,6 +120,17 @@ static const struct store_migration migrations[] = {
 	 "CREATE INDEX IF NOT EXISTS measurements_by_time ON measurements (time_ms);"},
 	{"measurements by app and id, for paging an app's measurements newest first",
 	 "CREATE INDEX IF NOT EXISTS measurements_by_app_id ON measurements (app, id);"},
+	{"hook jobs in flight, so that a restarted daemon adopts them",
+	 "CREATE TABLE IF NOT EXISTS jobs ("
+	 " id TEXT PRIMARY KEY NOT NULL,"
+	 " app TEXT NOT NULL,"
+	 " run INTEGER NOT NULL,"
+	 " attempt INTEGER NOT NULL,"
+	 " handle TEXT NOT NULL DEFAULT '',"
+	 " attempt_ms INTEGER NOT NULL,"
+	 " started_ms INTEGER NOT NULL"
+	 ");"
+	 "CREATE INDEX IF NOT EXISTS jobs_by_app ON jobs (app);"},
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -168,12 +179,17 @@ enum stmt_id {
 	ST_MEASURE_AFTER_REV,
 	ST_REV_PAGE,
 	ST_TOKEN_PAGE,
+	ST_JOB_PUT,
+	ST_JOB_LIST_APP,
+	ST_JOB_DELETE,
+	ST_APP_DELETE_JOBS,
 	ST_COUNT
 };
 
 #define APP_COLS "name, desired_revision, stable_revision, phase, reason, progress_ms, created_ms, updated_ms, rollout"
 #define REV_COLS "app, number, hash, spec_json, version, source, created_ms"
 #define INST_COLS "id, app, revision, handle, port, ready, restarts, state, created_ms"
+#define JOB_COLS "id, app, run, attempt, handle, attempt_ms, started_ms"
 #define EVENT_COLS "id, time_ms, app, kind, message, actor"
 
 #define TOKEN_COLS "name, hash, role, created_ms, last_used_ms"
@@ -207,6 +223,13 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_META_GET] = "SELECT value FROM meta WHERE key = ?1",
 	[ST_META_PUT] = "INSERT INTO meta (key, value) VALUES (?1, ?2)"
 			" ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+	[ST_JOB_PUT] = "INSERT INTO jobs (" JOB_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+		       " ON CONFLICT (id) DO UPDATE SET app = excluded.app, run = excluded.run,"
+		       " attempt = excluded.attempt, handle = excluded.handle,"
+		       " attempt_ms = excluded.attempt_ms, started_ms = excluded.started_ms",
+	[ST_JOB_LIST_APP] = "SELECT " JOB_COLS " FROM jobs WHERE app = ?1 ORDER BY id",
+	[ST_JOB_DELETE] = "DELETE FROM jobs WHERE id = ?1",
+	[ST_APP_DELETE_JOBS] = "DELETE FROM jobs WHERE app = ?1",
 	[ST_REV_REHASH] = "UPDATE revisions SET hash = ?3 WHERE app = ?1 AND number = ?2",
 	[ST_TOKEN_PUT] = "INSERT INTO tokens (" TOKEN_COLS ") VALUES (?1, ?2, ?3, ?4, 0)",
 	[ST_TOKEN_GET_BY_HASH] = "SELECT " TOKEN_COLS " FROM tokens WHERE hash = ?1",
@@ -681,6 +704,7 @@ int store_app_delete(struct store *s, const char *name, struct sw_err *err)
 		const char *what;
 	} steps[] = {
 		{ST_APP_DELETE_INSTANCES, "delete instances"},
+		{ST_APP_DELETE_JOBS, "delete jobs"},
 		{ST_APP_DELETE_REVISIONS, "delete revisions"},
 		{ST_APP_DELETE_SEQ, "delete counter"},
 		{ST_APP_DELETE, "delete app"},
@@ -890,6 +914,74 @@ void store_revision_list_free(struct store_revision *revs, size_t n)
 	for (size_t i = 0; i < n; i++)
 		store_revision_release(&revs[i]);
 	free(revs);
+}
+
+/* ---- jobs -------------------------------------------------------------- */
+
+static void read_job(sqlite3_stmt *st, void *elem)
+{
+	struct store_job *j = elem;
+	j->id = col_str(st, 0);
+	j->app = col_str(st, 1);
+	j->run = sqlite3_column_int64(st, 2);
+	j->attempt = (uint32_t)sqlite3_column_int64(st, 3);
+	j->handle = col_str(st, 4);
+	j->attempt_ms = sqlite3_column_int64(st, 5);
+	j->started_ms = sqlite3_column_int64(st, 6);
+}
+
+int store_job_put(struct store *s, const struct store_job *j, struct sw_err *err)
+{
+	sqlite3_stmt *st;
+	int ret = stmt_get(s, ST_JOB_PUT, &st, "put job", err);
+	if (ret < 0)
+		return ret;
+	bind_text(st, 1, j->id);
+	bind_text(st, 2, j->app);
+	sqlite3_bind_int64(st, 3, j->run);
+	sqlite3_bind_int64(st, 4, j->attempt);
+	bind_text(st, 5, j->handle);
+	sqlite3_bind_int64(st, 6, j->attempt_ms);
+	sqlite3_bind_int64(st, 7, j->started_ms);
+	return stmt_done(s, st, "put job", err);
+}
+
+int store_job_delete(struct store *s, const char *id, struct sw_err *err)
+{
+	sqlite3_stmt *st;
+	int ret = stmt_get(s, ST_JOB_DELETE, &st, "delete job", err);
+	if (ret < 0)
+		return ret;
+	bind_text(st, 1, id);
+	return stmt_done(s, st, "delete job", err);
+}
+
+static void free_jobs(void *elems, size_t n)
+{
+	store_job_list_free(elems, n);
+}
+
+int store_job_list(struct store *s, const char *app, struct store_job **out, size_t *n,
+		   struct sw_err *err)
+{
+	sqlite3_stmt *st;
+	int ret = stmt_get(s, ST_JOB_LIST_APP, &st, "list jobs", err);
+	*out = NULL;
+	*n = 0;
+	if (ret < 0)
+		return ret;
+	bind_text(st, 1, app);
+	return read_list(s, st, sizeof(**out), read_job, free_jobs, (void **)out, n, "list jobs", err);
+}
+
+void store_job_list_free(struct store_job *jobs, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(jobs[i].id);
+		free(jobs[i].app);
+		free(jobs[i].handle);
+	}
+	free(jobs);
 }
 
 /* ---- instances --------------------------------------------------------- */

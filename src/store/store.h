@@ -4,10 +4,10 @@
  * Tables: apps (desired and stable revision, phase and reason), revisions
  * (the validated spec as canonical JSON plus its SHA-256; numbered 1, 2, ...
  * per app), instances (what the runtime runs, so that a restarted daemon
- * can adopt them), events (append-only log of every state change) and
- * tokens (API tokens by name and role, only their SHA-256 kept) and meta
- * (the store's own settings). Events, measurements and revisions are
- * trimmed by store_retention_step.
+ * can adopt them), events (append-only log of every state change),
+ * tokens (API tokens by name and role, only their SHA-256 kept), meta
+ * (the store's own settings) and jobs (hook jobs in flight, for adoption).
+ * Events, measurements and revisions are trimmed by store_retention_step.
  * The schema is versioned with PRAGMA user_version; store_open applies
  * missing migrations in order inside one transaction.
  *
@@ -126,6 +126,26 @@ void store_revision_release(struct store_revision *rev);
 void store_revision_list_free(struct store_revision *revs, size_t n);
 
 /* Inserts or replaces by id. */
+/* A hook job in flight (runtime.h's jobs): what a restarted daemon needs to
+ * adopt its running attempt instead of starting the job again. */
+struct store_job {
+	char *id;            /* the job id, "shop-r3-predeploy-migrate" */
+	char *app;
+	int64_t run;         /* the rollout's id for it (rollout_state.hook_run) */
+	uint32_t attempt;    /* 1-based, the attempt running or last run */
+	char *handle;        /* the runtime's handle of that attempt's process */
+	int64_t attempt_ms;  /* wall clock, that attempt's start */
+	int64_t started_ms;  /* wall clock, the first attempt's start */
+};
+
+/* Inserts or replaces by id. */
+int store_job_put(struct store *s, const struct store_job *j, struct sw_err *err);
+int store_job_delete(struct store *s, const char *id, struct sw_err *err);
+/* The jobs of one app, by id; free with store_job_list_free. */
+int store_job_list(struct store *s, const char *app, struct store_job **out, size_t *n,
+		   struct sw_err *err);
+void store_job_list_free(struct store_job *jobs, size_t n);
+
 int store_instance_put(struct store *s, const struct store_instance *inst, struct sw_err *err);
 int store_instance_delete(struct store *s, const char *id, struct sw_err *err);
 /* app NULL = all apps; ordered by app, created_ms, id. */

@@ -176,6 +176,14 @@ uint64_t traffic_get_text(struct traffic *t, const char *path, traffic_text_cb c
 	return call_start(t, "GET", path, NULL, c);
 }
 
+uint64_t traffic_post(struct traffic *t, const char *path, traffic_json_cb cb, void *data)
+{
+	struct traffic_call *c = xcalloc(1, sizeof(*c));
+	c->json_cb = cb;
+	c->data = data;
+	return call_start(t, "POST", path, "{}", c);
+}
+
 void traffic_cancel(struct traffic *t, uint64_t id)
 {
 	for (struct traffic_call *c = t->calls; c; c = c->next)

@@ -11,7 +11,8 @@
  * process and session, adopted by pid + start time after a daemon restart
  * or upgrade, restarted with bounded back-off when it dies (also when the
  * binary on disk was replaced), followed to its successor on a proxy
- * upgrade. It holds a copy of the listening sockets of a proxy it started,
+ * upgrade. It holds a copy of the proxy's listening sockets (one it
+ * started passes them from the start; one it adopted is asked for them),
  * so that connections made while that proxy is dead wait in the kernel's
  * queue and are served by the one it restarts. Later drivers (HAProxy, Kubernetes Gateway API) implement the
  * same calls. docs/internals/proxy.md has the mechanism.

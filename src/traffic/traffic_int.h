@@ -56,8 +56,11 @@ struct traffic {
 		int fd;
 	} *held, *pending;           /* held: the last full set; pending: one arriving */
 	size_t nheld, npending;
-	int hold_chan;               /* our end of the channel to the proxy we started, or -1 */
+	int hold_chan;               /* our end of the channel to the proxy, or -1 */
 	uv_poll_t hold_poll;         /* readable hold_chan; open while hold_chan >= 0 */
+	bool hold_asking;            /* an adopted proxy is asked for a channel: */
+	int hold_listen;             /* DIR/serve-hold.sock, it connects there (valid while asking) */
+	uint64_t hold_call;          /* the POST /v1/hold in flight, or 0 */
 	int handles;                 /* our open timers; freed when 0 after stop */
 };
 
@@ -71,6 +74,8 @@ pid_t traffic_proxy_pid(const struct traffic *t);
 void traffic_handover(struct traffic *t);
 /* traffic.c: one of our handles closed; the memory goes with the last. */
 void traffic_handle_closed(struct traffic *t);
+/* traffic.c: POST path ("{}" as the body) to the data plane; as traffic_get. */
+uint64_t traffic_post(struct traffic *t, const char *path, traffic_json_cb cb, void *data);
 /* traffic_proxy.c: closes the listening sockets held for the proxy. */
 void traffic_proxy_release_held(struct traffic *t);
 void traffic_event(struct traffic *t, const char *kind, const char *fmt, ...)

@@ -22,8 +22,10 @@
  * kernel's accept queue; the proxy started next gets the set first ("L"
  * messages then "E") and listens on those sockets instead of binding new
  * ones, and serves what waited. A proxy we adopted (after a daemon
- * restart) has no channel: its crash still refuses connections until
- * its successor binds.
+ * restart or upgrade) has lost its channel with the daemon before us: we
+ * listen on DIR/serve-hold.sock and ask it (POST /v1/hold) to connect
+ * there; the connection, once its peer is checked to be that proxy, is
+ * the channel from then on, as if we had started it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -33,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "core/fdpass.h"
@@ -40,6 +43,7 @@
 
 #define HOLD_ENV "SLIPWAY_PROXY_HOLD_FD"
 #define HOLD_MAX 1024
+#define HOLD_SOCK "serve-hold.sock"
 
 #define RESTART_MIN_MS 50
 #define RESTART_MAX_MS 5000
@@ -125,6 +129,94 @@ static void hold_open(struct traffic *t, int chan)
 	uv_poll_start(&t->hold_poll, UV_READABLE, on_hold_readable);
 }
 
+/* ---- a channel again, for a proxy we adopted ---- */
+
+static int hold_sock_path(struct traffic *t, struct sockaddr_un *sa)
+{
+	memset(sa, 0, sizeof(*sa));
+	sa->sun_family = AF_UNIX;
+	int n = snprintf(sa->sun_path, sizeof(sa->sun_path), "%s/" HOLD_SOCK, t->state_dir);
+	return n > 0 && (size_t)n < sizeof(sa->sun_path) ? 0 : -1;
+}
+
+static void hold_ask_end(struct traffic *t)
+{
+	struct sockaddr_un sa;
+	if (!t->hold_asking)
+		return;
+	t->hold_asking = false;
+	if (t->hold_call)
+		traffic_cancel(t, t->hold_call);
+	t->hold_call = 0;
+	close(t->hold_listen);
+	t->hold_listen = -1;
+	if (hold_sock_path(t, &sa) == 0)
+		unlink(sa.sun_path);
+}
+
+static void on_hold_answer(json_t *json, const char *error, void *data)
+{
+	struct traffic *t = data;
+	pid_t pid = traffic_proxy_pid(t);
+	struct ucred cr = {0};
+	socklen_t len = sizeof(cr);
+	char why[256] = "";
+	int fd = -1;
+	(void)json;
+	t->hold_call = 0;
+	if (t->hold_chan >= 0) {
+		/* a proxy we started since has its channel */
+		hold_ask_end(t);
+		return;
+	}
+	if (error) {
+		snprintf(why, sizeof(why), "%s", error);
+	} else if ((fd = accept4(t->hold_listen, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK)) < 0) {
+		snprintf(why, sizeof(why), "it did not connect: %s", strerror(errno));
+	} else if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0 || !pid || cr.pid != pid) {
+		snprintf(why, sizeof(why), "the connection came from pid %d, not the proxy",
+			 (int)cr.pid);
+		close(fd);
+		fd = -1;
+	}
+	hold_ask_end(t);
+	if (fd < 0) {
+		sw_warn("cannot hold the listening sockets of slipway proxy (pid %d): %s; a crash of "
+			"it refuses connections until it is restarted", (int)pid, why);
+		return;
+	}
+	hold_open(t, fd);
+	traffic_event(t, "ProxyHeld",
+		      "slipway serve holds the listening sockets of the adopted slipway proxy "
+		      "(pid %d) again: connections wait across its crash", (int)pid);
+}
+
+/* A proxy adopted after our restart: ask it for a channel (see above). */
+static void hold_ask(struct traffic *t)
+{
+	struct sockaddr_un sa;
+	if (t->stopping || !t->proc || t->hold_chan >= 0 || t->hold_asking)
+		return;
+	if (hold_sock_path(t, &sa) < 0) {
+		sw_warn("cannot hold the proxy's listening sockets: \"%s\" is too long for a "
+			"unix socket path", t->state_dir);
+		return;
+	}
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	unlink(sa.sun_path);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 1) < 0) {
+		sw_warn("cannot hold the proxy's listening sockets: \"%s\": %s", sa.sun_path,
+			strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		unlink(sa.sun_path);
+		return;
+	}
+	t->hold_asking = true;
+	t->hold_listen = fd;
+	t->hold_call = traffic_post(t, "/v1/hold", on_hold_answer, t);
+}
+
 void traffic_proxy_release_held(struct traffic *t)
 {
 	held_free(t->held, t->nheld);
@@ -194,6 +286,7 @@ static void on_proxy_exit(struct sw_proc *p, const struct sw_proc_exit *how)
 	sw_proc_close(p, proc_closed);
 	if (t->stopping)
 		return;
+	hold_ask_end(t);
 	/* a set it sent just before it died is still in the channel */
 	if (t->hold_chan >= 0)
 		on_hold_readable(&t->hold_poll, 0, UV_READABLE);
@@ -205,6 +298,8 @@ static void on_proxy_exit(struct sw_proc *p, const struct sw_proc_exit *how)
 			      "slipway proxy (pid %d) %s; its successor (pid %d) took over", (int)old,
 			      reason, (int)traffic_proxy_pid(t));
 		traffic_handover(t);
+		/* it got our channel from its predecessor, if there was one */
+		hold_ask(t);
 		return;
 	}
 	traffic_event(t, "ProxyExited", "slipway proxy (pid %d) %s; restarting", (int)old, reason);
@@ -363,15 +458,18 @@ static void spawn_proxy(struct traffic *t)
 
 void traffic_proxy_start(struct traffic *t)
 {
-	if (!adopt_proxy(t))
+	if (!adopt_proxy(t)) {
 		spawn_proxy(t);
-	else
-		traffic_handover(t);
+		return;
+	}
+	traffic_handover(t);
+	hold_ask(t);
 }
 
 void traffic_proxy_stop(struct traffic *t, bool keep_running)
 {
 	uv_timer_stop(&t->restart);
+	hold_ask_end(t);
 	/* a proxy left running keeps its own sockets; one we stop must not
 	 * leave its addresses accepting into queues nobody serves */
 	hold_close(t);

@@ -299,3 +299,54 @@ $2"
 	run slipway get apps
 	[[ "$output" != *hello* ]]
 }
+
+# A daemon killed outright while a preDeploy job runs: the next one adopts
+# the job (it keeps running, never a second copy beside it), gets its exit
+# status and goes on with the rollout.
+@test "a daemon killed while a preDeploy job runs adopts the job: one run, its result recorded, the rollout goes on" {
+	start_daemon
+	hello_app 1.0.0 "    postDeploy: []" >"$T/v1.yaml"
+	slipway apply -f "$T/v1.yaml" --wait
+	# each run appends "start" at once and "end" after 4 s
+	hello_app 2.0.0 "    preDeploy:
+      - name: migrate
+        command: echo start >>$T/runs; sleep 4; echo end >>$T/runs" >"$T/v2.yaml"
+	slipway apply -f "$T/v2.yaml"
+	wait_for 20 grep -q start "$T/runs"
+	kill -9 "$DAEMON_PID"
+	wait "$DAEMON_PID" 2>/dev/null || true
+	DAEMON_PID=
+	start_daemon
+	wait_for 40 app_ready_at hello 2 1
+	[ "$(cat "$T/runs")" = "start
+end" ]
+	run slipway events hello
+	[[ "$output" == *"HookAdopted"*'preDeploy hook "migrate" of revision 2'* ]]
+	[[ "$output" == *'preDeploy hook "migrate" of revision 2 succeeded in '*'(attempt 1/1)'* ]]
+	[ "$(grep -c 'HookStarted' <<<"$output")" = 1 ]
+}
+
+# The job ends while no daemon runs: the next daemon does not run it again,
+# and still knows how it ended (it was not the job's parent).
+@test "a preDeploy job that fails while the daemon is down is not run again; its exit status fails the rollout" {
+	start_daemon
+	hello_app 1.0.0 "    postDeploy: []" >"$T/v1.yaml"
+	slipway apply -f "$T/v1.yaml" --wait
+	hello_app 2.0.0 "    preDeploy:
+      - name: migrate
+        command: echo start >>$T/runs; sleep 2; echo end >>$T/runs; exit 3" >"$T/v2.yaml"
+	slipway apply -f "$T/v2.yaml"
+	wait_for 20 grep -q start "$T/runs"
+	kill -9 "$DAEMON_PID"
+	wait "$DAEMON_PID" 2>/dev/null || true
+	DAEMON_PID=
+	wait_for 20 test -s "$T/state/logs/hello/hello-r2-predeploy-migrate.exit"
+	start_daemon
+	wait_for 30 phase_is hello Degraded
+	[[ "$(reason hello)" == *'preDeploy hook "migrate" failed: exited with status 3 (attempt 1/1)'* ]]
+	[ "$(cat "$T/runs")" = "start
+end" ]
+	run slipway events hello
+	[[ "$output" == *"HookAdopted"*"ended while the daemon was down"* ]]
+	[[ "$(instance_fields hello revision | sort -u)" == 1 ]]
+}

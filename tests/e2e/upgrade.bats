@@ -191,6 +191,7 @@ EOF
 	sleep 1 # let load run before the upgrade (load timing, not a wait for state)
 	for i in 1 2 3; do
 		run slipway upgrade
+		echo "# upgrade $i: status $status: $output"
 		[ "$status" -eq 0 ]
 		[[ "$output" == *"proxy upgraded"* ]]
 		[[ "$output" == *"control plane upgraded"* ]]
@@ -214,4 +215,74 @@ EOF
 	routed_app 2.0.0 2 > "$T/v2.yaml"
 	slipway apply -f "$T/v2.yaml" --wait
 	wait_for 10 served 2.0.0
+}
+
+# hey_refused FILE: requests of hey's report refused at connect.
+hey_refused() {
+	sed -n '/Error distribution:/,/^$/p' "$1" | grep -E '^\s+\[[0-9]+\].*refused' |
+		awk '{gsub(/[\[\]]/, "", $1); s+=$1} END {print s+0}'
+}
+
+held_again() { # held_again PROXY_PID: the restarted daemon holds its sockets again
+	slipway events | grep -q "ProxyHeld.*(pid $1) again"
+}
+
+# A proxy adopted by a restarted daemon has lost the channel its sockets
+# were held through: the daemon asks for it again, so a later crash of the
+# proxy refuses no connection either.
+@test "after a daemon kill -9 and restart, kill -9 of the adopted proxy under load refuses no new connection" {
+	start_daemon
+	routed_app 1.0.0 1 > "$T/v1.yaml"
+	slipway apply -f "$T/v1.yaml" --wait
+	wait_for 10 served 1.0.0
+	proxy=$(proxy_pid)
+	kill -9 "$DAEMON_PID"
+	wait "$DAEMON_PID" 2>/dev/null || true
+	DAEMON_PID=
+	start_daemon
+	wait_for 10 routes_show_proxy "$proxy"
+	wait_for 10 held_again "$proxy"
+	hey -z 5s -c 4 -q 100 -disable-keepalive "http://127.0.0.1:$LISTEN/" >"$T/hey.txt" 2>&1 3>&- &
+	hey_pid=$!
+	sleep 1.5 # load runs before the kill (load timing, not a wait for state)
+	kill -9 "$proxy"
+	wait "$hey_pid"
+	sed -n '/Status code/,$p' "$T/hey.txt"
+	read -r bad errs <<< "$(hey_failures "$T/hey.txt")"
+	refused=$(hey_refused "$T/hey.txt")
+	echo "# kill -9 of the adopted proxy under 400 req/s: $(hey_ok_count "$T/hey.txt") ok, $refused refused, $((errs - refused)) other socket errors, $bad non-2xx" >&3
+	[ "$refused" = 0 ]
+	# only what was in flight can fail: the 4 connections of the kill
+	[ "$errs" -le 4 ]
+	[ "$(hey_ok_count "$T/hey.txt")" -gt 1000 ]
+	[ "$(proxy_pid)" != "$proxy" ]
+	grep -q "listening sockets slipway serve held" "$T/state/logs/proxy.log"
+}
+
+# `slipway upgrade` re-executes the control plane while a preDeploy job
+# runs: the job is neither killed nor run again, the new process adopts it.
+@test "slipway upgrade while a preDeploy job runs: the job runs once and the rollout goes on" {
+	start_daemon
+	routed_app 1.0.0 1 > "$T/v1.yaml"
+	slipway apply -f "$T/v1.yaml" --wait
+	{ routed_app 2.0.0 1; cat <<YAML
+  hooks:
+    preDeploy:
+      - name: migrate
+        command: echo start >>$T/runs; sleep 4; echo end >>$T/runs
+YAML
+	} > "$T/v2.yaml"
+	slipway apply -f "$T/v2.yaml"
+	wait_for 20 grep -q start "$T/runs"
+	run slipway upgrade
+	echo "# $output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"control plane upgraded"* ]]
+	wait_for 40 app_ready_at hello 2 1
+	[ "$(cat "$T/runs")" = "start
+end" ]
+	run slipway events hello
+	[[ "$output" == *"HookAdopted"*'preDeploy hook "migrate" of revision 2'* ]]
+	[[ "$output" == *'preDeploy hook "migrate" of revision 2 succeeded in '* ]]
+	[ "$(grep -c 'HookStarted' <<<"$output")" = 1 ]
 }

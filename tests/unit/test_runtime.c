@@ -1177,11 +1177,260 @@ static void test_runtime__orphans_are_found_and_killed_by_handle(void **state)
 	assert_true(WAIT(!group_alive(pid), 5000));
 }
 
-int main(void)
+/* ---- jobs: the waiter and adoption ---- */
+
+struct jobrec {
+	bool attempted, done;
+	uint32_t attempts_seen;
+	char handle[64];
+	uint32_t attempt;
+	int64_t attempt_ms, started_ms;
+	bool forget_in_attempt;
+	struct runtime_job *job;
+};
+
+static void job_attempt(struct runtime_job *job, void *data)
 {
+	struct jobrec *r = data;
+	r->attempted = true;
+	r->attempts_seen++;
+	sw_strlcpy(r->handle, job->handle, sizeof(r->handle));
+	r->attempt = job->attempt;
+	r->attempt_ms = job->attempt_wall_ms;
+	r->started_ms = job->started_wall_ms;
+	if (r->forget_in_attempt) {
+		runtime_job_forget(job);
+		r->job = NULL;
+	}
+}
+
+static void job_change(struct runtime_job *job, void *data)
+{
+	struct jobrec *r = data;
+	if (job->phase != RUNTIME_JOB_RUNNING)
+		r->done = true;
+}
+
+static struct spec_hook *mkhook(uint64_t timeout_ms, const char *script)
+{
+	struct spec_hook *h = xcalloc(1, sizeof(*h));
+	h->name = xstrdup("migrate");
+	h->command = xcalloc(4, sizeof(char *));
+	h->command[0] = xstrdup("/bin/sh");
+	h->command[1] = xstrdup("-c");
+	h->command[2] = xstrdup(script);
+	h->argc = 3;
+	h->timeout_ms = timeout_ms;
+	return h;
+}
+
+static void hook_free(struct spec_hook *h)
+{
+	for (size_t i = 0; i < h->argc; i++)
+		free(h->command[i]);
+	free(h->command);
+	free(h->name);
+	free(h);
+}
+
+static struct runtime_job *job_start(struct spec_app *spec, const struct spec_hook *h,
+				     struct jobrec *r, const struct jobrec *adopt)
+{
+	struct sw_err err = {0};
+	struct runtime_job_options o = {.kind_name = "preDeploy", .id = "app-r1-predeploy-migrate",
+					.on_attempt = job_attempt, .on_change = job_change,
+					.data = r};
+	if (adopt) {
+		o.handle = adopt->handle;
+		o.attempt = adopt->attempt;
+		o.attempt_wall_ms = adopt->attempt_ms;
+		o.started_wall_ms = adopt->started_ms;
+	}
+	r->job = runtime_job_start(F->rt, spec, 1, h, &o, &err);
+	assert_non_null(r->job);
+	return r->job;
+}
+
+static struct spec_app *job_spec(void)
+{
+	struct spec_app *spec = mkspec("app", "true", NULL);
+	spec->workdir = xstrdup(F->dir);
+	return spec;
+}
+
+static size_t count_lines(const char *path, const char *line)
+{
+	char *t = slurp(path);
+	size_t n = 0, l = strlen(line);
+	for (char *s = t; s && (s = strstr(s, line)); s += l)
+		n++;
+	free(t);
+	return n;
+}
+
+/* A job let go of while it runs (a daemon crash) is adopted by its handle:
+ * it runs once, and its exit status, which only its parent could see,
+ * comes from the waiter's exit file. */
+static void test_runtime__job_adopted_runs_once_with_its_status(void **state)
+{
+	struct jobrec r1 = {0}, r2 = {0};
+	char *runs = path_in_dir("runs");
+	char script[512];
+	snprintf(script, sizeof(script), "echo start >>%s; sleep 1; echo end >>%s; exit 3", runs,
+		 runs);
+	struct spec_app *spec = job_spec();
+	struct spec_hook *h = mkhook(30000, script);
+	job_start(spec, h, &r1, NULL);
+	assert_true(WAIT(r1.attempted && exists(runs), 5000));
+	assert_int_equal(r1.attempt, 1);
+	assert_true(r1.handle[0]);
+	runtime_job_forget(r1.job);
+	struct runtime_job *j2 = job_start(spec, h, &r2, &r1);
+	assert_true(j2->adopted);
+	assert_string_equal(j2->handle, r1.handle);
+	assert_true(WAIT(r2.done, 10000));
+	assert_int_equal(j2->phase, RUNTIME_JOB_FAILED);
+	assert_string_equal(j2->reason, "exited with status 3 (attempt 1/1)");
+	assert_false(r2.attempted); /* never a second spawn */
+	assert_int_equal(count_lines(runs, "start"), 1);
+	assert_int_equal(count_lines(runs, "end"), 1);
+	runtime_job_free(j2);
+	run_for(50);
+	hook_free(h);
+	spec_app_unref(spec);
+	free(runs);
+}
+
+/* A job that ended while nobody watched is not run again: its result is
+ * read from its exit file. */
+static void test_runtime__job_ended_while_down_keeps_its_result(void **state)
+{
+	struct jobrec r1 = {0}, r2 = {0};
+	char *runs = path_in_dir("runs");
+	char script[512];
+	snprintf(script, sizeof(script), "echo ran >>%s", runs);
+	struct spec_app *spec = job_spec();
+	struct spec_hook *h = mkhook(30000, script);
+	job_start(spec, h, &r1, NULL);
+	assert_true(WAIT(r1.attempted, 5000));
+	runtime_job_forget(r1.job);
+	char *exitf = path_in_dir("logs/app/app-r1-predeploy-migrate.exit");
+	assert_true(WAIT(exists(exitf), 5000));
+	pid_t pid = (pid_t)atoi(r1.handle);
+	/* a zombie of ours until reaped: gone for adoption either way */
+	assert_true(WAIT(sw_proc_start_time(pid) == 0, 5000));
+	struct runtime_job *j2 = job_start(spec, h, &r2, &r1);
+	assert_false(j2->adopted);
+	assert_true(j2->resumed);
+	assert_true(WAIT(r2.done, 5000));
+	assert_int_equal(j2->phase, RUNTIME_JOB_SUCCEEDED);
+	assert_false(r2.attempted);
+	assert_int_equal(count_lines(runs, "ran"), 1);
+	runtime_job_free(j2);
+	run_for(50);
+	waitpid(pid, NULL, WNOHANG);
+	hook_free(h);
+	spec_app_unref(spec);
+	free(exitf);
+	free(runs);
+}
+
+/* Let go of before its go (the daemon died before it stored the handle):
+ * the waiter runs nothing, and the adopting side runs the attempt. */
+static void test_runtime__job_without_go_runs_nothing_then_once(void **state)
+{
+	struct jobrec r1 = {.forget_in_attempt = true}, r2 = {0};
+	char *runs = path_in_dir("runs");
+	char script[512];
+	snprintf(script, sizeof(script), "echo ran >>%s", runs);
+	struct spec_app *spec = job_spec();
+	struct spec_hook *h = mkhook(30000, script);
+	job_start(spec, h, &r1, NULL);
+	assert_true(WAIT(r1.attempted, 5000));
+	char *exitf = path_in_dir("logs/app/app-r1-predeploy-migrate.exit");
+	assert_true(WAIT(exists(exitf), 5000));
+	assert_true(file_contains(exitf, "1 not-started"));
+	assert_false(exists(runs));
+	struct runtime_job *j2 = job_start(spec, h, &r2, &r1);
+	assert_true(WAIT(r2.done, 5000));
+	assert_int_equal(j2->phase, RUNTIME_JOB_SUCCEEDED);
+	assert_true(r2.attempted);
+	assert_int_equal(r2.attempt, 1);
+	assert_int_equal(count_lines(runs, "ran"), 1);
+	runtime_job_free(j2);
+	run_for(50);
+	hook_free(h);
+	spec_app_unref(spec);
+	free(exitf);
+	free(runs);
+}
+
+/* The adopted attempt gets what is left of its timeout, not a new one:
+ * one that started 10 s ago with a 3 s timeout is stopped at once, before
+ * the command's second second. */
+static void test_runtime__job_adopted_keeps_its_timeout(void **state)
+{
+	struct jobrec r1 = {0}, r2 = {0};
+	char *runs = path_in_dir("runs");
+	char script[512];
+	snprintf(script, sizeof(script), "sleep 1; echo survived >>%s", runs);
+	struct spec_app *spec = job_spec();
+	struct spec_hook *h = mkhook(3000, script);
+	job_start(spec, h, &r1, NULL);
+	assert_true(WAIT(r1.attempted, 5000));
+	runtime_job_forget(r1.job);
+	r1.attempt_ms -= 10000;
+	struct runtime_job *j2 = job_start(spec, h, &r2, &r1);
+	assert_true(j2->adopted);
+	assert_true(WAIT(r2.done, 10000));
+	assert_int_equal(j2->phase, RUNTIME_JOB_FAILED);
+	assert_string_equal(j2->reason, "timed out after 3s (attempt 1/1)");
+	/* its whole group is gone: the command never gets to its echo */
+	assert_true(WAIT(!group_alive((pid_t)atoi(r1.handle)), 5000));
+	assert_false(exists(runs));
+	runtime_job_free(j2);
+	run_for(50);
+	hook_free(h);
+	spec_app_unref(spec);
+	free(runs);
+}
+
+/* A command that cannot be executed is reported by the waiter. */
+static void test_runtime__job_command_that_cannot_start(void **state)
+{
+	struct jobrec r = {0};
+	struct spec_app *spec = job_spec();
+	struct spec_hook *h = mkhook(30000, "x");
+	free(h->command[0]);
+	h->command[0] = xstrdup("./no-such-command");
+	h->argc = 1;
+	free(h->command[1]);
+	free(h->command[2]);
+	h->command[1] = h->command[2] = NULL;
+	struct runtime_job *j = job_start(spec, h, &r, NULL);
+	assert_true(WAIT(r.done, 5000));
+	assert_int_equal(j->phase, RUNTIME_JOB_FAILED);
+	assert_string_equal(j->reason, "cannot start \"./no-such-command\": No such file or "
+				       "directory (attempt 1/1)");
+	runtime_job_free(j);
+	run_for(50);
+	hook_free(h);
+	spec_app_unref(spec);
+}
+
+int main(int argc, char **argv)
+{
+	/* jobs run under the binary itself as their waiter, as under slipway */
+	if (argc > 1 && strcmp(argv[1], "job-waiter") == 0)
+		return runtime_job_waiter_main(argc - 1, argv + 1);
 	const struct CMUnitTest tests[] = {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 		T(test_runtime__backoff_table),
+		T(test_runtime__job_adopted_runs_once_with_its_status),
+		T(test_runtime__job_ended_while_down_keeps_its_result),
+		T(test_runtime__job_without_go_runs_nothing_then_once),
+		T(test_runtime__job_adopted_keeps_its_timeout),
+		T(test_runtime__job_command_that_cannot_start),
 		T(test_runtime__ready_right_after_start_without_probe),
 		T(test_runtime__exec_probe_decides_ready),
 		T(test_runtime__tcp_probe),

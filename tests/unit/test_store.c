@@ -1036,6 +1036,49 @@ static void upper(const char *spec_json, char out[65], void *data)
 	snprintf(out, 65, "k:%s", spec_json);
 }
 
+/* Hook jobs in flight: upserted per attempt, listed per app, gone with
+ * the job or with the app. */
+static void test_store__jobs_put_list_delete(void **state)
+{
+	struct fixture *f = *state;
+	struct sw_err err = {0};
+	struct store_job *list = NULL;
+	size_t n = 0;
+	struct store_app app = {.name = "web", .desired_revision = 2, .phase = "Progressing"};
+	struct store_job a = {.id = "web-r2-predeploy-migrate", .app = "web", .run = 7,
+			      .attempt = 1, .handle = "100 5", .attempt_ms = 1000,
+			      .started_ms = 1000};
+	struct store_job b = {.id = "api-r1-predeploy-seed", .app = "api", .run = 1,
+			      .attempt = 1, .handle = "", .attempt_ms = 10, .started_ms = 10};
+
+	assert_int_equal(store_app_put(f->s, &app, &err), 0);
+	assert_int_equal(store_job_put(f->s, &a, &err), 0);
+	assert_int_equal(store_job_put(f->s, &b, &err), 0);
+	/* the next attempt replaces the row */
+	a.attempt = 2;
+	a.handle = "200 9";
+	a.attempt_ms = 3000;
+	assert_int_equal(store_job_put(f->s, &a, &err), 0);
+	assert_int_equal(store_job_list(f->s, "web", &list, &n, &err), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(list[0].id, "web-r2-predeploy-migrate");
+	assert_int_equal(list[0].run, 7);
+	assert_int_equal(list[0].attempt, 2);
+	assert_string_equal(list[0].handle, "200 9");
+	assert_int_equal(list[0].attempt_ms, 3000);
+	assert_int_equal(list[0].started_ms, 1000);
+	store_job_list_free(list, n);
+
+	assert_int_equal(store_app_delete(f->s, "web", &err), 0);
+	assert_int_equal(store_job_list(f->s, "web", &list, &n, &err), 0);
+	assert_int_equal(n, 0);
+	store_job_list_free(list, n);
+	assert_int_equal(store_job_delete(f->s, "api-r1-predeploy-seed", &err), 0);
+	assert_int_equal(store_job_list(f->s, "api", &list, &n, &err), 0);
+	assert_int_equal(n, 0);
+	store_job_list_free(list, n);
+}
+
 static void test_store__meta_and_rehash(void **state)
 {
 	struct fixture *f = *state;
@@ -1087,6 +1130,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_store__meta_and_rehash, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store__measurement_pages_newest_first_and_forwards, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store__revision_pages_without_specs, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_store__jobs_put_list_delete, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
