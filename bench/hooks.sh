@@ -53,7 +53,7 @@ for v in $(seq 1 "$ROLLOUTS"); do
 done
 
 # events: 2026-12-02T05:28:14.104Z  APP  KIND  ACTOR  MESSAGE
-"$BIN" events hk >"$T/events"
+"$BIN" events hk --limit 0 >"$T/events"
 epoch_ms() { date -d "$1" +%s%3N; }
 median_max() { sort -n | awk '{a[NR]=$1} END {m=a[int((NR+1)/2)]; print m, a[NR]}'; }
 : >"$T/ask" ; : >"$T/run" ; : >"$T/gate"
