@@ -378,6 +378,10 @@ static void instance_release(struct runtime_priv *p)
 static void timer_arm(struct runtime_priv *p, enum priv_timer_mode mode, uint64_t ms)
 {
 	p->timer_mode = mode;
+	/* from now, not from the loop's cached time: the event just emitted
+	 * may have taken a while (the engine writes the store), and a backoff
+	 * must not come out shorter than it says */
+	uv_update_time(p->timer.loop);
 	uv_timer_start(&p->timer, on_priv_timer, ms, 0);
 }
 
