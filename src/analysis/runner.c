@@ -36,7 +36,7 @@ struct metric {
 	bool peeking;                /* the call in flight is a look between ticks */
 	bool tick_due;               /* a tick came during that look: its answer is the tick's */
 	bool waited;                 /* has waited for data: the event was sent */
-	bool waiting;                /* the run's reason is this metric's wait */
+	bool waiting;                /* waits for data (wait_for_data) */
 };
 
 struct analysis_run {
@@ -47,6 +47,7 @@ struct analysis_run {
 	struct provider_env env;
 	enum measure_phase phase;
 	char reason[512];
+	const struct metric *reason_wait; /* the metric whose wait `reason` says, or NULL */
 	struct metric *metrics;
 	size_t nmetrics;
 	int handles;                 /* timers not closed yet; freed at 0 once stopped */
@@ -393,7 +394,11 @@ static bool wait_for_data(struct metric *m, const struct measure_input *in)
 		buf_release(&msg);
 		return false;
 	}
-	snprintf(run->reason, sizeof(run->reason), "%s/%s", m->template_name, buf_str(&msg));
+	/* a finished run keeps the reason it finished with */
+	if (run->phase == MEASURE_RUNNING) {
+		snprintf(run->reason, sizeof(run->reason), "%s/%s", m->template_name, buf_str(&msg));
+		run->reason_wait = m;
+	}
 	m->waiting = true;
 	if (!m->waited) {
 		m->waited = true;
@@ -434,11 +439,19 @@ static void answered(struct metric *m, const struct measure_input *in)
 		sw_warn("%s: cannot store a measurement: %s", run->app, err.msg);
 	if (m->waiting) { /* the data came */
 		m->waiting = false;
-		run->reason[0] = '\0';
+		if (run->reason_wait == m) {
+			run->reason[0] = '\0';
+			run->reason_wait = NULL;
+		}
 	}
-	if (m->counts.phase != MEASURE_RUNNING) {
+	if (m->counts.phase != MEASURE_RUNNING && run->phase == MEASURE_RUNNING) {
+		/* the first metric to finish says why the run ends (a later
+		 * answer of another metric must not clear it) */
 		snprintf(run->reason, sizeof(run->reason), "%s/%s: %s", m->template_name, m->cfg.name,
 			 rec.reason);
+		run->reason_wait = NULL;
+	}
+	if (m->counts.phase != MEASURE_RUNNING) {
 		uv_timer_stop(&m->timer);
 		if (m->look_init)
 			uv_timer_stop(&m->look);

@@ -567,6 +567,39 @@ static void test_analysis_runner__too_few_samples_wait_then_a_failure_decides(vo
 	analysis_run_stop(run);
 }
 
+/* The run ends with the reason of the metric that ended it: another
+ * metric's data arriving afterwards (its wait over) must not clear it
+ * (the rollout read "analysis of step 2/4 failed: " with nothing after). */
+static void test_analysis_runner__a_wait_ending_later_keeps_the_failure_reason(void **state)
+{
+	struct fx *f = *state;
+	put_template(f, "golden", "  metrics:\n"
+				  "    - name: enough\n"
+				  "      interval: 20ms\n"
+				  "      count: 3\n"
+				  "      minSamples: 20\n"
+				  "      successCondition: \"result >= 0.5\"\n"
+				  "      provider: {builtin: {metric: success-rate, window: 10s}}\n"
+				  "    - name: strict\n"
+				  "      interval: 20ms\n"
+				  "      initialDelay: 50ms\n"
+				  "      count: 3\n"
+				  "      minSamples: 1\n"
+				  "      successCondition: \"result >= 0.99\"\n"
+				  "      provider: {builtin: {metric: success-rate, window: 10s}}\n");
+	set_stats(f, "{\"series\":[{\"app\":\"hello\",\"revision\":2,\"requests\":4,\"successRate\":0.75}]}");
+	struct analysis_run *run = start(f, 1, 2, 1, "golden", NULL, 0, false);
+	RUN_UNTIL(f, done(run), 5000);
+	assert_int_equal(analysis_run_phase(run), MEASURE_FAILED);
+	assert_non_null(strstr(analysis_run_reason(run), "golden/strict: "));
+	/* now "enough" gets its data */
+	int calls = f->canned.calls;
+	set_stats(f, "{\"series\":[{\"app\":\"hello\",\"revision\":2,\"requests\":40,\"successRate\":0.75}]}");
+	RUN_UNTIL(f, f->canned.calls >= calls + 3, 5000);
+	assert_non_null(strstr(analysis_run_reason(run), "golden/strict: "));
+	analysis_run_stop(run);
+}
+
 /* The wait is bounded: no traffic at all ends as noData says
  * (inconclusive), never as a pass. */
 static void test_analysis_runner__no_traffic_at_all_is_inconclusive_after_the_wait(void **state)
@@ -1194,6 +1227,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_analysis_runner__builtin_failure_no_data_and_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_analysis_runner__no_data_right_after_the_weight_change_waits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_analysis_runner__too_few_samples_wait_then_a_failure_decides, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_analysis_runner__a_wait_ending_later_keeps_the_failure_reason, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_analysis_runner__no_traffic_at_all_is_inconclusive_after_the_wait, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_analysis_runner__a_step_metric_without_count_ends, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_analysis_runner__compare_judges_both_revisions, setup, teardown),
