@@ -430,6 +430,8 @@ proxy_up_is() { slipway routes | grep -q "^proxy: up (pid $1)"; }
 	[ "$(hey_errors "$T/hey.txt" 'refused')" = 0 ]
 	[ "$(hey_errors "$T/hey.txt")" -le 4 ]
 	[ "$(hey_count "$T/hey.txt" 200)" -gt 1000 ]
+}
+
 nginx_echo_conf() {
 	local port=$1
 	cat >"$T/nginx/nginx.conf" <<CONF
