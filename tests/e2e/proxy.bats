@@ -287,19 +287,6 @@ route_port() {
 		p=$((10000 + RANDOM % 10000))
 		if ! (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null; then
 			echo "$p"
-# start_nginx_echo VAR: a real nginx (one process) answering every request
-# with the request headers the proxy sent it; VAR gets its port.
-start_nginx_echo() {
-	local port try
-	mkdir -p "$T/nginx"
-	for try in 1 2 3; do
-		port=$(free_port)
-		nginx_echo_conf "$port"
-		nginx -e "$T/nginx/error.log" -p "$T/nginx" -c "$T/nginx/nginx.conf" 3>&- &
-		PIDS+=($!)
-		# a port taken between free_port and the bind: try another
-		if wait_for 5 up_or_gone "$port" "$!" && kill -0 "$!" 2>/dev/null; then
-			printf -v "$1" '%s' "$port"
 			return 0
 		fi
 	done
@@ -430,6 +417,25 @@ proxy_up_is() { slipway routes | grep -q "^proxy: up (pid $1)"; }
 	[ "$(hey_errors "$T/hey.txt" 'refused')" = 0 ]
 	[ "$(hey_errors "$T/hey.txt")" -le 4 ]
 	[ "$(hey_count "$T/hey.txt" 200)" -gt 1000 ]
+}
+
+# start_nginx_echo VAR: a real nginx (one process) answering every request
+# with the request headers the proxy sent it; VAR gets its port.
+start_nginx_echo() {
+	local port try
+	mkdir -p "$T/nginx"
+	for try in 1 2 3; do
+		port=$(free_port)
+		nginx_echo_conf "$port"
+		nginx -e "$T/nginx/error.log" -p "$T/nginx" -c "$T/nginx/nginx.conf" 3>&- &
+		PIDS+=($!)
+		# a port taken between free_port and the bind: try another
+		if wait_for 5 up_or_gone "$port" "$!" && kill -0 "$!" 2>/dev/null; then
+			printf -v "$1" '%s' "$port"
+			return 0
+		fi
+	done
+	return 1
 }
 
 nginx_echo_conf() {
