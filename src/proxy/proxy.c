@@ -29,6 +29,7 @@
 #include <fcntl.h>
 #include <http_parser.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -68,6 +69,12 @@
 /* Request states kept for reuse (with their buffers) while no request
  * uses them: the hot path allocates nothing; beyond these, freed. */
 #define REQ_POOL_MAX 256
+/* After this many request states freed (a burst of requests is over),
+ * the heap's free pages are given back to the kernel (malloc_trim), at
+ * most once per TRIM_MIN_MS: the holes a burst leaves between the
+ * connections that stay would otherwise count in RSS for good. */
+#define TRIM_AFTER_FREES 256
+#define TRIM_MIN_MS 1000
 #define MAX_CONN_TOKENS 32
 #define MAX_LISTENS 1024
 #define LISTEN_BACKLOG 511
@@ -272,6 +279,8 @@ struct proxy {
 	uint64_t tick_due;   /* uv_now it is armed for, 0 when not armed */
 	struct creq *reqs;   /* pool of request states no client uses ... */
 	size_t nreqs;        /* ... at most REQ_POOL_MAX */
+	size_t reqs_freed;   /* since the last malloc_trim */
+	uint64_t trim_ms;    /* uv_now of the last malloc_trim */
 	size_t nrefusing;    /* clients with `refusing` set */
 	uint64_t refused_log_ms, refused_unlogged;
 	uv_timer_t refused_timer; /* reports refusals left unlogged at the end of a window */
@@ -2110,6 +2119,8 @@ static void client_req_put(struct client *c)
 	c->r = NULL;
 	if (p->nreqs >= REQ_POOL_MAX || p->freeing) {
 		creq_free(r);
+		if (++p->reqs_freed == TRIM_AFTER_FREES)
+			client_tick_arm(p, uv_now(p->loop) + TRIM_MIN_MS);
 		return;
 	}
 	buf_trim(&r->in);
@@ -2500,6 +2511,15 @@ static void on_tick(uv_timer_t *t)
 	struct proxy *p = t->data;
 	uint64_t now = uv_now(p->loop), next = 0;
 	p->tick_due = 0;
+	if (p->reqs_freed >= TRIM_AFTER_FREES) {
+		if (now >= p->trim_ms + TRIM_MIN_MS) {
+			malloc_trim(0);
+			p->reqs_freed = 0;
+			p->trim_ms = now;
+		} else {
+			next = p->trim_ms + TRIM_MIN_MS;
+		}
+	}
 	for (int m = CT_NONE + 1; m < CT_N; m++) {
 		struct client *c;
 		while ((c = p->timers[m].head) && c->tdue <= now) {
