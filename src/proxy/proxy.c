@@ -14,6 +14,13 @@
  * other side's write backlog is above HIGH_WATER, so memory per exchange
  * is bounded whatever the body size.
  *
+ * A client connection holds its request state (parser, buffers, header
+ * list, exchange: struct creq) only while a request is under way: taken
+ * from the engine's pool at the first byte of a request, given back as
+ * soon as the connection is idle, so an idle connection is its struct
+ * client alone. Client timeouts are deadlines in one list per mode, in
+ * deadline order, woken by one timer per engine (client_timer, on_tick).
+ *
  * Nothing is freed from inside a callback: closing a connection starts
  * uv_close on its handles and the memory goes in the close callback, so
  * code that closed something may still look at its flags.
@@ -348,7 +355,7 @@ static void add_client_ip(struct buf *o, const struct client *c)
 	char s[INET6_ADDRSTRLEN];
 	size_t n = 0;
 	if (c->ip6) {
-		if (inet_ntop(AF_INET6, c->ip, s, sizeof(s)))
+		if (uv_inet_ntop(AF_INET6, c->ip, s, sizeof(s)) == 0)
 			buf_adds(o, s);
 		return;
 	}
