@@ -5,9 +5,13 @@
 #   bench/proxy-conns.sh [N]      (N idle connections, default 10000)
 #
 # 1. RSS (VmRSS) of `slipway proxy` before and with N idle connections,
-#    fresh (connected, nothing sent) and keep-alive (one request answered,
-#    then idle for 2 s); the same for nginx (1 worker, proxying to the same
-#    backend) for comparison. Per connection = RSS delta / N.
+#    fresh (connected, nothing sent), keep-alive (one request answered,
+#    one connection after the other, then idle for 2 s) and burst (one
+#    request on every connection at once, all in flight together, then
+#    idle for 2 s); the same for nginx (1 worker, proxying to the same
+#    backend) for comparison. Per connection = RSS delta / N. In a burst
+#    the backend cannot take N connections at once: some requests get a
+#    502 (the connections stay open all the same); the answers are shown.
 # 2. At the limit: a proxy with --max-conns 1000 holding 1000 connections
 #    in the middle of a request head, then 300 new clients each sending a
 #    request: how many got 503 with Retry-After, how many were closed
@@ -20,6 +24,9 @@ N=${1:-10000}
 BIN=${BIN:-$ROOT/build/slipway}
 HELLO=${HELLO:-$ROOT/build/hello}
 BACK=30180 SLW=30181 NGX=30182 LIM=30183
+# descriptors: N clients, and in a burst up to N upstream connections
+FDS=$((2 * N + 2000))
+[ "$(ulimit -Hn)" = unlimited ] || [ "$FDS" -le "$(ulimit -Hn)" ] || FDS=$(ulimit -Hn)
 
 T=$(mktemp -d /tmp/slipway-bench-conns.XXXXXX)
 PIDS=()
@@ -34,44 +41,57 @@ trap cleanup EXIT
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 
 # hold PORT N MODE: opens N connections (MODE fresh: nothing sent;
-# keepalive: one request answered each; head: half a request head sent),
-# prints "ready", holds them until killed.
+# keepalive: one request answered each; burst: one request on each, all
+# sent before any answer is read; head: half a request head sent), prints
+# "ready" (with the answers' status lines for burst), holds them until
+# killed.
 hold() {
 	exec python3 - "$@" <<'PY'
 import resource, socket, sys, time
 port, n, mode = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 resource.setrlimit(resource.RLIMIT_NOFILE, (n + 1000, n + 1000))
+def answer(s):
+    data = b""
+    while True:
+        d = s.recv(4096)
+        if not d:
+            break
+        data += d
+        head, sep, body = data.partition(b"\r\n\r\n")
+        if sep:
+            cl = [l for l in head.split(b"\r\n") if l.lower().startswith(b"content-length:")]
+            if cl and len(body) >= int(cl[0].split(b":")[1]):
+                break
+    return data.split(b"\r\n", 1)[0].decode() if data else "closed"
 socks = []
 for i in range(n):
     s = socket.create_connection(("127.0.0.1", port))
     if mode == "keepalive":
         s.sendall(b"GET /version HTTP/1.1\r\nHost: x\r\n\r\n")
-        data = b""
-        while True:
-            d = s.recv(4096)
-            if not d:
-                break
-            data += d
-            head, sep, body = data.partition(b"\r\n\r\n")
-            if sep:
-                cl = [l for l in head.split(b"\r\n") if l.lower().startswith(b"content-length:")]
-                if cl and len(body) >= int(cl[0].split(b":")[1]):
-                    break
+        answer(s)
+    elif mode == "burst":
+        s.sendall(b"GET /version HTTP/1.1\r\nHost: x\r\n\r\n")
     elif mode == "head":
         s.sendall(b"GET /version HTTP/1.1\r\n")
     socks.append(s)
-print("ready", flush=True)
+got = {}
+if mode == "burst":
+    for s in socks:
+        a = answer(s)
+        got[a] = got.get(a, 0) + 1
+print("ready", ", ".join("%d x %s" % (v, k) for k, v in sorted(got.items())), flush=True)
 time.sleep(3600)
 PY
 }
 
 # measure NAME PID PORT MODE: RSS delta per connection, in bytes
 measure() {
-	local name=$1 pid=$2 port=$3 mode=$4 before after hp
+	local name=$1 pid=$2 port=$3 mode=$4 before after hp answers
 	before=$(rss_kb "$pid")
 	coproc HOLD { hold "$port" "$N" "$mode"; }
 	hp=$HOLD_PID
-	read -r _ <&"${HOLD[0]}"
+	read -r _ answers <&"${HOLD[0]}"
+	[ -z "$answers" ] || echo "         $mode answers: $answers"
 	sleep 2 # idle keep-alive connections give their buffers back after 1 s
 	after=$(rss_kb "$pid")
 	kill "$hp" 2>/dev/null || true
@@ -95,7 +115,7 @@ start_slipway() {
 	local dir=$1 port=$2
 	shift 2
 	mkdir -p "$dir"
-	(ulimit -n $((N + 2000)); exec "$BIN" proxy --state-dir "$dir" "$@" >"$dir.log" 2>&1) &
+	(ulimit -n "$FDS"; exec "$BIN" proxy --state-dir "$dir" "$@" >"$dir.log" 2>&1) &
 	SPID=$!
 	PIDS+=("$SPID")
 	for _ in $(seq 1 100); do [ -S "$dir/proxy.sock" ] && break; sleep 0.05; done
@@ -109,8 +129,8 @@ start_nginx() {
 worker_processes 1;
 pid $T/nginx.pid;
 error_log $T/nginx.err;
-worker_rlimit_nofile $((N + 2000));
-events { worker_connections $((N + 1000)); }
+worker_rlimit_nofile $FDS;
+events { worker_connections $((FDS - 1000)); }
 http {
   access_log off;
   keepalive_timeout 60s;
@@ -137,7 +157,7 @@ elif [ "$N" -gt 10000 ]; then
 	N=10000
 fi
 echo "memory per idle client connection ($N connections; each figure from a fresh process)"
-for mode in fresh keepalive; do
+for mode in fresh keepalive burst; do
 	start_slipway "$T/s-$mode" $SLW "${MAXC[@]}"
 	measure slipway "$SPID" $SLW $mode
 	kill "$SPID"

@@ -14,6 +14,13 @@
  * other side's write backlog is above HIGH_WATER, so memory per exchange
  * is bounded whatever the body size.
  *
+ * A client connection holds its request state (parser, buffers, header
+ * list, exchange: struct creq) only while a request is under way: taken
+ * from the engine's pool at the first byte of a request, given back as
+ * soon as the connection is idle, so an idle connection is its struct
+ * client alone. Client timeouts are deadlines in one list per mode, in
+ * deadline order, woken by one timer per engine (client_timer, on_tick).
+ *
  * Nothing is freed from inside a callback: closing a connection starts
  * uv_close on its handles and the memory goes in the close callback, so
  * code that closed something may still look at its flags.
@@ -29,6 +36,7 @@
 #include <fcntl.h>
 #include <http_parser.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -61,19 +69,24 @@
 /* How long a closing client connection waits for its writes to drain and
  * the peer to hang up, so a final error response is not lost to a reset. */
 #define LINGER_MS 2000
+/* The client timeouts' tick wakes at most this often (a timeout ends at
+ * most this much late), so clients whose deadlines are close together
+ * are handled in one wake-up. */
+#define TICK_MS 10
+/* Request states kept for reuse (with their buffers) while no request
+ * uses them: the hot path allocates nothing; beyond these, freed. */
+#define REQ_POOL_MAX 256
+/* After this many request states freed (a burst of requests is over),
+ * the heap's free pages are given back to the kernel (malloc_trim), at
+ * most once per TRIM_MIN_MS: the holes a burst leaves between the
+ * connections that stay would otherwise count in RSS for good. */
+#define TRIM_AFTER_FREES 256
+#define TRIM_MIN_MS 1000
 #define MAX_CONN_TOKENS 32
 #define MAX_LISTENS 1024
 #define LISTEN_BACKLOG 511
 /* Buffers kept between requests of a connection are trimmed above this. */
 #define KEEP_BUF_MAX 4096
-/* A keep-alive connection idle this long gives its buffers back (see
- * "Connection limit" in docs/internals/proxy.md). */
-#define IDLE_TRIM_MS 1000
-/* With more client connections than this, at once: memory per idle
- * connection matters when there are many, and then the freed buffers are
- * the ones the next busy connection takes. (With few, a busy keep-alive
- * client keeps its buffers between requests.) */
-#define IDLE_TRIM_NOW_CONNS 1000
 /* Connections over max_conns being answered 503 at once; beyond, closed. */
 #define REFUSING_MAX 256
 /* ... and how long one of them has to send its request head. */
@@ -98,6 +111,7 @@ struct listener {
 	uv_tcp_t tcp;
 	int refs;            /* the proxy's list until closed, plus one per client */
 	bool closing;
+	struct buf *test_out; /* L_TEST: what its one client is written */
 };
 
 /* What the proxy knows of one backend (instance), by id. */
@@ -140,12 +154,16 @@ enum framing {
 	FR_CLOSE,   /* until the connection closes */
 };
 
+/* A client's timeout: which list of its engine it is in (see "Timeouts"
+ * in docs/internals/proxy.md). Every client is in exactly one. */
 enum ctimer {
-	CT_NONE,
+	CT_NONE,     /* no timeout: waiting for the upstream (its own timers run) */
 	CT_IDLE,     /* keep-alive, no request begun: idle_timeout_ms */
-	CT_HEADER,   /* the request head must be complete by `deadline` */
+	CT_HEADER,   /* the request head must be complete within header_timeout_ms */
+	CT_REFUSING, /* the same, over max_conns: REFUSING_HEADER_MS at most */
 	CT_ACTIVITY, /* response streaming or tunnel: idle_timeout_ms without progress */
-	CT_LINGER,   /* closing */
+	CT_LINGER,   /* closing: LINGER_MS */
+	CT_N,
 };
 
 enum utimer {
@@ -180,22 +198,13 @@ struct exchange {
 	size_t target_off;   /* where the origin-form target starts in the url */
 };
 
-struct client {
-	struct proxy *p;
-	struct client *prev, *next;
-	struct listener *l;
-	bool sock;           /* false: fed by proxy_feed_for_test */
-	struct buf *test_out;
-	uv_tcp_t tcp;
-	uv_timer_t timer;
-	int handles;
-	enum ctimer tmode;
-	uint64_t tdue;       /* uv_now deadline of tmode (the timer may be armed earlier) */
-	uint64_t last_activity; /* uv_now of the last progress (CT_ACTIVITY) */
-	char ip[INET6_ADDRSTRLEN];
+/* What a client connection needs only while a request is under way:
+ * taken from the engine's pool (proxy.reqs) when the first byte of a
+ * request arrives and given back, buffers and all, as soon as the
+ * connection is idle again, so an idle connection holds none of it. */
+struct creq {
+	struct creq *next;   /* in the pool */
 	http_parser parser;
-	enum cstate state;
-	bool reading, closing, ending, peer_eof, shut_done, in_parse;
 	struct buf in;       /* input the parser has not taken yet */
 	struct buf out;      /* output not handed to the socket yet */
 	struct buf url;
@@ -203,12 +212,25 @@ struct client {
 	size_t head_bytes;
 	int err_status;      /* set by a parser callback that refuses the request */
 	const char *err_msg;
+	uint64_t last_activity; /* uv_now of the last progress (CT_ACTIVITY) */
 	struct exchange x;
+};
+
+/* One client connection. Kept small: there may be many idle ones. */
+struct client {
+	struct proxy *p;     /* first: on_alloc reads it */
+	struct client *tprev, *tnext; /* in p->timers[tmode], in tdue order */
+	struct listener *l;
+	struct creq *r;      /* while a request is under way, else NULL */
 	struct upstream *up;
-	struct client *iprev, *inext; /* in p->idle_head..tail while tmode is CT_IDLE */
-	bool idle_listed;
+	uint64_t tdue;       /* uv_now when the timeout of tmode ends */
+	uv_tcp_t tcp;        /* never opened for a client of proxy_feed_for_test */
+	uint8_t ip[16];      /* the peer's address: IPv4 in the first 4 bytes unless ip6 */
+	uint8_t tmode;       /* enum ctimer */
+	uint8_t state;       /* enum cstate */
+	bool ip6, sock;      /* sock false: fed by proxy_feed_for_test */
+	bool reading, closing, ending, peer_eof, shut_done, in_parse;
 	bool refusing;       /* over max_conns: its request is answered 503 */
-	uint64_t idle_due;   /* CT_IDLE: uv_now when the idle timeout ends */
 };
 
 enum ustate { U_CONNECTING, U_BUSY, U_IDLE };
@@ -243,7 +265,6 @@ struct proxy {
 	struct metrics *metrics;
 	bool own_metrics;    /* false: shared by the workers, the caller's */
 	struct listener *listeners;
-	struct client *clients;
 	size_t nclients;
 	struct upstream *upstreams;
 	struct bstat *bstats;
@@ -257,7 +278,16 @@ struct proxy {
 	} *inherited;
 	size_t ninherited;
 	bool draining, freeing;
-	struct client *idle_head, *idle_tail; /* idle keep-alive clients, longest idle first */
+	struct ctlist {      /* the clients of one timeout mode, earliest tdue first */
+		struct client *head, *tail;
+	} timers[CT_N];      /* every client is in one; timers[CT_IDLE].head is the
+			      * keep-alive client idle longest */
+	uv_timer_t tick;     /* wakes for the earliest tdue of the lists */
+	uint64_t tick_due;   /* uv_now it is armed for, 0 when not armed */
+	struct creq *reqs;   /* pool of request states no client uses ... */
+	size_t nreqs;        /* ... at most REQ_POOL_MAX */
+	size_t reqs_freed;   /* since the last malloc_trim */
+	uint64_t trim_ms;    /* uv_now of the last malloc_trim */
 	size_t nrefusing;    /* clients with `refusing` set */
 	uint64_t refused_log_ms, refused_unlogged;
 	uv_timer_t refused_timer; /* reports refusals left unlogged at the end of a window */
@@ -316,6 +346,30 @@ static void add_field(struct buf *o, const struct hlist *h, uint32_t i)
 	buf_add(o, ": ", 2);
 	buf_add(o, h->raw.s + h->f[i].val, h->f[i].vlen);
 	buf_add(o, "\r\n", 2);
+}
+
+/* The client's address as X-Forwarded-For names it; IPv4 by hand, as
+ * it is written for every request. */
+static void add_client_ip(struct buf *o, const struct client *c)
+{
+	char s[INET6_ADDRSTRLEN];
+	size_t n = 0;
+	if (c->ip6) {
+		if (uv_inet_ntop(AF_INET6, c->ip, s, sizeof(s)) == 0)
+			buf_adds(o, s);
+		return;
+	}
+	for (int i = 0; i < 4; i++) {
+		unsigned v = c->ip[i];
+		if (i)
+			s[n++] = '.';
+		if (v >= 100)
+			s[n++] = (char)('0' + v / 100);
+		if (v >= 10)
+			s[n++] = (char)('0' + v / 10 % 10);
+		s[n++] = (char)('0' + v % 10);
+	}
+	buf_add(o, s, n);
 }
 
 /* Any address core/addr reads, into a sockaddr for bind/connect. */
@@ -681,9 +735,10 @@ out:
 
 static size_t client_backlog(struct client *c)
 {
+	size_t n = c->r ? c->r->out.len : 0;
 	if (!c->sock || c->closing)
-		return c->out.len;
-	return c->out.len + uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp);
+		return n;
+	return n + uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp);
 }
 
 static size_t upstream_backlog(struct upstream *u)
@@ -697,17 +752,19 @@ static void client_on_write(uv_write_t *req, int status);
 
 static void client_flush(struct client *c)
 {
+	if (!c->r)
+		return;
 	if (c->closing) {
-		buf_reset(&c->out);
+		buf_reset(&c->r->out);
 		return;
 	}
 	if (!c->sock) {
-		if (c->test_out)
-			buf_add(c->test_out, buf_str(&c->out), c->out.len);
-		buf_reset(&c->out);
+		if (c->l->test_out)
+			buf_add(c->l->test_out, buf_str(&c->r->out), c->r->out.len);
+		buf_reset(&c->r->out);
 		return;
 	}
-	if (stream_send((uv_stream_t *)&c->tcp, &c->out, client_on_write) < 0)
+	if (stream_send((uv_stream_t *)&c->tcp, &c->r->out, client_on_write) < 0)
 		client_close(c);
 }
 
@@ -732,7 +789,7 @@ static void upstream_flush(struct upstream *u)
 
 static void exchange_meter_end(struct client *c)
 {
-	struct exchange *x = &c->x;
+	struct exchange *x = &c->r->x;
 	if (!x->metered || x->metrics_done)
 		return;
 	x->metrics_done = true;
@@ -744,7 +801,7 @@ static void exchange_meter_end(struct client *c)
 static void exchange_log(struct client *c)
 {
 	struct proxy *p = c->p;
-	struct exchange *x = &c->x;
+	struct exchange *x = &c->r->x;
 	struct buf l = BUF_INIT;
 	char t[64];
 	if (!p->alog || !x->active || x->logged)
@@ -755,7 +812,7 @@ static void exchange_log(struct client *c)
 	add_json_str(&l, x->app);
 	buf_addf(&l, ",\"revision\":%" PRId64 ",\"backend\":", x->revision);
 	add_json_str(&l, x->b ? x->b->id : NULL);
-	buf_addf(&l, ",\"method\":\"%s\",\"path\":", http_method_str((enum http_method)c->parser.method));
+	buf_addf(&l, ",\"method\":\"%s\",\"path\":", http_method_str((enum http_method)c->r->parser.method));
 	add_json_str(&l, buf_str(&x->path));
 	buf_addf(&l, ",\"status\":%d,\"duration_ms\":%.3f,\"bytes\":%" PRIu64 ",\"bytes_in\":%" PRIu64
 		     ",\"request_id\":",
@@ -769,7 +826,9 @@ static void exchange_log(struct client *c)
 /* Ends the exchange's accounting and resets it for the next request. */
 static void exchange_end(struct client *c)
 {
-	struct exchange *x = &c->x;
+	if (!c->r)
+		return;
+	struct exchange *x = &c->r->x;
 	if (x->active) {
 		exchange_meter_end(c);
 		exchange_log(c);
@@ -970,8 +1029,8 @@ static void upstream_release(struct upstream *u)
 static void build_request_head(struct client *c)
 {
 	struct proxy *p = c->p;
-	struct exchange *x = &c->x;
-	struct hlist *h = &c->h;
+	struct exchange *x = &c->r->x;
+	struct hlist *h = &c->r->h;
 	struct buf *o = &x->head;
 	struct tokens t;
 	const char *upgrade = NULL;
@@ -979,9 +1038,9 @@ static void build_request_head(struct client *c)
 
 	buf_reset(o);
 	conn_tokens(h, &t); /* checked when the head completed */
-	buf_adds(o, http_method_str((enum http_method)c->parser.method));
+	buf_adds(o, http_method_str((enum http_method)c->r->parser.method));
 	buf_addc(o, ' ');
-	buf_add(o, c->url.s + x->target_off, c->url.len - x->target_off);
+	buf_add(o, c->r->url.s + x->target_off, c->r->url.len - x->target_off);
 	buf_adds(o, " HTTP/1.1\r\n");
 	for (uint32_t i = 0; i < h->n; i++) {
 		const char *n = hl_name(h, i), *v = hl_val(h, i);
@@ -1006,7 +1065,7 @@ static void build_request_head(struct client *c)
 			if (strcasecmp(hl_name(h, i), "x-forwarded-for") == 0 && h->f[i].vlen)
 				buf_addf(o, "%s, ", hl_val(h, i));
 	}
-	buf_adds(o, c->ip);
+	add_client_ip(o, c);
 	buf_adds(o, "\r\nX-Forwarded-Proto: http\r\n");
 	if (!x->has_request_id) {
 		request_id_new(p, x->request_id, sizeof(x->request_id));
@@ -1022,9 +1081,9 @@ static void build_request_head(struct client *c)
 /* The response head for the client, from the upstream's. */
 static void write_response_head(struct client *c, struct upstream *u, int status, bool interim)
 {
-	struct exchange *x = &c->x;
+	struct exchange *x = &c->r->x;
 	struct hlist *h = &u->h;
-	struct buf *o = &c->out;
+	struct buf *o = &c->r->out;
 	struct tokens t;
 	const char *upgrade = NULL;
 	size_t before = o->len;
@@ -1087,7 +1146,7 @@ static void write_response_head(struct client *c, struct upstream *u, int status
  * client waits for its next request (or is closed). */
 static void exchange_finish(struct client *c)
 {
-	struct exchange *x = &c->x;
+	struct exchange *x = &c->r->x;
 	/* a client that ended its input still gets answers to the requests
 	 * it sent; client_sync closes once they are done */
 	bool keep = x->client_keep && !c->p->draining;
@@ -1099,18 +1158,18 @@ static void exchange_finish(struct client *c)
 		return;
 	}
 	c->state = C_HEAD;
-	buf_trim(&c->url);
-	hl_trim(&c->h);
-	if (c->in.len == 0)
-		buf_trim(&c->in);
-	http_parser_pause(&c->parser, 0);
+	buf_trim(&c->r->url);
+	hl_trim(&c->r->h);
+	if (c->r->in.len == 0)
+		buf_trim(&c->r->in);
+	http_parser_pause(&c->r->parser, 0);
 	client_timer(c, CT_IDLE, c->p->cfg.idle_timeout_ms);
 	client_resume(c);
 }
 
 static void exchange_progress(struct client *c)
 {
-	struct exchange *x = &c->x;
+	struct exchange *x = &c->r->x;
 	if (c->closing || c->ending || !x->active || x->local || x->tunnel)
 		return;
 	if (x->resp_done && x->req_done) {
@@ -1127,22 +1186,22 @@ static void exchange_progress(struct client *c)
 
 static void tunnel_begin(struct client *c, const char *rest, size_t n)
 {
-	struct exchange *x = &c->x;
+	struct exchange *x = &c->r->x;
 	struct upstream *u = c->up;
 	c->state = C_TUNNEL;
 	exchange_meter_end(c);
 	exchange_log(c);
 	if (n) {
-		buf_add(&c->out, rest, n);
+		buf_add(&c->r->out, rest, n);
 		x->bytes_out += n;
 	}
 	/* what the client sent after its request is for the other protocol */
-	if (c->in.len) {
-		buf_add(&u->out, c->in.s, c->in.len);
-		buf_reset(&c->in);
+	if (c->r->in.len) {
+		buf_add(&u->out, c->r->in.s, c->r->in.len);
+		buf_reset(&c->r->in);
 	}
 	upstream_timer(u, UT_NONE, 0);
-	c->last_activity = uv_now(c->p->loop);
+	c->r->last_activity = uv_now(c->p->loop);
 	client_timer(c, CT_ACTIVITY, c->p->cfg.idle_timeout_ms);
 }
 
@@ -1177,7 +1236,7 @@ static void tunnel_check_eof(struct client *c)
 static void upstream_send(struct client *c)
 {
 	struct proxy *p = c->p;
-	struct exchange *x = &c->x;
+	struct exchange *x = &c->r->x;
 	struct upstream *u = c->up;
 	c->state = C_FORWARD;
 	u->state = U_BUSY;
@@ -1186,11 +1245,11 @@ static void upstream_send(struct client *c)
 	upstream_timer(u, UT_RESPONSE, p->cfg.upstream_timeout_ms);
 	if (x->expect_continue && x->has_body && !x->req_done && !x->continue_sent) {
 		x->continue_sent = true;
-		buf_adds(&c->out, "HTTP/1.1 100 Continue\r\n\r\n");
+		buf_adds(&c->r->out, "HTTP/1.1 100 Continue\r\n\r\n");
 		x->bytes_out += 25;
 	}
 	if (!x->req_done)
-		http_parser_pause(&c->parser, 0);
+		http_parser_pause(&c->r->parser, 0);
 	client_resume(c);
 }
 
@@ -1207,12 +1266,12 @@ static void upstream_attach(struct client *c, struct upstream *u)
 static int exchange_repick(struct client *c)
 {
 	struct proxy *p = c->p;
-	struct exchange *x = &c->x;
+	struct exchange *x = &c->r->x;
 	struct table_route *r;
 	struct table_group *g = NULL;
 	struct table_backend *be = NULL, *ex = NULL;
 	bool set_cookie = false;
-	if (!p->table || !(r = table_match(p->table, c->l->name, hl_get(&c->h, "host"), buf_str(&x->path))) ||
+	if (!p->table || !(r = table_match(p->table, c->l->name, hl_get(&c->r->h, "host"), buf_str(&x->path))) ||
 	    strcmp(r->app, x->app) != 0)
 		return -1;
 	for (size_t i = 0; i < r->ngroups && !ex; i++)
@@ -1222,7 +1281,7 @@ static int exchange_repick(struct client *c)
 	struct table_request tr = {
 		.get_header = req_header,
 		.data = c,
-		.sticky_revision = r->sticky ? table_cookie_revision(hl_get(&c->h, "cookie")) : 0,
+		.sticky_revision = r->sticky ? table_cookie_revision(hl_get(&c->r->h, "cookie")) : 0,
 		.exclude = ex,
 	};
 	if (table_pick(r, &tr, &g, &be, &set_cookie) != 0)
@@ -1254,7 +1313,7 @@ static void upstream_connect_failed(struct upstream *u)
 	upstream_close(u);
 	if (!c)
 		return;
-	struct exchange *x = &c->x;
+	struct exchange *x = &c->r->x;
 	if (x->idempotent && !x->retried) {
 		x->retried = true;
 		if (exchange_repick(c) == 0) {
@@ -1293,7 +1352,7 @@ static void on_connect(uv_connect_t *req, int status)
 static void upstream_get(struct client *c)
 {
 	struct proxy *p = c->p;
-	struct bstat *b = c->x.b;
+	struct bstat *b = c->r->x.b;
 	struct upstream *u = b->idle;
 	if (u) {
 		idle_remove(u);
@@ -1323,7 +1382,7 @@ static void upstream_failed(struct upstream *u, const char *why)
 	upstream_close(u);
 	if (!c)
 		return;
-	struct exchange *x = &c->x;
+	struct exchange *x = &c->r->x;
 	if (x->resp_head_sent) {
 		/* too late for an error response: cut the client off so it
 		 * sees a truncated response, not a complete wrong one */
@@ -1389,7 +1448,7 @@ static int rs_headers_complete(http_parser *hp)
 	struct upstream *u = hp->data;
 	struct client *c = u->c;
 	struct proxy *p = u->p;
-	struct exchange *x = &c->x;
+	struct exchange *x = &c->r->x;
 	int status = hp->status_code;
 
 	hl_finish(&u->h);
@@ -1431,7 +1490,7 @@ static int rs_headers_complete(http_parser *hp)
 	x->client_keep = x->keep_alive && x->out != FR_CLOSE && x->req_done && !p->draining;
 	write_response_head(c, u, status, false);
 	x->resp_head_sent = true;
-	c->last_activity = uv_now(p->loop);
+	c->r->last_activity = uv_now(p->loop);
 	client_timer(c, CT_ACTIVITY, p->cfg.idle_timeout_ms);
 	return in == FR_NONE ? 1 : 0;
 }
@@ -1440,16 +1499,16 @@ static int rs_body(http_parser *hp, const char *at, size_t n)
 {
 	struct upstream *u = hp->data;
 	struct client *c = u->c;
-	struct exchange *x = &c->x;
-	size_t before = c->out.len;
+	struct exchange *x = &c->r->x;
+	size_t before = c->r->out.len;
 	if (u->interim || !n)
 		return 0;
 	if (x->out == FR_CHUNKED)
-		buf_addf(&c->out, "%zx\r\n", n);
-	buf_add(&c->out, at, n);
+		buf_addf(&c->r->out, "%zx\r\n", n);
+	buf_add(&c->r->out, at, n);
 	if (x->out == FR_CHUNKED)
-		buf_adds(&c->out, "\r\n");
-	x->bytes_out += c->out.len - before;
+		buf_adds(&c->r->out, "\r\n");
+	x->bytes_out += c->r->out.len - before;
 	return 0;
 }
 
@@ -1457,13 +1516,13 @@ static int rs_message_complete(http_parser *hp)
 {
 	struct upstream *u = hp->data;
 	struct client *c = u->c;
-	struct exchange *x = &c->x;
+	struct exchange *x = &c->r->x;
 	if (u->interim) {
 		u->interim = false;
 		return 0;
 	}
 	if (x->out == FR_CHUNKED) {
-		buf_adds(&c->out, "0\r\n\r\n");
+		buf_adds(&c->r->out, "0\r\n\r\n");
 		x->bytes_out += 5;
 	}
 	x->resp_done = true;
@@ -1485,7 +1544,7 @@ static const http_parser_settings resp_settings = {
 static void upstream_parse(struct upstream *u, const char *data, size_t len)
 {
 	struct client *c = u->c;
-	struct exchange *x = &c->x;
+	struct exchange *x = &c->r->x;
 	if (HTTP_PARSER_ERRNO(&u->parser) == HPE_PAUSED) {
 		/* bytes after a complete response: the connection is not clean */
 		u->keep = false;
@@ -1516,7 +1575,7 @@ static void upstream_input_end(struct upstream *u, ssize_t n)
 		upstream_close(u);
 		return;
 	}
-	struct exchange *x = &c->x;
+	struct exchange *x = &c->r->x;
 	if (c->state == C_TUNNEL) {
 		if (n != UV_EOF) {
 			client_close(c);
@@ -1555,10 +1614,10 @@ static void upstream_on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 	} else {
 		u->got_bytes = true;
 		u->last_progress = uv_now(u->p->loop);
-		c->last_activity = u->last_progress;
+		c->r->last_activity = u->last_progress;
 		if (c->state == C_TUNNEL) {
-			buf_add(&c->out, b->base, (size_t)n);
-			c->x.bytes_out += (uint64_t)n;
+			buf_add(&c->r->out, b->base, (size_t)n);
+			c->r->x.bytes_out += (uint64_t)n;
 		} else {
 			upstream_parse(u, b->base, (size_t)n);
 		}
@@ -1585,7 +1644,7 @@ static void upstream_on_write(uv_write_t *req, int status)
 	}
 	u->last_progress = uv_now(u->p->loop);
 	if (u->c) {
-		u->c->last_activity = u->last_progress;
+		u->c->r->last_activity = u->last_progress;
 		client_sync(u->c);
 	}
 }
@@ -1616,7 +1675,7 @@ static void upstream_on_timer(uv_timer_t *t)
 			upstream_close(u);
 			break;
 		}
-		bool client_slow = !c->x.req_done && upstream_backlog(u) == 0;
+		bool client_slow = !c->r->x.req_done && upstream_backlog(u) == 0;
 		upstream_close(u);
 		if (client_slow)
 			local_text(c, 408, false, "request body not received in time\n");
@@ -1634,10 +1693,10 @@ static void upstream_on_timer(uv_timer_t *t)
 
 static int rq_count(struct client *c, size_t n)
 {
-	c->head_bytes += n;
-	if (c->head_bytes > c->p->cfg.max_header_bytes) {
-		c->err_status = 431;
-		c->err_msg = "request header fields too large";
+	c->r->head_bytes += n;
+	if (c->r->head_bytes > c->p->cfg.max_header_bytes) {
+		c->r->err_status = 431;
+		c->r->err_msg = "request header fields too large";
 		return -1;
 	}
 	return 0;
@@ -1645,18 +1704,18 @@ static int rq_count(struct client *c, size_t n)
 
 static int rq_refuse(struct client *c, int status, const char *msg)
 {
-	c->err_status = status;
-	c->err_msg = msg;
+	c->r->err_status = status;
+	c->r->err_msg = msg;
 	return -1;
 }
 
 static int rq_message_begin(http_parser *hp)
 {
 	struct client *c = hp->data;
-	c->x.begun = true;
-	hl_reset(&c->h);
-	buf_reset(&c->url);
-	c->head_bytes = 0;
+	c->r->x.begun = true;
+	hl_reset(&c->r->h);
+	buf_reset(&c->r->url);
+	c->r->head_bytes = 0;
 	if (c->tmode == CT_IDLE)
 		client_timer(c, CT_HEADER, c->p->cfg.header_timeout_ms);
 	return 0;
@@ -1667,7 +1726,7 @@ static int rq_url(http_parser *hp, const char *at, size_t n)
 	struct client *c = hp->data;
 	if (rq_count(c, n) < 0)
 		return -1;
-	buf_add(&c->url, at, n);
+	buf_add(&c->r->url, at, n);
 	return 0;
 }
 
@@ -1676,7 +1735,7 @@ static int rq_field(http_parser *hp, const char *at, size_t n)
 	struct client *c = hp->data;
 	if (rq_count(c, n + 4) < 0)
 		return -1;
-	hl_field(&c->h, at, n);
+	hl_field(&c->r->h, at, n);
 	return 0;
 }
 
@@ -1685,15 +1744,15 @@ static int rq_value(http_parser *hp, const char *at, size_t n)
 	struct client *c = hp->data;
 	if (rq_count(c, n) < 0)
 		return -1;
-	hl_value(&c->h, at, n);
+	hl_value(&c->r->h, at, n);
 	return 0;
 }
 
 static int rq_headers_complete(http_parser *hp)
 {
 	struct client *c = hp->data;
-	struct exchange *x = &c->x;
-	struct hlist *h = &c->h;
+	struct exchange *x = &c->r->x;
+	struct hlist *h = &c->r->h;
 	struct tokens t;
 
 	hl_finish(h);
@@ -1746,12 +1805,12 @@ static int rq_body(http_parser *hp, const char *at, size_t n)
 {
 	struct client *c = hp->data;
 	struct upstream *u = c->up;
-	if (c->x.local || !u || !n)
+	if (c->r->x.local || !u || !n)
 		return 0;
-	if (c->x.chunked)
+	if (c->r->x.chunked)
 		buf_addf(&u->out, "%zx\r\n", n);
 	buf_add(&u->out, at, n);
-	if (c->x.chunked)
+	if (c->r->x.chunked)
 		buf_adds(&u->out, "\r\n");
 	u->last_progress = uv_now(c->p->loop);
 	return 0;
@@ -1760,7 +1819,7 @@ static int rq_body(http_parser *hp, const char *at, size_t n)
 static int rq_message_complete(http_parser *hp)
 {
 	struct client *c = hp->data;
-	struct exchange *x = &c->x;
+	struct exchange *x = &c->r->x;
 	if (x->local) {
 		/* answered already; go on with the next request */
 		exchange_end(c);
@@ -1792,7 +1851,7 @@ static const http_parser_settings req_settings = {
 static const char *req_header(const char *name, void *data)
 {
 	struct client *c = data;
-	return hl_get(&c->h, name);
+	return hl_get(&c->r->h, name);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1802,8 +1861,8 @@ static void local_response(struct client *c, int status, bool proxy_error, const
 			   const char *body, size_t len)
 {
 	struct proxy *p = c->p;
-	struct exchange *x = &c->x;
-	size_t before = c->out.len;
+	struct exchange *x = &c->r->x;
+	size_t before = c->r->out.len;
 
 	if (c->up)
 		upstream_close(c->up);
@@ -1814,20 +1873,20 @@ static void local_response(struct client *c, int status, bool proxy_error, const
 	/* a request whose body was not read, or a broken one, ends the connection */
 	bool keep = x->keep_alive && !p->draining && (x->req_done || !x->has_body) &&
 		    status != 400 && status != 408 && status != 431 && c->state != C_TUNNEL;
-	buf_addf(&c->out, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n", status,
+	buf_addf(&c->r->out, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n", status,
 		 reason_of(status), ctype, len);
 	if (!keep)
-		buf_adds(&c->out, "Connection: close\r\n");
+		buf_adds(&c->r->out, "Connection: close\r\n");
 	else if (x->http10)
-		buf_adds(&c->out, "Connection: keep-alive\r\n");
+		buf_adds(&c->r->out, "Connection: keep-alive\r\n");
 	if (x->active && x->request_id[0])
-		buf_addf(&c->out, "X-Request-Id: %s\r\n", x->request_id);
+		buf_addf(&c->r->out, "X-Request-Id: %s\r\n", x->request_id);
 	if (c->refusing)
-		buf_adds(&c->out, "Retry-After: 1\r\n");
-	buf_adds(&c->out, "\r\n");
+		buf_adds(&c->r->out, "Retry-After: 1\r\n");
+	buf_adds(&c->r->out, "\r\n");
 	if (!x->is_head)
-		buf_add(&c->out, body, len);
-	x->bytes_out += c->out.len - before;
+		buf_add(&c->r->out, body, len);
+	x->bytes_out += c->r->out.len - before;
 	if (!keep) {
 		exchange_end(c);
 		client_end(c);
@@ -1836,7 +1895,7 @@ static void local_response(struct client *c, int status, bool proxy_error, const
 	if (x->req_done || !x->active) {
 		exchange_end(c);
 		c->state = C_HEAD;
-		http_parser_pause(&c->parser, 0);
+		http_parser_pause(&c->r->parser, 0);
 		client_timer(c, CT_IDLE, p->cfg.idle_timeout_ms);
 		client_resume(c);
 		return;
@@ -1844,7 +1903,7 @@ static void local_response(struct client *c, int status, bool proxy_error, const
 	/* the rest of a body-less request (its last byte) is still to be
 	 * parsed; rq_message_complete ends the exchange */
 	c->state = C_HEAD;
-	http_parser_pause(&c->parser, 0);
+	http_parser_pause(&c->r->parser, 0);
 	client_resume(c);
 }
 
@@ -1863,8 +1922,8 @@ static void serve_metrics(struct client *c)
 {
 	struct proxy *p = c->p;
 	struct buf body = BUF_INIT;
-	int m = c->parser.method;
-	if ((m == HTTP_GET || m == HTTP_HEAD) && strcmp(buf_str(&c->x.path), "/metrics") == 0) {
+	int m = c->r->parser.method;
+	if ((m == HTTP_GET || m == HTTP_HEAD) && strcmp(buf_str(&c->r->x.path), "/metrics") == 0) {
 		metrics_prometheus(p->metrics, &body);
 		local_response(c, 200, false, "text/plain; version=0.0.4; charset=utf-8", buf_str(&body),
 			       body.len);
@@ -1881,16 +1940,16 @@ static void serve_metrics(struct client *c)
  * form starts (absolute-form targets are forwarded as origin form). */
 static int parse_target(struct client *c)
 {
-	struct exchange *x = &c->x;
+	struct exchange *x = &c->r->x;
 	struct http_parser_url u;
-	const char *url = buf_str(&c->url);
+	const char *url = buf_str(&c->r->url);
 	buf_reset(&x->path);
 	x->target_off = 0;
-	if (c->url.len == 0)
+	if (c->r->url.len == 0)
 		return -1;
 	if (url[0] != '/') {
 		http_parser_url_init(&u);
-		if (http_parser_parse_url(url, c->url.len, 0, &u) != 0 || !(u.field_set & (1 << UF_PATH)))
+		if (http_parser_parse_url(url, c->r->url.len, 0, &u) != 0 || !(u.field_set & (1 << UF_PATH)))
 			return -1;
 		x->target_off = u.field_data[UF_PATH].off;
 	}
@@ -1904,7 +1963,7 @@ static int parse_target(struct client *c)
 static void client_dispatch(struct client *c)
 {
 	struct proxy *p = c->p;
-	struct exchange *x = &c->x;
+	struct exchange *x = &c->r->x;
 	struct table_group *g = NULL;
 	struct table_backend *be = NULL;
 	bool set_cookie = false;
@@ -1924,12 +1983,12 @@ static void client_dispatch(struct client *c)
 		serve_metrics(c);
 		return;
 	}
-	if (c->parser.method == HTTP_CONNECT) {
+	if (c->r->parser.method == HTTP_CONNECT) {
 		x->keep_alive = false;
 		local_text(c, 405, false, "CONNECT is not supported\n");
 		return;
 	}
-	const char *host = hl_get(&c->h, "host");
+	const char *host = hl_get(&c->r->h, "host");
 	struct table_route *r = p->table ? table_match(p->table, c->l->name, host, buf_str(&x->path)) : NULL;
 	if (!r) {
 		local_text(c, 404, false, "no route for %.200s%.500s\n", host ? host : "", buf_str(&x->path));
@@ -1942,7 +2001,7 @@ static void client_dispatch(struct client *c)
 	struct table_request tr = {
 		.get_header = req_header,
 		.data = c,
-		.sticky_revision = r->sticky ? table_cookie_revision(hl_get(&c->h, "cookie")) : 0,
+		.sticky_revision = r->sticky ? table_cookie_revision(hl_get(&c->r->h, "cookie")) : 0,
 	};
 	if (table_pick(r, &tr, &g, &be, &set_cookie) != 0) {
 		x->revision = 0;
@@ -1964,31 +2023,131 @@ static void client_dispatch(struct client *c)
 /* ------------------------------------------------------------------ */
 /* client connections                                                  */
 
-static void client_on_timer(uv_timer_t *t);
-
-static void idle_list_set(struct client *c, bool on);
-static void client_idle_trim(struct client *c);
-
+static void on_tick(uv_timer_t *t);
+static void client_tick_arm(struct proxy *p, uint64_t due);
 static int conn_admit(struct proxy *p, struct client *c);
 
+static void client_timer_remove(struct client *c)
+{
+	struct ctlist *l = &c->p->timers[c->tmode];
+	if (c->tprev)
+		c->tprev->tnext = c->tnext;
+	else if (l->head == c)
+		l->head = c->tnext;
+	if (c->tnext)
+		c->tnext->tprev = c->tprev;
+	else if (l->tail == c)
+		l->tail = c->tprev;
+	c->tprev = c->tnext = NULL;
+}
+
+/* Moves c to the list of `mode`, due `ms` from now. Every list but
+ * CT_ACTIVITY's has one duration, so c goes at its tail; the walk back
+ * is for CT_ACTIVITY (due from a time of progress) only. */
 static void client_timer(struct client *c, enum ctimer mode, uint64_t ms)
 {
-	c->tmode = mode;
+	struct proxy *p = c->p;
 	if (c->closing)
 		return;
-	idle_list_set(c, mode == CT_IDLE);
-	if (mode == CT_IDLE) {
-		/* wakes first to give the buffers back (client_on_timer) */
-		c->idle_due = uv_now(c->p->loop) + ms;
-		if (c->p->nclients > IDLE_TRIM_NOW_CONNS && !c->in_parse)
-			client_idle_trim(c);
-		if (ms > IDLE_TRIM_MS)
-			ms = IDLE_TRIM_MS;
-	}
-	if (timer_lazy(&c->timer, &c->tdue, mode == CT_NONE, ms))
-		return;
-	uv_timer_start(&c->timer, client_on_timer, ms, 0);
+	client_timer_remove(c);
+	struct ctlist *to = &p->timers[mode];
+	c->tmode = (uint8_t)mode;
+	c->tdue = mode == CT_NONE ? 0 : uv_now(p->loop) + ms;
+	struct client *after = to->tail;
+	while (after && after->tdue > c->tdue)
+		after = after->tprev;
+	c->tprev = after;
+	c->tnext = after ? after->tnext : to->head;
+	if (c->tnext)
+		c->tnext->tprev = c;
+	else
+		to->tail = c;
+	if (after)
+		after->tnext = c;
+	else
+		to->head = c;
+	if (mode != CT_NONE)
+		client_tick_arm(p, c->tdue);
 }
+
+/* ------------------------------------------------------------------ */
+/* request states                                                      */
+
+/* c's request state, from the pool (or new) if it has none. */
+static struct creq *client_req(struct client *c)
+{
+	struct proxy *p = c->p;
+	struct creq *r = c->r;
+	if (r)
+		return r;
+	if (p->reqs) {
+		r = p->reqs;
+		p->reqs = r->next;
+		p->nreqs--;
+		r->next = NULL;
+	} else {
+		r = xcalloc(1, sizeof(*r));
+	}
+	http_parser_init(&r->parser, HTTP_REQUEST);
+	r->parser.data = c;
+	c->r = r;
+	return r;
+}
+
+static void creq_free(struct creq *r)
+{
+	hl_release(&r->h);
+	buf_release(&r->in);
+	buf_release(&r->out);
+	buf_release(&r->url);
+	buf_release(&r->x.head);
+	buf_release(&r->x.path);
+	buf_release(&r->x.app_name);
+	free(r);
+}
+
+/* Whether c's request state holds nothing of a request: between requests
+ * (no byte of the next one parsed, none stashed, nothing to write, no
+ * exchange) and not inside the parser. */
+static bool client_req_idle(const struct client *c)
+{
+	const struct creq *r = c->r;
+	return r && !c->in_parse && !c->closing && c->state == C_HEAD && !c->up && !r->x.begun &&
+	       !r->x.active && !r->x.b && !r->in.len && !r->out.len &&
+	       HTTP_PARSER_ERRNO(&r->parser) == HPE_OK;
+}
+
+/* Gives c's request state (client_req_idle) back to the pool, its
+ * buffers trimmed like between two requests, or frees it. */
+static void client_req_put(struct client *c)
+{
+	struct proxy *p = c->p;
+	struct creq *r = c->r;
+	c->r = NULL;
+	if (p->nreqs >= REQ_POOL_MAX || p->freeing) {
+		creq_free(r);
+		if (++p->reqs_freed == TRIM_AFTER_FREES)
+			client_tick_arm(p, uv_now(p->loop) + TRIM_MIN_MS);
+		return;
+	}
+	buf_trim(&r->in);
+	buf_trim(&r->out);
+	buf_trim(&r->url);
+	buf_trim(&r->x.head);
+	buf_trim(&r->x.path);
+	buf_reset(&r->x.app_name);
+	hl_trim(&r->h);
+	r->head_bytes = 0;
+	r->err_status = 0;
+	r->err_msg = NULL;
+	r->last_activity = 0;
+	r->next = p->reqs;
+	p->reqs = r;
+	p->nreqs++;
+}
+
+/* ------------------------------------------------------------------ */
+/* client connections                                                  */
 
 static void listener_unref(struct listener *l)
 {
@@ -2004,16 +2163,9 @@ static void listener_unref(struct listener *l)
 static void on_client_closed(uv_handle_t *h)
 {
 	struct client *c = h->data;
-	if (--c->handles > 0)
-		return;
 	struct proxy *p = c->p;
-	hl_release(&c->h);
-	buf_release(&c->in);
-	buf_release(&c->out);
-	buf_release(&c->url);
-	buf_release(&c->x.head);
-	buf_release(&c->x.path);
-	buf_release(&c->x.app_name);
+	if (c->r)
+		creq_free(c->r);
 	listener_unref(c->l);
 	free(c);
 	p->nlive--;
@@ -2030,22 +2182,13 @@ static void client_close(struct client *c)
 	if (c->up)
 		upstream_close(c->up);
 	exchange_end(c);
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		p->clients = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	c->prev = c->next = NULL;
+	client_timer_remove(c);
 	p->nclients--;
-	idle_list_set(c, false);
 	if (c->refusing)
 		p->nrefusing--;
 	if (p->metrics)
 		__atomic_sub_fetch(&metrics_conns(p->metrics)->open, 1, __ATOMIC_RELAXED);
-	if (c->sock)
-		uv_close((uv_handle_t *)&c->tcp, on_client_closed);
-	uv_close((uv_handle_t *)&c->timer, on_client_closed);
+	uv_close((uv_handle_t *)&c->tcp, on_client_closed);
 }
 
 static void on_client_shutdown(uv_shutdown_t *req, int status)
@@ -2069,9 +2212,10 @@ static void client_end(struct client *c)
 	c->ending = true;
 	if (c->up)
 		upstream_close(c->up);
-	if (c->x.active)
+	if (c->r && c->r->x.active)
 		exchange_end(c);
-	buf_reset(&c->in);
+	if (c->r)
+		buf_reset(&c->r->in);
 	if (!c->sock) {
 		client_flush(c);
 		client_close(c);
@@ -2103,17 +2247,17 @@ static void client_update_read(struct client *c)
 	} else {
 		switch (c->state) {
 		case C_HEAD:
-			want = c->in.len < STASH_MAX;
+			want = !c->r || c->r->in.len < STASH_MAX;
 			break;
 		case C_CONNECT:
 			want = false;
 			break;
 		case C_FORWARD:
-			if (!c->x.req_done && c->up) {
+			if (!c->r->x.req_done && c->up) {
 				size_t bl = upstream_backlog(c->up);
 				want = c->reading ? bl < HIGH_WATER : bl < LOW_WATER;
 			} else {
-				want = c->in.len < STASH_MAX;
+				want = c->r->in.len < STASH_MAX;
 			}
 			break;
 		case C_TUNNEL:
@@ -2145,10 +2289,10 @@ static void client_sync(struct client *c)
 	if (c->closing)
 		return;
 	if (c->peer_eof && !c->ending) {
-		if (c->state == C_HEAD && c->in.len == 0)
+		if (c->state == C_HEAD && (!c->r || c->r->in.len == 0))
 			client_end(c);
-		else if (c->state == C_FORWARD && !c->x.req_done && c->in.len == 0 &&
-			 HTTP_PARSER_ERRNO(&c->parser) != HPE_PAUSED)
+		else if (c->state == C_FORWARD && !c->r->x.req_done && c->r->in.len == 0 &&
+			 HTTP_PARSER_ERRNO(&c->r->parser) != HPE_PAUSED)
 			client_close(c); /* the request can never be completed */
 	}
 	if (c->closing)
@@ -2161,6 +2305,8 @@ static void client_sync(struct client *c)
 	if (c->up)
 		upstream_update_read(c->up);
 	client_update_read(c);
+	if (client_req_idle(c))
+		client_req_put(c);
 }
 
 /* http-parser reports a chunk size too large to hold as an invalid
@@ -2173,13 +2319,13 @@ static bool parse_error_in_chunk_size(const struct exchange *x, enum http_errno 
 
 static void client_parse_error(struct client *c, enum http_errno e)
 {
-	struct exchange *x = &c->x;
-	int status = c->err_status;
+	struct exchange *x = &c->r->x;
+	int status = c->r->err_status;
 	char msg[160];
 	if (!status)
 		status = e == HPE_HEADER_OVERFLOW ? 431 : 400;
-	if (c->err_msg)
-		snprintf(msg, sizeof(msg), "%s", c->err_msg);
+	if (c->r->err_msg)
+		snprintf(msg, sizeof(msg), "%s", c->r->err_msg);
 	else if (parse_error_in_chunk_size(x, e))
 		snprintf(msg, sizeof(msg), "bad request: invalid chunk size");
 	else if (status == 431)
@@ -2201,7 +2347,7 @@ static void client_parse_error(struct client *c, enum http_errno e)
 /* Parses what it can of data; returns how much the parser took. */
 static size_t client_parse(struct client *c, const char *data, size_t len)
 {
-	struct exchange *x = &c->x;
+	struct exchange *x = &c->r->x;
 	size_t off = 0;
 	while (off < len && !c->closing && !c->ending) {
 		if (c->state == C_TUNNEL) {
@@ -2212,17 +2358,17 @@ static size_t client_parse(struct client *c, const char *data, size_t len)
 			break;
 		}
 		if (c->state == C_CONNECT || (c->state == C_FORWARD && x->req_done) ||
-		    HTTP_PARSER_ERRNO(&c->parser) == HPE_PAUSED)
+		    HTTP_PARSER_ERRNO(&c->r->parser) == HPE_PAUSED)
 			break;
-		size_t n = http_parser_execute(&c->parser, &req_settings, data + off, len - off);
+		size_t n = http_parser_execute(&c->r->parser, &req_settings, data + off, len - off);
 		off += n;
 		if (x->active)
 			x->bytes_in += n;
-		enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
+		enum http_errno e = HTTP_PARSER_ERRNO(&c->r->parser);
 		if (e == HPE_PAUSED) {
 			if (x->head_pending) {
 				x->head_pending = false;
-				x->bytes_in = c->head_bytes;
+				x->bytes_in = c->r->head_bytes;
 				client_dispatch(c);
 			}
 			continue;
@@ -2238,35 +2384,35 @@ static size_t client_parse(struct client *c, const char *data, size_t len)
 /* Parses input stashed while the parser was paused. */
 static void client_resume(struct client *c)
 {
-	if (c->in_parse || c->closing || c->ending || !c->in.len)
+	if (c->in_parse || c->closing || c->ending || !c->r || !c->r->in.len)
 		return;
 	c->in_parse = true;
-	size_t n = client_parse(c, c->in.s, c->in.len);
+	size_t n = client_parse(c, c->r->in.s, c->r->in.len);
 	if (!c->closing)
-		buf_consume(&c->in, n);
+		buf_consume(&c->r->in, n);
 	c->in_parse = false;
 	/* a request completed by the stash may have been answered meanwhile */
-	if (!c->closing && !c->ending && c->in.len && c->state == C_HEAD &&
-	    HTTP_PARSER_ERRNO(&c->parser) == HPE_OK)
+	if (!c->closing && !c->ending && c->r->in.len && c->state == C_HEAD &&
+	    HTTP_PARSER_ERRNO(&c->r->parser) == HPE_OK)
 		client_resume(c);
 }
 
 static void client_input(struct client *c, const char *data, size_t len)
 {
-	c->last_activity = uv_now(c->p->loop);
 	if (c->ending)
 		return; /* lingering: input is dropped */
-	if (c->in.len || c->in_parse) {
-		buf_add(&c->in, data, len);
+	client_req(c)->last_activity = uv_now(c->p->loop);
+	if (c->r->in.len || c->in_parse) {
+		buf_add(&c->r->in, data, len);
 		client_resume(c);
 		return;
 	}
 	c->in_parse = true;
 	size_t n = client_parse(c, data, len);
 	if (!c->closing && !c->ending && n < len)
-		buf_add(&c->in, data + n, len - n);
+		buf_add(&c->r->in, data + n, len - n);
 	c->in_parse = false;
-	if (!c->closing && c->in.len && c->state == C_HEAD && HTTP_PARSER_ERRNO(&c->parser) == HPE_OK)
+	if (!c->closing && c->r->in.len && c->state == C_HEAD && HTTP_PARSER_ERRNO(&c->r->parser) == HPE_OK)
 		client_resume(c);
 }
 
@@ -2312,39 +2458,35 @@ static void client_on_write(uv_write_t *req, int status)
 		client_close(c);
 		return;
 	}
-	c->last_activity = uv_now(c->p->loop);
+	if (c->r)
+		c->r->last_activity = uv_now(c->p->loop);
 	client_sync(c);
 }
 
-static void client_on_timer(uv_timer_t *t)
+/* The timeout of c's mode has ended: moves c out of the head of its list
+ * (to another list, or later in CT_ACTIVITY's), or closes it. */
+static void client_timeout(struct client *c)
 {
-	struct client *c = t->data;
 	struct proxy *p = c->p;
-	if (c->closing || c->tmode == CT_NONE || timer_early(t, c->tdue, client_on_timer))
-		return;
-	switch (c->tmode) {
+	struct creq *r = c->r;
+	switch ((enum ctimer)c->tmode) {
 	case CT_NONE:
+	case CT_N:
 		break;
-	case CT_IDLE: {
-		uint64_t now = uv_now(p->loop);
-		if (now < c->idle_due) {
-			client_idle_trim(c);
-			uv_timer_start(&c->timer, client_on_timer, c->idle_due - now, 0);
-			break;
-		}
+	case CT_IDLE:
 		client_end(c);
 		break;
-	}
 	case CT_HEADER:
-		if (c->x.begun && !c->x.active) {
-			c->x.keep_alive = false;
+	case CT_REFUSING:
+		if (r && r->x.begun && !r->x.active) {
+			r->x.keep_alive = false;
 			local_text(c, 408, false, "request header timeout\n");
 		} else {
 			client_end(c);
 		}
 		break;
 	case CT_ACTIVITY: {
-		uint64_t now = uv_now(p->loop), due = c->last_activity + p->cfg.idle_timeout_ms;
+		uint64_t now = uv_now(p->loop), due = r ? r->last_activity + p->cfg.idle_timeout_ms : 0;
 		if (now < due)
 			client_timer(c, CT_ACTIVITY, due - now);
 		else
@@ -2355,7 +2497,54 @@ static void client_on_timer(uv_timer_t *t)
 		client_close(c);
 		break;
 	}
-	client_sync(c);
+}
+
+/* Makes the tick wake by `due` (uv_now), TICK_MS later at most. */
+static void client_tick_arm(struct proxy *p, uint64_t due)
+{
+	due = (due + TICK_MS - 1) / TICK_MS * TICK_MS;
+	if ((p->tick_due && p->tick_due <= due) || p->freeing)
+		return;
+	uint64_t now = uv_now(p->loop);
+	p->tick_due = due > now ? due : now;
+	uv_timer_start(&p->tick, on_tick, p->tick_due - now, 0);
+}
+
+/* Ends the client timeouts that are due. A list is in due order, so only
+ * its head needs looking at; the tick is armed for the earliest head
+ * (client_timer arms it earlier when a client goes before it). */
+static void on_tick(uv_timer_t *t)
+{
+	struct proxy *p = t->data;
+	uint64_t now = uv_now(p->loop), next = 0;
+	p->tick_due = 0;
+	if (p->reqs_freed >= TRIM_AFTER_FREES) {
+		if (now >= p->trim_ms + TRIM_MIN_MS) {
+			malloc_trim(0);
+			p->reqs_freed = 0;
+			p->trim_ms = now;
+		} else {
+			next = p->trim_ms + TRIM_MIN_MS;
+		}
+	}
+	for (int m = CT_NONE + 1; m < CT_N; m++) {
+		struct client *c;
+		while ((c = p->timers[m].head) && c->tdue <= now) {
+			client_timeout(c);
+			/* one its timeout cannot move (idle, but already
+			 * ending) must not hold up the list */
+			if (p->timers[m].head == c && c->tdue <= now)
+				client_close(c);
+			client_sync(c);
+		}
+	}
+	for (int m = CT_NONE + 1; m < CT_N; m++) {
+		struct client *c = p->timers[m].head;
+		if (c && (!next || c->tdue < next))
+			next = c->tdue;
+	}
+	if (next)
+		client_tick_arm(p, next);
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
@@ -2375,22 +2564,12 @@ static struct client *client_new(struct proxy *p, struct listener *l, bool sock)
 	c->l = l;
 	l->refs++;
 	c->sock = sock;
-	uv_timer_init(p->loop, &c->timer);
-	c->timer.data = c;
-	c->handles = 1;
-	if (sock) {
-		uv_tcp_init(p->loop, &c->tcp);
-		c->tcp.data = c;
-		c->handles++;
-	}
-	http_parser_init(&c->parser, HTTP_REQUEST);
-	c->parser.data = c;
+	/* a test client's handle is never opened: it is only closed */
+	uv_tcp_init(p->loop, &c->tcp);
+	c->tcp.data = c;
 	c->state = C_HEAD;
-	sw_strlcpy(c->ip, "127.0.0.1", sizeof(c->ip));
-	c->next = p->clients;
-	if (c->next)
-		c->next->prev = c;
-	p->clients = c;
+	c->ip[0] = 127;
+	c->ip[3] = 1;
 	p->nclients++;
 	p->nlive++;
 	__atomic_add_fetch(&metrics_conns(p->metrics)->open, 1, __ATOMIC_RELAXED);
@@ -2413,58 +2592,17 @@ static void on_connection(uv_stream_t *server, int status)
 	struct sockaddr_storage sa;
 	int salen = sizeof(sa);
 	if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&sa, &salen) == 0) {
-		if (sa.ss_family == AF_INET6)
-			uv_ip6_name((struct sockaddr_in6 *)&sa, c->ip, sizeof(c->ip));
+		c->ip6 = sa.ss_family == AF_INET6;
+		if (c->ip6)
+			memcpy(c->ip, &((struct sockaddr_in6 *)&sa)->sin6_addr, 16);
 		else
-			uv_ip4_name((struct sockaddr_in *)&sa, c->ip, sizeof(c->ip));
+			memcpy(c->ip, &((struct sockaddr_in *)&sa)->sin_addr, 4);
 	}
 	client_update_read(c);
 }
 
 /* ------------------------------------------------------------------ */
 /* connection limit                                                    */
-
-/* Keeps the list of idle keep-alive clients (tmode CT_IDLE) in the order
- * they became idle, so the one idle longest is found at once. */
-static void idle_list_set(struct client *c, bool on)
-{
-	struct proxy *p = c->p;
-	if (c->idle_listed) {
-		if (c->iprev)
-			c->iprev->inext = c->inext;
-		else
-			p->idle_head = c->inext;
-		if (c->inext)
-			c->inext->iprev = c->iprev;
-		else
-			p->idle_tail = c->iprev;
-		c->iprev = c->inext = NULL;
-		c->idle_listed = false;
-	}
-	if (!on)
-		return;
-	c->iprev = p->idle_tail;
-	if (p->idle_tail)
-		p->idle_tail->inext = c;
-	else
-		p->idle_head = c;
-	p->idle_tail = c;
-	c->idle_listed = true;
-}
-
-/* An idle keep-alive connection holds no buffer: they come back with its
- * next request. (A busy one keeps them between requests.) */
-static void client_idle_trim(struct client *c)
-{
-	if (c->in.len || c->out.len)
-		return;
-	buf_release(&c->in);
-	buf_release(&c->out);
-	buf_release(&c->url);
-	buf_release(&c->x.head);
-	buf_release(&c->x.path);
-	hl_release(&c->h);
-}
 
 static void on_client_shutdown_free(uv_shutdown_t *req, int status)
 {
@@ -2535,8 +2673,8 @@ static int conn_admit(struct proxy *p, struct client *c)
 		return 0;
 	/* the longest idle; one whose next request is already in the kernel's
 	 * buffer is not idle (as in proxy_drain): the next one, a few at most */
-	struct client *v = p->idle_head;
-	for (int tries = 0; v && tries < 8; tries++, v = v->inext) {
+	struct client *v = p->timers[CT_IDLE].head;
+	for (int tries = 0; v && tries < 8; tries++, v = v->tnext) {
 		int pending = 0;
 		uv_os_fd_t fd;
 		if (v->sock && uv_fileno((uv_handle_t *)&v->tcp, &fd) == 0 && ioctl(fd, FIONREAD, &pending) == 0 &&
@@ -2554,8 +2692,8 @@ static int conn_admit(struct proxy *p, struct client *c)
 	__atomic_add_fetch(&mc->refused_503, 1, __ATOMIC_RELAXED);
 	c->refusing = true;
 	p->nrefusing++;
-	client_timer(c, CT_HEADER, p->cfg.header_timeout_ms < REFUSING_HEADER_MS ? p->cfg.header_timeout_ms
-										: REFUSING_HEADER_MS);
+	client_timer(c, CT_REFUSING,
+		     p->cfg.header_timeout_ms < REFUSING_HEADER_MS ? p->cfg.header_timeout_ms : REFUSING_HEADER_MS);
 	return 0;
 }
 
@@ -2690,7 +2828,9 @@ int proxy_new(struct proxy **out, const struct proxy_config *cfg, struct sw_err 
 		metrics_conns(p->metrics)->limit = p->cfg.max_conns;
 	uv_timer_init(p->loop, &p->refused_timer);
 	p->refused_timer.data = p;
-	p->nlive++;
+	uv_timer_init(p->loop, &p->tick);
+	p->tick.data = p;
+	p->nlive += 2;
 	*out = p;
 	return 0;
 }
@@ -2810,24 +2950,35 @@ int proxy_serve_metrics(struct proxy *p, const char *addr, struct sw_err *err)
 	return 0;
 }
 
+/* proxy_drain: ends c if it is idle (no request begun). */
+static void proxy_drain_idle(struct client *c)
+{
+	const struct creq *r = c->r;
+	if (c->state != C_HEAD || (r && (r->x.begun || r->x.active || r->in.len)))
+		return;
+	/* A request the client already sent but the loop has not read
+	 * yet makes the connection busy, not idle: it is answered (with
+	 * Connection: close) rather than cut. */
+	int pending = 0;
+	uv_os_fd_t fd;
+	if (c->sock && uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0 && ioctl(fd, FIONREAD, &pending) == 0 &&
+	    pending > 0)
+		return;
+	client_end(c);
+}
+
 void proxy_drain(struct proxy *p)
 {
 	p->draining = true;
 	while (p->listeners)
 		listener_close(p->listeners);
-	for (struct client *c = p->clients, *nx; c; c = nx) {
-		nx = c->next;
-		if (c->state != C_HEAD || c->x.begun || c->x.active || c->in.len)
+	for (int m = 0; m < CT_N; m++) {
+		if (m == CT_LINGER)
 			continue;
-		/* A request the client already sent but the loop has not read
-		 * yet makes the connection busy, not idle: it is answered (with
-		 * Connection: close) rather than cut. */
-		int pending = 0;
-		uv_os_fd_t fd;
-		if (c->sock && uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0 &&
-		    ioctl(fd, FIONREAD, &pending) == 0 && pending > 0)
-			continue;
-		client_end(c);
+		for (struct client *c = p->timers[m].head, *nx; c; c = nx) {
+			nx = c->tnext;
+			proxy_drain_idle(c);
+		}
 	}
 	for (struct bstat *b = p->bstats; b; b = b->next)
 		bstat_close_idle(b);
@@ -2836,9 +2987,10 @@ void proxy_drain(struct proxy *p)
 size_t proxy_active_conns(const struct proxy *p)
 {
 	size_t n = 0;
-	for (const struct client *c = p->clients; c; c = c->next)
-		if (!c->ending)
-			n++;
+	for (int m = 0; m < CT_N; m++)
+		for (const struct client *c = p->timers[m].head; c; c = c->tnext)
+			if (!c->ending)
+				n++;
 	return n;
 }
 
@@ -2884,7 +3036,8 @@ size_t proxy_inherit_done(struct proxy *p)
 	return unused;
 }
 
-static void on_refused_timer_closed(uv_handle_t *h)
+/* the close callback of the proxy's own timers */
+static void on_proxy_timer_closed(uv_handle_t *h)
 {
 	struct proxy *p = h->data;
 	p->nlive--;
@@ -2895,6 +3048,11 @@ static void proxy_maybe_free(struct proxy *p)
 {
 	if (!p->freeing || p->nlive)
 		return;
+	while (p->reqs) {
+		struct creq *r = p->reqs;
+		p->reqs = r->next;
+		creq_free(r);
+	}
 
 	while (p->bstats) {
 		struct bstat *b = p->bstats;
@@ -2913,11 +3071,13 @@ void proxy_free(struct proxy *p)
 	p->draining = true;
 	while (p->listeners)
 		listener_close(p->listeners);
-	while (p->clients)
-		client_close(p->clients);
+	for (int m = 0; m < CT_N; m++)
+		while (p->timers[m].head)
+			client_close(p->timers[m].head);
 	while (p->upstreams)
 		upstream_close(p->upstreams);
-	uv_close((uv_handle_t *)&p->refused_timer, on_refused_timer_closed);
+	uv_close((uv_handle_t *)&p->refused_timer, on_proxy_timer_closed);
+	uv_close((uv_handle_t *)&p->tick, on_proxy_timer_closed);
 	p->freeing = true;
 	proxy_inherit_done(p);
 	if (p->alog)
@@ -2953,8 +3113,8 @@ int proxy_feed_for_test(struct proxy *p, const char *listen, const char *data, s
 	l->kind = L_TEST;
 	l->refs = 1;
 	p->nlive++;
+	l->test_out = out;
 	struct client *c = client_new(p, l, false);
-	c->test_out = out;
 	client_input(c, data, len);
 	if (!c->closing)
 		client_input_end(c, UV_EOF);

@@ -406,6 +406,15 @@ static void *tconn_run(void *arg)
 		size_t hlen = (size_t)(end - buf) + 4;
 		char path[256] = "";
 		sscanf(buf, "%*s %255s", path);
+		if (strcmp(path, "/stall") == 0) {
+			/* the head and part of the body, then nothing until the
+			 * proxy hangs up */
+			const char *r = "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial";
+			send(tc->fd, r, strlen(r), MSG_NOSIGNAL);
+			while (recv(tc->fd, buf, sizeof(buf), 0) > 0)
+				;
+			goto out;
+		}
 		if (strcmp(path, "/ws") == 0) {
 			const char *r = "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n";
 			send(tc->fd, r, strlen(r), MSG_NOSIGNAL);
@@ -632,6 +641,28 @@ static void do_metrics(struct srv *s, void *arg)
 {
 	struct json_arg *a = arg;
 	a->j = metrics_json(proxy_metrics(s->p), a->window, sw_now_ms());
+}
+
+static void do_open_conns(struct srv *s, void *arg)
+{
+	*(size_t *)arg = proxy_open_conns(s->p);
+}
+
+static size_t open_conns(struct srv *s)
+{
+	size_t n = 0;
+	on_loop(s, do_open_conns, &n);
+	return n;
+}
+
+/* Polls until the proxy holds no client connection; returns when (ms). */
+static uint64_t wait_no_conns(struct srv *s, uint64_t ms)
+{
+	uint64_t deadline = now_ms() + ms;
+	while (open_conns(s) != 0 && now_ms() < deadline)
+		usleep(10000);
+	assert_int_equal(open_conns(s), 0);
+	return now_ms();
 }
 
 static json_int_t backend_field(struct srv *s, const char *id, const char *field)
@@ -1398,6 +1429,163 @@ static void test_proxy__fuzz_corpus_replays(void **state)
 	free(tbl);
 }
 
+/* A keep-alive connection stays open (and serves its next request) until
+ * it has been idle for idle_timeout_ms, then it is closed quietly; the
+ * next request restarts the count. */
+static void test_proxy__idle_keep_alive_closed_at_idle_timeout(void **state)
+{
+	(void)state;
+	struct hello h;
+	struct srv s;
+	struct proxy_config cfg = test_cfg();
+	struct resp r;
+	int port = free_port();
+	cfg.idle_timeout_ms = 1500;
+	hello_start(&h, "1.0.0", NULL);
+	srv_start(&s, &cfg);
+	struct buf be = BUF_INIT;
+	buf_addf(&be, "h1=%s", h.addr);
+	char *tbl = table1(port, NULL, buf_str(&be));
+	set_table_ok(&s, tbl);
+
+	int fd = dial(port);
+	for (int i = 0; i < 3; i++) {
+		send_str(fd, "GET /version HTTP/1.1\r\nHost: x\r\n\r\n");
+		assert_int_equal(read_response(fd, "GET", &r), 0);
+		assert_int_equal(r.status, 200);
+		assert_true(r.keep_alive);
+		resp_release(&r);
+		/* idle for most of the timeout: still open */
+		assert_false(closed_by_peer(fd, 1000));
+	}
+	uint64_t t0 = now_ms();
+	assert_true(closed_by_peer(fd, 4000));
+	uint64_t took = now_ms() - t0;
+	assert_true(took >= 300 && took < 2500);
+	close(fd);
+	wait_no_conns(&s, DEADLINE_MS);
+
+	srv_stop(&s);
+	hello_stop(&h);
+	free(tbl);
+	buf_release(&be);
+}
+
+/* A connection closed after an error response sends its FIN, then waits
+ * for the client to hang up, LINGER (2 s) at most, dropping what it
+ * sends meanwhile; then it is closed. */
+static void test_proxy__closing_connection_lingers_then_closes(void **state)
+{
+	(void)state;
+	struct srv s;
+	struct proxy_config cfg = test_cfg();
+	struct resp r;
+	char b[256];
+	int port = free_port();
+	srv_start(&s, &cfg);
+	char *tbl = table1(port, NULL, "u1=127.0.0.1:1");
+	set_table_ok(&s, tbl);
+
+	int fd = dial(port);
+	send_str(fd, "GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n");
+	assert_int_equal(read_response(fd, "GET", &r), 0);
+	assert_int_equal(r.status, 400);
+	assert_false(r.keep_alive);
+	resp_release(&r);
+	uint64_t t0 = now_ms();
+	/* the FIN came; our side stays open, and what we send is dropped */
+	assert_int_equal(read_some(fd, b, sizeof(b), now_ms() + DEADLINE_MS), 0);
+	send_str(fd, "more bytes after the end\r\n");
+	assert_int_equal(open_conns(&s), 1);
+	uint64_t took = wait_no_conns(&s, DEADLINE_MS) - t0;
+	assert_true(took >= 1500 && took < 5000);
+	close(fd);
+
+	/* a client that hangs up ends the linger at once */
+	fd = dial(port);
+	send_str(fd, "BAD\r\n\r\n");
+	assert_int_equal(read_response(fd, "GET", &r), 0);
+	assert_int_equal(r.status, 400);
+	resp_release(&r);
+	t0 = now_ms();
+	close(fd);
+	took = wait_no_conns(&s, DEADLINE_MS) - t0;
+	assert_true(took < 1500);
+
+	srv_stop(&s);
+	free(tbl);
+}
+
+/* A response or a tunnel with no byte either way for idle_timeout_ms is
+ * cut; bytes keep a tunnel open however long it lasts. */
+static void test_proxy__no_progress_for_idle_timeout_cuts_response_and_tunnel(void **state)
+{
+	(void)state;
+	struct tup t;
+	struct srv s;
+	struct proxy_config cfg = test_cfg();
+	struct resp r;
+	char b[256];
+	int port = free_port();
+	cfg.idle_timeout_ms = 700;
+	tup_start(&t);
+	srv_start(&s, &cfg);
+	struct buf be = BUF_INIT;
+	buf_addf(&be, "u1=%s", t.addr);
+	char *tbl = table1(port, NULL, buf_str(&be));
+	set_table_ok(&s, tbl);
+
+	/* a response whose body stalls after its first bytes */
+	int fd = dial(port);
+	send_str(fd, "GET /stall HTTP/1.1\r\nHost: x\r\n\r\n");
+	struct buf got = BUF_INIT;
+	uint64_t deadline = now_ms() + DEADLINE_MS;
+	while (!strstr(buf_str(&got), "partial")) {
+		ssize_t n = read_some(fd, b, sizeof(b), deadline);
+		assert_true(n > 0);
+		buf_add(&got, b, (size_t)n);
+	}
+	assert_non_null(strstr(buf_str(&got), "HTTP/1.1 200 "));
+	uint64_t t0 = now_ms();
+	assert_true(closed_by_peer(fd, 5000));
+	uint64_t took = now_ms() - t0;
+	assert_true(took >= 500 && took < 3000);
+	close(fd);
+	buf_release(&got);
+
+	/* a tunnel used every 200 ms for three idle timeouts stays open */
+	fd = dial(port);
+	send_str(fd, "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n");
+	assert_int_equal(read_response(fd, "GET", &r), 0);
+	assert_int_equal(r.status, 101);
+	resp_release(&r);
+	for (int i = 0; i < 10; i++) {
+		send_str(fd, "ping");
+		size_t have = 0;
+		deadline = now_ms() + DEADLINE_MS;
+		while (have < 4) {
+			ssize_t n = read_some(fd, b + have, sizeof(b) - have, deadline);
+			assert_true(n > 0);
+			have += (size_t)n;
+		}
+		assert_memory_equal(b, "ping", 4);
+		assert_false(closed_by_peer(fd, 200));
+	}
+	/* then silent: cut after the idle timeout (200 ms of it passed in
+	 * the last wait) */
+	t0 = now_ms();
+	assert_true(closed_by_peer(fd, 5000));
+	took = now_ms() - t0;
+	assert_true(took >= 300 && took < 3000);
+	close(fd);
+	wait_no_conns(&s, DEADLINE_MS);
+
+	srv_stop(&s);
+	tup_stop(&t);
+	free(tbl);
+	buf_release(&be);
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -1409,6 +1597,9 @@ int main(void)
 		cmocka_unit_test(test_proxy__retries_connect_failure_once_for_idempotent),
 		cmocka_unit_test(test_proxy__limits_and_smuggling),
 		cmocka_unit_test(test_proxy__slow_client_cut_at_header_timeout),
+		cmocka_unit_test(test_proxy__idle_keep_alive_closed_at_idle_timeout),
+		cmocka_unit_test(test_proxy__closing_connection_lingers_then_closes),
+		cmocka_unit_test(test_proxy__no_progress_for_idle_timeout_cuts_response_and_tunnel),
 		cmocka_unit_test(test_proxy__upgrade_becomes_a_tunnel),
 		cmocka_unit_test(test_proxy__table_swap_keeps_connections_and_listeners),
 		cmocka_unit_test(test_proxy__metrics_per_revision_and_sticky),
