@@ -582,7 +582,6 @@ static void test_analysis_runner__a_wait_ending_later_keeps_the_failure_reason(v
 				  "      provider: {builtin: {metric: success-rate, window: 10s}}\n"
 				  "    - name: strict\n"
 				  "      interval: 20ms\n"
-				  "      initialDelay: 50ms\n"
 				  "      count: 3\n"
 				  "      minSamples: 1\n"
 				  "      successCondition: \"result >= 0.99\"\n"
