@@ -135,7 +135,6 @@ weight_of() { # weight_of REVISION
 	start_daemon
 	compare='    - name: latency
       interval: 2s
-      initialDelay: 2s
       count: 2
       provider: {compare: {metric: latency, confidence: 0.98, maxIncrease: 0.2, minSamples: 20}}'
 	{ app 1.0.0 "" "$CANARY"; golden "$compare"; } > "$T/v1.yaml"
