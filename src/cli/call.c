@@ -242,17 +242,38 @@ int cli_wait_rollout(struct cli *c, const char *name, int64_t revision, uint64_t
 	return r;
 }
 
+/*
+ * jansson escapes C0 controls in strings but writes DEL and the C1
+ * controls (U+0080..U+009F, which terminals obey as escapes) as they are:
+ * they become \u007F and \u0080..\u009F (upper case, as jansson writes),
+ * still the same JSON. They occur only inside strings, so the whole text
+ * can be rewritten.
+ */
+static void json_write_safe(FILE *f, const char *s)
+{
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+		if (ch == 0x7f)
+			fputs("\\u007F", f);
+		else if (ch == 0xc2 && (unsigned char)s[1] >= 0x80 && (unsigned char)s[1] <= 0x9f)
+			fprintf(f, "\\u%04X", (unsigned char)*++s);
+		else
+			fputc(ch, f);
+	}
+	fputc('\n', f);
+}
+
 void cli_json_print(json_t *j)
 {
 	char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-	printf("%s\n", s);
+	json_write_safe(stdout, s);
 	free(s);
 }
 
 void cli_json_print_line(json_t *j)
 {
 	char *s = json_dumps(j, JSON_COMPACT);
-	printf("%s\n", s);
+	json_write_safe(stdout, s);
 	free(s);
 }
 

@@ -401,6 +401,25 @@ static void test_cli__output_escapes_control_characters(void **state)
 	json_decref(j);
 }
 
+/* JSON output carries no byte a terminal obeys: DEL and C1 come \u-escaped. */
+static void test_cli__json_output_escapes_del_and_c1(void **state)
+{
+	(void)state;
+	struct capture c;
+	json_t *j = json_pack("{s:s}", "v", "a\x7f\xc2\x9b[2Jb\x1b\xc3\xa9");
+	capture_begin(&c, 1);
+	cli_json_print_line(j);
+	fflush(stdout);
+	const char *out = capture_end(&c);
+	assert_string_equal(out, "{\"v\":\"a\\u007F\\u009B[2Jb\\u001B\xc3\xa9\"}\n");
+	/* and it is the same JSON */
+	json_t *back = json_loads(out, 0, NULL);
+	assert_non_null(back);
+	assert_true(json_equal(back, j));
+	json_decref(back);
+	json_decref(j);
+}
+
 /* Values are one path segment or one query value each. */
 static void test_cli__paths_are_percent_encoded(void **state)
 {
@@ -426,6 +445,7 @@ int main(void)
 		cmocka_unit_test(test_cli__usage_hint_has_a_space),
 		cmocka_unit_test(test_cli__globals_before_the_command),
 		cmocka_unit_test(test_cli__output_escapes_control_characters),
+		cmocka_unit_test(test_cli__json_output_escapes_del_and_c1),
 		cmocka_unit_test(test_cli__paths_are_percent_encoded),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
