@@ -7,7 +7,7 @@ FUZZ_BUILD ?= build-fuzz
 RELEASE_BUILD ?= build-release
 FUZZ_SECONDS ?= 10
 
-.PHONY: all deps build build-asan build-fuzz build-release test test-unit test-asan test-e2e demo bench fuzz fuzz-smoke clean
+.PHONY: all deps build build-asan build-fuzz build-release test test-fast test-unit test-asan test-e2e demo bench chaos fuzz fuzz-smoke clean
 
 all: build
 
@@ -47,6 +47,11 @@ build-release: deps $(RELEASE_BUILD)/build.ninja
 test: build build-asan build-fuzz build-release
 	@./scripts/test.sh all
 
+# The loop while working: checks, unit and e2e tests, no sanitizer or
+# fuzz builds (about half of `make test`).
+test-fast: build
+	@./scripts/test.sh fast
+
 test-unit: build
 	@./scripts/test.sh unit
 
@@ -68,6 +73,11 @@ demo: build
 
 bench: build
 	@./bench/run.sh
+
+# The full chaos run: 30 kill -9 of serve and 5 of the proxy mid-rollout
+# (make test runs 12 of serve); CHAOS_SEED=N reproduces a run.
+chaos: build
+	@SLIPWAY_BIN=$(BUILD)/slipway HELLO_BIN=$(BUILD)/hello ./tests/chaos/chaos.sh
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) $(RELEASE_BUILD)

@@ -1,10 +1,11 @@
 #!/bin/bash
 # Runs Slipway's tests and ends with one line "N passed, N failed".
-#   scripts/test.sh all|checks|unit|e2e|asan|fuzz
+#   scripts/test.sh all|fast|checks|unit|e2e|asan|fuzz
 # checks: the dependency rule and a warning-free release build,
 # unit: cmocka tests (build/), e2e: bats scenarios against build/slipway,
 # asan: the unit tests built with ASan+UBSan (build-asan/),
-# fuzz: every libFuzzer target over its corpus for FUZZ_SECONDS (build-fuzz/).
+# fuzz: every libFuzzer target over its corpus for FUZZ_SECONDS (build-fuzz/),
+# fast: checks, unit and e2e (the loop while working: no sanitizers, no fuzzing).
 set -u
 cd "$(dirname "$0")/.."
 mode=${1:-all}
@@ -47,16 +48,58 @@ run_unit() {
 	done
 }
 
+# Seconds each e2e file took on 2 cores (for splitting them into streams;
+# a file not listed counts 30).
+declare -A e2e_seconds=([rollout_state]=165 [progressive]=156 [chaos]=60 [upgrade]=53
+	[core]=44 [hooks]=42 [proxy]=39 [traffic]=33 [security]=29 [degraded]=15 [data]=14
+	[demo]=12 [hello]=4 [argo]=1)
+
+# The bats files run in E2E_STREAMS (default 2) parallel streams, each
+# file whole in one stream, split by their seconds: the tests mostly wait
+# for state, so two streams take about half the time on 2 cores. Each
+# stream has its own ports (tests/e2e/helpers.bash). Stream 0 prints as it
+# goes, the others when they are done.
 run_e2e() {
 	[ -d tests/e2e ] || return 0
 	ls tests/e2e/*.bats >/dev/null 2>&1 || return 0
-	echo "# e2e"
-	local out
-	out=$(mktemp)
-	SLIPWAY_BIN="$PWD/build/slipway" HELLO_BIN="$PWD/build/hello" \
-		timeout 900 bats --tap tests/e2e 2>&1 | tee "$out"
-	count_tap e2e < "$out" >/dev/null
-	rm -f "$out"
+	local streams=${E2E_STREAMS:-2} f name s best i
+	local -a sum files outs pids
+	for ((s = 0; s < streams; s++)); do sum[s]=0; files[s]=""; done
+	# heaviest first, each to the stream with the least so far
+	while read -r _ f; do
+		best=0
+		for ((s = 1; s < streams; s++)); do
+			[ "${sum[s]}" -lt "${sum[best]}" ] && best=$s
+		done
+		name=$(basename "$f" .bats)
+		sum[best]=$((sum[best] + ${e2e_seconds[$name]:-30}))
+		files[best]+=" $f"
+	done < <(for f in tests/e2e/*.bats; do
+		name=$(basename "$f" .bats)
+		echo "${e2e_seconds[$name]:-30} $f"
+	done | sort -rn)
+	for ((s = 0; s < streams; s++)); do
+		outs[s]=$(mktemp)
+		echo "# e2e stream $s (~${sum[s]}s):${files[s]}"
+	done
+	for ((s = 1; s < streams; s++)); do
+		# shellcheck disable=SC2086
+		E2E_STREAM=$s E2E_STREAMS=$streams SLIPWAY_BIN="$PWD/build/slipway" \
+			HELLO_BIN="$PWD/build/hello" timeout 900 bats --tap ${files[s]} >"${outs[s]}" 2>&1 &
+		pids[s]=$!
+	done
+	# shellcheck disable=SC2086
+	E2E_STREAM=0 E2E_STREAMS=$streams SLIPWAY_BIN="$PWD/build/slipway" \
+		HELLO_BIN="$PWD/build/hello" timeout 900 bats --tap ${files[0]} 2>&1 | tee "${outs[0]}"
+	for ((s = 1; s < streams; s++)); do
+		wait "${pids[s]}"
+		echo "# e2e stream $s"
+		cat "${outs[s]}"
+	done
+	for ((s = 0; s < streams; s++)); do
+		count_tap "e2e $s" < "${outs[s]}" >/dev/null
+		rm -f "${outs[s]}"
+	done
 }
 
 run_fuzz() {
@@ -106,6 +149,7 @@ case "$mode" in
 checks) run_checks ;;
 unit) run_checks; run_unit build unit ;;
 e2e) run_e2e ;;
+fast) run_checks; run_unit build unit; run_e2e ;;
 asan) run_unit build-asan asan ;;
 fuzz) run_fuzz ;;
 all)
@@ -122,7 +166,7 @@ all)
 	count_tap fuzz < "$fuzz_log"
 	rm -f "$fuzz_log"
 	;;
-*) echo "usage: $0 all|checks|unit|e2e|asan|fuzz" >&2; exit 2 ;;
+*) echo "usage: $0 all|fast|checks|unit|e2e|asan|fuzz" >&2; exit 2 ;;
 esac
 
 if [ ${#failures[@]} -gt 0 ]; then

@@ -27,8 +27,16 @@ teardown() {
 
 # A random block of 100 ports for one test, below the kernel's range for
 # outgoing connections (32768 and up here), so that a busy machine's client
-# sockets never hold a port a test is about to listen on.
-port_base() { echo $((12000 + (RANDOM % 180) * 100)); }
+# sockets never hold a port a test is about to listen on. scripts/test.sh
+# runs the files in E2E_STREAMS parallel streams; stream E2E_STREAM gets
+# its own share of the blocks (12000-27999; make demo's ports are above)
+# and of free_port's range (10000-11999), so two streams never meet.
+E2E_STREAM=${E2E_STREAM:-0}
+E2E_STREAMS=${E2E_STREAMS:-1}
+port_base() {
+	local n=$((160 / E2E_STREAMS))
+	echo $((12000 + (E2E_STREAM * n + RANDOM % n) * 100))
+}
 
 slipway() { "$SLIPWAY_BIN" "$@"; }
 
@@ -81,8 +89,9 @@ wait_for() {
 
 # Prints a TCP port on 127.0.0.1 that nothing listens on.
 free_port() {
-	local base=$((10000 + RANDOM % 20000)) p i
-	for ((i = 0; i < 500; i++)); do
+	local width=$((2000 / E2E_STREAMS))
+	local base=$((10000 + E2E_STREAM * width + RANDOM % (width / 2))) p i
+	for ((i = 0; i < width / 2; i++)); do
 		p=$((base + i))
 		if ! (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null; then
 			echo "$p"

@@ -121,11 +121,15 @@ reason() { slipway status "$1" | sed -n 's/^Reason: *//p'; }
 	as_version "$f" 2.0.0
 	slipway apply -f "$f"
 	wait_for 30 eval '[[ "$(curl -fsS "http://127.0.0.1:$PREVIEW/")" == *"2.0.0"* ]]'
-	# autoPromotion 30s after the smoke check, then scaleDownDelay 30s
-	wait_for 120 eval 'app_ready_at hello-bg 2 2 || phase_is hello-bg Degraded'
+	# autoPromotion 30s after the smoke check switches it; the old side
+	# scales down 30s later (scaleDownDelay: the blue/green tests of
+	# progressive.bats check that, with 1s)
+	wait_for 90 eval '[[ "$(curl -fsS "http://127.0.0.1:$LISTEN/")" == *"2.0.0"* ]] || phase_is hello-bg Degraded'
 	echo "$(status_json hello-bg)"
-	app_ready_at hello-bg 2 2
 	[[ "$(curl -fsS "http://127.0.0.1:$LISTEN/")" == *"2.0.0"* ]]
+	run slipway events hello-bg
+	[[ "$output" == *"switched: revision 2 now gets 100% of requests"* ]]
+	! phase_is hello-bg Degraded
 	run slipway analysis hello-bg --revision 2
 	[[ "$output" == *"smoke/preview-healthy"*"Successful"* ]]
 }
