@@ -239,6 +239,7 @@ enum engine_rollout_cmd {
 	ENGINE_RESUME,
 	ENGINE_RETRY,
 	ENGINE_UNDO,
+	ENGINE_RESTART,               /* rollout_restart: replace the instances, same revision */
 };
 /* "promote" ... "undo" -> the command; -1 when unknown. */
 int engine_rollout_cmd_parse(const char *name);
@@ -249,6 +250,16 @@ const char *engine_rollout_cmd_name(enum engine_rollout_cmd cmd);
  * state after it is the app's, read with engine_app_find. */
 int engine_rollout(struct engine *e, const char *app, enum engine_rollout_cmd cmd, bool full,
 		   const char *actor, struct sw_err *err);
+
+/*
+ * `slipway scale APP N` (rollout_scale): N instances of the revision that
+ * serves, without a new revision; kept in the rollout state (so across a
+ * daemon restart) until a new desired revision. SW_EINVAL for N above
+ * ROLLOUT_MAX_REPLICAS, SW_ECONFLICT while a rollout is under way. Event
+ * "Scaled" with the actor. The state after it is the app's.
+ */
+int engine_scale(struct engine *e, const char *app, uint32_t replicas, const char *actor,
+		 struct sw_err *err);
 
 /* ---- reads ---- */
 
