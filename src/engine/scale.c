@@ -31,7 +31,6 @@ static int do_scale(struct engine *e, const char *name, uint32_t replicas, const
 	engine_kick(e, a);
 	engine_event(e, a->name, "Scaled", actor, "scaled from %u to %u replica%s (revision %lld)",
 		     was, replicas, replicas == 1 ? "" : "s", (long long)rollout_target(&a->st));
-	engine_reconcile_now(e);
 	return 0;
 }
 
@@ -41,5 +40,7 @@ int engine_scale(struct engine *e, const char *app, uint32_t replicas, const cha
 	engine_store_wait(e, true);
 	int r = do_scale(e, app, replicas, actor, err);
 	engine_store_wait(e, false);
+	if (r == 0)
+		engine_reconcile_now(e); /* the answer shows the instances started or stopped */
 	return r;
 }

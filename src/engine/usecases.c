@@ -432,7 +432,6 @@ static int do_rollout(struct engine *e, const char *app, enum engine_rollout_cmd
 	else
 		engine_event(e, a->name, kind, actor, "%s%s", name,
 			     !full ? "" : cmd == ENGINE_ABORT ? " --force" : " --full");
-	engine_reconcile_now(e);
 	return 0;
 }
 
@@ -469,5 +468,7 @@ int engine_rollout(struct engine *e, const char *app, enum engine_rollout_cmd cm
 	engine_store_wait(e, true);
 	int r = do_rollout(e, app, cmd, full, actor, err);
 	engine_store_wait(e, false);
+	if (r == 0)
+		engine_reconcile_now(e); /* the answer shows the step the command allows */
 	return r;
 }
