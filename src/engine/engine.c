@@ -1282,12 +1282,14 @@ json_t *engine_app_groups(struct engine *e, struct engine_app *a)
 					s = series;
 			}
 			json_array_append_new(
-				out, json_pack("{s:I, s:s, s:O, s:i, s:o, s:o, s:o}", "revision", rev,
-					       "role", group_role(e, a, rev), "weight", json_object_get(g, "weight"), "ready",
+				out, json_pack("{s:I, s:O, s:i, s:o, s:o, s:o, s:s}", "revision", rev,
+					       "weight", json_object_get(g, "weight"), "ready",
 					       (int)json_array_size(json_object_get(g, "backends")),
 					       "rate", s ? num_or_null(s, "rate") : json_real(0),
 					       "successRate", num_or_null(s, "successRate"),
-					       "p99Ms", num_or_null(s, "p99Ms")));
+					       "p99Ms", num_or_null(s, "p99Ms"),
+					       /* last: scripts read the fields before it in order */
+					       "role", group_role(e, a, rev)));
 		}
 	}
 	return out;
