@@ -186,9 +186,13 @@ static json_t *app_json(struct api *v, struct engine_app *a, bool with_instances
 			      "revision", (json_int_t)a->st.desired, "stableRevision",
 			      (json_int_t)a->st.stable, "version",
 			      spec && spec->version ? spec->version : "", "replicas",
-			      spec ? (int)spec->replicas : 0, "ready", (int)ready, "instancesRunning",
+			      spec ? (int)rollout_replicas(&a->st, spec->replicas) : 0, "ready", (int)ready, "instancesRunning",
 			      (int)running);
 	json_object_set_new(j, "strategy", json_string(strategy_name(spec)));
+	/* what a Paused rollout waits for: the command that goes on */
+	json_object_set_new(j, "waitingFor", a->st.phase != ROLLOUT_PAUSED ? json_null()
+				: json_string(a->st.user_paused ? "resume" : "promote"));
+	json_object_set_new(j, "scaled", json_boolean(a->st.scaled));
 	json_object_set_new(j, "stable", side_json(&stable));
 	json_object_set_new(j, "canary", side_json(&canary));
 	/* explicit only while a canary or blue/green rollout steps; a rolling
@@ -703,7 +707,7 @@ static void h_rollout_action(const struct http_req *req, struct http_resp *resp,
 	int cmd = engine_rollout_cmd_parse(action);
 	if (cmd < 0) {
 		http_resp_error(resp, 404, "unknown rollout action \"%s\" (promote, abort, pause, "
-			       "resume, retry, undo)", action);
+			       "resume, retry, undo, restart)", action);
 		return;
 	}
 	json_t *body = body_object(req, resp, false, &bad);
@@ -714,6 +718,38 @@ static void h_rollout_action(const struct http_req *req, struct http_resp *resp,
 		    json_is_true(json_object_get(body, "force"));
 	json_decref(body);
 	int r = engine_rollout(v->e, a->name, (enum engine_rollout_cmd)cmd, full, req->actor, &err);
+	if (r < 0) {
+		engine_error(resp, r, &err);
+		return;
+	}
+	http_resp_json(resp, 200, app_json(v, a, true));
+}
+
+/* POST /v1/apps/{name}/scale {"replicas": N}: N instances of the revision
+ * that serves, without a new revision (engine_scale). Answers with the app
+ * as it is after the command. */
+static void h_scale(const struct http_req *req, struct http_resp *resp, void *data)
+{
+	struct api *v = data;
+	struct sw_err err = {0};
+	struct engine_app *a = find_or_404(v, req, resp);
+	bool bad;
+	if (!a)
+		return;
+	json_t *body = body_object(req, resp, true, &bad);
+	if (bad)
+		return;
+	json_t *jn = json_object_get(body, "replicas");
+	if (!json_is_integer(jn) || json_integer_value(jn) < 0 ||
+	    json_integer_value(jn) > ROLLOUT_MAX_REPLICAS) {
+		json_decref(body);
+		http_resp_error(resp, 400, "\"replicas\" must be a number of instances from 0 to %d",
+				ROLLOUT_MAX_REPLICAS);
+		return;
+	}
+	uint32_t n = (uint32_t)json_integer_value(jn);
+	json_decref(body);
+	int r = engine_scale(v->e, a->name, n, req->actor, &err);
 	if (r < 0) {
 		engine_error(resp, r, &err);
 		return;
@@ -913,6 +949,7 @@ static const struct {
 	{"GET", "/v1/routes", HTTP_ROLE_VIEWER, h_routes},
 	{"POST", "/v1/upgrade", HTTP_ROLE_ADMIN, h_upgrade},
 	{"POST", "/v1/apps/{name}/rollout/{action}", HTTP_ROLE_DEPLOYER, h_rollout_action},
+	{"POST", "/v1/apps/{name}/scale", HTTP_ROLE_DEPLOYER, h_scale},
 	{"GET", "/v1/apps/{name}/analysis", HTTP_ROLE_VIEWER, h_analysis},
 	{"GET", "/metrics", HTTP_ROLE_VIEWER, h_metrics},
 	{"POST", "/v1/tokens", HTTP_ROLE_ADMIN, h_token_create},

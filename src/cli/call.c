@@ -3,6 +3,7 @@
 
 #include <ctype.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -200,39 +201,109 @@ bool cli_app_done(json_t *app, bool *failed)
 	return !json_is_false(json_object_get(app, "routed"));
 }
 
+int cli_rollout_end(json_t *app, int64_t revision, char *msg, size_t size)
+{
+	bool failed, at_rev = revision == 0 || cli_jint(app, "revision") == revision;
+	bool done = cli_app_done(app, &failed);
+	msg[0] = '\0';
+	if (!at_rev)
+		return -1;
+	if (done)
+		return failed ? 1 : 0;
+	if (strcmp(cli_jstr(app, "phase"), "Paused") == 0) {
+		const char *cmd = strcmp(cli_jstr(app, "waitingFor"), "resume") == 0 ? "resume"
+										    : "promote";
+		snprintf(msg, size, "Paused: waiting for \"slipway rollout %s %s\"", cmd,
+			 cli_jstr(app, "name"));
+		return CLI_EXIT_PAUSED;
+	}
+	return -1;
+}
+
+/* The line with each duration ("4s", "1m30s", "250ms") taken out: two
+ * lines that differ in a countdown only have the same key. */
+static void mask_durations(const char *in, char *out, size_t size)
+{
+	size_t n = 0;
+	for (const char *p = in; *p && n + 2 < size;) {
+		if (!isdigit((unsigned char)*p)) {
+			out[n++] = *p++;
+			continue;
+		}
+		const char *q = p;
+		bool unit = false;
+		for (;;) {
+			while (isdigit((unsigned char)*q) || *q == '.')
+				q++;
+			if (!strchr("hms", *q) || !*q)
+				break;
+			while (*q && strchr("hms", *q))
+				q++;
+			unit = true;
+			if (!isdigit((unsigned char)*q))
+				break;
+		}
+		if (unit && !isalpha((unsigned char)*q)) {
+			out[n++] = '#';
+		} else {
+			for (const char *c = p; c < q && n + 2 < size; c++)
+				out[n++] = *c;
+		}
+		p = q;
+	}
+	out[n] = '\0';
+}
+
+#define WAIT_COUNTDOWN_MS 5000 /* a line that only counts down, at most this often */
+
 int cli_wait_rollout(struct cli *c, const char *name, int64_t revision, uint64_t timeout_ms,
 		     bool quiet)
 {
-	uint64_t deadline = sw_now_ms() + timeout_ms;
+	uint64_t start = sw_now_ms(), last_ms = 0;
 	struct buf path = BUF_INIT;
 	cli_pathf(&path, "/v1/apps/%s", name);
 	int r = 1;
-	char last[768] = "";
+	char last[768] = "", last_key[768] = "", line[768] = "", key[768], msg[256];
+	FILE *out = quiet ? stderr : stdout;
 	for (;;) {
 		json_t *j = NULL;
 		if (cli_call(c, "GET", path.s, NULL, &j) != 0)
 			break;
-		bool failed, at_rev = revision == 0 || cli_jint(j, "revision") == revision;
-		bool done = cli_app_done(j, &failed);
-		char sides[320], line[768];
+		bool failed, done = cli_app_done(j, &failed);
+		char sides[320];
 		sides_text(sides, sizeof(sides), j);
 		snprintf(line, sizeof(line), "%s: %s, %s ready - %s", name, cli_jstr(j, "phase"), sides,
 			 json_is_string(json_object_get(j, "routedError"))
 				 ? cli_jstr(j, "routedError")
 			 : strcmp(cli_jstr(j, "phase"), "Healthy") == 0 && !done
 				 ? "waiting for the proxy to serve its routes" : cli_jstr(j, "reason"));
-		if (!quiet && strcmp(line, last) != 0) {
+		mask_durations(line, key, sizeof(key));
+		uint64_t now = sw_now_ms();
+		bool changed = strcmp(key, last_key) != 0 ||
+			       (strcmp(line, last) != 0 && now - last_ms >= WAIT_COUNTDOWN_MS);
+		int end = cli_rollout_end(j, revision, msg, sizeof(msg));
+		if (!quiet && changed) {
 			printf("%s\n", line);
 			fflush(stdout);
 			sw_strlcpy(last, line, sizeof(last));
+			sw_strlcpy(last_key, key, sizeof(last_key));
+			last_ms = now;
 		}
 		json_decref(j);
-		if (at_rev && done) {
-			r = failed ? 1 : 0;
+		if (end >= 0) {
+			if (end == CLI_EXIT_PAUSED) {
+				fprintf(out, "%s\n", msg);
+				fflush(out);
+			}
+			r = end;
 			break;
 		}
-		if (sw_now_ms() > deadline) {
-			fprintf(stderr, "slipway: %s did not finish its rollout in time\n", name);
+		if (timeout_ms && now - start >= timeout_ms) {
+			char d[32];
+			sw_duration_format(d, sizeof(d), timeout_ms);
+			fprintf(stderr, "slipway: %s: timed out after %s waiting for its rollout (%s)\n",
+				name, d, line);
+			r = CLI_EXIT_TIMEOUT;
 			break;
 		}
 		struct timespec ts = {0, 200 * 1000000L};

@@ -40,6 +40,9 @@ extern const struct cli_command cli_cmd_apply, cli_cmd_get, cli_cmd_status, cli_
 	cli_cmd_logs, cli_cmd_rollout, cli_cmd_analysis, cli_cmd_routes, cli_cmd_events,
 	cli_cmd_rollback, cli_cmd_delete, cli_cmd_token, cli_cmd_validate, cli_cmd_version,
 	cli_cmd_upgrade, cli_cmd_import;
+extern const struct cli_command cli_cmd_scale;
+/* `history`'s run, for `rollout history` too (argv[0] "history", argv[1] APP). */
+int cli_history_run(struct cli *c, int argc, char **argv);
 
 /* The options of a command whose only option is --json. */
 struct cli_json_opts {
@@ -93,8 +96,24 @@ int cli_page_forward(struct cli *c, const char *path, const char *key, int64_t *
  * Frozen. */
 bool cli_app_done(json_t *app, bool *failed);
 
-/* Polls an app until its rollout of `revision` (0: any) ends. Prints each
- * change of state unless quiet. Returns 0 Healthy, 1 otherwise. */
+/* Exit codes of a wait for a rollout (`rollout status --watch`, `apply
+ * --wait`, `rollback --wait`), as `kubectl argo rollouts status` has
+ * them: 0 Healthy, 1 Degraded, Frozen or aborted; and these. */
+#define CLI_EXIT_PAUSED 3         /* Paused until someone promotes or resumes it */
+#define CLI_EXIT_TIMEOUT 4        /* --timeout ran out first */
+
+/*
+ * Whether a wait for the app's rollout of `revision` (0: any) ends with
+ * this state of it: returns -1 while it goes on, else the exit code, with
+ * the message for a pause in msg ("Paused: waiting for \"slipway rollout
+ * promote hello\"").
+ */
+int cli_rollout_end(json_t *app, int64_t revision, char *msg, size_t size);
+
+/* Polls an app until its rollout of `revision` (0: any) ends
+ * (cli_rollout_end) or timeout_ms (0: no limit) runs out. Unless quiet,
+ * prints a line when something changed (phase, step, weight, ready
+ * counts, reason; a countdown at most every 5 s). Returns the exit code. */
 int cli_wait_rollout(struct cli *c, const char *name, int64_t revision, uint64_t timeout_ms,
 		     bool quiet);
 
@@ -149,6 +168,16 @@ void cli_table_release(struct cli_table *t);
 /* Formats the number v times mul with unit ("99.50%"), or "-" when v is not
  * a number (no data yet): one decimal, two when mul > 1. */
 void cli_fmt_metric(char *out, size_t size, json_t *v, double mul, const char *unit);
+/*
+ * Colour on a terminal only: true when f is a tty and NO_COLOR is unset or
+ * empty (https://no-color.org). cli_phase_color: the phase word as it is
+ * to be printed, in colour when colour is on (Healthy green, Degraded and
+ * Frozen red, Progressing and Paused yellow), else as it is; the pointer
+ * lives until the next call.
+ */
+bool cli_color_on(FILE *f);
+const char *cli_phase_color(FILE *f, const char *phase);
+
 /* Prints the table of an app's revision groups (weight, ready, request rate,
  * success rate, p99), as `status` and `rollout status` show it. */
 void cli_print_groups(json_t *groups);

@@ -18,7 +18,7 @@ static const struct sw_opt options[] = {
 	{0},
 };
 
-static int run(struct cli *c, int argc, char **argv)
+int cli_history_run(struct cli *c, int argc, char **argv)
 {
 	struct history_opts o = {.limit = 100};
 	int n = sw_opt_parse(&cli_cmd_history.usage, &o, argc, argv);
@@ -67,7 +67,7 @@ static int run(struct cli *c, int argc, char **argv)
 
 const struct cli_command cli_cmd_history = {
 	.summary = "list an app's revisions",
-	.run = run,
+	.run = cli_history_run,
 	.usage = {
 		.name = "history",
 		.args = "APP",
@@ -76,6 +76,7 @@ const struct cli_command cli_cmd_history = {
 		.opts = options,
 		.help = "Lists an app's revisions, oldest first: which is desired, stable, or failed\n"
 			"(its rollout was aborted; kept after a rollback), and why each failed one\n"
-			"did. By default the newest 100; --limit N the newest N (0: all of them).",
+			"did. By default the newest 100; --limit N the newest N (0: all of them).\n"
+			"`slipway rollout history APP` is the same (kubectl's spelling).",
 	},
 };

@@ -6,6 +6,7 @@
 struct rollback_opts {
 	long long to;
 	bool wait, json;
+	uint64_t timeout_ms;
 };
 
 static const struct sw_opt options[] = {
@@ -14,13 +15,16 @@ static const struct sw_opt options[] = {
 	 .help = "the revision to go back to (default: the one before)"},
 	{.name = "wait", .kind = SW_OPT_FLAG, .offset = SW_OPT_AT(struct rollback_opts, wait, bool),
 	 .help = "wait until the app is Healthy (exit 0) or Degraded (exit 1)"},
+	{.name = "timeout", .kind = SW_OPT_DURATION,
+	 .offset = SW_OPT_AT(struct rollback_opts, timeout_ms, uint64_t), .value = "DUR",
+	 .expect = "be a duration like 90s", .help = "how long --wait waits (default 5m)"},
 	CLI_OPT_JSON(struct rollback_opts),
 	{0},
 };
 
 static int run(struct cli *c, int argc, char **argv)
 {
-	struct rollback_opts o = {0};
+	struct rollback_opts o = {.timeout_ms = 300000};
 	int n = sw_opt_parse(&cli_cmd_rollback.usage, &o, argc, argv);
 	if (n < 0)
 		return SW_OPT_EXIT(n);
@@ -39,7 +43,7 @@ static int run(struct cli *c, int argc, char **argv)
 		printf("app/%s %s (revision %lld)\n", cli_jstr(j, "name"), cli_jstr(j, "result"),
 		       cli_jint(j, "revision"));
 	if (o.wait)
-		r = cli_wait_rollout(c, argv[1], cli_jint(j, "revision"), 300000, o.json);
+		r = cli_wait_rollout(c, argv[1], cli_jint(j, "revision"), o.timeout_ms, o.json);
 	json_decref(j);
 	return r;
 }
@@ -54,6 +58,8 @@ const struct cli_command cli_cmd_rollback = {
 		.max_args = 1,
 		.opts = options,
 		.help = "Rolls the app out to an earlier revision (default: the one before),\n"
-			"one instance at a time like any update.",
+			"one instance at a time like any update. --wait waits for it as\n"
+			"`rollout status --watch` does (exit 0 Healthy, 1 Degraded, 3 Paused, 4 after\n"
+			"--timeout DUR, default 5m).",
 	},
 };

@@ -1,13 +1,16 @@
 /* slipway rollout ACTION APP: operate a rollout, or show (and watch) it. */
 #include "cli_int.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "core/buf.h"
+#include "core/core.h"
 
 struct rollout_opts {
 	bool full, force, watch, json;
+	uint64_t timeout_ms;
 };
 
 static const struct sw_opt options[] = {
@@ -18,12 +21,23 @@ static const struct sw_opt options[] = {
 	 .help = "promote: skip the remaining steps and analysis"},
 	{.name = "force", .kind = SW_OPT_FLAG, .offset = SW_OPT_AT(struct rollout_opts, force, bool),
 	 .help = "abort: roll back even after a contract migration (a Frozen rollout)"},
+	{.name = "timeout", .kind = SW_OPT_DURATION,
+	 .offset = SW_OPT_AT(struct rollout_opts, timeout_ms, uint64_t), .value = "DUR",
+	 .expect = "be a duration like 90s",
+	 .help = "status --watch: give up after DUR (exit 4; default: no limit)"},
 	CLI_OPT_JSON(struct rollout_opts),
 	{0},
 };
 
-static const char *const actions[] = {"status", "promote", "abort", "pause",
-				      "resume", "retry", "undo"};
+/* Each action and what `app/NAME ...` says once it is done. */
+static const struct {
+	const char *name, *done;
+} actions[] = {
+	{"status", NULL}, {"promote", "promoted"}, {"abort", "aborted"}, {"pause", "paused"},
+	{"resume", "resumed"}, {"retry", "retried"}, {"undo", "undone"},
+	{"restart", "restarted"}, {"history", NULL},
+};
+#define NACTIONS (sizeof(actions) / sizeof(actions[0]))
 
 /* The step being run, capped at the number of steps (it passes the last
  * one when the rollout completes). */
@@ -34,13 +48,16 @@ static long long current_step(json_t *r)
 }
 
 /* One line of `rollout status --watch`: time, phase, step, per-revision
- * weight, request rate, success rate and p99, and the reason. */
+ * role, weight, request rate, success rate and p99, and the reason. */
 static void rollout_line(json_t *j)
 {
 	char t[16];
 	time_t now = time(NULL);
 	strftime(t, sizeof(t), "%H:%M:%S", localtime(&now));
-	printf("%s %-11s", t, cli_jstr(j, "phase"));
+	const char *phase = cli_jstr(j, "phase");
+	/* padded to 11 as the plain word would be */
+	printf("%s %s%*s", t, cli_phase_color(stdout, phase),
+	       (int)(strlen(phase) < 11 ? 11 - strlen(phase) : 0), "");
 	json_t *r = json_object_get(j, "rollout");
 	if (r && strcmp(cli_jstr(r, "strategy"), "canary") == 0)
 		printf(" step %lld/%lld", current_step(r), cli_jint(r, "steps"));
@@ -51,8 +68,8 @@ static void rollout_line(json_t *j)
 		cli_fmt_metric(rate, sizeof(rate), json_object_get(g, "rate"), 1, "/s");
 		cli_fmt_metric(succ, sizeof(succ), json_object_get(g, "successRate"), 100, "%");
 		cli_fmt_metric(p99, sizeof(p99), json_object_get(g, "p99Ms"), 1, "ms");
-		printf(" | r%lld %3lld%% %s ok %s p99 %s", cli_jint(g, "revision"),
-		       cli_jint(g, "weight"), rate, succ, p99);
+		printf(" | r%lld %s %3lld%% %s ok %s p99 %s", cli_jint(g, "revision"),
+		       cli_jstr(g, "role"), cli_jint(g, "weight"), rate, succ, p99);
 	}
 	printf(" | %s\n", cli_jstr(j, "reason"));
 	fflush(stdout);
@@ -61,7 +78,7 @@ static void rollout_line(json_t *j)
 static void rollout_print(json_t *j)
 {
 	printf("Name:       %s\n", cli_jstr(j, "name"));
-	printf("Phase:      %s\n", cli_jstr(j, "phase"));
+	printf("Phase:      %s\n", cli_phase_color(stdout, cli_jstr(j, "phase")));
 	printf("Reason:     %s\n", cli_jstr(j, "reason"));
 	printf("Revision:   %lld (version %s), stable revision %lld\n", cli_jint(j, "revision"),
 	       cli_jstr(j, "version"), cli_jint(j, "stableRevision"));
@@ -86,9 +103,11 @@ static void rollout_print(json_t *j)
 	}
 }
 
-/* promote, abort, pause, resume, retry, undo: one POST. */
+/* promote, abort, pause, resume, retry, undo, restart: one POST; prints
+ * the state after it ("app/hello promoted: Progressing, step 3/4, canary
+ * weight 50% - ..."). */
 static int operate(struct cli *c, const struct rollout_opts *o, const char *action,
-		   const char *app)
+		   const char *done, const char *app)
 {
 	struct buf path = BUF_INIT;
 	json_t *j = NULL, *body = json_pack("{s:b, s:b}", "full", o->full, "force", o->force);
@@ -98,20 +117,29 @@ static int operate(struct cli *c, const struct rollout_opts *o, const char *acti
 	buf_release(&path);
 	if (r)
 		return r;
-	if (o->json)
+	if (o->json) {
 		cli_json_print(j);
-	else
-		printf("app/%s: %s (%s: %s)\n", app, action, cli_jstr(j, "phase"),
-		       cli_jstr(j, "reason"));
+	} else {
+		json_t *ro = json_object_get(j, "rollout");
+		printf("app/%s %s: %s", app, done, cli_phase_color(stdout, cli_jstr(j, "phase")));
+		if (ro && strcmp(cli_jstr(ro, "strategy"), "canary") == 0 &&
+		    cli_jint(j, "revision") != cli_jint(j, "stableRevision"))
+			printf(", step %lld/%lld, canary weight %lld%%", current_step(ro),
+			       cli_jint(ro, "steps"), cli_jint(ro, "weight"));
+		printf(" - %s\n", cli_jstr(j, "reason"));
+	}
 	json_decref(j);
 	return 0;
 }
 
-/* status: once, or (--watch) every second until Healthy (0) or Degraded (1). */
+/* status: once (exit 0 Healthy, 3 Paused, else 1), or (--watch) a line a
+ * second until the rollout ends (cli_rollout_end) or --timeout. */
 static int status(struct cli *c, const struct rollout_opts *o, const char *app)
 {
 	struct buf path = BUF_INIT;
 	int r = 0;
+	uint64_t start = sw_now_ms();
+	char msg[256];
 	cli_pathf(&path, "/v1/apps/%s", app);
 	for (;;) {
 		json_t *j = NULL;
@@ -120,9 +148,9 @@ static int status(struct cli *c, const struct rollout_opts *o, const char *app)
 			break;
 		}
 		/* --watch ends once the data plane serves the rollout too */
-		bool failed, end = cli_app_done(j, &failed);
+		int end = cli_rollout_end(j, 0, msg, sizeof(msg));
 		bool healthy = strcmp(cli_jstr(j, "phase"), "Healthy") == 0;
-		r = healthy && (end || !o->watch) ? 0 : 1;
+		r = end >= 0 ? end : healthy && !o->watch ? 0 : 1;
 		if (o->json) {
 			cli_json_print_line(j);
 			fflush(stdout);
@@ -131,8 +159,19 @@ static int status(struct cli *c, const struct rollout_opts *o, const char *app)
 		else
 			rollout_print(j);
 		json_decref(j);
-		if (!o->watch || end)
+		if (end == CLI_EXIT_PAUSED && o->watch) {
+			fprintf(o->json ? stderr : stdout, "%s\n", msg);
+			fflush(stdout);
+		}
+		if (!o->watch || end >= 0)
 			break;
+		if (o->timeout_ms && sw_now_ms() - start >= o->timeout_ms) {
+			char d[32];
+			sw_duration_format(d, sizeof(d), o->timeout_ms);
+			fprintf(stderr, "slipway: %s: timed out after %s waiting for its rollout\n", app, d);
+			r = CLI_EXIT_TIMEOUT;
+			break;
+		}
 		struct timespec ts = {1, 0};
 		nanosleep(&ts, NULL);
 	}
@@ -140,24 +179,60 @@ static int status(struct cli *c, const struct rollout_opts *o, const char *app)
 	return r;
 }
 
+/* `rollout history APP ...` is `history APP ...`: the first argument that
+ * is not an option (nor an option's value) is the action. */
+static int history_index(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--timeout") == 0 || strcmp(argv[i], "--limit") == 0) {
+			i++;
+			continue;
+		}
+		if (argv[i][0] != '-')
+			return strcmp(argv[i], "history") == 0 ? i : -1;
+	}
+	return -1;
+}
+
 static int run(struct cli *c, int argc, char **argv)
 {
 	struct rollout_opts o = {0};
+	int h = history_index(argc, argv);
+	if (h > 0) {
+		/* argv without "history", named "history" for its messages */
+		char **hv = xcalloc((size_t)argc, sizeof(*hv));
+		int n = 0;
+		hv[n++] = "history";
+		for (int i = 1; i < argc; i++)
+			if (i != h)
+				hv[n++] = argv[i];
+		int r = cli_history_run(c, n, hv);
+		free(hv);
+		return r;
+	}
 	int n = sw_opt_parse(&cli_cmd_rollout.usage, &o, argc, argv);
 	if (n < 0)
 		return SW_OPT_EXIT(n);
-	const char *action = argv[1], *app = argv[2];
+	const char *action = argv[1], *app = argv[2], *done = NULL;
 	bool known = false;
-	for (size_t i = 0; i < sizeof(actions) / sizeof(actions[0]); i++)
-		known = known || strcmp(action, actions[i]) == 0;
+	for (size_t i = 0; i < NACTIONS && !known; i++)
+		if (strcmp(action, actions[i].name) == 0) {
+			known = true;
+			done = actions[i].done;
+		}
 	if (!known)
-		return sw_opt_error("rollout", "unknown rollout command \"%s\" (status, promote, abort, pause, resume, retry, undo)",
-				    action);
+		return sw_opt_error("rollout", "unknown rollout command \"%s\" (status, promote, "
+				    "abort, pause, resume, retry, undo, restart, history)", action);
 	if (o.force && strcmp(action, "abort") != 0)
 		return sw_opt_error("rollout", "--force goes with abort only, not \"%s\"", action);
+	if (o.full && strcmp(action, "promote") != 0)
+		return sw_opt_error("rollout", "--full goes with promote only, not \"%s\"", action);
+	if ((o.watch || o.timeout_ms) && strcmp(action, "status") != 0)
+		return sw_opt_error("rollout", "--%s goes with status only, not \"%s\"",
+				    o.watch ? "watch" : "timeout", action);
 	if (strcmp(action, "status") == 0)
 		return status(c, &o, app);
-	return operate(c, &o, action, app);
+	return operate(c, &o, action, done, app);
 }
 
 const struct cli_command cli_cmd_rollout = {
@@ -165,17 +240,23 @@ const struct cli_command cli_cmd_rollout = {
 	.run = run,
 	.usage = {
 		.name = "rollout",
-		.args = "status|promote|abort|pause|resume|retry|undo APP",
+		.args = "status|promote|abort|pause|resume|retry|undo|restart|history APP",
 		.min_args = 2,
 		.max_args = 2,
 		.opts = options,
-		.help = "Operates a rollout. status shows the step, weights, per-revision traffic\n"
-			"and analysis (--watch: one line a second until it ends; exit 0 when\n"
-			"Healthy and served by the proxy, 1 when Degraded or Frozen). promote takes\n"
-			"the next step now (--full: skip the remaining steps and analysis); abort\n"
-			"sends all traffic back to stable, except after a contract migration, when\n"
-			"it freezes the rollout (--force: roll back anyway);\n"
-			"pause and resume hold and continue; retry re-runs an aborted rollout; undo\n"
-			"goes back to the previous revision at once, without steps or analysis.",
+		.help = "Operates a rollout; each action prints the state after it. status shows the\n"
+			"step, weights, per-revision traffic and analysis; exit 0 Healthy, 1\n"
+			"Degraded or Frozen, 3 Paused. --watch: a line a second until it ends: exit 0\n"
+			"once Healthy and served by the proxy, 1 Degraded, Frozen or aborted, 3 on a\n"
+			"pause that waits for promote or resume (the message names the command), 4\n"
+			"when --timeout DUR runs out first.\n"
+			"promote takes the next step now (--full: skip the remaining steps and\n"
+			"analysis); abort sends all traffic back to stable, except after a contract\n"
+			"migration, when it freezes the rollout (--force: roll back anyway); pause\n"
+			"and resume hold and continue; retry re-runs an aborted rollout; undo goes\n"
+			"back to the previous revision at once, without steps or analysis. restart\n"
+			"replaces every instance of the serving revision one at a time (a new one\n"
+			"ready before an old one stops; no steps, no analysis, no new revision).\n"
+			"history APP [--limit N] is `slipway history`.",
 	},
 };

@@ -47,7 +47,7 @@ static void print_side(const char *label, json_t *side, const char *extra)
 static void print_status(json_t *j)
 {
 	printf("Name:       %s\n", cli_jstr(j, "name"));
-	printf("Phase:      %s\n", cli_jstr(j, "phase"));
+	printf("Phase:      %s\n", cli_phase_color(stdout, cli_jstr(j, "phase")));
 	if (*cli_jstr(j, "reason"))
 		printf("Reason:     %s\n", cli_jstr(j, "reason"));
 	printf("Revision:   %lld (version %s)", cli_jint(j, "revision"), cli_jstr(j, "version"));

@@ -5,8 +5,10 @@
 #include "cli_int.h"
 
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/core.h"
 #include "core/utf8.h"
@@ -143,13 +145,31 @@ void cli_fmt_metric(char *out, size_t size, json_t *v, double mul, const char *u
 		snprintf(out, size, "-");
 }
 
+bool cli_color_on(FILE *f)
+{
+	const char *no = getenv("NO_COLOR");
+	return (!no || !*no) && isatty(fileno(f));
+}
+
+const char *cli_phase_color(FILE *f, const char *phase)
+{
+	static char out[96];
+	const char *code = strcmp(phase, "Healthy") == 0 ? "32"
+		: strcmp(phase, "Degraded") == 0 || strcmp(phase, "Frozen") == 0 ? "31"
+		: strcmp(phase, "Progressing") == 0 || strcmp(phase, "Paused") == 0 ? "33" : NULL;
+	if (!code || !cli_color_on(f) || strlen(phase) > 64)
+		return phase;
+	snprintf(out, sizeof(out), "\033[%sm%s\033[0m", code, phase);
+	return out;
+}
+
 void cli_print_groups(json_t *groups)
 {
 	struct cli_table t;
 	size_t i;
 	json_t *g;
-	cli_table_init(&t, 6);
-	cli_table_row(&t, "REVISION", "WEIGHT", "READY", "REQ/S", "SUCCESS", "P99");
+	cli_table_init(&t, 7);
+	cli_table_row(&t, "REVISION", "ROLE", "WEIGHT", "READY", "REQ/S", "SUCCESS", "P99");
 	json_array_foreach(groups, i, g) {
 		char rev[24], w[24], ready[24], rate[32], succ[32], p99[32];
 		snprintf(rev, sizeof(rev), "%lld", cli_jint(g, "revision"));
@@ -158,7 +178,7 @@ void cli_print_groups(json_t *groups)
 		cli_fmt_metric(rate, sizeof(rate), json_object_get(g, "rate"), 1, "");
 		cli_fmt_metric(succ, sizeof(succ), json_object_get(g, "successRate"), 100, "%");
 		cli_fmt_metric(p99, sizeof(p99), json_object_get(g, "p99Ms"), 1, "ms");
-		cli_table_row(&t, rev, w, ready, rate, succ, p99);
+		cli_table_row(&t, rev, cli_jstr(g, "role"), w, ready, rate, succ, p99);
 	}
 	cli_table_print(&t, stdout);
 	cli_table_release(&t);

@@ -884,17 +884,18 @@ static void availability_update(struct engine *e, struct engine_app *a)
 			inst_unavailable(x, why, sizeof(why));
 		}
 	}
-	if (ready >= spec->replicas) {
+	uint32_t replicas = rollout_replicas(&a->st, spec->replicas);
+	if (ready >= replicas) {
 		if (was)
 			engine_event(e, a->name, "Healthy", NULL,
 				     "available again: %u/%u instances of revision %lld ready", ready,
-				     spec->replicas, (long long)a->st.desired);
+				     replicas, (long long)a->st.desired);
 		a->unavailable_reason[0] = '\0';
 		return;
 	}
 	a->unavailable = true;
 	snprintf(a->unavailable_reason, sizeof(a->unavailable_reason), "%.280s%s%u/%u instances ready",
-		 why, why[0] ? "; " : "", ready, spec->replicas);
+		 why, why[0] ? "; " : "", ready, replicas);
 	if (!was)
 		engine_event(e, a->name, "Degraded", NULL, "%s", a->unavailable_reason);
 }
@@ -943,10 +944,10 @@ void engine_app_sides(struct engine *e, struct engine_app *a, struct engine_side
 	bool rolling = !dspec || dspec->strategy.kind == SPEC_STRATEGY_ROLLING || a->st.fast ||
 		       !a->st.stable;
 	if (sspec && !(rolling_out && rolling))
-		stable->desired = sspec->replicas;
+		stable->desired = rollout_replicas(&a->st, sspec->replicas);
 	if (dspec && (rolling || a->st.step >= dspec->strategy.nsteps ||
 		      dspec->strategy.kind == SPEC_STRATEGY_BLUEGREEN))
-		canary->desired = dspec->replicas;
+		canary->desired = rollout_replicas(&a->st, dspec->replicas);
 }
 
 static void reconcile_app(struct engine *e, struct engine_app *a)
@@ -1024,6 +1025,11 @@ static void reconcile_app(struct engine *e, struct engine_app *a)
 	free(out);
 	free(snap);
 	free(ri);
+	/* runs of an earlier rollout (superseded by an apply, rollback, undo
+	 * or retry) no longer matter: stopped, and not shown as this one's */
+	for (size_t i = a->nruns; i-- > 0;)
+		if (a->runs[i]->id <= a->st.run_base)
+			run_stop(a, a->runs[i]->id);
 	engine_hooks_prune(a);
 	free(fail);
 	/* the rollout may have moved weights or the instances changed */
@@ -1041,7 +1047,7 @@ static bool app_settled(struct engine *e, struct engine_app *a)
 		return false;
 	struct sw_err err = {0};
 	struct spec_app *spec = engine_app_spec(e, a, a->st.desired, &err);
-	if (!spec || a->ninsts != spec->replicas)
+	if (!spec || a->ninsts != rollout_replicas(&a->st, spec->replicas))
 		return false;
 	for (size_t i = 0; i < a->ninsts; i++)
 		if (a->insts[i]->stopping || a->insts[i]->rt->revision != a->st.desired ||
@@ -1129,6 +1135,12 @@ static void reconcile_dirty(struct engine *e)
 static void on_kick(uv_timer_t *t)
 {
 	reconcile_dirty(t->data);
+}
+
+void engine_reconcile_now(struct engine *e)
+{
+	if (e->started)
+		reconcile_dirty(e);
 }
 
 void engine_kick(struct engine *e, struct engine_app *a)
@@ -1224,6 +1236,31 @@ static json_t *num_or_null(json_t *o, const char *key)
 	return json_is_number(v) ? json_real(json_number_value(v)) : json_null();
 }
 
+/* What a revision group is to the rollout, for `status` and `rollout
+ * status`: "stable" / "canary" (canary), "active" / "preview" (blue/green;
+ * after the switch the old one is "previous" until it scales down), "new"
+ * (a rolling update), "aborted", or "old" (on its way out). */
+static const char *group_role(struct engine *e, struct engine_app *a, int64_t rev)
+{
+	struct sw_err err = {0};
+	struct spec_app *spec = a->st.desired ? engine_app_spec(e, a, a->st.desired, &err) : NULL;
+	bool bg = spec && spec->strategy.kind == SPEC_STRATEGY_BLUEGREEN;
+	int64_t target = rollout_target(&a->st);
+	if (target != a->st.desired || a->st.desired == a->st.stable) {
+		/* settled, or aborted: the target serves */
+		if (rev == target)
+			return bg ? "active" : "stable";
+		return rev == a->st.failed ? "aborted" : "old";
+	}
+	bool stepped = spec && spec->strategy.kind != SPEC_STRATEGY_ROLLING && !a->st.fast &&
+		       a->st.stable;
+	if (rev == a->st.desired)
+		return !stepped ? "new" : bg ? (a->st.promoted ? "active" : "preview") : "canary";
+	if (rev == a->st.stable)
+		return bg && stepped ? (a->st.promoted ? "previous" : "active") : "stable";
+	return "old";
+}
+
 json_t *engine_app_groups(struct engine *e, struct engine_app *a)
 {
 	uint64_t now = sw_now_ms();
@@ -1245,12 +1282,14 @@ json_t *engine_app_groups(struct engine *e, struct engine_app *a)
 					s = series;
 			}
 			json_array_append_new(
-				out, json_pack("{s:I, s:O, s:i, s:o, s:o, s:o}", "revision", rev,
+				out, json_pack("{s:I, s:O, s:i, s:o, s:o, s:o, s:s}", "revision", rev,
 					       "weight", json_object_get(g, "weight"), "ready",
 					       (int)json_array_size(json_object_get(g, "backends")),
 					       "rate", s ? num_or_null(s, "rate") : json_real(0),
 					       "successRate", num_or_null(s, "successRate"),
-					       "p99Ms", num_or_null(s, "p99Ms")));
+					       "p99Ms", num_or_null(s, "p99Ms"),
+					       /* last: scripts read the fields before it in order */
+					       "role", group_role(e, a, rev)));
 		}
 	}
 	return out;

@@ -7,7 +7,8 @@
  *	engine_apply      record validated documents; new revisions roll out
  *	engine_rollback   go back to an earlier revision (through the strategy)
  *	engine_delete     forget an app; its instances drain and stop
- *	engine_rollout    promote, abort, pause, resume, retry, undo
+ *	engine_rollout    promote, abort, pause, resume, retry, undo, restart
+ *	engine_scale      instances of the serving revision, no new revision
  *	engine_subscribe  every event as it is recorded
  *
  * The engine owns the live apps: an O(1) registry by name, each with its
@@ -239,16 +240,28 @@ enum engine_rollout_cmd {
 	ENGINE_RESUME,
 	ENGINE_RETRY,
 	ENGINE_UNDO,
+	ENGINE_RESTART,               /* rollout_restart: replace the instances, same revision */
 };
 /* "promote" ... "undo" -> the command; -1 when unknown. */
 int engine_rollout_cmd_parse(const char *name);
 const char *engine_rollout_cmd_name(enum engine_rollout_cmd cmd);
 
 /* An operator command on the app's rollout (full: promote --full, abort
- * --force). The
- * state after it is the app's, read with engine_app_find. */
+ * --force). The app is reconciled before it returns, so that the state
+ * after it (read with engine_app_find) has taken the step the command
+ * allows (a promote from `pause: {}` is at the next step). */
 int engine_rollout(struct engine *e, const char *app, enum engine_rollout_cmd cmd, bool full,
 		   const char *actor, struct sw_err *err);
+
+/*
+ * `slipway scale APP N` (rollout_scale): N instances of the revision that
+ * serves, without a new revision; kept in the rollout state (so across a
+ * daemon restart) until a new desired revision. SW_EINVAL for N above
+ * ROLLOUT_MAX_REPLICAS, SW_ECONFLICT while a rollout is under way. Event
+ * "Scaled" with the actor. The state after it is the app's.
+ */
+int engine_scale(struct engine *e, const char *app, uint32_t replicas, const char *actor,
+		 struct sw_err *err);
 
 /* ---- reads ---- */
 

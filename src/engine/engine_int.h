@@ -66,6 +66,10 @@ int engine_app_save(struct engine *e, struct engine_app *a, struct sw_err *err);
 void engine_store_wait(struct engine *e, bool user);
 /* Hands an event already stored to the subscribers. */
 void engine_notify(struct engine *e, const struct engine_event *ev);
+/* Reconciles the apps marked dirty now rather than on the next loop
+ * iteration, so that a command's answer shows the state after it (what
+ * the next iteration would do anyway; nothing when not started). */
+void engine_reconcile_now(struct engine *e);
 /* Marks a for reconcile on the next loop iteration. */
 void engine_kick(struct engine *e, struct engine_app *a);
 /* Stops the app's instances and forgets it (its store rows are gone). */

@@ -358,7 +358,8 @@ static int do_delete(struct engine *e, const char *app, const char *actor, size_
 	return 0;
 }
 
-static const char *const cmd_names[] = {"promote", "abort", "pause", "resume", "retry", "undo"};
+static const char *const cmd_names[] = {"promote", "abort", "pause", "resume", "retry", "undo",
+					"restart"};
 
 int engine_rollout_cmd_parse(const char *name)
 {
@@ -403,6 +404,7 @@ static int do_rollout(struct engine *e, const char *app, enum engine_rollout_cmd
 	case ENGINE_PAUSE: r = rollout_pause(&st, msg, sizeof(msg)); break;
 	case ENGINE_RESUME: r = rollout_resume(&st, msg, sizeof(msg)); break;
 	case ENGINE_RETRY: r = rollout_retry(&st, now, msg, sizeof(msg)); break;
+	case ENGINE_RESTART: r = rollout_restart(&st, now, msg, sizeof(msg)); break;
 	case ENGINE_UNDO: {
 		int64_t to = undo_target(e, a);
 		if (!to) {
@@ -424,8 +426,12 @@ static int do_rollout(struct engine *e, const char *app, enum engine_rollout_cmd
 	const char *name = cmd_names[cmd];
 	char kind[32];
 	snprintf(kind, sizeof(kind), "Rollout%c%s", name[0] - 'a' + 'A', name + 1);
-	engine_event(e, a->name, kind, actor, "%s%s", name,
-		     !full ? "" : cmd == ENGINE_ABORT ? " --force" : " --full");
+	if (cmd == ENGINE_RESTART)
+		engine_event(e, a->name, kind, actor, "restart of revision %lld: its instances are "
+			     "replaced one at a time", (long long)a->st.desired);
+	else
+		engine_event(e, a->name, kind, actor, "%s%s", name,
+			     !full ? "" : cmd == ENGINE_ABORT ? " --force" : " --full");
 	return 0;
 }
 
@@ -462,5 +468,7 @@ int engine_rollout(struct engine *e, const char *app, enum engine_rollout_cmd cm
 	engine_store_wait(e, true);
 	int r = do_rollout(e, app, cmd, full, actor, err);
 	engine_store_wait(e, false);
+	if (r == 0)
+		engine_reconcile_now(e); /* the answer shows the step the command allows */
 	return r;
 }

@@ -76,6 +76,11 @@ void rollout_set_desired(struct rollout_state *st, int64_t revision, int64_t now
 	st->progress_ready = 0;
 	st->fast = false;
 	reset_progressive(st, now_ms);
+	/* a new rollout: runs before it are another's; the documents say how many */
+	st->run_base = st->next_run;
+	st->restart_ms = 0;
+	st->scaled = false;
+	st->replicas = 0;
 	/* hooks run for a revision that is not the one serving already */
 	st->hook_run = 0;
 	st->hook_kind = SPEC_HOOK_PRE_DEPLOY;
@@ -357,6 +362,56 @@ int rollout_retry(struct rollout_state *st, int64_t now_ms, char *msg, size_t si
 	return 0;
 }
 
+int rollout_restart(struct rollout_state *st, int64_t now_ms, char *msg, size_t size)
+{
+	if (!st->desired)
+		return refuse(msg, size, "no revision is deployed: nothing to restart");
+	bool restarting = st->restart_ms && st->phase == ROLLOUT_PROGRESSING;
+	if ((st->phase != ROLLOUT_HEALTHY && !restarting) || st->desired != st->stable)
+		return refuse(msg, size, "the rollout is %s: restart once it is Healthy (a rollout "
+			      "under way replaces the instances already)", rollout_phase_name(st->phase));
+	if (st->scaled && st->replicas == 0)
+		return refuse(msg, size, "scaled to 0 replicas: nothing to restart");
+	st->restart_ms = now_ms;
+	st->phase = ROLLOUT_PROGRESSING;
+	st->progress_ms = now_ms;
+	st->progress_ready = 0;
+	st->user_paused = st->promote = st->promote_full = st->waiting = false;
+	reasonf(st, "restart of revision %lld: replacing its instances one at a time",
+		(long long)st->desired);
+	return 0;
+}
+
+int rollout_scale(struct rollout_state *st, uint32_t replicas, char *msg, size_t size)
+{
+	if (replicas > ROLLOUT_MAX_REPLICAS)
+		return refuse(msg, size, "replicas must be between 0 and %d, got %u",
+			      ROLLOUT_MAX_REPLICAS, replicas);
+	if (!st->desired)
+		return refuse(msg, size, "no revision is deployed: nothing to scale");
+	if (st->phase == ROLLOUT_FROZEN ||
+	    (in_progress(st) && st->desired != st->stable && !aborted(st)))
+		return refuse(msg, size, "the rollout of revision %lld is %s: scale once it is Healthy "
+			      "or aborted, or change replicas in the document",
+			      (long long)st->desired, rollout_phase_name(st->phase));
+	st->scaled = true;
+	st->replicas = replicas;
+	if (st->phase == ROLLOUT_HEALTHY && st->restart_ms == 0 && replicas > 0) {
+		/* Healthy again once they are all ready (the rolling plan) */
+		st->phase = ROLLOUT_PROGRESSING;
+		reasonf(st, "scaling revision %lld to %u replica%s", (long long)st->desired, replicas,
+			replicas == 1 ? "" : "s");
+	} else if (st->phase == ROLLOUT_HEALTHY) {
+		reasonf(st, "scaled to 0 replicas: no instance runs");
+	}
+	return 0;
+}
+
+uint32_t rollout_replicas(const struct rollout_state *st, uint32_t spec_replicas)
+{
+	return st->scaled ? st->replicas : spec_replicas;
+}
+
 /* ---- hooks ---- */
 
 enum hooks_result { HOOKS_DONE, HOOKS_RUNNING, HOOKS_FAILED };
@@ -625,6 +680,120 @@ static void reconcile_rolling(struct rollout_state *st, const struct rollout_par
 			 (long long)st->desired, cur.ready, want);
 		set_phase(st, ROLLOUT_HEALTHY, msg, out);
 	}
+}
+
+/* ---- restart ---- */
+
+/* Stops one instance of the desired revision older than the restart, a
+ * not-ready one first. */
+static bool stop_old(const struct rollout_state *st, const struct rollout_instance *insts,
+		     size_t n, bool *picked, struct rollout_actions *out)
+{
+	ssize_t best = -1;
+	for (size_t i = 0; i < n; i++) {
+		const struct rollout_instance *x = &insts[i];
+		if (x->stopping || picked[i] || x->revision != st->desired ||
+		    x->created_ms >= st->restart_ms)
+			continue;
+		if (best < 0 || (insts[best].ready && !x->ready))
+			best = (ssize_t)i;
+	}
+	if (best < 0)
+		return false;
+	picked[best] = true;
+	struct rollout_action *a = add(out, ROLLOUT_STOP);
+	a->id = insts[best].id;
+	a->revision = insts[best].revision;
+	return true;
+}
+
+/* Replaces the instances older than restart_ms the rolling way (see
+ * rollout_restart). */
+static void reconcile_restart(struct rollout_state *st, const struct rollout_params *p,
+			      const struct rollout_instance *insts, size_t n, bool *picked,
+			      int64_t now_ms, struct rollout_actions *out)
+{
+	uint32_t want = p->desired_replicas, fresh = 0, fresh_ready = 0, old = 0, old_ready = 0;
+	uint32_t max_surge = p->max_surge, max_unavail = p->max_unavailable;
+	if (max_surge == 0 && max_unavail == 0)
+		max_surge = 1;
+	for (size_t i = 0; i < n; i++) {
+		const struct rollout_instance *x = &insts[i];
+		if (x->stopping || picked[i])
+			continue;
+		if (x->revision != st->desired) {
+			/* nothing else belongs here: left over from an earlier rollout */
+			picked[i] = true;
+			struct rollout_action *a = add(out, ROLLOUT_STOP);
+			a->id = x->id;
+			a->revision = x->revision;
+		} else if (x->created_ms < st->restart_ms) {
+			old++;
+			old_ready += x->ready;
+		} else {
+			fresh++;
+			fresh_ready += x->ready;
+		}
+	}
+	if (st->user_paused)
+		return;
+	if (fresh_ready >= want) {
+		st->progress_ms = 0;
+		st->progress_ready = fresh_ready;
+	} else if (st->progress_ms == 0 || fresh_ready > st->progress_ready) {
+		st->progress_ms = now_ms;
+		st->progress_ready = fresh_ready;
+	} else if (now_ms - st->progress_ms > (int64_t)p->progress_deadline_ms) {
+		char dl[32], why[sizeof(st->reason)];
+		sw_duration_format(dl, sizeof(dl), p->progress_deadline_ms);
+		snprintf(why, sizeof(why), "restart of revision %lld stopped: no progress within "
+			 "progressDeadline %s (%u/%u new instances ready); the older instances keep "
+			 "serving", (long long)st->desired, dl, fresh_ready, want);
+		event(out, "RestartFailed", "%s", why);
+		st->restart_ms = 0;
+		st->progress_ms = 0;
+		/* the new ones that are not ready go; the rolling plan keeps the rest */
+		for (size_t i = 0; i < n && room(out); i++)
+			if (!insts[i].stopping && !picked[i] && !insts[i].ready &&
+			    insts[i].revision == st->desired) {
+				picked[i] = true;
+				struct rollout_action *a = add(out, ROLLOUT_STOP);
+				a->id = insts[i].id;
+				a->revision = insts[i].revision;
+			}
+		set_phase(st, ROLLOUT_HEALTHY, why, out);
+		return;
+	}
+
+	uint32_t min_avail = want > max_unavail ? want - max_unavail : 0;
+	uint32_t max_total = want + max_surge, avail = fresh_ready + old_ready, total = fresh + old;
+	while (old > old_ready && room(out) && stop_old(st, insts, n, picked, out)) {
+		old--; /* not ready: serves nothing */
+		total--;
+	}
+	while (old > 0 && avail > min_avail && room(out) && stop_old(st, insts, n, picked, out)) {
+		old--;
+		total--;
+		avail--;
+	}
+	while (fresh < want && total < max_total && room(out)) {
+		add(out, ROLLOUT_START)->revision = st->desired;
+		fresh++;
+		total++;
+	}
+	while (fresh > want && room(out) && stop_one(insts, n, picked, st->desired, 0, 0, out))
+		fresh--;
+	if (old == 0 && fresh == want && fresh_ready >= want) {
+		st->restart_ms = 0;
+		char msg[160];
+		snprintf(msg, sizeof(msg), "revision %lld restarted: %u/%u new instances ready",
+			 (long long)st->desired, fresh_ready, want);
+		event(out, "Restarted", "%s", msg);
+		set_phase(st, ROLLOUT_HEALTHY, msg, out);
+		return;
+	}
+	reasonf(st, "restart of revision %lld: %u/%u new instances ready, %u old left",
+		(long long)st->desired, fresh_ready, want, old);
 }
 
 /* ---- canary ---- */
@@ -952,7 +1121,9 @@ static bool state_equal(const struct rollout_state *a, const struct rollout_stat
 	       a->fast == b->fast && a->promoted == b->promoted && a->ready_ms == b->ready_ms &&
 	       a->hook_run == b->hook_run && a->hook_kind == b->hook_kind &&
 	       a->hook_index == b->hook_index && a->hooks_done == b->hooks_done &&
-	       a->schema_min == b->schema_min;
+	       a->schema_min == b->schema_min && a->run_base == b->run_base &&
+	       a->restart_ms == b->restart_ms && a->scaled == b->scaled &&
+	       a->replicas == b->replicas;
 }
 
 static bool progressive(const struct rollout_state *st, const struct rollout_params *p)
@@ -970,6 +1141,14 @@ bool rollout_reconcile(struct rollout_state *st, const struct rollout_params *p,
 	struct rollout_state before = *st;
 	bool picked[n ? n : 1];
 	memset(picked, 0, sizeof(picked));
+	/* `scale` overrides what the documents say */
+	struct rollout_params scaled = *p;
+	if (st->scaled) {
+		scaled.desired_replicas = st->replicas;
+		if (st->stable)
+			scaled.stable_replicas = st->replicas;
+	}
+	p = &scaled;
 
 	/* An abort decided by a command: make sure its runs stop. */
 	if (aborted(st) || st->phase == ROLLOUT_FROZEN) {
@@ -982,6 +1161,14 @@ bool rollout_reconcile(struct rollout_state *st, const struct rollout_params *p,
 	if (st->phase == ROLLOUT_FROZEN) {
 		/* held: nothing moves until the operator or a new apply decides */
 		st->progress_ms = 0;
+		return !state_equal(&before, st);
+	}
+	if (st->restart_ms && !(in_progress(st) && st->desired == st->stable))
+		st->restart_ms = 0; /* superseded */
+	if (st->restart_ms) {
+		reconcile_restart(st, p, insts, n, picked, now_ms, out);
+		if (st->phase == ROLLOUT_PAUSED)
+			st->progress_ms = 0;
 		return !state_equal(&before, st);
 	}
 	char why[320];
@@ -1175,6 +1362,10 @@ json_t *rollout_state_to_json(const struct rollout_state *st)
 					    "hookIndex", (int)st->hook_index, "hooksDone",
 					    (int)st->hooks_done, "schemaMin",
 					    (json_int_t)st->schema_min));
+	json_object_update_new(j, json_pack("{s:I, s:I, s:b, s:i}", "runBase",
+					    (json_int_t)st->run_base, "restartMs",
+					    (json_int_t)st->restart_ms, "scaled", st->scaled,
+					    "replicas", (int)st->replicas));
 	return j;
 }
 
@@ -1228,4 +1419,10 @@ void rollout_state_from_json(struct rollout_state *st, const json_t *j)
 	/* a state stored before hooks: every list counts as finished */
 	st->hooks_done = (uint32_t)jint(j, "hooksDone", (1 << SPEC_HOOK_KINDS) - 1);
 	st->schema_min = jint(j, "schemaMin", 0);
+	st->run_base = jint(j, "runBase", 0);
+	st->restart_ms = jint(j, "restartMs", 0);
+	st->scaled = jbool(j, "scaled");
+	int64_t replicas = jint(j, "replicas", 0);
+	st->replicas = replicas < 0 ? 0 : replicas > ROLLOUT_MAX_REPLICAS ? ROLLOUT_MAX_REPLICAS
+									 : (uint32_t)replicas;
 }

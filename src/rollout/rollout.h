@@ -125,6 +125,11 @@ struct rollout_state {
 	uint32_t hook_index;      /* its job in flight or next */
 	uint32_t hooks_done;      /* bit (1 << kind): that list has finished */
 	int64_t schema_min;       /* oldest revision the schema supports (contract); 0 = any */
+	/* operator commands that change no document (rollout_restart, rollout_scale) */
+	int64_t run_base;         /* runs with ids above it are of the current rollout */
+	int64_t restart_ms;       /* restart: instances created before it are replaced; 0 none */
+	bool scaled;              /* `scale`: replicas overrides the documents' */
+	uint32_t replicas;        /* with scaled: instances wanted, 0..ROLLOUT_MAX_REPLICAS */
 };
 
 /* The parts of the revisions' specs the decision needs. */
@@ -242,6 +247,40 @@ int rollout_resume(struct rollout_state *st, char *msg, size_t size);
 int rollout_retry(struct rollout_state *st, int64_t now_ms, char *msg, size_t size);
 /* Goes to `revision` the fast way: no steps, no analysis, full size at once. */
 void rollout_undo(struct rollout_state *st, int64_t revision, int64_t now_ms, const char *why);
+
+/*
+ * Restart (`slipway rollout restart`, like `kubectl rollout restart`): the
+ * revision that serves is not changed; every instance of it created before
+ * now_ms is replaced, the rolling way whatever the strategy (the code is
+ * the one already rolled out and judged: no steps, no analysis): with
+ * maxSurge 1 / maxUnavailable 0 a new instance is started and only once
+ * it is ready is an old one stopped. Phase Progressing while it lasts,
+ * Healthy with event "Restarted" once every instance is new and ready.
+ * `rollout pause` holds it, `resume` continues. No ready new instance
+ * within progressDeadline: the restart stops (event "RestartFailed"), the
+ * new instances that are not ready are stopped, the old ones keep serving
+ * and the app is Healthy with the reason. Applies only to a Healthy
+ * rollout (desired == stable); a new desired revision cancels it.
+ */
+int rollout_restart(struct rollout_state *st, int64_t now_ms, char *msg, size_t size);
+
+/*
+ * Scale (`slipway scale APP N`, like `kubectl scale`): N instances of the
+ * revision that serves, at once, without a new revision or rollout
+ * (0..ROLLOUT_MAX_REPLICAS; 0 stops every instance). A Healthy app is
+ * Progressing until they are all ready (none is stopped before, since the
+ * existing ones are of the same revision), then Healthy. Refused while a rollout
+ * is under way (Progressing or Paused towards a new revision, or Frozen):
+ * the rollout's steps size the instances then. It lasts until a new desired
+ * revision (an apply of a changed document, a rollback, undo or retry):
+ * that revision's document says how many again.
+ */
+#define ROLLOUT_MAX_REPLICAS 1000
+int rollout_scale(struct rollout_state *st, uint32_t replicas, char *msg, size_t size);
+
+/* The instances wanted of a revision whose document says spec_replicas:
+ * the scale when there is one, else spec_replicas. */
+uint32_t rollout_replicas(const struct rollout_state *st, uint32_t spec_replicas);
 
 /* How new requests are split while the state is what it is. */
 struct rollout_traffic {

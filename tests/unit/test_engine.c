@@ -331,6 +331,61 @@ static void test_engine__rollback_and_rollout_commands(void **state)
 	buf_release(&y);
 }
 
+/* Healthy with arg (an unsigned *) ready instances of its desired
+ * revision, none created before the restart. */
+static bool healthy_n(struct fixture *f, const void *arg)
+{
+	struct engine_app *a = engine_app_find(f->e, "hello");
+	size_t ready = 0;
+	if (!a || a->st.phase != ROLLOUT_HEALTHY || a->st.restart_ms)
+		return false;
+	for (size_t i = 0; i < a->ninsts; i++)
+		ready += a->insts[i]->rt->ready && !a->insts[i]->stopping;
+	return ready == *(const unsigned *)arg && a->ninsts == ready;
+}
+
+static void test_engine__scale_and_restart_answer_with_the_state_after(void **state)
+{
+	struct fixture *f = *state;
+	struct engine_results res = {0};
+	struct sw_err err = {0};
+	struct buf y = BUF_INIT;
+	unsigned two = 2;
+	app_yaml(&y, "hello", "1.0.0", 1);
+	assert_int_equal(apply(f, y.s, &res, &err), 0);
+	engine_results_release(&res);
+	assert_true(wait_for(f, at_version, "1.0.0"));
+
+	assert_int_equal(engine_scale(f->e, "hello", 1001, "test", &err), SW_EINVAL);
+	assert_non_null(strstr(err.msg, "between 0 and 1000"));
+	sw_err_clear(&err);
+	assert_int_equal(engine_scale(f->e, "nosuch", 1, "test", &err), SW_ENOTFOUND);
+	sw_err_clear(&err);
+	struct engine_app *a = engine_app_find(f->e, "hello");
+	assert_int_equal(engine_scale(f->e, "hello", 2, "test", &err), 0);
+	/* reconciled before the answer: the new instance is there already */
+	assert_int_equal(a->ninsts, 2);
+	assert_true(a->st.scaled);
+	assert_int_equal(a->st.desired, 1);
+	assert_true(wait_for(f, healthy_n, &two));
+	assert_non_null(strstr(buf_str(&f->events), "Scaled hello"));
+
+	char before[2][96];
+	for (size_t i = 0; i < 2; i++)
+		snprintf(before[i], sizeof(before[i]), "%s", a->insts[i]->rt->id);
+	assert_int_equal(engine_rollout(f->e, "hello", ENGINE_RESTART, false, "test", &err), 0);
+	assert_int_equal(a->st.phase, ROLLOUT_PROGRESSING);
+	assert_int_equal(a->ninsts, 3); /* one new, before any old one stops */
+	assert_true(wait_for(f, healthy_n, &two));
+	for (size_t i = 0; i < a->ninsts; i++)
+		for (size_t k = 0; k < 2; k++)
+			assert_string_not_equal(a->insts[i]->rt->id, before[k]);
+	assert_int_equal(a->st.desired, 1);
+	assert_non_null(strstr(buf_str(&f->events), "RolloutRestart hello"));
+	assert_non_null(strstr(buf_str(&f->events), "Restarted hello"));
+	buf_release(&y);
+}
+
 static bool no_instances(struct fixture *f, const void *arg)
 {
 	return runtime_count(f->rt) == 0;
@@ -446,6 +501,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_engine__app_defined_twice_changes_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_engine__killed_instance_degrades_a_healthy_app_until_back, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_engine__rollback_and_rollout_commands, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_engine__scale_and_restart_answer_with_the_state_after, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_engine__delete_stops_instances, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_engine__instance_event_reconciles_its_app_only, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_engine__route_clash_is_refused_at_apply, setup, teardown),

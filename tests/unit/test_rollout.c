@@ -719,6 +719,133 @@ static void test_rollout__state_round_trips_through_json(void **state)
 }
 
 
+static uint32_t ready_of(struct sim *s, int64_t rev)
+{
+	return count(s, rev, true);
+}
+
+static void test_rollout__restart_replaces_every_instance_keeping_availability(void **state)
+{
+	struct sim s;
+	char msg[160];
+	sim_init(&s, 3);
+	deploy_first(&s, 3);
+	int first_new = s.seq + 1;
+	s.now += 1000;
+	int64_t at = s.now;
+	assert_int_equal(rollout_restart(&s.st, s.now, msg, sizeof(msg)), 0);
+	assert_int_equal(s.st.phase, ROLLOUT_PROGRESSING);
+	for (int i = 0; i < 20 && s.st.phase != ROLLOUT_HEALTHY; i++) {
+		sim_step(&s);
+		/* maxUnavailable 0: never fewer ready than replicas */
+		assert_true(ready_of(&s, 1) >= 3);
+		assert_true(count(&s, 1, false) <= 4); /* maxSurge 1 */
+		s.now += 100;
+		make_ready(&s, 1, 1);
+	}
+	assert_int_equal(s.st.phase, ROLLOUT_HEALTHY);
+	assert_int_equal(s.st.restart_ms, 0);
+	assert_int_equal(s.st.stable, 1);
+	assert_int_equal(count(&s, 1, false), 3);
+	for (size_t i = 0; i < s.n; i++) {
+		assert_true(s.inst[i].created_ms >= at);
+		assert_true(atoi(s.inst[i].id + 1) >= first_new);
+	}
+	assert_non_null(strstr(s.st.reason, "restarted"));
+	assert_int_equal(sim_step(&s), 0); /* settled */
+}
+
+static void test_rollout__restart_refused_mid_rollout_and_cancelled_by_apply(void **state)
+{
+	struct sim s;
+	char msg[160];
+	start_canary(&s, 2, &canary);
+	sim_step(&s);
+	assert_int_equal(rollout_restart(&s.st, s.now, msg, sizeof(msg)), -1);
+	assert_non_null(strstr(msg, "restart once it is Healthy"));
+
+	sim_init(&s, 2);
+	deploy_first(&s, 2);
+	s.now += 1000;
+	assert_int_equal(rollout_restart(&s.st, s.now, msg, sizeof(msg)), 0);
+	sim_step(&s);
+	rollout_set_desired(&s.st, 2, s.now, "applied revision 2");
+	assert_int_equal(s.st.restart_ms, 0);
+	for (int i = 0; i < 20 && s.st.phase != ROLLOUT_HEALTHY; i++) {
+		sim_step(&s);
+		make_ready(&s, 2, 1);
+	}
+	assert_int_equal(s.st.phase, ROLLOUT_HEALTHY);
+	assert_int_equal(s.st.stable, 2);
+	assert_int_equal(count(&s, 1, false), 0);
+	assert_int_equal(count(&s, 2, false), 2);
+}
+
+static void test_rollout__restart_without_progress_stops_and_keeps_the_old(void **state)
+{
+	struct sim s;
+	char msg[160];
+	sim_init(&s, 2);
+	deploy_first(&s, 2);
+	s.now += 1000;
+	assert_int_equal(rollout_restart(&s.st, s.now, msg, sizeof(msg)), 0);
+	for (int i = 0; i < 10; i++) {
+		sim_step(&s);
+		s.now += 10000; /* the new instance never becomes ready */
+	}
+	assert_int_equal(s.st.phase, ROLLOUT_HEALTHY);
+	assert_int_equal(s.st.restart_ms, 0);
+	assert_non_null(strstr(s.st.reason, "restart of revision 1 stopped"));
+	assert_int_equal(count(&s, 1, false), 2);
+	assert_int_equal(ready_of(&s, 1), 2);
+}
+
+static void test_rollout__scale_sizes_the_serving_revision_until_a_new_one(void **state)
+{
+	struct sim s;
+	char msg[160];
+	sim_init(&s, 2);
+	deploy_first(&s, 2);
+	assert_int_equal(rollout_scale(&s.st, 4, msg, sizeof(msg)), 0);
+	assert_int_equal(rollout_replicas(&s.st, 2), 4);
+	assert_int_equal(s.st.phase, ROLLOUT_PROGRESSING);
+	sim_step(&s);
+	assert_int_equal(count(&s, 1, false), 4); /* at once: nothing is replaced */
+	make_ready(&s, 1, 2);
+	sim_step(&s);
+	assert_int_equal(s.st.phase, ROLLOUT_HEALTHY);
+	assert_int_equal(s.st.desired, 1); /* no new revision */
+
+	/* the scale survives the store */
+	json_t *j = rollout_state_to_json(&s.st);
+	struct rollout_state back;
+	rollout_state_from_json(&back, j);
+	json_decref(j);
+	assert_true(back.scaled);
+	assert_int_equal(back.replicas, 4);
+
+	assert_int_equal(rollout_scale(&s.st, 1, msg, sizeof(msg)), 0);
+	for (int i = 0; i < 3; i++)
+		sim_step(&s);
+	assert_int_equal(count(&s, 1, false), 1);
+	assert_int_equal(s.st.phase, ROLLOUT_HEALTHY);
+	assert_int_equal(rollout_scale(&s.st, 0, msg, sizeof(msg)), 0);
+	sim_step(&s);
+	assert_int_equal(count(&s, 0, false), 0);
+	assert_int_equal(s.st.phase, ROLLOUT_HEALTHY);
+	assert_int_equal(rollout_restart(&s.st, s.now, msg, sizeof(msg)), -1);
+	assert_int_equal(rollout_scale(&s.st, ROLLOUT_MAX_REPLICAS + 1, msg, sizeof(msg)), -1);
+	assert_non_null(strstr(msg, "between 0 and 1000"));
+
+	/* a new revision: its document says how many, and a rollout refuses scale */
+	assert_int_equal(rollout_scale(&s.st, 3, msg, sizeof(msg)), 0);
+	s.p.strategy = &canary;
+	rollout_set_desired(&s.st, 2, s.now, "applied revision 2");
+	assert_false(s.st.scaled);
+	assert_int_equal(rollout_scale(&s.st, 5, msg, sizeof(msg)), -1);
+	assert_non_null(strstr(msg, "rollout of revision 2 is Progressing"));
+}
+
 /* ---- hooks and migrations ---- */
 
 static char *migrate_argv[] = {"./migrate", NULL};
@@ -999,7 +1126,7 @@ static void test_rollout__100k_random_sequences_keep_invariants(void **state)
 	struct spec_strategy *strategies[] = {NULL, &canary, &bluegreen};
 	uint64_t seed = 0x5eed;
 	#define RND() (seed = seed * 6364136223846793005ULL + 1442695040888963407ULL, (uint32_t)(seed >> 33))
-	int froze = 0, pre_failed = 0, posts = 0;
+	int froze = 0, pre_failed = 0, posts = 0, restarts = 0, scales = 0;
 	for (int trial = 0; trial < 100000; trial++) {
 		struct sim s;
 		uint32_t r = 1 + RND() % 3;
@@ -1012,7 +1139,9 @@ static void test_rollout__100k_random_sequences_keep_invariants(void **state)
 		int len = 5 + (int)(RND() % 20);
 		char msg[128];
 		for (int k = 0; k < len; k++) {
-			switch (RND() % 12) {
+			switch (RND() % 14) {
+			case 12: restarts += rollout_restart(&s.st, s.now, msg, sizeof(msg)) == 0; break;
+			case 13: scales += rollout_scale(&s.st, 1 + RND() % 3, msg, sizeof(msg)) == 0; break;
 			case 0: case 1: case 2:
 				make_ready(&s, 2, 1);
 				break;
@@ -1093,8 +1222,9 @@ static void test_rollout__100k_random_sequences_keep_invariants(void **state)
 		posts += s.hooks_started[SPEC_HOOK_POST_DEPLOY] > 0;
 	}
 	/* the sequences reach the hook paths, not only the old ones */
-	assert_true(froze > 100 && pre_failed > 100 && posts > 1000);
-	printf("# frozen %d, preDeploy failed %d, postDeploy ran %d of 100000\n", froze, pre_failed, posts);
+	assert_true(froze > 100 && pre_failed > 100 && posts > 1000 && restarts > 1000 && scales > 1000);
+	printf("# frozen %d, preDeploy failed %d, postDeploy ran %d, restarts %d, scales %d of 100000\n",
+	       froze, pre_failed, posts, restarts, scales);
 	#undef RND
 }
 
@@ -1111,6 +1241,10 @@ int main(void)
 		cmocka_unit_test(test_rollout__scale_down_and_up_in_place),
 		cmocka_unit_test(test_rollout__crashed_old_instances_do_not_block_update),
 		cmocka_unit_test(test_rollout__random_sequences_keep_invariants),
+		cmocka_unit_test(test_rollout__restart_replaces_every_instance_keeping_availability),
+		cmocka_unit_test(test_rollout__restart_refused_mid_rollout_and_cancelled_by_apply),
+		cmocka_unit_test(test_rollout__restart_without_progress_stops_and_keeps_the_old),
+		cmocka_unit_test(test_rollout__scale_sizes_the_serving_revision_until_a_new_one),
 		cmocka_unit_test(test_rollout__canary_walks_its_steps_to_healthy),
 		cmocka_unit_test(test_rollout__failed_analysis_aborts_to_stable),
 		cmocka_unit_test(test_rollout__inconclusive_pauses_and_promote_continues),
