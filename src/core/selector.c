@@ -138,6 +138,8 @@ static int value_set(struct lexer *l, struct sw_sel_req *r, const char *op)
 	l->p++;
 	for (;;) {
 		blanks(l);
+		if (!*l->p)
+			return fail(l, "missing \")\"");
 		if (*l->p == ')' || *l->p == ',')
 			return fail(l, "expected a value (an empty value is not allowed in a set)");
 		int rc = value(l, r);
