@@ -376,12 +376,10 @@ static int fetch(struct cli *c, const struct query *q, json_t **items, json_t **
 			goto out;
 		cli_pathf(&p, "/v1/apps/%s/history", q->app);
 		json_t *revs = NULL;
-		if (selected) {
-			if (cli_page_newest(c, p.s, "revisions", 0, &revs))
-				goto out;
-		} else {
-			revs = json_array();
-		}
+		if (cli_page_newest(c, p.s, "revisions", 0, &revs)) /* 404 for no such app */
+			goto out;
+		if (!selected)
+			json_array_clear(revs);
 		*items = revs;
 		*doc = json_pack("{s:s, s:O}", "name", q->app, "revisions", revs);
 		r = 0;

@@ -157,6 +157,9 @@ start() {
 	[ -z "$(sel instances team=db)" ]
 	[ "$(slipway get rev hello-rolling -l team=web -o name)" = revision/1 ]
 	[ -z "$(slipway get rev hello-rolling -l team=db -o name)" ]
+	run slipway get rev nope -l team=db
+	[ "$status" -eq 1 ]
+	[[ "$output" == *'app "nope" not found'* ]]
 	run slipway get apps -l 'team in (web'
 	[ "$status" -eq 1 ]
 	[ "$output" = 'slipway: bad selector "team in (web": column 13: missing ")"' ]
