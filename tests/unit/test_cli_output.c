@@ -133,10 +133,11 @@ static void test_cli_output__yaml_shapes_round_trip(void **state)
 	assert_non_null(j);
 	check_same(j);
 	json_decref(j);
-	check_same(json_integer(5));
-	check_same(json_null());
-	check_same(json_array());
-	check_same(json_object());
+	json_t *scalars[] = {json_integer(5), json_null(), json_array(), json_object(), json_real(2.5)};
+	for (size_t i = 0; i < sizeof(scalars) / sizeof(scalars[0]); i++) {
+		check_same(scalars[i]);
+		json_decref(scalars[i]);
+	}
 }
 
 static void test_cli_output__yaml_reads_like_kubectl(void **state)
