@@ -19,6 +19,7 @@
 
 #include "analysis/runner.h"
 #include "core/buf.h"
+#include "core/selector.h"
 #include "core/utf8.h"
 #include "store/store.h"
 #include "traffic/traffic.h"
@@ -165,6 +166,21 @@ static const struct engine_failure *failure_of(const struct engine_app *a, int64
 	return NULL;
 }
 
+/* The desired revision's spec as its canonical JSON's "spec", secret
+ * values blanked (they stay in the store, for restarts, only). */
+static json_t *spec_json_masked(const struct spec_app *spec)
+{
+	json_t *doc = spec_app_to_json(spec);
+	json_t *sp = json_incref(json_object_get(doc, "spec"));
+	json_decref(doc);
+	size_t i;
+	json_t *e;
+	json_array_foreach(json_object_get(json_object_get(sp, "run"), "env"), i, e)
+		if (json_is_true(json_object_get(e, "secret")))
+			json_object_set_new(e, "value", json_string(""));
+	return sp ? sp : json_null();
+}
+
 static json_t *app_json(struct api *v, struct engine_app *a, bool with_instances)
 {
 	struct sw_err err = {0};
@@ -188,11 +204,16 @@ static json_t *app_json(struct api *v, struct engine_app *a, bool with_instances
 			      spec && spec->version ? spec->version : "", "replicas",
 			      spec ? (int)rollout_replicas(&a->st, spec->replicas) : 0, "ready", (int)ready, "instancesRunning",
 			      (int)running);
+	json_object_set_new(j, "labels", a->labels ? json_deep_copy(a->labels) : json_object());
 	json_object_set_new(j, "strategy", json_string(strategy_name(spec)));
 	/* what a Paused rollout waits for: the command that goes on */
 	json_object_set_new(j, "waitingFor", a->st.phase != ROLLOUT_PAUSED ? json_null()
 				: json_string(a->st.user_paused ? "resume" : "promote"));
 	json_object_set_new(j, "scaled", json_boolean(a->st.scaled));
+	if (spec && spec->route.listen) {
+		json_object_set_new(j, "listen", json_string(spec->route.listen));
+		json_object_set_new(j, "host", spec->route.host ? json_string(spec->route.host) : json_null());
+	}
 	json_object_set_new(j, "stable", side_json(&stable));
 	json_object_set_new(j, "canary", side_json(&canary));
 	/* explicit only while a canary or blue/green rollout steps; a rolling
@@ -231,10 +252,10 @@ static json_t *app_json(struct api *v, struct engine_app *a, bool with_instances
 			json_array_append_new(arr, instance_json(sorted[i]));
 		free(sorted);
 		json_object_set_new(j, "instances", arr);
-		if (spec && spec->route.listen) {
-			json_object_set_new(j, "listen", json_string(spec->route.listen));
+		if (spec)
+			json_object_set_new(j, "spec", spec_json_masked(spec));
+		if (spec && spec->route.listen)
 			json_object_set_new(j, "groups", engine_app_groups(v->e, a));
-		}
 	}
 	return j;
 }
@@ -249,17 +270,139 @@ static void h_version(const struct http_req *req, struct http_resp *resp, void *
 					   (int)getpid(), "startedMs", (json_int_t)v->cfg.started_ms));
 }
 
-/* GET /v1/apps */
+/* ?selector= (kubectl's label selector, core/selector.h) into sel: 0, or
+ * -1 after a 400 that says where the selector is wrong. */
+static int query_selector(const struct http_req *req, struct http_resp *resp,
+			  struct sw_selector *sel)
+{
+	const char *text = http_req_query(req, "selector");
+	struct sw_err err = {0};
+	if (sw_selector_parse(sel, text ? text : "", &err) == 0)
+		return 0;
+	http_resp_error(resp, 400, "bad selector \"%s\": %s", text, err.msg);
+	return -1;
+}
+
+/* GET /v1/apps?selector=SEL */
 static void h_apps(const struct http_req *req, struct http_resp *resp, void *data)
 {
 	struct api *v = data;
 	struct engine_app **apps;
+	struct sw_selector sel;
+	if (query_selector(req, resp, &sel) < 0)
+		return;
 	size_t n = engine_apps(v->e, &apps);
 	json_t *arr = json_array();
 	for (size_t i = 0; i < n; i++)
-		json_array_append_new(arr, app_json(v, apps[i], false));
+		if (engine_labels_match(apps[i]->labels, &sel))
+			json_array_append_new(arr, app_json(v, apps[i], false));
 	free(apps);
+	sw_selector_release(&sel);
 	http_resp_json(resp, 200, json_pack("{s:o}", "apps", arr));
+}
+
+/* A stored template as the API shows it: name, labels, its metrics'
+ * names, source, time of the last apply and the whole document. */
+static json_t *template_json(const struct store_template *t)
+{
+	char updated[40];
+	json_t *doc = json_loads(t->spec_json, 0, NULL);
+	json_t *labels = json_object_get(json_object_get(doc, "metadata"), "labels");
+	json_t *metrics = json_array(), *m;
+	size_t i;
+	json_array_foreach(json_object_get(json_object_get(doc, "spec"), "metrics"), i, m)
+		json_array_append(metrics, json_object_get(m, "name"));
+	sw_format_time(updated, sizeof(updated), t->updated_ms);
+	return json_pack("{s:s, s:O, s:o, s:s, s:s, s:o}", "name", t->name, "labels",
+			 json_is_object(labels) ? labels : json_object(), "metrics", metrics,
+			 "source", t->source, "updated", updated, "document",
+			 doc ? doc : json_null());
+}
+
+/* GET /v1/analysistemplates?selector=SEL and GET /v1/analysistemplates/{name} */
+static void templates_answer(const struct http_req *req, struct http_resp *resp, void *data,
+			     const char *only)
+{
+	struct api *v = data;
+	struct sw_err err = {0};
+	struct store_template *ts = NULL;
+	size_t n = 0;
+	struct sw_selector sel = {0};
+	if (!only && query_selector(req, resp, &sel) < 0)
+		return;
+	if (engine_templates(v->e, &ts, &n, &err) < 0) {
+		http_resp_error(resp, err.code == SW_EBUSY ? 503 : 500, "%s", err.msg);
+		goto out;
+	}
+	json_t *arr = json_array();
+	for (size_t i = 0; i < n; i++) {
+		if (only && strcmp(ts[i].name, only) != 0)
+			continue;
+		json_t *t = template_json(&ts[i]);
+		if (only || engine_labels_match(json_object_get(t, "labels"), &sel))
+			json_array_append(arr, t);
+		json_decref(t);
+	}
+	if (!only)
+		http_resp_json(resp, 200, json_pack("{s:O}", "analysisTemplates", arr));
+	else if (json_array_size(arr))
+		http_resp_json(resp, 200, json_incref(json_array_get(arr, 0)));
+	else
+		http_resp_error(resp, 404, "analysistemplate \"%s\" not found", only);
+	json_decref(arr);
+out:
+	store_template_list_free(ts, n);
+	sw_selector_release(&sel);
+}
+
+static void h_templates(const struct http_req *req, struct http_resp *resp, void *data)
+{
+	templates_answer(req, resp, data, NULL);
+}
+
+static void h_template(const struct http_req *req, struct http_resp *resp, void *data)
+{
+	const char *name = http_req_param(req, "name");
+	templates_answer(req, resp, data, name ? name : "");
+}
+
+/* GET /v1/instances?app=NAME&selector=SEL: the instances of every app (or
+ * of one), each with its app, by app then age; selected by their app's
+ * labels. */
+static void h_instances(const struct http_req *req, struct http_resp *resp, void *data)
+{
+	struct api *v = data;
+	const char *only = http_req_query(req, "app");
+	struct engine_app **apps = NULL;
+	struct sw_selector sel;
+	size_t n;
+	if (only && *only && !engine_app_find(v->e, only)) {
+		http_resp_error(resp, 404, "app \"%s\" not found", only);
+		return;
+	}
+	if (query_selector(req, resp, &sel) < 0)
+		return;
+	n = engine_apps(v->e, &apps);
+	json_t *arr = json_array();
+	for (size_t i = 0; i < n; i++) {
+		struct engine_app *a = apps[i];
+		if ((only && *only && strcmp(a->name, only) != 0) ||
+		    !engine_labels_match(a->labels, &sel))
+			continue;
+		struct engine_inst **sorted = xmalloc((a->ninsts + 1) * sizeof(*sorted));
+		if (a->ninsts)
+			memcpy(sorted, a->insts, a->ninsts * sizeof(*sorted));
+		qsort(sorted, a->ninsts, sizeof(*sorted), cmp_inst);
+		for (size_t k = 0; k < a->ninsts; k++) {
+			json_t *x = instance_json(sorted[k]);
+			json_object_set_new(x, "app", json_string(a->name));
+			json_array_append_new(arr, x);
+		}
+		free(sorted);
+	}
+	free(apps);
+	sw_selector_release(&sel);
+	http_resp_json(resp, 200, json_pack("{s:o}", "instances", arr));
 }
 
 /* GET /v1/apps/{name} */
@@ -939,6 +1082,9 @@ static const struct {
 } routes[] = {
 	{"GET", "/v1/version", HTTP_ROLE_VIEWER, h_version},
 	{"GET", "/v1/apps", HTTP_ROLE_VIEWER, h_apps},
+	{"GET", "/v1/analysistemplates", HTTP_ROLE_VIEWER, h_templates},
+	{"GET", "/v1/analysistemplates/{name}", HTTP_ROLE_VIEWER, h_template},
+	{"GET", "/v1/instances", HTTP_ROLE_VIEWER, h_instances},
 	{"POST", "/v1/apply", HTTP_ROLE_DEPLOYER, h_apply},
 	{"GET", "/v1/apps/{name}", HTTP_ROLE_VIEWER, h_app},
 	{"DELETE", "/v1/apps/{name}", HTTP_ROLE_DEPLOYER, h_delete},

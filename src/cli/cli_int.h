@@ -39,7 +39,7 @@ struct cli_command {
 extern const struct cli_command cli_cmd_apply, cli_cmd_get, cli_cmd_status, cli_cmd_history,
 	cli_cmd_logs, cli_cmd_rollout, cli_cmd_analysis, cli_cmd_routes, cli_cmd_events,
 	cli_cmd_rollback, cli_cmd_delete, cli_cmd_token, cli_cmd_validate, cli_cmd_version,
-	cli_cmd_upgrade, cli_cmd_import;
+	cli_cmd_upgrade, cli_cmd_import, cli_cmd_describe;
 extern const struct cli_command cli_cmd_scale;
 /* `history`'s run, for `rollout history` too (argv[0] "history", argv[1] APP). */
 int cli_history_run(struct cli *c, int argc, char **argv);
@@ -181,5 +181,55 @@ const char *cli_phase_color(FILE *f, const char *phase);
 /* Prints the table of an app's revision groups (weight, ready, request rate,
  * success rate, p99), as `status` and `rollout status` show it. */
 void cli_print_groups(json_t *groups);
+
+/* ---- output formats (output.c): -o json|yaml|wide|name ---- */
+
+enum cli_output {
+	CLI_OUT_TABLE,  /* the default: aligned columns */
+	CLI_OUT_WIDE,   /* the table with more columns */
+	CLI_OUT_JSON,   /* the API's answer, indented (--json is the same) */
+	CLI_OUT_YAML,   /* the same answer as YAML (cli_yaml_print) */
+	CLI_OUT_NAME,   /* "kind/name" lines, kubectl style */
+};
+
+/* The -o/--output row, for a command whose option struct has `int output`
+ * (an enum cli_output; 0 = table); with CLI_OPT_JSON beside it for
+ * --json, read the choice with cli_output_of. */
+int cli_output_parse(void *field, const char *value);
+#define CLI_OPT_OUTPUT(type)                                                           \
+	{                                                                              \
+		.name = "output", .letter = 'o', .kind = SW_OPT_CUSTOM,                \
+		.offset = SW_OPT_AT(type, output, int), .value = "FORMAT",             \
+		.expect = "be one of json, yaml, wide, name",                          \
+		.parse = cli_output_parse,                                             \
+		.help = "json, yaml, wide (more columns) or name (kind/name lines)",   \
+	}
+/* The format asked for: --json wins as -o json. */
+enum cli_output cli_output_of(int output, bool json);
+
+/*
+ * Appends j as a YAML 1.2 block document (no "---"), two spaces a level,
+ * keys in j's order: objects as `key: value`, arrays as `- item`, empty
+ * ones as {} and [], numbers, true, false and null as JSON writes them.
+ * A string stays plain only when no YAML reader (1.1 or 1.2) could take
+ * it for anything else; otherwise it is double-quoted: empty, "yes",
+ * "no", "on", "off", "y", "n", "true", "null", "~" (any case), starting
+ * with a digit, sign or dot (numbers, dates, versions), leading or
+ * trailing blanks, and every character outside letters, digits and
+ * "-_./ +=()," (':' and '#' included). Inside quotes control characters
+ * are escaped (\n, \t, \xNN, \uNNNN for DEL, C1, U+2028/9 and U+FEFF),
+ * so the output is safe on a terminal too.
+ */
+void cli_yaml_emit(struct buf *out, json_t *j);
+/* cli_yaml_emit to stdout. */
+void cli_yaml_print(json_t *j);
+/* Prints j in the format: JSON or YAML (else nothing; returns false). */
+bool cli_output_doc(enum cli_output fmt, json_t *j);
+
+/* A table printed in pieces (get --watch): the column widths of t's rows
+ * (room for t->ncols), and rows [from, t->nrows) printed with them (a
+ * cell wider than its column pushes the rest of its row right). */
+void cli_table_widths(const struct cli_table *t, size_t *w);
+void cli_table_print_rows(const struct cli_table *t, FILE *f, size_t from, const size_t *w);
 
 #endif

@@ -88,6 +88,7 @@ void engine_app_free(struct engine *e, struct engine_app *a)
 	free(a->insts);
 	free(a->failures);
 	free(a->gone);
+	json_decref(a->labels);
 	json_decref(a->routes);
 	free(a->routes_text);
 	free(a->name);
@@ -155,7 +156,10 @@ static json_t *extra_to_json(const struct engine_app *a)
 						      "revision", (json_int_t)a->gone[i].revision,
 						      "stoppedMs", (json_int_t)a->gone[i].stopped_ms,
 						      "reason", a->gone[i].reason));
-	return json_pack("{s:o, s:o}", "failedRevisions", failures, "goneInstances", gone);
+	json_t *j = json_pack("{s:o, s:o}", "failedRevisions", failures, "goneInstances", gone);
+	if (json_object_size(a->labels))
+		json_object_set_new(j, "labels", json_deep_copy(a->labels));
+	return j;
 }
 
 static const char *jstr(const json_t *o, const char *k)
@@ -168,6 +172,14 @@ void engine_app_extra_from_json(struct engine_app *a, const json_t *rj)
 {
 	size_t i;
 	json_t *x;
+	const char *k;
+	json_t *labels = json_object_get(rj, "labels");
+	json_object_foreach(labels, k, x)
+		if (json_is_string(x)) {
+			if (!a->labels)
+				a->labels = json_object();
+			json_object_set(a->labels, k, x);
+		}
 	json_array_foreach(json_object_get(rj, "failedRevisions"), i, x) {
 		if (a->nfailures >= ENGINE_FAILURES_MAX)
 			break;

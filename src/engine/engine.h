@@ -116,6 +116,8 @@ struct engine_app {
 	size_t nfailures;
 	struct engine_gone *gone;     /* stopped instances, oldest first */
 	size_t ngone;
+	json_t *labels;               /* metadata.labels of the last apply (object of
+					 strings), NULL when none; no revision of its own */
 	/* private */
 	bool unavailable;             /* Healthy, but fewer instances ready than wanted */
 	bool failing;                 /* Progressing, and a new instance's process ended */
@@ -370,6 +372,17 @@ int engine_revisions_page(struct engine *e, const char *app, int64_t before, siz
 			  struct store_revision **out, size_t *n, struct sw_err *err);
 /* The page size a caller's limit comes to (0: the default; the cap). */
 size_t engine_page_limit(size_t limit);
+
+/* ---- reads for listings (reads.c) ---- */
+
+struct sw_selector;
+/* Every stored AnalysisTemplate by name, its document as canonical JSON
+ * (labels in metadata.labels); free with store_template_list_free. */
+int engine_templates(struct engine *e, struct store_template **out, size_t *n, struct sw_err *err);
+/* Whether labels (an object of strings; NULL: none) satisfy sel. Apps
+ * are selected by engine_app.labels, templates by their document's
+ * metadata.labels, instances and revisions by their app's labels. */
+bool engine_labels_match(const json_t *labels, const struct sw_selector *sel);
 
 /* Records an event (store, log) and hands it to every subscriber. */
 void engine_event(struct engine *e, const char *app, const char *kind, const char *actor,

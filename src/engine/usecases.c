@@ -146,7 +146,43 @@ struct pending {
 	int64_t revision;
 	char why[160];                /* the Applied event, stored in the transaction */
 	int64_t event_id;
+	const char *event_kind;       /* "Applied", or "Labeled" for a change of labels only */
+	json_t *labels;               /* the document's labels (borrowed) */
+	bool labels_changed;
 };
+
+static bool labels_equal(const json_t *x, const json_t *y)
+{
+	if (!json_object_size(x) || !json_object_size(y))
+		return json_object_size(x) == json_object_size(y);
+	return json_equal(x, y);
+}
+
+/* "team=web,tier=front" (sorted), or "none" */
+static void labels_text(char *out, size_t size, const json_t *labels)
+{
+	const char *keys[64];
+	size_t n = 0, len = 0;
+	const char *k;
+	json_t *v;
+	json_object_foreach((json_t *)labels, k, v)
+		if (n < 64)
+			keys[n++] = k;
+	for (size_t i = 1; i < n; i++)
+		for (size_t j = i; j > 0 && strcmp(keys[j - 1], keys[j]) > 0; j--) {
+			const char *t = keys[j];
+			keys[j] = keys[j - 1];
+			keys[j - 1] = t;
+		}
+	snprintf(out, size, "none");
+	for (size_t i = 0; i < n && len < size; i++) {
+		int w = snprintf(out + len, size - len, "%s%s=%s", i ? "," : "", keys[i],
+				 json_string_value(json_object_get(labels, keys[i])));
+		if (w < 0)
+			break;
+		len += (size_t)w;
+	}
+}
 
 static int record_app(struct engine *e, const struct spec_app *sa, const char *source,
 		      const char *actor, int64_t now, struct pending *p, struct sw_err *err)
@@ -161,6 +197,9 @@ static int record_app(struct engine *e, const struct spec_app *sa, const char *s
 	memset(p, 0, sizeof(*p));
 	p->app = a;
 	p->name = sa->name;
+	p->event_kind = "Applied";
+	p->labels = sa->labels;
+	p->labels_changed = !labels_equal(sa->labels, a ? a->labels : NULL);
 	if (a) {
 		p->st = a->st;
 	} else {
@@ -177,6 +216,15 @@ static int record_app(struct engine *e, const struct spec_app *sa, const char *s
 	if (p->st.desired == p->revision) {
 		p->result = "unchanged";
 		r = 0;
+		if (!p->labels_changed)
+			goto out;
+		/* labels are the app's, not the revision's: no rollout */
+		char text[120];
+		labels_text(text, sizeof(text), sa->labels);
+		snprintf(p->why, sizeof(p->why), "labels set to %s", text);
+		p->result = "configured";
+		p->event_kind = "Labeled";
+		r = store_event_add(s, sa->name, "Labeled", p->why, actor, &p->event_id, err) < 0 ? -1 : 0;
 		goto out;
 	}
 	snprintf(p->why, sizeof(p->why), "applied revision %lld (version %s)",
@@ -263,10 +311,15 @@ static int do_apply(struct engine *e, const struct engine_doc *docs, size_t ndoc
 			a->created_ms = now;
 		}
 		a->st = p->st;
+		if (p->labels_changed) {
+			json_decref(a->labels);
+			a->labels = json_object_size(p->labels) ? json_deep_copy(p->labels) : NULL;
+			a->extra_dirty = true;
+		}
 		engine_kick(e, a);
 		if (p->event_id) {
-			struct engine_event ev = {p->event_id, now, p->name, "Applied", p->why, actor};
-			sw_info("%s Applied: %s", p->name, p->why);
+			struct engine_event ev = {p->event_id, now, p->name, p->event_kind, p->why, actor};
+			sw_info("%s %s: %s", p->name, p->event_kind, p->why);
 			engine_notify(e, &ev);
 		}
 		result_add(out, "App", p->name, p->revision, p->result);

@@ -10,6 +10,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/selector.h"
+
 #define API_VERSION "slipway/v1"
 
 /* ------------------------------------------------------------------ */
@@ -811,17 +813,53 @@ static json_t *emit_kind(const void *base, const struct spec_field *f)
 
 const struct spec_ftype spec_t_kind = {parse_kind, emit_kind, NULL};
 
-/* metadata.labels: a mapping of strings, accepted and not kept. */
+/* metadata.labels: a mapping of label keys to string values (Kubernetes'
+ * syntax, core/selector.h), kept as a JSON object at off (json_t *, NULL
+ * when there are none) and emitted only when there are some. */
 static int parse_labels(struct spec_pctx *c, const struct snode *n, void *base, const struct spec_field *f)
 {
 	char gotbuf[128];
+	json_t **out = SPEC_AT(base, f->off, json_t *);
+	if (n->type == SN_NULL)
+		return 0;
 	if (n->type != SN_MAP)
 		return spec_perr(c, n, "labels must be a mapping, got %s", SPEC_GOT(n));
-	for (size_t i = 1; i < n->nkids; i += 2)
-		if (n->kids[i]->type == SN_MAP || n->kids[i]->type == SN_SEQ)
-			return spec_perr(c, n->kids[i], "label %s must be a string, got %s",
-				    n->kids[i - 1]->text, SPEC_GOT(n->kids[i]));
+	json_t *labels = json_object();
+	for (size_t i = 1; i < n->nkids; i += 2) {
+		const struct snode *k = n->kids[i - 1], *v = n->kids[i];
+		int r = 0;
+		if (v->type == SN_MAP || v->type == SN_SEQ)
+			r = spec_perr(c, v, "label %s must be a string, got %s", k->text, SPEC_GOT(v));
+		else if (!sw_label_key_valid(k->text, k->len))
+			r = spec_perr(c, k, "bad label key \"%s\": a name of at most 63 letters, digits, "
+				      "'-', '_', '.' that starts and ends with a letter or digit, with an "
+				      "optional \"prefix/\"", k->text);
+		else if (v->type != SN_NULL && !sw_label_value_valid(v->text, v->len))
+			r = spec_perr(c, v, "bad value of label %s: \"%s\" (at most 63 letters, "
+				      "digits, '-', '_', '.' that start and end with a letter or digit)",
+				      k->text, v->text);
+		if (r) {
+			json_decref(labels);
+			return r;
+		}
+		json_object_set_new(labels, k->text, json_string(v->type == SN_NULL ? "" : v->text));
+	}
+	json_decref(*out);
+	*out = labels;
 	return 0;
 }
 
-const struct spec_ftype spec_t_labels = {parse_labels, NULL, NULL};
+static json_t *emit_labels(const void *base, const struct spec_field *f)
+{
+	const json_t *labels = *SPEC_CAT(base, f->off, json_t *);
+	return json_object_size(labels) ? json_deep_copy(labels) : NULL;
+}
+
+static void free_labels(void *base, const struct spec_field *f)
+{
+	json_t **labels = SPEC_AT(base, f->off, json_t *);
+	json_decref(*labels);
+	*labels = NULL;
+}
+
+const struct spec_ftype spec_t_labels = {parse_labels, emit_labels, free_labels};

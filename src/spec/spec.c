@@ -546,7 +546,7 @@ static const struct spec_ftype t_aref = {spec_parse_sub, emit_aref, spec_free_su
 
 static const struct spec_field meta_app_fields[] = {
 	{"name", &spec_t_str, offsetof(struct spec_app, name), SPEC_F_REQUIRED, 0, v_dns_label, 0},
-	{"labels", &spec_t_labels, 0, SPEC_F_NOEMIT, 0, NULL, 0},
+	{"labels", &spec_t_labels, offsetof(struct spec_app, labels), SPEC_F_NOEMIT, 0, NULL, 0},
 	{NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
@@ -1125,6 +1125,7 @@ struct spec_load {
 
 struct tmpl {
 	char *name;
+	json_t *labels;          /* metadata.labels, NULL when none */
 	struct spec_env *args;
 	size_t nargs;
 	struct spec_metric *metrics;
@@ -1330,7 +1331,7 @@ static const struct spec_table tmpl_spec_table = {tmpl_spec_fields, -1, 0, NULL,
 
 static const struct spec_field meta_tmpl_fields[] = {
 	{"name", &spec_t_str, offsetof(struct tmpl, name), SPEC_F_REQUIRED, 0, v_dns_label, 0},
-	{"labels", &spec_t_labels, 0, SPEC_F_NOEMIT, 0, NULL, 0},
+	{"labels", &spec_t_labels, offsetof(struct tmpl, labels), 0, 0, NULL, 0},
 	{NULL, NULL, 0, 0, 0, NULL, 0},
 };
 

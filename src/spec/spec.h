@@ -168,6 +168,10 @@ struct spec_hooks {
 struct spec_app {
 	int refs;                /* spec_app_ref / spec_app_unref */
 	char *name;              /* metadata.name: [a-z0-9]([-a-z0-9]*[a-z0-9])?, <= 63 */
+	/* metadata.labels: object of strings, NULL when none; not part of the
+	 * canonical JSON (a label never makes a revision: the engine keeps
+	 * an app's labels beside its rollout state) */
+	json_t *labels;
 	char *version;           /* spec.version, required */
 	char **command;          /* spec.run.command, NULL-terminated argv */
 	size_t argc;
@@ -304,7 +308,7 @@ void spec_app_unref(struct spec_app *app);
  * null, durations are strings like "1m30s500ms", env is always a list of
  * {"name", "value", "secret"}. Secret values are kept (the store needs
  * them to restart instances) with "secret": true so that output layers
- * can mask them. metadata.labels are not kept.
+ * can mask them. metadata.labels are not in it (see spec_app.labels).
  */
 json_t *spec_app_to_json(const struct spec_app *app);
 /*

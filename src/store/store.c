@@ -183,6 +183,7 @@ enum stmt_id {
 	ST_JOB_LIST_APP,
 	ST_JOB_DELETE,
 	ST_APP_DELETE_JOBS,
+	ST_TEMPLATE_LIST,
 	ST_COUNT
 };
 
@@ -242,6 +243,7 @@ static const char *const stmt_sql[ST_COUNT] = {
 			    " hash = excluded.hash, spec_json = excluded.spec_json,"
 			    " source = excluded.source, updated_ms = excluded.updated_ms",
 	[ST_TEMPLATE_GET] = "SELECT spec_json FROM templates WHERE name = ?1",
+	[ST_TEMPLATE_LIST] = "SELECT name, spec_json, source, updated_ms FROM templates ORDER BY name",
 	[ST_MEASURE_ADD] = "INSERT INTO measurements (time_ms, app, revision, run, kind, template,"
 			   " metric, provider, query, value, condition, outcome, reason)"
 			   " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
@@ -1244,6 +1246,43 @@ int store_template_get(struct store *s, const char *name, char **out_json, struc
 		ret = db_err(s, rc, "get template", err);
 	sqlite3_reset(st);
 	return ret;
+}
+
+static void read_template(sqlite3_stmt *st, void *elem)
+{
+	struct store_template *t = elem;
+	t->name = col_str(st, 0);
+	t->spec_json = col_str(st, 1);
+	t->source = col_str(st, 2);
+	t->updated_ms = sqlite3_column_int64(st, 3);
+}
+
+void store_template_list_free(struct store_template *ts, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(ts[i].name);
+		free(ts[i].spec_json);
+		free(ts[i].source);
+	}
+	free(ts);
+}
+
+static void free_templates(void *elems, size_t n)
+{
+	store_template_list_free(elems, n);
+}
+
+int store_template_list(struct store *s, struct store_template **out, size_t *n,
+			struct sw_err *err)
+{
+	sqlite3_stmt *st;
+	int ret = stmt_get(s, ST_TEMPLATE_LIST, &st, "list templates", err);
+	*out = NULL;
+	*n = 0;
+	if (ret < 0)
+		return ret;
+	return read_list(s, st, sizeof(**out), read_template, free_templates, (void **)out, n,
+			 "list templates", err);
 }
 
 int store_measurement_add(struct store *s, const struct store_measurement *m, struct sw_err *err)

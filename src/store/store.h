@@ -231,6 +231,18 @@ int store_template_put(struct store *s, const char *name, const char *hash, cons
 /* *out_json (caller frees) or SW_ENOTFOUND. */
 int store_template_get(struct store *s, const char *name, char **out_json, struct sw_err *err);
 
+struct store_template {
+	char *name;
+	char *spec_json;       /* the canonical JSON document */
+	char *source;          /* the file it was applied from */
+	int64_t updated_ms;
+};
+/* Every template, by name (there are few: each is a document a user wrote);
+ * free with store_template_list_free. */
+int store_template_list(struct store *s, struct store_template **out, size_t *n,
+			struct sw_err *err);
+void store_template_list_free(struct store_template *ts, size_t n);
+
 /* One measurement of an analysis run, kept so every decision explains
  * itself (`slipway analysis APP`). */
 struct store_measurement {

@@ -1,0 +1,224 @@
+/* Output formats shared by the commands: -o json|yaml|wide|name, the
+ * YAML printer, and tables printed a row at a time (get --watch). */
+#include "cli_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+int cli_output_parse(void *field, const char *value)
+{
+	static const char *const names[] = {[CLI_OUT_WIDE] = "wide", [CLI_OUT_JSON] = "json",
+					    [CLI_OUT_YAML] = "yaml", [CLI_OUT_NAME] = "name"};
+	for (size_t i = CLI_OUT_WIDE; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strcmp(value, names[i]) == 0) {
+			*(int *)field = (int)i;
+			return 0;
+		}
+	return -1;
+}
+
+enum cli_output cli_output_of(int output, bool json)
+{
+	return json ? CLI_OUT_JSON : (enum cli_output)output;
+}
+
+/* ---- YAML ---- */
+
+/* Words a YAML 1.1 or 1.2 reader takes for a boolean or null. */
+static bool yaml_keyword(const char *s)
+{
+	static const char *const words[] = {"y", "n", "yes", "no", "on", "off", "true", "false",
+					    "null", "~", NULL};
+	for (size_t i = 0; words[i]; i++)
+		if (strcasecmp(s, words[i]) == 0)
+			return true;
+	return false;
+}
+
+static bool yaml_plain(const char *s, size_t len)
+{
+	if (len == 0 || strlen(s) != len || yaml_keyword(s))
+		return false;
+	if ((s[0] >= '0' && s[0] <= '9') || strchr("+-.", s[0]) || s[0] == ' ' || s[len - 1] == ' ')
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		char ch = s[i];
+		bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+			  (ch >= '0' && ch <= '9') || strchr("-_./ +=(),", ch);
+		if (!ok)
+			return false;
+	}
+	return true;
+}
+
+static void yaml_string(struct buf *out, const char *s, size_t len)
+{
+	if (yaml_plain(s, len)) {
+		buf_add(out, s, len);
+		return;
+	}
+	buf_addc(out, '"');
+	for (size_t i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		unsigned char c1 = i + 1 < len ? (unsigned char)s[i + 1] : 0;
+		unsigned char c2 = i + 2 < len ? (unsigned char)s[i + 2] : 0;
+		if (ch == '"' || ch == '\\') {
+			buf_addc(out, '\\');
+			buf_addc(out, (char)ch);
+		} else if (ch == '\n') {
+			buf_adds(out, "\\n");
+		} else if (ch == '\t') {
+			buf_adds(out, "\\t");
+		} else if (ch == '\r') {
+			buf_adds(out, "\\r");
+		} else if (ch < 0x20 || ch == 0x7f) {
+			buf_addf(out, "\\x%02X", ch);
+		} else if (ch == 0xc2 && c1 >= 0x80 && c1 <= 0x9f) {
+			buf_addf(out, "\\u%04X", c1); /* C1 controls */
+			i++;
+		} else if (ch == 0xe2 && c1 == 0x80 && (c2 == 0xa8 || c2 == 0xa9)) {
+			buf_addf(out, "\\u%04X", 0x2000 | (c2 - 0x80)); /* line, paragraph separator */
+			i += 2;
+		} else if (ch == 0xef && c1 == 0xbb && c2 == 0xbf) {
+			buf_adds(out, "\\uFEFF");
+			i += 2;
+		} else {
+			buf_addc(out, (char)ch);
+		}
+	}
+	buf_addc(out, '"');
+}
+
+static void indent(struct buf *out, int n)
+{
+	for (int i = 0; i < n; i++)
+		buf_addc(out, ' ');
+}
+
+/* A value that fits after "key: " or "- " on the same line. */
+static bool yaml_inline(json_t *j)
+{
+	return !(json_is_object(j) && json_object_size(j)) && !(json_is_array(j) && json_array_size(j));
+}
+
+static void yaml_scalar(struct buf *out, json_t *j)
+{
+	if (json_is_string(j)) {
+		yaml_string(out, json_string_value(j), json_string_length(j));
+	} else if (json_is_object(j)) {
+		buf_adds(out, "{}");
+	} else if (json_is_array(j)) {
+		buf_adds(out, "[]");
+	} else {
+		char *s = json_dumps(j, JSON_ENCODE_ANY);
+		buf_adds(out, s ? s : "null");
+		free(s);
+	}
+}
+
+/*
+ * Writes the block value j at depth `level` (spaces). `first` is how the
+ * first line begins: the caller has written "- " there already (a list
+ * item), so the first key goes on that line.
+ */
+static void yaml_block(struct buf *out, json_t *j, int level, bool first_inline)
+{
+	if (json_is_object(j)) {
+		const char *k;
+		json_t *v;
+		bool first = true;
+		json_object_foreach(j, k, v) {
+			if (!(first && first_inline))
+				indent(out, level);
+			first = false;
+			yaml_string(out, k, strlen(k));
+			buf_addc(out, ':');
+			if (yaml_inline(v)) {
+				buf_addc(out, ' ');
+				yaml_scalar(out, v);
+				buf_addc(out, '\n');
+			} else {
+				buf_addc(out, '\n');
+				yaml_block(out, v, level + 2, false);
+			}
+		}
+	} else {
+		size_t i;
+		json_t *v;
+		json_array_foreach(j, i, v) {
+			if (!(i == 0 && first_inline))
+				indent(out, level);
+			buf_adds(out, "- ");
+			if (yaml_inline(v)) {
+				yaml_scalar(out, v);
+				buf_addc(out, '\n');
+			} else {
+				yaml_block(out, v, level + 2, true);
+			}
+		}
+	}
+}
+
+void cli_yaml_emit(struct buf *out, json_t *j)
+{
+	if (yaml_inline(j)) {
+		yaml_scalar(out, j);
+		buf_addc(out, '\n');
+		return;
+	}
+	yaml_block(out, j, 0, false);
+}
+
+void cli_yaml_print(json_t *j)
+{
+	struct buf b = BUF_INIT;
+	cli_yaml_emit(&b, j);
+	fwrite(buf_str(&b), 1, b.len, stdout);
+	buf_release(&b);
+}
+
+bool cli_output_doc(enum cli_output fmt, json_t *j)
+{
+	if (fmt == CLI_OUT_JSON)
+		cli_json_print(j);
+	else if (fmt == CLI_OUT_YAML)
+		cli_yaml_print(j);
+	else
+		return false;
+	return true;
+}
+
+/* ---- tables a row at a time ---- */
+
+void cli_table_widths(const struct cli_table *t, size_t *w)
+{
+	for (size_t c = 0; c < t->ncols; c++)
+		w[c] = 0;
+	for (size_t r = 0; r < t->nrows; r++)
+		for (size_t c = 0; c < t->ncols; c++) {
+			size_t l = strlen(t->cells[r * t->ncols + c]);
+			if (l > w[c])
+				w[c] = l;
+		}
+}
+
+void cli_table_print_rows(const struct cli_table *t, FILE *f, size_t from, const size_t *w)
+{
+	struct buf line = BUF_INIT;
+	for (size_t r = from; r < t->nrows; r++) {
+		buf_reset(&line);
+		for (size_t c = 0; c < t->ncols; c++) {
+			const char *s = t->cells[r * t->ncols + c];
+			if (c + 1 == t->ncols)
+				buf_adds(&line, s);
+			else
+				buf_addf(&line, "%-*s   ", (int)w[c], s);
+		}
+		while (line.len && line.s[line.len - 1] == ' ')
+			line.s[--line.len] = '\0';
+		fprintf(f, "%s\n", buf_str(&line));
+	}
+	buf_release(&line);
+	fflush(f);
+}
