@@ -48,6 +48,8 @@ struct http_req {
 	size_t body_len;
 	const char *actor;    /* who is calling: "local" (unix socket) or the token name */
 	int tcp;              /* 1 when it came over TCP */
+	const char *accept;   /* the Accept header, "" if none */
+	const char *last_event_id; /* the Last-Event-ID header (an SSE client resuming), "" if none */
 	struct http_req_priv *priv;
 };
 
@@ -200,7 +202,9 @@ struct http_deferred *http_defer(const struct http_req *req, uint64_t max_wait_m
 				 void *data);
 /* Answers as a handler would have (resp's body is copied; the caller
  * releases it) and ends the deferred request; the connection then reads
- * its next request (keep-alive) or closes. */
+ * its next request (keep-alive) or closes. Safe from any callback of the
+ * loop: requests the client pipelined meanwhile are handled on a later
+ * turn of the loop, never inside this call. */
 void http_deferred_answer(struct http_deferred *d, struct http_resp *resp);
 /*
  * Starts a streamed answer: the status line and headers (Content-Type

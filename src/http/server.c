@@ -144,6 +144,7 @@ struct conn {
 	int in_headers;      /* between message begin and headers complete */
 	size_t header_bytes;
 	struct buf url, field, value, authz, body;
+	struct buf accept, last_event_id;
 	int last_was_value;
 	int saw_cl, saw_te, expect_continue;
 	int nauthz;          /* Authorization headers seen */
@@ -167,6 +168,7 @@ struct conn {
 	int in_handler;      /* a handler runs: http_defer may be called */
 
 	struct http_deferred *deferred; /* the request being answered later */
+	int resume;          /* after a deferred answer: parse `pending` from the timer */
 	struct buf pending;  /* bytes read while deferred, parsed after it */
 };
 
@@ -394,6 +396,8 @@ static void request_reset(struct conn *c)
 	buf_reset(&c->field);
 	buf_reset(&c->value);
 	buf_reset(&c->authz);
+	buf_reset(&c->accept);
+	buf_reset(&c->last_event_id);
 	buf_release(&c->body);
 	c->in_headers = 0;
 	c->header_bytes = 0;
@@ -711,6 +715,20 @@ static void defer_arm(struct conn *c)
 	uv_timer_start(&c->timer, on_timer, ms, 0);
 }
 
+/* Parses what came while a request was deferred. */
+static void defer_resume(struct conn *c)
+{
+	struct buf pend = c->pending;
+	c->resume = 0;
+	c->pending = (struct buf)BUF_INIT;
+	set_timer(c, c->api->idle_timeout_ms);
+	if (c->sock)
+		conn_maybe_resume(c);
+	if (pend.len)
+		conn_feed(c, pend.s, pend.len);
+	buf_release(&pend);
+}
+
 /* Forgets the deferred request. With `next`, the connection goes on: the
  * requests the client sent meanwhile are parsed now. */
 static void defer_done(struct conn *c, int next)
@@ -722,15 +740,15 @@ static void defer_done(struct conn *c, int next)
 	if (!next || c->closing || c->stop)
 		return;
 	request_reset(c);
-	set_timer(c, c->api->idle_timeout_ms);
 	http_parser_pause(&c->parser, 0);
-	struct buf pend = c->pending;
-	c->pending = (struct buf)BUF_INIT;
-	if (c->sock)
-		conn_maybe_resume(c);
-	if (pend.len)
-		conn_feed(c, pend.s, pend.len);
-	buf_release(&pend);
+	if (!c->sock) {
+		defer_resume(c);
+		return;
+	}
+	/* the answer may come from inside anything (an engine event): the
+	 * next request is parsed from the timer, on a later turn */
+	c->resume = 1;
+	uv_timer_start(&c->timer, on_timer, 0, 0);
 }
 
 /* Ends the handler's side: at once, or after the callback when it runs. */
@@ -923,6 +941,8 @@ static void dispatch(struct conn *c, struct http_resp *resp)
 		.body_len = c->body.len,
 		.actor = c->actor,
 		.tcp = c->tcp,
+		.accept = buf_str(&c->accept),
+		.last_event_id = buf_str(&c->last_event_id),
 		.priv = &c->priv,
 	};
 	struct buf allow = BUF_INIT;
@@ -993,8 +1013,15 @@ static void finish_header(struct conn *c)
 		c->nauthz++;
 		buf_reset(&c->authz);
 		buf_add(&c->authz, v, c->value.len);
-	} else if (strcasecmp(f, "expect") == 0 && strcasecmp(v, "100-continue") == 0)
+	} else if (strcasecmp(f, "expect") == 0 && strcasecmp(v, "100-continue") == 0) {
 		c->expect_continue = 1;
+	} else if (strcasecmp(f, "accept") == 0) {
+		buf_reset(&c->accept);
+		buf_add(&c->accept, v, c->value.len);
+	} else if (strcasecmp(f, "last-event-id") == 0) {
+		buf_reset(&c->last_event_id);
+		buf_add(&c->last_event_id, v, c->value.len);
+	}
 	buf_reset(&c->field);
 	buf_reset(&c->value);
 }
@@ -1138,6 +1165,8 @@ static void conn_release(struct conn *c)
 	buf_release(&c->field);
 	buf_release(&c->value);
 	buf_release(&c->authz);
+	buf_release(&c->accept);
+	buf_release(&c->last_event_id);
 	buf_release(&c->body);
 	buf_release(&c->pending);
 	SW_ASSERT(!c->deferred);
@@ -1169,7 +1198,8 @@ static void conn_feed(struct conn *c, const char *data, size_t len)
 {
 	if (c->stop || c->closing)
 		return;
-	if (c->deferred) {
+	if (c->deferred || c->resume) {
+		/* behind the deferred request, in order */
 		buf_add(&c->pending, data, len);
 		if (c->sock && c->pending.len > API_MAX_PENDING && !c->paused) {
 			uv_read_stop(&c->h.stream);
@@ -1263,6 +1293,10 @@ static void conn_close(struct conn *c)
 static void on_timer(uv_timer_t *t)
 {
 	struct conn *c = t->data;
+	if (c->resume) {
+		defer_resume(c);
+		return;
+	}
 	if (c->deferred) {
 		struct http_deferred *d = c->deferred;
 		uint64_t now = uv_now(c->api->loop);
