@@ -547,7 +547,7 @@ static size_t logs_pick(const struct engine_app *a, const char *only_id, bool pr
 	return n;
 }
 
-/* GET /v1/apps/{name}/logs?instance=ID&previous=1&tail=BYTES&offsets=id:N,id:N */
+/* GET /v1/apps/{name}/logs?instance=ID&previous=1&tail=LINES&offsets=id:N,id:N */
 static void h_logs(const struct http_req *req, struct http_resp *resp, void *data)
 {
 	struct api *v = data;
@@ -557,7 +557,8 @@ static void h_logs(const struct http_req *req, struct http_resp *resp, void *dat
 	char *only_id = only && *only ? xstrdup(only) : NULL;
 	const char *offs = http_req_query(req, "offsets");
 	char *offsets = offs ? xstrdup(offs) : NULL;
-	int64_t tail = query_int(req, "tail", LOG_TAIL_DEFAULT);
+	/* tail=N: the last N lines (kubectl); without it the last 16 KiB */
+	int64_t tail_lines = query_int(req, "tail", -1);
 	bool previous = query_int(req, "previous", 0) != 0;
 	json_t *arr = json_array();
 	struct buf path = BUF_INIT;
@@ -575,9 +576,14 @@ static void h_logs(const struct http_req *req, struct http_resp *resp, void *dat
 	size_t npicks = logs_pick(a, only_id, previous, picks);
 	for (size_t i = 0; i < npicks; i++) {
 		const char *id = picks[i].id;
-		int64_t off = -tail;
+		buf_reset(&path);
+		buf_addf(&path, "%s/%s/%s.log", v->cfg.logs_dir, a->name, id);
+		int64_t off = tail_lines >= 0 ? runtime_log_tail_offset(path.s, tail_lines, LOG_CHUNK_MAX)
+					      : -LOG_TAIL_DEFAULT;
 		if (offsets) {
+			/* following: an instance that started since is read from its start */
 			size_t idl = strlen(id);
+			off = 0;
 			for (const char *p = offsets; p && *p;) {
 				if (strncmp(p, id, idl) == 0 && p[idl] == ':') {
 					off = strtoll(p + idl + 1, NULL, 10);
@@ -587,8 +593,6 @@ static void h_logs(const struct http_req *req, struct http_resp *resp, void *dat
 				p = p ? p + 1 : NULL;
 			}
 		}
-		buf_reset(&path);
-		buf_addf(&path, "%s/%s/%s.log", v->cfg.logs_dir, a->name, id);
 		bool known = picks[i].gone != NULL;
 		for (size_t k = 0; !known && k < a->ninsts; k++)
 			known = strcmp(a->insts[k]->rt->id, id) == 0;

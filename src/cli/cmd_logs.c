@@ -26,8 +26,8 @@ static const struct sw_opt options[] = {
 	 .offset = SW_OPT_AT(struct logs_opts, previous, bool),
 	 .help = "the instances that stopped, of the newest revision among them"},
 	{.name = "tail", .kind = SW_OPT_INT, .offset = SW_OPT_AT(struct logs_opts, tail, long long),
-	 .value = "BYTES", .expect = "be a number of bytes", .min = 0,
-	 .help = "start this many bytes before the end (default 16384)"},
+	 .value = "N", .expect = "be a number of lines", .min = 0,
+	 .help = "only the last N lines of each instance (default: the last 16 KiB)"},
 	{.name = "raw", .kind = SW_OPT_FLAG, .offset = SW_OPT_AT(struct logs_opts, raw, bool),
 	 .help = "print the output as written, control characters too (else they are escaped)"},
 	CLI_OPT_JSON(struct logs_opts),
@@ -62,6 +62,7 @@ static int print_once(struct cli *c, const struct logs_opts *o, const char *app,
 {
 	struct buf path = BUF_INIT;
 	json_t *j = NULL;
+	/* tail=-1: the daemon's default, the last 16 KiB */
 	cli_pathf(&path, "/v1/apps/%s/logs?tail=%lld", app, o->tail);
 	if (o->instance)
 		cli_pathf(&path, "&instance=%s", o->instance);
@@ -98,7 +99,7 @@ static int print_once(struct cli *c, const struct logs_opts *o, const char *app,
 
 static int run(struct cli *c, int argc, char **argv)
 {
-	struct logs_opts o = {.tail = 16384};
+	struct logs_opts o = {.tail = -1};
 	int n = sw_opt_parse(&cli_cmd_logs.usage, &o, argc, argv);
 	if (n < 0)
 		return SW_OPT_EXIT(n);
