@@ -112,7 +112,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	int64_t want = (int64_t)chunk - 1;  /* 0..7 lines */
 	int64_t at = runtime_log_tail_offset(path, want, size + 1);
-	if (at < 0 || at > (int64_t)size || (at > 0 && data[at - 1] != '\n'))
+	if (at < 0 || at > (int64_t)size || (at > 0 && at < (int64_t)size && data[at - 1] != '\n'))
 		abort();
 	int64_t nl_after = 0, nl_all = 0;
 	for (size_t i = 0; i < size; i++) {
