@@ -499,16 +499,29 @@ struct log_pick {
 /*
  * Which logs a request reads. instance=ID: that instance, live or
  * stopped. previous=1: the stopped instances of the newest revision among
- * those kept (kubectl's logs --previous). Otherwise every live instance,
+ * those kept (kubectl's logs --previous). failed=1: likewise, of the
+ * instances whose process failed (ended by itself, not stopped by us). Otherwise every live instance,
  * and when the desired revision has none (its rollout was aborted, it
  * never started) its instance that stopped last, so that the output of a
  * failed instance is never hidden. Returns how many were picked into out
  * (room for ninsts + ENGINE_GONE_MAX).
  */
 static size_t logs_pick(const struct engine_app *a, const char *only_id, bool previous,
-			struct log_pick *out)
+			bool failed, struct log_pick *out)
 {
 	size_t n = 0;
+	if (failed) {
+		/* the failed ones (their process ended by itself: a reason), of the
+		 * newest revision among them */
+		int64_t newest = 0;
+		for (size_t i = 0; i < a->ngone; i++)
+			if (a->gone[i].reason[0] && a->gone[i].revision > newest)
+				newest = a->gone[i].revision;
+		for (size_t i = 0; i < a->ngone; i++)
+			if (a->gone[i].reason[0] && a->gone[i].revision == newest)
+				out[n++] = (struct log_pick){a->gone[i].id, &a->gone[i]};
+		return n;
+	}
 	if (only_id) {
 		for (size_t i = 0; i < a->ninsts; i++)
 			if (strcmp(a->insts[i]->rt->id, only_id) == 0) {
@@ -547,7 +560,7 @@ static size_t logs_pick(const struct engine_app *a, const char *only_id, bool pr
 	return n;
 }
 
-/* GET /v1/apps/{name}/logs?instance=ID&previous=1&tail=LINES&offsets=id:N,id:N */
+/* GET /v1/apps/{name}/logs?instance=ID&previous=1&failed=1&tail=LINES&offsets=id:N,id:N */
 static void h_logs(const struct http_req *req, struct http_resp *resp, void *data)
 {
 	struct api *v = data;
@@ -560,6 +573,7 @@ static void h_logs(const struct http_req *req, struct http_resp *resp, void *dat
 	/* tail=N: the last N lines (kubectl); without it the last 16 KiB */
 	int64_t tail_lines = query_int(req, "tail", -1);
 	bool previous = query_int(req, "previous", 0) != 0;
+	bool failed = query_int(req, "failed", 0) != 0;
 	json_t *arr = json_array();
 	struct buf path = BUF_INIT;
 	struct log_pick *picks = NULL;
@@ -573,7 +587,7 @@ static void h_logs(const struct http_req *req, struct http_resp *resp, void *dat
 		goto out;
 	}
 	picks = xcalloc(a->ninsts + ENGINE_GONE_MAX + 1, sizeof(*picks));
-	size_t npicks = logs_pick(a, only_id, previous, picks);
+	size_t npicks = logs_pick(a, only_id, previous, failed, picks);
 	for (size_t i = 0; i < npicks; i++) {
 		const char *id = picks[i].id;
 		buf_reset(&path);

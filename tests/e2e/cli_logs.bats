@@ -94,3 +94,39 @@ YAML
 	[ "$status" -eq 0 ]
 	[[ "$output" == '{"events":[],"next":null}' ]]
 }
+
+# app crashy VERSION COMMAND: one instance, a short progress deadline.
+crashy_yaml() {
+	cat <<YAML
+apiVersion: slipway/v1
+kind: App
+metadata:
+  name: crashy
+spec:
+  version: "$1"
+  replicas: 1
+  run:
+    command: $2
+  readiness:
+    http: {path: /healthz}
+    period: 200ms
+  progressDeadline: 3s
+YAML
+}
+
+@test "logs --failed shows a failed rollout's instances without their ids" {
+	start_daemon
+	crashy_yaml 1.0.0 "[\"$HELLO_BIN\", \"--port\", \"\${PORT}\"]" > "$T/v1.yaml"
+	slipway apply -f "$T/v1.yaml" --wait
+	crashy_yaml 2.0.0 '["sh", "-c", "echo boom at start; exit 3"]' > "$T/v2.yaml"
+	slipway apply -f "$T/v2.yaml"
+	wait_for 30 eval 'slipway logs crashy --failed | grep -q "boom at start"'
+	run slipway logs crashy --failed
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"stopped] (revision 2: exited with status 3"* ]]
+	[[ "$output" != *"listening"* ]]
+	# plain logs: the running stable instance, and the failed one marked
+	run slipway logs crashy
+	[[ "$output" == *"listening"* ]]
+	[[ "$output" == *"stopped] boom at start"* ]]
+}
