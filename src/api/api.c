@@ -646,16 +646,29 @@ struct log_pick {
 /*
  * Which logs a request reads. instance=ID: that instance, live or
  * stopped. previous=1: the stopped instances of the newest revision among
- * those kept (kubectl's logs --previous). Otherwise every live instance,
+ * those kept (kubectl's logs --previous). failed=1: likewise, of the
+ * instances whose process failed (ended by itself, not stopped by us). Otherwise every live instance,
  * and when the desired revision has none (its rollout was aborted, it
  * never started) its instance that stopped last, so that the output of a
  * failed instance is never hidden. Returns how many were picked into out
  * (room for ninsts + ENGINE_GONE_MAX).
  */
 static size_t logs_pick(const struct engine_app *a, const char *only_id, bool previous,
-			struct log_pick *out)
+			bool failed, struct log_pick *out)
 {
 	size_t n = 0;
+	if (failed) {
+		/* the failed ones (their process ended by itself: a reason), of the
+		 * newest revision among them */
+		int64_t newest = 0;
+		for (size_t i = 0; i < a->ngone; i++)
+			if (a->gone[i].reason[0] && a->gone[i].revision > newest)
+				newest = a->gone[i].revision;
+		for (size_t i = 0; i < a->ngone; i++)
+			if (a->gone[i].reason[0] && a->gone[i].revision == newest)
+				out[n++] = (struct log_pick){a->gone[i].id, &a->gone[i]};
+		return n;
+	}
 	if (only_id) {
 		for (size_t i = 0; i < a->ninsts; i++)
 			if (strcmp(a->insts[i]->rt->id, only_id) == 0) {
@@ -694,7 +707,7 @@ static size_t logs_pick(const struct engine_app *a, const char *only_id, bool pr
 	return n;
 }
 
-/* GET /v1/apps/{name}/logs?instance=ID&previous=1&tail=BYTES&offsets=id:N,id:N */
+/* GET /v1/apps/{name}/logs?instance=ID&previous=1&failed=1&tail=LINES&offsets=id:N,id:N */
 static void h_logs(const struct http_req *req, struct http_resp *resp, void *data)
 {
 	struct api *v = data;
@@ -704,8 +717,10 @@ static void h_logs(const struct http_req *req, struct http_resp *resp, void *dat
 	char *only_id = only && *only ? xstrdup(only) : NULL;
 	const char *offs = http_req_query(req, "offsets");
 	char *offsets = offs ? xstrdup(offs) : NULL;
-	int64_t tail = query_int(req, "tail", LOG_TAIL_DEFAULT);
+	/* tail=N: the last N lines (kubectl); without it the last 16 KiB */
+	int64_t tail_lines = query_int(req, "tail", -1);
 	bool previous = query_int(req, "previous", 0) != 0;
+	bool failed = query_int(req, "failed", 0) != 0;
 	json_t *arr = json_array();
 	struct buf path = BUF_INIT;
 	struct log_pick *picks = NULL;
@@ -719,12 +734,17 @@ static void h_logs(const struct http_req *req, struct http_resp *resp, void *dat
 		goto out;
 	}
 	picks = xcalloc(a->ninsts + ENGINE_GONE_MAX + 1, sizeof(*picks));
-	size_t npicks = logs_pick(a, only_id, previous, picks);
+	size_t npicks = logs_pick(a, only_id, previous, failed, picks);
 	for (size_t i = 0; i < npicks; i++) {
 		const char *id = picks[i].id;
-		int64_t off = -tail;
+		buf_reset(&path);
+		buf_addf(&path, "%s/%s/%s.log", v->cfg.logs_dir, a->name, id);
+		int64_t off = tail_lines >= 0 ? runtime_log_tail_offset(path.s, tail_lines, LOG_CHUNK_MAX)
+					      : -LOG_TAIL_DEFAULT;
 		if (offsets) {
+			/* following: an instance that started since is read from its start */
 			size_t idl = strlen(id);
+			off = 0;
 			for (const char *p = offsets; p && *p;) {
 				if (strncmp(p, id, idl) == 0 && p[idl] == ':') {
 					off = strtoll(p + idl + 1, NULL, 10);
@@ -734,8 +754,6 @@ static void h_logs(const struct http_req *req, struct http_resp *resp, void *dat
 				p = p ? p + 1 : NULL;
 			}
 		}
-		buf_reset(&path);
-		buf_addf(&path, "%s/%s/%s.log", v->cfg.logs_dir, a->name, id);
 		bool known = picks[i].gone != NULL;
 		for (size_t k = 0; !known && k < a->ninsts; k++)
 			known = strcmp(a->insts[k]->rt->id, id) == 0;
@@ -784,12 +802,164 @@ static void page_add(const struct store_event *ev, void *data)
 	p->last_id = ev->id;
 }
 
+/* How long GET /v1/events?after=ID&wait=D may wait at most. */
+#define EVENTS_WAIT_MAX_MS (5 * 60 * 1000)
+/* An event stream ends after this (the client resumes with Last-Event-ID). */
+#define EVENTS_STREAM_MAX_MS (60 * 60 * 1000)
+#define EVENTS_HEARTBEAT_MS 15000
+
+/* A request waiting for the next event: a long poll, or an SSE stream. */
+struct event_wait {
+	struct api *v;
+	struct http_deferred *d;
+	uint64_t sub;       /* engine_subscribe */
+	char *app;          /* NULL: every app's */
+	int64_t after;      /* the newest id the client has */
+	int64_t since;      /* ms; 0: any */
+	bool stream;
+};
+
+static void event_wait_free(struct event_wait *w)
+{
+	engine_unsubscribe(w->v->e, w->sub);
+	free(w->app);
+	free(w);
+}
+
+static bool event_wanted(const struct event_wait *w, int64_t id, int64_t time_ms, const char *app)
+{
+	return id > w->after && (!w->app || strcmp(w->app, app) == 0) && time_ms >= w->since;
+}
+
+/* Appends one event as SSE: id, event (the kind), data (its JSON on one line). */
+static void sse_event(struct buf *out, const struct store_event *ev)
+{
+	json_t *j = event_json(ev);
+	char *t = j ? json_dumps(j, JSON_COMPACT) : NULL;
+	json_decref(j);
+	buf_addf(out, "id: %lld\nevent: ", (long long)ev->id);
+	for (const char *k = ev->kind; *k; k++)
+		buf_addc(out, (*k >= 'A' && *k <= 'Z') || (*k >= 'a' && *k <= 'z') ||
+				      (*k >= '0' && *k <= '9') || *k == '-' || *k == '_' ? *k : '_');
+	buf_addf(out, "\ndata: %s\n\n", t ? t : "{}");
+	free(t);
+}
+
+static void event_wait_end(struct http_deferred *d, enum http_defer_end why, void *data)
+{
+	struct event_wait *w = data;
+	if (!w->stream && why != HTTP_DEFER_GONE) {
+		/* nothing new in time (or the daemon stops): an empty page; the
+		 * client asks again from the same cursor */
+		struct http_resp resp = {0};
+		http_resp_json(&resp, 200, json_pack("{s:[], s:n}", "events", "next"));
+		http_deferred_answer(d, &resp);
+		buf_release(&resp.body);
+	}
+	event_wait_free(w);
+}
+
+static void event_wait_on_event(const struct engine_event *ev, void *data)
+{
+	struct event_wait *w = data;
+	if (!ev->id || !event_wanted(w, ev->id, ev->time_ms, ev->app))
+		return;
+	struct store_event se = {.id = ev->id, .time_ms = ev->time_ms, .app = (char *)ev->app,
+				 .kind = (char *)ev->kind, .message = (char *)ev->message,
+				 .actor = (char *)ev->actor};
+	if (w->stream) {
+		struct buf out = BUF_INIT;
+		sse_event(&out, &se);
+		w->after = ev->id;
+		int r = http_deferred_write(w->d, out.s, out.len);
+		buf_release(&out);
+		if (r < 0)
+			event_wait_free(w);
+		return;
+	}
+	struct json_page page = {json_array(), 0};
+	struct http_resp resp = {0};
+	page_add(&se, &page);
+	/* the same page as a read that found it: next is null below a full page */
+	http_resp_json(&resp, 200, json_pack("{s:O, s:n}", "events", page.arr, "next"));
+	json_decref(page.arr);
+	http_deferred_answer(w->d, &resp);
+	buf_release(&resp.body);
+	event_wait_free(w);
+}
+
+static struct event_wait *event_wait_new(struct api *v, const char *app, int64_t after,
+					 int64_t since, bool stream)
+{
+	struct event_wait *w = xcalloc(1, sizeof(*w));
+	w->v = v;
+	w->app = app ? xstrdup(app) : NULL;
+	w->after = after;
+	w->since = since;
+	w->stream = stream;
+	w->sub = engine_subscribe(v->e, event_wait_on_event, w);
+	return w;
+}
+
+/*
+ * GET /v1/events?watch=1 (Accept: text/event-stream): Server-Sent Events.
+ * From Last-Event-ID (or after=ID): the events after it first, at most a
+ * page (ENGINE_PAGE_MAX); when there were more, the stream ends there and
+ * the client resumes from the last id it got. Without either, only what is
+ * recorded from now on. A heartbeat comment every 15 s; the stream ends
+ * after an hour (the client resumes).
+ */
+static void events_stream(struct api *v, const struct http_req *req, struct http_resp *resp,
+			  const char *app, int64_t after, int64_t since)
+{
+	struct sw_err err = {0};
+	struct store_event *evs = NULL;
+	size_t n = 0;
+	const char *leid = req->last_event_id;
+	if (leid && *leid) {
+		char *end;
+		long long x = strtoll(leid, &end, 10);
+		if (*end || x < 0) {
+			http_resp_error(resp, 400, "Last-Event-ID must be an event id, got \"%s\"", leid);
+			return;
+		}
+		after = x;
+	}
+	if (after && engine_events_after(v->e, app, after, since, ENGINE_PAGE_MAX, &evs, &n, &err) < 0) {
+		http_resp_error(resp, err.code == SW_EBUSY ? 503 : 500, "%s", err.msg);
+		return;
+	}
+	if (!after) {
+		/* from now on: the newest id there is is the cursor */
+		struct json_page newest = {json_array(), 0};
+		if (engine_events_page(v->e, NULL, 0, 0, 1, page_add, &newest, &err) > 0)
+			after = newest.last_id;
+		json_decref(newest.arr);
+	}
+	struct event_wait *w = event_wait_new(v, app, after, since, true);
+	struct buf out = BUF_INIT;
+	w->d = http_defer(req, EVENTS_STREAM_MAX_MS, event_wait_end, w);
+	http_deferred_stream(w->d, 200, "text/event-stream", "X-Accel-Buffering: no\r\n",
+			     ": keep-alive\n\n", EVENTS_HEARTBEAT_MS);
+	buf_adds(&out, "retry: 1000\n\n");
+	for (size_t i = 0; i < n; i++) {
+		sse_event(&out, &evs[i]);
+		w->after = evs[i].id;
+	}
+	http_deferred_write(w->d, out.s, out.len);
+	buf_release(&out);
+	store_event_list_free(evs, n);
+	(void)resp;
+}
 /*
  * GET /v1/events?app=NAME&limit=N&before=ID&since=MS: newest first, at
  * most N (default 100, at most 1000) with "next" the cursor of the page
  * after (null on the last page). ?after=ID instead: the events after ID
  * (and since MS), oldest first, "next" the after= of the following page
- * (null: none yet), for reading forwards and following the log. Each page is read a row at a
+ * (null: none yet), for reading forwards and following the log; with
+ * &wait=DURATION too (at most 5m), a long poll: when nothing is newer, the
+ * answer waits for the next event (then it alone), or is the empty page at
+ * the deadline. ?watch=1: an SSE stream (events_stream). Each page is read a row at a
  * time from the store, so memory does not grow with the log.
  */
 static void h_events(const struct http_req *req, struct http_resp *resp, void *data)
@@ -807,6 +977,20 @@ static void h_events(const struct http_req *req, struct http_resp *resp, void *d
 	    query_count(req, resp, "before", &before) < 0 ||
 	    query_count(req, resp, "since", &since) < 0)
 		goto out;
+	const char *wait_s = http_req_query(req, "wait");
+	uint64_t wait_ms = 0;
+	if (wait_s && *wait_s && (sw_duration_parse(wait_s, &wait_ms) < 0 || wait_ms > EVENTS_WAIT_MAX_MS)) {
+		http_resp_error(resp, 400, "wait must be a duration of at most 5m like 30s, got \"%s\"", wait_s);
+		goto out;
+	}
+	if (wait_ms && !has_after) {
+		http_resp_error(resp, 400, "wait needs after=ID: the newest event id the client has");
+		goto out;
+	}
+	if (query_int(req, "watch", 0)) {
+		events_stream(v, req, resp, app_name, after, since);
+		goto out;
+	}
 	if (has_after) {
 		struct store_event *evs = NULL;
 		size_t n = 0;
@@ -817,6 +1001,11 @@ static void h_events(const struct http_req *req, struct http_resp *resp, void *d
 		for (size_t i = 0; i < n; i++)
 			page_add(&evs[i], &page);
 		store_event_list_free(evs, n);
+		if (n == 0 && wait_ms) {
+			struct event_wait *w = event_wait_new(v, app_name, after, since, false);
+			w->d = http_defer(req, wait_ms, event_wait_end, w);
+			goto out;
+		}
 		size_t cap = limit == 0 ? ENGINE_PAGE_MAX : engine_page_limit((size_t)limit);
 		json_t *next = page_next(n, cap, page.last_id, true);
 		http_resp_json(resp, 200, json_pack("{s:O, s:o}", "events", page.arr, "next", next));

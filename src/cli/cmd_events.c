@@ -8,6 +8,10 @@
 
 #include "core/buf.h"
 
+/* A long poll's wait, under the client's 30 s timeout; a page's rows. */
+#define EVENTS_WAIT_S 25
+#define ENGINE_PAGE_MAX_CLI 1000
+
 struct events_opts {
 	const char *app;
 	int64_t since_ms;  /* 0 = any time */
@@ -172,6 +176,31 @@ static int print_forward(struct cli *c, const struct events_opts *o, int64_t *la
 	return r;
 }
 
+/*
+ * One long poll (GET /v1/events?after=LAST&wait=...): the events after
+ * *last as soon as there are any, printed; nothing when the wait ran out.
+ * The wait stays under the client's timeout.
+ */
+static int wait_newer(struct cli *c, const struct events_opts *o, int64_t *last)
+{
+	struct buf path = BUF_INIT;
+	json_t *j = NULL;
+	events_path(&path, o);
+	buf_addf(&path, "%cafter=%lld&limit=%d&wait=%ds", strchr(path.s, '?') ? '&' : '?',
+		 (long long)*last, ENGINE_PAGE_MAX_CLI, EVENTS_WAIT_S);
+	int r = cli_call(c, "GET", path.s, NULL, &j);
+	buf_release(&path);
+	if (r)
+		return r;
+	json_t *evs = json_object_get(j, "events");
+	if (json_array_size(evs)) {
+		print_rows(evs, o, false);
+		*last = cli_jint(json_array_get(evs, json_array_size(evs) - 1), "id");
+	}
+	json_decref(j);
+	return 0;
+}
+
 static int run(struct cli *c, int argc, char **argv)
 {
 	struct events_opts o = {.limit = -1};
@@ -221,11 +250,8 @@ static int run(struct cli *c, int argc, char **argv)
 		if (r)
 			return r;
 	}
-	header = false;
 	for (;;) {
-		struct timespec ts = {0, 500 * 1000000L};
-		nanosleep(&ts, NULL);
-		r = print_forward(c, &o, &last, &header, &first_json);
+		r = wait_newer(c, &o, &last);
 		if (r)
 			return r;
 	}

@@ -11,6 +11,7 @@ struct logs_opts {
 	const char *instance;
 	bool follow;
 	bool previous;
+	bool failed;
 	long long tail;
 	bool json;
 	bool raw;
@@ -25,9 +26,11 @@ static const struct sw_opt options[] = {
 	{.name = "previous", .letter = 'p', .kind = SW_OPT_FLAG,
 	 .offset = SW_OPT_AT(struct logs_opts, previous, bool),
 	 .help = "the instances that stopped, of the newest revision among them"},
+	{.name = "failed", .kind = SW_OPT_FLAG, .offset = SW_OPT_AT(struct logs_opts, failed, bool),
+	 .help = "the instances that failed (exited or crashed), of the newest revision among them"},
 	{.name = "tail", .kind = SW_OPT_INT, .offset = SW_OPT_AT(struct logs_opts, tail, long long),
-	 .value = "BYTES", .expect = "be a number of bytes", .min = 0,
-	 .help = "start this many bytes before the end (default 16384)"},
+	 .value = "N", .expect = "be a number of lines", .min = 0,
+	 .help = "only the last N lines of each instance (default: the last 16 KiB)"},
 	{.name = "raw", .kind = SW_OPT_FLAG, .offset = SW_OPT_AT(struct logs_opts, raw, bool),
 	 .help = "print the output as written, control characters too (else they are escaped)"},
 	CLI_OPT_JSON(struct logs_opts),
@@ -62,11 +65,14 @@ static int print_once(struct cli *c, const struct logs_opts *o, const char *app,
 {
 	struct buf path = BUF_INIT;
 	json_t *j = NULL;
+	/* tail=-1: the daemon's default, the last 16 KiB */
 	cli_pathf(&path, "/v1/apps/%s/logs?tail=%lld", app, o->tail);
 	if (o->instance)
 		cli_pathf(&path, "&instance=%s", o->instance);
 	if (o->previous)
 		buf_addf(&path, "&previous=1");
+	if (o->failed)
+		buf_addf(&path, "&failed=1");
 	if (offsets->len)
 		cli_pathf(&path, "&offsets=%s", offsets->s);
 	int r = cli_call(c, "GET", path.s, NULL, &j);
@@ -98,7 +104,7 @@ static int print_once(struct cli *c, const struct logs_opts *o, const char *app,
 
 static int run(struct cli *c, int argc, char **argv)
 {
-	struct logs_opts o = {.tail = 16384};
+	struct logs_opts o = {.tail = -1};
 	int n = sw_opt_parse(&cli_cmd_logs.usage, &o, argc, argv);
 	if (n < 0)
 		return SW_OPT_EXIT(n);
@@ -124,6 +130,8 @@ const struct cli_command cli_cmd_logs = {
 		.help = "Prints the output of the app's instances; -f keeps following it.\n"
 			"When the newest revision has no instance running (its rollout was\n"
 			"aborted), the output of its instance that stopped last is shown too,\n"
-			"marked \"stopped\"; --previous shows only the stopped instances.",
+			"marked \"stopped\"; --previous shows only the stopped instances, --failed\n"
+			"only those that failed (exited or crashed), without hunting for their ids.\n"
+			"--tail N: the last N lines of each.",
 	},
 };

@@ -12,8 +12,8 @@
  * limit (1 MiB by default, a route may have its own; bigger gets 413),
  * headers up to 16 KiB (431);
  * two Authorization headers get 400. HEAD is answered wherever GET is.
- * Keep-alive is supported. Handlers are synchronous: they fill the
- * response before returning.
+ * Keep-alive is supported. A handler fills the response before it
+ * returns, or defers it (http_defer, below) to answer later or stream.
  *
  * Connections are budgeted so that no client can starve the others: each
  * listener has max_conns seats, the operator has max_conns of their own on
@@ -48,6 +48,8 @@ struct http_req {
 	size_t body_len;
 	const char *actor;    /* who is calling: "local" (unix socket) or the token name */
 	int tcp;              /* 1 when it came over TCP */
+	const char *accept;   /* the Accept header, "" if none */
+	const char *last_event_id; /* the Last-Event-ID header (an SSE client resuming), "" if none */
 	struct http_req_priv *priv;
 };
 
@@ -151,6 +153,78 @@ void http_free(struct http_server *api);
  */
 int http_feed_for_test(struct http_server *api, const char *data, size_t len, struct buf *out);
 int http_feed_tcp_for_test(struct http_server *api, const char *data, size_t len, struct buf *out);
+
+/*
+ * Deferred responses: a handler that has nothing to say yet (a long poll,
+ * a stream of events) calls http_defer() before it returns; the `resp` it
+ * was given is then ignored, and the request stays open until the handler
+ * ends it or the server does. The request's strings (`req`, its params and
+ * query values) are not valid after the handler returned: copy what you
+ * need.
+ *
+ * While a request is deferred its connection holds its seat in its budget,
+ * the header and idle timeouts do not apply (its headers are in), and no
+ * further request of the connection is read (pipelined ones wait and are
+ * answered in order after it). What bounds it instead:
+ *
+ *  - max_wait_ms (0, or above HTTP_DEFER_MAX_MS: HTTP_DEFER_MAX_MS): then
+ *    the callback gets HTTP_DEFER_TIMEOUT;
+ *  - the client hanging up, or ending its input: HTTP_DEFER_GONE at once;
+ *  - http_free (daemon shutdown, upgrade): HTTP_DEFER_SHUTDOWN, before the
+ *    connection is closed.
+ *
+ * Exactly one of two things ends a deferred request: the handler's side
+ * (http_deferred_answer, or http_deferred_end after a stream; or a failed
+ * http_deferred_write), after which the callback is never called; or the
+ * callback, called once, never from inside one of these calls. With
+ * TIMEOUT or SHUTDOWN the callback may still answer or write and end from
+ * inside; if it leaves the request open, the server ends it: 504 (timeout)
+ * or 503 with Retry-After: 1 (shutdown) when nothing was sent yet, else
+ * the end of the stream. With GONE nothing can be sent any more. Either
+ * way `d` is freed when the callback returns and is never used again.
+ * Answers written at shutdown go to the socket at once when it takes them,
+ * so that they are not lost when the daemon exits or re-executes.
+ */
+struct http_deferred;
+
+#define HTTP_DEFER_MAX_MS (60u * 60 * 1000)
+
+enum http_defer_end {
+	HTTP_DEFER_TIMEOUT = 1,  /* max_wait_ms passed */
+	HTTP_DEFER_GONE,         /* the client hung up: nothing can be sent */
+	HTTP_DEFER_SHUTDOWN,     /* http_free: the server is closing */
+};
+
+typedef void (*http_defer_cb)(struct http_deferred *d, enum http_defer_end why, void *data);
+
+/* Only from inside a handler, once per request. Never NULL. */
+struct http_deferred *http_defer(const struct http_req *req, uint64_t max_wait_ms, http_defer_cb cb,
+				 void *data);
+/* Answers as a handler would have (resp's body is copied; the caller
+ * releases it) and ends the deferred request; the connection then reads
+ * its next request (keep-alive) or closes. Safe from any callback of the
+ * loop: requests the client pipelined meanwhile are handled on a later
+ * turn of the loop, never inside this call. */
+void http_deferred_answer(struct http_deferred *d, struct http_resp *resp);
+/*
+ * Starts a streamed answer: the status line and headers (Content-Type
+ * `content_type`, `extra_headers` "Name: value\r\n" lines or NULL), no
+ * Content-Length: the body is what http_deferred_write sends, and ends
+ * when the connection closes (http_deferred_end). When `heartbeat` is set,
+ * it is written after every heartbeat_ms without a write, so that idle
+ * proxies and clients see the stream alive (an SSE comment, ": \n\n").
+ * For HEAD only the headers go out.
+ */
+void http_deferred_stream(struct http_deferred *d, int status, const char *content_type,
+			  const char *extra_headers, const char *heartbeat, uint64_t heartbeat_ms);
+/*
+ * Writes len bytes of a started stream. Returns 0, or -1 when the client
+ * does not read what it was sent (more than 1 MiB waiting): the
+ * connection is then closed and `d` is gone (the callback is not called).
+ */
+int http_deferred_write(struct http_deferred *d, const char *data, size_t len);
+/* Ends a stream (the connection closes once its writes drained). */
+void http_deferred_end(struct http_deferred *d);
 
 /* --- client (blocking, for the CLI) --- */
 

@@ -7,10 +7,12 @@
  * Everything between the bytes coming in and the bytes going out is the same
  * code for both, so the fuzz target exercises the real path.
  *
- * Handlers are synchronous, so a request is answered from the parser's
- * on_message_complete callback and pipelined requests are answered in order
- * simply because their writes are queued in order. After any error response
- * the connection stops parsing and is closed once its writes have drained.
+ * A request is answered from the parser's on_message_complete callback and
+ * pipelined requests are answered in order simply because their writes are
+ * queued in order. A deferred request (http_defer) pauses the parser: bytes
+ * that come meanwhile wait in `pending` and are parsed once it is answered.
+ * After any error response the connection stops parsing and is closed once
+ * its writes have drained.
  *
  * Every connection counts against one budget (enum conn_pool) chosen at
  * accept by who the peer is; the budgets, timers and refusals are told in
@@ -111,6 +113,7 @@ struct http_server {
 };
 
 struct http_req_priv {
+	struct conn *conn;
 	const struct route *route;
 	char **segs;  /* decoded path segments */
 	size_t nsegs;
@@ -141,6 +144,7 @@ struct conn {
 	int in_headers;      /* between message begin and headers complete */
 	size_t header_bytes;
 	struct buf url, field, value, authz, body;
+	struct buf accept, last_event_id;
 	int last_was_value;
 	int saw_cl, saw_te, expect_continue;
 	int nauthz;          /* Authorization headers seen */
@@ -161,9 +165,38 @@ struct conn {
 	int paused;          /* reading stopped for backpressure */
 	int peer_eof;        /* the peer ended its input */
 	int shut_done;       /* our shutdown went out: all writes are flushed */
+	int in_handler;      /* a handler runs: http_defer may be called */
+
+	struct http_deferred *deferred; /* the request being answered later */
+	int resume;          /* after a deferred answer: parse `pending` from the timer */
+	struct buf pending;  /* bytes read while deferred, parsed after it */
+};
+
+/* Input kept while a request is deferred; past it, reading stops. */
+#define API_MAX_PENDING (2 * API_MAX_HEADER)
+
+struct http_deferred {
+	struct conn *c;
+	http_defer_cb cb;
+	void *data;
+	uint64_t deadline;     /* loop time (uv_now) of HTTP_DEFER_TIMEOUT */
+	int keep_alive, head;  /* of the request */
+	int streaming;         /* headers of a stream are out */
+	int ending;            /* the callback runs */
+	int gone;              /* nothing can be sent */
+	int finished;          /* the handler's side ended it during the callback */
+	int next;              /* ... and the connection goes on (keep-alive) */
+	char *heartbeat;
+	uint64_t heartbeat_ms;
+	uint64_t last_write;   /* loop time of the last write */
 };
 
 static void conn_close(struct conn *c);
+static void conn_feed(struct conn *c, const char *data, size_t len);
+static void on_timer(uv_timer_t *t);
+static void conn_begin_close(struct conn *c);
+static void defer_end(struct conn *c, enum http_defer_end why);
+static void defer_arm(struct conn *c);
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b);
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b);
 static void on_shutdown(uv_shutdown_t *req, int status);
@@ -352,7 +385,9 @@ static void priv_release(struct http_req_priv *pv)
 		free(pv->vals[i]);
 	free(pv->segs);
 	free(pv->vals);
+	struct conn *c = pv->conn;
 	memset(pv, 0, sizeof(*pv));
+	pv->conn = c;
 }
 
 static void request_reset(struct conn *c)
@@ -361,6 +396,8 @@ static void request_reset(struct conn *c)
 	buf_reset(&c->field);
 	buf_reset(&c->value);
 	buf_reset(&c->authz);
+	buf_reset(&c->accept);
+	buf_reset(&c->last_event_id);
 	buf_release(&c->body);
 	c->in_headers = 0;
 	c->header_bytes = 0;
@@ -529,6 +566,17 @@ static void conn_write(struct conn *c, struct buf *b)
 		buf_release(b);
 		return;
 	}
+	if (c->api->freeing && uv_stream_get_write_queue_size(&c->h.stream) == 0) {
+		/* the loop may never run the queued write (upgrade re-executes) */
+		uv_buf_t ub = uv_buf_init(b->s, (unsigned)b->len);
+		int n = uv_try_write(&c->h.stream, &ub, 1);
+		if (n > 0)
+			buf_consume(b, (size_t)n);
+		if (!b->len) {
+			buf_release(b);
+			return;
+		}
+	}
 	struct wreq *w = xmalloc(sizeof(*w));
 	size_t len = b->len;
 	w->conn = c;
@@ -629,6 +677,207 @@ static void send_error(struct conn *c, int status, const char *msg, int auth)
 	conn_begin_close(c);
 }
 
+/* --- deferred responses --- */
+
+struct http_deferred *http_defer(const struct http_req *req, uint64_t max_wait_ms, http_defer_cb cb,
+				 void *data)
+{
+	struct conn *c = req->priv ? req->priv->conn : NULL;
+	SW_ASSERT(c && c->in_handler && !c->deferred && cb);
+	struct http_deferred *d = xcalloc(1, sizeof(*d));
+	uint64_t now = c->sock ? uv_now(c->api->loop) : 0;
+	d->c = c;
+	d->cb = cb;
+	d->data = data;
+	d->deadline = now + (max_wait_ms == 0 || max_wait_ms > HTTP_DEFER_MAX_MS ? HTTP_DEFER_MAX_MS
+										  : max_wait_ms);
+	d->last_write = now;
+	d->keep_alive = http_should_keep_alive(&c->parser) && !c->parser.upgrade;
+	d->head = c->parser.method == HTTP_HEAD;
+	c->deferred = d;
+	return d;
+}
+
+/* The timer of a deferred request: its deadline, or its next heartbeat. */
+static void defer_arm(struct conn *c)
+{
+	struct http_deferred *d = c->deferred;
+	if (!c->sock || !d || c->closing)
+		return;
+	uint64_t now = uv_now(c->api->loop);
+	uint64_t ms = d->deadline > now ? d->deadline - now : 0;
+	if (d->streaming && d->heartbeat) {
+		uint64_t due = d->last_write + d->heartbeat_ms;
+		uint64_t hb = due > now ? due - now : 0;
+		if (hb < ms)
+			ms = hb;
+	}
+	uv_timer_start(&c->timer, on_timer, ms, 0);
+}
+
+/* Parses what came while a request was deferred. */
+static void defer_resume(struct conn *c)
+{
+	struct buf pend = c->pending;
+	c->resume = 0;
+	c->pending = (struct buf)BUF_INIT;
+	set_timer(c, c->api->idle_timeout_ms);
+	if (c->sock)
+		conn_maybe_resume(c);
+	if (pend.len)
+		conn_feed(c, pend.s, pend.len);
+	buf_release(&pend);
+}
+
+/* Forgets the deferred request. With `next`, the connection goes on: the
+ * requests the client sent meanwhile are parsed now. */
+static void defer_done(struct conn *c, int next)
+{
+	struct http_deferred *d = c->deferred;
+	c->deferred = NULL;
+	free(d->heartbeat);
+	free(d);
+	if (!next || c->closing || c->stop)
+		return;
+	request_reset(c);
+	http_parser_pause(&c->parser, 0);
+	if (!c->sock) {
+		defer_resume(c);
+		return;
+	}
+	/* the answer may come from inside anything (an engine event): the
+	 * next request is parsed from the timer, on a later turn */
+	c->resume = 1;
+	uv_timer_start(&c->timer, on_timer, 0, 0);
+}
+
+/* Ends the handler's side: at once, or after the callback when it runs. */
+static void defer_finish(struct http_deferred *d, int next)
+{
+	struct conn *c = d->c;
+	if (d->ending) {
+		d->finished = 1;
+		d->next = next;
+		return;
+	}
+	defer_done(c, next);
+	if (!next) {
+		if (c->sock)
+			conn_begin_close(c);
+		else
+			c->stop = 1;
+	}
+}
+
+void http_deferred_answer(struct http_deferred *d, struct http_resp *resp)
+{
+	struct conn *c = d->c;
+	SW_ASSERT(!d->streaming && !d->finished && !c->in_handler);
+	int ka = d->keep_alive && !c->api->freeing && !c->closing && !d->gone;
+	if (!d->gone)
+		write_response(c, resp, ka, d->head);
+	defer_finish(d, ka);
+}
+
+void http_deferred_stream(struct http_deferred *d, int status, const char *content_type,
+			  const char *extra_headers, const char *heartbeat, uint64_t heartbeat_ms)
+{
+	struct conn *c = d->c;
+	struct buf out = BUF_INIT;
+	SW_ASSERT(!d->streaming && !d->finished);
+	d->streaming = 1;
+	if (heartbeat && heartbeat_ms) {
+		d->heartbeat = xstrdup(heartbeat);
+		d->heartbeat_ms = heartbeat_ms;
+	}
+	if (status < 200 || status > 599)
+		status = 500;
+	if (!content_type || strpbrk(content_type, "\r\n"))
+		content_type = "application/octet-stream";
+	if (!extra_headers || !extra_headers_ok(extra_headers))
+		extra_headers = "";
+	if (d->gone)
+		return;
+	buf_addf(&out, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nCache-Control: no-cache\r\n"
+		 "Connection: close\r\n%s\r\n", status, reason(status), content_type, extra_headers);
+	conn_write(c, &out);
+	if (c->sock)
+		d->last_write = uv_now(c->api->loop);
+	if (!c->in_handler && !d->ending)
+		defer_arm(c);
+}
+
+int http_deferred_write(struct http_deferred *d, const char *data, size_t len)
+{
+	struct conn *c = d->c;
+	SW_ASSERT(d->streaming && !d->finished);
+	if (d->gone || d->head || c->closing)
+		return 0;
+	if (c->sock && uv_stream_get_write_queue_size(&c->h.stream) > API_WRITE_HIGH_WATER) {
+		/* a client that does not read: it may come back (SSE resumes) */
+		d->gone = 1;
+		if (d->ending)
+			return -1;
+		defer_done(c, 0);
+		conn_close(c);
+		return -1;
+	}
+	struct buf b = BUF_INIT;
+	buf_add(&b, data, len);
+	conn_write(c, &b);
+	if (c->sock && !c->closing) {
+		d->last_write = uv_now(c->api->loop);
+		if (!c->in_handler && !d->ending)
+			defer_arm(c);
+	}
+	return 0;
+}
+
+void http_deferred_end(struct http_deferred *d)
+{
+	SW_ASSERT(d->streaming && !d->finished && !d->c->in_handler);
+	defer_finish(d, 0);
+}
+
+/*
+ * The server's side ends a deferred request: the callback first (it may
+ * still answer or end it), then whatever it left: an error answer, the
+ * end of the stream, or nothing when the client is gone.
+ */
+static void defer_end(struct conn *c, enum http_defer_end why)
+{
+	struct http_deferred *d = c->deferred;
+	if (!d || d->ending)
+		return;
+	d->ending = 1;
+	if (why == HTTP_DEFER_GONE)
+		d->gone = 1;
+	d->cb(d, why, d->data);
+	d->ending = 0;
+	if (d->finished) {
+		int next = d->next;
+		defer_finish(d, next);
+		return;
+	}
+	if (d->gone) {
+		defer_done(c, 0);
+		return;
+	}
+	if (d->streaming) {
+		defer_finish(d, 0);
+		return;
+	}
+	struct http_resp resp = {0};
+	if (why == HTTP_DEFER_SHUTDOWN) {
+		http_resp_error(&resp, 503, "the server is shutting down; try again");
+		sw_strlcpy(resp.extra_headers, "Retry-After: 1\r\n", sizeof(resp.extra_headers));
+	} else {
+		http_resp_error(&resp, 504, "no answer in time");
+	}
+	http_deferred_answer(d, &resp);
+	buf_release(&resp.body);
+}
+
 /* --- routing --- */
 
 static int route_match(const struct route *r, const struct http_req_priv *pv)
@@ -692,6 +941,8 @@ static void dispatch(struct conn *c, struct http_resp *resp)
 		.body_len = c->body.len,
 		.actor = c->actor,
 		.tcp = c->tcp,
+		.accept = buf_str(&c->accept),
+		.last_event_id = buf_str(&c->last_event_id),
 		.priv = &c->priv,
 	};
 	struct buf allow = BUF_INIT;
@@ -707,7 +958,9 @@ static void dispatch(struct conn *c, struct http_resp *resp)
 	}
 	if (hit) {
 		c->priv.route = hit;
+		c->in_handler = 1;
 		hit->h(&req, resp, hit->data);
+		c->in_handler = 0;
 	} else if (allow.len) {
 		http_resp_error(resp, 405, "method %s not allowed on %s (allowed: %s)", method, c->path,
 			       buf_str(&allow));
@@ -760,8 +1013,15 @@ static void finish_header(struct conn *c)
 		c->nauthz++;
 		buf_reset(&c->authz);
 		buf_add(&c->authz, v, c->value.len);
-	} else if (strcasecmp(f, "expect") == 0 && strcasecmp(v, "100-continue") == 0)
+	} else if (strcasecmp(f, "expect") == 0 && strcasecmp(v, "100-continue") == 0) {
 		c->expect_continue = 1;
+	} else if (strcasecmp(f, "accept") == 0) {
+		buf_reset(&c->accept);
+		buf_add(&c->accept, v, c->value.len);
+	} else if (strcasecmp(f, "last-event-id") == 0) {
+		buf_reset(&c->last_event_id);
+		buf_add(&c->last_event_id, v, c->value.len);
+	}
 	buf_reset(&c->field);
 	buf_reset(&c->value);
 }
@@ -840,6 +1100,23 @@ static int on_message_complete(http_parser *p)
 	if (!c->path)
 		return fail(c, 400, "invalid request target");
 	dispatch(c, &resp);
+	if (c->deferred) {
+		buf_release(&resp.body);
+		if (head && c->deferred->streaming) {
+			/* HEAD: the headers were all of it */
+			defer_done(c, 0);
+			c->stop = 1;
+			return -1;
+		}
+		if (c->closing) {
+			defer_end(c, HTTP_DEFER_GONE);
+			return -1;
+		}
+		/* nothing more is parsed until it is answered */
+		http_parser_pause(p, 1);
+		defer_arm(c);
+		return 0;
+	}
 	/* http_free from inside the handler closes this connection */
 	if (c->closing)
 		keep_alive = 0;
@@ -876,6 +1153,7 @@ static void conn_init(struct conn *c, struct http_server *api, int tcp, enum con
 	c->pool = pool;
 	http_parser_init(&c->parser, HTTP_REQUEST);
 	c->parser.data = c;
+	c->priv.conn = c;
 	api->nconns++;
 	api->npool[pool]++;
 }
@@ -887,7 +1165,11 @@ static void conn_release(struct conn *c)
 	buf_release(&c->field);
 	buf_release(&c->value);
 	buf_release(&c->authz);
+	buf_release(&c->accept);
+	buf_release(&c->last_event_id);
 	buf_release(&c->body);
+	buf_release(&c->pending);
+	SW_ASSERT(!c->deferred);
 	c->api->nconns--;
 	c->api->npool[c->pool]--;
 }
@@ -916,7 +1198,20 @@ static void conn_feed(struct conn *c, const char *data, size_t len)
 {
 	if (c->stop || c->closing)
 		return;
-	http_parser_execute(&c->parser, &settings, data, len);
+	if (c->deferred || c->resume) {
+		/* behind the deferred request, in order */
+		buf_add(&c->pending, data, len);
+		if (c->sock && c->pending.len > API_MAX_PENDING && !c->paused) {
+			uv_read_stop(&c->h.stream);
+			c->paused = 1;
+		}
+		return;
+	}
+	size_t used = http_parser_execute(&c->parser, &settings, data, len);
+	if (c->deferred && HTTP_PARSER_ERRNO(&c->parser) == HPE_PAUSED) {
+		conn_feed(c, data + used, len - used);
+		return;
+	}
 	after_parse(c, HTTP_PARSER_ERRNO(&c->parser));
 	if (c->sock && !c->stop && !c->closing &&
 	    uv_stream_get_write_queue_size(&c->h.stream) > API_WRITE_HIGH_WATER) {
@@ -927,6 +1222,15 @@ static void conn_feed(struct conn *c, const char *data, size_t len)
 
 static void conn_eof(struct conn *c)
 {
+	if (c->deferred) {
+		/* a client that ends its input is taken to have gone: released at once */
+		defer_end(c, HTTP_DEFER_GONE);
+		if (c->sock)
+			conn_close(c);
+		else
+			c->stop = 1;
+		return;
+	}
 	if (c->stop || c->closing)
 		return;
 	http_parser_execute(&c->parser, &settings, NULL, 0);
@@ -972,6 +1276,8 @@ static void conn_close(struct conn *c)
 	if (c->closing)
 		return;
 	c->closing = 1;
+	if (c->deferred)
+		defer_end(c, HTTP_DEFER_GONE);
 	c->stop = 1;
 	if (c->prev)
 		c->prev->next = c->next;
@@ -987,6 +1293,23 @@ static void conn_close(struct conn *c)
 static void on_timer(uv_timer_t *t)
 {
 	struct conn *c = t->data;
+	if (c->resume) {
+		defer_resume(c);
+		return;
+	}
+	if (c->deferred) {
+		struct http_deferred *d = c->deferred;
+		uint64_t now = uv_now(c->api->loop);
+		if (now >= d->deadline) {
+			defer_end(c, HTTP_DEFER_TIMEOUT);
+			return;
+		}
+		if (d->streaming && d->heartbeat && now - d->last_write >= d->heartbeat_ms &&
+		    http_deferred_write(d, d->heartbeat, strlen(d->heartbeat)) < 0)
+			return;
+		defer_arm(c);
+		return;
+	}
 	if (c->want_close || !c->in_headers) {
 		conn_close(c);
 		return;
@@ -1433,6 +1756,10 @@ void http_free(struct http_server *api)
 	if (!api || api->freeing)
 		return;
 	api->freeing = 1;
+	/* deferred requests are answered (or their streams ended) first */
+	for (struct conn *c = api->conns; c; c = c->next)
+		if (c->deferred && !c->closing)
+			defer_end(c, HTTP_DEFER_SHUTDOWN);
 	if (api->has_pipe) {
 		api->pending_closes++;
 		uv_close((uv_handle_t *)&api->pipe, on_listener_close);

@@ -161,3 +161,44 @@ void runtime_log_read(const char *path, int64_t offset, size_t max, struct buf *
 		close(fd);
 	*next = offset;
 }
+
+int64_t runtime_log_tail_offset(const char *path, int64_t lines, size_t max)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat sb;
+	char chunk[8192];
+	if (fd < 0)
+		return 0;
+	if (fstat(fd, &sb) < 0 || sb.st_size == 0) {
+		close(fd);
+		return 0;
+	}
+	int64_t size = sb.st_size, floor = size > (int64_t)max ? size - (int64_t)max : 0;
+	int64_t pos = size, found = floor;
+	/* a newline that ends the file ends the last line; it starts none */
+	bool skip_last = true;
+	int64_t seen = 0;
+	while (pos > floor && lines > 0) {
+		size_t n = pos - floor < (int64_t)sizeof(chunk) ? (size_t)(pos - floor) : sizeof(chunk);
+		ssize_t k = pread(fd, chunk, n, pos - (int64_t)n);
+		if (k != (ssize_t)n)
+			break;
+		for (size_t i = n; i-- > 0;) {
+			int64_t at = pos - (int64_t)n + (int64_t)i;
+			if (chunk[i] != '\n')
+				continue;
+			if (skip_last && at == size - 1) {
+				skip_last = false;
+				continue;
+			}
+			if (++seen == lines) {
+				found = at + 1;
+				goto out;
+			}
+		}
+		pos -= (int64_t)n;
+	}
+out:
+	close(fd);
+	return lines <= 0 ? size : found;
+}

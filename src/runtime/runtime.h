@@ -193,6 +193,15 @@ uint64_t runtime_backoff_ms(uint32_t restarts, uint64_t initial_ms, uint64_t max
 void runtime_log_read(const char *path, int64_t offset, size_t max, struct buf *text,
 		      int64_t *next);
 
+/*
+ * Where the last `lines` lines of an instance log start: a byte offset for
+ * runtime_log_read (kubectl's --tail counts lines). A last line without
+ * its newline counts as a line. Looks back at most `max` bytes: when the
+ * lines are longer than that, the offset is `max` bytes before the end.
+ * A missing file gives 0.
+ */
+int64_t runtime_log_tail_offset(const char *path, int64_t lines, size_t max);
+
 /* Number of instances the runtime tracks. */
 size_t runtime_count(struct runtime *rt);
 

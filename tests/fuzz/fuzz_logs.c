@@ -7,9 +7,12 @@
  *  - no byte is dropped: decoding the text (valid sequences as they are,
  *    "\xHH" where the input byte is not valid) walks the whole input;
  *  - reading in chunks gives exactly the text of one read, and the
- *    offsets advance to the end.
+ *    offsets advance to the end;
+ *  - logs --tail N (runtime_log_tail_offset) starts at a line's start,
+ *    with at most N lines after it, and exactly N when the file has more.
  */
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -106,6 +109,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		off = next;
 	}
 	if (parts.len != whole.len || memcmp(buf_str(&parts), buf_str(&whole), whole.len) != 0)
+		abort();
+	int64_t want = (int64_t)chunk - 1;  /* 0..7 lines */
+	int64_t at = runtime_log_tail_offset(path, want, size + 1);
+	if (at < 0 || at > (int64_t)size || (at > 0 && at < (int64_t)size && data[at - 1] != '\n'))
+		abort();
+	int64_t nl_after = 0, nl_all = 0;
+	for (size_t i = 0; i < size; i++) {
+		bool counts = data[i] == '\n' && i != size - 1;
+		nl_all += counts;
+		nl_after += counts && (int64_t)i >= at;
+	}
+	/* the lines after `at`: its newlines (but a final one) plus the last line */
+	int64_t got = at == (int64_t)size ? 0 : nl_after + 1;
+	int64_t have = size ? nl_all + 1 : 0;
+	if (got > want || (have >= want && got != want) || (have < want && got != have))
 		abort();
 	buf_release(&whole);
 	buf_release(&parts);

@@ -85,6 +85,107 @@ static int auth_cb(const char *token, char *name, size_t size, enum http_role *r
 	return 0;
 }
 
+/* --- deferred handlers --- */
+
+static uv_loop_t *handler_loop;  /* the loop of the server being started */
+static _Atomic int defer_open, defer_gone, defer_timeout, defer_shutdown;
+
+static void count_end(enum http_defer_end why)
+{
+	defer_open--;
+	if (why == HTTP_DEFER_GONE)
+		defer_gone++;
+	else if (why == HTTP_DEFER_TIMEOUT)
+		defer_timeout++;
+	else
+		defer_shutdown++;
+}
+
+/* GET /v1/wait?ms=N[&quiet=1]: nothing until the deadline, then {"timeout":
+ * true} (or, quiet, what the server says: 504). */
+static void wait_end(struct http_deferred *d, enum http_defer_end why, void *data)
+{
+	count_end(why);
+	if (why == HTTP_DEFER_TIMEOUT && !data) {
+		struct http_resp resp = {0};
+		http_resp_json(&resp, 200, json_pack("{s:b}", "timeout", 1));
+		http_deferred_answer(d, &resp);
+		buf_release(&resp.body);
+	}
+}
+
+static void h_wait(const struct http_req *req, struct http_resp *resp, void *data)
+{
+	(void)resp;
+	(void)data;
+	const char *ms = http_req_query(req, "ms");
+	void *quiet = http_req_query(req, "quiet") ? (void *)1 : NULL;
+	defer_open++;
+	http_defer(req, ms ? strtoull(ms, NULL, 10) : 0, wait_end, quiet);
+}
+
+/* GET /v1/later: answered 20 ms after, from a timer. */
+struct later {
+	uv_timer_t t;
+	struct http_deferred *d;
+};
+
+static void later_closed(uv_handle_t *h)
+{
+	free(h->data);
+}
+
+static void later_fire(uv_timer_t *t)
+{
+	struct later *l = t->data;
+	struct http_resp resp = {0};
+	defer_open--;
+	http_resp_json(&resp, 200, json_pack("{s:b}", "later", 1));
+	http_deferred_answer(l->d, &resp);
+	buf_release(&resp.body);
+	uv_close((uv_handle_t *)&l->t, later_closed);
+}
+
+static void later_end(struct http_deferred *d, enum http_defer_end why, void *data)
+{
+	(void)d;
+	struct later *l = data;
+	count_end(why);
+	uv_timer_stop(&l->t);
+	uv_close((uv_handle_t *)&l->t, later_closed);
+}
+
+static void h_later(const struct http_req *req, struct http_resp *resp, void *data)
+{
+	(void)resp;
+	(void)data;
+	struct later *l = calloc(1, sizeof(*l));
+	uv_timer_init(handler_loop, &l->t);
+	l->t.data = l;
+	defer_open++;
+	l->d = http_defer(req, 60000, later_end, l);
+	uv_timer_start(&l->t, later_fire, 20, 0);
+}
+
+/* GET /v1/stream: an event stream with one event and a heartbeat. */
+static void stream_end(struct http_deferred *d, enum http_defer_end why, void *data)
+{
+	(void)data;
+	count_end(why);
+	if (why == HTTP_DEFER_SHUTDOWN)
+		http_deferred_write(d, "event: bye\ndata: {}\n\n", 21);
+}
+
+static void h_stream(const struct http_req *req, struct http_resp *resp, void *data)
+{
+	(void)resp;
+	(void)data;
+	defer_open++;
+	struct http_deferred *d = http_defer(req, 60000, stream_end, NULL);
+	http_deferred_stream(d, 200, "text/event-stream", NULL, ": hb\n\n", 30);
+	http_deferred_write(d, "data: one\n\n", 11);
+}
+
 /* Reads are for viewers, changes for deployers: the route says so. */
 static void add_routes(struct http_server *api)
 {
@@ -94,6 +195,9 @@ static void add_routes(struct http_server *api)
 	http_route(api, "PUT", "/v1/apps/{name}", HTTP_ROLE_DEPLOYER, h_delete, NULL);
 	http_route(api, "POST", "/v1/big", HTTP_ROLE_DEPLOYER, h_echo, NULL);
 	http_route_max_body(api, "POST", "/v1/big", 10000);
+	http_route(api, "GET", "/v1/wait", HTTP_ROLE_VIEWER, h_wait, NULL);
+	http_route(api, "GET", "/v1/later", HTTP_ROLE_VIEWER, h_later, NULL);
+	http_route(api, "GET", "/v1/stream", HTTP_ROLE_VIEWER, h_stream, NULL);
 }
 
 /* --- server in a thread --- */
@@ -133,6 +237,7 @@ static void server_start(struct server *s, struct http_config *cfg)
 	int r = http_new(&s->api, cfg, &err);
 	if (r != 0)
 		fail_msg("http_new: %s", err.msg);
+	handler_loop = &s->loop;
 	add_routes(s->api);
 	if (http_tcp_port(s->api) > 0)
 		snprintf(s->tcp, sizeof(s->tcp), "%s:%d",
@@ -1067,6 +1172,189 @@ static void test_api__route_body_limit(void **state)
 	server_stop(&s);
 }
 
+/* Polls until *v == want, failing at the deadline. */
+static void wait_count(_Atomic int *v, int want)
+{
+	uint64_t deadline = sw_now_ms() + DEADLINE_MS;
+	while (*v != want) {
+		assert_true(sw_now_ms() < deadline);
+		poll(NULL, 0, 5);
+	}
+}
+
+static void defer_counts_reset(void)
+{
+	defer_open = defer_gone = defer_timeout = defer_shutdown = 0;
+}
+
+/* Answered later from the loop; the request pipelined behind it waits and
+ * is answered after it, on the same keep-alive connection. */
+static void test_http__deferred_answer_then_pipelined(void **state)
+{
+	(void)state;
+	struct server *s = start_default();
+	struct buf out = BUF_INIT;
+	defer_counts_reset();
+	int fd = raw_connect(s->sock);
+	const char *req = "GET /v1/later HTTP/1.1\r\n\r\nGET /v1/apps/a/history HTTP/1.1\r\n\r\n";
+	raw_send(fd, req, strlen(req));
+	assert_int_equal(raw_read(fd, &out, 2), 0);
+	const char *later = strstr(out.s, "\"later\"");
+	const char *hist = strstr(out.s, "\"name\":\"a\"");
+	assert_non_null(later);
+	assert_non_null(hist);
+	assert_true(later < hist);
+	assert_int_equal(count_str(out.s, "Connection: keep-alive"), 2);
+	/* and the connection still serves */
+	buf_reset(&out);
+	raw_send(fd, "GET /v1/later HTTP/1.1\r\n\r\n", 26);
+	assert_int_equal(raw_read(fd, &out, 1), 0);
+	assert_non_null(strstr(out.s, "\"later\""));
+	close(fd);
+	buf_release(&out);
+	server_stop(s);
+	assert_int_equal(defer_open, 0);
+	assert_int_equal(defer_gone + defer_timeout + defer_shutdown, 0);
+}
+
+/* A deferred request outlives the header and idle timeouts (its headers
+ * are in) and ends at its own deadline: the handler's answer, or 504. */
+static void test_http__deferred_deadline_not_header_timeout(void **state)
+{
+	(void)state;
+	static struct server s;
+	struct http_config cfg = {.header_timeout_ms = 100, .idle_timeout_ms = 200};
+	struct buf out = BUF_INIT;
+	defer_counts_reset();
+	server_start(&s, &cfg);
+	int fd = raw_connect(s.sock);
+	raw_send(fd, "GET /v1/wait?ms=600 HTTP/1.1\r\n\r\n", 32);
+	assert_int_equal(raw_read(fd, &out, 1), 0);
+	assert_true(strncmp(out.s, "HTTP/1.1 200 ", 13) == 0);
+	assert_non_null(strstr(out.s, "{\"timeout\":true}"));
+	assert_int_equal(defer_timeout, 1);
+	buf_reset(&out);
+	raw_send(fd, "GET /v1/wait?ms=300&quiet=1 HTTP/1.1\r\n\r\n", 40);
+	assert_int_equal(raw_read(fd, &out, 1), 0);
+	assert_true(strncmp(out.s, "HTTP/1.1 504 ", 13) == 0);
+	assert_int_equal(defer_timeout, 2);
+	close(fd);
+	buf_release(&out);
+	server_stop(&s);
+}
+
+/* A client that hangs up releases its deferred request at once, long
+ * before its deadline; one that only ends its input too. */
+static void test_http__deferred_client_gone_releases(void **state)
+{
+	(void)state;
+	struct server *s = start_default();
+	defer_counts_reset();
+	int fd = raw_connect(s->sock);
+	raw_send(fd, "GET /v1/wait?ms=3600000 HTTP/1.1\r\n\r\n", 36);
+	wait_count(&defer_open, 1);
+	close(fd);
+	wait_count(&defer_gone, 1);
+	assert_int_equal(defer_open, 0);
+
+	fd = raw_connect(s->sock);
+	raw_send(fd, "GET /v1/stream HTTP/1.1\r\n\r\n", 27);
+	wait_count(&defer_open, 1);
+	shutdown(fd, SHUT_WR);
+	wait_count(&defer_gone, 2);
+	close(fd);
+	server_stop(s);
+	assert_int_equal(defer_timeout + defer_shutdown, 0);
+}
+
+/* At shutdown a waiting request is answered (503, Retry-After) and a stream
+ * gets its last words, before the connections close. */
+static void test_http__deferred_shutdown_answers(void **state)
+{
+	(void)state;
+	struct server *s = start_default();
+	struct buf a = BUF_INIT, b = BUF_INIT;
+	defer_counts_reset();
+	int fa = raw_connect(s->sock);
+	raw_send(fa, "GET /v1/wait?ms=3600000&quiet=1 HTTP/1.1\r\n\r\n", 44);
+	int fb = raw_connect(s->sock);
+	raw_send(fb, "GET /v1/stream HTTP/1.1\r\n\r\n", 27);
+	wait_count(&defer_open, 2);
+	server_stop(s);
+	assert_int_equal(defer_shutdown, 2);
+	assert_int_equal(raw_read(fa, &a, 0), 1);
+	assert_true(strncmp(a.s, "HTTP/1.1 503 ", 13) == 0);
+	assert_non_null(strstr(a.s, "Retry-After: 1\r\n"));
+	assert_non_null(strstr(a.s, "Connection: close\r\n"));
+	assert_int_equal(raw_read(fb, &b, 0), 1);
+	assert_non_null(strstr(b.s, "data: one\n\n"));
+	assert_non_null(strstr(b.s, "event: bye\n"));
+	close(fa);
+	close(fb);
+	buf_release(&a);
+	buf_release(&b);
+}
+
+/* A stream has no Content-Length, and a heartbeat while it is quiet. */
+static void test_http__deferred_stream_heartbeat(void **state)
+{
+	(void)state;
+	struct server *s = start_default();
+	struct buf out = BUF_INIT;
+	char chunk[4096];
+	uint64_t deadline = sw_now_ms() + DEADLINE_MS;
+	defer_counts_reset();
+	int fd = raw_connect(s->sock);
+	raw_send(fd, "GET /v1/stream HTTP/1.1\r\n\r\n", 27);
+	while (count_str(buf_str(&out), ": hb\n\n") < 2) {
+		assert_true(sw_now_ms() < deadline);
+		struct pollfd pfd = {.fd = fd, .events = POLLIN};
+		if (poll(&pfd, 1, 100) <= 0)
+			continue;
+		ssize_t n = recv(fd, chunk, sizeof(chunk), 0);
+		assert_true(n > 0);
+		buf_add(&out, chunk, (size_t)n);
+	}
+	assert_true(strncmp(out.s, "HTTP/1.1 200 ", 13) == 0);
+	assert_non_null(strstr(out.s, "Content-Type: text/event-stream\r\n"));
+	assert_null(strstr(out.s, "Content-Length"));
+	assert_true(strstr(out.s, "data: one\n\n") < strstr(out.s, ": hb\n\n"));
+	close(fd);
+	wait_count(&defer_gone, 1);
+	/* HEAD: the headers, then the end */
+	buf_reset(&out);
+	fd = raw_connect(s->sock);
+	raw_send(fd, "HEAD /v1/stream HTTP/1.1\r\n\r\n", 28);
+	assert_int_equal(raw_read(fd, &out, 0), 1);
+	assert_non_null(strstr(out.s, "text/event-stream"));
+	assert_null(strstr(out.s, "data:"));
+	close(fd);
+	buf_release(&out);
+	server_stop(s);
+}
+
+/* Fed bytes (the fuzz target's path): the end of input is a client gone. */
+static void test_http__deferred_fed(void **state)
+{
+	(void)state;
+	struct http_server *api = NULL;
+	struct http_config cfg = {0};
+	struct sw_err err = {0};
+	struct buf out = BUF_INIT;
+	defer_counts_reset();
+	assert_int_equal(http_new(&api, &cfg, &err), 0);
+	add_routes(api);
+	const char *req = "GET /v1/apps/a/history HTTP/1.1\r\n\r\nGET /v1/stream HTTP/1.1\r\n\r\n"
+			  "GET /v1/wait HTTP/1.1\r\n\r\n";
+	assert_int_equal(http_feed_for_test(api, req, strlen(req), &out), 0);
+	assert_int_equal(count_str(out.s, "HTTP/1.1 200 OK"), 2);
+	assert_non_null(strstr(out.s, "data: one"));
+	assert_int_equal(defer_gone, 1);
+	assert_int_equal(defer_open, 0);
+	http_free(api);
+	buf_release(&out);
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -1096,6 +1384,12 @@ int main(void)
 		cmocka_unit_test(test_api__head_where_get_and_http_versions),
 		cmocka_unit_test(test_api__unix_peer_by_uid),
 		cmocka_unit_test(test_api__route_body_limit),
+		cmocka_unit_test(test_http__deferred_answer_then_pipelined),
+		cmocka_unit_test(test_http__deferred_deadline_not_header_timeout),
+		cmocka_unit_test(test_http__deferred_client_gone_releases),
+		cmocka_unit_test(test_http__deferred_shutdown_answers),
+		cmocka_unit_test(test_http__deferred_stream_heartbeat),
+		cmocka_unit_test(test_http__deferred_fed),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

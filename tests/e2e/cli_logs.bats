@@ -1,0 +1,132 @@
+#!/usr/bin/env bats
+# logs and events as a kubectl user expects them: --tail in lines, events -f
+# by long poll, the SSE stream of the event log.
+
+load helpers
+
+# An app whose instance writes 50 numbered lines, then serves.
+chatty_yaml() {
+	cat <<YAML
+apiVersion: slipway/v1
+kind: App
+metadata:
+  name: chatty
+spec:
+  version: "1.0.0"
+  replicas: 1
+  run:
+    command: ["sh", "-c", "i=1; while [ \$i -le 50 ]; do echo line \$i; i=\$((i+1)); done; exec '$HELLO_BIN' --port \"\$PORT\""]
+  readiness:
+    http: {path: /healthz}
+    period: 200ms
+YAML
+}
+
+@test "logs --tail N prints the last N lines" {
+	start_daemon
+	chatty_yaml > "$T/app.yaml"
+	slipway apply -f "$T/app.yaml" --wait
+	wait_for 10 eval 'slipway logs chatty | grep -q "listening"'
+	run slipway logs chatty --tail 3
+	[ "$status" -eq 0 ]
+	[ "${#lines[@]}" -eq 3 ]
+	[[ "${lines[0]}" == "[chatty-"*"] line 49" ]]
+	[[ "${lines[1]}" == "[chatty-"*"] line 50" ]]
+	[[ "${lines[2]}" == *"listening on 127.0.0.1:"* ]]
+	run slipway logs chatty --tail 0
+	[ "$status" -eq 0 ]
+	[ -z "$output" ]
+	run slipway logs chatty --tail lots
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"number of lines"* ]]
+}
+
+@test "events -f prints a new event as it is recorded" {
+	start_daemon
+	slipway events -f > "$T/follow.out" 2>&1 &
+	follower=$!
+	wait_for 10 grep -q DaemonStarted "$T/follow.out"
+	app_yaml hello 1.0.0 1 > "$T/app.yaml"
+	slipway apply -f "$T/app.yaml"
+	wait_for 20 grep -q "Healthy .*revision 1 is fully rolled out" "$T/follow.out"
+	kill "$follower"
+	wait "$follower" 2>/dev/null || true
+	grep -q "hello .*Applied" "$T/follow.out"
+	# the follower waits in a long poll: the daemon logs no request storm,
+	# and the API answers a long poll at once when newer events exist
+	run slipway events --limit 1 --json
+	[ "$status" -eq 0 ]
+}
+
+@test "the event log streams as Server-Sent Events, resumable by Last-Event-ID" {
+	command -v curl >/dev/null || skip "curl is not installed"
+	start_daemon
+	sock=$SLIPWAY_STATE_DIR/slipway.sock
+	curl -sN --max-time 30 --unix-socket "$sock" -H 'Accept: text/event-stream' \
+		'http://slipway/v1/events?watch=1' > "$T/sse.out" &
+	streamer=$!
+	wait_for 10 grep -q '^retry: ' "$T/sse.out"
+	app_yaml hello 1.0.0 1 > "$T/app.yaml"
+	slipway apply -f "$T/app.yaml" --wait
+	wait_for 10 grep -q '^event: Healthy' "$T/sse.out"
+	kill "$streamer"
+	wait "$streamer" 2>/dev/null || true
+	grep -q '^event: Applied$' "$T/sse.out"
+	grep -q '^data: {"id":.*"kind":"Applied"' "$T/sse.out"
+	first=$(sed -n 's/^id: //p' "$T/sse.out" | head -1)
+	# resume after the first: the second event comes first, from the log
+	curl -sN --max-time 3 --unix-socket "$sock" -H 'Accept: text/event-stream' \
+		-H "Last-Event-ID: $first" 'http://slipway/v1/events?watch=1' > "$T/resume.out" || true
+	[ "$(sed -n 's/^id: //p' "$T/resume.out" | head -1)" -eq $((first + 1)) ]
+	# a long poll with newer events answers at once; wait needs after
+	run curl -s --max-time 10 --unix-socket "$sock" "http://slipway/v1/events?after=$first&wait=30s"
+	[[ "$output" == *'"events":[{"id":'$((first + 1))* ]]
+	run curl -s --unix-socket "$sock" "http://slipway/v1/events?wait=30s"
+	[[ "$output" == *'wait needs after=ID'* ]]
+}
+
+@test "a long poll with nothing newer ends empty at its deadline" {
+	command -v curl >/dev/null || skip "curl is not installed"
+	start_daemon
+	sock=$SLIPWAY_STATE_DIR/slipway.sock
+	last=$(slipway events --limit 1 --json | sed -n 's/^ *"id": \([0-9]*\),$/\1/p' | tail -1)
+	run curl -s --max-time 20 --unix-socket "$sock" "http://slipway/v1/events?after=$last&wait=1s"
+	[ "$status" -eq 0 ]
+	[[ "$output" == '{"events":[],"next":null}' ]]
+}
+
+# app crashy VERSION COMMAND: one instance, a short progress deadline.
+crashy_yaml() {
+	cat <<YAML
+apiVersion: slipway/v1
+kind: App
+metadata:
+  name: crashy
+spec:
+  version: "$1"
+  replicas: 1
+  run:
+    command: $2
+  readiness:
+    http: {path: /healthz}
+    period: 200ms
+  progressDeadline: 3s
+YAML
+}
+
+@test "logs --failed shows a failed rollout's instances without their ids" {
+	start_daemon
+	crashy_yaml 1.0.0 "[\"$HELLO_BIN\", \"--port\", \"\${PORT}\"]" > "$T/v1.yaml"
+	slipway apply -f "$T/v1.yaml" --wait
+	crashy_yaml 2.0.0 '["sh", "-c", "echo boom at start; exit 3"]' > "$T/v2.yaml"
+	slipway apply -f "$T/v2.yaml"
+	wait_for 30 eval 'slipway logs crashy --failed | grep -q "boom at start"'
+	run slipway logs crashy --failed
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"stopped] (revision 2: exited with status 3"* ]]
+	[[ "$output" != *"listening"* ]]
+	# plain logs: the running stable instance, and the failed one marked
+	run slipway logs crashy
+	[[ "$output" == *"listening"* ]]
+	[[ "$output" == *"stopped] boom at start"* ]]
+}
