@@ -132,7 +132,7 @@ static const struct sw_opt options[] = {
 	{0},
 };
 
-static const struct sw_opt_usage usage = {
+const struct sw_opt_usage daemon_usage = {
 	.name = "serve",
 	.opts = options,
 	.help = "Runs the daemon in the foreground. The API listens on DIR/slipway.sock;\n"
@@ -156,7 +156,7 @@ int daemon_main(int argc, char **argv)
 	self[0] = program_invocation_name;
 	for (int i = 0; i < argc; i++)
 		self[i + 1] = argv[i];
-	int r = sw_opt_parse(&usage, &o, argc, argv);
+	int r = sw_opt_parse(&daemon_usage, &o, argc, argv);
 	if (r < 0) {
 		r = SW_OPT_EXIT(r);
 		goto out;
