@@ -108,10 +108,16 @@ static const char *default_state_dir(void)
 	return dir.s;
 }
 
+const char cli_main_synopsis[] =
+	"slipway [--context CONTEXT | --state-dir DIR | --api ADDR --token-file FILE]\n"
+	"        COMMAND [ARGS]";
+
 void cli_main_help(FILE *f)
 {
-	fprintf(f, "usage: slipway [--context CONTEXT | --state-dir DIR | --api ADDR --token-file FILE]\n"
-		   "               COMMAND [ARGS]\n\n%s\n\ncommands:\n", cli_global_usage.help);
+	fputs("usage: ", f);
+	for (const char *s = cli_main_synopsis; *s; s++)
+		fprintf(f, *s == '\n' ? "\n       " : "%c", *s);
+	fprintf(f, "\n\n%s\n\ncommands:\n", cli_global_usage.help);
 	for (size_t i = 0; i < NCOMMANDS; i++)
 		if (commands[i]->summary)
 			fprintf(f, "  %-10s  %s\n", commands[i]->usage.name, commands[i]->summary);

@@ -56,6 +56,8 @@ const struct cli_command *const *cli_commands(size_t *n);
 const struct sw_opt_usage *cli_command_usage(const struct cli_command *cmd);
 /* The options before the command word, and the top-level usage. */
 extern const struct sw_opt_usage cli_global_usage;
+/* The usage line of `slipway` itself (two lines). */
+extern const char cli_main_synopsis[];
 /* Writes `slipway --help`. */
 void cli_main_help(FILE *f);
 

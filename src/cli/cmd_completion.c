@@ -246,7 +246,8 @@ static int complete(int argc, char **argv)
 	const struct cli_command *const *cmds = cli_commands(&ncmds), *cmd = NULL;
 
 	/* completion prints candidates or nothing: never an error */
-	int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+	int null = open("/dev/null", O_WRONLY | O_CLOEXEC), saved = dup(2);
+	fflush(stderr);
 	if (null >= 0) {
 		dup2(null, 2);
 		close(null);
@@ -314,6 +315,12 @@ print:
 	printf("%s\n", o.kind);
 	if (strcmp(o.kind, "words") == 0 && o.text.len)
 		fputs(o.text.s, stdout);
+	fflush(stdout);
+	fflush(stderr);
+	if (saved >= 0) {
+		dup2(saved, 2);
+		close(saved);
+	}
 	buf_release(&o.text);
 	free(o.argv);
 	return 0;

@@ -1,6 +1,7 @@
 /* slipway config ...: the contexts of the config file (cli/config.h). */
 #include "cli_int.h"
 
+#include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -133,6 +134,10 @@ static int set_context(struct cli_config *cfg, const char *name, const struct co
 				    "token; a token itself is never kept in the config)");
 	if (!o->api && o->token_file)
 		return sw_opt_error("config", "--token-file goes with --api only");
+	if (o->token_file && access(o->token_file, R_OK) < 0)
+		/* also what keeps `--token SECRET` (a prefix of --token-file) out of the file */
+		return sw_opt_error("config", "--token-file: cannot read \"%s\": %s", o->token_file,
+				    strerror(errno));
 	if (o->api) {
 		struct sw_addr a;
 		struct sw_err err = {0};

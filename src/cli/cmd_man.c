@@ -125,7 +125,9 @@ static int close_page(FILE *f)
 static void main_page(FILE *f, const struct cli_command *const *cmds, size_t n)
 {
 	header(f, "slipway", "slipway", "deploy apps and roll out every change safely");
-	synopsis(f, &cli_global_usage);
+	fputs(".SH SYNOPSIS\n.nf\n", f);
+	roff(f, cli_main_synopsis);
+	fputs("\n.fi\n", f);
 	fputs(".SH DESCRIPTION\n", f);
 	roff_paragraph(f, cli_global_usage.help);
 	fputs(".PP\nOne binary, three roles: \\fBslipway serve\\fR runs the control plane (the "

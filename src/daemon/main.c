@@ -81,7 +81,8 @@ static int parse_port_range(void *field, const char *value)
 static const struct sw_opt options[] = {
 	{.name = "state-dir", .kind = SW_OPT_STRING,
 	 .offset = SW_OPT_AT(struct serve_opts, state_dir, const char *), .value = "DIR",
-	 .help = "where the store, the sockets and the logs live"},
+	 .help = "where the store, the sockets and the logs live (default $SLIPWAY_STATE_DIR, "
+		 "else $XDG_STATE_HOME/slipway, /var/lib/slipway for root, ~/.local/state/slipway)"},
 	{.name = "api", .kind = SW_OPT_STRING, .offset = SW_OPT_AT(struct serve_opts, api, const char *),
 	 .value = "127.0.0.1:PORT", .help = "serve the API on TCP too, with bearer tokens"},
 	{.name = "keep-instances", .kind = SW_OPT_FLAG,
