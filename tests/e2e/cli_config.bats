@@ -278,6 +278,17 @@ complete_bash() {
 	run zsh -fc 'autoload -U compinit && compinit -u -d "$1/zcompdump" && source "$1/_slipway" && echo ${_comps[slipway]}' zsh "$T"
 	[ "$status" -eq 0 ]
 	[ "$output" = _slipway ]
+	# the function itself, with zsh's completion builtins standing in
+	run zsh -fc 'compdef() { :; }; source "$1/_slipway"
+		_describe() { print -rl -- "${(@P)4}"; }; _files() { print "files $*"; }
+		words=(slipway rollout pro); CURRENT=3; _slipway
+		words=(slipway co); CURRENT=2; _slipway
+		words=(slipway --state-dir ""); CURRENT=3; _slipway' zsh "$T"
+	[ "$status" -eq 0 ]
+	[ "${lines[0]}" = promote ]
+	[ "${lines[1]}" = "config:name daemons as contexts and pick the one the CLI talks to" ]
+	[[ "${lines[2]}" == completion:* ]]
+	[ "${lines[3]}" = "files -/" ]
 	slipway completion fish > "$T/slipway.fish"
 	fish --no-execute "$T/slipway.fish"
 	run fish -c "source $T/slipway.fish; complete -C 'slipway rollout pro'"

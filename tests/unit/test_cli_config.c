@@ -281,6 +281,30 @@ static void test_cli_config__usage_hints_paste(void **state)
 	}
 }
 
+/* `slipway --help` lists every visible command of the table, and only those. */
+static void test_cli_config__help_lists_the_table(void **state)
+{
+	char *text = NULL;
+	size_t len = 0, n;
+	FILE *f = open_memstream(&text, &len);
+	cli_main_help(f);
+	fclose(f);
+	const struct cli_command *const *cmds = cli_commands(&n);
+	for (size_t i = 0; i < n; i++) {
+		char want[64];
+		snprintf(want, sizeof(want), "\n  %s ", cmds[i]->usage.name);
+		if ((strstr(text, want) != NULL) != (cmds[i]->summary != NULL))
+			fail_msg("`slipway --help` and the table disagree on \"%s\"", cmds[i]->usage.name);
+	}
+	for (const struct sw_opt *o = cli_global_usage.opts; o->name; o++) {
+		char want[64];
+		snprintf(want, sizeof(want), "--%s", o->name);
+		assert_non_null(strstr(text, want));
+	}
+	assert_non_null(strstr(text, "`slipway serve --help`"));
+	free(text);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -290,6 +314,7 @@ int main(void)
 		cmocka_unit_test(test_cli_config__default_places),
 		cmocka_unit_test(test_cli_config__completion_follows_the_tables),
 		cmocka_unit_test(test_cli_config__usage_hints_paste),
+		cmocka_unit_test(test_cli_config__help_lists_the_table),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
