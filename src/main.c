@@ -42,6 +42,8 @@ int main(int argc, char **argv)
 {
 	struct cli_globals g;
 	int code;
+	cli_role_usage("serve", &daemon_usage);
+	cli_role_usage("proxy", &proxy_usage);
 	int n = cli_globals_parse(&g, argc, argv, &code);
 	if (n < 0)
 		return code;

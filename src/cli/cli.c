@@ -1,4 +1,5 @@
-/* The command table, the options before the command, and `slipway --help`. */
+/* The command table, the options before the command, finding the daemon
+ * (contexts), and `slipway --help`. */
 #include "cli.h"
 
 #include <errno.h>
@@ -7,10 +8,13 @@
 #include <string.h>
 
 #include "cli_int.h"
+#include "config.h"
 #include "core/buf.h"
 #include "core/core.h"
+#include "core/paths.h"
 
-/* Rows for the roles src/main.c runs, so that the overview lists them. */
+/* Rows for the roles src/main.c runs, so that the overview lists them;
+ * their usage comes from cli_role_usage. */
 static const struct cli_command serve_row = {
 	.summary = "run the control plane (the daemon) in the foreground",
 	.usage = {.name = "serve"},
@@ -19,26 +23,59 @@ static const struct cli_command proxy_row = {
 	.summary = "run the data plane in the foreground (`slipway serve` starts it)",
 	.usage = {.name = "proxy"},
 };
+static const struct sw_opt_usage *serve_usage, *proxy_usage;
 
 static const struct cli_command *const commands[] = {
 	&cli_cmd_apply,   &cli_cmd_get,      &cli_cmd_describe, &cli_cmd_status, &cli_cmd_history,
 	&cli_cmd_logs,    &cli_cmd_rollout,  &cli_cmd_analysis, &cli_cmd_routes,
 	&cli_cmd_events,  &cli_cmd_rollback, &cli_cmd_delete, &cli_cmd_token,
 	&cli_cmd_validate, &cli_cmd_import, &cli_cmd_version, &cli_cmd_upgrade, &cli_cmd_scale,
-	&serve_row,
-	&proxy_row,
+	&cli_cmd_config, &cli_cmd_completion, &serve_row,
+	&proxy_row, &cli_cmd_complete, &cli_cmd_man,
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 
+/* Commands that never talk to a daemon: a broken config file does not stop them. */
+static const struct cli_command *const offline[] = {
+	&cli_cmd_validate, &cli_cmd_import, &cli_cmd_version, &cli_cmd_config,
+	&cli_cmd_completion, &cli_cmd_complete, &cli_cmd_man,
+};
+
+const struct cli_command *const *cli_commands(size_t *n)
+{
+	*n = NCOMMANDS;
+	return commands;
+}
+
+void cli_role_usage(const char *name, const struct sw_opt_usage *usage)
+{
+	if (strcmp(name, "serve") == 0)
+		serve_usage = usage;
+	else if (strcmp(name, "proxy") == 0)
+		proxy_usage = usage;
+}
+
+const struct sw_opt_usage *cli_command_usage(const struct cli_command *cmd)
+{
+	if (cmd == &serve_row && serve_usage)
+		return serve_usage;
+	if (cmd == &proxy_row && proxy_usage)
+		return proxy_usage;
+	return &cmd->usage;
+}
+
 struct global_opts {
-	const char *state_dir, *api, *token, *token_file;
+	const char *state_dir, *api, *token, *token_file, *context;
 	bool help, version;
 };
 
 static const struct sw_opt global_options[] = {
+	{.name = "context", .kind = SW_OPT_STRING,
+	 .offset = SW_OPT_AT(struct global_opts, context, const char *), .value = "CONTEXT",
+	 .help = "talk to the daemon the config file names CONTEXT (default $SLIPWAY_CONTEXT)"},
 	{.name = "state-dir", .kind = SW_OPT_STRING,
 	 .offset = SW_OPT_AT(struct global_opts, state_dir, const char *), .value = "DIR",
-	 .help = "the daemon's state (default $SLIPWAY_STATE_DIR, else ./.slipway)"},
+	 .help = "the daemon's state dir, DIR/slipway.sock (default $SLIPWAY_STATE_DIR)"},
 	{.name = "api", .kind = SW_OPT_STRING, .offset = SW_OPT_AT(struct global_opts, api, const char *),
 	 .value = "ADDR", .help = "talk to the daemon's TCP API (default $SLIPWAY_API)"},
 	{.name = "token-file", .kind = SW_OPT_STRING,
@@ -54,29 +91,51 @@ static const struct sw_opt global_options[] = {
 	{0},
 };
 
-static const struct sw_opt_usage global_usage = {
+const struct sw_opt_usage cli_global_usage = {
 	.args = "COMMAND [ARGS]",
 	.max_args = 1 << 30,
 	.opts = global_options,
 	.stop_at_args = true,
+	.help = "Slipway runs your app's instances and rolls out every change safely.",
 };
 
-static void main_help(FILE *f)
+/* The default state dir, computed once (it lives as long as the process). */
+static const char *default_state_dir(void)
 {
-	fprintf(f, "usage: slipway [--state-dir DIR] [--api ADDR --token-file FILE] COMMAND [ARGS]\n\n"
-		   "Slipway runs your app's instances and rolls out every change safely.\n\n"
-		   "commands:\n");
+	static struct buf dir = BUF_INIT;
+	if (!dir.len && sw_path_state_dir(&dir) < 0)
+		buf_adds(&dir, "/var/lib/slipway"); /* no home at all: the system's place */
+	return dir.s;
+}
+
+const char cli_main_synopsis[] =
+	"slipway [--context CONTEXT | --state-dir DIR | --api ADDR --token-file FILE]\n"
+	"        COMMAND [ARGS]";
+
+void cli_main_help(FILE *f)
+{
+	fputs("usage: ", f);
+	for (const char *s = cli_main_synopsis; *s; s++)
+		fprintf(f, *s == '\n' ? "\n       " : "%c", *s);
+	fprintf(f, "\n\n%s\n\ncommands:\n", cli_global_usage.help);
 	for (size_t i = 0; i < NCOMMANDS; i++)
-		fprintf(f, "  %-10s %s\n", commands[i]->usage.name, commands[i]->summary);
-	fprintf(f, "\noptions:\n");
+		if (commands[i]->summary)
+			fprintf(f, "  %-10s  %s\n", commands[i]->usage.name, commands[i]->summary);
+	fprintf(f, "\noptions (before the command):\n");
 	for (size_t i = 0; global_options[i].name; i++) {
 		const struct sw_opt *o = &global_options[i];
 		char label[64];
-		snprintf(label, sizeof(label), "--%s%s%s", o->name, o->value ? " " : "",
-			 o->value ? o->value : "");
-		fprintf(f, "  %-18s %s\n", label, o->help);
+		snprintf(label, sizeof(label), "%s--%s%s%s", o->letter ? "-h, " : "    ", o->name,
+			 o->value ? " " : "", o->value ? o->value : "");
+		fprintf(f, "  %-22s  %s\n", label, o->help);
 	}
-	fprintf(f, "\n`slipway COMMAND --help` tells more about a command.\n");
+	fprintf(f, "\nThe daemon is found in this order: --state-dir or --api, --context,\n"
+		   "$SLIPWAY_STATE_DIR or $SLIPWAY_API, $SLIPWAY_CONTEXT, the config file's\n"
+		   "current context ($XDG_CONFIG_HOME/slipway/config, default\n"
+		   "~/.config/slipway/config), then the default state dir: $XDG_STATE_HOME/slipway,\n"
+		   "else /var/lib/slipway for root, else ~/.local/state/slipway.\n"
+		   "\n`slipway COMMAND --help` tells more about a command; `slipway serve --help`\n"
+		   "lists the daemon's own options (TCP API, ports, metrics, retention...).\n");
 }
 
 static int usage_error(int *exit_code, const char *msg)
@@ -85,43 +144,59 @@ static int usage_error(int *exit_code, const char *msg)
 	return -1;
 }
 
-static const char *env_or(const char *value, const char *name)
+/* The variable's value, NULL when unset or empty. */
+static const char *env(const char *name)
 {
-	return value ? value : getenv(name);
+	const char *v = getenv(name);
+	return v && *v ? v : NULL;
 }
 
 int cli_globals_parse(struct cli_globals *out, int argc, char **argv, int *exit_code)
 {
 	struct global_opts o = {0};
-	int n = sw_opt_parse(&global_usage, &o, argc, argv);
+	int n = sw_opt_parse(&cli_global_usage, &o, argc, argv);
 	*exit_code = 0;
+	memset(out, 0, sizeof(*out));
 	if (n < 0) {
 		*exit_code = SW_OPT_EXIT(n);
 		return -1;
 	}
 	if (o.help || o.version) {
 		if (o.help)
-			main_help(stdout);
+			cli_main_help(stdout);
 		else
 			printf("slipway %s\n", SLIPWAY_VERSION);
 		return -1;
 	}
 	if (n == 0) {
-		main_help(stderr);
+		cli_main_help(stderr);
 		*exit_code = SW_OPT_EXIT_USAGE;
 		return -1;
 	}
-	out->state_dir = env_or(o.state_dir, "SLIPWAY_STATE_DIR");
-	if (!out->state_dir || !*out->state_dir)
-		out->state_dir = ".slipway";
-	out->api = env_or(o.api, "SLIPWAY_API");
+	if (o.context && (o.state_dir || o.api))
+		return usage_error(exit_code, "give --context or --state-dir/--api, not both");
+	if (o.context && !*o.context)
+		return usage_error(exit_code, "--context needs a context's name");
+	out->context = o.context;
+	if (o.state_dir || o.api) {
+		out->state_dir = o.state_dir;
+		out->api = o.api;
+	} else {
+		out->state_dir = env("SLIPWAY_STATE_DIR");
+		out->api = env("SLIPWAY_API");
+		out->from_env = out->state_dir || out->api;
+	}
+	if (!out->state_dir || !*out->state_dir) {
+		out->state_dir = default_state_dir();
+		out->state_dir_is_default = true;
+	}
 	if (o.token && o.token_file)
 		return usage_error(exit_code, "give --token or --token-file, not both");
 	if (o.token)
 		/* argv is in /proc/PID/cmdline for everyone to read */
 		fprintf(stderr, "slipway: warning: a token given with --token can be read by every local user "
 				"(ps, /proc/PID/cmdline); use --token-file FILE or $SLIPWAY_TOKEN\n");
-	out->token = o.token_file ? NULL : env_or(o.token, "SLIPWAY_TOKEN");
+	out->token = o.token_file ? NULL : o.token ? o.token : getenv("SLIPWAY_TOKEN");
 	out->token_file = o.token_file;
 	return n;
 }
@@ -131,6 +206,8 @@ static int unknown_command(const char *name)
 	const char *best = NULL;
 	size_t bd = 3;
 	for (size_t k = 0; k < NCOMMANDS; k++) {
+		if (!commands[k]->summary)
+			continue;
 		size_t dist = sw_edit_distance(name, commands[k]->usage.name);
 		if (dist < bd) {
 			bd = dist;
@@ -143,12 +220,14 @@ static int unknown_command(const char *name)
 }
 
 /* The token is the file's first line, without surrounding blanks. */
-static int read_token_file(const char *path, struct buf *out)
+static int read_token_file(const char *path, struct buf *out, bool quiet)
 {
 	FILE *f = fopen(path, "re");
 	char line[1024];
 	if (!f) {
-		fprintf(stderr, "slipway: cannot read the token file \"%s\": %s\n", path, strerror(errno));
+		if (!quiet)
+			fprintf(stderr, "slipway: cannot read the token file \"%s\": %s\n", path,
+				strerror(errno));
 		return -1;
 	}
 	const char *s = fgets(line, sizeof(line), f) ? line : "";
@@ -158,7 +237,8 @@ static int read_token_file(const char *path, struct buf *out)
 	while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
 		n--;
 	if (!n) {
-		fprintf(stderr, "slipway: the token file \"%s\" is empty\n", path);
+		if (!quiet)
+			fprintf(stderr, "slipway: the token file \"%s\" is empty\n", path);
 		return -1;
 	}
 	buf_add(out, s, n);
@@ -166,11 +246,129 @@ static int read_token_file(const char *path, struct buf *out)
 	return 0;
 }
 
+int cli_config_file(struct buf *out)
+{
+	if (sw_path_config(out) < 0) {
+		fprintf(stderr, "slipway: cannot find the config file: neither $XDG_CONFIG_HOME nor "
+				"$HOME is set\n");
+		return 1;
+	}
+	return 0;
+}
+
+/* What cli_connect found; strings live until cli_main returns. */
+static struct {
+	struct buf sock, token, state_dir, api;
+} conn;
+
+static void conn_release(void)
+{
+	if (conn.token.s)
+		memset(conn.token.s, 0, conn.token.len);
+	buf_release(&conn.token);
+	buf_release(&conn.sock);
+	buf_release(&conn.state_dir);
+	buf_release(&conn.api);
+}
+
+/* Points c at the context called name of the config file. */
+static int use_context(struct cli *c, const char *name, const char *why, bool quiet)
+{
+	struct cli_config cfg;
+	struct sw_err err = {0};
+	struct buf path = BUF_INIT;
+	int r = 1;
+
+	if (cli_config_file(&path) != 0)
+		goto out;
+	if (cli_config_load(&cfg, path.s, &err) < 0) {
+		if (!quiet)
+			fprintf(stderr, "slipway: %s\n", err.msg);
+		goto out;
+	}
+	if (!name)
+		name = cfg.current;
+	const struct cli_context *ctx = name ? cli_config_find(&cfg, name) : NULL;
+	if (!name) {
+		/* no context anywhere: the default state dir */
+		buf_adds(&conn.state_dir, c->g->state_dir);
+		r = 0;
+	} else if (!ctx) {
+		if (!quiet)
+			fprintf(stderr, "slipway: no context \"%s\" (%s) in %s; `slipway config get-contexts` "
+					"lists them\n", name, why, path.s);
+	} else if (ctx->kind == CLI_CTX_API) {
+		buf_adds(&conn.api, ctx->api);
+		r = read_token_file(c->g->token_file ? c->g->token_file : ctx->token_file, &conn.token,
+				    quiet) < 0;
+	} else if (ctx->kind == CLI_CTX_SOCKET) {
+		buf_adds(&conn.sock, ctx->socket);
+		const char *slash = strrchr(ctx->socket, '/');
+		buf_add(&conn.state_dir, ctx->socket, slash > ctx->socket ? (size_t)(slash - ctx->socket) : 1);
+		r = 0;
+	} else {
+		buf_adds(&conn.state_dir, ctx->state_dir);
+		r = 0;
+	}
+	cli_config_release(&cfg);
+out:
+	buf_release(&path);
+	return r;
+}
+
+int cli_connect(struct cli *c, bool quiet)
+{
+	const struct cli_globals *g = c->g;
+	bool explicit = g->api || !g->state_dir_is_default;
+	int r = 0;
+
+	conn_release();
+	if (explicit && !g->from_env) {
+		/* 1. --state-dir / --api */
+	} else if (g->context) {
+		r = use_context(c, g->context, "from --context", quiet);
+	} else if (explicit) {
+		/* 3. $SLIPWAY_STATE_DIR / $SLIPWAY_API */
+	} else if (env("SLIPWAY_CONTEXT")) {
+		r = use_context(c, env("SLIPWAY_CONTEXT"), "from $SLIPWAY_CONTEXT", quiet);
+	} else {
+		r = use_context(c, NULL, "the config file's current-context", quiet);
+	}
+	if (r)
+		return 1;
+	if (!conn.state_dir.len && !conn.api.len && !conn.sock.len) {
+		/* options or environment */
+		buf_adds(&conn.state_dir, g->state_dir);
+		if (g->api && *g->api) {
+			buf_adds(&conn.api, g->api);
+			if (g->token_file && read_token_file(g->token_file, &conn.token, quiet) < 0)
+				return 1;
+			if (!g->token_file && g->token)
+				buf_adds(&conn.token, g->token);
+		}
+	}
+	if (!conn.state_dir.len)
+		buf_adds(&conn.state_dir, g->state_dir);
+	c->state_dir = conn.state_dir.s;
+	c->client.unix_path = NULL;
+	c->client.tcp_addr = NULL;
+	c->client.token = NULL;
+	if (conn.api.len) {
+		c->client.tcp_addr = conn.api.s;
+		c->client.token = conn.token.s;
+	} else {
+		if (!conn.sock.len)
+			buf_addf(&conn.sock, "%s/slipway.sock", conn.state_dir.s);
+		c->client.unix_path = conn.sock.s;
+	}
+	return 0;
+}
+
 int cli_main(const struct cli_globals *g, int argc, char **argv)
 {
 	const struct cli_command *cmd = NULL;
-	struct cli c = {.state_dir = g->state_dir};
-	struct buf sock = BUF_INIT, token = BUF_INIT;
+	struct cli c = {.state_dir = g->state_dir, .g = g};
+	bool needs_daemon = true;
 
 	SW_ASSERT(argc >= 1);
 	for (size_t k = 0; k < NCOMMANDS && !cmd; k++)
@@ -179,19 +377,17 @@ int cli_main(const struct cli_globals *g, int argc, char **argv)
 	if (!cmd)
 		return unknown_command(argv[0]);
 	SW_ASSERT(cmd->run); /* serve and proxy never get here */
-	if (g->token_file && read_token_file(g->token_file, &token) < 0)
+	for (size_t k = 0; k < sizeof(offline) / sizeof(offline[0]); k++)
+		needs_daemon = needs_daemon && offline[k] != cmd;
+	/* a command's --help needs no daemon either */
+	for (int i = 1; i < argc && needs_daemon; i++)
+		if (strcmp(argv[i], "--") == 0)
+			break;
+		else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+			needs_daemon = false;
+	if (needs_daemon && cli_connect(&c, false) != 0)
 		return 1;
-	if (g->api && *g->api) {
-		c.client.tcp_addr = (char *)g->api;
-		c.client.token = token.len ? token.s : (char *)g->token;
-	} else {
-		buf_addf(&sock, "%s/slipway.sock", c.state_dir);
-		c.client.unix_path = sock.s;
-	}
 	int r = cmd->run(&c, argc, argv);
-	buf_release(&sock);
-	if (token.s)
-		memset(token.s, 0, token.len);
-	buf_release(&token);
+	conn_release();
 	return r;
 }

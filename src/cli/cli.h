@@ -8,13 +8,32 @@
 #ifndef SW_CLI_H
 #define SW_CLI_H
 
-/* The options before the command word. */
+#include <stdbool.h>
+
+struct sw_opt_usage;
+
+/*
+ * The options before the command word.
+ *
+ * Which daemon a CLI command talks to, first match wins (docs/cli.md):
+ *	1. --state-dir DIR or --api ADDR (with --token-file FILE)
+ *	2. --context NAME
+ *	3. $SLIPWAY_STATE_DIR or $SLIPWAY_API (with $SLIPWAY_TOKEN)
+ *	4. $SLIPWAY_CONTEXT
+ *	5. the config file's current-context (cli/config.h)
+ *	6. the default state dir (core/paths.h), the one `slipway serve` uses
+ * A context is a CLI matter: `slipway serve` and `slipway proxy` take
+ * --state-dir, else $SLIPWAY_STATE_DIR, else the default, never a context.
+ */
 struct cli_globals {
-	const char *state_dir; /* --state-dir, else $SLIPWAY_STATE_DIR, else ".slipway" */
+	const char *state_dir; /* --state-dir, else $SLIPWAY_STATE_DIR, else the default */
+	bool state_dir_is_default; /* neither option nor environment named it */
 	const char *api;       /* --api, else $SLIPWAY_API, else NULL (the unix socket) */
+	bool from_env;         /* state_dir or api came from the environment, not an option */
 	const char *token;     /* --token (with a warning), else $SLIPWAY_TOKEN, else NULL;
 				  NULL with token_file */
 	const char *token_file; /* --token-file: read by cli_main */
+	const char *context;   /* --context NAME, else NULL ($SLIPWAY_CONTEXT is read later) */
 };
 
 /*
@@ -25,6 +44,13 @@ struct cli_globals {
  * command at all (the overview on stderr, 2).
  */
 int cli_globals_parse(struct cli_globals *out, int argc, char **argv, int *exit_code);
+
+/*
+ * Gives the CLI the usage of a role src/main.c runs itself ("serve",
+ * "proxy"), so that help, completion and manuals show its options. Call
+ * before cli_main; the usage must outlive it.
+ */
+void cli_role_usage(const char *name, const struct sw_opt_usage *usage);
 
 /* Runs the CLI command argv[0] with its arguments; returns the exit code. */
 int cli_main(const struct cli_globals *g, int argc, char **argv);

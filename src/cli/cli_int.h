@@ -19,10 +19,13 @@
 #include "http/http.h"
 #include "core/opt.h"
 
+struct cli_globals;
+
 /* What every command gets: where the daemon is. */
 struct cli {
 	const char *state_dir;
 	struct http_client client;
+	const struct cli_globals *g; /* the options before the command word */
 };
 
 struct cli_command {
@@ -43,6 +46,33 @@ extern const struct cli_command cli_cmd_apply, cli_cmd_get, cli_cmd_status, cli_
 extern const struct cli_command cli_cmd_scale;
 /* `history`'s run, for `rollout history` too (argv[0] "history", argv[1] APP). */
 int cli_history_run(struct cli *c, int argc, char **argv);
+extern const struct cli_command cli_cmd_config, cli_cmd_completion, cli_cmd_complete,
+	cli_cmd_man;
+
+/* ---- the command table (cli.c), for completion and manuals ---- */
+
+/* Every row of the command table, in `slipway --help` order; rows whose
+ * summary is NULL (`__complete`, `__man`) are hidden from help, manuals
+ * and completion. */
+const struct cli_command *const *cli_commands(size_t *n);
+/* A row's usage: for serve and proxy the one cli_role_usage gave. */
+const struct sw_opt_usage *cli_command_usage(const struct cli_command *cmd);
+/* The options before the command word, and the top-level usage. */
+extern const struct sw_opt_usage cli_global_usage;
+/* The usage line of `slipway` itself (two lines). */
+extern const char cli_main_synopsis[];
+/* Writes `slipway --help`. */
+void cli_main_help(FILE *f);
+
+/*
+ * Finds the daemon as cli.h's precedence says and points c->client (and
+ * c->state_dir) at it. Returns 0, or 1 after printing what is wrong
+ * (quiet: printing nothing). cli_main calls it for every command but those
+ * that need no daemon (config, completion, validate, import, version...).
+ */
+int cli_connect(struct cli *c, bool quiet);
+/* The config file's path (core/paths.h) into out; 0, or 1 with the error printed. */
+int cli_config_file(struct buf *out);
 
 /* The options of a command whose only option is --json. */
 struct cli_json_opts {

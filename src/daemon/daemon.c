@@ -28,6 +28,7 @@
 #include "core/buf.h"
 #include "core/sha256.h"
 #include "core/proc.h"
+#include "core/paths.h"
 #include "engine/engine.h"
 #include "httpc/httpc.h"
 #include "runtime/runtime.h"
@@ -64,7 +65,8 @@ struct daemon {
 
 static int make_dir(const char *path, struct sw_err *err)
 {
-	if (mkdir(path, 0700) < 0 && errno != EEXIST)
+	/* the default state dir's parents (~/.local/state) may not exist yet */
+	if (sw_mkdir_p(path, 0700) < 0)
 		return sw_errf(err, -1, "cannot create \"%s\": %s", path, strerror(errno));
 	return 0;
 }

@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 struct store_retention;
+struct sw_opt_usage;
 
 struct daemon_options {
 	const char *state_dir;
@@ -47,6 +48,10 @@ struct daemon_options {
  * with the same argv. Returns the exit code (2 on a usage error).
  */
 int daemon_main(int argc, char **argv);
+
+/* serve's options and help, which daemon_main parses (for the CLI's help,
+ * completion and manuals). */
+extern const struct sw_opt_usage daemon_usage;
 
 /* Runs until SIGTERM/SIGINT. Returns the process exit code; errors are
  * printed to stderr. */

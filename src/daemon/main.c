@@ -81,7 +81,8 @@ static int parse_port_range(void *field, const char *value)
 static const struct sw_opt options[] = {
 	{.name = "state-dir", .kind = SW_OPT_STRING,
 	 .offset = SW_OPT_AT(struct serve_opts, state_dir, const char *), .value = "DIR",
-	 .help = "where the store, the sockets and the logs live"},
+	 .help = "where the store, the sockets and the logs live (default $SLIPWAY_STATE_DIR, "
+		 "else $XDG_STATE_HOME/slipway, /var/lib/slipway for root, ~/.local/state/slipway)"},
 	{.name = "api", .kind = SW_OPT_STRING, .offset = SW_OPT_AT(struct serve_opts, api, const char *),
 	 .value = "127.0.0.1:PORT", .help = "serve the API on TCP too, with bearer tokens"},
 	{.name = "keep-instances", .kind = SW_OPT_FLAG,
@@ -132,7 +133,7 @@ static const struct sw_opt options[] = {
 	{0},
 };
 
-static const struct sw_opt_usage usage = {
+const struct sw_opt_usage daemon_usage = {
 	.name = "serve",
 	.opts = options,
 	.help = "Runs the daemon in the foreground. The API listens on DIR/slipway.sock;\n"
@@ -156,7 +157,7 @@ int daemon_main(int argc, char **argv)
 	self[0] = program_invocation_name;
 	for (int i = 0; i < argc; i++)
 		self[i + 1] = argv[i];
-	int r = sw_opt_parse(&usage, &o, argc, argv);
+	int r = sw_opt_parse(&daemon_usage, &o, argc, argv);
 	if (r < 0) {
 		r = SW_OPT_EXIT(r);
 		goto out;

@@ -30,7 +30,7 @@ static const struct sw_opt options[] = {
 	{0},
 };
 
-static const struct sw_opt_usage usage = {
+const struct sw_opt_usage proxy_usage = {
 	.name = "proxy",
 	.opts = options,
 	.help = "Runs the data plane in the foreground (`slipway serve` starts it). It serves\n"
@@ -43,7 +43,7 @@ static const struct sw_opt_usage usage = {
 int proxy_main(int argc, char **argv)
 {
 	struct proxy_main_options opt = {0};
-	int n = sw_opt_parse(&usage, &opt, argc, argv);
+	int n = sw_opt_parse(&proxy_usage, &opt, argc, argv);
 	if (n < 0)
 		return SW_OPT_EXIT(n);
 	if (opt.workers > 64) {

@@ -170,4 +170,8 @@ int proxy_run(const struct proxy_main_options *opt);
  */
 int proxy_main(int argc, char **argv);
 
+/* proxy's options and help, which proxy_main parses. */
+struct sw_opt_usage;
+extern const struct sw_opt_usage proxy_usage;
+
 #endif

@@ -286,6 +286,7 @@ static const struct cli_command *const all[] = {
 	&cli_cmd_apply,    &cli_cmd_get,      &cli_cmd_status,  &cli_cmd_history, &cli_cmd_logs,
 	&cli_cmd_rollout,  &cli_cmd_analysis, &cli_cmd_routes,  &cli_cmd_events,  &cli_cmd_rollback,
 	&cli_cmd_delete,   &cli_cmd_token,    &cli_cmd_validate, &cli_cmd_version, &cli_cmd_upgrade,
+	&cli_cmd_config,   &cli_cmd_completion,
 };
 
 /* Every command's table: names and letters unique, none taking -h, every

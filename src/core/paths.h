@@ -1,0 +1,43 @@
+/*
+ * paths: where Slipway keeps its files when nothing names a place, found
+ * the same way from any directory (as kubectl finds ~/.kube/config and
+ * docker /var/run/docker.sock), never relative to the current directory.
+ *
+ *	state dir  --state-dir DIR, else $SLIPWAY_STATE_DIR, else
+ *	           $XDG_STATE_HOME/slipway when XDG_STATE_HOME is an absolute path,
+ *	           else /var/lib/slipway for root (effective uid 0),
+ *	           else $HOME/.local/state/slipway
+ *	config     $XDG_CONFIG_HOME/slipway/config when XDG_CONFIG_HOME is an
+ *	           absolute path, else $HOME/.config/slipway/config (root too)
+ *
+ * Both the daemon (`slipway serve`) and the CLI use sw_path_state_dir, so
+ * that a daemon started with no options is the one the CLI talks to.
+ * HOME unset or relative falls back to the passwd entry's home.
+ */
+#ifndef SW_CORE_PATHS_H
+#define SW_CORE_PATHS_H
+
+#include <stdbool.h>
+
+#include "buf.h"
+
+/*
+ * The default state dir for the given environment (pure, for tests):
+ * xdg_state_home and home may be NULL or "" (unset). Appends it to out;
+ * returns 0, or -1 when no home is known.
+ */
+int sw_path_state_dir_for(struct buf *out, const char *xdg_state_home, const char *home, bool root);
+/* The same for this process: $XDG_STATE_HOME, $HOME, geteuid(). */
+int sw_path_state_dir(struct buf *out);
+
+/* The config file, as above (pure) and for this process. */
+int sw_path_config_for(struct buf *out, const char *xdg_config_home, const char *home);
+int sw_path_config(struct buf *out);
+
+/*
+ * mkdir -p: creates path and the missing directories above it with `mode`
+ * (existing ones are left as they are). Returns 0, or -1 with errno set.
+ */
+int sw_mkdir_p(const char *path, unsigned mode);
+
+#endif
