@@ -154,7 +154,8 @@ wait_daemon() {
 start_serve() { # start_serve COMMAND_TEXT
 	local cmd=${1%%#*}
 	cmd=${cmd%&*}
-	eval "$cmd --port-range $port_base-$((port_base + 99)) >>\"\$DOCS_T/daemon.log\" 2>&1 3>&- &"
+	case "$cmd" in *--port-range*) ;; *) cmd+=" --port-range $port_base-$((port_base + 99))" ;; esac
+	eval "$cmd >>\"\$DOCS_T/daemon.log\" 2>&1 3>&- &"
 	daemon_pids+=($!)
 	wait_daemon
 }
