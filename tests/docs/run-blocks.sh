@@ -119,6 +119,11 @@ runnable=$((nblocks - ${#notrun[@]}))
 echo "# $doc: $nblocks sh blocks, $runnable runnable, ${#notrun[@]} not runnable, ${#c_line[@]} commands"
 for m in "${notrun[@]}"; do echo "# not-runnable $m"; done
 
+# The docs use the examples' fixed ports (CONTRIBUTING.md): one run at a
+# time here and in tests/e2e/examples.bats.
+exec 9>/tmp/slipway-examples.lock
+flock -w 600 9 || { echo "$doc: another docs or examples run holds the examples' ports" >&2; exit 1; }
+
 # --- a scratch copy of the tree, build/ reachable ---------------------------
 mkdir -p "$DOCS_T/repo"
 tar -C "$repo" --exclude=./.git --exclude=./build --exclude='./build-*' --exclude=./.slipway \
@@ -155,7 +160,7 @@ start_serve() { # start_serve COMMAND_TEXT
 	local cmd=${1%%#*}
 	cmd=${cmd%&*}
 	case "$cmd" in *--port-range*) ;; *) cmd+=" --port-range $port_base-$((port_base + 99))" ;; esac
-	eval "$cmd >>\"\$DOCS_T/daemon.log\" 2>&1 3>&- &"
+	eval "$cmd >>\"\$DOCS_T/daemon.log\" 2>&1 3>&- 9>&- &"
 	daemon_pids+=($!)
 	wait_daemon
 }

@@ -12,6 +12,8 @@ run_doc() {
 	[ -f "$ROOT/$1" ] || skip "$1 is not in this tree"
 	run nice "$ROOT/tests/docs/run-blocks.sh" "$1"
 	printf '%s\n' "$output"
+	# the blocks that do not run, with their reasons, in every run's report
+	grep -E '^# (not-runnable|skip) ' <<<"$output" | sed 's/^/# /' >&3 || true
 	[ "$status" -eq 0 ]
 }
 
