@@ -453,9 +453,9 @@ YAML
 # prints the phase v2's rollout settles in.
 quiet() {
 	natural_app 1.0.0 "" quiet_golden > "$T/v1.yaml"
-	slipway apply -f "$T/v1.yaml" --wait
+	slipway apply -f "$T/v1.yaml" --wait >/dev/null
 	natural_app 2.0.0 "$1" quiet_golden > "$T/v2.yaml"
-	slipway apply -f "$T/v2.yaml"
+	slipway apply -f "$T/v2.yaml" >/dev/null
 	settles hello 90
 }
 
