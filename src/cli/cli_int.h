@@ -191,8 +191,17 @@ struct cli_table {
 void cli_table_init(struct cli_table *t, size_t ncols);
 /* Adds a row of ncols strings (escaped copies, one line each; NULL prints as ""). */
 void cli_table_row(struct cli_table *t, ...);
-/* Prints columns left-aligned, separated by three spaces. */
+/* Prints columns left-aligned, separated by three spaces (no trailing
+ * blanks); _indented starts every line with indent (describe's sections). */
 void cli_table_print(const struct cli_table *t, FILE *f);
+void cli_table_print_indented(const struct cli_table *t, FILE *f, const char *indent);
+/* A table printed in pieces (get --watch): the column widths of t's rows
+ * (room for t->ncols), and rows [from, t->nrows) printed with them, each
+ * after indent (a cell wider than its column pushes the rest of its row
+ * right). cli_table_print is both at once. */
+void cli_table_widths(const struct cli_table *t, size_t *w);
+void cli_table_print_rows(const struct cli_table *t, FILE *f, size_t from, const size_t *w,
+			  const char *indent);
 void cli_table_release(struct cli_table *t);
 
 /* Formats the number v times mul with unit ("99.50%"), or "-" when v is not
@@ -256,10 +265,5 @@ void cli_yaml_print(json_t *j);
 /* Prints j in the format: JSON or YAML (else nothing; returns false). */
 bool cli_output_doc(enum cli_output fmt, json_t *j);
 
-/* A table printed in pieces (get --watch): the column widths of t's rows
- * (room for t->ncols), and rows [from, t->nrows) printed with them (a
- * cell wider than its column pushes the rest of its row right). */
-void cli_table_widths(const struct cli_table *t, size_t *w);
-void cli_table_print_rows(const struct cli_table *t, FILE *f, size_t from, const size_t *w);
 
 #endif

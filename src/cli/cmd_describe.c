@@ -134,14 +134,7 @@ static int print_events(struct cli *c, const char *app, const char *only)
 	if (t.nrows == 1) {
 		printf("  <none>\n");
 	} else {
-		/* indented under the heading */
-		size_t w[3];
-		cli_table_widths(&t, w);
-		for (size_t row = 0; row < t.nrows; row++) {
-			printf("  ");
-			struct cli_table one = {t.ncols, t.cells + row * t.ncols, 1};
-			cli_table_print_rows(&one, stdout, 0, w);
-		}
+		cli_table_print_indented(&t, stdout, "  ");
 	}
 	cli_table_release(&t);
 	json_decref(evs);
@@ -246,13 +239,7 @@ static void print_conditions(json_t *a)
 	cli_table_row(&t, "Degraded", strcmp(phase, "Degraded") == 0 ? "True" : "False",
 		      strcmp(phase, "Degraded") == 0 ? cli_jstr(a, "reason") : "");
 	printf("Conditions:\n");
-	size_t w[3];
-	cli_table_widths(&t, w);
-	for (size_t row = 0; row < t.nrows; row++) {
-		printf("  ");
-		struct cli_table one = {t.ncols, t.cells + row * t.ncols, 1};
-		cli_table_print_rows(&one, stdout, 0, w);
-	}
+	cli_table_print_indented(&t, stdout, "  ");
 	cli_table_release(&t);
 }
 
@@ -277,13 +264,8 @@ static void print_instances(json_t *insts)
 			      json_is_true(json_object_get(x, "ready")) ? "yes" : "no", restarts, port,
 			      cli_jstr(x, "reason"));
 	}
-	size_t w[7];
-	cli_table_widths(&t, w);
-	for (size_t row = 0; row < t.nrows; row++) {
-		printf("  ");
-		struct cli_table one = {t.ncols, t.cells + row * t.ncols, 1};
-		cli_table_print_rows(&one, stdout, 0, w);
-	}
+	cli_table_print_indented(&t, stdout, "  ");
+	cli_table_release(&t);
 }
 
 static void print_app(json_t *a)

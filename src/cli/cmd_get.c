@@ -658,7 +658,7 @@ static int watch(struct cli *c, const struct query *q, enum cli_output fmt, bool
 		if (table && t.nrows > from) {
 			if (from == 0)
 				cli_table_widths(&t, w);
-			cli_table_print_rows(&t, stdout, from, w);
+			cli_table_print_rows(&t, stdout, from, w, "");
 		}
 		fflush(stdout);
 		/* wait for the next event of any app: a template or another

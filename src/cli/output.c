@@ -188,37 +188,3 @@ bool cli_output_doc(enum cli_output fmt, json_t *j)
 		return false;
 	return true;
 }
-
-/* ---- tables a row at a time ---- */
-
-void cli_table_widths(const struct cli_table *t, size_t *w)
-{
-	for (size_t c = 0; c < t->ncols; c++)
-		w[c] = 0;
-	for (size_t r = 0; r < t->nrows; r++)
-		for (size_t c = 0; c < t->ncols; c++) {
-			size_t l = strlen(t->cells[r * t->ncols + c]);
-			if (l > w[c])
-				w[c] = l;
-		}
-}
-
-void cli_table_print_rows(const struct cli_table *t, FILE *f, size_t from, const size_t *w)
-{
-	struct buf line = BUF_INIT;
-	for (size_t r = from; r < t->nrows; r++) {
-		buf_reset(&line);
-		for (size_t c = 0; c < t->ncols; c++) {
-			const char *s = t->cells[r * t->ncols + c];
-			if (c + 1 == t->ncols)
-				buf_adds(&line, s);
-			else
-				buf_addf(&line, "%-*s   ", (int)w[c], s);
-		}
-		while (line.len && line.s[line.len - 1] == ' ')
-			line.s[--line.len] = '\0';
-		fprintf(f, "%s\n", buf_str(&line));
-	}
-	buf_release(&line);
-	fflush(f);
-}

@@ -106,26 +106,51 @@ void cli_table_row(struct cli_table *t, ...)
 	va_end(ap);
 }
 
-void cli_table_print(const struct cli_table *t, FILE *f)
+void cli_table_widths(const struct cli_table *t, size_t *w)
 {
-	size_t *w = xcalloc(t->ncols, sizeof(*w));
+	for (size_t c = 0; c < t->ncols; c++)
+		w[c] = 0;
 	for (size_t r = 0; r < t->nrows; r++)
 		for (size_t c = 0; c < t->ncols; c++) {
 			size_t l = strlen(t->cells[r * t->ncols + c]);
 			if (l > w[c])
 				w[c] = l;
 		}
-	for (size_t r = 0; r < t->nrows; r++) {
+}
+
+void cli_table_print_rows(const struct cli_table *t, FILE *f, size_t from, const size_t *w,
+			  const char *indent)
+{
+	struct buf line = BUF_INIT;
+	for (size_t r = from; r < t->nrows; r++) {
+		buf_reset(&line);
+		buf_adds(&line, indent);
 		for (size_t c = 0; c < t->ncols; c++) {
 			const char *s = t->cells[r * t->ncols + c];
 			if (c + 1 == t->ncols)
-				fprintf(f, "%s", s);
+				buf_adds(&line, s);
 			else
-				fprintf(f, "%-*s   ", (int)w[c], s);
+				buf_addf(&line, "%-*s   ", (int)w[c], s);
 		}
-		fputc('\n', f);
+		while (line.len && line.s[line.len - 1] == ' ')
+			line.s[--line.len] = '\0';
+		fprintf(f, "%s\n", buf_str(&line));
 	}
+	buf_release(&line);
+	fflush(f);
+}
+
+void cli_table_print_indented(const struct cli_table *t, FILE *f, const char *indent)
+{
+	size_t *w = xcalloc(t->ncols, sizeof(*w));
+	cli_table_widths(t, w);
+	cli_table_print_rows(t, f, 0, w, indent);
 	free(w);
+}
+
+void cli_table_print(const struct cli_table *t, FILE *f)
+{
+	cli_table_print_indented(t, f, "");
 }
 
 void cli_table_release(struct cli_table *t)
