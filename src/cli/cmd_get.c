@@ -14,6 +14,7 @@
 
 #include "core/buf.h"
 #include "core/core.h"
+#include "spec/spec.h"
 
 struct get_opts {
 	int output;
@@ -74,33 +75,11 @@ static void table_add(struct cli_table *t, const struct cells *r)
 		      r->c[8], r->c[9], r->c[10], r->c[11]);
 }
 
-static int cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
 /* "team=web,tier=front", keys sorted; "<none>" when there are none. */
 static void labels_cell(struct cells *r, json_t *labels)
 {
-	const char *keys[64];
-	size_t n = 0, len = 0;
-	const char *k;
-	json_t *v;
-	json_object_foreach(labels, k, v)
-		if (n < 64)
-			keys[n++] = k;
-	qsort(keys, n, sizeof(*keys), cmp_str);
-	char *out = r->buf[r->n];
-	size_t size = sizeof(r->buf[r->n]);
-	snprintf(out, size, "<none>");
-	for (size_t i = 0; i < n && len < size; i++) {
-		int w = snprintf(out + len, size - len, "%s%s=%s", i ? "," : "", keys[i],
-				 json_string_value(json_object_get(labels, keys[i])));
-		if (w < 0)
-			break;
-		len += (size_t)w;
-	}
-	r->c[r->n] = out;
+	spec_labels_text(r->buf[r->n], sizeof(r->buf[r->n]), labels, "<none>");
+	r->c[r->n] = r->buf[r->n];
 	r->n++;
 }
 

@@ -158,32 +158,6 @@ static bool labels_equal(const json_t *x, const json_t *y)
 	return json_equal(x, y);
 }
 
-/* "team=web,tier=front" (sorted), or "none" */
-static void labels_text(char *out, size_t size, const json_t *labels)
-{
-	const char *keys[64];
-	size_t n = 0, len = 0;
-	const char *k;
-	json_t *v;
-	json_object_foreach((json_t *)labels, k, v)
-		if (n < 64)
-			keys[n++] = k;
-	for (size_t i = 1; i < n; i++)
-		for (size_t j = i; j > 0 && strcmp(keys[j - 1], keys[j]) > 0; j--) {
-			const char *t = keys[j];
-			keys[j] = keys[j - 1];
-			keys[j - 1] = t;
-		}
-	snprintf(out, size, "none");
-	for (size_t i = 0; i < n && len < size; i++) {
-		int w = snprintf(out + len, size - len, "%s%s=%s", i ? "," : "", keys[i],
-				 json_string_value(json_object_get(labels, keys[i])));
-		if (w < 0)
-			break;
-		len += (size_t)w;
-	}
-}
-
 static int record_app(struct engine *e, const struct spec_app *sa, const char *source,
 		      const char *actor, int64_t now, struct pending *p, struct sw_err *err)
 {
@@ -220,7 +194,7 @@ static int record_app(struct engine *e, const struct spec_app *sa, const char *s
 			goto out;
 		/* labels are the app's, not the revision's: no rollout */
 		char text[120];
-		labels_text(text, sizeof(text), sa->labels);
+		spec_labels_text(text, sizeof(text), sa->labels, "none");
 		snprintf(p->why, sizeof(p->why), "labels set to %s", text);
 		p->result = "configured";
 		p->event_kind = "Labeled";

@@ -863,3 +863,28 @@ static void free_labels(void *base, const struct spec_field *f)
 }
 
 const struct spec_ftype spec_t_labels = {parse_labels, emit_labels, free_labels};
+
+static int cmp_key(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+void spec_labels_text(char *out, size_t size, const json_t *labels, const char *none)
+{
+	const char *keys[64];
+	size_t n = 0, len = 0;
+	const char *k;
+	json_t *v;
+	json_object_foreach((json_t *)labels, k, v)
+		if (n < 64)
+			keys[n++] = k;
+	qsort(keys, n, sizeof(*keys), cmp_key);
+	snprintf(out, size, "%s", none);
+	for (size_t i = 0; i < n && len < size; i++) {
+		int w = snprintf(out + len, size - len, "%s%s=%s", i ? "," : "", keys[i],
+				 json_string_value(json_object_get(labels, keys[i])));
+		if (w < 0)
+			break;
+		len += (size_t)w;
+	}
+}

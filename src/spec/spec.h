@@ -312,6 +312,12 @@ void spec_app_unref(struct spec_app *app);
  */
 json_t *spec_app_to_json(const struct spec_app *app);
 /*
+ * Labels (an object of strings, or NULL) as one line for people:
+ * "team=web,tier=front", keys sorted (the first 64), cut at size; `none`
+ * when there are none. The CLI's LABELS column and the Labeled event.
+ */
+void spec_labels_text(char *out, size_t size, const json_t *labels, const char *none);
+/*
  * Inverse of spec_app_to_json; validates as the YAML path does (messages
  * start with "json: <field path>: "). The new app has refs 1 and source
  * "json". Round trip: to_json(from_json(to_json(a))) == to_json(a).
