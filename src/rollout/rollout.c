@@ -502,9 +502,10 @@ static struct counts count_rev(const struct rollout_instance *insts, size_t n, i
 }
 
 /* Stops one instance matching the filter: not-ready ones first, then the
- * newest. rev_filter 0 = any revision other than keep_a and keep_b. */
-static bool stop_one(const struct rollout_instance *insts, size_t n, bool *picked,
-		     int64_t rev, int64_t keep_a, int64_t keep_b, struct rollout_actions *out)
+ * newest. rev 0 = any revision other than keep_a and keep_b; before_ms
+ * not 0 = only instances created before then (a restart's old ones). */
+static bool stop_pick(const struct rollout_instance *insts, size_t n, bool *picked, int64_t rev,
+		      int64_t keep_a, int64_t keep_b, int64_t before_ms, struct rollout_actions *out)
 {
 	ssize_t best = -1;
 	for (size_t i = 0; i < n; i++) {
@@ -512,6 +513,8 @@ static bool stop_one(const struct rollout_instance *insts, size_t n, bool *picke
 		if (x->stopping || picked[i])
 			continue;
 		if (rev ? x->revision != rev : (x->revision == keep_a || x->revision == keep_b))
+			continue;
+		if (before_ms && x->created_ms >= before_ms)
 			continue;
 		if (best < 0)
 			best = (ssize_t)i;
@@ -529,6 +532,12 @@ static bool stop_one(const struct rollout_instance *insts, size_t n, bool *picke
 	a->id = insts[best].id;
 	a->revision = insts[best].revision;
 	return true;
+}
+
+static bool stop_one(const struct rollout_instance *insts, size_t n, bool *picked,
+		     int64_t rev, int64_t keep_a, int64_t keep_b, struct rollout_actions *out)
+{
+	return stop_pick(insts, n, picked, rev, keep_a, keep_b, 0, out);
 }
 
 /* Brings revision `rev` to `want` instances at once (no availability to
@@ -684,27 +693,11 @@ static void reconcile_rolling(struct rollout_state *st, const struct rollout_par
 
 /* ---- restart ---- */
 
-/* Stops one instance of the desired revision older than the restart, a
- * not-ready one first. */
+/* Stops one instance of the desired revision older than the restart. */
 static bool stop_old(const struct rollout_state *st, const struct rollout_instance *insts,
 		     size_t n, bool *picked, struct rollout_actions *out)
 {
-	ssize_t best = -1;
-	for (size_t i = 0; i < n; i++) {
-		const struct rollout_instance *x = &insts[i];
-		if (x->stopping || picked[i] || x->revision != st->desired ||
-		    x->created_ms >= st->restart_ms)
-			continue;
-		if (best < 0 || (insts[best].ready && !x->ready))
-			best = (ssize_t)i;
-	}
-	if (best < 0)
-		return false;
-	picked[best] = true;
-	struct rollout_action *a = add(out, ROLLOUT_STOP);
-	a->id = insts[best].id;
-	a->revision = insts[best].revision;
-	return true;
+	return stop_pick(insts, n, picked, st->desired, 0, 0, st->restart_ms, out);
 }
 
 /* Replaces the instances older than restart_ms the rolling way (see
