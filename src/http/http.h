@@ -175,7 +175,9 @@ int http_feed_tcp_for_test(struct http_server *api, const char *data, size_t len
  *
  * Exactly one of two things ends a deferred request: the handler's side
  * (http_deferred_answer, or http_deferred_end after a stream; or a failed
- * http_deferred_write), after which the callback is never called; or the
+ * http_deferred_write) — later, never from inside the handler that
+ * deferred it (a handler with its answer at hand answers through `resp`
+ * and does not defer) — after which the callback is never called; or the
  * callback, called once, never from inside one of these calls. With
  * TIMEOUT or SHUTDOWN the callback may still answer or write and end from
  * inside; if it leaves the request open, the server ends it: 504 (timeout)

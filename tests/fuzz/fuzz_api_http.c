@@ -4,7 +4,10 @@
  * exactly as from a socket (http_feed_for_test), with no listener. Each
  * input is fed twice: as the operator on the unix socket, and as a TCP
  * client, whose every request needs the token "fuzz" (a viewer): without
- * those bytes in the input, no TCP request may get a 2xx answer.
+ * those bytes in the input, no TCP request may get a 2xx answer. Two
+ * routes defer their answer (a long poll, an event stream), so that the
+ * deferred path and the requests pipelined behind it are fuzzed too:
+ * every deferred request must be ended exactly once.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -56,6 +59,42 @@ static void h_deployer(const struct http_req *req, struct http_resp *resp, void 
 	http_resp_json(resp, 200, json_pack("{s:b}", "deployer-route-ran", 1));
 }
 
+/* Deferred requests opened, and ended (by the handler or the callback). */
+static int deferred_open, deferred_ended;
+
+static void deferred_end(struct http_deferred *d, enum http_defer_end why, void *data)
+{
+	(void)data;
+	deferred_ended++;
+	if (why == HTTP_DEFER_SHUTDOWN && data) {
+		struct http_resp resp = {0};
+		http_resp_json(&resp, 200, json_pack("{s:b}", "late", 1));
+		http_deferred_answer(d, &resp);
+		buf_release(&resp.body);
+	}
+}
+
+/* GET /v1/wait[?answer=1]: a long poll, ended by the server (or its callback). */
+static void h_wait(const struct http_req *req, struct http_resp *resp, void *data)
+{
+	(void)resp;
+	(void)data;
+	deferred_open++;
+	http_defer(req, 1000, deferred_end, http_req_query(req, "answer") ? (void *)1 : NULL);
+}
+
+/* GET /v1/stream: an event stream, ended by the server (the handler that
+ * deferred may not end it itself: http.h). */
+static void h_stream(const struct http_req *req, struct http_resp *resp, void *data)
+{
+	(void)resp;
+	(void)data;
+	deferred_open++;
+	struct http_deferred *d = http_defer(req, 1000, deferred_end, NULL);
+	http_deferred_stream(d, 200, "text/event-stream", NULL, ": hb\n\n", 1000);
+	http_deferred_write(d, "data: one\n\n", 11);
+}
+
 static int auth(const char *token, char *name, size_t size, enum http_role *role, void *data)
 {
 	(void)data;
@@ -82,6 +121,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	http_route(api, "GET", "/", HTTP_ROLE_VIEWER, h_app, NULL);
 	http_route(api, "DELETE", "/v1/apps/{name}/x", HTTP_ROLE_DEPLOYER, h_deployer, NULL);
 	http_route_max_body(api, "PUT", "/v1/weird", 16);
+	http_route(api, "GET", "/v1/wait", HTTP_ROLE_VIEWER, h_wait, NULL);
+	http_route(api, "GET", "/v1/stream", HTTP_ROLE_VIEWER, h_stream, NULL);
+	deferred_open = deferred_ended = 0;
 	http_feed_for_test(api, (const char *)data, size, &out);
 	/* every response the server writes starts with a status line */
 	if (out.len && memcmp(out.s, "HTTP/1.1 ", 9) != 0)
@@ -100,5 +142,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		__builtin_trap();
 	buf_release(&out);
 	http_free(api);
+	if (deferred_open != deferred_ended)
+		__builtin_trap();
 	return 0;
 }
