@@ -232,12 +232,16 @@ static void print_conditions(json_t *a)
 	cli_table_row(&t, "Progressing", rolling || strcmp(phase, "Progressing") == 0 ? "True" : "False",
 		      rolling ? "a new revision is rolling out" : healthy ? "rollout complete" : phase);
 	json_t *routed = json_object_get(a, "routed");
-	cli_table_row(&t, "Routed", json_is_null(routed) || !routed ? "-" : json_is_true(routed) ? "True" : "False",
-		      json_is_null(routed) || !routed ? "no route"
-		      : *cli_jstr(a, "routedError") ? cli_jstr(a, "routedError")
-		      : json_is_true(routed) ? "the proxy serves its routes" : "waiting for the proxy");
-	cli_table_row(&t, "Degraded", strcmp(phase, "Degraded") == 0 ? "True" : "False",
-		      strcmp(phase, "Degraded") == 0 ? cli_jstr(a, "reason") : "");
+	const char *rstatus = "-", *rreason = "no route"; /* routed null or absent */
+	if (json_is_boolean(routed)) {
+		rstatus = json_is_true(routed) ? "True" : "False";
+		rreason = *cli_jstr(a, "routedError") ? cli_jstr(a, "routedError")
+			  : json_is_true(routed) ? "the proxy serves its routes"
+			  : "waiting for the proxy";
+	}
+	cli_table_row(&t, "Routed", rstatus, rreason);
+	bool degraded = strcmp(phase, "Degraded") == 0;
+	cli_table_row(&t, "Degraded", degraded ? "True" : "False", degraded ? cli_jstr(a, "reason") : "");
 	printf("Conditions:\n");
 	cli_table_print_indented(&t, stdout, "  ");
 	cli_table_release(&t);
