@@ -1366,25 +1366,26 @@ static void test_runtime__job_without_go_runs_nothing_then_once(void **state)
 }
 
 /* The adopted attempt gets what is left of its timeout, not a new one:
- * one that started 10 s ago with a 3 s timeout is stopped at once, before
- * the command's second second. */
+ * one that started 30 s ago with a 20 s timeout is stopped at once, long
+ * before the command's echo at 5 s (a new timeout would let it echo, and
+ * end only at 20 s). */
 static void test_runtime__job_adopted_keeps_its_timeout(void **state)
 {
 	struct jobrec r1 = {0}, r2 = {0};
 	char *runs = path_in_dir("runs");
 	char script[512];
-	snprintf(script, sizeof(script), "sleep 1; echo survived >>%s", runs);
+	snprintf(script, sizeof(script), "sleep 5; echo survived >>%s", runs);
 	struct spec_app *spec = job_spec();
-	struct spec_hook *h = mkhook(3000, script);
+	struct spec_hook *h = mkhook(20000, script);
 	job_start(spec, h, &r1, NULL);
 	assert_true(WAIT(r1.attempted, 5000));
 	runtime_job_forget(r1.job);
-	r1.attempt_ms -= 10000;
+	r1.attempt_ms -= 30000;
 	struct runtime_job *j2 = job_start(spec, h, &r2, &r1);
 	assert_true(j2->adopted);
 	assert_true(WAIT(r2.done, 10000));
 	assert_int_equal(j2->phase, RUNTIME_JOB_FAILED);
-	assert_string_equal(j2->reason, "timed out after 3s (attempt 1/1)");
+	assert_string_equal(j2->reason, "timed out after 20s (attempt 1/1)");
 	/* its whole group is gone: the command never gets to its echo */
 	assert_true(WAIT(!group_alive((pid_t)atoi(r1.handle)), 5000));
 	assert_false(exists(runs));
