@@ -36,6 +36,7 @@
 
 #include "http/http.h"
 #include "core/fdpass.h"
+#include "core/paths.h"
 #include "core/proc.h"
 
 #define DRAIN_MAX_MS 10000
@@ -618,24 +619,6 @@ static void h_version(const struct http_req *req, struct http_resp *resp, void *
 
 /* ------------------------------------------------------------------ */
 /* start and stop                                                      */
-
-static int mkdir_p(const char *path)
-{
-	char tmp[PATH_MAX];
-	if (sw_strlcpy(tmp, path, sizeof(tmp)) >= sizeof(tmp))
-		return -1;
-	for (char *s = tmp + 1; *s; s++) {
-		if (*s != '/')
-			continue;
-		*s = '\0';
-		if (mkdir(tmp, 0700) < 0 && errno != EEXIST)
-			return -1;
-		*s = '/';
-	}
-	if (mkdir(tmp, 0700) < 0 && errno != EEXIST)
-		return -1;
-	return 0;
-}
 
 /* One proxy per state dir: an exclusive flock held for the process's
  * life; the file names the holder's pid. */
@@ -1423,7 +1406,7 @@ int proxy_run(const struct proxy_main_options *opt)
 	ctl.table_path = buf_detach(&b);
 	buf_addf(&b, "%s/proxy.sock", ctl.dir);
 	ctl.sock_path = buf_detach(&b);
-	if (mkdir_p(ctl.dir) < 0) {
+	if (sw_mkdir_p(ctl.dir, 0700) < 0) {
 		sw_errf(&err, -1, "cannot create %s: %s", ctl.dir, strerror(errno));
 		fprintf(stderr, "slipway proxy: %s\n", err.msg);
 		goto out;

@@ -12,31 +12,15 @@
 #include <unistd.h>
 
 #include "../core/buf.h"
+#include "../core/paths.h"
 #include "../core/utf8.h"
 #include "runtime_int.h"
 
 int logfile_mkdirs(const char *path, struct sw_err *err)
 {
-	char *p = xstrdup(path);
-	int ret = -1;
-
-	for (char *s = p + 1;; s++) {
-		if (*s != '/' && *s != '\0')
-			continue;
-		char c = *s;
-		*s = '\0';
-		if (mkdir(p, 0700) < 0 && errno != EEXIST) {
-			sw_errf(err, -1, "cannot create directory \"%s\": %s", p, strerror(errno));
-			goto out;
-		}
-		*s = c;
-		if (c == '\0')
-			break;
-	}
-	ret = 0;
-out:
-	free(p);
-	return ret;
+	if (sw_mkdir_p(path, 0700) < 0)
+		return sw_errf(err, -1, "cannot create directory \"%s\": %s", path, strerror(errno));
+	return 0;
 }
 
 int logfile_open(const char *path, struct sw_err *err)
