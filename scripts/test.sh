@@ -119,7 +119,14 @@ run_fuzz() {
 			failed=$((failed + 1))
 			failures+=("fuzz $name")
 			echo "not ok fuzz $name"
-			tail -40 "$work/log"
+			# what the target said (libFuzzer's progress lines left out)
+			# and the input that failed, to reproduce it from the CI log
+			grep -v '^#[0-9]' "$work/log" | tail -60
+			for a in "$work"/crash-* "$work"/leak-* "$work"/timeout-*; do
+				[ -f "$a" ] || continue
+				echo "# input $(basename "$a") as base64 (base64 -d > x; $t x):"
+				head -c 4096 "$a" | base64
+			done
 		fi
 		rm -rf "$work"
 	done

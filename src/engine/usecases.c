@@ -158,6 +158,25 @@ static bool labels_equal(const json_t *x, const json_t *y)
 	return json_equal(x, y);
 }
 
+/*
+ * What is stored must read back: a revision the engine cannot load leaves
+ * its app stuck (a secret with a CR once did). fuzz_spec checks the same
+ * for any document; this refuses, rather than stores, what it missed.
+ */
+static int check_readable(const char *text, const char *name, struct sw_err *err)
+{
+	json_t *j = json_loads(text, 0, NULL);
+	struct spec_app *back = NULL;
+	struct sw_err why = {0};
+	int r = j && spec_app_from_json(&back, j, &why) == 0 ? 0 : -1;
+	if (r < 0)
+		sw_errf(err, -1, "app \"%s\" cannot be stored: its canonical form does not read back (%s); "
+			"this is a Slipway bug, please report it", name, j ? why.msg : "not JSON");
+	spec_app_unref(back);
+	json_decref(j);
+	return r;
+}
+
 static int record_app(struct engine *e, const struct spec_app *sa, const char *source,
 		      const char *actor, int64_t now, struct pending *p, struct sw_err *err)
 {
@@ -169,6 +188,8 @@ static int record_app(struct engine *e, const struct spec_app *sa, const char *s
 	int r = -1;
 	engine_revision_hash(e, text, hash);
 	memset(p, 0, sizeof(*p));
+	if (check_readable(text, sa->name, err) < 0)
+		goto out;
 	p->app = a;
 	p->name = sa->name;
 	p->event_kind = "Applied";

@@ -287,6 +287,12 @@ int spec_need_scalar(struct spec_pctx *c, const struct snode *n, const char *wha
 	char gotbuf[128];
 	if (n->type != SN_SCALAR)
 		return spec_perr(c, n, "%s must be %s, got %s", spec_subject(c), what, SPEC_GOT(n));
+	return spec_need_text(c, n);
+}
+
+int spec_need_text(struct spec_pctx *c, const struct snode *n)
+{
+	char gotbuf[128];
 	long cc = control_char(n->text, n->len);
 	if (cc >= 0)
 		return spec_perr(c, n, "%s contains the control character U+%04lX; only tab and newline may "
@@ -335,9 +341,13 @@ int spec_check_vars(struct spec_pctx *c, const struct snode *n, const char *s)
 static int parse_str(struct spec_pctx *c, const struct snode *n, void *base, const struct spec_field *f)
 {
 	char **p = SPEC_AT(base, f->off, char *);
+	char gotbuf[128];
 	int rc;
 
-	if ((rc = spec_need_scalar(c, n, "a string")) < 0)
+	if (f->flags & SPEC_F_ANYTEXT) {
+		if (n->type != SN_SCALAR)
+			return spec_perr(c, n, "%s must be a string, got %s", spec_subject(c), SPEC_GOT(n));
+	} else if ((rc = spec_need_scalar(c, n, "a string")) < 0)
 		return rc;
 	if ((f->flags & SPEC_F_NONEMPTY) && n->len == 0)
 		return spec_perr(c, n, "%s must not be empty", spec_subject(c));

@@ -54,6 +54,8 @@ enum {
 	SPEC_F_VARS = 1 << 5,      /* ${PORT}... allowed and checked */
 	SPEC_F_OMIT_NULL = 1 << 6, /* emit nothing (rather than null) when unset */
 	SPEC_F_ZERO_NULL = 1 << 7, /* numbers: 0 means unset, emitted as null */
+	SPEC_F_ANYTEXT = 1 << 8,   /* strings: control characters too; the table's
+				    * check refuses them where the text is shown */
 };
 
 struct spec_field;
@@ -128,6 +130,10 @@ int spec_table_parse(struct spec_pctx *c, const struct snode *n, void *base, con
  * character but tab and newline (C0, DEL, C1): every text a document
  * gives passes here, so none can rewrite the terminal it is shown in. */
 int spec_need_scalar(struct spec_pctx *c, const struct snode *n, const char *what);
+
+/* The second half of spec_need_scalar: 0 when scalar n holds no control
+ * character but tab and newline. */
+int spec_need_text(struct spec_pctx *c, const struct snode *n);
 int spec_check_vars(struct spec_pctx *c, const struct snode *n, const char *s);
 json_t *spec_emit_str(const void *base, const struct spec_field *f);
 void spec_free_str(void *base, const struct spec_field *f);

@@ -362,19 +362,31 @@ static const struct spec_ftype t_value_from = {parse_value_from, NULL, NULL};
 
 static const struct spec_field env_item_fields[] = {
 	{"name", &spec_t_str, offsetof(struct spec_env, name), SPEC_F_REQUIRED, 0, v_env_name, 0},
-	{"value", &spec_t_str, offsetof(struct spec_env, value), SPEC_F_ONEOF | SPEC_F_VARS, 0, NULL, 0},
+	{"value", &spec_t_str, offsetof(struct spec_env, value), SPEC_F_ONEOF | SPEC_F_VARS | SPEC_F_ANYTEXT, 0, NULL, 0},
 	{"valueFrom", &t_value_from, 0, SPEC_F_ONEOF | SPEC_F_NOEMIT, 0, NULL, 0},
 	{"secret", &spec_t_bool, offsetof(struct spec_env, secret), 0, 0, NULL, 0},
 	{NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
-/* valueFrom implies secret even when `secret: false` is written too. */
+/*
+ * valueFrom implies secret even when `secret: false` is written too. A
+ * secret's value may hold control characters (a file with CRLF line
+ * endings, as valueFrom reads it and as the stored revision then says):
+ * it is never shown. Any other value is text like the rest.
+ */
 static int check_env_item(struct spec_pctx *c, const struct snode *map, void *base)
 {
 	struct spec_env *e = base;
+	const struct snode *v = snode_get(map, "value");
+	int rc = 0;
 	if (spec_present(map, "valueFrom"))
 		e->secret = true;
-	return 0;
+	if (!e->secret && v && v->type == SN_SCALAR) {
+		size_t old = spec_path_push(c, "value");
+		rc = spec_need_text(c, v);
+		spec_path_pop(c, old);
+	}
+	return rc;
 }
 
 static const struct spec_table env_item_table = {env_item_fields, -1, sizeof(struct spec_env), NULL, check_env_item};
@@ -916,6 +928,8 @@ static int parse_hook_command(struct spec_pctx *c, const struct snode *n, void *
 	char ***argv = SPEC_AT(base, f->off, char **);
 	size_t *argc = SPEC_AT(base, f->off2, size_t);
 	int rc;
+	if ((rc = spec_need_scalar(c, n, "a command")) < 0)
+		return rc;
 	if (n->len == 0)
 		return spec_perr(c, n, "%s must not be empty", spec_subject(c));
 	if ((rc = spec_check_vars(c, n, n->text)) < 0)

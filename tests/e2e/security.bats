@@ -291,6 +291,32 @@ YAML
 	absent "$secret" "$T/state" --exclude='state.db*'
 }
 
+@test "a secret file with CRLF line endings deploys, and its CR reaches the instance" {
+	# written on Windows or pasted from a browser: the daemon took it and
+	# then could not read its own stored revision (the app stayed
+	# Progressing, with a warning every half second)
+	start_api_daemon --secret-dir "$T/secrets"
+	mkdir -p "$T/secrets"
+	printf 'line1\r\nline2\r\n' > "$T/secrets/cert"
+	cat > "$T/app.yaml" <<YAML
+apiVersion: slipway/v1
+kind: App
+metadata: {name: crlf}
+spec:
+  version: "1.0.0"
+  run:
+    command: ["$HELLO_BIN", "--port", "\${PORT}"]
+    env:
+      - {name: CERT, valueFrom: {file: secrets/cert}}
+  readiness: {http: {path: /healthz}}
+YAML
+	slipway apply -f "$T/app.yaml"
+	wait_for 15 app_ready_at crlf 1 1
+	pid=$(instance_fields crlf pid)
+	tr '\0' '\n' < "/proc/$pid/environ" | grep -q $'^CERT=line1\r$'
+	absent "control character" "$T/daemon.log"
+}
+
 @test "the state dir, its sockets, database, token and logs are private" {
 	start_api_daemon
 	app_yaml hello 1.0.0 1 > "$T/app.yaml"

@@ -140,11 +140,15 @@ static void check_app(const struct spec_app *a)
 	struct spec_app *b = NULL;
 	struct sw_err err = {0};
 
-	if (!j || spec_app_from_json(&b, j, &err) != 0)
+	if (!j || spec_app_from_json(&b, j, &err) != 0) {
+		fprintf(stderr, "canonical JSON does not read back (%s):\n%s\n", err.msg, t1);
 		abort();
+	}
 	char *t2 = spec_app_canonical(b);
-	if (strcmp(t1, t2) != 0)
+	if (strcmp(t1, t2) != 0) {
+		fprintf(stderr, "canonical JSON changes on a round trip:\n%s\n%s\n", t1, t2);
 		abort();
+	}
 	char h1[65], h2[65];
 	spec_app_hash(a, h1);
 	spec_app_hash(b, h2);

@@ -508,6 +508,8 @@ static void test_spec__errors_name_position_and_problem(void **state)
 		 "app.yaml:6:59: cannot read \"/nonexistent/secret\": No such file or directory"},
 		{APP_NO_RUN "  run: {command: [./x], env: [{name: A}]}\n",
 		 "app.yaml:6:31: env[0] needs one of \"value\" or \"valueFrom\""},
+		{APP_NO_RUN "  run: {command: [./x], env: [{name: A, value: \"a\\rb\"}]}\n",
+		 "app.yaml:6:48: value contains the control character U+000D; only tab and newline may appear in text, got \"a?b\""},
 		{HEAD "---\n" HEAD, "app.yaml:10:18: duplicate App \"web\" (first defined at app.yaml:1:1)"},
 		{TMPL_HEAD "    - {name: a, provider: {builtin: {metric: success-rat}}, successCondition: x}\n",
 		 "app.yaml:6:46: metric must be one of \"success-rate\", \"error-rate\", \"latency-p50\", "
@@ -642,7 +644,10 @@ static void test_spec__env_value_from_file_is_secret(void **state)
 	char dir[] = "/tmp/spec-secret-XXXXXX";
 	char yaml[1024], path[600];
 	assert_non_null(mkdtemp(dir));
-	write_file(dir, "token", "s3cr$t\n");
+	/* CRLF line endings, as a file from elsewhere has them: the CR is
+	 * part of the secret, and the stored JSON must read back (it did
+	 * not: the daemon refused its own revision) */
+	write_file(dir, "token", "s3cr$t\r\nline2\r\n");
 	snprintf(yaml, sizeof(yaml),
 		 "apiVersion: slipway/v1\nkind: App\nmetadata: {name: web}\n"
 		 "spec:\n  version: '1'\n  run:\n    command: [./web]\n"
@@ -655,7 +660,7 @@ static void test_spec__env_value_from_file_is_secret(void **state)
 	assert_false(a->env[0].secret);
 	assert_true(a->env[1].secret);
 	char *v = spec_substitute(a->env[1].value, &(struct spec_vars){.port = "1"});
-	assert_string_equal(v, "s3cr$t");
+	assert_string_equal(v, "s3cr$t\r\nline2\r");
 	free(v);
 
 	/* Kept in the JSON, marked, and read back the same. */
@@ -1173,6 +1178,10 @@ static void test_spec__hooks_errors_are_positioned(void **state)
 		 "app.yaml:9:60: compatibility must be one of \"none\", \"expand\", \"contract\", got \"contracts\" (did you mean \"contract\"?)"},
 		{HEAD "  hooks:\n    preDeploy:\n      - {name: m, command: \"\"}\n",
 		 "app.yaml:9:28: command must not be empty"},
+		/* the one-string form is text like any other (found by fuzz_spec:
+		 * its JSON could not be read back) */
+		{HEAD "  hooks:\n    preDeploy:\n      - {name: m, command: \"psql\\x1d-c 1\"}\n",
+		 "app.yaml:9:28: command contains the control character U+001D"},
 		{HEAD "  hooks:\n    preDeploy:\n      - {command: [x]}\n",
 		 "app.yaml:9:9: missing required field \"name\" in spec.hooks.preDeploy[0]"},
 		{HEAD "  hooks:\n    preDeploy:\n      - {name: m, command: [x]}\n      - {name: m, command: [y]}\n",
