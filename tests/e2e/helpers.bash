@@ -18,6 +18,12 @@ teardown() {
 	# Without a test dir there is nothing of ours to stop, and the pattern
 	# below would match every process on the machine.
 	case "${T:-}" in /tmp/slipway-*) ;; *) return 0 ;; esac
+	# a failed test shows how the daemon's log ended, and whether it is
+	# still there: the test dir is removed below
+	if [ -z "${BATS_TEST_COMPLETED:-}" ] && [ -s "$T/daemon.log" ]; then
+		echo "daemon $( [ -n "$DAEMON_PID" ] && kill -0 "$DAEMON_PID" 2>/dev/null && echo running || echo "not running") ; daemon.log ends:"
+		tail -n 40 "$T/daemon.log" | sed "s/^/  /"
+	fi
 	stop_daemon
 	# Nothing a test started may outlive it.
 	for p in $(pids_of_instances); do kill -9 "$p" 2>/dev/null || true; done
