@@ -101,7 +101,8 @@ EVENTS=raw_syscalls:sys_enter
 for k in "${KINDS[@]}"; do EVENTS+=",syscalls:sys_enter_$k"; done
 
 ticks() { awk '{print $14, $15}' "/proc/$1/stat"; } # utime stime (clock ticks)
-ctxsw() { awk '/^voluntary_ctxt_switches/ {v=$2} /^nonvoluntary_ctxt_switches/ {n=$2} END {print v + n}' "/proc/$1/status"; }
+# every thread's (a task's status counts its own switches only)
+ctxsw() { cat /proc/"$1"/task/*/status | awk '/^voluntary_ctxt_switches/ {v+=$2} /^nonvoluntary_ctxt_switches/ {n+=$2} END {print v + n}'; }
 HZ=$(getconf CLK_TCK)
 
 declare -A SUM
