@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include <libfyaml.h>
+#include <sanitizer/lsan_interface.h>
 
 #include "core/utf8.h"
 #include "spec/node.h"
@@ -112,6 +113,12 @@ static void scalar_oracle(const uint8_t *data, size_t size)
 	struct sw_err err = {0};
 	if (snode_from_yaml(&roots, &nroots, (const char *)data, size, "fuzz.yaml", &err) != 0)
 		return;
+	/* libfyaml 0.7.12's document builder leaks on some inputs by itself
+	 * (22 single quotes and a newline lose 1 KiB: a plain program that
+	 * loads and destroys the document leaks too). Only the oracle uses
+	 * the builder, so its allocations are not leak-checked; node.c's
+	 * event stream, the product's reader, still is. */
+	__lsan_disable();
 	struct fy_parse_cfg cfg = {.flags = FYPCF_QUIET | FYPCF_ALLOW_DUPLICATE_KEYS};
 	struct fy_parser *fyp = fy_parser_create(&cfg);
 	if (!fyp || fy_parser_set_string(fyp, (const char *)data, size) != 0)
@@ -128,6 +135,7 @@ static void scalar_oracle(const uint8_t *data, size_t size)
 	if (!fy_parser_get_stream_error(fyp) && ndocs != nroots)
 		abort();
 	fy_parser_destroy(fyp);
+	__lsan_enable();
 	for (size_t i = 0; i < nroots; i++)
 		snode_free(roots[i]);
 	free(roots);
