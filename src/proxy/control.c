@@ -92,6 +92,7 @@ struct ctl {
 	struct proxy *p;              /* worker 0 */
 	struct worker *w;             /* workers 1..nw */
 	size_t nw;
+	struct proxy_group *group;    /* the workers', when there are several */
 	struct http_server *api;
 	char *dir;
 	char *table_path;
@@ -276,6 +277,7 @@ static int set_table_all(struct ctl *ctl, struct table *t, const json_t *j, stru
 struct worker_count {
 	size_t active, open;
 	json_t *backends;
+	json_t *workers;  /* with backends: [{"open": N}, ...], worker 0 first */
 };
 
 static void w_count(struct worker *w, void *arg)
@@ -283,6 +285,8 @@ static void w_count(struct worker *w, void *arg)
 	struct worker_count *a = arg;
 	a->active += proxy_active_conns(w->p);
 	a->open += proxy_open_conns(w->p);
+	if (a->workers)
+		json_array_append_new(a->workers, json_pack("{s:I}", "open", (json_int_t)proxy_open_conns(w->p)));
 	if (a->backends) {
 		/* sums this worker's counts into the answer */
 		json_t *mine = proxy_backends_json(w->p), *v;
@@ -309,7 +313,8 @@ static void w_count(struct worker *w, void *arg)
 static struct worker_count count_all(struct ctl *ctl, bool backends)
 {
 	struct worker_count a = {proxy_active_conns(ctl->p), proxy_open_conns(ctl->p),
-				 backends ? proxy_backends_json(ctl->p) : NULL};
+				 backends ? proxy_backends_json(ctl->p) : NULL,
+				 backends ? json_pack("[{s:I}]", "open", (json_int_t)proxy_open_conns(ctl->p)) : NULL};
 	for (size_t i = 0; i < ctl->nw; i++)
 		worker_call(&ctl->w[i], w_count, &a);
 	return a;
@@ -556,7 +561,9 @@ static void h_stats(const struct http_req *req, struct http_resp *resp, void *da
 	json_t *j = metrics_json(proxy_metrics(ctl->p), seconds, sw_now_ms());
 	if (!j)
 		j = json_object();
-	json_object_set_new(j, "backends", count_all(ctl, true).backends);
+	struct worker_count all = count_all(ctl, true);
+	json_object_set_new(j, "backends", all.backends);
+	json_object_set_new(j, "workers", all.workers);
 	http_resp_json(resp, 200, j);
 }
 
@@ -1430,8 +1437,11 @@ int proxy_run(const struct proxy_main_options *opt)
 	/* --max-conns is the proxy's: each worker takes its share */
 	size_t nworkers = opt->workers ? (size_t)opt->workers : 1;
 	size_t max_conns = opt->max_conns ? (size_t)opt->max_conns : PROXY_DEFAULT_MAX_CONNS;
+	if (nworkers > 1)
+		ctl.group = proxy_group_new();
 	struct proxy_config pc = {
 		.loop = &ctl.loop,
+		.group = ctl.group,
 		.header_timeout_ms = opt->header_timeout_ms,
 		.access_log = opt->access_log,
 		.max_conns = (max_conns + nworkers - 1) / nworkers,
@@ -1502,6 +1512,7 @@ out:
 	if (ctl.hold >= 0)
 		close(ctl.hold);
 	buf_release(&b);
+	proxy_group_free(ctl.group); /* every worker has left it */
 	free(ctl.upg.last_error);
 	free(ctl.dir);
 	free(ctl.table_path);

@@ -38,6 +38,7 @@
 #include <inttypes.h>
 #include <malloc.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -291,6 +292,14 @@ struct proxy {
 	size_t nrefusing;    /* clients with `refusing` set */
 	uint64_t refused_log_ms, refused_unlogged;
 	uv_timer_t refused_timer; /* reports refusals left unlogged at the end of a window */
+	struct proxy_group *group;
+	uv_async_t inbox_wake;   /* a connection was handed over (group only) */
+	struct handoff {         /* sockets handed over, not taken yet (group's lock) */
+		int fd;
+		char *listener;  /* the listen address it was accepted on */
+	} *inbox;
+	size_t ninbox;
+	size_t incoming;         /* handed over, not taken yet (atomic: others read it) */
 	char rbuf[READ_BUF_SIZE];
 };
 
@@ -2183,7 +2192,7 @@ static void client_close(struct client *c)
 		upstream_close(c->up);
 	exchange_end(c);
 	client_timer_remove(c);
-	p->nclients--;
+	__atomic_sub_fetch(&p->nclients, 1, __ATOMIC_RELAXED);
 	if (c->refusing)
 		p->nrefusing--;
 	if (p->metrics)
@@ -2570,11 +2579,168 @@ static struct client *client_new(struct proxy *p, struct listener *l, bool sock)
 	c->state = C_HEAD;
 	c->ip[0] = 127;
 	c->ip[3] = 1;
-	p->nclients++;
+	__atomic_add_fetch(&p->nclients, 1, __ATOMIC_RELAXED);
 	p->nlive++;
 	__atomic_add_fetch(&metrics_conns(p->metrics)->open, 1, __ATOMIC_RELAXED);
 	client_timer(c, CT_HEADER, p->cfg.header_timeout_ms);
 	return c;
+}
+
+/* ------------------------------------------------------------------ */
+/* the group: workers balance their connections                        */
+
+struct proxy_group {
+	pthread_mutex_t mu;  /* members, and every member's inbox */
+	struct proxy **members;
+	size_t n;
+};
+
+struct proxy_group *proxy_group_new(void)
+{
+	struct proxy_group *g = xcalloc(1, sizeof(*g));
+	pthread_mutex_init(&g->mu, NULL);
+	return g;
+}
+
+void proxy_group_free(struct proxy_group *g)
+{
+	if (!g)
+		return;
+	SW_ASSERT(g->n == 0);
+	pthread_mutex_destroy(&g->mu);
+	free(g->members);
+	free(g);
+}
+
+/* What a member holds, as others see it: its clients and those on their
+ * way to it. */
+static size_t group_load(struct proxy *m)
+{
+	return __atomic_load_n(&m->nclients, __ATOMIC_RELAXED) + __atomic_load_n(&m->incoming, __ATOMIC_RELAXED);
+}
+
+static void group_join(struct proxy *p)
+{
+	struct proxy_group *g = p->group;
+	pthread_mutex_lock(&g->mu);
+	g->members = xrealloc(g->members, (g->n + 1) * sizeof(*g->members));
+	g->members[g->n++] = p;
+	pthread_mutex_unlock(&g->mu);
+}
+
+static void on_proxy_timer_closed(uv_handle_t *h);
+
+/* Leaves the group: nothing is handed to p after this; what was, and was
+ * not taken yet, is closed. */
+static void group_leave(struct proxy *p)
+{
+	struct proxy_group *g = p->group;
+	pthread_mutex_lock(&g->mu);
+	for (size_t i = 0; i < g->n; i++)
+		if (g->members[i] == p) {
+			g->members[i] = g->members[--g->n];
+			break;
+		}
+	struct handoff *in = p->inbox;
+	size_t n = p->ninbox;
+	p->inbox = NULL;
+	p->ninbox = 0;
+	pthread_mutex_unlock(&g->mu);
+	for (size_t i = 0; i < n; i++) {
+		close(in[i].fd);
+		free(in[i].listener);
+	}
+	free(in);
+	uv_close((uv_handle_t *)&p->inbox_wake, on_proxy_timer_closed);
+}
+
+/*
+ * Hands fd, accepted by p on listener `name`, to the member that holds
+ * fewest connections if that one holds fewer than p (ties stay: no
+ * handover between equals). Returns true when handed over (the fd is the
+ * other member's now), false when p keeps it.
+ */
+static bool group_hand_over(struct proxy *p, int fd, const char *name)
+{
+	struct proxy_group *g = p->group;
+	/* less the new one, counted already */
+	size_t mine = p->nclients - 1 + __atomic_load_n(&p->incoming, __ATOMIC_RELAXED);
+	struct proxy *to = NULL;
+	int moved = -1;
+	pthread_mutex_lock(&g->mu);
+	for (size_t i = 0; i < g->n; i++) {
+		struct proxy *m = g->members[i];
+		size_t load = group_load(m);
+		if (m != p && !__atomic_load_n(&m->draining, __ATOMIC_RELAXED) && load < mine) {
+			to = m;
+			mine = load;
+		}
+	}
+	/* our descriptor closes with our handle; the socket lives on in the
+	 * copy the other member takes */
+	if (to && (moved = fcntl(fd, F_DUPFD_CLOEXEC, 3)) < 0)
+		to = NULL;
+	if (to) {
+		to->inbox = xrealloc(to->inbox, (to->ninbox + 1) * sizeof(*to->inbox));
+		to->inbox[to->ninbox++] = (struct handoff){moved, xstrdup(name)};
+		__atomic_add_fetch(&to->incoming, 1, __ATOMIC_RELAXED);
+		uv_async_send(&to->inbox_wake); /* under the lock: `to` is not closing it */
+	}
+	pthread_mutex_unlock(&g->mu);
+	return to != NULL;
+}
+
+static void client_start(struct client *c);
+static struct listener *listener_find(struct proxy *p, const char *name, enum lkind kind);
+static void listener_unref(struct listener *l);
+
+/* On the receiving member's loop: the sockets handed to it become its
+ * clients, as if it had accepted them. */
+static void on_inbox(uv_async_t *a)
+{
+	struct proxy *p = a->data;
+	pthread_mutex_lock(&p->group->mu);
+	struct handoff *in = p->inbox;
+	size_t n = p->ninbox;
+	p->inbox = NULL;
+	p->ninbox = 0;
+	pthread_mutex_unlock(&p->group->mu);
+	for (size_t i = 0; i < n; i++) {
+		if (p->freeing) {
+			__atomic_sub_fetch(&p->incoming, 1, __ATOMIC_RELAXED);
+			close(in[i].fd);
+			free(in[i].listener);
+			continue;
+		}
+		/* Its listener may have gone in between (p drains for an
+		 * upgrade, or a new table closed it): the client was accepted
+		 * before that and is served as if p had accepted it, under a
+		 * record of the address that listens nowhere. */
+		struct listener *l = listener_find(p, in[i].listener, L_TABLE), *gone = NULL;
+		if (!l || l->closing) {
+			gone = l = xcalloc(1, sizeof(*l));
+			l->p = p;
+			l->name = in[i].listener;
+			in[i].listener = NULL;
+			l->kind = L_TABLE;
+			l->refs = 1;
+			l->closing = true;
+			p->nlive++;
+		}
+		free(in[i].listener);
+		/* counted as a client before it stops counting as incoming */
+		struct client *c = client_new(p, l, true);
+		__atomic_sub_fetch(&p->incoming, 1, __ATOMIC_RELAXED);
+		if (gone)
+			listener_unref(gone); /* the client holds it now */
+		if (uv_tcp_open(&c->tcp, in[i].fd) < 0) {
+			close(in[i].fd);
+			client_close(c);
+			continue;
+		}
+		client_start(c);
+	}
+	free(in);
 }
 
 static void on_connection(uv_stream_t *server, int status)
@@ -2584,7 +2750,25 @@ static void on_connection(uv_stream_t *server, int status)
 	if (status < 0 || l->closing || p->freeing)
 		return;
 	struct client *c = client_new(p, l, true);
-	if (uv_accept(server, (uv_stream_t *)&c->tcp) < 0 || p->draining || conn_admit(p, c) < 0) {
+	if (uv_accept(server, (uv_stream_t *)&c->tcp) < 0 || p->draining) {
+		client_close(c);
+		return;
+	}
+	uv_os_fd_t fd;
+	if (p->group && l->kind == L_TABLE && uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0 &&
+	    group_hand_over(p, fd, l->name)) {
+		client_close(c);
+		return;
+	}
+	client_start(c);
+}
+
+/* A client whose socket is open (accepted here or handed over): admitted
+ * or refused, then read. */
+static void client_start(struct client *c)
+{
+	struct proxy *p = c->p;
+	if (conn_admit(p, c) < 0) {
 		client_close(c);
 		return;
 	}
@@ -2831,6 +3015,13 @@ int proxy_new(struct proxy **out, const struct proxy_config *cfg, struct sw_err 
 	uv_timer_init(p->loop, &p->tick);
 	p->tick.data = p;
 	p->nlive += 2;
+	p->group = cfg->group;
+	if (p->group) {
+		uv_async_init(p->loop, &p->inbox_wake, on_inbox);
+		p->inbox_wake.data = p;
+		p->nlive++;
+		group_join(p);
+	}
 	*out = p;
 	return 0;
 }
@@ -2969,7 +3160,7 @@ static void proxy_drain_idle(struct client *c)
 
 void proxy_drain(struct proxy *p)
 {
-	p->draining = true;
+	__atomic_store_n(&p->draining, true, __ATOMIC_RELAXED); /* the group reads it */
 	while (p->listeners)
 		listener_close(p->listeners);
 	for (int m = 0; m < CT_N; m++) {
@@ -3036,7 +3227,7 @@ size_t proxy_inherit_done(struct proxy *p)
 	return unused;
 }
 
-/* the close callback of the proxy's own timers */
+/* the close callback of the proxy's own handles (timers, inbox_wake) */
 static void on_proxy_timer_closed(uv_handle_t *h)
 {
 	struct proxy *p = h->data;
@@ -3068,7 +3259,7 @@ void proxy_free(struct proxy *p)
 {
 	if (!p || p->freeing)
 		return;
-	p->draining = true;
+	__atomic_store_n(&p->draining, true, __ATOMIC_RELAXED);
 	while (p->listeners)
 		listener_close(p->listeners);
 	for (int m = 0; m < CT_N; m++)
@@ -3078,6 +3269,8 @@ void proxy_free(struct proxy *p)
 		upstream_close(p->upstreams);
 	uv_close((uv_handle_t *)&p->refused_timer, on_proxy_timer_closed);
 	uv_close((uv_handle_t *)&p->tick, on_proxy_timer_closed);
+	if (p->group)
+		group_leave(p);
 	p->freeing = true;
 	proxy_inherit_done(p);
 	if (p->alog)

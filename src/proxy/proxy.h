@@ -61,8 +61,22 @@
 
 #define PROXY_DEFAULT_MAX_CONNS 10000
 
+/*
+ * Workers of one proxy (`--workers N`) share their listening sockets, and
+ * whichever is awake accepts a new connection: under keep-alive load one
+ * worker took every connection and the others idled (2 workers served
+ * no more than 1). In a group, a worker that accepts a connection while
+ * another holds fewer hands it over: the socket moves to that worker's
+ * loop before anything was read from it. Made before the proxies (each
+ * one's proxy_config.group), freed after the last of them; thread-safe.
+ */
+struct proxy_group;
+struct proxy_group *proxy_group_new(void);
+void proxy_group_free(struct proxy_group *g);
+
 struct proxy_config {
 	uv_loop_t *loop;
+	struct proxy_group *group;    /* NULL: this proxy keeps what it accepts */
 	uint64_t connect_timeout_ms;  /* default 5000 */
 	uint64_t header_timeout_ms;   /* client must send headers within; default 10000 */
 	uint64_t idle_timeout_ms;     /* keep-alive idle; default 60000 */

@@ -322,6 +322,20 @@ print(sum(s["requests"] for s in json.load(sys.stdin)["series"] if s["revision"]
 	out=$(versions 1000)
 	[ "$(grep -c 1.0.0 <<<"$out")" = 800 ]
 	[ "$(grep -c 2.0.0 <<<"$out")" = 200 ]
+	# connections are shared out: 8 kept open, whichever worker accepts
+	# them, end 4 and 4 (one worker took them all before)
+	local fds=() fd i
+	for i in $(seq 1 8); do
+		exec {fd}<>"/dev/tcp/127.0.0.1/$LP"
+		fds+=("$fd")
+	done
+	wait_for 10 eval '[ "$(ctl GET /v1/stats | python3 -c "import json, sys; print(*[w[\"open\"] for w in json.load(sys.stdin)[\"workers\"]])")" = "4 4" ]'
+	# and they work, each on whichever worker holds it
+	for fd in "${fds[@]}"; do
+		printf 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' >&"$fd"
+		head -n 1 <&"$fd" | grep -q '^HTTP/1.1 200'
+		exec {fd}>&-
+	done
 	# backends are reported summed over the workers, and drain as usual
 	[[ $(ctl GET /v1/stats) == *'"h1":{"inflight":0'* ]]
 	kill -TERM "$PROXY_PID"
