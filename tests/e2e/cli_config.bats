@@ -95,7 +95,7 @@ named_app() {
 	[[ "$output" == *'context "tcp" created'* ]]
 	[ "$(stat -c %a "$XDG_CONFIG_HOME/slipway/config")" = 600 ]
 	# a token file, never the token
-	! grep -qF "$(cat "$T/b/token")" "$XDG_CONFIG_HOME/slipway/config"
+	refute grep -qF "$(cat "$T/b/token")" "$XDG_CONFIG_HOME/slipway/config"
 
 	run slipway config current-context
 	[ "$status" -eq 1 ]
@@ -148,7 +148,7 @@ named_app() {
 	run slipway config set-context x --api "127.0.0.1:$port" --token abc
 	[ "$status" -eq 2 ]
 	[[ "$output" == *'--token-file: cannot read "abc"'* ]]
-	! grep -q abc "$XDG_CONFIG_HOME/slipway/config"
+	refute grep -q abc "$XDG_CONFIG_HOME/slipway/config"
 	run slipway config set-context x --api "127.0.0.1:$port"
 	[ "$status" -eq 2 ]
 	[[ "$output" == *"--api needs --token-file FILE"* ]]

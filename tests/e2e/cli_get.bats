@@ -233,5 +233,5 @@ start() {
 	[ "$(grep -c '^NAME' "$T/watch")" -eq 1 ]
 	grep -q 'hello-rolling *rolling *Healthy *1 (1.0.0)' "$T/watch"
 	grep -q 'hello-rolling *rolling *Progressing *1 (1.0.0)' "$T/watch"
-	! grep -q NAME "$T/watch-only"
+	refute grep -q NAME "$T/watch-only"
 }

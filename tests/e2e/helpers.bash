@@ -46,6 +46,11 @@ port_base() {
 
 slipway() { "$SLIPWAY_BIN" "$@"; }
 
+# refute CMD...: fails the test when CMD succeeds. A bare `! CMD` in the
+# middle of a test never fails it (bash's errexit ignores a negated
+# command; four such checks here checked nothing).
+refute() { ! "$@"; }
+
 # Starts the daemon in the background; waits until its API answers.
 start_daemon() {
 	"$SLIPWAY_BIN" serve --port-range "$PORT_BASE-$((PORT_BASE + 99))" --backoff 200ms "$@" \

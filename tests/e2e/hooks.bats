@@ -249,7 +249,7 @@ $2"
 	wait_for 30 phase_is hello Degraded
 	[[ "$(reason hello)" == *'preDeploy hook "slow" failed: timed out after 1s (attempt 1/1)'* ]]
 	# the child of the shell went with it
-	! pgrep -f "sleep $marker"
+	refute pgrep -f "sleep $marker"
 }
 
 @test "a preDeploy that fails once and succeeds on retry lets the rollout finish; postDeploy runs after Healthy" {

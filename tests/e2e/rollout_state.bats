@@ -129,7 +129,7 @@ reason() { slipway status "$1" | sed -n 's/^Reason: *//p'; }
 	[[ "$(curl -fsS "http://127.0.0.1:$LISTEN/")" == *"2.0.0"* ]]
 	run slipway events hello-bg
 	[[ "$output" == *"switched: revision 2 now gets 100% of requests"* ]]
-	! phase_is hello-bg Degraded
+	refute phase_is hello-bg Degraded
 	run slipway analysis hello-bg --revision 2
 	[[ "$output" == *"smoke/preview-healthy"*"Successful"* ]]
 }
