@@ -28,6 +28,8 @@ SEED=${CHAOS_SEED:-42}
 TRIALS=${CHAOS_TRIALS:-30}
 PTRIALS=${CHAOS_PROXY_TRIALS:-5}
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=../procs.bash
+. "$here/../procs.bash"
 SLIPWAY_BIN=$(realpath "${SLIPWAY_BIN:-$here/../../build/slipway}")
 HELLO_BIN=$(realpath "${HELLO_BIN:-$here/../../build/hello}")
 T=${CHAOS_DIR:-$(mktemp -d /tmp/slipway-chaos.XXXXXX)}
@@ -84,12 +86,8 @@ cleanup() {
 		kill -9 "$DAEMON_PID" 2>/dev/null
 	fi
 	local p
-	if [ -f "$T/state/state.db" ]; then
-		for p in $(sqlite3 "$T/state/state.db" "select substr(handle, 1, instr(handle, ' ') - 1) from instances where handle != ''" 2>/dev/null); do
-			kill -9 "$p" 2>/dev/null
-		done
-	fi
-	[ -f "$T/state/proxy.pid" ] && kill -9 "$(cut -d' ' -f1 "$T/state/proxy.pid")" 2>/dev/null
+	kill_instances "$T/state"
+	[ -f "$T/state/proxy.pid" ] && kill_if_still $(cat "$T/state/proxy.pid")
 	for p in $(our_hello_pids); do kill -9 "$p" 2>/dev/null; done
 	[ -n "${CHAOS_KEEP:-}" ] || rm -rf "$T"
 }

@@ -14,6 +14,8 @@
 # not-runnable mark has no reason, 2 usage.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=../procs.bash
+. "$here/../procs.bash"
 repo=$(cd "$here/../.." && pwd)
 [ $# -eq 1 ] || { echo "usage: $0 FILE.md" >&2; exit 2; }
 doc=$1
@@ -174,12 +176,7 @@ cleanup() {
 		wait "$p" 2>/dev/null
 	done
 	# nothing the docs started may outlive the run
-	if [ -f "$DOCS_T/state/state.db" ] && command -v sqlite3 >/dev/null; then
-		for p in $(sqlite3 "$DOCS_T/state/state.db" \
-			"select substr(handle, 1, instr(handle, ' ') - 1) from instances where handle != ''" 2>/dev/null); do
-			kill -9 "$p" 2>/dev/null
-		done
-	fi
+	kill_instances "$DOCS_T/state"
 	pkill -9 -f "$DOCS_T/" 2>/dev/null
 	for p in $(jobs -p); do kill -9 "$p" 2>/dev/null; done
 	if [ -n "${DOCS_KEEP:-}" ]; then echo "# kept $DOCS_T"; else rm -rf "$DOCS_T"; fi

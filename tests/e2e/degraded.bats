@@ -18,7 +18,7 @@ setup() {
 teardown() {
 	[ -n "$LOCKER" ] && kill "$LOCKER" 2>/dev/null
 	stop_daemon
-	for p in $(pids_of_instances); do kill -9 "$p" 2>/dev/null || true; done
+	kill_instances
 	pkill -9 -f "$T/" 2>/dev/null || true
 	[ -n "$MNT" ] && umount "$MNT" 2>/dev/null
 	rm -rf "$T"

@@ -5,6 +5,8 @@
 SLIPWAY_BIN=${SLIPWAY_BIN:-$BATS_TEST_DIRNAME/../../build/slipway}
 HELLO_BIN=${HELLO_BIN:-$BATS_TEST_DIRNAME/../../build/hello}
 SLIPWAY_BIN=$(realpath "$SLIPWAY_BIN")
+# shellcheck source=../procs.bash
+. "$BATS_TEST_DIRNAME/../procs.bash"
 HELLO_BIN=$(realpath "$HELLO_BIN")
 
 setup() {
@@ -26,7 +28,7 @@ teardown() {
 	fi
 	stop_daemon
 	# Nothing a test started may outlive it.
-	for p in $(pids_of_instances); do kill -9 "$p" 2>/dev/null || true; done
+	kill_instances
 	pkill -9 -f "$T/" 2>/dev/null || true
 	rm -rf "$T"
 }
@@ -75,14 +77,6 @@ stop_daemon() {
 
 # Every pid the store knows for instances (works while the daemon is down):
 # the first word of the process driver's handle, "PID STARTTIME".
-pids_of_instances() {
-	[ -f "$T/state/state.db" ] || return 0
-	if command -v sqlite3 >/dev/null; then
-		sqlite3 "$T/state/state.db" \
-			"select substr(handle, 1, instr(handle, ' ') - 1) from instances where handle != ''" \
-			2>/dev/null || true
-	fi
-}
 
 # wait_for SECONDS COMMAND...: runs COMMAND until it succeeds or time is up.
 wait_for() {

@@ -22,7 +22,7 @@ teardown() {
 	case "${T:-}" in /tmp/slipway-*) ;; *) return 0 ;; esac
 	[ -n "$LOAD_PID" ] && kill "$LOAD_PID" 2>/dev/null
 	stop_daemon
-	for p in $(pids_of_instances); do kill -9 "$p" 2>/dev/null || true; done
+	kill_instances
 	pkill -9 -f "$T/" 2>/dev/null || true
 	stop_postgres
 	rm -rf "$T"
