@@ -12,10 +12,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 
 #include <cmocka.h>
 
 #include "core/buf.h"
+#include "spec/node.h"
 #include "spec/reference.h"
 #include "spec/spec.h"
 
@@ -278,6 +280,130 @@ static void test_spec_reference__recursive_reaches_every_leaf(void **state)
 	json_decref(j);
 }
 
+/* ---- the docs' own examples: every path they write explains ---- */
+
+/* The source tree, as seen from where the tests run (__FILE__ is as the
+ * compiler saw it, relative to the build directory). */
+static void source_path(char *out, size_t size, const char *rel)
+{
+	const char *self = __FILE__;
+	const char *end = strstr(self, "tests/unit/test_spec_reference.c");
+	snprintf(out, size, "%.*s%s", (int)(end ? end - self : 0), self, rel);
+}
+
+struct example_walk {
+	struct buf bad;
+	size_t paths;
+	const char *file;
+};
+
+/*
+ * Explains kind.path for every key of map n, and goes into a mapping where
+ * the field is an object and into list items where it is a list of
+ * objects (env's mapping form has variable names for keys: not fields).
+ */
+static void walk_example(struct example_walk *w, const char *kind, const char *path, const struct snode *n)
+{
+	for (size_t i = 0; n->type == SN_MAP && i + 1 < n->nkids; i += 2) {
+		struct buf p = BUF_INIT;
+		struct sw_err err = {0};
+		json_t *j = NULL;
+		buf_addf(&p, "%s%s%s", path, *path ? "." : "", n->kids[i]->text);
+		struct buf full = BUF_INIT;
+		buf_addf(&full, "%s.%s", kind, p.s);
+		w->paths++;
+		if (spec_ref_explain(&j, full.s, false, &err) < 0) {
+			buf_addf(&w->bad, "  %s: %s\n", w->file, err.msg);
+		} else {
+			const char *type = json_string_value(json_object_get(j, "type"));
+			const struct snode *v = n->kids[i + 1];
+			if (strcmp(type, "object") == 0)
+				walk_example(w, kind, p.s, v);
+			else if (strncmp(type, "list of object", 14) == 0 && v->type == SN_SEQ)
+				for (size_t k = 0; k < v->nkids; k++)
+					walk_example(w, kind, p.s, v->kids[k]);
+		}
+		json_decref(j);
+		buf_release(&p);
+		buf_release(&full);
+	}
+}
+
+static void walk_yaml(struct example_walk *w, const char *text, size_t len)
+{
+	struct snode **docs = NULL;
+	size_t ndocs = 0;
+	struct sw_err err = {0};
+	if (snode_from_yaml(&docs, &ndocs, text, len, w->file, &err) < 0)
+		return; /* a fragment (env: {...} alone): not a document */
+	for (size_t i = 0; i < ndocs; i++) {
+		const struct snode *kind = snode_get(docs[i], "kind");
+		if (kind && kind->type == SN_SCALAR && spec_ref_kind_find(kind->text, NULL))
+			walk_example(w, kind->text, "", docs[i]);
+		snode_free(docs[i]);
+	}
+	free(docs);
+}
+
+static char *slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "r");
+	struct buf b = BUF_INIT;
+	char chunk[4096];
+	size_t n;
+	if (!f)
+		fail_msg("cannot read %s", path);
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		buf_add(&b, chunk, n);
+	fclose(f);
+	*len = b.len;
+	return buf_detach(&b);
+}
+
+static void test_spec_reference__every_path_of_the_docs_examples_explains(void **state)
+{
+	struct example_walk w = {.bad = BUF_INIT};
+	static const char *const dirs[] = {"docs", "examples"};
+	for (size_t d = 0; d < 2; d++) {
+		char dir[1024];
+		source_path(dir, sizeof(dir), dirs[d]);
+		DIR *dh = opendir(dir);
+		assert_non_null(dh);
+		struct dirent *de;
+		while ((de = readdir(dh))) {
+			size_t nl = strlen(de->d_name);
+			bool md = nl > 3 && strcmp(de->d_name + nl - 3, ".md") == 0;
+			bool yaml = nl > 5 && strcmp(de->d_name + nl - 5, ".yaml") == 0;
+			if (!md && !yaml)
+				continue;
+			char path[1200];
+			size_t len;
+			snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+			char *text = slurp(path, &len);
+			w.file = de->d_name;
+			if (yaml) {
+				walk_yaml(&w, text, len);
+			} else {
+				/* each ```yaml block */
+				for (char *p = text; (p = strstr(p, "```yaml\n"));) {
+					p += 8;
+					char *end = strstr(p, "\n```");
+					if (!end)
+						break;
+					walk_yaml(&w, p, (size_t)(end - p) + 1);
+					p = end + 4;
+				}
+			}
+			free(text);
+		}
+		closedir(dh);
+	}
+	if (w.bad.len)
+		fail_msg("paths of the docs' examples that do not explain:\n%s", w.bad.s);
+	assert_true(w.paths > 100);
+	buf_release(&w.bad);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -290,6 +416,7 @@ int main(void)
 		cmocka_unit_test(test_spec_reference__kinds_are_spelled_as_kubectl_users_do),
 		cmocka_unit_test(test_spec_reference__typo_gets_did_you_mean),
 		cmocka_unit_test(test_spec_reference__recursive_reaches_every_leaf),
+		cmocka_unit_test(test_spec_reference__every_path_of_the_docs_examples_explains),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
