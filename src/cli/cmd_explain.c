@@ -117,9 +117,10 @@ static size_t type_width(json_t *fields)
 
 /*
  * One line a field: name, <type>, then -required-, "one of" and its
- * default; with recursive, the fields under it follow, two spaces in.
+ * default; under it its description (one level), or with recursive the
+ * fields under it, two spaces in.
  */
-static void print_fields(json_t *fields, size_t depth, size_t nw, size_t tw)
+static void print_fields(json_t *fields, size_t depth, size_t nw, size_t tw, bool recursive)
 {
 	size_t i;
 	json_t *f;
@@ -142,11 +143,14 @@ static void print_fields(json_t *fields, size_t depth, size_t nw, size_t tw)
 		puts(line.s);
 		buf_release(&type);
 		buf_release(&line);
-		print_fields(json_object_get(f, "fields"), depth + 1, nw, tw);
+		if (recursive)
+			print_fields(json_object_get(f, "fields"), depth + 1, nw, tw, true);
+		else
+			print_wrapped(json_string_value(json_object_get(f, "description")), "        ");
 	}
 }
 
-static void print_explain(json_t *j)
+static void print_explain(json_t *j, bool recursive)
 {
 	const char *field = json_string_value(json_object_get(j, "field"));
 	json_t *fields = json_object_get(j, "fields");
@@ -177,7 +181,7 @@ static void print_explain(json_t *j)
 	print_wrapped(json_string_value(json_object_get(j, "description")), "    ");
 	if (json_array_size(fields)) {
 		printf("\nFIELDS:\n");
-		print_fields(fields, 0, name_width(fields, 0), type_width(fields));
+		print_fields(fields, 0, name_width(fields, 0), type_width(fields), recursive);
 	}
 	buf_release(&b);
 }
@@ -199,7 +203,7 @@ static int run(struct cli *c, int argc, char **argv)
 		puts(s ? s : "null");
 		free(s);
 	} else {
-		print_explain(j);
+		print_explain(j, o.recursive);
 	}
 	json_decref(j);
 	return 0;

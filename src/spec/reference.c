@@ -331,11 +331,9 @@ const struct spec_ref_shape *spec_ref_shape_of(const struct spec_ftype *type)
 }
 
 /* The table under a row, or NULL for a value. */
-static const struct spec_table *sub_table(const struct spec_field *f, bool *list)
+static const struct spec_table *sub_table(const struct spec_field *f)
 {
 	const struct spec_ref_shape *s = spec_ref_shape_of(f->type);
-	if (list)
-		*list = s && s->nest == SPEC_REF_LIST;
 	return s && s->nest != SPEC_REF_LEAF ? f->arg : NULL;
 }
 
@@ -479,7 +477,7 @@ static void each_field(const struct spec_table *t, struct buf *path, int depth,
 			buf_addc(path, '.');
 		buf_adds(path, f->name);
 		cb(path->s, f, data);
-		const struct spec_table *sub = sub_table(f, NULL);
+		const struct spec_table *sub = sub_table(f);
 		if (sub)
 			each_field(sub, path, depth + 1, cb, data);
 		path->len = old;
@@ -578,7 +576,7 @@ static json_t *synth_table(struct synth *s, const struct spec_table *t, const st
 		if ((f->flags & SPEC_F_ONEOF) && !(f->flags & SPEC_F_NOEMIT) && nchoices < 32)
 			choices[nchoices++] = f;
 		bool optional_value = !(f->flags & (SPEC_F_REQUIRED | SPEC_F_ONEOF | SPEC_F_NOEMIT)) &&
-				      !sub_table(f, NULL) && f != s->target;
+				      !sub_table(f) && f != s->target;
 		if (optional_value && s->ncandidates < 128) {
 			bool seen = false;
 			for (size_t i = 0; i < s->ncandidates; i++)
@@ -631,7 +629,7 @@ static json_t *json_at(json_t *j, const struct spec_field *const *chain, size_t 
 			j = json_array_get(j, 0);
 		j = json_object_get(j, chain[i]->name);
 	}
-	if (json_is_array(j) && n && sub_table(chain[n - 1], NULL))
+	if (json_is_array(j) && n && sub_table(chain[n - 1]))
 		j = json_array_get(j, 0);
 	return j;
 }
@@ -755,7 +753,7 @@ static json_t *field_entry(struct explain *x, const struct spec_field *f, struct
 	json_t *def = row_default(f, parent, extra);
 	set_doc(o, x->kind, path->s, def);
 	json_decref(def);
-	const struct spec_table *sub = sub_table(f, NULL);
+	const struct spec_table *sub = sub_table(f);
 	if (x->recursive && sub && x->n < MAX_CHAIN) {
 		x->chain[x->n++] = f;
 		json_object_set_new(o, "fields", fields_of(x, sub, path));
@@ -838,7 +836,7 @@ int spec_ref_explain(json_t **out, const char *path, bool recursive, struct sw_e
 		if (field.len)
 			buf_addc(&field, '.');
 		buf_adds(&field, f->name);
-		t = sub_table(f, NULL);
+		t = sub_table(f);
 	}
 	if (path[klen] && path[klen] != '.') {
 		sw_errf(err, -1, "bad path \"%s\": write KIND.FIELD.FIELD...", path);
@@ -858,7 +856,7 @@ int spec_ref_explain(json_t **out, const char *path, bool recursive, struct sw_e
 			json_object_set_new(o, "range", json_string(b.s));
 		json_object_set_new(o, "required", json_boolean(row->flags & SPEC_F_REQUIRED));
 		if (row->flags & SPEC_F_ONEOF) {
-			const struct spec_table *pt = x.n > 1 ? sub_table(x.chain[x.n - 2], NULL) : x.kind->table;
+			const struct spec_table *pt = x.n > 1 ? sub_table(x.chain[x.n - 2]) : x.kind->table;
 			json_t *group = json_array();
 			for (const struct spec_field *g = pt->fields; g->name; g++)
 				if ((g->flags & SPEC_F_ONEOF) && !(g->flags & SPEC_F_NOEMIT))
@@ -908,7 +906,7 @@ bool spec_ref_has_document(const struct spec_ref_kind *kind, const char *path)
 		if (!f->name || (f->flags & SPEC_F_NOEMIT))
 			return false;
 		chain[n++] = f;
-		t = sub_table(f, NULL);
+		t = sub_table(f);
 	}
 	json_decref(defaults_at(kind, chain, n, NULL, &extra, &parsed));
 	return parsed;

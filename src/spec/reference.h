@@ -122,8 +122,8 @@ void spec_ref_each_description(void (*cb)(const char *kind, const char *path, vo
 
 /*
  * Calls cb for every field path of `kind` the tables hold, with its row
- * (NULL for the document itself), input-only spellings included. Tables
- * reached twice on one path (none today) are not followed again.
+ * (NULL for the document itself), input-only spellings included, in
+ * table order, each mapping's fields after it.
  */
 void spec_ref_each_field(const struct spec_ref_kind *kind,
 			 void (*cb)(const char *path, const struct spec_field *row, void *data), void *data);

@@ -16,9 +16,19 @@ REPO=$(realpath "$BATS_TEST_DIRNAME/../..")
 	[[ "$output" == *"DESCRIPTION:"* ]]
 	[[ "$output" == *"FIELDS:
     apiVersion   <string>   -required-
+        Always \"slipway/v1\".
     kind         <string>   -required-
-    metadata     <object>   -required-
-    spec         <object>   -required-" ]]
+        The kind of the document.
+    metadata     <object>   -required-"* ]]
+	[[ "$output" == *"    spec         <object>   -required-"* ]]
+	# no daemon runs, and even a broken config file does not stop it
+	mkdir -p "$T/cfg/slipway"
+	echo 'current-context: [' >"$T/cfg/slipway/config"
+	XDG_CONFIG_HOME=$T/cfg run "$SLIPWAY_BIN" explain app.spec.replicas
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"DEFAULT:     1"* ]]
+	XDG_CONFIG_HOME=$T/cfg run "$SLIPWAY_BIN" get apps
+	[ "$status" -ne 0 ]
 	# every spelling a kubectl user writes
 	for kind in apps App APPS; do
 		run "$SLIPWAY_BIN" explain "$kind"
@@ -47,9 +57,15 @@ DESCRIPTION:
 
 FIELDS:
     setWeight        <integer, 0 to 100>   one of
+        Send this share (0 to 100%) of requests to the new version.
     pause            <object>              one of
+        Wait: \`pause: {duration: 10s}\` waits that long, \`pause: {}\` (or
+        \`pause:\`) waits for \`slipway rollout promote\`.
     analysis         <object>              one of
-    setHeaderRoute   <object>              one of" ]
+        Run the templates' metrics; continue when they succeed, abort when one
+        fails.
+    setHeaderRoute   <object>              one of
+        From this step on, requests with this header go to the new version." ]
 }
 
 @test "explain shows the parser's defaults and the one-of group a field is in" {
