@@ -859,7 +859,7 @@ int spec_ref_explain(json_t **out, const char *path, bool recursive, struct sw_e
 			const struct spec_table *pt = x.n > 1 ? sub_table(x.chain[x.n - 2]) : x.kind->table;
 			json_t *group = json_array();
 			for (const struct spec_field *g = pt->fields; g->name; g++)
-				if ((g->flags & SPEC_F_ONEOF) && !(g->flags & SPEC_F_NOEMIT))
+				if (g->flags & SPEC_F_ONEOF)
 					json_array_append_new(group, json_string(g->name));
 			json_object_set_new(o, "oneOf", group);
 		}

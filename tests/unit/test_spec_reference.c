@@ -221,6 +221,14 @@ static void test_spec_reference__field_shows_type_range_required_and_fields(void
 	assert_string_equal(json_string_value(json_array_get(group, 2)), "blueGreen");
 	json_decref(j);
 
+	/* an input-only choice is in its group too */
+	j = explain("app.spec.run.env.valueFrom");
+	group = json_object_get(j, "oneOf");
+	assert_int_equal(json_array_size(group), 2);
+	assert_string_equal(json_string_value(json_array_get(group, 0)), "value");
+	assert_string_equal(json_string_value(json_array_get(group, 1)), "valueFrom");
+	json_decref(j);
+
 	j = explain("analysistemplate.spec.metrics[0].provider.web.method");
 	assert_string_equal(json_string_value(json_object_get(j, "type")), "one of \"GET\", \"POST\"");
 	json_decref(j);
