@@ -44,6 +44,7 @@ extern const struct cli_command cli_cmd_apply, cli_cmd_get, cli_cmd_status, cli_
 	cli_cmd_rollback, cli_cmd_delete, cli_cmd_token, cli_cmd_validate, cli_cmd_version,
 	cli_cmd_upgrade, cli_cmd_import, cli_cmd_describe;
 extern const struct cli_command cli_cmd_scale;
+extern const struct cli_command cli_cmd_explain;
 /* `history`'s run, for `rollout history` too (argv[0] "history", argv[1] APP). */
 int cli_history_run(struct cli *c, int argc, char **argv);
 extern const struct cli_command cli_cmd_config, cli_cmd_completion, cli_cmd_complete,

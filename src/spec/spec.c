@@ -33,6 +33,7 @@
 #include "../core/utf8.h"
 #include "fields.h"
 #include "node.h"
+#include "reference.h"
 
 #define API_VERSION "slipway/v1"
 
@@ -1921,3 +1922,30 @@ char *spec_substitute(const char *in, const struct spec_vars *vars)
 	}
 	return buf_detach(&b);
 }
+
+/* ------------------------------------------------------------------ */
+/* For the reference (reference.h): the kinds' tables and the row types */
+
+const struct spec_ref_kind spec_ref_kinds[] = {
+	{&spec_kind_app, &app_doc_table},
+	{&spec_kind_template, &tmpl_doc_table},
+	{NULL, NULL},
+};
+
+const struct spec_ref_shape spec_ref_shapes[] = {
+	{&t_listen, "string", SPEC_REF_LEAF, "\"127.0.0.1:1\""},
+	{&t_value_from, "object (file: string)", SPEC_REF_LEAF, NULL},
+	{&t_env, "map of string, or list of object", SPEC_REF_LIST, NULL},
+	{&t_tmplrefs, "list of string", SPEC_REF_LEAF, "[\"a\"]"},
+	{&t_aref, "object", SPEC_REF_MAP, NULL},
+	{&t_workdir, "string", SPEC_REF_LEAF, "\"a\""},
+	{&t_probe, "object", SPEC_REF_MAP, NULL},
+	{&t_signal, "string", SPEC_REF_LEAF, "\"SIGTERM\""},
+	{&t_pause_duration, "duration", SPEC_REF_LEAF, "\"1s\""},
+	{&t_seconds, "integer", SPEC_REF_LEAF, "1"},
+	{&t_hook_command, "list of string, or string", SPEC_REF_LEAF, "[\"a\"]"},
+	{&t_migration, "object", SPEC_REF_MAP, NULL},
+	{&t_hooks, "object", SPEC_REF_MAP, NULL},
+	{&t_load, "object", SPEC_REF_MAP, NULL},
+	{NULL, NULL, 0, NULL},
+};
