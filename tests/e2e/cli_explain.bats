@@ -154,7 +154,6 @@ walk(sys.argv[2], json.load(open(sys.argv[1]))["fields"])' "$T/$kind.json" "$kin
 }
 
 @test "explain: every field path of the docs' own examples explains" {
-	python3 -c 'import yaml' 2>/dev/null || skip "python3-yaml is not installed (test_spec_reference walks the same examples)"
 	# the keys of every App and AnalysisTemplate in docs/*.md's yaml blocks
 	# and examples/*.yaml, as kind.path; env, labels and headers map names,
 	# not fields, and templates, valueFrom are values
