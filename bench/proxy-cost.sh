@@ -18,81 +18,26 @@ ROUNDS=${ROUNDS:-3}
 BIN=${BIN:-$ROOT/build/slipway}
 BIN2=${BIN2:-}
 
-for p in nginx haproxy wrk perf curl; do
-	command -v "$p" >/dev/null || { echo "bench/proxy-cost.sh needs $p (scripts/deps.sh installs it)" >&2; exit 1; }
-done
-
-T=$(mktemp -d /tmp/slipway-bench-cost.XXXXXX)
-PIDS=()
-cleanup() {
-	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-	[ -f "$T/nginx-backend.pid" ] && kill "$(cat "$T/nginx-backend.pid")" 2>/dev/null
-	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-	rm -rf "$T"
-}
-trap cleanup EXIT
+. bench/proxy-lib.sh
+need nginx haproxy wrk perf curl
 
 BACK=${BENCH_PORT:-31090} HAP=$((BACK + 1)) SLW=$((BACK + 2)) SLW2=$((BACK + 3))
-
-cat >"$T/nginx-backend.conf" <<CONF
-worker_processes 1;
-pid $T/nginx-backend.pid;
-error_log $T/nginx-backend.err;
-events { worker_connections 20000; }
-http {
-  access_log off;
-  server { listen 127.0.0.1:$BACK; keepalive_requests 1000000; location / { return 200 'hello from the backend\n'; } }
-}
-CONF
-nginx -c "$T/nginx-backend.conf" -p "$T"
-
-cat >"$T/haproxy.cfg" <<CFG
-global
-  nbthread 1
-  maxconn 9000
-defaults
-  mode http
-  timeout connect 5s
-  timeout client 60s
-  timeout server 60s
-  http-reuse always
-frontend f
-  bind 127.0.0.1:$HAP
-  default_backend b
-backend b
-  server s1 127.0.0.1:$BACK
-CFG
-haproxy -f "$T/haproxy.cfg" -D -p "$T/haproxy.pid"
-PIDS+=("$(cat "$T/haproxy.pid")")
-
+nginx_backend
+haproxy_start haproxy 1 "$HAP"
 declare -A PID PORT
-PID[haproxy]=$(cat "$T/haproxy.pid")
+PID[haproxy]=$HPID_haproxy
 PORT[haproxy]=$HAP
 NAMES=(haproxy slipway)
-
-slipway_start() { # slipway_start NAME PORT BINARY
-	local name=$1 port=$2 bin=$3
-	mkdir -p "$T/$name"
-	(ulimit -n 19000; exec "$bin" proxy --state-dir "$T/$name" >"$T/$name.log" 2>&1) &
-	PIDS+=("$!")
-	PID[$name]=$!
-	PORT[$name]=$port
-	for _ in $(seq 1 100); do [ -S "$T/$name/proxy.sock" ] && break; sleep 0.05; done
-	curl -fsS --unix-socket "$T/$name/proxy.sock" -X PUT http://proxy/v1/table -d @- >/dev/null <<JSON
-{"version": 1, "routes": [{"app": "bench", "listen": "127.0.0.1:$port", "host": null,
- "pathPrefix": "/", "sticky": false, "headerRoutes": [],
- "groups": [{"revision": 1, "weight": 100, "backends": [{"id": "b1", "addr": "127.0.0.1:$BACK"}]}]}]}
-JSON
-}
 slipway_start slipway "$SLW" "$BIN"
+PID[slipway]=$SPID_slipway
+PORT[slipway]=$SLW
 if [ -n "$BIN2" ]; then
 	slipway_start slipway-b "$SLW2" "$BIN2"
+	PID[slipway-b]=$SPID_slipway_b
+	PORT[slipway-b]=$SLW2
 	NAMES+=(slipway-b)
 fi
-
-for n in "${NAMES[@]}"; do
-	for _ in $(seq 1 100); do curl -fsS "http://127.0.0.1:${PORT[$n]}/" >/dev/null 2>&1 && break; sleep 0.05; done
-done
+serving "${PORT[@]}"
 
 # syscalls counted by kind; the total is raw_syscalls:sys_enter
 KINDS=(read write readv writev recvfrom sendto recvmsg sendmsg epoll_wait epoll_ctl accept4 connect close

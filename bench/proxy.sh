@@ -14,84 +14,18 @@ DURATION=${DURATION:-10s}
 ROUNDS=${ROUNDS:-3}
 BIN=${BIN:-$ROOT/build/slipway}
 
-for p in nginx haproxy wrk python3 curl; do
-	command -v "$p" >/dev/null || { echo "bench/proxy.sh needs $p (scripts/deps.sh installs it)" >&2; exit 1; }
-done
-
-T=$(mktemp -d /tmp/slipway-bench-proxy.XXXXXX)
-PIDS=()
-cleanup() {
-	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-	[ -f "$T/nginx-backend.pid" ] && kill "$(cat "$T/nginx-backend.pid")" 2>/dev/null
-	[ -f "$T/nginx-proxy.pid" ] && kill "$(cat "$T/nginx-proxy.pid")" 2>/dev/null
-	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-	rm -rf "$T"
-}
-trap cleanup EXIT
+. bench/proxy-lib.sh
+need nginx haproxy wrk python3 curl
 
 BACK=${BENCH_PORT:-31080} NGX=$((BACK + 1)) HAP=$((BACK + 2)) HAP2=$((BACK + 3)) SLW=$((BACK + 4)) SLW2=$((BACK + 5))
-
-nginx_conf() { # nginx_conf NAME SERVER_BLOCK
-	cat >"$T/$1.conf" <<CONF
-worker_processes 1;
-pid $T/$1.pid;
-error_log $T/$1.err;
-events { worker_connections 20000; }
-http {
-  access_log off;
-  $2
-}
-CONF
-	nginx -c "$T/$1.conf" -p "$T"
-}
-
-nginx_conf nginx-backend "server { listen 127.0.0.1:$BACK; keepalive_requests 1000000; location / { return 200 'hello from the backend\n'; } }"
+nginx_backend
 nginx_conf nginx-proxy "upstream b { server 127.0.0.1:$BACK; keepalive 64; }
   server { listen 127.0.0.1:$NGX; keepalive_requests 1000000; location / { proxy_pass http://b; proxy_http_version 1.1; proxy_set_header Connection \"\"; } }"
-
-haproxy_start() { # haproxy_start NAME THREADS PORT
-	cat >"$T/$1.cfg" <<CFG
-global
-  nbthread $2
-  maxconn 9000
-defaults
-  mode http
-  timeout connect 5s
-  timeout client 60s
-  timeout server 60s
-  http-reuse always
-frontend f
-  bind 127.0.0.1:$3
-  default_backend b
-backend b
-  server s1 127.0.0.1:$BACK
-CFG
-	haproxy -f "$T/$1.cfg" -D -p "$T/$1.pid"
-	PIDS+=("$(cat "$T/$1.pid")")
-}
 haproxy_start haproxy 1 "$HAP"
 haproxy_start haproxy2 2 "$HAP2"
-
-slipway_start() { # slipway_start NAME PORT [PROXY_ARGS...]: sets SPID_<NAME>
-	local name=$1 port=$2
-	shift 2
-	mkdir -p "$T/$name"
-	(ulimit -n 19000; exec "$BIN" proxy --state-dir "$T/$name" "$@" >"$T/$name.log" 2>&1) &
-	PIDS+=("$!")
-	printf -v "SPID_$name" '%s' "$!"
-	for _ in $(seq 1 100); do [ -S "$T/$name/proxy.sock" ] && break; sleep 0.05; done
-	curl -fsS --unix-socket "$T/$name/proxy.sock" -X PUT http://proxy/v1/table -d @- >/dev/null <<JSON
-{"version": 1, "routes": [{"app": "bench", "listen": "127.0.0.1:$port", "host": null,
- "pathPrefix": "/", "sticky": false, "headerRoutes": [],
- "groups": [{"revision": 1, "weight": 100, "backends": [{"id": "b1", "addr": "127.0.0.1:$BACK"}]}]}]}
-JSON
-}
-slipway_start slipway "$SLW"
-slipway_start slipway2 "$SLW2" --workers 2
-
-for port in $BACK $NGX $HAP $HAP2 $SLW $SLW2; do
-	for _ in $(seq 1 100); do curl -fsS "http://127.0.0.1:$port/" >/dev/null 2>&1 && break; sleep 0.05; done
-done
+slipway_start slipway "$SLW" "$BIN"
+slipway_start slipway2 "$SLW2" "$BIN" --workers 2
+serving $BACK $NGX $HAP $HAP2 $SLW $SLW2
 
 declare -A RPS P50 P99
 NAMES=(direct nginx haproxy haproxy-2threads slipway slipway-2workers)
