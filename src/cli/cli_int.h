@@ -231,6 +231,23 @@ enum cli_output {
 	CLI_OUT_NAME,   /* "kind/name" lines, kubectl style */
 };
 
+/*
+ * --since (events, logs): a duration back from now ("10m", "2h30m") or a
+ * time as the event log prints it, RFC 3339 in UTC
+ * ("2026-12-02T05:00:00Z", with optional fraction of a second) or with an
+ * offset ("+01:00"). The field is an int64_t of wall-clock ms (0 = not
+ * given; a duration longer than the epoch gives 1).
+ */
+int cli_since_parse(void *field, const char *value);
+#define CLI_OPT_SINCE(type, helptext)                                                  \
+	{                                                                              \
+		.name = "since", .kind = SW_OPT_CUSTOM,                                \
+		.offset = SW_OPT_AT(type, since_ms, int64_t), .value = "DURATION|TIME", \
+		.parse = cli_since_parse,                                              \
+		.expect = "be a duration like 10m or a time like 2026-12-02T05:00:00Z", \
+		.help = helptext,                                                      \
+	}
+
 /* The -o/--output row, for a command whose option struct has `int output`
  * (an enum cli_output; 0 = table); with CLI_OPT_JSON beside it for
  * --json, read the choice with cli_output_of. */
