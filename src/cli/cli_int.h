@@ -49,6 +49,15 @@ int cli_history_run(struct cli *c, int argc, char **argv);
 extern const struct cli_command cli_cmd_config, cli_cmd_completion, cli_cmd_complete,
 	cli_cmd_man;
 
+/* For completing `get` (cmd_get.c): its KIND words (each kind's plural,
+ * singular and short form, then "all") into out, at most max, returning
+ * how many; and for `get KIND NAME`, the API list that names the objects
+ * of that kind (path, the key of its array, the name field; revisions
+ * take an app's name), false for a word that names none. */
+size_t cli_get_kind_words(const char **out, size_t max);
+bool cli_get_name_list(const char *kind_word, const char **path, const char **key,
+		       const char **field);
+
 /* ---- the command table (cli.c), for completion and manuals ---- */
 
 /* Every row of the command table, in `slipway --help` order; rows whose
