@@ -756,13 +756,17 @@ static size_t logs_pick(const struct api *v, const struct engine_app *a, const c
 	return n;
 }
 
-/* The offset a follower gave for id in "ID:N,ID:N", or -1 when none. */
-static int64_t offsets_find(const char *offsets, const char *id)
+/* The offset a follower gave for id in "ID:N,ID:N:s" (":s": it saw the
+ * instance stopped, in *seen_stopped when asked), or -1 when none. */
+static int64_t offsets_find(const char *offsets, const char *id, bool *seen_stopped)
 {
 	size_t idl = strlen(id);
 	for (const char *p = offsets; p && *p;) {
 		if (strncmp(p, id, idl) == 0 && p[idl] == ':') {
-			long long x = strtoll(p + idl + 1, NULL, 10);
+			char *end;
+			long long x = strtoll(p + idl + 1, &end, 10);
+			if (seen_stopped)
+				*seen_stopped = end[0] == ':' && end[1] == 's';
 			return x < 0 ? 0 : x;
 		}
 		p = strchr(p, ',');
@@ -813,8 +817,10 @@ static int logs_build(const struct api *v, const struct engine_app *a, const str
 		}
 		if (q->offsets) {
 			/* following: an instance that started since is read from its start */
-			int64_t had = offsets_find(q->offsets, id);
-			*news = *news || had < 0;
+			bool seen_stopped = false;
+			int64_t had = offsets_find(q->offsets, id, &seen_stopped);
+			/* new, or followed while it ran and stopped since */
+			*news = *news || had < 0 || (picks[i].gone && !seen_stopped);
 			off = had < 0 ? 0 : had;
 		}
 		bool known = picks[i].gone != NULL || picks[i].prev != NULL;
@@ -858,7 +864,7 @@ static int logs_build(const struct api *v, const struct engine_app *a, const str
 			json_t *chunk;
 			if (g && !strchr(id, '/')) {
 				log_path(&path, v, a->name, id);
-				chunk = log_chunk(path.s, id, offsets_find(q->offsets, id), -1);
+				chunk = log_chunk(path.s, id, offsets_find(q->offsets, id, NULL), -1);
 				json_object_set_new(chunk, "revision", json_integer(g->revision));
 				json_object_set_new(chunk, "reason", json_string(g->reason));
 			} else {
@@ -997,7 +1003,9 @@ static void logs_wait_end(struct http_deferred *d, enum http_defer_end why, void
 /*
  * GET /v1/apps/{name}/logs?instance=ID&previous=1&failed=1&tail=LINES&since=MS
  *     &offsets=ID:N,ID:N&wait=DURATION
- * With offsets (a follower's, from the answer before) and wait (at most
+ * offsets: "ID:N" for each instance in the answer before, ":s" after N
+ * when it came "previous" (so that an instance seen running that has
+ * stopped since is news). With offsets and wait (at most
  * 5m): a long poll, answered as soon as a followed instance writes, one
  * starts or one stops, or at the deadline with nothing new.
  */

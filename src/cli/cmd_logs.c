@@ -88,8 +88,25 @@ static void print_stop_line(json_t *x)
  * where the next request starts. *more: some instance has more to read
  * at once.
  */
+/* Whether ",ID," is in the set `live` (",a,b,"); with `set`, adds or removes it. */
+static bool live_has(struct buf *live, const char *id, int set)
+{
+	struct buf key = BUF_INIT;
+	buf_addf(&key, ",%s,", id);
+	char *at = live->len ? strstr(live->s, key.s) : NULL;
+	if (set > 0 && !at)
+		buf_addf(live, "%s%s,", live->len ? "" : ",", id);
+	if (set < 0 && at) {
+		size_t drop = key.len - 1; /* ",ID": the comma after it stays */
+		memmove(at, at + drop, strlen(at + drop) + 1);
+		live->len -= drop;
+	}
+	buf_release(&key);
+	return at != NULL;
+}
+
 static int print_once(struct cli *c, const struct logs_opts *o, const char *app,
-		      struct buf *offsets, int wait, bool *more)
+		      struct buf *offsets, struct buf *live, int wait, bool *more)
 {
 	struct buf path = BUF_INIT;
 	json_t *j = NULL;
@@ -126,15 +143,18 @@ static int print_once(struct cli *c, const struct logs_opts *o, const char *app,
 			cli_json_print_line(x);
 		else
 			print_text(x, prefix, o->raw);
-		if (stopped) {
-			/* it stopped since the last answer: said once, then dropped */
-			if (!o->json)
-				print_stop_line(x);
-			continue;
-		}
+		bool gone = json_is_true(json_object_get(x, "previous"));
+		/* one followed while it ran that has stopped since: said once */
+		bool ended = stopped || (gone && live_has(live, cli_jstr(x, "id"), -1));
+		if (ended && !o->json)
+			print_stop_line(x);
+		if (!gone)
+			live_has(live, cli_jstr(x, "id"), 1);
+		if (stopped)
+			continue; /* and dropped */
 		*more = *more || json_is_true(json_object_get(x, "more"));
-		buf_addf(&next, "%s%s:%lld", next.len ? "," : "", cli_jstr(x, "id"),
-			 cli_jint(x, "offset"));
+		buf_addf(&next, "%s%s:%lld%s", next.len ? "," : "", cli_jstr(x, "id"),
+			 cli_jint(x, "offset"), gone ? ":s" : "");
 	}
 	/* "-" when nothing is followed any more: the next answer names any
 	 * instance that starts as new */
@@ -155,13 +175,14 @@ static int run(struct cli *c, int argc, char **argv)
 	if (o.follow && (o.previous || o.failed))
 		return sw_opt_error("logs", "-f cannot follow --%s: that output has ended",
 				    o.previous ? "previous" : "failed");
-	struct buf offsets = BUF_INIT;
+	struct buf offsets = BUF_INIT, live = BUF_INIT;
 	bool more = false;
-	int r = print_once(c, &o, argv[1], &offsets, 0, &more);
+	int r = print_once(c, &o, argv[1], &offsets, &live, 0, &more);
 	/* what is past one answer's 256 KiB comes at once; then the long poll */
 	while (r == 0 && (more || o.follow))
-		r = print_once(c, &o, argv[1], &offsets, more ? 0 : LOGS_WAIT_S, &more);
+		r = print_once(c, &o, argv[1], &offsets, &live, more ? 0 : LOGS_WAIT_S, &more);
 	buf_release(&offsets);
+	buf_release(&live);
 	return r;
 }
 

@@ -118,9 +118,18 @@ YAML
 	start_daemon
 	crashy_yaml 1.0.0 "[\"$HELLO_BIN\", \"--port\", \"\${PORT}\"]" > "$T/v1.yaml"
 	slipway apply -f "$T/v1.yaml" --wait
+	slipway logs crashy -f > "$T/follow.out" 2>&1 &
+	follower=$!
+	wait_for 10 grep -q "listening" "$T/follow.out"
 	crashy_yaml 2.0.0 '["sh", "-c", "echo boom at start; exit 3"]' > "$T/v2.yaml"
 	slipway apply -f "$T/v2.yaml"
 	wait_for 30 eval 'slipway logs crashy --failed | grep -q "boom at start"'
+	# the follower saw the new instance crash, and its end when the rollout
+	# gave up on it
+	wait_for 20 grep -q "stopped] (revision 2: exited with status 3" "$T/follow.out"
+	kill "$follower"
+	wait "$follower" 2>/dev/null || true
+	grep -q "^\[crashy-[0-9]*\] boom at start" "$T/follow.out"
 	run slipway logs crashy --failed
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"stopped] (revision 2: exited with status 3"* ]]
