@@ -81,13 +81,6 @@ static void print_stop_line(json_t *x)
 		printf("[%s stopped]\n", cli_jstr(x, "id"));
 }
 
-/*
- * One request for what the instances wrote after `offsets` ("ID:OFFSET,..."
- * from the previous answer; empty the first time), waiting up to `wait`
- * seconds for news when following; prints it and replaces offsets with
- * where the next request starts. *more: some instance has more to read
- * at once.
- */
 /* Whether ",ID," is in the set `live` (",a,b,"); with `set`, adds or removes it. */
 static bool live_has(struct buf *live, const char *id, int set)
 {
@@ -105,6 +98,13 @@ static bool live_has(struct buf *live, const char *id, int set)
 	return at != NULL;
 }
 
+/*
+ * One request for what the instances wrote after `offsets` ("ID:OFFSET,..."
+ * from the previous answer; empty the first time), waiting up to `wait`
+ * seconds for news when following; prints it and replaces offsets with
+ * where the next request starts. *more: some instance has more to read
+ * at once.
+ */
 static int print_once(struct cli *c, const struct logs_opts *o, const char *app,
 		      struct buf *offsets, struct buf *live, int wait, bool *more)
 {
@@ -145,7 +145,8 @@ static int print_once(struct cli *c, const struct logs_opts *o, const char *app,
 			print_text(x, prefix, o->raw);
 		bool gone = json_is_true(json_object_get(x, "previous"));
 		/* one followed while it ran that has stopped since: said once */
-		bool ended = stopped || (gone && live_has(live, cli_jstr(x, "id"), -1));
+		bool was_live = gone && live_has(live, cli_jstr(x, "id"), -1);
+		bool ended = stopped || was_live;
 		if (ended && !o->json)
 			print_stop_line(x);
 		if (!gone)
