@@ -652,6 +652,8 @@ static json_t *log_chunk(const char *path, const char *id, int64_t offset, int64
 	size_t max = LOG_CHUNK_MAX;
 	struct stat st;
 	int64_t size = stat(path, &st) == 0 ? st.st_size : 0;
+	if (end > size)
+		end = size; /* an index that says more than the file holds (rotated since) */
 	if (end >= 0 && offset >= 0 && end - offset < (int64_t)max)
 		max = end > offset ? (size_t)(end - offset) : 0;
 	if (max)
