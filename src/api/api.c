@@ -807,15 +807,15 @@ static int logs_build(const struct api *v, const struct engine_app *a, const str
 		if (picks[i].prev) {
 			off = picks[i].from;
 			end = picks[i].to;
-		} else if (q->tail_lines >= 0 || q->since_ms) {
-			off = q->tail_lines >= 0 ? runtime_log_tail_offset(path.s, q->tail_lines, LOG_CHUNK_MAX)
-						 : 0;
-			if (q->since_ms) {
-				int64_t s = runtime_log_since_offset(path.s, q->since_ms);
-				off = s > off ? s : off;
-			}
+		} else if (q->tail_lines >= 0) {
+			off = runtime_log_tail_offset(path.s, q->tail_lines, LOG_CHUNK_MAX);
 		} else {
-			off = -LOG_TAIL_DEFAULT;
+			off = q->since_ms ? 0 : -LOG_TAIL_DEFAULT;
+		}
+		if (q->since_ms) {
+			/* the last N lines of what is since: whichever starts later */
+			int64_t s = runtime_log_since_offset(path.s, q->since_ms);
+			off = s > off ? s : off;
 		}
 		if (q->offsets) {
 			/* following: an instance that started since is read from its start */
