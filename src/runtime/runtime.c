@@ -632,7 +632,7 @@ void runtime_liveness_failed(struct runtime_priv *p, const char *why)
 	terminate(p);
 }
 
-/* ---- log rotation --------------------------------------------------- */
+/* ---- log rotation and time index ------------------------------------ */
 
 static void on_log_timer(uv_timer_t *t)
 {
@@ -642,11 +642,15 @@ static void on_log_timer(uv_timer_t *t)
 	struct stat st;
 
 	for (struct runtime_priv *p = rt->instances; p; p = p->next) {
-		if (logfile_rotate_if_needed(p->log_path, rt->cfg.log_max_bytes, rt->cfg.log_keep) > 0)
+		if (stat(p->log_path, &st) < 0)
+			continue;
+		if (logfile_rotate_if_needed(p->log_path, st.st_size, rt->cfg.log_max_bytes,
+					     rt->cfg.log_keep) > 0) {
 			logindex_note(p->log_path, &p->index, 0, now, LOGINDEX_ROTATED);
+			continue;
+		}
 		/* the time index: where the output of this second ends */
-		if (stat(p->log_path, &st) == 0)
-			logindex_note(p->log_path, &p->index, st.st_size, now, LOGINDEX_MARK);
+		logindex_note(p->log_path, &p->index, st.st_size, now, LOGINDEX_MARK);
 	}
 }
 

@@ -103,8 +103,9 @@ void probe_close(struct probe_state *ps, uv_close_cb close_cb);
 /* logfile.c */
 int logfile_mkdirs(const char *path, struct sw_err *err);
 int logfile_open(const char *path, struct sw_err *err);
-/* Rotates `path` if it is larger than max_bytes; returns 1 if it did. */
-int logfile_rotate_if_needed(const char *path, uint64_t max_bytes, unsigned keep);
+/* Rotates `path`, `size` bytes long (as the caller just saw it), if that is
+ * more than max_bytes; returns 1 if it did. */
+int logfile_rotate_if_needed(const char *path, int64_t size, uint64_t max_bytes, unsigned keep);
 
 /* logindex.c */
 /* Notes that the log at log_path is `size` bytes long at now_ms: a MARK
