@@ -50,6 +50,15 @@ int cli_history_run(struct cli *c, int argc, char **argv);
 extern const struct cli_command cli_cmd_config, cli_cmd_completion, cli_cmd_complete,
 	cli_cmd_man;
 
+/* For completing `get` (cmd_get.c): its KIND words (each kind's plural,
+ * singular and short form, then "all") into out, at most max, returning
+ * how many; and for `get KIND NAME`, the API list that names the objects
+ * of that kind (path, the key of its array, the name field; revisions
+ * take an app's name), false for a word that names none. */
+size_t cli_get_kind_words(const char **out, size_t max);
+bool cli_get_name_list(const char *kind_word, const char **path, const char **key,
+		       const char **field);
+
 /* ---- the command table (cli.c), for completion and manuals ---- */
 
 /* Every row of the command table, in `slipway --help` order; rows whose
@@ -231,6 +240,23 @@ enum cli_output {
 	CLI_OUT_YAML,   /* the same answer as YAML (cli_yaml_print) */
 	CLI_OUT_NAME,   /* "kind/name" lines, kubectl style */
 };
+
+/*
+ * --since (events, logs): a duration back from now ("10m", "2h30m") or a
+ * time as the event log prints it, RFC 3339 in UTC
+ * ("2026-12-02T05:00:00Z", with optional fraction of a second) or with an
+ * offset ("+01:00"). The field is an int64_t of wall-clock ms (0 = not
+ * given; a duration longer than the epoch gives 1).
+ */
+int cli_since_parse(void *field, const char *value);
+#define CLI_OPT_SINCE(type, helptext)                                                  \
+	{                                                                              \
+		.name = "since", .kind = SW_OPT_CUSTOM,                                \
+		.offset = SW_OPT_AT(type, since_ms, int64_t), .value = "DURATION|TIME", \
+		.parse = cli_since_parse,                                              \
+		.expect = "be a duration like 10m or a time like 2026-12-02T05:00:00Z", \
+		.help = helptext,                                                      \
+	}
 
 /* The -o/--output row, for a command whose option struct has `int output`
  * (an enum cli_output; 0 = table); with CLI_OPT_JSON beside it for
