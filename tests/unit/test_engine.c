@@ -271,7 +271,7 @@ static void test_engine__app_defined_twice_changes_nothing(void **state)
 	struct engine_doc docs[] = {{&a, "a.yaml"}, {&b, "b.yaml"}};
 	assert_int_equal(engine_apply(f->e, docs, 2, "test", &res, &err), SW_EINVAL);
 	assert_string_equal(err.msg,
-			    "b.yaml:1:1: app \"twice\" is defined twice (also at a.yaml:1:1)");
+			    "b.yaml:1:1: app \"twice\" is defined twice (first at a.yaml:1:1)");
 	assert_null(engine_app_find(f->e, "twice"));
 	struct store_app row = {0};
 	struct sw_err gerr = {0};
