@@ -543,21 +543,25 @@ static void mask_secrets(json_t *live, json_t *merged)
 				mask_secrets(x, NULL);
 	} else if (json_is_array(merged) || json_is_array(live)) {
 		/* list items by name where they have one (env), else by place */
-		size_t i, k;
+		size_t i, k, nlive = json_array_size(live);
+		bool *paired = xcalloc(nlive + 1, sizeof(*paired));
 		json_t *x, *y;
 		json_array_foreach(merged, i, x) {
 			json_t *other = NULL;
-			const char *nm = json_string_value(json_object_get(x, "name"));
+			json_t *nm = json_object_get(x, "name");
 			json_array_foreach(live, k, y)
-				if (nm ? json_equal(json_object_get(y, "name"), json_object_get(x, "name"))
-				       : k == i) {
+				if (!paired[k] && (json_is_string(nm) ? json_equal(json_object_get(y, "name"), nm)
+								      : k == i)) {
 					other = y;
+					paired[k] = true;
 					break;
 				}
 			mask_secrets(other, x);
 		}
-		json_array_foreach(live, k, y) /* what the walk above may have missed */
-			mask_secrets(y, NULL);
+		json_array_foreach(live, k, y)
+			if (!paired[k])
+				mask_secrets(y, NULL);
+		free(paired);
 	}
 }
 
