@@ -487,14 +487,15 @@ static void h_history(const struct http_req *req, struct http_resp *resp, void *
 }
 
 struct parsed_file {
-	char *path;                   /* what the documents are parsed as (absolute with "dir") */
-	const char *given;            /* the file's name as sent, for messages */
+	char *path;                   /* what the documents are parsed as (absolute) */
+	const char *given;            /* "name": the file as the user named it, for messages */
 	struct spec_set set;
 };
 
 /* A message about the files of an apply with each file named as it was
- * given: the parse resolves relative paths from `dir`, so its messages
- * hold dir/NAME, and the user wrote NAME ("app.yaml:12:5: ..."). */
+ * given: the parse resolves relative paths from the absolute path, so its
+ * messages hold /abs/app.yaml, and the user wrote app.yaml
+ * ("app.yaml:12:5: ..."). */
 static void name_as_given(struct sw_err *err, const struct parsed_file *pf, size_t n)
 {
 	for (size_t k = 0; k < n; k++) {
@@ -574,8 +575,8 @@ static void mask_secrets(json_t *live, json_t *merged)
  */
 #define API_MAX_BODY (2 * (size_t)SPEC_MAX_TEXT + 64 * 1024)
 
-/* POST /v1/apply[?dryRun=true] {"files": [{"path": "...", "content": "...",
- * "dir": "/abs"}]}; docs/api.md. */
+/* POST /v1/apply[?dryRun=true] {"files": [{"path": "/abs/app.yaml",
+ * "content": "...", "name": "app.yaml"}]}; docs/api.md. */
 static void h_apply(const struct http_req *req, struct http_resp *resp, void *data)
 {
 	struct api *v = data;
@@ -613,28 +614,16 @@ static void h_apply(const struct http_req *req, struct http_resp *resp, void *da
 	}
 	json_array_foreach(files, i, f) {
 		const char *path = json_string_value(json_object_get(f, "path"));
-		json_t *content = json_object_get(f, "content"), *jdir = json_object_get(f, "dir");
-		const char *dir = json_string_value(jdir);
-		if (!path || !*path || !json_is_string(content)) {
+		json_t *content = json_object_get(f, "content"), *jname = json_object_get(f, "name");
+		if (!path || !json_is_string(content) || (jname && !json_is_string(jname))) {
 			http_resp_error(resp, 400,
 				       "files[%zu] needs \"path\" and \"content\" strings", i);
 			goto out;
 		}
-		if (jdir && (!dir || dir[0] != '/')) {
-			http_resp_error(resp, 400, "files[%zu].dir must be an absolute path", i);
-			goto out;
-		}
-		/* relative paths in the documents resolve from dir (the file's
-		 * own, or --base-dir for stdin); messages name the file as given */
-		const char *slash = strrchr(path, '/');
-		struct buf name = BUF_INIT;
-		if (dir)
-			buf_addf(&name, "%s%s%s", dir, dir[strlen(dir) - 1] == '/' ? "" : "/",
-				 slash ? slash + 1 : path);
-		else
-			buf_adds(&name, path);
-		pf[npf].path = buf_detach(&name);
-		pf[npf].given = path;
+		/* relative paths in the documents resolve from path's directory;
+		 * messages name the file as the user gave it */
+		pf[npf].path = xstrdup(path);
+		pf[npf].given = jname ? json_string_value(jname) : pf[npf].path;
 		int r = spec_parse_text(&pf[npf].set, json_string_value(content),
 					json_string_length(content), pf[npf].path, &err);
 		docs[npf] = (struct engine_doc){&pf[npf].set, pf[npf].path};

@@ -151,11 +151,12 @@ int cli_wait_rollout(struct cli *c, const char *name, int64_t revision, uint64_t
 
 /*
  * The body of POST /v1/apply for `-f PATH` (apply, diff): {"files":
- * [{"path", "content", "dir"}]}, each file named as given (stdin as
- * "stdin") with the absolute directory its relative paths resolve from:
- * the file's own, or for stdin base_dir (NULL: the current directory),
- * which is said on stderr. Returns 0 and *out (the caller's), or 1 with
- * the error printed.
+ * [{"path", "content", "name"}]}: "name" the file as given (stdin:
+ * "stdin"), for messages; "path" absolute, whose directory its relative
+ * paths resolve from: the file's real path, or for stdin
+ * BASE_DIR/(stdin), base_dir NULL meaning the current directory, which is
+ * said on stderr. Returns 0 and *out (the caller's), or 1 with the error
+ * printed.
  */
 int cli_apply_body(const char *path, const char *base_dir, json_t **out);
 /* A document kind as kubectl spells it in kind/NAME: lower case

@@ -113,9 +113,9 @@ static void free_strv(char **v, size_t n)
 	free(v);
 }
 
-/* The absolute directory relative paths in `name`'s documents resolve
- * from: the file's own (its real path's), or base_dir for stdin. */
-static char *base_of(const char *name, const char *base_dir, struct sw_err *err)
+/* The absolute path the daemon resolves `name`'s relative paths from (its
+ * directory's): the file's real path, or BASE_DIR/(stdin) for stdin. */
+static char *abs_of(const char *name, const char *base_dir, struct sw_err *err)
 {
 	bool in = strcmp(name, "-") == 0;
 	char *abs = realpath(in ? base_dir : name, NULL);
@@ -123,14 +123,12 @@ static char *base_of(const char *name, const char *base_dir, struct sw_err *err)
 		sw_errf(err, -1, "cannot resolve \"%s\": %s", in ? base_dir : name, strerror(errno));
 		return NULL;
 	}
-	if (in)
+	if (!in)
 		return abs;
-	char *slash = strrchr(abs, '/');
-	if (slash == abs)
-		slash[1] = '\0';
-	else
-		*slash = '\0';
-	return abs;
+	struct buf b = BUF_INIT;
+	buf_addf(&b, "%s%s(stdin)", abs, strcmp(abs, "/") == 0 ? "" : "/");
+	free(abs);
+	return buf_detach(&b);
 }
 
 int cli_apply_body(const char *path, const char *base_dir, json_t **out)
@@ -147,19 +145,20 @@ int cli_apply_body(const char *path, const char *base_dir, json_t **out)
 	for (size_t i = 0; i < n; i++) {
 		struct buf content = BUF_INIT;
 		bool in = strcmp(names[i], "-") == 0;
-		char *dir = NULL;
+		char *abs = NULL;
 		if (read_file(names[i], &content, &err) < 0 ||
 		    spec_check_size(path, total += content.len, true, &err) < 0 ||
-		    !(dir = base_of(names[i], base_dir ? base_dir : ".", &err))) {
+		    !(abs = abs_of(names[i], base_dir ? base_dir : ".", &err))) {
 			buf_release(&content);
 			goto out;
 		}
-		if (in)
-			fprintf(stderr, "(stdin: relative paths from %s)\n", dir);
-		json_array_append_new(files, json_pack("{s:s, s:s%, s:s}", "path", in ? "stdin" : names[i],
-						       "content", buf_str(&content), content.len,
-						       "dir", dir));
-		free(dir);
+		if (in) /* the directory of ".../(stdin)" */
+			fprintf(stderr, "(stdin: relative paths from %.*s)\n",
+				(int)(strrchr(abs, '/') == abs ? 1 : strrchr(abs, '/') - abs), abs);
+		json_array_append_new(files, json_pack("{s:s, s:s%, s:s}", "path", abs, "content",
+						       buf_str(&content), content.len, "name",
+						       in ? "stdin" : names[i]));
+		free(abs);
 		buf_release(&content);
 	}
 	*out = json_pack("{s:O}", "files", files);
