@@ -5,6 +5,7 @@
  * else, so that "apply" means one thing wherever it comes from.
  *
  *	engine_apply      record validated documents; new revisions roll out
+ *	  (engine_apply_dry_run: the same checks and answers, nothing kept)
  *	engine_rollback   go back to an earlier revision (through the strategy)
  *	engine_delete     forget an app; its instances drain and stop
  *	engine_rollout    promote, abort, pause, resume, retry, undo, restart
