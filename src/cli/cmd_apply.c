@@ -28,11 +28,11 @@ static const struct sw_opt options[] = {
 	 .help = "a file, a directory of *.yaml / *.yml, or - for stdin"},
 	{.name = "base-dir", .kind = SW_OPT_STRING,
 	 .offset = SW_OPT_AT(struct apply_opts, base_dir, const char *), .value = "DIR",
-	 .help = "-f -: relative paths in the documents are from DIR (default: the current directory)"},
+	 .help = "relative paths of -f - documents are from DIR (default: .)"},
 	{.name = "dry-run", .kind = SW_OPT_FLAG, .offset = SW_OPT_AT(struct apply_opts, dry_run, bool),
-	 .help = "the daemon checks everything and says what would change; nothing is stored"},
+	 .help = "the daemon checks and says what would change; stores nothing"},
 	{.name = "wait", .kind = SW_OPT_FLAG, .offset = SW_OPT_AT(struct apply_opts, wait, bool),
-	 .help = "wait for each changed app's rollout: exit 0 Healthy, 1 Degraded, 3 paused, 4 timed out"},
+	 .help = "wait for the rollouts: exit 0 Healthy, 1 Degraded, 3 paused, 4 timeout"},
 	{.name = "timeout", .kind = SW_OPT_DURATION,
 	 .offset = SW_OPT_AT(struct apply_opts, timeout_ms, uint64_t), .value = "DUR",
 	 .expect = "be a duration like 90s", .help = "how long --wait waits in all (default 5m)"},
@@ -114,7 +114,8 @@ static void free_strv(char **v, size_t n)
 }
 
 /* The absolute path the daemon resolves `name`'s relative paths from (its
- * directory's): the file's real path, or BASE_DIR/(stdin) for stdin. */
+ * directory's): the file's real path, or for stdin BASE_DIR/(stdin), with
+ * the base said on stderr. */
 static char *abs_of(const char *name, const char *base_dir, struct sw_err *err)
 {
 	bool in = strcmp(name, "-") == 0;
@@ -125,6 +126,7 @@ static char *abs_of(const char *name, const char *base_dir, struct sw_err *err)
 	}
 	if (!in)
 		return abs;
+	fprintf(stderr, "(stdin: relative paths from %s)\n", abs);
 	struct buf b = BUF_INIT;
 	buf_addf(&b, "%s%s(stdin)", abs, strcmp(abs, "/") == 0 ? "" : "/");
 	free(abs);
@@ -152,9 +154,6 @@ int cli_apply_body(const char *path, const char *base_dir, json_t **out)
 			buf_release(&content);
 			goto out;
 		}
-		if (in) /* the directory of ".../(stdin)" */
-			fprintf(stderr, "(stdin: relative paths from %.*s)\n",
-				(int)(strrchr(abs, '/') == abs ? 1 : strrchr(abs, '/') - abs), abs);
 		json_array_append_new(files, json_pack("{s:s, s:s%, s:s}", "path", abs, "content",
 						       buf_str(&content), content.len, "name",
 						       in ? "stdin" : names[i]));

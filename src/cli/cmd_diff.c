@@ -34,7 +34,7 @@ static const struct sw_opt options[] = {
 	 .help = "a file, a directory of *.yaml / *.yml, or - for stdin"},
 	{.name = "base-dir", .kind = SW_OPT_STRING,
 	 .offset = SW_OPT_AT(struct diff_opts, base_dir, const char *), .value = "DIR",
-	 .help = "-f -: relative paths in the documents are from DIR (default: the current directory)"},
+	 .help = "relative paths of -f - documents are from DIR (default: .)"},
 	{0},
 };
 
