@@ -487,9 +487,84 @@ static void h_history(const struct http_req *req, struct http_resp *resp, void *
 }
 
 struct parsed_file {
-	char *path;
+	char *path;                   /* what the documents are parsed as (absolute) */
+	const char *given;            /* "name": the file as the user named it, for messages */
 	struct spec_set set;
 };
+
+/* A message about the files of an apply with each file named as it was
+ * given: the parse resolves relative paths from the absolute path, so its
+ * messages hold /abs/app.yaml, and the user wrote app.yaml
+ * ("app.yaml:12:5: ..."). */
+static void name_as_given(struct sw_err *err, const struct parsed_file *pf, size_t n)
+{
+	for (size_t k = 0; k < n; k++) {
+		if (strcmp(pf[k].path, pf[k].given) == 0)
+			continue;
+		struct buf from = BUF_INIT, out = BUF_INIT;
+		buf_addf(&from, "%s:", pf[k].path);
+		for (const char *m = err->msg, *hit; *m; m = hit + from.len) {
+			hit = strstr(m, from.s);
+			if (!hit) {
+				buf_adds(&out, m);
+				break;
+			}
+			buf_add(&out, m, (size_t)(hit - m));
+			buf_addf(&out, "%s:", pf[k].given);
+		}
+		sw_strlcpy(err->msg, buf_str(&out), sizeof(err->msg));
+		buf_release(&from);
+		buf_release(&out);
+	}
+}
+
+/* Secret values never leave the daemon. In a dry run's live and merged
+ * (the env lists of run and hooks: objects with "secret": true), each
+ * becomes "***", or "*** (before)" and "*** (after)" when the apply
+ * changes it, so that a diff shows that it changes and not to what. */
+static void mask_secrets(json_t *live, json_t *merged)
+{
+	if (json_is_object(merged) && json_is_true(json_object_get(merged, "secret"))) {
+		bool same = json_is_object(live) && json_equal(json_object_get(live, "value"),
+							       json_object_get(merged, "value"));
+		if (json_is_object(live) && json_is_true(json_object_get(live, "secret")))
+			json_object_set_new(live, "value", json_string(same ? "***" : "*** (before)"));
+		json_object_set_new(merged, "value", json_string(same ? "***" : "*** (after)"));
+		return;
+	}
+	if (json_is_object(live) && json_is_true(json_object_get(live, "secret")))
+		json_object_set_new(live, "value", json_string("***"));
+	if (json_is_object(merged) || json_is_object(live)) {
+		const char *k;
+		json_t *x;
+		json_object_foreach(merged, k, x)
+			mask_secrets(json_object_get(live, k), x);
+		json_object_foreach(live, k, x)
+			if (!json_object_get(merged, k))
+				mask_secrets(x, NULL);
+	} else if (json_is_array(merged) || json_is_array(live)) {
+		/* list items by name where they have one (env), else by place */
+		size_t i, k, nlive = json_array_size(live);
+		bool *paired = xcalloc(nlive + 1, sizeof(*paired));
+		json_t *x, *y;
+		json_array_foreach(merged, i, x) {
+			json_t *other = NULL;
+			json_t *nm = json_object_get(x, "name");
+			json_array_foreach(live, k, y)
+				if (!paired[k] && (json_is_string(nm) ? json_equal(json_object_get(y, "name"), nm)
+								      : k == i)) {
+					other = y;
+					paired[k] = true;
+					break;
+				}
+			mask_secrets(other, x);
+		}
+		json_array_foreach(live, k, y)
+			if (!paired[k])
+				mask_secrets(y, NULL);
+		free(paired);
+	}
+}
 
 /*
  * The body limit of POST /v1/apply (others keep the server's 1 MiB): what
@@ -500,7 +575,8 @@ struct parsed_file {
  */
 #define API_MAX_BODY (2 * (size_t)SPEC_MAX_TEXT + 64 * 1024)
 
-/* POST /v1/apply {"files": [{"path": "...", "content": "..."}]} */
+/* POST /v1/apply[?dryRun=true] {"files": [{"path": "/abs/app.yaml",
+ * "content": "...", "name": "app.yaml"}]}; docs/api.md. */
 static void h_apply(const struct http_req *req, struct http_resp *resp, void *data)
 {
 	struct api *v = data;
@@ -512,6 +588,8 @@ static void h_apply(const struct http_req *req, struct http_resp *resp, void *da
 	bool bad;
 	json_t *body = body_object(req, resp, true, &bad);
 	json_t *files = json_object_get(body, "files");
+	const char *dry = http_req_query(req, "dryRun");
+	bool dry_run = dry && (strcmp(dry, "true") == 0 || strcmp(dry, "1") == 0);
 
 	if (bad)
 		goto out;
@@ -536,24 +614,30 @@ static void h_apply(const struct http_req *req, struct http_resp *resp, void *da
 	}
 	json_array_foreach(files, i, f) {
 		const char *path = json_string_value(json_object_get(f, "path"));
-		json_t *content = json_object_get(f, "content");
-		if (!path || !json_is_string(content)) {
+		json_t *content = json_object_get(f, "content"), *jname = json_object_get(f, "name");
+		if (!path || !json_is_string(content) || (jname && !json_is_string(jname))) {
 			http_resp_error(resp, 400,
 				       "files[%zu] needs \"path\" and \"content\" strings", i);
 			goto out;
 		}
+		/* relative paths in the documents resolve from path's directory;
+		 * messages name the file as the user gave it */
 		pf[npf].path = xstrdup(path);
+		pf[npf].given = jname ? json_string_value(jname) : pf[npf].path;
 		int r = spec_parse_text(&pf[npf].set, json_string_value(content),
-					json_string_length(content), path, &err);
+					json_string_length(content), pf[npf].path, &err);
 		docs[npf] = (struct engine_doc){&pf[npf].set, pf[npf].path};
 		npf++;
 		if (r < 0) {
+			name_as_given(&err, pf, npf);
 			http_resp_error(resp, 422, "%s", err.msg);
 			goto out;
 		}
 	}
-	int r = engine_apply(v->e, docs, npf, req->actor, &res, &err);
+	int r = dry_run ? engine_apply_dry_run(v->e, docs, npf, req->actor, &res, &err)
+			: engine_apply(v->e, docs, npf, req->actor, &res, &err);
 	if (r < 0) {
+		name_as_given(&err, pf, npf);
 		engine_error(resp, r, &err);
 		goto out;
 	}
@@ -564,9 +648,14 @@ static void h_apply(const struct http_req *req, struct http_resp *resp, void *da
 				      x->result);
 		if (strcmp(x->kind, "App") == 0)
 			json_object_set_new(o, "revision", json_integer(x->revision));
+		if (dry_run) {
+			mask_secrets(x->live, x->merged);
+			json_object_set(o, "live", x->live ? x->live : json_null());
+			json_object_set(o, "merged", x->merged ? x->merged : json_null());
+		}
 		json_array_append_new(results, o);
 	}
-	http_resp_json(resp, 200, json_pack("{s:o}", "results", results));
+	http_resp_json(resp, 200, json_pack("{s:o, s:b}", "results", results, "dryRun", dry_run));
 out:
 	engine_results_release(&res);
 	for (size_t x = 0; x < npf; x++) {

@@ -27,6 +27,7 @@ static const struct sw_opt_usage *serve_usage, *proxy_usage;
 
 static const struct cli_command *const commands[] = {
 	&cli_cmd_apply,   &cli_cmd_get,      &cli_cmd_describe, &cli_cmd_status, &cli_cmd_history,
+	&cli_cmd_diff,
 	&cli_cmd_logs,    &cli_cmd_rollout,  &cli_cmd_analysis, &cli_cmd_routes,
 	&cli_cmd_events,  &cli_cmd_rollback, &cli_cmd_delete, &cli_cmd_token,
 	&cli_cmd_validate, &cli_cmd_explain, &cli_cmd_import, &cli_cmd_version, &cli_cmd_upgrade, &cli_cmd_scale,

@@ -45,6 +45,7 @@ extern const struct cli_command cli_cmd_apply, cli_cmd_get, cli_cmd_status, cli_
 	cli_cmd_upgrade, cli_cmd_import, cli_cmd_describe;
 extern const struct cli_command cli_cmd_scale;
 extern const struct cli_command cli_cmd_explain;
+extern const struct cli_command cli_cmd_diff;
 /* `history`'s run, for `rollout history` too (argv[0] "history", argv[1] APP). */
 int cli_history_run(struct cli *c, int argc, char **argv);
 extern const struct cli_command cli_cmd_config, cli_cmd_completion, cli_cmd_complete,
@@ -156,6 +157,20 @@ int cli_rollout_end(json_t *app, int64_t revision, char *msg, size_t size);
  * counts, reason; a countdown at most every 5 s). Returns the exit code. */
 int cli_wait_rollout(struct cli *c, const char *name, int64_t revision, uint64_t timeout_ms,
 		     bool quiet);
+
+/*
+ * The body of POST /v1/apply for `-f PATH` (apply, diff): {"files":
+ * [{"path", "content", "name"}]}: "name" the file as given (stdin:
+ * "stdin"), for messages; "path" absolute, whose directory its relative
+ * paths resolve from: the file's real path, or for stdin
+ * BASE_DIR/(stdin), base_dir NULL meaning the current directory, which is
+ * said on stderr. Returns 0 and *out (the caller's), or 1 with the error
+ * printed.
+ */
+int cli_apply_body(const char *path, const char *base_dir, json_t **out);
+/* A document kind as kubectl spells it in kind/NAME: lower case
+ * ("AnalysisTemplate" -> "analysistemplate"), into out; returns out. */
+const char *cli_kind_word(const char *kind, char *out, size_t size);
 
 /* ---- JSON ---- */
 
