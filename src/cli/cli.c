@@ -387,7 +387,7 @@ int cli_main(const struct cli_globals *g, int argc, char **argv)
 		else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
 			needs_daemon = false;
 	if (needs_daemon && cli_connect(&c, false) != 0)
-		return 1;
+		return cmd->failure_exit ? cmd->failure_exit : 1;
 	int r = cmd->run(&c, argc, argv);
 	conn_release();
 	return r;

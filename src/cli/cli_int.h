@@ -37,6 +37,9 @@ struct cli_command {
 	 */
 	int (*run)(struct cli *c, int argc, char **argv);
 	struct sw_opt_usage usage; /* name, arguments, options, help */
+	/* The exit code when it cannot run at all (no daemon, a bad
+	 * context); 0 means 1. `diff` says 2: its 1 means "they differ". */
+	int failure_exit;
 };
 
 extern const struct cli_command cli_cmd_apply, cli_cmd_get, cli_cmd_status, cli_cmd_history,

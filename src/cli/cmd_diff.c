@@ -268,6 +268,7 @@ out:
 const struct cli_command cli_cmd_diff = {
 	.summary = "show what apply -f would change, as a unified diff",
 	.run = run,
+	.failure_exit = 2,
 	.usage = {
 		.name = "diff",
 		.opts = options,

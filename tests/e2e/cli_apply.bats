@@ -166,6 +166,10 @@ YAML
 	run slipway diff -f "$T/missing.yaml"
 	[ "$status" -eq 2 ]
 	[ "$(revisions)" = 1 ]
+	# no daemon to ask is an error too, not "they differ"
+	run slipway --state-dir "$T/nowhere" diff -f "$T/v2.yaml"
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"cannot connect"* ]]
 }
 
 @test "diff: secret values never leave the daemon; a changed one shows as changed" {
