@@ -1,7 +1,7 @@
 /* known_hosts lookup (source_known_hosts_check): pure, no I/O. */
 #include "source.h"
 
-#include <fnmatch.h>
+#include <ctype.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,6 +56,30 @@ static bool hashed_match(const char *pat, size_t n, const char *name)
 	return ok;
 }
 
+/* OpenSSH's host patterns: '*' and '?' only ('[' is literal, as in
+ * "[host]:port"), case-insensitive. */
+static bool glob(const char *p, const char *s)
+{
+	const char *star = NULL, *retry = NULL; /* linear: back up to the last '*' only */
+	while (*s) {
+		if (*p == '*') {
+			star = p++;
+			retry = s;
+		} else if (*p && (*p == '?' || tolower((unsigned char)*p) == tolower((unsigned char)*s))) {
+			p++;
+			s++;
+		} else if (star) {
+			p = star + 1;
+			s = ++retry;
+		} else {
+			return false;
+		}
+	}
+	while (*p == '*')
+		p++;
+	return !*p;
+}
+
 /* Does the HOSTS field [p, p+n) name `name`? A negated match vetoes. */
 static bool hosts_match(const char *p, size_t n, const char *name)
 {
@@ -69,7 +93,7 @@ static bool hosts_match(const char *p, size_t n, const char *name)
 			j++;
 		bool neg = p[i] == '!';
 		char *pat = xstrndup(p + i + neg, j - i - neg);
-		bool m = pat[0] && fnmatch(pat, name, FNM_CASEFOLD) == 0;
+		bool m = pat[0] && glob(pat, name);
 		free(pat);
 		if (m && neg)
 			return false;

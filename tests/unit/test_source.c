@@ -1,0 +1,712 @@
+/*
+ * source tests against real git: repositories are made with the `git` CLI
+ * in a temp dir and fetched over file:// and over git:// from a `git
+ * daemon` started here on 127.0.0.1. Faults use real sockets: a port with
+ * no listener, and a listener that accepts and never answers. Every wait is
+ * the loop run with a deadline; no timed assertions.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include "core/buf.h"
+#include "source/source.h"
+
+#define DEADLINE_MS 30000
+
+struct fx {
+	char dir[64];	  /* temp dir: work/ (the upstream), cache/ */
+	char work[128];	  /* the upstream repository (non-bare) */
+	char url[256];	  /* file:// URL of work */
+	uv_loop_t loop;
+	struct source *src;
+	/* the last fetch's outcome */
+	bool done;
+	int calls;
+	struct source_commit c;
+	char ref[256], name[256], email[256], subject[256];
+	char error[2048];
+};
+
+/* Runs a shell command in the upstream; fails the test if it fails. */
+static void sh(struct fx *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sh(struct fx *f, const char *fmt, ...)
+{
+	char cmd[4096];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = snprintf(cmd, sizeof(cmd), "cd '%s' && ", f->work);
+	vsnprintf(cmd + n, sizeof(cmd) - (size_t)n, fmt, ap);
+	va_end(ap);
+	int r = system(cmd);
+	if (r != 0)
+		fail_msg("command failed (%d): %s", r, cmd);
+}
+
+/* The output of a git command in the upstream (first line). */
+static void git_out(struct fx *f, char *out, size_t size, const char *args)
+{
+	char cmd[1024];
+	snprintf(cmd, sizeof(cmd), "cd '%s' && git %s", f->work, args);
+	FILE *p = popen(cmd, "r");
+	assert_non_null(p);
+	if (!fgets(out, (int)size, p))
+		out[0] = '\0';
+	out[strcspn(out, "\n")] = '\0';
+	assert_int_equal(pclose(p), 0);
+}
+
+static void commit_file(struct fx *f, const char *path, const char *content, const char *msg)
+{
+	sh(f, "mkdir -p \"$(dirname '%s')\" && printf '%%s' '%s' > '%s' && git add -A && "
+	      "git commit -qm '%s'",
+	   path, content, path, msg);
+}
+
+static int setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	snprintf(f->dir, sizeof(f->dir), "/tmp/sw-source-XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(f->work, sizeof(f->work), "%s/work", f->dir);
+	snprintf(f->url, sizeof(f->url), "file://%s", f->work);
+	/* git must not read the user's config; fixed identities */
+	setenv("HOME", f->dir, 1);
+	setenv("GIT_CONFIG_NOSYSTEM", "1", 1);
+	setenv("GIT_AUTHOR_NAME", "Ada Lovelace", 1);
+	setenv("GIT_AUTHOR_EMAIL", "ada@example.org", 1);
+	setenv("GIT_COMMITTER_NAME", "Ada Lovelace", 1);
+	setenv("GIT_COMMITTER_EMAIL", "ada@example.org", 1);
+	char cmd[512];
+	snprintf(cmd, sizeof(cmd), "git init -q -b main '%s'", f->work);
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(uv_loop_init(&f->loop), 0);
+	char cache[128];
+	snprintf(cache, sizeof(cache), "%s/cache", f->dir);
+	struct sw_err err = {0};
+	assert_int_equal(source_new(&f->src, &f->loop, cache, &err), 0);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+	source_free(f->src);
+	uv_run(&f->loop, UV_RUN_DEFAULT);
+	assert_int_equal(uv_loop_close(&f->loop), 0);
+	char cmd[256];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
+	assert_int_equal(system(cmd), 0);
+	free(f);
+	return 0;
+}
+
+static void on_fetched(const struct source_commit *c, const char *error, void *data)
+{
+	struct fx *f = data;
+	f->calls++;
+	f->done = true;
+	f->error[0] = '\0';
+	memset(&f->c, 0, sizeof(f->c));
+	if (error) {
+		snprintf(f->error, sizeof(f->error), "%s", error);
+		return;
+	}
+	f->c = *c;
+	snprintf(f->ref, sizeof(f->ref), "%s", c->ref);
+	snprintf(f->name, sizeof(f->name), "%s", c->author_name);
+	snprintf(f->email, sizeof(f->email), "%s", c->author_email);
+	snprintf(f->subject, sizeof(f->subject), "%s", c->subject);
+}
+
+/* Runs the loop until the fetch reports (or the test's deadline). */
+static void wait_done(struct fx *f)
+{
+	uint64_t end = sw_now_ms() + DEADLINE_MS;
+	while (!f->done && sw_now_ms() < end)
+		uv_run(&f->loop, UV_RUN_ONCE);
+	assert_true(f->done);
+}
+
+/* Fetches and waits; returns true on success. */
+static bool fetch(struct fx *f, const struct source_request *req)
+{
+	struct sw_err err = {0};
+	f->done = false;
+	uint64_t id = source_fetch(f->src, req, on_fetched, f, &err);
+	if (id == 0)
+		fail_msg("source_fetch: %s", err.msg);
+	wait_done(f);
+	return f->error[0] == '\0';
+}
+
+static void rev(struct fx *f, char *out, const char *what)
+{
+	char args[128];
+	snprintf(args, sizeof(args), "rev-parse %s", what);
+	git_out(f, out, 64, args);
+}
+
+/* ------------------------------------------------------------------ */
+
+static void test_source__branch(void **state)
+{
+	struct fx *f = *state;
+	commit_file(f, "deploy/app.yaml", "a: 1\n", "First commit\n\nWith a body.");
+	sh(f, "git checkout -qb dev && git commit -q --allow-empty -m 'on dev' && git checkout -q main");
+	char main_sha[64], dev_sha[64];
+	rev(f, main_sha, "main");
+	rev(f, dev_sha, "dev");
+
+	struct source_request req = {.name = "shop", .url = f->url, .ref = "main"};
+	assert_true(fetch(f, &req));
+	assert_string_equal(f->c.sha, main_sha);
+	assert_string_equal(f->ref, "refs/heads/main");
+	assert_string_equal(f->name, "Ada Lovelace");
+	assert_string_equal(f->email, "ada@example.org");
+	assert_string_equal(f->subject, "First commit");
+	assert_true(f->c.time > 1600000000);
+	assert_int_equal(f->c.history, SOURCE_HISTORY_FIRST);
+
+	req.ref = "dev";
+	assert_true(fetch(f, &req));
+	assert_string_equal(f->c.sha, dev_sha);
+	assert_string_equal(f->subject, "on dev");
+
+	req.ref = NULL; /* the remote's default branch */
+	assert_true(fetch(f, &req));
+	assert_string_equal(f->c.sha, main_sha);
+	assert_string_equal(f->ref, "refs/heads/main");
+}
+
+static void test_source__tag_and_tag_range(void **state)
+{
+	struct fx *f = *state;
+	commit_file(f, "a.yaml", "v: 1\n", "one");
+	sh(f, "git tag -a v1.2.0 -m 'release 1.2.0'");
+	commit_file(f, "a.yaml", "v: 2\n", "two");
+	sh(f, "git tag v1.10.0");
+	char want[64];
+	rev(f, want, "HEAD");
+	commit_file(f, "a.yaml", "v: 3\n", "three");
+	sh(f, "git tag v2.0.0");
+	char v12[64];
+	rev(f, v12, "v1.2.0^{commit}");
+
+	struct source_request req = {.name = "t", .url = f->url, .ref = "v1.2.0"};
+	assert_true(fetch(f, &req));
+	assert_string_equal(f->c.sha, v12); /* the annotated tag's commit */
+	assert_string_equal(f->ref, "refs/tags/v1.2.0");
+	assert_string_equal(f->subject, "one");
+
+	req.ref = "v1.*"; /* highest by number: 1.10 > 1.2 */
+	assert_true(fetch(f, &req));
+	assert_string_equal(f->c.sha, want);
+	assert_string_equal(f->ref, "refs/tags/v1.10.0");
+
+	req.ref = "v3.*";
+	assert_false(fetch(f, &req));
+	assert_non_null(strstr(f->error, "no tag matches \"v3.*\""));
+}
+
+static void test_source__sha_full_and_short(void **state)
+{
+	struct fx *f = *state;
+	commit_file(f, "a.yaml", "v: 1\n", "one");
+	char old[64];
+	rev(f, old, "HEAD");
+	commit_file(f, "a.yaml", "v: 2\n", "two");
+
+	struct source_request req = {.name = "s", .url = f->url, .ref = old};
+	assert_true(fetch(f, &req));
+	assert_string_equal(f->c.sha, old);
+	assert_string_equal(f->subject, "one");
+
+	char shortsha[8];
+	snprintf(shortsha, sizeof(shortsha), "%.7s", old);
+	req.ref = shortsha;
+	assert_true(fetch(f, &req));
+	assert_string_equal(f->c.sha, old);
+
+	req.ref = "deadbeefdeadbeef";
+	assert_false(fetch(f, &req));
+	assert_non_null(strstr(f->error, "commit \"deadbeefdeadbeef\" not found on any branch or tag"));
+}
+
+static void test_source__new_commit_fetched_incrementally(void **state)
+{
+	struct fx *f = *state;
+	/* enough content that a full fetch is clearly bigger than one commit */
+	sh(f, "mkdir -p deploy && for i in $(seq 1 200); do "
+	      "printf 'apiVersion: slipway/v1\\nkind: App\\nmetadata: {name: app%%d}\\n' $i "
+	      "> deploy/app$i.yaml; done && git add -A && git commit -qm 'two hundred apps'");
+	struct source_request req = {.name = "inc", .url = f->url, .ref = "main"};
+	assert_true(fetch(f, &req));
+	char first[41];
+	snprintf(first, sizeof(first), "%s", f->c.sha);
+	uint64_t full = f->c.received_bytes;
+
+	commit_file(f, "deploy/app7.yaml", "changed: true\n", "change app7");
+	req.previous = first;
+	assert_true(fetch(f, &req));
+	char now[64];
+	rev(f, now, "HEAD");
+	assert_string_equal(f->c.sha, now);
+	assert_int_equal(f->c.history, SOURCE_HISTORY_FORWARD);
+	assert_true(f->c.received_bytes < full);
+
+	/* nothing new */
+	req.previous = now;
+	assert_true(fetch(f, &req));
+	assert_int_equal(f->c.history, SOURCE_HISTORY_SAME);
+}
+
+static void test_source__force_push_is_rewritten(void **state)
+{
+	struct fx *f = *state;
+	commit_file(f, "a.yaml", "v: 1\n", "one");
+	commit_file(f, "a.yaml", "v: 2\n", "two");
+	struct source_request req = {.name = "fp", .url = f->url, .ref = "main"};
+	assert_true(fetch(f, &req));
+	char before[41];
+	snprintf(before, sizeof(before), "%s", f->c.sha);
+
+	sh(f, "git reset -q --hard HEAD~1");
+	commit_file(f, "a.yaml", "v: 3\n", "rewritten two");
+	char now[64];
+	rev(f, now, "HEAD");
+	req.previous = before;
+	assert_true(fetch(f, &req));
+	assert_string_equal(f->c.sha, now); /* the new tip all the same */
+	assert_int_equal(f->c.history, SOURCE_HISTORY_REWRITTEN);
+	assert_string_equal(f->subject, "rewritten two");
+
+	/* a previous commit the cache never saw */
+	req.previous = "0123456789012345678901234567890123456789";
+	assert_true(fetch(f, &req));
+	assert_int_equal(f->c.history, SOURCE_HISTORY_UNKNOWN);
+}
+
+static void test_source__unknown_ref(void **state)
+{
+	struct fx *f = *state;
+	commit_file(f, "a.yaml", "v: 1\n", "one");
+	sh(f, "git branch dev && git tag v1.0.0");
+	struct source_request req = {.name = "u", .url = f->url, .ref = "mian"};
+	assert_false(fetch(f, &req));
+	char want[1024];
+	snprintf(want, sizeof(want),
+		 "fetch %s: ref \"mian\" not found: branches dev, main; tags v1.0.0 "
+		 "(did you mean \"main\"?)",
+		 f->url);
+	assert_string_equal(f->error, want);
+	assert_int_equal(f->calls, 1);
+}
+
+static int free_port(void)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+	close(fd);
+	return ntohs(sa.sin_port);
+}
+
+static void test_source__connection_refused(void **state)
+{
+	struct fx *f = *state;
+	int port = free_port();
+	char url[128];
+	snprintf(url, sizeof(url), "git://127.0.0.1:%d/r.git", port);
+	struct source_request req = {.name = "r", .url = url, .ref = "main"};
+	assert_false(fetch(f, &req));
+	char want[256];
+	snprintf(want, sizeof(want), "fetch %s: connect to 127.0.0.1:%d failed: Connection refused",
+		 url, port);
+	assert_string_equal(f->error, want);
+
+	/* a password in the URL never shows */
+	snprintf(url, sizeof(url), "http://deploy:s3cret@127.0.0.1:%d/r.git", port);
+	assert_false(fetch(f, &req));
+	assert_null(strstr(f->error, "s3cret"));
+	assert_non_null(strstr(f->error, "http://deploy@127.0.0.1:"));
+}
+
+/* A listener that accepts and never answers (the kernel completes the
+ * handshake from the backlog). */
+static int silent_listener(int *port)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(fd, 8), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+	*port = ntohs(sa.sin_port);
+	return fd;
+}
+
+static void test_source__time_limit(void **state)
+{
+	struct fx *f = *state;
+	int port;
+	int fd = silent_listener(&port);
+	char url[128];
+	snprintf(url, sizeof(url), "git://127.0.0.1:%d/r.git", port);
+	struct source_request req = {.name = "hang", .url = url, .ref = "main", .timeout_ms = 1000};
+	assert_false(fetch(f, &req));
+	char want[256];
+	snprintf(want, sizeof(want), "fetch %s: timed out after 1s", url);
+	assert_string_equal(f->error, want);
+	close(fd);
+}
+
+static void test_source__cancel(void **state)
+{
+	struct fx *f = *state;
+	int port;
+	int fd = silent_listener(&port);
+	char url[128];
+	snprintf(url, sizeof(url), "git://127.0.0.1:%d/r.git", port);
+	struct source_request req = {.name = "c", .url = url, .ref = "main"};
+	struct sw_err err = {0};
+	f->done = false;
+	uint64_t id = source_fetch(f->src, &req, on_fetched, f, &err);
+	assert_true(id != 0);
+	/* one fetch per cache repository */
+	assert_int_equal(source_fetch(f->src, &req, on_fetched, f, &err), 0);
+	assert_int_equal(err.code, SW_EBUSY);
+	assert_int_equal(source_pending(f->src), 1);
+	source_cancel(f->src, id);
+	assert_int_equal(source_pending(f->src), 0);
+	/* the thread ends soon and the name is free again; no callback */
+	uint64_t end = sw_now_ms() + DEADLINE_MS;
+	for (;;) {
+		struct sw_err e = {0};
+		uv_run(&f->loop, UV_RUN_NOWAIT);
+		uint64_t again = source_fetch(f->src, &req, on_fetched, f, &e);
+		if (again) {
+			source_cancel(f->src, again);
+			break;
+		}
+		assert_true(sw_now_ms() < end);
+		poll(NULL, 0, 10);
+	}
+	assert_int_equal(f->calls, 0);
+	close(fd);
+	/* teardown's source_free joins the second, cancelled fetch */
+}
+
+static void test_source__size_limit(void **state)
+{
+	struct fx *f = *state;
+	sh(f, "head -c 2000000 /dev/urandom > big.bin && git add -A && git commit -qm big");
+	struct source_request req = {.name = "big", .url = f->url, .ref = "main",
+				     .max_bytes = 500000};
+	assert_false(fetch(f, &req));
+	char want[512];
+	snprintf(want, sizeof(want), "fetch %s: repository larger than 500000 bytes (the fetch limit)",
+		 f->url);
+	assert_string_equal(f->error, want);
+	/* with the default limit it fetches */
+	req.max_bytes = 0;
+	assert_true(fetch(f, &req));
+}
+
+static void test_source__bad_requests(void **state)
+{
+	struct fx *f = *state;
+	struct sw_err err = {0};
+	struct source_request req = {.name = "x", .url = "ftp://h/r.git"};
+	assert_int_equal(source_fetch(f->src, &req, on_fetched, f, &err), 0);
+	assert_string_equal(err.msg, "url \"ftp://h/r.git\" must be file://, git://, http(s)://, "
+				     "ssh:// or user@host:path");
+	sw_err_clear(&err);
+	req.url = f->url;
+	req.name = "../x";
+	assert_int_equal(source_fetch(f->src, &req, on_fetched, f, &err), 0);
+	assert_non_null(strstr(err.msg, "source name \"../x\""));
+	sw_err_clear(&err);
+	req.name = "x";
+	req.url = "git@example.org:team/repo.git";
+	assert_int_equal(source_fetch(f->src, &req, on_fetched, f, &err), 0);
+	assert_string_equal(err.msg, "an ssh url needs a known_hosts file");
+
+	struct buf b = BUF_INIT;
+	source_url_redact(&b, "https://u:secret@h.example/r.git");
+	assert_string_equal(b.s, "https://u@h.example/r.git");
+	buf_reset(&b);
+	source_url_redact(&b, "https://h.example/a@b.git");
+	assert_string_equal(b.s, "https://h.example/a@b.git");
+	buf_release(&b);
+}
+
+/* ------------------------------------------------------------------ */
+/* git daemon                                                          */
+
+static pid_t start_git_daemon(struct fx *f, int *port)
+{
+	*port = free_port();
+	char portarg[32], base[160];
+	snprintf(portarg, sizeof(portarg), "--port=%d", *port);
+	snprintf(base, sizeof(base), "--base-path=%s", f->dir);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		setpgid(0, 0);
+		int null = open("/dev/null", O_WRONLY);
+		dup2(null, 2);
+		execlp("git", "git", "daemon", "--listen=127.0.0.1", portarg, base, "--export-all",
+		       "--reuseaddr", f->dir, (char *)NULL);
+		_exit(127);
+	}
+	uint64_t end = sw_now_ms() + DEADLINE_MS;
+	for (;;) {
+		struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)*port),
+					 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+		int fd = socket(AF_INET, SOCK_STREAM, 0);
+		int ok = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+		close(fd);
+		if (ok == 0)
+			return pid;
+		assert_true(sw_now_ms() < end);
+		assert_int_equal(waitpid(pid, NULL, WNOHANG), 0);
+		poll(NULL, 0, 20);
+	}
+}
+
+static void stop_git_daemon(pid_t pid)
+{
+	kill(-pid, SIGTERM);
+	waitpid(pid, NULL, 0);
+}
+
+static void test_source__git_daemon(void **state)
+{
+	struct fx *f = *state;
+	commit_file(f, "deploy/app.yaml", "a: 1\n", "over git://");
+	sh(f, "git tag v1.0.0");
+	int port;
+	pid_t pid = start_git_daemon(f, &port);
+	char url[128];
+	snprintf(url, sizeof(url), "git://127.0.0.1:%d/work", port);
+	char main_sha[64];
+	rev(f, main_sha, "main");
+
+	struct source_request req = {.name = "gd", .url = url, .ref = "main"};
+	bool ok = fetch(f, &req);
+	if (!ok)
+		stop_git_daemon(pid);
+	assert_true(ok);
+	assert_string_equal(f->c.sha, main_sha);
+	assert_string_equal(f->subject, "over git://");
+	assert_true(f->c.received_bytes > 0);
+
+	commit_file(f, "deploy/app.yaml", "a: 2\n", "second");
+	req.previous = main_sha;
+	ok = fetch(f, &req);
+	rev(f, main_sha, "main");
+	req.ref = "mian";
+	bool bad = fetch(f, &req);
+	char error[2048];
+	snprintf(error, sizeof(error), "%s", f->error);
+	stop_git_daemon(pid);
+	assert_true(ok);
+	assert_false(bad);
+	char want[512];
+	snprintf(want, sizeof(want),
+		 "fetch %s: ref \"mian\" not found: branches main; tags v1.0.0 (did you mean \"main\"?)",
+		 url);
+	assert_string_equal(error, want);
+}
+
+/* ------------------------------------------------------------------ */
+/* reading a commit                                                    */
+
+static void test_source__read_directories(void **state)
+{
+	struct fx *f = *state;
+	sh(f, "mkdir -p deploy/sub other && printf 'b: 1\\n' > deploy/b.yaml && "
+	      "printf 'a: 1\\n' > deploy/a.yml && printf 'h: 1\\n' > deploy/.hidden.yaml && "
+	      "printf 'text\\n' > deploy/notes.txt && printf 'c: 1\\n' > deploy/sub/c.yaml && "
+	      "printf 'y\\n' > deploy/.yaml && printf 'B: 1\\n' > deploy/B.yaml && "
+	      "ln -s b.yaml deploy/link.yaml && printf 'o: 1\\n' > other/app.yaml && "
+	      "git add -A && git commit -qm one");
+	struct source_request req = {.name = "rd", .url = f->url, .ref = "main"};
+	assert_true(fetch(f, &req));
+	char one[41];
+	snprintf(one, sizeof(one), "%s", f->c.sha);
+	commit_file(f, "deploy/b.yaml", "b: 2\n", "two");
+	assert_true(fetch(f, &req));
+
+	struct sw_err err = {0};
+	struct source_files files;
+	const char *paths[] = {"deploy", "./other/app.yaml", "deploy/sub/", NULL};
+	assert_int_equal(source_read(&files, f->src, "rd", one, paths, 0, &err), 0);
+	assert_int_equal(files.n, 5);
+	assert_string_equal(files.v[0].path, "deploy/B.yaml"); /* strcmp order, as apply */
+	assert_string_equal(files.v[1].path, "deploy/a.yml");
+	assert_string_equal(files.v[2].path, "deploy/b.yaml");
+	assert_string_equal(files.v[2].data, "b: 1\n"); /* at commit one */
+	assert_int_equal(files.v[2].len, 5);
+	assert_string_equal(files.v[3].path, "other/app.yaml");
+	assert_string_equal(files.v[4].path, "deploy/sub/c.yaml");
+	source_files_release(&files);
+
+	const char *deploy[] = {"deploy", NULL};
+	assert_int_equal(source_read(&files, f->src, "rd", f->c.sha, deploy, 0, &err), 0);
+	assert_string_equal(files.v[2].data, "b: 2\n");
+	source_files_release(&files);
+
+	/* short SHA; the root */
+	char shortsha[8];
+	snprintf(shortsha, sizeof(shortsha), "%.7s", one);
+	const char *root[] = {"", NULL};
+	assert_int_equal(source_read(&files, f->src, "rd", shortsha, root, 0, &err), SW_ENOTFOUND);
+	char want[256];
+	snprintf(want, sizeof(want), "no *.yaml or *.yml files in \".\" at %.7s", one);
+	assert_string_equal(err.msg, want);
+	assert_int_equal(files.n, 0);
+}
+
+static void test_source__read_errors(void **state)
+{
+	struct fx *f = *state;
+	commit_file(f, "deploy/app.yaml", "a: 1\n", "one");
+	sh(f, "mkdir -p docs && printf 'x' > docs/readme.txt && "
+	      "head -c 5000000 /dev/zero > deploy/huge.yaml && git add -A && git commit -qm two");
+	struct source_request req = {.name = "re", .url = f->url, .ref = "main"};
+	assert_true(fetch(f, &req));
+	struct sw_err err = {0};
+	struct source_files files;
+	char want[256];
+
+	const char *missing[] = {"deploy/app.yaml", "nope", NULL};
+	assert_int_equal(source_read(&files, f->src, "re", f->c.sha, missing, 0, &err), SW_ENOTFOUND);
+	snprintf(want, sizeof(want), "path \"nope\" not found at %.7s", f->c.sha);
+	assert_string_equal(err.msg, want);
+	assert_int_equal(files.n, 0);
+
+	sw_err_clear(&err);
+	const char *docs[] = {"docs", NULL};
+	assert_int_equal(source_read(&files, f->src, "re", f->c.sha, docs, 0, &err), SW_ENOTFOUND);
+	snprintf(want, sizeof(want), "no *.yaml or *.yml files in \"docs\" at %.7s", f->c.sha);
+	assert_string_equal(err.msg, want);
+
+	sw_err_clear(&err);
+	const char *deploy[] = {"deploy", NULL};
+	assert_true(source_read(&files, f->src, "re", f->c.sha, deploy, 0, &err) < 0);
+	assert_string_equal(err.msg, "deploy/huge.yaml:1:1: file is larger than 4 MiB");
+
+	sw_err_clear(&err);
+	const char *app[] = {"deploy/app.yaml", NULL};
+	assert_true(source_read(&files, f->src, "re", f->c.sha, app, 3, &err) < 0);
+	snprintf(want, sizeof(want),
+		 "deploy/app.yaml: the files at %.7s together are larger than 3 bytes", f->c.sha);
+	assert_string_equal(err.msg, want);
+
+	sw_err_clear(&err);
+	assert_int_equal(source_read(&files, f->src, "re", "0123456", app, 0, &err), SW_ENOTFOUND);
+	assert_string_equal(err.msg, "commit \"0123456\" not found in the cache of \"re\"");
+	sw_err_clear(&err);
+	assert_int_equal(source_read(&files, f->src, "never", "0123456", app, 0, &err), SW_ENOTFOUND);
+	assert_string_equal(err.msg, "source \"never\" has not been fetched");
+}
+
+/* ------------------------------------------------------------------ */
+/* known_hosts                                                         */
+
+static void b64(const unsigned char *in, size_t n, char *out)
+{
+	EVP_EncodeBlock((unsigned char *)out, in, (int)n);
+}
+
+static void test_source__known_hosts(void **state)
+{
+	const unsigned char key[] = "\0\0\0\x0b" "ssh-ed25519\0\0\0\x20" "abcdefghijklmnopqrstuvwxyz012345";
+	size_t keylen = sizeof(key) - 1;
+	const unsigned char other[] = "\0\0\0\x0b" "ssh-ed25519\0\0\0\x20" "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345";
+	char kb[128], ob[128];
+	b64(key, keylen, kb);
+	b64(other, keylen, ob);
+	char text[2048];
+
+	snprintf(text, sizeof(text), "# comment\n\ngit.example.org,10.0.0.1 ssh-ed25519 %s user@x\n", kb);
+	assert_int_equal(source_known_hosts_check(text, strlen(text), "git.example.org", 22, key, keylen), 1);
+	assert_int_equal(source_known_hosts_check(text, strlen(text), "10.0.0.1", 22, key, keylen), 1);
+	assert_int_equal(source_known_hosts_check(text, strlen(text), "evil.example", 22, key, keylen), 0);
+	assert_int_equal(source_known_hosts_check(text, strlen(text), "git.example.org", 22, other, keylen), -1);
+	/* another port needs a [host]:port entry */
+	assert_int_equal(source_known_hosts_check(text, strlen(text), "git.example.org", 2222, key, keylen), 0);
+	snprintf(text, sizeof(text), "[127.0.0.1]:2222 ssh-ed25519 %s\n*.corp ssh-ed25519 %s\n", kb, kb);
+	assert_int_equal(source_known_hosts_check(text, strlen(text), "127.0.0.1", 2222, key, keylen), 1);
+	assert_int_equal(source_known_hosts_check(text, strlen(text), "a.corp", 22, key, keylen), 1);
+	snprintf(text, sizeof(text), "*.corp,!bad.corp ssh-ed25519 %s\n", kb);
+	assert_int_equal(source_known_hosts_check(text, strlen(text), "bad.corp", 22, key, keylen), 0);
+
+	/* hashed: |1|base64(salt)|base64(HMAC-SHA1(salt, host)) */
+	unsigned char salt[20] = "0123456789abcdefghij", mac[20];
+	unsigned int ml;
+	HMAC(EVP_sha1(), salt, 20, (const unsigned char *)"git.example.org", 15, mac, &ml);
+	char sb[64], hb[64];
+	b64(salt, 20, sb);
+	b64(mac, 20, hb);
+	snprintf(text, sizeof(text), "|1|%s|%s ssh-ed25519 %s\n", sb, hb, kb);
+	assert_int_equal(source_known_hosts_check(text, strlen(text), "git.example.org", 22, key, keylen), 1);
+	assert_int_equal(source_known_hosts_check(text, strlen(text), "git2.example.org", 22, key, keylen), 0);
+
+	/* a revoked key is refused even when listed */
+	snprintf(text, sizeof(text), "h ssh-ed25519 %s\n@revoked h ssh-ed25519 %s\n", kb, kb);
+	assert_int_equal(source_known_hosts_check(text, strlen(text), "h", 22, key, keylen), -1);
+	/* garbage is skipped */
+	snprintf(text, sizeof(text), "h\nh ssh-ed25519\nh ssh-ed25519 !!!!\n@cert-authority h x %s\n", kb);
+	assert_int_equal(source_known_hosts_check(text, strlen(text), "h", 22, key, keylen), 0);
+}
+
+int main(void)
+{
+	signal(SIGPIPE, SIG_IGN);
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+	const struct CMUnitTest tests[] = {
+		T(test_source__branch),
+		T(test_source__tag_and_tag_range),
+		T(test_source__sha_full_and_short),
+		T(test_source__new_commit_fetched_incrementally),
+		T(test_source__force_push_is_rewritten),
+		T(test_source__unknown_ref),
+		T(test_source__connection_refused),
+		T(test_source__time_limit),
+		T(test_source__cancel),
+		T(test_source__size_limit),
+		T(test_source__bad_requests),
+		T(test_source__git_daemon),
+		T(test_source__read_directories),
+		T(test_source__read_errors),
+		T(test_source__known_hosts),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
