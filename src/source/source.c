@@ -528,7 +528,14 @@ static void run_fetch(struct source_job *job)
 		source_job_fail(job, "%s", err.msg);
 		goto out;
 	}
-	if (git_remote_create_anonymous(&remote, repo, job->url) < 0) {
+	/* no url.*.insteadOf rewriting: the URL is what the document says (and
+	 * libgit2 1.5 leaks the regex match data of every config entry it
+	 * looks at for insteadOf, some 20 KiB per fetch) */
+	git_remote_create_options ro;
+	git_remote_create_options_init(&ro, GIT_REMOTE_CREATE_OPTIONS_VERSION);
+	ro.repository = repo;
+	ro.flags = GIT_REMOTE_CREATE_SKIP_INSTEADOF | GIT_REMOTE_CREATE_SKIP_DEFAULT_FETCHSPEC;
+	if (git_remote_create_with_opts(&remote, job->url, &ro) < 0) {
 		git_fail(job, "bad URL");
 		goto out;
 	}

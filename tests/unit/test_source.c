@@ -85,6 +85,8 @@ static void commit_file(struct fx *f, const char *path, const char *content, con
 static int setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof(*f));
+	if (!f)
+		abort();
 	snprintf(f->dir, sizeof(f->dir), "/tmp/sw-source-XXXXXX");
 	assert_non_null(mkdtemp(f->dir));
 	snprintf(f->work, sizeof(f->work), "%s/work", f->dir);
@@ -545,6 +547,229 @@ static void test_source__git_daemon(void **state)
 }
 
 /* ------------------------------------------------------------------ */
+/* ssh (sshd) and smart HTTP (git http-backend behind nginx + fcgiwrap) */
+
+/* Starts argv in its own process group, stderr to DIR/NAME.log. */
+static pid_t spawn(struct fx *f, const char *name, char *const argv[])
+{
+	char log[256];
+	snprintf(log, sizeof(log), "%s/%s.log", f->dir, name);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		setpgid(0, 0);
+		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+		int null = open("/dev/null", O_RDONLY);
+		dup2(null, 0);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	return pid;
+}
+
+static void stop(pid_t pid)
+{
+	kill(-pid, SIGTERM);
+	waitpid(pid, NULL, 0);
+}
+
+/* Waits until 127.0.0.1:port accepts, or the process died. */
+static bool wait_port(pid_t pid, int port)
+{
+	uint64_t end = sw_now_ms() + DEADLINE_MS;
+	while (sw_now_ms() < end) {
+		struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+					 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+		int fd = socket(AF_INET, SOCK_STREAM, 0);
+		int ok = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+		close(fd);
+		if (ok == 0)
+			return true;
+		if (waitpid(pid, NULL, WNOHANG) != 0)
+			return false;
+		poll(NULL, 0, 20);
+	}
+	return false;
+}
+
+static void write_text(const char *path, const char *text)
+{
+	FILE *fp = fopen(path, "w");
+	assert_non_null(fp);
+	fputs(text, fp);
+	fclose(fp);
+}
+
+static void test_source__ssh(void **state)
+{
+	struct fx *f = *state;
+	if (access("/usr/sbin/sshd", X_OK) != 0)
+		skip();
+	/* root's sshd needs its privilege separation directory */
+	if (geteuid() == 0 && access("/run/sshd", F_OK) != 0)
+		assert_int_equal(system("mkdir -p -m 0755 /run/sshd"), 0);
+	commit_file(f, "deploy/app.yaml", "a: 1\n", "over ssh");
+	char main_sha[64];
+	rev(f, main_sha, "main");
+	sh(f, "ssh-keygen -q -t ed25519 -N '' -f ../hostkey && ssh-keygen -q -t ed25519 -N '' -f ../userkey && "
+	      "ssh-keygen -q -t ed25519 -N '' -f ../otherkey && cp ../userkey.pub ../authorized_keys");
+	int port = free_port();
+	char conf[1024], path[256];
+	snprintf(conf, sizeof(conf),
+		 "Port %d\nListenAddress 127.0.0.1\nHostKey %s/hostkey\nAuthorizedKeysFile %s/authorized_keys\n"
+		 "PidFile %s/sshd.pid\nUsePAM no\nStrictModes no\nPasswordAuthentication no\n"
+		 "KbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\n",
+		 port, f->dir, f->dir, f->dir);
+	snprintf(path, sizeof(path), "%s/sshd_config", f->dir);
+	write_text(path, conf);
+	char *argv[] = {"/usr/sbin/sshd", "-D", "-e", "-f", path, NULL};
+	pid_t pid = spawn(f, "sshd", argv);
+	if (!wait_port(pid, port)) {
+		stop(pid);
+		fail_msg("sshd did not start; see %s/sshd.log", f->dir);
+	}
+	/* known_hosts: the server's key under [127.0.0.1]:port */
+	char kh[256], bad_kh[256], key[256], other[256];
+	snprintf(kh, sizeof(kh), "%s/known_hosts", f->dir);
+	snprintf(bad_kh, sizeof(bad_kh), "%s/known_hosts_other", f->dir);
+	snprintf(key, sizeof(key), "%s/userkey", f->dir);
+	snprintf(other, sizeof(other), "%s/otherkey", f->dir);
+	sh(f, "printf '[127.0.0.1]:%d ' > %s && cat ../hostkey.pub >> %s && "
+	      "printf '[127.0.0.1]:%d ' > %s && cat ../otherkey.pub >> %s",
+	   port, kh, kh, port, bad_kh, bad_kh);
+	char url[512];
+	const char *user = getenv("USER") ? getenv("USER") : "root";
+	if (geteuid() == 0)
+		user = "root";
+	snprintf(url, sizeof(url), "ssh://%s@127.0.0.1:%d%s", user, port, f->work);
+
+	struct source_request req = {.name = "ssh", .url = url, .ref = "main",
+				     .cred = {.ssh_key_file = key, .known_hosts_file = kh}};
+	bool ok = fetch(f, &req);
+	char e1[2048];
+	snprintf(e1, sizeof(e1), "%s", f->error);
+	char sha[41];
+	snprintf(sha, sizeof(sha), "%s", f->c.sha);
+
+	req.cred.known_hosts_file = bad_kh; /* the host presents another key */
+	bool bad_host = fetch(f, &req);
+	char e2[2048];
+	snprintf(e2, sizeof(e2), "%s", f->error);
+
+	req.cred.known_hosts_file = kh; /* a key the server does not authorize */
+	req.cred.ssh_key_file = other;
+	bool bad_key = fetch(f, &req);
+	char e3[2048];
+	snprintf(e3, sizeof(e3), "%s", f->error);
+	stop(pid);
+
+	if (!ok)
+		fail_msg("ssh fetch: %s", e1);
+	assert_string_equal(sha, main_sha);
+	assert_false(bad_host);
+	char want[1024];
+	snprintf(want, sizeof(want),
+		 "fetch %s: host key of \"127.0.0.1\" does not match known_hosts \"%s\" (refusing)", url,
+		 bad_kh);
+	assert_string_equal(e2, want);
+	assert_false(bad_key);
+	snprintf(want, sizeof(want), "fetch %s: authentication refused (check the credentials in \"%s\")",
+		 url, other);
+	assert_string_equal(e3, want);
+}
+
+static void test_source__smart_http_basic_auth(void **state)
+{
+	struct fx *f = *state;
+	if (access("/usr/sbin/nginx", X_OK) != 0 || access("/usr/sbin/fcgiwrap", X_OK) != 0)
+		skip();
+	commit_file(f, "deploy/app.yaml", "a: 1\n", "over http");
+	char main_sha[64];
+	rev(f, main_sha, "main");
+	sh(f, "printf 'deploy:%%s\\n' \"$(openssl passwd -apr1 hunter2)\" > ../htpasswd && "
+	      "printf 'hunter2\\n' > ../password && printf 'wrong\\n' > ../wrong && mkdir -p ../nginx");
+	int port = free_port();
+	char conf[4096], path[256], sock[256];
+	snprintf(sock, sizeof(sock), "%s/fcgi.sock", f->dir);
+	snprintf(conf, sizeof(conf),
+		 "%s"
+		 "daemon off; master_process off; pid %s/nginx.pid; error_log %s/nginx/error.log;\n"
+		 "events {}\n"
+		 "http {\n"
+		 "  access_log off; client_body_temp_path %s/nginx;\n"
+		 "  fastcgi_temp_path %s/nginx; proxy_temp_path %s/nginx;\n"
+		 "  uwsgi_temp_path %s/nginx; scgi_temp_path %s/nginx;\n"
+		 "  server {\n"
+		 "    listen 127.0.0.1:%d;\n"
+		 "    location / {\n"
+		 "      auth_basic \"git\"; auth_basic_user_file %s/htpasswd;\n"
+		 "      include /etc/nginx/fastcgi_params;\n"
+		 "      fastcgi_param SCRIPT_FILENAME /usr/lib/git-core/git-http-backend;\n"
+		 "      fastcgi_param GIT_PROJECT_ROOT %s;\n"
+		 "      fastcgi_param GIT_HTTP_EXPORT_ALL \"\";\n"
+		 "      fastcgi_param PATH_INFO $uri;\n"
+		 "      fastcgi_param REMOTE_USER $remote_user;\n"
+		 "      fastcgi_pass unix:%s;\n"
+		 "    }\n"
+		 "  }\n"
+		 "}\n",
+		 geteuid() == 0 ? "user root;\n" : "", f->dir, f->dir, f->dir, f->dir, f->dir, f->dir,
+		 f->dir, port, f->dir, f->dir, sock);
+	snprintf(path, sizeof(path), "%s/nginx.conf", f->dir);
+	write_text(path, conf);
+	char sockarg[300];
+	snprintf(sockarg, sizeof(sockarg), "unix:%s", sock);
+	char *fargv[] = {"/usr/sbin/fcgiwrap", "-s", sockarg, NULL};
+	pid_t fcgi = spawn(f, "fcgiwrap", fargv);
+	char *nargv[] = {"/usr/sbin/nginx", "-e", "stderr", "-c", path, "-p", f->dir, NULL};
+	pid_t nginx = spawn(f, "nginx", nargv);
+	if (!wait_port(nginx, port)) {
+		stop(nginx);
+		stop(fcgi);
+		fail_msg("nginx did not start; see %s/nginx.log", f->dir);
+	}
+	char url[256], pw[256], wrong[256];
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/work", port);
+	snprintf(pw, sizeof(pw), "%s/password", f->dir);
+	snprintf(wrong, sizeof(wrong), "%s/wrong", f->dir);
+
+	struct source_request req = {.name = "http", .url = url, .ref = "main",
+				     .cred = {.username = "deploy", .password_file = pw}};
+	bool ok = fetch(f, &req);
+	char e1[2048], sha[41];
+	snprintf(e1, sizeof(e1), "%s", f->error);
+	snprintf(sha, sizeof(sha), "%s", f->c.sha);
+
+	req.cred.password_file = wrong;
+	bool refused = fetch(f, &req);
+	char e2[2048];
+	snprintf(e2, sizeof(e2), "%s", f->error);
+
+	req.cred.password_file = NULL;
+	bool none = fetch(f, &req);
+	char e3[2048];
+	snprintf(e3, sizeof(e3), "%s", f->error);
+	stop(nginx);
+	stop(fcgi);
+
+	if (!ok)
+		fail_msg("http fetch: %s", e1);
+	assert_string_equal(sha, main_sha);
+	assert_false(refused);
+	char want[1024];
+	snprintf(want, sizeof(want), "fetch %s: authentication refused (check the credentials in \"%s\")",
+		 url, wrong);
+	assert_string_equal(e2, want);
+	assert_null(strstr(e2, "wrong\n"));
+	assert_false(none);
+	snprintf(want, sizeof(want),
+		 "fetch %s: authentication required, but no password or token file is configured", url);
+	assert_string_equal(e3, want);
+}
+
+/* ------------------------------------------------------------------ */
 /* reading a commit                                                    */
 
 static void test_source__read_directories(void **state)
@@ -687,9 +912,29 @@ static void test_source__known_hosts(void **state)
 	assert_int_equal(source_known_hosts_check(text, strlen(text), "h", 22, key, keylen), 0);
 }
 
+/*
+ * libgit2 1.5.1's ssh transport (its known_hosts code, libssh2's auth list)
+ * leaks some 100 bytes per connection inside git_remote_connect, none of it
+ * reachable by us. Under ASan these two leaks are suppressed by name; the
+ * slow unwinder is needed for the stack to reach git_remote_connect through
+ * libgit2's frames.
+ */
+const char *__lsan_default_suppressions(void);
+const char *__lsan_default_suppressions(void)
+{
+	return "leak:git_remote_connect\n";
+}
+const char *__asan_default_options(void);
+const char *__asan_default_options(void)
+{
+	return "fast_unwind_on_malloc=0";
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
+	if (getenv("TEST_FILTER")) /* e.g. TEST_FILTER='*ssh*' */
+		cmocka_set_test_filter(getenv("TEST_FILTER"));
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 	const struct CMUnitTest tests[] = {
 		T(test_source__branch),
@@ -704,6 +949,8 @@ int main(void)
 		T(test_source__size_limit),
 		T(test_source__bad_requests),
 		T(test_source__git_daemon),
+		T(test_source__ssh),
+		T(test_source__smart_http_basic_auth),
 		T(test_source__read_directories),
 		T(test_source__read_errors),
 		T(test_source__known_hosts),
