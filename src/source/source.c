@@ -609,13 +609,14 @@ out:
 static void job_thread(void *arg)
 {
 	struct source_job *job = arg;
+	struct source *s = job->s; /* outlives the thread: both are joined first */
 	source_stream_set_job(job);
 	run_fetch(job);
 	source_stream_set_job(NULL);
-	uv_mutex_lock(&job->s->lock);
+	uv_mutex_lock(&s->lock);
 	job->done = true;
-	uv_mutex_unlock(&job->s->lock);
-	uv_async_send(&job->s->async);
+	uv_mutex_unlock(&s->lock);
+	uv_async_send(&s->async);
 }
 
 static void job_free(struct source_job *job)

@@ -384,6 +384,14 @@ static void test_source__time_limit(void **state)
 	char want[256];
 	snprintf(want, sizeof(want), "fetch %s: timed out after 1s", url);
 	assert_string_equal(f->error, want);
+	/* smart HTTP and TLS (waiting for the handshake) run over the same stream */
+	static const char *const schemes[] = {"http", "https"};
+	for (size_t i = 0; i < 2; i++) {
+		snprintf(url, sizeof(url), "%s://127.0.0.1:%d/r.git", schemes[i], port);
+		assert_false(fetch(f, &req));
+		snprintf(want, sizeof(want), "fetch %s: timed out after 1s", url);
+		assert_string_equal(f->error, want);
+	}
 	close(fd);
 }
 
@@ -536,7 +544,21 @@ static void test_source__git_daemon(void **state)
 	bool bad = fetch(f, &req);
 	char error[2048];
 	snprintf(error, sizeof(error), "%s", f->error);
+	char nourl[160];
+	snprintf(nourl, sizeof(nourl), "git://127.0.0.1:%d/nosuch", port);
+	req.url = nourl;
+	req.ref = "main";
+	bool missing = fetch(f, &req);
+	char e_missing[2048];
+	snprintf(e_missing, sizeof(e_missing), "%s", f->error);
 	stop_git_daemon(pid);
+	assert_false(missing);
+	char want_missing[512];
+	snprintf(want_missing, sizeof(want_missing),
+		 "fetch %s: cannot connect: remote error: access denied or repository not exported: "
+		 "/nosuch",
+		 nourl);
+	assert_string_equal(e_missing, want_missing);
 	assert_true(ok);
 	assert_false(bad);
 	char want[512];
