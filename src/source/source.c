@@ -282,7 +282,9 @@ static int on_certificate(git_cert *cert, int valid, const char *host, void *pay
 /* ------------------------------------------------------------------ */
 /* ref resolution                                                      */
 
-/* Compares version-ish names: runs of digits by value, the rest bytewise. */
+/* Compares version-ish names: runs of digits by value, the rest bytewise,
+ * and a pre-release below its release ("v1.3.0-rc1" < "v1.3.0"), as in
+ * semver. */
 static int version_cmp(const char *a, const char *b)
 {
 	while (*a && *b) {
@@ -306,6 +308,10 @@ static int version_cmp(const char *a, const char *b)
 			b++;
 		}
 	}
+	if (*a == '-' && !*b)
+		return -1;
+	if (*b == '-' && !*a)
+		return 1;
 	return (unsigned char)*a - (unsigned char)*b;
 }
 

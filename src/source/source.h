@@ -129,7 +129,8 @@ struct source_request {
 	const char *ref;      /* a branch, a tag, a commit SHA (4 to 40 hex digits,
 				 found among the remote's branches and tags), or a
 				 tag pattern with '*' ("v1.*": the highest matching
-				 tag, comparing the numbers in the names); NULL or ""
+				 tag, comparing the numbers in the names, a
+				 pre-release "v1.3.0-rc1" below "v1.3.0"); NULL or ""
 				 means the remote's default branch (HEAD) */
 	const char *previous; /* the SHA last deployed from this source, or NULL: the
 				 result says whether the new commit descends from it */
@@ -185,8 +186,9 @@ uint64_t source_fetch(struct source *s, const struct source_request *req, source
  * Cancels one fetch: its callback is not called, now or later, and after
  * the call `data` is never used again. The thread stops at its next read
  * or progress report and the cache stays consistent (libgit2 writes refs
- * only after a complete pack). Unknown or finished ids are ignored. Safe
- * from inside a callback.
+ * only after a complete pack). The name stays busy (source_fetch fails
+ * with SW_EBUSY) until the thread has stopped. Unknown or finished ids are
+ * ignored. Safe from inside a callback.
  */
 void source_cancel(struct source *s, uint64_t id);
 
