@@ -19,6 +19,8 @@ struct source {
 	uv_loop_t *loop;
 	char *cache_dir;
 	uv_async_t async;
+	uv_timer_t watchdog;	 /* while jobs run: interrupts those past their deadline */
+	int open_handles;	 /* async and watchdog, until both are closed */
 	uv_mutex_t lock;	 /* guards jobs' done flags and the list */
 	struct source_job *jobs; /* running or finished, not yet reported */
 	uint64_t next_id;
@@ -508,6 +510,8 @@ static void set_history(struct source_job *job, git_repository *repo, const git_
 static void git_fail(struct source_job *job, const char *what)
 {
 	const git_error *e = git_error_last();
+	if (sw_now_ms() >= job->deadline_ms) /* the watchdog cut the connection */
+		source_job_fail(job, "timed out after %s", job->timeout_text);
 	source_job_fail(job, "%s%s%s", what, e && e->message ? ": " : "",
 			e && e->message ? e->message : "");
 }
@@ -647,6 +651,29 @@ static void job_free(struct source_job *job)
 /* ------------------------------------------------------------------ */
 /* the loop side                                                       */
 
+/* Wakes a thread blocked on its socket (libssh2 reads it itself, and waits
+ * in select() without a timeout): the read fails and the fetch ends. */
+static void job_interrupt(struct source_job *j)
+{
+	pthread_mutex_lock(&j->fd_lock);
+	if (j->fd >= 0)
+		shutdown(j->fd, SHUT_RDWR);
+	pthread_mutex_unlock(&j->fd_lock);
+}
+
+static void on_watchdog(uv_timer_t *t)
+{
+	struct source *s = t->data;
+	if (!s->jobs) {
+		uv_timer_stop(t);
+		return;
+	}
+	uint64_t now = sw_now_ms();
+	for (struct source_job *j = s->jobs; j; j = j->next)
+		if (now >= j->deadline_ms)
+			job_interrupt(j);
+}
+
 static void on_async(uv_async_t *a)
 {
 	struct source *s = a->data;
@@ -692,6 +719,9 @@ int source_new(struct source **out, uv_loop_t *loop, const char *cache_dir, stru
 	uv_mutex_init(&s->lock);
 	uv_async_init(loop, &s->async, on_async);
 	s->async.data = s;
+	uv_timer_init(loop, &s->watchdog);
+	s->watchdog.data = s;
+	s->open_handles = 2;
 	*out = s;
 	return 0;
 }
@@ -699,6 +729,8 @@ int source_new(struct source **out, uv_loop_t *loop, const char *cache_dir, stru
 static void on_closed(uv_handle_t *h)
 {
 	struct source *s = h->data;
+	if (--s->open_handles > 0)
+		return;
 	uv_mutex_destroy(&s->lock);
 	free(s->cache_dir);
 	free(s);
@@ -717,6 +749,7 @@ void source_free(struct source *s)
 		job_free(j);
 	}
 	uv_close((uv_handle_t *)&s->async, on_closed);
+	uv_close((uv_handle_t *)&s->watchdog, on_closed);
 }
 
 static char *dup_or_null(const char *x)
@@ -784,6 +817,8 @@ uint64_t source_fetch(struct source *s, const struct source_request *req, source
 		sw_errf(err, -1, "cannot start a fetch thread");
 		return 0;
 	}
+	if (!uv_is_active((uv_handle_t *)&s->watchdog))
+		uv_timer_start(&s->watchdog, on_watchdog, 100, 100);
 	return job->id;
 }
 
@@ -792,10 +827,7 @@ void source_cancel(struct source *s, uint64_t id)
 	for (struct source_job *j = s->jobs; j; j = j->next)
 		if (j->id == id) {
 			atomic_store(&j->cancelled, true);
-			pthread_mutex_lock(&j->fd_lock);
-			if (j->fd >= 0)
-				shutdown(j->fd, SHUT_RDWR); /* wakes a blocked libssh2 read */
-			pthread_mutex_unlock(&j->fd_lock);
+			job_interrupt(j);
 		}
 }
 

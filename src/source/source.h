@@ -42,9 +42,13 @@
  * writes wait in slices and give up at the deadline or on cancel, and
  * libgit2's progress callbacks (transfer, sideband, credentials,
  * certificate) stop the fetch once received bytes pass max_bytes or the
- * deadline passes. So a server that accepts and never answers costs at most
- * timeout_ms, and source_cancel / source_free end a fetch within a fraction
- * of a second.
+ * deadline passes. libssh2 reads the socket itself and would wait for a
+ * silent server forever, so a watchdog timer on the loop (every 100 ms
+ * while fetches run) shuts down the socket of a fetch past its deadline.
+ * So a server that accepts and never answers costs at most timeout_ms plus
+ * 100 ms, and source_cancel / source_free end a fetch within a fraction of
+ * a second (except while it resolves the host name: getaddrinfo cannot be
+ * interrupted and is bounded by the resolver's own timeouts).
  *
  * Cache. One bare repository per source name, CACHE_DIR/NAME.git, created
  * on the first fetch and fetched into incrementally afterwards (the refs it
@@ -101,7 +105,7 @@ int source_new(struct source **out, uv_loop_t *loop, const char *cache_dir, stru
  * Frees the fetcher. Every fetch still running is cancelled and waited for
  * (its thread is joined, which takes at most a fraction of a second since
  * a cancelled fetch stops at its next read or progress report), and its
- * callback is NOT called. The uv handle is closed: the loop must run
+ * callback is NOT called. The uv handles are closed: the loop must run
  * afterwards for the memory to be released. Must not be called from inside
  * a fetch callback. NULL is ignored.
  */
