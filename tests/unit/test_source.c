@@ -115,8 +115,10 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fx *f = *state;
+	int calls = f->calls;
 	source_free(f->src);
 	uv_run(&f->loop, UV_RUN_DEFAULT);
+	assert_int_equal(f->calls, calls); /* never a callback after source_free */
 	assert_int_equal(uv_loop_close(&f->loop), 0);
 	char cmd[256];
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
@@ -436,6 +438,48 @@ static void test_source__cancel(void **state)
 	assert_int_equal(f->calls, 0);
 	close(fd);
 	/* teardown's source_free joins the second, cancelled fetch */
+}
+
+static void on_tick(uv_timer_t *t)
+{
+	(*(int *)t->data)++;
+}
+
+static void on_other(const struct source_commit *c, const char *error, void *data)
+{
+	*(int *)data = error ? -1 : 1;
+}
+
+/* A fetch that hangs blocks neither the loop nor another source's fetch;
+ * source_free ends it without a callback. */
+static void test_source__hanging_fetch_blocks_nothing(void **state)
+{
+	struct fx *f = *state;
+	commit_file(f, "a.yaml", "v: 1\n", "one");
+	int port;
+	int fd = silent_listener(&port);
+	char url[128];
+	snprintf(url, sizeof(url), "git://127.0.0.1:%d/r.git", port);
+	struct source_request hang = {.name = "hang", .url = url, .ref = "main"};
+	struct source_request ok = {.name = "ok", .url = f->url, .ref = "main"};
+	struct sw_err err = {0};
+	int other = 0, ticks = 0;
+	assert_true(source_fetch(f->src, &hang, on_fetched, f, &err) != 0);
+	assert_true(source_fetch(f->src, &ok, on_other, &other, &err) != 0);
+	uv_timer_t tick;
+	uv_timer_init(&f->loop, &tick);
+	tick.data = &ticks;
+	uv_timer_start(&tick, on_tick, 1, 1);
+	uint64_t end = sw_now_ms() + DEADLINE_MS;
+	while (other == 0 && sw_now_ms() < end)
+		uv_run(&f->loop, UV_RUN_ONCE);
+	assert_int_equal(other, 1);
+	assert_true(ticks > 0);
+	assert_int_equal(f->calls, 0); /* the hanging one is still running */
+	assert_int_equal(source_pending(f->src), 1);
+	uv_close((uv_handle_t *)&tick, NULL);
+	close(fd);
+	/* teardown: source_free cancels and joins it; no callback */
 }
 
 static void test_source__size_limit(void **state)
@@ -976,6 +1020,7 @@ int main(void)
 		T(test_source__connection_refused),
 		T(test_source__time_limit),
 		T(test_source__cancel),
+		T(test_source__hanging_fetch_blocks_nothing),
 		T(test_source__size_limit),
 		T(test_source__bad_requests),
 		T(test_source__git_daemon),
