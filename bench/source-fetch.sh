@@ -2,7 +2,8 @@
 # The source module's cost per GitOps poll (bench/source_fetch.c): a
 # file:// repository of N (1,000) small App documents, a first fetch, then
 # ROUNDS (10) one-file commits, each fetched incrementally and all N files
-# read at it. Builds build/bench_source first (BUILD= for another build dir).
+# read at it; VIA=git over git:// from a git daemon on 127.0.0.1. Builds
+# build/bench_source first (BUILD= for another build dir).
 #   bench/source-fetch.sh [N] [ROUNDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
