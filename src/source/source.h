@@ -21,7 +21,8 @@
  *	const char *paths[] = {"deploy", NULL};
  *	if (source_read(&files, s, "shop", c->sha, paths, 0, &err) == 0)
  *		for (size_t i = 0; i < files.n; i++)
- *			spec_parse_text(files.v[i].path, files.v[i].data, ...);
+ *			spec_parse_text(&set, files.v[i].data, files.v[i].len,
+ *					files.v[i].path, &err);
  *	source_files_release(&files);
  *	...
  *	source_free(s);   then let the loop run so the handles finish closing
@@ -53,7 +54,9 @@
  * Cache. One bare repository per source name, CACHE_DIR/NAME.git, created
  * on the first fetch and fetched into incrementally afterwards (the refs it
  * already holds are offered as "haves", so one new commit costs one small
- * pack). Branches are kept as refs/heads/B, tags as refs/tags/T, both forced
+ * pack). Only the ref asked for is fetched; a commit SHA fetches every
+ * branch and tag and looks the commit up among them. Branches are kept as
+ * refs/heads/B, tags as refs/tags/T, both forced
  * (a force push replaces the branch), so the previous commit stays in the
  * cache and history can be compared. Nothing else is written outside
  * CACHE_DIR. Deleting the directory of a source only costs a full fetch.
