@@ -392,6 +392,13 @@ static int plan_fetch(struct plan *p, struct source_job *job, const git_remote_h
 {
 	const char *ref = job->ref;
 	struct buf want = BUF_INIT;
+	size_t refs = 0;
+	for (size_t i = 0; i < n; i++)
+		refs += has_prefix(heads[i]->name, "refs/heads/") || has_prefix(heads[i]->name, "refs/tags/");
+	if (refs == 0) {
+		source_job_fail(job, "the repository is empty (no branches or tags)");
+		return -1;
+	}
 	if (!ref || !ref[0]) {
 		for (size_t i = 0; i < n; i++)
 			if (strcmp(heads[i]->name, "HEAD") == 0 && heads[i]->symref_target) {

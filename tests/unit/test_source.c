@@ -327,6 +327,19 @@ static void test_source__unknown_ref(void **state)
 		 f->url);
 	assert_string_equal(f->error, want);
 	assert_int_equal(f->calls, 1);
+
+	/* an empty repository says so */
+	char empty[256], url[300];
+	snprintf(empty, sizeof(empty), "%s/empty", f->dir);
+	snprintf(url, sizeof(url), "file://%s", empty);
+	sh(f, "git init -q --bare '%s'", empty);
+	struct source_request e = {.name = "e", .url = url, .ref = "main"};
+	assert_false(fetch(f, &e));
+	snprintf(want, sizeof(want), "fetch %s: the repository is empty (no branches or tags)", url);
+	assert_string_equal(f->error, want);
+	e.ref = NULL;
+	assert_false(fetch(f, &e));
+	assert_string_equal(f->error, want);
 }
 
 static int free_port(void)
