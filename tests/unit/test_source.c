@@ -340,6 +340,16 @@ static void test_source__unknown_ref(void **state)
 	e.ref = NULL;
 	assert_false(fetch(f, &e));
 	assert_string_equal(f->error, want);
+
+	/* no repository at all */
+	snprintf(url, sizeof(url), "file://%s/nosuch", f->dir);
+	e.url = url;
+	assert_false(fetch(f, &e));
+	snprintf(want, sizeof(want),
+		 "fetch %s: cannot connect: failed to resolve path '%s/nosuch': No such file or "
+		 "directory",
+		 url, f->dir);
+	assert_string_equal(f->error, want);
 }
 
 static int free_port(void)
