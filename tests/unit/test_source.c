@@ -427,6 +427,33 @@ static void test_source__time_limit(void **state)
 	close(fd);
 }
 
+/* connect itself hangs: a listener whose backlog is full drops new SYNs */
+static void test_source__connect_time_limit(void **state)
+{
+	struct fx *f = *state;
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(fd, 0), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+	int fill[4];
+	for (int i = 0; i < 4; i++) { /* more than the backlog holds */
+		fill[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+		connect(fill[i], (struct sockaddr *)&sa, sizeof(sa));
+	}
+	char url[128];
+	snprintf(url, sizeof(url), "git://127.0.0.1:%d/r.git", ntohs(sa.sin_port));
+	struct source_request req = {.name = "syn", .url = url, .ref = "main", .timeout_ms = 1000};
+	assert_false(fetch(f, &req));
+	char want[256];
+	snprintf(want, sizeof(want), "fetch %s: timed out after 1s", url);
+	assert_string_equal(f->error, want);
+	for (int i = 0; i < 4; i++)
+		close(fill[i]);
+	close(fd);
+}
+
 static void test_source__cancel(void **state)
 {
 	struct fx *f = *state;
@@ -1042,6 +1069,7 @@ int main(void)
 		T(test_source__unknown_ref),
 		T(test_source__connection_refused),
 		T(test_source__time_limit),
+		T(test_source__connect_time_limit),
 		T(test_source__cancel),
 		T(test_source__hanging_fetch_blocks_nothing),
 		T(test_source__size_limit),
