@@ -107,6 +107,20 @@ static bool url_ok(const char *url)
 	return is_ssh_url(url);
 }
 
+int source_url_check(const char *url, bool *is_ssh, struct sw_err *err)
+{
+	if (is_ssh)
+		*is_ssh = url && is_ssh_url(url);
+	if (url && url_ok(url))
+		return 0;
+	struct buf u = BUF_INIT;
+	source_url_redact(&u, url ? url : "");
+	sw_errf(err, SW_EINVAL, "url \"%s\" must be file://, git://, http(s)://, ssh:// or user@host:path",
+		u.s);
+	buf_release(&u);
+	return SW_EINVAL;
+}
+
 /* host and port of an ssh URL (for known_hosts); port 22 when not given */
 static void ssh_host_port(const char *url, char *host, size_t hsz, int *port)
 {
@@ -773,15 +787,10 @@ uint64_t source_fetch(struct source *s, const struct source_request *req, source
 			req->name ? req->name : "");
 		return 0;
 	}
-	if (!req->url || !url_ok(req->url)) {
-		struct buf u = BUF_INIT;
-		source_url_redact(&u, req->url ? req->url : "");
-		sw_errf(err, SW_EINVAL,
-			"url \"%s\" must be file://, git://, http(s)://, ssh:// or user@host:path", u.s);
-		buf_release(&u);
+	bool ssh;
+	if (source_url_check(req->url, &ssh, err) < 0)
 		return 0;
-	}
-	if (is_ssh_url(req->url) && !req->cred.known_hosts_file) {
+	if (ssh && !req->cred.known_hosts_file) {
 		sw_errf(err, SW_EINVAL, "an ssh url needs a known_hosts file");
 		return 0;
 	}

@@ -253,6 +253,15 @@ int source_known_hosts_check(const char *text, size_t len, const char *host, int
 			     const unsigned char *key, size_t keylen);
 
 /*
+ * Checks a URL as source_fetch does, for the Source document's validation
+ * (which adds the file:line:col): 0, or -1 with err "url \"ftp://h/r\"
+ * must be file://, git://, http(s)://, ssh:// or user@host:path" (the URL
+ * shown without its password). *is_ssh (may be NULL) says whether it is an
+ * ssh URL, which needs a known_hosts file. Pure.
+ */
+int source_url_check(const char *url, bool *is_ssh, struct sw_err *err);
+
+/*
  * Appends to out url without a user:password@ part (for messages). Exposed
  * for the engine's own messages about a source.
  */

@@ -567,6 +567,29 @@ static void test_source__bad_requests(void **state)
 	assert_int_equal(source_fetch(f->src, &req, on_fetched, f, &err), 0);
 	assert_string_equal(err.msg, "an ssh url needs a known_hosts file");
 
+	static const struct {
+		const char *url;
+		int ok, ssh;
+	} urls[] = {
+		{"file:///srv/r.git", 1, 0},	     {"git://h/r.git", 1, 0},
+		{"http://h/r.git", 1, 0},	     {"https://h:8443/r.git", 1, 0},
+		{"ssh://git@h:2222/r.git", 1, 1},    {"git@github.com:team/r.git", 1, 1},
+		{"h:r.git", 1, 1},		     {"ftp://h/r.git", 0, 0},
+		{"/srv/r.git", 0, 0},		     {"https://", 0, 0},
+		{"", 0, 0},			     {"relative/path", 0, 0},
+	};
+	for (size_t i = 0; i < sizeof(urls) / sizeof(urls[0]); i++) {
+		bool ssh = false;
+		sw_err_clear(&err);
+		int r = source_url_check(urls[i].url, &ssh, &err);
+		if ((r == 0) != urls[i].ok || (r == 0 && ssh != urls[i].ssh))
+			fail_msg("url \"%s\": got %d ssh %d (%s)", urls[i].url, r, ssh, err.msg);
+	}
+	sw_err_clear(&err);
+	assert_true(source_url_check("ftp://u:pw@h/r", NULL, &err) < 0);
+	assert_string_equal(err.msg, "url \"ftp://u@h/r\" must be file://, git://, http(s)://, ssh:// or "
+				     "user@host:path");
+
 	struct buf b = BUF_INIT;
 	source_url_redact(&b, "https://u:secret@h.example/r.git");
 	assert_string_equal(b.s, "https://u@h.example/r.git");
