@@ -22,7 +22,9 @@ struct source {
 	uv_timer_t watchdog;	 /* while jobs run: interrupts those past their deadline */
 	int open_handles;	 /* async and watchdog, until both are closed */
 	uv_mutex_t lock;	 /* guards jobs' done flags and the list */
-	struct source_job *jobs; /* running or finished, not yet reported */
+	struct source_job *jobs; /* in source_fetch order: queued, running, or finished
+				    and not yet reported */
+	size_t running;		 /* jobs with a thread */
 	uint64_t next_id;
 };
 
@@ -691,8 +693,35 @@ static void on_watchdog(uv_timer_t *t)
 	}
 	uint64_t now = sw_now_ms();
 	for (struct source_job *j = s->jobs; j; j = j->next)
-		if (now >= j->deadline_ms)
+		if (j->started && now >= j->deadline_ms)
 			job_interrupt(j);
+}
+
+/* Starts the thread of a queued job; its time limit starts now. */
+static void job_start(struct source *s, struct source_job *job)
+{
+	job->deadline_ms = sw_now_ms() + job->timeout_ms;
+	job->started = true;
+	s->running++;
+	if (uv_thread_create(&job->thread, job_thread, job) != 0) {
+		job->started = false;
+		s->running--;
+		source_job_fail(job, "cannot start a fetch thread");
+		uv_mutex_lock(&s->lock);
+		job->done = true;
+		uv_mutex_unlock(&s->lock);
+		uv_async_send(&s->async);
+		return;
+	}
+	if (!uv_is_active((uv_handle_t *)&s->watchdog))
+		uv_timer_start(&s->watchdog, on_watchdog, 100, 100);
+}
+
+static void start_queued(struct source *s)
+{
+	for (struct source_job *j = s->jobs; j && s->running < SOURCE_MAX_RUNNING; j = j->next)
+		if (!j->started && !j->done)
+			job_start(s, j);
 }
 
 static void on_async(uv_async_t *a)
@@ -709,8 +738,12 @@ static void on_async(uv_async_t *a)
 			}
 		uv_mutex_unlock(&s->lock);
 		if (!job)
-			return;
-		uv_thread_join(&job->thread);
+			break;
+		if (job->started) {
+			uv_thread_join(&job->thread);
+			s->running--;
+		}
+		start_queued(s); /* before the callback, which may queue more */
 		if (!atomic_load(&job->cancelled)) {
 			if (job->err[0]) {
 				struct buf msg = BUF_INIT;
@@ -761,12 +794,17 @@ void source_free(struct source *s)
 {
 	if (!s)
 		return;
+	s->running = SOURCE_MAX_RUNNING; /* nothing queued starts from here on */
 	for (struct source_job *j = s->jobs; j; j = j->next)
-		source_cancel(s, j->id);
+		if (j->started) {
+			atomic_store(&j->cancelled, true);
+			job_interrupt(j);
+		}
 	while (s->jobs) {
 		struct source_job *j = s->jobs;
 		s->jobs = j->next;
-		uv_thread_join(&j->thread);
+		if (j->started)
+			uv_thread_join(&j->thread);
 		job_free(j);
 	}
 	uv_close((uv_handle_t *)&s->async, on_closed);
@@ -804,9 +842,8 @@ uint64_t source_fetch(struct source *s, const struct source_request *req, source
 	job->id = s->next_id++;
 	job->cb = cb;
 	job->data = data;
-	uint64_t t = req->timeout_ms ? req->timeout_ms : SOURCE_DEFAULT_TIMEOUT_MS;
-	job->deadline_ms = sw_now_ms() + t;
-	sw_duration_format(job->timeout_text, sizeof(job->timeout_text), t);
+	job->timeout_ms = req->timeout_ms ? req->timeout_ms : SOURCE_DEFAULT_TIMEOUT_MS;
+	sw_duration_format(job->timeout_text, sizeof(job->timeout_text), job->timeout_ms);
 	job->max_bytes = req->max_bytes ? req->max_bytes : SOURCE_DEFAULT_MAX_BYTES;
 	job->name = xstrdup(req->name);
 	job->url = xstrdup(req->url);
@@ -821,30 +858,34 @@ uint64_t source_fetch(struct source *s, const struct source_request *req, source
 	job->known_hosts_file = dup_or_null(req->cred.known_hosts_file);
 	job->fd = -1;
 	pthread_mutex_init(&job->fd_lock, NULL);
+	struct source_job **tail = &s->jobs;
 	uv_mutex_lock(&s->lock);
-	job->next = s->jobs;
-	s->jobs = job;
+	while (*tail)
+		tail = &(*tail)->next;
+	*tail = job;
 	uv_mutex_unlock(&s->lock);
-	if (uv_thread_create(&job->thread, job_thread, job) != 0) {
-		uv_mutex_lock(&s->lock);
-		s->jobs = job->next;
-		uv_mutex_unlock(&s->lock);
-		job_free(job);
-		sw_errf(err, -1, "cannot start a fetch thread");
-		return 0;
-	}
-	if (!uv_is_active((uv_handle_t *)&s->watchdog))
-		uv_timer_start(&s->watchdog, on_watchdog, 100, 100);
+	if (s->running < SOURCE_MAX_RUNNING)
+		job_start(s, job);
 	return job->id;
 }
 
 void source_cancel(struct source *s, uint64_t id)
 {
-	for (struct source_job *j = s->jobs; j; j = j->next)
-		if (j->id == id) {
-			atomic_store(&j->cancelled, true);
-			job_interrupt(j);
+	for (struct source_job **pp = &s->jobs; *pp; pp = &(*pp)->next) {
+		struct source_job *j = *pp;
+		if (j->id != id)
+			continue;
+		if (!j->started && !j->done) { /* queued: no thread to wait for */
+			uv_mutex_lock(&s->lock);
+			*pp = j->next;
+			uv_mutex_unlock(&s->lock);
+			job_free(j);
+			return;
 		}
+		atomic_store(&j->cancelled, true);
+		job_interrupt(j);
+		return;
+	}
 }
 
 size_t source_pending(const struct source *s)

@@ -92,6 +92,8 @@
 
 struct source; /* one per loop */
 
+/* Fetches that run at once per struct source; more wait (see source_fetch). */
+#define SOURCE_MAX_RUNNING 8
 #define SOURCE_DEFAULT_TIMEOUT_MS 60000u
 #define SOURCE_DEFAULT_MAX_BYTES (256u * 1024 * 1024)
 #define SOURCE_DEFAULT_MAX_TOTAL (64u * 1024 * 1024)
@@ -183,8 +185,11 @@ typedef void (*source_cb)(const struct source_commit *c, const char *error, void
  * Starts a fetch. Returns its id (never 0, never reused), or 0 with err set
  * when the request is invalid (no name or URL, a bad name, an unsupported
  * URL scheme, an ssh URL without known_hosts_file) or a fetch of the same
- * name is already running (err->code SW_EBUSY: one fetch per cache
- * repository at a time).
+ * name is already running or waiting (err->code SW_EBUSY: one fetch per
+ * cache repository at a time). At most SOURCE_MAX_RUNNING fetches run at
+ * once (each holds a thread and a connection); the others wait in the order
+ * of their source_fetch calls, and a fetch's time limit starts when it
+ * runs, not while it waits.
  */
 uint64_t source_fetch(struct source *s, const struct source_request *req, source_cb cb, void *data,
 		      struct sw_err *err);

@@ -18,8 +18,10 @@ struct source_job {
 	void *data;
 	uv_thread_t thread;
 	atomic_bool cancelled;	 /* set by the loop: stop, no callback */
+	bool started;		 /* loop thread only: the job has (had) a thread */
 	bool done;		 /* under s->lock: the thread has finished */
-	uint64_t deadline_ms;	 /* sw_now_ms() value */
+	uint64_t timeout_ms;
+	uint64_t deadline_ms;	 /* sw_now_ms() value, set when the thread starts */
 	char timeout_text[32];	 /* "2s" */
 	uint64_t max_bytes;
 	char *name, *url, *ref, *previous, *shown_url;

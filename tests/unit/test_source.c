@@ -532,6 +532,66 @@ static void test_source__hanging_fetch_blocks_nothing(void **state)
 	/* teardown: source_free cancels and joins it; no callback */
 }
 
+struct seen {
+	int order;	 /* callbacks so far, shared */
+	int *counter;
+	char error[512];
+	bool ok;
+};
+
+static void on_seen(const struct source_commit *c, const char *error, void *data)
+{
+	struct seen *x = data;
+	x->order = ++*x->counter;
+	x->ok = error == NULL;
+	snprintf(x->error, sizeof(x->error), "%s", error ? error : "");
+}
+
+/* SOURCE_MAX_RUNNING fetches run at once; the next waits for a free slot,
+ * and its time limit starts when it runs; a waiting fetch can be cancelled. */
+static void test_source__fetches_beyond_the_limit_wait(void **state)
+{
+	struct fx *f = *state;
+	commit_file(f, "a.yaml", "v: 1\n", "one");
+	int port;
+	int fd = silent_listener(&port);
+	char url[128];
+	snprintf(url, sizeof(url), "git://127.0.0.1:%d/r.git", port);
+	int counter = 0;
+	struct seen hang[SOURCE_MAX_RUNNING] = {0}, last = {.counter = &counter},
+		    dropped = {.counter = &counter};
+	struct sw_err err = {0};
+	for (int i = 0; i < SOURCE_MAX_RUNNING; i++) {
+		char name[32];
+		snprintf(name, sizeof(name), "hang%d", i);
+		hang[i].counter = &counter;
+		struct source_request req = {.name = name, .url = url, .ref = "main",
+					     .timeout_ms = 1000};
+		assert_true(source_fetch(f->src, &req, on_seen, &hang[i], &err) != 0);
+	}
+	/* a fast one waits behind them, with a limit shorter than their wait */
+	struct source_request fast = {.name = "fast", .url = f->url, .ref = "main", .timeout_ms = 500};
+	assert_true(source_fetch(f->src, &fast, on_seen, &last, &err) != 0);
+	struct source_request gone = {.name = "gone", .url = f->url, .ref = "main"};
+	uint64_t id = source_fetch(f->src, &gone, on_seen, &dropped, &err);
+	assert_true(id != 0);
+	assert_int_equal(source_pending(f->src), SOURCE_MAX_RUNNING + 2);
+	source_cancel(f->src, id); /* waiting: gone at once */
+	assert_int_equal(source_pending(f->src), SOURCE_MAX_RUNNING + 1);
+
+	uint64_t end = sw_now_ms() + DEADLINE_MS;
+	while (source_pending(f->src) > 0 && sw_now_ms() < end)
+		uv_run(&f->loop, UV_RUN_ONCE);
+	assert_int_equal(source_pending(f->src), 0);
+	close(fd);
+	assert_true(last.ok);		    /* its 500 ms did not pass while it waited */
+	assert_true(last.order > 1);	    /* it ran only once a slot was free */
+	assert_int_equal(dropped.order, 0); /* never called */
+	for (int i = 0; i < SOURCE_MAX_RUNNING; i++)
+		assert_non_null(strstr(hang[i].error, "timed out after 1s"));
+	assert_int_equal(counter, SOURCE_MAX_RUNNING + 1);
+}
+
 static void test_source__size_limit(void **state)
 {
 	struct fx *f = *state;
@@ -1095,6 +1155,7 @@ int main(void)
 		T(test_source__connect_time_limit),
 		T(test_source__cancel),
 		T(test_source__hanging_fetch_blocks_nothing),
+		T(test_source__fetches_beyond_the_limit_wait),
 		T(test_source__size_limit),
 		T(test_source__bad_requests),
 		T(test_source__git_daemon),
