@@ -9,7 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <dirent.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/buf.h"
 #include "spec/fields.h"
@@ -530,6 +532,62 @@ static void set_history(struct source_job *job, git_repository *repo, const git_
 		job->commit.history = SOURCE_HISTORY_REWRITTEN;
 }
 
+static bool pack_file(const char *n)
+{
+	size_t l = strlen(n);
+	return strncmp(n, "pack-", 5) == 0 &&
+	       ((l > 5 && strcmp(n + l - 5, ".pack") == 0) || (l > 4 && strcmp(n + l - 4, ".idx") == 0) ||
+		(l > 5 && strcmp(n + l - 5, ".keep") == 0) || (l > 4 && strcmp(n + l - 4, ".rev") == 0));
+}
+
+static int insert_object(const git_oid *id, void *payload)
+{
+	return git_packbuilder_insert(payload, id, NULL);
+}
+
+/*
+ * Every fetch that brings objects adds a pack to the cache, and libgit2
+ * cannot repack: past SOURCE_MAX_PACKS packs, write one pack of every
+ * object (reachable or not: an old force-pushed commit stays readable) and
+ * remove the others. Best effort: a failure leaves the cache as it was.
+ */
+static void compact_cache(git_repository *repo)
+{
+	struct buf dir = BUF_INIT, path = BUF_INIT;
+	git_packbuilder *pb = NULL;
+	git_odb *odb = NULL;
+	buf_addf(&dir, "%sobjects/pack", git_repository_path(repo));
+	DIR *d = opendir(dir.s);
+	size_t packs = 0;
+	struct dirent *de;
+	while (d && (de = readdir(d)))
+		if (pack_file(de->d_name) && strstr(de->d_name, ".pack"))
+			packs++;
+	if (d)
+		closedir(d);
+	if (packs <= SOURCE_MAX_PACKS)
+		goto out;
+	if (git_repository_odb(&odb, repo) < 0 || git_packbuilder_new(&pb, repo) < 0 ||
+	    git_odb_foreach(odb, insert_object, pb) < 0 ||
+	    git_packbuilder_write(pb, dir.s, 0, NULL, NULL) < 0)
+		goto out;
+	const char *keep = git_packbuilder_name(pb); /* the hex name of the new pack */
+	if (!keep || !(d = opendir(dir.s)))
+		goto out;
+	while ((de = readdir(d)))
+		if (pack_file(de->d_name) && !strstr(de->d_name, keep)) {
+			buf_reset(&path);
+			buf_addf(&path, "%s/%s", dir.s, de->d_name);
+			unlink(path.s);
+		}
+	closedir(d);
+out:
+	git_packbuilder_free(pb);
+	git_odb_free(odb);
+	buf_release(&dir);
+	buf_release(&path);
+}
+
 static void git_fail(struct source_job *job, const char *what)
 {
 	const git_error *e = git_error_last();
@@ -626,6 +684,7 @@ static void run_fetch(struct source_job *job)
 	}
 	fill_commit(job, commit);
 	set_history(job, repo, git_commit_id(commit));
+	compact_cache(repo);
 out:
 	if (job->err[0] == '\0' && !job->commit.sha[0])
 		source_job_fail(job, "fetch failed");

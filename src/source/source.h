@@ -58,8 +58,10 @@
  * branch and tag and looks the commit up among them. Branches are kept as
  * refs/heads/B, tags as refs/tags/T, both forced
  * (a force push replaces the branch), so the previous commit stays in the
- * cache and history can be compared. Nothing else is written outside
- * CACHE_DIR. Deleting the directory of a source only costs a full fetch.
+ * cache and history can be compared. Each fetch that brings objects adds a
+ * pack; past SOURCE_MAX_PACKS packs the fetch rewrites them into one (all
+ * objects kept, so old commits stay readable). Nothing else is written
+ * outside CACHE_DIR. Deleting the directory of a source only costs a full fetch.
  *
  * Credentials come from files named in the request, read by the fetch
  * thread when the remote asks for them (so a rotated file takes effect on
@@ -94,6 +96,8 @@ struct source; /* one per loop */
 
 /* Fetches that run at once per struct source; more wait (see source_fetch). */
 #define SOURCE_MAX_RUNNING 8
+/* Packs in a cache repository before a fetch rewrites them into one. */
+#define SOURCE_MAX_PACKS 32
 #define SOURCE_DEFAULT_TIMEOUT_MS 60000u
 #define SOURCE_DEFAULT_MAX_BYTES (256u * 1024 * 1024)
 #define SOURCE_DEFAULT_MAX_TOTAL (64u * 1024 * 1024)

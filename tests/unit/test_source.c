@@ -592,6 +592,56 @@ static void test_source__fetches_beyond_the_limit_wait(void **state)
 	assert_int_equal(counter, SOURCE_MAX_RUNNING + 1);
 }
 
+static int count_packs(struct fx *f, const char *name)
+{
+	char cmd[512];
+	snprintf(cmd, sizeof(cmd), "ls '%s/cache/%s.git/objects/pack' | grep -c '\\.pack$'", f->dir, name);
+	FILE *p = popen(cmd, "r");
+	assert_non_null(p);
+	int n = -1;
+	assert_int_equal(fscanf(p, "%d", &n), 1);
+	pclose(p);
+	return n;
+}
+
+/* One pack per fetch would pile up; past SOURCE_MAX_PACKS they become one,
+ * and every commit fetched before stays readable. */
+static void test_source__packs_are_compacted(void **state)
+{
+	struct fx *f = *state;
+	commit_file(f, "deploy/app.yaml", "v: 0\n", "v0");
+	char first[64];
+	rev(f, first, "HEAD");
+	struct source_request req = {.name = "packs", .url = f->url, .ref = "main"};
+	assert_true(fetch(f, &req));
+	int most = 0;
+	for (int i = 1; i <= SOURCE_MAX_PACKS + 5; i++) {
+		char content[32], msg[32];
+		snprintf(content, sizeof(content), "v: %d\n", i);
+		snprintf(msg, sizeof(msg), "v%d", i);
+		commit_file(f, "deploy/app.yaml", content, msg);
+		assert_true(fetch(f, &req));
+		int n = count_packs(f, "packs");
+		most = n > most ? n : most;
+	}
+	assert_true(most <= SOURCE_MAX_PACKS + 1);
+	assert_true(count_packs(f, "packs") < SOURCE_MAX_PACKS);
+	struct sw_err err = {0};
+	struct source_files files;
+	const char *deploy[] = {"deploy", NULL};
+	assert_int_equal(source_read(&files, f->src, "packs", first, deploy, 0, &err), 0);
+	assert_string_equal(files.v[0].data, "v: 0\n");
+	source_files_release(&files);
+	/* and fetching goes on incrementally */
+	commit_file(f, "deploy/app.yaml", "v: last\n", "last");
+	req.previous = f->c.sha;
+	assert_true(fetch(f, &req));
+	assert_int_equal(f->c.history, SOURCE_HISTORY_FORWARD);
+	assert_int_equal(source_read(&files, f->src, "packs", f->c.sha, deploy, 0, &err), 0);
+	assert_string_equal(files.v[0].data, "v: last\n");
+	source_files_release(&files);
+}
+
 static void test_source__size_limit(void **state)
 {
 	struct fx *f = *state;
@@ -1156,6 +1206,7 @@ int main(void)
 		T(test_source__cancel),
 		T(test_source__hanging_fetch_blocks_nothing),
 		T(test_source__fetches_beyond_the_limit_wait),
+		T(test_source__packs_are_compacted),
 		T(test_source__size_limit),
 		T(test_source__bad_requests),
 		T(test_source__git_daemon),
