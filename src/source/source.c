@@ -226,6 +226,10 @@ static int on_credentials(git_credential **out, const char *url, const char *use
 	struct source_job *job = payload;
 	if (check_limits(job, job->commit.received_bytes) < 0)
 		return -1;
+	const char *user = job->username ? job->username : user_from_url ? user_from_url : "git";
+	/* ssh without a user in the URL asks for the name first: not an attempt */
+	if (allowed == GIT_CREDENTIAL_USERNAME)
+		return git_credential_username_new(out, user);
 	if (job->auth_tries++ > 0) {
 		source_job_fail(job, "authentication refused (check the credentials%s%s%s)",
 				job->password_file || job->ssh_key_file ? " in \"" : "",
@@ -235,7 +239,6 @@ static int on_credentials(git_credential **out, const char *url, const char *use
 				job->password_file || job->ssh_key_file ? "\"" : "");
 		return -1;
 	}
-	const char *user = job->username ? job->username : user_from_url ? user_from_url : "git";
 	if ((allowed & GIT_CREDENTIAL_SSH_KEY) && job->ssh_key_file)
 		return git_credential_ssh_key_new(out, user, NULL, job->ssh_key_file, NULL);
 	if ((allowed & GIT_CREDENTIAL_USERPASS_PLAINTEXT) && job->password_file) {

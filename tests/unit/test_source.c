@@ -909,6 +909,17 @@ static void test_source__ssh(void **state)
 	char sha[41];
 	snprintf(sha, sizeof(sha), "%s", f->c.sha);
 
+	/* no user in the URL: the name comes from the credentials */
+	char nouser[512];
+	snprintf(nouser, sizeof(nouser), "ssh://127.0.0.1:%d%s", port, f->work);
+	struct source_request req2 = req;
+	req2.url = nouser;
+	req2.name = "ssh2";
+	req2.cred.username = user;
+	bool ok2 = fetch(f, &req2);
+	char e0[2048];
+	snprintf(e0, sizeof(e0), "%s", f->error);
+
 	req.cred.known_hosts_file = bad_kh; /* the host presents another key */
 	bool bad_host = fetch(f, &req);
 	char e2[2048];
@@ -924,6 +935,8 @@ static void test_source__ssh(void **state)
 	if (!ok)
 		fail_msg("ssh fetch: %s", e1);
 	assert_string_equal(sha, main_sha);
+	if (!ok2)
+		fail_msg("ssh fetch without a user in the URL: %s", e0);
 	assert_false(bad_host);
 	char want[1024];
 	snprintf(want, sizeof(want),
