@@ -487,9 +487,84 @@ static void h_history(const struct http_req *req, struct http_resp *resp, void *
 }
 
 struct parsed_file {
-	char *path;
+	char *path;                   /* what the documents are parsed as (absolute) */
+	const char *given;            /* "name": the file as the user named it, for messages */
 	struct spec_set set;
 };
+
+/* A message about the files of an apply with each file named as it was
+ * given: the parse resolves relative paths from the absolute path, so its
+ * messages hold /abs/app.yaml, and the user wrote app.yaml
+ * ("app.yaml:12:5: ..."). */
+static void name_as_given(struct sw_err *err, const struct parsed_file *pf, size_t n)
+{
+	for (size_t k = 0; k < n; k++) {
+		if (strcmp(pf[k].path, pf[k].given) == 0)
+			continue;
+		struct buf from = BUF_INIT, out = BUF_INIT;
+		buf_addf(&from, "%s:", pf[k].path);
+		for (const char *m = err->msg, *hit; *m; m = hit + from.len) {
+			hit = strstr(m, from.s);
+			if (!hit) {
+				buf_adds(&out, m);
+				break;
+			}
+			buf_add(&out, m, (size_t)(hit - m));
+			buf_addf(&out, "%s:", pf[k].given);
+		}
+		sw_strlcpy(err->msg, buf_str(&out), sizeof(err->msg));
+		buf_release(&from);
+		buf_release(&out);
+	}
+}
+
+/* Secret values never leave the daemon. In a dry run's live and merged
+ * (the env lists of run and hooks: objects with "secret": true), each
+ * becomes "***", or "*** (before)" and "*** (after)" when the apply
+ * changes it, so that a diff shows that it changes and not to what. */
+static void mask_secrets(json_t *live, json_t *merged)
+{
+	if (json_is_object(merged) && json_is_true(json_object_get(merged, "secret"))) {
+		bool same = json_is_object(live) && json_equal(json_object_get(live, "value"),
+							       json_object_get(merged, "value"));
+		if (json_is_object(live) && json_is_true(json_object_get(live, "secret")))
+			json_object_set_new(live, "value", json_string(same ? "***" : "*** (before)"));
+		json_object_set_new(merged, "value", json_string(same ? "***" : "*** (after)"));
+		return;
+	}
+	if (json_is_object(live) && json_is_true(json_object_get(live, "secret")))
+		json_object_set_new(live, "value", json_string("***"));
+	if (json_is_object(merged) || json_is_object(live)) {
+		const char *k;
+		json_t *x;
+		json_object_foreach(merged, k, x)
+			mask_secrets(json_object_get(live, k), x);
+		json_object_foreach(live, k, x)
+			if (!json_object_get(merged, k))
+				mask_secrets(x, NULL);
+	} else if (json_is_array(merged) || json_is_array(live)) {
+		/* list items by name where they have one (env), else by place */
+		size_t i, k, nlive = json_array_size(live);
+		bool *paired = xcalloc(nlive + 1, sizeof(*paired));
+		json_t *x, *y;
+		json_array_foreach(merged, i, x) {
+			json_t *other = NULL;
+			json_t *nm = json_object_get(x, "name");
+			json_array_foreach(live, k, y)
+				if (!paired[k] && (json_is_string(nm) ? json_equal(json_object_get(y, "name"), nm)
+								      : k == i)) {
+					other = y;
+					paired[k] = true;
+					break;
+				}
+			mask_secrets(other, x);
+		}
+		json_array_foreach(live, k, y)
+			if (!paired[k])
+				mask_secrets(y, NULL);
+		free(paired);
+	}
+}
 
 /*
  * The body limit of POST /v1/apply (others keep the server's 1 MiB): what
@@ -500,7 +575,8 @@ struct parsed_file {
  */
 #define API_MAX_BODY (2 * (size_t)SPEC_MAX_TEXT + 64 * 1024)
 
-/* POST /v1/apply {"files": [{"path": "...", "content": "..."}]} */
+/* POST /v1/apply[?dryRun=true] {"files": [{"path": "/abs/app.yaml",
+ * "content": "...", "name": "app.yaml"}]}; docs/api.md. */
 static void h_apply(const struct http_req *req, struct http_resp *resp, void *data)
 {
 	struct api *v = data;
@@ -512,6 +588,8 @@ static void h_apply(const struct http_req *req, struct http_resp *resp, void *da
 	bool bad;
 	json_t *body = body_object(req, resp, true, &bad);
 	json_t *files = json_object_get(body, "files");
+	const char *dry = http_req_query(req, "dryRun");
+	bool dry_run = dry && (strcmp(dry, "true") == 0 || strcmp(dry, "1") == 0);
 
 	if (bad)
 		goto out;
@@ -536,24 +614,30 @@ static void h_apply(const struct http_req *req, struct http_resp *resp, void *da
 	}
 	json_array_foreach(files, i, f) {
 		const char *path = json_string_value(json_object_get(f, "path"));
-		json_t *content = json_object_get(f, "content");
-		if (!path || !json_is_string(content)) {
+		json_t *content = json_object_get(f, "content"), *jname = json_object_get(f, "name");
+		if (!path || !json_is_string(content) || (jname && !json_is_string(jname))) {
 			http_resp_error(resp, 400,
 				       "files[%zu] needs \"path\" and \"content\" strings", i);
 			goto out;
 		}
+		/* relative paths in the documents resolve from path's directory;
+		 * messages name the file as the user gave it */
 		pf[npf].path = xstrdup(path);
+		pf[npf].given = jname ? json_string_value(jname) : pf[npf].path;
 		int r = spec_parse_text(&pf[npf].set, json_string_value(content),
-					json_string_length(content), path, &err);
+					json_string_length(content), pf[npf].path, &err);
 		docs[npf] = (struct engine_doc){&pf[npf].set, pf[npf].path};
 		npf++;
 		if (r < 0) {
+			name_as_given(&err, pf, npf);
 			http_resp_error(resp, 422, "%s", err.msg);
 			goto out;
 		}
 	}
-	int r = engine_apply(v->e, docs, npf, req->actor, &res, &err);
+	int r = dry_run ? engine_apply_dry_run(v->e, docs, npf, req->actor, &res, &err)
+			: engine_apply(v->e, docs, npf, req->actor, &res, &err);
 	if (r < 0) {
+		name_as_given(&err, pf, npf);
 		engine_error(resp, r, &err);
 		goto out;
 	}
@@ -564,9 +648,14 @@ static void h_apply(const struct http_req *req, struct http_resp *resp, void *da
 				      x->result);
 		if (strcmp(x->kind, "App") == 0)
 			json_object_set_new(o, "revision", json_integer(x->revision));
+		if (dry_run) {
+			mask_secrets(x->live, x->merged);
+			json_object_set(o, "live", x->live ? x->live : json_null());
+			json_object_set(o, "merged", x->merged ? x->merged : json_null());
+		}
 		json_array_append_new(results, o);
 	}
-	http_resp_json(resp, 200, json_pack("{s:o}", "results", results));
+	http_resp_json(resp, 200, json_pack("{s:o, s:b}", "results", results, "dryRun", dry_run));
 out:
 	engine_results_release(&res);
 	for (size_t x = 0; x < npf; x++) {
@@ -624,37 +713,77 @@ static void h_delete(const struct http_req *req, struct http_resp *resp, void *d
 					   "stopping", (int)n));
 }
 
-/* Reads a log file from `offset` (negative: the last -offset bytes); the
- * text keeps every byte (runtime_log_read). */
-static json_t *log_chunk(const char *path, const char *id, int64_t offset)
+/* How long GET /v1/apps/{name}/logs?offsets=...&wait=D may wait at most. */
+#define LOGS_WAIT_MAX_MS (5 * 60 * 1000)
+
+/* What a logs request asks for; copies, so that a long poll can ask again. */
+struct logs_query {
+	char *only_id;       /* instance=ID, or NULL */
+	char *offsets;       /* "ID:N,..." of a follower's previous answer, or NULL */
+	int64_t tail_lines;  /* tail=N; -1: the last 16 KiB */
+	int64_t since_ms;    /* since=MS, wall clock; 0: any */
+	bool previous, failed;
+};
+
+static void logs_query_release(struct logs_query *q)
+{
+	free(q->only_id);
+	free(q->offsets);
+}
+
+/* Reads a log file from `offset` (negative: the last -offset bytes) up to
+ * `end` (-1: the end of the file); the text keeps every byte
+ * (runtime_log_read). "more": there is more to read from "offset". */
+static json_t *log_chunk(const char *path, const char *id, int64_t offset, int64_t end)
 {
 	struct buf text = BUF_INIT;
 	int64_t next = 0;
-	runtime_log_read(path, offset, LOG_CHUNK_MAX, &text, &next);
-	json_t *j = json_pack("{s:s, s:I, s:s}", "id", id, "offset", (json_int_t)next, "text",
-			      buf_str(&text));
+	size_t max = LOG_CHUNK_MAX;
+	struct stat st;
+	int64_t size = stat(path, &st) == 0 ? st.st_size : 0;
+	if (end > size)
+		end = size; /* an index that says more than the file holds (rotated since) */
+	if (end >= 0 && offset >= 0 && end - offset < (int64_t)max)
+		max = end > offset ? (size_t)(end - offset) : 0;
+	if (max)
+		runtime_log_read(path, offset, max, &text, &next);
+	else
+		next = offset;
+	json_t *j = json_pack("{s:s, s:I, s:s, s:b}", "id", id, "offset", (json_int_t)next, "text",
+			      buf_str(&text), "more", next < (end >= 0 ? end : size));
 	buf_release(&text);
 	return j;
 }
 
-/* One log to read: a live instance's, or a stopped one's (gone). */
+/* One log to read: a live instance's, the previous process of a live one
+ * (prev: the bytes [from, to) of its log), or a stopped one's (gone). */
 struct log_pick {
 	const char *id;
 	const struct engine_gone *gone;
+	const struct runtime_instance *prev;
+	int64_t from, to;
 };
+
+static void log_path(struct buf *path, const struct api *v, const char *app, const char *id)
+{
+	buf_reset(path);
+	buf_addf(path, "%s/%s/%s.log", v->cfg.logs_dir, app, id);
+}
 
 /*
  * Which logs a request reads. instance=ID: that instance, live or
- * stopped. previous=1: the stopped instances of the newest revision among
- * those kept (kubectl's logs --previous). failed=1: likewise, of the
- * instances whose process failed (ended by itself, not stopped by us). Otherwise every live instance,
- * and when the desired revision has none (its rollout was aborted, it
- * never started) its instance that stopped last, so that the output of a
- * failed instance is never hidden. Returns how many were picked into out
- * (room for ninsts + ENGINE_GONE_MAX).
+ * stopped. previous=1 (kubectl's logs --previous): the output of the
+ * process before the last restart of each live instance that restarted;
+ * when none did, the stopped instances of the newest revision among those
+ * kept. failed=1: the instances whose process failed (ended by itself,
+ * not stopped by us), of the newest revision among them. Otherwise every
+ * live instance, and when the desired revision has none (its rollout was
+ * aborted, it never started) its instance that stopped last, so that the
+ * output of a failed instance is never hidden. Returns how many were
+ * picked into out (room for ninsts + ENGINE_GONE_MAX).
  */
-static size_t logs_pick(const struct engine_app *a, const char *only_id, bool previous,
-			bool failed, struct log_pick *out)
+static size_t logs_pick(const struct api *v, const struct engine_app *a, const char *only_id,
+			bool previous, bool failed, struct log_pick *out)
 {
 	size_t n = 0;
 	if (failed) {
@@ -666,116 +795,383 @@ static size_t logs_pick(const struct engine_app *a, const char *only_id, bool pr
 				newest = a->gone[i].revision;
 		for (size_t i = 0; i < a->ngone; i++)
 			if (a->gone[i].reason[0] && a->gone[i].revision == newest)
-				out[n++] = (struct log_pick){a->gone[i].id, &a->gone[i]};
+				out[n++] = (struct log_pick){.id = a->gone[i].id, .gone = &a->gone[i]};
 		return n;
 	}
 	if (only_id) {
 		for (size_t i = 0; i < a->ninsts; i++)
 			if (strcmp(a->insts[i]->rt->id, only_id) == 0) {
-				out[n++] = (struct log_pick){a->insts[i]->rt->id, NULL};
+				out[n++] = (struct log_pick){.id = a->insts[i]->rt->id};
 				return n;
 			}
 		for (size_t i = a->ngone; i-- > 0;)
 			if (strcmp(a->gone[i].id, only_id) == 0) {
-				out[n++] = (struct log_pick){a->gone[i].id, &a->gone[i]};
+				out[n++] = (struct log_pick){.id = a->gone[i].id, .gone = &a->gone[i]};
 				return n;
 			}
-		out[n++] = (struct log_pick){only_id, NULL}; /* a log still on disk */
+		out[n++] = (struct log_pick){.id = only_id}; /* a log still on disk */
 		return n;
 	}
 	if (previous) {
+		struct buf path = BUF_INIT;
+		for (size_t i = 0; i < a->ninsts; i++) {
+			const struct runtime_instance *r = a->insts[i]->rt;
+			struct log_pick p = {.id = r->id, .prev = r};
+			log_path(&path, v, a->name, r->id);
+			if (r->restarts && runtime_log_previous(path.s, &p.from, &p.to))
+				out[n++] = p;
+		}
+		buf_release(&path);
+		if (n)
+			return n;
 		int64_t newest = 0;
 		for (size_t i = 0; i < a->ngone; i++)
 			if (a->gone[i].revision > newest)
 				newest = a->gone[i].revision;
 		for (size_t i = 0; i < a->ngone; i++)
 			if (a->gone[i].revision == newest)
-				out[n++] = (struct log_pick){a->gone[i].id, &a->gone[i]};
+				out[n++] = (struct log_pick){.id = a->gone[i].id, .gone = &a->gone[i]};
 		return n;
 	}
 	bool desired_live = false;
 	for (size_t i = 0; i < a->ninsts; i++) {
-		out[n++] = (struct log_pick){a->insts[i]->rt->id, NULL};
+		out[n++] = (struct log_pick){.id = a->insts[i]->rt->id};
 		desired_live = desired_live || (a->insts[i]->rt->revision == a->st.desired &&
 						!a->insts[i]->stopping);
 	}
 	for (size_t i = a->ngone; !desired_live && i-- > 0;)
 		if (a->gone[i].revision == a->st.desired) {
-			out[n++] = (struct log_pick){a->gone[i].id, &a->gone[i]};
+			out[n++] = (struct log_pick){.id = a->gone[i].id, .gone = &a->gone[i]};
 			break;
 		}
 	return n;
 }
 
-/* GET /v1/apps/{name}/logs?instance=ID&previous=1&failed=1&tail=LINES&offsets=id:N,id:N */
+/* The offset a follower gave for id in "ID:N,ID:N:s" (":s": it saw the
+ * instance stopped, in *seen_stopped when asked), or -1 when none. */
+static int64_t offsets_find(const char *offsets, const char *id, bool *seen_stopped)
+{
+	size_t idl = strlen(id);
+	for (const char *p = offsets; p && *p;) {
+		if (strncmp(p, id, idl) == 0 && p[idl] == ':') {
+			char *end;
+			long long x = strtoll(p + idl + 1, &end, 10);
+			if (seen_stopped)
+				*seen_stopped = end[0] == ':' && end[1] == 's';
+			return x < 0 ? 0 : x;
+		}
+		p = strchr(p, ',');
+		p = p ? p + 1 : NULL;
+	}
+	return -1;
+}
+
+static bool picked(const struct log_pick *picks, size_t n, const char *id, size_t idl)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strlen(picks[i].id) == idl && strncmp(picks[i].id, id, idl) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * The answer to a logs query: {"instances": [chunk...]}, in *out, or an
+ * HTTP status with the message in err. *news: there is something for a
+ * follower (new text, an instance that started or stopped since its
+ * offsets).
+ */
+static int logs_build(const struct api *v, const struct engine_app *a, const struct logs_query *q,
+		      json_t **out, bool *news, struct buf *err)
+{
+	struct buf path = BUF_INIT;
+	struct log_pick *picks = xcalloc(a->ninsts + ENGINE_GONE_MAX + 1, sizeof(*picks));
+	json_t *arr = json_array();
+	int status = 0;
+	*news = false;
+	size_t npicks = logs_pick(v, a, q->only_id, q->previous, q->failed, picks);
+	for (size_t i = 0; i < npicks; i++) {
+		const char *id = picks[i].id;
+		log_path(&path, v, a->name, id);
+		int64_t off, end = -1;
+		if (picks[i].prev) {
+			off = picks[i].from;
+			end = picks[i].to;
+		} else if (q->tail_lines >= 0) {
+			off = runtime_log_tail_offset(path.s, q->tail_lines, LOG_CHUNK_MAX);
+		} else {
+			off = q->since_ms ? 0 : -LOG_TAIL_DEFAULT;
+		}
+		if (q->since_ms) {
+			/* the last N lines of what is since: whichever starts later */
+			int64_t s = runtime_log_since_offset(path.s, q->since_ms);
+			off = s > off ? s : off;
+		}
+		if (q->offsets) {
+			/* following: an instance that started since is read from its start */
+			bool seen_stopped = false;
+			int64_t had = offsets_find(q->offsets, id, &seen_stopped);
+			/* new, or followed while it ran and stopped since */
+			*news = *news || had < 0 || (picks[i].gone && !seen_stopped);
+			off = had < 0 ? 0 : had;
+		}
+		bool known = picks[i].gone != NULL || picks[i].prev != NULL;
+		for (size_t k = 0; !known && k < a->ninsts; k++)
+			known = strcmp(a->insts[k]->rt->id, id) == 0;
+		if (!known && access(path.s, R_OK) != 0) {
+			buf_addf(err, "app \"%s\" has no instance \"%s\"", a->name, id);
+			status = 404;
+			goto out;
+		}
+		json_t *chunk = log_chunk(path.s, id, off, end);
+		*news = *news || *json_string_value(json_object_get(chunk, "text"));
+		json_object_set_new(chunk, "previous", json_boolean(picks[i].gone || picks[i].prev));
+		if (picks[i].gone) {
+			json_object_set_new(chunk, "revision", json_integer(picks[i].gone->revision));
+			json_object_set_new(chunk, "reason", json_string(picks[i].gone->reason));
+		}
+		if (picks[i].prev) {
+			char why[160];
+			snprintf(why, sizeof(why), "%s, restarted",
+				 picks[i].prev->exit_reason[0] ? picks[i].prev->exit_reason : "ended");
+			json_object_set_new(chunk, "revision", json_integer(picks[i].prev->revision));
+			json_object_set_new(chunk, "reason", json_string(why));
+			json_object_set_new(chunk, "restarted", json_true());
+		}
+		json_array_append_new(arr, chunk);
+	}
+	/* following: the instances followed that stopped since, with the rest of
+	 * their output, marked "stopped" (the follower drops them) */
+	for (const char *p = q->offsets; p && *p;) {
+		const char *colon = strchr(p, ':'), *comma = strchr(p, ',');
+		size_t idl = colon && (!comma || colon < comma) ? (size_t)(colon - p) : 0;
+		if (idl && idl < sizeof(a->gone[0].id) && !picked(picks, npicks, p, idl)) {
+			char id[sizeof(a->gone[0].id)];
+			memcpy(id, p, idl);
+			id[idl] = '\0';
+			const struct engine_gone *g = NULL;
+			for (size_t k = a->ngone; !g && k-- > 0;)
+				if (strcmp(a->gone[k].id, id) == 0)
+					g = &a->gone[k];
+			json_t *chunk;
+			if (g && !strchr(id, '/')) {
+				log_path(&path, v, a->name, id);
+				chunk = log_chunk(path.s, id, offsets_find(q->offsets, id, NULL), -1);
+				json_object_set_new(chunk, "revision", json_integer(g->revision));
+				json_object_set_new(chunk, "reason", json_string(g->reason));
+			} else {
+				chunk = json_pack("{s:s, s:i, s:s, s:b}", "id", id, "offset", 0, "text", "",
+						  "more", 0);
+			}
+			json_object_set_new(chunk, "previous", json_true());
+			json_object_set_new(chunk, "stopped", json_true());
+			json_array_append_new(arr, chunk);
+			*news = true;
+		}
+		p = comma ? comma + 1 : NULL;
+	}
+	*out = json_pack("{s:O}", "instances", arr);
+out:
+	json_decref(arr);
+	buf_release(&path);
+	free(picks);
+	return status;
+}
+
+/*
+ * A follower's long poll: waits for a write to the app's logs (the log
+ * directory is watched), or an event of the app (an instance started or
+ * stopped), then answers if there is news, else waits on.
+ */
+struct logs_wait {
+	struct api *v;
+	struct http_deferred *d;
+	char *app;
+	struct logs_query q;
+	uint64_t sub;           /* engine_subscribe */
+	uv_fs_event_t watch;    /* LOG_DIR/<app>/ */
+	bool watching;
+	uv_timer_t recheck;     /* coalesces wake-ups into one look, on the next turn */
+	int closing;            /* handle closes before the struct goes */
+};
+
+static void logs_wait_closed(uv_handle_t *h)
+{
+	struct logs_wait *w = h->data;
+	if (--w->closing > 0)
+		return;
+	free(w->app);
+	logs_query_release(&w->q);
+	free(w);
+}
+
+static void logs_wait_free(struct logs_wait *w)
+{
+	engine_unsubscribe(w->v->e, w->sub);
+	w->closing = 2;
+	uv_close((uv_handle_t *)&w->watch, logs_wait_closed);
+	uv_close((uv_handle_t *)&w->recheck, logs_wait_closed);
+}
+
+/* Answers the follower with what there is now; false (nothing sent) when
+ * there is no news and `always` is not set. */
+static bool logs_wait_answer(struct logs_wait *w, bool always)
+{
+	struct http_resp resp = {0};
+	struct engine_app *a = engine_app_find(w->v->e, w->app);
+	json_t *j = NULL;
+	bool news = false;
+	if (!a) {
+		http_resp_error(&resp, 404, "app \"%s\" not found", w->app);
+	} else {
+		struct buf err = BUF_INIT;
+		int status = logs_build(w->v, a, &w->q, &j, &news, &err);
+		if (status)
+			http_resp_error(&resp, status, "%s", buf_str(&err));
+		buf_release(&err);
+		if (!status && !news && !always) {
+			json_decref(j);
+			return false;
+		}
+		if (!status)
+			http_resp_json(&resp, 200, j);
+	}
+	http_deferred_answer(w->d, &resp);
+	buf_release(&resp.body);
+	return true;
+}
+
+static void logs_wait_watch(struct logs_wait *w);
+
+static void logs_wait_on_recheck(uv_timer_t *t)
+{
+	struct logs_wait *w = t->data;
+	if (!w->watching)
+		logs_wait_watch(w); /* the directory may exist by now */
+	if (logs_wait_answer(w, false))
+		logs_wait_free(w);
+}
+
+static void logs_wait_poke(struct logs_wait *w)
+{
+	if (!uv_is_active((uv_handle_t *)&w->recheck))
+		uv_timer_start(&w->recheck, logs_wait_on_recheck, 0, 0);
+}
+
+static void logs_wait_on_fs(uv_fs_event_t *h, const char *filename, int events, int status)
+{
+	struct logs_wait *w = h->data;
+	size_t n = filename ? strlen(filename) : 0;
+	(void)events;
+	/* the logs themselves, not their indexes */
+	if (status == 0 && (!filename || (n > 4 && strcmp(filename + n - 4, ".log") == 0)))
+		logs_wait_poke(w);
+}
+
+static void logs_wait_on_event(const struct engine_event *ev, void *data)
+{
+	struct logs_wait *w = data;
+	if (strcmp(ev->app, w->app) == 0)
+		logs_wait_poke(w); /* after the engine has applied it */
+}
+
+static void logs_wait_watch(struct logs_wait *w)
+{
+	struct buf dir = BUF_INIT;
+	buf_addf(&dir, "%s/%s", w->v->cfg.logs_dir, w->app);
+	w->watching = uv_fs_event_start(&w->watch, logs_wait_on_fs, dir.s, 0) == 0;
+	buf_release(&dir);
+}
+
+static void logs_wait_end(struct http_deferred *d, enum http_defer_end why, void *data)
+{
+	struct logs_wait *w = data;
+	(void)d;
+	if (why != HTTP_DEFER_GONE)
+		logs_wait_answer(w, true); /* the deadline: what there is (nothing new) */
+	logs_wait_free(w);
+}
+
+/*
+ * GET /v1/apps/{name}/logs?instance=ID&previous=1&failed=1&tail=LINES&since=MS
+ *     &offsets=ID:N,ID:N&wait=DURATION
+ * offsets: "ID:N" for each instance in the answer before, ":s" after N
+ * when it came "previous" (so that an instance seen running that has
+ * stopped since is news). With offsets and wait (at most
+ * 5m): a long poll, answered as soon as a followed instance writes, one
+ * starts or one stops, or at the deadline with nothing new.
+ */
 static void h_logs(const struct http_req *req, struct http_resp *resp, void *data)
 {
 	struct api *v = data;
 	const char *name = http_req_param(req, "name");
 	struct engine_app *a = engine_app_find(v->e, name);
 	const char *only = http_req_query(req, "instance");
-	char *only_id = only && *only ? xstrdup(only) : NULL;
 	const char *offs = http_req_query(req, "offsets");
-	char *offsets = offs ? xstrdup(offs) : NULL;
-	/* tail=N: the last N lines (kubectl); without it the last 16 KiB */
-	int64_t tail_lines = query_int(req, "tail", -1);
-	bool previous = query_int(req, "previous", 0) != 0;
-	bool failed = query_int(req, "failed", 0) != 0;
-	json_t *arr = json_array();
-	struct buf path = BUF_INIT;
-	struct log_pick *picks = NULL;
+	const char *wait_s = http_req_query(req, "wait");
+	uint64_t wait_ms = 0;
+	struct logs_query q = {
+		.only_id = only && *only ? xstrdup(only) : NULL,
+		.offsets = offs ? xstrdup(offs) : NULL,
+		/* tail=N: the last N lines (kubectl); without it the last 16 KiB */
+		.tail_lines = query_int(req, "tail", -1),
+		.previous = query_int(req, "previous", 0) != 0,
+		.failed = query_int(req, "failed", 0) != 0,
+	};
+	struct buf err = BUF_INIT;
+	json_t *j = NULL;
+	bool news;
 
 	if (!a) {
 		http_resp_error(resp, 404, "app \"%s\" not found", name ? name : "");
 		goto out;
 	}
-	if (only_id && (strchr(only_id, '/') || strstr(only_id, ".."))) {
-		http_resp_error(resp, 400, "bad instance id \"%s\"", only_id);
+	if (q.only_id && (strchr(q.only_id, '/') || strstr(q.only_id, ".."))) {
+		http_resp_error(resp, 400, "bad instance id \"%s\"", q.only_id);
 		goto out;
 	}
-	picks = xcalloc(a->ninsts + ENGINE_GONE_MAX + 1, sizeof(*picks));
-	size_t npicks = logs_pick(a, only_id, previous, failed, picks);
-	for (size_t i = 0; i < npicks; i++) {
-		const char *id = picks[i].id;
-		buf_reset(&path);
-		buf_addf(&path, "%s/%s/%s.log", v->cfg.logs_dir, a->name, id);
-		int64_t off = tail_lines >= 0 ? runtime_log_tail_offset(path.s, tail_lines, LOG_CHUNK_MAX)
-					      : -LOG_TAIL_DEFAULT;
-		if (offsets) {
-			/* following: an instance that started since is read from its start */
-			size_t idl = strlen(id);
-			off = 0;
-			for (const char *p = offsets; p && *p;) {
-				if (strncmp(p, id, idl) == 0 && p[idl] == ':') {
-					off = strtoll(p + idl + 1, NULL, 10);
-					break;
-				}
-				p = strchr(p, ',');
-				p = p ? p + 1 : NULL;
-			}
-		}
-		bool known = picks[i].gone != NULL;
-		for (size_t k = 0; !known && k < a->ninsts; k++)
-			known = strcmp(a->insts[k]->rt->id, id) == 0;
-		if (!known && access(path.s, R_OK) != 0) {
-			http_resp_error(resp, 404, "app \"%s\" has no instance \"%s\"", a->name, id);
-			goto out;
-		}
-		json_t *chunk = log_chunk(path.s, id, off);
-		json_object_set_new(chunk, "previous", json_boolean(picks[i].gone != NULL));
-		if (picks[i].gone) {
-			json_object_set_new(chunk, "revision", json_integer(picks[i].gone->revision));
-			json_object_set_new(chunk, "reason", json_string(picks[i].gone->reason));
-		}
-		json_array_append_new(arr, chunk);
+	if (query_count(req, resp, "since", &q.since_ms) < 0)
+		goto out;
+	if (wait_s && *wait_s && (sw_duration_parse(wait_s, &wait_ms) < 0 || wait_ms > LOGS_WAIT_MAX_MS)) {
+		http_resp_error(resp, 400, "wait must be a duration of at most 5m like 30s, got \"%s\"", wait_s);
+		goto out;
 	}
-	http_resp_json(resp, 200, json_pack("{s:O}", "instances", arr));
+	if (wait_ms && !q.offsets) {
+		http_resp_error(resp, 400, "wait needs offsets=ID:N,...: where the follower is");
+		goto out;
+	}
+	struct logs_wait *w = NULL;
+	if (wait_ms && v->cfg.loop) {
+		/* watched before the read, so that no write between falls through */
+		w = xcalloc(1, sizeof(*w));
+		w->v = v;
+		w->app = xstrdup(a->name);
+		uv_fs_event_init(v->cfg.loop, &w->watch);
+		w->watch.data = w;
+		uv_timer_init(v->cfg.loop, &w->recheck);
+		w->recheck.data = w;
+		logs_wait_watch(w);
+	}
+	int status = logs_build(v, a, &q, &j, &news, &err);
+	if (w && !status && !news) {
+		json_decref(j);
+		w->q = q;
+		memset(&q, 0, sizeof(q));
+		w->sub = engine_subscribe(v->e, logs_wait_on_event, w);
+		w->d = http_defer(req, wait_ms, logs_wait_end, w);
+		goto out;
+	}
+	if (w) {
+		w->closing = 2;
+		uv_close((uv_handle_t *)&w->watch, logs_wait_closed);
+		uv_close((uv_handle_t *)&w->recheck, logs_wait_closed);
+	}
+	if (status)
+		http_resp_error(resp, status, "%s", buf_str(&err));
+	else
+		http_resp_json(resp, 200, j);
 out:
-	json_decref(arr);
-	buf_release(&path);
-	free(picks);
-	free(only_id);
-	free(offsets);
+	buf_release(&err);
+	logs_query_release(&q);
 }
 
 static json_t *event_json(const struct store_event *ev)

@@ -15,6 +15,7 @@
 
 struct api_config {
 	struct engine *engine;
+	uv_loop_t *loop;            /* for long polls on the logs; NULL: they answer at once */
 	const char *logs_dir;       /* DIR/logs: instance logs */
 	const char *state_dir;      /* DIR, named in messages */
 	int64_t started_ms;         /* wall clock; tells a re-executed daemon apart */

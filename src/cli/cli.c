@@ -27,6 +27,7 @@ static const struct sw_opt_usage *serve_usage, *proxy_usage;
 
 static const struct cli_command *const commands[] = {
 	&cli_cmd_apply,   &cli_cmd_get,      &cli_cmd_describe, &cli_cmd_status, &cli_cmd_history,
+	&cli_cmd_diff,
 	&cli_cmd_logs,    &cli_cmd_rollout,  &cli_cmd_analysis, &cli_cmd_routes,
 	&cli_cmd_events,  &cli_cmd_rollback, &cli_cmd_delete, &cli_cmd_token,
 	&cli_cmd_validate, &cli_cmd_explain, &cli_cmd_import, &cli_cmd_version, &cli_cmd_upgrade, &cli_cmd_scale,
@@ -386,7 +387,7 @@ int cli_main(const struct cli_globals *g, int argc, char **argv)
 		else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
 			needs_daemon = false;
 	if (needs_daemon && cli_connect(&c, false) != 0)
-		return 1;
+		return cmd->failure_exit ? cmd->failure_exit : 1;
 	int r = cmd->run(&c, argc, argv);
 	conn_release();
 	return r;

@@ -37,6 +37,9 @@ struct cli_command {
 	 */
 	int (*run)(struct cli *c, int argc, char **argv);
 	struct sw_opt_usage usage; /* name, arguments, options, help */
+	/* The exit code when it cannot run at all (no daemon, a bad
+	 * context); 0 means 1. `diff` says 2: its 1 means "they differ". */
+	int failure_exit;
 };
 
 extern const struct cli_command cli_cmd_apply, cli_cmd_get, cli_cmd_status, cli_cmd_history,
@@ -45,10 +48,20 @@ extern const struct cli_command cli_cmd_apply, cli_cmd_get, cli_cmd_status, cli_
 	cli_cmd_upgrade, cli_cmd_import, cli_cmd_describe;
 extern const struct cli_command cli_cmd_scale;
 extern const struct cli_command cli_cmd_explain;
+extern const struct cli_command cli_cmd_diff;
 /* `history`'s run, for `rollout history` too (argv[0] "history", argv[1] APP). */
 int cli_history_run(struct cli *c, int argc, char **argv);
 extern const struct cli_command cli_cmd_config, cli_cmd_completion, cli_cmd_complete,
 	cli_cmd_man;
+
+/* For completing `get` (cmd_get.c): its KIND words (each kind's plural,
+ * singular and short form, then "all") into out, at most max, returning
+ * how many; and for `get KIND NAME`, the API list that names the objects
+ * of that kind (path, the key of its array, the name field; revisions
+ * take an app's name), false for a word that names none. */
+size_t cli_get_kind_words(const char **out, size_t max);
+bool cli_get_name_list(const char *kind_word, const char **path, const char **key,
+		       const char **field);
 
 /* ---- the command table (cli.c), for completion and manuals ---- */
 
@@ -148,6 +161,20 @@ int cli_rollout_end(json_t *app, int64_t revision, char *msg, size_t size);
 int cli_wait_rollout(struct cli *c, const char *name, int64_t revision, uint64_t timeout_ms,
 		     bool quiet);
 
+/*
+ * The body of POST /v1/apply for `-f PATH` (apply, diff): {"files":
+ * [{"path", "content", "name"}]}: "name" the file as given (stdin:
+ * "stdin"), for messages; "path" absolute, whose directory its relative
+ * paths resolve from: the file's real path, or for stdin
+ * BASE_DIR/(stdin), base_dir NULL meaning the current directory, which is
+ * said on stderr. Returns 0 and *out (the caller's), or 1 with the error
+ * printed.
+ */
+int cli_apply_body(const char *path, const char *base_dir, json_t **out);
+/* A document kind as kubectl spells it in kind/NAME: lower case
+ * ("AnalysisTemplate" -> "analysistemplate"), into out; returns out. */
+const char *cli_kind_word(const char *kind, char *out, size_t size);
+
 /* ---- JSON ---- */
 
 /* Prints j indented, in its key order, and a newline. */
@@ -231,6 +258,23 @@ enum cli_output {
 	CLI_OUT_YAML,   /* the same answer as YAML (cli_yaml_print) */
 	CLI_OUT_NAME,   /* "kind/name" lines, kubectl style */
 };
+
+/*
+ * --since (events, logs): a duration back from now ("10m", "2h30m") or a
+ * time as the event log prints it, RFC 3339 in UTC
+ * ("2026-12-02T05:00:00Z", with optional fraction of a second) or with an
+ * offset ("+01:00"). The field is an int64_t of wall-clock ms (0 = not
+ * given; a duration longer than the epoch gives 1).
+ */
+int cli_since_parse(void *field, const char *value);
+#define CLI_OPT_SINCE(type, helptext)                                                  \
+	{                                                                              \
+		.name = "since", .kind = SW_OPT_CUSTOM,                                \
+		.offset = SW_OPT_AT(type, since_ms, int64_t), .value = "DURATION|TIME", \
+		.parse = cli_since_parse,                                              \
+		.expect = "be a duration like 10m or a time like 2026-12-02T05:00:00Z", \
+		.help = helptext,                                                      \
+	}
 
 /* The -o/--output row, for a command whose option struct has `int output`
  * (an enum cli_output; 0 = table); with CLI_OPT_JSON beside it for

@@ -1,6 +1,7 @@
 /* slipway apply: send documents to the daemon, optionally wait for the rollouts. */
 #include "cli_int.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
@@ -15,7 +16,8 @@
 
 struct apply_opts {
 	const char *file;
-	bool wait;
+	const char *base_dir;
+	bool wait, dry_run;
 	uint64_t timeout_ms;
 	bool json;
 };
@@ -24,11 +26,16 @@ static const struct sw_opt options[] = {
 	{.name = "filename", .letter = 'f', .kind = SW_OPT_STRING,
 	 .offset = SW_OPT_AT(struct apply_opts, file, const char *), .value = "PATH", .required = true,
 	 .help = "a file, a directory of *.yaml / *.yml, or - for stdin"},
+	{.name = "base-dir", .kind = SW_OPT_STRING,
+	 .offset = SW_OPT_AT(struct apply_opts, base_dir, const char *), .value = "DIR",
+	 .help = "relative paths of -f - documents are from DIR (default: .)"},
+	{.name = "dry-run", .kind = SW_OPT_FLAG, .offset = SW_OPT_AT(struct apply_opts, dry_run, bool),
+	 .help = "the daemon checks and says what would change; stores nothing"},
 	{.name = "wait", .kind = SW_OPT_FLAG, .offset = SW_OPT_AT(struct apply_opts, wait, bool),
-	 .help = "wait until each changed app is Healthy (exit 0) or Degraded (exit 1)"},
+	 .help = "wait for the rollouts: exit 0 Healthy, 1 Degraded, 3 paused, 4 timeout"},
 	{.name = "timeout", .kind = SW_OPT_DURATION,
 	 .offset = SW_OPT_AT(struct apply_opts, timeout_ms, uint64_t), .value = "DUR",
-	 .expect = "be a duration like 90s", .help = "how long --wait waits (default 5m)"},
+	 .expect = "be a duration like 90s", .help = "how long --wait waits in all (default 5m)"},
 	CLI_OPT_JSON(struct apply_opts),
 	{0},
 };
@@ -60,34 +67,26 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Expands PATH into files: itself, or a directory's *.yaml / *.yml in name
- * order. Paths come back absolute (so the daemon can resolve workdirs). */
+/* PATH's files: itself, or a directory's *.yaml / *.yml in name order,
+ * each as the user would name it (PATH/NAME). */
 static int collect_files(const char *path, char ***out, size_t *n, struct sw_err *err)
 {
 	struct stat sb;
 	*out = NULL;
 	*n = 0;
-	if (strcmp(path, "-") == 0) {
-		*out = xmalloc(sizeof(char *));
-		(*out)[(*n)++] = xstrdup("-");
-		return 0;
-	}
-	if (stat(path, &sb) < 0)
+	if (strcmp(path, "-") != 0 && stat(path, &sb) < 0)
 		return sw_errf(err, -1, "cannot read \"%s\": %s", path, strerror(errno));
-	char *abs = realpath(path, NULL);
-	if (!abs)
-		return sw_errf(err, -1, "cannot resolve \"%s\": %s", path, strerror(errno));
-	if (!S_ISDIR(sb.st_mode)) {
+	if (strcmp(path, "-") == 0 || !S_ISDIR(sb.st_mode)) {
 		*out = xmalloc(sizeof(char *));
-		(*out)[(*n)++] = abs;
+		(*out)[(*n)++] = xstrdup(path);
 		return 0;
 	}
-	DIR *dir = opendir(abs);
-	if (!dir) {
-		sw_errf(err, -1, "cannot read directory \"%s\": %s", path, strerror(errno));
-		free(abs);
-		return -1;
-	}
+	DIR *dir = opendir(path);
+	if (!dir)
+		return sw_errf(err, -1, "cannot read directory \"%s\": %s", path, strerror(errno));
+	size_t plen = strlen(path);
+	while (plen > 1 && path[plen - 1] == '/')
+		plen--;
 	struct dirent *de;
 	while ((de = readdir(dir))) {
 		size_t l = strlen(de->d_name);
@@ -96,12 +95,11 @@ static int collect_files(const char *path, char ***out, size_t *n, struct sw_err
 		if (!yaml || de->d_name[0] == '.')
 			continue;
 		struct buf p = BUF_INIT;
-		buf_addf(&p, "%s/%s", abs, de->d_name);
+		buf_addf(&p, "%.*s%s%s", (int)plen, path, path[plen - 1] == '/' ? "" : "/", de->d_name);
 		*out = xrealloc(*out, (*n + 1) * sizeof(char *));
 		(*out)[(*n)++] = buf_detach(&p);
 	}
 	closedir(dir);
-	free(abs);
 	if (*n == 0)
 		return sw_errf(err, -1, "no *.yaml or *.yml files in \"%s\"", path);
 	qsort(*out, *n, sizeof(char *), cmp_str);
@@ -115,54 +113,115 @@ static void free_strv(char **v, size_t n)
 	free(v);
 }
 
-/* Appends {path, content} of every file under `path` to the array files. */
-static int add_files(json_t *files, const char *path, struct sw_err *err)
+/* The absolute path the daemon resolves `name`'s relative paths from (its
+ * directory's): the file's real path, or for stdin BASE_DIR/(stdin), with
+ * the base said on stderr. */
+static char *abs_of(const char *name, const char *base_dir, struct sw_err *err)
+{
+	bool in = strcmp(name, "-") == 0;
+	char *abs = realpath(in ? base_dir : name, NULL);
+	if (!abs) {
+		sw_errf(err, -1, "cannot resolve \"%s\": %s", in ? base_dir : name, strerror(errno));
+		return NULL;
+	}
+	if (!in)
+		return abs;
+	fprintf(stderr, "(stdin: relative paths from %s)\n", abs);
+	struct buf b = BUF_INIT;
+	buf_addf(&b, "%s%s(stdin)", abs, strcmp(abs, "/") == 0 ? "" : "/");
+	free(abs);
+	return buf_detach(&b);
+}
+
+int cli_apply_body(const char *path, const char *base_dir, json_t **out)
 {
 	char **names = NULL;
 	size_t n = 0;
 	uint64_t total = 0;
-	int r = -1;
-	if (collect_files(path, &names, &n, err) < 0)
+	struct sw_err err = {0};
+	json_t *files = json_array();
+	int r = 1;
+	*out = NULL;
+	if (collect_files(path, &names, &n, &err) < 0)
 		goto out;
 	for (size_t i = 0; i < n; i++) {
-		struct buf content = BUF_INIT, name = BUF_INIT;
-		char cwd[PATH_MAX] = ".";
-		if (read_file(names[i], &content, err) < 0) {
+		struct buf content = BUF_INIT;
+		bool in = strcmp(names[i], "-") == 0;
+		char *abs = NULL;
+		if (read_file(names[i], &content, &err) < 0 ||
+		    spec_check_size(path, total += content.len, true, &err) < 0 ||
+		    !(abs = abs_of(names[i], base_dir ? base_dir : ".", &err))) {
 			buf_release(&content);
 			goto out;
 		}
-		total += content.len;
-		if (spec_check_size(path, total, true, err) < 0) {
-			buf_release(&content);
-			goto out;
-		}
-		if (strcmp(names[i], "-") == 0 && getcwd(cwd, sizeof(cwd)))
-			buf_addf(&name, "%s/stdin.yaml", cwd);
-		else
-			buf_adds(&name, names[i]);
-		json_array_append_new(files, json_pack("{s:s, s:s%}", "path", name.s, "content",
-						       buf_str(&content), content.len));
-		buf_release(&name);
+		json_array_append_new(files, json_pack("{s:s, s:s%, s:s}", "path", abs, "content",
+						       buf_str(&content), content.len, "name",
+						       in ? "stdin" : names[i]));
+		free(abs);
 		buf_release(&content);
 	}
+	*out = json_pack("{s:O}", "files", files);
 	r = 0;
 out:
+	if (r)
+		fprintf(stderr, "slipway: %s\n", err.msg);
+	json_decref(files);
 	free_strv(names, n);
 	return r;
 }
 
-static void print_results(json_t *results)
+const char *cli_kind_word(const char *kind, char *out, size_t size)
+{
+	size_t i = 0;
+	for (; kind[i] && i + 1 < size; i++)
+		out[i] = (char)tolower((unsigned char)kind[i]);
+	out[i] = '\0';
+	return out;
+}
+
+static void print_results(json_t *results, bool dry_run)
 {
 	size_t i;
 	json_t *x;
 	json_array_foreach(results, i, x) {
-		if (strcmp(cli_jstr(x, "kind"), "App") == 0)
-			printf("app/%s %s (revision %lld)\n", cli_jstr(x, "name"),
-			       cli_jstr(x, "result"), cli_jint(x, "revision"));
+		char kind[64];
+		printf("%s/%s %s", cli_kind_word(cli_jstr(x, "kind"), kind, sizeof(kind)),
+		       cli_jstr(x, "name"), cli_jstr(x, "result"));
+		if (dry_run)
+			printf(" (dry run)\n");
+		else if (json_is_integer(json_object_get(x, "revision")))
+			printf(" (revision %lld)\n", cli_jint(x, "revision"));
 		else
-			printf("%s/%s %s\n", cli_jstr(x, "kind"), cli_jstr(x, "name"),
-			       cli_jstr(x, "result"));
+			printf("\n");
 	}
+}
+
+/* How bad a wait's exit code is, for several apps: Degraded or a failed
+ * call first, then a timeout, then a pause, then Healthy. */
+static int wait_rank(int code)
+{
+	return code == 0 ? 0 : code == CLI_EXIT_PAUSED ? 1 : code == CLI_EXIT_TIMEOUT ? 2 : 3;
+}
+
+/* apply --wait: each changed app's rollout in turn, all within timeout_ms;
+ * the exit code is the worst of them (wait_rank). */
+static int wait_all(struct cli *c, json_t *results, uint64_t timeout_ms, bool quiet)
+{
+	uint64_t start = sw_now_ms();
+	int r = 0;
+	size_t i;
+	json_t *x;
+	json_array_foreach(results, i, x) {
+		if (strcmp(cli_jstr(x, "kind"), "App") != 0)
+			continue;
+		uint64_t used = sw_now_ms() - start;
+		/* 1 ms left still reads the app once and reports a timeout */
+		uint64_t left = !timeout_ms ? 0 : used < timeout_ms ? timeout_ms - used : 1;
+		int code = cli_wait_rollout(c, cli_jstr(x, "name"), cli_jint(x, "revision"), left, quiet);
+		if (wait_rank(code) > wait_rank(r))
+			r = code;
+	}
+	return r;
 }
 
 static int run(struct cli *c, int argc, char **argv)
@@ -171,34 +230,23 @@ static int run(struct cli *c, int argc, char **argv)
 	int n = sw_opt_parse(&cli_cmd_apply.usage, &o, argc, argv);
 	if (n < 0)
 		return SW_OPT_EXIT(n);
+	if (o.base_dir && strcmp(o.file, "-") != 0)
+		return sw_opt_error("apply", "--base-dir goes with -f - (stdin) only");
+	if (o.wait && o.dry_run)
+		return sw_opt_error("apply", "--wait cannot go with --dry-run (nothing rolls out)");
 
-	struct sw_err err = {0};
 	int r = 1;
-	json_t *body = json_object(), *files = json_array(), *res = NULL;
-	json_object_set_new(body, "files", files);
-	if (add_files(files, o.file, &err) < 0) {
-		fprintf(stderr, "slipway: %s\n", err.msg);
-		goto out;
-	}
-	if (cli_call(c, "POST", "/v1/apply", body, &res) != 0)
+	json_t *body = NULL, *res = NULL;
+	if (cli_apply_body(o.file, o.base_dir, &body) != 0 ||
+	    cli_call(c, "POST", o.dry_run ? "/v1/apply?dryRun=true" : "/v1/apply", body, &res) != 0)
 		goto out;
 	json_t *results = json_object_get(res, "results");
 	if (o.json)
 		cli_json_print(res);
 	else
-		print_results(results);
-	r = 0;
-	if (o.wait) {
-		size_t i;
-		json_t *x;
-		fflush(stdout);
-		json_array_foreach(results, i, x) {
-			if (strcmp(cli_jstr(x, "kind"), "App") == 0 &&
-			    cli_wait_rollout(c, cli_jstr(x, "name"), cli_jint(x, "revision"),
-					     o.timeout_ms, o.json) != 0)
-				r = 1;
-		}
-	}
+		print_results(results, o.dry_run);
+	fflush(stdout);
+	r = o.wait ? wait_all(c, results, o.timeout_ms, o.json) : 0;
 out:
 	json_decref(body);
 	json_decref(res);
@@ -213,7 +261,14 @@ const struct cli_command cli_cmd_apply = {
 		.opts = options,
 		.help = "Sends the documents in PATH (a file, a directory of *.yaml / *.yml, or - for\n"
 			"stdin) to the daemon. Nothing is stored unless every document is valid.\n"
-			"A changed App gets a new revision and is rolled out; --wait waits until it\n"
-			"is Healthy and the proxy serves its routes (exit 0), or Degraded (exit 1).",
+			"Prints kind/NAME created, configured or unchanged per document. A changed\n"
+			"App gets a new revision and is rolled out. Relative paths in a document\n"
+			"are from its file's directory; for stdin from --base-dir DIR (default:\n"
+			"the current directory), said on stderr.\n"
+			"--dry-run: the daemon checks and decides exactly as for a real apply and\n"
+			"stores nothing (no revision, no event, no rollout); `slipway diff` shows\n"
+			"the changes. --wait waits for the rollouts: exit 0 once Healthy and the\n"
+			"proxy serves the routes, 1 Degraded or aborted, 3 paused until someone\n"
+			"promotes (the message names the command), 4 when --timeout runs out.",
 	},
 };

@@ -13,7 +13,9 @@
  * optionally followed by a tab and a description.
  *
  * How the arguments of a usage are read: "a|b|c" and lower-case words are
- * literal choices; APP an app name; CONTEXT a context's name; FILE or PATH
+ * literal choices; APP an app name; CONTEXT a context's name; get's KIND
+ * its kinds (cli_get_kind_words) and the NAME after it the names of that
+ * kind, from the daemon; FILE or PATH
  * a path; DIR a directory; "[X]" an optional X; "X..." any number of X;
  * " | " separates whole alternatives ("create NAME | list"), chosen by
  * their first word. Option values read the same way (--role
@@ -110,6 +112,7 @@ struct out {
 	const char *cur;    /* the word being completed */
 	const char *kind;   /* "words", "files" or "dirs" */
 	struct buf text;    /* candidates */
+	const char *cmd;    /* the command word, NULL before it */
 	char **argv;        /* the global options as argv, for the daemon */
 	int argc;
 };
@@ -124,7 +127,9 @@ static void add(struct out *o, const char *cand, const char *desc)
 	buf_adds(&o->text, "\n");
 }
 
-static void add_apps(struct out *o)
+/* The names in the daemon's list at `path`: field of each item of the
+ * array `key` (nothing when no daemon answers within a second). */
+static void add_names(struct out *o, const char *path, const char *key, const char *field)
 {
 	struct cli_globals g;
 	struct cli c = {0};
@@ -137,16 +142,21 @@ static void add_apps(struct out *o)
 	if (cli_connect(&c, true) != 0)
 		return;
 	c.client.timeout_ms = 1000; /* a shell waits for this */
-	if (http_client_request(&c.client, "GET", "/v1/apps", NULL, 0, &status, &resp, &err) == 0 &&
+	if (http_client_request(&c.client, "GET", path, NULL, 0, &status, &resp, &err) == 0 &&
 	    status == 200) {
 		json_t *j = json_loadb(resp.s ? resp.s : "", resp.len, 0, NULL), *a;
 		size_t i;
-		json_array_foreach(json_object_get(j, "apps"), i, a)
-			if (json_is_string(json_object_get(a, "name")))
-				add(o, json_string_value(json_object_get(a, "name")), NULL);
+		json_array_foreach(json_object_get(j, key), i, a)
+			if (json_is_string(json_object_get(a, field)))
+				add(o, json_string_value(json_object_get(a, field)), NULL);
 		json_decref(j);
 	}
 	buf_release(&resp);
+}
+
+static void add_apps(struct out *o)
+{
+	add_names(o, "/v1/apps", "apps", "name");
 }
 
 static void add_contexts(struct out *o)
@@ -162,12 +172,22 @@ static void add_contexts(struct out *o)
 	buf_release(&path);
 }
 
-/* Candidates for one word of a usage (an argument or an option's value). */
-static void complete_word(struct out *o, const char *word)
+/* Candidates for one word of a usage (an argument or an option's value);
+ * `before` is the argument before it (NULL: none). */
+static void complete_word(struct out *o, const char *word, const char *before)
 {
 	char w[128];
+	const char *path, *key, *field;
 	bare(w, sizeof(w), word);
-	if (literal(w)) {
+	if (strcmp(w, "KIND") == 0 && o->cmd && strcmp(o->cmd, "get") == 0) {
+		const char *kinds[32];
+		size_t n = cli_get_kind_words(kinds, 32);
+		for (size_t i = 0; i < n; i++)
+			add(o, kinds[i], NULL);
+	} else if (strcmp(w, "NAME") == 0 && before && o->cmd && strcmp(o->cmd, "get") == 0) {
+		if (cli_get_name_list(before, &path, &key, &field))
+			add_names(o, path, key, field);
+	} else if (literal(w)) {
 		for (char *p = w; p;) {
 			char *bar = strchr(p, '|');
 			if (bar)
@@ -205,7 +225,7 @@ static void complete_arg(struct out *o, const char *args, char **given, size_t k
 		if (!w && strstr(f->words[f->n - 1], "..."))
 			w = f->words[f->n - 1];
 		if (w)
-			complete_word(o, w);
+			complete_word(o, w, k > 0 ? given[k - 1] : NULL);
 	}
 	free(store);
 }
@@ -278,7 +298,7 @@ static int complete(int argc, char **argv)
 	o.argv[o.argc++] = "get"; /* any command word, for cli_globals_parse */
 	if (!cmd) {
 		if (want)
-			complete_word(&o, want->value);
+			complete_word(&o, want->value, NULL);
 		else if (o.cur[0] == '-')
 			complete_opts(&o, cli_global_usage.opts);
 		else
@@ -288,6 +308,7 @@ static int complete(int argc, char **argv)
 		goto print;
 	}
 	const struct sw_opt_usage *u = cli_command_usage(cmd);
+	o.cmd = u->name;
 	char *given[MAX_WORDS];
 	size_t ngiven = 0;
 	bool options = true;
@@ -306,7 +327,7 @@ static int complete(int argc, char **argv)
 		}
 	}
 	if (want)
-		complete_word(&o, want->value);
+		complete_word(&o, want->value, NULL);
 	else if (options && o.cur[0] == '-')
 		complete_opts(&o, u->opts);
 	else

@@ -20,64 +20,11 @@ struct events_opts {
 	bool json;
 };
 
-/*
- * --since: a duration back from now ("10m", "2h30m") or a time as the
- * event log prints it, RFC 3339 in UTC ("2026-12-02T05:00:00Z", with
- * optional fraction of a second) or with an offset ("+01:00").
- */
-static int parse_since(void *field, const char *value)
-{
-	int64_t *out = field;
-	uint64_t d;
-	int y, mo, da, h, mi, se, n = 0;
-	if (sw_duration_parse(value, &d) == 0) {
-		int64_t now = sw_wall_ms();
-		*out = (int64_t)d < now ? now - (int64_t)d : 1;
-		return 0;
-	}
-	if (sscanf(value, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &da, &h, &mi, &se, &n) != 6 ||
-	    n != 19 || mo < 1 || mo > 12 || da < 1 || da > 31 || h > 23 || mi > 59 || se > 60)
-		return -1;
-	const char *p = value + n;
-	int64_t ms = 0;
-	if (*p == '.') {
-		int digits = 0;
-		for (p++; *p >= '0' && *p <= '9'; p++, digits++)
-			if (digits < 3)
-				ms = ms * 10 + (*p - '0');
-		if (!digits)
-			return -1;
-		for (; digits < 3; digits++)
-			ms *= 10;
-	}
-	int64_t off = 0;
-	if (*p == 'Z' || *p == 'z') {
-		p++;
-	} else if (*p == '+' || *p == '-') {
-		int oh, om, k = 0;
-		if (sscanf(p + 1, "%2d:%2d%n", &oh, &om, &k) != 2 || k != 5 || oh > 23 || om > 59)
-			return -1;
-		off = (*p == '+' ? 1 : -1) * (int64_t)(oh * 60 + om) * 60000;
-		p += 6;
-	} else {
-		return -1;
-	}
-	if (*p)
-		return -1;
-	struct tm tm = {.tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = da, .tm_hour = h,
-			.tm_min = mi, .tm_sec = se};
-	int64_t t = (int64_t)timegm(&tm);
-	*out = t * 1000 + ms - off;
-	return *out > 0 ? 0 : -1;
-}
-
 static const struct sw_opt options[] = {
 	{.name = "app", .kind = SW_OPT_STRING, .offset = SW_OPT_AT(struct events_opts, app, const char *),
 	 .value = "APP", .help = "only this app's events (the same as giving APP)"},
-	{.name = "since", .kind = SW_OPT_CUSTOM,
-	 .offset = SW_OPT_AT(struct events_opts, since_ms, int64_t), .value = "DURATION|TIME",
-	 .parse = parse_since, .expect = "be a duration like 10m or a time like 2026-12-02T05:00:00Z",
-	 .help = "only events this recent (10m: the last ten minutes) or from this time on"},
+	CLI_OPT_SINCE(struct events_opts, "only events this recent (10m: the last ten minutes) or "
+				  "from this time on"),
 	{.name = "limit", .kind = SW_OPT_INT, .offset = SW_OPT_AT(struct events_opts, limit, long long),
 	 .value = "N", .expect = "be a number of events", .min = 0,
 	 .help = "the newest N events (default 100; 0: all of them, or all --since)"},

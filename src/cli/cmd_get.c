@@ -256,6 +256,39 @@ static int kind_find(const char *w)
 	return -1;
 }
 
+size_t cli_get_kind_words(const char **out, size_t max)
+{
+	size_t n = 0;
+	for (int k = 0; k < NKINDS; k++) {
+		const char *w[] = {kinds[k].plural, kinds[k].singular, kinds[k].alias};
+		for (size_t i = 0; i < 3; i++)
+			if (w[i] && n < max)
+				out[n++] = w[i];
+	}
+	if (n < max)
+		out[n++] = "all";
+	return n;
+}
+
+bool cli_get_name_list(const char *kind_word, const char **path, const char **key,
+		       const char **field)
+{
+	switch (kind_find(kind_word)) {
+	case K_APPS:
+	case K_REVISIONS: /* get revisions APP */
+		*path = "/v1/apps", *key = kinds[K_APPS].key, *field = "name";
+		return true;
+	case K_TEMPLATES:
+		*path = "/v1/analysistemplates", *key = kinds[K_TEMPLATES].key, *field = "name";
+		return true;
+	case K_INSTANCES:
+		*path = "/v1/instances", *key = kinds[K_INSTANCES].key, *field = "id";
+		return true;
+	default:
+		return false;
+	}
+}
+
 static int unknown_kind(const char *w)
 {
 	const char *best = NULL;

@@ -35,7 +35,7 @@ static int run(struct cli *c, int argc, char **argv)
 		printf("app/%s valid (version %s, %u replicas)\n", set.apps[i]->name,
 		       set.apps[i]->version, set.apps[i]->replicas);
 	for (size_t i = 0; i < set.ntemplates; i++)
-		printf("AnalysisTemplate/%s valid\n", set.templates[i]->name);
+		printf("analysistemplate/%s valid\n", set.templates[i]->name);
 	spec_set_release(&set);
 	return 0;
 }

@@ -5,6 +5,55 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
+
+#include "core/core.h"
+
+int cli_since_parse(void *field, const char *value)
+{
+	int64_t *out = field;
+	uint64_t d;
+	int y, mo, da, h, mi, se, n = 0;
+	if (sw_duration_parse(value, &d) == 0) {
+		int64_t now = sw_wall_ms();
+		*out = (int64_t)d < now ? now - (int64_t)d : 1;
+		return 0;
+	}
+	if (sscanf(value, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &da, &h, &mi, &se, &n) != 6 ||
+	    n != 19 || mo < 1 || mo > 12 || da < 1 || da > 31 || h > 23 || mi > 59 || se > 60)
+		return -1;
+	const char *p = value + n;
+	int64_t ms = 0;
+	if (*p == '.') {
+		int digits = 0;
+		for (p++; *p >= '0' && *p <= '9'; p++, digits++)
+			if (digits < 3)
+				ms = ms * 10 + (*p - '0');
+		if (!digits)
+			return -1;
+		for (; digits < 3; digits++)
+			ms *= 10;
+	}
+	int64_t off = 0;
+	if (*p == 'Z' || *p == 'z') {
+		p++;
+	} else if (*p == '+' || *p == '-') {
+		int oh, om, k = 0;
+		if (sscanf(p + 1, "%2d:%2d%n", &oh, &om, &k) != 2 || k != 5 || oh > 23 || om > 59)
+			return -1;
+		off = (*p == '+' ? 1 : -1) * (int64_t)(oh * 60 + om) * 60000;
+		p += 6;
+	} else {
+		return -1;
+	}
+	if (*p)
+		return -1;
+	struct tm tm = {.tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = da, .tm_hour = h,
+			.tm_min = mi, .tm_sec = se};
+	int64_t t = (int64_t)timegm(&tm);
+	*out = t * 1000 + ms - off;
+	return *out > 0 ? 0 : -1;
+}
 
 int cli_output_parse(void *field, const char *value)
 {

@@ -419,6 +419,7 @@ static int build(struct daemon *d, struct sw_err *err)
 		goto out;
 	struct api_config vc = {
 		.engine = d->engine,
+		.loop = &d->loop,
 		.logs_dir = d->logs_dir,
 		.state_dir = d->dir,
 		.started_ms = d->started_ms,

@@ -5,6 +5,7 @@
  * else, so that "apply" means one thing wherever it comes from.
  *
  *	engine_apply      record validated documents; new revisions roll out
+ *	  (engine_apply_dry_run: the same checks and answers, nothing kept)
  *	engine_rollback   go back to an earlier revision (through the strategy)
  *	engine_delete     forget an app; its instances drain and stop
  *	engine_rollout    promote, abort, pause, resume, retry, undo, restart
@@ -201,6 +202,12 @@ struct engine_result {
 	const char *name;             /* borrowed from the sets applied */
 	int64_t revision;             /* App: the revision it is at now */
 	const char *result;           /* "created", "configured", "unchanged" */
+	/* engine_apply_dry_run only (else NULL), both owned: the document
+	 * as it is live (the desired revision's canonical JSON, NULL for a
+	 * new one) and as the apply would store it, each with its labels in
+	 * metadata.labels, so that the two compare as they are stored */
+	json_t *live;
+	json_t *merged;
 };
 
 struct engine_results {
@@ -219,11 +226,19 @@ struct engine_doc {
  * Records the documents in one transaction: each App gets a new revision
  * unless identical content is already its desired one ("unchanged"), and
  * rolls out by its strategy; templates are stored. All or nothing: an app
- * defined twice (SW_EINVAL, "b.yaml:1:1: app \"x\" is defined twice (also
+ * defined twice (SW_EINVAL, "b.yaml:1:1: app \"x\" is defined twice (first
  * at a.yaml:1:1)") or a store failure changes nothing.
  */
 int engine_apply(struct engine *e, const struct engine_doc *docs, size_t ndocs, const char *actor,
 		 struct engine_results *out, struct sw_err *err);
+/*
+ * engine_apply up to the commit, with the same checks, errors and results
+ * (the revision a change would get), and then nothing is kept: no
+ * revision, no event, no change of state (the transaction is rolled
+ * back). Each result also has live and merged (`apply --dry-run`, `diff`).
+ */
+int engine_apply_dry_run(struct engine *e, const struct engine_doc *docs, size_t ndocs,
+			 const char *actor, struct engine_results *out, struct sw_err *err);
 
 /* Rolls `app` back to revision `to` (0: the stable one while a rollout is
  * under way or aborted, else the revision before). *unchanged is set when

@@ -15,19 +15,35 @@
 
 void engine_results_release(struct engine_results *res)
 {
+	for (size_t i = 0; i < res->n; i++) {
+		json_decref(res->r[i].live);
+		json_decref(res->r[i].merged);
+	}
 	free(res->r);
 	res->r = NULL;
 	res->n = 0;
 }
 
+/* Adds a result; takes live and merged (may be NULL). */
 static void result_add(struct engine_results *res, const char *kind, const char *name,
-		       int64_t revision, const char *result)
+		       int64_t revision, const char *result, json_t *live, json_t *merged)
 {
 	res->r = xrealloc(res->r, (res->n + 1) * sizeof(*res->r));
-	res->r[res->n++] = (struct engine_result){kind, name, revision, result};
+	res->r[res->n++] = (struct engine_result){kind, name, revision, result, live, merged};
 }
 
-/* One app may appear once across all documents of an apply. */
+/* An App's canonical JSON with its labels in metadata.labels (a dry
+ * run's live and merged): what one apply stores, in one document. */
+static json_t *app_doc(const struct spec_app *sa, const json_t *labels)
+{
+	json_t *j = spec_app_to_json(sa);
+	if (json_object_size(labels))
+		json_object_set_new(json_object_get(j, "metadata"), "labels", json_deep_copy(labels));
+	return j;
+}
+
+/* One app may appear once across all documents of an apply; the message
+ * is spec.c's for two in one file (add_document), word for word. */
 static int check_unique(const struct engine_doc *docs, size_t ndocs, struct sw_err *err)
 {
 	struct sw_map seen;
@@ -38,7 +54,7 @@ static int check_unique(const struct engine_doc *docs, size_t ndocs, struct sw_e
 			struct spec_app *sa = docs[x].set->apps[k];
 			struct spec_app *first = sw_map_get(&seen, sa->name);
 			if (first)
-				r = sw_errf(err, SW_EINVAL, "%s: app \"%s\" is defined twice (also at %s)",
+				r = sw_errf(err, SW_EINVAL, "%s: app \"%s\" is defined twice (first at %s)",
 					    sa->source, sa->name, first->source);
 			else
 				sw_map_put(&seen, sa->name, sa);
@@ -149,6 +165,7 @@ struct pending {
 	const char *event_kind;       /* "Applied", or "Labeled" for a change of labels only */
 	json_t *labels;               /* the document's labels (borrowed) */
 	bool labels_changed;
+	json_t *live, *merged;        /* a dry run's (owned until result_add) */
 };
 
 static bool labels_equal(const json_t *x, const json_t *y)
@@ -178,7 +195,8 @@ static int check_readable(const char *text, const char *name, struct sw_err *err
 }
 
 static int record_app(struct engine *e, const struct spec_app *sa, const char *source,
-		      const char *actor, int64_t now, struct pending *p, struct sw_err *err)
+		      const char *actor, int64_t now, bool dry_run, struct pending *p,
+		      struct sw_err *err)
 {
 	struct store *s = e->cfg.store;
 	struct engine_app *a = engine_app_find(e, sa->name);
@@ -195,6 +213,13 @@ static int record_app(struct engine *e, const struct spec_app *sa, const char *s
 	p->event_kind = "Applied";
 	p->labels = sa->labels;
 	p->labels_changed = !labels_equal(sa->labels, a ? a->labels : NULL);
+	if (dry_run) {
+		struct sw_err serr = {0};
+		const struct spec_app *live = a && a->st.desired
+						      ? engine_app_spec(e, a, a->st.desired, &serr) : NULL;
+		p->live = live ? app_doc(live, a->labels) : NULL;
+		p->merged = app_doc(sa, sa->labels);
+	}
 	if (a) {
 		p->st = a->st;
 	} else {
@@ -244,8 +269,25 @@ out:
 	return r;
 }
 
+/* The stored template's canonical JSON as spec_template.json builds it
+ * (so that it compares with a parsed one key for key), or NULL. */
+static json_t *template_doc(const char *stored)
+{
+	json_t *j = stored ? json_loads(stored, 0, NULL) : NULL, *out = NULL;
+	struct spec_template *t = NULL;
+	struct sw_err err = {0};
+	if (j && spec_template_from_json(&t, j, &err) == 0)
+		out = json_incref(t->json);
+	spec_template_free(t);
+	json_decref(j);
+	return out;
+}
+
+/* Stores a template; *result: "created" the first time, "configured" when
+ * it changed, else "unchanged". A dry run's live and merged go to res. */
 static int record_template(struct engine *e, const struct spec_template *t, const char *source,
-			   const char *actor, struct sw_err *err)
+			   const char *actor, bool dry_run, struct engine_results *res,
+			   struct sw_err *err)
 {
 	struct store *s = e->cfg.store;
 	char *text = json_dumps(t->json, JSON_SORT_KEYS | JSON_COMPACT);
@@ -255,6 +297,9 @@ static int record_template(struct engine *e, const struct spec_template *t, cons
 	sw_sha256_hex(text, strlen(text), hash);
 	store_template_get(s, t->name, &old, &gerr);
 	bool changed = !old || strcmp(old, text) != 0;
+	result_add(res, "AnalysisTemplate", t->name, 0,
+		   !old ? "created" : changed ? "configured" : "unchanged",
+		   dry_run ? template_doc(old) : NULL, dry_run ? json_deep_copy(t->json) : NULL);
 	if (store_template_put(s, t->name, hash, text, source, err) < 0)
 		goto out;
 	if (changed) {
@@ -270,9 +315,11 @@ out:
 	return r;
 }
 
+/* engine_apply, or (dry_run) all of it but the commit and what follows. */
 static int do_apply(struct engine *e, const struct engine_doc *docs, size_t ndocs, const char *actor,
-		 struct engine_results *out, struct sw_err *err)
+		    bool dry_run, struct engine_results *out, struct sw_err *err)
 {
+	struct engine_results tmpl = {0}; /* the templates', after the apps' */
 	struct pending *pend = NULL;
 	size_t npend = 0, napps = 0;
 	int64_t now = sw_wall_ms();
@@ -288,13 +335,23 @@ static int do_apply(struct engine *e, const struct engine_doc *docs, size_t ndoc
 		goto out;
 	for (size_t x = 0; x < ndocs; x++)
 		for (size_t k = 0; k < docs[x].set->napps; k++)
-			if (record_app(e, docs[x].set->apps[k], docs[x].source, actor, now,
+			if (record_app(e, docs[x].set->apps[k], docs[x].source, actor, now, dry_run,
 				       &pend[npend++], err) < 0)
 				goto fail;
 	for (size_t x = 0; x < ndocs; x++)
 		for (size_t k = 0; k < docs[x].set->ntemplates; k++)
-			if (record_template(e, docs[x].set->templates[k], docs[x].source, actor, err) < 0)
+			if (record_template(e, docs[x].set->templates[k], docs[x].source, actor,
+					    dry_run, &tmpl, err) < 0)
 				goto fail;
+	if (dry_run) {
+		store_rollback(e->cfg.store);
+		for (size_t k = 0; k < npend; k++) {
+			result_add(out, "App", pend[k].name, pend[k].revision, pend[k].result,
+				   pend[k].live, pend[k].merged);
+			pend[k].live = pend[k].merged = NULL;
+		}
+		goto done;
+	}
 	if (store_commit(e->cfg.store, err) < 0)
 		goto out; /* a failed commit has rolled back */
 
@@ -317,17 +374,24 @@ static int do_apply(struct engine *e, const struct engine_doc *docs, size_t ndoc
 			sw_info("%s %s: %s", p->name, p->event_kind, p->why);
 			engine_notify(e, &ev);
 		}
-		result_add(out, "App", p->name, p->revision, p->result);
+		result_add(out, "App", p->name, p->revision, p->result, NULL, NULL);
 	}
-	for (size_t x = 0; x < ndocs; x++)
-		for (size_t k = 0; k < docs[x].set->ntemplates; k++)
-			result_add(out, "AnalysisTemplate", docs[x].set->templates[k]->name, 0,
-				   "configured");
+done:
+	for (size_t k = 0; k < tmpl.n; k++) {
+		struct engine_result *t = &tmpl.r[k];
+		result_add(out, t->kind, t->name, 0, t->result, t->live, t->merged);
+		t->live = t->merged = NULL;
+	}
 	r = 0;
 	goto out;
 fail:
 	store_rollback(e->cfg.store);
 out:
+	for (size_t k = 0; k < npend; k++) {
+		json_decref(pend[k].live);
+		json_decref(pend[k].merged);
+	}
+	engine_results_release(&tmpl);
 	free(pend);
 	if (r < 0)
 		r = err->code == SW_EBUSY ? SW_EBUSY : -1;
@@ -487,7 +551,16 @@ int engine_apply(struct engine *e, const struct engine_doc *docs, size_t ndocs, 
 		 struct engine_results *out, struct sw_err *err)
 {
 	engine_store_wait(e, true);
-	int r = do_apply(e, docs, ndocs, actor, out, err);
+	int r = do_apply(e, docs, ndocs, actor, false, out, err);
+	engine_store_wait(e, false);
+	return r;
+}
+
+int engine_apply_dry_run(struct engine *e, const struct engine_doc *docs, size_t ndocs,
+			 const char *actor, struct engine_results *out, struct sw_err *err)
+{
+	engine_store_wait(e, true);
+	int r = do_apply(e, docs, ndocs, actor, true, out, err);
 	engine_store_wait(e, false);
 	return r;
 }

@@ -76,13 +76,12 @@ out:
  * written between the copy and the truncate are lost: the usual price of
  * copytruncate, small next to making every app reopen its log.
  */
-int logfile_rotate_if_needed(const char *path, uint64_t max_bytes, unsigned keep)
+int logfile_rotate_if_needed(const char *path, int64_t size, uint64_t max_bytes, unsigned keep)
 {
-	struct stat st;
 	struct buf from = BUF_INIT, to = BUF_INIT;
 	int ret = 0;
 
-	if (stat(path, &st) < 0 || (uint64_t)st.st_size <= max_bytes)
+	if (size < 0 || (uint64_t)size <= max_bytes)
 		return 0;
 	if (keep == 0)
 		keep = 1;

@@ -27,6 +27,7 @@
 #include <dirent.h>
 #include <limits.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -528,6 +529,9 @@ static void spawn_instance(struct runtime_priv *p)
 	logfd = logfile_open(p->log_path, &err);
 	if (logfd < 0)
 		goto out;
+	struct stat lst;
+	if (fstat(logfd, &lst) == 0) /* for logs --previous: where this process's output starts */
+		logindex_note(p->log_path, &p->index, lst.st_size, sw_wall_ms(), LOGINDEX_START);
 	free_strv(p->env);
 	p->env = env_build(inst);
 	argv = argv_build(inst);
@@ -628,14 +632,26 @@ void runtime_liveness_failed(struct runtime_priv *p, const char *why)
 	terminate(p);
 }
 
-/* ---- log rotation --------------------------------------------------- */
+/* ---- log rotation and time index ------------------------------------ */
 
 static void on_log_timer(uv_timer_t *t)
 {
 	struct runtime *rt = t->data;
 
-	for (struct runtime_priv *p = rt->instances; p; p = p->next)
-		logfile_rotate_if_needed(p->log_path, rt->cfg.log_max_bytes, rt->cfg.log_keep);
+	int64_t now = sw_wall_ms();
+	struct stat st;
+
+	for (struct runtime_priv *p = rt->instances; p; p = p->next) {
+		if (stat(p->log_path, &st) < 0)
+			continue;
+		if (logfile_rotate_if_needed(p->log_path, st.st_size, rt->cfg.log_max_bytes,
+					     rt->cfg.log_keep) > 0) {
+			logindex_note(p->log_path, &p->index, 0, now, LOGINDEX_ROTATED);
+			continue;
+		}
+		/* the time index: where the output of this second ends */
+		logindex_note(p->log_path, &p->index, st.st_size, now, LOGINDEX_MARK);
+	}
 }
 
 /* ---- public API ----------------------------------------------------- */

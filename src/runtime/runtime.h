@@ -202,6 +202,27 @@ void runtime_log_read(const char *path, int64_t offset, size_t max, struct buf *
  */
 int64_t runtime_log_tail_offset(const char *path, int64_t lines, size_t max);
 
+/*
+ * The time index beside an instance log (LOG.idx, logindex.c): the
+ * runtime notes the log's size once a second while it grows, and where
+ * each process of the instance started. It is started over when the log
+ * rotates and kept to at most 4096 entries (older steps get coarser), and
+ * a daemon that adopts the instance goes on with it.
+ *
+ * runtime_log_since_offset: where the output written at or after wall
+ * time since_ms starts, as a byte offset for runtime_log_read; at most one
+ * second's output early (never late). 0 (all of it) when the log has no
+ * index, was rotated since, or since_ms is before its oldest entry.
+ *
+ * runtime_log_previous: the bytes [*from, *to) that the instance's
+ * previous process wrote (kubectl's logs --previous for a restarted
+ * container): from the start before the newest one (or the top of the
+ * log, when that was rotated away) to the newest start. false when the log
+ * records no restart.
+ */
+int64_t runtime_log_since_offset(const char *log_path, int64_t since_ms);
+bool runtime_log_previous(const char *log_path, int64_t *from, int64_t *to);
+
 /* Number of instances the runtime tracks. */
 size_t runtime_count(struct runtime *rt);
 

@@ -41,6 +41,19 @@ enum priv_timer_mode {
 	PRIV_TIMER_FINISH,   /* complete a stop with no process to wait for */
 };
 
+/* logindex.c: what the writer knows of an instance's index (LOG.idx). */
+enum logindex_kind {
+	LOGINDEX_MARK = 0,     /* the log's size at a check */
+	LOGINDEX_START = 1,    /* a process of the instance started here */
+	LOGINDEX_ROTATED = 2,  /* the log was truncated (rotated): the index starts over */
+};
+struct logindex {
+	bool loaded;           /* the fields below were read from the file */
+	int64_t size;          /* the newest entry's offset; -1 when none */
+	int64_t ms;            /* the newest entry's wall ms */
+	size_t n;              /* entries in the file; (size_t)-1 when there is none */
+};
+
 struct runtime_priv {
 	struct runtime *rt;
 	struct runtime_instance *inst;
@@ -50,6 +63,7 @@ struct runtime_priv {
 	enum priv_timer_mode timer_mode;
 	struct probe_state readiness, liveness;
 	char *log_path;
+	struct logindex index;             /* the log's time index */
 	char **env;                        /* NULL-terminated, for the process and exec probes */
 	uint32_t consecutive_failures;     /* for the backoff delay */
 	bool stopping;                     /* runtime_stop was called: never restart */
@@ -89,7 +103,16 @@ void probe_close(struct probe_state *ps, uv_close_cb close_cb);
 /* logfile.c */
 int logfile_mkdirs(const char *path, struct sw_err *err);
 int logfile_open(const char *path, struct sw_err *err);
-/* Rotates `path` if it is larger than max_bytes; returns 1 if it did. */
-int logfile_rotate_if_needed(const char *path, uint64_t max_bytes, unsigned keep);
+/* Rotates `path`, `size` bytes long (as the caller just saw it), if that is
+ * more than max_bytes; returns 1 if it did. */
+int logfile_rotate_if_needed(const char *path, int64_t size, uint64_t max_bytes, unsigned keep);
+
+/* logindex.c */
+/* Notes that the log at log_path is `size` bytes long at now_ms: a MARK
+ * is appended only when the size changed since the newest entry; START
+ * always; ROTATED (or a size below the newest) starts the index over.
+ * Halves the file past its bound. Failures are logged, not returned. */
+void logindex_note(const char *log_path, struct logindex *st, int64_t size, int64_t now_ms,
+		   enum logindex_kind kind);
 
 #endif

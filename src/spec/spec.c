@@ -1566,7 +1566,6 @@ static int add_document(struct spec_set *set, struct spec_pctx *c, const struct 
 {
 	const struct spec_kind *kind;
 	void *obj;
-	const struct snode *name = snode_get(snode_get(root, "metadata"), "name");
 	int rc;
 
 	if ((rc = parse_document(c, root, &kind, &obj)) < 0)
@@ -1574,8 +1573,16 @@ static int add_document(struct spec_set *set, struct spec_pctx *c, const struct 
 	const char *nm = kind->name_of(obj);
 	for (size_t i = 0; i < set->ndocs; i++)
 		if (set->docs[i].kind == kind && strcmp(kind->name_of(set->docs[i].obj), nm) == 0) {
-			rc = spec_perr(c, name, "duplicate %s \"%s\" (first defined at %s)", kind->name,
-				       nm, kind->source_of(set->docs[i].obj));
+			/* word for word what apply says of two in different files
+			 * (the engine's check_unique): both documents' positions */
+			char word[64];
+			size_t k = 0;
+			for (; kind->name[k] && k + 1 < sizeof(word); k++)
+				word[k] = kind->name[k] >= 'A' && kind->name[k] <= 'Z'
+						  ? (char)(kind->name[k] - 'A' + 'a') : kind->name[k];
+			word[k] = '\0';
+			rc = sw_errf(c->err, -1, "%s: %s \"%s\" is defined twice (first at %s)",
+				     kind->source_of(obj), word, nm, kind->source_of(set->docs[i].obj));
 			kind->free(obj);
 			return rc;
 		}

@@ -24,9 +24,9 @@ cluster-analysis-templates.yaml:14:9: spec.metrics[0].provider.job runs its cont
 	run "$SLIPWAY_BIN" validate "$BATS_TEST_TMPDIR/out.yaml"
 	[ "$status" -eq 0 ]
 	[ "$output" = 'app/rollout-analysis-step valid (version blue, 4 replicas)
-AnalysisTemplate/pass valid
-AnalysisTemplate/random-fail valid
-AnalysisTemplate/always-pass valid' ]
+analysistemplate/pass valid
+analysistemplate/random-fail valid
+analysistemplate/always-pass valid' ]
 }
 
 @test "import argo -o DIR: one file per document, a directory validate reads" {

@@ -269,6 +269,40 @@ complete_bash() {
 	[ "$output" = here ]
 }
 
+@test "get completes its kinds, and the names of a kind from the daemon" {
+	setup_home
+	run complete_bash slipway get ""
+	[ "$output" = "$(printf '%s\n' apps app analysistemplates analysistemplate at instances \
+		instance inst revisions revision rev all)" ]
+	run complete_bash slipway get a
+	[ "$output" = "$(printf '%s\n' apps app analysistemplates analysistemplate at all)" ]
+	run complete_bash slipway get inst
+	[ "$output" = "$(printf '%s\n' instances instance inst)" ]
+	# every word offered is one get takes
+	for k in $(complete_bash slipway get ""); do
+		run slipway get "$k" --help
+		[ "$status" -eq 0 ]
+	done
+	start_daemon
+	named_app web > "$T/web.yaml"
+	named_app worker > "$T/worker.yaml"
+	slipway apply -f "$T/web.yaml"
+	slipway apply -f "$T/worker.yaml"
+	run complete_bash slipway get apps ""
+	[ "$output" = "$(printf 'web\nworker')" ]
+	run complete_bash slipway get app w
+	[ "$output" = "$(printf 'web\nworker')" ]
+	run complete_bash slipway get -o wide apps wo
+	[ "$output" = worker ]
+	run complete_bash slipway get revisions we
+	[ "$output" = web ]
+	run complete_bash slipway get all ""
+	[ -z "$output" ]
+	# the kind word: nothing but kinds, also when a daemon runs
+	run complete_bash slipway get w
+	[ -z "$output" ]
+}
+
 @test "zsh and fish completion scripts load; fish completes from the tables" {
 	setup_home
 	command -v zsh >/dev/null || skip "zsh is not installed (scripts/deps.sh installs it)"

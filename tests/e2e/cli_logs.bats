@@ -118,9 +118,18 @@ YAML
 	start_daemon
 	crashy_yaml 1.0.0 "[\"$HELLO_BIN\", \"--port\", \"\${PORT}\"]" > "$T/v1.yaml"
 	slipway apply -f "$T/v1.yaml" --wait
+	slipway logs crashy -f > "$T/follow.out" 2>&1 &
+	follower=$!
+	wait_for 10 grep -q "listening" "$T/follow.out"
 	crashy_yaml 2.0.0 '["sh", "-c", "echo boom at start; exit 3"]' > "$T/v2.yaml"
 	slipway apply -f "$T/v2.yaml"
 	wait_for 30 eval 'slipway logs crashy --failed | grep -q "boom at start"'
+	# the follower saw the new instance crash, and its end when the rollout
+	# gave up on it
+	wait_for 20 grep -q "stopped] (revision 2: exited with status 3" "$T/follow.out"
+	kill "$follower"
+	wait "$follower" 2>/dev/null || true
+	grep -q "^\[crashy-[0-9]*\] boom at start" "$T/follow.out"
 	run slipway logs crashy --failed
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"stopped] (revision 2: exited with status 3"* ]]
@@ -129,4 +138,123 @@ YAML
 	run slipway logs crashy
 	[[ "$output" == *"listening"* ]]
 	[[ "$output" == *"stopped] boom at start"* ]]
+}
+
+# app staged NAME VERSION: one instance that says "early", then "late" once
+# $T/go1 exists, "after" once $T/go2 exists, then sleeps.
+staged_yaml() {
+	cat <<YAML
+apiVersion: slipway/v1
+kind: App
+metadata:
+  name: $1
+spec:
+  version: "$2"
+  replicas: 1
+  run:
+    command: ["sh", "-c", "echo early $2; until [ -e '$T/go1' ]; do sleep 0.1; done; echo late $2; until [ -e '$T/go2' ]; do sleep 0.1; done; echo after $2; exec sleep 600"]
+YAML
+}
+
+# The time now, as the event log prints it, to the millisecond.
+now_rfc3339() { date -u +%Y-%m-%dT%H:%M:%S.%3NZ; }
+
+@test "logs --since prints what was written since then, also after a daemon restart" {
+	start_daemon
+	staged_yaml staged 1.0.0 > "$T/app.yaml"
+	slipway apply -f "$T/app.yaml"
+	wait_for 20 eval 'slipway logs staged | grep -q "early 1.0.0"'
+	# once "early" is more than a second old, --since 1s leaves it out
+	wait_for 10 eval '! slipway logs staged --since 1s | grep -q early'
+	t1=$(now_rfc3339)
+	touch "$T/go1"
+	wait_for 10 eval 'slipway logs staged | grep -q "late 1.0.0"'
+	run slipway logs staged --since "$t1"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"] late 1.0.0"* ]]
+	[[ "$output" != *early* ]]
+	run slipway logs staged --since 10m
+	[[ "$output" == *"] early 1.0.0"* && "$output" == *"] late 1.0.0"* ]]
+	# with --tail: the last N lines of what is since
+	run slipway logs staged --since 10m --tail 1
+	[ "${#lines[@]}" -eq 1 ]
+	[[ "${lines[0]}" == *"] late 1.0.0" ]]
+	run slipway logs staged --since yesterday
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"--since"*"be a duration like 10m or a time like"* ]]
+	# a daemon that crashed and came back adopts the instance and its index
+	kill -9 "$DAEMON_PID"
+	wait "$DAEMON_PID" 2>/dev/null || true
+	start_daemon
+	wait_for 20 eval 'slipway get instances | grep -q "staged-.*Running"'
+	run slipway logs staged --since "$t1"
+	[[ "$output" == *"] late 1.0.0"* && "$output" != *early* ]]
+	wait_for 10 eval '! slipway logs staged --since 1s | grep -q late'
+	t2=$(now_rfc3339)
+	touch "$T/go2"
+	wait_for 10 eval 'slipway logs staged | grep -q "after 1.0.0"'
+	run slipway logs staged --since "$t2"
+	[[ "$output" == *"] after 1.0.0"* && "$output" != *late* && "$output" != *early* ]]
+	ls "$SLIPWAY_STATE_DIR"/logs/staged/*.log.idx
+}
+
+@test "logs -f waits for output in a long poll and follows a rollout's new instances" {
+	command -v curl >/dev/null || skip "curl is not installed"
+	start_daemon
+	sock=$SLIPWAY_STATE_DIR/slipway.sock
+	staged_yaml staged 1.0.0 > "$T/app.yaml"
+	slipway apply -f "$T/app.yaml"
+	wait_for 20 eval 'slipway logs staged | grep -q "early 1.0.0"'
+	json=$(slipway logs staged --json)
+	id=$(printf '%s\n' "$json" | sed -n 's/.*"id": *"\([^"]*\)".*/\1/p')
+	off=$(printf '%s\n' "$json" | sed -n 's/.*"offset": *\([0-9]*\).*/\1/p')
+	# nothing new: the answer waits for the next write, and then has it
+	curl -s --max-time 60 --unix-socket "$sock" \
+		"http://slipway/v1/apps/staged/logs?offsets=$id:$off&wait=30s" > "$T/poll.out" &
+	poller=$!
+	wait_for 10 eval 'slipway logs staged | grep -q "early"'
+	touch "$T/go1"
+	wait "$poller"
+	grep -q '"text":"late 1.0.0\\n"' "$T/poll.out"
+	run curl -s --unix-socket "$sock" "http://slipway/v1/apps/staged/logs?wait=30s"
+	[[ "$output" == *'wait needs offsets='* ]]
+	# a follower sees the instance of the next revision start, with its
+	# prefix, and the old one marked when it stops
+	slipway logs staged -f > "$T/follow.out" 2>&1 &
+	follower=$!
+	wait_for 10 grep -q "\[$id\] late 1.0.0" "$T/follow.out"
+	staged_yaml staged 2.0.0 > "$T/app.yaml"
+	slipway apply -f "$T/app.yaml"
+	wait_for 30 grep -q "\] early 2.0.0" "$T/follow.out"
+	wait_for 30 grep -q "^\[$id stopped\]" "$T/follow.out"
+	kill "$follower"
+	wait "$follower" 2>/dev/null || true
+	grep "early 2.0.0" "$T/follow.out" | grep -qv "^\[$id"
+	run slipway logs staged -f --previous
+	[ "$status" -eq 2 ]
+}
+
+@test "logs --previous shows what a restarted instance wrote before it crashed, and why" {
+	start_daemon
+	cat > "$T/app.yaml" <<YAML
+apiVersion: slipway/v1
+kind: App
+metadata:
+  name: flaky
+spec:
+  version: "1.0.0"
+  replicas: 1
+  run:
+    command: ["sh", "-c", "if [ ! -e '$T/crashed' ]; then touch '$T/crashed'; echo boom before the crash; exit 3; fi; echo second run; exec sleep 600"]
+YAML
+	slipway apply -f "$T/app.yaml"
+	wait_for 20 eval 'slipway logs flaky | grep -q "second run"'
+	run slipway logs flaky --previous
+	[ "$status" -eq 0 ]
+	[[ "$output" == *" previous] (revision 1: exited with status 3, restarted)"* ]]
+	[[ "$output" == *" previous] boom before the crash"* ]]
+	[[ "$output" != *"second run"* ]]
+	# plain logs: both runs, the way they were written
+	run slipway logs flaky
+	[[ "$output" == *"boom before the crash"*"second run"* ]]
 }

@@ -9,7 +9,10 @@
  *  - reading in chunks gives exactly the text of one read, and the
  *    offsets advance to the end;
  *  - logs --tail N (runtime_log_tail_offset) starts at a line's start,
- *    with at most N lines after it, and exactly N when the file has more.
+ *    with at most N lines after it, and exactly N when the file has more;
+ *  - the same bytes as a log's time index (LOG.idx, corrupt or not): the
+ *    offset --since gives is within the log, and --previous's range is
+ *    ordered and starts within it.
  */
 #include <jansson.h>
 #include <stdbool.h>
@@ -17,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -63,6 +67,47 @@ static void check_decodes(const uint8_t *in, size_t len, struct buf *t)
 		}
 	}
 	if (k != t->len)
+		abort();
+}
+
+/* A log and its index in a directory of the run's own. */
+static char dir[64], log[96], idx[112];
+
+static void cleanup(void)
+{
+	unlink(idx);
+	unlink(log);
+	rmdir(dir);
+}
+
+/* The input as the index of a log of (its first byte * 97) bytes. */
+static void check_index(const uint8_t *data, size_t size)
+{
+	if (!dir[0]) {
+		snprintf(dir, sizeof(dir), "/tmp/slipway-fuzz-logs.XXXXXX");
+		if (!mkdtemp(dir))
+			abort();
+		snprintf(log, sizeof(log), "%s/i.log", dir);
+		snprintf(idx, sizeof(idx), "%s.idx", log);
+		atexit(cleanup);
+	}
+	int64_t logsize = size ? (int64_t)data[0] * 97 : 0;
+	int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	if (fd < 0 || ftruncate(fd, logsize) < 0)
+		abort();
+	close(fd);
+	fd = open(idx, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	if (fd < 0 || (size && write(fd, data, size) != (ssize_t)size))
+		abort();
+	close(fd);
+	int64_t times[] = {INT64_MIN, -1, 0, 1, 1000, (int64_t)size * 1000, INT64_MAX};
+	for (size_t i = 0; i < sizeof(times) / sizeof(times[0]); i++) {
+		int64_t off = runtime_log_since_offset(log, times[i]);
+		if (off < 0 || off > logsize)
+			abort();
+	}
+	int64_t from = -1, to = -1;
+	if (runtime_log_previous(log, &from, &to) && (from < 0 || from > to))
 		abort();
 }
 
@@ -125,6 +170,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int64_t have = size ? nl_all + 1 : 0;
 	if (got > want || (have >= want && got != want) || (have < want && got != have))
 		abort();
+	check_index(data, size);
 	buf_release(&whole);
 	buf_release(&parts);
 	return 0;

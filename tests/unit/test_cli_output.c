@@ -17,6 +17,7 @@
 #include <libfyaml.h>
 
 #include "cli/cli_int.h"
+#include "core/core.h"
 
 /* A plain scalar as the YAML 1.2 core schema types it; a quoted one is a string. */
 static json_t *scalar_json(struct fy_node *n)
@@ -175,6 +176,27 @@ static void test_cli_output__output_formats(void **state)
 	assert_int_equal(cli_output_of(CLI_OUT_WIDE, false), CLI_OUT_WIDE);
 }
 
+/* --since, for events and logs alike: a duration back from now or an RFC 3339 time. */
+static void test_cli_output__since(void **state)
+{
+	int64_t v = 0;
+	int64_t before = sw_wall_ms();
+	assert_int_equal(cli_since_parse(&v, "10m"), 0);
+	assert_true(v >= before - 600000 && v <= sw_wall_ms() - 600000);
+	assert_int_equal(cli_since_parse(&v, "2026-12-02T05:00:00Z"), 0);
+	assert_int_equal(v, 1796187600000LL);
+	assert_int_equal(cli_since_parse(&v, "2026-12-02T05:00:00.25Z"), 0);
+	assert_int_equal(v, 1796187600250LL);
+	assert_int_equal(cli_since_parse(&v, "2026-12-02T06:30:00+01:30"), 0);
+	assert_int_equal(v, 1796187600000LL);
+	assert_int_equal(cli_since_parse(&v, "100000000h"), 0);
+	assert_int_equal(v, 1); /* before the epoch: from the start */
+	const char *bad[] = {"", "yesterday", "2026-12-02", "2026-12-02T05:00:00", "2026-13-02T05:00:00Z",
+			     "2026-12-02T05:00:00.Z", "2026-12-02T05:00:00Zx", "2026-12-02T05:00:00+1:00"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(cli_since_parse(&v, bad[i]), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -182,6 +204,7 @@ int main(void)
 		cmocka_unit_test(test_cli_output__yaml_shapes_round_trip),
 		cmocka_unit_test(test_cli_output__yaml_reads_like_kubectl),
 		cmocka_unit_test(test_cli_output__output_formats),
+		cmocka_unit_test(test_cli_output__since),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

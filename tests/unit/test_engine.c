@@ -161,15 +161,23 @@ static void app_yaml(struct buf *b, const char *name, const char *version, unsig
 }
 
 /* Applies YAML text as one file; returns the engine's code. */
-static int apply(struct fixture *f, const char *yaml, struct engine_results *res,
-		 struct sw_err *err)
+/* engine_apply, or (dry) engine_apply_dry_run, of one file's text */
+static int apply_text(struct fixture *f, const char *yaml, bool dry, struct engine_results *res,
+		      struct sw_err *err)
 {
 	struct spec_set set = {0};
 	assert_int_equal(spec_parse_text(&set, yaml, strlen(yaml), "app.yaml", err), 0);
 	struct engine_doc doc = {&set, "app.yaml"};
-	int r = engine_apply(f->e, &doc, 1, "test", res, err);
+	int r = dry ? engine_apply_dry_run(f->e, &doc, 1, "test", res, err)
+		    : engine_apply(f->e, &doc, 1, "test", res, err);
 	spec_set_release(&set);
 	return r;
+}
+
+static int apply(struct fixture *f, const char *yaml, struct engine_results *res,
+		 struct sw_err *err)
+{
+	return apply_text(f, yaml, false, res, err);
 }
 
 static bool healthy_with(struct fixture *f, const void *arg)
@@ -271,7 +279,7 @@ static void test_engine__app_defined_twice_changes_nothing(void **state)
 	struct engine_doc docs[] = {{&a, "a.yaml"}, {&b, "b.yaml"}};
 	assert_int_equal(engine_apply(f->e, docs, 2, "test", &res, &err), SW_EINVAL);
 	assert_string_equal(err.msg,
-			    "b.yaml:1:1: app \"twice\" is defined twice (also at a.yaml:1:1)");
+			    "b.yaml:1:1: app \"twice\" is defined twice (first at a.yaml:1:1)");
 	assert_null(engine_app_find(f->e, "twice"));
 	struct store_app row = {0};
 	struct sw_err gerr = {0};
@@ -279,6 +287,74 @@ static void test_engine__app_defined_twice_changes_nothing(void **state)
 	spec_set_release(&a);
 	spec_set_release(&b);
 	buf_release(&y);
+}
+
+static int dry_run(struct fixture *f, const char *yaml, struct engine_results *res,
+		   struct sw_err *err)
+{
+	return apply_text(f, yaml, true, res, err);
+}
+
+static int64_t count_of(struct fixture *f, const char *table)
+{
+	int64_t n = 0;
+	struct sw_err err = {0};
+	assert_int_equal(store_count(f->store, table, &n, &err), 0);
+	return n;
+}
+
+static const char *version_of(json_t *doc)
+{
+	return json_string_value(json_object_get(json_object_get(doc, "spec"), "version"));
+}
+
+static void test_engine__dry_run_answers_as_apply_and_keeps_nothing(void **state)
+{
+	struct fixture *f = *state;
+	struct engine_results res = {0};
+	struct sw_err err = {0}, gerr = {0};
+	struct buf y1 = BUF_INIT, y2 = BUF_INIT;
+	struct store_app row = {0};
+	app_yaml(&y1, "hello", "1.0.0", 1);
+	app_yaml(&y2, "hello", "2.0.0", 1);
+	/* a new app: created, nothing live, nothing kept */
+	int64_t events = count_of(f, "events");
+	assert_int_equal(dry_run(f, y1.s, &res, &err), 0);
+	assert_int_equal(res.n, 1);
+	assert_string_equal(res.r[0].result, "created");
+	assert_int_equal(res.r[0].revision, 1);
+	assert_null(res.r[0].live);
+	assert_string_equal(version_of(res.r[0].merged), "1.0.0");
+	engine_results_release(&res);
+	assert_null(engine_app_find(f->e, "hello"));
+	assert_int_equal(store_app_get(f->store, "hello", &row, &gerr), SW_ENOTFOUND);
+	assert_int_equal(count_of(f, "revisions"), 0);
+	assert_int_equal(count_of(f, "events"), events);
+	/* a change: configured as revision 2, live is revision 1, still 1 after */
+	assert_int_equal(apply(f, y1.s, &res, &err), 0);
+	engine_results_release(&res);
+	events = count_of(f, "events");
+	assert_int_equal(dry_run(f, y2.s, &res, &err), 0);
+	assert_string_equal(res.r[0].result, "configured");
+	assert_int_equal(res.r[0].revision, 2);
+	assert_string_equal(version_of(res.r[0].live), "1.0.0");
+	assert_string_equal(version_of(res.r[0].merged), "2.0.0");
+	engine_results_release(&res);
+	assert_int_equal(engine_app_find(f->e, "hello")->st.desired, 1);
+	assert_int_equal(count_of(f, "revisions"), 1);
+	assert_int_equal(count_of(f, "events"), events);
+	/* the same content: unchanged, live and merged equal */
+	assert_int_equal(dry_run(f, y1.s, &res, &err), 0);
+	assert_string_equal(res.r[0].result, "unchanged");
+	assert_true(json_equal(res.r[0].live, res.r[0].merged));
+	engine_results_release(&res);
+	/* and the real apply after it still makes revision 2 */
+	assert_int_equal(apply(f, y2.s, &res, &err), 0);
+	assert_int_equal(res.r[0].revision, 2);
+	assert_null(res.r[0].live);
+	engine_results_release(&res);
+	buf_release(&y1);
+	buf_release(&y2);
 }
 
 static bool at_version(struct fixture *f, const void *arg)
@@ -499,6 +575,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_engine__apply_rolls_out_and_identical_is_unchanged, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_engine__app_defined_twice_changes_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_engine__dry_run_answers_as_apply_and_keeps_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_engine__killed_instance_degrades_a_healthy_app_until_back, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_engine__rollback_and_rollout_commands, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_engine__scale_and_restart_answer_with_the_state_after, setup, teardown),

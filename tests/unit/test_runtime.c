@@ -23,6 +23,7 @@
 
 #include "core/proc.h"
 #include "runtime/runtime.h"
+#include "runtime/runtime_int.h" /* logindex_note, for the index's bound */
 #include "core/buf.h"
 
 
@@ -1013,6 +1014,100 @@ static void test_runtime__log_rotates(void **state)
 	buf_release(&p3);
 }
 
+/* The log's bytes [from, to) as a string. */
+static void log_range(struct buf *out, const char *path, int64_t from, int64_t to)
+{
+	int64_t next;
+	buf_reset(out);
+	runtime_log_read(path, from, to < 0 ? 1 << 20 : (size_t)(to - from), out, &next);
+}
+
+static void test_runtime__log_index_since_and_previous(void **state)
+{
+	struct buf path = BUF_INIT, go = BUF_INIT, cmd = BUF_INIT, text = BUF_INIT, idx = BUF_INIT;
+	buf_addf(&go, "%s/go", F->dir);
+	/* the first process says "first" and crashes; the second says "early",
+	 * then "late" once go exists */
+	buf_addf(&cmd, "if [ -e %s.crashed ]; then echo early; until [ -e %s ]; do sleep 0.02; done; "
+		 "echo late; exec sleep 100; fi; touch %s.crashed; echo first; exit 3",
+		 go.s, go.s, go.s);
+	start(mkspec("idxapp", "sh", "-c", cmd.s, NULL), "idx-1");
+	buf_addf(&path, "%s/idxapp/idx-1.log", F->logs);
+	buf_addf(&idx, "%s.idx", path.s);
+	assert_true(WAIT(file_contains(path.s, "early\n"), 10000));
+	int64_t from = -1, to = -1;
+	assert_true(runtime_log_previous(path.s, &from, &to));
+	log_range(&text, path.s, from, to);
+	assert_string_equal(text.s, "first\n");
+	/* a check (every 50 ms here) notes where "early" ends */
+	run_for(200);
+	int64_t mid = sw_wall_ms();
+	run_for(20);
+	assert_int_equal(creat(go.s, 0600) >= 0, 1);
+	assert_true(WAIT(file_contains(path.s, "late\n"), 10000));
+	log_range(&text, path.s, runtime_log_since_offset(path.s, mid), -1);
+	assert_string_equal(text.s, "late\n");
+	log_range(&text, path.s, runtime_log_since_offset(path.s, 1), -1);
+	assert_string_equal(text.s, "first\nearly\nlate\n");
+	/* a time before the index: all of it; a missing index: all of it */
+	assert_int_equal(runtime_log_since_offset(path.s, 0), 0);
+	assert_int_equal(unlink(idx.s), 0);
+	assert_int_equal(runtime_log_since_offset(path.s, mid), 0);
+	assert_false(runtime_log_previous(path.s, &from, &to));
+	buf_release(&path);
+	buf_release(&go);
+	buf_release(&cmd);
+	buf_release(&text);
+	buf_release(&idx);
+}
+
+static void test_runtime__log_index_stays_bounded(void **state)
+{
+	struct buf path = BUF_INIT, idx = BUF_INIT;
+	struct logindex st = {0};
+	buf_addf(&path, "%s/bounded.log", F->dir);
+	buf_addf(&idx, "%s.idx", path.s);
+	int fd = open(path.s, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, 1000000), 0);
+	close(fd);
+	logindex_note(path.s, &st, 0, 1000, LOGINDEX_START);
+	off_t biggest = 0;
+	/* a week of one line a second, at a mark per line */
+	for (int64_t i = 1; i <= 20000; i++) {
+		logindex_note(path.s, &st, i * 10, 1000 + i * 1000, LOGINDEX_MARK);
+		off_t n = file_size(idx.s);
+		biggest = n > biggest ? n : biggest;
+	}
+	assert_true(biggest <= 16 + 4097 * 24);
+	/* old steps are coarser but still there; new ones exact */
+	assert_int_equal(runtime_log_since_offset(path.s, 1000 + 19990 * 1000), 199900);
+	int64_t old = runtime_log_since_offset(path.s, 1000 + 10 * 1000);
+	assert_true(old <= 100);
+	assert_int_equal(runtime_log_since_offset(path.s, 999), 0);
+	/* the start is kept through every halving */
+	int64_t from, to;
+	logindex_note(path.s, &st, 200010, 1000 + 20001 * 1000, LOGINDEX_START);
+	assert_true(runtime_log_previous(path.s, &from, &to));
+	assert_int_equal(from, 0);
+	assert_int_equal(to, 200010);
+	/* a rotation starts over: the offsets of before mean nothing now */
+	logindex_note(path.s, &st, 0, 1000 + 20002 * 1000, LOGINDEX_ROTATED);
+	assert_true(file_size(idx.s) == 16 + 24);
+	assert_int_equal(runtime_log_since_offset(path.s, 1000 + 20000 * 1000), 0);
+	/* the wall clock stepping back keeps the index ordered */
+	logindex_note(path.s, &st, 50, 5, LOGINDEX_MARK);
+	assert_int_equal(runtime_log_since_offset(path.s, 1000 + 20002 * 1000), 50);
+	/* another writer (a restarted daemon) goes on from the newest entry */
+	struct logindex again = {0};
+	logindex_note(path.s, &again, 50, 1000 + 20003 * 1000, LOGINDEX_MARK);
+	assert_int_equal(file_size(idx.s), 16 + 2 * 24);
+	unlink(idx.s);
+	unlink(path.s);
+	buf_release(&path);
+	buf_release(&idx);
+}
+
 static void test_runtime__spawn_failure_reports_failed(void **state)
 {
 	struct spec_app *spec = mkspec("app", "./nope", NULL);
@@ -1454,6 +1549,8 @@ int main(int argc, char **argv)
 		T(test_runtime__adopt_refuses_other_process),
 		T(test_runtime__log_gets_output),
 		T(test_runtime__log_rotates),
+		T(test_runtime__log_index_since_and_previous),
+		T(test_runtime__log_index_stays_bounded),
 		T(test_runtime__spawn_failure_reports_failed),
 		T(test_runtime__invalid_arguments),
 		T(test_runtime__hello_http_probe),

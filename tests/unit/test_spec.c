@@ -361,7 +361,7 @@ static void test_spec__directory(void **state)
 				  "spec: {version: '1', run: {command: [./a]}}\n");
 	assert_int_equal(spec_parse_path(&set, dir, &err), -1);
 	char want[1024];
-	snprintf(want, sizeof(want), "%s/c.yaml:3:18: duplicate App \"aaa\" (first defined at %s/a.yml:1:1)", dir, dir);
+	snprintf(want, sizeof(want), "%s/c.yaml:1:1: app \"aaa\" is defined twice (first at %s/a.yml:1:1)", dir, dir);
 	assert_string_equal(err.msg, want);
 
 	/* An error in a later file names that file. */
@@ -510,7 +510,7 @@ static void test_spec__errors_name_position_and_problem(void **state)
 		 "app.yaml:6:31: env[0] needs one of \"value\" or \"valueFrom\""},
 		{APP_NO_RUN "  run: {command: [./x], env: [{name: A, value: \"a\\rb\"}]}\n",
 		 "app.yaml:6:48: value contains the control character U+000D; only tab and newline may appear in text, got \"a?b\""},
-		{HEAD "---\n" HEAD, "app.yaml:10:18: duplicate App \"web\" (first defined at app.yaml:1:1)"},
+		{HEAD "---\n" HEAD, "app.yaml:8:1: app \"web\" is defined twice (first at app.yaml:1:1)"},
 		{TMPL_HEAD "    - {name: a, provider: {builtin: {metric: success-rat}}, successCondition: x}\n",
 		 "app.yaml:6:46: metric must be one of \"success-rate\", \"error-rate\", \"latency-p50\", "
 		 "\"latency-p90\", \"latency-p95\", \"latency-p99\", \"request-rate\", got \"success-rat\" (did "
@@ -990,7 +990,7 @@ static void test_spec__registered_kind_parses_with_its_table(void **state)
 	const char *twice = "apiVersion: slipway/v1\nkind: Widget\nmetadata: {name: w1}\nspec: {size: 1}\n---\n"
 			    "apiVersion: slipway/v1\nkind: Widget\nmetadata: {name: w1}\nspec: {size: 2}\n";
 	assert_int_equal(spec_parse_text(&set, twice, strlen(twice), "w.yaml", &err), -1);
-	assert_string_equal(err.msg, "w.yaml:8:18: duplicate Widget \"w1\" (first defined at w.yaml:1:1)");
+	assert_string_equal(err.msg, "w.yaml:6:1: widget \"w1\" is defined twice (first at w.yaml:1:1)");
 	sw_err_clear(&err);
 	/* the unknown-kind message lists what is registered */
 	const char *unk = "apiVersion: slipway/v1\nkind: Widgit\nmetadata: {name: w1}\n";

@@ -1,0 +1,285 @@
+/*
+ * slipway diff -f PATH: what applying PATH would change, as kubectl diff
+ * shows it. The daemon does a dry run of the apply (POST
+ * /v1/apply?dryRun=true: the same parse, checks and decisions) and sends
+ * each document's live and merged canonical JSON; both are written as
+ * YAML (cli_yaml_emit) to live/KIND/NAME and merged/KIND/NAME in a
+ * temporary directory and compared by `diff -u -N -r live merged` there,
+ * or by $SLIPWAY_EXTERNAL_DIFF (a command and its arguments, split on
+ * blanks, given the two directories), like KUBECTL_EXTERNAL_DIFF.
+ * Exit 0: no differences, 1: differences, >1: an error.
+ */
+#include "cli_int.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "core/buf.h"
+#include "core/core.h"
+
+#define EXIT_ERROR 2
+
+struct diff_opts {
+	const char *file;
+	const char *base_dir;
+};
+
+static const struct sw_opt options[] = {
+	{.name = "filename", .letter = 'f', .kind = SW_OPT_STRING,
+	 .offset = SW_OPT_AT(struct diff_opts, file, const char *), .value = "PATH", .required = true,
+	 .help = "a file, a directory of *.yaml / *.yml, or - for stdin"},
+	{.name = "base-dir", .kind = SW_OPT_STRING,
+	 .offset = SW_OPT_AT(struct diff_opts, base_dir, const char *), .value = "DIR",
+	 .help = "relative paths of -f - documents are from DIR (default: .)"},
+	{0},
+};
+
+/* What was written under the temporary directory, to remove it after. */
+struct tree {
+	struct buf root;
+	char **paths; /* relative to root, files before the directories that hold them */
+	size_t n;
+};
+
+static void tree_note(struct tree *t, const char *rel)
+{
+	t->paths = xrealloc(t->paths, (t->n + 1) * sizeof(*t->paths));
+	t->paths[t->n++] = xstrdup(rel);
+}
+
+static void tree_remove(struct tree *t)
+{
+	struct buf p = BUF_INIT;
+	for (size_t i = 0; i < t->n; i++) {
+		buf_reset(&p);
+		buf_addf(&p, "%s/%s", t->root.s, t->paths[i]);
+		if (unlink(p.s) < 0)
+			rmdir(p.s); /* a directory: its files went before it */
+		free(t->paths[i]);
+	}
+	if (t->root.len)
+		rmdir(t->root.s);
+	buf_release(&p);
+	free(t->paths);
+	buf_release(&t->root);
+}
+
+/* Makes root/rel (a directory) unless it is there; 0 or -1 with err. */
+static int tree_dir(struct tree *t, const char *rel, struct sw_err *err)
+{
+	struct buf p = BUF_INIT;
+	buf_addf(&p, "%s/%s", t->root.s, rel);
+	int r = mkdir(p.s, 0700);
+	if (r < 0 && errno != EEXIST)
+		sw_errf(err, -1, "cannot make \"%s\": %s", p.s, strerror(errno));
+	buf_release(&p);
+	if (r < 0 && errno != EEXIST)
+		return -1;
+	return 0;
+}
+
+/* Writes j as YAML to root/side/kind/name. */
+static int tree_file(struct tree *t, const char *side, const char *kind, const char *name,
+		     json_t *j, struct sw_err *err)
+{
+	struct buf rel = BUF_INIT, p = BUF_INIT, yaml = BUF_INIT;
+	int r = -1;
+	buf_addf(&rel, "%s/%s", side, kind);
+	if (tree_dir(t, rel.s, err) < 0)
+		goto out;
+	buf_addf(&rel, "/%s", name);
+	buf_addf(&p, "%s/%s", t->root.s, rel.s);
+	cli_yaml_emit(&yaml, j);
+	FILE *f = fopen(p.s, "wx");
+	if (!f) {
+		sw_errf(err, -1, "cannot write \"%s\": %s", p.s, strerror(errno));
+		goto out;
+	}
+	bool ok = fwrite(buf_str(&yaml), 1, yaml.len, f) == yaml.len;
+	ok &= fclose(f) == 0;
+	tree_note(t, rel.s);
+	if (!ok) {
+		sw_errf(err, -1, "cannot write \"%s\"", p.s);
+		goto out;
+	}
+	r = 0;
+out:
+	buf_release(&rel);
+	buf_release(&p);
+	buf_release(&yaml);
+	return r;
+}
+
+/* A name that is one file name (the daemon's names are; checked anyway). */
+static bool plain_name(const char *s)
+{
+	return *s && !strchr(s, '/') && strcmp(s, ".") != 0 && strcmp(s, "..") != 0;
+}
+
+/* Writes every result's live and merged side; the kind directories of
+ * both sides are made (and noted for removal) after the files. */
+static int write_results(struct tree *t, json_t *results, struct sw_err *err)
+{
+	size_t i;
+	json_t *x;
+	if (tree_dir(t, "live", err) < 0 || tree_dir(t, "merged", err) < 0)
+		return -1;
+	char **kinds = NULL;
+	size_t nkinds = 0;
+	int r = 0;
+	json_array_foreach(results, i, x) {
+		char kind[64];
+		const char *name = cli_jstr(x, "name");
+		cli_kind_word(cli_jstr(x, "kind"), kind, sizeof(kind));
+		if (!plain_name(name) || !plain_name(kind)) {
+			r = sw_errf(err, -1, "the daemon sent a document named \"%s/%s\"", kind, name);
+			break;
+		}
+		bool seen = false;
+		for (size_t k = 0; k < nkinds && !seen; k++)
+			seen = strcmp(kinds[k], kind) == 0;
+		if (!seen) {
+			kinds = xrealloc(kinds, (nkinds + 1) * sizeof(*kinds));
+			kinds[nkinds++] = xstrdup(kind);
+			struct buf d = BUF_INIT;
+			buf_addf(&d, "live/%s", kind);
+			r = tree_dir(t, d.s, err);
+			buf_reset(&d);
+			buf_addf(&d, "merged/%s", kind);
+			if (r == 0)
+				r = tree_dir(t, d.s, err);
+			buf_release(&d);
+			if (r < 0)
+				break;
+		}
+		json_t *live = json_object_get(x, "live"), *merged = json_object_get(x, "merged");
+		if ((json_is_object(live) && tree_file(t, "live", kind, name, live, err) < 0) ||
+		    (json_is_object(merged) && tree_file(t, "merged", kind, name, merged, err) < 0)) {
+			r = -1;
+			break;
+		}
+	}
+	for (size_t k = 0; k < nkinds; k++) {
+		struct buf d = BUF_INIT;
+		buf_addf(&d, "live/%s", kinds[k]);
+		tree_note(t, d.s);
+		buf_reset(&d);
+		buf_addf(&d, "merged/%s", kinds[k]);
+		tree_note(t, d.s);
+		buf_release(&d);
+		free(kinds[k]);
+	}
+	free(kinds);
+	tree_note(t, "live");
+	tree_note(t, "merged");
+	return r;
+}
+
+/* Runs the diff program in dir on "live" and "merged"; its exit code, or
+ * EXIT_ERROR when it could not run or died. */
+static int run_diff(const char *dir)
+{
+	const char *ext = getenv("SLIPWAY_EXTERNAL_DIFF");
+	char *words = xstrdup(ext && *ext ? ext : "diff -u -N -r");
+	char **argv = NULL;
+	size_t n = 0;
+	for (char *w = words; *w;) {
+		if (*w == ' ' || *w == '\t') {
+			*w++ = '\0';
+			continue;
+		}
+		argv = xrealloc(argv, (n + 4) * sizeof(*argv));
+		argv[n++] = w;
+		w += strcspn(w, " \t");
+	}
+	int r = EXIT_ERROR;
+	if (!n) {
+		fprintf(stderr, "slipway: SLIPWAY_EXTERNAL_DIFF names no command\n");
+		goto out;
+	}
+	argv[n++] = "live";
+	argv[n++] = "merged";
+	argv[n] = NULL;
+	fflush(stdout);
+	fflush(stderr);
+	pid_t pid = fork();
+	if (pid < 0) {
+		fprintf(stderr, "slipway: cannot run \"%s\": %s\n", argv[0], strerror(errno));
+		goto out;
+	}
+	if (pid == 0) {
+		if (chdir(dir) == 0)
+			execvp(argv[0], argv);
+		fprintf(stderr, "slipway: cannot run \"%s\": %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+	int st;
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	if (WIFEXITED(st))
+		r = WEXITSTATUS(st) <= 1 ? WEXITSTATUS(st)
+					 : WEXITSTATUS(st) > EXIT_ERROR ? WEXITSTATUS(st) : EXIT_ERROR;
+out:
+	free(argv);
+	free(words);
+	return r;
+}
+
+static int run(struct cli *c, int argc, char **argv)
+{
+	struct diff_opts o = {0};
+	int n = sw_opt_parse(&cli_cmd_diff.usage, &o, argc, argv);
+	if (n < 0)
+		return SW_OPT_EXIT(n);
+	if (o.base_dir && strcmp(o.file, "-") != 0)
+		return sw_opt_error("diff", "--base-dir goes with -f - (stdin) only");
+
+	struct tree t = {.root = BUF_INIT};
+	struct sw_err err = {0};
+	json_t *body = NULL, *res = NULL;
+	int r = EXIT_ERROR;
+	if (cli_apply_body(o.file, o.base_dir, &body) != 0 ||
+	    cli_call(c, "POST", "/v1/apply?dryRun=true", body, &res) != 0)
+		goto out;
+	const char *tmp = getenv("TMPDIR");
+	buf_addf(&t.root, "%s/slipway-diff.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	if (!mkdtemp(t.root.s)) {
+		fprintf(stderr, "slipway: cannot make a directory in \"%s\": %s\n",
+			tmp && *tmp ? tmp : "/tmp", strerror(errno));
+		buf_reset(&t.root);
+		goto out;
+	}
+	if (write_results(&t, json_object_get(res, "results"), &err) < 0) {
+		fprintf(stderr, "slipway: %s\n", err.msg);
+		goto out;
+	}
+	r = run_diff(t.root.s);
+out:
+	tree_remove(&t);
+	json_decref(body);
+	json_decref(res);
+	return r;
+}
+
+const struct cli_command cli_cmd_diff = {
+	.summary = "show what apply -f would change, as a unified diff",
+	.run = run,
+	.failure_exit = 2,
+	.usage = {
+		.name = "diff",
+		.opts = options,
+		.help = "Shows what `slipway apply -f PATH` would change: for each document, the live\n"
+			"one (the app's desired revision, with its labels) against what the apply\n"
+			"would store, both in the daemon's canonical form as YAML, so that key\n"
+			"order, quoting and defaults written out are no difference. The daemon\n"
+			"checks the documents as for a real apply and stores nothing. Runs\n"
+			"`diff -u -N -r live merged` (headers live/app/NAME, merged/app/NAME; a\n"
+			"new document diffs against nothing), or $SLIPWAY_EXTERNAL_DIFF with the\n"
+			"two directories. Exit 0: no differences, 1: differences, 2: an error.\n"
+			"Secret values show as *** (\"*** (before)\", \"*** (after)\" when changed).",
+	},
+};
