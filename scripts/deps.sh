@@ -8,7 +8,8 @@ pkgs="build-essential meson ninja-build pkg-config clang libclang-rt-14-dev
 libuv1-dev libfyaml-dev libjansson-dev libsqlite3-dev libhttp-parser-dev
 libcurl4-openssl-dev libssl-dev libcmocka-dev bats curl procps hey wrk time
 sqlite3 prometheus postgresql libpq-dev nginx haproxy zsh fish groff man-db
-python3 python3-yaml linux-perf"
+python3 python3-yaml linux-perf
+libgit2-dev git fcgiwrap openssh-server"
 
 missing=""
 for p in $pkgs; do
