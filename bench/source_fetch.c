@@ -1,5 +1,5 @@
 /*
- * What a GitOps poll costs the source module (src/source/): a file://
+ * What a GitOps poll costs the source module (src/gitops/): a file://
  * repository of N (1,000) small App documents in one directory; a first
  * fetch into an empty cache; then ROUNDS (10) times: one new commit that
  * changes one file, its incremental fetch, and a read of all N files at
@@ -23,7 +23,7 @@
 #include <unistd.h>
 
 #include "core/buf.h"
-#include "source/source.h"
+#include "gitops/source.h"
 
 static char dir[64], work[128];
 static bool done;

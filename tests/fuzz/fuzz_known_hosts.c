@@ -1,6 +1,6 @@
 /*
  * libFuzzer target for known_hosts lookups (source_known_hosts_check in
- * source/source.h): any bytes as the file's text (not NUL-terminated: the
+ * gitops/source.h): any bytes as the file's text (not NUL-terminated: the
  * function takes a length), checked for a few hosts, ports and keys. It
  * must never crash, hang or leak, and the answer is always -1, 0 or 1.
  */
@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "source/source.h"
+#include "gitops/source.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -29,7 +29,7 @@
 #include <openssl/hmac.h>
 
 #include "core/buf.h"
-#include "source/source.h"
+#include "gitops/source.h"
 
 #define DEADLINE_MS 30000
 

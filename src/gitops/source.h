@@ -2,8 +2,9 @@
  * source: fetch a git repository off the event loop and read the documents
  * of a commit. This is the fetching half of GitOps (issue 12): it knows git,
  * limits and credentials, and nothing of apps, the store or the engine. The
- * engine calls it and parses what it returns with spec_parse_text, exactly
- * as `slipway apply -f DIR` does with a directory.
+ * gitops sync (above the engine, DESIGN.md) calls it and parses what it
+ * returns with spec_parse_text, exactly as `slipway apply -f DIR` does with
+ * a directory, then applies it through the engine as the API does.
  *
  *	struct source *s;
  *	if (source_new(&s, loop, "/var/lib/slipway/sources", &err) != 0) ...
