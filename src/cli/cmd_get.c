@@ -415,6 +415,8 @@ static int fetch(struct cli *c, const struct query *q, json_t **items, json_t **
 			else
 				fprintf(stderr, "slipway: instance \"%s\" not found\n", e.s);
 			buf_release(&e);
+			if (*doc == j)
+				j = NULL; /* it goes with *doc, not again at out */
 			json_decref(*items);
 			json_decref(*doc);
 			*items = *doc = NULL;
