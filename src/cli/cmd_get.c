@@ -547,12 +547,13 @@ static int get_all(struct cli *c, const struct get_opts *o, enum cli_output fmt)
 
 /*
  * What changed is learnt from the event log: every change of an app, an
- * instance or a template is an event. The loop reads the events after
- * the last one seen every WATCH_POLL_MS; once the events API can hold a
- * request open (wait=), that parameter goes into events_path and the
- * sleep becomes the wait.
+ * instance or a template is an event. The loop asks for the events after
+ * the last one seen with a long poll (wait=: answered as soon as there is
+ * one, or empty after WATCH_WAIT, under the CLI's 30 s request timeout),
+ * then reads the list again. It polled every 500 ms before, and a state
+ * that lasted less (a quick rollout's Progressing) was often never shown.
  */
-#define WATCH_POLL_MS 500
+#define WATCH_WAIT "25s"
 
 struct seen {
 	char **names, **rows; /* each object's name and its row as last printed */
@@ -626,7 +627,7 @@ static int watch(struct cli *c, const struct query *q, enum cli_output fmt, bool
 	struct seen seen = {0};
 	struct cli_table t;
 	size_t w[MAX_COLS] = {0};
-	const char *events_path = "/v1/events";
+	const char *events_path = "/v1/events?wait=" WATCH_WAIT;
 	bool wide = fmt == CLI_OUT_WIDE, table = fmt == CLI_OUT_TABLE || wide, header = !only;
 	int r;
 	int64_t cursor = newest_event(c, &r);
@@ -678,13 +679,10 @@ static int watch(struct cli *c, const struct query *q, enum cli_output fmt, bool
 		/* wait for the next event of any app: a template or another
 		 * app's change may show in this list too (get all, instances) */
 		bool changed = false;
-		while (!changed) {
-			struct timespec ts = {0, WATCH_POLL_MS * 1000000L};
-			nanosleep(&ts, NULL);
+		while (!changed)
 			if ((r = cli_page_forward(c, events_path, "events", &cursor, note_change,
 						  &changed)))
 				break;
-		}
 		if (r)
 			break;
 	}
