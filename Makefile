@@ -7,7 +7,7 @@ FUZZ_BUILD ?= build-fuzz
 RELEASE_BUILD ?= build-release
 FUZZ_SECONDS ?= 10
 
-.PHONY: all deps build build-asan build-fuzz build-release test test-fast test-unit test-asan test-e2e demo bench chaos fuzz fuzz-smoke clean
+.PHONY: all deps build build-asan build-fuzz build-release test test-fast test-unit test-asan test-e2e-asan test-e2e demo bench chaos fuzz fuzz-smoke clean
 
 all: build
 
@@ -60,6 +60,9 @@ test-e2e: build
 
 test-asan: build-asan
 	@./scripts/test.sh asan
+
+test-e2e-asan: build build-asan
+	@./scripts/test.sh e2e-asan
 
 fuzz-smoke: build-fuzz
 	@./scripts/test.sh fuzz

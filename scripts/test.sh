@@ -1,9 +1,11 @@
 #!/bin/bash
 # Runs Slipway's tests and ends with one line "N passed, N failed".
-#   scripts/test.sh all|fast|checks|unit|e2e|asan|fuzz
+#   scripts/test.sh all|fast|checks|unit|e2e|e2e-asan|asan|fuzz
 # checks: the dependency rule and a warning-free release build,
 # unit: cmocka tests (build/), e2e: bats scenarios against build/slipway,
 # asan: the unit tests built with ASan+UBSan (build-asan/),
+# e2e-asan: the CLI-heavy e2e files against build-asan/slipway; any
+#   sanitizer report fails,
 # fuzz: every libFuzzer target over its corpus for FUZZ_SECONDS (build-fuzz/),
 # fast: checks, unit and e2e (the loop while working: no sanitizers, no fuzzing).
 set -u
@@ -132,6 +134,33 @@ run_fuzz() {
 	done
 }
 
+# The CLI-heavy e2e files against the ASan+UBSan build (daemon, proxy and
+# every CLI call): a sanitizer report of any of their processes fails the
+# run, named by its pid, with the report. The e2e tests pass on a normal
+# build where a use after free or a leak goes unseen (get freed an answer
+# twice; the tests still saw the right output and exit code).
+E2E_ASAN_FILES=${E2E_ASAN_FILES:-cli_get cli_apply cli_logs cli_rollout data}
+run_e2e_asan() {
+	[ -x build-asan/slipway ] || return 0
+	local logs f files=() rep
+	logs=$(mktemp -d)
+	for f in $E2E_ASAN_FILES; do files+=("tests/e2e/$f.bats"); done
+	echo "# e2e under ASan: ${files[*]}"
+	count_tap "e2e-asan" < <(SLIPWAY_BIN="$PWD/build-asan/slipway" HELLO_BIN="$PWD/build/hello" \
+		ASAN_OPTIONS="detect_leaks=1:fast_unwind_on_malloc=0:exitcode=86:log_path=$logs/asan" \
+		UBSAN_OPTIONS="print_stacktrace=1:log_path=$logs/ubsan" \
+		timeout 900 bats --tap "${files[@]}" 2>&1)
+	for rep in "$logs"/*; do
+		[ -f "$rep" ] || continue
+		failed=$((failed + 1))
+		failures+=("e2e-asan: sanitizer report $(basename "$rep")")
+		echo "not ok sanitizer report $(basename "$rep") during the e2e tests under ASan"
+		grep -v '^ *$' "$rep" | head -40 | sed 's/^/#   /'
+	done
+	[ -n "$(ls -A "$logs")" ] || { passed=$((passed + 1)); echo "ok no sanitizer report during the e2e tests under ASan"; }
+	rm -rf "$logs"
+}
+
 # The dependency rule of DESIGN.md, by the includes (scripts/check-deps.sh),
 # and a packager's release build (-O3, no -Werror) without a warning.
 run_checks() {
@@ -158,6 +187,7 @@ unit) run_checks; run_unit build unit ;;
 e2e) run_e2e ;;
 fast) run_checks; run_unit build unit; run_e2e ;;
 asan) run_unit build-asan asan ;;
+e2e-asan) run_e2e_asan ;;
 fuzz) run_fuzz ;;
 all)
 	run_checks
@@ -172,8 +202,10 @@ all)
 	wait "$fuzz_pid"
 	count_tap fuzz < "$fuzz_log"
 	rm -f "$fuzz_log"
+	# alone: its tests wait with deadlines, and ASan is slow enough
+	run_e2e_asan
 	;;
-*) echo "usage: $0 all|fast|checks|unit|e2e|asan|fuzz" >&2; exit 2 ;;
+*) echo "usage: $0 all|fast|checks|unit|e2e|e2e-asan|asan|fuzz" >&2; exit 2 ;;
 esac
 
 if [ ${#failures[@]} -gt 0 ]; then

@@ -169,8 +169,11 @@ static int run(struct cli *c, int argc, char **argv)
 			printf("%s]\n}\n", first_json ? "" : "\n  ");
 		if (r)
 			return r;
-		if (header && !o.json)
-			print_rows(json_array(), &o, true);
+		if (header && !o.json) {
+			json_t *none = json_array();
+			print_rows(none, &o, true);
+			json_decref(none);
+		}
 	} else {
 		json_t *evs = NULL;
 		r = read_newest(c, &o, limit, &evs, &last);
