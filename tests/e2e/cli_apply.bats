@@ -6,31 +6,6 @@
 
 load helpers
 
-setup() {
-	T=$(mktemp -d /tmp/slipway-e2e.XXXXXX)
-	export SLIPWAY_STATE_DIR=$T/state
-	PORT_BASE=$(port_base)
-	LISTEN=$((PORT_BASE + 99))
-	DAEMON_PID=
-}
-
-# doc VERSION [SPEC_YAML] [EXTRA_DOCS]: the hello app as the docs write it
-doc() {
-	cat <<YAML
-apiVersion: slipway/v1
-kind: App
-metadata: {name: hello}
-spec:
-  version: "$1"
-  run:
-    command: ["$HELLO_BIN", "--port", "\${PORT}"]
-  replicas: 2
-  readiness: {http: {path: /healthz}}
-  route: {listen: "127.0.0.1:$LISTEN"}
-${2:-}
-${3:-}
-YAML
-}
 
 GOLDEN='---
 apiVersion: slipway/v1
@@ -60,7 +35,7 @@ events_of() { slipway events --limit 0 | grep -c "$1" || true; }
 
 @test "apply --dry-run: the daemon decides per document as for a real apply and stores nothing" {
 	start_daemon
-	doc 1.0.0 "" "$GOLDEN" > "$T/v1.yaml"
+	hello_doc 1.0.0 "" "$GOLDEN" > "$T/v1.yaml"
 	run slipway apply -f "$T/v1.yaml" --dry-run
 	echo "$output"
 	[ "$status" -eq 0 ]
@@ -74,7 +49,7 @@ analysistemplate/golden created (dry run)" ]
 	[ "$(revisions)" = 1 ]
 	applied=$(events_of Applied)
 	# a change, a change of labels only, no change: all said, none made
-	doc 2.0.0 "" "$GOLDEN" > "$T/v2.yaml"
+	hello_doc 2.0.0 "" "$GOLDEN" > "$T/v2.yaml"
 	run slipway apply -f "$T/v2.yaml" --dry-run
 	[ "$output" = "app/hello configured (dry run)
 analysistemplate/golden unchanged (dry run)" ]
@@ -94,7 +69,7 @@ analysistemplate/golden unchanged (dry run)" ]
 	[[ "$output" == *'"dryRun": true'* ]]
 	[[ "$output" == *'"merged"'*'"version": "2.0.0"'* ]]
 	# errors are a real apply's, word for word
-	doc 3.0.0 "  replicas: two" > "$T/bad.yaml"
+	hello_doc 3.0.0 "  replicas: two" > "$T/bad.yaml"
 	run slipway apply -f "$T/bad.yaml"
 	real=$output
 	run slipway apply -f "$T/bad.yaml" --dry-run
@@ -108,7 +83,7 @@ analysistemplate/golden unchanged (dry run)" ]
 
 @test "diff: a unified diff of the live and the merged document, exit 0 same, 1 different, 2 error" {
 	start_daemon
-	doc 1.0.0 "" "$GOLDEN" > "$T/v1.yaml"
+	hello_doc 1.0.0 "" "$GOLDEN" > "$T/v1.yaml"
 	# a new app diffs against nothing
 	run slipway diff -f "$T/v1.yaml"
 	echo "$output"
@@ -144,7 +119,7 @@ YAML
 	[ "$status" -eq 0 ]
 	[ -z "$output" ]
 	# a change, and labels count
-	doc 2.0.0 "" "$GOLDEN" | sed 's/^metadata: {name: hello}$/metadata: {name: hello, labels: {team: web}}/' > "$T/v2.yaml"
+	hello_doc 2.0.0 "" "$GOLDEN" | sed 's/^metadata: {name: hello}$/metadata: {name: hello, labels: {team: web}}/' > "$T/v2.yaml"
 	run slipway diff -f "$T/v2.yaml"
 	echo "$output"
 	[ "$status" -eq 1 ]
@@ -159,7 +134,7 @@ YAML
 	[ "$status" -eq 1 ]
 	[ "$output" = "Files live/app/hello and merged/app/hello differ" ]
 	# errors: a bad document names where, and nothing is run or stored
-	doc 3.0.0 "  replicas: two" > "$T/bad.yaml"
+	hello_doc 3.0.0 "  replicas: two" > "$T/bad.yaml"
 	run slipway diff -f "$T/bad.yaml"
 	[ "$status" -eq 2 ]
 	[[ "$output" == "slipway: $T/bad.yaml:"*"replicas"* ]]
@@ -176,7 +151,7 @@ YAML
 	mkdir "$T/secrets"
 	start_daemon --secret-dir "$T/secrets"
 	printf '1234' > "$T/secrets/pin"
-	doc 1.0.0 > "$T/app.yaml"
+	hello_doc 1.0.0 > "$T/app.yaml"
 	sed -i 's|^  run:$|  run:\n    env:\n      - {name: PIN, valueFrom: {file: secrets/pin}}|' "$T/app.yaml"
 	slipway apply -f "$T/app.yaml" --wait
 	run slipway diff -f "$T/app.yaml"
@@ -194,7 +169,7 @@ YAML
 	start_daemon
 	mkdir -p "$T/bin" "$T/d"
 	cp "$HELLO_BIN" "$T/bin/hello"
-	doc 1.0.0 | sed "s|\"$HELLO_BIN\"|\"../bin/hello\"|; s|\"1.0.0\"|\"\${VERSION}\"|" > "$T/d/app.yaml"
+	hello_doc 1.0.0 | sed "s|\"$HELLO_BIN\"|\"../bin/hello\"|; s|\"1.0.0\"|\"\${VERSION}\"|" > "$T/d/app.yaml"
 	export VERSION=1.0.0
 	cd "$T/d"
 	envsubst '$VERSION' < app.yaml > app1.yaml
@@ -230,7 +205,7 @@ YAML
 @test "output: a new template is created, kinds are kind/NAME in lower case, paths as given" {
 	start_daemon
 	cd "$T"
-	doc 1.0.0 "" "$GOLDEN" > v1.yaml
+	hello_doc 1.0.0 "" "$GOLDEN" > v1.yaml
 	run slipway validate v1.yaml
 	[ "$output" = "app/hello valid (version 1.0.0, 2 replicas)
 analysistemplate/golden valid" ]
@@ -245,7 +220,7 @@ analysistemplate/golden unchanged" ]
 	[[ "$output" == *"analysistemplate/golden configured" ]]
 	# an error names the file as it was given, as validate does
 	mkdir sub
-	doc 2.0.0 "  replicas: two" > sub/bad.yaml
+	hello_doc 2.0.0 "  replicas: two" > sub/bad.yaml
 	run slipway validate sub/bad.yaml
 	[ "$status" -eq 1 ]
 	[[ "$output" == "sub/bad.yaml:"* ]]
@@ -261,8 +236,8 @@ analysistemplate/golden unchanged" ]
 	start_daemon
 	cd "$T"
 	mkdir two one
-	doc 1.0.0 > two/a.yaml
-	doc 2.0.0 > two/b.yaml
+	hello_doc 1.0.0 > two/a.yaml
+	hello_doc 2.0.0 > two/b.yaml
 	run slipway validate two
 	[ "$status" -eq 1 ]
 	echo "$output"
@@ -270,7 +245,7 @@ analysistemplate/golden unchanged" ]
 	run slipway apply -f two
 	[ "$status" -eq 1 ]
 	[ "$output" = 'slipway: two/b.yaml:1:1: app "hello" is defined twice (first at two/a.yaml:1:1)' ]
-	{ doc 1.0.0; echo ---; doc 2.0.0; } > one/app.yaml
+	{ hello_doc 1.0.0; echo ---; hello_doc 2.0.0; } > one/app.yaml
 	run slipway validate one/app.yaml
 	want=$output
 	[[ "$want" == 'one/app.yaml:'*': app "hello" is defined twice (first at one/app.yaml:1:1)' ]]
@@ -282,10 +257,10 @@ analysistemplate/golden unchanged" ]
 
 @test "apply --wait exits as rollout status --watch: 0 Healthy, 3 paused, 4 timed out, 1 aborted" {
 	start_daemon
-	doc 1.0.0 "$PAUSE" > "$T/v1.yaml"
+	hello_doc 1.0.0 "$PAUSE" > "$T/v1.yaml"
 	run timeout 120 "$SLIPWAY_BIN" apply -f "$T/v1.yaml" --wait
 	[ "$status" -eq 0 ]
-	doc 2.0.0 "$PAUSE" > "$T/v2.yaml"
+	hello_doc 2.0.0 "$PAUSE" > "$T/v2.yaml"
 	run timeout 120 "$SLIPWAY_BIN" apply -f "$T/v2.yaml" --wait
 	echo "$output"
 	[ "$status" -eq 3 ]
@@ -294,7 +269,7 @@ analysistemplate/golden unchanged" ]
 	[ -z "$(printf '%s\n' "$output" | uniq -d)" ]
 	slipway rollout promote hello
 	wait_for 60 app_ready_at hello 2 2
-	doc 3.0.0 "$TIMED" > "$T/v3.yaml"
+	hello_doc 3.0.0 "$TIMED" > "$T/v3.yaml"
 	run timeout 120 "$SLIPWAY_BIN" apply -f "$T/v3.yaml" --wait --timeout 2s
 	echo "$output"
 	[ "$status" -eq 4 ]

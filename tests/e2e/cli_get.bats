@@ -40,7 +40,6 @@ YAML
 labelled='s/^  name: hello-rolling$/  name: hello-rolling\n  labels: {team: web, tier: front}/'
 
 start() {
-	LISTEN=$((PORT_BASE + 99))
 	start_daemon --port-range "$PORT_BASE-$((PORT_BASE + 98))"
 	slipway apply -f "$(example "$labelled")" --wait
 	slipway apply -f "$(golden)"

@@ -8,31 +8,8 @@
 load helpers
 
 setup() {
-	T=$(mktemp -d /tmp/slipway-e2e.XXXXXX)
-	export SLIPWAY_STATE_DIR=$T/state
+	e2e_setup
 	unset NO_COLOR
-	PORT_BASE=$(port_base)
-	LISTEN=$((PORT_BASE + 99))
-	PREVIEW=$((PORT_BASE + 98))
-	DAEMON_PID=
-}
-
-# doc VERSION STRATEGY_YAML [EXTRA_DOCS]: the hello app as the docs write it
-doc() {
-	cat <<YAML
-apiVersion: slipway/v1
-kind: App
-metadata: {name: hello}
-spec:
-  version: "$1"
-  run:
-    command: ["$HELLO_BIN", "--port", "\${PORT}"]
-  replicas: 2
-  readiness: {http: {path: /healthz}}
-  route: {listen: "127.0.0.1:$LISTEN"}
-$2
-${3:-}
-YAML
 }
 
 CANARY='  strategy:
@@ -74,8 +51,8 @@ pids_sorted() { instance_fields hello pid | sort; }
 
 @test "rollout history is history" {
 	start_daemon
-	doc 1.0.0 "" > "$T/v1.yaml"
-	doc 2.0.0 "" > "$T/v2.yaml"
+	hello_doc 1.0.0 "" > "$T/v1.yaml"
+	hello_doc 2.0.0 "" > "$T/v2.yaml"
 	slipway apply -f "$T/v1.yaml" --wait
 	slipway apply -f "$T/v2.yaml" --wait
 	run slipway rollout history hello
@@ -91,7 +68,7 @@ pids_sorted() { instance_fields hello pid | sort; }
 
 @test "rollout restart replaces every instance, one at a time, without a new revision" {
 	start_daemon
-	doc 1.0.0 "$CANARY" > "$T/v1.yaml"
+	hello_doc 1.0.0 "$CANARY" > "$T/v1.yaml"
 	slipway apply -f "$T/v1.yaml" --wait
 	before=$(pids_sorted)
 	run slipway rollout restart hello
@@ -117,7 +94,7 @@ pids_sorted() { instance_fields hello pid | sort; }
 	[[ "$output" == *"RolloutRestart"*"local"*"restart of revision 1"* ]]
 	[[ "$output" == *"Restarted"*"revision 1 restarted: 2/2 new instances ready"* ]]
 	# refused mid-rollout, with the reason
-	doc 2.0.0 "$CANARY" > "$T/v2.yaml"
+	hello_doc 2.0.0 "$CANARY" > "$T/v2.yaml"
 	slipway apply -f "$T/v2.yaml"
 	run slipway rollout restart hello
 	[ "$status" -eq 1 ]
@@ -126,7 +103,7 @@ pids_sorted() { instance_fields hello pid | sort; }
 
 @test "scale changes the replicas of the serving revision, survives a daemon restart, refuses bad input" {
 	start_daemon
-	doc 1.0.0 "$CANARY" > "$T/v1.yaml"
+	hello_doc 1.0.0 "$CANARY" > "$T/v1.yaml"
 	slipway apply -f "$T/v1.yaml" --wait
 	run slipway scale hello 3 --wait
 	echo "$output"
@@ -153,7 +130,7 @@ pids_sorted() { instance_fields hello pid | sort; }
 	# down, and refused while a rollout is under way
 	slipway scale hello 1
 	wait_for 30 app_ready_at hello 1 1
-	doc 2.0.0 "$CANARY" > "$T/v2.yaml"
+	hello_doc 2.0.0 "$CANARY" > "$T/v2.yaml"
 	slipway apply -f "$T/v2.yaml"
 	run slipway scale hello 4
 	[ "$status" -eq 1 ]
@@ -165,8 +142,8 @@ pids_sorted() { instance_fields hello pid | sort; }
 
 @test "promote from a pause {} prints the step and weight it went on to" {
 	start_daemon
-	doc 1.0.0 "$CANARY" > "$T/v1.yaml"
-	doc 2.0.0 "$CANARY" > "$T/v2.yaml"
+	hello_doc 1.0.0 "$CANARY" > "$T/v1.yaml"
+	hello_doc 2.0.0 "$CANARY" > "$T/v2.yaml"
 	slipway apply -f "$T/v1.yaml" --wait
 	slipway apply -f "$T/v2.yaml"
 	wait_for 60 phase_is hello Paused
@@ -181,8 +158,8 @@ pids_sorted() { instance_fields hello pid | sort; }
 
 @test "rollout status --watch exits 3 on pause {} naming the command; --timeout exits 4" {
 	start_daemon
-	doc 1.0.0 "$CANARY" > "$T/v1.yaml"
-	doc 2.0.0 "$CANARY" > "$T/v2.yaml"
+	hello_doc 1.0.0 "$CANARY" > "$T/v1.yaml"
+	hello_doc 2.0.0 "$CANARY" > "$T/v2.yaml"
 	slipway apply -f "$T/v1.yaml" --wait
 	slipway apply -f "$T/v2.yaml"
 	run timeout 120 "$SLIPWAY_BIN" rollout status hello --watch
@@ -190,7 +167,7 @@ pids_sorted() { instance_fields hello pid | sort; }
 	[ "$status" -eq 3 ]
 	[[ "$output" == *'Paused: waiting for "slipway rollout promote hello"' ]]
 	# apply --wait stops there too, with the same message
-	doc 2.0.1 "$CANARY" > "$T/v3.yaml"
+	hello_doc 2.0.1 "$CANARY" > "$T/v3.yaml"
 	run timeout 120 "$SLIPWAY_BIN" apply -f "$T/v3.yaml" --wait
 	[ "$status" -ne 0 ]
 	[[ "$output" == *'Paused: waiting for "slipway rollout promote hello"'* ]]
@@ -201,7 +178,7 @@ pids_sorted() { instance_fields hello pid | sort; }
 	[[ "$output" == *'Paused: waiting for "slipway rollout resume hello"' ]]
 	slipway rollout resume hello
 	# a rollout that is not done in time
-	doc 3.0.0 "$TIMED" > "$T/v4.yaml"
+	hello_doc 3.0.0 "$TIMED" > "$T/v4.yaml"
 	slipway apply -f "$T/v4.yaml"
 	run timeout 120 "$SLIPWAY_BIN" rollout status hello --watch --timeout 2s
 	echo "$output"
@@ -215,8 +192,8 @@ pids_sorted() { instance_fields hello pid | sort; }
 
 @test "apply --wait prints a line when something changes, not a line per poll in a timed pause; its --timeout holds" {
 	start_daemon
-	doc 1.0.0 "$TIMED" > "$T/v1.yaml"
-	doc 2.0.0 "$TIMED" > "$T/v2.yaml"
+	hello_doc 1.0.0 "$TIMED" > "$T/v1.yaml"
+	hello_doc 2.0.0 "$TIMED" > "$T/v2.yaml"
 	slipway apply -f "$T/v1.yaml" --wait
 	run timeout 120 "$SLIPWAY_BIN" apply -f "$T/v2.yaml" --wait
 	echo "$output"
@@ -224,11 +201,11 @@ pids_sorted() { instance_fields hello pid | sort; }
 	# 12 s of countdown: at most one line per 5 s of it (and one per change)
 	[ "$(printf '%s\n' "$output" | grep -c 'pause (')" -le 4 ]
 	[[ "$output" == *"hello: Healthy, stable 2 (2.0.0) 2/2 ready"* ]]
-	doc 3.0.0 "$TIMED" > "$T/v3.yaml"
+	hello_doc 3.0.0 "$TIMED" > "$T/v3.yaml"
 	run timeout 120 "$SLIPWAY_BIN" apply -f "$T/v3.yaml" --wait --timeout 2s
 	[ "$status" -ne 0 ]
 	[[ "$output" == *"hello: timed out after 2s waiting for its rollout"* ]]
-	doc 4.0.0 "$TIMED" > "$T/v4.yaml"
+	hello_doc 4.0.0 "$TIMED" > "$T/v4.yaml"
 	slipway apply -f "$T/v4.yaml"
 	run timeout 120 "$SLIPWAY_BIN" rollback hello --to 1 --wait --timeout 1s
 	[ "$status" -eq 4 ]
@@ -237,8 +214,8 @@ pids_sorted() { instance_fields hello pid | sort; }
 
 @test "status shows only the current rollout's analysis after undo and rollback --to" {
 	start_daemon
-	doc 1.0.0 "$ANALYSIS" "$GOLDEN" > "$T/v1.yaml"
-	doc 2.0.0 "$ANALYSIS" "$GOLDEN" > "$T/v2.yaml"
+	hello_doc 1.0.0 "$ANALYSIS" "$GOLDEN" > "$T/v1.yaml"
+	hello_doc 2.0.0 "$ANALYSIS" "$GOLDEN" > "$T/v2.yaml"
 	slipway apply -f "$T/v1.yaml" --wait
 	slipway apply -f "$T/v2.yaml"
 	wait_for 60 sh -c "'$SLIPWAY_BIN' status hello | grep -q '^Analysis: '"
@@ -263,8 +240,8 @@ pids_sorted() { instance_fields hello pid | sort; }
 
 @test "blue/green: the preview and active rows are labelled in status, rollout status and the watch line" {
 	start_daemon
-	doc 1.0.0 "$(bluegreen)" > "$T/v1.yaml"
-	doc 2.0.0 "$(bluegreen)" > "$T/v2.yaml"
+	hello_doc 1.0.0 "$(bluegreen)" > "$T/v1.yaml"
+	hello_doc 2.0.0 "$(bluegreen)" > "$T/v2.yaml"
 	slipway apply -f "$T/v1.yaml" --wait
 	slipway apply -f "$T/v2.yaml"
 	run timeout 120 "$SLIPWAY_BIN" rollout status hello --watch
@@ -286,7 +263,7 @@ pids_sorted() { instance_fields hello pid | sort; }
 
 @test "phase colours on a terminal only, and never with NO_COLOR" {
 	start_daemon
-	doc 1.0.0 "" > "$T/v1.yaml"
+	hello_doc 1.0.0 "" > "$T/v1.yaml"
 	slipway apply -f "$T/v1.yaml" --wait
 	esc=$(printf '\033')
 	run slipway status hello

@@ -6,13 +6,9 @@
 load helpers
 
 setup() {
-	T=$(mktemp -d /tmp/slipway-e2e.XXXXXX)
-	PORT_BASE=$(port_base)
-	LISTEN=$((PORT_BASE + 99))
-	DAEMON_PID=
+	e2e_setup
 	MNT=
 	LOCKER=
-	export SLIPWAY_STATE_DIR=$T/state
 }
 
 teardown() {

@@ -12,10 +12,7 @@ load helpers
 ROOT=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
 
 setup() {
-	T=$(mktemp -d /tmp/slipway-e2e.XXXXXX)
-	export SLIPWAY_STATE_DIR=$T/state
-	PORT_BASE=$(port_base)
-	DAEMON_PID=
+	e2e_setup
 	LOAD_PID=
 	# the examples' ports are fixed: one run of this file at a time
 	exec 9>/tmp/slipway-examples.lock

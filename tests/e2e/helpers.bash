@@ -9,12 +9,18 @@ SLIPWAY_BIN=$(realpath "$SLIPWAY_BIN")
 . "$BATS_TEST_DIRNAME/../procs.bash"
 HELLO_BIN=$(realpath "$HELLO_BIN")
 
-setup() {
+# Every test's start: a private state dir, its block of ports (LISTEN and
+# PREVIEW, the last two, for routes), no daemon yet. A file that needs more
+# calls it from its own setup.
+e2e_setup() {
 	T=$(mktemp -d /tmp/slipway-e2e.XXXXXX)
 	export SLIPWAY_STATE_DIR=$T/state
 	PORT_BASE=$(port_base)
+	LISTEN=$((PORT_BASE + 99))
+	PREVIEW=$((PORT_BASE + 98))
 	DAEMON_PID=
 }
+setup() { e2e_setup; }
 
 teardown() {
 	# Without a test dir there is nothing of ours to stop, and the pattern
@@ -104,6 +110,26 @@ free_port() {
 		fi
 	done
 	return 1
+}
+
+# hello_doc VERSION [SPEC_YAML] [EXTRA_DOCS]: the hello app as the docs
+# write it (defaults, 2 replicas, readiness on /healthz), routed on LISTEN;
+# SPEC_YAML is more of its spec, EXTRA_DOCS more documents after it.
+hello_doc() {
+	cat <<YAML
+apiVersion: slipway/v1
+kind: App
+metadata: {name: hello}
+spec:
+  version: "$1"
+  run:
+    command: ["$HELLO_BIN", "--port", "\${PORT}"]
+  replicas: 2
+  readiness: {http: {path: /healthz}}
+  route: {listen: "127.0.0.1:$LISTEN"}
+${2:-}
+${3:-}
+YAML
 }
 
 # app_yaml NAME VERSION REPLICAS [EXTRA_ENV_YAML] [EXTRA_SPEC_YAML] > file

@@ -9,11 +9,7 @@ load helpers
 PGBIN=/usr/lib/postgresql/15/bin
 
 setup() {
-	T=$(mktemp -d /tmp/slipway-e2e.XXXXXX)
-	export SLIPWAY_STATE_DIR=$T/state
-	PORT_BASE=$(port_base)
-	LISTEN=$((PORT_BASE + 99))
-	DAEMON_PID=
+	e2e_setup
 	LOAD_PID=
 	PG=
 }

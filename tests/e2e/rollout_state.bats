@@ -10,12 +10,7 @@
 load helpers
 
 setup() {
-	T=$(mktemp -d /tmp/slipway-e2e.XXXXXX)
-	export SLIPWAY_STATE_DIR=$T/state
-	PORT_BASE=$(port_base)
-	LISTEN=$((PORT_BASE + 99))
-	PREVIEW=$((PORT_BASE + 98))
-	DAEMON_PID=
+	e2e_setup
 	LOAD_PID=
 }
 

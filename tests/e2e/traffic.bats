@@ -9,14 +9,6 @@ routed_app() { # routed_app VERSION REPLICAS [EXTRA_ENV]
 	app_yaml hello "$1" "$2" "${3:-}" "  route: {listen: \"127.0.0.1:$LISTEN\"}"
 }
 
-setup() {
-	T=$(mktemp -d /tmp/slipway-e2e.XXXXXX)
-	export SLIPWAY_STATE_DIR=$T/state
-	PORT_BASE=$(port_base)
-	LISTEN=$((PORT_BASE + 99))
-	DAEMON_PID=
-}
-
 # hey_summary FILE: "<non-2xx responses> <errors>" from hey's report.
 hey_failures() {
 	local bad errs
