@@ -399,6 +399,15 @@ static int silent_listener(int *port)
 	return fd;
 }
 
+/* A git:// URL of a silent listener (returned: close it when done). */
+static int silent_remote(char *url, size_t size)
+{
+	int port;
+	int fd = silent_listener(&port);
+	snprintf(url, size, "git://127.0.0.1:%d/r.git", port);
+	return fd;
+}
+
 static void test_source__time_limit(void **state)
 {
 	struct fx *f = *state;
@@ -457,10 +466,8 @@ static void test_source__connect_time_limit(void **state)
 static void test_source__cancel(void **state)
 {
 	struct fx *f = *state;
-	int port;
-	int fd = silent_listener(&port);
 	char url[128];
-	snprintf(url, sizeof(url), "git://127.0.0.1:%d/r.git", port);
+	int fd = silent_remote(url, sizeof(url));
 	struct source_request req = {.name = "c", .url = url, .ref = "main"};
 	struct sw_err err = {0};
 	f->done = false;
@@ -506,10 +513,8 @@ static void test_source__hanging_fetch_blocks_nothing(void **state)
 {
 	struct fx *f = *state;
 	commit_file(f, "a.yaml", "v: 1\n", "one");
-	int port;
-	int fd = silent_listener(&port);
 	char url[128];
-	snprintf(url, sizeof(url), "git://127.0.0.1:%d/r.git", port);
+	int fd = silent_remote(url, sizeof(url));
 	struct source_request hang = {.name = "hang", .url = url, .ref = "main"};
 	struct source_request ok = {.name = "ok", .url = f->url, .ref = "main"};
 	struct sw_err err = {0};
@@ -553,10 +558,8 @@ static void test_source__fetches_beyond_the_limit_wait(void **state)
 {
 	struct fx *f = *state;
 	commit_file(f, "a.yaml", "v: 1\n", "one");
-	int port;
-	int fd = silent_listener(&port);
 	char url[128];
-	snprintf(url, sizeof(url), "git://127.0.0.1:%d/r.git", port);
+	int fd = silent_remote(url, sizeof(url));
 	int counter = 0;
 	struct seen hang[SOURCE_MAX_RUNNING] = {0}, last = {.counter = &counter},
 		    dropped = {.counter = &counter};
