@@ -229,7 +229,12 @@ int spec_table_parse(struct spec_pctx *c, const struct snode *n, void *base, con
 				*SPEC_AT(base, t->kind_off, int) = f->tag;
 		}
 		size_t old = spec_path_push(c, key);
-		int rc = f->type->parse(c, v, base, f);
+		/* every scalar value is text a terminal may show: checked here,
+		 * once for every row type, so that no type's own parser can
+		 * forget it (a hook's one-string command did) */
+		int rc = v->type == SN_SCALAR && !(f->flags & SPEC_F_ANYTEXT) ? spec_need_text(c, v) : 0;
+		if (rc == 0)
+			rc = f->type->parse(c, v, base, f);
 		spec_path_pop(c, old);
 		if (rc < 0)
 			return rc;
@@ -281,7 +286,9 @@ static long control_char(const char *s, size_t len)
 	return -1;
 }
 
-/* Every scalar a table reads passes here: that is where text is checked. */
+/* Every scalar a row type reads passes here, or its text check alone
+ * (spec_table_parse runs it on every scalar value before the row's parser;
+ * list items and map values are their types' to check). */
 int spec_need_scalar(struct spec_pctx *c, const struct snode *n, const char *what)
 {
 	char gotbuf[128];

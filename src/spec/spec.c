@@ -929,8 +929,6 @@ static int parse_hook_command(struct spec_pctx *c, const struct snode *n, void *
 	char ***argv = SPEC_AT(base, f->off, char **);
 	size_t *argc = SPEC_AT(base, f->off2, size_t);
 	int rc;
-	if ((rc = spec_need_scalar(c, n, "a command")) < 0)
-		return rc;
 	if (n->len == 0)
 		return spec_perr(c, n, "%s must not be empty", spec_subject(c));
 	if ((rc = spec_check_vars(c, n, n->text)) < 0)
