@@ -121,7 +121,10 @@ static char *abs_of(const char *name, const char *base_dir, struct sw_err *err)
 	bool in = strcmp(name, "-") == 0;
 	char *abs = realpath(in ? base_dir : name, NULL);
 	if (!abs) {
-		sw_errf(err, -1, "cannot resolve \"%s\": %s", in ? base_dir : name, strerror(errno));
+		if (in)
+			sw_errf(err, -1, "--base-dir \"%s\": %s", base_dir, strerror(errno));
+		else
+			sw_errf(err, -1, "cannot resolve \"%s\": %s", name, strerror(errno));
 		return NULL;
 	}
 	if (!in)

@@ -199,7 +199,7 @@ YAML
 	[ "$status" -eq 2 ]
 	run slipway apply -f - --base-dir "$T/nowhere" < d/app1.yaml
 	[ "$status" -eq 1 ]
-	[[ "$output" == *"$T/nowhere"* ]]
+	[[ "$output" == *"--base-dir \"$T/nowhere\": No such file or directory"* ]]
 }
 
 @test "output: a new template is created, kinds are kind/NAME in lower case, paths as given" {
