@@ -19,7 +19,13 @@ int cli_since_parse(void *field, const char *value)
 		*out = (int64_t)d < now ? now - (int64_t)d : 1;
 		return 0;
 	}
-	if (sscanf(value, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &da, &h, &mi, &se, &n) != 6 ||
+	/* digits where RFC 3339 has them (sscanf's %d alone takes "+2" and " 2") */
+	static const char shape[] = "dddd-dd-ddTdd:dd:dd";
+	for (size_t i = 0; i < sizeof(shape) - 1; i++)
+		if (shape[i] == 'd' ? value[i] < '0' || value[i] > '9'
+				    : value[i] != shape[i] && !(shape[i] == 'T' && value[i] == 't'))
+			return -1;
+	if (sscanf(value, "%4d-%2d-%2d%*c%2d:%2d:%2d%n", &y, &mo, &da, &h, &mi, &se, &n) != 6 ||
 	    n != 19 || mo < 1 || mo > 12 || da < 1 || da > 31 || h > 23 || mi > 59 || se > 60)
 		return -1;
 	const char *p = value + n;
@@ -39,6 +45,9 @@ int cli_since_parse(void *field, const char *value)
 		p++;
 	} else if (*p == '+' || *p == '-') {
 		int oh, om, k = 0;
+		for (int i = 1; i <= 5; i++)
+			if (i == 3 ? p[i] != ':' : p[i] < '0' || p[i] > '9')
+				return -1;
 		if (sscanf(p + 1, "%2d:%2d%n", &oh, &om, &k) != 2 || k != 5 || oh > 23 || om > 59)
 			return -1;
 		off = (*p == '+' ? 1 : -1) * (int64_t)(oh * 60 + om) * 60000;

@@ -192,7 +192,9 @@ static void test_cli_output__since(void **state)
 	assert_int_equal(cli_since_parse(&v, "100000000h"), 0);
 	assert_int_equal(v, 1); /* before the epoch: from the start */
 	const char *bad[] = {"", "yesterday", "2026-12-02", "2026-12-02T05:00:00", "2026-13-02T05:00:00Z",
-			     "2026-12-02T05:00:00.Z", "2026-12-02T05:00:00Zx", "2026-12-02T05:00:00+1:00"};
+			     "2026-12-02T05:00:00.Z", "2026-12-02T05:00:00Zx", "2026-12-02T05:00:00+1:00",
+			     /* signs and blanks where digits go (sscanf took them; fuzz_since) */
+			     "2026-12-+2T05:00:00Z", "2026-12- 2T05:00:00Z", "2026-12-02T05:00:00+-1:00"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		assert_int_equal(cli_since_parse(&v, bad[i]), -1);
 }
