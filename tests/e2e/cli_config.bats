@@ -305,8 +305,7 @@ complete_bash() {
 
 @test "zsh and fish completion scripts load; fish completes from the tables" {
 	setup_home
-	command -v zsh >/dev/null || skip "zsh is not installed (scripts/deps.sh installs it)"
-	command -v fish >/dev/null || skip "fish is not installed (scripts/deps.sh installs it)"
+	need zsh fish
 	slipway completion zsh > "$T/_slipway"
 	zsh -n "$T/_slipway"
 	run zsh -fc 'autoload -U compinit && compinit -u -d "$1/zcompdump" && source "$1/_slipway" && echo ${_comps[slipway]}' zsh "$T"

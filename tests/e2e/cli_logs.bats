@@ -59,7 +59,7 @@ YAML
 }
 
 @test "the event log streams as Server-Sent Events, resumable by Last-Event-ID" {
-	command -v curl >/dev/null || skip "curl is not installed"
+	need curl
 	start_daemon
 	sock=$SLIPWAY_STATE_DIR/slipway.sock
 	curl -sN --max-time 30 --unix-socket "$sock" -H 'Accept: text/event-stream' \
@@ -86,7 +86,7 @@ YAML
 }
 
 @test "a long poll with nothing newer ends empty at its deadline" {
-	command -v curl >/dev/null || skip "curl is not installed"
+	need curl
 	start_daemon
 	sock=$SLIPWAY_STATE_DIR/slipway.sock
 	last=$(slipway events --limit 1 --json | sed -n 's/^ *"id": \([0-9]*\),$/\1/p' | tail -1)
@@ -199,7 +199,7 @@ now_rfc3339() { date -u +%Y-%m-%dT%H:%M:%S.%3NZ; }
 }
 
 @test "logs -f waits for output in a long poll and follows a rollout's new instances" {
-	command -v curl >/dev/null || skip "curl is not installed"
+	need curl
 	start_daemon
 	sock=$SLIPWAY_STATE_DIR/slipway.sock
 	staged_yaml staged 1.0.0 > "$T/app.yaml"

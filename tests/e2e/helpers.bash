@@ -54,6 +54,16 @@ port_base() {
 
 slipway() { "$SLIPWAY_BIN" "$@"; }
 
+# need PROGRAM...: fails the test (never skips it) when one is missing:
+# scripts/deps.sh installs everything the tests use, and a skip would
+# hide a machine that lacks it.
+need() {
+	local p
+	for p in "$@"; do
+		command -v "$p" >/dev/null || { echo "$p is not installed (scripts/deps.sh installs it)" >&2; return 1; }
+	done
+}
+
 # refute CMD...: fails the test when CMD succeeds. A bare `! CMD` in the
 # middle of a test never fails it (bash's errexit ignores a negated
 # command; four such checks here checked nothing).

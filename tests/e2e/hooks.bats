@@ -32,7 +32,7 @@ as_pg() {
 }
 
 start_postgres() {
-	[ -x "$PGBIN/initdb" ] || skip "PostgreSQL is not installed (scripts/deps.sh)"
+	[ -x "$PGBIN/initdb" ] || { echo "PostgreSQL is not installed (scripts/deps.sh installs it)" >&2; return 1; }
 	PG=$(mktemp -d /tmp/slipway-pg.XXXXXX)
 	chmod 755 "$PG"
 	[ "$(id -u)" -eq 0 ] && chown nobody "$PG"

@@ -208,7 +208,7 @@ weight_of() { # weight_of REVISION
 }
 
 @test "a prometheus metric from a real Prometheus server decides a step" {
-	command -v prometheus >/dev/null || skip "prometheus is not installed"
+	need prometheus
 	mport=$((PORT_BASE + 97))
 	pport=$((PORT_BASE + 98))
 	start_daemon --metrics "127.0.0.1:$mport"
