@@ -33,8 +33,10 @@ teardown() {
 		tail -n 40 "$T/daemon.log" | sed "s/^/  /"
 	fi
 	stop_daemon
-	# Nothing a test started may outlive it.
+	# Nothing a test started may outlive it: the instances, the servers
+	# it recorded (proc_record "$T/procs" PID; tests/e2e/git.bash's).
 	kill_instances
+	kill_recorded "$T/procs"
 	pkill -9 -f "$T/" 2>/dev/null || true
 	rm -rf "$T"
 }
