@@ -33,17 +33,9 @@ struct api {
 	struct store *store;
 };
 
-/* The HTTP status for an engine error code. */
 static int status_of(int code)
 {
-	switch (code) {
-	case SW_EINVAL: return 422;
-	case SW_ENOTFOUND: return 404;
-	case SW_ECONFLICT: return 409;
-	case SW_EEXIST: return 409;
-	case SW_EBUSY: return 503;
-	default: return 500;
-	}
+	return http_status_of(code);
 }
 
 static void engine_error(struct http_resp *resp, int code, const struct sw_err *err)
@@ -626,7 +618,7 @@ static void h_apply(const struct http_req *req, struct http_resp *resp, void *da
 		pf[npf].given = jname ? json_string_value(jname) : pf[npf].path;
 		int r = spec_parse_text(&pf[npf].set, json_string_value(content),
 					json_string_length(content), pf[npf].path, &err);
-		docs[npf] = (struct engine_doc){&pf[npf].set, pf[npf].path};
+		docs[npf] = (struct engine_doc){&pf[npf].set, pf[npf].path, NULL};
 		npf++;
 		if (r < 0) {
 			name_as_given(&err, pf, npf);

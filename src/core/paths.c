@@ -1,6 +1,7 @@
 #include "paths.h"
 
 #include <errno.h>
+#include <ftw.h>
 #include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,4 +76,21 @@ int sw_mkdir_p(const char *path, unsigned mode)
 	buf_release(&p);
 	errno = saved;
 	return r;
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	if ((flag == FTW_DP ? rmdir(path) : unlink(path)) < 0 && errno != ENOENT)
+		return -1;
+	return 0;
+}
+
+int sw_rm_rf(const char *path)
+{
+	struct stat st;
+	if (lstat(path, &st) < 0)
+		return errno == ENOENT ? 0 : -1;
+	return nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }

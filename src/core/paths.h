@@ -40,4 +40,11 @@ int sw_path_config(struct buf *out);
  */
 int sw_mkdir_p(const char *path, unsigned mode);
 
+/*
+ * rm -rf: removes path and, for a directory, everything under it, never
+ * following a symlink (a link is removed, not what it points at). A
+ * missing path is fine. Returns 0, or -1 with errno set.
+ */
+int sw_rm_rf(const char *path);
+
 #endif

@@ -30,6 +30,7 @@
 #include "core/proc.h"
 #include "core/paths.h"
 #include "engine/engine.h"
+#include "gitops/gitops.h"
 #include "httpc/httpc.h"
 #include "runtime/runtime.h"
 #include "store/store.h"
@@ -50,6 +51,7 @@ struct daemon {
 	struct engine *engine;
 	struct http_server *http;     /* the API's listeners */
 	struct api *api;              /* the v1 endpoints on it */
+	struct gitops *gitops;        /* Sources: sync from git */
 	uv_signal_t sigterm, sigint, sigusr2;
 	uv_timer_t upgrade;           /* runs daemon_upgrade after the API answered */
 	uv_timer_t metrics;           /* refreshes the /metrics snapshot */
@@ -281,6 +283,7 @@ static void shut_down(struct daemon *d, bool keep_dataplane)
 	if (d->metrics_call && d->traffic)
 		traffic_cancel(d->traffic, d->metrics_call);
 	d->metrics_call = 0;
+	gitops_stop(d->gitops);
 	if (d->engine && keep_dataplane)
 		engine_hooks_keep(d->engine);
 	if (d->engine)
@@ -428,6 +431,10 @@ static int build(struct daemon *d, struct sw_err *err)
 		.data = d,
 	};
 	api_new(&d->api, d->http, &vc);
+	struct gitops_config gc = {.loop = &d->loop, .engine = d->engine, .state_dir = d->dir};
+	if (gitops_new(&d->gitops, &gc, err) < 0 || gitops_start(d->gitops, err) < 0)
+		goto out;
+	gitops_routes(d->gitops, d->http);
 	sw_info("slipway %s serving on %s%s%s (state %s, pid %d)", SLIPWAY_VERSION, path.s,
 		opt->api_addr ? " and http://" : "", opt->api_addr ? opt->api_addr : "", d->dir,
 		(int)getpid());
@@ -457,6 +464,8 @@ static void teardown(struct daemon *d, bool loop_ok)
 	 * still open is closed here, then the loop runs the callbacks */
 	traffic_free(d->traffic);
 	d->traffic = NULL;
+	gitops_free(d->gitops); /* its handles close with the loop's run below */
+	d->gitops = NULL;
 	if (loop_ok) {
 		uv_walk(&d->loop, close_walk, NULL);
 		uv_run(&d->loop, UV_RUN_DEFAULT);

@@ -91,6 +91,7 @@ void engine_app_free(struct engine *e, struct engine_app *a)
 	json_decref(a->labels);
 	json_decref(a->routes);
 	free(a->routes_text);
+	free(a->owner);
 	free(a->name);
 	free(a);
 }
@@ -273,6 +274,7 @@ int engine_app_save(struct engine *e, struct engine_app *a, struct sw_err *err)
 		.reason = a->st.reason,
 		.progress_ms = a->st.progress_ms,
 		.created_ms = a->created_ms,
+		.owner = a->owner,
 	};
 	int r = store_app_put(e->cfg.store, &sa, err);
 	free(rollout);
@@ -1413,6 +1415,7 @@ void engine_free(struct engine *e)
 	free(e->dying);
 	free(e->dirty);
 	free(e->subs);
+	engine_watch_release(e);
 	json_decref(e->table);
 	json_decref(e->stats_snapshot);
 	free(e->state_dir);

@@ -119,6 +119,7 @@ struct engine_app {
 	size_t ngone;
 	json_t *labels;               /* metadata.labels of the last apply (object of
 					 strings), NULL when none; no revision of its own */
+	char *owner;                  /* the Source whose documents define it; NULL: none */
 	/* private */
 	bool unavailable;             /* Healthy, but fewer instances ready than wanted */
 	bool failing;                 /* Progressing, and a new instance's process ended */
@@ -216,18 +217,41 @@ struct engine_results {
 };
 void engine_results_release(struct engine_results *res);
 
+/*
+ * Where documents came from when a Source rendered them (gitops): kept
+ * with each revision they make (`history`), and the apps they define are
+ * owned by the source.
+ */
+struct engine_origin {
+	const char *owner;            /* the Source's name */
+	const char *commit;           /* full SHA of the commit */
+	const char *author;           /* "Name <email>" */
+	int64_t time_ms;              /* the commit's author time */
+	const char *subject;          /* first line of its message */
+};
+
 /* What one apply records: parsed documents and the file each came from. */
 struct engine_doc {
 	const struct spec_set *set;
 	const char *source;           /* the file name shown in history */
+	const struct engine_origin *origin; /* NULL: applied by hand (the API) */
 };
 
 /*
  * Records the documents in one transaction: each App gets a new revision
  * unless identical content is already its desired one ("unchanged"), and
- * rolls out by its strategy; templates are stored. All or nothing: an app
+ * rolls out by its strategy; templates are stored, and documents of the
+ * kinds modules register (Source...) are stored as objects, their
+ * watchers told after the commit (engine_watch). All or nothing: an app
  * defined twice (SW_EINVAL, "b.yaml:1:1: app \"x\" is defined twice (first
  * at a.yaml:1:1)") or a store failure changes nothing.
+ *
+ * Ownership: documents with an origin make their apps and objects owned
+ * by origin->owner. Another source's app is refused (SW_ECONFLICT, "b.yaml:
+ * 1:1: app \"x\" belongs to source \"a\"; source \"b\" defines it too"); an
+ * app without an owner is adopted (event "Owned"). An apply without an
+ * origin may change an owned app: it stays owned, and its source sees
+ * the change as drift (gitops).
  */
 int engine_apply(struct engine *e, const struct engine_doc *docs, size_t ndocs, const char *actor,
 		 struct engine_results *out, struct sw_err *err);
@@ -398,6 +422,32 @@ int engine_templates(struct engine *e, struct store_template **out, size_t *n, s
  * are selected by engine_app.labels, templates by their document's
  * metadata.labels, instances and revisions by their app's labels. */
 bool engine_labels_match(const json_t *labels, const struct sw_selector *sel);
+
+/* ---- objects: documents of the kinds modules register (objects.c) ---- */
+
+/*
+ * Called after an apply or delete changed an object of `kind` (created,
+ * configured; deleted: json NULL), on the loop, once the store has it.
+ * json is the document's canonical JSON (borrowed, valid during the call).
+ * The callback may call the use cases.
+ */
+typedef void (*engine_object_cb)(const char *kind, const char *name, const json_t *json,
+				 const char *owner, void *data);
+/* One watcher per kind (a module's own); a second replaces the first. */
+void engine_watch(struct engine *e, const char *kind, engine_object_cb cb, void *data);
+/* The stored objects of kind, by name; free with store_object_list_free. */
+int engine_objects(struct engine *e, const char *kind, struct store_object **out, size_t *n,
+		   struct sw_err *err);
+/* One; SW_ENOTFOUND ("source \"x\" not found"). Release with store_object_release. */
+int engine_object_get(struct engine *e, const char *kind, const char *name,
+		      struct store_object *out, struct sw_err *err);
+/* Keeps a module's status of its object (JSON text) beside it. */
+int engine_object_status(struct engine *e, const char *kind, const char *name,
+			 const char *status, struct sw_err *err);
+/* Deletes the object (SW_ENOTFOUND when there is none) and tells the
+ * watcher; event "<Kind>Deleted". */
+int engine_object_delete(struct engine *e, const char *kind, const char *name, const char *actor,
+			 struct sw_err *err);
 
 /* Records an event (store, log) and hands it to every subscriber. */
 void engine_event(struct engine *e, const char *app, const char *kind, const char *actor,

@@ -20,6 +20,12 @@ struct engine_sub {
 	void *data;
 };
 
+struct engine_watcher {
+	char *kind;
+	engine_object_cb cb;
+	void *data;
+};
+
 struct engine {
 	struct engine_config cfg;
 	char *state_dir;
@@ -52,6 +58,8 @@ struct engine {
 	unsigned char revision_key[32]; /* HMAC key of revision hashes (revhash.c) */
 	uv_timer_t retention;         /* trims the store's history (events.c) */
 	struct store_retention retain;
+	struct engine_watcher *watch; /* objects.c */
+	size_t nwatch;
 };
 
 struct engine_app *engine_app_add(struct engine *e, const char *name);
@@ -102,6 +110,32 @@ void engine_revision_hash(struct engine *e, const char *text, char out[65]);
 
 /* events.c: the retention timer. */
 void engine_retention_start(struct engine *e);
+
+/* objects.c */
+/* What an apply changed of one object, told to its watcher after the commit. */
+struct engine_object_change {
+	const char *kind;             /* NULL: nothing changed */
+	const char *name;             /* borrowed from the set */
+	json_t *json;
+	char *owner;
+	const char *event_kind;
+	char why[300];
+	int64_t event_id;
+};
+/* Stores one document of a module's kind inside the apply's transaction,
+ * adds its result to res, and says in *change what to tell after it. */
+int engine_record_object(struct engine *e, const struct spec_doc *d, const char *source,
+			 const struct engine_origin *origin, const char *actor, bool dry_run,
+			 struct engine_results *res, struct engine_object_change *change,
+			 struct sw_err *err);
+void engine_object_change_release(struct engine_object_change *c);
+void engine_watch_notify(struct engine *e, const char *kind, const char *name, const json_t *json,
+			 const char *owner);
+void engine_watch_release(struct engine *e);
+void engine_kind_word(char *out, size_t size, const char *kind);
+/* usecases.c: adds a result; takes live and merged (may be NULL). */
+void engine_result_add(struct engine_results *res, const char *kind, const char *name,
+		int64_t revision, const char *result, json_t *live, json_t *merged);
 
 /* load.c */
 int engine_load(struct engine *e, struct sw_err *err);

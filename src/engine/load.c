@@ -100,6 +100,7 @@ static void load_app(struct engine *e, const struct store_app *row)
 {
 	struct engine_app *a = engine_app_add(e, row->name);
 	a->created_ms = row->created_ms;
+	a->owner = row->owner && *row->owner ? xstrdup(row->owner) : NULL;
 	if (row->rollout_json && *row->rollout_json) {
 		json_t *rj = json_loads(row->rollout_json, 0, NULL);
 		rollout_state_from_json(&a->st, rj);

@@ -25,7 +25,7 @@ void engine_results_release(struct engine_results *res)
 }
 
 /* Adds a result; takes live and merged (may be NULL). */
-static void result_add(struct engine_results *res, const char *kind, const char *name,
+void engine_result_add(struct engine_results *res, const char *kind, const char *name,
 		       int64_t revision, const char *result, json_t *live, json_t *merged)
 {
 	res->r = xrealloc(res->r, (res->n + 1) * sizeof(*res->r));
@@ -166,6 +166,8 @@ struct pending {
 	json_t *labels;               /* the document's labels (borrowed) */
 	bool labels_changed;
 	json_t *live, *merged;        /* a dry run's (owned until result_add) */
+	const char *owner;            /* the app's owner after the apply (borrowed) */
+	bool owner_changed;
 };
 
 static bool labels_equal(const json_t *x, const json_t *y)
@@ -194,25 +196,56 @@ static int check_readable(const char *text, const char *name, struct sw_err *err
 	return r;
 }
 
+/* The origin as the revision keeps it (JSON text), or NULL. */
+static char *origin_text(const struct engine_origin *o)
+{
+	if (!o)
+		return NULL;
+	json_t *j = json_pack("{s:s, s:s, s:s, s:I, s:s}", "source", o->owner ? o->owner : "",
+			      "commit", o->commit ? o->commit : "", "author", o->author ? o->author : "",
+			      "time", (json_int_t)o->time_ms, "subject", o->subject ? o->subject : "");
+	char *t = j ? json_dumps(j, JSON_SORT_KEYS | JSON_COMPACT) : NULL;
+	json_decref(j);
+	return t;
+}
+
+/* " from source shop at 1a2b3c4 (\"subject\")", or "" */
+static void origin_words(char *out, size_t size, const struct engine_origin *o)
+{
+	*out = '\0';
+	if (o && o->owner)
+		snprintf(out, size, " from source %s at %.7s", o->owner, o->commit ? o->commit : "");
+}
+
 static int record_app(struct engine *e, const struct spec_app *sa, const char *source,
-		      const char *actor, int64_t now, bool dry_run, struct pending *p,
-		      struct sw_err *err)
+		      const struct engine_origin *origin, const char *actor, int64_t now,
+		      bool dry_run, struct pending *p, struct sw_err *err)
 {
 	struct store *s = e->cfg.store;
 	struct engine_app *a = engine_app_find(e, sa->name);
 	char *text = spec_app_canonical(sa);
-	char hash[65];
+	char *otext = origin_text(origin);
+	char hash[65], from[80];
 	bool created_rev = false;
 	int r = -1;
 	engine_revision_hash(e, text, hash);
 	memset(p, 0, sizeof(*p));
+	origin_words(from, sizeof(from), origin);
 	if (check_readable(text, sa->name, err) < 0)
 		goto out;
+	if (origin && a && a->owner && strcmp(a->owner, origin->owner) != 0) {
+		r = sw_errf(err, SW_ECONFLICT, "%s: app \"%s\" belongs to source \"%s\"; source \"%s\" "
+			    "defines it too (an app belongs to one source)", sa->source, sa->name,
+			    a->owner, origin->owner);
+		goto out;
+	}
 	p->app = a;
 	p->name = sa->name;
 	p->event_kind = "Applied";
 	p->labels = sa->labels;
 	p->labels_changed = !labels_equal(sa->labels, a ? a->labels : NULL);
+	p->owner = origin ? origin->owner : a ? a->owner : NULL;
+	p->owner_changed = origin && (!a || !a->owner || strcmp(a->owner, origin->owner) != 0);
 	if (dry_run) {
 		struct sw_err serr = {0};
 		const struct spec_app *live = a && a->st.desired
@@ -226,16 +259,32 @@ static int record_app(struct engine *e, const struct spec_app *sa, const char *s
 		p->st.phase = ROLLOUT_PROGRESSING;
 		p->st.header_step = -1;
 		struct store_app row = {.name = sa->name, .phase = "Progressing", .reason = "",
-					.created_ms = now};
+					.created_ms = now, .owner = (char *)p->owner};
 		if (store_app_put(s, &row, err) < 0)
 			goto out;
 	}
-	if (store_revision_add(s, sa->name, hash, text, sa->version, source, &p->revision,
+	if (store_revision_add(s, sa->name, hash, text, sa->version, source, otext, &p->revision,
 			       &created_rev, err) < 0)
 		goto out;
 	if (p->st.desired == p->revision) {
 		p->result = "unchanged";
 		r = 0;
+		if (p->owner_changed && a) {
+			/* an app made by hand now comes from a source: the same
+			 * revision, a new owner */
+			snprintf(p->why, sizeof(p->why), "owned by source %s from now on", p->owner);
+			p->result = "configured";
+			p->event_kind = "Owned";
+			char *keep = a->owner;
+			a->owner = (char *)p->owner; /* what engine_app_save writes */
+			r = engine_app_save(e, a, err) < 0 ||
+					    store_event_add(s, sa->name, "Owned", p->why, actor,
+							    &p->event_id, err) < 0
+				    ? -1 : 0;
+			a->owner = keep;
+			if (r < 0 || !p->labels_changed)
+				goto out;
+		}
 		if (!p->labels_changed)
 			goto out;
 		/* labels are the app's, not the revision's: no rollout */
@@ -247,8 +296,8 @@ static int record_app(struct engine *e, const struct spec_app *sa, const char *s
 		r = store_event_add(s, sa->name, "Labeled", p->why, actor, &p->event_id, err) < 0 ? -1 : 0;
 		goto out;
 	}
-	snprintf(p->why, sizeof(p->why), "applied revision %lld (version %s)",
-		 (long long)p->revision, sa->version);
+	snprintf(p->why, sizeof(p->why), "applied revision %lld (version %s)%s",
+		 (long long)p->revision, sa->version, from);
 	rollout_set_desired(&p->st, p->revision, now, p->why);
 	p->result = a ? "configured" : "created";
 	struct store_app row = {
@@ -259,6 +308,7 @@ static int record_app(struct engine *e, const struct spec_app *sa, const char *s
 		.reason = p->st.reason,
 		.progress_ms = p->st.progress_ms,
 		.created_ms = a ? a->created_ms : now,
+		.owner = (char *)p->owner,
 	};
 	if (store_app_put(s, &row, err) < 0 ||
 	    store_event_add(s, sa->name, "Applied", p->why, actor, &p->event_id, err) < 0)
@@ -266,6 +316,7 @@ static int record_app(struct engine *e, const struct spec_app *sa, const char *s
 	r = 0;
 out:
 	free(text);
+	free(otext);
 	return r;
 }
 
@@ -297,7 +348,7 @@ static int record_template(struct engine *e, const struct spec_template *t, cons
 	sw_sha256_hex(text, strlen(text), hash);
 	store_template_get(s, t->name, &old, &gerr);
 	bool changed = !old || strcmp(old, text) != 0;
-	result_add(res, "AnalysisTemplate", t->name, 0,
+	engine_result_add(res, "AnalysisTemplate", t->name, 0,
 		   !old ? "created" : changed ? "configured" : "unchanged",
 		   dry_run ? template_doc(old) : NULL, dry_run ? json_deep_copy(t->json) : NULL);
 	if (store_template_put(s, t->name, hash, text, source, err) < 0)
@@ -319,34 +370,47 @@ out:
 static int do_apply(struct engine *e, const struct engine_doc *docs, size_t ndocs, const char *actor,
 		    bool dry_run, struct engine_results *out, struct sw_err *err)
 {
-	struct engine_results tmpl = {0}; /* the templates', after the apps' */
+	struct engine_results tmpl = {0}; /* the templates' and objects', after the apps' */
 	struct pending *pend = NULL;
-	size_t npend = 0, napps = 0;
+	struct engine_object_change *chg = NULL;
+	size_t npend = 0, napps = 0, nobj = 0, nchg = 0;
 	int64_t now = sw_wall_ms();
 	int r = -1;
 
 	memset(out, 0, sizeof(*out));
 	if (check_unique(docs, ndocs, err) < 0 || check_routes(e, docs, ndocs, err) < 0)
 		return SW_EINVAL;
-	for (size_t x = 0; x < ndocs; x++)
+	for (size_t x = 0; x < ndocs; x++) {
 		napps += docs[x].set->napps;
+		nobj += docs[x].set->ndocs;
+	}
 	pend = xcalloc(napps + 1, sizeof(*pend));
+	chg = xcalloc(nobj + 1, sizeof(*chg));
 	if (store_begin(e->cfg.store, err) < 0)
 		goto out;
 	for (size_t x = 0; x < ndocs; x++)
 		for (size_t k = 0; k < docs[x].set->napps; k++)
-			if (record_app(e, docs[x].set->apps[k], docs[x].source, actor, now, dry_run,
-				       &pend[npend++], err) < 0)
+			if (record_app(e, docs[x].set->apps[k], docs[x].source, docs[x].origin, actor,
+				       now, dry_run, &pend[npend++], err) < 0)
 				goto fail;
 	for (size_t x = 0; x < ndocs; x++)
 		for (size_t k = 0; k < docs[x].set->ntemplates; k++)
 			if (record_template(e, docs[x].set->templates[k], docs[x].source, actor,
 					    dry_run, &tmpl, err) < 0)
 				goto fail;
+	for (size_t x = 0; x < ndocs; x++)
+		for (size_t k = 0; k < docs[x].set->ndocs; k++) {
+			const struct spec_doc *d = &docs[x].set->docs[k];
+			if (d->kind == &spec_kind_app || d->kind == &spec_kind_template)
+				continue;
+			if (engine_record_object(e, d, docs[x].source, docs[x].origin, actor, dry_run,
+						 &tmpl, &chg[nchg++], err) < 0)
+				goto fail;
+		}
 	if (dry_run) {
 		store_rollback(e->cfg.store);
 		for (size_t k = 0; k < npend; k++) {
-			result_add(out, "App", pend[k].name, pend[k].revision, pend[k].result,
+			engine_result_add(out, "App", pend[k].name, pend[k].revision, pend[k].result,
 				   pend[k].live, pend[k].merged);
 			pend[k].live = pend[k].merged = NULL;
 		}
@@ -374,12 +438,25 @@ static int do_apply(struct engine *e, const struct engine_doc *docs, size_t ndoc
 			sw_info("%s %s: %s", p->name, p->event_kind, p->why);
 			engine_notify(e, &ev);
 		}
-		result_add(out, "App", p->name, p->revision, p->result, NULL, NULL);
+		engine_result_add(out, "App", p->name, p->revision, p->result, NULL, NULL);
+		if (p->owner_changed) {
+			free(a->owner);
+			a->owner = p->owner ? xstrdup(p->owner) : NULL;
+		}
+	}
+	for (size_t k = 0; k < nchg; k++) {
+		struct engine_object_change *c = &chg[k];
+		if (!c->kind)
+			continue;
+		struct engine_event ev = {c->event_id, now, "", c->event_kind, c->why, actor};
+		sw_info("%s", c->why);
+		engine_notify(e, &ev);
+		engine_watch_notify(e, c->kind, c->name, c->json, c->owner);
 	}
 done:
 	for (size_t k = 0; k < tmpl.n; k++) {
 		struct engine_result *t = &tmpl.r[k];
-		result_add(out, t->kind, t->name, 0, t->result, t->live, t->merged);
+		engine_result_add(out, t->kind, t->name, 0, t->result, t->live, t->merged);
 		t->live = t->merged = NULL;
 	}
 	r = 0;
@@ -392,6 +469,9 @@ out:
 		json_decref(pend[k].merged);
 	}
 	engine_results_release(&tmpl);
+	for (size_t k = 0; k < nchg; k++)
+		engine_object_change_release(&chg[k]);
+	free(chg);
 	free(pend);
 	if (r < 0)
 		r = err->code == SW_EBUSY ? SW_EBUSY : -1;

@@ -10,10 +10,13 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/buf.h"
+#include "core/paths.h"
+#include "core/sha256.h"
 #include "spec/fields.h"
 #include "spec/spec.h"
 
@@ -1077,43 +1080,59 @@ static char *clean_path(const char *p)
 	return buf_detach(&b);
 }
 
+/* The cache's repository and the tree of commit `sha` in it; on failure
+ * nothing is held. */
+static int open_tree(git_repository **repo_out, git_tree **tree_out, struct source *s,
+		     const char *name, const char *sha, struct sw_err *err)
+{
+	git_repository *repo = NULL;
+	git_object *obj = NULL;
+	git_tree *tree = NULL;
+	git_oid id;
+	int r;
+	*repo_out = NULL;
+	*tree_out = NULL;
+	pthread_once(&git_once, git_init);
+	if (!name_ok(name))
+		return sw_errf(err, SW_EINVAL, "source name \"%s\" is not valid", name ? name : "");
+	if ((r = open_cache(&repo, s->cache_dir, name, err)) < 0) {
+		if (r == SW_ENOTFOUND)
+			sw_errf(err, SW_ENOTFOUND, "source \"%s\" has not been fetched", name);
+		return r;
+	}
+	if (!sha || !is_hex_sha(sha) || git_oid_fromstrn(&id, sha, strlen(sha)) < 0 ||
+	    git_object_lookup_prefix(&obj, repo, &id, strlen(sha), GIT_OBJECT_COMMIT) < 0) {
+		git_repository_free(repo);
+		return sw_errf(err, SW_ENOTFOUND, "commit \"%s\" not found in the cache of \"%s\"",
+			       sha ? sha : "", name);
+	}
+	r = git_commit_tree(&tree, (git_commit *)obj);
+	git_object_free(obj);
+	if (r < 0) {
+		git_repository_free(repo);
+		return sw_errf(err, -1, "cannot read the tree of %.7s", sha);
+	}
+	*repo_out = repo;
+	*tree_out = tree;
+	return 0;
+}
+
 int source_read(struct source_files *out, struct source *s, const char *name, const char *sha,
 		const char *const *paths, uint64_t max_total, struct sw_err *err)
 {
 	out->v = NULL;
 	out->n = 0;
 	git_repository *repo = NULL;
-	git_object *obj = NULL;
-	git_commit *commit = NULL;
 	git_tree *tree = NULL;
 	uint64_t total = 0;
-	int r = -1;
+	int r;
 	char at[16];
 	if (!max_total)
 		max_total = SOURCE_DEFAULT_MAX_TOTAL;
-	pthread_once(&git_once, git_init);
 	snprintf(at, sizeof(at), "%.7s", sha ? sha : "");
-	if (!name_ok(name))
-		return sw_errf(err, SW_EINVAL, "source name \"%s\" is not valid", name ? name : "");
-	if ((r = open_cache(&repo, s->cache_dir, name, err)) < 0) {
-		if (r == SW_ENOTFOUND)
-			sw_errf(err, SW_ENOTFOUND, "source \"%s\" has not been fetched", name);
+	if ((r = open_tree(&repo, &tree, s, name, sha, err)) < 0)
 		goto out;
-	}
 	r = -1;
-	git_oid id;
-	if (!sha || !is_hex_sha(sha) || git_oid_fromstrn(&id, sha, strlen(sha)) < 0 ||
-	    git_object_lookup_prefix(&obj, repo, &id, strlen(sha), GIT_OBJECT_COMMIT) < 0) {
-		r = sw_errf(err, SW_ENOTFOUND, "commit \"%s\" not found in the cache of \"%s\"",
-			    sha ? sha : "", name);
-		goto out;
-	}
-	commit = (git_commit *)obj;
-	obj = NULL;
-	if (git_commit_tree(&tree, commit) < 0) {
-		sw_errf(err, -1, "cannot read the tree of %s", at);
-		goto out;
-	}
 	for (size_t i = 0; paths && paths[i]; i++) {
 		char *p = clean_path(paths[i]);
 		int rr;
@@ -1151,8 +1170,185 @@ out:
 		r = err && err->code < 0 ? err->code : -1;
 	}
 	git_tree_free(tree);
-	git_commit_free(commit);
-	git_object_free(obj);
+	git_repository_free(repo);
+	return r;
+}
+
+/* ---- checkouts ---- */
+
+struct walk {
+	git_repository *repo;
+	const char *prefix;            /* "dir/" of the subtree in the repository, "" the root */
+	const char *const *skip;
+	struct buf hash;               /* what names the checkout: path, mode, id of each entry */
+	bool skipped;
+	const char *dest;              /* writing: the directory, else NULL */
+	int error;
+	struct sw_err *err;
+};
+
+static bool skipped(const struct walk *w, const char *root, const char *name)
+{
+	size_t pl = strlen(w->prefix), rl = strlen(root);
+	for (size_t i = 0; w->skip && w->skip[i]; i++) {
+		const char *p = w->skip[i];
+		if (strncmp(p, w->prefix, pl) == 0 && strncmp(p + pl, root, rl) == 0 &&
+		    strcmp(p + pl + rl, name) == 0)
+			return true;
+	}
+	return false;
+}
+
+static int write_entry(struct walk *w, const char *rel, const git_tree_entry *e)
+{
+	struct buf path = BUF_INIT;
+	git_blob *b = NULL;
+	int r = 0, fd = -1;
+	git_filemode_t m = git_tree_entry_filemode(e);
+	buf_addf(&path, "%s/%s", w->dest, rel);
+	if (m == GIT_FILEMODE_TREE) {
+		if (mkdir(path.s, 0755) < 0 && errno != EEXIST)
+			r = sw_errf(w->err, -1, "cannot create \"%s\": %s", path.s, strerror(errno));
+	} else if (regular(m) || m == GIT_FILEMODE_LINK) {
+		if (git_blob_lookup(&b, w->repo, git_tree_entry_id(e)) < 0) {
+			r = sw_errf(w->err, -1, "cannot read \"%s%s\"", w->prefix, rel);
+		} else if (m == GIT_FILEMODE_LINK) {
+			/* a symlink stays one, as git checks it out */
+			char *target = xstrndup(git_blob_rawcontent(b), (size_t)git_blob_rawsize(b));
+			if (symlink(target, path.s) < 0)
+				r = sw_errf(w->err, -1, "cannot create \"%s\": %s", path.s, strerror(errno));
+			free(target);
+		} else {
+			fd = open(path.s, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+				  m == GIT_FILEMODE_BLOB_EXECUTABLE ? 0755 : 0644);
+			const char *data = git_blob_rawcontent(b);
+			size_t len = (size_t)git_blob_rawsize(b), off = 0;
+			while (fd >= 0 && off < len) {
+				ssize_t n = write(fd, data + off, len - off);
+				if (n < 0 && errno == EINTR)
+					continue;
+				if (n <= 0)
+					break;
+				off += (size_t)n;
+			}
+			if (fd < 0 || off < len || close(fd) < 0)
+				r = sw_errf(w->err, -1, "cannot write \"%s\": %s", path.s, strerror(errno));
+			fd = -1;
+		}
+	} /* submodules (commits) have no content here */
+	git_blob_free(b);
+	buf_release(&path);
+	return r;
+}
+
+static int walk_entry(const char *root, const git_tree_entry *e, void *payload)
+{
+	struct walk *w = payload;
+	const char *name = git_tree_entry_name(e);
+	if (!w->dest && git_tree_entry_filemode(e) != GIT_FILEMODE_TREE && skipped(w, root, name)) {
+		w->skipped = true;
+		return 0;
+	}
+	struct buf rel = BUF_INIT;
+	buf_addf(&rel, "%s%s", root, name);
+	if (w->dest) {
+		if (write_entry(w, rel.s, e) < 0)
+			w->error = -1;
+	} else {
+		char hex[GIT_OID_HEXSZ + 1];
+		char mode[16];
+		git_oid_tostr(hex, sizeof(hex), git_tree_entry_id(e));
+		snprintf(mode, sizeof(mode), "%o", (unsigned)git_tree_entry_filemode(e));
+		buf_add(&w->hash, rel.s, rel.len + 1);
+		buf_add(&w->hash, mode, strlen(mode) + 1);
+		buf_add(&w->hash, hex, strlen(hex) + 1);
+	}
+	buf_release(&rel);
+	return w->error < 0 ? -1 : 0;
+}
+
+int source_checkout(char **out, struct source *s, const char *name, const char *sha,
+		    const char *dir, const char *const *skip, const char *trees_dir,
+		    struct sw_err *err)
+{
+	git_repository *repo = NULL;
+	git_tree *tree = NULL, *sub = NULL;
+	git_tree_entry *ent = NULL;
+	struct buf final = BUF_INIT, tmp = BUF_INIT, prefix = BUF_INIT;
+	char *d = clean_path(dir ? dir : "");
+	struct walk w = {.skip = skip, .err = err};
+	int r;
+	*out = NULL;
+	if ((r = open_tree(&repo, &tree, s, name, sha, err)) < 0)
+		goto out;
+	r = -1;
+	if (d[0]) {
+		if (git_tree_entry_bypath(&ent, tree, d) < 0 ||
+		    git_tree_entry_type(ent) != GIT_OBJECT_TREE) {
+			r = sw_errf(err, SW_ENOTFOUND, "\"%s\" is not a directory in the repository at %.7s",
+				    d, sha);
+			goto out;
+		}
+		if (git_tree_lookup(&sub, repo, git_tree_entry_id(ent)) < 0) {
+			sw_errf(err, -1, "cannot read \"%s\" at %.7s", d, sha);
+			goto out;
+		}
+		buf_addf(&prefix, "%s/", d);
+	}
+	const git_tree *t = sub ? sub : tree;
+	w.repo = repo;
+	w.prefix = buf_str(&prefix);
+	w.hash = (struct buf)BUF_INIT;
+	if (git_tree_walk(t, GIT_TREEWALK_PRE, walk_entry, &w) < 0) {
+		sw_errf(err, -1, "cannot read \"%s\" at %.7s", d[0] ? d : ".", sha);
+		goto out;
+	}
+	char key[65];
+	sw_sha256_hex(w.hash.s ? w.hash.s : "", w.hash.len, key);
+	if (!w.skipped) /* nothing left out: the tree's own id names it */
+		git_oid_tostr(key, sizeof(key), git_tree_id(t));
+	buf_addf(&final, "%s/%.40s", trees_dir, key);
+	if (access(final.s, F_OK) == 0) {
+		*out = buf_detach(&final);
+		r = 0;
+		goto out;
+	}
+	if (sw_mkdir_p(trees_dir, 0700) < 0) {
+		sw_errf(err, -1, "cannot create \"%s\": %s", trees_dir, strerror(errno));
+		goto out;
+	}
+	buf_addf(&tmp, "%s/.new-%.40s-%ld", trees_dir, key, (long)getpid());
+	sw_rm_rf(tmp.s);
+	if (mkdir(tmp.s, 0755) < 0) {
+		sw_errf(err, -1, "cannot create \"%s\": %s", tmp.s, strerror(errno));
+		goto out;
+	}
+	w.dest = tmp.s;
+	if (git_tree_walk(t, GIT_TREEWALK_PRE, walk_entry, &w) < 0 || w.error < 0) {
+		if (!err->msg[0])
+			sw_errf(err, -1, "cannot check out \"%s\" at %.7s", d[0] ? d : ".", sha);
+		sw_rm_rf(tmp.s);
+		goto out;
+	}
+	if (rename(tmp.s, final.s) < 0) {
+		int e = errno;
+		sw_rm_rf(tmp.s);
+		if (access(final.s, F_OK) != 0) { /* not another checkout of the same */
+			sw_errf(err, -1, "cannot rename \"%s\": %s", tmp.s, strerror(e));
+			goto out;
+		}
+	}
+	*out = buf_detach(&final);
+	r = 0;
+out:
+	free(d);
+	buf_release(&w.hash);
+	buf_release(&final);
+	buf_release(&tmp);
+	buf_release(&prefix);
+	git_tree_entry_free(ent);
+	git_tree_free(sub);
+	git_tree_free(tree);
 	git_repository_free(repo);
 	return r;
 }

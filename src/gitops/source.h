@@ -249,6 +249,27 @@ int source_read(struct source_files *out, struct source *s, const char *name, co
 void source_files_release(struct source_files *f);
 
 /*
+ * Checks out directory `dir` (repository-relative; "" or "." the root) of
+ * commit `sha` from the cache of `name` into a directory of its own under
+ * trees_dir, and gives its path in *out (caller frees): what an app from
+ * git runs in (its run.workdir). Checkouts are content-addressed and
+ * never change once made: the directory's name is the git tree id of
+ * `dir`, or, when some of the files in it are listed in `skip`
+ * (repository-relative paths, NULL-terminated; the source's documents),
+ * the SHA-256 of what is left. So a commit that changes nothing under
+ * `dir` but the documents gives the same path, and an app's revision
+ * changes only when what it runs changes. The files are all written
+ * (skipped ones too); modes are git's (0755 for executables, 0644), symlinks
+ * stay symlinks, submodules are empty directories. A checkout is written
+ * to a temporary name and renamed, so a crash never leaves half of one.
+ * SW_ENOTFOUND: ""dir" is not a directory in the repository at abc1234".
+ * Any thread; touches only the cache and trees_dir.
+ */
+int source_checkout(char **out, struct source *s, const char *name, const char *sha,
+		    const char *dir, const char *const *skip, const char *trees_dir,
+		    struct sw_err *err);
+
+/*
  * Looks up an ssh host key in the text of a known_hosts file (OpenSSH
  * format: "HOSTS KEYTYPE BASE64 [comment]" lines; HOSTS a comma list of
  * names, "[name]:port" for a port other than 22, "*" / "?" wildcards,

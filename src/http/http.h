@@ -50,6 +50,8 @@ struct http_req {
 	int tcp;              /* 1 when it came over TCP */
 	const char *accept;   /* the Accept header, "" if none */
 	const char *last_event_id; /* the Last-Event-ID header (an SSE client resuming), "" if none */
+	const char *xhdrs;    /* see http_req_header */
+	size_t xhdrs_len;
 	struct http_req_priv *priv;
 };
 
@@ -64,6 +66,15 @@ struct http_resp {
 const char *http_req_param(const struct http_req *req, const char *name);
 /* Query parameter (URL-decoded, into a static-per-request buffer), or NULL. */
 const char *http_req_query(const struct http_req *req, const char *name);
+
+/* The value of the request's header `name` (any case), for X-* headers
+ * and Content-Type only (the rest are the server's), or NULL; of two
+ * with one name, the first. */
+const char *http_req_header(const struct http_req *req, const char *name);
+
+/* The HTTP status of an error code (core.h): SW_EINVAL 422, SW_ENOTFOUND
+ * 404, SW_ECONFLICT and SW_EEXIST 409, SW_EBUSY 503, anything else 500. */
+int http_status_of(int code);
 
 /* Response helpers: set status and a JSON body. http_resp_json steals `j`. */
 void http_resp_json(struct http_resp *resp, int status, json_t *j);
@@ -80,6 +91,8 @@ typedef void (*http_handler)(const struct http_req *req, struct http_resp *resp,
  * exists anywhere.
  */
 enum http_role {
+	HTTP_ROLE_PUBLIC = 0,   /* no token: the handler authenticates the request
+				   itself (a webhook's signature); actor "anonymous" */
 	HTTP_ROLE_VIEWER = 1,   /* reads */
 	HTTP_ROLE_DEPLOYER,     /* reads, apply, rollback, delete, rollout commands */
 	HTTP_ROLE_ADMIN,        /* everything: tokens, upgrade */

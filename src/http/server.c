@@ -23,6 +23,7 @@
 #include "core/utf8.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <http_parser.h>
 #include <netinet/in.h>
@@ -145,6 +146,7 @@ struct conn {
 	size_t header_bytes;
 	struct buf url, field, value, authz, body;
 	struct buf accept, last_event_id;
+	struct buf xhdrs;    /* X-* and Content-Type headers: "name\0value\0"..., names lower case */
 	int last_was_value;
 	int saw_cl, saw_te, expect_continue;
 	int nauthz;          /* Authorization headers seen */
@@ -398,6 +400,7 @@ static void request_reset(struct conn *c)
 	buf_reset(&c->authz);
 	buf_reset(&c->accept);
 	buf_reset(&c->last_event_id);
+	buf_reset(&c->xhdrs);
 	buf_release(&c->body);
 	c->in_headers = 0;
 	c->header_bytes = 0;
@@ -486,6 +489,12 @@ static int check_auth(struct conn *c)
 	const char *method = http_method_str((enum http_method)c->parser.method);
 	if (c->operator) {
 		sw_strlcpy(c->actor, "local", sizeof(c->actor));
+		return 0;
+	}
+	const struct route *open = find_route(api, method, &c->priv);
+	if (open && open->least == HTTP_ROLE_PUBLIC) {
+		/* the handler authenticates it (a webhook's signature) */
+		sw_strlcpy(c->actor, "anonymous", sizeof(c->actor));
 		return 0;
 	}
 	const char *h = buf_str(&c->authz);
@@ -943,6 +952,8 @@ static void dispatch(struct conn *c, struct http_resp *resp)
 		.tcp = c->tcp,
 		.accept = buf_str(&c->accept),
 		.last_event_id = buf_str(&c->last_event_id),
+		.xhdrs = c->xhdrs.s,
+		.xhdrs_len = c->xhdrs.len,
 		.priv = &c->priv,
 	};
 	struct buf allow = BUF_INIT;
@@ -1021,6 +1032,14 @@ static void finish_header(struct conn *c)
 	} else if (strcasecmp(f, "last-event-id") == 0) {
 		buf_reset(&c->last_event_id);
 		buf_add(&c->last_event_id, v, c->value.len);
+	} else if (strncasecmp(f, "x-", 2) == 0 || strcasecmp(f, "content-type") == 0) {
+		/* for handlers that authenticate the request themselves
+		 * (webhooks' signatures); bounded by the headers' limit */
+		for (size_t i = 0; i < c->field.len; i++)
+			buf_addc(&c->xhdrs, (char)tolower((unsigned char)f[i]));
+		buf_addc(&c->xhdrs, '\0');
+		buf_add(&c->xhdrs, v, c->value.len);
+		buf_addc(&c->xhdrs, '\0');
 	}
 	buf_reset(&c->field);
 	buf_reset(&c->value);
@@ -1167,6 +1186,7 @@ static void conn_release(struct conn *c)
 	buf_release(&c->authz);
 	buf_release(&c->accept);
 	buf_release(&c->last_event_id);
+	buf_release(&c->xhdrs);
 	buf_release(&c->body);
 	buf_release(&c->pending);
 	SW_ASSERT(!c->deferred);
@@ -1707,6 +1727,29 @@ int http_tcp_port(const struct http_server *api)
 
 static const char *const role_names[] = {NULL, "viewer", "deployer", "admin"};
 
+int http_status_of(int code)
+{
+	switch (code) {
+	case SW_EINVAL: return 422;
+	case SW_ENOTFOUND: return 404;
+	case SW_ECONFLICT: return 409;
+	case SW_EEXIST: return 409;
+	case SW_EBUSY: return 503;
+	default: return 500;
+	}
+}
+
+const char *http_req_header(const struct http_req *req, const char *name)
+{
+	for (size_t i = 0; req->xhdrs && i < req->xhdrs_len;) {
+		const char *n = req->xhdrs + i, *v = n + strlen(n) + 1;
+		if (strcasecmp(n, name) == 0)
+			return v;
+		i = (size_t)(v + strlen(v) + 1 - req->xhdrs);
+	}
+	return NULL;
+}
+
 const char *http_role_name(enum http_role r)
 {
 	return r >= HTTP_ROLE_VIEWER && r <= HTTP_ROLE_ADMIN ? role_names[r] : "none";
@@ -1723,7 +1766,7 @@ enum http_role http_role_parse(const char *name)
 void http_route(struct http_server *api, const char *method, const char *pattern, enum http_role least,
 	       http_handler h, void *data)
 {
-	SW_ASSERT(method && pattern && pattern[0] == '/' && h && least >= HTTP_ROLE_VIEWER &&
+	SW_ASSERT(method && pattern && pattern[0] == '/' && h && least >= HTTP_ROLE_PUBLIC &&
 		  least <= HTTP_ROLE_ADMIN);
 	api->routes = xrealloc(api->routes, (api->nroutes + 1) * sizeof(*api->routes));
 	struct route *r = &api->routes[api->nroutes++];

@@ -126,6 +126,14 @@ int spec_table_parse(struct spec_pctx *c, const struct snode *n, void *base, con
 
 /* ---- row types: the parsers, emitters and freers types are made of ---- */
 
+/* Validator (a row's arg for spec_t_str): a DNS label, as metadata.name is
+ * ("must be lower-case letters, digits and '-', ..."). */
+int spec_v_dns_label(struct spec_pctx *c, const struct snode *n, const char *s);
+/* dir/p made absolute and cleaned up lexically ("a/../b" -> "b"; no
+ * symlinks followed, nothing stat'ed); p absolute stays itself. Caller
+ * frees. How relative paths in documents are read (workdir, files). */
+char *spec_path_resolve(const char *dir, const char *p);
+
 /* 0 when n is a scalar ("must be <what>" otherwise) holding no control
  * character but tab and newline (C0, DEL, C1): every text a document
  * gives passes here, so none can rewrite the terminal it is shown in. */

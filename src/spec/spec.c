@@ -59,7 +59,7 @@ static bool is_dns_label(const char *s)
 	return true;
 }
 
-static int v_dns_label(struct spec_pctx *c, const struct snode *n, const char *s)
+int spec_v_dns_label(struct spec_pctx *c, const struct snode *n, const char *s)
 {
 	char gotbuf[128];
 	if (is_dns_label(s))
@@ -188,7 +188,6 @@ static int v_url(struct spec_pctx *c, const struct snode *n, const char *s)
 
 /* ---- env: a mapping NAME: value, or a list of {name, value | valueFrom} */
 
-static char *path_join_normalize(const char *dir, const char *p);
 
 static char *escape_dollars(const char *s, size_t len)
 {
@@ -299,7 +298,7 @@ static int parse_value_from(struct spec_pctx *c, const struct snode *n, void *ba
 	if (file->type != SN_SCALAR || file->len == 0)
 		return spec_perr(c, file, "file must be a path, got %s", SPEC_GOT(file));
 
-	path = path_join_normalize(c->dir, file->text);
+	path = spec_path_resolve(c->dir, file->text);
 	if (secret_rule.set) {
 		/* Checked before opening, so that whether a file outside the
 		 * secret dirs exists is not told; and again on the file
@@ -490,13 +489,13 @@ static int parse_tmplrefs(struct spec_pctx *c, const struct snode *n, void *base
 				size_t o2 = spec_path_push(c, "templateName");
 				rc = spec_need_scalar(c, name, "a template name");
 				if (rc == 0)
-					rc = v_dns_label(c, name, name->text);
+					rc = spec_v_dns_label(c, name, name->text);
 				spec_path_pop(c, o2);
 			}
 		} else {
 			rc = spec_need_scalar(c, item, "a template name or {templateName: name}");
 			if (rc == 0)
-				rc = v_dns_label(c, item, item->text);
+				rc = spec_v_dns_label(c, item, item->text);
 		}
 		spec_path_pop(c, old);
 		if (rc == 0) {
@@ -558,15 +557,14 @@ static const struct spec_ftype t_aref = {spec_parse_sub, emit_aref, spec_free_su
 
 
 static const struct spec_field meta_app_fields[] = {
-	{"name", &spec_t_str, offsetof(struct spec_app, name), SPEC_F_REQUIRED, 0, v_dns_label, 0},
+	{"name", &spec_t_str, offsetof(struct spec_app, name), SPEC_F_REQUIRED, 0, spec_v_dns_label, 0},
 	{"labels", &spec_t_labels, offsetof(struct spec_app, labels), SPEC_F_NOEMIT, 0, NULL, 0},
 	{NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
 static const struct spec_table meta_app_table = {meta_app_fields, -1, 0, NULL, NULL};
 
-/* Lexical clean-up of dir/p (no symlinks followed, nothing stat'ed). */
-static char *path_join_normalize(const char *dir, const char *p)
+char *spec_path_resolve(const char *dir, const char *p)
 {
 	struct buf in = BUF_INIT, out = BUF_INIT;
 	size_t *marks = NULL, nmarks = 0;
@@ -610,7 +608,7 @@ static int parse_workdir(struct spec_pctx *c, const struct snode *n, void *base,
 	if (n->len == 0)
 		return spec_perr(c, n, "%s must not be empty", spec_subject(c));
 	free(*p);
-	*p = path_join_normalize(c->dir, n->text);
+	*p = spec_path_resolve(c->dir, n->text);
 	return 0;
 }
 
@@ -977,7 +975,7 @@ static void hook_init(void *elem)
 static const struct spec_range r_retries = {0, 100};
 
 #define HOOK_COMMON_ROWS                                                                                  \
-	{"name", &spec_t_str, offsetof(struct spec_hook, name), SPEC_F_REQUIRED, 0, v_dns_label, 0},        \
+	{"name", &spec_t_str, offsetof(struct spec_hook, name), SPEC_F_REQUIRED, 0, spec_v_dns_label, 0},        \
 	{"command", &t_hook_command, offsetof(struct spec_hook, command), SPEC_F_REQUIRED | SPEC_F_NONEMPTY | \
 	 SPEC_F_VARS, 0, NULL, offsetof(struct spec_hook, argc)},                                           \
 	{"env", &t_env, offsetof(struct spec_hook, env), SPEC_F_VARS, 0, &env_item_table,                   \
@@ -1343,7 +1341,7 @@ static const struct spec_field tmpl_spec_fields[] = {
 static const struct spec_table tmpl_spec_table = {tmpl_spec_fields, -1, 0, NULL, check_tmpl_spec};
 
 static const struct spec_field meta_tmpl_fields[] = {
-	{"name", &spec_t_str, offsetof(struct tmpl, name), SPEC_F_REQUIRED, 0, v_dns_label, 0},
+	{"name", &spec_t_str, offsetof(struct tmpl, name), SPEC_F_REQUIRED, 0, spec_v_dns_label, 0},
 	{"labels", &spec_t_labels, offsetof(struct tmpl, labels), 0, 0, NULL, 0},
 	{NULL, NULL, 0, 0, 0, NULL, 0},
 };
@@ -1384,10 +1382,10 @@ static char *dir_of(const char *file)
 	char *dir = slash ? xstrndup(file, slash == file ? 1 : (size_t)(slash - file)) : xstrdup(".");
 	char *abs;
 	if (dir[0] == '/') {
-		abs = path_join_normalize("/", dir);
+		abs = spec_path_resolve("/", dir);
 	} else {
 		char cwd[PATH_MAX];
-		abs = path_join_normalize(getcwd(cwd, sizeof(cwd)) ? cwd : "/", dir);
+		abs = spec_path_resolve(getcwd(cwd, sizeof(cwd)) ? cwd : "/", dir);
 	}
 	free(dir);
 	return abs;
@@ -1597,7 +1595,7 @@ static int add_document(struct spec_set *set, struct spec_pctx *c, const struct 
 
 /* Parses one file's text into set (which may already hold documents). */
 static int parse_into(struct spec_set *set, const char *text, size_t len, const char *file,
-		      struct sw_err *err)
+		      const char *base_dir, struct sw_err *err)
 {
 	struct snode **docs = NULL;
 	size_t ndocs = 0, used = 0;
@@ -1608,7 +1606,7 @@ static int parse_into(struct spec_set *set, const char *text, size_t len, const 
 		return -1;
 	if (snode_from_yaml(&docs, &ndocs, text, len, file, err) < 0)
 		return -1;
-	c.dir = dir_of(file);
+	c.dir = base_dir ? spec_path_resolve("/", base_dir) : dir_of(file);
 	for (size_t i = 0; i < ndocs; i++) {
 		if (docs[i]->type == SN_NULL)
 			continue;
@@ -1633,8 +1631,14 @@ out:
 int spec_parse_text(struct spec_set *out, const char *text, size_t len, const char *filename,
 		    struct sw_err *err)
 {
+	return spec_parse_text_at(out, text, len, filename, NULL, err);
+}
+
+int spec_parse_text_at(struct spec_set *out, const char *text, size_t len, const char *filename,
+		       const char *base_dir, struct sw_err *err)
+{
 	memset(out, 0, sizeof(*out));
-	if (parse_into(out, text, len, filename, err) < 0) {
+	if (parse_into(out, text, len, filename, base_dir, err) < 0) {
 		spec_set_release(out);
 		return -1;
 	}
@@ -1689,7 +1693,7 @@ static int parse_file_into(struct spec_set *set, const char *path, struct sw_err
 	size_t len = 0;
 	int rc = read_file(&text, &len, path, err);
 	if (rc == 0)
-		rc = parse_into(set, text, len, path, err);
+		rc = parse_into(set, text, len, path, NULL, err);
 	free(text);
 	return rc;
 }

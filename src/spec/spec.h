@@ -290,6 +290,15 @@ int spec_parse_path(struct spec_set *out, const char *path, struct sw_err *err);
 int spec_parse_text(struct spec_set *out, const char *text, size_t len,
 		    const char *filename, struct sw_err *err);
 
+/*
+ * spec_parse_text with relative paths (run.workdir, valueFrom files, the
+ * files module kinds name) resolved against base_dir (absolute) instead
+ * of filename's own directory: for documents that are not files on this
+ * host, such as a git commit's (gitops), named in messages as filename.
+ */
+int spec_parse_text_at(struct spec_set *out, const char *text, size_t len, const char *filename,
+		       const char *base_dir, struct sw_err *err);
+
 /* Frees everything in set (apps are unref'd) and zeroes it. */
 void spec_set_release(struct spec_set *set);
 

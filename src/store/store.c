@@ -131,6 +131,20 @@ static const struct store_migration migrations[] = {
 	 " started_ms INTEGER NOT NULL"
 	 ");"
 	 "CREATE INDEX IF NOT EXISTS jobs_by_app ON jobs (app);"},
+	{"GitOps: an app's owner, a revision's origin, and documents of module kinds (objects)",
+	 "ALTER TABLE apps ADD COLUMN owner TEXT NOT NULL DEFAULT '';"
+	 "ALTER TABLE revisions ADD COLUMN origin TEXT NOT NULL DEFAULT '';"
+	 "CREATE TABLE IF NOT EXISTS objects ("
+	 " kind TEXT NOT NULL,"
+	 " name TEXT NOT NULL,"
+	 " spec_json TEXT NOT NULL,"
+	 " source TEXT NOT NULL DEFAULT '',"
+	 " owner TEXT NOT NULL DEFAULT '',"
+	 " status TEXT NOT NULL DEFAULT '',"
+	 " created_ms INTEGER NOT NULL,"
+	 " updated_ms INTEGER NOT NULL,"
+	 " PRIMARY KEY (kind, name)"
+	 ");"},
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -184,11 +198,17 @@ enum stmt_id {
 	ST_JOB_DELETE,
 	ST_APP_DELETE_JOBS,
 	ST_TEMPLATE_LIST,
+	ST_OBJ_PUT,
+	ST_OBJ_STATUS,
+	ST_OBJ_GET,
+	ST_OBJ_LIST,
+	ST_OBJ_DELETE,
 	ST_COUNT
 };
 
-#define APP_COLS "name, desired_revision, stable_revision, phase, reason, progress_ms, created_ms, updated_ms, rollout"
-#define REV_COLS "app, number, hash, spec_json, version, source, created_ms"
+#define APP_COLS "name, desired_revision, stable_revision, phase, reason, progress_ms, created_ms, updated_ms, rollout, owner"
+#define REV_COLS "app, number, hash, spec_json, version, source, created_ms, origin"
+#define OBJ_COLS "kind, name, spec_json, source, owner, status, created_ms, updated_ms"
 #define INST_COLS "id, app, revision, handle, port, ready, restarts, state, created_ms"
 #define JOB_COLS "id, app, run, attempt, handle, attempt_ms, started_ms"
 #define EVENT_COLS "id, time_ms, app, kind, message, actor"
@@ -219,7 +239,7 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_MEASURE_AFTER_REV] = "SELECT " MEASURE_COLS " FROM measurements WHERE app = ?1"
 				 " AND revision = ?4 AND id > ?2 ORDER BY id LIMIT ?3",
 	/* a listing's columns: no spec_json (up to SPEC_MAX_TEXT each) */
-	[ST_REV_PAGE] = "SELECT app, number, hash, '', version, source, created_ms FROM revisions"
+	[ST_REV_PAGE] = "SELECT app, number, hash, '', version, source, created_ms, origin FROM revisions"
 			" WHERE app = ?1 AND number < ?2 ORDER BY number DESC LIMIT ?3",
 	[ST_META_GET] = "SELECT value FROM meta WHERE key = ?1",
 	[ST_META_PUT] = "INSERT INTO meta (key, value) VALUES (?1, ?2)"
@@ -244,16 +264,25 @@ static const char *const stmt_sql[ST_COUNT] = {
 			    " source = excluded.source, updated_ms = excluded.updated_ms",
 	[ST_TEMPLATE_GET] = "SELECT spec_json FROM templates WHERE name = ?1",
 	[ST_TEMPLATE_LIST] = "SELECT name, spec_json, source, updated_ms FROM templates ORDER BY name",
+	/* a put keeps the row's status and created_ms */
+	[ST_OBJ_PUT] = "INSERT INTO objects (" OBJ_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, '', ?6, ?6)"
+		       " ON CONFLICT (kind, name) DO UPDATE SET spec_json = excluded.spec_json,"
+		       " source = excluded.source, owner = excluded.owner, updated_ms = excluded.updated_ms",
+	[ST_OBJ_STATUS] = "UPDATE objects SET status = ?3 WHERE kind = ?1 AND name = ?2",
+	[ST_OBJ_GET] = "SELECT " OBJ_COLS " FROM objects WHERE kind = ?1 AND name = ?2",
+	[ST_OBJ_LIST] = "SELECT " OBJ_COLS " FROM objects WHERE kind = ?1 ORDER BY name",
+	[ST_OBJ_DELETE] = "DELETE FROM objects WHERE kind = ?1 AND name = ?2",
 	[ST_MEASURE_ADD] = "INSERT INTO measurements (time_ms, app, revision, run, kind, template,"
 			   " metric, provider, query, value, condition, outcome, reason)"
 			   " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
 	[ST_MEASURE_LIST] = "SELECT " MEASURE_COLS " FROM measurements WHERE app = ?1"
 			    " AND (?2 = 0 OR revision = ?2) AND id > ?3 ORDER BY id",
-	[ST_APP_PUT] = "INSERT INTO apps (" APP_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8)"
+	[ST_APP_PUT] = "INSERT INTO apps (" APP_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9)"
 		       " ON CONFLICT (name) DO UPDATE SET desired_revision = excluded.desired_revision,"
 		       " stable_revision = excluded.stable_revision, phase = excluded.phase,"
 		       " reason = excluded.reason, progress_ms = excluded.progress_ms,"
-		       " updated_ms = excluded.updated_ms, rollout = excluded.rollout",
+		       " updated_ms = excluded.updated_ms, rollout = excluded.rollout,"
+		       " owner = excluded.owner",
 	[ST_APP_GET] = "SELECT " APP_COLS " FROM apps WHERE name = ?1",
 	[ST_APP_LIST] = "SELECT " APP_COLS " FROM apps ORDER BY name",
 	[ST_APP_DELETE] = "DELETE FROM apps WHERE name = ?1",
@@ -263,7 +292,7 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_APP_EXISTS] = "SELECT 1 FROM apps WHERE name = ?1",
 	[ST_REV_BY_HASH] = "SELECT number FROM revisions WHERE app = ?1 AND hash = ?2",
 	[ST_REV_MAX] = "SELECT coalesce(max(number), 0) FROM revisions WHERE app = ?1",
-	[ST_REV_INSERT] = "INSERT INTO revisions (" REV_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+	[ST_REV_INSERT] = "INSERT INTO revisions (" REV_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
 	[ST_REV_GET] = "SELECT " REV_COLS " FROM revisions WHERE app = ?1 AND number = ?2",
 	[ST_REV_LIST] = "SELECT " REV_COLS " FROM revisions WHERE app = ?1 ORDER BY number",
 	[ST_INST_PUT] = "INSERT INTO instances (" INST_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
@@ -644,6 +673,7 @@ static void read_app(sqlite3_stmt *st, void *elem)
 	a->created_ms = sqlite3_column_int64(st, 6);
 	a->updated_ms = sqlite3_column_int64(st, 7);
 	a->rollout_json = col_str(st, 8);
+	a->owner = col_str(st, 9);
 }
 
 int store_app_put(struct store *s, const struct store_app *app, struct sw_err *err)
@@ -660,6 +690,7 @@ int store_app_put(struct store *s, const struct store_app *app, struct sw_err *e
 	sqlite3_bind_int64(st, 6, app->progress_ms);
 	sqlite3_bind_int64(st, 7, sw_wall_ms());
 	bind_text(st, 8, app->rollout_json ? app->rollout_json : "");
+	bind_text(st, 9, app->owner ? app->owner : "");
 	return stmt_done(s, st, "put app", err);
 }
 
@@ -740,6 +771,7 @@ void store_app_release(struct store_app *app)
 	free(app->phase);
 	free(app->reason);
 	free(app->rollout_json);
+	free(app->owner);
 	memset(app, 0, sizeof(*app));
 }
 
@@ -762,6 +794,7 @@ static void read_revision(sqlite3_stmt *st, void *elem)
 	r->version = col_str(st, 4);
 	r->source = col_str(st, 5);
 	r->created_ms = sqlite3_column_int64(st, 6);
+	r->origin = col_str(st, 7);
 }
 
 /* Runs a one-row, one-integer query bound to app (and hash when not NULL).
@@ -791,7 +824,7 @@ static int query_int(struct store *s, enum stmt_id id, const char *app, const ch
 
 int store_revision_add(struct store *s, const char *app, const char *hash,
 		       const char *spec_json, const char *version, const char *source,
-		       int64_t *out_number, bool *out_created, struct sw_err *err)
+		       const char *origin, int64_t *out_number, bool *out_created, struct sw_err *err)
 {
 	int64_t number = 0, one;
 	sqlite3_stmt *st;
@@ -828,6 +861,7 @@ int store_revision_add(struct store *s, const char *app, const char *hash,
 	bind_text(st, 5, version);
 	bind_text(st, 6, source);
 	sqlite3_bind_int64(st, 7, sw_wall_ms());
+	bind_text(st, 8, origin ? origin : "");
 	ret = stmt_done(s, st, "insert revision", err);
 	if (ret < 0)
 		goto out;
@@ -908,6 +942,7 @@ void store_revision_release(struct store_revision *rev)
 	free(rev->spec_json);
 	free(rev->version);
 	free(rev->source);
+	free(rev->origin);
 	memset(rev, 0, sizeof(*rev));
 }
 
@@ -1283,6 +1318,120 @@ int store_template_list(struct store *s, struct store_template **out, size_t *n,
 		return ret;
 	return read_list(s, st, sizeof(**out), read_template, free_templates, (void **)out, n,
 			 "list templates", err);
+}
+
+/* ---- objects: documents of module kinds ---------------------------------- */
+
+int store_object_put(struct store *s, const struct store_object *o, struct sw_err *err)
+{
+	sqlite3_stmt *st;
+	int ret = stmt_get(s, ST_OBJ_PUT, &st, "put object", err);
+	if (ret < 0)
+		return ret;
+	bind_text(st, 1, o->kind);
+	bind_text(st, 2, o->name);
+	bind_text(st, 3, o->spec_json);
+	bind_text(st, 4, o->source ? o->source : "");
+	bind_text(st, 5, o->owner ? o->owner : "");
+	sqlite3_bind_int64(st, 6, sw_wall_ms());
+	return stmt_done(s, st, "put object", err);
+}
+
+int store_object_status(struct store *s, const char *kind, const char *name, const char *status,
+			struct sw_err *err)
+{
+	sqlite3_stmt *st;
+	int ret = stmt_get(s, ST_OBJ_STATUS, &st, "put object status", err);
+	if (ret < 0)
+		return ret;
+	bind_text(st, 1, kind);
+	bind_text(st, 2, name);
+	bind_text(st, 3, status ? status : "");
+	return stmt_done(s, st, "put object status", err);
+}
+
+static void read_object(sqlite3_stmt *st, void *elem)
+{
+	struct store_object *o = elem;
+	o->kind = col_str(st, 0);
+	o->name = col_str(st, 1);
+	o->spec_json = col_str(st, 2);
+	o->source = col_str(st, 3);
+	o->owner = col_str(st, 4);
+	o->status = col_str(st, 5);
+	o->created_ms = sqlite3_column_int64(st, 6);
+	o->updated_ms = sqlite3_column_int64(st, 7);
+}
+
+void store_object_release(struct store_object *o)
+{
+	if (!o)
+		return;
+	free(o->kind);
+	free(o->name);
+	free(o->spec_json);
+	free(o->source);
+	free(o->owner);
+	free(o->status);
+	memset(o, 0, sizeof(*o));
+}
+
+void store_object_list_free(struct store_object *os, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		store_object_release(&os[i]);
+	free(os);
+}
+
+static void free_objects(void *elems, size_t n)
+{
+	store_object_list_free(elems, n);
+}
+
+int store_object_get(struct store *s, const char *kind, const char *name, struct store_object *out,
+		     struct sw_err *err)
+{
+	sqlite3_stmt *st;
+	int rc, ret = stmt_get(s, ST_OBJ_GET, &st, "get object", err);
+	memset(out, 0, sizeof(*out));
+	if (ret < 0)
+		return ret;
+	bind_text(st, 1, kind);
+	bind_text(st, 2, name);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		read_object(st, out);
+	else if (rc == SQLITE_DONE)
+		ret = sw_errf(err, SW_ENOTFOUND, "%s \"%s\" not found", kind, name);
+	else
+		ret = db_err(s, rc, "get object", err);
+	sqlite3_reset(st);
+	return ret;
+}
+
+int store_object_list(struct store *s, const char *kind, struct store_object **out, size_t *n,
+		      struct sw_err *err)
+{
+	sqlite3_stmt *st;
+	int ret = stmt_get(s, ST_OBJ_LIST, &st, "list objects", err);
+	*out = NULL;
+	*n = 0;
+	if (ret < 0)
+		return ret;
+	bind_text(st, 1, kind);
+	return read_list(s, st, sizeof(**out), read_object, free_objects, (void **)out, n,
+			 "list objects", err);
+}
+
+int store_object_delete(struct store *s, const char *kind, const char *name, struct sw_err *err)
+{
+	sqlite3_stmt *st;
+	int ret = stmt_get(s, ST_OBJ_DELETE, &st, "delete object", err);
+	if (ret < 0)
+		return ret;
+	bind_text(st, 1, kind);
+	bind_text(st, 2, name);
+	return stmt_done(s, st, "delete object", err);
 }
 
 int store_measurement_add(struct store *s, const struct store_measurement *m, struct sw_err *err)

@@ -6,7 +6,8 @@
  * per app), instances (what the runtime runs, so that a restarted daemon
  * can adopt them), events (append-only log of every state change),
  * tokens (API tokens by name and role, only their SHA-256 kept), meta
- * (the store's own settings) and jobs (hook jobs in flight, for adoption).
+ * (the store's own settings), jobs (hook jobs in flight, for adoption)
+ * and objects (documents of the kinds modules bring: Source, ...).
  * Events, measurements and revisions are trimmed by store_retention_step.
  * The schema is versioned with PRAGMA user_version; store_open applies
  * missing migrations in order inside one transaction.
@@ -36,6 +37,7 @@ struct store_app {
 	char *rollout_json;       /* the whole rollout state (rollout_state_to_json); "" = none */
 	int64_t created_ms;
 	int64_t updated_ms;
+	char *owner;              /* the Source whose documents define it; "" = none */
 };
 
 struct store_revision {
@@ -46,6 +48,9 @@ struct store_revision {
 	char *version;   /* spec.version, for listings */
 	char *source;    /* file the spec came from */
 	int64_t created_ms;
+	char *origin;    /* where the documents came from when not a file: JSON
+			    text the engine writes ({"source", "commit", ...}),
+			    "" when none */
 };
 
 struct store_instance {
@@ -103,13 +108,15 @@ void store_app_release(struct store_app *app);
 void store_app_list_free(struct store_app *apps, size_t n);
 
 /*
- * Records a revision of `app` unless one with the same hash exists.
- * *out_number is the new or existing revision's number; *out_created tells
- * which. The app row must exist.
+ * Records a revision of `app` unless one with the same hash exists (its
+ * source and origin then stay what they were). *out_number is the new or
+ * existing revision's number; *out_created tells which. The app row must
+ * exist. origin may be NULL.
  */
 int store_revision_add(struct store *s, const char *app, const char *hash,
 		       const char *spec_json, const char *version, const char *source,
-		       int64_t *out_number, bool *out_created, struct sw_err *err);
+		       const char *origin, int64_t *out_number, bool *out_created,
+		       struct sw_err *err);
 int store_revision_get(struct store *s, const char *app, int64_t number,
 		       struct store_revision *out, struct sw_err *err);
 /* Every revision of app, ordered by number ascending, specs included:
@@ -242,6 +249,38 @@ struct store_template {
 int store_template_list(struct store *s, struct store_template **out, size_t *n,
 			struct sw_err *err);
 void store_template_list_free(struct store_template *ts, size_t n);
+
+/*
+ * Objects: the documents of the kinds modules register (spec_kind_register:
+ * Source, later Environment, Pipeline...), by kind and name, each with its
+ * canonical JSON and a status its module keeps (JSON text, "" when none).
+ */
+struct store_object {
+	char *kind;            /* "Source" */
+	char *name;
+	char *spec_json;       /* the canonical JSON document */
+	char *source;          /* the file it was applied from */
+	char *owner;           /* the Source that renders it; "" = none */
+	char *status;          /* the module's, "" when none */
+	int64_t created_ms;
+	int64_t updated_ms;
+};
+/* Inserts or replaces the document (kind, name, spec_json, source,
+ * owner); the row's status and created_ms stay. */
+int store_object_put(struct store *s, const struct store_object *o, struct sw_err *err);
+/* Sets the status of a row (nothing when there is none). */
+int store_object_status(struct store *s, const char *kind, const char *name, const char *status,
+			struct sw_err *err);
+/* SW_ENOTFOUND when there is none. */
+int store_object_get(struct store *s, const char *kind, const char *name, struct store_object *out,
+		     struct sw_err *err);
+/* Every object of `kind`, by name; free with store_object_list_free. */
+int store_object_list(struct store *s, const char *kind, struct store_object **out, size_t *n,
+		      struct sw_err *err);
+/* Deletes the row (nothing when there is none). */
+int store_object_delete(struct store *s, const char *kind, const char *name, struct sw_err *err);
+void store_object_release(struct store_object *o);
+void store_object_list_free(struct store_object *os, size_t n);
 
 /* One measurement of an analysis run, kept so every decision explains
  * itself (`slipway analysis APP`). */

@@ -167,7 +167,7 @@ static int apply_text(struct fixture *f, const char *yaml, bool dry, struct engi
 {
 	struct spec_set set = {0};
 	assert_int_equal(spec_parse_text(&set, yaml, strlen(yaml), "app.yaml", err), 0);
-	struct engine_doc doc = {&set, "app.yaml"};
+	struct engine_doc doc = {&set, "app.yaml", NULL};
 	int r = dry ? engine_apply_dry_run(f->e, &doc, 1, "test", res, err)
 		    : engine_apply(f->e, &doc, 1, "test", res, err);
 	spec_set_release(&set);
@@ -276,7 +276,7 @@ static void test_engine__app_defined_twice_changes_nothing(void **state)
 	struct spec_set a = {0}, b = {0};
 	assert_int_equal(spec_parse_text(&a, y.s, y.len, "a.yaml", &err), 0);
 	assert_int_equal(spec_parse_text(&b, y.s, y.len, "b.yaml", &err), 0);
-	struct engine_doc docs[] = {{&a, "a.yaml"}, {&b, "b.yaml"}};
+	struct engine_doc docs[] = {{&a, "a.yaml", NULL}, {&b, "b.yaml", NULL}};
 	assert_int_equal(engine_apply(f->e, docs, 2, "test", &res, &err), SW_EINVAL);
 	assert_string_equal(err.msg,
 			    "b.yaml:1:1: app \"twice\" is defined twice (first at a.yaml:1:1)");

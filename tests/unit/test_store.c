@@ -130,6 +130,9 @@ static void test_store__migration_backfills_instance_handles(void **state)
 	f->s = NULL;
 	/* back to the version 4 table, with rows as a version 4 daemon wrote */
 	raw_exec(f->path, "ALTER TABLE instances DROP COLUMN handle;"
+			  "ALTER TABLE apps DROP COLUMN owner;"
+			  "ALTER TABLE revisions DROP COLUMN origin;"
+			  "DROP TABLE objects;"
 			  "INSERT INTO instances (id, app, revision, pid, start_time, port, state,"
 			  " created_ms) VALUES ('web-r1-1', 'web', 1, 4242, 987654321, 9001,"
 			  " 'Running', 1), ('web-r1-2', 'web', 1, 0, 0, 9002, 'Starting', 2);"
@@ -197,7 +200,7 @@ static void test_store__garbage_file_is_an_error_not_a_crash(void **state)
 	int64_t num;
 	bool created;
 	sw_err_clear(&err);
-	assert_int_equal(store_revision_add(s, "web", "h", "{}", "1", "", &num, &created, &err), -1);
+	assert_int_equal(store_revision_add(s, "web", "h", "{}", "1", "", NULL, &num, &created, &err), -1);
 	assert_non_null(strstr(err.msg, "no such table"));
 	store_close(s);
 	s = NULL;
@@ -272,27 +275,27 @@ static void test_store__revisions_dedupe_by_hash_and_number_up(void **state)
 	struct store_revision rev, *revs = NULL;
 	size_t n = 0;
 
-	assert_int_equal(store_revision_add(f->s, "web", "h1", "{}", "1.0", "a.yaml", &num, &created, &err),
+	assert_int_equal(store_revision_add(f->s, "web", "h1", "{}", "1.0", "a.yaml", NULL, &num, &created, &err),
 			 SW_ENOTFOUND);
 	sw_err_clear(&err);
 
 	put_app(f->s, "web");
 	put_app(f->s, "api");
-	assert_int_equal(store_revision_add(f->s, "web", "h1", "{\"a\":1}", "1.0", "a.yaml", &num, &created, &err), 0);
+	assert_int_equal(store_revision_add(f->s, "web", "h1", "{\"a\":1}", "1.0", "a.yaml", NULL, &num, &created, &err), 0);
 	assert_int_equal(num, 1);
 	assert_true(created);
-	assert_int_equal(store_revision_add(f->s, "web", "h2", "{\"a\":2}", "2.0", "a.yaml", &num, &created, &err), 0);
+	assert_int_equal(store_revision_add(f->s, "web", "h2", "{\"a\":2}", "2.0", "a.yaml", NULL, &num, &created, &err), 0);
 	assert_int_equal(num, 2);
 	assert_true(created);
 	/* same content again: the existing number, nothing new */
-	assert_int_equal(store_revision_add(f->s, "web", "h1", "{\"a\":1}", "1.0", "b.yaml", &num, &created, &err), 0);
+	assert_int_equal(store_revision_add(f->s, "web", "h1", "{\"a\":1}", "1.0", "b.yaml", NULL, &num, &created, &err), 0);
 	assert_int_equal(num, 1);
 	assert_false(created);
 	/* numbering and hashes are per app */
-	assert_int_equal(store_revision_add(f->s, "api", "h1", "{}", NULL, NULL, &num, &created, &err), 0);
+	assert_int_equal(store_revision_add(f->s, "api", "h1", "{}", NULL, NULL, NULL, &num, &created, &err), 0);
 	assert_int_equal(num, 1);
 	assert_true(created);
-	assert_int_equal(store_revision_add(f->s, "web", "h3", "{\"a\":3}", "3.0", "a.yaml", &num, &created, &err), 0);
+	assert_int_equal(store_revision_add(f->s, "web", "h3", "{\"a\":3}", "3.0", "a.yaml", NULL, &num, &created, &err), 0);
 	assert_int_equal(num, 3);
 
 	assert_int_equal(store_revision_get(f->s, "web", 2, &rev, &err), 0);
@@ -464,8 +467,8 @@ static void test_store__app_delete_keeps_events(void **state)
 
 	put_app(f->s, "web");
 	put_app(f->s, "api");
-	assert_int_equal(store_revision_add(f->s, "web", "h1", "{}", "1", "", &num, &created, &err), 0);
-	assert_int_equal(store_revision_add(f->s, "api", "h1", "{}", "1", "", &num, &created, &err), 0);
+	assert_int_equal(store_revision_add(f->s, "web", "h1", "{}", "1", "", NULL, &num, &created, &err), 0);
+	assert_int_equal(store_revision_add(f->s, "api", "h1", "{}", "1", "", NULL, &num, &created, &err), 0);
 	assert_int_equal(store_instance_put(f->s, &in, &err), 0);
 	assert_int_equal(store_next_seq(f->s, "web", &seq, &err), 0);
 	assert_int_equal(store_event_add(f->s, "web", "Applied", "revision 1", "cli", NULL, &err), 0);
@@ -489,7 +492,7 @@ static void test_store__app_delete_keeps_events(void **state)
 
 	/* a recreated app starts numbering afresh */
 	put_app(f->s, "web");
-	assert_int_equal(store_revision_add(f->s, "web", "h9", "{}", "9", "", &num, &created, &err), 0);
+	assert_int_equal(store_revision_add(f->s, "web", "h9", "{}", "9", "", NULL, &num, &created, &err), 0);
 	assert_int_equal(num, 1);
 }
 
@@ -506,7 +509,7 @@ static void test_store__rollback_really_rolls_back(void **state)
 	put_app(f->s, "web");
 	assert_int_equal(store_begin(f->s, &err), 0);
 	put_app(f->s, "api");
-	assert_int_equal(store_revision_add(f->s, "web", "h1", "{}", "1", "", &num, &created, &err), 0);
+	assert_int_equal(store_revision_add(f->s, "web", "h1", "{}", "1", "", NULL, &num, &created, &err), 0);
 	assert_int_equal(store_event_add(f->s, "web", "Applied", "x", "cli", NULL, &err), 0);
 	store_rollback(f->s);
 
@@ -603,13 +606,13 @@ static int child_adds_revisions(const char *path, int k)
 		char hash[32], json[64];
 		snprintf(hash, sizeof(hash), "c%d-%d", k, i);
 		snprintf(json, sizeof(json), "{\"child\":%d,\"i\":%d}", k, i);
-		if (store_revision_add(s, "web", hash, json, "1", "", &num, &created, &err) < 0 || !created) {
+		if (store_revision_add(s, "web", hash, json, "1", "", NULL, &num, &created, &err) < 0 || !created) {
 			fprintf(stderr, "child %d: %s\n", k, err.msg);
 			store_close(s);
 			return 1;
 		}
 		if (i == PER_PROC / 2 &&
-		    store_revision_add(s, "web", "shared", "{}", "1", "", &num, &created, &err) < 0) {
+		    store_revision_add(s, "web", "shared", "{}", "1", "", NULL, &num, &created, &err) < 0) {
 			fprintf(stderr, "child %d: %s\n", k, err.msg);
 			store_close(s);
 			return 1;
@@ -695,7 +698,7 @@ static void test_store__concurrent_first_open_migrates_once(void **state)
 			bool created;
 			snprintf(hash, sizeof(hash), "h%d", k);
 			if (store_open(&cs, path, &err) < 0 || store_app_put(cs, &a, &err) < 0 ||
-			    store_revision_add(cs, "web", hash, "{}", "1", "", &num, &created, &err) < 0) {
+			    store_revision_add(cs, "web", hash, "{}", "1", "", NULL, &num, &created, &err) < 0) {
 				fprintf(stderr, "child %d: %s\n", k, err.msg);
 				store_close(cs);
 				_exit(1);
@@ -923,7 +926,7 @@ static void test_store__revision_pages_without_specs(void **state)
 	put_app(f->s, "web");
 	for (int i = 1; i <= 5; i++) {
 		snprintf(hash, sizeof(hash), "h%d", i);
-		assert_int_equal(store_revision_add(f->s, "web", hash, "{\"big\":1}", "v", "f",
+		assert_int_equal(store_revision_add(f->s, "web", hash, "{\"big\":1}", "v", "f", NULL,
 						    &number, &created, &err), 0);
 	}
 	assert_int_equal(store_revision_page(f->s, "web", 0, 2, &revs, &n, &err), 0);
@@ -962,7 +965,7 @@ static void test_store__retention_trims_in_batches_and_keeps_protected(void **st
 	for (int i = 1; i <= 8; i++) {
 		snprintf(hash, sizeof(hash), "h%d", i);
 		snprintf(spec, sizeof(spec), "{\"v\":%d}", i);
-		assert_int_equal(store_revision_add(f->s, "web", hash, spec, "v", "f", &number,
+		assert_int_equal(store_revision_add(f->s, "web", hash, spec, "v", "f", NULL, &number,
 						    &created, &err), 0);
 	}
 	struct store_retention r = {.events = {0, 10}, .revisions = {0, 2},
@@ -990,7 +993,7 @@ static void test_store__retention_trims_in_batches_and_keeps_protected(void **st
 	assert_int_equal(revs[2].number, 8);
 	store_revision_list_free(revs, nr);
 	/* numbers are not reused after trimming */
-	assert_int_equal(store_revision_add(f->s, "web", "h9", "{\"v\":9}", "v", "f", &number,
+	assert_int_equal(store_revision_add(f->s, "web", "h9", "{\"v\":9}", "v", "f", NULL, &number,
 					    &created, &err), 0);
 	assert_int_equal(number, 9);
 
@@ -1093,7 +1096,7 @@ static void test_store__meta_and_rehash(void **state)
 	assert_string_equal(v, "2");
 	free(v);
 	put_app(f->s, "web");
-	assert_int_equal(store_revision_add(f->s, "web", "plain", "{\"a\":1}", "v", "f", &number,
+	assert_int_equal(store_revision_add(f->s, "web", "plain", "{\"a\":1}", "v", "f", NULL, &number,
 					    &created, &err), 0);
 	assert_int_equal(store_revision_rehash(f->s, upper, NULL, &err), 0);
 	struct store_revision rev;
@@ -1101,7 +1104,7 @@ static void test_store__meta_and_rehash(void **state)
 	assert_string_equal(rev.hash, "k:{\"a\":1}");
 	store_revision_release(&rev);
 	/* the same content under the new hash is still "the same" */
-	assert_int_equal(store_revision_add(f->s, "web", "k:{\"a\":1}", "{\"a\":1}", "v", "f", &number,
+	assert_int_equal(store_revision_add(f->s, "web", "k:{\"a\":1}", "{\"a\":1}", "v", "f", NULL, &number,
 					    &created, &err), 0);
 	assert_false(created);
 }

@@ -1,0 +1,73 @@
+/* gitops internals shared by sync.c and routes.c. */
+#ifndef SW_GITOPS_INT_H
+#define SW_GITOPS_INT_H
+
+#include "gitops.h"
+
+#include "core/map.h"
+#include "source.h"
+
+#define DRIFT_CHECK_DELAY_MS 50   /* after an outside change, coalescing a burst */
+
+struct waiter {
+	struct waiter *next;
+	uint64_t id;
+	uint64_t need_gen;            /* answered once fetch_gen reaches it */
+	gitops_sync_cb cb;
+	void *data;
+};
+
+struct gsrc {
+	struct gitops *g;
+	char *name;
+	struct gitops_source_spec *spec;
+	uv_timer_t timer;             /* the next poll */
+	uv_timer_t check;             /* a drift check after an outside change */
+	int open_handles;
+	bool deleted;
+	uint64_t fetch_id;            /* running, 0 when none */
+	bool again;                   /* fetch once more when this one ends */
+	bool manual;                  /* the coming sync was asked for: apply even when
+					 automated is off */
+	uint64_t fetch_gen;           /* fetches completed */
+	struct waiter *waiters;
+	/* what the status says */
+	char fetched[41];
+	int64_t fetched_ms;
+	char *fetch_error;
+	char synced[41];              /* the last commit applied */
+	char *synced_subject, *synced_author;
+	int64_t synced_time_ms, synced_ms;
+	char invalid[41];             /* a commit refused, not tried again */
+	char *invalid_error;
+	json_t *drift;                /* [{"app", "reason"}] */
+	json_t *apps;                 /* names defined at the synced commit */
+	int64_t refused_ms;           /* last WebhookRefused event (one per 10 s) */
+	uint64_t refused;             /* refused since that event */
+	uint64_t webhooks;            /* accepted webhooks */
+};
+
+struct gitops {
+	struct gitops_config cfg;
+	struct engine *e;
+	struct source *src;
+	char *cache_dir, *trees_dir, *vroot;
+	struct sw_map sources;        /* name -> struct gsrc */
+	uint64_t sub;                 /* engine_subscribe */
+	uint64_t next_waiter;
+	bool stopping;
+};
+
+/* The status as the API shows it (new reference). */
+json_t *gitops_status_json(const struct gsrc *gs);
+/* Fetches now, or once more after the fetch that runs (coalesced). */
+void gitops_fetch(struct gsrc *gs);
+/* "source/NAME", the actor of what the source does (caller frees). */
+char *gitops_actor(const struct gsrc *gs);
+
+/* What a sync of the commit last fetched would do: {"source", "commit",
+ * "plan": [{"kind", "name", "action": create|update|unchanged|prune|keep,
+ * "live", "desired"}], "refused"?}, or NULL with err. */
+json_t *gitops_plan(struct gsrc *gs, struct sw_err *err);
+
+#endif

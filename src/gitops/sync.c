@@ -1,0 +1,849 @@
+/*
+ * The sync (gitops.h): one struct gsrc per Source document, each with its
+ * poll timer and at most one fetch; a fetched commit is read whole,
+ * validated whole and applied in one engine_apply.
+ */
+#include "gitops_int.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/buf.h"
+#include "core/map.h"
+#include "core/paths.h"
+#include "engine/engine.h"
+#include "source.h"
+#include "spec/fields.h"
+
+static void set_str(char **p, const char *v)
+{
+	free(*p);
+	*p = v ? xstrdup(v) : NULL;
+}
+
+char *gitops_actor(const struct gsrc *gs)
+{
+	struct buf b = BUF_INIT;
+	buf_addf(&b, "source/%s", gs->name);
+	return buf_detach(&b);
+}
+
+/* ---- status ---- */
+
+static const char *sync_word(const struct gsrc *gs)
+{
+	if (!gs->fetched[0] && !gs->synced[0])
+		return "Unknown";
+	if (json_array_size(gs->drift) || (gs->fetched[0] && strcmp(gs->fetched, gs->synced) != 0))
+		return "OutOfSync";
+	return "Synced";
+}
+
+static json_t *commit_json(const char *sha, const char *subject, const char *author, int64_t time_ms)
+{
+	if (!sha || !sha[0])
+		return json_null();
+	return json_pack("{s:s, s:s, s:s, s:I}", "sha", sha, "subject", subject ? subject : "",
+			 "author", author ? author : "", "time", (json_int_t)time_ms);
+}
+
+json_t *gitops_status_json(const struct gsrc *gs)
+{
+	const struct gitops_source_spec *sp = gs->spec;
+	struct buf url = BUF_INIT;
+	source_url_redact(&url, sp->url);
+	json_t *paths = json_array();
+	for (size_t i = 0; i < sp->npaths; i++)
+		json_array_append_new(paths, json_string(sp->paths[i]));
+	json_t *j = json_pack(
+		"{s:s, s:s, s:s?, s:o, s:I, s:b, s:b, s:b, s:s, s:o, s:o, s:o, s:s?, s:o, s:O, s:O}",
+		"name", gs->name, "url", buf_str(&url), "ref", sp->ref, "paths", paths,
+		"intervalMs", (json_int_t)sp->interval_ms, "automated", sp->automated, "prune",
+		sp->prune, "selfHeal", sp->self_heal, "sync", sync_word(gs), "commit",
+		commit_json(gs->synced, gs->synced_subject, gs->synced_author, gs->synced_time_ms),
+		"fetched",
+		gs->fetched[0] ? json_pack("{s:s, s:I}", "sha", gs->fetched, "at", (json_int_t)gs->fetched_ms)
+			       : json_null(),
+		"invalid",
+		gs->invalid[0] ? json_pack("{s:s, s:s}", "sha", gs->invalid, "error",
+					   gs->invalid_error ? gs->invalid_error : "")
+			       : json_null(),
+		"fetchError", gs->fetch_error, "syncedAt",
+		gs->synced_ms ? json_integer(gs->synced_ms) : json_null(), "drift",
+		gs->drift ? gs->drift : json_array(), "apps", gs->apps ? gs->apps : json_array());
+	buf_release(&url);
+	if (!gs->drift)
+		json_object_set_new(j, "drift", json_array());
+	if (!gs->apps)
+		json_object_set_new(j, "apps", json_array());
+	return j;
+}
+
+/* What a restarted daemon needs: the synced and refused commits. */
+static void save_status(struct gsrc *gs)
+{
+	json_t *j = json_pack("{s:o, s:s, s:s, s:O?}",
+			      "commit", commit_json(gs->synced, gs->synced_subject, gs->synced_author,
+						    gs->synced_time_ms),
+			      "invalid", gs->invalid, "invalidError",
+			      gs->invalid_error ? gs->invalid_error : "", "apps", gs->apps);
+	json_object_set_new(j, "syncedAt", json_integer(gs->synced_ms));
+	char *text = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+	struct sw_err err = {0};
+	if (engine_object_status(gs->g->e, "Source", gs->name, text, &err) < 0)
+		sw_warn("source %s: cannot keep its status: %s", gs->name, err.msg);
+	free(text);
+	json_decref(j);
+}
+
+static void load_status(struct gsrc *gs, const char *text)
+{
+	json_t *j = text && *text ? json_loads(text, 0, NULL) : NULL;
+	json_t *c = json_object_get(j, "commit");
+	const char *sha = json_string_value(json_object_get(c, "sha"));
+	if (sha && strlen(sha) == 40) {
+		sw_strlcpy(gs->synced, sha, sizeof(gs->synced));
+		set_str(&gs->synced_subject, json_string_value(json_object_get(c, "subject")));
+		set_str(&gs->synced_author, json_string_value(json_object_get(c, "author")));
+		gs->synced_time_ms = json_integer_value(json_object_get(c, "time"));
+	}
+	const char *inv = json_string_value(json_object_get(j, "invalid"));
+	if (inv && strlen(inv) == 40) {
+		sw_strlcpy(gs->invalid, inv, sizeof(gs->invalid));
+		set_str(&gs->invalid_error, json_string_value(json_object_get(j, "invalidError")));
+	}
+	gs->synced_ms = json_integer_value(json_object_get(j, "syncedAt"));
+	json_t *apps = json_object_get(j, "apps");
+	if (json_is_array(apps)) {
+		json_decref(gs->apps);
+		gs->apps = json_incref(apps);
+	}
+	json_decref(j);
+}
+
+json_t *gitops_status(struct gitops *g, const char *name)
+{
+	if (name) {
+		struct gsrc *gs = sw_map_get(&g->sources, name);
+		return gs ? gitops_status_json(gs) : NULL;
+	}
+	json_t *arr = json_array();
+	size_t it = 0;
+	const char *k;
+	void *v;
+	struct gsrc **all = NULL;
+	size_t n = 0;
+	while (sw_map_next(&g->sources, &it, &k, &v)) {
+		all = xrealloc(all, (n + 1) * sizeof(*all));
+		all[n++] = v;
+	}
+	for (size_t i = 1; i < n; i++) /* by name: few sources, insertion sort */
+		for (size_t k2 = i; k2 > 0 && strcmp(all[k2 - 1]->name, all[k2]->name) > 0; k2--) {
+			struct gsrc *t = all[k2];
+			all[k2] = all[k2 - 1];
+			all[k2 - 1] = t;
+		}
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(arr, gitops_status_json(all[i]));
+	free(all);
+	return json_pack("{s:o}", "sources", arr);
+}
+
+/* ---- reading a commit ---- */
+
+struct loaded {
+	struct source_files files;
+	struct spec_set *sets;
+	struct engine_doc *docs;
+	size_t n;
+	struct engine_origin origin;
+	char *author;
+	json_t *apps;                 /* the names of its apps */
+};
+
+static void loaded_release(struct loaded *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		spec_set_release(&l->sets[i]);
+	free(l->sets);
+	free(l->docs);
+	source_files_release(&l->files);
+	free(l->author);
+	json_decref(l->apps);
+	memset(l, 0, sizeof(*l));
+}
+
+/* The workdir of an app from git, which spec resolved against the
+ * virtual root: checked out from the commit (gitops.h "Checkouts"). */
+static int place_workdir(struct gitops *g, struct gsrc *gs, const char *sha, struct spec_app *a,
+			 const struct loaded *l, struct sw_err *err)
+{
+	size_t vl = strlen(g->vroot);
+	if (strncmp(a->workdir, g->vroot, vl) != 0 || (a->workdir[vl] != '/' && a->workdir[vl]))
+		return 0; /* an absolute path of this host */
+	const char *rel = a->workdir + vl + (a->workdir[vl] == '/');
+	const char **skip = xcalloc(l->files.n + 1, sizeof(*skip));
+	for (size_t i = 0; i < l->files.n; i++)
+		skip[i] = l->files.v[i].path;
+	char *dir = NULL;
+	struct sw_err why = {0};
+	int r = source_checkout(&dir, g->src, gs->name, sha, rel, skip, g->trees_dir, &why);
+	free(skip);
+	if (r < 0)
+		return sw_errf(err, SW_EINVAL, "%s: app \"%s\": workdir: %s", a->source, a->name, why.msg);
+	free(a->workdir);
+	a->workdir = dir;
+	return 0;
+}
+
+static int load_commit(struct gsrc *gs, const struct source_commit *c, const char *sha,
+		       struct loaded *l, struct sw_err *err)
+{
+	struct gitops *g = gs->g;
+	int r = -1;
+	memset(l, 0, sizeof(*l));
+	if (source_read(&l->files, g->src, gs->name, sha, (const char *const *)gs->spec->paths, 0,
+			err) < 0)
+		return -1;
+	l->sets = xcalloc(l->files.n + 1, sizeof(*l->sets));
+	l->docs = xcalloc(l->files.n + 1, sizeof(*l->docs));
+	l->apps = json_array();
+	for (size_t i = 0; i < l->files.n; i++) {
+		const struct source_file *f = &l->files.v[i];
+		struct buf base = BUF_INIT;
+		const char *slash = strrchr(f->path, '/');
+		buf_adds(&base, g->vroot);
+		if (slash)
+			buf_addf(&base, "/%.*s", (int)(slash - f->path), f->path);
+		int pr = spec_parse_text_at(&l->sets[l->n], f->data, f->len, f->path, base.s, err);
+		buf_release(&base);
+		if (pr < 0)
+			goto out;
+		l->docs[l->n] = (struct engine_doc){&l->sets[l->n], f->path, &l->origin};
+		l->n++;
+	}
+	for (size_t i = 0; i < l->n; i++) {
+		struct spec_set *set = &l->sets[i];
+		for (size_t k = 0; k < set->ndocs; k++) {
+			const struct spec_doc *d = &set->docs[k];
+			if (d->kind == &gitops_kind_source &&
+			    strcmp(d->kind->name_of(d->obj), gs->name) == 0) {
+				sw_errf(err, SW_EINVAL, "%s: source \"%s\" cannot render itself",
+					d->kind->source_of(d->obj), gs->name);
+				goto out;
+			}
+		}
+		for (size_t k = 0; k < set->napps; k++) {
+			if (place_workdir(g, gs, sha, set->apps[k], l, err) < 0)
+				goto out;
+			json_array_append_new(l->apps, json_string(set->apps[k]->name));
+		}
+	}
+	l->origin.owner = gs->name;
+	l->origin.commit = sha;
+	if (c) {
+		struct buf a = BUF_INIT;
+		buf_addf(&a, "%s <%s>", c->author_name ? c->author_name : "",
+			 c->author_email ? c->author_email : "");
+		l->author = buf_detach(&a);
+		l->origin.author = l->author;
+		l->origin.time_ms = c->time * 1000;
+		l->origin.subject = c->subject;
+	}
+	r = 0;
+out:
+	if (r < 0)
+		loaded_release(l);
+	return r;
+}
+
+/* ---- sync ---- */
+
+static bool in_list(const json_t *names, const char *name)
+{
+	size_t i;
+	json_t *v;
+	json_array_foreach(names, i, v)
+		if (json_is_string(v) && strcmp(json_string_value(v), name) == 0)
+			return true;
+	return false;
+}
+
+/* The live apps this source owns that the commit no longer defines. */
+static size_t gone_apps(struct gsrc *gs, const json_t *apps, char ***out)
+{
+	struct engine_app **all = NULL;
+	size_t n = engine_apps(gs->g->e, &all), k = 0;
+	*out = xcalloc(n + 1, sizeof(**out));
+	for (size_t i = 0; i < n; i++)
+		if (all[i]->owner && strcmp(all[i]->owner, gs->name) == 0 && !in_list(apps, all[i]->name))
+			(*out)[k++] = xstrdup(all[i]->name);
+	free(all);
+	return k;
+}
+
+static void free_names(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+static void drift_add(json_t *drift, const char *app, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void drift_add(json_t *drift, const char *app, const char *fmt, ...)
+{
+	char why[400];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	json_array_append_new(drift, json_pack("{s:s, s:s}", "app", app, "reason", why));
+}
+
+/* Which owned apps differ from the commit: a dry run of its documents. */
+static json_t *find_drift(struct gsrc *gs, struct loaded *l, char **gone, size_t ngone)
+{
+	json_t *drift = json_array();
+	struct engine_results res = {0};
+	struct sw_err err = {0};
+	char *actor = gitops_actor(gs);
+	if (engine_apply_dry_run(gs->g->e, l->docs, l->n, actor, &res, &err) < 0) {
+		drift_add(drift, "", "%s", err.msg);
+	} else {
+		for (size_t i = 0; i < res.n; i++) {
+			const struct engine_result *r = &res.r[i];
+			if (strcmp(r->kind, "App") != 0 || strcmp(r->result, "unchanged") == 0)
+				continue;
+			if (strcmp(r->result, "created") == 0)
+				drift_add(drift, r->name, "missing: not running, or deleted outside git");
+			else
+				drift_add(drift, r->name, "changed outside git: the live revision differs "
+					  "from %.7s", l->origin.commit);
+		}
+	}
+	for (size_t i = 0; i < ngone; i++)
+		drift_add(drift, gone[i], "not in git at %.7s (prune is off)", l->origin.commit);
+	engine_results_release(&res);
+	free(actor);
+	return drift;
+}
+
+static void summary(struct buf *b, const struct engine_results *res)
+{
+	size_t created = 0, configured = 0, unchanged = 0;
+	for (size_t i = 0; i < res->n; i++) {
+		const char *w = res->r[i].result;
+		if (strcmp(w, "created") == 0)
+			created++;
+		else if (strcmp(w, "configured") == 0)
+			configured++;
+		else
+			unchanged++;
+	}
+	buf_addf(b, "%zu created, %zu configured, %zu unchanged", created, configured, unchanged);
+}
+
+/*
+ * Syncs the commit last fetched (c: its metadata when just fetched, NULL
+ * for a drift check). Nothing is applied unless the whole commit is valid.
+ */
+static void sync_commit(struct gsrc *gs, const struct source_commit *c)
+{
+	struct gitops *g = gs->g;
+	struct engine *e = g->e;
+	const char *sha = gs->fetched;
+	struct loaded l;
+	struct sw_err err = {0};
+	char *actor = gitops_actor(gs);
+	char **gone = NULL;
+	size_t ngone = 0;
+	bool manual = gs->manual, new_commit = strcmp(sha, gs->synced) != 0;
+	gs->manual = false;
+
+	if (!sha[0])
+		goto out;
+	if (!manual && strcmp(sha, gs->invalid) == 0)
+		goto out; /* refused already: the status says why */
+	if (load_commit(gs, c, sha, &l, &err) < 0) {
+		bool again = strcmp(sha, gs->invalid) == 0;
+		sw_strlcpy(gs->invalid, sha, sizeof(gs->invalid));
+		set_str(&gs->invalid_error, err.msg);
+		if (!again)
+			engine_event(e, NULL, "SyncFailed", actor,
+				     "source %s: commit %.7s is not applied: %s", gs->name, sha, err.msg);
+		save_status(gs);
+		goto out;
+	}
+	if (!new_commit) {
+		/* the same commit: only what changed outside git */
+		ngone = gone_apps(gs, l.apps, &gone);
+		json_decref(gs->drift);
+		gs->drift = find_drift(gs, &l, gs->spec->prune ? NULL : gone, gs->spec->prune ? 0 : ngone);
+		if (!json_array_size(gs->drift) || !(gs->spec->self_heal || manual))
+			goto done;
+	}
+	if (!gs->spec->automated && !manual) {
+		ngone = gone_apps(gs, l.apps, &gone);
+		json_decref(gs->drift);
+		gs->drift = find_drift(gs, &l, gs->spec->prune ? NULL : gone, gs->spec->prune ? 0 : ngone);
+		goto done;
+	}
+	free_names(gone, ngone);
+	ngone = gone_apps(gs, l.apps, &gone);
+	if (gs->spec->prune && ngone && json_array_size(l.apps) == 0 && !gs->spec->allow_empty) {
+		char msg[400];
+		snprintf(msg, sizeof(msg), "commit %.7s would prune every app of the source (%zu); "
+			 "set syncPolicy.allowEmpty: true to allow it", sha, ngone);
+		bool again = strcmp(sha, gs->invalid) == 0;
+		sw_strlcpy(gs->invalid, sha, sizeof(gs->invalid));
+		set_str(&gs->invalid_error, msg);
+		if (!again)
+			engine_event(e, NULL, "SyncFailed", actor, "source %s: %s", gs->name, msg);
+		save_status(gs);
+		goto drop;
+	}
+	struct engine_results res = {0};
+	if (engine_apply(e, l.docs, l.n, actor, &res, &err) < 0) {
+		bool again = strcmp(sha, gs->invalid) == 0;
+		sw_strlcpy(gs->invalid, sha, sizeof(gs->invalid));
+		set_str(&gs->invalid_error, err.msg);
+		if (!again)
+			engine_event(e, NULL, "SyncFailed", actor,
+				     "source %s: commit %.7s is not applied: %s", gs->name, sha, err.msg);
+		save_status(gs);
+		goto drop;
+	}
+	size_t pruned = 0;
+	for (size_t i = 0; gs->spec->prune && i < ngone; i++) {
+		size_t stopping = 0;
+		struct sw_err derr = {0};
+		if (engine_delete(e, gone[i], actor, &stopping, &derr) == 0) {
+			engine_event(e, gone[i], "Pruned", actor, "not in source %s at %.7s: deleted",
+				     gs->name, sha);
+			pruned++;
+		}
+	}
+	struct buf why = BUF_INIT;
+	summary(&why, &res);
+	if (pruned)
+		buf_addf(&why, ", %zu pruned", pruned);
+	if (new_commit || manual)
+		engine_event(e, NULL, "Synced", actor, "source %s: commit %.7s \"%s\": %s", gs->name, sha,
+			     l.origin.subject ? l.origin.subject : gs->synced_subject ? gs->synced_subject : "",
+			     why.s);
+	else
+		engine_event(e, NULL, "SelfHealed", actor, "source %s: commit %.7s applied again: %s",
+			     gs->name, sha, why.s);
+	buf_release(&why);
+	engine_results_release(&res);
+	if (new_commit && c) {
+		sw_strlcpy(gs->synced, sha, sizeof(gs->synced));
+		set_str(&gs->synced_subject, c->subject);
+		set_str(&gs->synced_author, l.author);
+		gs->synced_time_ms = c->time * 1000;
+	} else if (new_commit) {
+		sw_strlcpy(gs->synced, sha, sizeof(gs->synced));
+	}
+	gs->synced_ms = sw_wall_ms();
+	gs->invalid[0] = '\0';
+	set_str(&gs->invalid_error, NULL);
+	json_decref(gs->apps);
+	gs->apps = json_incref(l.apps);
+	free_names(gone, ngone);
+	ngone = gone_apps(gs, l.apps, &gone);
+	json_decref(gs->drift);
+	gs->drift = json_array();
+	for (size_t i = 0; i < ngone; i++)
+		drift_add(gs->drift, gone[i], "not in git at %.7s (prune is off)", sha);
+	save_status(gs);
+	goto drop;
+done:
+	(void)0;
+drop:
+	loaded_release(&l);
+out:
+	free_names(gone, ngone);
+	free(actor);
+}
+
+/* ---- fetching ---- */
+
+static void answer_waiters(struct gsrc *gs, bool all, const struct sw_err *err)
+{
+	struct waiter **pp = &gs->waiters;
+	json_t *st = NULL;
+	while (*pp) {
+		struct waiter *w = *pp;
+		if (!all && w->need_gen > gs->fetch_gen) {
+			pp = &w->next;
+			continue;
+		}
+		*pp = w->next;
+		if (!st && !err)
+			st = gitops_status_json(gs);
+		if (w->cb)
+			w->cb(err ? NULL : st, err, w->data);
+		free(w);
+	}
+	json_decref(st);
+}
+
+static void on_check(uv_timer_t *t);
+
+static void on_fetched(const struct source_commit *c, const char *error, void *data)
+{
+	struct gsrc *gs = data;
+	gs->fetch_id = 0;
+	gs->fetch_gen++;
+	gs->fetched_ms = sw_wall_ms();
+	if (error) {
+		bool same = gs->fetch_error && strcmp(gs->fetch_error, error) == 0;
+		set_str(&gs->fetch_error, error);
+		if (!same) {
+			char *actor = gitops_actor(gs);
+			engine_event(gs->g->e, NULL, "FetchFailed", actor, "source %s: %s", gs->name, error);
+			free(actor);
+		}
+	} else {
+		if (gs->fetch_error) {
+			char *actor = gitops_actor(gs);
+			engine_event(gs->g->e, NULL, "Fetched", actor, "source %s: fetched %.7s again",
+				     gs->name, c->sha);
+			free(actor);
+		}
+		set_str(&gs->fetch_error, NULL);
+		sw_strlcpy(gs->fetched, c->sha, sizeof(gs->fetched));
+		sync_commit(gs, c);
+	}
+	answer_waiters(gs, false, NULL);
+	if (gs->again) {
+		gs->again = false;
+		gitops_fetch(gs);
+	} else {
+		uv_timer_again(&gs->timer);
+	}
+}
+
+void gitops_fetch(struct gsrc *gs)
+{
+	struct gitops *g = gs->g;
+	struct gitops_source_spec *sp = gs->spec;
+	if (gs->deleted || g->stopping)
+		return;
+	if (gs->fetch_id) {
+		gs->again = true;
+		return;
+	}
+	struct source_request req = {
+		.name = gs->name, .url = sp->url, .ref = sp->ref,
+		.previous = gs->synced[0] ? gs->synced : NULL, .timeout_ms = sp->timeout_ms,
+		.cred = {sp->username, sp->password_file, sp->ssh_key_file, sp->known_hosts_file},
+	};
+	struct sw_err err = {0};
+	gs->fetch_id = source_fetch(g->src, &req, on_fetched, gs, &err);
+	if (!gs->fetch_id) {
+		if (err.code == SW_EBUSY) { /* the cancelled fetch of a replaced spec still stops */
+			gs->again = true;
+			uv_timer_start(&gs->check, on_check, 100, 0);
+			return;
+		}
+		set_str(&gs->fetch_error, err.msg);
+		gs->fetch_gen++;
+		answer_waiters(gs, false, NULL);
+	}
+}
+
+static void on_poll(uv_timer_t *t)
+{
+	gitops_fetch(t->data);
+}
+
+/* A drift check (or a retry of a fetch that found the cache busy). */
+static void on_check(uv_timer_t *t)
+{
+	struct gsrc *gs = t->data;
+	if (gs->again && !gs->fetch_id) {
+		gs->again = false;
+		gitops_fetch(gs);
+		return;
+	}
+	if (!gs->fetch_id && gs->fetched[0])
+		sync_commit(gs, NULL);
+}
+
+/* ---- sources come and go with their documents ---- */
+
+static void gsrc_closed(uv_handle_t *h)
+{
+	struct gsrc *gs = h->data;
+	if (--gs->open_handles > 0)
+		return;
+	gitops_source_spec_free(gs->spec);
+	free(gs->name);
+	free(gs->fetch_error);
+	free(gs->synced_subject);
+	free(gs->synced_author);
+	free(gs->invalid_error);
+	json_decref(gs->drift);
+	json_decref(gs->apps);
+	free(gs);
+}
+
+static void gsrc_drop(struct gsrc *gs)
+{
+	struct sw_err err = {0};
+	gs->deleted = true;
+	if (gs->fetch_id)
+		source_cancel(gs->g->src, gs->fetch_id);
+	gs->fetch_id = 0;
+	sw_errf(&err, SW_ENOTFOUND, "source \"%s\" was deleted", gs->name);
+	answer_waiters(gs, true, &err);
+	sw_map_del(&gs->g->sources, gs->name);
+	uv_close((uv_handle_t *)&gs->timer, gsrc_closed);
+	uv_close((uv_handle_t *)&gs->check, gsrc_closed);
+}
+
+static void gsrc_set(struct gitops *g, const char *name, const json_t *json, const char *status)
+{
+	struct gitops_source_spec *sp = NULL;
+	struct sw_err err = {0};
+	if (gitops_source_spec_from_json(&sp, json, &err) < 0) {
+		sw_warn("source %s: stored document does not read back: %s", name, err.msg);
+		return;
+	}
+	struct gsrc *gs = sw_map_get(&g->sources, name);
+	if (!gs) {
+		gs = xcalloc(1, sizeof(*gs));
+		gs->g = g;
+		gs->name = xstrdup(name);
+		uv_timer_init(g->cfg.loop, &gs->timer);
+		uv_timer_init(g->cfg.loop, &gs->check);
+		gs->timer.data = gs->check.data = gs;
+		gs->open_handles = 2;
+		sw_map_put(&g->sources, gs->name, gs);
+		load_status(gs, status);
+	} else {
+		gitops_source_spec_free(gs->spec);
+		if (gs->fetch_id) { /* the URL or ref may have changed: fetch anew */
+			source_cancel(g->src, gs->fetch_id);
+			gs->fetch_id = 0;
+		}
+		gs->invalid[0] = '\0'; /* another document: try the commit again */
+	}
+	gs->spec = sp;
+	uv_timer_start(&gs->timer, on_poll, sp->interval_ms, sp->interval_ms);
+	gitops_fetch(gs);
+}
+
+static void on_source(const char *kind, const char *name, const json_t *json, const char *owner,
+		      void *data)
+{
+	struct gitops *g = data;
+	(void)kind;
+	(void)owner;
+	struct gsrc *gs = sw_map_get(&g->sources, name);
+	if (!json) {
+		if (gs)
+			gsrc_drop(gs);
+		return;
+	}
+	gsrc_set(g, name, json, NULL);
+}
+
+/* An outside change of an owned app: check for drift soon. */
+static void on_event(const struct engine_event *ev, void *data)
+{
+	struct gitops *g = data;
+	if (!ev->app || !ev->app[0] || g->stopping)
+		return;
+	if (strcmp(ev->kind, "Applied") != 0 && strcmp(ev->kind, "Deleted") != 0 &&
+	    strcmp(ev->kind, "Rollback") != 0)
+		return;
+	if (ev->actor && strncmp(ev->actor, "source/", 7) == 0)
+		return; /* a source's own */
+	size_t it = 0;
+	const char *k;
+	void *v;
+	while (sw_map_next(&g->sources, &it, &k, &v)) {
+		struct gsrc *gs = v;
+		if (in_list(gs->apps, ev->app))
+			uv_timer_start(&gs->check, on_check, DRIFT_CHECK_DELAY_MS, 0);
+	}
+}
+
+/* ---- the module ---- */
+
+int gitops_new(struct gitops **out, const struct gitops_config *cfg, struct sw_err *err)
+{
+	struct gitops *g = xcalloc(1, sizeof(*g));
+	struct buf b = BUF_INIT;
+	g->cfg = *cfg;
+	g->e = cfg->engine;
+	buf_addf(&b, "%s/gitops/cache", cfg->state_dir);
+	g->cache_dir = buf_detach(&b);
+	buf_addf(&b, "%s/gitops/trees", cfg->state_dir);
+	g->trees_dir = buf_detach(&b);
+	/* where spec resolves relative paths of a commit's documents; never
+	 * made: place_workdir maps what lies under it to a checkout */
+	buf_addf(&b, "%s/gitops/repository", cfg->state_dir);
+	g->vroot = buf_detach(&b);
+	sw_map_init(&g->sources);
+	if (sw_mkdir_p(g->cache_dir, 0700) < 0) {
+		sw_errf(err, -1, "cannot create \"%s\": %s", g->cache_dir, strerror(errno));
+		gitops_free(g);
+		return -1;
+	}
+	if (source_new(&g->src, cfg->loop, g->cache_dir, err) < 0) {
+		gitops_free(g);
+		return -1;
+	}
+	*out = g;
+	return 0;
+}
+
+int gitops_start(struct gitops *g, struct sw_err *err)
+{
+	struct store_object *objs = NULL;
+	size_t n = 0;
+	if (engine_objects(g->e, "Source", &objs, &n, err) < 0)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		json_t *j = json_loads(objs[i].spec_json, 0, NULL);
+		if (j)
+			gsrc_set(g, objs[i].name, j, objs[i].status);
+		json_decref(j);
+	}
+	store_object_list_free(objs, n);
+	engine_watch(g->e, "Source", on_source, g);
+	g->sub = engine_subscribe(g->e, on_event, g);
+	return 0;
+}
+
+void gitops_stop(struct gitops *g)
+{
+	if (!g || g->stopping)
+		return;
+	g->stopping = true;
+	if (g->sub)
+		engine_unsubscribe(g->e, g->sub);
+	g->sub = 0;
+	engine_watch(g->e, "Source", NULL, NULL);
+	size_t it = 0;
+	const char *k;
+	void *v;
+	struct gsrc **all = NULL;
+	size_t n = 0;
+	while (sw_map_next(&g->sources, &it, &k, &v)) {
+		all = xrealloc(all, (n + 1) * sizeof(*all));
+		all[n++] = v;
+	}
+	for (size_t i = 0; i < n; i++)
+		gsrc_drop(all[i]);
+	free(all);
+}
+
+void gitops_free(struct gitops *g)
+{
+	if (!g)
+		return;
+	gitops_stop(g);
+	source_free(g->src);
+	sw_map_release(&g->sources);
+	free(g->cache_dir);
+	free(g->trees_dir);
+	free(g->vroot);
+	free(g);
+}
+
+uint64_t gitops_sync(struct gitops *g, const char *name, const char *actor, gitops_sync_cb cb,
+		     void *data, struct sw_err *err)
+{
+	struct gsrc *gs = name ? sw_map_get(&g->sources, name) : NULL;
+	(void)actor;
+	if (!gs) {
+		sw_errf(err, SW_ENOTFOUND, "source \"%s\" not found", name ? name : "");
+		return 0;
+	}
+	struct waiter *w = xcalloc(1, sizeof(*w));
+	w->id = ++g->next_waiter;
+	w->cb = cb;
+	w->data = data;
+	/* a fetch that runs now may have started before the ask: wait for the next */
+	w->need_gen = gs->fetch_gen + (gs->fetch_id ? 2 : 1);
+	w->next = gs->waiters;
+	gs->waiters = w;
+	gs->manual = true;
+	gitops_fetch(gs);
+	return w->id;
+}
+
+void gitops_sync_cancel(struct gitops *g, uint64_t id)
+{
+	size_t it = 0;
+	const char *k;
+	void *v;
+	while (sw_map_next(&g->sources, &it, &k, &v)) {
+		struct gsrc *gs = v;
+		for (struct waiter **pp = &gs->waiters; *pp; pp = &(*pp)->next)
+			if ((*pp)->id == id) {
+				struct waiter *w = *pp;
+				*pp = w->next;
+				free(w);
+				return;
+			}
+	}
+}
+
+json_t *gitops_plan(struct gsrc *gs, struct sw_err *err)
+{
+	struct loaded l;
+	char **gone = NULL;
+	size_t ngone = 0;
+	json_t *plan = NULL;
+	if (!gs->fetched[0]) {
+		sw_errf(err, SW_ECONFLICT, "source \"%s\" has not been fetched yet%s%s", gs->name,
+			gs->fetch_error ? ": " : "", gs->fetch_error ? gs->fetch_error : "");
+		return NULL;
+	}
+	if (load_commit(gs, NULL, gs->fetched, &l, err) < 0)
+		return NULL;
+	struct engine_results res = {0};
+	char *actor = gitops_actor(gs);
+	if (engine_apply_dry_run(gs->g->e, l.docs, l.n, actor, &res, err) < 0)
+		goto out;
+	json_t *items = json_array();
+	for (size_t i = 0; i < res.n; i++) {
+		const struct engine_result *r = &res.r[i];
+		const char *action = strcmp(r->result, "created") == 0	   ? "create"
+				     : strcmp(r->result, "configured") == 0 ? "update"
+									    : "unchanged";
+		json_t *it = json_pack("{s:s, s:s, s:s}", "kind", r->kind, "name", r->name, "action",
+				       action);
+		if (r->live)
+			json_object_set(it, "live", r->live);
+		if (r->merged)
+			json_object_set(it, "desired", r->merged);
+		json_array_append_new(items, it);
+	}
+	ngone = gone_apps(gs, l.apps, &gone);
+	for (size_t i = 0; i < ngone; i++)
+		json_array_append_new(items, json_pack("{s:s, s:s, s:s}", "kind", "App", "name", gone[i],
+						       "action", gs->spec->prune ? "prune" : "keep"));
+	plan = json_pack("{s:s, s:s, s:o}", "source", gs->name, "commit", gs->fetched, "plan", items);
+	if (gs->spec->prune && ngone && json_array_size(l.apps) == 0 && !gs->spec->allow_empty)
+		json_object_set_new(plan, "refused",
+				    json_string("the commit would prune every app of the source; "
+						"set syncPolicy.allowEmpty: true to allow it"));
+out:
+	engine_results_release(&res);
+	free_names(gone, ngone);
+	loaded_release(&l);
+	free(actor);
+	return plan;
+}
