@@ -197,6 +197,8 @@ static json_t *app_json(struct api *v, struct engine_app *a, bool with_instances
 			      spec ? (int)rollout_replicas(&a->st, spec->replicas) : 0, "ready", (int)ready, "instancesRunning",
 			      (int)running);
 	json_object_set_new(j, "labels", a->labels ? json_deep_copy(a->labels) : json_object());
+	json_object_set_new(j, "owner", a->owner ? json_string(a->owner) : json_null());
+	json_object_set_new(j, "commit", a->commit[0] ? json_string(a->commit) : json_null());
 	json_object_set_new(j, "strategy", json_string(strategy_name(spec)));
 	/* what a Paused rollout waits for: the command that goes on */
 	json_object_set_new(j, "waitingFor", a->st.phase != ROLLOUT_PAUSED ? json_null()
@@ -470,6 +472,9 @@ static void h_history(const struct http_req *req, struct http_resp *resp, void *
 				      revs[i].number == a->st.failed || f);
 		if (f)
 			json_object_set_new(r, "failedReason", json_string(f->reason));
+		json_t *origin = revs[i].origin && *revs[i].origin ? json_loads(revs[i].origin, 0, NULL)
+								   : NULL;
+		json_object_set_new(r, "origin", origin ? origin : json_null());
 		json_array_append_new(arr, r);
 	}
 	json_t *next = page_next(n, want, n ? revs[n - 1].number : 0, false);

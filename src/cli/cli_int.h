@@ -47,6 +47,7 @@ extern const struct cli_command cli_cmd_apply, cli_cmd_get, cli_cmd_status, cli_
 	cli_cmd_rollback, cli_cmd_delete, cli_cmd_token, cli_cmd_validate, cli_cmd_version,
 	cli_cmd_upgrade, cli_cmd_import, cli_cmd_describe;
 extern const struct cli_command cli_cmd_scale;
+extern const struct cli_command cli_cmd_sync;
 extern const struct cli_command cli_cmd_explain;
 extern const struct cli_command cli_cmd_diff;
 /* `history`'s run, for `rollout history` too (argv[0] "history", argv[1] APP). */

@@ -1,5 +1,8 @@
-/* slipway delete APP: stop an app's instances and forget the app. */
+/* slipway delete APP | app/APP | source/NAME: forget an app (its instances
+ * stop) or a source. */
 #include "cli_int.h"
+
+#include <string.h>
 
 #include "core/buf.h"
 
@@ -10,7 +13,11 @@ static int run(struct cli *c, int argc, char **argv)
 	if (n < 0)
 		return SW_OPT_EXIT(n);
 	struct buf path = BUF_INIT;
-	cli_pathf(&path, "/v1/apps/%s", argv[1]);
+	const char *name = argv[1];
+	bool source = strncmp(name, "source/", 7) == 0;
+	if (source || strncmp(name, "app/", 4) == 0)
+		name = strchr(name, '/') + 1;
+	cli_pathf(&path, source ? "/v1/sources/%s" : "/v1/apps/%s", name);
 	json_t *j = NULL;
 	int r = cli_call(c, "DELETE", path.s, NULL, &j);
 	buf_release(&path);
@@ -18,6 +25,9 @@ static int run(struct cli *c, int argc, char **argv)
 		return r;
 	if (o.json)
 		cli_json_print(j);
+	else if (source)
+		printf("source/%s deleted (its apps keep running; delete them with `slipway delete`)\n",
+		       name);
 	else
 		printf("app/%s deleted (stopping %lld instances)\n", cli_jstr(j, "name"),
 		       cli_jint(j, "stopping"));
@@ -30,10 +40,12 @@ const struct cli_command cli_cmd_delete = {
 	.run = run,
 	.usage = {
 		.name = "delete",
-		.args = "APP",
+		.args = "APP | source/NAME",
 		.min_args = 1,
 		.max_args = 1,
 		.opts = cli_json_options,
-		.help = "Stops the app's instances and forgets the app.",
+		.help = "Stops the app's instances and forgets the app (APP or app/APP).\n"
+			"source/NAME forgets a git source: it is not fetched any more, and the\n"
+			"apps it made stay as they are, still owned by it (docs/gitops.md).",
 	},
 };

@@ -41,7 +41,7 @@ static const struct sw_opt options[] = {
 	{0},
 };
 
-#define MAX_COLS 12
+#define MAX_COLS 16
 
 /* One row's cells; the table takes copies. */
 struct cells {
@@ -72,7 +72,7 @@ static void table_add(struct cli_table *t, const struct cells *r)
 {
 	SW_ASSERT(r->n == t->ncols);
 	cli_table_row(t, r->c[0], r->c[1], r->c[2], r->c[3], r->c[4], r->c[5], r->c[6], r->c[7],
-		      r->c[8], r->c[9], r->c[10], r->c[11]);
+		      r->c[8], r->c[9], r->c[10], r->c[11], r->c[12], r->c[13], r->c[14], r->c[15]);
 }
 
 /* "team=web,tier=front", keys sorted; "<none>" when there are none. */
@@ -131,8 +131,8 @@ static void app_row(struct cells *r, json_t *a, const char *name, bool wide)
 	if (!a) {
 		static const char *const h[] = {"NAME", "STRATEGY", "PHASE", "STABLE", "READY", "CANARY",
 						"CANARY-READY", "WEIGHT", "STEP", "LISTEN", "HOST",
-						"LABELS"};
-		for (size_t i = 0; i < (wide ? 12u : 8u); i++)
+						"SOURCE", "LABELS"};
+		for (size_t i = 0; i < (wide ? 13u : 8u); i++)
 			cell(r, h[i]);
 		return;
 	}
@@ -156,7 +156,77 @@ static void app_row(struct cells *r, json_t *a, const char *name, bool wide)
 	}
 	cell(r, *cli_jstr(a, "listen") ? cli_jstr(a, "listen") : "-");
 	cell(r, *cli_jstr(a, "host") ? cli_jstr(a, "host") : "-");
+	if (*cli_jstr(a, "owner") && *cli_jstr(a, "commit"))
+		cellf(r, "%s@%.7s", cli_jstr(a, "owner"), cli_jstr(a, "commit"));
+	else if (*cli_jstr(a, "owner")) /* changed outside git */
+		cellf(r, "%s@(by hand)", cli_jstr(a, "owner"));
+	else
+		cell(r, "-");
 	labels_cell(r, json_object_get(a, "labels"));
+}
+
+/* "3m" ago, from a wall-clock ms time; "-" for 0 */
+static void age_cell(struct cells *r, long long ms)
+{
+	if (ms <= 0) {
+		cell(r, "-");
+		return;
+	}
+	long long s = (sw_wall_ms() - ms) / 1000;
+	if (s < 0)
+		s = 0;
+	if (s < 120)
+		cellf(r, "%llds", s);
+	else if (s < 7200)
+		cellf(r, "%lldm", s / 60);
+	else if (s < 172800)
+		cellf(r, "%lldh", s / 3600);
+	else
+		cellf(r, "%lldd", s / 86400);
+}
+
+static void source_row(struct cells *r, json_t *x, const char *name, bool wide)
+{
+	if (!x) {
+		static const char *const h[] = {"NAME", "URL", "REF", "COMMIT", "SYNC", "SYNCED",
+						"MESSAGE", "PATH", "POLICY", "FETCHED"};
+		for (size_t i = 0; i < (wide ? 10u : 7u); i++)
+			cell(r, h[i]);
+		return;
+	}
+	json_t *commit = json_object_get(x, "commit"), *inv = json_object_get(x, "invalid");
+	cell(r, name);
+	cell(r, cli_jstr(x, "url"));
+	cell(r, *cli_jstr(x, "ref") ? cli_jstr(x, "ref") : "HEAD");
+	cellf(r, "%.7s", json_is_object(commit) ? cli_jstr(commit, "sha") : "-");
+	cell(r, cli_jstr(x, "sync"));
+	age_cell(r, cli_jint(x, "syncedAt"));
+	/* the first thing a user must act on */
+	if (*cli_jstr(x, "fetchError"))
+		cell(r, cli_jstr(x, "fetchError"));
+	else if (json_is_object(inv))
+		cellf(r, "%.7s refused: %s", cli_jstr(inv, "sha"), cli_jstr(inv, "error"));
+	else if (json_array_size(json_object_get(x, "drift")))
+		cellf(r, "%s: %s", cli_jstr(json_array_get(json_object_get(x, "drift"), 0), "app"),
+		      cli_jstr(json_array_get(json_object_get(x, "drift"), 0), "reason"));
+	else if (json_is_object(commit))
+		cellf(r, "%s", cli_jstr(commit, "subject"));
+	else
+		cell(r, "-");
+	if (!wide)
+		return;
+	struct buf b = BUF_INIT;
+	size_t i;
+	json_t *p;
+	json_array_foreach(json_object_get(x, "paths"), i, p)
+		buf_addf(&b, "%s%s", i ? "," : "", json_string_value(p) ? json_string_value(p) : "");
+	cellf(r, "%s", buf_str(&b));
+	buf_release(&b);
+	cellf(r, "%s%s%s", json_is_true(json_object_get(x, "automated")) ? "automated" : "manual",
+	      json_is_true(json_object_get(x, "prune")) ? ",prune" : "",
+	      json_is_true(json_object_get(x, "selfHeal")) ? ",selfHeal" : "");
+	json_t *f = json_object_get(x, "fetched");
+	age_cell(r, json_is_object(f) ? cli_jint(f, "at") : 0);
 }
 
 static void template_row(struct cells *r, json_t *t, const char *name, bool wide)
@@ -232,16 +302,17 @@ static void revision_row(struct cells *r, json_t *x, const char *name, bool wide
 	cellf(r, "%.12s", cli_jstr(x, "hash"));
 }
 
-enum { K_APPS, K_TEMPLATES, K_INSTANCES, K_REVISIONS, NKINDS };
+enum { K_APPS, K_TEMPLATES, K_INSTANCES, K_REVISIONS, K_SOURCES, NKINDS };
 
 static const struct kind kinds[NKINDS] = {
-	[K_APPS] = {"apps", "app", NULL, "apps", 8, 12, app_row, name_field},
+	[K_APPS] = {"apps", "app", NULL, "apps", 8, 13, app_row, name_field},
 	[K_TEMPLATES] = {"analysistemplates", "analysistemplate", "at", "analysisTemplates", 4, 6,
 			 template_row, name_field},
 	[K_INSTANCES] = {"instances", "instance", "inst", "instances", 7, 11, instance_row,
 			 instance_name},
 	[K_REVISIONS] = {"revisions", "revision", "rev", "revisions", 4, 6, revision_row,
 			 revision_name},
+	[K_SOURCES] = {"sources", "source", "src", "sources", 7, 10, source_row, name_field},
 };
 
 /* The kind a word names (plural, singular or alias); "all" is NKINDS. */
@@ -284,6 +355,9 @@ bool cli_get_name_list(const char *kind_word, const char **path, const char **ke
 	case K_INSTANCES:
 		*path = "/v1/instances", *key = kinds[K_INSTANCES].key, *field = "id";
 		return true;
+	case K_SOURCES:
+		*path = "/v1/sources", *key = kinds[K_SOURCES].key, *field = "name";
+		return true;
 	default:
 		return false;
 	}
@@ -306,9 +380,9 @@ static int unknown_kind(const char *w)
 	struct buf b = BUF_INIT;
 	cli_escape(&b, w, strlen(w), false);
 	int r = best ? sw_opt_error("get", "unknown kind \"%s\", did you mean \"%s\"? (kinds: apps, "
-				    "analysistemplates, instances, revisions, all)", buf_str(&b), best)
+				    "analysistemplates, instances, revisions, sources, all)", buf_str(&b), best)
 		     : sw_opt_error("get", "unknown kind \"%s\" (kinds: apps, analysistemplates, "
-				    "instances, revisions, all)", buf_str(&b));
+				    "instances, revisions, sources, all)", buf_str(&b));
 	buf_release(&b);
 	return r;
 }
@@ -353,6 +427,17 @@ static int fetch(struct cli *c, const struct query *q, json_t **items, json_t **
 	int r = 1;
 	*items = *doc = NULL;
 	switch (q->kind) {
+	case K_SOURCES:
+		if (q->name)
+			cli_pathf(&p, "/v1/sources/%s", q->name);
+		else
+			cli_pathf(&p, "/v1/sources");
+		if (cli_call(c, "GET", p.s, NULL, &j))
+			goto out;
+		*items = q->name ? json_pack("[O]", j) : json_incref(json_object_get(j, "sources"));
+		*doc = j;
+		r = 0;
+		break;
 	case K_APPS:
 	case K_TEMPLATES:
 		if (q->name)
@@ -398,7 +483,7 @@ static int fetch(struct cli *c, const struct query *q, json_t **items, json_t **
 		break;
 	}
 	}
-	if (r == 0 && q->name && q->kind != K_APPS && q->kind != K_TEMPLATES) {
+	if (r == 0 && q->name && q->kind != K_APPS && q->kind != K_TEMPLATES && q->kind != K_SOURCES) {
 		/* one instance or revision: picked from the list */
 		json_t *x, *found = NULL;
 		size_t i;
@@ -481,6 +566,7 @@ static const char *empty_hint(int kind)
 	case K_APPS: return "no apps; deploy one with `slipway apply -f app.yaml`";
 	case K_TEMPLATES: return "no analysis templates";
 	case K_INSTANCES: return "no instances";
+	case K_SOURCES: return "no sources; sync from git with a `kind: Source` document (docs/gitops.md)";
 	default: return "no revisions";
 	}
 }

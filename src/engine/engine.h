@@ -120,6 +120,8 @@ struct engine_app {
 	json_t *labels;               /* metadata.labels of the last apply (object of
 					 strings), NULL when none; no revision of its own */
 	char *owner;                  /* the Source whose documents define it; NULL: none */
+	char commit[41];              /* the commit its desired revision came from; "" when
+					 applied by hand (or none) */
 	/* private */
 	bool unavailable;             /* Healthy, but fewer instances ready than wanted */
 	bool failing;                 /* Progressing, and a new instance's process ended */

@@ -101,6 +101,17 @@ static void load_app(struct engine *e, const struct store_app *row)
 	struct engine_app *a = engine_app_add(e, row->name);
 	a->created_ms = row->created_ms;
 	a->owner = row->owner && *row->owner ? xstrdup(row->owner) : NULL;
+	if (a->owner && row->desired_revision) {
+		struct store_revision rev = {0};
+		struct sw_err err = {0};
+		if (store_revision_get(e->cfg.store, row->name, row->desired_revision, &rev, &err) == 0) {
+			json_t *o = rev.origin && *rev.origin ? json_loads(rev.origin, 0, NULL) : NULL;
+			const char *c = json_string_value(json_object_get(o, "commit"));
+			sw_strlcpy(a->commit, c ? c : "", sizeof(a->commit));
+			json_decref(o);
+		}
+		store_revision_release(&rev);
+	}
 	if (row->rollout_json && *row->rollout_json) {
 		json_t *rj = json_loads(row->rollout_json, 0, NULL);
 		rollout_state_from_json(&a->st, rj);

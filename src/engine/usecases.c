@@ -167,6 +167,7 @@ struct pending {
 	bool labels_changed;
 	json_t *live, *merged;        /* a dry run's (owned until result_add) */
 	const char *owner;            /* the app's owner after the apply (borrowed) */
+	const char *commit;           /* the origin's commit, NULL for a hand apply */
 	bool owner_changed;
 };
 
@@ -245,6 +246,7 @@ static int record_app(struct engine *e, const struct spec_app *sa, const char *s
 	p->labels = sa->labels;
 	p->labels_changed = !labels_equal(sa->labels, a ? a->labels : NULL);
 	p->owner = origin ? origin->owner : a ? a->owner : NULL;
+	p->commit = origin ? origin->commit : NULL;
 	p->owner_changed = origin && (!a || !a->owner || strcmp(a->owner, origin->owner) != 0);
 	if (dry_run) {
 		struct sw_err serr = {0};
@@ -439,6 +441,10 @@ static int do_apply(struct engine *e, const struct engine_doc *docs, size_t ndoc
 			engine_notify(e, &ev);
 		}
 		engine_result_add(out, "App", p->name, p->revision, p->result, NULL, NULL);
+		if (p->result && strcmp(p->result, "unchanged") != 0 && strcmp(p->event_kind, "Applied") == 0)
+			sw_strlcpy(a->commit, p->commit ? p->commit : "", sizeof(a->commit));
+		else if (p->commit && p->owner_changed)
+			sw_strlcpy(a->commit, p->commit, sizeof(a->commit));
 		if (p->owner_changed) {
 			free(a->owner);
 			a->owner = p->owner ? xstrdup(p->owner) : NULL;

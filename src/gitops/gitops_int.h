@@ -11,6 +11,7 @@
 
 struct waiter {
 	struct waiter *next;
+	bool plan;                    /* answer with gitops_plan (a dry run) */
 	uint64_t id;
 	uint64_t need_gen;            /* answered once fetch_gen reaches it */
 	gitops_sync_cb cb;
@@ -29,6 +30,7 @@ struct gsrc {
 	bool again;                   /* fetch once more when this one ends */
 	bool manual;                  /* the coming sync was asked for: apply even when
 					 automated is off */
+	bool plan_only;               /* the fetch running is a dry run's: it applies nothing */
 	uint64_t fetch_gen;           /* fetches completed */
 	struct waiter *waiters;
 	/* what the status says */
@@ -69,5 +71,10 @@ char *gitops_actor(const struct gsrc *gs);
  * "plan": [{"kind", "name", "action": create|update|unchanged|prune|keep,
  * "live", "desired"}], "refused"?}, or NULL with err. */
 json_t *gitops_plan(struct gsrc *gs, struct sw_err *err);
+
+/* gitops_sync, or (plan) a fetch whose answer is gitops_plan's, which
+ * applies nothing. */
+uint64_t gitops_sync_ex(struct gitops *g, const char *name, const char *actor, bool plan,
+			gitops_sync_cb cb, void *data, struct sw_err *err);
 
 #endif

@@ -46,17 +46,26 @@ struct sync_wait {
 	struct gitops *g;
 	struct http_deferred *d;
 	uint64_t id;
+	bool plan;
 };
 
 static void sync_done(const json_t *status, const struct sw_err *err, void *data)
 {
 	struct sync_wait *w = data;
 	struct http_resp resp = {0};
-	if (status) {
+	if (status && w->plan) {
+		http_resp_json(&resp, 200, json_deep_copy(status));
+	} else if (status) {
 		const json_t *inv = json_object_get(status, "invalid");
 		const char *fe = json_string_value(json_object_get(status, "fetchError"));
-		int code = fe || json_is_object(inv) ? 422 : 200;
-		http_resp_json(&resp, code, json_deep_copy(status));
+		if (fe)
+			http_resp_error(&resp, 502, "%s", fe);
+		else if (json_is_object(inv))
+			http_resp_error(&resp, 422, "commit %.7s is not applied: %s",
+					json_string_value(json_object_get(inv, "sha")),
+					json_string_value(json_object_get(inv, "error")));
+		else
+			http_resp_json(&resp, 200, json_deep_copy(status));
 	} else {
 		http_resp_error(&resp, http_status_of(err->code), "%s", err->msg);
 	}
@@ -89,17 +98,11 @@ static void h_sync(const struct http_req *req, struct http_resp *resp, void *dat
 	if (!gs)
 		return;
 	const char *dry = http_req_query(req, "dryRun");
-	if (dry && strcmp(dry, "true") == 0) {
-		json_t *plan = gitops_plan(gs, &err);
-		if (plan)
-			http_resp_json(resp, 200, plan);
-		else
-			http_resp_error(resp, http_status_of(err.code), "%s", err.msg);
-		return;
-	}
+	bool plan = dry && strcmp(dry, "true") == 0;
 	struct sync_wait *w = xcalloc(1, sizeof(*w));
 	w->g = g;
-	w->id = gitops_sync(g, gs->name, req->actor, sync_done, w, &err);
+	w->plan = plan;
+	w->id = gitops_sync_ex(g, gs->name, req->actor, plan, sync_done, w, &err);
 	if (!w->id) {
 		free(w);
 		http_resp_error(resp, http_status_of(err.code), "%s", err.msg);
@@ -190,8 +193,20 @@ out:
 	buf_release(&secret);
 }
 
+static void h_delete(const struct http_req *req, struct http_resp *resp, void *data)
+{
+	struct gitops *g = data;
+	const char *name = http_req_param(req, "name");
+	struct sw_err err = {0};
+	if (engine_object_delete(g->e, "Source", name, req->actor, &err) < 0)
+		http_resp_error(resp, http_status_of(err.code), "%s", err.msg);
+	else
+		http_resp_json(resp, 200, json_pack("{s:s, s:s}", "kind", "Source", "name", name));
+}
+
 void gitops_routes(struct gitops *g, struct http_server *http)
 {
+	http_route(http, "DELETE", "/v1/sources/{name}", HTTP_ROLE_DEPLOYER, h_delete, g);
 	http_route(http, "GET", "/v1/sources", HTTP_ROLE_VIEWER, h_list, g);
 	http_route(http, "GET", "/v1/sources/{name}", HTTP_ROLE_VIEWER, h_get, g);
 	http_route(http, "POST", "/v1/sources/{name}/sync", HTTP_ROLE_DEPLOYER, h_sync, g);

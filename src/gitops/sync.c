@@ -164,6 +164,7 @@ struct loaded {
 	struct engine_origin origin;
 	char *author;
 	json_t *apps;                 /* the names of its apps */
+	char *empty_why;              /* why it has no documents at all, or NULL */
 };
 
 static void loaded_release(struct loaded *l)
@@ -174,6 +175,7 @@ static void loaded_release(struct loaded *l)
 	free(l->docs);
 	source_files_release(&l->files);
 	free(l->author);
+	free(l->empty_why);
 	json_decref(l->apps);
 	memset(l, 0, sizeof(*l));
 }
@@ -207,9 +209,19 @@ static int load_commit(struct gsrc *gs, const struct source_commit *c, const cha
 	struct gitops *g = gs->g;
 	int r = -1;
 	memset(l, 0, sizeof(*l));
+	struct sw_err rerr = {0};
 	if (source_read(&l->files, g->src, gs->name, sha, (const char *const *)gs->spec->paths, 0,
-			err) < 0)
-		return -1;
+			&rerr) < 0) {
+		/* a path with no documents left (emptied, removed) is a commit
+		 * without apps: the prune safety decides; but a source that owns
+		 * nothing yet has a wrong path, which is an error */
+		if (rerr.code != SW_ENOTFOUND || !json_array_size(gs->apps) ||
+		    strstr(rerr.msg, "commit \"")) {
+			sw_errf(err, rerr.code, "%s", rerr.msg);
+			return -1;
+		}
+		l->empty_why = xstrdup(rerr.msg);
+	}
 	l->sets = xcalloc(l->files.n + 1, sizeof(*l->sets));
 	l->docs = xcalloc(l->files.n + 1, sizeof(*l->docs));
 	l->apps = json_array();
@@ -398,8 +410,9 @@ static void sync_commit(struct gsrc *gs, const struct source_commit *c)
 	ngone = gone_apps(gs, l.apps, &gone);
 	if (gs->spec->prune && ngone && json_array_size(l.apps) == 0 && !gs->spec->allow_empty) {
 		char msg[400];
-		snprintf(msg, sizeof(msg), "commit %.7s would prune every app of the source (%zu); "
-			 "set syncPolicy.allowEmpty: true to allow it", sha, ngone);
+		snprintf(msg, sizeof(msg), "commit %.7s would prune every app of the source (%zu%s%s); "
+			 "set syncPolicy.allowEmpty: true to allow it", sha, ngone,
+			 l.empty_why ? ": " : "", l.empty_why ? l.empty_why : "");
 		bool again = strcmp(sha, gs->invalid) == 0;
 		sw_strlcpy(gs->invalid, sha, sizeof(gs->invalid));
 		set_str(&gs->invalid_error, msg);
@@ -485,6 +498,15 @@ static void answer_waiters(struct gsrc *gs, bool all, const struct sw_err *err)
 			continue;
 		}
 		*pp = w->next;
+		if (w->plan && !err) {
+			struct sw_err perr = {0};
+			json_t *plan = gitops_plan(gs, &perr);
+			if (w->cb)
+				w->cb(plan, plan ? NULL : &perr, w->data);
+			json_decref(plan);
+			free(w);
+			continue;
+		}
 		if (!st && !err)
 			st = gitops_status_json(gs);
 		if (w->cb)
@@ -519,8 +541,10 @@ static void on_fetched(const struct source_commit *c, const char *error, void *d
 		}
 		set_str(&gs->fetch_error, NULL);
 		sw_strlcpy(gs->fetched, c->sha, sizeof(gs->fetched));
-		sync_commit(gs, c);
+		if (!gs->plan_only) /* a dry run's fetch leaves the apply to the next poll */
+			sync_commit(gs, c);
 	}
+	gs->plan_only = false;
 	answer_waiters(gs, false, NULL);
 	if (gs->again) {
 		gs->again = false;
@@ -764,6 +788,12 @@ void gitops_free(struct gitops *g)
 uint64_t gitops_sync(struct gitops *g, const char *name, const char *actor, gitops_sync_cb cb,
 		     void *data, struct sw_err *err)
 {
+	return gitops_sync_ex(g, name, actor, false, cb, data, err);
+}
+
+uint64_t gitops_sync_ex(struct gitops *g, const char *name, const char *actor, bool plan,
+			gitops_sync_cb cb, void *data, struct sw_err *err)
+{
 	struct gsrc *gs = name ? sw_map_get(&g->sources, name) : NULL;
 	(void)actor;
 	if (!gs) {
@@ -776,9 +806,16 @@ uint64_t gitops_sync(struct gitops *g, const char *name, const char *actor, gito
 	w->data = data;
 	/* a fetch that runs now may have started before the ask: wait for the next */
 	w->need_gen = gs->fetch_gen + (gs->fetch_id ? 2 : 1);
+	w->plan = plan;
 	w->next = gs->waiters;
 	gs->waiters = w;
-	gs->manual = true;
+	if (plan) {
+		if (!gs->fetch_id)
+			gs->plan_only = true; /* else the next fetch syncs as it would */
+	} else {
+		gs->manual = true;
+		gs->plan_only = false;
+	}
 	gitops_fetch(gs);
 	return w->id;
 }

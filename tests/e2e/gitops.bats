@@ -1,0 +1,195 @@
+#!/usr/bin/env bats
+# GitOps: Sources documents written as docs/gitops.md writes them, real git
+# servers from tests/e2e/git.bash, and what a user sees through the CLI.
+
+load helpers
+load git
+
+# src_field NAME FIELD: one top-level field of the source's status
+src_json() { slipway get source "$1" -o json; }
+src_sync_is() { src_json "$1" | python3 -c 'import json,sys; j=json.load(sys.stdin); sys.exit(0 if j["sync"] == sys.argv[1] else 1)' "$2"; }
+src_commit_is() { src_json "$1" | python3 -c 'import json,sys; j=json.load(sys.stdin); sys.exit(0 if (j["commit"] or {}).get("sha") == sys.argv[1] else 1)' "$2"; }
+version_is() { [ "$(field version "$(status_json "$1")")" = "$2" ]; }
+served() { curl -fsS "http://127.0.0.1:$LISTEN/" | grep -q "$1"; }
+
+# the hello app as a document in the repository, version $1
+app_in_git() { hello_doc "$@"; }
+
+source_doc() { # source_doc URL [EXTRA_SPEC_YAML]
+	cat <<YAML
+apiVersion: slipway/v1
+kind: Source
+metadata: {name: shop}
+spec:
+  url: $1
+  path: deploy
+${2:-}
+YAML
+}
+
+@test "a Source deploys the apps of its repository, owned by it, and a push rolls out" {
+	git_repo_init shop
+	sha1=$(git_commit shop deploy/hello.yaml "$(app_in_git 1.0.0)" "hello 1.0.0")
+	start_daemon
+	source_doc "file://$T/git/shop.git" > "$T/source.yaml"
+	run slipway apply -f "$T/source.yaml"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"source/shop created"* ]]
+	wait_for 20 phase_is hello Healthy
+	wait_for 10 served 1.0.0
+	wait_for 10 src_sync_is shop Synced
+	run slipway get sources
+	[[ "$output" == *"shop"*"${sha1:0:7}"*"Synced"*"hello 1.0.0"* ]]
+	run slipway get apps -o wide
+	[[ "$output" == *"shop@${sha1:0:7}"* ]]
+
+	sha2=$(git_commit shop deploy/hello.yaml "$(app_in_git 2.0.0)" "hello 2.0.0")
+	run slipway sync shop
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"synced at ${sha2:0:7}"* ]]
+	wait_for 30 version_is hello 2.0.0
+	wait_for 30 phase_is hello Healthy
+	run slipway history hello --json
+	[[ "$output" == *"\"commit\": \"$sha2\""* || "$output" == *"\"commit\":\"$sha2\""* ]]
+	[[ "$output" == *"hello 2.0.0"* ]]
+	slipway events | grep -q "Synced.*source shop: commit ${sha2:0:7}"
+}
+
+@test "a commit with one invalid document is refused whole: the last good commit keeps running" {
+	git_repo_init shop
+	git_commit shop deploy/hello.yaml "$(app_in_git 1.0.0)" >/dev/null
+	start_daemon
+	source_doc "file://$T/git/shop.git" > "$T/source.yaml"
+	slipway apply -f "$T/source.yaml"
+	wait_for 20 phase_is hello Healthy
+	# a second app in another file, and a typo in the first
+	git_commit shop deploy/other.yaml "$(app_yaml other 1.0.0 1)" >/dev/null
+	bad=$(git_commit shop deploy/hello.yaml "$(app_in_git 2.0.0 '  progressDeadline: soon')" "typo")
+	run slipway sync shop
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"commit ${bad:0:7} is not applied: deploy/hello.yaml:"*"progressDeadline"* ]]
+	run slipway get sources
+	[[ "$output" == *"OutOfSync"*"${bad:0:7} refused"* ]]
+	refute slipway status other
+	version_is hello 1.0.0
+	served 1.0.0
+	# the fix is applied, both apps
+	git_commit shop deploy/hello.yaml "$(app_in_git 2.0.0)" "fix" >/dev/null
+	slipway sync shop
+	wait_for 30 version_is hello 2.0.0
+	wait_for 30 phase_is other Healthy
+	wait_for 10 src_sync_is shop Synced
+}
+
+@test "a change outside git is drift; selfHeal puts git's version back" {
+	git_repo_init shop
+	git_commit shop deploy/hello.yaml "$(app_in_git 1.0.0)" >/dev/null
+	start_daemon
+	source_doc "file://$T/git/shop.git" > "$T/source.yaml"
+	slipway apply -f "$T/source.yaml"
+	wait_for 20 phase_is hello Healthy
+	wait_for 10 src_sync_is shop Synced
+	app_in_git 9.9.9 > "$T/hand.yaml"
+	slipway apply -f "$T/hand.yaml"
+	wait_for 10 src_sync_is shop OutOfSync
+	run slipway get sources
+	[[ "$output" == *"hello: changed outside git"* ]]
+	run slipway get apps -o wide
+	[[ "$output" == *"shop@(by hand)"* ]]
+	# with selfHeal on, git wins at once
+	source_doc "file://$T/git/shop.git" "  syncPolicy: {selfHeal: true}" > "$T/source.yaml"
+	slipway apply -f "$T/source.yaml"
+	wait_for 20 version_is hello 1.0.0
+	wait_for 10 src_sync_is shop Synced
+	slipway delete hello
+	wait_for 20 phase_is hello Healthy
+	slipway events | grep -q "SelfHealed"
+}
+
+@test "prune deletes apps that left git, and never every app unless allowEmpty" {
+	git_repo_init shop
+	git_commit shop deploy/hello.yaml "$(app_in_git 1.0.0)" >/dev/null
+	git_commit shop deploy/other.yaml "$(app_yaml other 1.0.0 1)" >/dev/null
+	start_daemon
+	source_doc "file://$T/git/shop.git" "  syncPolicy: {prune: true}" > "$T/source.yaml"
+	slipway apply -f "$T/source.yaml"
+	wait_for 20 phase_is other Healthy
+	git_rm shop deploy/other.yaml >/dev/null
+	run slipway sync shop --dry-run
+	[[ "$output" == *"prune"*"app/other"* ]]
+	slipway sync shop
+	wait_for 10 refute slipway status other
+	slipway events | grep -q "Pruned"
+	# the last app: refused, and it keeps running
+	git_rm shop deploy/hello.yaml >/dev/null
+	run slipway sync shop
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"would prune every app of the source"*"allowEmpty"* ]]
+	phase_is hello Healthy
+}
+
+@test "a poll finds a push at the source's interval" {
+	git_repo_init shop
+	git_commit shop deploy/hello.yaml "$(app_in_git 1.0.0)" >/dev/null
+	start_daemon
+	source_doc "file://$T/git/shop.git" "  interval: 1s" > "$T/source.yaml"
+	slipway apply -f "$T/source.yaml"
+	wait_for 20 phase_is hello Healthy
+	sha=$(git_commit shop deploy/hello.yaml "$(app_in_git 2.0.0)")
+	wait_for 20 src_commit_is shop "$sha"
+	wait_for 30 version_is hello 2.0.0
+}
+
+@test "webhooks: a bad signature is 401 and audited, a good one fetches at once" {
+	git_repo_init shop
+	git_commit shop deploy/hello.yaml "$(app_in_git 1.0.0)" >/dev/null
+	api=$((PORT_BASE + 93))
+	start_daemon --api "127.0.0.1:$api"
+	printf 'It is a secret\n' > "$T/hook-secret"
+	source_doc "file://$T/git/shop.git" "  webhook: {secretFile: $T/hook-secret}" > "$T/source.yaml"
+	slipway apply -f "$T/source.yaml"
+	wait_for 20 phase_is hello Healthy
+	sha=$(git_commit shop deploy/hello.yaml "$(app_in_git 2.0.0)")
+	body='{"ref":"refs/heads/main","after":"'"$sha"'","repository":{"clone_url":"x"}}'
+	run curl -s -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$api/v1/sources/shop/webhook" \
+		-H 'X-GitHub-Event: push' -H 'X-Hub-Signature-256: sha256=0000000000000000000000000000000000000000000000000000000000000000' \
+		-H 'Content-Type: application/json' --data "$body"
+	[ "$output" = 401 ]
+	slipway events | grep -q "WebhookRefused"
+	sig=$(printf '%s' "$body" | openssl dgst -sha256 -hmac 'It is a secret' | awk '{print $NF}')
+	run curl -s -w ' %{http_code}' -X POST "http://127.0.0.1:$api/v1/sources/shop/webhook" \
+		-H 'X-GitHub-Event: push' -H "X-Hub-Signature-256: sha256=$sig" \
+		-H 'Content-Type: application/json' --data "$body"
+	[[ "$output" == *"202" ]]
+	wait_for 20 src_commit_is shop "$sha"
+	wait_for 30 version_is hello 2.0.0
+}
+
+@test "sources over git://, smart HTTP with a password, and ssh with known_hosts" {
+	git_repo_init shop
+	sha=$(git_commit shop deploy/hello.yaml "$(app_in_git 1.0.0)")
+	git_daemon_start
+	git_http_start
+	git_sshd_start
+	start_daemon
+	source_doc "$GIT_DAEMON_URL/shop.git" > "$T/source.yaml"
+	slipway apply -f "$T/source.yaml"
+	wait_for 20 src_commit_is shop "$sha"
+	source_doc "$GIT_HTTP_URL/shop.git" "  credentials: {username: git, passwordFile: $GIT_HTTP_PASSWORD_FILE}" > "$T/source.yaml"
+	slipway apply -f "$T/source.yaml"
+	slipway sync shop
+	src_commit_is shop "$sha"
+	source_doc "$GIT_SSH_URL/shop.git" "  credentials: {sshKeyFile: $GIT_SSH_KEY, knownHostsFile: $GIT_KNOWN_HOSTS}" > "$T/source.yaml"
+	slipway apply -f "$T/source.yaml"
+	slipway sync shop
+	src_commit_is shop "$sha"
+	# a wrong password is a clear fetch error, and what runs stays
+	printf 'wrong\n' > "$T/wrong"
+	source_doc "$GIT_HTTP_URL/shop.git" "  credentials: {username: git, passwordFile: $T/wrong}" > "$T/source.yaml"
+	slipway apply -f "$T/source.yaml"
+	run slipway sync shop
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"authentication refused"* ]]
+	wait_for 20 phase_is hello Healthy
+	wait_for 10 served 1.0.0
+}
