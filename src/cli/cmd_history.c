@@ -38,8 +38,8 @@ int cli_history_run(struct cli *c, int argc, char **argv)
 		return 0;
 	}
 	struct cli_table t;
-	cli_table_init(&t, 5);
-	cli_table_row(&t, "REVISION", "VERSION", "CREATED", "STATUS", "SOURCE");
+	cli_table_init(&t, 7);
+	cli_table_row(&t, "REVISION", "VERSION", "CREATED", "STATUS", "SOURCE", "COMMIT", "AUTHOR");
 	size_t i;
 	json_t *x;
 	json_array_foreach(json_object_get(j, "revisions"), i, x) {
@@ -51,8 +51,17 @@ int cli_history_run(struct cli *c, int argc, char **argv)
 		snprintf(status, sizeof(status), "%s%s%s", desired ? "desired" : "",
 			 desired && (stable || failed) ? "," : "",
 			 failed ? "failed" : stable ? "stable" : "");
-		cli_table_row(&t, rev, cli_jstr(x, "version"), cli_jstr(x, "created"), status,
-			      cli_jstr(x, "source"));
+		/* from git: the source's commit, its subject and author */
+		json_t *og = json_object_get(x, "origin");
+		char commit[160] = "-", src[200];
+		snprintf(src, sizeof(src), "%s", cli_jstr(x, "source"));
+		if (json_is_object(og)) {
+			snprintf(commit, sizeof(commit), "%.7s %s", cli_jstr(og, "commit"),
+				 cli_jstr(og, "subject"));
+			snprintf(src, sizeof(src), "%s:%s", cli_jstr(og, "source"), cli_jstr(x, "source"));
+		}
+		cli_table_row(&t, rev, cli_jstr(x, "version"), cli_jstr(x, "created"), status, src,
+			      commit, json_is_object(og) ? cli_jstr(og, "author") : "-");
 	}
 	cli_table_print(&t, stdout);
 	cli_table_release(&t);

@@ -7,12 +7,19 @@
 #include "core/buf.h"
 
 struct sync_opts {
-	bool dry_run, json;
+	bool dry_run, json, wait;
+	uint64_t timeout_ms;
 };
 
 static const struct sw_opt options[] = {
 	{.name = "dry-run", .kind = SW_OPT_FLAG, .offset = SW_OPT_AT(struct sync_opts, dry_run, bool),
 	 .help = "show what a sync of the commit last fetched would do, and change nothing"},
+	{.name = "wait", .kind = SW_OPT_FLAG, .offset = SW_OPT_AT(struct sync_opts, wait, bool),
+	 .help = "then wait until every app of the source has rolled out (exit 0), or one fails "
+		 "(1) or pauses (3)"},
+	{.name = "timeout", .kind = SW_OPT_DURATION,
+	 .offset = SW_OPT_AT(struct sync_opts, timeout_ms, uint64_t), .value = "DUR",
+	 .expect = "be a duration like 90s", .help = "how long --wait waits (default 5m)"},
 	CLI_OPT_JSON(struct sync_opts),
 	{0},
 };
@@ -45,7 +52,7 @@ static void print_plan(json_t *j)
 
 static int run(struct cli *c, int argc, char **argv)
 {
-	struct sync_opts o = {0};
+	struct sync_opts o = {.timeout_ms = 300000};
 	int n = sw_opt_parse(&cli_cmd_sync.usage, &o, argc, argv);
 	if (n < 0)
 		return SW_OPT_EXIT(n);
@@ -72,6 +79,18 @@ static int run(struct cli *c, int argc, char **argv)
 		json_array_foreach(json_object_get(j, "drift"), i, d)
 			printf("  %s: %s\n", cli_jstr(d, "app"), cli_jstr(d, "reason"));
 	}
+	if (o.wait && !o.dry_run) {
+		size_t i;
+		json_t *a;
+		fflush(stdout);
+		json_array_foreach(json_object_get(j, "apps"), i, a) {
+			if (!json_is_string(a))
+				continue;
+			int w = cli_wait_rollout(c, json_string_value(a), 0, o.timeout_ms, o.json);
+			if (w && !r)
+				r = w;
+		}
+	}
 	json_decref(j);
 	return r;
 }
@@ -92,6 +111,8 @@ const struct cli_command cli_cmd_sync = {
 			"Exits 0 once applied; 1 when the commit is refused (an invalid document:\n"
 			"the message names its file:line:col) or the fetch fails. --dry-run shows\n"
 			"the plan for the commit last fetched: what would be created, updated,\n"
-			"pruned or kept, and changes nothing. See docs/gitops.md.",
+			"pruned or kept, and changes nothing. --wait then waits for every app of\n"
+			"the source to roll out, as `apply --wait` does (--timeout DUR, default 5m).\n"
+			"See docs/gitops.md.",
 	},
 };

@@ -29,6 +29,7 @@ run_doc() {
 @test "docs: docs/cli.md" { run_doc docs/cli.md; }
 @test "docs: docs/documents.md" { run_doc docs/documents.md; }
 @test "docs: docs/hooks.md" { run_doc docs/hooks.md; }
+@test "docs: docs/gitops.md" { run_doc docs/gitops.md; }
 
 # The runner itself: a broken block fails naming its line and command, a
 # not-runnable mark needs a reason, "# =>" checks output and exit status.
