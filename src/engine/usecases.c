@@ -480,7 +480,7 @@ out:
 	free(chg);
 	free(pend);
 	if (r < 0)
-		r = err->code == SW_EBUSY ? SW_EBUSY : -1;
+		r = err->code == SW_EBUSY || err->code == SW_ECONFLICT ? err->code : -1;
 	return r;
 }
 

@@ -20,6 +20,7 @@
 
 #include "core/utf8.h"
 #include "spec/node.h"
+#include "gitops/gitops.h"
 #include "spec/spec.h"
 
 static void same_text(const struct snode *s, struct fy_node *f)
@@ -177,10 +178,35 @@ static void check_template(const struct spec_template *t)
 	spec_template_free(u);
 }
 
+/* Any other kind (Source...): its canonical JSON reads back to itself. */
+static void check_doc(const struct spec_doc *d)
+{
+	json_t *j = d->kind->to_json(d->obj);
+	void *back = NULL;
+	struct sw_err err = {0};
+	if (spec_doc_from_json(d->kind, &back, j, &err) != 0) {
+		char *t = json_dumps(j, JSON_SORT_KEYS);
+		fprintf(stderr, "%s: canonical JSON does not read back (%s):\n%s\n", d->kind->name,
+			err.msg, t);
+		abort();
+	}
+	json_t *j2 = d->kind->to_json(back);
+	if (!json_equal(j, j2))
+		abort();
+	json_decref(j2);
+	json_decref(j);
+	d->kind->free(back);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct spec_set set;
 	struct sw_err err = {0};
+	static bool registered;
+	if (!registered) {
+		gitops_kinds_register(); /* the kinds the binary reads */
+		registered = true;
+	}
 
 	scalar_oracle(data, size);
 	if (spec_parse_text(&set, (const char *)data, size, "fuzz.yaml", &err) != 0) {
@@ -192,6 +218,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check_app(set.apps[i]);
 	for (size_t i = 0; i < set.ntemplates; i++)
 		check_template(set.templates[i]);
+	for (size_t i = 0; i < set.ndocs; i++)
+		if (set.docs[i].kind != &spec_kind_app && set.docs[i].kind != &spec_kind_template)
+			check_doc(&set.docs[i]);
 	spec_set_release(&set);
 	return 0;
 }

@@ -289,6 +289,58 @@ static void test_engine__app_defined_twice_changes_nothing(void **state)
 	buf_release(&y);
 }
 
+/* An apply with an origin makes the app the source's; another source's
+ * claim is refused naming both; a hand apply keeps the owner and drops the
+ * commit; a revision keeps its origin. */
+static void test_engine__origin_owns_apps_and_conflicts_name_both(void **state)
+{
+	struct fixture *f = *state;
+	struct engine_results res = {0};
+	struct sw_err err = {0};
+	struct buf y = BUF_INIT;
+	app_yaml(&y, "owned", "1.0.0", 1);
+	struct spec_set a = {0};
+	assert_int_equal(spec_parse_text(&a, y.s, y.len, "deploy/owned.yaml", &err), 0);
+	struct engine_origin shop = {"shop", "0123456789abcdef0123456789abcdef01234567", "Ada <a@e>",
+				     1000, "first"};
+	struct engine_origin other = {"other", "89abcdef0123456789abcdef0123456789abcdef", "Bob <b@e>",
+				      2000, "mine"};
+	struct engine_doc d1 = {&a, "deploy/owned.yaml", &shop};
+	assert_int_equal(engine_apply(f->e, &d1, 1, "source/shop", &res, &err), 0);
+	engine_results_release(&res);
+	struct engine_app *app = engine_app_find(f->e, "owned");
+	assert_non_null(app);
+	assert_string_equal(app->owner, "shop");
+	assert_string_equal(app->commit, shop.commit);
+	struct engine_doc d2 = {&a, "deploy/owned.yaml", &other};
+	assert_int_equal(engine_apply(f->e, &d2, 1, "source/other", &res, &err), SW_ECONFLICT);
+	assert_non_null(strstr(err.msg, "belongs to source \"shop\"; source \"other\" defines it too"));
+	assert_string_equal(app->owner, "shop");
+	struct store_revision rev = {0};
+	assert_int_equal(store_revision_get(f->store, "owned", 1, &rev, &err), 0);
+	assert_non_null(strstr(rev.origin, "\"commit\":\"0123456789abcdef0123456789abcdef01234567\""));
+	assert_non_null(strstr(rev.origin, "\"subject\":\"first\""));
+	store_revision_release(&rev);
+	/* a hand change: still owned, no commit */
+	struct buf y2 = BUF_INIT;
+	app_yaml(&y2, "owned", "9.0.0", 1);
+	struct spec_set b = {0};
+	assert_int_equal(spec_parse_text(&b, y2.s, y2.len, "hand.yaml", &err), 0);
+	struct engine_doc d3 = {&b, "hand.yaml", NULL};
+	assert_int_equal(engine_apply(f->e, &d3, 1, "cli", &res, &err), 0);
+	engine_results_release(&res);
+	assert_string_equal(app->owner, "shop");
+	assert_string_equal(app->commit, "");
+	struct store_app row = {0};
+	assert_int_equal(store_app_get(f->store, "owned", &row, &err), 0);
+	assert_string_equal(row.owner, "shop");
+	store_app_release(&row);
+	spec_set_release(&a);
+	spec_set_release(&b);
+	buf_release(&y);
+	buf_release(&y2);
+}
+
 static int dry_run(struct fixture *f, const char *yaml, struct engine_results *res,
 		   struct sw_err *err)
 {
@@ -575,6 +627,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_engine__apply_rolls_out_and_identical_is_unchanged, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_engine__app_defined_twice_changes_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_engine__origin_owns_apps_and_conflicts_name_both, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_engine__dry_run_answers_as_apply_and_keeps_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_engine__killed_instance_degrades_a_healthy_app_until_back, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_engine__rollback_and_rollout_commands, setup, teardown),

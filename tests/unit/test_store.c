@@ -1109,6 +1109,36 @@ static void test_store__meta_and_rehash(void **state)
 	assert_false(created);
 }
 
+/* Objects keep their document, owner and the module's status; a put
+ * keeps the status, a delete forgets the row. */
+static void test_store__objects_put_status_list_delete(void **state)
+{
+	struct fixture *f = *state;
+	struct sw_err err = {0};
+	struct store_object o = {.kind = "Source", .name = "shop", .spec_json = "{\"a\":1}",
+				 .source = "s.yaml", .owner = ""};
+	assert_int_equal(store_object_put(f->s, &o, &err), 0);
+	assert_int_equal(store_object_status(f->s, "Source", "shop", "{\"commit\":1}", &err), 0);
+	o.spec_json = "{\"a\":2}";
+	assert_int_equal(store_object_put(f->s, &o, &err), 0);
+	struct store_object got = {0};
+	assert_int_equal(store_object_get(f->s, "Source", "shop", &got, &err), 0);
+	assert_string_equal(got.spec_json, "{\"a\":2}");
+	assert_string_equal(got.status, "{\"commit\":1}");
+	store_object_release(&got);
+	struct store_object *list = NULL;
+	size_t n = 0;
+	assert_int_equal(store_object_list(f->s, "Source", &list, &n, &err), 0);
+	assert_int_equal(n, 1);
+	store_object_list_free(list, n);
+	assert_int_equal(store_object_list(f->s, "Pipeline", &list, &n, &err), 0);
+	assert_int_equal(n, 0);
+	store_object_list_free(list, n);
+	assert_int_equal(store_object_delete(f->s, "Source", "shop", &err), 0);
+	struct sw_err nf = {0};
+	assert_int_equal(store_object_get(f->s, "Source", "shop", &got, &nf), SW_ENOTFOUND);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1134,6 +1164,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_store__measurement_pages_newest_first_and_forwards, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store__revision_pages_without_specs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store__jobs_put_list_delete, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_store__objects_put_status_list_delete, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
