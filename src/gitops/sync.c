@@ -126,6 +126,28 @@ static void load_status(struct gsrc *gs, const char *text)
 	json_decref(j);
 }
 
+/* Every source by name, in an array the caller frees (few: each is a
+ * document someone wrote). */
+static size_t all_sources(struct gitops *g, struct gsrc ***out)
+{
+	size_t it = 0, n = 0;
+	const char *k;
+	void *v;
+	struct gsrc **all = NULL;
+	while (sw_map_next(&g->sources, &it, &k, &v)) {
+		all = xrealloc(all, (n + 1) * sizeof(*all));
+		all[n++] = v;
+	}
+	for (size_t i = 1; i < n; i++) /* insertion sort */
+		for (size_t j = i; j > 0 && strcmp(all[j - 1]->name, all[j]->name) > 0; j--) {
+			struct gsrc *t = all[j];
+			all[j] = all[j - 1];
+			all[j - 1] = t;
+		}
+	*out = all;
+	return n;
+}
+
 json_t *gitops_status(struct gitops *g, const char *name)
 {
 	if (name) {
@@ -133,21 +155,8 @@ json_t *gitops_status(struct gitops *g, const char *name)
 		return gs ? gitops_status_json(gs) : NULL;
 	}
 	json_t *arr = json_array();
-	size_t it = 0;
-	const char *k;
-	void *v;
 	struct gsrc **all = NULL;
-	size_t n = 0;
-	while (sw_map_next(&g->sources, &it, &k, &v)) {
-		all = xrealloc(all, (n + 1) * sizeof(*all));
-		all[n++] = v;
-	}
-	for (size_t i = 1; i < n; i++) /* by name: few sources, insertion sort */
-		for (size_t k2 = i; k2 > 0 && strcmp(all[k2 - 1]->name, all[k2]->name) > 0; k2--) {
-			struct gsrc *t = all[k2];
-			all[k2] = all[k2 - 1];
-			all[k2 - 1] = t;
-		}
+	size_t n = all_sources(g, &all);
 	for (size_t i = 0; i < n; i++)
 		json_array_append_new(arr, gitops_status_json(all[i]));
 	free(all);
@@ -758,15 +767,8 @@ void gitops_stop(struct gitops *g)
 		engine_unsubscribe(g->e, g->sub);
 	g->sub = 0;
 	engine_watch(g->e, "Source", NULL, NULL);
-	size_t it = 0;
-	const char *k;
-	void *v;
 	struct gsrc **all = NULL;
-	size_t n = 0;
-	while (sw_map_next(&g->sources, &it, &k, &v)) {
-		all = xrealloc(all, (n + 1) * sizeof(*all));
-		all[n++] = v;
-	}
+	size_t n = all_sources(g, &all);
 	for (size_t i = 0; i < n; i++)
 		gsrc_drop(all[i]);
 	free(all);

@@ -27,6 +27,17 @@ ${2:-}
 YAML
 }
 
+# start_shop [EXTRA_SPEC_YAML]: a repository with hello 1.0.0 in deploy/, a
+# daemon, and the Source applied, hello Healthy
+start_shop() {
+	git_repo_init shop
+	git_commit shop deploy/hello.yaml "$(app_in_git 1.0.0)" >/dev/null
+	start_daemon
+	source_doc "file://$T/git/shop.git" "${1:-}" > "$T/source.yaml"
+	slipway apply -f "$T/source.yaml"
+	wait_for 20 phase_is hello Healthy
+}
+
 @test "a Source deploys the apps of its repository, owned by it, and a push rolls out" {
 	git_repo_init shop
 	sha1=$(git_commit shop deploy/hello.yaml "$(app_in_git 1.0.0)" "hello 1.0.0")
@@ -56,12 +67,7 @@ YAML
 }
 
 @test "a commit with one invalid document is refused whole: the last good commit keeps running" {
-	git_repo_init shop
-	git_commit shop deploy/hello.yaml "$(app_in_git 1.0.0)" >/dev/null
-	start_daemon
-	source_doc "file://$T/git/shop.git" > "$T/source.yaml"
-	slipway apply -f "$T/source.yaml"
-	wait_for 20 phase_is hello Healthy
+	start_shop
 	# a second app in another file, and a typo in the first
 	git_commit shop deploy/other.yaml "$(app_yaml other 1.0.0 1)" >/dev/null
 	bad=$(git_commit shop deploy/hello.yaml "$(app_in_git 2.0.0 '  progressDeadline: soon')" "typo")
@@ -82,12 +88,7 @@ YAML
 }
 
 @test "a change outside git is drift; selfHeal puts git's version back" {
-	git_repo_init shop
-	git_commit shop deploy/hello.yaml "$(app_in_git 1.0.0)" >/dev/null
-	start_daemon
-	source_doc "file://$T/git/shop.git" > "$T/source.yaml"
-	slipway apply -f "$T/source.yaml"
-	wait_for 20 phase_is hello Healthy
+	start_shop
 	wait_for 10 src_sync_is shop Synced
 	app_in_git 9.9.9 > "$T/hand.yaml"
 	slipway apply -f "$T/hand.yaml"
@@ -129,12 +130,7 @@ YAML
 }
 
 @test "a poll finds a push at the source's interval" {
-	git_repo_init shop
-	git_commit shop deploy/hello.yaml "$(app_in_git 1.0.0)" >/dev/null
-	start_daemon
-	source_doc "file://$T/git/shop.git" "  interval: 1s" > "$T/source.yaml"
-	slipway apply -f "$T/source.yaml"
-	wait_for 20 phase_is hello Healthy
+	start_shop "  interval: 1s"
 	sha=$(git_commit shop deploy/hello.yaml "$(app_in_git 2.0.0)")
 	wait_for 20 src_commit_is shop "$sha"
 	wait_for 30 version_is hello 2.0.0
@@ -192,4 +188,18 @@ YAML
 	[[ "$output" == *"authentication refused"* ]]
 	wait_for 20 phase_is hello Healthy
 	wait_for 10 served 1.0.0
+}
+
+@test "a restarted daemon carries on from the synced commit: no new revision, no refetch loop" {
+	start_shop
+	wait_for 10 src_sync_is shop Synced
+	sha=$(git_commit shop deploy/hello.yaml "$(app_in_git 2.0.0)")
+	slipway sync shop --wait
+	stop_daemon
+	start_daemon
+	wait_for 10 src_commit_is shop "$sha"
+	wait_for 10 src_sync_is shop Synced
+	[ "$(field revision "$(status_json hello)")" = 2 ]
+	run slipway get apps -o wide
+	[[ "$output" == *"shop@${sha:0:7}"* ]]
 }
