@@ -7,13 +7,15 @@
 #include "core/buf.h"
 
 struct sync_opts {
-	bool dry_run, json, wait;
+	bool dry_run, json, wait, resume;
 	uint64_t timeout_ms;
 };
 
 static const struct sw_opt options[] = {
 	{.name = "dry-run", .kind = SW_OPT_FLAG, .offset = SW_OPT_AT(struct sync_opts, dry_run, bool),
 	 .help = "show what a sync of the commit last fetched would do, and change nothing"},
+	{.name = "resume", .kind = SW_OPT_FLAG, .offset = SW_OPT_AT(struct sync_opts, resume, bool),
+	 .help = "sync again the apps a hand rollback paused"},
 	{.name = "wait", .kind = SW_OPT_FLAG, .offset = SW_OPT_AT(struct sync_opts, wait, bool),
 	 .help = "then wait until every app of the source has rolled out (exit 0), or one fails "
 		 "(1) or pauses (3)"},
@@ -60,7 +62,8 @@ static int run(struct cli *c, int argc, char **argv)
 	if (strncmp(name, "source/", 7) == 0)
 		name += 7;
 	struct buf path = BUF_INIT;
-	cli_pathf(&path, o.dry_run ? "/v1/sources/%s/sync?dryRun=true" : "/v1/sources/%s/sync", name);
+	cli_pathf(&path, o.dry_run ? "/v1/sources/%s/sync?dryRun=true"
+		  : o.resume ? "/v1/sources/%s/sync?resume=true" : "/v1/sources/%s/sync", name);
 	json_t *j = NULL;
 	int r = cli_call(c, "POST", path.s, NULL, &j);
 	buf_release(&path);
@@ -113,6 +116,8 @@ const struct cli_command cli_cmd_sync = {
 			"the plan for the commit last fetched: what would be created, updated,\n"
 			"pruned or kept, and changes nothing. --wait then waits for every app of\n"
 			"the source to roll out, as `apply --wait` does (--timeout DUR, default 5m).\n"
+			"A hand `slipway rollback` of an app from git pauses its sync (git would\n"
+			"undo it); --resume gives such apps git's version again.\n"
 			"See docs/gitops.md.",
 	},
 };

@@ -44,6 +44,8 @@ struct gsrc {
 	char *invalid_error;
 	json_t *drift;                /* [{"app", "reason"}] */
 	json_t *apps;                 /* names defined at the synced commit */
+	json_t *paused;               /* {app: why}: rolled back by hand, left out of
+					 the sync until `sync --resume` */
 	int64_t refused_ms;           /* last WebhookRefused event (one per 10 s) */
 	uint64_t refused;             /* refused since that event */
 	uint64_t webhooks;            /* accepted webhooks */
@@ -75,6 +77,7 @@ json_t *gitops_plan(struct gsrc *gs, struct sw_err *err);
 /* gitops_sync, or (plan) a fetch whose answer is gitops_plan's, which
  * applies nothing. */
 uint64_t gitops_sync_ex(struct gitops *g, const char *name, const char *actor, bool plan,
+			bool resume,
 			gitops_sync_cb cb, void *data, struct sw_err *err);
 
 #endif

@@ -102,7 +102,9 @@ static void h_sync(const struct http_req *req, struct http_resp *resp, void *dat
 	struct sync_wait *w = xcalloc(1, sizeof(*w));
 	w->g = g;
 	w->plan = plan;
-	w->id = gitops_sync_ex(g, gs->name, req->actor, plan, sync_done, w, &err);
+	const char *resume = http_req_query(req, "resume");
+	w->id = gitops_sync_ex(g, gs->name, req->actor, plan, resume && strcmp(resume, "true") == 0,
+			       sync_done, w, &err);
 	if (!w->id) {
 		free(w);
 		http_resp_error(resp, http_status_of(err.code), "%s", err.msg);

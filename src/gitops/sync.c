@@ -93,6 +93,7 @@ static void save_status(struct gsrc *gs)
 			      "invalid", gs->invalid, "invalidError",
 			      gs->invalid_error ? gs->invalid_error : "", "apps", gs->apps);
 	json_object_set_new(j, "syncedAt", json_integer(gs->synced_ms));
+	json_object_set(j, "paused", gs->paused);
 	char *text = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
 	struct sw_err err = {0};
 	if (engine_object_status(gs->g->e, "Source", gs->name, text, &err) < 0)
@@ -118,6 +119,9 @@ static void load_status(struct gsrc *gs, const char *text)
 		set_str(&gs->invalid_error, json_string_value(json_object_get(j, "invalidError")));
 	}
 	gs->synced_ms = json_integer_value(json_object_get(j, "syncedAt"));
+	json_t *paused = json_object_get(j, "paused");
+	if (json_is_object(paused))
+		json_object_update(gs->paused, paused);
 	json_t *apps = json_object_get(j, "apps");
 	if (json_is_array(apps)) {
 		json_decref(gs->apps);
@@ -212,6 +216,26 @@ static int place_workdir(struct gitops *g, struct gsrc *gs, const char *sha, str
 	return 0;
 }
 
+/* Leaves the paused apps out of what is applied (they still count as the
+ * commit's apps: not pruned, not drift). */
+static void drop_paused(struct spec_set *set, const json_t *paused)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < set->napps; i++)
+		if (!json_object_get(paused, set->apps[i]->name))
+			set->apps[k++] = set->apps[i];
+	set->napps = k;
+	k = 0;
+	for (size_t i = 0; i < set->ndocs; i++) {
+		struct spec_doc *d = &set->docs[i];
+		if (d->kind == &spec_kind_app && json_object_get(paused, d->kind->name_of(d->obj)))
+			d->kind->free(d->obj);
+		else
+			set->docs[k++] = *d;
+	}
+	set->ndocs = k;
+}
+
 static int load_commit(struct gsrc *gs, const struct source_commit *c, const char *sha,
 		       struct loaded *l, struct sw_err *err)
 {
@@ -260,10 +284,13 @@ static int load_commit(struct gsrc *gs, const struct source_commit *c, const cha
 			}
 		}
 		for (size_t k = 0; k < set->napps; k++) {
+			json_array_append_new(l->apps, json_string(set->apps[k]->name));
+			if (json_object_get(gs->paused, set->apps[k]->name))
+				continue;
 			if (place_workdir(g, gs, sha, set->apps[k], l, err) < 0)
 				goto out;
-			json_array_append_new(l->apps, json_string(set->apps[k]->name));
 		}
+		drop_paused(set, gs->paused);
 	}
 	l->origin.owner = gs->name;
 	l->origin.commit = sha;
@@ -350,6 +377,10 @@ static json_t *find_drift(struct gsrc *gs, struct loaded *l, char **gone, size_t
 	}
 	for (size_t i = 0; i < ngone; i++)
 		drift_add(drift, gone[i], "not in git at %.7s (prune is off)", l->origin.commit);
+	const char *app;
+	json_t *why;
+	json_object_foreach(gs->paused, app, why)
+		drift_add(drift, app, "%s", json_string_value(why));
 	engine_results_release(&res);
 	free(actor);
 	return drift;
@@ -483,6 +514,10 @@ static void sync_commit(struct gsrc *gs, const struct source_commit *c)
 	gs->drift = json_array();
 	for (size_t i = 0; i < ngone; i++)
 		drift_add(gs->drift, gone[i], "not in git at %.7s (prune is off)", sha);
+	const char *papp;
+	json_t *pwhy;
+	json_object_foreach(gs->paused, papp, pwhy)
+		drift_add(gs->drift, papp, "%s", json_string_value(pwhy));
 	save_status(gs);
 	goto drop;
 done:
@@ -625,6 +660,7 @@ static void gsrc_closed(uv_handle_t *h)
 	free(gs->invalid_error);
 	json_decref(gs->drift);
 	json_decref(gs->apps);
+	json_decref(gs->paused);
 	free(gs);
 }
 
@@ -659,6 +695,7 @@ static void gsrc_set(struct gitops *g, const char *name, const json_t *json, con
 		uv_timer_init(g->cfg.loop, &gs->check);
 		gs->timer.data = gs->check.data = gs;
 		gs->open_handles = 2;
+		gs->paused = json_object();
 		sw_map_put(&g->sources, gs->name, gs);
 		load_status(gs, status);
 	} else {
@@ -705,8 +742,20 @@ static void on_event(const struct engine_event *ev, void *data)
 	void *v;
 	while (sw_map_next(&g->sources, &it, &k, &v)) {
 		struct gsrc *gs = v;
-		if (in_list(gs->apps, ev->app))
-			uv_timer_start(&gs->check, on_check, DRIFT_CHECK_DELAY_MS, 0);
+		if (!in_list(gs->apps, ev->app))
+			continue;
+		if (strcmp(ev->kind, "Rollback") == 0) {
+			/* git would undo it at the next sync: leave the app alone
+			 * until someone says so (there is no write-back yet) */
+			char why[300];
+			snprintf(why, sizeof(why), "sync paused after a rollback by %s: `slipway sync %s "
+				 "--resume` gives it git's version again", ev->actor ? ev->actor : "?",
+				 gs->name);
+			json_object_set_new(gs->paused, ev->app, json_string(why));
+			engine_event(g->e, ev->app, "SyncPaused", "source/", "source %s: %s", gs->name, why);
+			save_status(gs);
+		}
+		uv_timer_start(&gs->check, on_check, DRIFT_CHECK_DELAY_MS, 0);
 	}
 }
 
@@ -790,11 +839,11 @@ void gitops_free(struct gitops *g)
 uint64_t gitops_sync(struct gitops *g, const char *name, const char *actor, gitops_sync_cb cb,
 		     void *data, struct sw_err *err)
 {
-	return gitops_sync_ex(g, name, actor, false, cb, data, err);
+	return gitops_sync_ex(g, name, actor, false, false, cb, data, err);
 }
 
 uint64_t gitops_sync_ex(struct gitops *g, const char *name, const char *actor, bool plan,
-			gitops_sync_cb cb, void *data, struct sw_err *err)
+			bool resume, gitops_sync_cb cb, void *data, struct sw_err *err)
 {
 	struct gsrc *gs = name ? sw_map_get(&g->sources, name) : NULL;
 	(void)actor;
@@ -817,6 +866,14 @@ uint64_t gitops_sync_ex(struct gitops *g, const char *name, const char *actor, b
 	} else {
 		gs->manual = true;
 		gs->plan_only = false;
+	}
+	if (resume && json_object_size(gs->paused)) {
+		const char *app;
+		json_t *why;
+		json_object_foreach(gs->paused, app, why)
+			engine_event(g->e, app, "SyncResumed", actor, "source %s: sync resumed", gs->name);
+		json_object_clear(gs->paused);
+		save_status(gs);
 	}
 	gitops_fetch(gs);
 	return w->id;

@@ -212,3 +212,21 @@ start_shop() {
 	run slipway get apps -o wide
 	[[ "$output" == *"shop@${sha:0:7}"* ]]
 }
+
+@test "a hand rollback of an app from git pauses its sync until sync --resume" {
+	start_shop "  syncPolicy: {selfHeal: true}"
+	git_commit shop deploy/hello.yaml "$(app_in_git 2.0.0)" >/dev/null
+	slipway sync shop --wait
+	slipway rollback hello --wait
+	version_is hello 1.0.0
+	wait_for 10 src_sync_is shop OutOfSync
+	run slipway get sources
+	[[ "$output" == *"sync paused after a rollback"* ]]
+	# self-heal and a sync leave it alone
+	slipway sync shop
+	version_is hello 1.0.0
+	slipway events | grep -q "SyncPaused"
+	slipway sync shop --resume --wait
+	version_is hello 2.0.0
+	wait_for 10 src_sync_is shop Synced
+}
