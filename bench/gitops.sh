@@ -222,24 +222,33 @@ owned() { [ "$("$BIN" get apps -o json | grep -c '"owner": "mono"')" -ge "$N" ];
 running() {
 	[ "$("$BIN" get apps -o json | jget 'sum(a["instancesRunning"] for a in j["apps"])')" -ge "$N" ]
 }
-# meanwhile, how long a small API call waits (GET /v1/sources/mono, every 100 ms)
-(while :; do
-	curl -s -o /dev/null -w '%{time_total}\n' --unix-socket "$SLIPWAY_STATE_DIR/slipway.sock" \
-		http://slipway/v1/sources/mono >>"$T/api.lat" || true
-	sleep 0.1
-done) &
-PROBE=$!
+# meanwhile, how long a small API call waits (GET /v1/sources/mono, every
+# 100 ms): probe_start; ...; probe_stop sets api_max (ms) and api_n
+probe_start() {
+	: >"$T/api.lat"
+	(while :; do
+		curl -s -o /dev/null -w '%{time_total}\n' --unix-socket "$SLIPWAY_STATE_DIR/slipway.sock" \
+			http://slipway/v1/sources/mono >>"$T/api.lat" || true
+		sleep 0.1
+	done) &
+	PROBE=$!
+}
+probe_stop() {
+	kill "$PROBE"
+	wait "$PROBE" 2>/dev/null || true
+	PROBE=''
+	api_max=$(awk '$1 > m {m = $1} END {printf "%d", m * 1000}' "$T/api.lat")
+	api_n=$(wc -l <"$T/api.lat")
+}
+probe_start
 t0=$(ms)
 "$BIN" apply -f "$T/mono.yaml" >/dev/null
 until_ok 300 owned || die "not all $N apps owned by mono after 300 s"
 first_sync=$(($(ms) - t0))
 until_ok 300 running || die "not all $N instances running after 300 s"
 all_running=$(($(ms) - t0))
-kill "$PROBE"
-wait "$PROBE" 2>/dev/null || true
-PROBE=
-api_max=$(awk '$1 > m {m = $1} END {printf "%d", m * 1000}' "$T/api.lat")
-api_n=$(wc -l <"$T/api.lat")
+probe_stop
+sync_api_max=$api_max sync_api_n=$api_n
 synced_at=$("$BIN" events --json --limit 0 | jget '[e["time"] for e in j["events"] if e["kind"] == "Synced"][-1]')
 synced_ms=$(($(date -d "$synced_at" +%s%3N) - t0))
 rss=$(kib VmRSS) hwm=$(kib VmHWM)
@@ -248,11 +257,13 @@ synced_msg=$("$BIN" events --json --limit 0 | jget '[e["message"] for e in j["ev
 k=$(printf %04g $(((N + 1) / 2)))
 sleep_doc "app$k" 2 >"$T/git/mono/apps/app$k/app.yaml"
 commit mono "app$k 2"
+probe_start
 t0=$(ms)
 push mono
 webhook mono
 started2() { "$BIN" events "app$k" --json --limit 20 | grep -q "(revision 2) started"; }
 until_ok 60 started2 || die "app$k revision 2 did not start"
+probe_stop
 started_at=$("$BIN" events "app$k" --json --limit 20 |
 	jget '[e["time"] for e in j["events"] if e["kind"] == "InstanceStarted" and "(revision 2)" in e["message"]][0]')
 change_ms=$(($(date -d "$started_at" +%s%3N) - t0))
@@ -279,9 +290,10 @@ printf '| %-62s | %-22s |\n' "poll 5s: push -> commit.sha (pushes spread over th
 printf '| %-62s | %-22s |\n' "monorepo: apply Source -> Synced event ($N created)" "$synced_ms"
 printf '| %-62s | %-22s |\n' "monorepo: apply Source -> $N apps owned (get apps)" "$first_sync"
 printf '| %-62s | %-22s |\n' "monorepo: apply Source -> $N instances running" "$all_running"
-printf '| %-62s | %-22s |\n' "monorepo: slowest GET /v1/sources/mono meanwhile ($api_n calls)" "$api_max"
+printf '| %-62s | %-22s |\n' "monorepo: slowest GET /v1/sources/mono meanwhile ($sync_api_n calls)" "$sync_api_max"
 printf '| %-62s | %-22s |\n' "monorepo: one-app commit -> Applied (fetched, synced)" "$change_applied"
 printf '| %-62s | %-22s |\n' "monorepo: one-app commit -> its revision 2 started" "$change_ms"
+printf '| %-62s | %-22s |\n' "monorepo: slowest GET /v1/sources/mono meanwhile ($api_n calls)" "$api_max"
 printf '| %-62s | %-22s |\n' "monorepo: others still at revision 1" "$at1 of $((N - 1)) (changed app at 2: $at2, other: $other)"
 printf '| %-62s | %-22s |\n' "daemon VmRSS idle (fresh)" "$(mib "$rss_idle")"
 printf '| %-62s | %-22s |\n' "daemon VmRSS / VmHWM after first sync ($N running)" "$(mib "$rss") / $(mib "$hwm")"
