@@ -401,6 +401,29 @@ static void summary(struct buf *b, const struct engine_results *res)
 	buf_addf(b, "%zu created, %zu configured, %zu unchanged", created, configured, unchanged);
 }
 
+/* Refuses the commit: its error in the status, one SyncFailed event per
+ * commit (not one per poll), nothing applied. */
+static void refuse(struct gsrc *gs, const char *actor, const char *sha, const char *why)
+{
+	bool again = strcmp(sha, gs->invalid) == 0;
+	sw_strlcpy(gs->invalid, sha, sizeof(gs->invalid));
+	set_str(&gs->invalid_error, why);
+	if (!again)
+		engine_event(gs->g->e, NULL, "SyncFailed", actor, "source %s: commit %.7s is not applied: %s",
+			     gs->name, sha, why);
+	save_status(gs);
+}
+
+/* The drift of the commit's documents l against the live apps. */
+static void update_drift(struct gsrc *gs, struct loaded *l)
+{
+	char **gone = NULL;
+	size_t ngone = gone_apps(gs, l->apps, &gone);
+	json_decref(gs->drift);
+	gs->drift = find_drift(gs, l, gs->spec->prune ? NULL : gone, gs->spec->prune ? 0 : ngone);
+	free_names(gone, ngone);
+}
+
 /*
  * Syncs the commit last fetched (c: its metadata when just fetched, NULL
  * for a drift check). Nothing is applied unless the whole commit is valid.
@@ -423,53 +446,31 @@ static void sync_commit(struct gsrc *gs, const struct source_commit *c)
 	if (!manual && strcmp(sha, gs->invalid) == 0)
 		goto out; /* refused already: the status says why */
 	if (load_commit(gs, c, sha, &l, &err) < 0) {
-		bool again = strcmp(sha, gs->invalid) == 0;
-		sw_strlcpy(gs->invalid, sha, sizeof(gs->invalid));
-		set_str(&gs->invalid_error, err.msg);
-		if (!again)
-			engine_event(e, NULL, "SyncFailed", actor,
-				     "source %s: commit %.7s is not applied: %s", gs->name, sha, err.msg);
-		save_status(gs);
+		refuse(gs, actor, sha, err.msg);
 		goto out;
 	}
 	if (!new_commit) {
 		/* the same commit: only what changed outside git */
-		ngone = gone_apps(gs, l.apps, &gone);
-		json_decref(gs->drift);
-		gs->drift = find_drift(gs, &l, gs->spec->prune ? NULL : gone, gs->spec->prune ? 0 : ngone);
+		update_drift(gs, &l);
 		if (!json_array_size(gs->drift) || !(gs->spec->self_heal || manual))
-			goto done;
+			goto drop;
 	}
 	if (!gs->spec->automated && !manual) {
-		ngone = gone_apps(gs, l.apps, &gone);
-		json_decref(gs->drift);
-		gs->drift = find_drift(gs, &l, gs->spec->prune ? NULL : gone, gs->spec->prune ? 0 : ngone);
-		goto done;
+		update_drift(gs, &l);
+		goto drop;
 	}
-	free_names(gone, ngone);
 	ngone = gone_apps(gs, l.apps, &gone);
 	if (gs->spec->prune && ngone && json_array_size(l.apps) == 0 && !gs->spec->allow_empty) {
 		char msg[400];
-		snprintf(msg, sizeof(msg), "commit %.7s would prune every app of the source (%zu%s%s); "
-			 "set syncPolicy.allowEmpty: true to allow it", sha, ngone,
+		snprintf(msg, sizeof(msg), "it would prune every app of the source (%zu%s%s); "
+			 "set syncPolicy.allowEmpty: true to allow it", ngone,
 			 l.empty_why ? ": " : "", l.empty_why ? l.empty_why : "");
-		bool again = strcmp(sha, gs->invalid) == 0;
-		sw_strlcpy(gs->invalid, sha, sizeof(gs->invalid));
-		set_str(&gs->invalid_error, msg);
-		if (!again)
-			engine_event(e, NULL, "SyncFailed", actor, "source %s: %s", gs->name, msg);
-		save_status(gs);
+		refuse(gs, actor, sha, msg);
 		goto drop;
 	}
 	struct engine_results res = {0};
 	if (engine_apply(e, l.docs, l.n, actor, &res, &err) < 0) {
-		bool again = strcmp(sha, gs->invalid) == 0;
-		sw_strlcpy(gs->invalid, sha, sizeof(gs->invalid));
-		set_str(&gs->invalid_error, err.msg);
-		if (!again)
-			engine_event(e, NULL, "SyncFailed", actor,
-				     "source %s: commit %.7s is not applied: %s", gs->name, sha, err.msg);
-		save_status(gs);
+		refuse(gs, actor, sha, err.msg);
 		goto drop;
 	}
 	size_t pruned = 0;
@@ -519,9 +520,6 @@ static void sync_commit(struct gsrc *gs, const struct source_commit *c)
 	json_object_foreach(gs->paused, papp, pwhy)
 		drift_add(gs->drift, papp, "%s", json_string_value(pwhy));
 	save_status(gs);
-	goto drop;
-done:
-	(void)0;
 drop:
 	loaded_release(&l);
 out:
