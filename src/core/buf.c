@@ -143,3 +143,35 @@ void buf_release(struct buf *b)
 	b->len = b->alloc = 0;
 	b->toobig = 0;
 }
+
+static int hexval(int ch)
+{
+	if (ch >= '0' && ch <= '9')
+		return ch - '0';
+	if (ch >= 'a' && ch <= 'f')
+		return ch - 'a' + 10;
+	if (ch >= 'A' && ch <= 'F')
+		return ch - 'A' + 10;
+	return -1;
+}
+
+int buf_add_pct_decoded(struct buf *b, const char *s, size_t n, bool plus_space)
+{
+	for (size_t i = 0; i < n; i++) {
+		char ch = s[i];
+		if (ch == '%') {
+			if (n - i < 3)
+				return -1;
+			int hi = hexval((unsigned char)s[i + 1]), lo = hexval((unsigned char)s[i + 2]);
+			if (hi < 0 || lo < 0)
+				return -1;
+			ch = (char)(hi * 16 + lo);
+			i += 2;
+		} else if (ch == '+' && plus_space) {
+			ch = ' ';
+		}
+		if (ch == '\0' || buf_addc(b, ch) != 0)
+			return -1;
+	}
+	return 0;
+}

@@ -15,6 +15,7 @@
 #define SW_BUF_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #define BUF_DEFAULT_CAP (64u * 1024 * 1024)
@@ -41,6 +42,12 @@ int buf_add_json_escaped(struct buf *b, const char *s);
 void buf_reset(struct buf *b);
 /* Removes the first n bytes. */
 void buf_consume(struct buf *b, size_t n);
+/* Appends s[0..n) percent-decoded ("%41" -> "A"; with plus_space "+" ->
+ * " ", as forms and query strings write it). Returns 0, or -1 on a bad
+ * escape, a decoded NUL byte or the buffer's cap (what was appended
+ * before stays). The one decoder: URLs, queries, form bodies. */
+int buf_add_pct_decoded(struct buf *b, const char *s, size_t n, bool plus_space);
+
 /* Hands the string to the caller (who frees it) and resets the buffer. */
 char *buf_detach(struct buf *b);
 void buf_release(struct buf *b);

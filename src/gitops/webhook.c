@@ -172,22 +172,8 @@ static int form_payload(struct buf *out, const char *body, size_t len)
 		const char *amp = memchr(p, '&', (size_t)(end - p));
 		const char *stop = amp ? amp : end;
 		if (stop - p >= 8 && memcmp(p, "payload=", 8) == 0) {
-			for (const char *s = p + 8; s < stop; s++) {
-				char ch = *s;
-				if (ch == '+') {
-					ch = ' ';
-				} else if (ch == '%') {
-					int hi = stop - s >= 3 ? OPENSSL_hexchar2int((unsigned char)s[1])
-								: -1;
-					int lo = hi >= 0 ? OPENSSL_hexchar2int((unsigned char)s[2]) : -1;
-					if (lo < 0)
-						return -1;
-					ch = (char)(hi << 4 | lo);
-					s += 2;
-				}
-				if (buf_addc(out, ch) != 0)
-					return -1;
-			}
+			if (buf_add_pct_decoded(out, p + 8, (size_t)(stop - p - 8), true) < 0)
+				return -1;
 			return 0;
 		}
 		p = stop + 1;

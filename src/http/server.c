@@ -205,39 +205,11 @@ static void on_shutdown(uv_shutdown_t *req, int status);
 
 /* --- small helpers --- */
 
-static int hexval(int ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	if (ch >= 'A' && ch <= 'F')
-		return ch - 'A' + 10;
-	return -1;
-}
-
 /* Percent-decodes s[0..n) into out; fails on a bad escape or a NUL byte. */
 static int pct_decode(const char *s, size_t n, int plus_space, struct buf *out)
 {
 	buf_reset(out);
-	for (size_t i = 0; i < n; i++) {
-		char ch = s[i];
-		if (ch == '%') {
-			if (n - i < 3)
-				return -1;
-			int hi = hexval((unsigned char)s[i + 1]), lo = hexval((unsigned char)s[i + 2]);
-			if (hi < 0 || lo < 0)
-				return -1;
-			ch = (char)(hi * 16 + lo);
-			i += 2;
-		} else if (ch == '+' && plus_space) {
-			ch = ' ';
-		}
-		if (ch == '\0')
-			return -1;
-		buf_addc(out, ch);
-	}
-	return 0;
+	return buf_add_pct_decoded(out, s, n, plus_space != 0);
 }
 
 static const char *reason(int status)
