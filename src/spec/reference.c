@@ -259,7 +259,9 @@ static const struct ref_doc docs[] = {
 	{"AnalysisTemplate", "spec.metrics.failureCondition",
 	 "An expression over result; true means failure.", NULL},
 	{"AnalysisTemplate", "spec.metrics.minSamples",
-	 "Requests a builtin measurement needs to be judged; the metric waits for them.", NULL},
+	 "Requests a builtin measurement needs to be judged; the metric waits for them. 0 judges any "
+	 "answer with at least one request.",
+	 "20 for a builtin metric, else 0"},
 	{"AnalysisTemplate", "spec.metrics.noData",
 	 "How a measurement with too little data counts once the data wait is over.", NULL},
 	{"AnalysisTemplate", "spec.metrics.provider", "Where the value comes from: exactly one provider.", NULL},

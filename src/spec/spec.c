@@ -1225,6 +1225,9 @@ static void metric_init(void *elem)
 /*
  * Argo's rule for count: neither count nor interval → measure once;
  * interval alone → measure until the analysis is stopped (count 0).
+ * A builtin metric without minSamples needs SPEC_BUILTIN_MIN_SAMPLES
+ * requests: a success rate of 1 over 3 requests proves nothing, and a
+ * canary with 10% errors passes 4 looks at 2 requests each 43% of the time.
  * Threshold providers need a condition to judge by.
  */
 static int check_metric(struct spec_pctx *c, const struct snode *map, void *base)
@@ -1239,6 +1242,8 @@ static int check_metric(struct spec_pctx *c, const struct snode *map, void *base
 					 aliases[i][1]);
 	if (!spec_present(map, "count"))
 		m->count = spec_present(map, "interval") ? 0 : 1;
+	if (!spec_present(map, "minSamples") && m->provider.kind == PROV_BUILTIN)
+		m->min_samples = SPEC_BUILTIN_MIN_SAMPLES;
 	if (!m->success_condition && !m->failure_condition &&
 	    (m->provider.kind == PROV_BUILTIN || m->provider.kind == PROV_PROMETHEUS ||
 	     m->provider.kind == PROV_WEB))

@@ -34,6 +34,9 @@
  */
 #define SPEC_MAX_TEXT (4u * 1024 * 1024)
 
+/* minSamples of a builtin AnalysisTemplate metric that does not write one. */
+#define SPEC_BUILTIN_MIN_SAMPLES 20
+
 /*
  * 0 when `size` bytes fit SPEC_MAX_TEXT; else -1 with "PATH:1:1: file is
  * larger than 4 MiB" or, for the files of a directory together ("together"),

@@ -365,6 +365,9 @@ natural() {
 	stop_load
 	cat "$T/phase"
 	status_json hello
+	# shown when the test fails: each measurement and the load it saw
+	slipway analysis hello || true
+	grep -E "Requests/sec|\[[0-9]+\]" "$T/hey.txt" || true
 }
 
 @test "README golden: a healthy canary under load is promoted to Healthy" {

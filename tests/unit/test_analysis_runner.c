@@ -530,12 +530,21 @@ static void test_analysis_runner__no_data_right_after_the_weight_change_waits(vo
 	RUN_UNTIL(f, f->canned.calls >= 5, 5000);
 	assert_int_equal(analysis_run_phase(run), MEASURE_RUNNING);
 	assert_non_null(strstr(analysis_run_reason(run),
-			       "golden/success-rate: waiting for data: 0 of 1 requests (no requests reached "
+			       "golden/success-rate: waiting for data: 0 of 20 requests (no requests reached "
 			       "revision 2 in the last 1s), 0s of 10s"));
 	assert_int_equal(count_measurements(f), 0); /* nothing stored, nothing counted */
 	assert_int_equal(count_events(f, "Measurement"), 1); /* the wait is told once */
 	assert_non_null(strstr(find_event(f, "Measurement"), "run 1 golden/success-rate: waiting for data"));
 	assert_int_equal(f->phases, 0);
+
+	/* a perfect rate over 5 requests is no verdict either: a builtin
+	 * metric without minSamples needs 20 */
+	set_stats(f, "{\"series\":[{\"app\":\"hello\",\"revision\":2,\"requests\":5,\"successRate\":1}]}");
+	int calls = f->canned.calls;
+	RUN_UNTIL(f, f->canned.calls >= calls + 3, 5000);
+	assert_int_equal(analysis_run_phase(run), MEASURE_RUNNING);
+	assert_non_null(strstr(analysis_run_reason(run), "waiting for data: 5 of 20 requests"));
+	assert_int_equal(count_measurements(f), 0);
 
 	set_stats(f, "{\"series\":[{\"app\":\"hello\",\"revision\":2,\"requests\":30,\"successRate\":1}]}");
 	RUN_UNTIL(f, done(run), 5000);
