@@ -60,7 +60,17 @@ struct gitops {
 	uint64_t sub;                 /* engine_subscribe */
 	uint64_t next_waiter;
 	bool stopping;
+	uv_timer_t *gc_timer;         /* gc.c; its own allocation, freed when closed */
+	uint64_t gc_last_ms;
 };
+
+/* gc.c: unused checkouts. gitops_gc_soon schedules a pass (a short while
+ * from now, at most one every 10 s); gitops_gc runs one now and counts the
+ * checkouts it removes. */
+void gitops_gc_init(struct gitops *g);
+void gitops_gc_soon(struct gitops *g);
+int gitops_gc(struct gitops *g, size_t *removed, struct sw_err *err);
+void gitops_gc_stop(struct gitops *g);
 
 /* The status as the API shows it (new reference). */
 json_t *gitops_status_json(const struct gsrc *gs);

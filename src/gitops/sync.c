@@ -521,6 +521,7 @@ static void sync_commit(struct gsrc *gs, const struct source_commit *c)
 		drift_add(gs->drift, papp, "%s", json_string_value(pwhy));
 	save_status(gs);
 drop:
+	gitops_gc_soon(gs->g);
 	loaded_release(&l);
 out:
 	free_names(gone, ngone);
@@ -802,6 +803,8 @@ int gitops_start(struct gitops *g, struct sw_err *err)
 	store_object_list_free(objs, n);
 	engine_watch(g->e, "Source", on_source, g);
 	g->sub = engine_subscribe(g->e, on_event, g);
+	gitops_gc_init(g);
+	gitops_gc_soon(g);
 	return 0;
 }
 
@@ -814,6 +817,7 @@ void gitops_stop(struct gitops *g)
 		engine_unsubscribe(g->e, g->sub);
 	g->sub = 0;
 	engine_watch(g->e, "Source", NULL, NULL);
+	gitops_gc_stop(g);
 	struct gsrc **all = NULL;
 	size_t n = all_sources(g, &all);
 	for (size_t i = 0; i < n; i++)

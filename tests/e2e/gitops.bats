@@ -129,6 +129,41 @@ start_shop() {
 	phase_is hello Healthy
 }
 
+# checkouts APP_FILE: how many checkouts under the state dir hold the file
+checkouts_with() { find "$SLIPWAY_STATE_DIR/gitops/trees" -maxdepth 2 -name "$1" | wc -l; }
+
+@test "checkouts stay while a revision may need them and go when the app is pruned" {
+	git_repo_init shop
+	git_commit shop deploy/hello.yaml "$(app_in_git 1.0.0)" >/dev/null
+	git_commit shop deploy/site/page.txt "one" >/dev/null
+	git_commit shop deploy/other.yaml "apiVersion: slipway/v1
+kind: App
+metadata: {name: other}
+spec:
+  version: \"1\"
+  run: {command: [\"$HELLO_BIN\", \"--port\", \"\${PORT}\"], workdir: site}
+  readiness: {http: {path: /healthz}}" >/dev/null
+	start_daemon
+	source_doc "file://$T/git/shop.git" "  syncPolicy: {prune: true}" > "$T/source.yaml"
+	slipway apply -f "$T/source.yaml"
+	wait_for 20 phase_is other Healthy
+	[ "$(checkouts_with page.txt)" = 1 ]
+	# a change of the app's files: a new checkout, the old one kept for a rollback
+	git_commit shop deploy/site/page.txt "two" >/dev/null
+	slipway sync shop
+	wait_for 20 eval '[ "$(checkouts_with page.txt)" = 2 ]'
+	wait_for 20 phase_is other Healthy
+	slipway rollback other --wait
+	# pruned: its revisions are gone, and so are its checkouts
+	git_rm shop deploy/other.yaml >/dev/null
+	slipway sync shop --resume
+	wait_for 10 refute slipway status other
+	wait_for 30 eval '[ "$(checkouts_with page.txt)" = 0 ]'
+	grep -q "unused checkouts* removed" "$T/daemon.log"
+	phase_is hello Healthy
+	served 1.0.0
+}
+
 @test "a poll finds a push at the source's interval" {
 	start_shop "  interval: 1s"
 	sha=$(git_commit shop deploy/hello.yaml "$(app_in_git 2.0.0)")
