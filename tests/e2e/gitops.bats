@@ -265,3 +265,50 @@ spec:
 	version_is hello 2.0.0
 	wait_for 10 src_sync_is shop Synced
 }
+
+# monorepo VERSION: a commit of 12 apps, each at VERSION, in deploy/apps.yaml
+monorepo() {
+	local i
+	for i in $(seq 1 12); do
+		echo "---"
+		app_yaml "app-$i" "$1" 1
+	done
+}
+
+revisions_at() { sqlite3 "$T/state/state.db" "select count(*) from revisions where version = '$1'"; }
+all_at() {
+	local i
+	for i in $(seq 1 12); do version_is "app-$i" "$1" && phase_is "app-$i" Healthy || return 1; done
+}
+
+@test "a daemon killed -9 during a sync never half-applies a commit; the restarted one finishes it" {
+	git_repo_init shop
+	git_commit shop deploy/apps.yaml "$(monorepo 1.0.0)" >/dev/null
+	start_daemon
+	source_doc "file://$T/git/shop.git" > "$T/source.yaml"
+	slipway apply -f "$T/source.yaml"
+	wait_for 60 all_at 1.0.0
+	local round v n
+	for round in 2 3 4; do
+		v="$round.0.0"
+		sha=$(git_commit shop deploy/apps.yaml "$(monorepo "$v")")
+		slipway sync shop >/dev/null 2>&1 &
+		# kill at a moment of the sync's: fetch, checks, the apply, the status
+		sleep "0.0$((RANDOM % 10))"
+		kill -9 "$DAEMON_PID"
+		wait "$DAEMON_PID" 2>/dev/null || true
+		wait || true
+		DAEMON_PID=
+		# all twelve revisions of the commit, or none
+		n=$(revisions_at "$v")
+		echo "# round $round: $n of 12 revisions at the kill" >&3
+		[ "$n" = 0 ] || [ "$n" = 12 ]
+		start_daemon
+		wait_for 60 all_at "$v"
+		wait_for 10 src_commit_is shop "$sha"
+		wait_for 10 src_sync_is shop Synced
+		[ "$(revisions_at "$v")" = 12 ]
+	done
+	[ "$(sqlite3 "$T/state/state.db" 'select count(*) from revisions')" = 48 ]
+	[ "$(sqlite3 "$T/state/state.db" 'pragma integrity_check')" = ok ]
+}
