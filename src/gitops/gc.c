@@ -63,7 +63,20 @@ static void note_workdir(const char *workdir, void *data)
 		return;
 	memcpy(name, key, n);
 	name[n] = '\0';
-	sw_map_put(&u->keys, name, (void *)1);
+	if (!sw_map_get(&u->keys, name)) {
+		char *k = xstrdup(name); /* the map borrows its keys: the value owns it */
+		sw_map_put(&u->keys, k, k);
+	}
+}
+
+static void in_use_release(struct in_use *u)
+{
+	size_t it = 0;
+	const char *k;
+	void *v;
+	while (sw_map_next(&u->keys, &it, &k, &v))
+		free(v);
+	sw_map_release(&u->keys);
 }
 
 static void doom(struct doomed *d, const char *path)
@@ -101,6 +114,7 @@ int gitops_gc(struct gitops *g, size_t *removed, struct sw_err *err)
 			/* a crash's leftovers: no checkout is being made now, this
 			 * runs on the loop that makes them */
 			doom(d, from.s);
+			(*removed)++;
 			continue;
 		}
 		buf_reset(&to);
@@ -113,7 +127,7 @@ int gitops_gc(struct gitops *g, size_t *removed, struct sw_err *err)
 out:
 	if (dir)
 		closedir(dir);
-	sw_map_release(&u.keys);
+	in_use_release(&u);
 	buf_release(&from);
 	buf_release(&to);
 	pthread_t t;

@@ -8,6 +8,9 @@
 #include "source.h"
 
 #define DRIFT_CHECK_DELAY_MS 50   /* after an outside change, coalescing a burst */
+/* How a rendered Source is named among a source's apps, in its status
+ * ("apps", "drift") and in the plan: as the CLI names it. */
+#define SOURCE_PREFIX "source/"
 
 struct waiter {
 	struct waiter *next;
@@ -21,6 +24,7 @@ struct waiter {
 struct gsrc {
 	struct gitops *g;
 	char *name;
+	char *owner;                  /* the Source that renders this one, or NULL */
 	struct gitops_source_spec *spec;
 	uv_timer_t timer;             /* the next poll */
 	uv_timer_t check;             /* a drift check after an outside change */
@@ -30,6 +34,7 @@ struct gsrc {
 	bool again;                   /* fetch once more when this one ends */
 	bool manual;                  /* the coming sync was asked for: apply even when
 					 automated is off */
+	bool respec;                  /* the document changed: sync as for a new commit */
 	bool plan_only;               /* the fetch running is a dry run's: it applies nothing */
 	uint64_t fetch_gen;           /* fetches completed */
 	struct waiter *waiters;

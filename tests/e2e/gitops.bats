@@ -148,11 +148,16 @@ spec:
 	slipway apply -f "$T/source.yaml"
 	wait_for 20 phase_is other Healthy
 	[ "$(checkouts_with page.txt)" = 1 ]
-	# a change of the app's files: a new checkout, the old one kept for a rollback
+	# a change of the app's files: a new checkout, the old one kept for a
+	# rollback through the clean-up after the sync (which takes what a
+	# crash left half made)
+	mkdir "$SLIPWAY_STATE_DIR/gitops/trees/.new-0123-99999"
 	git_commit shop deploy/site/page.txt "two" >/dev/null
 	slipway sync shop
-	wait_for 20 eval '[ "$(checkouts_with page.txt)" = 2 ]'
+	wait_for 30 refute test -e "$SLIPWAY_STATE_DIR/gitops/trees/.new-0123-99999"
+	[ "$(checkouts_with page.txt)" = 2 ]
 	wait_for 20 phase_is other Healthy
+	phase_is hello Healthy
 	slipway rollback other --wait
 	# pruned: its revisions are gone, and so are its checkouts
 	git_rm shop deploy/other.yaml >/dev/null
@@ -162,6 +167,51 @@ spec:
 	grep -q "unused checkouts* removed" "$T/daemon.log"
 	phase_is hello Healthy
 	served 1.0.0
+}
+
+root_doc() { # root_doc PRUNE: the root Source of an app-of-apps, in deploy/ of repository root
+	cat <<YAML
+apiVersion: slipway/v1
+kind: Source
+metadata: {name: root}
+spec:
+  url: file://$T/git/root.git
+  path: deploy
+  syncPolicy: {prune: $1}
+YAML
+}
+
+@test "app-of-apps: a root source renders a source; removed from the root it is drift, or pruned" {
+	git_repo_init shop
+	git_commit shop deploy/hello.yaml "$(app_in_git 1.0.0)" >/dev/null
+	git_repo_init cart
+	git_commit cart deploy/cart.yaml "$(app_yaml cart 1.0.0 1)" >/dev/null
+	git_repo_init root
+	git_commit root deploy/shop.yaml "$(source_doc "file://$T/git/shop.git")" >/dev/null
+	git_commit root deploy/cart.yaml "$(source_doc "file://$T/git/cart.git" | sed 's/name: shop/name: cart/')" >/dev/null
+	start_daemon
+	root_doc false > "$T/root.yaml"
+	slipway apply -f "$T/root.yaml"
+	wait_for 30 phase_is hello Healthy
+	run slipway get source shop -o json
+	[[ "$output" == *'"owner": "root"'* || "$output" == *'"owner":"root"'* ]]
+	# prune off: shop leaves the root and stays, listed as drift
+	git_rm root deploy/shop.yaml >/dev/null
+	slipway sync root
+	run slipway get source root -o json
+	[[ "$output" == *"source/shop"*"not in git"*"prune is off"* ]]
+	slipway get source shop
+	run slipway sync root --dry-run
+	[[ "$output" == *"keep"*"source/shop"* ]]
+	# prune on: the root deletes it at once; its app keeps running, as when
+	# a source is deleted by hand
+	root_doc true > "$T/root.yaml"
+	slipway apply -f "$T/root.yaml"
+	wait_for 10 refute slipway get source shop
+	slipway events | grep -q "Pruned.*source/shop: not in source root"
+	phase_is hello Healthy
+	slipway get source cart
+	phase_is cart Healthy
 }
 
 @test "a poll finds a push at the source's interval" {
