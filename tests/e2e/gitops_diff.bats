@@ -199,3 +199,15 @@ version_is() { [ "$(field version "$(status_json "$1")")" = "$2" ]; }
 	[[ "$stderr" == *"deploy/hello.yaml:"*"replicas"* ]]
 	version_is hello 1.0.0
 }
+
+@test "completion: diff takes an app, --source a source's name, --color its words" {
+	shop
+	run slipway __complete diff --source ""
+	[ "$output" = "$(printf 'words\nshop')" ]
+	run slipway __complete sync s
+	[ "$output" = "$(printf 'words\nshop')" ]
+	run slipway __complete diff h
+	[ "$output" = "$(printf 'words\nhello')" ]
+	run slipway __complete diff --color a
+	[ "$output" = "$(printf 'words\nalways\nauto')" ]
+}
