@@ -269,11 +269,12 @@ int engine_apply(struct engine *e, const struct engine_doc *docs, size_t ndocs, 
 int engine_apply_dry_run(struct engine *e, const struct engine_doc *docs, size_t ndocs,
 			 const char *actor, struct engine_results *out, struct sw_err *err);
 /*
- * The app's desired revision as a dry run's live (canonical JSON, labels
- * in metadata.labels, secret values "***"): a new reference, or NULL when
- * there is no such app. For a plan that would delete it (gitops' prune).
+ * A document as a dry run's live: an App's desired revision (canonical
+ * JSON, labels in metadata.labels, secret values "***"), another kind's
+ * stored object; a new reference, or NULL when there is none. For a plan
+ * that would delete it (gitops' prune).
  */
-json_t *engine_app_live_doc(struct engine *e, const char *name);
+json_t *engine_live_doc(struct engine *e, const char *kind, const char *name);
 
 /* Rolls `app` back to revision `to` (0: the stable one while a rollout is
  * under way or aborted, else the revision before). *unchanged is set when

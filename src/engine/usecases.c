@@ -701,10 +701,20 @@ int engine_apply_dry_run(struct engine *e, const struct engine_doc *docs, size_t
 	return r;
 }
 
-json_t *engine_app_live_doc(struct engine *e, const char *name)
+json_t *engine_live_doc(struct engine *e, const char *kind, const char *name)
 {
-	struct engine_app *a = engine_app_find(e, name);
 	struct sw_err err = {0};
+	if (!kind || !name)
+		return NULL;
+	if (strcmp(kind, "App") != 0) {
+		struct store_object o = {0};
+		if (engine_object_get(e, kind, name, &o, &err) < 0)
+			return NULL;
+		json_t *j = json_loads(o.spec_json, 0, NULL);
+		store_object_release(&o);
+		return j;
+	}
+	struct engine_app *a = engine_app_find(e, name);
 	const struct spec_app *sa = a && a->st.desired ? engine_app_spec(e, a, a->st.desired, &err) : NULL;
 	json_t *doc = sa ? app_doc(sa, a->labels) : NULL;
 	mask_secrets(doc, NULL);

@@ -49,8 +49,9 @@ struct sync_wait {
 	bool plan;
 };
 
-/* The plan as the API answers it: an app git would prune or keep has its
- * live document too, so that `slipway diff --source` shows it removed. */
+/* The plan as the API answers it: an app (or a rendered Source) git would
+ * prune or keep has its live document too, so that `slipway diff
+ * --source` shows it removed. */
 static json_t *plan_answer(struct gitops *g, const json_t *plan)
 {
 	json_t *j = json_deep_copy(plan), *it;
@@ -60,7 +61,8 @@ static json_t *plan_answer(struct gitops *g, const json_t *plan)
 		json_t *live = NULL;
 		if (!json_object_get(it, "live") && action &&
 		    (strcmp(action, "prune") == 0 || strcmp(action, "keep") == 0) &&
-		    (live = engine_app_live_doc(g->e, json_string_value(json_object_get(it, "name")))))
+		    (live = engine_live_doc(g->e, json_string_value(json_object_get(it, "kind")),
+					    json_string_value(json_object_get(it, "name")))))
 			json_object_set_new(it, "live", live);
 	}
 	return j;
