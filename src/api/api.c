@@ -515,54 +515,6 @@ static void name_as_given(struct sw_err *err, const struct parsed_file *pf, size
 	}
 }
 
-/* Secret values never leave the daemon. In a dry run's live and merged
- * (the env lists of run and hooks: objects with "secret": true), each
- * becomes "***", or "*** (before)" and "*** (after)" when the apply
- * changes it, so that a diff shows that it changes and not to what. */
-static void mask_secrets(json_t *live, json_t *merged)
-{
-	if (json_is_object(merged) && json_is_true(json_object_get(merged, "secret"))) {
-		bool same = json_is_object(live) && json_equal(json_object_get(live, "value"),
-							       json_object_get(merged, "value"));
-		if (json_is_object(live) && json_is_true(json_object_get(live, "secret")))
-			json_object_set_new(live, "value", json_string(same ? "***" : "*** (before)"));
-		json_object_set_new(merged, "value", json_string(same ? "***" : "*** (after)"));
-		return;
-	}
-	if (json_is_object(live) && json_is_true(json_object_get(live, "secret")))
-		json_object_set_new(live, "value", json_string("***"));
-	if (json_is_object(merged) || json_is_object(live)) {
-		const char *k;
-		json_t *x;
-		json_object_foreach(merged, k, x)
-			mask_secrets(json_object_get(live, k), x);
-		json_object_foreach(live, k, x)
-			if (!json_object_get(merged, k))
-				mask_secrets(x, NULL);
-	} else if (json_is_array(merged) || json_is_array(live)) {
-		/* list items by name where they have one (env), else by place */
-		size_t i, k, nlive = json_array_size(live);
-		bool *paired = xcalloc(nlive + 1, sizeof(*paired));
-		json_t *x, *y;
-		json_array_foreach(merged, i, x) {
-			json_t *other = NULL;
-			json_t *nm = json_object_get(x, "name");
-			json_array_foreach(live, k, y)
-				if (!paired[k] && (json_is_string(nm) ? json_equal(json_object_get(y, "name"), nm)
-								      : k == i)) {
-					other = y;
-					paired[k] = true;
-					break;
-				}
-			mask_secrets(other, x);
-		}
-		json_array_foreach(live, k, y)
-			if (!paired[k])
-				mask_secrets(y, NULL);
-		free(paired);
-	}
-}
-
 /*
  * The body limit of POST /v1/apply (others keep the server's 1 MiB): what
  * `apply` sends for SPEC_MAX_TEXT of documents. JSON
@@ -646,7 +598,6 @@ static void h_apply(const struct http_req *req, struct http_resp *resp, void *da
 		if (strcmp(x->kind, "App") == 0)
 			json_object_set_new(o, "revision", json_integer(x->revision));
 		if (dry_run) {
-			mask_secrets(x->live, x->merged);
 			json_object_set(o, "live", x->live ? x->live : json_null());
 			json_object_set(o, "merged", x->merged ? x->merged : json_null());
 		}

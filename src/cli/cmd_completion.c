@@ -13,7 +13,8 @@
  * optionally followed by a tab and a description.
  *
  * How the arguments of a usage are read: "a|b|c" and lower-case words are
- * literal choices; APP an app name; CONTEXT a context's name; get's KIND
+ * literal choices; APP an app name; SOURCE a source's name; CONTEXT a
+ * context's name; get's KIND
  * its kinds (cli_get_kind_words) and the NAME after it the names of that
  * kind, from the daemon; FILE or PATH
  * a path; DIR a directory; "[X]" an optional X; "X..." any number of X;
@@ -198,6 +199,8 @@ static void complete_word(struct out *o, const char *word, const char *before)
 		}
 	} else if (strcmp(w, "APP") == 0) {
 		add_apps(o);
+	} else if (strcmp(w, "SOURCE") == 0) {
+		add_names(o, "/v1/sources", "sources", "name");
 	} else if (strcmp(w, "CONTEXT") == 0) {
 		add_contexts(o);
 	} else if (strcmp(w, "FILE") == 0 || strcmp(w, "PATH") == 0) {

@@ -1,10 +1,19 @@
 /*
- * slipway diff -f PATH: what applying PATH would change, as kubectl diff
- * shows it. The daemon does a dry run of the apply (POST
- * /v1/apply?dryRun=true: the same parse, checks and decisions) and sends
- * each document's live and merged canonical JSON; both are written as
- * YAML (cli_yaml_emit) to live/KIND/NAME and merged/KIND/NAME in a
- * temporary directory and compared by `diff -u -N -r live merged` there,
+ * slipway diff: what a change would do to the live documents, as kubectl
+ * diff shows it, for one of three inputs:
+ *
+ *	-f PATH        a dry run of applying PATH (POST /v1/apply?dryRun=true:
+ *	               the same parse, checks and decisions), live vs merged;
+ *	--source NAME  the source's plan (POST /v1/sources/NAME/sync?dryRun=
+ *	               true: fetch, then a dry run of its commit), live vs the
+ *	               commit's documents ("desired"); an app git would prune
+ *	               has live only (prune on: shown removed), one it would
+ *	               keep (prune off) is noted on stderr;
+ *	APP            that plan, of the app's owner source, for the app only.
+ *
+ * Each document's two sides are written as YAML (cli_yaml_emit) to
+ * live/KIND/NAME and merged/KIND/NAME in a temporary directory and
+ * compared by `diff -u -N -r live merged` there, coloured as --color says,
  * or by $SLIPWAY_EXTERNAL_DIFF (a command and its arguments, split on
  * blanks, given the two directories), like KUBECTL_EXTERNAL_DIFF.
  * Exit 0: no differences, 1: differences, >1: an error.
@@ -23,18 +32,39 @@
 
 #define EXIT_ERROR 2
 
+enum diff_color { COLOR_AUTO, COLOR_ALWAYS, COLOR_NEVER };
+
 struct diff_opts {
 	const char *file;
 	const char *base_dir;
+	const char *source;
+	int color; /* enum diff_color */
 };
+
+static int parse_color(void *field, const char *value)
+{
+	static const char *const words[] = {"auto", "always", "never"};
+	for (int i = 0; i < 3; i++)
+		if (strcmp(value, words[i]) == 0) {
+			*(int *)field = i;
+			return 0;
+		}
+	return -1;
+}
 
 static const struct sw_opt options[] = {
 	{.name = "filename", .letter = 'f', .kind = SW_OPT_STRING,
-	 .offset = SW_OPT_AT(struct diff_opts, file, const char *), .value = "PATH", .required = true,
+	 .offset = SW_OPT_AT(struct diff_opts, file, const char *), .value = "PATH",
 	 .help = "a file, a directory of *.yaml / *.yml, or - for stdin"},
 	{.name = "base-dir", .kind = SW_OPT_STRING,
 	 .offset = SW_OPT_AT(struct diff_opts, base_dir, const char *), .value = "DIR",
 	 .help = "relative paths of -f - documents are from DIR (default: .)"},
+	{.name = "source", .kind = SW_OPT_STRING,
+	 .offset = SW_OPT_AT(struct diff_opts, source, const char *), .value = "SOURCE",
+	 .help = "git (the source's newest commit) against the live documents"},
+	{.name = "color", .kind = SW_OPT_CUSTOM, .offset = SW_OPT_AT(struct diff_opts, color, int),
+	 .value = "always|never|auto", .expect = "be always, never or auto", .parse = parse_color,
+	 .help = "colour the diff (default auto: on a terminal, unless NO_COLOR is set)"},
 	{0},
 };
 
@@ -180,11 +210,13 @@ static int write_results(struct tree *t, json_t *results, struct sw_err *err)
 }
 
 /* Runs the diff program in dir on "live" and "merged"; its exit code, or
- * EXIT_ERROR when it could not run or died. */
-static int run_diff(const char *dir)
+ * EXIT_ERROR when it could not run or died. `color` goes to diff as
+ * --color, never to an external diff (its own options are the user's). */
+static int run_diff(const char *dir, bool color)
 {
 	const char *ext = getenv("SLIPWAY_EXTERNAL_DIFF");
-	char *words = xstrdup(ext && *ext ? ext : "diff -u -N -r");
+	bool external = ext && *ext;
+	char *words = xstrdup(external ? ext : color ? "diff -u -N -r --color=always" : "diff -u -N -r");
 	char **argv = NULL;
 	size_t n = 0;
 	for (char *w = words; *w;) {
@@ -229,22 +261,12 @@ out:
 	return r;
 }
 
-static int run(struct cli *c, int argc, char **argv)
+/* Writes results ([{kind, name, live, merged}]) and runs the diff on them. */
+static int show(json_t *results, bool color)
 {
-	struct diff_opts o = {0};
-	int n = sw_opt_parse(&cli_cmd_diff.usage, &o, argc, argv);
-	if (n < 0)
-		return SW_OPT_EXIT(n);
-	if (o.base_dir && strcmp(o.file, "-") != 0)
-		return sw_opt_error("diff", "--base-dir goes with -f - (stdin) only");
-
 	struct tree t = {.root = BUF_INIT};
 	struct sw_err err = {0};
-	json_t *body = NULL, *res = NULL;
 	int r = EXIT_ERROR;
-	if (cli_apply_body(o.file, o.base_dir, &body) != 0 ||
-	    cli_call(c, "POST", "/v1/apply?dryRun=true", body, &res) != 0)
-		goto out;
 	const char *tmp = getenv("TMPDIR");
 	buf_addf(&t.root, "%s/slipway-diff.XXXXXX", tmp && *tmp ? tmp : "/tmp");
 	if (!mkdtemp(t.root.s)) {
@@ -253,33 +275,143 @@ static int run(struct cli *c, int argc, char **argv)
 		buf_reset(&t.root);
 		goto out;
 	}
-	if (write_results(&t, json_object_get(res, "results"), &err) < 0) {
+	if (write_results(&t, results, &err) < 0) {
 		fprintf(stderr, "slipway: %s\n", err.msg);
 		goto out;
 	}
-	r = run_diff(t.root.s);
+	r = run_diff(t.root.s, color);
 out:
 	tree_remove(&t);
+	return r;
+}
+
+/*
+ * The source's plan as results for show(): its "desired" is the merged
+ * side; of `app` only when it is not NULL. An app git would keep (prune
+ * is off) is said on stderr and left out: a sync changes nothing of it.
+ * Returns a new array, or NULL with the error printed.
+ */
+static json_t *plan_results(struct cli *c, const char *source, const char *app)
+{
+	struct buf path = BUF_INIT;
+	json_t *plan = NULL, *results = NULL, *x;
+	size_t i;
+	cli_pathf(&path, "/v1/sources/%s/sync?dryRun=true", source);
+	if (cli_call(c, "POST", path.s, NULL, &plan) != 0)
+		goto out;
+	results = json_array();
+	json_array_foreach(json_object_get(plan, "plan"), i, x) {
+		char kind[64];
+		const char *name = cli_jstr(x, "name");
+		cli_kind_word(cli_jstr(x, "kind"), kind, sizeof(kind));
+		if (app && (strcmp(kind, "app") != 0 || strcmp(name, app) != 0))
+			continue;
+		if (strcmp(cli_jstr(x, "action"), "keep") == 0) {
+			fprintf(stderr, "slipway: %s/%s is not in git at %.7s: kept (prune is off)\n", kind,
+				name, cli_jstr(plan, "commit"));
+			continue;
+		}
+		json_t *o = json_pack("{s:O, s:O}", "kind", json_object_get(x, "kind"), "name",
+				      json_object_get(x, "name"));
+		if (json_is_object(json_object_get(x, "live")))
+			json_object_set(o, "live", json_object_get(x, "live"));
+		if (json_is_object(json_object_get(x, "desired")))
+			json_object_set(o, "merged", json_object_get(x, "desired"));
+		json_array_append_new(results, o);
+	}
+	if (*cli_jstr(plan, "refused"))
+		fprintf(stderr, "slipway: a sync refuses commit %.7s: %s\n", cli_jstr(plan, "commit"),
+			cli_jstr(plan, "refused"));
+out:
+	json_decref(plan);
+	buf_release(&path);
+	return results;
+}
+
+/* The source that owns app, into *out (a new string); 0, or EXIT_ERROR
+ * with the error printed. */
+static int owner_of(struct cli *c, const char *app, char **out)
+{
+	struct buf path = BUF_INIT;
+	json_t *j = NULL;
+	int r = EXIT_ERROR;
+	*out = NULL;
+	cli_pathf(&path, "/v1/apps/%s", app);
+	if (cli_call(c, "GET", path.s, NULL, &j) != 0)
+		goto out;
+	const char *owner = json_string_value(json_object_get(j, "owner"));
+	if (!owner || !*owner) {
+		fprintf(stderr, "slipway: app \"%s\" is not from a source; use slipway diff -f FILE\n", app);
+		goto out;
+	}
+	*out = xstrdup(owner);
+	r = 0;
+out:
+	json_decref(j);
+	buf_release(&path);
+	return r;
+}
+
+static int run(struct cli *c, int argc, char **argv)
+{
+	struct diff_opts o = {0};
+	int n = sw_opt_parse(&cli_cmd_diff.usage, &o, argc, argv);
+	if (n < 0)
+		return SW_OPT_EXIT(n);
+	const char *app = n ? argv[1] : NULL;
+	if (!!o.file + !!o.source + !!app != 1)
+		return sw_opt_error("diff", "give exactly one of -f PATH, APP and --source SOURCE");
+	if (o.base_dir && (!o.file || strcmp(o.file, "-") != 0))
+		return sw_opt_error("diff", "--base-dir goes with -f - (stdin) only");
+	if (o.source && strncmp(o.source, "source/", 7) == 0)
+		o.source += 7;
+
+	json_t *body = NULL, *res = NULL, *results = NULL;
+	char *owner = NULL;
+	int r = EXIT_ERROR;
+	if (o.file) {
+		if (cli_apply_body(o.file, o.base_dir, &body) != 0 ||
+		    cli_call(c, "POST", "/v1/apply?dryRun=true", body, &res) != 0)
+			goto out;
+		results = json_incref(json_object_get(res, "results"));
+	} else if (o.source) {
+		results = plan_results(c, o.source, NULL);
+	} else if (owner_of(c, app, &owner) == 0) {
+		results = plan_results(c, owner, app);
+	}
+	if (results)
+		r = show(results, o.color == COLOR_ALWAYS || (o.color == COLOR_AUTO && cli_color_on(stdout)));
+out:
+	free(owner);
 	json_decref(body);
 	json_decref(res);
+	json_decref(results);
 	return r;
 }
 
 const struct cli_command cli_cmd_diff = {
-	.summary = "show what apply -f would change, as a unified diff",
+	.summary = "show what apply -f or a sync from git would change, as a unified diff",
 	.run = run,
 	.failure_exit = 2,
 	.usage = {
 		.name = "diff",
+		.args = "[APP]",
+		.max_args = 1,
 		.opts = options,
-		.help = "Shows what `slipway apply -f PATH` would change: for each document, the live\n"
-			"one (the app's desired revision, with its labels) against what the apply\n"
-			"would store, both in the daemon's canonical form as YAML, so that key\n"
+		.help = "Shows what would change, for exactly one of: -f PATH, what `slipway apply -f\n"
+			"PATH` would do; --source SOURCE, what a sync of the source's newest commit\n"
+			"would do (it is fetched first; nothing is applied); APP, the same for one\n"
+			"app from git (of the source that owns it). For each document, the live one\n"
+			"(the app's desired revision, with its labels) against what the apply or the\n"
+			"sync would store, both in the daemon's canonical form as YAML, so that key\n"
 			"order, quoting and defaults written out are no difference. The daemon\n"
 			"checks the documents as for a real apply and stores nothing. Runs\n"
 			"`diff -u -N -r live merged` (headers live/app/NAME, merged/app/NAME; a\n"
-			"new document diffs against nothing), or $SLIPWAY_EXTERNAL_DIFF with the\n"
-			"two directories. Exit 0: no differences, 1: differences, 2: an error.\n"
-			"Secret values show as *** (\"*** (before)\", \"*** (after)\" when changed).",
+			"new document diffs against nothing, an app git would prune against\n"
+			"nothing the other way; one it keeps, prune being off, is said on stderr),\n"
+			"coloured on a terminal unless NO_COLOR is set (--color), or\n"
+			"$SLIPWAY_EXTERNAL_DIFF with the two directories. Exit 0: no differences,\n"
+			"1: differences, 2: an error. Secret values show as *** (\"*** (before)\",\n"
+			"\"*** (after)\" when changed).",
 	},
 };

@@ -194,6 +194,23 @@ static int run(struct cli *c, int argc, char **argv)
 		return SW_OPT_EXIT(n);
 	struct sw_err err = {0};
 	json_t *j = NULL;
+	if (n == 0) {
+		j = spec_ref_kinds_json();
+		if (o.output) {
+			cli_json_print(j);
+		} else {
+			size_t i;
+			json_t *k;
+			printf("KINDS:\n");
+			json_array_foreach(j, i, k) {
+				printf("    %s\n", json_string_value(json_object_get(k, "kind")));
+				print_wrapped(json_string_value(json_object_get(k, "description")), "        ");
+			}
+			printf("\nslipway explain KIND[.FIELD...] describes one, as app or app.spec.replicas.\n");
+		}
+		json_decref(j);
+		return 0;
+	}
 	if (spec_ref_explain(&j, argv[1], o.recursive, &err) < 0) {
 		fprintf(stderr, "slipway explain: %s\n", err.msg);
 		return 1;
@@ -214,15 +231,14 @@ const struct cli_command cli_cmd_explain = {
 	.run = run,
 	.usage = {
 		.name = "explain",
-		.args = "KIND[.FIELD...]",
-		.min_args = 1,
+		.args = "[KIND[.FIELD...]]",
 		.max_args = 1,
 		.opts = options,
 		.help = "Describes a kind of document or one of its fields, as `kubectl explain` does: its\n"
 			"type, default, whether it is required, what it means, and the fields under it.\n"
-			"KIND is app or analysistemplate (any case, plural, or at); FIELD is a path like\n"
-			"spec.strategy.canary.steps (lists need no index). The reference is made from the\n"
-			"tables that validate documents, so it is what `slipway validate` accepts. No\n"
-			"daemon is needed.",
+			"KIND is app, analysistemplate or source (any case, plural, or at); FIELD is a\n"
+			"path like spec.strategy.canary.steps (lists need no index). Without KIND it\n"
+			"lists the kinds. The reference is made from the tables that validate documents,\n"
+			"so it is what `slipway validate` accepts. No daemon is needed.",
 	},
 };

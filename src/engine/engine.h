@@ -261,10 +261,20 @@ int engine_apply(struct engine *e, const struct engine_doc *docs, size_t ndocs, 
  * engine_apply up to the commit, with the same checks, errors and results
  * (the revision a change would get), and then nothing is kept: no
  * revision, no event, no change of state (the transaction is rolled
- * back). Each result also has live and merged (`apply --dry-run`, `diff`).
+ * back). Each result also has live and merged (`apply --dry-run`, `diff`),
+ * with secret values masked, since both leave the daemon: each becomes
+ * "***", or "*** (before)" in live and "*** (after)" in merged when the
+ * apply changes it, so that a diff shows that it changes and not to what.
  */
 int engine_apply_dry_run(struct engine *e, const struct engine_doc *docs, size_t ndocs,
 			 const char *actor, struct engine_results *out, struct sw_err *err);
+/*
+ * A document as a dry run's live: an App's desired revision (canonical
+ * JSON, labels in metadata.labels, secret values "***"), another kind's
+ * stored object; a new reference, or NULL when there is none. For a plan
+ * that would delete it (gitops' prune).
+ */
+json_t *engine_live_doc(struct engine *e, const char *kind, const char *name);
 
 /* Rolls `app` back to revision `to` (0: the stable one while a rollout is
  * under way or aborted, else the revision before). *unchanged is set when

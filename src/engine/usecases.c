@@ -42,6 +42,54 @@ static json_t *app_doc(const struct spec_app *sa, const json_t *labels)
 	return j;
 }
 
+/* Secret values never leave the daemon. In a dry run's live and merged
+ * (the env lists of run and hooks: objects with "secret": true), each
+ * becomes "***", or "*** (before)" and "*** (after)" when the apply
+ * changes it, so that a diff shows that it changes and not to what. */
+static void mask_secrets(json_t *live, json_t *merged)
+{
+	if (json_is_object(merged) && json_is_true(json_object_get(merged, "secret"))) {
+		bool same = json_is_object(live) && json_equal(json_object_get(live, "value"),
+							       json_object_get(merged, "value"));
+		if (json_is_object(live) && json_is_true(json_object_get(live, "secret")))
+			json_object_set_new(live, "value", json_string(same ? "***" : "*** (before)"));
+		json_object_set_new(merged, "value", json_string(same ? "***" : "*** (after)"));
+		return;
+	}
+	if (json_is_object(live) && json_is_true(json_object_get(live, "secret")))
+		json_object_set_new(live, "value", json_string("***"));
+	if (json_is_object(merged) || json_is_object(live)) {
+		const char *k;
+		json_t *x;
+		json_object_foreach(merged, k, x)
+			mask_secrets(json_object_get(live, k), x);
+		json_object_foreach(live, k, x)
+			if (!json_object_get(merged, k))
+				mask_secrets(x, NULL);
+	} else if (json_is_array(merged) || json_is_array(live)) {
+		/* list items by name where they have one (env), else by place */
+		size_t i, k, nlive = json_array_size(live);
+		bool *paired = xcalloc(nlive + 1, sizeof(*paired));
+		json_t *x, *y;
+		json_array_foreach(merged, i, x) {
+			json_t *other = NULL;
+			json_t *nm = json_object_get(x, "name");
+			json_array_foreach(live, k, y)
+				if (!paired[k] && (json_is_string(nm) ? json_equal(json_object_get(y, "name"), nm)
+								      : k == i)) {
+					other = y;
+					paired[k] = true;
+					break;
+				}
+			mask_secrets(other, x);
+		}
+		json_array_foreach(live, k, y)
+			if (!paired[k])
+				mask_secrets(y, NULL);
+		free(paired);
+	}
+}
+
 /* One app may appear once across all documents of an apply; the message
  * is spec.c's for two in one file (add_document), word for word. */
 static int check_unique(const struct engine_doc *docs, size_t ndocs, struct sw_err *err)
@@ -648,7 +696,29 @@ int engine_apply_dry_run(struct engine *e, const struct engine_doc *docs, size_t
 	engine_store_wait(e, true);
 	int r = do_apply(e, docs, ndocs, actor, true, out, err);
 	engine_store_wait(e, false);
+	for (size_t i = 0; r == 0 && i < out->n; i++)
+		mask_secrets(out->r[i].live, out->r[i].merged);
 	return r;
+}
+
+json_t *engine_live_doc(struct engine *e, const char *kind, const char *name)
+{
+	struct sw_err err = {0};
+	if (!kind || !name)
+		return NULL;
+	if (strcmp(kind, "App") != 0) {
+		struct store_object o = {0};
+		if (engine_object_get(e, kind, name, &o, &err) < 0)
+			return NULL;
+		json_t *j = json_loads(o.spec_json, 0, NULL);
+		store_object_release(&o);
+		return j;
+	}
+	struct engine_app *a = engine_app_find(e, name);
+	const struct spec_app *sa = a && a->st.desired ? engine_app_spec(e, a, a->st.desired, &err) : NULL;
+	json_t *doc = sa ? app_doc(sa, a->labels) : NULL;
+	mask_secrets(doc, NULL);
+	return doc;
 }
 
 int engine_rollback(struct engine *e, const char *app, int64_t to, const char *actor,

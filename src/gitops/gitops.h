@@ -54,6 +54,7 @@
 
 #include "core/core.h"
 #include "spec/fields.h"
+#include "spec/reference.h"
 #include "spec/spec.h"
 
 struct engine;
@@ -88,6 +89,9 @@ struct gitops_source_spec {
  * (for the reference, `slipway explain source`). */
 extern const struct spec_kind gitops_kind_source;
 extern const struct spec_table gitops_source_table;
+/* Its fields' descriptions (kind_docs.c), registered with the reference
+ * by gitops_kinds_register. */
+extern const struct spec_ref_doc gitops_source_docs[];
 
 /* Registers the kinds gitops brings (Source), once, before anything is
  * parsed: the daemon and the CLI (offline validate) both call it. */

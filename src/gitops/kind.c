@@ -273,9 +273,22 @@ static void kind_free(void *obj)
 const struct spec_kind gitops_kind_source = {"Source", kind_parse, kind_name, kind_source,
 					     kind_json, kind_free};
 
+/* For the reference: the row types of these tables, as a user writes them. */
+static const struct spec_ref_shape shapes[] = {
+	{&t_paths, "string, or list of string", SPEC_REF_LEAF, "\"a\""},
+	{&t_file, "string", SPEC_REF_LEAF, "\"/a\""},
+	{&t_webhook, "object", SPEC_REF_MAP, NULL},
+	{NULL, NULL, 0, NULL},
+};
+
+static const struct spec_ref_kind ref_source = {&gitops_kind_source, &gitops_source_table,
+						gitops_source_docs, shapes};
+
 void gitops_kinds_register(void)
 {
 	int r = spec_kind_register(&gitops_kind_source);
+	SW_ASSERT(r == 0);
+	r = spec_ref_register(&ref_source);
 	SW_ASSERT(r == 0);
 }
 

@@ -49,12 +49,31 @@ struct sync_wait {
 	bool plan;
 };
 
+/* The plan as the API answers it: an app (or a rendered Source) git would
+ * prune or keep has its live document too, so that `slipway diff
+ * --source` shows it removed. */
+static json_t *plan_answer(struct gitops *g, const json_t *plan)
+{
+	json_t *j = json_deep_copy(plan), *it;
+	size_t i;
+	json_array_foreach(json_object_get(j, "plan"), i, it) {
+		const char *action = json_string_value(json_object_get(it, "action"));
+		json_t *live = NULL;
+		if (!json_object_get(it, "live") && action &&
+		    (strcmp(action, "prune") == 0 || strcmp(action, "keep") == 0) &&
+		    (live = engine_live_doc(g->e, json_string_value(json_object_get(it, "kind")),
+					    json_string_value(json_object_get(it, "name")))))
+			json_object_set_new(it, "live", live);
+	}
+	return j;
+}
+
 static void sync_done(const json_t *status, const struct sw_err *err, void *data)
 {
 	struct sync_wait *w = data;
 	struct http_resp resp = {0};
 	if (status && w->plan) {
-		http_resp_json(&resp, 200, json_deep_copy(status));
+		http_resp_json(&resp, 200, plan_answer(w->g, status));
 	} else if (status) {
 		const json_t *inv = json_object_get(status, "invalid");
 		const char *fe = json_string_value(json_object_get(status, "fetchError"));

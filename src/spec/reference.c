@@ -330,6 +330,11 @@ const struct spec_ref_shape *spec_ref_shape_of(const struct spec_ftype *type)
 	for (size_t i = 0; spec_ref_shapes[i].type; i++)
 		if (spec_ref_shapes[i].type == type)
 			return &spec_ref_shapes[i];
+	const struct spec_ref_kind *k;
+	for (size_t i = 0; (k = spec_ref_kind_at(i)); i++)
+		for (const struct spec_ref_shape *sh = k->shapes; sh && sh->type; sh++)
+			if (sh->type == type)
+				return sh;
 	return NULL;
 }
 
@@ -392,22 +397,52 @@ static void lower(char *out, size_t size, const char *s)
 	out[i] = '\0';
 }
 
+#define MAX_REGISTERED 32
+
+/* The kinds modules registered, after spec.c's own. */
+static const struct spec_ref_kind *registered[MAX_REGISTERED];
+static size_t nregistered;
+
+const struct spec_ref_kind *spec_ref_kind_at(size_t i)
+{
+	size_t nbuilt = 0;
+	while (spec_ref_kinds[nbuilt].kind)
+		nbuilt++;
+	if (i < nbuilt)
+		return &spec_ref_kinds[i];
+	return i - nbuilt < nregistered ? registered[i - nbuilt] : NULL;
+}
+
+int spec_ref_register(const struct spec_ref_kind *kind)
+{
+	const struct spec_ref_kind *k;
+	SW_ASSERT(kind && kind->kind && kind->table && kind->docs);
+	for (size_t i = 0; (k = spec_ref_kind_at(i)); i++)
+		if (strcmp(k->kind->name, kind->kind->name) == 0)
+			return k == kind ? 0 : -1;
+	if (nregistered == MAX_REGISTERED)
+		return -1;
+	registered[nregistered++] = kind;
+	return 0;
+}
+
 const struct spec_ref_kind *spec_ref_kind_find(const char *word, struct sw_err *err)
 {
 	const char *names[64];
 	char low[16][64];
 	size_t n = 0;
 	struct buf b = BUF_INIT;
+	const struct spec_ref_kind *rk;
 
-	for (size_t i = 0; spec_ref_kinds[i].kind; i++) {
-		const char *name = spec_ref_kinds[i].kind->name;
+	for (size_t i = 0; (rk = spec_ref_kind_at(i)); i++) {
+		const char *name = rk->kind->name;
 		size_t len = strlen(name), wlen = strlen(word);
 		if (strcasecmp(word, name) == 0 ||
 		    (wlen == len + 1 && strncasecmp(word, name, len) == 0 && tolower((unsigned char)word[len]) == 's'))
-			return &spec_ref_kinds[i];
+			return rk;
 		for (size_t k = 0; k < sizeof(short_names) / sizeof(short_names[0]); k++)
 			if (strcmp(short_names[k].kind, name) == 0 && strcasecmp(short_names[k].short_name, word) == 0)
-				return &spec_ref_kinds[i];
+				return rk;
 		if (n < 16) {
 			lower(low[n], sizeof(low[n]), name);
 			names[n] = low[n];
@@ -428,11 +463,30 @@ const struct spec_ref_kind *spec_ref_kind_find(const char *word, struct sw_err *
 /* ------------------------------------------------------------------ */
 /* Descriptions                                                        */
 
-static const struct ref_doc *doc_find(const char *kind, const char *path, int depth)
+/* The registered kind named `kind` (a module's), or NULL. */
+static const struct spec_ref_kind *registered_kind(const char *kind)
 {
+	for (size_t i = 0; i < nregistered; i++)
+		if (strcmp(registered[i]->kind->name, kind) == 0)
+			return registered[i];
+	return NULL;
+}
+
+/* The description of kind's path into *out: the kind's own table, then
+ * reference.c's (through its aliases), then what every kind shares. */
+static bool doc_find(const char *kind, const char *path, int depth, struct spec_ref_doc *out)
+{
+	const struct spec_ref_kind *rk = registered_kind(kind);
+	for (const struct spec_ref_doc *d = rk ? rk->docs : NULL; d && d->path; d++)
+		if (strcmp(d->path, path) == 0) {
+			*out = *d;
+			return true;
+		}
 	for (size_t i = 0; i < sizeof(docs) / sizeof(docs[0]); i++)
-		if (strcmp(docs[i].kind, kind) == 0 && strcmp(docs[i].path, path) == 0)
-			return &docs[i];
+		if (strcmp(docs[i].kind, kind) == 0 && strcmp(docs[i].path, path) == 0) {
+			*out = (struct spec_ref_doc){docs[i].path, docs[i].text, docs[i].default_text};
+			return true;
+		}
 	for (size_t i = 0; depth < 8 && i < sizeof(aliases) / sizeof(aliases[0]); i++) {
 		size_t len = strlen(aliases[i].from);
 		if (strcmp(aliases[i].kind, kind) != 0 || strncmp(path, aliases[i].from, len) != 0 ||
@@ -440,20 +494,20 @@ static const struct ref_doc *doc_find(const char *kind, const char *path, int de
 			continue;
 		struct buf b = BUF_INIT;
 		buf_addf(&b, "%s%s", aliases[i].to, path + len);
-		const struct ref_doc *d = doc_find(kind, b.s, depth + 1);
+		bool found = doc_find(kind, b.s, depth + 1, out);
 		buf_release(&b);
-		if (d)
-			return d;
+		if (found)
+			return true;
 	}
 	if (strcmp(kind, "*") != 0)
-		return doc_find("*", path, depth);
-	return NULL;
+		return doc_find("*", path, depth, out);
+	return false;
 }
 
 const char *spec_ref_description(const struct spec_kind *kind, const char *path)
 {
-	const struct ref_doc *d = doc_find(kind->name, path, 0);
-	return d ? d->text : NULL;
+	struct spec_ref_doc d;
+	return doc_find(kind->name, path, 0, &d) ? d.text : NULL;
 }
 
 void spec_ref_each_description(void (*cb)(const char *kind, const char *path, void *data), void *data)
@@ -464,6 +518,23 @@ void spec_ref_each_description(void (*cb)(const char *kind, const char *path, vo
 		cb(aliases[i].kind, aliases[i].from, data);
 		cb(aliases[i].kind, aliases[i].to, data);
 	}
+	for (size_t i = 0; i < nregistered; i++)
+		for (const struct spec_ref_doc *d = registered[i]->docs; d->path; d++)
+			cb(registered[i]->kind->name, d->path, data);
+}
+
+json_t *spec_ref_kinds_json(void)
+{
+	json_t *a = json_array();
+	const struct spec_ref_kind *k;
+	for (size_t i = 0; (k = spec_ref_kind_at(i)); i++) {
+		char low[64];
+		lower(low, sizeof(low), k->kind->name);
+		const char *text = spec_ref_description(k->kind, "");
+		json_array_append_new(a, json_pack("{s:s, s:s, s:s}", "kind", k->kind->name, "name", low,
+						   "description", text ? text : ""));
+	}
+	return a;
 }
 
 /* ------------------------------------------------------------------ */
@@ -722,12 +793,13 @@ struct explain {
 
 static void set_doc(json_t *o, const struct spec_ref_kind *k, const char *path, json_t *def)
 {
-	const struct ref_doc *d = doc_find(k->kind->name, path, 0);
-	if (d && d->default_text)
-		json_object_set_new(o, "default", json_string(d->default_text));
+	struct spec_ref_doc d = {0};
+	bool found = doc_find(k->kind->name, path, 0, &d);
+	if (d.default_text)
+		json_object_set_new(o, "default", json_string(d.default_text));
 	else if (def)
 		json_object_set(o, "default", def);
-	json_object_set_new(o, "description", json_string(d ? d->text : ""));
+	json_object_set_new(o, "description", json_string(found ? d.text : ""));
 }
 
 static json_t *fields_of(struct explain *x, const struct spec_table *t, struct buf *path);

@@ -15,8 +15,9 @@
  *   thus the ones the parser fills in (init functions, table checks),
  *   never a copy. Required fields, one-of choices and input-only
  *   spellings (aliases such as `maxFailures`) have none.
- * - The description, from one table in reference.c keyed by kind and
- *   path. The prose exists nowhere else in code. tests/unit/
+ * - The description, from one table keyed by path: reference.c's for
+ *   App and AnalysisTemplate, the module's own for a kind it registers
+ *   (spec_ref_register). The prose exists nowhere else in code. tests/unit/
  *   test_spec_reference.c walks every table of every kind and fails when
  *   a field has no description or a description names no field, so a
  *   field cannot be added without being documented.
@@ -24,8 +25,8 @@
  * Paths are written as kubectl writes them: the kind, then field names
  * joined by ".", lists crossed without an index ("metrics[0]" and
  * "metrics[]" are read as "metrics"). The kind may be spelled "app",
- * "apps", "App", "analysistemplate", "analysistemplates", "at"...
- * (case does not matter).
+ * "apps", "App", "analysistemplate", "analysistemplates", "at",
+ * "source", "sources"... (case does not matter).
  */
 #ifndef SW_SPEC_REFERENCE_H
 #define SW_SPEC_REFERENCE_H
@@ -65,14 +66,47 @@ struct spec_ref_shape {
 /* The shapes of spec.c's own row types; ends with a NULL type. */
 extern const struct spec_ref_shape spec_ref_shapes[];
 
-/* A kind and the table of its whole document. */
+/*
+ * A field's description: `path` without the kind ("spec.run"; "" for the
+ * document itself), `text` the prose, `default_text` prose where the
+ * default is not one value ("the directory of the file"), else NULL.
+ */
+struct spec_ref_doc {
+	const char *path;
+	const char *text;
+	const char *default_text;
+};
+
+/*
+ * A kind in the reference: its table of the whole document, the
+ * descriptions of its fields (ends with a NULL path; NULL for spec.c's
+ * own kinds, whose prose is reference.c's table) and the shapes of the
+ * row types it brings (ends with a NULL type; may be NULL). A module
+ * registers its kinds here as it registers them with spec_kind_register,
+ * so that explain, and the test that every field is described, walk
+ * every kind the binary reads:
+ *
+ *	static const struct spec_ref_kind source_ref = {&source_kind,
+ *		&source_table, source_docs, source_shapes};
+ *	spec_ref_register(&source_ref);
+ */
 struct spec_ref_kind {
 	const struct spec_kind *kind;
 	const struct spec_table *table;
+	const struct spec_ref_doc *docs;
+	const struct spec_ref_shape *shapes;
 };
 
 /* The kinds spec.c builds in; ends with a NULL kind. */
 extern const struct spec_ref_kind spec_ref_kinds[];
+
+/* Adds a kind to the reference (after spec.c's). Returns 0 (also when
+ * this very one is there already), or -1 when another has its kind or
+ * the registry (32) is full. Not thread-safe: register at start-up. */
+int spec_ref_register(const struct spec_ref_kind *kind);
+/* The i-th kind of the reference (spec.c's first, then in registration
+ * order), or NULL past the last. */
+const struct spec_ref_kind *spec_ref_kind_at(size_t i);
 
 /* ---- the reference ---- */
 
@@ -82,9 +116,15 @@ const struct spec_ref_shape *spec_ref_shape_of(const struct spec_ftype *type);
 /*
  * The kind a user names (see above), or NULL; on NULL, when `err` is not
  * NULL, it holds `unknown kind "WORD" (did you mean "app"?); kinds: app,
- * analysistemplate`.
+ * analysistemplate, source` (every kind of the reference).
  */
 const struct spec_ref_kind *spec_ref_kind_find(const char *word, struct sw_err *err);
+
+/*
+ * Every kind of the reference, as `slipway explain` without a path lists
+ * them: a new array of {"kind": "App", "name": "app", "description"}.
+ */
+json_t *spec_ref_kinds_json(void);
 
 /*
  * Explains `path` ("app", "app.spec.replicas"). Returns 0 and *out, a new
@@ -114,9 +154,9 @@ int spec_ref_explain(json_t **out, const char *path, bool recursive, struct sw_e
 const char *spec_ref_description(const struct spec_kind *kind, const char *path);
 
 /*
- * Calls cb for every key of the description table, with its kind's name
- * ("*" for keys every kind shares) and path; for the test that every key
- * names a field.
+ * Calls cb for every key of the description tables (reference.c's and
+ * the registered kinds'), with its kind's name ("*" for keys every kind
+ * shares) and path; for the test that every key names a field.
  */
 void spec_ref_each_description(void (*cb)(const char *kind, const char *path, void *data), void *data);
 

@@ -1941,9 +1941,9 @@ char *spec_substitute(const char *in, const struct spec_vars *vars)
 /* For the reference (reference.h): the kinds' tables and the row types */
 
 const struct spec_ref_kind spec_ref_kinds[] = {
-	{&spec_kind_app, &app_doc_table},
-	{&spec_kind_template, &tmpl_doc_table},
-	{NULL, NULL},
+	{&spec_kind_app, &app_doc_table, NULL, NULL},
+	{&spec_kind_template, &tmpl_doc_table, NULL, NULL},
+	{NULL, NULL, NULL, NULL},
 };
 
 const struct spec_ref_shape spec_ref_shapes[] = {

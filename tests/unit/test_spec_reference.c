@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "core/buf.h"
+#include "gitops/gitops.h"
 #include "spec/node.h"
 #include "spec/reference.h"
 #include "spec/spec.h"
@@ -44,8 +45,8 @@ static void test_spec_reference__every_field_has_a_description(void **state)
 {
 	struct walk w = {.missing = BUF_INIT};
 	size_t total = 0;
-	for (size_t i = 0; spec_ref_kinds[i].kind; i++) {
-		w.kind = &spec_ref_kinds[i];
+	for (size_t i = 0; spec_ref_kind_at(i); i++) {
+		w.kind = spec_ref_kind_at(i);
 		w.n = 0;
 		spec_ref_each_field(w.kind, check_field, &w);
 		assert_true(w.n > 10);
@@ -67,10 +68,10 @@ static void check_key(const char *kind, const char *path, void *data)
 {
 	struct buf *bad = data;
 	size_t kinds = 0, found = 0;
-	for (size_t i = 0; spec_ref_kinds[i].kind; i++) {
-		if (strcmp(kind, "*") != 0 && strcmp(kind, spec_ref_kinds[i].kind->name) != 0)
+	for (size_t i = 0; spec_ref_kind_at(i); i++) {
+		if (strcmp(kind, "*") != 0 && strcmp(kind, spec_ref_kind_at(i)->kind->name) != 0)
 			continue;
-		struct walk w = {.kind = &spec_ref_kinds[i], .want = path};
+		struct walk w = {.kind = spec_ref_kind_at(i), .want = path};
 		spec_ref_each_field(w.kind, find_path, &w);
 		kinds++;
 		found += w.found;
@@ -111,9 +112,9 @@ static void explain_one(const char *path, const struct spec_field *row, void *da
 static void test_spec_reference__every_field_path_explains(void **state)
 {
 	struct explain_all x = {.bad = BUF_INIT};
-	for (size_t i = 0; spec_ref_kinds[i].kind; i++) {
-		x.word = spec_ref_kinds[i].kind->name;
-		spec_ref_each_field(&spec_ref_kinds[i], explain_one, &x);
+	for (size_t i = 0; spec_ref_kind_at(i); i++) {
+		x.word = spec_ref_kind_at(i)->kind->name;
+		spec_ref_each_field(spec_ref_kind_at(i), explain_one, &x);
 	}
 	if (x.bad.len)
 		fail_msg("paths that do not explain:\n%s", x.bad.s);
@@ -140,8 +141,8 @@ static void document_for(const char *path, const struct spec_field *row, void *d
 static void test_spec_reference__every_field_path_has_a_document(void **state)
 {
 	struct documents d = {.bad = BUF_INIT};
-	for (size_t i = 0; spec_ref_kinds[i].kind; i++) {
-		d.kind = &spec_ref_kinds[i];
+	for (size_t i = 0; spec_ref_kind_at(i); i++) {
+		d.kind = spec_ref_kind_at(i);
 		spec_ref_each_field(d.kind, document_for, &d);
 	}
 	if (d.bad.len)
@@ -197,6 +198,13 @@ static void test_spec_reference__defaults_are_the_parsers(void **state)
 	assert_default("at.spec.metrics.provider.compare.confidence", "0.98");
 	assert_default("at.spec.load.rate", "50");
 	assert_default("at.spec.metrics.maxFailures", "");           /* an alias */
+	/* a module's kind: its own table's init and checks */
+	assert_default("source.spec.interval", "\"1m\"");
+	assert_default("source.spec.path", "[\".\"]");               /* set by the table's check */
+	assert_default("source.spec.syncPolicy.automated", "true");
+	assert_default("source.spec.syncPolicy.prune", "false");
+	assert_default("source.spec.webhook", "\"no webhook\"");
+	assert_default("source.spec.credentials.tokenFile", "");      /* an alias */
 }
 
 static void test_spec_reference__field_shows_type_range_required_and_fields(void **state)
@@ -248,9 +256,34 @@ static void test_spec_reference__kinds_are_spelled_as_kubectl_users_do(void **st
 		assert_ptr_equal(spec_ref_kind_find(app[i], NULL)->kind, &spec_kind_app);
 		assert_ptr_equal(spec_ref_kind_find(at[i], NULL)->kind, &spec_kind_template);
 	}
+	static const char *const source[] = {"source", "Source", "sources", "SOURCES"};
+	for (size_t i = 0; i < 4; i++)
+		assert_ptr_equal(spec_ref_kind_find(source[i], NULL)->kind, &gitops_kind_source);
 	struct sw_err err = {0};
 	assert_null(spec_ref_kind_find("ap", &err));
-	assert_string_equal(err.msg, "unknown kind \"ap\" (did you mean \"app\"?); kinds: app, analysistemplate");
+	assert_string_equal(err.msg, "unknown kind \"ap\" (did you mean \"app\"?); kinds: app, analysistemplate, "
+				     "source");
+	sw_err_clear(&err);
+	assert_null(spec_ref_kind_find("sorce", &err));
+	assert_string_equal(err.msg, "unknown kind \"sorce\" (did you mean \"source\"?); kinds: app, "
+				     "analysistemplate, source");
+}
+
+/* Every kind the binary reads is in the reference, in registration order,
+ * and registering one twice, or another under its name, is refused. */
+static void test_spec_reference__registered_kinds_are_listed(void **state)
+{
+	json_t *kinds = spec_ref_kinds_json();
+	assert_int_equal(json_array_size(kinds), 3);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(kinds, 2), "kind")), "Source");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(kinds, 2), "name")), "source");
+	assert_true(strncmp(json_string_value(json_object_get(json_array_get(kinds, 2), "description")),
+			    "A git repository", 16) == 0);
+	json_decref(kinds);
+	assert_int_equal(spec_ref_register(spec_ref_kind_at(2)), 0);
+	struct spec_ref_kind impostor = *spec_ref_kind_at(2);
+	assert_int_equal(spec_ref_register(&impostor), -1);
+	assert_null(spec_ref_kind_at(3));
 }
 
 static void test_spec_reference__typo_gets_did_you_mean(void **state)
@@ -414,6 +447,7 @@ static void test_spec_reference__every_path_of_the_docs_examples_explains(void *
 
 int main(void)
 {
+	gitops_kinds_register(); /* the kinds the binary reads */
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_spec_reference__every_field_has_a_description),
 		cmocka_unit_test(test_spec_reference__every_description_names_a_field),
@@ -422,6 +456,7 @@ int main(void)
 		cmocka_unit_test(test_spec_reference__defaults_are_the_parsers),
 		cmocka_unit_test(test_spec_reference__field_shows_type_range_required_and_fields),
 		cmocka_unit_test(test_spec_reference__kinds_are_spelled_as_kubectl_users_do),
+		cmocka_unit_test(test_spec_reference__registered_kinds_are_listed),
 		cmocka_unit_test(test_spec_reference__typo_gets_did_you_mean),
 		cmocka_unit_test(test_spec_reference__recursive_reaches_every_leaf),
 		cmocka_unit_test(test_spec_reference__every_path_of_the_docs_examples_explains),
