@@ -81,6 +81,11 @@ struct gitops_source_spec {
 	bool prune;                   /* default false */
 	bool self_heal;               /* default false */
 	bool allow_empty;             /* default false */
+	bool write_back;              /* writeBack given: rollbacks are committed to git */
+	char *wb_branch;              /* writeBack.branch; NULL: the branch ref resolved to */
+	char *wb_author;              /* writeBack.author, "Name <email>"; NULL: "Slipway
+					 <slipway@HOSTNAME>" */
+	bool wb_on_abort;             /* writeBack.onAbort: automatic aborts too; default false */
 	char *source;                 /* "file:line:col" of the document */
 };
 
