@@ -16,6 +16,16 @@ revisions() { slipway history "$1" --json | python3 -c 'import json,sys; print(l
 event_seen() { slipway events --limit 0 | grep -q "$1"; }
 # upstream NAME: fetches the bare repository's main into the work clone
 upstream() { git -C "$T/git/$1" pull -q --ff-only origin main; }
+# same_file A B FILE: FILE is the same at commits A and B of shop
+same_file() { [ "$(git -C "$T/git/shop" show "$1:$3")" = "$(git -C "$T/git/shop" show "$2:$3")" ]; }
+# synced_at SHA: the source found the write-back's commit, and it made no revision of hello
+synced_at() {
+	wait_for 20 src_commit_is shop "$1"
+	wait_for 30 phase_is hello Healthy
+	wait_for 10 src_sync_is shop Synced
+	version_is hello 1.0.0
+	[ "$(revisions hello)" = 2 ]
+}
 
 source_doc() { # source_doc URL [EXTRA_SPEC_YAML]
 	cat <<YAML
@@ -64,17 +74,13 @@ apps_file() {
 	diff "$T/want.yaml" "$T/got.yaml"
 	refute git -C "$T/git/shop" diff --quiet "$sha2" "$new" -- deploy/apps.yaml
 	# the next sync finds the commit: it matches what runs
-	wait_for 20 src_commit_is shop "$new"
-	wait_for 10 src_sync_is shop Synced
-	[ "$(revisions hello)" = 2 ]
+	synced_at "$new"
 	[ "$(field revision "$(status_json hello)")" = 1 ]
 	[ "$(revisions other)" = 2 ]
 	refute event_seen SyncPaused
 	slipway sync shop --wait
 	version_is hello 1.0.0
 	[ "$(revisions hello)" = 2 ]
-	run slipway history hello
-	[[ "$output" == *"revision 2 failed: "*"successCondition"* ]]
 }
 
 @test "over smart HTTP: a push refused because the branch moved is made again on the new head" {
@@ -96,15 +102,10 @@ apps_file() {
 	new=$(git_head shop)
 	[ "$(git -C "$T/git/shop" log -1 --format='%P|%an' "$new")" = "$sha3|Slipway" ]
 	[ "$(git -C "$T/git/shop" log -1 --format='%ae' "$new")" = "slipway@$(hostname)" ]
-	[ "$(git -C "$T/git/shop" show "$new:deploy/hello.yaml")" = "$(git -C "$T/git/shop" show "$sha1:deploy/hello.yaml")" ]
-	[ "$(git -C "$T/git/shop" show "$new:deploy/other.yaml")" = "$(git -C "$T/git/shop" show "$sha3:deploy/other.yaml")" ]
-	wait_for 20 src_commit_is shop "$new"
-	wait_for 10 src_sync_is shop Synced
+	same_file "$new" "$sha1" deploy/hello.yaml
+	same_file "$new" "$sha3" deploy/other.yaml
+	synced_at "$new"
 	wait_for 20 phase_is other Healthy
-	version_is hello 1.0.0
-	[ "$(revisions hello)" = 2 ]
-	run slipway history hello
-	[[ "$output" == *"revision 2 failed: "*"successCondition"* ]]
 }
 
 @test "a push the server refuses falls back to pausing the app's sync, with the reason" {
@@ -164,42 +165,22 @@ apps_file() {
 	[[ "$output" == *"sync paused after a rollback"* ]]
 }
 
-quiet_golden() { # docs/analysis.md, "Synthetic traffic for quiet apps"
-	cat <<'YAML'
----
-apiVersion: slipway/v1
-kind: AnalysisTemplate
-metadata: {name: golden}
-spec:
-  load: {path: /}
-  metrics:
-    - name: success-rate
-      interval: 1s
-      count: 5
-      minSamples: 20
-      successCondition: "result >= 0.99"
-      provider: {builtin: {metric: success-rate, window: 5s}}
-YAML
-}
+CANARY='  strategy:
+    canary:
+      steps:
+        - setWeight: 20
+        - analysis: {templates: [golden]}'
 
 @test "writeBack.onAbort: an automatic abort of a commit is written back to the stable revision's document" {
 	git_repo_init shop
 	git_commit shop deploy/golden.yaml "$(quiet_golden)" >/dev/null
-	sha1=$(git_commit shop deploy/hello.yaml "$(hello_doc 1.0.0 "  strategy:
-    canary:
-      steps:
-        - setWeight: 20
-        - analysis: {templates: [golden]}")" "hello 1.0.0")
+	sha1=$(git_commit shop deploy/hello.yaml "$(hello_doc 1.0.0 "$CANARY")" "hello 1.0.0")
 	start_daemon
 	source_doc "file://$T/git/shop.git" "  writeBack: {onAbort: true}" > "$T/source.yaml"
 	slipway apply -f "$T/source.yaml"
 	wait_for 20 phase_is hello Healthy
 	# 2.0.0 fails 10% of its requests: its canary is aborted
-	hello_doc 2.0.0 "  strategy:
-    canary:
-      steps:
-        - setWeight: 20
-        - analysis: {templates: [golden]}" | sed "s|^  run:|  run:\n    env: {HELLO_ERROR_RATE: \"0.1\"}|" > "$T/v2.yaml"
+	hello_doc 2.0.0 "$CANARY" | sed "s|^  run:|  run:\n    env: {HELLO_ERROR_RATE: \"0.1\"}|" > "$T/v2.yaml"
 	sha2=$(git_commit shop deploy/hello.yaml "$(cat "$T/v2.yaml")" "hello 2.0.0")
 	slipway sync shop
 	# (it is Degraded only until the write-back's commit is synced, at once)
@@ -210,12 +191,8 @@ YAML
 	[ "$(git -C "$T/git/shop" log -1 --format='%P|%s' "$new")" = "$sha2|Roll back hello to ${sha1:0:7} (revision 1)" ]
 	run git -C "$T/git/shop" log -1 --format=%b "$new"
 	[[ "$output" == *"Aborted automatically (commit ${sha2:0:7}): rollout of revision 2 aborted"* ]]
-	[ "$(git -C "$T/git/shop" show "$new:deploy/hello.yaml")" = "$(git -C "$T/git/shop" show "$sha1:deploy/hello.yaml")" ]
-	wait_for 20 src_commit_is shop "$new"
-	wait_for 30 phase_is hello Healthy
-	wait_for 10 src_sync_is shop Synced
-	version_is hello 1.0.0
-	[ "$(revisions hello)" = 2 ]
+	same_file "$new" "$sha1" deploy/hello.yaml
+	synced_at "$new"
 	run slipway history hello
 	[[ "$output" == *"revision 2 failed: "*"successCondition"* ]]
 }
