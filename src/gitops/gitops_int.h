@@ -8,6 +8,9 @@
 #include "source.h"
 
 #define DRIFT_CHECK_DELAY_MS 50   /* after an outside change, coalescing a burst */
+/* How a rendered Source is named among a source's apps, in its status
+ * ("apps", "drift") and in the plan: as the CLI names it. */
+#define SOURCE_PREFIX "source/"
 
 struct waiter {
 	struct waiter *next;
@@ -33,6 +36,7 @@ struct write_back {
 struct gsrc {
 	struct gitops *g;
 	char *name;
+	char *owner;                  /* the Source that renders this one, or NULL */
 	struct gitops_source_spec *spec;
 	uv_timer_t timer;             /* the next poll */
 	uv_timer_t check;             /* a drift check after an outside change */
@@ -42,6 +46,7 @@ struct gsrc {
 	bool again;                   /* fetch once more when this one ends */
 	bool manual;                  /* the coming sync was asked for: apply even when
 					 automated is off */
+	bool respec;                  /* the document changed: sync as for a new commit */
 	bool plan_only;               /* the fetch running is a dry run's: it applies nothing */
 	uint64_t fetch_gen;           /* fetches completed */
 	struct waiter *waiters;
@@ -80,7 +85,17 @@ struct gitops {
 	uint64_t sub;                 /* engine_subscribe */
 	uint64_t next_waiter;
 	bool stopping;
+	uv_timer_t *gc_timer;         /* gc.c; its own allocation, freed when closed */
+	uint64_t gc_last_ms;
 };
+
+/* gc.c: unused checkouts. gitops_gc_soon schedules a pass (a short while
+ * from now, at most one every 10 s); gitops_gc runs one now and counts the
+ * checkouts it removes. */
+void gitops_gc_init(struct gitops *g);
+void gitops_gc_soon(struct gitops *g);
+int gitops_gc(struct gitops *g, size_t *removed, struct sw_err *err);
+void gitops_gc_stop(struct gitops *g);
 
 /* The status as the API shows it (new reference). */
 json_t *gitops_status_json(const struct gsrc *gs);

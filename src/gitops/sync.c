@@ -62,8 +62,8 @@ json_t *gitops_status_json(const struct gsrc *gs)
 	for (size_t i = 0; i < sp->npaths; i++)
 		json_array_append_new(paths, json_string(sp->paths[i]));
 	json_t *j = json_pack(
-		"{s:s, s:s, s:s?, s:o, s:I, s:b, s:b, s:b, s:s, s:o, s:o, s:o, s:s?, s:o, s:O, s:O}",
-		"name", gs->name, "url", buf_str(&url), "ref", sp->ref, "paths", paths,
+		"{s:s, s:s?, s:s, s:s?, s:o, s:I, s:b, s:b, s:b, s:s, s:o, s:o, s:o, s:s?, s:o, s:O, s:O}",
+		"name", gs->name, "owner", gs->owner, "url", buf_str(&url), "ref", sp->ref, "paths", paths,
 		"intervalMs", (json_int_t)sp->interval_ms, "automated", sp->automated, "prune",
 		sp->prune, "selfHeal", sp->self_heal, "sync", sync_word(gs), "commit",
 		commit_json(gs->synced, gs->synced_subject, gs->synced_author, gs->synced_time_ms),
@@ -244,6 +244,20 @@ static void drop_held(struct spec_set *set, const struct gsrc *gs)
 	set->ndocs = k;
 }
 
+static size_t gone_apps(struct gsrc *gs, const json_t *apps, char ***out);
+static void free_names(char **v, size_t n);
+
+/* Whether an app or a Source of this host is the source's. */
+static bool owns_any(struct gsrc *gs)
+{
+	char **all = NULL;
+	json_t *none = json_array();
+	size_t n = gone_apps(gs, none, &all);
+	json_decref(none);
+	free_names(all, n);
+	return n > 0;
+}
+
 static int load_commit(struct gsrc *gs, const struct source_commit *c, const char *sha,
 		       struct loaded *l, struct sw_err *err)
 {
@@ -256,8 +270,7 @@ static int load_commit(struct gsrc *gs, const struct source_commit *c, const cha
 		/* a path with no documents left (emptied, removed) is a commit
 		 * without apps: the prune safety decides; but a source that owns
 		 * nothing yet has a wrong path, which is an error */
-		if (rerr.code != SW_ENOTFOUND || !json_array_size(gs->apps) ||
-		    strstr(rerr.msg, "commit \"")) {
+		if (rerr.code != SW_ENOTFOUND || !owns_any(gs) || strstr(rerr.msg, "commit \"")) {
 			sw_errf(err, rerr.code, "%s", rerr.msg);
 			return -1;
 		}
@@ -284,12 +297,16 @@ static int load_commit(struct gsrc *gs, const struct source_commit *c, const cha
 		struct spec_set *set = &l->sets[i];
 		for (size_t k = 0; k < set->ndocs; k++) {
 			const struct spec_doc *d = &set->docs[k];
-			if (d->kind == &gitops_kind_source &&
-			    strcmp(d->kind->name_of(d->obj), gs->name) == 0) {
+			if (d->kind != &gitops_kind_source)
+				continue;
+			if (strcmp(d->kind->name_of(d->obj), gs->name) == 0) {
 				sw_errf(err, SW_EINVAL, "%s: source \"%s\" cannot render itself",
 					d->kind->source_of(d->obj), gs->name);
 				goto out;
 			}
+			char ref[300];
+			snprintf(ref, sizeof(ref), "%s%s", SOURCE_PREFIX, d->kind->name_of(d->obj));
+			json_array_append_new(l->apps, json_string(ref));
 		}
 		for (size_t k = 0; k < set->napps; k++) {
 			json_array_append_new(l->apps, json_string(set->apps[k]->name));
@@ -330,17 +347,48 @@ static bool in_list(const json_t *names, const char *name)
 	return false;
 }
 
-/* The live apps this source owns that the commit no longer defines. */
+/* The live apps and Sources (app-of-apps: as "source/NAME") this source
+ * owns that the commit no longer defines. */
 static size_t gone_apps(struct gsrc *gs, const json_t *apps, char ***out)
 {
 	struct engine_app **all = NULL;
-	size_t n = engine_apps(gs->g->e, &all), k = 0;
-	*out = xcalloc(n + 1, sizeof(**out));
+	struct store_object *objs = NULL;
+	size_t n = engine_apps(gs->g->e, &all), nobj = 0, k = 0;
+	struct sw_err err = {0};
+	if (engine_objects(gs->g->e, "Source", &objs, &nobj, &err) < 0)
+		nobj = 0;
+	*out = xcalloc(n + nobj + 1, sizeof(**out));
 	for (size_t i = 0; i < n; i++)
 		if (all[i]->owner && strcmp(all[i]->owner, gs->name) == 0 && !in_list(apps, all[i]->name))
 			(*out)[k++] = xstrdup(all[i]->name);
+	for (size_t i = 0; i < nobj; i++) {
+		char ref[300];
+		snprintf(ref, sizeof(ref), "%s%s", SOURCE_PREFIX, objs[i].name);
+		if (strcmp(objs[i].owner, gs->name) == 0 && !in_list(apps, ref))
+			(*out)[k++] = xstrdup(ref);
+	}
+	store_object_list_free(objs, nobj);
 	free(all);
 	return k;
+}
+
+/* Deletes what gone_apps found: an app, or a Source it rendered. */
+static int prune_one(struct gsrc *gs, const char *name, const char *actor, const char *sha)
+{
+	struct engine *e = gs->g->e;
+	struct sw_err err = {0};
+	size_t stopping = 0;
+	if (strncmp(name, SOURCE_PREFIX, strlen(SOURCE_PREFIX)) == 0) {
+		if (engine_object_delete(e, "Source", name + strlen(SOURCE_PREFIX), actor, &err) < 0)
+			return -1;
+		engine_event(e, NULL, "Pruned", actor, "%s: not in source %s at %.7s: deleted", name,
+			     gs->name, sha);
+		return 0;
+	}
+	if (engine_delete(e, name, actor, &stopping, &err) < 0)
+		return -1;
+	engine_event(e, name, "Pruned", actor, "not in source %s at %.7s: deleted", gs->name, sha);
+	return 0;
 }
 
 static void free_names(char **v, size_t n)
@@ -362,6 +410,14 @@ static void drift_add(json_t *drift, const char *app, const char *fmt, ...)
 	json_array_append_new(drift, json_pack("{s:s, s:s}", "app", app, "reason", why));
 }
 
+/* What the commit no longer defines: kept (prune off), or not pruned yet. */
+static void drift_gone(json_t *drift, const struct gsrc *gs, char **gone, size_t ngone, const char *sha)
+{
+	for (size_t i = 0; i < ngone; i++)
+		drift_add(drift, gone[i], gs->spec->prune ? "not in git at %.7s: a sync prunes it"
+							  : "not in git at %.7s (prune is off)", sha);
+}
+
 /* Which owned apps differ from the commit: a dry run of its documents. */
 static json_t *find_drift(struct gsrc *gs, struct loaded *l, char **gone, size_t ngone)
 {
@@ -374,17 +430,20 @@ static json_t *find_drift(struct gsrc *gs, struct loaded *l, char **gone, size_t
 	} else {
 		for (size_t i = 0; i < res.n; i++) {
 			const struct engine_result *r = &res.r[i];
-			if (strcmp(r->kind, "App") != 0 || strcmp(r->result, "unchanged") == 0)
+			bool app = strcmp(r->kind, "App") == 0;
+			if ((!app && strcmp(r->kind, "Source") != 0) || strcmp(r->result, "unchanged") == 0)
 				continue;
+			char ref[300];
+			snprintf(ref, sizeof(ref), "%s%s", app ? "" : SOURCE_PREFIX, r->name);
 			if (strcmp(r->result, "created") == 0)
-				drift_add(drift, r->name, "missing: not running, or deleted outside git");
+				drift_add(drift, ref, app ? "missing: not running, or deleted outside git"
+							  : "missing: deleted outside git");
 			else
-				drift_add(drift, r->name, "changed outside git: the live revision differs "
-					  "from %.7s", l->origin.commit);
+				drift_add(drift, ref, "changed outside git: the live %s differs from %.7s",
+					  app ? "revision" : "document", l->origin.commit);
 		}
 	}
-	for (size_t i = 0; i < ngone; i++)
-		drift_add(drift, gone[i], "not in git at %.7s (prune is off)", l->origin.commit);
+	drift_gone(drift, gs, gone, ngone, l->origin.commit);
 	const char *app;
 	json_t *why;
 	json_object_foreach(gs->paused, app, why)
@@ -428,7 +487,7 @@ static void update_drift(struct gsrc *gs, struct loaded *l)
 	char **gone = NULL;
 	size_t ngone = gone_apps(gs, l->apps, &gone);
 	json_decref(gs->drift);
-	gs->drift = find_drift(gs, l, gs->spec->prune ? NULL : gone, gs->spec->prune ? 0 : ngone);
+	gs->drift = find_drift(gs, l, gone, ngone);
 	free_names(gone, ngone);
 }
 
@@ -446,8 +505,11 @@ static void sync_commit(struct gsrc *gs, const struct source_commit *c)
 	char *actor = gitops_actor(gs);
 	char **gone = NULL;
 	size_t ngone = 0;
-	bool manual = gs->manual, new_commit = strcmp(sha, gs->synced) != 0;
+	/* a changed Source document (prune turned on, another path) is
+	 * applied as a new commit is */
+	bool manual = gs->manual, new_commit = strcmp(sha, gs->synced) != 0 || gs->respec;
 	gs->manual = false;
+	gs->respec = false;
 
 	if (!sha[0])
 		goto out;
@@ -482,15 +544,9 @@ static void sync_commit(struct gsrc *gs, const struct source_commit *c)
 		goto drop;
 	}
 	size_t pruned = 0;
-	for (size_t i = 0; gs->spec->prune && i < ngone; i++) {
-		size_t stopping = 0;
-		struct sw_err derr = {0};
-		if (engine_delete(e, gone[i], actor, &stopping, &derr) == 0) {
-			engine_event(e, gone[i], "Pruned", actor, "not in source %s at %.7s: deleted",
-				     gs->name, sha);
+	for (size_t i = 0; gs->spec->prune && i < ngone; i++)
+		if (prune_one(gs, gone[i], actor, sha) == 0)
 			pruned++;
-		}
-	}
 	struct buf why = BUF_INIT;
 	summary(&why, &res);
 	if (pruned)
@@ -521,14 +577,14 @@ static void sync_commit(struct gsrc *gs, const struct source_commit *c)
 	ngone = gone_apps(gs, l.apps, &gone);
 	json_decref(gs->drift);
 	gs->drift = json_array();
-	for (size_t i = 0; i < ngone; i++)
-		drift_add(gs->drift, gone[i], "not in git at %.7s (prune is off)", sha);
+	drift_gone(gs->drift, gs, gone, ngone, sha);
 	const char *papp;
 	json_t *pwhy;
 	json_object_foreach(gs->paused, papp, pwhy)
 		drift_add(gs->drift, papp, "%s", json_string_value(pwhy));
 	save_status(gs);
 drop:
+	gitops_gc_soon(gs->g);
 	loaded_release(&l);
 out:
 	free_names(gone, ngone);
@@ -669,6 +725,7 @@ static void gsrc_closed(uv_handle_t *h)
 		return;
 	gitops_source_spec_free(gs->spec);
 	free(gs->name);
+	free(gs->owner);
 	free(gs->fetch_error);
 	free(gs->synced_subject);
 	free(gs->synced_author);
@@ -700,7 +757,8 @@ static void gsrc_drop(struct gsrc *gs)
 	uv_close((uv_handle_t *)&gs->check, gsrc_closed);
 }
 
-static void gsrc_set(struct gitops *g, const char *name, const json_t *json, const char *status)
+static void gsrc_set(struct gitops *g, const char *name, const json_t *json, const char *status,
+		     const char *owner)
 {
 	struct gitops_source_spec *sp = NULL;
 	struct sw_err err = {0};
@@ -729,8 +787,10 @@ static void gsrc_set(struct gitops *g, const char *name, const json_t *json, con
 			gs->fetch_id = 0;
 		}
 		gs->invalid[0] = '\0'; /* another document: try the commit again */
+		gs->respec = true;
 	}
 	gs->spec = sp;
+	set_str(&gs->owner, owner && owner[0] ? owner : NULL);
 	uv_timer_start(&gs->timer, on_poll, sp->interval_ms, sp->interval_ms);
 	gitops_fetch(gs);
 }
@@ -740,14 +800,13 @@ static void on_source(const char *kind, const char *name, const json_t *json, co
 {
 	struct gitops *g = data;
 	(void)kind;
-	(void)owner;
 	struct gsrc *gs = sw_map_get(&g->sources, name);
 	if (!json) {
 		if (gs)
 			gsrc_drop(gs);
 		return;
 	}
-	gsrc_set(g, name, json, NULL);
+	gsrc_set(g, name, json, NULL, owner);
 }
 
 /* Leaves the app out of the sync until `sync --resume` (git would undo
@@ -1047,12 +1106,14 @@ int gitops_start(struct gitops *g, struct sw_err *err)
 	for (size_t i = 0; i < n; i++) {
 		json_t *j = json_loads(objs[i].spec_json, 0, NULL);
 		if (j)
-			gsrc_set(g, objs[i].name, j, objs[i].status);
+			gsrc_set(g, objs[i].name, j, objs[i].status, objs[i].owner);
 		json_decref(j);
 	}
 	store_object_list_free(objs, n);
 	engine_watch(g->e, "Source", on_source, g);
 	g->sub = engine_subscribe(g->e, on_event, g);
+	gitops_gc_init(g);
+	gitops_gc_soon(g);
 	return 0;
 }
 
@@ -1065,6 +1126,7 @@ void gitops_stop(struct gitops *g)
 		engine_unsubscribe(g->e, g->sub);
 	g->sub = 0;
 	engine_watch(g->e, "Source", NULL, NULL);
+	gitops_gc_stop(g);
 	struct gsrc **all = NULL;
 	size_t n = all_sources(g, &all);
 	for (size_t i = 0; i < n; i++)
@@ -1177,9 +1239,12 @@ json_t *gitops_plan(struct gsrc *gs, struct sw_err *err)
 		json_array_append_new(items, it);
 	}
 	ngone = gone_apps(gs, l.apps, &gone);
-	for (size_t i = 0; i < ngone; i++)
-		json_array_append_new(items, json_pack("{s:s, s:s, s:s}", "kind", "App", "name", gone[i],
+	for (size_t i = 0; i < ngone; i++) {
+		bool src = strncmp(gone[i], SOURCE_PREFIX, strlen(SOURCE_PREFIX)) == 0;
+		json_array_append_new(items, json_pack("{s:s, s:s, s:s}", "kind", src ? "Source" : "App",
+						       "name", gone[i] + (src ? strlen(SOURCE_PREFIX) : 0),
 						       "action", gs->spec->prune ? "prune" : "keep"));
+	}
 	plan = json_pack("{s:s, s:s, s:o}", "source", gs->name, "commit", gs->fetched, "plan", items);
 	if (gs->spec->prune && ngone && json_array_size(l.apps) == 0 && !gs->spec->allow_empty)
 		json_object_set_new(plan, "refused",

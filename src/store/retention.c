@@ -198,3 +198,24 @@ int store_count(struct store *s, const char *table, int64_t *out, struct sw_err 
 		return sw_errf(err, -1, "store: count %s: %s", table, sqlite3_errmsg(store_db(s)));
 	return 0;
 }
+
+int store_revision_values(struct store *s, const char *json_path, store_value_cb cb, void *data,
+			  struct sw_err *err)
+{
+	sqlite3 *db = store_db(s);
+	sqlite3_stmt *st = NULL;
+	int rc = sqlite3_prepare_v2(db,
+				    "SELECT DISTINCT json_extract(spec_json, ?1) FROM revisions"
+				    " WHERE json_valid(spec_json)", -1, &st, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_text(st, 1, json_path, -1, SQLITE_TRANSIENT);
+	while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (sqlite3_column_type(st, 0) == SQLITE_TEXT)
+			cb((const char *)sqlite3_column_text(st, 0), data);
+		rc = SQLITE_OK;
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return sw_errf(err, -1, "store: revision values %s: %s", json_path, sqlite3_errmsg(db));
+	return 0;
+}

@@ -232,6 +232,16 @@ int store_retention_step(struct store *s, const struct store_retention *r, int64
 /* Row counts, for tests and benches: "events", "measurements", "revisions". */
 int store_count(struct store *s, const char *table, int64_t *out, struct sw_err *err);
 
+/*
+ * Calls cb once for each distinct string that json_path (an SQLite JSON
+ * path such as "$.spec.run.workdir") names in the spec of a stored
+ * revision; revisions without one are skipped. What retention keeps is
+ * what a rollback can go back to, so this is what must stay on disk.
+ */
+typedef void (*store_value_cb)(const char *value, void *data);
+int store_revision_values(struct store *s, const char *json_path, store_value_cb cb, void *data,
+			  struct sw_err *err);
+
 /* AnalysisTemplates, by name (the canonical JSON spec validated). */
 int store_template_put(struct store *s, const char *name, const char *hash, const char *spec_json,
 		       const char *source, struct sw_err *err);

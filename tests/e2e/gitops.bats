@@ -129,6 +129,91 @@ start_shop() {
 	phase_is hello Healthy
 }
 
+# checkouts APP_FILE: how many checkouts under the state dir hold the file
+checkouts_with() { find "$SLIPWAY_STATE_DIR/gitops/trees" -maxdepth 2 -name "$1" | wc -l; }
+
+@test "checkouts stay while a revision may need them and go when the app is pruned" {
+	git_repo_init shop
+	git_commit shop deploy/hello.yaml "$(app_in_git 1.0.0)" >/dev/null
+	git_commit shop deploy/site/page.txt "one" >/dev/null
+	git_commit shop deploy/other.yaml "apiVersion: slipway/v1
+kind: App
+metadata: {name: other}
+spec:
+  version: \"1\"
+  run: {command: [\"$HELLO_BIN\", \"--port\", \"\${PORT}\"], workdir: site}
+  readiness: {http: {path: /healthz}}" >/dev/null
+	start_daemon
+	source_doc "file://$T/git/shop.git" "  syncPolicy: {prune: true}" > "$T/source.yaml"
+	slipway apply -f "$T/source.yaml"
+	wait_for 20 phase_is other Healthy
+	[ "$(checkouts_with page.txt)" = 1 ]
+	# a change of the app's files: a new checkout, the old one kept for a
+	# rollback through the clean-up after the sync (which takes what a
+	# crash left half made)
+	mkdir "$SLIPWAY_STATE_DIR/gitops/trees/.new-0123-99999"
+	git_commit shop deploy/site/page.txt "two" >/dev/null
+	slipway sync shop
+	wait_for 30 refute test -e "$SLIPWAY_STATE_DIR/gitops/trees/.new-0123-99999"
+	[ "$(checkouts_with page.txt)" = 2 ]
+	wait_for 20 phase_is other Healthy
+	phase_is hello Healthy
+	slipway rollback other --wait
+	# pruned: its revisions are gone, and so are its checkouts
+	git_rm shop deploy/other.yaml >/dev/null
+	slipway sync shop --resume
+	wait_for 10 refute slipway status other
+	wait_for 30 eval '[ "$(checkouts_with page.txt)" = 0 ]'
+	grep -q "unused checkouts* removed" "$T/daemon.log"
+	phase_is hello Healthy
+	served 1.0.0
+}
+
+root_doc() { # root_doc PRUNE: the root Source of an app-of-apps, in deploy/ of repository root
+	cat <<YAML
+apiVersion: slipway/v1
+kind: Source
+metadata: {name: root}
+spec:
+  url: file://$T/git/root.git
+  path: deploy
+  syncPolicy: {prune: $1}
+YAML
+}
+
+@test "app-of-apps: a root source renders a source; removed from the root it is drift, or pruned" {
+	git_repo_init shop
+	git_commit shop deploy/hello.yaml "$(app_in_git 1.0.0)" >/dev/null
+	git_repo_init cart
+	git_commit cart deploy/cart.yaml "$(app_yaml cart 1.0.0 1)" >/dev/null
+	git_repo_init root
+	git_commit root deploy/shop.yaml "$(source_doc "file://$T/git/shop.git")" >/dev/null
+	git_commit root deploy/cart.yaml "$(source_doc "file://$T/git/cart.git" | sed 's/name: shop/name: cart/')" >/dev/null
+	start_daemon
+	root_doc false > "$T/root.yaml"
+	slipway apply -f "$T/root.yaml"
+	wait_for 30 phase_is hello Healthy
+	run slipway get source shop -o json
+	[[ "$output" == *'"owner": "root"'* || "$output" == *'"owner":"root"'* ]]
+	# prune off: shop leaves the root and stays, listed as drift
+	git_rm root deploy/shop.yaml >/dev/null
+	slipway sync root
+	run slipway get source root -o json
+	[[ "$output" == *"source/shop"*"not in git"*"prune is off"* ]]
+	slipway get source shop
+	run slipway sync root --dry-run
+	[[ "$output" == *"keep"*"source/shop"* ]]
+	# prune on: the root deletes it at once; its app keeps running, as when
+	# a source is deleted by hand
+	root_doc true > "$T/root.yaml"
+	slipway apply -f "$T/root.yaml"
+	wait_for 10 refute slipway get source shop
+	slipway events | grep -q "Pruned.*source/shop: not in source root"
+	phase_is hello Healthy
+	slipway get source cart
+	phase_is cart Healthy
+}
+
 @test "a poll finds a push at the source's interval" {
 	start_shop "  interval: 1s"
 	sha=$(git_commit shop deploy/hello.yaml "$(app_in_git 2.0.0)")
@@ -229,4 +314,51 @@ start_shop() {
 	slipway sync shop --resume --wait
 	version_is hello 2.0.0
 	wait_for 10 src_sync_is shop Synced
+}
+
+# monorepo VERSION: a commit of 12 apps, each at VERSION, in deploy/apps.yaml
+monorepo() {
+	local i
+	for i in $(seq 1 12); do
+		echo "---"
+		app_yaml "app-$i" "$1" 1
+	done
+}
+
+revisions_at() { sqlite3 "$T/state/state.db" "select count(*) from revisions where version = '$1'"; }
+all_at() {
+	local i
+	for i in $(seq 1 12); do version_is "app-$i" "$1" && phase_is "app-$i" Healthy || return 1; done
+}
+
+@test "a daemon killed -9 during a sync never half-applies a commit; the restarted one finishes it" {
+	git_repo_init shop
+	git_commit shop deploy/apps.yaml "$(monorepo 1.0.0)" >/dev/null
+	start_daemon
+	source_doc "file://$T/git/shop.git" > "$T/source.yaml"
+	slipway apply -f "$T/source.yaml"
+	wait_for 60 all_at 1.0.0
+	local round v n
+	for round in 2 3 4; do
+		v="$round.0.0"
+		sha=$(git_commit shop deploy/apps.yaml "$(monorepo "$v")")
+		slipway sync shop >/dev/null 2>&1 &
+		# kill at a moment of the sync's: fetch, checks, the apply, the status
+		sleep "0.0$((RANDOM % 10))"
+		kill -9 "$DAEMON_PID"
+		wait "$DAEMON_PID" 2>/dev/null || true
+		wait || true
+		DAEMON_PID=
+		# all twelve revisions of the commit, or none
+		n=$(revisions_at "$v")
+		echo "# round $round: $n of 12 revisions at the kill" >&3
+		[ "$n" = 0 ] || [ "$n" = 12 ]
+		start_daemon
+		wait_for 60 all_at "$v"
+		wait_for 10 src_commit_is shop "$sha"
+		wait_for 10 src_sync_is shop Synced
+		[ "$(revisions_at "$v")" = 12 ]
+	done
+	[ "$(sqlite3 "$T/state/state.db" 'select count(*) from revisions')" = 48 ]
+	[ "$(sqlite3 "$T/state/state.db" 'pragma integrity_check')" = ok ]
 }
