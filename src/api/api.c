@@ -615,7 +615,8 @@ out:
 	json_decref(body);
 }
 
-/* POST /v1/apps/{name}/rollback {"to": N}; no "to" = the revision before. */
+/* POST /v1/apps/{name}/rollback {"to": N} or {"commit": "abc1234"}; neither
+ * = the revision before. */
 static void h_rollback(const struct http_req *req, struct http_resp *resp, void *data)
 {
 	struct api *v = data;
@@ -624,18 +625,29 @@ static void h_rollback(const struct http_req *req, struct http_resp *resp, void 
 	int64_t revision = 0;
 	json_int_t to = 0;
 	json_t *body = body_object(req, resp, false, &bad);
-	json_t *jto = json_object_get(body, "to");
+	json_t *jto = json_object_get(body, "to"), *jc = json_object_get(body, "commit");
 	if (bad)
 		return;
-	if (jto && (!json_is_integer(jto) || json_integer_value(jto) < 1)) {
+	const char *commit = json_string_value(jc);
+	size_t cl = commit ? strlen(commit) : 0;
+	const char *why = jto && (!json_is_integer(jto) || json_integer_value(jto) < 1)
+				  ? "\"to\" must be a positive revision number"
+			  : jc && (!commit || cl < 4 || cl > 40 ||
+				   strspn(commit, "0123456789abcdefABCDEF") != cl)
+				  ? "\"commit\" must be 4 to 40 hex digits of a commit"
+			  : jto && jc ? "give \"to\" or \"commit\", not both"
+				      : NULL;
+	if (why) {
 		json_decref(body);
-		http_resp_error(resp, 400, "\"to\" must be a positive revision number");
+		http_resp_error(resp, 400, "%s", why);
 		return;
 	}
 	to = jto ? json_integer_value(jto) : 0;
-	json_decref(body);
 	const char *name = http_req_param(req, "name");
-	int r = engine_rollback(v->e, name, to, req->actor, &revision, &unchanged, &err);
+	int r = commit ? engine_rollback_commit(v->e, name, commit, req->actor, &revision, &unchanged,
+						&err)
+		       : engine_rollback(v->e, name, to, req->actor, &revision, &unchanged, &err);
+	json_decref(body);
 	if (r < 0) {
 		engine_error(resp, r, &err);
 		return;

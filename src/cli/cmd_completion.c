@@ -86,12 +86,11 @@ static void bare(char *out, size_t size, const char *w)
 	snprintf(out, size, "%.*s", (int)len, w);
 }
 
+/* "a|b|c" or a lower-case word; "REVISION|SHA" names two placeholders */
 static bool literal(const char *w)
 {
-	if (strchr(w, '|'))
-		return true;
 	for (const char *p = w; *p; p++)
-		if (!islower((unsigned char)*p) && *p != '-')
+		if (!islower((unsigned char)*p) && *p != '-' && *p != '|')
 			return false;
 	return *w != '\0';
 }

@@ -282,6 +282,18 @@ json_t *engine_live_doc(struct engine *e, const char *kind, const char *name);
 int engine_rollback(struct engine *e, const char *app, int64_t to, const char *actor,
 		    int64_t *out_revision, bool *unchanged, struct sw_err *err);
 
+/* engine_rollback to the newest revision of `app` whose origin commit
+ * starts with `commit` (4 to 40 hex digits): SW_ENOTFOUND when no
+ * revision is from such a commit, SW_ECONFLICT when revisions from two
+ * commits match (both named in the message); nothing changes then. */
+int engine_rollback_commit(struct engine *e, const char *app, const char *commit,
+			   const char *actor, int64_t *out_revision, bool *unchanged,
+			   struct sw_err *err);
+/* The full commit the revision came from (its origin), "" for one applied
+ * by hand; SW_ENOTFOUND when there is no such revision. */
+int engine_revision_commit(struct engine *e, const char *app, int64_t revision, char out[41],
+			   struct sw_err *err);
+
 /* Forgets `app`; its instances drain and stop. *stopping: how many. */
 int engine_delete(struct engine *e, const char *app, const char *actor, size_t *stopping,
 		  struct sw_err *err);

@@ -5,6 +5,7 @@
  */
 #include "engine_int.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -588,6 +589,83 @@ static int do_rollback(struct engine *e, const char *app, int64_t to, const char
 	return r;
 }
 
+/* The commit of a revision's origin JSON text, or NULL (owned by j). */
+static const char *origin_commit(json_t **j, const char *origin)
+{
+	*j = origin && *origin ? json_loads(origin, 0, NULL) : NULL;
+	return json_string_value(json_object_get(*j, "commit"));
+}
+
+int engine_revision_commit(struct engine *e, const char *app, int64_t revision, char out[41],
+			   struct sw_err *err)
+{
+	struct store_revision rev = {0};
+	out[0] = '\0';
+	if (store_revision_get(e->cfg.store, app, revision, &rev, err) < 0)
+		return err->code == SW_ENOTFOUND ? SW_ENOTFOUND : -1;
+	json_t *j;
+	const char *c = origin_commit(&j, rev.origin);
+	sw_strlcpy(out, c ? c : "", 41);
+	json_decref(j);
+	store_revision_release(&rev);
+	return 0;
+}
+
+/*
+ * The newest revision of a whose origin commit starts with prefix (4 to
+ * 40 hex digits, any case): SW_ENOTFOUND when none does, SW_ECONFLICT
+ * when revisions of two different commits do (both named).
+ */
+static int revision_of_commit(struct engine *e, struct engine_app *a, const char *prefix,
+			      int64_t *out, struct sw_err *err)
+{
+	size_t pl = strlen(prefix);
+	char want[41], found[41] = "";
+	int64_t before = 0, other = 0;
+	char other_commit[41] = "";
+	int r = 0;
+	if (pl < 4 || pl > 40 || strspn(prefix, "0123456789abcdefABCDEF") != pl)
+		return sw_errf(err, SW_EINVAL, "commit \"%s\" must be 4 to 40 hex digits", prefix);
+	for (size_t i = 0; i <= pl; i++)
+		want[i] = (char)tolower((unsigned char)prefix[i]);
+	*out = 0;
+	for (;;) {
+		struct store_revision *revs = NULL;
+		size_t n = 0;
+		struct sw_err serr = {0};
+		if (store_revision_page(e->cfg.store, a->name, before, ENGINE_PAGE_MAX, &revs, &n, &serr) < 0)
+			return sw_errf(err, -1, "cannot read the revisions of \"%s\": %s", a->name, serr.msg);
+		for (size_t i = 0; i < n && !other; i++) {
+			json_t *j;
+			const char *c = origin_commit(&j, revs[i].origin);
+			if (c && strncmp(c, want, pl) == 0) {
+				if (!*out) {
+					*out = revs[i].number;
+					sw_strlcpy(found, c, sizeof(found));
+				} else if (strcmp(c, found) != 0) {
+					other = revs[i].number;
+					sw_strlcpy(other_commit, c, sizeof(other_commit));
+				}
+			}
+			json_decref(j);
+		}
+		before = n ? revs[n - 1].number : 0;
+		store_revision_list_free(revs, n);
+		if (n < ENGINE_PAGE_MAX || other)
+			break;
+	}
+	if (other)
+		r = sw_errf(err, SW_ECONFLICT, "commit \"%s\" is ambiguous for app \"%s\": revision "
+			    "%lld is from %.12s, revision %lld from %.12s; give more digits "
+			    "(nothing changed)", prefix, a->name, (long long)*out, found,
+			    (long long)other, other_commit);
+	else if (!*out)
+		r = sw_errf(err, SW_ENOTFOUND, "app \"%s\" has no revision from a commit starting "
+			    "with \"%s\" (`slipway history %s` lists them; nothing changed)", a->name,
+			    prefix, a->name);
+	return r;
+}
+
 static int do_delete(struct engine *e, const char *app, const char *actor, size_t *stopping,
 		  struct sw_err *err)
 {
@@ -726,6 +804,23 @@ int engine_rollback(struct engine *e, const char *app, int64_t to, const char *a
 {
 	engine_store_wait(e, true);
 	int r = do_rollback(e, app, to, actor, out_revision, unchanged, err);
+	engine_store_wait(e, false);
+	return r;
+}
+
+int engine_rollback_commit(struct engine *e, const char *app, const char *commit,
+			   const char *actor, int64_t *out_revision, bool *unchanged,
+			   struct sw_err *err)
+{
+	struct engine_app *a = find(e, app, err);
+	int64_t to = 0;
+	*unchanged = false;
+	if (!a)
+		return SW_ENOTFOUND;
+	engine_store_wait(e, true);
+	int r = revision_of_commit(e, a, commit, &to, err);
+	if (r == 0)
+		r = do_rollback(e, app, to, actor, out_revision, unchanged, err);
 	engine_store_wait(e, false);
 	return r;
 }

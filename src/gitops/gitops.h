@@ -18,6 +18,7 @@
  *	  credentials: {passwordFile: /etc/slipway/shop.token}
  *	  webhook: {secretFile: /etc/slipway/shop.hook}
  *	  syncPolicy: {automated: true, prune: false, selfHeal: false}
+ *	  writeBack: {branch: main, author: "Slipway <slipway@host>", onAbort: false}
  *
  * Sync. Each fetched commit is read whole before anything is applied: one
  * invalid document anywhere in it and nothing of it is applied; the
@@ -34,6 +35,19 @@
  * "SelfHealed"). Apps that left git are pruned with `prune: true`; a
  * commit that would prune every app of the source is refused unless
  * `allowEmpty: true` (Argo CD's safety).
+ *
+ * Rollbacks. A rollback of an owned app by anyone but the source pauses
+ * that app's sync (new commits leave it alone until `sync --resume`),
+ * since git would undo it. With `writeBack` it is committed to git
+ * instead: the app's App document, in the file that holds it at the
+ * commit fetched last, gets its text of the rolled-back-to revision's
+ * commit (splice.h; the rest of the file byte for byte), pushed to
+ * writeBack.branch by source_push (event "WrittenBack"); a push refused
+ * because the branch moved is made again once on the new head; any
+ * failure is event "WriteBackFailed" and the pause. With writeBack.onAbort
+ * an automatic abort of a revision from git is written back the same way,
+ * restoring the stable revision's document. Until the fetch that brings
+ * the commit, the app is left out of the sync.
  *
  * Checkouts. An app from git runs in a directory of the commit: its
  * run.workdir (default: its document's directory) is checked out under
@@ -82,6 +96,11 @@ struct gitops_source_spec {
 	bool prune;                   /* default false */
 	bool self_heal;               /* default false */
 	bool allow_empty;             /* default false */
+	bool write_back;              /* writeBack given: rollbacks are committed to git */
+	char *wb_branch;              /* writeBack.branch; NULL: the branch ref resolved to */
+	char *wb_author;              /* writeBack.author, "Name <email>"; NULL: "Slipway
+					 <slipway@HOSTNAME>" */
+	bool wb_on_abort;             /* writeBack.onAbort: automatic aborts too; default false */
 	char *source;                 /* "file:line:col" of the document */
 };
 

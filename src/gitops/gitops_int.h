@@ -21,6 +21,18 @@ struct waiter {
 	void *data;
 };
 
+/* A rollback to write back to git (sync.c "write-back"). */
+struct write_back {
+	struct write_back *next;
+	char *app;
+	int64_t revision;             /* the revision rolled back to */
+	int64_t failed;               /* an abort's: the revision aborted */
+	char *actor;                  /* who rolled back; "slipway" for an abort */
+	char *why;                    /* the event's message */
+	bool manual;                  /* a rollback (the app is held, else paused on failure),
+					 not an automatic abort */
+};
+
 struct gsrc {
 	struct gitops *g;
 	char *name;
@@ -51,6 +63,14 @@ struct gsrc {
 	json_t *apps;                 /* names defined at the synced commit */
 	json_t *paused;               /* {app: why}: rolled back by hand, left out of
 					 the sync until `sync --resume` */
+	char *fetched_ref;            /* what ref resolved to at the last fetch */
+	struct write_back *wb;        /* write-backs waiting, oldest first */
+	uint64_t push_id;             /* the write-back running, 0 when none */
+	struct write_back *pushing;   /* its request */
+	json_t *held;                 /* {app: "writing"|"written"}: rolled back, the
+					 write-back under way or waiting for the fetch that
+					 brings it; left out of the sync meanwhile */
+	json_t *aborts;               /* {app: revision}: aborts written back (once each) */
 	int64_t refused_ms;           /* last WebhookRefused event (one per 10 s) */
 	uint64_t refused;             /* refused since that event */
 	uint64_t webhooks;            /* accepted webhooks */

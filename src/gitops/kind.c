@@ -157,6 +157,55 @@ static json_t *emit_webhook(const void *base, const struct spec_field *f)
 
 static const struct spec_ftype t_webhook = {parse_webhook, emit_webhook, spec_free_sub};
 
+/* ---- writeBack ---- */
+
+/* "Name <email>", as git writes an author */
+static int v_author(struct spec_pctx *c, const struct snode *n, const char *s)
+{
+	const char *lt = strchr(s, '<'), *gt = strchr(s, '>');
+	if (!lt || lt == s || lt[-1] != ' ' || !gt || gt[1] || gt < lt + 2 ||
+	    strchr(lt + 1, '<') || strchr(s, '\n'))
+		return spec_perr(c, n, "%s must be \"Name <email>\", got \"%s\"", spec_subject(c), s);
+	return 0;
+}
+
+static const struct spec_field write_back_fields[] = {
+	{"branch", &spec_t_str, offsetof(struct gitops_source_spec, wb_branch), SPEC_F_NONEMPTY, 0, NULL, 0},
+	{"author", &spec_t_str, offsetof(struct gitops_source_spec, wb_author), SPEC_F_NONEMPTY, 0, v_author, 0},
+	{"onAbort", &spec_t_bool, offsetof(struct gitops_source_spec, wb_on_abort), 0, 0, NULL, 0},
+	{NULL, NULL, 0, 0, 0, NULL, 0},
+};
+
+static const struct spec_table write_back_table = {write_back_fields, -1, 0, NULL, NULL};
+
+/* writeBack: a mapping (`{}` turns it on with the defaults), canonical
+ * null when there is none */
+static int parse_write_back(struct spec_pctx *c, const struct snode *n, void *base,
+			    const struct spec_field *f)
+{
+	if (n->type == SN_NULL)
+		return 0;
+	((struct gitops_source_spec *)base)->write_back = true;
+	return spec_parse_sub(c, n, base, f);
+}
+
+static json_t *emit_write_back(const void *base, const struct spec_field *f)
+{
+	const struct gitops_source_spec *s = base;
+	return s->write_back ? spec_table_emit(f->arg, base) : json_null();
+}
+
+static const struct spec_ftype t_write_back = {parse_write_back, emit_write_back, spec_free_sub};
+
+/* A ref that names no branch: a tag pattern, a tag, a commit. A plain
+ * name may be either; the write-back checks what it resolved to. */
+static bool ref_is_no_branch(const char *ref)
+{
+	size_t n = ref ? strlen(ref) : 0;
+	return ref && (strchr(ref, '*') || strncmp(ref, "refs/tags/", 10) == 0 ||
+		       (n >= 4 && n <= 40 && strspn(ref, "0123456789abcdefABCDEF") == n));
+}
+
 static const struct spec_field policy_fields[] = {
 	{"automated", &spec_t_bool, offsetof(struct gitops_source_spec, automated), 0, 0, NULL, 0},
 	{"prune", &spec_t_bool, offsetof(struct gitops_source_spec, prune), 0, 0, NULL, 0},
@@ -177,6 +226,7 @@ static const struct spec_field spec_fields[] = {
 	{"credentials", &spec_t_sub, 0, 0, 0, &cred_table, 0},
 	{"webhook", &t_webhook, 0, SPEC_F_NULLOK, 0, &webhook_table, 0},
 	{"syncPolicy", &spec_t_sub, 0, 0, 0, &policy_table, 0},
+	{"writeBack", &t_write_back, 0, SPEC_F_NULLOK, 0, &write_back_table, 0},
 	{NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
@@ -189,6 +239,10 @@ static int check_spec(struct spec_pctx *c, const struct snode *map, void *base)
 		return spec_perr(c, snode_get(map, "url"),
 				 "%s: an ssh URL needs credentials.knownHostsFile (the host's key is "
 				 "checked; unknown hosts are refused)", spec_where(c));
+	if (s->write_back && !s->wb_branch && ref_is_no_branch(s->ref))
+		return spec_perr(c, snode_get(map, "writeBack"),
+				 "%s: writeBack needs a branch: ref \"%s\" is a tag or a commit "
+				 "(set writeBack.branch)", spec_where(c), s->ref);
 	if (!s->paths) {
 		s->paths = xcalloc(2, sizeof(char *));
 		s->paths[0] = xstrdup(".");

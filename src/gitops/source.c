@@ -19,6 +19,7 @@
 #include "core/sha256.h"
 #include "spec/fields.h"
 #include "spec/spec.h"
+#include "splice.h"
 
 struct source {
 	uv_loop_t *loop;
@@ -603,6 +604,52 @@ static void git_fail(struct source_job *job, const char *what)
 			e && e->message ? e->message : "");
 }
 
+static int on_push_ref(const char *refname, const char *status, void *payload)
+{
+	struct source_job *job = payload;
+	if (status && !job->rejected[0])
+		snprintf(job->rejected, sizeof(job->rejected), "%s: %s", refname, status);
+	return 0;
+}
+
+/*
+ * An anonymous remote of job->url on repo, connected for dir with the
+ * job's callbacks (credentials, host key, limits): 0, or -1 with the
+ * job's error set and nothing held.
+ */
+static int connect_remote(git_remote **out, git_remote_callbacks *cbs, struct source_job *job,
+			  git_repository *repo, git_direction dir)
+{
+	git_remote *remote = NULL;
+	*out = NULL;
+	/* no url.*.insteadOf rewriting: the URL is what the document says (and
+	 * libgit2 1.5 leaks the regex match data of every config entry it
+	 * looks at for insteadOf, some 20 KiB per fetch) */
+	git_remote_create_options ro;
+	git_remote_create_options_init(&ro, GIT_REMOTE_CREATE_OPTIONS_VERSION);
+	ro.repository = repo;
+	ro.flags = GIT_REMOTE_CREATE_SKIP_INSTEADOF | GIT_REMOTE_CREATE_SKIP_DEFAULT_FETCHSPEC;
+	if (git_remote_create_with_opts(&remote, job->url, &ro) < 0) {
+		git_fail(job, "bad URL");
+		return -1;
+	}
+	git_remote_init_callbacks(cbs, GIT_REMOTE_CALLBACKS_VERSION);
+	cbs->transfer_progress = on_transfer;
+	cbs->sideband_progress = on_sideband;
+	cbs->credentials = on_credentials;
+	cbs->certificate_check = on_certificate;
+	cbs->push_update_reference = on_push_ref;
+	cbs->payload = job;
+	job->auth_tries = 0; /* each connection asks anew */
+	if (git_remote_connect(remote, dir, cbs, NULL, NULL) < 0) {
+		git_fail(job, "cannot connect");
+		git_remote_free(remote);
+		return -1;
+	}
+	*out = remote;
+	return 0;
+}
+
 static void run_fetch(struct source_job *job)
 {
 	struct source *s = job->s;
@@ -625,28 +672,9 @@ static void run_fetch(struct source_job *job)
 		source_job_fail(job, "%s", err.msg);
 		goto out;
 	}
-	/* no url.*.insteadOf rewriting: the URL is what the document says (and
-	 * libgit2 1.5 leaks the regex match data of every config entry it
-	 * looks at for insteadOf, some 20 KiB per fetch) */
-	git_remote_create_options ro;
-	git_remote_create_options_init(&ro, GIT_REMOTE_CREATE_OPTIONS_VERSION);
-	ro.repository = repo;
-	ro.flags = GIT_REMOTE_CREATE_SKIP_INSTEADOF | GIT_REMOTE_CREATE_SKIP_DEFAULT_FETCHSPEC;
-	if (git_remote_create_with_opts(&remote, job->url, &ro) < 0) {
-		git_fail(job, "bad URL");
-		goto out;
-	}
 	git_remote_callbacks cbs;
-	git_remote_init_callbacks(&cbs, GIT_REMOTE_CALLBACKS_VERSION);
-	cbs.transfer_progress = on_transfer;
-	cbs.sideband_progress = on_sideband;
-	cbs.credentials = on_credentials;
-	cbs.certificate_check = on_certificate;
-	cbs.payload = job;
-	if (git_remote_connect(remote, GIT_DIRECTION_FETCH, &cbs, NULL, NULL) < 0) {
-		git_fail(job, "cannot connect");
+	if (connect_remote(&remote, &cbs, job, repo, GIT_DIRECTION_FETCH) < 0)
 		goto out;
-	}
 	const git_remote_head **heads;
 	size_t nheads;
 	if (git_remote_ls(&heads, &nheads, remote) < 0) {
@@ -704,12 +732,246 @@ out:
 	git_repository_free(repo);
 }
 
+/* ---- write-back (source_push) ---- */
+
+/* The file of job->paths at sha that holds App job->app: its index in
+ * *files (read at sha, the caller releases them). */
+static int find_app_file(struct source_job *job, const char *sha, struct source_files *files,
+			 size_t *idx)
+{
+	struct sw_err err = {0};
+	size_t found = 0, alen = strlen(job->app);
+	if (source_read(files, job->s, job->name, sha, (const char *const *)job->paths, 0, &err) < 0) {
+		source_job_fail(job, "%s", err.msg);
+		return -1;
+	}
+	for (size_t i = 0; i < files->n; i++) {
+		const struct source_file *f = &files->v[i];
+		size_t a, b;
+		if (!memmem(f->data, f->len, job->app, alen)) /* cheap: most files are other apps' */
+			continue;
+		struct sw_err ferr = {0};
+		int r = splice_find_app(&a, &b, f->data, f->len, job->app, f->path, &ferr);
+		if (r == SW_ENOTFOUND)
+			continue;
+		if (r < 0) {
+			source_job_fail(job, "%s", ferr.msg);
+			return -1;
+		}
+		if (found++) {
+			source_job_fail(job, "app \"%s\" is defined in %s and %s at %.7s", job->app,
+					files->v[*idx].path, f->path, sha);
+			return -1;
+		}
+		*idx = i;
+	}
+	if (!found) {
+		source_job_fail(job, "app \"%s\" is not in git at %.7s", job->app, sha);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * The commit on top of base giving the app its document at job->target:
+ * 0 with *out, 1 when base has that document already, -1 with the job's
+ * error.
+ */
+static int make_commit(struct source_job *job, git_repository *repo, const git_oid *base,
+		       git_oid *out)
+{
+	struct source_files at_target = {0}, at_base = {0};
+	struct buf text = BUF_INIT;
+	struct sw_err err = {0};
+	git_commit *parent = NULL;
+	git_tree *tree = NULL, *next = NULL;
+	git_tree_entry *ent = NULL;
+	git_signature *sig = NULL;
+	char hex[GIT_OID_HEXSZ + 1];
+	size_t ti = 0, bi = 0;
+	int r = -1;
+	git_oid_tostr(hex, sizeof(hex), base);
+	if (find_app_file(job, job->target, &at_target, &ti) < 0 ||
+	    find_app_file(job, hex, &at_base, &bi) < 0)
+		goto out;
+	const struct source_file *tf = &at_target.v[ti], *bf = &at_base.v[bi];
+	if (strcmp(tf->path, bf->path) != 0) {
+		source_job_fail(job, "app \"%s\" is in %s at %.7s but in %s at %.7s: it moved, so the "
+				"rollback is not written back", job->app, tf->path, job->target, bf->path,
+				hex);
+		goto out;
+	}
+	if (splice_app(&text, bf->data, bf->len, bf->path, tf->data, tf->len, tf->path, job->app,
+		       &err) < 0) {
+		source_job_fail(job, "%s", err.msg);
+		goto out;
+	}
+	free(job->p_file);
+	job->p_file = xstrdup(bf->path);
+	if (text.len == bf->len && memcmp(text.s, bf->data, text.len) == 0) {
+		r = 1;
+		goto out;
+	}
+	git_oid blob, tree_id;
+	if (git_blob_create_from_buffer(&blob, repo, text.s, text.len) < 0 ||
+	    git_commit_lookup(&parent, repo, base) < 0 || git_commit_tree(&tree, parent) < 0 ||
+	    git_tree_entry_bypath(&ent, tree, bf->path) < 0) {
+		git_fail(job, "cannot write the commit");
+		goto out;
+	}
+	git_tree_update upd = {GIT_TREE_UPDATE_UPSERT, blob, git_tree_entry_filemode(ent), bf->path};
+	if (git_tree_create_updated(&tree_id, repo, tree, 1, &upd) < 0 ||
+	    git_tree_lookup(&next, repo, &tree_id) < 0 ||
+	    git_signature_now(&sig, job->author_name, job->author_email) < 0 ||
+	    git_commit_create(out, repo, NULL, sig, sig, NULL, job->message, next, 1,
+			      (const git_commit **)&parent) < 0) {
+		git_fail(job, "cannot write the commit");
+		goto out;
+	}
+	r = 0;
+out:
+	source_files_release(&at_target);
+	source_files_release(&at_base);
+	buf_release(&text);
+	git_signature_free(sig);
+	git_tree_entry_free(ent);
+	git_tree_free(next);
+	git_tree_free(tree);
+	git_commit_free(parent);
+	return r;
+}
+
+#define WRITE_BACK_REF "refs/slipway/write-back"
+
+/* Pushes commit id to the branch: 0, 1 when the remote refused it (the
+ * branch moved; why in job->rejected), -1 with the job's error. */
+static int push_commit(struct source_job *job, git_repository *repo, const git_oid *id)
+{
+	git_reference *ref = NULL;
+	git_remote *remote = NULL;
+	git_remote_callbacks cbs;
+	struct buf spec = BUF_INIT;
+	int r = -1;
+	if (git_reference_create(&ref, repo, WRITE_BACK_REF, id, 1, "write-back") < 0) {
+		git_fail(job, "cannot write the commit");
+		goto out;
+	}
+	if (connect_remote(&remote, &cbs, job, repo, GIT_DIRECTION_PUSH) < 0)
+		goto out;
+	buf_addf(&spec, WRITE_BACK_REF ":refs/heads/%s", job->branch);
+	char *specs[] = {spec.s};
+	git_strarray refspecs = {specs, 1};
+	git_push_options po;
+	git_push_options_init(&po, GIT_PUSH_OPTIONS_VERSION);
+	po.callbacks = cbs;
+	job->rejected[0] = '\0';
+	int pr = git_remote_upload(remote, &refspecs, &po);
+	if (pr == GIT_ENONFASTFORWARD) {
+		const git_error *e = git_error_last();
+		snprintf(job->rejected, sizeof(job->rejected), "%s", e && e->message ? e->message
+									 : "not a fast-forward");
+		r = 1;
+	} else if (pr < 0) {
+		git_fail(job, "push failed");
+	} else {
+		r = job->rejected[0] ? 1 : 0;
+	}
+out:
+	if (remote)
+		git_remote_disconnect(remote);
+	git_remote_free(remote);
+	if (ref)
+		git_reference_delete(ref);
+	git_reference_free(ref);
+	buf_release(&spec);
+	return r;
+}
+
+/* Fetches the branch into the cache: its commit in *out. */
+static int fetch_branch(struct source_job *job, git_repository *repo, git_oid *out)
+{
+	git_remote *remote = NULL;
+	git_remote_callbacks cbs;
+	struct buf spec = BUF_INIT, name = BUF_INIT;
+	int r = -1;
+	if (connect_remote(&remote, &cbs, job, repo, GIT_DIRECTION_FETCH) < 0)
+		goto out;
+	buf_addf(&name, "refs/heads/%s", job->branch);
+	buf_addf(&spec, "+%s:%s", name.s, name.s);
+	char *specs[] = {spec.s};
+	git_strarray refspecs = {specs, 1};
+	git_fetch_options fo;
+	git_fetch_options_init(&fo, GIT_FETCH_OPTIONS_VERSION);
+	fo.callbacks = cbs;
+	fo.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
+	fo.update_fetchhead = 0;
+	if (git_remote_download(remote, &refspecs, &fo) < 0 ||
+	    git_remote_update_tips(remote, &cbs, 0, GIT_REMOTE_DOWNLOAD_TAGS_NONE, NULL) < 0 ||
+	    git_reference_name_to_id(out, repo, name.s) < 0) {
+		git_fail(job, "cannot fetch the branch again");
+		goto out;
+	}
+	r = 0;
+out:
+	if (remote)
+		git_remote_disconnect(remote);
+	git_remote_free(remote);
+	buf_release(&spec);
+	buf_release(&name);
+	return r;
+}
+
+static void run_push(struct source_job *job)
+{
+	git_repository *repo = NULL;
+	struct sw_err err = {0};
+	git_oid base, id;
+	if (open_cache(&repo, job->s->cache_dir, job->name, &err) < 0) {
+		source_job_fail(job, "%s", err.code == SW_ENOTFOUND ? "the source has not been fetched"
+								     : err.msg);
+		goto out;
+	}
+	if (git_oid_fromstr(&base, job->base) < 0) {
+		source_job_fail(job, "commit \"%s\" is not a full SHA", job->base);
+		goto out;
+	}
+	for (int attempt = 0;; attempt++) {
+		if (check_limits(job, 0) < 0)
+			goto out;
+		git_oid_tostr(job->pushed.base, sizeof(job->pushed.base), &base);
+		int r = make_commit(job, repo, &base, &id);
+		if (r != 0) /* failed, or nothing to do */
+			goto out;
+		r = push_commit(job, repo, &id);
+		if (r == 0) {
+			git_oid_tostr(job->pushed.sha, sizeof(job->pushed.sha), &id);
+			goto out;
+		}
+		if (r < 0)
+			goto out;
+		if (attempt > 0) {
+			source_job_fail(job, "the push to %s was refused again after a fetch: %s",
+					job->branch, job->rejected);
+			goto out;
+		}
+		if (fetch_branch(job, repo, &base) < 0)
+			goto out;
+		job->pushed.redone = true;
+	}
+out:
+	job->pushed.file = job->p_file;
+	git_repository_free(repo);
+}
+
 static void job_thread(void *arg)
 {
 	struct source_job *job = arg;
 	struct source *s = job->s; /* outlives the thread: both are joined first */
 	source_stream_set_job(job);
-	run_fetch(job);
+	if (job->push)
+		run_push(job);
+	else
+		run_fetch(job);
 	source_stream_set_job(NULL);
 	uv_mutex_lock(&s->lock);
 	job->done = true;
@@ -732,6 +994,17 @@ static void job_free(struct source_job *job)
 	free(job->c_name);
 	free(job->c_email);
 	free(job->c_subject);
+	free(job->branch);
+	free(job->base);
+	free(job->target);
+	free(job->app);
+	free(job->author_name);
+	free(job->author_email);
+	free(job->message);
+	free(job->p_file);
+	for (size_t i = 0; job->paths && job->paths[i]; i++)
+		free(job->paths[i]);
+	free(job->paths);
 	pthread_mutex_destroy(&job->fd_lock);
 	free(job);
 }
@@ -812,9 +1085,15 @@ static void on_async(uv_async_t *a)
 		if (!atomic_load(&job->cancelled)) {
 			if (job->err[0]) {
 				struct buf msg = BUF_INIT;
-				buf_addf(&msg, "fetch %s: %s", job->shown_url, job->err);
-				job->cb(NULL, msg.s, job->data);
+				buf_addf(&msg, "%s %s: %s", job->push ? "push to" : "fetch", job->shown_url,
+					 job->err);
+				if (job->push)
+					job->push_cb(NULL, msg.s, job->data);
+				else
+					job->cb(NULL, msg.s, job->data);
 				buf_release(&msg);
+			} else if (job->push) {
+				job->push_cb(&job->pushed, NULL, job->data);
 			} else {
 				job->cb(&job->commit, NULL, job->data);
 			}
@@ -881,48 +1160,53 @@ static char *dup_or_null(const char *x)
 	return x ? xstrdup(x) : NULL;
 }
 
-uint64_t source_fetch(struct source *s, const struct source_request *req, source_cb cb, void *data,
-		      struct sw_err *err)
+/* A job for source `name` at url, checked as source_fetch says, or NULL
+ * with err. */
+static struct source_job *job_new(struct source *s, const char *name, const char *url,
+				  uint64_t timeout_ms, const struct source_credentials *cred,
+				  void *data, struct sw_err *err)
 {
-	SW_ASSERT(cb);
-	if (!name_ok(req->name)) {
+	if (!name_ok(name)) {
 		sw_errf(err, SW_EINVAL, "source name \"%s\" must be letters, digits, '.', '_' or '-'",
-			req->name ? req->name : "");
-		return 0;
+			name ? name : "");
+		return NULL;
 	}
 	bool ssh;
-	if (source_url_check(req->url, &ssh, err) < 0)
-		return 0;
-	if (ssh && !req->cred.known_hosts_file) {
+	if (source_url_check(url, &ssh, err) < 0)
+		return NULL;
+	if (ssh && !cred->known_hosts_file) {
 		sw_errf(err, SW_EINVAL, "an ssh url needs a known_hosts file");
-		return 0;
+		return NULL;
 	}
 	for (struct source_job *j = s->jobs; j; j = j->next)
-		if (strcmp(j->name, req->name) == 0) {
-			sw_errf(err, SW_EBUSY, "a fetch of \"%s\" is already running", req->name);
-			return 0;
+		if (strcmp(j->name, name) == 0) {
+			sw_errf(err, SW_EBUSY, "a fetch of \"%s\" is already running", name);
+			return NULL;
 		}
 	struct source_job *job = xcalloc(1, sizeof(*job));
 	job->s = s;
 	job->id = s->next_id++;
-	job->cb = cb;
 	job->data = data;
-	job->timeout_ms = req->timeout_ms ? req->timeout_ms : SOURCE_DEFAULT_TIMEOUT_MS;
+	job->timeout_ms = timeout_ms ? timeout_ms : SOURCE_DEFAULT_TIMEOUT_MS;
 	sw_duration_format(job->timeout_text, sizeof(job->timeout_text), job->timeout_ms);
-	job->max_bytes = req->max_bytes ? req->max_bytes : SOURCE_DEFAULT_MAX_BYTES;
-	job->name = xstrdup(req->name);
-	job->url = xstrdup(req->url);
+	job->max_bytes = SOURCE_DEFAULT_MAX_BYTES;
+	job->name = xstrdup(name);
+	job->url = xstrdup(url);
 	struct buf u = BUF_INIT;
-	source_url_redact(&u, req->url);
+	source_url_redact(&u, url);
 	job->shown_url = buf_detach(&u);
-	job->ref = dup_or_null(req->ref && req->ref[0] ? req->ref : NULL);
-	job->previous = dup_or_null(req->previous);
-	job->username = dup_or_null(req->cred.username);
-	job->password_file = dup_or_null(req->cred.password_file);
-	job->ssh_key_file = dup_or_null(req->cred.ssh_key_file);
-	job->known_hosts_file = dup_or_null(req->cred.known_hosts_file);
+	job->username = dup_or_null(cred->username);
+	job->password_file = dup_or_null(cred->password_file);
+	job->ssh_key_file = dup_or_null(cred->ssh_key_file);
+	job->known_hosts_file = dup_or_null(cred->known_hosts_file);
 	job->fd = -1;
 	pthread_mutex_init(&job->fd_lock, NULL);
+	return job;
+}
+
+/* Queues the job (in call order) and starts it if a thread is free. */
+static uint64_t job_enqueue(struct source *s, struct source_job *job)
+{
 	struct source_job **tail = &s->jobs;
 	uv_mutex_lock(&s->lock);
 	while (*tail)
@@ -932,6 +1216,53 @@ uint64_t source_fetch(struct source *s, const struct source_request *req, source
 	if (s->running < SOURCE_MAX_RUNNING)
 		job_start(s, job);
 	return job->id;
+}
+
+uint64_t source_fetch(struct source *s, const struct source_request *req, source_cb cb, void *data,
+		      struct sw_err *err)
+{
+	SW_ASSERT(cb);
+	struct source_job *job = job_new(s, req->name, req->url, req->timeout_ms, &req->cred, data, err);
+	if (!job)
+		return 0;
+	job->cb = cb;
+	if (req->max_bytes)
+		job->max_bytes = req->max_bytes;
+	job->ref = dup_or_null(req->ref && req->ref[0] ? req->ref : NULL);
+	job->previous = dup_or_null(req->previous);
+	return job_enqueue(s, job);
+}
+
+uint64_t source_push(struct source *s, const struct source_push_request *req, source_push_cb cb,
+		     void *data, struct sw_err *err)
+{
+	SW_ASSERT(cb);
+	if (!req->branch || !req->branch[0] || !req->base || strlen(req->base) != 40 || !req->target ||
+	    !req->target[0] || !req->app || !req->paths || !req->author_name || !req->author_email ||
+	    !req->message) {
+		sw_errf(err, SW_EINVAL, "a write-back needs a branch, a base commit, a target commit, "
+			"an app, paths, an author and a message");
+		return 0;
+	}
+	struct source_job *job = job_new(s, req->name, req->url, req->timeout_ms, &req->cred, data, err);
+	if (!job)
+		return 0;
+	job->push = true;
+	job->push_cb = cb;
+	job->branch = xstrdup(req->branch);
+	job->base = xstrdup(req->base);
+	job->target = xstrdup(req->target);
+	job->app = xstrdup(req->app);
+	job->author_name = xstrdup(req->author_name);
+	job->author_email = xstrdup(req->author_email);
+	job->message = xstrdup(req->message);
+	size_t n = 0;
+	while (req->paths[n])
+		n++;
+	job->paths = xcalloc(n + 1, sizeof(char *));
+	for (size_t i = 0; i < n; i++)
+		job->paths[i] = xstrdup(req->paths[i]);
+	return job_enqueue(s, job);
 }
 
 void source_cancel(struct source *s, uint64_t id)

@@ -209,6 +209,58 @@ uint64_t source_fetch(struct source *s, const struct source_request *req, source
  */
 void source_cancel(struct source *s, uint64_t id);
 
+/*
+ * Write-back (gitops.h): a commit that gives App `app` back the document
+ * it had at commit `target`, made on top of `base` and pushed to
+ * `branch`, with the fetch's credentials, threading and time limit (the
+ * whole job, the retry included, within timeout_ms). On the job's thread:
+ *   1. the files of `paths` at target and at base are read as source_read
+ *      reads them, and the one holding App `app` found in each (splice.h);
+ *      the app in another file at base than at target, or in none, fails
+ *      ("app "hello" is in deploy/a.yaml at 3f2a1bc but in deploy/b.yaml
+ *      at 9c0ffee: it moved, so its rollback is not written back");
+ *   2. that file at base gets the app's document of target (splice_app),
+ *      every other byte kept; when it already has it nothing is pushed
+ *      (pushed->sha "");
+ *   3. a commit of it (parent base, author and committer `author_name
+ *      <author_email>` now, `message`) is pushed to refs/heads/BRANCH
+ *      without force;
+ *   4. a push refused because the branch moved (someone pushed meanwhile:
+ *      not a fast-forward, or the remote refused the ref) fetches the
+ *      branch into the cache and does 1-3 once more on its new head
+ *      (pushed->redone); refused again, it fails with the remote's reason.
+ * The cache gets the commit's objects, never a branch of it: the next
+ * fetch finds the commit on the remote like any other.
+ */
+struct source_push_request {
+	const char *name;             /* the source, as for source_fetch (one job per name) */
+	const char *url;
+	const char *branch;           /* "main" */
+	const char *base;             /* full SHA: the commit fetched last */
+	const char *target;           /* full SHA: where the app's document comes from */
+	const char *app;
+	const char *const *paths;     /* the source's paths, NULL-terminated */
+	const char *author_name, *author_email;
+	const char *message;          /* the whole commit message */
+	uint64_t timeout_ms;          /* 0: SOURCE_DEFAULT_TIMEOUT_MS */
+	struct source_credentials cred;
+};
+
+struct source_pushed {
+	char sha[41];                 /* the commit pushed; "" when nothing was to be done */
+	char base[41];                /* the commit it went on top of */
+	const char *file;             /* the file it changed */
+	bool redone;                  /* the first push was refused: made again on the new head */
+};
+
+/* As source_cb: exactly once unless cancelled, on the loop; p or error. */
+typedef void (*source_push_cb)(const struct source_pushed *p, const char *error, void *data);
+
+/* Starts a write-back; id or 0 with err (as source_fetch: SW_EBUSY while
+ * a fetch or push of that name runs or waits). */
+uint64_t source_push(struct source *s, const struct source_push_request *req, source_push_cb cb,
+		     void *data, struct sw_err *err);
+
 /* Fetches running (started, callback not yet called). */
 size_t source_pending(const struct source *s);
 

@@ -32,6 +32,14 @@ struct source_job {
 	char err[1024];		 /* why it failed (first reason wins), "" = ok */
 	struct source_commit commit;
 	char *c_ref, *c_name, *c_email, *c_subject;
+	/* a write-back (source_push) instead of a fetch */
+	bool push;
+	source_push_cb push_cb;
+	char *branch, *base, *target, *app, *author_name, *author_email, *message;
+	char **paths;		 /* NULL-terminated */
+	struct source_pushed pushed;
+	char *p_file;
+	char rejected[512];	 /* the remote's refusal of the ref, "" = none */
 };
 
 /* Sets job->err unless already set. */

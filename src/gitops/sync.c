@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/buf.h"
 #include "core/map.h"
@@ -216,19 +217,26 @@ static int place_workdir(struct gitops *g, struct gsrc *gs, const char *sha, str
 	return 0;
 }
 
-/* Leaves the paused apps out of what is applied (they still count as the
+/* Whether the sync leaves the app alone: paused after a rollback, or
+ * rolled back and being written back. */
+static bool held(const struct gsrc *gs, const char *app)
+{
+	return json_object_get(gs->paused, app) || json_object_get(gs->held, app);
+}
+
+/* Leaves the held apps out of what is applied (they still count as the
  * commit's apps: not pruned, not drift). */
-static void drop_paused(struct spec_set *set, const json_t *paused)
+static void drop_held(struct spec_set *set, const struct gsrc *gs)
 {
 	size_t k = 0;
 	for (size_t i = 0; i < set->napps; i++)
-		if (!json_object_get(paused, set->apps[i]->name))
+		if (!held(gs, set->apps[i]->name))
 			set->apps[k++] = set->apps[i];
 	set->napps = k;
 	k = 0;
 	for (size_t i = 0; i < set->ndocs; i++) {
 		struct spec_doc *d = &set->docs[i];
-		if (d->kind == &spec_kind_app && json_object_get(paused, d->kind->name_of(d->obj)))
+		if (d->kind == &spec_kind_app && held(gs, d->kind->name_of(d->obj)))
 			d->kind->free(d->obj);
 		else
 			set->docs[k++] = *d;
@@ -302,12 +310,12 @@ static int load_commit(struct gsrc *gs, const struct source_commit *c, const cha
 		}
 		for (size_t k = 0; k < set->napps; k++) {
 			json_array_append_new(l->apps, json_string(set->apps[k]->name));
-			if (json_object_get(gs->paused, set->apps[k]->name))
+			if (held(gs, set->apps[k]->name))
 				continue;
 			if (place_workdir(g, gs, sha, set->apps[k], l, err) < 0)
 				goto out;
 		}
-		drop_paused(set, gs->paused);
+		drop_held(set, gs);
 	}
 	l->origin.owner = gs->name;
 	l->origin.commit = sha;
@@ -615,6 +623,9 @@ static void answer_waiters(struct gsrc *gs, bool all, const struct sw_err *err)
 }
 
 static void on_check(uv_timer_t *t);
+static void start_write_back(struct gsrc *gs);
+static void release_written(struct gsrc *gs);
+static void write_backs_free(struct write_back *w);
 
 static void on_fetched(const struct source_commit *c, const char *error, void *data)
 {
@@ -639,12 +650,17 @@ static void on_fetched(const struct source_commit *c, const char *error, void *d
 		}
 		set_str(&gs->fetch_error, NULL);
 		sw_strlcpy(gs->fetched, c->sha, sizeof(gs->fetched));
+		set_str(&gs->fetched_ref, c->ref);
+		release_written(gs);
 		if (!gs->plan_only) /* a dry run's fetch leaves the apply to the next poll */
 			sync_commit(gs, c);
 	}
 	gs->plan_only = false;
 	answer_waiters(gs, false, NULL);
-	if (gs->again) {
+	start_write_back(gs);
+	if (gs->push_id) {
+		/* the fetch asked for meanwhile comes after it */
+	} else if (gs->again) {
 		gs->again = false;
 		gitops_fetch(gs);
 	} else {
@@ -658,7 +674,7 @@ void gitops_fetch(struct gsrc *gs)
 	struct gitops_source_spec *sp = gs->spec;
 	if (gs->deleted || g->stopping)
 		return;
-	if (gs->fetch_id) {
+	if (gs->fetch_id || gs->push_id) { /* one job per cache: after this one */
 		gs->again = true;
 		return;
 	}
@@ -690,12 +706,13 @@ static void on_poll(uv_timer_t *t)
 static void on_check(uv_timer_t *t)
 {
 	struct gsrc *gs = t->data;
-	if (gs->again && !gs->fetch_id) {
+	start_write_back(gs);
+	if (gs->again && !gs->fetch_id && !gs->push_id) {
 		gs->again = false;
 		gitops_fetch(gs);
 		return;
 	}
-	if (!gs->fetch_id && gs->fetched[0])
+	if (!gs->fetch_id && !gs->push_id && gs->fetched[0])
 		sync_commit(gs, NULL);
 }
 
@@ -716,6 +733,11 @@ static void gsrc_closed(uv_handle_t *h)
 	json_decref(gs->drift);
 	json_decref(gs->apps);
 	json_decref(gs->paused);
+	json_decref(gs->held);
+	json_decref(gs->aborts);
+	free(gs->fetched_ref);
+	write_backs_free(gs->wb);
+	write_backs_free(gs->pushing);
 	free(gs);
 }
 
@@ -725,7 +747,9 @@ static void gsrc_drop(struct gsrc *gs)
 	gs->deleted = true;
 	if (gs->fetch_id)
 		source_cancel(gs->g->src, gs->fetch_id);
-	gs->fetch_id = 0;
+	if (gs->push_id)
+		source_cancel(gs->g->src, gs->push_id);
+	gs->fetch_id = gs->push_id = 0;
 	sw_errf(&err, SW_ENOTFOUND, "source \"%s\" was deleted", gs->name);
 	answer_waiters(gs, true, &err);
 	sw_map_del(&gs->g->sources, gs->name);
@@ -752,6 +776,8 @@ static void gsrc_set(struct gitops *g, const char *name, const json_t *json, con
 		gs->timer.data = gs->check.data = gs;
 		gs->open_handles = 2;
 		gs->paused = json_object();
+		gs->held = json_object();
+		gs->aborts = json_object();
 		sw_map_put(&g->sources, gs->name, gs);
 		load_status(gs, status);
 	} else {
@@ -783,14 +809,239 @@ static void on_source(const char *kind, const char *name, const json_t *json, co
 	gsrc_set(g, name, json, NULL, owner);
 }
 
-/* An outside change of an owned app: check for drift soon. */
+/* Leaves the app out of the sync until `sync --resume` (git would undo
+ * its rollback); `failed` says why the rollback is not in git instead. */
+static void pause_app(struct gsrc *gs, const char *app, const char *by, const char *failed)
+{
+	char why[900];
+	snprintf(why, sizeof(why), "sync paused after a rollback by %s%s%s%s: `slipway sync %s "
+		 "--resume` gives it git's version again", by ? by : "?",
+		 failed ? " (not written back: " : "", failed ? failed : "", failed ? ")" : "",
+		 gs->name);
+	json_object_set_new(gs->paused, app, json_string(why));
+	char *actor = gitops_actor(gs);
+	engine_event(gs->g->e, app, "SyncPaused", actor, "source %s: %s", gs->name, why);
+	free(actor);
+	save_status(gs);
+}
+
+/* ---- write-back: a rollback committed to git (gitops.h) ---- */
+
+static void write_backs_free(struct write_back *w)
+{
+	while (w) {
+		struct write_back *next = w->next;
+		free(w->app);
+		free(w->actor);
+		free(w->why);
+		free(w);
+		w = next;
+	}
+}
+
+static void queue_write_back(struct gsrc *gs, const char *app, int64_t revision, int64_t failed,
+			     const char *actor, const char *why, bool manual)
+{
+	struct write_back *w = xcalloc(1, sizeof(*w)), **tail = &gs->wb;
+	w->app = xstrdup(app);
+	w->revision = revision;
+	w->failed = failed;
+	w->actor = xstrdup(actor ? actor : "?");
+	w->why = xstrdup(why ? why : "");
+	w->manual = manual;
+	while (*tail)
+		tail = &(*tail)->next;
+	*tail = w;
+	if (manual) /* git would undo it until the commit is written and fetched */
+		json_object_set_new(gs->held, app, json_string("writing"));
+	uv_timer_start(&gs->check, on_check, 0, 0);
+}
+
+/* The branch the write-back goes to: writeBack.branch, else the branch
+ * the source's ref resolved to (caller frees). */
+static char *write_back_branch(const struct gsrc *gs, struct sw_err *err)
+{
+	if (gs->spec->wb_branch)
+		return xstrdup(gs->spec->wb_branch);
+	if (gs->fetched_ref && strncmp(gs->fetched_ref, "refs/heads/", 11) == 0)
+		return xstrdup(gs->fetched_ref + 11);
+	sw_errf(err, SW_EINVAL, "ref \"%s\" resolved to %s, not a branch: set writeBack.branch",
+		gs->spec->ref ? gs->spec->ref : "", gs->fetched_ref ? gs->fetched_ref : "nothing yet");
+	return NULL;
+}
+
+static void on_pushed(const struct source_pushed *p, const char *error, void *data);
+
+static int push_write_back(struct gsrc *gs, struct write_back *w, struct sw_err *err)
+{
+	struct gitops *g = gs->g;
+	const struct gitops_source_spec *sp = gs->spec;
+	char target[41], failed[41] = "", host[256] = "localhost";
+	struct buf name = BUF_INIT, email = BUF_INIT, msg = BUF_INIT;
+	char *branch = NULL;
+	int r = -1;
+	if (engine_revision_commit(g->e, w->app, w->revision, target, err) < 0)
+		goto out;
+	if (!w->manual && (engine_revision_commit(g->e, w->app, w->failed, failed, err) < 0 ||
+			   !failed[0])) {
+		r = sw_errf(err, SW_EINVAL, "revision %lld was applied by hand, not from git",
+			    (long long)w->failed);
+		goto out;
+	}
+	if (!target[0]) {
+		r = sw_errf(err, SW_EINVAL, "revision %lld was applied by hand, not from git",
+			    (long long)w->revision);
+		goto out;
+	}
+	if (!gs->fetched[0]) {
+		r = sw_errf(err, SW_ECONFLICT, "the source has not been fetched yet");
+		goto out;
+	}
+	if (!(branch = write_back_branch(gs, err)))
+		goto out;
+	if (sp->wb_author) {
+		const char *lt = strchr(sp->wb_author, '<');
+		buf_add(&name, sp->wb_author, (size_t)(lt - sp->wb_author - 1));
+		buf_add(&email, lt + 1, strlen(lt + 1) - 1);
+	} else {
+		gethostname(host, sizeof(host) - 1);
+		buf_adds(&name, "Slipway");
+		buf_addf(&email, "slipway@%s", host);
+	}
+	buf_addf(&msg, "Roll back %s to %.7s (revision %lld)\n\n", w->app, target,
+		 (long long)w->revision);
+	if (w->manual)
+		buf_addf(&msg, "Rolled back by %s: %s.\n", w->actor, w->why);
+	else
+		buf_addf(&msg, "Aborted automatically (commit %.7s): %s.\n", failed, w->why);
+	buf_addf(&msg, "Written back by Slipway (source %s), so that git and what runs agree.\n",
+		 gs->name);
+	struct source_push_request req = {
+		.name = gs->name, .url = sp->url, .branch = branch, .base = gs->fetched,
+		.target = target, .app = w->app, .paths = (const char *const *)sp->paths,
+		.author_name = name.s, .author_email = email.s, .message = msg.s,
+		.timeout_ms = sp->timeout_ms,
+		.cred = {sp->username, sp->password_file, sp->ssh_key_file, sp->known_hosts_file},
+	};
+	gs->push_id = source_push(g->src, &req, on_pushed, gs, err);
+	r = gs->push_id ? 0 : -1;
+out:
+	free(branch);
+	buf_release(&name);
+	buf_release(&email);
+	buf_release(&msg);
+	return r;
+}
+
+static void write_back_failed(struct gsrc *gs, const struct write_back *w, const char *why)
+{
+	char *actor = gitops_actor(gs);
+	engine_event(gs->g->e, w->app, "WriteBackFailed", actor, "source %s: the %s of %s to "
+		     "revision %lld is not written back: %s", gs->name,
+		     w->manual ? "rollback" : "abort", w->app, (long long)w->revision, why);
+	free(actor);
+	json_object_del(gs->held, w->app);
+	if (w->manual)
+		pause_app(gs, w->app, w->actor, why);
+	uv_timer_start(&gs->check, on_check, DRIFT_CHECK_DELAY_MS, 0);
+}
+
+/* Starts the next write-back unless a fetch or push runs. */
+static void start_write_back(struct gsrc *gs)
+{
+	while (gs->wb && !gs->fetch_id && !gs->push_id && !gs->deleted && !gs->g->stopping) {
+		struct write_back *w = gs->wb;
+		struct sw_err err = {0};
+		gs->wb = w->next;
+		w->next = NULL;
+		if (push_write_back(gs, w, &err) == 0) {
+			gs->pushing = w;
+		} else {
+			write_back_failed(gs, w, err.msg);
+			write_backs_free(w);
+		}
+	}
+}
+
+/* A fetch after a write-back: what git holds is the truth again. */
+static void release_written(struct gsrc *gs)
+{
+	const char *app;
+	json_t *v;
+	void *tmp;
+	json_object_foreach_safe(gs->held, tmp, app, v)
+		if (strcmp(json_string_value(v), "written") == 0)
+			json_object_del(gs->held, app);
+}
+
+static void on_pushed(const struct source_pushed *p, const char *error, void *data)
+{
+	struct gsrc *gs = data;
+	struct write_back *w = gs->pushing;
+	gs->pushing = NULL;
+	gs->push_id = 0;
+	if (error) {
+		write_back_failed(gs, w, error);
+	} else {
+		struct sw_err err = {0};
+		char *branch = write_back_branch(gs, &err);
+		bool ours = !gs->spec->wb_branch || (gs->fetched_ref && branch &&
+						    strncmp(gs->fetched_ref, "refs/heads/", 11) == 0 &&
+						    strcmp(gs->fetched_ref + 11, branch) == 0);
+		char *actor = gitops_actor(gs);
+		if (p->sha[0])
+			engine_event(gs->g->e, w->app, "WrittenBack", actor, "source %s: %s of %s to "
+				     "revision %lld written back as %.7s on %s (%s%s%.7s)", gs->name,
+				     w->manual ? "rollback" : "abort", w->app, (long long)w->revision,
+				     p->sha, branch ? branch : "?", p->file ? p->file : "",
+				     p->redone ? "; the branch had moved: made again on " : ", on ",
+				     p->base);
+		else
+			engine_event(gs->g->e, w->app, "WrittenBack", actor, "source %s: %s at %.7s has "
+				     "the document of revision %lld already: nothing to push", gs->name,
+				     p->file ? p->file : w->app, p->base, (long long)w->revision);
+		free(actor);
+		if (w->manual && ours)
+			json_object_set_new(gs->held, w->app, json_string("written"));
+		else if (w->manual) { /* another branch: git has it once that is merged */
+			char why[300];
+			snprintf(why, sizeof(why), "written back to branch %s as %.7s, not the source's",
+				 branch ? branch : "?", p->sha);
+			json_object_del(gs->held, w->app);
+			pause_app(gs, w->app, w->actor, why);
+		}
+		free(branch);
+	}
+	write_backs_free(w);
+	gitops_fetch(gs); /* the commit, and any fetch asked for meanwhile */
+}
+
+/* An abort of a rollout from git, written back with writeBack.onAbort:
+ * the stable revision's documents, once per aborted revision. */
+static void abort_written_back(struct gsrc *gs, const struct engine_event *ev)
+{
+	struct engine_app *a = engine_app_find(gs->g->e, ev->app);
+	if (!gs->spec->write_back || !gs->spec->wb_on_abort || !a || !a->st.failed ||
+	    a->st.failed != a->st.desired || a->st.stable <= 0 || a->st.stable == a->st.desired ||
+	    !strstr(ev->message, "aborted"))
+		return;
+	json_t *done = json_object_get(gs->aborts, ev->app);
+	if (done && json_integer_value(done) == a->st.failed)
+		return;
+	json_object_set_new(gs->aborts, ev->app, json_integer(a->st.failed));
+	queue_write_back(gs, ev->app, a->st.stable, a->st.failed, "slipway", ev->message, false);
+}
+
+/* An outside change of an owned app: check for drift soon. A rollback
+ * is written back to git (writeBack) or pauses the app's sync. */
 static void on_event(const struct engine_event *ev, void *data)
 {
 	struct gitops *g = data;
 	if (!ev->app || !ev->app[0] || g->stopping)
 		return;
-	if (strcmp(ev->kind, "Applied") != 0 && strcmp(ev->kind, "Deleted") != 0 &&
-	    strcmp(ev->kind, "Rollback") != 0)
+	bool rollback = strcmp(ev->kind, "Rollback") == 0, degraded = strcmp(ev->kind, "Degraded") == 0;
+	if (strcmp(ev->kind, "Applied") != 0 && strcmp(ev->kind, "Deleted") != 0 && !rollback &&
+	    !degraded)
 		return;
 	if (ev->actor && strncmp(ev->actor, "source/", 7) == 0)
 		return; /* a source's own */
@@ -801,16 +1052,16 @@ static void on_event(const struct engine_event *ev, void *data)
 		struct gsrc *gs = v;
 		if (!in_list(gs->apps, ev->app))
 			continue;
-		if (strcmp(ev->kind, "Rollback") == 0) {
-			/* git would undo it at the next sync: leave the app alone
-			 * until someone says so (there is no write-back yet) */
-			char why[300];
-			snprintf(why, sizeof(why), "sync paused after a rollback by %s: `slipway sync %s "
-				 "--resume` gives it git's version again", ev->actor ? ev->actor : "?",
-				 gs->name);
-			json_object_set_new(gs->paused, ev->app, json_string(why));
-			engine_event(g->e, ev->app, "SyncPaused", "source/", "source %s: %s", gs->name, why);
-			save_status(gs);
+		if (degraded) {
+			abort_written_back(gs, ev);
+			continue;
+		}
+		if (rollback && gs->spec->write_back) {
+			struct engine_app *a = engine_app_find(g->e, ev->app);
+			if (a)
+				queue_write_back(gs, ev->app, a->st.desired, 0, ev->actor, ev->message, true);
+		} else if (rollback) {
+			pause_app(gs, ev->app, ev->actor, NULL);
 		}
 		uv_timer_start(&gs->check, on_check, DRIFT_CHECK_DELAY_MS, 0);
 	}

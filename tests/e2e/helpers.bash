@@ -144,6 +144,30 @@ ${3:-}
 YAML
 }
 
+# quiet_golden: the template of docs/analysis.md, "Synthetic traffic for
+# quiet apps", as written there: its own load, so a canary is judged
+# without outside traffic.
+quiet_golden() {
+	cat <<'YAML'
+---
+apiVersion: slipway/v1
+kind: AnalysisTemplate
+metadata: {name: golden}
+spec:
+  load: {path: /}
+  metrics:
+    - name: success-rate
+      interval: 1s
+      count: 5
+      minSamples: 20
+      successCondition: "result >= 0.99"
+      provider: {builtin: {metric: success-rate, window: 5s}}
+    - name: latency
+      interval: 5s
+      provider: {compare: {metric: latency, maxIncrease: 0.2}}
+YAML
+}
+
 # app_yaml NAME VERSION REPLICAS [EXTRA_ENV_YAML] [EXTRA_SPEC_YAML] > file
 app_yaml() {
 	local name=$1 version=$2 replicas=$3 env=${4:-} extra=${5:-}

@@ -427,27 +427,6 @@ natural() {
 
 # ---- quiet apps: the analysis drives its own load (issue 9, item 4) ----
 
-quiet_golden() { # docs/analysis.md, "Synthetic traffic for quiet apps", as written there
-	cat <<'YAML'
----
-apiVersion: slipway/v1
-kind: AnalysisTemplate
-metadata: {name: golden}
-spec:
-  load: {path: /}
-  metrics:
-    - name: success-rate
-      interval: 1s
-      count: 5
-      minSamples: 20
-      successCondition: "result >= 0.99"
-      provider: {builtin: {metric: success-rate, window: 5s}}
-    - name: latency
-      interval: 5s
-      provider: {compare: {metric: latency, maxIncrease: 0.2}}
-YAML
-}
-
 # quiet ENV_YAML: v1, then v2 with no traffic but the analysis's own;
 # prints the phase v2's rollout settles in.
 quiet() {

@@ -1203,6 +1203,123 @@ const char *__asan_default_options(void)
 	return "fast_unwind_on_malloc=0";
 }
 
+/* ---- write-back (source_push) ---- */
+
+struct pushed {
+	bool done;
+	char sha[41], base[41], file[256], error[2048];
+	bool redone;
+};
+
+static void on_pushed(const struct source_pushed *p, const char *error, void *data)
+{
+	struct pushed *r = data;
+	r->done = true;
+	if (error) {
+		snprintf(r->error, sizeof(r->error), "%s", error);
+		return;
+	}
+	snprintf(r->sha, sizeof(r->sha), "%s", p->sha);
+	snprintf(r->base, sizeof(r->base), "%s", p->base);
+	snprintf(r->file, sizeof(r->file), "%s", p->file ? p->file : "");
+	r->redone = p->redone;
+}
+
+/* Pushes hello's document of target onto base; waits for the answer. */
+static void push(struct fx *f, const char *url, const char *base, const char *target,
+		 struct pushed *r)
+{
+	const char *paths[] = {"deploy", NULL};
+	struct source_push_request req = {
+		.name = "shop", .url = url, .branch = "main", .base = base, .target = target,
+		.app = "hello", .paths = paths, .author_name = "Roll Back",
+		.author_email = "rb@example.org", .message = "Roll back hello\n\nbecause.\n",
+	};
+	struct sw_err err = {0};
+	memset(r, 0, sizeof(*r));
+	if (!source_push(f->src, &req, on_pushed, r, &err))
+		fail_msg("source_push: %s", err.msg);
+	uint64_t end = sw_now_ms() + DEADLINE_MS;
+	while (!r->done && sw_now_ms() < end)
+		uv_run(&f->loop, UV_RUN_ONCE);
+	assert_true(r->done);
+}
+
+#define WB_HELLO(v) "kind: App\nmetadata: {name: hello}\nspec: {version: \"" v "\"}\n"
+#define WB_OTHER "# other\nkind: App\nmetadata: {name: other}\n"
+
+/* A bare upstream (a push cannot update a checked-out branch): a commit,
+ * a rollback of one document in a two-document file, a push that finds
+ * the branch moved and is made again, a moved app, nothing to do. */
+static void test_source__push_write_back(void **state)
+{
+	struct fx *f = *state;
+	char url[300], out[256], sha1[64], sha2[64], sha3[64];
+	commit_file(f, "deploy/apps.yaml", WB_HELLO("1") "---\n" WB_OTHER, "one");
+	rev(f, sha1, "HEAD");
+	commit_file(f, "deploy/apps.yaml", WB_HELLO("2") "---\n" WB_OTHER, "two");
+	rev(f, sha2, "HEAD");
+	sh(f, "git clone -q --bare . ../up.git && git remote add up ../up.git");
+	snprintf(url, sizeof(url), "file://%s/up.git", f->dir);
+	struct source_request req = {.name = "shop", .url = url, .ref = "main"};
+	assert_true(fetch(f, &req));
+
+	struct pushed r;
+	push(f, url, sha2, sha1, &r);
+	assert_string_equal(r.error, "");
+	assert_false(r.redone);
+	assert_string_equal(r.file, "deploy/apps.yaml");
+	assert_string_equal(r.base, sha2);
+	sh(f, "git fetch -q up && test \"$(git rev-parse up/main)\" = %s", r.sha);
+	sh(f, "test \"$(git log -1 --format='%%an <%%ae>|%%P|%%s' up/main)\" = 'Roll Back <rb@example.org>|%s|Roll back hello'",
+	   sha2);
+	sh(f, "git show up/main:deploy/apps.yaml > ../got && git show %s:deploy/apps.yaml | cmp - ../got",
+	   sha1);
+
+	/* someone pushes meanwhile: the commit is made again on their head */
+	sh(f, "git merge -q --ff-only up/main");
+	commit_file(f, "deploy/apps.yaml", WB_HELLO("3") "---\n" WB_OTHER "x: 1\n", "three");
+	sh(f, "git push -q up main");
+	rev(f, sha3, "HEAD");
+	char head[64];
+	snprintf(head, sizeof(head), "%s", r.sha);
+	push(f, url, head, sha2, &r);
+	assert_string_equal(r.error, "");
+	assert_true(r.redone);
+	assert_string_equal(r.base, sha3);
+	sh(f, "git fetch -q up && test \"$(git log -1 --format=%%P up/main)\" = %s", sha3);
+	git_out(f, out, sizeof(out), "show up/main:deploy/apps.yaml | tail -1");
+	assert_string_equal(out, "x: 1"); /* other's document as at sha3 */
+	git_out(f, out, sizeof(out), "show up/main:deploy/apps.yaml | sed -n 3p");
+	assert_string_equal(out, "spec: {version: \"2\"}");
+
+	/* nothing to do: the head has the document already */
+	sh(f, "git merge -q --ff-only up/main");
+	rev(f, head, "HEAD");
+	push(f, url, head, sha2, &r);
+	assert_string_equal(r.error, "");
+	assert_string_equal(r.sha, "");
+
+	/* the app moved to another file: not written back */
+	sh(f, "git mv deploy/apps.yaml deploy/all.yaml && git commit -qm moved && git push -q up main");
+	rev(f, head, "HEAD");
+	assert_true(fetch(f, &req));
+	push(f, url, head, sha1, &r);
+	assert_non_null(strstr(r.error, "push to file://"));
+	assert_non_null(strstr(r.error, "app \"hello\" is in deploy/apps.yaml at "));
+	assert_non_null(strstr(r.error, "but in deploy/all.yaml at "));
+	assert_non_null(strstr(r.error, "it moved"));
+
+	/* a remote without receive-pack: the push fails, with the reason */
+	char daemon[300];
+	int port = 0;
+	pid_t pid = start_git_daemon(f, &port);
+	snprintf(daemon, sizeof(daemon), "git://127.0.0.1:%d/up.git", port);
+	push(f, daemon, head, sha1, &r);
+	stop_git_daemon(pid);
+	assert_non_null(strstr(r.error, "push to git://127.0.0.1"));
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -1231,6 +1348,7 @@ int main(void)
 		T(test_source__read_directories),
 		T(test_source__read_errors),
 		T(test_source__known_hosts),
+		T(test_source__push_write_back),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

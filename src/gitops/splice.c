@@ -1,0 +1,161 @@
+/* splice (splice.h): one App document of a YAML file replaced, the rest
+ * kept byte for byte. */
+#include "splice.h"
+
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/buf.h"
+#include "spec/node.h"
+
+/* One document: its body [start, end), and whether its "---" line holds
+ * content of the document itself. */
+struct doc {
+	size_t start, end;
+	bool inline_start;
+};
+
+/* A line of text starting at p is "---" or "..." (w) followed by a blank,
+ * a line end or the end. */
+static bool marker(const char *p, size_t left, const char *w)
+{
+	return left >= 3 && memcmp(p, w, 3) == 0 &&
+	       (left == 3 || p[3] == ' ' || p[3] == '\t' || p[3] == '\r' || p[3] == '\n');
+}
+
+/* After "---": anything but blanks and a comment is content. */
+static bool has_content(const char *p, const char *eol)
+{
+	for (p += 3; p < eol; p++) {
+		if (*p == '#')
+			return false;
+		if (*p != ' ' && *p != '\t' && *p != '\r' && *p != '\n')
+			return true;
+	}
+	return false;
+}
+
+/* Calls fn for every document of text; stops at fn's nonzero result. */
+static int each_doc(const char *text, size_t len, int (*fn)(const struct doc *d, void *data),
+		    void *data)
+{
+	struct doc d = {0, 0, false};
+	bool open = true; /* the text before the first "---" */
+	size_t ls = 0;
+	while (ls < len) {
+		const char *nl = memchr(text + ls, '\n', len - ls);
+		size_t next = nl ? (size_t)(nl - text) + 1 : len;
+		bool start = marker(text + ls, len - ls, "---");
+		if (start || marker(text + ls, len - ls, "...")) {
+			int r;
+			d.end = ls;
+			if (open && (r = fn(&d, data)) != 0)
+				return r;
+			open = start;
+			d.inline_start = start && has_content(text + ls, text + next);
+			d.start = d.inline_start ? ls : next; /* read with its "---" line then */
+		}
+		ls = next;
+	}
+	d.end = len;
+	return open ? fn(&d, data) : 0;
+}
+
+struct find {
+	const char *text, *app, *file;
+	struct doc found;
+	int nfound;
+	struct sw_err *err;
+};
+
+/* The body is App `app`: kind App and metadata.name app. A body that does
+ * not parse is not (the commit it is in was refused, or will be). */
+static bool is_app(const char *body, size_t len, const char *app, const char *file)
+{
+	struct snode **roots = NULL;
+	size_t n = 0;
+	struct sw_err err = {0};
+	bool yes = false;
+	if (snode_from_yaml(&roots, &n, body, len, file, &err) < 0)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		const struct snode *kind = snode_get(roots[i], "kind");
+		const struct snode *name = snode_get(snode_get(roots[i], "metadata"), "name");
+		if (kind && kind->type == SN_SCALAR && strcmp(kind->text, "App") == 0 && name &&
+		    name->type == SN_SCALAR && strcmp(name->text, app) == 0)
+			yes = true;
+	}
+	for (size_t i = 0; i < n; i++)
+		snode_free(roots[i]);
+	free(roots);
+	return yes;
+}
+
+static int find_doc(const struct doc *d, void *data)
+{
+	struct find *f = data;
+	if (!is_app(f->text + d->start, d->end - d->start, f->app, f->file))
+		return 0;
+	if (f->nfound++)
+		return sw_errf(f->err, SW_EINVAL, "%s: app \"%s\" is defined twice in the file", f->file,
+			       f->app);
+	f->found = *d;
+	return 0;
+}
+
+int splice_find_app(size_t *start, size_t *end, const char *text, size_t len, const char *app,
+		    const char *file, struct sw_err *err)
+{
+	struct find f = {.text = text, .app = app, .file = file, .err = err};
+	int r = each_doc(text, len, find_doc, &f);
+	if (r < 0)
+		return r;
+	if (!f.nfound)
+		return sw_errf(err, SW_ENOTFOUND, "%s: no App document \"%s\"", file, app);
+	if (f.found.inline_start)
+		return sw_errf(err, SW_EINVAL, "%s: the document of app \"%s\" starts on its \"---\" "
+			       "line, which cannot be spliced", file, app);
+	*start = f.found.start;
+	*end = f.found.end;
+	return 0;
+}
+
+/* The first line end of text is "\r\n". */
+static bool crlf(const char *text, size_t len)
+{
+	const char *nl = memchr(text, '\n', len);
+	return nl && nl > text && nl[-1] == '\r';
+}
+
+int splice_app(struct buf *out, const char *head, size_t head_len, const char *head_file,
+	       const char *old, size_t old_len, const char *old_file, const char *app,
+	       struct sw_err *err)
+{
+	size_t hs, he, os, oe;
+	int r;
+	if ((r = splice_find_app(&hs, &he, head, head_len, app, head_file, err)) < 0 ||
+	    (r = splice_find_app(&os, &oe, old, old_len, app, old_file, err)) < 0)
+		return r;
+	bool dos = crlf(head, head_len) || (!memchr(head, '\n', head_len) && crlf(old, old_len));
+	bool end_nl = he < head_len || (he > hs && head[he - 1] == '\n');
+	/* the old body's lines, without their line ends, in head's line ends */
+	struct buf body = BUF_INIT;
+	for (size_t ls = os; ls < oe;) {
+		const char *nl = memchr(old + ls, '\n', oe - ls);
+		size_t le = nl ? (size_t)(nl - old) : oe, next = nl ? le + 1 : oe;
+		size_t content = le > ls && old[le - 1] == '\r' ? le - 1 : le;
+		buf_add(&body, old + ls, content - ls);
+		if (nl || end_nl)
+			buf_adds(&body, dos ? "\r\n" : "\n");
+		ls = next;
+	}
+	if (!end_nl) /* the last document had no newline: nor has the new one */
+		while (body.len && (body.s[body.len - 1] == '\n' || body.s[body.len - 1] == '\r'))
+			body.len--;
+	buf_add(out, head, hs);
+	buf_add(out, body.s ? body.s : "", body.len);
+	buf_add(out, head + he, head_len - he);
+	buf_release(&body);
+	return 0;
+}

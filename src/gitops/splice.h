@@ -1,0 +1,67 @@
+/*
+ * splice: replace one App document of a YAML file and nothing else, for
+ * the write-back of a rollback (gitops.h "Write-back"): the file at the
+ * branch's head keeps every other byte, its other documents, comments and
+ * line endings, and the App's document gets the text it had at the commit
+ * rolled back to.
+ *
+ * Documents. A file is split into documents at lines that start with
+ * "---" (followed by a space, a tab, a line end or the end of the file)
+ * and ended early by lines that start with "..."; YAML forbids both at
+ * the start of a line inside a scalar, so the split needs no parser. The
+ * text before the first "---" is a document of its own when it holds
+ * anything. A document's *body* is the lines after its "---" line up to
+ * the next "---" or "..." line (or the end of the file): comments above
+ * the next "---" belong to the body before it. Each body is parsed alone
+ * (spec/node.h) only to read its `kind` and `metadata.name`.
+ *
+ *	head (the branch):            old (the commit rolled back to):
+ *	  # shop                        apiVersion: slipway/v1
+ *	  ---                           kind: App
+ *	  kind: App                     metadata: {name: hello}
+ *	  metadata: {name: hello}       spec: {version: "1.0.0" ...}
+ *	  spec: {version: "2.0.0" ...}
+ *	  ---
+ *	  kind: App
+ *	  metadata: {name: other}
+ *
+ * gives head with the lines of hello's body replaced by old's, "# shop",
+ * both "---" lines and other's document unchanged byte for byte.
+ *
+ * Line endings follow head's (its first line end, CRLF or LF): the body
+ * from old is converted to them. The body ends with a line end when
+ * head's did, or when anything follows it; a last document without a
+ * newline stays without one.
+ *
+ * Pure: no I/O; any thread.
+ */
+#ifndef SW_GITOPS_SPLICE_H
+#define SW_GITOPS_SPLICE_H
+
+#include <stddef.h>
+
+#include "core/core.h"
+
+struct buf;
+
+/*
+ * The body of the App document named `app` in text: 0 with its byte range
+ * [*start, *end); SW_ENOTFOUND when no document is that App; SW_EINVAL
+ * when it cannot be spliced: the App is defined twice in the file, or its
+ * document starts on its "---" line ("--- {kind: App, ...}"). `file`
+ * names the file in messages ("deploy/hello.yaml: ...").
+ */
+int splice_find_app(size_t *start, size_t *end, const char *text, size_t len, const char *app,
+		    const char *file, struct sw_err *err);
+
+/*
+ * Appends to out the text of head (head_file in messages) with the body of
+ * App `app` replaced by that App's body in old (old_file), as described
+ * above. Errors as splice_find_app's, naming the file; out is unchanged
+ * then.
+ */
+int splice_app(struct buf *out, const char *head, size_t head_len, const char *head_file,
+	       const char *old, size_t old_len, const char *old_file, const char *app,
+	       struct sw_err *err);
+
+#endif
