@@ -6,7 +6,8 @@
  *	hello [--host ADDR] [--port N]      (port also from $PORT; default 8080)
  *
  *	GET /            200 "hello from VERSION (instance INSTANCE)\n"
- *	GET /healthz     200 "ok\n" (503 once HELLO_FAIL_HEALTH_AFTER passed)
+ *	GET /healthz     200 "ok\n" (503 before HELLO_READY_AFTER and once
+ *	                 HELLO_FAIL_HEALTH_AFTER passed)
  *	GET /version     200 "VERSION\n"
  *	GET /info        200 {"version": VERSION, "instance": INSTANCE, "healthy": BOOL}
  *	                 (JSON, for checks that read a field; healthy as /healthz)
@@ -19,6 +20,8 @@
  * Fault injection:
  *	HELLO_ERROR_RATE=0.3          that fraction of requests to / get 500
  *	HELLO_LATENCY_MS=200          requests to / wait that long first
+ *	HELLO_READY_AFTER=5           /healthz answers 503 for the first 5 s (warming up,
+ *	                              as a database does)
  *	HELLO_FAIL_HEALTH_AFTER=30    /healthz answers 503 after 30 s
  *	HELLO_CRASH_AFTER=60          exit(1) after 60 s, "crashing as asked"
  *
@@ -68,11 +71,21 @@ static struct {
 	const char *instance;
 	double error_rate;       /* 0..1 */
 	long latency_ms;         /* 0 = none */
+	double ready_after;      /* seconds; 0 = at once */
 	double fail_health_after; /* seconds; < 0 = never */
 	double crash_after;      /* seconds; < 0 = never */
 } cfg;
 
 static uint64_t start_ms;
+
+static double uptime_s(void);
+
+/* What /healthz and /info say: warmed up and not failing yet. */
+static bool healthy_now(void)
+{
+	double up = uptime_s();
+	return up >= cfg.ready_after && !(cfg.fail_health_after >= 0 && up >= cfg.fail_health_after);
+}
 static atomic_bool draining;
 static atomic_int active_conns;
 static atomic_ullong requests_served;
@@ -630,7 +643,9 @@ static int handle(struct conn *c, struct request *rq)
 		return respond(c, rq, 200, body, rq->close);
 	}
 	if (plen == 8 && strncmp(rq->target, "/healthz", 8) == 0) {
-		if (cfg.fail_health_after >= 0 && uptime_s() >= cfg.fail_health_after)
+		if (uptime_s() < cfg.ready_after)
+			return respond(c, rq, 503, "warming up as asked\n", rq->close);
+		if (!healthy_now())
 			return respond(c, rq, 503, "unhealthy as asked\n", rq->close);
 		return respond(c, rq, 200, "ok\n", rq->close);
 	}
@@ -639,7 +654,7 @@ static int handle(struct conn *c, struct request *rq)
 		return respond(c, rq, 200, body, rq->close);
 	}
 	if (plen == 5 && strncmp(rq->target, "/info", 5) == 0) {
-		bool healthy = !(cfg.fail_health_after >= 0 && uptime_s() >= cfg.fail_health_after);
+		bool healthy = healthy_now();
 		size_t len = 0;
 		snprintf(body, sizeof(body), "{\"version\": ");
 		len = strlen(body);
@@ -861,6 +876,7 @@ int main(int argc, char **argv)
 	cfg.instance = env_or("SLIPWAY_INSTANCE", NULL, "-");
 	cfg.error_rate = env_number("HELLO_ERROR_RATE", 0, 1);
 	cfg.latency_ms = (long)env_number("HELLO_LATENCY_MS", 0, 3600000);
+	cfg.ready_after = env_number("HELLO_READY_AFTER", 0, 1e9);
 	cfg.fail_health_after = env_number("HELLO_FAIL_HEALTH_AFTER", -1, 1e9);
 	cfg.crash_after = env_number("HELLO_CRASH_AFTER", -1, 1e9);
 	rng_state = ((uint64_t)getpid() << 32) ^ (uint64_t)time(NULL) ^ 0x9E3779B97F4A7C15ULL;

@@ -200,8 +200,10 @@ static json_t *app_json(struct api *v, struct engine_app *a, bool with_instances
 	json_object_set_new(j, "owner", a->owner ? json_string(a->owner) : json_null());
 	json_object_set_new(j, "commit", a->commit[0] ? json_string(a->commit) : json_null());
 	json_object_set_new(j, "strategy", json_string(strategy_name(spec)));
-	/* what a Paused rollout waits for: the command that goes on */
-	json_object_set_new(j, "waitingFor", a->st.phase != ROLLOUT_PAUSED ? json_null()
+	/* what a Paused rollout waits for: the command that goes on; a
+	 * Waiting one: its dependencies (the reason names them) */
+	json_object_set_new(j, "waitingFor", phase == ROLLOUT_WAITING ? json_string("dependencies")
+				: a->st.phase != ROLLOUT_PAUSED ? json_null()
 				: json_string(a->st.user_paused ? "resume" : "promote"));
 	json_object_set_new(j, "scaled", json_boolean(a->st.scaled));
 	if (spec && spec->route.listen) {

@@ -229,8 +229,11 @@ static void print_conditions(json_t *a)
 	cli_table_row(&t, "TYPE", "STATUS", "REASON");
 	cli_table_row(&t, "Available", cli_jint(a, "ready") >= cli_jint(a, "replicas") ? "True" : "False",
 		      avail);
-	cli_table_row(&t, "Progressing", rolling || strcmp(phase, "Progressing") == 0 ? "True" : "False",
-		      rolling ? "a new revision is rolling out" : healthy ? "rollout complete" : phase);
+	bool waiting = strcmp(phase, "Waiting") == 0; /* for its dependencies */
+	cli_table_row(&t, "Progressing",
+		      rolling || waiting || strcmp(phase, "Progressing") == 0 ? "True" : "False",
+		      waiting ? cli_jstr(a, "reason") : rolling ? "a new revision is rolling out"
+		      : healthy ? "rollout complete" : phase);
 	json_t *routed = json_object_get(a, "routed");
 	const char *rstatus = "-", *rreason = "no route"; /* routed null or absent */
 	if (json_is_boolean(routed)) {

@@ -181,7 +181,8 @@ const char *cli_phase_color(FILE *f, const char *phase)
 	static char out[96];
 	const char *code = strcmp(phase, "Healthy") == 0 ? "32"
 		: strcmp(phase, "Degraded") == 0 || strcmp(phase, "Frozen") == 0 ? "31"
-		: strcmp(phase, "Progressing") == 0 || strcmp(phase, "Paused") == 0 ? "33" : NULL;
+		: strcmp(phase, "Progressing") == 0 || strcmp(phase, "Paused") == 0 ||
+		  strcmp(phase, "Waiting") == 0 ? "33" : NULL;
 	if (!code || !cli_color_on(f) || strlen(phase) > 64)
 		return phase;
 	snprintf(out, sizeof(out), "\033[%sm%s\033[0m", code, phase);

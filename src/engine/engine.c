@@ -754,6 +754,8 @@ static int app_params(struct engine *e, struct engine_app *a, struct rollout_par
 		p->progress_deadline_ms = want->progress_deadline_ms;
 		p->strategy = &want->strategy;
 		p->hooks = &want->hooks;
+		p->deps = want->depends_on;
+		p->ndeps = want->ndepends;
 	}
 	if (stable)
 		p->stable_replicas = stable->replicas;
@@ -916,6 +918,10 @@ static void availability_update(struct engine *e, struct engine_app *a)
 
 enum rollout_phase engine_app_phase(const struct engine_app *a, const char **reason)
 {
+	if (a->st.phase == ROLLOUT_PROGRESSING && rollout_waiting_for_dependencies(&a->st)) {
+		*reason = a->st.reason;
+		return ROLLOUT_WAITING;
+	}
 	if (a->unavailable && a->st.phase == ROLLOUT_HEALTHY) {
 		*reason = a->unavailable_reason;
 		return ROLLOUT_DEGRADED;
@@ -994,6 +1000,10 @@ static void reconcile_app(struct engine *e, struct engine_app *a)
 	size_t nrs = a->nruns + engine_hooks_status(a, rs + a->nruns);
 	struct rollout_actions *out = xmalloc(sizeof(*out));
 	out->n = 0;
+	char pending[240];
+	if (rollout_waiting_for_dependencies(&a->st))
+		p.deps_pending = engine_depends_pending(e, engine_app_spec(e, a, a->st.desired, &err),
+							pending, sizeof(pending));
 	bool changed = rollout_reconcile(&a->st, &p, ri, a->ninsts, rs, nrs, sw_wall_ms(), out);
 	free(rs);
 	if (failures_update(a))
@@ -1050,6 +1060,7 @@ static void reconcile_app(struct engine *e, struct engine_app *a)
 	if (app_params(e, a, &p, &err) == 0)
 		app_routes(e, a, &p);
 	availability_update(e, a);
+	engine_depends_changed(e, a);
 }
 
 /* An app with nothing time-based ahead: Healthy, no analysis, every

@@ -136,6 +136,7 @@ struct engine_app {
 	char *routes_text;
 	uint64_t routes_gen;          /* counts changes of routes */
 	uint64_t table_gen;           /* routes_gen of the entries in the table last pushed */
+	bool deps_healthy;            /* Healthy as its dependants see it, last reconcile */
 };
 
 struct engine_config {
@@ -328,6 +329,25 @@ int engine_rollout(struct engine *e, const char *app, enum engine_rollout_cmd cm
 int engine_scale(struct engine *e, const char *app, uint32_t replicas, const char *actor,
 		 struct sw_err *err);
 
+/* ---- dependencies between apps (depends.c) ---- */
+
+/* One app of a dependency graph: its name and the names it depends on. */
+struct engine_dep_node {
+	const char *name;
+	char *const *deps;
+	size_t ndeps;
+};
+
+/*
+ * A cycle of the graph, pure: nodes are looked up by name (a name no node
+ * has is left out: that app may come later), and followed depth first in
+ * the order given. Returns the cycle's length and its nodes' indices in
+ * *out (caller frees), starting at its lowest index ("b -> c -> b" of a
+ * graph listing b before c), or 0 with *out NULL when there is none. A
+ * node that names itself is a cycle of one.
+ */
+size_t engine_depends_cycle(const struct engine_dep_node *nodes, size_t n, size_t **out);
+
 /* ---- reads ---- */
 
 struct engine_app *engine_app_find(struct engine *e, const char *name);
@@ -339,7 +359,10 @@ struct spec_app *engine_app_spec(struct engine *e, struct engine_app *a, int64_t
 				 struct sw_err *err);
 /*
  * The app's phase as users see it. The rollout's phase says where the
- * rollout is; this one also says whether the app is available: a Healthy
+ * rollout is; this one also says whether the app waits for its
+ * dependencies (Waiting, *reason naming them: "waiting for db
+ * (Progressing), cache (not found); revision 2 starts once they are
+ * Healthy") and whether it is available: a Healthy
  * rollout with fewer ready instances than replicas (one crashed and waits
  * in CrashLoopBackOff, one fails readiness) is Degraded, and *reason says
  * which instance and why ("instance hello-3 exited with status 2,

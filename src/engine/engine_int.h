@@ -137,6 +137,26 @@ void engine_kind_word(char *out, size_t size, const char *kind);
 void engine_result_add(struct engine_results *res, const char *kind, const char *name,
 		int64_t revision, const char *result, json_t *live, json_t *merged);
 
+/* depends.c */
+/* Refuses (SW_EINVAL) an apply whose dependsOn closes a cycle, among its
+ * apps or through the apps there already (their desired revision's):
+ * "app.yaml:7:5: dependsOn: cycle hello -> db -> hello (...)". */
+int engine_depends_check(struct engine *e, const struct engine_doc *docs, size_t ndocs,
+			 struct sw_err *err);
+/* After rollout_set_desired/rollout_retry of revision sa of app a (NULL:
+ * a new app): makes it wait for sa's dependsOn, unless it has none or
+ * changes only replicas of what serves. */
+void engine_depends_hold(struct engine *e, struct engine_app *a, const struct spec_app *sa,
+			 struct rollout_state *st);
+/* The dependencies of spec that are not Healthy at their newest revision,
+ * as params.deps_pending has them, in out ("db (Progressing), cache (not
+ * found)", cut with " and N more"); NULL when there are none. */
+const char *engine_depends_pending(struct engine *e, const struct spec_app *spec, char *out,
+				   size_t size);
+/* After a reconcile of a: when whether it is Healthy changed, the apps
+ * waiting for it are reconciled on the next kick. */
+void engine_depends_changed(struct engine *e, struct engine_app *a);
+
 /* load.c */
 int engine_load(struct engine *e, struct sw_err *err);
 void engine_resume_stops(struct engine *e);

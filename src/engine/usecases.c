@@ -350,6 +350,7 @@ static int record_app(struct engine *e, const struct spec_app *sa, const char *s
 	snprintf(p->why, sizeof(p->why), "applied revision %lld (version %s)%s",
 		 (long long)p->revision, sa->version, from);
 	rollout_set_desired(&p->st, p->revision, now, p->why);
+	engine_depends_hold(e, a, sa, &p->st);
 	p->result = a ? "configured" : "created";
 	struct store_app row = {
 		.name = sa->name,
@@ -429,7 +430,8 @@ static int do_apply(struct engine *e, const struct engine_doc *docs, size_t ndoc
 	int r = -1;
 
 	memset(out, 0, sizeof(*out));
-	if (check_unique(docs, ndocs, err) < 0 || check_routes(e, docs, ndocs, err) < 0)
+	if (check_unique(docs, ndocs, err) < 0 || check_routes(e, docs, ndocs, err) < 0 ||
+	    engine_depends_check(e, docs, ndocs, err) < 0)
 		return SW_EINVAL;
 	for (size_t x = 0; x < ndocs; x++) {
 		napps += docs[x].set->napps;
@@ -727,7 +729,13 @@ static int do_rollout(struct engine *e, const char *app, enum engine_rollout_cmd
 	case ENGINE_ABORT: r = rollout_abort(&st, now, why, full, msg, sizeof(msg)); break;
 	case ENGINE_PAUSE: r = rollout_pause(&st, msg, sizeof(msg)); break;
 	case ENGINE_RESUME: r = rollout_resume(&st, msg, sizeof(msg)); break;
-	case ENGINE_RETRY: r = rollout_retry(&st, now, msg, sizeof(msg)); break;
+	case ENGINE_RETRY:
+		r = rollout_retry(&st, now, msg, sizeof(msg));
+		if (r == 0) { /* rolled out anew: it waits again, as after its apply */
+			struct sw_err ignored = {0};
+			engine_depends_hold(e, a, engine_app_spec(e, a, st.desired, &ignored), &st);
+		}
+		break;
 	case ENGINE_RESTART: r = rollout_restart(&st, now, msg, sizeof(msg)); break;
 	case ENGINE_UNDO: {
 		int64_t to = undo_target(e, a);

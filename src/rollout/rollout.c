@@ -21,6 +21,7 @@ const char *rollout_phase_name(enum rollout_phase p)
 	case ROLLOUT_HEALTHY: return "Healthy";
 	case ROLLOUT_DEGRADED: return "Degraded";
 	case ROLLOUT_FROZEN: return "Frozen";
+	case ROLLOUT_WAITING: return "Waiting";
 	}
 	return "Progressing";
 }
@@ -87,7 +88,15 @@ void rollout_set_desired(struct rollout_state *st, int64_t revision, int64_t now
 	st->hook_index = 0;
 	st->hooks_done = revision == st->stable
 		? (1u << SPEC_HOOK_PRE_DEPLOY) | (1u << SPEC_HOOK_POST_DEPLOY) : 0;
+	/* waits only when the daemon says so (rollout_wait_for_dependencies) */
+	st->deps_wait = st->deps_told = false;
 	snprintf(st->reason, sizeof(st->reason), "%s", why);
+}
+
+void rollout_wait_for_dependencies(struct rollout_state *st)
+{
+	st->deps_wait = st->desired && st->desired != st->stable;
+	st->deps_told = false;
 }
 
 void rollout_undo(struct rollout_state *st, int64_t revision, int64_t now_ms, const char *why)
@@ -182,6 +191,7 @@ static void mark_aborted(struct rollout_state *st)
 	st->weight = 0;
 	st->header_step = -1;
 	st->waiting = st->user_paused = st->promote = st->promote_full = false;
+	st->deps_wait = false; /* nothing waits for a revision that will not start */
 }
 
 /* True when going back to stable would serve a revision the schema no
@@ -263,6 +273,11 @@ static int refuse(char *msg, size_t size, const char *fmt, ...)
 static bool in_progress(const struct rollout_state *st)
 {
 	return st->phase == ROLLOUT_PROGRESSING || st->phase == ROLLOUT_PAUSED;
+}
+
+bool rollout_waiting_for_dependencies(const struct rollout_state *st)
+{
+	return st->deps_wait && in_progress(st) && st->desired && st->desired != st->stable;
 }
 
 int rollout_promote(struct rollout_state *st, bool full, char *msg, size_t size)
@@ -477,12 +492,73 @@ static bool hooks_finished(const struct rollout_state *st, enum spec_hook_kind k
 	return st->hooks_done & (1u << kind);
 }
 
-/* While preDeploy runs: stable at full size and nothing else (nothing new
- * starts; what an earlier, superseded rollout started goes once stable
- * is fully ready, or at once when there is no stable). */
-static void hold_for_pre_deploy(struct rollout_state *st, const struct rollout_params *p,
+/* While preDeploy runs or dependencies are waited for: stable at full
+ * size and nothing else (nothing new starts; what an earlier, superseded
+ * rollout started goes once stable is fully ready, or at once when there
+ * is no stable). */
+static void hold_new_revision(struct rollout_state *st, const struct rollout_params *p,
 				const struct rollout_instance *insts, size_t n, bool *picked,
 				struct rollout_actions *out);
+
+/* ---- dependencies ---- */
+
+/* "db", "db and cache", "db, cache and queue" (cut to fit) */
+static void names_text(char *out, size_t size, char *const *names, size_t n)
+{
+	size_t len = 0;
+	out[0] = '\0';
+	for (size_t i = 0; i < n && len + 1 < size; i++) {
+		int w = snprintf(out + len, size - len, "%s%s", i == 0 ? "" : i + 1 == n ? " and " : ", ",
+				 names[i]);
+		len += w > 0 ? (size_t)w : 0;
+	}
+}
+
+/*
+ * The gate of rollout_wait_for_dependencies. Returns true while the
+ * revision is held (stable kept at full size, nothing new started, as for
+ * preDeploy); false once it may go on: its dependencies are Healthy, or a
+ * promote skipped them.
+ */
+static bool hold_for_dependencies(struct rollout_state *st, const struct rollout_params *p,
+				  const struct rollout_instance *insts, size_t n, bool *picked,
+				  int64_t now_ms, struct rollout_actions *out)
+{
+	char names[200];
+	names_text(names, sizeof(names), p->deps, p->ndeps);
+	bool pending = p->ndeps && p->deps_pending;
+	if (st->user_paused || (pending && !st->promote)) {
+		if (!st->user_paused)
+			reasonf(st, "waiting for %s; revision %lld starts once %s Healthy",
+				p->deps_pending, (long long)st->desired,
+				p->ndeps == 1 ? "it is" : "they are");
+		if (pending && !st->deps_told) {
+			st->deps_told = true;
+			event(out, "WaitingForDependencies", "revision %lld waits for %s",
+			      (long long)st->desired, p->deps_pending);
+		}
+		st->progress_ms = 0;
+		hold_new_revision(st, p, insts, n, picked, out);
+		return true;
+	}
+	st->deps_wait = false;
+	if (pending) {
+		/* the operator's promote was for this: it takes no step */
+		st->promote = false;
+		event(out, "DependenciesSkipped", "promoted: revision %lld starts without waiting for %s",
+		      (long long)st->desired, p->deps_pending);
+	} else if (st->deps_told) {
+		event(out, "DependenciesReady", "%s %s Healthy; starting revision %lld", names,
+		      p->ndeps == 1 ? "is" : "are", (long long)st->desired);
+	}
+	if (st->deps_told) {
+		/* as after preDeploy: the deadline and the first step start now */
+		st->progress_ms = 0;
+		st->step_ms = now_ms;
+		reasonf(st, "starting revision %lld", (long long)st->desired);
+	}
+	return false;
+}
 
 /* ---- instances ---- */
 
@@ -1116,7 +1192,8 @@ static bool state_equal(const struct rollout_state *a, const struct rollout_stat
 	       a->hook_index == b->hook_index && a->hooks_done == b->hooks_done &&
 	       a->schema_min == b->schema_min && a->run_base == b->run_base &&
 	       a->restart_ms == b->restart_ms && a->scaled == b->scaled &&
-	       a->replicas == b->replicas;
+	       a->replicas == b->replicas && a->deps_wait == b->deps_wait &&
+	       a->deps_told == b->deps_told;
 }
 
 static bool progressive(const struct rollout_state *st, const struct rollout_params *p)
@@ -1164,6 +1241,9 @@ bool rollout_reconcile(struct rollout_state *st, const struct rollout_params *p,
 			st->progress_ms = 0;
 		return !state_equal(&before, st);
 	}
+	if (rollout_waiting_for_dependencies(st) && hold_for_dependencies(st, p, insts, n, picked,
+									     now_ms, out))
+		return !state_equal(&before, st);
 	char why[320];
 	if (in_progress(st) && st->desired && st->desired != st->stable &&
 	    !hooks_finished(st, SPEC_HOOK_PRE_DEPLOY)) {
@@ -1173,7 +1253,7 @@ bool rollout_reconcile(struct rollout_state *st, const struct rollout_params *p,
 				p->hooks->list[SPEC_HOOK_PRE_DEPLOY][st->hook_index].name, st->hook_index + 1,
 				hooks_count(p, SPEC_HOOK_PRE_DEPLOY), (long long)st->desired);
 			st->progress_ms = 0;
-			hold_for_pre_deploy(st, p, insts, n, picked, out);
+			hold_new_revision(st, p, insts, n, picked, out);
 			return !state_equal(&before, st);
 		case HOOKS_FAILED:
 			/* nothing new served: always back to stable (no freeze) */
@@ -1229,7 +1309,7 @@ bool rollout_reconcile(struct rollout_state *st, const struct rollout_params *p,
 	return !state_equal(&before, st);
 }
 
-static void hold_for_pre_deploy(struct rollout_state *st, const struct rollout_params *p,
+static void hold_new_revision(struct rollout_state *st, const struct rollout_params *p,
 				const struct rollout_instance *insts, size_t n, bool *picked,
 				struct rollout_actions *out)
 {
@@ -1359,6 +1439,8 @@ json_t *rollout_state_to_json(const struct rollout_state *st)
 					    (json_int_t)st->run_base, "restartMs",
 					    (json_int_t)st->restart_ms, "scaled", st->scaled,
 					    "replicas", (int)st->replicas));
+	json_object_update_new(j, json_pack("{s:b, s:b}", "depsWait", st->deps_wait, "depsTold",
+					    st->deps_told));
 	return j;
 }
 
@@ -1418,4 +1500,7 @@ void rollout_state_from_json(struct rollout_state *st, const json_t *j)
 	int64_t replicas = jint(j, "replicas", 0);
 	st->replicas = replicas < 0 ? 0 : replicas > ROLLOUT_MAX_REPLICAS ? ROLLOUT_MAX_REPLICAS
 									 : (uint32_t)replicas;
+	/* a state stored before dependsOn: nothing waits */
+	st->deps_wait = jbool(j, "depsWait");
+	st->deps_told = jbool(j, "depsTold");
 }

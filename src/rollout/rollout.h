@@ -68,6 +68,22 @@
  * An `expand` migration changes nothing: an abort rolls back as always.
  * A revision that becomes Healthy is supported again (schema_min never
  * exceeds stable after that).
+ *
+ * Dependencies (spec.dependsOn, docs/documents.md): a desired revision the
+ * daemon marks with rollout_wait_for_dependencies does not start until
+ * every app it depends on is Healthy at its newest revision. The daemon
+ * looks at those apps and says, in params.deps_pending, which are not
+ * ("db (Progressing), cache (not found)"); the rollout only decides. Until
+ * then it is held like preDeploy (which comes after it): no instance of
+ * the new revision starts, stable keeps full size and every request, the
+ * wait does not count against progressDeadline, the reason says what it
+ * waits for, and the event WaitingForDependencies is recorded once. Then
+ * it starts by itself (event DependenciesReady, naming them), with the
+ * deadline and the first step from then. `promote` starts it without
+ * waiting (DependenciesSkipped; --full skips the steps too), `pause` holds
+ * it even once they are Healthy, `abort` cancels it (Degraded, stable
+ * keeps serving, nothing new ever ran); a later revision that waits, or
+ * one that does not (a rollback, undo), replaces the wait.
  */
 #ifndef SW_ROLLOUT_H
 #define SW_ROLLOUT_H
@@ -86,9 +102,11 @@ enum rollout_phase {
 	ROLLOUT_HEALTHY,
 	ROLLOUT_DEGRADED,
 	ROLLOUT_FROZEN,           /* an abort held back: a contract migration ran */
+	ROLLOUT_WAITING,          /* the app's phase only (engine_app_phase): Progressing,
+				   * held for its dependencies; never a rollout state's */
 };
 
-/* "Progressing", "Paused", "Healthy", "Degraded", "Frozen" */
+/* "Progressing", "Paused", "Healthy", "Degraded", "Frozen", "Waiting" */
 const char *rollout_phase_name(enum rollout_phase p);
 /* Inverse; unknown names give ROLLOUT_PROGRESSING. */
 enum rollout_phase rollout_phase_parse(const char *name);
@@ -130,6 +148,9 @@ struct rollout_state {
 	int64_t restart_ms;       /* restart: instances created before it are replaced; 0 none */
 	bool scaled;              /* `scale`: replicas overrides the documents' */
 	uint32_t replicas;        /* with scaled: instances wanted, 0..ROLLOUT_MAX_REPLICAS */
+	/* dependencies */
+	bool deps_wait;           /* desired waits until its dependencies are Healthy */
+	bool deps_told;           /* WaitingForDependencies is recorded for it */
 };
 
 /* The parts of the revisions' specs the decision needs. */
@@ -141,6 +162,11 @@ struct rollout_params {
 	uint64_t progress_deadline_ms;
 	const struct spec_strategy *strategy; /* desired revision's; NULL = rolling */
 	const struct spec_hooks *hooks; /* desired revision's; NULL = none */
+	char *const *deps;          /* desired revision's dependsOn, for messages */
+	size_t ndeps;
+	const char *deps_pending;   /* those not Healthy at their newest revision, with
+				     * why: "db (Progressing), cache (not found)"; NULL:
+				     * every one is (read only while deps_wait) */
 };
 
 struct rollout_instance {
@@ -216,6 +242,18 @@ struct rollout_actions {
  */
 void rollout_set_desired(struct rollout_state *st, int64_t revision, int64_t now_ms,
 			 const char *why);
+
+/*
+ * Makes the desired revision wait for its dependencies (above), after
+ * rollout_set_desired or rollout_retry: the daemon calls it for a new
+ * revision of an app with dependsOn, except for one that changes only
+ * replicas. Nothing when desired is stable (nothing to start).
+ */
+void rollout_wait_for_dependencies(struct rollout_state *st);
+
+/* True while the rollout of the desired revision is held for its
+ * dependencies (the app's phase is then Waiting). */
+bool rollout_waiting_for_dependencies(const struct rollout_state *st);
 
 /*
  * One decision. Updates `st`; appends actions to `out`. Returns true when

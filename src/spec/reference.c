@@ -215,6 +215,13 @@ static const struct ref_doc docs[] = {
 	 "after a successful migration an abort freezes the rollout instead of rolling back.", NULL},
 	{"App", "spec.hooks.postDeploy", "Jobs run once the new revision is Healthy.", NULL},
 	{"App", "spec.hooks.onAbort", "Jobs run after the rollout of the revision was aborted.", NULL},
+	{"App", "spec.dependsOn",
+	 "Names of other apps (DNS labels, none twice, not the app itself). A new revision does not "
+	 "start until each of them is Healthy at its newest revision: the old revision keeps serving "
+	 "and the app is Waiting, saying for what (\"waiting for db (Progressing), cache (not "
+	 "found)\"). An app that does not exist yet is waited for; a cycle is refused at apply. "
+	 "Rollbacks, undo and changes of replicas only do not wait; `rollout promote` starts the "
+	 "revision without waiting, `rollout abort` cancels it (docs/documents.md).", NULL},
 
 	/* AnalysisTemplate */
 	{"AnalysisTemplate", "",

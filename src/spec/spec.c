@@ -1036,6 +1036,46 @@ static json_t *emit_hooks(const void *base, const struct spec_field *f)
 
 static const struct spec_ftype t_hooks = {spec_parse_sub, emit_hooks, spec_free_sub};
 
+/* ---- dependsOn: the apps a new revision waits for (src/engine/depends.c) */
+
+static int parse_depends(struct spec_pctx *c, const struct snode *n, void *base, const struct spec_field *f)
+{
+	struct spec_app *a = base;
+	char gotbuf[128];
+	int rc = 0;
+	if (n->type != SN_SEQ)
+		return spec_perr(c, n, "%s must be a list of app names, got %s", spec_subject(c), SPEC_GOT(n));
+	a->depends_on = xcalloc(n->nkids + 1, sizeof(char *));
+	for (size_t i = 0; i < n->nkids && rc == 0; i++) {
+		const struct snode *item = n->kids[i];
+		size_t old = spec_path_push_index(c, i);
+		rc = spec_need_scalar(c, item, "an app name");
+		if (rc == 0)
+			rc = spec_v_dns_label(c, item, item->text);
+		spec_path_pop(c, old);
+		if (rc == 0) {
+			a->depends_on[i] = xstrdup(item->text);
+			a->ndepends = i + 1;
+		}
+	}
+	if (rc == 0)
+		rc = spec_unique_names(c, n, a->depends_on, a->ndepends, sizeof(char *), 0, "app");
+	if (rc == 0) {
+		free(a->depends_at);
+		a->depends_at = spec_position(c->file, n);
+	}
+	return rc;
+}
+
+/* Nothing when there are none, so that the canonical text (and the
+ * content hash) of an app without dependsOn is what it was before it. */
+static json_t *emit_depends(const void *base, const struct spec_field *f)
+{
+	return ((const struct spec_app *)base)->ndepends ? spec_t_argv.emit(base, f) : NULL;
+}
+
+static const struct spec_ftype t_depends = {parse_depends, emit_depends, spec_free_argv};
+
 /* ---- spec and the document */
 
 static const struct spec_field app_spec_fields[] = {
@@ -1049,6 +1089,8 @@ static const struct spec_field app_spec_fields[] = {
 	{"route", &spec_t_sub, 0, 0, 0, &route_table, 0},
 	{"strategy", &spec_t_sub, offsetof(struct spec_app, strategy), 0, 0, &strategy_table, 0},
 	{"hooks", &t_hooks, offsetof(struct spec_app, hooks), 0, 0, &hooks_table, 0},
+	{"dependsOn", &t_depends, offsetof(struct spec_app, depends_on), 0, 0, NULL,
+	 offsetof(struct spec_app, ndepends)},
 	{NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
@@ -1062,7 +1104,21 @@ static const struct spec_field app_doc_fields[] = {
 	{NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
-static const struct spec_table app_doc_table = {app_doc_fields, -1, 0, NULL, NULL};
+/* What needs the name and the spec together: dependsOn may not name the
+ * app itself (metadata may come after spec in the document). */
+static int check_app_doc(struct spec_pctx *c, const struct snode *map, void *base)
+{
+	const struct spec_app *a = base;
+	const struct snode *list = snode_get(snode_get(map, "spec"), "dependsOn");
+	for (size_t i = 0; i < a->ndepends; i++)
+		if (a->name && strcmp(a->depends_on[i], a->name) == 0)
+			return spec_perr(c, list && i < list->nkids ? list->kids[i] : map,
+					 "dependsOn names the app itself (\"%s\"): an app cannot depend "
+					 "on itself", a->name);
+	return 0;
+}
+
+static const struct spec_table app_doc_table = {app_doc_fields, -1, 0, NULL, check_app_doc};
 
 static void app_init(struct spec_app *a)
 {
@@ -1086,6 +1142,7 @@ static void app_init(struct spec_app *a)
 static void app_free(struct spec_app *a)
 {
 	spec_table_free(&app_doc_table, a);
+	free(a->depends_at);
 	free(a->source);
 	free(a);
 }
@@ -1960,6 +2017,7 @@ const struct spec_ref_shape spec_ref_shapes[] = {
 	{&t_hook_command, "list of string, or string", SPEC_REF_LEAF, "[\"a\"]"},
 	{&t_migration, "object", SPEC_REF_MAP, NULL},
 	{&t_hooks, "object", SPEC_REF_MAP, NULL},
+	{&t_depends, "list of string", SPEC_REF_LEAF, "[\"db\"]"}, /* the synthetic app is "a" */
 	{&t_load, "object", SPEC_REF_MAP, NULL},
 	{NULL, NULL, 0, NULL},
 };

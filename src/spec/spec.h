@@ -195,6 +195,13 @@ struct spec_app {
 	size_t nheader_routes;
 	struct spec_strategy strategy;
 	struct spec_hooks hooks;
+	/* spec.dependsOn: names of the apps (DNS labels, none twice, not the
+	 * app itself) each new revision waits for until they are Healthy
+	 * (src/engine/depends.c); in document order */
+	char **depends_on;
+	size_t ndepends;
+	char *depends_at;        /* "file:line:col" of the dependsOn list, for messages; NULL
+				  * when there is none */
 	char *source;            /* "file:line:col" of the document, for messages */
 };
 

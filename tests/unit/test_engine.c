@@ -622,6 +622,179 @@ static void test_engine__route_clash_is_refused_at_apply(void **state)
 	buf_release(&y);
 }
 
+/* ---- dependsOn ---- */
+
+static void test_engine__depends_cycle_finds_cycles_only(void **state)
+{
+	char *b[] = {"b"}, *c[] = {"c"}, *a[] = {"a"}, *ext[] = {"later", "c"}, *self[] = {"s"};
+	size_t *cyc = NULL;
+	/* a -> b -> c, c -> later (not there yet): no cycle */
+	struct engine_dep_node chain[] = {{"a", b, 1}, {"b", c, 1}, {"c", ext, 1}};
+	assert_int_equal(engine_depends_cycle(chain, 3, &cyc), 0);
+	assert_null(cyc);
+	/* c -> a closes it; the text starts at the graph's first node */
+	struct engine_dep_node loop[] = {{"c", a, 1}, {"b", c, 1}, {"a", b, 1}, {"x", ext, 2}};
+	assert_int_equal(engine_depends_cycle(loop, 4, &cyc), 3);
+	assert_int_equal(cyc[0], 0); /* c */
+	assert_int_equal(cyc[1], 2); /* a */
+	assert_int_equal(cyc[2], 1); /* b */
+	free(cyc);
+	/* found from a node that only leads into it, still from its lowest */
+	struct engine_dep_node lead[] = {{"x", ext, 2}, {"c", a, 1}, {"a", c, 1}};
+	assert_int_equal(engine_depends_cycle(lead, 3, &cyc), 2);
+	assert_int_equal(cyc[0], 1);
+	assert_int_equal(cyc[1], 2);
+	free(cyc);
+	struct engine_dep_node one[] = {{"s", self, 1}};
+	assert_int_equal(engine_depends_cycle(one, 1, &cyc), 1);
+	free(cyc);
+	/* a long chain (a monorepo of 2,000 apps) is walked without recursion */
+	enum { N = 2000 };
+	struct engine_dep_node *big = calloc(N, sizeof(*big));
+	char (*names)[16] = calloc(N, sizeof(*names));
+	char **next = calloc(N, sizeof(*next));
+	for (size_t i = 0; i < N; i++)
+		snprintf(names[i], sizeof(names[i]), "app-%zu", i);
+	for (size_t i = 0; i < N; i++) {
+		next[i] = names[(i + 1) % N];
+		big[i] = (struct engine_dep_node){names[i], &next[i], i + 1 < N};
+	}
+	assert_int_equal(engine_depends_cycle(big, N, &cyc), 0);
+	big[N - 1].ndeps = 1; /* the last one back to the first */
+	assert_int_equal(engine_depends_cycle(big, N, &cyc), N);
+	assert_int_equal(cyc[0], 0);
+	assert_int_equal(cyc[N - 1], N - 1);
+	free(cyc);
+	free(big);
+	free(names);
+	free(next);
+}
+
+/* app_yaml and more of its spec, one document of several */
+static void dep_yaml(struct buf *b, const char *name, const char *version, const char *more)
+{
+	app_yaml(b, name, version, 1);
+	buf_adds(b, more);
+	buf_adds(b, "---\n");
+}
+
+/* One that is ready a second after it starts (hello's HELLO_READY_AFTER). */
+static void slow_yaml(struct buf *b, const char *name)
+{
+	buf_addf(b,
+		 "apiVersion: slipway/v1\n"
+		 "kind: App\n"
+		 "metadata: {name: %s}\n"
+		 "spec:\n"
+		 "  version: \"1.0.0\"\n"
+		 "  run:\n"
+		 "    command: [\"%s\", \"--port\", \"${PORT}\"]\n"
+		 "    env: {HELLO_READY_AFTER: \"1\"}\n"
+		 "  readiness: {http: {path: /healthz}, period: 200ms}\n"
+		 "---\n", name, hello_bin());
+}
+
+static bool waiting_is(struct fixture *f, const void *arg)
+{
+	const char *want = arg, *reason;
+	struct engine_app *a = engine_app_find(f->e, "web");
+	return a && engine_app_phase(a, &reason) == ROLLOUT_WAITING && strcmp(reason, want) == 0;
+}
+
+/* The index of the first "KIND APP" line in the events seen, or -1. */
+static long event_at(struct fixture *f, const char *line)
+{
+	const char *p = strstr(buf_str(&f->events), line);
+	return p ? p - buf_str(&f->events) : -1;
+}
+
+static void test_engine__depends_on_waits_for_healthy_then_starts(void **state)
+{
+	struct fixture *f = *state;
+	struct engine_results res = {0};
+	struct sw_err err = {0};
+	struct buf y = BUF_INIT;
+	dep_yaml(&y, "web", "1.0.0", "  dependsOn: [db]\n");
+	slow_yaml(&y, "db");
+	assert_int_equal(apply(f, y.s, &res, &err), 0);
+	engine_results_release(&res);
+	assert_true(wait_for(f, waiting_is, "waiting for db (Progressing); revision 1 starts once "
+			     "it is Healthy"));
+	assert_int_equal(engine_app_find(f->e, "web")->ninsts, 0);
+	assert_true(wait_for(f, healthy_with, "db"));
+	assert_true(wait_for(f, healthy_with, "web"));
+	/* in that order, told once each */
+	long waiting = event_at(f, "WaitingForDependencies web\n");
+	long db = event_at(f, "Healthy db\n"), ready = event_at(f, "DependenciesReady web\n");
+	long started = event_at(f, "InstanceStarted web\n");
+	assert_true(waiting >= 0 && waiting < db && db < ready && ready < started);
+	assert_null(strstr(buf_str(&f->events) + waiting + 1, "WaitingForDependencies web\n"));
+
+	/* a change of replicas only waits for nothing, even with db gone */
+	size_t n;
+	assert_int_equal(engine_delete(f->e, "db", "test", &n, &err), 0);
+	buf_reset(&y);
+	app_yaml(&y, "web", "1.0.0", 2);
+	buf_adds(&y, "  dependsOn: [db]\n");
+	assert_int_equal(apply(f, y.s, &res, &err), 0);
+	engine_results_release(&res);
+	struct engine_app *a = engine_app_find(f->e, "web");
+	assert_false(rollout_waiting_for_dependencies(&a->st));
+	assert_true(wait_for(f, healthy_with, "web"));
+	/* a new version does; abort cancels it and revision 2 keeps serving */
+	buf_reset(&y);
+	app_yaml(&y, "web", "2.0.0", 2);
+	buf_adds(&y, "  dependsOn: [db]\n");
+	assert_int_equal(apply(f, y.s, &res, &err), 0);
+	engine_results_release(&res);
+	assert_true(wait_for(f, waiting_is, "waiting for db (not found); revision 3 starts once it "
+			     "is Healthy"));
+	assert_int_equal(engine_rollout(f->e, "web", ENGINE_ABORT, false, "test", &err), 0);
+	const char *reason;
+	assert_int_equal(engine_app_phase(a, &reason), ROLLOUT_DEGRADED);
+	assert_int_equal(a->st.stable, 2);
+	for (size_t i = 0; i < a->ninsts; i++)
+		assert_int_equal(a->insts[i]->rt->revision, 2);
+	/* retry waits again; a rollback does not */
+	assert_int_equal(engine_rollout(f->e, "web", ENGINE_RETRY, false, "test", &err), 0);
+	assert_true(rollout_waiting_for_dependencies(&a->st));
+	int64_t to;
+	bool unchanged;
+	assert_int_equal(engine_rollback(f->e, "web", 2, "test", &to, &unchanged, &err), 0);
+	assert_false(rollout_waiting_for_dependencies(&a->st));
+	assert_true(wait_for(f, healthy_with, "web"));
+	buf_release(&y);
+}
+
+static void test_engine__depends_cycle_is_refused_and_changes_nothing(void **state)
+{
+	struct fixture *f = *state;
+	struct engine_results res = {0};
+	struct sw_err err = {0};
+	struct buf y = BUF_INIT;
+	dep_yaml(&y, "hello", "1.0.0", "  dependsOn:\n    - db\n");
+	dep_yaml(&y, "db", "1.0.0", "  dependsOn: [hello]\n");
+	assert_int_equal(apply(f, y.s, &res, &err), SW_EINVAL);
+	assert_string_equal(err.msg, "app.yaml:11:5: dependsOn: cycle hello -> db -> hello (an app "
+			    "cannot wait for itself, directly or through others)");
+	assert_int_equal(engine_app_count(f->e), 0);
+	/* through an app there already: the same */
+	buf_reset(&y);
+	dep_yaml(&y, "hello", "1.0.0", "  dependsOn: [db]\n");
+	assert_int_equal(apply(f, y.s, &res, &err), 0);
+	engine_results_release(&res);
+	buf_reset(&y);
+	dep_yaml(&y, "db", "1.0.0", "  dependsOn: [cache]\n");
+	dep_yaml(&y, "cache", "1.0.0", "  dependsOn: [hello]\n");
+	memset(&err, 0, sizeof(err));
+	assert_int_equal(apply_text(f, y.s, true, &res, &err), SW_EINVAL); /* a dry run too */
+	assert_non_null(strstr(err.msg, "dependsOn: cycle db -> cache -> hello -> db"));
+	memset(&err, 0, sizeof(err));
+	assert_int_equal(apply(f, y.s, &res, &err), SW_EINVAL);
+	assert_int_equal(engine_app_count(f->e), 1);
+	buf_release(&y);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -635,6 +808,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_engine__delete_stops_instances, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_engine__instance_event_reconciles_its_app_only, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_engine__route_clash_is_refused_at_apply, setup, teardown),
+		cmocka_unit_test(test_engine__depends_cycle_finds_cycles_only),
+		cmocka_unit_test_setup_teardown(test_engine__depends_on_waits_for_healthy_then_starts, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_engine__depends_cycle_is_refused_and_changes_nothing, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("tests", tests, NULL, NULL);
 }

@@ -30,6 +30,8 @@ struct sim {
 	int hooks_started[SPEC_HOOK_KINDS];
 	int64_t last_hook[SPEC_HOOK_KINDS];   /* run id of the last job started */
 	bool frozen_moved;                    /* a START/STOP while Frozen before and after */
+	int deps_waiting, deps_ready, deps_skipped; /* the dependency events */
+	char last_event[320];
 };
 
 static void sim_init(struct sim *s, uint32_t replicas)
@@ -64,6 +66,10 @@ static size_t sim_step(struct sim *s)
 		if ((a->kind == ROLLOUT_START || a->kind == ROLLOUT_STOP) && was_frozen &&
 		    s->st.phase == ROLLOUT_FROZEN)
 			s->frozen_moved = true;
+		/* nothing of a revision starts while it waits for its dependencies */
+		if (a->kind == ROLLOUT_START && a->revision == s->st.desired &&
+		    s->st.desired != s->st.stable)
+			assert_false(rollout_waiting_for_dependencies(&s->st));
 		/* nothing of a revision starts before its preDeploy list succeeded */
 		if (a->kind == ROLLOUT_START && a->revision == s->st.desired &&
 		    s->st.desired != s->st.stable && s->p.hooks &&
@@ -105,6 +111,10 @@ static size_t sim_step(struct sim *s)
 				s->events_degraded++;
 			if (strcmp(a->event, "Frozen") == 0)
 				s->events_frozen++;
+			s->deps_waiting += strcmp(a->event, "WaitingForDependencies") == 0;
+			s->deps_ready += strcmp(a->event, "DependenciesReady") == 0;
+			s->deps_skipped += strcmp(a->event, "DependenciesSkipped") == 0;
+			snprintf(s->last_event, sizeof(s->last_event), "%s: %s", a->event, a->message);
 		}
 	}
 	/* stops: find by id (ids point into s->ids, which sim_remove moves) */
@@ -719,6 +729,189 @@ static void test_rollout__state_round_trips_through_json(void **state)
 }
 
 
+/* ---- dependencies (spec.dependsOn) ---- */
+
+static char *deps_db[] = {"db"};
+static char *deps_two[] = {"db", "cache"};
+
+/* Revision 2 of an app that depends on `deps`, applied while they are not
+ * Healthy (`pending`). */
+static void apply_waiting(struct sim *s, char **deps, size_t ndeps, const char *pending)
+{
+	s->p.deps = deps;
+	s->p.ndeps = ndeps;
+	s->p.deps_pending = pending;
+	rollout_set_desired(&s->st, 2, s->now, "applied revision 2");
+	rollout_wait_for_dependencies(&s->st);
+}
+
+static void test_rollout__dependencies_hold_the_new_revision_until_healthy(void **state)
+{
+	struct sim s;
+	sim_init(&s, 2);
+	deploy_first(&s, 2);
+	apply_waiting(&s, deps_two, 2, "db (Progressing), cache (not found)");
+	for (int k = 0; k < 5; k++) {
+		sim_step(&s);
+		s.now += 3600000; /* a long wait is not a progressDeadline abort */
+	}
+	assert_true(rollout_waiting_for_dependencies(&s.st));
+	assert_int_equal(s.st.phase, ROLLOUT_PROGRESSING);
+	assert_string_equal(s.st.reason, "waiting for db (Progressing), cache (not found); "
+			    "revision 2 starts once they are Healthy");
+	assert_int_equal(count(&s, 2, false), 0);  /* nothing new started */
+	assert_int_equal(count(&s, 1, true), 2);   /* the old one keeps serving */
+	assert_int_equal(traffic_weight(&s, 1), 100);
+	assert_int_equal(s.deps_waiting, 1);       /* recorded once */
+	/* one is Healthy now: still waiting, for the other */
+	s.p.deps_pending = "cache (Degraded)";
+	sim_step(&s);
+	assert_non_null(strstr(s.st.reason, "waiting for cache (Degraded)"));
+	assert_int_equal(s.deps_waiting, 1);
+	/* both Healthy: it starts by itself, and the deadline counts from now */
+	s.p.deps_pending = NULL;
+	sim_step(&s);
+	assert_false(rollout_waiting_for_dependencies(&s.st));
+	assert_int_equal(s.deps_ready, 1);
+	assert_string_equal(s.last_event, "DependenciesReady: db and cache are Healthy; starting "
+			    "revision 2");
+	assert_int_equal(count(&s, 2, false), 1);
+	s.now += 30000;
+	make_ready(&s, 2, 1);
+	for (int k = 0; k < 6 && s.st.phase != ROLLOUT_HEALTHY; k++) {
+		sim_step(&s);
+		make_ready(&s, 2, 1);
+	}
+	assert_int_equal(s.st.phase, ROLLOUT_HEALTHY);
+	assert_int_equal(s.st.stable, 2);
+	/* a dependency going away later changes nothing: the gate was passed */
+	s.p.deps_pending = "db (not found)";
+	assert_int_equal(sim_step(&s), 0);
+}
+
+static void test_rollout__dependencies_healthy_at_once_start_without_events(void **state)
+{
+	struct sim s;
+	sim_init(&s, 1);
+	deploy_first(&s, 1);
+	apply_waiting(&s, deps_db, 1, NULL);
+	sim_step(&s);
+	assert_int_equal(count(&s, 2, false), 1);
+	assert_int_equal(s.deps_waiting + s.deps_ready + s.deps_skipped, 0);
+	/* a first deploy waits too, with nothing to serve meanwhile */
+	sim_init(&s, 2);
+	s.p.deps = deps_db;
+	s.p.ndeps = 1;
+	s.p.deps_pending = "db (not found)";
+	rollout_set_desired(&s.st, 1, s.now, "applied revision 1");
+	rollout_wait_for_dependencies(&s.st);
+	sim_step(&s);
+	assert_int_equal(s.n, 0);
+	assert_string_equal(s.st.reason, "waiting for db (not found); revision 1 starts once it is "
+			    "Healthy");
+	s.p.deps_pending = NULL;
+	sim_step(&s);
+	assert_int_equal(count(&s, 1, false), 2);
+	assert_string_equal(s.last_event, "DependenciesReady: db is Healthy; starting revision 1");
+}
+
+static void test_rollout__promote_skips_the_wait_and_abort_cancels_it(void **state)
+{
+	struct sim s;
+	char msg[128];
+	sim_init(&s, 2);
+	deploy_first(&s, 2);
+	s.p.strategy = &canary;
+	apply_waiting(&s, deps_db, 1, "db (Degraded)");
+	sim_step(&s);
+	assert_int_equal(rollout_promote(&s.st, false, msg, sizeof(msg)), 0);
+	sim_step(&s);
+	assert_int_equal(s.deps_skipped, 1);
+	assert_string_equal(s.last_event, "DependenciesSkipped: promoted: revision 2 starts without "
+			    "waiting for db (Degraded)");
+	assert_false(s.st.promote);                /* it took no step: the canary starts at its first */
+	assert_int_equal(s.st.step, 0);
+	assert_int_equal(count(&s, 2, false), 1);
+
+	/* abort while waiting: nothing new ever ran, the old revision serves */
+	sim_init(&s, 2);
+	deploy_first(&s, 2);
+	apply_waiting(&s, deps_db, 1, "db (Progressing)");
+	sim_step(&s);
+	assert_int_equal(rollout_abort(&s.st, s.now, "aborted by root", false, msg, sizeof(msg)), 0);
+	sim_step(&s);
+	assert_int_equal(s.st.phase, ROLLOUT_DEGRADED);
+	assert_false(rollout_waiting_for_dependencies(&s.st));
+	assert_string_equal(s.st.reason, "rollout of revision 2 aborted: aborted by root; revision 1 "
+			    "keeps serving");
+	s.p.deps_pending = NULL;                   /* Healthy later: nothing starts by itself */
+	sim_step(&s);
+	assert_int_equal(count(&s, 2, false), 0);
+	assert_int_equal(count(&s, 1, true), 2);
+	/* a retry waits again when the daemon says so */
+	s.p.deps_pending = "db (Progressing)";
+	assert_int_equal(rollout_retry(&s.st, s.now, msg, sizeof(msg)), 0);
+	rollout_wait_for_dependencies(&s.st);
+	sim_step(&s);
+	assert_true(rollout_waiting_for_dependencies(&s.st));
+	assert_int_equal(count(&s, 2, false), 0);
+}
+
+static void test_rollout__pause_holds_the_wait_and_a_rollback_replaces_it(void **state)
+{
+	struct sim s;
+	char msg[128];
+	sim_init(&s, 1);
+	deploy_first(&s, 1);
+	apply_waiting(&s, deps_db, 1, "db (Progressing)");
+	sim_step(&s);
+	assert_int_equal(rollout_pause(&s.st, msg, sizeof(msg)), 0);
+	s.p.deps_pending = NULL;
+	sim_step(&s);
+	assert_int_equal(s.st.phase, ROLLOUT_PAUSED);
+	assert_int_equal(count(&s, 2, false), 0);  /* Healthy now, but paused */
+	assert_int_equal(rollout_resume(&s.st, msg, sizeof(msg)), 0);
+	sim_step(&s);
+	assert_int_equal(count(&s, 2, false), 1);
+
+	/* a new desired revision without the wait (a rollback) replaces it */
+	sim_init(&s, 1);
+	deploy_first(&s, 1);
+	apply_waiting(&s, deps_db, 1, "db (Progressing)");
+	sim_step(&s);
+	rollout_set_desired(&s.st, 1, s.now, "rollback from revision 2 to revision 1");
+	sim_step(&s);
+	assert_int_equal(s.st.phase, ROLLOUT_HEALTHY);
+	assert_false(s.st.deps_wait);
+	/* the one serving never waits: nothing to start */
+	rollout_wait_for_dependencies(&s.st);
+	assert_false(s.st.deps_wait);
+}
+
+static void test_rollout__dependency_state_round_trips_and_old_states_do_not_wait(void **state)
+{
+	struct sim s;
+	sim_init(&s, 1);
+	deploy_first(&s, 1);
+	apply_waiting(&s, deps_db, 1, "db (Progressing)");
+	sim_step(&s);
+	json_t *j = rollout_state_to_json(&s.st);
+	struct rollout_state back;
+	rollout_state_from_json(&back, j);
+	assert_true(back.deps_wait && back.deps_told);
+	/* a daemon restarted while it waits carries on waiting, without a second event */
+	s.st = back;
+	sim_step(&s);
+	assert_int_equal(s.deps_waiting, 1);
+	assert_int_equal(count(&s, 2, false), 0);
+	json_object_del(j, "depsWait");
+	json_object_del(j, "depsTold");
+	rollout_state_from_json(&back, j);
+	assert_false(back.deps_wait);
+	json_decref(j);
+	assert_string_equal(rollout_phase_name(ROLLOUT_WAITING), "Waiting");
+}
+
 static uint32_t ready_of(struct sim *s, int64_t rev)
 {
 	return count(s, rev, true);
@@ -1126,7 +1319,7 @@ static void test_rollout__100k_random_sequences_keep_invariants(void **state)
 	struct spec_strategy *strategies[] = {NULL, &canary, &bluegreen};
 	uint64_t seed = 0x5eed;
 	#define RND() (seed = seed * 6364136223846793005ULL + 1442695040888963407ULL, (uint32_t)(seed >> 33))
-	int froze = 0, pre_failed = 0, posts = 0, restarts = 0, scales = 0;
+	int froze = 0, pre_failed = 0, posts = 0, restarts = 0, scales = 0, waited = 0;
 	for (int trial = 0; trial < 100000; trial++) {
 		struct sim s;
 		uint32_t r = 1 + RND() % 3;
@@ -1136,6 +1329,13 @@ static void test_rollout__100k_random_sequences_keep_invariants(void **state)
 		s.p.strategy = strategies[RND() % 3];
 		s.p.hooks = hook_sets[RND() % 4];
 		rollout_set_desired(&s.st, 2, s.now, "apply");
+		bool deps = RND() % 2;
+		if (deps) {
+			s.p.deps = deps_db;
+			s.p.ndeps = 1;
+			s.p.deps_pending = RND() % 2 ? "db (Progressing)" : NULL;
+			rollout_wait_for_dependencies(&s.st);
+		}
 		int len = 5 + (int)(RND() % 20);
 		char msg[128];
 		for (int k = 0; k < len; k++) {
@@ -1148,6 +1348,8 @@ static void test_rollout__100k_random_sequences_keep_invariants(void **state)
 			case 3:
 				if (s.n)
 					s.inst[RND() % s.n].ready = false;
+				if (deps && RND() % 2) /* the dependency comes and goes */
+					s.p.deps_pending = s.p.deps_pending ? NULL : "db (Degraded)";
 				break;
 			case 4:
 				if (RND() % 2)
@@ -1159,7 +1361,10 @@ static void test_rollout__100k_random_sequences_keep_invariants(void **state)
 			case 6: if (RND() % 4 == 0) rollout_abort(&s.st, s.now, "op", RND() % 2, msg, sizeof(msg)); break;
 			case 7: rollout_pause(&s.st, msg, sizeof(msg)); break;
 			case 8: rollout_resume(&s.st, msg, sizeof(msg)); break;
-			case 9: rollout_retry(&s.st, s.now, msg, sizeof(msg)); break;
+			case 9:
+				if (rollout_retry(&s.st, s.now, msg, sizeof(msg)) == 0 && deps)
+					rollout_wait_for_dependencies(&s.st);
+				break;
 			default:
 				make_ready(&s, 1, 1);
 				break;
@@ -1174,6 +1379,7 @@ static void test_rollout__100k_random_sequences_keep_invariants(void **state)
 				assert_int_equal(was, ROLLOUT_PROGRESSING);
 		}
 		/* settle: everything becomes ready, runs succeed, operator promotes */
+		s.p.deps_pending = NULL;
 		for (int k = 0; k < 40; k++) {
 			make_ready(&s, rollout_target(&s.st), 8);
 			make_ready(&s, s.st.desired, 8);
@@ -1219,12 +1425,14 @@ static void test_rollout__100k_random_sequences_keep_invariants(void **state)
 			assert_true(s.st.hooks_done & (1u << SPEC_HOOK_ON_ABORT));
 		assert_int_equal(s.st.hook_run, 0);
 		pre_failed += strstr(s.st.reason, "preDeploy hook") != NULL;
+		waited += s.deps_waiting > 0;
 		posts += s.hooks_started[SPEC_HOOK_POST_DEPLOY] > 0;
 	}
 	/* the sequences reach the hook paths, not only the old ones */
-	assert_true(froze > 100 && pre_failed > 100 && posts > 1000 && restarts > 1000 && scales > 1000);
-	printf("# frozen %d, preDeploy failed %d, postDeploy ran %d, restarts %d, scales %d of 100000\n",
-	       froze, pre_failed, posts, restarts, scales);
+	assert_true(froze > 100 && pre_failed > 100 && posts > 1000 && restarts > 1000 && scales > 1000 &&
+		    waited > 1000);
+	printf("# frozen %d, preDeploy failed %d, postDeploy ran %d, restarts %d, scales %d, waited "
+	       "for dependencies %d of 100000\n", froze, pre_failed, posts, restarts, scales, waited);
 	#undef RND
 }
 
@@ -1255,6 +1463,11 @@ int main(void)
 		cmocka_unit_test(test_rollout__bluegreen_preview_switch_and_switch_back),
 		cmocka_unit_test(test_rollout__route_weights_never_feed_an_empty_group),
 		cmocka_unit_test(test_rollout__state_round_trips_through_json),
+		cmocka_unit_test(test_rollout__dependencies_hold_the_new_revision_until_healthy),
+		cmocka_unit_test(test_rollout__dependencies_healthy_at_once_start_without_events),
+		cmocka_unit_test(test_rollout__promote_skips_the_wait_and_abort_cancels_it),
+		cmocka_unit_test(test_rollout__pause_holds_the_wait_and_a_rollback_replaces_it),
+		cmocka_unit_test(test_rollout__dependency_state_round_trips_and_old_states_do_not_wait),
 		cmocka_unit_test(test_rollout__pre_deploy_runs_before_any_new_instance),
 		cmocka_unit_test(test_rollout__failed_pre_deploy_aborts_and_runs_on_abort),
 		cmocka_unit_test(test_rollout__post_deploy_after_healthy_failure_keeps_healthy),

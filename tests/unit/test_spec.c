@@ -1200,6 +1200,64 @@ static void test_spec__hooks_errors_are_positioned(void **state)
 	}
 }
 
+static void test_spec__depends_on_parses_and_round_trips(void **state)
+{
+	struct spec_set set = parse_ok(HEAD "  dependsOn:\n    - db\n    - cache\n");
+	struct spec_app *a = set.apps[0];
+	assert_int_equal(a->ndepends, 2);
+	assert_string_equal(a->depends_on[0], "db");
+	assert_string_equal(a->depends_on[1], "cache");
+	assert_string_equal(a->depends_at, "/srv/apps/app.yaml:8:5"); /* the list, for messages */
+	json_t *j = spec_app_to_json(a);
+	struct spec_app *back = NULL;
+	struct sw_err err = {0};
+	assert_int_equal(spec_app_from_json(&back, j, &err), 0);
+	char *x = spec_app_canonical(a), *y = spec_app_canonical(back);
+	assert_string_equal(x, y);
+	assert_non_null(strstr(x, "\"dependsOn\":[\"db\",\"cache\"]"));
+	assert_int_equal(back->ndepends, 2);
+	free(x);
+	free(y);
+	json_decref(j);
+	spec_app_unref(back);
+	spec_set_release(&set);
+	/* none, or an empty list: nothing in the canonical text (old revisions keep their hash) */
+	const char *none[] = {HEAD, HEAD "  dependsOn: []\n"};
+	for (size_t i = 0; i < 2; i++) {
+		set = parse_ok(none[i]);
+		assert_int_equal(set.apps[0]->ndepends, 0);
+		x = spec_app_canonical(set.apps[0]);
+		assert_null(strstr(x, "dependsOn"));
+		free(x);
+		spec_set_release(&set);
+	}
+}
+
+static void test_spec__depends_on_errors_are_positioned(void **state)
+{
+	static const struct err_case cases[] = {
+		{HEAD "  dependsOn: db\n", "app.yaml:7:14: dependsOn must be a list of app names, got \"db\""},
+		{HEAD "  dependsOn: [db, Cache]\n",
+		 "app.yaml:7:19: dependsOn[1] must be lower-case letters, digits and '-', starting and "
+		 "ending with a letter or digit, at most 63 characters, got \"Cache\""},
+		{HEAD "  dependsOn: [db, {name: x}]\n", "app.yaml:7:19: dependsOn[1] must be an app name"},
+		{HEAD "  dependsOn: [db, cache, db]\n", "app.yaml:7:26: duplicate app \"db\""},
+		{HEAD "  dependsOn: [db, web]\n",
+		 "app.yaml:7:19: dependsOn names the app itself (\"web\"): an app cannot depend on itself"},
+		/* metadata after spec: still itself */
+		{"apiVersion: slipway/v1\nkind: App\nspec:\n  version: \"1\"\n  run: {command: [x]}\n"
+		 "  dependsOn: [web]\nmetadata: {name: web}\n",
+		 "app.yaml:6:15: dependsOn names the app itself"},
+		{HEAD "  dependOn: [db]\n",
+		 "app.yaml:7:3: unknown field \"dependOn\" in spec (did you mean \"dependsOn\"?)"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *msg = parse_err(cases[i].yaml);
+		if (!strstr(msg, cases[i].msg))
+			fail_msg("case %zu: got \"%s\", want \"%s\"", i, msg, cases[i].msg);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1219,6 +1277,8 @@ int main(void)
 		cmocka_unit_test(test_spec__canonical_json_round_trip),
 		cmocka_unit_test(test_spec__hooks_parse_default_and_round_trip),
 		cmocka_unit_test(test_spec__hooks_errors_are_positioned),
+		cmocka_unit_test(test_spec__depends_on_parses_and_round_trips),
+		cmocka_unit_test(test_spec__depends_on_errors_are_positioned),
 		cmocka_unit_test(test_spec__hash_ignores_layout_not_content),
 		cmocka_unit_test(test_spec__from_json_validates),
 		cmocka_unit_test(test_spec__refcount),
