@@ -28,6 +28,8 @@ struct snode {
 	enum snode_type type;
 	int line, col;       /* 1-based; 0 when unknown (JSON) */
 	int kline, kcol;     /* position of the key when this is a mapping value */
+	const char *file;    /* the file the node came from when it is not its
+			      * document's (a Patch's, src/spec/patch.h; borrowed), else NULL */
 	bool quoted;         /* scalar was quoted (or a JSON string) */
 	char *text;          /* scalar text, NUL-terminated, valid UTF-8 */
 	size_t len;
