@@ -197,19 +197,24 @@ static void loaded_release(struct loaded *l)
 /* The workdir of an app from git, which spec resolved against the
  * virtual root: checked out from the commit (gitops.h "Checkouts"). */
 static int place_workdir(struct gitops *g, struct gsrc *gs, const char *sha, struct spec_app *a,
-			 const struct loaded *l, struct sw_err *err)
+			 const struct loaded *l, struct source_tree **tree, struct sw_err *err)
 {
 	size_t vl = strlen(g->vroot);
 	if (strncmp(a->workdir, g->vroot, vl) != 0 || (a->workdir[vl] != '/' && a->workdir[vl]))
 		return 0; /* an absolute path of this host */
 	const char *rel = a->workdir + vl + (a->workdir[vl] == '/');
-	const char **skip = xcalloc(l->files.n + 1, sizeof(*skip));
-	for (size_t i = 0; i < l->files.n; i++)
-		skip[i] = l->files.v[i].path;
-	char *dir = NULL;
 	struct sw_err why = {0};
-	int r = source_checkout(&dir, g->src, gs->name, sha, rel, skip, g->trees_dir, &why);
-	free(skip);
+	char *dir = NULL;
+	int r = 0;
+	if (!*tree) { /* opened once for all the commit's apps */
+		const char **skip = xcalloc(l->files.n + 1, sizeof(*skip));
+		for (size_t i = 0; i < l->files.n; i++)
+			skip[i] = l->files.v[i].path;
+		r = source_tree_open(tree, g->src, gs->name, sha, skip, &why);
+		free(skip);
+	}
+	if (r == 0)
+		r = source_tree_checkout(&dir, *tree, rel, g->trees_dir, &why);
 	if (r < 0)
 		return sw_errf(err, SW_EINVAL, "%s: app \"%s\": workdir: %s", a->source, a->name, why.msg);
 	free(a->workdir);
@@ -262,6 +267,7 @@ static int load_commit(struct gsrc *gs, const struct source_commit *c, const cha
 		       struct loaded *l, struct sw_err *err)
 {
 	struct gitops *g = gs->g;
+	struct source_tree *tree = NULL; /* for the apps' workdirs */
 	int r = -1;
 	memset(l, 0, sizeof(*l));
 	struct sw_err rerr = {0};
@@ -312,7 +318,7 @@ static int load_commit(struct gsrc *gs, const struct source_commit *c, const cha
 			json_array_append_new(l->apps, json_string(set->apps[k]->name));
 			if (held(gs, set->apps[k]->name))
 				continue;
-			if (place_workdir(g, gs, sha, set->apps[k], l, err) < 0)
+			if (place_workdir(g, gs, sha, set->apps[k], l, &tree, err) < 0)
 				goto out;
 		}
 		drop_held(set, gs);
@@ -330,6 +336,7 @@ static int load_commit(struct gsrc *gs, const struct source_commit *c, const cha
 	}
 	r = 0;
 out:
+	source_tree_close(tree);
 	if (r < 0)
 		loaded_release(l);
 	return r;
