@@ -64,7 +64,7 @@ static void free_strv(char **v)
 static void job_destroy(struct runtime_job_priv *p)
 {
 	struct runtime_job *job = p->job;
-	free_strv(p->env);
+	runtime_env_free(p->env);
 	free_strv(p->argv);
 	free(p->log_path);
 	free(p->exit_path);
@@ -460,9 +460,13 @@ struct runtime_job *runtime_job_start(struct runtime *rt, struct spec_app *spec,
 	buf_addf(&b, "SLIPWAY_JOB=%s", id);
 	own[4] = buf_detach(&b);
 	own[5] = NULL;
-	p->env = runtime_env_build(spec, &vars, hook->env, hook->nenv, own);
+	p->env = runtime_env_build(spec, &vars, hook->env, hook->nenv, own, rt->cfg.age_ids, err);
 	for (size_t i = 0; i < 5; i++)
 		free(own[i]);
+	if (!p->env) { /* before its timer exists: nothing to close */
+		job_destroy(p);
+		return NULL;
+	}
 
 	uv_timer_init(p->loop, &p->timer);
 	p->timer.data = p;

@@ -69,6 +69,9 @@ struct spec_env {
 	char *value;  /* may contain ${PORT} etc., substituted per instance;
 		       * never NULL in run.env */
 	bool secret;  /* value came from a file; never shown (issue 5) */
+	bool age;     /* valueFrom.age: value is an armored age file (checked at
+		       * parse), opened only as a process starts
+		       * (runtime_env_build); not substituted */
 };
 
 /* spec.route: where the proxy serves the app (used from the proxy issue). */
