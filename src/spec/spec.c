@@ -274,15 +274,20 @@ static int secret_allowed(struct spec_pctx *c, const struct snode *file, const c
  */
 static int parse_value_age(struct spec_pctx *c, const struct snode *v, struct spec_env *e)
 {
-	char gotbuf[128];
 	struct sw_err aerr = {0};
+	/* a block scalar (age: |) starts on the line below its key: point
+	 * at the key, where the reader looks */
+	struct snode at = *v;
+	if (v->kline > 0) {
+		at.line = v->kline;
+		at.col = v->kcol;
+	}
 	size_t old = spec_path_push(c, "age");
 	int rc = spec_need_scalar(c, v, "an armored age file (-----BEGIN AGE ENCRYPTED FILE-----...)");
 	if (rc == 0 && v->len > SECRET_MAX)
-		rc = spec_perr(c, v, "%s is larger than 1 MiB", spec_subject(c));
+		rc = spec_perr(c, &at, "valueFrom.age is larger than 1 MiB");
 	if (rc == 0 && age_check(v->text, v->len, true, &aerr) < 0)
-		rc = spec_perr(c, v, "%s is not a usable age file: %s, got %s", spec_subject(c), aerr.msg,
-			       SPEC_GOT(v));
+		rc = spec_perr(c, &at, "valueFrom.age is not a usable age file: %s", aerr.msg);
 	spec_path_pop(c, old);
 	if (rc < 0)
 		return rc;
