@@ -23,6 +23,9 @@
 #include "core/core.h"
 #include "core/sha256.h"
 
+/* the fuzz target's one input, replayed over its corpus below */
+#include "../fuzz/fuzz_age.c"
+
 #ifndef AGE_TESTKIT
 #error "AGE_TESTKIT (the vectors' directory) is set by tests/unit/meson.build"
 #endif
@@ -398,6 +401,30 @@ static void test_age__base64_strict(void **state)
 	buf_release(&b);
 }
 
+/* Every seed of tests/fuzz/corpus/age through the fuzz target's checks. */
+static void test_age__fuzz_corpus_replays(void **state)
+{
+	char dir[1024];
+	snprintf(dir, sizeof(dir), "%s/../../fuzz/corpus/age", AGE_TESTKIT);
+	DIR *d = opendir(dir);
+	assert_non_null(d);
+	struct dirent *de;
+	size_t n = 0;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		char path[2048];
+		size_t len;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		char *data = slurp(path, &len);
+		assert_int_equal(LLVMFuzzerTestOneInput((const uint8_t *)data, len), 0);
+		free(data);
+		n++;
+	}
+	closedir(d);
+	assert_true(n >= 5);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -409,6 +436,7 @@ int main(void)
 		cmocka_unit_test(test_age__key_files),
 		cmocka_unit_test(test_age__check),
 		cmocka_unit_test(test_age__base64_strict),
+		cmocka_unit_test(test_age__fuzz_corpus_replays),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
