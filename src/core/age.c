@@ -362,8 +362,8 @@ int age_identities_load(struct age_identities *out, const char *path, struct sw_
 	int rc = -1;
 
 	if (fd < 0 || fstat(fd, &st) < 0) {
-		sw_errf(err, errno == ENOENT ? SW_ENOTFOUND : -1, "cannot read \"%s\": %s", path,
-			strerror(errno));
+		rc = sw_errf(err, errno == ENOENT ? SW_ENOTFOUND : -1, "cannot read \"%s\": %s", path,
+			     strerror(errno));
 		goto out;
 	}
 	if (!S_ISREG(st.st_mode) || st.st_size > KEYFILE_MAX) {

@@ -328,7 +328,8 @@ void spec_app_unref(struct spec_app *app);
  * ({"apiVersion", "kind", "metadata": {"name"}, "spec": {...}}) with
  * every field present and defaults filled in; unset optional values are
  * null, durations are strings like "1m30s500ms", env is always a list of
- * {"name", "value", "secret"}. Secret values are kept (the store needs
+ * {"name", "value", "secret"} ({"name", "valueFrom": {"age": ARMOR},
+ * "secret": true} for an age value, which stays encrypted). Secret values are kept (the store needs
  * them to restart instances) with "secret": true so that output layers
  * can mask them. metadata.labels are not in it (see spec_app.labels).
  */

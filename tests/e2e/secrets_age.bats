@@ -232,6 +232,21 @@ $(printf '%s\n' "$armor" | indent 12)" > "$T/app.yaml"
 	run slipway get apps --json
 	[[ "$output" != *shop* ]]
 	stop_daemon
+	# no identity at all: the daemon starts (the default key is optional),
+	# and an app with an age value says why it cannot start
+	mv "$T/k" "$T/k.away"
+	start_daemon
+	grep -q "no age identity ($T/state/age.key)" "$T/daemon.log"
+	slipway secret keygen -o "$T/k2" 2> "$T/pub2"
+	armor=$(printf 'x' | slipway secret encrypt -r "$(sed 's/^Public key: //' "$T/pub2")")
+	shop_doc 1.0.0 "      - name: DB_PASSWORD
+        valueFrom:
+          age: |
+$(printf '%s\n' "$armor" | indent 12)" > "$T/ok.yaml"
+	slipway apply -f "$T/ok.yaml"
+	wait_for 15 eval 'slipway events shop | grep -q "env DB_PASSWORD: the daemon has no age identity to open it"'
+	[[ "$(slipway status shop)" == *"env DB_PASSWORD: the daemon has no age identity"* ]]
+	stop_daemon
 	# a named identity file that cannot be read stops the daemon at once
 	run "$SLIPWAY_BIN" serve --age-identity "$T/missing.key"
 	[ "$status" -eq 1 ]

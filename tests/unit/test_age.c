@@ -314,6 +314,11 @@ static void test_age__key_files(void **state)
 		assert_string_equal(err.msg, bad[i].msg);
 		age_identities_release(&ids);
 	}
+	/* a missing file is told apart: the daemon's default key is optional */
+	struct age_identities none = {0};
+	struct sw_err lerr = {0};
+	assert_int_equal(age_identities_load(&none, "/nonexistent/age.key", &lerr), SW_ENOTFOUND);
+	assert_string_equal(lerr.msg, "cannot read \"/nonexistent/age.key\": No such file or directory");
 	struct age_recipient *rs = NULL;
 	size_t n = 0;
 	struct sw_err err = {0};
