@@ -24,6 +24,8 @@
 
 #include "core/age.h"
 #include "core/core.h"
+#include "core/paths.h"
+#include "spec/spec.h"
 #include "spec/seal.h"
 
 #define LIST_MAX 64
@@ -77,42 +79,6 @@ static int fail(const char *action, const char *msg)
 	return 1;
 }
 
-/* All of fd into out, at most max bytes; -1 with errno (EFBIG: larger). */
-static int read_all(int fd, struct buf *out, size_t max)
-{
-	char tmp[65536];
-	for (;;) {
-		ssize_t r = read(fd, tmp, sizeof(tmp));
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return -1;
-		if (r == 0)
-			return 0;
-		if (out->len + (size_t)r > max) {
-			OPENSSL_cleanse(tmp, sizeof(tmp));
-			errno = EFBIG;
-			return -1;
-		}
-		buf_add(out, tmp, (size_t)r);
-		OPENSSL_cleanse(tmp, (size_t)r);
-	}
-}
-
-static int read_file(const char *path, struct buf *out, size_t max, struct sw_err *err)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return sw_errf(err, -1, "cannot read \"%s\": %s", path, strerror(errno));
-	int r = read_all(fd, out, max);
-	int e = errno;
-	close(fd);
-	if (r < 0)
-		return sw_errf(err, -1, "cannot read \"%s\": %s", path,
-			       e == EFBIG ? "larger than 1 MiB" : strerror(e));
-	return 0;
-}
-
 static int write_all(int fd, const char *s, size_t n)
 {
 	while (n) {
@@ -123,6 +89,16 @@ static int write_all(int fd, const char *s, size_t n)
 			return -1;
 		s += w;
 		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* The result of an action on stdout; 1 with the error printed. */
+static int put(const char *action, const struct buf *b)
+{
+	if (write_all(1, b->s ? b->s : "", b->len) < 0) {
+		fprintf(stderr, "slipway secret %s: cannot write stdout: %s\n", action, strerror(errno));
+		return 1;
 	}
 	return 0;
 }
@@ -193,7 +169,7 @@ static int load_recipients(struct recipients *rs, const struct secret_opts *o, s
 	}
 	for (size_t i = 0; i < o->recipients_files.n; i++) {
 		struct buf text = BUF_INIT;
-		int r = read_file(o->recipients_files.v[i], &text, INPUT_MAX, err);
+		int r = sw_read_file(&text, o->recipients_files.v[i], INPUT_MAX, err);
 		if (r == 0)
 			r = age_recipients_parse(&rs->r, &rs->n, text.s ? text.s : "", text.len,
 						 o->recipients_files.v[i], err);
@@ -264,7 +240,7 @@ static int encrypt(const struct secret_opts *o)
 	}
 	if (o->in_place) {
 		size_t count = 0;
-		if (read_file(o->in_place, &in, 4 * INPUT_MAX, &err) < 0 ||
+		if (sw_read_file(&in, o->in_place, SPEC_MAX_TEXT, &err) < 0 ||
 		    spec_seal_text(&out, &count, in.s ? in.s : "", in.len, o->in_place, seal_cb, &rs, &err) < 0 ||
 		    (count && replace_file(o->in_place, &out, &err) < 0)) {
 			fail("encrypt", err.msg);
@@ -279,20 +255,12 @@ static int encrypt(const struct secret_opts *o)
 		rc = 0;
 		goto out;
 	}
-	if (read_all(0, &in, INPUT_MAX) < 0) {
-		fprintf(stderr, "slipway secret encrypt: cannot read stdin: %s\n",
-			errno == EFBIG ? "larger than 1 MiB" : strerror(errno));
-		goto out;
-	}
-	if (age_encrypt(&out, rs.r, rs.n, in.s ? in.s : "", in.len, true, &err) < 0) {
+	if (sw_read_file(&in, "/dev/stdin", INPUT_MAX, &err) < 0 ||
+	    age_encrypt(&out, rs.r, rs.n, in.s ? in.s : "", in.len, true, &err) < 0) {
 		fail("encrypt", err.msg);
 		goto out;
 	}
-	if (write_all(1, out.s, out.len) < 0) {
-		fprintf(stderr, "slipway secret encrypt: cannot write stdout: %s\n", strerror(errno));
-		goto out;
-	}
-	rc = 0;
+	rc = put("encrypt", &out);
 out:
 	wipe(&in);
 	buf_release(&out);
@@ -314,20 +282,12 @@ static int decrypt(const struct secret_opts *o)
 			fail("decrypt", err.msg);
 			goto out;
 		}
-	if (read_all(0, &in, 64u * 1024 * 1024) < 0) {
-		fprintf(stderr, "slipway secret decrypt: cannot read stdin: %s\n",
-			errno == EFBIG ? "larger than 64 MiB" : strerror(errno));
-		goto out;
-	}
-	if (age_decrypt(&out, &ids, in.s ? in.s : "", in.len, &err) < 0) {
+	if (sw_read_file(&in, "/dev/stdin", 64u * 1024 * 1024, &err) < 0 ||
+	    age_decrypt(&out, &ids, in.s ? in.s : "", in.len, &err) < 0) {
 		fail("decrypt", err.msg);
 		goto out;
 	}
-	if (write_all(1, out.s ? out.s : "", out.len) < 0) {
-		fprintf(stderr, "slipway secret decrypt: cannot write stdout: %s\n", strerror(errno));
-		goto out;
-	}
-	rc = 0;
+	rc = put("decrypt", &out);
 out:
 	wipe(&out);
 	buf_release(&in);

@@ -1,14 +1,10 @@
 /* age v1 with X25519 recipients (age.h). */
 #include "age.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
@@ -19,6 +15,7 @@
 #include <openssl/rand.h>
 
 #include "base64.h"
+#include "paths.h"
 
 #define VERSION_LINE "age-encryption.org/v1\n"
 #define X25519_INFO "age-encryption.org/v1/X25519"
@@ -355,43 +352,13 @@ int age_identities_parse(struct age_identities *out, const char *text, size_t le
 
 int age_identities_load(struct age_identities *out, const char *path, struct sw_err *err)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-	struct stat st;
-	char *data = NULL;
-	size_t len = 0;
-	int rc = -1;
-
-	if (fd < 0 || fstat(fd, &st) < 0) {
-		rc = sw_errf(err, errno == ENOENT ? SW_ENOTFOUND : -1, "cannot read \"%s\": %s", path,
-			     strerror(errno));
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode) || st.st_size > KEYFILE_MAX) {
-		sw_errf(err, -1, "cannot read \"%s\": %s", path,
-			S_ISREG(st.st_mode) ? "larger than 1 MiB" : "not a regular file");
-		goto out;
-	}
-	data = xmalloc((size_t)st.st_size + 1);
-	while (len < (size_t)st.st_size) {
-		ssize_t r = read(fd, data + len, (size_t)st.st_size - len);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			sw_errf(err, -1, "cannot read \"%s\": %s", path, strerror(errno));
-			goto out;
-		}
-		if (r == 0)
-			break;
-		len += (size_t)r;
-	}
-	rc = age_identities_parse(out, data, len, path, err);
-out:
-	if (data) {
-		OPENSSL_cleanse(data, len);
-		free(data);
-	}
-	if (fd >= 0)
-		close(fd);
+	struct buf text = BUF_INIT;
+	int rc = sw_read_file(&text, path, KEYFILE_MAX, err);
+	if (rc == 0)
+		rc = age_identities_parse(out, text.s ? text.s : "", text.len, path, err);
+	if (text.alloc)
+		OPENSSL_cleanse(text.s, text.alloc);
+	buf_release(&text);
 	return rc;
 }
 

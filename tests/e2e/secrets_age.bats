@@ -11,16 +11,6 @@ setup() {
 	need age age-keygen curl
 }
 
-# absent PATTERN FILE...: grep finds nothing (and could read every file).
-absent() {
-	local rc=0
-	grep -raF "$@" || rc=$?
-	if [ "$rc" -ne 1 ]; then
-		echo "found or unreadable (grep exit $rc): $1" >&2
-		return 1
-	fi
-}
-
 # shop_doc VERSION ENV_ITEMS [SPEC_YAML]: an app on LISTEN whose env list
 # is ENV_ITEMS (YAML list items, indented for run.env)
 shop_doc() {
