@@ -261,7 +261,8 @@ void runtime_env_free(char **env);
  *
  * Each attempt gets hook.timeout: then SIGTERM to its group, SIGKILL 5 s
  * later. A failed attempt (non-zero exit, a signal, a timeout, a command
- * that cannot start) is followed by another one second later while
+ * that cannot start, an age value in its env that its keys cannot open)
+ * is followed by another one second later while
  * attempts remain (1 + hook.retries).
  *
  * Jobs outlive the daemon like instances. An attempt is run by a waiter,
