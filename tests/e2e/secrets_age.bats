@@ -246,3 +246,28 @@ $(printf '%s\n' "$armor" | indent 12)" > "$T/ok.yaml"
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"$T/bad.key:1: not an age identity (AGE-SECRET-KEY-1...)"* ]]
 }
+
+@test "a preDeploy hook's encrypted value its key cannot open fails the hook: the rollout aborts" {
+	slipway secret keygen -o "$T/daemon.key" 2>/dev/null
+	age-keygen -o "$T/other.key" 2>/dev/null
+	start_daemon --age-identity "$T/daemon.key"
+	shop_doc 1.0.0 "      - {name: GREETING, value: hi}" > "$T/v1.yaml"
+	slipway apply -f "$T/v1.yaml"
+	wait_for 15 app_ready_at shop 1 1
+	armor=$(printf 'migrator-pass' | age -a -r "$(age-keygen -y "$T/other.key")")
+	shop_doc 2.0.0 "      - {name: GREETING, value: hi}" "  hooks:
+    preDeploy:
+      - name: migrate
+        command: \"true\"
+        env:
+          - name: MIGRATOR_PASSWORD
+            valueFrom:
+              age: |
+$(printf '%s\n' "$armor" | indent 16)" > "$T/v2.yaml"
+	run slipway apply -f "$T/v2.yaml" --wait --timeout 30s
+	[ "$status" -eq 1 ]
+	run slipway events shop
+	[[ "$output" == *"env MIGRATOR_PASSWORD: no identity matches any recipient of this value"* ]]
+	[[ "$output" != *migrator-pass* ]]
+	[[ "$(curl -fsS "http://127.0.0.1:$LISTEN/")" == *"hello from 1.0.0"* ]]
+}
