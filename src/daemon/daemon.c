@@ -361,6 +361,18 @@ static int build(struct daemon *d, struct sw_err *err)
 	struct buf path = BUF_INIT;
 	int r = -1;
 
+	/* the API's listeners first: a taken port fails the start before a
+	 * proxy or an instance was started for nothing (or left behind) */
+	buf_addf(&path, "%s/slipway.sock", d->dir);
+	struct http_config sc = {
+		.loop = &d->loop,
+		.unix_path = path.s,
+		.tcp_addr = opt->api_addr,
+		.auth = auth_token,
+		.auth_data = d,
+	};
+	if (http_new(&d->http, &sc, err) < 0)
+		goto out;
 	if (httpc_new(&d->httpc, &d->loop, err) < 0)
 		goto out;
 	struct engine_config ec = {.loop = &d->loop, .store = d->store, .state_dir = d->dir,
@@ -413,16 +425,6 @@ static int build(struct daemon *d, struct sw_err *err)
 		goto out;
 	uv_timer_start(&d->metrics, metrics_refresh, 0, METRICS_TICK_MS);
 
-	buf_addf(&path, "%s/slipway.sock", d->dir);
-	struct http_config sc = {
-		.loop = &d->loop,
-		.unix_path = path.s,
-		.tcp_addr = opt->api_addr,
-		.auth = auth_token,
-		.auth_data = d,
-	};
-	if (http_new(&d->http, &sc, err) < 0)
-		goto out;
 	struct api_config vc = {
 		.engine = d->engine,
 		.loop = &d->loop,

@@ -332,6 +332,7 @@ static const struct spec_ref_shape shapes[] = {
 	{&t_paths, "string, or list of string", SPEC_REF_LEAF, "\"a\""},
 	{&t_file, "string", SPEC_REF_LEAF, "\"/a\""},
 	{&t_webhook, "object", SPEC_REF_MAP, NULL},
+	{&t_write_back, "object", SPEC_REF_MAP, NULL},
 	{NULL, NULL, 0, NULL},
 };
 

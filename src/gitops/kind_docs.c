@@ -55,5 +55,16 @@ const struct spec_ref_doc gitops_source_docs[] = {
 	{"spec.syncPolicy.allowEmpty",
 	 "Let a commit prune every app of the source (an emptied directory, a wrong path); refused "
 	 "without it.", NULL},
+	{"spec.writeBack",
+	 "Commit rollbacks of the source's apps to git, so git and the host agree (`{}` turns it on with "
+	 "the defaults); without it a rollback pauses the app's sync (docs/gitops.md#rollback).",
+	 "none: a rollback pauses"},
+	{"spec.writeBack.branch",
+	 "The branch the rollback's commit is pushed to; a ref that is a tag, a tag pattern or a commit "
+	 "needs one.", "the branch ref resolved to"},
+	{"spec.writeBack.author",
+	 "\"Name <email>\", the commit's author and committer.", "Slipway <slipway@HOSTNAME>"},
+	{"spec.writeBack.onAbort",
+	 "Write back automatic aborts too, not only rollbacks by hand.", NULL},
 	{NULL, NULL, NULL},
 };

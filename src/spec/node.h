@@ -34,6 +34,8 @@ struct snode {
 	 * scalar's where the line after its content starts); kpos: the key's
 	 * pos when this is a mapping value. For splicing text (seal.h). */
 	size_t pos, end, kpos;
+	const char *file;    /* the file the node came from when it is not its
+			      * document's (a Patch's, src/spec/patch.h; borrowed), else NULL */
 	bool quoted;         /* scalar was quoted (or a JSON string) */
 	char *text;          /* scalar text, NUL-terminated, valid UTF-8 */
 	size_t len;

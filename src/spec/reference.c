@@ -603,7 +603,7 @@ static json_t *synth_table(struct synth *s, const struct spec_table *t, const st
 /* The first of a few strings that the row's validator takes. */
 static json_t *sample_string(const struct spec_field *f)
 {
-	static const char *const tries[] = {"a", "/a", "http://a", "A"};
+	static const char *const tries[] = {"a", "/a", "http://a", "A", "A <a@a>"};
 	spec_validator_fn v = (spec_validator_fn)f->arg;
 	if (!v)
 		return json_string("a");

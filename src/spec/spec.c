@@ -34,6 +34,7 @@
 #include "../core/utf8.h"
 #include "fields.h"
 #include "node.h"
+#include "patch.h"
 #include "reference.h"
 
 #define API_VERSION "slipway/v1"
@@ -1742,6 +1743,17 @@ out:
 	for (size_t i = 0; i < ndocs; i++)
 		snode_free(docs[i]);
 	free(docs);
+	free((char *)c.dir);
+	buf_release(&c.path);
+	return rc;
+}
+
+int spec_parse_node(struct spec_set *set, const struct snode *doc, const char *file, const char *dir,
+		    struct sw_err *err)
+{
+	struct spec_pctx c = {.file = file, .err = err, .path = BUF_INIT, .root = "document"};
+	c.dir = dir ? spec_path_resolve("/", dir) : dir_of(file);
+	int rc = add_document(set, &c, doc);
 	free((char *)c.dir);
 	buf_release(&c.path);
 	return rc;

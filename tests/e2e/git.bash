@@ -288,3 +288,16 @@ git_ssh_command() {
 		"-o UserKnownHostsFile=$GIT_KNOWN_HOSTS -o GlobalKnownHostsFile=/dev/null" \
 		"-o StrictHostKeyChecking=yes"
 }
+
+# A Source named shop reading deploy/ of URL, with more spec lines if given
+source_doc() { # source_doc URL [EXTRA_SPEC_YAML]
+	cat <<YAML
+apiVersion: slipway/v1
+kind: Source
+metadata: {name: shop}
+spec:
+  url: $1
+  path: deploy
+${2:-}
+YAML
+}

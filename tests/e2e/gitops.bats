@@ -15,18 +15,6 @@ served() { curl -fsS "http://127.0.0.1:$LISTEN/" | grep -q "$1"; }
 # the hello app as a document in the repository, version $1
 app_in_git() { hello_doc "$@"; }
 
-source_doc() { # source_doc URL [EXTRA_SPEC_YAML]
-	cat <<YAML
-apiVersion: slipway/v1
-kind: Source
-metadata: {name: shop}
-spec:
-  url: $1
-  path: deploy
-${2:-}
-YAML
-}
-
 # start_shop [EXTRA_SPEC_YAML]: a repository with hello 1.0.0 in deploy/, a
 # daemon, and the Source applied, hello Healthy
 start_shop() {

@@ -27,18 +27,9 @@ synced_at() {
 	[ "$(revisions hello)" = 2 ]
 }
 
-source_doc() { # source_doc URL [EXTRA_SPEC_YAML]
-	cat <<YAML
-apiVersion: slipway/v1
-kind: Source
-metadata: {name: shop}
-spec:
-  url: $1
-  path: deploy
-  syncPolicy: {selfHeal: true}
-${2:-}
-YAML
-}
+# the walk-through's source, with self-heal
+healing_source() { source_doc "$1" "  syncPolicy: {selfHeal: true}
+${2:-}"; }
 
 # apps_file HELLO_VERSION OTHER_VERSION: one file holding both apps and a comment
 apps_file() {
@@ -52,7 +43,7 @@ apps_file() {
 	git_repo_init shop
 	sha1=$(git_commit shop deploy/apps.yaml "$(apps_file 1.0.0 1.0.0)" "shop 1.0.0")
 	start_daemon
-	source_doc "file://$T/git/shop.git" "  writeBack: {author: \"Rollback Bot <bot@example.com>\"}" > "$T/source.yaml"
+	healing_source "file://$T/git/shop.git" "  writeBack: {author: \"Rollback Bot <bot@example.com>\"}" > "$T/source.yaml"
 	slipway apply -f "$T/source.yaml"
 	wait_for 20 phase_is hello Healthy
 	sha2=$(git_commit shop deploy/apps.yaml "$(apps_file 2.0.0 2.0.0)" "shop 2.0.0")
@@ -88,7 +79,7 @@ apps_file() {
 	git_repo_init shop
 	sha1=$(git_commit shop deploy/hello.yaml "$(hello_doc 1.0.0)" "hello 1.0.0")
 	start_daemon
-	source_doc "$GIT_HTTP_URL/shop.git" "  credentials: {passwordFile: $GIT_HTTP_PASSWORD_FILE}
+	healing_source "$GIT_HTTP_URL/shop.git" "  credentials: {passwordFile: $GIT_HTTP_PASSWORD_FILE}
   writeBack: {}" > "$T/source.yaml"
 	slipway apply -f "$T/source.yaml"
 	wait_for 20 phase_is hello Healthy
@@ -113,7 +104,7 @@ apps_file() {
 	git_repo_init shop
 	git_commit shop deploy/hello.yaml "$(hello_doc 1.0.0)" >/dev/null
 	start_daemon
-	source_doc "$GIT_DAEMON_URL/shop.git" "  writeBack: {}" > "$T/source.yaml"
+	healing_source "$GIT_DAEMON_URL/shop.git" "  writeBack: {}" > "$T/source.yaml"
 	slipway apply -f "$T/source.yaml"
 	wait_for 20 phase_is hello Healthy
 	git_commit shop deploy/hello.yaml "$(hello_doc 2.0.0)" >/dev/null
@@ -134,7 +125,7 @@ apps_file() {
 	git_repo_init shop
 	sha1=$(git_commit shop deploy/hello.yaml "$(hello_doc 1.0.0)" "hello 1.0.0")
 	start_daemon
-	source_doc "file://$T/git/shop.git" > "$T/source.yaml"
+	healing_source "file://$T/git/shop.git" > "$T/source.yaml"
 	slipway apply -f "$T/source.yaml"
 	wait_for 20 phase_is hello Healthy
 	git_commit shop deploy/hello.yaml "$(hello_doc 2.0.0)" >/dev/null
@@ -176,7 +167,7 @@ CANARY='  strategy:
 	git_commit shop deploy/golden.yaml "$(quiet_golden)" >/dev/null
 	sha1=$(git_commit shop deploy/hello.yaml "$(hello_doc 1.0.0 "$CANARY")" "hello 1.0.0")
 	start_daemon
-	source_doc "file://$T/git/shop.git" "  writeBack: {onAbort: true}" > "$T/source.yaml"
+	healing_source "file://$T/git/shop.git" "  writeBack: {onAbort: true}" > "$T/source.yaml"
 	slipway apply -f "$T/source.yaml"
 	wait_for 20 phase_is hello Healthy
 	# 2.0.0 fails 10% of its requests: its canary is aborted
