@@ -158,18 +158,34 @@ static const struct engine_failure *failure_of(const struct engine_app *a, int64
 	return NULL;
 }
 
+/* Blanks the secret values of an env list: "" for the value, and an age
+ * value's ciphertext (valueFrom.age) dropped too. */
+static void mask_env(json_t *env)
+{
+	size_t i;
+	json_t *e;
+	json_array_foreach(env, i, e)
+		if (json_is_true(json_object_get(e, "secret"))) {
+			json_object_set_new(e, "value", json_string(""));
+			json_object_del(e, "valueFrom");
+		}
+}
+
 /* The desired revision's spec as its canonical JSON's "spec", secret
- * values blanked (they stay in the store, for restarts, only). */
+ * values blanked in run.env and every hook's env (they stay in the
+ * store, for restarts, only). */
 static json_t *spec_json_masked(const struct spec_app *spec)
 {
 	json_t *doc = spec_app_to_json(spec);
 	json_t *sp = json_incref(json_object_get(doc, "spec"));
 	json_decref(doc);
+	mask_env(json_object_get(json_object_get(sp, "run"), "env"));
+	const char *k;
+	json_t *list, *h;
 	size_t i;
-	json_t *e;
-	json_array_foreach(json_object_get(json_object_get(sp, "run"), "env"), i, e)
-		if (json_is_true(json_object_get(e, "secret")))
-			json_object_set_new(e, "value", json_string(""));
+	json_object_foreach(json_object_get(sp, "hooks"), k, list)
+		json_array_foreach(list, i, h)
+			mask_env(json_object_get(h, "env"));
 	return sp ? sp : json_null();
 }
 

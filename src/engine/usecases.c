@@ -47,18 +47,30 @@ static json_t *app_doc(const struct spec_app *sa, const json_t *labels)
  * (the env lists of run and hooks: objects with "secret": true), each
  * becomes "***", or "*** (before)" and "*** (after)" when the apply
  * changes it, so that a diff shows that it changes and not to what. */
+/* One secret env item's value masked (an age value's ciphertext too,
+ * valueFrom.age, which is dropped). */
+static void mask_value(json_t *item, const char *mask)
+{
+	json_object_set_new(item, "value", json_string(mask));
+	json_object_del(item, "valueFrom");
+}
+
 static void mask_secrets(json_t *live, json_t *merged)
 {
 	if (json_is_object(merged) && json_is_true(json_object_get(merged, "secret"))) {
-		bool same = json_is_object(live) && json_equal(json_object_get(live, "value"),
-							       json_object_get(merged, "value"));
+		bool same = json_is_object(live);
+		for (int k = 0; same && k < 2; k++) {
+			const char *key = k ? "valueFrom" : "value";
+			json_t *a = json_object_get(live, key), *b = json_object_get(merged, key);
+			same = (!a && !b) || json_equal(a, b);
+		}
 		if (json_is_object(live) && json_is_true(json_object_get(live, "secret")))
-			json_object_set_new(live, "value", json_string(same ? "***" : "*** (before)"));
-		json_object_set_new(merged, "value", json_string(same ? "***" : "*** (after)"));
+			mask_value(live, same ? "***" : "*** (before)");
+		mask_value(merged, same ? "***" : "*** (after)");
 		return;
 	}
 	if (json_is_object(live) && json_is_true(json_object_get(live, "secret")))
-		json_object_set_new(live, "value", json_string("***"));
+		mask_value(live, "***");
 	if (json_is_object(merged) || json_is_object(live)) {
 		const char *k;
 		json_t *x;
