@@ -328,9 +328,9 @@ static json_t *template_json(const struct store_template *t)
 	json_array_foreach(json_object_get(json_object_get(doc, "spec"), "metrics"), i, m)
 		json_array_append(metrics, json_object_get(m, "name"));
 	sw_format_time(updated, sizeof(updated), t->updated_ms);
-	json_t *j = json_pack("{s:s, s:O, s:o, s:s, s:s, s:o, s:o, s:o}", "name", t->name, "labels",
-			      json_is_object(labels) ? labels : json_object(), "metrics", metrics,
-			      "source", t->source, "updated", updated, "owner",
+	json_t *j = json_pack("{s:s, s:o, s:o, s:s, s:s, s:o, s:o, s:o}", "name", t->name, "labels",
+			      json_is_object(labels) ? json_incref(labels) : json_object(),
+			      "metrics", metrics, "source", t->source, "updated", updated, "owner",
 			      *t->owner ? json_string(t->owner) : json_null(), "commit",
 			      commit && *commit ? json_string(commit) : json_null(), "document",
 			      doc ? doc : json_null());

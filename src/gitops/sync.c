@@ -107,7 +107,7 @@ json_t *gitops_status_json(const struct gsrc *gs)
 	for (size_t i = 0; i < sp->npaths; i++)
 		json_array_append_new(paths, json_string(sp->paths[i]));
 	json_t *j = json_pack(
-		"{s:s, s:s?, s:s, s:s?, s:o, s:I, s:b, s:b, s:b, s:s, s:o, s:o, s:o, s:s?, s:o, s:O, s:O}",
+		"{s:s, s:s?, s:s, s:s?, s:o, s:I, s:b, s:b, s:b, s:s, s:o, s:o, s:o, s:s?, s:o, s:o, s:o}",
 		"name", gs->name, "owner", gs->owner, "url", buf_str(&url), "ref", sp->ref, "paths", paths,
 		"intervalMs", (json_int_t)sp->interval_ms, "automated", sp->automated, "prune",
 		sp->prune, "selfHeal", sp->self_heal, "sync", sync_word(gs), "commit",
@@ -121,12 +121,9 @@ json_t *gitops_status_json(const struct gsrc *gs)
 			       : json_null(),
 		"fetchError", gs->fetch_error, "syncedAt",
 		gs->synced_ms ? json_integer(gs->synced_ms) : json_null(), "drift",
-		gs->drift ? gs->drift : json_array(), "apps", gs->apps ? gs->apps : json_array());
+		gs->drift ? json_incref(gs->drift) : json_array(), "apps",
+		gs->apps ? json_incref(gs->apps) : json_array());
 	buf_release(&url);
-	if (!gs->drift)
-		json_object_set_new(j, "drift", json_array());
-	if (!gs->apps)
-		json_object_set_new(j, "apps", json_array());
 	return j;
 }
 
