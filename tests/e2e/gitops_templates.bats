@@ -40,20 +40,6 @@ canary_hello() {
         - analysis: {templates: [golden]}"
 }
 
-# source_doc NAME [SYNC_POLICY]: the Source of docs/gitops.md for the
-# repository NAME
-source_doc() {
-	cat <<YAML
-apiVersion: slipway/v1
-kind: Source
-metadata: {name: $1}
-spec:
-  url: file://$T/git/$1.git
-  path: deploy
-${2:+  syncPolicy: $2}
-YAML
-}
-
 # tmpl_field NAME FIELD: a field of `get analysistemplate NAME --json`
 tmpl_field() {
 	slipway get analysistemplate "$1" --json |
@@ -77,7 +63,7 @@ shop() {
 	git_commit shop deploy/golden.yaml "$(template_doc golden)" >/dev/null
 	SHA=$(git_commit shop deploy/latency.yaml "$(template_doc latency)")
 	start_daemon
-	source_doc shop "${1:-}" >"$T/source.yaml"
+	source_doc "file://$T/git/shop.git" "${1:+  syncPolicy: $1}" >"$T/source.yaml"
 	slipway apply -f "$T/source.yaml"
 	slipway sync shop --wait
 }
@@ -164,7 +150,7 @@ shop() {
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"--- live/analysistemplate/golden"*"-      count: 9"*"+      count: 5"* ]]
 	# with selfHeal on, git wins at once
-	source_doc shop "{selfHeal: true}" >"$T/source.yaml"
+	source_doc "file://$T/git/shop.git" "  syncPolicy: {selfHeal: true}" >"$T/source.yaml"
 	slipway apply -f "$T/source.yaml"
 	wait_for 20 count_is golden 5
 	wait_for 10 src_sync_is shop Synced
@@ -183,7 +169,7 @@ shop() {
 	shop
 	git_repo_init cart
 	git_commit cart deploy/golden.yaml "$(template_doc golden 3)" >/dev/null
-	source_doc cart >"$T/cart.yaml"
+	source_doc "file://$T/git/cart.git" | sed 's/name: shop/name: cart/' >"$T/cart.yaml"
 	slipway apply -f "$T/cart.yaml"
 	run slipway sync cart
 	[ "$status" -eq 1 ]
