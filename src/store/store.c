@@ -400,6 +400,22 @@ static char *col_str(sqlite3_stmt *st, int i)
 	return xstrdup(v ? (const char *)v : "");
 }
 
+/* Runs statement id (a DELETE of ?1 = name): SW_ENOTFOUND, "KIND \"name\"
+ * not found", when it deleted nothing. */
+static int delete_named(struct store *s, enum stmt_id id, const char *what, const char *kind,
+			const char *name, struct sw_err *err)
+{
+	sqlite3_stmt *st;
+	int ret = stmt_get(s, id, &st, what, err);
+	if (ret < 0)
+		return ret;
+	bind_text(st, 1, name);
+	ret = stmt_done(s, st, what, err);
+	if (ret == 0 && sqlite3_changes(s->db) == 0)
+		ret = sw_errf(err, SW_ENOTFOUND, "%s \"%s\" not found", kind, name);
+	return ret;
+}
+
 /* A column's text, borrowed until the next step ("" for NULL). */
 static const char *col_text(sqlite3_stmt *st, int i)
 {
@@ -1306,15 +1322,7 @@ int store_template_get(struct store *s, const char *name, struct store_template 
 
 int store_template_delete(struct store *s, const char *name, struct sw_err *err)
 {
-	sqlite3_stmt *st;
-	int ret = stmt_get(s, ST_TEMPLATE_DELETE, &st, "delete template", err);
-	if (ret < 0)
-		return ret;
-	bind_text(st, 1, name);
-	ret = stmt_done(s, st, "delete template", err);
-	if (ret == 0 && sqlite3_changes(s->db) == 0)
-		ret = sw_errf(err, SW_ENOTFOUND, "AnalysisTemplate \"%s\" not found", name);
-	return ret;
+	return delete_named(s, ST_TEMPLATE_DELETE, "delete template", "AnalysisTemplate", name, err);
 }
 
 void store_template_release(struct store_template *t)
@@ -1676,15 +1684,7 @@ int store_token_page(struct store *s, const char *after, size_t limit, struct st
 
 int store_token_delete(struct store *s, const char *name, struct sw_err *err)
 {
-	sqlite3_stmt *st;
-	int ret = stmt_get(s, ST_TOKEN_DELETE, &st, "delete token", err);
-	if (ret < 0)
-		return ret;
-	bind_text(st, 1, name);
-	ret = stmt_done(s, st, "delete token", err);
-	if (ret == 0 && sqlite3_changes(s->db) == 0)
-		ret = sw_errf(err, SW_ENOTFOUND, "token \"%s\" not found", name);
-	return ret;
+	return delete_named(s, ST_TOKEN_DELETE, "delete token", "token", name, err);
 }
 
 int store_token_touch(struct store *s, const char *name, int64_t when_ms, struct sw_err *err)

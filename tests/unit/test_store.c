@@ -83,6 +83,19 @@ static void raw_exec(const char *path, const char *sql)
 	sqlite3_close(db);
 }
 
+/* Closes the store, runs sql on the file (the schema and rows as an older
+ * daemon left them, ending with its PRAGMA user_version) and opens it
+ * again: migrated to the latest version. */
+static void reopen_from(struct fixture *f, const char *sql)
+{
+	struct sw_err err = {0};
+	store_close(f->s);
+	f->s = NULL;
+	raw_exec(f->path, sql);
+	assert_int_equal(store_open(&f->s, f->path, &err), 0);
+	assert_int_equal(store_schema_version(f->s), store_schema_latest());
+}
+
 static void put_app(struct store *s, const char *name)
 {
 	struct sw_err err = {0};
@@ -126,21 +139,17 @@ static void test_store__migration_backfills_instance_handles(void **state)
 	size_t n = 0;
 
 	assert_true(store_schema_latest() >= 5);
-	store_close(f->s);
-	f->s = NULL;
 	/* back to the version 4 table, with rows as a version 4 daemon wrote */
-	raw_exec(f->path, "ALTER TABLE instances DROP COLUMN handle;"
-			  "ALTER TABLE templates DROP COLUMN owner;"
-			  "ALTER TABLE templates DROP COLUMN origin;"
-			  "ALTER TABLE apps DROP COLUMN owner;"
-			  "ALTER TABLE revisions DROP COLUMN origin;"
-			  "DROP TABLE objects;"
-			  "INSERT INTO instances (id, app, revision, pid, start_time, port, state,"
-			  " created_ms) VALUES ('web-r1-1', 'web', 1, 4242, 987654321, 9001,"
-			  " 'Running', 1), ('web-r1-2', 'web', 1, 0, 0, 9002, 'Starting', 2);"
-			  "PRAGMA user_version = 4;");
-	assert_int_equal(store_open(&f->s, f->path, &err), 0);
-	assert_int_equal(store_schema_version(f->s), store_schema_latest());
+	reopen_from(f, "ALTER TABLE instances DROP COLUMN handle;"
+		       "ALTER TABLE templates DROP COLUMN owner;"
+		       "ALTER TABLE templates DROP COLUMN origin;"
+		       "ALTER TABLE apps DROP COLUMN owner;"
+		       "ALTER TABLE revisions DROP COLUMN origin;"
+		       "DROP TABLE objects;"
+		       "INSERT INTO instances (id, app, revision, pid, start_time, port, state,"
+		       " created_ms) VALUES ('web-r1-1', 'web', 1, 4242, 987654321, 9001,"
+		       " 'Running', 1), ('web-r1-2', 'web', 1, 0, 0, 9002, 'Starting', 2);"
+		       "PRAGMA user_version = 4;");
 	assert_int_equal(store_instance_list(f->s, "web", &list, &n, &err), 0);
 	assert_int_equal(n, 2);
 	assert_string_equal(list[0].handle, "4242 987654321");
@@ -1197,16 +1206,12 @@ static void test_store__migration_gives_templates_no_owner(void **state)
 	struct sw_err err = {0};
 	char v[16];
 
-	store_close(f->s);
-	f->s = NULL;
 	/* back to version 9, with a template as a version 9 daemon wrote it */
-	raw_exec(f->path, "ALTER TABLE templates DROP COLUMN owner;"
-			  "ALTER TABLE templates DROP COLUMN origin;"
-			  "INSERT INTO templates (name, hash, spec_json, source, updated_ms)"
-			  " VALUES ('golden', 'h', '{}', 'golden.yaml', 5);"
-			  "PRAGMA user_version = 9;");
-	assert_int_equal(store_open(&f->s, f->path, &err), 0);
-	assert_int_equal(store_schema_version(f->s), store_schema_latest());
+	reopen_from(f, "ALTER TABLE templates DROP COLUMN owner;"
+		       "ALTER TABLE templates DROP COLUMN origin;"
+		       "INSERT INTO templates (name, hash, spec_json, source, updated_ms)"
+		       " VALUES ('golden', 'h', '{}', 'golden.yaml', 5);"
+		       "PRAGMA user_version = 9;");
 	raw_text(f->path, "SELECT count(*) FROM pragma_table_info('templates')"
 			  " WHERE name IN ('owner', 'origin')", v, sizeof(v));
 	assert_string_equal(v, "2");
