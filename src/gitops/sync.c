@@ -436,8 +436,8 @@ static size_t gone_apps(struct gsrc *gs, const json_t *apps, char ***out)
 
 /* Whether a commit defining `apps` and no longer `gone` prunes every app
  * of the source (allowEmpty's safety: apps and Sources count, templates
- * do not). */
-static bool prunes_every_app(const json_t *apps, char **gone, size_t ngone)
+ * do not): how many it prunes then, else 0. */
+static size_t prunes_every_app(const json_t *apps, char **gone, size_t ngone)
 {
 	size_t i, left = 0, pruned = 0;
 	json_t *v;
@@ -445,7 +445,7 @@ static bool prunes_every_app(const json_t *apps, char **gone, size_t ngone)
 		left += !is_template(json_string_value(v));
 	for (i = 0; i < ngone; i++)
 		pruned += !is_template(gone[i]);
-	return pruned && !left;
+	return left ? 0 : pruned;
 }
 
 /* Why prune keeps what gone_apps found: an app uses the template (the
@@ -665,10 +665,11 @@ static void sync_commit(struct gsrc *gs, const struct source_commit *c)
 		goto drop;
 	}
 	ngone = gone_apps(gs, l.apps, &gone);
-	if (gs->spec->prune && prunes_every_app(l.apps, gone, ngone) && !gs->spec->allow_empty) {
+	size_t every = prunes_every_app(l.apps, gone, ngone);
+	if (gs->spec->prune && every && !gs->spec->allow_empty) {
 		char msg[400];
 		snprintf(msg, sizeof(msg), "it would prune every app of the source (%zu%s%s); "
-			 "set syncPolicy.allowEmpty: true to allow it", ngone,
+			 "set syncPolicy.allowEmpty: true to allow it", every,
 			 l.empty_why ? ": " : "", l.empty_why ? l.empty_why : "");
 		refuse(gs, actor, sha, msg);
 		goto drop;

@@ -50,20 +50,23 @@ src_sync_is() {
 	slipway get source "$1" --json |
 		python3 -c 'import json,sys; sys.exit(0 if json.load(sys.stdin)["sync"] == sys.argv[1] else 1)' "$2"
 }
+events_say() { slipway events | grep -q "$1"; } # events_say REGEX
 count_is() { # count_is TEMPLATE N: its success-rate's count is N
 	slipway get analysistemplate "$1" --json |
 		python3 -c 'import json,sys; m=json.load(sys.stdin)["document"]["spec"]["metrics"][0]; sys.exit(0 if m["count"] == int(sys.argv[1]) else 1)' "$2"
 }
 
-# shop [SYNC_POLICY]: a repository with hello 1.0.0 (canary, judged by
-# golden), golden and latency in deploy/, a daemon and the Source, synced
+# shop [SYNC_POLICY [EXTRA_SPEC_YAML]]: a repository with hello 1.0.0
+# (canary, judged by golden), golden and latency in deploy/, a daemon and
+# the Source, synced
 shop() {
 	git_repo_init shop
 	git_commit shop deploy/hello.yaml "$(canary_hello 1.0.0)" >/dev/null
 	git_commit shop deploy/golden.yaml "$(template_doc golden)" >/dev/null
 	SHA=$(git_commit shop deploy/latency.yaml "$(template_doc latency)")
 	start_daemon
-	source_doc "file://$T/git/shop.git" "${1:+  syncPolicy: $1}" >"$T/source.yaml"
+	source_doc "file://$T/git/shop.git" "${1:+  syncPolicy: $1}
+${2:-}" >"$T/source.yaml"
 	slipway apply -f "$T/source.yaml"
 	slipway sync shop --wait
 }
@@ -126,6 +129,17 @@ shop() {
 	[ "$status" -eq 1 ]
 	slipway events | grep -q "Pruned.*analysistemplate/golden"
 	src_sync_is shop Synced
+}
+
+@test "a template kept in use is pruned by a poll once its app has moved on" {
+	shop "{prune: true}" "  interval: 1s"
+	git_rm shop deploy/golden.yaml >/dev/null
+	git_commit shop deploy/hello.yaml "$(hello_doc 2.0.0)" >/dev/null
+	wait_for 20 events_say "Synced.*1 kept in use"
+	wait_for 30 refute slipway get at golden
+	slipway events | grep -q "Pruned.*analysistemplate/golden: not in source shop"
+	wait_for 10 src_sync_is shop Synced
+	phase_is hello Healthy
 }
 
 @test "prune never removes every app: templates left in git do not count" {
