@@ -314,21 +314,28 @@ static void h_apps(const struct http_req *req, struct http_resp *resp, void *dat
 }
 
 /* A stored template as the API shows it: name, labels, its metrics'
- * names, source, time of the last apply and the whole document. */
+ * names, source, time of the last change, its owner and commit (as an
+ * app's) and the whole document. */
 static json_t *template_json(const struct store_template *t)
 {
 	char updated[40];
 	json_t *doc = json_loads(t->spec_json, 0, NULL);
+	json_t *origin = *t->origin ? json_loads(t->origin, 0, NULL) : NULL;
+	const char *commit = json_string_value(json_object_get(origin, "commit"));
 	json_t *labels = json_object_get(json_object_get(doc, "metadata"), "labels");
 	json_t *metrics = json_array(), *m;
 	size_t i;
 	json_array_foreach(json_object_get(json_object_get(doc, "spec"), "metrics"), i, m)
 		json_array_append(metrics, json_object_get(m, "name"));
 	sw_format_time(updated, sizeof(updated), t->updated_ms);
-	return json_pack("{s:s, s:O, s:o, s:s, s:s, s:o}", "name", t->name, "labels",
-			 json_is_object(labels) ? labels : json_object(), "metrics", metrics,
-			 "source", t->source, "updated", updated, "document",
-			 doc ? doc : json_null());
+	json_t *j = json_pack("{s:s, s:o, s:o, s:s, s:s, s:o, s:o, s:o}", "name", t->name, "labels",
+			      json_is_object(labels) ? json_incref(labels) : json_object(),
+			      "metrics", metrics, "source", t->source, "updated", updated, "owner",
+			      *t->owner ? json_string(t->owner) : json_null(), "commit",
+			      commit && *commit ? json_string(commit) : json_null(), "document",
+			      doc ? doc : json_null());
+	json_decref(origin);
+	return j;
 }
 
 /* GET /v1/analysistemplates?selector=SEL and GET /v1/analysistemplates/{name} */
@@ -673,6 +680,21 @@ static void h_rollback(const struct http_req *req, struct http_resp *resp, void 
 	http_resp_json(resp, 200, json_pack("{s:s, s:I, s:s}", "name", name, "revision",
 					   (json_int_t)revision, "result",
 					   unchanged ? "unchanged" : "rolling back"));
+}
+
+/* DELETE /v1/analysistemplates/{name} */
+static void h_template_delete(const struct http_req *req, struct http_resp *resp, void *data)
+{
+	struct api *v = data;
+	struct sw_err err = {0};
+	const char *name = http_req_param(req, "name");
+	int r = engine_template_delete(v->e, name, req->actor, &err);
+	if (r < 0) {
+		engine_error(resp, r, &err);
+		return;
+	}
+	http_resp_json(resp, 200, json_pack("{s:s, s:s, s:s}", "kind", "AnalysisTemplate", "name",
+					   name, "result", "deleted"));
 }
 
 /* DELETE /v1/apps/{name} */
@@ -1647,6 +1669,7 @@ static const struct {
 	{"GET", "/v1/apps", HTTP_ROLE_VIEWER, h_apps},
 	{"GET", "/v1/analysistemplates", HTTP_ROLE_VIEWER, h_templates},
 	{"GET", "/v1/analysistemplates/{name}", HTTP_ROLE_VIEWER, h_template},
+	{"DELETE", "/v1/analysistemplates/{name}", HTTP_ROLE_DEPLOYER, h_template_delete},
 	{"GET", "/v1/instances", HTTP_ROLE_VIEWER, h_instances},
 	{"POST", "/v1/apply", HTTP_ROLE_DEPLOYER, h_apply},
 	{"GET", "/v1/apps/{name}", HTTP_ROLE_VIEWER, h_app},

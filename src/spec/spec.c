@@ -2015,6 +2015,24 @@ char *spec_app_canonical(const struct spec_app *app)
 	return s;
 }
 
+static bool ref_names(const struct spec_analysis_ref *r, const char *name)
+{
+	for (size_t i = 0; i < r->ntemplates; i++)
+		if (strcmp(r->templates[i], name) == 0)
+			return true;
+	return false;
+}
+
+bool spec_app_uses_template(const struct spec_app *app, const char *name)
+{
+	const struct spec_strategy *s = &app->strategy;
+	for (size_t i = 0; i < s->nsteps; i++)
+		if (s->steps[i].kind == SPEC_STEP_ANALYSIS && ref_names(&s->steps[i].analysis, name))
+			return true;
+	return ref_names(&s->background, name) || ref_names(&s->pre_promotion, name) ||
+	       ref_names(&s->post_promotion, name);
+}
+
 void spec_app_hash(const struct spec_app *app, char out[65])
 {
 	char *s = spec_app_canonical(app);

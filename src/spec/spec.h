@@ -334,6 +334,9 @@ void spec_app_unref(struct spec_app *app);
  * can mask them. metadata.labels are not in it (see spec_app.labels).
  */
 json_t *spec_app_to_json(const struct spec_app *app);
+/* Whether one of the app's analysis references (canary steps and
+ * background, blue/green pre- and post-promotion) names the template. */
+bool spec_app_uses_template(const struct spec_app *app, const char *name);
 /*
  * Labels (an object of strings, or NULL) as one line for people:
  * "team=web,tier=front", keys sorted (the first 64), cut at size; `none`

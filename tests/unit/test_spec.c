@@ -222,6 +222,38 @@ static void test_spec__blue_green_app(void **state)
 	spec_set_release(&set);
 }
 
+/* Every analysis reference of an app names its templates: canary steps
+ * and background, blue/green pre- and post-promotion; nothing else does. */
+static void test_spec__app_uses_template_in_every_analysis(void **state)
+{
+	(void)state;
+	struct spec_set set = parse_ok(HEAD "  strategy:\n"
+					    "    canary:\n"
+					    "      analysis: {templates: [background]}\n"
+					    "      steps:\n"
+					    "        - setWeight: 20\n"
+					    "        - analysis: {templates: [golden, {templateName: latency}]}\n");
+	const struct spec_app *a = set.apps[0];
+	assert_true(spec_app_uses_template(a, "golden"));
+	assert_true(spec_app_uses_template(a, "latency"));
+	assert_true(spec_app_uses_template(a, "background"));
+	assert_false(spec_app_uses_template(a, "gold"));
+	spec_set_release(&set);
+
+	set = parse_ok(HEAD "  strategy:\n"
+			    "    blueGreen:\n"
+			    "      prePromotionAnalysis: {templates: [smoke]}\n"
+			    "      postPromotionAnalysis: {templates: [golden]}\n");
+	assert_true(spec_app_uses_template(set.apps[0], "smoke"));
+	assert_true(spec_app_uses_template(set.apps[0], "golden"));
+	assert_false(spec_app_uses_template(set.apps[0], "latency"));
+	spec_set_release(&set);
+
+	set = parse_ok(HEAD);
+	assert_false(spec_app_uses_template(set.apps[0], "golden"));
+	spec_set_release(&set);
+}
+
 static json_t *metric0(struct spec_set *set, const char *provider)
 {
 	json_t *m = json_array_get(json_object_get(json_object_get(set->templates[0]->json, "spec"), "metrics"), 0);
@@ -1443,6 +1475,7 @@ int main(void)
 		cmocka_unit_test(test_spec__full_canary_app),
 		cmocka_unit_test(test_spec__defaults_and_rolling),
 		cmocka_unit_test(test_spec__blue_green_app),
+		cmocka_unit_test(test_spec__app_uses_template_in_every_analysis),
 		cmocka_unit_test(test_spec__listen_is_stored_canonical),
 		cmocka_unit_test(test_spec__template_providers),
 		cmocka_unit_test(test_spec__argo_spellings),
