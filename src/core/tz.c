@@ -305,11 +305,14 @@ static void rule_state(const struct tz_rule *rule, bool dst, struct sw_tz_period
 }
 
 /*
- * The period of instant t under the rule: the rule's transitions of the
- * years around t, sorted; the last one at or before t starts the period,
- * the first later one that changes the state ends it. Transitions at one
- * instant count as one (the last), so that a zone in daylight saving time
- * all year ("EST5EDT,0/0,J365/25") never changes.
+ * The period of instant t under the rule, from the rule's transitions of
+ * the years around t, sorted, those at one instant counted as one (the
+ * last; a zone in daylight saving time all year, "EST5EDT,0/0,J365/25",
+ * ends and starts it at the same instant). The period starts at the last
+ * transition at or before t that changed the state and ends at the first
+ * later one that changes it back; where no transition in these years
+ * changes it, the state is the rule's for ever (INT64_MIN, INT64_MAX), so
+ * that every instant of a period finds the same period.
  */
 static void rule_period(const struct tz_rule *rule, int64_t t, struct sw_tz_period *out)
 {
@@ -326,9 +329,9 @@ static void rule_period(const struct tz_rule *rule, int64_t t, struct sw_tz_peri
 	if (t > RULE_LIMIT || t < -RULE_LIMIT) {
 		rule_period(rule, t > 0 ? RULE_LIMIT : -RULE_LIMIT, out);
 		if (t > 0)
-			out->start = RULE_LIMIT, out->end = INT64_MAX;
+			out->start = out->start > RULE_LIMIT ? out->start : RULE_LIMIT, out->end = INT64_MAX;
 		else
-			out->start = INT64_MIN, out->end = -RULE_LIMIT;
+			out->start = INT64_MIN, out->end = out->end < -RULE_LIMIT ? out->end : -RULE_LIMIT;
 		return;
 	}
 	sw_civil_from_seconds(&c, t + rule->std_off);
@@ -339,21 +342,28 @@ static void rule_period(const struct tz_rule *rule, int64_t t, struct sw_tz_peri
 		ev[n++].dst = false;
 	}
 	qsort(ev, n, sizeof(ev[0]), event_cmp);
-	/* one event per instant (the last), then only those that change the state */
-	for (size_t i = 0; i < n; i++) {
-		if (i + 1 < n && ev[i + 1].at == ev[i].at)
-			continue;
-		if (m && ev[m - 1].dst == ev[i].dst)
-			continue;
-		ev[m++] = ev[i];
-	}
+	for (size_t i = 0; i < n; i++)
+		if (i + 1 == n || ev[i + 1].at != ev[i].at)
+			ev[m++] = ev[i];
 	size_t k = 0; /* events at or before t */
 	while (k < m && ev[k].at <= t)
 		k++;
-	bool dst = k ? ev[k - 1].dst : !ev[0].dst;
+	if (k == 0) { /* not reached for rule times within +-167h */
+		rule_state(rule, !ev[0].dst, out);
+		out->start = INT64_MIN;
+		out->end = ev[0].at;
+		return;
+	}
+	bool dst = ev[k - 1].dst;
+	size_t j = k - 1, i = k;
+	while (j > 0 && ev[j - 1].dst == dst)
+		j--;
+	/* the last event may lack the next year's one at its instant: not trusted */
+	while (i + 1 < m && ev[i].dst == dst)
+		i++;
 	rule_state(rule, dst, out);
-	out->start = k ? ev[k - 1].at : INT64_MIN;
-	out->end = k < m ? ev[k].at : INT64_MAX;
+	out->start = j > 0 ? ev[j].at : INT64_MIN;
+	out->end = i + 1 < m ? ev[i].at : INT64_MAX;
 }
 
 /* ------------------------------------------------------------------ */
