@@ -103,21 +103,21 @@ void sw_window_at(bool *out_active, int64_t *out_change, const struct sw_window 
 }
 
 /*
- * The union of the windows of one kind at t: whether any is active (and
- * the first such, in *by) and when the union changes: when active, the
- * end of the joint run (each end is tested for another window that
- * carries on from there); when not, the earliest next start.
+ * The windows of one kind at t: whether any is active (the first such in
+ * *by) and when that may change: when active, the latest end of their
+ * runs; when not, the earliest next start. An active window's run may go
+ * on in another's that starts before it ends: the sweep below looks again
+ * there, so this needs no more than a time at or before the real change.
  */
 static void union_at(bool *active, int64_t *change, int *by, const struct sw_window *w, size_t n, int kind,
 		     int64_t t, int64_t horizon)
 {
-	bool on;
-	int64_t ch;
-
 	*active = false;
 	*change = SW_WINDOW_NEVER;
 	*by = -1;
 	for (size_t i = 0; i < n; i++) {
+		bool on;
+		int64_t ch;
 		if (w[i].kind != kind)
 			continue;
 		window_at(&on, &ch, &w[i], t, horizon);
@@ -125,24 +125,8 @@ static void union_at(bool *active, int64_t *change, int *by, const struct sw_win
 			*active = true;
 			*by = (int)i;
 			*change = ch;
-		} else if (on && ch > *change) {
+		} else if (on ? ch > *change : !*active && ch < *change) {
 			*change = ch;
-		} else if (!on && !*active && ch < *change) {
-			*change = ch;
-		}
-	}
-	if (!*active)
-		return;
-	for (bool carried = true; carried && *change != SW_WINDOW_NEVER;) {
-		carried = false;
-		for (size_t i = 0; i < n && *change != SW_WINDOW_NEVER; i++) {
-			if (w[i].kind != kind)
-				continue;
-			window_at(&on, &ch, &w[i], *change, horizon);
-			if (on) {
-				*change = ch;
-				carried = true;
-			}
 		}
 	}
 }
@@ -155,7 +139,7 @@ void sw_window_check(struct sw_window_state *out, const struct sw_window *w, siz
 	for (size_t i = 0; i < n; i++)
 		any_allow |= w[i].kind == SW_WINDOW_ALLOW;
 	out->until_ms = SW_WINDOW_NEVER;
-	/* from one change of the unions to the next that can matter, until the answer differs */
+	/* from one change of either kind to the next that can matter, until the answer differs */
 	for (;;) {
 		bool deny, allow = true;
 		int64_t deny_change, allow_change = SW_WINDOW_NEVER;
