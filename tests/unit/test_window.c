@@ -273,7 +273,8 @@ static struct span *runs(const struct sw_window *w, size_t n, int kind, int64_t 
 			s = next;
 		}
 	}
-	qsort(v, len, sizeof(*v), span_cmp);
+	if (len)
+		qsort(v, len, sizeof(*v), span_cmp);
 	size_t m = 0;
 	for (size_t i = 0; i < len; i++) {
 		if (m && v[i].start <= v[m - 1].end) {
