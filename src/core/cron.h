@@ -15,8 +15,8 @@
  *
  * Names are case-insensitive and work in ranges ("mon-fri"). "a-b/s" is
  * every s-th value from a to b, "*" / "s" from the field's first value,
- * "a/s" from a to the field's last value (as cronie and robfig/cron,
- * which Argo CD uses, read it). Ranges must go upwards ("fri-mon" is an
+ * "a/s" from a to the field's last value (as robfig/cron, which Argo CD
+ * uses, reads it). Ranges must go upwards ("fri-mon" is an
  * error, write "fri-sat,sun-mon"). Fields are separated by blanks.
  *
  * Macros: @yearly (@annually) "0 0 1 1 *", @monthly "0 0 1 * *",
