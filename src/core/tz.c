@@ -602,18 +602,9 @@ static int read_zone_file(struct buf *out, const char *dir, const char *path, co
 		goto out;
 	}
 	out->cap = SW_TZ_MAX_FILE;
-	for (;;) {
-		char chunk[8192];
-		ssize_t got = read(fd, chunk, sizeof(chunk));
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got < 0 || buf_add(out, chunk, (size_t)got) < 0) {
-			rc = sw_errf(err, -1, "time zone \"%s\": reading %s: %s", name, path,
-				     got < 0 ? strerror(errno) : "too large");
-			goto out;
-		}
-		if (got == 0)
-			break;
+	if (buf_add_fd(out, fd) < 0) {
+		rc = sw_errf(err, -1, "time zone \"%s\": reading %s: %s", name, path, strerror(errno));
+		goto out;
 	}
 	rc = 0;
 out:

@@ -5,7 +5,6 @@
  * America/New_York and Australia/Lord_Howe by hand, and against a
  * minute-by-minute search over random expressions and zones.
  */
-#include <dirent.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,6 +15,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include "unit_util.h"
 
 #include "core/buf.h"
 #include "core/cron.h"
@@ -316,10 +317,7 @@ static uint64_t rng = 0x2545f4914f6cdd1du;
 
 static uint64_t rnd(void)
 {
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return rng;
+	return unit_rnd(&rng);
 }
 
 static int pick(int lo, int hi)
@@ -513,47 +511,29 @@ static void test_cron__matches_agrees_with_next_in_utc(void **state)
 	buf_release(&expr);
 }
 
-static void source_path(char *out, size_t size, const char *rel)
+static size_t corpus_good;
+
+static void replay_expr(const char *file, const char *text, size_t len)
 {
-	const char *self = __FILE__, *end = strstr(self, "tests/unit/");
-	snprintf(out, size, "%.*s%s", (int)(end ? end - self : 0), self, rel);
+	struct sw_cron c, again;
+	struct sw_err err = {0};
+	int64_t n;
+	if (sw_cron_parse(&c, text, &err) != 0) {
+		assert_true(strncmp(err.msg, "cron ", 5) == 0 || strncmp(err.msg, "unknown cron", 12) == 0);
+		return;
+	}
+	corpus_good++;
+	assert_int_equal(sw_cron_parse(&again, c.text, NULL), 0);
+	assert_memory_equal(&c, &again, sizeof(c));
+	assert_int_equal(sw_cron_next(&n, &c, NULL, 1700000000), sw_cron_never(&c) ? SW_ENOTFOUND : 0);
 }
 
 /* The fuzzer's corpus replays as a test: each either fails with a cron
  * message or parses back the same from its own text. */
 static void test_cron__fuzz_corpus_replays(void **state)
 {
-	char dir[1024];
-	struct dirent *de;
-	size_t files = 0, good = 0;
-	source_path(dir, sizeof(dir), "tests/fuzz/corpus/cron");
-	DIR *d = opendir(dir);
-	assert_non_null(d);
-	while ((de = readdir(d))) {
-		char path[2048], text[1024];
-		struct sw_cron c, again;
-		struct sw_err err = {0};
-		int64_t n;
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		FILE *f = fopen(path, "rb");
-		assert_non_null(f);
-		size_t len = fread(text, 1, sizeof(text) - 1, f);
-		fclose(f);
-		text[len] = '\0';
-		files++;
-		if (sw_cron_parse(&c, text, &err) != 0) {
-			assert_true(strncmp(err.msg, "cron ", 5) == 0 || strncmp(err.msg, "unknown cron", 12) == 0);
-			continue;
-		}
-		good++;
-		assert_int_equal(sw_cron_parse(&again, c.text, NULL), 0);
-		assert_memory_equal(&c, &again, sizeof(c));
-		assert_int_equal(sw_cron_next(&n, &c, NULL, 1700000000), sw_cron_never(&c) ? SW_ENOTFOUND : 0);
-	}
-	closedir(d);
-	assert_true(files >= 10 && good >= 5);
+	assert_true(unit_corpus_replay("cron", replay_expr) >= 10);
+	assert_true(corpus_good >= 5);
 }
 
 int main(void)

@@ -4,7 +4,6 @@
  * agreement with glibc's localtime_r over many zones and POSIX rules,
  * version 1 files, refused names and damaged files, and the calendar.
  */
-#include <dirent.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,6 +15,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include "unit_util.h"
 
 #include "core/buf.h"
 #include "core/tz.h"
@@ -145,10 +146,7 @@ static uint64_t rng = 0x9e3779b97f4a7c15u;
 
 static uint64_t rnd(void)
 {
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return rng;
+	return unit_rnd(&rng);
 }
 
 /* ---- tests ---- */
@@ -405,22 +403,27 @@ static void test_tz__damaged_files_say_what_is_wrong(void **state)
 	static const char chars[] = "AAA\0BBB";
 	struct buf b = BUF_INIT;
 
-	make_tzif(&b, '2', two, idx, 2, types, 2, chars, sizeof(chars), "CET-1CEST");
-	bad_file(&b, "footer TZ string \"CET-1CEST\": daylight saving time needs a rule");
-	make_tzif(&b, '2', two, idx, 2, types, 2, chars, sizeof(chars), "CET-1CEST,M13.5.0,M10.5.0");
-	bad_file(&b, "number out of range");
-	make_tzif(&b, '2', two, idx, 2, types, 2, chars, sizeof(chars), "C-1");
-	bad_file(&b, "designation shorter than 3 characters");
-	make_tzif(&b, '2', down, idx, 2, types, 2, chars, sizeof(chars), "");
-	bad_file(&b, "transition 1 is not after the one before");
-	make_tzif(&b, '2', two, far, 2, types, 2, chars, sizeof(chars), "");
-	bad_file(&b, "transition 1 has type 7 of 2");
-	make_tzif(&b, '2', two, idx, 2, odd, 2, chars, sizeof(chars), "");
-	bad_file(&b, "type 1 has UT offset 100000 s (must be -89999..93599)");
-	make_tzif(&b, '2', two, idx, 2, lost, 2, chars, sizeof(chars), "");
-	bad_file(&b, "type 1 has a designation outside the table");
-	make_tzif(&b, '2', two, idx, 2, types, 0, chars, sizeof(chars), "");
-	bad_file(&b, "0 local time types (must be 1..256)");
+	static const struct {
+		const int64_t *trans;
+		const uint8_t *idx;
+		const struct ttype *types;
+		size_t ntypes;
+		const char *footer, *msg;
+	} cases[] = {
+		{two, idx, types, 2, "CET-1CEST", "footer TZ string \"CET-1CEST\": daylight saving time needs a rule"},
+		{two, idx, types, 2, "CET-1CEST,M13.5.0,M10.5.0", "number out of range"},
+		{two, idx, types, 2, "C-1", "designation shorter than 3 characters"},
+		{down, idx, types, 2, "", "transition 1 is not after the one before"},
+		{two, far, types, 2, "", "transition 1 has type 7 of 2"},
+		{two, idx, odd, 2, "", "type 1 has UT offset 100000 s (must be -89999..93599)"},
+		{two, idx, lost, 2, "", "type 1 has a designation outside the table"},
+		{two, idx, types, 0, "", "0 local time types (must be 1..256)"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		make_tzif(&b, '2', cases[i].trans, cases[i].idx, 2, cases[i].types, cases[i].ntypes, chars,
+			  sizeof(chars), cases[i].footer);
+		bad_file(&b, cases[i].msg);
+	}
 	make_tzif(&b, 0, two, idx, 2, types, 2, chars, sizeof(chars), NULL);
 	b.s[4] = 'x';
 	bad_file(&b, "unknown TZif version byte 0x78");
@@ -496,44 +499,27 @@ static void test_tz__civil_calendar(void **state)
 	}
 }
 
-static void source_path(char *out, size_t size, const char *rel)
+static size_t corpus_zones;
+
+static void replay_zone(const char *file, const char *data, size_t len)
 {
-	const char *self = __FILE__, *end = strstr(self, "tests/unit/");
-	snprintf(out, size, "%.*s%s", (int)(end ? end - self : 0), self, rel);
+	struct sw_tz *tz = NULL;
+	struct sw_err err = {0};
+	if (sw_tz_parse(&tz, file, data, len, &err) != 0) {
+		assert_true(err.msg[0] != '\0');
+		return;
+	}
+	corpus_zones++;
+	for (int k = 0; k < 200; k++)
+		check_invariants(tz, (int64_t)(rnd() % 20000000000u) - 5000000000);
+	sw_tz_free(tz);
 }
 
 /* The fuzzer's corpus replays as a test. */
 static void test_tz__fuzz_corpus_replays(void **state)
 {
-	char dir[1024];
-	struct dirent *de;
-	size_t files = 0;
-	source_path(dir, sizeof(dir), "tests/fuzz/corpus/tzif");
-	DIR *d = opendir(dir);
-	assert_non_null(d);
-	while ((de = readdir(d))) {
-		char path[2048];
-		static char data[65536];
-		struct sw_tz *tz = NULL;
-		struct sw_err err = {0};
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		FILE *f = fopen(path, "rb");
-		assert_non_null(f);
-		size_t len = fread(data, 1, sizeof(data), f);
-		fclose(f);
-		files++;
-		if (sw_tz_parse(&tz, de->d_name, data, len, &err) != 0) {
-			assert_true(err.msg[0] != '\0');
-			continue;
-		}
-		for (int k = 0; k < 200; k++)
-			check_invariants(tz, (int64_t)(rnd() % 20000000000u) - 5000000000);
-		sw_tz_free(tz);
-	}
-	closedir(d);
-	assert_true(files >= 5);
+	assert_true(unit_corpus_replay("tzif", replay_zone) >= 5);
+	assert_true(corpus_zones >= 5);
 }
 
 int main(void)

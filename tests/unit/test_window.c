@@ -16,6 +16,8 @@
 
 #include <cmocka.h>
 
+#include "unit_util.h"
+
 #include "core/buf.h"
 #include "core/window.h"
 
@@ -240,10 +242,7 @@ static uint64_t rng = 0x853c49e6748fea9bu;
 
 static uint64_t rnd(void)
 {
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return rng;
+	return unit_rnd(&rng);
 }
 
 struct span {
