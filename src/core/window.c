@@ -157,7 +157,7 @@ void sw_window_check(struct sw_window_state *out, const struct sw_window *w, siz
 			return;
 		}
 		if (allowed) {
-			/* a deny window starts or the allowed run ends: either changes it */
+			/* no sooner than a deny window starts or an allow run ends */
 			t = deny_change < allow_change ? deny_change : allow_change;
 		} else {
 			/* allowed no sooner than the deny run ends and an allow run starts */
