@@ -1,8 +1,10 @@
 #include "buf.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static char empty[1];
 
@@ -174,4 +176,22 @@ int buf_add_pct_decoded(struct buf *b, const char *s, size_t n, bool plus_space)
 			return -1;
 	}
 	return 0;
+}
+
+int buf_add_fd(struct buf *b, int fd)
+{
+	char chunk[8192];
+	for (;;) {
+		ssize_t n = read(fd, chunk, sizeof(chunk));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		if (n == 0)
+			return 0;
+		if (buf_add(b, chunk, (size_t)n) < 0) {
+			errno = EFBIG;
+			return -1;
+		}
+	}
 }

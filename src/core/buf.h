@@ -48,6 +48,11 @@ void buf_consume(struct buf *b, size_t n);
  * before stays). The one decoder: URLs, queries, form bodies. */
 int buf_add_pct_decoded(struct buf *b, const char *s, size_t n, bool plus_space);
 
+/* Appends all that can be read from fd up to its end (retrying EINTR).
+ * Returns 0, or -1 with errno set on a read error, or with `toobig` set
+ * (errno EFBIG) at the cap; what was read before stays. */
+int buf_add_fd(struct buf *b, int fd);
+
 /* Hands the string to the caller (who frees it) and resets the buffer. */
 char *buf_detach(struct buf *b);
 void buf_release(struct buf *b);

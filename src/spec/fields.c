@@ -11,6 +11,7 @@
 #include <strings.h>
 
 #include "core/selector.h"
+#include "core/window.h"
 
 #define API_VERSION "slipway/v1"
 
@@ -477,6 +478,8 @@ static bool duration_shape_ok(const char *s)
 	return true;
 }
 
+static void format_ms(char *out, size_t size, uint64_t ms);
+
 int spec_parse_dur(struct spec_pctx *c, const struct snode *n, void *base, const struct spec_field *f)
 {
 	const struct spec_range *r = f->arg;
@@ -486,9 +489,11 @@ int spec_parse_dur(struct spec_pctx *c, const struct snode *n, void *base, const
 	if (n->type != SN_SCALAR || !duration_shape_ok(n->text) || sw_duration_parse(n->text, &ms) < 0)
 		return spec_perr(c, n, "%s must be a duration like \"500ms\", \"10s\" or \"1m30s\", got %s",
 			    spec_subject(c), SPEC_GOT(n));
-	if (r && ms < r->min)
-		return spec_perr(c, n, "%s must be at least %llums, got %s", spec_subject(c),
-			    (unsigned long long)r->min, SPEC_GOT(n));
+	if (r && ms < r->min) {
+		char min[64];
+		format_ms(min, sizeof(min), r->min);
+		return spec_perr(c, n, "%s must be at least %s, got %s", spec_subject(c), min, SPEC_GOT(n));
+	}
 	*SPEC_AT(base, f->off, uint64_t) = ms;
 	return 0;
 }
@@ -613,6 +618,77 @@ static json_t *emit_enum(const void *base, const struct spec_field *f)
 }
 
 const struct spec_ftype spec_t_enum = {parse_enum, emit_enum, NULL};
+
+/* ------------------------------------------------------------------ */
+/* Schedules: cron expressions, time zones, sync windows              */
+
+static int parse_cron(struct spec_pctx *c, const struct snode *n, void *base, const struct spec_field *f)
+{
+	struct sw_cron *cron = SPEC_AT(base, f->off, struct sw_cron);
+	struct sw_err err = {0};
+	char gotbuf[128];
+	int rc;
+
+	if ((rc = spec_need_scalar(c, n, "a cron expression like \"0 22 * * 5\"")) < 0)
+		return rc;
+	if (sw_cron_parse(cron, n->text, &err) < 0)
+		return spec_perr(c, n, "%s %s: %s", spec_subject(c), SPEC_GOT(n), err.msg);
+	if (sw_cron_never(cron))
+		return spec_perr(c, n, "%s %s never matches: none of its months has that day of the month",
+			    spec_subject(c), SPEC_GOT(n));
+	return 0;
+}
+
+static json_t *emit_cron(const void *base, const struct spec_field *f)
+{
+	return json_string(SPEC_CAT(base, f->off, struct sw_cron)->text);
+}
+
+const struct spec_ftype spec_t_cron = {parse_cron, emit_cron, NULL};
+
+static int parse_timezone(struct spec_pctx *c, const struct snode *n, void *base, const struct spec_field *f)
+{
+	struct sw_tz **tz = SPEC_AT(base, f->off, struct sw_tz *);
+	struct sw_tz *loaded = NULL;
+	struct sw_err err = {0};
+	int rc;
+
+	if ((rc = spec_need_scalar(c, n, "a time zone name like \"Europe/Berlin\"")) < 0)
+		return rc;
+	if (sw_tz_load(&loaded, NULL, n->text, &err) < 0)
+		return spec_perr(c, n, "%s: %s", spec_subject(c), err.msg);
+	sw_tz_free(*tz);
+	*tz = loaded;
+	return 0;
+}
+
+static json_t *emit_timezone(const void *base, const struct spec_field *f)
+{
+	return json_string(sw_tz_name(*SPEC_CAT(base, f->off, struct sw_tz *)));
+}
+
+static void free_timezone(void *base, const struct spec_field *f)
+{
+	struct sw_tz **tz = SPEC_AT(base, f->off, struct sw_tz *);
+	sw_tz_free(*tz);
+	*tz = NULL;
+}
+
+const struct spec_ftype spec_t_timezone = {parse_timezone, emit_timezone, free_timezone};
+
+static const char *const window_kinds[] = {"allow", "deny", NULL}; /* enum sw_window_kind */
+static const struct spec_range window_min_duration = {60000, UINT64_MAX};
+
+static const struct spec_field window_fields[] = {
+	{"kind", &spec_t_enum, offsetof(struct sw_window, kind), SPEC_F_REQUIRED, 0, window_kinds, 0},
+	{"schedule", &spec_t_cron, offsetof(struct sw_window, schedule), SPEC_F_REQUIRED, 0, NULL, 0},
+	{"duration", &spec_t_dur, offsetof(struct sw_window, duration_ms), SPEC_F_REQUIRED, 0,
+	 &window_min_duration, 0},
+	{"timeZone", &spec_t_timezone, offsetof(struct sw_window, tz), 0, 0, NULL, 0},
+	{NULL, NULL, 0, 0, 0, NULL, 0},
+};
+
+const struct spec_table spec_window_table = {window_fields, -1, sizeof(struct sw_window), NULL, NULL};
 
 /* ------------------------------------------------------------------ */
 /* Structured types                                                   */

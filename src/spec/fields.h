@@ -177,4 +177,26 @@ extern const struct spec_ftype spec_t_api_version;
 extern const struct spec_ftype spec_t_kind;
 extern const struct spec_ftype spec_t_labels;
 
+/*
+ * Schedules, for the sync windows of an Environment (core/window.h):
+ *
+ *	{"windows", &spec_t_list, offsetof(struct env, windows), 0, 0,
+ *	 &spec_window_table, offsetof(struct env, nwindows)},
+ *
+ * reads `windows: [{kind: deny, schedule: "0 22 * * 5", duration: 60h,
+ * timeZone: Europe/Berlin}]` into a struct sw_window array (kind and
+ * schedule and duration required, duration at least 1m, timeZone UTC when
+ * left out); spec_free_list releases each window's zone.
+ *
+ * spec_t_cron: a cron expression (core/cron.h) into the struct sw_cron at
+ * off; one that never matches ("0 0 30 2 *") is refused; emitted as its
+ * text ("@daily" stays "@daily"). spec_t_timezone: a zone name into the
+ * struct sw_tz * at off, loaded from SW_TZ_DIR while the document is read
+ * (so that an unknown zone is an error at its position); NULL when left
+ * out, emitted as "UTC".
+ */
+extern const struct spec_ftype spec_t_cron;
+extern const struct spec_ftype spec_t_timezone;
+extern const struct spec_table spec_window_table;
+
 #endif

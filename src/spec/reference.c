@@ -330,6 +330,8 @@ static const struct spec_ref_shape public_shapes[] = {
 	{&spec_t_api_version, "string", SPEC_REF_LEAF, "\"slipway/v1\""},
 	{&spec_t_kind, "string", SPEC_REF_LEAF, NULL},
 	{&spec_t_labels, "map of string", SPEC_REF_LEAF, "{}"},
+	{&spec_t_cron, "cron expression", SPEC_REF_LEAF, "\"@daily\""},
+	{&spec_t_timezone, "time zone name", SPEC_REF_LEAF, "\"UTC\""},
 	{NULL, NULL, 0, NULL},
 };
 

@@ -5,6 +5,7 @@
  * waits for their state by polling with a deadline, never by sleeping.
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -759,9 +760,41 @@ static void test_core__utf8_escape_keeps_every_byte(void **state)
 	buf_release(&b);
 }
 
+/* buf_add_fd reads to the end, in chunks, and stops at the cap. */
+static void test_core__buf_add_fd_reads_to_the_end_within_the_cap(void **state)
+{
+	int fds[2];
+	struct buf b = BUF_INIT;
+	char big[20000];
+	memset(big, 'x', sizeof(big));
+	assert_int_equal(pipe(fds), 0);
+	assert_int_equal(write(fds[1], "head:", 5), 5);
+	assert_int_equal(write(fds[1], big, sizeof(big) / 2), (ssize_t)sizeof(big) / 2);
+	close(fds[1]);
+	buf_adds(&b, ">");
+	assert_int_equal(buf_add_fd(&b, fds[0]), 0);
+	close(fds[0]);
+	assert_int_equal(b.len, 1 + 5 + sizeof(big) / 2);
+	assert_memory_equal(b.s, ">head:xxx", 9);
+	buf_release(&b);
+
+	int fd = open("/dev/zero", O_RDONLY);
+	assert_true(fd >= 0);
+	b.cap = 10000;
+	assert_int_equal(buf_add_fd(&b, fd), -1);
+	assert_int_equal(errno, EFBIG);
+	assert_true(b.toobig && b.len <= 10000);
+	close(fd);
+	buf_release(&b);
+	assert_int_equal(buf_add_fd(&b, -1), -1);
+	assert_int_equal(errno, EBADF);
+	buf_release(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_core__buf_add_fd_reads_to_the_end_within_the_cap),
 		cmocka_unit_test(test_core__duration_parse_accepts),
 		cmocka_unit_test(test_core__duration_parse_rejects),
 		cmocka_unit_test(test_core__duration_format),

@@ -23,6 +23,7 @@
 #include "spec/seal.h"
 #include "core/age.h"
 #include "core/buf.h"
+#include "core/window.h"
 
 #define HEAD                                                                                       \
 	"apiVersion: slipway/v1\n"                                                                 \
@@ -1210,6 +1211,139 @@ static void test_spec__registered_kind_parses_with_its_table(void **state)
 				     "\"AnalysisTemplate\" or \"Widget\" (did you mean \"Widget\"?)");
 }
 
+/* A kind with sync windows, declared as the Environment kind will. */
+struct gate {
+	char *name;
+	struct sw_window *windows;
+	size_t nwindows;
+	char *source;
+};
+
+static const struct spec_field gate_meta_fields[] = {
+	{"name", &spec_t_str, offsetof(struct gate, name), SPEC_F_REQUIRED | SPEC_F_NONEMPTY, 0, NULL, 0},
+	{NULL, NULL, 0, 0, 0, NULL, 0},
+};
+static const struct spec_table gate_meta_table = {gate_meta_fields, -1, 0, NULL, NULL};
+static const struct spec_field gate_spec_fields[] = {
+	{"windows", &spec_t_list, offsetof(struct gate, windows), 0, 0, &spec_window_table,
+	 offsetof(struct gate, nwindows)},
+	{NULL, NULL, 0, 0, 0, NULL, 0},
+};
+static const struct spec_table gate_spec_table = {gate_spec_fields, -1, 0, NULL, NULL};
+static const struct spec_field gate_doc_fields[] = {
+	{"apiVersion", &spec_t_api_version, 0, SPEC_F_REQUIRED, 0, NULL, 0},
+	{"kind", &spec_t_kind, 0, SPEC_F_REQUIRED, 0, "Gate", 0},
+	{"metadata", &spec_t_sub, 0, SPEC_F_REQUIRED, 0, &gate_meta_table, 0},
+	{"spec", &spec_t_sub, 0, SPEC_F_REQUIRED, 0, &gate_spec_table, 0},
+	{NULL, NULL, 0, 0, 0, NULL, 0},
+};
+static const struct spec_table gate_doc_table = {gate_doc_fields, -1, 0, NULL, NULL};
+
+static void gate_free(void *obj)
+{
+	struct gate *g = obj;
+	spec_table_free(&gate_doc_table, g);
+	free(g->source);
+	free(g);
+}
+
+static int gate_parse(struct spec_pctx *c, const struct snode *doc, void **out)
+{
+	struct gate *g = calloc(1, sizeof(*g));
+	int rc = spec_table_parse(c, doc, g, &gate_doc_table);
+	if (rc < 0) {
+		gate_free(g);
+		return rc;
+	}
+	g->source = spec_position(c->file, doc);
+	*out = g;
+	return 0;
+}
+
+static const char *gate_name(const void *obj) { return ((const struct gate *)obj)->name; }
+static const char *gate_source(const void *obj) { return ((const struct gate *)obj)->source; }
+static json_t *gate_json(const void *obj) { return spec_table_emit(&gate_doc_table, obj); }
+
+static const struct spec_kind gate_kind = {"Gate", gate_parse, gate_name, gate_source, gate_json, gate_free};
+
+#define GATE "apiVersion: slipway/v1\nkind: Gate\nmetadata: {name: prod}\nspec:\n  windows:\n"
+
+static void test_spec__windows_read_cron_duration_and_time_zone(void **state)
+{
+	struct spec_set set = {0};
+	struct sw_err err = {0};
+	assert_int_equal(spec_kind_register(&gate_kind), 0);
+	const char *ok = GATE "  - {kind: deny, schedule: \"0 22 * * 5\", duration: 60h, timeZone: Europe/Berlin}\n"
+			      "  - kind: allow\n    schedule: \"@daily\"\n    duration: 90m\n";
+	if (access(SW_TZ_DIR "/Europe/Berlin", R_OK) != 0)
+		skip();
+	if (spec_parse_text(&set, ok, strlen(ok), "g.yaml", &err) != 0)
+		fail_msg("%s", err.msg);
+	struct gate *g = set.docs[0].obj;
+	assert_int_equal(g->nwindows, 2);
+	assert_int_equal(g->windows[0].kind, SW_WINDOW_DENY);
+	assert_string_equal(g->windows[0].schedule.text, "0 22 * * 5");
+	assert_true(g->windows[0].duration_ms == 60ull * 3600 * 1000);
+	assert_string_equal(sw_tz_name(g->windows[0].tz), "Europe/Berlin");
+	assert_int_equal(g->windows[1].kind, SW_WINDOW_ALLOW);
+	assert_null(g->windows[1].tz); /* UTC */
+	/* what the engine will do with them: Saturday noon in Berlin is denied until Monday 10:00 */
+	struct sw_window_state st;
+	sw_window_check(&st, g->windows, 1, (sw_days_from_civil(2024, 6, 8) * 86400 + 10 * 3600) * 1000);
+	assert_false(st.allowed);
+	assert_true(st.until_ms == (sw_days_from_civil(2024, 6, 10) * 86400 + 8 * 3600) * 1000);
+	/* canonical JSON, and back */
+	json_t *j = gate_kind.to_json(g);
+	char *text = json_dumps(j, JSON_SORT_KEYS | JSON_COMPACT);
+	assert_string_equal(text, "{\"apiVersion\":\"slipway/v1\",\"kind\":\"Gate\",\"metadata\":{\"name\":\"prod\"},"
+				  "\"spec\":{\"windows\":[{\"duration\":\"60h\",\"kind\":\"deny\",\"schedule\":\"0 22 * * 5\","
+				  "\"timeZone\":\"Europe/Berlin\"},{\"duration\":\"1h30m\",\"kind\":\"allow\","
+				  "\"schedule\":\"@daily\",\"timeZone\":\"UTC\"}]}}");
+	void *back = NULL;
+	assert_int_equal(spec_doc_from_json(&gate_kind, &back, j, &err), 0);
+	json_t *j2 = gate_kind.to_json(back);
+	assert_true(json_equal(j, j2));
+	json_decref(j2);
+	gate_free(back);
+	free(text);
+	json_decref(j);
+	spec_set_release(&set);
+
+	/* every error says where and what */
+	static const struct {
+		const char *window, *msg;
+	} bad[] = {
+		{"  - {kind: deny, schedule: \"0 25 * * *\", duration: 1h}\n",
+		 "g.yaml:6:28: schedule \"0 25 * * *\": cron field 2 (hour): 25 is out of range 0-23"},
+		{"  - {kind: deny, schedule: \"0 0 30 2 *\", duration: 1h}\n",
+		 "g.yaml:6:28: schedule \"0 0 30 2 *\" never matches: none of its months has that day of the month"},
+		{"  - {kind: deny, schedule: \"* * * *\", duration: 1h}\n",
+		 "g.yaml:6:28: schedule \"* * * *\": cron expression needs 5 fields (minute hour day-of-month "
+		 "month day-of-week), got 4"},
+		{"  - {kind: deny, schedule: [0, 22], duration: 1h}\n",
+		 "g.yaml:6:28: schedule must be a cron expression like \"0 22 * * 5\", got a list"},
+		{"  - {kind: deny, schedule: \"@daily\", duration: 1h, timeZone: Europe/Berln}\n",
+		 "g.yaml:6:62: timeZone: time zone \"Europe/Berln\" is unknown (no file /usr/share/zoneinfo/Europe/Berln)"},
+		{"  - {kind: deny, schedule: \"@daily\", duration: 1h, timeZone: ../../etc/passwd}\n",
+		 "g.yaml:6:62: timeZone: time zone \"../../etc/passwd\" is not valid: \"..\" is not allowed"},
+		{"  - {kind: deny, schedule: \"@daily\", duration: 30s}\n",
+		 "g.yaml:6:48: duration must be at least 1m, got \"30s\""},
+		{"  - {kind: alow, schedule: \"@daily\", duration: 1h}\n",
+		 "g.yaml:6:12: kind must be one of \"allow\", \"deny\", got \"alow\" (did you mean \"allow\"?)"},
+		{"  - {kind: deny, duration: 1h}\n", "g.yaml:6:5: missing required field \"schedule\" in spec.windows[0]"},
+		{"  - {kind: deny, schedule: \"@daily\", duration: 1h, timezone: UTC}\n",
+		 "g.yaml:6:52: unknown field \"timezone\" in spec.windows[0] (did you mean \"timeZone\"?)"},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char doc[512];
+		snprintf(doc, sizeof(doc), GATE "%s", bad[i].window);
+		sw_err_clear(&err);
+		assert_int_equal(spec_parse_text(&set, doc, strlen(doc), "g.yaml", &err), -1);
+		if (strcmp(err.msg, bad[i].msg) != 0)
+			fail_msg("case %zu: got \"%s\", wanted \"%s\"", i, err.msg, bad[i].msg);
+	}
+}
+
 /* The proxy accepts exactly canonical addresses: what spec stores is
  * canonical, whatever spelling the document used. */
 static void test_spec__listen_is_stored_canonical(void **state)
@@ -1500,6 +1634,7 @@ int main(void)
 		cmocka_unit_test(test_spec__example_documents_parse),
 		cmocka_unit_test(test_spec__fuzz_corpus_replays),
 		cmocka_unit_test(test_spec__registered_kind_parses_with_its_table),
+		cmocka_unit_test(test_spec__windows_read_cron_duration_and_time_zone),
 		cmocka_unit_test(test_spec__yaml_scalar_forms_decode_exactly),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
