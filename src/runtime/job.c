@@ -410,7 +410,7 @@ struct runtime_job *runtime_job_start(struct runtime *rt, struct spec_app *spec,
 		sw_errf(err, SW_EINVAL, "bad job id \"%s\"", id ? id : "");
 		return NULL;
 	}
-	buf_addf(&b, "%s/%s", rt->log_dir, spec->name);
+	buf_addf(&b, "%s/%s", rt->log_dir, runtime_log_name(spec));
 	if (logfile_mkdirs(b.s, err) < 0) {
 		buf_release(&b);
 		return NULL;
@@ -448,9 +448,11 @@ struct runtime_job *runtime_job_start(struct runtime *rt, struct spec_app *spec,
 		char *s = spec_substitute(hook->command[i], &vars);
 		p->argv[i] = s ? s : xstrdup(hook->command[i]);
 	}
-	char *own[6];
+	char *own[7];
 	buf_addf(&b, "SLIPWAY_APP=%s", spec->name);
 	own[0] = buf_detach(&b);
+	buf_addf(&b, "SLIPWAY_ENVIRONMENT=%s", runtime_env_name(spec));
+	own[5] = buf_detach(&b);
 	buf_addf(&b, "SLIPWAY_VERSION=%s", spec->version ? spec->version : "");
 	own[1] = buf_detach(&b);
 	buf_addf(&b, "SLIPWAY_REVISION=%lld", (long long)revision);
@@ -459,9 +461,9 @@ struct runtime_job *runtime_job_start(struct runtime *rt, struct spec_app *spec,
 	own[3] = buf_detach(&b);
 	buf_addf(&b, "SLIPWAY_JOB=%s", id);
 	own[4] = buf_detach(&b);
-	own[5] = NULL;
+	own[6] = NULL;
 	p->env = runtime_env_build(spec, &vars, hook->env, hook->nenv, own);
-	for (size_t i = 0; i < 5; i++)
+	for (size_t i = 0; i < 6; i++)
 		free(own[i]);
 
 	uv_timer_init(p->loop, &p->timer);

@@ -133,6 +133,7 @@ static void test_store__migration_backfills_instance_handles(void **state)
 			  "ALTER TABLE apps DROP COLUMN owner;"
 			  "ALTER TABLE revisions DROP COLUMN origin;"
 			  "DROP TABLE objects;"
+			  "ALTER TABLE tokens DROP COLUMN environments;"
 			  "INSERT INTO instances (id, app, revision, pid, start_time, port, state,"
 			  " created_ms) VALUES ('web-r1-1', 'web', 1, 4242, 987654321, 9001,"
 			  " 'Running', 1), ('web-r1-2', 'web', 1, 0, 0, 9002, 'Starting', 2);"
@@ -733,7 +734,7 @@ static void test_store__tokens_put_find_list_touch_delete(void **state)
 
 	struct store_token ci = {.name = "ci", .hash = (char *)h1, .role = "deployer"};
 	struct store_token ro = {.name = "dash", .hash = (char *)h2, .role = "viewer",
-				 .created_ms = 1000};
+				 .created_ms = 1000, .environments = "staging,dev"};
 	assert_int_equal(store_token_put(f->s, &ci, &err), 0);
 	assert_int_equal(store_token_put(f->s, &ro, &err), 0);
 
@@ -751,6 +752,15 @@ static void test_store__tokens_put_find_list_touch_delete(void **state)
 	assert_int_equal(t.last_used_ms, 0);
 	store_token_release(&t);
 	assert_int_equal(store_token_get_by_hash(f->s, "44", &t, &err), SW_ENOTFOUND);
+	store_token_release(&t);
+	/* by name too, with the environments it is scoped to ("" for all) */
+	assert_int_equal(store_token_get(f->s, "dash", &t, &err), 0);
+	assert_string_equal(t.environments, "staging,dev");
+	store_token_release(&t);
+	assert_int_equal(store_token_get(f->s, "ci", &t, &err), 0);
+	assert_string_equal(t.environments, "");
+	store_token_release(&t);
+	assert_int_equal(store_token_get(f->s, "nobody", &t, &err), SW_ENOTFOUND);
 	store_token_release(&t);
 
 	assert_int_equal(store_token_touch(f->s, "ci", 12345, &err), 0);
