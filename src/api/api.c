@@ -652,9 +652,12 @@ static int apply_allowed(struct api *v, const struct http_req *req, struct http_
 					return -1;
 				continue;
 			}
-			http_resp_error(resp, 403, "token \"%s\" is scoped to environments (%s): it applies "
-					"App documents only, and %s is a kind: %s, the whole host's",
-					req->actor, re->scope, d->kind->source_of(d->obj), d->kind->name);
+			struct sw_err err = {0};
+			sw_errf(&err, -1, "token \"%s\" is scoped to environments (%s): it applies App "
+				"documents only, and %s is a kind: %s, the whole host's", req->actor,
+				re->scope, d->kind->source_of(d->obj), d->kind->name);
+			name_as_given(&err, pf, npf);
+			http_resp_error(resp, 403, "%s", err.msg);
 			return -1;
 		}
 	return 0;

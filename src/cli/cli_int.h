@@ -26,6 +26,9 @@ struct cli {
 	const char *state_dir;
 	struct http_client client;
 	const struct cli_globals *g; /* the options before the command word */
+	/* the environment selected (-e, $SLIPWAY_ENV, the context's), NULL for
+	 * none; cli_call sends it with every request as ?environment= */
+	const char *environment;
 };
 
 struct cli_command {
@@ -107,7 +110,10 @@ extern const struct sw_opt cli_json_options[];
 
 /*
  * One API call. Returns 0 with *out (may be NULL; the caller owns it) on a
- * 2xx answer; prints the daemon's error and returns 1 otherwise.
+ * 2xx answer; prints the daemon's error and returns 1 otherwise. The
+ * environment selected (c->environment) goes with it as the query
+ * parameter environment=ENV, unless path names one itself (get -A:
+ * environment=*).
  */
 int cli_call(struct cli *c, const char *method, const char *path, json_t *body, json_t **out);
 
@@ -172,6 +178,11 @@ int cli_wait_rollout(struct cli *c, const char *name, int64_t revision, uint64_t
  * printed.
  */
 int cli_apply_body(const char *path, const char *base_dir, json_t **out);
+/* An app's name as the CLI prints it from an API object: "hello" in the
+ * default environment, "prod/hello" in another (its "environment"), so
+ * that apps of one name in two environments read apart; name_field is
+ * the key of the name ("name", "app"). Escaped as cli_jstr; into out. */
+const char *cli_app_label(json_t *o, const char *name_field, char *out, size_t size);
 /* A document kind as kubectl spells it in kind/NAME: lower case
  * ("AnalysisTemplate" -> "analysistemplate"), into out; returns out. */
 const char *cli_kind_word(const char *kind, char *out, size_t size);

@@ -1,10 +1,19 @@
-/* slipway delete APP | app/APP | source/NAME: forget an app (its instances
- * stop) or a source. */
+/* slipway delete APP | [KIND/]NAME | KIND NAME: forget an app (its
+ * instances stop), a source or an environment. */
 #include "cli_int.h"
 
 #include <string.h>
 
 #include "core/buf.h"
+
+/* What delete takes: the word (kind/NAME or KIND NAME), its API list. */
+static const struct {
+	const char *word, *path;
+} kinds[] = {
+	{"app", "/v1/apps/%s"},
+	{"source", "/v1/sources/%s"},
+	{"environment", "/v1/environments/%s"},
+};
 
 static int run(struct cli *c, int argc, char **argv)
 {
@@ -14,10 +23,20 @@ static int run(struct cli *c, int argc, char **argv)
 		return SW_OPT_EXIT(n);
 	struct buf path = BUF_INIT;
 	const char *name = argv[1];
-	bool source = strncmp(name, "source/", 7) == 0;
-	if (source || strncmp(name, "app/", 4) == 0)
-		name = strchr(name, '/') + 1;
-	cli_pathf(&path, source ? "/v1/sources/%s" : "/v1/apps/%s", name);
+	size_t k = 0; /* an app, unless a kind is named */
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		size_t wl = strlen(kinds[i].word);
+		if (n == 2 && strcmp(argv[1], kinds[i].word) == 0) {
+			k = i;
+			name = argv[2];
+		} else if (n == 1 && strncmp(name, kinds[i].word, wl) == 0 && name[wl] == '/') {
+			k = i;
+			name += wl + 1;
+		}
+	}
+	if (n == 2 && name == argv[1])
+		return sw_opt_error("delete", "unknown kind \"%s\" (app, source, environment)", argv[1]);
+	cli_pathf(&path, kinds[k].path, name);
 	json_t *j = NULL;
 	int r = cli_call(c, "DELETE", path.s, NULL, &j);
 	buf_release(&path);
@@ -25,9 +44,11 @@ static int run(struct cli *c, int argc, char **argv)
 		return r;
 	if (o.json)
 		cli_json_print(j);
-	else if (source)
+	else if (k == 1)
 		printf("source/%s deleted (its apps keep running; delete them with `slipway delete`)\n",
 		       name);
+	else if (k == 2)
+		printf("environment/%s deleted\n", name);
 	else
 		printf("app/%s deleted (stopping %lld instances)\n", cli_jstr(j, "name"),
 		       cli_jint(j, "stopping"));
@@ -40,12 +61,14 @@ const struct cli_command cli_cmd_delete = {
 	.run = run,
 	.usage = {
 		.name = "delete",
-		.args = "APP | source/NAME",
+		.args = "APP | KIND/NAME | KIND NAME",
 		.min_args = 1,
-		.max_args = 1,
+		.max_args = 2,
 		.opts = cli_json_options,
-		.help = "Stops the app's instances and forgets the app (APP or app/APP).\n"
+		.help = "Stops the app's instances and forgets the app (APP, app/APP or app APP)\n"
+			"in the environment selected (slipway -e ENV).\n"
 			"source/NAME forgets a git source: it is not fetched any more, and the\n"
-			"apps it made stay as they are, still owned by it (docs/gitops.md).",
+			"apps it made stay as they are, still owned by it (docs/gitops.md).\n"
+			"environment/NAME forgets an environment; refused while apps live in it.",
 	},
 };

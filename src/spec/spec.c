@@ -48,7 +48,7 @@ static const struct spec_drange r_increase = {0, 1e6, false};
 /* ------------------------------------------------------------------ */
 /* Validators for strings                                             */
 
-static bool is_dns_label(const char *s)
+bool spec_is_dns_label(const char *s)
 {
 	size_t len = strlen(s);
 	if (len == 0 || len > 63 || s[0] == '-' || s[len - 1] == '-')
@@ -62,7 +62,7 @@ static bool is_dns_label(const char *s)
 int spec_v_dns_label(struct spec_pctx *c, const struct snode *n, const char *s)
 {
 	char gotbuf[128];
-	if (is_dns_label(s))
+	if (spec_is_dns_label(s))
 		return 0;
 	return spec_perr(c, n,
 		    "%s must be lower-case letters, digits and '-', starting and ending with a letter "

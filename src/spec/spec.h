@@ -385,6 +385,10 @@ char *spec_key(char out[SPEC_KEY_MAX], const char *env, const char *name);
 /* Splits a key: *name points into it after the '/', and env gets the
  * environment ("default" for a key without one); returns *name. */
 const char *spec_key_split(const char *key, char env[64], const char **name);
+/* Whether s is a DNS label, as metadata.name and metadata.environment
+ * must be: lower-case letters, digits and '-', starting and ending with
+ * a letter or digit, at most 63 characters. */
+bool spec_is_dns_label(const char *s);
 /* Whether env (NULL or "" = default) is the default environment. */
 bool spec_env_is_default(const char *env);
 
