@@ -625,23 +625,28 @@ static void name_as_given(struct sw_err *err, const struct parsed_file *pf, size
 	}
 }
 
-/*
- * Whether the caller may apply these documents: the environment the
- * request names exists, or comes in them (404 naming the known ones);
- * a token scoped to environments applies Apps of those only (403), and
- * no host-wide document (an Environment, a Source, a template: 403
- * naming it), since those reach beyond its environments.
- */
-static int apply_allowed(struct api *v, const struct http_req *req, struct http_resp *resp,
-			 const struct req_env *re, const struct parsed_file *pf, size_t npf)
+/* The environment an apply names (?environment=) exists, or comes in its
+ * documents: else 404 naming the known ones. */
+static int apply_env_known(struct api *v, struct http_resp *resp, const struct req_env *re,
+			   const struct parsed_file *pf, size_t npf)
 {
 	bool known = !re->given || engine_environment_exists(v->e, re->one);
 	for (size_t x = 0; x < npf && !known; x++)
 		for (size_t k = 0; k < pf[x].set.ndocs; k++)
 			known = known || (pf[x].set.docs[k].kind == &env_kind &&
 					  strcmp(env_kind.name_of(pf[x].set.docs[k].obj), re->one) == 0);
-	if (!known)
-		return unknown_env(v, resp, re->one);
+	return known ? 0 : unknown_env(v, resp, re->one);
+}
+
+/*
+ * Whether the caller may apply these documents (their apps in their
+ * environments by now): a token scoped to environments applies Apps of
+ * those only (403), and no host-wide document (an Environment, a Source,
+ * a template: 403 naming it), since those reach beyond its environments.
+ */
+static int apply_allowed(const struct http_req *req, struct http_resp *resp,
+			 const struct req_env *re, const struct parsed_file *pf, size_t npf)
+{
 	if (re->given && scope_check(req, resp, re, re->one) < 0)
 		return -1;
 	for (size_t x = 0; x < npf; x++)
@@ -730,15 +735,21 @@ static void h_apply(const struct http_req *req, struct http_resp *resp, void *da
 					json_string_length(content), pf[npf].path, &err);
 		docs[npf] = (struct engine_doc){&pf[npf].set, pf[npf].path, NULL};
 		npf++;
-		if (r == 0 && re.given)
-			r = spec_set_environment(&pf[npf - 1].set, re.one, &err);
 		if (r < 0) {
 			name_as_given(&err, pf, npf);
 			http_resp_error(resp, 422, "%s", err.msg);
 			goto out;
 		}
 	}
-	if (apply_allowed(v, req, resp, &re, pf, npf) < 0)
+	if (apply_env_known(v, resp, &re, pf, npf) < 0)
+		goto out;
+	for (size_t x = 0; x < npf && re.given; x++)
+		if (spec_set_environment(&pf[x].set, re.one, &err) < 0) {
+			name_as_given(&err, pf, npf);
+			http_resp_error(resp, 422, "%s", err.msg);
+			goto out;
+		}
+	if (apply_allowed(req, resp, &re, pf, npf) < 0)
 		goto out;
 	int r = dry_run ? engine_apply_dry_run(v->e, docs, npf, req->actor, &res, &err)
 			: engine_apply(v->e, docs, npf, req->actor, &res, &err);

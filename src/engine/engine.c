@@ -357,7 +357,7 @@ void engine_inst_save(struct engine *e, struct engine_inst *m, const char *state
 		return;
 	struct store_instance si = {
 		.id = inst->id,
-		.app = inst->app,
+		.app = m->app->name, /* the key: "prod/hello" */
 		.revision = inst->revision,
 		.handle = inst->handle,
 		.port = inst->port,
