@@ -391,6 +391,15 @@ const char *cli_jraw(json_t *o, const char *key)
 	return s ? s : "";
 }
 
+const char *cli_join(struct buf *out, json_t *arr, const char *sep)
+{
+	size_t i;
+	json_t *x;
+	json_array_foreach(arr, i, x)
+		buf_addf(out, "%s%s", i ? sep : "", json_string_value(x) ? json_string_value(x) : "");
+	return buf_str(out);
+}
+
 long long cli_jint(json_t *o, const char *key)
 {
 	return (long long)json_integer_value(json_object_get(o, key));

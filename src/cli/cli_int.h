@@ -205,6 +205,10 @@ const char *cli_jstr(json_t *o, const char *key);
 const char *cli_jtext(json_t *o, const char *key);
 /* o[key] exactly as sent, "" when absent: for `logs --raw` only. */
 const char *cli_jraw(json_t *o, const char *key);
+/* The strings of the JSON array arr joined with sep, appended to out
+ * (items that are no string count as ""); returns out's text ("" for
+ * none). */
+const char *cli_join(struct buf *out, json_t *arr, const char *sep);
 /* o[key] as an integer, 0 when absent. */
 long long cli_jint(json_t *o, const char *key);
 

@@ -220,11 +220,7 @@ static void source_row(struct cells *r, json_t *x, const char *name, bool wide)
 	if (!wide)
 		return;
 	struct buf b = BUF_INIT;
-	size_t i;
-	json_t *p;
-	json_array_foreach(json_object_get(x, "paths"), i, p)
-		buf_addf(&b, "%s%s", i ? "," : "", json_string_value(p) ? json_string_value(p) : "");
-	cellf(r, "%s", buf_str(&b));
+	cellf(r, "%s", cli_join(&b, json_object_get(x, "paths"), ","));
 	buf_release(&b);
 	cellf(r, "%s%s%s", json_is_true(json_object_get(x, "automated")) ? "automated" : "manual",
 	      json_is_true(json_object_get(x, "prune")) ? ",prune" : "",
@@ -250,11 +246,7 @@ static void template_row(struct cells *r, json_t *t, const char *name, bool wide
 	if (!wide)
 		return;
 	struct buf b = BUF_INIT;
-	size_t i;
-	json_t *m;
-	json_array_foreach(metrics, i, m)
-		buf_addf(&b, "%s%s", i ? "," : "", json_string_value(m) ? json_string_value(m) : "");
-	cellf(r, "%s", buf_str(&b));
+	cellf(r, "%s", cli_join(&b, metrics, ","));
 	buf_release(&b);
 	labels_cell(r, json_object_get(t, "labels"));
 }
@@ -316,13 +308,9 @@ static void environment_row(struct cells *r, json_t *x, const char *name, bool w
 		return;
 	}
 	struct buf b = BUF_INIT;
-	size_t i;
-	json_t *l;
-	json_array_foreach(json_object_get(x, "listen"), i, l)
-		buf_addf(&b, "%s%s", i ? "," : "", json_string_value(l) ? json_string_value(l) : "");
 	cell(r, name);
 	cell(r, *cli_jstr(x, "ports") ? cli_jstr(x, "ports") : "-");
-	cellf(r, "%s", b.len ? b.s : "any");
+	cellf(r, "%s", *cli_join(&b, json_object_get(x, "listen"), ",") ? b.s : "any");
 	buf_release(&b);
 	cellf(r, "%lld", cli_jint(x, "apps"));
 	cell(r, *cli_jstr(x, "source") ? cli_jstr(x, "source") : "-");

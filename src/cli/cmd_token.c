@@ -50,12 +50,11 @@ static void print_list(json_t *j)
 	struct cli_table t;
 	cli_table_init(&t, 5);
 	cli_table_row(&t, "NAME", "ROLE", "ENVIRONMENTS", "CREATED", "LAST USED");
-	size_t i, k;
-	json_t *x, *e;
+	size_t i;
+	json_t *x;
 	json_array_foreach(json_object_get(j, "tokens"), i, x) {
 		struct buf envs = BUF_INIT;
-		json_array_foreach(json_object_get(x, "environments"), k, e)
-			buf_addf(&envs, "%s%s", k ? "," : "", json_string_value(e) ? json_string_value(e) : "");
+		cli_join(&envs, json_object_get(x, "environments"), ",");
 		cli_table_row(&t, cli_jstr(x, "name"), cli_jstr(x, "role"), envs.len ? envs.s : "all",
 			      cli_jstr(x, "created"),
 			      *cli_jstr(x, "lastUsed") ? cli_jstr(x, "lastUsed") : "never");
@@ -138,10 +137,7 @@ static int run(struct cli *c, int argc, char **argv)
 	} else if (create) {
 		printf("%s\n", cli_jstr(j, "token"));
 		struct buf envs = BUF_INIT;
-		size_t i;
-		json_t *e;
-		json_array_foreach(json_object_get(j, "environments"), i, e)
-			buf_addf(&envs, "%s%s", i ? ", " : "", json_string_value(e) ? json_string_value(e) : "");
+		cli_join(&envs, json_object_get(j, "environments"), ", ");
 		fprintf(stderr, "token \"%s\" (role %s%s%s) created; it is shown only this once\n",
 			cli_jstr(j, "name"), cli_jstr(j, "role"), envs.len ? ", environments " : "",
 			envs.len ? envs.s : "");

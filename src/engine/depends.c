@@ -101,14 +101,6 @@ static void dep_keys_free(char **keys)
 	free(keys);
 }
 
-static bool applied_in(const struct engine_doc *docs, size_t ndocs, const char *name)
-{
-	for (size_t x = 0; x < ndocs; x++)
-		for (size_t k = 0; k < docs[x].set->napps; k++)
-			if (strcmp(docs[x].set->apps[k]->key, name) == 0)
-				return true;
-	return false;
-}
 
 int engine_depends_check(struct engine *e, const struct engine_doc *docs, size_t ndocs,
 			 struct sw_err *err)
@@ -137,7 +129,7 @@ int engine_depends_check(struct engine *e, const struct engine_doc *docs, size_t
 	while (sw_map_next(&e->apps, &it, &name, &v)) {
 		struct engine_app *a = v;
 		struct sw_err ignored = {0};
-		const struct spec_app *sa = a->st.desired && !applied_in(docs, ndocs, a->name)
+		const struct spec_app *sa = a->st.desired && !engine_docs_apply(docs, ndocs, a->name)
 			? engine_app_spec(e, a, a->st.desired, &ignored) : NULL;
 		if (sa && sa->ndepends)
 			nodes[n++] = (struct engine_dep_node){a->name, dep_keys(sa), sa->ndepends};

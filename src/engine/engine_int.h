@@ -135,6 +135,9 @@ void engine_watch_notify(struct engine *e, const char *kind, const char *name, c
 			 const char *owner);
 void engine_watch_release(struct engine *e);
 void engine_kind_word(char *out, size_t size, const char *kind);
+/* usecases.c: whether the documents of an apply hold the app `key`
+ * (its current revision is being replaced). */
+bool engine_docs_apply(const struct engine_doc *docs, size_t ndocs, const char *key);
 /* usecases.c: adds a result; takes live and merged (may be NULL). */
 void engine_result_add(struct engine_results *res, const char *kind, const char *name,
 		int64_t revision, const char *result, json_t *live, json_t *merged);

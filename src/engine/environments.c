@@ -187,15 +187,6 @@ static const struct env_spec *env_after(struct engine *e, const struct env_spec 
 	return engine_env_find(e, name);
 }
 
-static bool app_applied(const struct engine_doc *docs, size_t ndocs, const char *key)
-{
-	for (size_t x = 0; x < ndocs; x++)
-		for (size_t k = 0; k < docs[x].set->napps; k++)
-			if (strcmp(docs[x].set->apps[k]->key, key) == 0)
-				return true;
-	return false;
-}
-
 /* "" when every listen address of sa is allowed in x, else what is not:
  * the field and its address. */
 static const char *listen_refused(const struct env_spec *x, const struct spec_app *sa, char *out,
@@ -273,7 +264,7 @@ int engine_envs_check(struct engine *e, const struct engine_doc *docs, size_t nd
 		       sw_map_next(&e->apps, &it, &k, &v)) {
 			struct engine_app *a = v;
 			struct sw_err ignored = {0};
-			if (!engine_app_in(a, x->name) || !a->st.desired || app_applied(docs, ndocs, a->name))
+			if (!engine_app_in(a, x->name) || !a->st.desired || engine_docs_apply(docs, ndocs, a->name))
 				continue;
 			const struct spec_app *sa = engine_app_spec(e, a, a->st.desired, &ignored);
 			if (sa && *listen_refused(x, sa, what, sizeof(what))) {

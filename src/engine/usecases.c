@@ -91,6 +91,15 @@ static void mask_secrets(json_t *live, json_t *merged)
 	}
 }
 
+bool engine_docs_apply(const struct engine_doc *docs, size_t ndocs, const char *key)
+{
+	for (size_t x = 0; x < ndocs; x++)
+		for (size_t k = 0; k < docs[x].set->napps; k++)
+			if (strcmp(docs[x].set->apps[k]->key, key) == 0)
+				return true;
+	return false;
+}
+
 /* One app may appear once across all documents of an apply; the message
  * is spec.c's for two in one file (add_document), word for word. */
 static int check_unique(const struct engine_doc *docs, size_t ndocs, struct sw_err *err)
@@ -185,11 +194,7 @@ static int check_routes(struct engine *e, const struct engine_doc *docs, size_t 
 			void *v;
 			while (sw_map_next(&e->apps, &it, &name, &v)) {
 				struct engine_app *o = v;
-				bool applied = false;
-				for (size_t y = 0; y < ndocs && !applied; y++)
-					for (size_t j = 0; j < docs[y].set->napps && !applied; j++)
-						applied = strcmp(docs[y].set->apps[j]->key, o->name) == 0;
-				if (applied || !o->st.desired)
+				if (engine_docs_apply(docs, ndocs, o->name) || !o->st.desired)
 					continue; /* replaced by this apply */
 				struct sw_err serr = {0};
 				const struct route_key *c =
