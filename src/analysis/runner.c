@@ -171,14 +171,14 @@ static int metrics_load(struct analysis_run *run, struct store *store,
 {
 	for (size_t t = 0; ref && t < ref->ntemplates; t++) {
 		const char *name = ref->templates[t];
-		char *text = NULL;
+		struct store_template row = {0};
 		json_t *tj = NULL, *args = NULL, *metric;
 		size_t i;
-		int rc = store_template_get(store, name, &text, err);
+		int rc = store_template_get(store, name, &row, err);
 
-		if (rc == 0 && !(tj = json_loads(text, 0, NULL)))
+		if (rc == 0 && !(tj = json_loads(row.spec_json, 0, NULL)))
 			rc = sw_errf(err, -1, "AnalysisTemplate \"%s\" is not valid JSON", name);
-		free(text);
+		store_template_release(&row);
 		if (rc < 0)
 			return -1;
 		json_t *spec = json_object_get(tj, "spec");

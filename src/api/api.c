@@ -113,6 +113,21 @@ static int request_env(struct api *v, const struct http_req *req, struct http_re
 	return out->all ? 0 : scope_check(req, resp, out, out->one);
 }
 
+/* A change of something the whole host's (an environment, a template):
+ * 403 for a token scoped to environments. */
+static int hostwide_check(struct api *v, const struct http_req *req, struct http_resp *resp,
+			  const char *what)
+{
+	struct req_env re;
+	if (request_env_read(v, req, resp, &re) < 0)
+		return -1;
+	if (!*re.scope)
+		return 0;
+	http_resp_error(resp, 403, "token \"%s\" is scoped to environments (%s): it may not delete "
+			"%s, the whole host's", req->actor, re.scope, what);
+	return -1;
+}
+
 /* Whether a listing shows what lives under key (an app's; "" host-wide). */
 static bool env_shows(const struct req_env *re, const char *key)
 {
@@ -261,18 +276,34 @@ static const struct engine_failure *failure_of(const struct engine_app *a, int64
 	return NULL;
 }
 
+/* Blanks the secret values of an env list: "" for the value, and an age
+ * value's ciphertext (valueFrom.age) dropped too. */
+static void mask_env(json_t *env)
+{
+	size_t i;
+	json_t *e;
+	json_array_foreach(env, i, e)
+		if (json_is_true(json_object_get(e, "secret"))) {
+			json_object_set_new(e, "value", json_string(""));
+			json_object_del(e, "valueFrom");
+		}
+}
+
 /* The desired revision's spec as its canonical JSON's "spec", secret
- * values blanked (they stay in the store, for restarts, only). */
+ * values blanked in run.env and every hook's env (they stay in the
+ * store, for restarts, only). */
 static json_t *spec_json_masked(const struct spec_app *spec)
 {
 	json_t *doc = spec_app_to_json(spec);
 	json_t *sp = json_incref(json_object_get(doc, "spec"));
 	json_decref(doc);
+	mask_env(json_object_get(json_object_get(sp, "run"), "env"));
+	const char *k;
+	json_t *list, *h;
 	size_t i;
-	json_t *e;
-	json_array_foreach(json_object_get(json_object_get(sp, "run"), "env"), i, e)
-		if (json_is_true(json_object_get(e, "secret")))
-			json_object_set_new(e, "value", json_string(""));
+	json_object_foreach(json_object_get(sp, "hooks"), k, list)
+		json_array_foreach(list, i, h)
+			mask_env(json_object_get(h, "env"));
 	return sp ? sp : json_null();
 }
 
@@ -403,21 +434,28 @@ static void h_apps(const struct http_req *req, struct http_resp *resp, void *dat
 }
 
 /* A stored template as the API shows it: name, labels, its metrics'
- * names, source, time of the last apply and the whole document. */
+ * names, source, time of the last change, its owner and commit (as an
+ * app's) and the whole document. */
 static json_t *template_json(const struct store_template *t)
 {
 	char updated[40];
 	json_t *doc = json_loads(t->spec_json, 0, NULL);
+	json_t *origin = *t->origin ? json_loads(t->origin, 0, NULL) : NULL;
+	const char *commit = json_string_value(json_object_get(origin, "commit"));
 	json_t *labels = json_object_get(json_object_get(doc, "metadata"), "labels");
 	json_t *metrics = json_array(), *m;
 	size_t i;
 	json_array_foreach(json_object_get(json_object_get(doc, "spec"), "metrics"), i, m)
 		json_array_append(metrics, json_object_get(m, "name"));
 	sw_format_time(updated, sizeof(updated), t->updated_ms);
-	return json_pack("{s:s, s:O, s:o, s:s, s:s, s:o}", "name", t->name, "labels",
-			 json_is_object(labels) ? labels : json_object(), "metrics", metrics,
-			 "source", t->source, "updated", updated, "document",
-			 doc ? doc : json_null());
+	json_t *j = json_pack("{s:s, s:o, s:o, s:s, s:s, s:o, s:o, s:o}", "name", t->name, "labels",
+			      json_is_object(labels) ? json_incref(labels) : json_object(),
+			      "metrics", metrics, "source", t->source, "updated", updated, "owner",
+			      *t->owner ? json_string(t->owner) : json_null(), "commit",
+			      commit && *commit ? json_string(commit) : json_null(), "document",
+			      doc ? doc : json_null());
+	json_decref(origin);
+	return j;
 }
 
 /* GET /v1/analysistemplates?selector=SEL and GET /v1/analysistemplates/{name} */
@@ -832,6 +870,26 @@ static void h_rollback(const struct http_req *req, struct http_resp *resp, void 
 			      "result", unchanged ? "unchanged" : "rolling back");
 	set_name(j, "name", key);
 	http_resp_json(resp, 200, j);
+}
+
+/* DELETE /v1/analysistemplates/{name} */
+static int hostwide_check(struct api *v, const struct http_req *req, struct http_resp *resp,
+			  const char *what);
+
+static void h_template_delete(const struct http_req *req, struct http_resp *resp, void *data)
+{
+	struct api *v = data;
+	struct sw_err err = {0};
+	const char *name = http_req_param(req, "name");
+	if (hostwide_check(v, req, resp, "a template") < 0)
+		return;
+	int r = engine_template_delete(v->e, name, req->actor, &err);
+	if (r < 0) {
+		engine_error(resp, r, &err);
+		return;
+	}
+	http_resp_json(resp, 200, json_pack("{s:s, s:s, s:s}", "kind", "AnalysisTemplate", "name",
+					   name, "result", "deleted"));
 }
 
 /* DELETE /v1/apps/{name} */
@@ -1953,15 +2011,9 @@ static void h_environment_delete(const struct http_req *req, struct http_resp *r
 {
 	struct api *v = data;
 	struct sw_err err = {0};
-	struct req_env re;
 	const char *name = http_req_param(req, "name");
-	if (request_env_read(v, req, resp, &re) < 0)
+	if (hostwide_check(v, req, resp, "an environment") < 0)
 		return;
-	if (*re.scope) {
-		http_resp_error(resp, 403, "token \"%s\" is scoped to environments (%s): it may not "
-				"delete one", req->actor, re.scope);
-		return;
-	}
 	if (engine_environment_delete(v->e, name, req->actor, &err) < 0)
 		http_resp_error(resp, http_status_of(err.code), "%s", err.msg);
 	else
@@ -1981,6 +2033,7 @@ static const struct {
 	{"GET", "/v1/apps", HTTP_ROLE_VIEWER, h_apps},
 	{"GET", "/v1/analysistemplates", HTTP_ROLE_VIEWER, h_templates},
 	{"GET", "/v1/analysistemplates/{name}", HTTP_ROLE_VIEWER, h_template},
+	{"DELETE", "/v1/analysistemplates/{name}", HTTP_ROLE_DEPLOYER, h_template_delete},
 	{"GET", "/v1/environments", HTTP_ROLE_VIEWER, h_environments},
 	{"GET", "/v1/environments/{name}", HTTP_ROLE_VIEWER, h_environment},
 	{"DELETE", "/v1/environments/{name}", HTTP_ROLE_DEPLOYER, h_environment_delete},

@@ -228,13 +228,37 @@ bool cli_app_done(json_t *app, bool *failed)
 	return !json_is_false(json_object_get(app, "routed"));
 }
 
-int cli_rollout_end(json_t *app, int64_t revision, char *msg, size_t size)
+/* The abort's reason when the app's history marks `revision` failed, with
+ * where the app is now; false while it is not (or the history is out of
+ * reach: the wait goes on). */
+static bool revision_aborted(struct cli *c, json_t *app, int64_t revision, char *msg, size_t size)
+{
+	struct buf path = BUF_INIT;
+	json_t *h = NULL;
+	bool aborted = false;
+	cli_pathf(&path, "/v1/apps/%s/history?limit=100", cli_jstr(app, "name"));
+	if (cli_call(c, "GET", path.s, NULL, &h) == 0) {
+		size_t i;
+		json_t *r;
+		json_array_foreach(json_object_get(h, "revisions"), i, r)
+			if (cli_jint(r, "revision") == revision && json_is_true(json_object_get(r, "failed"))) {
+				snprintf(msg, size, "%s (the app is at revision %lld now)",
+					 cli_jstr(r, "failedReason"), cli_jint(app, "revision"));
+				aborted = true;
+			}
+	}
+	json_decref(h);
+	buf_release(&path);
+	return aborted;
+}
+
+int cli_rollout_end(struct cli *c, json_t *app, int64_t revision, char *msg, size_t size)
 {
 	bool failed, at_rev = revision == 0 || cli_jint(app, "revision") == revision;
 	bool done = cli_app_done(app, &failed);
 	msg[0] = '\0';
 	if (!at_rev)
-		return -1;
+		return revision_aborted(c, app, revision, msg, size) ? 1 : -1;
 	if (done)
 		return failed ? 1 : 0;
 	if (strcmp(cli_jstr(app, "phase"), "Paused") == 0) {
@@ -308,7 +332,7 @@ int cli_wait_rollout(struct cli *c, const char *name, int64_t revision, uint64_t
 		uint64_t now = sw_now_ms();
 		bool changed = strcmp(key, last_key) != 0 ||
 			       (strcmp(line, last) != 0 && now - last_ms >= WAIT_COUNTDOWN_MS);
-		int end = cli_rollout_end(j, revision, msg, sizeof(msg));
+		int end = cli_rollout_end(c, j, revision, msg, sizeof(msg));
 		if (!quiet && changed) {
 			printf("%s\n", line);
 			fflush(stdout);
@@ -318,7 +342,7 @@ int cli_wait_rollout(struct cli *c, const char *name, int64_t revision, uint64_t
 		}
 		json_decref(j);
 		if (end >= 0) {
-			if (end == CLI_EXIT_PAUSED) {
+			if (msg[0]) {
 				fprintf(out, "%s\n", msg);
 				fflush(out);
 			}

@@ -53,6 +53,7 @@ extern const struct cli_command cli_cmd_scale;
 extern const struct cli_command cli_cmd_sync;
 extern const struct cli_command cli_cmd_explain;
 extern const struct cli_command cli_cmd_diff;
+extern const struct cli_command cli_cmd_secret;
 /* `history`'s run, for `rollout history` too (argv[0] "history", argv[1] APP). */
 int cli_history_run(struct cli *c, int argc, char **argv);
 extern const struct cli_command cli_cmd_config, cli_cmd_completion, cli_cmd_complete,
@@ -157,9 +158,13 @@ bool cli_app_done(json_t *app, bool *failed);
  * Whether a wait for the app's rollout of `revision` (0: any) ends with
  * this state of it: returns -1 while it goes on, else the exit code, with
  * the message for a pause in msg ("Paused: waiting for \"slipway rollout
- * promote hello\"").
+ * promote hello\""). An app that left `revision` for another ends the
+ * wait with 1 when the revision's rollout was aborted (the app's history
+ * says so; msg is the abort's reason and where the app is now), however
+ * short the rollout was: an abort whose rollback a write-back to git made
+ * Healthy again between two polls is still an abort.
  */
-int cli_rollout_end(json_t *app, int64_t revision, char *msg, size_t size);
+int cli_rollout_end(struct cli *c, json_t *app, int64_t revision, char *msg, size_t size);
 
 /* Polls an app until its rollout of `revision` (0: any) ends
  * (cli_rollout_end) or timeout_ms (0: no limit) runs out. Unless quiet,

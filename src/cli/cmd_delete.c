@@ -1,18 +1,21 @@
-/* slipway delete APP | [KIND/]NAME | KIND NAME: forget an app (its
- * instances stop), a source or an environment. */
+/* slipway delete APP | KIND/NAME | KIND NAME: forget an app (its
+ * instances stop), a source, a template or an environment. */
 #include "cli_int.h"
 
 #include <string.h>
 
 #include "core/buf.h"
 
-/* What delete takes: the word (kind/NAME or KIND NAME), its API list. */
+/* What delete takes: a kind's word (KIND/NAME or KIND NAME), where the
+ * API has it, and what is said once it is gone. */
 static const struct {
-	const char *word, *path;
+	const char *word, *path, *done;
 } kinds[] = {
-	{"app", "/v1/apps/%s"},
-	{"source", "/v1/sources/%s"},
-	{"environment", "/v1/environments/%s"},
+	{"app", "/v1/apps/%s", NULL},
+	{"source", "/v1/sources/%s", " (its apps keep running; delete them with `slipway delete`)"},
+	{"analysistemplate", "/v1/analysistemplates/%s", ""},
+	{"at", "/v1/analysistemplates/%s", ""},
+	{"environment", "/v1/environments/%s", ""},
 };
 
 static int run(struct cli *c, int argc, char **argv)
@@ -35,7 +38,8 @@ static int run(struct cli *c, int argc, char **argv)
 		}
 	}
 	if (n == 2 && name == argv[1])
-		return sw_opt_error("delete", "unknown kind \"%s\" (app, source, environment)", argv[1]);
+		return sw_opt_error("delete", "unknown kind \"%s\" (app, source, analysistemplate, "
+				    "environment)", argv[1]);
 	cli_pathf(&path, kinds[k].path, name);
 	json_t *j = NULL;
 	int r = cli_call(c, "DELETE", path.s, NULL, &j);
@@ -44,11 +48,10 @@ static int run(struct cli *c, int argc, char **argv)
 		return r;
 	if (o.json)
 		cli_json_print(j);
-	else if (k == 1)
-		printf("source/%s deleted (its apps keep running; delete them with `slipway delete`)\n",
-		       name);
-	else if (k == 2)
-		printf("environment/%s deleted\n", name);
+	else if (kinds[k].done)
+		printf("%s/%s deleted%s\n", strcmp(kinds[k].word, "at") == 0 ? "analysistemplate"
+									   : kinds[k].word,
+		       name, kinds[k].done);
 	else
 		printf("app/%s deleted (stopping %lld instances)\n", cli_jstr(j, "name"),
 		       cli_jint(j, "stopping"));
@@ -61,7 +64,7 @@ const struct cli_command cli_cmd_delete = {
 	.run = run,
 	.usage = {
 		.name = "delete",
-		.args = "APP | KIND/NAME | app|source|environment NAME",
+		.args = "APP | KIND/NAME | app|source|analysistemplate|environment NAME",
 		.min_args = 1,
 		.max_args = 2,
 		.opts = cli_json_options,
@@ -69,6 +72,8 @@ const struct cli_command cli_cmd_delete = {
 			"in the environment selected (slipway -e ENV).\n"
 			"source/NAME forgets a git source: it is not fetched any more, and the\n"
 			"apps it made stay as they are, still owned by it (docs/gitops.md).\n"
+			"analysistemplate/NAME (or at/NAME) forgets a template; one that an app's\n"
+			"desired or stable revision uses is refused, naming the app.\n"
 			"environment/NAME forgets an environment; refused while apps live in it.",
 	},
 };

@@ -307,8 +307,9 @@ static json_t *plan_results(struct cli *c, const char *source, const char *app)
 		if (app && (strcmp(kind, "app") != 0 || strcmp(name, app) != 0))
 			continue;
 		if (strcmp(cli_jstr(x, "action"), "keep") == 0) {
-			fprintf(stderr, "slipway: %s/%s is not in git at %.7s: kept (prune is off)\n", kind,
-				name, cli_jstr(plan, "commit"));
+			fprintf(stderr, "slipway: %s/%s is not in git at %.7s: kept (%s)\n", kind, name,
+				cli_jstr(plan, "commit"),
+				*cli_jstr(x, "reason") ? cli_jstr(x, "reason") : "prune is off");
 			continue;
 		}
 		json_t *o = json_pack("{s:O, s:O}", "kind", json_object_get(x, "kind"), "name",

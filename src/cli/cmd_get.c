@@ -118,6 +118,19 @@ static const char *revision_name(json_t *x, char *buf, size_t size)
 	return buf;
 }
 
+/* Where x (an app, a template) comes from: "shop@1a2b3c4", its source and
+ * commit; "shop@(by hand)" when changed outside git since; `none` when no
+ * source owns it. */
+static void owner_cell(struct cells *r, json_t *x, const char *none)
+{
+	if (*cli_jstr(x, "owner") && *cli_jstr(x, "commit"))
+		cellf(r, "%s@%.7s", cli_jstr(x, "owner"), cli_jstr(x, "commit"));
+	else if (*cli_jstr(x, "owner"))
+		cellf(r, "%s@(by hand)", cli_jstr(x, "owner"));
+	else
+		cell(r, none);
+}
+
 /* "2 (1.0.0)" and "2/2" for one side of the app ("-" when there is none). */
 static void side_cells(struct cells *r, json_t *side)
 {
@@ -160,12 +173,7 @@ static void app_row(struct cells *r, json_t *a, const char *name, bool wide)
 	}
 	cell(r, *cli_jstr(a, "listen") ? cli_jstr(a, "listen") : "-");
 	cell(r, *cli_jstr(a, "host") ? cli_jstr(a, "host") : "-");
-	if (*cli_jstr(a, "owner") && *cli_jstr(a, "commit"))
-		cellf(r, "%s@%.7s", cli_jstr(a, "owner"), cli_jstr(a, "commit"));
-	else if (*cli_jstr(a, "owner")) /* changed outside git */
-		cellf(r, "%s@(by hand)", cli_jstr(a, "owner"));
-	else
-		cell(r, "-");
+	owner_cell(r, a, "-");
 	labels_cell(r, json_object_get(a, "labels"));
 }
 
@@ -242,7 +250,7 @@ static void template_row(struct cells *r, json_t *t, const char *name, bool wide
 	cell(r, name);
 	cellf(r, "%zu", json_array_size(metrics));
 	cell(r, cli_jstr(t, "updated"));
-	cell(r, cli_jstr(t, "source"));
+	owner_cell(r, t, cli_jstr(t, "source")); /* by hand: the file */
 	if (!wide)
 		return;
 	struct buf b = BUF_INIT;

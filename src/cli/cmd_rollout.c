@@ -139,7 +139,8 @@ static int status(struct cli *c, const struct rollout_opts *o, const char *app)
 	struct buf path = BUF_INIT;
 	int r = 0;
 	uint64_t start = sw_now_ms();
-	char msg[256];
+	char msg[768];
+	int64_t watched = 0; /* the revision whose rollout --watch follows */
 	cli_pathf(&path, "/v1/apps/%s", app);
 	for (;;) {
 		json_t *j = NULL;
@@ -147,8 +148,12 @@ static int status(struct cli *c, const struct rollout_opts *o, const char *app)
 			r = 1;
 			break;
 		}
-		/* --watch ends once the data plane serves the rollout too */
-		int end = cli_rollout_end(j, 0, msg, sizeof(msg));
+		/* --watch ends once the data plane serves the rollout too; it
+		 * follows the revision rolling out when it began, and a newer one
+		 * that took its place, but a rollout aborted is the end */
+		int end = cli_rollout_end(c, j, watched, msg, sizeof(msg));
+		if (o->watch && end < 0)
+			watched = cli_jint(j, "revision");
 		bool healthy = strcmp(cli_jstr(j, "phase"), "Healthy") == 0;
 		r = end >= 0 ? end : healthy && !o->watch ? 0 : 1;
 		if (o->json) {
@@ -159,7 +164,7 @@ static int status(struct cli *c, const struct rollout_opts *o, const char *app)
 		else
 			rollout_print(j);
 		json_decref(j);
-		if (end == CLI_EXIT_PAUSED && o->watch) {
+		if (msg[0] && o->watch) {
 			fprintf(o->json ? stderr : stdout, "%s\n", msg);
 			fflush(stdout);
 		}

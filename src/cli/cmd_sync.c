@@ -43,8 +43,11 @@ static void print_plan(json_t *j)
 		snprintf(kind, sizeof(kind), "%s", cli_jstr(x, "kind"));
 		for (char *p = kind; *p; p++)
 			*p = (char)(*p >= 'A' && *p <= 'Z' ? *p - 'A' + 'a' : *p);
-		printf("  %-9s %s/%s%s\n", a, kind, cli_jstr(x, "name"),
-		       strcmp(a, "keep") == 0 ? " (not in git; prune is off)" : "");
+		if (strcmp(a, "keep") == 0)
+			printf("  %-9s %s/%s (not in git; %s)\n", a, kind, cli_jstr(x, "name"),
+			       *cli_jstr(x, "reason") ? cli_jstr(x, "reason") : "prune is off");
+		else
+			printf("  %-9s %s/%s\n", a, kind, cli_jstr(x, "name"));
 	}
 	printf("%zu to create, %zu to update, %zu to prune, %zu unchanged\n", counts[0], counts[1],
 	       counts[2], counts[4]);
@@ -87,8 +90,8 @@ static int run(struct cli *c, int argc, char **argv)
 		json_t *a;
 		fflush(stdout);
 		json_array_foreach(json_object_get(j, "apps"), i, a) {
-			if (!json_is_string(a))
-				continue;
+			if (!json_is_string(a) || strchr(json_string_value(a), '/'))
+				continue; /* source/NAME, analysistemplate/NAME: nothing rolls out */
 			int w = cli_wait_rollout(c, json_string_value(a), 0, o.timeout_ms, o.json);
 			if (w && !r)
 				r = w;

@@ -1,12 +1,16 @@
 #include "paths.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <pwd.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <openssl/crypto.h>
 
 static bool absolute(const char *s)
 {
@@ -93,4 +97,59 @@ int sw_rm_rf(const char *path)
 	if (lstat(path, &st) < 0)
 		return errno == ENOENT ? 0 : -1;
 	return nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* "1 MiB", "64 KiB" or "100 bytes", for messages */
+static void size_text(char *out, size_t size, size_t n)
+{
+	if (n >= 1024 * 1024 && n % (1024 * 1024) == 0)
+		snprintf(out, size, "%zu MiB", n / 1024 / 1024);
+	else if (n >= 1024 && n % 1024 == 0)
+		snprintf(out, size, "%zu KiB", n / 1024);
+	else
+		snprintf(out, size, "%zu bytes", n);
+}
+
+int sw_read_file(struct buf *out, const char *path, size_t max, struct sw_err *err)
+{
+	size_t start = out->len;
+	char tmp[65536];
+	struct stat st;
+	int rc = -1;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return sw_errf(err, errno == ENOENT ? SW_ENOTFOUND : -1, "cannot read \"%s\": %s", path,
+			       strerror(errno));
+	if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+		sw_errf(err, -1, "cannot read \"%s\": %s", path, strerror(EISDIR));
+		goto out;
+	}
+	for (;;) {
+		ssize_t r = read(fd, tmp, sizeof(tmp));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			sw_errf(err, -1, "cannot read \"%s\": %s", path, strerror(errno));
+			goto out;
+		}
+		if (r == 0)
+			break;
+		if (out->len - start + (size_t)r > max || buf_add(out, tmp, (size_t)r) < 0) {
+			char limit[32];
+			size_text(limit, sizeof(limit), max);
+			sw_errf(err, -1, "cannot read \"%s\": larger than %s", path, limit);
+			goto out;
+		}
+	}
+	rc = 0;
+out:
+	OPENSSL_cleanse(tmp, sizeof(tmp));
+	if (rc < 0 && out->alloc) {
+		OPENSSL_cleanse(out->s + start, out->len - start);
+		out->len = start;
+		out->s[start] = '\0';
+	}
+	close(fd);
+	return rc;
 }

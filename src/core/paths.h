@@ -20,6 +20,7 @@
 #include <stdbool.h>
 
 #include "buf.h"
+#include "core.h"
 
 /*
  * The default state dir for the given environment (pure, for tests):
@@ -46,5 +47,14 @@ int sw_mkdir_p(const char *path, unsigned mode);
  * missing path is fine. Returns 0, or -1 with errno set.
  */
 int sw_rm_rf(const char *path);
+
+/*
+ * Appends the whole file at path (a regular file, a pipe such as bash's
+ * <(...), anything but a directory) to out, at most `max` bytes. Returns
+ * 0, or with "cannot read \"PATH\": REASON" in err: SW_ENOTFOUND when it
+ * does not exist, -1 otherwise (also "larger than 1 MiB" past max); out
+ * keeps what it held before. The read buffer is wiped: key files pass here.
+ */
+int sw_read_file(struct buf *out, const char *path, size_t max, struct sw_err *err);
 
 #endif

@@ -33,6 +33,7 @@
 #include "gitops/gitops.h"
 #include "httpc/httpc.h"
 #include "runtime/runtime.h"
+#include "core/age.h"
 #include "store/store.h"
 #include "traffic/traffic.h"
 
@@ -52,6 +53,7 @@ struct daemon {
 	struct http_server *http;     /* the API's listeners */
 	struct api *api;              /* the v1 endpoints on it */
 	struct gitops *gitops;        /* Sources: sync from git */
+	struct age_identities age_ids; /* open valueFrom.age values (--age-identity) */
 	uv_signal_t sigterm, sigint, sigusr2;
 	uv_timer_t upgrade;           /* runs daemon_upgrade after the API answered */
 	uv_timer_t metrics;           /* refreshes the /metrics snapshot */
@@ -359,6 +361,18 @@ static int build(struct daemon *d, struct sw_err *err)
 	struct buf path = BUF_INIT;
 	int r = -1;
 
+	/* the API's listeners first: a taken port fails the start before a
+	 * proxy or an instance was started for nothing (or left behind) */
+	buf_addf(&path, "%s/slipway.sock", d->dir);
+	struct http_config sc = {
+		.loop = &d->loop,
+		.unix_path = path.s,
+		.tcp_addr = opt->api_addr,
+		.auth = auth_token,
+		.auth_data = d,
+	};
+	if (http_new(&d->http, &sc, err) < 0)
+		goto out;
 	if (httpc_new(&d->httpc, &d->loop, err) < 0)
 		goto out;
 	struct engine_config ec = {.loop = &d->loop, .store = d->store, .state_dir = d->dir,
@@ -374,6 +388,7 @@ static int build(struct daemon *d, struct sw_err *err)
 		.port_max = opt->port_max,
 		.backoff_initial_ms = opt->backoff_initial_ms,
 		.backoff_max_ms = opt->backoff_max_ms,
+		.age_ids = &d->age_ids,
 		.on_change = engine_on_instance,
 		.data = d->engine,
 	};
@@ -410,16 +425,6 @@ static int build(struct daemon *d, struct sw_err *err)
 		goto out;
 	uv_timer_start(&d->metrics, metrics_refresh, 0, METRICS_TICK_MS);
 
-	buf_addf(&path, "%s/slipway.sock", d->dir);
-	struct http_config sc = {
-		.loop = &d->loop,
-		.unix_path = path.s,
-		.tcp_addr = opt->api_addr,
-		.auth = auth_token,
-		.auth_data = d,
-	};
-	if (http_new(&d->http, &sc, err) < 0)
-		goto out;
 	struct api_config vc = {
 		.engine = d->engine,
 		.loop = &d->loop,
@@ -476,6 +481,42 @@ static void teardown(struct daemon *d, bool loop_ok)
 	free(d->metrics_text);
 }
 
+/*
+ * The identities that open valueFrom.age values: --age-identity FILE, or
+ * DIR/age.key when it exists, or none (such values then cannot start).
+ * Read once, at start; a named file that cannot be read stops the daemon.
+ */
+static int load_age_identity(struct daemon *d, struct sw_err *err)
+{
+	struct buf path = BUF_INIT;
+	struct sw_err lerr = {0};
+	struct stat st;
+	int r = 0;
+
+	if (d->opt->age_identity)
+		buf_adds(&path, d->opt->age_identity);
+	else
+		buf_addf(&path, "%s/age.key", d->dir);
+	int rc = age_identities_load(&d->age_ids, path.s, &lerr);
+	if (rc == SW_ENOTFOUND && !d->opt->age_identity) {
+		sw_info("no age identity (%s): apps with valueFrom.age values cannot start", path.s);
+	} else if (rc < 0) {
+		r = sw_errf(err, -1, "--age-identity: %s", lerr.msg);
+	} else {
+		char rcpt[AGE_RECIPIENT_SIZE];
+		struct age_recipient first;
+		memcpy(first.pub, d->age_ids.keys[0].pub, sizeof(first.pub));
+		age_recipient_format(&first, rcpt);
+		sw_info("age identity %s: %zu key%s (the first one's recipient: %s)", path.s,
+			d->age_ids.n, d->age_ids.n == 1 ? "" : "s", rcpt);
+		if (stat(path.s, &st) == 0 && (st.st_mode & 077))
+			sw_warn("age identity %s can be read by other users (mode %03o): chmod 600 it",
+				path.s, (unsigned)(st.st_mode & 0777));
+	}
+	buf_release(&path);
+	return r;
+}
+
 int daemon_run(const struct daemon_options *opt)
 {
 	struct daemon dd = {0}, *d = &dd;
@@ -500,7 +541,7 @@ int daemon_run(const struct daemon_options *opt)
 	 * runtime_orphans). No other descriptor of ours may leak into them. */
 	setenv("SLIPWAY_STATE_DIR", d->dir, 1);
 	close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
-	if (take_lock(d, &err) < 0 || load_token(d, &err) < 0)
+	if (take_lock(d, &err) < 0 || load_token(d, &err) < 0 || load_age_identity(d, &err) < 0)
 		goto out;
 	buf_addf(&path, "%s/logs", d->dir);
 	d->logs_dir = buf_detach(&path);
@@ -543,6 +584,7 @@ out:
 		close(d->lock_fd);
 	free(d->dir);
 	free(d->logs_dir);
+	age_identities_release(&d->age_ids);
 	buf_release(&path);
 	if (d->upgrading && opt->argv) {
 		char exe[PATH_MAX];

@@ -37,6 +37,8 @@ struct daemon_options {
 	 * the state dir */
 	const char *const *secret_dirs;
 	size_t nsecret_dirs;
+	/* the age identity file (valueFrom.age); NULL = DIR/age.key if present */
+	const char *age_identity;
 	/* history kept: NULL = engine_retention_defaults */
 	const struct store_retention *retention;
 	uint64_t retention_interval_ms; /* 0 = 60 s */

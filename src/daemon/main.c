@@ -28,7 +28,7 @@ struct secret_dirs {
 };
 
 struct serve_opts {
-	const char *state_dir, *api, *metrics, *access_log;
+	const char *state_dir, *api, *metrics, *access_log, *age_identity;
 	long long proxy_max_conns;
 	bool keep_instances;
 	struct port_range ports;
@@ -102,6 +102,9 @@ static const struct sw_opt options[] = {
 	 .offset = SW_OPT_AT(struct serve_opts, secrets, struct secret_dirs), .value = "DIR",
 	 .parse = parse_secret_dir, .expect = "be a directory (at most 16 of them)",
 	 .help = "valueFrom files may come from DIR (repeatable; default " SECRET_DIR_DEFAULT ")"},
+	{.name = "age-identity", .kind = SW_OPT_STRING,
+	 .offset = SW_OPT_AT(struct serve_opts, age_identity, const char *), .value = "FILE",
+	 .help = "the age identity file that opens valueFrom.age values (default DIR/age.key if present)"},
 	{.name = "keep-events", .kind = SW_OPT_CUSTOM,
 	 .offset = SW_OPT_AT(struct serve_opts, keep_events, struct store_retention_kind),
 	 .value = "COUNT,AGE", .parse = parse_keep, .expect = "look like 100000,720h (0: no limit)",
@@ -192,6 +195,7 @@ int daemon_main(int argc, char **argv)
 		.backoff_initial_ms = o.backoff_ms,
 		.secret_dirs = o.secrets.dir,
 		.nsecret_dirs = o.secrets.n,
+		.age_identity = o.age_identity,
 		.retention = &retention,
 		.retention_interval_ms = o.retention_interval_ms,
 	};

@@ -1143,33 +1143,51 @@ static void push_table(struct engine *e)
 		traffic_set_table(e->traffic, e->table);
 }
 
-static void reconcile_dirty(struct engine *e)
+/* How long one pass of the kick may reconcile before it lets the loop
+ * serve its I/O (the API, the proxy's answers, probes): a commit that
+ * creates 1,000 apps starts their instances in passes of this length,
+ * not in one that holds every request up for seconds. */
+#define RECONCILE_PASS_MS 20
+
+/* Reconciles the dirty apps: all of them, or (budget) until the pass has
+ * taken RECONCILE_PASS_MS, the rest marked for the next pass. */
+static void on_kick(uv_timer_t *t);
+
+static void reconcile_dirty(struct engine *e, bool budget)
 {
 	if (e->stopping)
 		return;
 	/* reconcile may mark apps dirty again (a run ended at once): those
 	 * wait for the next kick */
 	struct engine_app **todo = e->dirty;
-	size_t n = e->ndirty;
+	size_t n = e->ndirty, done = 0;
 	e->dirty = NULL;
 	e->ndirty = 0;
 	for (size_t i = 0; i < n; i++)
 		todo[i]->dirty = false;
-	for (size_t i = 0; i < n; i++)
-		reconcile_app(e, todo[i]);
+	uint64_t start = sw_now_ms();
+	for (; done < n; done++) {
+		if (budget && done > 0 && sw_now_ms() - start >= RECONCILE_PASS_MS)
+			break;
+		reconcile_app(e, todo[done]);
+	}
+	for (size_t i = done; i < n; i++)
+		engine_kick(e, todo[i]);
 	free(todo);
 	push_table(e);
+	if (done < n) /* a timer due later than now: the loop polls its I/O first */
+		uv_timer_start(&e->kick, on_kick, 1, 0);
 }
 
 static void on_kick(uv_timer_t *t)
 {
-	reconcile_dirty(t->data);
+	reconcile_dirty(t->data, true);
 }
 
 void engine_reconcile_now(struct engine *e)
 {
 	if (e->started)
-		reconcile_dirty(e);
+		reconcile_dirty(e, false);
 }
 
 void engine_kick(struct engine *e, struct engine_app *a)

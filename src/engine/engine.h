@@ -244,17 +244,18 @@ struct engine_doc {
 /*
  * Records the documents in one transaction: each App gets a new revision
  * unless identical content is already its desired one ("unchanged"), and
- * rolls out by its strategy; templates are stored, and documents of the
- * kinds modules register (Source...) are stored as objects, their
- * watchers told after the commit (engine_watch). All or nothing: an app
+ * rolls out by its strategy; templates are stored unless identical, and
+ * documents of the kinds modules register (Source...) are stored as
+ * objects, their watchers told after the commit (engine_watch). All or nothing: an app
  * defined twice (SW_EINVAL, "b.yaml:1:1: app \"x\" is defined twice (first
  * at a.yaml:1:1)") or a store failure changes nothing.
  *
- * Ownership: documents with an origin make their apps and objects owned
- * by origin->owner. Another source's app is refused (SW_ECONFLICT, "b.yaml:
- * 1:1: app \"x\" belongs to source \"a\"; source \"b\" defines it too"); an
- * app without an owner is adopted (event "Owned"). An apply without an
- * origin may change an owned app: it stays owned, and its source sees
+ * Ownership: documents with an origin make their apps, templates and
+ * objects owned by origin->owner. Another source's app is refused
+ * (SW_ECONFLICT, "b.yaml:1:1: app \"x\" belongs to source \"a\"; source
+ * \"b\" defines it too"), and so is its template or object; one without
+ * an owner is adopted (event "Owned"). An apply without an origin may
+ * change an owned app or template: it stays owned, and its source sees
  * the change as drift (gitops).
  */
 int engine_apply(struct engine *e, const struct engine_doc *docs, size_t ndocs, const char *actor,
@@ -294,6 +295,14 @@ int engine_rollback_commit(struct engine *e, const char *app, const char *commit
 /* The full commit the revision came from (its origin), "" for one applied
  * by hand; SW_ENOTFOUND when there is no such revision. */
 int engine_revision_commit(struct engine *e, const char *app, int64_t revision, char out[41],
+			   struct sw_err *err);
+
+/* Deletes the AnalysisTemplate (event "TemplateDeleted"): SW_ENOTFOUND
+ * when there is none, SW_ECONFLICT while engine_template_user finds an
+ * app that uses it ("analysistemplate \"golden\" is in use by app
+ * \"hello\" (revision 2); nothing deleted"). An owned one's source sees
+ * the delete as drift. */
+int engine_template_delete(struct engine *e, const char *name, const char *actor,
 			   struct sw_err *err);
 
 /* Forgets `app`; its instances drain and stop. *stopping: how many. */
@@ -466,6 +475,15 @@ struct sw_selector;
 /* Every stored AnalysisTemplate by name, its document as canonical JSON
  * (labels in metadata.labels); free with store_template_list_free. */
 int engine_templates(struct engine *e, struct store_template **out, size_t *n, struct sw_err *err);
+/*
+ * The live app whose desired or stable revision names the template in an
+ * analysis reference (spec_app_uses_template), the first by name, with
+ * that revision in *revision; NULL when none does. A template in use is
+ * not deleted (engine_template_delete), by hand or by a source's prune:
+ * the app's analysis reads it when a run starts or resumes.
+ */
+const struct engine_app *engine_template_user(struct engine *e, const char *name,
+					      int64_t *revision);
 /* Whether labels (an object of strings; NULL: none) satisfy sel. Apps
  * are selected by engine_app.labels, templates by their document's
  * metadata.labels, instances and revisions by their app's labels. */
@@ -476,8 +494,10 @@ bool engine_labels_match(const json_t *labels, const struct sw_selector *sel);
 /*
  * Called after an apply or delete changed an object of `kind` (created,
  * configured; deleted: json NULL), on the loop, once the store has it.
- * json is the document's canonical JSON (borrowed, valid during the call).
- * The callback may call the use cases.
+ * json is the document's canonical JSON (borrowed, valid during the call),
+ * owner its owner after the change ("" for none). Templates are told the
+ * same way, as kind "AnalysisTemplate" (gitops watches its own for
+ * drift). The callback may call the use cases.
  */
 typedef void (*engine_object_cb)(const char *kind, const char *name, const json_t *json,
 				 const char *owner, void *data);

@@ -47,18 +47,30 @@ static json_t *app_doc(const struct spec_app *sa, const json_t *labels)
  * (the env lists of run and hooks: objects with "secret": true), each
  * becomes "***", or "*** (before)" and "*** (after)" when the apply
  * changes it, so that a diff shows that it changes and not to what. */
+/* One secret env item's value masked (an age value's ciphertext too,
+ * valueFrom.age, which is dropped). */
+static void mask_value(json_t *item, const char *mask)
+{
+	json_object_set_new(item, "value", json_string(mask));
+	json_object_del(item, "valueFrom");
+}
+
 static void mask_secrets(json_t *live, json_t *merged)
 {
 	if (json_is_object(merged) && json_is_true(json_object_get(merged, "secret"))) {
-		bool same = json_is_object(live) && json_equal(json_object_get(live, "value"),
-							       json_object_get(merged, "value"));
+		bool same = json_is_object(live);
+		for (int k = 0; same && k < 2; k++) {
+			const char *key = k ? "valueFrom" : "value";
+			json_t *a = json_object_get(live, key), *b = json_object_get(merged, key);
+			same = (!a && !b) || json_equal(a, b);
+		}
 		if (json_is_object(live) && json_is_true(json_object_get(live, "secret")))
-			json_object_set_new(live, "value", json_string(same ? "***" : "*** (before)"));
-		json_object_set_new(merged, "value", json_string(same ? "***" : "*** (after)"));
+			mask_value(live, same ? "***" : "*** (before)");
+		mask_value(merged, same ? "***" : "*** (after)");
 		return;
 	}
 	if (json_is_object(live) && json_is_true(json_object_get(live, "secret")))
-		json_object_set_new(live, "value", json_string("***"));
+		mask_value(live, "***");
 	if (json_is_object(merged) || json_is_object(live)) {
 		const char *k;
 		json_t *x;
@@ -391,34 +403,68 @@ static json_t *template_doc(const char *stored)
 	return out;
 }
 
-/* Stores a template; *result: "created" the first time, "configured" when
- * it changed, else "unchanged". A dry run's live and merged go to res. */
+/*
+ * Stores a template; its result: "created" the first time, "configured"
+ * when it changed or a source adopts it, else "unchanged" (nothing is
+ * written). Ownership as record_app's: another source's template is
+ * refused, one without an owner is adopted, and a hand apply changes it
+ * with its owner kept (the source sees drift). A dry run's live and
+ * merged go to res.
+ */
 static int record_template(struct engine *e, const struct spec_template *t, const char *source,
-			   const char *actor, bool dry_run, struct engine_results *res,
+			   const struct engine_origin *origin, const char *actor, bool dry_run,
+			   struct engine_results *res, struct engine_object_change *change,
 			   struct sw_err *err)
 {
 	struct store *s = e->cfg.store;
 	char *text = json_dumps(t->json, JSON_SORT_KEYS | JSON_COMPACT);
-	char *old = NULL, hash[65];
+	char *otext = NULL, hash[65], from[80];
+	struct store_template old = {0};
 	struct sw_err gerr = {0};
 	int r = -1;
-	sw_sha256_hex(text, strlen(text), hash);
-	store_template_get(s, t->name, &old, &gerr);
-	bool changed = !old || strcmp(old, text) != 0;
-	engine_result_add(res, "AnalysisTemplate", t->name, 0,
-		   !old ? "created" : changed ? "configured" : "unchanged",
-		   dry_run ? template_doc(old) : NULL, dry_run ? json_deep_copy(t->json) : NULL);
-	if (store_template_put(s, t->name, hash, text, source, err) < 0)
+	memset(change, 0, sizeof(*change));
+	bool found = store_template_get(s, t->name, &old, &gerr) == 0;
+	if (found && origin && *old.owner && strcmp(old.owner, origin->owner) != 0) {
+		r = sw_errf(err, SW_ECONFLICT, "%s: AnalysisTemplate \"%s\" belongs to source \"%s\"; "
+			    "source \"%s\" defines it too (a template belongs to one source)", t->source,
+			    t->name, old.owner, origin->owner);
 		goto out;
-	if (changed) {
-		char why[300];
-		snprintf(why, sizeof(why), "AnalysisTemplate \"%s\" applied from %s", t->name, source);
-		if (store_event_add(s, "", "TemplateApplied", why, actor, NULL, err) < 0)
-			goto out;
 	}
+	const char *owner = origin ? origin->owner : found ? old.owner : "";
+	bool changed = !found || strcmp(old.spec_json, text) != 0;
+	bool adopted = found && strcmp(old.owner, owner) != 0;
+	engine_result_add(res, "AnalysisTemplate", t->name, 0,
+		   !found ? "created" : changed || adopted ? "configured" : "unchanged",
+		   dry_run && found ? template_doc(old.spec_json) : NULL,
+		   dry_run ? json_deep_copy(t->json) : NULL);
+	r = 0;
+	if (!changed && !adopted)
+		goto out;
+	r = -1;
+	otext = origin_text(origin);
+	sw_sha256_hex(text, strlen(text), hash);
+	struct store_template row = {.name = t->name, .hash = hash, .spec_json = text,
+				     .source = (char *)source, .owner = (char *)owner, .origin = otext};
+	if (store_template_put(s, &row, err) < 0)
+		goto out;
+	origin_words(from, sizeof(from), origin);
+	if (changed)
+		snprintf(change->why, sizeof(change->why), "AnalysisTemplate \"%s\" applied from %s%s",
+			 t->name, source, from);
+	else
+		snprintf(change->why, sizeof(change->why),
+			 "AnalysisTemplate \"%s\" owned by source %s from now on", t->name, owner);
+	change->event_kind = changed ? "TemplateApplied" : "Owned";
+	if (store_event_add(s, "", change->event_kind, change->why, actor, &change->event_id, err) < 0)
+		goto out;
+	change->kind = "AnalysisTemplate";
+	change->name = t->name;
+	change->json = json_incref(t->json);
+	change->owner = xstrdup(owner);
 	r = 0;
 out:
-	free(old);
+	store_template_release(&old);
+	free(otext);
 	free(text);
 	return r;
 }
@@ -453,8 +499,8 @@ static int do_apply(struct engine *e, const struct engine_doc *docs, size_t ndoc
 				goto fail;
 	for (size_t x = 0; x < ndocs; x++)
 		for (size_t k = 0; k < docs[x].set->ntemplates; k++)
-			if (record_template(e, docs[x].set->templates[k], docs[x].source, actor,
-					    dry_run, &tmpl, err) < 0)
+			if (record_template(e, docs[x].set->templates[k], docs[x].source,
+					    docs[x].origin, actor, dry_run, &tmpl, &chg[nchg++], err) < 0)
 				goto fail;
 	for (size_t x = 0; x < ndocs; x++)
 		for (size_t k = 0; k < docs[x].set->ndocs; k++) {
@@ -797,6 +843,13 @@ json_t *engine_live_doc(struct engine *e, const char *kind, const char *name)
 	struct sw_err err = {0};
 	if (!kind || !name)
 		return NULL;
+	if (strcmp(kind, "AnalysisTemplate") == 0) {
+		struct store_template t = {0};
+		json_t *doc = store_template_get(e->cfg.store, name, &t, &err) == 0
+				      ? template_doc(t.spec_json) : NULL;
+		store_template_release(&t);
+		return doc;
+	}
 	if (strcmp(kind, "App") != 0) {
 		struct store_object o = {0};
 		if (engine_object_get(e, kind, name, &o, &err) < 0)
@@ -834,6 +887,41 @@ int engine_rollback_commit(struct engine *e, const char *app, const char *commit
 	int r = revision_of_commit(e, a, commit, &to, err);
 	if (r == 0)
 		r = do_rollback(e, app, to, actor, out_revision, unchanged, err);
+	engine_store_wait(e, false);
+	return r;
+}
+
+static int do_template_delete(struct engine *e, const char *name, const char *actor,
+			      struct sw_err *err)
+{
+	struct store_template t = {0};
+	struct sw_err serr = {0};
+	int64_t revision = 0;
+	const struct engine_app *user = NULL;
+	int r = store_template_get(e->cfg.store, name, &t, &serr);
+	if (r == SW_ENOTFOUND) {
+		r = sw_errf(err, SW_ENOTFOUND, "analysistemplate \"%s\" not found", name);
+	} else if (r < 0) {
+		r = sw_errf(err, serr.code == SW_EBUSY ? SW_EBUSY : -1, "%s", serr.msg);
+	} else if ((user = engine_template_user(e, name, &revision))) {
+		r = sw_errf(err, SW_ECONFLICT, "analysistemplate \"%s\" is in use by app \"%s\" "
+			    "(revision %lld); nothing deleted", name, user->name, (long long)revision);
+	} else if (store_template_delete(e->cfg.store, name, &serr) < 0) {
+		r = sw_errf(err, serr.code == SW_EBUSY ? SW_EBUSY : -1, "cannot delete \"%s\": %s",
+			    name, serr.msg);
+	} else {
+		engine_event(e, NULL, "TemplateDeleted", actor, "AnalysisTemplate \"%s\" deleted", name);
+		engine_watch_notify(e, "AnalysisTemplate", name, NULL, t.owner);
+	}
+	store_template_release(&t);
+	return r;
+}
+
+int engine_template_delete(struct engine *e, const char *name, const char *actor,
+			   struct sw_err *err)
+{
+	engine_store_wait(e, true);
+	int r = do_template_delete(e, name, actor, err);
 	engine_store_wait(e, false);
 	return r;
 }

@@ -29,12 +29,15 @@
  * documents changed get a revision (the engine compares content), and
  * the apps and templates it defines are owned by the source.
  *
- * Drift. A change made outside git to an owned app (a hand `apply`, a
- * `delete`) makes the source OutOfSync, naming the app and the change;
- * with selfHeal the commit's documents are applied again at once (event
- * "SelfHealed"). Apps that left git are pruned with `prune: true`; a
- * commit that would prune every app of the source is refused unless
- * `allowEmpty: true` (Argo CD's safety).
+ * Drift. A change made outside git to an owned app or template (a hand
+ * `apply`, a `delete`) makes the source OutOfSync, naming it and the
+ * change (a template as "analysistemplate/NAME"); with selfHeal the
+ * commit's documents are applied again at once (event "SelfHealed").
+ * Apps and templates that left git are pruned with `prune: true`, but a
+ * template that a live app's desired or stable revision names is kept,
+ * with the reason, until no app uses it (the next poll then prunes it);
+ * a commit that would prune every app of the source is refused unless
+ * `allowEmpty: true` (Argo CD's safety; templates do not count).
  *
  * Rollbacks. A rollback of an owned app by anyone but the source pauses
  * that app's sync (new commits leave it alone until `sync --resume`),

@@ -8,9 +8,11 @@
 #include "source.h"
 
 #define DRIFT_CHECK_DELAY_MS 50   /* after an outside change, coalescing a burst */
-/* How a rendered Source is named among a source's apps, in its status
- * ("apps", "drift") and in the plan: as the CLI names it. */
+/* How a rendered Source and a template are named among a source's apps,
+ * in its status ("apps", "drift"): as the CLI names them. An app is named
+ * by its name alone. */
 #define SOURCE_PREFIX "source/"
+#define TEMPLATE_PREFIX "analysistemplate/"
 
 struct waiter {
 	struct waiter *next;
@@ -48,6 +50,8 @@ struct gsrc {
 					 automated is off */
 	bool respec;                  /* the document changed: sync as for a new commit */
 	bool plan_only;               /* the fetch running is a dry run's: it applies nothing */
+	bool syncing;                 /* its own apply or prune runs: what it changes is
+					 not drift */
 	uint64_t fetch_gen;           /* fetches completed */
 	struct waiter *waiters;
 	/* what the status says */
@@ -60,7 +64,8 @@ struct gsrc {
 	char invalid[41];             /* a commit refused, not tried again */
 	char *invalid_error;
 	json_t *drift;                /* [{"app", "reason"}] */
-	json_t *apps;                 /* names defined at the synced commit */
+	json_t *apps;                 /* names defined at the synced commit (apps, and
+					 SOURCE_PREFIX, TEMPLATE_PREFIX names) */
 	json_t *paused;               /* {app: why}: rolled back by hand, left out of
 					 the sync until `sync --resume` */
 	char *fetched_ref;            /* what ref resolved to at the last fetch */
@@ -106,7 +111,7 @@ char *gitops_actor(const struct gsrc *gs);
 
 /* What a sync of the commit last fetched would do: {"source", "commit",
  * "plan": [{"kind", "name", "action": create|update|unchanged|prune|keep,
- * "live", "desired"}], "refused"?}, or NULL with err. */
+ * "reason" (of a keep), "live", "desired"}], "refused"?}, or NULL with err. */
 json_t *gitops_plan(struct gsrc *gs, struct sw_err *err);
 
 /* gitops_sync, or (plan) a fetch whose answer is gitops_plan's, which

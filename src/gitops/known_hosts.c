@@ -10,24 +10,22 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include "core/base64.h"
 #include "core/buf.h"
 
-/* Decodes base64 (no whitespace inside) into out; returns the length or -1. */
+/* Decodes base64 (padded, no whitespace inside) into out; returns the
+ * length or -1. */
 static long b64_decode(const char *s, size_t n, unsigned char **out)
 {
-	if (n == 0 || n % 4 != 0 || n > (1u << 20))
+	struct buf b = BUF_INIT;
+	if (n == 0 || n > (1u << 20)) /* the length a key or a hash can have */
 		return -1;
-	unsigned char *o = xmalloc(n / 4 * 3 + 1);
-	int len = EVP_DecodeBlock(o, (const unsigned char *)s, (int)n);
+	long len = sw_base64_decode(&b, s, n, true);
 	if (len < 0) {
-		free(o);
+		buf_release(&b);
 		return -1;
 	}
-	if (s[n - 1] == '=')
-		len--;
-	if (n >= 2 && s[n - 2] == '=')
-		len--;
-	*out = o;
+	*out = (unsigned char *)buf_detach(&b);
 	return len;
 }
 

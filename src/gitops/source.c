@@ -1510,7 +1510,8 @@ out:
 struct walk {
 	git_repository *repo;
 	const char *prefix;            /* "dir/" of the subtree in the repository, "" the root */
-	const char *const *skip;
+	const char *const *skip;       /* sorted (source_tree_open), nskip of them */
+	size_t nskip;
 	struct buf hash;               /* what names the checkout: path, mode, id of each entry */
 	bool skipped;
 	const char *dest;              /* writing: the directory, else NULL */
@@ -1518,16 +1519,21 @@ struct walk {
 	struct sw_err *err;
 };
 
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
 static bool skipped(const struct walk *w, const char *root, const char *name)
 {
-	size_t pl = strlen(w->prefix), rl = strlen(root);
-	for (size_t i = 0; w->skip && w->skip[i]; i++) {
-		const char *p = w->skip[i];
-		if (strncmp(p, w->prefix, pl) == 0 && strncmp(p + pl, root, rl) == 0 &&
-		    strcmp(p + pl + rl, name) == 0)
-			return true;
-	}
-	return false;
+	if (!w->nskip)
+		return false;
+	struct buf path = BUF_INIT;
+	buf_addf(&path, "%s%s%s", w->prefix, root, name);
+	const char *key = path.s;
+	bool found = bsearch(&key, w->skip, w->nskip, sizeof(*w->skip), cmp_str) != NULL;
+	buf_release(&path);
+	return found;
 }
 
 static int write_entry(struct walk *w, const char *rel, const git_tree_entry *e)
@@ -1598,21 +1604,56 @@ static int walk_entry(const char *root, const git_tree_entry *e, void *payload)
 	return w->error < 0 ? -1 : 0;
 }
 
-int source_checkout(char **out, struct source *s, const char *name, const char *sha,
-		    const char *dir, const char *const *skip, const char *trees_dir,
-		    struct sw_err *err)
+struct source_tree {
+	git_repository *repo;
+	git_tree *tree;
+	char sha[GIT_OID_HEXSZ + 1];
+	const char **skip;             /* sorted copies of the pointers */
+	size_t nskip;
+};
+
+int source_tree_open(struct source_tree **out, struct source *s, const char *name, const char *sha,
+		     const char *const *skip, struct sw_err *err)
 {
-	git_repository *repo = NULL;
-	git_tree *tree = NULL, *sub = NULL;
+	struct source_tree *t = xcalloc(1, sizeof(*t));
+	*out = NULL;
+	int r = open_tree(&t->repo, &t->tree, s, name, sha, err);
+	if (r < 0) {
+		free(t);
+		return r;
+	}
+	snprintf(t->sha, sizeof(t->sha), "%s", sha);
+	while (skip && skip[t->nskip])
+		t->nskip++;
+	t->skip = xcalloc(t->nskip + 1, sizeof(*t->skip));
+	memcpy(t->skip, skip, t->nskip * sizeof(*t->skip));
+	qsort(t->skip, t->nskip, sizeof(*t->skip), cmp_str);
+	*out = t;
+	return 0;
+}
+
+void source_tree_close(struct source_tree *t)
+{
+	if (!t)
+		return;
+	git_tree_free(t->tree);
+	git_repository_free(t->repo);
+	free(t->skip);
+	free(t);
+}
+
+int source_tree_checkout(char **out, struct source_tree *st, const char *dir, const char *trees_dir,
+			 struct sw_err *err)
+{
+	git_repository *repo = st->repo;
+	git_tree *tree = st->tree, *sub = NULL;
 	git_tree_entry *ent = NULL;
+	const char *sha = st->sha;
 	struct buf final = BUF_INIT, tmp = BUF_INIT, prefix = BUF_INIT;
 	char *d = clean_path(dir ? dir : "");
-	struct walk w = {.skip = skip, .err = err};
-	int r;
+	struct walk w = {.skip = st->skip, .nskip = st->nskip, .err = err};
+	int r = -1;
 	*out = NULL;
-	if ((r = open_tree(&repo, &tree, s, name, sha, err)) < 0)
-		goto out;
-	r = -1;
 	if (d[0]) {
 		if (git_tree_entry_bypath(&ent, tree, d) < 0 ||
 		    git_tree_entry_type(ent) != GIT_OBJECT_TREE) {
@@ -1679,7 +1720,18 @@ out:
 	buf_release(&prefix);
 	git_tree_entry_free(ent);
 	git_tree_free(sub);
-	git_tree_free(tree);
-	git_repository_free(repo);
+	return r;
+}
+
+int source_checkout(char **out, struct source *s, const char *name, const char *sha,
+		    const char *dir, const char *const *skip, const char *trees_dir,
+		    struct sw_err *err)
+{
+	struct source_tree *t = NULL;
+	*out = NULL;
+	int r = source_tree_open(&t, s, name, sha, skip, err);
+	if (r == 0)
+		r = source_tree_checkout(out, t, dir, trees_dir, err);
+	source_tree_close(t);
 	return r;
 }

@@ -322,6 +322,19 @@ int source_checkout(char **out, struct source *s, const char *name, const char *
 		    struct sw_err *err);
 
 /*
+ * source_checkout for many directories of one commit (every app of a
+ * monorepo): the cache and the commit's tree are opened once and the
+ * skip list sorted once, so each checkout costs its own directory only.
+ * The errors are source_checkout's; one source_tree per thread.
+ */
+struct source_tree;
+int source_tree_open(struct source_tree **out, struct source *s, const char *name, const char *sha,
+		     const char *const *skip, struct sw_err *err);
+int source_tree_checkout(char **out, struct source_tree *t, const char *dir, const char *trees_dir,
+			 struct sw_err *err);
+void source_tree_close(struct source_tree *t);
+
+/*
  * Looks up an ssh host key in the text of a known_hosts file (OpenSSH
  * format: "HOSTS KEYTYPE BASE64 [comment]" lines; HOSTS a comma list of
  * names, "[name]:port" for a port other than 22, "*" / "?" wildcards,

@@ -34,6 +34,51 @@ char *gitops_actor(const struct gsrc *gs)
 	return buf_detach(&b);
 }
 
+/* ---- what a source owns, by kind ---- */
+
+/* How the source names what it owns of each kind (gitops_int.h); an app
+ * last: its prefix is empty. */
+static const struct owned_kind {
+	const char *kind;
+	const char *prefix;
+} owned_kinds[] = {
+	{"Source", SOURCE_PREFIX},
+	{"AnalysisTemplate", TEMPLATE_PREFIX},
+	{"App", ""},
+};
+#define NOWNED (sizeof(owned_kinds) / sizeof(owned_kinds[0]))
+
+/* "source/shop" for (Source, shop), "hello" for (App, hello); NULL for a
+ * kind a source does not own. */
+static const char *owned_ref(char *out, size_t size, const char *kind, const char *name)
+{
+	for (size_t i = 0; i < NOWNED; i++)
+		if (strcmp(owned_kinds[i].kind, kind) == 0) {
+			snprintf(out, size, "%s%s", owned_kinds[i].prefix, name);
+			return out;
+		}
+	return NULL;
+}
+
+/* The kind of a name as owned_ref makes it, its name in *name. */
+static const char *owned_kind_of(const char *ref, const char **name)
+{
+	for (size_t i = 0; i < NOWNED; i++) {
+		size_t n = strlen(owned_kinds[i].prefix);
+		if (strncmp(ref, owned_kinds[i].prefix, n) == 0) {
+			*name = ref + n;
+			return owned_kinds[i].kind;
+		}
+	}
+	SW_ASSERT(!"the App row matches every name");
+	return NULL;
+}
+
+static bool is_template(const char *ref)
+{
+	return strncmp(ref, TEMPLATE_PREFIX, strlen(TEMPLATE_PREFIX)) == 0;
+}
+
 /* ---- status ---- */
 
 static const char *sync_word(const struct gsrc *gs)
@@ -62,7 +107,7 @@ json_t *gitops_status_json(const struct gsrc *gs)
 	for (size_t i = 0; i < sp->npaths; i++)
 		json_array_append_new(paths, json_string(sp->paths[i]));
 	json_t *j = json_pack(
-		"{s:s, s:s?, s:s, s:s?, s:o, s:I, s:b, s:b, s:b, s:s, s:o, s:o, s:o, s:s?, s:o, s:O, s:O}",
+		"{s:s, s:s?, s:s, s:s?, s:o, s:I, s:b, s:b, s:b, s:s, s:o, s:o, s:o, s:s?, s:o, s:o, s:o}",
 		"name", gs->name, "owner", gs->owner, "url", buf_str(&url), "ref", sp->ref, "paths", paths,
 		"intervalMs", (json_int_t)sp->interval_ms, "automated", sp->automated, "prune",
 		sp->prune, "selfHeal", sp->self_heal, "sync", sync_word(gs), "commit",
@@ -76,12 +121,9 @@ json_t *gitops_status_json(const struct gsrc *gs)
 			       : json_null(),
 		"fetchError", gs->fetch_error, "syncedAt",
 		gs->synced_ms ? json_integer(gs->synced_ms) : json_null(), "drift",
-		gs->drift ? gs->drift : json_array(), "apps", gs->apps ? gs->apps : json_array());
+		gs->drift ? json_incref(gs->drift) : json_array(), "apps",
+		gs->apps ? json_incref(gs->apps) : json_array());
 	buf_release(&url);
-	if (!gs->drift)
-		json_object_set_new(j, "drift", json_array());
-	if (!gs->apps)
-		json_object_set_new(j, "apps", json_array());
 	return j;
 }
 
@@ -197,19 +239,24 @@ static void loaded_release(struct loaded *l)
 /* The workdir of an app from git, which spec resolved against the
  * virtual root: checked out from the commit (gitops.h "Checkouts"). */
 static int place_workdir(struct gitops *g, struct gsrc *gs, const char *sha, struct spec_app *a,
-			 const struct loaded *l, struct sw_err *err)
+			 const struct loaded *l, struct source_tree **tree, struct sw_err *err)
 {
 	size_t vl = strlen(g->vroot);
 	if (strncmp(a->workdir, g->vroot, vl) != 0 || (a->workdir[vl] != '/' && a->workdir[vl]))
 		return 0; /* an absolute path of this host */
 	const char *rel = a->workdir + vl + (a->workdir[vl] == '/');
-	const char **skip = xcalloc(l->files.n + 1, sizeof(*skip));
-	for (size_t i = 0; i < l->files.n; i++)
-		skip[i] = l->files.v[i].path;
-	char *dir = NULL;
 	struct sw_err why = {0};
-	int r = source_checkout(&dir, g->src, gs->name, sha, rel, skip, g->trees_dir, &why);
-	free(skip);
+	char *dir = NULL;
+	int r = 0;
+	if (!*tree) { /* opened once for all the commit's apps */
+		const char **skip = xcalloc(l->files.n + 1, sizeof(*skip));
+		for (size_t i = 0; i < l->files.n; i++)
+			skip[i] = l->files.v[i].path;
+		r = source_tree_open(tree, g->src, gs->name, sha, skip, &why);
+		free(skip);
+	}
+	if (r == 0)
+		r = source_tree_checkout(&dir, *tree, rel, g->trees_dir, &why);
 	if (r < 0)
 		return sw_errf(err, SW_EINVAL, "%s: app \"%s\": workdir: %s", a->source, a->name, why.msg);
 	free(a->workdir);
@@ -262,6 +309,7 @@ static int load_commit(struct gsrc *gs, const struct source_commit *c, const cha
 		       struct loaded *l, struct sw_err *err)
 {
 	struct gitops *g = gs->g;
+	struct source_tree *tree = NULL; /* for the apps' workdirs */
 	int r = -1;
 	memset(l, 0, sizeof(*l));
 	struct sw_err rerr = {0};
@@ -305,14 +353,20 @@ static int load_commit(struct gsrc *gs, const struct source_commit *c, const cha
 				goto out;
 			}
 			char ref[300];
-			snprintf(ref, sizeof(ref), "%s%s", SOURCE_PREFIX, d->kind->name_of(d->obj));
-			json_array_append_new(l->apps, json_string(ref));
+			json_array_append_new(l->apps, json_string(owned_ref(ref, sizeof(ref), "Source",
+									     d->kind->name_of(d->obj))));
+		}
+		for (size_t k = 0; k < set->ntemplates; k++) {
+			char ref[300];
+			json_array_append_new(l->apps, json_string(owned_ref(ref, sizeof(ref),
+									     "AnalysisTemplate",
+									     set->templates[k]->name)));
 		}
 		for (size_t k = 0; k < set->napps; k++) {
 			json_array_append_new(l->apps, json_string(set->apps[k]->key));
 			if (held(gs, set->apps[k]->key))
 				continue;
-			if (place_workdir(g, gs, sha, set->apps[k], l, err) < 0)
+			if (place_workdir(g, gs, sha, set->apps[k], l, &tree, err) < 0)
 				goto out;
 		}
 		drop_held(set, gs);
@@ -330,6 +384,7 @@ static int load_commit(struct gsrc *gs, const struct source_commit *c, const cha
 	}
 	r = 0;
 out:
+	source_tree_close(tree);
 	if (r < 0)
 		loaded_release(l);
 	return r;
@@ -347,47 +402,84 @@ static bool in_list(const json_t *names, const char *name)
 	return false;
 }
 
-/* The live apps and Sources (app-of-apps: as "source/NAME") this source
- * owns that the commit no longer defines. */
+/* The live apps, Sources (app-of-apps) and templates this source owns
+ * that the commit no longer defines, named as owned_ref names them. */
 static size_t gone_apps(struct gsrc *gs, const json_t *apps, char ***out)
 {
 	struct engine_app **all = NULL;
 	struct store_object *objs = NULL;
-	size_t n = engine_apps(gs->g->e, &all), nobj = 0, k = 0;
+	struct store_template *ts = NULL;
+	size_t n = engine_apps(gs->g->e, &all), nobj = 0, nt = 0, k = 0;
 	struct sw_err err = {0};
+	char ref[300];
 	if (engine_objects(gs->g->e, "Source", &objs, &nobj, &err) < 0)
 		nobj = 0;
-	*out = xcalloc(n + nobj + 1, sizeof(**out));
+	if (engine_templates(gs->g->e, &ts, &nt, &err) < 0)
+		nt = 0;
+	*out = xcalloc(n + nobj + nt + 1, sizeof(**out));
 	for (size_t i = 0; i < n; i++)
 		if (all[i]->owner && strcmp(all[i]->owner, gs->name) == 0 && !in_list(apps, all[i]->name))
 			(*out)[k++] = xstrdup(all[i]->name);
-	for (size_t i = 0; i < nobj; i++) {
-		char ref[300];
-		snprintf(ref, sizeof(ref), "%s%s", SOURCE_PREFIX, objs[i].name);
-		if (strcmp(objs[i].owner, gs->name) == 0 && !in_list(apps, ref))
+	for (size_t i = 0; i < nobj; i++)
+		if (strcmp(objs[i].owner, gs->name) == 0 &&
+		    !in_list(apps, owned_ref(ref, sizeof(ref), "Source", objs[i].name)))
 			(*out)[k++] = xstrdup(ref);
-	}
+	for (size_t i = 0; i < nt; i++)
+		if (strcmp(ts[i].owner, gs->name) == 0 &&
+		    !in_list(apps, owned_ref(ref, sizeof(ref), "AnalysisTemplate", ts[i].name)))
+			(*out)[k++] = xstrdup(ref);
+	store_template_list_free(ts, nt);
 	store_object_list_free(objs, nobj);
 	free(all);
 	return k;
 }
 
-/* Deletes what gone_apps found: an app, or a Source it rendered. */
-static int prune_one(struct gsrc *gs, const char *name, const char *actor, const char *sha)
+/* Whether a commit defining `apps` and no longer `gone` prunes every app
+ * of the source (allowEmpty's safety: apps and Sources count, templates
+ * do not): how many it prunes then, else 0. */
+static size_t prunes_every_app(const json_t *apps, char **gone, size_t ngone)
+{
+	size_t i, left = 0, pruned = 0;
+	json_t *v;
+	json_array_foreach(apps, i, v)
+		left += !is_template(json_string_value(v));
+	for (i = 0; i < ngone; i++)
+		pruned += !is_template(gone[i]);
+	return left ? 0 : pruned;
+}
+
+/* Why prune keeps what gone_apps found: an app uses the template (the
+ * app's analysis reads it when a run starts or resumes), into why; false
+ * for anything else. */
+static bool kept_in_use(struct gsrc *gs, const char *ref, char *why, size_t size)
+{
+	int64_t revision = 0;
+	const struct engine_app *a =
+		is_template(ref) ? engine_template_user(gs->g->e, ref + strlen(TEMPLATE_PREFIX), &revision)
+				 : NULL;
+	if (a)
+		snprintf(why, size, "in use by app %s (revision %lld)", a->name, (long long)revision);
+	return a != NULL;
+}
+
+/* Deletes what gone_apps found: an app, a Source it rendered, a template
+ * (refused, -1, while an app uses it). */
+static int prune_one(struct gsrc *gs, const char *ref, const char *actor, const char *sha)
 {
 	struct engine *e = gs->g->e;
 	struct sw_err err = {0};
 	size_t stopping = 0;
-	if (strncmp(name, SOURCE_PREFIX, strlen(SOURCE_PREFIX)) == 0) {
-		if (engine_object_delete(e, "Source", name + strlen(SOURCE_PREFIX), actor, &err) < 0)
-			return -1;
-		engine_event(e, NULL, "Pruned", actor, "%s: not in source %s at %.7s: deleted", name,
-			     gs->name, sha);
-		return 0;
-	}
-	if (engine_delete(e, name, actor, &stopping, &err) < 0)
+	const char *name, *kind = owned_kind_of(ref, &name);
+	int r = strcmp(kind, "App") == 0 ? engine_delete(e, name, actor, &stopping, &err)
+		: strcmp(kind, "Source") == 0 ? engine_object_delete(e, kind, name, actor, &err)
+					      : engine_template_delete(e, name, actor, &err);
+	if (r < 0)
 		return -1;
-	engine_event(e, name, "Pruned", actor, "not in source %s at %.7s: deleted", gs->name, sha);
+	if (strcmp(kind, "App") == 0)
+		engine_event(e, name, "Pruned", actor, "not in source %s at %.7s: deleted", gs->name, sha);
+	else
+		engine_event(e, NULL, "Pruned", actor, "%s: not in source %s at %.7s: deleted", ref,
+			     gs->name, sha);
 	return 0;
 }
 
@@ -410,31 +502,48 @@ static void drift_add(json_t *drift, const char *app, const char *fmt, ...)
 	json_array_append_new(drift, json_pack("{s:s, s:s}", "app", app, "reason", why));
 }
 
-/* What the commit no longer defines: kept (prune off), or not pruned yet. */
-static void drift_gone(json_t *drift, const struct gsrc *gs, char **gone, size_t ngone, const char *sha)
+/* What the commit no longer defines: kept (prune off, or in use), or not
+ * pruned yet. Returns how many of them a sync would prune. */
+static size_t drift_gone(json_t *drift, struct gsrc *gs, char **gone, size_t ngone, const char *sha)
 {
-	for (size_t i = 0; i < ngone; i++)
-		drift_add(drift, gone[i], gs->spec->prune ? "not in git at %.7s: a sync prunes it"
-							  : "not in git at %.7s (prune is off)", sha);
+	size_t prunable = 0;
+	char use[200];
+	for (size_t i = 0; i < ngone; i++) {
+		if (!gs->spec->prune) {
+			drift_add(drift, gone[i], "not in git at %.7s (prune is off)", sha);
+		} else if (kept_in_use(gs, gone[i], use, sizeof(use))) {
+			drift_add(drift, gone[i], "not in git at %.7s: kept, %s; pruned once no app "
+				  "uses it", sha, use);
+		} else {
+			drift_add(drift, gone[i], "not in git at %.7s: a sync prunes it", sha);
+			prunable++;
+		}
+	}
+	return prunable;
 }
 
-/* Which owned apps differ from the commit: a dry run of its documents. */
-static json_t *find_drift(struct gsrc *gs, struct loaded *l, char **gone, size_t ngone)
+/* Which owned apps, Sources and templates differ from the commit: a dry
+ * run of its documents. *healable: how many of them a sync would change
+ * (not those paused, kept with prune off, or kept in use). */
+static json_t *find_drift(struct gsrc *gs, struct loaded *l, char **gone, size_t ngone,
+			  size_t *healable)
 {
 	json_t *drift = json_array();
 	struct engine_results res = {0};
 	struct sw_err err = {0};
 	char *actor = gitops_actor(gs);
+	*healable = 0;
 	if (engine_apply_dry_run(gs->g->e, l->docs, l->n, actor, &res, &err) < 0) {
 		drift_add(drift, "", "%s", err.msg);
 	} else {
 		for (size_t i = 0; i < res.n; i++) {
 			const struct engine_result *r = &res.r[i];
 			bool app = strcmp(r->kind, "App") == 0;
-			if ((!app && strcmp(r->kind, "Source") != 0) || strcmp(r->result, "unchanged") == 0)
-				continue;
 			char ref[300];
-			snprintf(ref, sizeof(ref), "%s%s", app ? "" : SOURCE_PREFIX, r->name);
+			if (!owned_ref(ref, sizeof(ref), r->kind, r->name) ||
+			    strcmp(r->result, "unchanged") == 0)
+				continue;
+			(*healable)++;
 			if (strcmp(r->result, "created") == 0)
 				drift_add(drift, ref, app ? "missing: not running, or deleted outside git"
 							  : "missing: deleted outside git");
@@ -443,7 +552,7 @@ static json_t *find_drift(struct gsrc *gs, struct loaded *l, char **gone, size_t
 					  app ? "revision" : "document", l->origin.commit);
 		}
 	}
-	drift_gone(drift, gs, gone, ngone, l->origin.commit);
+	*healable += drift_gone(drift, gs, gone, ngone, l->origin.commit);
 	const char *app;
 	json_t *why;
 	json_object_foreach(gs->paused, app, why)
@@ -481,14 +590,35 @@ static void refuse(struct gsrc *gs, const char *actor, const char *sha, const ch
 	save_status(gs);
 }
 
-/* The drift of the commit's documents l against the live apps. */
-static void update_drift(struct gsrc *gs, struct loaded *l)
+/* The drift of the commit's documents l against the live apps; returns
+ * how much of it a sync would change (find_drift). */
+static size_t update_drift(struct gsrc *gs, struct loaded *l)
 {
 	char **gone = NULL;
-	size_t ngone = gone_apps(gs, l->apps, &gone);
+	size_t healable, ngone = gone_apps(gs, l->apps, &gone);
 	json_decref(gs->drift);
-	gs->drift = find_drift(gs, l, gone, ngone);
+	gs->drift = find_drift(gs, l, gone, ngone, &healable);
 	free_names(gone, ngone);
+	return healable;
+}
+
+/*
+ * The rest of a sync that kept templates in use (prune on): those no app
+ * uses any more are pruned now, at the poll or drift check that finds
+ * them free, as the sync of the commit would have. Returns how many.
+ */
+static size_t prune_freed(struct gsrc *gs, struct loaded *l, const char *actor)
+{
+	char **gone = NULL, use[200];
+	size_t pruned = 0, ngone = gs->spec->prune ? gone_apps(gs, l->apps, &gone) : 0;
+	gs->syncing = true;
+	for (size_t i = 0; i < ngone; i++)
+		if (is_template(gone[i]) && !kept_in_use(gs, gone[i], use, sizeof(use)) &&
+		    prune_one(gs, gone[i], actor, l->origin.commit) == 0)
+			pruned++;
+	gs->syncing = false;
+	free_names(gone, ngone);
+	return pruned;
 }
 
 /*
@@ -520,9 +650,14 @@ static void sync_commit(struct gsrc *gs, const struct source_commit *c)
 		goto out;
 	}
 	if (!new_commit) {
-		/* the same commit: only what changed outside git */
-		update_drift(gs, &l);
-		if (!json_array_size(gs->drift) || !(gs->spec->self_heal || manual))
+		/* the same commit: only what changed outside git, and the
+		 * templates kept in use that are free now */
+		size_t healable = update_drift(gs, &l);
+		if (gs->spec->automated && !manual && prune_freed(gs, &l, actor)) {
+			healable = update_drift(gs, &l);
+			save_status(gs);
+		}
+		if (manual ? !json_array_size(gs->drift) : !(gs->spec->self_heal && healable))
 			goto drop;
 	}
 	if (!gs->spec->automated && !manual) {
@@ -530,27 +665,36 @@ static void sync_commit(struct gsrc *gs, const struct source_commit *c)
 		goto drop;
 	}
 	ngone = gone_apps(gs, l.apps, &gone);
-	if (gs->spec->prune && ngone && json_array_size(l.apps) == 0 && !gs->spec->allow_empty) {
+	size_t every = prunes_every_app(l.apps, gone, ngone);
+	if (gs->spec->prune && every && !gs->spec->allow_empty) {
 		char msg[400];
 		snprintf(msg, sizeof(msg), "it would prune every app of the source (%zu%s%s); "
-			 "set syncPolicy.allowEmpty: true to allow it", ngone,
+			 "set syncPolicy.allowEmpty: true to allow it", every,
 			 l.empty_why ? ": " : "", l.empty_why ? l.empty_why : "");
 		refuse(gs, actor, sha, msg);
 		goto drop;
 	}
 	struct engine_results res = {0};
+	gs->syncing = true;
 	if (engine_apply(e, l.docs, l.n, actor, &res, &err) < 0) {
+		gs->syncing = false;
 		refuse(gs, actor, sha, err.msg);
 		goto drop;
 	}
-	size_t pruned = 0;
+	size_t pruned = 0, kept = 0;
+	char use[200];
 	for (size_t i = 0; gs->spec->prune && i < ngone; i++)
-		if (prune_one(gs, gone[i], actor, sha) == 0)
+		if (kept_in_use(gs, gone[i], use, sizeof(use)))
+			kept++;
+		else if (prune_one(gs, gone[i], actor, sha) == 0)
 			pruned++;
+	gs->syncing = false;
 	struct buf why = BUF_INIT;
 	summary(&why, &res);
 	if (pruned)
 		buf_addf(&why, ", %zu pruned", pruned);
+	if (kept)
+		buf_addf(&why, ", %zu kept in use", kept);
 	if (new_commit || manual)
 		engine_event(e, NULL, "Synced", actor, "source %s: commit %.7s \"%s\": %s", gs->name, sha,
 			     l.origin.subject ? l.origin.subject : gs->synced_subject ? gs->synced_subject : "",
@@ -1067,6 +1211,20 @@ static void on_event(const struct engine_event *ev, void *data)
 	}
 }
 
+/* A template changed or deleted: by anyone but its source's own sync,
+ * that is drift; the source checks soon. */
+static void on_template(const char *kind, const char *name, const json_t *json, const char *owner,
+			void *data)
+{
+	struct gitops *g = data;
+	struct gsrc *gs = owner && *owner && !g->stopping ? sw_map_get(&g->sources, owner) : NULL;
+	(void)kind;
+	(void)name;
+	(void)json;
+	if (gs && !gs->syncing)
+		uv_timer_start(&gs->check, on_check, DRIFT_CHECK_DELAY_MS, 0);
+}
+
 /* ---- the module ---- */
 
 int gitops_new(struct gitops **out, const struct gitops_config *cfg, struct sw_err *err)
@@ -1111,6 +1269,7 @@ int gitops_start(struct gitops *g, struct sw_err *err)
 	}
 	store_object_list_free(objs, n);
 	engine_watch(g->e, "Source", on_source, g);
+	engine_watch(g->e, "AnalysisTemplate", on_template, g);
 	g->sub = engine_subscribe(g->e, on_event, g);
 	gitops_gc_init(g);
 	gitops_gc_soon(g);
@@ -1126,6 +1285,7 @@ void gitops_stop(struct gitops *g)
 		engine_unsubscribe(g->e, g->sub);
 	g->sub = 0;
 	engine_watch(g->e, "Source", NULL, NULL);
+	engine_watch(g->e, "AnalysisTemplate", NULL, NULL);
 	gitops_gc_stop(g);
 	struct gsrc **all = NULL;
 	size_t n = all_sources(g, &all);
@@ -1240,13 +1400,17 @@ json_t *gitops_plan(struct gsrc *gs, struct sw_err *err)
 	}
 	ngone = gone_apps(gs, l.apps, &gone);
 	for (size_t i = 0; i < ngone; i++) {
-		bool src = strncmp(gone[i], SOURCE_PREFIX, strlen(SOURCE_PREFIX)) == 0;
-		json_array_append_new(items, json_pack("{s:s, s:s, s:s}", "kind", src ? "Source" : "App",
-						       "name", gone[i] + (src ? strlen(SOURCE_PREFIX) : 0),
-						       "action", gs->spec->prune ? "prune" : "keep"));
+		const char *name, *kind = owned_kind_of(gone[i], &name);
+		char use[200] = "prune is off";
+		bool keep = !gs->spec->prune || kept_in_use(gs, gone[i], use, sizeof(use));
+		json_t *it = json_pack("{s:s, s:s, s:s}", "kind", kind, "name", name, "action",
+				       keep ? "keep" : "prune");
+		if (keep)
+			json_object_set_new(it, "reason", json_string(use));
+		json_array_append_new(items, it);
 	}
 	plan = json_pack("{s:s, s:s, s:o}", "source", gs->name, "commit", gs->fetched, "plan", items);
-	if (gs->spec->prune && ngone && json_array_size(l.apps) == 0 && !gs->spec->allow_empty)
+	if (gs->spec->prune && prunes_every_app(l.apps, gone, ngone) && !gs->spec->allow_empty)
 		json_object_set_new(plan, "refused",
 				    json_string("the commit would prune every app of the source; "
 						"set syncPolicy.allowEmpty: true to allow it"));

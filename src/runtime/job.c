@@ -42,7 +42,8 @@ struct runtime_job_priv {
 	char *log_path;
 	char *exit_path;                /* LOG_DIR/<app>/<id>.exit, the waiter's report */
 	char *workdir;
-	char **env;
+	char **env;                     /* NULL: env_error says why it could not be built */
+	char env_error[256];
 	char **argv;
 	uv_timer_t timer;
 	bool retry_pending;             /* the timer waits for the next attempt */
@@ -64,7 +65,7 @@ static void free_strv(char **v)
 static void job_destroy(struct runtime_job_priv *p)
 {
 	struct runtime_job *job = p->job;
-	free_strv(p->env);
+	runtime_env_free(p->env);
 	free_strv(p->argv);
 	free(p->log_path);
 	free(p->exit_path);
@@ -267,6 +268,11 @@ static void spawn_attempt(struct runtime_job_priv *p)
 		attempt_over(p, err.msg);
 		return;
 	}
+	if (!p->env) { /* an age value its keys cannot open: a failed attempt */
+		close(fd);
+		sw_errf(&err, -1, "%s", p->env_error);
+		goto failed;
+	}
 	if (pipe2(go, O_CLOEXEC) < 0) {
 		close(fd);
 		sw_errf(&err, -1, "cannot start the job's waiter: %s", strerror(errno));
@@ -462,7 +468,10 @@ struct runtime_job *runtime_job_start(struct runtime *rt, struct spec_app *spec,
 	buf_addf(&b, "SLIPWAY_JOB=%s", id);
 	own[4] = buf_detach(&b);
 	own[6] = NULL;
-	p->env = runtime_env_build(spec, &vars, hook->env, hook->nenv, own);
+	struct sw_err eerr = {0};
+	p->env = runtime_env_build(spec, &vars, hook->env, hook->nenv, own, rt->cfg.age_ids, &eerr);
+	if (!p->env) /* each attempt fails with it, as any that cannot start */
+		sw_strlcpy(p->env_error, eerr.msg, sizeof(p->env_error));
 	for (size_t i = 0; i < 6; i++)
 		free(own[i]);
 

@@ -35,6 +35,8 @@
 #include "../core/proc.h"
 #include "runtime_int.h"
 
+#include <openssl/crypto.h>
+
 #define DEFAULT_BACKOFF_INITIAL_MS 1000
 #define DEFAULT_BACKOFF_MAX_MS (5 * 60 * 1000)
 #define DEFAULT_BACKOFF_RESET_MS (60 * 1000)
@@ -233,8 +235,50 @@ static char *substitute(const char *in, const struct spec_vars *vars)
 	return s ? s : xstrdup(in);
 }
 
+void runtime_env_free(char **env)
+{
+	if (!env)
+		return;
+	for (char **s = env; *s; s++) {
+		OPENSSL_cleanse(*s, strlen(*s));
+		free(*s);
+	}
+	free(env);
+}
+
+/* "NAME=" and the plaintext of an age value into b; -1 with err. */
+static int env_open_age(struct buf *b, const struct spec_env *e, const struct age_identities *ids,
+			struct sw_err *err)
+{
+	struct buf plain = BUF_INIT;
+	struct sw_err aerr = {0};
+	int rc = -1;
+
+	plain.cap = 1024 * 1024;
+	if (!ids || ids->n == 0)
+		sw_errf(err, -1, "env %s: the daemon has no age identity to open it (slipway serve "
+			"--age-identity FILE, or STATE_DIR/age.key)", e->name);
+	else if (age_decrypt(&plain, ids, e->value, strlen(e->value), &aerr) < 0)
+		sw_errf(err, -1, "env %s: %s", e->name, aerr.msg);
+	else if (memchr(plain.s ? plain.s : "", '\0', plain.len))
+		sw_errf(err, -1, "env %s: its decrypted value holds a NUL byte, which an environment "
+			"variable cannot", e->name);
+	else
+		rc = 0;
+	if (rc == 0) {
+		size_t n = plain.len && plain.s[plain.len - 1] == '\n' ? plain.len - 1 : plain.len;
+		buf_addf(b, "%s=", e->name);
+		buf_add(b, plain.s ? plain.s : "", n);
+	}
+	if (plain.alloc)
+		OPENSSL_cleanse(plain.s, plain.alloc);
+	buf_release(&plain);
+	return rc;
+}
+
 char **runtime_env_build(const struct spec_app *spec, const struct spec_vars *vars,
-			 const struct spec_env *extra, size_t nextra, char *const *own)
+			 const struct spec_env *extra, size_t nextra, char *const *own,
+			 const struct age_identities *ids, struct sw_err *err)
 {
 	struct buf b = BUF_INIT;
 	size_t n = 0, nenv = 0, nown = 0;
@@ -261,6 +305,15 @@ char **runtime_env_build(const struct spec_app *spec, const struct spec_vars *va
 			size_t len = strlen(name);
 			if (in_kv(name, len, own) || (l == 0 && in_env(name, len, extra, nextra)))
 				continue;
+			if (list[i].age) {
+				if (env_open_age(&b, &list[i], ids, err) < 0) {
+					env[n] = NULL;
+					runtime_env_free(env);
+					return NULL;
+				}
+				env[n++] = buf_detach(&b);
+				continue;
+			}
 			char *value = substitute(list[i].value ? list[i].value : "", vars);
 			buf_addf(&b, "%s=%s", name, value);
 			env[n++] = buf_detach(&b);
@@ -286,7 +339,7 @@ static void vars_init(struct spec_vars *vars, const struct runtime_instance *ins
  * The daemon's environment, then spec run.env (substituted), then PORT and
  * the SLIPWAY_* variables, which always win.
  */
-static char **env_build(const struct runtime_instance *inst)
+static char **env_build(const struct runtime_instance *inst, struct sw_err *err)
 {
 	struct spec_vars vars;
 	struct buf b = BUF_INIT;
@@ -305,7 +358,7 @@ static char **env_build(const struct runtime_instance *inst)
 	buf_addf(&b, "SLIPWAY_ENVIRONMENT=%s", runtime_env_name(inst->spec));
 	own[4] = buf_detach(&b);
 	own[5] = NULL;
-	char **env = runtime_env_build(inst->spec, &vars, NULL, 0, own);
+	char **env = runtime_env_build(inst->spec, &vars, NULL, 0, own, inst->priv->rt->cfg.age_ids, err);
 	for (size_t i = 0; i < 5; i++)
 		free(own[i]);
 	return env;
@@ -340,7 +393,7 @@ static void priv_handle_closed(uv_handle_t *h)
 	spec_app_unref(inst->spec);
 	free(inst->app);
 	free(p->log_path);
-	free_strv(p->env);
+	runtime_env_free(p->env);
 	free(p);
 	free(inst);
 }
@@ -568,8 +621,10 @@ static void spawn_instance(struct runtime_priv *p)
 	struct stat lst;
 	if (fstat(logfd, &lst) == 0) /* for logs --previous: where this process's output starts */
 		logindex_note(p->log_path, &p->index, lst.st_size, sw_wall_ms(), LOGINDEX_START);
-	free_strv(p->env);
-	p->env = env_build(inst);
+	runtime_env_free(p->env);
+	p->env = env_build(inst, &err);
+	if (!p->env)
+		goto out;
 	argv = argv_build(inst);
 
 	w = xcalloc(1, sizeof(*w));
@@ -619,6 +674,30 @@ out:
 	probe_start(&p->liveness, spec->liveness.initial_delay_ms);
 }
 
+/* Spawning blocks the loop for a fork and an exec each (milliseconds):
+ * a commit that starts 1,000 instances does so in bursts of this length,
+ * and the API, probes and the proxy's answers are served between them. */
+#define SPAWN_BURST_MS 20
+
+static void on_burst_check(uv_check_t *c)
+{
+	struct runtime *rt = c->data;
+	rt->burst_start_ms = 0;
+	uv_check_stop(c);
+}
+
+/* Whether a spawn may happen in this turn of the loop. */
+static bool burst_allows(struct runtime *rt)
+{
+	uint64_t now = sw_now_ms();
+	if (!rt->burst_start_ms) {
+		rt->burst_start_ms = now;
+		uv_check_start(&rt->burst_check, on_burst_check);
+		return true;
+	}
+	return now - rt->burst_start_ms < SPAWN_BURST_MS;
+}
+
 static void on_priv_timer(uv_timer_t *t)
 {
 	struct runtime_priv *p = t->data;
@@ -627,8 +706,13 @@ static void on_priv_timer(uv_timer_t *t)
 	p->timer_mode = PRIV_TIMER_IDLE;
 	switch (mode) {
 	case PRIV_TIMER_BACKOFF:
-		if (!p->stopping)
-			spawn_instance(p);
+		if (p->stopping)
+			break;
+		if (!burst_allows(p->rt)) {
+			timer_arm(p, PRIV_TIMER_BACKOFF, 1); /* a later turn */
+			break;
+		}
+		spawn_instance(p);
 		break;
 	case PRIV_TIMER_FINISH:
 		finish_stop(p);
@@ -726,6 +810,10 @@ int runtime_new(struct runtime **out, const struct runtime_config *cfg, struct s
 	rt->log_timer.data = rt;
 	uv_timer_start(&rt->log_timer, on_log_timer, rt->cfg.log_check_ms, rt->cfg.log_check_ms);
 	uv_unref((uv_handle_t *)&rt->log_timer);
+	uv_check_init(cfg->loop, &rt->burst_check);
+	rt->burst_check.data = rt;
+	uv_unref((uv_handle_t *)&rt->burst_check);
+	rt->open_handles = 2;
 	*out = rt;
 	return 0;
 }
@@ -734,6 +822,8 @@ static void runtime_closed(uv_handle_t *h)
 {
 	struct runtime *rt = h->data;
 
+	if (--rt->open_handles > 0)
+		return;
 	free(rt->log_dir);
 	free(rt->reserved);
 	free(rt);
@@ -747,6 +837,8 @@ void runtime_free(struct runtime *rt)
 		instance_release(rt->instances);
 	uv_timer_stop(&rt->log_timer);
 	uv_close((uv_handle_t *)&rt->log_timer, runtime_closed);
+	uv_check_stop(&rt->burst_check);
+	uv_close((uv_handle_t *)&rt->burst_check, runtime_closed);
 }
 
 static bool id_valid(const char *id)
@@ -847,7 +939,10 @@ struct runtime_instance *runtime_adopt(struct runtime *rt, struct spec_app *spec
 	inst->ready = ready;
 	inst->ready_ms = ready ? now : 0;
 	inst->state = ready ? RUNTIME_RUNNING : RUNTIME_STARTING;
-	p->env = env_build(inst);
+	struct sw_err eerr = {0};
+	p->env = env_build(inst, &eerr);
+	if (!p->env) /* it runs with what it got then; its exec probes get the daemon's */
+		sw_warn("instance %s: %s", inst->id, eerr.msg);
 
 	/* Its initial delay is long past; the first result matters now. */
 	probe_start(&p->readiness, 0);

@@ -38,6 +38,7 @@
 
 #include "../spec/spec.h"
 #include "../core/core.h"
+#include "../core/age.h"
 #include "../core/buf.h"
 
 enum runtime_state {
@@ -100,6 +101,9 @@ struct runtime_config {
 	uint64_t backoff_initial_ms;
 	uint64_t backoff_max_ms;
 	uint64_t backoff_reset_ms;
+	/* the daemon's age identities, which open valueFrom.age values as a
+	 * process starts; NULL or none: such a process cannot start */
+	const struct age_identities *age_ids;
 	void (*on_change)(struct runtime_instance *inst, enum runtime_event ev, void *data);
 	void *data;
 };
@@ -250,11 +254,19 @@ size_t runtime_count(struct runtime *rt);
 /*
  * The environment a process of `spec` gets: the daemon's, then run.env,
  * then `extra` (e.g. a hook's env), values substituted with `vars`, then
- * `own` ("K=V", NULL-terminated), which always wins. NULL-terminated;
- * the caller frees every string and the array.
+ * `own` ("K=V", NULL-terminated), which always wins. An age value
+ * (valueFrom.age) is opened here, with `ids`, and is the plaintext less
+ * one trailing newline, not substituted; this is the only place the
+ * daemon holds it in clear. NULL-terminated; the caller frees it with
+ * runtime_env_free. NULL with err when an age value cannot be opened:
+ * "env DB_PASSWORD: no identity matches any recipient of this value"
+ * (the name, never the value).
  */
 char **runtime_env_build(const struct spec_app *spec, const struct spec_vars *vars,
-			 const struct spec_env *extra, size_t nextra, char *const *own);
+			 const struct spec_env *extra, size_t nextra, char *const *own,
+			 const struct age_identities *ids, struct sw_err *err);
+/* Wipes (secret values are in it) and frees an environment; NULL is fine. */
+void runtime_env_free(char **env);
 
 /* ---- jobs (job.c) ----
  *
@@ -269,7 +281,8 @@ char **runtime_env_build(const struct spec_app *spec, const struct spec_vars *va
  *
  * Each attempt gets hook.timeout: then SIGTERM to its group, SIGKILL 5 s
  * later. A failed attempt (non-zero exit, a signal, a timeout, a command
- * that cannot start) is followed by another one second later while
+ * that cannot start, an age value in its env that its keys cannot open)
+ * is followed by another one second later while
  * attempts remain (1 + hook.retries).
  *
  * Jobs outlive the daemon like instances. An attempt is run by a waiter,

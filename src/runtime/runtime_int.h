@@ -83,6 +83,12 @@ struct runtime {
 	size_t nreserved;
 	void (*stop_all_done)(void *data);
 	void *stop_all_data;
+	/* spawn pacing: the spawns of one turn of the loop stop after
+	 * SPAWN_BURST_MS; the rest wait a turn, after the loop's I/O. The
+	 * check handle (after the poll) ends the burst. */
+	uv_check_t burst_check;
+	uint64_t burst_start_ms;           /* 0: no burst in this turn */
+	int open_handles;                  /* log_timer, burst_check: freed at 0 */
 };
 
 /* Where an app's logs go under the log dir: its key ("hello",

@@ -63,7 +63,7 @@ int spec_perr(struct spec_pctx *c, const struct snode *n, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	if (n && n->line > 0)
-		return sw_errf(c->err, -1, "%s:%d:%d: %s", c->file, n->line, n->col, msg);
+		return sw_errf(c->err, -1, "%s:%d:%d: %s", n->file ? n->file : c->file, n->line, n->col, msg);
 	if (c->path.len)
 		return sw_errf(c->err, -1, "%s: %s: %s", c->file, c->path.s, msg);
 	return sw_errf(c->err, -1, "%s: %s", c->file, msg);
@@ -74,6 +74,7 @@ int spec_perr_at_key(struct spec_pctx *c, const struct snode *n, const char *msg
 {
 	struct snode at = {0};
 	if (n) {
+		at.file = n->file;
 		at.line = n->kline ? n->kline : n->line;
 		at.col = n->kline ? n->kcol : n->col;
 	}

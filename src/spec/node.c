@@ -88,6 +88,7 @@ static int ybuild_attach(struct ybuild *b, struct snode *n)
 			const struct snode *key = parent->kids[parent->nkids - 1];
 			n->kline = key->line;
 			n->kcol = key->col;
+			n->kpos = key->pos;
 			if (n->line == 0) {
 				n->line = key->line;
 				n->col = key->col;
@@ -105,6 +106,7 @@ static struct snode *ybuild_node(struct ybuild *b, enum snode_type type, const s
 	if (m && m->line >= 0 && m->column >= 0) {
 		n->line = m->line + 1;
 		n->col = m->column + 1;
+		n->pos = m->input_pos;
 		b->last_line = n->line;
 		b->last_col = n->col;
 	}
@@ -240,9 +242,17 @@ static int ybuild_scalar(struct ybuild *b, struct fy_event *e)
 	n = ybuild_node(b, plain && is_plain_null(text, len) ? SN_NULL : SN_SCALAR, fy_event_start_mark(e));
 	/* libfyaml marks a quoted scalar after its opening quote; point at the
 	 * quote (the errors below included). */
+	const struct fy_mark *em = fy_event_end_mark(e);
+	n->end = em && em->input_pos <= b->len ? em->input_pos : n->pos;
 	if (tok && n->col > 1 && (fy_token_scalar_style(tok) == FYSS_SINGLE_QUOTED ||
-				  fy_token_scalar_style(tok) == FYSS_DOUBLE_QUOTED))
+				  fy_token_scalar_style(tok) == FYSS_DOUBLE_QUOTED)) {
 		n->col--;
+		n->pos -= n->pos > 0;
+		n->end += n->end < b->len;
+	}
+	if (tok && (fy_token_scalar_style(tok) == FYSS_LITERAL || fy_token_scalar_style(tok) == FYSS_FOLDED))
+		while (n->end > n->pos && b->text[n->end - 1] == ' ')
+			n->end--; /* the next line's indentation */
 	if (memchr(text, '\0', len) || !sw_utf8_valid(text, len)) {
 		int rc = sw_errf(b->err, -1, "%s:%d:%d: %s", b->file, n->line ? n->line : b->last_line,
 				 n->line ? n->col : b->last_col,

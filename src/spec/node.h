@@ -28,6 +28,14 @@ struct snode {
 	enum snode_type type;
 	int line, col;       /* 1-based; 0 when unknown (JSON) */
 	int kline, kcol;     /* position of the key when this is a mapping value */
+	/* YAML only (0 from JSON): byte offsets in the input. pos: where the
+	 * node starts (a quoted scalar's opening quote; a flow collection's
+	 * '{' or '['); end: a scalar's end (after its closing quote; a block
+	 * scalar's where the line after its content starts); kpos: the key's
+	 * pos when this is a mapping value. For splicing text (seal.h). */
+	size_t pos, end, kpos;
+	const char *file;    /* the file the node came from when it is not its
+			      * document's (a Patch's, src/spec/patch.h; borrowed), else NULL */
 	bool quoted;         /* scalar was quoted (or a JSON string) */
 	char *text;          /* scalar text, NUL-terminated, valid UTF-8 */
 	size_t len;

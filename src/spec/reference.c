@@ -83,14 +83,18 @@ static const struct ref_doc docs[] = {
 	 "the directory of the file"},
 	{"App", "spec.run.env",
 	 "Environment variables, in the order written: a mapping of names to values ({GREETING: hi}), or "
-	 "a list of {name, value} or {name, valueFrom: {file: PATH}}. Values may use the variables of "
-	 "command. Names must be unique.", NULL},
+	 "a list of {name, value} or {name, valueFrom: {file: PATH}} or {name, valueFrom: {age: ...}}. "
+	 "Values may use the variables of command. Names must be unique.", NULL},
 	{"App", "spec.run.env.name", "Letters, digits and '_', not starting with a digit.", NULL},
 	{"App", "spec.run.env.value", "The value. Exactly one of value and valueFrom.", NULL},
 	{"App", "spec.run.env.valueFrom",
 	 "{file: PATH}: the file's content, less one trailing newline, is the value, marked secret. PATH "
 	 "is relative to the YAML file; the daemon reads it only from its --secret-dir directories, "
-	 "validate from anywhere. A regular UTF-8 file of at most 1 MiB.", NULL},
+	 "validate from anywhere. A regular UTF-8 file of at most 1 MiB. Or {age: ARMOR}: an armored "
+	 "age file (`slipway secret encrypt`, or `age -a -r age1...`) that the revision keeps "
+	 "encrypted; the daemon opens it with its identity (serve --age-identity) as it starts a "
+	 "process, and the value is the plaintext less one trailing newline, not substituted "
+	 "(docs/secrets.md).", NULL},
 	{"App", "spec.run.env.secret",
 	 "Secret values are stored but masked wherever Slipway shows the app; valueFrom makes a value "
 	 "secret.", NULL},

@@ -27,12 +27,14 @@
 #include <unistd.h>
 
 #include "../core/addr.h"
+#include "../core/age.h"
 #include "../core/buf.h"
 #include "../core/re.h"
 #include "../core/sha256.h"
 #include "../core/utf8.h"
 #include "fields.h"
 #include "node.h"
+#include "patch.h"
 #include "reference.h"
 
 #define API_VERSION "slipway/v1"
@@ -265,14 +267,48 @@ static int secret_allowed(struct spec_pctx *c, const struct snode *file, const c
 }
 
 /*
+ * valueFrom: {age: ARMOR}: an age file, armored, for X25519 recipients
+ * (core/age.h), kept as it is: the revision stores the ciphertext, and
+ * the daemon opens it only as it starts a process (runtime_env_build).
+ * Checked here without a key (age_check), so that a value cut or mangled
+ * on its way into git is refused at apply, where its line is known.
+ */
+static int parse_value_age(struct spec_pctx *c, const struct snode *v, struct spec_env *e)
+{
+	struct sw_err aerr = {0};
+	/* a block scalar (age: |) starts on the line below its key: point
+	 * at the key, where the reader looks */
+	struct snode at = *v;
+	if (v->kline > 0) {
+		at.line = v->kline;
+		at.col = v->kcol;
+	}
+	size_t old = spec_path_push(c, "age");
+	int rc = spec_need_scalar(c, v, "an armored age file (-----BEGIN AGE ENCRYPTED FILE-----...)");
+	if (rc == 0 && v->len > SECRET_MAX)
+		rc = spec_perr(c, &at, "valueFrom.age is larger than 1 MiB");
+	if (rc == 0 && age_check(v->text, v->len, true, &aerr) < 0)
+		rc = spec_perr(c, &at, "valueFrom.age is not a usable age file: %s", aerr.msg);
+	spec_path_pop(c, old);
+	if (rc < 0)
+		return rc;
+	free(e->value);
+	e->value = xstrdup(v->text);
+	e->age = true;
+	e->secret = true;
+	return 0;
+}
+
+/*
  * valueFrom: {file: path}: the file's content (less one trailing newline)
  * becomes the value, marked secret. '$' is doubled so that
- * spec_substitute gives back the file's bytes unchanged.
+ * spec_substitute gives back the file's bytes unchanged. Or {age: ARMOR}
+ * (parse_value_age).
  */
 static int parse_value_from(struct spec_pctx *c, const struct snode *n, void *base, const struct spec_field *f)
 {
 	struct spec_env *e = base;
-	const struct snode *file = snode_get(n, "file");
+	const struct snode *file = snode_get(n, "file"), *age = snode_get(n, "age");
 	char gotbuf[128];
 	char *path = NULL, *data = NULL;
 	int fd = -1, rc = -1;
@@ -280,10 +316,11 @@ static int parse_value_from(struct spec_pctx *c, const struct snode *n, void *ba
 	size_t len = 0;
 
 	if (n->type != SN_MAP)
-		return spec_perr(c, n, "valueFrom must be a mapping like {file: path}, got %s", SPEC_GOT(n));
+		return spec_perr(c, n, "valueFrom must be a mapping like {file: path} or {age: ...}, got %s",
+				 SPEC_GOT(n));
 	for (size_t i = 0; i + 1 < n->nkids; i += 2)
-		if (strcmp(n->kids[i]->text, "file") != 0) {
-			static const char *const names[] = {"file", NULL};
+		if (strcmp(n->kids[i]->text, "file") != 0 && strcmp(n->kids[i]->text, "age") != 0) {
+			static const char *const names[] = {"file", "age", NULL};
 			struct buf b = BUF_INIT;
 			char kb[128];
 			buf_addf(&b, "unknown field %s in %s", spec_describe(n->kids[i], kb, sizeof(kb)),
@@ -293,8 +330,12 @@ static int parse_value_from(struct spec_pctx *c, const struct snode *n, void *ba
 			buf_release(&b);
 			return -1;
 		}
+	if (file && file->type != SN_NULL && age && age->type != SN_NULL)
+		return spec_perr_at_key(c, n, "valueFrom has both \"file\" and \"age\", only one is allowed");
+	if (age && age->type != SN_NULL)
+		return parse_value_age(c, age, e);
 	if (!file || file->type == SN_NULL)
-		return spec_perr_at_key(c, n, "missing required field \"file\" in valueFrom");
+		return spec_perr_at_key(c, n, "missing \"file\" or \"age\" in valueFrom");
 	if (file->type != SN_SCALAR || file->len == 0)
 		return spec_perr(c, file, "file must be a path, got %s", SPEC_GOT(file));
 
@@ -391,6 +432,23 @@ static int check_env_item(struct spec_pctx *c, const struct snode *map, void *ba
 
 static const struct spec_table env_item_table = {env_item_fields, -1, sizeof(struct spec_env), NULL, check_env_item};
 
+/* As spec_emit_list, but an age value is written as it was given,
+ * {"name", "valueFrom": {"age": ARMOR}, "secret": true}, so that reading
+ * the JSON back checks it as the YAML was. */
+static json_t *emit_env(const void *base, const struct spec_field *f)
+{
+	const struct spec_env *arr = *SPEC_CAT(base, f->off, struct spec_env *);
+	json_t *a = spec_emit_list(base, f);
+	size_t i;
+	json_t *x;
+	json_array_foreach(a, i, x)
+		if (arr[i].age) {
+			json_object_del(x, "value");
+			json_object_set_new(x, "valueFrom", json_pack("{s:s}", "age", arr[i].value));
+		}
+	return a;
+}
+
 static const struct spec_field header_item_fields[] = {
 	{"name", &spec_t_str, offsetof(struct spec_env, name), SPEC_F_REQUIRED, 0, v_header_name, 0},
 	{"value", &spec_t_str, offsetof(struct spec_env, value), SPEC_F_REQUIRED, 0, NULL, 0},
@@ -443,7 +501,7 @@ static int parse_env(struct spec_pctx *c, const struct snode *n, void *base, con
 			    offsetof(struct spec_env, name), "name");
 }
 
-static const struct spec_ftype t_env = {parse_env, spec_emit_list, spec_free_list};
+static const struct spec_ftype t_env = {parse_env, emit_env, spec_free_list};
 
 /* ---- analysis references: templates: [name | {templateName: name}] */
 
@@ -1718,6 +1776,17 @@ out:
 	return rc;
 }
 
+int spec_parse_node(struct spec_set *set, const struct snode *doc, const char *file, const char *dir,
+		    struct sw_err *err)
+{
+	struct spec_pctx c = {.file = file, .err = err, .path = BUF_INIT, .root = "document"};
+	c.dir = dir ? spec_path_resolve("/", dir) : dir_of(file);
+	int rc = add_document(set, &c, doc);
+	free((char *)c.dir);
+	buf_release(&c.path);
+	return rc;
+}
+
 int spec_parse_text(struct spec_set *out, const char *text, size_t len, const char *filename,
 		    struct sw_err *err)
 {
@@ -1972,6 +2041,24 @@ char *spec_app_canonical(const struct spec_app *app)
 	json_decref(j);
 	SW_ASSERT(s);
 	return s;
+}
+
+static bool ref_names(const struct spec_analysis_ref *r, const char *name)
+{
+	for (size_t i = 0; i < r->ntemplates; i++)
+		if (strcmp(r->templates[i], name) == 0)
+			return true;
+	return false;
+}
+
+bool spec_app_uses_template(const struct spec_app *app, const char *name)
+{
+	const struct spec_strategy *s = &app->strategy;
+	for (size_t i = 0; i < s->nsteps; i++)
+		if (s->steps[i].kind == SPEC_STEP_ANALYSIS && ref_names(&s->steps[i].analysis, name))
+			return true;
+	return ref_names(&s->background, name) || ref_names(&s->pre_promotion, name) ||
+	       ref_names(&s->post_promotion, name);
 }
 
 void spec_app_hash(const struct spec_app *app, char out[65])

@@ -69,6 +69,9 @@ struct spec_env {
 	char *value;  /* may contain ${PORT} etc., substituted per instance;
 		       * never NULL in run.env */
 	bool secret;  /* value came from a file; never shown (issue 5) */
+	bool age;     /* valueFrom.age: value is an armored age file (checked at
+		       * parse), opened only as a process starts
+		       * (runtime_env_build); not substituted */
 };
 
 /* spec.route: where the proxy serves the app (used from the proxy issue). */
@@ -334,11 +337,15 @@ void spec_app_unref(struct spec_app *app);
  * ({"apiVersion", "kind", "metadata": {"name"}, "spec": {...}}) with
  * every field present and defaults filled in; unset optional values are
  * null, durations are strings like "1m30s500ms", env is always a list of
- * {"name", "value", "secret"}. Secret values are kept (the store needs
+ * {"name", "value", "secret"} ({"name", "valueFrom": {"age": ARMOR},
+ * "secret": true} for an age value, which stays encrypted). Secret values are kept (the store needs
  * them to restart instances) with "secret": true so that output layers
  * can mask them. metadata.labels are not in it (see spec_app.labels).
  */
 json_t *spec_app_to_json(const struct spec_app *app);
+/* Whether one of the app's analysis references (canary steps and
+ * background, blue/green pre- and post-promotion) names the template. */
+bool spec_app_uses_template(const struct spec_app *app, const char *name);
 /*
  * Labels (an object of strings, or NULL) as one line for people:
  * "team=web,tier=front", keys sorted (the first 64), cut at size; `none`

@@ -145,6 +145,9 @@ static const struct store_migration migrations[] = {
 	 " updated_ms INTEGER NOT NULL,"
 	 " PRIMARY KEY (kind, name)"
 	 ");"},
+	{"GitOps: a template's owner and origin, as an app's",
+	 "ALTER TABLE templates ADD COLUMN owner TEXT NOT NULL DEFAULT '';"
+	 "ALTER TABLE templates ADD COLUMN origin TEXT NOT NULL DEFAULT '';"},
 	{"tokens scoped to environments: their names, comma-separated; '' = every environment",
 	 "ALTER TABLE tokens ADD COLUMN environments TEXT NOT NULL DEFAULT '';"},
 };
@@ -205,12 +208,14 @@ enum stmt_id {
 	ST_OBJ_GET,
 	ST_OBJ_LIST,
 	ST_OBJ_DELETE,
+	ST_TEMPLATE_DELETE,
 	ST_TOKEN_GET,
 	ST_COUNT
 };
 
 #define APP_COLS "name, desired_revision, stable_revision, phase, reason, progress_ms, created_ms, updated_ms, rollout, owner"
 #define REV_COLS "app, number, hash, spec_json, version, source, created_ms, origin"
+#define TEMPLATE_COLS "name, hash, spec_json, source, owner, origin, updated_ms"
 #define OBJ_COLS "kind, name, spec_json, source, owner, status, created_ms, updated_ms"
 #define INST_COLS "id, app, revision, handle, port, ready, restarts, state, created_ms"
 #define JOB_COLS "id, app, run, attempt, handle, attempt_ms, started_ms"
@@ -262,12 +267,14 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_TOKEN_PAGE] = "SELECT " TOKEN_COLS " FROM tokens WHERE name > ?1 ORDER BY name LIMIT ?2",
 	[ST_TOKEN_DELETE] = "DELETE FROM tokens WHERE name = ?1",
 	[ST_TOKEN_TOUCH] = "UPDATE tokens SET last_used_ms = ?2 WHERE name = ?1",
-	[ST_TEMPLATE_PUT] = "INSERT INTO templates (name, hash, spec_json, source, updated_ms)"
-			    " VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (name) DO UPDATE SET"
-			    " hash = excluded.hash, spec_json = excluded.spec_json,"
-			    " source = excluded.source, updated_ms = excluded.updated_ms",
-	[ST_TEMPLATE_GET] = "SELECT spec_json FROM templates WHERE name = ?1",
-	[ST_TEMPLATE_LIST] = "SELECT name, spec_json, source, updated_ms FROM templates ORDER BY name",
+	[ST_TEMPLATE_PUT] = "INSERT INTO templates (" TEMPLATE_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+			    " ON CONFLICT (name) DO UPDATE SET hash = excluded.hash,"
+			    " spec_json = excluded.spec_json, source = excluded.source,"
+			    " owner = excluded.owner, origin = excluded.origin,"
+			    " updated_ms = excluded.updated_ms",
+	[ST_TEMPLATE_GET] = "SELECT " TEMPLATE_COLS " FROM templates WHERE name = ?1",
+	[ST_TEMPLATE_LIST] = "SELECT " TEMPLATE_COLS " FROM templates ORDER BY name",
+	[ST_TEMPLATE_DELETE] = "DELETE FROM templates WHERE name = ?1",
 	/* a put keeps the row's status and created_ms */
 	[ST_OBJ_PUT] = "INSERT INTO objects (" OBJ_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, '', ?6, ?6)"
 		       " ON CONFLICT (kind, name) DO UPDATE SET spec_json = excluded.spec_json,"
@@ -395,6 +402,22 @@ static char *col_str(sqlite3_stmt *st, int i)
 {
 	const unsigned char *v = sqlite3_column_text(st, i);
 	return xstrdup(v ? (const char *)v : "");
+}
+
+/* Runs statement id (a DELETE of ?1 = name): SW_ENOTFOUND, "KIND \"name\"
+ * not found", when it deleted nothing. */
+static int delete_named(struct store *s, enum stmt_id id, const char *what, const char *kind,
+			const char *name, struct sw_err *err)
+{
+	sqlite3_stmt *st;
+	int ret = stmt_get(s, id, &st, what, err);
+	if (ret < 0)
+		return ret;
+	bind_text(st, 1, name);
+	ret = stmt_done(s, st, what, err);
+	if (ret == 0 && sqlite3_changes(s->db) == 0)
+		ret = sw_errf(err, SW_ENOTFOUND, "%s \"%s\" not found", kind, name);
+	return ret;
 }
 
 /* A column's text, borrowed until the next step ("" for NULL). */
@@ -1253,32 +1276,46 @@ int store_event_page(struct store *s, const char *app, int64_t before_id, int64_
 
 /* ---- analysis templates and measurements -------------------------------- */
 
-int store_template_put(struct store *s, const char *name, const char *hash, const char *spec_json,
-		       const char *source, struct sw_err *err)
+int store_template_put(struct store *s, const struct store_template *t, struct sw_err *err)
 {
 	sqlite3_stmt *st;
 	int ret = stmt_get(s, ST_TEMPLATE_PUT, &st, "put template", err);
 	if (ret < 0)
 		return ret;
-	bind_text(st, 1, name);
-	bind_text(st, 2, hash);
-	bind_text(st, 3, spec_json);
-	bind_text(st, 4, source);
-	sqlite3_bind_int64(st, 5, sw_wall_ms());
+	bind_text(st, 1, t->name);
+	bind_text(st, 2, t->hash ? t->hash : "");
+	bind_text(st, 3, t->spec_json);
+	bind_text(st, 4, t->source ? t->source : "");
+	bind_text(st, 5, t->owner ? t->owner : "");
+	bind_text(st, 6, t->origin ? t->origin : "");
+	sqlite3_bind_int64(st, 7, sw_wall_ms());
 	return stmt_done(s, st, "put template", err);
 }
 
-int store_template_get(struct store *s, const char *name, char **out_json, struct sw_err *err)
+static void read_template(sqlite3_stmt *st, void *elem)
+{
+	struct store_template *t = elem;
+	t->name = col_str(st, 0);
+	t->hash = col_str(st, 1);
+	t->spec_json = col_str(st, 2);
+	t->source = col_str(st, 3);
+	t->owner = col_str(st, 4);
+	t->origin = col_str(st, 5);
+	t->updated_ms = sqlite3_column_int64(st, 6);
+}
+
+int store_template_get(struct store *s, const char *name, struct store_template *out,
+		       struct sw_err *err)
 {
 	sqlite3_stmt *st;
 	int rc, ret = stmt_get(s, ST_TEMPLATE_GET, &st, "get template", err);
-	*out_json = NULL;
+	memset(out, 0, sizeof(*out));
 	if (ret < 0)
 		return ret;
 	bind_text(st, 1, name);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
-		*out_json = col_str(st, 0);
+		read_template(st, out);
 	else if (rc == SQLITE_DONE)
 		ret = sw_errf(err, SW_ENOTFOUND, "AnalysisTemplate \"%s\" not found (apply it first)", name);
 	else
@@ -1287,22 +1324,28 @@ int store_template_get(struct store *s, const char *name, char **out_json, struc
 	return ret;
 }
 
-static void read_template(sqlite3_stmt *st, void *elem)
+int store_template_delete(struct store *s, const char *name, struct sw_err *err)
 {
-	struct store_template *t = elem;
-	t->name = col_str(st, 0);
-	t->spec_json = col_str(st, 1);
-	t->source = col_str(st, 2);
-	t->updated_ms = sqlite3_column_int64(st, 3);
+	return delete_named(s, ST_TEMPLATE_DELETE, "delete template", "AnalysisTemplate", name, err);
+}
+
+void store_template_release(struct store_template *t)
+{
+	if (!t)
+		return;
+	free(t->name);
+	free(t->hash);
+	free(t->spec_json);
+	free(t->source);
+	free(t->owner);
+	free(t->origin);
+	memset(t, 0, sizeof(*t));
 }
 
 void store_template_list_free(struct store_template *ts, size_t n)
 {
-	for (size_t i = 0; i < n; i++) {
-		free(ts[i].name);
-		free(ts[i].spec_json);
-		free(ts[i].source);
-	}
+	for (size_t i = 0; i < n; i++)
+		store_template_release(&ts[i]);
 	free(ts);
 }
 
@@ -1659,15 +1702,7 @@ int store_token_page(struct store *s, const char *after, size_t limit, struct st
 
 int store_token_delete(struct store *s, const char *name, struct sw_err *err)
 {
-	sqlite3_stmt *st;
-	int ret = stmt_get(s, ST_TOKEN_DELETE, &st, "delete token", err);
-	if (ret < 0)
-		return ret;
-	bind_text(st, 1, name);
-	ret = stmt_done(s, st, "delete token", err);
-	if (ret == 0 && sqlite3_changes(s->db) == 0)
-		ret = sw_errf(err, SW_ENOTFOUND, "token \"%s\" not found", name);
-	return ret;
+	return delete_named(s, ST_TOKEN_DELETE, "delete token", "token", name, err);
 }
 
 int store_token_touch(struct store *s, const char *name, int64_t when_ms, struct sw_err *err)

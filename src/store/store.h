@@ -242,18 +242,29 @@ typedef void (*store_value_cb)(const char *value, void *data);
 int store_revision_values(struct store *s, const char *json_path, store_value_cb cb, void *data,
 			  struct sw_err *err);
 
-/* AnalysisTemplates, by name (the canonical JSON spec validated). */
-int store_template_put(struct store *s, const char *name, const char *hash, const char *spec_json,
-		       const char *source, struct sw_err *err);
-/* *out_json (caller frees) or SW_ENOTFOUND. */
-int store_template_get(struct store *s, const char *name, char **out_json, struct sw_err *err);
-
+/*
+ * AnalysisTemplates, by name (the canonical JSON spec validated). A
+ * template from a Source is owned by it, as an app is (gitops.h); its
+ * origin is the same JSON text a revision keeps ({"source", "commit",
+ * "author", "time", "subject"}), "" when it was last changed by hand.
+ */
 struct store_template {
 	char *name;
+	char *hash;            /* SHA-256 of spec_json, hex */
 	char *spec_json;       /* the canonical JSON document */
 	char *source;          /* the file it was applied from */
-	int64_t updated_ms;
+	char *owner;           /* the Source whose documents define it; "" = none */
+	char *origin;          /* the commit of its last change, as above; "" = by hand */
+	int64_t updated_ms;    /* the last put (a put sets it) */
 };
+/* Inserts or replaces the row (updated_ms is now). */
+int store_template_put(struct store *s, const struct store_template *t, struct sw_err *err);
+/* *out (release with store_template_release), or SW_ENOTFOUND. */
+int store_template_get(struct store *s, const char *name, struct store_template *out,
+		       struct sw_err *err);
+/* SW_ENOTFOUND when there is none. */
+int store_template_delete(struct store *s, const char *name, struct sw_err *err);
+void store_template_release(struct store_template *t);
 /* Every template, by name (there are few: each is a document a user wrote);
  * free with store_template_list_free. */
 int store_template_list(struct store *s, struct store_template **out, size_t *n,

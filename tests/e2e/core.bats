@@ -416,3 +416,18 @@ YAML
 	run curl -fsS "http://127.0.0.1:$port/"
 	[[ "$output" == *"hello from 1.0.0"* ]]
 }
+
+@test "serve with its API address taken fails at once, says so, and leaves no proxy behind" {
+	port=$(free_port)
+	python3 -c 'import socket,sys,time
+s=socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(); time.sleep(60)' "$port" &
+	holder=$!
+	wait_for 5 eval "(exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null"
+	run timeout 20 "$SLIPWAY_BIN" serve --api "127.0.0.1:$port" --port-range "$PORT_BASE-$((PORT_BASE + 99))"
+	kill "$holder"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"cannot listen on 127.0.0.1:$port: Address already in use"* ]]
+	run pgrep -af "slipway proxy --state-dir $SLIPWAY_STATE_DIR"
+	[ "$status" -ne 0 ]
+}

@@ -235,3 +235,14 @@ our_hello_pids() {
 		fi
 	done
 }
+
+# absent PATTERN FILE...: grep finds nothing (and could read every file).
+# (A bare `! grep` does not fail a bats test.)
+absent() {
+	local rc=0
+	grep -raF "$@" || rc=$?
+	if [ "$rc" -ne 1 ]; then
+		echo "found or unreadable (grep exit $rc): $1" >&2
+		return 1
+	fi
+}

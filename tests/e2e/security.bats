@@ -26,17 +26,6 @@ expect() {
 	fi
 }
 
-# absent PATTERN FILE...: grep finds nothing (and could read every file).
-# (A bare `! grep` does not fail a bats test.)
-absent() {
-	local rc=0
-	grep -raF "$@" || rc=$?
-	if [ "$rc" -ne 1 ]; then
-		echo "found or unreadable (grep exit $rc): $1" >&2
-		return 1
-	fi
-}
-
 start_api_daemon() {
 	API=$((PORT_BASE + 99))
 	start_daemon --api "127.0.0.1:$API" "$@"

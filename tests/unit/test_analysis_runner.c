@@ -350,7 +350,9 @@ static void put_template(struct fx *f, const char *name, const char *spec_yaml)
 		fail_msg("%s", err.msg);
 	assert_int_equal(set.ntemplates, 1);
 	char *text = json_dumps(set.templates[0]->json, JSON_SORT_KEYS | JSON_COMPACT);
-	assert_int_equal(store_template_put(f->store, name, "h", text, "t.yaml", &err), 0);
+	struct store_template row = {.name = (char *)name, .hash = "h", .spec_json = text,
+				     .source = "t.yaml"};
+	assert_int_equal(store_template_put(f->store, &row, &err), 0);
 	free(text);
 	spec_set_release(&set);
 	buf_release(&y);
@@ -360,7 +362,9 @@ static void put_template(struct fx *f, const char *name, const char *spec_yaml)
 static void put_template_json(struct fx *f, const char *name, const char *json)
 {
 	struct sw_err err = {0};
-	assert_int_equal(store_template_put(f->store, name, "h", json, "json", &err), 0);
+	struct store_template row = {.name = (char *)name, .hash = "h", .spec_json = (char *)json,
+				     .source = "json"};
+	assert_int_equal(store_template_put(f->store, &row, &err), 0);
 }
 
 static struct analysis_run *start(struct fx *f, int64_t id, int64_t revision, int64_t stable,

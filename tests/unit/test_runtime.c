@@ -21,6 +21,7 @@
 
 #include <cmocka.h>
 
+#include "core/age.h"
 #include "core/proc.h"
 #include "runtime/runtime.h"
 #include "runtime/runtime_int.h" /* logindex_note, for the index's bound */
@@ -598,6 +599,50 @@ static void test_runtime__env_and_substitution(void **state)
 	free(got);
 	free(out);
 	buf_release(&want);
+}
+
+/* valueFrom.age: opened as the environment is built, the plaintext less
+ * one newline and not substituted; a key that does not open it names the
+ * variable, never its value. */
+static void test_runtime__env_opens_age_values(void **state)
+{
+	struct age_identities ids = {0}, other = {0};
+	struct sw_err err = {0};
+	ids.keys = xcalloc(1, sizeof(*ids.keys));
+	other.keys = xcalloc(1, sizeof(*other.keys));
+	ids.n = other.n = 1;
+	assert_int_equal(age_identity_generate(&ids.keys[0], &err), 0);
+	assert_int_equal(age_identity_generate(&other.keys[0], &err), 0);
+	struct age_recipient r;
+	memcpy(r.pub, ids.keys[0].pub, 32);
+	struct buf armor = BUF_INIT;
+	assert_int_equal(age_encrypt(&armor, &r, 1, "s3cr3t ${PORT}\n", 15, true, &err), 0);
+
+	struct spec_app *spec = mkspec("agey", "true", NULL);
+	spec->nenv = 1;
+	spec->env = xcalloc(1, sizeof(*spec->env));
+	spec->env[0].name = xstrdup("DB_PASSWORD");
+	spec->env[0].value = buf_detach(&armor);
+	spec->env[0].secret = spec->env[0].age = true;
+	struct spec_vars vars = {.port = "8080"};
+	char *own[] = {NULL};
+
+	char **env = runtime_env_build(spec, &vars, NULL, 0, own, &ids, &err);
+	assert_non_null(env);
+	bool found = false;
+	for (char **e = env; *e; e++)
+		found |= strcmp(*e, "DB_PASSWORD=s3cr3t ${PORT}") == 0;
+	assert_true(found);
+	runtime_env_free(env);
+
+	assert_null(runtime_env_build(spec, &vars, NULL, 0, own, &other, &err));
+	assert_string_equal(err.msg, "env DB_PASSWORD: no identity matches any recipient of this value");
+	memset(&err, 0, sizeof(err));
+	assert_null(runtime_env_build(spec, &vars, NULL, 0, own, NULL, &err));
+	assert_non_null(strstr(err.msg, "env DB_PASSWORD: the daemon has no age identity"));
+	spec_app_unref(spec);
+	age_identities_release(&ids);
+	age_identities_release(&other);
 }
 
 static void test_runtime__daemon_env_inherited(void **state)
@@ -1534,6 +1579,7 @@ int main(int argc, char **argv)
 		T(test_runtime__probe_times_out),
 		T(test_runtime__env_and_substitution),
 		T(test_runtime__daemon_env_inherited),
+		T(test_runtime__env_opens_age_values),
 		T(test_runtime__kill_restarts_with_new_pid),
 		T(test_runtime__crash_loop_backs_off),
 		T(test_runtime__backoff_resets_after_uptime),

@@ -20,6 +20,8 @@
 
 #include "spec/spec.h"
 #include "spec/fields.h"
+#include "spec/seal.h"
+#include "core/age.h"
 #include "core/buf.h"
 
 #define HEAD                                                                                       \
@@ -217,6 +219,38 @@ static void test_spec__blue_green_app(void **state)
 	assert_int_equal(s->auto_promotion_ms, 60000);
 	assert_int_equal(s->scale_down_delay_ms, 5000);
 	assert_int_equal(s->pre_promotion.ntemplates, 0);
+	spec_set_release(&set);
+}
+
+/* Every analysis reference of an app names its templates: canary steps
+ * and background, blue/green pre- and post-promotion; nothing else does. */
+static void test_spec__app_uses_template_in_every_analysis(void **state)
+{
+	(void)state;
+	struct spec_set set = parse_ok(HEAD "  strategy:\n"
+					    "    canary:\n"
+					    "      analysis: {templates: [background]}\n"
+					    "      steps:\n"
+					    "        - setWeight: 20\n"
+					    "        - analysis: {templates: [golden, {templateName: latency}]}\n");
+	const struct spec_app *a = set.apps[0];
+	assert_true(spec_app_uses_template(a, "golden"));
+	assert_true(spec_app_uses_template(a, "latency"));
+	assert_true(spec_app_uses_template(a, "background"));
+	assert_false(spec_app_uses_template(a, "gold"));
+	spec_set_release(&set);
+
+	set = parse_ok(HEAD "  strategy:\n"
+			    "    blueGreen:\n"
+			    "      prePromotionAnalysis: {templates: [smoke]}\n"
+			    "      postPromotionAnalysis: {templates: [golden]}\n");
+	assert_true(spec_app_uses_template(set.apps[0], "smoke"));
+	assert_true(spec_app_uses_template(set.apps[0], "golden"));
+	assert_false(spec_app_uses_template(set.apps[0], "latency"));
+	spec_set_release(&set);
+
+	set = parse_ok(HEAD);
+	assert_false(spec_app_uses_template(set.apps[0], "golden"));
 	spec_set_release(&set);
 }
 
@@ -679,6 +713,183 @@ static void test_spec__env_value_from_file_is_secret(void **state)
 	snprintf(path, sizeof(path), "%s/token", dir);
 	unlink(path);
 	rmdir(dir);
+}
+
+/* An identity of the test's own and the armor of `plain` for it. */
+static char *age_armor(struct age_identities *ids, const char *plain)
+{
+	struct sw_err err = {0};
+	struct age_recipient r;
+	struct buf b = BUF_INIT;
+	if (!ids->n) {
+		ids->keys = xcalloc(1, sizeof(*ids->keys));
+		ids->n = 1;
+		assert_int_equal(age_identity_generate(&ids->keys[0], &err), 0);
+	}
+	memcpy(r.pub, ids->keys[0].pub, 32);
+	assert_int_equal(age_encrypt(&b, &r, 1, plain, strlen(plain), true, &err), 0);
+	return buf_detach(&b);
+}
+
+/* text with every line of armor indented by n, as a block scalar holds it */
+static void add_indented(struct buf *b, const char *armor, int n)
+{
+	for (const char *p = armor; *p;) {
+		const char *nl = strchr(p, '\n');
+		buf_addf(b, "%*s%.*s\n", n, "", (int)(nl - p), p);
+		p = nl + 1;
+	}
+}
+
+static void test_spec__env_value_from_age_stays_encrypted(void **state)
+{
+	struct age_identities ids = {0};
+	char *armor = age_armor(&ids, "pa$word\n");
+	struct buf y = BUF_INIT;
+	buf_adds(&y, APP_NO_RUN "  run:\n    command: [./web]\n    env:\n      - name: DB_PASSWORD\n"
+		     "        valueFrom:\n          age: |\n");
+	add_indented(&y, armor, 12);
+	struct spec_set set = parse_ok(y.s);
+	struct spec_app *a = set.apps[0];
+	assert_true(a->env[0].age);
+	assert_true(a->env[0].secret);
+	assert_string_equal(a->env[0].value, armor);
+
+	/* the canonical JSON keeps the ciphertext as it was written, and
+	 * reads back to the same (checked again) */
+	json_t *j = spec_app_to_json(a);
+	json_t *e = json_array_get(json_object_get(json_object_get(json_object_get(j, "spec"), "run"), "env"), 0);
+	assert_null(json_object_get(e, "value"));
+	assert_string_equal(json_string_value(json_object_get(json_object_get(e, "valueFrom"), "age")), armor);
+	assert_true(json_is_true(json_object_get(e, "secret")));
+	struct spec_app *b = NULL;
+	struct sw_err err = {0};
+	assert_int_equal(spec_app_from_json(&b, j, &err), 0);
+	assert_true(b->env[0].age);
+	assert_string_equal(b->env[0].value, armor);
+	char *c1 = spec_app_canonical(a), *c2 = spec_app_canonical(b);
+	assert_string_equal(c1, c2);
+	free(c1);
+	free(c2);
+	spec_app_unref(b);
+	json_decref(j);
+	spec_set_release(&set);
+
+	/* what apply refuses, at the age key */
+	buf_reset(&y);
+	buf_adds(&y, APP_NO_RUN "  run:\n    command: [./web]\n    env:\n      - name: DB_PASSWORD\n"
+		     "        valueFrom:\n          age: |\n");
+	char *cut = xstrdup(armor);
+	char *second = strchr(cut, '\n') + 1;
+	memmove(second, strchr(second, '\n') + 1, strlen(strchr(second, '\n') + 1) + 1);
+	add_indented(&y, cut, 12);
+	const char *m = parse_err(y.s);
+	if (strncmp(m, "app.yaml:11:11: valueFrom.age is not a usable age file: bad age header: ", 72) != 0)
+		fail_msg("%s", m);
+	assert_string_equal(parse_err(APP_NO_RUN "  run:\n    command: [./web]\n    env:\n"
+				      "      - {name: K, valueFrom: {age: \"age-encryption.org/v1\\n\"}}\n"),
+			    "app.yaml:9:31: valueFrom.age is not a usable age file: not an armored age file (it "
+			    "must start with \"-----BEGIN AGE ENCRYPTED FILE-----\")");
+	assert_string_equal(parse_err(APP_NO_RUN "  run:\n    command: [./web]\n    env:\n"
+				      "      - {name: K, valueFrom: {age: x, file: y}}\n"),
+			    "app.yaml:9:19: valueFrom has both \"file\" and \"age\", only one is allowed");
+	assert_string_equal(parse_err(APP_NO_RUN "  run:\n    command: [./web]\n    env:\n"
+				      "      - {name: K, valueFrom: {agee: x}}\n"),
+			    "app.yaml:9:31: unknown field \"agee\" in spec.run.env[0].valueFrom (did you mean \"age\"?)");
+	free(cut);
+	free(armor);
+	buf_release(&y);
+	age_identities_release(&ids);
+}
+
+static int seal_with(struct buf *armor, const char *plain, size_t len, void *data, struct sw_err *err)
+{
+	struct age_identities *ids = data;
+	struct age_recipient r;
+	memcpy(r.pub, ids->keys[0].pub, 32);
+	return age_encrypt(armor, &r, 1, plain, len, true, err);
+}
+
+/* The app's env value number i, opened */
+static char *opened(struct spec_app *a, size_t i, struct age_identities *ids)
+{
+	struct buf out = BUF_INIT;
+	struct sw_err err = {0};
+	assert_true(a->env[i].age);
+	assert_int_equal(age_decrypt(&out, ids, a->env[i].value, strlen(a->env[i].value), &err), 0);
+	return buf_detach(&out);
+}
+
+static void test_spec__seal_encrypts_secret_values_in_place(void **state)
+{
+	struct age_identities ids = {0};
+	free(age_armor(&ids, "")); /* makes the key */
+	static const char text[] =
+		"# top\r\n"
+		"apiVersion: slipway/v1\r\nkind: App\r\nmetadata: {name: web}\r\nspec:\r\n  version: \"1\"\r\n"
+		"  run:\r\n    command: [./web]\r\n    env:\r\n"
+		"      - name: A\r\n        value: \"x$$y\"  # keep me\r\n        secret: true\r\n"
+		"      - {name: B, value: 'b b', secret: true}\r\n"
+		"      - name: C\r\n        value: visible\r\n"
+		"      - secret: true\r\n        name: D\r\n        value: |\r\n          two\r\n          lines\r\n"
+		"  hooks:\r\n    preDeploy:\r\n      - name: m\r\n        command: [\"true\"]\r\n"
+		"        env: [{name: H, value: h, secret: true}]\r\n"
+		"---\r\nkind: Other\r\nspec: {env: [{name: Z, value: z, secret: true}]}\r\n";
+	struct buf out = BUF_INIT;
+	size_t count = 0;
+	struct sw_err err = {0};
+	if (spec_seal_text(&out, &count, text, strlen(text), "app.yaml", seal_with, &ids, &err) < 0)
+		fail_msg("%s", err.msg);
+	assert_int_equal(count, 4);
+	assert_non_null(strstr(out.s, "        valueFrom:  # keep me\r\n          age: |\r\n"
+				      "            -----BEGIN AGE ENCRYPTED FILE-----\r\n"));
+	assert_non_null(strstr(out.s, "      - {name: B, valueFrom: {age: \"-----BEGIN AGE ENCRYPTED FILE-----\\n"));
+	assert_non_null(strstr(out.s, "      - name: C\r\n        value: visible\r\n"));
+	assert_non_null(strstr(out.s, "---\r\nkind: Other\r\nspec: {env: [{name: Z, value: z, secret: true}]}\r\n"));
+	assert_null(strstr(out.s, "x$$y"));
+	assert_non_null(strstr(out.s, "# top\r\n"));
+
+	/* it reads as it should, and each value opens to what the document meant */
+	struct spec_set set;
+	const char *end = strstr(out.s, "\r\n---\r\nkind: Other");
+	if (spec_parse_text(&set, out.s, (size_t)(end - out.s), "/srv/app.yaml", &err) < 0)
+		fail_msg("%s\n%s", err.msg, out.s);
+	struct spec_app *a = set.apps[0];
+	static const char *const want[] = {"x$y", "b b", NULL, "two\nlines\n"};
+	for (size_t i = 0; i < 4; i++) {
+		if (!want[i]) {
+			assert_false(a->env[i].age);
+			continue;
+		}
+		char *v = opened(a, i, &ids);
+		assert_string_equal(v, want[i]);
+		free(v);
+	}
+	assert_true(a->hooks.list[SPEC_HOOK_PRE_DEPLOY][0].env[0].age);
+	spec_set_release(&set);
+
+	/* nothing left: the text as it was */
+	struct buf again = BUF_INIT;
+	assert_int_equal(spec_seal_text(&again, &count, out.s, out.len, "app.yaml", seal_with, &ids, &err), 0);
+	assert_int_equal(count, 0);
+	assert_string_equal(again.s, out.s);
+
+	/* ${...} cannot be in an encrypted value: refused, where it is */
+	static const char vars[] = APP_NO_RUN "  run:\n    command: [./web]\n    env:\n"
+				   "      - {name: U, value: \"http://h:${PORT}/\", secret: true}\n";
+	struct buf none = BUF_INIT;
+	memset(&err, 0, sizeof(err));
+	assert_int_equal(spec_seal_text(&none, &count, vars, strlen(vars), "app.yaml", seal_with, &ids, &err), -1);
+	assert_string_equal(err.msg, "app.yaml:9:26: env U of app \"web\" (spec.run.env): its value uses ${...}, "
+				     "but an encrypted value is passed on as it is; write it out, or keep it in clear");
+	assert_int_equal(none.len, 0);
+	memset(&err, 0, sizeof(err));
+	assert_int_equal(spec_seal_text(&none, &count, "a: [", 4, "bad.yaml", seal_with, &ids, &err), -1);
+	assert_int_equal(strncmp(err.msg, "bad.yaml:", 9), 0);
+	buf_release(&none);
+	buf_release(&again);
+	buf_release(&out);
+	age_identities_release(&ids);
 }
 
 static const char *const roundtrip_docs[] = {
@@ -1362,6 +1573,7 @@ int main(void)
 		cmocka_unit_test(test_spec__full_canary_app),
 		cmocka_unit_test(test_spec__defaults_and_rolling),
 		cmocka_unit_test(test_spec__blue_green_app),
+		cmocka_unit_test(test_spec__app_uses_template_in_every_analysis),
 		cmocka_unit_test(test_spec__listen_is_stored_canonical),
 		cmocka_unit_test(test_spec__template_providers),
 		cmocka_unit_test(test_spec__argo_spellings),
@@ -1377,6 +1589,8 @@ int main(void)
 		cmocka_unit_test(test_spec__hooks_errors_are_positioned),
 		cmocka_unit_test(test_spec__depends_on_parses_and_round_trips),
 		cmocka_unit_test(test_spec__depends_on_errors_are_positioned),
+		cmocka_unit_test(test_spec__env_value_from_age_stays_encrypted),
+		cmocka_unit_test(test_spec__seal_encrypts_secret_values_in_place),
 		cmocka_unit_test(test_spec__hash_ignores_layout_not_content),
 		cmocka_unit_test(test_spec__from_json_validates),
 		cmocka_unit_test(test_spec__refcount),

@@ -83,6 +83,19 @@ static void raw_exec(const char *path, const char *sql)
 	sqlite3_close(db);
 }
 
+/* Closes the store, runs sql on the file (the schema and rows as an older
+ * daemon left them, ending with its PRAGMA user_version) and opens it
+ * again: migrated to the latest version. */
+static void reopen_from(struct fixture *f, const char *sql)
+{
+	struct sw_err err = {0};
+	store_close(f->s);
+	f->s = NULL;
+	raw_exec(f->path, sql);
+	assert_int_equal(store_open(&f->s, f->path, &err), 0);
+	assert_int_equal(store_schema_version(f->s), store_schema_latest());
+}
+
 static void put_app(struct store *s, const char *name)
 {
 	struct sw_err err = {0};
@@ -126,20 +139,18 @@ static void test_store__migration_backfills_instance_handles(void **state)
 	size_t n = 0;
 
 	assert_true(store_schema_latest() >= 5);
-	store_close(f->s);
-	f->s = NULL;
 	/* back to the version 4 table, with rows as a version 4 daemon wrote */
-	raw_exec(f->path, "ALTER TABLE instances DROP COLUMN handle;"
-			  "ALTER TABLE apps DROP COLUMN owner;"
-			  "ALTER TABLE revisions DROP COLUMN origin;"
-			  "DROP TABLE objects;"
-			  "ALTER TABLE tokens DROP COLUMN environments;"
-			  "INSERT INTO instances (id, app, revision, pid, start_time, port, state,"
-			  " created_ms) VALUES ('web-r1-1', 'web', 1, 4242, 987654321, 9001,"
-			  " 'Running', 1), ('web-r1-2', 'web', 1, 0, 0, 9002, 'Starting', 2);"
-			  "PRAGMA user_version = 4;");
-	assert_int_equal(store_open(&f->s, f->path, &err), 0);
-	assert_int_equal(store_schema_version(f->s), store_schema_latest());
+	reopen_from(f, "ALTER TABLE instances DROP COLUMN handle;"
+		       "ALTER TABLE templates DROP COLUMN owner;"
+		       "ALTER TABLE templates DROP COLUMN origin;"
+		       "ALTER TABLE apps DROP COLUMN owner;"
+		       "ALTER TABLE revisions DROP COLUMN origin;"
+		       "DROP TABLE objects;"
+		       "ALTER TABLE tokens DROP COLUMN environments;"
+		       "INSERT INTO instances (id, app, revision, pid, start_time, port, state,"
+		       " created_ms) VALUES ('web-r1-1', 'web', 1, 4242, 987654321, 9001,"
+		       " 'Running', 1), ('web-r1-2', 'web', 1, 0, 0, 9002, 'Starting', 2);"
+		       "PRAGMA user_version = 4;");
 	assert_int_equal(store_instance_list(f->s, "web", &list, &n, &err), 0);
 	assert_int_equal(n, 2);
 	assert_string_equal(list[0].handle, "4242 987654321");
@@ -1149,6 +1160,96 @@ static void test_store__objects_put_status_list_delete(void **state)
 	assert_int_equal(store_object_get(f->s, "Source", "shop", &got, &nf), SW_ENOTFOUND);
 }
 
+/* Templates keep their document, owner and origin; a put replaces all
+ * three (a hand apply leaves no origin), a delete says when there was
+ * nothing to delete. */
+static void test_store__templates_put_get_list_delete_with_owner(void **state)
+{
+	struct fixture *f = *state;
+	struct sw_err err = {0};
+	struct store_template t = {.name = "golden", .hash = "h1", .spec_json = "{\"a\":1}",
+				   .source = "deploy/golden.yaml", .owner = "shop",
+				   .origin = "{\"commit\":\"1a2b\"}"};
+	assert_int_equal(store_template_put(f->s, &t, &err), 0);
+	struct store_template got = {0};
+	assert_int_equal(store_template_get(f->s, "golden", &got, &err), 0);
+	assert_string_equal(got.spec_json, "{\"a\":1}");
+	assert_string_equal(got.hash, "h1");
+	assert_string_equal(got.source, "deploy/golden.yaml");
+	assert_string_equal(got.owner, "shop");
+	assert_string_equal(got.origin, "{\"commit\":\"1a2b\"}");
+	assert_true(got.updated_ms > 0);
+	store_template_release(&got);
+	/* changed by hand: still owned, no origin */
+	t.spec_json = "{\"a\":2}";
+	t.source = "hand.yaml";
+	t.origin = NULL;
+	assert_int_equal(store_template_put(f->s, &t, &err), 0);
+	t.name = "latency";
+	t.owner = NULL;
+	assert_int_equal(store_template_put(f->s, &t, &err), 0);
+	struct store_template *list = NULL;
+	size_t n = 0;
+	assert_int_equal(store_template_list(f->s, &list, &n, &err), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(list[0].name, "golden");
+	assert_string_equal(list[0].spec_json, "{\"a\":2}");
+	assert_string_equal(list[0].owner, "shop");
+	assert_string_equal(list[0].origin, "");
+	assert_string_equal(list[1].name, "latency");
+	assert_string_equal(list[1].owner, "");
+	store_template_list_free(list, n);
+	assert_int_equal(store_template_delete(f->s, "golden", &err), 0);
+	struct sw_err nf = {0};
+	assert_int_equal(store_template_get(f->s, "golden", &got, &nf), SW_ENOTFOUND);
+	assert_string_equal(nf.msg, "AnalysisTemplate \"golden\" not found (apply it first)");
+	sw_err_clear(&nf);
+	assert_int_equal(store_template_delete(f->s, "golden", &nf), SW_ENOTFOUND);
+	assert_string_equal(nf.msg, "AnalysisTemplate \"golden\" not found");
+}
+
+/* A store from before templates had owners: its templates read back
+ * with none, and can be owned from then on. */
+static void test_store__migration_gives_templates_no_owner(void **state)
+{
+	struct fixture *f = *state;
+	struct sw_err err = {0};
+	char v[16];
+
+	/* back to version 9, with a template as a version 9 daemon wrote it */
+	reopen_from(f, "ALTER TABLE templates DROP COLUMN owner;"
+		       "ALTER TABLE templates DROP COLUMN origin;"
+		       "ALTER TABLE tokens DROP COLUMN environments;"
+		       "INSERT INTO templates (name, hash, spec_json, source, updated_ms)"
+		       " VALUES ('golden', 'h', '{}', 'golden.yaml', 5);"
+		       "PRAGMA user_version = 9;");
+	raw_text(f->path, "SELECT count(*) FROM pragma_table_info('templates')"
+			  " WHERE name IN ('owner', 'origin')", v, sizeof(v));
+	assert_string_equal(v, "2");
+	struct store_template got = {0};
+	assert_int_equal(store_template_get(f->s, "golden", &got, &err), 0);
+	assert_string_equal(got.owner, "");
+	assert_string_equal(got.origin, "");
+	assert_string_equal(got.source, "golden.yaml");
+	assert_int_equal(got.updated_ms, 5);
+	store_template_release(&got);
+}
+
+/* Migration 11: tokens of an older database may use every environment. */
+static void test_store__migration_scopes_old_tokens_to_none(void **state)
+{
+	struct fixture *f = *state;
+	struct sw_err err = {0};
+	reopen_from(f, "ALTER TABLE tokens DROP COLUMN environments;"
+		       "INSERT INTO tokens (name, hash, role, created_ms) VALUES ('ci', 'h', 'deployer', 1);"
+		       "PRAGMA user_version = 10;");
+	struct store_token t = {0};
+	assert_int_equal(store_token_get(f->s, "ci", &t, &err), 0);
+	assert_string_equal(t.environments, "");
+	assert_string_equal(t.role, "deployer");
+	store_token_release(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1175,6 +1276,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_store__revision_pages_without_specs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store__jobs_put_list_delete, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store__objects_put_status_list_delete, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_store__templates_put_get_list_delete_with_owner, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_store__migration_gives_templates_no_owner, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_store__migration_scopes_old_tokens_to_none, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
