@@ -2,7 +2,9 @@
 # Checks the dependency rule of ../shared/DESIGN.md by the includes, and
 # prints one TAP line per module:
 #   core <- {spec, store, http, httpc} <- {rollout, analysis, runtime,
-#   traffic, proxy} <- engine <- {api, gitops, pipeline, supply, web} <- daemon
+#   traffic, proxy, env} <- engine <- {api, gitops, pipeline, supply, web} <- daemon
+# (env, the Environment kind and its rules, sits beside rollout: the engine
+# consults it inside an apply; docs/internals/environments.md)
 # A module includes only modules of lower levels (never a sibling); the
 # daemon wires them all; the proxy includes only core and http; the CLI
 # only core, the API client (http) and spec (offline validate).
@@ -11,7 +13,7 @@ cd "$(dirname "$0")/.."
 declare -A level=(
 	[core]=0
 	[spec]=1 [store]=1 [http]=1 [httpc]=1
-	[rollout]=2 [analysis]=2 [runtime]=2 [traffic]=2 [proxy]=2
+	[rollout]=2 [analysis]=2 [runtime]=2 [traffic]=2 [proxy]=2 [env]=2
 	[engine]=3
 	[api]=4 [gitops]=4 [pipeline]=4 [supply]=4 [web]=4
 	[daemon]=5

@@ -8,6 +8,7 @@
 #include "cli/cli.h"
 #include "core/core.h"
 #include "daemon/daemon.h"
+#include "env/env.h"
 #include "gitops/gitops.h"
 #include "proxy/proxy.h"
 #include "runtime/runtime.h"
@@ -44,6 +45,7 @@ int main(int argc, char **argv)
 	struct cli_globals g;
 	int code;
 	gitops_kinds_register(); /* before any document is read, by any role */
+	env_kinds_register();
 	cli_role_usage("serve", &daemon_usage);
 	cli_role_usage("proxy", &proxy_usage);
 	int n = cli_globals_parse(&g, argc, argv, &code);

@@ -47,14 +47,132 @@ static void engine_error(struct http_resp *resp, int code, const struct sw_err *
 		http_resp_error(resp, status, "%s", err->msg);
 }
 
+/* ---- the environment a request selects (docs/api.md, "Environments") ---- */
+
+/*
+ * ?environment=ENV names one environment (none: default), "*" every one
+ * (listings only: `get apps -A`); the caller's token may be scoped to
+ * some (engine_token_scope). A request for one its token may not use is
+ * 403, for one that does not exist 404 with the known ones named.
+ */
+struct req_env {
+	char one[64];                 /* the one selected ("default" when none is) */
+	bool all;                     /* "*": every environment the token may use */
+	bool given;                   /* the request named one (apply: documents without
+					 metadata.environment go there) */
+	char scope[512];              /* the token's environments, "" = every one */
+};
+
+/* 404 for an environment that does not exist, naming the known ones. */
+static int unknown_env(struct api *v, struct http_resp *resp, const char *name)
+{
+	char known[512];
+	engine_environments_known(v->e, known, sizeof(known));
+	http_resp_error(resp, 404, "environment \"%s\" does not exist (known: %s)", name, known);
+	return -1;
+}
+
+/* 403 unless the caller's scope holds env. */
+static int scope_check(const struct http_req *req, struct http_resp *resp, const struct req_env *re,
+		       const char *env)
+{
+	if (engine_scope_allows(re->scope, env))
+		return 0;
+	http_resp_error(resp, 403, "token \"%s\" may not use environment %s", req->actor,
+			spec_env_is_default(env) ? SPEC_ENV_DEFAULT : env);
+	return -1;
+}
+
+/* The request's environment and the caller's scope, not yet checked. */
+static int request_env_read(struct api *v, const struct http_req *req, struct http_resp *resp,
+			    struct req_env *out)
+{
+	const char *q = http_req_query(req, "environment");
+	memset(out, 0, sizeof(*out));
+	out->given = q && *q;
+	out->all = out->given && strcmp(q, "*") == 0;
+	snprintf(out->one, sizeof(out->one), "%s", out->given && !out->all ? q : SPEC_ENV_DEFAULT);
+	if (engine_token_scope(v->e, req->actor, out->scope, sizeof(out->scope)) < 0) {
+		http_resp_error(resp, 503, "cannot read the token's environments: the store is busy");
+		return -1;
+	}
+	return 0;
+}
+
+static int request_env(struct api *v, const struct http_req *req, struct http_resp *resp,
+		       bool list, struct req_env *out)
+{
+	if (request_env_read(v, req, resp, out) < 0)
+		return -1;
+	if (out->all && !list) {
+		http_resp_error(resp, 400, "environment=* lists every environment; name one here");
+		return -1;
+	}
+	if (!out->all && (strchr(out->one, '/') || !engine_environment_exists(v->e, out->one)))
+		return unknown_env(v, resp, out->one);
+	return out->all ? 0 : scope_check(req, resp, out, out->one);
+}
+
+/* A change of something the whole host's (an environment, a template):
+ * 403 for a token scoped to environments. */
+static int hostwide_check(struct api *v, const struct http_req *req, struct http_resp *resp,
+			  const char *what)
+{
+	struct req_env re;
+	if (request_env_read(v, req, resp, &re) < 0)
+		return -1;
+	if (!*re.scope)
+		return 0;
+	http_resp_error(resp, 403, "token \"%s\" is scoped to environments (%s): it may not delete "
+			"%s, the whole host's", req->actor, re.scope, what);
+	return -1;
+}
+
+/* Whether a listing shows what lives under key (an app's; "" host-wide). */
+static bool env_shows(const struct req_env *re, const char *key)
+{
+	char env[64];
+	const char *name;
+	if (!key || !*key)
+		return true;
+	spec_key_split(key, env, &name);
+	return re->all ? engine_scope_allows(re->scope, env) : strcmp(env, re->one) == 0;
+}
+
+/* The app a path names in the request's environment; NULL after a 404
+ * (a name with '/' names none: keys are the daemon's own). */
+static struct engine_app *app_or_404(struct api *v, const struct http_req *req,
+				     struct http_resp *resp, const char *name, struct req_env *re)
+{
+	char key[SPEC_KEY_MAX];
+	if (request_env(v, req, resp, false, re) < 0)
+		return NULL;
+	struct engine_app *a = name && !strchr(name, '/')
+		? engine_app_find(v->e, spec_key(key, re->one, name)) : NULL;
+	if (!a && spec_env_is_default(re->one))
+		http_resp_error(resp, 404, "app \"%s\" not found", name ? name : "");
+	else if (!a)
+		http_resp_error(resp, 404, "app \"%s\" not found in environment %s", name ? name : "",
+				re->one);
+	return a;
+}
+
 static struct engine_app *find_or_404(struct api *v, const struct http_req *req,
 				      struct http_resp *resp)
 {
-	const char *name = http_req_param(req, "name");
-	struct engine_app *a = engine_app_find(v->e, name);
-	if (!a)
-		http_resp_error(resp, 404, "app \"%s\" not found", name ? name : "");
-	return a;
+	struct req_env re;
+	return app_or_404(v, req, resp, http_req_param(req, "name"), &re);
+}
+
+/* Sets "name" (the app's own, without its environment) and "environment"
+ * of an object from a key. */
+static void set_name(json_t *o, const char *name_field, const char *key)
+{
+	char env[64];
+	const char *name;
+	spec_key_split(key, env, &name);
+	json_object_set_new(o, name_field, json_string(name));
+	json_object_set_new(o, "environment", json_string(env));
 }
 
 static int64_t query_int(const struct http_req *req, const char *name, int64_t dflt)
@@ -212,6 +330,7 @@ static json_t *app_json(struct api *v, struct engine_app *a, bool with_instances
 			      spec && spec->version ? spec->version : "", "replicas",
 			      spec ? (int)rollout_replicas(&a->st, spec->replicas) : 0, "ready", (int)ready, "instancesRunning",
 			      (int)running);
+	set_name(j, "name", a->name);
 	json_object_set_new(j, "labels", a->labels ? json_deep_copy(a->labels) : json_object());
 	json_object_set_new(j, "owner", a->owner ? json_string(a->owner) : json_null());
 	json_object_set_new(j, "commit", a->commit[0] ? json_string(a->commit) : json_null());
@@ -295,18 +414,19 @@ static int query_selector(const struct http_req *req, struct http_resp *resp,
 	return -1;
 }
 
-/* GET /v1/apps?selector=SEL */
+/* GET /v1/apps?selector=SEL&environment=ENV|* */
 static void h_apps(const struct http_req *req, struct http_resp *resp, void *data)
 {
 	struct api *v = data;
 	struct engine_app **apps;
 	struct sw_selector sel;
-	if (query_selector(req, resp, &sel) < 0)
+	struct req_env re;
+	if (request_env(v, req, resp, true, &re) < 0 || query_selector(req, resp, &sel) < 0)
 		return;
 	size_t n = engine_apps(v->e, &apps);
 	json_t *arr = json_array();
 	for (size_t i = 0; i < n; i++)
-		if (engine_labels_match(apps[i]->labels, &sel))
+		if (env_shows(&re, apps[i]->name) && engine_labels_match(apps[i]->labels, &sel))
 			json_array_append_new(arr, app_json(v, apps[i], false));
 	free(apps);
 	sw_selector_release(&sel);
@@ -392,11 +512,14 @@ static void h_instances(const struct http_req *req, struct http_resp *resp, void
 {
 	struct api *v = data;
 	const char *only = http_req_query(req, "app");
-	struct engine_app **apps = NULL;
+	struct engine_app **apps = NULL, *one = NULL;
 	struct sw_selector sel;
+	struct req_env re;
 	size_t n;
-	if (only && *only && !engine_app_find(v->e, only)) {
-		http_resp_error(resp, 404, "app \"%s\" not found", only);
+	if (only && *only) {
+		if (!(one = app_or_404(v, req, resp, only, &re)))
+			return;
+	} else if (request_env(v, req, resp, true, &re) < 0) {
 		return;
 	}
 	if (query_selector(req, resp, &sel) < 0)
@@ -405,8 +528,7 @@ static void h_instances(const struct http_req *req, struct http_resp *resp, void
 	json_t *arr = json_array();
 	for (size_t i = 0; i < n; i++) {
 		struct engine_app *a = apps[i];
-		if ((only && *only && strcmp(a->name, only) != 0) ||
-		    !engine_labels_match(a->labels, &sel))
+		if ((one && a != one) || !env_shows(&re, a->name) || !engine_labels_match(a->labels, &sel))
 			continue;
 		struct engine_inst **sorted = xmalloc((a->ninsts + 1) * sizeof(*sorted));
 		if (a->ninsts)
@@ -414,7 +536,7 @@ static void h_instances(const struct http_req *req, struct http_resp *resp, void
 		qsort(sorted, a->ninsts, sizeof(*sorted), cmp_inst);
 		for (size_t k = 0; k < a->ninsts; k++) {
 			json_t *x = instance_json(sorted[k]);
-			json_object_set_new(x, "app", json_string(a->name));
+			set_name(x, "app", a->name);
 			json_array_append_new(arr, x);
 		}
 		free(sorted);
@@ -504,8 +626,9 @@ static void h_history(const struct http_req *req, struct http_resp *resp, void *
 	}
 	json_t *next = page_next(n, want, n ? revs[n - 1].number : 0, false);
 	store_revision_list_free(revs, n);
-	http_resp_json(resp, 200, json_pack("{s:s, s:o, s:o}", "name", a->name, "revisions", arr,
-					   "next", next));
+	json_t *j = json_pack("{s:o, s:o}", "revisions", arr, "next", next);
+	set_name(j, "name", a->name);
+	http_resp_json(resp, 200, j);
 }
 
 struct parsed_file {
@@ -540,6 +663,49 @@ static void name_as_given(struct sw_err *err, const struct parsed_file *pf, size
 	}
 }
 
+/* The environment an apply names (?environment=) exists, or comes in its
+ * documents: else 404 naming the known ones. */
+static int apply_env_known(struct api *v, struct http_resp *resp, const struct req_env *re,
+			   const struct parsed_file *pf, size_t npf)
+{
+	bool known = !re->given || engine_environment_exists(v->e, re->one);
+	for (size_t x = 0; x < npf && !known; x++)
+		for (size_t k = 0; k < pf[x].set.ndocs; k++)
+			known = known || (pf[x].set.docs[k].kind == &env_kind &&
+					  strcmp(env_kind.name_of(pf[x].set.docs[k].obj), re->one) == 0);
+	return known ? 0 : unknown_env(v, resp, re->one);
+}
+
+/*
+ * Whether the caller may apply these documents (their apps in their
+ * environments by now): a token scoped to environments applies Apps of
+ * those only (403), and no host-wide document (an Environment, a Source,
+ * a template: 403 naming it), since those reach beyond its environments.
+ */
+static int apply_allowed(const struct http_req *req, struct http_resp *resp,
+			 const struct req_env *re, const struct parsed_file *pf, size_t npf)
+{
+	if (re->given && scope_check(req, resp, re, re->one) < 0)
+		return -1;
+	for (size_t x = 0; x < npf; x++)
+		for (size_t k = 0; k < pf[x].set.ndocs && *re->scope; k++) {
+			const struct spec_doc *d = &pf[x].set.docs[k];
+			if (d->kind == &spec_kind_app) {
+				if (scope_check(req, resp, re, ((const struct spec_app *)d->obj)->environment) < 0)
+					return -1;
+				continue;
+			}
+			struct sw_err err = {0};
+			sw_errf(&err, -1, "token \"%s\" is scoped to environments (%s): it applies App "
+				"documents only, and %s is a kind: %s, the whole host's", req->actor,
+				re->scope, d->kind->source_of(d->obj), d->kind->name);
+			name_as_given(&err, pf, npf);
+			http_resp_error(resp, 403, "%s", err.msg);
+			return -1;
+		}
+	return 0;
+}
+
 /*
  * The body limit of POST /v1/apply (others keep the server's 1 MiB): what
  * `apply` sends for SPEC_MAX_TEXT of documents. JSON
@@ -564,9 +730,14 @@ static void h_apply(const struct http_req *req, struct http_resp *resp, void *da
 	json_t *files = json_object_get(body, "files");
 	const char *dry = http_req_query(req, "dryRun");
 	bool dry_run = dry && (strcmp(dry, "true") == 0 || strcmp(dry, "1") == 0);
+	struct req_env re;
 
-	if (bad)
+	if (bad || request_env_read(v, req, resp, &re) < 0)
 		goto out;
+	if (re.all) {
+		http_resp_error(resp, 400, "environment=* lists every environment; apply to one");
+		goto out;
+	}
 	if (!json_is_array(files) || json_array_size(files) == 0) {
 		http_resp_error(resp, 400, "request body needs \"files\": a non-empty array");
 		goto out;
@@ -608,6 +779,16 @@ static void h_apply(const struct http_req *req, struct http_resp *resp, void *da
 			goto out;
 		}
 	}
+	if (apply_env_known(v, resp, &re, pf, npf) < 0)
+		goto out;
+	for (size_t x = 0; x < npf && re.given; x++)
+		if (spec_set_environment(&pf[x].set, re.one, &err) < 0) {
+			name_as_given(&err, pf, npf);
+			http_resp_error(resp, 422, "%s", err.msg);
+			goto out;
+		}
+	if (apply_allowed(req, resp, &re, pf, npf) < 0)
+		goto out;
 	int r = dry_run ? engine_apply_dry_run(v->e, docs, npf, req->actor, &res, &err)
 			: engine_apply(v->e, docs, npf, req->actor, &res, &err);
 	if (r < 0) {
@@ -620,8 +801,10 @@ static void h_apply(const struct http_req *req, struct http_resp *resp, void *da
 		struct engine_result *x = &res.r[k];
 		json_t *o = json_pack("{s:s, s:s, s:s}", "kind", x->kind, "name", x->name, "result",
 				      x->result);
-		if (strcmp(x->kind, "App") == 0)
+		if (strcmp(x->kind, "App") == 0) {
+			set_name(o, "name", x->name);
 			json_object_set_new(o, "revision", json_integer(x->revision));
+		}
 		if (dry_run) {
 			json_object_set(o, "live", x->live ? x->live : json_null());
 			json_object_set(o, "merged", x->merged ? x->merged : json_null());
@@ -668,26 +851,38 @@ static void h_rollback(const struct http_req *req, struct http_resp *resp, void 
 		return;
 	}
 	to = jto ? json_integer_value(jto) : 0;
-	const char *name = http_req_param(req, "name");
-	int r = commit ? engine_rollback_commit(v->e, name, commit, req->actor, &revision, &unchanged,
+	struct engine_app *a = find_or_404(v, req, resp);
+	if (!a) {
+		json_decref(body);
+		return;
+	}
+	char key[SPEC_KEY_MAX];
+	sw_strlcpy(key, a->name, sizeof(key));
+	int r = commit ? engine_rollback_commit(v->e, key, commit, req->actor, &revision, &unchanged,
 						&err)
-		       : engine_rollback(v->e, name, to, req->actor, &revision, &unchanged, &err);
+		       : engine_rollback(v->e, key, to, req->actor, &revision, &unchanged, &err);
 	json_decref(body);
 	if (r < 0) {
 		engine_error(resp, r, &err);
 		return;
 	}
-	http_resp_json(resp, 200, json_pack("{s:s, s:I, s:s}", "name", name, "revision",
-					   (json_int_t)revision, "result",
-					   unchanged ? "unchanged" : "rolling back"));
+	json_t *j = json_pack("{s:s, s:I, s:s}", "name", key, "revision", (json_int_t)revision,
+			      "result", unchanged ? "unchanged" : "rolling back");
+	set_name(j, "name", key);
+	http_resp_json(resp, 200, j);
 }
 
 /* DELETE /v1/analysistemplates/{name} */
+static int hostwide_check(struct api *v, const struct http_req *req, struct http_resp *resp,
+			  const char *what);
+
 static void h_template_delete(const struct http_req *req, struct http_resp *resp, void *data)
 {
 	struct api *v = data;
 	struct sw_err err = {0};
 	const char *name = http_req_param(req, "name");
+	if (hostwide_check(v, req, resp, "a template") < 0)
+		return;
 	int r = engine_template_delete(v->e, name, req->actor, &err);
 	if (r < 0) {
 		engine_error(resp, r, &err);
@@ -703,14 +898,19 @@ static void h_delete(const struct http_req *req, struct http_resp *resp, void *d
 	struct api *v = data;
 	struct sw_err err = {0};
 	size_t n = 0;
-	const char *name = http_req_param(req, "name");
-	int r = engine_delete(v->e, name, req->actor, &n, &err);
+	struct engine_app *a = find_or_404(v, req, resp);
+	if (!a)
+		return;
+	char key[SPEC_KEY_MAX];
+	sw_strlcpy(key, a->name, sizeof(key)); /* a is gone after the delete */
+	int r = engine_delete(v->e, key, req->actor, &n, &err);
 	if (r < 0) {
 		engine_error(resp, r, &err);
 		return;
 	}
-	http_resp_json(resp, 200, json_pack("{s:s, s:s, s:i}", "name", name, "result", "deleted",
-					   "stopping", (int)n));
+	json_t *j = json_pack("{s:s, s:s, s:i}", "name", key, "result", "deleted", "stopping", (int)n);
+	set_name(j, "name", key);
+	http_resp_json(resp, 200, j);
 }
 
 /* How long GET /v1/apps/{name}/logs?offsets=...&wait=D may wait at most. */
@@ -1104,7 +1304,8 @@ static void h_logs(const struct http_req *req, struct http_resp *resp, void *dat
 {
 	struct api *v = data;
 	const char *name = http_req_param(req, "name");
-	struct engine_app *a = engine_app_find(v->e, name);
+	struct req_env re;
+	struct engine_app *a = app_or_404(v, req, resp, name, &re);
 	const char *only = http_req_query(req, "instance");
 	const char *offs = http_req_query(req, "offsets");
 	const char *wait_s = http_req_query(req, "wait");
@@ -1121,10 +1322,8 @@ static void h_logs(const struct http_req *req, struct http_resp *resp, void *dat
 	json_t *j = NULL;
 	bool news;
 
-	if (!a) {
-		http_resp_error(resp, 404, "app \"%s\" not found", name ? name : "");
-		goto out;
-	}
+	if (!a)
+		goto out; /* app_or_404 answered */
 	if (q.only_id && (strchr(q.only_id, '/') || strstr(q.only_id, ".."))) {
 		http_resp_error(resp, 400, "bad instance id \"%s\"", q.only_id);
 		goto out;
@@ -1174,25 +1373,33 @@ out:
 	logs_query_release(&q);
 }
 
+/* An event: "app" its app's name ("" host-wide) and "environment" the
+ * app's (null host-wide), so that a key never leaves the daemon. */
 static json_t *event_json(const struct store_event *ev)
 {
 	char t[40];
 	sw_format_time(t, sizeof(t), ev->time_ms);
-	return json_pack("{s:I, s:s, s:s, s:s, s:s, s:s}", "id", (json_int_t)ev->id, "time", t,
-			 "app", ev->app, "kind", ev->kind, "message", ev->message, "actor",
-			 ev->actor);
+	json_t *j = json_pack("{s:I, s:s, s:s, s:s, s:s, s:s}", "id", (json_int_t)ev->id, "time", t,
+			      "app", ev->app, "kind", ev->kind, "message", ev->message, "actor",
+			      ev->actor);
+	if (j && ev->app && *ev->app)
+		set_name(j, "app", ev->app);
+	else if (j)
+		json_object_set_new(j, "environment", json_null());
+	return j;
 }
 
-/* A page being encoded, and the id of its last row. */
+/* A page being encoded, and the id of its last row (shown or not). */
 struct json_page {
 	json_t *arr;
 	int64_t last_id;
+	const struct req_env *re;     /* the environments shown; NULL: every one */
 };
 
 static void page_add(const struct store_event *ev, void *data)
 {
 	struct json_page *p = data;
-	json_t *j = event_json(ev);
+	json_t *j = !p->re || env_shows(p->re, ev->app) ? event_json(ev) : NULL;
 	if (j)
 		json_array_append_new(p->arr, j);
 	p->last_id = ev->id;
@@ -1213,6 +1420,7 @@ struct event_wait {
 	int64_t after;      /* the newest id the client has */
 	int64_t since;      /* ms; 0: any */
 	bool stream;
+	struct req_env re;  /* the environments it shows */
 };
 
 static void event_wait_free(struct event_wait *w)
@@ -1224,7 +1432,8 @@ static void event_wait_free(struct event_wait *w)
 
 static bool event_wanted(const struct event_wait *w, int64_t id, int64_t time_ms, const char *app)
 {
-	return id > w->after && (!w->app || strcmp(w->app, app) == 0) && time_ms >= w->since;
+	return id > w->after && (!w->app || strcmp(w->app, app) == 0) && time_ms >= w->since &&
+	       env_shows(&w->re, app);
 }
 
 /* Appends one event as SSE: id, event (the kind), data (its JSON on one line). */
@@ -1273,7 +1482,7 @@ static void event_wait_on_event(const struct engine_event *ev, void *data)
 			event_wait_free(w);
 		return;
 	}
-	struct json_page page = {json_array(), 0};
+	struct json_page page = {json_array(), 0, NULL};
 	struct http_resp resp = {0};
 	page_add(&se, &page);
 	/* the same page as a read that found it: next is null below a full page */
@@ -1285,10 +1494,11 @@ static void event_wait_on_event(const struct engine_event *ev, void *data)
 }
 
 static struct event_wait *event_wait_new(struct api *v, const char *app, int64_t after,
-					 int64_t since, bool stream)
+					 int64_t since, bool stream, const struct req_env *re)
 {
 	struct event_wait *w = xcalloc(1, sizeof(*w));
 	w->v = v;
+	w->re = *re;
 	w->app = app ? xstrdup(app) : NULL;
 	w->after = after;
 	w->since = since;
@@ -1306,7 +1516,7 @@ static struct event_wait *event_wait_new(struct api *v, const char *app, int64_t
  * after an hour (the client resumes).
  */
 static void events_stream(struct api *v, const struct http_req *req, struct http_resp *resp,
-			  const char *app, int64_t after, int64_t since)
+			  const char *app, int64_t after, int64_t since, const struct req_env *re)
 {
 	struct sw_err err = {0};
 	struct store_event *evs = NULL;
@@ -1327,19 +1537,20 @@ static void events_stream(struct api *v, const struct http_req *req, struct http
 	}
 	if (!after) {
 		/* from now on: the newest id there is is the cursor */
-		struct json_page newest = {json_array(), 0};
+		struct json_page newest = {json_array(), 0, NULL};
 		if (engine_events_page(v->e, NULL, 0, 0, 1, page_add, &newest, &err) > 0)
 			after = newest.last_id;
 		json_decref(newest.arr);
 	}
-	struct event_wait *w = event_wait_new(v, app, after, since, true);
+	struct event_wait *w = event_wait_new(v, app, after, since, true, re);
 	struct buf out = BUF_INIT;
 	w->d = http_defer(req, EVENTS_STREAM_MAX_MS, event_wait_end, w);
 	http_deferred_stream(w->d, 200, "text/event-stream", "X-Accel-Buffering: no\r\n",
 			     ": keep-alive\n\n", EVENTS_HEARTBEAT_MS);
 	buf_adds(&out, "retry: 1000\n\n");
 	for (size_t i = 0; i < n; i++) {
-		sse_event(&out, &evs[i]);
+		if (env_shows(re, evs[i].app))
+			sse_event(&out, &evs[i]);
 		w->after = evs[i].id;
 	}
 	http_deferred_write(w->d, out.s, out.len);
@@ -1363,10 +1574,22 @@ static void h_events(const struct http_req *req, struct http_resp *resp, void *d
 	struct api *v = data;
 	struct sw_err err = {0};
 	const char *app = http_req_query(req, "app");
-	char *app_name = app && *app ? xstrdup(app) : NULL;
+	char *app_name = NULL;
 	int64_t after, limit, before, since;
 	int has_after;
-	struct json_page page = {json_array(), 0};
+	struct req_env re;
+	struct json_page page = {json_array(), 0, &re};
+
+	if (request_env(v, req, resp, true, &re) < 0)
+		goto out;
+	if (app && *app) {
+		char key[SPEC_KEY_MAX];
+		if (re.all || strchr(app, '/')) {
+			http_resp_error(resp, 400, "app=NAME needs one environment (environment=ENV)");
+			goto out;
+		}
+		app_name = xstrdup(spec_key(key, re.one, app));
+	}
 
 	if ((has_after = query_count(req, resp, "after", &after)) < 0 ||
 	    query_count(req, resp, "limit", &limit) < 0 ||
@@ -1384,7 +1607,7 @@ static void h_events(const struct http_req *req, struct http_resp *resp, void *d
 		goto out;
 	}
 	if (query_int(req, "watch", 0)) {
-		events_stream(v, req, resp, app_name, after, since);
+		events_stream(v, req, resp, app_name, after, since, &re);
 		goto out;
 	}
 	if (has_after) {
@@ -1398,7 +1621,7 @@ static void h_events(const struct http_req *req, struct http_resp *resp, void *d
 			page_add(&evs[i], &page);
 		store_event_list_free(evs, n);
 		if (n == 0 && wait_ms) {
-			struct event_wait *w = event_wait_new(v, app_name, after, since, false);
+			struct event_wait *w = event_wait_new(v, app_name, after, since, false, &re);
 			w->d = http_defer(req, wait_ms, event_wait_end, w);
 			goto out;
 		}
@@ -1521,16 +1744,18 @@ static void h_analysis(const struct http_req *req, struct http_resp *resp, void 
 	    query_count(req, resp, "limit", &limit) < 0 ||
 	    query_count(req, resp, "before", &before) < 0)
 		return;
-	struct json_page page = {json_array(), 0};
+	struct json_page page = {json_array(), 0, NULL};
 	size_t want = has_after && !limit ? ENGINE_PAGE_MAX : engine_page_limit((size_t)limit);
 	int n = engine_measurements_page(v->e, a->name, revision, has_after ? after : before,
 					 has_after, want, measurement_add, &page, &err);
 	if (n < 0)
 		http_resp_error(resp, err.code == SW_EBUSY ? 503 : 500, "%s", err.msg);
-	else
-		http_resp_json(resp, 200, json_pack("{s:s, s:O, s:o}", "name", a->name,
-						   "measurements", page.arr, "next",
-						   page_next((size_t)n, want, page.last_id, has_after)));
+	else {
+		json_t *j = json_pack("{s:s, s:O, s:o}", "name", a->name, "measurements", page.arr,
+				      "next", page_next((size_t)n, want, page.last_id, has_after));
+		set_name(j, "name", a->name);
+		http_resp_json(resp, 200, j);
+	}
 	json_decref(page.arr);
 }
 
@@ -1577,7 +1802,20 @@ static void h_metrics(const struct http_req *req, struct http_resp *resp, void *
 	buf_release(&text);
 }
 
-/* POST /v1/tokens {"name", "role"}: the token is in this answer only. */
+/* A token's "environments" as the API shows them: a list, [] for every one. */
+static json_t *scope_json(const char *scope)
+{
+	json_t *arr = json_array();
+	for (const char *p = scope ? scope : ""; *p;) {
+		size_t len = strcspn(p, ",");
+		json_array_append_new(arr, json_stringn(p, len));
+		p += len + (p[len] == ',');
+	}
+	return arr;
+}
+
+/* POST /v1/tokens {"name", "role", "environments": [ENV...]}: the token is
+ * in this answer only. */
 static void h_token_create(const struct http_req *req, struct http_resp *resp, void *data)
 {
 	struct api *v = data;
@@ -1587,21 +1825,36 @@ static void h_token_create(const struct http_req *req, struct http_resp *resp, v
 	json_t *body = body_object(req, resp, true, &bad);
 	const char *name = json_string_value(json_object_get(body, "name"));
 	const char *role = json_string_value(json_object_get(body, "role"));
+	json_t *jenvs = json_object_get(body, "environments"), *x;
+	const char **envs = NULL;
+	size_t nenvs = 0, i;
 	if (bad)
 		return;
-	if (!name || !role) {
-		http_resp_error(resp, 400, "request body needs \"name\" and \"role\" strings");
+	if (!name || !role || (jenvs && !json_is_array(jenvs))) {
+		http_resp_error(resp, 400, "request body needs \"name\" and \"role\" strings (and "
+				"\"environments\", when given, a list of names)");
 		goto out;
 	}
-	int r = engine_token_create(v->e, name, role, req->actor, token, &err);
+	envs = xcalloc(json_array_size(jenvs) + 1, sizeof(*envs));
+	json_array_foreach(jenvs, i, x) {
+		if (!json_is_string(x)) {
+			http_resp_error(resp, 400, "\"environments\" must be a list of names");
+			goto out;
+		}
+		envs[nenvs++] = json_string_value(x);
+	}
+	int r = engine_token_create(v->e, name, role, envs, nenvs, req->actor, token, &err);
 	if (r < 0) {
 		http_resp_error(resp, r == SW_EINVAL ? 400 : status_of(r), "%s", err.msg);
 		goto out;
 	}
-	http_resp_json(resp, 201, json_pack("{s:s, s:s, s:s}", "name", name, "role", role,
-					   "token", token));
+	char scope[512];
+	engine_token_scope(v->e, name, scope, sizeof(scope));
+	http_resp_json(resp, 201, json_pack("{s:s, s:s, s:o, s:s}", "name", name, "role", role,
+					   "environments", scope_json(scope), "token", token));
 	OPENSSL_cleanse(token, sizeof(token));
 out:
+	free(envs);
 	json_decref(body);
 }
 
@@ -1629,8 +1882,9 @@ static void h_token_list(const struct http_req *req, struct http_resp *resp, voi
 		sw_format_time(created, sizeof(created), ts[i].created_ms);
 		if (ts[i].last_used_ms)
 			sw_format_time(used, sizeof(used), ts[i].last_used_ms);
-		json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s}", "name", ts[i].name,
-						     "role", ts[i].role, "created", created,
+		json_array_append_new(arr, json_pack("{s:s, s:s, s:o, s:s, s:s}", "name", ts[i].name,
+						     "role", ts[i].role, "environments",
+						     scope_json(ts[i].environments), "created", created,
 						     "lastUsed", used));
 	}
 	json_t *next = n == want ? json_string(ts[n - 1].name) : json_null();
@@ -1657,6 +1911,116 @@ static void h_token_revoke(const struct http_req *req, struct http_resp *resp, v
 	http_resp_json(resp, 200, json_pack("{s:s, s:s}", "name", name, "result", "revoked"));
 }
 
+/* ---- environments ---- */
+
+/* An environment as the API shows it (o: its stored row; NULL for
+ * default, which has none): its document's fields, how many apps live
+ * in it, where it came from. */
+static json_t *environment_json(struct api *v, const char *name, const struct store_object *o)
+{
+	json_t *doc = o ? json_loads(o->spec_json, 0, NULL) : NULL;
+	const struct env_spec *x = engine_env_find(v->e, name);
+	struct engine_app **apps;
+	size_t n = engine_apps(v->e, &apps), used = 0;
+	for (size_t i = 0; i < n; i++)
+		used += engine_app_in(apps[i], name);
+	free(apps);
+	char ports[16] = "", created[40] = "", updated[40] = "";
+	json_t *listen = json_array(), *labels = NULL;
+	if (x) {
+		env_ports_text(ports, sizeof(ports), x);
+		json_decref(listen);
+		listen = json_incref(json_object_get(json_object_get(doc, "spec"), "listen"));
+		if (!json_is_array(listen)) {
+			json_decref(listen);
+			listen = json_array();
+		}
+		labels = x->labels;
+	}
+	if (o) {
+		sw_format_time(created, sizeof(created), o->created_ms);
+		sw_format_time(updated, sizeof(updated), o->updated_ms);
+	}
+	return json_pack("{s:s, s:o, s:o, s:o, s:i, s:s?, s:o, s:s?, s:s?, s:o}", "name", name,
+			 "labels", labels ? json_deep_copy(labels) : json_object(), "ports",
+			 *ports ? json_string(ports) : json_null(), "listen", listen, "apps",
+			 (int)used, "source", o ? o->source : NULL, "owner",
+			 o && *o->owner ? json_string(o->owner) : json_null(), "created",
+			 o ? created : NULL, "updated", o ? updated : NULL, "document",
+			 doc ? doc : json_null());
+}
+
+/* GET /v1/environments?selector=SEL (GET /v1/environments/{name}: one):
+ * "default" first, then by name; a scoped token sees its own only. */
+static void environments_answer(const struct http_req *req, struct http_resp *resp, void *data,
+				const char *only)
+{
+	struct api *v = data;
+	struct sw_err err = {0};
+	struct store_object *objs = NULL;
+	struct sw_selector sel = {0};
+	struct req_env re;
+	size_t n = 0;
+	if (request_env_read(v, req, resp, &re) < 0 || (!only && query_selector(req, resp, &sel) < 0))
+		return;
+	if (only && !engine_environment_exists(v->e, only)) {
+		unknown_env(v, resp, only);
+		goto out;
+	}
+	if (only && scope_check(req, resp, &re, only) < 0)
+		goto out;
+	if (engine_objects(v->e, env_kind.name, &objs, &n, &err) < 0) {
+		http_resp_error(resp, err.code == SW_EBUSY ? 503 : 500, "%s", err.msg);
+		goto out;
+	}
+	json_t *arr = json_array();
+	for (size_t i = 0; i <= n; i++) {
+		const struct store_object *o = i ? &objs[i - 1] : NULL;
+		const char *name = o ? o->name : SPEC_ENV_DEFAULT;
+		if ((only && strcmp(only, name) != 0) || !engine_scope_allows(re.scope, name))
+			continue;
+		json_t *j = environment_json(v, name, o);
+		if (only || engine_labels_match(json_object_get(j, "labels"), &sel))
+			json_array_append(arr, j);
+		json_decref(j);
+	}
+	if (only)
+		http_resp_json(resp, 200, json_incref(json_array_get(arr, 0)));
+	else
+		http_resp_json(resp, 200, json_pack("{s:O}", "environments", arr));
+	json_decref(arr);
+out:
+	store_object_list_free(objs, n);
+	sw_selector_release(&sel);
+}
+
+static void h_environments(const struct http_req *req, struct http_resp *resp, void *data)
+{
+	environments_answer(req, resp, data, NULL);
+}
+
+static void h_environment(const struct http_req *req, struct http_resp *resp, void *data)
+{
+	const char *name = http_req_param(req, "name");
+	environments_answer(req, resp, data, name ? name : "");
+}
+
+/* DELETE /v1/environments/{name}: refused while apps live in it; not for
+ * a scoped token (an environment is the host's). */
+static void h_environment_delete(const struct http_req *req, struct http_resp *resp, void *data)
+{
+	struct api *v = data;
+	struct sw_err err = {0};
+	const char *name = http_req_param(req, "name");
+	if (hostwide_check(v, req, resp, "an environment") < 0)
+		return;
+	if (engine_environment_delete(v->e, name, req->actor, &err) < 0)
+		http_resp_error(resp, http_status_of(err.code), "%s", err.msg);
+	else
+		http_resp_json(resp, 200, json_pack("{s:s, s:s, s:s}", "kind", env_kind.name, "name",
+						   name, "result", "deleted"));
+}
+
 /* Every endpoint with the least role it needs: viewers read (but not
  * tokens), deployers also change apps, admins also manage tokens and
  * upgrade. An endpoint added later names its role here, in its row. */
@@ -1670,6 +2034,9 @@ static const struct {
 	{"GET", "/v1/analysistemplates", HTTP_ROLE_VIEWER, h_templates},
 	{"GET", "/v1/analysistemplates/{name}", HTTP_ROLE_VIEWER, h_template},
 	{"DELETE", "/v1/analysistemplates/{name}", HTTP_ROLE_DEPLOYER, h_template_delete},
+	{"GET", "/v1/environments", HTTP_ROLE_VIEWER, h_environments},
+	{"GET", "/v1/environments/{name}", HTTP_ROLE_VIEWER, h_environment},
+	{"DELETE", "/v1/environments/{name}", HTTP_ROLE_DEPLOYER, h_environment_delete},
 	{"GET", "/v1/instances", HTTP_ROLE_VIEWER, h_instances},
 	{"POST", "/v1/apply", HTTP_ROLE_DEPLOYER, h_apply},
 	{"GET", "/v1/apps/{name}", HTTP_ROLE_VIEWER, h_app},

@@ -13,15 +13,30 @@
 
 const struct sw_opt cli_json_options[] = {CLI_OPT_JSON(struct cli_json_opts), {0}};
 
+/* Whether the query of path has the parameter `name`. */
+static bool has_param(const char *path, const char *name)
+{
+	const char *q = strchr(path, '?');
+	size_t n = strlen(name);
+	for (const char *p = q; p && *p; p = strchr(p + 1, '&'))
+		if (strncmp(p + 1, name, n) == 0 && p[1 + n] == '=')
+			return true;
+	return false;
+}
+
 int cli_call(struct cli *c, const char *method, const char *path, json_t *body, json_t **out)
 {
-	struct buf resp = BUF_INIT;
+	struct buf resp = BUF_INIT, full = BUF_INIT;
 	struct sw_err err = {0};
 	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
 	int status = 0, r = 1;
 	if (out)
 		*out = NULL;
-	if (http_client_request(&c->client, method, path, text, text ? strlen(text) : 0, &status,
+	buf_adds(&full, path);
+	if (c->environment && !has_param(path, "environment"))
+		cli_pathf(&full, strchr(path, '?') ? "&environment=%s" : "?environment=%s",
+			  c->environment);
+	if (http_client_request(&c->client, method, full.s, text, text ? strlen(text) : 0, &status,
 			       &resp, &err) < 0) {
 		fprintf(stderr, "slipway: %s\n", err.msg);
 		goto out;
@@ -51,7 +66,19 @@ int cli_call(struct cli *c, const char *method, const char *path, json_t *body, 
 out:
 	free(text);
 	buf_release(&resp);
+	buf_release(&full);
 	return r;
+}
+
+const char *cli_app_label(json_t *o, const char *name_field, char *out, size_t size)
+{
+	const char *env = json_string_value(json_object_get(o, "environment"));
+	const char *name = cli_jstr(o, name_field);
+	if (env && *env && strcmp(env, "default") != 0)
+		snprintf(out, size, "%s/%s", cli_jstr(o, "environment"), name);
+	else
+		snprintf(out, size, "%s", name);
+	return out;
 }
 
 void cli_pathf(struct buf *out, const char *fmt, ...)
@@ -386,6 +413,15 @@ const char *cli_jraw(json_t *o, const char *key)
 {
 	const char *s = json_string_value(json_object_get(o, key));
 	return s ? s : "";
+}
+
+const char *cli_join(struct buf *out, json_t *arr, const char *sep)
+{
+	size_t i;
+	json_t *x;
+	json_array_foreach(arr, i, x)
+		buf_addf(out, "%s%s", i ? sep : "", json_string_value(x) ? json_string_value(x) : "");
+	return buf_str(out);
 }
 
 long long cli_jint(json_t *o, const char *key)

@@ -67,7 +67,7 @@ const struct sw_opt_usage *cli_command_usage(const struct cli_command *cmd)
 }
 
 struct global_opts {
-	const char *state_dir, *api, *token, *token_file, *context;
+	const char *state_dir, *api, *token, *token_file, *context, *environment;
 	bool help, version;
 };
 
@@ -86,6 +86,9 @@ static const struct sw_opt global_options[] = {
 	{.name = "token", .kind = SW_OPT_STRING,
 	 .offset = SW_OPT_AT(struct global_opts, token, const char *), .value = "TOKEN",
 	 .help = "the token itself: every local user can read it; prefer --token-file"},
+	{.name = "environment", .letter = 'e', .kind = SW_OPT_STRING,
+	 .offset = SW_OPT_AT(struct global_opts, environment, const char *), .value = "ENV",
+	 .help = "work in environment ENV (default $SLIPWAY_ENV, the context's, else default)"},
 	{.name = "help", .letter = 'h', .kind = SW_OPT_FLAG,
 	 .offset = SW_OPT_AT(struct global_opts, help, bool), .help = "show this help"},
 	{.name = "version", .kind = SW_OPT_FLAG, .offset = SW_OPT_AT(struct global_opts, version, bool),
@@ -112,7 +115,7 @@ static const char *default_state_dir(void)
 
 const char cli_main_synopsis[] =
 	"slipway [--context CONTEXT | --state-dir DIR | --api ADDR --token-file FILE]\n"
-	"        COMMAND [ARGS]";
+	"        [-e ENV] COMMAND [ARGS]";
 
 void cli_main_help(FILE *f)
 {
@@ -127,8 +130,11 @@ void cli_main_help(FILE *f)
 	for (size_t i = 0; global_options[i].name; i++) {
 		const struct sw_opt *o = &global_options[i];
 		char label[64];
-		snprintf(label, sizeof(label), "%s--%s%s%s", o->letter ? "-h, " : "    ", o->name,
-			 o->value ? " " : "", o->value ? o->value : "");
+		char letter[8] = "    ";
+		if (o->letter)
+			snprintf(letter, sizeof(letter), "-%c, ", o->letter);
+		snprintf(label, sizeof(label), "%s--%s%s%s", letter, o->name, o->value ? " " : "",
+			 o->value ? o->value : "");
 		fprintf(f, "  %-22s  %s\n", label, o->help);
 	}
 	fprintf(f, "\nThe daemon is found in this order: --state-dir or --api, --context,\n"
@@ -180,6 +186,9 @@ int cli_globals_parse(struct cli_globals *out, int argc, char **argv, int *exit_
 	if (o.context && !*o.context)
 		return usage_error(exit_code, "--context needs a context's name");
 	out->context = o.context;
+	if (o.environment && !*o.environment)
+		return usage_error(exit_code, "--environment needs an environment's name");
+	out->environment = o.environment ? o.environment : env("SLIPWAY_ENV");
 	if (o.state_dir || o.api) {
 		out->state_dir = o.state_dir;
 		out->api = o.api;
@@ -260,7 +269,7 @@ int cli_config_file(struct buf *out)
 
 /* What cli_connect found; strings live until cli_main returns. */
 static struct {
-	struct buf sock, token, state_dir, api;
+	struct buf sock, token, state_dir, api, environment;
 } conn;
 
 static void conn_release(void)
@@ -271,6 +280,7 @@ static void conn_release(void)
 	buf_release(&conn.sock);
 	buf_release(&conn.state_dir);
 	buf_release(&conn.api);
+	buf_release(&conn.environment);
 }
 
 /* Points c at the context called name of the config file. */
@@ -291,6 +301,8 @@ static int use_context(struct cli *c, const char *name, const char *why, bool qu
 	if (!name)
 		name = cfg.current;
 	const struct cli_context *ctx = name ? cli_config_find(&cfg, name) : NULL;
+	if (ctx && ctx->environment)
+		buf_adds(&conn.environment, ctx->environment);
 	if (!name) {
 		/* no context anywhere: the default state dir */
 		buf_adds(&conn.state_dir, c->g->state_dir);
@@ -352,6 +364,8 @@ int cli_connect(struct cli *c, bool quiet)
 	if (!conn.state_dir.len)
 		buf_adds(&conn.state_dir, g->state_dir);
 	c->state_dir = conn.state_dir.s;
+	c->environment = g->environment ? g->environment
+				        : conn.environment.len ? conn.environment.s : NULL;
 	c->client.unix_path = NULL;
 	c->client.tcp_addr = NULL;
 	c->client.token = NULL;

@@ -34,6 +34,9 @@ struct cli_globals {
 				  NULL with token_file */
 	const char *token_file; /* --token-file: read by cli_main */
 	const char *context;   /* --context NAME, else NULL ($SLIPWAY_CONTEXT is read later) */
+	/* -e/--environment ENV, else $SLIPWAY_ENV, else NULL: then the
+	 * context's environment, else none (the daemon's default) */
+	const char *environment;
 };
 
 /*

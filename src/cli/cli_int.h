@@ -26,6 +26,9 @@ struct cli {
 	const char *state_dir;
 	struct http_client client;
 	const struct cli_globals *g; /* the options before the command word */
+	/* the environment selected (-e, $SLIPWAY_ENV, the context's), NULL for
+	 * none; cli_call sends it with every request as ?environment= */
+	const char *environment;
 };
 
 struct cli_command {
@@ -108,7 +111,10 @@ extern const struct sw_opt cli_json_options[];
 
 /*
  * One API call. Returns 0 with *out (may be NULL; the caller owns it) on a
- * 2xx answer; prints the daemon's error and returns 1 otherwise.
+ * 2xx answer; prints the daemon's error and returns 1 otherwise. The
+ * environment selected (c->environment) goes with it as the query
+ * parameter environment=ENV, unless path names one itself (get -A:
+ * environment=*).
  */
 int cli_call(struct cli *c, const char *method, const char *path, json_t *body, json_t **out);
 
@@ -177,6 +183,11 @@ int cli_wait_rollout(struct cli *c, const char *name, int64_t revision, uint64_t
  * printed.
  */
 int cli_apply_body(const char *path, const char *base_dir, json_t **out);
+/* An app's name as the CLI prints it from an API object: "hello" in the
+ * default environment, "prod/hello" in another (its "environment"), so
+ * that apps of one name in two environments read apart; name_field is
+ * the key of the name ("name", "app"). Escaped as cli_jstr; into out. */
+const char *cli_app_label(json_t *o, const char *name_field, char *out, size_t size);
 /* A document kind as kubectl spells it in kind/NAME: lower case
  * ("AnalysisTemplate" -> "analysistemplate"), into out; returns out. */
 const char *cli_kind_word(const char *kind, char *out, size_t size);
@@ -199,6 +210,10 @@ const char *cli_jstr(json_t *o, const char *key);
 const char *cli_jtext(json_t *o, const char *key);
 /* o[key] exactly as sent, "" when absent: for `logs --raw` only. */
 const char *cli_jraw(json_t *o, const char *key);
+/* The strings of the JSON array arr joined with sep, appended to out
+ * (items that are no string count as ""); returns out's text ("" for
+ * none). */
+const char *cli_join(struct buf *out, json_t *arr, const char *sep);
 /* o[key] as an integer, 0 when absent. */
 long long cli_jint(json_t *o, const char *key);
 

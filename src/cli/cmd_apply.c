@@ -187,9 +187,9 @@ static void print_results(json_t *results, bool dry_run)
 	size_t i;
 	json_t *x;
 	json_array_foreach(results, i, x) {
-		char kind[64];
+		char kind[64], name[200];
 		printf("%s/%s %s", cli_kind_word(cli_jstr(x, "kind"), kind, sizeof(kind)),
-		       cli_jstr(x, "name"), cli_jstr(x, "result"));
+		       cli_app_label(x, "name", name, sizeof(name)), cli_jstr(x, "result"));
 		if (dry_run)
 			printf(" (dry run)\n");
 		else if (json_is_integer(json_object_get(x, "revision")))
@@ -220,7 +220,11 @@ static int wait_all(struct cli *c, json_t *results, uint64_t timeout_ms, bool qu
 		uint64_t used = sw_now_ms() - start;
 		/* 1 ms left still reads the app once and reports a timeout */
 		uint64_t left = !timeout_ms ? 0 : used < timeout_ms ? timeout_ms - used : 1;
+		/* each app in its own environment: one apply may hold several */
+		const char *selected = c->environment;
+		c->environment = cli_jstr(x, "environment");
 		int code = cli_wait_rollout(c, cli_jstr(x, "name"), cli_jint(x, "revision"), left, quiet);
+		c->environment = selected;
 		if (wait_rank(code) > wait_rank(r))
 			r = code;
 	}

@@ -13,10 +13,11 @@
  * optionally followed by a tab and a description.
  *
  * How the arguments of a usage are read: "a|b|c" and lower-case words are
- * literal choices; APP an app name; SOURCE a source's name; CONTEXT a
- * context's name; get's KIND
- * its kinds (cli_get_kind_words) and the NAME after it the names of that
- * kind, from the daemon; FILE or PATH
+ * literal choices; APP an app name (of the environment -e selects);
+ * SOURCE a source's name; ENV an environment's; CONTEXT a context's name;
+ * get's KIND its kinds (cli_get_kind_words) and a NAME after a kind word
+ * (get KIND NAME, delete environment NAME) the names of that kind, from
+ * the daemon; FILE or PATH
  * a path; DIR a directory; "[X]" an optional X; "X..." any number of X;
  * " | " separates whole alternatives ("create NAME | list"), chosen by
  * their first word. Option values read the same way (--role
@@ -142,7 +143,12 @@ static void add_names(struct out *o, const char *path, const char *key, const ch
 	if (cli_connect(&c, true) != 0)
 		return;
 	c.client.timeout_ms = 1000; /* a shell waits for this */
-	if (http_client_request(&c.client, "GET", path, NULL, 0, &status, &resp, &err) == 0 &&
+	struct buf full = BUF_INIT; /* the names of the environment selected (-e) */
+	buf_adds(&full, path);
+	if (c.environment)
+		cli_pathf(&full, strchr(path, '?') ? "&environment=%s" : "?environment=%s",
+			  c.environment);
+	if (http_client_request(&c.client, "GET", full.s, NULL, 0, &status, &resp, &err) == 0 &&
 	    status == 200) {
 		json_t *j = json_loadb(resp.s ? resp.s : "", resp.len, 0, NULL), *a;
 		size_t i;
@@ -152,6 +158,7 @@ static void add_names(struct out *o, const char *path, const char *key, const ch
 		json_decref(j);
 	}
 	buf_release(&resp);
+	buf_release(&full);
 }
 
 static void add_apps(struct out *o)
@@ -184,9 +191,8 @@ static void complete_word(struct out *o, const char *word, const char *before)
 		size_t n = cli_get_kind_words(kinds, 32);
 		for (size_t i = 0; i < n; i++)
 			add(o, kinds[i], NULL);
-	} else if (strcmp(w, "NAME") == 0 && before && o->cmd && strcmp(o->cmd, "get") == 0) {
-		if (cli_get_name_list(before, &path, &key, &field))
-			add_names(o, path, key, field);
+	} else if (strcmp(w, "NAME") == 0 && before && cli_get_name_list(before, &path, &key, &field)) {
+		add_names(o, path, key, field); /* get KIND NAME, delete environment NAME */
 	} else if (literal(w)) {
 		for (char *p = w; p;) {
 			char *bar = strchr(p, '|');
@@ -200,6 +206,8 @@ static void complete_word(struct out *o, const char *word, const char *before)
 		add_apps(o);
 	} else if (strcmp(w, "SOURCE") == 0) {
 		add_names(o, "/v1/sources", "sources", "name");
+	} else if (strcmp(w, "ENV") == 0) {
+		add_names(o, "/v1/environments", "environments", "name");
 	} else if (strcmp(w, "CONTEXT") == 0) {
 		add_contexts(o);
 	} else if (strcmp(w, "FILE") == 0 || strcmp(w, "PATH") == 0) {

@@ -10,9 +10,10 @@
 #include "config.h"
 #include "core/addr.h"
 #include "core/core.h"
+#include "spec/spec.h"
 
 struct config_opts {
-	const char *state_dir, *socket, *api, *token_file;
+	const char *state_dir, *socket, *api, *token_file, *environment;
 };
 
 static const struct sw_opt options[] = {
@@ -27,6 +28,9 @@ static const struct sw_opt options[] = {
 	{.name = "token-file", .kind = SW_OPT_STRING,
 	 .offset = SW_OPT_AT(struct config_opts, token_file, const char *), .value = "FILE",
 	 .help = "set-context: with --api, the file that holds the bearer token"},
+	{.name = "environment", .kind = SW_OPT_STRING,
+	 .offset = SW_OPT_AT(struct config_opts, environment, const char *), .value = "ENV",
+	 .help = "set-context: the environment its commands select (as `slipway -e ENV`)"},
 	{0},
 };
 
@@ -80,8 +84,8 @@ static int no_context(const struct cli_config *cfg, const char *name, const char
 static void get_contexts(const struct cli_config *cfg)
 {
 	struct cli_table t;
-	cli_table_init(&t, 4);
-	cli_table_row(&t, "CURRENT", "NAME", "DAEMON", "TOKEN-FILE");
+	cli_table_init(&t, 5);
+	cli_table_row(&t, "CURRENT", "NAME", "DAEMON", "TOKEN-FILE", "ENVIRONMENT");
 	for (size_t i = 0; i < cfg->ncontexts; i++) {
 		const struct cli_context *x = &cfg->contexts[i];
 		struct buf where = BUF_INIT;
@@ -92,7 +96,8 @@ static void get_contexts(const struct cli_config *cfg)
 		else
 			buf_addf(&where, "state-dir %s", x->state_dir);
 		bool current = cfg->current && strcmp(cfg->current, x->name) == 0;
-		cli_table_row(&t, current ? "*" : "", x->name, where.s, x->token_file ? x->token_file : "");
+		cli_table_row(&t, current ? "*" : "", x->name, where.s, x->token_file ? x->token_file : "",
+			      x->environment ? x->environment : "");
 		buf_release(&where);
 	}
 	if (t.nrows == 1)
@@ -147,7 +152,11 @@ static int set_context(struct cli_config *cfg, const char *name, const struct co
 	if ((o->state_dir && !*o->state_dir) || (o->socket && !*o->socket) ||
 	    (o->token_file && !*o->token_file))
 		return sw_opt_error("config", "a path must not be empty");
+	if (o->environment && !spec_is_dns_label(o->environment))
+		return sw_opt_error("config", "--environment must be an environment's name (lower-case "
+				    "letters, digits and '-', at most 63), got \"%s\"", o->environment);
 	x.name = xstrdup(name);
+	x.environment = o->environment ? xstrdup(o->environment) : NULL;
 	if (o->state_dir) {
 		x.kind = CLI_CTX_STATE_DIR;
 		x.state_dir = absolute(o->state_dir);
@@ -215,9 +224,10 @@ static int run(struct cli *c, int argc, char **argv)
 		return sw_opt_error("config", "%s needs a context's name", actions[a]);
 	if (n - 1 > action_args[a])
 		return sw_opt_error("config", "unexpected argument \"%s\"", argv[2 + action_args[a]]);
-	if (strcmp(actions[a], "set-context") != 0 && (o.state_dir || o.socket || o.api || o.token_file))
-		return sw_opt_error("config", "--state-dir, --socket, --api and --token-file go with "
-				    "set-context only");
+	if (strcmp(actions[a], "set-context") != 0 &&
+	    (o.state_dir || o.socket || o.api || o.token_file || o.environment))
+		return sw_opt_error("config", "--state-dir, --socket, --api, --token-file and "
+				    "--environment go with set-context only");
 	if (load(&cfg, &path) != 0)
 		goto out_path;
 	const char *name = argv[2];

@@ -18,6 +18,7 @@ struct events_opts {
 	long long limit;
 	bool follow;
 	bool json;
+	bool all_envs;
 };
 
 static const struct sw_opt options[] = {
@@ -31,6 +32,9 @@ static const struct sw_opt options[] = {
 	{.name = "follow", .letter = 'f', .kind = SW_OPT_FLAG,
 	 .offset = SW_OPT_AT(struct events_opts, follow, bool),
 	 .help = "then keep printing new events as they are recorded"},
+	{.name = "all-environments", .letter = 'A', .kind = SW_OPT_FLAG,
+	 .offset = SW_OPT_AT(struct events_opts, all_envs, bool),
+	 .help = "the events of every environment (else the selected one's and the host's)"},
 	CLI_OPT_JSON(struct events_opts),
 	{0},
 };
@@ -49,9 +53,11 @@ static void print_rows(json_t *evs, const struct events_opts *o, bool header)
 	cli_table_init(&t, 5);
 	if (header)
 		cli_table_row(&t, "TIME", "APP", "KIND", "ACTOR", "MESSAGE");
-	json_array_foreach(evs, i, x)
-		cli_table_row(&t, cli_jstr(x, "time"), cli_jstr(x, "app"), cli_jstr(x, "kind"),
-			      cli_jstr(x, "actor"), cli_jstr(x, "message"));
+	json_array_foreach(evs, i, x) {
+		char app[200];
+		cli_table_row(&t, cli_jstr(x, "time"), cli_app_label(x, "app", app, sizeof(app)),
+			      cli_jstr(x, "kind"), cli_jstr(x, "actor"), cli_jstr(x, "message"));
+	}
 	cli_table_print(&t, stdout);
 	cli_table_release(&t);
 	fflush(stdout);
@@ -65,6 +71,8 @@ static void events_path(struct buf *path, const struct events_opts *o)
 		cli_pathf(path, "?app=%s", o->app);
 	if (o->since_ms)
 		buf_addf(path, "%csince=%lld", o->app ? '&' : '?', (long long)o->since_ms);
+	if (o->all_envs)
+		buf_addf(path, "%cenvironment=*", strchr(path->s, '?') ? '&' : '?');
 }
 
 /*
@@ -156,6 +164,9 @@ static int run(struct cli *c, int argc, char **argv)
 		return SW_OPT_EXIT(n);
 	if (!o.app && n > 0)
 		o.app = argv[1];
+	if (o.app && o.all_envs)
+		return sw_opt_error("events", "-A is every environment's; an app is in one (slipway -e "
+				    "ENV events APP)");
 	/* --since alone means all of them since then */
 	long long limit = o.limit >= 0 ? o.limit : o.since_ms ? 0 : 100;
 	int64_t last = 0;
@@ -218,6 +229,8 @@ const struct cli_command cli_cmd_events = {
 		.help = "Prints the event log, oldest first: every state change, with time, reason\n"
 			"and actor. By default the newest 100 events; --limit N the newest N (0:\n"
 			"all), --since 10m or --since 2026-12-02T05:00:00Z those from then on.\n"
-			"-f keeps printing new events as they are recorded.",
+			"-f keeps printing new events as they are recorded. The events are the\n"
+			"selected environment's (slipway -e ENV) and the host's; -A every one's,\n"
+			"an app in another environment than default shown as ENV/NAME.",
 	},
 };

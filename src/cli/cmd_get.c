@@ -22,6 +22,7 @@ struct get_opts {
 	const char *selector;
 	const char *app;
 	bool watch, watch_only;
+	bool all_envs;
 };
 
 static const struct sw_opt options[] = {
@@ -38,6 +39,9 @@ static const struct sw_opt options[] = {
 	{.name = "watch-only", .kind = SW_OPT_FLAG,
 	 .offset = SW_OPT_AT(struct get_opts, watch_only, bool),
 	 .help = "as --watch, without the list first"},
+	{.name = "all-environments", .letter = 'A', .kind = SW_OPT_FLAG,
+	 .offset = SW_OPT_AT(struct get_opts, all_envs, bool),
+	 .help = "apps and instances of every environment, with an ENVIRONMENT column"},
 	{0},
 };
 
@@ -224,11 +228,7 @@ static void source_row(struct cells *r, json_t *x, const char *name, bool wide)
 	if (!wide)
 		return;
 	struct buf b = BUF_INIT;
-	size_t i;
-	json_t *p;
-	json_array_foreach(json_object_get(x, "paths"), i, p)
-		buf_addf(&b, "%s%s", i ? "," : "", json_string_value(p) ? json_string_value(p) : "");
-	cellf(r, "%s", buf_str(&b));
+	cellf(r, "%s", cli_join(&b, json_object_get(x, "paths"), ","));
 	buf_release(&b);
 	cellf(r, "%s%s%s", json_is_true(json_object_get(x, "automated")) ? "automated" : "manual",
 	      json_is_true(json_object_get(x, "prune")) ? ",prune" : "",
@@ -254,11 +254,7 @@ static void template_row(struct cells *r, json_t *t, const char *name, bool wide
 	if (!wide)
 		return;
 	struct buf b = BUF_INIT;
-	size_t i;
-	json_t *m;
-	json_array_foreach(metrics, i, m)
-		buf_addf(&b, "%s%s", i ? "," : "", json_string_value(m) ? json_string_value(m) : "");
-	cellf(r, "%s", buf_str(&b));
+	cellf(r, "%s", cli_join(&b, metrics, ","));
 	buf_release(&b);
 	labels_cell(r, json_object_get(t, "labels"));
 }
@@ -310,7 +306,29 @@ static void revision_row(struct cells *r, json_t *x, const char *name, bool wide
 	cellf(r, "%.12s", cli_jstr(x, "hash"));
 }
 
-enum { K_APPS, K_TEMPLATES, K_INSTANCES, K_REVISIONS, K_SOURCES, NKINDS };
+static void environment_row(struct cells *r, json_t *x, const char *name, bool wide)
+{
+	if (!x) {
+		static const char *const h[] = {"NAME", "PORTS", "LISTEN", "APPS", "SOURCE", "UPDATED",
+						"LABELS"};
+		for (size_t i = 0; i < (wide ? 7u : 5u); i++)
+			cell(r, h[i]);
+		return;
+	}
+	struct buf b = BUF_INIT;
+	cell(r, name);
+	cell(r, *cli_jstr(x, "ports") ? cli_jstr(x, "ports") : "-");
+	cellf(r, "%s", *cli_join(&b, json_object_get(x, "listen"), ",") ? b.s : "any");
+	buf_release(&b);
+	cellf(r, "%lld", cli_jint(x, "apps"));
+	cell(r, *cli_jstr(x, "source") ? cli_jstr(x, "source") : "-");
+	if (!wide)
+		return;
+	cell(r, *cli_jstr(x, "updated") ? cli_jstr(x, "updated") : "-");
+	labels_cell(r, json_object_get(x, "labels"));
+}
+
+enum { K_APPS, K_TEMPLATES, K_INSTANCES, K_REVISIONS, K_SOURCES, K_ENVIRONMENTS, NKINDS };
 
 static const struct kind kinds[NKINDS] = {
 	[K_APPS] = {"apps", "app", NULL, "apps", 8, 13, app_row, name_field},
@@ -321,7 +339,15 @@ static const struct kind kinds[NKINDS] = {
 	[K_REVISIONS] = {"revisions", "revision", "rev", "revisions", 4, 6, revision_row,
 			 revision_name},
 	[K_SOURCES] = {"sources", "source", "src", "sources", 7, 10, source_row, name_field},
+	[K_ENVIRONMENTS] = {"environments", "environment", "env", "environments", 5, 7,
+			    environment_row, name_field},
 };
+
+/* The kinds whose objects live in environments: -A lists them all. */
+static bool in_environments(int kind)
+{
+	return kind == K_APPS || kind == K_INSTANCES;
+}
 
 /* The kind a word names (plural, singular or alias); "all" is NKINDS. */
 static int kind_find(const char *w)
@@ -366,6 +392,9 @@ bool cli_get_name_list(const char *kind_word, const char **path, const char **ke
 	case K_SOURCES:
 		*path = "/v1/sources", *key = kinds[K_SOURCES].key, *field = "name";
 		return true;
+	case K_ENVIRONMENTS:
+		*path = "/v1/environments", *key = kinds[K_ENVIRONMENTS].key, *field = "name";
+		return true;
 	default:
 		return false;
 	}
@@ -388,9 +417,10 @@ static int unknown_kind(const char *w)
 	struct buf b = BUF_INIT;
 	cli_escape(&b, w, strlen(w), false);
 	int r = best ? sw_opt_error("get", "unknown kind \"%s\", did you mean \"%s\"? (kinds: apps, "
-				    "analysistemplates, instances, revisions, sources, all)", buf_str(&b), best)
+				    "analysistemplates, instances, revisions, sources, environments, all)",
+				    buf_str(&b), best)
 		     : sw_opt_error("get", "unknown kind \"%s\" (kinds: apps, analysistemplates, "
-				    "instances, revisions, sources, all)", buf_str(&b));
+				    "instances, revisions, sources, environments, all)", buf_str(&b));
 	buf_release(&b);
 	return r;
 }
@@ -402,6 +432,7 @@ struct query {
 	const char *name; /* one object, or NULL for the list */
 	const char *app;  /* instances, revisions */
 	const char *selector;
+	bool all_envs;    /* -A: apps and instances of every environment */
 };
 
 /* The app is selected by sel (revisions carry their app's labels). */
@@ -446,6 +477,17 @@ static int fetch(struct cli *c, const struct query *q, json_t **items, json_t **
 		*doc = j;
 		r = 0;
 		break;
+	case K_ENVIRONMENTS:
+		if (q->name)
+			cli_pathf(&p, "/v1/environments/%s", q->name);
+		else
+			cli_pathf(&p, "/v1/environments?selector=%s", q->selector ? q->selector : "");
+		if (cli_call(c, "GET", p.s, NULL, &j))
+			goto out;
+		*items = q->name ? json_pack("[O]", j) : json_incref(json_object_get(j, k->key));
+		*doc = j;
+		r = 0;
+		break;
 	case K_APPS:
 	case K_TEMPLATES:
 		if (q->name)
@@ -454,6 +496,8 @@ static int fetch(struct cli *c, const struct query *q, json_t **items, json_t **
 			cli_pathf(&p, q->kind == K_APPS ? "/v1/apps?selector=%s"
 							: "/v1/analysistemplates?selector=%s",
 				  q->selector ? q->selector : "");
+		if (q->all_envs && q->kind == K_APPS)
+			buf_adds(&p, "&environment=*");
 		if (cli_call(c, "GET", p.s, NULL, &j))
 			goto out;
 		if (q->name) {
@@ -469,6 +513,8 @@ static int fetch(struct cli *c, const struct query *q, json_t **items, json_t **
 		cli_pathf(&p, "/v1/instances?selector=%s", q->selector ? q->selector : "");
 		if (q->app)
 			cli_pathf(&p, "&app=%s", q->app);
+		else if (q->all_envs)
+			buf_adds(&p, "&environment=*");
 		if (cli_call(c, "GET", p.s, NULL, &j))
 			goto out;
 		*items = json_incref(json_object_get(j, "instances"));
@@ -491,7 +537,8 @@ static int fetch(struct cli *c, const struct query *q, json_t **items, json_t **
 		break;
 	}
 	}
-	if (r == 0 && q->name && q->kind != K_APPS && q->kind != K_TEMPLATES && q->kind != K_SOURCES) {
+	if (r == 0 && q->name && q->kind != K_APPS && q->kind != K_TEMPLATES && q->kind != K_SOURCES &&
+	    q->kind != K_ENVIRONMENTS) {
 		/* one instance or revision: picked from the list */
 		json_t *x, *found = NULL;
 		size_t i;
@@ -531,15 +578,29 @@ out:
 
 /* ---- printing ---- */
 
+/* The columns of kind's table: -A adds ENVIRONMENT before the rest. */
+static size_t table_cols(int kind, bool wide, bool envcol)
+{
+	return (wide ? kinds[kind].nwide : kinds[kind].ncols) + (envcol && in_environments(kind));
+}
+
+/* A row of x (the header: NULL) into r, ENVIRONMENT first with -A. */
+static void row_of(struct cells *r, int kind, json_t *x, const char *name, bool wide, bool envcol)
+{
+	if (envcol && in_environments(kind))
+		cell(r, x ? cli_jstr(x, "environment") : "ENVIRONMENT");
+	kinds[kind].row(r, x, name, wide);
+}
+
 /* Adds the rows of items to t (the header first when header is set);
  * with prefix, names read "app/hello" (get all). */
 static void table_fill(struct cli_table *t, int kind, json_t *items, bool wide, bool header,
-		       bool prefix)
+		       bool prefix, bool envcol)
 {
 	const struct kind *k = &kinds[kind];
 	struct cells r = {0};
 	if (header) {
-		k->row(&r, NULL, NULL, wide);
+		row_of(&r, kind, NULL, NULL, wide, envcol);
 		table_add(t, &r);
 	}
 	size_t i;
@@ -549,7 +610,7 @@ static void table_fill(struct cli_table *t, int kind, json_t *items, bool wide, 
 		k->name(x, nb, sizeof(nb));
 		snprintf(full, sizeof(full), "%s%s%s", prefix ? k->singular : "", prefix ? "/" : "", nb);
 		memset(&r, 0, sizeof(r));
-		k->row(&r, x, full, wide);
+		row_of(&r, kind, x, full, wide, envcol);
 		table_add(t, &r);
 	}
 }
@@ -575,11 +636,12 @@ static const char *empty_hint(int kind)
 	case K_TEMPLATES: return "no analysis templates";
 	case K_INSTANCES: return "no instances";
 	case K_SOURCES: return "no sources; sync from git with a `kind: Source` document (docs/gitops.md)";
+	case K_ENVIRONMENTS: return "no environments";
 	default: return "no revisions";
 	}
 }
 
-static int print_list(int kind, json_t *items, json_t *doc, enum cli_output fmt)
+static int print_list(int kind, json_t *items, json_t *doc, enum cli_output fmt, bool envcol)
 {
 	if (cli_output_doc(fmt, doc))
 		return 0;
@@ -589,8 +651,8 @@ static int print_list(int kind, json_t *items, json_t *doc, enum cli_output fmt)
 	}
 	bool wide = fmt == CLI_OUT_WIDE;
 	struct cli_table t;
-	cli_table_init(&t, wide ? kinds[kind].nwide : kinds[kind].ncols);
-	table_fill(&t, kind, items, wide, true, false);
+	cli_table_init(&t, table_cols(kind, wide, envcol));
+	table_fill(&t, kind, items, wide, true, false, envcol);
 	if (t.nrows == 1)
 		printf("%s\n", empty_hint(kind));
 	else
@@ -607,7 +669,8 @@ static int get_all(struct cli *c, const struct get_opts *o, enum cli_output fmt)
 	bool any = false;
 	int r = 0;
 	for (size_t s = 0; s < 3 && r == 0; s++) {
-		struct query q = {.kind = shown[s], .selector = o->selector, .app = o->app};
+		struct query q = {.kind = shown[s], .selector = o->selector, .app = o->app,
+				  .all_envs = o->all_envs};
 		json_t *items, *doc;
 		if (shown[s] != K_INSTANCES && o->app)
 			continue;
@@ -620,8 +683,8 @@ static int get_all(struct cli *c, const struct get_opts *o, enum cli_output fmt)
 		} else if (fmt != CLI_OUT_JSON && fmt != CLI_OUT_YAML && json_array_size(items)) {
 			bool wide = fmt == CLI_OUT_WIDE;
 			struct cli_table t;
-			cli_table_init(&t, wide ? kinds[shown[s]].nwide : kinds[shown[s]].ncols);
-			table_fill(&t, shown[s], items, wide, true, true);
+			cli_table_init(&t, table_cols(shown[s], wide, o->all_envs));
+			table_fill(&t, shown[s], items, wide, true, true, o->all_envs);
 			if (any)
 				printf("\n");
 			cli_table_print(&t, stdout);
@@ -687,12 +750,12 @@ static void seen_release(struct seen *s)
 }
 
 /* The text an object prints as in fmt (a table row joined, or its JSON). */
-static void object_text(struct buf *out, int kind, json_t *x, enum cli_output fmt)
+static void object_text(struct buf *out, int kind, json_t *x, enum cli_output fmt, bool envcol)
 {
 	if (fmt == CLI_OUT_TABLE || fmt == CLI_OUT_WIDE) {
 		struct cells r = {0};
 		char nb[160];
-		kinds[kind].row(&r, x, kinds[kind].name(x, nb, sizeof(nb)), fmt == CLI_OUT_WIDE);
+		row_of(&r, kind, x, kinds[kind].name(x, nb, sizeof(nb)), fmt == CLI_OUT_WIDE, envcol);
 		for (size_t i = 0; i < r.n; i++)
 			buf_addf(out, "%s\x1f", r.c[i] ? r.c[i] : "");
 	} else {
@@ -727,7 +790,7 @@ static int watch(struct cli *c, const struct query *q, enum cli_output fmt, bool
 	int64_t cursor = newest_event(c, &r);
 	if (r)
 		return r;
-	cli_table_init(&t, wide ? kinds[q->kind].nwide : kinds[q->kind].ncols);
+	cli_table_init(&t, table_cols(q->kind, wide, q->all_envs));
 	for (bool first = true;; first = false) {
 		json_t *items = NULL, *doc = NULL;
 		if ((r = fetch(c, q, &items, &doc)))
@@ -736,14 +799,16 @@ static int watch(struct cli *c, const struct query *q, enum cli_output fmt, bool
 		size_t from = t.nrows, i;
 		json_t *x;
 		if (table && header) {
-			table_fill(&t, q->kind, NULL, wide, true, false);
+			table_fill(&t, q->kind, NULL, wide, true, false, q->all_envs);
 			header = false;
 		}
 		json_array_foreach(items, i, x) {
 			struct buf text = BUF_INIT;
-			char nb[160];
-			const char *name = kinds[q->kind].name(x, nb, sizeof(nb));
-			object_text(&text, q->kind, x, fmt);
+			char nb[160], name[240];
+			/* one name in two environments: two objects */
+			snprintf(name, sizeof(name), "%s/%s", cli_jstr(x, "environment"),
+				 kinds[q->kind].name(x, nb, sizeof(nb)));
+			object_text(&text, q->kind, x, fmt, q->all_envs);
 			const char *was = seen_get(&seen, name);
 			bool changed = !was || strcmp(was, buf_str(&text)) != 0;
 			seen_put(&seen, name, buf_str(&text));
@@ -752,7 +817,7 @@ static int watch(struct cli *c, const struct query *q, enum cli_output fmt, bool
 				continue;
 			json_t *one = json_pack("[O]", x);
 			if (table)
-				table_fill(&t, q->kind, one, wide, false, false);
+				table_fill(&t, q->kind, one, wide, false, false, q->all_envs);
 			else if (fmt == CLI_OUT_NAME)
 				print_names(q->kind, one);
 			else if (fmt == CLI_OUT_JSON)
@@ -805,7 +870,13 @@ static int run(struct cli *c, int argc, char **argv)
 		return get_all(c, &o, fmt);
 	}
 	struct query q = {.kind = kind, .selector = o.selector, .app = o.app,
-			  .name = n > 1 ? argv[2] : NULL};
+			  .name = n > 1 ? argv[2] : NULL, .all_envs = o.all_envs};
+	if (o.all_envs && !in_environments(kind))
+		return sw_opt_error("get", "-A lists apps and instances (of every environment), not %s",
+				    kinds[kind].plural);
+	if (o.all_envs && (q.name || o.app))
+		return sw_opt_error("get", "-A lists every environment's; a name belongs to one (slipway "
+				    "-e ENV get ...)");
 	if (kind == K_REVISIONS) {
 		/* get revisions APP [N], or get revisions --app APP [N] */
 		if (!q.app) {
@@ -833,7 +904,7 @@ static int run(struct cli *c, int argc, char **argv)
 	if (q.name && cli_output_doc(fmt, doc))
 		r = 0;
 	else
-		r = print_list(kind, items, doc, fmt);
+		r = print_list(kind, items, doc, fmt, o.all_envs);
 	json_decref(items);
 	json_decref(doc);
 	return r;
@@ -854,9 +925,13 @@ const struct cli_command cli_cmd_get = {
 			"  analysistemplates (at)       metrics, last apply, source file\n"
 			"  instances (inst) [--app APP] state, readiness, restarts of every instance\n"
 			"  revisions (rev) APP [N]      an app's revisions (also with --app APP)\n"
+			"  sources (src)                where apps come from in git, what is synced\n"
+			"  environments (env)           their ports, listen addresses and apps\n"
 			"  all                          apps, templates and instances, as kind/name\n"
 			"-o wide adds columns, -o json|yaml prints the API's answer, -o name prints\n"
 			"kind/name lines. -l selects by labels (instances and revisions by their\n"
-			"app's). -w prints the list, then a row each time an object changes.",
+			"app's). -w prints the list, then a row each time an object changes.\n"
+			"Apps and instances are those of the environment selected (slipway -e ENV);\n"
+			"-A lists every environment's, with an ENVIRONMENT column.",
 	},
 };

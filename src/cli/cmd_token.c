@@ -11,14 +11,36 @@
 
 #include "core/buf.h"
 
+#define TOKEN_ENVS_MAX 32
+
+/* --environment, given once for each environment */
+struct token_envs {
+	const char *v[TOKEN_ENVS_MAX];
+	size_t n;
+};
+
 struct token_opts {
 	const char *role;
 	bool json;
+	struct token_envs envs;
 };
+
+static int parse_env(void *field, const char *value)
+{
+	struct token_envs *e = field;
+	if (!*value || e->n == TOKEN_ENVS_MAX)
+		return -1;
+	e->v[e->n++] = value;
+	return 0;
+}
 
 static const struct sw_opt options[] = {
 	{.name = "role", .kind = SW_OPT_STRING, .offset = SW_OPT_AT(struct token_opts, role, const char *),
 	 .value = "admin|deployer|viewer", .help = "create: what the token may do"},
+	{.name = "environment", .kind = SW_OPT_CUSTOM,
+	 .offset = SW_OPT_AT(struct token_opts, envs, struct token_envs), .value = "ENV",
+	 .parse = parse_env, .expect = "name an environment (at most 32 of them)",
+	 .help = "create: only in environment ENV (again for more; default every one)"},
 	CLI_OPT_JSON(struct token_opts),
 	{0},
 };
@@ -26,13 +48,18 @@ static const struct sw_opt options[] = {
 static void print_list(json_t *j)
 {
 	struct cli_table t;
-	cli_table_init(&t, 4);
-	cli_table_row(&t, "NAME", "ROLE", "CREATED", "LAST USED");
+	cli_table_init(&t, 5);
+	cli_table_row(&t, "NAME", "ROLE", "ENVIRONMENTS", "CREATED", "LAST USED");
 	size_t i;
 	json_t *x;
-	json_array_foreach(json_object_get(j, "tokens"), i, x)
-		cli_table_row(&t, cli_jstr(x, "name"), cli_jstr(x, "role"), cli_jstr(x, "created"),
+	json_array_foreach(json_object_get(j, "tokens"), i, x) {
+		struct buf envs = BUF_INIT;
+		cli_join(&envs, json_object_get(x, "environments"), ",");
+		cli_table_row(&t, cli_jstr(x, "name"), cli_jstr(x, "role"), envs.len ? envs.s : "all",
+			      cli_jstr(x, "created"),
 			      *cli_jstr(x, "lastUsed") ? cli_jstr(x, "lastUsed") : "never");
+		buf_release(&envs);
+	}
 	cli_table_print(&t, stdout);
 	cli_table_release(&t);
 }
@@ -89,10 +116,13 @@ static int run(struct cli *c, int argc, char **argv)
 		return sw_opt_error("token", "unexpected argument \"%s\"", name);
 	if (create && !o.role)
 		return sw_opt_error("token", "create needs --role admin|deployer|viewer");
-	if (!create && o.role)
-		return sw_opt_error("token", "--role goes with create");
+	if (!create && (o.role || o.envs.n))
+		return sw_opt_error("token", "--role and --environment go with create");
 	if (create) {
-		body = json_pack("{s:s, s:s}", "name", name, "role", o.role);
+		json_t *envs = json_array();
+		for (size_t i = 0; i < o.envs.n; i++)
+			json_array_append_new(envs, json_string(o.envs.v[i]));
+		body = json_pack("{s:s, s:s, s:o}", "name", name, "role", o.role, "environments", envs);
 		r = cli_call(c, "POST", "/v1/tokens", body, &j);
 	} else if (revoke) {
 		cli_pathf(&path, "/v1/tokens/%s", name);
@@ -106,8 +136,12 @@ static int run(struct cli *c, int argc, char **argv)
 		cli_json_print(j);
 	} else if (create) {
 		printf("%s\n", cli_jstr(j, "token"));
-		fprintf(stderr, "token \"%s\" (role %s) created; it is shown only this once\n",
-			cli_jstr(j, "name"), cli_jstr(j, "role"));
+		struct buf envs = BUF_INIT;
+		cli_join(&envs, json_object_get(j, "environments"), ", ");
+		fprintf(stderr, "token \"%s\" (role %s%s%s) created; it is shown only this once\n",
+			cli_jstr(j, "name"), cli_jstr(j, "role"), envs.len ? ", environments " : "",
+			envs.len ? envs.s : "");
+		buf_release(&envs);
 	} else if (revoke) {
 		printf("token/%s revoked\n", cli_jstr(j, "name"));
 	} else {
@@ -139,6 +173,8 @@ const struct cli_command cli_cmd_token = {
 			"SHA-256 is kept); viewer may read, deployer may also apply, roll back,\n"
 			"delete and operate rollouts, admin may do everything, tokens included.\n"
 			"list shows names, roles, creation and last use; revoke stops a token at\n"
-			"once. DIR/token stays an admin token named \"root\".",
+			"once. DIR/token stays an admin token named \"root\". --environment ENV\n"
+			"(again for more) scopes a deployer or viewer token: it sees and changes\n"
+			"the apps of those environments only (docs/environments.md).",
 	},
 };

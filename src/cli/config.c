@@ -75,6 +75,8 @@ static const struct spec_field context_fields[] = {
 	{"api", &spec_t_str, offsetof(struct cli_context, api), SPEC_F_ONEOF, CLI_CTX_API, v_addr, 0},
 	{"token-file", &spec_t_str, offsetof(struct cli_context, token_file), SPEC_F_OMIT_NULL, 0,
 	 v_abs, 0},
+	{"environment", &spec_t_str, offsetof(struct cli_context, environment), SPEC_F_OMIT_NULL, 0,
+	 spec_v_dns_label, 0},
 	{NULL, NULL, 0, 0, 0, NULL, 0},
 };
 

@@ -15,6 +15,7 @@
  *	  - name: prod
  *	    api: 127.0.0.1:7443                        # TCP, with a bearer token
  *	    token-file: /home/me/.config/slipway/prod.token
+ *	    environment: prod                          # what -e would select
  *
  * A context names its daemon one way: state-dir, socket or api; api
  * needs token-file and the others refuse it. There is no field for a token
@@ -44,6 +45,7 @@ struct cli_context {
 	char *socket;      /* CLI_CTX_SOCKET */
 	char *api;         /* CLI_CTX_API: "host:port" (core/addr) */
 	char *token_file;  /* CLI_CTX_API only */
+	char *environment; /* the environment its commands select (`slipway -e`), or NULL */
 };
 
 struct cli_config {

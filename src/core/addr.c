@@ -56,6 +56,23 @@ static bool port_read(const char *s, unsigned flags, uint16_t *out)
 	return true;
 }
 
+int sw_port_range_parse(const char *s, uint16_t *min, uint16_t *max)
+{
+	char low[8];
+	const char *dash = strchr(s, '-');
+	size_t n = dash ? (size_t)(dash - s) : strlen(s);
+	uint16_t a, b;
+	if (n >= sizeof(low))
+		return -1;
+	memcpy(low, s, n);
+	low[n] = '\0';
+	if (!port_read(low, 0, &a) || !port_read(dash ? dash + 1 : low, 0, &b) || a > b)
+		return -1;
+	*min = a;
+	*max = b;
+	return 0;
+}
+
 int sw_addr_parse(struct sw_addr *out, const char *s, unsigned flags, struct sw_err *err)
 {
 	char host[HOST_MAX], ip[INET6_ADDRSTRLEN];

@@ -58,6 +58,14 @@ int sw_addr_canonical(char out[SW_ADDR_MAX], const char *s, unsigned flags, stru
 /* True when s parses and is already in canonical form. */
 bool sw_addr_is_canonical(const char *s, unsigned flags);
 
+/*
+ * A range of ports "MIN-MAX" (each 1..65535 in decimal without leading
+ * zeros, MIN <= MAX; "8080" alone is MIN = MAX): `serve --port-range`,
+ * an Environment's ports and listen patterns. Returns 0, or -1 (nothing
+ * written). Pure.
+ */
+int sw_port_range_parse(const char *s, uint16_t *min, uint16_t *max);
+
 /* True for 127.0.0.0/8 and ::1. */
 bool sw_addr_is_loopback(const struct sw_addr *a);
 

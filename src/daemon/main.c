@@ -69,12 +69,11 @@ static int parse_keep(void *field, const char *value)
 static int parse_port_range(void *field, const char *value)
 {
 	struct port_range *p = field;
-	unsigned a, b;
-	char tail;
-	if (sscanf(value, "%u-%u%c", &a, &b, &tail) != 2 || a < 1024 || b > 65535 || a > b)
+	uint16_t a, b;
+	if (!strchr(value, '-') || sw_port_range_parse(value, &a, &b) < 0 || a < 1024)
 		return -1;
-	p->min = (uint16_t)a;
-	p->max = (uint16_t)b;
+	p->min = a;
+	p->max = b;
 	return 0;
 }
 

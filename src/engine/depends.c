@@ -82,14 +82,25 @@ size_t engine_depends_cycle(const struct engine_dep_node *nodes, size_t n, size_
 
 /* ---- at apply ---- */
 
-static bool applied_in(const struct engine_doc *docs, size_t ndocs, const char *name)
+/* dependsOn names apps of the app's own environment: their keys (a new
+ * NULL-terminated array, each string the caller's too). */
+static char **dep_keys(const struct spec_app *sa)
 {
-	for (size_t x = 0; x < ndocs; x++)
-		for (size_t k = 0; k < docs[x].set->napps; k++)
-			if (strcmp(docs[x].set->apps[k]->name, name) == 0)
-				return true;
-	return false;
+	char **out = xcalloc(sa->ndepends + 1, sizeof(*out));
+	for (size_t i = 0; i < sa->ndepends; i++) {
+		char key[SPEC_KEY_MAX];
+		out[i] = xstrdup(spec_key(key, sa->environment, sa->depends_on[i]));
+	}
+	return out;
 }
+
+static void dep_keys_free(char **keys)
+{
+	for (size_t i = 0; keys && keys[i]; i++)
+		free(keys[i]);
+	free(keys);
+}
+
 
 int engine_depends_check(struct engine *e, const struct engine_doc *docs, size_t ndocs,
 			 struct sw_err *err)
@@ -109,7 +120,7 @@ int engine_depends_check(struct engine *e, const struct engine_doc *docs, size_t
 		for (size_t k = 0; k < docs[x].set->napps; k++) {
 			const struct spec_app *sa = docs[x].set->apps[k];
 			specs[n] = sa;
-			nodes[n++] = (struct engine_dep_node){sa->name, sa->depends_on, sa->ndepends};
+			nodes[n++] = (struct engine_dep_node){sa->key, dep_keys(sa), sa->ndepends};
 		}
 	/* the apps already there, as their desired revision has them */
 	size_t it = 0;
@@ -118,10 +129,10 @@ int engine_depends_check(struct engine *e, const struct engine_doc *docs, size_t
 	while (sw_map_next(&e->apps, &it, &name, &v)) {
 		struct engine_app *a = v;
 		struct sw_err ignored = {0};
-		const struct spec_app *sa = a->st.desired && !applied_in(docs, ndocs, a->name)
+		const struct spec_app *sa = a->st.desired && !engine_docs_apply(docs, ndocs, a->name)
 			? engine_app_spec(e, a, a->st.desired, &ignored) : NULL;
 		if (sa && sa->ndepends)
-			nodes[n++] = (struct engine_dep_node){a->name, sa->depends_on, sa->ndepends};
+			nodes[n++] = (struct engine_dep_node){a->name, dep_keys(sa), sa->ndepends};
 	}
 	size_t *cycle = NULL, len = engine_depends_cycle(nodes, n, &cycle);
 	int r = 0;
@@ -140,6 +151,8 @@ int engine_depends_check(struct engine *e, const struct engine_doc *docs, size_t
 	}
 	free(cycle);
 	free(specs);
+	for (size_t i = 0; i < n; i++)
+		dep_keys_free((char **)nodes[i].deps);
 	free(nodes);
 	return r;
 }
@@ -190,7 +203,9 @@ const char *engine_depends_pending(struct engine *e, const struct spec_app *spec
 	size_t len = 0, left = 0;
 	out[0] = '\0';
 	for (size_t i = 0; spec && i < spec->ndepends; i++) {
-		const struct engine_app *d = engine_app_find(e, spec->depends_on[i]);
+		char key[SPEC_KEY_MAX];
+		const struct engine_app *d =
+			engine_app_find(e, spec_key(key, spec->environment, spec->depends_on[i]));
 		const char *reason;
 		if (d && app_healthy(d))
 			continue;
@@ -224,8 +239,10 @@ void engine_depends_changed(struct engine *e, struct engine_app *a)
 		if (o == a || !rollout_waiting_for_dependencies(&o->st))
 			continue;
 		const struct spec_app *sa = engine_app_spec(e, o, o->st.desired, &ignored);
-		for (size_t i = 0; sa && i < sa->ndepends; i++)
-			if (strcmp(sa->depends_on[i], a->name) == 0)
+		for (size_t i = 0; sa && i < sa->ndepends; i++) {
+			char key[SPEC_KEY_MAX];
+			if (strcmp(spec_key(key, sa->environment, sa->depends_on[i]), a->name) == 0)
 				engine_kick(e, o);
+		}
 	}
 }

@@ -357,7 +357,7 @@ void engine_inst_save(struct engine *e, struct engine_inst *m, const char *state
 		return;
 	struct store_instance si = {
 		.id = inst->id,
-		.app = inst->app,
+		.app = m->app->name, /* the key: "prod/hello" */
 		.revision = inst->revision,
 		.handle = inst->handle,
 		.port = inst->port,
@@ -719,10 +719,14 @@ static int start_instance(struct engine *e, struct engine_app *a, int64_t revisi
 		sw_warn("%s: cannot start an instance: %s", a->name, err.msg);
 		return -1;
 	}
-	char id[96];
-	snprintf(id, sizeof(id), "%s-%lld", a->name, (long long)seq);
+	char id[SPEC_KEY_MAX + 32], stem[SPEC_KEY_MAX]; /* the runtime refuses one too long */
+	struct runtime_ports ports;
+	engine_app_stem(stem, sizeof(stem), a->name);
+	snprintf(id, sizeof(id), "%s-%lld", stem, (long long)seq);
 	e->pending_app = a;
-	struct runtime_instance *inst = runtime_start(e->rt, spec, revision, id, &err);
+	struct runtime_instance *inst = runtime_start_in(e->rt, spec, revision, id,
+							 engine_app_ports(e, a, &ports) ? &ports : NULL,
+							 &err);
 	e->pending_app = NULL;
 	if (!inst) {
 		sw_warn("%s: cannot start instance %s: %s", a->name, id, err.msg);
@@ -1351,6 +1355,7 @@ int engine_new(struct engine **out, const struct engine_config *cfg, struct sw_e
 	e->state_dir = cfg->state_dir ? xstrdup(cfg->state_dir) : NULL;
 	e->cfg.state_dir = e->state_dir;
 	sw_map_init(&e->apps);
+	engine_envs_init(e);
 	uv_timer_init(cfg->loop, &e->tick);
 	uv_timer_init(cfg->loop, &e->kick);
 	uv_timer_init(cfg->loop, &e->drain);
@@ -1445,6 +1450,7 @@ void engine_free(struct engine *e)
 	free(e->dirty);
 	free(e->subs);
 	engine_watch_release(e);
+	engine_envs_release(e);
 	json_decref(e->table);
 	json_decref(e->stats_snapshot);
 	free(e->state_dir);

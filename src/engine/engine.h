@@ -42,6 +42,7 @@
 
 #include "core/core.h"
 #include "core/map.h"
+#include "env/env.h"
 #include "rollout/rollout.h"
 #include "runtime/runtime.h"
 #include "spec/spec.h"
@@ -516,6 +517,35 @@ int engine_object_status(struct engine *e, const char *kind, const char *name,
 int engine_object_delete(struct engine *e, const char *kind, const char *name, const char *actor,
 			 struct sw_err *err);
 
+/* ---- environments (environments.c) ----
+ *
+ * Apps live in environments by their key: engine_app.name is "hello" in
+ * the default environment and "prod/hello" in prod (spec_key). Every use
+ * case takes keys; what users see splits them again (spec_key_split).
+ * Environment documents are objects of kind "Environment" (src/env); at
+ * apply an app's environment must exist (or come in the same apply),
+ * ports of two environments may not overlap, and an app's routes must
+ * lie within its environment's listen.
+ */
+
+/* Whether the environment exists: "default" (or NULL) always does. */
+bool engine_environment_exists(struct engine *e, const char *name);
+/* Its parsed document, NULL for default and for one that does not exist. */
+const struct env_spec *engine_env_find(struct engine *e, const char *name);
+/* The names of every environment, "default" first, then by name (the
+ * caller frees the array, not the names, which live until the next
+ * change). */
+size_t engine_environment_names(struct engine *e, const char ***out);
+/* The same as one line for messages: "default, prod, staging". */
+void engine_environments_known(struct engine *e, char *out, size_t size);
+/* Whether app a lives in environment env (NULL or "default": the default one). */
+bool engine_app_in(const struct engine_app *a, const char *env);
+/* Deletes the environment's document: SW_ECONFLICT while apps live in it
+ * (named: "environment \"prod\" is in use by 2 apps: db, hello (...)")
+ * and for "default", SW_ENOTFOUND when there is none; event "Deleted". */
+int engine_environment_delete(struct engine *e, const char *name, const char *actor,
+			      struct sw_err *err);
+
 /* Records an event (store, log) and hands it to every subscriber. */
 void engine_event(struct engine *e, const char *app, const char *kind, const char *actor,
 		  const char *fmt, ...) __attribute__((format(printf, 5, 6)));
@@ -531,13 +561,23 @@ void engine_unsubscribe(struct engine *e, uint64_t id);
 /* ---- API tokens (tokens.c) ---- */
 
 /*
- * Creates a token with `role` ("admin", "deployer", "viewer"); the token
- * text ("sw_" + 64 hex digits) is in out_token only, never stored: the
- * store keeps its SHA-256. SW_EINVAL for a bad name or role, SW_EEXIST for
- * a name in use or reserved ("root", "local", "daemon").
+ * Creates a token with `role` ("admin", "deployer", "viewer"), scoped to
+ * the environments envs (nenvs 0: every environment); the token text
+ * ("sw_" + 64 hex digits) is in out_token only, never stored: the store
+ * keeps its SHA-256. SW_EINVAL for a bad name or role, SW_EEXIST for a
+ * name in use or reserved ("root", "local", "daemon"), SW_ENOTFOUND for
+ * an environment that does not exist (the known ones named).
  */
-int engine_token_create(struct engine *e, const char *name, const char *role, const char *actor,
-			char out_token[68], struct sw_err *err);
+int engine_token_create(struct engine *e, const char *name, const char *role,
+			const char *const *envs, size_t nenvs, const char *actor, char out_token[68],
+			struct sw_err *err);
+/* The environments the caller `actor` (a token's name) may use, as
+ * stored: "staging,dev", or "" for every one (an unscoped token, and
+ * callers that are no token: "local", "root"). 0, or -1 when the store
+ * cannot be read (out is "" then: callers refuse). */
+int engine_token_scope(struct engine *e, const char *actor, char *out, size_t size);
+/* Whether a scope ("" = every environment) holds env (NULL = default). */
+bool engine_scope_allows(const char *scope, const char *env);
 /* SW_ENOTFOUND when there is no such token. */
 int engine_token_revoke(struct engine *e, const char *name, const char *actor, struct sw_err *err);
 /* The token whose text is `token`: 0 with its name and role, or -1. Its

@@ -60,6 +60,8 @@ struct engine {
 	struct store_retention retain;
 	struct engine_watcher *watch; /* objects.c */
 	size_t nwatch;
+	struct sw_map envs;           /* stored Environment documents by name (struct
+					 env_spec *; environments.c) */
 };
 
 struct engine_app *engine_app_add(struct engine *e, const char *name);
@@ -133,6 +135,9 @@ void engine_watch_notify(struct engine *e, const char *kind, const char *name, c
 			 const char *owner);
 void engine_watch_release(struct engine *e);
 void engine_kind_word(char *out, size_t size, const char *kind);
+/* usecases.c: whether the documents of an apply hold the app `key`
+ * (its current revision is being replaced). */
+bool engine_docs_apply(const struct engine_doc *docs, size_t ndocs, const char *key);
 /* usecases.c: adds a result; takes live and merged (may be NULL). */
 void engine_result_add(struct engine_results *res, const char *kind, const char *name,
 		int64_t revision, const char *result, json_t *live, json_t *merged);
@@ -156,6 +161,25 @@ const char *engine_depends_pending(struct engine *e, const struct spec_app *spec
 /* After a reconcile of a: when whether it is Healthy changed, the apps
  * waiting for it are reconciled on the next kick. */
 void engine_depends_changed(struct engine *e, struct engine_app *a);
+
+/* environments.c */
+/* Watches the Environment kind (from engine_new); loads the stored ones
+ * and reserves their ports (engine_load, before instances are adopted);
+ * frees them (engine_free). */
+void engine_envs_init(struct engine *e);
+int engine_envs_load(struct engine *e, struct sw_err *err);
+void engine_envs_release(struct engine *e);
+/* Refuses (SW_EINVAL, positioned) an apply whose environments overlap in
+ * ports, or that puts an app in an environment that does not exist or on
+ * a listen address its environment does not allow. */
+int engine_envs_check(struct engine *e, const struct engine_doc *docs, size_t ndocs,
+		      struct sw_err *err);
+/* The ports of a's environment; false when it has no range of its own. */
+bool engine_app_ports(struct engine *e, const struct engine_app *a, struct runtime_ports *out);
+/* What instance and job ids start with: the key with its environment
+ * after a '.' ("prod.hello"; "hello" in default): an id has no '/' (it
+ * names a file) and no app name has a '.', so no two apps share one. */
+void engine_app_stem(char *out, size_t size, const char *key);
 
 /* load.c */
 int engine_load(struct engine *e, struct sw_err *err);

@@ -6,7 +6,8 @@
  * A job the rollout state no longer names (a superseded or aborted
  * rollout) is stopped: the state is the only truth, as for instances.
  *
- * Job ids (and log names): APP-rREV-KIND-NAME, e.g. shop-r3-predeploy-migrate,
+ * Job ids (and log names): APP-rREV-KIND-NAME, e.g. shop-r3-predeploy-migrate
+ * (prod.shop-r3-... in environment prod: engine_app_stem),
  * so `slipway logs shop --instance shop-r3-predeploy-migrate` shows it.
  *
  * Each attempt's handle is stored (the jobs table) before its command
@@ -31,7 +32,9 @@ static void job_id(char *out, size_t size, const char *app, int64_t revision,
 	for (; kn[i] && i + 1 < sizeof(k); i++)
 		k[i] = (char)tolower((unsigned char)kn[i]);
 	k[i] = '\0';
-	snprintf(out, size, "%s-r%lld-%s-%s", app, (long long)revision, k, name);
+	char stem[SPEC_KEY_MAX];
+	engine_app_stem(stem, sizeof(stem), app);
+	snprintf(out, size, "%s-r%lld-%s-%s", stem, (long long)revision, k, name);
 }
 
 static void on_job(struct runtime_job *rj, void *data)
@@ -93,7 +96,7 @@ static void job_add(struct engine *e, struct engine_app *a, int64_t id, struct s
 	if (index >= spec->hooks.n[kind])
 		return;
 	const struct spec_hook *h = &spec->hooks.list[kind][index];
-	char jid[96];
+	char jid[SPEC_KEY_MAX + 96]; /* the runtime refuses one longer than it keeps */
 	job_id(jid, sizeof(jid), a->name, revision, kind, h->name);
 	struct engine_job *j = xcalloc(1, sizeof(*j));
 	j->id = id;

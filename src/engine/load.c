@@ -39,6 +39,9 @@ static void on_orphan(const char *id, const char *handle, void *data)
 		inst = runtime_adopt(e->rt, spec, row->revision, row->id, handle,
 				     (uint16_t)row->port, false, (uint32_t)row->restarts, &err);
 	if (inst) {
+		struct runtime_ports ports;
+		if (engine_app_ports(e, a, &ports))
+			runtime_instance_ports(inst, &ports);
 		engine_inst_attach(a, inst, row->created_ms);
 		engine_inst_save(e, inst->data, NULL);
 		engine_event(e, a->name, "InstanceAdopted", NULL,
@@ -138,7 +141,7 @@ int engine_load(struct engine *e, struct sw_err *err)
 	size_t napps = 0, ninsts = 0;
 	int r = -1;
 
-	if (store_app_list(e->cfg.store, &apps, &napps, err) < 0)
+	if (engine_envs_load(e, err) < 0 || store_app_list(e->cfg.store, &apps, &napps, err) < 0)
 		goto out;
 	for (size_t i = 0; i < napps; i++)
 		load_app(e, &apps[i]);
@@ -160,6 +163,9 @@ int engine_load(struct engine *e, struct sw_err *err)
 			inst = runtime_adopt(e->rt, spec, si->revision, si->id, si->handle,
 					     (uint16_t)si->port, si->ready, (uint32_t)si->restarts, &ae);
 		if (inst) {
+			struct runtime_ports ports;
+			if (engine_app_ports(e, a, &ports))
+				runtime_instance_ports(inst, &ports);
 			engine_inst_attach(a, inst, si->created_ms);
 			engine_event(e, a->name, "InstanceAdopted", NULL,
 				     "instance %s (pid %d, port %d) adopted after daemon restart",

@@ -8,6 +8,7 @@
 
 #include <openssl/crypto.h>
 
+#include "core/buf.h"
 #include "core/sha256.h"
 #include "store/store.h"
 
@@ -30,12 +31,36 @@ static bool token_name_ok(const char *s)
 	return true;
 }
 
-static int do_token_create(struct engine *e, const char *name, const char *role, const char *actor,
-			char out_token[68], struct sw_err *err)
+/* The scope as stored: names joined with ",", each an environment that
+ * exists, none twice; -1 with err otherwise. */
+static int scope_text(struct engine *e, struct buf *out, const char *const *envs, size_t n,
+		      struct sw_err *err)
+{
+	for (size_t i = 0; i < n; i++) {
+		char known[512];
+		if (!engine_environment_exists(e, envs[i])) {
+			engine_environments_known(e, known, sizeof(known));
+			return sw_errf(err, SW_ENOTFOUND, "environment \"%s\" does not exist (known: %s)",
+				       envs[i], known);
+		}
+		const char *name = spec_env_is_default(envs[i]) ? SPEC_ENV_DEFAULT : envs[i];
+		bool twice = false;
+		for (size_t k = 0; k < i; k++)
+			twice |= strcmp(envs[k], envs[i]) == 0;
+		if (!twice)
+			buf_addf(out, "%s%s", out->len ? "," : "", name);
+	}
+	return 0;
+}
+
+static int do_token_create(struct engine *e, const char *name, const char *role,
+			   const char *const *envs, size_t nenvs, const char *actor,
+			   char out_token[68], struct sw_err *err)
 {
 	unsigned char raw[32];
 	char hash[65];
 	bool role_ok = false;
+	struct buf scope = BUF_INIT;
 	int r = -1;
 
 	out_token[0] = '\0';
@@ -49,6 +74,13 @@ static int do_token_create(struct engine *e, const char *name, const char *role,
 		role_ok |= strcmp(role, token_roles[i]) == 0;
 	if (!role_ok)
 		return sw_errf(err, SW_EINVAL, "unknown role \"%s\" (admin, deployer, viewer)", role);
+	if (nenvs && strcmp(role, "admin") == 0)
+		return sw_errf(err, SW_EINVAL, "an admin token is the whole host's (it manages tokens): "
+			       "scope a deployer or viewer token to environments");
+	if (scope_text(e, &scope, envs, nenvs, err) < 0) {
+		r = err->code;
+		goto out;
+	}
 	if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw)) {
 		sw_errf(err, -1, "cannot make a token: %s", strerror(errno));
 		goto out;
@@ -57,15 +89,18 @@ static int do_token_create(struct engine *e, const char *name, const char *role,
 	for (size_t i = 0; i < sizeof(raw); i++)
 		snprintf(out_token + 3 + 2 * i, 3, "%02x", raw[i]);
 	sw_sha256_hex(out_token, strlen(out_token), hash);
-	struct store_token t = {.name = (char *)name, .hash = hash, .role = (char *)role};
+	struct store_token t = {.name = (char *)name, .hash = hash, .role = (char *)role,
+				.environments = scope.len ? scope.s : ""};
 	r = store_token_put(e->cfg.store, &t, err);
 	if (r < 0) {
 		OPENSSL_cleanse(out_token, 68);
 		goto out;
 	}
-	engine_event(e, NULL, "TokenCreated", actor, "token \"%s\" created with role %s", name, role);
+	engine_event(e, NULL, "TokenCreated", actor, "token \"%s\" created with role %s%s%s", name,
+		     role, scope.len ? " for environments " : "", scope.len ? scope.s : "");
 out:
 	OPENSSL_cleanse(raw, sizeof(raw));
+	buf_release(&scope);
 	return r;
 }
 
@@ -105,11 +140,12 @@ out:
 	return r;
 }
 
-int engine_token_create(struct engine *e, const char *name, const char *role, const char *actor,
-			char out_token[68], struct sw_err *err)
+int engine_token_create(struct engine *e, const char *name, const char *role,
+			const char *const *envs, size_t nenvs, const char *actor, char out_token[68],
+			struct sw_err *err)
 {
 	engine_store_wait(e, true);
-	int r = do_token_create(e, name, role, actor, out_token, err);
+	int r = do_token_create(e, name, role, envs, nenvs, actor, out_token, err);
 	engine_store_wait(e, false);
 	return r;
 }
@@ -120,4 +156,31 @@ int engine_token_revoke(struct engine *e, const char *name, const char *actor, s
 	int r = do_token_revoke(e, name, actor, err);
 	engine_store_wait(e, false);
 	return r;
+}
+
+int engine_token_scope(struct engine *e, const char *actor, char *out, size_t size)
+{
+	struct store_token t = {0};
+	struct sw_err err = {0};
+	*out = '\0';
+	int r = store_token_get(e->cfg.store, actor, &t, &err);
+	if (r == 0)
+		sw_strlcpy(out, t.environments ? t.environments : "", size);
+	store_token_release(&t);
+	return r == 0 || r == SW_ENOTFOUND ? 0 : -1;
+}
+
+bool engine_scope_allows(const char *scope, const char *env)
+{
+	const char *want = spec_env_is_default(env) ? SPEC_ENV_DEFAULT : env;
+	size_t n = strlen(want);
+	if (!scope || !*scope)
+		return true;
+	for (const char *p = scope; *p;) {
+		size_t len = strcspn(p, ",");
+		if (len == n && strncmp(p, want, n) == 0)
+			return true;
+		p += len + (p[len] == ',');
+	}
+	return false;
 }

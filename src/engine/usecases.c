@@ -103,6 +103,15 @@ static void mask_secrets(json_t *live, json_t *merged)
 	}
 }
 
+bool engine_docs_apply(const struct engine_doc *docs, size_t ndocs, const char *key)
+{
+	for (size_t x = 0; x < ndocs; x++)
+		for (size_t k = 0; k < docs[x].set->napps; k++)
+			if (strcmp(docs[x].set->apps[k]->key, key) == 0)
+				return true;
+	return false;
+}
+
 /* One app may appear once across all documents of an apply; the message
  * is spec.c's for two in one file (add_document), word for word. */
 static int check_unique(const struct engine_doc *docs, size_t ndocs, struct sw_err *err)
@@ -113,12 +122,12 @@ static int check_unique(const struct engine_doc *docs, size_t ndocs, struct sw_e
 	for (size_t x = 0; x < ndocs && r == 0; x++)
 		for (size_t k = 0; k < docs[x].set->napps && r == 0; k++) {
 			struct spec_app *sa = docs[x].set->apps[k];
-			struct spec_app *first = sw_map_get(&seen, sa->name);
+			struct spec_app *first = sw_map_get(&seen, sa->key);
 			if (first)
 				r = sw_errf(err, SW_EINVAL, "%s: app \"%s\" is defined twice (first at %s)",
-					    sa->source, sa->name, first->source);
+					    sa->source, sa->key, first->source);
 			else
-				sw_map_put(&seen, sa->name, sa);
+				sw_map_put(&seen, sa->key, sa);
 		}
 	sw_map_release(&seen);
 	return r;
@@ -167,7 +176,7 @@ static int clash_error(const struct spec_app *a, const struct route_key *k, cons
 {
 	return sw_errf(err, SW_EINVAL, "%s: app \"%s\": route %s%s%s%s path %s is already served "
 		       "by app \"%s\" (one listen + host + pathPrefix routes to one app)",
-		       a->source, a->name, k->listen, k->host ? " host \"" : "", k->host ? k->host : "",
+		       a->source, a->key, k->listen, k->host ? " host \"" : "", k->host ? k->host : "",
 		       k->host ? "\"" : "", k->prefix, other);
 }
 
@@ -190,18 +199,14 @@ static int check_routes(struct engine *e, const struct engine_doc *docs, size_t 
 				for (size_t j = 0; j < (y == x ? i : docs[y].set->napps); j++) {
 					const struct route_key *c = route_clash(a, docs[y].set->apps[j], k);
 					if (c)
-						return clash_error(a, c, docs[y].set->apps[j]->name, err);
+						return clash_error(a, c, docs[y].set->apps[j]->key, err);
 				}
 			size_t it = 0;
 			const char *name;
 			void *v;
 			while (sw_map_next(&e->apps, &it, &name, &v)) {
 				struct engine_app *o = v;
-				bool applied = false;
-				for (size_t y = 0; y < ndocs && !applied; y++)
-					for (size_t j = 0; j < docs[y].set->napps && !applied; j++)
-						applied = strcmp(docs[y].set->apps[j]->name, o->name) == 0;
-				if (applied || !o->st.desired)
+				if (engine_docs_apply(docs, ndocs, o->name) || !o->st.desired)
 					continue; /* replaced by this apply */
 				struct sw_err serr = {0};
 				const struct route_key *c =
@@ -284,7 +289,7 @@ static int record_app(struct engine *e, const struct spec_app *sa, const char *s
 		      bool dry_run, struct pending *p, struct sw_err *err)
 {
 	struct store *s = e->cfg.store;
-	struct engine_app *a = engine_app_find(e, sa->name);
+	struct engine_app *a = engine_app_find(e, sa->key);
 	char *text = spec_app_canonical(sa);
 	char *otext = origin_text(origin);
 	char hash[65], from[80];
@@ -293,16 +298,16 @@ static int record_app(struct engine *e, const struct spec_app *sa, const char *s
 	engine_revision_hash(e, text, hash);
 	memset(p, 0, sizeof(*p));
 	origin_words(from, sizeof(from), origin);
-	if (check_readable(text, sa->name, err) < 0)
+	if (check_readable(text, sa->key, err) < 0)
 		goto out;
 	if (origin && a && a->owner && strcmp(a->owner, origin->owner) != 0) {
 		r = sw_errf(err, SW_ECONFLICT, "%s: app \"%s\" belongs to source \"%s\"; source \"%s\" "
-			    "defines it too (an app belongs to one source)", sa->source, sa->name,
+			    "defines it too (an app belongs to one source)", sa->source, sa->key,
 			    a->owner, origin->owner);
 		goto out;
 	}
 	p->app = a;
-	p->name = sa->name;
+	p->name = sa->key;
 	p->event_kind = "Applied";
 	p->labels = sa->labels;
 	p->labels_changed = !labels_equal(sa->labels, a ? a->labels : NULL);
@@ -321,12 +326,12 @@ static int record_app(struct engine *e, const struct spec_app *sa, const char *s
 	} else {
 		p->st.phase = ROLLOUT_PROGRESSING;
 		p->st.header_step = -1;
-		struct store_app row = {.name = sa->name, .phase = "Progressing", .reason = "",
+		struct store_app row = {.name = sa->key, .phase = "Progressing", .reason = "",
 					.created_ms = now, .owner = (char *)p->owner};
 		if (store_app_put(s, &row, err) < 0)
 			goto out;
 	}
-	if (store_revision_add(s, sa->name, hash, text, sa->version, source, otext, &p->revision,
+	if (store_revision_add(s, sa->key, hash, text, sa->version, source, otext, &p->revision,
 			       &created_rev, err) < 0)
 		goto out;
 	if (p->st.desired == p->revision) {
@@ -341,7 +346,7 @@ static int record_app(struct engine *e, const struct spec_app *sa, const char *s
 			char *keep = a->owner;
 			a->owner = (char *)p->owner; /* what engine_app_save writes */
 			r = engine_app_save(e, a, err) < 0 ||
-					    store_event_add(s, sa->name, "Owned", p->why, actor,
+					    store_event_add(s, sa->key, "Owned", p->why, actor,
 							    &p->event_id, err) < 0
 				    ? -1 : 0;
 			a->owner = keep;
@@ -356,7 +361,7 @@ static int record_app(struct engine *e, const struct spec_app *sa, const char *s
 		snprintf(p->why, sizeof(p->why), "labels set to %s", text);
 		p->result = "configured";
 		p->event_kind = "Labeled";
-		r = store_event_add(s, sa->name, "Labeled", p->why, actor, &p->event_id, err) < 0 ? -1 : 0;
+		r = store_event_add(s, sa->key, "Labeled", p->why, actor, &p->event_id, err) < 0 ? -1 : 0;
 		goto out;
 	}
 	snprintf(p->why, sizeof(p->why), "applied revision %lld (version %s)%s",
@@ -365,7 +370,7 @@ static int record_app(struct engine *e, const struct spec_app *sa, const char *s
 	engine_depends_hold(e, a, sa, &p->st);
 	p->result = a ? "configured" : "created";
 	struct store_app row = {
-		.name = sa->name,
+		.name = sa->key,
 		.desired_revision = p->st.desired,
 		.stable_revision = p->st.stable,
 		.phase = (char *)rollout_phase_name(p->st.phase),
@@ -375,7 +380,7 @@ static int record_app(struct engine *e, const struct spec_app *sa, const char *s
 		.owner = (char *)p->owner,
 	};
 	if (store_app_put(s, &row, err) < 0 ||
-	    store_event_add(s, sa->name, "Applied", p->why, actor, &p->event_id, err) < 0)
+	    store_event_add(s, sa->key, "Applied", p->why, actor, &p->event_id, err) < 0)
 		goto out;
 	r = 0;
 out:
@@ -476,8 +481,8 @@ static int do_apply(struct engine *e, const struct engine_doc *docs, size_t ndoc
 	int r = -1;
 
 	memset(out, 0, sizeof(*out));
-	if (check_unique(docs, ndocs, err) < 0 || check_routes(e, docs, ndocs, err) < 0 ||
-	    engine_depends_check(e, docs, ndocs, err) < 0)
+	if (check_unique(docs, ndocs, err) < 0 || engine_envs_check(e, docs, ndocs, err) < 0 ||
+	    check_routes(e, docs, ndocs, err) < 0 || engine_depends_check(e, docs, ndocs, err) < 0)
 		return SW_EINVAL;
 	for (size_t x = 0; x < ndocs; x++) {
 		napps += docs[x].set->napps;

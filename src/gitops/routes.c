@@ -28,6 +28,18 @@ static struct gsrc *find_or_404(struct gitops *g, const struct http_req *req, st
 	return gs;
 }
 
+/* A source is the whole host's: a token scoped to environments may read
+ * it, not sync or delete it (403). */
+static bool scoped_403(struct gitops *g, const struct http_req *req, struct http_resp *resp)
+{
+	char scope[512];
+	if (engine_token_scope(g->e, req->actor, scope, sizeof(scope)) == 0 && !*scope)
+		return false;
+	http_resp_error(resp, 403, "token \"%s\" is scoped to environments (%s): sources are the "
+			"whole host's", req->actor, scope);
+	return true;
+}
+
 static void h_list(const struct http_req *req, struct http_resp *resp, void *data)
 {
 	(void)req;
@@ -118,6 +130,8 @@ static void h_sync(const struct http_req *req, struct http_resp *resp, void *dat
 		return;
 	const char *dry = http_req_query(req, "dryRun");
 	bool plan = dry && strcmp(dry, "true") == 0;
+	if (!plan && scoped_403(g, req, resp))
+		return;
 	struct sync_wait *w = xcalloc(1, sizeof(*w));
 	w->g = g;
 	w->plan = plan;
@@ -219,6 +233,8 @@ static void h_delete(const struct http_req *req, struct http_resp *resp, void *d
 	struct gitops *g = data;
 	const char *name = http_req_param(req, "name");
 	struct sw_err err = {0};
+	if (scoped_403(g, req, resp))
+		return;
 	if (engine_object_delete(g->e, "Source", name, req->actor, &err) < 0)
 		http_resp_error(resp, http_status_of(err.code), "%s", err.msg);
 	else

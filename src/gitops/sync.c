@@ -277,7 +277,7 @@ static void drop_held(struct spec_set *set, const struct gsrc *gs)
 {
 	size_t k = 0;
 	for (size_t i = 0; i < set->napps; i++)
-		if (!held(gs, set->apps[i]->name))
+		if (!held(gs, set->apps[i]->key))
 			set->apps[k++] = set->apps[i];
 	set->napps = k;
 	k = 0;
@@ -363,8 +363,8 @@ static int load_commit(struct gsrc *gs, const struct source_commit *c, const cha
 									     set->templates[k]->name)));
 		}
 		for (size_t k = 0; k < set->napps; k++) {
-			json_array_append_new(l->apps, json_string(set->apps[k]->name));
-			if (held(gs, set->apps[k]->name))
+			json_array_append_new(l->apps, json_string(set->apps[k]->key));
+			if (held(gs, set->apps[k]->key))
 				continue;
 			if (place_workdir(g, gs, sha, set->apps[k], l, &tree, err) < 0)
 				goto out;

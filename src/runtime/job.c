@@ -416,7 +416,7 @@ struct runtime_job *runtime_job_start(struct runtime *rt, struct spec_app *spec,
 		sw_errf(err, SW_EINVAL, "bad job id \"%s\"", id ? id : "");
 		return NULL;
 	}
-	buf_addf(&b, "%s/%s", rt->log_dir, spec->name);
+	buf_addf(&b, "%s/%s", rt->log_dir, runtime_log_name(spec));
 	if (logfile_mkdirs(b.s, err) < 0) {
 		buf_release(&b);
 		return NULL;
@@ -454,9 +454,11 @@ struct runtime_job *runtime_job_start(struct runtime *rt, struct spec_app *spec,
 		char *s = spec_substitute(hook->command[i], &vars);
 		p->argv[i] = s ? s : xstrdup(hook->command[i]);
 	}
-	char *own[6];
+	char *own[7];
 	buf_addf(&b, "SLIPWAY_APP=%s", spec->name);
 	own[0] = buf_detach(&b);
+	buf_addf(&b, "SLIPWAY_ENVIRONMENT=%s", runtime_env_name(spec));
+	own[5] = buf_detach(&b);
 	buf_addf(&b, "SLIPWAY_VERSION=%s", spec->version ? spec->version : "");
 	own[1] = buf_detach(&b);
 	buf_addf(&b, "SLIPWAY_REVISION=%lld", (long long)revision);
@@ -465,12 +467,12 @@ struct runtime_job *runtime_job_start(struct runtime *rt, struct spec_app *spec,
 	own[3] = buf_detach(&b);
 	buf_addf(&b, "SLIPWAY_JOB=%s", id);
 	own[4] = buf_detach(&b);
-	own[5] = NULL;
+	own[6] = NULL;
 	struct sw_err eerr = {0};
 	p->env = runtime_env_build(spec, &vars, hook->env, hook->nenv, own, rt->cfg.age_ids, &eerr);
 	if (!p->env) /* each attempt fails with it, as any that cannot start */
 		sw_strlcpy(p->env_error, eerr.msg, sizeof(p->env_error));
-	for (size_t i = 0; i < 5; i++)
+	for (size_t i = 0; i < 6; i++)
 		free(own[i]);
 
 	uv_timer_init(p->loop, &p->timer);

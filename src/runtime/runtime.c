@@ -143,20 +143,54 @@ static bool port_bindable(uint16_t port)
 	return ok;
 }
 
-/* A free port from the range, searched from a cursor that moves on so
- * that a port just given up is not handed out again at once. 0 if none. */
+static bool port_reserved(const struct runtime *rt, uint16_t port)
+{
+	for (size_t i = 0; i < rt->nreserved; i++)
+		if (port >= rt->reserved[i].min && port <= rt->reserved[i].max)
+			return true;
+	return false;
+}
+
+/* The range an instance's ports come from: its own, else the runtime's. */
+static struct runtime_ports port_range(const struct runtime *rt, const struct runtime_priv *p)
+{
+	if (p && p->ports.min)
+		return p->ports;
+	return (struct runtime_ports){rt->cfg.port_min, rt->cfg.port_max};
+}
+
+/* A free port from the instance's range, searched from a cursor that
+ * moves on so that a port just given up is not handed out again at once.
+ * 0 if none. */
 static uint16_t port_pick(struct runtime *rt, struct runtime_priv *self)
 {
-	uint32_t span = (uint32_t)rt->cfg.port_max - rt->cfg.port_min + 1;
+	struct runtime_ports r = port_range(rt, self);
+	bool own = self && self->ports.min;
+	uint32_t span = (uint32_t)r.max - r.min + 1;
 
 	for (uint32_t i = 0; i < span; i++) {
-		uint16_t port = (uint16_t)(rt->cfg.port_min + (rt->port_cursor + i) % span);
-		if (port_tracked(rt, port, self) || !port_bindable(port))
+		uint16_t port = (uint16_t)(r.min + (rt->port_cursor + i) % span);
+		if (port_tracked(rt, port, self) || (!own && port_reserved(rt, port)) ||
+		    !port_bindable(port))
 			continue;
 		rt->port_cursor = (rt->port_cursor + i + 1) % span;
 		return port;
 	}
 	return 0;
+}
+
+void runtime_reserve_ports(struct runtime *rt, const struct runtime_ports *ranges, size_t n)
+{
+	free(rt->reserved);
+	rt->reserved = n ? xmalloc(n * sizeof(*rt->reserved)) : NULL;
+	if (n)
+		memcpy(rt->reserved, ranges, n * sizeof(*rt->reserved));
+	rt->nreserved = n;
+}
+
+void runtime_instance_ports(struct runtime_instance *inst, const struct runtime_ports *ports)
+{
+	inst->priv->ports = ports && ports->min ? *ports : (struct runtime_ports){0, 0};
 }
 
 /* ---- environment and command ---------------------------------------- */
@@ -310,7 +344,7 @@ static char **env_build(const struct runtime_instance *inst, struct sw_err *err)
 	struct spec_vars vars;
 	struct buf b = BUF_INIT;
 	char port[8];
-	char *own[5];
+	char *own[6];
 
 	vars_init(&vars, inst, port);
 	buf_addf(&b, "PORT=%s", port);
@@ -321,9 +355,11 @@ static char **env_build(const struct runtime_instance *inst, struct sw_err *err)
 	own[2] = buf_detach(&b);
 	buf_addf(&b, "SLIPWAY_INSTANCE=%s", inst->id);
 	own[3] = buf_detach(&b);
-	own[4] = NULL;
+	buf_addf(&b, "SLIPWAY_ENVIRONMENT=%s", runtime_env_name(inst->spec));
+	own[4] = buf_detach(&b);
+	own[5] = NULL;
 	char **env = runtime_env_build(inst->spec, &vars, NULL, 0, own, inst->priv->rt->cfg.age_ids, err);
-	for (size_t i = 0; i < 4; i++)
+	for (size_t i = 0; i < 5; i++)
 		free(own[i]);
 	return env;
 }
@@ -395,7 +431,7 @@ static struct runtime_priv *instance_new(struct runtime *rt, struct spec_app *sp
 	p->timer.data = p;
 	probe_init(&p->readiness, p, &spec->readiness, false);
 	probe_init(&p->liveness, p, &spec->liveness, true);
-	buf_addf(&path, "%s/%s/%s.log", rt->log_dir, inst->app, inst->id);
+	buf_addf(&path, "%s/%s/%s.log", rt->log_dir, runtime_log_name(spec), inst->id);
 	p->log_path = buf_detach(&path);
 	p->next = rt->instances;
 	if (rt->instances)
@@ -569,8 +605,8 @@ static void spawn_instance(struct runtime_priv *p)
 	if (!inst->port || !port_bindable(inst->port))
 		inst->port = port_pick(rt, p);
 	if (!inst->port) {
-		sw_errf(&err, -1, "no free port in %u-%u", (unsigned)rt->cfg.port_min,
-			(unsigned)rt->cfg.port_max);
+		struct runtime_ports r = port_range(rt, p);
+		sw_errf(&err, -1, "no free port in %u-%u", (unsigned)r.min, (unsigned)r.max);
 		goto out;
 	}
 	dir = xstrdup(p->log_path);
@@ -789,6 +825,7 @@ static void runtime_closed(uv_handle_t *h)
 	if (--rt->open_handles > 0)
 		return;
 	free(rt->log_dir);
+	free(rt->reserved);
 	free(rt);
 }
 
@@ -820,6 +857,13 @@ struct runtime_instance *runtime_start(struct runtime *rt, struct spec_app *spec
 				       int64_t revision, const char *id,
 				       struct sw_err *err)
 {
+	return runtime_start_in(rt, spec, revision, id, NULL, err);
+}
+
+struct runtime_instance *runtime_start_in(struct runtime *rt, struct spec_app *spec,
+					  int64_t revision, const char *id,
+					  const struct runtime_ports *ports, struct sw_err *err)
+{
 	struct runtime_priv *p;
 
 	if (!spec_runnable(spec)) {
@@ -831,6 +875,7 @@ struct runtime_instance *runtime_start(struct runtime *rt, struct spec_app *spec
 		return NULL;
 	}
 	p = instance_new(rt, spec, revision, id);
+	runtime_instance_ports(p->inst, ports);
 	/* The port is known at once; the spawn happens from the loop, so
 	 * that no callback runs before the caller has the instance. */
 	p->inst->port = port_pick(rt, p);

@@ -3,9 +3,11 @@
  * libuv loop, and keeps them running.
  *
  * Each instance is one process in its own session and process group
- * (setsid), with a port from the configured range, environment PORT,
- * SLIPWAY_APP, SLIPWAY_VERSION, SLIPWAY_INSTANCE (plus run.env with ${...}
- * substituted), and stdout/stderr appended to LOG_DIR/<app>/<id>.log,
+ * (setsid), with a port from the configured range (or its environment's),
+ * environment PORT, SLIPWAY_APP, SLIPWAY_ENVIRONMENT, SLIPWAY_VERSION,
+ * SLIPWAY_INSTANCE (plus run.env with ${...} substituted), and
+ * stdout/stderr appended to LOG_DIR/<key>/<id>.log (the app's key:
+ * "hello", or "prod/hello" in environment prod),
  * rotated by size (copy to .1 ... .N, then truncate; writers use O_APPEND).
  *
  * Probes: readiness decides `ready`; liveness failure restarts the process.
@@ -130,6 +132,24 @@ void runtime_free(struct runtime *rt);
 struct runtime_instance *runtime_start(struct runtime *rt, struct spec_app *spec,
 				       int64_t revision, const char *id,
 				       struct sw_err *err);
+
+/*
+ * Ports of an environment (docs/environments.md). runtime_start_in is
+ * runtime_start with the instance's ports from `ports` (NULL or 0-0: the
+ * runtime's range, as runtime_start); it keeps them for every restart,
+ * as runtime_instance_ports gives them to an adopted one. Ports in the
+ * ranges runtime_reserve_ports names (a copy is kept; call again to
+ * replace) are never handed to an instance without a range of its own,
+ * so that instances of one environment never take another's.
+ */
+struct runtime_ports {
+	uint16_t min, max;
+};
+struct runtime_instance *runtime_start_in(struct runtime *rt, struct spec_app *spec,
+					  int64_t revision, const char *id,
+					  const struct runtime_ports *ports, struct sw_err *err);
+void runtime_instance_ports(struct runtime_instance *inst, const struct runtime_ports *ports);
+void runtime_reserve_ports(struct runtime *rt, const struct runtime_ports *ranges, size_t n);
 
 /*
  * Takes over a process a previous daemon started, named by the `handle` it

@@ -68,6 +68,7 @@ struct runtime_priv {
 	uint32_t consecutive_failures;     /* for the backoff delay */
 	bool stopping;                     /* runtime_stop was called: never restart */
 	bool liveness_kill;                /* killed because liveness failed */
+	struct runtime_ports ports;        /* its own range; 0-0: the runtime's, less the reserved */
 	int pending_closes;                /* handle closes before the struct can go */
 };
 
@@ -78,6 +79,8 @@ struct runtime {
 	struct runtime_priv *instances;
 	size_t count;
 	uint32_t port_cursor;              /* offset into [port_min, port_max] */
+	struct runtime_ports *reserved;    /* runtime_reserve_ports */
+	size_t nreserved;
 	void (*stop_all_done)(void *data);
 	void *stop_all_data;
 	/* spawn pacing: the spawns of one turn of the loop stop after
@@ -87,6 +90,18 @@ struct runtime {
 	uint64_t burst_start_ms;           /* 0: no burst in this turn */
 	int open_handles;                  /* log_timer, burst_check: freed at 0 */
 };
+
+/* Where an app's logs go under the log dir: its key ("hello",
+ * "prod/hello"), so that apps of one name in two environments keep their
+ * own; and the environment its processes are told (SLIPWAY_ENVIRONMENT). */
+static inline const char *runtime_log_name(const struct spec_app *s)
+{
+	return s->key ? s->key : s->name;
+}
+static inline const char *runtime_env_name(const struct spec_app *s)
+{
+	return s->environment ? s->environment : SPEC_ENV_DEFAULT;
+}
 
 /* runtime.c */
 /* The process driver's handle "PID STARTTIME" (job.c's too). */

@@ -58,6 +58,12 @@ static const struct ref_doc docs[] = {
 	{"App", "",
 	 "An app: how to run its instances, where the proxy serves them, and how a new version replaces "
 	 "the old one. A change of its spec is a new revision and starts a rollout.", NULL},
+	{"App", "metadata.environment",
+	 "The environment the app lives in (a DNS label; a `kind: Environment` of that name must exist, "
+	 "or come in the same apply). Apps of one name in two environments are two apps: their "
+	 "instances, ports, routes and history are their own. A document without it goes to the "
+	 "environment the command selects (`slipway -e ENV`); one that names another is refused "
+	 "(docs/environments.md).", "default"},
 	{"App", "metadata.labels",
 	 "Labels for `slipway get -l` (kubectl's rules: a key is a name of at most 63 letters, digits, "
 	 "'-', '_', '.' with an optional \"prefix/\"; a value is empty or such a name). They belong to the "

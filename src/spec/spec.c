@@ -50,7 +50,7 @@ static const struct spec_drange r_increase = {0, 1e6, false};
 /* ------------------------------------------------------------------ */
 /* Validators for strings                                             */
 
-static bool is_dns_label(const char *s)
+bool spec_is_dns_label(const char *s)
 {
 	size_t len = strlen(s);
 	if (len == 0 || len > 63 || s[0] == '-' || s[len - 1] == '-')
@@ -64,7 +64,7 @@ static bool is_dns_label(const char *s)
 int spec_v_dns_label(struct spec_pctx *c, const struct snode *n, const char *s)
 {
 	char gotbuf[128];
-	if (is_dns_label(s))
+	if (spec_is_dns_label(s))
 		return 0;
 	return spec_perr(c, n,
 		    "%s must be lower-case letters, digits and '-', starting and ending with a letter "
@@ -614,8 +614,30 @@ static json_t *emit_aref(const void *base, const struct spec_field *f)
 static const struct spec_ftype t_aref = {spec_parse_sub, emit_aref, spec_free_sub};
 
 
+/* ---- metadata.environment: "default" is the same as none ---- */
+
+static int parse_environment(struct spec_pctx *c, const struct snode *n, void *base,
+			     const struct spec_field *f)
+{
+	struct spec_app *a = base;
+	int rc = spec_t_str.parse(c, n, base, f);
+	if (rc < 0)
+		return rc;
+	if (strcmp(a->environment, SPEC_ENV_DEFAULT) == 0) {
+		free(a->environment);
+		a->environment = NULL;
+	}
+	free(a->environment_at);
+	a->environment_at = spec_position(c->file, n);
+	return 0;
+}
+
+static const struct spec_ftype t_environment = {parse_environment, spec_emit_str, spec_free_str};
+
 static const struct spec_field meta_app_fields[] = {
 	{"name", &spec_t_str, offsetof(struct spec_app, name), SPEC_F_REQUIRED, 0, spec_v_dns_label, 0},
+	{"environment", &t_environment, offsetof(struct spec_app, environment), SPEC_F_OMIT_NULL, 0,
+	 spec_v_dns_label, 0},
 	{"labels", &spec_t_labels, offsetof(struct spec_app, labels), SPEC_F_NOEMIT, 0, NULL, 0},
 	{NULL, NULL, 0, 0, 0, NULL, 0},
 };
@@ -1166,13 +1188,16 @@ static const struct spec_field app_doc_fields[] = {
  * app itself (metadata may come after spec in the document). */
 static int check_app_doc(struct spec_pctx *c, const struct snode *map, void *base)
 {
-	const struct spec_app *a = base;
+	struct spec_app *a = base;
 	const struct snode *list = snode_get(snode_get(map, "spec"), "dependsOn");
 	for (size_t i = 0; i < a->ndepends; i++)
 		if (a->name && strcmp(a->depends_on[i], a->name) == 0)
 			return spec_perr(c, list && i < list->nkids ? list->kids[i] : map,
 					 "dependsOn names the app itself (\"%s\"): an app cannot depend "
 					 "on itself", a->name);
+	char key[SPEC_KEY_MAX];
+	free(a->key);
+	a->key = xstrdup(spec_key(key, a->environment, a->name ? a->name : ""));
 	return 0;
 }
 
@@ -1200,6 +1225,8 @@ static void app_init(struct spec_app *a)
 static void app_free(struct spec_app *a)
 {
 	spec_table_free(&app_doc_table, a);
+	free(a->environment_at);
+	free(a->key);
 	free(a->depends_at);
 	free(a->source);
 	free(a);
@@ -1539,9 +1566,10 @@ static int app_kind_parse(struct spec_pctx *c, const struct snode *root, void **
 	return 0;
 }
 
+/* The key: two apps of one name in two environments are two documents. */
 static const char *app_kind_name(const void *obj)
 {
-	return ((const struct spec_app *)obj)->name;
+	return ((const struct spec_app *)obj)->key;
 }
 
 static const char *app_kind_source(const void *obj)
@@ -2042,6 +2070,62 @@ void spec_app_hash(const struct spec_app *app, char out[65])
 }
 
 /* ------------------------------------------------------------------ */
+/* Environments: qualified names                                      */
+
+bool spec_env_is_default(const char *env)
+{
+	return !env || !*env || strcmp(env, SPEC_ENV_DEFAULT) == 0;
+}
+
+char *spec_key(char out[SPEC_KEY_MAX], const char *env, const char *name)
+{
+	if (spec_env_is_default(env))
+		snprintf(out, SPEC_KEY_MAX, "%s", name);
+	else
+		snprintf(out, SPEC_KEY_MAX, "%s/%s", env, name);
+	return out;
+}
+
+const char *spec_key_split(const char *key, char env[64], const char **name)
+{
+	const char *slash = strchr(key, '/');
+	size_t n = slash ? (size_t)(slash - key) : 0;
+	if (!slash || n >= 64) {
+		snprintf(env, 64, "%s", SPEC_ENV_DEFAULT);
+		*name = key;
+	} else {
+		memcpy(env, key, n);
+		env[n] = '\0';
+		*name = slash + 1;
+	}
+	return *name;
+}
+
+int spec_set_environment(struct spec_set *set, const char *env, struct sw_err *err)
+{
+	const char *want = spec_env_is_default(env) ? NULL : env;
+	for (size_t i = 0; i < set->napps; i++) {
+		const struct spec_app *a = set->apps[i];
+		const char *has = a->environment;
+		if (!a->environment_at || (!has && !want) || (has && want && strcmp(has, want) == 0))
+			continue;
+		return sw_errf(err, SW_EINVAL, "%s: metadata.environment is %s but the command selects %s",
+			       a->environment_at, a->environment ? a->environment : SPEC_ENV_DEFAULT,
+			       want ? want : SPEC_ENV_DEFAULT);
+	}
+	for (size_t i = 0; i < set->napps && want; i++) {
+		struct spec_app *a = set->apps[i];
+		char key[SPEC_KEY_MAX];
+		if (a->environment)
+			continue;
+		a->environment = xstrdup(want);
+		free(a->key);
+		a->key = xstrdup(spec_key(key, a->environment, a->name));
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
 /* Substitution                                                       */
 
 char *spec_substitute(const char *in, const struct spec_vars *vars)
@@ -2092,6 +2176,7 @@ const struct spec_ref_kind spec_ref_kinds[] = {
 
 const struct spec_ref_shape spec_ref_shapes[] = {
 	{&t_listen, "string", SPEC_REF_LEAF, "\"127.0.0.1:1\""},
+	{&t_environment, "string", SPEC_REF_LEAF, "\"a\""},
 	{&t_value_from, "object (file: string)", SPEC_REF_LEAF, NULL},
 	{&t_env, "map of string, or list of object", SPEC_REF_LIST, NULL},
 	{&t_tmplrefs, "list of string", SPEC_REF_LEAF, "[\"a\"]"},

@@ -174,6 +174,15 @@ struct spec_hooks {
 struct spec_app {
 	int refs;                /* spec_app_ref / spec_app_unref */
 	char *name;              /* metadata.name: [a-z0-9]([-a-z0-9]*[a-z0-9])?, <= 63 */
+	/* metadata.environment: a DNS label; NULL for the default environment
+	 * (written "default", or not at all), which keeps the canonical JSON
+	 * (and the content hash) of an app without one what it was before */
+	char *environment;
+	char *environment_at;    /* "file:line:col" of metadata.environment, NULL when not written */
+	/* the qualified name, the app's key inside the daemon: the name in
+	 * the default environment, "ENV/NAME" in another (spec_key); never
+	 * NULL once parsed, not part of the canonical JSON */
+	char *key;
 	/* metadata.labels: object of strings, NULL when none; not part of the
 	 * canonical JSON (a label never makes a revision: the engine keeps
 	 * an app's labels beside its rollout state) */
@@ -369,6 +378,37 @@ void spec_app_hash(const struct spec_app *app, char out[65]);
  * any readable file. Copies what it is given; call again to replace.
  */
 void spec_set_secret_dirs(const char *const *dirs, size_t n, const char *forbidden);
+
+/*
+ * Qualified names (docs/internals/environments.md, "Identity"). An app's
+ * key is its name in the default environment and "ENV/NAME" in another:
+ * '/' is not a DNS-label character, so no name is mistaken for a key.
+ */
+#define SPEC_ENV_DEFAULT "default"
+#define SPEC_KEY_MAX 128          /* 63 + '/' + 63 + NUL, rounded up */
+/* The key of `name` in environment env (NULL, "" or "default": the
+ * default one) into out; returns out. */
+char *spec_key(char out[SPEC_KEY_MAX], const char *env, const char *name);
+/* Splits a key: *name points into it after the '/', and env gets the
+ * environment ("default" for a key without one); returns *name. */
+const char *spec_key_split(const char *key, char env[64], const char **name);
+/* Whether s is a DNS label, as metadata.name and metadata.environment
+ * must be: lower-case letters, digits and '-', starting and ending with
+ * a letter or digit, at most 63 characters. */
+bool spec_is_dns_label(const char *s);
+/* Whether env (NULL or "" = default) is the default environment. */
+bool spec_env_is_default(const char *env);
+
+/*
+ * Puts the apps of set into environment `env` (the one a command selects,
+ * `slipway -e ENV`; "default" or NULL is the default one): an app without
+ * metadata.environment gets it (its key and canonical JSON too), an app
+ * that names another is refused with its position, as kubectl refuses a
+ * namespace that differs: "app.yaml:4:16: metadata.environment is prod
+ * but the command selects staging". Returns 0, or -1 with err and set
+ * unchanged.
+ */
+int spec_set_environment(struct spec_set *set, const char *env, struct sw_err *err);
 
 /* Values for ${...} substitution in run.command and run.env. */
 struct spec_vars {

@@ -148,6 +148,8 @@ static const struct store_migration migrations[] = {
 	{"GitOps: a template's owner and origin, as an app's",
 	 "ALTER TABLE templates ADD COLUMN owner TEXT NOT NULL DEFAULT '';"
 	 "ALTER TABLE templates ADD COLUMN origin TEXT NOT NULL DEFAULT '';"},
+	{"tokens scoped to environments: their names, comma-separated; '' = every environment",
+	 "ALTER TABLE tokens ADD COLUMN environments TEXT NOT NULL DEFAULT '';"},
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -207,6 +209,7 @@ enum stmt_id {
 	ST_OBJ_LIST,
 	ST_OBJ_DELETE,
 	ST_TEMPLATE_DELETE,
+	ST_TOKEN_GET,
 	ST_COUNT
 };
 
@@ -218,7 +221,7 @@ enum stmt_id {
 #define JOB_COLS "id, app, run, attempt, handle, attempt_ms, started_ms"
 #define EVENT_COLS "id, time_ms, app, kind, message, actor"
 
-#define TOKEN_COLS "name, hash, role, created_ms, last_used_ms"
+#define TOKEN_COLS "name, hash, role, created_ms, last_used_ms, environments"
 
 #define MEASURE_COLS "id, time_ms, app, revision, run, kind, template, metric, provider, query, value, condition, outcome, reason"
 
@@ -257,8 +260,9 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_JOB_DELETE] = "DELETE FROM jobs WHERE id = ?1",
 	[ST_APP_DELETE_JOBS] = "DELETE FROM jobs WHERE app = ?1",
 	[ST_REV_REHASH] = "UPDATE revisions SET hash = ?3 WHERE app = ?1 AND number = ?2",
-	[ST_TOKEN_PUT] = "INSERT INTO tokens (" TOKEN_COLS ") VALUES (?1, ?2, ?3, ?4, 0)",
+	[ST_TOKEN_PUT] = "INSERT INTO tokens (" TOKEN_COLS ") VALUES (?1, ?2, ?3, ?4, 0, ?5)",
 	[ST_TOKEN_GET_BY_HASH] = "SELECT " TOKEN_COLS " FROM tokens WHERE hash = ?1",
+	[ST_TOKEN_GET] = "SELECT " TOKEN_COLS " FROM tokens WHERE name = ?1",
 	[ST_TOKEN_LIST] = "SELECT " TOKEN_COLS " FROM tokens ORDER BY name",
 	[ST_TOKEN_PAGE] = "SELECT " TOKEN_COLS " FROM tokens WHERE name > ?1 ORDER BY name LIMIT ?2",
 	[ST_TOKEN_DELETE] = "DELETE FROM tokens WHERE name = ?1",
@@ -1606,6 +1610,7 @@ static void read_token(sqlite3_stmt *st, void *elem)
 	t->role = col_str(st, 2);
 	t->created_ms = sqlite3_column_int64(st, 3);
 	t->last_used_ms = sqlite3_column_int64(st, 4);
+	t->environments = col_str(st, 5);
 }
 
 int store_token_put(struct store *s, const struct store_token *t, struct sw_err *err)
@@ -1618,6 +1623,7 @@ int store_token_put(struct store *s, const struct store_token *t, struct sw_err 
 	bind_text(st, 2, t->hash);
 	bind_text(st, 3, t->role);
 	sqlite3_bind_int64(st, 4, t->created_ms ? t->created_ms : sw_wall_ms());
+	bind_text(st, 5, t->environments);
 	int rc = sqlite3_step(st);
 	if (rc == SQLITE_CONSTRAINT_PRIMARYKEY)
 		ret = sw_errf(err, SW_EEXIST, "token \"%s\" exists", t->name);
@@ -1629,16 +1635,17 @@ int store_token_put(struct store *s, const struct store_token *t, struct sw_err 
 	return ret;
 }
 
-int store_token_get_by_hash(struct store *s, const char *hash, struct store_token *out,
-			    struct sw_err *err)
+/* The token whose column (by id's statement) is key. */
+static int token_get(struct store *s, enum stmt_id id, const char *key, struct store_token *out,
+		     struct sw_err *err)
 {
 	sqlite3_stmt *st;
-	int rc, ret = stmt_get(s, ST_TOKEN_GET_BY_HASH, &st, "get token", err);
+	int rc, ret = stmt_get(s, id, &st, "get token", err);
 
 	memset(out, 0, sizeof(*out));
 	if (ret < 0)
 		return ret;
-	bind_text(st, 1, hash);
+	bind_text(st, 1, key);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
 		read_token(st, out);
@@ -1648,6 +1655,17 @@ int store_token_get_by_hash(struct store *s, const char *hash, struct store_toke
 		ret = db_err(s, rc, "get token", err);
 	sqlite3_reset(st);
 	return ret;
+}
+
+int store_token_get_by_hash(struct store *s, const char *hash, struct store_token *out,
+			    struct sw_err *err)
+{
+	return token_get(s, ST_TOKEN_GET_BY_HASH, hash, out, err);
+}
+
+int store_token_get(struct store *s, const char *name, struct store_token *out, struct sw_err *err)
+{
+	return token_get(s, ST_TOKEN_GET, name, out, err);
 }
 
 static void free_tokens(void *elems, size_t n)
@@ -1705,6 +1723,7 @@ void store_token_release(struct store_token *t)
 	free(t->name);
 	free(t->hash);
 	free(t->role);
+	free(t->environments);
 	memset(t, 0, sizeof(*t));
 }
 

@@ -350,6 +350,8 @@ struct store_token {
 	char *role;            /* "admin", "deployer", "viewer" */
 	int64_t created_ms;
 	int64_t last_used_ms;  /* 0 = never used */
+	char *environments;    /* the environments it may use, comma-separated ("staging,dev");
+				  "" (or NULL when put): every environment */
 };
 
 /* Adds a token; created_ms 0 = now. SW_EEXIST when the name (or the hash)
@@ -359,6 +361,8 @@ int store_token_put(struct store *s, const struct store_token *t, struct sw_err 
  * store_token_release. */
 int store_token_get_by_hash(struct store *s, const char *hash, struct store_token *out,
 			    struct sw_err *err);
+/* The token named `name`, or SW_ENOTFOUND. */
+int store_token_get(struct store *s, const char *name, struct store_token *out, struct sw_err *err);
 /* Every token, by name. */
 int store_token_list(struct store *s, struct store_token **out, size_t *n, struct sw_err *err);
 /* A page of them by name: those named after `after` ("" = from the

@@ -273,7 +273,7 @@ complete_bash() {
 	setup_home
 	run complete_bash slipway get ""
 	[ "$output" = "$(printf '%s\n' apps app analysistemplates analysistemplate at instances \
-		instance inst revisions revision rev sources source src all)" ]
+		instance inst revisions revision rev sources source src environments environment env all)" ]
 	run complete_bash slipway get a
 	[ "$output" = "$(printf '%s\n' apps app analysistemplates analysistemplate at all)" ]
 	run complete_bash slipway get inst

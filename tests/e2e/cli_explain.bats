@@ -104,7 +104,7 @@ FIELDS:
 
 	run --separate-stderr "$SLIPWAY_BIN" explain ap.spec
 	[ "$status" -eq 1 ]
-	[ "$stderr" = 'slipway explain: unknown kind "ap" (did you mean "app"?); kinds: app, analysistemplate, source' ]
+	[ "$stderr" = 'slipway explain: unknown kind "ap" (did you mean "app"?); kinds: app, analysistemplate, source, environment' ]
 	run --separate-stderr "$SLIPWAY_BIN" explain app.spec.replicas.max
 	[ "$status" -eq 1 ]
 	[ "$stderr" = 'slipway explain: unknown field "max" in app.spec.replicas: replicas is a value (integer) and has no fields' ]
@@ -112,7 +112,7 @@ FIELDS:
 	[ "$status" -eq 2 ]
 }
 
-@test "explain with no kind lists every kind, Source (brought by gitops) too" {
+@test "explain with no kind lists every kind, Source (brought by gitops) and Environment too" {
 	run "$SLIPWAY_BIN" explain
 	[ "$status" -eq 0 ]
 	[ "${lines[0]}" = "KINDS:" ]
@@ -122,12 +122,14 @@ FIELDS:
     AnalysisTemplate
         A list of metrics."*"
     Source
-        A git repository to deploy from"* ]]
+        A git repository to deploy from"*"
+    Environment
+        An environment (dev, staging, prod...)"* ]]
 	run "$SLIPWAY_BIN" explain -o json
 	[ "$status" -eq 0 ]
 	python3 -c 'import json, sys
 j = json.loads(sys.argv[1])
-assert [k["kind"] for k in j] == ["App", "AnalysisTemplate", "Source"], j
+assert [k["kind"] for k in j] == ["App", "AnalysisTemplate", "Source", "Environment"], j
 assert all(k["description"] for k in j), j' "$output"
 }
 

@@ -28,6 +28,7 @@ run_doc() {
 @test "docs: docs/api.md" { run_doc docs/api.md; }
 @test "docs: docs/cli.md" { run_doc docs/cli.md; }
 @test "docs: docs/documents.md" { run_doc docs/documents.md; }
+@test "docs: docs/environments.md" { run_doc docs/environments.md; }
 @test "docs: docs/hooks.md" { run_doc docs/hooks.md; }
 @test "docs: docs/gitops.md" { run_doc docs/gitops.md; }
 @test "docs: docs/secrets.md" { run_doc docs/secrets.md; }

@@ -31,7 +31,8 @@ static const char good[] =
 	"    socket: /run/slipway/slipway.sock\n"
 	"  - name: prod\n"
 	"    api: 127.0.0.1:7443\n"
-	"    token-file: /home/me/prod.token\n";
+	"    token-file: /home/me/prod.token\n"
+	"    environment: prod\n";
 
 static void test_cli_config__reads_contexts(void **state)
 {
@@ -49,6 +50,8 @@ static void test_cli_config__reads_contexts(void **state)
 	assert_int_equal(p->kind, CLI_CTX_API);
 	assert_string_equal(p->api, "127.0.0.1:7443");
 	assert_string_equal(p->token_file, "/home/me/prod.token");
+	assert_string_equal(p->environment, "prod");
+	assert_null(cfg.contexts[0].environment);
 	assert_null(cli_config_find(&cfg, "nope"));
 
 	/* what is written reads back to the same */
@@ -100,6 +103,9 @@ static void test_cli_config__errors_say_where(void **state)
 		{"apiVersion: slipway/v1\nkind: Config\ncontexts:\n"
 		 "  - {name: a, api: nowhere, token-file: /t}\n",
 		 "cfg:4:20: api: "},
+		{"apiVersion: slipway/v1\nkind: Config\ncontexts:\n"
+		 "  - {name: a, state-dir: /x, environment: Prod}\n",
+		 "cfg:4:43: environment must be lower-case letters, digits and '-'"},
 		{"apiVersion: slipway/v1\nkind: App\n", "cfg:2:7: kind must be \"Config\", got \"App\""},
 		{"kind: Config\n", "cfg:1:1: missing required field \"apiVersion\""},
 		{"apiVersion: slipway/v1\nkind: Config\n---\napiVersion: slipway/v1\n",

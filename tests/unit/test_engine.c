@@ -795,8 +795,162 @@ static void test_engine__depends_cycle_is_refused_and_changes_nothing(void **sta
 	buf_release(&y);
 }
 
+/* ---- environments ---- */
+
+static void env_yaml(struct buf *b, const char *name, const char *spec)
+{
+	buf_addf(b, "---\napiVersion: slipway/v1\nkind: Environment\nmetadata: {name: %s}\n%s\n", name,
+		 spec ? spec : "");
+}
+
+/* app_yaml with metadata.environment */
+static void app_in(struct buf *b, const char *env, const char *name, const char *version,
+		   const char *extra)
+{
+	buf_addf(b, "---\napiVersion: slipway/v1\nkind: App\nmetadata: {name: %s, environment: %s}\n"
+		 "spec:\n  version: \"%s\"\n  run:\n    command: [\"%s\", \"--port\", \"${PORT}\"]\n"
+		 "  readiness: {http: {path: /healthz}, period: 200ms}\n%s", name, env, version,
+		 hello_bin(), extra ? extra : "");
+}
+
+/* One name in two environments: two apps with their own keys, instances,
+ * ports (each environment's range) and ids; an environment must exist. */
+static void test_engine__environments_isolate_names_and_ports(void **state)
+{
+	struct fixture *f = *state;
+	struct engine_results res = {0};
+	struct sw_err err = {0};
+	struct buf y = BUF_INIT;
+	app_in(&y, "staging", "hello", "1.0.0", NULL);
+	assert_int_equal(apply(f, y.s, &res, &err), SW_EINVAL);
+	assert_string_equal(err.msg, "app.yaml:4:38: environment \"staging\" does not exist (apply a "
+				     "kind: Environment first; known: default)");
+	assert_int_equal(engine_app_count(f->e), 0);
+
+	/* the same apply may carry it */
+	buf_reset(&y);
+	env_yaml(&y, "staging", "spec: {ports: 23100-23109}");
+	app_in(&y, "staging", "hello", "1.0.0", NULL);
+	buf_adds(&y, "---\n");
+	app_yaml(&y, "hello", "1.0.0", 1);
+	sw_err_clear(&err);
+	assert_int_equal(apply(f, y.s, &res, &err), 0);
+	assert_int_equal(res.n, 3); /* names are the set's, released by now */
+	assert_string_equal(res.r[2].kind, "Environment");
+	engine_results_release(&res);
+	assert_true(wait_for(f, healthy_with, "staging/hello"));
+	assert_true(wait_for(f, healthy_with, "hello"));
+	struct engine_app *s = engine_app_find(f->e, "staging/hello"), *d = engine_app_find(f->e, "hello");
+	assert_true(engine_app_in(s, "staging"));
+	assert_true(engine_app_in(d, "default"));
+	assert_false(engine_app_in(d, "staging"));
+	assert_string_equal(s->insts[0]->rt->id, "staging.hello-1");
+	assert_string_equal(d->insts[0]->rt->id, "hello-1");
+	assert_in_range(s->insts[0]->rt->port, 23100, 23109);
+	assert_false(d->insts[0]->rt->port >= 23100 && d->insts[0]->rt->port <= 23109);
+
+	/* known environments, and ranges that overlap are refused naming both */
+	char known[128];
+	engine_environments_known(f->e, known, sizeof(known));
+	assert_string_equal(known, "default, staging");
+	buf_reset(&y);
+	env_yaml(&y, "prod", "spec: {ports: 23105-23200}");
+	assert_int_equal(apply(f, y.s, &res, &err), SW_EINVAL);
+	assert_string_equal(err.msg, "app.yaml:2:1: environment \"prod\": ports 23105-23200 overlap "
+				     "those of environment \"staging\" (23100-23109); each environment's "
+				     "ports are its own");
+	assert_false(engine_environment_exists(f->e, "prod"));
+	/* staging may move its own range */
+	buf_reset(&y);
+	env_yaml(&y, "staging", "spec: {ports: 23105-23200}");
+	assert_int_equal(apply(f, y.s, &res, &err), 0);
+	engine_results_release(&res);
+	assert_int_equal(engine_env_find(f->e, "staging")->port_min, 23105);
+
+	/* delete is refused while an app lives in it, naming it */
+	sw_err_clear(&err);
+	assert_int_equal(engine_environment_delete(f->e, "staging", "test", &err), SW_ECONFLICT);
+	assert_string_equal(err.msg, "environment \"staging\" is in use by 1 app: hello (delete them "
+				     "first: slipway -e staging delete app NAME)");
+	size_t n;
+	assert_int_equal(engine_delete(f->e, "staging/hello", "test", &n, &err), 0);
+	assert_int_equal(engine_environment_delete(f->e, "staging", "test", &err), 0);
+	assert_false(engine_environment_exists(f->e, "staging"));
+	assert_non_null(engine_app_find(f->e, "hello"));
+	buf_release(&y);
+}
+
+/* Routes: a listen + host is one app's, whatever its environment (both
+ * named by key); an environment's listen bounds its apps' routes. */
+static void test_engine__environment_routes_and_listen(void **state)
+{
+	struct fixture *f = *state;
+	struct engine_results res = {0};
+	struct sw_err err = {0};
+	struct buf y = BUF_INIT;
+	env_yaml(&y, "prod", NULL);
+	env_yaml(&y, "staging", "spec: {listen: [\"127.0.0.1:18600-18609\"]}");
+	app_in(&y, "prod", "hello", "1.0.0", "  route: {listen: \"127.0.0.1:18600\"}\n");
+	assert_int_equal(apply(f, y.s, &res, &err), 0);
+	engine_results_release(&res);
+	buf_reset(&y);
+	app_in(&y, "staging", "hello", "1.0.0", "  route: {listen: \"127.0.0.1:18600\"}\n");
+	assert_int_equal(apply(f, y.s, &res, &err), SW_EINVAL);
+	assert_string_equal(err.msg, "app.yaml:2:1: app \"staging/hello\": route 127.0.0.1:18600 path / "
+				     "is already served by app \"prod/hello\" (one listen + host + "
+				     "pathPrefix routes to one app)");
+	buf_reset(&y);
+	app_in(&y, "staging", "hello", "1.0.0", "  route: {listen: \"127.0.0.1:18700\"}\n");
+	sw_err_clear(&err);
+	assert_int_equal(apply(f, y.s, &res, &err), SW_EINVAL);
+	assert_string_equal(err.msg, "app.yaml:2:1: app \"staging/hello\": route.listen 127.0.0.1:18700 "
+				     "is not allowed in environment \"staging\" (it allows "
+				     "127.0.0.1:18600-18609)");
+	buf_reset(&y);
+	app_in(&y, "staging", "hello", "1.0.0", "  route: {listen: \"127.0.0.1:18601\"}\n");
+	assert_int_equal(apply(f, y.s, &res, &err), 0);
+	engine_results_release(&res);
+	/* a listen that would leave out an app's route is refused */
+	buf_reset(&y);
+	env_yaml(&y, "staging", "spec: {listen: [\"127.0.0.1:18605\"]}");
+	sw_err_clear(&err);
+	assert_int_equal(apply(f, y.s, &res, &err), SW_EINVAL);
+	assert_string_equal(err.msg, "app.yaml:2:1: environment \"staging\": listen (127.0.0.1:18605) "
+				     "would leave out app \"staging/hello\"'s route.listen 127.0.0.1:18601; "
+				     "change the app first");
+	buf_release(&y);
+}
+
+/* dependsOn names apps of the app's own environment. */
+static void test_engine__depends_on_stays_in_its_environment(void **state)
+{
+	struct fixture *f = *state;
+	struct engine_results res = {0};
+	struct sw_err err = {0};
+	struct buf y = BUF_INIT;
+	app_yaml(&y, "db", "1.0.0", 1);
+	env_yaml(&y, "prod", NULL);
+	app_in(&y, "prod", "web", "1.0.0", "  dependsOn: [db]\n");
+	assert_non_null(strstr(y.s, "---\napiVersion: slipway/v1\nkind: Environment"));
+	assert_int_equal(apply(f, y.s, &res, &err), 0);
+	engine_results_release(&res);
+	assert_true(wait_for(f, healthy_with, "db"));
+	struct engine_app *a = engine_app_find(f->e, "prod/web");
+	const char *reason;
+	assert_int_equal(engine_app_phase(a, &reason), ROLLOUT_WAITING);
+	assert_string_equal(reason, "waiting for db (not found); revision 1 starts once it is Healthy");
+	/* prod's own db: then it starts */
+	buf_reset(&y);
+	app_in(&y, "prod", "db", "1.0.0", NULL);
+	assert_int_equal(apply(f, y.s, &res, &err), 0);
+	engine_results_release(&res);
+	assert_true(wait_for(f, healthy_with, "prod/web"));
+	buf_release(&y);
+}
+
 int main(void)
 {
+	env_kinds_register();
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_engine__apply_rolls_out_and_identical_is_unchanged, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_engine__app_defined_twice_changes_nothing, setup, teardown),
@@ -811,6 +965,9 @@ int main(void)
 		cmocka_unit_test(test_engine__depends_cycle_finds_cycles_only),
 		cmocka_unit_test_setup_teardown(test_engine__depends_on_waits_for_healthy_then_starts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_engine__depends_cycle_is_refused_and_changes_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_engine__environments_isolate_names_and_ports, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_engine__environment_routes_and_listen, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_engine__depends_on_stays_in_its_environment, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("tests", tests, NULL, NULL);
 }

@@ -1603,6 +1603,104 @@ static void test_spec__depends_on_errors_are_positioned(void **state)
 	}
 }
 
+/* metadata.environment: a DNS label; "default" is the same as none, and
+ * neither changes the canonical text an app had before environments. */
+static void test_spec__environment_is_part_of_the_key(void **state)
+{
+	const char *plain = HEAD;
+	const char *dflt = "apiVersion: slipway/v1\nkind: App\nmetadata: {name: web, environment: default}\n"
+			   "spec:\n  version: \"1\"\n  run: {command: [./web, --port, \"${PORT}\"]}\n";
+	const char *prod = "apiVersion: slipway/v1\nkind: App\nmetadata: {name: web, environment: prod}\n"
+			   "spec:\n  version: \"1\"\n  run: {command: [./web, --port, \"${PORT}\"]}\n";
+	struct spec_set a = parse_ok(plain), b = parse_ok(dflt), c = parse_ok(prod);
+	assert_null(a.apps[0]->environment);
+	assert_string_equal(a.apps[0]->key, "web");
+	assert_null(b.apps[0]->environment);
+	assert_string_equal(b.apps[0]->key, "web");
+	assert_string_equal(c.apps[0]->environment, "prod");
+	assert_string_equal(c.apps[0]->key, "prod/web");
+	assert_string_equal(c.apps[0]->environment_at, "/srv/apps/app.yaml:3:36");
+	char *ta = spec_app_canonical(a.apps[0]), *tb = spec_app_canonical(b.apps[0]);
+	char *tc = spec_app_canonical(c.apps[0]);
+	assert_string_equal(ta, tb);
+	assert_null(strstr(ta, "environment"));
+	assert_non_null(strstr(tc, "\"environment\":\"prod\""));
+	/* it round-trips through the store's JSON, key and all */
+	json_t *j = json_loads(tc, 0, NULL);
+	struct spec_app *back = NULL;
+	struct sw_err err = {0};
+	assert_int_equal(spec_app_from_json(&back, j, &err), 0);
+	assert_string_equal(back->key, "prod/web");
+	char *tback = spec_app_canonical(back);
+	assert_string_equal(tback, tc);
+	free(tback);
+	spec_app_unref(back);
+	json_decref(j);
+	free(ta);
+	free(tb);
+	free(tc);
+	spec_set_release(&a);
+	spec_set_release(&b);
+	spec_set_release(&c);
+
+	/* one name in two environments: two documents of one file */
+	struct spec_set two = parse_ok("apiVersion: slipway/v1\nkind: App\nmetadata: {name: web, environment: staging}\n"
+				       "spec: {version: \"1\", run: {command: [x]}}\n---\n"
+				       "apiVersion: slipway/v1\nkind: App\nmetadata: {name: web, environment: prod}\n"
+				       "spec: {version: \"1\", run: {command: [x]}}\n");
+	assert_int_equal(two.napps, 2);
+	spec_set_release(&two);
+	const char *msg = parse_err("apiVersion: slipway/v1\nkind: App\nmetadata: {name: web, environment: prod}\n"
+				    "spec: {version: \"1\", run: {command: [x]}}\n---\n"
+				    "apiVersion: slipway/v1\nkind: App\nmetadata: {name: web, environment: prod}\n"
+				    "spec: {version: \"1\", run: {command: [x]}}\n");
+	assert_string_equal(msg, "app.yaml:6:1: app \"prod/web\" is defined twice (first at app.yaml:1:1)");
+	msg = parse_err("apiVersion: slipway/v1\nkind: App\nmetadata: {name: web, environment: Prod}\n"
+			"spec: {version: \"1\", run: {command: [x]}}\n");
+	assert_non_null(strstr(msg, "app.yaml:3:36: environment must be lower-case letters"));
+	msg = parse_err("apiVersion: slipway/v1\nkind: App\nmetadata: {name: web, enviroment: prod}\n"
+			"spec: {version: \"1\", run: {command: [x]}}\n");
+	assert_non_null(strstr(msg, "(did you mean \"environment\"?)"));
+}
+
+/* `slipway -e ENV`: documents without an environment get the selected
+ * one; one that names another is refused where it says so. */
+static void test_spec__selected_environment(void **state)
+{
+	struct sw_err err = {0};
+	struct spec_set set = parse_ok(HEAD);
+	assert_int_equal(spec_set_environment(&set, "staging", &err), 0);
+	assert_string_equal(set.apps[0]->environment, "staging");
+	assert_string_equal(set.apps[0]->key, "staging/web");
+	char *t = spec_app_canonical(set.apps[0]);
+	assert_non_null(strstr(t, "\"environment\":\"staging\""));
+	free(t);
+	spec_set_release(&set);
+
+	set = parse_ok("apiVersion: slipway/v1\nkind: App\nmetadata: {name: web, environment: prod}\n"
+		       "spec: {version: \"1\", run: {command: [x]}}\n");
+	assert_int_equal(spec_set_environment(&set, "prod", &err), 0);
+	assert_int_equal(spec_set_environment(&set, "staging", &err), SW_EINVAL);
+	assert_string_equal(err.msg, "/srv/apps/app.yaml:3:36: metadata.environment is prod but the "
+				     "command selects staging");
+	memset(&err, 0, sizeof(err));
+	assert_int_equal(spec_set_environment(&set, NULL, &err), SW_EINVAL);
+	assert_string_equal(err.msg, "/srv/apps/app.yaml:3:36: metadata.environment is prod but the "
+				     "command selects default");
+	assert_string_equal(set.apps[0]->key, "prod/web"); /* unchanged */
+	spec_set_release(&set);
+
+	char key[SPEC_KEY_MAX], env[64];
+	const char *name;
+	assert_string_equal(spec_key(key, NULL, "web"), "web");
+	assert_string_equal(spec_key(key, "default", "web"), "web");
+	assert_string_equal(spec_key(key, "prod", "web"), "prod/web");
+	assert_string_equal(spec_key_split("prod/web", env, &name), "web");
+	assert_string_equal(env, "prod");
+	assert_string_equal(spec_key_split("web", env, &name), "web");
+	assert_string_equal(env, "default");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1636,6 +1734,8 @@ int main(void)
 		cmocka_unit_test(test_spec__registered_kind_parses_with_its_table),
 		cmocka_unit_test(test_spec__windows_read_cron_duration_and_time_zone),
 		cmocka_unit_test(test_spec__yaml_scalar_forms_decode_exactly),
+		cmocka_unit_test(test_spec__environment_is_part_of_the_key),
+		cmocka_unit_test(test_spec__selected_environment),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -146,6 +146,7 @@ static void test_store__migration_backfills_instance_handles(void **state)
 		       "ALTER TABLE apps DROP COLUMN owner;"
 		       "ALTER TABLE revisions DROP COLUMN origin;"
 		       "DROP TABLE objects;"
+		       "ALTER TABLE tokens DROP COLUMN environments;"
 		       "INSERT INTO instances (id, app, revision, pid, start_time, port, state,"
 		       " created_ms) VALUES ('web-r1-1', 'web', 1, 4242, 987654321, 9001,"
 		       " 'Running', 1), ('web-r1-2', 'web', 1, 0, 0, 9002, 'Starting', 2);"
@@ -744,7 +745,7 @@ static void test_store__tokens_put_find_list_touch_delete(void **state)
 
 	struct store_token ci = {.name = "ci", .hash = (char *)h1, .role = "deployer"};
 	struct store_token ro = {.name = "dash", .hash = (char *)h2, .role = "viewer",
-				 .created_ms = 1000};
+				 .created_ms = 1000, .environments = "staging,dev"};
 	assert_int_equal(store_token_put(f->s, &ci, &err), 0);
 	assert_int_equal(store_token_put(f->s, &ro, &err), 0);
 
@@ -762,6 +763,15 @@ static void test_store__tokens_put_find_list_touch_delete(void **state)
 	assert_int_equal(t.last_used_ms, 0);
 	store_token_release(&t);
 	assert_int_equal(store_token_get_by_hash(f->s, "44", &t, &err), SW_ENOTFOUND);
+	store_token_release(&t);
+	/* by name too, with the environments it is scoped to ("" for all) */
+	assert_int_equal(store_token_get(f->s, "dash", &t, &err), 0);
+	assert_string_equal(t.environments, "staging,dev");
+	store_token_release(&t);
+	assert_int_equal(store_token_get(f->s, "ci", &t, &err), 0);
+	assert_string_equal(t.environments, "");
+	store_token_release(&t);
+	assert_int_equal(store_token_get(f->s, "nobody", &t, &err), SW_ENOTFOUND);
 	store_token_release(&t);
 
 	assert_int_equal(store_token_touch(f->s, "ci", 12345, &err), 0);
@@ -1209,6 +1219,7 @@ static void test_store__migration_gives_templates_no_owner(void **state)
 	/* back to version 9, with a template as a version 9 daemon wrote it */
 	reopen_from(f, "ALTER TABLE templates DROP COLUMN owner;"
 		       "ALTER TABLE templates DROP COLUMN origin;"
+		       "ALTER TABLE tokens DROP COLUMN environments;"
 		       "INSERT INTO templates (name, hash, spec_json, source, updated_ms)"
 		       " VALUES ('golden', 'h', '{}', 'golden.yaml', 5);"
 		       "PRAGMA user_version = 9;");
@@ -1222,6 +1233,21 @@ static void test_store__migration_gives_templates_no_owner(void **state)
 	assert_string_equal(got.source, "golden.yaml");
 	assert_int_equal(got.updated_ms, 5);
 	store_template_release(&got);
+}
+
+/* Migration 11: tokens of an older database may use every environment. */
+static void test_store__migration_scopes_old_tokens_to_none(void **state)
+{
+	struct fixture *f = *state;
+	struct sw_err err = {0};
+	reopen_from(f, "ALTER TABLE tokens DROP COLUMN environments;"
+		       "INSERT INTO tokens (name, hash, role, created_ms) VALUES ('ci', 'h', 'deployer', 1);"
+		       "PRAGMA user_version = 10;");
+	struct store_token t = {0};
+	assert_int_equal(store_token_get(f->s, "ci", &t, &err), 0);
+	assert_string_equal(t.environments, "");
+	assert_string_equal(t.role, "deployer");
+	store_token_release(&t);
 }
 
 int main(void)
@@ -1252,6 +1278,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_store__objects_put_status_list_delete, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store__templates_put_get_list_delete_with_owner, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store__migration_gives_templates_no_owner, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_store__migration_scopes_old_tokens_to_none, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

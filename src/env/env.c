@@ -1,0 +1,287 @@
+/*
+ * The Environment document (env.h): its field tables, read by the spec
+ * engine like every kind, and the pure rules the engine applies with it.
+ */
+#include "env.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/addr.h"
+#include "core/buf.h"
+#include "spec/node.h"
+
+/* Instances are unprivileged: what `serve --port-range` accepts too. */
+#define ENV_PORT_MIN 1024
+
+/* ---- spec.ports: "MIN-MAX" ---- */
+
+static int parse_ports(struct spec_pctx *c, const struct snode *n, void *base, const struct spec_field *f)
+{
+	struct env_spec *e = base;
+	uint16_t a, b;
+	int rc = spec_need_scalar(c, n, "a range of ports like 21000-21999");
+	if (rc < 0)
+		return rc;
+	if (!strchr(n->text, '-') || sw_port_range_parse(n->text, &a, &b) < 0 || a < ENV_PORT_MIN)
+		return spec_perr(c, n, "%s must be a range of ports MIN-MAX from %d to 65535, like "
+				 "21000-21999, got \"%s\"", spec_subject(c), ENV_PORT_MIN, n->text);
+	e->port_min = a;
+	e->port_max = b;
+	return 0;
+}
+
+static json_t *emit_ports(const void *base, const struct spec_field *f)
+{
+	char text[16];
+	env_ports_text(text, sizeof(text), base);
+	return *text ? json_string(text) : json_null();
+}
+
+static const struct spec_ftype t_ports = {parse_ports, emit_ports, NULL};
+
+/* ---- spec.listen: ["HOST:PORT", "HOST:MIN-MAX", "*:PORT"] ---- */
+
+/* One pattern into out; -1 with the message set. */
+static int listen_read(struct spec_pctx *c, const struct snode *n, struct env_listen *out)
+{
+	const char *s = n->text, *ports;
+	char host[64], probe[80], canon[SW_ADDR_MAX];
+	size_t hl;
+	int rc = spec_need_scalar(c, n, "an address like \"127.0.0.1:9000-9099\"");
+	if (rc < 0)
+		return rc;
+	const char *end = s[0] == '[' ? strchr(s, ']') : NULL;
+	const char *colon = end ? (end[1] == ':' ? end + 1 : NULL) : strrchr(s, ':');
+	if (!colon)
+		return spec_perr(c, n, "%s must be \"HOST:PORT\" or \"HOST:MIN-MAX\" (HOST an IP address, "
+				 "localhost or *), got \"%s\"", spec_subject(c), s);
+	hl = (size_t)(colon - s);
+	ports = colon + 1;
+	if (hl == 0 || hl >= sizeof(host) || sw_port_range_parse(ports, &out->min, &out->max) < 0)
+		return spec_perr(c, n, "%s must be \"HOST:PORT\" or \"HOST:MIN-MAX\" (ports 1 to 65535, "
+				 "MIN <= MAX), got \"%s\"", spec_subject(c), s);
+	memcpy(host, s, hl);
+	host[hl] = '\0';
+	if (strcmp(host, "*") == 0) {
+		snprintf(out->host, sizeof(out->host), "*");
+		return 0;
+	}
+	struct sw_err why = {0};
+	snprintf(probe, sizeof(probe), "%s:1", host);
+	if (sw_addr_canonical(canon, probe, 0, &why) < 0)
+		return spec_perr(c, n, "%s: the host of \"%s\" must be an IP address, localhost or *",
+				 spec_subject(c), s);
+	canon[strlen(canon) - 2] = '\0'; /* less ":1" */
+	snprintf(out->host, sizeof(out->host), "%s", canon);
+	return 0;
+}
+
+static void free_listen(void *base, const struct spec_field *f)
+{
+	struct env_spec *e = base;
+	free(e->listen);
+	e->listen = NULL;
+	e->nlisten = 0;
+}
+
+static int parse_listen(struct spec_pctx *c, const struct snode *n, void *base, const struct spec_field *f)
+{
+	struct env_spec *e = base;
+	char gotbuf[128];
+	free_listen(base, f);
+	if (n->type != SN_SEQ)
+		return spec_perr(c, n, "%s must be a list of addresses, got %s", spec_subject(c),
+				 SPEC_GOT(n));
+	if (n->nkids == 0)
+		return spec_perr(c, n, "%s must not be empty (leave it out to allow any address)",
+				 spec_subject(c));
+	e->listen = xcalloc(n->nkids, sizeof(*e->listen));
+	for (size_t i = 0; i < n->nkids; i++) {
+		size_t old = spec_path_push_index(c, i);
+		int rc = listen_read(c, n->kids[i], &e->listen[i]);
+		spec_path_pop(c, old);
+		if (rc < 0)
+			return rc;
+		e->nlisten = i + 1;
+	}
+	return 0;
+}
+
+static void pattern_text(char *out, size_t size, const struct env_listen *l)
+{
+	if (l->min == l->max)
+		snprintf(out, size, "%s:%u", l->host, (unsigned)l->min);
+	else
+		snprintf(out, size, "%s:%u-%u", l->host, (unsigned)l->min, (unsigned)l->max);
+}
+
+static json_t *emit_listen(const void *base, const struct spec_field *f)
+{
+	const struct env_spec *e = base;
+	if (!e->nlisten)
+		return json_null();
+	json_t *arr = json_array();
+	for (size_t i = 0; i < e->nlisten; i++) {
+		char p[80];
+		pattern_text(p, sizeof(p), &e->listen[i]);
+		json_array_append_new(arr, json_string(p));
+	}
+	return arr;
+}
+
+static const struct spec_ftype t_listen = {parse_listen, emit_listen, free_listen};
+
+/* ---- the tables ---- */
+
+static const struct spec_field spec_fields[] = {
+	{"ports", &t_ports, 0, 0, 0, NULL, 0},
+	{"listen", &t_listen, 0, 0, 0, NULL, 0},
+	{NULL, NULL, 0, 0, 0, NULL, 0},
+};
+
+static const struct spec_table spec_table = {spec_fields, -1, 0, NULL, NULL};
+
+static int check_meta(struct spec_pctx *c, const struct snode *map, void *base)
+{
+	const struct env_spec *e = base;
+	if (e->name && strcmp(e->name, SPEC_ENV_DEFAULT) == 0)
+		return spec_perr(c, snode_get(map, "name"), "environment \"default\" always exists and "
+				 "takes no document: name another one");
+	return 0;
+}
+
+static const struct spec_field meta_fields[] = {
+	{"name", &spec_t_str, offsetof(struct env_spec, name), SPEC_F_REQUIRED, 0, spec_v_dns_label, 0},
+	{"labels", &spec_t_labels, offsetof(struct env_spec, labels), 0, 0, NULL, 0},
+	{NULL, NULL, 0, 0, 0, NULL, 0},
+};
+
+static const struct spec_table meta_table = {meta_fields, -1, 0, NULL, check_meta};
+
+static const struct spec_field doc_fields[] = {
+	{"apiVersion", &spec_t_api_version, 0, SPEC_F_REQUIRED, 0, NULL, 0},
+	{"kind", &spec_t_kind, 0, SPEC_F_REQUIRED, 0, "Environment", 0},
+	{"metadata", &spec_t_sub, 0, SPEC_F_REQUIRED, 0, &meta_table, 0},
+	{"spec", &spec_t_sub, 0, 0, 0, &spec_table, 0},
+	{NULL, NULL, 0, 0, 0, NULL, 0},
+};
+
+const struct spec_table env_table = {doc_fields, -1, 0, NULL, NULL};
+
+/* ---- the kind ---- */
+
+void env_spec_free(struct env_spec *e)
+{
+	if (!e)
+		return;
+	spec_table_free(&env_table, e);
+	free(e->source);
+	free(e);
+}
+
+static int kind_parse(struct spec_pctx *c, const struct snode *root, void **out)
+{
+	struct env_spec *e = xcalloc(1, sizeof(*e));
+	int rc = spec_table_parse(c, root, e, &env_table);
+	if (rc < 0) {
+		env_spec_free(e);
+		return rc;
+	}
+	e->source = spec_position(c->file, root);
+	*out = e;
+	return 0;
+}
+
+static const char *kind_name(const void *obj)
+{
+	return ((const struct env_spec *)obj)->name;
+}
+
+static const char *kind_source(const void *obj)
+{
+	return ((const struct env_spec *)obj)->source;
+}
+
+static json_t *kind_json(const void *obj)
+{
+	return spec_table_emit(&env_table, obj);
+}
+
+static void kind_free(void *obj)
+{
+	env_spec_free(obj);
+}
+
+const struct spec_kind env_kind = {"Environment", kind_parse, kind_name, kind_source, kind_json,
+				   kind_free};
+
+static const struct spec_ref_shape shapes[] = {
+	{&t_ports, "string", SPEC_REF_LEAF, "\"21000-21999\""},
+	{&t_listen, "list of string", SPEC_REF_LEAF, "[\"127.0.0.1:9000-9099\"]"},
+	{NULL, NULL, 0, NULL},
+};
+
+static const struct spec_ref_kind ref_env = {&env_kind, &env_table, env_docs, shapes};
+
+void env_kinds_register(void)
+{
+	int r = spec_kind_register(&env_kind);
+	SW_ASSERT(r == 0);
+	r = spec_ref_register(&ref_env);
+	SW_ASSERT(r == 0);
+}
+
+int env_spec_from_json(struct env_spec **out, const json_t *json, struct sw_err *err)
+{
+	return spec_doc_from_json(&env_kind, (void **)out, json, err);
+}
+
+/* ---- the rules ---- */
+
+bool env_ports_overlap(const struct env_spec *a, const struct env_spec *b)
+{
+	if (!a->port_min || !b->port_min)
+		return false;
+	return a->port_min <= b->port_max && b->port_min <= a->port_max;
+}
+
+bool env_listen_allows(const struct env_spec *e, const char *listen)
+{
+	if (!e->nlisten)
+		return true;
+	const char *colon = listen ? strrchr(listen, ':') : NULL;
+	uint16_t port, ignored;
+	if (!colon || sw_port_range_parse(colon + 1, &port, &ignored) < 0)
+		return false;
+	size_t hl = (size_t)(colon - listen);
+	for (size_t i = 0; i < e->nlisten; i++) {
+		const struct env_listen *l = &e->listen[i];
+		bool host = strcmp(l->host, "*") == 0 ||
+			    (strlen(l->host) == hl && strncmp(l->host, listen, hl) == 0);
+		if (host && port >= l->min && port <= l->max)
+			return true;
+	}
+	return false;
+}
+
+void env_ports_text(char *out, size_t size, const struct env_spec *e)
+{
+	if (e->port_min)
+		snprintf(out, size, "%u-%u", (unsigned)e->port_min, (unsigned)e->port_max);
+	else if (size)
+		*out = '\0';
+}
+
+void env_listen_text(char *out, size_t size, const struct env_spec *e)
+{
+	struct buf b = BUF_INIT;
+	for (size_t i = 0; i < e->nlisten; i++) {
+		char p[80];
+		pattern_text(p, sizeof(p), &e->listen[i]);
+		buf_addf(&b, "%s%s", i ? ", " : "", p);
+	}
+	snprintf(out, size, "%s", e->nlisten ? b.s : "any");
+	buf_release(&b);
+}

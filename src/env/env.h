@@ -1,0 +1,85 @@
+/*
+ * env: the Environment kind. An environment is a named isolation boundary
+ * on a host (docs/environments.md; the design is docs/internals/
+ * environments.md): app names are unique within one, its instances take
+ * ports from its own range, and its apps' routes stay inside the listen
+ * addresses it allows.
+ *
+ *	apiVersion: slipway/v1
+ *	kind: Environment
+ *	metadata: {name: staging, labels: {tier: pre}}
+ *	spec:
+ *	  ports: 21000-21999              # its instances' ports; default: the daemon's range
+ *	  listen: ["127.0.0.1:9000-9099"] # where its routes may listen; default: anywhere
+ *
+ * This module is the document and the rules, pure (no store, no I/O):
+ * its field tables (registered with the spec engine by env_kinds_register,
+ * so that `validate`, `apply` and `explain` know the kind), and the
+ * checks the engine makes at apply (ranges that overlap, a listen address
+ * an environment does not allow). The engine stores Environment documents
+ * as objects like every module kind, and decides with these functions.
+ * The environment "default" always exists and takes no document.
+ *
+ * A later slice adds promotion, windows and recipients: each is a row of
+ * the tables in env.c and a field here.
+ */
+#ifndef SW_ENV_H
+#define SW_ENV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "core/core.h"
+#include "spec/fields.h"
+#include "spec/reference.h"
+#include "spec/spec.h"
+
+/* One pattern of spec.listen: an address with a range of ports. */
+struct env_listen {
+	char host[48];                /* the canonical host as core/addr writes it ("127.0.0.1",
+					 "[::1]"), or "*" for any host */
+	uint16_t min, max;            /* ports, min <= max */
+};
+
+/* A validated Environment document. */
+struct env_spec {
+	char *name;                   /* metadata.name, a DNS label, never "default" */
+	json_t *labels;               /* metadata.labels, NULL when none */
+	uint16_t port_min, port_max;  /* spec.ports; both 0: the daemon's range, shared */
+	struct env_listen *listen;    /* spec.listen; none: any address */
+	size_t nlisten;
+	char *source;                 /* "file:line:col" of the document */
+};
+
+extern const struct spec_kind env_kind;
+extern const struct spec_table env_table;
+/* Its fields' descriptions (docs.c), for `slipway explain environment`. */
+extern const struct spec_ref_doc env_docs[];
+
+/* Registers the kind with the spec engine and the reference, once,
+ * before anything is parsed (src/main.c, for every role). */
+void env_kinds_register(void);
+
+void env_spec_free(struct env_spec *e);
+/* Inverse of the kind's to_json (a stored document), validated as the
+ * YAML path is. */
+int env_spec_from_json(struct env_spec **out, const json_t *json, struct sw_err *err);
+
+/* Whether the two environments have ports in common (one without a range
+ * has none in common with anyone). */
+bool env_ports_overlap(const struct env_spec *a, const struct env_spec *b);
+
+/* Whether the environment allows a route to listen on `listen` (canonical
+ * "host:port", as a parsed App has it): true without spec.listen, else
+ * when a pattern has its host (or "*") and its port in range. */
+bool env_listen_allows(const struct env_spec *e, const char *listen);
+
+/* spec.ports as written ("21000-21999"), "" without a range; and
+ * spec.listen joined with ", " ("any" without one), cut at size. */
+void env_ports_text(char *out, size_t size, const struct env_spec *e);
+void env_listen_text(char *out, size_t size, const struct env_spec *e);
+
+#endif

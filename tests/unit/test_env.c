@@ -1,0 +1,159 @@
+/*
+ * env: the Environment document and its rules. What users rely on: the
+ * fields read as docs/environments.md writes them, every mistake is
+ * positioned, the stored form reads back, port ranges that overlap are
+ * seen, and a listen address is allowed exactly when a pattern covers it.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "env/env.h"
+
+#define HEAD "apiVersion: slipway/v1\nkind: Environment\nmetadata: {name: staging}\n"
+
+static struct env_spec *parse_ok(const char *yaml)
+{
+	struct spec_set set;
+	struct sw_err err = {0};
+	if (spec_parse_text(&set, yaml, strlen(yaml), "env.yaml", &err) != 0)
+		fail_msg("unexpected error: %s", err.msg);
+	assert_int_equal(set.ndocs, 1);
+	assert_ptr_equal(set.docs[0].kind, &env_kind);
+	/* through the stored form, as the engine reads it back */
+	json_t *j = env_kind.to_json(set.docs[0].obj);
+	struct env_spec *e = NULL;
+	if (env_spec_from_json(&e, j, &err) != 0)
+		fail_msg("does not read back: %s", err.msg);
+	json_t *again = env_kind.to_json(e);
+	assert_true(json_equal(j, again));
+	json_decref(again);
+	json_decref(j);
+	spec_set_release(&set);
+	return e;
+}
+
+static const char *parse_err(const char *yaml)
+{
+	static struct sw_err err;
+	struct spec_set set;
+	memset(&err, 0, sizeof(err));
+	if (spec_parse_text(&set, yaml, strlen(yaml), "env.yaml", &err) == 0) {
+		spec_set_release(&set);
+		fail_msg("parsed, but should not have: %s", yaml);
+	}
+	return err.msg;
+}
+
+static void test_env__document_as_the_docs_write_it(void **state)
+{
+	struct env_spec *e = parse_ok(HEAD "spec:\n  ports: 21000-21999\n"
+				      "  listen: [\"127.0.0.1:9000-9099\", \"localhost:443\", \"*:8443\"]\n");
+	assert_string_equal(e->name, "staging");
+	assert_int_equal(e->port_min, 21000);
+	assert_int_equal(e->port_max, 21999);
+	assert_int_equal(e->nlisten, 3);
+	char text[200];
+	env_ports_text(text, sizeof(text), e);
+	assert_string_equal(text, "21000-21999");
+	env_listen_text(text, sizeof(text), e);
+	assert_string_equal(text, "127.0.0.1:9000-9099, 127.0.0.1:443, *:8443");
+	json_t *j = env_kind.to_json(e);
+	char *s = json_dumps(j, JSON_SORT_KEYS | JSON_COMPACT);
+	assert_string_equal(s, "{\"apiVersion\":\"slipway/v1\",\"kind\":\"Environment\",\"metadata\":"
+			       "{\"name\":\"staging\"},\"spec\":{\"listen\":"
+			       "[\"127.0.0.1:9000-9099\",\"127.0.0.1:443\",\"*:8443\"],\"ports\":"
+			       "\"21000-21999\"}}");
+	free(s);
+	json_decref(j);
+	env_spec_free(e);
+
+	/* nothing but a name: the daemon's ports, any address */
+	e = parse_ok(HEAD);
+	assert_int_equal(e->port_min, 0);
+	assert_int_equal(e->nlisten, 0);
+	env_listen_text(text, sizeof(text), e);
+	assert_string_equal(text, "any");
+	env_spec_free(e);
+}
+
+static void test_env__mistakes_are_positioned(void **state)
+{
+	static const struct {
+		const char *yaml, *msg;
+	} cases[] = {
+		{HEAD "spec: {ports: 21000}\n",
+		 "env.yaml:4:15: ports must be a range of ports MIN-MAX from 1024 to 65535, like "
+		 "21000-21999, got \"21000\""},
+		{HEAD "spec: {ports: 22000-21000}\n", "env.yaml:4:15: ports must be a range"},
+		{HEAD "spec: {ports: 80-90}\n", "env.yaml:4:15: ports must be a range"},
+		{HEAD "spec: {ports: [1, 2]}\n", "env.yaml:4:15: ports must be a range of ports like"},
+		{HEAD "spec: {listen: []}\n",
+		 "env.yaml:4:16: listen must not be empty (leave it out to allow any address)"},
+		{HEAD "spec: {listen: \"127.0.0.1:80\"}\n", "env.yaml:4:16: listen must be a list of addresses"},
+		{HEAD "spec: {listen: [\"127.0.0.1\"]}\n",
+		 "env.yaml:4:17: listen[0] must be \"HOST:PORT\" or \"HOST:MIN-MAX\""},
+		{HEAD "spec: {listen: [\"example.com:80\"]}\n",
+		 "env.yaml:4:17: listen[0]: the host of \"example.com:80\" must be an IP address, localhost or *"},
+		{HEAD "spec: {listen: [\"127.0.0.1:90-80\"]}\n", "env.yaml:4:17: listen[0] must be \"HOST:PORT\""},
+		{HEAD "spec: {port: 21000-21999}\n", "(did you mean \"ports\"?)"},
+		{"apiVersion: slipway/v1\nkind: Environment\nmetadata: {name: default}\n",
+		 "env.yaml:3:18: environment \"default\" always exists and takes no document"},
+		{"apiVersion: slipway/v1\nkind: Environment\nmetadata: {name: Prod}\n",
+		 "env.yaml:3:18: name must be lower-case letters"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *msg = parse_err(cases[i].yaml);
+		if (!strstr(msg, cases[i].msg))
+			fail_msg("case %zu: got \"%s\", want \"%s\"", i, msg, cases[i].msg);
+	}
+}
+
+static void test_env__port_ranges_overlap(void **state)
+{
+	struct env_spec a = {.port_min = 21000, .port_max = 21999};
+	struct env_spec b = {.port_min = 22000, .port_max = 22999};
+	struct env_spec c = {.port_min = 21999, .port_max = 22000};
+	struct env_spec none = {0};
+	assert_false(env_ports_overlap(&a, &b));
+	assert_true(env_ports_overlap(&a, &c));
+	assert_true(env_ports_overlap(&c, &b));
+	assert_true(env_ports_overlap(&a, &a));
+	assert_false(env_ports_overlap(&a, &none));
+	assert_false(env_ports_overlap(&none, &none));
+}
+
+static void test_env__listen_patterns_allow(void **state)
+{
+	struct env_spec *e = parse_ok(HEAD "spec:\n  listen: [\"127.0.0.1:9000-9099\", \"[::1]:443\", \"*:8443\"]\n");
+	assert_true(env_listen_allows(e, "127.0.0.1:9000"));
+	assert_true(env_listen_allows(e, "127.0.0.1:9099"));
+	assert_false(env_listen_allows(e, "127.0.0.1:9100"));
+	assert_false(env_listen_allows(e, "127.0.0.2:9000"));
+	assert_true(env_listen_allows(e, "[::1]:443"));
+	assert_false(env_listen_allows(e, "127.0.0.1:443"));
+	assert_true(env_listen_allows(e, "0.0.0.0:8443"));
+	assert_true(env_listen_allows(e, "[::]:8443"));
+	assert_false(env_listen_allows(e, NULL));
+	env_spec_free(e);
+	e = parse_ok(HEAD);
+	assert_true(env_listen_allows(e, "0.0.0.0:1"));
+	env_spec_free(e);
+}
+
+int main(void)
+{
+	env_kinds_register();
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_env__document_as_the_docs_write_it),
+		cmocka_unit_test(test_env__mistakes_are_positioned),
+		cmocka_unit_test(test_env__port_ranges_overlap),
+		cmocka_unit_test(test_env__listen_patterns_allow),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
