@@ -590,7 +590,8 @@ static int header_parse(struct header *h, const char *in, size_t len, struct sw_
 			goto out;
 		}
 		s->body_len = (size_t)dn;
-		memcpy(s->body, dec.s, dn < 32 ? (size_t)dn : 32);
+		if (dn > 0) /* an empty body leaves dec.s NULL */
+			memcpy(s->body, dec.s, dn < 32 ? (size_t)dn : 32);
 		buf_release(&dec);
 		if (stanza_check(s, &e) < 0)
 			goto out;
