@@ -219,8 +219,10 @@ commit mono "$N apps" && push mono
 source_doc mono "[$paths]" "  interval: 24h
   webhook: {secretFile: $T/secret}" >"$T/mono.yaml"
 owned() { [ "$("$BIN" get apps -o json | grep -c '"owner": "mono"')" -ge "$N" ]; }
+# started and ready (these apps have no probe: ready once spawned);
+# instancesRunning counts an instance from the moment it is asked for
 running() {
-	[ "$("$BIN" get apps -o json | jget 'sum(a["instancesRunning"] for a in j["apps"])')" -ge "$N" ]
+	[ "$("$BIN" get apps -o json | jget 'sum(a["ready"] for a in j["apps"])')" -ge "$N" ]
 }
 # meanwhile, how long a small API call waits (GET /v1/sources/mono, every
 # 100 ms): probe_start; ...; probe_stop sets api_max (ms) and api_n
