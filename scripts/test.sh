@@ -191,9 +191,14 @@ asan) run_unit build-asan asan ;;
 e2e-asan) run_e2e_asan ;;
 fuzz) run_fuzz ;;
 all)
+	# each phase's seconds, printed at the end: what to trim when the
+	# suite nears its 20 minutes
+	t0=$SECONDS
 	run_checks
 	run_unit build unit
+	t1=$SECONDS
 	run_e2e
+	t2=$SECONDS
 	# neither is timing-sensitive: the fuzz targets run beside the ASan
 	# unit tests (one core each), their TAP counted when both are done
 	fuzz_log=$(mktemp)
@@ -203,8 +208,11 @@ all)
 	wait "$fuzz_pid"
 	count_tap fuzz < "$fuzz_log"
 	rm -f "$fuzz_log"
+	t3=$SECONDS
 	# alone: its tests wait with deadlines, and ASan is slow enough
 	run_e2e_asan
+	echo "# seconds: checks+unit $((t1 - t0)), e2e $((t2 - t1)), asan unit+fuzz $((t3 - t2))," \
+		"e2e-asan $((SECONDS - t3))"
 	;;
 *) echo "usage: $0 all|fast|checks|unit|e2e|e2e-asan|asan|fuzz" >&2; exit 2 ;;
 esac
