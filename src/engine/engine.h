@@ -138,6 +138,11 @@ struct engine_app {
 	uint64_t routes_gen;          /* counts changes of routes */
 	uint64_t table_gen;           /* routes_gen of the entries in the table last pushed */
 	bool deps_healthy;            /* Healthy as its dependants see it, last reconcile */
+	/* its environment's sync windows, last looked at (windows.c) */
+	bool window_open;
+	int64_t window_due_ms;        /* wall clock: look again then (the answer's until, or sooner) */
+	uint64_t window_gen;          /* engine's window_gen then; 0: never looked */
+	char window_text[240];        /* "sync window: denied until ..." */
 };
 
 struct engine_config {
@@ -278,6 +283,17 @@ int engine_apply_dry_run(struct engine *e, const struct engine_doc *docs, size_t
  * that would delete it (gitops' prune).
  */
 json_t *engine_live_doc(struct engine *e, const char *kind, const char *name);
+
+/*
+ * engine_apply with the sync windows overridden: each new revision of an
+ * app in an environment with windows starts without waiting for them,
+ * and the event WindowOverridden records it with the actor, the windows'
+ * answer then and `reason`. SW_EINVAL, nothing applied, when the reason
+ * is missing, blank, not one line or longer than 200 bytes.
+ */
+int engine_apply_override(struct engine *e, const struct engine_doc *docs, size_t ndocs,
+			  const char *actor, const char *reason, struct engine_results *out,
+			  struct sw_err *err);
 
 /* Rolls `app` back to revision `to` (0: the stable one while a rollout is
  * under way or aborted, else the revision before). *unchanged is set when
@@ -545,6 +561,37 @@ bool engine_app_in(const struct engine_app *a, const char *env);
  * and for "default", SW_ENOTFOUND when there is none; event "Deleted". */
 int engine_environment_delete(struct engine *e, const char *name, const char *actor,
 			      struct sw_err *err);
+
+/* ---- sync windows (windows.c) ----
+ *
+ * An Environment's spec.windows hold the new revisions of its apps (an
+ * apply, a source's sync, a retry; a promotion or a pipeline's deploy
+ * through engine_apply too) while they are closed: the app is Waiting,
+ * its reason says until when, and the revision starts when they open.
+ * Rollbacks, undo, aborts, scale, restarts, deletes and changes of
+ * replicas alone never wait.
+ */
+
+/*
+ * Whether env's windows (NULL or "default": none) let a new revision
+ * start at now_ms; *until_ms (may be NULL) is when that changes
+ * (SW_WINDOW_NEVER: not within 400 days), why the answer for users
+ * ("denied until 2026-12-07 08:00 Europe/Berlin (deny "0 22 * * 5"
+ * 60h)", "open (no sync windows)"). For promotion: ask before applying,
+ * or apply and let the revision wait.
+ */
+bool engine_window_allows(struct engine *e, const char *env, int64_t now_ms, int64_t *until_ms,
+			  char *why, size_t size);
+/*
+ * `slipway rollout override APP --reason TEXT`: the revision waiting for
+ * its window starts now (event WindowOverridden with actor and reason).
+ * SW_EINVAL for a reason engine_apply_override refuses, SW_ENOTFOUND,
+ * SW_ECONFLICT when the app waits for no window.
+ */
+int engine_window_override(struct engine *e, const char *app, const char *actor,
+			   const char *reason, struct sw_err *err);
+/* What a Waiting app waits for: "dependencies", "window", or NULL. */
+const char *engine_app_waiting_for(const struct engine_app *a);
 
 /* Records an event (store, log) and hands it to every subscriber. */
 void engine_event(struct engine *e, const char *app, const char *kind, const char *actor,
