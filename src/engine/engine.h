@@ -590,6 +590,9 @@ bool engine_window_allows(struct engine *e, const char *env, int64_t now_ms, int
  */
 int engine_window_override(struct engine *e, const char *app, const char *actor,
 			   const char *reason, struct sw_err *err);
+/* 0, or SW_EINVAL with why: the reason of an override must be one line,
+ * not blank, at most 200 bytes of UTF-8. */
+int engine_override_reason_check(const char *reason, struct sw_err *err);
 /* What a Waiting app waits for: "dependencies", "window", or NULL. */
 const char *engine_app_waiting_for(const struct engine_app *a);
 

@@ -176,8 +176,6 @@ bool engine_replicas_only(struct engine *e, struct engine_app *a, const struct s
 /* windows.c */
 /* The timer (engine_new). */
 void engine_windows_init(struct engine *e);
-/* 0, or SW_EINVAL: a reason must be one line, not blank, at most 200 bytes. */
-int engine_override_reason_check(const char *reason, struct sw_err *err);
 /* After rollout_set_desired/rollout_retry of revision sa of app a (NULL:
  * new) in environment env (NULL: none): makes it wait for env's windows
  * when it has some and the revision changes more than replicas; with
