@@ -1990,6 +1990,7 @@ static json_t *environment_json(struct api *v, const char *name, const struct st
 	json_object_set_new(j, "window", json_pack("{s:b, s:o, s:s}", "open", open, "until",
 						   *at ? json_string(at) : json_null(), "reason", why));
 	json_object_set_new(j, "recipients", json_is_array(r) ? json_incref(r) : json_array());
+	json_object_set_new(j, "keys", json_integer((json_int_t)engine_age_ids(v->e, name)->n));
 	json_decref(doc);
 	return j;
 }

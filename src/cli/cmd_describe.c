@@ -371,6 +371,7 @@ static void print_environment(json_t *x)
 	buf_reset(&b);
 	field(0, "Recipients", "%s",
 	      *cli_join(&b, json_object_get(x, "recipients"), ", ") ? b.s : "<none>");
+	field(0, "Keys", "%lld of the daemon's open its values", cli_jint(x, "keys"));
 	buf_release(&b);
 }
 

@@ -27,8 +27,16 @@ struct secret_dirs {
 	size_t n;
 };
 
+/* --age-identity FILE, repeatable */
+#define AGE_FILES_MAX 16
+struct age_files {
+	const char *file[AGE_FILES_MAX];
+	size_t n;
+};
+
 struct serve_opts {
-	const char *state_dir, *api, *metrics, *access_log, *age_identity;
+	const char *state_dir, *api, *metrics, *access_log;
+	struct age_files age;
 	long long proxy_max_conns;
 	bool keep_instances;
 	struct port_range ports;
@@ -46,6 +54,16 @@ static int parse_secret_dir(void *field, const char *value)
 	if (!*value || s->n == SECRET_DIRS_MAX)
 		return -1;
 	s->dir[s->n++] = value;
+	return 0;
+}
+
+/* --age-identity FILE, repeatable; the value points into argv. */
+static int parse_age_file(void *field, const char *value)
+{
+	struct age_files *a = field;
+	if (!*value || a->n == AGE_FILES_MAX)
+		return -1;
+	a->file[a->n++] = value;
 	return 0;
 }
 
@@ -102,9 +120,12 @@ static const struct sw_opt options[] = {
 	 .offset = SW_OPT_AT(struct serve_opts, secrets, struct secret_dirs), .value = "DIR",
 	 .parse = parse_secret_dir, .expect = "be a directory (at most 16 of them)",
 	 .help = "valueFrom files may come from DIR (repeatable; default " SECRET_DIR_DEFAULT ")"},
-	{.name = "age-identity", .kind = SW_OPT_STRING,
-	 .offset = SW_OPT_AT(struct serve_opts, age_identity, const char *), .value = "FILE",
-	 .help = "the age identity file that opens valueFrom.age values (default DIR/age.key if present)"},
+	{.name = "age-identity", .kind = SW_OPT_CUSTOM,
+	 .offset = SW_OPT_AT(struct serve_opts, age, struct age_files), .value = "FILE",
+	 .parse = parse_age_file, .expect = "be a file (at most 16 of them)",
+	 .help = "an age identity file whose keys open valueFrom.age values (repeatable: the keys "
+		 "of every one; default DIR/age.key if present); environments use the keys their "
+		 "recipients list"},
 	{.name = "keep-events", .kind = SW_OPT_CUSTOM,
 	 .offset = SW_OPT_AT(struct serve_opts, keep_events, struct store_retention_kind),
 	 .value = "COUNT,AGE", .parse = parse_keep, .expect = "look like 100000,720h (0: no limit)",
@@ -195,7 +216,8 @@ int daemon_main(int argc, char **argv)
 		.backoff_initial_ms = o.backoff_ms,
 		.secret_dirs = o.secrets.dir,
 		.nsecret_dirs = o.secrets.n,
-		.age_identity = o.age_identity,
+		.age_identities = o.age.file,
+		.nage_identities = o.age.n,
 		.retention = &retention,
 		.retention_interval_ms = o.retention_interval_ms,
 	};

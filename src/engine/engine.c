@@ -1370,6 +1370,7 @@ int engine_new(struct engine **out, const struct engine_config *cfg, struct sw_e
 	sw_map_init(&e->apps);
 	engine_envs_init(e);
 	engine_windows_init(e);
+	sw_map_init(&e->env_keys);
 	uv_timer_init(cfg->loop, &e->tick);
 	uv_timer_init(cfg->loop, &e->kick);
 	uv_timer_init(cfg->loop, &e->drain);
@@ -1465,6 +1466,7 @@ void engine_free(struct engine *e)
 	free(e->subs);
 	engine_watch_release(e);
 	engine_envs_release(e);
+	engine_keys_release(e);
 	json_decref(e->table);
 	json_decref(e->stats_snapshot);
 	free(e->state_dir);

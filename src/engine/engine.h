@@ -155,6 +155,10 @@ struct engine_config {
 	 * keep_revision is the engine's own */
 	const struct store_retention *retention;
 	uint64_t retention_interval_ms; /* how often it is trimmed; 0 = 60 s */
+	/* the daemon's age keys (every --age-identity file), which open
+	 * valueFrom.age values; each environment uses some of them
+	 * (engine_age_ids). NULL: none. Borrowed for the engine's life. */
+	const struct age_identities *age_ids;
 };
 
 /* Retention defaults (docs/internals/store.md); 0 = no limit. */
@@ -595,6 +599,20 @@ int engine_window_override(struct engine *e, const char *app, const char *actor,
 int engine_override_reason_check(const char *reason, struct sw_err *err);
 /* What a Waiting app waits for: "dependencies", "window", or NULL. */
 const char *engine_app_waiting_for(const struct engine_app *a);
+
+/* ---- age keys per environment (keys.c) ---- */
+
+/*
+ * The daemon's keys that open values of apps in env (NULL or "default":
+ * default), by env_key_usable's rule: those its spec.recipients list, or
+ * for an environment without recipients those no environment lists.
+ * Borrowed until an Environment changes; never NULL (n may be 0). At
+ * apply, an App value of an environment with recipients must open with
+ * them and with no other key of the daemon's (SW_EINVAL, positioned).
+ */
+const struct age_identities *engine_age_ids(struct engine *e, const char *env);
+/* engine_age_ids for runtime_config.age_ids_of (data = the engine). */
+const struct age_identities *engine_on_age_ids(const char *environment, void *data);
 
 /* Records an event (store, log) and hands it to every subscriber. */
 void engine_event(struct engine *e, const char *app, const char *kind, const char *actor,

@@ -65,6 +65,7 @@ struct engine {
 	uv_timer_t windows;           /* due when a held app's window may open (windows.c) */
 	int64_t windows_due_ms;       /* wall clock it is due at */
 	uint64_t window_gen;          /* counts changes of environments' windows */
+	struct sw_map env_keys;       /* environment -> its age keys (keys.c), built when asked */
 };
 
 struct engine_app *engine_app_add(struct engine *e, const char *name);
@@ -194,6 +195,16 @@ void engine_windows_after(struct engine *e, struct engine_app *a);
 void engine_windows_changed(struct engine *e);
 /* Whether a held app needs nothing from the tick (its timer wakes it). */
 bool engine_window_settled(struct engine *e, struct engine_app *a);
+
+/* keys.c */
+/* An Environment changed: the key sets are built again when asked. */
+void engine_keys_changed(struct engine *e);
+void engine_keys_release(struct engine *e);
+/* Refuses (SW_EINVAL) an apply with an App value, in an environment with
+ * recipients, that its keys do not open or another key of the daemon's
+ * does ("app.yaml:1:1: app \"prod/shop\": env DB_PASSWORD: ..."). */
+int engine_keys_check(struct engine *e, const struct engine_doc *docs, size_t ndocs,
+		      struct sw_err *err);
 
 /* environments.c */
 /* Watches the Environment kind (from engine_new); loads the stored ones

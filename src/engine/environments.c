@@ -107,6 +107,7 @@ static void on_env_change(const char *kind, const char *name, const json_t *json
 	env_put(e, name, spec);
 	reserve_ports(e);
 	engine_windows_changed(e);
+	engine_keys_changed(e);
 }
 
 void engine_envs_init(struct engine *e)

@@ -485,7 +485,8 @@ static int do_apply(struct engine *e, const struct engine_doc *docs, size_t ndoc
 
 	memset(out, 0, sizeof(*out));
 	if (check_unique(docs, ndocs, err) < 0 || engine_envs_check(e, docs, ndocs, err) < 0 ||
-	    check_routes(e, docs, ndocs, err) < 0 || engine_depends_check(e, docs, ndocs, err) < 0)
+	    check_routes(e, docs, ndocs, err) < 0 || engine_depends_check(e, docs, ndocs, err) < 0 ||
+	    engine_keys_check(e, docs, ndocs, err) < 0)
 		return SW_EINVAL;
 	for (size_t x = 0; x < ndocs; x++) {
 		napps += docs[x].set->napps;
