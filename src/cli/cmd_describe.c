@@ -427,6 +427,18 @@ static int with_events(struct cli *c, json_t *obj, const char *app)
 	return r;
 }
 
+/* An object without events: GET path, printed by print or as -o asks. */
+static int describe_one(struct cli *c, const char *path, enum cli_output fmt, void (*print)(json_t *))
+{
+	json_t *j = NULL;
+	if (cli_call(c, "GET", path, NULL, &j))
+		return 1;
+	if (!cli_output_doc(fmt, j))
+		print(j);
+	json_decref(j);
+	return 0;
+}
+
 static int run(struct cli *c, int argc, char **argv)
 {
 	struct describe_opts o = {0};
@@ -453,11 +465,7 @@ static int run(struct cli *c, int argc, char **argv)
 	} else if (strcmp(kind, "analysistemplate") == 0 || strcmp(kind, "analysistemplates") == 0 ||
 		   strcmp(kind, "at") == 0) {
 		cli_pathf(&p, "/v1/analysistemplates/%s", name);
-		if (cli_call(c, "GET", p.s, NULL, &j))
-			goto out;
-		if (!cli_output_doc(fmt, j))
-			print_template(j);
-		r = 0;
+		r = describe_one(c, p.s, fmt, print_template);
 	} else if (strcmp(kind, "instance") == 0 || strcmp(kind, "instances") == 0 ||
 		   strcmp(kind, "inst") == 0) {
 		if (find_instance(c, name, &j))
@@ -473,11 +481,7 @@ static int run(struct cli *c, int argc, char **argv)
 	} else if (strcmp(kind, "environment") == 0 || strcmp(kind, "environments") == 0 ||
 		   strcmp(kind, "env") == 0) {
 		cli_pathf(&p, "/v1/environments/%s", name);
-		if (cli_call(c, "GET", p.s, NULL, &j))
-			goto out;
-		if (!cli_output_doc(fmt, j))
-			print_environment(j);
-		r = 0;
+		r = describe_one(c, p.s, fmt, print_environment);
 	} else {
 		struct buf e = BUF_INIT;
 		cli_escape(&e, kind, strlen(kind), false);

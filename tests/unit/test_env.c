@@ -209,61 +209,62 @@ static int64_t utc(int y, int mo, int d, int h, int mi)
 	return (sw_days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60) * 1000;
 }
 
-static void expect_answer(const struct env_spec *e, int64_t now, bool allowed, int64_t until,
-			  const char *text)
-{
-	struct env_window_answer a;
-	env_window_check(&a, e, now);
-	if (a.allowed != allowed || a.until_ms != until || strcmp(a.text, text) != 0)
-		fail_msg("got %s until %lld: \"%s\"; want %s until %lld: \"%s\"",
-			 a.allowed ? "allowed" : "denied", (long long)a.until_ms, a.text,
-			 allowed ? "allowed" : "denied", (long long)until, text);
-}
+#define WEEKEND "    - {kind: deny, schedule: \"0 22 * * 5\", duration: 60h, timeZone: Europe/Berlin}\n"
+#define OFFICE "    - {kind: allow, schedule: \"0 8 * * 1-5\", duration: 10h, timeZone: Europe/Berlin}\n"
+#define LUNCH "    - {kind: allow, schedule: \"0 8 * * *\", duration: 10h}\n" \
+	      "    - {kind: deny, schedule: \"0 12 * * *\", duration: 1h}\n"
+#define NEVER -1 /* SW_WINDOW_NEVER, as a minute of the table */
 
 /* The hold's answers, as the reason and `get environments` show them,
  * on a fake clock around the weekend of 2026-12-04 (a Friday). */
 static void test_env__window_answers_say_until_when_in_the_deciding_zone(void **state)
 {
+	static const struct {
+		const char *windows;          /* spec.windows' items; NULL: no spec */
+		int now[5], until[5];         /* UTC y, m, d, h, min; until {NEVER} */
+		bool allowed;
+		const char *text;
+	} cases[] = {
+		/* Friday 22:00 CET is 21:00 UTC; 60h later is Monday 10:00 CET */
+		{WEEKEND, {2026, 12, 4, 12, 0}, {2026, 12, 4, 21, 0}, true,
+		 "open until 2026-12-04 22:00 Europe/Berlin (deny \"0 22 * * 5\" 60h starts then)"},
+		{WEEKEND, {2026, 12, 5, 12, 0}, {2026, 12, 7, 9, 0}, false,
+		 "denied until 2026-12-07 10:00 Europe/Berlin (deny \"0 22 * * 5\" 60h)"},
+		/* office hours only: outside them, denied until the next opens */
+		{OFFICE, {2026, 12, 5, 12, 0}, {2026, 12, 7, 7, 0}, false,
+		 "denied until 2026-12-07 08:00 Europe/Berlin (no allow window is open; allow "
+		 "\"0 8 * * 1-5\" 10h opens then)"},
+		{OFFICE, {2026, 12, 7, 9, 0}, {2026, 12, 7, 17, 0}, true,
+		 "open until 2026-12-07 18:00 Europe/Berlin (allow \"0 8 * * 1-5\" 10h)"},
+		/* both: the deny window wins inside office hours */
+		{LUNCH, {2026, 12, 7, 12, 30}, {2026, 12, 7, 13, 0}, false,
+		 "denied until 2026-12-07 13:00 UTC (deny \"0 12 * * *\" 1h)"},
+		/* none, and one that never lets go */
+		{NULL, {2026, 12, 7, 12, 30}, {NEVER}, true, "open (no sync windows)"},
+		{"    - {kind: deny, schedule: \"* * * * *\", duration: 1m}\n", {2026, 12, 7, 12, 30},
+		 {NEVER}, false, "denied, and no window changes that within 400 days (deny \"* * * * *\" 1m)"},
+	};
 	if (access(SW_TZ_DIR "/Europe/Berlin", R_OK) != 0)
 		skip();
-	struct env_spec *e = parse_ok(HEAD "spec:\n  windows:\n"
-				      "    - {kind: deny, schedule: \"0 22 * * 5\", duration: 60h, "
-				      "timeZone: Europe/Berlin}\n");
-	/* Friday 22:00 CET is 21:00 UTC; 60h later is Monday 10:00 CET */
-	expect_answer(e, utc(2026, 12, 4, 12, 0), true, utc(2026, 12, 4, 21, 0),
-		      "open until 2026-12-04 22:00 Europe/Berlin (deny \"0 22 * * 5\" 60h starts then)");
-	expect_answer(e, utc(2026, 12, 5, 12, 0), false, utc(2026, 12, 7, 9, 0),
-		      "denied until 2026-12-07 10:00 Europe/Berlin (deny \"0 22 * * 5\" 60h)");
-	env_spec_free(e);
-
-	/* office hours only: outside them, denied until the next opens */
-	e = parse_ok(HEAD "spec:\n  windows:\n"
-		     "    - {kind: allow, schedule: \"0 8 * * 1-5\", duration: 10h, "
-		     "timeZone: Europe/Berlin}\n");
-	expect_answer(e, utc(2026, 12, 5, 12, 0), false, utc(2026, 12, 7, 7, 0),
-		      "denied until 2026-12-07 08:00 Europe/Berlin (no allow window is open; allow "
-		      "\"0 8 * * 1-5\" 10h opens then)");
-	expect_answer(e, utc(2026, 12, 7, 9, 0), true, utc(2026, 12, 7, 17, 0),
-		      "open until 2026-12-07 18:00 Europe/Berlin (allow \"0 8 * * 1-5\" 10h)");
-	env_spec_free(e);
-
-	/* both: the deny window wins inside office hours */
-	e = parse_ok(HEAD "spec:\n  windows:\n"
-		     "    - {kind: allow, schedule: \"0 8 * * *\", duration: 10h}\n"
-		     "    - {kind: deny, schedule: \"0 12 * * *\", duration: 1h}\n");
-	expect_answer(e, utc(2026, 12, 7, 12, 30), false, utc(2026, 12, 7, 13, 0),
-		      "denied until 2026-12-07 13:00 UTC (deny \"0 12 * * *\" 1h)");
-	env_spec_free(e);
-
-	/* none, and one that never lets go */
-	e = parse_ok(HEAD);
-	expect_answer(e, utc(2026, 12, 7, 12, 30), true, SW_WINDOW_NEVER, "open (no sync windows)");
-	expect_answer(NULL, utc(2026, 12, 7, 12, 30), true, SW_WINDOW_NEVER, "open (no sync windows)");
-	env_spec_free(e);
-	e = parse_ok(HEAD "spec:\n  windows: [{kind: deny, schedule: \"* * * * *\", duration: 1m}]\n");
-	expect_answer(e, utc(2026, 12, 7, 12, 30), false, SW_WINDOW_NEVER,
-		      "denied, and no window changes that within 400 days (deny \"* * * * *\" 1m)");
-	env_spec_free(e);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char yaml[512];
+		snprintf(yaml, sizeof(yaml), HEAD "%s%s", cases[i].windows ? "spec:\n  windows:\n" : "",
+			 cases[i].windows ? cases[i].windows : "");
+		struct env_spec *e = parse_ok(yaml);
+		const int *n = cases[i].now, *u = cases[i].until;
+		int64_t until = u[0] == NEVER ? SW_WINDOW_NEVER : utc(u[0], u[1], u[2], u[3], u[4]);
+		struct env_window_answer a;
+		env_window_check(&a, e, utc(n[0], n[1], n[2], n[3], n[4]));
+		if (a.allowed != cases[i].allowed || a.until_ms != until || strcmp(a.text, cases[i].text))
+			fail_msg("case %zu: got %s until %lld: \"%s\"", i, a.allowed ? "open" : "denied",
+				 (long long)a.until_ms, a.text);
+		env_spec_free(e);
+	}
+	/* no document: the default environment */
+	struct env_window_answer a;
+	env_window_check(&a, NULL, utc(2026, 12, 7, 12, 30));
+	assert_true(a.allowed && a.until_ms == SW_WINDOW_NEVER);
+	assert_string_equal(a.text, "open (no sync windows)");
 }
 
 static void test_env__a_key_one_environment_lists_is_its_only(void **state)

@@ -895,27 +895,36 @@ static void test_rollout__pause_holds_the_wait_and_a_rollback_replaces_it(void *
 	assert_false(s.st.deps_wait);
 }
 
+/* Revision 2, just held (by its dependencies or a window), through the
+ * stored state: a daemon restarted while it waits carries on waiting,
+ * without a second event (*told counts them); a state stored before the
+ * fields wait and told existed does not wait. */
+static void held_round_trip(struct sim *s, const int *told, const char *wait, const char *told_key,
+			    bool (*waiting)(const struct rollout_state *))
+{
+	sim_step(s);
+	json_t *j = rollout_state_to_json(&s->st);
+	struct rollout_state back;
+	rollout_state_from_json(&back, j);
+	assert_true(waiting(&back));
+	s->st = back;
+	sim_step(s);
+	assert_int_equal(*told, 1);
+	assert_int_equal(count(s, 2, false), 0);
+	json_object_del(j, wait);
+	json_object_del(j, told_key);
+	rollout_state_from_json(&back, j);
+	assert_false(waiting(&back));
+	json_decref(j);
+}
+
 static void test_rollout__dependency_state_round_trips_and_old_states_do_not_wait(void **state)
 {
 	struct sim s;
 	sim_init(&s, 1);
 	deploy_first(&s, 1);
 	apply_waiting(&s, deps_db, 1, "db (Progressing)");
-	sim_step(&s);
-	json_t *j = rollout_state_to_json(&s.st);
-	struct rollout_state back;
-	rollout_state_from_json(&back, j);
-	assert_true(back.deps_wait && back.deps_told);
-	/* a daemon restarted while it waits carries on waiting, without a second event */
-	s.st = back;
-	sim_step(&s);
-	assert_int_equal(s.deps_waiting, 1);
-	assert_int_equal(count(&s, 2, false), 0);
-	json_object_del(j, "depsWait");
-	json_object_del(j, "depsTold");
-	rollout_state_from_json(&back, j);
-	assert_false(back.deps_wait);
-	json_decref(j);
+	held_round_trip(&s, &s.deps_waiting, "depsWait", "depsTold", rollout_waiting_for_dependencies);
 	assert_string_equal(rollout_phase_name(ROLLOUT_WAITING), "Waiting");
 }
 
@@ -1069,21 +1078,7 @@ static void test_rollout__window_state_round_trips_and_old_states_do_not_wait(vo
 	sim_init(&s, 1);
 	deploy_first(&s, 1);
 	apply_in_window(&s, DENIED);
-	sim_step(&s);
-	json_t *j = rollout_state_to_json(&s.st);
-	struct rollout_state back;
-	rollout_state_from_json(&back, j);
-	assert_true(back.window_wait && back.window_told);
-	/* a daemon restarted while it waits carries on, without a second event */
-	s.st = back;
-	sim_step(&s);
-	assert_int_equal(s.window_waiting, 1);
-	assert_int_equal(count(&s, 2, false), 0);
-	json_object_del(j, "windowWait");
-	json_object_del(j, "windowTold");
-	rollout_state_from_json(&back, j);
-	assert_false(rollout_waiting_for_window(&back));
-	json_decref(j);
+	held_round_trip(&s, &s.window_waiting, "windowWait", "windowTold", rollout_held_by_window);
 }
 
 static uint32_t ready_of(struct sim *s, int64_t rev)
