@@ -229,7 +229,7 @@ static void print_conditions(json_t *a)
 	cli_table_row(&t, "TYPE", "STATUS", "REASON");
 	cli_table_row(&t, "Available", cli_jint(a, "ready") >= cli_jint(a, "replicas") ? "True" : "False",
 		      avail);
-	bool waiting = strcmp(phase, "Waiting") == 0; /* for its dependencies */
+	bool waiting = strcmp(phase, "Waiting") == 0; /* for its dependencies or a window */
 	cli_table_row(&t, "Progressing",
 		      rolling || waiting || strcmp(phase, "Progressing") == 0 ? "True" : "False",
 		      waiting ? cli_jstr(a, "reason") : rolling ? "a new revision is rolling out"

@@ -10,6 +10,7 @@
  *	engine_delete     forget an app; its instances drain and stop
  *	engine_rollout    promote, abort, pause, resume, retry, undo, restart
  *	engine_scale      instances of the serving revision, no new revision
+ *	engine_window_override  a revision waiting for a sync window starts now
  *	engine_subscribe  every event as it is recorded
  *
  * The engine owns the live apps: an O(1) registry by name, each with its

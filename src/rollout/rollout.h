@@ -117,7 +117,8 @@ enum rollout_phase {
 	ROLLOUT_DEGRADED,
 	ROLLOUT_FROZEN,           /* an abort held back: a contract migration ran */
 	ROLLOUT_WAITING,          /* the app's phase only (engine_app_phase): Progressing,
-				   * held for its dependencies; never a rollout state's */
+				   * held for its dependencies or a sync window; never a
+				   * rollout state's */
 };
 
 /* "Progressing", "Paused", "Healthy", "Degraded", "Frozen", "Waiting" */
