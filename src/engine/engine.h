@@ -393,7 +393,9 @@ struct spec_app *engine_app_spec(struct engine *e, struct engine_app *a, int64_t
  * rollout is; this one also says whether the app waits for its
  * dependencies (Waiting, *reason naming them: "waiting for db
  * (Progressing), cache (not found); revision 2 starts once they are
- * Healthy") and whether it is available: a Healthy
+ * Healthy") or for its environment's sync window (Waiting, "sync window:
+ * denied until ...; revision 2 starts when it opens") and whether it is
+ * available: a Healthy
  * rollout with fewer ready instances than replicas (one crashed and waits
  * in CrashLoopBackOff, one fails readiness) is Degraded, and *reason says
  * which instance and why ("instance hello-3 exited with status 2,
