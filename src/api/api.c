@@ -336,8 +336,8 @@ static json_t *app_json(struct api *v, struct engine_app *a, bool with_instances
 	json_object_set_new(j, "commit", a->commit[0] ? json_string(a->commit) : json_null());
 	json_object_set_new(j, "strategy", json_string(strategy_name(spec)));
 	/* what a Paused rollout waits for: the command that goes on; a
-	 * Waiting one: its dependencies (the reason names them) */
-	json_object_set_new(j, "waitingFor", phase == ROLLOUT_WAITING ? json_string("dependencies")
+	 * Waiting one: its dependencies or its window (the reason says which) */
+	json_object_set_new(j, "waitingFor", phase == ROLLOUT_WAITING ? json_string(engine_app_waiting_for(a))
 				: a->st.phase != ROLLOUT_PAUSED ? json_null()
 				: json_string(a->st.user_paused ? "resume" : "promote"));
 	json_object_set_new(j, "scaled", json_boolean(a->st.scaled));
@@ -730,10 +730,26 @@ static void h_apply(const struct http_req *req, struct http_resp *resp, void *da
 	json_t *files = json_object_get(body, "files");
 	const char *dry = http_req_query(req, "dryRun");
 	bool dry_run = dry && (strcmp(dry, "true") == 0 || strcmp(dry, "1") == 0);
+	/* "overrideWindow": true with "reason": new revisions pass their sync windows */
+	json_t *jover = json_object_get(body, "overrideWindow"), *jreason = json_object_get(body, "reason");
+	const char *reason = json_string_value(jreason);
 	struct req_env re;
 
 	if (bad || request_env_read(v, req, resp, &re) < 0)
 		goto out;
+	if ((jover && !json_is_boolean(jover)) || (jreason && !json_is_string(jreason))) {
+		http_resp_error(resp, 400, "\"overrideWindow\" must be a boolean and \"reason\" a string");
+		goto out;
+	}
+	if (jreason && !json_is_true(jover)) {
+		http_resp_error(resp, 400, "\"reason\" goes with \"overrideWindow\": true (--reason "
+				"with --override-window)");
+		goto out;
+	}
+	if (json_is_true(jover) && engine_override_reason_check(reason, &err) < 0) {
+		http_resp_error(resp, 400, "%s", err.msg);
+		goto out;
+	}
 	if (re.all) {
 		http_resp_error(resp, 400, "environment=* lists every environment; apply to one");
 		goto out;
@@ -790,7 +806,8 @@ static void h_apply(const struct http_req *req, struct http_resp *resp, void *da
 	if (apply_allowed(req, resp, &re, pf, npf) < 0)
 		goto out;
 	int r = dry_run ? engine_apply_dry_run(v->e, docs, npf, req->actor, &res, &err)
-			: engine_apply(v->e, docs, npf, req->actor, &res, &err);
+		: json_is_true(jover) ? engine_apply_override(v->e, docs, npf, req->actor, reason, &res, &err)
+		: engine_apply(v->e, docs, npf, req->actor, &res, &err);
 	if (r < 0) {
 		name_as_given(&err, pf, npf);
 		engine_error(resp, r, &err);
@@ -1656,14 +1673,27 @@ static void h_rollout_action(const struct http_req *req, struct http_resp *resp,
 	if (!a)
 		return;
 	int cmd = engine_rollout_cmd_parse(action);
-	if (cmd < 0) {
+	bool override = action && strcmp(action, "override") == 0;
+	if (cmd < 0 && !override) {
 		http_resp_error(resp, 404, "unknown rollout action \"%s\" (promote, abort, pause, "
-			       "resume, retry, undo, restart)", action);
+			       "resume, retry, undo, restart, override)", action);
 		return;
 	}
 	json_t *body = body_object(req, resp, false, &bad);
 	if (bad)
 		return;
+	if (override) { /* {"reason": TEXT}: the revision waiting for its window starts */
+		json_t *jr = json_object_get(body, "reason");
+		int r = jr && !json_is_string(jr)
+			? sw_errf(&err, SW_EINVAL, "\"reason\" must be a string")
+			: engine_window_override(v->e, a->name, req->actor, json_string_value(jr), &err);
+		json_decref(body);
+		if (r < 0)
+			engine_error(resp, r, &err);
+		else
+			http_resp_json(resp, 200, app_json(v, a, true));
+		return;
+	}
 	/* "force" (abort --force) travels as the command's flag, like "full" */
 	bool full = json_is_true(json_object_get(body, "full")) ||
 		    json_is_true(json_object_get(body, "force"));
@@ -1941,13 +1971,28 @@ static json_t *environment_json(struct api *v, const char *name, const struct st
 		sw_format_time(created, sizeof(created), o->created_ms);
 		sw_format_time(updated, sizeof(updated), o->updated_ms);
 	}
-	return json_pack("{s:s, s:o, s:o, s:o, s:i, s:s?, s:o, s:s?, s:s?, s:o}", "name", name,
-			 "labels", labels ? json_deep_copy(labels) : json_object(), "ports",
-			 *ports ? json_string(ports) : json_null(), "listen", listen, "apps",
-			 (int)used, "source", o ? o->source : NULL, "owner",
-			 o && *o->owner ? json_string(o->owner) : json_null(), "created",
-			 o ? created : NULL, "updated", o ? updated : NULL, "document",
-			 doc ? doc : json_null());
+	json_t *j = json_pack("{s:s, s:o, s:o, s:o, s:i, s:s?, s:o, s:s?, s:s?, s:o}", "name", name,
+			      "labels", labels ? json_deep_copy(labels) : json_object(), "ports",
+			      *ports ? json_string(ports) : json_null(), "listen", listen, "apps",
+			      (int)used, "source", o ? o->source : NULL, "owner",
+			      o && *o->owner ? json_string(o->owner) : json_null(), "created",
+			      o ? created : NULL, "updated", o ? updated : NULL, "document",
+			      doc ? json_incref(doc) : json_null());
+	/* the windows as written, and what they say now */
+	json_t *spec = json_object_get(doc, "spec"), *w = json_object_get(spec, "windows");
+	json_t *r = json_object_get(spec, "recipients");
+	int64_t until;
+	char why[200], at[40] = "";
+	bool open = engine_window_allows(v->e, name, sw_wall_ms(), &until, why, sizeof(why));
+	if (until != SW_WINDOW_NEVER)
+		sw_format_time(at, sizeof(at), until);
+	json_object_set_new(j, "windows", json_is_array(w) ? json_incref(w) : json_array());
+	json_object_set_new(j, "window", json_pack("{s:b, s:o, s:s}", "open", open, "until",
+						   *at ? json_string(at) : json_null(), "reason", why));
+	json_object_set_new(j, "recipients", json_is_array(r) ? json_incref(r) : json_array());
+	json_object_set_new(j, "keys", json_integer((json_int_t)engine_age_ids(v->e, name)->n));
+	json_decref(doc);
+	return j;
 }
 
 /* GET /v1/environments?selector=SEL (GET /v1/environments/{name}: one):

@@ -424,6 +424,17 @@ const char *cli_join(struct buf *out, json_t *arr, const char *sep)
 	return buf_str(out);
 }
 
+const char *cli_window_now(struct buf *out, json_t *window, bool full)
+{
+	const char *why = json_is_object(window) ? cli_jstr(window, "reason") : "";
+	const char *paren = full ? NULL : strstr(why, " (");
+	if (!*why)
+		buf_adds(out, "-");
+	else
+		buf_add(out, why, paren ? (size_t)(paren - why) : strlen(why));
+	return buf_str(out);
+}
+
 long long cli_jint(json_t *o, const char *key)
 {
 	return (long long)json_integer_value(json_object_get(o, key));

@@ -214,6 +214,11 @@ const char *cli_jraw(json_t *o, const char *key);
  * (items that are no string count as ""); returns out's text ("" for
  * none). */
 const char *cli_join(struct buf *out, json_t *arr, const char *sep);
+/* An environment's "window" (the API's {open, until, reason}) as a cell,
+ * appended to out: the reason ("denied until 2026-12-07 08:00
+ * Europe/Berlin (deny ...)"), without the window in parentheses unless
+ * full; "-" when absent. */
+const char *cli_window_now(struct buf *out, json_t *window, bool full);
 /* o[key] as an integer, 0 when absent. */
 long long cli_jint(json_t *o, const char *key);
 

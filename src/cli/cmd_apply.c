@@ -17,7 +17,8 @@
 struct apply_opts {
 	const char *file;
 	const char *base_dir;
-	bool wait, dry_run;
+	bool wait, dry_run, override_window;
+	const char *reason;
 	uint64_t timeout_ms;
 	bool json;
 };
@@ -36,6 +37,11 @@ static const struct sw_opt options[] = {
 	{.name = "timeout", .kind = SW_OPT_DURATION,
 	 .offset = SW_OPT_AT(struct apply_opts, timeout_ms, uint64_t), .value = "DUR",
 	 .expect = "be a duration like 90s", .help = "how long --wait waits in all (default 5m)"},
+	{.name = "override-window", .kind = SW_OPT_FLAG,
+	 .offset = SW_OPT_AT(struct apply_opts, override_window, bool),
+	 .help = "new revisions start outside their environment's sync windows (needs --reason)"},
+	{.name = "reason", .kind = SW_OPT_STRING, .offset = SW_OPT_AT(struct apply_opts, reason, const char *),
+	 .value = "TEXT", .help = "why the windows are overridden: recorded with who did it"},
 	CLI_OPT_JSON(struct apply_opts),
 	{0},
 };
@@ -241,11 +247,23 @@ static int run(struct cli *c, int argc, char **argv)
 		return sw_opt_error("apply", "--base-dir goes with -f - (stdin) only");
 	if (o.wait && o.dry_run)
 		return sw_opt_error("apply", "--wait cannot go with --dry-run (nothing rolls out)");
+	if (o.reason && !o.override_window)
+		return sw_opt_error("apply", "--reason goes with --override-window");
+	if (o.override_window && !o.reason)
+		return sw_opt_error("apply", "--override-window needs --reason TEXT: why the sync "
+				    "windows are overridden (it is recorded with who did it)");
+	if (o.override_window && o.dry_run)
+		return sw_opt_error("apply", "--override-window cannot go with --dry-run (nothing "
+				    "rolls out)");
 
 	int r = 1;
 	json_t *body = NULL, *res = NULL;
-	if (cli_apply_body(o.file, o.base_dir, &body) != 0 ||
-	    cli_call(c, "POST", o.dry_run ? "/v1/apply?dryRun=true" : "/v1/apply", body, &res) != 0)
+	if (cli_apply_body(o.file, o.base_dir, &body) != 0)
+		goto out;
+	if (o.override_window)
+		json_object_update_new(body, json_pack("{s:b, s:s}", "overrideWindow", 1, "reason",
+						       o.reason));
+	if (cli_call(c, "POST", o.dry_run ? "/v1/apply?dryRun=true" : "/v1/apply", body, &res) != 0)
 		goto out;
 	json_t *results = json_object_get(res, "results");
 	if (o.json)
@@ -276,6 +294,10 @@ const struct cli_command cli_cmd_apply = {
 			"stores nothing (no revision, no event, no rollout); `slipway diff` shows\n"
 			"the changes. --wait waits for the rollouts: exit 0 once Healthy and the\n"
 			"proxy serves the routes, 1 Degraded or aborted, 3 paused until someone\n"
-			"promotes (the message names the command), 4 when --timeout runs out.",
+			"promotes (the message names the command), 4 when --timeout runs out.\n"
+			"A new revision of an app in an environment with sync windows waits\n"
+			"while they are closed (Waiting, the reason says until when; --wait waits\n"
+			"through it); --override-window --reason TEXT starts it anyway, recorded\n"
+			"as the event WindowOverridden with who and why.",
 	},
 };

@@ -229,7 +229,7 @@ static void print_conditions(json_t *a)
 	cli_table_row(&t, "TYPE", "STATUS", "REASON");
 	cli_table_row(&t, "Available", cli_jint(a, "ready") >= cli_jint(a, "replicas") ? "True" : "False",
 		      avail);
-	bool waiting = strcmp(phase, "Waiting") == 0; /* for its dependencies */
+	bool waiting = strcmp(phase, "Waiting") == 0; /* for its dependencies or a window */
 	cli_table_row(&t, "Progressing",
 		      rolling || waiting || strcmp(phase, "Progressing") == 0 ? "True" : "False",
 		      waiting ? cli_jstr(a, "reason") : rolling ? "a new revision is rolling out"
@@ -348,6 +348,33 @@ static void print_template(json_t *t)
 	}
 }
 
+static void print_environment(json_t *x)
+{
+	struct buf b = BUF_INIT;
+	field(0, "Name", "%s", cli_jstr(x, "name"));
+	field(0, "Kind", "Environment");
+	print_labels(json_object_get(x, "labels"));
+	field(0, "Ports", "%s", *cli_jstr(x, "ports") ? cli_jstr(x, "ports") : "the daemon's");
+	field(0, "Listen", "%s", *cli_join(&b, json_object_get(x, "listen"), ", ") ? b.s : "any");
+	field(0, "Apps", "%lld", cli_jint(x, "apps"));
+	field(0, "Source", "%s", *cli_jstr(x, "source") ? cli_jstr(x, "source") : "-");
+	field(0, "Updated", "%s", *cli_jstr(x, "updated") ? cli_jstr(x, "updated") : "-");
+	buf_reset(&b);
+	field(0, "Sync window", "%s", cli_window_now(&b, json_object_get(x, "window"), true));
+	size_t i;
+	json_t *w;
+	if (json_array_size(json_object_get(x, "windows")))
+		printf("Windows:\n");
+	json_array_foreach(json_object_get(x, "windows"), i, w)
+		printf("  %-5s \"%s\" for %s (%s)\n", cli_jstr(w, "kind"), cli_jstr(w, "schedule"),
+		       cli_jstr(w, "duration"), cli_jstr(w, "timeZone"));
+	buf_reset(&b);
+	field(0, "Recipients", "%s",
+	      *cli_join(&b, json_object_get(x, "recipients"), ", ") ? b.s : "<none>");
+	field(0, "Keys", "%lld of the daemon's open its values", cli_jint(x, "keys"));
+	buf_release(&b);
+}
+
 static void print_instance(json_t *x)
 {
 	field(0, "Name", "%s", cli_jstr(x, "id"));
@@ -400,6 +427,18 @@ static int with_events(struct cli *c, json_t *obj, const char *app)
 	return r;
 }
 
+/* An object without events: GET path, printed by print or as -o asks. */
+static int describe_one(struct cli *c, const char *path, enum cli_output fmt, void (*print)(json_t *))
+{
+	json_t *j = NULL;
+	if (cli_call(c, "GET", path, NULL, &j))
+		return 1;
+	if (!cli_output_doc(fmt, j))
+		print(j);
+	json_decref(j);
+	return 0;
+}
+
 static int run(struct cli *c, int argc, char **argv)
 {
 	struct describe_opts o = {0};
@@ -426,11 +465,7 @@ static int run(struct cli *c, int argc, char **argv)
 	} else if (strcmp(kind, "analysistemplate") == 0 || strcmp(kind, "analysistemplates") == 0 ||
 		   strcmp(kind, "at") == 0) {
 		cli_pathf(&p, "/v1/analysistemplates/%s", name);
-		if (cli_call(c, "GET", p.s, NULL, &j))
-			goto out;
-		if (!cli_output_doc(fmt, j))
-			print_template(j);
-		r = 0;
+		r = describe_one(c, p.s, fmt, print_template);
 	} else if (strcmp(kind, "instance") == 0 || strcmp(kind, "instances") == 0 ||
 		   strcmp(kind, "inst") == 0) {
 		if (find_instance(c, name, &j))
@@ -443,11 +478,15 @@ static int run(struct cli *c, int argc, char **argv)
 		sw_strlcpy(app, json_string_value(json_object_get(j, "app")), sizeof(app));
 		print_instance(j);
 		r = print_events(c, app, name);
+	} else if (strcmp(kind, "environment") == 0 || strcmp(kind, "environments") == 0 ||
+		   strcmp(kind, "env") == 0) {
+		cli_pathf(&p, "/v1/environments/%s", name);
+		r = describe_one(c, p.s, fmt, print_environment);
 	} else {
 		struct buf e = BUF_INIT;
 		cli_escape(&e, kind, strlen(kind), false);
 		r = sw_opt_error("describe", "unknown kind \"%s\" (kinds: app, analysistemplate, "
-				 "instance)", buf_str(&e));
+				 "instance, environment)", buf_str(&e));
 		buf_release(&e);
 	}
 out:
@@ -457,7 +496,7 @@ out:
 }
 
 const struct cli_command cli_cmd_describe = {
-	.summary = "show one app, analysis template or instance in detail",
+	.summary = "show one app, analysis template, instance or environment in detail",
 	.run = run,
 	.usage = {
 		.name = "describe",
@@ -470,7 +509,9 @@ const struct cli_command cli_cmd_describe = {
 			"(phase and reason, stable and canary revisions with ready instances,\n"
 			"weight, step, analysis runs), conditions (Available, Progressing,\n"
 			"Routed, Degraded), instances and its last 10 events, newest last.\n"
-			"KIND: app, analysistemplate (at) or instance (inst). -o json|yaml: the\n"
-			"API's answer with the events.",
+			"KIND: app, analysistemplate (at), instance (inst) or environment (env:\n"
+			"its ports, listen, sync windows and whether they are open now and until\n"
+			"when, its age recipients). -o json|yaml: the API's answer (an app's with\n"
+			"its events).",
 	},
 };

@@ -309,9 +309,9 @@ static void revision_row(struct cells *r, json_t *x, const char *name, bool wide
 static void environment_row(struct cells *r, json_t *x, const char *name, bool wide)
 {
 	if (!x) {
-		static const char *const h[] = {"NAME", "PORTS", "LISTEN", "APPS", "SOURCE", "UPDATED",
-						"LABELS"};
-		for (size_t i = 0; i < (wide ? 7u : 5u); i++)
+		static const char *const h[] = {"NAME", "PORTS", "LISTEN", "APPS", "WINDOW", "SOURCE",
+						"UPDATED", "LABELS"};
+		for (size_t i = 0; i < (wide ? 8u : 6u); i++)
 			cell(r, h[i]);
 		return;
 	}
@@ -319,8 +319,10 @@ static void environment_row(struct cells *r, json_t *x, const char *name, bool w
 	cell(r, name);
 	cell(r, *cli_jstr(x, "ports") ? cli_jstr(x, "ports") : "-");
 	cellf(r, "%s", *cli_join(&b, json_object_get(x, "listen"), ",") ? b.s : "any");
-	buf_release(&b);
 	cellf(r, "%lld", cli_jint(x, "apps"));
+	buf_reset(&b);
+	cellf(r, "%s", cli_window_now(&b, json_object_get(x, "window"), wide));
+	buf_release(&b);
 	cell(r, *cli_jstr(x, "source") ? cli_jstr(x, "source") : "-");
 	if (!wide)
 		return;
@@ -339,7 +341,7 @@ static const struct kind kinds[NKINDS] = {
 	[K_REVISIONS] = {"revisions", "revision", "rev", "revisions", 4, 6, revision_row,
 			 revision_name},
 	[K_SOURCES] = {"sources", "source", "src", "sources", 7, 10, source_row, name_field},
-	[K_ENVIRONMENTS] = {"environments", "environment", "env", "environments", 5, 7,
+	[K_ENVIRONMENTS] = {"environments", "environment", "env", "environments", 6, 8,
 			    environment_row, name_field},
 };
 
@@ -926,7 +928,8 @@ const struct cli_command cli_cmd_get = {
 			"  instances (inst) [--app APP] state, readiness, restarts of every instance\n"
 			"  revisions (rev) APP [N]      an app's revisions (also with --app APP)\n"
 			"  sources (src)                where apps come from in git, what is synced\n"
-			"  environments (env)           their ports, listen addresses and apps\n"
+			"  environments (env)           their ports, listen addresses, apps and whether\n"
+			"                               their sync windows are open now, until when\n"
 			"  all                          apps, templates and instances, as kind/name\n"
 			"-o wide adds columns, -o json|yaml prints the API's answer, -o name prints\n"
 			"kind/name lines. -l selects by labels (instances and revisions by their\n"

@@ -11,6 +11,7 @@
 struct rollout_opts {
 	bool full, force, watch, json;
 	uint64_t timeout_ms;
+	const char *reason;
 };
 
 static const struct sw_opt options[] = {
@@ -25,6 +26,8 @@ static const struct sw_opt options[] = {
 	 .offset = SW_OPT_AT(struct rollout_opts, timeout_ms, uint64_t), .value = "DUR",
 	 .expect = "be a duration like 90s",
 	 .help = "status --watch: give up after DUR (exit 4; default: no limit)"},
+	{.name = "reason", .kind = SW_OPT_STRING, .offset = SW_OPT_AT(struct rollout_opts, reason, const char *),
+	 .value = "TEXT", .help = "override: why the sync window is passed (required; recorded)"},
 	CLI_OPT_JSON(struct rollout_opts),
 	{0},
 };
@@ -35,7 +38,7 @@ static const struct {
 } actions[] = {
 	{"status", NULL}, {"promote", "promoted"}, {"abort", "aborted"}, {"pause", "paused"},
 	{"resume", "resumed"}, {"retry", "retried"}, {"undo", "undone"},
-	{"restart", "restarted"}, {"history", NULL},
+	{"restart", "restarted"}, {"override", "overridden"}, {"history", NULL},
 };
 #define NACTIONS (sizeof(actions) / sizeof(actions[0]))
 
@@ -111,6 +114,8 @@ static int operate(struct cli *c, const struct rollout_opts *o, const char *acti
 {
 	struct buf path = BUF_INIT;
 	json_t *j = NULL, *body = json_pack("{s:b, s:b}", "full", o->full, "force", o->force);
+	if (o->reason)
+		json_object_set_new(body, "reason", json_string(o->reason));
 	cli_pathf(&path, "/v1/apps/%s/rollout/%s", app, action);
 	int r = cli_call(c, "POST", path.s, body, &j);
 	json_decref(body);
@@ -189,7 +194,8 @@ static int status(struct cli *c, const struct rollout_opts *o, const char *app)
 static int history_index(int argc, char **argv)
 {
 	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--timeout") == 0 || strcmp(argv[i], "--limit") == 0) {
+		if (strcmp(argv[i], "--timeout") == 0 || strcmp(argv[i], "--limit") == 0 ||
+		    strcmp(argv[i], "--reason") == 0) {
 			i++;
 			continue;
 		}
@@ -227,11 +233,16 @@ static int run(struct cli *c, int argc, char **argv)
 		}
 	if (!known)
 		return sw_opt_error("rollout", "unknown rollout command \"%s\" (status, promote, "
-				    "abort, pause, resume, retry, undo, restart, history)", action);
+				    "abort, pause, resume, retry, undo, restart, override, history)", action);
 	if (o.force && strcmp(action, "abort") != 0)
 		return sw_opt_error("rollout", "--force goes with abort only, not \"%s\"", action);
 	if (o.full && strcmp(action, "promote") != 0)
 		return sw_opt_error("rollout", "--full goes with promote only, not \"%s\"", action);
+	if (o.reason && strcmp(action, "override") != 0)
+		return sw_opt_error("rollout", "--reason goes with override only, not \"%s\"", action);
+	if (!o.reason && strcmp(action, "override") == 0)
+		return sw_opt_error("rollout", "override needs --reason TEXT: why the sync window is "
+				    "passed (it is recorded with who did it)");
 	if ((o.watch || o.timeout_ms) && strcmp(action, "status") != 0)
 		return sw_opt_error("rollout", "--%s goes with status only, not \"%s\"",
 				    o.watch ? "watch" : "timeout", action);
@@ -245,7 +256,7 @@ const struct cli_command cli_cmd_rollout = {
 	.run = run,
 	.usage = {
 		.name = "rollout",
-		.args = "status|promote|abort|pause|resume|retry|undo|restart|history APP",
+		.args = "status|promote|abort|pause|resume|retry|undo|restart|override|history APP",
 		.min_args = 2,
 		.max_args = 2,
 		.opts = options,
@@ -262,6 +273,9 @@ const struct cli_command cli_cmd_rollout = {
 			"back to the previous revision at once, without steps or analysis. restart\n"
 			"replaces every instance of the serving revision one at a time (a new one\n"
 			"ready before an old one stops; no steps, no analysis, no new revision).\n"
+			"override --reason TEXT starts a revision that waits for its environment's\n"
+			"sync window now (promote does not pass a window); the reason is recorded\n"
+			"with who overrode it (event WindowOverridden).\n"
 			"history APP [--limit N] is `slipway history`.",
 	},
 };

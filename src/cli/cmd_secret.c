@@ -7,8 +7,9 @@
  *	encrypt ... --in-place F    every secret value in clear of F's Apps
  *	decrypt -i FILE             stdin -> the plaintext on stdout
  *
- * The recipients are an input (-r, -R): today the operator's, later an
- * Environment's (issue 13), through the same age_encrypt call.
+ * The recipients are an input: -r, -R, and with -e ENV an Environment's
+ * spec.recipients (docs/secrets.md, "Environments"), asked of the daemon
+ * or read from the document in -f FILE; all through one age_encrypt.
  */
 #include "cli_int.h"
 
@@ -37,7 +38,7 @@ struct str_list {
 };
 
 struct secret_opts {
-	const char *output, *in_place;
+	const char *output, *in_place, *environment, *file;
 	struct str_list recipients, recipients_files, identities;
 };
 
@@ -60,6 +61,12 @@ static const struct sw_opt options[] = {
 	 .offset = SW_OPT_AT(struct secret_opts, recipients_files, struct str_list), .value = "FILE",
 	 .parse = parse_list, .expect = "be a file (at most 64)",
 	 .help = "encrypt: to the recipients in FILE, one a line, as age -R (repeatable)"},
+	{.name = "environment", .letter = 'e', .kind = SW_OPT_STRING,
+	 .offset = SW_OPT_AT(struct secret_opts, environment, const char *), .value = "ENV",
+	 .help = "encrypt: to the recipients of environment ENV (spec.recipients), from the daemon"},
+	{.name = "filename", .letter = 'f', .kind = SW_OPT_STRING,
+	 .offset = SW_OPT_AT(struct secret_opts, file, const char *), .value = "FILE",
+	 .help = "encrypt -e ENV: read ENV's Environment document from FILE, not the daemon"},
 	{.name = "in-place", .kind = SW_OPT_STRING,
 	 .offset = SW_OPT_AT(struct secret_opts, in_place, const char *), .value = "FILE",
 	 .help = "encrypt: every secret value in clear of FILE's Apps, in the file itself"},
@@ -180,6 +187,72 @@ static int load_recipients(struct recipients *rs, const struct secret_opts *o, s
 	return 0;
 }
 
+/* Appends the recipients of a JSON array of "age1..." (where: for messages). */
+static int add_json_recipients(struct recipients *rs, json_t *arr, const char *where,
+			       struct sw_err *err)
+{
+	size_t i;
+	json_t *x;
+	json_array_foreach(arr, i, x) {
+		struct age_recipient r;
+		struct sw_err why = {0};
+		if (age_recipient_parse(&r, json_string_value(x) ? json_string_value(x) : "", &why) < 0)
+			return sw_errf(err, -1, "%s: recipients[%zu]: %s", where, i, why.msg);
+		rs->r = xrealloc(rs->r, (rs->n + 1) * sizeof(*rs->r));
+		rs->r[rs->n++] = r;
+	}
+	return 0;
+}
+
+/* The spec.recipients of environment env: from its Environment document
+ * in file (validated as apply would), or from the daemon. -1 with err
+ * ("" when the API call printed its error). */
+static int env_recipients(struct cli *c, struct recipients *rs, const char *env, const char *file,
+			  struct sw_err *err)
+{
+	json_t *j = NULL, *arr = NULL;
+	struct buf text = BUF_INIT, path = BUF_INIT;
+	struct spec_set set = {0};
+	bool parsed = false;
+	int r = -1;
+	if (file) {
+		if (sw_read_file(&text, file, SPEC_MAX_TEXT, err) < 0 ||
+		    spec_parse_text(&set, text.s ? text.s : "", text.len, file, err) < 0)
+			goto out;
+		parsed = true;
+		for (size_t i = 0; i < set.ndocs && !j; i++) {
+			const struct spec_doc *d = &set.docs[i];
+			if (strcmp(d->kind->name, "Environment") == 0 && strcmp(d->kind->name_of(d->obj), env) == 0)
+				j = d->kind->to_json(d->obj);
+		}
+		if (!j) {
+			sw_errf(err, -1, "%s: no Environment named \"%s\"", file, env);
+			goto out;
+		}
+		arr = json_object_get(json_object_get(j, "spec"), "recipients");
+	} else {
+		/* secret is an offline command: the daemon is reached for -e only */
+		cli_pathf(&path, "/v1/environments/%s", env);
+		if (cli_connect(c, false) != 0 || cli_call(c, "GET", path.s, NULL, &j) != 0)
+			goto out; /* said */
+		arr = json_object_get(j, "recipients");
+	}
+	if (!json_array_size(arr)) {
+		sw_errf(err, -1, "environment \"%s\" has no recipients (spec.recipients): its values "
+			"are opened with the daemon's keys that no environment lists; give --recipient",
+			env);
+		goto out;
+	}
+	r = add_json_recipients(rs, arr, file ? file : env, err);
+out:
+	json_decref(j);
+	if (parsed)
+		spec_set_release(&set);
+	buf_release(&text);
+	buf_release(&path);
+	return r;
+}
+
 static int seal_cb(struct buf *armor, const char *plain, size_t len, void *data, struct sw_err *err)
 {
 	const struct recipients *rs = data;
@@ -227,15 +300,17 @@ out:
 	return rc;
 }
 
-static int encrypt(const struct secret_opts *o)
+static int encrypt(struct cli *c, const struct secret_opts *o)
 {
 	struct recipients rs = {0};
 	struct sw_err err = {0};
 	struct buf in = BUF_INIT, out = BUF_INIT;
 	int rc = 1;
 
-	if (load_recipients(&rs, o, &err) < 0) {
-		fail("encrypt", err.msg);
+	if ((o->environment && env_recipients(c, &rs, o->environment, o->file, &err) < 0) ||
+	    load_recipients(&rs, o, &err) < 0) {
+		if (err.msg[0])
+			fail("encrypt", err.msg);
 		goto out;
 	}
 	if (o->in_place) {
@@ -304,7 +379,7 @@ static int run(struct cli *c, int argc, char **argv)
 	const char *action = argv[1];
 	bool keygen_ = !strcmp(action, "keygen"), encrypt_ = !strcmp(action, "encrypt");
 	bool decrypt_ = !strcmp(action, "decrypt");
-	bool has_rcpt = o.recipients.n || o.recipients_files.n;
+	bool has_rcpt = o.recipients.n || o.recipients_files.n || o.environment;
 
 	if (!keygen_ && !encrypt_ && !decrypt_)
 		return sw_opt_error("secret", "unknown action \"%s\" (keygen, encrypt, decrypt)", action);
@@ -313,18 +388,23 @@ static int run(struct cli *c, int argc, char **argv)
 	if (o.output && !keygen_)
 		return sw_opt_error("secret", "-o goes with keygen");
 	if ((has_rcpt || o.in_place) && !encrypt_)
-		return sw_opt_error("secret", "--recipient, --recipients-file and --in-place go with encrypt");
+		return sw_opt_error("secret", "--recipient, --recipients-file, -e and --in-place go with "
+				    "encrypt");
+	if (o.file && !o.environment)
+		return sw_opt_error("secret", "-f FILE goes with -e ENV (the Environment document to "
+				    "read ENV's recipients from)");
 	if (o.identities.n && !decrypt_)
 		return sw_opt_error("secret", "-i goes with decrypt");
 	if (encrypt_ && !has_rcpt)
-		return sw_opt_error("secret", "encrypt needs --recipient age1... or --recipients-file FILE");
+		return sw_opt_error("secret", "encrypt needs -e ENV, --recipient age1... or "
+				    "--recipients-file FILE");
 	if (decrypt_ && !o.identities.n)
 		return sw_opt_error("secret", "decrypt needs -i IDENTITY_FILE");
-	return keygen_ ? keygen(&o) : encrypt_ ? encrypt(&o) : decrypt(&o);
+	return keygen_ ? keygen(&o) : encrypt_ ? encrypt(c, &o) : decrypt(&o);
 }
 
 const struct cli_command cli_cmd_secret = {
-	.summary = "make age keys, encrypt values for git, decrypt them (no daemon needed)",
+	.summary = "make age keys, encrypt values for git (to an environment's recipients too), decrypt them",
 	.run = run,
 	.usage = {
 		.name = "secret",
@@ -337,7 +417,9 @@ const struct cli_command cli_cmd_secret = {
 			"keygen writes a new identity (stdout, or -o FILE with mode 0600) and its\n"
 			"public key on stderr. encrypt reads a value on stdin and prints it as an\n"
 			"armored age file for valueFrom.age, to every --recipient and every key of\n"
-			"each --recipients-file; with --in-place FILE.yaml it encrypts every env\n"
+			"each --recipients-file, and with -e ENV to environment ENV's recipients\n"
+			"(spec.recipients, asked of the daemon, or with -f FILE read from its\n"
+			"Environment document there); with --in-place FILE.yaml it encrypts every env\n"
 			"entry with `secret: true` and a value of FILE's Apps and keeps every other\n"
 			"byte. decrypt reads an age file on stdin and prints the plaintext, with the\n"
 			"identities of each -i FILE. The daemon opens valueFrom.age values itself,\n"

@@ -916,39 +916,57 @@ static int binary_of(struct buf *bin, const char **p, size_t *n, const void *in,
 	return 0;
 }
 
-int age_decrypt(struct buf *out, const struct age_identities *ids, const void *in, size_t len,
-		struct sw_err *err)
+/* The file key of the binary file p[0..n) (its header parsed into h):
+ * unwrapped by the first identity that opens a stanza, the header's MAC
+ * checked with it. age_decrypt's codes. */
+static int file_key_of(unsigned char file_key[FILE_KEY_LEN], struct header *h, const char *p,
+		       size_t n, const struct age_identities *ids, struct sw_err *err)
+{
+	unsigned char mac[32];
+	int rc;
+	if ((rc = header_parse(h, p, n, err)) < 0)
+		return rc;
+	if (n - h->end < NONCE_LEN)
+		return sw_errf(err, SW_EINVAL, "bad age header: the payload's nonce is missing or short");
+	if ((rc = unwrap(file_key, h, ids, err)) < 0)
+		return rc;
+	header_mac(mac, file_key, p, h->mac_at + 3);
+	if (CRYPTO_memcmp(mac, h->mac, 32) != 0)
+		return sw_errf(err, -1, "the age header's MAC does not match (the header was changed)");
+	return 0;
+}
+
+/* age_decrypt, or (out NULL) age_opens: the header only. */
+static int open_file(struct buf *out, const struct age_identities *ids, const void *in, size_t len,
+		     struct sw_err *err)
 {
 	struct buf bin = BUF_INIT;
 	struct header h = {0};
-	unsigned char file_key[FILE_KEY_LEN], mac[32];
+	unsigned char file_key[FILE_KEY_LEN];
 	const char *p = NULL;
 	size_t n = 0;
 	int rc;
 
-	if ((rc = binary_of(&bin, &p, &n, in, len, false, err)) < 0)
-		goto out;
-	if ((rc = header_parse(&h, p, n, err)) < 0)
-		goto out;
-	if (n - h.end < NONCE_LEN) {
-		rc = sw_errf(err, SW_EINVAL, "bad age header: the payload's nonce is missing or short");
-		goto out;
-	}
-	if ((rc = unwrap(file_key, &h, ids, err)) < 0)
-		goto out;
-	header_mac(mac, file_key, p, h.mac_at + 3);
-	if (CRYPTO_memcmp(mac, h.mac, 32) != 0) {
-		rc = sw_errf(err, -1, "the age header's MAC does not match (the header was changed)");
-		goto out;
-	}
-	rc = payload_open(out, file_key, (const unsigned char *)p + h.end, n - h.end, err);
-out:
+	if ((rc = binary_of(&bin, &p, &n, in, len, false, err)) == 0 &&
+	    (rc = file_key_of(file_key, &h, p, n, ids, err)) == 0 && out)
+		rc = payload_open(out, file_key, (const unsigned char *)p + h.end, n - h.end, err);
 	OPENSSL_cleanse(file_key, sizeof(file_key));
 	header_release(&h);
 	if (bin.alloc)
 		OPENSSL_cleanse(bin.s, bin.len);
 	buf_release(&bin);
 	return rc;
+}
+
+int age_decrypt(struct buf *out, const struct age_identities *ids, const void *in, size_t len,
+		struct sw_err *err)
+{
+	return open_file(out, ids, in, len, err);
+}
+
+int age_opens(const struct age_identities *ids, const void *in, size_t len, struct sw_err *err)
+{
+	return open_file(NULL, ids, in, len, err);
 }
 
 int age_check(const void *in, size_t len, bool need_armor, struct sw_err *err)

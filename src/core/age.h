@@ -142,6 +142,15 @@ int age_decrypt(struct buf *out, const struct age_identities *ids, const void *i
 		struct sw_err *err);
 
 /*
+ * Whether one of ids opens the file: age_decrypt up to the payload (a
+ * stanza unwrapped, the header's MAC checked), which it does not read,
+ * so nothing of the plaintext is ever in memory. 0, or age_decrypt's
+ * codes (SW_ENOTFOUND: no identity matches). For apply's check that a
+ * value is for an environment's keys.
+ */
+int age_opens(const struct age_identities *ids, const void *in, size_t len, struct sw_err *err);
+
+/*
  * Checks an age file without a key, as apply checks a committed value:
  * armor (required when need_armor), the header's syntax, at least one
  * well-formed X25519 stanza, no scrypt stanza, and a payload with its

@@ -377,7 +377,8 @@ static int build(struct daemon *d, struct sw_err *err)
 		goto out;
 	struct engine_config ec = {.loop = &d->loop, .store = d->store, .state_dir = d->dir,
 				   .retention = opt->retention,
-				   .retention_interval_ms = opt->retention_interval_ms};
+				   .retention_interval_ms = opt->retention_interval_ms,
+				   .age_ids = &d->age_ids};
 	spec_set_secret_dirs(opt->secret_dirs, opt->nsecret_dirs, d->dir);
 	if (engine_new(&d->engine, &ec, err) < 0)
 		goto out;
@@ -389,6 +390,7 @@ static int build(struct daemon *d, struct sw_err *err)
 		.backoff_initial_ms = opt->backoff_initial_ms,
 		.backoff_max_ms = opt->backoff_max_ms,
 		.age_ids = &d->age_ids,
+		.age_ids_of = engine_on_age_ids,
 		.on_change = engine_on_instance,
 		.data = d->engine,
 	};
@@ -481,37 +483,48 @@ static void teardown(struct daemon *d, bool loop_ok)
 	free(d->metrics_text);
 }
 
+/* One identity file's keys added to d->age_ids; `named`: given with
+ * --age-identity (then it must exist). */
+static int load_age_file(struct daemon *d, const char *path, bool named, struct sw_err *err)
+{
+	struct sw_err lerr = {0};
+	struct stat st;
+	size_t before = d->age_ids.n;
+	int rc = age_identities_load(&d->age_ids, path, &lerr);
+	if (rc == SW_ENOTFOUND && !named) {
+		sw_info("no age identity (%s): apps with valueFrom.age values cannot start", path);
+		return 0;
+	}
+	if (rc < 0)
+		return sw_errf(err, -1, "--age-identity: %s", lerr.msg);
+	char rcpt[AGE_RECIPIENT_SIZE];
+	struct age_recipient first;
+	memcpy(first.pub, d->age_ids.keys[before].pub, sizeof(first.pub));
+	age_recipient_format(&first, rcpt);
+	sw_info("age identity %s: %zu key%s (the first one's recipient: %s)", path,
+		d->age_ids.n - before, d->age_ids.n - before == 1 ? "" : "s", rcpt);
+	if (stat(path, &st) == 0 && (st.st_mode & 077))
+		sw_warn("age identity %s can be read by other users (mode %03o): chmod 600 it", path,
+			(unsigned)(st.st_mode & 0777));
+	return 0;
+}
+
 /*
- * The identities that open valueFrom.age values: --age-identity FILE, or
- * DIR/age.key when it exists, or none (such values then cannot start).
- * Read once, at start; a named file that cannot be read stops the daemon.
+ * The identities that open valueFrom.age values: the keys of every
+ * --age-identity FILE, or DIR/age.key when it exists, or none (such
+ * values then cannot start). Each environment uses some of them
+ * (engine_age_ids). Read once, at start; a named file that cannot be
+ * read stops the daemon.
  */
 static int load_age_identity(struct daemon *d, struct sw_err *err)
 {
 	struct buf path = BUF_INIT;
-	struct sw_err lerr = {0};
-	struct stat st;
 	int r = 0;
-
-	if (d->opt->age_identity)
-		buf_adds(&path, d->opt->age_identity);
-	else
+	for (size_t i = 0; i < d->opt->nage_identities && r == 0; i++)
+		r = load_age_file(d, d->opt->age_identities[i], true, err);
+	if (!d->opt->nage_identities) {
 		buf_addf(&path, "%s/age.key", d->dir);
-	int rc = age_identities_load(&d->age_ids, path.s, &lerr);
-	if (rc == SW_ENOTFOUND && !d->opt->age_identity) {
-		sw_info("no age identity (%s): apps with valueFrom.age values cannot start", path.s);
-	} else if (rc < 0) {
-		r = sw_errf(err, -1, "--age-identity: %s", lerr.msg);
-	} else {
-		char rcpt[AGE_RECIPIENT_SIZE];
-		struct age_recipient first;
-		memcpy(first.pub, d->age_ids.keys[0].pub, sizeof(first.pub));
-		age_recipient_format(&first, rcpt);
-		sw_info("age identity %s: %zu key%s (the first one's recipient: %s)", path.s,
-			d->age_ids.n, d->age_ids.n == 1 ? "" : "s", rcpt);
-		if (stat(path.s, &st) == 0 && (st.st_mode & 077))
-			sw_warn("age identity %s can be read by other users (mode %03o): chmod 600 it",
-				path.s, (unsigned)(st.st_mode & 0777));
+		r = load_age_file(d, path.s, false, err);
 	}
 	buf_release(&path);
 	return r;

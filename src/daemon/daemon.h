@@ -37,8 +37,10 @@ struct daemon_options {
 	 * the state dir */
 	const char *const *secret_dirs;
 	size_t nsecret_dirs;
-	/* the age identity file (valueFrom.age); NULL = DIR/age.key if present */
-	const char *age_identity;
+	/* the age identity files (valueFrom.age), their keys pooled; none =
+	 * DIR/age.key if present */
+	const char *const *age_identities;
+	size_t nage_identities;
 	/* history kept: NULL = engine_retention_defaults */
 	const struct store_retention *retention;
 	uint64_t retention_interval_ms; /* 0 = 60 s */

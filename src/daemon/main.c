@@ -19,33 +19,35 @@ struct port_range {
 	uint16_t min, max;
 };
 
-#define SECRET_DIRS_MAX 16
 #define SECRET_DIR_DEFAULT "/etc/slipway/secrets"
 
-struct secret_dirs {
-	const char *dir[SECRET_DIRS_MAX];
+/* A repeatable option's values (--secret-dir, --age-identity), pointing into argv. */
+#define REPEATED_MAX 16
+struct repeated {
+	const char *v[REPEATED_MAX];
 	size_t n;
 };
 
 struct serve_opts {
-	const char *state_dir, *api, *metrics, *access_log, *age_identity;
+	const char *state_dir, *api, *metrics, *access_log;
+	struct repeated age;          /* --age-identity FILE... */
 	long long proxy_max_conns;
 	bool keep_instances;
 	struct port_range ports;
 	uint64_t backoff_ms;
 	long long proxy_workers;
-	struct secret_dirs secrets;
+	struct repeated secrets;      /* --secret-dir DIR... */
 	struct store_retention_kind keep_events, keep_measurements, keep_revisions;
 	uint64_t retention_interval_ms;
 };
 
-/* --secret-dir DIR, repeatable; the value points into argv. */
-static int parse_secret_dir(void *field, const char *value)
+/* One more value of a repeatable option (struct repeated). */
+static int parse_repeated(void *field, const char *value)
 {
-	struct secret_dirs *s = field;
-	if (!*value || s->n == SECRET_DIRS_MAX)
+	struct repeated *r = field;
+	if (!*value || r->n == REPEATED_MAX)
 		return -1;
-	s->dir[s->n++] = value;
+	r->v[r->n++] = value;
 	return 0;
 }
 
@@ -99,12 +101,15 @@ static const struct sw_opt options[] = {
 	 .offset = SW_OPT_AT(struct serve_opts, metrics, const char *), .value = "127.0.0.1:PORT",
 	 .help = "make the proxy serve /metrics on TCP, without auth"},
 	{.name = "secret-dir", .kind = SW_OPT_CUSTOM,
-	 .offset = SW_OPT_AT(struct serve_opts, secrets, struct secret_dirs), .value = "DIR",
-	 .parse = parse_secret_dir, .expect = "be a directory (at most 16 of them)",
+	 .offset = SW_OPT_AT(struct serve_opts, secrets, struct repeated), .value = "DIR",
+	 .parse = parse_repeated, .expect = "be a directory (at most 16 of them)",
 	 .help = "valueFrom files may come from DIR (repeatable; default " SECRET_DIR_DEFAULT ")"},
-	{.name = "age-identity", .kind = SW_OPT_STRING,
-	 .offset = SW_OPT_AT(struct serve_opts, age_identity, const char *), .value = "FILE",
-	 .help = "the age identity file that opens valueFrom.age values (default DIR/age.key if present)"},
+	{.name = "age-identity", .kind = SW_OPT_CUSTOM,
+	 .offset = SW_OPT_AT(struct serve_opts, age, struct repeated), .value = "FILE",
+	 .parse = parse_repeated, .expect = "be a file (at most 16 of them)",
+	 .help = "an age identity file whose keys open valueFrom.age values (repeatable: the keys "
+		 "of every one; default DIR/age.key if present); environments use the keys their "
+		 "recipients list"},
 	{.name = "keep-events", .kind = SW_OPT_CUSTOM,
 	 .offset = SW_OPT_AT(struct serve_opts, keep_events, struct store_retention_kind),
 	 .value = "COUNT,AGE", .parse = parse_keep, .expect = "look like 100000,720h (0: no limit)",
@@ -175,7 +180,7 @@ int daemon_main(int argc, char **argv)
 		goto out;
 	}
 	if (o.secrets.n == 0)
-		o.secrets.dir[o.secrets.n++] = SECRET_DIR_DEFAULT;
+		o.secrets.v[o.secrets.n++] = SECRET_DIR_DEFAULT;
 	struct store_retention retention = {
 		.events = o.keep_events,
 		.measurements = o.keep_measurements,
@@ -193,9 +198,10 @@ int daemon_main(int argc, char **argv)
 		.port_min = o.ports.min,
 		.port_max = o.ports.max,
 		.backoff_initial_ms = o.backoff_ms,
-		.secret_dirs = o.secrets.dir,
+		.secret_dirs = o.secrets.v,
 		.nsecret_dirs = o.secrets.n,
-		.age_identity = o.age_identity,
+		.age_identities = o.age.v,
+		.nage_identities = o.age.n,
 		.retention = &retention,
 		.retention_interval_ms = o.retention_interval_ms,
 	};

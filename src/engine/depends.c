@@ -157,9 +157,7 @@ int engine_depends_check(struct engine *e, const struct engine_doc *docs, size_t
 	return r;
 }
 
-/* Whether sa differs from the revision serving a in replicas only (a
- * change of scale, which waits for nothing). */
-static bool replicas_only(struct engine *e, struct engine_app *a, const struct spec_app *sa)
+bool engine_replicas_only(struct engine *e, struct engine_app *a, const struct spec_app *sa)
 {
 	struct sw_err ignored = {0};
 	const struct spec_app *stable = a && a->st.stable
@@ -178,7 +176,7 @@ static bool replicas_only(struct engine *e, struct engine_app *a, const struct s
 void engine_depends_hold(struct engine *e, struct engine_app *a, const struct spec_app *sa,
 			 struct rollout_state *st)
 {
-	if (sa && sa->ndepends && !replicas_only(e, a, sa))
+	if (sa && sa->ndepends && !engine_replicas_only(e, a, sa))
 		rollout_wait_for_dependencies(st);
 }
 

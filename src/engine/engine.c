@@ -920,9 +920,17 @@ static void availability_update(struct engine *e, struct engine_app *a)
 		engine_event(e, a->name, "Degraded", NULL, "%s", a->unavailable_reason);
 }
 
+const char *engine_app_waiting_for(const struct engine_app *a)
+{
+	if (a->st.phase != ROLLOUT_PROGRESSING)
+		return NULL;
+	return rollout_waiting_for_dependencies(&a->st) ? "dependencies"
+	       : rollout_waiting_for_window(&a->st) ? "window" : NULL;
+}
+
 enum rollout_phase engine_app_phase(const struct engine_app *a, const char **reason)
 {
-	if (a->st.phase == ROLLOUT_PROGRESSING && rollout_waiting_for_dependencies(&a->st)) {
+	if (engine_app_waiting_for(a)) {
 		*reason = a->st.reason;
 		return ROLLOUT_WAITING;
 	}
@@ -1008,6 +1016,8 @@ static void reconcile_app(struct engine *e, struct engine_app *a)
 	if (rollout_waiting_for_dependencies(&a->st))
 		p.deps_pending = engine_depends_pending(e, engine_app_spec(e, a, a->st.desired, &err),
 							pending, sizeof(pending));
+	if (rollout_waiting_for_window(&a->st))
+		p.window_denied = engine_window_denied(e, a);
 	bool changed = rollout_reconcile(&a->st, &p, ri, a->ninsts, rs, nrs, sw_wall_ms(), out);
 	free(rs);
 	if (failures_update(a))
@@ -1065,12 +1075,15 @@ static void reconcile_app(struct engine *e, struct engine_app *a)
 		app_routes(e, a, &p);
 	availability_update(e, a);
 	engine_depends_changed(e, a);
+	engine_windows_after(e, a);
 }
 
 /* An app with nothing time-based ahead: Healthy, no analysis, every
  * instance of the desired revision, in rotation, as many as wanted. */
 static bool app_settled(struct engine *e, struct engine_app *a)
 {
+	if (engine_window_settled(e, a))
+		return true; /* held: the windows' timer wakes it */
 	if (a->st.phase != ROLLOUT_HEALTHY || a->nruns || a->njobs || a->st.stable != a->st.desired ||
 	    a->unavailable)
 		return false;
@@ -1356,6 +1369,8 @@ int engine_new(struct engine **out, const struct engine_config *cfg, struct sw_e
 	e->cfg.state_dir = e->state_dir;
 	sw_map_init(&e->apps);
 	engine_envs_init(e);
+	engine_windows_init(e);
+	sw_map_init(&e->env_keys);
 	uv_timer_init(cfg->loop, &e->tick);
 	uv_timer_init(cfg->loop, &e->kick);
 	uv_timer_init(cfg->loop, &e->drain);
@@ -1415,7 +1430,7 @@ void engine_stop(struct engine *e)
 	void *v;
 	while (sw_map_next(&e->apps, &it, &k, &v))
 		runs_free(v);
-	uv_timer_t *timers[] = {&e->tick, &e->kick, &e->drain, &e->stats, &e->retention};
+	uv_timer_t *timers[] = {&e->tick, &e->kick, &e->drain, &e->stats, &e->retention, &e->windows};
 	for (size_t i = 0; i < sizeof(timers) / sizeof(timers[0]); i++) {
 		uv_timer_stop(timers[i]);
 		e->handles++;
@@ -1451,6 +1466,7 @@ void engine_free(struct engine *e)
 	free(e->subs);
 	engine_watch_release(e);
 	engine_envs_release(e);
+	engine_keys_release(e);
 	json_decref(e->table);
 	json_decref(e->stats_snapshot);
 	free(e->state_dir);

@@ -10,6 +10,7 @@
  *	engine_delete     forget an app; its instances drain and stop
  *	engine_rollout    promote, abort, pause, resume, retry, undo, restart
  *	engine_scale      instances of the serving revision, no new revision
+ *	engine_window_override  a revision waiting for a sync window starts now
  *	engine_subscribe  every event as it is recorded
  *
  * The engine owns the live apps: an O(1) registry by name, each with its
@@ -138,6 +139,11 @@ struct engine_app {
 	uint64_t routes_gen;          /* counts changes of routes */
 	uint64_t table_gen;           /* routes_gen of the entries in the table last pushed */
 	bool deps_healthy;            /* Healthy as its dependants see it, last reconcile */
+	/* its environment's sync windows, last looked at (windows.c) */
+	bool window_open;
+	int64_t window_due_ms;        /* wall clock: look again then (the answer's until, or sooner) */
+	uint64_t window_gen;          /* engine's window_gen then; 0: never looked */
+	char window_text[240];        /* "sync window: denied until ..." */
 };
 
 struct engine_config {
@@ -150,6 +156,10 @@ struct engine_config {
 	 * keep_revision is the engine's own */
 	const struct store_retention *retention;
 	uint64_t retention_interval_ms; /* how often it is trimmed; 0 = 60 s */
+	/* the daemon's age keys (every --age-identity file), which open
+	 * valueFrom.age values; each environment uses some of them
+	 * (engine_age_ids). NULL: none. Borrowed for the engine's life. */
+	const struct age_identities *age_ids;
 };
 
 /* Retention defaults (docs/internals/store.md); 0 = no limit. */
@@ -279,6 +289,17 @@ int engine_apply_dry_run(struct engine *e, const struct engine_doc *docs, size_t
  */
 json_t *engine_live_doc(struct engine *e, const char *kind, const char *name);
 
+/*
+ * engine_apply with the sync windows overridden: each new revision of an
+ * app in an environment with windows starts without waiting for them,
+ * and the event WindowOverridden records it with the actor, the windows'
+ * answer then and `reason`. SW_EINVAL, nothing applied, when the reason
+ * is missing, blank, not one line or longer than 200 bytes.
+ */
+int engine_apply_override(struct engine *e, const struct engine_doc *docs, size_t ndocs,
+			  const char *actor, const char *reason, struct engine_results *out,
+			  struct sw_err *err);
+
 /* Rolls `app` back to revision `to` (0: the stable one while a rollout is
  * under way or aborted, else the revision before). *unchanged is set when
  * it is already there and healthy. */
@@ -372,7 +393,9 @@ struct spec_app *engine_app_spec(struct engine *e, struct engine_app *a, int64_t
  * rollout is; this one also says whether the app waits for its
  * dependencies (Waiting, *reason naming them: "waiting for db
  * (Progressing), cache (not found); revision 2 starts once they are
- * Healthy") and whether it is available: a Healthy
+ * Healthy") or for its environment's sync window (Waiting, "sync window:
+ * denied until ...; revision 2 starts when it opens") and whether it is
+ * available: a Healthy
  * rollout with fewer ready instances than replicas (one crashed and waits
  * in CrashLoopBackOff, one fails readiness) is Degraded, and *reason says
  * which instance and why ("instance hello-3 exited with status 2,
@@ -545,6 +568,54 @@ bool engine_app_in(const struct engine_app *a, const char *env);
  * and for "default", SW_ENOTFOUND when there is none; event "Deleted". */
 int engine_environment_delete(struct engine *e, const char *name, const char *actor,
 			      struct sw_err *err);
+
+/* ---- sync windows (windows.c) ----
+ *
+ * An Environment's spec.windows hold the new revisions of its apps (an
+ * apply, a source's sync, a retry; a promotion or a pipeline's deploy
+ * through engine_apply too) while they are closed: the app is Waiting,
+ * its reason says until when, and the revision starts when they open.
+ * Rollbacks, undo, aborts, scale, restarts, deletes and changes of
+ * replicas alone never wait.
+ */
+
+/*
+ * Whether env's windows (NULL or "default": none) let a new revision
+ * start at now_ms; *until_ms (may be NULL) is when that changes
+ * (SW_WINDOW_NEVER: not within 400 days), why the answer for users
+ * ("denied until 2026-12-07 08:00 Europe/Berlin (deny "0 22 * * 5"
+ * 60h)", "open (no sync windows)"). For promotion: ask before applying,
+ * or apply and let the revision wait.
+ */
+bool engine_window_allows(struct engine *e, const char *env, int64_t now_ms, int64_t *until_ms,
+			  char *why, size_t size);
+/*
+ * `slipway rollout override APP --reason TEXT`: the revision waiting for
+ * its window starts now (event WindowOverridden with actor and reason).
+ * SW_EINVAL for a reason engine_apply_override refuses, SW_ENOTFOUND,
+ * SW_ECONFLICT when the app waits for no window.
+ */
+int engine_window_override(struct engine *e, const char *app, const char *actor,
+			   const char *reason, struct sw_err *err);
+/* 0, or SW_EINVAL with why: the reason of an override must be one line,
+ * not blank, at most 200 bytes of UTF-8. */
+int engine_override_reason_check(const char *reason, struct sw_err *err);
+/* What a Waiting app waits for: "dependencies", "window", or NULL. */
+const char *engine_app_waiting_for(const struct engine_app *a);
+
+/* ---- age keys per environment (keys.c) ---- */
+
+/*
+ * The daemon's keys that open values of apps in env (NULL or "default":
+ * default), by env_key_usable's rule: those its spec.recipients list, or
+ * for an environment without recipients those no environment lists.
+ * Borrowed until an Environment changes; never NULL (n may be 0). At
+ * apply, an App value of an environment with recipients must open with
+ * them and with no other key of the daemon's (SW_EINVAL, positioned).
+ */
+const struct age_identities *engine_age_ids(struct engine *e, const char *env);
+/* engine_age_ids for runtime_config.age_ids_of (data = the engine). */
+const struct age_identities *engine_on_age_ids(const char *environment, void *data);
 
 /* Records an event (store, log) and hands it to every subscriber. */
 void engine_event(struct engine *e, const char *app, const char *kind, const char *actor,

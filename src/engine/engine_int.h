@@ -62,6 +62,10 @@ struct engine {
 	size_t nwatch;
 	struct sw_map envs;           /* stored Environment documents by name (struct
 					 env_spec *; environments.c) */
+	uv_timer_t windows;           /* due when a held app's window may open (windows.c) */
+	int64_t windows_due_ms;       /* wall clock it is due at */
+	uint64_t window_gen;          /* counts changes of environments' windows */
+	struct sw_map env_keys;       /* environment -> its age keys (keys.c), built when asked */
 };
 
 struct engine_app *engine_app_add(struct engine *e, const char *name);
@@ -162,6 +166,46 @@ const char *engine_depends_pending(struct engine *e, const struct spec_app *spec
  * waiting for it are reconciled on the next kick. */
 void engine_depends_changed(struct engine *e, struct engine_app *a);
 
+/* Replaces the app's rollout state after the store has it, and marks it
+ * for reconcile (usecases.c); SW_EBUSY or -1 with err, nothing changed. */
+int engine_commit_state(struct engine *e, struct engine_app *a, const struct rollout_state *st,
+			struct sw_err *err);
+/* Whether sa differs from the revision serving a in replicas only (a
+ * change of scale, which waits for nothing; depends.c). */
+bool engine_replicas_only(struct engine *e, struct engine_app *a, const struct spec_app *sa);
+
+/* windows.c */
+/* The timer (engine_new). */
+void engine_windows_init(struct engine *e);
+/* After rollout_set_desired/rollout_retry of revision sa of app a (NULL:
+ * new) in environment env (NULL: none): makes it wait for env's windows
+ * when it has some and the revision changes more than replicas; with
+ * override (a reason) it does not, and returns true: the caller records
+ * WindowOverridden. */
+bool engine_window_hold(struct engine *e, struct engine_app *a, const struct spec_app *sa,
+			const struct env_spec *env, struct rollout_state *st, const char *override);
+/* Records WindowOverridden for revision of app `key`. */
+void engine_window_overridden(struct engine *e, const char *key, int64_t revision,
+			      const char *actor, const char *reason);
+/* params.window_denied for a (cached until the answer may change). */
+const char *engine_window_denied(struct engine *e, struct engine_app *a);
+/* After a reconcile of a: arms the timer for it while it waits. */
+void engine_windows_after(struct engine *e, struct engine_app *a);
+/* An Environment changed: every waiting app looks again. */
+void engine_windows_changed(struct engine *e);
+/* Whether a held app needs nothing from the tick (its timer wakes it). */
+bool engine_window_settled(struct engine *e, struct engine_app *a);
+
+/* keys.c */
+/* An Environment changed: the key sets are built again when asked. */
+void engine_keys_changed(struct engine *e);
+void engine_keys_release(struct engine *e);
+/* Refuses (SW_EINVAL) an apply with an App value, in an environment with
+ * recipients, that its keys do not open or another key of the daemon's
+ * does ("app.yaml:1:1: app \"prod/shop\": env DB_PASSWORD: ..."). */
+int engine_keys_check(struct engine *e, const struct engine_doc *docs, size_t ndocs,
+		      struct sw_err *err);
+
 /* environments.c */
 /* Watches the Environment kind (from engine_new); loads the stored ones
  * and reserves their ports (engine_load, before instances are adopted);
@@ -174,6 +218,10 @@ void engine_envs_release(struct engine *e);
  * a listen address its environment does not allow. */
 int engine_envs_check(struct engine *e, const struct engine_doc *docs, size_t ndocs,
 		      struct sw_err *err);
+/* The environment `name` (NULL: default, none) as an apply of docs leaves
+ * it: its document there, else the stored one (borrowed from either). */
+const struct env_spec *engine_env_after(struct engine *e, const struct engine_doc *docs,
+					size_t ndocs, const char *name);
 /* The ports of a's environment; false when it has no range of its own. */
 bool engine_app_ports(struct engine *e, const struct engine_app *a, struct runtime_ports *out);
 /* What instance and job ids start with: the key with its environment

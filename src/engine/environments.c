@@ -106,6 +106,8 @@ static void on_env_change(const char *kind, const char *name, const json_t *json
 		sw_warn("environment %s: the stored document does not read: %s", name, err.msg);
 	env_put(e, name, spec);
 	reserve_ports(e);
+	engine_windows_changed(e);
+	engine_keys_changed(e);
 }
 
 void engine_envs_init(struct engine *e)
@@ -181,10 +183,20 @@ static size_t applied_envs(const struct engine_doc *docs, size_t ndocs, const st
 static const struct env_spec *env_after(struct engine *e, const struct env_spec **applied, size_t n,
 					const char *name)
 {
-	for (size_t i = n; i-- > 0;)
+	for (size_t i = n; name && i-- > 0;)
 		if (strcmp(applied[i]->name, name) == 0)
 			return applied[i];
 	return engine_env_find(e, name);
+}
+
+const struct env_spec *engine_env_after(struct engine *e, const struct engine_doc *docs,
+					size_t ndocs, const char *name)
+{
+	const struct env_spec **applied;
+	size_t n = applied_envs(docs, ndocs, &applied);
+	const struct env_spec *x = env_after(e, applied, n, name);
+	free(applied);
+	return x;
 }
 
 /* "" when every listen address of sa is allowed in x, else what is not:

@@ -235,6 +235,7 @@ struct pending {
 	const char *owner;            /* the app's owner after the apply (borrowed) */
 	const char *commit;           /* the origin's commit, NULL for a hand apply */
 	bool owner_changed;
+	bool window_overridden;       /* passes its environment's windows: record it */
 };
 
 static bool labels_equal(const json_t *x, const json_t *y)
@@ -286,7 +287,8 @@ static void origin_words(char *out, size_t size, const struct engine_origin *o)
 
 static int record_app(struct engine *e, const struct spec_app *sa, const char *source,
 		      const struct engine_origin *origin, const char *actor, int64_t now,
-		      bool dry_run, struct pending *p, struct sw_err *err)
+		      bool dry_run, const struct env_spec *env, const char *override,
+		      struct pending *p, struct sw_err *err)
 {
 	struct store *s = e->cfg.store;
 	struct engine_app *a = engine_app_find(e, sa->key);
@@ -368,6 +370,7 @@ static int record_app(struct engine *e, const struct spec_app *sa, const char *s
 		 (long long)p->revision, sa->version, from);
 	rollout_set_desired(&p->st, p->revision, now, p->why);
 	engine_depends_hold(e, a, sa, &p->st);
+	p->window_overridden = engine_window_hold(e, a, sa, env, &p->st, override);
 	p->result = a ? "configured" : "created";
 	struct store_app row = {
 		.name = sa->key,
@@ -471,7 +474,7 @@ out:
 
 /* engine_apply, or (dry_run) all of it but the commit and what follows. */
 static int do_apply(struct engine *e, const struct engine_doc *docs, size_t ndocs, const char *actor,
-		    bool dry_run, struct engine_results *out, struct sw_err *err)
+		    bool dry_run, const char *override, struct engine_results *out, struct sw_err *err)
 {
 	struct engine_results tmpl = {0}; /* the templates' and objects', after the apps' */
 	struct pending *pend = NULL;
@@ -482,7 +485,8 @@ static int do_apply(struct engine *e, const struct engine_doc *docs, size_t ndoc
 
 	memset(out, 0, sizeof(*out));
 	if (check_unique(docs, ndocs, err) < 0 || engine_envs_check(e, docs, ndocs, err) < 0 ||
-	    check_routes(e, docs, ndocs, err) < 0 || engine_depends_check(e, docs, ndocs, err) < 0)
+	    check_routes(e, docs, ndocs, err) < 0 || engine_depends_check(e, docs, ndocs, err) < 0 ||
+	    engine_keys_check(e, docs, ndocs, err) < 0)
 		return SW_EINVAL;
 	for (size_t x = 0; x < ndocs; x++) {
 		napps += docs[x].set->napps;
@@ -495,7 +499,9 @@ static int do_apply(struct engine *e, const struct engine_doc *docs, size_t ndoc
 	for (size_t x = 0; x < ndocs; x++)
 		for (size_t k = 0; k < docs[x].set->napps; k++)
 			if (record_app(e, docs[x].set->apps[k], docs[x].source, docs[x].origin, actor,
-				       now, dry_run, &pend[npend++], err) < 0)
+				       now, dry_run,
+				       engine_env_after(e, docs, ndocs, docs[x].set->apps[k]->environment),
+				       override, &pend[npend++], err) < 0)
 				goto fail;
 	for (size_t x = 0; x < ndocs; x++)
 		for (size_t k = 0; k < docs[x].set->ntemplates; k++)
@@ -542,6 +548,8 @@ static int do_apply(struct engine *e, const struct engine_doc *docs, size_t ndoc
 			sw_info("%s %s: %s", p->name, p->event_kind, p->why);
 			engine_notify(e, &ev);
 		}
+		if (p->window_overridden)
+			engine_window_overridden(e, p->name, p->revision, actor, override);
 		engine_result_add(out, "App", p->name, p->revision, p->result, NULL, NULL);
 		if (p->result && strcmp(p->result, "unchanged") != 0 && strcmp(p->event_kind, "Applied") == 0)
 			sw_strlcpy(a->commit, p->commit ? p->commit : "", sizeof(a->commit));
@@ -586,8 +594,7 @@ out:
 	return r;
 }
 
-/* Replaces the app's rollout state after the store has it. */
-static int commit_state(struct engine *e, struct engine_app *a, const struct rollout_state *st,
+int engine_commit_state(struct engine *e, struct engine_app *a, const struct rollout_state *st,
 			struct sw_err *err)
 {
 	struct rollout_state old = a->st;
@@ -636,7 +643,7 @@ static int do_rollback(struct engine *e, const char *app, int64_t to, const char
 	snprintf(why, sizeof(why), "rollback from revision %lld to revision %lld",
 		 (long long)a->st.desired, (long long)to);
 	rollout_set_desired(&st, to, sw_wall_ms(), why);
-	int r = commit_state(e, a, &st, err);
+	int r = engine_commit_state(e, a, &st, err);
 	if (r == 0)
 		engine_event(e, a->name, "Rollback", actor, "%s", why);
 	return r;
@@ -784,7 +791,11 @@ static int do_rollout(struct engine *e, const char *app, enum engine_rollout_cmd
 		r = rollout_retry(&st, now, msg, sizeof(msg));
 		if (r == 0) { /* rolled out anew: it waits again, as after its apply */
 			struct sw_err ignored = {0};
-			engine_depends_hold(e, a, engine_app_spec(e, a, st.desired, &ignored), &st);
+			const struct spec_app *sa = engine_app_spec(e, a, st.desired, &ignored);
+			engine_depends_hold(e, a, sa, &st);
+			if (sa)
+				engine_window_hold(e, a, sa, engine_env_find(e, sa->environment), &st,
+						   NULL);
 		}
 		break;
 	case ENGINE_RESTART: r = rollout_restart(&st, now, msg, sizeof(msg)); break;
@@ -803,7 +814,7 @@ static int do_rollout(struct engine *e, const char *app, enum engine_rollout_cmd
 	}
 	if (r < 0)
 		return sw_errf(err, SW_ECONFLICT, "%s: %s", a->name, msg);
-	r = commit_state(e, a, &st, err);
+	r = engine_commit_state(e, a, &st, err);
 	if (r < 0)
 		return r;
 	const char *name = cmd_names[cmd];
@@ -822,7 +833,20 @@ int engine_apply(struct engine *e, const struct engine_doc *docs, size_t ndocs, 
 		 struct engine_results *out, struct sw_err *err)
 {
 	engine_store_wait(e, true);
-	int r = do_apply(e, docs, ndocs, actor, false, out, err);
+	int r = do_apply(e, docs, ndocs, actor, false, NULL, out, err);
+	engine_store_wait(e, false);
+	return r;
+}
+
+int engine_apply_override(struct engine *e, const struct engine_doc *docs, size_t ndocs,
+			  const char *actor, const char *reason, struct engine_results *out,
+			  struct sw_err *err)
+{
+	memset(out, 0, sizeof(*out));
+	if (engine_override_reason_check(reason, err) < 0)
+		return SW_EINVAL;
+	engine_store_wait(e, true);
+	int r = do_apply(e, docs, ndocs, actor, false, reason, out, err);
 	engine_store_wait(e, false);
 	return r;
 }
@@ -831,7 +855,7 @@ int engine_apply_dry_run(struct engine *e, const struct engine_doc *docs, size_t
 			 const char *actor, struct engine_results *out, struct sw_err *err)
 {
 	engine_store_wait(e, true);
-	int r = do_apply(e, docs, ndocs, actor, true, out, err);
+	int r = do_apply(e, docs, ndocs, actor, true, NULL, out, err);
 	engine_store_wait(e, false);
 	for (size_t i = 0; r == 0 && i < out->n; i++)
 		mask_secrets(out->r[i].live, out->r[i].merged);

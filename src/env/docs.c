@@ -23,5 +23,23 @@ const struct spec_ref_doc env_docs[] = {
 	 "Where its apps' routes may listen: addresses \"HOST:PORT\" or \"HOST:MIN-MAX\" (HOST an IP "
 	 "address, localhost, or * for any host). An App whose route.listen (or previewListen) is "
 	 "outside them is refused at apply.", "any address"},
+	{"spec.windows",
+	 "Sync windows: when a new revision of its apps may start. A window starts at every match of "
+	 "its schedule and lasts its duration; deny wins, and with allow windows only their union "
+	 "is open (Argo CD's rules). A new revision outside them waits (phase Waiting, the reason "
+	 "says until when) and starts when they open; rollbacks, aborts, scale and deletes never "
+	 "wait; `apply --override-window --reason TEXT` passes them, audited.", "always open"},
+	{"spec.windows.kind", "allow or deny.", NULL},
+	{"spec.windows.schedule",
+	 "A five-field cron expression (minute hour day-of-month month day-of-week; names and "
+	 "@daily-style macros too), in timeZone: when the window starts. Quote it.", NULL},
+	{"spec.windows.duration", "How long each start lasts, at least 1m (elapsed time).", NULL},
+	{"spec.windows.timeZone",
+	 "The zone the schedule reads its wall clock in, as tzdata names it (Europe/Berlin).", "UTC"},
+	{"spec.recipients",
+	 "The age recipients (public keys, age1...) its valueFrom.age values are encrypted to: "
+	 "`slipway secret encrypt -e ENV` encrypts to them, the daemon opens its values only with "
+	 "its keys that are among them, and an App value that those keys cannot open is refused at "
+	 "apply.", "the daemon's keys that no environment lists"},
 	{NULL, NULL, NULL},
 };

@@ -133,11 +133,82 @@ static json_t *emit_listen(const void *base, const struct spec_field *f)
 
 static const struct spec_ftype t_listen = {parse_listen, emit_listen, free_listen};
 
+/* ---- spec.recipients: ["age1..."] ---- */
+
+static void free_recipients(void *base, const struct spec_field *f)
+{
+	struct env_spec *e = base;
+	free(e->recipients);
+	e->recipients = NULL;
+	e->nrecipients = 0;
+}
+
+static int parse_recipients(struct spec_pctx *c, const struct snode *n, void *base,
+			    const struct spec_field *f)
+{
+	struct env_spec *e = base;
+	char gotbuf[128];
+	free_recipients(base, f);
+	if (n->type != SN_SEQ)
+		return spec_perr(c, n, "%s must be a list of age recipients (\"age1...\"), got %s",
+				 spec_subject(c), SPEC_GOT(n));
+	if (n->nkids == 0)
+		return spec_perr(c, n, "%s must not be empty (leave it out: the daemon's keys that no "
+				 "environment lists open its values)", spec_subject(c));
+	e->recipients = xcalloc(n->nkids, sizeof(*e->recipients));
+	for (size_t i = 0; i < n->nkids; i++) {
+		const struct snode *k = n->kids[i];
+		struct sw_err why = {0};
+		size_t old = spec_path_push_index(c, i);
+		int rc = spec_need_scalar(c, k, "an age recipient like \"age1...\"");
+		if (rc == 0 && age_recipient_parse(&e->recipients[i], k->text, &why) < 0)
+			rc = spec_perr(c, k, "%s: %s", spec_subject(c), why.msg);
+		for (size_t j = 0; rc == 0 && j < i; j++)
+			if (memcmp(e->recipients[j].pub, e->recipients[i].pub, AGE_KEY_LEN) == 0)
+				rc = spec_perr(c, k, "%s: the recipient is listed twice (first as "
+					       "recipients[%zu])", spec_subject(c), j);
+		spec_path_pop(c, old);
+		if (rc < 0)
+			return rc;
+		e->nrecipients = i + 1;
+	}
+	return 0;
+}
+
+/* Left out when none, as windows: documents stored before them read the same. */
+static json_t *emit_recipients(const void *base, const struct spec_field *f)
+{
+	const struct env_spec *e = base;
+	if (!e->nrecipients)
+		return NULL;
+	json_t *arr = json_array();
+	for (size_t i = 0; i < e->nrecipients; i++) {
+		char r[AGE_RECIPIENT_SIZE];
+		age_recipient_format(&e->recipients[i], r);
+		json_array_append_new(arr, json_string(r));
+	}
+	return arr;
+}
+
+static const struct spec_ftype t_recipients = {parse_recipients, emit_recipients, free_recipients};
+
+/* ---- spec.windows: a list of spec_window_table, left out when empty ---- */
+
+static json_t *emit_windows(const void *base, const struct spec_field *f)
+{
+	return ((const struct env_spec *)base)->nwindows ? spec_emit_list(base, f) : NULL;
+}
+
+static const struct spec_ftype t_windows = {spec_parse_list, emit_windows, spec_free_list};
+
 /* ---- the tables ---- */
 
 static const struct spec_field spec_fields[] = {
 	{"ports", &t_ports, 0, 0, 0, NULL, 0},
 	{"listen", &t_listen, 0, 0, 0, NULL, 0},
+	{"windows", &t_windows, offsetof(struct env_spec, windows), 0, 0, &spec_window_table,
+	 offsetof(struct env_spec, nwindows)},
+	{"recipients", &t_recipients, 0, 0, 0, NULL, 0},
 	{NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
@@ -220,6 +291,9 @@ const struct spec_kind env_kind = {"Environment", kind_parse, kind_name, kind_so
 static const struct spec_ref_shape shapes[] = {
 	{&t_ports, "string", SPEC_REF_LEAF, "\"21000-21999\""},
 	{&t_listen, "list of string", SPEC_REF_LEAF, "[\"127.0.0.1:9000-9099\"]"},
+	{&t_windows, "list of object", SPEC_REF_LIST, NULL},
+	{&t_recipients, "list of string", SPEC_REF_LEAF,
+	 "[\"age1gq3jfvpj0w05x0ygzkkh5a0aefqhafpvv2gd568zdf3vnzfs04qqza3ynx\"]"},
 	{NULL, NULL, 0, NULL},
 };
 
@@ -284,4 +358,97 @@ void env_listen_text(char *out, size_t size, const struct env_spec *e)
 	}
 	snprintf(out, size, "%s", e->nlisten ? b.s : "any");
 	buf_release(&b);
+}
+
+/* ---- sync windows ---- */
+
+void env_window_text(char *out, size_t size, const struct sw_window *w)
+{
+	char d[32];
+	sw_duration_format(d, sizeof(d), w->duration_ms);
+	snprintf(out, size, "%s \"%s\" %s", w->kind == SW_WINDOW_DENY ? "deny" : "allow",
+		 w->schedule.text, d);
+}
+
+/* "2026-12-07 08:00 Europe/Berlin": the instant's wall time in tz. */
+static void local_text(char *out, size_t size, int64_t ms, const struct sw_tz *tz)
+{
+	int64_t secs = ms / 1000 - (ms % 1000 < 0);
+	struct sw_civil c;
+	sw_civil_from_seconds(&c, secs + sw_tz_utoff(tz, secs));
+	snprintf(out, size, "%04lld-%02d-%02d %02d:%02d %s", (long long)c.year, c.mon, c.mday, c.hour,
+		 c.min, sw_tz_name(tz));
+}
+
+/* The window whose run starts or ends at `at` (the one that changes the
+ * answer there when none decides now), or -1. */
+static int changes_at(const struct env_spec *e, int64_t now, int64_t at)
+{
+	for (size_t i = 0; i < e->nwindows; i++) {
+		bool before, after;
+		int64_t ignored;
+		sw_window_at(&before, &ignored, &e->windows[i], at - 1 > now ? at - 1 : now);
+		sw_window_at(&after, &ignored, &e->windows[i], at);
+		if (before != after)
+			return (int)i;
+	}
+	return -1;
+}
+
+void env_window_check(struct env_window_answer *out, const struct env_spec *e, int64_t now_ms)
+{
+	struct sw_window_state st;
+	char when[80], what[120] = "";
+	memset(out, 0, sizeof(*out));
+	if (!e || !e->nwindows) {
+		out->allowed = true;
+		out->until_ms = SW_WINDOW_NEVER;
+		snprintf(out->text, sizeof(out->text), "open (no sync windows)");
+		return;
+	}
+	sw_window_check(&st, e->windows, e->nwindows, now_ms);
+	out->allowed = st.allowed;
+	out->until_ms = st.until_ms;
+	int by = st.by, then = st.until_ms == SW_WINDOW_NEVER ? -1 : changes_at(e, now_ms, st.until_ms);
+	int zone = by >= 0 ? by : then;
+	const struct sw_window *w = by >= 0 ? &e->windows[by] : then >= 0 ? &e->windows[then] : NULL;
+	if (w)
+		env_window_text(what, sizeof(what), w);
+	if (st.until_ms == SW_WINDOW_NEVER) {
+		snprintf(when, sizeof(when), ", and no window changes that within 400 days");
+	} else {
+		char t[64];
+		local_text(t, sizeof(t), st.until_ms, zone >= 0 ? e->windows[zone].tz : NULL);
+		snprintf(when, sizeof(when), " until %s", t);
+	}
+	if (by >= 0)
+		snprintf(out->text, sizeof(out->text), "%s%s (%s)", st.allowed ? "open" : "denied",
+			 when, what);
+	else if (!st.allowed)
+		snprintf(out->text, sizeof(out->text), "denied%s (no allow window is open%s%s%s)", when,
+			 w ? "; " : "", what, w ? " opens then" : "");
+	else
+		snprintf(out->text, sizeof(out->text), "open%s%s%s%s", when, w ? " (" : "", what,
+			 w ? " starts then)" : "");
+}
+
+/* ---- recipients and keys ---- */
+
+bool env_lists_recipient(const struct env_spec *e, const struct age_recipient *r)
+{
+	for (size_t i = 0; e && i < e->nrecipients; i++)
+		if (memcmp(e->recipients[i].pub, r->pub, AGE_KEY_LEN) == 0)
+			return true;
+	return false;
+}
+
+bool env_key_usable(const struct env_spec *e, const struct env_spec *const *all, size_t n,
+		    const struct age_recipient *pub)
+{
+	if (e && e->nrecipients)
+		return env_lists_recipient(e, pub);
+	for (size_t i = 0; i < n; i++)
+		if (env_lists_recipient(all[i], pub))
+			return false;
+	return true;
 }

@@ -11,6 +11,9 @@
  *	spec:
  *	  ports: 21000-21999              # its instances' ports; default: the daemon's range
  *	  listen: ["127.0.0.1:9000-9099"] # where its routes may listen; default: anywhere
+ *	  windows:                        # when new revisions may start; default: always
+ *	    - {kind: deny, schedule: "0 22 * * 5", duration: 60h, timeZone: Europe/Berlin}
+ *	  recipients: [age1...]           # the keys its valueFrom.age values are encrypted to
  *
  * This module is the document and the rules, pure (no store, no I/O):
  * its field tables (registered with the spec engine by env_kinds_register,
@@ -20,8 +23,11 @@
  * as objects like every module kind, and decides with these functions.
  * The environment "default" always exists and takes no document.
  *
- * A later slice adds promotion, windows and recipients: each is a row of
- * the tables in env.c and a field here.
+ * Sync windows (env_window_check) say whether a new revision may start
+ * now and until when, as a sentence for users; the engine holds the
+ * revisions (src/engine/windows.c). Recipients are the public keys its
+ * values are encrypted to; which of the daemon's keys open which
+ * environment's values is env_key_usable's rule.
  */
 #ifndef SW_ENV_H
 #define SW_ENV_H
@@ -32,7 +38,9 @@
 
 #include <jansson.h>
 
+#include "core/age.h"
 #include "core/core.h"
+#include "core/window.h"
 #include "spec/fields.h"
 #include "spec/reference.h"
 #include "spec/spec.h"
@@ -51,6 +59,11 @@ struct env_spec {
 	uint16_t port_min, port_max;  /* spec.ports; both 0: the daemon's range, shared */
 	struct env_listen *listen;    /* spec.listen; none: any address */
 	size_t nlisten;
+	struct sw_window *windows;    /* spec.windows, in document order */
+	size_t nwindows;
+	struct age_recipient *recipients; /* spec.recipients; none: the daemon's keys that no
+					 environment lists open its values */
+	size_t nrecipients;
 	char *source;                 /* "file:line:col" of the document */
 };
 
@@ -81,5 +94,45 @@ bool env_listen_allows(const struct env_spec *e, const char *listen);
  * spec.listen joined with ", " ("any" without one), cut at size. */
 void env_ports_text(char *out, size_t size, const struct env_spec *e);
 void env_listen_text(char *out, size_t size, const struct env_spec *e);
+
+/* ---- sync windows ---- */
+
+/* What the windows say at an instant, for users and for the hold. */
+struct env_window_answer {
+	bool allowed;                 /* a new revision may start now */
+	int64_t until_ms;             /* when that changes; SW_WINDOW_NEVER: not within
+					 SW_WINDOW_HORIZON_MS */
+	/* "denied until 2026-12-07 08:00 Europe/Berlin (deny \"0 22 * * 5\" 60h)",
+	 * "open until 2026-12-04 22:00 Europe/Berlin (deny \"0 22 * * 5\" 60h starts)",
+	 * "open (no sync windows)": until in the zone of the window that
+	 * decides (the one that changes then when none is active), to the
+	 * minute, and that window */
+	char text[200];
+};
+
+/* The windows of e at now_ms (sw_window_check's rules: deny wins, allow
+ * windows allow only their union, none allows always). Pure. */
+void env_window_check(struct env_window_answer *out, const struct env_spec *e, int64_t now_ms);
+
+/* One window as users read it: deny "0 22 * * 5" 60h (Europe/Berlin is
+ * left to the time that names it). */
+void env_window_text(char *out, size_t size, const struct sw_window *w);
+
+/* ---- recipients and keys ---- */
+
+/* Whether r is one of e's recipients. */
+bool env_lists_recipient(const struct env_spec *e, const struct age_recipient *r);
+
+/*
+ * The rule of who opens what (docs/secrets.md, "Environments"): a key
+ * of the daemon whose recipient (public key) is `pub` may open values of
+ * environment e (NULL: default) exactly when
+ *  - e lists it in spec.recipients, or
+ *  - e lists no recipients and no environment of all[0..n) lists it.
+ * So a key that one environment names is that environment's only, and a
+ * staging key can never open a prod value, whatever it is encrypted to.
+ */
+bool env_key_usable(const struct env_spec *e, const struct env_spec *const *all, size_t n,
+		    const struct age_recipient *pub);
 
 #endif

@@ -90,6 +90,7 @@ void rollout_set_desired(struct rollout_state *st, int64_t revision, int64_t now
 		? (1u << SPEC_HOOK_PRE_DEPLOY) | (1u << SPEC_HOOK_POST_DEPLOY) : 0;
 	/* waits only when the daemon says so (rollout_wait_for_dependencies) */
 	st->deps_wait = st->deps_told = false;
+	st->window_wait = st->window_told = false;
 	snprintf(st->reason, sizeof(st->reason), "%s", why);
 }
 
@@ -97,6 +98,12 @@ void rollout_wait_for_dependencies(struct rollout_state *st)
 {
 	st->deps_wait = st->desired && st->desired != st->stable;
 	st->deps_told = false;
+}
+
+void rollout_wait_for_window(struct rollout_state *st)
+{
+	st->window_wait = st->desired && st->desired != st->stable;
+	st->window_told = false;
 }
 
 void rollout_undo(struct rollout_state *st, int64_t revision, int64_t now_ms, const char *why)
@@ -192,6 +199,7 @@ static void mark_aborted(struct rollout_state *st)
 	st->header_step = -1;
 	st->waiting = st->user_paused = st->promote = st->promote_full = false;
 	st->deps_wait = false; /* nothing waits for a revision that will not start */
+	st->window_wait = false;
 }
 
 /* True when going back to stable would serve a revision the schema no
@@ -280,8 +288,37 @@ bool rollout_waiting_for_dependencies(const struct rollout_state *st)
 	return st->deps_wait && in_progress(st) && st->desired && st->desired != st->stable;
 }
 
+bool rollout_waiting_for_window(const struct rollout_state *st)
+{
+	return st->window_wait && in_progress(st) && st->desired && st->desired != st->stable;
+}
+
+bool rollout_held_by_window(const struct rollout_state *st)
+{
+	return rollout_waiting_for_window(st) && st->window_told;
+}
+
+int rollout_window_override(struct rollout_state *st, int64_t now_ms, char *msg, size_t size)
+{
+	if (!rollout_waiting_for_window(st))
+		return refuse(msg, size, "revision %lld does not wait for a sync window",
+			      (long long)st->desired);
+	st->window_wait = false;
+	if (st->window_told && !rollout_waiting_for_dependencies(st)) {
+		/* as when the window opens: the deadline and the first step start now */
+		st->progress_ms = 0;
+		st->step_ms = now_ms;
+		reasonf(st, "sync window overridden; starting revision %lld", (long long)st->desired);
+	}
+	return 0;
+}
+
 int rollout_promote(struct rollout_state *st, bool full, char *msg, size_t size)
 {
+	if (rollout_held_by_window(st) && !rollout_waiting_for_dependencies(st))
+		return refuse(msg, size, "revision %lld waits for a sync window, which promote does "
+			      "not pass: `slipway rollout override APP --reason TEXT` starts it",
+			      (long long)st->desired);
 	if (st->phase == ROLLOUT_FROZEN) {
 		if (!full)
 			return refuse(msg, size, "the rollout is Frozen: `promote --full` goes forward, "
@@ -556,6 +593,39 @@ static bool hold_for_dependencies(struct rollout_state *st, const struct rollout
 		st->progress_ms = 0;
 		st->step_ms = now_ms;
 		reasonf(st, "starting revision %lld", (long long)st->desired);
+	}
+	return false;
+}
+
+/*
+ * The gate of rollout_wait_for_window, after dependencies. Returns true
+ * while the revision is held (as for dependencies); false once the
+ * window is open (or an override cleared window_wait before).
+ */
+static bool hold_for_window(struct rollout_state *st, const struct rollout_params *p,
+			    const struct rollout_instance *insts, size_t n, bool *picked,
+			    int64_t now_ms, struct rollout_actions *out)
+{
+	if (st->user_paused || p->window_denied) {
+		if (!st->user_paused)
+			reasonf(st, "%s; revision %lld starts when it opens", p->window_denied,
+				(long long)st->desired);
+		if (p->window_denied && !st->window_told) {
+			st->window_told = true;
+			event(out, "WaitingForWindow", "revision %lld waits: %s", (long long)st->desired,
+			      p->window_denied);
+		}
+		st->progress_ms = 0;
+		hold_new_revision(st, p, insts, n, picked, out);
+		return true;
+	}
+	st->window_wait = false;
+	if (st->window_told) {
+		event(out, "WindowOpen", "sync window open; starting revision %lld",
+		      (long long)st->desired);
+		st->progress_ms = 0;
+		st->step_ms = now_ms;
+		reasonf(st, "sync window open; starting revision %lld", (long long)st->desired);
 	}
 	return false;
 }
@@ -1193,7 +1263,8 @@ static bool state_equal(const struct rollout_state *a, const struct rollout_stat
 	       a->schema_min == b->schema_min && a->run_base == b->run_base &&
 	       a->restart_ms == b->restart_ms && a->scaled == b->scaled &&
 	       a->replicas == b->replicas && a->deps_wait == b->deps_wait &&
-	       a->deps_told == b->deps_told;
+	       a->deps_told == b->deps_told && a->window_wait == b->window_wait &&
+	       a->window_told == b->window_told;
 }
 
 static bool progressive(const struct rollout_state *st, const struct rollout_params *p)
@@ -1243,6 +1314,8 @@ bool rollout_reconcile(struct rollout_state *st, const struct rollout_params *p,
 	}
 	if (rollout_waiting_for_dependencies(st) && hold_for_dependencies(st, p, insts, n, picked,
 									     now_ms, out))
+		return !state_equal(&before, st);
+	if (rollout_waiting_for_window(st) && hold_for_window(st, p, insts, n, picked, now_ms, out))
 		return !state_equal(&before, st);
 	char why[320];
 	if (in_progress(st) && st->desired && st->desired != st->stable &&
@@ -1439,8 +1512,9 @@ json_t *rollout_state_to_json(const struct rollout_state *st)
 					    (json_int_t)st->run_base, "restartMs",
 					    (json_int_t)st->restart_ms, "scaled", st->scaled,
 					    "replicas", (int)st->replicas));
-	json_object_update_new(j, json_pack("{s:b, s:b}", "depsWait", st->deps_wait, "depsTold",
-					    st->deps_told));
+	json_object_update_new(j, json_pack("{s:b, s:b, s:b, s:b}", "depsWait", st->deps_wait,
+					    "depsTold", st->deps_told, "windowWait", st->window_wait,
+					    "windowTold", st->window_told));
 	return j;
 }
 
@@ -1503,4 +1577,7 @@ void rollout_state_from_json(struct rollout_state *st, const json_t *j)
 	/* a state stored before dependsOn: nothing waits */
 	st->deps_wait = jbool(j, "depsWait");
 	st->deps_told = jbool(j, "depsTold");
+	/* and before sync windows */
+	st->window_wait = jbool(j, "windowWait");
+	st->window_told = jbool(j, "windowTold");
 }

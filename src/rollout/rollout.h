@@ -84,6 +84,20 @@
  * it even once they are Healthy, `abort` cancels it (Degraded, stable
  * keeps serving, nothing new ever ran); a later revision that waits, or
  * one that does not (a rollback, undo), replaces the wait.
+ *
+ * Sync windows (an Environment's spec.windows, docs/environments.md): a
+ * desired revision the daemon marks with rollout_wait_for_window does not
+ * start while params.window_denied says the window is closed ("sync
+ * window: denied until 2026-12-07 08:00 Europe/Berlin (deny ...)"). It is
+ * the gate after dependencies and before preDeploy (a migration is a
+ * change too), held the same way: stable keeps full size and every
+ * request, the wait does not count against progressDeadline, the reason
+ * says until when, and the event WaitingForWindow is recorded once; then
+ * it starts by itself (WindowOpen), with the deadline and the first step
+ * from then. Unlike dependencies, `promote` does not pass a window (an
+ * override needs a reason, audited by the daemon):
+ * rollout_window_override does. `pause` holds it, `abort` cancels it; a
+ * rollback, undo or a later revision that does not wait replaces it.
  */
 #ifndef SW_ROLLOUT_H
 #define SW_ROLLOUT_H
@@ -103,7 +117,8 @@ enum rollout_phase {
 	ROLLOUT_DEGRADED,
 	ROLLOUT_FROZEN,           /* an abort held back: a contract migration ran */
 	ROLLOUT_WAITING,          /* the app's phase only (engine_app_phase): Progressing,
-				   * held for its dependencies; never a rollout state's */
+				   * held for its dependencies or a sync window; never a
+				   * rollout state's */
 };
 
 /* "Progressing", "Paused", "Healthy", "Degraded", "Frozen", "Waiting" */
@@ -151,6 +166,9 @@ struct rollout_state {
 	/* dependencies */
 	bool deps_wait;           /* desired waits until its dependencies are Healthy */
 	bool deps_told;           /* WaitingForDependencies is recorded for it */
+	/* sync windows */
+	bool window_wait;         /* desired waits until its environment's windows are open */
+	bool window_told;         /* WaitingForWindow is recorded for it: it was held */
 };
 
 /* The parts of the revisions' specs the decision needs. */
@@ -167,6 +185,9 @@ struct rollout_params {
 	const char *deps_pending;   /* those not Healthy at their newest revision, with
 				     * why: "db (Progressing), cache (not found)"; NULL:
 				     * every one is (read only while deps_wait) */
+	const char *window_denied;  /* why the sync window keeps the desired revision now
+				     * ("sync window: denied until ..."); NULL: open (read
+				     * only while window_wait) */
 };
 
 struct rollout_instance {
@@ -254,6 +275,28 @@ void rollout_wait_for_dependencies(struct rollout_state *st);
 /* True while the rollout of the desired revision is held for its
  * dependencies (the app's phase is then Waiting). */
 bool rollout_waiting_for_dependencies(const struct rollout_state *st);
+
+/*
+ * Makes the desired revision wait for its environment's sync windows
+ * (above), after rollout_set_desired or rollout_retry: the daemon calls
+ * it for a new revision of an app in an environment with windows, except
+ * for one that changes only replicas. Nothing when desired is stable.
+ */
+void rollout_wait_for_window(struct rollout_state *st);
+
+/* True while the desired revision waits for a sync window: marked and
+ * not started yet (it may be open: the next reconcile starts it). */
+bool rollout_waiting_for_window(const struct rollout_state *st);
+
+/* True while a closed window holds it (WaitingForWindow recorded). */
+bool rollout_held_by_window(const struct rollout_state *st);
+
+/*
+ * `slipway rollout override`: the desired revision starts without waiting
+ * for its window (at once, or once its dependencies are Healthy). -1 with
+ * msg when it does not wait for one. The caller records who and why.
+ */
+int rollout_window_override(struct rollout_state *st, int64_t now_ms, char *msg, size_t size);
 
 /*
  * One decision. Updates `st`; appends actions to `out`. Returns true when

@@ -469,7 +469,8 @@ struct runtime_job *runtime_job_start(struct runtime *rt, struct spec_app *spec,
 	own[4] = buf_detach(&b);
 	own[6] = NULL;
 	struct sw_err eerr = {0};
-	p->env = runtime_env_build(spec, &vars, hook->env, hook->nenv, own, rt->cfg.age_ids, &eerr);
+	p->env = runtime_env_build(spec, &vars, hook->env, hook->nenv, own, runtime_age_ids(rt, spec),
+				   &eerr);
 	if (!p->env) /* each attempt fails with it, as any that cannot start */
 		sw_strlcpy(p->env_error, eerr.msg, sizeof(p->env_error));
 	for (size_t i = 0; i < 6; i++)

@@ -246,20 +246,26 @@ void runtime_env_free(char **env)
 	free(env);
 }
 
-/* "NAME=" and the plaintext of an age value into b; -1 with err. */
-static int env_open_age(struct buf *b, const struct spec_env *e, const struct age_identities *ids,
-			struct sw_err *err)
+/* "NAME=" and the plaintext of an age value of an app in environment
+ * `in` (NULL: default) into b; -1 with err. */
+static int env_open_age(struct buf *b, const struct spec_env *e, const char *in,
+			const struct age_identities *ids, struct sw_err *err)
 {
 	struct buf plain = BUF_INIT;
 	struct sw_err aerr = {0};
 	int rc = -1;
 
 	plain.cap = 1024 * 1024;
-	if (!ids || ids->n == 0)
+	if ((!ids || ids->n == 0) && in)
+		sw_errf(err, -1, "env %s: the daemon has no age key for environment %s (one its "
+			"spec.recipients list, or without them one no environment lists: slipway serve "
+			"--age-identity FILE)", e->name, in);
+	else if (!ids || ids->n == 0)
 		sw_errf(err, -1, "env %s: the daemon has no age identity to open it (slipway serve "
 			"--age-identity FILE, or STATE_DIR/age.key)", e->name);
 	else if (age_decrypt(&plain, ids, e->value, strlen(e->value), &aerr) < 0)
-		sw_errf(err, -1, "env %s: %s", e->name, aerr.msg);
+		sw_errf(err, -1, "env %s: %s%s%s", e->name, aerr.msg,
+			in ? " with the keys of environment " : "", in ? in : "");
 	else if (memchr(plain.s ? plain.s : "", '\0', plain.len))
 		sw_errf(err, -1, "env %s: its decrypted value holds a NUL byte, which an environment "
 			"variable cannot", e->name);
@@ -306,7 +312,7 @@ char **runtime_env_build(const struct spec_app *spec, const struct spec_vars *va
 			if (in_kv(name, len, own) || (l == 0 && in_env(name, len, extra, nextra)))
 				continue;
 			if (list[i].age) {
-				if (env_open_age(&b, &list[i], ids, err) < 0) {
+				if (env_open_age(&b, &list[i], spec->environment, ids, err) < 0) {
 					env[n] = NULL;
 					runtime_env_free(env);
 					return NULL;
@@ -358,7 +364,8 @@ static char **env_build(const struct runtime_instance *inst, struct sw_err *err)
 	buf_addf(&b, "SLIPWAY_ENVIRONMENT=%s", runtime_env_name(inst->spec));
 	own[4] = buf_detach(&b);
 	own[5] = NULL;
-	char **env = runtime_env_build(inst->spec, &vars, NULL, 0, own, inst->priv->rt->cfg.age_ids, err);
+	char **env = runtime_env_build(inst->spec, &vars, NULL, 0, own,
+				       runtime_age_ids(inst->priv->rt, inst->spec), err);
 	for (size_t i = 0; i < 5; i++)
 		free(own[i]);
 	return env;

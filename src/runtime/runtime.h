@@ -104,6 +104,10 @@ struct runtime_config {
 	/* the daemon's age identities, which open valueFrom.age values as a
 	 * process starts; NULL or none: such a process cannot start */
 	const struct age_identities *age_ids;
+	/* when set, the identities for a process of an app in `environment`
+	 * ("default" for none), asked each time one starts, instead of
+	 * age_ids (the daemon: engine_on_age_ids); called with data */
+	const struct age_identities *(*age_ids_of)(const char *environment, void *data);
 	void (*on_change)(struct runtime_instance *inst, enum runtime_event ev, void *data);
 	void *data;
 };

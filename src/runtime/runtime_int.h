@@ -103,6 +103,14 @@ static inline const char *runtime_env_name(const struct spec_app *s)
 	return s->environment ? s->environment : SPEC_ENV_DEFAULT;
 }
 
+/* The identities that open spec's age values (runtime_config.age_ids_of). */
+static inline const struct age_identities *runtime_age_ids(const struct runtime *rt,
+							  const struct spec_app *spec)
+{
+	return rt->cfg.age_ids_of ? rt->cfg.age_ids_of(runtime_env_name(spec), rt->cfg.data)
+				  : rt->cfg.age_ids;
+}
+
 /* runtime.c */
 /* The process driver's handle "PID STARTTIME" (job.c's too). */
 void handle_format(char out[64], pid_t pid, uint64_t start_time);

@@ -640,6 +640,11 @@ static json_t *synth_value(struct synth *s, const struct spec_field *f, const st
 		json_array_append_new(a, synth_table(s, f->arg, chain, n));
 		return a;
 	}
+	if (f->type == &spec_t_dur && f->arg) { /* the shortest it takes (a window's 1m) */
+		char d[32];
+		sw_duration_format(d, sizeof(d), ((const struct spec_range *)f->arg)->min);
+		return json_string(d);
+	}
 	if (shape->sample)
 		return json_loads(shape->sample, JSON_DECODE_ANY, NULL);
 	if (f->type == &spec_t_kind)

@@ -271,3 +271,76 @@ $(printf '%s\n' "$armor" | indent 16)" > "$T/v2.yaml"
 	[[ "$output" != *migrator-pass* ]]
 	[[ "$(curl -fsS "http://127.0.0.1:$LISTEN/")" == *"hello from 1.0.0"* ]]
 }
+
+@test "per environment: the staging key cannot open prod's values, and apply refuses a prod value that is not prod's alone" {
+	cd "$T"
+	slipway secret keygen -o staging.key 2>/dev/null
+	slipway secret keygen -o prod.key 2>/dev/null
+	staging=$(age-keygen -y staging.key)
+	prod=$(age-keygen -y prod.key)
+	cat >envs.yaml <<YAML
+apiVersion: slipway/v1
+kind: Environment
+metadata: {name: staging}
+spec:
+  recipients: [$staging]
+---
+apiVersion: slipway/v1
+kind: Environment
+metadata: {name: prod}
+spec:
+  recipients: [$prod]
+YAML
+	start_daemon --age-identity staging.key --age-identity prod.key
+	slipway apply -f envs.yaml
+	run slipway describe environment prod
+	[[ "$output" == *"Recipients:           $prod"* ]]
+	[[ "$output" == *"Keys:                 1 of the daemon's open its values"* ]]
+	# encrypt -e prod: prod's recipients, from the daemon or from the document
+	printf 'prod-pw' | slipway secret encrypt -e prod >prod.age
+	printf 'prod-pw' | slipway secret encrypt -e prod -f envs.yaml >prod-offline.age
+	[ "$(age -d -i prod.key prod.age)" = prod-pw ]
+	[ "$(slipway secret decrypt -i prod.key <prod-offline.age)" = prod-pw ]
+	# the staging key opens neither, with age or with slipway
+	run age -d -i staging.key prod.age
+	[ "$status" -ne 0 ]
+	run slipway secret decrypt -i staging.key <prod-offline.age
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"no identity matches any recipient of this value"* ]]
+
+	# prod's app starts with it: the daemon opens it with prod's key
+	value() { printf '      - name: DB_PASSWORD\n        valueFrom:\n          age: |\n'; indent 12 <"$1"; }
+	shop_doc 1.0.0 "$(value prod.age)" >v1.yaml
+	slipway -e prod apply -f v1.yaml --wait
+	pid=$(slipway -e prod status shop --json | sed -n 's/^ *"pid": \([0-9]*\),*$/\1/p' | head -1)
+	tr '\0' '\n' <"/proc/$pid/environ" | grep -qx "DB_PASSWORD=prod-pw"
+
+	# a staging value in prod is refused at apply, naming it; nothing changes
+	printf 'staging-pw' | slipway secret encrypt -e staging >staging.age
+	shop_doc 2.0.0 "$(value staging.age)" >v2.yaml
+	run slipway -e prod apply -f v2.yaml
+	[ "$status" -eq 1 ]
+	[[ "$output" == "slipway: v2.yaml:"*": app \"prod/shop\": env DB_PASSWORD: valueFrom.age is not for environment prod: it does not open with its keys (encrypt it to its recipients: slipway secret encrypt -e prod)" ]]
+	# and so is one that staging's key opens too
+	printf 'both-pw' | slipway secret encrypt -e prod -r "$staging" >both.age
+	shop_doc 2.0.0 "$(value both.age)" >v2.yaml
+	run slipway -e prod apply -f v2.yaml
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"env DB_PASSWORD: valueFrom.age opens with environment staging's key too; environment prod's values must be encrypted to its recipients only"* ]]
+	[ "$(field revision "$(slipway -e prod status shop --json)")" = 1 ]
+
+	# prod names a key the daemon was not given: a value for it does not
+	# start, and revision 1 keeps serving
+	slipway secret keygen -o new.key 2>/dev/null
+	sed "s/$prod/$(age-keygen -y new.key)/" envs.yaml >envs-new.yaml
+	slipway apply -f envs-new.yaml
+	[[ "$(slipway describe environment prod)" == *"Keys:                 0 of the daemon's open its values"* ]]
+	printf 'new-pw' | slipway secret encrypt -e prod >new.age
+	shop_doc 3.0.0 "$(value new.age)" >v3.yaml
+	slipway -e prod apply -f v3.yaml
+	wait_for 15 eval 'slipway -e prod events shop | grep -q "env DB_PASSWORD: the daemon has no age key for environment prod"'
+	[[ "$(curl -fsS "http://127.0.0.1:$LISTEN/")" == *"hello from 1.0.0"* ]]
+	[ "$(slipway -e prod status shop --json | sed -n 's/^ *"pid": \([0-9]*\),*$/\1/p' | head -1)" = "$pid" ]
+	absent prod-pw "$T/daemon.log"
+	absent new-pw "$T/daemon.log"
+}

@@ -948,6 +948,118 @@ static void test_engine__depends_on_stays_in_its_environment(void **state)
 	buf_release(&y);
 }
 
+/* ---- sync windows ---- */
+
+#define ALWAYS_DENIED "  windows: [{kind: deny, schedule: \"* * * * *\", duration: 1m}]\n"
+
+static bool waiting_for_window(struct fixture *f, const void *arg)
+{
+	struct engine_app *a = engine_app_find(f->e, arg);
+	const char *reason;
+	return a && engine_app_phase(a, &reason) == ROLLOUT_WAITING && rollout_held_by_window(&a->st);
+}
+
+static int apply_override(struct fixture *f, const char *yaml, const char *reason,
+			  struct sw_err *err)
+{
+	struct spec_set set = {0};
+	struct engine_results res = {0};
+	assert_int_equal(spec_parse_text(&set, yaml, strlen(yaml), "app.yaml", err), 0);
+	struct engine_doc doc = {&set, "app.yaml", NULL};
+	int r = engine_apply_override(f->e, &doc, 1, "test", reason, &res, err);
+	engine_results_release(&res);
+	spec_set_release(&set);
+	return r;
+}
+
+/* A window closed for good: new revisions wait (a first deploy too), the
+ * tick leaves them alone, an override needs a reason and passes, and
+ * rollbacks, replicas and an environment without windows do not wait. */
+static void test_engine__closed_windows_hold_new_revisions_until_overridden(void **state)
+{
+	struct fixture *f = *state;
+	struct engine_results res = {0};
+	struct sw_err err = {0};
+	struct buf y = BUF_INIT;
+	env_yaml(&y, "prod", "spec:\n" ALWAYS_DENIED);
+	app_in(&y, "prod", "hello", "1.0.0", NULL);
+	assert_int_equal(apply(f, y.s, &res, &err), 0);
+	engine_results_release(&res);
+	assert_true(wait_for(f, waiting_for_window, "prod/hello"));
+	struct engine_app *a = engine_app_find(f->e, "prod/hello");
+	const char *reason;
+	engine_app_phase(a, &reason);
+	assert_string_equal(reason, "sync window: denied, and no window changes that within 400 days "
+			    "(deny \"* * * * *\" 1m); revision 1 starts when it opens");
+	assert_string_equal(engine_app_waiting_for(a), "window");
+	assert_int_equal(a->ninsts, 0);
+	/* two ticks (500 ms each) go by: a held app is not reconciled for them */
+	uint64_t seen = a->reconciles, until_ms = sw_now_ms() + 1200;
+	while (sw_now_ms() < until_ms)
+		uv_run(&f->loop, UV_RUN_ONCE);
+	assert_true(a->reconciles <= seen + 1);
+	int64_t until;
+	char why[200];
+	assert_false(engine_window_allows(f->e, "prod", sw_wall_ms(), &until, why, sizeof(why)));
+	assert_true(until == SW_WINDOW_NEVER);
+	assert_true(engine_window_allows(f->e, "default", sw_wall_ms(), &until, why, sizeof(why)));
+	assert_string_equal(why, "open (no sync windows)");
+
+	/* rollout override: a reason first */
+	assert_int_equal(engine_window_override(f->e, "prod/hello", "test", "  ", &err), SW_EINVAL);
+	assert_string_equal(err.msg, "an override of a sync window needs a reason (--reason TEXT): it "
+			    "is recorded with who overrode it");
+	assert_int_equal(a->ninsts, 0);
+	memset(&err, 0, sizeof(err));
+	assert_int_equal(engine_window_override(f->e, "prod/hello", "test", "incident 42", &err), 0);
+	assert_true(wait_for(f, healthy_with, "prod/hello"));
+	assert_true(event_at(f, "WindowOverridden prod/hello\n") > event_at(f, "WaitingForWindow prod/hello\n"));
+	assert_int_equal(engine_window_override(f->e, "prod/hello", "test", "again", &err), SW_ECONFLICT);
+	assert_string_equal(err.msg, "prod/hello: revision 1 does not wait for a sync window");
+
+	/* replicas only: no wait; a new version waits; a rollback does not */
+	buf_reset(&y);
+	app_in(&y, "prod", "hello", "1.0.0", "  replicas: 2\n");
+	assert_int_equal(apply(f, y.s, &res, &err), 0);
+	engine_results_release(&res);
+	assert_false(rollout_waiting_for_window(&a->st));
+	assert_true(wait_for(f, healthy_with, "prod/hello"));
+	buf_reset(&y);
+	app_in(&y, "prod", "hello", "2.0.0", "  replicas: 2\n");
+	assert_int_equal(apply(f, y.s, &res, &err), 0);
+	engine_results_release(&res);
+	assert_true(wait_for(f, waiting_for_window, "prod/hello"));
+	int64_t to;
+	bool unchanged;
+	assert_int_equal(engine_rollback(f->e, "prod/hello", 2, "test", &to, &unchanged, &err), 0);
+	assert_false(rollout_waiting_for_window(&a->st));
+
+	/* apply --override-window: refused without a reason, passes with one */
+	buf_reset(&y);
+	app_in(&y, "prod", "hello", "3.0.0", "  replicas: 2\n");
+	assert_int_equal(apply_override(f, y.s, NULL, &err), SW_EINVAL);
+	assert_int_equal(a->st.desired, 2);
+	memset(&err, 0, sizeof(err));
+	assert_int_equal(apply_override(f, y.s, "hotfix", &err), 0);
+	assert_false(rollout_waiting_for_window(&a->st));
+	assert_true(wait_for(f, healthy_with, "prod/hello"));
+	assert_int_equal(a->st.stable, 4);
+
+	/* a revision waiting when the windows go away starts */
+	buf_reset(&y);
+	app_in(&y, "prod", "hello", "4.0.0", "  replicas: 2\n");
+	assert_int_equal(apply(f, y.s, &res, &err), 0);
+	engine_results_release(&res);
+	assert_true(wait_for(f, waiting_for_window, "prod/hello"));
+	buf_reset(&y);
+	env_yaml(&y, "prod", NULL);
+	assert_int_equal(apply(f, y.s, &res, &err), 0);
+	engine_results_release(&res);
+	assert_true(wait_for(f, healthy_with, "prod/hello"));
+	assert_true(event_at(f, "WindowOpen prod/hello\n") >= 0);
+	buf_release(&y);
+}
+
 int main(void)
 {
 	env_kinds_register();
@@ -968,6 +1080,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_engine__environments_isolate_names_and_ports, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_engine__environment_routes_and_listen, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_engine__depends_on_stays_in_its_environment, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_engine__closed_windows_hold_new_revisions_until_overridden, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("tests", tests, NULL, NULL);
 }

@@ -15,6 +15,8 @@
 
 #include "env/env.h"
 
+#include <unistd.h>
+
 #define HEAD "apiVersion: slipway/v1\nkind: Environment\nmetadata: {name: staging}\n"
 
 static struct env_spec *parse_ok(const char *yaml)
@@ -146,6 +148,153 @@ static void test_env__listen_patterns_allow(void **state)
 	env_spec_free(e);
 }
 
+#define R1 "age1gq3jfvpj0w05x0ygzkkh5a0aefqhafpvv2gd568zdf3vnzfs04qqza3ynx"
+#define R2 "age1fazp6fguq06x7tvrzs8h9yhufmagknrsgureu4rpy6pkaw6xpfdqrue3nh"
+
+static void test_env__windows_and_recipients_read_and_read_back(void **state)
+{
+	if (access(SW_TZ_DIR "/Europe/Berlin", R_OK) != 0)
+		skip();
+	struct env_spec *e = parse_ok(HEAD "spec:\n  windows:\n"
+				      "    - {kind: deny, schedule: \"0 22 * * 5\", duration: 60h, "
+				      "timeZone: Europe/Berlin}\n"
+				      "    - {kind: allow, schedule: \"0 8 * * 1-5\", duration: 10h}\n"
+				      "  recipients: [" R1 ", \"" R2 "\"]\n");
+	assert_int_equal(e->nwindows, 2);
+	assert_int_equal(e->windows[0].kind, SW_WINDOW_DENY);
+	assert_string_equal(sw_tz_name(e->windows[0].tz), "Europe/Berlin");
+	assert_int_equal(e->nrecipients, 2);
+	char text[120];
+	env_window_text(text, sizeof(text), &e->windows[0]);
+	assert_string_equal(text, "deny \"0 22 * * 5\" 60h");
+	json_t *j = env_kind.to_json(e);
+	char *s = json_dumps(json_object_get(json_object_get(j, "spec"), "recipients"), JSON_COMPACT);
+	assert_string_equal(s, "[\"" R1 "\",\"" R2 "\"]");
+	free(s);
+	json_decref(j);
+	env_spec_free(e);
+}
+
+static void test_env__window_and_recipient_mistakes_are_positioned(void **state)
+{
+	static const struct {
+		const char *yaml, *msg;
+	} cases[] = {
+		{HEAD "spec: {recipients: " R1 "}\n",
+		 "env.yaml:4:20: recipients must be a list of age recipients (\"age1...\"), got"},
+		{HEAD "spec: {recipients: []}\n", "env.yaml:4:20: recipients must not be empty"},
+		{HEAD "spec: {recipients: [age1x]}\n",
+		 "env.yaml:4:21: recipients[0]: \"age1x\" is not an age recipient"},
+		{HEAD "spec: {recipients: [" R1 ", " R2 ", " R1 "]}\n",
+		 "recipients[2]: the recipient is listed twice (first as recipients[0])"},
+		{HEAD "spec: {recipients: [AGE-SECRET-KEY-1WY6L0RWWNQM8780VL6FEA4M0WMCYLVJXA9V5S8U8Q45SLQMKTT5QALJA57]}\n",
+		 "recipients[0]: \"AGE-SECRET-KEY-1"},
+		{HEAD "spec:\n  windows:\n    - {kind: never, schedule: \"@daily\", duration: 1h}\n",
+		 "env.yaml:6:14: kind must be one of"},
+		{HEAD "spec:\n  windows:\n    - {kind: deny, schedule: \"0 25 * * *\", duration: 1h}\n",
+		 "env.yaml:6:30: schedule \"0 25 * * *\": cron field 2 (hour)"},
+		{HEAD "spec:\n  windows:\n    - {kind: deny, schedule: \"@daily\", duration: 30s}\n",
+		 "duration must be at least 1m"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *msg = parse_err(cases[i].yaml);
+		if (!strstr(msg, cases[i].msg))
+			fail_msg("case %zu: got \"%s\", want \"%s\"", i, msg, cases[i].msg);
+	}
+}
+
+/* "2026-12-04 20:00" UTC, in ms: the tests' fake clock */
+static int64_t utc(int y, int mo, int d, int h, int mi)
+{
+	return (sw_days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60) * 1000;
+}
+
+#define WEEKEND "    - {kind: deny, schedule: \"0 22 * * 5\", duration: 60h, timeZone: Europe/Berlin}\n"
+#define OFFICE "    - {kind: allow, schedule: \"0 8 * * 1-5\", duration: 10h, timeZone: Europe/Berlin}\n"
+#define LUNCH "    - {kind: allow, schedule: \"0 8 * * *\", duration: 10h}\n" \
+	      "    - {kind: deny, schedule: \"0 12 * * *\", duration: 1h}\n"
+#define NEVER -1 /* SW_WINDOW_NEVER, as a minute of the table */
+
+/* The hold's answers, as the reason and `get environments` show them,
+ * on a fake clock around the weekend of 2026-12-04 (a Friday). */
+static void test_env__window_answers_say_until_when_in_the_deciding_zone(void **state)
+{
+	static const struct {
+		const char *windows;          /* spec.windows' items; NULL: no spec */
+		int now[5], until[5];         /* UTC y, m, d, h, min; until {NEVER} */
+		bool allowed;
+		const char *text;
+	} cases[] = {
+		/* Friday 22:00 CET is 21:00 UTC; 60h later is Monday 10:00 CET */
+		{WEEKEND, {2026, 12, 4, 12, 0}, {2026, 12, 4, 21, 0}, true,
+		 "open until 2026-12-04 22:00 Europe/Berlin (deny \"0 22 * * 5\" 60h starts then)"},
+		{WEEKEND, {2026, 12, 5, 12, 0}, {2026, 12, 7, 9, 0}, false,
+		 "denied until 2026-12-07 10:00 Europe/Berlin (deny \"0 22 * * 5\" 60h)"},
+		/* office hours only: outside them, denied until the next opens */
+		{OFFICE, {2026, 12, 5, 12, 0}, {2026, 12, 7, 7, 0}, false,
+		 "denied until 2026-12-07 08:00 Europe/Berlin (no allow window is open; allow "
+		 "\"0 8 * * 1-5\" 10h opens then)"},
+		{OFFICE, {2026, 12, 7, 9, 0}, {2026, 12, 7, 17, 0}, true,
+		 "open until 2026-12-07 18:00 Europe/Berlin (allow \"0 8 * * 1-5\" 10h)"},
+		/* both: the deny window wins inside office hours */
+		{LUNCH, {2026, 12, 7, 12, 30}, {2026, 12, 7, 13, 0}, false,
+		 "denied until 2026-12-07 13:00 UTC (deny \"0 12 * * *\" 1h)"},
+		/* none, and one that never lets go */
+		{NULL, {2026, 12, 7, 12, 30}, {NEVER}, true, "open (no sync windows)"},
+		{"    - {kind: deny, schedule: \"* * * * *\", duration: 1m}\n", {2026, 12, 7, 12, 30},
+		 {NEVER}, false, "denied, and no window changes that within 400 days (deny \"* * * * *\" 1m)"},
+	};
+	if (access(SW_TZ_DIR "/Europe/Berlin", R_OK) != 0)
+		skip();
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char yaml[512];
+		snprintf(yaml, sizeof(yaml), HEAD "%s%s", cases[i].windows ? "spec:\n  windows:\n" : "",
+			 cases[i].windows ? cases[i].windows : "");
+		struct env_spec *e = parse_ok(yaml);
+		const int *n = cases[i].now, *u = cases[i].until;
+		int64_t until = u[0] == NEVER ? SW_WINDOW_NEVER : utc(u[0], u[1], u[2], u[3], u[4]);
+		struct env_window_answer a;
+		env_window_check(&a, e, utc(n[0], n[1], n[2], n[3], n[4]));
+		if (a.allowed != cases[i].allowed || a.until_ms != until || strcmp(a.text, cases[i].text))
+			fail_msg("case %zu: got %s until %lld: \"%s\"", i, a.allowed ? "open" : "denied",
+				 (long long)a.until_ms, a.text);
+		env_spec_free(e);
+	}
+	/* no document: the default environment */
+	struct env_window_answer a;
+	env_window_check(&a, NULL, utc(2026, 12, 7, 12, 30));
+	assert_true(a.allowed && a.until_ms == SW_WINDOW_NEVER);
+	assert_string_equal(a.text, "open (no sync windows)");
+}
+
+static void test_env__a_key_one_environment_lists_is_its_only(void **state)
+{
+	struct env_spec *prod = parse_ok("apiVersion: slipway/v1\nkind: Environment\n"
+					 "metadata: {name: prod}\nspec: {recipients: [" R1 "]}\n");
+	struct env_spec *staging = parse_ok(HEAD "spec: {recipients: [" R2 "]}\n");
+	struct env_spec *dev = parse_ok("apiVersion: slipway/v1\nkind: Environment\n"
+					"metadata: {name: dev}\n");
+	const struct env_spec *all[] = {prod, staging, dev};
+	struct age_recipient r1, r2, other;
+	struct sw_err err = {0};
+	assert_int_equal(age_recipient_parse(&r1, R1, &err), 0);
+	assert_int_equal(age_recipient_parse(&r2, R2, &err), 0);
+	memset(&other, 7, sizeof(other));
+	assert_true(env_key_usable(prod, all, 3, &r1));
+	assert_false(env_key_usable(prod, all, 3, &r2)); /* staging's key never opens prod's */
+	assert_false(env_key_usable(prod, all, 3, &other));
+	assert_true(env_key_usable(staging, all, 3, &r2));
+	assert_false(env_key_usable(staging, all, 3, &r1));
+	/* without recipients: the keys no environment lists */
+	assert_true(env_key_usable(dev, all, 3, &other));
+	assert_false(env_key_usable(dev, all, 3, &r1));
+	assert_true(env_key_usable(NULL, all, 3, &other));
+	assert_false(env_key_usable(NULL, all, 3, &r2));
+	env_spec_free(prod);
+	env_spec_free(staging);
+	env_spec_free(dev);
+}
+
 int main(void)
 {
 	env_kinds_register();
@@ -154,6 +303,10 @@ int main(void)
 		cmocka_unit_test(test_env__mistakes_are_positioned),
 		cmocka_unit_test(test_env__port_ranges_overlap),
 		cmocka_unit_test(test_env__listen_patterns_allow),
+		cmocka_unit_test(test_env__windows_and_recipients_read_and_read_back),
+		cmocka_unit_test(test_env__window_and_recipient_mistakes_are_positioned),
+		cmocka_unit_test(test_env__window_answers_say_until_when_in_the_deciding_zone),
+		cmocka_unit_test(test_env__a_key_one_environment_lists_is_its_only),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -31,6 +31,7 @@ struct sim {
 	int64_t last_hook[SPEC_HOOK_KINDS];   /* run id of the last job started */
 	bool frozen_moved;                    /* a START/STOP while Frozen before and after */
 	int deps_waiting, deps_ready, deps_skipped; /* the dependency events */
+	int window_waiting, window_open;            /* the sync window events */
 	char last_event[320];
 };
 
@@ -70,6 +71,10 @@ static size_t sim_step(struct sim *s)
 		if (a->kind == ROLLOUT_START && a->revision == s->st.desired &&
 		    s->st.desired != s->st.stable)
 			assert_false(rollout_waiting_for_dependencies(&s->st));
+		/* nor while its environment's sync window is closed */
+		if (a->kind == ROLLOUT_START && a->revision == s->st.desired &&
+		    s->st.desired != s->st.stable)
+			assert_false(rollout_waiting_for_window(&s->st));
 		/* nothing of a revision starts before its preDeploy list succeeded */
 		if (a->kind == ROLLOUT_START && a->revision == s->st.desired &&
 		    s->st.desired != s->st.stable && s->p.hooks &&
@@ -114,6 +119,8 @@ static size_t sim_step(struct sim *s)
 			s->deps_waiting += strcmp(a->event, "WaitingForDependencies") == 0;
 			s->deps_ready += strcmp(a->event, "DependenciesReady") == 0;
 			s->deps_skipped += strcmp(a->event, "DependenciesSkipped") == 0;
+			s->window_waiting += strcmp(a->event, "WaitingForWindow") == 0;
+			s->window_open += strcmp(a->event, "WindowOpen") == 0;
 			snprintf(s->last_event, sizeof(s->last_event), "%s: %s", a->event, a->message);
 		}
 	}
@@ -888,28 +895,190 @@ static void test_rollout__pause_holds_the_wait_and_a_rollback_replaces_it(void *
 	assert_false(s.st.deps_wait);
 }
 
+/* Revision 2, just held (by its dependencies or a window), through the
+ * stored state: a daemon restarted while it waits carries on waiting,
+ * without a second event (*told counts them); a state stored before the
+ * fields wait and told existed does not wait. */
+static void held_round_trip(struct sim *s, const int *told, const char *wait, const char *told_key,
+			    bool (*waiting)(const struct rollout_state *))
+{
+	sim_step(s);
+	json_t *j = rollout_state_to_json(&s->st);
+	struct rollout_state back;
+	rollout_state_from_json(&back, j);
+	assert_true(waiting(&back));
+	s->st = back;
+	sim_step(s);
+	assert_int_equal(*told, 1);
+	assert_int_equal(count(s, 2, false), 0);
+	json_object_del(j, wait);
+	json_object_del(j, told_key);
+	rollout_state_from_json(&back, j);
+	assert_false(waiting(&back));
+	json_decref(j);
+}
+
 static void test_rollout__dependency_state_round_trips_and_old_states_do_not_wait(void **state)
 {
 	struct sim s;
 	sim_init(&s, 1);
 	deploy_first(&s, 1);
 	apply_waiting(&s, deps_db, 1, "db (Progressing)");
-	sim_step(&s);
-	json_t *j = rollout_state_to_json(&s.st);
-	struct rollout_state back;
-	rollout_state_from_json(&back, j);
-	assert_true(back.deps_wait && back.deps_told);
-	/* a daemon restarted while it waits carries on waiting, without a second event */
-	s.st = back;
-	sim_step(&s);
-	assert_int_equal(s.deps_waiting, 1);
-	assert_int_equal(count(&s, 2, false), 0);
-	json_object_del(j, "depsWait");
-	json_object_del(j, "depsTold");
-	rollout_state_from_json(&back, j);
-	assert_false(back.deps_wait);
-	json_decref(j);
+	held_round_trip(&s, &s.deps_waiting, "depsWait", "depsTold", rollout_waiting_for_dependencies);
 	assert_string_equal(rollout_phase_name(ROLLOUT_WAITING), "Waiting");
+}
+
+/* ---- sync windows (an Environment's spec.windows) ---- */
+
+#define DENIED "sync window: denied until 2026-12-07 10:00 Europe/Berlin (deny \"0 22 * * 5\" 60h)"
+
+/* Revision 2 applied in an environment with windows, closed (`denied`) or open (NULL). */
+static void apply_in_window(struct sim *s, const char *denied)
+{
+	s->p.window_denied = denied;
+	rollout_set_desired(&s->st, 2, s->now, "applied revision 2");
+	rollout_wait_for_window(&s->st);
+}
+
+static void test_rollout__a_closed_window_holds_the_new_revision_until_it_opens(void **state)
+{
+	struct sim s;
+	sim_init(&s, 2);
+	deploy_first(&s, 2);
+	apply_in_window(&s, DENIED);
+	for (int k = 0; k < 60; k++) {
+		sim_step(&s);
+		s.now += 3600000; /* a weekend is not a progressDeadline abort */
+	}
+	assert_true(rollout_held_by_window(&s.st));
+	assert_int_equal(s.st.phase, ROLLOUT_PROGRESSING);
+	assert_string_equal(s.st.reason, DENIED "; revision 2 starts when it opens");
+	assert_int_equal(count(&s, 2, false), 0);  /* nothing new started */
+	assert_int_equal(count(&s, 1, true), 2);   /* the old one keeps serving */
+	assert_int_equal(traffic_weight(&s, 1), 100);
+	assert_int_equal(s.window_waiting, 1);     /* recorded once */
+	assert_string_equal(s.last_event, "WaitingForWindow: revision 2 waits: " DENIED);
+	/* it opens: the revision starts by itself, the deadline from now */
+	s.p.window_denied = NULL;
+	sim_step(&s);
+	assert_false(rollout_waiting_for_window(&s.st));
+	assert_int_equal(s.window_open, 1);
+	assert_string_equal(s.last_event, "WindowOpen: sync window open; starting revision 2");
+	assert_int_equal(count(&s, 2, false), 1);
+	s.now += 59000;
+	sim_step(&s);
+	assert_int_equal(s.st.phase, ROLLOUT_PROGRESSING);
+	for (int k = 0; k < 6 && s.st.phase != ROLLOUT_HEALTHY; k++) {
+		make_ready(&s, 2, 1);
+		sim_step(&s);
+	}
+	assert_int_equal(s.st.phase, ROLLOUT_HEALTHY);
+	/* closed again later: a revision that started is not stopped */
+	s.p.window_denied = DENIED;
+	assert_int_equal(sim_step(&s), 0);
+
+	/* open at once: it starts, without an event */
+	sim_init(&s, 1);
+	deploy_first(&s, 1);
+	apply_in_window(&s, NULL);
+	sim_step(&s);
+	assert_int_equal(count(&s, 2, false), 1);
+	assert_int_equal(s.window_waiting + s.window_open, 0);
+	/* a first deploy waits too */
+	sim_init(&s, 1);
+	s.p.window_denied = DENIED;
+	rollout_set_desired(&s.st, 1, s.now, "applied revision 1");
+	rollout_wait_for_window(&s.st);
+	sim_step(&s);
+	assert_int_equal(s.n, 0);
+	assert_true(rollout_held_by_window(&s.st));
+}
+
+static void test_rollout__promote_does_not_pass_a_window_an_override_does(void **state)
+{
+	struct sim s;
+	char msg[200];
+	sim_init(&s, 2);
+	deploy_first(&s, 2);
+	s.p.strategy = &canary;
+	apply_in_window(&s, DENIED);
+	sim_step(&s);
+	assert_int_equal(rollout_promote(&s.st, false, msg, sizeof(msg)), -1);
+	assert_string_equal(msg, "revision 2 waits for a sync window, which promote does not pass: "
+			    "`slipway rollout override APP --reason TEXT` starts it");
+	assert_int_equal(rollout_promote(&s.st, true, msg, sizeof(msg)), -1);
+	s.now += 7200000;
+	assert_int_equal(rollout_window_override(&s.st, s.now, msg, sizeof(msg)), 0);
+	assert_string_equal(s.st.reason, "sync window overridden; starting revision 2");
+	sim_step(&s);                              /* still closed: it starts anyway */
+	assert_int_equal(count(&s, 2, false), 1);
+	assert_int_equal(s.st.step, 0);            /* at the first step, the deadline from now */
+	assert_int_equal(s.window_open, 0);
+	assert_int_equal(rollout_window_override(&s.st, s.now, msg, sizeof(msg)), -1);
+	assert_string_equal(msg, "revision 2 does not wait for a sync window");
+
+	/* abort cancels the wait; a window opening later starts nothing */
+	sim_init(&s, 2);
+	deploy_first(&s, 2);
+	apply_in_window(&s, DENIED);
+	sim_step(&s);
+	assert_int_equal(rollout_abort(&s.st, s.now, "aborted by root", false, msg, sizeof(msg)), 0);
+	s.p.window_denied = NULL;
+	sim_step(&s);
+	assert_int_equal(s.st.phase, ROLLOUT_DEGRADED);
+	assert_int_equal(count(&s, 2, false), 0);
+	assert_int_equal(count(&s, 1, true), 2);
+
+	/* pause holds it once open; a rollback replaces it and never waits */
+	sim_init(&s, 1);
+	deploy_first(&s, 1);
+	apply_in_window(&s, DENIED);
+	sim_step(&s);
+	assert_int_equal(rollout_pause(&s.st, msg, sizeof(msg)), 0);
+	s.p.window_denied = NULL;
+	sim_step(&s);
+	assert_int_equal(count(&s, 2, false), 0);
+	assert_int_equal(rollout_resume(&s.st, msg, sizeof(msg)), 0);
+	sim_step(&s);
+	assert_int_equal(count(&s, 2, false), 1);
+	sim_init(&s, 1);
+	deploy_first(&s, 1);
+	apply_in_window(&s, DENIED);
+	sim_step(&s);
+	rollout_set_desired(&s.st, 1, s.now, "rollback from revision 2 to revision 1");
+	sim_step(&s);
+	assert_int_equal(s.st.phase, ROLLOUT_HEALTHY);
+	assert_false(rollout_waiting_for_window(&s.st));
+}
+
+static void test_rollout__dependencies_first_then_the_window(void **state)
+{
+	struct sim s;
+	sim_init(&s, 1);
+	deploy_first(&s, 1);
+	apply_waiting(&s, deps_db, 1, "db (Progressing)");
+	s.p.window_denied = DENIED;
+	rollout_wait_for_window(&s.st);
+	sim_step(&s);
+	assert_non_null(strstr(s.st.reason, "waiting for db (Progressing)"));
+	assert_int_equal(s.window_waiting, 0);
+	s.p.deps_pending = NULL;                   /* db is Healthy: now the window holds it */
+	sim_step(&s);
+	assert_string_equal(s.st.reason, DENIED "; revision 2 starts when it opens");
+	assert_int_equal(count(&s, 2, false), 0);
+	s.p.window_denied = NULL;
+	sim_step(&s);
+	assert_int_equal(count(&s, 2, false), 1);
+	assert_int_equal(s.deps_ready + s.window_waiting + s.window_open, 3);
+}
+
+static void test_rollout__window_state_round_trips_and_old_states_do_not_wait(void **state)
+{
+	struct sim s;
+	sim_init(&s, 1);
+	deploy_first(&s, 1);
+	apply_in_window(&s, DENIED);
+	held_round_trip(&s, &s.window_waiting, "windowWait", "windowTold", rollout_held_by_window);
 }
 
 static uint32_t ready_of(struct sim *s, int64_t rev)
@@ -1320,6 +1489,7 @@ static void test_rollout__100k_random_sequences_keep_invariants(void **state)
 	uint64_t seed = 0x5eed;
 	#define RND() (seed = seed * 6364136223846793005ULL + 1442695040888963407ULL, (uint32_t)(seed >> 33))
 	int froze = 0, pre_failed = 0, posts = 0, restarts = 0, scales = 0, waited = 0;
+	int window_held = 0, overrides = 0;
 	for (int trial = 0; trial < 100000; trial++) {
 		struct sim s;
 		uint32_t r = 1 + RND() % 3;
@@ -1336,6 +1506,11 @@ static void test_rollout__100k_random_sequences_keep_invariants(void **state)
 			s.p.deps_pending = RND() % 2 ? "db (Progressing)" : NULL;
 			rollout_wait_for_dependencies(&s.st);
 		}
+		bool windows = RND() % 2;
+		if (windows) {
+			s.p.window_denied = RND() % 2 ? DENIED : NULL;
+			rollout_wait_for_window(&s.st);
+		}
 		int len = 5 + (int)(RND() % 20);
 		char msg[128];
 		for (int k = 0; k < len; k++) {
@@ -1350,6 +1525,10 @@ static void test_rollout__100k_random_sequences_keep_invariants(void **state)
 					s.inst[RND() % s.n].ready = false;
 				if (deps && RND() % 2) /* the dependency comes and goes */
 					s.p.deps_pending = s.p.deps_pending ? NULL : "db (Degraded)";
+				if (windows && RND() % 2) /* the window opens and closes */
+					s.p.window_denied = s.p.window_denied ? NULL : DENIED;
+				else if (windows && RND() % 4 == 0)
+					overrides += rollout_window_override(&s.st, s.now, msg, sizeof(msg)) == 0;
 				break;
 			case 4:
 				if (RND() % 2)
@@ -1364,6 +1543,8 @@ static void test_rollout__100k_random_sequences_keep_invariants(void **state)
 			case 9:
 				if (rollout_retry(&s.st, s.now, msg, sizeof(msg)) == 0 && deps)
 					rollout_wait_for_dependencies(&s.st);
+				if (s.st.phase == ROLLOUT_PROGRESSING && windows)
+					rollout_wait_for_window(&s.st);
 				break;
 			default:
 				make_ready(&s, 1, 1);
@@ -1380,6 +1561,7 @@ static void test_rollout__100k_random_sequences_keep_invariants(void **state)
 		}
 		/* settle: everything becomes ready, runs succeed, operator promotes */
 		s.p.deps_pending = NULL;
+		s.p.window_denied = NULL;
 		for (int k = 0; k < 40; k++) {
 			make_ready(&s, rollout_target(&s.st), 8);
 			make_ready(&s, s.st.desired, 8);
@@ -1426,13 +1608,15 @@ static void test_rollout__100k_random_sequences_keep_invariants(void **state)
 		assert_int_equal(s.st.hook_run, 0);
 		pre_failed += strstr(s.st.reason, "preDeploy hook") != NULL;
 		waited += s.deps_waiting > 0;
+		window_held += s.window_waiting > 0;
 		posts += s.hooks_started[SPEC_HOOK_POST_DEPLOY] > 0;
 	}
 	/* the sequences reach the hook paths, not only the old ones */
 	assert_true(froze > 100 && pre_failed > 100 && posts > 1000 && restarts > 1000 && scales > 1000 &&
-		    waited > 1000);
+		    waited > 1000 && window_held > 1000 && overrides > 1000);
 	printf("# frozen %d, preDeploy failed %d, postDeploy ran %d, restarts %d, scales %d, waited "
-	       "for dependencies %d of 100000\n", froze, pre_failed, posts, restarts, scales, waited);
+	       "for dependencies %d, held by a window %d, overrides %d of 100000\n", froze,
+	       pre_failed, posts, restarts, scales, waited, window_held, overrides);
 	#undef RND
 }
 
@@ -1468,6 +1652,10 @@ int main(void)
 		cmocka_unit_test(test_rollout__promote_skips_the_wait_and_abort_cancels_it),
 		cmocka_unit_test(test_rollout__pause_holds_the_wait_and_a_rollback_replaces_it),
 		cmocka_unit_test(test_rollout__dependency_state_round_trips_and_old_states_do_not_wait),
+		cmocka_unit_test(test_rollout__a_closed_window_holds_the_new_revision_until_it_opens),
+		cmocka_unit_test(test_rollout__promote_does_not_pass_a_window_an_override_does),
+		cmocka_unit_test(test_rollout__dependencies_first_then_the_window),
+		cmocka_unit_test(test_rollout__window_state_round_trips_and_old_states_do_not_wait),
 		cmocka_unit_test(test_rollout__pre_deploy_runs_before_any_new_instance),
 		cmocka_unit_test(test_rollout__failed_pre_deploy_aborts_and_runs_on_abort),
 		cmocka_unit_test(test_rollout__post_deploy_after_healthy_failure_keeps_healthy),
