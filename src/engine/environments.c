@@ -228,6 +228,43 @@ static int check_overlaps(struct engine *e, const struct env_spec **applied, siz
 	return 0;
 }
 
+struct after_ctx {
+	struct engine *e;
+	const struct env_spec **applied;
+	size_t n;
+};
+
+static const struct env_spec *lookup_after(const char *name, void *data)
+{
+	struct after_ctx *x = data;
+	return env_after(x->e, x->applied, x->n, name);
+}
+
+/* Each applied environment's promotion.from exists (default does) and
+ * closes no cycle through the environments as they will be. */
+static int check_promotions(struct engine *e, const struct env_spec **applied, size_t n,
+			    struct sw_err *err)
+{
+	struct after_ctx x = {e, applied, n};
+	char known[400], chain[600];
+	for (size_t i = 0; i < n; i++) {
+		const struct env_promotion *p = &applied[i]->promotion;
+		if (!p->from || env_after(e, applied, n, applied[i]->name) != applied[i])
+			continue;
+		if (!spec_env_is_default(p->from) && !env_after(e, applied, n, p->from)) {
+			engine_environments_known(e, known, sizeof(known));
+			return sw_errf(err, SW_EINVAL, "%s: environment \"%s\": promotion.from: environment "
+				       "\"%s\" does not exist (known: %s)", p->from_at, applied[i]->name,
+				       p->from, known);
+		}
+		if (env_promotion_cycle(applied[i]->name, lookup_after, &x, chain, sizeof(chain)))
+			return sw_errf(err, SW_EINVAL, "%s: environment \"%s\": promotion.from closes a "
+				       "cycle: %s (releases would go round for ever)", p->from_at,
+				       applied[i]->name, chain);
+	}
+	return 0;
+}
+
 int engine_envs_check(struct engine *e, const struct engine_doc *docs, size_t ndocs,
 		      struct sw_err *err)
 {
@@ -235,6 +272,8 @@ int engine_envs_check(struct engine *e, const struct engine_doc *docs, size_t nd
 	size_t n = applied_envs(docs, ndocs, &applied);
 	char what[160], allowed[400];
 	int r = check_overlaps(e, applied, n, err);
+	if (r == 0)
+		r = check_promotions(e, applied, n, err);
 	for (size_t x = 0; x < ndocs && r == 0; x++)
 		for (size_t k = 0; k < docs[x].set->napps && r == 0; k++) {
 			const struct spec_app *sa = docs[x].set->apps[k];
@@ -292,6 +331,18 @@ int engine_environment_delete(struct engine *e, const char *name, const char *ac
 		free(apps);
 		return sw_errf(err, SW_ECONFLICT, "environment \"default\" always exists: it cannot be "
 			       "deleted");
+	}
+	size_t it = 0;
+	const char *k;
+	void *v;
+	while (sw_map_next(&e->envs, &it, &k, &v)) {
+		const struct env_spec *x = v;
+		if (x->promotion.from && strcmp(x->promotion.from, name) == 0) {
+			free(apps);
+			return sw_errf(err, SW_ECONFLICT, "environment \"%s\" is where environment \"%s\" "
+				       "takes its releases from (its spec.promotion.from); change that "
+				       "first", name, x->name);
+		}
 	}
 	for (size_t i = 0; i < n; i++)
 		if (engine_app_in(apps[i], name)) {
