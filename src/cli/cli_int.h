@@ -54,6 +54,9 @@ extern const struct cli_command cli_cmd_sync;
 extern const struct cli_command cli_cmd_explain;
 extern const struct cli_command cli_cmd_diff;
 extern const struct cli_command cli_cmd_secret;
+extern const struct cli_command cli_cmd_promote, cli_cmd_releases, cli_cmd_approve, cli_cmd_reject;
+/* A promotion (the API's JSON) gate by gate, with its decisions (releases). */
+void cli_print_promotion(json_t *p, FILE *f);
 /* `history`'s run, for `rollout history` too (argv[0] "history", argv[1] APP). */
 int cli_history_run(struct cli *c, int argc, char **argv);
 extern const struct cli_command cli_cmd_config, cli_cmd_completion, cli_cmd_complete,

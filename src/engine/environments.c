@@ -318,6 +318,18 @@ int engine_envs_check(struct engine *e, const struct engine_doc *docs, size_t nd
 	return r < 0 ? SW_EINVAL : 0;
 }
 
+/* ---- sync windows ---- */
+
+bool engine_env_window_open(struct engine *e, const char *env, int64_t now_ms, char *why,
+			    size_t size, int64_t *next_ms)
+{
+	/* slice 5 reads the Environment's windows here (core/window.h) */
+	if (size)
+		*why = '\0';
+	*next_ms = 0;
+	return true;
+}
+
 /* ---- delete ---- */
 
 int engine_environment_delete(struct engine *e, const char *name, const char *actor,

@@ -53,7 +53,7 @@ bool promo_is_cause(const struct promo_state *st, const char *actor)
 	return false;
 }
 
-static void add_cause(struct promo_state *st, const char *actor)
+void promo_add_cause(struct promo_state *st, const char *actor)
 {
 	if (!actor || !*actor || promo_is_cause(st, actor) || st->ncauses == PROMO_CAUSES_MAX)
 		return;
@@ -66,7 +66,7 @@ void promo_init(struct promo_state *st, const char *release, const char *author,
 	snprintf(st->release, sizeof(st->release), "%s", release ? release : "");
 	st->phase = PROMO_PENDING;
 	st->created_ms = now_ms;
-	add_cause(st, author);
+	promo_add_cause(st, author);
 	snprintf(st->reason, sizeof(st->reason), "created");
 }
 
@@ -345,10 +345,10 @@ bool promo_reconcile(struct promo_state *st, const struct env_promotion *p,
 		st->phase = PROMO_PROMOTING;
 		snprintf(st->reason, sizeof(st->reason), "every gate passed: applying release %s",
 			 st->release);
-		action(out, PROMO_APPLY);
 		event(out, "PromotionStarted", "release %s from %s: every gate passed%s%s%s; applying it",
 		      st->release, p->from, p->approvals ? " (approved by " : "",
 		      p->approvals ? who : "", p->approvals ? ")" : "");
+		action(out, PROMO_APPLY);
 	} else if (st->phase != PROMO_READY) {
 		st->phase = PROMO_READY;
 		snprintf(st->reason, sizeof(st->reason), "every gate passed; automatic is false: it "
@@ -457,7 +457,7 @@ int promo_request(struct promo_state *st, const char *actor, char *msg, size_t s
 			 PROMO_CAUSES_MAX, st->release);
 		return -1;
 	}
-	add_cause(st, actor);
+	promo_add_cause(st, actor);
 	for (size_t i = 0; i < st->ndecisions; i++)
 		if (strcmp(st->decisions[i].actor, actor) == 0) {
 			memmove(&st->decisions[i], &st->decisions[i + 1],
@@ -582,7 +582,7 @@ void promo_state_from_json(struct promo_state *st, const json_t *j)
 		snprintf(g->reason, sizeof(g->reason), "%s", jstr(x, "reason"));
 	}
 	json_array_foreach(json_object_get(j, "causes"), i, x)
-		add_cause(st, json_string_value(x));
+		promo_add_cause(st, json_string_value(x));
 	json_array_foreach(json_object_get(j, "decisions"), i, x) {
 		if (st->ndecisions == PROMO_DECISIONS_MAX || !*jstr(x, "actor"))
 			continue;

@@ -214,6 +214,8 @@ int64_t promo_next_ms(const struct promo_state *st, const struct env_promotion *
 bool promo_final(enum promo_phase p);
 /* Approvals that count now (not rejections). */
 size_t promo_approvals(const struct promo_state *st);
+/* Adds a cause (nothing for NULL, "", one there already, or a full list). */
+void promo_add_cause(struct promo_state *st, const char *actor);
 /* Whether actor is one of the release's causes. */
 bool promo_is_cause(const struct promo_state *st, const char *actor);
 
