@@ -42,6 +42,8 @@ struct engine_promo {
 	struct promo_state st;
 	struct analysis_run *run;     /* the runner's, while st.run */
 	bool writing;                 /* the writer took the apply: waiting for its report */
+	bool reapply;                 /* Promoting when the daemon started: apply again, on the
+					 timer (once the writer, gitops, is registered) */
 };
 
 #define PROMO_ACTOR_PREFIX "promotion/"
@@ -446,8 +448,13 @@ static void on_promo_timer(uv_timer_t *t)
 	void *v;
 	while (sw_map_next(&e->promos, &it, &k, &v))
 		all[n++] = v;
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
+		if (all[i]->reapply && all[i]->st.phase == PROMO_PROMOTING && !all[i]->writing) {
+			all[i]->reapply = false;
+			apply(e, all[i]);
+		}
 		evaluate(e, all[i]);
+	}
 	free(all);
 	it = 0;
 	while (sw_map_next(&e->promos, &it, &k, &v)) {
@@ -565,8 +572,7 @@ void engine_promos_start(struct engine *e)
 			continue;
 		if (p->st.run && p->st.gates[PROMO_GATE_ANALYSIS].state == PROMO_GATE_WAITING)
 			run_start(e, p, true);
-		if (p->st.phase == PROMO_PROMOTING)
-			apply(e, p);
+		p->reapply = p->st.phase == PROMO_PROMOTING;
 	}
 	it = 0;
 	while (sw_map_next(&e->apps, &it, &k, &v))

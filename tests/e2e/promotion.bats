@@ -4,10 +4,11 @@
 # analysis of dev's traffic; a release that fails staging's analysis
 # stops there; prod waits for two approvers, never the release's author;
 # approvals expire and are void when a newer release comes; a daemon
-# restart in the middle of a soak keeps it; mistakes are refused where
-# they are.
+# restart in the middle of a soak keeps it; into an app from git, the
+# promotion is a commit; mistakes are refused where they are.
 
 load helpers
+load git
 
 setup() {
 	e2e_setup
@@ -356,4 +357,43 @@ YAML
 	run slipway delete environment staging
 	[ "$status" -eq 1 ]
 	[[ "$output" == *'environment "staging" is where environment "prod" takes its releases from'* ]]
+}
+
+# deploy/hello.yaml of the shop repository: hello in staging and in prod,
+# as a team keeps them in git
+shop_apps() {
+	hello_in staging "$1" "$STAGING_PORT"
+	hello_in prod "$2" "$PROD_PORT"
+	printf '# hello, per environment\n---\n%s\n---\n%s\n' "$(cat "$T/staging.yaml")" "$(cat "$T/prod.yaml")"
+}
+
+@test "into an app from git with writeBack, the promotion is a commit of its version, which the sync then deploys" {
+	git_repo_init shop
+	git_commit shop deploy/hello.yaml "$(shop_apps 1.0.0 1.0.0)" "hello 1.0.0" >/dev/null
+	start_daemon
+	envs "" "" "  promotion: {from: staging, soak: 1s}"
+	source_doc "file://$T/git/shop.git" "  writeBack: {author: \"Promotion Bot <bot@example.com>\"}" >"$T/source.yaml"
+	slipway apply -f "$T/source.yaml"
+	wait_for 30 serves "$PROD_PORT" "hello from 1.0.0"
+	wait_for 30 serves "$STAGING_PORT" "hello from 1.0.0"
+	sha2=$(git_commit shop deploy/hello.yaml "$(shop_apps 1.1.0 1.0.0)" "staging gets 1.1.0")
+	slipway sync shop --wait
+	wait_for 30 serves "$STAGING_PORT" "hello from 1.1.0"
+	wait_for 30 event_in prod WrittenBack
+	wait_for 30 serves "$PROD_PORT" "hello from 1.1.0"
+	git -C "$T/git/shop" pull -q --ff-only origin main
+	new=$(git_head shop)
+	[ "$(git -C "$T/git/shop" log -1 --format='%an <%ae>|%s|%P' "$new")" = \
+		"Promotion Bot <bot@example.com>|promote hello 1.1.0 to prod|$sha2" ]
+	# one line changed: prod's version; comments and staging's document as they were
+	[ "$(git -C "$T/git/shop" diff "$sha2" "$new" | grep -c '^[-+] ')" = 2 ]
+	git -C "$T/git/shop" diff "$sha2" "$new" | grep -q '^+  version: "1.1.0"'
+	[ "$(git -C "$T/git/shop" show "$new:deploy/hello.yaml" | head -1)" = "# hello, per environment" ]
+	run slipway -e prod events hello
+	[[ "$output" == *"WrittenBack"*"promotion of prod/hello to release 1.1.0 written to git: commit ${new:0:7} on main (deploy/hello.yaml), source shop"* ]]
+	[[ "$output" == *"Promoted"*"release 1.1.0 promoted: commit ${new:0:7} on main"* ]]
+	# prod's revision came from the commit: git is the truth
+	run slipway -e prod history hello
+	[[ "$output" == *"${new:0:7}"* ]]
+	wait_for 20 eval '[ "$(slipway get sources -o json | grep -c "\"sync\": \"Synced\"")" -ge 1 ]'
 }
