@@ -1970,6 +1970,22 @@ static void h_releases(const struct http_req *req, struct http_resp *resp, void 
 	http_resp_json(resp, 200, j);
 }
 
+/* GET /v1/apps/{name}/promotion?environment=ENV: the newest promotion
+ * into ENV (what `promote --wait` and `approve --wait` follow). */
+static void h_promotion(const struct http_req *req, struct http_resp *resp, void *data)
+{
+	struct api *v = data;
+	struct req_env re;
+	const char *name = http_req_param(req, "name");
+	if (!app_or_404(v, req, resp, name, &re))
+		return;
+	json_t *j = engine_promotion_json(v->e, re.one, name);
+	if (j)
+		http_resp_json(resp, 200, j);
+	else
+		http_resp_error(resp, 404, "no release of %s has been promoted into %s yet", name, re.one);
+}
+
 /* The promotion into the request's environment after a use case. */
 static void promotion_answer(struct api *v, struct http_resp *resp, const struct req_env *re,
 			     const char *name)
@@ -2195,6 +2211,7 @@ static const struct {
 	{"POST", "/v1/apps/{name}/scale", HTTP_ROLE_DEPLOYER, h_scale},
 	{"GET", "/v1/apps/{name}/analysis", HTTP_ROLE_VIEWER, h_analysis},
 	{"GET", "/v1/apps/{name}/releases", HTTP_ROLE_VIEWER, h_releases},
+	{"GET", "/v1/apps/{name}/promotion", HTTP_ROLE_VIEWER, h_promotion},
 	{"POST", "/v1/apps/{name}/promote", HTTP_ROLE_DEPLOYER, h_promote},
 	/* approving is its own permission (the token's --approve), checked there */
 	{"POST", "/v1/apps/{name}/approve", HTTP_ROLE_VIEWER, h_approve},

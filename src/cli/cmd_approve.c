@@ -10,7 +10,8 @@
 
 struct approve_opts {
 	const char *release, *comment;
-	bool json;
+	bool json, wait;
+	uint64_t timeout_ms;
 };
 
 static const struct sw_opt options[] = {
@@ -20,17 +21,24 @@ static const struct sw_opt options[] = {
 	{.name = "comment", .kind = SW_OPT_STRING,
 	 .offset = SW_OPT_AT(struct approve_opts, comment, const char *), .value = "TEXT",
 	 .help = "why, kept with the decision and in its event"},
+	{.name = "wait", .kind = SW_OPT_FLAG, .offset = SW_OPT_AT(struct approve_opts, wait, bool),
+	 .help = "approve: wait until it is promoted and rolled out (exit 0) or stops (exit 1)"},
+	{.name = "timeout", .kind = SW_OPT_DURATION,
+	 .offset = SW_OPT_AT(struct approve_opts, timeout_ms, uint64_t), .value = "DUR",
+	 .expect = "be a duration like 10m", .help = "how long --wait waits (default 30m)"},
 	CLI_OPT_JSON(struct approve_opts),
 	{0},
 };
 
 static int decide(struct cli *c, const struct cli_command *cmd, int argc, char **argv)
 {
-	struct approve_opts o = {0};
+	struct approve_opts o = {.timeout_ms = 30 * 60000};
 	bool approve = cmd == &cli_cmd_approve;
 	int n = sw_opt_parse(&cmd->usage, &o, argc, argv);
 	if (n < 0)
 		return SW_OPT_EXIT(n);
+	if (o.wait && !approve)
+		return sw_opt_error("reject", "--wait goes with approve");
 	struct buf path = BUF_INIT;
 	json_t *body = json_object(), *j = NULL;
 	if (o.release)
@@ -54,8 +62,12 @@ static int decide(struct cli *c, const struct cli_command *cmd, int argc, char *
 	else
 		printf("app/%s: release %s rejected for %s: it is not promoted\n", argv[2],
 		       cli_jstr(j, "release"), argv[1]);
+	if (o.wait) {
+		fflush(stdout);
+		r = cli_wait_promotion(c, argv[1], argv[2], cli_jstr(j, "release"), o.timeout_ms, o.json);
+	}
 	json_decref(j);
-	return 0;
+	return r;
 }
 
 static int run_approve(struct cli *c, int argc, char **argv)
@@ -82,7 +94,9 @@ const struct cli_command cli_cmd_approve = {
 			"counts once; who caused the release (applied it upstream, or ran\n"
 			"`slipway promote`) may not approve it; an approval expires after the\n"
 			"environment's approvalTimeout and is void when the release changes.\n"
-			"--release R refuses when another release than R is pending.",
+			"--release R refuses when another release than R is pending. --wait\n"
+			"waits until it is promoted and rolled out, or stops (--timeout DUR,\n"
+			"default 30m).",
 	},
 };
 
