@@ -1986,10 +1986,15 @@ static void h_promotion(const struct http_req *req, struct http_resp *resp, void
 		http_resp_error(resp, 404, "no release of %s has been promoted into %s yet", name, re.one);
 }
 
-/* The promotion into the request's environment after a use case. */
+/* A use case's answer: its error (r < 0), else the promotion into the
+ * request's environment as it is after it. */
 static void promotion_answer(struct api *v, struct http_resp *resp, const struct req_env *re,
-			     const char *name)
+			     const char *name, int r, const struct sw_err *err)
 {
+	if (r < 0) {
+		engine_error(resp, r, err);
+		return;
+	}
 	json_t *j = engine_promotion_json(v->e, re->one, name);
 	http_resp_json(resp, 200, j ? j : json_pack("{s:s, s:s}", "app", name, "environment", re->one));
 }
@@ -2009,10 +2014,7 @@ static void h_promote(const struct http_req *req, struct http_resp *resp, void *
 	if (bad || body_str(body, "release", resp, &release) < 0)
 		goto out;
 	int r = engine_promote(v->e, re.one, http_req_param(req, "name"), release, req->actor, &err);
-	if (r < 0)
-		engine_error(resp, r, &err);
-	else
-		promotion_answer(v, resp, &re, http_req_param(req, "name"));
+	promotion_answer(v, resp, &re, http_req_param(req, "name"), r, &err);
 out:
 	json_decref(body);
 }
@@ -2053,10 +2055,7 @@ static void decide(const struct http_req *req, struct http_resp *resp, struct ap
 	}
 	int r = engine_promotion_decide(v->e, re.one, http_req_param(req, "name"), release, approve,
 					comment, req->actor, &err);
-	if (r < 0)
-		engine_error(resp, r, &err);
-	else
-		promotion_answer(v, resp, &re, http_req_param(req, "name"));
+	promotion_answer(v, resp, &re, http_req_param(req, "name"), r, &err);
 out:
 	json_decref(body);
 }

@@ -170,45 +170,44 @@ int engine_token_revoke(struct engine *e, const char *name, const char *actor, s
 	return r;
 }
 
-int engine_token_scope(struct engine *e, const char *actor, char *out, size_t size)
-{
-	struct store_token t = {0};
-	struct sw_err err = {0};
-	*out = '\0';
-	int r = store_token_get(e->cfg.store, actor, &t, &err);
-	if (r == 0)
-		sw_strlcpy(out, t.environments ? t.environments : "", size);
-	store_token_release(&t);
-	return r == 0 || r == SW_ENOTFOUND ? 0 : -1;
-}
-
-int engine_token_approves(struct engine *e, const char *actor, const char *env, bool *out)
-{
-	struct store_token t = {0};
-	struct sw_err err = {0};
-	*out = false;
-	if (!actor || strcmp(actor, "local") == 0 || strcmp(actor, "root") == 0) {
-		*out = actor != NULL;
-		return 0;
-	}
-	int r = store_token_get(e->cfg.store, actor, &t, &err);
-	/* approve is a list of names, as a scope is, but "" means none */
-	if (r == 0 && t.approve && *t.approve)
-		*out = engine_scope_allows(t.approve, env);
-	store_token_release(&t);
-	return r == 0 || r == SW_ENOTFOUND ? 0 : -1;
-}
-
-int engine_token_approve_list(struct engine *e, const char *name, char *out, size_t size)
+/* A list column of token `name` (its environments, or those it approves
+ * for) into out; "" for a caller that is no token. */
+static int token_list(struct engine *e, const char *name, bool approve, char *out, size_t size)
 {
 	struct store_token t = {0};
 	struct sw_err err = {0};
 	*out = '\0';
 	int r = store_token_get(e->cfg.store, name, &t, &err);
+	const char *v = approve ? t.approve : t.environments;
 	if (r == 0)
-		sw_strlcpy(out, t.approve ? t.approve : "", size);
+		sw_strlcpy(out, v ? v : "", size);
 	store_token_release(&t);
 	return r == 0 || r == SW_ENOTFOUND ? 0 : -1;
+}
+
+int engine_token_scope(struct engine *e, const char *actor, char *out, size_t size)
+{
+	return token_list(e, actor, false, out, size);
+}
+
+int engine_token_approves(struct engine *e, const char *actor, const char *env, bool *out)
+{
+	char list[512];
+	*out = false;
+	if (!actor || strcmp(actor, "local") == 0 || strcmp(actor, "root") == 0) {
+		*out = actor != NULL;
+		return 0;
+	}
+	if (token_list(e, actor, true, list, sizeof(list)) < 0)
+		return -1;
+	/* approve is a list of names, as a scope is, but "" means none */
+	*out = *list && engine_scope_allows(list, env);
+	return 0;
+}
+
+int engine_token_approve_list(struct engine *e, const char *name, char *out, size_t size)
+{
+	return token_list(e, name, true, out, size);
 }
 
 bool engine_scope_allows(const char *scope, const char *env)

@@ -384,6 +384,18 @@ static const struct promo_decision *decision_of(const struct promo_state *st, co
 	return NULL;
 }
 
+/* Forgets actor's decision, when there is one. */
+static void decision_drop(struct promo_state *st, const char *actor)
+{
+	for (size_t i = 0; i < st->ndecisions; i++)
+		if (strcmp(st->decisions[i].actor, actor) == 0) {
+			memmove(&st->decisions[i], &st->decisions[i + 1],
+				(st->ndecisions - i - 1) * sizeof(st->decisions[0]));
+			st->ndecisions--;
+			return;
+		}
+}
+
 static void decision_add(struct promo_state *st, const char *actor, bool reject,
 			 const char *comment, int64_t now)
 {
@@ -431,14 +443,7 @@ int promo_reject(struct promo_state *st, const char *actor, const char *comment,
 {
 	if (not_open(st, msg, size) < 0)
 		return -1;
-	/* a rejection replaces its actor's approval; there is room for one */
-	for (size_t i = 0; i < st->ndecisions; i++)
-		if (strcmp(st->decisions[i].actor, actor) == 0) {
-			memmove(&st->decisions[i], &st->decisions[i + 1],
-				(st->ndecisions - i - 1) * sizeof(st->decisions[0]));
-			st->ndecisions--;
-			break;
-		}
+	decision_drop(st, actor); /* a rejection replaces its actor's approval */
 	decision_add(st, actor, true, comment, now);
 	run_stop(st, out);
 	st->phase = PROMO_REJECTED;
@@ -458,13 +463,7 @@ int promo_request(struct promo_state *st, const char *actor, char *msg, size_t s
 		return -1;
 	}
 	promo_add_cause(st, actor);
-	for (size_t i = 0; i < st->ndecisions; i++)
-		if (strcmp(st->decisions[i].actor, actor) == 0) {
-			memmove(&st->decisions[i], &st->decisions[i + 1],
-				(st->ndecisions - i - 1) * sizeof(st->decisions[0]));
-			st->ndecisions--;
-			break;
-		}
+	decision_drop(st, actor);
 	st->requested = true;
 	return 0;
 }
