@@ -214,6 +214,10 @@ void engine_promos_start(struct engine *e);
 void engine_promos_stop(struct engine *e);
 void engine_promos_release(struct engine *e);
 void engine_promos_changed(struct engine *e, struct engine_app *a);
+/* Evaluates every promotion on the next loop iteration and sets the
+ * timer for the next deadline: after a decision, or a change of an
+ * Environment's promotion (its soak, its approvalTimeout). */
+void engine_promos_kick(struct engine *e);
 void engine_promos_run_phase(struct engine *e, const char *app, int64_t run_id);
 
 /* load.c */

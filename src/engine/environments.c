@@ -106,6 +106,7 @@ static void on_env_change(const char *kind, const char *name, const json_t *json
 		sw_warn("environment %s: the stored document does not read: %s", name, err.msg);
 	env_put(e, name, spec);
 	reserve_ports(e);
+	engine_promos_kick(e);
 }
 
 void engine_envs_init(struct engine *e)

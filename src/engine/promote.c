@@ -48,7 +48,6 @@ struct engine_promo {
 
 #define PROMO_ACTOR_PREFIX "promotion/"
 
-static void promo_kick(struct engine *e);
 
 /* ---- finding things ---- */
 
@@ -174,7 +173,7 @@ static void applied(struct engine *e, struct engine_promo *p, bool ok, const cha
 	promo_applied(&p->st, ok, detail, sw_wall_ms(), &out);
 	execute(e, p, &out);
 	save(e, p);
-	promo_kick(e); /* a newer release may wait for this one */
+	engine_promos_kick(e); /* a newer release may wait for this one */
 }
 
 /* The target's desired document with version r, as one set to apply. */
@@ -414,10 +413,11 @@ static void check_upstream(struct engine *e, const char *key)
 			continue;
 		struct engine_app *ta = engine_app_find(e, spec_key(target, x->name, name));
 		struct engine_promo *cur = promo_of(e, target);
-		if (!ta || !ta->st.desired || (cur && strcmp(cur->st.release, r) == 0) ||
-		    strcmp(version_of(e, ta, ta->st.desired), r) == 0)
+		if (!ta || !ta->st.desired || (cur && strcmp(cur->st.release, r) == 0))
 			continue;
-		if (!supersede(e, cur, r))
+		/* another release is what the upstream serves now: one still on
+		 * its way ends, even when the target got r some other way */
+		if (!supersede(e, cur, r) || strcmp(version_of(e, ta, ta->st.desired), r) == 0)
 			continue;
 		if (!create(e, x->name, ua, ta, r, &err))
 			sw_warn("%s: cannot record the promotion of %s: %s", target, r, err.msg);
@@ -474,7 +474,7 @@ static void on_promo_timer(uv_timer_t *t)
 		uv_timer_start(&e->promo_timer, on_promo_timer, next > now ? (uint64_t)(next - now) : 0, 0);
 }
 
-static void promo_kick(struct engine *e)
+void engine_promos_kick(struct engine *e)
 {
 	if (e->promo_started && !e->stopping)
 		uv_timer_start(&e->promo_timer, on_promo_timer, 0, 0);
@@ -509,7 +509,7 @@ void engine_promos_changed(struct engine *e, struct engine_app *a)
 		}
 	}
 	if (upstream || involved)
-		promo_kick(e);
+		engine_promos_kick(e);
 }
 
 void engine_promos_run_phase(struct engine *e, const char *app, int64_t run_id)
@@ -520,7 +520,7 @@ void engine_promos_run_phase(struct engine *e, const char *app, int64_t run_id)
 	while (sw_map_next(&e->promos, &it, &k, &v)) {
 		const struct engine_promo *p = v;
 		if (p->st.run == run_id && strcmp(p->upstream, app) == 0)
-			promo_kick(e);
+			engine_promos_kick(e);
 	}
 }
 
@@ -577,7 +577,7 @@ void engine_promos_start(struct engine *e)
 	it = 0;
 	while (sw_map_next(&e->apps, &it, &k, &v))
 		engine_promos_changed(e, v);
-	promo_kick(e);
+	engine_promos_kick(e);
 }
 
 void engine_promos_stop(struct engine *e)
@@ -702,6 +702,7 @@ int engine_promotion_decide(struct engine *e, const char *env, const char *name,
 			     "promoted into %s", p->st.release, actor, c, env);
 	execute(e, p, &out);
 	evaluate(e, p);
+	engine_promos_kick(e); /* its expiry is a deadline the timer did not know */
 	return 0;
 }
 
@@ -753,6 +754,7 @@ int engine_promote(struct engine *e, const char *env, const char *name, const ch
 	engine_event(e, ta->name, "PromotionRequested", actor, "%s asked for the promotion of release "
 		     "%s from %s into %s", actor, r_up, pol->from, env);
 	evaluate(e, p);
+	engine_promos_kick(e);
 	return 0;
 }
 

@@ -175,6 +175,10 @@ as() { local who=$1; shift; slipway --api "127.0.0.1:$API" --token-file "$T/$who
 	tokens
 	run slipway token list
 	[[ "$output" == *"bob     viewer     all            prod"* ]]
+	# approving in prod is acting in prod: not for a token scoped elsewhere
+	run slipway token create qa --role viewer --environment staging --approve prod
+	[ "$status" -eq 1 ]
+	[ "$output" = 'slipway: token "qa" is scoped to staging: it cannot approve for prod (scope it to prod too, or leave it unscoped)' ]
 	deploy staging 1.0.0 "$STAGING_PORT"
 	deploy prod 1.0.0 "$PROD_PORT"
 	hello_in staging 1.1.0 "$STAGING_PORT"
