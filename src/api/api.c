@@ -21,6 +21,7 @@
 #include "core/buf.h"
 #include "core/selector.h"
 #include "core/utf8.h"
+#include "env/promotion.h"
 #include "store/store.h"
 #include "traffic/traffic.h"
 
@@ -1844,8 +1845,31 @@ static json_t *scope_json(const char *scope)
 	return arr;
 }
 
-/* POST /v1/tokens {"name", "role", "environments": [ENV...]}: the token is
- * in this answer only. */
+/* A body's list of environment names (absent: none) into *out (the
+ * caller frees the array; the names are the body's); -1 after a 400. */
+static int name_list(json_t *body, const char *key, struct http_resp *resp, const char ***out,
+		     size_t *n)
+{
+	json_t *arr = json_object_get(body, key), *x;
+	size_t i;
+	*out = xcalloc(json_array_size(arr) + 1, sizeof(**out));
+	*n = 0;
+	if (arr && !json_is_array(arr)) {
+		http_resp_error(resp, 400, "\"%s\", when given, must be a list of names", key);
+		return -1;
+	}
+	json_array_foreach(arr, i, x) {
+		if (!json_is_string(x)) {
+			http_resp_error(resp, 400, "\"%s\" must be a list of names", key);
+			return -1;
+		}
+		(*out)[(*n)++] = json_string_value(x);
+	}
+	return 0;
+}
+
+/* POST /v1/tokens {"name", "role", "environments": [ENV...], "approve":
+ * [ENV...]}: the token is in this answer only. */
 static void h_token_create(const struct http_req *req, struct http_resp *resp, void *data)
 {
 	struct api *v = data;
@@ -1855,36 +1879,34 @@ static void h_token_create(const struct http_req *req, struct http_resp *resp, v
 	json_t *body = body_object(req, resp, true, &bad);
 	const char *name = json_string_value(json_object_get(body, "name"));
 	const char *role = json_string_value(json_object_get(body, "role"));
-	json_t *jenvs = json_object_get(body, "environments"), *x;
-	const char **envs = NULL;
-	size_t nenvs = 0, i;
+	const char **envs = NULL, **approve = NULL;
+	size_t nenvs = 0, napprove = 0;
 	if (bad)
 		return;
-	if (!name || !role || (jenvs && !json_is_array(jenvs))) {
+	if (!name || !role) {
 		http_resp_error(resp, 400, "request body needs \"name\" and \"role\" strings (and "
-				"\"environments\", when given, a list of names)");
+				"\"environments\" and \"approve\", when given, lists of names)");
 		goto out;
 	}
-	envs = xcalloc(json_array_size(jenvs) + 1, sizeof(*envs));
-	json_array_foreach(jenvs, i, x) {
-		if (!json_is_string(x)) {
-			http_resp_error(resp, 400, "\"environments\" must be a list of names");
-			goto out;
-		}
-		envs[nenvs++] = json_string_value(x);
-	}
-	int r = engine_token_create(v->e, name, role, envs, nenvs, req->actor, token, &err);
+	if (name_list(body, "environments", resp, &envs, &nenvs) < 0 ||
+	    name_list(body, "approve", resp, &approve, &napprove) < 0)
+		goto out;
+	int r = engine_token_create(v->e, name, role, envs, nenvs, approve, napprove, req->actor, token,
+				    &err);
 	if (r < 0) {
 		http_resp_error(resp, r == SW_EINVAL ? 400 : status_of(r), "%s", err.msg);
 		goto out;
 	}
-	char scope[512];
+	char scope[512], approves[512];
 	engine_token_scope(v->e, name, scope, sizeof(scope));
-	http_resp_json(resp, 201, json_pack("{s:s, s:s, s:o, s:s}", "name", name, "role", role,
-					   "environments", scope_json(scope), "token", token));
+	engine_token_approve_list(v->e, name, approves, sizeof(approves));
+	http_resp_json(resp, 201, json_pack("{s:s, s:s, s:o, s:o, s:s}", "name", name, "role", role,
+					   "environments", scope_json(scope), "approve",
+					   scope_json(approves), "token", token));
 	OPENSSL_cleanse(token, sizeof(token));
 out:
 	free(envs);
+	free(approve);
 	json_decref(body);
 }
 
@@ -1912,9 +1934,10 @@ static void h_token_list(const struct http_req *req, struct http_resp *resp, voi
 		sw_format_time(created, sizeof(created), ts[i].created_ms);
 		if (ts[i].last_used_ms)
 			sw_format_time(used, sizeof(used), ts[i].last_used_ms);
-		json_array_append_new(arr, json_pack("{s:s, s:s, s:o, s:s, s:s}", "name", ts[i].name,
-						     "role", ts[i].role, "environments",
-						     scope_json(ts[i].environments), "created", created,
+		json_array_append_new(arr, json_pack("{s:s, s:s, s:o, s:o, s:s, s:s}", "name",
+						     ts[i].name, "role", ts[i].role, "environments",
+						     scope_json(ts[i].environments), "approve",
+						     scope_json(ts[i].approve), "created", created,
 						     "lastUsed", used));
 	}
 	json_t *next = n == want ? json_string(ts[n - 1].name) : json_null();
@@ -1939,6 +1962,142 @@ static void h_token_revoke(const struct http_req *req, struct http_resp *resp, v
 		return;
 	}
 	http_resp_json(resp, 200, json_pack("{s:s, s:s}", "name", name, "result", "revoked"));
+}
+
+/* ---- promotion (docs/api.md "Promotion") ---- */
+
+/* A body's optional string field; -1 after a 400 for one that is no string. */
+static int body_str(json_t *body, const char *key, struct http_resp *resp, const char **out)
+{
+	json_t *x = json_object_get(body, key);
+	*out = json_string_value(x);
+	if (x && !json_is_null(x) && !*out) {
+		http_resp_error(resp, 400, "\"%s\" must be a string", key);
+		return -1;
+	}
+	return 0;
+}
+
+/* GET /v1/apps/{name}/releases: which release runs in which environment
+ * and what waits for which gate; the environments the token may use. */
+static void h_releases(const struct http_req *req, struct http_resp *resp, void *data)
+{
+	struct api *v = data;
+	struct req_env re;
+	const char *name = http_req_param(req, "name");
+	if (request_env_read(v, req, resp, &re) < 0)
+		return;
+	if (!name || strchr(name, '/') || !spec_is_dns_label(name)) {
+		http_resp_error(resp, 404, "app \"%s\" not found", name ? name : "");
+		return;
+	}
+	json_t *j = engine_releases(v->e, name, re.scope);
+	if (!json_array_size(json_object_get(j, "environments"))) {
+		json_decref(j);
+		http_resp_error(resp, 404, "app \"%s\" not found in any environment", name);
+		return;
+	}
+	http_resp_json(resp, 200, j);
+}
+
+/* GET /v1/apps/{name}/promotion?environment=ENV: the newest promotion
+ * into ENV (what `promote --wait` and `approve --wait` follow). */
+static void h_promotion(const struct http_req *req, struct http_resp *resp, void *data)
+{
+	struct api *v = data;
+	struct req_env re;
+	const char *name = http_req_param(req, "name");
+	if (!app_or_404(v, req, resp, name, &re))
+		return;
+	json_t *j = engine_promotion_json(v->e, re.one, name);
+	if (j)
+		http_resp_json(resp, 200, j);
+	else
+		http_resp_error(resp, 404, "no release of %s has been promoted into %s yet", name, re.one);
+}
+
+/* A use case's answer: its error (r < 0), else the promotion into the
+ * request's environment as it is after it. */
+static void promotion_answer(struct api *v, struct http_resp *resp, const struct req_env *re,
+			     const char *name, int r, const struct sw_err *err)
+{
+	if (r < 0) {
+		engine_error(resp, r, err);
+		return;
+	}
+	json_t *j = engine_promotion_json(v->e, re->one, name);
+	http_resp_json(resp, 200, j ? j : json_pack("{s:s, s:s}", "app", name, "environment", re->one));
+}
+
+/* POST /v1/apps/{name}/promote?environment=TARGET {"release": R}:
+ * `slipway promote NAME --to TARGET`. */
+static void h_promote(const struct http_req *req, struct http_resp *resp, void *data)
+{
+	struct api *v = data;
+	struct sw_err err = {0};
+	struct req_env re;
+	const char *release;
+	bool bad;
+	if (!app_or_404(v, req, resp, http_req_param(req, "name"), &re))
+		return;
+	json_t *body = body_object(req, resp, false, &bad);
+	if (bad || body_str(body, "release", resp, &release) < 0)
+		goto out;
+	int r = engine_promote(v->e, re.one, http_req_param(req, "name"), release, req->actor, &err);
+	promotion_answer(v, resp, &re, http_req_param(req, "name"), r, &err);
+out:
+	json_decref(body);
+}
+
+/* POST /v1/apps/{name}/approve?environment=ENV {"release", "comment"}
+ * (and /reject): a decision on the pending promotion, for a token that
+ * may approve for ENV (--approve ENV), whatever its role. */
+static void decide(const struct http_req *req, struct http_resp *resp, struct api *v, bool approve)
+{
+	struct sw_err err = {0};
+	struct req_env re;
+	const char *release, *comment;
+	bool bad, may;
+	if (!app_or_404(v, req, resp, http_req_param(req, "name"), &re))
+		return;
+	if (engine_token_approves(v->e, req->actor, re.one, &may) < 0) {
+		http_resp_error(resp, 503, "cannot read the token's permissions: the store is busy");
+		return;
+	}
+	if (!may) {
+		http_resp_error(resp, 403, "token \"%s\" may not %s promotions into %s (that takes a "
+				"token with --approve %s)", req->actor, approve ? "approve" : "reject",
+				re.one, re.one);
+		return;
+	}
+	json_t *body = body_object(req, resp, false, &bad);
+	if (bad || body_str(body, "release", resp, &release) < 0 ||
+	    body_str(body, "comment", resp, &comment) < 0)
+		goto out;
+	bool control = false;
+	for (const unsigned char *c = (const unsigned char *)comment; c && *c; c++)
+		control |= *c < 0x20 || *c == 0x7f;
+	if (comment && (strlen(comment) >= PROMO_COMMENT_MAX || control ||
+			!sw_utf8_valid(comment, strlen(comment)))) {
+		http_resp_error(resp, 400, "\"comment\" must be one line of UTF-8 text, at most %d bytes",
+				PROMO_COMMENT_MAX - 1);
+		goto out;
+	}
+	int r = engine_promotion_decide(v->e, re.one, http_req_param(req, "name"), release, approve,
+					comment, req->actor, &err);
+	promotion_answer(v, resp, &re, http_req_param(req, "name"), r, &err);
+out:
+	json_decref(body);
+}
+
+static void h_approve(const struct http_req *req, struct http_resp *resp, void *data)
+{
+	decide(req, resp, data, true);
+}
+
+static void h_reject(const struct http_req *req, struct http_resp *resp, void *data)
+{
+	decide(req, resp, data, false);
 }
 
 /* ---- environments ---- */
@@ -2095,6 +2254,12 @@ static const struct {
 	{"POST", "/v1/apps/{name}/rollout/{action}", HTTP_ROLE_DEPLOYER, h_rollout_action},
 	{"POST", "/v1/apps/{name}/scale", HTTP_ROLE_DEPLOYER, h_scale},
 	{"GET", "/v1/apps/{name}/analysis", HTTP_ROLE_VIEWER, h_analysis},
+	{"GET", "/v1/apps/{name}/releases", HTTP_ROLE_VIEWER, h_releases},
+	{"GET", "/v1/apps/{name}/promotion", HTTP_ROLE_VIEWER, h_promotion},
+	{"POST", "/v1/apps/{name}/promote", HTTP_ROLE_DEPLOYER, h_promote},
+	/* approving is its own permission (the token's --approve), checked there */
+	{"POST", "/v1/apps/{name}/approve", HTTP_ROLE_VIEWER, h_approve},
+	{"POST", "/v1/apps/{name}/reject", HTTP_ROLE_VIEWER, h_reject},
 	{"GET", "/metrics", HTTP_ROLE_VIEWER, h_metrics},
 	{"POST", "/v1/tokens", HTTP_ROLE_ADMIN, h_token_create},
 	{"GET", "/v1/tokens", HTTP_ROLE_ADMIN, h_token_list},

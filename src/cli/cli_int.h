@@ -54,6 +54,16 @@ extern const struct cli_command cli_cmd_sync;
 extern const struct cli_command cli_cmd_explain;
 extern const struct cli_command cli_cmd_diff;
 extern const struct cli_command cli_cmd_secret;
+extern const struct cli_command cli_cmd_promote, cli_cmd_releases, cli_cmd_approve, cli_cmd_reject;
+/* Polls the promotion of app `name` into env (of release, when not NULL)
+ * until it ends: Promoted, then its rollout there (cli_wait_rollout),
+ * gives that wait's exit code; Failed, Rejected, Superseded (or another
+ * release) 1; CLI_EXIT_TIMEOUT after timeout_ms (0: none). Prints a line
+ * when it changes, unless quiet. */
+int cli_wait_promotion(struct cli *c, const char *env, const char *name, const char *release,
+		       uint64_t timeout_ms, bool quiet);
+/* A promotion (the API's JSON) gate by gate, with its decisions (releases). */
+void cli_print_promotion(json_t *p, FILE *f);
 /* `history`'s run, for `rollout history` too (argv[0] "history", argv[1] APP). */
 int cli_history_run(struct cli *c, int argc, char **argv);
 extern const struct cli_command cli_cmd_config, cli_cmd_completion, cli_cmd_complete,

@@ -22,7 +22,7 @@ struct token_envs {
 struct token_opts {
 	const char *role;
 	bool json;
-	struct token_envs envs;
+	struct token_envs envs, approve;
 };
 
 static int parse_env(void *field, const char *value)
@@ -41,6 +41,10 @@ static const struct sw_opt options[] = {
 	 .offset = SW_OPT_AT(struct token_opts, envs, struct token_envs), .value = "ENV",
 	 .parse = parse_env, .expect = "name an environment (at most 32 of them)",
 	 .help = "create: only in environment ENV (again for more; default every one)"},
+	{.name = "approve", .kind = SW_OPT_CUSTOM,
+	 .offset = SW_OPT_AT(struct token_opts, approve, struct token_envs), .value = "ENV",
+	 .parse = parse_env, .expect = "name an environment (at most 32 of them)",
+	 .help = "create: may approve promotions into ENV, whatever its role (again for more)"},
 	CLI_OPT_JSON(struct token_opts),
 	{0},
 };
@@ -48,17 +52,19 @@ static const struct sw_opt options[] = {
 static void print_list(json_t *j)
 {
 	struct cli_table t;
-	cli_table_init(&t, 5);
-	cli_table_row(&t, "NAME", "ROLE", "ENVIRONMENTS", "CREATED", "LAST USED");
+	cli_table_init(&t, 6);
+	cli_table_row(&t, "NAME", "ROLE", "ENVIRONMENTS", "APPROVES", "CREATED", "LAST USED");
 	size_t i;
 	json_t *x;
 	json_array_foreach(json_object_get(j, "tokens"), i, x) {
-		struct buf envs = BUF_INIT;
+		struct buf envs = BUF_INIT, approve = BUF_INIT;
 		cli_join(&envs, json_object_get(x, "environments"), ",");
+		cli_join(&approve, json_object_get(x, "approve"), ",");
 		cli_table_row(&t, cli_jstr(x, "name"), cli_jstr(x, "role"), envs.len ? envs.s : "all",
-			      cli_jstr(x, "created"),
+			      approve.len ? approve.s : "-", cli_jstr(x, "created"),
 			      *cli_jstr(x, "lastUsed") ? cli_jstr(x, "lastUsed") : "never");
 		buf_release(&envs);
+		buf_release(&approve);
 	}
 	cli_table_print(&t, stdout);
 	cli_table_release(&t);
@@ -116,13 +122,16 @@ static int run(struct cli *c, int argc, char **argv)
 		return sw_opt_error("token", "unexpected argument \"%s\"", name);
 	if (create && !o.role)
 		return sw_opt_error("token", "create needs --role admin|deployer|viewer");
-	if (!create && (o.role || o.envs.n))
-		return sw_opt_error("token", "--role and --environment go with create");
+	if (!create && (o.role || o.envs.n || o.approve.n))
+		return sw_opt_error("token", "--role, --environment and --approve go with create");
 	if (create) {
-		json_t *envs = json_array();
+		json_t *envs = json_array(), *approve = json_array();
 		for (size_t i = 0; i < o.envs.n; i++)
 			json_array_append_new(envs, json_string(o.envs.v[i]));
-		body = json_pack("{s:s, s:s, s:o}", "name", name, "role", o.role, "environments", envs);
+		for (size_t i = 0; i < o.approve.n; i++)
+			json_array_append_new(approve, json_string(o.approve.v[i]));
+		body = json_pack("{s:s, s:s, s:o, s:o}", "name", name, "role", o.role, "environments", envs,
+				 "approve", approve);
 		r = cli_call(c, "POST", "/v1/tokens", body, &j);
 	} else if (revoke) {
 		cli_pathf(&path, "/v1/tokens/%s", name);
@@ -136,12 +145,15 @@ static int run(struct cli *c, int argc, char **argv)
 		cli_json_print(j);
 	} else if (create) {
 		printf("%s\n", cli_jstr(j, "token"));
-		struct buf envs = BUF_INIT;
+		struct buf envs = BUF_INIT, approve = BUF_INIT;
 		cli_join(&envs, json_object_get(j, "environments"), ", ");
-		fprintf(stderr, "token \"%s\" (role %s%s%s) created; it is shown only this once\n",
+		cli_join(&approve, json_object_get(j, "approve"), ", ");
+		fprintf(stderr, "token \"%s\" (role %s%s%s%s%s) created; it is shown only this once\n",
 			cli_jstr(j, "name"), cli_jstr(j, "role"), envs.len ? ", environments " : "",
-			envs.len ? envs.s : "");
+			envs.len ? envs.s : "", approve.len ? ", approves for " : "",
+			approve.len ? approve.s : "");
 		buf_release(&envs);
+		buf_release(&approve);
 	} else if (revoke) {
 		printf("token/%s revoked\n", cli_jstr(j, "name"));
 	} else {
@@ -175,6 +187,7 @@ const struct cli_command cli_cmd_token = {
 			"list shows names, roles, creation and last use; revoke stops a token at\n"
 			"once. DIR/token stays an admin token named \"root\". --environment ENV\n"
 			"(again for more) scopes a deployer or viewer token: it sees and changes\n"
-			"the apps of those environments only (docs/environments.md).",
+			"the apps of those environments only (docs/environments.md). --approve ENV\n"
+			"lets the token approve and reject promotions into ENV, whatever its role.",
 	},
 };

@@ -92,6 +92,7 @@ void engine_app_free(struct engine *e, struct engine_app *a)
 	json_decref(a->routes);
 	free(a->routes_text);
 	free(a->owner);
+	free(a->actor);
 	free(a->name);
 	free(a);
 }
@@ -158,6 +159,8 @@ static json_t *extra_to_json(const struct engine_app *a)
 						      "stoppedMs", (json_int_t)a->gone[i].stopped_ms,
 						      "reason", a->gone[i].reason));
 	json_t *j = json_pack("{s:o, s:o}", "failedRevisions", failures, "goneInstances", gone);
+	if (a->actor)
+		json_object_set_new(j, "desiredActor", json_string(a->actor));
 	if (json_object_size(a->labels))
 		json_object_set_new(j, "labels", json_deep_copy(a->labels));
 	return j;
@@ -175,6 +178,10 @@ void engine_app_extra_from_json(struct engine_app *a, const json_t *rj)
 	json_t *x;
 	const char *k;
 	json_t *labels = json_object_get(rj, "labels");
+	if (*jstr(rj, "desiredActor")) {
+		free(a->actor);
+		a->actor = xstrdup(jstr(rj, "desiredActor"));
+	}
 	json_object_foreach(labels, k, x)
 		if (json_is_string(x)) {
 			if (!a->labels)
@@ -255,6 +262,15 @@ static void gone_add(struct engine_app *a, const struct runtime_instance *x)
 	if (x->exit_reason[0])
 		snprintf(g->reason, sizeof(g->reason), "%s, %u restarts", x->exit_reason,
 			 (unsigned)x->restarts);
+	a->extra_dirty = true;
+}
+
+void engine_app_set_actor(struct engine_app *a, const char *actor)
+{
+	if (!actor || (a->actor && strcmp(a->actor, actor) == 0))
+		return;
+	free(a->actor);
+	a->actor = xstrdup(actor);
 	a->extra_dirty = true;
 }
 
@@ -697,6 +713,7 @@ void engine_on_run_phase(const char *app, int64_t run_id, void *data)
 	struct engine_app *a = engine_app_find(e, app);
 	if (a)
 		engine_kick(e, a);
+	engine_promos_run_phase(e, app, run_id);
 }
 
 void engine_on_run_event(const char *app, const char *kind, const char *message, void *data)
@@ -1076,6 +1093,7 @@ static void reconcile_app(struct engine *e, struct engine_app *a)
 	availability_update(e, a);
 	engine_depends_changed(e, a);
 	engine_windows_after(e, a);
+	engine_promos_changed(e, a);
 }
 
 /* An app with nothing time-based ahead: Healthy, no analysis, every
@@ -1371,6 +1389,7 @@ int engine_new(struct engine **out, const struct engine_config *cfg, struct sw_e
 	engine_envs_init(e);
 	engine_windows_init(e);
 	sw_map_init(&e->env_keys);
+	engine_promos_init(e);
 	uv_timer_init(cfg->loop, &e->tick);
 	uv_timer_init(cfg->loop, &e->kick);
 	uv_timer_init(cfg->loop, &e->drain);
@@ -1387,7 +1406,8 @@ int engine_start(struct engine *e, const struct engine_parts *parts, struct sw_e
 	e->runner = parts->runner;
 	e->traffic = parts->traffic;
 	engine_store_wait(e, false);
-	if (engine_revision_key_init(e, err) < 0 || engine_load(e, err) < 0)
+	if (engine_revision_key_init(e, err) < 0 || engine_load(e, err) < 0 ||
+	    engine_promos_load(e, err) < 0)
 		return -1;
 	size_t it = 0;
 	const char *k;
@@ -1404,6 +1424,7 @@ int engine_start(struct engine *e, const struct engine_parts *parts, struct sw_e
 	uv_timer_start(&e->tick, on_tick, TICK_MS, TICK_MS);
 	uv_timer_start(&e->stats, stats_refresh, 0, STATS_REFRESH_MS);
 	engine_retention_start(e);
+	engine_promos_start(e);
 	return 0;
 }
 
@@ -1430,7 +1451,9 @@ void engine_stop(struct engine *e)
 	void *v;
 	while (sw_map_next(&e->apps, &it, &k, &v))
 		runs_free(v);
-	uv_timer_t *timers[] = {&e->tick, &e->kick, &e->drain, &e->stats, &e->retention, &e->windows};
+	engine_promos_stop(e);
+	uv_timer_t *timers[] = {&e->tick, &e->kick, &e->drain, &e->stats, &e->retention,
+				&e->windows, &e->promo_timer};
 	for (size_t i = 0; i < sizeof(timers) / sizeof(timers[0]); i++) {
 		uv_timer_stop(timers[i]);
 		e->handles++;
@@ -1467,6 +1490,7 @@ void engine_free(struct engine *e)
 	engine_watch_release(e);
 	engine_envs_release(e);
 	engine_keys_release(e);
+	engine_promos_release(e);
 	json_decref(e->table);
 	json_decref(e->stats_snapshot);
 	free(e->state_dir);

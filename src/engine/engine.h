@@ -124,6 +124,9 @@ struct engine_app {
 	char *owner;                  /* the Source whose documents define it; NULL: none */
 	char commit[41];              /* the commit its desired revision came from; "" when
 					 applied by hand (or none) */
+	char *actor;                  /* who made its desired revision the desired one (an
+					 apply, rollback or undo); NULL: not known (before
+					 it was kept); a promotion's four eyes read it */
 	/* private */
 	bool unavailable;             /* Healthy, but fewer instances ready than wanted */
 	bool failing;                 /* Progressing, and a new instance's process ended */
@@ -616,6 +619,69 @@ const char *engine_app_waiting_for(const struct engine_app *a);
 const struct age_identities *engine_age_ids(struct engine *e, const char *env);
 /* engine_age_ids for runtime_config.age_ids_of (data = the engine). */
 const struct age_identities *engine_on_age_ids(const char *environment, void *data);
+/* ---- promotion (promote.c; docs/environments.md "Promotion") ----
+ *
+ * A release (an app's version) that becomes Healthy in an environment
+ * moves to each environment whose spec.promotion.from names it, through
+ * that environment's gates (src/env/promotion.h), into its app of the
+ * same name. Environments and apps are named as users name them (env,
+ * name), not by key.
+ */
+
+/* `slipway promote NAME --to ENV [--release R]`: R (default: what the
+ * upstream runs; another is SW_ECONFLICT) is applied once its gates
+ * pass, also when promotion.automatic is false; actor becomes one of its
+ * causes (it may not approve it). A promotion of R that is pending is
+ * asked to go on; one that ended (Failed, Rejected) starts over with
+ * every gate; a pending one of another release is superseded.
+ * SW_ENOTFOUND: no such environment or app; SW_ECONFLICT: env takes no
+ * promotions, the upstream does not serve R Healthy, the target runs R
+ * already, or R is being applied. */
+int engine_promote(struct engine *e, const char *env, const char *name, const char *release,
+		   const char *actor, struct sw_err *err);
+/* `slipway approve|reject ENV NAME [--release R] [--comment TEXT]`: a
+ * decision on the pending promotion into env (R, when given, must be
+ * its release). The caller checks the approve permission
+ * (engine_token_approves); four eyes and one decision per actor are
+ * checked here. SW_ECONFLICT with the reason for a release that is not
+ * pending, a cause's approval, a second decision. Events "Approved" and
+ * "Rejected" with the actor and comment. */
+int engine_promotion_decide(struct engine *e, const char *env, const char *name,
+			    const char *release, bool approve, const char *comment, const char *actor,
+			    struct sw_err *err);
+/* The newest promotion into env of NAME as the API shows it (new
+ * reference), or NULL when there is none. */
+json_t *engine_promotion_json(struct engine *e, const char *env, const char *name);
+/* `slipway releases NAME`: every environment (that scope allows, ""
+ * every one) where NAME runs or has a promotion, upstream first:
+ * {"app", "environments": [{"environment", "release" (its stable
+ * version), "desired", "phase", "from", "promotion" (or null)}]} (new
+ * reference). */
+json_t *engine_releases(struct engine *e, const char *name, const char *scope);
+
+/*
+ * A module that commits promotions to git instead (gitops: an app its
+ * Source owns with writeBack) registers a writer. The engine calls it
+ * for each apply of a promotion whose target app has an owner: it
+ * returns 1 when it takes the job (and then calls
+ * engine_promotion_written exactly once, later, from the loop), 0 when
+ * not (the engine applies directly), or -1 with err (the promotion
+ * fails with it).
+ */
+struct engine_promotion_write {
+	int64_t id;                   /* the promotion, for engine_promotion_written */
+	const char *app;              /* the target's key, "prod/hello" */
+	const char *owner;            /* its Source */
+	const char *release;          /* the version to set */
+	const char *actor;            /* "promotion/prod" */
+	const char *message;          /* a commit message */
+};
+typedef int (*engine_promotion_writer_fn)(const struct engine_promotion_write *w, void *data,
+					  struct sw_err *err);
+void engine_promotion_writer(struct engine *e, engine_promotion_writer_fn fn, void *data);
+/* The writer's report: committed (detail "commit 1a2b3c4 to main") or not
+ * (detail the reason). */
+void engine_promotion_written(struct engine *e, int64_t id, bool ok, const char *detail);
 
 /* Records an event (store, log) and hands it to every subscriber. */
 void engine_event(struct engine *e, const char *app, const char *kind, const char *actor,
@@ -633,15 +699,24 @@ void engine_unsubscribe(struct engine *e, uint64_t id);
 
 /*
  * Creates a token with `role` ("admin", "deployer", "viewer"), scoped to
- * the environments envs (nenvs 0: every environment); the token text
- * ("sw_" + 64 hex digits) is in out_token only, never stored: the store
- * keeps its SHA-256. SW_EINVAL for a bad name or role, SW_EEXIST for a
- * name in use or reserved ("root", "local", "daemon"), SW_ENOTFOUND for
- * an environment that does not exist (the known ones named).
+ * the environments envs (nenvs 0: every environment), approving
+ * promotions into the environments `approve` (napprove 0: none; within
+ * the scope); the token text ("sw_" + 64 hex digits) is in out_token
+ * only, never stored: the store keeps its SHA-256. SW_EINVAL for a bad
+ * name or role or an approve outside the scope, SW_EEXIST for a name in
+ * use or reserved ("root", "local", "daemon"), SW_ENOTFOUND for an
+ * environment that does not exist (the known ones named).
  */
 int engine_token_create(struct engine *e, const char *name, const char *role,
-			const char *const *envs, size_t nenvs, const char *actor, char out_token[68],
-			struct sw_err *err);
+			const char *const *envs, size_t nenvs, const char *const *approve,
+			size_t napprove, const char *actor, char out_token[68], struct sw_err *err);
+/* Whether `actor` may approve (and reject) promotions into env: a token
+ * with env in its approve list, whatever its role; the host's own user
+ * on the unix socket ("local") and the root token always. 0, or -1 when
+ * the store cannot be read (*out false then). */
+int engine_token_approves(struct engine *e, const char *actor, const char *env, bool *out);
+/* The approve list of token `name` as stored ("prod,staging"; "" none). */
+int engine_token_approve_list(struct engine *e, const char *name, char *out, size_t size);
 /* The environments the caller `actor` (a token's name) may use, as
  * stored: "staging,dev", or "" for every one (an unscoped token, and
  * callers that are no token: "local", "root"). 0, or -1 when the store

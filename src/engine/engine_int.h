@@ -66,6 +66,15 @@ struct engine {
 	int64_t windows_due_ms;       /* wall clock it is due at */
 	uint64_t window_gen;          /* counts changes of environments' windows */
 	struct sw_map env_keys;       /* environment -> its age keys (keys.c), built when asked */
+	/* promote.c */
+	struct sw_map promos;         /* the newest promotion of each target app, by key */
+	uv_timer_t promo_timer;       /* evaluates them: due at once after a change, else
+					 at the first soak's end or approval's expiry */
+	char **promo_keys;            /* upstream apps changed since the last evaluation */
+	size_t npromo_keys;
+	bool promo_started;
+	engine_promotion_writer_fn promo_writer;
+	void *promo_writer_data;
 };
 
 struct engine_app *engine_app_add(struct engine *e, const char *name);
@@ -86,6 +95,9 @@ void engine_notify(struct engine *e, const struct engine_event *ev);
 void engine_reconcile_now(struct engine *e);
 /* Marks a for reconcile on the next loop iteration. */
 void engine_kick(struct engine *e, struct engine_app *a);
+/* Records who made a's desired revision the desired one (saved with the
+ * next engine_app_save). */
+void engine_app_set_actor(struct engine_app *a, const char *actor);
 /* Stops the app's instances and forgets it (its store rows are gone). */
 void engine_app_forget(struct engine *e, struct engine_app *a);
 void engine_inst_attach(struct engine_app *a, struct runtime_instance *inst, int64_t created_ms);
@@ -228,6 +240,31 @@ bool engine_app_ports(struct engine *e, const struct engine_app *a, struct runti
  * after a '.' ("prod.hello"; "hello" in default): an id has no '/' (it
  * names a file) and no app name has a '.', so no two apps share one. */
 void engine_app_stem(char *out, size_t size, const char *key);
+
+/* The sync window of environment env at now_ms: true when it lets a
+ * promotion's apply happen now, else false with why ("denied until
+ * 2026-12-07 08:00 Europe/Berlin"); *next_ms: when the answer changes by
+ * time (0: not by time). engine_window_allows (windows.c) decides. */
+bool engine_env_window_open(struct engine *e, const char *env, int64_t now_ms, char *why,
+			    size_t size, int64_t *next_ms);
+
+/* promote.c: promotions on the loop. init from engine_new; load (the
+ * store's rows) and start (runs resumed, applies under way made again,
+ * evaluation begins) from engine_start; stop from engine_stop; release
+ * from engine_free. changed after each reconcile of an app (it may be
+ * an upstream that became Healthy with a new release, or a promotion's
+ * upstream or target); run_phase when an analysis run's phase changed. */
+void engine_promos_init(struct engine *e);
+int engine_promos_load(struct engine *e, struct sw_err *err);
+void engine_promos_start(struct engine *e);
+void engine_promos_stop(struct engine *e);
+void engine_promos_release(struct engine *e);
+void engine_promos_changed(struct engine *e, struct engine_app *a);
+/* Evaluates every promotion on the next loop iteration and sets the
+ * timer for the next deadline: after a decision, or a change of an
+ * Environment's promotion (its soak, its approvalTimeout). */
+void engine_promos_kick(struct engine *e);
+void engine_promos_run_phase(struct engine *e, const char *app, int64_t run_id);
 
 /* load.c */
 int engine_load(struct engine *e, struct sw_err *err);

@@ -9,6 +9,8 @@
  */
 #include "engine_int.h"
 
+#include "core/window.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,6 +110,7 @@ static void on_env_change(const char *kind, const char *name, const json_t *json
 	reserve_ports(e);
 	engine_windows_changed(e);
 	engine_keys_changed(e);
+	engine_promos_kick(e);
 }
 
 void engine_envs_init(struct engine *e)
@@ -240,6 +243,43 @@ static int check_overlaps(struct engine *e, const struct env_spec **applied, siz
 	return 0;
 }
 
+struct after_ctx {
+	struct engine *e;
+	const struct env_spec **applied;
+	size_t n;
+};
+
+static const struct env_spec *lookup_after(const char *name, void *data)
+{
+	struct after_ctx *x = data;
+	return env_after(x->e, x->applied, x->n, name);
+}
+
+/* Each applied environment's promotion.from exists (default does) and
+ * closes no cycle through the environments as they will be. */
+static int check_promotions(struct engine *e, const struct env_spec **applied, size_t n,
+			    struct sw_err *err)
+{
+	struct after_ctx x = {e, applied, n};
+	char known[400], chain[600];
+	for (size_t i = 0; i < n; i++) {
+		const struct env_promotion *p = &applied[i]->promotion;
+		if (!p->from || env_after(e, applied, n, applied[i]->name) != applied[i])
+			continue;
+		if (!spec_env_is_default(p->from) && !env_after(e, applied, n, p->from)) {
+			engine_environments_known(e, known, sizeof(known));
+			return sw_errf(err, SW_EINVAL, "%s: environment \"%s\": promotion.from: environment "
+				       "\"%s\" does not exist (known: %s)", p->from_at, applied[i]->name,
+				       p->from, known);
+		}
+		if (env_promotion_cycle(applied[i]->name, lookup_after, &x, chain, sizeof(chain)))
+			return sw_errf(err, SW_EINVAL, "%s: environment \"%s\": promotion.from closes a "
+				       "cycle: %s (releases would go round for ever)", p->from_at,
+				       applied[i]->name, chain);
+	}
+	return 0;
+}
+
 int engine_envs_check(struct engine *e, const struct engine_doc *docs, size_t ndocs,
 		      struct sw_err *err)
 {
@@ -247,6 +287,8 @@ int engine_envs_check(struct engine *e, const struct engine_doc *docs, size_t nd
 	size_t n = applied_envs(docs, ndocs, &applied);
 	char what[160], allowed[400];
 	int r = check_overlaps(e, applied, n, err);
+	if (r == 0)
+		r = check_promotions(e, applied, n, err);
 	for (size_t x = 0; x < ndocs && r == 0; x++)
 		for (size_t k = 0; k < docs[x].set->napps && r == 0; k++) {
 			const struct spec_app *sa = docs[x].set->apps[k];
@@ -291,6 +333,20 @@ int engine_envs_check(struct engine *e, const struct engine_doc *docs, size_t nd
 	return r < 0 ? SW_EINVAL : 0;
 }
 
+/* ---- sync windows ---- */
+
+bool engine_env_window_open(struct engine *e, const char *env, int64_t now_ms, char *why,
+			    size_t size, int64_t *next_ms)
+{
+	int64_t until = SW_WINDOW_NEVER;
+	char buf[240] = "";
+	bool open = engine_window_allows(e, env, now_ms, &until, buf, sizeof(buf));
+	if (size)
+		snprintf(why, size, "%s", open ? "" : buf);
+	*next_ms = until == SW_WINDOW_NEVER ? 0 : until;
+	return open;
+}
+
 /* ---- delete ---- */
 
 int engine_environment_delete(struct engine *e, const char *name, const char *actor,
@@ -304,6 +360,18 @@ int engine_environment_delete(struct engine *e, const char *name, const char *ac
 		free(apps);
 		return sw_errf(err, SW_ECONFLICT, "environment \"default\" always exists: it cannot be "
 			       "deleted");
+	}
+	size_t it = 0;
+	const char *k;
+	void *v;
+	while (sw_map_next(&e->envs, &it, &k, &v)) {
+		const struct env_spec *x = v;
+		if (x->promotion.from && strcmp(x->promotion.from, name) == 0) {
+			free(apps);
+			return sw_errf(err, SW_ECONFLICT, "environment \"%s\" is where environment \"%s\" "
+				       "takes its releases from (its spec.promotion.from); change that "
+				       "first", name, x->name);
+		}
 	}
 	for (size_t i = 0; i < n; i++)
 		if (engine_app_in(apps[i], name)) {

@@ -54,13 +54,13 @@ static int scope_text(struct engine *e, struct buf *out, const char *const *envs
 }
 
 static int do_token_create(struct engine *e, const char *name, const char *role,
-			   const char *const *envs, size_t nenvs, const char *actor,
-			   char out_token[68], struct sw_err *err)
+			   const char *const *envs, size_t nenvs, const char *const *approve,
+			   size_t napprove, const char *actor, char out_token[68], struct sw_err *err)
 {
 	unsigned char raw[32];
 	char hash[65];
 	bool role_ok = false;
-	struct buf scope = BUF_INIT;
+	struct buf scope = BUF_INIT, approves = BUF_INIT;
 	int r = -1;
 
 	out_token[0] = '\0';
@@ -77,10 +77,19 @@ static int do_token_create(struct engine *e, const char *name, const char *role,
 	if (nenvs && strcmp(role, "admin") == 0)
 		return sw_errf(err, SW_EINVAL, "an admin token is the whole host's (it manages tokens): "
 			       "scope a deployer or viewer token to environments");
-	if (scope_text(e, &scope, envs, nenvs, err) < 0) {
+	if (scope_text(e, &scope, envs, nenvs, err) < 0 ||
+	    scope_text(e, &approves, approve, napprove, err) < 0) {
 		r = err->code;
 		goto out;
 	}
+	/* approving in an environment is acting in it: within the scope */
+	for (size_t i = 0; i < napprove; i++)
+		if (!engine_scope_allows(scope.s, approve[i])) {
+			r = sw_errf(err, SW_EINVAL, "token \"%s\" is scoped to %s: it cannot approve for "
+				    "%s (scope it to %s too, or leave it unscoped)", name, scope.s,
+				    approve[i], approve[i]);
+			goto out;
+		}
 	if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw)) {
 		sw_errf(err, -1, "cannot make a token: %s", strerror(errno));
 		goto out;
@@ -90,17 +99,20 @@ static int do_token_create(struct engine *e, const char *name, const char *role,
 		snprintf(out_token + 3 + 2 * i, 3, "%02x", raw[i]);
 	sw_sha256_hex(out_token, strlen(out_token), hash);
 	struct store_token t = {.name = (char *)name, .hash = hash, .role = (char *)role,
-				.environments = scope.len ? scope.s : ""};
+				.environments = scope.len ? scope.s : "",
+				.approve = approves.len ? approves.s : ""};
 	r = store_token_put(e->cfg.store, &t, err);
 	if (r < 0) {
 		OPENSSL_cleanse(out_token, 68);
 		goto out;
 	}
-	engine_event(e, NULL, "TokenCreated", actor, "token \"%s\" created with role %s%s%s", name,
-		     role, scope.len ? " for environments " : "", scope.len ? scope.s : "");
+	engine_event(e, NULL, "TokenCreated", actor, "token \"%s\" created with role %s%s%s%s%s",
+		     name, role, scope.len ? " for environments " : "", scope.len ? scope.s : "",
+		     approves.len ? ", approving for " : "", approves.len ? approves.s : "");
 out:
 	OPENSSL_cleanse(raw, sizeof(raw));
 	buf_release(&scope);
+	buf_release(&approves);
 	return r;
 }
 
@@ -141,11 +153,11 @@ out:
 }
 
 int engine_token_create(struct engine *e, const char *name, const char *role,
-			const char *const *envs, size_t nenvs, const char *actor, char out_token[68],
-			struct sw_err *err)
+			const char *const *envs, size_t nenvs, const char *const *approve,
+			size_t napprove, const char *actor, char out_token[68], struct sw_err *err)
 {
 	engine_store_wait(e, true);
-	int r = do_token_create(e, name, role, envs, nenvs, actor, out_token, err);
+	int r = do_token_create(e, name, role, envs, nenvs, approve, napprove, actor, out_token, err);
 	engine_store_wait(e, false);
 	return r;
 }
@@ -158,16 +170,44 @@ int engine_token_revoke(struct engine *e, const char *name, const char *actor, s
 	return r;
 }
 
-int engine_token_scope(struct engine *e, const char *actor, char *out, size_t size)
+/* A list column of token `name` (its environments, or those it approves
+ * for) into out; "" for a caller that is no token. */
+static int token_list(struct engine *e, const char *name, bool approve, char *out, size_t size)
 {
 	struct store_token t = {0};
 	struct sw_err err = {0};
 	*out = '\0';
-	int r = store_token_get(e->cfg.store, actor, &t, &err);
+	int r = store_token_get(e->cfg.store, name, &t, &err);
+	const char *v = approve ? t.approve : t.environments;
 	if (r == 0)
-		sw_strlcpy(out, t.environments ? t.environments : "", size);
+		sw_strlcpy(out, v ? v : "", size);
 	store_token_release(&t);
 	return r == 0 || r == SW_ENOTFOUND ? 0 : -1;
+}
+
+int engine_token_scope(struct engine *e, const char *actor, char *out, size_t size)
+{
+	return token_list(e, actor, false, out, size);
+}
+
+int engine_token_approves(struct engine *e, const char *actor, const char *env, bool *out)
+{
+	char list[512];
+	*out = false;
+	if (!actor || strcmp(actor, "local") == 0 || strcmp(actor, "root") == 0) {
+		*out = actor != NULL;
+		return 0;
+	}
+	if (token_list(e, actor, true, list, sizeof(list)) < 0)
+		return -1;
+	/* approve is a list of names, as a scope is, but "" means none */
+	*out = *list && engine_scope_allows(list, env);
+	return 0;
+}
+
+int engine_token_approve_list(struct engine *e, const char *name, char *out, size_t size)
+{
+	return token_list(e, name, true, out, size);
 }
 
 bool engine_scope_allows(const char *scope, const char *env)

@@ -551,8 +551,10 @@ static int do_apply(struct engine *e, const struct engine_doc *docs, size_t ndoc
 		if (p->window_overridden)
 			engine_window_overridden(e, p->name, p->revision, actor, override);
 		engine_result_add(out, "App", p->name, p->revision, p->result, NULL, NULL);
-		if (p->result && strcmp(p->result, "unchanged") != 0 && strcmp(p->event_kind, "Applied") == 0)
+		if (p->result && strcmp(p->result, "unchanged") != 0 && strcmp(p->event_kind, "Applied") == 0) {
 			sw_strlcpy(a->commit, p->commit ? p->commit : "", sizeof(a->commit));
+			engine_app_set_actor(a, actor);
+		}
 		else if (p->commit && p->owner_changed)
 			sw_strlcpy(a->commit, p->commit, sizeof(a->commit));
 		if (p->owner_changed) {
@@ -644,8 +646,10 @@ static int do_rollback(struct engine *e, const char *app, int64_t to, const char
 		 (long long)a->st.desired, (long long)to);
 	rollout_set_desired(&st, to, sw_wall_ms(), why);
 	int r = engine_commit_state(e, a, &st, err);
-	if (r == 0)
+	if (r == 0) {
+		engine_app_set_actor(a, actor);
 		engine_event(e, a->name, "Rollback", actor, "%s", why);
+	}
 	return r;
 }
 
@@ -817,6 +821,8 @@ static int do_rollout(struct engine *e, const char *app, enum engine_rollout_cmd
 	r = engine_commit_state(e, a, &st, err);
 	if (r < 0)
 		return r;
+	if (cmd == ENGINE_UNDO)
+		engine_app_set_actor(a, actor);
 	const char *name = cmd_names[cmd];
 	char kind[32];
 	snprintf(kind, sizeof(kind), "Rollout%c%s", name[0] - 'a' + 'A', name + 1);

@@ -41,5 +41,29 @@ const struct spec_ref_doc env_docs[] = {
 	 "`slipway secret encrypt -e ENV` encrypts to them, the daemon opens its values only with "
 	 "its keys that are among them, and an App value that those keys cannot open is refused at "
 	 "apply.", "the daemon's keys that no environment lists"},
+	{"spec.promotion",
+	 "Where the environment takes releases (an app's version) from, and the gates each passes on "
+	 "the way: soak, analysis, approvals. A release that becomes Healthy upstream is promoted to "
+	 "the apps of the same name here (docs/environments.md, \"Promotion\").", "none"},
+	{"spec.promotion.from",
+	 "The upstream environment. Chains may not close a cycle (prod from staging from prod).", NULL},
+	{"spec.promotion.automatic",
+	 "Apply a release by itself once its gates passed; false waits for `slipway promote` too.", NULL},
+	{"spec.promotion.soak",
+	 "How long the release must be Healthy upstream, without a break, first.", NULL},
+	{"spec.promotion.analysis",
+	 "AnalysisTemplates run against the upstream app (its traffic, its revision) after the soak; "
+	 "a failure stops the release here.", "none"},
+	{"spec.promotion.analysis.name", "A label for the analysis.", NULL},
+	{"spec.promotion.analysis.templates", "AnalysisTemplate names, as a canary step takes them.",
+	 NULL},
+	{"spec.promotion.analysis.args", "Values for the templates' args; names must be unique.", NULL},
+	{"spec.promotion.analysis.args.name", "The argument's name.", NULL},
+	{"spec.promotion.analysis.args.value", "The argument's value.", NULL},
+	{"spec.promotion.approvals",
+	 "Distinct approvers (`slipway approve`, a token with --approve for this environment) the "
+	 "release needs; who caused it may not approve it. At most 16.", NULL},
+	{"spec.promotion.approvalTimeout",
+	 "An approval expires this long after it was given.", NULL},
 	{NULL, NULL, NULL},
 };

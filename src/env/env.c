@@ -200,6 +200,68 @@ static json_t *emit_windows(const void *base, const struct spec_field *f)
 }
 
 static const struct spec_ftype t_windows = {spec_parse_list, emit_windows, spec_free_list};
+/* ---- spec.promotion ---- */
+
+/* promotion.from: a DNS label, and where it was written (for the cycle
+ * and unknown-environment messages of the engine's check at apply). */
+static int parse_from(struct spec_pctx *c, const struct snode *n, void *base, const struct spec_field *f)
+{
+	struct env_promotion *p = base;
+	int rc = spec_t_str.parse(c, n, base, f);
+	if (rc < 0)
+		return rc;
+	free(p->from_at);
+	p->from_at = spec_position(c->file, n);
+	return 0;
+}
+
+static void free_from(void *base, const struct spec_field *f)
+{
+	struct env_promotion *p = base;
+	spec_free_str(base, f);
+	free(p->from_at);
+	p->from_at = NULL;
+}
+
+static const struct spec_ftype t_from = {parse_from, spec_emit_str, free_from};
+
+static const struct spec_range r_approvals = {0, ENV_APPROVALS_MAX};
+static const struct spec_range r_soak = {0, 30ull * 24 * 3600 * 1000};
+static const struct spec_range r_approval_timeout = {1000, 366ull * 24 * 3600 * 1000};
+
+static const struct spec_field promotion_fields[] = {
+	{"from", &t_from, offsetof(struct env_promotion, from), SPEC_F_REQUIRED, 0, spec_v_dns_label, 0},
+	{"automatic", &spec_t_bool, offsetof(struct env_promotion, automatic), 0, 0, NULL, 0},
+	{"soak", &spec_t_dur, offsetof(struct env_promotion, soak_ms), 0, 0, &r_soak, 0},
+	{"analysis", &spec_t_analysis_ref, offsetof(struct env_promotion, analysis), 0, 0,
+	 &spec_analysis_ref_table, 0},
+	{"approvals", &spec_t_u32, offsetof(struct env_promotion, approvals), 0, 0, &r_approvals, 0},
+	{"approvalTimeout", &spec_t_dur, offsetof(struct env_promotion, approval_timeout_ms), 0, 0,
+	 &r_approval_timeout, 0},
+	{NULL, NULL, 0, 0, 0, NULL, 0},
+};
+
+static const struct spec_table promotion_table = {promotion_fields, -1, 0, NULL, NULL};
+
+/* The defaults come first: a document says only what differs. */
+static int parse_promotion(struct spec_pctx *c, const struct snode *n, void *base,
+			   const struct spec_field *f)
+{
+	struct env_promotion *p = SPEC_AT(base, f->off, struct env_promotion);
+	p->automatic = true;
+	p->approval_timeout_ms = ENV_APPROVAL_TIMEOUT_MS;
+	return spec_parse_sub(c, n, base, f);
+}
+
+/* An environment without promotion has none in its stored form, which so
+ * stays what it was before the field existed. */
+static json_t *emit_promotion(const void *base, const struct spec_field *f)
+{
+	const struct env_promotion *p = SPEC_CAT(base, f->off, struct env_promotion);
+	return p->from ? spec_table_emit(&promotion_table, p) : NULL;
+}
+
+static const struct spec_ftype t_promotion = {parse_promotion, emit_promotion, spec_free_sub};
 
 /* ---- the tables ---- */
 
@@ -209,6 +271,7 @@ static const struct spec_field spec_fields[] = {
 	{"windows", &t_windows, offsetof(struct env_spec, windows), 0, 0, &spec_window_table,
 	 offsetof(struct env_spec, nwindows)},
 	{"recipients", &t_recipients, 0, 0, 0, NULL, 0},
+	{"promotion", &t_promotion, offsetof(struct env_spec, promotion), 0, 0, &promotion_table, 0},
 	{NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
@@ -260,6 +323,12 @@ static int kind_parse(struct spec_pctx *c, const struct snode *root, void **out)
 		env_spec_free(e);
 		return rc;
 	}
+	if (e->promotion.from && strcmp(e->promotion.from, e->name) == 0) {
+		sw_errf(c->err, -1, "%s: spec.promotion.from is \"%s\", the environment itself: name "
+			"the environment its releases come from", e->promotion.from_at, e->name);
+		env_spec_free(e);
+		return -1;
+	}
 	e->source = spec_position(c->file, root);
 	*out = e;
 	return 0;
@@ -294,6 +363,8 @@ static const struct spec_ref_shape shapes[] = {
 	{&t_windows, "list of object", SPEC_REF_LIST, NULL},
 	{&t_recipients, "list of string", SPEC_REF_LEAF,
 	 "[\"age1gq3jfvpj0w05x0ygzkkh5a0aefqhafpvv2gd568zdf3vnzfs04qqza3ynx\"]"},
+	{&t_promotion, "object", SPEC_REF_MAP, NULL},
+	{&t_from, "string", SPEC_REF_LEAF, "\"staging\""},
 	{NULL, NULL, 0, NULL},
 };
 
@@ -338,6 +409,31 @@ bool env_listen_allows(const struct env_spec *e, const char *listen)
 			return true;
 	}
 	return false;
+}
+
+bool env_promotion_cycle(const char *name, env_lookup_fn lookup, void *data, char *out,
+			 size_t size)
+{
+	/* a chain longer than the environments there are has a cycle; the
+	 * walk from `name` is one path (each environment has one from) */
+	struct buf b = BUF_INIT;
+	const char *at = name;
+	bool cycle = false;
+	buf_adds(&b, name);
+	for (size_t hops = 0; hops < 256; hops++) {
+		const struct env_spec *x = lookup(at, data);
+		if (!x || !x->promotion.from)
+			break;
+		at = x->promotion.from;
+		buf_addf(&b, " -> %s", at);
+		if (strcmp(at, name) == 0) {
+			cycle = true;
+			break;
+		}
+	}
+	snprintf(out, size, "%s", cycle ? b.s : "");
+	buf_release(&b);
+	return cycle;
 }
 
 void env_ports_text(char *out, size_t size, const struct env_spec *e)

@@ -14,6 +14,13 @@
  *	  windows:                        # when new revisions may start; default: always
  *	    - {kind: deny, schedule: "0 22 * * 5", duration: 60h, timeZone: Europe/Berlin}
  *	  recipients: [age1...]           # the keys its valueFrom.age values are encrypted to
+ *	  promotion:                      # releases come from staging (promotion.h)
+ *	    from: dev
+ *	    soak: 10m                     # Healthy upstream this long first
+ *	    analysis: {templates: [golden]}
+ *	    approvals: 2                  # distinct approvers
+ *	    approvalTimeout: 24h          # an approval expires
+ *	    automatic: true               # false: it also waits for `slipway promote`
  *
  * This module is the document and the rules, pure (no store, no I/O):
  * its field tables (registered with the spec engine by env_kinds_register,
@@ -28,6 +35,9 @@
  * revisions (src/engine/windows.c). Recipients are the public keys its
  * values are encrypted to; which of the daemon's keys open which
  * environment's values is env_key_usable's rule.
+ * Windows and recipients come later: each is a row of the tables in env.c
+ * and a field here. How a promotion moves through its gates is
+ * promotion.h (pure, like the rollout).
  */
 #ifndef SW_ENV_H
 #define SW_ENV_H
@@ -52,6 +62,22 @@ struct env_listen {
 	uint16_t min, max;            /* ports, min <= max */
 };
 
+/* spec.promotion: where the environment takes its releases from, and the
+ * gates a release passes on the way (docs/environments.md, "Promotion"). */
+struct env_promotion {
+	char *from;                   /* the upstream environment, a DNS label; NULL: the
+					 environment takes no promotions */
+	char *from_at;                /* "file:line:col" of from, for messages */
+	bool automatic;               /* default true; false: applied on `slipway promote` */
+	uint64_t soak_ms;             /* Healthy upstream this long first; default 0 */
+	struct spec_analysis_ref analysis; /* against the upstream app; no templates: none */
+	uint32_t approvals;           /* distinct approvers; default 0 */
+	uint64_t approval_timeout_ms; /* an approval expires after it; default 24h */
+};
+
+#define ENV_APPROVAL_TIMEOUT_MS (24ull * 3600 * 1000)
+#define ENV_APPROVALS_MAX 16      /* the most approvals a promotion may ask for */
+
 /* A validated Environment document. */
 struct env_spec {
 	char *name;                   /* metadata.name, a DNS label, never "default" */
@@ -64,6 +90,7 @@ struct env_spec {
 	struct age_recipient *recipients; /* spec.recipients; none: the daemon's keys that no
 					 environment lists open its values */
 	size_t nrecipients;
+	struct env_promotion promotion;
 	char *source;                 /* "file:line:col" of the document */
 };
 
@@ -89,6 +116,17 @@ bool env_ports_overlap(const struct env_spec *a, const struct env_spec *b);
  * "host:port", as a parsed App has it): true without spec.listen, else
  * when a pattern has its host (or "*") and its port in range. */
 bool env_listen_allows(const struct env_spec *e, const char *listen);
+
+/*
+ * The chain of `promotion.from` that leads from environment `name` back
+ * to itself, when there is one: out gets "prod -> staging -> prod" and
+ * the call returns true. lookup(name, data) gives an environment's
+ * document as it will be (NULL: none, or default, which takes none).
+ * Pure; for the engine's check at apply.
+ */
+typedef const struct env_spec *(*env_lookup_fn)(const char *name, void *data);
+bool env_promotion_cycle(const char *name, env_lookup_fn lookup, void *data, char *out,
+			 size_t size);
 
 /* spec.ports as written ("21000-21999"), "" without a range; and
  * spec.listen joined with ", " ("any" without one), cut at size. */

@@ -33,6 +33,9 @@ struct write_back {
 	char *why;                    /* the event's message */
 	bool manual;                  /* a rollback (the app is held, else paused on failure),
 					 not an automatic abort */
+	char *version;                /* a promotion's: the release to set (engine.h
+					 "promotion"); revision and failed are 0 then */
+	int64_t promotion;            /* its id, for engine_promotion_written */
 };
 
 struct gsrc {

@@ -740,7 +740,10 @@ static int find_app_file(struct source_job *job, const char *sha, struct source_
 			 size_t *idx)
 {
 	struct sw_err err = {0};
-	size_t found = 0, alen = strlen(job->app);
+	char env[64];
+	const char *name;
+	spec_key_split(job->app, env, &name); /* files hold the name, not the key */
+	size_t found = 0, alen = strlen(name);
 	if (source_read(files, job->s, job->name, sha, (const char *const *)job->paths, 0, &err) < 0) {
 		source_job_fail(job, "%s", err.msg);
 		return -1;
@@ -748,7 +751,7 @@ static int find_app_file(struct source_job *job, const char *sha, struct source_
 	for (size_t i = 0; i < files->n; i++) {
 		const struct source_file *f = &files->v[i];
 		size_t a, b;
-		if (!memmem(f->data, f->len, job->app, alen)) /* cheap: most files are other apps' */
+		if (!memmem(f->data, f->len, name, alen)) /* cheap: most files are other apps' */
 			continue;
 		struct sw_err ferr = {0};
 		int r = splice_find_app(&a, &b, f->data, f->len, job->app, f->path, &ferr);
@@ -773,9 +776,9 @@ static int find_app_file(struct source_job *job, const char *sha, struct source_
 }
 
 /*
- * The commit on top of base giving the app its document at job->target:
- * 0 with *out, 1 when base has that document already, -1 with the job's
- * error.
+ * The commit on top of base giving the app its document at job->target
+ * (or, for a promotion, its spec.version set to job->version): 0 with
+ * *out, 1 when base has that document already, -1 with the job's error.
  */
 static int make_commit(struct source_job *job, git_repository *repo, const git_oid *base,
 		       git_oid *out)
@@ -791,18 +794,25 @@ static int make_commit(struct source_job *job, git_repository *repo, const git_o
 	size_t ti = 0, bi = 0;
 	int r = -1;
 	git_oid_tostr(hex, sizeof(hex), base);
-	if (find_app_file(job, job->target, &at_target, &ti) < 0 ||
+	if ((!job->version && find_app_file(job, job->target, &at_target, &ti) < 0) ||
 	    find_app_file(job, hex, &at_base, &bi) < 0)
 		goto out;
-	const struct source_file *tf = &at_target.v[ti], *bf = &at_base.v[bi];
-	if (strcmp(tf->path, bf->path) != 0) {
+	const struct source_file *bf = &at_base.v[bi];
+	const struct source_file *tf = job->version ? NULL : &at_target.v[ti];
+	if (job->version) {
+		if (splice_set_version(&text, bf->data, bf->len, bf->path, job->app, job->version,
+				       &err) < 0) {
+			source_job_fail(job, "%s", err.msg);
+			goto out;
+		}
+	} else if (strcmp(tf->path, bf->path) != 0) {
 		source_job_fail(job, "app \"%s\" is in %s at %.7s but in %s at %.7s: it moved, so the "
 				"rollback is not written back", job->app, tf->path, job->target, bf->path,
 				hex);
 		goto out;
 	}
-	if (splice_app(&text, bf->data, bf->len, bf->path, tf->data, tf->len, tf->path, job->app,
-		       &err) < 0) {
+	if (tf && splice_app(&text, bf->data, bf->len, bf->path, tf->data, tf->len, tf->path,
+			     job->app, &err) < 0) {
 		source_job_fail(job, "%s", err.msg);
 		goto out;
 	}
@@ -997,6 +1007,7 @@ static void job_free(struct source_job *job)
 	free(job->branch);
 	free(job->base);
 	free(job->target);
+	free(job->version);
 	free(job->app);
 	free(job->author_name);
 	free(job->author_email);
@@ -1237,11 +1248,12 @@ uint64_t source_push(struct source *s, const struct source_push_request *req, so
 		     void *data, struct sw_err *err)
 {
 	SW_ASSERT(cb);
-	if (!req->branch || !req->branch[0] || !req->base || strlen(req->base) != 40 || !req->target ||
-	    !req->target[0] || !req->app || !req->paths || !req->author_name || !req->author_email ||
-	    !req->message) {
-		sw_errf(err, SW_EINVAL, "a write-back needs a branch, a base commit, a target commit, "
-			"an app, paths, an author and a message");
+	bool target = req->target && req->target[0], version = req->version && req->version[0];
+	if (!req->branch || !req->branch[0] || !req->base || strlen(req->base) != 40 ||
+	    target == version || !req->app || !req->paths || !req->author_name ||
+	    !req->author_email || !req->message) {
+		sw_errf(err, SW_EINVAL, "a write-back needs a branch, a base commit, a target commit or "
+			"a version (one of them), an app, paths, an author and a message");
 		return 0;
 	}
 	struct source_job *job = job_new(s, req->name, req->url, req->timeout_ms, &req->cred, data, err);
@@ -1251,7 +1263,8 @@ uint64_t source_push(struct source *s, const struct source_push_request *req, so
 	job->push_cb = cb;
 	job->branch = xstrdup(req->branch);
 	job->base = xstrdup(req->base);
-	job->target = xstrdup(req->target);
+	job->target = target ? xstrdup(req->target) : NULL;
+	job->version = version ? xstrdup(req->version) : NULL;
 	job->app = xstrdup(req->app);
 	job->author_name = xstrdup(req->author_name);
 	job->author_email = xstrdup(req->author_email);

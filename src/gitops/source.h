@@ -229,6 +229,9 @@ void source_cancel(struct source *s, uint64_t id);
  *      not a fast-forward, or the remote refused the ref) fetches the
  *      branch into the cache and does 1-3 once more on its new head
  *      (pushed->redone); refused again, it fails with the remote's reason.
+ * A promotion's write-back names a version instead of a target: step 1
+ * finds the file at base only, and step 2 sets the app's spec.version
+ * there (splice_set_version). The app is named by key ("prod/hello").
  * The cache gets the commit's objects, never a branch of it: the next
  * fetch finds the commit on the remote like any other.
  */
@@ -238,6 +241,8 @@ struct source_push_request {
 	const char *branch;           /* "main" */
 	const char *base;             /* full SHA: the commit fetched last */
 	const char *target;           /* full SHA: where the app's document comes from */
+	const char *version;          /* instead of target (a promotion): the app's spec.version
+					 becomes this (splice_set_version) */
 	const char *app;
 	const char *const *paths;     /* the source's paths, NULL-terminated */
 	const char *author_name, *author_email;

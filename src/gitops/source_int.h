@@ -36,6 +36,7 @@ struct source_job {
 	bool push;
 	source_push_cb push_cb;
 	char *branch, *base, *target, *app, *author_name, *author_email, *message;
+	char *version;		 /* a promotion's: set the app's spec.version (no target) */
 	char **paths;		 /* NULL-terminated */
 	struct source_pushed pushed;
 	char *p_file;

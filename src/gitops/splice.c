@@ -8,6 +8,7 @@
 
 #include "core/buf.h"
 #include "spec/node.h"
+#include "spec/spec.h"
 
 /* One document: its body [start, end), and whether its "---" line holds
  * content of the document itself. */
@@ -69,22 +70,43 @@ struct find {
 	struct sw_err *err;
 };
 
-/* The body is App `app`: kind App and metadata.name app. A body that does
- * not parse is not (the commit it is in was refused, or will be). */
-static bool is_app(const char *body, size_t len, const char *app, const char *file)
+/* A scalar of a mapping is `want`; a missing or empty one is `dflt`. */
+static bool scalar_is(const struct snode *n, const char *want, const char *dflt)
+{
+	if (!n || n->type == SN_NULL || (n->type == SN_SCALAR && !*n->text))
+		return dflt && strcmp(want, dflt) == 0;
+	return n->type == SN_SCALAR && strcmp(n->text, want) == 0;
+}
+
+/* The body is App `app` (a key, spec.h: "hello", or "prod/hello" for
+ * metadata.environment prod): its kind, name and environment. A body
+ * that does not parse is not (the commit it is in was refused, or will
+ * be). The first root that is the app is kept in *root (the caller frees
+ * *roots) when roots is not NULL. */
+static bool is_app(const char *body, size_t len, const char *app, const char *file,
+		   struct snode ***roots_out, size_t *nroots, const struct snode **root)
 {
 	struct snode **roots = NULL;
 	size_t n = 0;
 	struct sw_err err = {0};
+	char env[64];
+	const char *name;
 	bool yes = false;
+	spec_key_split(app, env, &name);
 	if (snode_from_yaml(&roots, &n, body, len, file, &err) < 0)
 		return false;
-	for (size_t i = 0; i < n; i++) {
-		const struct snode *kind = snode_get(roots[i], "kind");
-		const struct snode *name = snode_get(snode_get(roots[i], "metadata"), "name");
-		if (kind && kind->type == SN_SCALAR && strcmp(kind->text, "App") == 0 && name &&
-		    name->type == SN_SCALAR && strcmp(name->text, app) == 0)
-			yes = true;
+	for (size_t i = 0; i < n && !yes; i++) {
+		const struct snode *meta = snode_get(roots[i], "metadata");
+		yes = scalar_is(snode_get(roots[i], "kind"), "App", NULL) &&
+		      scalar_is(snode_get(meta, "name"), name, NULL) &&
+		      scalar_is(snode_get(meta, "environment"), env, SPEC_ENV_DEFAULT);
+		if (yes && root)
+			*root = roots[i];
+	}
+	if (yes && roots_out) {
+		*roots_out = roots;
+		*nroots = n;
+		return true;
 	}
 	for (size_t i = 0; i < n; i++)
 		snode_free(roots[i]);
@@ -95,7 +117,7 @@ static bool is_app(const char *body, size_t len, const char *app, const char *fi
 static int find_doc(const struct doc *d, void *data)
 {
 	struct find *f = data;
-	if (!is_app(f->text + d->start, d->end - d->start, f->app, f->file))
+	if (!is_app(f->text + d->start, d->end - d->start, f->app, f->file, NULL, NULL, NULL))
 		return 0;
 	if (f->nfound++)
 		return sw_errf(f->err, SW_EINVAL, "%s: app \"%s\" is defined twice in the file", f->file,
@@ -158,4 +180,47 @@ int splice_app(struct buf *out, const char *head, size_t head_len, const char *h
 	buf_add(out, head + he, head_len - he);
 	buf_release(&body);
 	return 0;
+}
+
+/* v as a YAML double-quoted scalar: what a version is written as. */
+static void quoted(struct buf *out, const char *v)
+{
+	buf_adds(out, "\"");
+	for (const char *p = v; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			buf_adds(out, "\\");
+		buf_add(out, p, 1);
+	}
+	buf_adds(out, "\"");
+}
+
+int splice_set_version(struct buf *out, const char *text, size_t len, const char *file,
+		       const char *app, const char *version, struct sw_err *err)
+{
+	size_t bs, be;
+	struct snode **roots = NULL;
+	size_t nroots = 0;
+	const struct snode *root = NULL;
+	int r = splice_find_app(&bs, &be, text, len, app, file, err);
+	if (r < 0)
+		return r;
+	/* the body again, alone: its nodes' offsets are the body's */
+	if (!is_app(text + bs, be - bs, app, file, &roots, &nroots, &root))
+		return sw_errf(err, SW_EINVAL, "%s: app \"%s\" does not read", file, app);
+	const struct snode *v = snode_get(snode_get(root, "spec"), "version");
+	if (!v || v->type != SN_SCALAR || v->end <= v->pos) {
+		r = sw_errf(err, SW_EINVAL, "%s: app \"%s\" has no spec.version to set", file, app);
+	} else if (strcmp(v->text, version) == 0) {
+		buf_add(out, text, len); /* it says so already */
+		r = 0;
+	} else {
+		buf_add(out, text, bs + v->pos);
+		quoted(out, version);
+		buf_add(out, text + bs + v->end, len - bs - v->end);
+		r = 0;
+	}
+	for (size_t i = 0; i < nroots; i++)
+		snode_free(roots[i]);
+	free(roots);
+	return r;
 }

@@ -33,6 +33,15 @@
  * head's did, or when anything follows it; a last document without a
  * newline stays without one.
  *
+ * Apps are named by key (spec.h): "hello" is the App named hello without
+ * metadata.environment (or with "default"), "prod/hello" the one with
+ * metadata.environment: prod.
+ *
+ * A promotion's write-back (splice_set_version) changes less: the scalar
+ * of spec.version in the App's document, to the release promoted, every
+ * other byte of the file kept (its comments, the quoting of other
+ * values).
+ *
  * Pure: no I/O; any thread.
  */
 #ifndef SW_GITOPS_SPLICE_H
@@ -63,5 +72,15 @@ int splice_find_app(size_t *start, size_t *end, const char *text, size_t len, co
 int splice_app(struct buf *out, const char *head, size_t head_len, const char *head_file,
 	       const char *old, size_t old_len, const char *old_file, const char *app,
 	       struct sw_err *err);
+
+/*
+ * Appends to out the text with App `app`'s spec.version set to version
+ * (a double-quoted scalar in place of the old one, whatever its style);
+ * the text unchanged when it says so already. Errors as splice_find_app's,
+ * and SW_EINVAL when the document has no spec.version scalar; out is
+ * unchanged then.
+ */
+int splice_set_version(struct buf *out, const char *text, size_t len, const char *file,
+		       const char *app, const char *version, struct sw_err *err);
 
 #endif

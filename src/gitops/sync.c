@@ -978,6 +978,7 @@ static void write_backs_free(struct write_back *w)
 		free(w->app);
 		free(w->actor);
 		free(w->why);
+		free(w->version);
 		free(w);
 		w = next;
 	}
@@ -1016,14 +1017,37 @@ static char *write_back_branch(const struct gsrc *gs, struct sw_err *err)
 
 static void on_pushed(const struct source_pushed *p, const char *error, void *data);
 
+/* The engine's promotion writer: a promotion into an app of a source
+ * with writeBack is a commit of its version (engine.h "promotion"). */
+static int write_promotion(const struct engine_promotion_write *p, void *data, struct sw_err *err)
+{
+	struct gitops *g = data;
+	struct gsrc *gs = p->owner && !g->stopping ? sw_map_get(&g->sources, p->owner) : NULL;
+	if (!gs || gs->deleted || !gs->spec->write_back)
+		return 0;
+	struct write_back *w = xcalloc(1, sizeof(*w)), **tail = &gs->wb;
+	w->app = xstrdup(p->app);
+	w->actor = xstrdup(p->actor);
+	w->why = xstrdup(p->message);
+	w->version = xstrdup(p->release);
+	w->promotion = p->id;
+	while (*tail)
+		tail = &(*tail)->next;
+	*tail = w;
+	uv_timer_start(&gs->check, on_check, 0, 0);
+	return 1;
+}
+
 static int push_write_back(struct gsrc *gs, struct write_back *w, struct sw_err *err)
 {
 	struct gitops *g = gs->g;
 	const struct gitops_source_spec *sp = gs->spec;
-	char target[41], failed[41] = "", host[256] = "localhost";
+	char target[41] = "", failed[41] = "", host[256] = "localhost";
 	struct buf name = BUF_INIT, email = BUF_INIT, msg = BUF_INIT;
 	char *branch = NULL;
 	int r = -1;
+	if (w->version)
+		goto fetched; /* a promotion: nothing of the app's revisions to look up */
 	if (engine_revision_commit(g->e, w->app, w->revision, target, err) < 0)
 		goto out;
 	if (!w->manual && (engine_revision_commit(g->e, w->app, w->failed, failed, err) < 0 ||
@@ -1037,6 +1061,7 @@ static int push_write_back(struct gsrc *gs, struct write_back *w, struct sw_err 
 			    (long long)w->revision);
 		goto out;
 	}
+fetched:
 	if (!gs->fetched[0]) {
 		r = sw_errf(err, SW_ECONFLICT, "the source has not been fetched yet");
 		goto out;
@@ -1052,9 +1077,14 @@ static int push_write_back(struct gsrc *gs, struct write_back *w, struct sw_err 
 		buf_adds(&name, "Slipway");
 		buf_addf(&email, "slipway@%s", host);
 	}
-	buf_addf(&msg, "Roll back %s to %.7s (revision %lld)\n\n", w->app, target,
-		 (long long)w->revision);
-	if (w->manual)
+	if (w->version) /* the engine's message says what and why */
+		buf_addf(&msg, "%s\n", w->why);
+	else
+		buf_addf(&msg, "Roll back %s to %.7s (revision %lld)\n\n", w->app, target,
+			 (long long)w->revision);
+	if (w->version)
+		;
+	else if (w->manual)
 		buf_addf(&msg, "Rolled back by %s: %s.\n", w->actor, w->why);
 	else
 		buf_addf(&msg, "Aborted automatically (commit %.7s): %s.\n", failed, w->why);
@@ -1062,7 +1092,8 @@ static int push_write_back(struct gsrc *gs, struct write_back *w, struct sw_err 
 		 gs->name);
 	struct source_push_request req = {
 		.name = gs->name, .url = sp->url, .branch = branch, .base = gs->fetched,
-		.target = target, .app = w->app, .paths = (const char *const *)sp->paths,
+		.target = w->version ? NULL : target, .version = w->version, .app = w->app,
+		.paths = (const char *const *)sp->paths,
 		.author_name = name.s, .author_email = email.s, .message = msg.s,
 		.timeout_ms = sp->timeout_ms,
 		.cred = {sp->username, sp->password_file, sp->ssh_key_file, sp->known_hosts_file},
@@ -1080,6 +1111,15 @@ out:
 static void write_back_failed(struct gsrc *gs, const struct write_back *w, const char *why)
 {
 	char *actor = gitops_actor(gs);
+	if (w->version) {
+		char detail[600];
+		snprintf(detail, sizeof(detail), "source %s: the commit of release %s failed: %s",
+			 gs->name, w->version, why);
+		engine_event(gs->g->e, w->app, "WriteBackFailed", actor, "%s", detail);
+		free(actor);
+		engine_promotion_written(gs->g->e, w->promotion, false, detail);
+		return;
+	}
 	engine_event(gs->g->e, w->app, "WriteBackFailed", actor, "source %s: the %s of %s to "
 		     "revision %lld is not written back: %s", gs->name,
 		     w->manual ? "rollback" : "abort", w->app, (long long)w->revision, why);
@@ -1133,7 +1173,17 @@ static void on_pushed(const struct source_pushed *p, const char *error, void *da
 						    strncmp(gs->fetched_ref, "refs/heads/", 11) == 0 &&
 						    strcmp(gs->fetched_ref + 11, branch) == 0);
 		char *actor = gitops_actor(gs);
-		if (p->sha[0])
+		char detail[400] = "";
+		if (w->version && p->sha[0])
+			snprintf(detail, sizeof(detail), "commit %.7s on %s (%s), source %s", p->sha,
+				 branch ? branch : "?", p->file ? p->file : "", gs->name);
+		else if (w->version)
+			snprintf(detail, sizeof(detail), "%s at %.7s has release %s already, source %s",
+				 p->file ? p->file : w->app, p->base, w->version, gs->name);
+		if (w->version)
+			engine_event(gs->g->e, w->app, "WrittenBack", actor, "promotion of %s to release %s "
+				     "written to git: %s", w->app, w->version, detail);
+		else if (p->sha[0])
 			engine_event(gs->g->e, w->app, "WrittenBack", actor, "source %s: %s of %s to "
 				     "revision %lld written back as %.7s on %s (%s%s%.7s)", gs->name,
 				     w->manual ? "rollback" : "abort", w->app, (long long)w->revision,
@@ -1145,6 +1195,8 @@ static void on_pushed(const struct source_pushed *p, const char *error, void *da
 				     "the document of revision %lld already: nothing to push", gs->name,
 				     p->file ? p->file : w->app, p->base, (long long)w->revision);
 		free(actor);
+		if (w->version)
+			engine_promotion_written(gs->g->e, w->promotion, true, detail);
 		if (w->manual && ours)
 			json_object_set_new(gs->held, w->app, json_string("written"));
 		else if (w->manual) { /* another branch: git has it once that is merged */
@@ -1271,6 +1323,7 @@ int gitops_start(struct gitops *g, struct sw_err *err)
 	engine_watch(g->e, "Source", on_source, g);
 	engine_watch(g->e, "AnalysisTemplate", on_template, g);
 	g->sub = engine_subscribe(g->e, on_event, g);
+	engine_promotion_writer(g->e, write_promotion, g);
 	gitops_gc_init(g);
 	gitops_gc_soon(g);
 	return 0;
@@ -1286,6 +1339,7 @@ void gitops_stop(struct gitops *g)
 	g->sub = 0;
 	engine_watch(g->e, "Source", NULL, NULL);
 	engine_watch(g->e, "AnalysisTemplate", NULL, NULL);
+	engine_promotion_writer(g->e, NULL, NULL);
 	gitops_gc_stop(g);
 	struct gsrc **all = NULL;
 	size_t n = all_sources(g, &all);

@@ -1707,6 +1707,7 @@ int http_status_of(int code)
 	case SW_ECONFLICT: return 409;
 	case SW_EEXIST: return 409;
 	case SW_EBUSY: return 503;
+	case SW_EPERM: return 403;
 	default: return 500;
 	}
 }

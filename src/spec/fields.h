@@ -195,6 +195,16 @@ extern const struct spec_ftype spec_t_labels;
  * (so that an unknown zone is an error at its position); NULL when left
  * out, emitted as "UTC".
  */
+/*
+ * An analysis reference, `{templates: [golden], args: [{name, value}]}`,
+ * into the struct spec_analysis_ref at off (arg: spec_analysis_ref_table):
+ * what a canary's background analysis reads, for other kinds that run
+ * templates (an Environment's promotion gate); emitted as null when it
+ * names no template.
+ */
+extern const struct spec_ftype spec_t_analysis_ref;
+extern const struct spec_table spec_analysis_ref_table;
+
 extern const struct spec_ftype spec_t_cron;
 extern const struct spec_ftype spec_t_timezone;
 extern const struct spec_table spec_window_table;

@@ -600,7 +600,7 @@ static const struct spec_field aref_fields[] = {
 	{NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
-static const struct spec_table aref_table = {aref_fields, -1, 0, NULL, check_aref};
+const struct spec_table spec_analysis_ref_table = {aref_fields, -1, 0, NULL, check_aref};
 
 /* An analysis reference that is absent is emitted as null. */
 static json_t *emit_aref(const void *base, const struct spec_field *f)
@@ -608,10 +608,10 @@ static json_t *emit_aref(const void *base, const struct spec_field *f)
 	const struct spec_analysis_ref *r = SPEC_CAT(base, f->off, struct spec_analysis_ref);
 	if (r->ntemplates == 0)
 		return json_null();
-	return spec_table_emit(&aref_table, r);
+	return spec_table_emit(&spec_analysis_ref_table, r);
 }
 
-static const struct spec_ftype t_aref = {spec_parse_sub, emit_aref, spec_free_sub};
+const struct spec_ftype spec_t_analysis_ref = {spec_parse_sub, emit_aref, spec_free_sub};
 
 
 /* ---- metadata.environment: "default" is the same as none ---- */
@@ -925,7 +925,7 @@ static const struct spec_table set_header_route_table = {set_header_route_fields
 static const struct spec_field step_fields[] = {
 	{"setWeight", &spec_t_u32, offsetof(struct spec_step, weight), SPEC_F_ONEOF, SPEC_STEP_SET_WEIGHT, &r_weight, 0},
 	{"pause", &spec_t_sub, 0, SPEC_F_ONEOF | SPEC_F_NULLOK, SPEC_STEP_PAUSE, &pause_table, 0},
-	{"analysis", &spec_t_sub, offsetof(struct spec_step, analysis), SPEC_F_ONEOF, SPEC_STEP_ANALYSIS, &aref_table, 0},
+	{"analysis", &spec_t_sub, offsetof(struct spec_step, analysis), SPEC_F_ONEOF, SPEC_STEP_ANALYSIS, &spec_analysis_ref_table, 0},
 	{"setHeaderRoute", &spec_t_sub, offsetof(struct spec_step, header), SPEC_F_ONEOF, SPEC_STEP_SET_HEADER_ROUTE,
 	 &set_header_route_table, 0},
 	{NULL, NULL, 0, 0, 0, NULL, 0},
@@ -937,7 +937,7 @@ static const struct spec_table step_table = {step_fields, offsetof(struct spec_s
 static const struct spec_field canary_fields[] = {
 	{"steps", &spec_t_list, offsetof(struct spec_strategy, steps), 0, 0, &step_table,
 	 offsetof(struct spec_strategy, nsteps)},
-	{"analysis", &t_aref, offsetof(struct spec_strategy, background), 0, 0, &aref_table, 0},
+	{"analysis", &spec_t_analysis_ref, offsetof(struct spec_strategy, background), 0, 0, &spec_analysis_ref_table, 0},
 	{"canaryReplicas", &spec_t_u32, offsetof(struct spec_strategy, canary_replicas), 0, 0,
 	 &(struct spec_range){0, 1000}, 0},
 	{NULL, NULL, 0, 0, 0, NULL, 0},
@@ -969,8 +969,8 @@ static const struct spec_field blue_green_fields[] = {
 	{"autoPromotionSeconds", &t_seconds, offsetof(struct spec_strategy, auto_promotion_ms), SPEC_F_NOEMIT, 0,
 	 NULL, 0},
 	{"autoPromotion", &spec_t_dur, offsetof(struct spec_strategy, auto_promotion_ms), SPEC_F_ZERO_NULL, 0, NULL, 0},
-	{"prePromotionAnalysis", &t_aref, offsetof(struct spec_strategy, pre_promotion), 0, 0, &aref_table, 0},
-	{"postPromotionAnalysis", &t_aref, offsetof(struct spec_strategy, post_promotion), 0, 0, &aref_table, 0},
+	{"prePromotionAnalysis", &spec_t_analysis_ref, offsetof(struct spec_strategy, pre_promotion), 0, 0, &spec_analysis_ref_table, 0},
+	{"postPromotionAnalysis", &spec_t_analysis_ref, offsetof(struct spec_strategy, post_promotion), 0, 0, &spec_analysis_ref_table, 0},
 	{"scaleDownDelay", &spec_t_dur, offsetof(struct spec_strategy, scale_down_delay_ms), 0, 0, NULL, 0},
 	{NULL, NULL, 0, 0, 0, NULL, 0},
 };
@@ -2180,7 +2180,7 @@ const struct spec_ref_shape spec_ref_shapes[] = {
 	{&t_value_from, "object (file: string)", SPEC_REF_LEAF, NULL},
 	{&t_env, "map of string, or list of object", SPEC_REF_LIST, NULL},
 	{&t_tmplrefs, "list of string", SPEC_REF_LEAF, "[\"a\"]"},
-	{&t_aref, "object", SPEC_REF_MAP, NULL},
+	{&spec_t_analysis_ref, "object", SPEC_REF_MAP, NULL},
 	{&t_workdir, "string", SPEC_REF_LEAF, "\"a\""},
 	{&t_probe, "object", SPEC_REF_MAP, NULL},
 	{&t_signal, "string", SPEC_REF_LEAF, "\"SIGTERM\""},

@@ -150,6 +150,19 @@ static const struct store_migration migrations[] = {
 	 "ALTER TABLE templates ADD COLUMN origin TEXT NOT NULL DEFAULT '';"},
 	{"tokens scoped to environments: their names, comma-separated; '' = every environment",
 	 "ALTER TABLE tokens ADD COLUMN environments TEXT NOT NULL DEFAULT '';"},
+	{"promotions of releases between environments, and the environments a token approves for",
+	 "CREATE TABLE IF NOT EXISTS promotions ("
+	 " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	 " target TEXT NOT NULL,"
+	 " upstream TEXT NOT NULL,"
+	 " release TEXT NOT NULL,"
+	 " phase TEXT NOT NULL,"
+	 " state TEXT NOT NULL,"
+	 " created_ms INTEGER NOT NULL,"
+	 " updated_ms INTEGER NOT NULL"
+	 ");"
+	 "CREATE INDEX IF NOT EXISTS promotions_by_target ON promotions (target, id);"
+	 "ALTER TABLE tokens ADD COLUMN approve TEXT NOT NULL DEFAULT '';"},
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -210,6 +223,12 @@ enum stmt_id {
 	ST_OBJ_DELETE,
 	ST_TEMPLATE_DELETE,
 	ST_TOKEN_GET,
+	ST_PROMO_ADD,
+	ST_PROMO_PUT,
+	ST_PROMO_GET,
+	ST_PROMO_LATEST,
+	ST_PROMO_PAGE,
+	ST_PROMO_TRIM,
 	ST_COUNT
 };
 
@@ -221,7 +240,8 @@ enum stmt_id {
 #define JOB_COLS "id, app, run, attempt, handle, attempt_ms, started_ms"
 #define EVENT_COLS "id, time_ms, app, kind, message, actor"
 
-#define TOKEN_COLS "name, hash, role, created_ms, last_used_ms, environments"
+#define TOKEN_COLS "name, hash, role, created_ms, last_used_ms, environments, approve"
+#define PROMO_COLS "id, target, upstream, release, phase, state, created_ms, updated_ms"
 
 #define MEASURE_COLS "id, time_ms, app, revision, run, kind, template, metric, provider, query, value, condition, outcome, reason"
 
@@ -260,7 +280,18 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_JOB_DELETE] = "DELETE FROM jobs WHERE id = ?1",
 	[ST_APP_DELETE_JOBS] = "DELETE FROM jobs WHERE app = ?1",
 	[ST_REV_REHASH] = "UPDATE revisions SET hash = ?3 WHERE app = ?1 AND number = ?2",
-	[ST_TOKEN_PUT] = "INSERT INTO tokens (" TOKEN_COLS ") VALUES (?1, ?2, ?3, ?4, 0, ?5)",
+	[ST_TOKEN_PUT] = "INSERT INTO tokens (" TOKEN_COLS ") VALUES (?1, ?2, ?3, ?4, 0, ?5, ?6)",
+	[ST_PROMO_ADD] = "INSERT INTO promotions (target, upstream, release, phase, state, created_ms,"
+			 " updated_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+	[ST_PROMO_PUT] = "UPDATE promotions SET phase = ?2, state = ?3, updated_ms = ?4 WHERE id = ?1",
+	[ST_PROMO_GET] = "SELECT " PROMO_COLS " FROM promotions WHERE id = ?1",
+	/* the newest of each target: the one a target's promotion is now */
+	[ST_PROMO_LATEST] = "SELECT " PROMO_COLS " FROM promotions WHERE id IN"
+			    " (SELECT max(id) FROM promotions GROUP BY target) ORDER BY target",
+	[ST_PROMO_PAGE] = "SELECT " PROMO_COLS " FROM promotions WHERE target = ?1 AND id < ?2"
+			  " ORDER BY id DESC LIMIT ?3",
+	[ST_PROMO_TRIM] = "DELETE FROM promotions WHERE target = ?1 AND id <= (SELECT id FROM"
+			  " promotions WHERE target = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)",
 	[ST_TOKEN_GET_BY_HASH] = "SELECT " TOKEN_COLS " FROM tokens WHERE hash = ?1",
 	[ST_TOKEN_GET] = "SELECT " TOKEN_COLS " FROM tokens WHERE name = ?1",
 	[ST_TOKEN_LIST] = "SELECT " TOKEN_COLS " FROM tokens ORDER BY name",
@@ -1611,6 +1642,7 @@ static void read_token(sqlite3_stmt *st, void *elem)
 	t->created_ms = sqlite3_column_int64(st, 3);
 	t->last_used_ms = sqlite3_column_int64(st, 4);
 	t->environments = col_str(st, 5);
+	t->approve = col_str(st, 6);
 }
 
 int store_token_put(struct store *s, const struct store_token *t, struct sw_err *err)
@@ -1624,6 +1656,7 @@ int store_token_put(struct store *s, const struct store_token *t, struct sw_err 
 	bind_text(st, 3, t->role);
 	sqlite3_bind_int64(st, 4, t->created_ms ? t->created_ms : sw_wall_ms());
 	bind_text(st, 5, t->environments);
+	bind_text(st, 6, t->approve);
 	int rc = sqlite3_step(st);
 	if (rc == SQLITE_CONSTRAINT_PRIMARYKEY)
 		ret = sw_errf(err, SW_EEXIST, "token \"%s\" exists", t->name);
@@ -1724,6 +1757,7 @@ void store_token_release(struct store_token *t)
 	free(t->hash);
 	free(t->role);
 	free(t->environments);
+	free(t->approve);
 	memset(t, 0, sizeof(*t));
 }
 
@@ -1732,6 +1766,140 @@ void store_token_list_free(struct store_token *ts, size_t n)
 	for (size_t i = 0; i < n; i++)
 		store_token_release(&ts[i]);
 	free(ts);
+}
+
+/* ---- promotions ---------------------------------------------------------- */
+
+static void read_promotion(sqlite3_stmt *st, void *elem)
+{
+	struct store_promotion *p = elem;
+	p->id = sqlite3_column_int64(st, 0);
+	p->target = col_str(st, 1);
+	p->upstream = col_str(st, 2);
+	p->release = col_str(st, 3);
+	p->phase = col_str(st, 4);
+	p->state = col_str(st, 5);
+	p->created_ms = sqlite3_column_int64(st, 6);
+	p->updated_ms = sqlite3_column_int64(st, 7);
+}
+
+static void free_promotions(void *elems, size_t n)
+{
+	store_promotion_list_free(elems, n);
+}
+
+int store_promotion_add(struct store *s, const struct store_promotion *p, int64_t *out_id,
+			struct sw_err *err)
+{
+	sqlite3_stmt *st;
+	int ret = store_begin(s, err);
+	if (ret < 0)
+		return ret;
+	if ((ret = stmt_get(s, ST_PROMO_ADD, &st, "add promotion", err)) < 0)
+		goto fail;
+	bind_text(st, 1, p->target);
+	bind_text(st, 2, p->upstream);
+	bind_text(st, 3, p->release);
+	bind_text(st, 4, p->phase);
+	bind_text(st, 5, p->state);
+	sqlite3_bind_int64(st, 6, p->created_ms ? p->created_ms : sw_wall_ms());
+	if ((ret = stmt_done(s, st, "add promotion", err)) < 0)
+		goto fail;
+	*out_id = sqlite3_last_insert_rowid(s->db);
+	if ((ret = stmt_get(s, ST_PROMO_TRIM, &st, "trim promotions", err)) < 0)
+		goto fail;
+	bind_text(st, 1, p->target);
+	sqlite3_bind_int64(st, 2, STORE_PROMOTIONS_KEPT);
+	if ((ret = stmt_done(s, st, "trim promotions", err)) < 0)
+		goto fail;
+	return store_commit(s, err);
+fail:
+	store_rollback(s);
+	return ret;
+}
+
+int store_promotion_put(struct store *s, const struct store_promotion *p, struct sw_err *err)
+{
+	sqlite3_stmt *st;
+	int ret = stmt_get(s, ST_PROMO_PUT, &st, "put promotion", err);
+	if (ret < 0)
+		return ret;
+	sqlite3_bind_int64(st, 1, p->id);
+	bind_text(st, 2, p->phase);
+	bind_text(st, 3, p->state);
+	sqlite3_bind_int64(st, 4, p->updated_ms ? p->updated_ms : sw_wall_ms());
+	ret = stmt_done(s, st, "put promotion", err);
+	if (ret == 0 && sqlite3_changes(s->db) == 0)
+		ret = sw_errf(err, SW_ENOTFOUND, "promotion %lld not found", (long long)p->id);
+	return ret;
+}
+
+int store_promotion_get(struct store *s, int64_t id, struct store_promotion *out,
+			struct sw_err *err)
+{
+	sqlite3_stmt *st;
+	int rc, ret = stmt_get(s, ST_PROMO_GET, &st, "get promotion", err);
+	memset(out, 0, sizeof(*out));
+	if (ret < 0)
+		return ret;
+	sqlite3_bind_int64(st, 1, id);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		read_promotion(st, out);
+	else if (rc == SQLITE_DONE)
+		ret = sw_errf(err, SW_ENOTFOUND, "promotion %lld not found", (long long)id);
+	else
+		ret = db_err(s, rc, "get promotion", err);
+	sqlite3_reset(st);
+	return ret;
+}
+
+int store_promotion_latest(struct store *s, struct store_promotion **out, size_t *n,
+			   struct sw_err *err)
+{
+	sqlite3_stmt *st;
+	int ret = stmt_get(s, ST_PROMO_LATEST, &st, "list promotions", err);
+	*out = NULL;
+	*n = 0;
+	if (ret < 0)
+		return ret;
+	return read_list(s, st, sizeof(**out), read_promotion, free_promotions, (void **)out, n,
+			 "list promotions", err);
+}
+
+int store_promotion_page(struct store *s, const char *target, int64_t before, size_t limit,
+			 struct store_promotion **out, size_t *n, struct sw_err *err)
+{
+	sqlite3_stmt *st;
+	int ret = stmt_get(s, ST_PROMO_PAGE, &st, "list promotions", err);
+	*out = NULL;
+	*n = 0;
+	if (ret < 0)
+		return ret;
+	bind_text(st, 1, target);
+	sqlite3_bind_int64(st, 2, before > 0 ? before : INT64_MAX);
+	sqlite3_bind_int64(st, 3, sql_limit(limit));
+	return read_list(s, st, sizeof(**out), read_promotion, free_promotions, (void **)out, n,
+			 "list promotions", err);
+}
+
+void store_promotion_release(struct store_promotion *p)
+{
+	if (!p)
+		return;
+	free(p->target);
+	free(p->upstream);
+	free(p->release);
+	free(p->phase);
+	free(p->state);
+	memset(p, 0, sizeof(*p));
+}
+
+void store_promotion_list_free(struct store_promotion *ps, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		store_promotion_release(&ps[i]);
+	free(ps);
 }
 
 /* ---- meta: the store's own settings -------------------------------------- */

@@ -6,8 +6,9 @@
  * per app), instances (what the runtime runs, so that a restarted daemon
  * can adopt them), events (append-only log of every state change),
  * tokens (API tokens by name and role, only their SHA-256 kept), meta
- * (the store's own settings), jobs (hook jobs in flight, for adoption)
- * and objects (documents of the kinds modules bring: Source, ...).
+ * (the store's own settings), jobs (hook jobs in flight, for adoption),
+ * objects (documents of the kinds modules bring: Source, ...) and
+ * promotions (releases moving between environments).
  * Events, measurements and revisions are trimmed by store_retention_step.
  * The schema is versioned with PRAGMA user_version; store_open applies
  * missing migrations in order inside one transaction.
@@ -352,6 +353,8 @@ struct store_token {
 	int64_t last_used_ms;  /* 0 = never used */
 	char *environments;    /* the environments it may use, comma-separated ("staging,dev");
 				  "" (or NULL when put): every environment */
+	char *approve;         /* the environments it may approve promotions into, comma-
+				  separated; "" (or NULL when put): none */
 };
 
 /* Adds a token; created_ms 0 = now. SW_EEXIST when the name (or the hash)
@@ -375,5 +378,39 @@ int store_token_delete(struct store *s, const char *name, struct sw_err *err);
 int store_token_touch(struct store *s, const char *name, int64_t when_ms, struct sw_err *err);
 void store_token_release(struct store_token *t);
 void store_token_list_free(struct store_token *ts, size_t n);
+
+/*
+ * Promotions of releases between environments (src/env/promotion.h), by
+ * id, the newest per target app last. A row is history once its phase is
+ * final; each target keeps its newest STORE_PROMOTIONS_KEPT.
+ */
+struct store_promotion {
+	int64_t id;
+	char *target;          /* the app promoted into: its key, "prod/hello" */
+	char *upstream;        /* where the release comes from: "staging/hello" */
+	char *release;         /* the version */
+	char *phase;           /* promo_phase_name */
+	char *state;           /* promo_state_to_json, as text */
+	int64_t created_ms;
+	int64_t updated_ms;
+};
+#define STORE_PROMOTIONS_KEPT 50
+/* Adds a row (created_ms 0 = now) and trims the target's oldest. */
+int store_promotion_add(struct store *s, const struct store_promotion *p, int64_t *out_id,
+			struct sw_err *err);
+/* Updates phase and state of row p->id (updated_ms 0 = now); SW_ENOTFOUND
+ * when there is none. */
+int store_promotion_put(struct store *s, const struct store_promotion *p, struct sw_err *err);
+int store_promotion_get(struct store *s, int64_t id, struct store_promotion *out,
+			struct sw_err *err);
+/* The newest row of each target, by target. */
+int store_promotion_latest(struct store *s, struct store_promotion **out, size_t *n,
+			   struct sw_err *err);
+/* A target's rows with id below `before` (0 = the newest), newest first,
+ * at most limit (0 = no limit: callers cap it). */
+int store_promotion_page(struct store *s, const char *target, int64_t before, size_t limit,
+			 struct store_promotion **out, size_t *n, struct sw_err *err);
+void store_promotion_release(struct store_promotion *p);
+void store_promotion_list_free(struct store_promotion *ps, size_t n);
 
 #endif

@@ -295,6 +295,90 @@ static void test_env__a_key_one_environment_lists_is_its_only(void **state)
 	env_spec_free(dev);
 }
 
+static void test_env__promotion_as_the_docs_write_it(void **state)
+{
+	struct env_spec *e = parse_ok(HEAD "spec:\n  promotion:\n    from: dev\n    soak: 10m\n"
+				      "    analysis: {templates: [golden]}\n    approvals: 2\n");
+	assert_string_equal(e->promotion.from, "dev");
+	assert_true(e->promotion.automatic);
+	assert_int_equal(e->promotion.soak_ms, 600000);
+	assert_int_equal(e->promotion.analysis.ntemplates, 1);
+	assert_string_equal(e->promotion.analysis.templates[0], "golden");
+	assert_int_equal(e->promotion.approvals, 2);
+	assert_int_equal(e->promotion.approval_timeout_ms, ENV_APPROVAL_TIMEOUT_MS);
+	assert_non_null(e->promotion.from_at);
+	env_spec_free(e);
+
+	e = parse_ok(HEAD "spec:\n  promotion: {from: dev, automatic: false, approvalTimeout: 2h}\n");
+	assert_false(e->promotion.automatic);
+	assert_int_equal(e->promotion.soak_ms, 0);
+	assert_int_equal(e->promotion.analysis.ntemplates, 0);
+	assert_int_equal(e->promotion.approval_timeout_ms, 7200000);
+	env_spec_free(e);
+
+	/* none: the stored form has no promotion at all */
+	e = parse_ok(HEAD);
+	assert_null(e->promotion.from);
+	json_t *j = env_kind.to_json(e);
+	assert_null(json_object_get(json_object_get(j, "spec"), "promotion"));
+	json_decref(j);
+	env_spec_free(e);
+}
+
+static void test_env__promotion_mistakes_are_positioned(void **state)
+{
+	static const struct {
+		const char *yaml, *msg;
+	} cases[] = {
+		{HEAD "spec: {promotion: {soak: 10m}}\n", "env.yaml:4:8: missing required field \"from\" in spec.promotion"},
+		{HEAD "spec: {promotion: {from: staging}}\n",
+		 "env.yaml:4:26: spec.promotion.from is \"staging\", the environment itself"},
+		{HEAD "spec: {promotion: {from: Dev}}\n", "env.yaml:4:26: from must be lower-case letters"},
+		{HEAD "spec: {promotion: {from: dev, approvals: 17}}\n", "env.yaml:4:42: approvals must be"},
+		{HEAD "spec: {promotion: {from: dev, soak: ten}}\n", "env.yaml:4:37: soak"},
+		{HEAD "spec: {promotion: {from: dev, approval: 2}}\n", "(did you mean \"approvals\"?)"},
+		{HEAD "spec: {promotion: {from: dev, analysis: {templates: []}}}\n", "env.yaml:4:"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *msg = parse_err(cases[i].yaml);
+		if (!strstr(msg, cases[i].msg))
+			fail_msg("case %zu: got \"%s\", want \"%s\"", i, msg, cases[i].msg);
+	}
+}
+
+static struct env_spec chain_envs[4];
+
+static const struct env_spec *chain_lookup(const char *name, void *data)
+{
+	for (size_t i = 0; i < 4; i++)
+		if (chain_envs[i].name && strcmp(chain_envs[i].name, name) == 0)
+			return &chain_envs[i];
+	return NULL;
+}
+
+static void test_env__promotion_cycles_are_named(void **state)
+{
+	char chain[200];
+	chain_envs[0] = (struct env_spec){.name = "dev"};
+	chain_envs[1] = (struct env_spec){.name = "staging", .promotion = {.from = "dev"}};
+	chain_envs[2] = (struct env_spec){.name = "prod", .promotion = {.from = "staging"}};
+	assert_false(env_promotion_cycle("prod", chain_lookup, NULL, chain, sizeof(chain)));
+	assert_string_equal(chain, "");
+	/* dev from prod closes it */
+	chain_envs[0].promotion.from = "prod";
+	assert_true(env_promotion_cycle("dev", chain_lookup, NULL, chain, sizeof(chain)));
+	assert_string_equal(chain, "dev -> prod -> staging -> dev");
+	assert_true(env_promotion_cycle("staging", chain_lookup, NULL, chain, sizeof(chain)));
+	assert_string_equal(chain, "staging -> dev -> prod -> staging");
+	/* a cycle the walk enters but that does not pass through the start is
+	 * that cycle's to report */
+	chain_envs[0].promotion.from = "staging";
+	chain_envs[3] = (struct env_spec){.name = "qa", .promotion = {.from = "dev"}};
+	assert_false(env_promotion_cycle("qa", chain_lookup, NULL, chain, sizeof(chain)));
+	assert_true(env_promotion_cycle("dev", chain_lookup, NULL, chain, sizeof(chain)));
+	assert_string_equal(chain, "dev -> staging -> dev");
+}
+
 int main(void)
 {
 	env_kinds_register();
@@ -307,6 +391,9 @@ int main(void)
 		cmocka_unit_test(test_env__window_and_recipient_mistakes_are_positioned),
 		cmocka_unit_test(test_env__window_answers_say_until_when_in_the_deciding_zone),
 		cmocka_unit_test(test_env__a_key_one_environment_lists_is_its_only),
+		cmocka_unit_test(test_env__promotion_as_the_docs_write_it),
+		cmocka_unit_test(test_env__promotion_mistakes_are_positioned),
+		cmocka_unit_test(test_env__promotion_cycles_are_named),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -164,6 +164,63 @@ static void test_splice__random_files_keep_other_documents(void **state)
 	}
 }
 
+/* set_version(text, app, version) as a string the caller frees, or NULL */
+static char *set_version(const char *text, const char *app, const char *version, struct sw_err *err)
+{
+	struct buf out = BUF_INIT;
+	if (splice_set_version(&out, text, strlen(text), "envs.yaml", app, version, err) < 0) {
+		buf_release(&out);
+		return NULL;
+	}
+	buf_adds(&out, "");
+	return buf_detach(&out);
+}
+
+static void expect_version(const char *text, const char *app, const char *version, const char *want)
+{
+	struct sw_err err = {0};
+	char *got = set_version(text, app, version, &err);
+	if (!got)
+		fail_msg("set_version failed: %s", err.msg);
+	assert_string_equal(got, want);
+	free(got);
+}
+
+#define IN_ENV(env, style) "apiVersion: slipway/v1\nkind: App\nmetadata: {name: hello, environment: " env \
+	"}\nspec:\n  version: " style "   # the release\n  replicas: 2\n"
+
+/* a promotion's write-back: the version of the App in the environment
+ * promoted into, whatever its style, and nothing else */
+static void test_splice__set_version_in_its_environment(void **state)
+{
+	(void)state;
+	const char *file = "# both\n---\n" IN_ENV("staging", "\"1.2.0\"") "---\n" IN_ENV("prod", "1.1.0");
+	expect_version(file, "prod/hello", "1.2.0",
+		       "# both\n---\n" IN_ENV("staging", "\"1.2.0\"") "---\n" IN_ENV("prod", "\"1.2.0\""));
+	expect_version(file, "staging/hello", "1.3.0",
+		       "# both\n---\n" IN_ENV("staging", "\"1.3.0\"") "---\n" IN_ENV("prod", "1.1.0"));
+	/* single quotes, flow style, a version that needs escapes */
+	expect_version(IN_ENV("prod", "'1.1.0'"), "prod/hello", "1.2.0", IN_ENV("prod", "\"1.2.0\""));
+	expect_version("kind: App\nmetadata: {name: hello}\nspec: {version: 1.0.0, replicas: 1}\n",
+		       "hello", "2.0.0-rc\"1",
+		       "kind: App\nmetadata: {name: hello}\nspec: {version: \"2.0.0-rc\\\"1\", replicas: 1}\n");
+	/* the default environment: no metadata.environment (or "default") */
+	expect_version("kind: App\nmetadata: {name: hello, environment: default}\nspec: {version: \"1\"}\n",
+		       "hello", "2", "kind: App\nmetadata: {name: hello, environment: default}\nspec: {version: \"2\"}\n");
+	/* CRLF stays */
+	expect_version("kind: App\r\nmetadata: {name: hello}\r\nspec:\r\n  version: \"1\"\r\n", "hello", "2",
+		       "kind: App\r\nmetadata: {name: hello}\r\nspec:\r\n  version: \"2\"\r\n");
+	/* the same version: the same text */
+	expect_version(IN_ENV("prod", "\"1.2.0\""), "prod/hello", "1.2.0", IN_ENV("prod", "\"1.2.0\""));
+	struct sw_err err = {0};
+	assert_null(set_version(IN_ENV("prod", "1.1.0"), "staging/hello", "2", &err));
+	assert_int_equal(err.code, SW_ENOTFOUND);
+	assert_string_equal(err.msg, "envs.yaml: no App document \"staging/hello\"");
+	struct sw_err err2 = {0};
+	assert_null(set_version("kind: App\nmetadata: {name: hello}\nspec: {replicas: 1}\n", "hello", "2", &err2));
+	assert_string_equal(err2.msg, "envs.yaml: app \"hello\" has no spec.version to set");
+}
+
 int main(void)
 {
 	if (getenv("TEST_FILTER"))
@@ -177,6 +234,7 @@ int main(void)
 		cmocka_unit_test(test_splice__document_end_marker),
 		cmocka_unit_test(test_splice__refusals),
 		cmocka_unit_test(test_splice__random_files_keep_other_documents),
+		cmocka_unit_test(test_splice__set_version_in_its_environment),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

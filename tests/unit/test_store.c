@@ -147,6 +147,8 @@ static void test_store__migration_backfills_instance_handles(void **state)
 		       "ALTER TABLE revisions DROP COLUMN origin;"
 		       "DROP TABLE objects;"
 		       "ALTER TABLE tokens DROP COLUMN environments;"
+		       "ALTER TABLE tokens DROP COLUMN approve;"
+		       "DROP TABLE promotions;"
 		       "INSERT INTO instances (id, app, revision, pid, start_time, port, state,"
 		       " created_ms) VALUES ('web-r1-1', 'web', 1, 4242, 987654321, 9001,"
 		       " 'Running', 1), ('web-r1-2', 'web', 1, 0, 0, 9002, 'Starting', 2);"
@@ -745,7 +747,7 @@ static void test_store__tokens_put_find_list_touch_delete(void **state)
 
 	struct store_token ci = {.name = "ci", .hash = (char *)h1, .role = "deployer"};
 	struct store_token ro = {.name = "dash", .hash = (char *)h2, .role = "viewer",
-				 .created_ms = 1000, .environments = "staging,dev"};
+				 .created_ms = 1000, .environments = "staging,dev", .approve = "prod"};
 	assert_int_equal(store_token_put(f->s, &ci, &err), 0);
 	assert_int_equal(store_token_put(f->s, &ro, &err), 0);
 
@@ -767,9 +769,11 @@ static void test_store__tokens_put_find_list_touch_delete(void **state)
 	/* by name too, with the environments it is scoped to ("" for all) */
 	assert_int_equal(store_token_get(f->s, "dash", &t, &err), 0);
 	assert_string_equal(t.environments, "staging,dev");
+	assert_string_equal(t.approve, "prod");
 	store_token_release(&t);
 	assert_int_equal(store_token_get(f->s, "ci", &t, &err), 0);
 	assert_string_equal(t.environments, "");
+	assert_string_equal(t.approve, "");
 	store_token_release(&t);
 	assert_int_equal(store_token_get(f->s, "nobody", &t, &err), SW_ENOTFOUND);
 	store_token_release(&t);
@@ -1220,6 +1224,8 @@ static void test_store__migration_gives_templates_no_owner(void **state)
 	reopen_from(f, "ALTER TABLE templates DROP COLUMN owner;"
 		       "ALTER TABLE templates DROP COLUMN origin;"
 		       "ALTER TABLE tokens DROP COLUMN environments;"
+		       "ALTER TABLE tokens DROP COLUMN approve;"
+		       "DROP TABLE promotions;"
 		       "INSERT INTO templates (name, hash, spec_json, source, updated_ms)"
 		       " VALUES ('golden', 'h', '{}', 'golden.yaml', 5);"
 		       "PRAGMA user_version = 9;");
@@ -1241,19 +1247,76 @@ static void test_store__migration_scopes_old_tokens_to_none(void **state)
 	struct fixture *f = *state;
 	struct sw_err err = {0};
 	reopen_from(f, "ALTER TABLE tokens DROP COLUMN environments;"
+		       "ALTER TABLE tokens DROP COLUMN approve;"
+		       "DROP TABLE promotions;"
 		       "INSERT INTO tokens (name, hash, role, created_ms) VALUES ('ci', 'h', 'deployer', 1);"
 		       "PRAGMA user_version = 10;");
 	struct store_token t = {0};
 	assert_int_equal(store_token_get(f->s, "ci", &t, &err), 0);
 	assert_string_equal(t.environments, "");
+	assert_string_equal(t.approve, "");
 	assert_string_equal(t.role, "deployer");
 	store_token_release(&t);
+}
+
+/* Promotions: rows by id, the newest of each target, pages newest first,
+ * and a target keeps its newest STORE_PROMOTIONS_KEPT. */
+static void test_store__promotions_add_put_latest_page_trim(void **state)
+{
+	struct fixture *f = *state;
+	struct sw_err err = {0};
+	struct store_promotion *ps = NULL, got;
+	size_t n = 0;
+	int64_t id = 0, first = 0, hello = 0;
+	char release[16];
+	for (int i = 0; i < STORE_PROMOTIONS_KEPT + 5; i++) {
+		snprintf(release, sizeof(release), "1.%d.0", i);
+		struct store_promotion p = {.target = "prod/hello", .upstream = "staging/hello",
+					    .release = release, .phase = "Pending", .state = "{}"};
+		assert_int_equal(store_promotion_add(f->s, &p, &id, &err), 0);
+		if (!first)
+			first = id;
+	}
+	hello = id;
+	struct store_promotion w = {.target = "prod/web", .upstream = "staging/web", .release = "3.0.0",
+				    .phase = "Pending", .state = "{}", .created_ms = 7};
+	assert_int_equal(store_promotion_add(f->s, &w, &id, &err), 0);
+	struct store_promotion upd = {.id = hello, .phase = "Promoted", .state = "{\"x\":1}"};
+	assert_int_equal(store_promotion_put(f->s, &upd, &err), 0);
+	upd.id = 999999;
+	assert_int_equal(store_promotion_put(f->s, &upd, &err), SW_ENOTFOUND);
+
+	assert_int_equal(store_promotion_latest(f->s, &ps, &n, &err), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(ps[0].target, "prod/hello");
+	assert_int_equal(ps[0].id, hello);
+	assert_string_equal(ps[0].phase, "Promoted");
+	assert_string_equal(ps[0].state, "{\"x\":1}");
+	assert_string_equal(ps[1].target, "prod/web");
+	assert_int_equal(ps[1].created_ms, 7);
+	store_promotion_list_free(ps, n);
+
+	assert_int_equal(store_promotion_page(f->s, "prod/hello", 0, 3, &ps, &n, &err), 0);
+	assert_int_equal(n, 3);
+	assert_int_equal(ps[0].id, hello);
+	assert_string_equal(ps[2].release, "1.52.0");
+	int64_t before = ps[2].id;
+	store_promotion_list_free(ps, n);
+	assert_int_equal(store_promotion_page(f->s, "prod/hello", before, 0, &ps, &n, &err), 0);
+	assert_int_equal(n, STORE_PROMOTIONS_KEPT - 3);
+	store_promotion_list_free(ps, n);
+	/* the oldest went */
+	assert_int_equal(store_promotion_get(f->s, first, &got, &err), SW_ENOTFOUND);
+	assert_int_equal(store_promotion_get(f->s, hello, &got, &err), 0);
+	assert_string_equal(got.upstream, "staging/hello");
+	store_promotion_release(&got);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_store__open_migrates_and_reopens, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_store__promotions_add_put_latest_page_trim, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store__migration_backfills_instance_handles, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store__newer_schema_is_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store__garbage_file_is_an_error_not_a_crash, setup, teardown),
