@@ -1019,6 +1019,7 @@ static void reconcile_app(struct engine *e, struct engine_app *a)
 			.stopping = m->stopping,
 			.created_ms = m->created_ms,
 			.failure = inst_failure(m->rt, fail[i], sizeof(fail[i])) ? fail[i] : NULL,
+			.unstartable = m->rt->state == RUNTIME_FAILED && m->rt->unstartable,
 		};
 	}
 	struct rollout_run_status *rs = xcalloc(a->nruns + a->njobs + 1, sizeof(*rs));

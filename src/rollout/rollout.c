@@ -703,7 +703,9 @@ static void size_rev(const struct rollout_instance *insts, size_t n, bool *picke
  * clock runs only while the rollout waits for instances: with all wanted
  * ones ready (a timed pause, an analysis) it is stopped (progress_ms 0), and
  * it starts afresh when a step first wants more, so time spent in a step
- * never counts against the next one. */
+ * never counts against the next one. An instance of the desired revision
+ * that cannot start as its document is (unstartable) aborts at once: the
+ * deadline would only make the user wait for a known end. */
 static bool check_deadline(struct rollout_state *st, const struct rollout_params *p,
 			   const struct rollout_instance *insts, size_t n,
 			   struct counts c, uint32_t want, int64_t now_ms,
@@ -714,6 +716,14 @@ static bool check_deadline(struct rollout_state *st, const struct rollout_params
 		st->progress_ready = c.ready;
 		return false;
 	}
+	char why[256];
+	for (size_t i = 0; i < n; i++)
+		if (!insts[i].stopping && insts[i].revision == st->desired && insts[i].unstartable) {
+			snprintf(why, sizeof(why), "instance %s cannot start, and retrying cannot help: "
+				 "%s", insts[i].id, insts[i].failure ? insts[i].failure : "");
+			do_abort(st, why, out);
+			return true;
+		}
 	if (st->progress_ms == 0) {
 		st->progress_ms = now_ms;
 		st->progress_ready = c.ready;
@@ -725,7 +735,7 @@ static bool check_deadline(struct rollout_state *st, const struct rollout_params
 	}
 	if (now_ms - st->progress_ms <= (int64_t)p->progress_deadline_ms)
 		return false;
-	char dl[32], why[256];
+	char dl[32];
 	sw_duration_format(dl, sizeof(dl), p->progress_deadline_ms);
 	/* why the new instances are not ready, when one of them says */
 	const struct rollout_instance *bad = NULL;

@@ -199,6 +199,9 @@ struct rollout_instance {
 	const char *failure;      /* why it is not running, when its process ended
 				   * ("exited with status 2, 3 restarts"); NULL if not;
 				   * only quoted in reasons */
+	bool unstartable;         /* it failed to start in a way retrying cannot fix
+				   * (an env value no key opens): the rollout of its
+				   * revision aborts at once, not at progressDeadline */
 };
 
 enum rollout_run_kind {

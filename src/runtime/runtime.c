@@ -523,7 +523,7 @@ static uint64_t next_backoff(struct runtime_priv *p, bool ran_long)
 	return runtime_backoff_ms(p->consecutive_failures, c->backoff_initial_ms, c->backoff_max_ms);
 }
 
-static void spawn_failed(struct runtime_priv *p, const char *why)
+static void spawn_failed(struct runtime_priv *p, const char *why, bool unstartable)
 {
 	struct runtime_instance *inst = p->inst;
 	uint64_t delay;
@@ -533,6 +533,7 @@ static void spawn_failed(struct runtime_priv *p, const char *why)
 	inst->ready = false;
 	inst->ready_ms = 0;
 	inst->state = RUNTIME_FAILED;
+	inst->unstartable = unstartable;
 	sw_strlcpy(inst->reason, why, sizeof(inst->reason));
 	snprintf(inst->exit_reason, sizeof(inst->exit_reason), "could not start: %.70s", why);
 	delay = next_backoff(p, false);
@@ -607,6 +608,7 @@ static void spawn_instance(struct runtime_priv *p)
 	struct sw_proc_options o = {.stdin_fd = -1, .on_exit = on_proc_exit};
 	char **argv = NULL, *dir = NULL, *slash;
 	int logfd = -1;
+	bool unstartable = false;
 
 	inst->adopted = false;
 	if (!inst->port || !port_bindable(inst->port))
@@ -630,8 +632,10 @@ static void spawn_instance(struct runtime_priv *p)
 		logindex_note(p->log_path, &p->index, lst.st_size, sw_wall_ms(), LOGINDEX_START);
 	runtime_env_free(p->env);
 	p->env = env_build(inst, &err);
-	if (!p->env)
+	if (!p->env) {
+		unstartable = true;
 		goto out;
+	}
 	argv = argv_build(inst);
 
 	w = xcalloc(1, sizeof(*w));
@@ -655,6 +659,7 @@ static void spawn_instance(struct runtime_priv *p)
 	inst->ready = false;
 	inst->ready_ms = 0;
 	inst->state = RUNTIME_STARTING;
+	inst->unstartable = false;
 	inst->reason[0] = '\0';
 	inst->backoff_ms = 0;
 out:
@@ -663,7 +668,7 @@ out:
 	free(dir);
 	free_strv(argv);
 	if (!w) {
-		spawn_failed(p, err.msg);
+		spawn_failed(p, err.msg, unstartable);
 		return;
 	}
 	runtime_emit(p, RUNTIME_EV_STARTED);

@@ -81,6 +81,9 @@ struct runtime_instance {
 	char exit_reason[96];    /* how its last process ended ("exited with status 2",
 				    "killed by signal 9 (SIGKILL)", or why it could not
 				    start); "" while none has ended */
+	bool unstartable;        /* Failed because its document cannot start as it is
+				    (an env value its keys cannot open): retrying the
+				    same revision cannot help */
 	uint64_t backoff_ms;     /* CrashLoopBackOff or Failed: the wait before the
 				    restart under way; 0 otherwise */
 	uint64_t started_ms;     /* monotonic ms the current process started */

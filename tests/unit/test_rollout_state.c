@@ -72,11 +72,40 @@ static void test_rollout_state__deadline_abort_without_failure_says_only_counts(
 	assert_null(strstr(st.reason, "instance app-"));
 }
 
+/* An instance whose document cannot start (a value no key opens) ends the
+ * rollout at once, long before progressDeadline, for every strategy. */
+static void test_rollout_state__unstartable_aborts_at_once(void **state)
+{
+	for (int strategy = 0; strategy < 3; strategy++) {
+		struct rollout_state st;
+		struct rollout_params p;
+		struct spec_strategy s = {.kind = strategy == 0   ? SPEC_STRATEGY_ROLLING
+						  : strategy == 1 ? SPEC_STRATEGY_CANARY
+								  : SPEC_STRATEGY_BLUEGREEN};
+		deadline_passed(&st, &p);
+		rollout_set_desired(&st, 2, NOW - 1000, "applied revision 2");
+		p.strategy = &s;
+		struct rollout_instance insts[] = {
+			{.id = "app-1", .revision = 1, .ready = true, .created_ms = 1},
+			{.id = "app-2", .revision = 2, .created_ms = 2, .unstartable = true,
+			 .failure = "could not start: env DB: no identity matches, 0 restarts"},
+		};
+		struct rollout_actions out = {.n = 0};
+		rollout_reconcile(&st, &p, insts, 2, NULL, 0, NOW, &out);
+		assert_int_equal(st.phase, ROLLOUT_DEGRADED);
+		assert_int_equal(st.failed, 2);
+		assert_non_null(strstr(st.reason, "instance app-2 cannot start, and retrying cannot "
+					       "help: could not start: env DB: no identity matches"));
+		assert_non_null(strstr(st.reason, "revision 1 keeps serving"));
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_rollout_state__deadline_abort_quotes_the_instance_failure),
 		cmocka_unit_test(test_rollout_state__deadline_abort_without_failure_says_only_counts),
+		cmocka_unit_test(test_rollout_state__unstartable_aborts_at_once),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
