@@ -335,6 +335,9 @@ static json_t *app_json(struct api *v, struct engine_app *a, bool with_instances
 	json_object_set_new(j, "labels", a->labels ? json_deep_copy(a->labels) : json_object());
 	json_object_set_new(j, "owner", a->owner ? json_string(a->owner) : json_null());
 	json_object_set_new(j, "commit", a->commit[0] ? json_string(a->commit) : json_null());
+	/* who made the desired revision desired: another host's promotion
+	 * of this app names them as its cause (four eyes across hosts) */
+	json_object_set_new(j, "actor", a->actor ? json_string(a->actor) : json_null());
 	json_object_set_new(j, "strategy", json_string(strategy_name(spec)));
 	/* what a Paused rollout waits for: the command that goes on; a
 	 * Waiting one: its dependencies or its window (the reason says which) */

@@ -93,6 +93,19 @@ static int run(struct cli *c, int argc, char **argv)
 	}
 	cli_table_print(&t, stdout);
 	cli_table_release(&t);
+	/* upstreams on other hosts: what their host said last */
+	json_array_foreach(json_object_get(j, "environments"), i, x) {
+		json_t *rm = json_object_get(x, "remote");
+		if (!json_is_object(rm))
+			continue;
+		if (json_is_true(json_object_get(rm, "ok")))
+			printf("\n%s takes releases from %s at %s: it serves %s Healthy\n",
+			       cli_jstr(x, "environment"), cli_jstr(x, "from"), cli_jstr(rm, "api"),
+			       cli_jstr(rm, "release"));
+		else
+			printf("\n%s takes releases from %s at %s: %s\n", cli_jstr(x, "environment"),
+			       cli_jstr(x, "from"), cli_jstr(rm, "api"), cli_jstr(rm, "reason"));
+	}
 	/* the promotions under way, gate by gate */
 	json_array_foreach(json_object_get(j, "environments"), i, x) {
 		json_t *p = json_object_get(x, "promotion");

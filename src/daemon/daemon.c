@@ -422,7 +422,7 @@ static int build(struct daemon *d, struct sw_err *err)
 	};
 	if (analysis_runner_new(&d->runner, &ac, err) < 0)
 		goto out;
-	struct engine_parts parts = {d->rt, d->runner, d->traffic};
+	struct engine_parts parts = {d->rt, d->runner, d->traffic, d->httpc};
 	if (engine_start(d->engine, &parts, err) < 0)
 		goto out;
 	uv_timer_start(&d->metrics, metrics_refresh, 0, METRICS_TICK_MS);

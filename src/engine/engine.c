@@ -1405,6 +1405,7 @@ int engine_start(struct engine *e, const struct engine_parts *parts, struct sw_e
 {
 	e->rt = parts->rt;
 	e->runner = parts->runner;
+	e->httpc = parts->httpc;
 	e->traffic = parts->traffic;
 	engine_store_wait(e, false);
 	if (engine_revision_key_init(e, err) < 0 || engine_load(e, err) < 0 ||

@@ -185,6 +185,8 @@ struct engine_parts {
 	struct runtime *rt;
 	struct analysis_runner *runner;
 	struct traffic *traffic;      /* may be NULL: no data plane (tests) */
+	struct httpc *httpc;          /* the daemon's client, for upstreams on other hosts
+					 (promotion.remote); NULL: none asked */
 };
 
 /*

@@ -31,6 +31,7 @@ struct engine {
 	char *state_dir;
 	struct runtime *rt;
 	struct analysis_runner *runner;
+	struct httpc *httpc;          /* borrowed: the daemon's */
 	struct traffic *traffic;
 	struct sw_map apps;           /* live apps by name */
 	struct engine_app **dying;    /* deleted, waiting for instances to stop */
@@ -73,6 +74,8 @@ struct engine {
 	char **promo_keys;            /* upstream apps changed since the last evaluation */
 	size_t npromo_keys;
 	bool promo_started;
+	struct sw_map remotes;        /* what the upstreams on other hosts say, by target key */
+	uv_timer_t remote_timer;      /* asks them again every ENGINE_REMOTE_POLL_MS */
 	engine_promotion_writer_fn promo_writer;
 	void *promo_writer_data;
 };

@@ -264,8 +264,8 @@ static int check_promotions(struct engine *e, const struct env_spec **applied, s
 	char known[400], chain[600];
 	for (size_t i = 0; i < n; i++) {
 		const struct env_promotion *p = &applied[i]->promotion;
-		if (!p->from || env_after(e, applied, n, applied[i]->name) != applied[i])
-			continue;
+		if (!p->from || p->remote_api || env_after(e, applied, n, applied[i]->name) != applied[i])
+			continue; /* a remote upstream is checked by asking its host */
 		if (!spec_env_is_default(p->from) && !env_after(e, applied, n, p->from)) {
 			engine_environments_known(e, known, sizeof(known));
 			return sw_errf(err, SW_EINVAL, "%s: environment \"%s\": promotion.from: environment "

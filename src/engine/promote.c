@@ -25,6 +25,7 @@
  */
 #include "engine_int.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,7 @@
 #include "analysis/runner.h"
 #include "core/buf.h"
 #include "env/promotion.h"
+#include "httpc/httpc.h"
 #include "store/store.h"
 
 struct engine_promo {
@@ -47,6 +49,23 @@ struct engine_promo {
 };
 
 #define PROMO_ACTOR_PREFIX "promotion/"
+
+/* What the host of an upstream on another host (promotion.remote) said
+ * of it, the last time this daemon asked (every ENGINE_REMOTE_POLL_MS). */
+#define ENGINE_REMOTE_POLL_MS 3000
+
+struct engine_remote {
+	struct engine *e;
+	char target[SPEC_KEY_MAX];    /* the app here, "prod/hello" */
+	char upstream[SPEC_KEY_MAX];  /* the app there, "staging/hello" */
+	char env[64];                 /* the target's environment */
+	uint64_t call;                /* the request in flight; 0: none */
+	bool answered;                /* an answer (or a failure) came */
+	bool ok;                      /* it serves `release` Healthy */
+	char release[PROMO_RELEASE_MAX];
+	char actor[PROMO_ACTOR_MAX];  /* who made it its desired revision there */
+	char why[300];                /* when not ok */
+};
 
 
 /* ---- finding things ---- */
@@ -104,6 +123,27 @@ static bool serves_healthy(struct engine *e, struct engine_app *a, const char *k
 	return true;
 }
 
+/* Whether the upstream of p on another host serves release r Healthy,
+ * as its host said last; why not into why. */
+static bool remote_serves(struct engine *e, const struct engine_promo *p, const char *api,
+			  const char *r, char *why, size_t size)
+{
+	const struct engine_remote *x = sw_map_get(&e->remotes, p->target);
+	if (!x || !x->answered) {
+		snprintf(why, size, "waiting for the first answer of %s about %s", api, p->upstream);
+		return false;
+	}
+	if (!x->ok) {
+		snprintf(why, size, "%.230s", x->why);
+		return false;
+	}
+	if (r && strcmp(x->release, r) != 0) {
+		snprintf(why, size, "%.80s at %.80s runs release %.50s", p->upstream, api, x->release);
+		return false;
+	}
+	return true;
+}
+
 /* ---- the store ---- */
 
 static void save(struct engine *e, struct engine_promo *p)
@@ -131,7 +171,10 @@ static void promo_free(struct engine_promo *p)
 static void run_start(struct engine *e, struct engine_promo *p, bool resumed)
 {
 	const struct env_promotion *pol = policy_of(e, p->env);
-	struct engine_app *ua = engine_app_find(e, p->upstream);
+	/* an upstream on another host: the run is this host's, under the
+	 * target's key (its templates ask prometheus or web providers) */
+	bool remote = pol && pol->remote_api;
+	struct engine_app *ua = engine_app_find(e, remote ? p->target : p->upstream);
 	struct sw_err err = {0};
 	if (!pol || !ua || !e->runner)
 		return;
@@ -150,8 +193,8 @@ static void run_start(struct engine *e, struct engine_promo *p, bool resumed)
 		.ref = &pol->analysis,
 		.resumed = resumed,
 		.since_ms = p->st.gates[PROMO_GATE_ANALYSIS].since_ms,
-		.listen = spec ? spec->route.listen : NULL,
-		.host = spec ? spec->route.host : NULL,
+		.listen = spec && !remote ? spec->route.listen : NULL,
+		.host = spec && !remote ? spec->route.host : NULL,
 	};
 	p->run = analysis_run_start(e->runner, &rp);
 }
@@ -288,8 +331,10 @@ static void evaluate(struct engine *e, struct engine_promo *p)
 		.run_reason = p->run ? analysis_run_reason(p->run) : NULL,
 		.window_why = window,
 	};
-	lv.upstream_ok = serves_healthy(e, engine_app_find(e, p->upstream), p->upstream,
-					p->st.release, why, sizeof(why));
+	lv.upstream_ok = pol->remote_api
+		? remote_serves(e, p, pol->remote_api, p->st.release, why, sizeof(why))
+		: serves_healthy(e, engine_app_find(e, p->upstream), p->upstream, p->st.release, why,
+				 sizeof(why));
 	lv.window_open = engine_env_window_open(e, p->env, now, window, sizeof(window), &ignored);
 	struct promo_actions out = {.n = 0};
 	bool changed = promo_reconcile(&p->st, pol, &lv, now, &out);
@@ -340,18 +385,24 @@ static void gates_text(char *out, size_t size, const struct env_promotion *pol)
 	buf_release(&b);
 }
 
-/* A new promotion of release r of upstream app ua into target ta (env). */
-static struct engine_promo *create(struct engine *e, const char *env, struct engine_app *ua,
-				   struct engine_app *ta, const char *r, struct sw_err *err)
+/* A new promotion of release r of upstream app `upstream` into target ta
+ * (env): its causes are the local upstream app ua's (causes_of), or
+ * `actor` for an upstream on another host (ua NULL). */
+static struct engine_promo *create(struct engine *e, const char *env, const char *upstream,
+				   struct engine_app *ua, const char *actor, struct engine_app *ta,
+				   const char *r, struct sw_err *err)
 {
 	const struct env_promotion *pol = policy_of(e, env);
 	struct engine_promo *p = xcalloc(1, sizeof(*p));
 	char gates[200];
 	snprintf(p->target, sizeof(p->target), "%s", ta->name);
-	snprintf(p->upstream, sizeof(p->upstream), "%s", ua->name);
+	snprintf(p->upstream, sizeof(p->upstream), "%s", upstream);
 	snprintf(p->env, sizeof(p->env), "%s", env);
 	promo_init(&p->st, r, NULL, sw_wall_ms());
-	causes_of(e, ua, r, &p->st);
+	if (ua)
+		causes_of(e, ua, r, &p->st);
+	else if (actor && *actor && strncmp(actor, PROMO_ACTOR_PREFIX, strlen(PROMO_ACTOR_PREFIX)) != 0)
+		promo_add_cause(&p->st, actor);
 	json_t *j = promo_state_to_json(&p->st);
 	char *text = json_dumps(j, JSON_COMPACT);
 	struct store_promotion row = {.target = p->target, .upstream = p->upstream,
@@ -370,8 +421,9 @@ static struct engine_promo *create(struct engine *e, const char *env, struct eng
 	}
 	sw_map_put(&e->promos, p->target, p);
 	gates_text(gates, sizeof(gates), pol);
-	engine_event(e, p->target, "PromotionCreated", NULL, "release %s is Healthy in %s: promoting "
-		     "it into %s (gates: %s)", r, ua->name, env, gates);
+	engine_event(e, p->target, "PromotionCreated", NULL, "release %s is Healthy in %s%s%s: "
+		     "promoting it into %s (gates: %s)", r, upstream, pol && pol->remote_api ? " at " : "",
+		     pol && pol->remote_api ? pol->remote_api : "", env, gates);
 	return p;
 }
 
@@ -409,7 +461,7 @@ static void check_upstream(struct engine *e, const char *key)
 	while (sw_map_next(&e->envs, &it, &k, &v)) {
 		const struct env_spec *x = v;
 		struct sw_err err = {0};
-		if (!x->promotion.from || strcmp(x->promotion.from, uenv) != 0)
+		if (!x->promotion.from || x->promotion.remote_api || strcmp(x->promotion.from, uenv) != 0)
 			continue;
 		struct engine_app *ta = engine_app_find(e, spec_key(target, x->name, name));
 		struct engine_promo *cur = promo_of(e, target);
@@ -419,9 +471,214 @@ static void check_upstream(struct engine *e, const char *key)
 		 * its way ends, even when the target got r some other way */
 		if (!supersede(e, cur, r) || strcmp(version_of(e, ta, ta->st.desired), r) == 0)
 			continue;
-		if (!create(e, x->name, ua, ta, r, &err))
+		if (!create(e, x->name, ua->name, ua, NULL, ta, r, &err))
 			sw_warn("%s: cannot record the promotion of %s: %s", target, r, err.msg);
 	}
+}
+
+/* ---- upstreams on other hosts ---- */
+
+/* A promotion of what the other host serves, as check_upstream makes one
+ * of a local upstream. */
+static void remote_check(struct engine *e, struct engine_remote *x)
+{
+	struct engine_app *ta = engine_app_find(e, x->target);
+	struct engine_promo *cur = promo_of(e, x->target);
+	struct sw_err err = {0};
+	if (!x->ok || !ta || !ta->st.desired || (cur && strcmp(cur->st.release, x->release) == 0))
+		return;
+	if (!supersede(e, cur, x->release) ||
+	    strcmp(version_of(e, ta, ta->st.desired), x->release) == 0)
+		return;
+	if (!create(e, x->env, x->upstream, NULL, x->actor, ta, x->release, &err))
+		sw_warn("%s: cannot record the promotion of %s: %s", x->target, x->release, err.msg);
+}
+
+/* The other host's answer to GET /v1/apps/NAME?environment=FROM. */
+static void on_remote_answer(int status, const char *body, size_t len, const char *error,
+			     void *data)
+{
+	struct engine_remote *x = data;
+	struct engine *e = x->e;
+	const struct env_promotion *pol = policy_of(e, x->env);
+	const char *api = pol && pol->remote_api ? pol->remote_api : "the upstream's host";
+	bool was_ok = x->ok;
+	char was[PROMO_RELEASE_MAX];
+	snprintf(was, sizeof(was), "%s", x->release);
+	x->call = 0;
+	x->answered = true;
+	x->ok = false;
+	json_t *j = !error && status == 200 ? json_loadb(body, len, 0, NULL) : NULL;
+	json_t *msg = !error && status != 200 ? json_loadb(body, len, 0, NULL) : NULL;
+	const char *phase = json_string_value(json_object_get(j, "phase"));
+	const char *version = json_string_value(json_object_get(j, "version"));
+	const char *actor = json_string_value(json_object_get(j, "actor"));
+	json_int_t rev = json_integer_value(json_object_get(j, "revision"));
+	json_int_t stable = json_integer_value(json_object_get(j, "stableRevision"));
+	if (error)
+		snprintf(x->why, sizeof(x->why), "%s does not answer: %s", api, error);
+	else if (status == 404)
+		snprintf(x->why, sizeof(x->why), "%s does not exist at %s", x->upstream, api);
+	else if (status != 200)
+		snprintf(x->why, sizeof(x->why), "%s answers %d: %.160s", api, status,
+			 json_string_value(json_object_get(msg, "error"))
+				 ? json_string_value(json_object_get(msg, "error")) : "");
+	else if (!phase || !version)
+		snprintf(x->why, sizeof(x->why), "%s answers something else than an app", api);
+	else if (strcmp(phase, "Healthy") != 0 || rev != stable || !rev)
+		snprintf(x->why, sizeof(x->why), "%s at %s is %s", x->upstream, api, phase);
+	else if (!*version || strlen(version) >= PROMO_RELEASE_MAX)
+		snprintf(x->why, sizeof(x->why), "%s at %s has no release to promote (spec.version)",
+			 x->upstream, api);
+	else {
+		x->ok = true;
+		snprintf(x->release, sizeof(x->release), "%s", version);
+		snprintf(x->actor, sizeof(x->actor), "%s", actor ? actor : "");
+	}
+	json_decref(j);
+	json_decref(msg);
+	if (x->ok != was_ok || strcmp(was, x->release) != 0 || promo_of(e, x->target)) {
+		remote_check(e, x);
+		engine_promos_kick(e);
+	}
+}
+
+/* The token in a tokenFile: its first line, without blanks around it. */
+static int read_token(const char *path, char *out, size_t size, struct sw_err *err)
+{
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return sw_errf(err, -1, "cannot read tokenFile %s: %s", path, strerror(errno));
+	char *line = fgets(out, (int)size, f) ? out : NULL;
+	fclose(f);
+	if (line)
+		line[strcspn(line, "\r\n")] = '\0';
+	while (line && (*line == ' ' || *line == '\t'))
+		memmove(line, line + 1, strlen(line));
+	size_t n = line ? strlen(line) : 0;
+	while (n && (line[n - 1] == ' ' || line[n - 1] == '\t'))
+		line[--n] = '\0';
+	if (!n)
+		return sw_errf(err, -1, "tokenFile %s holds no token", path);
+	return 0;
+}
+
+/* Asks the upstream's host about target app a (environment env, policy pol). */
+static void remote_ask(struct engine *e, struct engine_app *a, const char *env,
+		       const struct env_promotion *pol)
+{
+	struct engine_remote *x = sw_map_get(&e->remotes, a->name);
+	char token[512], auth[560];
+	const char *name;
+	char ignored[64];
+	struct sw_err err = {0};
+	if (!x) {
+		x = xcalloc(1, sizeof(*x));
+		x->e = e;
+		snprintf(x->target, sizeof(x->target), "%s", a->name);
+		sw_map_put(&e->remotes, x->target, x);
+	}
+	spec_key_split(a->name, ignored, &name);
+	snprintf(x->env, sizeof(x->env), "%s", env);
+	spec_key(x->upstream, pol->from, name);
+	if (x->call)
+		return; /* the last question is not answered yet */
+	if (read_token(pol->remote_token_file, token, sizeof(token), &err) < 0) {
+		x->answered = true;
+		x->ok = false;
+		snprintf(x->why, sizeof(x->why), "%.290s", err.msg);
+		return;
+	}
+	struct buf url = BUF_INIT;
+	size_t n = strlen(pol->remote_api);
+	while (n && pol->remote_api[n - 1] == '/')
+		n--;
+	buf_add(&url, pol->remote_api, n);
+	buf_adds(&url, "/v1/apps/");
+	httpc_urlencode(&url, name);
+	buf_adds(&url, "?environment=");
+	httpc_urlencode(&url, pol->from);
+	snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
+	const char *headers[] = {auth, NULL};
+	struct httpc_request req = {.url = url.s, .headers = headers, .timeout_ms = 2000,
+				    .max_response = 4u << 20};
+	x->call = httpc_request(e->httpc, &req, on_remote_answer, x, &err);
+	explicit_bzero(token, sizeof(token));
+	explicit_bzero(auth, sizeof(auth));
+	if (!x->call) {
+		x->answered = true;
+		x->ok = false;
+		snprintf(x->why, sizeof(x->why), "cannot ask %.120s: %.160s", pol->remote_api, err.msg);
+	}
+	buf_release(&url);
+}
+
+static void remote_forget(struct engine *e, struct engine_remote *x)
+{
+	if (x->call && e->httpc)
+		httpc_cancel(e->httpc, x->call);
+	sw_map_del(&e->remotes, x->target);
+	free(x);
+}
+
+/* Every target app of an environment whose upstream is on another host
+ * asks that host, now and every ENGINE_REMOTE_POLL_MS; targets that are
+ * gone are forgotten. */
+static void on_remote_timer(uv_timer_t *t)
+{
+	struct engine *e = t->data;
+	size_t it = 0;
+	const char *k;
+	void *v;
+	bool any = false;
+	if (e->stopping || !e->httpc)
+		return;
+	while (sw_map_next(&e->apps, &it, &k, &v)) {
+		struct engine_app *a = v;
+		char env[64];
+		const char *name;
+		spec_key_split(a->name, env, &name);
+		const struct env_promotion *pol = policy_of(e, env);
+		if (!pol || !pol->remote_api || !a->st.desired)
+			continue;
+		any = true;
+		remote_ask(e, a, env, pol);
+	}
+	struct engine_remote **gone = xmalloc((sw_map_count(&e->remotes) + 1) * sizeof(*gone));
+	size_t ngone = 0;
+	it = 0;
+	while (sw_map_next(&e->remotes, &it, &k, &v)) {
+		struct engine_remote *x = v;
+		const struct env_promotion *pol = policy_of(e, x->env);
+		struct engine_app *a = engine_app_find(e, x->target);
+		if (!pol || !pol->remote_api || !a || !a->st.desired)
+			gone[ngone++] = x;
+	}
+	for (size_t i = 0; i < ngone; i++)
+		remote_forget(e, gone[i]);
+	free(gone);
+	/* while an environment has a remote upstream: its apps may come later */
+	it = 0;
+	while (!any && sw_map_next(&e->envs, &it, &k, &v))
+		any = ((const struct env_spec *)v)->promotion.remote_api != NULL;
+	if (any)
+		uv_timer_start(&e->remote_timer, on_remote_timer, ENGINE_REMOTE_POLL_MS, 0);
+}
+
+/* Starts asking when an environment with a remote upstream exists and
+ * nobody asks yet (after a start, an Environment's or an app's change). */
+static void remote_wake(struct engine *e)
+{
+	size_t it = 0;
+	const char *k;
+	void *v;
+	if (e->stopping || !e->httpc || !e->promo_started || uv_is_active((uv_handle_t *)&e->remote_timer))
+		return;
+	while (sw_map_next(&e->envs, &it, &k, &v))
+		if (((const struct env_spec *)v)->promotion.remote_api) {
+			uv_timer_start(&e->remote_timer, on_remote_timer, 0, 0);
+			return;
+		}
 }
 
 /* ---- the timer ---- */
@@ -434,6 +691,7 @@ static void on_promo_timer(uv_timer_t *t)
 	size_t nkeys = e->npromo_keys;
 	if (e->stopping)
 		return;
+	remote_wake(e);
 	e->promo_keys = NULL;
 	e->npromo_keys = 0;
 	for (size_t i = 0; i < nkeys; i++) {
@@ -491,7 +749,8 @@ void engine_promos_changed(struct engine *e, struct engine_app *a)
 	spec_key_split(a->name, env, &name);
 	while (!upstream && sw_map_next(&e->envs, &it, &k, &v)) {
 		const struct env_spec *x = v;
-		upstream = x->promotion.from && strcmp(x->promotion.from, env) == 0;
+		upstream = x->promotion.from && !x->promotion.remote_api &&
+			   strcmp(x->promotion.from, env) == 0;
 	}
 	it = 0;
 	while (!upstream && !involved && sw_map_next(&e->promos, &it, &k, &v)) {
@@ -519,7 +778,7 @@ void engine_promos_run_phase(struct engine *e, const char *app, int64_t run_id)
 	void *v;
 	while (sw_map_next(&e->promos, &it, &k, &v)) {
 		const struct engine_promo *p = v;
-		if (p->st.run == run_id && strcmp(p->upstream, app) == 0)
+		if (p->st.run == run_id && (strcmp(p->upstream, app) == 0 || strcmp(p->target, app) == 0))
 			engine_promos_kick(e);
 	}
 }
@@ -529,8 +788,11 @@ void engine_promos_run_phase(struct engine *e, const char *app, int64_t run_id)
 void engine_promos_init(struct engine *e)
 {
 	sw_map_init(&e->promos);
+	sw_map_init(&e->remotes);
 	uv_timer_init(e->cfg.loop, &e->promo_timer);
 	e->promo_timer.data = e;
+	uv_timer_init(e->cfg.loop, &e->remote_timer);
+	e->remote_timer.data = e;
 }
 
 int engine_promos_load(struct engine *e, struct sw_err *err)
@@ -588,6 +850,14 @@ void engine_promos_stop(struct engine *e)
 	while (sw_map_next(&e->promos, &it, &k, &v))
 		run_stop(v);
 	uv_timer_stop(&e->promo_timer);
+	uv_timer_stop(&e->remote_timer);
+	it = 0;
+	while (sw_map_next(&e->remotes, &it, &k, &v)) {
+		struct engine_remote *x = v;
+		if (x->call && e->httpc)
+			httpc_cancel(e->httpc, x->call);
+		x->call = 0;
+	}
 }
 
 void engine_promos_release(struct engine *e)
@@ -598,6 +868,10 @@ void engine_promos_release(struct engine *e)
 	while (sw_map_next(&e->promos, &it, &k, &v))
 		promo_free(v);
 	sw_map_release(&e->promos);
+	it = 0;
+	while (sw_map_next(&e->remotes, &it, &k, &v))
+		free(v);
+	sw_map_release(&e->remotes);
 	for (size_t i = 0; i < e->npromo_keys; i++)
 		free(e->promo_keys[i]);
 	free(e->promo_keys);
@@ -715,16 +989,25 @@ int engine_promote(struct engine *e, const char *env, const char *name, const ch
 	int r = target_of(e, env, name, &pol, &ta, err);
 	if (r < 0)
 		return r;
-	struct engine_app *ua = engine_app_find(e, spec_key(ukey, pol->from, name));
-	if (!ua)
+	struct engine_app *ua = pol->remote_api ? NULL : engine_app_find(e, spec_key(ukey, pol->from, name));
+	const struct engine_remote *x = pol->remote_api ? sw_map_get(&e->remotes, ta->name) : NULL;
+	if (pol->remote_api) {
+		spec_key(ukey, pol->from, name);
+		struct engine_promo probe = {0};
+		snprintf(probe.target, sizeof(probe.target), "%s", ta->name);
+		snprintf(probe.upstream, sizeof(probe.upstream), "%s", ukey);
+		if (!remote_serves(e, &probe, pol->remote_api, NULL, why, sizeof(why)))
+			return sw_errf(err, SW_ECONFLICT, "nothing to promote from %s at %s yet: %s",
+				       pol->from, pol->remote_api, why);
+	} else if (!ua)
 		return sw_errf(err, SW_ENOTFOUND, "app \"%s\" is not in %s, where %s takes its releases "
 			       "from", name, pol->from, env);
-	const char *r_up = version_of(e, ua, ua->st.stable);
+	const char *r_up = x ? x->release : version_of(e, ua, ua->st.stable);
 	if (release && *release && strcmp(release, r_up) != 0)
 		return sw_errf(err, SW_ECONFLICT, "release %s is not what %s runs: it runs %s (a "
 			       "promotion takes the upstream's release)", release, ukey,
 			       *r_up ? r_up : "none");
-	if (!serves_healthy(e, ua, ukey, NULL, why, sizeof(why)))
+	if (ua && !serves_healthy(e, ua, ukey, NULL, why, sizeof(why)))
 		return sw_errf(err, SW_ECONFLICT, "release %s is not Healthy in %s: %s; nothing to "
 			       "promote yet", *r_up ? r_up : "none", pol->from, why);
 	if (strlen(r_up) >= PROMO_RELEASE_MAX)
@@ -743,7 +1026,7 @@ int engine_promote(struct engine *e, const char *env, const char *name, const ch
 			return sw_errf(err, SW_ECONFLICT, "release %s is being promoted into %s now; try "
 				       "again once it is done", p->st.release, env);
 		engine_store_wait(e, true);
-		p = create(e, env, ua, ta, r_up, err);
+		p = create(e, env, ukey, ua, x ? x->actor : NULL, ta, r_up, err);
 		engine_store_wait(e, false);
 		if (!p)
 			return err->code == SW_EBUSY ? SW_EBUSY : -1;
@@ -855,6 +1138,15 @@ json_t *engine_releases(struct engine *e, const char *name, const char *scope)
 				      "phase", a ? json_string(rollout_phase_name(ph)) : json_null(),
 				      "from", pol ? json_string(pol->from) : json_null(), "promotion",
 				      p ? promo_json(e, p) : json_null());
+		if (pol && pol->remote_api) {
+			/* what the upstream's host said last, promotion or not */
+			const struct engine_remote *x = sw_map_get(&e->remotes, key);
+			json_object_set_new(j, "remote", json_pack(
+				"{s:s, s:b, s:o, s:o}", "api", pol->remote_api, "ok", x && x->ok,
+				"release", x && x->ok ? json_string(x->release) : json_null(), "reason",
+				!x || !x->answered ? json_string("not asked yet")
+				: x->ok ? json_null() : json_string(x->why)));
+		}
 		rows[nrows++] = (struct release_row){chain_depth(e, envs[i]), envs[i], j};
 	}
 	qsort(rows, nrows, sizeof(*rows), cmp_rows);

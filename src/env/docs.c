@@ -47,6 +47,16 @@ const struct spec_ref_doc env_docs[] = {
 	 "the apps of the same name here (docs/environments.md, \"Promotion\").", "none"},
 	{"spec.promotion.from",
 	 "The upstream environment. Chains may not close a cycle (prod from staging from prod).", NULL},
+	{"spec.promotion.remote",
+	 "The upstream environment is served by another host's Slipway: this daemon asks that "
+	 "host's API for the upstream app's state (every 3 s) instead of looking on this host.",
+	 "on this host"},
+	{"spec.promotion.remote.api", "The other host's API, http:// or https:// (slipway serve "
+	 "--api ADDR there).", NULL},
+	{"spec.promotion.remote.tokenFile",
+	 "An absolute path on this host to a token of the other host: a viewer scoped to the "
+	 "upstream environment is enough (slipway token create NAME --role viewer -e staging).",
+	 NULL},
 	{"spec.promotion.automatic",
 	 "Apply a release by itself once its gates passed; false waits for `slipway promote` too.", NULL},
 	{"spec.promotion.soak",

@@ -225,12 +225,43 @@ static void free_from(void *base, const struct spec_field *f)
 
 static const struct spec_ftype t_from = {parse_from, spec_emit_str, free_from};
 
+/* promotion.remote.tokenFile: a path on the daemon's host, absolute
+ * (relative to what? the document may come from a laptop or from git). */
+static int v_abs_path(struct spec_pctx *c, const struct snode *n, const char *s)
+{
+	char gotbuf[128];
+	if (s[0] == '/')
+		return 0;
+	return spec_perr(c, n, "%s must be an absolute path on the daemon's host, got %s",
+			 spec_subject(c), SPEC_GOT(n));
+}
+
+static const struct spec_field remote_fields[] = {
+	{"api", &spec_t_str, offsetof(struct env_promotion, remote_api), SPEC_F_REQUIRED, 0,
+	 spec_v_url, 0},
+	{"tokenFile", &spec_t_str, offsetof(struct env_promotion, remote_token_file),
+	 SPEC_F_REQUIRED, 0, v_abs_path, 0},
+	{NULL, NULL, 0, 0, 0, NULL, 0},
+};
+
+static const struct spec_table remote_table = {remote_fields, -1, 0, NULL, NULL};
+
+/* Without remote the stored form stays what it was before the field. */
+static json_t *emit_remote(const void *base, const struct spec_field *f)
+{
+	const struct env_promotion *p = base;
+	return p->remote_api ? spec_table_emit(f->arg, base) : NULL;
+}
+
+static const struct spec_ftype t_remote = {spec_parse_sub, emit_remote, spec_free_sub};
+
 static const struct spec_range r_approvals = {0, ENV_APPROVALS_MAX};
 static const struct spec_range r_soak = {0, 30ull * 24 * 3600 * 1000};
 static const struct spec_range r_approval_timeout = {1000, 366ull * 24 * 3600 * 1000};
 
 static const struct spec_field promotion_fields[] = {
 	{"from", &t_from, offsetof(struct env_promotion, from), SPEC_F_REQUIRED, 0, spec_v_dns_label, 0},
+	{"remote", &t_remote, 0, 0, 0, &remote_table, 0},
 	{"automatic", &spec_t_bool, offsetof(struct env_promotion, automatic), 0, 0, NULL, 0},
 	{"soak", &spec_t_dur, offsetof(struct env_promotion, soak_ms), 0, 0, &r_soak, 0},
 	{"analysis", &spec_t_analysis_ref, offsetof(struct env_promotion, analysis), 0, 0,
@@ -365,6 +396,7 @@ static const struct spec_ref_shape shapes[] = {
 	 "[\"age1gq3jfvpj0w05x0ygzkkh5a0aefqhafpvv2gd568zdf3vnzfs04qqza3ynx\"]"},
 	{&t_promotion, "object", SPEC_REF_MAP, NULL},
 	{&t_from, "string", SPEC_REF_LEAF, "\"staging\""},
+	{&t_remote, "object", SPEC_REF_MAP, NULL},
 	{NULL, NULL, 0, NULL},
 };
 
@@ -422,8 +454,8 @@ bool env_promotion_cycle(const char *name, env_lookup_fn lookup, void *data, cha
 	buf_adds(&b, name);
 	for (size_t hops = 0; hops < 256; hops++) {
 		const struct env_spec *x = lookup(at, data);
-		if (!x || !x->promotion.from)
-			break;
+		if (!x || !x->promotion.from || x->promotion.remote_api)
+			break; /* a remote upstream is another host's chain */
 		at = x->promotion.from;
 		buf_addf(&b, " -> %s", at);
 		if (strcmp(at, name) == 0) {

@@ -68,6 +68,11 @@ struct env_promotion {
 	char *from;                   /* the upstream environment, a DNS label; NULL: the
 					 environment takes no promotions */
 	char *from_at;                /* "file:line:col" of from, for messages */
+	char *remote_api;             /* promotion.remote.api: the upstream environment lives
+					 on the host whose API this is (http://host-a:7070);
+					 NULL: on this host */
+	char *remote_token_file;      /* promotion.remote.tokenFile: an absolute path on this
+					 host to a token of a viewer of `from` there */
 	bool automatic;               /* default true; false: applied on `slipway promote` */
 	uint64_t soak_ms;             /* Healthy upstream this long first; default 0 */
 	struct spec_analysis_ref analysis; /* against the upstream app; no templates: none */

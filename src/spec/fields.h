@@ -129,6 +129,8 @@ int spec_table_parse(struct spec_pctx *c, const struct snode *n, void *base, con
 /* Validator (a row's arg for spec_t_str): a DNS label, as metadata.name is
  * ("must be lower-case letters, digits and '-', ..."). */
 int spec_v_dns_label(struct spec_pctx *c, const struct snode *n, const char *s);
+/* Validator: an http:// or https:// URL with something after the scheme. */
+int spec_v_url(struct spec_pctx *c, const struct snode *n, const char *s);
 /* dir/p made absolute and cleaned up lexically ("a/../b" -> "b"; no
  * symlinks followed, nothing stat'ed); p absolute stays itself. Caller
  * frees. How relative paths in documents are read (workdir, files). */

@@ -180,7 +180,7 @@ static int v_regex(struct spec_pctx *c, const struct snode *n, const char *s)
 			 spec_subject(c), rerr.msg, off + 1, SPEC_GOT(n));
 }
 
-static int v_url(struct spec_pctx *c, const struct snode *n, const char *s)
+int spec_v_url(struct spec_pctx *c, const struct snode *n, const char *s)
 {
 	char gotbuf[128];
 	if ((strncmp(s, "http://", 7) == 0 && s[7]) || (strncmp(s, "https://", 8) == 0 && s[8]))
@@ -1301,14 +1301,14 @@ static const struct spec_field builtin_fields[] = {
 };
 
 static const struct spec_field prometheus_fields[] = {
-	{"address", &spec_t_str, PROV(address), SPEC_F_REQUIRED, 0, v_url, 0},
+	{"address", &spec_t_str, PROV(address), SPEC_F_REQUIRED, 0, spec_v_url, 0},
 	{"query", &spec_t_str, PROV(query), SPEC_F_REQUIRED | SPEC_F_NONEMPTY, 0, NULL, 0},
 	{"timeout", &spec_t_dur, PROV(prom_timeout_ms), 0, 0, &r_dur_positive, 0},
 	{NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
 static const struct spec_field web_fields[] = {
-	{"url", &spec_t_str, PROV(url), SPEC_F_REQUIRED, 0, v_url, 0},
+	{"url", &spec_t_str, PROV(url), SPEC_F_REQUIRED, 0, spec_v_url, 0},
 	{"method", &spec_t_enum, PROV(method), 0, 0, http_methods, 0},
 	{"headers", &t_env, PROV(headers), 0, 0, &header_item_table, PROV(nheaders)},
 	{"body", &spec_t_str, PROV(body), 0, 0, NULL, 0},
@@ -1441,7 +1441,7 @@ static const struct spec_field load_fields[] = {
 	{"rate", &spec_t_u32, LOAD(rate), 0, 0, &r_load_rate, 0},
 	{"duration", &spec_t_dur, LOAD(duration_ms), 0, 0, &r_load_duration, 0},
 	{"path", &spec_t_str, LOAD(path), 0, 0, v_abs_path, 0},
-	{"url", &spec_t_str, LOAD(url), SPEC_F_OMIT_NULL, 0, v_url, 0},
+	{"url", &spec_t_str, LOAD(url), SPEC_F_OMIT_NULL, 0, spec_v_url, 0},
 	{NULL, NULL, 0, 0, 0, NULL, 0},
 };
 

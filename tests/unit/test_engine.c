@@ -83,7 +83,7 @@ static int setup(void **state)
 		.on_phase = engine_on_run_phase, .on_event = engine_on_run_event, .data = f->e,
 	};
 	assert_int_equal(analysis_runner_new(&f->runner, &ac, &err), 0);
-	struct engine_parts parts = {f->rt, f->runner, NULL};
+	struct engine_parts parts = {f->rt, f->runner, NULL, NULL};
 	assert_int_equal(engine_start(f->e, &parts, &err), 0);
 	f->sub = engine_subscribe(f->e, on_event, f);
 	buf_release(&p);
