@@ -57,7 +57,7 @@ YAML
 
 start() {
 	rm -rf "$SLIPWAY_STATE_DIR"
-	"$BIN" serve --port-range 31160-31189 >"$T/daemon.log" 2>&1 &
+	"$BIN" serve --port-range 31160-31189 "$@" >"$T/daemon.log" 2>&1 &
 	DAEMON=$!
 	for _ in $(seq 100); do "$BIN" get apps >/dev/null 2>&1 && break; sleep 0.1; done
 	envs | "$BIN" apply -f - >/dev/null 2>&1
@@ -147,7 +147,44 @@ for v in $(seq 1 "$ROUNDS"); do
 	echo $(( $(epoch_ms "$a") - $(epoch_ms "$h") - SOAK_MS )) >>"$T/synced"
 done
 
+stop
+
+# ---- across hosts: staging's daemon asks dev's (promotion.remote) ----
+start --api 127.0.0.1:31058
+"$BIN" token create bench-b --role viewer --environment dev >"$T/b.token" 2>/dev/null
+B_STATE=$T/b
+SLIPWAY_STATE_DIR=$B_STATE "$BIN" serve --port-range 31060-31099 >"$T/b.log" 2>&1 &
+B_DAEMON=$!
+trap 'kill -TERM "$B_DAEMON" 2>/dev/null; cleanup' EXIT
+for _ in $(seq 100); do SLIPWAY_STATE_DIR=$B_STATE "$BIN" get apps >/dev/null 2>&1 && break; sleep 0.1; done
+API_PORT=http://127.0.0.1:31058
+cat <<YAML | SLIPWAY_STATE_DIR=$B_STATE "$BIN" apply -f - >/dev/null
+apiVersion: slipway/v1
+kind: Environment
+metadata: {name: staging}
+spec:
+  ports: 31130-31159
+  promotion: {from: dev, soak: $SOAK, remote: {api: "$API_PORT", tokenFile: "$T/b.token"}}
+YAML
+app dev 0.0.1 31190 | "$BIN" apply -f - --wait >/dev/null 2>&1
+app staging 0.0.1 31191 | SLIPWAY_STATE_DIR=$B_STATE "$BIN" apply -f - --wait >/dev/null 2>&1
+for v in $(seq 1 "$ROUNDS"); do
+	app dev "1.$v.0" 31190 | "$BIN" apply -f - --wait >/dev/null 2>&1
+	SLIPWAY_STATE_DIR=$B_STATE staging_runs "1.$v.0"
+done
+"$BIN" -e dev events pr --limit 0 >"$T/dev.events"
+SLIPWAY_STATE_DIR=$B_STATE "$BIN" -e staging events pr --limit 0 >"$T/staging.events"
+: >"$T/remote"
+for v in $(seq 1 "$ROUNDS"); do
+	h=$(healthy_at "1.$v.0")
+	a=$(at "$T/staging.events" " Applied .*promotion/staging .*\(version 1\.$v\.0\)")
+	[ -n "$h" ] && [ -n "$a" ] || { echo "release 1.$v.0 (remote): events missing" >&2; continue; }
+	echo $(( $(epoch_ms "$a") - $(epoch_ms "$h") - SOAK_MS )) >>"$T/remote"
+done
+kill -TERM "$B_DAEMON" 2>/dev/null; wait "$B_DAEMON" 2>/dev/null || true
+
 echo "promotion dev -> staging, soak $SOAK, $ROUNDS releases (ms after dev Healthy + soak):"
 echo "  direct apply (Applied by promotion/staging):  $(stats <"$T/direct")"
 echo "  git: commit pushed (WrittenBack):              $(stats <"$T/commit")"
 echo "  git: the commit applied by the sync:           $(stats <"$T/synced")"
+echo "  across hosts (asked every 3 s), Applied:       $(stats <"$T/remote")"

@@ -249,8 +249,9 @@ static void judge(struct judge_result *out, const struct judge_config *cfg, enum
 	/* Compare with the stable values made worse by the tolerance, so that
 	 * only a worsening beyond it can be significant. */
 	double scale = 1 + cfg->max_increase;
+	double floor = kind == K_LATENCY && cfg->ignore_below > 0 ? cfg->ignore_below : 0;
 	for (size_t i = 0; i < ns; i++)
-		s[i] *= scale;
+		s[i] = fmax(s[i] * scale, s[i] + floor);
 	struct judge_mwu mw;
 	judge_mann_whitney(&mw, c, nc, s, ns);
 	out->p = mw.p_greater;
@@ -274,6 +275,10 @@ static void judge(struct judge_result *out, const struct judge_config *cfg, enum
 	buf_addf(&b, " %s %.4g: %s %.4g%%", out->verdict == JUDGE_FAIL ? "<" : ">=", alpha,
 		 out->verdict == JUDGE_FAIL ? "worse by more than" : "not worse by more than",
 		 cfg->max_increase * 100);
+	if (floor > 0) {
+		buf_adds(&b, " and ");
+		add_ms(&b, floor);
+	}
 	if (cfg->look)
 		buf_addf(&b, " (look %u)", cfg->look);
 out:

@@ -58,6 +58,9 @@ const char *judge_verdict_name(enum judge_verdict v);
 struct judge_config {
 	double confidence;    /* in (0, 1), e.g. 0.98: fail when p < 1 - confidence */
 	double max_increase;  /* >= 0, relative worsening tolerated, 0.1 = 10% */
+	double ignore_below;  /* latency: >= 0 ms, a worsening this small is tolerated
+			       * whatever its share (0.1 ms on a 0.15 ms app is noise
+			       * to its users, and a cold instance shows it); 0 = none */
 	size_t min_samples;   /* per side, at least 1 is assumed: samples (latency) or requests (counts) */
 	unsigned look;        /* latency: this is look number `look` (1 = first) of a series over
 			       * growing data, judged at level (1 - confidence) / (look (look + 1));

@@ -114,9 +114,13 @@ static int field_parse(void *settings, const struct provider_field *f, const jso
 		*(char **)p = xstrdup(json_string_value(v));
 		return 0;
 	case PF_DURATION:
+	case PF_DURATION0:
 		if (!json_is_string(v))
 			break;
-		if (sw_duration_parse(json_string_value(v), &ms) < 0 || ms == 0)
+		if (sw_duration_parse(json_string_value(v), &ms) < 0 && f->type == PF_DURATION0)
+			return sw_errf(err, -1, "%s must be a duration such as \"1ms\" (\"0s\": none), "
+				       "got \"%s\"", where, json_string_value(v));
+		if (sw_duration_parse(json_string_value(v), &ms) < 0 || (ms == 0 && f->type == PF_DURATION))
 			return sw_errf(err, -1, "%s must be a duration > 0 such as \"10s\", got \"%s\"",
 				       where, json_string_value(v));
 		*(uint64_t *)p = ms;

@@ -115,6 +115,7 @@ const struct analysis_provider *analysis_provider_find(const char *name);
 enum provider_field_type {
 	PF_STRING,    /* char * (owned) */
 	PF_DURATION,  /* uint64_t ms, > 0, from "1m30s" */
+	PF_DURATION0, /* uint64_t ms, >= 0 ("0s" allowed) */
 	PF_NUMBER,    /* double */
 	PF_COUNT,     /* uint32_t >= 1 */
 	PF_ENUM,      /* int: index into choices */

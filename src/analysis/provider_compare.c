@@ -36,16 +36,19 @@ struct compare_settings {
 	unsigned window_s;       /* that in seconds, 1..300 */
 	struct judge_config judge; /* confidence, maxIncrease; minSamples from min_samples */
 	uint32_t min_samples;
+	uint64_t ignore_below_ms; /* latency: a worsening this small passes; default 1 ms */
 	struct compare_looks *looks; /* owned; changed by each measurement */
 };
 
 #define CMP(f) offsetof(struct compare_settings, f)
+#define COMPARE_IGNORE_BELOW_MS 1
 static const struct provider_field compare_fields[] = {
 	{"metric", PF_ENUM, CMP(metric), true, metrics},
 	{"window", PF_DURATION, CMP(window_ms), false, NULL},
 	{"confidence", PF_NUMBER, CMP(judge.confidence), false, NULL},
 	{"maxIncrease", PF_NUMBER, CMP(judge.max_increase), false, NULL},
 	{"minSamples", PF_COUNT, CMP(min_samples), false, NULL},
+	{"ignoreBelow", PF_DURATION0, CMP(ignore_below_ms), false, NULL},
 	{NULL, 0, 0, false, NULL},
 };
 
@@ -58,6 +61,7 @@ static int compare_parse(void *settings, const json_t *json, const struct provid
 	s->judge.confidence = 0.98;
 	s->judge.max_increase = 0.1;
 	s->min_samples = 30;
+	s->ignore_below_ms = COMPARE_IGNORE_BELOW_MS;
 	if (provider_fields_parse(s, compare_fields, json, "compare", ctx, err) < 0)
 		return -1;
 	if (!(s->judge.confidence > 0 && s->judge.confidence < 1))
@@ -70,6 +74,7 @@ static int compare_parse(void *settings, const json_t *json, const struct provid
 	uint64_t w = (s->window_ms + 999) / 1000;
 	s->window_s = w < 1 ? 1 : w > 300 ? 300 : (unsigned)w;
 	s->judge.min_samples = s->min_samples;
+	s->judge.ignore_below = (double)s->ignore_below_ms;
 	return 0;
 }
 

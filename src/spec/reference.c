@@ -314,6 +314,9 @@ static const struct ref_doc docs[] = {
 	 "How sure the judge must be that the new version is worse before it fails it.", NULL},
 	{"AnalysisTemplate", "spec.metrics.provider.compare.maxIncrease",
 	 "Relative worsening tolerated (0.1 = 10%).", NULL},
+	{"AnalysisTemplate", "spec.metrics.provider.compare.ignoreBelow",
+	 "Latency: a worsening smaller than this passes, whatever its share (0.1 ms more on a "
+	 "0.15 ms app is noise to its users); 0s: none.", NULL},
 	{"AnalysisTemplate", "spec.metrics.provider.compare.minSamples",
 	 "Samples (latency) or requests (error-rate) each version needs before a judgement; with fewer, "
 	 "noData applies.", NULL},

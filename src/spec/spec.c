@@ -47,6 +47,7 @@ static const struct spec_range r_weight = {0, 100};
 static const struct spec_range r_dur_positive = {1, UINT64_MAX};
 static const struct spec_drange r_confidence = {0, 1, true};
 static const struct spec_drange r_increase = {0, 1e6, false};
+static const struct spec_range r_ignore_below = {0, 60000};
 /* ------------------------------------------------------------------ */
 /* Validators for strings                                             */
 
@@ -1255,6 +1256,7 @@ struct spec_provider {
 	int compare_metric;
 	double confidence, max_increase;
 	uint32_t compare_min_samples;
+	uint64_t ignore_below_ms;
 };
 
 struct spec_metric {
@@ -1328,6 +1330,7 @@ static const struct spec_field compare_fields[] = {
 	{"confidence", &spec_t_double, PROV(confidence), 0, 0, &r_confidence, 0},
 	{"maxIncrease", &spec_t_double, PROV(max_increase), 0, 0, &r_increase, 0},
 	{"minSamples", &spec_t_u32, PROV(compare_min_samples), 0, 0, &r_count1, 0},
+	{"ignoreBelow", &spec_t_dur, PROV(ignore_below_ms), 0, 0, &r_ignore_below, 0},
 	{NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
@@ -1362,6 +1365,7 @@ static void metric_init(void *elem)
 	m->provider.confidence = 0.98;
 	m->provider.max_increase = 0.1;
 	m->provider.compare_min_samples = 30;
+	m->provider.ignore_below_ms = 1;
 }
 
 /*

@@ -650,6 +650,29 @@ static void test_analysis__judge_latency_clearly_worse_fails(void **state)
 	}
 }
 
+/* A sub-millisecond app: +70% is 0.1 ms, which ignoreBelow 1 ms lets pass
+ * (a cold instance on a busy host shows as much); +2 ms does not pass. */
+static void test_analysis__judge_latency_ignores_tiny_absolute_worsening(void **state)
+{
+	struct judge_config cfg = cfg98;
+	cfg.ignore_below = 1;
+	double stable[40], canary[40], slow[40];
+	for (int i = 0; i < 40; i++) {
+		stable[i] = 0.14 + 0.001 * i;
+		canary[i] = 0.24 + 0.001 * i;
+		slow[i] = 2.24 + 0.001 * i;
+	}
+	struct judge_result r;
+	judge_latency(&r, &cfg98, stable, 40, canary, 40);
+	assert_int_equal(r.verdict, JUDGE_FAIL); /* without it: +70%, significant */
+	judge_latency(&r, &cfg, stable, 40, canary, 40);
+	assert_int_equal(r.verdict, JUDGE_PASS);
+	assert_non_null(strstr(r.reason, "not worse by more than 10% and 1.0 ms"));
+	judge_latency(&r, &cfg, stable, 40, slow, 40);
+	assert_int_equal(r.verdict, JUDGE_FAIL);
+	assert_non_null(strstr(r.reason, "worse by more than 10% and 1.0 ms"));
+}
+
 /* Same distribution on both sides: the judge may only fail it as often
  * as the confidence allows (2% at 0.98), here with a margin for 200
  * trials. With maxIncrease 0.1 it should practically never fail. */
@@ -1524,6 +1547,7 @@ int main(void)
 		cmocka_unit_test(test_analysis__mann_whitney_critical_values_table),
 		cmocka_unit_test(test_analysis__mann_whitney_edge_cases),
 		cmocka_unit_test(test_analysis__judge_latency_clearly_worse_fails),
+		cmocka_unit_test(test_analysis__judge_latency_ignores_tiny_absolute_worsening),
 		cmocka_unit_test(test_analysis__judge_latency_same_distribution_passes),
 		cmocka_unit_test(test_analysis__judge_latency_detects_moderate_regression),
 		cmocka_unit_test(test_analysis__judge_too_few_samples_is_inconclusive),
