@@ -19,6 +19,7 @@
 #include "core/buf.h"
 #include "env/env.h"
 #include "gitops/gitops.h"
+#include "pipeline/pipeline.h"
 #include "spec/node.h"
 #include "spec/reference.h"
 #include "spec/spec.h"
@@ -263,14 +264,17 @@ static void test_spec_reference__kinds_are_spelled_as_kubectl_users_do(void **st
 	struct sw_err err = {0};
 	assert_null(spec_ref_kind_find("ap", &err));
 	assert_string_equal(err.msg, "unknown kind \"ap\" (did you mean \"app\"?); kinds: app, analysistemplate, "
-				     "source, environment");
+				     "source, environment, pipeline");
 	sw_err_clear(&err);
 	assert_null(spec_ref_kind_find("sorce", &err));
 	assert_string_equal(err.msg, "unknown kind \"sorce\" (did you mean \"source\"?); kinds: app, "
-				     "analysistemplate, source, environment");
+				     "analysistemplate, source, environment, pipeline");
 	static const char *const envs[] = {"environment", "Environment", "environments", "ENVIRONMENTS"};
 	for (size_t i = 0; i < 4; i++)
 		assert_ptr_equal(spec_ref_kind_find(envs[i], NULL)->kind, &env_kind);
+	static const char *const pipes[] = {"pipeline", "Pipeline", "pipelines", "PIPELINES"};
+	for (size_t i = 0; i < 4; i++)
+		assert_ptr_equal(spec_ref_kind_find(pipes[i], NULL)->kind, &pipeline_kind);
 }
 
 /* Every kind the binary reads is in the reference, in registration order,
@@ -278,7 +282,7 @@ static void test_spec_reference__kinds_are_spelled_as_kubectl_users_do(void **st
 static void test_spec_reference__registered_kinds_are_listed(void **state)
 {
 	json_t *kinds = spec_ref_kinds_json();
-	assert_int_equal(json_array_size(kinds), 4);
+	assert_int_equal(json_array_size(kinds), 5);
 	assert_string_equal(json_string_value(json_object_get(json_array_get(kinds, 2), "kind")), "Source");
 	assert_string_equal(json_string_value(json_object_get(json_array_get(kinds, 2), "name")), "source");
 	assert_true(strncmp(json_string_value(json_object_get(json_array_get(kinds, 2), "description")),
@@ -288,7 +292,8 @@ static void test_spec_reference__registered_kinds_are_listed(void **state)
 	struct spec_ref_kind impostor = *spec_ref_kind_at(2);
 	assert_int_equal(spec_ref_register(&impostor), -1);
 	assert_ptr_equal(spec_ref_kind_at(3)->kind, &env_kind);
-	assert_null(spec_ref_kind_at(4));
+	assert_ptr_equal(spec_ref_kind_at(4)->kind, &pipeline_kind);
+	assert_null(spec_ref_kind_at(5));
 }
 
 static void test_spec_reference__typo_gets_did_you_mean(void **state)
@@ -454,6 +459,7 @@ int main(void)
 {
 	gitops_kinds_register(); /* the kinds the binary reads, in src/main.c's order */
 	env_kinds_register();
+	pipeline_kinds_register();
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_spec_reference__every_field_has_a_description),
 		cmocka_unit_test(test_spec_reference__every_description_names_a_field),
