@@ -160,6 +160,10 @@ static bool is_ident(char c)
 /* A short piece of the text near `at`, for "after ..." in messages. */
 static const char *near(struct parser *p, size_t from, size_t to, char *out, size_t size)
 {
+	while (from < to && (p->s[from] == ' ' || p->s[from] == '\t' || p->s[from] == '\n'))
+		from++;
+	while (to > from && (p->s[to - 1] == ' ' || p->s[to - 1] == '\t' || p->s[to - 1] == '\n'))
+		to--;
 	size_t n = to > from ? to - from : 0;
 	if (n > 40) {
 		from = to - 40;
