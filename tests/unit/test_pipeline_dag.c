@@ -192,7 +192,7 @@ static void test_pipeline_dag__documents_are_checked_with_positions(void **state
 	assert_string_equal(error_of("  jobs:\n    a:\n      steps:\n        - run: echo ${{ matrix.os ]] }}\n"),
 			    "t.yaml:8:35: run expression: unexpected \"]]\" after the expression");
 	assert_string_equal(error_of("  jobs:\n    a:\n      steps: [{run: x, retry: {max: 11}}]\n"),
-			    "t.yaml:7:35: max must be at most 10, got \"11\"");
+			    "t.yaml:7:37: max must be between 0 and 10, got \"11\"");
 }
 
 /* ---- the rules, one at a time ---- */
