@@ -267,10 +267,11 @@ static int parse_call(struct parser *p, const char *name, size_t start, struct n
 			if (n->nargs == fns[fn].max)
 				return perr(p, p->i, "%s takes at most %zu argument%s", fns[fn].name, fns[fn].max,
 					    fns[fn].max == 1 ? "" : "s");
-			if (parse_or(p, &arg) < 0)
-				return -1;
+			int rc = parse_or(p, &arg);
 			n->args = xrealloc(n->args, (n->nargs + 1) * sizeof(*n->args));
-			n->args[n->nargs++] = arg;
+			n->args[n->nargs++] = arg; /* also a part made before an error: freed with n */
+			if (rc < 0)
+				return -1;
 			if (accept(p, ")"))
 				break;
 			if (!accept(p, ",")) {
@@ -729,12 +730,14 @@ static int fn_format(struct ev *e, const struct node *n, json_t **args, json_t *
 			unsigned long i = strtoul(p + 1, &end, 10);
 			if (!isdigit((unsigned char)p[1]) || *end != '}')
 				rc = sw_errf(e->err, -1, "format: \"{\" must start {N} or be doubled ({{), in '%s'", f);
-			else if (i + 1 >= n->nargs)
+			else if (i >= n->nargs - 1)
 				rc = sw_errf(e->err, -1, "format: {%lu} names no argument (it has %zu)", i,
 					     n->nargs - 1);
 			else
 				pipeline_value_text(&b, args[i + 1]);
-			p = end ? end : p;
+			if (rc < 0)
+				break;
+			p = end; /* its '}' */
 		} else if (p[0] == '}') {
 			rc = sw_errf(e->err, -1, "format: a lone \"}\" must be doubled (}}), in '%s'", f);
 		} else {

@@ -7,6 +7,7 @@
 #include "pipeline.h"
 
 #include <ctype.h>
+#include <math.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -165,6 +166,9 @@ static int parse_vars(struct spec_pctx *c, const struct snode *n, void *base, co
 			return spec_perr(c, k, "%s: \"%s\" is not a valid name (%s)", spec_subject(c), k->text,
 					 a->env ? "letters, digits and _, not starting with a digit"
 						: "letters, digits, - and _, starting with a letter or _");
+		for (size_t d = 0; d < i; d += 2)
+			if (strcmp(n->kids[d]->text, k->text) == 0)
+				return spec_perr(c, k, "%s: \"%s\" is there twice", spec_subject(c), k->text);
 		size_t old = spec_path_push(c, k->text);
 		if (val->type != SN_SCALAR && val->type != SN_NULL)
 			rc = spec_perr(c, val, "%s must be a string, got %s", spec_subject(c), SPEC_GOT(val));
@@ -501,6 +505,10 @@ static int parse_dict(struct spec_pctx *c, const struct snode *n, void *base, co
 			return spec_perr(c, k, "%s: \"%s\" is not a valid %s id (letters, digits, - and _, "
 					 "starting with a letter or _, at most 100)", spec_subject(c), k->text,
 					 a->what);
+		for (size_t d = 0; d < i; d += 2)
+			if (strcmp(n->kids[d]->text, k->text) == 0)
+				return spec_perr(c, k, "%s: the %s \"%s\" is there twice", spec_subject(c), a->what,
+						 k->text);
 		if (a->table->init)
 			a->table->init(elem);
 		*SPEC_AT(elem, a->name_off, char *) = xstrdup(k->text);
@@ -549,8 +557,10 @@ static json_t *scalar_json(const struct snode *n)
 		if (n->len && end && !*end)
 			return json_integer(ll);
 		double d = strtod(n->text, &end);
+		/* a whole number is an integer however written ("2."), so that
+		 * the canonical JSON reads back as the same value */
 		if (n->len && end && !*end && strpbrk(n->text, "iInN") == NULL)
-			j = json_real(d);
+			j = d == floor(d) && fabs(d) < 9e15 ? json_integer((json_int_t)d) : json_real(d);
 	}
 	return j ? j : json_stringn(n->text, n->len);
 }
@@ -628,7 +638,11 @@ static int parse_matrix(struct spec_pctx *c, const struct snode *n, void *base, 
 		const struct snode *k = n->kids[i], *v = n->kids[i + 1];
 		size_t old = spec_path_push(c, k->text);
 		json_t *j = NULL;
-		if (!strcmp(k->text, "include") || !strcmp(k->text, "exclude")) {
+		bool combos = !strcmp(k->text, "include") || !strcmp(k->text, "exclude");
+		if (combos ? *(k->text[0] == 'i' ? &m->include : &m->exclude) != NULL
+			   : json_object_get(m->axes, k->text) != NULL) {
+			rc = spec_perr(c, k, "duplicate key \"%s\" in matrix", k->text);
+		} else if (combos) {
 			if ((rc = combos_json(c, v, &j)) == 0)
 				*(k->text[0] == 'i' ? &m->include : &m->exclude) = j;
 		} else if (!pipeline_id_ok(k->text)) {
