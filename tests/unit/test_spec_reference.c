@@ -351,7 +351,9 @@ struct example_walk {
 /*
  * Explains kind.path for every key of map n, and goes into a mapping where
  * the field is an object and into list items where it is a list of
- * objects (env's mapping form has variable names for keys: not fields).
+ * objects, and into each value of a mapping of objects by name (a
+ * Pipeline's jobs); env's mapping form has variable names for keys: not
+ * fields.
  */
 static void walk_example(struct example_walk *w, const char *kind, const char *path, const struct snode *n)
 {
@@ -372,6 +374,9 @@ static void walk_example(struct example_walk *w, const char *kind, const char *p
 				walk_example(w, kind, p.s, v);
 			else if (strncmp(type, "list of object", 14) == 0 && v->type == SN_SEQ)
 				for (size_t k = 0; k < v->nkids; k++)
+					walk_example(w, kind, p.s, v->kids[k]);
+			else if (strcmp(type, "map of object") == 0 && v->type == SN_MAP) /* jobs */
+				for (size_t k = 1; k < v->nkids; k += 2)
 					walk_example(w, kind, p.s, v->kids[k]);
 		}
 		json_decref(j);
@@ -414,8 +419,8 @@ static char *slurp(const char *path, size_t *len)
 static void test_spec_reference__every_path_of_the_docs_examples_explains(void **state)
 {
 	struct example_walk w = {.bad = BUF_INIT};
-	static const char *const dirs[] = {"docs", "examples"};
-	for (size_t d = 0; d < 2; d++) {
+	static const char *const dirs[] = {"docs", "examples", "examples/pipeline"};
+	for (size_t d = 0; d < sizeof(dirs) / sizeof(dirs[0]); d++) {
 		char dir[1024];
 		source_path(dir, sizeof(dir), dirs[d]);
 		DIR *dh = opendir(dir);
