@@ -452,34 +452,26 @@ static int parse_cmp_level(struct parser *p, struct node **out, bool equality)
 	return rc;
 }
 
-static int parse_and(struct parser *p, struct node **out)
+/* && over equality and || over &&: the same loop, one level apart. */
+static int parse_logic(struct parser *p, struct node **out, bool or)
 {
-	int rc = parse_cmp_level(p, out, true);
+	const char *tok = or ? "||" : "&&";
+	int rc = or ? parse_logic(p, out, false) : parse_cmp_level(p, out, true);
 	size_t height = 0;
-	while (rc == 0 && (skip_ws(p), accept(p, "&&"))) {
+	while (rc == 0 && accept(p, tok)) {
 		if (++height > PIPELINE_EXPR_MAX_DEPTH)
 			return perr(p, p->i, "more than %d operators in a row", PIPELINE_EXPR_MAX_DEPTH);
-		struct node *n = node_new(N_AND, p->i - 2);
+		struct node *n = node_new(or ? N_OR : N_AND, p->i - 2);
 		n->a = *out;
 		*out = n;
-		rc = parse_cmp_level(p, &n->b, true);
+		rc = or ? parse_logic(p, &n->b, false) : parse_cmp_level(p, &n->b, true);
 	}
 	return rc;
 }
 
 static int parse_or(struct parser *p, struct node **out)
 {
-	int rc = parse_and(p, out);
-	size_t height = 0;
-	while (rc == 0 && (skip_ws(p), accept(p, "||"))) {
-		if (++height > PIPELINE_EXPR_MAX_DEPTH)
-			return perr(p, p->i, "more than %d operators in a row", PIPELINE_EXPR_MAX_DEPTH);
-		struct node *n = node_new(N_OR, p->i - 2);
-		n->a = *out;
-		*out = n;
-		rc = parse_and(p, &n->b);
-	}
-	return rc;
+	return parse_logic(p, out, true);
 }
 
 int pipeline_expr_compile(struct pipeline_expr **out, const char *text, size_t len, unsigned contexts,
