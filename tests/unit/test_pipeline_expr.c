@@ -115,7 +115,9 @@ static void test_pipeline_expr__logic_returns_operands_and_truth(void **state)
 	assert_value("1 < 2 == true", "true");   /* comparisons above equality */
 	assert_value("true || false && false", "true"); /* && above || */
 	assert_value("(true || false) && false", "false");
-	assert_true(pipeline_value_truthy(json_integer(-1)));
+	json_t *minus = json_integer(-1);
+	assert_true(pipeline_value_truthy(minus));
+	json_decref(minus);
 	assert_false(pipeline_value_truthy(NULL));
 }
 
