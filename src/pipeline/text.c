@@ -7,8 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Reads path and calls each() for every Pipeline with its plan. */
-static int each_pipeline(const char *path, struct buf *out, struct sw_err *err,
+/* Reads path and calls each() for every Pipeline with its plan, with sep
+ * between two. */
+static int each_pipeline(const char *path, struct buf *out, const char *sep, struct sw_err *err,
 			 void (*each)(struct buf *out, const struct pipeline *p, const struct pipeline_plan *plan))
 {
 	struct spec_set set = {0};
@@ -27,8 +28,8 @@ static int each_pipeline(const char *path, struct buf *out, struct sw_err *err,
 			rc = sw_errf(err, -1, "%s: %s", p->source, msg);
 			break;
 		}
-		if (n++ && each != NULL)
-			buf_addc(out, '\n');
+		if (n++)
+			buf_adds(out, sep);
 		each(out, p, plan);
 		pipeline_plan_free(plan);
 	}
@@ -53,14 +54,7 @@ static void validate_one(struct buf *out, const struct pipeline *p, const struct
 
 int pipeline_validate_text(struct buf *out, const char *path, struct sw_err *err)
 {
-	struct buf b = BUF_INIT;
-	int rc = each_pipeline(path, &b, err, validate_one);
-	/* one line each, no blank line between */
-	for (size_t i = 0; rc == 0 && i < b.len; i++)
-		if (!(b.s[i] == '\n' && i + 1 < b.len && b.s[i + 1] == '\n'))
-			buf_addc(out, b.s[i]);
-	buf_release(&b);
-	return rc;
+	return each_pipeline(path, out, "", err, validate_one);
 }
 
 static void list(struct buf *out, char *const *v, size_t n)
@@ -151,5 +145,5 @@ static void graph_one(struct buf *out, const struct pipeline *p, const struct pi
 
 int pipeline_graph_text(struct buf *out, const char *path, struct sw_err *err)
 {
-	return each_pipeline(path, out, err, graph_one);
+	return each_pipeline(path, out, "\n", err, graph_one);
 }

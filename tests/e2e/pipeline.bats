@@ -78,6 +78,32 @@ stage 4:
 	[ "$stderr" = "app.yaml: no Pipeline document in it (kind: Pipeline)" ]
 }
 
+@test "pipeline: several pipelines in one file, a line each; a graph each, a blank line between" {
+	cat >"$T/two.yaml" <<-'YAML'
+	apiVersion: slipway/v1
+	kind: Pipeline
+	metadata: {name: one}
+	spec:
+	  jobs: {a: {steps: [{run: x}]}}
+	---
+	apiVersion: slipway/v1
+	kind: Pipeline
+	metadata: {name: two}
+	spec:
+	  jobs: {a: {steps: [{run: x}]}, b: {needs: a, steps: [{run: x}]}}
+	YAML
+	run "$SLIPWAY_BIN" pipeline validate "$T/two.yaml"
+	[ "$status" -eq 0 ]
+	[ "$output" = "pipeline/one valid: 1 job, 1 job run in 1 stage
+pipeline/two valid: 2 jobs, 2 job runs in 2 stages" ]
+	run "$SLIPWAY_BIN" pipeline graph "$T/two.yaml"
+	[ "$status" -eq 0 ]
+	[ "${lines[0]}" = "pipeline/one: 1 job, 1 job run in 1 stage" ]
+	[[ "$output" == *"    1 step
+
+pipeline/two: 2 jobs, 2 job runs in 2 stages"* ]]
+}
+
 # Writes $T/p.yaml: the head of a Pipeline, then stdin as its spec.
 bad() {
 	{ printf 'apiVersion: slipway/v1\nkind: Pipeline\nmetadata: {name: p}\nspec:\n'; cat; } >"$T/p.yaml"
