@@ -371,9 +371,24 @@ static const struct spec_field step_fields[] = {
 	{NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
+/* 0 when a timeout is within r_timeout's max (the spec engine checks the
+ * min of a duration only); else the error at the field. */
+static int check_timeout(struct spec_pctx *c, const struct snode *map, uint64_t ms)
+{
+	char got[64], max[64];
+	if (ms <= r_timeout.max)
+		return 0;
+	sw_duration_format(got, sizeof(got), ms);
+	sw_duration_format(max, sizeof(max), r_timeout.max);
+	return spec_perr(c, snode_get(map, "timeout"), "timeout must be at most %s, got %s", max, got);
+}
+
 static int check_step(struct spec_pctx *c, const struct snode *map, void *base)
 {
 	struct pipeline_step *s = base;
+	int rc = check_timeout(c, map, s->timeout_ms);
+	if (rc < 0)
+		return rc;
 	if (s->id && !pipeline_id_ok(s->id))
 		return spec_perr(c, snode_get(map, "id"), "id: \"%s\" is not a valid id (letters, digits, "
 				 "- and _, starting with a letter or _)", s->id);
@@ -815,6 +830,17 @@ static const struct spec_field job_fields[] = {
 static int check_job(struct spec_pctx *c, const struct snode *map, void *base)
 {
 	struct pipeline_job *j = base;
+	int rc = check_timeout(c, map, j->timeout_ms);
+	if (rc < 0)
+		return rc;
+	for (size_t i = 0; i < j->nsteps; i++)
+		if (j->steps[i].timeout_ms > j->timeout_ms) {
+			char st[64], jt[64];
+			sw_duration_format(st, sizeof(st), j->steps[i].timeout_ms);
+			sw_duration_format(jt, sizeof(jt), j->timeout_ms);
+			return spec_perr(c, snode_get(snode_get(map, "steps")->kids[i], "timeout"),
+					 "steps[%zu].timeout: %s is longer than the job's timeout, %s", i, st, jt);
+		}
 	if (j->nsteps > PIPELINE_MAX_STEPS)
 		return spec_perr(c, snode_get(map, "steps"), "steps: %zu steps; a job has at most %d",
 				 j->nsteps, PIPELINE_MAX_STEPS);

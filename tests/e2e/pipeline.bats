@@ -250,6 +250,23 @@ expect_error() {
 	expect_error "$T/p.yaml:6:23: cron \"0 25 * * *\": cron field 2 (hour): 25 is out of range 0-23"
 }
 
+@test "bad timeouts: a step's longer than its job's, a job's over 7 days" {
+	bad <<-'YAML'
+	  jobs:
+	    build:
+	      timeout: 10m
+	      steps: [{run: make, timeout: 1h}]
+	YAML
+	expect_error "$T/p.yaml:8:36: steps[0].timeout: 1h is longer than the job's timeout, 10m"
+	bad <<-'YAML'
+	  jobs:
+	    build:
+	      timeout: 200h
+	      steps: [{run: make}]
+	YAML
+	expect_error "$T/p.yaml:7:16: timeout must be at most 168h, got 200h"
+}
+
 @test "pipeline: usage errors exit 2" {
 	run --separate-stderr "$SLIPWAY_BIN" pipeline
 	[ "$status" -eq 2 ]
