@@ -3,7 +3,8 @@
 # planned offline, as a user writes it (docs/pipelines.md): the example's
 # graph in stages with its matrix expanded, the default file, and every
 # kind of bad input with its positioned error, exit 1 and nothing printed
-# on stdout. No daemon is started.
+# on stdout. No daemon is started but for the one test that applies a
+# Pipeline to it.
 
 load helpers
 bats_require_minimum_version 1.5.0
@@ -265,6 +266,29 @@ expect_error() {
 	      steps: [{run: make}]
 	YAML
 	expect_error "$T/p.yaml:7:16: timeout must be at most 168h, got 200h"
+}
+
+@test "apply: the daemon keeps a Pipeline like any document, and refuses a bad one with its position" {
+	start_daemon
+	run slipway apply -f "$REPO/examples/pipeline/ci.yaml"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"pipeline/ci created"* ]]
+	run slipway apply -f "$REPO/examples/pipeline/ci.yaml"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"pipeline/ci unchanged"* ]]
+	bad <<-'YAML'
+	  jobs:
+	    a: {needs: a, steps: [{run: x}]}
+	YAML
+	run --separate-stderr slipway apply -f "$T/p.yaml"
+	[ "$status" -eq 1 ]
+	[[ "$stderr" == *"p.yaml:6:16: jobs.a.needs: the needs make a cycle: a -> a"* ]]
+	# a restarted daemon reads it back from the store
+	stop_daemon
+	start_daemon
+	run slipway apply -f "$REPO/examples/pipeline/ci.yaml"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"pipeline/ci unchanged"* ]]
 }
 
 @test "pipeline: usage errors exit 2" {
