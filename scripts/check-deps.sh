@@ -4,7 +4,10 @@
 #   core <- {spec, store, http, httpc} <- {rollout, analysis, runtime,
 #   traffic, proxy, env} <- engine <- {api, gitops, pipeline, supply, web} <- daemon
 # (env, the Environment kind and its rules, sits beside rollout: the engine
-# consults it inside an apply; docs/internals/environments.md)
+# consults it inside an apply; docs/internals/environments.md. pipeline sits
+# beside gitops: its deploy jobs and environment gates call the engine; the
+# CLI reaches its offline parts through what src/main.c hands it,
+# cli.h's cli_pipeline_ops; docs/internals/pipelines.md)
 # A module includes only modules of lower levels (never a sibling); the
 # daemon wires them all; the proxy includes only core and http; the CLI
 # only core, the API client (http) and spec (offline validate).

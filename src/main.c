@@ -10,6 +10,7 @@
 #include "daemon/daemon.h"
 #include "env/env.h"
 #include "gitops/gitops.h"
+#include "pipeline/pipeline.h"
 #include "proxy/proxy.h"
 #include "runtime/runtime.h"
 
@@ -46,6 +47,9 @@ int main(int argc, char **argv)
 	int code;
 	gitops_kinds_register(); /* before any document is read, by any role */
 	env_kinds_register();
+	pipeline_kinds_register();
+	static const struct cli_pipeline_ops pipeline_ops = {pipeline_validate_text, pipeline_graph_text};
+	cli_pipeline_ops(&pipeline_ops); /* the CLI may not include src/pipeline */
 	cli_role_usage("serve", &daemon_usage);
 	cli_role_usage("proxy", &proxy_usage);
 	int n = cli_globals_parse(&g, argc, argv, &code);

@@ -32,7 +32,7 @@ static const struct cli_command *const commands[] = {
 	&cli_cmd_events,  &cli_cmd_rollback, &cli_cmd_delete, &cli_cmd_token,
 	&cli_cmd_validate, &cli_cmd_explain, &cli_cmd_import, &cli_cmd_version, &cli_cmd_upgrade, &cli_cmd_scale,
 	&cli_cmd_sync,   &cli_cmd_promote, &cli_cmd_releases, &cli_cmd_approve, &cli_cmd_reject,
-	&cli_cmd_secret,
+	&cli_cmd_secret, &cli_cmd_pipeline,
 	&cli_cmd_config, &cli_cmd_completion, &serve_row,
 	&proxy_row, &cli_cmd_complete, &cli_cmd_man,
 };
@@ -41,7 +41,7 @@ static const struct cli_command *const commands[] = {
 /* Commands that never talk to a daemon: a broken config file does not stop them. */
 static const struct cli_command *const offline[] = {
 	&cli_cmd_validate, &cli_cmd_explain, &cli_cmd_import, &cli_cmd_version, &cli_cmd_config,
-	&cli_cmd_secret, &cli_cmd_completion, &cli_cmd_complete, &cli_cmd_man,
+	&cli_cmd_secret, &cli_cmd_completion, &cli_cmd_complete, &cli_cmd_man, &cli_cmd_pipeline,
 };
 
 const struct cli_command *const *cli_commands(size_t *n)

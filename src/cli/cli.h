@@ -55,6 +55,21 @@ int cli_globals_parse(struct cli_globals *out, int argc, char **argv, int *exit_
  */
 void cli_role_usage(const char *name, const struct sw_opt_usage *usage);
 
+struct buf;
+struct sw_err;
+
+/*
+ * What `slipway pipeline` reaches in src/pipeline, which the CLI may not
+ * include (the dependency rule of DESIGN.md): src/main.c hands it over,
+ * before cli_main. Each appends its text to out and returns 0, or -1 with
+ * the positioned error in err (pipeline/pipeline.h).
+ */
+struct cli_pipeline_ops {
+	int (*validate)(struct buf *out, const char *path, struct sw_err *err);
+	int (*graph)(struct buf *out, const char *path, struct sw_err *err);
+};
+void cli_pipeline_ops(const struct cli_pipeline_ops *ops);
+
 /* Runs the CLI command argv[0] with its arguments; returns the exit code. */
 int cli_main(const struct cli_globals *g, int argc, char **argv);
 

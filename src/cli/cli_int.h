@@ -54,6 +54,9 @@ extern const struct cli_command cli_cmd_sync;
 extern const struct cli_command cli_cmd_explain;
 extern const struct cli_command cli_cmd_diff;
 extern const struct cli_command cli_cmd_secret;
+extern const struct cli_command cli_cmd_pipeline;
+/* What src/main.c gave cli_pipeline_ops, or NULL. */
+const struct cli_pipeline_ops *cli_pipeline_ops_get(void);
 extern const struct cli_command cli_cmd_promote, cli_cmd_releases, cli_cmd_approve, cli_cmd_reject;
 /* Polls the promotion of app `name` into env (of release, when not NULL)
  * until it ends: Promoted, then its rollout there (cli_wait_rollout),

@@ -364,7 +364,15 @@ const struct spec_ref_shape *spec_ref_shape_of(const struct spec_ftype *type)
 static const struct spec_table *sub_table(const struct spec_field *f)
 {
 	const struct spec_ref_shape *s = spec_ref_shape_of(f->type);
+	if (s && s->nest == SPEC_REF_DICT)
+		return *(const struct spec_table *const *)f->arg;
 	return s && s->nest != SPEC_REF_LEAF ? f->arg : NULL;
+}
+
+static bool is_dict(const struct spec_field *f)
+{
+	const struct spec_ref_shape *s = spec_ref_shape_of(f->type);
+	return s && s->nest == SPEC_REF_DICT;
 }
 
 static void type_text(struct buf *out, const struct spec_field *f)
@@ -638,6 +646,11 @@ static json_t *synth_value(struct synth *s, const struct spec_field *f, const st
 		return NULL;
 	if (shape->nest == SPEC_REF_MAP)
 		return synth_table(s, f->arg, chain, n);
+	if (shape->nest == SPEC_REF_DICT) {
+		json_t *d = json_object();
+		json_object_set_new(d, "a", synth_table(s, sub_table(f), chain, n));
+		return d;
+	}
 	if (shape->nest == SPEC_REF_LIST) {
 		json_t *a = json_array();
 		json_array_append_new(a, synth_table(s, f->arg, chain, n));
@@ -729,6 +742,10 @@ static json_t *json_at(json_t *j, const struct spec_field *const *chain, size_t 
 		if (json_is_array(j))
 			j = json_array_get(j, 0);
 		j = json_object_get(j, chain[i]->name);
+		if (j && is_dict(chain[i])) { /* the one value synth_value made */
+			void *it = json_object_iter(j);
+			j = it ? json_object_iter_value(it) : NULL;
+		}
 	}
 	if (json_is_array(j) && n && sub_table(chain[n - 1]))
 		j = json_array_get(j, 0);

@@ -46,6 +46,10 @@ enum spec_ref_nest {
 	SPEC_REF_LEAF,  /* a value: no fields under it */
 	SPEC_REF_MAP,   /* a mapping: the row's arg is its table */
 	SPEC_REF_LIST,  /* a list: the row's arg is the table of each element */
+	/* a mapping of names to objects (a Pipeline's jobs): the row's arg
+	 * starts with a pointer to the table of each value; paths cross it
+	 * without the name, as they cross lists without an index */
+	SPEC_REF_DICT,
 };
 
 /*

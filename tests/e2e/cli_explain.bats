@@ -104,7 +104,7 @@ FIELDS:
 
 	run --separate-stderr "$SLIPWAY_BIN" explain ap.spec
 	[ "$status" -eq 1 ]
-	[ "$stderr" = 'slipway explain: unknown kind "ap" (did you mean "app"?); kinds: app, analysistemplate, source, environment' ]
+	[ "$stderr" = 'slipway explain: unknown kind "ap" (did you mean "app"?); kinds: app, analysistemplate, source, environment, pipeline' ]
 	run --separate-stderr "$SLIPWAY_BIN" explain app.spec.replicas.max
 	[ "$status" -eq 1 ]
 	[ "$stderr" = 'slipway explain: unknown field "max" in app.spec.replicas: replicas is a value (integer) and has no fields' ]
@@ -112,7 +112,7 @@ FIELDS:
 	[ "$status" -eq 2 ]
 }
 
-@test "explain with no kind lists every kind, Source (brought by gitops) and Environment too" {
+@test "explain with no kind lists every kind, Source (brought by gitops), Environment and Pipeline too" {
 	run "$SLIPWAY_BIN" explain
 	[ "$status" -eq 0 ]
 	[ "${lines[0]}" = "KINDS:" ]
@@ -124,12 +124,14 @@ FIELDS:
     Source
         A git repository to deploy from"*"
     Environment
-        An environment (dev, staging, prod...)"* ]]
+        An environment (dev, staging, prod...)"*"
+    Pipeline
+        A pipeline: jobs that build, test and deploy"* ]]
 	run "$SLIPWAY_BIN" explain -o json
 	[ "$status" -eq 0 ]
 	python3 -c 'import json, sys
 j = json.loads(sys.argv[1])
-assert [k["kind"] for k in j] == ["App", "AnalysisTemplate", "Source", "Environment"], j
+assert [k["kind"] for k in j] == ["App", "AnalysisTemplate", "Source", "Environment", "Pipeline"], j
 assert all(k["description"] for k in j), j' "$output"
 }
 
@@ -184,7 +186,7 @@ j = json.loads(sys.argv[1])
 assert j["kind"] == "App" and j["field"] == "spec.replicas", j
 assert j["type"] == "integer" and j["range"] == "1 to 1000" and j["default"] == 1, j
 assert j["required"] is False and j["description"], j' "$output"
-	for kind in app analysistemplate source; do
+	for kind in app analysistemplate source pipeline; do
 		"$SLIPWAY_BIN" explain "$kind" --recursive -o json >"$T/$kind.json"
 		python3 -c 'import json, sys
 def walk(prefix, fields):

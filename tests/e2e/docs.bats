@@ -32,6 +32,7 @@ run_doc() {
 @test "docs: docs/hooks.md" { run_doc docs/hooks.md; }
 @test "docs: docs/gitops.md" { run_doc docs/gitops.md; }
 @test "docs: docs/secrets.md" { run_doc docs/secrets.md; }
+@test "docs: docs/pipelines.md" { run_doc docs/pipelines.md; }
 
 # The runner itself: a broken block fails naming its line and command, a
 # not-runnable mark needs a reason, "# =>" checks output and exit status.

@@ -19,6 +19,7 @@
 #include "core/buf.h"
 #include "env/env.h"
 #include "gitops/gitops.h"
+#include "pipeline/pipeline.h"
 #include "spec/node.h"
 #include "spec/reference.h"
 #include "spec/spec.h"
@@ -263,14 +264,17 @@ static void test_spec_reference__kinds_are_spelled_as_kubectl_users_do(void **st
 	struct sw_err err = {0};
 	assert_null(spec_ref_kind_find("ap", &err));
 	assert_string_equal(err.msg, "unknown kind \"ap\" (did you mean \"app\"?); kinds: app, analysistemplate, "
-				     "source, environment");
+				     "source, environment, pipeline");
 	sw_err_clear(&err);
 	assert_null(spec_ref_kind_find("sorce", &err));
 	assert_string_equal(err.msg, "unknown kind \"sorce\" (did you mean \"source\"?); kinds: app, "
-				     "analysistemplate, source, environment");
+				     "analysistemplate, source, environment, pipeline");
 	static const char *const envs[] = {"environment", "Environment", "environments", "ENVIRONMENTS"};
 	for (size_t i = 0; i < 4; i++)
 		assert_ptr_equal(spec_ref_kind_find(envs[i], NULL)->kind, &env_kind);
+	static const char *const pipes[] = {"pipeline", "Pipeline", "pipelines", "PIPELINES"};
+	for (size_t i = 0; i < 4; i++)
+		assert_ptr_equal(spec_ref_kind_find(pipes[i], NULL)->kind, &pipeline_kind);
 }
 
 /* Every kind the binary reads is in the reference, in registration order,
@@ -278,7 +282,7 @@ static void test_spec_reference__kinds_are_spelled_as_kubectl_users_do(void **st
 static void test_spec_reference__registered_kinds_are_listed(void **state)
 {
 	json_t *kinds = spec_ref_kinds_json();
-	assert_int_equal(json_array_size(kinds), 4);
+	assert_int_equal(json_array_size(kinds), 5);
 	assert_string_equal(json_string_value(json_object_get(json_array_get(kinds, 2), "kind")), "Source");
 	assert_string_equal(json_string_value(json_object_get(json_array_get(kinds, 2), "name")), "source");
 	assert_true(strncmp(json_string_value(json_object_get(json_array_get(kinds, 2), "description")),
@@ -288,7 +292,8 @@ static void test_spec_reference__registered_kinds_are_listed(void **state)
 	struct spec_ref_kind impostor = *spec_ref_kind_at(2);
 	assert_int_equal(spec_ref_register(&impostor), -1);
 	assert_ptr_equal(spec_ref_kind_at(3)->kind, &env_kind);
-	assert_null(spec_ref_kind_at(4));
+	assert_ptr_equal(spec_ref_kind_at(4)->kind, &pipeline_kind);
+	assert_null(spec_ref_kind_at(5));
 }
 
 static void test_spec_reference__typo_gets_did_you_mean(void **state)
@@ -346,7 +351,9 @@ struct example_walk {
 /*
  * Explains kind.path for every key of map n, and goes into a mapping where
  * the field is an object and into list items where it is a list of
- * objects (env's mapping form has variable names for keys: not fields).
+ * objects, and into each value of a mapping of objects by name (a
+ * Pipeline's jobs); env's mapping form has variable names for keys: not
+ * fields.
  */
 static void walk_example(struct example_walk *w, const char *kind, const char *path, const struct snode *n)
 {
@@ -367,6 +374,9 @@ static void walk_example(struct example_walk *w, const char *kind, const char *p
 				walk_example(w, kind, p.s, v);
 			else if (strncmp(type, "list of object", 14) == 0 && v->type == SN_SEQ)
 				for (size_t k = 0; k < v->nkids; k++)
+					walk_example(w, kind, p.s, v->kids[k]);
+			else if (strcmp(type, "map of object") == 0 && v->type == SN_MAP) /* jobs */
+				for (size_t k = 1; k < v->nkids; k += 2)
 					walk_example(w, kind, p.s, v->kids[k]);
 		}
 		json_decref(j);
@@ -409,8 +419,8 @@ static char *slurp(const char *path, size_t *len)
 static void test_spec_reference__every_path_of_the_docs_examples_explains(void **state)
 {
 	struct example_walk w = {.bad = BUF_INIT};
-	static const char *const dirs[] = {"docs", "examples"};
-	for (size_t d = 0; d < 2; d++) {
+	static const char *const dirs[] = {"docs", "examples", "examples/pipeline"};
+	for (size_t d = 0; d < sizeof(dirs) / sizeof(dirs[0]); d++) {
 		char dir[1024];
 		source_path(dir, sizeof(dir), dirs[d]);
 		DIR *dh = opendir(dir);
@@ -454,6 +464,7 @@ int main(void)
 {
 	gitops_kinds_register(); /* the kinds the binary reads, in src/main.c's order */
 	env_kinds_register();
+	pipeline_kinds_register();
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_spec_reference__every_field_has_a_description),
 		cmocka_unit_test(test_spec_reference__every_description_names_a_field),
