@@ -35,7 +35,7 @@
 enum diff_color { COLOR_AUTO, COLOR_ALWAYS, COLOR_NEVER };
 
 struct diff_opts {
-	const char *file;
+	struct cli_paths files;
 	const char *base_dir;
 	const char *source;
 	int color; /* enum diff_color */
@@ -53,9 +53,10 @@ static int parse_color(void *field, const char *value)
 }
 
 static const struct sw_opt options[] = {
-	{.name = "filename", .letter = 'f', .kind = SW_OPT_STRING,
-	 .offset = SW_OPT_AT(struct diff_opts, file, const char *), .value = "PATH",
-	 .help = "a file, a directory of *.yaml / *.yml, or - for stdin"},
+	{.name = "filename", .letter = 'f', .kind = SW_OPT_CUSTOM,
+	 .offset = SW_OPT_AT(struct diff_opts, files, struct cli_paths), .value = "PATH",
+	 .parse = cli_path_add, .expect = CLI_PATHS_EXPECT,
+	 .help = "a file, a directory (with its subdirectories) or - for stdin; repeatable"},
 	{.name = "base-dir", .kind = SW_OPT_STRING,
 	 .offset = SW_OPT_AT(struct diff_opts, base_dir, const char *), .value = "DIR",
 	 .help = "relative paths of -f - documents are from DIR (default: .)"},
@@ -360,18 +361,18 @@ static int run(struct cli *c, int argc, char **argv)
 	if (n < 0)
 		return SW_OPT_EXIT(n);
 	const char *app = n ? argv[1] : NULL;
-	if (!!o.file + !!o.source + !!app != 1)
+	if (!!o.files.n + !!o.source + !!app != 1)
 		return sw_opt_error("diff", "give exactly one of -f PATH, APP and --source SOURCE");
-	if (o.base_dir && (!o.file || strcmp(o.file, "-") != 0))
-		return sw_opt_error("diff", "--base-dir goes with -f - (stdin) only");
+	if (cli_paths_check("diff", &o.files, o.base_dir) != 0)
+		return SW_OPT_EXIT_USAGE;
 	if (o.source && strncmp(o.source, "source/", 7) == 0)
 		o.source += 7;
 
 	json_t *body = NULL, *res = NULL, *results = NULL;
 	char *owner = NULL;
 	int r = EXIT_ERROR;
-	if (o.file) {
-		if (cli_apply_body(o.file, o.base_dir, &body) != 0 ||
+	if (o.files.n) {
+		if (cli_apply_body(&o.files, o.base_dir, &body) != 0 ||
 		    cli_call(c, "POST", "/v1/apply?dryRun=true", body, &res) != 0)
 			goto out;
 		results = json_incref(json_object_get(res, "results"));

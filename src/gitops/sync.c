@@ -284,7 +284,7 @@ static void drop_held(struct spec_set *set, const struct gsrc *gs)
 	for (size_t i = 0; i < set->ndocs; i++) {
 		struct spec_doc *d = &set->docs[i];
 		if (d->kind == &spec_kind_app && held(gs, d->kind->name_of(d->obj)))
-			d->kind->free(d->obj);
+			spec_doc_release(d);
 		else
 			set->docs[k++] = *d;
 	}

@@ -44,4 +44,18 @@ struct spec_set;
 int spec_parse_node(struct spec_set *set, const struct snode *doc, const char *file, const char *dir,
 		    struct sw_err *err);
 
+/* Parses one document's tree, which it takes (freed on failure), into
+ * *out with the tree kept (spec_doc.tree), relative paths from dir
+ * (absolute). For spec_render's merged Apps. (spec.c) */
+struct spec_doc;
+int spec_parse_tree(struct spec_doc *out, struct snode *doc, const char *file, const char *dir,
+		    struct sw_err *err);
+
+/* Checks the keys of a Patch's `spec` (a MAP) against the App's tables, at
+ * every depth the tables describe: -1 with "FILE:LINE:COL: spec.replica
+ * is not a field of App (did you mean replicas?)" at the first key that is
+ * none. Values are not checked (the merged App is). (spec.c) */
+struct spec_pctx;
+int spec_patch_check(struct spec_pctx *c, const struct snode *spec);
+
 #endif
