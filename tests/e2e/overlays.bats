@@ -1,0 +1,155 @@
+#!/usr/bin/env bats
+# Overlays (docs/environments.md, "Overlays"): examples/overlays' base App
+# and its dev, staging and prod Patches, rendered offline and applied with
+# -e, run as three apps of one name on one host; a patch's mistakes
+# refused at the patch's own file:line:col with nothing applied.
+
+load helpers
+
+ROOT=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
+
+setup() {
+	e2e_setup
+	BASE_PORT=$((PORT_BASE + 93)) DEV_PORT=$((PORT_BASE + 94))
+	STAGING_PORT=$((PORT_BASE + 95)) PROD_PORT=$((PORT_BASE + 96))
+	# the example as it is, next to a build/ as in the repository, with
+	# this test's ports (the example's are fixed)
+	mkdir -p "$T/repo/examples"
+	cp -r "$ROOT/examples/overlays" "$T/repo/examples/"
+	ln -s "$(dirname "$HELLO_BIN")" "$T/repo/build"
+	OV=$T/repo/examples/overlays
+	find "$OV" -name '*.yaml' -exec sed -i \
+		-e "s/127.0.0.1:8090/127.0.0.1:$BASE_PORT/" -e "s/127.0.0.1:8091/127.0.0.1:$DEV_PORT/" \
+		-e "s/127.0.0.1:8092/127.0.0.1:$STAGING_PORT/" -e "s/127.0.0.1:8093/127.0.0.1:$PROD_PORT/" \
+		-e "s/21000-21099/$((PORT_BASE + 10))-$((PORT_BASE + 19))/" \
+		-e "s/21100-21199/$((PORT_BASE + 20))-$((PORT_BASE + 29))/" \
+		-e "s/21200-21299/$((PORT_BASE + 30))-$((PORT_BASE + 39))/" {} +
+}
+
+# serves PORT TEXT: the route on PORT answers with TEXT.
+serves() { [[ "$(curl -fsS "http://127.0.0.1:$1/")" == *"$2"* ]]; }
+
+# ready_in ENV APP N: N instances ready.
+ready_in() { [ "$(field ready "$(slipway -e "$1" status "$2" --json)")" = "$3" ]; }
+
+@test "example: overlays/ rendered offline: each environment's hello is the base with its patch" {
+	cd "$OV"
+	run slipway render prod
+	[ "$status" -eq 0 ]
+	# the patch's values, the base's where it says nothing, TRACE deleted
+	[[ "$output" == *"  name: hello
+  environment: prod
+  labels:
+    team: web
+    tier: front"* ]]
+	[[ "$output" == *'  version: "1.0.0"'* ]]
+	[[ "$output" == *"  replicas: 3"* ]]
+	[[ "$output" == *"      LOG_LEVEL: warn"* ]]
+	[[ "$output" != *"TRACE"* ]]
+	[[ "$output" == *"127.0.0.1:$PROD_PORT"* ]]
+	# another strategy replaces the base's whole
+	[[ "$output" == *"    canary:"* ]]
+	[[ "$output" != *"rolling"* ]]
+	# the Environments come too, no Patch does
+	[[ "$output" == *"kind: Environment"* ]]
+	[[ "$output" != *"kind: Patch"* ]]
+
+	run slipway render dev hello -f base -f envs/dev
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"  environment: dev"* ]]
+	[[ "$output" == *"  replicas: 1"* ]]
+	[[ "$output" == *"      LOG_LEVEL: debug"* ]]
+	[[ "$output" == *'      TRACE: "1"'* ]]
+	[[ "$output" == *'  version: "1.1.0"'* ]]
+	[[ "$output" != *"kind: Environment"* ]]
+
+	# what render prints is what apply takes: it validates as it is
+	slipway render staging hello >"$T/staging.yaml"
+	run slipway validate -f "$T/staging.yaml"
+	[ "$status" -eq 0 ]
+	[[ "$output" == "app/hello valid (version 1.1.0, 2 replicas)" ]]
+	# every file of the example is one of these
+	[ "$(find "$OV" -name '*.yaml' | wc -l)" -eq 5 ]
+}
+
+@test "apply -e with overlays: dev, staging and prod run their own hello from one base" {
+	start_daemon
+	cd "$OV"
+	slipway apply -f environments.yaml
+	slipway apply -e dev -f base -f envs/dev --wait
+	# -e after the command, and every patch read: only staging's is used
+	slipway apply -f base -f envs -e staging --wait
+	slipway -e prod apply -f . --wait
+	wait_for 10 serves "$DEV_PORT" "hello from 1.1.0 (instance dev.hello-"
+	wait_for 10 serves "$STAGING_PORT" "hello from 1.1.0 (instance staging.hello-"
+	wait_for 10 serves "$PROD_PORT" "hello from 1.0.0 (instance prod.hello-"
+	ready_in dev hello 1
+	ready_in staging hello 2
+	ready_in prod hello 3
+	run slipway get apps -A
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"dev           hello   rolling    Healthy"* ]]
+	[[ "$output" == *"prod          hello   canary     Healthy"* ]]
+	# -e after `get`, too
+	run slipway get apps -e prod
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"hello   canary     Healthy"* ]]
+	[[ "$output" != *"rolling"* ]]
+	# the environment's app is the one documents name: a second apply of
+	# the same files changes nothing
+	run slipway apply -e prod -f base -f envs/prod
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"app/prod/hello unchanged"* ]]
+}
+
+@test "a patch's mistakes are refused at the patch's file:line:col, and nothing is applied" {
+	start_daemon
+	cd "$OV"
+	slipway apply -f environments.yaml
+	sed -i 's/^  replicas: 3/  replica: 3/' envs/prod/hello.yaml
+	run slipway apply -e prod -f base -f envs/prod
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"envs/prod/hello.yaml:11:3: spec.replica is not a field of App (did you mean replicas?)"* ]]
+	run slipway render prod
+	[ "$status" -ne 0 ]
+	[[ "$output" == "envs/prod/hello.yaml:11:3: spec.replica is not a field of App (did you mean replicas?)" ]]
+	# read, and so refused, when another environment is rendered too
+	run slipway render dev
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"envs/prod/hello.yaml:11:3:"* ]]
+
+	# a value the App refuses: at the patch's node
+	sed -i 's/^  replica: 3/  replicas: none/' envs/prod/hello.yaml
+	run slipway apply -e prod -f base -f envs/prod
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"envs/prod/hello.yaml:11:13: replicas must be a positive integer, got \"none\""* ]]
+	sed -i 's/^  replicas: none/  replicas: 3/' envs/prod/hello.yaml
+
+	# a patch for an environment that does not exist
+	sed 's/environment: staging/environment: stagin/' envs/staging/hello.yaml >envs/staging/typo.yaml
+	run slipway apply -e prod -f base -f envs
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"envs/staging/typo.yaml:2:1: patch \"stagin/hello\": environment \"stagin\" does not exist (known: default, dev, prod, staging)"* ]]
+	rm envs/staging/typo.yaml
+
+	# patches without -e: they are for an environment
+	run slipway apply -f base -f envs/prod
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"envs/prod/hello.yaml:3:1: patch \"prod/hello\" is for environment prod: select it (apply -e prod)"* ]]
+
+	# a patch without its base
+	run slipway apply -e prod -f envs/prod
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"envs/prod/hello.yaml:3:1: patch \"prod/hello\" has no base: no App \"hello\" without metadata.environment is read with it"* ]]
+
+	# two patches of one app for one environment
+	cp envs/prod/hello.yaml envs/prod/again.yaml
+	run slipway apply -e prod -f base -f envs/prod
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"patch \"prod/hello\" is defined twice"* ]]
+	rm envs/prod/again.yaml
+
+	run slipway get apps -A
+	[ "$status" -eq 0 ]
+	[[ "$output" != *"hello"* ]]
+}
