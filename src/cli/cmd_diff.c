@@ -163,10 +163,10 @@ static int write_results(struct tree *t, json_t *results, struct sw_err *err)
 	size_t nkinds = 0;
 	int r = 0;
 	json_array_foreach(results, i, x) {
-		char kind[64];
-		const char *name = cli_jstr(x, "name");
+		char kind[64], file[200];
+		const char *name = cli_jstr(x, "name"), *env = json_string_value(json_object_get(x, "environment"));
 		cli_kind_word(cli_jstr(x, "kind"), kind, sizeof(kind));
-		if (!plain_name(name) || !plain_name(kind)) {
+		if (!plain_name(name) || !plain_name(kind) || (env && !plain_name(env))) {
 			r = sw_errf(err, -1, "the daemon sent a document named \"%s/%s\"", kind, name);
 			break;
 		}
@@ -187,9 +187,15 @@ static int write_results(struct tree *t, json_t *results, struct sw_err *err)
 			if (r < 0)
 				break;
 		}
+		/* an app of another environment than default: ENV.NAME (no
+		 * name holds a '.'), so that one name in two reads apart */
+		if (env && *env && strcmp(env, "default") != 0)
+			snprintf(file, sizeof(file), "%s.%s", env, name);
+		else
+			snprintf(file, sizeof(file), "%s", name);
 		json_t *live = json_object_get(x, "live"), *merged = json_object_get(x, "merged");
-		if ((json_is_object(live) && tree_file(t, "live", kind, name, live, err) < 0) ||
-		    (json_is_object(merged) && tree_file(t, "merged", kind, name, merged, err) < 0)) {
+		if ((json_is_object(live) && tree_file(t, "live", kind, file, live, err) < 0) ||
+		    (json_is_object(merged) && tree_file(t, "merged", kind, file, merged, err) < 0)) {
 			r = -1;
 			break;
 		}
@@ -305,7 +311,9 @@ static json_t *plan_results(struct cli *c, const char *source, const char *app)
 		char kind[64];
 		const char *name = cli_jstr(x, "name");
 		cli_kind_word(cli_jstr(x, "kind"), kind, sizeof(kind));
-		if (app && (strcmp(kind, "app") != 0 || strcmp(name, app) != 0))
+		const char *env = json_string_value(json_object_get(x, "environment"));
+		if (app && (strcmp(kind, "app") != 0 || strcmp(name, app) != 0 ||
+			    strcmp(env ? env : "default", c->environment ? c->environment : "default") != 0))
 			continue;
 		if (strcmp(cli_jstr(x, "action"), "keep") == 0) {
 			fprintf(stderr, "slipway: %s/%s is not in git at %.7s: kept (%s)\n", kind, name,
@@ -315,6 +323,8 @@ static json_t *plan_results(struct cli *c, const char *source, const char *app)
 		}
 		json_t *o = json_pack("{s:O, s:O}", "kind", json_object_get(x, "kind"), "name",
 				      json_object_get(x, "name"));
+		if (env)
+			json_object_set_new(o, "environment", json_string(env));
 		if (json_is_object(json_object_get(x, "live")))
 			json_object_set(o, "live", json_object_get(x, "live"));
 		if (json_is_object(json_object_get(x, "desired")))

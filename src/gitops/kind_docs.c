@@ -66,5 +66,11 @@ const struct spec_ref_doc gitops_source_docs[] = {
 	 "\"Name <email>\", the commit's author and committer.", "Slipway <slipway@HOSTNAME>"},
 	{"spec.writeBack.onAbort",
 	 "Write back automatic aborts too, not only rollbacks by hand.", NULL},
+	{"spec.environments",
+	 "The environments this host takes from the repository: each base App (one without "
+	 "metadata.environment) becomes one App per environment listed, with that environment's Patch "
+	 "merged; documents of other environments are read, checked and skipped, so that two hosts can "
+	 "sync one repository (docs/environments.md, \"Overlays\").",
+	 "none: each document goes to the environment it names, a base App to default"},
 	{NULL, NULL, NULL},
 };

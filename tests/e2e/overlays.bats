@@ -5,6 +5,19 @@
 # refused at the patch's own file:line:col with nothing applied.
 
 load helpers
+load git
+
+# helpers.bash's teardown, and a second daemon's (two hosts: two state
+# dirs) before it
+eval "helpers_$(declare -f teardown)"
+teardown() {
+	if [ -n "${DAEMON2_PID:-}" ]; then
+		kill -TERM "$DAEMON2_PID" 2>/dev/null || true
+		wait "$DAEMON2_PID" 2>/dev/null || true
+	fi
+	[ -n "${T:-}" ] && kill_instances "$T/state2"
+	helpers_teardown
+}
 
 ROOT=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
 
@@ -24,7 +37,43 @@ setup() {
 		-e "s/21000-21099/$((PORT_BASE + 10))-$((PORT_BASE + 19))/" \
 		-e "s/21100-21199/$((PORT_BASE + 20))-$((PORT_BASE + 29))/" \
 		-e "s/21200-21299/$((PORT_BASE + 30))-$((PORT_BASE + 39))/" {} +
+	DAEMON2_PID=
 }
+
+# The example in repository shop under deploy/, hello by its absolute path
+# (a checkout from git has no build/ beside it).
+shop_repo() {
+	git_repo_init shop
+	mkdir -p "$T/git/shop/deploy"
+	cp -r "$OV/." "$T/git/shop/deploy/"
+	find "$T/git/shop/deploy" -name '*.yaml' -exec sed -i "s|\.\./\.\./\.\./build/hello|$HELLO_BIN|" {} +
+	git -C "$T/git/shop" add deploy
+	git -C "$T/git/shop" commit -q -m "hello in three environments"
+	git_push shop >/dev/null
+}
+
+# shop_source ENVS [EXTRA]: the Source of shop for environments ENVS.
+shop_source() {
+	cat <<YAML
+apiVersion: slipway/v1
+kind: Source
+metadata: {name: shop}
+spec:
+  url: file://$T/git/shop.git
+  path: [deploy, deploy/base, deploy/envs/dev, deploy/envs/staging, deploy/envs/prod]
+  environments: $1
+${2:-}
+YAML
+}
+
+# A second daemon, another host: its own state dir (slipway2 talks to it).
+start_daemon2() {
+	"$SLIPWAY_BIN" serve --state-dir "$T/state2" --port-range "$PORT_BASE-$((PORT_BASE + 99))" \
+		--backoff 200ms >>"$T/daemon2.log" 2>&1 3>&- &
+	DAEMON2_PID=$!
+	wait_for 10 slipway2 get apps
+}
+slipway2() { SLIPWAY_STATE_DIR=$T/state2 "$SLIPWAY_BIN" "$@"; }
 
 # serves PORT TEXT: the route on PORT answers with TEXT.
 serves() { [[ "$(curl -fsS "http://127.0.0.1:$1/")" == *"$2"* ]]; }
@@ -152,4 +201,62 @@ ready_in() { [ "$(field ready "$(slipway -e "$1" status "$2" --json)")" = "$3" ]
 	run slipway get apps -A
 	[ "$status" -eq 0 ]
 	[[ "$output" != *"hello"* ]]
+}
+
+@test "two hosts sync one repository: [dev, staging] on one, [prod] on the other, each base App with its environment's patch" {
+	shop_repo
+	start_daemon
+	start_daemon2
+	shop_source "[dev, staging]" >"$T/source-a.yaml"
+	shop_source "[prod]" >"$T/source-b.yaml"
+	slipway apply -f "$T/source-a.yaml"
+	slipway2 apply -f "$T/source-b.yaml"
+	# sync --wait waits for the apps of every environment the source has
+	run slipway sync shop --wait
+	[ "$status" -eq 0 ]
+	ready_in dev hello 1
+	ready_in staging hello 2
+	wait_for 10 serves "$DEV_PORT" "hello from 1.1.0 (instance dev.hello-"
+	wait_for 10 serves "$STAGING_PORT" "hello from 1.1.0 (instance staging.hello-"
+	slipway2 sync shop --wait
+	[ "$(field ready "$(slipway2 -e prod status hello --json)")" = 3 ]
+	wait_for 10 serves "$PROD_PORT" "hello from 1.0.0 (instance prod.hello-"
+	# prod's documents were read and skipped on the first host, dev's and
+	# staging's on the second; the default environment has no hello
+	run slipway get apps -A
+	[[ "$output" == *"dev           hello"* ]]
+	[[ "$output" == *"staging       hello"* ]]
+	[[ "$output" != *"prod "*"hello"* ]]
+	[[ "$output" != *"default "*"hello"* ]]
+	run slipway2 get apps -A
+	[[ "$output" == *"prod          hello"* ]]
+	[[ "$output" != *"dev "*"hello"* ]]
+
+	# a change in git: staging's patch takes 3 replicas; the plan names the
+	# app with its environment, and nothing changes on the other host
+	sed -i 's|^  route:|  replicas: 3\n  route:|' "$T/git/shop/deploy/envs/staging/hello.yaml"
+	git -C "$T/git/shop" commit -q -am "staging: 3 replicas"
+	git_push shop >/dev/null
+	run slipway sync shop --dry-run
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"update    app/staging/hello"* ]]
+	[[ "$output" != *"app/dev/hello"* ]]
+	run slipway diff --source shop
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"merged/app/staging.hello"* ]]
+	[[ "$output" == *"+    \"replicas\": 3,"* || "$output" == *"+  replicas: 3"* ]]
+	slipway sync shop --wait
+	ready_in staging hello 3
+	slipway2 sync shop --wait
+	run slipway2 -e prod history hello
+	[ "$(printf '%s\n' "$output" | grep -c '^ *[0-9]')" = 1 ]
+
+	# a mistake in a patch for the other host's environment is refused here
+	# too: every document is checked, and nothing of the commit applied
+	sed -i 's/^  replicas: 3$/  replicaz: 3/' "$T/git/shop/deploy/envs/prod/hello.yaml"
+	git -C "$T/git/shop" commit -q -am "prod: a typo"
+	git_push shop >/dev/null
+	run slipway sync shop
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"deploy/envs/prod/hello.yaml:11:3: spec.replicaz is not a field of App (did you mean replicas?)"* ]]
 }
