@@ -78,6 +78,8 @@ slipway2() { SLIPWAY_STATE_DIR=$T/state2 "$SLIPWAY_BIN" "$@"; }
 # serves PORT TEXT: the route on PORT answers with TEXT.
 serves() { [[ "$(curl -fsS "http://127.0.0.1:$1/")" == *"$2"* ]]; }
 
+event_in() { slipway -e "$1" events hello | grep -q "$2"; }
+
 # ready_in ENV APP N: N instances ready.
 ready_in() { [ "$(field ready "$(slipway -e "$1" status "$2" --json)")" = "$3" ]; }
 
@@ -259,4 +261,83 @@ ready_in() { [ "$(field ready "$(slipway -e "$1" status "$2" --json)")" = "$3" ]
 	run slipway sync shop
 	[ "$status" -ne 0 ]
 	[[ "$output" == *"deploy/envs/prod/hello.yaml:11:3: spec.replicaz is not a field of App (did you mean replicas?)"* ]]
+}
+
+# A repository where staging leads: the base runs 1.0.0, staging's Patch
+# the release being tried, prod has no Patch yet (only its Environment,
+# which promotes from staging).
+leads_repo() {
+	git_repo_init leads
+	local d=$T/git/leads/deploy
+	mkdir -p "$d/base" "$d/envs/staging" "$d/envs/prod"
+	sed -e 's/version: "1.1.0"/version: "1.0.0"/' -e "s|\.\./\.\./\.\./build/hello|$HELLO_BIN|" \
+		"$OV/base/hello.yaml" >"$d/base/hello.yaml"
+	cat >"$d/envs/staging/hello.yaml" <<YAML
+apiVersion: slipway/v1
+kind: Patch
+metadata: {name: hello, environment: staging}
+spec:
+  version: "$1"
+  route: {listen: "127.0.0.1:$STAGING_PORT"}
+YAML
+	cat >"$d/envs/staging/environment.yaml" <<YAML
+apiVersion: slipway/v1
+kind: Environment
+metadata: {name: staging}
+spec: {ports: $((PORT_BASE + 20))-$((PORT_BASE + 29))}
+YAML
+	cat >"$d/envs/prod/environment.yaml" <<YAML
+# prod takes staging's releases after a short soak
+apiVersion: slipway/v1
+kind: Environment
+metadata: {name: prod}
+spec:
+  ports: $((PORT_BASE + 30))-$((PORT_BASE + 39))
+  promotion: {from: staging, soak: 1s}
+YAML
+	git -C "$T/git/leads" add deploy
+	git -C "$T/git/leads" commit -q -m "staging tries $1"
+	git_push leads >/dev/null
+}
+
+@test "a promotion into an app from a base is a commit in prod's Patch: a new one first, then its version" {
+	leads_repo 1.1.0
+	start_daemon
+	cat >"$T/source.yaml" <<YAML
+apiVersion: slipway/v1
+kind: Source
+metadata: {name: leads}
+spec:
+  url: file://$T/git/leads.git
+  path: [deploy/base, deploy/envs/staging, deploy/envs/prod]
+  environments: [staging, prod]
+  writeBack: {author: "Promotion Bot <bot@example.com>"}
+YAML
+	slipway apply -f "$T/source.yaml"
+	wait_for 30 serves "$STAGING_PORT" "hello from 1.1.0"
+	# prod runs the base's 1.0.0 until the promotion's commit is synced
+	wait_for 30 event_in prod WrittenBack
+	wait_for 30 serves "$BASE_PORT" "hello from 1.1.0"
+	git -C "$T/git/leads" pull -q --ff-only origin main
+	[ "$(git -C "$T/git/leads" log -1 --format='%an|%s')" = "Promotion Bot|promote hello 1.1.0 to prod" ]
+	# the commit adds prod's Patch, in the directory beside base/, and nothing else
+	[ "$(git -C "$T/git/leads" diff --name-status HEAD~1 HEAD)" = "A	deploy/envs/prod/hello.yaml" ]
+	run slipway render prod hello -f "$T/git/leads/deploy"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *'  version: "1.1.0"'* ]]
+	run slipway -e prod events hello
+	[[ "$output" == *"written to git: commit"*"(deploy/envs/prod/hello.yaml), source leads"* ]]
+
+	# the next release: the Patch prod has now gets it, one line changed
+	sed -i 's/version: "1.1.0"/version: "1.2.0"/' "$T/git/leads/deploy/envs/staging/hello.yaml"
+	git -C "$T/git/leads" commit -q -am "staging tries 1.2.0"
+	before=$(git_push leads)
+	slipway sync leads --wait
+	wait_for 30 serves "$STAGING_PORT" "hello from 1.2.0"
+	wait_for 30 eval '[ "$(slipway -e prod events hello | grep -c WrittenBack)" -ge 2 ]'
+	wait_for 30 serves "$BASE_PORT" "hello from 1.2.0"
+	git -C "$T/git/leads" pull -q --ff-only origin main
+	[ "$(git -C "$T/git/leads" diff --name-only "$before" HEAD)" = "deploy/envs/prod/hello.yaml" ]
+	[ "$(git -C "$T/git/leads" diff "$before" HEAD | grep -c '^[-+] ')" = 2 ]
+	git -C "$T/git/leads" diff "$before" HEAD | grep -q '^+  version: "1.2.0"'
 }
