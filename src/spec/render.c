@@ -237,10 +237,25 @@ static bool has_env(const char *const *envs, size_t n, const char *env)
 	return false;
 }
 
-static void doc_push(struct spec_doc **v, size_t *n, struct spec_doc d)
+/* What one set becomes: its documents, each either one of the set's
+ * (fresh false; keep[k] marks the set's k-th as taken) or made here
+ * (fresh), and for a base moved into its one environment that name. */
+struct out {
+	struct spec_doc *v;
+	bool *fresh;
+	const char **move_to;
+	size_t n;
+	bool *keep;
+};
+
+static void out_push(struct out *o, struct spec_doc d, bool fresh, const char *move_to)
 {
-	*v = xrealloc(*v, (*n + 1) * sizeof(**v));
-	(*v)[(*n)++] = d;
+	o->v = xrealloc(o->v, (o->n + 1) * sizeof(*o->v));
+	o->fresh = xrealloc(o->fresh, (o->n + 1) * sizeof(*o->fresh));
+	o->move_to = xrealloc(o->move_to, (o->n + 1) * sizeof(*o->move_to));
+	o->v[o->n] = d;
+	o->fresh[o->n] = fresh;
+	o->move_to[o->n++] = move_to;
 }
 
 /* The set's views (apps, templates) made again from its docs. */
@@ -271,6 +286,7 @@ int spec_render(struct spec_set *const *sets, size_t nsets, const char *const *e
 		unsigned flags, struct sw_err *err)
 {
 	struct patch_at *ps = NULL;
+	struct out *outs = NULL;
 	size_t nps = 0;
 	int rc = -1;
 
@@ -303,69 +319,76 @@ int spec_render(struct spec_set *const *sets, size_t nsets, const char *const *e
 			}
 		}
 
+	/* what each set becomes, made before anything is changed: the
+	 * patches (and the arrays ps points into) live until it is all made */
+	outs = xcalloc(nsets + 1, sizeof(*outs));
 	for (size_t i = 0; i < nsets; i++) {
 		struct spec_set *set = sets[i];
-		struct spec_doc *out = NULL;
-		size_t nout = 0;
+		struct out *o = &outs[i];
+		o->keep = xcalloc(set->ndocs + 1, sizeof(*o->keep));
 		for (size_t k = 0; k < set->ndocs; k++) {
 			struct spec_doc *d = &set->docs[k];
 			const struct spec_app *a = d->kind == &spec_kind_app ? d->obj : NULL;
-			if (d->kind == &spec_kind_patch) {
-				spec_doc_release(d);
+			if (d->kind == &spec_kind_patch)
 				continue;
-			}
 			if (!a || (a->environment_at && (has_env(envs, nenvs, a->environment) ||
-							 (flags & SPEC_RENDER_OTHERS)))) {
-				doc_push(&out, &nout, *d);
+							 (flags & SPEC_RENDER_OTHERS))) ||
+			    (!d->tree && has_env(envs, nenvs, SPEC_ENV_DEFAULT))) {
+				out_push(o, *d, false, NULL);
+				o->keep[k] = true;
 				continue;
 			}
-			if (a->environment_at || !d->tree) { /* another environment's */
-				if (!d->tree && has_env(envs, nenvs, SPEC_ENV_DEFAULT))
-					doc_push(&out, &nout, *d);
-				else
-					spec_doc_release(d);
-				continue;
-			}
+			if (a->environment_at || !d->tree)
+				continue; /* another environment's */
 			/* a base: one App per environment; the last one without a
 			 * patch is the base itself, moved (no second parse) */
-			int r = 0;
-			bool moved = false;
-			for (size_t e = 0; e < nenvs && r == 0; e++) {
+			for (size_t e = 0; e < nenvs; e++) {
 				const struct patch_at *p = patch_for(ps, nps, d, envs[e]);
 				struct spec_doc inst;
+				int r;
 				if (!p && e + 1 == nenvs) {
-					move_to_env(d, envs[e]);
-					doc_push(&out, &nout, *d);
-					moved = true;
+					out_push(o, *d, false, envs[e]);
+					o->keep[k] = true;
 					continue;
 				}
 				if (spec_env_is_default(envs[e]))
 					r = spec_parse_tree(&inst, snode_copy(d->tree, NULL), d->file, d->dir, err);
 				else
 					r = instantiate(&inst, d, p, envs[e], err);
-				if (r == 0)
-					doc_push(&out, &nout, inst);
-			}
-			if (!moved)
-				spec_doc_release(d);
-			if (r < 0) {
-				/* the rest of this set is still its own: release it too */
-				for (size_t j = k + 1; j < set->ndocs; j++)
-					spec_doc_release(&set->docs[j]);
-				free(set->docs);
-				set->docs = out;
-				set->ndocs = nout;
-				set_views(set);
-				goto out;
+				if (r < 0)
+					goto out;
+				out_push(o, inst, true, NULL);
 			}
 		}
+	}
+	for (size_t i = 0; i < nsets; i++) {
+		struct spec_set *set = sets[i];
+		struct out *o = &outs[i];
+		for (size_t k = 0; k < set->ndocs; k++)
+			if (!o->keep[k])
+				spec_doc_release(&set->docs[k]);
+		for (size_t k = 0; k < o->n; k++)
+			if (o->move_to[k]) /* the docs are copies of the set's: o->v's is the one kept */
+				move_to_env(&o->v[k], o->move_to[k]);
 		free(set->docs);
-		set->docs = out;
-		set->ndocs = nout;
+		set->docs = o->v;
+		set->ndocs = o->n;
+		o->v = NULL;
+		o->n = 0;
 		set_views(set);
 	}
 	rc = 0;
 out:
+	for (size_t i = 0; outs && i < nsets; i++) {
+		for (size_t k = 0; k < outs[i].n; k++)
+			if (outs[i].fresh[k])
+				spec_doc_release(&outs[i].v[k]);
+		free(outs[i].v);
+		free(outs[i].fresh);
+		free(outs[i].move_to);
+		free(outs[i].keep);
+	}
+	free(outs);
 	free(ps);
 	return rc;
 }

@@ -339,10 +339,10 @@ struct spec_set {
  * The rendered documents take the base's place in its set, with the merged
  * tree in spec_doc.tree; relative paths are from the base's directory.
  *
- * -1 with err on the first problem, the sets then half rendered (release
- * them): a Patch whose base is missing ("envs/prod/hello.yaml:1:1: patch
- * \"prod/hello\" has no base: no App \"hello\" without
- * metadata.environment"), two Patches of one app and environment in two
+ * -1 with err on the first problem, the sets unchanged: a Patch whose
+ * base is missing ("envs/prod/hello.yaml:1:1: patch \"prod/hello\" has
+ * no base: no App \"hello\" without metadata.environment is read with
+ * it"), two Patches of one app and environment in two
  * files, a patched value that is wrong for an App (at the patch's
  * position). Pure: no I/O beyond what parsing an App does (valueFrom
  * files).
