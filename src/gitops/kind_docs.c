@@ -21,9 +21,9 @@ const struct spec_ref_doc gitops_source_docs[] = {
 	 "A branch, a tag, a commit (4 to 40 hex digits), or a tag pattern with \"*\" (\"v1.*\" deploys "
 	 "the highest matching tag, numbers compared as numbers).", "the remote's default branch"},
 	{"spec.path",
-	 "A directory (or file) of the repository, or a list of them, read as `slipway apply -f DIR` "
-	 "reads one: its own *.yaml and *.yml files in name order. Relative to the repository's root and "
-	 "inside it.", NULL},
+	 "A directory (or file) of the repository, or a list of them: a directory gives its own *.yaml "
+	 "and *.yml files in name order, not its subdirectories' (list them too). Relative to the "
+	 "repository's root and inside it.", NULL},
 	{"spec.interval", "How often the repository is fetched without a webhook.", NULL},
 	{"spec.timeout", "The longest one fetch may take, from connect to last byte.", NULL},
 	{"spec.credentials",

@@ -32,8 +32,8 @@ setup() {
 	ln -s "$(dirname "$HELLO_BIN")" "$T/repo/build"
 	OV=$T/repo/examples/overlays
 	find "$OV" -name '*.yaml' -exec sed -i \
-		-e "s/127.0.0.1:8090/127.0.0.1:$BASE_PORT/" -e "s/127.0.0.1:8091/127.0.0.1:$DEV_PORT/" \
-		-e "s/127.0.0.1:8092/127.0.0.1:$STAGING_PORT/" -e "s/127.0.0.1:8093/127.0.0.1:$PROD_PORT/" \
+		-e "s/127.0.0.1:8190/127.0.0.1:$BASE_PORT/" -e "s/127.0.0.1:8191/127.0.0.1:$DEV_PORT/" \
+		-e "s/127.0.0.1:8192/127.0.0.1:$STAGING_PORT/" -e "s/127.0.0.1:8193/127.0.0.1:$PROD_PORT/" \
 		-e "s/21000-21099/$((PORT_BASE + 10))-$((PORT_BASE + 19))/" \
 		-e "s/21100-21199/$((PORT_BASE + 20))-$((PORT_BASE + 29))/" \
 		-e "s/21200-21299/$((PORT_BASE + 30))-$((PORT_BASE + 39))/" {} +
