@@ -359,6 +359,7 @@ const struct spec_kind gitops_kind_source = {"Source", kind_parse, kind_name, ki
 /* For the reference: the row types of these tables, as a user writes them. */
 static const struct spec_ref_shape shapes[] = {
 	{&t_paths, "string, or list of string", SPEC_REF_LEAF, "\"a\""},
+	{&t_envs, "list of string", SPEC_REF_LEAF, "[\"a\"]"},
 	{&t_file, "string", SPEC_REF_LEAF, "\"/a\""},
 	{&t_webhook, "object", SPEC_REF_MAP, NULL},
 	{&t_write_back, "object", SPEC_REF_MAP, NULL},
