@@ -16,11 +16,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <dirent.h>
-
 #include "core/buf.h"
 #include "spec/spec.h"
 #include "../fuzz/render_oracle.h"
+#include "unit_util.h"
 
 static const char BASE[] =
 	"apiVersion: slipway/v1\n"
@@ -325,36 +324,17 @@ static void test_render__printed_yaml_reads_back_the_same(void **state)
 	files_release(&f);
 }
 
+static void replay(const char *file, const char *data, size_t len)
+{
+	(void)file;
+	render_oracle(data, len);
+}
+
 /* The fuzz target's corpus replays as a test, through its own oracle. */
 static void test_render__fuzz_corpus_replays(void **state)
 {
 	(void)state;
-	const char *self = __FILE__, *end = strstr(self, "tests/unit/test_render.c");
-	char dir[1024];
-	snprintf(dir, sizeof(dir), "%.*stests/fuzz/corpus/render", (int)(end ? end - self : 0), self);
-	DIR *d = opendir(dir);
-	assert_non_null(d);
-	struct dirent *de;
-	size_t n = 0;
-	while ((de = readdir(d))) {
-		if (de->d_name[0] == '.')
-			continue;
-		char path[2048];
-		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		FILE *f = fopen(path, "rb");
-		assert_non_null(f);
-		struct buf b = BUF_INIT;
-		char chunk[4096];
-		size_t k;
-		while ((k = fread(chunk, 1, sizeof(chunk), f)) > 0)
-			buf_add(&b, chunk, k);
-		fclose(f);
-		render_oracle(buf_str(&b), b.len);
-		buf_release(&b);
-		n++;
-	}
-	closedir(d);
-	assert_true(n >= 4);
+	assert_true(unit_corpus_replay("render", replay) >= 4);
 }
 
 int main(void)
