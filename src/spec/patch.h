@@ -34,6 +34,10 @@
 int spec_patch_merge(struct snode **out, const struct snode *base, const struct snode *patch,
 		     const char *patch_file, struct sw_err *err);
 
+/* A new scalar node of text, placed where `at` is (its key's position
+ * when it is a mapping value), in at's file, else `file`. */
+struct snode *snode_scalar_at(const char *text, const struct snode *at, const char *file);
+
 /* A deep copy of n; nodes without a file get `file` (NULL: none). */
 struct snode *snode_copy(const struct snode *n, const char *file);
 

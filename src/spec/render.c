@@ -122,27 +122,6 @@ const struct spec_patch *spec_sets_patch(struct spec_set *const *sets, size_t ns
 	return spec_sets_patch_at(sets, nsets, 0);
 }
 
-static struct snode *scalar_at(const char *text, const struct snode *at, const char *file)
-{
-	struct snode *s = xcalloc(1, sizeof(*s));
-	s->type = SN_SCALAR;
-	s->text = xstrdup(text);
-	s->len = strlen(text);
-	s->line = at ? at->line : 0;
-	s->col = at ? at->col : 0;
-	s->file = at && at->file ? at->file : file;
-	return s;
-}
-
-static void kid_push(struct snode *n, struct snode *kid)
-{
-	if (n->nkids == n->cap) {
-		n->cap = n->cap ? n->cap * 2 : 4;
-		n->kids = xrealloc(n->kids, n->cap * sizeof(*n->kids));
-	}
-	n->kids[n->nkids++] = kid;
-}
-
 /* Sets metadata.environment of an App's tree (metadata is a mapping: the
  * App parsed), its nodes placed at `at` (the Patch's metadata.environment,
  * or the base's metadata) in `file` (NULL: the document's own). */
@@ -156,7 +135,7 @@ static void tree_set_env(struct snode *doc, const char *env, const struct snode 
 	for (size_t i = 0; i + 1 < meta->nkids; i += 2)
 		if (strcmp(meta->kids[i]->text, "environment") == 0) {
 			snode_free(meta->kids[i + 1]);
-			meta->kids[i + 1] = scalar_at(env, at, file);
+			meta->kids[i + 1] = snode_scalar_at(env, at, file);
 			return;
 		}
 	/* after the name, where a user writes it */
@@ -164,11 +143,11 @@ static void tree_set_env(struct snode *doc, const char *env, const struct snode 
 	for (size_t i = 0; i + 1 < meta->nkids; i += 2)
 		if (strcmp(meta->kids[i]->text, "name") == 0)
 			after = i + 2;
-	kid_push(meta, NULL);
-	kid_push(meta, NULL);
+	snode_kid_add(meta, NULL);
+	snode_kid_add(meta, NULL);
 	memmove(&meta->kids[after + 2], &meta->kids[after], (meta->nkids - 2 - after) * sizeof(*meta->kids));
-	meta->kids[after] = scalar_at("environment", at, file);
-	meta->kids[after + 1] = scalar_at(env, at, file);
+	meta->kids[after] = snode_scalar_at("environment", at, file);
+	meta->kids[after + 1] = snode_scalar_at(env, at, file);
 }
 
 struct patch_at {
