@@ -1615,7 +1615,9 @@ static char *dir_of(const char *file)
 char *spec_position(const char *file, const struct snode *n)
 {
 	struct buf b = BUF_INIT;
-	buf_addf(&b, "%s:%d:%d", file, n && n->line ? n->line : 1, n && n->line ? n->col : 1);
+	/* a node a Patch brought says its own file (patch.h) */
+	buf_addf(&b, "%s:%d:%d", n && n->file ? n->file : file, n && n->line ? n->line : 1,
+		 n && n->line ? n->col : 1);
 	return buf_detach(&b);
 }
 

@@ -368,7 +368,8 @@ char *spec_tree_yaml(const struct snode *doc);
 int spec_doc_from_json(const struct spec_kind *kind, void **out, const json_t *json,
 		       struct sw_err *err);
 
-/* "file:line:col" of a node (1:1 when it has no position); caller frees. */
+/* "file:line:col" of a node (1:1 when it has no position; the node's own
+ * file when it has one, a Patch's); caller frees. */
 char *spec_position(const char *file, const struct snode *n);
 
 /*

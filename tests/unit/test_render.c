@@ -151,8 +151,9 @@ static void test_render__prod_gets_the_base_with_its_patch(void **state)
 	assert_int_equal(a->replicas, 3);
 	assert_string_equal(env_value(a, "LOG_LEVEL"), "warn");
 	assert_null(env_value(a, "TRACE"));
-	/* relative paths stay the base's */
+	/* relative paths stay the base's; the environment is the patch's */
 	assert_string_equal(a->workdir, "/srv/app");
+	assert_string_equal(a->environment_at, "envs/prod/hello.yaml:3:25");
 	/* a base without a patch comes as it is, in prod */
 	const struct spec_app *w = app(&f, "prod/worker");
 	assert_non_null(w);
