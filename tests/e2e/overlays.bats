@@ -119,6 +119,10 @@ ready_in() { [ "$(field ready "$(slipway -e "$1" status "$2" --json)")" = "$3" ]
 	run slipway validate -f "$T/staging.yaml"
 	[ "$status" -eq 0 ]
 	[[ "$output" == "app/hello valid (version 1.1.0, 2 replicas)" ]]
+	# validate reads a Patch's fields; render checks the values
+	run slipway validate envs/prod
+	[ "$status" -eq 0 ]
+	[ "$output" = "patch/prod/hello valid (its fields; \`slipway render\` checks the values)" ]
 	# every file of the example is one of these
 	[ "$(find "$OV" -name '*.yaml' | wc -l)" -eq 5 ]
 }
