@@ -216,11 +216,10 @@ static int parse_envs(struct spec_pctx *c, const struct snode *n, void *base, co
 	for (size_t i = 0; rc == 0 && i < nv; i++) {
 		size_t old = spec_path_push_index(c, i);
 		rc = spec_v_dns_label(c, n->kids[i], v[i]);
+		spec_path_pop(c, old);
 		for (size_t k = 0; rc == 0 && k < i; k++)
 			if (strcmp(v[k], v[i]) == 0)
-				rc = spec_perr(c, n->kids[i], "%s names environment \"%s\" twice",
-					       spec_subject(c), v[i]);
-		spec_path_pop(c, old);
+				rc = spec_perr(c, n->kids[i], "%s names \"%s\" twice", spec_subject(c), v[i]);
 	}
 	return rc;
 }

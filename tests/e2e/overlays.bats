@@ -207,6 +207,18 @@ ready_in() { [ "$(field ready "$(slipway -e "$1" status "$2" --json)")" = "$3" ]
 	run slipway get apps -A
 	[ "$status" -eq 0 ]
 	[[ "$output" != *"hello"* ]]
+
+	# a Source's environments: names, each once
+	for envs in "[prod, staging, prod]" "[Prod]" "[]"; do
+		printf 'apiVersion: slipway/v1\nkind: Source\nmetadata: {name: shop}\nspec:\n  url: https://git.example.com/shop.git\n  environments: %s\n' "$envs" >"$T/source.yaml"
+		run slipway validate "$T/source.yaml"
+		[ "$status" -eq 1 ]
+		echo "$output" >>"$T/source-errors"
+	done
+	run cat "$T/source-errors"
+	[[ "${lines[0]}" == *"source.yaml:6:33: environments names \"prod\" twice" ]]
+	[[ "${lines[1]}" == *"source.yaml:6:18: environments[0] must be lower-case letters"* ]]
+	[[ "${lines[2]}" == *"source.yaml:6:17: environments must not be empty" ]]
 }
 
 @test "two hosts sync one repository: [dev, staging] on one, [prod] on the other, each base App with its environment's patch" {
