@@ -140,7 +140,7 @@ run_fuzz() {
 # run, named by its pid, with the report. The e2e tests pass on a normal
 # build where a use after free or a leak goes unseen (get freed an answer
 # twice; the tests still saw the right output and exit code).
-E2E_ASAN_FILES=${E2E_ASAN_FILES:-cli_get cli_apply cli_logs cli_rollout data gitops promotion}
+E2E_ASAN_FILES=${E2E_ASAN_FILES:-cli_get cli_apply cli_logs cli_rollout data gitops promotion overlays}
 run_e2e_asan() {
 	[ -x build-asan/slipway ] || return 0
 	local logs f files=() rep
