@@ -155,6 +155,13 @@ ready_in() { [ "$(field ready "$(slipway -e "$1" status "$2" --json)")" = "$3" ]
 	run slipway apply -e prod -f base -f envs/prod
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"app/prod/hello unchanged"* ]]
+	# diff takes them the same way: prod's change, named with its environment
+	sed -i 's/^  replicas: 3/  replicas: 4/' envs/prod/hello.yaml
+	run slipway diff -e prod -f base -f envs/prod
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"merged/app/prod.hello"* ]]
+	[[ "$output" == *"-  replicas: 3"* ]]
+	[[ "$output" == *"+  replicas: 4"* ]]
 }
 
 @test "a patch's mistakes are refused at the patch's file:line:col, and nothing is applied" {
