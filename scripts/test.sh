@@ -56,7 +56,7 @@ declare -A e2e_seconds=([rollout_state]=165 [progressive]=156 [chaos]=60 [upgrad
 	[core]=44 [hooks]=42 [proxy]=39 [traffic]=33 [security]=29 [degraded]=15 [data]=14
 	[demo]=60 [gitops]=90 [gitops_writeback]=40 [gitops_diff]=25 [gitops_templates]=15 [secrets_age]=35
 	[depends]=40 [promotion]=55 [two_hosts]=35 [gitservers]=5 [hello]=4 [argo]=1 [windows]=50
-	[pipeline]=4)
+	[pipeline]=4 [overlays]=30)
 
 # The bats files run in E2E_STREAMS (default 3) parallel streams, each
 # file whole in one stream, split by their seconds: the tests mostly wait
@@ -142,7 +142,7 @@ run_fuzz() {
 # run, named by its pid, with the report. The e2e tests pass on a normal
 # build where a use after free or a leak goes unseen (get freed an answer
 # twice; the tests still saw the right output and exit code).
-E2E_ASAN_FILES=${E2E_ASAN_FILES:-cli_get cli_apply cli_logs cli_rollout data gitops promotion pipeline}
+E2E_ASAN_FILES=${E2E_ASAN_FILES:-cli_get cli_apply cli_logs cli_rollout data gitops promotion pipeline overlays}
 run_e2e_asan() {
 	[ -x build-asan/slipway ] || return 0
 	local logs f files=() rep

@@ -669,15 +669,58 @@ static void name_as_given(struct sw_err *err, const struct parsed_file *pf, size
 
 /* The environment an apply names (?environment=) exists, or comes in its
  * documents: else 404 naming the known ones. */
-static int apply_env_known(struct api *v, struct http_resp *resp, const struct req_env *re,
-			   const struct parsed_file *pf, size_t npf)
+static bool env_declared(struct api *v, const struct parsed_file *pf, size_t npf, const char *name)
 {
-	bool known = !re->given || engine_environment_exists(v->e, re->one);
+	bool known = engine_environment_exists(v->e, name);
 	for (size_t x = 0; x < npf && !known; x++)
 		for (size_t k = 0; k < pf[x].set.ndocs; k++)
 			known = known || (pf[x].set.docs[k].kind == &env_kind &&
-					  strcmp(env_kind.name_of(pf[x].set.docs[k].obj), re->one) == 0);
-	return known ? 0 : unknown_env(v, resp, re->one);
+					  strcmp(env_kind.name_of(pf[x].set.docs[k].obj), name) == 0);
+	return known;
+}
+
+static int apply_env_known(struct api *v, struct http_resp *resp, const struct req_env *re,
+			   const struct parsed_file *pf, size_t npf)
+{
+	return !re->given || env_declared(v, pf, npf, re->one) ? 0 : unknown_env(v, resp, re->one);
+}
+
+/*
+ * Overlays: the files' base Apps and Patches rendered for the selected
+ * environment (spec_render). Every Patch must name an environment that
+ * exists (or comes with the documents), and Patches need one selected:
+ * without -e they would be dropped unseen. 422 with the patch's position.
+ */
+static int apply_render(struct api *v, struct http_resp *resp, const struct req_env *re,
+			struct parsed_file *pf, size_t npf)
+{
+	struct spec_set **sets = xcalloc(npf + 1, sizeof(*sets));
+	struct sw_err err = {0};
+	int r = 0;
+	for (size_t x = 0; x < npf; x++)
+		sets[x] = &pf[x].set;
+	const struct spec_patch *p;
+	for (size_t i = 0; r == 0 && (p = spec_sets_patch_at(sets, npf, i)); i++) {
+		char known[512];
+		if (!re->given)
+			r = sw_errf(&err, SW_EINVAL, "%s: patch \"%s\" is for environment %s: select it "
+				    "(apply -e %s) to apply base Apps with their patches", p->source,
+				    p->key, p->environment, p->environment);
+		else if (!env_declared(v, pf, npf, p->environment)) {
+			engine_environments_known(v->e, known, sizeof(known));
+			r = sw_errf(&err, SW_EINVAL, "%s: patch \"%s\": environment \"%s\" does not exist "
+				    "(known: %s)", p->source, p->key, p->environment, known);
+		}
+	}
+	const char *env = re->given ? re->one : SPEC_ENV_DEFAULT;
+	if (r == 0)
+		r = spec_render(sets, npf, &env, 1, SPEC_RENDER_OTHERS, &err);
+	if (r < 0) {
+		name_as_given(&err, pf, npf);
+		http_resp_error(resp, 422, "%s", err.msg);
+	}
+	free(sets);
+	return r < 0 ? -1 : 0;
 }
 
 /*
@@ -799,7 +842,7 @@ static void h_apply(const struct http_req *req, struct http_resp *resp, void *da
 			goto out;
 		}
 	}
-	if (apply_env_known(v, resp, &re, pf, npf) < 0)
+	if (apply_env_known(v, resp, &re, pf, npf) < 0 || apply_render(v, resp, &re, pf, npf) < 0)
 		goto out;
 	for (size_t x = 0; x < npf && re.given; x++)
 		if (spec_set_environment(&pf[x].set, re.one, &err) < 0) {

@@ -30,7 +30,8 @@ static const struct cli_command *const commands[] = {
 	&cli_cmd_diff,
 	&cli_cmd_logs,    &cli_cmd_rollout,  &cli_cmd_analysis, &cli_cmd_routes,
 	&cli_cmd_events,  &cli_cmd_rollback, &cli_cmd_delete, &cli_cmd_token,
-	&cli_cmd_validate, &cli_cmd_explain, &cli_cmd_import, &cli_cmd_version, &cli_cmd_upgrade, &cli_cmd_scale,
+	&cli_cmd_validate, &cli_cmd_render, &cli_cmd_explain, &cli_cmd_import, &cli_cmd_version,
+	&cli_cmd_upgrade, &cli_cmd_scale,
 	&cli_cmd_sync,   &cli_cmd_promote, &cli_cmd_releases, &cli_cmd_approve, &cli_cmd_reject,
 	&cli_cmd_secret, &cli_cmd_pipeline,
 	&cli_cmd_config, &cli_cmd_completion, &serve_row,
@@ -40,8 +41,9 @@ static const struct cli_command *const commands[] = {
 
 /* Commands that never talk to a daemon: a broken config file does not stop them. */
 static const struct cli_command *const offline[] = {
-	&cli_cmd_validate, &cli_cmd_explain, &cli_cmd_import, &cli_cmd_version, &cli_cmd_config,
-	&cli_cmd_secret, &cli_cmd_completion, &cli_cmd_complete, &cli_cmd_man, &cli_cmd_pipeline,
+	&cli_cmd_validate, &cli_cmd_render, &cli_cmd_explain, &cli_cmd_import, &cli_cmd_version,
+	&cli_cmd_config, &cli_cmd_secret, &cli_cmd_completion, &cli_cmd_complete, &cli_cmd_man,
+	&cli_cmd_pipeline,
 };
 
 const struct cli_command *const *cli_commands(size_t *n)
@@ -381,6 +383,24 @@ int cli_connect(struct cli *c, bool quiet)
 	return 0;
 }
 
+/* -e ENV after the command word: every command inherits the row (an own
+ * row of its name or letter wins: secret encrypt -e). */
+static int parse_env_after(void *field, const char *value)
+{
+	if (!*value)
+		return -1;
+	*(const char **)field = value;
+	return 0;
+}
+
+static const struct sw_opt inherited_rows[] = {
+	{.name = "environment", .letter = 'e', .kind = SW_OPT_CUSTOM,
+	 .offset = SW_OPT_AT(struct cli, environment, const char *), .value = "ENV",
+	 .parse = parse_env_after, .expect = "be an environment's name",
+	 .help = "work in environment ENV (as `slipway -e ENV` before the command)"},
+	{0},
+};
+
 int cli_main(const struct cli_globals *g, int argc, char **argv)
 {
 	const struct cli_command *cmd = NULL;
@@ -404,7 +424,9 @@ int cli_main(const struct cli_globals *g, int argc, char **argv)
 			needs_daemon = false;
 	if (needs_daemon && cli_connect(&c, false) != 0)
 		return cmd->failure_exit ? cmd->failure_exit : 1;
+	sw_opt_inherit(inherited_rows, &c);
 	int r = cmd->run(&c, argc, argv);
+	sw_opt_inherit(NULL, NULL);
 	conn_release();
 	return r;
 }

@@ -58,6 +58,7 @@ extern const struct cli_command cli_cmd_pipeline;
 /* What src/main.c gave cli_pipeline_ops, or NULL. */
 const struct cli_pipeline_ops *cli_pipeline_ops_get(void);
 extern const struct cli_command cli_cmd_promote, cli_cmd_releases, cli_cmd_approve, cli_cmd_reject;
+extern const struct cli_command cli_cmd_render;
 /* Polls the promotion of app `name` into env (of release, when not NULL)
  * until it ends: Promoted, then its rollout there (cli_wait_rollout),
  * gives that wait's exit code; Failed, Rejected, Superseded (or another
@@ -186,6 +187,31 @@ int cli_rollout_end(struct cli *c, json_t *app, int64_t revision, char *msg, siz
 int cli_wait_rollout(struct cli *c, const char *name, int64_t revision, uint64_t timeout_ms,
 		     bool quiet);
 
+/* A repeatable -f PATH (apply, diff, render): the values, pointing into
+ * argv. cli_path_add is its SW_OPT_CUSTOM parser. */
+#define CLI_PATHS_MAX 32
+#define CLI_PATHS_EXPECT "be a path (at most 32 of them)"
+struct cli_paths {
+	const char *v[CLI_PATHS_MAX];
+	size_t n;
+};
+int cli_path_add(void *field, const char *value);
+/* A usage error (printed, 2) when -f - comes twice or --base-dir comes
+ * without it; else 0. */
+int cli_paths_check(const char *cmd, const struct cli_paths *paths, const char *base_dir);
+/*
+ * The files of every PATH in turn, each as the user would name it: a file
+ * itself (or "-"), a directory's *.yaml / *.yml files, its subdirectories'
+ * too (not hidden ones), in name order of their paths. Returns 0 and *out
+ * (free with cli_files_free), or -1 with err (a PATH that cannot be read,
+ * a directory without such files).
+ */
+int cli_collect_files(const struct cli_paths *paths, char ***out, size_t *n, struct sw_err *err);
+void cli_files_free(char **v, size_t n);
+/* A document file ("-": stdin) into out, at most SPEC_MAX_TEXT bytes
+ * (spec_check_size's message past it); -1 with err. */
+int cli_read_doc_file(const char *path, struct buf *out, struct sw_err *err);
+
 /*
  * The body of POST /v1/apply for `-f PATH` (apply, diff): {"files":
  * [{"path", "content", "name"}]}: "name" the file as given (stdin:
@@ -195,7 +221,7 @@ int cli_wait_rollout(struct cli *c, const char *name, int64_t revision, uint64_t
  * said on stderr. Returns 0 and *out (the caller's), or 1 with the error
  * printed.
  */
-int cli_apply_body(const char *path, const char *base_dir, json_t **out);
+int cli_apply_body(const struct cli_paths *paths, const char *base_dir, json_t **out);
 /* An app's name as the CLI prints it from an API object: "hello" in the
  * default environment, "prod/hello" in another (its "environment"), so
  * that apps of one name in two environments read apart; name_field is

@@ -15,7 +15,7 @@
 #include "spec/spec.h"
 
 struct apply_opts {
-	const char *file;
+	struct cli_paths files;
 	const char *base_dir;
 	bool wait, dry_run, override_window;
 	const char *reason;
@@ -24,9 +24,10 @@ struct apply_opts {
 };
 
 static const struct sw_opt options[] = {
-	{.name = "filename", .letter = 'f', .kind = SW_OPT_STRING,
-	 .offset = SW_OPT_AT(struct apply_opts, file, const char *), .value = "PATH", .required = true,
-	 .help = "a file, a directory of *.yaml / *.yml, or - for stdin"},
+	{.name = "filename", .letter = 'f', .kind = SW_OPT_CUSTOM,
+	 .offset = SW_OPT_AT(struct apply_opts, files, struct cli_paths), .value = "PATH", .required = true,
+	 .parse = cli_path_add, .expect = CLI_PATHS_EXPECT,
+	 .help = "a file, a directory (read with its subdirectories) or - for stdin; repeatable"},
 	{.name = "base-dir", .kind = SW_OPT_STRING,
 	 .offset = SW_OPT_AT(struct apply_opts, base_dir, const char *), .value = "DIR",
 	 .help = "relative paths of -f - documents are from DIR (default: .)"},
@@ -46,7 +47,7 @@ static const struct sw_opt options[] = {
 	{0},
 };
 
-static int read_file(const char *path, struct buf *out, struct sw_err *err)
+int cli_read_doc_file(const char *path, struct buf *out, struct sw_err *err)
 {
 	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
 	if (!f)
@@ -73,20 +74,19 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* PATH's files: itself, or a directory's *.yaml / *.yml in name order,
- * each as the user would name it (PATH/NAME). */
-static int collect_files(const char *path, char ***out, size_t *n, struct sw_err *err)
+int cli_path_add(void *field, const char *value)
 {
-	struct stat sb;
-	*out = NULL;
-	*n = 0;
-	if (strcmp(path, "-") != 0 && stat(path, &sb) < 0)
-		return sw_errf(err, -1, "cannot read \"%s\": %s", path, strerror(errno));
-	if (strcmp(path, "-") == 0 || !S_ISDIR(sb.st_mode)) {
-		*out = xmalloc(sizeof(char *));
-		(*out)[(*n)++] = xstrdup(path);
-		return 0;
-	}
+	struct cli_paths *p = field;
+	if (!*value || p->n == CLI_PATHS_MAX)
+		return -1;
+	p->v[p->n++] = value;
+	return 0;
+}
+
+/* The *.yaml / *.yml files under directory `path` and its subdirectories
+ * (not those whose name starts with '.'), depth at most 16, appended. */
+static int walk_dir(const char *path, int depth, char ***out, size_t *n, struct sw_err *err)
+{
 	DIR *dir = opendir(path);
 	if (!dir)
 		return sw_errf(err, -1, "cannot read directory \"%s\": %s", path, strerror(errno));
@@ -94,29 +94,77 @@ static int collect_files(const char *path, char ***out, size_t *n, struct sw_err
 	while (plen > 1 && path[plen - 1] == '/')
 		plen--;
 	struct dirent *de;
-	while ((de = readdir(dir))) {
+	int r = 0;
+	while (r == 0 && (de = readdir(dir))) {
 		size_t l = strlen(de->d_name);
-		bool yaml = (l > 5 && strcmp(de->d_name + l - 5, ".yaml") == 0) ||
-			    (l > 4 && strcmp(de->d_name + l - 4, ".yml") == 0);
-		if (!yaml || de->d_name[0] == '.')
+		if (de->d_name[0] == '.')
 			continue;
 		struct buf p = BUF_INIT;
-		buf_addf(&p, "%.*s%s%s", (int)plen, path, path[plen - 1] == '/' ? "" : "/", de->d_name);
+		if (plen == 1 && path[0] == '.') /* "envs/prod/hello.yaml", as a user names it */
+			buf_adds(&p, de->d_name);
+		else
+			buf_addf(&p, "%.*s%s%s", (int)plen, path, path[plen - 1] == '/' ? "" : "/", de->d_name);
+		struct stat sb;
+		if (stat(p.s, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+			if (depth < 16)
+				r = walk_dir(p.s, depth + 1, out, n, err);
+			buf_release(&p);
+			continue;
+		}
+		bool yaml = (l > 5 && strcmp(de->d_name + l - 5, ".yaml") == 0) ||
+			    (l > 4 && strcmp(de->d_name + l - 4, ".yml") == 0);
+		if (!yaml) {
+			buf_release(&p);
+			continue;
+		}
 		*out = xrealloc(*out, (*n + 1) * sizeof(char *));
 		(*out)[(*n)++] = buf_detach(&p);
 	}
 	closedir(dir);
-	if (*n == 0)
-		return sw_errf(err, -1, "no *.yaml or *.yml files in \"%s\"", path);
-	qsort(*out, *n, sizeof(char *), cmp_str);
+	return r;
+}
+
+int cli_paths_check(const char *cmd, const struct cli_paths *paths, const char *base_dir)
+{
+	size_t stdin_n = 0;
+	for (size_t i = 0; i < paths->n; i++)
+		stdin_n += strcmp(paths->v[i], "-") == 0;
+	if (stdin_n > 1)
+		return sw_opt_error(cmd, "-f - (stdin) can be given once");
+	if (base_dir && !stdin_n)
+		return sw_opt_error(cmd, "--base-dir goes with -f - (stdin) only");
 	return 0;
 }
 
-static void free_strv(char **v, size_t n)
+void cli_files_free(char **v, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 		free(v[i]);
 	free(v);
+}
+
+int cli_collect_files(const struct cli_paths *paths, char ***out, size_t *n, struct sw_err *err)
+{
+	*out = NULL;
+	*n = 0;
+	for (size_t i = 0; i < paths->n; i++) {
+		const char *path = paths->v[i];
+		struct stat sb;
+		if (strcmp(path, "-") != 0 && stat(path, &sb) < 0)
+			return sw_errf(err, -1, "cannot read \"%s\": %s", path, strerror(errno));
+		if (strcmp(path, "-") == 0 || !S_ISDIR(sb.st_mode)) {
+			*out = xrealloc(*out, (*n + 1) * sizeof(char *));
+			(*out)[(*n)++] = xstrdup(path);
+			continue;
+		}
+		size_t from = *n;
+		if (walk_dir(path, 0, out, n, err) < 0)
+			return -1;
+		if (*n == from)
+			return sw_errf(err, -1, "no *.yaml or *.yml files in \"%s\"", path);
+		qsort(*out + from, *n - from, sizeof(char *), cmp_str);
+	}
+	return 0;
 }
 
 /* The absolute path the daemon resolves `name`'s relative paths from (its
@@ -142,8 +190,9 @@ static char *abs_of(const char *name, const char *base_dir, struct sw_err *err)
 	return buf_detach(&b);
 }
 
-int cli_apply_body(const char *path, const char *base_dir, json_t **out)
+int cli_apply_body(const struct cli_paths *paths, const char *base_dir, json_t **out)
 {
+	const char *path = paths->v[0];
 	char **names = NULL;
 	size_t n = 0;
 	uint64_t total = 0;
@@ -151,13 +200,13 @@ int cli_apply_body(const char *path, const char *base_dir, json_t **out)
 	json_t *files = json_array();
 	int r = 1;
 	*out = NULL;
-	if (collect_files(path, &names, &n, &err) < 0)
+	if (cli_collect_files(paths, &names, &n, &err) < 0)
 		goto out;
 	for (size_t i = 0; i < n; i++) {
 		struct buf content = BUF_INIT;
 		bool in = strcmp(names[i], "-") == 0;
 		char *abs = NULL;
-		if (read_file(names[i], &content, &err) < 0 ||
+		if (cli_read_doc_file(names[i], &content, &err) < 0 ||
 		    spec_check_size(path, total += content.len, true, &err) < 0 ||
 		    !(abs = abs_of(names[i], base_dir ? base_dir : ".", &err))) {
 			buf_release(&content);
@@ -175,7 +224,7 @@ out:
 	if (r)
 		fprintf(stderr, "slipway: %s\n", err.msg);
 	json_decref(files);
-	free_strv(names, n);
+	cli_files_free(names, n);
 	return r;
 }
 
@@ -243,8 +292,8 @@ static int run(struct cli *c, int argc, char **argv)
 	int n = sw_opt_parse(&cli_cmd_apply.usage, &o, argc, argv);
 	if (n < 0)
 		return SW_OPT_EXIT(n);
-	if (o.base_dir && strcmp(o.file, "-") != 0)
-		return sw_opt_error("apply", "--base-dir goes with -f - (stdin) only");
+	if (cli_paths_check("apply", &o.files, o.base_dir) != 0)
+		return SW_OPT_EXIT_USAGE;
 	if (o.wait && o.dry_run)
 		return sw_opt_error("apply", "--wait cannot go with --dry-run (nothing rolls out)");
 	if (o.reason && !o.override_window)
@@ -258,7 +307,7 @@ static int run(struct cli *c, int argc, char **argv)
 
 	int r = 1;
 	json_t *body = NULL, *res = NULL;
-	if (cli_apply_body(o.file, o.base_dir, &body) != 0)
+	if (cli_apply_body(&o.files, o.base_dir, &body) != 0)
 		goto out;
 	if (o.override_window)
 		json_object_update_new(body, json_pack("{s:b, s:s}", "overrideWindow", 1, "reason",
@@ -284,8 +333,11 @@ const struct cli_command cli_cmd_apply = {
 	.usage = {
 		.name = "apply",
 		.opts = options,
-		.help = "Sends the documents in PATH (a file, a directory of *.yaml / *.yml, or - for\n"
-			"stdin) to the daemon. Nothing is stored unless every document is valid.\n"
+		.help = "Sends the documents in PATH (a file, a directory of *.yaml / *.yml read with\n"
+			"its subdirectories, or - for stdin) to the daemon; -f may be given several\n"
+			"times, and the files are read together, so that an environment's Patches\n"
+			"meet their base Apps (-e ENV selects the environment: docs/environments.md,\n"
+			"\"Overlays\"). Nothing is stored unless every document is valid.\n"
 			"Prints kind/NAME created, configured or unchanged per document. A changed\n"
 			"App gets a new revision and is rolled out. Relative paths in a document\n"
 			"are from its file's directory; for stdin from --base-dir DIR (default:\n"

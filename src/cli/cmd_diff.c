@@ -35,7 +35,7 @@
 enum diff_color { COLOR_AUTO, COLOR_ALWAYS, COLOR_NEVER };
 
 struct diff_opts {
-	const char *file;
+	struct cli_paths files;
 	const char *base_dir;
 	const char *source;
 	int color; /* enum diff_color */
@@ -53,9 +53,10 @@ static int parse_color(void *field, const char *value)
 }
 
 static const struct sw_opt options[] = {
-	{.name = "filename", .letter = 'f', .kind = SW_OPT_STRING,
-	 .offset = SW_OPT_AT(struct diff_opts, file, const char *), .value = "PATH",
-	 .help = "a file, a directory of *.yaml / *.yml, or - for stdin"},
+	{.name = "filename", .letter = 'f', .kind = SW_OPT_CUSTOM,
+	 .offset = SW_OPT_AT(struct diff_opts, files, struct cli_paths), .value = "PATH",
+	 .parse = cli_path_add, .expect = CLI_PATHS_EXPECT,
+	 .help = "a file, a directory (with its subdirectories) or - for stdin; repeatable"},
 	{.name = "base-dir", .kind = SW_OPT_STRING,
 	 .offset = SW_OPT_AT(struct diff_opts, base_dir, const char *), .value = "DIR",
 	 .help = "relative paths of -f - documents are from DIR (default: .)"},
@@ -162,10 +163,10 @@ static int write_results(struct tree *t, json_t *results, struct sw_err *err)
 	size_t nkinds = 0;
 	int r = 0;
 	json_array_foreach(results, i, x) {
-		char kind[64];
-		const char *name = cli_jstr(x, "name");
+		char kind[64], file[200];
+		const char *name = cli_jstr(x, "name"), *env = json_string_value(json_object_get(x, "environment"));
 		cli_kind_word(cli_jstr(x, "kind"), kind, sizeof(kind));
-		if (!plain_name(name) || !plain_name(kind)) {
+		if (!plain_name(name) || !plain_name(kind) || (env && !plain_name(env))) {
 			r = sw_errf(err, -1, "the daemon sent a document named \"%s/%s\"", kind, name);
 			break;
 		}
@@ -186,9 +187,15 @@ static int write_results(struct tree *t, json_t *results, struct sw_err *err)
 			if (r < 0)
 				break;
 		}
+		/* an app of another environment than default: ENV.NAME (no
+		 * name holds a '.'), so that one name in two reads apart */
+		if (env && *env && strcmp(env, "default") != 0)
+			snprintf(file, sizeof(file), "%s.%s", env, name);
+		else
+			snprintf(file, sizeof(file), "%s", name);
 		json_t *live = json_object_get(x, "live"), *merged = json_object_get(x, "merged");
-		if ((json_is_object(live) && tree_file(t, "live", kind, name, live, err) < 0) ||
-		    (json_is_object(merged) && tree_file(t, "merged", kind, name, merged, err) < 0)) {
+		if ((json_is_object(live) && tree_file(t, "live", kind, file, live, err) < 0) ||
+		    (json_is_object(merged) && tree_file(t, "merged", kind, file, merged, err) < 0)) {
 			r = -1;
 			break;
 		}
@@ -304,7 +311,9 @@ static json_t *plan_results(struct cli *c, const char *source, const char *app)
 		char kind[64];
 		const char *name = cli_jstr(x, "name");
 		cli_kind_word(cli_jstr(x, "kind"), kind, sizeof(kind));
-		if (app && (strcmp(kind, "app") != 0 || strcmp(name, app) != 0))
+		const char *env = json_string_value(json_object_get(x, "environment"));
+		if (app && (strcmp(kind, "app") != 0 || strcmp(name, app) != 0 ||
+			    strcmp(env ? env : "default", c->environment ? c->environment : "default") != 0))
 			continue;
 		if (strcmp(cli_jstr(x, "action"), "keep") == 0) {
 			fprintf(stderr, "slipway: %s/%s is not in git at %.7s: kept (%s)\n", kind, name,
@@ -314,6 +323,8 @@ static json_t *plan_results(struct cli *c, const char *source, const char *app)
 		}
 		json_t *o = json_pack("{s:O, s:O}", "kind", json_object_get(x, "kind"), "name",
 				      json_object_get(x, "name"));
+		if (env)
+			json_object_set_new(o, "environment", json_string(env));
 		if (json_is_object(json_object_get(x, "live")))
 			json_object_set(o, "live", json_object_get(x, "live"));
 		if (json_is_object(json_object_get(x, "desired")))
@@ -360,18 +371,18 @@ static int run(struct cli *c, int argc, char **argv)
 	if (n < 0)
 		return SW_OPT_EXIT(n);
 	const char *app = n ? argv[1] : NULL;
-	if (!!o.file + !!o.source + !!app != 1)
+	if (!!o.files.n + !!o.source + !!app != 1)
 		return sw_opt_error("diff", "give exactly one of -f PATH, APP and --source SOURCE");
-	if (o.base_dir && (!o.file || strcmp(o.file, "-") != 0))
-		return sw_opt_error("diff", "--base-dir goes with -f - (stdin) only");
+	if (cli_paths_check("diff", &o.files, o.base_dir) != 0)
+		return SW_OPT_EXIT_USAGE;
 	if (o.source && strncmp(o.source, "source/", 7) == 0)
 		o.source += 7;
 
 	json_t *body = NULL, *res = NULL, *results = NULL;
 	char *owner = NULL;
 	int r = EXIT_ERROR;
-	if (o.file) {
-		if (cli_apply_body(o.file, o.base_dir, &body) != 0 ||
+	if (o.files.n) {
+		if (cli_apply_body(&o.files, o.base_dir, &body) != 0 ||
 		    cli_call(c, "POST", "/v1/apply?dryRun=true", body, &res) != 0)
 			goto out;
 		results = json_incref(json_object_get(res, "results"));

@@ -1,6 +1,8 @@
 /* slipway sync SOURCE: fetch a source now and apply what it holds. */
 #include "cli_int.h"
 
+#include "spec/spec.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -43,11 +45,13 @@ static void print_plan(json_t *j)
 		snprintf(kind, sizeof(kind), "%s", cli_jstr(x, "kind"));
 		for (char *p = kind; *p; p++)
 			*p = (char)(*p >= 'A' && *p <= 'Z' ? *p - 'A' + 'a' : *p);
+		char name[200];
+		cli_app_label(x, "name", name, sizeof(name));
 		if (strcmp(a, "keep") == 0)
-			printf("  %-9s %s/%s (not in git; %s)\n", a, kind, cli_jstr(x, "name"),
+			printf("  %-9s %s/%s (not in git; %s)\n", a, kind, name,
 			       *cli_jstr(x, "reason") ? cli_jstr(x, "reason") : "prune is off");
 		else
-			printf("  %-9s %s/%s\n", a, kind, cli_jstr(x, "name"));
+			printf("  %-9s %s/%s\n", a, kind, name);
 	}
 	printf("%zu to create, %zu to update, %zu to prune, %zu unchanged\n", counts[0], counts[1],
 	       counts[2], counts[4]);
@@ -90,9 +94,16 @@ static int run(struct cli *c, int argc, char **argv)
 		json_t *a;
 		fflush(stdout);
 		json_array_foreach(json_object_get(j, "apps"), i, a) {
-			if (!json_is_string(a) || strchr(json_string_value(a), '/'))
-				continue; /* source/NAME, analysistemplate/NAME: nothing rolls out */
-			int w = cli_wait_rollout(c, json_string_value(a), 0, o.timeout_ms, o.json);
+			const char *key = json_string_value(a), *app;
+			if (!key || strncmp(key, "source/", 7) == 0 || strncmp(key, "analysistemplate/", 17) == 0)
+				continue; /* nothing rolls out */
+			/* an app's key: "hello", or "prod/hello" in its environment */
+			char env[64];
+			const char *selected = c->environment;
+			spec_key_split(key, env, &app);
+			c->environment = env;
+			int w = cli_wait_rollout(c, app, 0, o.timeout_ms, o.json);
+			c->environment = selected;
 			if (w && !r)
 				r = w;
 		}

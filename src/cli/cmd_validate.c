@@ -36,6 +36,11 @@ static int run(struct cli *c, int argc, char **argv)
 		       set.apps[i]->version, set.apps[i]->replicas);
 	for (size_t i = 0; i < set.ntemplates; i++)
 		printf("analysistemplate/%s valid\n", set.templates[i]->name);
+	/* its keys are checked; its values once merged (slipway render) */
+	for (size_t i = 0; i < set.ndocs; i++)
+		if (set.docs[i].kind == &spec_kind_patch)
+			printf("patch/%s valid (its fields; `slipway render` checks the values)\n",
+			       spec_kind_patch.name_of(set.docs[i].obj));
 	spec_set_release(&set);
 	return 0;
 }

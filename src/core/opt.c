@@ -12,6 +12,52 @@ static const struct sw_opt help_row = {
 	.name = "help", .letter = 'h', .kind = SW_OPT_FLAG, .help = "show this help",
 };
 
+/* The rows every command inherits (sw_opt_inherit) and where they store. */
+static const struct sw_opt *inherited;
+static void *inherited_dest;
+
+void sw_opt_inherit(const struct sw_opt *rows, void *dest)
+{
+	inherited = rows;
+	inherited_dest = dest;
+}
+
+static size_t count_rows(const struct sw_opt *opts);
+
+/* Whether u's own rows have o's name or letter (then o is not inherited). */
+static bool own_row(const struct sw_opt_usage *u, const struct sw_opt *o)
+{
+	for (size_t i = 0; u->opts && u->opts[i].name; i++)
+		if (strcmp(u->opts[i].name, o->name) == 0 || (o->letter && u->opts[i].letter == o->letter))
+			return true;
+	return false;
+}
+
+/* The i-th row u takes: its own, then the inherited ones it does not
+ * shadow (only for a command: u->name set), then -h/--help; NULL past
+ * the last. *is_own says which. */
+static const struct sw_opt *row_at(const struct sw_opt_usage *u, size_t i, bool *is_own)
+{
+	size_t n = count_rows(u->opts);
+	*is_own = i < n;
+	if (i < n)
+		return &u->opts[i];
+	i -= n;
+	for (size_t k = 0; u->name && inherited && inherited[k].name; k++) {
+		if (own_row(u, &inherited[k]))
+			continue;
+		if (i-- == 0)
+			return &inherited[k];
+	}
+	return i == 0 ? &help_row : NULL;
+}
+
+/* Where a row's value goes: the command's dest or the inherited one. */
+static void *dest_of(const struct sw_opt_usage *u, const struct sw_opt *o, void *dest)
+{
+	return o >= u->opts && o < u->opts + count_rows(u->opts) ? dest : inherited_dest;
+}
+
 static void verror(const char *name, const char *fmt, va_list ap)
 {
 	const char *sp = name ? " " : "", *cmd = name ? name : "";
@@ -55,11 +101,11 @@ static size_t count_rows(const struct sw_opt *opts)
 static const struct sw_opt *find_long(const struct sw_opt_usage *u, const char *name, size_t len,
 				      bool *ambiguous)
 {
-	const struct sw_opt *prefix_of = NULL;
-	size_t n = count_rows(u->opts), matches = 0;
+	const struct sw_opt *prefix_of = NULL, *o;
+	size_t matches = 0;
+	bool own;
 	*ambiguous = false;
-	for (size_t i = 0; i <= n; i++) {
-		const struct sw_opt *o = i < n ? &u->opts[i] : &help_row;
+	for (size_t i = 0; (o = row_at(u, i, &own)); i++) {
 		if (strncmp(o->name, name, len) != 0)
 			continue;
 		if (o->name[len] == '\0')
@@ -73,10 +119,12 @@ static const struct sw_opt *find_long(const struct sw_opt_usage *u, const char *
 
 static const struct sw_opt *find_letter(const struct sw_opt_usage *u, char letter)
 {
-	for (size_t i = 0; u->opts && u->opts[i].name; i++)
-		if (u->opts[i].letter == letter)
-			return &u->opts[i];
-	return letter == 'h' ? &help_row : NULL;
+	const struct sw_opt *o;
+	bool own;
+	for (size_t i = 0; (o = row_at(u, i, &own)); i++)
+		if (o->letter == letter)
+			return o;
+	return NULL;
 }
 
 static int bad_value(const struct sw_opt_usage *u, const struct sw_opt *o, const char *value)
@@ -93,7 +141,7 @@ static int bad_value(const struct sw_opt_usage *u, const struct sw_opt *o, const
 static int store(const struct sw_opt_usage *u, const struct sw_opt *o, void *dest,
 		 const char *value)
 {
-	void *field = (char *)dest + o->offset;
+	void *field = (char *)dest_of(u, o, dest) + o->offset;
 	switch (o->kind) {
 	case SW_OPT_FLAG:
 		*(bool *)field = true;
@@ -163,7 +211,8 @@ static int parse_one(const struct sw_opt_usage *u, void *dest, int argc, char **
 			return fail(u, "option \"--%s\" takes no value", o->name);
 		if (o == &help_row)
 			return show_help(u);
-		*seen |= 1ull << (o - u->opts);
+		if (dest_of(u, o, dest) == dest)
+			*seen |= 1ull << (o - u->opts);
 		if (o->kind == SW_OPT_FLAG)
 			return store(u, o, dest, NULL);
 		snprintf(shown, sizeof(shown), "--%s", o->name);
@@ -176,7 +225,8 @@ static int parse_one(const struct sw_opt_usage *u, void *dest, int argc, char **
 			return fail(u, "unknown option \"-%c\"", *p);
 		if (o == &help_row)
 			return show_help(u);
-		*seen |= 1ull << (o - u->opts);
+		if (dest_of(u, o, dest) == dest)
+			*seen |= 1ull << (o - u->opts);
 		if (o->kind == SW_OPT_FLAG) {
 			store(u, o, dest, NULL);
 			continue;
@@ -291,23 +341,22 @@ static int row_label(char *out, size_t size, const struct sw_opt *o)
 
 void sw_opt_help(FILE *f, const struct sw_opt_usage *u)
 {
-	size_t n = count_rows(u->opts);
 	int width = 0;
 	char label[128];
+	const struct sw_opt *o;
+	bool own;
 
 	sw_opt_usage_line(f, u);
 	fputc('\n', f);
 	if (u->help)
 		fprintf(f, "\n%s\n", u->help);
-	for (size_t i = 0; i <= n; i++) {
-		const struct sw_opt *o = i < n ? &u->opts[i] : &help_row;
+	for (size_t i = 0; (o = row_at(u, i, &own)); i++) {
 		int w = row_label(label, sizeof(label), o);
 		if (o->help && w > width)
 			width = w;
 	}
 	fprintf(f, "\noptions:\n");
-	for (size_t i = 0; i <= n; i++) {
-		const struct sw_opt *o = i < n ? &u->opts[i] : &help_row;
+	for (size_t i = 0; (o = row_at(u, i, &own)); i++) {
 		if (!o->help)
 			continue;
 		row_label(label, sizeof(label), o);

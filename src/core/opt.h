@@ -21,7 +21,7 @@
  *
  * Messages are the CLI's usage errors, on stderr, one line each:
  *	slipway apply: unknown option "--x" (see `slipway apply --help`)
- * Pure apart from printing: no allocation, no global state.
+ * Pure apart from printing and sw_opt_inherit's rows: no allocation.
  */
 #ifndef SW_CORE_OPT_H
 #define SW_CORE_OPT_H
@@ -92,6 +92,18 @@ struct sw_opt_usage {
  * positional arguments). An option given twice keeps the last value.
  */
 int sw_opt_parse(const struct sw_opt_usage *u, void *dest, int argc, char **argv);
+
+/*
+ * Rows every command accepts besides its own, as it accepts -h/--help:
+ * the CLI's `-e ENV`, which may then come after the command word as well
+ * as before it (`slipway apply -e prod -f .`). A command's own row of the
+ * same name or letter wins (`secret encrypt -e`). Their offsets are into
+ * `dest`, not the command's struct; they are listed in every command's
+ * --help, never in its usage line, and never `required`. Only parses of
+ * a command (a usage with a name) see them. Call once before parsing;
+ * NULL rows: none. The one piece of global state here.
+ */
+void sw_opt_inherit(const struct sw_opt *rows, void *dest);
 
 /* Writes the usage line, the help and the table of options. */
 void sw_opt_help(FILE *f, const struct sw_opt_usage *u);

@@ -237,7 +237,7 @@ static int promoted_doc(struct engine *e, struct engine_app *ta, const char *r,
 		return -1;
 	memset(set, 0, sizeof(*set));
 	set->docs = xcalloc(1, sizeof(*set->docs));
-	set->docs[0] = (struct spec_doc){&spec_kind_app, sa};
+	set->docs[0] = (struct spec_doc){.kind = &spec_kind_app, .obj = sa};
 	set->ndocs = 1;
 	set->apps = xcalloc(1, sizeof(*set->apps));
 	set->apps[0] = sa;

@@ -104,6 +104,13 @@ struct gitops_source_spec {
 	char *wb_author;              /* writeBack.author, "Name <email>"; NULL: "Slipway
 					 <slipway@HOSTNAME>" */
 	bool wb_on_abort;             /* writeBack.onAbort: automatic aborts too; default false */
+	/* environments: the ones this host takes from the repository (DNS
+	 * labels, none twice, in document order); each base App is made one
+	 * App per environment with its Patch (spec_render), other
+	 * environments' documents are read, checked and skipped. NULL: none
+	 * given, the documents go where they say (default without one) */
+	char **environments;
+	size_t nenvironments;
 	char *source;                 /* "file:line:col" of the document */
 };
 

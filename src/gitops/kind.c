@@ -206,6 +206,32 @@ static bool ref_is_no_branch(const char *ref)
 		       (n >= 4 && n <= 40 && strspn(ref, "0123456789abcdefABCDEF") == n));
 }
 
+/* ---- environments: a list of environments' names ---- */
+
+static int parse_envs(struct spec_pctx *c, const struct snode *n, void *base, const struct spec_field *f)
+{
+	int rc = spec_t_argv.parse(c, n, base, f);
+	char **v = *SPEC_AT(base, f->off, char **);
+	size_t nv = *SPEC_AT(base, f->off2, size_t);
+	for (size_t i = 0; rc == 0 && i < nv; i++) {
+		size_t old = spec_path_push_index(c, i);
+		rc = spec_v_dns_label(c, n->kids[i], v[i]);
+		spec_path_pop(c, old);
+		for (size_t k = 0; rc == 0 && k < i; k++)
+			if (strcmp(v[k], v[i]) == 0)
+				rc = spec_perr(c, n->kids[i], "%s names \"%s\" twice", spec_subject(c), v[i]);
+	}
+	return rc;
+}
+
+/* Nothing when not given, so that a Source without it reads as before. */
+static json_t *emit_envs(const void *base, const struct spec_field *f)
+{
+	return *SPEC_CAT(base, f->off, char *const *) ? spec_t_argv.emit(base, f) : NULL;
+}
+
+static const struct spec_ftype t_envs = {parse_envs, emit_envs, spec_free_argv};
+
 static const struct spec_field policy_fields[] = {
 	{"automated", &spec_t_bool, offsetof(struct gitops_source_spec, automated), 0, 0, NULL, 0},
 	{"prune", &spec_t_bool, offsetof(struct gitops_source_spec, prune), 0, 0, NULL, 0},
@@ -227,6 +253,8 @@ static const struct spec_field spec_fields[] = {
 	{"webhook", &t_webhook, 0, SPEC_F_NULLOK, 0, &webhook_table, 0},
 	{"syncPolicy", &spec_t_sub, 0, 0, 0, &policy_table, 0},
 	{"writeBack", &t_write_back, 0, SPEC_F_NULLOK, 0, &write_back_table, 0},
+	{"environments", &t_envs, offsetof(struct gitops_source_spec, environments), SPEC_F_NONEMPTY, 0, NULL,
+	 offsetof(struct gitops_source_spec, nenvironments)},
 	{NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
@@ -330,6 +358,7 @@ const struct spec_kind gitops_kind_source = {"Source", kind_parse, kind_name, ki
 /* For the reference: the row types of these tables, as a user writes them. */
 static const struct spec_ref_shape shapes[] = {
 	{&t_paths, "string, or list of string", SPEC_REF_LEAF, "\"a\""},
+	{&t_envs, "list of string", SPEC_REF_LEAF, "[\"a\"]"},
 	{&t_file, "string", SPEC_REF_LEAF, "\"/a\""},
 	{&t_webhook, "object", SPEC_REF_MAP, NULL},
 	{&t_write_back, "object", SPEC_REF_MAP, NULL},

@@ -21,9 +21,9 @@ const struct spec_ref_doc gitops_source_docs[] = {
 	 "A branch, a tag, a commit (4 to 40 hex digits), or a tag pattern with \"*\" (\"v1.*\" deploys "
 	 "the highest matching tag, numbers compared as numbers).", "the remote's default branch"},
 	{"spec.path",
-	 "A directory (or file) of the repository, or a list of them, read as `slipway apply -f DIR` "
-	 "reads one: its own *.yaml and *.yml files in name order. Relative to the repository's root and "
-	 "inside it.", NULL},
+	 "A directory (or file) of the repository, or a list of them: a directory gives its own *.yaml "
+	 "and *.yml files in name order, not its subdirectories' (list them too). Relative to the "
+	 "repository's root and inside it.", NULL},
 	{"spec.interval", "How often the repository is fetched without a webhook.", NULL},
 	{"spec.timeout", "The longest one fetch may take, from connect to last byte.", NULL},
 	{"spec.credentials",
@@ -66,5 +66,11 @@ const struct spec_ref_doc gitops_source_docs[] = {
 	 "\"Name <email>\", the commit's author and committer.", "Slipway <slipway@HOSTNAME>"},
 	{"spec.writeBack.onAbort",
 	 "Write back automatic aborts too, not only rollbacks by hand.", NULL},
+	{"spec.environments",
+	 "The environments this host takes from the repository: each base App (one without "
+	 "metadata.environment) becomes one App per environment listed, with that environment's Patch "
+	 "merged; documents of other environments are read, checked and skipped, so that two hosts can "
+	 "sync one repository (docs/environments.md, \"Overlays\").",
+	 "none: each document goes to the environment it names, a base App to default"},
 	{NULL, NULL, NULL},
 };

@@ -70,11 +70,14 @@ static json_t *plan_answer(struct gitops *g, const json_t *plan)
 	size_t i;
 	json_array_foreach(json_object_get(j, "plan"), i, it) {
 		const char *action = json_string_value(json_object_get(it, "action"));
+		const char *name = json_string_value(json_object_get(it, "name"));
 		json_t *live = NULL;
+		char key[SPEC_KEY_MAX];
+		if (json_object_get(it, "environment")) /* an App: by its key */
+			name = spec_key(key, json_string_value(json_object_get(it, "environment")), name);
 		if (!json_object_get(it, "live") && action &&
 		    (strcmp(action, "prune") == 0 || strcmp(action, "keep") == 0) &&
-		    (live = engine_live_doc(g->e, json_string_value(json_object_get(it, "kind")),
-					    json_string_value(json_object_get(it, "name")))))
+		    (live = engine_live_doc(g->e, json_string_value(json_object_get(it, "kind")), name)))
 			json_object_set_new(it, "live", live);
 	}
 	return j;

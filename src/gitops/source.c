@@ -734,27 +734,26 @@ out:
 
 /* ---- write-back (source_push) ---- */
 
-/* The file of job->paths at sha that holds App job->app: its index in
- * *files (read at sha, the caller releases them). */
-static int find_app_file(struct source_job *job, const char *sha, struct source_files *files,
-			 size_t *idx)
+typedef int (*doc_finder)(size_t *start, size_t *end, const char *text, size_t len, const char *key,
+			  const char *file, struct sw_err *err);
+
+/* The file of files that holds the document `find` finds for key: its
+ * index in *idx; 1 when there is none and `quiet`, else -1 with the
+ * job's error. */
+static int find_in(struct source_job *job, const struct source_files *files, const char *sha, doc_finder find,
+		   const char *key, size_t *idx, bool quiet)
 {
-	struct sw_err err = {0};
 	char env[64];
 	const char *name;
-	spec_key_split(job->app, env, &name); /* files hold the name, not the key */
+	spec_key_split(key, env, &name); /* files hold the name, not the key */
 	size_t found = 0, alen = strlen(name);
-	if (source_read(files, job->s, job->name, sha, (const char *const *)job->paths, 0, &err) < 0) {
-		source_job_fail(job, "%s", err.msg);
-		return -1;
-	}
 	for (size_t i = 0; i < files->n; i++) {
 		const struct source_file *f = &files->v[i];
 		size_t a, b;
 		if (!memmem(f->data, f->len, name, alen)) /* cheap: most files are other apps' */
 			continue;
 		struct sw_err ferr = {0};
-		int r = splice_find_app(&a, &b, f->data, f->len, job->app, f->path, &ferr);
+		int r = find(&a, &b, f->data, f->len, key, f->path, &ferr);
 		if (r == SW_ENOTFOUND)
 			continue;
 		if (r < 0) {
@@ -762,14 +761,122 @@ static int find_app_file(struct source_job *job, const char *sha, struct source_
 			return -1;
 		}
 		if (found++) {
-			source_job_fail(job, "app \"%s\" is defined in %s and %s at %.7s", job->app,
-					files->v[*idx].path, f->path, sha);
+			source_job_fail(job, "%s \"%s\" is defined in %s and %s at %.7s",
+					find == splice_find_app ? "app" : "patch", key, files->v[*idx].path,
+					f->path, sha);
 			return -1;
 		}
 		*idx = i;
 	}
+	if (!found && quiet)
+		return 1;
 	if (!found) {
-		source_job_fail(job, "app \"%s\" is not in git at %.7s", job->app, sha);
+		source_job_fail(job, "app \"%s\" is not in git at %.7s", key, sha);
+		return -1;
+	}
+	return 0;
+}
+
+static int read_at(struct source_job *job, const char *sha, struct source_files *files)
+{
+	struct sw_err err = {0};
+	if (source_read(files, job->s, job->name, sha, (const char *const *)job->paths, 0, &err) < 0) {
+		source_job_fail(job, "%s", err.msg);
+		return -1;
+	}
+	return 0;
+}
+
+/* The file of job->paths at sha that holds App job->app: its index in
+ * *files (read at sha, the caller releases them). */
+static int find_app_file(struct source_job *job, const char *sha, struct source_files *files,
+			 size_t *idx)
+{
+	if (read_at(job, sha, files) < 0)
+		return -1;
+	return find_in(job, files, sha, splice_find_app, job->app, idx, false);
+}
+
+/*
+ * Where a promotion's new Patch for job->app goes (docs/internals/
+ * environments.md, "Slice 2, as built"): envs/ENV/APP.yaml beside the
+ * directory of the base App's file (deploy/base/hello.yaml gives
+ * deploy/envs/prod/hello.yaml), a directory the source must read. Caller
+ * frees; NULL with the job's error.
+ */
+static char *new_patch_path(struct source_job *job, const char *base_file)
+{
+	char env[64];
+	const char *name;
+	spec_key_split(job->app, env, &name);
+	struct buf dir = BUF_INIT, path = BUF_INIT;
+	const char *slash = strrchr(base_file, '/');
+	size_t dl = slash ? (size_t)(slash - base_file) : 0;
+	while (dl > 0 && base_file[dl - 1] != '/')
+		dl--; /* the parent of the base's directory */
+	buf_addf(&dir, "%.*senvs/%s", (int)dl, base_file, env);
+	buf_addf(&path, "%s/%s.yaml", dir.s, name);
+	bool read = false;
+	for (size_t i = 0; job->paths[i] && !read; i++)
+		read = strcmp(job->paths[i], dir.s) == 0 || strcmp(job->paths[i], path.s) == 0;
+	if (!read) {
+		source_job_fail(job, "app \"%s\" has no Patch for %s: a new one would go to %s, which the "
+				"source does not read (add %s to its path)", job->app, env, path.s, dir.s);
+		buf_release(&path);
+	}
+	buf_release(&dir);
+	return read ? buf_detach(&path) : NULL;
+}
+
+/*
+ * A promotion's text: the release in the app's own document, else in its
+ * environment's Patch, else in a new Patch (new_patch_path). *bf is the
+ * file changed, or NULL for a new file at *new_path (caller frees).
+ */
+static int promotion_text(struct source_job *job, const char *sha, struct source_files *files,
+			  struct buf *text, const struct source_file **bf, char **new_path)
+{
+	struct sw_err err = {0};
+	char env[64];
+	const char *name;
+	size_t i = 0;
+	int r;
+	*bf = NULL;
+	*new_path = NULL;
+	if (read_at(job, sha, files) < 0)
+		return -1;
+	spec_key_split(job->app, env, &name);
+	if ((r = find_in(job, files, sha, splice_find_app, job->app, &i, true)) < 0)
+		return -1;
+	if (r == 0) {
+		*bf = &files->v[i];
+		r = splice_set_version(text, (*bf)->data, (*bf)->len, (*bf)->path, job->app, job->version, &err);
+	} else if (!spec_env_is_default(env) &&
+		   (r = find_in(job, files, sha, splice_find_patch, job->app, &i, true)) == 0) {
+		*bf = &files->v[i];
+		r = splice_patch_version(text, (*bf)->data, (*bf)->len, (*bf)->path, job->app, job->version,
+					 &err);
+	} else if (r == 1 && !spec_env_is_default(env)) {
+		/* from a base without a Patch for the environment: a new one */
+		if (find_in(job, files, sha, splice_find_app, name, &i, false) < 0 ||
+		    !(*new_path = new_patch_path(job, files->v[i].path)))
+			return -1;
+		for (size_t k = 0; k < files->n && !*bf; k++)
+			if (strcmp(files->v[k].path, *new_path) == 0)
+				*bf = &files->v[k];
+		if (*bf) {
+			free(*new_path);
+			*new_path = NULL;
+		}
+		splice_patch_add(text, *bf ? (*bf)->data : "", *bf ? (*bf)->len : 0, job->app, job->version);
+		return 0;
+	} else {
+		if (r == 1)
+			source_job_fail(job, "app \"%s\" is not in git at %.7s", job->app, sha);
+		return -1;
+	}
+	if (r < 0) {
+		source_job_fail(job, "%s", err.msg);
 		return -1;
 	}
 	return 0;
@@ -793,19 +900,21 @@ static int make_commit(struct source_job *job, git_repository *repo, const git_o
 	char hex[GIT_OID_HEXSZ + 1];
 	size_t ti = 0, bi = 0;
 	int r = -1;
+	char *new_path = NULL;
+	const struct source_file *bf = NULL, *tf = NULL;
 	git_oid_tostr(hex, sizeof(hex), base);
-	if ((!job->version && find_app_file(job, job->target, &at_target, &ti) < 0) ||
-	    find_app_file(job, hex, &at_base, &bi) < 0)
-		goto out;
-	const struct source_file *bf = &at_base.v[bi];
-	const struct source_file *tf = job->version ? NULL : &at_target.v[ti];
 	if (job->version) {
-		if (splice_set_version(&text, bf->data, bf->len, bf->path, job->app, job->version,
-				       &err) < 0) {
-			source_job_fail(job, "%s", err.msg);
+		if (promotion_text(job, hex, &at_base, &text, &bf, &new_path) < 0)
 			goto out;
-		}
-	} else if (strcmp(tf->path, bf->path) != 0) {
+	} else if (find_app_file(job, job->target, &at_target, &ti) < 0 ||
+		   find_app_file(job, hex, &at_base, &bi) < 0) {
+		goto out;
+	} else {
+		bf = &at_base.v[bi];
+		tf = &at_target.v[ti];
+	}
+	const char *changed = bf ? bf->path : new_path;
+	if (tf && strcmp(tf->path, bf->path) != 0) {
 		source_job_fail(job, "app \"%s\" is in %s at %.7s but in %s at %.7s: it moved, so the "
 				"rollback is not written back", job->app, tf->path, job->target, bf->path,
 				hex);
@@ -817,19 +926,20 @@ static int make_commit(struct source_job *job, git_repository *repo, const git_o
 		goto out;
 	}
 	free(job->p_file);
-	job->p_file = xstrdup(bf->path);
-	if (text.len == bf->len && memcmp(text.s, bf->data, text.len) == 0) {
+	job->p_file = xstrdup(changed);
+	if (bf && text.len == bf->len && memcmp(text.s, bf->data, text.len) == 0) {
 		r = 1;
 		goto out;
 	}
 	git_oid blob, tree_id;
 	if (git_blob_create_from_buffer(&blob, repo, text.s, text.len) < 0 ||
 	    git_commit_lookup(&parent, repo, base) < 0 || git_commit_tree(&tree, parent) < 0 ||
-	    git_tree_entry_bypath(&ent, tree, bf->path) < 0) {
+	    (bf && git_tree_entry_bypath(&ent, tree, changed) < 0)) {
 		git_fail(job, "cannot write the commit");
 		goto out;
 	}
-	git_tree_update upd = {GIT_TREE_UPDATE_UPSERT, blob, git_tree_entry_filemode(ent), bf->path};
+	git_tree_update upd = {GIT_TREE_UPDATE_UPSERT, blob, ent ? git_tree_entry_filemode(ent) : GIT_FILEMODE_BLOB,
+			       changed};
 	if (git_tree_create_updated(&tree_id, repo, tree, 1, &upd) < 0 ||
 	    git_tree_lookup(&next, repo, &tree_id) < 0 ||
 	    git_signature_now(&sig, job->author_name, job->author_email) < 0 ||
@@ -840,6 +950,7 @@ static int make_commit(struct source_job *job, git_repository *repo, const git_o
 	}
 	r = 0;
 out:
+	free(new_path);
 	source_files_release(&at_target);
 	source_files_release(&at_base);
 	buf_release(&text);

@@ -64,7 +64,7 @@ static int each_doc(const char *text, size_t len, int (*fn)(const struct doc *d,
 }
 
 struct find {
-	const char *text, *app, *file;
+	const char *text, *kind, *app, *file;
 	struct doc found;
 	int nfound;
 	struct sw_err *err;
@@ -83,7 +83,7 @@ static bool scalar_is(const struct snode *n, const char *want, const char *dflt)
  * that does not parse is not (the commit it is in was refused, or will
  * be). The first root that is the app is kept in *root (the caller frees
  * *roots) when roots is not NULL. */
-static bool is_app(const char *body, size_t len, const char *app, const char *file,
+static bool is_doc(const char *body, size_t len, const char *kind, const char *app, const char *file,
 		   struct snode ***roots_out, size_t *nroots, const struct snode **root)
 {
 	struct snode **roots = NULL;
@@ -97,7 +97,7 @@ static bool is_app(const char *body, size_t len, const char *app, const char *fi
 		return false;
 	for (size_t i = 0; i < n && !yes; i++) {
 		const struct snode *meta = snode_get(roots[i], "metadata");
-		yes = scalar_is(snode_get(roots[i], "kind"), "App", NULL) &&
+		yes = scalar_is(snode_get(roots[i], "kind"), kind, NULL) &&
 		      scalar_is(snode_get(meta, "name"), name, NULL) &&
 		      scalar_is(snode_get(meta, "environment"), env, SPEC_ENV_DEFAULT);
 		if (yes && root)
@@ -117,30 +117,43 @@ static bool is_app(const char *body, size_t len, const char *app, const char *fi
 static int find_doc(const struct doc *d, void *data)
 {
 	struct find *f = data;
-	if (!is_app(f->text + d->start, d->end - d->start, f->app, f->file, NULL, NULL, NULL))
+	if (!is_doc(f->text + d->start, d->end - d->start, f->kind, f->app, f->file, NULL, NULL, NULL))
 		return 0;
 	if (f->nfound++)
-		return sw_errf(f->err, SW_EINVAL, "%s: app \"%s\" is defined twice in the file", f->file,
-			       f->app);
+		return sw_errf(f->err, SW_EINVAL, "%s: %s \"%s\" is defined twice in the file", f->file,
+			       strcmp(f->kind, "App") == 0 ? "app" : "patch", f->app);
 	f->found = *d;
+	return 0;
+}
+
+static int find_kind(size_t *start, size_t *end, const char *text, size_t len, const char *kind,
+		     const char *app, const char *file, struct sw_err *err)
+{
+	struct find f = {.text = text, .kind = kind, .app = app, .file = file, .err = err};
+	const char *word = strcmp(kind, "App") == 0 ? "app" : "patch";
+	int r = each_doc(text, len, find_doc, &f);
+	if (r < 0)
+		return r;
+	if (!f.nfound)
+		return sw_errf(err, SW_ENOTFOUND, "%s: no %s document \"%s\"", file, kind, app);
+	if (f.found.inline_start)
+		return sw_errf(err, SW_EINVAL, "%s: the document of %s \"%s\" starts on its \"---\" "
+			       "line, which cannot be spliced", file, word, app);
+	*start = f.found.start;
+	*end = f.found.end;
 	return 0;
 }
 
 int splice_find_app(size_t *start, size_t *end, const char *text, size_t len, const char *app,
 		    const char *file, struct sw_err *err)
 {
-	struct find f = {.text = text, .app = app, .file = file, .err = err};
-	int r = each_doc(text, len, find_doc, &f);
-	if (r < 0)
-		return r;
-	if (!f.nfound)
-		return sw_errf(err, SW_ENOTFOUND, "%s: no App document \"%s\"", file, app);
-	if (f.found.inline_start)
-		return sw_errf(err, SW_EINVAL, "%s: the document of app \"%s\" starts on its \"---\" "
-			       "line, which cannot be spliced", file, app);
-	*start = f.found.start;
-	*end = f.found.end;
-	return 0;
+	return find_kind(start, end, text, len, "App", app, file, err);
+}
+
+int splice_find_patch(size_t *start, size_t *end, const char *text, size_t len, const char *key,
+		      const char *file, struct sw_err *err)
+{
+	return find_kind(start, end, text, len, "Patch", key, file, err);
 }
 
 /* The first line end of text is "\r\n". */
@@ -194,22 +207,55 @@ static void quoted(struct buf *out, const char *v)
 	buf_adds(out, "\"");
 }
 
-int splice_set_version(struct buf *out, const char *text, size_t len, const char *file,
+/* The first key of a block mapping's line: where a line goes before it. */
+static size_t line_start(const char *text, size_t at)
+{
+	while (at > 0 && text[at - 1] != '\n')
+		at--;
+	return at;
+}
+
+/* spec.version of the document of kind `kind` named key set to version;
+ * a Patch without one gets one, as spec's first key. */
+static int set_version(struct buf *out, const char *text, size_t len, const char *file, const char *kind,
 		       const char *app, const char *version, struct sw_err *err)
 {
 	size_t bs, be;
 	struct snode **roots = NULL;
 	size_t nroots = 0;
 	const struct snode *root = NULL;
-	int r = splice_find_app(&bs, &be, text, len, app, file, err);
+	const char *word = strcmp(kind, "App") == 0 ? "app" : "patch";
+	int r = find_kind(&bs, &be, text, len, kind, app, file, err);
 	if (r < 0)
 		return r;
 	/* the body again, alone: its nodes' offsets are the body's */
-	if (!is_app(text + bs, be - bs, app, file, &roots, &nroots, &root))
-		return sw_errf(err, SW_EINVAL, "%s: app \"%s\" does not read", file, app);
-	const struct snode *v = snode_get(snode_get(root, "spec"), "version");
-	if (!v || v->type != SN_SCALAR || v->end <= v->pos) {
-		r = sw_errf(err, SW_EINVAL, "%s: app \"%s\" has no spec.version to set", file, app);
+	if (!is_doc(text + bs, be - bs, kind, app, file, &roots, &nroots, &root))
+		return sw_errf(err, SW_EINVAL, "%s: %s \"%s\" does not read", file, word, app);
+	const struct snode *spec = snode_get(root, "spec"), *v = snode_get(spec, "version");
+	bool patch = strcmp(kind, "Patch") == 0;
+	if (patch && !v && spec && spec->type == SN_MAP && text[bs + spec->pos] == '{') {
+		/* spec: {replicas: 3} -> spec: {version: "X", replicas: 3} */
+		buf_add(out, text, bs + spec->pos + 1);
+		buf_adds(out, "version: ");
+		quoted(out, version);
+		if (spec->nkids)
+			buf_adds(out, ", ");
+		buf_add(out, text + bs + spec->pos + 1, len - bs - spec->pos - 1);
+		r = 0;
+	} else if (patch && !v && spec && spec->type == SN_MAP && spec->nkids) {
+		/* a block mapping: a line before its first key, as indented */
+		const struct snode *k = spec->kids[0];
+		size_t at = line_start(text, bs + k->pos);
+		bool dos = crlf(text, len);
+		buf_add(out, text, at);
+		buf_add(out, text + at, bs + k->pos - at); /* the indentation */
+		buf_adds(out, "version: ");
+		quoted(out, version);
+		buf_adds(out, dos ? "\r\n" : "\n");
+		buf_add(out, text + at, len - at);
+		r = 0;
+	} else if (!v || v->type != SN_SCALAR || v->end <= v->pos) {
+		r = sw_errf(err, SW_EINVAL, "%s: %s \"%s\" has no spec.version to set", file, word, app);
 	} else if (strcmp(v->text, version) == 0) {
 		buf_add(out, text, len); /* it says so already */
 		r = 0;
@@ -223,4 +269,37 @@ int splice_set_version(struct buf *out, const char *text, size_t len, const char
 		snode_free(roots[i]);
 	free(roots);
 	return r;
+}
+
+int splice_set_version(struct buf *out, const char *text, size_t len, const char *file,
+		       const char *app, const char *version, struct sw_err *err)
+{
+	return set_version(out, text, len, file, "App", app, version, err);
+}
+
+int splice_patch_version(struct buf *out, const char *text, size_t len, const char *file,
+			 const char *key, const char *version, struct sw_err *err)
+{
+	return set_version(out, text, len, file, "Patch", key, version, err);
+}
+
+void splice_patch_add(struct buf *out, const char *text, size_t len, const char *key,
+		      const char *version)
+{
+	char env[64];
+	const char *name;
+	spec_key_split(key, env, &name);
+	bool dos = crlf(text, len);
+	const char *nl = dos ? "\r\n" : "\n";
+	buf_add(out, text, len);
+	if (len && text[len - 1] != '\n')
+		buf_adds(out, nl);
+	if (len)
+		buf_addf(out, "---%s", nl);
+	buf_addf(out, "# %s's release in %s, written by a promotion%s", name, env, nl);
+	buf_addf(out, "apiVersion: slipway/v1%skind: Patch%smetadata: {name: %s, environment: %s}%s", nl, nl,
+		 name, env, nl);
+	buf_addf(out, "spec:%s  version: ", nl);
+	quoted(out, version);
+	buf_adds(out, nl);
 }

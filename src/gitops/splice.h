@@ -83,4 +83,24 @@ int splice_app(struct buf *out, const char *head, size_t head_len, const char *h
 int splice_set_version(struct buf *out, const char *text, size_t len, const char *file,
 		       const char *app, const char *version, struct sw_err *err);
 
+/*
+ * Overlays (spec.h, "spec_render"): an app from a base App and its
+ * environment's Patch takes a promotion's release in the Patch. `key` is
+ * the app's ("prod/hello"): the Patch of metadata.name hello and
+ * metadata.environment prod. splice_find_patch finds its body as
+ * splice_find_app finds an App's; splice_patch_version sets its
+ * spec.version as splice_set_version does, and adds it as the first key
+ * of its spec when it has none (a line before the first key, as indented,
+ * in a block mapping; after the "{" of a flow one).
+ */
+int splice_find_patch(size_t *start, size_t *end, const char *text, size_t len, const char *key,
+		      const char *file, struct sw_err *err);
+int splice_patch_version(struct buf *out, const char *text, size_t len, const char *file,
+			 const char *key, const char *version, struct sw_err *err);
+/* Appends text (may be empty: a new file) with a new Patch document for
+ * `key` that sets spec.version, after a "---" line when text has
+ * documents; text's line ends. */
+void splice_patch_add(struct buf *out, const char *text, size_t len, const char *key,
+		      const char *version);
+
 #endif

@@ -284,7 +284,7 @@ static void drop_held(struct spec_set *set, const struct gsrc *gs)
 	for (size_t i = 0; i < set->ndocs; i++) {
 		struct spec_doc *d = &set->docs[i];
 		if (d->kind == &spec_kind_app && held(gs, d->kind->name_of(d->obj)))
-			d->kind->free(d->obj);
+			spec_doc_release(d);
 		else
 			set->docs[k++] = *d;
 	}
@@ -303,6 +303,23 @@ static bool owns_any(struct gsrc *gs)
 	json_decref(none);
 	free_names(all, n);
 	return n > 0;
+}
+
+/* The commit's documents as this host takes them (spec_render): for the
+ * source's environments, else each where it says (a base App to
+ * default). */
+static int render_commit(const struct gsrc *gs, struct loaded *l, struct sw_err *err)
+{
+	struct spec_set **sets = xcalloc(l->n + 1, sizeof(*sets));
+	const struct gitops_source_spec *s = gs->spec;
+	const char *def = SPEC_ENV_DEFAULT;
+	for (size_t i = 0; i < l->n; i++)
+		sets[i] = &l->sets[i];
+	int r = s->environments ? spec_render(sets, l->n, (const char *const *)s->environments,
+					      s->nenvironments, 0, err)
+				: spec_render(sets, l->n, &def, 1, SPEC_RENDER_OTHERS, err);
+	free(sets);
+	return r;
 }
 
 static int load_commit(struct gsrc *gs, const struct source_commit *c, const char *sha,
@@ -341,6 +358,8 @@ static int load_commit(struct gsrc *gs, const struct source_commit *c, const cha
 		l->docs[l->n] = (struct engine_doc){&l->sets[l->n], f->path, &l->origin};
 		l->n++;
 	}
+	if (render_commit(gs, l, err) < 0)
+		goto out;
 	for (size_t i = 0; i < l->n; i++) {
 		struct spec_set *set = &l->sets[i];
 		for (size_t k = 0; k < set->ndocs; k++) {
@@ -1421,6 +1440,20 @@ void gitops_sync_cancel(struct gitops *g, uint64_t id)
 	}
 }
 
+/* One item of a plan: an App's key split into name and environment, as
+ * the API names apps. */
+static json_t *plan_item(const char *kind, const char *name, const char *action)
+{
+	char env[64];
+	const char *bare = name;
+	if (strcmp(kind, "App") == 0)
+		spec_key_split(name, env, &bare);
+	json_t *it = json_pack("{s:s, s:s, s:s}", "kind", kind, "name", bare, "action", action);
+	if (strcmp(kind, "App") == 0)
+		json_object_set_new(it, "environment", json_string(env));
+	return it;
+}
+
 json_t *gitops_plan(struct gsrc *gs, struct sw_err *err)
 {
 	struct loaded l;
@@ -1444,8 +1477,7 @@ json_t *gitops_plan(struct gsrc *gs, struct sw_err *err)
 		const char *action = strcmp(r->result, "created") == 0	   ? "create"
 				     : strcmp(r->result, "configured") == 0 ? "update"
 									    : "unchanged";
-		json_t *it = json_pack("{s:s, s:s, s:s}", "kind", r->kind, "name", r->name, "action",
-				       action);
+		json_t *it = plan_item(r->kind, r->name, action);
 		if (r->live)
 			json_object_set(it, "live", r->live);
 		if (r->merged)
@@ -1457,8 +1489,7 @@ json_t *gitops_plan(struct gsrc *gs, struct sw_err *err)
 		const char *name, *kind = owned_kind_of(gone[i], &name);
 		char use[200] = "prune is off";
 		bool keep = !gs->spec->prune || kept_in_use(gs, gone[i], use, sizeof(use));
-		json_t *it = json_pack("{s:s, s:s, s:s}", "kind", kind, "name", name, "action",
-				       keep ? "keep" : "prune");
+		json_t *it = plan_item(kind, name, keep ? "keep" : "prune");
 		if (keep)
 			json_object_set_new(it, "reason", json_string(use));
 		json_array_append_new(items, it);

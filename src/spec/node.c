@@ -30,7 +30,7 @@ const struct snode *snode_get(const struct snode *map, const char *key)
 	return NULL;
 }
 
-static void add_kid(struct snode *parent, struct snode *kid)
+void snode_kid_add(struct snode *parent, struct snode *kid)
 {
 	if (parent->nkids == parent->cap) {
 		parent->cap = parent->cap ? parent->cap * 2 : 4;
@@ -95,7 +95,7 @@ static int ybuild_attach(struct ybuild *b, struct snode *n)
 			}
 		}
 	}
-	add_kid(parent, n);
+	snode_kid_add(parent, n);
 	return 0;
 }
 
@@ -451,10 +451,10 @@ static int json_convert(struct snode **out, const json_t *j, int depth, size_t *
 			k->quoted = true;
 			k->text = xstrdup(key);
 			k->len = strlen(key);
-			add_kid(n, k);
+			snode_kid_add(n, k);
 			if (json_convert(&val, v, depth + 1, nodes, file, err) < 0)
 				goto out;
-			add_kid(n, val);
+			snode_kid_add(n, val);
 		}
 		break;
 	}
@@ -466,7 +466,7 @@ static int json_convert(struct snode **out, const json_t *j, int depth, size_t *
 			struct snode *item = NULL;
 			if (json_convert(&item, v, depth + 1, nodes, file, err) < 0)
 				goto out;
-			add_kid(n, item);
+			snode_kid_add(n, item);
 		}
 		break;
 	}

@@ -64,6 +64,9 @@ int snode_from_json(struct snode **out, const json_t *json, const char *file, st
 
 void snode_free(struct snode *n);
 
+/* Appends kid (owned) to a SEQ's items or a MAP's key, value list. */
+void snode_kid_add(struct snode *parent, struct snode *kid);
+
 /* The value of `key` in a MAP, or NULL (also for non-maps). */
 const struct snode *snode_get(const struct snode *map, const char *key);
 

@@ -23,15 +23,6 @@ struct snode *snode_copy(const struct snode *n, const char *file)
 	return c;
 }
 
-static void kid_add(struct snode *n, struct snode *kid)
-{
-	if (n->nkids == n->cap) {
-		n->cap = n->cap ? n->cap * 2 : 4;
-		n->kids = xrealloc(n->kids, n->cap * sizeof(*n->kids));
-	}
-	n->kids[n->nkids++] = kid;
-}
-
 /* The index of key's value in a MAP's kids, or -1. */
 static long map_find(const struct snode *map, const char *key)
 {
@@ -58,11 +49,11 @@ static void map_put(struct snode *map, const struct snode *key, struct snode *va
 		map->kids[at] = value;
 		return;
 	}
-	kid_add(map, snode_copy(key, file));
-	kid_add(map, value);
+	snode_kid_add(map, snode_copy(key, file));
+	snode_kid_add(map, value);
 }
 
-static struct snode *scalar(const char *text, const struct snode *at, const char *file)
+struct snode *snode_scalar_at(const char *text, const struct snode *at, const char *file)
 {
 	struct snode *s = xcalloc(1, sizeof(*s));
 	s->type = SN_SCALAR;
@@ -100,19 +91,19 @@ static struct snode *env_as_list(const struct snode *n, const char *file)
 		item->col = k->col;
 		item->file = l->file;
 		struct snode kn = {.type = SN_SCALAR, .text = "name", .len = 4, .line = k->line, .col = k->col};
-		kid_add(item, snode_copy(&kn, l->file));
-		kid_add(item, snode_copy(k, file));
+		snode_kid_add(item, snode_copy(&kn, l->file));
+		snode_kid_add(item, snode_copy(k, file));
 		if (v->type != SN_NULL) {
 			struct snode vk = {.type = SN_SCALAR, .text = "value", .len = 5, .line = v->line, .col = v->col};
-			kid_add(item, snode_copy(&vk, l->file));
-			kid_add(item, snode_copy(v, file));
+			snode_kid_add(item, snode_copy(&vk, l->file));
+			snode_kid_add(item, snode_copy(v, file));
 		} else {
 			/* NAME: null in a patch: a deletion, said the list's way */
 			struct snode pk = {.type = SN_SCALAR, .text = "$patch", .len = 6, .line = v->line, .col = v->col};
-			kid_add(item, snode_copy(&pk, l->file));
-			kid_add(item, scalar("delete", v, l->file));
+			snode_kid_add(item, snode_copy(&pk, l->file));
+			snode_kid_add(item, snode_scalar_at("delete", v, l->file));
 		}
-		kid_add(l, item);
+		snode_kid_add(l, item);
 	}
 	return l;
 }
@@ -176,7 +167,7 @@ static int merge_env(struct snode *dst_parent, const struct snode *key, const st
 			snode_free(list->kids[found]);
 			list->kids[found] = copy;
 		} else
-			kid_add(list, copy);
+			snode_kid_add(list, copy);
 	}
 	snode_free(items);
 	if (rc < 0) {

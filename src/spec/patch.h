@@ -34,6 +34,10 @@
 int spec_patch_merge(struct snode **out, const struct snode *base, const struct snode *patch,
 		     const char *patch_file, struct sw_err *err);
 
+/* A new scalar node of text, placed where `at` is (its key's position
+ * when it is a mapping value), in at's file, else `file`. */
+struct snode *snode_scalar_at(const char *text, const struct snode *at, const char *file);
+
 /* A deep copy of n; nodes without a file get `file` (NULL: none). */
 struct snode *snode_copy(const struct snode *n, const char *file);
 
@@ -43,5 +47,19 @@ struct snode *snode_copy(const struct snode *n, const char *file);
 struct spec_set;
 int spec_parse_node(struct spec_set *set, const struct snode *doc, const char *file, const char *dir,
 		    struct sw_err *err);
+
+/* Parses one document's tree, which it takes (freed on failure), into
+ * *out with the tree kept (spec_doc.tree), relative paths from dir
+ * (absolute). For spec_render's merged Apps. (spec.c) */
+struct spec_doc;
+int spec_parse_tree(struct spec_doc *out, struct snode *doc, const char *file, const char *dir,
+		    struct sw_err *err);
+
+/* Checks the keys of a Patch's `spec` (a MAP) against the App's tables, at
+ * every depth the tables describe: -1 with "FILE:LINE:COL: spec.replica
+ * is not a field of App (did you mean replicas?)" at the first key that is
+ * none. Values are not checked (the merged App is). (spec.c) */
+struct spec_pctx;
+int spec_patch_check(struct spec_pctx *c, const struct snode *spec);
 
 #endif

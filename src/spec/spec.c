@@ -1204,6 +1204,80 @@ static int check_app_doc(struct spec_pctx *c, const struct snode *map, void *bas
 
 static const struct spec_table app_doc_table = {app_doc_fields, -1, 0, NULL, check_app_doc};
 
+/* ---- a Patch's keys, checked against the App's tables (patch.h) */
+
+/* The table a row's value is read with: a mapping's (sub) or a list's
+ * items' (item), else NULL. */
+static const struct spec_table *row_table(const struct spec_field *f, bool *item)
+{
+	*item = f->type == &spec_t_list || f->type == &t_env;
+	if (*item || f->type == &spec_t_sub || f->type == &t_probe || f->type == &t_hooks ||
+	    f->type == &t_migration)
+		return f->arg;
+	return NULL;
+}
+
+static int patch_keys(struct spec_pctx *c, const struct snode *map, const struct spec_table *t,
+		      struct buf *path)
+{
+	const char *names[64];
+	size_t nn = 0;
+	for (const struct spec_field *f = t->fields; f->name && nn + 1 < 64; f++)
+		names[nn++] = f->name;
+	names[nn] = NULL;
+	for (size_t i = 0; i + 1 < map->nkids; i += 2) {
+		const struct snode *k = map->kids[i], *v = map->kids[i + 1];
+		const struct spec_field *f = t->fields;
+		while (f->name && strcmp(f->name, k->text) != 0)
+			f++;
+		size_t keep = path->len;
+		buf_addf(path, ".%s", k->text);
+		if (!f->name) {
+			/* an env item's deletion: {name: X, $patch: delete} */
+			if (t == &env_item_table && strcmp(k->text, "$patch") == 0) {
+				path->len = keep;
+				path->s[keep] = '\0';
+				continue;
+			}
+			const char *near = spec_suggest(k->text, names);
+			struct buf m = BUF_INIT;
+			buf_addf(&m, "%s is not a field of App", path->s);
+			if (near)
+				buf_addf(&m, " (did you mean %s?)", near);
+			int rc = spec_perr(c, k, "%s", m.s);
+			buf_release(&m);
+			return rc;
+		}
+		bool item;
+		const struct spec_table *sub = row_table(f, &item);
+		int rc = 0;
+		if (sub && !item && v->type == SN_MAP)
+			rc = patch_keys(c, v, sub, path);
+		for (size_t j = 0; sub && item && v->type == SN_SEQ && j < v->nkids && rc == 0; j++) {
+			size_t at = path->len;
+			buf_addf(path, "[%zu]", j);
+			if (v->kids[j]->type == SN_MAP)
+				rc = patch_keys(c, v->kids[j], sub, path);
+			path->len = at;
+			path->s[at] = '\0';
+		}
+		path->len = keep;
+		path->s[keep] = '\0';
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+int spec_patch_check(struct spec_pctx *c, const struct snode *spec)
+{
+	struct buf path = BUF_INIT;
+	buf_adds(&path, "spec");
+	int rc = patch_keys(c, spec, &app_spec_table, &path);
+	buf_release(&path);
+	return rc;
+}
+
 static void app_init(struct spec_app *a)
 {
 	memset(a, 0, sizeof(*a));
@@ -1545,7 +1619,9 @@ static char *dir_of(const char *file)
 char *spec_position(const char *file, const struct snode *n)
 {
 	struct buf b = BUF_INIT;
-	buf_addf(&b, "%s:%d:%d", file, n && n->line ? n->line : 1, n && n->line ? n->col : 1);
+	/* a node a Patch brought says its own file (patch.h) */
+	buf_addf(&b, "%s:%d:%d", n && n->file ? n->file : file, n && n->line ? n->line : 1,
+		 n && n->line ? n->col : 1);
 	return buf_detach(&b);
 }
 
@@ -1633,8 +1709,9 @@ const struct spec_kind spec_kind_template = {"AnalysisTemplate", tmpl_kind_parse
 
 #define SPEC_MAX_KINDS 32
 
-static const struct spec_kind *kinds[SPEC_MAX_KINDS + 1] = {&spec_kind_app, &spec_kind_template};
-static size_t nkinds = 2;
+static const struct spec_kind *kinds[SPEC_MAX_KINDS + 1] = {&spec_kind_app, &spec_kind_template,
+							   &spec_kind_patch};
+static size_t nkinds = 3;
 
 int spec_kind_register(const struct spec_kind *kind)
 {
@@ -1741,8 +1818,16 @@ static int add_document(struct spec_set *set, struct spec_pctx *c, const struct 
 		(*arr)[(*n)++] = obj;
 	}
 	set->docs = xrealloc(set->docs, (set->ndocs + 1) * sizeof(*set->docs));
-	set->docs[set->ndocs++] = (struct spec_doc){kind, obj};
+	set->docs[set->ndocs++] = (struct spec_doc){.kind = kind, .obj = obj};
 	return 0;
+}
+
+/* The doc keeps what it was read from (spec_doc.tree): tree is owned. */
+static void keep_tree(struct spec_doc *d, struct snode *tree, const char *file, const char *dir)
+{
+	d->tree = tree;
+	d->file = xstrdup(file);
+	d->dir = xstrdup(dir);
 }
 
 /* Parses one file's text into set (which may already hold documents). */
@@ -1765,6 +1850,8 @@ static int parse_into(struct spec_set *set, const char *text, size_t len, const 
 		used++;
 		if (add_document(set, &c, docs[i]) < 0)
 			goto out;
+		keep_tree(&set->docs[set->ndocs - 1], docs[i], file, c.dir);
+		docs[i] = NULL;
 	}
 	if (!used) {
 		sw_errf(err, -1, "%s:1:1: file has no documents", file);
@@ -1773,7 +1860,8 @@ static int parse_into(struct spec_set *set, const char *text, size_t len, const 
 	rc = 0;
 out:
 	for (size_t i = 0; i < ndocs; i++)
-		snode_free(docs[i]);
+		if (docs[i])
+			snode_free(docs[i]);
 	free(docs);
 	free((char *)c.dir);
 	buf_release(&c.path);
@@ -1786,9 +1874,39 @@ int spec_parse_node(struct spec_set *set, const struct snode *doc, const char *f
 	struct spec_pctx c = {.file = file, .err = err, .path = BUF_INIT, .root = "document"};
 	c.dir = dir ? spec_path_resolve("/", dir) : dir_of(file);
 	int rc = add_document(set, &c, doc);
+	if (rc == 0)
+		keep_tree(&set->docs[set->ndocs - 1], snode_copy(doc, NULL), file, c.dir);
 	free((char *)c.dir);
 	buf_release(&c.path);
 	return rc;
+}
+
+int spec_parse_tree(struct spec_doc *out, struct snode *doc, const char *file, const char *dir,
+		    struct sw_err *err)
+{
+	struct spec_pctx c = {.file = file, .err = err, .path = BUF_INIT, .root = "document"};
+	const struct spec_kind *kind;
+	void *obj;
+	c.dir = xstrdup(dir);
+	int rc = parse_document(&c, doc, &kind, &obj);
+	if (rc == 0) {
+		*out = (struct spec_doc){kind, obj, NULL, NULL, NULL};
+		keep_tree(out, doc, file, c.dir);
+	} else
+		snode_free(doc);
+	free((char *)c.dir);
+	buf_release(&c.path);
+	return rc;
+}
+
+void spec_doc_release(struct spec_doc *d)
+{
+	d->kind->free(d->obj);
+	if (d->tree)
+		snode_free(d->tree);
+	free(d->file);
+	free(d->dir);
+	memset(d, 0, sizeof(*d));
 }
 
 int spec_parse_text(struct spec_set *out, const char *text, size_t len, const char *filename,
@@ -1946,7 +2064,7 @@ void spec_set_release(struct spec_set *set)
 {
 	/* every document is in docs; apps and templates are views of it */
 	for (size_t i = 0; i < set->ndocs; i++)
-		set->docs[i].kind->free(set->docs[i].obj);
+		spec_doc_release(&set->docs[i]);
 	free(set->docs);
 	free(set->apps);
 	free(set->templates);

@@ -263,6 +263,34 @@ struct spec_kind {
 
 extern const struct spec_kind spec_kind_app;
 extern const struct spec_kind spec_kind_template;
+extern const struct spec_kind spec_kind_patch;
+
+/*
+ * A Patch (docs/environments.md, "Overlays"): one environment's part of a
+ * base App, the App without metadata.environment named `name`.
+ *
+ *	apiVersion: slipway/v1
+ *	kind: Patch
+ *	metadata: {name: hello, environment: prod}
+ *	spec: {replicas: 4, run: {env: {LOG_LEVEL: warn}}}
+ *
+ * metadata.name and metadata.environment are required (environment a DNS
+ * label, not "default"); spec holds App spec fields, each checked against
+ * the App's tables when the Patch is read, so that a misspelt one is an
+ * error at its own position ("envs/prod/hello.yaml:6:3: spec.replica is
+ * not a field of App (did you mean replicas?)"). The values are checked
+ * when the patch is merged (spec_render). The kind's name_of is the key,
+ * "ENV/NAME", so two Patches of one app and environment in one file are
+ * "defined twice". The merge rules are in patch.h.
+ */
+struct spec_patch {
+	char *name;              /* the base App's metadata.name */
+	char *environment;       /* never NULL */
+	char *key;               /* "ENV/NAME" */
+	char *source;            /* "file:line:col" of the document */
+	json_t *labels;          /* metadata.labels, or NULL */
+};
+
 
 /* Adds a kind. Returns 0 (also when this very kind is registered already),
  * or -1 when another kind has the name or the registry (32) is full. Not
@@ -275,6 +303,13 @@ const struct spec_kind *spec_kind_find(const char *name);
 struct spec_doc {
 	const struct spec_kind *kind;
 	void *obj;               /* the kind's object (struct spec_app * for App) */
+	/* what it was read from, for overlays (spec_render) and `slipway
+	 * render`'s output: the document's tree (owned; a rendered App's is
+	 * the merged tree, metadata.environment set), the file named in
+	 * messages and the directory its relative paths are from (both
+	 * owned); all NULL for a document made another way (from JSON) */
+	struct snode *tree;
+	char *file, *dir;
 };
 
 /* What one parse of a file or directory yields. */
@@ -287,12 +322,54 @@ struct spec_set {
 	size_t ntemplates;
 };
 
+/* Flags of spec_render. */
+#define SPEC_RENDER_OTHERS 1u /* keep Apps that name an environment not in envs */
+
+/*
+ * Overlays: the documents of `sets` (the files of one apply or one
+ * commit, read together) as environments `envs` get them, in place. Each
+ * base App (no metadata.environment) becomes one App per environment of
+ * envs, in that order: the base with the environment's Patch merged
+ * (patch.h), else the base as it is, with metadata.environment set
+ * ("default" in envs: the base itself, in the default environment). An
+ * App that names an environment stays when envs has it (or with
+ * SPEC_RENDER_OTHERS), else goes; Patches go; every other document
+ * stays. Every Patch is merged and validated, also those for
+ * environments not in envs, so that what is skipped is still checked.
+ * The rendered documents take the base's place in its set, with the merged
+ * tree in spec_doc.tree; relative paths are from the base's directory.
+ *
+ * -1 with err on the first problem, the sets unchanged: a Patch whose
+ * base is missing ("envs/prod/hello.yaml:1:1: patch \"prod/hello\" has
+ * no base: no App \"hello\" without metadata.environment is read with
+ * it"), two Patches of one app and environment in two
+ * files, a patched value that is wrong for an App (at the patch's
+ * position). Pure: no I/O beyond what parsing an App does (valueFrom
+ * files).
+ */
+int spec_render(struct spec_set *const *sets, size_t nsets, const char *const *envs, size_t nenvs,
+		unsigned flags, struct sw_err *err);
+
+/* The first Patch of sets, or NULL: for a caller that selects no
+ * environment and so cannot use one. */
+const struct spec_patch *spec_sets_patch(struct spec_set *const *sets, size_t nsets);
+/* The i-th Patch of sets (in file order), or NULL past the last. */
+const struct spec_patch *spec_sets_patch_at(struct spec_set *const *sets, size_t nsets, size_t i);
+
+/*
+ * A document's tree (spec_doc.tree) as YAML, block style, keys in the
+ * document's order, scalars as written (quoted ones double-quoted): what
+ * `slipway render` prints. Caller frees.
+ */
+char *spec_tree_yaml(const struct snode *doc);
+
 /* Inverse of kind->to_json: validates as the YAML path does (messages
  * start with "json: "). Returns 0 and the object in *out, or -1. */
 int spec_doc_from_json(const struct spec_kind *kind, void **out, const json_t *json,
 		       struct sw_err *err);
 
-/* "file:line:col" of a node (1:1 when it has no position); caller frees. */
+/* "file:line:col" of a node (1:1 when it has no position; the node's own
+ * file when it has one, a Patch's); caller frees. */
 char *spec_position(const char *file, const struct snode *n);
 
 /*
@@ -320,6 +397,10 @@ int spec_parse_text(struct spec_set *out, const char *text, size_t len,
  */
 int spec_parse_text_at(struct spec_set *out, const char *text, size_t len, const char *filename,
 		       const char *base_dir, struct sw_err *err);
+
+/* Frees one document (its object, tree and names) and zeroes it: for a
+ * caller that takes documents out of a set. */
+void spec_doc_release(struct spec_doc *d);
 
 /* Frees everything in set (apps are unref'd) and zeroes it. */
 void spec_set_release(struct spec_set *set);

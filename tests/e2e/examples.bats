@@ -68,6 +68,7 @@ revision_is() { # revision_is APP REVISION: desired and stable
 			grep -q "^@test \"example: .*$b" "$BATS_TEST_DIRNAME/hooks.bats"
 	done
 	grep -q 'examples/argo' "$BATS_TEST_DIRNAME/argo.bats"
+	grep -q 'examples/overlays' "$BATS_TEST_DIRNAME/overlays.bats"
 }
 
 @test "example: hello-rolling.yaml from the repository root: Healthy, served, then v2 rolled out" {

@@ -282,6 +282,64 @@ static void test_cli__opt_help_is_generated_from_the_table(void **state)
 	assert_non_null(strstr(capture_end(&c), "usage: slipway demo"));
 }
 
+/* Inherited rows (the CLI's -e after the command): every command's parse
+ * takes them into their own dest, --help lists them, a command's own row
+ * of the name or letter wins, and a parse without a command name (the
+ * options before the command) does not see them. */
+static void test_cli__opt_inherited_rows(void **state)
+{
+	struct inherited {
+		const char *env;
+	} in = {0};
+	static const struct sw_opt rows[] = {
+		{.name = "environment", .letter = 'e', .kind = SW_OPT_STRING,
+		 .offset = SW_OPT_AT(struct inherited, env, const char *), .value = "ENV",
+		 .help = "work in ENV"},
+		{0},
+	};
+	struct t_opts o = {0};
+	struct capture c;
+	sw_opt_inherit(rows, &in);
+	char *a1[] = {"demo", "hello", "-e", "prod", "-w", NULL};
+	assert_int_equal(parse(&o, a1), 1);
+	assert_string_equal(in.env, "prod");
+	assert_true(o.wait);
+	char *a2[] = {"demo", "--environment=staging", NULL};
+	assert_int_equal(parse(&o, a2), 0);
+	assert_string_equal(in.env, "staging");
+	char *a3[] = {"demo", "--help", NULL};
+	capture_begin(&c, 1);
+	assert_int_equal(parse(&o, a3), SW_OPT_HELP);
+	const char *out = capture_end(&c);
+	assert_non_null(strstr(out, "  -e, --environment ENV  work in ENV\n  -h, --help"));
+	assert_null(strstr(out, "[-e ENV]")); /* not in the usage line */
+	/* a command's own -e wins */
+	static const struct sw_opt own[] = {
+		{.name = "encrypt", .letter = 'e', .kind = SW_OPT_FLAG,
+		 .offset = SW_OPT_AT(struct t_opts, json, bool), .help = "its own"},
+		{0},
+	};
+	const struct sw_opt_usage u = {.name = "secret", .max_args = 1, .opts = own};
+	struct t_opts p = {0};
+	in.env = NULL;
+	char *a4[] = {"secret", "-e", NULL};
+	assert_int_equal(sw_opt_parse(&u, &p, 2, a4), 0);
+	assert_true(p.json);
+	assert_null(in.env);
+	/* its -e shadows the whole row: --environment is not there either */
+	char *a5[] = {"secret", "--environment", "prod", NULL};
+	capture_begin(&c, 2);
+	assert_int_equal(sw_opt_parse(&u, &p, 3, a5), SW_OPT_USAGE);
+	assert_non_null(strstr(capture_end(&c), "unknown option \"--environment\""));
+	/* options before the command word: not a command's parse */
+	const struct sw_opt_usage top = {.opts = own, .max_args = 1};
+	char *a6[] = {"slipway", "--environment", "x", NULL};
+	capture_begin(&c, 2);
+	assert_int_equal(sw_opt_parse(&top, &p, 3, a6), SW_OPT_USAGE);
+	capture_end(&c);
+	sw_opt_inherit(NULL, NULL);
+}
+
 static const struct cli_command *const all[] = {
 	&cli_cmd_apply,    &cli_cmd_get,      &cli_cmd_status,  &cli_cmd_history, &cli_cmd_logs,
 	&cli_cmd_rollout,  &cli_cmd_analysis, &cli_cmd_routes,  &cli_cmd_events,  &cli_cmd_rollback,
@@ -442,6 +500,7 @@ int main(void)
 		cmocka_unit_test(test_cli__opt_positionals_mix_and_double_dash_ends_options),
 		cmocka_unit_test(test_cli__opt_prefixes_required_and_argument_counts),
 		cmocka_unit_test(test_cli__opt_help_is_generated_from_the_table),
+		cmocka_unit_test(test_cli__opt_inherited_rows),
 		cmocka_unit_test(test_cli__command_tables_are_consistent),
 		cmocka_unit_test(test_cli__usage_hint_has_a_space),
 		cmocka_unit_test(test_cli__globals_before_the_command),

@@ -456,7 +456,7 @@ static void test_spec__errors_name_position_and_problem(void **state)
 		 "app.yaml:3:18: name must be lower-case letters, digits and '-', starting and ending with a "
 		 "letter or digit, at most 63 characters, got \"Web_1\""},
 		{"apiVersion: slipway/v1\nkind: Ap\n",
-		 "app.yaml:2:7: unknown kind \"Ap\", expected \"App\" or \"AnalysisTemplate\" (did you mean \"App\"?)"},
+		 "app.yaml:2:7: unknown kind \"Ap\", expected \"App\", \"AnalysisTemplate\" or \"Patch\" (did you mean \"App\"?)"},
 		{"apiVersion: slipway/v1\nmetadata: {name: web}\n",
 		 "app.yaml:1:1: missing required field \"kind\" in document"},
 		{"apiVersion: slipway/v2\nkind: App\nmetadata: {name: web}\n",
@@ -1208,7 +1208,7 @@ static void test_spec__registered_kind_parses_with_its_table(void **state)
 	const char *unk = "apiVersion: slipway/v1\nkind: Widgit\nmetadata: {name: w1}\n";
 	assert_int_equal(spec_parse_text(&set, unk, strlen(unk), "w.yaml", &err), -1);
 	assert_string_equal(err.msg, "w.yaml:2:7: unknown kind \"Widgit\", expected \"App\", "
-				     "\"AnalysisTemplate\" or \"Widget\" (did you mean \"Widget\"?)");
+				     "\"AnalysisTemplate\", \"Patch\" or \"Widget\" (did you mean \"Widget\"?)");
 }
 
 /* A kind with sync windows, declared as the Environment kind will. */

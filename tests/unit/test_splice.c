@@ -221,6 +221,64 @@ static void test_splice__set_version_in_its_environment(void **state)
 	assert_string_equal(err2.msg, "envs.yaml: app \"hello\" has no spec.version to set");
 }
 
+/* patch_version(text, key, version) as a string the caller frees; fails the test on error */
+static char *patch_version(const char *text, const char *key, const char *version)
+{
+	struct buf out = BUF_INIT;
+	struct sw_err err = {0};
+	if (splice_patch_version(&out, text, strlen(text), "envs/prod/hello.yaml", key, version, &err) < 0)
+		fail_msg("%s", err.msg);
+	return buf_detach(&out);
+}
+
+#define PATCH_OF(env) "apiVersion: slipway/v1\nkind: Patch\nmetadata: {name: hello, environment: " env "}\n"
+
+/* A promotion into an app from a base sets the release in the Patch of its
+ * environment: in place, or as spec's first key, or in a new document. */
+static void test_splice__patch_version_set_added_or_new(void **state)
+{
+	(void)state;
+	char *got = patch_version("# prod\n" PATCH_OF("prod") "spec:\n  version: '1.0'   # promoted\n  replicas: 3\n",
+				  "prod/hello", "1.1.0");
+	assert_string_equal(got, "# prod\n" PATCH_OF("prod") "spec:\n  version: \"1.1.0\"   # promoted\n  replicas: 3\n");
+	free(got);
+	/* no version yet: a line before the first key, as indented */
+	got = patch_version(PATCH_OF("prod") "spec:\n    replicas: 3\n    route: {listen: x}\n", "prod/hello", "2");
+	assert_string_equal(got, PATCH_OF("prod") "spec:\n    version: \"2\"\n    replicas: 3\n    route: {listen: x}\n");
+	free(got);
+	/* a flow mapping, empty or not */
+	got = patch_version(PATCH_OF("prod") "spec: {replicas: 3}\n", "prod/hello", "2");
+	assert_string_equal(got, PATCH_OF("prod") "spec: {version: \"2\", replicas: 3}\n");
+	free(got);
+	got = patch_version(PATCH_OF("prod") "spec: {}\n", "prod/hello", "2");
+	assert_string_equal(got, PATCH_OF("prod") "spec: {version: \"2\"}\n");
+	free(got);
+	/* the other environment's Patch and an App of the name are not it */
+	const char *two = PATCH_OF("staging") "spec: {replicas: 1}\n---\n" PATCH_OF("prod") "spec: {replicas: 3}\n";
+	got = patch_version(two, "prod/hello", "2");
+	assert_string_equal(got, PATCH_OF("staging") "spec: {replicas: 1}\n---\n" PATCH_OF("prod")
+				 "spec: {version: \"2\", replicas: 3}\n");
+	free(got);
+	struct buf out = BUF_INIT;
+	struct sw_err err = {0};
+	const char *app = "kind: App\nmetadata: {name: hello, environment: prod}\nspec: {version: \"1\"}\n";
+	assert_int_equal(splice_patch_version(&out, app, strlen(app), "a.yaml", "prod/hello", "2", &err),
+			 SW_ENOTFOUND);
+	assert_string_equal(err.msg, "a.yaml: no Patch document \"prod/hello\"");
+	/* none at all: a new document, in a file of its own or after others */
+	splice_patch_add(&out, "", 0, "prod/hello", "1.1.0");
+	assert_string_equal(buf_str(&out), "# hello's release in prod, written by a promotion\n"
+					   PATCH_OF("prod") "spec:\n  version: \"1.1.0\"\n");
+	buf_reset(&out);
+	const char *other = "kind: App\r\nmetadata: {name: other}";
+	splice_patch_add(&out, other, strlen(other), "prod/hello", "1");
+	assert_string_equal(buf_str(&out), "kind: App\r\nmetadata: {name: other}\r\n---\r\n"
+					   "# hello's release in prod, written by a promotion\r\n"
+					   "apiVersion: slipway/v1\r\nkind: Patch\r\n"
+					   "metadata: {name: hello, environment: prod}\r\nspec:\r\n  version: \"1\"\r\n");
+	buf_release(&out);
+}
+
 int main(void)
 {
 	if (getenv("TEST_FILTER"))
@@ -235,6 +293,7 @@ int main(void)
 		cmocka_unit_test(test_splice__refusals),
 		cmocka_unit_test(test_splice__random_files_keep_other_documents),
 		cmocka_unit_test(test_splice__set_version_in_its_environment),
+		cmocka_unit_test(test_splice__patch_version_set_added_or_new),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
