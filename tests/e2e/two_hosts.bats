@@ -4,9 +4,12 @@
 # staging through A's API (docs/environments.md, "Across hosts"). B asks
 # A every few seconds; a release Healthy there waits for B's approvals,
 # never its author's, and B applies it; A down or a refused token is said
-# in `releases`, and nothing moves.
+# in `releases`, and nothing moves. With one git repository for both
+# hosts (a Source on each, environments [dev, staging] and [prod]), each
+# promotion is a commit in that environment's Patch.
 
 load helpers
+load git
 
 setup() {
 	e2e_setup
@@ -164,4 +167,117 @@ YAML
 	[[ "$output" == *"prod-env.yaml:7:"*": tokenFile must be an absolute path on the daemon's host, got \"host-b.token\""* ]]
 	run slipway get environments
 	[[ "$output" != *"prod"* ]]
+}
+
+# The shop repository both hosts sync: a base App (1.0.0) and a Patch per
+# environment with its route; dev's Patch says the release being tried.
+one_repo() {
+	git_repo_init shop
+	local d=$T/git/shop/deploy
+	mkdir -p "$d/base" "$d/envs/dev" "$d/envs/staging" "$d/envs/prod"
+	cat >"$d/base/hello.yaml" <<YAML
+apiVersion: slipway/v1
+kind: App
+metadata: {name: hello}
+spec:
+  version: "1.0.0"
+  run:
+    command: ["$HELLO_BIN", "--port", "\${PORT}"]
+  readiness: {http: {path: /healthz}}
+YAML
+	local env port
+	for env in dev staging prod; do
+		case $env in dev) port=$DEV_PORT ;; staging) port=$STAGING_PORT ;; prod) port=$PROD_PORT ;; esac
+		cat >"$d/envs/$env/hello.yaml" <<YAML
+apiVersion: slipway/v1
+kind: Patch
+metadata: {name: hello, environment: $env}
+spec:
+  route: {listen: "127.0.0.1:$port"}
+YAML
+	done
+	git -C "$T/git/shop" add deploy
+	git -C "$T/git/shop" commit -q -m "hello in dev, staging and prod"
+	git_push shop >/dev/null
+}
+
+# source_for ENVS: the Source of shop on a host serving ENVS, writing back.
+source_for() {
+	cat <<YAML
+apiVersion: slipway/v1
+kind: Source
+metadata: {name: shop}
+spec:
+  url: file://$T/git/shop.git
+  path: [deploy/base, deploy/envs/dev, deploy/envs/staging, deploy/envs/prod]
+  environments: $1
+  writeBack: {author: "Promotion Bot <bot@example.com>"}
+YAML
+}
+
+@test "two hosts, one repository: dev to staging on A by itself, staging to prod on B after two approvals, each a commit in git" {
+	DEV_PORT=$((PORT_BASE + 95))
+	one_repo
+	start_a
+	start_b
+	cat >"$T/a-envs.yaml" <<YAML
+apiVersion: slipway/v1
+kind: Environment
+metadata: {name: dev}
+spec: {ports: $((PORT_BASE + 10))-$((PORT_BASE + 19))}
+---
+apiVersion: slipway/v1
+kind: Environment
+metadata: {name: staging}
+spec:
+  ports: $((PORT_BASE + 20))-$((PORT_BASE + 29))
+  promotion: {from: dev}
+YAML
+	on_a apply -f "$T/a-envs.yaml"
+	on_a token create host-b --role viewer --environment staging >"$T/host-b.token"
+	cat >"$T/b-envs.yaml" <<YAML
+apiVersion: slipway/v1
+kind: Environment
+metadata: {name: prod}
+spec:
+  ports: $((PORT_BASE + 50))-$((PORT_BASE + 69))
+  promotion:
+    from: staging
+    remote: {api: "http://127.0.0.1:$API_A", tokenFile: "$T/host-b.token"}
+    approvals: 2
+YAML
+	on_b apply -f "$T/b-envs.yaml"
+	on_b token create bob --role viewer --approve prod >"$T/bob.token"
+	on_b token create carol --role viewer --approve prod >"$T/carol.token"
+	source_for "[dev, staging]" | on_a apply -f -
+	source_for "[prod]" | on_b apply -f -
+	wait_for 30 serves "$DEV_PORT" "hello from 1.0.0"
+	wait_for 30 serves "$STAGING_PORT" "hello from 1.0.0"
+	wait_for 30 serves "$PROD_PORT" "hello from 1.0.0"
+
+	# a developer tries 1.1.0 in dev, in git
+	sed -i 's|^spec:|spec:\n  version: "1.1.0"|' "$T/git/shop/deploy/envs/dev/hello.yaml"
+	git -C "$T/git/shop" commit -q -am "dev tries 1.1.0"
+	git_push shop >/dev/null
+	on_a sync shop --wait
+	wait_for 30 serves "$DEV_PORT" "hello from 1.1.0"
+	# A promotes it into staging by a commit in staging's Patch, and syncs it
+	wait_for 60 serves "$STAGING_PORT" "hello from 1.1.0"
+	# B hears of it from A and waits for two approvals; prod is untouched
+	wait_for 30 event_on_b PromotionCreated
+	serves "$PROD_PORT" "hello from 1.0.0"
+	as_b bob approve prod hello --release 1.1.0
+	as_b carol approve prod hello --release 1.1.0
+	# B commits it in prod's Patch, to the same repository, and syncs it
+	wait_for 60 serves "$PROD_PORT" "hello from 1.1.0"
+	git -C "$T/git/shop" pull -q --rebase origin main
+	run git -C "$T/git/shop" log --format='%an|%s'
+	[[ "$output" == *"Promotion Bot|promote hello 1.1.0 to prod"*"Promotion Bot|promote hello 1.1.0 to staging"*"dev tries 1.1.0"* ]]
+	grep -q '^  version: "1.1.0"' "$T/git/shop/deploy/envs/staging/hello.yaml"
+	grep -q '^  version: "1.1.0"' "$T/git/shop/deploy/envs/prod/hello.yaml"
+	# git is the truth on both hosts: nothing drifts
+	on_a sync shop --wait
+	on_b sync shop --wait
+	run on_b -e prod history hello
+	[[ "$output" == *"1.1.0"* ]]
 }
