@@ -54,6 +54,19 @@ static const struct ref_doc docs[] = {
 	 "The name: lower-case letters, digits and '-', starting and ending with a letter or digit, at "
 	 "most 63 characters (a DNS label). Two documents of one kind may not share a name.", NULL},
 
+	/* Patch */
+	{"Patch", "",
+	 "An environment's part of a base App (an App without metadata.environment): the fields it "
+	 "sets are merged onto the base for that environment (Kustomize's strategic merge: mappings "
+	 "merge, lists and scalars replace, null deletes, env merges by name). `slipway render ENV` "
+	 "prints the result (docs/environments.md, \"Overlays\").", NULL},
+	{"Patch", "metadata.name", "The base App this patches.", NULL},
+	{"Patch", "metadata.environment", "The environment the patch is for (not default).", NULL},
+	{"Patch", "metadata.labels", "Labels merged onto the base's.", NULL},
+	{"Patch", "spec",
+	 "Any of the App's spec fields (slipway explain app.spec), each optional: what differs in this "
+	 "environment.", NULL},
+
 	/* App */
 	{"App", "",
 	 "An app: how to run its instances, where the proxy serves them, and how a new version replaces "
@@ -529,6 +542,9 @@ static bool doc_find(const char *kind, const char *path, int depth, struct spec_
 		if (found)
 			return true;
 	}
+	/* a Patch's spec is the App's: its fields read as the App's do */
+	if (strcmp(kind, "Patch") == 0 && strncmp(path, "spec.", 5) == 0)
+		return doc_find("App", path, depth + 1, out);
 	if (strcmp(kind, "*") != 0)
 		return doc_find("*", path, depth, out);
 	return false;

@@ -47,12 +47,12 @@ static const struct spec_field meta_patch_fields[] = {
 	{NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
-static const struct spec_table meta_patch_table = {meta_patch_fields, -1, 0, NULL, NULL};
+const struct spec_table spec_patch_meta_table = {meta_patch_fields, -1, 0, NULL, NULL};
 
 static const struct spec_field patch_doc_fields[] = {
 	{"apiVersion", &spec_t_api_version, 0, SPEC_F_REQUIRED, 0, NULL, 0},
 	{"kind", &spec_t_kind, 0, SPEC_F_REQUIRED, 0, "Patch", 0},
-	{"metadata", &spec_t_sub, 0, SPEC_F_REQUIRED, 0, &meta_patch_table, 0},
+	{"metadata", &spec_t_sub, 0, SPEC_F_REQUIRED, 0, &spec_patch_meta_table, 0},
 	{"spec", &t_patch_spec, 0, SPEC_F_REQUIRED, 0, NULL, 0},
 	{NULL, NULL, 0, 0, 0, NULL, 0},
 };

@@ -2290,9 +2290,22 @@ char *spec_substitute(const char *in, const struct spec_vars *vars)
 /* ------------------------------------------------------------------ */
 /* For the reference (reference.h): the kinds' tables and the row types */
 
+/* `explain patch`: a Patch's metadata, and as its spec the App's, every
+ * field of which a Patch may set (render.c checks it so). */
+extern const struct spec_table spec_patch_meta_table;
+static const struct spec_field patch_ref_fields[] = {
+	{"apiVersion", &spec_t_api_version, 0, SPEC_F_REQUIRED, 0, NULL, 0},
+	{"kind", &spec_t_kind, 0, SPEC_F_REQUIRED, 0, "Patch", 0},
+	{"metadata", &spec_t_sub, 0, SPEC_F_REQUIRED, 0, &spec_patch_meta_table, 0},
+	{"spec", &spec_t_sub, 0, SPEC_F_REQUIRED, 0, &app_spec_table, 0},
+	{NULL, NULL, 0, 0, 0, NULL, 0},
+};
+static const struct spec_table patch_ref_table = {patch_ref_fields, -1, 0, NULL, NULL};
+
 const struct spec_ref_kind spec_ref_kinds[] = {
 	{&spec_kind_app, &app_doc_table, NULL, NULL},
 	{&spec_kind_template, &tmpl_doc_table, NULL, NULL},
+	{&spec_kind_patch, &patch_ref_table, NULL, NULL},
 	{NULL, NULL, NULL, NULL},
 };
 

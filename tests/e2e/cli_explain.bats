@@ -104,7 +104,7 @@ FIELDS:
 
 	run --separate-stderr "$SLIPWAY_BIN" explain ap.spec
 	[ "$status" -eq 1 ]
-	[ "$stderr" = 'slipway explain: unknown kind "ap" (did you mean "app"?); kinds: app, analysistemplate, source, environment, pipeline' ]
+	[ "$stderr" = 'slipway explain: unknown kind "ap" (did you mean "app"?); kinds: app, analysistemplate, patch, source, environment, pipeline' ]
 	run --separate-stderr "$SLIPWAY_BIN" explain app.spec.replicas.max
 	[ "$status" -eq 1 ]
 	[ "$stderr" = 'slipway explain: unknown field "max" in app.spec.replicas: replicas is a value (integer) and has no fields' ]
@@ -112,7 +112,7 @@ FIELDS:
 	[ "$status" -eq 2 ]
 }
 
-@test "explain with no kind lists every kind, Source (brought by gitops), Environment and Pipeline too" {
+@test "explain with no kind lists every kind, Patch, Source (brought by gitops), Environment and Pipeline too" {
 	run "$SLIPWAY_BIN" explain
 	[ "$status" -eq 0 ]
 	[ "${lines[0]}" = "KINDS:" ]
@@ -121,6 +121,8 @@ FIELDS:
         An app: "*"
     AnalysisTemplate
         A list of metrics."*"
+    Patch
+        An environment's part of a base App"*"
     Source
         A git repository to deploy from"*"
     Environment
@@ -131,7 +133,7 @@ FIELDS:
 	[ "$status" -eq 0 ]
 	python3 -c 'import json, sys
 j = json.loads(sys.argv[1])
-assert [k["kind"] for k in j] == ["App", "AnalysisTemplate", "Source", "Environment", "Pipeline"], j
+assert [k["kind"] for k in j] == ["App", "AnalysisTemplate", "Patch", "Source", "Environment", "Pipeline"], j
 assert all(k["description"] for k in j), j' "$output"
 }
 

@@ -264,11 +264,11 @@ static void test_spec_reference__kinds_are_spelled_as_kubectl_users_do(void **st
 	struct sw_err err = {0};
 	assert_null(spec_ref_kind_find("ap", &err));
 	assert_string_equal(err.msg, "unknown kind \"ap\" (did you mean \"app\"?); kinds: app, analysistemplate, "
-				     "source, environment, pipeline");
+				     "patch, source, environment, pipeline");
 	sw_err_clear(&err);
 	assert_null(spec_ref_kind_find("sorce", &err));
 	assert_string_equal(err.msg, "unknown kind \"sorce\" (did you mean \"source\"?); kinds: app, "
-				     "analysistemplate, source, environment, pipeline");
+				     "analysistemplate, patch, source, environment, pipeline");
 	static const char *const envs[] = {"environment", "Environment", "environments", "ENVIRONMENTS"};
 	for (size_t i = 0; i < 4; i++)
 		assert_ptr_equal(spec_ref_kind_find(envs[i], NULL)->kind, &env_kind);
@@ -282,18 +282,18 @@ static void test_spec_reference__kinds_are_spelled_as_kubectl_users_do(void **st
 static void test_spec_reference__registered_kinds_are_listed(void **state)
 {
 	json_t *kinds = spec_ref_kinds_json();
-	assert_int_equal(json_array_size(kinds), 5);
-	assert_string_equal(json_string_value(json_object_get(json_array_get(kinds, 2), "kind")), "Source");
-	assert_string_equal(json_string_value(json_object_get(json_array_get(kinds, 2), "name")), "source");
-	assert_true(strncmp(json_string_value(json_object_get(json_array_get(kinds, 2), "description")),
+	assert_int_equal(json_array_size(kinds), 6);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(kinds, 3), "kind")), "Source");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(kinds, 3), "name")), "source");
+	assert_true(strncmp(json_string_value(json_object_get(json_array_get(kinds, 3), "description")),
 			    "A git repository", 16) == 0);
 	json_decref(kinds);
-	assert_int_equal(spec_ref_register(spec_ref_kind_at(2)), 0);
-	struct spec_ref_kind impostor = *spec_ref_kind_at(2);
+	assert_int_equal(spec_ref_register(spec_ref_kind_at(3)), 0);
+	struct spec_ref_kind impostor = *spec_ref_kind_at(3);
 	assert_int_equal(spec_ref_register(&impostor), -1);
-	assert_ptr_equal(spec_ref_kind_at(3)->kind, &env_kind);
-	assert_ptr_equal(spec_ref_kind_at(4)->kind, &pipeline_kind);
-	assert_null(spec_ref_kind_at(5));
+	assert_ptr_equal(spec_ref_kind_at(4)->kind, &env_kind);
+	assert_ptr_equal(spec_ref_kind_at(5)->kind, &pipeline_kind);
+	assert_null(spec_ref_kind_at(6));
 }
 
 static void test_spec_reference__typo_gets_did_you_mean(void **state)
