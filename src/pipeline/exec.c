@@ -880,7 +880,8 @@ static int step_spawn(struct job *j, const char *run, json_t *env, const char *w
 	}
 	if (x->bwrap) {
 		char *const sb[] = {x->bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
-				    "--tmpfs", "/tmp", "--bind", j->ws, j->ws, "--bind", j->files, j->files,
+				    "--tmpfs", "/tmp", "--ro-bind", x->checkout, x->checkout, /* under /tmp too */
+				    "--bind", j->ws, j->ws, "--bind", j->files, j->files,
 				    "--unshare-pid", "--die-with-parent", "--chdir", cwd.s};
 		for (size_t i = 0; i < sizeof(sb) / sizeof(sb[0]); i++)
 			argv[a++] = sb[i];
@@ -928,8 +929,6 @@ static int step_spawn(struct job *j, const char *run, json_t *env, const char *w
 	uint64_t limit = j->pj->steps[j->step].timeout_ms;
 	if (limit)
 		uv_timer_start(&j->timer, on_step_timeout, limit, 0);
-	if (x->force || j->stopped) /* stopped while it was being set up */
-		sw_proc_stop(&j->proc, x->force ? SIGKILL : SIGTERM, x->force ? 0 : PIPELINE_STOP_GRACE_MS);
 	rc = 0;
 out:
 	if (fds[0] >= 0)

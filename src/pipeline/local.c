@@ -448,8 +448,9 @@ int pipeline_run_local(const char *file, const char *job, char *const *secret_ar
 	summary(&l);
 	char d[32];
 	dur(d, sizeof(d), sw_now_ms() - l.began);
+	bool why = l.reason && l.result != PIPELINE_SUCCESS;
 	printf("\npipeline/%s run %s: %s%s%s in %s (logs: %s/)\n", p->name, number, pipeline_state_name(l.result),
-	       l.reason ? ": " : "", l.reason ? l.reason : "", d, dir.s);
+	       why ? ": " : "", why ? l.reason : "", d, dir.s);
 	fflush(stdout);
 	pipeline_exec_free(l.x);
 	uv_close((uv_handle_t *)&l.sigint, NULL);
