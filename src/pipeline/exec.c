@@ -355,15 +355,10 @@ static int workspace_make(struct pipeline_exec *x, const char *ws, struct sw_err
 
 static bool kv_name_ok(const char *s, size_t n)
 {
-	if (!n || n > 100 || !((s[0] >= 'A' && s[0] <= 'Z') || (s[0] >= 'a' && s[0] <= 'z') || s[0] == '_'))
-		return false;
-	for (size_t i = 1; i < n; i++) {
-		char c = s[i];
-		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
-		      c == '-'))
-			return false;
-	}
-	return true;
+	char *name = xstrndup(s, n);
+	bool ok = pipeline_id_ok(name);
+	free(name);
+	return ok;
 }
 
 int pipeline_kv_parse(json_t *into, const char *text, size_t len, struct sw_err *err)
@@ -516,13 +511,8 @@ static json_t *step_context(const char *name, void *data)
 	if (strcmp(name, "steps") == 0)
 		return j->steps;
 	if (strcmp(name, "needs") == 0) {
-		if (!c->needs) {
-			const struct pipeline_plan_job *pj = &plan->jobs[r->job];
-			c->needs = json_object();
-			for (size_t k = 0; k < pj->nneeds; k++)
-				json_object_set(c->needs, plan->p->jobs[pj->needs[k]].id,
-						x->dag.job_ctx[pj->needs[k]]);
-		}
+		if (!c->needs)
+			c->needs = pipeline_dag_needs(&x->dag, j->run);
 		return c->needs;
 	}
 	if (strcmp(name, "job") == 0) {

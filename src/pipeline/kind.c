@@ -114,7 +114,7 @@ struct vars_arg {
 	bool env;                   /* names are environment variables */
 };
 
-static bool env_name_ok(const char *s)
+bool pipeline_env_name_ok(const char *s)
 {
 	if (!*s || !(isalpha((unsigned char)*s) || *s == '_'))
 		return false;
@@ -162,7 +162,7 @@ static int parse_vars(struct spec_pctx *c, const struct snode *n, void *base, co
 	for (size_t i = 0; i + 1 < n->nkids; i += 2) {
 		const struct snode *k = n->kids[i], *val = n->kids[i + 1];
 		int rc = 0;
-		if (a->env ? !env_name_ok(k->text) : !pipeline_id_ok(k->text))
+		if (a->env ? !pipeline_env_name_ok(k->text) : !pipeline_id_ok(k->text))
 			return spec_perr(c, k, "%s: \"%s\" is not a valid name (%s)", spec_subject(c), k->text,
 					 a->env ? "letters, digits and _, not starting with a digit"
 						: "letters, digits, - and _, starting with a letter or _");

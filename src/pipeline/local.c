@@ -248,25 +248,14 @@ static int run_dir_make(struct buf *out, struct sw_err *err)
 	}
 }
 
-static bool secret_name_ok(const char *s, size_t n)
-{
-	if (!n || !((s[0] >= 'A' && s[0] <= 'Z') || (s[0] >= 'a' && s[0] <= 'z') || s[0] == '_'))
-		return false;
-	for (size_t i = 1; i < n; i++)
-		if (!((s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') ||
-		      s[i] == '_'))
-			return false;
-	return true;
-}
-
 /* "NAME" (from the environment) or "NAME=@FILE". */
 static int secret_read(struct pipeline_secret *out, const char *arg, struct sw_err *err)
 {
 	const char *eq = strchr(arg, '=');
 	size_t n = eq ? (size_t)(eq - arg) : strlen(arg);
-	if (!secret_name_ok(arg, n))
-		return sw_errf(err, -1, "--secret \"%s\": a name is letters, digits and _ (NAME or NAME=@FILE)", arg);
 	out->name = xstrndup(arg, n);
+	if (!pipeline_env_name_ok(out->name))
+		return sw_errf(err, -1, "--secret \"%s\": a name is letters, digits and _ (NAME or NAME=@FILE)", arg);
 	if (!eq) {
 		const char *v = getenv(out->name);
 		if (!v)

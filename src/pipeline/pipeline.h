@@ -360,6 +360,11 @@ void pipeline_dag_release(struct pipeline_dag *d);
  */
 size_t pipeline_dag_step(struct pipeline_dag *d, const struct pipeline_event *ev, struct pipeline_actions *out);
 
+/* The needs context of job run `run`: {ID: {result, outputs}} for each
+ * job its job needs, from what they reported (a new reference; a job not
+ * yet final is left out). What its if: and its steps read as needs. */
+json_t *pipeline_dag_needs(const struct pipeline_dag *d, size_t run);
+
 /* ---- for the CLI (src/main.c hands these to it) ---- */
 
 /*

@@ -8,6 +8,8 @@
 
 /* A job, step, service or output id: [A-Za-z_][A-Za-z0-9_-]*, at most 100. */
 bool pipeline_id_ok(const char *s);
+/* An environment variable's name: [A-Za-z_][A-Za-z0-9_]*. */
+bool pipeline_env_name_ok(const char *s);
 
 /* The field descriptions of the kind (docs.c), for `slipway explain pipeline`. */
 extern const struct spec_ref_doc pipeline_docs[];
