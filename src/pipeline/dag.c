@@ -45,12 +45,10 @@ static void act(struct pipeline_actions *a, enum pipeline_action_kind kind, size
 	x->result = result;
 	x->reason = NULL;
 	if (fmt) {
-		struct buf b = BUF_INIT;
 		va_list ap;
 		va_start(ap, fmt);
-		buf_vaddf(&b, fmt, ap);
+		x->reason = buf_vnewf(fmt, ap);
 		va_end(ap);
-		x->reason = buf_detach(&b);
 	}
 }
 

@@ -608,16 +608,15 @@ static const char *step_name(const struct pipeline_step *s, struct buf *tmp)
 static void note(struct job *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void note(struct job *j, const char *fmt, ...)
 {
-	struct buf b = BUF_INIT;
 	va_list ap;
 	va_start(ap, fmt);
-	buf_vaddf(&b, fmt, ap);
+	char *text = buf_vnewf(fmt, ap);
 	va_end(ap);
 	if (j->x->o.on_line) {
-		struct pipeline_exec_line l = {j->run, j->step, b.s, b.len, wall_ms(), true};
+		struct pipeline_exec_line l = {j->run, j->step, text, strlen(text), wall_ms(), true};
 		j->x->o.on_line(&l, j->x->o.data);
 	}
-	buf_release(&b);
+	free(text);
 }
 
 static void report_step(struct job *j, enum pipeline_state st, bool outcome_failed, const char *reason)
@@ -653,12 +652,10 @@ static void fail_reason(struct job *j, const char *fmt, ...)
 {
 	if (j->reason)
 		return;
-	struct buf b = BUF_INIT;
 	va_list ap;
 	va_start(ap, fmt);
-	buf_vaddf(&b, fmt, ap);
+	j->reason = buf_vnewf(fmt, ap);
 	va_end(ap);
-	j->reason = buf_detach(&b);
 }
 
 /* ---- one step's process ------------------------------------------------ */

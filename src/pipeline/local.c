@@ -67,17 +67,16 @@ static void emit(struct local *l, size_t run, int64_t ms, const char *fmt, ...) 
 static void emit(struct local *l, size_t run, int64_t ms, const char *fmt, ...)
 {
 	char ts[32];
-	struct buf b = BUF_INIT;
 	va_list ap;
 	va_start(ap, fmt);
-	buf_vaddf(&b, fmt, ap);
+	char *text = buf_vnewf(fmt, ap);
 	va_end(ap);
 	stamp(ts, sizeof(ts), ms);
-	printf("%s [%s] %s\n", ts, l->plan->runs[run].name, b.s);
+	printf("%s [%s] %s\n", ts, l->plan->runs[run].name, text);
 	fflush(stdout);
 	if (l->rows[run].log)
-		fprintf(l->rows[run].log, "%s %s\n", ts, b.s);
-	buf_release(&b);
+		fprintf(l->rows[run].log, "%s %s\n", ts, text);
+	free(text);
 }
 
 static int64_t now_wall(void)
