@@ -684,6 +684,8 @@ static void lines_flush(struct job *j, bool all)
 {
 	struct buf *p = &j->partial;
 	size_t from = 0;
+	if (!p->len)
+		return; /* nothing read yet (p->s may be NULL) */
 	for (;;) {
 		char *nl = memchr(p->s + from, '\n', p->len - from);
 		if (!nl)
