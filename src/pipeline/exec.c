@@ -585,6 +585,7 @@ static int env_layer(json_t *env, const struct pipeline_var *v, size_t n, struct
 			buf_release(&b);
 			char msg[sizeof(err->msg)];
 			snprintf(msg, sizeof(msg), "%s", err->msg);
+			sw_err_clear(err); /* sw_errf keeps a message already set */
 			return sw_errf(err, -1, "env %s: %s", v[i].name, msg);
 		}
 		json_object_set_new(env, v[i].name, json_string_nocheck(b.s));
@@ -930,7 +931,7 @@ out:
 	return rc;
 }
 
-static int read_capped(const char *path, struct buf *b, struct sw_err *err)
+static int read_capped(const char *path, const char *name, struct buf *b, struct sw_err *err)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
@@ -939,7 +940,7 @@ static int read_capped(const char *path, struct buf *b, struct sw_err *err)
 	int r = buf_add_fd(b, fd);
 	close(fd);
 	if (r < 0 && b->toobig)
-		return sw_errf(err, -1, "\"%s\" holds more than %d MiB; at most %d MiB", path,
+		return sw_errf(err, -1, "%s holds more than %d MiB; at most %d MiB", name,
 			       PIPELINE_MAX_OUTPUTS >> 20, PIPELINE_MAX_OUTPUTS >> 20);
 	return 0;
 }
@@ -948,20 +949,22 @@ static int read_capped(const char *path, struct buf *b, struct sw_err *err)
 static int step_files(struct job *j, json_t *outputs, struct sw_err *err)
 {
 	struct buf b = BUF_INIT;
-	int rc = read_capped(j->out_path, &b, err);
+	int rc = read_capped(j->out_path, "$SLIPWAY_OUTPUT", &b, err);
 	if (rc == 0 && pipeline_kv_parse(outputs, b.s, b.len, err) < 0) {
 		char msg[sizeof(err->msg)];
 		snprintf(msg, sizeof(msg), "%s", err->msg);
+		sw_err_clear(err); /* sw_errf keeps a message already set */
 		rc = sw_errf(err, -1, "$SLIPWAY_OUTPUT %s", msg);
 	}
 	buf_release(&b);
 	if (rc < 0)
 		return rc;
 	json_t *env = json_object();
-	rc = read_capped(j->env_path, &b, err);
+	rc = read_capped(j->env_path, "$SLIPWAY_ENV", &b, err);
 	if (rc == 0 && pipeline_kv_parse(env, b.s, b.len, err) < 0) {
 		char msg[sizeof(err->msg)];
 		snprintf(msg, sizeof(msg), "%s", err->msg);
+		sw_err_clear(err); /* sw_errf keeps a message already set */
 		rc = sw_errf(err, -1, "$SLIPWAY_ENV %s", msg);
 	}
 	if (rc == 0)

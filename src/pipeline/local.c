@@ -436,7 +436,7 @@ int pipeline_run_local(const char *file, const char *job, char *const *secret_ar
 	summary(&l);
 	char d[32];
 	dur(d, sizeof(d), sw_now_ms() - l.began);
-	bool why = l.reason && l.result != PIPELINE_SUCCESS;
+	bool why = l.reason && l.result != PIPELINE_SUCCESS && strcmp(l.reason, pipeline_state_name(l.result)) != 0;
 	printf("\npipeline/%s run %s: %s%s%s in %s (logs: %s/)\n", p->name, number, pipeline_state_name(l.result),
 	       why ? ": " : "", why ? l.reason : "", d, dir.s);
 	fflush(stdout);

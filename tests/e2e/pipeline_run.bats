@@ -37,6 +37,9 @@ checkout() {
 	          run: ./configure
 	        - name: compile
 	          run: cc -Wall -Werror -Ibuild -o build/greet src/greet.c
+	        - name: in src
+	          working-directory: src
+	          run: ls greet.c && test "$GITHUB_WORKSPACE/src" = "$PWD" && test "$SLIPWAY_WORKSPACE" = "$GITHUB_WORKSPACE"
 	        - name: test
 	          id: test
 	          run: |
@@ -85,7 +88,8 @@ checkout() {
 	echo "$output"
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"[build] configured"* ]]
-	[[ "$output" == *'[build] -- step 2/3 "compile": success in '* ]]
+	[[ "$output" == *'[build] -- step 2/4 "compile": success in '* ]]
+	[[ "$output" == *'[build] -- step 3/4 "in src": success in '* ]]
 	[[ "$output" == *"[report] build ran 2 tests"* ]]
 	[[ "$output" == *"pipeline/c run 1: success in "* ]]
 	# the summary table: a row per job run, one per step
@@ -436,4 +440,30 @@ while True: s.accept()[0].close()' "$port" 3>&- &
 	run slipway pipeline run --sandbox none
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"[build] built"* ]]
+}
+
+@test "pipeline run: outputs over 1 MiB, a bad outputs line and a working-directory outside fail with the reason" {
+	checkout <<-'YAML'
+	apiVersion: slipway/v1
+	kind: Pipeline
+	metadata: {name: l}
+	spec:
+	  jobs:
+	    big:
+	      steps:
+	        - run: head -c 1100000 /dev/zero | tr '\0' a | sed 's/^/x=/' >> "$SLIPWAY_OUTPUT"
+	    bad:
+	      steps:
+	        - run: printf 'ok=1\noops\n' >> "$SLIPWAY_OUTPUT"
+	    outside:
+	      steps:
+	        - run: pwd
+	          working-directory: ../..
+	YAML
+	run slipway pipeline run
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *'[big] job failure: step "head -c '*'" $SLIPWAY_OUTPUT holds more than 1 MiB; at most 1 MiB'* ]]
+	[[ "$output" == *'[bad] job failure: step "printf '*' $SLIPWAY_OUTPUT line 2: "oops" is not NAME=VALUE or NAME<<DELIMITER'* ]]
+	[[ "$output" == *'[outside] job failure: step "pwd" working-directory "../.." is not inside the workspace'* ]]
 }
