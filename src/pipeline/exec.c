@@ -81,6 +81,8 @@ struct pipeline_exec {
 	size_t *queue, qhead, qlen; /* runs waiting for a worker */
 	unsigned workers, busy;
 	uv_timer_t dag_timer;
+	uv_timer_t kick;            /* start and cancel act from the loop, never inside the call */
+	bool start_pending, cancel_pending, force_pending;
 	struct queued_event *evq;
 	size_t nev, evalloc;
 	bool feeding, finished, force, freed;
@@ -1429,7 +1431,9 @@ int pipeline_exec_new(struct pipeline_exec **out, uv_loop_t *loop, const struct 
 	pipeline_dag_init(&x->dag, plan, o->slipway, NULL);
 	uv_timer_init(loop, &x->dag_timer);
 	x->dag_timer.data = x;
-	x->handles = 1;
+	uv_timer_init(loop, &x->kick);
+	x->kick.data = x;
+	x->handles = 2;
 	rc = 0;
 out:
 	if (rc < 0) {
@@ -1448,26 +1452,43 @@ const char *pipeline_exec_slug(const struct pipeline_exec *x, size_t run)
 	return x->jobs[run].slug;
 }
 
+static void on_kick(uv_timer_t *t)
+{
+	struct pipeline_exec *x = t->data;
+	if (x->start_pending) {
+		x->start_pending = false;
+		struct pipeline_event ev = {.kind = PIPELINE_EV_START, .now_ms = sw_now_ms()};
+		feed(x, &ev);
+	}
+	if (x->cancel_pending && !x->finished) {
+		x->cancel_pending = false;
+		if (x->force_pending && !x->force) {
+			x->force = true;
+			for (size_t r = 0; r < x->plan->nruns; r++)
+				if (x->jobs[r].step_live)
+					sw_proc_stop(&x->jobs[r].proc, SIGKILL, 0);
+		}
+		struct pipeline_event ev = {.kind = PIPELINE_EV_CANCEL, .now_ms = sw_now_ms()};
+		feed(x, &ev);
+	}
+}
+
 void pipeline_exec_start(struct pipeline_exec *x)
 {
-	struct pipeline_event ev = {.kind = PIPELINE_EV_START, .now_ms = sw_now_ms()};
-	feed(x, &ev);
+	x->start_pending = true;
+	uv_timer_start(&x->kick, on_kick, 0, 0);
 }
 
 void pipeline_exec_cancel(struct pipeline_exec *x, bool force)
 {
 	if (x->finished)
 		return;
-	if (force && !x->force) {
-		x->force = true;
-		for (size_t r = 0; r < x->plan->nruns; r++)
-			if (x->jobs[r].step_live)
-				sw_proc_stop(&x->jobs[r].proc, SIGKILL, 0);
-	}
-	struct pipeline_event ev = {.kind = PIPELINE_EV_CANCEL, .now_ms = sw_now_ms()};
-	feed(x, &ev);
+	x->cancel_pending = true;
+	x->force_pending |= force;
+	uv_timer_start(&x->kick, on_kick, 0, 0);
 }
 
+/* The executor's own timers: the memory goes with the last handle. */
 static void dag_timer_closed(uv_handle_t *h)
 {
 	struct pipeline_exec *x = h->data;
@@ -1487,6 +1508,7 @@ void pipeline_exec_free(struct pipeline_exec *x)
 		x->o.on_job = NULL;
 		x->o.on_finish = NULL;
 		uv_close((uv_handle_t *)&x->dag_timer, dag_timer_closed);
+		uv_close((uv_handle_t *)&x->kick, dag_timer_closed);
 		return;
 	}
 	if (x->handles > 0)
