@@ -771,38 +771,34 @@ static void on_step_timeout(uv_timer_t *t)
 	sw_proc_stop(&j->proc, SIGTERM, PIPELINE_STOP_GRACE_MS);
 }
 
-static void env_add(struct buf *b, size_t *n, const char *name, const char *value)
+static bool keep_var(const char *name)
 {
-	buf_addf(b, "%s=%s", name, value);
-	buf_add(b, "", 1); /* entries are NUL-separated; pointers are made after */
-	(*n)++;
-}
-
-static bool keep_var(const char *kv)
-{
-	static const char *const keep[] = {"PATH=", "HOME=", "USER=", "LOGNAME=", "LANG=", "TZ=", "TERM=", NULL};
+	static const char *const keep[] = {"PATH", "HOME", "USER", "LOGNAME", "LANG", "TZ", "TERM", NULL};
 	for (size_t i = 0; keep[i]; i++)
-		if (strncmp(kv, keep[i], strlen(keep[i])) == 0)
+		if (strcmp(name, keep[i]) == 0)
 			return true;
-	return strncmp(kv, "LC_", 3) == 0;
+	return strncmp(name, "LC_", 3) == 0;
 }
 
-/* Builds the step's environment block as NUL-separated K=V in b. */
+/*
+ * Builds the step's environment block as NUL-separated K=V in b, *n
+ * entries. Each name once, the later layer winning: what we keep of our
+ * environment, the executor's variables, the document's env (with what
+ * $SLIPWAY_ENV added), the secrets.
+ */
 static void env_block(struct job *j, json_t *env, struct buf *b, size_t *n)
 {
 	struct pipeline_exec *x = j->x;
-	for (char **e = environ; *e; e++)
-		if (keep_var(*e)) {
-			buf_adds(b, *e);
-			buf_add(b, "", 1);
-			(*n)++;
-		}
-	const char *k;
-	json_t *v;
-	json_object_foreach(env, k, v)
-		env_add(b, n, k, json_string_value(v));
-	for (size_t i = 0; i < x->o.nsecrets; i++)
-		env_add(b, n, x->secrets[i].name, x->secrets[i].value);
+	json_t *all = json_object();
+	for (char **e = environ; *e; e++) {
+		const char *eq = strchr(*e, '=');
+		if (!eq)
+			continue;
+		char *name = xstrndup(*e, (size_t)(eq - *e));
+		if (keep_var(name))
+			json_object_set_new(all, name, json_string_nocheck(eq + 1));
+		free(name);
+	}
 	const struct pipeline_plan_run *r = &x->plan->runs[j->run];
 	const char *ref = json_string_value(json_object_get(x->dag.slipway, "ref"));
 	const char *sha = json_string_value(json_object_get(x->dag.slipway, "sha"));
@@ -823,18 +819,26 @@ static void env_block(struct job *j, json_t *env, struct buf *b, size_t *n)
 		{"SLIPWAY_RUN_NUMBER", "GITHUB_RUN_NUMBER", x->o.run_number ? x->o.run_number : "1"},
 		{"SLIPWAY_REF", "GITHUB_REF", ref ? ref : ""},
 		{"SLIPWAY_SHA", "GITHUB_SHA", sha ? sha : ""},
-		{"SLIPWAY_EVENT_NAME", "GITHUB_EVENT_NAME",
-		 event ? event : "manual"},
+		{"SLIPWAY_EVENT_NAME", "GITHUB_EVENT_NAME", event ? event : "manual"},
 		{"GIT_OPTIONAL_LOCKS", NULL, "0"}, /* git never writes the checkout's index for us */
 	};
 	for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
-		if (json_object_get(env, vars[i].a))
-			continue; /* the document's env wins */
-		env_add(b, n, vars[i].a, vars[i].value);
+		json_object_set_new(all, vars[i].a, json_string_nocheck(vars[i].value));
 		if (vars[i].b)
-			env_add(b, n, vars[i].b, vars[i].value);
+			json_object_set_new(all, vars[i].b, json_string_nocheck(vars[i].value));
 	}
 	free(matrix);
+	json_object_update(all, env);
+	for (size_t i = 0; i < x->o.nsecrets; i++)
+		json_object_set_new(all, x->secrets[i].name, json_string_nocheck(x->secrets[i].value));
+	const char *k;
+	json_t *v;
+	json_object_foreach(all, k, v) {
+		buf_addf(b, "%s=%s", k, json_string_value(v));
+		buf_add(b, "", 1); /* entries are NUL-separated; pointers are made after */
+		(*n)++;
+	}
+	json_decref(all);
 }
 
 static int resolve_wd(struct job *j, const char *wd, struct buf *out, struct sw_err *err)

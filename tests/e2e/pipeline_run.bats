@@ -127,8 +127,12 @@ checkout() {
 	            - {cc: tcc, type: debug}
 	      env:
 	        CC: ${{ matrix.cc }}
+	        HOME: /nonexistent/home
 	      steps:
 	        - run: echo "cc=$CC type=${{ matrix.type }} san=${{ matrix.san || 'none' }}"
+	        - run: echo "home=$HOME job=$SLIPWAY_JOB run=$GITHUB_RUN_NUMBER matrix=$SLIPWAY_MATRIX"
+	          env:
+	            CC: overridden
 	YAML
 	run slipway pipeline run
 	[ "$status" -eq 0 ]
@@ -138,6 +142,8 @@ checkout() {
 	[[ "$output" == *"[build (clang, debug)] cc=clang type=debug san=none"* ]]
 	[[ "$output" == *"[build (tcc, debug)] cc=tcc type=debug san=none"* ]]
 	[[ "$output" != *"(clang, release)"* ]]
+	# the job's env wins over what the step inherits; SLIPWAY_* variables
+	[[ "$output" == *'[build (gcc, release)] home=/nonexistent/home job=build run=1 matrix={"cc":"gcc","type":"release"}'* ]]
 }
 
 @test "pipeline run: continue-on-error goes on, a failure skips what follows and runs the failure() cleanup" {
@@ -466,4 +472,34 @@ while True: s.accept()[0].close()' "$port" 3>&- &
 	[[ "$output" == *'[big] job failure: step "head -c '*'" $SLIPWAY_OUTPUT holds more than 1 MiB; at most 1 MiB'* ]]
 	[[ "$output" == *'[bad] job failure: step "printf '*' $SLIPWAY_OUTPUT line 2: "oops" is not NAME=VALUE or NAME<<DELIMITER'* ]]
 	[[ "$output" == *'[outside] job failure: step "pwd" working-directory "../.." is not inside the workspace'* ]]
+}
+
+@test "pipeline run: fail-fast: a failed matrix run stops the others" {
+	checkout <<-'YAML'
+	apiVersion: slipway/v1
+	kind: Pipeline
+	metadata: {name: ff}
+	spec:
+	  jobs:
+	    build:
+	      strategy:
+	        matrix:
+	          n: [1, 2]
+	      steps:
+	        - run: |
+	            if [ "${{ matrix.n }}" = 1 ]; then
+	              until [ -e "$RUNNER_TEMP/../../build-2/tmp/started" ]; do sleep 0.05; done
+	              exit 1
+	            fi
+	            touch "$RUNNER_TEMP/started"
+	            sleep 3191
+	YAML
+	start=$SECONDS
+	run slipway pipeline run --workers 2
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[ $((SECONDS - start)) -lt 20 ]
+	[[ "$output" == *'[build (1)] job failure'* ]]
+	[[ "$output" == *'[build (2)] job cancelled'* ]]
+	wait_for 10 refute pgrep -f "sleep 3191"
 }
