@@ -30,10 +30,11 @@
  *     default shell) when bash is in PATH, else `sh -e -c RUN`, in the
  *     working-directory (inside the workspace), its stdout and stderr
  *     merged into one log, line by line. The environment is not the
- *     caller's: PATH, HOME, USER, LOGNAME, LANG, LC_*, TZ and TERM are
- *     kept, then pipeline, job and step env (the nearer wins), what
- *     earlier steps added through $SLIPWAY_ENV, the secrets, and the
- *     SLIPWAY_* / GITHUB_* variables (docs/pipelines.md lists them).
+ *     caller's; each name once, a later layer winning: PATH, HOME, USER,
+ *     LOGNAME, LANG, LC_*, TZ and TERM kept from ours, the SLIPWAY_* /
+ *     GITHUB_* variables (docs/pipelines.md lists them), pipeline, job
+ *     and step env (the nearer wins) with what earlier steps added
+ *     through $SLIPWAY_ENV, then the secrets.
  *   - the sandbox (PIPELINE_SANDBOX_BWRAP): bwrap --ro-bind / / --dev /dev
  *     --proc /proc --tmpfs /tmp --bind WORKSPACE --bind JOBFILES
  *     --unshare-pid --die-with-parent [--unshare-net for network: none]:
