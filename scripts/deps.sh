@@ -9,7 +9,8 @@ libuv1-dev libfyaml-dev libjansson-dev libsqlite3-dev libhttp-parser-dev
 libcurl4-openssl-dev libssl-dev libcmocka-dev bats curl procps hey wrk time
 sqlite3 prometheus postgresql libpq-dev nginx haproxy zsh fish groff man-db
 python3 python3-yaml linux-perf
-libgit2-dev zlib1g-dev git fcgiwrap openssh-server openssl age tzdata"
+libgit2-dev zlib1g-dev git fcgiwrap openssh-server openssl age tzdata
+bubblewrap shellcheck"
 
 missing=""
 for p in $pkgs; do

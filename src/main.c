@@ -10,6 +10,7 @@
 #include "daemon/daemon.h"
 #include "env/env.h"
 #include "gitops/gitops.h"
+#include "pipeline/exec.h"
 #include "pipeline/pipeline.h"
 #include "proxy/proxy.h"
 #include "runtime/runtime.h"
@@ -48,7 +49,8 @@ int main(int argc, char **argv)
 	gitops_kinds_register(); /* before any document is read, by any role */
 	env_kinds_register();
 	pipeline_kinds_register();
-	static const struct cli_pipeline_ops pipeline_ops = {pipeline_validate_text, pipeline_graph_text};
+	static const struct cli_pipeline_ops pipeline_ops = {pipeline_validate_text, pipeline_graph_text,
+								  pipeline_run_local};
 	cli_pipeline_ops(&pipeline_ops); /* the CLI may not include src/pipeline */
 	cli_role_usage("serve", &daemon_usage);
 	cli_role_usage("proxy", &proxy_usage);

@@ -9,6 +9,7 @@
 #define SW_CLI_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 struct sw_opt_usage;
 
@@ -67,6 +68,10 @@ struct sw_err;
 struct cli_pipeline_ops {
 	int (*validate)(struct buf *out, const char *path, struct sw_err *err);
 	int (*graph)(struct buf *out, const char *path, struct sw_err *err);
+	/* `pipeline run`: the exit code, or -1 with err when nothing ran
+	 * (pipeline/exec.h's pipeline_run_local) */
+	int (*run)(const char *file, const char *job, char *const *secrets, size_t nsecrets,
+		   const char *sandbox, unsigned workers, struct sw_err *err);
 };
 void cli_pipeline_ops(const struct cli_pipeline_ops *ops);
 

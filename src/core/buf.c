@@ -195,3 +195,10 @@ int buf_add_fd(struct buf *b, int fd)
 		}
 	}
 }
+
+char *buf_vnewf(const char *fmt, va_list ap)
+{
+	struct buf b = BUF_INIT;
+	buf_vaddf(&b, fmt, ap);
+	return buf_detach(&b);
+}

@@ -55,6 +55,9 @@ int buf_add_fd(struct buf *b, int fd);
 
 /* Hands the string to the caller (who frees it) and resets the buffer. */
 char *buf_detach(struct buf *b);
+/* A new string made by fmt (vsnprintf's rules, BUF_DEFAULT_CAP at most);
+ * the caller frees it. */
+char *buf_vnewf(const char *fmt, va_list ap);
 void buf_release(struct buf *b);
 
 #endif

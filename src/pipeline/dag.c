@@ -45,12 +45,10 @@ static void act(struct pipeline_actions *a, enum pipeline_action_kind kind, size
 	x->result = result;
 	x->reason = NULL;
 	if (fmt) {
-		struct buf b = BUF_INIT;
 		va_list ap;
 		va_start(ap, fmt);
-		buf_vaddf(&b, fmt, ap);
+		x->reason = buf_vnewf(fmt, ap);
 		va_end(ap);
-		x->reason = buf_detach(&b);
 	}
 }
 
@@ -103,6 +101,16 @@ void pipeline_dag_release(struct pipeline_dag *d)
 	memset(d, 0, sizeof(*d));
 }
 
+json_t *pipeline_dag_needs(const struct pipeline_dag *d, size_t run)
+{
+	const struct pipeline_plan *plan = d->plan;
+	const struct pipeline_plan_job *pj = &plan->jobs[plan->runs[run].job];
+	json_t *needs = json_object();
+	for (size_t k = 0; k < pj->nneeds; k++)
+		json_object_set(needs, plan->p->jobs[pj->needs[k]].id, d->job_ctx[pj->needs[k]]);
+	return needs;
+}
+
 /* ---- evaluating a run's if: ---- */
 
 struct run_ctx {
@@ -123,12 +131,8 @@ static json_t *run_context(const char *name, void *data)
 	if (strcmp(name, "matrix") == 0)
 		return r->matrix;
 	if (strcmp(name, "needs") == 0) {
-		if (!c->needs) {
-			const struct pipeline_plan_job *pj = &plan->jobs[r->job];
-			c->needs = json_object();
-			for (size_t k = 0; k < pj->nneeds; k++)
-				json_object_set(c->needs, plan->p->jobs[pj->needs[k]].id, c->d->job_ctx[pj->needs[k]]);
-		}
+		if (!c->needs)
+			c->needs = pipeline_dag_needs(c->d, c->run);
 		return c->needs;
 	}
 	return NULL;

@@ -58,6 +58,9 @@ const struct spec_ref_doc pipeline_docs[] = {
 	 "Whether the job runs, decided once its needs ended: an expression, bare or in ${{ }}. "
 	 "Without success(), failure(), always() or cancelled() it is success() && (it).",
 	 "success()"},
+	{"spec.jobs.network",
+	 "What its steps may reach: host (the host's network) or none (a network namespace of "
+	 "their own with only loopback; needs the sandbox).", "host"},
 	{"spec.jobs.env", "Environment variables for its steps, over spec.env.", NULL},
 	{"spec.jobs.outputs",
 	 "Values other jobs read as needs.ID.outputs.NAME, usually ${{ steps.STEP.outputs.NAME }} "

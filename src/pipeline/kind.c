@@ -114,7 +114,7 @@ struct vars_arg {
 	bool env;                   /* names are environment variables */
 };
 
-static bool env_name_ok(const char *s)
+bool pipeline_env_name_ok(const char *s)
 {
 	if (!*s || !(isalpha((unsigned char)*s) || *s == '_'))
 		return false;
@@ -162,7 +162,7 @@ static int parse_vars(struct spec_pctx *c, const struct snode *n, void *base, co
 	for (size_t i = 0; i + 1 < n->nkids; i += 2) {
 		const struct snode *k = n->kids[i], *val = n->kids[i + 1];
 		int rc = 0;
-		if (a->env ? !env_name_ok(k->text) : !pipeline_id_ok(k->text))
+		if (a->env ? !pipeline_env_name_ok(k->text) : !pipeline_id_ok(k->text))
 			return spec_perr(c, k, "%s: \"%s\" is not a valid name (%s)", spec_subject(c), k->text,
 					 a->env ? "letters, digits and _, not starting with a digit"
 						: "letters, digits, - and _, starting with a letter or _");
@@ -797,6 +797,8 @@ static const struct spec_table deploy_table = {deploy_fields, -1, 0, NULL, NULL}
 
 /* ---- jobs ---- */
 
+static const char *const network_names[] = {"host", "none", NULL};
+
 static const struct spec_field job_fields[] = {
 	{"name", &t_tmpl, offsetof(struct pipeline_job, name), SPEC_F_OMIT_NULL | SPEC_F_NONEMPTY, 0,
 	 &ctx_job, 0},
@@ -817,6 +819,7 @@ static const struct spec_field job_fields[] = {
 	{"strategy", &t_strategy, 0, 0, 0, &strategy_table, 0},
 	{"timeout", &spec_t_dur, offsetof(struct pipeline_job, timeout_ms), 0, 0, &r_timeout, 0},
 	{"continue-on-error", &spec_t_bool, offsetof(struct pipeline_job, continue_on_error), 0, 0, NULL, 0},
+	{"network", &spec_t_enum, offsetof(struct pipeline_job, network), 0, 0, network_names, 0},
 	{"concurrency", &t_concurrency, offsetof(struct pipeline_job, concurrency), 0, 0, &group_table, 0},
 	{"environment", &spec_t_str, offsetof(struct pipeline_job, environment), 0, 0, spec_v_dns_label, 0},
 	{"services", &t_dict, offsetof(struct pipeline_job, services), SPEC_F_NONEMPTY, 0, &services_arg,

@@ -137,6 +137,10 @@ struct pipeline_concurrency {
 
 enum { PIPELINE_WORK_STEPS = 1, PIPELINE_WORK_DEPLOY = 2 };
 
+/* network: what a job's steps may reach. none: their own loopback only
+ * (the sandbox's --unshare-net); host: the host's network. */
+enum pipeline_network { PIPELINE_NETWORK_HOST = 0, PIPELINE_NETWORK_NONE = 1 };
+
 struct pipeline_job {
 	char *id;                   /* the key under jobs: [A-Za-z_][A-Za-z0-9_-]* */
 	char *name;                 /* NULL: the id */
@@ -155,6 +159,7 @@ struct pipeline_job {
 	struct pipeline_matrix strategy;
 	uint64_t timeout_ms;        /* default PIPELINE_DEFAULT_TIMEOUT_MS */
 	bool continue_on_error;     /* a failure does not fail the run nor its dependents */
+	int network;                /* enum pipeline_network: host (default) or none */
 	struct pipeline_concurrency concurrency; /* inside the run, and across runs */
 	char *environment;          /* waits for its approvals and windows (later slice) */
 	struct pipeline_service *services;
@@ -354,6 +359,11 @@ void pipeline_dag_release(struct pipeline_dag *d);
  * FINISH, a second START) change nothing. Returns the number of actions added.
  */
 size_t pipeline_dag_step(struct pipeline_dag *d, const struct pipeline_event *ev, struct pipeline_actions *out);
+
+/* The needs context of job run `run`: {ID: {result, outputs}} for each
+ * job its job needs, from what they reported (a new reference; a job not
+ * yet final is left out). What its if: and its steps read as needs. */
+json_t *pipeline_dag_needs(const struct pipeline_dag *d, size_t run);
 
 /* ---- for the CLI (src/main.c hands these to it) ---- */
 

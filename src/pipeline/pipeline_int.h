@@ -8,8 +8,19 @@
 
 /* A job, step, service or output id: [A-Za-z_][A-Za-z0-9_-]*, at most 100. */
 bool pipeline_id_ok(const char *s);
+/* An environment variable's name: [A-Za-z_][A-Za-z0-9_]*. */
+bool pipeline_env_name_ok(const char *s);
 
 /* The field descriptions of the kind (docs.c), for `slipway explain pipeline`. */
 extern const struct spec_ref_doc pipeline_docs[];
+
+struct buf;
+/* Runs argv (looked up in PATH) in cwd (NULL: ours) to its end, stdout
+ * and stderr appended to out; its exit status, 128+N for signal N, 127
+ * when it cannot run. For short commands (git rev-parse, bwrap's check). */
+int pipeline_capture(struct buf *out, char *const *argv, const char *cwd);
+/* A file name made of a job run's name: lower case, [a-z0-9._] kept, runs
+ * of anything else one '-'. A new string. */
+char *pipeline_slug(const char *name);
 
 #endif

@@ -296,7 +296,7 @@ expect_error() {
 	[ "$status" -eq 2 ]
 	run --separate-stderr "$SLIPWAY_BIN" pipeline lint x.yaml
 	[ "$status" -eq 2 ]
-	[[ "$stderr" == *'unknown action "lint" (validate, graph)'* ]]
+	[[ "$stderr" == *'unknown action "lint" (validate, graph, run)'* ]]
 	run --separate-stderr "$SLIPWAY_BIN" pipeline validate a.yaml -f b.yaml
 	[ "$status" -eq 2 ]
 }
