@@ -12,7 +12,7 @@
 # daemon wires them all; the proxy includes only core and http; the CLI
 # only core, the API client (http) and spec (offline validate).
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 declare -A level=(
 	[core]=0
 	[spec]=1 [store]=1 [http]=1 [httpc]=1
@@ -35,7 +35,7 @@ for dir in src/*/; do
 	while IFS= read -r line; do
 		file=${line%%:*}
 		inc=$(sed -n 's/.*#include "\(\.\.\/\)\{0,1\}\([a-z_]*\)\/.*/\2/p' <<<"$line")
-		[ -n "$inc" ] && [ "$inc" != "$mod" ] || continue
+		if [ -z "$inc" ] || [ "$inc" = "$mod" ]; then continue; fi
 		if [ -n "${only[$mod]:-}" ]; then
 			[[ " ${only[$mod]} " == *" $inc "* ]] || bad+=("$file includes $inc/")
 			continue

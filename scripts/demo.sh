@@ -20,7 +20,7 @@ LISTEN=127.0.0.1:28080
 API=127.0.0.1:28090
 export GIT_AUTHOR_NAME="Ada Lovelace" GIT_AUTHOR_EMAIL=ada@example.com
 export GIT_COMMITTER_NAME="Ada Lovelace" GIT_COMMITTER_EMAIL=ada@example.com
-DAEMON= LOAD=
+DAEMON='' LOAD=''
 
 cleanup() {
 	[ -n "$LOAD" ] && kill "$LOAD" 2>/dev/null

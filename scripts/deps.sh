@@ -27,4 +27,5 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 echo "deps: installing$missing"
 apt-get update -qq
+# shellcheck disable=SC2086 # $missing is a list of package names, split on purpose
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null

@@ -17,7 +17,11 @@ else
 fi
 for name in "${targets[@]}"; do
 	bin=build-fuzz/tests/fuzz/fuzz_$name
-	[ -x "$bin" ] || { echo "fuzz: no target \"$name\" (have: $(ls build-fuzz/tests/fuzz | grep -v '\.p$' | sed 's/fuzz_//' | tr '\n' ' '))" >&2; exit 2; }
+	if [ ! -x "$bin" ]; then
+		have=$(for f in build-fuzz/tests/fuzz/fuzz_*; do [ -f "$f" ] && [ -x "$f" ] && printf '%s ' "${f##*/fuzz_}"; done)
+		echo "fuzz: no target \"$name\" (have: $have)" >&2
+		exit 2
+	fi
 	work=$(mktemp -d)
 	echo "== fuzz $name for ${seconds}s"
 	"$bin" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \

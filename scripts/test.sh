@@ -9,7 +9,7 @@
 # fuzz: every libFuzzer target over its corpus for FUZZ_SECONDS (build-fuzz/),
 # fast: checks, unit and e2e (the loop while working: no sanitizers, no fuzzing).
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 2
 mode=${1:-all}
 passed=0
 failed=0
@@ -31,7 +31,7 @@ count_tap() {
 run_unit() {
 	local dir=$1 label=$2 t rc
 	for t in "$dir"/tests/unit/test_*; do
-		[ -f "$t" ] && [ -x "$t" ] || continue
+		if [ ! -f "$t" ] || [ ! -x "$t" ]; then continue; fi
 		echo "# $label $(basename "$t")"
 		local out
 		# from the build dir, as `meson test` runs them (tests find ../examples)
@@ -67,7 +67,7 @@ declare -A e2e_seconds=([rollout_state]=165 [progressive]=156 [chaos]=60 [upgrad
 run_e2e() {
 	[ -d tests/e2e ] || return 0
 	ls tests/e2e/*.bats >/dev/null 2>&1 || return 0
-	local streams=${E2E_STREAMS:-3} f name s best i
+	local streams=${E2E_STREAMS:-3} f name s best
 	local -a sum files outs pids
 	for ((s = 0; s < streams; s++)); do sum[s]=0; files[s]=""; done
 	# heaviest first, each to the stream with the least so far
@@ -110,7 +110,7 @@ run_e2e() {
 run_fuzz() {
 	local t name corpus
 	for t in build-fuzz/tests/fuzz/fuzz_*; do
-		[ -f "$t" ] && [ -x "$t" ] || continue
+		if [ ! -f "$t" ] || [ ! -x "$t" ]; then continue; fi
 		name=$(basename "$t" | sed 's/^fuzz_//')
 		corpus=tests/fuzz/corpus/$name
 		mkdir -p "$corpus"
