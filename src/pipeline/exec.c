@@ -1559,5 +1559,9 @@ void pipeline_exec_free(struct pipeline_exec *x)
 	free(x->checkout);
 	free(x->gitdir);
 	free(x->result_reason);
+	void (*freed)(void *) = x->o.on_freed;
+	void *data = x->o.data;
 	free(x);
+	if (freed)
+		freed(data);
 }
