@@ -25,6 +25,8 @@ spec:
           run: cc -Wall -Werror -o greet src/greet.c
         - name: test
           run: sh tests/run.sh ./greet
+        - name: about
+          run: echo "event=\$SLIPWAY_EVENT_NAME sha=\$SLIPWAY_SHA"
 YAML
 }
 
@@ -78,6 +80,7 @@ start_shop() {
 	[[ "$output" =~ [0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z\ test\ passed:\ hello\ from\ greet ]]
 	run slipway pipeline logs "$id"
 	[[ "$output" == *"[build] test passed: hello from greet"* ]]
+	[[ "$output" == *"[build] event=push sha=$sha"* ]]
 	[[ "$output" == *"run success"* ]]
 	run slipway pipeline runs
 	[[ "$output" == *"$id"*"ci"*"success"*"push"*"${sha:0:7}"* ]]
