@@ -790,6 +790,20 @@ static void answer_err(struct http_resp *resp, const struct sw_err *err)
 	http_resp_error(resp, http_status_of(err->code), "%s", err->msg);
 }
 
+/* The run the path names, from the store; false when answered (404). */
+static bool stored_run(struct pipeline_server *ps, const struct http_req *req, struct http_resp *resp,
+		       int64_t *id, struct store_pipeline_run *out)
+{
+	struct sw_err err = {0};
+	if (!run_id(req, resp, id))
+		return false;
+	if (store_pipeline_run_get(ps->cfg.store, *id, out, &err) < 0) {
+		answer_err(resp, &err);
+		return false;
+	}
+	return true;
+}
+
 static void h_runs(const struct http_req *req, struct http_resp *resp, void *data)
 {
 	struct pipeline_server *ps = data;
@@ -821,13 +835,8 @@ static void h_run(const struct http_req *req, struct http_resp *resp, void *data
 	struct pipeline_server *ps = data;
 	int64_t id;
 	struct store_pipeline_run r;
-	struct sw_err err = {0};
-	if (!run_id(req, resp, &id))
+	if (!stored_run(ps, req, resp, &id, &r))
 		return;
-	if (store_pipeline_run_get(ps->cfg.store, id, &r, &err) < 0) {
-		answer_err(resp, &err);
-		return;
-	}
 	http_resp_json(resp, 200, run_json(ps, &r, true));
 	store_pipeline_run_release(&r);
 }
@@ -838,12 +847,8 @@ static void h_logs(const struct http_req *req, struct http_resp *resp, void *dat
 	int64_t id;
 	struct store_pipeline_run r;
 	struct sw_err err = {0};
-	if (!run_id(req, resp, &id))
+	if (!stored_run(ps, req, resp, &id, &r))
 		return;
-	if (store_pipeline_run_get(ps->cfg.store, id, &r, &err) < 0) {
-		answer_err(resp, &err);
-		return;
-	}
 	const char *job = http_req_query(req, "job"), *off = http_req_query(req, "offset");
 	char *file = NULL;
 	if (job && *job) {
@@ -910,13 +915,8 @@ static void h_cancel(const struct http_req *req, struct http_resp *resp, void *d
 	struct pipeline_server *ps = data;
 	int64_t id;
 	struct store_pipeline_run row;
-	struct sw_err err = {0};
-	if (!run_id(req, resp, &id))
+	if (!stored_run(ps, req, resp, &id, &row))
 		return;
-	if (store_pipeline_run_get(ps->cfg.store, id, &row, &err) < 0) {
-		answer_err(resp, &err);
-		return;
-	}
 	struct prun *r = live(ps, id);
 	if (!r) {
 		http_resp_error(resp, 409, "pipeline run %" PRId64 " is not running: it is %s", id, row.state);
@@ -995,12 +995,8 @@ static void h_rerun(const struct http_req *req, struct http_resp *resp, void *da
 	int64_t id;
 	struct store_pipeline_run row;
 	struct sw_err err = {0};
-	if (!run_id(req, resp, &id))
+	if (!stored_run(ps, req, resp, &id, &row))
 		return;
-	if (store_pipeline_run_get(ps->cfg.store, id, &row, &err) < 0) {
-		answer_err(resp, &err);
-		return;
-	}
 	json_t *body = req->body_len ? json_loadb(req->body, req->body_len, 0, NULL) : json_object();
 	bool failed = json_is_true(json_object_get(body, "failed"));
 	json_decref(body);

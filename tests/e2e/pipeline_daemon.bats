@@ -49,13 +49,20 @@ step_state_is() { [ "$(step_state "$1" "$2")" = "$3" ]; }
 none_left() { ! pgrep -f "$1" >/dev/null; }
 some_left() { pgrep -f "$1" >/dev/null; }
 
-# start_shop: the C project, the pipeline in deploy/, a daemon, the Source
-start_shop() {
-	c_project
-	git_commit shop deploy/pipeline.yaml "$(pipeline_doc "$@")" "the pipeline" >/dev/null
+# start_with PIPELINE_YAML: a repository with the pipeline in deploy/, a
+# daemon, the Source
+start_with() {
+	[ -d "$T/git/shop" ] || git_repo_init shop
+	git_commit shop deploy/pipeline.yaml "$1" >/dev/null
 	start_daemon
 	source_doc "file://$T/git/shop.git" >"$T/source.yaml"
 	slipway apply -f "$T/source.yaml"
+}
+
+# start_shop [ON_YAML]: start_with the C project and pipeline_doc
+start_shop() {
+	c_project
+	start_with "$(pipeline_doc "$@")"
 }
 
 @test "a push runs the pipeline in the Source's repository: a C program built and tested, per-step status, logs, events" {
@@ -133,8 +140,7 @@ int main(void) { puts("hello from greet"); return 0; } /* 2 */')
 @test "cancel stops every process of the step and runs the cleanup steps" {
 	need git
 	marker="sleep 4$RANDOM$RANDOM"
-	git_repo_init shop
-	git_commit shop deploy/pipeline.yaml "apiVersion: slipway/v1
+	start_with "apiVersion: slipway/v1
 kind: Pipeline
 metadata: {name: ci}
 spec:
@@ -148,10 +154,7 @@ spec:
             $marker
         - name: cleanup
           if: cancelled()
-          run: echo cleanup ran" >/dev/null
-	start_daemon
-	source_doc "file://$T/git/shop.git" >"$T/source.yaml"
-	slipway apply -f "$T/source.yaml"
+          run: echo cleanup ran"
 	wait_for 20 run_count_is 1
 	id=$(newest_run)
 	wait_for 20 some_left "$marker"
@@ -171,8 +174,7 @@ spec:
 @test "kill -9 of the daemon during a run: after the restart the run is failed, no process left" {
 	need git
 	marker="sleep 5$RANDOM$RANDOM"
-	git_repo_init shop
-	git_commit shop deploy/pipeline.yaml "apiVersion: slipway/v1
+	start_with "apiVersion: slipway/v1
 kind: Pipeline
 metadata: {name: ci}
 spec:
@@ -180,10 +182,7 @@ spec:
   jobs:
     slow:
       steps:
-        - run: $marker" >/dev/null
-	start_daemon
-	source_doc "file://$T/git/shop.git" >"$T/source.yaml"
-	slipway apply -f "$T/source.yaml"
+        - run: $marker"
 	wait_for 20 run_count_is 1
 	id=$(newest_run)
 	wait_for 20 run_state_is "$id" running
