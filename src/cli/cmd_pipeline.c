@@ -303,6 +303,8 @@ static int run(struct cli *c, int argc, char **argv)
 			return sw_opt_error("pipeline", "--failed is for pipeline rerun");
 		return daemon_action(c, action, n, argv, &o);
 	}
+	if (n > 2)
+		return sw_opt_error("pipeline", "%s takes one FILE, got \"%s\" and \"%s\"", action, argv[2], argv[3]);
 	if (o.follow || o.failed || o.output || o.limit || o.server)
 		return sw_opt_error("pipeline", "--follow, --failed, --limit, -o and --server are for runs on the "
 						"daemon (runs, status, logs, cancel, rerun, run --server)");
