@@ -85,33 +85,93 @@ static char *newf(const char *fmt, ...)
 
 /* ---- filters (pure) ---- */
 
+/* A pattern's pieces, for the matcher below: a double star followed by a
+ * slash is one piece (G_DIRS), any number of whole directories, none too
+ * (so that "a/", double star, "/b" matches "a/b"). */
+enum { G_LIT, G_ONE, G_STAR, G_GLOBSTAR, G_DIRS };
+struct gtok {
+	unsigned char kind, c;
+};
+
+/* Adds state i and what it reaches matching nothing. */
+static void reach(bool *set, const struct gtok *t, size_t n, size_t i)
+{
+	for (; i <= n && !set[i]; i++) {
+		set[i] = true;
+		if (i == n || t[i].kind == G_LIT || t[i].kind == G_ONE)
+			return;
+	}
+}
+
+/* Positions in the pattern walked over the text once (an NFA): time
+ * len(pattern) x len(s) whatever the pattern, never backtracking. mid[i]:
+ * inside a directory name of G_DIRS piece i. */
 bool pipeline_glob(const char *p, const char *s)
 {
-	for (; *p; p++, s++) {
-		if (p[0] == '*' && p[1] == '*') {
-			p += 2;
-			if (*p == '/' && p[1]) /* a double star and a slash match no directory too */
-				if (pipeline_glob(p + 1, s))
-					return true;
-			for (;; s++) {
-				if (pipeline_glob(p, s))
-					return true;
-				if (!*s)
-					return false;
-			}
-		}
-		if (*p == '*') {
-			for (;; s++) {
-				if (pipeline_glob(p + 1, s))
-					return true;
-				if (!*s || *s == '/')
-					return false;
-			}
-		}
-		if (!*s || (*p == '?' ? *s == '/' : *p != *s))
-			return false;
+	size_t plen = strlen(p), n = 0;
+	struct gtok *t = xcalloc(plen + 1, sizeof(*t));
+	for (size_t i = 0; i < plen; i++) {
+		if (p[i] == '*' && p[i + 1] == '*') {
+			while (p[i + 1] == '*')
+				i++;
+			bool dirs = p[i + 1] == '/';
+			t[n++].kind = dirs ? G_DIRS : G_GLOBSTAR;
+			i += dirs;
+		} else if (p[i] == '*')
+			t[n++].kind = G_STAR;
+		else if (p[i] == '?')
+			t[n++].kind = G_ONE;
+		else
+			t[n++] = (struct gtok){G_LIT, (unsigned char)p[i]};
 	}
-	return !*s;
+	bool *block = xcalloc(4 * (n + 1), sizeof(bool)), any = true;
+	bool *cur = block, *next = block + (n + 1), *mid = next + (n + 1), *mid_next = mid + (n + 1);
+	reach(cur, t, n, 0);
+	for (; *s && any; s++) {
+		unsigned char c = (unsigned char)*s;
+		memset(next, 0, (n + 1) * sizeof(bool));
+		memset(mid_next, 0, (n + 1) * sizeof(bool));
+		for (size_t i = 0; i < n; i++) {
+			if (mid[i] || (cur[i] && t[i].kind == G_DIRS)) {
+				if (c == '/')
+					reach(next, t, n, i);
+				else
+					mid_next[i] = true;
+			}
+			if (!cur[i])
+				continue;
+			switch (t[i].kind) {
+			case G_LIT:
+				if (t[i].c == c)
+					reach(next, t, n, i + 1);
+				break;
+			case G_ONE:
+				if (c != '/')
+					reach(next, t, n, i + 1);
+				break;
+			case G_STAR:
+				if (c != '/')
+					reach(next, t, n, i);
+				break;
+			case G_GLOBSTAR:
+				reach(next, t, n, i);
+				break;
+			}
+		}
+		any = false;
+		for (size_t i = 0; i <= n; i++)
+			any = any || next[i] || mid_next[i];
+		bool *swap = cur;
+		cur = next;
+		next = swap;
+		swap = mid;
+		mid = mid_next;
+		mid_next = swap;
+	}
+	bool ok = !*s && cur[n];
+	free(t);
+	free(block);
+	return ok;
 }
 
 bool pipeline_filter(char *const *patterns, size_t n, const char *s)

@@ -30,6 +30,12 @@ static void test_pipeline_server__glob_is_githubs(void **state)
 	assert_false(pipeline_glob("v?", "v/"));
 	assert_true(pipeline_glob("**", "anything/at/all"));
 	assert_false(pipeline_glob("", "x"));
+	assert_true(pipeline_glob("", ""));
+	assert_true(pipeline_glob("a/**/b", "a/b"));
+	assert_true(pipeline_glob("a/**/b", "a/x/y/b"));
+	assert_false(pipeline_glob("a/**/b", "a/xb"));
+	assert_true(pipeline_glob("a/**", "a/"));
+	assert_false(pipeline_glob("a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*b", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaac"));
 }
 
 static void test_pipeline_server__filter_last_match_decides(void **state)
@@ -95,6 +101,34 @@ static void test_pipeline_server__push_matches_source_branches_paths(void **stat
 	spec_set_release(&set);
 }
 
+/* The fuzz target's corpus: patterns, NUL, a name; each input matched
+ * (the "stars" and "globstars" inputs took exponential time with a
+ * backtracking matcher). */
+static void replay(const char *file, const char *data, size_t len)
+{
+	(void)file;
+	size_t plen = strnlen(data, len);
+	char *pats = strndup(data, plen), *name = strndup(plen < len ? data + plen + 1 : "", len);
+	char *v[64];
+	size_t n = 0;
+	for (char *line = pats; line && n < 64;) {
+		char *nl = strchr(line, '\n');
+		if (nl)
+			*nl = '\0';
+		v[n++] = line;
+		line = nl ? nl + 1 : NULL;
+	}
+	(void)pipeline_filter(v, n, name);
+	free(pats);
+	free(name);
+}
+
+static void test_pipeline_server__fuzz_corpus_replays(void **state)
+{
+	(void)state;
+	assert_true(unit_corpus_replay("pipeline_filter", replay) >= 5);
+}
+
 int main(void)
 {
 	pipeline_kinds_register();
@@ -102,6 +136,7 @@ int main(void)
 		cmocka_unit_test(test_pipeline_server__glob_is_githubs),
 		cmocka_unit_test(test_pipeline_server__filter_last_match_decides),
 		cmocka_unit_test(test_pipeline_server__push_matches_source_branches_paths),
+		cmocka_unit_test(test_pipeline_server__fuzz_corpus_replays),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
