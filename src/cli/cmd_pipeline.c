@@ -45,17 +45,9 @@ struct pipeline_opts {
 	long long workers;
 	struct secrets secrets;
 	bool server, follow, failed;
-	int output; /* 0 text, 1 json */
+	int output; /* enum cli_output */
 	long long limit;
 };
-
-static int parse_output(void *field, const char *value)
-{
-	if (strcmp(value, "json") != 0)
-		return -1;
-	*(int *)field = 1;
-	return 0;
-}
 
 static int secret_add(void *field, const char *value)
 {
@@ -93,9 +85,7 @@ static const struct sw_opt options[] = {
 	{.name = "limit", .kind = SW_OPT_INT, .min = 1,
 	 .offset = SW_OPT_AT(struct pipeline_opts, limit, long long), .value = "N",
 	 .help = "runs: the newest N (default 20)"},
-	{.name = "output", .letter = 'o', .kind = SW_OPT_CUSTOM,
-	 .offset = SW_OPT_AT(struct pipeline_opts, output, int), .value = "FORMAT", .expect = "be json",
-	 .parse = parse_output, .help = "runs, status, run --server, cancel, rerun: the answer as JSON"},
+	CLI_OPT_OUTPUT(struct pipeline_opts),
 	{0},
 };
 
@@ -252,8 +242,8 @@ static int daemon_action(struct cli *c, const char *action, int n, char **argv, 
 	json_decref(body);
 	if (r)
 		return r;
-	if (o->output)
-		cli_json_print(j);
+	if (cli_output_doc((enum cli_output)o->output, j))
+		;
 	else if (runs)
 		print_runs(j);
 	else if (strcmp(action, "status") == 0)
