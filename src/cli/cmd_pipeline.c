@@ -233,8 +233,9 @@ static int daemon_action(struct cli *c, const char *action, int n, char **argv, 
 		cli_pathf(&path, "/v1/pipeline-runs/%lld", id);
 	else {
 		method = "POST";
-		cli_pathf(&path, "/v1/pipeline-runs/%lld/%s", id, action);
-		if (strcmp(action, "rerun") == 0)
+		bool rerun = strcmp(action, "rerun") == 0;
+		cli_pathf(&path, rerun ? "/v1/pipeline-runs/%lld/rerun" : "/v1/pipeline-runs/%lld/cancel", id);
+		if (rerun)
 			body = json_pack("{s:b}", "failed", o->failed);
 	}
 	r = cli_call(c, method, path.s, body, &j);
