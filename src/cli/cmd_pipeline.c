@@ -143,8 +143,10 @@ static void print_status(json_t *r)
 	took(d, sizeof(d), cli_jint(r, "startedAt"), cli_jint(r, "finishedAt"));
 	printf("pipeline/%s run %lld: %s%s%s\n", cli_jstr(r, "pipeline"), cli_jint(r, "id"), cli_jstr(r, "state"),
 	       *cli_jstr(r, "reason") ? ": " : "", cli_jstr(r, "reason"));
-	printf("trigger:  %s by %s%s%s\n", cli_jstr(r, "trigger"), cli_jstr(r, "actor"),
-	       cli_jint(r, "rerunOf") ? ", rerun of " : "", cli_jint(r, "rerunOf") ? cli_jstr(r, "rerunOf") : "");
+	char of[48] = "";
+	if (cli_jint(r, "rerunOf"))
+		snprintf(of, sizeof(of), ", rerun of run %lld", cli_jint(r, "rerunOf"));
+	printf("trigger:  %s by %s%s\n", cli_jstr(r, "trigger"), cli_jstr(r, "actor"), of);
 	if (*cli_jstr(r, "commit"))
 		printf("commit:   %.7s%s%s (source %s)\n", cli_jstr(r, "commit"), *cli_jstr(r, "ref") ? " " : "",
 		       cli_jstr(r, "ref"), cli_jstr(r, "source"));

@@ -238,6 +238,7 @@ spec:
 	wait_for 30 run_state_is "$id2" failure
 	[ "$(run_field "$id2" rerunOf)" = "$id" ]
 	[ "$(run_field "$id2" trigger)" = rerun ]
+	slipway pipeline status "$id2" | grep -q "trigger:  rerun by local, rerun of run $id"
 	# the rerun has the failed job and what it needs
 	slipway pipeline status "$id2" -o json | python3 -c 'import json,sys; j=json.load(sys.stdin); assert [x["name"] for x in j["jobs"]] == ["first", "second"], j'
 }
