@@ -6,7 +6,7 @@
 # asan: the unit tests built with ASan+UBSan (build-asan/),
 # e2e-asan: the CLI-heavy e2e files against build-asan/slipway; any
 #   sanitizer report fails,
-# fuzz: every libFuzzer target over its corpus for FUZZ_SECONDS (build-fuzz/),
+# fuzz: every libFuzzer target over its corpus, FUZZ_BUDGET seconds shared (build-fuzz/),
 # fast: checks, unit and e2e (the loop while working: no sanitizers, no fuzzing).
 set -u
 cd "$(dirname "$0")/.." || exit 2
@@ -14,7 +14,10 @@ mode=${1:-all}
 passed=0
 failed=0
 failures=()
-FUZZ_SECONDS=${FUZZ_SECONDS:-10}
+# FUZZ_SECONDS per target when set; else FUZZ_BUDGET seconds (160) shared
+# by the targets, at least 4 each: the suite's time stays put as targets
+# come (long sessions: make fuzz TARGET=NAME FUZZ_SECONDS=600)
+FUZZ_BUDGET=${FUZZ_BUDGET:-160}
 
 # Counts "ok" / "not ok" lines of TAP read from stdin; echoes them through.
 count_tap() {
@@ -108,15 +111,20 @@ run_e2e() {
 }
 
 run_fuzz() {
-	local t name corpus
+	local t name corpus n=0 secs
+	for t in build-fuzz/tests/fuzz/fuzz_*; do
+		if [ -f "$t" ] && [ -x "$t" ]; then n=$((n + 1)); fi
+	done
+	secs=${FUZZ_SECONDS:-$((n ? FUZZ_BUDGET / n : FUZZ_BUDGET))}
+	[ "$secs" -ge 4 ] || secs=4
 	for t in build-fuzz/tests/fuzz/fuzz_*; do
 		if [ ! -f "$t" ] || [ ! -x "$t" ]; then continue; fi
 		name=$(basename "$t" | sed 's/^fuzz_//')
 		corpus=tests/fuzz/corpus/$name
 		mkdir -p "$corpus"
 		work=$(mktemp -d)
-		echo "# fuzz $name ${FUZZ_SECONDS}s"
-		if "$t" -max_total_time="$FUZZ_SECONDS" -timeout=10 -rss_limit_mb=2048 \
+		echo "# fuzz $name ${secs}s"
+		if "$t" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
 			-artifact_prefix="$work/" "$work" "$corpus" >"$work/log" 2>&1; then
 			passed=$((passed + 1))
 			echo "ok fuzz $name: $(grep -o 'Done [0-9]* runs' "$work/log" | tail -1)"
