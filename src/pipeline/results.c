@@ -634,6 +634,17 @@ static int cobertura(struct pipeline_coverage *c, const char *name, const char *
 	if (rc3 < 0 || num_attr(&bc, root, "branches-covered", name, err) < 0 ||
 	    num_attr(&bv, root, "branches-valid", name, err) < 0)
 		goto out;
+	if (covered > 1e15 || valid > 1e15 || bc > 1e15 || bv > 1e15 || covered != floor(covered) ||
+	    valid != floor(valid) || bc != floor(bc) || bv != floor(bv)) {
+		sw_errf(err, -1, "%s:%zu:%zu: <coverage>'s lines-* and branches-* are whole numbers", name, root->line,
+			root->col);
+		goto out;
+	}
+	if (bc > bv) {
+		sw_errf(err, -1, "%s:%zu:%zu: <coverage> says branches-covered=\"%.0f\" > branches-valid=\"%.0f\"",
+			name, root->line, root->col, bc, bv);
+		goto out;
+	}
 	if (rc1 == 0 && rc2 == 0) {
 		if (covered > valid) {
 			sw_errf(err, -1, "%s:%zu:%zu: <coverage> says lines-covered=\"%.0f\" > lines-valid=\"%.0f\"", name,
@@ -695,7 +706,7 @@ static int gcovr_json(struct pipeline_coverage *c, const char *name, const char 
 
 static bool lcov_uint(const char *s, size_t n, uint64_t *out)
 {
-	if (n == 0 || n > 19)
+	if (n == 0 || n > 15)
 		return false;
 	uint64_t v = 0;
 	for (size_t i = 0; i < n; i++) {
@@ -735,6 +746,8 @@ static int lcov(struct pipeline_coverage *c, const char *name, const char *text,
 			if (lh > lf)
 				return sw_errf(err, -1, "%s:%zu:1: this record says LH %llu > LF %llu", name, line,
 					       (unsigned long long)lh, (unsigned long long)lf);
+			if (c->valid + lf > (uint64_t)1e15)
+				return sw_errf(err, -1, "%s:%zu:1: over 10^15 lines in all", name, line);
 			c->covered += lh;
 			c->valid += lf;
 			in = lf_seen = lh_seen = false;
@@ -802,6 +815,8 @@ static int lcov(struct pipeline_coverage *c, const char *name, const char *text,
 		return sw_errf(err, -1, "%s:%zu:1: the record of SF: is not closed by end_of_record", name, sf_line);
 	if (records == 0)
 		return sw_errf(err, -1, "%s:1:1: no SF: record in it (an empty lcov tracefile?)", name);
+	if (brf > (uint64_t)1e15)
+		return sw_errf(err, -1, "%s: over 10^15 branches in all", name);
 	if (brh > brf)
 		return sw_errf(err, -1, "%s: BRH %llu > BRF %llu", name, (unsigned long long)brh,
 			       (unsigned long long)brf);
@@ -1035,7 +1050,9 @@ int pipeline_results_collect(json_t **out, const struct pipeline_job *pj, const 
 	if (g->tests) {
 		files_text(&files, res, "tests");
 		uint64_t bad = t.failed + t.errors;
-		if (!tests_ok)
+		if (!r->njunit)
+			gate(gates, why, "tests", false, "tests: the job has no reports.junit to judge");
+		else if (!tests_ok)
 			gate(gates, why, "tests", false, "tests: the reports could not be read");
 		else if (bad)
 			gate(gates, why, "tests", false, "tests: %llu failed, %llu errors of %llu (%s)",
@@ -1052,7 +1069,9 @@ int pipeline_results_collect(json_t **out, const struct pipeline_job *pj, const 
 		buf_reset(&files);
 		files_text(&files, res, "coverage");
 		double pct = floor(cov.percent * 10 + 0.5) / 10;
-		if (!cov_ok)
+		if (!r->coverage)
+			gate(gates, why, "coverage", false, "coverage: the job has no reports.coverage to judge");
+		else if (!cov_ok)
 			gate(gates, why, "coverage", false, "coverage: the report could not be read");
 		else if (cov.percent < g->coverage_min)
 			gate(gates, why, "coverage", false, "coverage %.1f%% < %g%% (%s)", pct, g->coverage_min, files.s);

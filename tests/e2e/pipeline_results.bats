@@ -230,13 +230,16 @@ STEPS='      steps:
 	spec:
 	  jobs:
 	    test:
-	      steps: [{run: make check}]
+	      steps: [{run: "true"}]
 	      gates:
 	        tests: passed
 	YAML
+	run -1 "$SLIPWAY_BIN" pipeline run bad.yaml
+	[[ "$output" == *"[test] job failure: tests: the job has no reports.junit to judge"* ]]
+	sed -i 's/tests: passed/tests: green/' bad.yaml
 	run -1 "$SLIPWAY_BIN" pipeline validate bad.yaml
-	[ "$output" = "bad.yaml:9:16: gates.tests needs reports.junit: the JUnit files whose tests it judges" ]
-	sed -i 's/        tests: passed/        scan: {severity: high}/' bad.yaml
+	[ "$output" = "bad.yaml:9:16: tests must be passed (no failure, no error, at least one test), got \"green\"" ]
+	sed -i 's/        tests: green/        scan: {severity: high}/' bad.yaml
 	run -1 "$SLIPWAY_BIN" pipeline validate bad.yaml
 	[[ "$output" == "bad.yaml:9:9: scan gates are not available until the supply-chain issue"* ]]
 	printf '      reports: {coverage: /tmp/coverage.xml}\n' >>bad.yaml
