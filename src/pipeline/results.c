@@ -157,19 +157,18 @@ static int entity(struct xp *x, struct buf *out)
 /* Skips <!-- -->, <? ?>, <!DOCTYPE ...>; 1 when one was skipped, 0 when none is here. */
 static int skip_misc(struct xp *x)
 {
+	static const struct {
+		const char *open, *close, *what;
+	} skipped[] = {{"<!--", "-->", "comment"}, {"<?", "?>", "processing instruction"}};
 	const char *at = x->p;
-	if (starts(x, "<!--")) {
-		const char *e = memmem(x->p + 4, (size_t)(x->end - x->p - 4), "-->", 3);
+	for (size_t i = 0; i < sizeof(skipped) / sizeof(skipped[0]); i++) {
+		size_t o = strlen(skipped[i].open), cl = strlen(skipped[i].close);
+		if (!starts(x, skipped[i].open))
+			continue;
+		const char *e = memmem(x->p + o, (size_t)(x->end - x->p) - o, skipped[i].close, cl);
 		if (!e)
-			return xp_err(x, at, "comment not closed by -->");
-		x->p = e + 3;
-		return 1;
-	}
-	if (starts(x, "<?")) {
-		const char *e = memmem(x->p + 2, (size_t)(x->end - x->p - 2), "?>", 2);
-		if (!e)
-			return xp_err(x, at, "processing instruction not closed by ?>");
-		x->p = e + 2;
+			return xp_err(x, at, "%s not closed by %s", skipped[i].what, skipped[i].close);
+		x->p = e + cl;
 		return 1;
 	}
 	if (starts(x, "<!DOCTYPE")) {

@@ -329,16 +329,6 @@ static void test_pipeline_results__benchmark(void **state)
 	assert_string_equal(err.msg, "bench.json:1:1: a benchmark file is an object {\"METRIC\": number}");
 }
 
-static void put(const char *dir, const char *name, const char *text)
-{
-	char path[1024];
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	FILE *f = fopen(path, "w");
-	assert_non_null(f);
-	fputs(text, f);
-	fclose(f);
-}
-
 static void test_pipeline_results__collect_judges_gates(void **state)
 {
 	char ws[] = "/tmp/sw-results-XXXXXX";
@@ -346,9 +336,9 @@ static void test_pipeline_results__collect_judges_gates(void **state)
 	char sub[1100];
 	snprintf(sub, sizeof(sub), "%s/build", ws);
 	assert_int_equal(mkdir(sub, 0755), 0);
-	put(ws, "build/junit-calc.xml", cmocka_xml);
-	put(ws, "build/coverage.xml", "<coverage lines-covered=\"713\" lines-valid=\"1000\"/>");
-	put(ws, "bench.json", "{\"p99_ms\": 8}");
+	unit_write_file(ws, "build/junit-calc.xml", cmocka_xml);
+	unit_write_file(ws, "build/coverage.xml", "<coverage lines-covered=\"713\" lines-valid=\"1000\"/>");
+	unit_write_file(ws, "bench.json", "{\"p99_ms\": 8}");
 	char *junit[] = {"build/junit-*.xml", NULL};
 	struct pipeline_job j = {.id = "test"};
 	j.reports.junit = junit;
