@@ -674,13 +674,22 @@ out:
 	return rc;
 }
 
-static int gcovr_json(struct pipeline_coverage *c, const char *name, const char *text, size_t len,
-		      struct sw_err *err)
+/* A JSON report, or NULL with "name:line:col: what" (jansson's). */
+static json_t *json_read(const char *name, const char *text, size_t len, struct sw_err *err)
 {
 	json_error_t je;
 	json_t *j = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
 	if (!j)
-		return sw_errf(err, -1, "%s:%d:%d: %s", name, je.line, je.column, je.text);
+		sw_errf(err, -1, "%s:%d:%d: %s", name, je.line, je.column, je.text);
+	return j;
+}
+
+static int gcovr_json(struct pipeline_coverage *c, const char *name, const char *text, size_t len,
+		      struct sw_err *err)
+{
+	json_t *j = json_read(name, text, len, err);
+	if (!j)
+		return -1;
 	int rc = 0;
 	json_t *lc = json_object_get(j, "line_covered"), *lt = json_object_get(j, "line_total");
 	if (!json_is_integer(lc) || !json_is_integer(lt) || json_integer_value(lc) < 0 ||
@@ -843,10 +852,9 @@ int pipeline_coverage_parse(struct pipeline_coverage *c, const char *name, const
 int pipeline_benchmark_parse(double *out, const char *name, const char *text, size_t len, const char *metric,
 			     struct sw_err *err)
 {
-	json_error_t je;
-	json_t *j = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
+	json_t *j = json_read(name, text, len, err);
 	if (!j)
-		return sw_errf(err, -1, "%s:%d:%d: %s", name, je.line, je.column, je.text);
+		return -1;
 	int rc = 0;
 	json_t *v = json_is_object(j) ? json_object_get(j, metric) : NULL;
 	if (!json_is_object(j)) {

@@ -10,12 +10,16 @@
 load helpers
 bats_require_minimum_version 1.5.0
 
-# pipeline YAML on stdin: a C project with two tested functions and one
-# left untested, in a fresh checkout $T/co (cd there).
+# project < SPEC: pipeline/c with the spec's lines on stdin, and a C
+# project with two tested functions and one left untested, in a fresh
+# checkout $T/co (cd there).
 project() {
 	mkdir -p "$T/co/.slipway" "$T/co/src" "$T/co/tests"
 	cd "$T/co"
-	cat >.slipway/pipeline.yaml
+	{
+		printf 'apiVersion: slipway/v1\nkind: Pipeline\nmetadata: {name: c}\nspec:\n'
+		cat
+	} >.slipway/pipeline.yaml
 	cat >src/calc.c <<-'C'
 	int calc_add(int a, int b)
 	{
@@ -93,10 +97,6 @@ STEPS='      steps:
 @test "pipeline results: cmocka JUnit and gcov coverage read after the steps; gates pass; results.json" {
 	need cc gcov
 	project <<-YAML
-	apiVersion: slipway/v1
-	kind: Pipeline
-	metadata: {name: c}
-	spec:
 	  jobs:
 	    test:
 	$STEPS
@@ -125,10 +125,6 @@ STEPS='      steps:
 @test "pipeline results: a failed test fails the tests gate with its name and message; coverage below its min" {
 	need cc gcov
 	project <<-YAML
-	apiVersion: slipway/v1
-	kind: Pipeline
-	metadata: {name: c}
-	spec:
 	  env: {WANT_SUB: "3"}
 	  jobs:
 	    test:
