@@ -1044,6 +1044,7 @@ int pipeline_results_collect(json_t **out, const struct pipeline_job *pj, const 
 		if (!why->len)
 			buf_adds(why, err.msg);
 		json_object_set_new(res, "error", json_string(err.msg));
+		json_object_set_new(json_object_get(res, "tests"), "error", json_string(err.msg));
 	}
 	struct sw_err cerr = {0};
 	if (r->coverage && collect_coverage(res, r->coverage, ws, &cov, &cerr) < 0) {
@@ -1052,6 +1053,7 @@ int pipeline_results_collect(json_t **out, const struct pipeline_job *pj, const 
 			buf_adds(why, cerr.msg);
 		if (!json_object_get(res, "error"))
 			json_object_set_new(res, "error", json_string(cerr.msg));
+		json_object_set_new(json_object_get(res, "coverage"), "error", json_string(cerr.msg));
 	}
 	struct buf files = BUF_INIT;
 	if (g->tests) {
@@ -1114,7 +1116,10 @@ void pipeline_results_line(struct buf *out, const json_t *res)
 {
 	const json_t *t = json_object_get(res, "tests"), *c = json_object_get(res, "coverage");
 	const char *sep = "";
-	if (t) {
+	if (t && json_object_get(t, "error")) {
+		buf_adds(out, "tests: not read");
+		sep = "; ";
+	} else if (t) {
 		double s = json_real_value(json_object_get(t, "seconds"));
 		buf_addf(out, "tests: %lld passed, %lld failed, %lld errors, %lld skipped in %.2fs",
 			 (long long)json_integer_value(json_object_get(t, "passed")),
@@ -1123,7 +1128,10 @@ void pipeline_results_line(struct buf *out, const json_t *res)
 			 (long long)json_integer_value(json_object_get(t, "skipped")), s);
 		sep = "; ";
 	}
-	if (c) {
+	if (c && json_object_get(c, "error")) {
+		buf_addf(out, "%scoverage: not read", sep);
+		sep = "; ";
+	} else if (c) {
 		buf_addf(out, "%scoverage %.1f%%", sep, json_real_value(json_object_get(c, "percent")));
 		if (json_object_get(c, "lines_valid"))
 			buf_addf(out, " (%lld/%lld lines)", (long long)json_integer_value(json_object_get(c, "lines_covered")),

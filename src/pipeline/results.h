@@ -112,16 +112,19 @@ int pipeline_benchmark_parse(double *out, const char *name, const char *text, si
  * After a job's steps: reads its reports (globs, relative to the
  * workspace `ws`, sorted) and judges its gates. *out is a new object
  * {"tests": {...}, "coverage": {...}, "gates": [{"gate", "passed",
- * "reason"}], "error": "..."}, only the parts the job has. Returns 0
- * when every gate passed and every report was read, else -1 with the
- * first reason in `why` ("coverage 71.3% < 80% (build/coverage.xml)",
+ * "reason"}], "error": "..."}, only the parts the job has; a part whose
+ * report could not be read has its own "error", and "error" is the
+ * first. Returns 0 when every gate passed and every report was read,
+ * else -1 with the first reason in `why` ("coverage 71.3% < 80% (build/coverage.xml)",
  * "reports.junit: \"junit-*.xml\" matches no file in the workspace",
  * "build/t.xml:3:7: ..."). A job without reports or gates: 0, *out NULL.
  */
 int pipeline_results_collect(json_t **out, const struct pipeline_job *pj, const char *ws, struct buf *why);
 
-/* One line for people: "tests: 12 passed, 1 failed, 0 skipped in 0.4s;
- * coverage 85.2% (170/200 lines); gates: tests failed, coverage passed". */
+/* One line for people: "tests: 12 passed, 1 failed, 0 errors, 0 skipped
+ * in 0.40s; coverage 85.2% (170/200 lines); gates: tests FAILED, coverage
+ * passed"; "tests: not read" or "coverage: not read" for a report that
+ * could not be read (its part's "error" says why). */
 void pipeline_results_line(struct buf *out, const json_t *results);
 
 #endif
