@@ -191,6 +191,7 @@ STEPS='      steps:
 	[[ "$output" == *"[xml] job failure: junit.xml:3:24: </testsuite> closes <testcase> (opened at 3:5)"* ]]
 	run -1 "$SLIPWAY_BIN" pipeline run --job entity
 	[[ "$output" == *"[entity] job failure: junit.xml:2:28: unknown entity \"&x;\""* ]]
+	[[ "$output" == *"[entity] results: tests: not read"* ]]
 	run -1 "$SLIPWAY_BIN" pipeline run --job lcov
 	[[ "$output" == *"[lcov] job failure: cov.info:3:1: \"XX:2\" is not an lcov tracefile line"* ]]
 	run -1 "$SLIPWAY_BIN" pipeline run --job missing
