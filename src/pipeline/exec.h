@@ -121,6 +121,11 @@ struct pipeline_exec_options {
 	void (*on_job)(size_t run, enum pipeline_state state, const char *reason, uint64_t duration_ms,
 		       void *data);
 	void (*on_finish)(enum pipeline_state result, const char *reason, void *data);
+	/* a job run with reports or gates ended its steps: what they say
+	 * (results.h's pipeline_results_collect; borrowed), just before its
+	 * on_job; a report that could not be read or a gate that failed
+	 * makes the job fail with that reason. May be NULL. */
+	void (*on_results)(size_t run, const json_t *results, void *data);
 	void *data;
 };
 
