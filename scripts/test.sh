@@ -6,7 +6,7 @@
 # asan: the unit tests built with ASan+UBSan (build-asan/),
 # e2e-asan: the CLI-heavy e2e files against build-asan/slipway; any
 #   sanitizer report fails,
-# fuzz: every libFuzzer target over its corpus for FUZZ_SECONDS (build-fuzz/),
+# fuzz: every libFuzzer target over its corpus, FUZZ_BUDGET seconds shared (build-fuzz/),
 # fast: checks, unit and e2e (the loop while working: no sanitizers, no fuzzing).
 set -u
 cd "$(dirname "$0")/.." || exit 2
@@ -14,7 +14,10 @@ mode=${1:-all}
 passed=0
 failed=0
 failures=()
-FUZZ_SECONDS=${FUZZ_SECONDS:-10}
+# FUZZ_SECONDS per target when set; else FUZZ_BUDGET seconds (160) shared
+# by the targets, at least 4 each: the suite's time stays put as targets
+# come (long sessions: make fuzz TARGET=NAME FUZZ_SECONDS=600)
+FUZZ_BUDGET=${FUZZ_BUDGET:-160}
 
 # Counts "ok" / "not ok" lines of TAP read from stdin; echoes them through.
 count_tap() {
@@ -56,7 +59,7 @@ declare -A e2e_seconds=([rollout_state]=165 [progressive]=156 [chaos]=60 [upgrad
 	[core]=44 [hooks]=42 [proxy]=39 [traffic]=33 [security]=29 [degraded]=15 [data]=14
 	[demo]=60 [gitops]=90 [gitops_writeback]=40 [gitops_diff]=25 [gitops_templates]=15 [secrets_age]=35
 	[depends]=40 [promotion]=55 [two_hosts]=25 [gitservers]=5 [hello]=4 [argo]=1 [windows]=50
-	[pipeline]=4 [overlays]=30 [pipeline_run]=8 [pipeline_daemon]=25)
+	[pipeline]=4 [overlays]=30 [pipeline_run]=8 [pipeline_results]=3 [pipeline_daemon]=25)
 
 # The bats files run in E2E_STREAMS (default 3) parallel streams, each
 # file whole in one stream, split by their seconds: the tests mostly wait
@@ -108,15 +111,20 @@ run_e2e() {
 }
 
 run_fuzz() {
-	local t name corpus
+	local t name corpus n=0 secs
+	for t in build-fuzz/tests/fuzz/fuzz_*; do
+		if [ -f "$t" ] && [ -x "$t" ]; then n=$((n + 1)); fi
+	done
+	secs=${FUZZ_SECONDS:-$((n ? FUZZ_BUDGET / n : FUZZ_BUDGET))}
+	[ "$secs" -ge 4 ] || secs=4
 	for t in build-fuzz/tests/fuzz/fuzz_*; do
 		if [ ! -f "$t" ] || [ ! -x "$t" ]; then continue; fi
 		name=$(basename "$t" | sed 's/^fuzz_//')
 		corpus=tests/fuzz/corpus/$name
 		mkdir -p "$corpus"
 		work=$(mktemp -d)
-		echo "# fuzz $name ${FUZZ_SECONDS}s"
-		if "$t" -max_total_time="$FUZZ_SECONDS" -timeout=10 -rss_limit_mb=2048 \
+		echo "# fuzz $name ${secs}s"
+		if "$t" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
 			-artifact_prefix="$work/" "$work" "$corpus" >"$work/log" 2>&1; then
 			passed=$((passed + 1))
 			echo "ok fuzz $name: $(grep -o 'Done [0-9]* runs' "$work/log" | tail -1)"
@@ -142,17 +150,37 @@ run_fuzz() {
 # run, named by its pid, with the report. The e2e tests pass on a normal
 # build where a use after free or a leak goes unseen (get freed an answer
 # twice; the tests still saw the right output and exit code).
-E2E_ASAN_FILES=${E2E_ASAN_FILES:-cli_get cli_apply cli_logs cli_rollout data gitops promotion pipeline overlays}
+E2E_ASAN_FILES=${E2E_ASAN_FILES:-cli_get cli_apply cli_logs cli_rollout data gitops promotion pipeline overlays pipeline_run}
 run_e2e_asan() {
 	[ -x build-asan/slipway ] || return 0
-	local logs f files=() rep
+	local logs f files=() rep s out0 out1 pid
 	logs=$(mktemp -d)
 	for f in $E2E_ASAN_FILES; do files+=("tests/e2e/$f.bats"); done
-	echo "# e2e under ASan: ${files[*]}"
-	count_tap "e2e-asan" < <(E2E_ASAN=1 SLIPWAY_BIN="$PWD/build-asan/slipway" HELLO_BIN="$PWD/build/hello" \
-		ASAN_OPTIONS="detect_leaks=1:fast_unwind_on_malloc=0:exitcode=86:log_path=$logs/asan" \
-		UBSAN_OPTIONS="print_stacktrace=1:log_path=$logs/ubsan" \
-		timeout 900 bats --tap "${files[@]}" 2>&1)
+	echo "# e2e under ASan, two streams: ${files[*]}"
+	# two streams, the files dealt alternately (they wait on deadlines
+	# more than they compute, as the e2e phase's streams do)
+	local -a part0=() part1=()
+	for ((s = 0; s < ${#files[@]}; s++)); do
+		if ((s % 2)); then part1+=("${files[s]}"); else part0+=("${files[s]}"); fi
+	done
+	out0=$(mktemp) out1=$(mktemp)
+	asan_bats() { # asan_bats STREAM OUT FILE...
+		local stream=$1 out=$2
+		shift 2
+		[ $# -gt 0 ] || return 0
+		E2E_ASAN=1 E2E_STREAM=$stream E2E_STREAMS=2 SLIPWAY_BIN="$PWD/build-asan/slipway" \
+			HELLO_BIN="$PWD/build/hello" \
+			ASAN_OPTIONS="detect_leaks=1:fast_unwind_on_malloc=0:exitcode=86:log_path=$logs/asan" \
+			UBSAN_OPTIONS="print_stacktrace=1:log_path=$logs/ubsan" \
+			timeout 900 bats --tap "$@" >"$out" 2>&1
+	}
+	asan_bats 1 "$out1" "${part1[@]}" &
+	pid=$!
+	asan_bats 0 "$out0" "${part0[@]}"
+	wait "$pid"
+	cat "$out0" "$out1"
+	count_tap "e2e-asan" < <(cat "$out0" "$out1") >/dev/null
+	rm -f "$out0" "$out1"
 	for rep in "$logs"/*; do
 		[ -f "$rep" ] || continue
 		failed=$((failed + 1))
@@ -211,7 +239,7 @@ all)
 	count_tap fuzz < "$fuzz_log"
 	rm -f "$fuzz_log"
 	t3=$SECONDS
-	# alone: its tests wait with deadlines, and ASan is slow enough
+	# alone, in two streams: its tests wait with deadlines, and ASan is slow enough
 	run_e2e_asan
 	echo "# seconds: checks+unit $((t1 - t0)), e2e $((t2 - t1)), asan unit+fuzz $((t3 - t2))," \
 		"e2e-asan $((SECONDS - t3))"

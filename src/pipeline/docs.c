@@ -133,6 +133,29 @@ const struct spec_ref_doc pipeline_docs[] = {
 	{"spec.jobs.cache.restore-keys",
 	 "Key prefixes tried in order when the key misses (the newest match wins).", "none"},
 	{"spec.jobs.artifacts", "Files passed from job to job in the run.", "none"},
+	{"spec.jobs.reports",
+	 "Files the job's steps write, read after its steps (even when one failed): test results and "
+	 "coverage. A report that is missing or malformed fails the job with its file:line:col. "
+	 "`pipeline run` prints the counts and writes them to the run's results.json.", "none"},
+	{"spec.jobs.reports.junit",
+	 "JUnit XML files: a glob or a list of globs relative to the workspace (<testsuites> or "
+	 "<testsuite> of <testcase>s; counts are taken from the testcases).", NULL},
+	{"spec.jobs.reports.coverage",
+	 "A coverage file (a glob relative to the workspace): Cobertura XML (gcovr --xml, coverage.py "
+	 "xml), an lcov tracefile, or gcovr's --json-summary; several matches are summed.", NULL},
+	{"spec.jobs.gates",
+	 "Conditions judged after the job's steps from its reports; one that fails fails the job with "
+	 "its reason (\"coverage 71.3% < 80% (coverage.xml)\").", "none"},
+	{"spec.jobs.gates.tests",
+	 "passed: the JUnit reports hold at least one test that ran and no failure or error.", NULL},
+	{"spec.jobs.gates.coverage", "A minimum line coverage of reports.coverage.", NULL},
+	{"spec.jobs.gates.coverage.min", "Percent of lines covered, 0 to 100.", NULL},
+	{"spec.jobs.gates.benchmark",
+	 "A number from a JSON file the steps write ({\"METRIC\": number}) that must not exceed max.", NULL},
+	{"spec.jobs.gates.benchmark.file", "The JSON file, relative to the workspace.", NULL},
+	{"spec.jobs.gates.benchmark.metric", "The key of the number in it.", NULL},
+	{"spec.jobs.gates.benchmark.max", "The highest value that passes.", NULL},
+	{"spec.jobs.gates.scan", "Refused: image scanning comes with the supply-chain issue.", NULL},
 	{"spec.jobs.artifacts.upload", "Artifacts the job leaves, by name.", NULL},
 	{"spec.jobs.artifacts.upload.name", "The artifact's name, unique in the run; may hold ${{ }} (matrix).", NULL},
 	{"spec.jobs.artifacts.upload.paths", "Files or directories, relative to the workspace.", NULL},

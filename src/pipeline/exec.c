@@ -28,6 +28,7 @@
 
 #include "../core/proc.h"
 #include "pipeline_int.h"
+#include "results.h"
 
 extern char **environ;
 
@@ -1161,6 +1162,18 @@ static void job_end(struct job *j)
 		fail_reason(j, "its outputs are %zu bytes; at most %d MiB", bytes, PIPELINE_MAX_OUTPUTS >> 20);
 		j->failed = true;
 		json_object_clear(outputs);
+	}
+	if (!j->stopped && j->ws) {
+		json_t *res = NULL;
+		struct buf why = BUF_INIT;
+		if (pipeline_results_collect(&res, j->pj, j->ws, &why) < 0) {
+			fail_reason(j, "%s", why.s);
+			j->failed = true;
+		}
+		if (res && x->o.on_results)
+			x->o.on_results(j->run, res, x->o.data);
+		json_decref(res);
+		buf_release(&why);
 	}
 	enum pipeline_state st = j->stopped ? (x->dag.timed_out[j->run] ? PIPELINE_FAILURE : PIPELINE_CANCELLED)
 			       : j->failed ? PIPELINE_FAILURE : PIPELINE_SUCCESS;

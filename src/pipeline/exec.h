@@ -125,6 +125,11 @@ struct pipeline_exec_options {
 	/* may be NULL: the executor's memory is gone (some loop iterations
 	 * after pipeline_exec_free); the plan may be freed from here on */
 	void (*on_freed)(void *data);
+	/* a job run with reports or gates ended its steps: what they say
+	 * (results.h's pipeline_results_collect; borrowed), just before its
+	 * on_job; a report that could not be read or a gate that failed
+	 * makes the job fail with that reason. May be NULL. */
+	void (*on_results)(size_t run, const json_t *results, void *data);
 	void *data;
 };
 

@@ -795,6 +795,152 @@ static const struct spec_field deploy_fields[] = {
 
 static const struct spec_table deploy_table = {deploy_fields, -1, 0, NULL, NULL};
 
+/* ---- reports and gates (results.h) ---- */
+
+static const struct spec_field reports_fields[] = {
+	{"junit", &t_strs_emit, offsetof(struct pipeline_reports, junit), 0, 0, &strs_path,
+	 offsetof(struct pipeline_reports, njunit)},
+	{"coverage", &spec_t_str, offsetof(struct pipeline_reports, coverage), SPEC_F_OMIT_NULL | SPEC_F_NONEMPTY,
+	 0, NULL, 0},
+	{NULL, NULL, 0, 0, 0, NULL, 0},
+};
+
+static const struct spec_table reports_table = {reports_fields, -1, 0, NULL, NULL};
+
+static json_t *emit_reports(const void *base, const struct spec_field *f)
+{
+	const struct pipeline_reports *r = SPEC_CAT(base, f->off, struct pipeline_reports);
+	return r->njunit || r->coverage ? spec_table_emit(f->arg, r) : NULL;
+}
+
+static const struct spec_ftype t_reports = {spec_parse_sub, emit_reports, spec_free_sub};
+
+/* tests: passed -- the one word there is */
+static int parse_tests_gate(struct spec_pctx *c, const struct snode *n, void *base, const struct spec_field *f)
+{
+	int rc = spec_need_scalar(c, n, "passed");
+	if (rc < 0)
+		return rc;
+	if (strcmp(n->text, "passed") != 0)
+		return spec_perr(c, n, "%s must be passed (no failure, no error, at least one test), got \"%s\"",
+				 spec_subject(c), n->text);
+	*SPEC_AT(base, f->off, bool) = true;
+	return 0;
+}
+
+static json_t *emit_tests_gate(const void *base, const struct spec_field *f)
+{
+	return *SPEC_CAT(base, f->off, bool) ? json_string("passed") : NULL;
+}
+
+static const struct spec_ftype t_tests_gate = {parse_tests_gate, emit_tests_gate, NULL};
+
+static const struct spec_drange r_percent = {0, 100, false};
+static const struct spec_drange r_any = {0, 1e300, false};
+
+static const struct spec_field coverage_gate_fields[] = {
+	{"min", &spec_t_double, offsetof(struct pipeline_gates, coverage_min), SPEC_F_REQUIRED, 0, &r_percent, 0},
+	{NULL, NULL, 0, 0, 0, NULL, 0},
+};
+
+static const struct spec_table coverage_gate_table = {coverage_gate_fields, -1, 0, NULL, NULL};
+
+static int parse_coverage_gate(struct spec_pctx *c, const struct snode *n, void *base, const struct spec_field *f)
+{
+	struct pipeline_gates *g = base;
+	g->coverage = true;
+	return spec_table_parse(c, n, g, f->arg);
+}
+
+static json_t *emit_coverage_gate(const void *base, const struct spec_field *f)
+{
+	return ((const struct pipeline_gates *)base)->coverage ? spec_table_emit(f->arg, base) : NULL;
+}
+
+static const struct spec_ftype t_coverage_gate = {parse_coverage_gate, emit_coverage_gate, NULL};
+
+static const struct spec_field bench_fields[] = {
+	{"file", &spec_t_str, offsetof(struct pipeline_gates, bench_file), SPEC_F_REQUIRED | SPEC_F_NONEMPTY, 0,
+	 NULL, 0},
+	{"metric", &spec_t_str, offsetof(struct pipeline_gates, bench_metric), SPEC_F_REQUIRED | SPEC_F_NONEMPTY,
+	 0, NULL, 0},
+	{"max", &spec_t_double, offsetof(struct pipeline_gates, bench_max), SPEC_F_REQUIRED, 0, &r_any, 0},
+	{NULL, NULL, 0, 0, 0, NULL, 0},
+};
+
+static const struct spec_table bench_table = {bench_fields, -1, 0, NULL, NULL};
+
+static json_t *emit_bench(const void *base, const struct spec_field *f)
+{
+	return ((const struct pipeline_gates *)base)->bench_file ? spec_table_emit(f->arg, base) : NULL;
+}
+
+static int parse_bench(struct spec_pctx *c, const struct snode *n, void *base, const struct spec_field *f)
+{
+	return spec_table_parse(c, n, base, f->arg);
+}
+
+static void free_gates_sub(void *base, const struct spec_field *f)
+{
+	spec_table_free(f->arg, base);
+}
+
+static const struct spec_ftype t_bench = {parse_bench, emit_bench, free_gates_sub};
+
+static const struct spec_field gates_fields[] = {
+	{"tests", &t_tests_gate, offsetof(struct pipeline_gates, tests), 0, 0, NULL, 0},
+	{"coverage", &t_coverage_gate, 0, 0, 0, &coverage_gate_table, 0},
+	{"benchmark", &t_bench, 0, 0, 0, &bench_table, 0},
+	{"scan", &t_refused, 0, SPEC_F_NOEMIT, 0,
+	 "scan gates are not available until the supply-chain issue (image scanning) is built; "
+	 "leave scan out", 0},
+	{NULL, NULL, 0, 0, 0, NULL, 0},
+};
+
+static const struct spec_table gates_table = {gates_fields, -1, 0, NULL, NULL};
+
+static json_t *emit_gates(const void *base, const struct spec_field *f)
+{
+	const struct pipeline_gates *g = SPEC_CAT(base, f->off, struct pipeline_gates);
+	return g->tests || g->coverage || g->bench_file ? spec_table_emit(f->arg, g) : NULL;
+}
+
+static const struct spec_ftype t_gates = {spec_parse_sub, emit_gates, spec_free_sub};
+
+/* A report's path: relative, inside the workspace. */
+static int check_report_path(struct spec_pctx *c, const struct snode *at, const char *what, const char *path)
+{
+	bool up = strncmp(path, "../", 3) == 0 || strcmp(path, "..") == 0 || strstr(path, "/../") ||
+		  (strlen(path) >= 3 && strcmp(path + strlen(path) - 3, "/..") == 0);
+	if (path[0] == '/' || up)
+		return spec_perr(c, at, "%s: \"%s\" is not inside the job's workspace (write a path relative to it, "
+					"without ..)", what, path);
+	return 0;
+}
+
+static int check_results(struct spec_pctx *c, const struct snode *map, const struct pipeline_job *j)
+{
+	const struct snode *rep = snode_get(map, "reports"), *gates = snode_get(map, "gates");
+	const struct pipeline_reports *r = &j->reports;
+	const struct pipeline_gates *g = &j->gates;
+	int rc = 0;
+	for (size_t i = 0; rc == 0 && i < r->njunit; i++) {
+		const struct snode *n = snode_get(rep, "junit");
+		rc = check_report_path(c, n && n->type == SN_SEQ ? n->kids[i] : n, "reports.junit", r->junit[i]);
+	}
+	if (rc == 0 && r->coverage)
+		rc = check_report_path(c, snode_get(rep, "coverage"), "reports.coverage", r->coverage);
+	if (rc == 0 && g->bench_file)
+		rc = check_report_path(c, snode_get(snode_get(gates, "benchmark"), "file"), "gates.benchmark.file",
+				       g->bench_file);
+	/* gates.tests without reports.junit is judged (and fails) at run time: the
+	 * reference's sample documents fill one table at a time */
+	if (rc == 0 && j->work == PIPELINE_WORK_DEPLOY && (rep || gates))
+		rc = spec_perr(c, rep ? rep : gates, "a deploy job has no steps to write reports; put %s on the job "
+						     "that runs the tests", rep ? "reports" : "gates");
+	return rc;
+}
+
 /* ---- jobs ---- */
 
 static const char *const network_names[] = {"host", "none", NULL};
@@ -827,6 +973,8 @@ static const struct spec_field job_fields[] = {
 	{"cache", &t_list, offsetof(struct pipeline_job, cache), SPEC_F_NONEMPTY, 0, &cache_table,
 	 offsetof(struct pipeline_job, ncache)},
 	{"artifacts", &spec_t_sub, 0, 0, 0, &artifacts_table, 0},
+	{"reports", &t_reports, offsetof(struct pipeline_job, reports), 0, 0, &reports_table, 0},
+	{"gates", &t_gates, offsetof(struct pipeline_job, gates), 0, 0, &gates_table, 0},
 	{NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
@@ -860,7 +1008,7 @@ static int check_job(struct spec_pctx *c, const struct snode *map, void *base)
 			if (strcmp(j->upload[k].name, j->upload[i].name) == 0)
 				return spec_perr(c, snode_get(map, "artifacts"),
 						 "artifacts.upload: \"%s\" is uploaded twice", j->upload[i].name);
-	return 0;
+	return check_results(c, map, j);
 }
 
 static void job_init(void *elem)
@@ -1168,6 +1316,11 @@ static const struct spec_ref_shape shapes[] = {
 	{&t_matrix, "map of list", SPEC_REF_LEAF, "{\"a\": [1]}"},
 	{&t_concurrency, "string, or object", SPEC_REF_MAP, NULL},
 	{&t_present, "object", SPEC_REF_MAP, NULL},
+	{&t_reports, "object", SPEC_REF_MAP, NULL},
+	{&t_gates, "object", SPEC_REF_MAP, NULL},
+	{&t_coverage_gate, "object", SPEC_REF_MAP, NULL},
+	{&t_bench, "object", SPEC_REF_MAP, NULL},
+	{&t_tests_gate, "passed", SPEC_REF_LEAF, "\"passed\""},
 	{&t_on_emit, "string, list of string, or object", SPEC_REF_MAP, NULL},
 	{NULL, NULL, 0, NULL},
 };

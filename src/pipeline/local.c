@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "pipeline_int.h"
+#include "results.h"
 
 #define RUNS_DIR ".slipway/runs"
 
@@ -39,6 +40,7 @@ struct run_row {
 	uint64_t ms;
 	struct step_row *steps;
 	FILE *log;
+	json_t *results;            /* its reports and gates, or NULL */
 };
 
 struct local {
@@ -153,6 +155,55 @@ static void on_job(size_t run, enum pipeline_state st, const char *reason, uint6
 	}
 }
 
+/* After a job's steps: its counts, its first failed tests, its gates. */
+static void on_results(size_t run, const json_t *res, void *data)
+{
+	struct local *l = data;
+	struct buf line = BUF_INIT;
+	json_decref(l->rows[run].results);
+	l->rows[run].results = json_deep_copy(res);
+	pipeline_results_line(&line, res);
+	if (line.len)
+		emit(l, run, now_wall(), "results: %s", line.s);
+	const json_t *t = json_object_get(res, "tests"), *f, *g;
+	size_t i;
+	json_array_foreach(json_object_get(t, "failures"), i, f)
+		emit(l, run, now_wall(), "  FAILED %s: %s", json_string_value(json_object_get(f, "name")),
+		     json_string_value(json_object_get(f, "message")));
+	json_int_t bad = json_integer_value(json_object_get(t, "failed")) + json_integer_value(json_object_get(t, "errors"));
+	if (bad > (json_int_t)json_array_size(json_object_get(t, "failures")))
+		emit(l, run, now_wall(), "  ... and %lld more (the first %d are named; results.json)",
+		     (long long)(bad - (json_int_t)json_array_size(json_object_get(t, "failures"))),
+		     PIPELINE_RESULTS_SHOWN);
+	if (json_object_get(t, "note"))
+		emit(l, run, now_wall(), "  note: %s", json_string_value(json_object_get(t, "note")));
+	if (json_object_get(res, "error"))
+		emit(l, run, now_wall(), "  error: %s", json_string_value(json_object_get(res, "error")));
+	json_array_foreach(json_object_get(res, "gates"), i, g)
+		emit(l, run, now_wall(), "  gate %s: %s", json_is_true(json_object_get(g, "passed")) ? "passed" : "FAILED",
+		     json_string_value(json_object_get(g, "reason")));
+	buf_release(&line);
+}
+
+/* RUN_DIR/results.json: each job run with reports or gates, for the daemon's slice to store. */
+static void results_write(struct local *l, const char *pipeline, const char *number)
+{
+	json_t *runs = json_array();
+	for (size_t r = 0; r < l->plan->nruns; r++)
+		if (l->rows[r].results)
+			json_array_append_new(runs, json_pack("{ss ss sO}", "job", l->plan->runs[r].name, "result",
+							      pipeline_state_name(l->rows[r].state), "results",
+							      l->rows[r].results));
+	json_t *doc = json_pack("{ss ss ss so}", "pipeline", pipeline, "run", number, "result",
+				pipeline_state_name(l->result), "jobs", runs);
+	struct buf path = BUF_INIT;
+	buf_addf(&path, "%s/results.json", l->run_dir);
+	if (json_dump_file(doc, path.s, JSON_INDENT(2) | JSON_SORT_KEYS) < 0)
+		fprintf(stderr, "cannot write \"%s\"\n", path.s);
+	buf_release(&path);
+	json_decref(doc);
+}
+
 static void on_finish(enum pipeline_state result, const char *reason, void *data)
 {
 	struct local *l = data;
@@ -201,6 +252,12 @@ static void summary(struct local *l)
 		dur(d, sizeof(d), row->ms);
 		printf("%-*s  %-*s  %-10s %8s%s%s\n", (int)wj, plan->runs[r].name, (int)ws, "", pipeline_state_name(row->state),
 		       row->ms ? d : "-", row->reason ? "  " : "", row->reason ? row->reason : "");
+		if (row->results) {
+			struct buf line = BUF_INIT;
+			pipeline_results_line(&line, row->results);
+			printf("%-*s  %s\n", (int)wj, "", line.s);
+			buf_release(&line);
+		}
 		for (size_t s = 0; s < pj->nsteps; s++) {
 			struct step_row *st = &row->steps[s];
 			if (st->state == PIPELINE_PENDING)
@@ -423,7 +480,8 @@ int pipeline_run_local(const char *file, const char *job, char *const *secret_ar
 	struct pipeline_exec_options o = {
 		.checkout = ".", .run_dir = dir.s, .sandbox = sb, .workers = workers, .secrets = secrets,
 		.nsecrets = nsecrets, .slipway = ctx, .run_number = number, .on_line = on_line,
-		.on_step = on_step, .on_job = on_job, .on_finish = on_finish, .data = &l,
+		.on_step = on_step, .on_job = on_job, .on_finish = on_finish, .on_results = on_results,
+		.data = &l,
 	};
 	if (pipeline_exec_new(&l.x, &l.loop, plan, &o, err) < 0) {
 		rmdir(dir.s);
@@ -441,6 +499,7 @@ int pipeline_run_local(const char *file, const char *job, char *const *secret_ar
 	pipeline_exec_start(l.x);
 	uv_run(&l.loop, UV_RUN_DEFAULT);
 	summary(&l);
+	results_write(&l, p->name, number);
 	char d[32];
 	dur(d, sizeof(d), sw_now_ms() - l.began);
 	bool why = l.reason && l.result != PIPELINE_SUCCESS && strcmp(l.reason, pipeline_state_name(l.result)) != 0;
@@ -459,6 +518,7 @@ out:
 		for (size_t r = 0; r < plan->nruns; r++) {
 			free(l.rows[r].reason);
 			free(l.rows[r].steps);
+			json_decref(l.rows[r].results);
 			if (l.rows[r].log)
 				fclose(l.rows[r].log);
 		}

@@ -135,6 +135,23 @@ struct pipeline_concurrency {
 	uint32_t queue;             /* default PIPELINE_DEFAULT_QUEUE */
 };
 
+/* reports: files the job's steps write, read after them (results.h). */
+struct pipeline_reports {
+	char **junit;               /* globs relative to the workspace */
+	size_t njunit;
+	char *coverage;             /* a glob: Cobertura, lcov or gcovr JSON summary; NULL: none */
+};
+
+/* gates: judged after the job's steps; one that fails fails the job. */
+struct pipeline_gates {
+	bool tests;                 /* tests: passed -- no failure, no error, at least one test */
+	bool coverage;              /* coverage: {min} */
+	double coverage_min;        /* percent of lines, 0..100 */
+	char *bench_file;           /* benchmark: {file, metric, max}; NULL: none */
+	char *bench_metric;
+	double bench_max;
+};
+
 enum { PIPELINE_WORK_STEPS = 1, PIPELINE_WORK_DEPLOY = 2 };
 
 /* network: what a job's steps may reach. none: their own loopback only
@@ -170,6 +187,8 @@ struct pipeline_job {
 	size_t nupload;
 	char **download;
 	size_t ndownload;
+	struct pipeline_reports reports;
+	struct pipeline_gates gates;
 };
 
 struct pipeline_schedule {

@@ -25,6 +25,7 @@ static int each_pipeline(const char *path, struct buf *out, const char *sep, str
 		if (pipeline_plan_new(&plan, p, err) < 0) {
 			char msg[sizeof(err->msg)];
 			snprintf(msg, sizeof(msg), "%s", err->msg);
+			sw_err_clear(err); /* sw_errf keeps a message that is set */
 			rc = sw_errf(err, -1, "%s: %s", p->source, msg);
 			break;
 		}

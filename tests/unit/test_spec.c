@@ -18,6 +18,8 @@
 
 #include <cmocka.h>
 
+#include "unit_util.h"
+
 #include "spec/spec.h"
 #include "spec/fields.h"
 #include "spec/seal.h"
@@ -350,16 +352,6 @@ static void test_spec__multi_document_file(void **state)
 	spec_set_release(&set);
 }
 
-static void write_file(const char *dir, const char *name, const char *text)
-{
-	char path[512];
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	FILE *f = fopen(path, "w");
-	assert_non_null(f);
-	fputs(text, f);
-	fclose(f);
-}
-
 static void test_spec__directory(void **state)
 {
 	char dir[] = "/tmp/spec-test-XXXXXX";
@@ -368,12 +360,12 @@ static void test_spec__directory(void **state)
 	struct sw_err err = {0};
 
 	assert_non_null(mkdtemp(dir));
-	write_file(dir, "b.yaml", "apiVersion: slipway/v1\nkind: App\nmetadata: {name: bbb}\n"
+	unit_write_file(dir, "b.yaml", "apiVersion: slipway/v1\nkind: App\nmetadata: {name: bbb}\n"
 				  "spec: {version: '1', run: {command: [./b], workdir: bin}}\n");
-	write_file(dir, "a.yml", "apiVersion: slipway/v1\nkind: App\nmetadata: {name: aaa}\n"
+	unit_write_file(dir, "a.yml", "apiVersion: slipway/v1\nkind: App\nmetadata: {name: aaa}\n"
 				 "spec: {version: '1', run: {command: [./a]}}\n");
-	write_file(dir, "notes.txt", "not yaml at all: [");
-	write_file(dir, ".hidden.yaml", "not yaml at all: [");
+	unit_write_file(dir, "notes.txt", "not yaml at all: [");
+	unit_write_file(dir, ".hidden.yaml", "not yaml at all: [");
 	snprintf(sub, sizeof(sub), "%s/sub.yaml", dir);
 	assert_int_equal(mkdir(sub, 0700), 0);
 
@@ -392,7 +384,7 @@ static void test_spec__directory(void **state)
 	spec_set_release(&set);
 
 	/* The same name in two files of one directory. */
-	write_file(dir, "c.yaml", "apiVersion: slipway/v1\nkind: App\nmetadata: {name: aaa}\n"
+	unit_write_file(dir, "c.yaml", "apiVersion: slipway/v1\nkind: App\nmetadata: {name: aaa}\n"
 				  "spec: {version: '1', run: {command: [./a]}}\n");
 	assert_int_equal(spec_parse_path(&set, dir, &err), -1);
 	char want[1024];
@@ -400,7 +392,7 @@ static void test_spec__directory(void **state)
 	assert_string_equal(err.msg, want);
 
 	/* An error in a later file names that file. */
-	write_file(dir, "c.yaml", "apiVersion: slipway/v1\nkind: App\nmetadata: {name: ccc}\n"
+	unit_write_file(dir, "c.yaml", "apiVersion: slipway/v1\nkind: App\nmetadata: {name: ccc}\n"
 				  "spec: {version: '1', run: {command: [./a]}, replica: 2}\n");
 	sw_err_clear(&err);
 	assert_int_equal(spec_parse_path(&set, dir, &err), -1);
@@ -682,7 +674,7 @@ static void test_spec__env_value_from_file_is_secret(void **state)
 	/* CRLF line endings, as a file from elsewhere has them: the CR is
 	 * part of the secret, and the stored JSON must read back (it did
 	 * not: the daemon refused its own revision) */
-	write_file(dir, "token", "s3cr$t\r\nline2\r\n");
+	unit_write_file(dir, "token", "s3cr$t\r\nline2\r\n");
 	snprintf(yaml, sizeof(yaml),
 		 "apiVersion: slipway/v1\nkind: App\nmetadata: {name: web}\n"
 		 "spec:\n  version: '1'\n  run:\n    command: [./web]\n"

@@ -19,6 +19,17 @@ static inline uint64_t unit_rnd(uint64_t *state)
 	return *state;
 }
 
+/* Writes text to DIR/NAME (made or truncated); fails the test when it cannot. */
+static inline void unit_write_file(const char *dir, const char *name, const char *text)
+{
+	char path[2048];
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
 /* rel ("tests/fuzz/corpus/cron") under the source tree, which holds this file. */
 static inline void unit_source_path(char *out, size_t size, const char *rel)
 {
