@@ -29,4 +29,9 @@ struct pipeline;
  * document order; free out->jobs only. */
 void pipeline_select_jobs(struct pipeline *out, const struct pipeline *p, bool *want);
 
+/* A new string, printf's format. */
+char *pipeline_newf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Frees v and its n strings. */
+void pipeline_strv_free(char **v, size_t n);
+
 #endif

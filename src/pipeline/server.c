@@ -73,16 +73,6 @@ struct pipeline_server {
 	bool stopping;
 };
 
-static char *newf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *newf(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	char *s = buf_vnewf(fmt, ap);
-	va_end(ap);
-	return s;
-}
-
 /* ---- filters (pure) ---- */
 
 /* A pattern's pieces, for the matcher below: a double star followed by a
@@ -499,7 +489,7 @@ static int begin(struct prun *r, struct sw_err *err)
 		j->slug = pipeline_slug(j->name);
 		for (size_t k = 0; k < i; k++) /* as the executor makes them unique */
 			if (strcmp(r->jobs[k].slug, j->slug) == 0) {
-				char *u = newf("%s-%zu", j->slug, i + 1);
+				char *u = pipeline_newf("%s-%zu", j->slug, i + 1);
 				free(j->slug);
 				j->slug = u;
 			}
@@ -570,13 +560,6 @@ static char **read_changed(const char *path, size_t *n)
 	return v;
 }
 
-static void names_free(char **v, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		free(v[i]);
-	free(v);
-}
-
 /* The checkout is there (or failed): start, or drop a push the paths exclude. */
 static void on_prep(struct sw_proc *p, const struct sw_proc_exit *how)
 {
@@ -600,7 +583,7 @@ static void on_prep(struct sw_proc *p, const struct sw_proc_exit *how)
 		const char *why = NULL;
 		bool go = changed && pipeline_push_matches(r->p, r->owner, r->row.source, r->row.ref, changed, n,
 							   &why);
-		names_free(changed, n);
+		pipeline_strv_free(changed, n);
 		if (!go) {
 			sw_info("pipeline/%s: push of %.7s to source %s runs nothing: %s", r->row.pipeline, r->row.sha,
 				r->row.source, why ? why : "its changed files cannot be read");
@@ -772,7 +755,7 @@ void pipeline_server_push(struct pipeline_server *ps, const char *source, const 
 		}
 		struct store_pipeline_run row = {.pipeline = objs[i].name, .source = (char *)source,
 						 .sha = (char *)sha, .ref = (char *)ref, .trigger = "push"};
-		char *actor = newf("source/%s", source);
+		char *actor = pipeline_newf("source/%s", source);
 		row.actor = actor;
 		if (!run_new(ps, doc, objs[i].owner, &row, NULL, git_dir, before, true, &err)) {
 			sw_warn("pipeline/%s: %s", objs[i].name, err.msg);
@@ -1136,8 +1119,8 @@ int pipeline_server_new(struct pipeline_server **out, const struct pipeline_serv
 	ps->cache = xstrdup(cfg->sources_cache);
 	ps->cfg.state_dir = ps->state_dir;
 	ps->cfg.sources_cache = ps->cache;
-	ps->work_dir = newf("%s/pipelines/work", cfg->state_dir);
-	ps->logs_dir = newf("%s/logs/pipelines", cfg->state_dir);
+	ps->work_dir = pipeline_newf("%s/pipelines/work", cfg->state_dir);
+	ps->logs_dir = pipeline_newf("%s/logs/pipelines", cfg->state_dir);
 	if (sw_mkdir_p(ps->logs_dir, 0700) < 0) {
 		int r = sw_errf(err, -1, "cannot make \"%s\": %s", ps->logs_dir, strerror(errno));
 		pipeline_server_free(ps);
@@ -1166,7 +1149,7 @@ int pipeline_server_start(struct pipeline_server *ps, struct sw_err *err)
 	/* an old daemon's workspaces: nothing uses them now */
 	struct stat st;
 	if (stat(ps->work_dir, &st) == 0) {
-		char *old = newf("%s.old-%" PRId64, ps->work_dir, sw_wall_ms());
+		char *old = pipeline_newf("%s.old-%" PRId64, ps->work_dir, sw_wall_ms());
 		if (rename(ps->work_dir, old) == 0)
 			remove_tree(ps, old);
 		free(old);
