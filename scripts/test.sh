@@ -59,7 +59,7 @@ declare -A e2e_seconds=([rollout_state]=165 [progressive]=156 [chaos]=60 [upgrad
 	[core]=44 [hooks]=42 [proxy]=39 [traffic]=33 [security]=29 [degraded]=15 [data]=14
 	[demo]=60 [gitops]=90 [gitops_writeback]=40 [gitops_diff]=25 [gitops_templates]=15 [secrets_age]=35
 	[depends]=40 [promotion]=55 [two_hosts]=25 [gitservers]=5 [hello]=4 [argo]=1 [windows]=50
-	[pipeline]=4 [overlays]=30 [pipeline_run]=8 [pipeline_results]=3)
+	[pipeline]=4 [overlays]=30 [pipeline_run]=8 [pipeline_results]=3 [pipeline_daemon]=25)
 
 # The bats files run in E2E_STREAMS (default 3) parallel streams, each
 # file whole in one stream, split by their seconds: the tests mostly wait

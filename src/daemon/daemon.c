@@ -31,6 +31,7 @@
 #include "core/paths.h"
 #include "engine/engine.h"
 #include "gitops/gitops.h"
+#include "pipeline/server.h"
 #include "httpc/httpc.h"
 #include "runtime/runtime.h"
 #include "core/age.h"
@@ -53,6 +54,7 @@ struct daemon {
 	struct http_server *http;     /* the API's listeners */
 	struct api *api;              /* the v1 endpoints on it */
 	struct gitops *gitops;        /* Sources: sync from git */
+	struct pipeline_server *pipelines; /* pipeline runs, triggered by gitops' pushes */
 	struct age_identities age_ids; /* open valueFrom.age values (--age-identity) */
 	uv_signal_t sigterm, sigint, sigusr2;
 	uv_timer_t upgrade;           /* runs daemon_upgrade after the API answered */
@@ -271,6 +273,12 @@ static void finish(struct daemon *d)
 	uv_stop(&d->loop);
 }
 
+/* gitops' push hook: the pipelines the commit triggers */
+static void on_push(const struct gitops_push *p, void *data)
+{
+	pipeline_server_push(data, p->source, p->ref, p->sha, p->before, p->git_dir);
+}
+
 static void on_all_stopped(void *data)
 {
 	finish(data);
@@ -286,6 +294,8 @@ static void shut_down(struct daemon *d, bool keep_dataplane)
 		traffic_cancel(d->traffic, d->metrics_call);
 	d->metrics_call = 0;
 	gitops_stop(d->gitops);
+	if (d->pipelines)
+		pipeline_server_stop(d->pipelines);
 	if (d->engine && keep_dataplane)
 		engine_hooks_keep(d->engine);
 	if (d->engine)
@@ -438,8 +448,20 @@ static int build(struct daemon *d, struct sw_err *err)
 		.data = d,
 	};
 	api_new(&d->api, d->http, &vc);
+	struct buf cache = BUF_INIT;
+	buf_addf(&cache, "%s/gitops/cache", d->dir); /* gitops' bare repositories, NAME.git */
+	struct pipeline_server_config pc = {.loop = &d->loop, .engine = d->engine, .store = d->store,
+					    .state_dir = d->dir, .sources_cache = cache.s};
+	int pr = pipeline_server_new(&d->pipelines, &pc, err);
+	buf_release(&cache);
+	if (pr < 0 || pipeline_server_start(d->pipelines, err) < 0)
+		goto out;
+	pipeline_server_routes(d->pipelines, d->http);
 	struct gitops_config gc = {.loop = &d->loop, .engine = d->engine, .state_dir = d->dir};
-	if (gitops_new(&d->gitops, &gc, err) < 0 || gitops_start(d->gitops, err) < 0)
+	if (gitops_new(&d->gitops, &gc, err) < 0)
+		goto out;
+	gitops_on_push(d->gitops, on_push, d->pipelines);
+	if (gitops_start(d->gitops, err) < 0)
 		goto out;
 	gitops_routes(d->gitops, d->http);
 	sw_info("slipway %s serving on %s%s%s (state %s, pid %d)", SLIPWAY_VERSION, path.s,
@@ -478,6 +500,8 @@ static void teardown(struct daemon *d, bool loop_ok)
 		uv_run(&d->loop, UV_RUN_DEFAULT);
 		uv_loop_close(&d->loop);
 	}
+	pipeline_server_free(d->pipelines);
+	d->pipelines = NULL;
 	engine_free(d->engine);
 	api_free(d->api);
 	free(d->metrics_text);

@@ -178,4 +178,23 @@ uint64_t gitops_sync(struct gitops *g, const char *name, const char *actor, gito
 /* cb of that sync is not called, now or later. */
 void gitops_sync_cancel(struct gitops *g, uint64_t id);
 
+/*
+ * The hook a push reaches pipelines by (gitops never includes src/pipeline;
+ * the daemon sets it, as engine_promotion_writer). Called on the loop, once
+ * per new commit a source synced (applied with no error), after its
+ * "Synced" event; never for a commit refused or the same commit again.
+ * Strings are valid during the call only.
+ */
+struct gitops_push {
+	const char *source;           /* the Source's name */
+	const char *ref;              /* "refs/heads/main" (what its ref resolved to) */
+	const char *sha;              /* the commit synced */
+	const char *before;           /* the commit synced before it; "" for the first */
+	const char *git_dir;          /* the source's bare cache repository (holds both) */
+	const char *subject;          /* the commit's first line */
+};
+typedef void (*gitops_push_fn)(const struct gitops_push *p, void *data);
+/* Sets (fn NULL: clears) the hook. */
+void gitops_on_push(struct gitops *g, gitops_push_fn fn, void *data);
+
 #endif

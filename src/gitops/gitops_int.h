@@ -95,6 +95,8 @@ struct gitops {
 	bool stopping;
 	uv_timer_t *gc_timer;         /* gc.c; its own allocation, freed when closed */
 	uint64_t gc_last_ms;
+	gitops_push_fn on_push;       /* gitops_on_push; NULL: none */
+	void *on_push_data;
 };
 
 /* gc.c: unused checkouts. gitops_gc_soon schedules a pass (a short while

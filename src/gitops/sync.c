@@ -723,6 +723,14 @@ static void sync_commit(struct gsrc *gs, const struct source_commit *c)
 			     gs->name, sha, why.s);
 	buf_release(&why);
 	engine_results_release(&res);
+	if (new_commit && c && g->on_push && strcmp(sha, gs->synced) != 0) {
+		struct buf gd = BUF_INIT;
+		buf_addf(&gd, "%s/%s.git", g->cache_dir, gs->name);
+		struct gitops_push p = {gs->name, c->ref ? c->ref : "", sha, gs->synced, gd.s,
+					c->subject ? c->subject : ""};
+		g->on_push(&p, g->on_push_data);
+		buf_release(&gd);
+	}
 	if (new_commit && c) {
 		sw_strlcpy(gs->synced, sha, sizeof(gs->synced));
 		set_str(&gs->synced_subject, c->subject);
@@ -1346,6 +1354,12 @@ int gitops_start(struct gitops *g, struct sw_err *err)
 	gitops_gc_init(g);
 	gitops_gc_soon(g);
 	return 0;
+}
+
+void gitops_on_push(struct gitops *g, gitops_push_fn fn, void *data)
+{
+	g->on_push = fn;
+	g->on_push_data = data;
 }
 
 void gitops_stop(struct gitops *g)

@@ -161,6 +161,22 @@ int pipeline_capture(struct buf *out, char *const *argv, const char *cwd)
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
 }
 
+char *pipeline_newf(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	char *s = buf_vnewf(fmt, ap);
+	va_end(ap);
+	return s;
+}
+
+void pipeline_strv_free(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
 char *pipeline_slug(const char *name)
 {
 	struct buf b = BUF_INIT;
@@ -1572,5 +1588,9 @@ void pipeline_exec_free(struct pipeline_exec *x)
 	free(x->checkout);
 	free(x->gitdir);
 	free(x->result_reason);
+	void (*freed)(void *) = x->o.on_freed;
+	void *data = x->o.data;
 	free(x);
+	if (freed)
+		freed(data);
 }

@@ -55,7 +55,8 @@
  *
  * Callback contract: every callback runs from the loop, never from inside
  * pipeline_exec_new, _start, _cancel or _free. on_finish is called exactly
- * once per started executor, after every job run's last on_job. Strings a
+ * once per started executor, after every job run's last on_job; on_freed
+ * once after pipeline_exec_free, when nothing of the executor is left. Strings a
  * callback gets are valid only during the call. After pipeline_exec_free
  * no callback is called and `data` is never used again.
  */
@@ -121,6 +122,9 @@ struct pipeline_exec_options {
 	void (*on_job)(size_t run, enum pipeline_state state, const char *reason, uint64_t duration_ms,
 		       void *data);
 	void (*on_finish)(enum pipeline_state result, const char *reason, void *data);
+	/* may be NULL: the executor's memory is gone (some loop iterations
+	 * after pipeline_exec_free); the plan may be freed from here on */
+	void (*on_freed)(void *data);
 	/* a job run with reports or gates ended its steps: what they say
 	 * (results.h's pipeline_results_collect; borrowed), just before its
 	 * on_job; a report that could not be read or a gate that failed

@@ -355,9 +355,18 @@ static int select_jobs(struct pipeline *out, const struct pipeline *p, const cha
 		return rc;
 	}
 	bool *want = xcalloc(p->njobs, sizeof(bool));
-	size_t *stack = xcalloc(p->njobs + 1, sizeof(size_t)), n = 0, count = 0;
 	want[at] = true;
-	stack[n++] = at;
+	pipeline_select_jobs(out, p, want);
+	free(want);
+	return 0;
+}
+
+void pipeline_select_jobs(struct pipeline *out, const struct pipeline *p, bool *want)
+{
+	size_t *stack = xcalloc(p->njobs + 1, sizeof(size_t)), n = 0, count = 0;
+	for (size_t i = 0; i < p->njobs; i++)
+		if (want[i])
+			stack[n++] = i;
 	while (n) {
 		const struct pipeline_job *j = &p->jobs[stack[--n]];
 		for (size_t k = 0; k < j->nneeds; k++) {
@@ -369,14 +378,12 @@ static int select_jobs(struct pipeline *out, const struct pipeline *p, const cha
 		}
 	}
 	*out = *p;
-	out->jobs = xcalloc(p->njobs, sizeof(*out->jobs));
+	out->jobs = xcalloc(p->njobs + 1, sizeof(*out->jobs));
 	for (size_t i = 0; i < p->njobs; i++)
 		if (want[i])
 			out->jobs[count++] = p->jobs[i];
 	out->njobs = count;
-	free(want);
 	free(stack);
-	return 0;
 }
 
 static json_t *slipway_context(const char *number)

@@ -23,4 +23,15 @@ int pipeline_capture(struct buf *out, char *const *argv, const char *cwd);
  * of anything else one '-'. A new string. */
 char *pipeline_slug(const char *name);
 
+struct pipeline;
+/* A shallow copy of p with the jobs marked in want (p->njobs of them) and
+ * every job they need, transitively (want is updated to say which), in
+ * document order; free out->jobs only. */
+void pipeline_select_jobs(struct pipeline *out, const struct pipeline *p, bool *want);
+
+/* A new string, printf's format. */
+char *pipeline_newf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Frees v and its n strings. */
+void pipeline_strv_free(char **v, size_t n);
+
 #endif

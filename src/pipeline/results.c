@@ -16,16 +16,7 @@
 #include <unistd.h>
 
 #include "../core/buf.h"
-
-static char *newf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *newf(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	char *s = buf_vnewf(fmt, ap);
-	va_end(ap);
-	return s;
-}
+#include "pipeline_int.h"
 
 /* ---- XML ---------------------------------------------------------------- */
 
@@ -535,7 +526,7 @@ static int junit_case(struct pipeline_tests *t, struct junit_count *k, const str
 		const char *cls = pipeline_xml_attr(tc, "classname");
 		const char *msg = pipeline_xml_attr(bad, "message");
 		struct pipeline_failed_test *f = &t->shown[t->nshown++];
-		f->name = cls && *cls ? newf("%s.%s", cls, name) : xstrdup(name);
+		f->name = cls && *cls ? pipeline_newf("%s.%s", cls, name) : xstrdup(name);
 		if (msg && *msg) {
 			f->message = xstrndup(msg, strcspn(msg, "\n"));
 		} else {
@@ -571,7 +562,7 @@ static int junit_suite(struct pipeline_tests *t, struct junit_count *up, const s
 			return r;
 		if (r == 0 && (uint64_t)said != got[i]) {
 			const char *sn = pipeline_xml_attr(ts, "name");
-			t->note = newf("%s:%zu:%zu: <%s%s%s%s> says %s=\"%s\" but holds %llu; the testcases are "
+			t->note = pipeline_newf("%s:%zu:%zu: <%s%s%s%s> says %s=\"%s\" but holds %llu; the testcases are "
 					   "counted",
 					   file, ts->line, ts->col, ts->name, sn ? " name=\"" : "", sn ? sn : "",
 					   sn ? "\"" : "", names[i], pipeline_xml_attr(ts, names[i]),
@@ -912,13 +903,6 @@ static char **expand(const char *ws, const char *pattern, size_t *n)
 	return v;
 }
 
-static void strv_free(char **v, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		free(v[i]);
-	free(v);
-}
-
 static void gate(json_t *gates, struct buf *why, const char *name, bool passed, const char *fmt, ...)
 	__attribute__((format(printf, 5, 6)));
 static void gate(json_t *gates, struct buf *why, const char *name, bool passed, const char *fmt, ...)
@@ -951,7 +935,7 @@ static int collect_tests(json_t *res, const struct pipeline_reports *r, const ch
 			json_array_append_new(files, json_string(v[k]));
 			buf_release(&text);
 		}
-		strv_free(v, n);
+		pipeline_strv_free(v, n);
 	}
 	json_t *failed = json_array();
 	for (size_t i = 0; i < t->nshown; i++)
@@ -1003,7 +987,7 @@ static int collect_coverage(json_t *res, const char *pattern, const char *ws, st
 			sum->percent = sum->valid ? 100.0 * (double)sum->covered / (double)sum->valid : 100.0;
 		}
 	}
-	strv_free(v, n);
+	pipeline_strv_free(v, n);
 	json_t *o = json_pack("{sf so}", "percent", floor(sum->percent * 10 + 0.5) / 10, "files", files);
 	if (sum->counted) {
 		json_object_set_new(o, "lines_covered", json_integer((json_int_t)sum->covered));

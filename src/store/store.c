@@ -163,6 +163,36 @@ static const struct store_migration migrations[] = {
 	 ");"
 	 "CREATE INDEX IF NOT EXISTS promotions_by_target ON promotions (target, id);"
 	 "ALTER TABLE tokens ADD COLUMN approve TEXT NOT NULL DEFAULT '';"},
+	{"pipeline runs on the daemon and their job runs (each with its steps as JSON); logs are files",
+	 "CREATE TABLE IF NOT EXISTS pipeline_runs ("
+	 " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	 " pipeline TEXT NOT NULL,"
+	 " source TEXT NOT NULL DEFAULT '',"
+	 " sha TEXT NOT NULL DEFAULT '',"
+	 " ref TEXT NOT NULL DEFAULT '',"
+	 " trigger TEXT NOT NULL,"
+	 " actor TEXT NOT NULL DEFAULT '',"
+	 " state TEXT NOT NULL,"
+	 " reason TEXT NOT NULL DEFAULT '',"
+	 " rerun_of INTEGER NOT NULL DEFAULT 0,"
+	 " spec_json TEXT NOT NULL,"
+	 " created_ms INTEGER NOT NULL,"
+	 " started_ms INTEGER NOT NULL DEFAULT 0,"
+	 " finished_ms INTEGER NOT NULL DEFAULT 0"
+	 ");"
+	 "CREATE INDEX IF NOT EXISTS pipeline_runs_by_name ON pipeline_runs (pipeline, id);"
+	 "CREATE TABLE IF NOT EXISTS pipeline_jobs ("
+	 " run INTEGER NOT NULL,"
+	 " idx INTEGER NOT NULL,"
+	 " name TEXT NOT NULL,"
+	 " slug TEXT NOT NULL,"
+	 " state TEXT NOT NULL,"
+	 " reason TEXT NOT NULL DEFAULT '',"
+	 " started_ms INTEGER NOT NULL DEFAULT 0,"
+	 " finished_ms INTEGER NOT NULL DEFAULT 0,"
+	 " steps_json TEXT NOT NULL DEFAULT '[]',"
+	 " PRIMARY KEY (run, idx)"
+	 ");"},
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -413,4 +413,60 @@ int store_promotion_page(struct store *s, const char *target, int64_t before, si
 void store_promotion_release(struct store_promotion *p);
 void store_promotion_list_free(struct store_promotion *ps, size_t n);
 
+/*
+ * Pipeline runs on the daemon (pipelines.c; src/pipeline/server.h drives
+ * them): one row per run, one per job run with its steps as a JSON array
+ * ([{"name", "state", "duration_ms", "attempt", "reason"}]). States are
+ * pipeline_state_name's words ("queued", "running", "success", ...).
+ * The logs are files (STATE/logs/pipelines/RUN/SLUG.log), not rows.
+ */
+struct store_pipeline_run {
+	int64_t id;
+	char *pipeline;        /* the Pipeline's name */
+	char *source;          /* the Source it came from; "" for an applied one */
+	char *sha;             /* the commit it ran on; "" when none */
+	char *ref;             /* "refs/heads/main"; "" when none */
+	char *trigger;         /* "push", "manual", "rerun" */
+	char *actor;
+	char *state;
+	char *reason;          /* why it did not succeed; "" */
+	int64_t rerun_of;      /* the run this reruns; 0 */
+	char *spec_json;       /* the Pipeline document as it ran */
+	int64_t created_ms, started_ms, finished_ms;
+};
+struct store_pipeline_job {
+	int64_t run;
+	int64_t idx;           /* the plan's job run index */
+	char *name;            /* "build (gcc)" */
+	char *slug;            /* "build-gcc": the log's file name */
+	char *state;
+	char *reason;
+	int64_t started_ms, finished_ms;
+	char *steps_json;
+};
+/* Adds a run (its id to *out_id, created_ms 0 = now). */
+int store_pipeline_run_add(struct store *s, const struct store_pipeline_run *r, int64_t *out_id,
+			   struct sw_err *err);
+/* Updates state, reason, started_ms and finished_ms of row r->id. */
+int store_pipeline_run_put(struct store *s, const struct store_pipeline_run *r, struct sw_err *err);
+/* SW_ENOTFOUND: "pipeline run 7 not found". */
+int store_pipeline_run_get(struct store *s, int64_t id, struct store_pipeline_run *out,
+			   struct sw_err *err);
+/* Runs newest first, of one pipeline (NULL: all), at most limit. */
+int store_pipeline_run_list(struct store *s, const char *pipeline, size_t limit,
+			    struct store_pipeline_run **out, size_t *n, struct sw_err *err);
+/* Every run still "queued" or "running" made "failure" with reason (and
+ * their unfinished job runs and steps): what a start does after a crash.
+ * The ids to *out (free), their count to *n. */
+int store_pipeline_run_fail_open(struct store *s, const char *reason, int64_t now_ms, int64_t **out,
+				 size_t *n, struct sw_err *err);
+void store_pipeline_run_release(struct store_pipeline_run *r);
+void store_pipeline_run_list_free(struct store_pipeline_run *rs, size_t n);
+/* Adds or replaces the job run (run, idx). */
+int store_pipeline_job_put(struct store *s, const struct store_pipeline_job *j, struct sw_err *err);
+/* A run's job runs by idx. */
+int store_pipeline_job_list(struct store *s, int64_t run, struct store_pipeline_job **out, size_t *n,
+			    struct sw_err *err);
+void store_pipeline_job_list_free(struct store_pipeline_job *js, size_t n);
+
 #endif

@@ -296,7 +296,15 @@ expect_error() {
 	[ "$status" -eq 2 ]
 	run --separate-stderr "$SLIPWAY_BIN" pipeline lint x.yaml
 	[ "$status" -eq 2 ]
-	[[ "$stderr" == *'unknown action "lint" (validate, graph, run)'* ]]
+	[[ "$stderr" == *'unknown action "lint" (validate, graph, run, runs, status, logs, cancel, rerun)'* ]]
 	run --separate-stderr "$SLIPWAY_BIN" pipeline validate a.yaml -f b.yaml
+	[ "$status" -eq 2 ]
+	run --separate-stderr "$SLIPWAY_BIN" pipeline validate a.yaml b.yaml
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == *'validate takes one FILE, got "a.yaml" and "b.yaml"'* ]]
+	run --separate-stderr "$SLIPWAY_BIN" pipeline logs 3 --failed
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == *'--failed is for pipeline rerun'* ]]
+	run --separate-stderr "$SLIPWAY_BIN" pipeline validate --follow
 	[ "$status" -eq 2 ]
 }

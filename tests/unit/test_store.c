@@ -1312,6 +1312,59 @@ static void test_store__promotions_add_put_latest_page_trim(void **state)
 	store_promotion_release(&got);
 }
 
+static void test_store__pipeline_runs_and_open_runs_failed(void **state)
+{
+	struct fixture *f = *state;
+	struct sw_err err = {0};
+	struct store_pipeline_run r = {.pipeline = "ci", .source = "shop", .sha = "abc", .ref = "refs/heads/main",
+				       .trigger = "push", .actor = "source/shop", .state = "running",
+				       .spec_json = "{}"};
+	int64_t a = 0, b = 0;
+	assert_int_equal(store_pipeline_run_add(f->s, &r, &a, &err), 0);
+	r.state = "success";
+	assert_int_equal(store_pipeline_run_add(f->s, &r, &b, &err), 0);
+	assert_true(b > a);
+	struct store_pipeline_job j = {.run = a, .idx = 0, .name = "build (gcc)", .slug = "build-gcc",
+				       .state = "running", .steps_json = "[{\"name\":\"cc\",\"state\":\"running\"}]"};
+	assert_int_equal(store_pipeline_job_put(f->s, &j, &err), 0);
+	j.idx = 1;
+	j.state = "pending";
+	j.steps_json = "[]";
+	assert_int_equal(store_pipeline_job_put(f->s, &j, &err), 0);
+
+	struct store_pipeline_run *rs = NULL;
+	size_t n = 0;
+	assert_int_equal(store_pipeline_run_list(f->s, "ci", 10, &rs, &n, &err), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(rs[0].id, b); /* newest first */
+	store_pipeline_run_list_free(rs, n);
+	assert_int_equal(store_pipeline_run_list(f->s, "other", 10, &rs, &n, &err), 0);
+	assert_int_equal(n, 0);
+	store_pipeline_run_list_free(rs, n);
+
+	int64_t *ids = NULL;
+	assert_int_equal(store_pipeline_run_fail_open(f->s, "the daemon stopped", 99, &ids, &n, &err), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(ids[0], a);
+	free(ids);
+	struct store_pipeline_run got;
+	assert_int_equal(store_pipeline_run_get(f->s, a, &got, &err), 0);
+	assert_string_equal(got.state, "failure");
+	assert_string_equal(got.reason, "the daemon stopped");
+	assert_int_equal(got.finished_ms, 99);
+	store_pipeline_run_release(&got);
+	struct store_pipeline_job *js = NULL;
+	assert_int_equal(store_pipeline_job_list(f->s, a, &js, &n, &err), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(js[0].state, "failure");
+	assert_string_equal(js[0].steps_json, "[{\"name\":\"cc\",\"state\":\"failure\"}]");
+	assert_string_equal(js[1].state, "cancelled");
+	assert_string_equal(js[1].reason, "the daemon stopped");
+	store_pipeline_job_list_free(js, n);
+	assert_int_equal(store_pipeline_run_get(f->s, 12345, &got, &err), SW_ENOTFOUND);
+	assert_string_equal(err.msg, "pipeline run 12345 not found");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1342,6 +1395,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_store__templates_put_get_list_delete_with_owner, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store__migration_gives_templates_no_owner, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store__migration_scopes_old_tokens_to_none, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_store__pipeline_runs_and_open_runs_failed, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
