@@ -236,28 +236,12 @@ static int unknown_command(const char *name)
 /* The token is the file's first line, without surrounding blanks. */
 static int read_token_file(const char *path, struct buf *out, bool quiet)
 {
-	FILE *f = fopen(path, "re");
-	char line[1024];
-	if (!f) {
-		if (!quiet)
-			fprintf(stderr, "slipway: cannot read the token file \"%s\": %s\n", path,
-				strerror(errno));
-		return -1;
-	}
-	const char *s = fgets(line, sizeof(line), f) ? line : "";
-	fclose(f);
-	s += strspn(s, " \t");
-	size_t n = strcspn(s, "\r\n");
-	while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
-		n--;
-	if (!n) {
-		if (!quiet)
-			fprintf(stderr, "slipway: the token file \"%s\" is empty\n", path);
-		return -1;
-	}
-	buf_add(out, s, n);
-	memset(line, 0, sizeof(line));
-	return 0;
+	struct sw_err err = {0};
+	if (sw_read_token_file(out, path, &err) == 0)
+		return 0;
+	if (!quiet)
+		fprintf(stderr, "slipway: %s\n", err.msg);
+	return -1;
 }
 
 int cli_config_file(struct buf *out)

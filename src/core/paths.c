@@ -110,6 +110,26 @@ static void size_text(char *out, size_t size, size_t n)
 		snprintf(out, size, "%zu bytes", n);
 }
 
+int sw_read_token_file(struct buf *out, const char *path, struct sw_err *err)
+{
+	FILE *f = fopen(path, "re");
+	char line[1024];
+	if (!f)
+		return sw_errf(err, -1, "cannot read the token file \"%s\": %s", path, strerror(errno));
+	const char *s = fgets(line, sizeof(line), f) ? line : "";
+	fclose(f);
+	s += strspn(s, " \t");
+	size_t n = strcspn(s, "\r\n");
+	while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+		n--;
+	if (n)
+		buf_add(out, s, n);
+	OPENSSL_cleanse(line, sizeof(line));
+	if (!n)
+		return sw_errf(err, -1, "the token file \"%s\" is empty", path);
+	return 0;
+}
+
 int sw_read_file(struct buf *out, const char *path, size_t max, struct sw_err *err)
 {
 	size_t start = out->len;

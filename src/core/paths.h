@@ -57,4 +57,13 @@ int sw_rm_rf(const char *path);
  */
 int sw_read_file(struct buf *out, const char *path, size_t max, struct sw_err *err);
 
+/*
+ * A token file (the CLI's --token-file, an Environment's
+ * promotion.remote.tokenFile): its first line, without the blanks around
+ * it, appended to out. -1 with "cannot read the token file \"PATH\":
+ * REASON" or "the token file \"PATH\" is empty" in err. The read buffer
+ * is wiped.
+ */
+int sw_read_token_file(struct buf *out, const char *path, struct sw_err *err);
+
 #endif

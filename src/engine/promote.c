@@ -32,6 +32,7 @@
 
 #include "analysis/runner.h"
 #include "core/buf.h"
+#include "core/paths.h"
 #include "env/promotion.h"
 #include "httpc/httpc.h"
 #include "store/store.h"
@@ -123,14 +124,14 @@ static bool serves_healthy(struct engine *e, struct engine_app *a, const char *k
 	return true;
 }
 
-/* Whether the upstream of p on another host serves release r Healthy,
- * as its host said last; why not into why. */
-static bool remote_serves(struct engine *e, const struct engine_promo *p, const char *api,
-			  const char *r, char *why, size_t size)
+/* Whether target's upstream `upstream` on another host (at api) serves
+ * release r (NULL: any) Healthy, as its host said last; why not into why. */
+static bool remote_serves(struct engine *e, const char *target, const char *upstream,
+			  const char *api, const char *r, char *why, size_t size)
 {
-	const struct engine_remote *x = sw_map_get(&e->remotes, p->target);
+	const struct engine_remote *x = sw_map_get(&e->remotes, target);
 	if (!x || !x->answered) {
-		snprintf(why, size, "waiting for the first answer of %s about %s", api, p->upstream);
+		snprintf(why, size, "waiting for the first answer of %s about %s", api, upstream);
 		return false;
 	}
 	if (!x->ok) {
@@ -138,7 +139,7 @@ static bool remote_serves(struct engine *e, const struct engine_promo *p, const 
 		return false;
 	}
 	if (r && strcmp(x->release, r) != 0) {
-		snprintf(why, size, "%.80s at %.80s runs release %.50s", p->upstream, api, x->release);
+		snprintf(why, size, "%.80s at %.80s runs release %.50s", upstream, api, x->release);
 		return false;
 	}
 	return true;
@@ -332,7 +333,8 @@ static void evaluate(struct engine *e, struct engine_promo *p)
 		.window_why = window,
 	};
 	lv.upstream_ok = pol->remote_api
-		? remote_serves(e, p, pol->remote_api, p->st.release, why, sizeof(why))
+		? remote_serves(e, p->target, p->upstream, pol->remote_api, p->st.release, why,
+				sizeof(why))
 		: serves_healthy(e, engine_app_find(e, p->upstream), p->upstream, p->st.release, why,
 				 sizeof(why));
 	lv.window_open = engine_env_window_open(e, p->env, now, window, sizeof(window), &ignored);
@@ -543,32 +545,12 @@ static void on_remote_answer(int status, const char *body, size_t len, const cha
 	}
 }
 
-/* The token in a tokenFile: its first line, without blanks around it. */
-static int read_token(const char *path, char *out, size_t size, struct sw_err *err)
-{
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return sw_errf(err, -1, "cannot read tokenFile %s: %s", path, strerror(errno));
-	char *line = fgets(out, (int)size, f) ? out : NULL;
-	fclose(f);
-	if (line)
-		line[strcspn(line, "\r\n")] = '\0';
-	while (line && (*line == ' ' || *line == '\t'))
-		memmove(line, line + 1, strlen(line));
-	size_t n = line ? strlen(line) : 0;
-	while (n && (line[n - 1] == ' ' || line[n - 1] == '\t'))
-		line[--n] = '\0';
-	if (!n)
-		return sw_errf(err, -1, "tokenFile %s holds no token", path);
-	return 0;
-}
-
 /* Asks the upstream's host about target app a (environment env, policy pol). */
 static void remote_ask(struct engine *e, struct engine_app *a, const char *env,
 		       const struct env_promotion *pol)
 {
 	struct engine_remote *x = sw_map_get(&e->remotes, a->name);
-	char token[512], auth[560];
+	struct buf auth = BUF_INIT;
 	const char *name;
 	char ignored[64];
 	struct sw_err err = {0};
@@ -583,7 +565,9 @@ static void remote_ask(struct engine *e, struct engine_app *a, const char *env,
 	spec_key(x->upstream, pol->from, name);
 	if (x->call)
 		return; /* the last question is not answered yet */
-	if (read_token(pol->remote_token_file, token, sizeof(token), &err) < 0) {
+	buf_adds(&auth, "Authorization: Bearer ");
+	if (sw_read_token_file(&auth, pol->remote_token_file, &err) < 0) {
+		buf_release(&auth);
 		x->answered = true;
 		x->ok = false;
 		snprintf(x->why, sizeof(x->why), "%.290s", err.msg);
@@ -598,13 +582,12 @@ static void remote_ask(struct engine *e, struct engine_app *a, const char *env,
 	httpc_urlencode(&url, name);
 	buf_adds(&url, "?environment=");
 	httpc_urlencode(&url, pol->from);
-	snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
-	const char *headers[] = {auth, NULL};
+	const char *headers[] = {auth.s, NULL};
 	struct httpc_request req = {.url = url.s, .headers = headers, .timeout_ms = 2000,
 				    .max_response = 4u << 20};
 	x->call = httpc_request(e->httpc, &req, on_remote_answer, x, &err);
-	explicit_bzero(token, sizeof(token));
-	explicit_bzero(auth, sizeof(auth));
+	explicit_bzero(auth.s, auth.len);
+	buf_release(&auth);
 	if (!x->call) {
 		x->answered = true;
 		x->ok = false;
@@ -993,10 +976,7 @@ int engine_promote(struct engine *e, const char *env, const char *name, const ch
 	const struct engine_remote *x = pol->remote_api ? sw_map_get(&e->remotes, ta->name) : NULL;
 	if (pol->remote_api) {
 		spec_key(ukey, pol->from, name);
-		struct engine_promo probe = {0};
-		snprintf(probe.target, sizeof(probe.target), "%s", ta->name);
-		snprintf(probe.upstream, sizeof(probe.upstream), "%s", ukey);
-		if (!remote_serves(e, &probe, pol->remote_api, NULL, why, sizeof(why)))
+		if (!remote_serves(e, ta->name, ukey, pol->remote_api, NULL, why, sizeof(why)))
 			return sw_errf(err, SW_ECONFLICT, "nothing to promote from %s at %s yet: %s",
 				       pol->from, pol->remote_api, why);
 	} else if (!ua)
