@@ -64,6 +64,22 @@ serves() { [[ "$(curl -fsS "http://127.0.0.1:$1/")" == *"$2"* ]]; }
 event_on_b() { on_b -e prod events hello | grep -q "$1"; }
 releases_say() { [[ "$(on_b releases hello)" == *"$1"* ]]; }
 
+# prod_env APPROVALS: host B's prod, taking its releases from A's staging
+# with a viewer token of A's scoped to staging ($T/host-b.token).
+prod_env() {
+	cat <<YAML
+apiVersion: slipway/v1
+kind: Environment
+metadata: {name: prod}
+spec:
+  ports: $((PORT_BASE + 50))-$((PORT_BASE + 69))
+  promotion:
+    from: staging
+    remote: {api: "http://127.0.0.1:$API_A", tokenFile: "$T/host-b.token"}
+    approvals: $1
+YAML
+}
+
 # Both hosts with their environments; B's prod takes releases from A's
 # staging with a viewer token of A's scoped to staging.
 two_hosts() {
@@ -78,18 +94,7 @@ YAML
 	on_a apply -f "$T/staging-env.yaml"
 	on_a token create host-b --role viewer --environment staging >"$T/host-b.token"
 	on_a token create alice --role deployer --environment staging >"$T/alice-a.token"
-	cat >"$T/prod-env.yaml" <<YAML
-apiVersion: slipway/v1
-kind: Environment
-metadata: {name: prod}
-spec:
-  ports: $((PORT_BASE + 50))-$((PORT_BASE + 69))
-  promotion:
-    from: staging
-    remote: {api: "http://127.0.0.1:$API_A", tokenFile: "$T/host-b.token"}
-    approvals: ${1:-2}
-YAML
-	on_b apply -f "$T/prod-env.yaml"
+	prod_env "${1:-2}" | on_b apply -f -
 	on_b token create alice --role viewer --approve prod >"$T/alice-b.token"
 	on_b token create bob --role viewer --approve prod >"$T/bob.token"
 	on_b token create carol --role viewer --approve prod >"$T/carol.token"
@@ -235,18 +240,7 @@ spec:
 YAML
 	on_a apply -f "$T/a-envs.yaml"
 	on_a token create host-b --role viewer --environment staging >"$T/host-b.token"
-	cat >"$T/b-envs.yaml" <<YAML
-apiVersion: slipway/v1
-kind: Environment
-metadata: {name: prod}
-spec:
-  ports: $((PORT_BASE + 50))-$((PORT_BASE + 69))
-  promotion:
-    from: staging
-    remote: {api: "http://127.0.0.1:$API_A", tokenFile: "$T/host-b.token"}
-    approvals: 2
-YAML
-	on_b apply -f "$T/b-envs.yaml"
+	prod_env 2 | on_b apply -f -
 	on_b token create bob --role viewer --approve prod >"$T/bob.token"
 	on_b token create carol --role viewer --approve prod >"$T/carol.token"
 	source_for "[dev, staging]" | on_a apply -f -
